@@ -1,0 +1,36 @@
+# Pinned versions and cache locations shared by setup.sh, test.sh, demo.sh and the Kafka launcher.
+# Sourced, not executed.
+
+# Apache Kafka runtime (broker, tools, log4j2 backend) resolved through deploy/kafka/pom.xml.
+# Keep in step with <kafka.version> there and with deploy/kafka/jars.sha256.
+POLDER_KAFKA_VERSION=4.1.1
+
+# Everything fetched lives outside the clone, so fresh clones on the same machine reuse it.
+POLDER_CACHE_ROOT=${POLDER_CACHE_ROOT:-/var/cache/polder}
+POLDER_M2_REPO=${POLDER_CACHE_ROOT}/m2
+POLDER_KAFKA_HOME=${POLDER_KAFKA_HOME:-${POLDER_CACHE_ROOT}/kafka-${POLDER_KAFKA_VERSION}}
+
+# apt packages the build, the tests and the demo need (Debian 12).
+POLDER_APT_PACKAGES=(
+  bazel-bootstrap
+  g++
+  protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libprotoc-dev
+  libgrpc++-dev grpc-proto
+  libabsl-dev
+  librdkafka-dev
+  libssl-dev openssl
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libyaml-cpp-dev nlohmann-json3-dev libcpp-httplib-dev
+  kcat
+  python3
+  procps psmisc
+)
+
+# Tools that may come from elsewhere on a prepared image (a newer Node.js, another JDK): only
+# installed from Debian when the command is missing. Format: command:package.
+POLDER_APT_COMMANDS=(
+  java:openjdk-17-jre-headless
+  mvn:maven
+  node:nodejs
+  npm:npm
+)
