@@ -1,0 +1,128 @@
+// KafkaBroker: a real single-node Apache Kafka broker (KRaft, combined broker + controller) for
+// tests and the demo, bound to 127.0.0.1 on free ports with its own data directory.
+//
+//   ASSIGN_OR_RETURN(auto broker, KafkaBroker::Start({}));
+//   producer_config.bootstrap_servers = broker->bootstrap_servers();
+//   ...
+//   RETURN_IF_ERROR(broker->Kill());      // SIGKILL, as a crash would
+//   RETURN_IF_ERROR(broker->Restart());   // same port, same data directory
+//
+// Start() returns once the broker answers a metadata request listing itself (no fixed sleeps);
+// it fails after `start_timeout` with the tail of the broker's log in the error, and picks new
+// ports when the ones it chose were taken in the meantime. The broker runs in its own process
+// group with a parent-death signal (SIGKILL), so a test killed on timeout leaves no broker
+// behind; the destructor stops it cleanly (SIGTERM, then SIGKILL after `stop_timeout`).
+//
+// The parent-death signal is tied to the *thread* that called Start()/Restart(): call them from
+// a thread that outlives the broker (the test's main thread).
+//
+// Thread-compatible: one thread drives a broker at a time. Several brokers may run at once.
+#ifndef POLDER_TOOLS_KAFKA_KAFKA_BROKER_H_
+#define POLDER_TOOLS_KAFKA_KAFKA_BROKER_H_
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace polder {
+namespace kafka_testing {
+
+struct KafkaBrokerOptions {
+  // Kafka runtime (a folder with libs/*.jar), as installed by tools/setup/setup.sh. Empty: the
+  // environment variable POLDER_KAFKA_HOME, else /var/cache/polder/kafka-<pinned version>.
+  std::string kafka_home;
+  // Folder for the broker's data, config and log. Empty: a fresh folder under $TEST_TMPDIR (or
+  // $TMPDIR, or /tmp), removed by the destructor unless `keep_work_dir`.
+  std::string work_dir;
+  bool keep_work_dir = false;
+  // The java executable.
+  std::string java = "java";
+  // JVM heap (-Xmx); test brokers are small.
+  std::string heap = "512m";
+  // How long Start() and Restart() wait for the broker to serve.
+  absl::Duration start_timeout = absl::Seconds(60);
+  // How long Stop() waits after SIGTERM before it sends SIGKILL.
+  absl::Duration stop_timeout = absl::Seconds(30);
+  // Attempts with fresh ports when the chosen ports were taken before the broker bound them.
+  int start_attempts = 3;
+  // Extra or overriding server.properties entries.
+  std::map<std::string, std::string> properties;
+  // A name shown in logs and the process list (e.g. the city this broker belongs to).
+  std::string name = "kafka";
+};
+
+class KafkaBroker {
+ public:
+  // Formats a fresh data directory, starts the broker and waits until it serves.
+  static absl::StatusOr<std::unique_ptr<KafkaBroker>> Start(KafkaBrokerOptions options);
+
+  KafkaBroker(const KafkaBroker&) = delete;
+  KafkaBroker& operator=(const KafkaBroker&) = delete;
+  // Stops the broker (see Stop) and removes a work dir it created.
+  ~KafkaBroker();
+
+  // "127.0.0.1:<port>", for bootstrap.servers.
+  std::string bootstrap_servers() const;
+  int port() const { return port_; }
+  int controller_port() const { return controller_port_; }
+  const std::string& work_dir() const { return work_dir_; }
+  const std::string& log_path() const { return log_path_; }
+  // Process id of the running broker JVM, or -1.
+  pid_t pid() const { return pid_; }
+  bool running() const { return pid_ > 0; }
+  bool paused() const { return paused_; }
+
+  // Clean shutdown: SIGTERM (and SIGCONT if paused), waits up to stop_timeout, then SIGKILL.
+  absl::Status Stop();
+  // SIGKILL to the broker's process group, as a crash would; reaps it.
+  absl::Status Kill();
+  // SIGSTOP / SIGCONT: the broker stops answering but keeps its sockets open.
+  absl::Status Pause();
+  absl::Status Resume();
+  // Starts the broker again on the same ports and data directory (after Stop or Kill) and
+  // waits until it serves. FAILED_PRECONDITION if it is running.
+  absl::Status Restart();
+
+  // The last `max_bytes` of the broker's log.
+  std::string LogTail(size_t max_bytes = 4096) const;
+
+ private:
+  explicit KafkaBroker(KafkaBrokerOptions options);
+  absl::Status Prepare();
+  absl::Status WriteConfig();
+  absl::Status Format();
+  absl::Status Launch();
+  absl::Status WaitUntilServing();
+  absl::Status StartOnFreshPorts();
+  // Reaps the child if it exited; returns true if it is gone.
+  bool ReapIfExited(int* wait_status);
+
+  KafkaBrokerOptions options_;
+  std::string kafka_home_;
+  std::string work_dir_;
+  bool owns_work_dir_ = false;
+  std::string log_path_;
+  std::string config_path_;
+  int port_ = 0;
+  int controller_port_ = 0;
+  pid_t pid_ = -1;
+  bool paused_ = false;
+};
+
+// The Kafka runtime folder KafkaBroker uses when options.kafka_home is empty.
+std::string DefaultKafkaHome();
+
+// Reserves-and-releases a free TCP port on 127.0.0.1 (the OS picks it). Racy by nature: the
+// broker launcher retries when a port was taken in between.
+absl::StatusOr<int> PickFreePort();
+
+}  // namespace kafka_testing
+}  // namespace polder
+
+#endif  // POLDER_TOOLS_KAFKA_KAFKA_BROKER_H_

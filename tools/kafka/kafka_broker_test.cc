@@ -1,0 +1,122 @@
+// Tests of the broker launcher itself, against the real Kafka runtime.
+#include "tools/kafka/kafka_broker.h"
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "common/status/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace polder {
+namespace kafka_testing {
+namespace {
+
+using ::polder::testing::StatusIs;
+using ::testing::HasSubstr;
+
+// Asks `bootstrap` for metadata; returns the number of brokers listed, or -1 on error.
+int BrokersListed(const std::string& bootstrap, int timeout_ms) {
+  char err[256];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err);
+  rd_kafka_conf_set(conf, "log_level", "0", err, sizeof err);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  if (rk == nullptr) return -1;
+  const rd_kafka_metadata_t* md = nullptr;
+  int n = -1;
+  if (rd_kafka_metadata(rk, 0, nullptr, &md, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    n = md->broker_cnt;
+    rd_kafka_metadata_destroy(md);
+  }
+  rd_kafka_destroy(rk);
+  return n;
+}
+
+bool ProcessExists(pid_t pid) { return pid > 0 && kill(pid, 0) == 0; }
+
+TEST(KafkaBrokerTest, TwoIndependentBrokersServeOnLoopbackAndStopCleanly) {
+  KafkaBrokerOptions a_opts;
+  a_opts.name = "city-a";
+  KafkaBrokerOptions b_opts;
+  b_opts.name = "city-b";
+  ASSERT_OK_AND_ASSIGN(auto a, KafkaBroker::Start(a_opts));
+  ASSERT_OK_AND_ASSIGN(auto b, KafkaBroker::Start(b_opts));
+  EXPECT_NE(a->port(), b->port());
+  EXPECT_NE(a->work_dir(), b->work_dir());
+  EXPECT_THAT(a->bootstrap_servers(), HasSubstr("127.0.0.1:"));
+  EXPECT_EQ(BrokersListed(a->bootstrap_servers(), 5000), 1);
+  EXPECT_EQ(BrokersListed(b->bootstrap_servers(), 5000), 1);
+
+  pid_t pid = a->pid();
+  std::string dir = a->work_dir();
+  ASSERT_TRUE(ProcessExists(pid));
+  EXPECT_EQ(getpgid(pid), pid) << "the broker must lead its own process group";
+  EXPECT_OK(a->Stop());
+  EXPECT_FALSE(a->running());
+  EXPECT_FALSE(ProcessExists(pid));
+  EXPECT_THAT(a->LogTail(), HasSubstr("shut down completed"));
+  a.reset();
+  EXPECT_FALSE(std::filesystem::exists(dir)) << "a temp work dir is removed with the broker";
+  EXPECT_EQ(BrokersListed(b->bootstrap_servers(), 5000), 1) << "stopping one broker leaves the other";
+}
+
+TEST(KafkaBrokerTest, KillPauseResumeAndRestartInPlace) {
+  KafkaBrokerOptions opts;
+  opts.name = "faulty";
+  ASSERT_OK_AND_ASSIGN(auto broker, KafkaBroker::Start(opts));
+  const int port = broker->port();
+  const std::string data = broker->work_dir() + "/data";
+
+  ASSERT_OK(broker->Pause());
+  EXPECT_TRUE(broker->paused());
+  EXPECT_EQ(BrokersListed(broker->bootstrap_servers(), 1500), -1) << "a paused broker does not answer";
+  ASSERT_OK(broker->Resume());
+  EXPECT_EQ(BrokersListed(broker->bootstrap_servers(), 10000), 1);
+
+  pid_t old_pid = broker->pid();
+  ASSERT_OK(broker->Kill());
+  EXPECT_FALSE(ProcessExists(old_pid));
+  EXPECT_EQ(BrokersListed(broker->bootstrap_servers(), 1000), -1);
+  EXPECT_THAT(broker->Restart(), testing::IsOk());
+  EXPECT_EQ(broker->port(), port);
+  EXPECT_NE(broker->pid(), old_pid);
+  EXPECT_TRUE(std::filesystem::exists(data));
+  EXPECT_EQ(BrokersListed(broker->bootstrap_servers(), 5000), 1);
+  EXPECT_THAT(broker->Restart(), StatusIs(absl::StatusCode::kFailedPrecondition));
+
+  // A paused broker is still stopped cleanly.
+  ASSERT_OK(broker->Pause());
+  pid_t pid = broker->pid();
+  EXPECT_OK(broker->Stop());
+  EXPECT_FALSE(ProcessExists(pid));
+}
+
+TEST(KafkaBrokerTest, MissingRuntimeIsAFailedPreconditionNamingTheSetup) {
+  KafkaBrokerOptions opts;
+  opts.kafka_home = "/nonexistent/kafka";
+  EXPECT_THAT(KafkaBroker::Start(opts),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("tools/setup/setup.sh")));
+}
+
+TEST(KafkaBrokerTest, BrokerThatCannotStartReportsItsLog) {
+  KafkaBrokerOptions opts;
+  opts.name = "broken";
+  opts.start_timeout = absl::Seconds(60);
+  opts.properties["process.roles"] = "no-such-role";
+  auto broker = KafkaBroker::Start(opts);
+  ASSERT_FALSE(broker.ok());
+  EXPECT_THAT(broker.status().message(), HasSubstr("log tail"));
+  EXPECT_THAT(broker.status().message(), HasSubstr("no-such-role"));
+}
+
+}  // namespace
+}  // namespace kafka_testing
+}  // namespace polder
