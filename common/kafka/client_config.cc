@@ -1,0 +1,95 @@
+#include "common/kafka/client_config.h"
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+
+namespace polder {
+namespace kafka {
+namespace {
+
+std::string JsonEscape(const char* s) {
+  std::string out;
+  for (const char* p = s; p != nullptr && *p != '\0'; ++p) {
+    unsigned char c = static_cast<unsigned char>(*p);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out;
+}
+
+const char* Severity(int level) {
+  if (level <= 2) return "CRITICAL";
+  if (level == 3) return "ERROR";
+  if (level == 4) return "WARNING";
+  if (level <= 6) return "INFO";
+  return "DEBUG";
+}
+
+void LogCallback(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+  std::fprintf(stderr,
+               "{\"severity\":\"%s\",\"component\":\"librdkafka\",\"client\":\"%s\","
+               "\"facility\":\"%s\",\"message\":\"%s\"}\n",
+               Severity(level), JsonEscape(rd_kafka_name(rk)).c_str(), JsonEscape(fac).c_str(),
+               JsonEscape(buf).c_str());
+}
+
+}  // namespace
+
+std::string Millis(absl::Duration d) { return std::to_string(absl::ToInt64Milliseconds(d)); }
+
+absl::StatusOr<ConfPtr> BuildConf(const std::map<std::string, std::string>& props) {
+  ConfPtr conf(rd_kafka_conf_new());
+  char err[512];
+  for (const auto& [key, value] : props) {
+    if (rd_kafka_conf_set(conf.get(), key.c_str(), value.c_str(), err, sizeof err) !=
+        RD_KAFKA_CONF_OK) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Kafka client property '", key, "' = '", value, "': ", err));
+    }
+  }
+  InstallJsonLogger(conf.get());
+  return conf;
+}
+
+void InstallJsonLogger(rd_kafka_conf_t* conf) { rd_kafka_conf_set_log_cb(conf, &LogCallback); }
+
+absl::StatusOr<std::map<std::string, std::string>> CommonProperties(const ClientOptions& options) {
+  if (options.bootstrap_servers.empty()) {
+    return absl::InvalidArgumentError("Kafka bootstrap_servers is empty");
+  }
+  if (options.request_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("Kafka request_timeout must be positive, got ",
+                                                   absl::FormatDuration(options.request_timeout)));
+  }
+  std::map<std::string, std::string> props = options.properties;
+  props["bootstrap.servers"] = options.bootstrap_servers;
+  props["client.id"] = options.client_id;
+  // Keep re-connect attempts brisk so a restarted broker is found again quickly.
+  props.emplace("reconnect.backoff.ms", "100");
+  props.emplace("reconnect.backoff.max.ms", "2000");
+  return props;
+}
+
+}  // namespace kafka
+}  // namespace polder

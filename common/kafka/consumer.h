@@ -1,0 +1,82 @@
+// Consumer: reads explicitly assigned partitions from given offsets, read_committed, without a
+// consumer group (no JoinGroup, no offset commits: Polder keeps its own cursors).
+//
+//   ConsumerOptions options;
+//   options.client.bootstrap_servers = broker;
+//   ASSIGN_OR_RETURN(auto consumer, KafkaConsumer::Create(options));
+//   RETURN_IF_ERROR(consumer->Assign({{"groningen.mobility.bike-counts", 0, kOffsetBeginning}}));
+//   ASSIGN_OR_RETURN(std::vector<ConsumedRecord> batch, consumer->Poll(absl::Seconds(1), 500));
+#ifndef POLDER_COMMON_KAFKA_CONSUMER_H_
+#define POLDER_COMMON_KAFKA_CONSUMER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/kafka/client_config.h"
+#include "common/kafka/record.h"
+
+namespace polder {
+namespace kafka {
+
+struct ConsumerOptions {
+  ClientOptions client;
+  // read_committed (default) hides aborted and open transactions; read_uncommitted shows them
+  // (tests use it to prove a transaction's records exist before commit).
+  bool read_committed = true;
+  // Largest fetch per partition and per request (max.partition.fetch.bytes, fetch.max.bytes);
+  // at least the largest producer batch, or a batch could never be read.
+  int64_t max_partition_fetch_bytes = 1048576;
+  int64_t max_fetch_bytes = 52428800;
+};
+
+// Reads assigned partitions. Not thread-safe: one thread polls a consumer.
+class Consumer {
+ public:
+  virtual ~Consumer() = default;
+
+  // Replaces the assignment. Offsets: an absolute offset, kOffsetBeginning or kOffsetEnd.
+  virtual absl::Status Assign(const std::vector<TopicPartitionOffset>& partitions) = 0;
+
+  // Returns up to `max_records` records, waiting at most `timeout` for the first one; an empty
+  // vector when none arrived. Reading past the log (an offset that no longer exists) is
+  // OUT_OF_RANGE naming the partition; transient broker errors are retried internally.
+  virtual absl::StatusOr<std::vector<ConsumedRecord>> Poll(absl::Duration timeout,
+                                                           int max_records) = 0;
+
+  // (low, high) watermarks of a partition; with read_committed, `high` is the last stable
+  // offset as the broker reports it.
+  virtual absl::StatusOr<std::pair<int64_t, int64_t>> QueryWatermarks(
+      const std::string& topic, int32_t partition, absl::Duration timeout) = 0;
+};
+
+class KafkaConsumer : public Consumer {
+ public:
+  static absl::StatusOr<std::unique_ptr<KafkaConsumer>> Create(ConsumerOptions options);
+  ~KafkaConsumer() override;
+
+  absl::Status Assign(const std::vector<TopicPartitionOffset>& partitions) override;
+  absl::StatusOr<std::vector<ConsumedRecord>> Poll(absl::Duration timeout,
+                                                   int max_records) override;
+  absl::StatusOr<std::pair<int64_t, int64_t>> QueryWatermarks(const std::string& topic,
+                                                              int32_t partition,
+                                                              absl::Duration timeout) override;
+
+ private:
+  explicit KafkaConsumer(HandlePtr rk) : rk_(std::move(rk)) {}
+  HandlePtr rk_;
+};
+
+// The librdkafka properties a consumer with `options` runs with.
+absl::StatusOr<std::map<std::string, std::string>> ConsumerProperties(
+    const ConsumerOptions& options);
+
+}  // namespace kafka
+}  // namespace polder
+
+#endif  // POLDER_COMMON_KAFKA_CONSUMER_H_
