@@ -151,6 +151,7 @@ absl::StatusOr<TopicDescription> KafkaAdmin::DescribeTopic(const std::string& na
       entry.value = v != nullptr ? v : "";
       entry.is_default = rd_kafka_ConfigEntry_is_default(entries[j]) != 0;
       entry.is_sensitive = rd_kafka_ConfigEntry_is_sensitive(entries[j]) != 0;
+      entry.source = rd_kafka_ConfigSource_name(rd_kafka_ConfigEntry_source(entries[j]));
       out.configs[rd_kafka_ConfigEntry_name(entries[j])] = std::move(entry);
     }
   }

@@ -32,6 +32,9 @@ struct TopicConfigEntry {
   // True when the value is the broker's default rather than set on the topic.
   bool is_default = false;
   bool is_sensitive = false;
+  // Where the value comes from, as the broker says: DYNAMIC_TOPIC_CONFIG (set on the topic),
+  // STATIC_BROKER_CONFIG, DEFAULT_CONFIG, ...
+  std::string source;
 };
 
 struct TopicDescription {
