@@ -93,6 +93,16 @@ inline internal::StatusIsMatcher IsOk() {
 }  // namespace testing
 }  // namespace polder
 
+// Lets GoogleTest print a StatusOr<T> by its status instead of its bytes (found through ADL).
+namespace absl {
+ABSL_NAMESPACE_BEGIN
+template <typename T>
+void PrintTo(const StatusOr<T>& value, std::ostream* os) {
+  *os << value.status();
+}
+ABSL_NAMESPACE_END
+}  // namespace absl
+
 #define POLDER_MATCHERS_CONCAT_INNER_(a, b) a##b
 #define POLDER_MATCHERS_CONCAT_(a, b) POLDER_MATCHERS_CONCAT_INNER_(a, b)
 
