@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Polder's test command (README quick start, and what CI runs through .ci/run):
+#   ./test.sh                 install what is missing, build everything, run every test
+#   ./test.sh //common/...    the same for some targets only
+# Needs nothing but bash on a fresh Debian 12 machine as root. Prints the time of each phase and
+# a final `N passed, N failed` line; exits non-zero on any failure; leaves no process running
+# (test brokers and the Bazel server included).
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")"
+repo=$(pwd)
+targets=("$@")
+[ ${#targets[@]} -eq 0 ] && targets=("//...")
+
+t0=$(date +%s)
+phase_start=$t0
+phase() {
+  local now
+  now=$(date +%s)
+  if [ -n "${phase_name:-}" ]; then
+    printf '[test.sh] %-8s %4ds\n' "$phase_name" $((now - phase_start))
+  fi
+  phase_name=$1
+  phase_start=$now
+  [ -n "$1" ] && echo "[test.sh] --- $1"
+}
+
+# Brokers the tests start carry -Dpolder.kafka.broker=...; none may outlive this script.
+leftover_brokers() { pgrep -f -- '-Dpolder\.kafka\.broker=' || true; }
+
+cleanup() {
+  local pids
+  pids=$(leftover_brokers)
+  if [ -n "$pids" ]; then
+    echo "[test.sh] killing leftover test brokers: $pids" >&2
+    kill -9 $pids 2>/dev/null || true
+  fi
+  command -v bazel >/dev/null 2>&1 && bazel shutdown >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+phase setup
+if ! env_lines=$(tools/setup/setup.sh --print-env); then
+  echo "[test.sh] setup failed" >&2
+  exit 1
+fi
+eval "$env_lines"
+export POLDER_KAFKA_HOME POLDER_NPM_HOME
+
+phase build
+if ! bazel build "${targets[@]}"; then
+  phase ""
+  echo "0 passed, 1 failed"
+  echo "[test.sh] build failed" >&2
+  exit 1
+fi
+
+phase test
+brokers_before=$(leftover_brokers)
+bazel test "${targets[@]}"
+test_rc=$?
+
+phase report
+mapfile -t test_targets < <(bazel query "tests(set(${targets[*]}))" 2>/dev/null | sort)
+testlogs=$(bazel info bazel-testlogs 2>/dev/null)
+python3 tools/setup/count_tests.py "$testlogs" "${test_targets[@]}" | tee /tmp/polder-test-count.$$
+summary=$(tail -n 1 /tmp/polder-test-count.$$)
+rm -f /tmp/polder-test-count.$$
+
+stray=$(leftover_brokers)
+if [ -n "$stray" ] && [ "$stray" != "$brokers_before" ]; then
+  echo "[test.sh] ERROR: test brokers still running after the tests: $stray" >&2
+  test_rc=1
+fi
+phase ""
+printf '[test.sh] total    %4ds\n' $(( $(date +%s) - t0 ))
+if [ "$test_rc" -ne 0 ]; then
+  echo "[test.sh] bazel test failed (exit $test_rc)" >&2
+fi
+# The counted cases and Bazel's verdict must agree: any failed case fails the run.
+if ! grep -q ' 0 failed' <<<"$summary" && [ "$test_rc" -eq 0 ]; then
+  test_rc=1
+fi
+echo "$summary"
+exit "$test_rc"
