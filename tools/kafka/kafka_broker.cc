@@ -364,8 +364,9 @@ absl::Status KafkaBroker::WaitUntilServing() {
 absl::Status KafkaBroker::StartOnFreshPorts() {
   absl::Status last;
   for (int attempt = 0; attempt < std::max(1, options_.start_attempts); ++attempt) {
-    ASSIGN_OR_RETURN(port_, PickFreePort());
-    ASSIGN_OR_RETURN(controller_port_, PickFreePort());
+    auto pick = options_.port_picker ? options_.port_picker : PickFreePort;
+    ASSIGN_OR_RETURN(port_, pick());
+    ASSIGN_OR_RETURN(controller_port_, pick());
     if (controller_port_ == port_) continue;
     std::error_code ec;
     fs::remove_all(work_dir_ + "/data", ec);

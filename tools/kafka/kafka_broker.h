@@ -22,6 +22,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -55,6 +56,9 @@ struct KafkaBrokerOptions {
   std::map<std::string, std::string> properties;
   // A name shown in logs and the process list (e.g. the city this broker belongs to).
   std::string name = "kafka";
+  // Chooses each listener port; default PickFreePort. Tests inject a picker that returns a
+  // port already taken to exercise the retry.
+  std::function<absl::StatusOr<int>()> port_picker;
 };
 
 class KafkaBroker {

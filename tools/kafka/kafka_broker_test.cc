@@ -1,7 +1,10 @@
 // Tests of the broker launcher itself, against the real Kafka runtime.
 #include "tools/kafka/kafka_broker.h"
 
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <sys/types.h>
 
 #include <librdkafka/rdkafka.h>
@@ -97,6 +100,32 @@ TEST(KafkaBrokerTest, KillPauseResumeAndRestartInPlace) {
   pid_t pid = broker->pid();
   EXPECT_OK(broker->Stop());
   EXPECT_FALSE(ProcessExists(pid));
+}
+
+TEST(KafkaBrokerTest, RetriesWithFreshPortsWhenAChosenPortWasTaken) {
+  // Someone else binds a port between our pick and the broker's bind.
+  int taken_fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(taken_fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(taken_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(taken_fd, 1), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(getsockname(taken_fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const int taken = ntohs(addr.sin_port);
+
+  int picks = 0;
+  KafkaBrokerOptions opts;
+  opts.name = "port-race";
+  opts.port_picker = [&]() -> absl::StatusOr<int> {
+    return ++picks == 1 ? absl::StatusOr<int>(taken) : PickFreePort();
+  };
+  ASSERT_OK_AND_ASSIGN(auto broker, KafkaBroker::Start(opts));
+  EXPECT_NE(broker->port(), taken);
+  EXPECT_GE(picks, 4) << "a second attempt picked new ports";
+  EXPECT_EQ(BrokersListed(broker->bootstrap_servers(), 5000), 1);
+  close(taken_fd);
 }
 
 TEST(KafkaBrokerTest, MissingRuntimeIsAFailedPreconditionNamingTheSetup) {
