@@ -192,7 +192,13 @@ absl::Status KafkaStatus(rd_kafka_resp_err_t err, absl::string_view context,
                          KafkaErrorFlags flags) {
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
   absl::StatusCode code = KafkaErrorToCode(err);
-  if (code == absl::StatusCode::kUnavailable) flags.retriable = true;
+  if (flags.fatal) {
+    code = absl::StatusCode::kFailedPrecondition;
+  } else if (flags.txn_requires_abort) {
+    code = absl::StatusCode::kAborted;
+  } else if (code == absl::StatusCode::kUnavailable) {
+    flags.retriable = true;
+  }
   return Make(code, err, context, rd_kafka_err2str(err), flags);
 }
 

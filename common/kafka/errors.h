@@ -39,7 +39,8 @@ struct KafkaErrorFlags {
 absl::StatusCode KafkaErrorToCode(rd_kafka_resp_err_t err);
 
 // A status for `err` with message "<context>: <librdkafka description> (<name>)". OK for
-// RD_KAFKA_RESP_ERR_NO_ERROR.
+// RD_KAFKA_RESP_ERR_NO_ERROR. `flags.fatal` makes it FAILED_PRECONDITION and
+// `flags.txn_requires_abort` ABORTED, as for rd_kafka_error_t below.
 absl::Status KafkaStatus(rd_kafka_resp_err_t err, absl::string_view context,
                          KafkaErrorFlags flags = {});
 

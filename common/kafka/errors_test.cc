@@ -62,6 +62,20 @@ TEST(KafkaErrorsTest, FencingIsRecognisedFromAnyOfItsCodes) {
   EXPECT_FALSE(IsFenced(KafkaStatus(RD_KAFKA_RESP_ERR__TRANSPORT, "x")));
 }
 
+TEST(KafkaErrorsTest, FlagsDecideTheCodeOfTransactionalErrors) {
+  KafkaErrorFlags abort;
+  abort.txn_requires_abort = true;
+  absl::Status s = KafkaStatus(RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, "commit", abort);
+  EXPECT_EQ(s.code(), absl::StatusCode::kAborted);
+  EXPECT_TRUE(RequiresAbort(s));
+  EXPECT_FALSE(IsFatal(s));
+  KafkaErrorFlags fatal;
+  fatal.fatal = true;
+  s = KafkaStatus(RD_KAFKA_RESP_ERR__TRANSPORT, "commit", fatal);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(IsRetriable(s)) << "a fatal error is never retried on the same instance";
+}
+
 TEST(KafkaErrorsTest, ErrorObjectsAreClassifiedByTheirFlags) {
   // rd_kafka_error_new makes plain errors; the transactional flags are set by librdkafka itself,
   // so here only the non-transactional path and nullptr are checked. The fatal/abortable

@@ -74,6 +74,25 @@ absl::StatusOr<RecordMetadata> SendAndWait(Producer& producer, ProducerRecord re
   return future.get();
 }
 
+absl::Status RunInTransaction(TransactionalProducer& producer,
+                              const std::function<absl::Status()>& fill, int max_attempts,
+                              absl::Duration timeout) {
+  absl::Status last = absl::InvalidArgumentError("RunInTransaction: max_attempts must be >= 1");
+  for (int attempt = 1; attempt <= max_attempts; ++attempt) {
+    RETURN_IF_ERROR(producer.BeginTransaction());
+    absl::Status filled = fill();
+    if (!filled.ok()) {
+      absl::Status aborted = producer.AbortTransaction(timeout);
+      if (!aborted.ok()) return aborted;
+      return filled;
+    }
+    last = producer.CommitTransaction(timeout);
+    if (last.ok() || !RequiresAbort(last) || IsFatal(last)) return last;
+    RETURN_IF_ERROR(producer.AbortTransaction(timeout));
+  }
+  return Prepend(last, absl::StrCat("transaction failed ", max_attempts, " time(s): "));
+}
+
 namespace internal {
 
 ProducerCore::ProducerCore(ProducerOptions options, bool transactional)

@@ -98,6 +98,19 @@ class TransactionalProducer : public Producer {
 // producer reports every record within its delivery timeout).
 absl::StatusOr<RecordMetadata> SendAndWait(Producer& producer, ProducerRecord record);
 
+// Runs one transaction: BeginTransaction, `fill` (which sends the transaction's records and
+// returns an error to abandon it), CommitTransaction. On an abortable error it aborts and runs
+// `fill` again in a new transaction, up to `max_attempts` in all; a fatal error (IsFatal,
+// IsFenced) or a non-abortable one is returned at once. OK means exactly one attempt committed
+// and every other attempt was aborted.
+//
+// Retrying matters with librdkafka 2.0.2: after a record was rejected inside a transaction, the
+// transaction after the abort can fail once more with OUT_OF_ORDER_SEQUENCE_NUMBER (abortable);
+// the second abort bumps the producer epoch and the next attempt commits (see ADR 0002).
+absl::Status RunInTransaction(TransactionalProducer& producer,
+                              const std::function<absl::Status()>& fill, int max_attempts,
+                              absl::Duration timeout);
+
 namespace internal {
 
 // The librdkafka handle, delivery bookkeeping and polling thread shared by both producers.

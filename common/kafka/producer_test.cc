@@ -245,6 +245,80 @@ TEST(TransactionalProducerTest, CommitsAgainstMockCluster) {
               StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
+// Scripted commit outcomes, to test RunInTransaction's decisions without a broker.
+class FakeTransactionalProducer : public TransactionalProducer {
+ public:
+  explicit FakeTransactionalProducer(std::vector<absl::Status> commits)
+      : commits_(std::move(commits)) {}
+  void Send(ProducerRecord, DeliveryCallback done) override { done(RecordMetadata{}); }
+  absl::Status Flush(absl::Duration) override { return absl::OkStatus(); }
+  int64_t InFlight() const override { return 0; }
+  absl::Status InitTransactions(absl::Duration) override { return absl::OkStatus(); }
+  absl::Status BeginTransaction() override {
+    ++begins;
+    return absl::OkStatus();
+  }
+  absl::Status CommitTransaction(absl::Duration) override {
+    absl::Status s = commits_.at(commits++);
+    return s;
+  }
+  absl::Status AbortTransaction(absl::Duration) override {
+    ++aborts;
+    return absl::OkStatus();
+  }
+  int begins = 0;
+  size_t commits = 0;
+  int aborts = 0;
+
+ private:
+  std::vector<absl::Status> commits_;
+};
+
+absl::Status Abortable() {
+  KafkaErrorFlags f;
+  f.txn_requires_abort = true;
+  return KafkaStatus(RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, "commit", f);
+}
+
+absl::Status Fenced() {
+  KafkaErrorFlags f;
+  f.fatal = true;
+  return KafkaStatus(RD_KAFKA_RESP_ERR__FENCED, "commit", f);
+}
+
+TEST(RunInTransactionTest, RetriesAbortableErrorsAndCommitsOnce) {
+  FakeTransactionalProducer p({Abortable(), Abortable(), absl::OkStatus()});
+  int fills = 0;
+  EXPECT_OK(RunInTransaction(p, [&] { ++fills; return absl::OkStatus(); }, 3, absl::Seconds(1)));
+  EXPECT_EQ(fills, 3);
+  EXPECT_EQ(p.aborts, 2);
+  EXPECT_EQ(p.commits, 3u);
+}
+
+TEST(RunInTransactionTest, GivesUpAfterMaxAttempts) {
+  FakeTransactionalProducer p({Abortable(), Abortable()});
+  EXPECT_THAT(RunInTransaction(p, [] { return absl::OkStatus(); }, 2, absl::Seconds(1)),
+              StatusIs(absl::StatusCode::kAborted, HasSubstr("failed 2 time(s)")));
+  EXPECT_EQ(p.aborts, 2);
+}
+
+TEST(RunInTransactionTest, FatalErrorsAreReturnedAtOnce) {
+  FakeTransactionalProducer p({Fenced(), absl::OkStatus()});
+  absl::Status s = RunInTransaction(p, [] { return absl::OkStatus(); }, 3, absl::Seconds(1));
+  EXPECT_TRUE(IsFenced(s)) << s;
+  EXPECT_EQ(p.commits, 1u);
+  EXPECT_EQ(p.aborts, 0) << "a fenced producer must not try to abort and go on";
+}
+
+TEST(RunInTransactionTest, FillErrorAbortsAndIsReturned) {
+  FakeTransactionalProducer p({});
+  EXPECT_THAT(RunInTransaction(p, [] { return absl::InvalidArgumentError("record 3 bad"); }, 3,
+                               absl::Seconds(1)),
+              StatusIs(absl::StatusCode::kInvalidArgument, "record 3 bad"));
+  EXPECT_EQ(p.aborts, 1);
+  EXPECT_EQ(p.commits, 0u);
+}
+
 }  // namespace
 }  // namespace kafka
 }  // namespace polder

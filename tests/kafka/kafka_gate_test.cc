@@ -208,6 +208,87 @@ TEST_F(KafkaGateTest, SecondProducerWithSameTransactionalIdFencesTheFirst) {
       << "the fenced producer's open transaction was aborted";
 }
 
+TEST_F(KafkaGateTest, AbortableTransactionErrorIsToldApartFromFatal) {
+  // The broker rejects a record above the topic's max.message.bytes: inside a transaction that
+  // makes the commit fail with an abortable error; abort, and the producer carries on.
+  const std::string topic = CreateTopic("abortable", 1, {{"max.message.bytes", "1024"}});
+  kafka::ProducerOptions o = ProducerOptions();
+  o.transactional_id = UniqueTopic("abortable-id");
+  ASSERT_OK_AND_ASSIGN(auto producer, kafka::KafkaTransactionalProducer::Create(o));
+  ASSERT_OK(producer->InitTransactions(absl::Seconds(60)));
+  ASSERT_OK(producer->BeginTransaction());
+  Ledger ledger;
+  producer->Send({topic, 0, std::string("k"), "small", {}, 0}, ledger.Track("small"));
+  producer->Send({topic, 0, std::string("k"), std::string(4000, 'x'), {}, 0}, ledger.Track("big"));
+  absl::Status commit = producer->CommitTransaction(absl::Seconds(60));
+  EXPECT_THAT(commit, StatusIs(absl::StatusCode::kAborted)) << commit;
+  EXPECT_TRUE(kafka::RequiresAbort(commit)) << commit;
+  EXPECT_FALSE(kafka::IsFatal(commit)) << commit;
+  EXPECT_FALSE(kafka::IsFenced(commit)) << commit;
+  ASSERT_EQ(ledger.failed().count("big"), 1u);
+  EXPECT_EQ(ledger.failed()["big"].code(), absl::StatusCode::kInvalidArgument)
+      << ledger.failed()["big"];
+  ASSERT_OK(producer->AbortTransaction(absl::Seconds(60)));
+
+  // The producer carries on: RunInTransaction aborts and retries abortable failures (with
+  // librdkafka 2.0.2 the transaction after such an abort fails once more; see ADR 0002).
+  int attempts = 0;
+  ASSERT_OK(kafka::RunInTransaction(
+      *producer,
+      [&] {
+        ++attempts;
+        producer->Send({topic, 0, std::string("k"), "after-abort", {}, 0},
+                       ledger.Track(absl::StrCat("after-", attempts)));
+        return absl::OkStatus();
+      },
+      /*max_attempts=*/3, absl::Seconds(60)));
+  EXPECT_LE(attempts, 3);
+  auto records = ReadRecords(topic, 1, 1, absl::Seconds(30));
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].value, "after-abort")
+      << "aborted attempts and the aborted transaction's small record are hidden";
+  EXPECT_EQ(ReadRecords(topic, 1, 2, absl::Seconds(3)).size(), 1u) << "exactly one committed copy";
+}
+
+TEST_F(KafkaGateTest, ConsumerStartsAtAnOffsetAndReportsAGapAsOutOfRange) {
+  const std::string topic = CreateTopic("offsets", 1);
+  ASSERT_OK_AND_ASSIGN(auto producer, kafka::IdempotentProducer::Create(ProducerOptions()));
+  Ledger ledger;
+  for (int i = 0; i < 10; ++i) {
+    producer->Send({topic, 0, std::nullopt, absl::StrCat(i), {}, 0}, ledger.Track(absl::StrCat(i)));
+  }
+  ASSERT_OK(producer->Flush(absl::Seconds(60)));
+  ASSERT_EQ(ledger.acked_count(), 10u);
+
+  kafka::ConsumerOptions copts;
+  copts.client = ClientOptions();
+  ASSERT_OK_AND_ASSIGN(auto consumer, kafka::KafkaConsumer::Create(copts));
+  ASSERT_OK_AND_ASSIGN(auto marks, consumer->QueryWatermarks(topic, 0, absl::Seconds(10)));
+  EXPECT_EQ(marks.first, 0);
+  EXPECT_EQ(marks.second, 10);
+  ASSERT_OK(consumer->Assign({{topic, 0, 7}}));
+  std::vector<kafka::ConsumedRecord> got;
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (got.size() < 3 && absl::Now() < deadline) {
+    ASSERT_OK_AND_ASSIGN(auto batch, consumer->Poll(absl::Milliseconds(500), 100));
+    got.insert(got.end(), batch.begin(), batch.end());
+  }
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].offset, 7);
+  EXPECT_EQ(got[0].value, "7");
+
+  // An offset the log does not have is a gap the caller must see, not a silent jump.
+  ASSERT_OK(consumer->Assign({{topic, 0, 1000}}));
+  absl::Status gap;
+  deadline = absl::Now() + absl::Seconds(30);
+  while (gap.ok() && absl::Now() < deadline) {
+    auto batch = consumer->Poll(absl::Milliseconds(500), 100);
+    if (!batch.ok()) gap = batch.status();
+    else ASSERT_TRUE(batch->empty()) << "no record may be delivered from a missing offset";
+  }
+  EXPECT_THAT(gap, StatusIs(absl::StatusCode::kOutOfRange, HasSubstr(topic)));
+}
+
 TEST_F(KafkaGateTest, CreatesAndDescribesTopicsWithConfigs) {
   ASSERT_OK_AND_ASSIGN(auto admin, kafka::KafkaAdmin::Create(ClientOptions()));
   kafka::TopicSpec spec;
