@@ -6,10 +6,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <librdkafka/rdkafka.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 
@@ -126,6 +129,45 @@ TEST(KafkaBrokerTest, RetriesWithFreshPortsWhenAChosenPortWasTaken) {
   EXPECT_GE(picks, 4) << "a second attempt picked new ports";
   EXPECT_EQ(BrokersListed(broker->bootstrap_servers(), 5000), 1);
   close(taken_fd);
+}
+
+// The broker must not outlive whoever started it, even when that process is SIGKILLed (as
+// Bazel does to a test that times out): parent-death signal.
+TEST(KafkaBrokerTest, BrokerDiesWithAKilledParent) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  const char* workspace = std::getenv("TEST_WORKSPACE");
+  ASSERT_NE(srcdir, nullptr);
+  ASSERT_NE(workspace, nullptr);
+  const std::string binary = absl::StrCat(srcdir, "/", workspace, "/tools/kafka/polder-kafka");
+  const std::string dir = absl::StrCat(std::getenv("TEST_TMPDIR"), "/orphan");
+  const std::string ready = dir + ".ready";
+  pid_t launcher = fork();
+  ASSERT_GE(launcher, 0);
+  if (launcher == 0) {
+    execl(binary.c_str(), binary.c_str(), "--name=orphan", ("--work_dir=" + dir).c_str(),
+          ("--ready_file=" + ready).c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  absl::Time deadline = absl::Now() + absl::Seconds(90);
+  while (!std::filesystem::exists(ready) && absl::Now() < deadline) {
+    ASSERT_EQ(waitpid(launcher, nullptr, WNOHANG), 0) << "polder-kafka exited early";
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_TRUE(std::filesystem::exists(ready)) << "polder-kafka did not become ready";
+  std::ifstream pid_file(dir + "/broker.pid");
+  pid_t broker_pid = -1;
+  pid_file >> broker_pid;
+  ASSERT_GT(broker_pid, 0);
+  ASSERT_TRUE(ProcessExists(broker_pid));
+
+  ASSERT_EQ(kill(launcher, SIGKILL), 0);
+  ASSERT_EQ(waitpid(launcher, nullptr, 0), launcher);
+  deadline = absl::Now() + absl::Seconds(30);
+  while (ProcessExists(broker_pid) && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_FALSE(ProcessExists(broker_pid)) << "broker " << broker_pid << " outlived its parent";
+  if (ProcessExists(broker_pid)) kill(broker_pid, SIGKILL);
 }
 
 TEST(KafkaBrokerTest, MissingRuntimeIsAFailedPreconditionNamingTheSetup) {
