@@ -94,6 +94,17 @@ absl::Status RunInTransaction(TransactionalProducer& producer,
 }
 
 namespace internal {
+namespace {
+
+// Fails every queued and in-flight record of `rk` (their delivery callbacks run with a purge
+// error) and serves those callbacks, for at most a few seconds.
+void PurgeAndDrain(rd_kafka_t* rk) {
+  rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (rd_kafka_outq_len(rk) > 0 && absl::Now() < deadline) rd_kafka_poll(rk, 50);
+}
+
+}  // namespace
 
 ProducerCore::ProducerCore(ProducerOptions options, bool transactional)
     : options_(std::move(options)), transactional_(transactional) {}
@@ -131,11 +142,7 @@ ProducerCore::~ProducerCore() {
     absl::WriterMutexLock lock(&handle_mu_);
     if (rk_ != nullptr) {
       // Whatever is still queued was never acknowledged: report it, then destroy.
-      rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-      absl::Time deadline = absl::Now() + absl::Seconds(5);
-      while (rd_kafka_outq_len(rk_.get()) > 0 && absl::Now() < deadline) {
-        rd_kafka_poll(rk_.get(), 50);
-      }
+      PurgeAndDrain(rk_.get());
       rk_.reset();
     }
   }
@@ -167,11 +174,7 @@ void ProducerCore::RecreateAfterFatal() {
   absl::WriterMutexLock lock(&handle_mu_);
   if (rk_ != nullptr) {
     NoteFatal(rk_.get());
-    rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    absl::Time deadline = absl::Now() + absl::Seconds(5);
-    while (rd_kafka_outq_len(rk_.get()) > 0 && absl::Now() < deadline) {
-      rd_kafka_poll(rk_.get(), 50);
-    }
+    PurgeAndDrain(rk_.get());
     rk_.reset();
   }
   // Anything not reported by the purge is failed here: none of it was acknowledged.

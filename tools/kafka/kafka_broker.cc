@@ -81,26 +81,47 @@ std::string TempRoot() {
   return "/tmp";
 }
 
-// Runs `argv` to completion with output appended to `log_path`; returns its exit status.
-absl::Status RunToCompletion(const std::vector<std::string>& argv, const std::string& log_path,
-                             const std::string& cwd) {
+// Starts `argv` with stdout and stderr appended to `log_path`, stdin from /dev/null, in `cwd`,
+// with SIGKILL as its parent-death signal and, if `own_group`, in a process group of its own.
+// Everything the child needs is prepared before fork(): the caller may have other threads
+// (librdkafka's), so the child makes only async-signal-safe calls before exec.
+absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& log_path,
+                            const std::string& cwd, bool own_group) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const char* log = log_path.c_str();
+  const char* dir = cwd.c_str();
+  const pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) return absl::InternalError(Errno("fork"));
   if (pid == 0) {
+    if (own_group) setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (getppid() != parent) _exit(1);  // The parent died before prctl took effect.
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
       dup2(fd, 1);
       dup2(fd, 2);
       close(fd);
     }
-    if (chdir(cwd.c_str()) != 0) _exit(126);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) {
+      dup2(devnull, 0);
+      close(devnull);
+    }
+    if (chdir(dir) != 0) _exit(126);
     execvp(args[0], args.data());
     _exit(127);
   }
+  if (own_group) setpgid(pid, pid);  // Also from the parent, so the group exists before we signal it.
+  return pid;
+}
+
+// Runs `argv` to completion (see Spawn); OK if it exits with status 0.
+absl::Status RunToCompletion(const std::vector<std::string>& argv, const std::string& log_path,
+                             const std::string& cwd) {
+  ASSIGN_OR_RETURN(pid_t pid, Spawn(argv, log_path, cwd, /*own_group=*/false));
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) return absl::InternalError(Errno("waitpid"));
@@ -295,32 +316,7 @@ absl::Status KafkaBroker::Launch() {
       kafka_home_ + "/libs/*",
       "kafka.Kafka",
       config_path_};
-  pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid < 0) return absl::InternalError(Errno("fork"));
-  if (pid == 0) {
-    setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(1);  // The parent died before prctl took effect.
-    int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-      close(fd);
-    }
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0) {
-      dup2(devnull, 0);
-      close(devnull);
-    }
-    if (chdir(work_dir_.c_str()) != 0) _exit(126);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
-    _exit(127);
-  }
-  setpgid(pid, pid);  // Also from the parent, so the group exists before we signal it.
+  ASSIGN_OR_RETURN(pid_t pid, Spawn(argv, log_path_, work_dir_, /*own_group=*/true));
   pid_ = pid;
   paused_ = false;
   std::ofstream(work_dir_ + "/broker.pid", std::ios::trunc) << pid << "\n";
