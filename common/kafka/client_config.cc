@@ -1,57 +1,23 @@
 #include "common/kafka/client_config.h"
 
-#include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "common/log/log.h"
 
 namespace polder {
 namespace kafka {
 namespace {
 
-std::string JsonEscape(const char* s) {
-  std::string out;
-  for (const char* p = s; p != nullptr && *p != '\0'; ++p) {
-    unsigned char c = static_cast<unsigned char>(*p);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out;
-}
-
-const char* Severity(int level) {
-  if (level <= 2) return "CRITICAL";
-  if (level == 3) return "ERROR";
-  if (level == 4) return "WARNING";
-  if (level <= 6) return "INFO";
-  return "DEBUG";
+log::Severity SeverityOf(int level) {
+  if (level <= 3) return log::Severity::kError;
+  if (level == 4) return log::Severity::kWarning;
+  if (level <= 6) return log::Severity::kInfo;
+  return log::Severity::kDebug;
 }
 
 void LogCallback(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
-  std::fprintf(stderr,
-               "{\"severity\":\"%s\",\"component\":\"librdkafka\",\"client\":\"%s\","
-               "\"facility\":\"%s\",\"message\":\"%s\"}\n",
-               Severity(level), JsonEscape(rd_kafka_name(rk)).c_str(), JsonEscape(fac).c_str(),
-               JsonEscape(buf).c_str());
+  log::Write(SeverityOf(level), buf != nullptr ? buf : "",
+             {{"source", "librdkafka"}, {"client", rd_kafka_name(rk)}, {"facility", fac}});
 }
 
 }  // namespace

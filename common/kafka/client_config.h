@@ -44,11 +44,11 @@ struct ClientOptions {
 absl::StatusOr<ConfPtr> BuildConf(const std::map<std::string, std::string>& props);
 
 // Validates `options` (bootstrap servers present, timeouts positive) and returns the properties
-// common to every client: bootstrap.servers, client.id, the user's extra properties, and a log
-// callback writing librdkafka's log as one JSON object per line to stderr.
+// common to every client: bootstrap.servers, client.id and the user's extra properties.
+// BuildConf also routes librdkafka's log through common/log (one JSON object per line).
 absl::StatusOr<std::map<std::string, std::string>> CommonProperties(const ClientOptions& options);
 
-// Installs the JSON log callback on `conf`.
+// Routes librdkafka's log lines for clients made from `conf` through common/log.
 void InstallJsonLogger(rd_kafka_conf_t* conf);
 
 // Milliseconds as a property value.
