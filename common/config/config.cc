@@ -1,5 +1,7 @@
 #include "common/config/config.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -101,7 +103,11 @@ YAML::Node ObjectReader::Lookup(absl::string_view key, Presence presence) {
   used_->insert(std::string(key));
   for (auto it = node_.begin(); it != node_.end(); ++it) {
     if (it->first.IsScalar() && it->first.Scalar() == key) {
-      if (it->second.IsNull() && presence == kRequired) break;
+      if (it->second.IsNull() && presence == kRequired) {
+        errors_->messages.push_back(
+            absl::StrCat(Where(key, it->first), ": required key has no value"));
+        return YAML::Node(YAML::NodeType::Undefined);
+      }
       return it->second;
     }
   }
@@ -306,6 +312,10 @@ void ObjectReader::CheckKeys() {
 }
 
 absl::StatusOr<Document> Document::FromFile(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat("config file '", path, "' is not a regular file"));
+  }
   std::ifstream in(path);
   if (!in) {
     return absl::NotFoundError(absl::StrCat("cannot read config file '", path, "': ",

@@ -156,6 +156,10 @@ TEST(ConfigTest, StructureErrors) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("YAML syntax error at line")));
   EXPECT_THAT(Decode("- just\n- a list\n"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("top level must be a mapping")));
+  EXPECT_THAT(Decode("peer_id:\nkafka:\n  bootstrap_servers: x\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("peer_id (line 1): required key has no value")));
+  EXPECT_THAT(Document::FromFile("/tmp"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a regular file")));
   EXPECT_THAT(Document::FromFile("/nonexistent/node.yaml"),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("/nonexistent/node.yaml")));
 }

@@ -51,6 +51,10 @@ absl::StatusOr<std::map<std::string, std::string>> CommonProperties(const Client
   std::map<std::string, std::string> props = options.properties;
   props["bootstrap.servers"] = options.bootstrap_servers;
   props["client.id"] = options.client_id;
+  // Never let a metadata request create a topic (producer-type handles default to allowing it
+  // when the broker does): a misspelt topic must be NOT_FOUND, and topics are created
+  // explicitly with their configuration.
+  props["allow.auto.create.topics"] = "false";
   // Keep re-connect attempts brisk so a restarted broker is found again quickly.
   props.emplace("reconnect.backoff.ms", "100");
   props.emplace("reconnect.backoff.max.ms", "2000");

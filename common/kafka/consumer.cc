@@ -1,5 +1,7 @@
 #include "common/kafka/consumer.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/kafka/errors.h"
 #include "common/status/status_macros.h"
@@ -113,6 +115,13 @@ absl::Status KafkaConsumer::Assign(const std::vector<TopicPartitionOffset>& part
 
 absl::StatusOr<std::vector<ConsumedRecord>> KafkaConsumer::Poll(absl::Duration timeout,
                                                                 int max_records) {
+  // An error seen after records were collected is kept for the next call, so no record the
+  // consumer has moved past is ever dropped.
+  if (!deferred_error_.ok()) {
+    absl::Status e = std::move(deferred_error_);
+    deferred_error_ = absl::OkStatus();
+    return e;
+  }
   std::vector<ConsumedRecord> out;
   absl::Time deadline = absl::Now() + timeout;
   while (static_cast<int>(out.size()) < max_records) {
@@ -128,9 +137,16 @@ absl::StatusOr<std::vector<ConsumedRecord>> KafkaConsumer::Poll(absl::Duration t
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       if (IsTransient(m->err)) continue;
       std::string where =
-          m->rkt != nullptr ? absl::StrCat(rd_kafka_topic_name(m->rkt), "[", m->partition, "] at offset ", m->offset)
-                            : std::string("consumer");
-      return KafkaStatus(m->err, absl::StrCat("reading ", where));
+          m->rkt != nullptr
+              ? absl::StrCat(rd_kafka_topic_name(m->rkt), "[", m->partition, "] at offset ",
+                             m->offset)
+              : std::string("consumer");
+      const char* detail = rd_kafka_message_errstr(m.get());
+      absl::Status error = KafkaStatus(m->err, absl::StrCat("reading ", where,
+                                                            detail != nullptr ? absl::StrCat(" (", detail, ")") : ""));
+      if (out.empty()) return error;
+      deferred_error_ = std::move(error);
+      break;
     }
     out.push_back(ToRecord(m.get()));
   }

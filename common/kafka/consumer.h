@@ -45,7 +45,12 @@ class Consumer {
 
   // Returns up to `max_records` records, waiting at most `timeout` for the first one; an empty
   // vector when none arrived. Reading past the log (an offset that no longer exists) is
-  // OUT_OF_RANGE naming the partition; transient broker errors are retried internally.
+  // OUT_OF_RANGE naming the partition; transient broker errors are retried internally. An error
+  // met after some records were read is returned by the next call, after those records.
+  //
+  // librdkafka 2.0.2 requires a group.id even for assign-only consumers and may look up the
+  // group's coordinator: on a cluster with ACLs, grant the principal Describe on the group
+  // "polder-assign-only" (no Read: Polder never joins or commits).
   virtual absl::StatusOr<std::vector<ConsumedRecord>> Poll(absl::Duration timeout,
                                                            int max_records) = 0;
 
@@ -70,6 +75,7 @@ class KafkaConsumer : public Consumer {
  private:
   explicit KafkaConsumer(HandlePtr rk) : rk_(std::move(rk)) {}
   HandlePtr rk_;
+  absl::Status deferred_error_;
 };
 
 // The librdkafka properties a consumer with `options` runs with.

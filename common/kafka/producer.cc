@@ -74,21 +74,54 @@ absl::StatusOr<RecordMetadata> SendAndWait(Producer& producer, ProducerRecord re
   return future.get();
 }
 
+namespace {
+
+// librdkafka allows calling commit/abort again after a retriable failure (e.g. a timeout): the
+// call resumes the operation in progress. Retries until done or `timeout` passed.
+template <typename Op>
+absl::Status RetryTxnOp(Op op, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  absl::Status s;
+  do {
+    s = op(std::max(deadline - absl::Now(), absl::Milliseconds(100)));
+  } while (!s.ok() && IsRetriable(s) && !IsFatal(s) && absl::Now() < deadline);
+  return s;
+}
+
+// A transactional send refused because the transaction already failed: librdkafka answers
+// sends in the abortable-error state with _STATE.
+bool IsAbortable(const absl::Status& s) {
+  return RequiresAbort(s) || (!IsFatal(s) && KafkaErrorName(s) == "_STATE");
+}
+
+}  // namespace
+
 absl::Status RunInTransaction(TransactionalProducer& producer,
                               const std::function<absl::Status()>& fill, int max_attempts,
                               absl::Duration timeout) {
-  absl::Status last = absl::InvalidArgumentError("RunInTransaction: max_attempts must be >= 1");
+  if (max_attempts < 1) {
+    return absl::InvalidArgumentError("RunInTransaction: max_attempts must be at least 1");
+  }
+  auto commit = [&](absl::Duration t) { return producer.CommitTransaction(t); };
+  auto abort = [&](absl::Duration t) { return producer.AbortTransaction(t); };
+  absl::Status last;
   for (int attempt = 1; attempt <= max_attempts; ++attempt) {
     RETURN_IF_ERROR(producer.BeginTransaction());
     absl::Status filled = fill();
     if (!filled.ok()) {
-      absl::Status aborted = producer.AbortTransaction(timeout);
-      if (!aborted.ok()) return aborted;
-      return filled;
+      RETURN_IF_ERROR(RetryTxnOp(abort, timeout));
+      if (!IsAbortable(filled)) return filled;  // The caller's own error: not retried.
+      last = filled;
+      continue;
     }
-    last = producer.CommitTransaction(timeout);
-    if (last.ok() || !RequiresAbort(last) || IsFatal(last)) return last;
-    RETURN_IF_ERROR(producer.AbortTransaction(timeout));
+    last = RetryTxnOp(commit, timeout);
+    if (last.ok() || IsFatal(last)) return last;
+    if (!RequiresAbort(last)) {
+      // Still retriable at the deadline: the commit's outcome is not known yet, so it must not
+      // be aborted or re-sent; the owner decides (retry the commit, or recreate the producer).
+      return Prepend(last, "commit outcome unknown after the deadline: ");
+    }
+    RETURN_IF_ERROR(RetryTxnOp(abort, timeout));
   }
   return Prepend(last, absl::StrCat("transaction failed ", max_attempts, " time(s): "));
 }
@@ -138,23 +171,18 @@ ProducerCore::~ProducerCore() {
   stop_ = true;
   if (poller_.joinable()) poller_.join();
   closing_ = true;
+  HandlePtr rk;
   {
     absl::WriterMutexLock lock(&handle_mu_);
-    if (rk_ != nullptr) {
-      // Whatever is still queued was never acknowledged: report it, then destroy.
-      PurgeAndDrain(rk_.get());
-      rk_.reset();
-    }
+    rk = std::move(rk_);
   }
-  std::vector<Pending*> left;
-  {
-    absl::MutexLock lock(&mu_);
-    left.assign(pending_.begin(), pending_.end());
-    pending_.clear();
+  if (rk != nullptr) {
+    // Whatever is still queued was never acknowledged: report it (CANCELLED), then destroy.
+    PurgeAndDrain(rk.get());
+    rk.reset();
   }
-  for (Pending* p : left) {
-    p->done(absl::CancelledError("Kafka producer closed before the record was acknowledged"));
-    delete p;
+  for (Pending* p : ClaimAll()) {
+    Finish(p, absl::CancelledError("Kafka producer closed before the record was acknowledged"));
   }
 }
 
@@ -171,57 +199,64 @@ void ProducerCore::PollLoop() {
 }
 
 void ProducerCore::RecreateAfterFatal() {
-  absl::WriterMutexLock lock(&handle_mu_);
-  if (rk_ != nullptr) {
-    NoteFatal(rk_.get());
-    PurgeAndDrain(rk_.get());
-    rk_.reset();
+  // Take the broken handle out under the lock; Send sees no handle meanwhile and fails fast
+  // with UNAVAILABLE. Callbacks run outside the lock, so they may call Send.
+  HandlePtr old;
+  {
+    absl::WriterMutexLock lock(&handle_mu_);
+    old = std::move(rk_);
+  }
+  if (old != nullptr) {
+    NoteFatal(old.get());
+    PurgeAndDrain(old.get());
+    old.reset();
   }
   // Anything not reported by the purge is failed here: none of it was acknowledged.
-  std::vector<Pending*> left;
   absl::Status why;
   {
     absl::MutexLock l(&mu_);
-    left.assign(pending_.begin(), pending_.end());
-    pending_.clear();
-    reporting_ += static_cast<int64_t>(left.size());
     why = last_fatal_;
   }
-  for (Pending* p : left) {
-    p->done(absl::UnavailableError(absl::StrCat(
-        "record not acknowledged: the Kafka producer was recreated after ", why.message())));
-    delete p;
+  for (Pending* p : ClaimAll()) {
+    Finish(p, absl::UnavailableError(absl::StrCat(
+                  "record not acknowledged: the Kafka producer was recreated after ",
+                  why.message())));
+  }
+  absl::StatusOr<HandlePtr> fresh = NewHandle();
+  if (!fresh.ok()) return;  // No handle: sends fail with UNAVAILABLE; the next loop retries.
+  {
+    absl::WriterMutexLock lock(&handle_mu_);
+    rk_ = std::move(*fresh);
   }
   {
     absl::MutexLock l(&mu_);
-    reporting_ -= static_cast<int64_t>(left.size());
+    last_fatal_ = absl::OkStatus();
   }
-  absl::StatusOr<HandlePtr> fresh = NewHandle();
-  if (fresh.ok()) {
-    rk_ = std::move(*fresh);
-    {
-      absl::MutexLock l(&mu_);
-      last_fatal_ = absl::OkStatus();
-    }
-    fatal_ = false;
-    ++recreations_;
-  }
-  // On failure rk_ stays null: sends fail with UNAVAILABLE and the next loop tries again.
+  fatal_ = false;
+  ++recreations_;
 }
 
-bool ProducerCore::Claim(Pending* p) {
+std::vector<ProducerCore::Pending*> ProducerCore::ClaimAll() {
   absl::MutexLock lock(&mu_);
-  if (pending_.erase(p) != 1) return false;
-  ++reporting_;
-  return true;
+  std::vector<Pending*> all(pending_.begin(), pending_.end());
+  pending_.clear();
+  return all;
 }
 
 void ProducerCore::Report(Pending* p, absl::StatusOr<RecordMetadata> result) {
-  if (!Claim(p)) return;  // Already reported (failed during a recreation).
+  {
+    absl::MutexLock lock(&mu_);
+    if (pending_.erase(p) != 1) return;  // Already claimed (failed during a recreation).
+  }
+  Finish(p, std::move(result));
+}
+
+void ProducerCore::Finish(Pending* p, absl::StatusOr<RecordMetadata> result) {
   p->done(std::move(result));
+  uint64_t seq = p->seq;
   delete p;
   absl::MutexLock lock(&mu_);
-  --reporting_;
+  unfinished_.erase(seq);
 }
 
 absl::Status ProducerCore::ErrorFor(rd_kafka_resp_err_t err, const char* context) {
@@ -285,13 +320,20 @@ void ProducerCore::OnError(rd_kafka_t* rk, int err, const char* reason, void* op
 }
 
 void ProducerCore::Send(ProducerRecord record, Producer::DeliveryCallback done) {
-  auto* p = new Pending{this, std::move(done)};
+  auto* p = new Pending{this, std::move(done), 0};
   {
     absl::MutexLock lock(&mu_);
-    pending_.insert(p);
+    p->seq = next_seq_++;
+    unfinished_.insert(p->seq);
   }
   rd_kafka_resp_err_t err = WithHandle([&](rd_kafka_t* rk) {
     if (rk == nullptr || (fatal_ && !transactional_)) return RD_KAFKA_RESP_ERR__FATAL;
+    // Registered under the handle lock, so a recreation either sees it in librdkafka (the purge
+    // reports it) or in pending_ (claimed and failed), never half-way.
+    {
+      absl::MutexLock lock(&mu_);
+      pending_.insert(p);
+    }
     rd_kafka_headers_t* headers = nullptr;
     if (!record.headers.empty()) {
       headers = rd_kafka_headers_new(record.headers.size());
@@ -317,32 +359,39 @@ void ProducerCore::Send(ProducerRecord record, Producer::DeliveryCallback done) 
           RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_TIMESTAMP(record.timestamp_ms),
           RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
     }
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR && headers != nullptr) rd_kafka_headers_destroy(headers);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (headers != nullptr) rd_kafka_headers_destroy(headers);
+      // Refused: librdkafka does not hold it, and no recreation can claim it while we hold
+      // the handle lock, so it is ours alone again.
+      absl::MutexLock lock(&mu_);
+      pending_.erase(p);
+    }
     if (e == RD_KAFKA_RESP_ERR__FATAL) NoteFatal(rk);
     return e;
   });
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    Report(p, ErrorFor(err, absl::StrCat("producing to '", record.topic, "'").c_str()));
-  }
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  Finish(p, ErrorFor(err, absl::StrCat("producing to '", record.topic, "'").c_str()));
 }
 
 absl::Status ProducerCore::Flush(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  // Done when every record is reported and every callback has returned.
-  auto empty = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    return pending_.empty() && reporting_ == 0;
+  const uint64_t target = next_seq_;
+  // Done when no record sent before the call is still unfinished.
+  auto done = [this, target]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return unfinished_.empty() || *unfinished_.begin() >= target;
   };
-  if (!mu_.AwaitWithTimeout(absl::Condition(&empty), timeout)) {
-    return absl::DeadlineExceededError(absl::StrCat(pending_.size(),
-                                                    " record(s) still in flight after ",
-                                                    absl::FormatDuration(timeout)));
+  if (!mu_.AwaitWithTimeout(absl::Condition(&done), timeout)) {
+    size_t waiting = 0;
+    for (uint64_t seq : unfinished_) waiting += seq < target ? 1 : 0;
+    return absl::DeadlineExceededError(absl::StrCat(
+        waiting, " record(s) still in flight after ", absl::FormatDuration(timeout)));
   }
   return absl::OkStatus();
 }
 
 int64_t ProducerCore::InFlight() const {
   absl::MutexLock lock(&mu_);
-  return static_cast<int64_t>(pending_.size());
+  return static_cast<int64_t>(unfinished_.size());
 }
 
 }  // namespace internal

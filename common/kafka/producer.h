@@ -14,9 +14,9 @@
 //
 // Every Send's callback runs exactly once: with the record's partition and offset once the
 // broker acknowledged it, or with an error. A record refused at once (queue full, record too
-// large) is reported before Send returns, on the caller's thread; all others on the producer's
-// delivery thread. Callbacks must not block for long and must not call Flush() or destroy the
-// producer.
+// large) is reported before Send returns, on the caller's thread; the others on the producer's
+// delivery thread, or on a thread inside CommitTransaction (librdkafka flushes there).
+// Callbacks may call Send; they must not block for long, call Flush() or destroy the producer.
 #ifndef POLDER_COMMON_KAFKA_PRODUCER_H_
 #define POLDER_COMMON_KAFKA_PRODUCER_H_
 
@@ -26,7 +26,9 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <set>
 #include <unordered_set>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -69,8 +71,9 @@ class Producer {
   // Queues `record`; `done` runs exactly once with the outcome (see the file comment).
   virtual void Send(ProducerRecord record, DeliveryCallback done) = 0;
 
-  // Waits until every record sent before the call has been reported, or `timeout` passed
-  // (DEADLINE_EXCEEDED; the records stay in flight).
+  // Waits until every record sent before the call has been reported (its callback returned), or
+  // `timeout` passed (DEADLINE_EXCEEDED; the records stay in flight). Records sent meanwhile by
+  // other threads are not waited for.
   virtual absl::Status Flush(absl::Duration timeout) = 0;
 
   // Records sent and not yet reported.
@@ -99,10 +102,12 @@ class TransactionalProducer : public Producer {
 absl::StatusOr<RecordMetadata> SendAndWait(Producer& producer, ProducerRecord record);
 
 // Runs one transaction: BeginTransaction, `fill` (which sends the transaction's records and
-// returns an error to abandon it), CommitTransaction. On an abortable error it aborts and runs
-// `fill` again in a new transaction, up to `max_attempts` in all; a fatal error (IsFatal,
-// IsFenced) or a non-abortable one is returned at once. OK means exactly one attempt committed
-// and every other attempt was aborted.
+// returns an error to abandon it), CommitTransaction. Retriable commit/abort failures are
+// resumed until `timeout`; on an abortable error (from the commit, or a send refused because
+// the transaction already failed) it aborts and runs `fill` again in a new transaction, up to
+// `max_attempts` in all. A fatal error (IsFatal, IsFenced), an error of `fill`'s own, or a
+// commit still unresolved at the deadline ("commit outcome unknown") is returned at once. OK
+// means exactly one attempt committed and every other attempt was aborted.
 //
 // Retrying matters with librdkafka 2.0.2: after a record was rejected inside a transaction, the
 // transaction after the abort can fail once more with OUT_OF_ORDER_SEQUENCE_NUMBER (abortable);
@@ -136,6 +141,7 @@ class ProducerCore {
   struct Pending {
     ProducerCore* core;
     Producer::DeliveryCallback done;
+    uint64_t seq;
   };
 
   absl::StatusOr<HandlePtr> NewHandle();
@@ -143,9 +149,12 @@ class ProducerCore {
   void RecreateAfterFatal();
   // Records the handle's fatal error in last_fatal_ and raises fatal_. Takes only mu_.
   void NoteFatal(rd_kafka_t* rk);
-  // Removes `p` from the pending set; false if it was already reported.
-  bool Claim(Pending* p);
+  // Takes every pending record out of the pending set (they are then being reported).
+  std::vector<Pending*> ClaimAll();
+  // Runs `p`'s callback with `result` unless it was already claimed; exactly once per record.
   void Report(Pending* p, absl::StatusOr<RecordMetadata> result);
+  // Runs the callback of a claimed record and forgets it.
+  void Finish(Pending* p, absl::StatusOr<RecordMetadata> result);
   absl::Status ErrorFor(rd_kafka_resp_err_t err, const char* context);
 
   static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
@@ -154,13 +163,17 @@ class ProducerCore {
   const ProducerOptions options_;
   const bool transactional_;
 
+  // Readers use the handle; the poller swaps it (after a fatal error) under the writer lock.
+  // No callback ever runs while the writer lock is held.
   mutable absl::Mutex handle_mu_;
   HandlePtr rk_ ABSL_GUARDED_BY(handle_mu_);
 
   mutable absl::Mutex mu_;
+  // Records handed to librdkafka and not yet claimed for reporting.
   std::unordered_set<Pending*> pending_ ABSL_GUARDED_BY(mu_);
-  // Callbacks claimed from pending_ and still running.
-  int64_t reporting_ ABSL_GUARDED_BY(mu_) = 0;
+  // Sequence numbers of records whose callback has not returned yet (pending or reporting).
+  std::set<uint64_t> unfinished_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status last_fatal_ ABSL_GUARDED_BY(mu_);
 
   std::atomic<bool> fatal_{false};

@@ -310,6 +310,28 @@ TEST(RunInTransactionTest, FatalErrorsAreReturnedAtOnce) {
   EXPECT_EQ(p.aborts, 0) << "a fenced producer must not try to abort and go on";
 }
 
+TEST(RunInTransactionTest, RetriableCommitIsResumedNotAborted) {
+  FakeTransactionalProducer p({KafkaStatus(RD_KAFKA_RESP_ERR__TIMED_OUT, "commit"),
+                               absl::OkStatus()});
+  EXPECT_OK(RunInTransaction(p, [] { return absl::OkStatus(); }, 1, absl::Seconds(5)));
+  EXPECT_EQ(p.commits, 2u);
+  EXPECT_EQ(p.aborts, 0);
+  EXPECT_EQ(p.begins, 1);
+}
+
+TEST(RunInTransactionTest, SendRefusedInFailedTransactionIsRetried) {
+  FakeTransactionalProducer p({absl::OkStatus()});
+  int fills = 0;
+  EXPECT_OK(RunInTransaction(
+      p,
+      [&] {
+        return ++fills == 1 ? KafkaStatus(RD_KAFKA_RESP_ERR__STATE, "producing") : absl::OkStatus();
+      },
+      2, absl::Seconds(1)));
+  EXPECT_EQ(fills, 2);
+  EXPECT_EQ(p.aborts, 1);
+}
+
 TEST(RunInTransactionTest, FillErrorAbortsAndIsReturned) {
   FakeTransactionalProducer p({});
   EXPECT_THAT(RunInTransaction(p, [] { return absl::InvalidArgumentError("record 3 bad"); }, 3,

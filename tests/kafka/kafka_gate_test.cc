@@ -331,6 +331,33 @@ TEST_F(KafkaGateTest, CreatesAndDescribesTopicsWithConfigs) {
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+TEST_F(KafkaGateTest, DescribingAMissingTopicNeverCreatesIt) {
+  // A broker with Kafka's production default auto.create.topics.enable=true: a metadata
+  // request for an unknown topic would create it unless the client forbids that.
+  kafka_testing::KafkaBrokerOptions options;
+  options.name = "autocreate";
+  options.properties["auto.create.topics.enable"] = "true";
+  ASSERT_OK_AND_ASSIGN(auto broker, kafka_testing::KafkaBroker::Start(options));
+  kafka::ClientOptions client = ClientOptions();
+  client.bootstrap_servers = broker->bootstrap_servers();
+  ASSERT_OK_AND_ASSIGN(auto admin, kafka::KafkaAdmin::Create(client));
+  EXPECT_THAT(admin->DescribeTopic("misspelt-topic", absl::Seconds(10)),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(admin->DescribeTopic("misspelt-topic", absl::Seconds(10)),
+              StatusIs(absl::StatusCode::kNotFound))
+      << "the first describe must not have created the topic";
+  kafka::ProducerOptions po = ProducerOptions();
+  po.client = client;
+  po.delivery_timeout = absl::Seconds(3);
+  po.client.request_timeout = absl::Seconds(1);
+  ASSERT_OK_AND_ASSIGN(auto producer, kafka::IdempotentProducer::Create(po));
+  EXPECT_THAT(kafka::SendAndWait(*producer, {"misspelt-topic", kafka::kAnyPartition, std::nullopt, "v", {}, 0}),
+              ::testing::Not(IsOk()));
+  EXPECT_THAT(admin->DescribeTopic("misspelt-topic", absl::Seconds(10)),
+              StatusIs(absl::StatusCode::kNotFound))
+      << "producing to a misspelt topic must not create it either";
+}
+
 TEST_F(KafkaGateTest, UnreachableBrokerIsUnavailableWithinTheConfiguredDeadline) {
   // A port nobody listens on (picked, then released).
   ASSERT_OK_AND_ASSIGN(int port, kafka_testing::PickFreePort());

@@ -81,6 +81,17 @@ std::string TempRoot() {
   return "/tmp";
 }
 
+// "exited with status N", "could not be executed", "was killed by signal N".
+std::string DescribeWaitStatus(int status) {
+  if (WIFEXITED(status)) {
+    int code = WEXITSTATUS(status);
+    if (code == 127) return "could not be executed (not installed or not on PATH?)";
+    return absl::StrCat("exited with status ", code);
+  }
+  if (WIFSIGNALED(status)) return absl::StrCat("was killed by signal ", WTERMSIG(status));
+  return absl::StrCat("ended with wait status ", status);
+}
+
 // Starts `argv` with stdout and stderr appended to `log_path`, stdin from /dev/null, in `cwd`,
 // with SIGKILL as its parent-death signal and, if `own_group`, in a process group of its own.
 // Everything the child needs is prepared before fork(): the caller may have other threads
@@ -96,6 +107,9 @@ absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, const std::str
   pid_t pid = fork();
   if (pid < 0) return absl::InternalError(Errno("fork"));
   if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);  // Do not inherit a supervisor's blocked signals.
     if (own_group) setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(1);  // The parent died before prctl took effect.
@@ -127,11 +141,14 @@ absl::Status RunToCompletion(const std::vector<std::string>& argv, const std::st
     if (errno != EINTR) return absl::InternalError(Errno("waitpid"));
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return absl::OkStatus();
-  return absl::InternalError(absl::StrCat(argv[0], " exited with status ", status));
+  return absl::InternalError(absl::StrCat(argv[0], " ", DescribeWaitStatus(status)));
 }
 
-// True if a metadata request to `bootstrap` lists broker 1 within `timeout`.
-bool BrokerAnswersMetadata(const std::string& bootstrap, absl::Duration timeout) {
+// True if the broker at `bootstrap` answers a metadata request within `timeout` listing a
+// broker and reporting `cluster_id` (so it is the broker we formatted, not another one that
+// took the port).
+bool BrokerServes(const std::string& bootstrap, const std::string& cluster_id,
+                  absl::Duration timeout) {
   char err[256];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err);
@@ -143,11 +160,16 @@ bool BrokerAnswersMetadata(const std::string& bootstrap, absl::Duration timeout)
     rd_kafka_conf_destroy(conf);
     return false;
   }
+  const int ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
   const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_resp_err_t e = rd_kafka_metadata(
-      rk, /*all_topics=*/0, nullptr, &md, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  rd_kafka_resp_err_t e = rd_kafka_metadata(rk, /*all_topics=*/0, nullptr, &md, ms);
   bool ok = e == RD_KAFKA_RESP_ERR_NO_ERROR && md != nullptr && md->broker_cnt >= 1;
   if (md != nullptr) rd_kafka_metadata_destroy(md);
+  if (ok) {
+    char* id = rd_kafka_clusterid(rk, ms);
+    ok = id != nullptr && cluster_id == id;
+    if (id != nullptr) rd_kafka_mem_free(rk, id);
+  }
   rd_kafka_destroy(rk);
   return ok;
 }
@@ -277,6 +299,7 @@ absl::Status KafkaBroker::WriteConfig() {
 }
 
 absl::Status KafkaBroker::Format() {
+  cluster_id_ = RandomClusterId();
   std::vector<std::string> argv = {options_.java,
                                    "-Xmx256m",
                                    "-XX:+UseSerialGC",
@@ -289,7 +312,7 @@ absl::Status KafkaBroker::Format() {
                                    "format",
                                    "--standalone",
                                    "-t",
-                                   RandomClusterId(),
+                                   cluster_id_,
                                    "-c",
                                    config_path_};
   absl::Status s = RunToCompletion(argv, log_path_, work_dir_);
@@ -316,6 +339,10 @@ absl::Status KafkaBroker::Launch() {
       kafka_home_ + "/libs/*",
       "kafka.Kafka",
       config_path_};
+  {
+    std::ifstream log(log_path_, std::ios::binary | std::ios::ate);
+    log_offset_at_launch_ = log ? static_cast<std::streamoff>(log.tellg()) : 0;
+  }
   ASSIGN_OR_RETURN(pid_t pid, Spawn(argv, log_path_, work_dir_, /*own_group=*/true));
   pid_ = pid;
   paused_ = false;
@@ -339,14 +366,18 @@ absl::Status KafkaBroker::WaitUntilServing() {
   while (absl::Now() < deadline) {
     int ws = 0;
     if (ReapIfExited(&ws)) {
-      std::string tail = LogTail(8192);
-      std::string reason = absl::StrCat("broker '", options_.name, "' exited during start-up (wait status ", ws, ")");
-      if (absl::StrContains(tail, "Address already in use") || absl::StrContains(tail, "BindException")) {
-        return absl::AlreadyExistsError(absl::StrCat(reason, ": port taken; log tail:\n", tail));
+      std::string since = LogSinceLaunch();
+      std::string reason = absl::StrCat("broker '", options_.name, "' ",
+                                        DescribeWaitStatus(ws), " during start-up");
+      if (absl::StrContains(since, "Address already in use") ||
+          absl::StrContains(since, "BindException")) {
+        return absl::AlreadyExistsError(absl::StrCat(reason, ": port taken; log tail:\n", LogTail(8192)));
       }
-      return absl::InternalError(absl::StrCat(reason, "; log tail:\n", tail));
+      return absl::InternalError(absl::StrCat(reason, "; log tail:\n", LogTail(8192)));
     }
-    if (BrokerAnswersMetadata(bootstrap_servers(), absl::Milliseconds(1000))) return absl::OkStatus();
+    if (BrokerServes(bootstrap_servers(), cluster_id_, absl::Milliseconds(1000))) {
+      return absl::OkStatus();
+    }
     std::this_thread::sleep_for(absl::ToChronoMilliseconds(backoff));
     backoff = std::min(backoff * 2, absl::Milliseconds(500));
   }
@@ -357,13 +388,31 @@ absl::Status KafkaBroker::WaitUntilServing() {
       absl::FormatDuration(options_.start_timeout), "; log tail:\n", tail));
 }
 
+std::string KafkaBroker::LogSinceLaunch() const {
+  std::ifstream in(log_path_, std::ios::binary);
+  if (!in) return "";
+  in.seekg(log_offset_at_launch_);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+bool KafkaBroker::CheckExited() {
+  int ws = 0;
+  if (pid_ <= 0) return true;
+  return ReapIfExited(&ws);
+}
+
 absl::Status KafkaBroker::StartOnFreshPorts() {
-  absl::Status last;
+  absl::Status last = absl::InternalError("broker start was not attempted");
   for (int attempt = 0; attempt < std::max(1, options_.start_attempts); ++attempt) {
     auto pick = options_.port_picker ? options_.port_picker : PickFreePort;
     ASSIGN_OR_RETURN(port_, pick());
     ASSIGN_OR_RETURN(controller_port_, pick());
-    if (controller_port_ == port_) continue;
+    if (controller_port_ == port_) {
+      last = absl::AlreadyExistsError("picked the same port twice");
+      continue;
+    }
     std::error_code ec;
     fs::remove_all(work_dir_ + "/data", ec);
     RETURN_IF_ERROR(WriteConfig());
@@ -377,7 +426,7 @@ absl::Status KafkaBroker::StartOnFreshPorts() {
 }
 
 absl::Status KafkaBroker::Restart() {
-  if (running()) {
+  if (running() && !CheckExited()) {
     return absl::FailedPreconditionError(absl::StrCat("broker '", options_.name, "' is running"));
   }
   // The same port: a port taken by someone else meanwhile is an error here, since clients

@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <ios>
 #include <map>
 #include <memory>
 #include <string>
@@ -80,6 +81,12 @@ class KafkaBroker {
   // Process id of the running broker JVM, or -1.
   pid_t pid() const { return pid_; }
   bool running() const { return pid_ > 0; }
+  // Reaps the broker if it died on its own (crash, OOM kill); then returns true and running()
+  // becomes false. For supervisors such as polder-kafka.
+  bool CheckExited();
+  // The KRaft cluster id this broker was formatted with; readiness requires the broker on our
+  // port to report it, so a foreign broker that took the port is never mistaken for ours.
+  const std::string& cluster_id() const { return cluster_id_; }
   bool paused() const { return paused_; }
 
   // Clean shutdown: SIGTERM (and SIGCONT if paused), waits up to stop_timeout, then SIGKILL.
@@ -106,6 +113,8 @@ class KafkaBroker {
   absl::Status StartOnFreshPorts();
   // Reaps the child if it exited; returns true if it is gone.
   bool ReapIfExited(int* wait_status);
+  // The log written since the last Launch (start-up errors of this attempt only).
+  std::string LogSinceLaunch() const;
 
   KafkaBrokerOptions options_;
   std::string kafka_home_;
@@ -115,6 +124,9 @@ class KafkaBroker {
   std::string config_path_;
   int port_ = 0;
   int controller_port_ = 0;
+  std::string cluster_id_;
+  // Size of the log file when the current process was launched.
+  std::streamoff log_offset_at_launch_ = 0;
   pid_t pid_ = -1;
   bool paused_ = false;
 };

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGCHLD);  // The broker JVM is our child: notice when it dies.
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   polder::kafka_testing::KafkaBrokerOptions options;
@@ -53,7 +54,15 @@ int main(int argc, char** argv) {
     std::rename(tmp.c_str(), ready_file.c_str());
   }
   int sig = 0;
-  sigwait(&signals, &sig);
+  while (true) {
+    sigwait(&signals, &sig);
+    if (sig != SIGCHLD) break;
+    if ((*broker)->CheckExited()) {
+      std::fprintf(stderr, "polder-kafka: broker '%s' exited unexpectedly; log tail:\n%s\n",
+                   options.name.c_str(), (*broker)->LogTail(4096).c_str());
+      return 1;
+    }
+  }
   absl::Status s = (*broker)->Stop();
   if (!s.ok()) std::fprintf(stderr, "polder-kafka: %s\n", s.ToString().c_str());
   return s.ok() ? 0 : 1;
