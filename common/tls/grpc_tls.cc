@@ -1,0 +1,180 @@
+#include "common/tls/grpc_tls.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/log/log.h"
+#include "common/status/grpc_status.h"
+#include "common/status/status_macros.h"
+#include "grpc/grpc_security_constants.h"
+#include "grpcpp/security/auth_metadata_processor.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_certificate_verifier.h"
+#include "grpcpp/security/tls_credentials_options.h"
+
+namespace polder {
+namespace tls {
+namespace {
+
+std::string First(const std::vector<grpc::string_ref>& values) {
+  return values.empty() ? std::string() : std::string(values[0].data(), values[0].size());
+}
+
+absl::Status CheckReadable(const std::string& path, const char* what) {
+  if (path.empty()) return absl::InvalidArgumentError(absl::StrCat("TLS ", what, " path is empty"));
+  if (access(path.c_str(), R_OK) != 0) {
+    return absl::NotFoundError(absl::StrCat("TLS ", what, " '", path, "': ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckFiles(const TlsFiles& files) {
+  RETURN_IF_ERROR(CheckReadable(files.cert_path, "certificate"));
+  RETURN_IF_ERROR(CheckReadable(files.key_path, "private key"));
+  RETURN_IF_ERROR(CheckReadable(files.trust_bundle_path, "trust bundle"));
+  struct stat st;
+  if (stat(files.key_path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "TLS private key '", files.key_path, "' is readable by others; run chmod 600 on it"));
+  }
+  if (files.refresh_interval < absl::Seconds(1)) {
+    return absl::InvalidArgumentError("TLS refresh_interval must be at least 1s");
+  }
+  return absl::OkStatus();
+}
+
+std::shared_ptr<grpc::experimental::FileWatcherCertificateProvider> Provider(const TlsFiles& files) {
+  return std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      files.key_path, files.cert_path, files.trust_bundle_path,
+      static_cast<unsigned int>(absl::ToInt64Seconds(files.refresh_interval)));
+}
+
+// Admits each call on the server after IdentityChecker::Check.
+class PeerAdmission : public grpc::AuthMetadataProcessor {
+ public:
+  explicit PeerAdmission(std::shared_ptr<const IdentityChecker> checker)
+      : checker_(std::move(checker)) {}
+  bool IsBlocking() const override { return false; }  // Check does no network I/O.
+
+  grpc::Status Process(const InputMetadata&, grpc::AuthContext* context, OutputMetadata*,
+                       OutputMetadata*) override {
+    absl::StatusOr<PeerIdentity> peer = checker_->Check(PeerChainPem(*context));
+    if (!peer.ok()) {
+      log::Warning("peer refused", {{"reason", std::string(peer.status().message())},
+                                    {"code", absl::StatusCodeToString(peer.status().code())}});
+      return ToGrpcStatus(peer.status());
+    }
+    context->AddProperty(kPeerIdProperty, peer->peer_id);
+    context->AddProperty(kKeyThumbprintProperty, peer->key_thumbprint);
+    context->AddProperty(kCertSerialProperty, peer->serial_hex);
+    context->SetPeerIdentityPropertyName(kPeerIdProperty);
+    return grpc::Status::OK;
+  }
+
+ private:
+  std::shared_ptr<const IdentityChecker> checker_;
+};
+
+// Accepts a server only if the checker admits it (and it is the expected peer).
+class ServerAdmission : public grpc::experimental::ExternalCertificateVerifier {
+ public:
+  ServerAdmission(std::shared_ptr<const IdentityChecker> checker, std::string expected)
+      : checker_(std::move(checker)), expected_(std::move(expected)) {}
+
+  bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
+              std::function<void(grpc::Status)>, grpc::Status* sync_status) override {
+    grpc::string_ref chain = request->peer_cert_full_chain();
+    grpc::string_ref leaf = request->peer_cert();
+    std::string pem = chain.empty() ? std::string(leaf.data(), leaf.size())
+                                    : std::string(chain.data(), chain.size());
+    absl::StatusOr<PeerIdentity> peer = checker_->Check(pem);
+    if (!peer.ok()) {
+      log::Warning("server refused", {{"reason", std::string(peer.status().message())}});
+      *sync_status = ToGrpcStatus(peer.status());
+      return true;
+    }
+    if (!expected_.empty() && peer->peer_id != expected_) {
+      std::string why = absl::StrCat("server is peer '", peer->peer_id, "', expected '", expected_, "'");
+      log::Warning("server refused", {{"reason", why}});
+      *sync_status = grpc::Status(grpc::StatusCode::PERMISSION_DENIED, why);
+      return true;
+    }
+    *sync_status = grpc::Status::OK;
+    return true;
+  }
+  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
+
+ private:
+  std::shared_ptr<const IdentityChecker> checker_;
+  std::string expected_;
+};
+
+}  // namespace
+
+std::string PeerChainPem(const grpc::AuthContext& context) {
+  std::string leaf = First(context.FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME));
+  std::string chain = First(context.FindPropertyValues(GRPC_X509_PEM_CERT_CHAIN_PROPERTY_NAME));
+  // On a server, OpenSSL's peer chain holds only the intermediates; on a client it starts with
+  // the leaf. Return leaf first, then the intermediates, either way.
+  if (chain.empty() || chain.find(leaf) != std::string::npos) return chain.empty() ? leaf : chain;
+  return leaf + chain;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
+    const TlsFiles& files, std::shared_ptr<const IdentityChecker> checker) {
+  RETURN_IF_ERROR(CheckFiles(files));
+  if (checker == nullptr) return absl::InvalidArgumentError("TLS server needs an identity checker");
+  grpc::experimental::TlsServerCredentialsOptions options(Provider(files));
+  options.watch_root_certs();
+  options.watch_identity_key_cert_pairs();
+  options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  std::shared_ptr<grpc::ServerCredentials> creds = grpc::experimental::TlsServerCredentials(options);
+  if (creds == nullptr) return absl::InternalError("gRPC refused the TLS server options");
+  creds->SetAuthMetadataProcessor(std::make_shared<PeerAdmission>(std::move(checker)));
+  return creds;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
+    const TlsFiles& files, std::shared_ptr<const IdentityChecker> checker,
+    std::string expected_peer_id) {
+  RETURN_IF_ERROR(CheckFiles(files));
+  if (checker == nullptr) return absl::InvalidArgumentError("TLS client needs an identity checker");
+  grpc::experimental::TlsChannelCredentialsOptions options;
+  options.set_certificate_provider(Provider(files));
+  options.watch_root_certs();
+  options.watch_identity_key_cert_pairs();
+  options.set_verify_server_certs(true);
+  // The server's identity is its federation peer id (checked below), not a host name.
+  options.set_check_call_host(false);
+  options.set_certificate_verifier(grpc::experimental::ExternalCertificateVerifier::Create<ServerAdmission>(
+      std::move(checker), std::move(expected_peer_id)));
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::experimental::TlsCredentials(options);
+  if (creds == nullptr) return absl::InternalError("gRPC refused the TLS channel options");
+  return creds;
+}
+
+absl::StatusOr<PeerIdentity> CallPeer(const grpc::ServerContext& context) {
+  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  if (auth == nullptr) return absl::UnauthenticatedError("call has no TLS peer");
+  PeerIdentity p;
+  p.peer_id = First(auth->FindPropertyValues(kPeerIdProperty));
+  p.key_thumbprint = First(auth->FindPropertyValues(kKeyThumbprintProperty));
+  p.serial_hex = First(auth->FindPropertyValues(kCertSerialProperty));
+  if (p.peer_id.empty()) return absl::UnauthenticatedError("call's peer was not admitted");
+  return p;
+}
+
+absl::StatusOr<PeerIdentity> RecheckCallPeer(const grpc::ServerContext& context,
+                                             const IdentityChecker& checker) {
+  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  if (auth == nullptr) return absl::UnauthenticatedError("call has no TLS peer");
+  return checker.Check(PeerChainPem(*auth));
+}
+
+}  // namespace tls
+}  // namespace polder

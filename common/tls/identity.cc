@@ -1,0 +1,272 @@
+#include "common/tls/identity.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/status/status_macros.h"
+#include "common/tls/pki.h"
+#include "common/trust/document.h"
+#include "common/trust/keys.h"
+
+namespace polder {
+namespace tls {
+namespace {
+
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct CrlFree {
+  void operator()(X509_CRL* c) const { X509_CRL_free(c); }
+};
+struct StoreFree {
+  void operator()(X509_STORE* s) const { X509_STORE_free(s); }
+};
+struct StoreCtxFree {
+  void operator()(X509_STORE_CTX* c) const { X509_STORE_CTX_free(c); }
+};
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+using X509Ptr = std::unique_ptr<X509, X509Free>;
+using CrlPtr = std::unique_ptr<X509_CRL, CrlFree>;
+
+// Every certificate in a PEM text, in order.
+std::vector<X509Ptr> ReadCertificates(absl::string_view pem) {
+  std::vector<X509Ptr> out;
+  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  while (X509* x = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) out.emplace_back(x);
+  ERR_clear_error();
+  return out;
+}
+
+std::vector<CrlPtr> ReadCrls(absl::string_view pem) {
+  std::vector<CrlPtr> out;
+  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  while (X509_CRL* c = PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr)) {
+    out.emplace_back(c);
+  }
+  ERR_clear_error();
+  return out;
+}
+
+std::string ToPem(X509* x) {
+  std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_X509(bio.get(), x);
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(len));
+}
+
+// Names and modification times of the files the anchors come from; a change means reload.
+std::string FilesFingerprint(const std::string& bundle, const std::string& crl_dir) {
+  std::string fp;
+  struct stat st;
+  if (stat(bundle.c_str(), &st) == 0) {
+    absl::StrAppend(&fp, bundle, ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":", st.st_size,
+                    ":", st.st_ino, ";");
+  }
+  if (crl_dir.empty()) return fp;
+  if (DIR* d = opendir(crl_dir.c_str())) {
+    std::vector<std::string> entries;
+    while (dirent* e = readdir(d)) {
+      std::string path = absl::StrCat(crl_dir, "/", e->d_name);
+      if (stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+        entries.push_back(absl::StrCat(e->d_name, ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec,
+                                       ":", st.st_size, ":", st.st_ino));
+      }
+    }
+    closedir(d);
+    std::sort(entries.begin(), entries.end());
+    for (const auto& e : entries) absl::StrAppend(&fp, e, ";");
+  }
+  return fp;
+}
+
+}  // namespace
+
+struct IdentityChecker::Anchors {
+  std::vector<X509Ptr> roots;
+  std::vector<CrlPtr> crls;
+};
+
+IdentityChecker::~IdentityChecker() = default;
+
+absl::StatusOr<std::unique_ptr<IdentityChecker>> IdentityChecker::Create(Options options) {
+  if (options.federation.empty()) return absl::InvalidArgumentError("identity: federation is empty");
+  if (options.trust_bundle_path.empty()) {
+    return absl::InvalidArgumentError("identity: trust_bundle_path is empty");
+  }
+  if (options.require_directory && !options.directory) {
+    return absl::InvalidArgumentError("identity: no federation directory source configured");
+  }
+  std::unique_ptr<IdentityChecker> checker(new IdentityChecker(std::move(options)));
+  RETURN_IF_ERROR(checker->CurrentAnchors().status());
+  return checker;
+}
+
+absl::StatusOr<std::shared_ptr<const IdentityChecker::Anchors>> IdentityChecker::CurrentAnchors()
+    const {
+  std::string fp = FilesFingerprint(options_.trust_bundle_path, options_.crl_dir);
+  {
+    absl::MutexLock lock(&mu_);
+    if (anchors_ != nullptr && fp == anchors_fingerprint_) return anchors_;
+  }
+  auto anchors = std::make_shared<Anchors>();
+  ASSIGN_OR_RETURN(std::string bundle, trust::ReadFileToString(options_.trust_bundle_path),
+                   _.Prepend("trust bundle: "));
+  anchors->roots = ReadCertificates(bundle);
+  if (anchors->roots.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("trust bundle '", options_.trust_bundle_path, "' holds no certificate"));
+  }
+  if (!options_.crl_dir.empty()) {
+    if (DIR* d = opendir(options_.crl_dir.c_str())) {
+      while (dirent* e = readdir(d)) {
+        std::string path = absl::StrCat(options_.crl_dir, "/", e->d_name);
+        struct stat st;
+        if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        absl::StatusOr<std::string> text = trust::ReadFileToString(path);
+        if (!text.ok()) continue;
+        for (CrlPtr& c : ReadCrls(*text)) anchors->crls.push_back(std::move(c));
+      }
+      closedir(d);
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  anchors_ = anchors;
+  anchors_fingerprint_ = fp;
+  return anchors_;
+}
+
+absl::StatusOr<std::string> IdentityChecker::PeerIdOf(absl::string_view leaf_pem) const {
+  ASSIGN_OR_RETURN(CertificateInfo info, ParseCertificate(leaf_pem),
+                   _.Prepend("peer certificate: "));
+  if (options_.source == IdentitySource::kSubjectSerialNumber) {
+    if (info.subject_serial_number.empty()) {
+      return absl::UnauthenticatedError(
+          absl::StrCat("certificate '", info.subject, "' has no subject serialNumber"));
+    }
+    if (!trust::IsValidPeerId(info.subject_serial_number)) {
+      return absl::UnauthenticatedError(absl::StrCat("subject serialNumber '",
+                                                     info.subject_serial_number,
+                                                     "' is not a peer id"));
+    }
+    return info.subject_serial_number;
+  }
+  const std::string prefix = absl::StrCat("spiffe://", options_.federation, "/peer/");
+  std::string id;
+  std::string foreign;
+  for (const std::string& uri : info.uris) {
+    if (absl::StartsWith(uri, prefix)) {
+      if (!id.empty()) {
+        return absl::UnauthenticatedError("certificate names more than one Polder peer");
+      }
+      id = uri.substr(prefix.size());
+    } else if (absl::StartsWith(uri, "spiffe://")) {
+      foreign = uri;
+    }
+  }
+  if (id.empty()) {
+    if (!foreign.empty()) {
+      return absl::UnauthenticatedError(absl::StrCat("certificate identity ", foreign,
+                                                     " is not in federation '",
+                                                     options_.federation, "'"));
+    }
+    return absl::UnauthenticatedError(absl::StrCat("certificate '", info.subject,
+                                                   "' has no SAN URI ", prefix, "<peer-id>"));
+  }
+  if (!trust::IsValidPeerId(id)) {
+    return absl::UnauthenticatedError(absl::StrCat("'", id, "' in the certificate is not a peer id"));
+  }
+  return id;
+}
+
+absl::StatusOr<PeerIdentity> IdentityChecker::Check(absl::string_view chain_pem) const {
+  std::vector<X509Ptr> chain = ReadCertificates(chain_pem);
+  if (chain.empty()) return absl::UnauthenticatedError("no client certificate presented");
+  ASSIGN_OR_RETURN(std::shared_ptr<const Anchors> anchors, CurrentAnchors());
+  ASSIGN_OR_RETURN(CertificateInfo info, ParseCertificate(ToPem(chain[0].get())),
+                   _.Prepend("peer certificate: "));
+
+  // 1 + 2: chain and validity, at the clock's time.
+  std::unique_ptr<X509_STORE, StoreFree> store(X509_STORE_new());
+  for (const X509Ptr& root : anchors->roots) X509_STORE_add_cert(store.get(), root.get());
+  STACK_OF(X509)* untrusted = sk_X509_new_null();
+  for (size_t i = 1; i < chain.size(); ++i) sk_X509_push(untrusted, chain[i].get());
+  std::unique_ptr<X509_STORE_CTX, StoreCtxFree> ctx(X509_STORE_CTX_new());
+  X509_STORE_CTX_init(ctx.get(), store.get(), chain[0].get(), untrusted);
+  X509_STORE_CTX_set_time(ctx.get(), 0, static_cast<time_t>(absl::ToUnixSeconds(Now())));
+  int ok = X509_verify_cert(ctx.get());
+  int err = X509_STORE_CTX_get_error(ctx.get());
+  // The verified chain, to find each certificate's issuer for the CRL check.
+  std::vector<X509*> verified;
+  if (ok == 1) {
+    STACK_OF(X509)* vc = X509_STORE_CTX_get0_chain(ctx.get());
+    for (int i = 0; i < sk_X509_num(vc); ++i) verified.push_back(sk_X509_value(vc, i));
+  }
+  if (ok != 1) {
+    sk_X509_free(untrusted);
+    ERR_clear_error();
+    const std::string who = absl::StrCat("certificate '", info.subject, "' (serial ", info.serial_hex, ")");
+    if (err == X509_V_ERR_CERT_HAS_EXPIRED) {
+      return absl::UnauthenticatedError(
+          absl::StrCat(who, " expired at ", trust::FormatRfc3339(info.not_after)));
+    }
+    if (err == X509_V_ERR_CERT_NOT_YET_VALID) {
+      return absl::UnauthenticatedError(
+          absl::StrCat(who, " is not valid before ", trust::FormatRfc3339(info.not_before)));
+    }
+    return absl::UnauthenticatedError(absl::StrCat(
+        who, " is not issued by a trusted federation CA: ", X509_verify_cert_error_string(err)));
+  }
+
+  // 3: revocation, for every certificate in the verified chain below its issuer.
+  for (size_t i = 0; i + 1 < verified.size(); ++i) {
+    X509* cert = verified[i];
+    X509* issuer = verified[i + 1];
+    EVP_PKEY* issuer_key = X509_get0_pubkey(issuer);
+    for (const CrlPtr& crl : anchors->crls) {
+      if (X509_NAME_cmp(X509_CRL_get_issuer(crl.get()), X509_get_subject_name(issuer)) != 0) continue;
+      if (X509_CRL_verify(crl.get(), issuer_key) != 1) continue;  // Not really the issuer's.
+      X509_REVOKED* revoked = nullptr;
+      if (X509_CRL_get0_by_cert(crl.get(), &revoked, cert) == 1) {
+        sk_X509_free(untrusted);
+        ERR_clear_error();
+        absl::StatusOr<CertificateInfo> ci = ParseCertificate(ToPem(cert));
+        return absl::UnauthenticatedError(absl::StrCat(
+            "certificate '", ci.ok() ? ci->subject : std::string("?"), "' (serial ",
+            ci.ok() ? ci->serial_hex : std::string("?"), ") has been revoked"));
+      }
+    }
+  }
+  sk_X509_free(untrusted);
+  ERR_clear_error();
+
+  // 4: identity.
+  ASSIGN_OR_RETURN(std::string peer_id, PeerIdOf(ToPem(chain[0].get())));
+  PeerIdentity identity{peer_id, info.key_thumbprint, info.serial_hex, info.subject, info.not_after};
+
+  // 5: admission by the directory.
+  if (options_.require_directory) {
+    std::shared_ptr<const trust::Directory> directory = options_.directory();
+    if (directory == nullptr) {
+      return absl::UnavailableError("no federation directory is installed yet");
+    }
+    RETURN_IF_ERROR(directory->CheckTlsKey(peer_id, info.key_thumbprint));
+  }
+  return identity;
+}
+
+}  // namespace tls
+}  // namespace polder
