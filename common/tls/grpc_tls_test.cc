@@ -20,6 +20,7 @@
 #include "common/status/status_matchers.h"
 #include "common/tls/identity.h"
 #include "common/tls/pki.h"
+#include "common/tls/test_federation.h"
 #include "common/trust/keys.h"
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
@@ -43,27 +44,8 @@ using ::polder::testing::v1::EchoService;
 using ::polder::testing::v1::Tick;
 using ::polder::testing::v1::TicksRequest;
 
-constexpr char kFederation[] = "nl-smartcity";
 
 std::string TmpDir() { return std::getenv("TEST_TMPDIR"); }
-
-void WriteFile(const std::string& path, const std::string& text, int mode = 0644) {
-  ASSERT_OK(trust::WriteFileAtomically(path, text, mode));
-}
-
-// Writes key.pem (0600) and cert.pem (leaf + issuing CA) into `dir`.
-TlsFiles WriteIdentity(const std::string& dir, const KeyAndCert& leaf, const std::string& chain_tail,
-                       const std::string& bundle_path) {
-  fs::create_directories(dir);
-  EXPECT_OK(trust::WriteFileAtomically(dir + "/key.pem", leaf.key_pem, 0600));
-  EXPECT_OK(trust::WriteFileAtomically(dir + "/cert.pem", leaf.cert_pem + chain_tail, 0644));
-  TlsFiles f;
-  f.cert_path = dir + "/cert.pem";
-  f.key_path = dir + "/key.pem";
-  f.trust_bundle_path = bundle_path;
-  f.refresh_interval = absl::Seconds(1);
-  return f;
-}
 
 class EchoImpl final : public EchoService::Service {
  public:
@@ -100,71 +82,23 @@ class EchoImpl final : public EchoService::Service {
 
 class TlsTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    root_ = new KeyAndCert(*CreateRootCa({"Polder test federation root", "Polder"}));
-    issuing_ = new KeyAndCert(*CreateIssuingCa(*root_, {"Polder test issuing CA", "Polder"}));
-  }
-  static void TearDownTestSuite() {
-    delete root_;
-    delete issuing_;
-  }
-
   void SetUp() override {
     base_ = TmpDir() + "/" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    fs::create_directories(base_ + "/crl");
-    bundle_ = base_ + "/bundle.pem";
-    WriteFile(bundle_, root_->cert_pem);
-    auto d = std::make_shared<trust::Directory>();
-    d->federation = kFederation;
-    d->serial = 1;
-    d->valid_from = absl::Now() - absl::Hours(1);
-    d->valid_until = absl::Now() + absl::Hours(24);
-    directory_ = d;
+    fed_ = std::make_unique<TestFederation>(base_);
+    bundle_ = fed_->bundle_path();
+    issuing_ = &fed_->issuing();
   }
 
   void TearDown() override {
     if (server_ != nullptr) server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
   }
 
-  KeyAndCert Issue(const std::string& peer_id, PeerCertOptions o = {}) {
-    o.federation = kFederation;
-    o.peer_id = peer_id;
-    if (o.dns_names.empty()) o.dns_names = {"localhost"};
-    if (o.ip_addresses.empty()) o.ip_addresses = {"127.0.0.1"};
-    absl::StatusOr<KeyAndCert> kc = IssuePeerCertificate(*issuing_, o);
-    EXPECT_OK(kc.status());
-    return *kc;
-  }
-
-  // Lists `peer_id` in the directory with the key of `kc` (adding to what is listed).
-  void Admit(const std::string& peer_id, const KeyAndCert& kc) {
-    absl::MutexLock lock(&mu_);
-    auto d = std::make_shared<trust::Directory>(*directory_);
-    trust::PeerEntry* entry = nullptr;
-    for (auto& p : d->peers) {
-      if (p.id == peer_id) entry = &p;
-    }
-    if (entry == nullptr) {
-      d->peers.push_back({peer_id, peer_id + ".example:8443", {}, {}});
-      entry = &d->peers.back();
-    }
-    entry->tls_key_thumbprints.push_back(*KeyThumbprint(kc.cert_pem));
-    d->serial++;
-    directory_ = d;
-  }
-
-  std::shared_ptr<IdentityChecker> Checker() {
-    IdentityChecker::Options o;
-    o.federation = kFederation;
-    o.trust_bundle_path = bundle_;
-    o.crl_dir = base_ + "/crl";
-    o.directory = [this]() -> std::shared_ptr<const trust::Directory> {
-      absl::MutexLock lock(&mu_);
-      return directory_;
-    };
-    absl::StatusOr<std::unique_ptr<IdentityChecker>> c = IdentityChecker::Create(o);
-    EXPECT_OK(c.status());
-    return std::shared_ptr<IdentityChecker>(std::move(*c));
+  KeyAndCert Issue(const std::string& peer_id, PeerCertOptions o = {}) { return fed_->Issue(peer_id, o); }
+  void Admit(const std::string& peer_id, const KeyAndCert& kc) { fed_->Admit(peer_id, kc); }
+  void Revoke(const KeyAndCert& kc) { fed_->Revoke(kc); }
+  std::shared_ptr<IdentityChecker> Checker() { return fed_->Checker(); }
+  TlsFiles Client(const std::string& name, const KeyAndCert& kc, const std::string& chain_tail = "") {
+    return fed_->WriteIdentity(name, kc, chain_tail);
   }
 
   void StartServer(const TlsFiles& files) {
@@ -203,39 +137,22 @@ class TlsTest : public ::testing::Test {
     return resp;
   }
 
-  // A server for groningen and an admitted client identity for amersfoort.
+  // A server for groningen.
   void StartGroningen() {
     KeyAndCert server = Issue("groningen");
     Admit("groningen", server);
-    StartServer(WriteIdentity(base_ + "/groningen", server, issuing_->cert_pem, bundle_));
+    StartServer(Client("groningen", server));
   }
 
-  TlsFiles Client(const std::string& name, const KeyAndCert& kc, const std::string& chain_tail = "") {
-    return WriteIdentity(base_ + "/" + name, kc, chain_tail.empty() ? issuing_->cert_pem : chain_tail, bundle_);
-  }
-
-  void Revoke(const KeyAndCert& kc) {
-    ASSERT_OK_AND_ASSIGN(CertificateInfo info, ParseCertificate(kc.cert_pem));
-    ASSERT_OK_AND_ASSIGN(std::string crl, CreateCrl(*issuing_, {info.serial_hex}, ++crl_number_,
-                                                    absl::Now(), absl::Hours(24)));
-    WriteFile(base_ + "/crl/issuing.crl.pem", crl);
-  }
-
-  static KeyAndCert* root_;
-  static KeyAndCert* issuing_;
   std::string base_;
   std::string bundle_;
-  absl::Mutex mu_;
-  std::shared_ptr<const trust::Directory> directory_;
+  std::unique_ptr<TestFederation> fed_;
+  const KeyAndCert* issuing_ = nullptr;
   std::shared_ptr<IdentityChecker> checker_;
   std::unique_ptr<EchoImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
-  int64_t crl_number_ = 0;
 };
-
-KeyAndCert* TlsTest::root_ = nullptr;
-KeyAndCert* TlsTest::issuing_ = nullptr;
 
 TEST_F(TlsTest, ListedPeerIsAdmittedWithItsIdentity) {
   StartGroningen();
@@ -257,7 +174,7 @@ TEST_F(TlsTest, HandshakeRefusesCertificatesThatDoNotChainOrAreOutOfDate) {
   KeyAndCert foreign_root = *CreateRootCa({"Foreign root", "Elsewhere"});
   KeyAndCert foreign_issuing = *CreateIssuingCa(foreign_root, {"Foreign issuing CA", "Elsewhere"});
   PeerCertOptions same_key;
-  same_key.federation = kFederation;
+  same_key.federation = kTestFederation;
   same_key.peer_id = "amersfoort";
   same_key.dns_names = {"localhost"};
   same_key.key_pem = amersfoort.key_pem;
@@ -357,7 +274,7 @@ TEST_F(TlsTest, LiveStreamEndsWhenItsPeerIsRevoked) {
 TEST_F(TlsTest, RotatedCertificatesArePickedUpWhileStreamsContinue) {
   // Key and certificate live in a versioned folder behind a symlink, swapped atomically.
   auto install = [&](const std::string& who, const std::string& version, const KeyAndCert& kc) {
-    WriteIdentity(absl::StrCat(base_, "/", who, "-", version), kc, issuing_->cert_pem, bundle_);
+    fed_->WriteIdentity(absl::StrCat(who, "-", version), kc);
     std::string link = absl::StrCat(base_, "/", who);
     std::string tmp = link + ".new";
     fs::remove(tmp);
