@@ -1,0 +1,248 @@
+#include "common/http/https_server.h"
+
+#include <sys/stat.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/log/log.h"
+#include "common/status/http_status.h"
+#include "common/status/status_macros.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+
+namespace polder {
+namespace http {
+namespace {
+
+std::string FileStamp(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return "";
+  return absl::StrCat(st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":", st.st_size, ":", st.st_ino);
+}
+
+std::string ToPem(X509* x) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_X509(bio, x);
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio, &data);
+  std::string out(data, static_cast<size_t>(len));
+  BIO_free(bio);
+  return out;
+}
+
+// The client's chain as PEM, leaf first (on a server, OpenSSL's peer chain lacks the leaf).
+std::string PeerChainPem(const SSL* ssl) {
+  if (ssl == nullptr) return "";
+  std::string pem;
+  X509* leaf = SSL_get1_peer_certificate(ssl);
+  if (leaf == nullptr) return "";
+  pem = ToPem(leaf);
+  STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
+  for (int i = 0; chain != nullptr && i < sk_X509_num(chain); ++i) {
+    X509* c = sk_X509_value(chain, i);
+    if (X509_cmp(c, leaf) != 0) pem += ToPem(c);
+  }
+  X509_free(leaf);
+  return pem;
+}
+
+// Any presented certificate completes the handshake; each request is then admitted or refused
+// with a reason by IdentityChecker (a handshake failure could not say why).
+int AcceptChainForLaterCheck(X509_STORE_CTX*, void*) { return 1; }
+
+}  // namespace
+
+std::string HttpRequest::HeaderValue(const std::string& name) const {
+  for (const auto& [k, v] : headers) {
+    if (absl::EqualsIgnoreCase(k, name)) return v;
+  }
+  return "";
+}
+
+HttpResponse HttpResponse::Error(const absl::Status& status) {
+  HttpResponse r;
+  r.status = HttpStatusCode(status.code());
+  nlohmann::json body = {{"error",
+                          {{"code", absl::StatusCodeToString(status.code())},
+                           {"message", std::string(status.message())}}}};
+  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return r;
+}
+
+HttpResponse HttpResponse::Json(int status, const std::string& json_body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = json_body;
+  return r;
+}
+
+struct HttpsServer::Impl {
+  explicit Impl(tls::TlsFiles f) : files(std::move(f)) {}
+
+  // Installs the current certificate and key on `ssl`, re-reading the files if they changed.
+  bool UseCurrentIdentity(SSL* ssl) {
+    std::string stamp = FileStamp(files.cert_path) + "|" + FileStamp(files.key_path);
+    absl::MutexLock lock(&mu);
+    if (stamp != loaded_stamp) Load(stamp);
+    if (cert == nullptr || key == nullptr) return false;
+    return SSL_use_cert_and_key(ssl, cert, key, chain, 1) == 1;
+  }
+
+  // Reads certificate (leaf + chain) and key; keeps the previous pair if the new one is
+  // incomplete (e.g. read between the two files of a non-atomic rotation).
+  void Load(const std::string& stamp) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    FILE* cf = fopen(files.cert_path.c_str(), "r");
+    FILE* kf = fopen(files.key_path.c_str(), "r");
+    X509* new_cert = cf != nullptr ? PEM_read_X509(cf, nullptr, nullptr, nullptr) : nullptr;
+    STACK_OF(X509)* new_chain = sk_X509_new_null();
+    while (cf != nullptr) {
+      X509* extra = PEM_read_X509(cf, nullptr, nullptr, nullptr);
+      if (extra == nullptr) break;
+      sk_X509_push(new_chain, extra);
+    }
+    EVP_PKEY* new_key = kf != nullptr ? PEM_read_PrivateKey(kf, nullptr, nullptr, nullptr) : nullptr;
+    if (cf != nullptr) fclose(cf);
+    if (kf != nullptr) fclose(kf);
+    ERR_clear_error();
+    if (new_cert == nullptr || new_key == nullptr || X509_check_private_key(new_cert, new_key) != 1) {
+      ERR_clear_error();
+      log::Warning("HTTPS certificate or key unreadable or mismatched; keeping the previous pair",
+                   {{"cert_file", files.cert_path}, {"key_file", files.key_path}});
+      X509_free(new_cert);
+      EVP_PKEY_free(new_key);
+      sk_X509_pop_free(new_chain, X509_free);
+      return;
+    }
+    Release();
+    cert = new_cert;
+    key = new_key;
+    chain = new_chain;
+    loaded_stamp = stamp;
+  }
+
+  void Release() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    if (chain != nullptr) sk_X509_pop_free(chain, X509_free);
+    cert = nullptr;
+    key = nullptr;
+    chain = nullptr;
+  }
+
+  ~Impl() {
+    server.reset();
+    absl::MutexLock lock(&mu);
+    Release();
+  }
+
+  static int CertCallback(SSL* ssl, void* arg) {
+    return static_cast<Impl*>(arg)->UseCurrentIdentity(ssl) ? 1 : 0;
+  }
+
+  const tls::TlsFiles files;
+  absl::Mutex mu;
+  std::string loaded_stamp ABSL_GUARDED_BY(mu);
+  X509* cert ABSL_GUARDED_BY(mu) = nullptr;
+  EVP_PKEY* key ABSL_GUARDED_BY(mu) = nullptr;
+  STACK_OF(X509)* chain ABSL_GUARDED_BY(mu) = nullptr;
+  std::unique_ptr<httplib::SSLServer> server;
+};
+
+HttpsServer::HttpsServer(HttpsOptions options, std::shared_ptr<const tls::IdentityChecker> checker)
+    : options_(std::move(options)), checker_(std::move(checker)) {}
+
+HttpsServer::~HttpsServer() { Stop(); }
+
+absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Create(
+    HttpsOptions options, std::shared_ptr<const tls::IdentityChecker> checker) {
+  if (checker == nullptr) return absl::InvalidArgumentError("HTTPS server needs an identity checker");
+  std::unique_ptr<HttpsServer> s(new HttpsServer(std::move(options), std::move(checker)));
+  s->impl_ = std::make_unique<Impl>(s->options_.files);
+  {
+    absl::MutexLock lock(&s->impl_->mu);
+    s->impl_->Load("initial");
+    if (s->impl_->cert == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "HTTPS certificate '", s->options_.files.cert_path, "' and key '",
+          s->options_.files.key_path, "' cannot be read or do not match"));
+    }
+    s->impl_->loaded_stamp = FileStamp(s->options_.files.cert_path) + "|" +
+                             FileStamp(s->options_.files.key_path);
+  }
+  Impl* impl = s->impl_.get();
+  impl->server = std::make_unique<httplib::SSLServer>([impl](SSL_CTX& ctx) {
+    SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
+    SSL_CTX_set_cert_cb(&ctx, &Impl::CertCallback, impl);
+    SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    SSL_CTX_set_cert_verify_callback(&ctx, &AcceptChainForLaterCheck, nullptr);
+    return true;
+  });
+  if (!impl->server->is_valid()) return absl::InternalError("cannot set up the HTTPS server's TLS context");
+  impl->server->set_payload_max_length(s->options_.max_body_bytes);
+  impl->server->set_read_timeout(std::chrono::milliseconds(absl::ToInt64Milliseconds(s->options_.read_timeout)));
+  impl->server->set_write_timeout(std::chrono::milliseconds(absl::ToInt64Milliseconds(s->options_.write_timeout)));
+  return s;
+}
+
+void HttpsServer::Handle(const std::string& method, const std::string& path_regex, Handler handler) {
+  auto checker = checker_;
+  auto wrapped = [checker, handler, method](const httplib::Request& req, httplib::Response& res) {
+    HttpResponse out;
+    absl::StatusOr<tls::PeerIdentity> peer = checker->Check(PeerChainPem(req.ssl));
+    if (!peer.ok()) {
+      log::Warning("HTTPS request refused", {{"reason", std::string(peer.status().message())},
+                                             {"path", req.path}});
+      out = HttpResponse::Error(peer.status());
+    } else {
+      HttpRequest r;
+      r.method = method;
+      r.path = req.path;
+      for (size_t i = 1; i < req.matches.size(); ++i) r.path_params.push_back(req.matches[i].str());
+      for (const auto& [k, v] : req.params) r.query.emplace(k, v);
+      for (const auto& [k, v] : req.headers) r.headers.emplace(k, v);
+      r.body = req.body;
+      out = handler(r, *peer);
+    }
+    res.status = out.status;
+    res.set_content(out.body, out.content_type.c_str());
+  };
+  httplib::Server& s = *impl_->server;
+  if (method == "GET") {
+    s.Get(path_regex, wrapped);
+  } else if (method == "POST") {
+    s.Post(path_regex, wrapped);
+  } else if (method == "PUT") {
+    s.Put(path_regex, wrapped);
+  } else if (method == "DELETE") {
+    s.Delete(path_regex, wrapped);
+  }
+}
+
+absl::Status HttpsServer::Start() {
+  httplib::Server& s = *impl_->server;
+  if (options_.port == 0) {
+    port_ = s.bind_to_any_port(options_.bind_address);
+  } else {
+    port_ = s.bind_to_port(options_.bind_address, options_.port) ? options_.port : -1;
+  }
+  if (port_ <= 0) {
+    return absl::UnavailableError(absl::StrCat("cannot bind HTTPS server to ", options_.bind_address,
+                                               ":", options_.port));
+  }
+  thread_ = std::thread([&s] { s.listen_after_bind(); });
+  return absl::OkStatus();
+}
+
+void HttpsServer::Stop() {
+  if (impl_ != nullptr && impl_->server != nullptr) impl_->server->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace http
+}  // namespace polder

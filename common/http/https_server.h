@@ -1,0 +1,94 @@
+// HttpsServer: the HTTPS server behind Polder's REST APIs (ingest, the Confluent-compatible
+// registry subset, the node's schema endpoint), with the same identity rules as gRPC.
+//
+//   ASSIGN_OR_RETURN(auto server, HttpsServer::Create(options, checker));
+//   server->Handle("POST", R"(/v1/datasets/([a-z0-9.-]+)/records)",
+//                  [](const HttpRequest& req, const tls::PeerIdentity& peer) -> HttpResponse {...});
+//   RETURN_IF_ERROR(server->Start());   // port() tells where it listens
+//
+// TLS: 1.2 or 1.3; the server certificate and key are read from files and re-read when they
+// change, for new connections, without a restart. A client certificate is required; every
+// request is admitted only after IdentityChecker::Check (chain to the current anchors,
+// validity, CRLs, peer id, directory thumbprint). A refused request gets 401 (the certificate
+// proves no identity) or 403 (the federation does not admit that identity) with a JSON body
+// {"error": {"code": "...", "message": "<reason>"}}. Handler errors map through
+// HttpStatusCode (common/status).
+#ifndef POLDER_COMMON_HTTP_HTTPS_SERVER_H_
+#define POLDER_COMMON_HTTP_HTTPS_SERVER_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/tls/grpc_tls.h"
+#include "common/tls/identity.h"
+
+namespace polder {
+namespace http {
+
+struct HttpRequest {
+  std::string method;
+  std::string path;
+  std::vector<std::string> path_params;  // Regex groups of the route.
+  std::multimap<std::string, std::string> query;
+  std::multimap<std::string, std::string> headers;  // As received (case as sent).
+  std::string body;
+  std::string HeaderValue(const std::string& name) const;  // Case-insensitive; "" if absent.
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  // An error response with the JSON error body and the status mapped from `status`.
+  static HttpResponse Error(const absl::Status& status);
+  static HttpResponse Json(int status, const std::string& json_body);
+};
+
+struct HttpsOptions {
+  tls::TlsFiles files;  // cert_path, key_path; trust_bundle_path is the checker's business.
+  std::string bind_address = "127.0.0.1";
+  int port = 0;  // 0: any free port.
+  // Largest request body; larger requests get 413 before the body is read.
+  size_t max_body_bytes = 4 << 20;
+  absl::Duration read_timeout = absl::Seconds(10);
+  absl::Duration write_timeout = absl::Seconds(10);
+};
+
+class HttpsServer {
+ public:
+  using Handler = std::function<HttpResponse(const HttpRequest&, const tls::PeerIdentity&)>;
+
+  static absl::StatusOr<std::unique_ptr<HttpsServer>> Create(
+      HttpsOptions options, std::shared_ptr<const tls::IdentityChecker> checker);
+  ~HttpsServer();
+
+  // Routes `method` requests whose path matches `path_regex` (whole path) to `handler`. Call
+  // before Start.
+  void Handle(const std::string& method, const std::string& path_regex, Handler handler);
+
+  // Binds and serves on a background thread. UNAVAILABLE if the address cannot be bound.
+  absl::Status Start();
+  void Stop();
+  int port() const { return port_; }
+
+ private:
+  struct Impl;
+  HttpsServer(HttpsOptions options, std::shared_ptr<const tls::IdentityChecker> checker);
+
+  HttpsOptions options_;
+  std::shared_ptr<const tls::IdentityChecker> checker_;
+  std::unique_ptr<Impl> impl_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+}  // namespace http
+}  // namespace polder
+
+#endif  // POLDER_COMMON_HTTP_HTTPS_SERVER_H_
