@@ -352,6 +352,14 @@ absl::Status DirectoryVerify(const Args& a, Output* out) {
   out->Line(absl::StrCat("directory serial ", d.directory.serial, " of '", d.directory.federation,
                          "' is valid until ", trust::FormatRfc3339(d.directory.valid_until),
                          "; peers: ", absl::StrJoin(peers, ", ")));
+  // Nodes warn a week ahead; so does the operator's tool.
+  const absl::Duration left = d.directory.valid_until - at;
+  out->result["expires_soon"] = left < absl::Hours(24 * 7);
+  if (left < absl::Hours(24 * 7)) {
+    out->Line(absl::StrCat("warning: the directory expires in ",
+                           absl::FormatDuration(absl::Trunc(left, absl::Minutes(1))),
+                           "; issue serial ", d.directory.serial + 1, " soon"));
+  }
   return absl::OkStatus();
 }
 

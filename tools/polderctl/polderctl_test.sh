@@ -40,6 +40,14 @@ json=$("$P" directory verify --file directory.json --operator-key operator.key.p
 python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["ok"] and d["serial"]==1 and d["peers"]==["groningen","amersfoort"], d' "$json" \
   || { echo "FAIL: directory verify -o json: $json"; fails=$((fails+1)); }
 
+# A directory about to expire is reported ahead of time.
+ok directory create --federation nl-smartcity --serial 2 --valid-for 48h --out short.json
+ok directory add-peer --file short.json --peer groningen --endpoint localhost:8443 \
+   --tls-cert groningen/tls/cert.pem --signing-key groningen/signing.key.pub
+ok directory sign --file short.json --key operator.key
+out=$("$P" directory verify --file short.json --operator-key operator.key.pub)
+grep -q "warning: the directory expires in 4" <<<"$out" || { echo "FAIL: no expiry warning: $out"; fails=$((fails+1)); }
+
 ok contract propose --id gr-am-bikes-1 --federation nl-smartcity --provider groningen \
    --consumer amersfoort --dataset mobility.bike-counts --schema-versions 1,2 \
    --purpose "regional cycling dashboard" --out contract.json
