@@ -1,0 +1,154 @@
+// Registry: the schema registry's operations (Confluent semantics) over RegistryState, writing
+// through a RecordLog. Transport-free: the gRPC and REST adapters call it, and tests drive it
+// with an in-memory log.
+//
+// Writes are serialised: each builds the records it needs from the current state, commits
+// them to the log (OK = committed), then applies them; so concurrent registrations of one
+// canonical schema get one id, and ids only grow (the high-water record is written with every
+// new id). Reads see committed state only.
+#ifndef POLDER_SERVICES_REGISTRY_REGISTRY_H_
+#define POLDER_SERVICES_REGISTRY_REGISTRY_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/schema/schema.h"
+#include "services/registry/compatibility.h"
+#include "services/registry/registry_state.h"
+
+namespace polder {
+namespace registry {
+
+// Where records are committed. Commit is atomic: all records or none.
+class RecordLog {
+ public:
+  virtual ~RecordLog() = default;
+  virtual absl::Status Commit(const std::vector<StoreRecord>& records) = 0;
+};
+
+enum class SchemaFormat { kDefault, kSerialized };
+
+struct RegistryOptions {
+  size_t max_schema_bytes = 1 << 20;
+};
+
+struct RegisterRequest {
+  std::string subject;
+  std::string schema;
+  std::string schema_type = "PROTOBUF";
+  std::vector<SchemaReference> references;
+  // IMPORT mode only: the id and version to register under (as exported).
+  std::optional<int32_t> id;
+  std::optional<int32_t> version;
+};
+
+struct RegisterResult {
+  int32_t id = 0;
+  int32_t version = 0;
+  bool created = false;  // false: the subject already had this schema
+};
+
+struct SchemaView {
+  int32_t id = 0;
+  std::string subject;  // empty for lookups by id without subject
+  int32_t version = 0;
+  std::string schema_type = "PROTOBUF";
+  std::string schema;   // .proto text, or base64 descriptor with kSerialized
+  std::vector<SchemaReference> references;
+  bool deleted = false;
+};
+
+// One entry of an export: everything needed to rebuild a registry with the same ids.
+struct ExportedVersion {
+  std::string subject;
+  int32_t version = 0;
+  int32_t id = 0;
+  std::string schema;  // base64 descriptor
+  std::vector<SchemaReference> references;
+  bool deleted = false;
+};
+
+struct Export {
+  std::vector<ExportedVersion> versions;
+  std::string global_compatibility;
+  std::map<std::string, std::string> subject_compatibility;
+  int32_t next_id = 0;
+};
+
+class Registry {
+ public:
+  Registry(RecordLog* log, RegistryOptions options,
+           std::unique_ptr<CompatibilityChecker> checker = MinimalCompatibilityChecker());
+
+  // Applies a record read from the log (replicas, and the primary's catch-up).
+  absl::Status ApplyFromLog(const StoreRecord& record);
+
+  // ---- reads ----
+  absl::StatusOr<SchemaView> GetById(int32_t id, const std::string& subject, SchemaFormat format) const;
+  // `version` -1: latest. `deleted`: soft-deleted versions too.
+  absl::StatusOr<SchemaView> GetVersion(const std::string& subject, int32_t version, bool deleted,
+                                        SchemaFormat format) const;
+  absl::StatusOr<std::vector<int32_t>> ListVersions(const std::string& subject, bool deleted) const;
+  std::vector<std::string> ListSubjects(bool deleted) const;
+  // The version of `subject` registered with this schema.
+  absl::StatusOr<SchemaView> Lookup(const RegisterRequest& request, bool deleted) const;
+  // Compatibility of `request.schema` with `subject` at `version` (-1 latest; 0: per the
+  // subject's level against its history). Empty reasons: compatible.
+  absl::StatusOr<std::vector<std::string>> TestCompatibility(const RegisterRequest& request,
+                                                             int32_t version) const;
+  // Subject "" is global. `fallback`: a subject without its own level reports the global one.
+  absl::StatusOr<std::string> GetCompatibility(const std::string& subject, bool fallback) const;
+  absl::StatusOr<std::string> GetMode(const std::string& subject, bool fallback) const;
+  Export ExportAll() const;
+  int32_t next_id() const;
+
+  // ---- writes ----
+  absl::StatusOr<RegisterResult> Register(const RegisterRequest& request);
+  absl::StatusOr<std::vector<int32_t>> DeleteSubject(const std::string& subject, bool permanent);
+  absl::StatusOr<int32_t> DeleteVersion(const std::string& subject, int32_t version, bool permanent);
+  absl::StatusOr<std::string> SetCompatibility(const std::string& subject, const std::string& level);
+  absl::StatusOr<std::string> DeleteCompatibility(const std::string& subject);
+  absl::StatusOr<std::string> SetMode(const std::string& subject, const std::string& mode, bool force);
+  // Restores an export into an empty registry (global mode must be IMPORT).
+  absl::Status Import(const Export& data);
+
+  // Parses a stored schema (cached).
+  absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> Parsed(int32_t id) const;
+
+ private:
+  absl::StatusOr<std::vector<schema::ResolvedReference>> Resolve(
+      const std::vector<SchemaReference>& refs) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> ParseRequest(
+      const RegisterRequest& request) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> ParsedLocked(int32_t id) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  absl::Status CommitAndApply(const std::vector<StoreRecord>& records) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<SchemaView> View(int32_t id, const std::string& subject, const SubjectVersion* v,
+                                  SchemaFormat format) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::vector<std::string>> CheckAgainstHistory(
+      const std::string& subject, const schema::ParsedSchema& candidate, const std::string& level,
+      std::optional<int32_t> only_version) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  RecordLog* const log_;
+  const RegistryOptions options_;
+  const std::unique_ptr<CompatibilityChecker> checker_;
+  mutable absl::Mutex mu_;
+  RegistryState state_ ABSL_GUARDED_BY(mu_);
+  mutable std::map<int32_t, std::shared_ptr<const schema::ParsedSchema>> parsed_ ABSL_GUARDED_BY(mu_);
+  mutable absl::Mutex cache_mu_;
+};
+
+// Subject names: non-empty, at most 255 bytes, printable, no control characters.
+absl::Status ValidateSubject(const std::string& subject);
+
+}  // namespace registry
+}  // namespace polder
+
+#endif  // POLDER_SERVICES_REGISTRY_REGISTRY_H_

@@ -1,0 +1,213 @@
+#include "services/registry/registry.h"
+
+#include <string>
+#include <vector>
+
+#include "common/status/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "services/registry/errors.h"
+
+namespace polder {
+namespace registry {
+namespace {
+
+using ::polder::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// Records committed in memory, in order; can be told to fail.
+class FakeLog : public RecordLog {
+ public:
+  absl::Status Commit(const std::vector<StoreRecord>& records) override {
+    if (!fail.ok()) return fail;
+    log.insert(log.end(), records.begin(), records.end());
+    return absl::OkStatus();
+  }
+  std::vector<StoreRecord> log;
+  absl::Status fail;
+};
+
+constexpr char kV1[] = "syntax = \"proto3\"; package p; message Bike { string id = 1; int64 count = 2; }";
+constexpr char kV2[] = "syntax = \"proto3\"; package p; message Bike { string id = 1; int64 count = 2; string note = 3; }";
+constexpr char kBadChange[] = "syntax = \"proto3\"; package p; message Bike { string id = 1; string count = 2; }";
+
+RegisterRequest Req(const std::string& subject, const std::string& schema) {
+  RegisterRequest r;
+  r.subject = subject;
+  r.schema = schema;
+  return r;
+}
+
+int Code(const absl::Status& s) { return ConfluentErrorCode(s); }
+
+class RegistryTest : public ::testing::Test {
+ protected:
+  FakeLog log_;
+  Registry registry_{&log_, RegistryOptions{}};
+};
+
+TEST_F(RegistryTest, RegistersWithGlobalIdsAndPerSubjectVersions) {
+  ASSERT_OK_AND_ASSIGN(RegisterResult a, registry_.Register(Req("p.Bike", kV1)));
+  EXPECT_EQ(a.id, 1);
+  EXPECT_EQ(a.version, 1);
+  EXPECT_TRUE(a.created);
+  ASSERT_OK_AND_ASSIGN(RegisterResult again, registry_.Register(Req("p.Bike", kV1)));
+  EXPECT_EQ(again.id, 1);
+  EXPECT_FALSE(again.created) << "idempotent";
+  ASSERT_OK_AND_ASSIGN(RegisterResult other_subject, registry_.Register(Req("other", kV1)));
+  EXPECT_EQ(other_subject.id, 1) << "same canonical schema, same id, in any subject";
+  EXPECT_EQ(other_subject.version, 1);
+  ASSERT_OK_AND_ASSIGN(RegisterResult b, registry_.Register(Req("p.Bike", kV2)));
+  EXPECT_EQ(b.id, 2);
+  EXPECT_EQ(b.version, 2);
+  EXPECT_THAT(*registry_.ListVersions("p.Bike", false), ElementsAre(1, 2));
+  EXPECT_THAT(registry_.ListSubjects(false), ElementsAre("other", "p.Bike"));
+  ASSERT_OK_AND_ASSIGN(SchemaView latest, registry_.GetVersion("p.Bike", -1, false, SchemaFormat::kDefault));
+  EXPECT_EQ(latest.id, 2);
+  EXPECT_THAT(latest.schema, HasSubstr("string note = 3;"));
+  ASSERT_OK_AND_ASSIGN(SchemaView by_id, registry_.GetById(1, "", SchemaFormat::kSerialized));
+  ASSERT_OK_AND_ASSIGN(RegisterResult from_b64, registry_.Register(Req("third", by_id.schema)));
+  EXPECT_EQ(from_b64.id, 1) << "the serialized form is the same schema";
+  ASSERT_OK_AND_ASSIGN(SchemaView found, registry_.Lookup(Req("p.Bike", kV1), false));
+  EXPECT_EQ(found.version, 1);
+}
+
+TEST_F(RegistryTest, ErrorsCarryConfluentCodes) {
+  ASSERT_OK(registry_.Register(Req("p.Bike", kV1)).status());
+  EXPECT_EQ(Code(registry_.GetVersion("nope", 1, false, SchemaFormat::kDefault).status()), kSubjectNotFound);
+  EXPECT_EQ(Code(registry_.GetVersion("p.Bike", 9, false, SchemaFormat::kDefault).status()), kVersionNotFound);
+  EXPECT_EQ(Code(registry_.GetVersion("p.Bike", 0, false, SchemaFormat::kDefault).status()), kInvalidVersion);
+  EXPECT_EQ(Code(registry_.GetById(99, "", SchemaFormat::kDefault).status()), kSchemaNotFound);
+  EXPECT_EQ(Code(registry_.Lookup(Req("p.Bike", kV2), false).status()), kSchemaNotFound);
+  EXPECT_EQ(Code(registry_.Register(Req("p.Bike", "message {")).status()), kInvalidSchema);
+  EXPECT_EQ(Code(registry_.Register(Req("", kV1)).status()), kInvalidSubject);
+  RegisterRequest avro = Req("x", "{\"type\":\"record\"}");
+  avro.schema_type = "AVRO";
+  EXPECT_THAT(registry_.Register(avro), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not supported")));
+  RegisterRequest missing_ref = Req("x", "syntax = \"proto3\"; import \"a.proto\"; message M { A a = 1; }");
+  missing_ref.references = {{"a.proto", "a", 1}};
+  EXPECT_THAT(registry_.Register(missing_ref), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("subject 'a' not found")));
+  EXPECT_EQ(HttpStatusForErrorCode(kSubjectNotFound), 404);
+  EXPECT_EQ(HttpStatusForErrorCode(kInvalidSchema), 422);
+  EXPECT_EQ(HttpStatusForErrorCode(kIncompatibleSchema), 409);
+  EXPECT_EQ(log_.log.size(), 3u) << "failed requests store nothing (schema, hwm, version of the one success)";
+}
+
+TEST_F(RegistryTest, SoftAndHardDeletionFollowConfluent) {
+  ASSERT_OK(registry_.Register(Req("p.Bike", kV1)).status());
+  ASSERT_OK(registry_.Register(Req("p.Bike", kV2)).status());
+  EXPECT_EQ(Code(registry_.DeleteVersion("p.Bike", 1, true).status()), kVersionNotSoftDeleted);
+  ASSERT_OK_AND_ASSIGN(int32_t deleted, registry_.DeleteVersion("p.Bike", 1, false));
+  EXPECT_EQ(deleted, 1);
+  EXPECT_EQ(Code(registry_.DeleteVersion("p.Bike", 1, false).status()), kVersionSoftDeleted);
+  EXPECT_THAT(*registry_.ListVersions("p.Bike", false), ElementsAre(2));
+  EXPECT_THAT(*registry_.ListVersions("p.Bike", true), ElementsAre(1, 2));
+  EXPECT_OK(registry_.GetVersion("p.Bike", 1, true, SchemaFormat::kDefault).status());
+  EXPECT_EQ(Code(registry_.DeleteSubject("p.Bike", true).status()), kSubjectNotSoftDeleted);
+  ASSERT_OK_AND_ASSIGN(auto versions, registry_.DeleteSubject("p.Bike", false));
+  EXPECT_THAT(versions, ElementsAre(2));
+  EXPECT_EQ(Code(registry_.DeleteSubject("p.Bike", false).status()), kSubjectSoftDeleted);
+  EXPECT_EQ(Code(registry_.ListVersions("p.Bike", false).status()), kSubjectNotFound);
+  ASSERT_OK(registry_.DeleteSubject("p.Bike", true).status());
+  EXPECT_EQ(Code(registry_.ListVersions("p.Bike", true).status()), kSubjectNotFound);
+  // Ids are never reused after a hard delete; the schema stays readable by id.
+  EXPECT_OK(registry_.GetById(2, "", SchemaFormat::kDefault).status());
+  constexpr char kV3[] = "syntax = \"proto3\"; package p; message Other { string x = 1; }";
+  ASSERT_OK_AND_ASSIGN(RegisterResult r, registry_.Register(Req("p.Bike", kV3)));
+  EXPECT_EQ(r.id, 3);
+  EXPECT_EQ(r.version, 1) << "a hard-deleted subject starts again at version 1";
+}
+
+TEST_F(RegistryTest, CompatibilityConfigAndModes) {
+  ASSERT_OK(registry_.Register(Req("p.Bike", kV1)).status());
+  EXPECT_EQ(*registry_.GetCompatibility("", true), "BACKWARD");
+  absl::Status incompatible = registry_.Register(Req("p.Bike", kBadChange)).status();
+  EXPECT_EQ(Code(incompatible), kIncompatibleSchema);
+  EXPECT_THAT(std::string(incompatible.message()), HasSubstr("p.Bike.count (number 2) changed from int64 to string"));
+  EXPECT_THAT(*registry_.TestCompatibility(Req("p.Bike", kBadChange), -1), ::testing::SizeIs(1));
+  EXPECT_EQ(Code(registry_.GetCompatibility("p.Bike", false).status()), kSubjectCompatibilityNotConfigured);
+  ASSERT_OK(registry_.SetCompatibility("p.Bike", "NONE").status());
+  EXPECT_EQ(*registry_.GetCompatibility("p.Bike", false), "NONE");
+  EXPECT_OK(registry_.Register(Req("p.Bike", kBadChange)).status());
+  EXPECT_EQ(Code(registry_.SetCompatibility("", "SOMETIMES").status()), kInvalidCompatibilityLevel);
+  ASSERT_OK(registry_.SetMode("", "READONLY", false).status());
+  EXPECT_EQ(Code(registry_.Register(Req("p.Bike", kV2)).status()), kOperationNotPermitted);
+  EXPECT_EQ(Code(registry_.SetMode("", "IMPORT", false).status()), kOperationNotPermitted)
+      << "IMPORT needs an empty registry";
+  EXPECT_EQ(Code(registry_.SetMode("", "SLEEP", false).status()), kInvalidMode);
+}
+
+TEST_F(RegistryTest, ReferencesResolveAndProtectTheirTargets) {
+  constexpr char kLoc[] = "syntax = \"proto3\"; package polder.common.v1; message Location { double lat = 1; double lon = 2; }";
+  constexpr char kGarage[] = "syntax = \"proto3\"; package parking; import \"polder/common/v1/location.proto\"; message Garage { polder.common.v1.Location at = 1; }";
+  ASSERT_OK(registry_.Register(Req("polder/common/v1/location.proto", kLoc)).status());
+  RegisterRequest g = Req("parking.Garage", kGarage);
+  g.references = {{"polder/common/v1/location.proto", "polder/common/v1/location.proto", 1}};
+  ASSERT_OK_AND_ASSIGN(RegisterResult r, registry_.Register(g));
+  ASSERT_OK_AND_ASSIGN(SchemaView view, registry_.GetById(r.id, "", SchemaFormat::kDefault));
+  ASSERT_EQ(view.references.size(), 1u);
+  EXPECT_EQ(view.references[0].version, 1);
+  EXPECT_EQ(Code(registry_.DeleteVersion("polder/common/v1/location.proto", 1, false).status()), kReferenceExists);
+}
+
+TEST_F(RegistryTest, FailedCommitChangesNothing) {
+  log_.fail = RegistryError(kNotPrimary, "not the primary; the primary is reg-b");
+  EXPECT_EQ(Code(registry_.Register(Req("p.Bike", kV1)).status()), kNotPrimary);
+  EXPECT_EQ(Code(registry_.ListVersions("p.Bike", true).status()), kSubjectNotFound);
+  EXPECT_EQ(registry_.next_id(), 1);
+}
+
+TEST_F(RegistryTest, ReplicaRebuildsTheSameStateFromTheLog) {
+  ASSERT_OK(registry_.Register(Req("p.Bike", kV1)).status());
+  ASSERT_OK(registry_.Register(Req("p.Bike", kV2)).status());
+  ASSERT_OK(registry_.DeleteVersion("p.Bike", 1, false).status());
+  ASSERT_OK(registry_.SetCompatibility("p.Bike", "FULL").status());
+  ASSERT_OK(registry_.Register(Req("q", kBadChange)).status());
+  ASSERT_OK(registry_.DeleteSubject("q", false).status());
+  ASSERT_OK(registry_.DeleteSubject("q", true).status());
+  FakeLog unused;
+  Registry replica(&unused, RegistryOptions{});
+  for (const StoreRecord& r : log_.log) ASSERT_OK(replica.ApplyFromLog(r));
+  Export a = registry_.ExportAll(), b = replica.ExportAll();
+  ASSERT_EQ(a.versions.size(), b.versions.size());
+  for (size_t i = 0; i < a.versions.size(); ++i) {
+    EXPECT_EQ(a.versions[i].subject, b.versions[i].subject);
+    EXPECT_EQ(a.versions[i].id, b.versions[i].id);
+    EXPECT_EQ(a.versions[i].deleted, b.versions[i].deleted);
+  }
+  EXPECT_EQ(a.subject_compatibility, b.subject_compatibility);
+  EXPECT_EQ(replica.next_id(), registry_.next_id());
+  EXPECT_EQ(replica.next_id(), 4) << "id 3 was used by the hard-deleted subject";
+}
+
+TEST_F(RegistryTest, ExportImportRestoresIdsVersionsAndConfig) {
+  ASSERT_OK(registry_.Register(Req("a", kV1)).status());
+  ASSERT_OK(registry_.Register(Req("b", kBadChange)).status());
+  ASSERT_OK(registry_.Register(Req("a", kV2)).status());
+  ASSERT_OK(registry_.SetCompatibility("a", "FULL_TRANSITIVE").status());
+  ASSERT_OK(registry_.DeleteVersion("a", 1, false).status());
+  Export e = registry_.ExportAll();
+  FakeLog fresh_log;
+  Registry fresh(&fresh_log, RegistryOptions{});
+  EXPECT_EQ(Code(fresh.Import(e)), kOperationNotPermitted) << "needs IMPORT mode";
+  ASSERT_OK(fresh.SetMode("", "IMPORT", false).status());
+  ASSERT_OK(fresh.Import(e));
+  ASSERT_OK(fresh.SetMode("", "READWRITE", false).status());
+  Export back = fresh.ExportAll();
+  ASSERT_EQ(back.versions.size(), e.versions.size());
+  for (size_t i = 0; i < e.versions.size(); ++i) {
+    EXPECT_EQ(back.versions[i].subject, e.versions[i].subject);
+    EXPECT_EQ(back.versions[i].version, e.versions[i].version);
+    EXPECT_EQ(back.versions[i].id, e.versions[i].id);
+    EXPECT_EQ(back.versions[i].deleted, e.versions[i].deleted);
+  }
+  EXPECT_EQ(back.subject_compatibility, e.subject_compatibility);
+  EXPECT_EQ(fresh.next_id(), registry_.next_id());
+  ASSERT_OK_AND_ASSIGN(RegisterResult n, fresh.Register(Req("c", "syntax = \"proto3\"; message N { bool b = 1; }")));
+  EXPECT_EQ(n.id, registry_.next_id()) << "new ids continue after the imported ones";
+}
+
+}  // namespace
+}  // namespace registry
+}  // namespace polder
