@@ -27,6 +27,7 @@ ConsumedRecord ToRecord(const rd_kafka_message_t* m) {
   r.offset = m->offset;
   if (m->key != nullptr) r.key = std::string(static_cast<const char*>(m->key), m->key_len);
   if (m->payload != nullptr) r.value.assign(static_cast<const char*>(m->payload), m->len);
+  r.tombstone = m->payload == nullptr;
   rd_kafka_timestamp_type_t type;
   r.timestamp_ms = rd_kafka_message_timestamp(m, &type);
   rd_kafka_headers_t* headers = nullptr;
@@ -151,6 +152,18 @@ absl::StatusOr<std::vector<ConsumedRecord>> KafkaConsumer::Poll(absl::Duration t
     out.push_back(ToRecord(m.get()));
   }
   return out;
+}
+
+absl::StatusOr<int64_t> KafkaConsumer::Position(const std::string& topic, int32_t partition) {
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(list, topic.c_str(), partition);
+  rd_kafka_resp_err_t err = rd_kafka_position(rk_.get(), list);
+  int64_t offset = list->elems[0].offset;
+  rd_kafka_resp_err_t perr = list->elems[0].err;
+  rd_kafka_topic_partition_list_destroy(list);
+  RETURN_IF_ERROR(KafkaStatus(err != RD_KAFKA_RESP_ERR_NO_ERROR ? err : perr,
+                              absl::StrCat("position of ", topic, "[", partition, "]")));
+  return offset;
 }
 
 absl::StatusOr<std::pair<int64_t, int64_t>> KafkaConsumer::QueryWatermarks(

@@ -71,6 +71,9 @@ class KafkaConsumer : public Consumer {
   absl::StatusOr<std::pair<int64_t, int64_t>> QueryWatermarks(const std::string& topic,
                                                               int32_t partition,
                                                               absl::Duration timeout) override;
+  // The next offset this consumer will read from the partition (past skipped aborted records
+  // and transaction markers); negative if not known yet. Safe to call from any thread.
+  absl::StatusOr<int64_t> Position(const std::string& topic, int32_t partition);
 
  private:
   explicit KafkaConsumer(HandlePtr rk) : rk_(std::move(rk)) {}

@@ -343,7 +343,17 @@ void ProducerCore::Send(ProducerRecord record, Producer::DeliveryCallback done) 
       }
     }
     rd_kafka_resp_err_t e;
-    if (record.key.has_value()) {
+    if (record.tombstone) {
+      e = record.key.has_value()
+              ? rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(record.topic.c_str()),
+                                  RD_KAFKA_V_PARTITION(record.partition),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                  RD_KAFKA_V_KEY(record.key->data(), record.key->size()),
+                                  RD_KAFKA_V_VALUE(nullptr, 0), RD_KAFKA_V_HEADERS(headers),
+                                  RD_KAFKA_V_TIMESTAMP(record.timestamp_ms), RD_KAFKA_V_OPAQUE(p),
+                                  RD_KAFKA_V_END)
+              : RD_KAFKA_RESP_ERR__INVALID_ARG;  // A tombstone without a key deletes nothing.
+    } else if (record.key.has_value()) {
       e = rd_kafka_producev(
           rk, RD_KAFKA_V_TOPIC(record.topic.c_str()), RD_KAFKA_V_PARTITION(record.partition),
           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),

@@ -32,6 +32,8 @@ struct ProducerRecord {
   std::vector<Header> headers;
   // Milliseconds since the epoch; 0 lets the producer use the current time.
   int64_t timestamp_ms = 0;
+  // A tombstone: no value at all (compaction deletes the key); `value` is ignored.
+  bool tombstone = false;
 };
 
 // Where a produced record landed.
@@ -50,6 +52,8 @@ struct ConsumedRecord {
   std::string value;
   std::vector<Header> headers;
   int64_t timestamp_ms = 0;
+  // True for a tombstone (a record without a value, as opposed to an empty value).
+  bool tombstone = false;
 };
 
 // A partition and an offset: where to start reading, or a committed position.

@@ -37,9 +37,21 @@ absl::Status ValidateSubject(const std::string& subject) {
 Registry::Registry(RecordLog* log, RegistryOptions options, std::unique_ptr<CompatibilityChecker> checker)
     : log_(log), options_(options), checker_(std::move(checker)) {}
 
-absl::Status Registry::ApplyFromLog(const StoreRecord& record) {
+absl::Status Registry::ApplyFromLog(const StoreRecord& record, int64_t offset) {
   absl::MutexLock lock(&mu_);
+  if (offset <= applied_offset_) return absl::OkStatus();
+  applied_offset_ = offset;
   return state_.Apply(record);
+}
+
+int64_t Registry::applied_offset() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return applied_offset_;
+}
+
+std::optional<Primary> Registry::primary() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return state_.primary();
 }
 
 int32_t Registry::next_id() const {
@@ -267,12 +279,13 @@ absl::StatusOr<std::string> Registry::GetMode(const std::string& subject, bool f
 }
 
 absl::Status Registry::CommitAndApply(const std::vector<StoreRecord>& records) {
-  absl::Status s = log_->Commit(records);
-  if (!s.ok()) return s;
+  absl::StatusOr<int64_t> last = log_->Commit(records);
+  if (!last.ok()) return last.status();
   for (const StoreRecord& r : records) {
     absl::Status a = state_.Apply(r);
     if (!a.ok()) return RegistryError(kStoreError, a.message());
   }
+  applied_offset_ = std::max(applied_offset_, *last);
   return absl::OkStatus();
 }
 
@@ -473,6 +486,11 @@ Export Registry::ExportAll() const {
     }
   }
   return e;
+}
+
+absl::Status Registry::WritePrimary(const Primary& primary) {
+  absl::MutexLock lock(&mu_);
+  return CommitAndApply({RegistryState::PrimaryRecord(primary)});
 }
 
 absl::Status Registry::Import(const Export& data) {

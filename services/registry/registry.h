@@ -26,11 +26,13 @@
 namespace polder {
 namespace registry {
 
-// Where records are committed. Commit is atomic: all records or none.
+// Where records are committed. Commit is atomic: all records or none; it returns the log
+// offset of the last record, so the registry can skip records it applied itself when the
+// log's reader delivers them again.
 class RecordLog {
  public:
   virtual ~RecordLog() = default;
-  virtual absl::Status Commit(const std::vector<StoreRecord>& records) = 0;
+  virtual absl::StatusOr<int64_t> Commit(const std::vector<StoreRecord>& records) = 0;
 };
 
 enum class SchemaFormat { kDefault, kSerialized };
@@ -87,8 +89,13 @@ class Registry {
   Registry(RecordLog* log, RegistryOptions options,
            std::unique_ptr<CompatibilityChecker> checker = MinimalCompatibilityChecker());
 
-  // Applies a record read from the log (replicas, and the primary's catch-up).
-  absl::Status ApplyFromLog(const StoreRecord& record);
+  // Applies a record read from the log at `offset` (replicas, and the primary's catch-up).
+  // Records at or below the last applied offset are skipped (already applied).
+  absl::Status ApplyFromLog(const StoreRecord& record, int64_t offset);
+  // The offset of the last record applied (-1: none).
+  int64_t applied_offset() const;
+  // The current primary record, if any.
+  std::optional<Primary> primary() const;
 
   // ---- reads ----
   absl::StatusOr<SchemaView> GetById(int32_t id, const std::string& subject, SchemaFormat format) const;
@@ -118,6 +125,8 @@ class Registry {
   absl::StatusOr<std::string> SetMode(const std::string& subject, const std::string& mode, bool force);
   // Restores an export into an empty registry (global mode must be IMPORT).
   absl::Status Import(const Export& data);
+  // Records who the primary is (written by the primary itself, through the log).
+  absl::Status WritePrimary(const Primary& primary);
 
   // Parses a stored schema (cached).
   absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> Parsed(int32_t id) const;
@@ -141,6 +150,7 @@ class Registry {
   const std::unique_ptr<CompatibilityChecker> checker_;
   mutable absl::Mutex mu_;
   RegistryState state_ ABSL_GUARDED_BY(mu_);
+  int64_t applied_offset_ ABSL_GUARDED_BY(mu_) = -1;
   mutable std::map<int32_t, std::shared_ptr<const schema::ParsedSchema>> parsed_ ABSL_GUARDED_BY(mu_);
   mutable absl::Mutex cache_mu_;
 };
