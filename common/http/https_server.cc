@@ -151,7 +151,7 @@ struct HttpsServer::Impl {
   X509* cert ABSL_GUARDED_BY(mu) = nullptr;
   EVP_PKEY* key ABSL_GUARDED_BY(mu) = nullptr;
   STACK_OF(X509)* chain ABSL_GUARDED_BY(mu) = nullptr;
-  std::unique_ptr<httplib::SSLServer> server;
+  std::unique_ptr<httplib::Server> server;  // an httplib::SSLServer unless plaintext
 };
 
 HttpsServer::HttpsServer(HttpsOptions options, std::shared_ptr<const tls::IdentityChecker> checker)
@@ -161,6 +161,15 @@ HttpsServer::~HttpsServer() { Stop(); }
 
 absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Create(
     HttpsOptions options, std::shared_ptr<const tls::IdentityChecker> checker) {
+  if (options.plaintext_development) {
+    log::Warning("HTTP server in development mode: plaintext, no client identities",
+                 {{"bind_address", options.bind_address}, {"port", options.port}});
+    std::unique_ptr<HttpsServer> s(new HttpsServer(std::move(options), nullptr));
+    s->impl_ = std::make_unique<Impl>(s->options_.files);
+    s->impl_->server = std::make_unique<httplib::Server>();
+    s->impl_->server->set_payload_max_length(s->options_.max_body_bytes);
+    return s;
+  }
   if (checker == nullptr) return absl::InvalidArgumentError("HTTPS server needs an identity checker");
   std::unique_ptr<HttpsServer> s(new HttpsServer(std::move(options), std::move(checker)));
   s->impl_ = std::make_unique<Impl>(s->options_.files);
@@ -176,14 +185,15 @@ absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Create(
                              FileStamp(s->options_.files.key_path);
   }
   Impl* impl = s->impl_.get();
-  impl->server = std::make_unique<httplib::SSLServer>([impl](SSL_CTX& ctx) {
+  auto ssl_server = std::make_unique<httplib::SSLServer>([impl](SSL_CTX& ctx) {
     SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
     SSL_CTX_set_cert_cb(&ctx, &Impl::CertCallback, impl);
     SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
     SSL_CTX_set_cert_verify_callback(&ctx, &AcceptChainForLaterCheck, nullptr);
     return true;
   });
-  if (!impl->server->is_valid()) return absl::InternalError("cannot set up the HTTPS server's TLS context");
+  if (!ssl_server->is_valid()) return absl::InternalError("cannot set up the HTTPS server's TLS context");
+  impl->server = std::move(ssl_server);
   impl->server->set_payload_max_length(s->options_.max_body_bytes);
   impl->server->set_read_timeout(std::chrono::milliseconds(absl::ToInt64Milliseconds(s->options_.read_timeout)));
   impl->server->set_write_timeout(std::chrono::milliseconds(absl::ToInt64Milliseconds(s->options_.write_timeout)));
@@ -194,7 +204,9 @@ void HttpsServer::Handle(const std::string& method, const std::string& path_rege
   auto checker = checker_;
   auto wrapped = [checker, handler, method](const httplib::Request& req, httplib::Response& res) {
     HttpResponse out;
-    absl::StatusOr<tls::PeerIdentity> peer = checker->Check(PeerChainPem(req.ssl));
+    absl::StatusOr<tls::PeerIdentity> peer =
+        checker == nullptr ? absl::StatusOr<tls::PeerIdentity>(tls::PeerIdentity{"development", "", "", "", absl::InfiniteFuture()})
+                           : checker->Check(PeerChainPem(req.ssl));
     if (!peer.ok()) {
       log::Warning("HTTPS request refused", {{"reason", std::string(peer.status().message())},
                                              {"path", req.path}});

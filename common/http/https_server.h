@@ -58,12 +58,16 @@ struct HttpsOptions {
   size_t max_body_bytes = 4 << 20;
   absl::Duration read_timeout = absl::Seconds(10);
   absl::Duration write_timeout = absl::Seconds(10);
+  // Development only: plain HTTP, no identities; every request gets the peer id
+  // "development". Never for anything reachable from another organisation.
+  bool plaintext_development = false;
 };
 
 class HttpsServer {
  public:
   using Handler = std::function<HttpResponse(const HttpRequest&, const tls::PeerIdentity&)>;
 
+  // `checker` may be null only with plaintext_development.
   static absl::StatusOr<std::unique_ptr<HttpsServer>> Create(
       HttpsOptions options, std::shared_ptr<const tls::IdentityChecker> checker);
   ~HttpsServer();

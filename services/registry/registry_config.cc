@@ -1,0 +1,80 @@
+#include "services/registry/registry_config.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/config/config.h"
+#include "common/trust/document.h"
+
+namespace polder {
+namespace registry {
+
+absl::StatusOr<std::pair<std::string, int>> SplitAddress(const std::string& address, const std::string& key) {
+  size_t colon = address.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos || colon == 0 || !absl::SimpleAtoi(address.substr(colon + 1), &port) ||
+      port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(key, ": expected host:port, got '", address, "'"));
+  }
+  return std::make_pair(address.substr(0, colon), port);
+}
+
+static absl::StatusOr<RegistryConfig> Decode(config::Document& doc) {
+  RegistryConfig c;
+  config::ObjectReader reg = doc.root().Object("registry", config::kRequired);
+  reg.Required("replica_id", &c.replica_id)
+      .Required("primary", &c.primary)
+      .Required("federation", &c.federation)
+      .Optional("grpc_address", &c.grpc_address)
+      .Optional("http_address", &c.http_address)
+      .Optional("development_mode", &c.development_mode)
+      .OptionalBytes("max_schema_bytes", &c.max_schema_bytes)
+      .Optional("operator_peers", &c.operator_peers)
+      .Optional("city_subject_prefix", &c.city_subject_prefix);
+  reg.Check(c.replica_id.empty() || trust::IsValidPeerId(c.replica_id), "replica_id",
+            "must be a lowercase name such as reg-a");
+  reg.Check(c.federation.empty() || trust::IsValidPeerId(c.federation), "federation",
+            "must be a lowercase name such as nl-smartcity");
+  reg.Check(c.max_schema_bytes >= 1024 && c.max_schema_bytes <= (4 << 20), "max_schema_bytes",
+            "must be between 1KiB and 4MiB (gRPC's message limit)");
+  reg.Check(SplitAddress(c.grpc_address, "").ok(), "grpc_address", "must be host:port");
+  reg.Check(SplitAddress(c.http_address, "").ok(), "http_address", "must be host:port");
+  reg.Check(c.development_mode || !c.operator_peers.empty(), "operator_peers",
+            "name at least one federation operator peer (who may register standard datasets)");
+
+  config::ObjectReader kafka = doc.root().Object("kafka", config::kRequired);
+  kafka.Required("bootstrap_servers", &c.bootstrap_servers)
+      .Optional("topic", &c.topic)
+      .Optional("replication_factor", &c.replication_factor)
+      .Optional("timeout", &c.kafka_timeout)
+      .Optional("properties", &c.kafka_properties);
+  kafka.Check(c.replication_factor >= 1, "replication_factor", "must be at least 1");
+
+  config::ObjectReader tls = doc.root().Object("tls", c.development_mode ? config::kOptional : config::kRequired);
+  tls.Required("cert_file", &c.cert_file)
+      .Required("key_file", &c.key_file)
+      .Required("trust_bundle_file", &c.trust_bundle_file)
+      .Optional("crl_dir", &c.crl_dir)
+      .Optional("refresh_interval", &c.tls_refresh)
+      .Optional("peer_identity", &c.peer_identity);
+  tls.Check(c.peer_identity == "spiffe_uri" || c.peer_identity == "subject_serial_number", "peer_identity",
+            "must be spiffe_uri or subject_serial_number");
+
+  config::ObjectReader trust_section = doc.root().Object("trust", c.development_mode ? config::kOptional : config::kRequired);
+  if (trust_section.present()) trust::ReadTrustConfig(trust_section, &c.trust);
+  return doc.Finish(c);
+}
+
+absl::StatusOr<RegistryConfig> ParseRegistryConfig(const std::string& yaml, const std::string& source) {
+  absl::StatusOr<config::Document> doc = config::Document::FromString(yaml, source);
+  if (!doc.ok()) return doc.status();
+  return Decode(*doc);
+}
+
+absl::StatusOr<RegistryConfig> LoadRegistryConfig(const std::string& path) {
+  absl::StatusOr<config::Document> doc = config::Document::FromFile(path);
+  if (!doc.ok()) return doc.status();
+  return Decode(*doc);
+}
+
+}  // namespace registry
+}  // namespace polder
