@@ -202,7 +202,8 @@ absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Create(
 
 void HttpsServer::Handle(const std::string& method, const std::string& path_regex, Handler handler) {
   auto checker = checker_;
-  auto wrapped = [checker, handler, method](const httplib::Request& req, httplib::Response& res) {
+  auto refuse = options_.refusal_formatter ? options_.refusal_formatter : &HttpResponse::Error;
+  auto wrapped = [checker, handler, method, refuse](const httplib::Request& req, httplib::Response& res) {
     HttpResponse out;
     absl::StatusOr<tls::PeerIdentity> peer =
         checker == nullptr ? absl::StatusOr<tls::PeerIdentity>(tls::PeerIdentity{"development", "", "", "", absl::InfiniteFuture()})
@@ -210,7 +211,7 @@ void HttpsServer::Handle(const std::string& method, const std::string& path_rege
     if (!peer.ok()) {
       log::Warning("HTTPS request refused", {{"reason", std::string(peer.status().message())},
                                              {"path", req.path}});
-      out = HttpResponse::Error(peer.status());
+      out = refuse(peer.status());
     } else {
       HttpRequest r;
       r.method = method;

@@ -58,6 +58,9 @@ struct HttpsOptions {
   size_t max_body_bytes = 4 << 20;
   absl::Duration read_timeout = absl::Seconds(10);
   absl::Duration write_timeout = absl::Seconds(10);
+  // Formats a refused request (401/403). Default: HttpResponse::Error. The registry answers
+  // in Confluent's error format instead.
+  std::function<HttpResponse(const absl::Status&)> refusal_formatter;
   // Development only: plain HTTP, no identities; every request gets the peer id
   // "development". Never for anything reachable from another organisation.
   bool plaintext_development = false;

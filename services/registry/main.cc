@@ -127,6 +127,7 @@ absl::Status Run(RegistryConfig config) {
   ho.port = http_addr.second;
   ho.max_body_bytes = static_cast<size_t>(config.max_schema_bytes) * 2 + 64 * 1024;
   ho.plaintext_development = config.development_mode;
+  ho.refusal_formatter = &ConfluentRefusal;
   ASSIGN_OR_RETURN(std::unique_ptr<http::HttpsServer> http_server, http::HttpsServer::Create(ho, checker));
   RegisterRestRoutes(http_server.get(), registry.get(), policy);
   RETURN_IF_ERROR(http_server->Start());

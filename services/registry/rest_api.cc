@@ -98,6 +98,8 @@ absl::StatusOr<RegisterRequest> Body(const HttpRequest& r, const std::string& su
 
 }  // namespace
 
+http::HttpResponse ConfluentRefusal(const absl::Status& status) { return Error(status); }
+
 void RegisterRestRoutes(http::HttpsServer* server, Registry* registry, const AccessPolicy& policy) {
   using Peer = tls::PeerIdentity;
   // More specific routes first: subjects may contain '/'.

@@ -20,6 +20,9 @@ inline constexpr char kConfluentMediaType[] = "application/vnd.schemaregistry.v1
 
 void RegisterRestRoutes(http::HttpsServer* server, Registry* registry, const AccessPolicy& policy);
 
+// A refused request in Confluent's format (401 → 40101, 403 → 40301).
+http::HttpResponse ConfluentRefusal(const absl::Status& status);
+
 }  // namespace registry
 }  // namespace polder
 

@@ -1,0 +1,426 @@
+// polder-registry end to end: real processes, real Kafka, real mTLS.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/status/status_matchers.h"
+#include "common/testing/kafka_fixture.h"
+#include "common/tls/grpc_tls.h"
+#include "common/tls/pki.h"
+#include "common/tls/test_federation.h"
+#include "common/trust/directory.h"
+#include "common/trust/keys.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+#include "proto/polder/registry/v1/registry.grpc.pb.h"
+
+namespace polder {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using ::testing::HasSubstr;
+namespace v1 = ::polder::registry::v1;
+
+std::string Tmp() { return std::getenv("TEST_TMPDIR"); }
+
+std::string Binary() {
+  return absl::StrCat(std::getenv("TEST_SRCDIR"), "/", std::getenv("TEST_WORKSPACE"),
+                      "/services/registry/polder-registry");
+}
+
+// A polder-registry process.
+class RegistryProcess {
+ public:
+  RegistryProcess(std::string name, std::string config) : name_(std::move(name)), config_(std::move(config)) {}
+  ~RegistryProcess() { Kill(); }
+
+  void Start() {
+    ready_ = absl::StrCat(Tmp(), "/", name_, ".ready");
+    log_ = absl::StrCat(Tmp(), "/", name_, ".log");
+    fs::remove(ready_);
+    std::string bin = Binary();
+    std::string cfg = "--config=" + config_;
+    std::string rf = "--ready_file=" + ready_;
+    pid_ = fork();
+    ASSERT_GE(pid_, 0);
+    if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      execl(bin.c_str(), bin.c_str(), cfg.c_str(), rf.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    absl::Time deadline = absl::Now() + absl::Seconds(90);
+    while (!fs::exists(ready_) && absl::Now() < deadline) {
+      int st = 0;
+      ASSERT_EQ(waitpid(pid_, &st, WNOHANG), 0) << name_ << " exited; log:\n" << Log();
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    ASSERT_TRUE(fs::exists(ready_)) << name_ << " not ready; log:\n" << Log();
+    json ports = json::parse(std::ifstream(ready_));
+    http_port_ = ports["http_port"];
+    grpc_port_ = ports["grpc_port"];
+  }
+
+  void Kill() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+  std::string Log() const {
+    std::ifstream in(log_);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+  int http_port() const { return http_port_; }
+  int grpc_port() const { return grpc_port_; }
+
+ private:
+  std::string name_, config_, ready_, log_;
+  pid_t pid_ = -1;
+  int http_port_ = 0, grpc_port_ = 0;
+};
+
+class RegistryE2eTest : public testing::KafkaBrokerTest {
+ protected:
+  void SetUp() override {
+    testing::KafkaBrokerTest::SetUp();
+    dir_ = absl::StrCat(Tmp(), "/", ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fed_ = std::make_unique<tls::TestFederation>(dir_);
+    // Identities: the national operator, a city, a registry server, and a peer the directory
+    // does not list.
+    for (const char* who : {"national", "groningen", "registry"}) {
+      tls::KeyAndCert kc = fed_->Issue(who);
+      files_[who] = fed_->WriteIdentity(who, kc);
+      fed_->Admit(who, kc);  // what the test clients check the server against
+      listed_.push_back({who, kc});
+    }
+    files_["enschede"] = fed_->WriteIdentity("enschede", fed_->Issue("enschede"));
+    // A signed directory the registry loads from a file, with the pinned operator key.
+    operator_key_ = std::make_unique<trust::PrivateKey>(*trust::PrivateKey::Generate());
+    ASSERT_OK(trust::WriteFileAtomically(dir_ + "/operator.pub", operator_key_->public_key().Pem(), 0644));
+    trust::SignedDirectory d;
+    d.directory.federation = tls::kTestFederation;
+    d.directory.serial = 1;
+    d.directory.issued_at = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
+    d.directory.valid_from = d.directory.issued_at - absl::Hours(1);
+    d.directory.valid_until = d.directory.issued_at + absl::Hours(24);
+    trust::PrivateKey signing = *trust::PrivateKey::Generate();
+    for (const auto& [who, kc] : listed_) {
+      d.directory.peers.push_back({who, std::string(who) + ".example:8443", {*tls::KeyThumbprint(kc.cert_pem)},
+                                   {{signing.public_key().kid(), signing.public_key().RawBase64Url(),
+                                     d.directory.valid_from, d.directory.valid_until}}});
+    }
+    ASSERT_OK(trust::SignDirectory(&d, *operator_key_, absl::Now()));
+    ASSERT_OK(trust::WriteFileAtomically(dir_ + "/directory.json", d.ToFileText(), 0644));
+    topic_ = UniqueTopic("_polder.schemas");
+  }
+
+  std::string WriteConfig(const std::string& replica, const std::string& primary, const std::string& bootstrap,
+                          const std::string& topic) {
+    const tls::TlsFiles& f = files_["registry"];
+    std::string path = absl::StrCat(dir_, "/", replica, ".yaml");
+    std::ofstream(path) << absl::StrCat(
+        "registry:\n  replica_id: ", replica, "\n  primary: ", primary, "\n  federation: ", tls::kTestFederation,
+        "\n  grpc_address: 127.0.0.1:0\n  http_address: 127.0.0.1:0\n  max_schema_bytes: 16KiB\n",
+        "  operator_peers: [national]\n",
+        "kafka:\n  bootstrap_servers: ", bootstrap, "\n  topic: ", topic, "\n  replication_factor: 1\n",
+        "  properties:\n    log_level: \"3\"\n",
+        "tls:\n  cert_file: ", f.cert_path, "\n  key_file: ", f.key_path, "\n  trust_bundle_file: ", f.trust_bundle_path,
+        "\n  crl_dir: ", fed_->crl_dir(), "\n",
+        "trust:\n  federation: ", tls::kTestFederation, "\n  directory_file: ", dir_, "/directory.json\n",
+        "  directory_state: ", dir_, "/", replica, "-directory-state.json\n",
+        "  operator_keys:\n    - public_key_file: ", dir_, "/operator.pub\n");
+    return path;
+  }
+
+  std::unique_ptr<RegistryProcess> Start(const std::string& replica, const std::string& primary = "reg-a",
+                                         std::string bootstrap = "", std::string topic = "") {
+    auto p = std::make_unique<RegistryProcess>(
+        replica, WriteConfig(replica, primary, bootstrap.empty() ? broker().bootstrap_servers() : bootstrap,
+                             topic.empty() ? topic_ : topic));
+    p->Start();
+    return p;
+  }
+
+  // A REST client presenting `who`'s certificate chain.
+  std::unique_ptr<httplib::SSLClient> Rest(const RegistryProcess& r, const std::string& who) {
+    const tls::TlsFiles& f = files_[who];
+    auto c = std::make_unique<httplib::SSLClient>("127.0.0.1", r.http_port(), f.cert_path, f.key_path);
+    SSL_CTX_use_certificate_chain_file(c->ssl_context(), f.cert_path.c_str());
+    c->set_ca_cert_path(fed_->bundle_path().c_str());
+    c->enable_server_certificate_verification(true);
+    c->set_connection_timeout(std::chrono::seconds(10));
+    c->set_read_timeout(std::chrono::seconds(30));
+    return c;
+  }
+
+  std::unique_ptr<v1::SchemaRegistryService::Stub> Grpc(const RegistryProcess& r, const std::string& who) {
+    auto creds = tls::MakeChannelCredentials(files_[who], fed_->Checker(), "registry");
+    EXPECT_OK(creds.status());
+    return v1::SchemaRegistryService::NewStub(
+        grpc::CreateChannel(absl::StrCat("localhost:", r.grpc_port()), *creds));
+  }
+
+  static json Post(httplib::SSLClient& c, const std::string& path, const json& body, int* status) {
+    auto r = c.Post(path.c_str(), body.dump(), "application/vnd.schemaregistry.v1+json");
+    *status = r ? r->status : -1;
+    return r ? json::parse(r->body, nullptr, false) : json();
+  }
+  static json Get(httplib::SSLClient& c, const std::string& path, int* status) {
+    auto r = c.Get(path.c_str());
+    *status = r ? r->status : -1;
+    return r ? json::parse(r->body, nullptr, false) : json();
+  }
+
+  static std::string Msg(const json& r) {
+    return r.is_object() && r.contains("message") && r["message"].is_string() ? r["message"].get<std::string>()
+                                                                              : r.dump();
+  }
+  static json Proto(const std::string& text) { return json{{"schemaType", "PROTOBUF"}, {"schema", text}}; }
+
+  std::string dir_;
+  std::string topic_;
+  std::unique_ptr<tls::TestFederation> fed_;
+  std::map<std::string, tls::TlsFiles> files_;
+  std::vector<std::pair<std::string, tls::KeyAndCert>> listed_;
+  std::unique_ptr<trust::PrivateKey> operator_key_;
+};
+
+constexpr char kBikes[] = "syntax = \"proto3\"; package polder.datasets.mobility.v1; message BikeCount { string counter_id = 1; int64 count = 2; }";
+
+TEST_F(RegistryE2eTest, RestAndGrpcWithPermissionsAndBadInput) {
+  auto reg = Start("reg-a");
+  auto national = Rest(*reg, "national");
+  auto groningen = Rest(*reg, "groningen");
+  int st = 0;
+  json r = Post(*national, "/subjects/polder.datasets.mobility.v1.BikeCount/versions", Proto(kBikes), &st);
+  EXPECT_EQ(st, 200) << r;
+  EXPECT_EQ(r["id"], 1);
+  // A city may not register a standard dataset, but may register under its own prefix.
+  r = Post(*groningen, "/subjects/polder.datasets.mobility.v1.BikeCount/versions", Proto(kBikes), &st);
+  EXPECT_EQ(st, 403);
+  EXPECT_EQ(r["error_code"], 40301);
+  EXPECT_THAT(Msg(r), HasSubstr("polder.cities.groningen."));
+  r = Post(*groningen, "/subjects/polder.cities.groningen.trees.v1.Tree/versions",
+           Proto("syntax = \"proto3\"; package polder.cities.groningen.trees.v1; message Tree { string id = 1; }"), &st);
+  EXPECT_EQ(st, 200) << r;
+  EXPECT_EQ(r["id"], 2);
+  // Reads by any listed peer; a peer outside the directory is refused.
+  r = Get(*groningen, "/subjects/polder.datasets.mobility.v1.BikeCount/versions/latest", &st);
+  EXPECT_EQ(st, 200);
+  EXPECT_EQ(r["id"], 1);
+  EXPECT_THAT(r.value("schema", std::string()), HasSubstr("message BikeCount"));
+  r = Get(*Rest(*reg, "enschede"), "/subjects", &st);
+  EXPECT_EQ(st, 403);
+  EXPECT_EQ(r["error_code"], 40301) << r;
+  EXPECT_THAT(Msg(r), HasSubstr("'enschede' is not in the federation directory"));
+
+  // Bad input: the right status and code, and nothing stored.
+  struct Bad {
+    const char* name;
+    std::string path;
+    json body;
+    int status;
+    int code;
+  } bad[] = {
+      {"malformed proto", "/subjects/polder.datasets.x.v1.X/versions", Proto("syntax = \"proto3\"; message {"), 422, 42201},
+      {"unresolvable import", "/subjects/polder.datasets.x.v1.X/versions",
+       Proto("syntax = \"proto3\"; import \"polder/common.proto\"; message X { Loc l = 1; }"), 422, 42201},
+      {"unresolved reference", "/subjects/polder.datasets.x.v1.X/versions",
+       json{{"schemaType", "PROTOBUF"}, {"schema", "syntax = \"proto3\"; import \"a.proto\"; message X {}"},
+            {"references", json::array({{{"name", "a.proto"}, {"subject", "nope"}, {"version", 1}}})}}, 422, 42201},
+      {"unknown schema type", "/subjects/polder.datasets.x.v1.X/versions", json{{"schemaType", "AVRO"}, {"schema", "{}"}}, 422, 42201},
+      {"no schema type (Avro default)", "/subjects/polder.datasets.x.v1.X/versions", json{{"schema", "syntax = \"proto3\"; message X {}"}}, 422, 42201},
+      {"base64 that is no descriptor", "/subjects/polder.datasets.x.v1.X/versions", Proto("AAAAAAAA"), 422, 42201},
+      {"over the size limit", "/subjects/polder.datasets.x.v1.X/versions",
+       Proto(absl::StrCat("syntax = \"proto3\"; message X { string a = 1; }", std::string(20000, ' '))), 422, 42201},
+      {"not JSON", "/subjects/polder.datasets.x.v1.X/versions", json("nope"), 422, 42201},
+  };
+  for (const Bad& b : bad) {
+    SCOPED_TRACE(b.name);
+    r = Post(*national, b.path, b.body, &st);
+    EXPECT_EQ(st, b.status) << r;
+    EXPECT_EQ(r["error_code"], b.code) << r;
+  }
+  r = Get(*national, "/schemas/ids/99", &st);
+  EXPECT_EQ(st, 404);
+  EXPECT_EQ(r["error_code"], 40403);
+  r = Get(*national, "/subjects/nope/versions", &st);
+  EXPECT_EQ(r["error_code"], 40401);
+  r = Get(*national, "/subjects/polder.datasets.mobility.v1.BikeCount/versions/7", &st);
+  EXPECT_EQ(r["error_code"], 40402);
+  r = Get(*national, "/subjects/polder.datasets.mobility.v1.BikeCount/versions/zero", &st);
+  EXPECT_EQ(st, 422);
+  EXPECT_EQ(r["error_code"], 42202);
+  r = Get(*national, "/subjects", &st);
+  EXPECT_EQ(r, json::array({"polder.cities.groningen.trees.v1.Tree", "polder.datasets.mobility.v1.BikeCount"}))
+      << "no bad request stored anything";
+
+  // gRPC: the same registry; operator-only calls refused to a city.
+  auto stub = Grpc(*reg, "groningen");
+  grpc::ClientContext ctx;
+  v1::GetSchemaRequest get;
+  get.set_id(1);
+  v1::Schema schema;
+  ASSERT_TRUE(stub->GetSchema(&ctx, get, &schema).ok());
+  EXPECT_THAT(schema.schema(), HasSubstr("BikeCount"));
+  grpc::ClientContext ctx2;
+  v1::SetModeRequest mode;
+  mode.set_mode("READONLY");
+  v1::ModeResponse mode_resp;
+  grpc::Status denied = stub->SetMode(&ctx2, mode, &mode_resp);
+  EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED) << denied.error_message();
+}
+
+TEST_F(RegistryE2eTest, KilledPrimaryDuringConcurrentRegistrationsLosesAndDuplicatesNoId) {
+  auto a = Start("reg-a");
+  auto b = Start("reg-b");
+  std::mutex mu;
+  std::map<int, int> acked;  // schema number -> id the registry acknowledged
+  std::atomic<int> next{0};
+  std::atomic<bool> stop{false};
+  auto worker = [&](RegistryProcess* target) {
+    auto client = Rest(*target, "national");
+    while (!stop) {
+      int n = next++;
+      int st = 0;
+      json r = Post(*client, absl::StrCat("/subjects/polder.datasets.load.v1.S", n, "/versions"),
+                    Proto(absl::StrCat("syntax = \"proto3\"; package polder.datasets.load.v1; message S", n, " { int32 v = 1; }")), &st);
+      if (st == 200) {
+        std::lock_guard<std::mutex> lock(mu);
+        acked[n] = r["id"].get<int>();
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) threads.emplace_back(worker, a.get());
+  absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (acked.size() >= 30) break;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  a->Kill();  // kill -9 in the middle of registrations
+  stop = true;
+  for (auto& t : threads) t.join();
+  ASSERT_GE(acked.size(), 30u);
+
+  // The operator moves the primary role to reg-b.
+  auto admin = Grpc(*b, "national");
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  v1::SetPrimaryRequest req;
+  req.set_replica("reg-b");
+  v1::SetPrimaryResponse resp;
+  grpc::Status s = admin->SetPrimary(&ctx, req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message() << "\n" << b->Log();
+  EXPECT_EQ(resp.primary(), "reg-b");
+
+  // Every acknowledged registration is there with its id; no id is used twice.
+  auto client = Rest(*b, "national");
+  std::set<int> ids;
+  int max_id = 0;
+  for (const auto& [n, id] : acked) {
+    int st = 0;
+    json v = Get(*client, absl::StrCat("/subjects/polder.datasets.load.v1.S", n, "/versions/latest"), &st);
+    ASSERT_EQ(st, 200) << "acknowledged registration S" << n << " lost: " << v;
+    EXPECT_EQ(v["id"], id);
+    EXPECT_TRUE(ids.insert(id).second) << "id " << id << " acknowledged twice";
+    max_id = std::max(max_id, id);
+  }
+  // The new primary continues the sequence above every id ever assigned.
+  int st = 0;
+  json r = Post(*client, "/subjects/polder.datasets.after.v1.A/versions",
+                Proto("syntax = \"proto3\"; package polder.datasets.after.v1; message A { bool b = 1; }"), &st);
+  ASSERT_EQ(st, 200) << r;
+  EXPECT_GT(r["id"].get<int>(), max_id);
+  json subjects = Get(*client, "/subjects", &st);
+  std::set<int> all_ids;
+  for (const auto& subject : subjects) {
+    json v = Get(*client, absl::StrCat("/subjects/", subject.get<std::string>(), "/versions/latest"), &st);
+    EXPECT_TRUE(all_ids.insert(v["id"].get<int>()).second) << "id " << v["id"] << " duplicated";
+  }
+}
+
+TEST_F(RegistryE2eTest, ExportAndImportRestoreIntoAFreshKafkaCluster) {
+  auto a = Start("reg-a");
+  auto rest = Rest(*a, "national");
+  int st = 0;
+  Post(*rest, "/subjects/polder.datasets.mobility.v1.BikeCount/versions", Proto(kBikes), &st);
+  ASSERT_EQ(st, 200);
+  Post(*rest, "/subjects/polder.datasets.parking.v1.Garage/versions",
+       Proto("syntax = \"proto3\"; package polder.datasets.parking.v1; message Garage { string id = 1; }"), &st);
+  ASSERT_EQ(st, 200);
+  httplib::Headers h;
+  auto put = rest->Put("/config/polder.datasets.parking.v1.Garage", json{{"compatibility", "FULL_TRANSITIVE"}}.dump(),
+                       "application/vnd.schemaregistry.v1+json");
+  ASSERT_TRUE(put && put->status == 200);
+  auto del = rest->Delete("/subjects/polder.datasets.mobility.v1.BikeCount/versions/1");
+  ASSERT_TRUE(del && del->status == 200);
+
+  auto stub = Grpc(*a, "national");
+  grpc::ClientContext ctx;
+  v1::RegistryExport backup;
+  ASSERT_TRUE(stub->Export(&ctx, v1::ExportRequest(), &backup).ok());
+  ASSERT_EQ(backup.versions_size(), 2);
+
+  // A fresh Kafka cluster and an empty registry on it.
+  kafka_testing::KafkaBrokerOptions bo;
+  bo.name = "restore";
+  auto fresh_broker = kafka_testing::KafkaBroker::Start(bo);
+  ASSERT_OK(fresh_broker.status());
+  auto b = Start("reg-b", "reg-b", (*fresh_broker)->bootstrap_servers(), "_polder.schemas");
+  auto b_stub = Grpc(*b, "national");
+  grpc::ClientContext c1, c2, c3, c4;
+  v1::SetModeRequest import_mode;
+  import_mode.set_mode("IMPORT");
+  v1::ModeResponse mr;
+  ASSERT_TRUE(b_stub->SetMode(&c1, import_mode, &mr).ok());
+  v1::ImportResponse ir;
+  grpc::Status imported = b_stub->Import(&c2, backup, &ir);
+  ASSERT_TRUE(imported.ok()) << imported.error_message();
+  v1::SetModeRequest rw;
+  rw.set_mode("READWRITE");
+  ASSERT_TRUE(b_stub->SetMode(&c3, rw, &mr).ok());
+  v1::RegistryExport restored;
+  ASSERT_TRUE(b_stub->Export(&c4, v1::ExportRequest(), &restored).ok());
+  ASSERT_EQ(restored.versions_size(), backup.versions_size());
+  for (int i = 0; i < backup.versions_size(); ++i) {
+    EXPECT_EQ(restored.versions(i).subject(), backup.versions(i).subject());
+    EXPECT_EQ(restored.versions(i).version(), backup.versions(i).version());
+    EXPECT_EQ(restored.versions(i).id(), backup.versions(i).id());
+    EXPECT_EQ(restored.versions(i).deleted(), backup.versions(i).deleted());
+  }
+  EXPECT_EQ(restored.subject_compatibility().at("polder.datasets.parking.v1.Garage"), "FULL_TRANSITIVE");
+  EXPECT_EQ(restored.next_id(), backup.next_id());
+  b.reset();
+}
+
+}  // namespace
+}  // namespace polder
