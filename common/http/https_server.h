@@ -1,3 +1,6 @@
+// Processes that run an HttpsServer must ignore SIGPIPE (TLS writes to a vanished client raise
+// it); every Polder main does.
+//
 // HttpsServer: the HTTPS server behind Polder's REST APIs (ingest, the Confluent-compatible
 // registry subset, the node's schema endpoint), with the same identity rules as gRPC.
 //

@@ -7,6 +7,10 @@ namespace polder {
 namespace wire {
 namespace {
 
+constexpr char kOmittedHint[] =
+    " (if the producer omitted the message indexes, as @kafkajs/confluent-schema-registry does,"
+    " Protobuf bytes stand here; such records cannot be decoded reliably)";
+
 // Reads a zig-zag varint of at most 5 bytes (32-bit values) at `*pos`.
 absl::StatusOr<int64_t> ReadZigZag(absl::string_view data, size_t* pos, const char* what) {
   uint64_t raw = 0;
@@ -91,20 +95,21 @@ absl::StatusOr<Frame> Decode(absl::string_view data) {
   } else {
     if (*count < 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat("Confluent frame: negative message-index count ", *count, " at byte 5"));
+          absl::StrCat("Confluent frame: negative message-index count ", *count, " at byte 5", kOmittedHint));
     }
     if (*count > kMaxMessageIndexes) {
       return absl::InvalidArgumentError(absl::StrCat(
           "Confluent frame: message-index count ", *count, " at byte 5 exceeds ", kMaxMessageIndexes,
-          " (corrupt frame, or a producer that omitted the message indexes)"));
+          kOmittedHint));
     }
     for (int64_t i = 0; i < *count; ++i) {
       size_t at = pos;
       absl::StatusOr<int64_t> index = ReadZigZag(data, &pos, "message indexes");
-      if (!index.ok()) return index.status();
+      if (!index.ok()) return absl::InvalidArgumentError(absl::StrCat(index.status().message(), kOmittedHint));
       if (*index < 0 || *index > INT32_MAX) {
         return absl::InvalidArgumentError(
-            absl::StrCat("Confluent frame: message index ", *index, " at byte ", at, " is negative or too large"));
+            absl::StrCat("Confluent frame: message index ", *index, " at byte ", at, " is negative or too large",
+                         kOmittedHint));
       }
       f.message_indexes.push_back(static_cast<int32_t>(*index));
     }

@@ -175,6 +175,8 @@ absl::Status Run(RegistryConfig config) {
 }  // namespace polder
 
 int main(int argc, char** argv) {
+  // A client that disconnects mid-response must not kill the server (TLS writes raise SIGPIPE).
+  signal(SIGPIPE, SIG_IGN);
   absl::SetProgramUsageMessage("polder-registry --config <registry.yaml>: the federation's common schema registry");
   absl::ParseCommandLine(argc, argv);
   const std::string path = absl::GetFlag(FLAGS_config);

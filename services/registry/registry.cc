@@ -138,17 +138,11 @@ absl::StatusOr<SchemaView> Registry::View(int32_t id, const std::string& subject
 
 absl::StatusOr<SchemaView> Registry::GetById(int32_t id, const std::string& subject, SchemaFormat format) const {
   absl::ReaderMutexLock lock(&mu_);
-  if (!subject.empty()) {
-    const auto* versions = state_.Versions(subject);
-    bool uses = false;
-    if (versions != nullptr) {
-      for (const auto& [v, sv] : *versions) uses = uses || sv.id == id;
-    }
-    if (!uses) {
-      return RegistryError(kSchemaNotFound, absl::StrCat("Schema ", id, " not found under subject '", subject, "'"));
-    }
-  }
-  return View(id, subject, nullptr, format);
+  // Confluent uses `subject` only to pick a schema context; ids are global here, so the schema
+  // is returned whichever subject (if any) the client names — as Confluent falls back to the
+  // default context. Deserializers pass their topic's subject even for RecordNameStrategy.
+  (void)subject;
+  return View(id, "", nullptr, format);
 }
 
 absl::StatusOr<SchemaView> Registry::GetVersion(const std::string& subject, int32_t version, bool deleted,

@@ -98,6 +98,7 @@ class Registry {
   std::optional<Primary> primary() const;
 
   // ---- reads ----
+  // `subject` is accepted for Confluent compatibility (schema contexts) and does not filter.
   absl::StatusOr<SchemaView> GetById(int32_t id, const std::string& subject, SchemaFormat format) const;
   // `version` -1: latest. `deleted`: soft-deleted versions too.
   absl::StatusOr<SchemaView> GetVersion(const std::string& subject, int32_t version, bool deleted,

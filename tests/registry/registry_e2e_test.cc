@@ -17,7 +17,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/escaping.h"
+#include "common/schema/schema.h"
+#include "common/status/status_macros.h"
 #include "common/status/status_matchers.h"
+#include "common/wire/confluent_frame.h"
 #include "common/testing/kafka_fixture.h"
 #include "common/tls/grpc_tls.h"
 #include "common/tls/pki.h"
@@ -108,6 +112,7 @@ class RegistryE2eTest : public testing::KafkaBrokerTest {
  protected:
   void SetUp() override {
     testing::KafkaBrokerTest::SetUp();
+    signal(SIGPIPE, SIG_IGN);  // Requests to a killed registry must fail, not kill the test.
     dir_ = absl::StrCat(Tmp(), "/", ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fed_ = std::make_unique<tls::TestFederation>(dir_);
     // Identities: the national operator, a city, a registry server, and a peer the directory
@@ -140,9 +145,16 @@ class RegistryE2eTest : public testing::KafkaBrokerTest {
   }
 
   std::string WriteConfig(const std::string& replica, const std::string& primary, const std::string& bootstrap,
-                          const std::string& topic) {
+                          const std::string& topic, bool development = false) {
     const tls::TlsFiles& f = files_["registry"];
     std::string path = absl::StrCat(dir_, "/", replica, ".yaml");
+    if (development) {
+      std::ofstream(path) << absl::StrCat(
+          "registry:\n  replica_id: ", replica, "\n  primary: ", primary, "\n  federation: ", tls::kTestFederation,
+          "\n  grpc_address: 127.0.0.1:0\n  http_address: 127.0.0.1:0\n  development_mode: true\n",
+          "kafka:\n  bootstrap_servers: ", bootstrap, "\n  topic: ", topic, "\n  replication_factor: 1\n");
+      return path;
+    }
     std::ofstream(path) << absl::StrCat(
         "registry:\n  replica_id: ", replica, "\n  primary: ", primary, "\n  federation: ", tls::kTestFederation,
         "\n  grpc_address: 127.0.0.1:0\n  http_address: 127.0.0.1:0\n  max_schema_bytes: 16KiB\n",
@@ -158,10 +170,11 @@ class RegistryE2eTest : public testing::KafkaBrokerTest {
   }
 
   std::unique_ptr<RegistryProcess> Start(const std::string& replica, const std::string& primary = "reg-a",
-                                         std::string bootstrap = "", std::string topic = "") {
+                                         std::string bootstrap = "", std::string topic = "",
+                                         bool development = false) {
     auto p = std::make_unique<RegistryProcess>(
         replica, WriteConfig(replica, primary, bootstrap.empty() ? broker().bootstrap_servers() : bootstrap,
-                             topic.empty() ? topic_ : topic));
+                             topic.empty() ? topic_ : topic, development));
     p->Start();
     return p;
   }
@@ -420,6 +433,166 @@ TEST_F(RegistryE2eTest, ExportAndImportRestoreIntoAFreshKafkaCluster) {
   EXPECT_EQ(restored.subject_compatibility().at("polder.datasets.parking.v1.Garage"), "FULL_TRANSITIVE");
   EXPECT_EQ(restored.next_id(), backup.next_id());
   b.reset();
+}
+
+// ---- Interop with third-party clients ------------------------------------------------------
+
+std::string Runfile(const std::string& path) {
+  return absl::StrCat(std::getenv("TEST_SRCDIR"), "/", std::getenv("TEST_WORKSPACE"), "/", path);
+}
+
+// Runs a command; returns its exit status, with its output in `*out`.
+int RunCommand(const std::string& cmd, std::string* out) {
+  out->clear();
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (p == nullptr) return -1;
+  char buf[4096];
+  while (fgets(buf, sizeof buf, p) != nullptr) *out += buf;
+  int rc = pclose(p);
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+// The npm tools folder: $POLDER_NPM_HOME (set by test.sh), else the newest complete install in
+// the setup cache.
+std::string NpmHome() {
+  const char* env = std::getenv("POLDER_NPM_HOME");
+  if (env != nullptr && *env != '\0') return env;
+  std::string best;
+  fs::file_time_type newest;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/var/cache/polder", ec)) {
+    if (e.path().filename().string().rfind("npm-", 0) != 0 || !fs::exists(e.path() / ".complete")) continue;
+    auto t = fs::last_write_time(e.path() / ".complete", ec);
+    if (best.empty() || t > newest) {
+      best = e.path().string();
+      newest = t;
+    }
+  }
+  return best;
+}
+
+class InteropTest : public RegistryE2eTest {
+ protected:
+  // node interop.js <mode> ... as the national operator; returns the JSON it wrote.
+  json Node(const RegistryProcess& reg, const std::string& mode, const std::string& arg, bool plaintext = false) {
+    std::string npm = NpmHome();
+    EXPECT_FALSE(npm.empty()) << "npm test tools not found: run tools/setup/setup.sh (./test.sh does)";
+    if (npm.empty()) return json();
+    const tls::TlsFiles& f = files_["national"];
+    std::string out_path = absl::StrCat(dir_, "/node-", mode, ".json");
+    std::string cmd = absl::StrCat("NODE_PATH=", npm, "/node_modules node ", Runfile("tests/registry/interop/interop.js"), " ",
+                                   mode, plaintext ? " http://localhost:" : " https://localhost:", reg.http_port(), " ", f.cert_path, " ", f.key_path, " ",
+                                   f.trust_bundle_path, " ", arg, " ", out_path);
+    std::string output;
+    int rc = RunCommand(cmd, &output);
+    EXPECT_EQ(rc, 0) << cmd << "\n" << output << "\nregistry log:\n" << reg.Log().substr(reg.Log().size() > 3000 ? reg.Log().size() - 3000 : 0);
+    if (rc != 0) return json();
+    return json::parse(std::ifstream(out_path));
+  }
+
+  // Resolves schema `id` and its references through the REST API, as a consumer would.
+  absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> Fetch(httplib::SSLClient& c, const std::string& path) {
+    int st = 0;
+    json s = Get(c, path, &st);
+    if (st != 200) return absl::NotFoundError(absl::StrCat(path, ": ", s.dump()));
+    std::vector<schema::ResolvedReference> refs;
+    for (const json& r : s.value("references", json::array())) {
+      ASSIGN_OR_RETURN(auto dep, Fetch(c, absl::StrCat("/subjects/", r["subject"].get<std::string>(), "/versions/",
+                                                       r["version"].get<int>(), "?format=serialized")));
+      refs.push_back({r["name"], r["subject"], r["version"], dep});
+    }
+    schema::ParseOptions o;
+    o.format = schema::InputFormat::kSerialized;
+    o.file_name = "fetched.proto";
+    return schema::ParsedSchema::Parse(s["schema"].get<std::string>(), refs, o);
+  }
+
+  // Decodes a Confluent frame with the schema it names; returns the message as text format.
+  absl::StatusOr<std::pair<std::string, std::string>> Decode(httplib::SSLClient& c, const std::string& hex) {
+    std::string bytes = absl::HexStringToBytes(hex);
+    ASSIGN_OR_RETURN(wire::Frame frame, wire::Decode(bytes));
+    ASSIGN_OR_RETURN(auto parsed, Fetch(c, absl::StrCat("/schemas/ids/", frame.schema_id, "?format=serialized")));
+    ASSIGN_OR_RETURN(const auto* type, parsed->MessageByIndexes(frame.message_indexes));
+    auto msg = parsed->NewMessage(type);
+    if (!msg->ParseFromArray(frame.payload.data(), static_cast<int>(frame.payload.size()))) {
+      return absl::InvalidArgumentError("payload does not parse as " + type->full_name());
+    }
+    return std::make_pair(type->full_name(), msg->ShortDebugString());
+  }
+};
+
+TEST_F(InteropTest, ConfluentJsClientAndPolderCppReadEachOthersFrames) {
+  auto reg = Start("reg-a");
+  json produced = Node(*reg, "produce", Runfile("tests/registry/interop/bikes_descriptor_set.pb"));
+  ASSERT_TRUE(produced.is_object());
+  // The JS client's record-name strategy names the subject after the file's first top-level
+  // message (BikeCount), whatever message is serialized; the import is registered under its
+  // file name and referenced.
+  EXPECT_THAT(produced["subjects"].get<std::vector<std::string>>(),
+              ::testing::UnorderedElementsAre("polder.interop.bikes.v1.BikeCount", "tests/registry/interop/common.proto"));
+  auto c = Rest(*reg, "national");
+  ASSERT_OK_AND_ASSIGN(auto counter, Decode(*c, produced["counter"]));
+  EXPECT_EQ(counter.first, "polder.interop.bikes.v1.CounterInfo");
+  EXPECT_THAT(counter.second, HasSubstr("counter_id: \"c-7\""));
+  EXPECT_THAT(counter.second, HasSubstr("lat: 53.2"));
+  ASSERT_OK_AND_ASSIGN(auto reading, Decode(*c, produced["reading"]));
+  EXPECT_EQ(reading.first, "polder.interop.bikes.v1.BikeCount.Reading");
+  EXPECT_THAT(reading.second, HasSubstr("seq: 42"));
+
+  // Golden frame headers: [1] is count 1 + index 1; [0, 1] is count 2 + 0 + 1.
+  std::string counter_bytes = absl::HexStringToBytes(produced["counter"].get<std::string>());
+  std::string reading_bytes = absl::HexStringToBytes(produced["reading"].get<std::string>());
+  ASSERT_OK_AND_ASSIGN(wire::Frame cf, wire::Decode(counter_bytes));
+  EXPECT_EQ(counter_bytes.substr(0, 7), wire::EncodeHeader(cf.schema_id, {1}));
+  EXPECT_EQ(counter_bytes.substr(5, 2), std::string("\x02\x02", 2));
+  EXPECT_EQ(reading_bytes.substr(5, 3), std::string("\x04\x00\x02", 3));
+
+  // Polder encodes, the JS client decodes.
+  ASSERT_OK_AND_ASSIGN(auto parsed, Fetch(*c, absl::StrCat("/schemas/ids/", cf.schema_id, "?format=serialized")));
+  ASSERT_OK_AND_ASSIGN(const auto* type, parsed->MessageByIndexes({0, 1}));
+  auto msg = parsed->NewMessage(type);
+  msg->GetReflection()->SetInt64(msg.get(), type->FindFieldByName("seq"), 7);
+  msg->GetReflection()->SetString(msg.get(), type->FindFieldByName("note"), "from c++");
+  std::string frame = wire::Encode(cf.schema_id, {0, 1}, msg->SerializeAsString());
+  json consumed = Node(*reg, "consume", absl::BytesToHexString(frame));
+  EXPECT_EQ(consumed["typeName"], "polder.interop.bikes.v1.BikeCount.Reading");
+  EXPECT_EQ(consumed["seq"], "7");
+  EXPECT_EQ(consumed["note"], "from c++");
+
+  // .proto text, as Java clients and people send it (curl): the same schema gets the same id.
+  std::string body_path = dir_ + "/bikes-text.json";
+  std::ifstream proto_in(Runfile("tests/registry/interop/bikes.proto"));
+  std::stringstream proto_text;
+  proto_text << proto_in.rdbuf();
+  std::ofstream(body_path) << json{{"schemaType", "PROTOBUF"}, {"schema", proto_text.str()},
+                                   {"references", json::array({{{"name", "tests/registry/interop/common.proto"},
+                                                                {"subject", "tests/registry/interop/common.proto"},
+                                                                {"version", 1}}})}}.dump();
+  const tls::TlsFiles& f = files_["national"];
+  std::string out;
+  ASSERT_EQ(RunCommand(absl::StrCat("curl -sS --fail-with-body --cert ", f.cert_path, " --key ", f.key_path, " --cacert ",
+                                    f.trust_bundle_path, " -H 'Content-Type: application/vnd.schemaregistry.v1+json'",
+                                    " --data @", body_path, " https://localhost:", reg->http_port(),
+                                    "/subjects/curl.bikes/versions"), &out), 0) << out;
+  EXPECT_EQ(json::parse(out)["id"], cf.schema_id) << "same canonical schema, same id, text or descriptor";
+}
+
+TEST_F(InteropTest, ClientThatOmitsMessageIndexesIsDetectedNotMisdecoded) {
+  // @kafkajs/confluent-schema-registry's HTTP stack fails the registry's mTLS handshake
+  // (see the registry README), so it talks to a development-mode (plaintext) replica; the
+  // framing is the point here. Polder's own TLS replica of the same topic decodes.
+  auto dev = Start("reg-a", "reg-a", "", "", /*development=*/true);
+  json legacy = Node(*dev, "legacy", Runfile("tests/registry/interop/legacy.proto"), /*plaintext=*/true);
+  ASSERT_TRUE(legacy.contains("frame")) << legacy;
+  dev->Kill();
+  auto reg = Start("reg-b", "reg-a");
+  auto c = Rest(*reg, "national");
+  int st = 0;
+  Get(*c, absl::StrCat("/schemas/ids/", legacy["id"].get<int>()), &st);
+  ASSERT_EQ(st, 200) << "the legacy client's schema is in the shared topic";
+  absl::StatusOr<std::pair<std::string, std::string>> decoded = Decode(*c, legacy["frame"]);
+  ASSERT_FALSE(decoded.ok()) << "decoded as " << decoded->first << ": " << decoded->second;
+  EXPECT_THAT(std::string(decoded.status().message()), HasSubstr("omitted the message indexes"));
 }
 
 }  // namespace

@@ -64,12 +64,16 @@ std::string ReadTail(const std::string& path, size_t max_bytes) {
 
 // A KRaft cluster id: 16 random bytes, base64url without padding (what StorageTool random-uuid
 // prints), made here to save a JVM start.
+// An id starting with '-' would be read by StorageTool's argument parser as an option, so
+// such ids are drawn again.
 std::string RandomClusterId() {
   std::random_device rd;
-  std::string bytes(16, '\0');
-  for (auto& b : bytes) b = static_cast<char>(rd() & 0xff);
   std::string id;
-  absl::WebSafeBase64Escape(bytes, &id);
+  do {
+    std::string bytes(16, '\0');
+    for (auto& b : bytes) b = static_cast<char>(rd() & 0xff);
+    absl::WebSafeBase64Escape(bytes, &id);
+  } while (id.empty() || id[0] == '-' || id[0] == '_');
   return id;
 }
 

@@ -22,6 +22,7 @@ POLDER_APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libyaml-cpp-dev nlohmann-json3-dev libcpp-httplib-dev
   kcat
+  curl
   python3
   procps psmisc
 )
