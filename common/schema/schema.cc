@@ -189,6 +189,7 @@ absl::StatusOr<std::shared_ptr<const ParsedSchema>> ParsedSchema::Parse(
   }
   schema->file_->CopyTo(&schema->proto_);
   schema->factory_ = std::make_unique<pb::DynamicMessageFactory>(schema->pool_.get());
+  schema->proto_text_ = schema->file_->DebugString();
 
   for (auto& m : *schema->proto_.mutable_message_type()) ClearDefaultJsonNames(&m);
   pb::FileDescriptorProto canonical = schema->proto_;
@@ -205,8 +206,6 @@ std::string ParsedSchema::CanonicalHash() const {
   SHA256(reinterpret_cast<const unsigned char*>(canonical_.data()), canonical_.size(), md);
   return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(md), sizeof md));
 }
-
-std::string ParsedSchema::ToProtoText() const { return file_->DebugString(); }
 
 std::string ParsedSchema::ToSerializedBase64() const {
   std::string out;

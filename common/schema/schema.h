@@ -70,8 +70,8 @@ class ParsedSchema {
   const std::string& CanonicalBytes() const { return canonical_; }
   std::string CanonicalHash() const;
 
-  // `.proto` text of the file (normalised: as the descriptor prints it).
-  std::string ToProtoText() const;
+  // `.proto` text of the file (normalised: as the descriptor prints it; computed once).
+  const std::string& ToProtoText() const { return proto_text_; }
   // base64 of the FileDescriptorProto (no source info), with the file's name, as
   // Confluent's `format=serialized` returns it.
   std::string ToSerializedBase64() const;
@@ -101,6 +101,7 @@ class ParsedSchema {
   google::protobuf::FileDescriptorProto proto_;
   std::vector<ResolvedReference> references_;
   std::string canonical_;
+  std::string proto_text_;
 };
 
 }  // namespace schema

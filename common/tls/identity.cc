@@ -193,6 +193,33 @@ absl::StatusOr<std::string> IdentityChecker::PeerIdOf(absl::string_view leaf_pem
 }
 
 absl::StatusOr<PeerIdentity> IdentityChecker::Check(absl::string_view chain_pem) const {
+  // Fast path: this exact chain was admitted under the anchors, CRLs and directory in force.
+  {
+    ASSIGN_OR_RETURN(std::shared_ptr<const Anchors> anchors, CurrentAnchors());
+    std::shared_ptr<const trust::Directory> directory =
+        options_.require_directory ? options_.directory() : nullptr;
+    const absl::Time now = Now();
+    absl::MutexLock lock(&cache_mu_);
+    auto it = cache_.find(std::string(chain_pem));
+    if (it != cache_.end() && it->second.anchors == anchors && it->second.directory == directory &&
+        now >= it->second.not_before && now <= it->second.identity.not_after) {
+      return it->second.identity;
+    }
+  }
+  absl::StatusOr<PeerIdentity> checked = CheckUncached(chain_pem);
+  if (checked.ok()) {
+    absl::StatusOr<CertificateInfo> info = ParseCertificate(chain_pem);
+    ASSIGN_OR_RETURN(std::shared_ptr<const Anchors> anchors, CurrentAnchors());
+    absl::MutexLock lock(&cache_mu_);
+    if (cache_.size() >= 4096) cache_.clear();
+    cache_[std::string(chain_pem)] = Cached{*checked, anchors,
+                                            options_.require_directory ? options_.directory() : nullptr,
+                                            info.ok() ? info->not_before : absl::InfiniteFuture()};
+  }
+  return checked;
+}
+
+absl::StatusOr<PeerIdentity> IdentityChecker::CheckUncached(absl::string_view chain_pem) const {
   std::vector<X509Ptr> chain = ReadCertificates(chain_pem);
   if (chain.empty()) return absl::UnauthenticatedError("no client certificate presented");
   ASSIGN_OR_RETURN(std::shared_ptr<const Anchors> anchors, CurrentAnchors());

@@ -20,6 +20,7 @@
 #define POLDER_COMMON_TLS_IDENTITY_H_
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -67,6 +68,9 @@ class IdentityChecker {
   // Checks the peer's certificate chain (PEM, leaf first, intermediates after).
   absl::StatusOr<PeerIdentity> Check(absl::string_view chain_pem) const;
 
+  // The full check, without the cache (exposed for tests).
+  absl::StatusOr<PeerIdentity> CheckUncached(absl::string_view chain_pem) const;
+
   // Peer id from a leaf certificate according to the configured source, without other checks.
   absl::StatusOr<std::string> PeerIdOf(absl::string_view leaf_pem) const;
 
@@ -81,6 +85,18 @@ class IdentityChecker {
   mutable absl::Mutex mu_;
   mutable std::shared_ptr<const Anchors> anchors_ ABSL_GUARDED_BY(mu_);
   mutable std::string anchors_fingerprint_ ABSL_GUARDED_BY(mu_);
+
+  // Admissions already decided, by chain: reused only while the same anchors and CRLs (same
+  // files) and the same directory are in force and the certificate is within its validity, so
+  // the answer is exactly what a full check would give.
+  struct Cached {
+    PeerIdentity identity;
+    std::shared_ptr<const Anchors> anchors;
+    std::shared_ptr<const trust::Directory> directory;
+    absl::Time not_before;
+  };
+  mutable absl::Mutex cache_mu_;
+  mutable std::map<std::string, Cached> cache_ ABSL_GUARDED_BY(cache_mu_);
 };
 
 }  // namespace tls
