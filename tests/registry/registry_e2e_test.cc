@@ -344,16 +344,21 @@ TEST_F(RegistryE2eTest, KilledPrimaryDuringConcurrentRegistrationsLosesAndDuplic
   for (auto& t : threads) t.join();
   ASSERT_GE(acked.size(), 30u);
 
-  // The operator moves the primary role to reg-b.
-  auto admin = Grpc(*b, "national");
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-  v1::SetPrimaryRequest req;
-  req.set_replica("reg-b");
-  v1::SetPrimaryResponse resp;
-  grpc::Status s = admin->SetPrimary(&ctx, req, &resp);
-  ASSERT_TRUE(s.ok()) << s.error_message() << "\n" << b->Log();
-  EXPECT_EQ(resp.primary(), "reg-b");
+  // The operator moves the primary role to reg-b with polderctl (gRPC over mTLS).
+  const tls::TlsFiles& op = files_["national"];
+  std::string polderctl = absl::StrCat(std::getenv("TEST_SRCDIR"), "/", std::getenv("TEST_WORKSPACE"),
+                                       "/tools/polderctl/polderctl");
+  std::string cmd = absl::StrCat(polderctl, " registry set-primary --address localhost:", b->grpc_port(),
+                                 " --replica reg-b --cert ", op.cert_path, " --key ", op.key_path, " --bundle ",
+                                 op.trust_bundle_path, " --directory ", dir_, "/directory.json --operator-key ", dir_,
+                                 "/operator.pub -o json 2>&1");
+  std::string output;
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    char buf[1024];
+    while (fgets(buf, sizeof buf, p) != nullptr) output += buf;
+    ASSERT_EQ(pclose(p), 0) << cmd << "\n" << output << "\n" << b->Log();
+  }
+  EXPECT_THAT(output, HasSubstr("\"primary\": \"reg-b\""));
 
   // Every acknowledged registration is there with its id; no id is used twice.
   auto client = Rest(*b, "national");

@@ -33,7 +33,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
+#include "common/tls/grpc_tls.h"
+#include "common/tls/identity.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/polder/registry/v1/registry.grpc.pb.h"
 #include "common/tls/pki.h"
 #include "common/trust/contract.h"
 #include "common/trust/directory.h"
@@ -460,6 +465,40 @@ absl::Status ContractRevoke(const Args& a, Output* out) {
   return absl::OkStatus();
 }
 
+// ---- registry ------------------------------------------------------------------------------
+
+// A mutual-TLS channel to a Polder service, verifying it against the signed directory.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> ServiceChannel(const Args& a) {
+  ASSIGN_OR_RETURN(trust::SignedDirectory d, ReadDirectory(a.Get("directory")));
+  ASSIGN_OR_RETURN(std::vector<trust::PinnedKey> pins, Pins(a));
+  RETURN_IF_ERROR(trust::VerifyDirectory(d, pins, absl::Now(), absl::Minutes(5)));
+  auto directory = std::make_shared<const trust::Directory>(d.directory);
+  tls::IdentityChecker::Options o;
+  o.federation = d.directory.federation;
+  o.trust_bundle_path = a.Get("bundle");
+  o.crl_dir = a.Get("crl-dir");
+  o.directory = [directory] { return directory; };
+  ASSIGN_OR_RETURN(auto checker, tls::IdentityChecker::Create(o));
+  tls::TlsFiles files{a.Get("cert"), a.Get("key"), a.Get("bundle"), absl::Seconds(60)};
+  ASSIGN_OR_RETURN(auto creds, tls::MakeChannelCredentials(files, std::move(checker), a.Get("server-peer")));
+  return grpc::CreateChannel(a.Get("address"), creds);
+}
+
+absl::Status RegistrySetPrimary(const Args& a, Output* out) {
+  ASSIGN_OR_RETURN(auto channel, ServiceChannel(a));
+  auto stub = registry::v1::SchemaRegistryService::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(90));
+  registry::v1::SetPrimaryRequest req;
+  req.set_replica(a.Get("replica"));
+  registry::v1::SetPrimaryResponse resp;
+  grpc::Status s = stub->SetPrimary(&ctx, req, &resp);
+  if (!s.ok()) return FromGrpcStatus(s);
+  out->result = {{"primary", resp.primary()}};
+  out->Line(absl::StrCat("the registry primary is now '", resp.primary(), "'"));
+  return absl::OkStatus();
+}
+
 // ---- dispatch --------------------------------------------------------------------------------
 
 std::vector<Command> Commands() {
@@ -542,6 +581,18 @@ std::vector<Command> Commands() {
         {"revocation", "a revocation to take into account", false, true},
         {"at", "RFC 3339 time to verify at (default now)"}},
        ContractVerify},
+      {"registry", "set-primary",
+       "move the registry's primary role: ask the primary to hand over, or a replica to take over",
+       {{"address", "the registry replica's gRPC address host:port", true},
+        {"replica", "the replica that should be primary", true},
+        {"cert", "your TLS certificate (federation operator)", true},
+        {"key", "your TLS key", true},
+        {"bundle", "the federation trust bundle", true},
+        {"directory", "the signed directory file", true},
+        {"operator-key", "pinned operator public key (.pub)", true, true},
+        {"crl-dir", "folder of CRLs"},
+        {"server-peer", "the registry's peer id in the directory", false, false, false, "registry"}},
+       RegistrySetPrimary},
       {"contract", "revoke", "revoke a contract as one of its parties",
        {{"file", "contract file", true}, {"peer", "the revoking party", true},
         {"key", "the party's signing key (private)", true},
