@@ -70,16 +70,26 @@ absl::Status KafkaSchemaStore::Start() {
   copts.client = options_.client;
   copts.read_committed = true;
   ASSIGN_OR_RETURN(tail_, kafka::KafkaConsumer::Create(copts));
-  ASSIGN_OR_RETURN(marks_, kafka::KafkaConsumer::Create(copts));
+  // The end to catch up with is the high watermark, not the last stable offset: right after a
+  // commit returns, the commit markers may not be written yet and the stable offset still lags,
+  // so waiting for it would return before the records just committed are applied.
+  kafka::ConsumerOptions mopts = copts;
+  mopts.read_committed = false;
+  ASSIGN_OR_RETURN(marks_, kafka::KafkaConsumer::Create(mopts));
   RETURN_IF_ERROR(tail_->Assign({{options_.topic, 0, kafka::kOffsetBeginning}}));
   tail_thread_ = std::thread([this] { TailLoop(); });
-  RETURN_IF_ERROR(WaitCaughtUp(options_.timeout));
+  // A transaction left open by a crashed primary holds read_committed readers back until the
+  // broker aborts it (after the transaction timeout) or a new primary initialises: allow for it.
+  RETURN_IF_ERROR(WaitCaughtUp(options_.timeout * 3));
   RefreshSeenPrimary();
   log::Info("registry state loaded", {{"topic", options_.topic},
                                       {"records_through_offset", registry_->applied_offset()},
                                       {"replica", options_.replica_id},
                                       {"primary", primary_replica()}});
-  if (primary_replica() == options_.replica_id) RETURN_IF_ERROR(BecomePrimary());
+  if (primary_replica() == options_.replica_id) {
+    absl::MutexLock role(&role_mu_);
+    RETURN_IF_ERROR(BecomePrimary());
+  }
   role_thread_ = std::thread([this] { RoleLoop(); });
   return absl::OkStatus();
 }
@@ -151,7 +161,7 @@ absl::StatusOr<int64_t> KafkaSchemaStore::Commit(const std::vector<StoreRecord>&
   absl::Status s = kafka::RunInTransaction(*producer_, fill, 3, options_.timeout);
   if (s.ok()) s = producer_->Flush(options_.timeout);  // every delivery callback has run
   if (!s.ok()) {
-    if (kafka::IsFenced(s) || kafka::IsFatal(s)) {
+    if (kafka::IsFenced(s)) {
       std::optional<Primary> p = SeenPrimary();
       if (p.has_value() && p->replica == options_.replica_id) fenced_at_epoch_ = p->epoch;
       primary_ = false;
@@ -160,6 +170,20 @@ absl::StatusOr<int64_t> KafkaSchemaStore::Commit(const std::vector<StoreRecord>&
                  {{"replica", options_.replica_id}, {"reason", std::string(s.message())}});
       return RegistryError(kNotPrimary, absl::StrCat("this replica was fenced by a newer primary: ", s.message()));
     }
+    // The transaction failed, or its outcome is unknown: the producer may be stuck in it.
+    // A new producer with the same id resolves it (completing or aborting it at the
+    // coordinator); the registry syncs with the log before its next write.
+    log::Warning("registry write failed; replacing the transactional producer",
+                 {{"reason", std::string(s.message())}});
+    producer_.reset();
+    absl::StatusOr<std::unique_ptr<kafka::KafkaTransactionalProducer>> fresh = NewProducer();
+    if (fresh.ok()) {
+      producer_ = std::move(*fresh);
+    } else {
+      primary_ = false;  // Not fenced: the role loop takes the role again when it can.
+      log::Error("registry primary cannot write; stepping down until Kafka recovers",
+                 {{"reason", std::string(fresh.status().message())}});
+    }
     return RegistryError(kStoreError, absl::StrCat("storing in ", options_.topic, " failed: ", s.message()));
   }
   absl::MutexLock l(&deliveries->mu);
@@ -167,19 +191,22 @@ absl::StatusOr<int64_t> KafkaSchemaStore::Commit(const std::vector<StoreRecord>&
   return deliveries->last;
 }
 
+absl::StatusOr<std::unique_ptr<kafka::KafkaTransactionalProducer>> KafkaSchemaStore::NewProducer() {
+  kafka::ProducerOptions po;
+  po.client = options_.client;
+  po.delivery_timeout = options_.timeout;
+  po.transaction_timeout = options_.timeout;  // A crashed primary's open transaction ends soon.
+  po.transactional_id = absl::StrCat("polder-registry-", options_.federation);
+  ASSIGN_OR_RETURN(auto producer, kafka::KafkaTransactionalProducer::Create(po));
+  RETURN_IF_ERROR(producer->InitTransactions(options_.timeout));
+  return producer;
+}
+
 absl::Status KafkaSchemaStore::BecomePrimary() {
   {
     absl::MutexLock lock(&write_mu_);
     if (primary_) return absl::OkStatus();
-    kafka::ProducerOptions po;
-    po.client = options_.client;
-    po.delivery_timeout = options_.timeout;
-    po.transaction_timeout = std::max(options_.timeout, absl::Seconds(60));
-    po.transactional_id = absl::StrCat("polder-registry-", options_.federation);
-    ASSIGN_OR_RETURN(auto producer, kafka::KafkaTransactionalProducer::Create(po));
-    // Fences any previous primary and resolves its open transaction.
-    RETURN_IF_ERROR(producer->InitTransactions(options_.timeout));
-    producer_ = std::move(producer);
+    ASSIGN_OR_RETURN(producer_, NewProducer());
   }
   // Everything the previous primary committed is applied before we assign ids.
   absl::Status caught_up = WaitCaughtUp(options_.timeout);
@@ -210,6 +237,7 @@ void KafkaSchemaStore::StepDown(const std::string& why) {
 }
 
 absl::Status KafkaSchemaStore::MakePrimary(const std::string& replica) {
+  absl::MutexLock role(&role_mu_);
   if (replica == options_.replica_id) {
     {
       absl::MutexLock lock(&write_mu_);
@@ -232,6 +260,7 @@ absl::Status KafkaSchemaStore::MakePrimary(const std::string& replica) {
 void KafkaSchemaStore::RoleLoop() {
   while (!stop_) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    absl::MutexLock role(&role_mu_);
     RefreshSeenPrimary();
     std::optional<Primary> record = SeenPrimary();
     const std::string desired = record.has_value() ? record->replica : options_.initial_primary;

@@ -57,6 +57,7 @@ class KafkaSchemaStore : public RecordLog {
   absl::Status Start();
 
   absl::StatusOr<int64_t> Commit(const std::vector<StoreRecord>& records) override;
+  absl::Status Sync() override { return WaitCaughtUp(options_.timeout); }
 
   bool is_primary() const { return primary_.load(); }
   // The replica currently named primary.
@@ -72,8 +73,14 @@ class KafkaSchemaStore : public RecordLog {
   explicit KafkaSchemaStore(Options options) : options_(std::move(options)) {}
   void TailLoop();
   void RoleLoop();
-  absl::Status BecomePrimary();
+  absl::Status BecomePrimary() ABSL_EXCLUSIVE_LOCKS_REQUIRED(role_mu_);
   void StepDown(const std::string& why);
+  // A transactional producer for our fixed id, transactions initialised (fencing any other
+  // holder of the id and resolving a transaction it left open).
+  absl::StatusOr<std::unique_ptr<kafka::KafkaTransactionalProducer>> NewProducer();
+
+  // Serialises role changes (take-over, hand-over, step-down decisions).
+  absl::Mutex role_mu_;
 
   const Options options_;
   Registry* registry_ = nullptr;

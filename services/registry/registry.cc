@@ -272,9 +272,24 @@ absl::StatusOr<std::string> Registry::GetMode(const std::string& subject, bool f
                        absl::StrCat("Subject '", subject, "' does not have subject-level mode configured"));
 }
 
+absl::Status Registry::SyncIfNeeded() {
+  if (!needs_sync_) return absl::OkStatus();
+  absl::Status s = log_->Sync();
+  if (!s.ok()) return Prepend(s, "the registry could not confirm the outcome of an earlier write: ");
+  needs_sync_ = false;
+  return absl::OkStatus();
+}
+
 absl::Status Registry::CommitAndApply(const std::vector<StoreRecord>& records) {
+  mu_.Unlock();
   absl::StatusOr<int64_t> last = log_->Commit(records);
-  if (!last.ok()) return last.status();
+  mu_.Lock();
+  if (!last.ok()) {
+    // The records may have landed anyway: the next write first waits until the log's reader
+    // has applied whatever was committed.
+    needs_sync_ = true;
+    return last.status();
+  }
   for (const StoreRecord& r : records) {
     absl::Status a = state_.Apply(r);
     if (!a.ok()) return RegistryError(kStoreError, a.message());
@@ -284,6 +299,8 @@ absl::Status Registry::CommitAndApply(const std::vector<StoreRecord>& records) {
 }
 
 absl::StatusOr<RegisterResult> Registry::Register(const RegisterRequest& request) {
+  absl::MutexLock write(&write_mu_);
+  RETURN_IF_ERROR(SyncIfNeeded());
   absl::MutexLock lock(&mu_);
   if (request.schema.empty()) return RegistryError(kInvalidSchema, "Empty schema");
   const std::string mode = state_.EffectiveMode(request.subject);
@@ -355,6 +372,8 @@ absl::StatusOr<RegisterResult> Registry::Register(const RegisterRequest& request
 }
 
 absl::StatusOr<std::vector<int32_t>> Registry::DeleteSubject(const std::string& subject, bool permanent) {
+  absl::MutexLock write(&write_mu_);
+  RETURN_IF_ERROR(SyncIfNeeded());
   absl::MutexLock lock(&mu_);
   const auto* versions = state_.Versions(subject);
   if (versions == nullptr) return RegistryError(kSubjectNotFound, absl::StrCat("Subject '", subject, "' not found."));
@@ -393,6 +412,8 @@ absl::StatusOr<std::vector<int32_t>> Registry::DeleteSubject(const std::string& 
 }
 
 absl::StatusOr<int32_t> Registry::DeleteVersion(const std::string& subject, int32_t version, bool permanent) {
+  absl::MutexLock write(&write_mu_);
+  RETURN_IF_ERROR(SyncIfNeeded());
   absl::MutexLock lock(&mu_);
   const auto* versions = state_.Versions(subject);
   if (versions == nullptr) return RegistryError(kSubjectNotFound, absl::StrCat("Subject '", subject, "' not found."));
@@ -434,12 +455,16 @@ absl::StatusOr<std::string> Registry::SetCompatibility(const std::string& subjec
     return RegistryError(kInvalidCompatibilityLevel, absl::StrCat("Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive; got '", level, "'"));
   }
   if (!subject.empty()) RETURN_IF_ERROR(ValidateSubject(subject));
+  absl::MutexLock write(&write_mu_);
+  RETURN_IF_ERROR(SyncIfNeeded());
   absl::MutexLock lock(&mu_);
   RETURN_IF_ERROR(CommitAndApply({RegistryState::ConfigRecord(subject, level)}));
   return level;
 }
 
 absl::StatusOr<std::string> Registry::DeleteCompatibility(const std::string& subject) {
+  absl::MutexLock write(&write_mu_);
+  RETURN_IF_ERROR(SyncIfNeeded());
   absl::MutexLock lock(&mu_);
   std::string previous = subject.empty() ? state_.GlobalCompatibility() : state_.SubjectCompatibility(subject).value_or("");
   if (!subject.empty() && previous.empty()) {
@@ -454,6 +479,8 @@ absl::StatusOr<std::string> Registry::SetMode(const std::string& subject, const 
     return RegistryError(kInvalidMode, absl::StrCat("Invalid mode. Valid values are READWRITE, READONLY and IMPORT; got '", mode, "'"));
   }
   if (!subject.empty()) RETURN_IF_ERROR(ValidateSubject(subject));
+  absl::MutexLock write(&write_mu_);
+  RETURN_IF_ERROR(SyncIfNeeded());
   absl::MutexLock lock(&mu_);
   if (mode == "IMPORT" && !force) {
     bool empty = subject.empty() ? state_.Subjects(true).empty() : state_.Versions(subject) == nullptr;
@@ -483,6 +510,8 @@ Export Registry::ExportAll() const {
 }
 
 absl::Status Registry::WritePrimary(const Primary& primary) {
+  absl::MutexLock write(&write_mu_);
+  RETURN_IF_ERROR(SyncIfNeeded());
   absl::MutexLock lock(&mu_);
   return CommitAndApply({RegistryState::PrimaryRecord(primary)});
 }
@@ -518,6 +547,8 @@ absl::Status Registry::Import(const Export& data) {
     if (next.size() == pending.size()) return Prepend(last, "import: ");
     pending = std::move(next);
   }
+  absl::MutexLock write(&write_mu_);
+  RETURN_IF_ERROR(SyncIfNeeded());
   absl::MutexLock lock(&mu_);
   std::vector<StoreRecord> records = {RegistryState::HighWaterRecord(std::max(state_.next_id(), data.next_id)),
                                       RegistryState::ConfigRecord("", data.global_compatibility)};

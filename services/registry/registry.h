@@ -33,6 +33,10 @@ class RecordLog {
  public:
   virtual ~RecordLog() = default;
   virtual absl::StatusOr<int64_t> Commit(const std::vector<StoreRecord>& records) = 0;
+  // Returns once every record committed so far has been applied through ApplyFromLog. The
+  // registry calls it (without its lock) before the next write whenever a commit failed, since
+  // a failed commit may still have landed.
+  virtual absl::Status Sync() = 0;
 };
 
 enum class SchemaFormat { kDefault, kSerialized };
@@ -139,7 +143,10 @@ class Registry {
       const RegisterRequest& request) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> ParsedLocked(int32_t id) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Commits with mu_ released (readers go on; writers are excluded by write_mu_), then applies.
   absl::Status CommitAndApply(const std::vector<StoreRecord>& records) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Called with write_mu_ held and mu_ not held.
+  absl::Status SyncIfNeeded();
   absl::StatusOr<SchemaView> View(int32_t id, const std::string& subject, const SubjectVersion* v,
                                   SchemaFormat format) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::vector<std::string>> CheckAgainstHistory(
@@ -149,6 +156,9 @@ class Registry {
   RecordLog* const log_;
   const RegistryOptions options_;
   const std::unique_ptr<CompatibilityChecker> checker_;
+  // Serialises writes; taken before mu_.
+  absl::Mutex write_mu_;
+  bool needs_sync_ ABSL_GUARDED_BY(write_mu_) = false;
   mutable absl::Mutex mu_;
   RegistryState state_ ABSL_GUARDED_BY(mu_);
   int64_t applied_offset_ ABSL_GUARDED_BY(mu_) = -1;

@@ -24,6 +24,7 @@ class FakeLog : public RecordLog {
     log.insert(log.end(), records.begin(), records.end());
     return static_cast<int64_t>(log.size()) - 1;
   }
+  absl::Status Sync() override { return absl::OkStatus(); }
   std::vector<StoreRecord> log;
   absl::Status fail;
 };
