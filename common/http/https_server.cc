@@ -202,7 +202,9 @@ absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Create(
   // httplib closes a kept-alive connection after 5 requests by default; clients (httplib's own
   // among them) then fail their next write instead of reconnecting.
   impl->server->set_keep_alive_max_count(1000);
-  impl->server->set_keep_alive_timeout(30);
+  impl->server->set_keep_alive_timeout(5);
+  // Each kept-alive connection occupies a worker; more workers than httplib's default (8).
+  impl->server->new_task_queue = [] { return new httplib::ThreadPool(32); };
   impl->server->set_read_timeout(std::chrono::milliseconds(absl::ToInt64Milliseconds(s->options_.read_timeout)));
   impl->server->set_write_timeout(std::chrono::milliseconds(absl::ToInt64Milliseconds(s->options_.write_timeout)));
   return s;

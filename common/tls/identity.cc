@@ -122,6 +122,13 @@ absl::StatusOr<std::shared_ptr<const IdentityChecker::Anchors>> IdentityChecker:
     absl::MutexLock lock(&mu_);
     if (anchors_ != nullptr && fp == anchors_fingerprint_) return anchors_;
   }
+  // A half-written or unreadable file keeps the anchors and CRLs in force (and is retried on
+  // the next check); without any, the check fails closed.
+  auto KeepPrevious = [this](const std::string& why) -> absl::StatusOr<std::shared_ptr<const Anchors>> {
+    absl::MutexLock lock(&mu_);
+    if (anchors_ != nullptr) return anchors_;
+    return absl::UnavailableError(why);
+  };
   auto anchors = std::make_shared<Anchors>();
   ASSIGN_OR_RETURN(std::string bundle, trust::ReadFileToString(options_.trust_bundle_path),
                    _.Prepend("trust bundle: "));
@@ -137,10 +144,16 @@ absl::StatusOr<std::shared_ptr<const IdentityChecker::Anchors>> IdentityChecker:
         struct stat st;
         if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
         absl::StatusOr<std::string> text = trust::ReadFileToString(path);
-        if (!text.ok()) continue;
-        for (CrlPtr& c : ReadCrls(*text)) anchors->crls.push_back(std::move(c));
+        std::vector<CrlPtr> crls = text.ok() ? ReadCrls(*text) : std::vector<CrlPtr>();
+        if (!text.ok() || (crls.empty() && !text->empty())) {
+          closedir(d);
+          return KeepPrevious(absl::StrCat("CRL file '", path, "' cannot be read"));
+        }
+        for (CrlPtr& c : crls) anchors->crls.push_back(std::move(c));
       }
       closedir(d);
+    } else {
+      return KeepPrevious(absl::StrCat("CRL folder '", options_.crl_dir, "' cannot be read"));
     }
   }
   absl::MutexLock lock(&mu_);
@@ -193,36 +206,42 @@ absl::StatusOr<std::string> IdentityChecker::PeerIdOf(absl::string_view leaf_pem
 }
 
 absl::StatusOr<PeerIdentity> IdentityChecker::Check(absl::string_view chain_pem) const {
-  // Fast path: this exact chain was admitted under the anchors, CRLs and directory in force.
+  // One snapshot of anchors, CRLs and directory decides, and the cache entry records which, so
+  // a cached admission is used only while exactly that snapshot is in force.
+  ASSIGN_OR_RETURN(std::shared_ptr<const Anchors> anchors, CurrentAnchors());
+  std::shared_ptr<const trust::Directory> directory =
+      options_.require_directory ? options_.directory() : nullptr;
+  const absl::Time now = Now();
   {
-    ASSIGN_OR_RETURN(std::shared_ptr<const Anchors> anchors, CurrentAnchors());
-    std::shared_ptr<const trust::Directory> directory =
-        options_.require_directory ? options_.directory() : nullptr;
-    const absl::Time now = Now();
     absl::MutexLock lock(&cache_mu_);
     auto it = cache_.find(std::string(chain_pem));
     if (it != cache_.end() && it->second.anchors == anchors && it->second.directory == directory &&
-        now >= it->second.not_before && now <= it->second.identity.not_after) {
+        now >= it->second.not_before && now <= it->second.not_after) {
       return it->second.identity;
     }
   }
-  absl::StatusOr<PeerIdentity> checked = CheckUncached(chain_pem);
+  absl::Time not_before, not_after;
+  absl::StatusOr<PeerIdentity> checked = CheckWith(chain_pem, anchors, directory, &not_before, &not_after);
   if (checked.ok()) {
-    absl::StatusOr<CertificateInfo> info = ParseCertificate(chain_pem);
-    ASSIGN_OR_RETURN(std::shared_ptr<const Anchors> anchors, CurrentAnchors());
     absl::MutexLock lock(&cache_mu_);
     if (cache_.size() >= 4096) cache_.clear();
-    cache_[std::string(chain_pem)] = Cached{*checked, anchors,
-                                            options_.require_directory ? options_.directory() : nullptr,
-                                            info.ok() ? info->not_before : absl::InfiniteFuture()};
+    cache_[std::string(chain_pem)] = Cached{*checked, anchors, directory, not_before, not_after};
   }
   return checked;
 }
 
 absl::StatusOr<PeerIdentity> IdentityChecker::CheckUncached(absl::string_view chain_pem) const {
+  ASSIGN_OR_RETURN(std::shared_ptr<const Anchors> anchors, CurrentAnchors());
+  absl::Time nb, na;
+  return CheckWith(chain_pem, anchors, options_.require_directory ? options_.directory() : nullptr, &nb, &na);
+}
+
+absl::StatusOr<PeerIdentity> IdentityChecker::CheckWith(
+    absl::string_view chain_pem, const std::shared_ptr<const Anchors>& anchors,
+    const std::shared_ptr<const trust::Directory>& directory, absl::Time* chain_not_before,
+    absl::Time* chain_not_after) const {
   std::vector<X509Ptr> chain = ReadCertificates(chain_pem);
   if (chain.empty()) return absl::UnauthenticatedError("no client certificate presented");
-  ASSIGN_OR_RETURN(std::shared_ptr<const Anchors> anchors, CurrentAnchors());
   ASSIGN_OR_RETURN(CertificateInfo info, ParseCertificate(ToPem(chain[0].get())),
                    _.Prepend("peer certificate: "));
 
@@ -238,9 +257,26 @@ absl::StatusOr<PeerIdentity> IdentityChecker::CheckUncached(absl::string_view ch
   int err = X509_STORE_CTX_get_error(ctx.get());
   // The verified chain, to find each certificate's issuer for the CRL check.
   std::vector<X509*> verified;
+  *chain_not_before = absl::InfinitePast();
+  *chain_not_after = absl::InfiniteFuture();
   if (ok == 1) {
     STACK_OF(X509)* vc = X509_STORE_CTX_get0_chain(ctx.get());
-    for (int i = 0; i < sk_X509_num(vc); ++i) verified.push_back(sk_X509_value(vc, i));
+    for (int i = 0; i < sk_X509_num(vc); ++i) {
+      X509* c = sk_X509_value(vc, i);
+      verified.push_back(c);
+      time_t t = 0;
+      ASN1_TIME* unix_epoch = ASN1_TIME_set(nullptr, 0);
+      int days = 0, secs = 0;
+      if (ASN1_TIME_diff(&days, &secs, unix_epoch, X509_get0_notAfter(c)) == 1) {
+        t = static_cast<time_t>(days) * 86400 + secs;
+        *chain_not_after = std::min(*chain_not_after, absl::FromTimeT(t));
+      }
+      if (ASN1_TIME_diff(&days, &secs, unix_epoch, X509_get0_notBefore(c)) == 1) {
+        t = static_cast<time_t>(days) * 86400 + secs;
+        *chain_not_before = std::max(*chain_not_before, absl::FromTimeT(t));
+      }
+      ASN1_TIME_free(unix_epoch);
+    }
   }
   if (ok != 1) {
     sk_X509_free(untrusted);
@@ -286,7 +322,6 @@ absl::StatusOr<PeerIdentity> IdentityChecker::CheckUncached(absl::string_view ch
 
   // 5: admission by the directory.
   if (options_.require_directory) {
-    std::shared_ptr<const trust::Directory> directory = options_.directory();
     if (directory == nullptr) {
       return absl::UnavailableError("no federation directory is installed yet");
     }

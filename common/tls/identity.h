@@ -79,6 +79,12 @@ class IdentityChecker {
   explicit IdentityChecker(Options options) : options_(std::move(options)) {}
   // Reloads the bundle and CRLs if their files changed; returns the current set.
   absl::StatusOr<std::shared_ptr<const Anchors>> CurrentAnchors() const;
+  // The full check against exactly these anchors and this directory; `chain_not_after` gets
+  // the earliest notAfter of the verified chain.
+  absl::StatusOr<PeerIdentity> CheckWith(absl::string_view chain_pem,
+                                         const std::shared_ptr<const Anchors>& anchors,
+                                         const std::shared_ptr<const trust::Directory>& directory,
+                                         absl::Time* chain_not_before, absl::Time* chain_not_after) const;
   absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
 
   const Options options_;
@@ -93,7 +99,8 @@ class IdentityChecker {
     PeerIdentity identity;
     std::shared_ptr<const Anchors> anchors;
     std::shared_ptr<const trust::Directory> directory;
-    absl::Time not_before;
+    absl::Time not_before;  // latest notBefore in the chain
+    absl::Time not_after;   // earliest notAfter in the chain
   };
   mutable absl::Mutex cache_mu_;
   mutable std::map<std::string, Cached> cache_ ABSL_GUARDED_BY(cache_mu_);

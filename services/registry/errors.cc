@@ -59,7 +59,7 @@ int ConfluentErrorCode(const absl::Status& status) {
     case absl::StatusCode::kDeadlineExceeded:
       return kOperationTimeout;
     case absl::StatusCode::kUnavailable:
-      return kNotPrimary;
+      return kStoreError;
     default:
       return kStoreError;
   }

@@ -14,6 +14,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/cleanup/cleanup.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "common/http/https_server.h"
@@ -93,6 +94,9 @@ absl::Status Run(RegistryConfig config) {
   ASSIGN_OR_RETURN(std::unique_ptr<KafkaSchemaStore> store, KafkaSchemaStore::Create(so));
   auto registry = std::make_unique<Registry>(store.get(), ro);
   store->Attach(registry.get());
+  // The store's threads use the registry: whatever path leaves this function, the store goes
+  // first.
+  absl::Cleanup stop_store = [&store] { store.reset(); };
   RETURN_IF_ERROR(store->Start());
 
   AccessPolicy policy;

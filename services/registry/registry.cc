@@ -92,8 +92,18 @@ absl::StatusOr<std::vector<schema::ResolvedReference>> Registry::Resolve(
       return RegistryError(kInvalidSchema, absl::StrCat("reference '", r.name, "': subject '", r.subject,
                                                         "' not found"));
     }
-    auto it = r.version == -1 && !versions->empty() ? std::prev(versions->end()) : versions->find(r.version);
-    if (it == versions->end()) {
+    auto it = versions->end();
+    if (r.version == -1) {
+      for (auto v = versions->rbegin(); v != versions->rend(); ++v) {
+        if (!v->second.deleted) {
+          it = std::prev(v.base());
+          break;
+        }
+      }
+    } else {
+      it = versions->find(r.version);
+    }
+    if (it == versions->end() || it->second.deleted) {
       return RegistryError(kInvalidSchema, absl::StrCat("reference '", r.name, "': version ", r.version,
                                                         " of subject '", r.subject, "' not found"));
     }
@@ -307,10 +317,10 @@ absl::StatusOr<RegisterResult> Registry::Register(const RegisterRequest& request
   if (mode == "READONLY") {
     return RegistryError(kOperationNotPermitted, absl::StrCat("Subject ", request.subject, " is in read-only mode"));
   }
-  if (request.id.has_value() != (mode == "IMPORT")) {
+  if (request.id.has_value() != (mode == "IMPORT") || (request.version.has_value() && mode != "IMPORT")) {
     return RegistryError(kOperationNotPermitted,
                          mode == "IMPORT" ? "in IMPORT mode a registration must give the schema id"
-                                          : "a schema id can only be given in IMPORT mode");
+                                          : "a schema id or version can only be given in IMPORT mode");
   }
   ASSIGN_OR_RETURN(std::shared_ptr<const schema::ParsedSchema> candidate, ParseRequest(request));
   const std::string hash = candidate->CanonicalHash();
@@ -401,6 +411,9 @@ absl::StatusOr<std::vector<int32_t>> Registry::DeleteSubject(const std::string& 
       return RegistryError(kSubjectNotSoftDeleted, absl::StrCat("Subject '", subject, "' was not deleted first before being permanently deleted"));
     }
     for (const auto& [v, sv] : *versions) {
+      if (!state_.ReferencedBy(subject, v).empty()) {
+        return RegistryError(kReferenceExists, absl::StrCat("One or more references exist to the schema {subject=", subject, ",version=", v, "}"));
+      }
       records.push_back(RegistryState::VersionTombstone(subject, v));
       out.push_back(v);
     }

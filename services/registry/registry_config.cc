@@ -38,6 +38,16 @@ static absl::StatusOr<RegistryConfig> Decode(config::Document& doc) {
             "must be between 1KiB and 4MiB (gRPC's message limit)");
   reg.Check(SplitAddress(c.grpc_address, "").ok(), "grpc_address", "must be host:port");
   reg.Check(SplitAddress(c.http_address, "").ok(), "http_address", "must be host:port");
+  auto loopback = [](const std::string& address) {
+    absl::StatusOr<std::pair<std::string, int>> a = SplitAddress(address, "");
+    return a.ok() && (a->first == "127.0.0.1" || a->first == "localhost" || a->first == "[::1]" || a->first == "::1");
+  };
+  // Development mode has no TLS and makes every caller an operator: never reachable from
+  // another machine.
+  reg.Check(!c.development_mode || loopback(c.grpc_address), "grpc_address",
+            "development_mode listens only on loopback (127.0.0.1, localhost, ::1)");
+  reg.Check(!c.development_mode || loopback(c.http_address), "http_address",
+            "development_mode listens only on loopback (127.0.0.1, localhost, ::1)");
   reg.Check(c.development_mode || !c.operator_peers.empty(), "operator_peers",
             "name at least one federation operator peer (who may register standard datasets)");
 

@@ -126,13 +126,15 @@ std::vector<std::pair<std::string, int32_t>> RegistryState::UsesOf(int32_t id) c
 
 std::vector<std::pair<std::string, int32_t>> RegistryState::ReferencedBy(const std::string& subject,
                                                                          int32_t version) const {
+  // Every schema record counts, also one whose versions were hard-deleted: records naming its
+  // id may still need to be decoded, and that needs the referenced version unchanged.
   std::vector<std::pair<std::string, int32_t>> out;
-  for (const auto& [s, versions] : subjects_) {
-    for (const auto& [v, sv] : versions) {
-      const StoredSchema* schema = SchemaById(sv.id);
-      if (schema == nullptr) continue;
-      for (const SchemaReference& r : schema->references) {
-        if (r.subject == subject && r.version == version) out.emplace_back(s, v);
+  for (const auto& [id, schema] : schemas_) {
+    for (const SchemaReference& r : schema.references) {
+      if (r.subject == subject && r.version == version) {
+        std::vector<std::pair<std::string, int32_t>> uses = UsesOf(id);
+        if (uses.empty()) out.emplace_back(absl::StrCat("schema id ", id), 0);
+        out.insert(out.end(), uses.begin(), uses.end());
       }
     }
   }

@@ -152,6 +152,30 @@ TEST_F(RegistryTest, ReferencesResolveAndProtectTheirTargets) {
   EXPECT_EQ(Code(registry_.DeleteVersion("polder/common/v1/location.proto", 1, false).status()), kReferenceExists);
 }
 
+TEST_F(RegistryTest, ReviewedEdgeCasesAreRefused) {
+  // A version number is only accepted in IMPORT mode.
+  RegisterRequest pinned = Req("p.Bike", kV1);
+  pinned.version = 7;
+  EXPECT_EQ(Code(registry_.Register(pinned).status()), kOperationNotPermitted);
+  // A reference to a soft-deleted version is refused; a referenced subject cannot be hard-deleted.
+  constexpr char kLoc[] = "syntax = \"proto3\"; package loc; message L { double x = 1; }";
+  constexpr char kUser[] = "syntax = \"proto3\"; package u; import \"loc.proto\"; message U { loc.L l = 1; }";
+  ASSERT_OK(registry_.Register(Req("loc.proto", kLoc)).status());
+  RegisterRequest user = Req("u.U", kUser);
+  user.references = {{"loc.proto", "loc.proto", 1}};
+  ASSERT_OK(registry_.Register(user).status());
+  ASSERT_OK(registry_.DeleteSubject("u.U", false).status());
+  ASSERT_OK(registry_.DeleteSubject("u.U", true).status());
+  // u.U is gone, but its schema record (decodable by id) still references loc.proto v1.
+  ASSERT_OK(registry_.SetCompatibility("loc.proto", "NONE").status());
+  EXPECT_EQ(Code(registry_.DeleteVersion("loc.proto", 1, false).status()), kReferenceExists);
+  ASSERT_OK(registry_.Register(Req("loc2.proto", kLoc)).status());
+  ASSERT_OK(registry_.DeleteVersion("loc2.proto", 1, false).status());
+  RegisterRequest to_deleted = Req("u.V", kUser);
+  to_deleted.references = {{"loc.proto", "loc2.proto", 1}};
+  EXPECT_THAT(registry_.Register(to_deleted), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not found")));
+}
+
 TEST_F(RegistryTest, FailedCommitChangesNothing) {
   log_.fail = RegistryError(kNotPrimary, "not the primary; the primary is reg-b");
   EXPECT_EQ(Code(registry_.Register(Req("p.Bike", kV1)).status()), kNotPrimary);
