@@ -221,6 +221,13 @@ grpc::Status RegistryGrpcService::Export(grpc::ServerContext* ctx, const v1::Exp
   resp->set_global_compatibility(e.global_compatibility);
   for (const auto& [s, l] : e.subject_compatibility) (*resp->mutable_subject_compatibility())[s] = l;
   resp->set_next_id(e.next_id);
+  for (const StoredSchema& s : e.orphan_schemas) {
+    v1::ExportedSchema* out = resp->add_orphan_schemas();
+    out->set_id(s.id);
+    out->set_schema(s.schema);
+    out->set_hash(s.hash);
+    FillRefs(s.references, out->mutable_references());
+  }
   return grpc::Status::OK;
 }
 
@@ -235,6 +242,9 @@ grpc::Status RegistryGrpcService::Import(grpc::ServerContext* ctx, const v1::Reg
   e.global_compatibility = req->global_compatibility().empty() ? "BACKWARD" : req->global_compatibility();
   for (const auto& [s, l] : req->subject_compatibility()) e.subject_compatibility[s] = l;
   e.next_id = req->next_id();
+  for (const auto& o : req->orphan_schemas()) {
+    e.orphan_schemas.push_back({o.id(), o.schema(), Refs(o.references()), o.hash()});
+  }
   absl::Status s = registry_->Import(e);
   if (!s.ok()) return Out(s);
   resp->set_versions(static_cast<int32_t>(e.versions.size()));

@@ -519,6 +519,9 @@ Export Registry::ExportAll() const {
       e.versions.push_back({subject, v, sv.id, s->schema, s->references, sv.deleted});
     }
   }
+  for (const auto& [id, schema] : state_.schemas()) {
+    if (state_.UsesOf(id).empty()) e.orphan_schemas.push_back(schema);
+  }
   return e;
 }
 
@@ -563,8 +566,17 @@ absl::Status Registry::Import(const Export& data) {
   absl::MutexLock write(&write_mu_);
   RETURN_IF_ERROR(SyncIfNeeded());
   absl::MutexLock lock(&mu_);
-  std::vector<StoreRecord> records = {RegistryState::HighWaterRecord(std::max(state_.next_id(), data.next_id)),
+  std::vector<StoreRecord> records;
+  for (const StoredSchema& orphan : data.orphan_schemas) {
+    const StoredSchema* existing = state_.SchemaById(orphan.id);
+    if (existing != nullptr && existing->hash != orphan.hash) {
+      return RegistryError(kOperationNotPermitted, absl::StrCat("import: schema id ", orphan.id, " is taken by another schema"));
+    }
+    if (existing == nullptr) records.push_back(RegistryState::SchemaRecord(orphan));
+  }
+  std::vector<StoreRecord> settings = {RegistryState::HighWaterRecord(std::max(state_.next_id(), data.next_id)),
                                       RegistryState::ConfigRecord("", data.global_compatibility)};
+  records.insert(records.end(), settings.begin(), settings.end());
   for (const auto& [subject, level] : data.subject_compatibility) {
     records.push_back(RegistryState::ConfigRecord(subject, level));
   }

@@ -83,6 +83,8 @@ struct ExportedVersion {
 
 struct Export {
   std::vector<ExportedVersion> versions;
+  // Schemas no version uses any more (kept so records naming their ids stay decodable).
+  std::vector<StoredSchema> orphan_schemas;
   std::string global_compatibility;
   std::map<std::string, std::string> subject_compatibility;
   int32_t next_id = 0;

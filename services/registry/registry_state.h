@@ -78,6 +78,8 @@ class RegistryState {
   // All versions of a subject (soft-deleted included), or nullptr.
   const std::map<int32_t, SubjectVersion>* Versions(const std::string& subject) const;
   std::vector<std::string> Subjects(bool include_deleted) const;
+  // Every schema record, by id.
+  const std::map<int32_t, StoredSchema>& schemas() const { return schemas_; }
   // Subjects and versions that use schema `id`.
   std::vector<std::pair<std::string, int32_t>> UsesOf(int32_t id) const;
   // Subject-versions whose schema references `subject` at `version`.

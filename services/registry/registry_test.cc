@@ -210,6 +210,9 @@ TEST_F(RegistryTest, ReplicaRebuildsTheSameStateFromTheLog) {
 }
 
 TEST_F(RegistryTest, ExportImportRestoresIdsVersionsAndConfig) {
+  ASSERT_OK(registry_.Register(Req("gone", "syntax = \"proto3\"; message Gone { bool g = 1; }")).status());
+  ASSERT_OK(registry_.DeleteSubject("gone", false).status());
+  ASSERT_OK(registry_.DeleteSubject("gone", true).status());
   ASSERT_OK(registry_.Register(Req("a", kV1)).status());
   ASSERT_OK(registry_.Register(Req("b", kBadChange)).status());
   ASSERT_OK(registry_.Register(Req("a", kV2)).status());
@@ -232,6 +235,9 @@ TEST_F(RegistryTest, ExportImportRestoresIdsVersionsAndConfig) {
   }
   EXPECT_EQ(back.subject_compatibility, e.subject_compatibility);
   EXPECT_EQ(fresh.next_id(), registry_.next_id());
+  ASSERT_EQ(e.orphan_schemas.size(), 1u);
+  EXPECT_OK(fresh.GetById(1, "", SchemaFormat::kDefault).status())
+      << "a schema whose versions were hard-deleted is restored with its id";
   ASSERT_OK_AND_ASSIGN(RegisterResult n, fresh.Register(Req("c", "syntax = \"proto3\"; message N { bool b = 1; }")));
   EXPECT_EQ(n.id, registry_.next_id()) << "new ids continue after the imported ones";
 }
