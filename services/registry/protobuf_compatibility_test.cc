@@ -1,0 +1,85 @@
+#include "services/registry/protobuf_compatibility.h"
+
+#include <string>
+
+#include "common/status/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace polder {
+namespace registry {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+std::shared_ptr<const schema::ParsedSchema> P(const std::string& body) {
+  auto s = schema::ParsedSchema::Parse(absl::StrCat("syntax = \"proto3\"; package p; ", body), {});
+  EXPECT_TRUE(s.ok()) << s.status();
+  return *s;
+}
+
+std::vector<std::string> Backward(const std::string& old_body, const std::string& new_body) {
+  return CompareForReading(*P(new_body), *P(old_body));
+}
+
+TEST(ProtobufCompatibilityTest, AddingAFieldIsReadableBackwards) {
+  EXPECT_THAT(Backward("message M { string a = 1; }", "message M { string a = 1; int32 b = 2; }"), IsEmpty());
+}
+
+TEST(ProtobufCompatibilityTest, RemovingAFieldNeedsItsNumberAndNameReserved) {
+  EXPECT_THAT(Backward("message M { string a = 1; int32 b = 2; }", "message M { string a = 1; }"),
+              ElementsAre(HasSubstr("p.M.b (2) is missing on one side")));
+  EXPECT_THAT(Backward("message M { string a = 1; int32 b = 2; }", "message M { string a = 1; reserved 2; reserved \"b\"; }"),
+              IsEmpty());
+  EXPECT_THAT(Backward("message M { string a = 1; int32 b = 2; }", "message M { string a = 1; reserved 2; }"),
+              ElementsAre(HasSubstr("missing on one side")));
+}
+
+TEST(ProtobufCompatibilityTest, TypeNameAndCardinalityChanges) {
+  EXPECT_THAT(Backward("message M { int64 a = 1; }", "message M { string a = 1; }"),
+              ElementsAre(HasSubstr("changed type between int64 and string")));
+  EXPECT_THAT(Backward("message M { int32 a = 1; }", "message M { int32 b = 1; }"),
+              ElementsAre(HasSubstr("named 'b' (JSON 'b') on the other side")));
+  EXPECT_THAT(Backward("message M { int32 a = 1; }", "message M { repeated int32 a = 1; }"),
+              ElementsAre(HasSubstr("between repeated and singular")));
+  EXPECT_THAT(Backward("message M { int32 a = 1; int32 b = 2; }", "message M { oneof o { int32 a = 1; } int32 b = 2; }"),
+              ElementsAre(HasSubstr("moved between oneofs")));
+  EXPECT_THAT(Backward("message M { int32 a = 1; }", "message M { optional int32 a = 1; }"), IsEmpty())
+      << "proto3 optional changes neither wire nor JSON";
+}
+
+TEST(ProtobufCompatibilityTest, MessageIndexesAndPackagesMustStay) {
+  EXPECT_THAT(Backward("message A {} message B {}", "message B {} message A {}"),
+              ::testing::SizeIs(2));
+  EXPECT_THAT(Backward("message A {} message B {}", "message A {} message C {} message B {}"),
+              ElementsAre(HasSubstr("p.B moved from index [1] to [2]")));
+  EXPECT_THAT(Backward("message A {} message B {}", "message A {} message B {} message C {}"), IsEmpty())
+      << "appending a message keeps every index";
+  EXPECT_THAT(CompareForReading(*schema::ParsedSchema::Parse("syntax = \"proto3\"; package q; message A {}", {}).value(),
+                                *P("message A {}")),
+              ElementsAre(HasSubstr("message p.A [0] is gone")));
+}
+
+TEST(ProtobufCompatibilityTest, EnumValues) {
+  EXPECT_THAT(Backward("message M { enum E { E_UNSPECIFIED = 0; E_A = 1; } E e = 1; }",
+                       "message M { enum E { E_UNSPECIFIED = 0; E_A = 1; E_B = 2; } E e = 1; }"),
+              IsEmpty());
+  EXPECT_THAT(Backward("message M { enum E { E_UNSPECIFIED = 0; E_A = 1; } E e = 1; }",
+                       "message M { enum E { E_UNSPECIFIED = 0; } E e = 1; }"),
+              ElementsAre(HasSubstr("p.M.E.E_A (1) is missing on one side")));
+  EXPECT_THAT(Backward("message M { enum E { E_UNSPECIFIED = 0; E_A = 1; } E e = 1; }",
+                       "message M { enum E { E_UNSPECIFIED = 0; E_X = 1; } E e = 1; }"),
+              ElementsAre(HasSubstr("named 'E_X' and 'E_A'")));
+}
+
+TEST(ProtobufCompatibilityTest, ReservedNumbersAndNamesAreHonoured) {
+  EXPECT_THAT(Backward("message M { reserved 2; reserved \"b\"; }", "message M { int32 b = 2; }"),
+              ElementsAre(HasSubstr("uses a number the other side reserves"),
+                          HasSubstr("uses a name the other side reserves")));
+}
+
+}  // namespace
+}  // namespace registry
+}  // namespace polder
