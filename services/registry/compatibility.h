@@ -1,5 +1,4 @@
-// Compatibility checking behind one interface. This issue ships a minimal checker; the full
-// engine (Protobuf wire and JSON rules, every mode) replaces it without touching the registry.
+// Compatibility checking behind one interface (tests inject their own checkers).
 #ifndef POLDER_SERVICES_REGISTRY_COMPATIBILITY_H_
 #define POLDER_SERVICES_REGISTRY_COMPATIBILITY_H_
 
@@ -24,10 +23,10 @@ class CompatibilityChecker {
       const std::string& level) const = 0;
 };
 
-// Accepts everything under NONE; under any other level refuses the one change that corrupts
-// data whatever the direction: a field number kept with another wire type in a message of the
-// same name.
-std::unique_ptr<CompatibilityChecker> MinimalCompatibilityChecker();
+// The Protobuf engine (protobuf_compatibility.h) per level: BACKWARD — the candidate reads data
+// written with the latest version; FORWARD — the latest reads the candidate's data; FULL —
+// both; *_TRANSITIVE — against every earlier version, not only the latest.
+std::unique_ptr<CompatibilityChecker> ProtobufCompatibilityChecker();
 
 }  // namespace registry
 }  // namespace polder

@@ -23,8 +23,11 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
+// Version n of one evolving message: each adds a field, so successive versions are compatible.
 std::string Schema(int n) {
-  return absl::StrCat("syntax = \"proto3\"; package t; message M", n, " { string a = 1; int64 n = 2; }");
+  std::string fields;
+  for (int k = 1; k <= n; ++k) absl::StrAppend(&fields, " int32 f", k, " = ", k + 2, ";");
+  return absl::StrCat("syntax = \"proto3\"; package t; message M { string a = 1; int64 n = 2;", fields, " }");
 }
 
 RegisterRequest Req(const std::string& subject, const std::string& schema) {

@@ -1,5 +1,4 @@
-// The Protobuf compatibility engine (work in progress towards issue 5; not yet the registry's
-// checker): compares two versions of a schema under Protobuf binary-wire and proto3 JSON
+// The Protobuf compatibility engine (the registry's default checker): compares two versions of a schema under Protobuf binary-wire and proto3 JSON
 // mapping semantics, plus what Confluent framing adds — records name their message type by
 // index, so a message's index path must not change.
 //

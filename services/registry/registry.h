@@ -93,7 +93,7 @@ struct Export {
 class Registry {
  public:
   Registry(RecordLog* log, RegistryOptions options,
-           std::unique_ptr<CompatibilityChecker> checker = MinimalCompatibilityChecker());
+           std::unique_ptr<CompatibilityChecker> checker = ProtobufCompatibilityChecker());
 
   // Applies a record read from the log at `offset` (replicas, and the primary's catch-up).
   // Records at or below the last applied offset are skipped (already applied).

@@ -125,7 +125,8 @@ TEST_F(RegistryTest, CompatibilityConfigAndModes) {
   EXPECT_EQ(*registry_.GetCompatibility("", true), "BACKWARD");
   absl::Status incompatible = registry_.Register(Req("p.Bike", kBadChange)).status();
   EXPECT_EQ(Code(incompatible), kIncompatibleSchema);
-  EXPECT_THAT(std::string(incompatible.message()), HasSubstr("p.Bike.count (number 2) changed from int64 to string"));
+  EXPECT_THAT(std::string(incompatible.message()),
+              HasSubstr("BACKWARD vs the latest version: field p.Bike.count (2) changed type between int64 and string"));
   EXPECT_THAT(*registry_.TestCompatibility(Req("p.Bike", kBadChange), -1), ::testing::SizeIs(1));
   EXPECT_EQ(Code(registry_.GetCompatibility("p.Bike", false).status()), kSubjectCompatibilityNotConfigured);
   ASSERT_OK(registry_.SetCompatibility("p.Bike", "NONE").status());
@@ -137,6 +138,26 @@ TEST_F(RegistryTest, CompatibilityConfigAndModes) {
   EXPECT_EQ(Code(registry_.SetMode("", "IMPORT", false).status()), kOperationNotPermitted)
       << "IMPORT needs an empty registry";
   EXPECT_EQ(Code(registry_.SetMode("", "SLEEP", false).status()), kInvalidMode);
+}
+
+TEST_F(RegistryTest, CompatibilityLevelsAndTransitivity) {
+  constexpr char kA[] = "syntax = \"proto3\"; package p; message M { string a = 1; int32 b = 2; }";
+  constexpr char kB[] = "syntax = \"proto3\"; package p; message M { string a = 1; reserved 2; reserved \"b\"; }";
+  constexpr char kC[] = "syntax = \"proto3\"; package p; message M { string a = 1; int64 c = 3; }";
+  ASSERT_OK(registry_.Register(Req("s", kA)).status());
+  ASSERT_OK(registry_.Register(Req("s", kB)).status()) << "removing b with number and name reserved";
+  // kC drops the reservation: fine against the latest version, not against the first.
+  ASSERT_OK(registry_.SetCompatibility("s", "BACKWARD_TRANSITIVE").status());
+  absl::Status transitive = registry_.Register(Req("s", kC)).status();
+  EXPECT_EQ(Code(transitive), kIncompatibleSchema);
+  EXPECT_THAT(std::string(transitive.message()), HasSubstr("version #1 of the history"));
+  ASSERT_OK(registry_.SetCompatibility("s", "BACKWARD").status());
+  EXPECT_THAT(*registry_.TestCompatibility(Req("s", kC), -1), ::testing::IsEmpty());
+  // FORWARD: the latest must read the candidate's data; a field the latest neither has nor
+  // reserves is refused (proto3 JSON readers reject unknown fields).
+  ASSERT_OK(registry_.SetCompatibility("s", "FORWARD").status());
+  EXPECT_THAT(*registry_.TestCompatibility(Req("s", kC), -1),
+              ::testing::ElementsAre(HasSubstr("FORWARD vs the latest version: field p.M.c (3)")));
 }
 
 TEST_F(RegistryTest, ReferencesResolveAndProtectTheirTargets) {
