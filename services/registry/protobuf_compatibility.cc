@@ -73,6 +73,24 @@ void CompareFields(const pb::Descriptor* r, const pb::Descriptor* w, std::vector
                                   OneofOf(rf), "')"));
     }
   }
+  // Reservations are kept (buf: RESERVED_MESSAGE_NO_DELETE): a dropped one invites reuse.
+  for (int i = 0; i < w->reserved_range_count(); ++i) {
+    const auto* wr = w->reserved_range(i);
+    bool kept = false;
+    for (int j = 0; j < r->reserved_range_count() && !kept; ++j) {
+      kept = r->reserved_range(j)->start <= wr->start && wr->end <= r->reserved_range(j)->end;
+    }
+    if (!kept) {
+      out->push_back(absl::StrCat("message ", w->full_name(), ": reserved numbers ", wr->start, " to ",
+                                  wr->end - 1, " are not reserved on the other side"));
+    }
+  }
+  for (int i = 0; i < w->reserved_name_count(); ++i) {
+    if (!r->IsReservedName(w->reserved_name(i))) {
+      out->push_back(absl::StrCat("message ", w->full_name(), ": reserved name '", w->reserved_name(i),
+                                  "' is not reserved on the other side"));
+    }
+  }
   // Numbers and names one side reserves must not be in use on the other.
   for (int i = 0; i < r->field_count(); ++i) {
     const pb::FieldDescriptor* rf = r->field(i);
@@ -86,6 +104,17 @@ void CompareFields(const pb::Descriptor* r, const pb::Descriptor* w, std::vector
 }
 
 void CompareEnums(const pb::EnumDescriptor* r, const pb::EnumDescriptor* w, std::vector<std::string>* out) {
+  for (int i = 0; i < w->reserved_range_count(); ++i) {
+    const auto* wr = w->reserved_range(i);
+    bool kept = false;
+    for (int j = 0; j < r->reserved_range_count() && !kept; ++j) {
+      kept = r->reserved_range(j)->start <= wr->start && wr->end <= r->reserved_range(j)->end;
+    }
+    if (!kept) {
+      out->push_back(absl::StrCat("enum ", w->full_name(), ": reserved numbers ", wr->start, " to ", wr->end,
+                                  " are not reserved on the other side"));
+    }
+  }
   for (int i = 0; i < w->value_count(); ++i) {
     const pb::EnumValueDescriptor* wv = w->value(i);
     const pb::EnumValueDescriptor* rv = r->FindValueByNumber(wv->number());

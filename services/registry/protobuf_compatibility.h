@@ -14,7 +14,9 @@
 //  - a field moved into, out of or between oneofs;
 //  - a message's index path changed or the message gone (Confluent message indexes);
 //  - an enum value (by number) gone unless reserved, or renamed (JSON uses names);
-//  - a number or name reserved on one side used on the other.
+//  - a number or name reserved on one side used on the other, or not reserved there any more;
+//  - (deliberately stricter than buf) int32↔uint32 and fixed32↔sfixed32, which reinterpret
+//    signs, and a renamed message (it names the subject and the CloudEvents type).
 #ifndef POLDER_SERVICES_REGISTRY_PROTOBUF_COMPATIBILITY_H_
 #define POLDER_SERVICES_REGISTRY_PROTOBUF_COMPATIBILITY_H_
 

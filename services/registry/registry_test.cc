@@ -143,21 +143,24 @@ TEST_F(RegistryTest, CompatibilityConfigAndModes) {
 TEST_F(RegistryTest, CompatibilityLevelsAndTransitivity) {
   constexpr char kA[] = "syntax = \"proto3\"; package p; message M { string a = 1; int32 b = 2; }";
   constexpr char kB[] = "syntax = \"proto3\"; package p; message M { string a = 1; reserved 2; reserved \"b\"; }";
-  constexpr char kC[] = "syntax = \"proto3\"; package p; message M { string a = 1; int64 c = 3; }";
+  constexpr char kReuse[] = "syntax = \"proto3\"; package p; message M { string a = 1; string b = 2; }";
   ASSERT_OK(registry_.Register(Req("s", kA)).status());
   ASSERT_OK(registry_.Register(Req("s", kB)).status()) << "removing b with number and name reserved";
-  // kC drops the reservation: fine against the latest version, not against the first.
+  // Reusing number 2 with another type: the latest version reserved it; the first typed it.
+  ASSERT_OK_AND_ASSIGN(auto latest_only, registry_.TestCompatibility(Req("s", kReuse), 0));
+  for (const std::string& r : latest_only) EXPECT_THAT(r, HasSubstr("vs the latest version")) << r;
   ASSERT_OK(registry_.SetCompatibility("s", "BACKWARD_TRANSITIVE").status());
-  absl::Status transitive = registry_.Register(Req("s", kC)).status();
+  absl::Status transitive = registry_.Register(Req("s", kReuse)).status();
   EXPECT_EQ(Code(transitive), kIncompatibleSchema);
-  EXPECT_THAT(std::string(transitive.message()), HasSubstr("version #1 of the history"));
-  ASSERT_OK(registry_.SetCompatibility("s", "BACKWARD").status());
-  EXPECT_THAT(*registry_.TestCompatibility(Req("s", kC), -1), ::testing::IsEmpty());
+  EXPECT_THAT(std::string(transitive.message()), HasSubstr("version #1 of the history: field p.M.b (2) changed type between int32 and string"));
   // FORWARD: the latest must read the candidate's data; a field the latest neither has nor
   // reserves is refused (proto3 JSON readers reject unknown fields).
+  constexpr char kAdd[] = "syntax = \"proto3\"; package p; message M { string a = 1; int64 c = 3; reserved 2; reserved \"b\"; }";
   ASSERT_OK(registry_.SetCompatibility("s", "FORWARD").status());
-  EXPECT_THAT(*registry_.TestCompatibility(Req("s", kC), -1),
+  EXPECT_THAT(*registry_.TestCompatibility(Req("s", kAdd), -1),
               ::testing::ElementsAre(HasSubstr("FORWARD vs the latest version: field p.M.c (3)")));
+  ASSERT_OK(registry_.SetCompatibility("s", "BACKWARD").status());
+  EXPECT_THAT(*registry_.TestCompatibility(Req("s", kAdd), -1), ::testing::IsEmpty());
 }
 
 TEST_F(RegistryTest, ReferencesResolveAndProtectTheirTargets) {
