@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status/status_matchers.h"
+#include "common/testing/commands.h"
 #include "common/tls/pki.h"
 #include "common/tls/test_federation.h"
 #include "gmock/gmock.h"
@@ -24,13 +25,10 @@ using ::testing::HasSubstr;
 using tls::KeyAndCert;
 using tls::TlsFiles;
 
+// Output of `cmd` (stderr included), whatever its exit status.
 std::string RunCommand(const std::string& cmd) {
   std::string out;
-  if (FILE* p = popen((cmd + " 2>&1").c_str(), "r")) {
-    char buf[512];
-    while (fgets(buf, sizeof buf, p) != nullptr) out += buf;
-    pclose(p);
-  }
+  testing::RunCommand(cmd, &out);
   return out;
 }
 

@@ -18,6 +18,7 @@
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
 #include "common/status/status_matchers.h"
+#include "common/testing/commands.h"
 #include "common/tls/identity.h"
 #include "common/tls/pki.h"
 #include "common/tls/test_federation.h"
@@ -349,13 +350,9 @@ std::string SClient(int port, const std::string& version, const TlsFiles& client
   std::string cmd = absl::StrCat("openssl s_client -connect 127.0.0.1:", port, " ", version,
                                  " -alpn h2 -brief -cert ", client.cert_path, " -cert_chain ", client.cert_path, " -key ",
                                  client.key_path, " -CAfile ", client.trust_bundle_path,
-                                 " </dev/null 2>&1");
+                                 " </dev/null");
   std::string out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[512];
-    while (fgets(buf, sizeof buf, p) != nullptr) out += buf;
-    pclose(p);
-  }
+  polder::testing::RunCommand(cmd, &out);
   return out;
 }
 

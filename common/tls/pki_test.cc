@@ -1,3 +1,4 @@
+#include "common/testing/commands.h"
 #include "common/tls/pki.h"
 
 #include <sys/wait.h>
@@ -51,13 +52,7 @@ struct CommandResult {
 
 CommandResult RunCommand(const std::string& command) {
   CommandResult result;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) result.output.append(buf, n);
-  int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.exit_code = polder::testing::RunCommand(command, &result.output);
   return result;
 }
 

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/schema/schema.h"
+#include "common/testing/commands.h"
 #include "gtest/gtest.h"
 #include "services/registry/protobuf_compatibility.h"
 
@@ -20,17 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string Buf() {
-  const char* env = std::getenv("POLDER_NPM_HOME");
-  std::string home = env != nullptr ? env : "";
-  if (home.empty()) {
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator("/var/cache/polder", ec)) {
-      if (e.path().filename().string().rfind("npm-", 0) == 0 && fs::exists(e.path() / ".complete")) home = e.path();
-    }
-  }
-  return home + "/node_modules/.bin/buf";
-}
+std::string Buf() { return testing::NpmHome() + "/node_modules/.bin/buf"; }
 
 struct Case {
   const char* name;
@@ -49,13 +40,8 @@ bool BufSaysBreaking(const std::string& dir, const Case& c, std::string* out) {
   std::ofstream(dir + "/new/s.proto") << "syntax = \"proto3\";\npackage p;\n" << c.after << "\n";
   std::string cmd = absl::StrCat("cd ", dir, " && ", Buf(),
                                  " breaking new --against old --config "
-                                 "'{\"version\":\"v1\",\"breaking\":{\"use\":[\"WIRE_JSON\"]}}' 2>&1");
-  out->clear();
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[1024];
-  while (p != nullptr && fgets(buf, sizeof buf, p) != nullptr) *out += buf;
-  int rc = p != nullptr ? pclose(p) : -1;
-  int code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+                                 "'{\"version\":\"v1\",\"breaking\":{\"use\":[\"WIRE_JSON\"]}}'");
+  int code = testing::RunCommand(cmd, out);
   EXPECT_TRUE(code == 0 || code == 100) << c.name << ": buf failed (" << code << "): " << *out;
   return code == 100;
 }

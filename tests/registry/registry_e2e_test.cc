@@ -22,6 +22,7 @@
 #include "common/status/status_macros.h"
 #include "common/status/status_matchers.h"
 #include "common/wire/confluent_frame.h"
+#include "common/testing/commands.h"
 #include "common/testing/kafka_fixture.h"
 #include "common/tls/grpc_tls.h"
 #include "common/tls/pki.h"
@@ -351,13 +352,9 @@ TEST_F(RegistryE2eTest, KilledPrimaryDuringConcurrentRegistrationsLosesAndDuplic
   std::string cmd = absl::StrCat(polderctl, " registry set-primary --address localhost:", b->grpc_port(),
                                  " --replica reg-b --cert ", op.cert_path, " --key ", op.key_path, " --bundle ",
                                  op.trust_bundle_path, " --directory ", dir_, "/directory.json --operator-key ", dir_,
-                                 "/operator.pub -o json 2>&1");
+                                 "/operator.pub -o json");
   std::string output;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[1024];
-    while (fgets(buf, sizeof buf, p) != nullptr) output += buf;
-    ASSERT_EQ(pclose(p), 0) << cmd << "\n" << output << "\n" << b->Log();
-  }
+  ASSERT_EQ(testing::RunCommand(cmd, &output), 0) << cmd << "\n" << output << "\n" << b->Log();
   EXPECT_THAT(output, HasSubstr("\"primary\": \"reg-b\""));
 
   // Every acknowledged registration is there with its id; no id is used twice.
@@ -446,35 +443,8 @@ std::string Runfile(const std::string& path) {
   return absl::StrCat(std::getenv("TEST_SRCDIR"), "/", std::getenv("TEST_WORKSPACE"), "/", path);
 }
 
-// Runs a command; returns its exit status, with its output in `*out`.
-int RunCommand(const std::string& cmd, std::string* out) {
-  out->clear();
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (p == nullptr) return -1;
-  char buf[4096];
-  while (fgets(buf, sizeof buf, p) != nullptr) *out += buf;
-  int rc = pclose(p);
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-// The npm tools folder: $POLDER_NPM_HOME (set by test.sh), else the newest complete install in
-// the setup cache.
-std::string NpmHome() {
-  const char* env = std::getenv("POLDER_NPM_HOME");
-  if (env != nullptr && *env != '\0') return env;
-  std::string best;
-  fs::file_time_type newest;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator("/var/cache/polder", ec)) {
-    if (e.path().filename().string().rfind("npm-", 0) != 0 || !fs::exists(e.path() / ".complete")) continue;
-    auto t = fs::last_write_time(e.path() / ".complete", ec);
-    if (best.empty() || t > newest) {
-      best = e.path().string();
-      newest = t;
-    }
-  }
-  return best;
-}
+using testing::NpmHome;
+using testing::RunCommand;
 
 class InteropTest : public RegistryE2eTest {
  protected:
