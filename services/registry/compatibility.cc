@@ -24,12 +24,12 @@ class Full : public CompatibilityChecker {
       const std::string against = i + 1 == previous.size() ? std::string("the latest version")
                                                            : absl::StrCat("version #", i + 1, " of the history");
       if (backward) {
-        for (const std::string& r : CompareForReading(candidate, *previous[i])) {
+        for (const std::string& r : CompareForReading(candidate, *previous[i], ReaderIs::kNewer)) {
           reasons.push_back(absl::StrCat("BACKWARD vs ", against, ": ", r));
         }
       }
       if (forward) {
-        for (const std::string& r : CompareForReading(*previous[i], candidate)) {
+        for (const std::string& r : CompareForReading(*previous[i], candidate, ReaderIs::kOlder)) {
           reasons.push_back(absl::StrCat("FORWARD vs ", against, ": ", r));
         }
       }

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 
 namespace polder {
 namespace registry {
@@ -46,20 +47,60 @@ std::string OneofOf(const pb::FieldDescriptor* f) {
 
 std::string Path(const std::vector<int32_t>& p) { return absl::StrCat("[", absl::StrJoin(p, ", "), "]"); }
 
-void CompareFields(const pb::Descriptor* r, const pb::Descriptor* w, std::vector<std::string>* out) {
+// The newer version keeps every reservation of the older one (buf: RESERVED_*_NO_DELETE): a
+// dropped reservation invites reuse of a number or name with another meaning.
+template <typename D>
+void CheckReservationsKept(const D* older, const D* newer, absl::string_view what, int range_end_adjust,
+                           std::vector<std::string>* out) {
+  for (int i = 0; i < older->reserved_range_count(); ++i) {
+    const auto* o = older->reserved_range(i);
+    bool kept = false;
+    for (int j = 0; j < newer->reserved_range_count() && !kept; ++j) {
+      kept = newer->reserved_range(j)->start <= o->start && o->end <= newer->reserved_range(j)->end;
+    }
+    if (!kept) {
+      out->push_back(absl::StrCat(what, " ", older->full_name(), ": reserved numbers ", o->start, " to ",
+                                  o->end + range_end_adjust, " are no longer reserved in the newer version"));
+    }
+  }
+  for (int i = 0; i < older->reserved_name_count(); ++i) {
+    if (!newer->IsReservedName(older->reserved_name(i))) {
+      out->push_back(absl::StrCat(what, " ", older->full_name(), ": reserved name '", older->reserved_name(i),
+                                  "' is no longer reserved in the newer version"));
+    }
+  }
+}
+
+void CompareFields(const pb::Descriptor* r, const pb::Descriptor* w, ReaderIs reader_is,
+                   std::vector<std::string>* out) {
   for (int i = 0; i < w->field_count(); ++i) {
     const pb::FieldDescriptor* wf = w->field(i);
     const pb::FieldDescriptor* rf = r->FindFieldByNumber(wf->number());
     if (rf == nullptr) {
-      if (!NumberReserved(r, wf->number()) || !r->IsReservedName(wf->name())) {
-        out->push_back(absl::StrCat("field ", Where(wf), " is missing on one side without its number and name "
-                                    "reserved there"));
+      const bool number_reserved = NumberReserved(r, wf->number());
+      const bool name_reserved = r->IsReservedName(wf->name());
+      if (const pb::FieldDescriptor* same_name = r->FindFieldByName(wf->name()); same_name != nullptr) {
+        out->push_back(absl::StrCat("field ", Where(wf), " is numbered ", same_name->number(),
+                                    " on the other side: renumbering changes the wire format"));
+        continue;
+      }
+      if (reader_is == ReaderIs::kNewer) {
+        // The field was deleted: old records still carry it.
+        if (!number_reserved || !name_reserved) {
+          out->push_back(absl::StrCat("field ", Where(wf), " was deleted without reserving its ",
+                                      number_reserved ? "name" : name_reserved ? "number" : "number and name"));
+        }
+      } else if (number_reserved != name_reserved) {
+        // The field was added: older readers skip it, unless they hold a half reservation for it.
+        out->push_back(absl::StrCat("field ", Where(wf), " takes a ", number_reserved ? "number" : "name",
+                                    " the older version reserves for another field"));
       }
       continue;
     }
     if (rf->name() != wf->name() || rf->json_name() != wf->json_name()) {
       out->push_back(absl::StrCat("field ", Where(wf), " is named '", rf->name(), "' (JSON '", rf->json_name(),
-                                  "') on the other side; JSON uses names"));
+                                  "') in the ", reader_is == ReaderIs::kNewer ? "newer" : "older",
+                                  " version; JSON uses names"));
     }
     if (rf->type() != wf->type() || TypeName(rf) != TypeName(wf)) {
       out->push_back(absl::StrCat("field ", Where(wf), " changed type between ", TypeName(wf), " and ",
@@ -73,55 +114,35 @@ void CompareFields(const pb::Descriptor* r, const pb::Descriptor* w, std::vector
                                   OneofOf(rf), "')"));
     }
   }
-  // Reservations are kept (buf: RESERVED_MESSAGE_NO_DELETE): a dropped one invites reuse.
-  for (int i = 0; i < w->reserved_range_count(); ++i) {
-    const auto* wr = w->reserved_range(i);
-    bool kept = false;
-    for (int j = 0; j < r->reserved_range_count() && !kept; ++j) {
-      kept = r->reserved_range(j)->start <= wr->start && wr->end <= r->reserved_range(j)->end;
-    }
-    if (!kept) {
-      out->push_back(absl::StrCat("message ", w->full_name(), ": reserved numbers ", wr->start, " to ",
-                                  wr->end - 1, " are not reserved on the other side"));
-    }
-  }
-  for (int i = 0; i < w->reserved_name_count(); ++i) {
-    if (!r->IsReservedName(w->reserved_name(i))) {
-      out->push_back(absl::StrCat("message ", w->full_name(), ": reserved name '", w->reserved_name(i),
-                                  "' is not reserved on the other side"));
-    }
-  }
-  // Numbers and names one side reserves must not be in use on the other.
-  for (int i = 0; i < r->field_count(); ++i) {
-    const pb::FieldDescriptor* rf = r->field(i);
-    if (NumberReserved(w, rf->number())) {
-      out->push_back(absl::StrCat("field ", Where(rf), " uses a number the other side reserves"));
-    }
-    if (w->IsReservedName(rf->name())) {
-      out->push_back(absl::StrCat("field ", Where(rf), " uses a name the other side reserves"));
-    }
-  }
+  const pb::Descriptor* older = reader_is == ReaderIs::kOlder ? r : w;
+  const pb::Descriptor* newer = reader_is == ReaderIs::kOlder ? w : r;
+  CheckReservationsKept(older, newer, "message", -1, out);
 }
 
-void CompareEnums(const pb::EnumDescriptor* r, const pb::EnumDescriptor* w, std::vector<std::string>* out) {
-  for (int i = 0; i < w->reserved_range_count(); ++i) {
-    const auto* wr = w->reserved_range(i);
-    bool kept = false;
-    for (int j = 0; j < r->reserved_range_count() && !kept; ++j) {
-      kept = r->reserved_range(j)->start <= wr->start && wr->end <= r->reserved_range(j)->end;
-    }
-    if (!kept) {
-      out->push_back(absl::StrCat("enum ", w->full_name(), ": reserved numbers ", wr->start, " to ", wr->end,
-                                  " are not reserved on the other side"));
-    }
-  }
+void CompareEnums(const pb::EnumDescriptor* r, const pb::EnumDescriptor* w, ReaderIs reader_is,
+                  std::vector<std::string>* out) {
   for (int i = 0; i < w->value_count(); ++i) {
     const pb::EnumValueDescriptor* wv = w->value(i);
     const pb::EnumValueDescriptor* rv = r->FindValueByNumber(wv->number());
     if (rv == nullptr) {
-      if (!EnumNumberReserved(r, wv->number()) || !r->IsReservedName(wv->name())) {
+      const bool number_reserved = EnumNumberReserved(r, wv->number());
+      const bool name_reserved = r->IsReservedName(wv->name());
+      if (const pb::EnumValueDescriptor* same_name = r->FindValueByName(wv->name()); same_name != nullptr) {
         out->push_back(absl::StrCat("enum value ", w->full_name(), ".", wv->name(), " (", wv->number(),
-                                    ") is missing on one side without its number and name reserved there"));
+                                    ") is numbered ", same_name->number(),
+                                    " on the other side: renumbering changes the wire format"));
+        continue;
+      }
+      if (reader_is == ReaderIs::kNewer) {
+        if (!number_reserved || !name_reserved) {
+          out->push_back(absl::StrCat("enum value ", w->full_name(), ".", wv->name(), " (", wv->number(),
+                                      ") was deleted without reserving its ",
+                                      number_reserved ? "name" : name_reserved ? "number" : "number and name"));
+        }
+      } else if (number_reserved != name_reserved) {
+        out->push_back(absl::StrCat("enum value ", w->full_name(), ".", wv->name(), " (", wv->number(),
+                                    ") takes a ", number_reserved ? "number" : "name",
+                                    " the older version reserves for another value"));
       }
       continue;
     }
@@ -130,12 +151,15 @@ void CompareEnums(const pb::EnumDescriptor* r, const pb::EnumDescriptor* w, std:
                                   "' and '", wv->name(), "'; JSON uses names"));
     }
   }
+  const pb::EnumDescriptor* older = reader_is == ReaderIs::kOlder ? r : w;
+  const pb::EnumDescriptor* newer = reader_is == ReaderIs::kOlder ? w : r;
+  CheckReservationsKept(older, newer, "enum", 0, out);
 }
 
 }  // namespace
 
 std::vector<std::string> CompareForReading(const schema::ParsedSchema& reader,
-                                           const schema::ParsedSchema& writer) {
+                                           const schema::ParsedSchema& writer, ReaderIs reader_is) {
   std::vector<std::string> out;
   const pb::DescriptorPool* rpool = reader.file()->pool();
   // Every message of the writer's file: same full name at the same index path on the reader's.
@@ -143,6 +167,9 @@ std::vector<std::string> CompareForReading(const schema::ParsedSchema& reader,
     absl::StatusOr<std::vector<int32_t>> wpath = writer.IndexesOf(name);
     absl::StatusOr<std::vector<int32_t>> rpath = reader.IndexesOf(name);
     if (!rpath.ok()) {
+      // A message only the newer writer has was added: records of the subject never name it
+      // unless a field refers to it, and fields are compared on their own.
+      if (reader_is == ReaderIs::kOlder) continue;
       out.push_back(absl::StrCat("message ", name, " ", Path(*wpath),
                                  " is gone (package renamed or message removed): records naming it cannot be read"));
       continue;
@@ -154,17 +181,27 @@ std::vector<std::string> CompareForReading(const schema::ParsedSchema& reader,
     const pb::Descriptor* w = writer.file()->pool()->FindMessageTypeByName(name);
     const pb::Descriptor* r = rpool->FindMessageTypeByName(name);
     if (w != nullptr && r != nullptr) {
-      CompareFields(r, w, &out);
+      CompareFields(r, w, reader_is, &out);
       for (int e = 0; e < w->enum_type_count(); ++e) {
         const pb::EnumDescriptor* re = r->FindEnumTypeByName(w->enum_type(e)->name());
-        if (re != nullptr) CompareEnums(re, w->enum_type(e), &out);
+        if (re != nullptr) CompareEnums(re, w->enum_type(e), reader_is, &out);
+      }
+    }
+  }
+  // Messages are never removed, whichever side reads: the subject names one, and records of
+  // older versions keep naming the others by index.
+  if (reader_is == ReaderIs::kOlder) {
+    for (const std::string& name : reader.MessageNames()) {
+      if (!writer.IndexesOf(name).ok()) {
+        out.push_back(absl::StrCat("message ", name, " ", Path(*reader.IndexesOf(name)),
+                                   " is gone from the newer version (package renamed or message removed)"));
       }
     }
   }
   for (int e = 0; e < writer.file()->enum_type_count(); ++e) {
     const pb::EnumDescriptor* we = writer.file()->enum_type(e);
     const pb::EnumDescriptor* re = rpool->FindEnumTypeByName(we->full_name());
-    if (re != nullptr) CompareEnums(re, we, &out);
+    if (re != nullptr) CompareEnums(re, we, reader_is, &out);
   }
   return out;
 }

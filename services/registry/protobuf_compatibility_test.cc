@@ -21,7 +21,11 @@ std::shared_ptr<const schema::ParsedSchema> P(const std::string& body) {
 }
 
 std::vector<std::string> Backward(const std::string& old_body, const std::string& new_body) {
-  return CompareForReading(*P(new_body), *P(old_body));
+  return CompareForReading(*P(new_body), *P(old_body), ReaderIs::kNewer);
+}
+
+std::vector<std::string> Forward(const std::string& old_body, const std::string& new_body) {
+  return CompareForReading(*P(old_body), *P(new_body), ReaderIs::kOlder);
 }
 
 TEST(ProtobufCompatibilityTest, AddingAFieldIsReadableBackwards) {
@@ -30,18 +34,18 @@ TEST(ProtobufCompatibilityTest, AddingAFieldIsReadableBackwards) {
 
 TEST(ProtobufCompatibilityTest, RemovingAFieldNeedsItsNumberAndNameReserved) {
   EXPECT_THAT(Backward("message M { string a = 1; int32 b = 2; }", "message M { string a = 1; }"),
-              ElementsAre(HasSubstr("p.M.b (2) is missing on one side")));
+              ElementsAre(HasSubstr("p.M.b (2) was deleted without reserving its number and name")));
   EXPECT_THAT(Backward("message M { string a = 1; int32 b = 2; }", "message M { string a = 1; reserved 2; reserved \"b\"; }"),
               IsEmpty());
   EXPECT_THAT(Backward("message M { string a = 1; int32 b = 2; }", "message M { string a = 1; reserved 2; }"),
-              ElementsAre(HasSubstr("missing on one side")));
+              ElementsAre(HasSubstr("deleted without reserving its name")));
 }
 
 TEST(ProtobufCompatibilityTest, TypeNameAndCardinalityChanges) {
   EXPECT_THAT(Backward("message M { int64 a = 1; }", "message M { string a = 1; }"),
               ElementsAre(HasSubstr("changed type between int64 and string")));
   EXPECT_THAT(Backward("message M { int32 a = 1; }", "message M { int32 b = 1; }"),
-              ElementsAre(HasSubstr("named 'b' (JSON 'b') on the other side")));
+              ElementsAre(HasSubstr("named 'b' (JSON 'b') in the newer version")));
   EXPECT_THAT(Backward("message M { int32 a = 1; }", "message M { repeated int32 a = 1; }"),
               ElementsAre(HasSubstr("between repeated and singular")));
   EXPECT_THAT(Backward("message M { int32 a = 1; int32 b = 2; }", "message M { oneof o { int32 a = 1; } int32 b = 2; }"),
@@ -58,7 +62,7 @@ TEST(ProtobufCompatibilityTest, MessageIndexesAndPackagesMustStay) {
   EXPECT_THAT(Backward("message A {} message B {}", "message A {} message B {} message C {}"), IsEmpty())
       << "appending a message keeps every index";
   EXPECT_THAT(CompareForReading(*schema::ParsedSchema::Parse("syntax = \"proto3\"; package q; message A {}", {}).value(),
-                                *P("message A {}")),
+                                *P("message A {}"), ReaderIs::kNewer),
               ElementsAre(HasSubstr("message p.A [0] is gone")));
 }
 
@@ -68,7 +72,7 @@ TEST(ProtobufCompatibilityTest, EnumValues) {
               IsEmpty());
   EXPECT_THAT(Backward("message M { enum E { E_UNSPECIFIED = 0; E_A = 1; } E e = 1; }",
                        "message M { enum E { E_UNSPECIFIED = 0; } E e = 1; }"),
-              ElementsAre(HasSubstr("p.M.E.E_A (1) is missing on one side")));
+              ElementsAre(HasSubstr("p.M.E.E_A (1) was deleted without reserving")));
   EXPECT_THAT(Backward("message M { enum E { E_UNSPECIFIED = 0; E_A = 1; } E e = 1; }",
                        "message M { enum E { E_UNSPECIFIED = 0; E_X = 1; } E e = 1; }"),
               ElementsAre(HasSubstr("named 'E_X' and 'E_A'")));
@@ -76,10 +80,40 @@ TEST(ProtobufCompatibilityTest, EnumValues) {
 
 TEST(ProtobufCompatibilityTest, ReservedNumbersAndNamesAreHonoured) {
   EXPECT_THAT(Backward("message M { reserved 2; reserved \"b\"; }", "message M { int32 b = 2; }"),
-              ::testing::IsSupersetOf({HasSubstr("uses a number the other side reserves"),
-                                       HasSubstr("uses a name the other side reserves")}));
+              ::testing::IsSupersetOf({HasSubstr("reserved numbers 2 to 2 are no longer reserved"),
+                                       HasSubstr("reserved name 'b' is no longer reserved")}));
   EXPECT_THAT(Backward("message M { int32 a = 1; reserved 2; }", "message M { int32 a = 1; }"),
-              ElementsAre(HasSubstr("reserved numbers 2 to 2 are not reserved on the other side")));
+              ElementsAre(HasSubstr("reserved numbers 2 to 2 are no longer reserved in the newer version")));
+  EXPECT_THAT(Forward("message M { int32 a = 1; reserved 2; }", "message M { int32 a = 1; }"),
+              ElementsAre(HasSubstr("reserved numbers 2 to 2 are no longer reserved in the newer version")))
+      << "the newer version keeps the older's reservations whichever side reads";
+  EXPECT_THAT(Forward("message M { int32 a = 1; }", "message M { int32 a = 1; reserved 2 to 5; }"), IsEmpty());
+  EXPECT_THAT(Forward("message M { int32 a = 1; reserved 2; }", "message M { int32 a = 1; string b = 2; }"),
+              ::testing::Contains(HasSubstr("takes a number the older version reserves for another field")));
+  EXPECT_THAT(Backward("enum E { E_UNSPECIFIED = 0; reserved 3 to 4; } message M { E e = 1; }",
+                       "enum E { E_UNSPECIFIED = 0; reserved 3; } message M { E e = 1; }"),
+              ElementsAre(HasSubstr("enum p.E: reserved numbers 3 to 4 are no longer reserved")));
+}
+
+// FORWARD (the older version reads the newer one's records): additions are readable — unknown
+// fields are skipped, unknown enum numbers kept — while renames, type changes and moves are not.
+TEST(ProtobufCompatibilityTest, ForwardAcceptsAdditionsAndRefusesChanges) {
+  EXPECT_THAT(Forward("message M { string a = 1; }", "message M { string a = 1; int32 b = 2; }"), IsEmpty());
+  EXPECT_THAT(Forward("message M { enum E { E_UNSPECIFIED = 0; } E e = 1; }",
+                      "message M { enum E { E_UNSPECIFIED = 0; E_A = 1; } E e = 1; }"),
+              IsEmpty());
+  EXPECT_THAT(Forward("message A {}", "message A {} message B { int32 x = 1; }"), IsEmpty());
+  EXPECT_THAT(Forward("message M { string a = 1; int32 b = 2; }", "message M { string a = 1; }"), IsEmpty())
+      << "older readers see the default; the BACKWARD direction asks for the reservation";
+  EXPECT_THAT(Forward("message M { int32 a = 1; }", "message M { int32 b = 1; }"),
+              ElementsAre(HasSubstr("in the older version; JSON uses names")));
+  EXPECT_THAT(Forward("message M { int32 a = 1; }", "message M { int64 a = 1; }"),
+              ElementsAre(HasSubstr("changed type between int64 and int32")));
+  EXPECT_THAT(Forward("message A {} message B {}", "message B {} message A {}"), ::testing::SizeIs(2));
+  EXPECT_THAT(CompareForReading(*P("message A {}"),
+                                *schema::ParsedSchema::Parse("syntax = \"proto3\"; package q; message A {}", {}).value(),
+                                ReaderIs::kOlder),
+              ElementsAre(HasSubstr("message p.A [0] is gone from the newer version")));
 }
 
 }  // namespace

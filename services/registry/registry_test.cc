@@ -153,14 +153,27 @@ TEST_F(RegistryTest, CompatibilityLevelsAndTransitivity) {
   absl::Status transitive = registry_.Register(Req("s", kReuse)).status();
   EXPECT_EQ(Code(transitive), kIncompatibleSchema);
   EXPECT_THAT(std::string(transitive.message()), HasSubstr("version #1 of the history: field p.M.b (2) changed type between int32 and string"));
-  // FORWARD: the latest must read the candidate's data; a field the latest neither has nor
-  // reserves is refused (proto3 JSON readers reject unknown fields).
+  // FORWARD: the latest must read the candidate's records. An added field is skipped by older
+  // readers (ADR 0007); a field whose type changed is not readable.
   constexpr char kAdd[] = "syntax = \"proto3\"; package p; message M { string a = 1; int64 c = 3; reserved 2; reserved \"b\"; }";
+  constexpr char kRetype[] = "syntax = \"proto3\"; package p; message M { bytes a = 1; reserved 2; reserved \"b\"; }";
   ASSERT_OK(registry_.SetCompatibility("s", "FORWARD").status());
-  EXPECT_THAT(*registry_.TestCompatibility(Req("s", kAdd), -1),
-              ::testing::ElementsAre(HasSubstr("FORWARD vs the latest version: field p.M.c (3)")));
+  EXPECT_THAT(*registry_.TestCompatibility(Req("s", kAdd), -1), ::testing::IsEmpty());
+  EXPECT_THAT(*registry_.TestCompatibility(Req("s", kRetype), -1),
+              ::testing::ElementsAre(HasSubstr("FORWARD vs the latest version: field p.M.a (1) changed type")));
   ASSERT_OK(registry_.SetCompatibility("s", "BACKWARD").status());
   EXPECT_THAT(*registry_.TestCompatibility(Req("s", kAdd), -1), ::testing::IsEmpty());
+  // FORWARD_TRANSITIVE: re-adding a deleted number with another type is readable by the latest
+  // (which reserves nothing for it here) but not by the first version, which typed it.
+  constexpr char kDropped[] = "syntax = \"proto3\"; package p; message M { string a = 1; }";
+  constexpr char kReadded[] = "syntax = \"proto3\"; package p; message M { string a = 1; string x = 2; }";
+  ASSERT_OK(registry_.SetCompatibility("f", "FORWARD_TRANSITIVE").status());
+  ASSERT_OK(registry_.Register(Req("f", kA)).status());
+  ASSERT_OK(registry_.Register(Req("f", kDropped)).status()) << "older readers see the default";
+  absl::Status forward = registry_.Register(Req("f", kReadded)).status();
+  EXPECT_EQ(Code(forward), kIncompatibleSchema);
+  EXPECT_THAT(std::string(forward.message()), HasSubstr("FORWARD vs version #1 of the history: field p.M.x (2)"));
+  EXPECT_THAT(std::string(forward.message()), ::testing::Not(HasSubstr("latest")));
 }
 
 TEST_F(RegistryTest, ReferencesResolveAndProtectTheirTargets) {
