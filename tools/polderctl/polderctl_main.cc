@@ -5,7 +5,7 @@
 //   polderctl pki revoke --dir pki --cert groningen/tls/cert.pem
 //   polderctl keys new --out groningen/signing.key
 //   polderctl directory create --federation nl-smartcity --serial 1 --out directory.json
-//   polderctl directory add-peer --file directory.json --peer groningen --endpoint h:8443 \
+//   polderctl directory add-peer --file directory.json --peer groningen --endpoint h:8443
 //       --tls-cert groningen/tls/cert.pem --signing-key groningen/signing.key.pub
 //   polderctl directory sign --file directory.json --key operator.key
 //   polderctl directory verify --file directory.json --operator-key operator.key.pub
@@ -13,11 +13,14 @@
 //   polderctl contract sign --file contract.json --peer groningen --key groningen/signing.key
 //   polderctl contract verify --file contract.json --directory directory.json --operator-key ...
 //   polderctl contract revoke --file contract.json --peer amersfoort --key ... --out rev.json
+//   polderctl registry set-primary --address reg-b:9443 --replica reg-b --cert ...
+//   polderctl federation bootstrap --address registry:9443 --cert operator/tls/cert.pem ...
 //
 // Every command takes --help, and -o json for machine-readable output. Errors go to stderr with
 // exit status 1 (2 for usage errors). Private keys are written with mode 0600 and never printed.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -28,6 +31,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -38,6 +42,7 @@
 #include "common/tls/grpc_tls.h"
 #include "common/tls/identity.h"
 #include "grpcpp/grpcpp.h"
+#include "proto/polder/datasets/standard_sources.h"
 #include "proto/polder/registry/v1/registry.grpc.pb.h"
 #include "common/tls/pki.h"
 #include "common/trust/contract.h"
@@ -499,6 +504,144 @@ absl::Status RegistrySetPrimary(const Args& a, Output* out) {
   return absl::OkStatus();
 }
 
+// ---- federation ----------------------------------------------------------------------------
+
+constexpr const char* kLevels[] = {"NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD",
+                                   "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE"};
+
+grpc::ClientContext* WithDeadline(grpc::ClientContext* ctx) {
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  return ctx;
+}
+
+// Registers the standard datasets (and the files they import) compiled into this build, in
+// dependency order, each under its subject with the given compatibility. Idempotent: a schema
+// already registered under its subject and a compatibility already set are left alone, so a
+// second run writes nothing.
+absl::Status FederationBootstrap(const Args& a, Output* out) {
+  std::string level = absl::AsciiStrToUpper(a.Get("compatibility"));
+  if (std::find(std::begin(kLevels), std::end(kLevels), level) == std::end(kLevels)) {
+    return absl::InvalidArgumentError(absl::StrCat("--compatibility: '", a.Get("compatibility"),
+                                                   "' is not one of ", absl::StrJoin(kLevels, ", ")));
+  }
+  const bool dry_run = a.Has("dry-run");
+  ASSIGN_OR_RETURN(std::vector<datasets::StandardSchema> schemas, datasets::StandardSchemas());
+  ASSIGN_OR_RETURN(auto channel, ServiceChannel(a));
+  auto stub = registry::v1::SchemaRegistryService::NewStub(channel);
+  std::map<std::string, int32_t> versions;  // subject → the version this build's schema has
+  ordered_json results = ordered_json::array();
+  int changes = 0;
+  for (const datasets::StandardSchema& s : schemas) {
+    auto failed = [&](const grpc::Status& st, absl::string_view what) {
+      return Prepend(FromGrpcStatus(st), absl::StrCat(s.subject, ": ", what, ": "));
+    };
+    // 1. Compatibility: set only when the subject's own level differs.
+    std::string current_level;
+    {
+      grpc::ClientContext ctx;
+      registry::v1::GetConfigRequest req;
+      req.set_subject(s.subject);
+      req.set_default_to_global(false);
+      registry::v1::ConfigResponse resp;
+      grpc::Status st = stub->GetConfig(WithDeadline(&ctx), req, &resp);
+      if (st.ok()) {
+        current_level = resp.compatibility();
+      } else if (st.error_code() != grpc::StatusCode::NOT_FOUND) {
+        return failed(st, "reading its compatibility");
+      }
+    }
+    const bool set_level = current_level != level;
+    if (set_level && !dry_run) {
+      grpc::ClientContext ctx;
+      registry::v1::SetConfigRequest req;
+      req.set_subject(s.subject);
+      req.set_compatibility(level);
+      registry::v1::ConfigResponse resp;
+      grpc::Status st = stub->SetConfig(WithDeadline(&ctx), req, &resp);
+      if (!st.ok()) return failed(st, "setting its compatibility");
+    }
+    // 2. The schema: look it up under the subject (any version); register it if absent.
+    std::vector<registry::v1::SchemaReference> refs;
+    bool imports_registered = true;  // false only in a dry run, for imports it would register
+    for (const std::string& import : s.imports) {
+      registry::v1::SchemaReference r;
+      r.set_name(import);
+      r.set_subject(import);
+      r.set_version(versions[import]);
+      imports_registered &= r.version() > 0;
+      refs.push_back(r);
+    }
+    int32_t version = 0, id = 0;
+    bool registered = false;
+    if (imports_registered) {
+      grpc::ClientContext ctx;
+      registry::v1::LookupSchemaRequest req;
+      req.set_subject(s.subject);
+      req.set_schema(s.source);
+      for (const auto& r : refs) *req.add_references() = r;
+      registry::v1::Schema resp;
+      grpc::Status st = stub->LookupSchema(WithDeadline(&ctx), req, &resp);
+      if (st.ok()) {
+        version = resp.version();
+        id = resp.id();
+      } else if (st.error_code() != grpc::StatusCode::NOT_FOUND) {
+        return failed(st, "looking it up");
+      }
+    }
+    if (version == 0 && dry_run && imports_registered) {
+      grpc::ClientContext ctx;
+      registry::v1::CheckCompatibilityRequest req;
+      req.set_subject(s.subject);
+      req.set_schema(s.source);
+      for (const auto& r : refs) *req.add_references() = r;
+      registry::v1::CheckCompatibilityResponse resp;
+      grpc::Status st = stub->CheckCompatibility(WithDeadline(&ctx), req, &resp);
+      if (st.ok() && !resp.is_compatible()) {
+        return absl::FailedPreconditionError(absl::StrCat(s.subject, ": would be refused: ",
+                                                          absl::StrJoin(resp.messages(), "; ")));
+      }
+      if (!st.ok() && st.error_code() != grpc::StatusCode::NOT_FOUND) return failed(st, "checking it");
+    } else if (version == 0 && !dry_run) {
+      grpc::ClientContext ctx;
+      registry::v1::RegisterSchemaRequest req;
+      req.set_subject(s.subject);
+      req.set_schema(s.source);
+      req.set_schema_type("PROTOBUF");
+      for (const auto& r : refs) *req.add_references() = r;
+      registry::v1::RegisterSchemaResponse resp;
+      grpc::Status st = stub->RegisterSchema(WithDeadline(&ctx), req, &resp);
+      if (!st.ok()) return failed(st, "registering it");
+      version = resp.version();
+      id = resp.id();
+      registered = true;
+    }
+    versions[s.subject] = version;
+    changes += (set_level ? 1 : 0) + (version == 0 || registered ? 1 : 0);
+    const std::string verb = dry_run ? "would be " : "";
+    std::string line = absl::StrCat(s.subject, ": ",
+                                    version == 0 ? absl::StrCat(verb, "registered")
+                                                 : absl::StrCat(registered ? "registered" : "unchanged", " as version ",
+                                                                version, " (schema id ", id, ")"),
+                                    "; compatibility ", level,
+                                    set_level ? absl::StrCat(" ", verb, "set (was ",
+                                                             current_level.empty() ? "the global default" : current_level,
+                                                             ")")
+                                              : " already set");
+    out->Line(line);
+    results.push_back({{"subject", s.subject},
+                       {"dataset", s.dataset_id},
+                       {"version", version},
+                       {"id", id},
+                       {"registered", registered || (dry_run && version == 0)},
+                       {"compatibility", level},
+                       {"compatibility_set", set_level}});
+  }
+  out->Line(absl::StrCat(changes == 0 ? "nothing to change" : absl::StrCat(changes, dry_run ? " change(s) to make" : " change(s) made"),
+                         ": ", schemas.size(), " standard schemas"));
+  out->result = {{"dry_run", dry_run}, {"changes", changes}, {"schemas", results}};
+  return absl::OkStatus();
+}
+
 // ---- dispatch --------------------------------------------------------------------------------
 
 std::vector<Command> Commands() {
@@ -593,6 +736,20 @@ std::vector<Command> Commands() {
         {"crl-dir", "folder of CRLs"},
         {"server-peer", "the registry's peer id in the directory", false, false, false, "registry"}},
        RegistrySetPrimary},
+      {"federation", "bootstrap",
+       "register the standard datasets of this build (idempotent: a second run changes nothing)",
+       {{"address", "the registry's gRPC address host:port", true},
+        {"cert", "your TLS certificate (federation operator)", true},
+        {"key", "your TLS key", true},
+        {"bundle", "the federation trust bundle", true},
+        {"directory", "the signed directory file", true},
+        {"operator-key", "pinned operator public key (.pub)", true, true},
+        {"crl-dir", "folder of CRLs"},
+        {"server-peer", "the registry's peer id in the directory", false, false, false, "registry"},
+        {"compatibility", "per-subject compatibility of the standard datasets (ADR 0007)", false, false, false,
+         "FULL_TRANSITIVE"},
+        {"dry-run", "report what would change, write nothing", false, false, true}},
+       FederationBootstrap},
       {"contract", "revoke", "revoke a contract as one of its parties",
        {{"file", "contract file", true}, {"peer", "the revoking party", true},
         {"key", "the party's signing key (private)", true},

@@ -1,0 +1,237 @@
+// The polder-registry end-to-end fixture: a real Kafka broker (one per suite), polder-registry
+// processes with configs written per test, a test federation (CA, certificates made at test
+// time, a signed directory) and mTLS REST and gRPC clients for its identities: the operator
+// "national", the city "groningen", the server "registry", and "enschede", whom the directory
+// does not list.
+#ifndef POLDER_TESTS_REGISTRY_REGISTRY_FIXTURE_H_
+#define POLDER_TESTS_REGISTRY_REGISTRY_FIXTURE_H_
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/escaping.h"
+#include "common/schema/schema.h"
+#include "common/status/status_macros.h"
+#include "common/status/status_matchers.h"
+#include "common/wire/confluent_frame.h"
+#include "common/testing/commands.h"
+#include "common/testing/kafka_fixture.h"
+#include "common/tls/grpc_tls.h"
+#include "common/tls/pki.h"
+#include "common/tls/test_federation.h"
+#include "common/trust/directory.h"
+#include "common/trust/keys.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+#include "proto/polder/registry/v1/registry.grpc.pb.h"
+
+namespace polder {
+namespace registry_testing {
+
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+namespace v1 = ::polder::registry::v1;
+
+inline std::string Tmp() { return std::getenv("TEST_TMPDIR"); }
+
+inline std::string Binary() {
+  return absl::StrCat(std::getenv("TEST_SRCDIR"), "/", std::getenv("TEST_WORKSPACE"),
+                      "/services/registry/polder-registry");
+}
+
+// A polder-registry process.
+class RegistryProcess {
+ public:
+  RegistryProcess(std::string name, std::string config) : name_(std::move(name)), config_(std::move(config)) {}
+  ~RegistryProcess() { Kill(); }
+
+  void Start() {
+    ready_ = absl::StrCat(Tmp(), "/", name_, ".ready");
+    log_ = absl::StrCat(Tmp(), "/", name_, ".log");
+    fs::remove(ready_);
+    std::string bin = Binary();
+    std::string cfg = "--config=" + config_;
+    std::string rf = "--ready_file=" + ready_;
+    pid_ = fork();
+    ASSERT_GE(pid_, 0);
+    if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      execl(bin.c_str(), bin.c_str(), cfg.c_str(), rf.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    absl::Time deadline = absl::Now() + absl::Seconds(90);
+    while (!fs::exists(ready_) && absl::Now() < deadline) {
+      int st = 0;
+      ASSERT_EQ(waitpid(pid_, &st, WNOHANG), 0) << name_ << " exited; log:\n" << Log();
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    ASSERT_TRUE(fs::exists(ready_)) << name_ << " not ready; log:\n" << Log();
+    json ports = json::parse(std::ifstream(ready_));
+    http_port_ = ports["http_port"];
+    grpc_port_ = ports["grpc_port"];
+  }
+
+  void Kill() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+  std::string Log() const {
+    std::ifstream in(log_);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+  int http_port() const { return http_port_; }
+  int grpc_port() const { return grpc_port_; }
+
+ private:
+  std::string name_, config_, ready_, log_;
+  pid_t pid_ = -1;
+  int http_port_ = 0, grpc_port_ = 0;
+};
+
+class RegistryE2eTest : public testing::KafkaBrokerTest {
+ protected:
+  void SetUp() override {
+    testing::KafkaBrokerTest::SetUp();
+    signal(SIGPIPE, SIG_IGN);  // Requests to a killed registry must fail, not kill the test.
+    dir_ = absl::StrCat(Tmp(), "/", ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fed_ = std::make_unique<tls::TestFederation>(dir_);
+    // Identities: the national operator, a city, a registry server, and a peer the directory
+    // does not list.
+    for (const char* who : {"national", "groningen", "registry"}) {
+      tls::KeyAndCert kc = fed_->Issue(who);
+      files_[who] = fed_->WriteIdentity(who, kc);
+      fed_->Admit(who, kc);  // what the test clients check the server against
+      listed_.push_back({who, kc});
+    }
+    files_["enschede"] = fed_->WriteIdentity("enschede", fed_->Issue("enschede"));
+    // A signed directory the registry loads from a file, with the pinned operator key.
+    operator_key_ = std::make_unique<trust::PrivateKey>(*trust::PrivateKey::Generate());
+    ASSERT_OK(trust::WriteFileAtomically(dir_ + "/operator.pub", operator_key_->public_key().Pem(), 0644));
+    trust::SignedDirectory d;
+    d.directory.federation = tls::kTestFederation;
+    d.directory.serial = 1;
+    d.directory.issued_at = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
+    d.directory.valid_from = d.directory.issued_at - absl::Hours(1);
+    d.directory.valid_until = d.directory.issued_at + absl::Hours(24);
+    trust::PrivateKey signing = *trust::PrivateKey::Generate();
+    for (const auto& [who, kc] : listed_) {
+      d.directory.peers.push_back({who, std::string(who) + ".example:8443", {*tls::KeyThumbprint(kc.cert_pem)},
+                                   {{signing.public_key().kid(), signing.public_key().RawBase64Url(),
+                                     d.directory.valid_from, d.directory.valid_until}}});
+    }
+    ASSERT_OK(trust::SignDirectory(&d, *operator_key_, absl::Now()));
+    ASSERT_OK(trust::WriteFileAtomically(dir_ + "/directory.json", d.ToFileText(), 0644));
+    topic_ = UniqueTopic("_polder.schemas");
+  }
+
+  std::string WriteConfig(const std::string& replica, const std::string& primary, const std::string& bootstrap,
+                          const std::string& topic, bool development = false) {
+    const tls::TlsFiles& f = files_["registry"];
+    std::string path = absl::StrCat(dir_, "/", replica, ".yaml");
+    if (development) {
+      std::ofstream(path) << absl::StrCat(
+          "registry:\n  replica_id: ", replica, "\n  primary: ", primary, "\n  federation: ", tls::kTestFederation,
+          "\n  grpc_address: 127.0.0.1:0\n  http_address: 127.0.0.1:0\n  development_mode: true\n",
+          "kafka:\n  bootstrap_servers: ", bootstrap, "\n  topic: ", topic, "\n  replication_factor: 1\n");
+      return path;
+    }
+    std::ofstream(path) << absl::StrCat(
+        "registry:\n  replica_id: ", replica, "\n  primary: ", primary, "\n  federation: ", tls::kTestFederation,
+        "\n  grpc_address: 127.0.0.1:0\n  http_address: 127.0.0.1:0\n  max_schema_bytes: 16KiB\n",
+        "  operator_peers: [national]\n",
+        "kafka:\n  bootstrap_servers: ", bootstrap, "\n  topic: ", topic, "\n  replication_factor: 1\n",
+        "  properties:\n    log_level: \"3\"\n",
+        "tls:\n  cert_file: ", f.cert_path, "\n  key_file: ", f.key_path, "\n  trust_bundle_file: ", f.trust_bundle_path,
+        "\n  crl_dir: ", fed_->crl_dir(), "\n",
+        "trust:\n  federation: ", tls::kTestFederation, "\n  directory_file: ", dir_, "/directory.json\n",
+        "  directory_state: ", dir_, "/", replica, "-directory-state.json\n",
+        "  operator_keys:\n    - public_key_file: ", dir_, "/operator.pub\n");
+    return path;
+  }
+
+  std::unique_ptr<RegistryProcess> Start(const std::string& replica, const std::string& primary = "reg-a",
+                                         std::string bootstrap = "", std::string topic = "",
+                                         bool development = false) {
+    auto p = std::make_unique<RegistryProcess>(
+        replica, WriteConfig(replica, primary, bootstrap.empty() ? broker().bootstrap_servers() : bootstrap,
+                             topic.empty() ? topic_ : topic, development));
+    p->Start();
+    return p;
+  }
+
+  // A REST client presenting `who`'s certificate chain.
+  std::unique_ptr<httplib::SSLClient> Rest(const RegistryProcess& r, const std::string& who) {
+    const tls::TlsFiles& f = files_[who];
+    auto c = std::make_unique<httplib::SSLClient>("127.0.0.1", r.http_port(), f.cert_path, f.key_path);
+    SSL_CTX_use_certificate_chain_file(c->ssl_context(), f.cert_path.c_str());
+    c->set_ca_cert_path(fed_->bundle_path().c_str());
+    c->enable_server_certificate_verification(true);
+    c->set_connection_timeout(std::chrono::seconds(10));
+    c->set_read_timeout(std::chrono::seconds(30));
+    return c;
+  }
+
+  std::unique_ptr<v1::SchemaRegistryService::Stub> Grpc(const RegistryProcess& r, const std::string& who) {
+    auto creds = tls::MakeChannelCredentials(files_[who], fed_->Checker(), "registry");
+    EXPECT_OK(creds.status());
+    return v1::SchemaRegistryService::NewStub(
+        grpc::CreateChannel(absl::StrCat("localhost:", r.grpc_port()), *creds));
+  }
+
+  static json Post(httplib::SSLClient& c, const std::string& path, const json& body, int* status) {
+    auto r = c.Post(path.c_str(), body.dump(), "application/vnd.schemaregistry.v1+json");
+    *status = r ? r->status : -1;
+    return r ? json::parse(r->body, nullptr, false) : json();
+  }
+  static json Get(httplib::SSLClient& c, const std::string& path, int* status) {
+    auto r = c.Get(path.c_str());
+    *status = r ? r->status : -1;
+    return r ? json::parse(r->body, nullptr, false) : json();
+  }
+
+  static std::string Msg(const json& r) {
+    return r.is_object() && r.contains("message") && r["message"].is_string() ? r["message"].get<std::string>()
+                                                                              : r.dump();
+  }
+  static json Proto(const std::string& text) { return json{{"schemaType", "PROTOBUF"}, {"schema", text}}; }
+
+  std::string dir_;
+  std::string topic_;
+  std::unique_ptr<tls::TestFederation> fed_;
+  std::map<std::string, tls::TlsFiles> files_;
+  std::vector<std::pair<std::string, tls::KeyAndCert>> listed_;
+  std::unique_ptr<trust::PrivateKey> operator_key_;
+};
+
+}  // namespace registry_testing
+}  // namespace polder
+
+#endif  // POLDER_TESTS_REGISTRY_REGISTRY_FIXTURE_H_
