@@ -761,8 +761,9 @@ std::vector<Command> Commands() {
 
 void Usage(std::ostream& os, const std::vector<Command>& commands) {
   os << "usage: polderctl <group> <command> [flags] [-o json]\n\n"
-        "Operator tool for Polder's trust layer: PKI, signing keys, the peer directory and\n"
-        "sharing contracts. `polderctl <group> <command> --help` lists a command's flags.\n\n";
+        "Operator tool for Polder: PKI, signing keys, the peer directory, sharing contracts,\n"
+        "the registry primary and the standard datasets. `polderctl <group> <command> --help`\n"
+        "lists a command's flags.\n\n";
   for (const Command& c : commands) {
     std::string left = absl::StrCat("  ", c.group, " ", c.name);
     if (left.size() < 24) left.resize(24, ' ');
