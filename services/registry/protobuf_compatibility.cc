@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "common/schema/record_layout.h"
 
 namespace polder {
 namespace registry {
@@ -108,6 +109,14 @@ void CompareFields(const pb::Descriptor* r, const pb::Descriptor* w, ReaderIs re
     }
     if (rf->is_repeated() != wf->is_repeated() || rf->is_map() != wf->is_map()) {
       out->push_back(absl::StrCat("field ", Where(wf), " changed between repeated and singular"));
+    }
+    for (auto [option, role] : {std::pair<int, const char*>{schema::kEntityIdOption, "entity id"},
+                                {schema::kEventTimeOption, "event time"},
+                                {schema::kLocationOption, "location"}}) {
+      if (schema::HasFieldOption(rf, option) != schema::HasFieldOption(wf, option)) {
+        out->push_back(absl::StrCat("field ", Where(wf), " is the record's ", role, " on one side only: ",
+                                    "Kafka keys, event times or locations of the dataset would change meaning"));
+      }
     }
     if (OneofOf(rf) != OneofOf(wf)) {
       out->push_back(absl::StrCat("field ", Where(wf), " moved between oneofs ('", OneofOf(wf), "' and '",

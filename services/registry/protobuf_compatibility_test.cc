@@ -116,6 +116,20 @@ TEST(ProtobufCompatibilityTest, ForwardAcceptsAdditionsAndRefusesChanges) {
               ElementsAre(HasSubstr("message p.A [0] is gone from the newer version")));
 }
 
+TEST(ProtobufCompatibilityTest, MovingARecordMetadataOptionIsRefused) {
+  // The option is read by number (51001), so a local extension with that number stands in for
+  // polder.datasets.common.v1.entity_id.
+  constexpr char kExt[] = "import \"google/protobuf/descriptor.proto\"; "
+                          "extend google.protobuf.FieldOptions { bool entity_id = 51001; } ";
+  EXPECT_THAT(Backward(absl::StrCat(kExt, "message M { string a = 1 [(entity_id) = true]; string b = 2; }"),
+                       absl::StrCat(kExt, "message M { string a = 1; string b = 2 [(entity_id) = true]; }")),
+              ::testing::IsSupersetOf({HasSubstr("p.M.a (1) is the record's entity id on one side only"),
+                                       HasSubstr("p.M.b (2) is the record's entity id on one side only")}));
+  EXPECT_THAT(Backward(absl::StrCat(kExt, "message M { string a = 1 [(entity_id) = true]; }"),
+                       absl::StrCat(kExt, "message M { string a = 1 [(entity_id) = true]; string c = 3; }")),
+              IsEmpty());
+}
+
 }  // namespace
 }  // namespace registry
 }  // namespace polder

@@ -21,6 +21,8 @@ POLDER_APT_PACKAGES=(
   libssl-dev openssl
   libgtest-dev libgmock-dev libbenchmark-dev
   libyaml-cpp-dev nlohmann-json3-dev libcpp-httplib-dev
+  prometheus-cpp-dev
+  prometheus  # promtool: tests check the /metrics exposition with it
   kcat
   curl
   python3
