@@ -6,6 +6,7 @@
 #include "common/status/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "proto/polder/datasets/standard_parsed.h"
 #include "proto/polder/datasets/standard_sources.h"
 
 namespace polder {
@@ -15,21 +16,10 @@ namespace {
 using ::polder::testing::StatusIs;
 using ::testing::HasSubstr;
 
-// The standard datasets parsed at run time, as the node gets them from the registry.
 std::map<std::string, std::shared_ptr<const ParsedSchema>> ParseStandard() {
-  std::map<std::string, std::shared_ptr<const ParsedSchema>> parsed;
-  auto standard = datasets::StandardSchemas();
-  EXPECT_OK(standard.status());
-  for (const datasets::StandardSchema& s : *standard) {
-    std::vector<ResolvedReference> refs;
-    for (const std::string& i : s.imports) refs.push_back({i, i, 1, parsed[i]});
-    ParseOptions o;
-    o.file_name = s.path;
-    auto p = ParsedSchema::Parse(s.source, refs, o);
-    EXPECT_OK(p.status()) << s.path;
-    if (p.ok()) parsed[s.subject] = *p;
-  }
-  return parsed;
+  auto parsed = datasets::ParseStandardSchemas();
+  EXPECT_OK(parsed.status());
+  return parsed.ok() ? *parsed : std::map<std::string, std::shared_ptr<const ParsedSchema>>{};
 }
 
 TEST(RecordLayoutTest, EveryStandardDatasetHasItsMetadataFields) {

@@ -1,0 +1,324 @@
+#include "services/node/ingest/validator.h"
+
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/ascii.h"
+#include "common/wire/confluent_frame.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/wire_format_lite.h"
+
+namespace polder {
+namespace node {
+
+namespace pb = ::google::protobuf;
+using pb::internal::WireFormatLite;
+
+namespace {
+
+constexpr int kMaxDepth = 64;
+
+// Offset of the first byte that is not valid UTF-8 (no overlongs, surrogates or code points
+// above U+10FFFF), or -1.
+int64_t InvalidUtf8At(absl::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    int len;
+    uint32_t cp;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return static_cast<int64_t>(i);
+    }
+    if (i + len > n) return static_cast<int64_t>(i);
+    for (int k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) return static_cast<int64_t>(i);
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return static_cast<int64_t>(i);
+    }
+    i += len;
+  }
+  return -1;
+}
+
+std::string Join(const std::string& path, absl::string_view name) {
+  return path.empty() ? std::string(name) : absl::StrCat(path, ".", name);
+}
+
+WireFormatLite::WireType ExpectedWireType(const pb::FieldDescriptor* f) {
+  return WireFormatLite::WireTypeForFieldType(static_cast<WireFormatLite::FieldType>(f->type()));
+}
+
+absl::Status CheckEnum(const pb::FieldDescriptor* f, int64_t value, const std::string& path) {
+  if (f->enum_type()->FindValueByNumber(static_cast<int>(value)) == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", value, " is not a value of ", f->enum_type()->full_name()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckMessage(const pb::Descriptor* type, absl::string_view data, const std::string& path, int depth);
+
+absl::Status CheckPacked(const pb::FieldDescriptor* f, const std::string& bytes, const std::string& path) {
+  pb::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()), static_cast<int>(bytes.size()));
+  const WireFormatLite::WireType wt = ExpectedWireType(f);
+  while (in.BytesUntilLimit() > 0) {
+    bool ok = true;
+    if (wt == WireFormatLite::WIRETYPE_VARINT) {
+      uint64_t v;
+      ok = in.ReadVarint64(&v);
+      if (ok && f->type() == pb::FieldDescriptor::TYPE_ENUM) {
+        absl::Status s = CheckEnum(f, static_cast<int32_t>(v), path);
+        if (!s.ok()) return s;
+      }
+    } else if (wt == WireFormatLite::WIRETYPE_FIXED64) {
+      uint64_t v;
+      ok = in.ReadLittleEndian64(&v);
+    } else if (wt == WireFormatLite::WIRETYPE_FIXED32) {
+      uint32_t v;
+      ok = in.ReadLittleEndian32(&v);
+    } else {
+      ok = false;
+    }
+    if (!ok) return absl::InvalidArgumentError(absl::StrCat(path, ": malformed packed values"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckMessage(const pb::Descriptor* type, absl::string_view data, const std::string& path, int depth) {
+  if (depth > kMaxDepth) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": messages nested deeper than ", kMaxDepth));
+  }
+  pb::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(data.data()), static_cast<int>(data.size()));
+  while (true) {
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) {
+      if (in.BytesUntilLimit() > 0 || !in.ConsumedEntireMessage()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(path.empty() ? "" : absl::StrCat(path, ": "), "malformed Protobuf data (bad tag) in ",
+                         type->full_name()));
+      }
+      return absl::OkStatus();
+    }
+    const int number = static_cast<int>(WireFormatLite::GetTagFieldNumber(tag));
+    const WireFormatLite::WireType wt = WireFormatLite::GetTagWireType(tag);
+    const pb::FieldDescriptor* f = type->FindFieldByNumber(number);
+    if (f == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(path.empty() ? "" : absl::StrCat(path, ": "), "field number ",
+                                                     number, " is not a field of ", type->full_name(),
+                                                     " (unknown fields are refused)"));
+    }
+    const std::string where = Join(path, f->name());
+    const bool packable = f->is_repeated() && f->cpp_type() != pb::FieldDescriptor::CPPTYPE_STRING &&
+                          f->cpp_type() != pb::FieldDescriptor::CPPTYPE_MESSAGE;
+    const WireFormatLite::WireType expected = ExpectedWireType(f);
+    if (wt != expected && !(packable && wt == WireFormatLite::WIRETYPE_LENGTH_DELIMITED)) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": wire type ", static_cast<int>(wt),
+                                                     " does not match the field's type ", f->type_name()));
+    }
+    bool ok = true;
+    switch (wt) {
+      case WireFormatLite::WIRETYPE_VARINT: {
+        uint64_t v;
+        ok = in.ReadVarint64(&v);
+        if (ok && f->type() == pb::FieldDescriptor::TYPE_ENUM) {
+          absl::Status s = CheckEnum(f, static_cast<int32_t>(v), where);
+          if (!s.ok()) return s;
+        }
+        break;
+      }
+      case WireFormatLite::WIRETYPE_FIXED64: {
+        uint64_t v;
+        ok = in.ReadLittleEndian64(&v);
+        break;
+      }
+      case WireFormatLite::WIRETYPE_FIXED32: {
+        uint32_t v;
+        ok = in.ReadLittleEndian32(&v);
+        break;
+      }
+      case WireFormatLite::WIRETYPE_LENGTH_DELIMITED: {
+        uint32_t len;
+        std::string bytes;
+        ok = in.ReadVarint32(&len) && in.ReadString(&bytes, static_cast<int>(len));
+        if (!ok) break;
+        if (f->type() == pb::FieldDescriptor::TYPE_STRING) {
+          if (int64_t at = InvalidUtf8At(bytes); at >= 0) {
+            return absl::InvalidArgumentError(absl::StrCat(where, ": not valid UTF-8 (byte ", at, " of the string)"));
+          }
+        } else if (f->type() == pb::FieldDescriptor::TYPE_MESSAGE) {
+          absl::Status s = CheckMessage(f->message_type(), bytes, where, depth + 1);
+          if (!s.ok()) return s;
+        } else if (packable) {
+          absl::Status s = CheckPacked(f, bytes, where);
+          if (!s.ok()) return s;
+        }
+        break;
+      }
+      default:
+        return absl::InvalidArgumentError(absl::StrCat(where, ": groups are not supported"));
+    }
+    if (!ok) return absl::InvalidArgumentError(absl::StrCat(where, ": truncated Protobuf data"));
+  }
+}
+
+std::string UuidFromBytes(const unsigned char b[16], int version) {
+  unsigned char u[16];
+  std::copy(b, b + 16, u);
+  u[6] = static_cast<unsigned char>((u[6] & 0x0F) | (version << 4));
+  u[8] = static_cast<unsigned char>((u[8] & 0x3F) | 0x80);
+  std::string hex = absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(u), 16));
+  return absl::StrCat(hex.substr(0, 8), "-", hex.substr(8, 4), "-", hex.substr(12, 4), "-", hex.substr(16, 4), "-",
+                      hex.substr(20));
+}
+
+std::string MakeCeId(const std::string& seed, size_t index) {
+  unsigned char b[SHA256_DIGEST_LENGTH];
+  if (seed.empty()) {
+    RAND_bytes(b, 16);
+    return UuidFromBytes(b, 4);
+  }
+  std::string input = absl::StrCat(seed, "\n", index);
+  SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(), b);
+  return UuidFromBytes(b, 5);  // name-based, as RFC 4122 version 5 (with SHA-256 here)
+}
+
+absl::Status CheckCeId(const std::string& id) {
+  if (id.size() > 200) return absl::InvalidArgumentError(absl::StrCat("ce_id: ", id.size(), " bytes, over 200"));
+  for (unsigned char c : id) {
+    if (c < 0x21 || c > 0x7e) {
+      return absl::InvalidArgumentError("ce_id: only printable ASCII without spaces is allowed");
+    }
+  }
+  return absl::OkStatus();
+}
+
+// protobuf's JSON errors name the place as "(parent.path) field: problem" or "(path): problem";
+// Polder's errors say "parent.path.field: problem".
+std::string JsonError(const std::string& message) {
+  if (message.empty() || message[0] != '(') return message;
+  const size_t close = message.find(')');
+  const size_t colon = message.find(':', close == std::string::npos ? 0 : close);
+  if (close == std::string::npos || colon == std::string::npos) return message;
+  std::string path = message.substr(1, close - 1);
+  std::string field(absl::StripAsciiWhitespace(message.substr(close + 1, colon - close - 1)));
+  if (!field.empty()) path = path.empty() ? field : absl::StrCat(path, ".", field);
+  std::string rest(absl::StripAsciiWhitespace(message.substr(colon + 1)));
+  return path.empty() ? rest : absl::StrCat(path, ": ", rest);
+}
+
+}  // namespace
+
+int64_t RecordBytes(const kafka::ProducerRecord& r) {
+  int64_t n = static_cast<int64_t>(r.value.size()) + (r.key ? static_cast<int64_t>(r.key->size()) : 0);
+  for (const kafka::Header& h : r.headers) n += static_cast<int64_t>(h.key.size() + h.value.size());
+  return n;
+}
+
+absl::Status CheckBinary(const pb::Descriptor* type, absl::string_view data) {
+  return CheckMessage(type, data, "", 0);
+}
+
+absl::StatusOr<std::vector<kafka::ProducerRecord>> BatchValidator::Validate(
+    const IngestTarget& target, const std::vector<IncomingRecord>& records, absl::Time now,
+    const std::string& ce_id_seed) const {
+  if (records.empty()) return absl::InvalidArgumentError("the batch has no records");
+  if (static_cast<int64_t>(records.size()) > limits_.max_batch_records) {
+    return absl::InvalidArgumentError(absl::StrCat("the batch has ", records.size(), " records, over the limit of ",
+                                                   limits_.max_batch_records));
+  }
+  const pb::Descriptor* type = target.layout.message;
+  const std::string source = absl::StrCat("/peers/", target.peer_id, "/datasets/", target.dataset_id);
+  const std::string header = wire::EncodeHeader(target.schema_id, target.message_indexes);
+  const int64_t now_ms = absl::ToUnixMillis(now);
+  std::vector<kafka::ProducerRecord> out;
+  out.reserve(records.size());
+  int64_t batch_bytes = 0;
+  std::unique_ptr<pb::Message> message(target.schema->NewMessage(type));
+  pb::util::JsonParseOptions json_options;
+  json_options.ignore_unknown_fields = false;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const IncomingRecord& in = records[i];
+    auto bad = [&](absl::string_view what) {
+      return absl::InvalidArgumentError(absl::StrCat("record ", i, ": ", what));
+    };
+    message->Clear();
+    std::string binary;
+    if (in.format == IncomingRecord::Format::kBinary) {
+      if (absl::Status s = CheckBinary(type, in.data); !s.ok()) return bad(s.message());
+      if (!message->ParseFromString(in.data)) return bad(absl::StrCat("not a valid ", type->full_name()));
+      binary = in.data;
+    } else {
+      if (int64_t at = InvalidUtf8At(in.data); at >= 0) {
+        return bad(absl::StrCat("not valid UTF-8 (byte ", at, " of the record's JSON)"));
+      }
+      pb::util::Status s = pb::util::JsonStringToMessage(in.data, message.get(), json_options);
+      if (!s.ok()) return bad(JsonError(std::string(s.message())));
+      if (!message->SerializeToString(&binary)) return bad("cannot be serialized");
+    }
+    absl::StatusOr<schema::RecordMetadata> meta = schema::ReadRecordMetadata(target.layout, *message);
+    if (!meta.ok()) return bad(meta.status().message());
+    if (meta->event_time < now - limits_.max_event_age || meta->event_time > now + limits_.max_event_lead) {
+      return bad(absl::StrCat(target.layout.event_time->name(), ": ",
+                              absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", meta->event_time, absl::UTCTimeZone()),
+                              " is outside the accepted window (", absl::FormatDuration(limits_.max_event_age),
+                              " before now to ", absl::FormatDuration(limits_.max_event_lead), " after)"));
+    }
+    std::string ce_id = in.ce_id;
+    if (ce_id.empty()) {
+      ce_id = MakeCeId(ce_id_seed, i);
+    } else if (absl::Status s = CheckCeId(ce_id); !s.ok()) {
+      return bad(s.message());
+    }
+    kafka::ProducerRecord r;
+    r.topic = target.topic;
+    r.key = meta->entity_id;
+    r.value.reserve(header.size() + binary.size());
+    r.value = header;
+    r.value += binary;
+    r.timestamp_ms = now_ms;
+    r.headers = {{"ce_specversion", "1.0"},
+                 {"ce_id", std::move(ce_id)},
+                 {"ce_source", source},
+                 {"ce_type", type->full_name()},
+                 {"ce_time", absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", meta->event_time, absl::UTCTimeZone())},
+                 {"content-type", "application/x-protobuf"}};
+    const int64_t size = RecordBytes(r);
+    if (size > limits_.max_record_bytes) {
+      return bad(absl::StrCat(size, " bytes as a Kafka record (key, headers and value), over the limit of ",
+                              limits_.max_record_bytes));
+    }
+    batch_bytes += size;
+    if (batch_bytes > limits_.max_batch_bytes) {
+      return bad(absl::StrCat("the batch reaches ", batch_bytes, " bytes here, over the limit of ",
+                              limits_.max_batch_bytes));
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace node
+}  // namespace polder
