@@ -1,0 +1,326 @@
+#include "services/node/ingest/publisher.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "common/kafka/errors.h"
+#include "common/log/log.h"
+#include "common/status/status_macros.h"
+#include "nlohmann/json.hpp"
+#include "services/node/ingest/validator.h"
+
+namespace polder {
+namespace node {
+
+using nlohmann::json;
+
+struct Publisher::Pending {
+  PublishBatch batch;
+  std::string map_key;  // identity \n idempotency key; empty without a key
+  int64_t bytes = 0;
+  absl::StatusOr<PublishOutcome> result = absl::UnknownError("not committed");
+  absl::Notification done;
+};
+
+namespace {
+
+std::string Rfc3339(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone()); }
+
+absl::Status Unavailable(absl::string_view why) {
+  return absl::UnavailableError(
+      absl::StrCat(why, "; nothing of the batch was acknowledged: retry it with the same idempotency key"));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Start(Options options) {
+  if (options.producer.transactional_id.empty()) {
+    return absl::InvalidArgumentError("the ingest publisher needs a transactional id");
+  }
+  std::unique_ptr<Publisher> p(new Publisher(std::move(options)));
+  RETURN_IF_ERROR(p->Recover());
+  p->thread_ = std::thread([raw = p.get()] { raw->Loop(); });
+  return p;
+}
+
+Publisher::~Publisher() {
+  Drain();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Publisher::Drain() {
+  absl::MutexLock lock(&mu_);
+  draining_ = true;
+}
+
+bool Publisher::fenced() const {
+  absl::MutexLock lock(&mu_);
+  return fenced_;
+}
+
+bool Publisher::ready() const {
+  absl::MutexLock lock(&mu_);
+  return ready_ && !fenced_ && !draining_;
+}
+
+Publisher::Stats Publisher::stats() const {
+  absl::MutexLock lock(&mu_);
+  Stats s = stats_;
+  s.known_keys = static_cast<int64_t>(keys_.size());
+  s.queued_bytes = queued_bytes_;
+  return s;
+}
+
+std::optional<absl::StatusOr<PublishOutcome>> Publisher::Answered(const PublishBatch& batch) {
+  auto it = keys_.find(absl::StrCat(batch.identity, "\n", batch.idempotency_key));
+  if (it == keys_.end()) return std::nullopt;
+  const KeyEntry& e = it->second;
+  if (e.committed_at + options_.idempotency_window < Now()) {
+    keys_.erase(it);
+    return std::nullopt;
+  }
+  if (e.content_hash != batch.content_hash) {
+    return absl::StatusOr<PublishOutcome>(absl::AlreadyExistsError(absl::StrCat(
+        "idempotency key '", batch.idempotency_key, "' was used at ", Rfc3339(e.committed_at),
+        " for a different batch (", e.records, " records of ", e.dataset_id, "); use a new key for new data")));
+  }
+  return absl::StatusOr<PublishOutcome>(PublishOutcome{e.records, e.schema_id, true});
+}
+
+void Publisher::ForgetExpiredKeys() {
+  const absl::Time cutoff = Now() - options_.idempotency_window;
+  for (auto it = keys_.begin(); it != keys_.end();) {
+    it = it->second.committed_at < cutoff ? keys_.erase(it) : std::next(it);
+  }
+}
+
+absl::StatusOr<PublishOutcome> Publisher::Publish(PublishBatch batch) {
+  auto p = std::make_shared<Pending>();
+  p->batch = std::move(batch);
+  if (!p->batch.idempotency_key.empty()) p->map_key = absl::StrCat(p->batch.identity, "\n", p->batch.idempotency_key);
+  for (const kafka::ProducerRecord& r : p->batch.records) p->bytes += RecordBytes(r);
+  {
+    absl::MutexLock lock(&mu_);
+    while (true) {
+      if (fenced_) {
+        return absl::UnavailableError(
+            "this node instance no longer publishes: another instance took over its transactional id (fenced)");
+      }
+      if (draining_) return absl::UnavailableError("the node is shutting down; retry against another instance");
+      if (p->map_key.empty()) break;
+      if (auto answer = Answered(p->batch)) return *answer;
+      auto it = in_flight_keys_.find(p->map_key);
+      if (it == in_flight_keys_.end()) break;
+      // The same key is being committed right now (a client retrying early): wait for it.
+      std::shared_ptr<Pending> other = it->second;
+      mu_.Unlock();
+      const bool finished = other->done.WaitForNotificationWithTimeout(options_.publish_timeout + absl::Seconds(5));
+      mu_.Lock();
+      if (!finished) return Unavailable("a batch with the same idempotency key is still being committed");
+    }
+    if (!p->map_key.empty()) in_flight_keys_[p->map_key] = p;
+    queue_.push_back(p);
+    queued_bytes_ += p->bytes;
+  }
+  if (!p->done.WaitForNotificationWithTimeout(options_.publish_timeout + absl::Seconds(10))) {
+    return Unavailable(absl::StrCat("the batch was not committed within ",
+                                    absl::FormatDuration(options_.publish_timeout), " (outcome unknown)"));
+  }
+  return p->result;
+}
+
+absl::Status Publisher::ReadKeys(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  kafka::ConsumerOptions uncommitted = options_.keys_consumer;
+  uncommitted.read_committed = false;
+  ASSIGN_OR_RETURN(auto marks_reader, kafka::KafkaConsumer::Create(uncommitted));
+  // The true end of the log (not the last stable offset, which may lag right after a commit).
+  ASSIGN_OR_RETURN(auto marks, marks_reader->QueryWatermarks(options_.keys_topic, 0, timeout));
+  const int64_t end = marks.second;
+  if (keys_next_offset_ >= end) return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto reader, kafka::KafkaConsumer::Create(options_.keys_consumer));
+  const int64_t start = std::max(keys_next_offset_, marks.first);
+  RETURN_IF_ERROR(reader->Assign({{options_.keys_topic, 0, start}}));
+  int64_t position = start;
+  int64_t loaded = 0;
+  while (position < end) {
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat("reading ", options_.keys_topic, " to offset ", end,
+                                                      " took longer than ", absl::FormatDuration(timeout),
+                                                      " (at ", position, ")"));
+    }
+    ASSIGN_OR_RETURN(std::vector<kafka::ConsumedRecord> records, reader->Poll(absl::Milliseconds(200), 10000));
+    absl::MutexLock lock(&mu_);
+    for (const kafka::ConsumedRecord& r : records) {
+      json v = json::parse(r.value, nullptr, false);
+      if (!r.key || !v.is_object()) {
+        log::Warning("skipped an unreadable ingest-key record", {{"offset", r.offset}});
+        continue;
+      }
+      KeyEntry e;
+      e.content_hash = v.value("hash", "");
+      e.dataset_id = v.value("dataset", "");
+      e.schema_id = v.value("schema_id", 0);
+      e.records = v.value("records", 0);
+      e.committed_at = absl::FromUnixMillis(r.timestamp_ms);
+      if (e.committed_at + options_.idempotency_window >= Now()) {
+        keys_[*r.key] = std::move(e);
+        ++loaded;
+      }
+    }
+    absl::StatusOr<int64_t> pos = reader->Position(options_.keys_topic, 0);
+    if (pos.ok() && *pos >= 0) position = *pos;
+  }
+  keys_next_offset_ = position;
+  log::Info("ingest keys read", {{"topic", options_.keys_topic}, {"through_offset", position}, {"loaded", loaded}});
+  return absl::OkStatus();
+}
+
+absl::Status Publisher::Recover() {
+  {
+    absl::MutexLock lock(&mu_);
+    ready_ = false;
+  }
+  producer_.reset();
+  ASSIGN_OR_RETURN(producer_, kafka::KafkaTransactionalProducer::Create(options_.producer));
+  absl::Status s = producer_->InitTransactions(options_.publish_timeout);
+  if (!s.ok()) {
+    producer_.reset();
+    return Prepend(s, "starting the ingest producer: ");
+  }
+  s = ReadKeys(options_.publish_timeout);
+  if (!s.ok()) {
+    producer_.reset();
+    return Prepend(s, "reading the ingest keys: ");
+  }
+  absl::MutexLock lock(&mu_);
+  ready_ = true;
+  ++stats_.producer_recreations;
+  needs_recovery_ = false;
+  return absl::OkStatus();
+}
+
+void Publisher::Loop() {
+  while (true) {
+    std::vector<std::shared_ptr<Pending>> group;
+    {
+      absl::MutexLock lock(&mu_);
+      auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || draining_; };
+      if (!mu_.AwaitWithTimeout(absl::Condition(&has_work), absl::Seconds(1))) {
+        ForgetExpiredKeys();
+        continue;
+      }
+      if (queue_.empty()) break;  // draining and nothing left
+      int64_t bytes = 0;
+      while (!queue_.empty() && (group.empty() || bytes + queue_.front()->bytes <= options_.max_transaction_bytes)) {
+        // One transaction holds a key once: a second batch with the same key waits in Publish.
+        bytes += queue_.front()->bytes;
+        queued_bytes_ -= queue_.front()->bytes;
+        group.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    Commit(std::move(group));
+  }
+  absl::MutexLock lock(&mu_);
+  stopped_ = true;
+}
+
+void Publisher::Commit(std::vector<std::shared_ptr<Pending>> group) {
+  auto finish = [this](const std::shared_ptr<Pending>& p, absl::StatusOr<PublishOutcome> result)
+                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    p->result = std::move(result);
+    if (!p->map_key.empty()) in_flight_keys_.erase(p->map_key);
+    p->done.Notify();
+  };
+  bool fenced;
+  {
+    absl::MutexLock lock(&mu_);
+    fenced = fenced_;
+  }
+  if (fenced) {
+    absl::MutexLock lock(&mu_);
+    for (auto& p : group) finish(p, absl::UnavailableError("this node instance was fenced by another instance"));
+    return;
+  }
+  if (needs_recovery_ || producer_ == nullptr) {
+    absl::Status s = Recover();
+    if (!s.ok()) {
+      log::Error("ingest producer recovery failed", {{"error", std::string(s.message())}});
+      absl::MutexLock lock(&mu_);
+      needs_recovery_ = true;
+      for (auto& p : group) finish(p, Unavailable(absl::StrCat("Kafka is unavailable: ", s.message())));
+      return;
+    }
+    // Keys read during recovery may answer some of these batches (an earlier attempt committed).
+    absl::MutexLock lock(&mu_);
+    std::vector<std::shared_ptr<Pending>> rest;
+    for (auto& p : group) {
+      std::optional<absl::StatusOr<PublishOutcome>> answer;
+      if (!p->map_key.empty()) answer = Answered(p->batch);
+      if (answer.has_value()) {
+        finish(p, *answer);
+      } else {
+        rest.push_back(p);
+      }
+    }
+    group.swap(rest);
+    if (group.empty()) return;
+  }
+  const absl::Time now = Now();
+  auto fill = [&]() -> absl::Status {
+    for (const auto& p : group) {
+      for (const kafka::ProducerRecord& r : p->batch.records) {
+        producer_->Send(r, [](absl::StatusOr<kafka::RecordMetadata>) {});  // the commit decides
+      }
+      if (!p->map_key.empty()) {
+        kafka::ProducerRecord entry;
+        entry.topic = options_.keys_topic;
+        entry.partition = 0;
+        entry.key = p->map_key;
+        entry.value = json{{"hash", p->batch.content_hash},
+                           {"dataset", p->batch.dataset_id},
+                           {"schema_id", p->batch.schema_id},
+                           {"records", p->batch.records.size()}}
+                          .dump();
+        entry.timestamp_ms = absl::ToUnixMillis(now);
+        producer_->Send(std::move(entry), [](absl::StatusOr<kafka::RecordMetadata>) {});
+      }
+    }
+    return absl::OkStatus();
+  };
+  absl::Status s = kafka::RunInTransaction(*producer_, fill, 3, options_.publish_timeout);
+  absl::MutexLock lock(&mu_);
+  if (s.ok()) {
+    ++stats_.transactions;
+    for (auto& p : group) {
+      if (!p->map_key.empty()) {
+        keys_[p->map_key] = KeyEntry{p->batch.content_hash, p->batch.dataset_id, p->batch.schema_id,
+                                     static_cast<int32_t>(p->batch.records.size()), now};
+      }
+      finish(p, PublishOutcome{static_cast<int32_t>(p->batch.records.size()), p->batch.schema_id, false});
+    }
+    return;
+  }
+  ++stats_.failed_transactions;
+  ready_ = false;
+  if (kafka::IsFenced(s)) {
+    fenced_ = true;
+    log::Error("ingest producer fenced: another instance took over this node's transactional id; ingest stops",
+               {{"transactional_id", options_.producer.transactional_id}, {"reason", std::string(s.message())}});
+    for (auto& p : group) {
+      finish(p, absl::UnavailableError(
+                    "this node instance was fenced by another instance with its transactional id; nothing of the "
+                    "batch was acknowledged"));
+    }
+    return;
+  }
+  // Aborted, fatal, or outcome unknown: replace the producer and re-read the keys first.
+  needs_recovery_ = true;
+  log::Warning("ingest transaction failed", {{"batches", group.size()}, {"error", std::string(s.message())}});
+  for (auto& p : group) finish(p, Unavailable(absl::StrCat("Kafka did not commit the batch: ", s.message())));
+}
+
+}  // namespace node
+}  // namespace polder

@@ -1,0 +1,133 @@
+// Publisher: commits validated ingest batches into the city's Kafka, exactly once per
+// idempotency key (ARCHITECTURE §7).
+//
+// One transactional producer (a fixed transactional.id per node, so a second instance fences
+// the first) and one committing thread. Batches queue up; the thread takes as many as fit in
+// max_transaction_bytes, sends their records and one entry per idempotency key to the keys
+// topic (`_polder.ingest-keys`) in one Kafka transaction, commits, and only then answers each
+// caller: OK means committed. A key already committed (by this or an earlier instance, within
+// the idempotency window) is answered from the keys topic without writing anything; the same
+// key with different content is refused.
+//
+// Failures: a transaction that aborts, times out (publish_timeout) or meets a broker outage
+// answers its batches UNAVAILABLE — nothing of them was acknowledged; the client retries with
+// the same key. Afterwards the producer is replaced (which resolves a transaction whose outcome
+// was unknown) and the keys topic is read to its end before the next commit, so a retry of a
+// batch that did commit is recognised. A fenced producer (another instance took the
+// transactional id) ends this instance's ingest role: every later call is UNAVAILABLE.
+#ifndef POLDER_SERVICES_NODE_INGEST_PUBLISHER_H_
+#define POLDER_SERVICES_NODE_INGEST_PUBLISHER_H_
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/kafka/consumer.h"
+#include "common/kafka/producer.h"
+
+namespace polder {
+namespace node {
+
+struct PublishBatch {
+  std::string identity;         // who publishes (for keys: the same key of two identities differ)
+  std::string idempotency_key;  // empty: no deduplication
+  std::string content_hash;     // identifies the batch's content (same key, other content: refused)
+  std::string dataset_id;
+  int32_t schema_id = 0;
+  std::vector<kafka::ProducerRecord> records;
+};
+
+struct PublishOutcome {
+  int32_t records = 0;
+  int32_t schema_id = 0;
+  bool duplicate = false;  // committed earlier under the same key; nothing written now
+};
+
+class Publisher {
+ public:
+  struct Options {
+    kafka::ProducerOptions producer;  // transactional_id required
+    kafka::ConsumerOptions keys_consumer;
+    std::string keys_topic = "_polder.ingest-keys";
+    absl::Duration idempotency_window = absl::Hours(1);
+    // A batch is answered within this (committed, or UNAVAILABLE).
+    absl::Duration publish_timeout = absl::Seconds(30);
+    // Batches are grouped into one transaction up to this many bytes.
+    int64_t max_transaction_bytes = 4 << 20;
+    std::function<absl::Time()> clock;  // default absl::Now
+  };
+
+  struct Stats {
+    int64_t transactions = 0;
+    int64_t failed_transactions = 0;
+    int64_t producer_recreations = 0;
+    int64_t known_keys = 0;
+    int64_t queued_bytes = 0;
+  };
+
+  // Starts the producer (InitTransactions fences an older instance and resolves its open
+  // transaction), reads the keys topic to its end and starts the committing thread.
+  static absl::StatusOr<std::unique_ptr<Publisher>> Start(Options options);
+  ~Publisher();
+
+  // Commits `batch` or says why not; blocks until then (at most about publish_timeout).
+  absl::StatusOr<PublishOutcome> Publish(PublishBatch batch);
+
+  // Stops taking batches (UNAVAILABLE "shutting down"), commits those already queued, stops.
+  void Drain();
+
+  bool fenced() const;
+  // True while the producer is up and the keys are read (readiness).
+  bool ready() const;
+  Stats stats() const;
+
+ private:
+  struct Pending;
+  struct KeyEntry {
+    std::string content_hash;
+    std::string dataset_id;
+    int32_t schema_id = 0;
+    int32_t records = 0;
+    absl::Time committed_at;
+  };
+
+  explicit Publisher(Options options) : options_(std::move(options)) {}
+  absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
+  // Replaces the producer and reads the keys topic to its end. Called by the committing thread.
+  absl::Status Recover();
+  absl::Status ReadKeys(absl::Duration timeout);
+  void Loop();
+  void Commit(std::vector<std::shared_ptr<Pending>> group);
+  // The answer for `batch` if its key is committed; nullopt if not.
+  std::optional<absl::StatusOr<PublishOutcome>> Answered(const PublishBatch& batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ForgetExpiredKeys() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const Options options_;
+  std::unique_ptr<kafka::KafkaTransactionalProducer> producer_;  // committing thread only
+  bool needs_recovery_ = false;                                  // committing thread only
+  int64_t keys_next_offset_ = 0;                                 // committing thread only
+
+  mutable absl::Mutex mu_;
+  std::deque<std::shared_ptr<Pending>> queue_ ABSL_GUARDED_BY(mu_);
+  int64_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, KeyEntry> keys_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<Pending>> in_flight_keys_ ABSL_GUARDED_BY(mu_);
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  bool fenced_ ABSL_GUARDED_BY(mu_) = false;
+  bool ready_ ABSL_GUARDED_BY(mu_) = false;
+  Stats stats_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+}  // namespace node
+}  // namespace polder
+
+#endif  // POLDER_SERVICES_NODE_INGEST_PUBLISHER_H_
