@@ -1,0 +1,236 @@
+#include "services/node/node_config.h"
+
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/config/config.h"
+#include "common/trust/document.h"
+
+namespace polder {
+namespace node {
+namespace {
+
+constexpr int64_t kGrpcDefaultMax = 4 << 20;
+constexpr int64_t kRequestOverhead = 64 << 10;  // framing of a request around its records
+constexpr int64_t kBatchOverhead = 1 << 10;     // Kafka record-batch header room
+
+bool ValidAddress(const std::string& address) {
+  size_t colon = address.rfind(':');
+  int port = -1;
+  return colon != std::string::npos && colon > 0 && absl::SimpleAtoi(address.substr(colon + 1), &port) &&
+         port >= 0 && port <= 65535;
+}
+
+bool Loopback(const std::string& address) {
+  const std::string host = address.substr(0, address.rfind(':'));
+  return host == "127.0.0.1" || host == "localhost" || host == "[::1]" || host == "::1";
+}
+
+bool ValidDatasetId(const std::string& id) {
+  // <domain>.<name>: lowercase letters, digits and dashes, one dot.
+  size_t dot = id.find('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == id.size() || id.find('.', dot + 1) != std::string::npos) {
+    return false;
+  }
+  for (char c : id) {
+    if (!(c == '.' || c == '-' || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
+  }
+  return id.size() <= 100;
+}
+
+absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
+  NodeConfig c;
+  config::ObjectReader node = doc.root().Object("node", config::kRequired);
+  node.Required("peer_id", &c.peer_id)
+      .Required("federation", &c.federation)
+      .Optional("grpc_address", &c.grpc_address)
+      .Optional("http_address", &c.http_address)
+      .Optional("schema_address", &c.schema_address)
+      .Optional("ops_address", &c.ops_address)
+      .Required("state_dir", &c.state_dir)
+      .Optional("development_mode", &c.development_mode)
+      .Optional("drain_timeout", &c.drain_timeout);
+  node.Check(c.peer_id.empty() || trust::IsValidPeerId(c.peer_id), "peer_id", "must be a lowercase name such as groningen");
+  node.Check(c.federation.empty() || trust::IsValidPeerId(c.federation), "federation",
+             "must be a lowercase name such as nl-smartcity");
+  for (const char* key : {"grpc_address", "http_address", "schema_address", "ops_address"}) {
+    const std::string& v = std::string(key) == "grpc_address"   ? c.grpc_address
+                           : std::string(key) == "http_address" ? c.http_address
+                           : std::string(key) == "schema_address" ? c.schema_address
+                                                                  : c.ops_address;
+    node.Check(ValidAddress(v), key, "must be host:port");
+    if (c.development_mode && std::string(key) != "ops_address") {
+      node.Check(Loopback(v), key, "development_mode listens only on loopback (127.0.0.1, localhost, ::1)");
+    }
+  }
+
+  config::ObjectReader kafka = doc.root().Object("kafka", config::kRequired);
+  kafka.Required("bootstrap_servers", &c.bootstrap_servers)
+      .Optional("properties", &c.kafka_properties)
+      .Optional("transactional_id", &c.transactional_id)
+      .Optional("keys_topic", &c.keys_topic)
+      .Optional("internal_replication_factor", &c.internal_replication_factor)
+      .Optional("delivery_timeout", &c.delivery_timeout)
+      .Optional("transaction_timeout", &c.transaction_timeout)
+      .Optional("request_timeout", &c.kafka_request_timeout)
+      .Optional("production_replication_factor", &c.production_replication_factor)
+      .Optional("production_min_insync_replicas", &c.production_min_insync_replicas);
+  kafka.Check(c.internal_replication_factor >= 1, "internal_replication_factor", "must be at least 1");
+  kafka.Check(c.kafka_request_timeout <= c.delivery_timeout, "request_timeout", "must not exceed delivery_timeout");
+  kafka.Check(c.delivery_timeout <= c.transaction_timeout, "delivery_timeout", "must not exceed transaction_timeout");
+  for (const auto& [k, v] : c.kafka_properties) {
+    kafka.Check(!absl::StrContains(k, "password") && !absl::StrContains(k, "secret") && k != "ssl.key.pem" &&
+                    k != "sasl.oauthbearer.config",
+                absl::StrCat("properties.", k),
+                "secrets are never written in configuration: use a file path property (e.g. ssl.key.location)");
+  }
+  if (c.transactional_id.empty() && !c.peer_id.empty()) c.transactional_id = absl::StrCat("polder-node-", c.peer_id, "-ingest");
+
+  config::ObjectReader registry = doc.root().Object("registry", config::kRequired);
+  registry.Required("address", &c.registry_address)
+      .Optional("peer", &c.registry_peer)
+      .Optional("refresh_interval", &c.registry_refresh)
+      .Optional("timeout", &c.registry_timeout);
+  registry.Check(ValidAddress(c.registry_address), "address", "must be host:port");
+
+  config::ObjectReader tls = doc.root().Object("tls", c.development_mode ? config::kOptional : config::kRequired);
+  tls.Required("cert_file", &c.cert_file)
+      .Required("key_file", &c.key_file)
+      .Required("trust_bundle_file", &c.trust_bundle_file)
+      .Optional("crl_dir", &c.crl_dir);
+  config::ObjectReader trust_section =
+      doc.root().Object("trust", c.development_mode ? config::kOptional : config::kRequired);
+  if (trust_section.present()) trust::ReadTrustConfig(trust_section, &c.trust);
+
+  config::ObjectReader ingest = doc.root().Object("ingest", config::kRequired);
+  ingest.Optional("trust_domain", &c.ingest_trust_domain)
+      .Optional("client_ca_file", &c.ingest_client_ca_file)
+      .Optional("crl_dir", &c.ingest_crl_dir)
+      .OptionalBytes("max_record_bytes", &c.max_record_bytes)
+      .OptionalBytes("max_batch_bytes", &c.max_batch_bytes)
+      .Optional("max_batch_records", &c.max_batch_records)
+      .OptionalBytes("max_inflight_bytes", &c.max_inflight_bytes)
+      .Optional("max_event_age", &c.max_event_age)
+      .Optional("max_event_lead", &c.max_event_lead)
+      .Optional("idempotency_window", &c.idempotency_window)
+      .Optional("publish_timeout", &c.publish_timeout);
+  ingest.ObjectList<IngestIdentity>(
+      "identities", &c.identities,
+      [](config::ObjectReader& r, IngestIdentity* id) {
+        r.Required("id", &id->id).Required("datasets", &id->datasets).Optional("token_file", &id->token_file);
+        r.Check(trust::IsValidPeerId(id->id), "id", "must be a lowercase name such as gateway-north");
+        r.Check(!id->datasets.empty(), "datasets", "list the dataset ids it may publish, or \"*\"");
+      },
+      c.development_mode ? config::kOptional : config::kRequired);
+  if (!c.development_mode) {
+    bool any_cert = false;
+    for (const IngestIdentity& id : c.identities) any_cert |= id.token_file.empty();
+    ingest.Check(!any_cert || !c.ingest_client_ca_file.empty(), "client_ca_file",
+                 "identities without token_file authenticate by client certificate: name the CA that issues them");
+    ingest.Check(c.ingest_client_ca_file.empty() || !c.ingest_trust_domain.empty(), "trust_domain",
+                 "name the SPIFFE trust domain of the gateway certificates (spiffe://<trust_domain>/peer/<id>)");
+  }
+  ingest.Check(c.max_record_bytes >= 256, "max_record_bytes", "must be at least 256B");
+  ingest.Check(c.max_record_bytes <= c.max_batch_bytes, "max_record_bytes", "must not exceed max_batch_bytes");
+  ingest.Check(c.max_batch_bytes <= kGrpcDefaultMax - kRequestOverhead, "max_batch_bytes",
+               "must stay below gRPC's 4MiB message limit (at most 4032KiB)");
+  ingest.Check(c.max_batch_records >= 1, "max_batch_records", "must be at least 1");
+  ingest.Check(c.max_inflight_bytes >= 2 * c.max_batch_bytes, "max_inflight_bytes",
+               "must hold at least two batches (2 × max_batch_bytes)");
+  ingest.Check(c.max_event_age > absl::ZeroDuration(), "max_event_age", "must be positive");
+  ingest.Check(c.max_event_lead >= absl::ZeroDuration(), "max_event_lead", "must not be negative");
+  ingest.Check(c.idempotency_window >= absl::Minutes(1), "idempotency_window", "must be at least 1m");
+  ingest.Check(c.publish_timeout >= c.transaction_timeout / 10 && c.publish_timeout <= c.transaction_timeout,
+               "publish_timeout", "must lie between a tenth of kafka.transaction_timeout and kafka.transaction_timeout");
+
+  doc.root().ObjectList<DatasetConfig>(
+      "datasets", &c.datasets,
+      [](config::ObjectReader& r, DatasetConfig* d) {
+        r.Required("id", &d->id)
+            .Required("subject", &d->subject)
+            .Optional("partitions", &d->partitions)
+            .Optional("replication_factor", &d->replication_factor)
+            .Optional("retention", &d->retention)
+            .Optional("description", &d->description)
+            .Optional("licence", &d->licence)
+            .Optional("owner_contact", &d->owner_contact);
+        r.Check(ValidDatasetId(d->id), "id", "must be <domain>.<name> in lowercase, e.g. mobility.bike-counts");
+        r.Check(!d->subject.empty() && d->subject.find('/') == std::string::npos, "subject",
+                "must be the dataset message's full name, e.g. polder.datasets.mobility.v1.BikeCount");
+        r.Check(d->partitions >= 1, "partitions", "must be at least 1");
+        r.Check(d->replication_factor >= 1, "replication_factor", "must be at least 1");
+        r.Check(d->retention >= absl::Hours(1), "retention", "must be at least 1h");
+      },
+      config::kRequired);
+  std::set<std::string> seen;
+  for (const DatasetConfig& d : c.datasets) {
+    doc.root().Check(seen.insert(d.id).second, "datasets", absl::StrCat("dataset '", d.id, "' is listed twice"));
+  }
+  for (const IngestIdentity& id : c.identities) {
+    for (const std::string& ds : id.datasets) {
+      doc.root().Check(ds == "*" || seen.count(ds) > 0, "ingest.identities",
+                       absl::StrCat("identity '", id.id, "' is granted '", ds, "', which is not in datasets"));
+    }
+  }
+  return doc.Finish(c);
+}
+
+}  // namespace
+
+const DatasetConfig* NodeConfig::FindDataset(const std::string& id) const {
+  for (const DatasetConfig& d : datasets) {
+    if (d.id == id) return &d;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<NodeConfig> ParseNodeConfig(const std::string& yaml, const std::string& source) {
+  absl::StatusOr<config::Document> doc = config::Document::FromString(yaml, source);
+  if (!doc.ok()) return doc.status();
+  return Decode(*doc);
+}
+
+absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path) {
+  absl::StatusOr<config::Document> doc = config::Document::FromFile(path);
+  if (!doc.ok()) return doc.status();
+  return Decode(*doc);
+}
+
+SizeLimits DeriveSizeLimits(const NodeConfig& c) {
+  SizeLimits l;
+  l.http_max_body_bytes = c.max_batch_bytes + kRequestOverhead;
+  l.grpc_max_message_bytes = c.max_batch_bytes + kRequestOverhead;
+  l.producer_batch_bytes = c.max_batch_bytes;
+  l.producer_max_request_bytes = c.max_batch_bytes + kRequestOverhead;
+  l.consumer_max_partition_fetch_bytes = c.max_batch_bytes + kBatchOverhead;
+  return l;
+}
+
+std::vector<std::string> CheckSizeLimits(const NodeConfig& c, const SizeLimits& l,
+                                         const std::map<std::string, int64_t>& topic_max_message_bytes) {
+  std::vector<std::string> problems;
+  if (l.http_max_body_bytes > kGrpcDefaultMax || l.grpc_max_message_bytes > kGrpcDefaultMax) {
+    problems.push_back(absl::StrCat("requests of up to ", l.grpc_max_message_bytes,
+                                    " bytes exceed gRPC's 4MiB default message limit"));
+  }
+  if (c.max_record_bytes > l.producer_batch_bytes) {
+    problems.push_back(absl::StrCat("ingest.max_record_bytes (", c.max_record_bytes,
+                                    ") exceeds the producer's batch.size (", l.producer_batch_bytes, ")"));
+  }
+  if (l.producer_batch_bytes > l.producer_max_request_bytes) {
+    problems.push_back("the producer's batch.size exceeds its message.max.bytes");
+  }
+  for (const auto& [topic, max] : topic_max_message_bytes) {
+    if (max < l.producer_batch_bytes + kBatchOverhead) {
+      problems.push_back(absl::StrCat("topic ", topic, " has max.message.bytes=", max,
+                                      ", below the producer's batch.size (", l.producer_batch_bytes, ") + ",
+                                      kBatchOverhead, ": the broker would reject whole batches"));
+    }
+  }
+  return problems;
+}
+
+}  // namespace node
+}  // namespace polder

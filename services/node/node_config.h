@@ -1,0 +1,109 @@
+// polder-node's configuration (YAML; example in services/node/README.md). Errors name the key,
+// line and value; unknown keys are errors.
+#ifndef POLDER_SERVICES_NODE_NODE_CONFIG_H_
+#define POLDER_SERVICES_NODE_NODE_CONFIG_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/trust/trust_config.h"
+
+namespace polder {
+namespace node {
+
+// A dataset this city publishes (its topic is <peer_id>.<id>).
+struct DatasetConfig {
+  std::string id;       // <domain>.<name>, e.g. mobility.bike-counts
+  std::string subject;  // the schema subject (the message's full name)
+  int32_t partitions = 3;
+  int32_t replication_factor = 3;
+  absl::Duration retention = absl::Hours(24 * 30);
+  std::string description;
+  std::string licence;
+  std::string owner_contact;
+};
+
+// Who may publish into this node, and what.
+struct IngestIdentity {
+  std::string id;                     // the SPIFFE peer id of its client certificate
+  std::vector<std::string> datasets;  // dataset ids; "*" for all of this node's datasets
+  std::string token_file;             // optional: a bearer token (first line of the file)
+};
+
+struct NodeConfig {
+  // node:
+  std::string peer_id;
+  std::string federation;
+  std::string grpc_address = "0.0.0.0:7443";    // ingest gRPC
+  std::string http_address = "0.0.0.0:8443";    // ingest HTTP
+  std::string schema_address = "0.0.0.0:8081";  // read-only Confluent schema endpoint (server TLS)
+  std::string ops_address = "127.0.0.1:9464";   // /metrics /livez /readyz, plain HTTP
+  std::string state_dir;                         // schema cache
+  bool development_mode = false;
+  absl::Duration drain_timeout = absl::Seconds(30);
+  // kafka:
+  std::string bootstrap_servers;
+  std::map<std::string, std::string> kafka_properties;
+  std::string transactional_id;  // default polder-node-<peer_id>-ingest
+  std::string keys_topic = "_polder.ingest-keys";
+  int32_t internal_replication_factor = 3;
+  absl::Duration delivery_timeout = absl::Seconds(20);
+  absl::Duration transaction_timeout = absl::Seconds(60);
+  absl::Duration kafka_request_timeout = absl::Seconds(10);
+  int32_t production_replication_factor = 3;  // below: a warning at start
+  int32_t production_min_insync_replicas = 2;
+  // registry:
+  std::string registry_address;
+  std::string registry_peer = "registry";
+  absl::Duration registry_refresh = absl::Seconds(30);
+  absl::Duration registry_timeout = absl::Seconds(10);
+  // tls: the node's federation identity (registry client; server certificate of its listeners)
+  std::string cert_file;
+  std::string key_file;
+  std::string trust_bundle_file;
+  std::string crl_dir;
+  // trust:
+  trust::TrustConfig trust;
+  // ingest:
+  std::string ingest_trust_domain;       // SPIFFE trust domain of gateway certificates
+  std::string ingest_client_ca_file;     // the CA(s) that issue gateway certificates
+  std::string ingest_crl_dir;
+  std::vector<IngestIdentity> identities;
+  int64_t max_record_bytes = 64 << 10;
+  int64_t max_batch_bytes = 1 << 20;
+  int32_t max_batch_records = 10000;
+  int64_t max_inflight_bytes = 64 << 20;
+  absl::Duration max_event_age = absl::Hours(24 * 30);
+  absl::Duration max_event_lead = absl::Minutes(5);
+  absl::Duration idempotency_window = absl::Hours(1);
+  absl::Duration publish_timeout = absl::Seconds(30);
+  // datasets:
+  std::vector<DatasetConfig> datasets;
+
+  std::string TopicOf(const DatasetConfig& d) const { return peer_id + "." + d.id; }
+  const DatasetConfig* FindDataset(const std::string& id) const;
+};
+
+absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path);
+absl::StatusOr<NodeConfig> ParseNodeConfig(const std::string& yaml, const std::string& source);
+
+// The byte limits every layer must agree on (ARCHITECTURE §4): HTTP body, gRPC message,
+// producer request and batch, topic max.message.bytes, consumer fetch. Returns the mismatches.
+struct SizeLimits {
+  int64_t http_max_body_bytes;
+  int64_t grpc_max_message_bytes;
+  int64_t producer_max_request_bytes;
+  int64_t producer_batch_bytes;
+  int64_t consumer_max_partition_fetch_bytes;
+};
+SizeLimits DeriveSizeLimits(const NodeConfig& config);
+std::vector<std::string> CheckSizeLimits(const NodeConfig& config, const SizeLimits& limits,
+                                         const std::map<std::string, int64_t>& topic_max_message_bytes);
+
+}  // namespace node
+}  // namespace polder
+
+#endif  // POLDER_SERVICES_NODE_NODE_CONFIG_H_

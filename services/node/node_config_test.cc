@@ -1,0 +1,105 @@
+#include "services/node/node_config.h"
+
+#include "common/status/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace polder {
+namespace node {
+namespace {
+
+using ::polder::testing::StatusIs;
+using ::testing::HasSubstr;
+
+constexpr char kValid[] = R"(node:
+  peer_id: groningen
+  federation: nl-smartcity
+  state_dir: /var/lib/polder
+kafka:
+  bootstrap_servers: kafka-0:9093
+  properties: {security.protocol: ssl, ssl.key.location: /etc/polder/kafka/key.pem}
+registry:
+  address: registry.nl-smartcity.example:7443
+tls:
+  cert_file: /etc/polder/tls/cert.pem
+  key_file: /etc/polder/tls/key.pem
+  trust_bundle_file: /etc/polder/tls/bundle.pem
+trust:
+  federation: nl-smartcity
+  directory_file: /etc/polder/directory.json
+  directory_state: /var/lib/polder/directory-state.json
+  operator_keys:
+    - public_key_file: /etc/polder/operator.pub
+ingest:
+  trust_domain: groningen-ingest
+  client_ca_file: /etc/polder/ingest-ca.pem
+  max_record_bytes: 32KiB
+  identities:
+    - {id: gateway-north, datasets: [mobility.bike-counts]}
+    - {id: parking-vendor, datasets: ["*"], token_file: /etc/polder/tokens/parking}
+datasets:
+  - id: mobility.bike-counts
+    subject: polder.datasets.mobility.v1.BikeCount
+    partitions: 6
+    retention: 2160h
+    description: Bicycle counts from the counting loops
+    licence: CC-BY-4.0
+    owner_contact: data@groningen.nl
+)";
+
+std::string Replace(std::string text, const std::string& from, const std::string& to) {
+  size_t at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return text;
+}
+
+TEST(NodeConfigTest, ParsesAFullConfiguration) {
+  ASSERT_OK_AND_ASSIGN(NodeConfig c, ParseNodeConfig(kValid, "node.yaml"));
+  EXPECT_EQ(c.peer_id, "groningen");
+  EXPECT_EQ(c.transactional_id, "polder-node-groningen-ingest");
+  EXPECT_EQ(c.max_record_bytes, 32 << 10);
+  ASSERT_EQ(c.datasets.size(), 1u);
+  EXPECT_EQ(c.TopicOf(c.datasets[0]), "groningen.mobility.bike-counts");
+  EXPECT_EQ(c.datasets[0].partitions, 6);
+  EXPECT_EQ(c.datasets[0].retention, absl::Hours(2160));
+  ASSERT_EQ(c.identities.size(), 2u);
+  EXPECT_EQ(c.identities[1].token_file, "/etc/polder/tokens/parking");
+  EXPECT_TRUE(CheckSizeLimits(c, DeriveSizeLimits(c), {{"groningen.mobility.bike-counts", (1 << 20) + 1024}}).empty());
+}
+
+TEST(NodeConfigTest, ErrorsNameTheKey) {
+  EXPECT_THAT(ParseNodeConfig(Replace(kValid, "  partitions: 6", "  partitions: 6\n    colour: blue"), "n.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("datasets[0].colour")));
+  EXPECT_THAT(ParseNodeConfig(Replace(kValid, "  - id: mobility.bike-counts", "  - id: Bikes"), "n.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("datasets[0].id")));
+  EXPECT_THAT(ParseNodeConfig(Replace(kValid, "[mobility.bike-counts]", "[parking.occupancy]"), "n.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("identity 'gateway-north' is granted 'parking.occupancy', which is not in datasets")));
+  EXPECT_THAT(ParseNodeConfig(Replace(kValid, "max_record_bytes: 32KiB", "max_record_bytes: 2MiB"), "n.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("ingest.max_record_bytes")));
+  EXPECT_THAT(ParseNodeConfig(Replace(kValid, "max_record_bytes: 32KiB", "max_batch_bytes: 5MiB"), "n.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("gRPC's 4MiB message limit")));
+  EXPECT_THAT(ParseNodeConfig(Replace(kValid, "ssl.key.location: /etc/polder/kafka/key.pem", "ssl.key.password: hunter2"),
+                              "n.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("secrets are never written in configuration")));
+  EXPECT_THAT(ParseNodeConfig(Replace(kValid, "  client_ca_file: /etc/polder/ingest-ca.pem\n", ""), "n.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("ingest.client_ca_file")));
+  EXPECT_THAT(ParseNodeConfig(Replace(kValid, "  peer_id: groningen\n", ""), "n.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("node.peer_id")));
+  EXPECT_THAT(ParseNodeConfig(Replace(kValid, "  state_dir: /var/lib/polder", "  state_dir: /var/lib/polder\n  development_mode: true"),
+                              "n.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("development_mode listens only on loopback")));
+}
+
+TEST(NodeConfigTest, SizeLimitsAreCheckedAgainstTopics) {
+  ASSERT_OK_AND_ASSIGN(NodeConfig c, ParseNodeConfig(kValid, "node.yaml"));
+  std::vector<std::string> problems =
+      CheckSizeLimits(c, DeriveSizeLimits(c), {{"groningen.mobility.bike-counts", 500000}});
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_THAT(problems[0], HasSubstr("max.message.bytes=500000, below the producer's batch.size (1048576)"));
+}
+
+}  // namespace
+}  // namespace node
+}  // namespace polder
