@@ -171,7 +171,9 @@ absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Create(
     s->impl_->server->set_tcp_nodelay(true);
     return s;
   }
-  if (checker == nullptr) return absl::InvalidArgumentError("HTTPS server needs an identity checker");
+  if (checker == nullptr && options.client_auth != ClientAuth::kNone) {
+    return absl::InvalidArgumentError("HTTPS server needs an identity checker");
+  }
   std::unique_ptr<HttpsServer> s(new HttpsServer(std::move(options), std::move(checker)));
   s->impl_ = std::make_unique<Impl>(s->options_.files);
   {
@@ -186,11 +188,19 @@ absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Create(
                              FileStamp(s->options_.files.key_path);
   }
   Impl* impl = s->impl_.get();
-  auto ssl_server = std::make_unique<httplib::SSLServer>([impl](SSL_CTX& ctx) {
+  const ClientAuth client_auth = s->options_.client_auth;
+  auto ssl_server = std::make_unique<httplib::SSLServer>([impl, client_auth](SSL_CTX& ctx) {
     SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
     SSL_CTX_set_cert_cb(&ctx, &Impl::CertCallback, impl);
-    SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
-    SSL_CTX_set_cert_verify_callback(&ctx, &AcceptChainForLaterCheck, nullptr);
+    if (client_auth == ClientAuth::kNone) {
+      SSL_CTX_set_verify(&ctx, SSL_VERIFY_NONE, nullptr);
+    } else {
+      SSL_CTX_set_verify(&ctx,
+                         client_auth == ClientAuth::kRequired ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+                                                              : SSL_VERIFY_PEER,
+                         nullptr);
+      SSL_CTX_set_cert_verify_callback(&ctx, &AcceptChainForLaterCheck, nullptr);
+    }
     return true;
   });
   if (!ssl_server->is_valid()) return absl::InternalError("cannot set up the HTTPS server's TLS context");
@@ -213,11 +223,18 @@ absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Create(
 void HttpsServer::Handle(const std::string& method, const std::string& path_regex, Handler handler) {
   auto checker = checker_;
   auto refuse = options_.refusal_formatter ? options_.refusal_formatter : &HttpResponse::Error;
-  auto wrapped = [checker, handler, method, refuse](const httplib::Request& req, httplib::Response& res) {
+  const bool development = options_.plaintext_development;
+  const ClientAuth client_auth = options_.client_auth;
+  auto wrapped = [checker, handler, method, refuse, development, client_auth](const httplib::Request& req,
+                                                                               httplib::Response& res) {
     HttpResponse out;
-    absl::StatusOr<tls::PeerIdentity> peer =
-        checker == nullptr ? absl::StatusOr<tls::PeerIdentity>(tls::PeerIdentity{"development", "", "", "", absl::InfiniteFuture()})
-                           : checker->Check(PeerChainPem(req.ssl));
+    absl::StatusOr<tls::PeerIdentity> peer = tls::PeerIdentity{"", "", "", "", absl::InfiniteFuture()};
+    if (development) {
+      peer = tls::PeerIdentity{"development", "", "", "", absl::InfiniteFuture()};
+    } else if (client_auth != ClientAuth::kNone) {
+      std::string chain = PeerChainPem(req.ssl);
+      if (!chain.empty() || client_auth == ClientAuth::kRequired) peer = checker->Check(chain);
+    }
     if (!peer.ok()) {
       log::Warning("HTTPS request refused", {{"reason", std::string(peer.status().message())},
                                              {"path", req.path}});

@@ -53,6 +53,11 @@ struct HttpResponse {
   static HttpResponse Json(int status, const std::string& json_body);
 };
 
+// Whether clients present certificates. kOptional: a presented certificate is checked as
+// usual; without one the handler gets a PeerIdentity with an empty peer_id (and decides, e.g.
+// by a bearer token). kNone: server-authenticated TLS only (read-only public endpoints).
+enum class ClientAuth { kRequired, kOptional, kNone };
+
 struct HttpsOptions {
   tls::TlsFiles files;  // cert_path, key_path; trust_bundle_path is the checker's business.
   std::string bind_address = "127.0.0.1";
@@ -64,6 +69,7 @@ struct HttpsOptions {
   // Formats a refused request (401/403). Default: HttpResponse::Error. The registry answers
   // in Confluent's error format instead.
   std::function<HttpResponse(const absl::Status&)> refusal_formatter;
+  ClientAuth client_auth = ClientAuth::kRequired;
   // Development only: plain HTTP, no identities; every request gets the peer id
   // "development". Never for anything reachable from another organisation.
   bool plaintext_development = false;
@@ -73,7 +79,7 @@ class HttpsServer {
  public:
   using Handler = std::function<HttpResponse(const HttpRequest&, const tls::PeerIdentity&)>;
 
-  // `checker` may be null only with plaintext_development.
+  // `checker` may be null only with plaintext_development or ClientAuth::kNone.
   static absl::StatusOr<std::unique_ptr<HttpsServer>> Create(
       HttpsOptions options, std::shared_ptr<const tls::IdentityChecker> checker);
   ~HttpsServer();

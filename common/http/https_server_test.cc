@@ -40,9 +40,10 @@ class HttpsServerTest : public ::testing::Test {
         ::testing::UnitTest::GetInstance()->current_test_info()->name());
   }
 
-  void Start(const TlsFiles& files) {
+  void Start(const TlsFiles& files, ClientAuth client_auth = ClientAuth::kRequired) {
     HttpsOptions o;
     o.files = files;
+    o.client_auth = client_auth;
     o.max_body_bytes = 1024;
     auto server = HttpsServer::Create(o, fed_->Checker());
     ASSERT_OK(server.status());
@@ -130,6 +131,41 @@ TEST_F(HttpsServerTest, AdmitsListedPeersAndRefusesOthersWithReasons) {
   // Without a client certificate the TLS handshake itself fails.
   auto none = Get(nullptr, "/whoami");
   EXPECT_FALSE(none) << "a request without a client certificate must not get an answer";
+}
+
+// kOptional: no certificate reaches the handler without an identity; a presented one is still
+// checked. kNone: server-authenticated TLS, no identity asked for.
+TEST_F(HttpsServerTest, OptionalAndNoClientCertificates) {
+  KeyAndCert server = fed_->Issue("groningen");
+  Start(fed_->WriteIdentity("groningen", server), ClientAuth::kOptional);
+  auto anonymous = Get(nullptr, "/whoami");
+  ASSERT_TRUE(anonymous) << httplib::to_string(anonymous.error());
+  EXPECT_EQ(anonymous->status, 200);
+  EXPECT_EQ(nlohmann::json::parse(anonymous->body)["peer"], "");
+  KeyAndCert amersfoort = fed_->Issue("amersfoort");
+  fed_->Admit("amersfoort", amersfoort);
+  TlsFiles listed = fed_->WriteIdentity("amersfoort", amersfoort);
+  auto known = Get(&listed, "/whoami");
+  ASSERT_TRUE(known);
+  EXPECT_EQ(nlohmann::json::parse(known->body)["peer"], "amersfoort");
+  TlsFiles unlisted = fed_->WriteIdentity("enschede", fed_->Issue("enschede"));
+  auto refused = Get(&unlisted, "/whoami");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 403) << "a presented certificate is checked even when optional";
+  server_->Stop();
+  server_.reset();
+
+  HttpsOptions o;
+  o.files = fed_->WriteIdentity("groningen-2", fed_->Issue("groningen"));
+  o.client_auth = ClientAuth::kNone;
+  ASSERT_OK_AND_ASSIGN(server_, HttpsServer::Create(o, nullptr));
+  server_->Handle("GET", "/whoami", [](const HttpRequest&, const tls::PeerIdentity& peer) {
+    return HttpResponse::Json(200, nlohmann::json{{"peer", peer.peer_id}}.dump());
+  });
+  ASSERT_OK(server_->Start());
+  auto open = Get(nullptr, "/whoami");
+  ASSERT_TRUE(open) << httplib::to_string(open.error());
+  EXPECT_EQ(nlohmann::json::parse(open->body)["peer"], "");
 }
 
 TEST_F(HttpsServerTest, RoutesParametersLimitsAndHandlerErrors) {

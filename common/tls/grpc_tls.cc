@@ -57,13 +57,15 @@ std::shared_ptr<grpc::experimental::FileWatcherCertificateProvider> Provider(con
 // Admits each call on the server after IdentityChecker::Check.
 class PeerAdmission : public grpc::AuthMetadataProcessor {
  public:
-  explicit PeerAdmission(std::shared_ptr<const IdentityChecker> checker)
-      : checker_(std::move(checker)) {}
+  PeerAdmission(std::shared_ptr<const IdentityChecker> checker, bool optional)
+      : checker_(std::move(checker)), optional_(optional) {}
   bool IsBlocking() const override { return false; }  // Check does no network I/O.
 
   grpc::Status Process(const InputMetadata&, grpc::AuthContext* context, OutputMetadata*,
                        OutputMetadata*) override {
-    absl::StatusOr<PeerIdentity> peer = checker_->Check(PeerChainPem(*context));
+    const std::string chain = PeerChainPem(*context);
+    if (chain.empty() && optional_) return grpc::Status::OK;  // no certificate: no identity
+    absl::StatusOr<PeerIdentity> peer = checker_->Check(chain);
     if (!peer.ok()) {
       log::Warning("peer refused", {{"reason", std::string(peer.status().message())},
                                     {"code", absl::StatusCodeToString(peer.status().code())}});
@@ -78,6 +80,7 @@ class PeerAdmission : public grpc::AuthMetadataProcessor {
 
  private:
   std::shared_ptr<const IdentityChecker> checker_;
+  const bool optional_;
 };
 
 // Accepts a server only if the checker admits it (and it is the expected peer).
@@ -126,16 +129,18 @@ std::string PeerChainPem(const grpc::AuthContext& context) {
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
-    const TlsFiles& files, std::shared_ptr<const IdentityChecker> checker) {
+    const TlsFiles& files, std::shared_ptr<const IdentityChecker> checker, ClientCertificates client_certificates) {
   RETURN_IF_ERROR(CheckFiles(files));
   if (checker == nullptr) return absl::InvalidArgumentError("TLS server needs an identity checker");
   grpc::experimental::TlsServerCredentialsOptions options(Provider(files));
   options.watch_root_certs();
   options.watch_identity_key_cert_pairs();
-  options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  const bool optional = client_certificates == ClientCertificates::kOptional;
+  options.set_cert_request_type(optional ? GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY
+                                         : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   std::shared_ptr<grpc::ServerCredentials> creds = grpc::experimental::TlsServerCredentials(options);
   if (creds == nullptr) return absl::InternalError("gRPC refused the TLS server options");
-  creds->SetAuthMetadataProcessor(std::make_shared<PeerAdmission>(std::move(checker)));
+  creds->SetAuthMetadataProcessor(std::make_shared<PeerAdmission>(std::move(checker), optional));
   return creds;
 }
 

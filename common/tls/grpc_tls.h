@@ -47,8 +47,14 @@ inline constexpr char kPeerIdProperty[] = "polder_peer_id";
 inline constexpr char kKeyThumbprintProperty[] = "polder_key_thumbprint";
 inline constexpr char kCertSerialProperty[] = "polder_cert_serial";
 
+// kOptional: a client without a certificate is let through without an identity (CallPeer then
+// fails and the service authenticates the call otherwise, e.g. by a bearer token); a presented
+// certificate must chain to the bundle and pass the checker as usual.
+enum class ClientCertificates { kRequired, kOptional };
+
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
-    const TlsFiles& files, std::shared_ptr<const IdentityChecker> checker);
+    const TlsFiles& files, std::shared_ptr<const IdentityChecker> checker,
+    ClientCertificates client_certificates = ClientCertificates::kRequired);
 
 // `expected_peer_id` empty: any peer the checker admits.
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
