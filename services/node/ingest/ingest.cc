@@ -1,0 +1,190 @@
+#include "services/node/ingest/ingest.h"
+
+#include <openssl/sha.h>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace polder {
+namespace node {
+namespace {
+
+IngestLimits LimitsOf(const NodeConfig& c) {
+  IngestLimits l;
+  l.max_record_bytes = c.max_record_bytes;
+  l.max_batch_bytes = c.max_batch_bytes;
+  l.max_batch_records = c.max_batch_records;
+  l.max_event_age = c.max_event_age;
+  l.max_event_lead = c.max_event_lead;
+  return l;
+}
+
+// Identifies a batch's content: the same idempotency key with other content is refused.
+std::string ContentHash(const v1::PublishRequest& r, int32_t schema_id) {
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  auto add = [&ctx](absl::string_view s) {
+    const uint64_t n = s.size();
+    SHA256_Update(&ctx, &n, sizeof(n));
+    SHA256_Update(&ctx, s.data(), s.size());
+  };
+  add(r.dataset());
+  add(std::to_string(schema_id));
+  for (const v1::Record& rec : r.records()) {
+    add(rec.has_binary() ? "b" : "j");
+    add(rec.has_binary() ? rec.binary() : rec.json());
+    add(rec.ce_id());
+  }
+  unsigned char d[SHA256_DIGEST_LENGTH];
+  SHA256_Final(d, &ctx);
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(d), sizeof(d)));
+}
+
+}  // namespace
+
+int64_t RequestBytes(const v1::PublishRequest& request) {
+  int64_t n = 0;
+  for (const v1::Record& r : request.records()) {
+    n += static_cast<int64_t>((r.has_binary() ? r.binary().size() : r.json().size()) + r.ce_id().size());
+  }
+  return n;
+}
+
+Ingest::Ingest(const NodeConfig& config, SchemaCache* schemas, Publisher* publisher, IngestAuthenticator* auth,
+               NodeMetrics* metrics)
+    : config_(config),
+      schemas_(schemas),
+      publisher_(publisher),
+      auth_(auth),
+      metrics_(metrics),
+      validator_(LimitsOf(config)) {}
+
+absl::StatusOr<std::shared_ptr<const IngestTarget>> Ingest::Target(const DatasetConfig& dataset, int32_t schema_id) {
+  int32_t id = schema_id;
+  if (id == 0) {
+    absl::StatusOr<int32_t> latest = schemas_->IdOf(dataset.subject, -1);
+    if (!latest.ok()) {
+      if (latest.status().code() == absl::StatusCode::kNotFound) {
+        return absl::FailedPreconditionError(absl::StrCat("no schema is registered under ", dataset.subject,
+                                                          " (dataset ", dataset.id, ") yet"));
+      }
+      return absl::UnavailableError(absl::StrCat("the schema of ", dataset.id, " is not known yet and the registry is ",
+                                                 "unreachable: ", latest.status().message()));
+    }
+    id = *latest;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = targets_.find({dataset.id, id});
+    if (it != targets_.end()) return it->second;
+  }
+  absl::StatusOr<std::shared_ptr<const CachedSchema>> schema = schemas_->ById(id);
+  if (!schema.ok()) {
+    if (schema.status().code() == absl::StatusCode::kNotFound) {
+      return absl::InvalidArgumentError(absl::StrCat("schema_id ", id, " is not registered"));
+    }
+    return absl::UnavailableError(absl::StrCat("schema ", id, " is not cached and the registry is unreachable: ",
+                                               schema.status().message()));
+  }
+  auto target = std::make_shared<IngestTarget>();
+  target->peer_id = config_.peer_id;
+  target->dataset_id = dataset.id;
+  target->topic = config_.TopicOf(dataset);
+  target->schema_id = id;
+  target->schema = (*schema)->parsed;
+  absl::StatusOr<std::vector<int32_t>> indexes = target->schema->IndexesOf(dataset.subject);
+  if (!indexes.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("schema_id ", id, " does not define ", dataset.subject, ", the message of dataset ", dataset.id));
+  }
+  target->message_indexes = *indexes;
+  const auto* message = target->schema->file()->pool()->FindMessageTypeByName(dataset.subject);
+  absl::StatusOr<schema::RecordLayout> layout = schema::RecordLayoutOf(message);
+  if (!layout.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("schema ", id, " cannot be ingested: ", layout.status().message()));
+  }
+  target->layout = *layout;
+  absl::MutexLock lock(&mu_);
+  targets_[{dataset.id, id}] = target;
+  return std::shared_ptr<const IngestTarget>(target);
+}
+
+absl::StatusOr<v1::PublishResponse> Ingest::Publish(const Caller& caller, const v1::PublishRequest& request) {
+  const absl::Time start = absl::Now();
+  const int64_t bytes = RequestBytes(request);
+  absl::StatusOr<v1::PublishResponse> result = [&]() -> absl::StatusOr<v1::PublishResponse> {
+    absl::StatusOr<std::string> identity = auth_->Authenticate(caller.certificate_peer_id, caller.authorization);
+    if (!identity.ok()) return identity.status();
+    return PublishAuthenticated(*identity, request);
+  }();
+  // Metrics are labelled only with configured datasets (no unbounded label values).
+  const std::string label = config_.FindDataset(request.dataset()) != nullptr ? request.dataset() : "unknown";
+  metrics_->Record(label, result.status(), result.ok() && result->duplicate(), request.records_size(), bytes,
+                   absl::Now() - start);
+  return result;
+}
+
+absl::StatusOr<v1::PublishResponse> Ingest::PublishAuthenticated(const std::string& identity,
+                                                                 const v1::PublishRequest& request) {
+  const DatasetConfig* dataset = config_.FindDataset(request.dataset());
+  if (dataset == nullptr) {
+    std::vector<std::string> ids;
+    for (const DatasetConfig& d : config_.datasets) ids.push_back(d.id);
+    return absl::NotFoundError(absl::StrCat("dataset '", request.dataset(), "' is not published by this node (",
+                                            config_.peer_id, "); it publishes: ", absl::StrJoin(ids, ", ")));
+  }
+  if (absl::Status allowed = auth_->Authorize(identity, dataset->id); !allowed.ok()) return allowed;
+  if (request.idempotency_key().size() > 200) {
+    return absl::InvalidArgumentError("idempotency_key: longer than 200 bytes");
+  }
+  if (request.schema_id() < 0) return absl::InvalidArgumentError("schema_id: must not be negative");
+  // Bound the memory held by requests in progress.
+  const int64_t bytes = RequestBytes(request);
+  const int64_t before = inflight_bytes_.fetch_add(bytes);
+  absl::Cleanup release = [this, bytes] { metrics_->SetInflightBytes(inflight_bytes_.fetch_sub(bytes) - bytes); };
+  metrics_->SetInflightBytes(before + bytes);
+  if (before + bytes > config_.max_inflight_bytes && before > 0) {
+    return absl::ResourceExhaustedError(absl::StrCat("the node holds ", before, " bytes of requests in progress (limit ",
+                                                     config_.max_inflight_bytes, "); retry shortly"));
+  }
+  absl::StatusOr<std::shared_ptr<const IngestTarget>> target = Target(*dataset, request.schema_id());
+  if (!target.ok()) return target.status();
+  std::vector<IncomingRecord> records;
+  records.reserve(request.records_size());
+  for (int i = 0; i < request.records_size(); ++i) {
+    const v1::Record& r = request.records(i);
+    if (!r.has_binary() && !r.has_json()) {
+      return absl::InvalidArgumentError(absl::StrCat("record ", i, ": has neither binary nor json"));
+    }
+    records.push_back({r.has_binary() ? IncomingRecord::Format::kBinary : IncomingRecord::Format::kJson,
+                       r.has_binary() ? r.binary() : r.json(), r.ce_id()});
+  }
+  const std::string seed =
+      request.idempotency_key().empty() ? "" : absl::StrCat(identity, "\n", request.idempotency_key());
+  absl::StatusOr<std::vector<kafka::ProducerRecord>> out =
+      validator_.Validate(**target, records, absl::Now(), seed);
+  if (!out.ok()) return out.status();
+  v1::PublishResponse response;
+  response.set_schema_id((*target)->schema_id);
+  response.set_topic((*target)->topic);
+  for (const kafka::ProducerRecord& r : *out) response.add_ce_ids(r.headers[1].value);
+  PublishBatch batch;
+  batch.identity = identity;
+  batch.idempotency_key = request.idempotency_key();
+  batch.content_hash = ContentHash(request, (*target)->schema_id);
+  batch.dataset_id = dataset->id;
+  batch.schema_id = (*target)->schema_id;
+  batch.records = std::move(*out);
+  absl::StatusOr<PublishOutcome> outcome = publisher_->Publish(std::move(batch));
+  if (!outcome.ok()) return outcome.status();
+  response.set_records(outcome->records);
+  response.set_duplicate(outcome->duplicate);
+  if (outcome->duplicate) response.set_schema_id(outcome->schema_id);
+  return response;
+}
+
+}  // namespace node
+}  // namespace polder

@@ -1,0 +1,64 @@
+// The node's ingest operation, independent of transport (the gRPC service and the HTTP route
+// both call it): authenticate, find the dataset, bound the bytes in flight, pick the schema,
+// validate all records, commit them with the idempotency key, answer.
+#ifndef POLDER_SERVICES_NODE_INGEST_INGEST_H_
+#define POLDER_SERVICES_NODE_INGEST_INGEST_H_
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "proto/polder/node/v1/ingest.pb.h"
+#include "services/node/ingest/auth.h"
+#include "services/node/ingest/publisher.h"
+#include "services/node/ingest/validator.h"
+#include "services/node/node_config.h"
+#include "services/node/node_metrics.h"
+#include "services/node/schema_cache/schema_cache.h"
+
+namespace polder {
+namespace node {
+
+// Who is calling, as the transport saw it.
+struct Caller {
+  std::string certificate_peer_id;  // from a verified client certificate; empty if none
+  std::string authorization;        // Authorization header / metadata
+};
+
+class Ingest {
+ public:
+  Ingest(const NodeConfig& config, SchemaCache* schemas, Publisher* publisher, IngestAuthenticator* auth,
+         NodeMetrics* metrics);
+
+  // All records of `request` committed, or nothing and why (status codes: ARCHITECTURE §7).
+  absl::StatusOr<v1::PublishResponse> Publish(const Caller& caller, const v1::PublishRequest& request);
+
+  int64_t inflight_bytes() const { return inflight_bytes_.load(); }
+
+ private:
+  absl::StatusOr<v1::PublishResponse> PublishAuthenticated(const std::string& identity,
+                                                           const v1::PublishRequest& request);
+  absl::StatusOr<std::shared_ptr<const IngestTarget>> Target(const DatasetConfig& dataset, int32_t schema_id);
+
+  const NodeConfig& config_;
+  SchemaCache* schemas_;
+  Publisher* publisher_;
+  IngestAuthenticator* auth_;
+  NodeMetrics* metrics_;
+  BatchValidator validator_;
+  std::atomic<int64_t> inflight_bytes_{0};
+  absl::Mutex mu_;
+  std::map<std::pair<std::string, int32_t>, std::shared_ptr<const IngestTarget>> targets_ ABSL_GUARDED_BY(mu_);
+};
+
+// The request's size as the in-flight bound counts it: the records' payloads and ce_ids.
+int64_t RequestBytes(const v1::PublishRequest& request);
+
+}  // namespace node
+}  // namespace polder
+
+#endif  // POLDER_SERVICES_NODE_INGEST_INGEST_H_

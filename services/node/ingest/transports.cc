@@ -1,0 +1,144 @@
+#include "services/node/ingest/transports.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/status/grpc_status.h"
+#include "common/tls/grpc_tls.h"
+#include "nlohmann/json.hpp"
+
+namespace polder {
+namespace node {
+namespace {
+
+using nlohmann::json;
+
+Caller GrpcCaller(const grpc::ServerContext& context) {
+  Caller c;
+  absl::StatusOr<tls::PeerIdentity> peer = tls::CallPeer(context);
+  if (peer.ok()) c.certificate_peer_id = peer->peer_id;
+  auto it = context.client_metadata().find("authorization");
+  if (it != context.client_metadata().end()) c.authorization = std::string(it->second.data(), it->second.size());
+  return c;
+}
+
+json ResponseJson(const v1::PublishResponse& r) {
+  return {{"schema_id", r.schema_id()},
+          {"records", r.records()},
+          {"ce_ids", json(std::vector<std::string>(r.ce_ids().begin(), r.ce_ids().end()))},
+          {"duplicate", r.duplicate()},
+          {"topic", r.topic()}};
+}
+
+// The request from an HTTP body, by media type.
+absl::StatusOr<v1::PublishRequest> ParseBody(const http::HttpRequest& req, const std::string& dataset) {
+  v1::PublishRequest out;
+  std::string type = absl::AsciiStrToLower(req.HeaderValue("Content-Type"));
+  type = std::string(absl::StripAsciiWhitespace(type.substr(0, type.find(';'))));
+  if (type == "application/x-protobuf") {
+    if (!out.ParseFromString(req.body)) {
+      return absl::InvalidArgumentError("the body is not a serialized polder.node.v1.PublishRequest");
+    }
+    if (!out.dataset().empty() && out.dataset() != dataset) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the body names dataset '", out.dataset(), "' but the path '", dataset, "'"));
+    }
+  } else if (type == "application/json") {
+    json body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded()) {
+      // Parse again with exceptions for the position of the error.
+      try {
+        (void)json::parse(req.body);
+      } catch (const json::parse_error& e) {
+        return absl::InvalidArgumentError(absl::StrCat("the body is not valid JSON (byte ", e.byte, ")"));
+      }
+      return absl::InvalidArgumentError("the body is not valid JSON");
+    }
+    if (!body.is_array()) return absl::InvalidArgumentError("the body must be a JSON array of records");
+    for (size_t i = 0; i < body.size(); ++i) {
+      if (!body[i].is_object()) return absl::InvalidArgumentError(absl::StrCat("record ", i, ": must be a JSON object"));
+      out.add_records()->set_json(body[i].dump());
+    }
+  } else if (type == "application/x-ndjson") {
+    size_t index = 0;
+    for (absl::string_view line : absl::StrSplit(req.body, '\n')) {
+      line = absl::StripAsciiWhitespace(line);
+      if (line.empty()) continue;
+      out.add_records()->set_json(std::string(line));
+      ++index;
+    }
+  } else {
+    absl::Status s = absl::InvalidArgumentError(absl::StrCat(
+        "unsupported Content-Type '", type,
+        "': send application/json (an array), application/x-ndjson or application/x-protobuf"));
+    return s;
+  }
+  out.set_dataset(dataset);
+  std::string key = req.HeaderValue("Idempotency-Key");
+  if (!key.empty()) out.set_idempotency_key(key);
+  std::string schema = req.HeaderValue("Polder-Schema-Id");
+  for (const auto& [k, v] : req.query) {
+    if (k == "schema_id") schema = v;
+  }
+  if (!schema.empty()) {
+    int32_t id = 0;
+    if (!absl::SimpleAtoi(schema, &id) || id <= 0) {
+      return absl::InvalidArgumentError(absl::StrCat("schema id '", schema, "' is not a positive number"));
+    }
+    out.set_schema_id(id);
+  }
+  return out;
+}
+
+}  // namespace
+
+grpc::Status IngestGrpcService::Publish(grpc::ServerContext* context, const v1::PublishRequest* request,
+                                        v1::PublishResponse* response) {
+  absl::StatusOr<v1::PublishResponse> r = ingest_->Publish(GrpcCaller(*context), *request);
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  *response = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status IngestGrpcService::PublishStream(grpc::ServerContext* context,
+                                              grpc::ServerReader<v1::PublishRequest>* reader,
+                                              v1::PublishStreamResponse* response) {
+  const Caller caller = GrpcCaller(*context);
+  v1::PublishRequest request;
+  int32_t batch = 0;
+  while (reader->Read(&request)) {
+    absl::StatusOr<v1::PublishResponse> r = ingest_->Publish(caller, request);
+    if (!r.ok()) {
+      return ToGrpcStatus(absl::Status(
+          r.status().code(), absl::StrCat("batch ", batch, " of the stream (", response->batches(),
+                                          " committed before it): ", r.status().message())));
+    }
+    response->set_batches(response->batches() + 1);
+    response->set_records(response->records() + r->records());
+    if (r->duplicate()) response->set_duplicate_batches(response->duplicate_batches() + 1);
+    ++batch;
+  }
+  return grpc::Status::OK;
+}
+
+void RegisterIngestRoutes(http::HttpsServer* server, Ingest* ingest) {
+  server->Handle("POST", R"(/v1/datasets/([^/]+)/records)",
+                 [ingest](const http::HttpRequest& req, const tls::PeerIdentity& peer) {
+                   const std::string type = absl::AsciiStrToLower(req.HeaderValue("Content-Type"));
+                   absl::StatusOr<v1::PublishRequest> request = ParseBody(req, req.path_params[0]);
+                   if (!request.ok()) {
+                     http::HttpResponse r = http::HttpResponse::Error(request.status());
+                     if (absl::StrContains(request.status().message(), "unsupported Content-Type")) r.status = 415;
+                     return r;
+                   }
+                   Caller caller{peer.peer_id == "development" ? "" : peer.peer_id, req.HeaderValue("Authorization")};
+                   absl::StatusOr<v1::PublishResponse> r = ingest->Publish(caller, *request);
+                   if (!r.ok()) return http::HttpResponse::Error(r.status());
+                   return http::HttpResponse::Json(200, ResponseJson(*r).dump());
+                 });
+}
+
+}  // namespace node
+}  // namespace polder

@@ -1,0 +1,135 @@
+#include "services/node/schema_cache/schema_endpoint.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/status/http_status.h"
+#include "nlohmann/json.hpp"
+
+namespace polder {
+namespace node {
+namespace {
+
+using nlohmann::json;
+constexpr char kMediaType[] = "application/vnd.schemaregistry.v1+json";
+
+std::string Query(const http::HttpRequest& r, const std::string& key) {
+  auto it = r.query.find(key);
+  return it == r.query.end() ? "" : it->second;
+}
+
+bool Serialized(const http::HttpRequest& r) { return Query(r, "format") == "serialized"; }
+
+std::string SchemaText(const CachedSchema& s, bool serialized) {
+  return serialized ? s.serialized : s.parsed->ToProtoText();
+}
+
+json RefsJson(const std::vector<SchemaRef>& refs) {
+  json out = json::array();
+  for (const SchemaRef& r : refs) out.push_back({{"name", r.name}, {"subject", r.subject}, {"version", r.version}});
+  return out;
+}
+
+http::HttpResponse Json(const json& body) {
+  http::HttpResponse r;
+  r.content_type = kMediaType;
+  r.body = body.dump();
+  return r;
+}
+
+// A cache error: not found (with Confluent's code for what was missing) or unavailable.
+http::HttpResponse CacheError(const absl::Status& s, int not_found_code) {
+  if (s.code() == absl::StatusCode::kNotFound) return ConfluentError(s, not_found_code);
+  return ConfluentError(absl::UnavailableError(absl::StrCat("not in the node's cache and the registry is unreachable: ",
+                                                            s.message())),
+                        50003);
+}
+
+absl::StatusOr<int32_t> VersionParam(const std::string& v) {
+  if (v == "latest" || v == "-1") return -1;
+  int32_t n = 0;
+  if (!absl::SimpleAtoi(v, &n) || n < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("The specified version '", v, "' is not a valid version id. Allowed values are between [1, ",
+                     "2^31-1] and the string \"latest\""));
+  }
+  return n;
+}
+
+}  // namespace
+
+http::HttpResponse ConfluentError(const absl::Status& status, int error_code) {
+  http::HttpResponse r;
+  r.status = HttpStatusCode(status.code());
+  r.content_type = kMediaType;
+  r.body = json{{"error_code", error_code}, {"message", std::string(status.message())}}.dump();
+  return r;
+}
+
+void RegisterSchemaRoutes(http::HttpsServer* server, SchemaCache* cache) {
+  using Peer = tls::PeerIdentity;
+  auto by_id = [cache](const std::string& param) -> absl::StatusOr<std::shared_ptr<const CachedSchema>> {
+    int32_t id = 0;
+    if (!absl::SimpleAtoi(param, &id) || id < 1) {
+      return absl::NotFoundError(absl::StrCat("Schema ", param, " not found"));
+    }
+    absl::StatusOr<std::shared_ptr<const CachedSchema>> s = cache->ById(id);
+    if (!s.ok() && s.status().code() == absl::StatusCode::kNotFound) {
+      return absl::NotFoundError(absl::StrCat("Schema ", id, " not found"));
+    }
+    return s;
+  };
+  server->Handle("GET", R"(/schemas/ids/([^/]+)/schema)", [by_id](const http::HttpRequest& r, const Peer&) {
+    auto s = by_id(r.path_params[0]);
+    if (!s.ok()) return CacheError(s.status(), 40403);
+    http::HttpResponse out;
+    out.content_type = kMediaType;
+    out.body = SchemaText(**s, Serialized(r));
+    return out;
+  });
+  server->Handle("GET", R"(/schemas/ids/([^/]+))", [by_id](const http::HttpRequest& r, const Peer&) {
+    auto s = by_id(r.path_params[0]);
+    if (!s.ok()) return CacheError(s.status(), 40403);
+    json body = {{"schemaType", "PROTOBUF"}, {"schema", SchemaText(**s, Serialized(r))}};
+    if (!(*s)->references.empty()) body["references"] = RefsJson((*s)->references);
+    return Json(body);
+  });
+  auto version = [cache](const http::HttpRequest& r, bool raw) {
+    const std::string& subject = r.path_params[0];
+    absl::StatusOr<int32_t> v = VersionParam(r.path_params[1]);
+    if (!v.ok()) return ConfluentError(v.status(), 42202);
+    absl::StatusOr<int32_t> id = cache->IdOf(subject, *v);
+    if (!id.ok()) {
+      if (id.status().code() == absl::StatusCode::kNotFound) {
+        return ConfluentError(absl::NotFoundError(absl::StrCat("Subject '", subject, "' or its version ",
+                                                               r.path_params[1], " not found")),
+                              *v == -1 ? 40401 : 40402);
+      }
+      return CacheError(id.status(), 40402);
+    }
+    absl::StatusOr<std::shared_ptr<const CachedSchema>> s = cache->ById(*id);
+    if (!s.ok()) return CacheError(s.status(), 40403);
+    if (raw) {
+      http::HttpResponse out;
+      out.content_type = kMediaType;
+      out.body = SchemaText(**s, Serialized(r));
+      return out;
+    }
+    int32_t number = *v;
+    if (number == -1) {
+      for (const auto& [subj, n] : cache->VersionsOf(*id)) {
+        if (subj == subject) number = std::max(number, n);
+      }
+    }
+    json body = {{"subject", subject}, {"version", number}, {"id", *id}, {"schemaType", "PROTOBUF"},
+                 {"schema", SchemaText(**s, Serialized(r))}};
+    if (!(*s)->references.empty()) body["references"] = RefsJson((*s)->references);
+    return Json(body);
+  };
+  server->Handle("GET", R"(/subjects/(.+)/versions/([^/]+)/schema)",
+                 [version](const http::HttpRequest& r, const Peer&) { return version(r, true); });
+  server->Handle("GET", R"(/subjects/(.+)/versions/([^/]+))",
+                 [version](const http::HttpRequest& r, const Peer&) { return version(r, false); });
+}
+
+}  // namespace node
+}  // namespace polder

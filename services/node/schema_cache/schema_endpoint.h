@@ -1,0 +1,28 @@
+// The node's read-only Confluent schema endpoint: the subset deserializers call, served from the
+// node's schema cache (fetched from the registry on a miss), so city applications decode Polder
+// topics without a federation certificate.
+//
+//   GET /schemas/ids/{id}[?format=serialized][&subject=...]   {"schema", "schemaType", "references"}
+//   GET /schemas/ids/{id}/schema                               the schema text
+//   GET /subjects/{subject}/versions/{version|latest}[?deleted=true][&format=serialized]
+//   GET /subjects/{subject}/versions/{version|latest}/schema
+//
+// Errors in Confluent's form: {"error_code": 40403, "message": "..."}.
+#ifndef POLDER_SERVICES_NODE_SCHEMA_CACHE_SCHEMA_ENDPOINT_H_
+#define POLDER_SERVICES_NODE_SCHEMA_CACHE_SCHEMA_ENDPOINT_H_
+
+#include "common/http/https_server.h"
+#include "services/node/schema_cache/schema_cache.h"
+
+namespace polder {
+namespace node {
+
+void RegisterSchemaRoutes(http::HttpsServer* server, SchemaCache* cache);
+
+// Confluent's error JSON for `status` (also for refused requests on this listener).
+http::HttpResponse ConfluentError(const absl::Status& status, int error_code);
+
+}  // namespace node
+}  // namespace polder
+
+#endif  // POLDER_SERVICES_NODE_SCHEMA_CACHE_SCHEMA_ENDPOINT_H_
