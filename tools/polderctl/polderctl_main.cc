@@ -526,7 +526,23 @@ absl::Status FederationBootstrap(const Args& a, Output* out) {
   }
   const bool dry_run = a.Has("dry-run");
   ASSIGN_OR_RETURN(std::vector<datasets::StandardSchema> schemas, datasets::StandardSchemas());
-  ASSIGN_OR_RETURN(auto channel, ServiceChannel(a));
+  std::shared_ptr<grpc::Channel> channel;
+  if (a.Has("development")) {
+    // A development-mode registry: plaintext, loopback only.
+    const std::string host = a.Get("address").substr(0, a.Get("address").rfind(':'));
+    if (host != "127.0.0.1" && host != "localhost" && host != "[::1]") {
+      return absl::InvalidArgumentError("--development talks plaintext and only to a registry on loopback");
+    }
+    channel = grpc::CreateChannel(a.Get("address"), grpc::InsecureChannelCredentials());
+  } else {
+    for (const char* required : {"cert", "key", "bundle", "directory", "operator-key"}) {
+      if (!a.Has(required)) {
+        return absl::InvalidArgumentError(absl::StrCat("--", required, " is required (or --development for a "
+                                                       "development-mode registry on loopback)"));
+      }
+    }
+    ASSIGN_OR_RETURN(channel, ServiceChannel(a));
+  }
   auto stub = registry::v1::SchemaRegistryService::NewStub(channel);
   std::map<std::string, int32_t> versions;  // subject → the version this build's schema has
   ordered_json results = ordered_json::array();
@@ -739,13 +755,14 @@ std::vector<Command> Commands() {
       {"federation", "bootstrap",
        "register the standard datasets of this build (idempotent: a second run changes nothing)",
        {{"address", "the registry's gRPC address host:port", true},
-        {"cert", "your TLS certificate (federation operator)", true},
-        {"key", "your TLS key", true},
-        {"bundle", "the federation trust bundle", true},
-        {"directory", "the signed directory file", true},
-        {"operator-key", "pinned operator public key (.pub)", true, true},
+        {"cert", "your TLS certificate (federation operator)"},
+        {"key", "your TLS key"},
+        {"bundle", "the federation trust bundle"},
+        {"directory", "the signed directory file"},
+        {"operator-key", "pinned operator public key (.pub)", false, true},
         {"crl-dir", "folder of CRLs"},
         {"server-peer", "the registry's peer id in the directory", false, false, false, "registry"},
+        {"development", "plaintext, to a development-mode registry on loopback", false, false, true},
         {"compatibility", "per-subject compatibility of the standard datasets (ADR 0007)", false, false, false,
          "FULL_TRANSITIVE"},
         {"dry-run", "report what would change, write nothing", false, false, true}},

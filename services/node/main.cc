@@ -1,0 +1,336 @@
+// polder-node: a city's node. This binary runs ingest (issue 6): authenticated, validated,
+// durable publishing of the city's datasets into its own Kafka, the read-only schema endpoint,
+// health and metrics. Federation joins it in later issues.
+//
+//   polder-node --config node.yaml [--ready_file ports.json]
+//
+// Listeners: gRPC ingest (polder.node.v1.IngestService, grpc.health.v1.Health), HTTPS ingest
+// (POST /v1/datasets/{dataset}/records), the Confluent schema endpoint (server TLS), and the
+// plain-HTTP ops listener (/metrics, /livez, /readyz). SIGTERM/SIGINT: stop taking requests,
+// finish those in flight (drain_timeout), commit what is queued, exit 0.
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/http/https_server.h"
+#include "common/kafka/admin.h"
+#include "common/log/log.h"
+#include "common/status/status_macros.h"
+#include "common/tls/grpc_tls.h"
+#include "common/tls/identity.h"
+#include "common/trust/trust_config.h"
+#include "google/protobuf/stubs/logging.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+#include "services/node/ingest/auth.h"
+#include "services/node/ingest/ingest.h"
+#include "services/node/ingest/publisher.h"
+#include "services/node/ingest/transports.h"
+#include "services/node/node_config.h"
+#include "services/node/node_metrics.h"
+#include "services/node/schema_cache/registry_source.h"
+#include "services/node/schema_cache/schema_cache.h"
+#include "services/node/schema_cache/schema_endpoint.h"
+#include "services/node/topics.h"
+
+ABSL_FLAG(std::string, config, "", "Path of the YAML configuration (required).");
+ABSL_FLAG(std::string, ready_file, "", "Written with the listening ports once the node serves.");
+
+namespace polder {
+namespace node {
+namespace {
+
+void ProtobufLog(google::protobuf::LogLevel level, const char* file, int line, const std::string& message) {
+  log::Write(level >= google::protobuf::LOGLEVEL_ERROR ? log::Severity::kError : log::Severity::kWarning, message,
+             {{"source", "libprotobuf"}, {"file", file}, {"line", line}});
+}
+
+std::pair<std::string, int> HostPort(const std::string& address) {
+  size_t colon = address.rfind(':');
+  return {address.substr(0, colon), std::stoi(address.substr(colon + 1))};
+}
+
+// Retries `fn` while Kafka is unavailable at start-up, up to `limit`.
+template <typename Fn>
+auto RetryWhileUnavailable(const char* what, absl::Duration limit, Fn fn) -> decltype(fn()) {
+  const absl::Time deadline = absl::Now() + limit;
+  while (true) {
+    auto result = fn();
+    if (result.ok() || result.status().code() != absl::StatusCode::kUnavailable || absl::Now() > deadline) {
+      return result;
+    }
+    log::Warning("waiting for Kafka", {{"step", what}, {"error", std::string(result.status().message())}});
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+  }
+}
+
+absl::Status Run(NodeConfig config) {
+  log::SetComponent("polder-node");
+  google::protobuf::SetLogHandler(&ProtobufLog);
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::filesystem::create_directories(config.state_dir);
+  const SizeLimits limits = DeriveSizeLimits(config);
+
+  // Trust: the federation (registry client, server certificates) and the ingest identities.
+  std::unique_ptr<trust::DirectoryStore> directory;
+  std::shared_ptr<tls::IdentityChecker> federation_checker, ingest_checker;
+  if (!config.development_mode) {
+    ASSIGN_OR_RETURN(directory, trust::OpenDirectoryStore(config.trust), _.Prepend("trust: "));
+    tls::IdentityChecker::Options fo;
+    fo.federation = config.federation;
+    fo.trust_bundle_path = config.trust_bundle_file;
+    fo.crl_dir = config.crl_dir;
+    trust::DirectoryStore* dir = directory.get();
+    fo.directory = [dir] { return dir->current(); };
+    ASSIGN_OR_RETURN(federation_checker, tls::IdentityChecker::Create(fo), _.Prepend("tls: "));
+    tls::IdentityChecker::Options io;
+    io.federation = config.ingest_trust_domain.empty() ? config.federation : config.ingest_trust_domain;
+    io.trust_bundle_path = config.ingest_client_ca_file.empty() ? config.trust_bundle_file : config.ingest_client_ca_file;
+    io.crl_dir = config.ingest_crl_dir;
+    io.require_directory = false;
+    ASSIGN_OR_RETURN(ingest_checker, tls::IdentityChecker::Create(io), _.Prepend("ingest: "));
+  } else {
+    log::Warning("DEVELOPMENT MODE: plaintext listeners, no identities, every caller may publish every dataset");
+  }
+
+  // Schemas: the registry through the node's cache.
+  std::shared_ptr<grpc::ChannelCredentials> registry_creds;
+  if (config.development_mode) {
+    registry_creds = grpc::InsecureChannelCredentials();
+  } else {
+    tls::TlsFiles files{config.cert_file, config.key_file, config.trust_bundle_file};
+    ASSIGN_OR_RETURN(registry_creds, tls::MakeChannelCredentials(files, federation_checker, config.registry_peer));
+  }
+  auto source = std::make_shared<RegistryGrpcSource>(grpc::CreateChannel(config.registry_address, registry_creds),
+                                                     config.registry_timeout);
+  ASSIGN_OR_RETURN(std::unique_ptr<SchemaCache> schemas,
+                   SchemaCache::Open(config.state_dir + "/schema-cache.json", source));
+  std::vector<std::string> subjects;
+  for (const DatasetConfig& d : config.datasets) subjects.push_back(d.subject);
+
+  // Kafka: topics, then the transactional publisher.
+  kafka::ClientOptions client;
+  client.bootstrap_servers = config.bootstrap_servers;
+  client.client_id = absl::StrCat("polder-node-", config.peer_id);
+  client.properties = config.kafka_properties;
+  client.request_timeout = config.kafka_request_timeout;
+  ASSIGN_OR_RETURN(std::unique_ptr<kafka::KafkaAdmin> admin, kafka::KafkaAdmin::Create(client));
+  ASSIGN_OR_RETURN(TopicReport topics, RetryWhileUnavailable("topics", absl::Minutes(2), [&] {
+                     return EnsureTopics(*admin, config, config.kafka_request_timeout);
+                   }));
+  for (const std::string& t : topics.created) log::Info("created topic", {{"topic", t}});
+  for (const std::string& w : topics.warnings) log::Warning("topic check", {{"problem", w}});
+  if (!topics.errors.empty()) {
+    for (const std::string& e : topics.errors) log::Error("topic check", {{"problem", e}});
+    return absl::FailedPreconditionError(absl::StrCat("Kafka topics do not fit this node: ",
+                                                      absl::StrJoin(topics.errors, "; ")));
+  }
+  Publisher::Options po;
+  po.producer.client = client;
+  po.producer.transactional_id = config.transactional_id;
+  po.producer.delivery_timeout = config.delivery_timeout;
+  po.producer.transaction_timeout = config.transaction_timeout;
+  po.producer.max_request_bytes = limits.producer_max_request_bytes;
+  po.producer.batch_bytes = limits.producer_batch_bytes;
+  po.keys_consumer.client = client;
+  po.keys_consumer.max_partition_fetch_bytes = limits.consumer_max_partition_fetch_bytes;
+  po.keys_topic = config.keys_topic;
+  po.idempotency_window = config.idempotency_window;
+  po.publish_timeout = config.publish_timeout;
+  ASSIGN_OR_RETURN(std::unique_ptr<Publisher> publisher,
+                   RetryWhileUnavailable("ingest producer", absl::Minutes(2), [&] { return Publisher::Start(po); }));
+
+  ASSIGN_OR_RETURN(std::unique_ptr<IngestAuthenticator> auth,
+                   IngestAuthenticator::Create(config.identities, config.development_mode));
+  NodeMetrics metrics;
+  Ingest ingest(config, schemas.get(), publisher.get(), auth.get(), &metrics);
+
+  // Readiness: the producer is up and every dataset has a schema.
+  std::atomic<bool> schemas_ready{false};
+  auto refresh = [&] {
+    absl::Status s = schemas->Refresh(subjects);
+    if (!s.ok()) log::Warning("schema refresh", {{"error", std::string(s.message())}});
+    bool all = true;
+    for (const std::string& subject : subjects) {
+      // Known from an earlier refresh or the persisted cache.
+      all &= schemas->IdOf(subject, -1).ok();
+    }
+    schemas_ready = all;
+  };
+  refresh();
+
+  // gRPC: ingest and health.
+  grpc::EnableDefaultHealthCheckService(true);
+  IngestGrpcService grpc_service(&ingest);
+  std::shared_ptr<grpc::ServerCredentials> grpc_creds;
+  tls::TlsFiles ingest_files{config.cert_file, config.key_file,
+                             config.ingest_client_ca_file.empty() ? config.trust_bundle_file : config.ingest_client_ca_file};
+  if (config.development_mode) {
+    grpc_creds = grpc::InsecureServerCredentials();
+  } else {
+    ASSIGN_OR_RETURN(grpc_creds,
+                     tls::MakeServerCredentials(ingest_files, ingest_checker, tls::ClientCertificates::kOptional));
+  }
+  grpc::ServerBuilder builder;
+  int grpc_port = 0;
+  builder.AddListeningPort(config.grpc_address, grpc_creds, &grpc_port);
+  builder.RegisterService(&grpc_service);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(limits.grpc_max_message_bytes));
+  std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
+  if (grpc_server == nullptr || grpc_port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen for gRPC on ", config.grpc_address));
+  }
+  auto set_health = [&](bool serving) {
+    grpc_server->GetHealthCheckService()->SetServingStatus(serving);
+  };
+
+  // HTTPS ingest.
+  http::HttpsOptions ho;
+  ho.files = ingest_files;
+  std::tie(ho.bind_address, ho.port) = HostPort(config.http_address);
+  ho.max_body_bytes = static_cast<size_t>(limits.http_max_body_bytes);
+  ho.plaintext_development = config.development_mode;
+  ho.client_auth = http::ClientAuth::kOptional;
+  ASSIGN_OR_RETURN(std::unique_ptr<http::HttpsServer> http_server, http::HttpsServer::Create(ho, ingest_checker));
+  RegisterIngestRoutes(http_server.get(), &ingest);
+  RETURN_IF_ERROR(http_server->Start());
+
+  // The schema endpoint: server TLS only.
+  http::HttpsOptions so;
+  so.files = tls::TlsFiles{config.cert_file, config.key_file, config.trust_bundle_file};
+  std::tie(so.bind_address, so.port) = HostPort(config.schema_address);
+  so.plaintext_development = config.development_mode;
+  so.client_auth = http::ClientAuth::kNone;
+  ASSIGN_OR_RETURN(std::unique_ptr<http::HttpsServer> schema_server, http::HttpsServer::Create(so, nullptr));
+  RegisterSchemaRoutes(schema_server.get(), schemas.get());
+  RETURN_IF_ERROR(schema_server->Start());
+
+  // Ops: metrics, liveness, readiness (plain HTTP, nothing secret).
+  httplib::Server ops;
+  auto readiness = [&]() -> std::vector<std::string> {
+    std::vector<std::string> problems;
+    if (publisher->fenced()) problems.push_back("fenced: another instance took over ingest");
+    if (!publisher->ready()) problems.push_back("Kafka: the ingest producer is not ready");
+    if (!schemas_ready) problems.push_back("schemas: not every dataset's schema is known");
+    return problems;
+  };
+  ops.Get("/livez", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+  ops.Get("/readyz", [&](const httplib::Request&, httplib::Response& res) {
+    std::vector<std::string> problems = readiness();
+    res.status = problems.empty() ? 200 : 503;
+    res.set_content(nlohmann::json{{"ready", problems.empty()}, {"problems", problems}}.dump() + "\n",
+                    "application/json");
+  });
+  ops.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
+    Publisher::Stats ps = publisher->stats();
+    metrics.SetPublisherStats(ps.transactions, ps.failed_transactions, ps.producer_recreations, ps.known_keys);
+    SchemaCache::Stats cs = schemas->stats();
+    metrics.SetSchemaCache(cs.schemas, cs.registry_reachable, cs.last_refresh_ok);
+    metrics.SetInflightBytes(ingest.inflight_bytes());
+    res.set_content(metrics.Serialize(), "text/plain; version=0.0.4");
+  });
+  auto [ops_host, ops_port] = HostPort(config.ops_address);
+  int ops_bound = ops_port == 0 ? ops.bind_to_any_port(ops_host) : (ops.bind_to_port(ops_host, ops_port) ? ops_port : -1);
+  if (ops_bound <= 0) return absl::UnavailableError(absl::StrCat("cannot listen on ", config.ops_address));
+  std::thread ops_thread([&ops] { ops.listen_after_bind(); });
+
+  set_health(readiness().empty());
+  log::Info("polder-node serving", {{"peer", config.peer_id},
+                                    {"grpc_port", grpc_port},
+                                    {"http_port", http_server->port()},
+                                    {"schema_port", schema_server->port()},
+                                    {"ops_port", ops_bound},
+                                    {"datasets", config.datasets.size()},
+                                    {"tls", !config.development_mode}});
+  const std::string ready_file = absl::GetFlag(FLAGS_ready_file);
+  if (!ready_file.empty()) {
+    std::string tmp = ready_file + ".tmp";
+    std::ofstream(tmp) << nlohmann::json{{"grpc_port", grpc_port},
+                                         {"http_port", http_server->port()},
+                                         {"schema_port", schema_server->port()},
+                                         {"ops_port", ops_bound}}
+                              .dump()
+                       << "\n";
+    std::rename(tmp.c_str(), ready_file.c_str());
+  }
+
+  // Background: schema refresh, health, directory updates.
+  std::atomic<bool> stop{false};
+  std::thread background([&] {
+    absl::Time next_refresh = absl::Now() + config.registry_refresh;
+    while (!stop) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      if (stop) break;
+      if (absl::Now() >= next_refresh) {
+        refresh();
+        next_refresh = absl::Now() + config.registry_refresh;
+        if (directory != nullptr && !config.trust.directory_file.empty()) {
+          absl::Status s = directory->UpdateFromFile(config.trust.directory_file);
+          if (!s.ok() && !absl::IsFailedPrecondition(s)) {
+            log::Warning("directory file not installed", {{"reason", std::string(s.message())}});
+          }
+        }
+      }
+      set_health(readiness().empty());
+    }
+  });
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log::Info("polder-node draining", {{"signal", sig}, {"drain_timeout", absl::FormatDuration(config.drain_timeout)}});
+  stop = true;
+  background.join();
+  set_health(false);
+  // In-flight calls finish (up to drain_timeout); then queued batches are committed.
+  grpc_server->Shutdown(absl::ToChronoTime(absl::Now() + config.drain_timeout));
+  http_server->Stop();
+  schema_server->Stop();
+  publisher->Drain();
+  publisher.reset();
+  ops.stop();
+  ops_thread.join();
+  log::Info("polder-node stopped");
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace node
+}  // namespace polder
+
+int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);
+  absl::SetProgramUsageMessage("polder-node --config <node.yaml>: a city's Polder node");
+  absl::ParseCommandLine(argc, argv);
+  const std::string path = absl::GetFlag(FLAGS_config);
+  if (path.empty()) {
+    std::fprintf(stderr, "polder-node: --config is required (see --help)\n");
+    return 2;
+  }
+  absl::StatusOr<polder::node::NodeConfig> config = polder::node::LoadNodeConfig(path);
+  if (!config.ok()) {
+    std::fprintf(stderr, "polder-node: %s\n", std::string(config.status().message()).c_str());
+    return 2;
+  }
+  absl::Status s = polder::node::Run(*std::move(config));
+  if (!s.ok()) {
+    polder::log::Error("polder-node failed", {{"error", std::string(s.message())}});
+    return 1;
+  }
+  return 0;
+}

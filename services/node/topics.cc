@@ -1,0 +1,118 @@
+#include "services/node/topics.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/status/status_macros.h"
+
+namespace polder {
+namespace node {
+namespace {
+
+struct Wanted {
+  kafka::TopicSpec spec;
+  bool dataset = true;
+};
+
+int64_t ConfigInt(const kafka::TopicDescription& d, const std::string& key, int64_t fallback) {
+  auto it = d.configs.find(key);
+  int64_t v = fallback;
+  if (it != d.configs.end()) absl::SimpleAtoi(it->second.value, &v);
+  return v;
+}
+
+}  // namespace
+
+absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& c, absl::Duration timeout) {
+  const SizeLimits limits = DeriveSizeLimits(c);
+  const int64_t max_message_bytes = limits.producer_batch_bytes + 1024;
+  std::vector<Wanted> wanted;
+  for (const DatasetConfig& d : c.datasets) {
+    Wanted w;
+    w.spec.name = c.TopicOf(d);
+    w.spec.partitions = d.partitions;
+    w.spec.replication_factor = d.replication_factor;
+    w.spec.configs = {{"cleanup.policy", "delete"},
+                      {"retention.ms", std::to_string(absl::ToInt64Milliseconds(d.retention))},
+                      {"max.message.bytes", std::to_string(max_message_bytes)},
+                      {"message.timestamp.type", "CreateTime"}};
+    wanted.push_back(std::move(w));
+  }
+  Wanted keys;
+  keys.dataset = false;
+  keys.spec.name = c.keys_topic;
+  keys.spec.partitions = 1;
+  keys.spec.replication_factor = c.internal_replication_factor;
+  keys.spec.configs = {{"cleanup.policy", "delete"},
+                       {"retention.ms", std::to_string(absl::ToInt64Milliseconds(2 * c.idempotency_window))},
+                       {"max.message.bytes", std::to_string(max_message_bytes)}};
+  wanted.push_back(std::move(keys));
+
+  TopicReport report;
+  std::map<std::string, int64_t> max_bytes;
+  for (const Wanted& w : wanted) {
+    absl::StatusOr<kafka::TopicDescription> d = admin.DescribeTopic(w.spec.name, timeout);
+    if (!d.ok() && d.status().code() == absl::StatusCode::kNotFound) {
+      absl::Status created = admin.CreateTopic(w.spec, timeout);
+      if (!created.ok() && created.code() != absl::StatusCode::kAlreadyExists) {
+        if (created.code() == absl::StatusCode::kUnavailable || created.code() == absl::StatusCode::kDeadlineExceeded) {
+          return created;
+        }
+        report.errors.push_back(absl::StrCat("topic ", w.spec.name, " cannot be created: ", created.message()));
+        continue;
+      }
+      if (created.ok()) report.created.push_back(w.spec.name);
+      d = admin.DescribeTopic(w.spec.name, timeout);
+    }
+    if (!d.ok()) {
+      if (d.status().code() == absl::StatusCode::kUnavailable || d.status().code() == absl::StatusCode::kDeadlineExceeded) {
+        return d.status();
+      }
+      report.errors.push_back(absl::StrCat("topic ", w.spec.name, ": ", d.status().message()));
+      continue;
+    }
+    const std::string& name = w.spec.name;
+    if (w.dataset && d->partitions != w.spec.partitions) {
+      report.warnings.push_back(absl::StrCat("topic ", name, " has ", d->partitions, " partitions, configured ",
+                                             w.spec.partitions, " (left as it is: repartitioning changes key order)"));
+    }
+    if (!w.dataset && d->partitions != 1) {
+      report.errors.push_back(absl::StrCat("topic ", name, " must have 1 partition, has ", d->partitions));
+    }
+    if (d->replication_factor != w.spec.replication_factor) {
+      report.warnings.push_back(absl::StrCat("topic ", name, " has replication factor ", d->replication_factor,
+                                             ", configured ", w.spec.replication_factor));
+    }
+    if (d->replication_factor < c.production_replication_factor) {
+      report.warnings.push_back(absl::StrCat("topic ", name, " has replication factor ", d->replication_factor,
+                                             ", below the production value ", c.production_replication_factor,
+                                             ": a broker failure can lose acknowledged records"));
+    }
+    const int64_t min_isr = ConfigInt(*d, "min.insync.replicas", 1);
+    if (min_isr < c.production_min_insync_replicas) {
+      report.warnings.push_back(absl::StrCat("topic ", name, " has min.insync.replicas=", min_isr,
+                                             ", below the production value ", c.production_min_insync_replicas));
+    }
+    auto policy = d->configs.find("cleanup.policy");
+    if (policy != d->configs.end() && !absl::StrContains(policy->second.value, "delete")) {
+      report.errors.push_back(absl::StrCat("topic ", name, " has cleanup.policy=", policy->second.value,
+                                           "; ingest needs delete (compaction would drop records of the same entity)"));
+    }
+    const int64_t retention = ConfigInt(*d, "retention.ms", -1);
+    const int64_t wanted_retention = std::stoll(w.spec.configs.at("retention.ms"));
+    if (w.dataset && retention != wanted_retention) {
+      report.warnings.push_back(absl::StrCat("topic ", name, " keeps records for retention.ms=", retention,
+                                             ", configured ", wanted_retention));
+    }
+    if (!w.dataset && retention >= 0 && retention < absl::ToInt64Milliseconds(c.idempotency_window)) {
+      report.errors.push_back(absl::StrCat("topic ", name, " keeps keys for ", retention,
+                                           " ms, less than the idempotency window"));
+    }
+    max_bytes[name] = ConfigInt(*d, "max.message.bytes", 1048588);
+  }
+  for (std::string& problem : CheckSizeLimits(c, limits, max_bytes)) report.errors.push_back(std::move(problem));
+  return report;
+}
+
+}  // namespace node
+}  // namespace polder
