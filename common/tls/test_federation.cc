@@ -9,7 +9,8 @@
 namespace polder {
 namespace tls {
 
-TestFederation::TestFederation(std::string dir) : dir_(std::move(dir)) {
+TestFederation::TestFederation(std::string dir, std::string federation)
+    : dir_(std::move(dir)), federation_(std::move(federation)) {
   std::filesystem::create_directories(dir_ + "/crl");
   bundle_ = dir_ + "/bundle.pem";
   crl_dir_ = dir_ + "/crl";
@@ -26,7 +27,7 @@ TestFederation::TestFederation(std::string dir) : dir_(std::move(dir)) {
   issuing_ = *issuing;
   EXPECT_TRUE(trust::WriteFileAtomically(bundle_, root_.cert_pem, 0644).ok());
   auto d = std::make_shared<trust::Directory>();
-  d->federation = kTestFederation;
+  d->federation = federation_;
   d->serial = 1;
   d->valid_from = absl::Now() - absl::Hours(1);
   d->valid_until = absl::Now() + absl::Hours(24);
@@ -34,7 +35,7 @@ TestFederation::TestFederation(std::string dir) : dir_(std::move(dir)) {
 }
 
 KeyAndCert TestFederation::Issue(const std::string& peer_id, PeerCertOptions o) {
-  o.federation = kTestFederation;
+  o.federation = federation_;
   o.peer_id = peer_id;
   if (o.dns_names.empty()) o.dns_names = {"localhost"};
   if (o.ip_addresses.empty()) o.ip_addresses = {"127.0.0.1"};
@@ -93,7 +94,7 @@ std::shared_ptr<const trust::Directory> TestFederation::directory() const {
 
 std::shared_ptr<IdentityChecker> TestFederation::Checker(IdentitySource source) {
   IdentityChecker::Options o;
-  o.federation = kTestFederation;
+  o.federation = federation_;
   o.source = source;
   o.trust_bundle_path = bundle_;
   o.crl_dir = crl_dir_;

@@ -20,8 +20,12 @@ inline constexpr char kTestFederation[] = "nl-smartcity";
 
 class TestFederation {
  public:
-  // Creates the CAs and writes the trust bundle and an empty CRL folder under `dir`.
-  explicit TestFederation(std::string dir);
+  // Creates the CAs and writes the trust bundle and an empty CRL folder under `dir`. Peer
+  // certificates carry spiffe://<federation>/peer/<id> (another trust domain, e.g. a city's
+  // ingest CA, gets its own TestFederation).
+  explicit TestFederation(std::string dir, std::string federation = kTestFederation);
+
+  const std::string& federation() const { return federation_; }
 
   const KeyAndCert& root() const { return root_; }
   const KeyAndCert& issuing() const { return issuing_; }
@@ -47,6 +51,7 @@ class TestFederation {
 
  private:
   std::string dir_;
+  std::string federation_;
   std::string bundle_;
   std::string crl_dir_;
   KeyAndCert root_;

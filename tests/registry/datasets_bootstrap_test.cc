@@ -19,21 +19,6 @@ namespace pb = ::google::protobuf;
 
 class DatasetsBootstrapTest : public RegistryE2eTest {
  protected:
-  // Runs `polderctl federation bootstrap -o json` as the operator; returns its JSON output.
-  json Bootstrap(const RegistryProcess& reg, const std::string& extra = "") {
-    const tls::TlsFiles& op = files_["national"];
-    std::string polderctl = absl::StrCat(std::getenv("TEST_SRCDIR"), "/", std::getenv("TEST_WORKSPACE"),
-                                         "/tools/polderctl/polderctl");
-    std::string cmd = absl::StrCat(polderctl, " federation bootstrap --address localhost:", reg.grpc_port(),
-                                   " --cert ", op.cert_path, " --key ", op.key_path, " --bundle ",
-                                   op.trust_bundle_path, " --directory ", dir_, "/directory.json --operator-key ",
-                                   dir_, "/operator.pub -o json ", extra);
-    std::string output;
-    int code = testing::RunCommand(cmd, &output);
-    EXPECT_EQ(code, 0) << cmd << "\n" << output << "\n" << reg.Log();
-    return json::parse(output.substr(std::min(output.find('{'), output.size())), nullptr, false);
-  }
-
   // Records in the registry's topic (uncommitted ones too: a write is a write).
   size_t TopicRecords() { return ReadRecords(topic_, 1, 1 << 20, absl::Seconds(3), false).size(); }
 };

@@ -58,17 +58,18 @@ inline std::string Binary() {
                       "/services/registry/polder-registry");
 }
 
-// A polder-registry process.
-class RegistryProcess {
+// A Polder service process (polder-registry, polder-node) started with --config and
+// --ready_file; the ready file holds its listening ports as JSON.
+class ServiceProcess {
  public:
-  RegistryProcess(std::string name, std::string config) : name_(std::move(name)), config_(std::move(config)) {}
-  ~RegistryProcess() { Kill(); }
+  ServiceProcess(std::string binary, std::string name, std::string config)
+      : binary_(std::move(binary)), name_(std::move(name)), config_(std::move(config)) {}
+  ~ServiceProcess() { Kill(); }
 
   void Start() {
     ready_ = absl::StrCat(Tmp(), "/", name_, ".ready");
     log_ = absl::StrCat(Tmp(), "/", name_, ".log");
     fs::remove(ready_);
-    std::string bin = Binary();
     std::string cfg = "--config=" + config_;
     std::string rf = "--ready_file=" + ready_;
     pid_ = fork();
@@ -78,26 +79,29 @@ class RegistryProcess {
       int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       dup2(fd, 1);
       dup2(fd, 2);
-      execl(bin.c_str(), bin.c_str(), cfg.c_str(), rf.c_str(), static_cast<char*>(nullptr));
+      execl(binary_.c_str(), binary_.c_str(), cfg.c_str(), rf.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
-    absl::Time deadline = absl::Now() + absl::Seconds(90);
+    absl::Time deadline = absl::Now() + absl::Seconds(120);
     while (!fs::exists(ready_) && absl::Now() < deadline) {
       int st = 0;
       ASSERT_EQ(waitpid(pid_, &st, WNOHANG), 0) << name_ << " exited; log:\n" << Log();
       absl::SleepFor(absl::Milliseconds(100));
     }
     ASSERT_TRUE(fs::exists(ready_)) << name_ << " not ready; log:\n" << Log();
-    json ports = json::parse(std::ifstream(ready_));
-    http_port_ = ports["http_port"];
-    grpc_port_ = ports["grpc_port"];
+    ports_ = json::parse(std::ifstream(ready_));
   }
 
-  void Kill() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
+  void Kill() { Signal(SIGKILL); }
+
+  // Sends `sig` and waits for the process; returns its wait status (-1 if not running).
+  int Signal(int sig) {
+    if (pid_ <= 0) return -1;
+    kill(pid_, sig);
+    int st = 0;
+    waitpid(pid_, &st, 0);
     pid_ = -1;
+    return st;
   }
 
   std::string Log() const {
@@ -107,14 +111,27 @@ class RegistryProcess {
     return s.str();
   }
 
-  int http_port() const { return http_port_; }
-  int grpc_port() const { return grpc_port_; }
+  int port(const std::string& which) const { return ports_.value(which, 0); }
+  int http_port() const { return port("http_port"); }
+  int grpc_port() const { return port("grpc_port"); }
 
  private:
-  std::string name_, config_, ready_, log_;
+  std::string binary_, name_, config_, ready_, log_;
   pid_t pid_ = -1;
-  int http_port_ = 0, grpc_port_ = 0;
+  json ports_;
 };
+
+// A polder-registry process.
+class RegistryProcess : public ServiceProcess {
+ public:
+  RegistryProcess(std::string name, std::string config)
+      : ServiceProcess(Binary(), std::move(name), std::move(config)) {}
+};
+
+// Runs a binary of this workspace (runfiles path, e.g. "tools/polderctl/polderctl").
+inline std::string RunfilesPath(const std::string& path) {
+  return absl::StrCat(std::getenv("TEST_SRCDIR"), "/", std::getenv("TEST_WORKSPACE"), "/", path);
+}
 
 class RegistryE2eTest : public testing::KafkaBrokerTest {
  protected:
@@ -222,6 +239,20 @@ class RegistryE2eTest : public testing::KafkaBrokerTest {
                                                                               : r.dump();
   }
   static json Proto(const std::string& text) { return json{{"schemaType", "PROTOBUF"}, {"schema", text}}; }
+
+  // Runs `polderctl federation bootstrap -o json` as the operator; returns its JSON output.
+  json Bootstrap(const RegistryProcess& reg, const std::string& extra = "") {
+    const tls::TlsFiles& op = files_["national"];
+    std::string cmd = absl::StrCat(RunfilesPath("tools/polderctl/polderctl"),
+                                   " federation bootstrap --address localhost:", reg.grpc_port(), " --cert ",
+                                   op.cert_path, " --key ", op.key_path, " --bundle ", op.trust_bundle_path,
+                                   " --directory ", dir_, "/directory.json --operator-key ", dir_,
+                                   "/operator.pub -o json ", extra);
+    std::string output;
+    int code = testing::RunCommand(cmd, &output);
+    EXPECT_EQ(code, 0) << cmd << "\n" << output << "\n" << reg.Log();
+    return json::parse(output.substr(std::min(output.find('{'), output.size())), nullptr, false);
+  }
 
   std::string dir_;
   std::string topic_;

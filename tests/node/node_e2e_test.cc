@@ -1,0 +1,453 @@
+// polder-node end to end: the registry and the node as processes, a real Kafka broker, mutual
+// TLS with certificates made at test time (the federation's CA for the node and the registry, a
+// separate city ingest CA for gateways), clients over real sockets: gRPC, curl, kafkajs with
+// Confluent's deserializer. Faults: kill -9 of the node and of the broker while a client streams
+// with idempotency keys — every acknowledged record is in the topic exactly once, by ce_id.
+#include <signal.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "proto/polder/node/v1/ingest.grpc.pb.h"
+#include "tests/registry/registry_fixture.h"
+
+namespace polder {
+namespace {
+
+using namespace registry_testing;  // NOLINT: the fixture and its helpers
+using ::testing::HasSubstr;
+namespace nv1 = ::polder::node::v1;
+
+constexpr char kToken[] = "parking-vendor-token-7f3a9c2e51";
+constexpr char kBikes[] = "mobility.bike-counts";
+
+std::string Now() { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()); }
+
+std::string BikeJson(const std::string& counter, int count) {
+  return absl::StrCat(R"({"counterId":")", counter, R"(","eventTime":")", Now(), R"(","count":")", count,
+                      R"(","location":{"latitude":53.2194,"longitude":6.5665}})");
+}
+
+class NodeE2eTest : public RegistryE2eTest {
+ protected:
+  void SetUp() override {
+    RegistryE2eTest::SetUp();
+    static int counter = 0;
+    peer_ = absl::StrCat("gn", ++counter);
+    ingest_ca_ = std::make_unique<tls::TestFederation>(dir_ + "/ingest-ca", "groningen-ingest");
+    gateway_ = ingest_ca_->WriteIdentity("gateway-north", ingest_ca_->Issue("gateway-north"));
+    stranger_ = ingest_ca_->WriteIdentity("stranger", ingest_ca_->Issue("stranger"));
+    // The gateway verifies the node's server certificate against the federation's bundle.
+    gateway_.trust_bundle_path = fed_->bundle_path();
+    stranger_.trust_bundle_path = fed_->bundle_path();
+    token_file_ = dir_ + "/parking.token";
+    std::ofstream(token_file_) << kToken << "\n";
+    registry_ = Start("reg-a");
+    json bootstrap = Bootstrap(*registry_);
+    ASSERT_TRUE(bootstrap.is_object()) << bootstrap;
+  }
+
+  std::string Topic(const std::string& dataset = kBikes) const { return absl::StrCat(peer_, ".", dataset); }
+
+  std::string WriteNodeConfig() {
+    const tls::TlsFiles& f = files_["groningen"];
+    std::string path = absl::StrCat(dir_, "/node-", peer_, ".yaml");
+    std::ofstream(path) << absl::StrCat(
+        "node:\n  peer_id: ", peer_, "\n  federation: ", tls::kTestFederation, "\n  state_dir: ", dir_, "/state-",
+        peer_,
+        "\n  grpc_address: 127.0.0.1:0\n  http_address: 127.0.0.1:0\n  schema_address: 127.0.0.1:0\n"
+        "  ops_address: 127.0.0.1:0\n  drain_timeout: 10s\n",
+        "kafka:\n  bootstrap_servers: ", broker().bootstrap_servers(), "\n  keys_topic: _polder.ingest-keys-", peer_,
+        "\n  internal_replication_factor: 1\n  delivery_timeout: 5s\n  transaction_timeout: 20s\n"
+        "  request_timeout: 3s\n  production_replication_factor: 1\n  production_min_insync_replicas: 1\n"
+        "  properties:\n    log_level: \"3\"\n",
+        "registry:\n  address: localhost:", registry_->grpc_port(), "\n  refresh_interval: 2s\n",
+        "tls:\n  cert_file: ", f.cert_path, "\n  key_file: ", f.key_path, "\n  trust_bundle_file: ",
+        f.trust_bundle_path, "\n  crl_dir: ", fed_->crl_dir(), "\n",
+        "trust:\n  federation: ", tls::kTestFederation, "\n  directory_file: ", dir_,
+        "/directory.json\n  directory_state: ", dir_, "/node-", peer_, "-directory.json\n",
+        "  operator_keys:\n    - public_key_file: ", dir_, "/operator.pub\n",
+        "ingest:\n  trust_domain: groningen-ingest\n  client_ca_file: ", ingest_ca_->bundle_path(),
+        "\n  max_record_bytes: 4KiB\n  max_batch_bytes: 256KiB\n  max_event_age: 24h\n  publish_timeout: 6s\n"
+        "  identities:\n    - {id: gateway-north, datasets: [mobility.bike-counts]}\n"
+        "    - {id: parking-vendor, datasets: [\"*\"], token_file: ",
+        token_file_, "}\n",
+        "datasets:\n  - {id: mobility.bike-counts, subject: polder.datasets.mobility.v1.BikeCount, partitions: 3, "
+        "replication_factor: 1}\n"
+        "  - {id: parking.occupancy, subject: polder.datasets.parking.v1.ParkingOccupancy, partitions: 1, "
+        "replication_factor: 1}\n");
+    return path;
+  }
+
+  std::unique_ptr<ServiceProcess> StartNode() {
+    auto node = std::make_unique<ServiceProcess>(RunfilesPath("services/node/polder-node"), "node-" + peer_,
+                                                 WriteNodeConfig());
+    node->Start();
+    return node;
+  }
+
+  // A gRPC ingest stub presenting the gateway's certificate (or none, with `token`).
+  std::unique_ptr<nv1::IngestService::Stub> Ingest(int port, bool certificate = true) {
+    std::shared_ptr<grpc::ChannelCredentials> creds;
+    if (certificate) {
+      auto c = tls::MakeChannelCredentials(gateway_, fed_->Checker(), "groningen");
+      EXPECT_OK(c.status());
+      creds = *c;
+    } else {
+      grpc::SslCredentialsOptions o;
+      std::ifstream in(fed_->bundle_path());
+      std::stringstream pem;
+      pem << in.rdbuf();
+      o.pem_root_certs = pem.str();
+      creds = grpc::SslCredentials(o);
+    }
+    return nv1::IngestService::NewStub(grpc::CreateChannel(absl::StrCat("localhost:", port), creds));
+  }
+
+  // curl against the node's HTTPS ingest; returns (HTTP status, body).
+  std::pair<int, json> Curl(const ServiceProcess& node, const std::string& dataset, const std::string& type,
+                            const std::string& body_file, const std::string& auth) {
+    std::string cmd = absl::StrCat("curl -sS --cacert ", fed_->bundle_path(), " ", auth, " -H 'Content-Type: ", type,
+                                   "' --data-binary @", body_file, " -w '\\n%{http_code}' https://localhost:",
+                                   node.http_port(), "/v1/datasets/", dataset, "/records");
+    std::string out;
+    testing::RunCommand(cmd, &out);
+    size_t nl = out.rfind('\n');
+    int status = nl == std::string::npos ? -1 : std::atoi(out.substr(nl + 1).c_str());
+    return {status, json::parse(out.substr(0, nl == std::string::npos ? 0 : nl), nullptr, false)};
+  }
+
+  std::string CertAuth(const tls::TlsFiles& f) const {
+    return absl::StrCat("--cert ", f.cert_path, " --key ", f.key_path);
+  }
+  static std::string TokenAuth(const std::string& token) {
+    return absl::StrCat("-H 'Authorization: Bearer ", token, "'");
+  }
+  std::string WriteBody(const std::string& name, const std::string& content) {
+    std::string path = absl::StrCat(dir_, "/", name);
+    std::ofstream(path, std::ios::binary) << content;
+    return path;
+  }
+
+  // ce_id → number of times it is in `topic` (read_committed), reading until `expected`
+  // distinct records arrived or the timeout.
+  std::map<std::string, int> CeIdsInTopic(const std::string& topic, int partitions, size_t expected) {
+    std::map<std::string, int> ids;
+    for (const kafka::ConsumedRecord& r : ReadRecords(topic, partitions, expected, absl::Seconds(30))) {
+      for (const kafka::Header& h : r.headers) {
+        if (h.key == "ce_id") ++ids[h.value];
+      }
+    }
+    return ids;
+  }
+
+  std::string peer_;
+  std::unique_ptr<tls::TestFederation> ingest_ca_;
+  tls::TlsFiles gateway_, stranger_;
+  std::string token_file_;
+  std::unique_ptr<RegistryProcess> registry_;
+};
+
+TEST_F(NodeE2eTest, PublishesOverGrpcAndHttpsWithCertificatesAndTokens) {
+  auto node = StartNode();
+  std::set<std::string> ce_ids;
+  // gRPC with the gateway's certificate: JSON and binary records, one batch.
+  auto stub = Ingest(node->grpc_port());
+  nv1::PublishRequest req;
+  req.set_dataset(kBikes);
+  req.set_idempotency_key("grpc-1");
+  for (int i = 0; i < 5; ++i) req.add_records()->set_json(BikeJson(absl::StrCat("gn-counter-", i), i));
+  {
+    grpc::ClientContext ctx;
+    nv1::PublishResponse resp;
+    grpc::Status s = stub->Publish(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message() << "\n" << node->Log();
+    EXPECT_EQ(resp.records(), 5);
+    EXPECT_FALSE(resp.duplicate());
+    EXPECT_EQ(resp.topic(), Topic());
+    ce_ids.insert(resp.ce_ids().begin(), resp.ce_ids().end());
+  }
+  {
+    // The retry of the same batch is answered from the keys: nothing is written twice.
+    grpc::ClientContext ctx;
+    nv1::PublishResponse resp;
+    ASSERT_TRUE(stub->Publish(&ctx, req, &resp).ok());
+    EXPECT_TRUE(resp.duplicate());
+    EXPECT_EQ(std::set<std::string>(resp.ce_ids().begin(), resp.ce_ids().end()), ce_ids);
+  }
+  // Client streaming: three batches.
+  {
+    grpc::ClientContext ctx;
+    nv1::PublishStreamResponse resp;
+    auto writer = stub->PublishStream(&ctx, &resp);
+    for (int b = 0; b < 3; ++b) {
+      nv1::PublishRequest batch;
+      batch.set_dataset(kBikes);
+      batch.set_idempotency_key(absl::StrCat("stream-", b));
+      for (int i = 0; i < 4; ++i) {
+        auto* r = batch.add_records();
+        r->set_json(BikeJson("gn-stream", i));
+        r->set_ce_id(absl::StrCat("stream-", b, "-", i));
+        ce_ids.insert(r->ce_id());
+      }
+      ASSERT_TRUE(writer->Write(batch));
+    }
+    writer->WritesDone();
+    grpc::Status s = writer->Finish();
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(resp.batches(), 3);
+    EXPECT_EQ(resp.records(), 12);
+  }
+  // gRPC with a bearer token and no client certificate.
+  {
+    auto token_stub = Ingest(node->grpc_port(), false);
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", absl::StrCat("Bearer ", kToken));
+    nv1::PublishRequest p;
+    p.set_dataset(kBikes);
+    p.add_records()->set_json(BikeJson("gn-token", 1));
+    nv1::PublishResponse resp;
+    grpc::Status s = token_stub->Publish(&ctx, p, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ce_ids.insert(resp.ce_ids().begin(), resp.ce_ids().end());
+    grpc::ClientContext anonymous;
+    EXPECT_EQ(token_stub->Publish(&anonymous, p, &resp).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  // curl: a JSON array with the gateway's certificate, NDJSON with the token, a binary batch.
+  std::string array = absl::StrCat("[", BikeJson("gn-curl-1", 3), ",", BikeJson("gn-curl-2", 4), "]");
+  auto [status, body] = Curl(*node, kBikes, "application/json", WriteBody("array.json", array), CertAuth(gateway_));
+  ASSERT_EQ(status, 200) << body << node->Log();
+  EXPECT_EQ(body["records"], 2);
+  for (const auto& id : body["ce_ids"]) ce_ids.insert(id.get<std::string>());
+  std::string ndjson = absl::StrCat(BikeJson("gn-nd-1", 1), "\n", BikeJson("gn-nd-2", 2), "\n");
+  std::tie(status, body) = Curl(*node, kBikes, "application/x-ndjson", WriteBody("b.ndjson", ndjson), TokenAuth(kToken));
+  ASSERT_EQ(status, 200) << body;
+  for (const auto& id : body["ce_ids"]) ce_ids.insert(id.get<std::string>());
+  nv1::PublishRequest binary;
+  binary.add_records()->set_json(BikeJson("gn-bin", 9));
+  binary.mutable_records(0)->set_ce_id("binary-batch-0");
+  std::tie(status, body) = Curl(*node, kBikes, "application/x-protobuf", WriteBody("b.bin", binary.SerializeAsString()),
+                                TokenAuth(kToken));
+  ASSERT_EQ(status, 200) << body;
+  ce_ids.insert("binary-batch-0");
+
+  // An independent client reads the topic (read_committed) and decodes every value through the
+  // node's schema endpoint.
+  const std::string out = dir_ + "/read.json";
+  std::string cmd = absl::StrCat("NODE_PATH=", testing::NpmHome(), "/node_modules node ", RunfilesPath("tests/node/read_topic.js"), " ",
+                                 broker().bootstrap_servers(), " ", Topic(), " ", ce_ids.size(), " https://localhost:",
+                                 node->port("schema_port"), " ", fed_->bundle_path(), " ", out);
+  std::string output;
+  ASSERT_EQ(testing::RunCommand(cmd, &output), 0) << cmd << "\n" << output;
+  json read = json::parse(std::ifstream(out));
+  std::set<std::string> read_ids;
+  for (const json& r : read) {
+    read_ids.insert(r["ce_id"].get<std::string>());
+    EXPECT_EQ(r["type"], "polder.datasets.mobility.v1.BikeCount");
+    EXPECT_EQ(r["ce_type"], "polder.datasets.mobility.v1.BikeCount");
+    EXPECT_EQ(r["key"], r["counterId"]) << "the Kafka key is the entity id";
+  }
+  EXPECT_EQ(read_ids, ce_ids);
+}
+
+TEST_F(NodeE2eTest, RefusesUnauthenticatedUnauthorisedAndBadInputWithTheRightStatus) {
+  auto node = StartNode();
+  const std::string one = WriteBody("one.json", absl::StrCat("[", BikeJson("gn-1", 1), "]"));
+  struct Case {
+    const char* name;
+    std::string dataset, type, body, auth;
+    int status;
+    const char* message;
+  } cases[] = {
+      {"no identity", kBikes, "application/json", one, "", 401, "client certificate or an Authorization"},
+      {"bad token", kBikes, "application/json", one, TokenAuth("not-the-token-000000"), 401, "not valid"},
+      {"certificate of no ingest identity", kBikes, "application/json", one, CertAuth(stranger_), 403,
+       "'stranger' is not an ingest identity"},
+      {"dataset not granted", "parking.occupancy", "application/json", one, CertAuth(gateway_), 403,
+       "may not publish 'parking.occupancy'"},
+      {"unknown dataset", "energy.streetlights", "application/json", one, TokenAuth(kToken), 404,
+       "is not published by this node"},
+      {"unsupported media type", kBikes, "text/csv", one, TokenAuth(kToken), 415, "unsupported Content-Type"},
+      {"not JSON", kBikes, "application/json", WriteBody("bad.json", "[{\"counterId\": "), TokenAuth(kToken), 400,
+       "not valid JSON"},
+      {"unknown field", kBikes, "application/json",
+       WriteBody("unknown.json", absl::StrCat("[", BikeJson("a", 1), ",{\"counterId\":\"b\",\"speed\":3}]")),
+       TokenAuth(kToken), 400, "record 1: speed: Cannot find field"},
+      {"wrong type", kBikes, "application/json",
+       WriteBody("type.json", absl::StrCat("[{\"counterId\":\"b\",\"eventTime\":\"", Now(), "\",\"count\":\"lots\"}]")),
+       TokenAuth(kToken), 400, "record 0: count: invalid value"},
+      {"missing entity id", kBikes, "application/json",
+       WriteBody("noid.json", absl::StrCat("[{\"eventTime\":\"", Now(), "\"}]")), TokenAuth(kToken), 400,
+       "record 0: counter_id: the entity id is missing"},
+      {"missing event time", kBikes, "application/json", WriteBody("notime.json", "[{\"counterId\":\"x\"}]"),
+       TokenAuth(kToken), 400, "record 0: event_time: the event time is missing"},
+      {"event time outside the window", kBikes, "application/json",
+       WriteBody("old.json", "[{\"counterId\":\"x\",\"eventTime\":\"2020-01-01T00:00:00Z\"}]"), TokenAuth(kToken), 400,
+       "outside the accepted window"},
+      {"invalid UTF-8", kBikes, "application/x-ndjson",
+       WriteBody("utf8.ndjson", absl::StrCat("{\"counterId\":\"gn-\xc3\x28\",\"eventTime\":\"", Now(), "\"}\n")),
+       TokenAuth(kToken), 400, "record 0: not valid UTF-8"},
+      {"record over max_record_bytes (4KiB)", kBikes, "application/json",
+       WriteBody("big.json", absl::StrCat("[{\"counterId\":\"", std::string(4200, 'x'), "\",\"eventTime\":\"", Now(),
+                                          "\"}]")),
+       TokenAuth(kToken), 400, "over the limit of 4096"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto [status, body] = Curl(*node, c.dataset, c.type, c.body, c.auth);
+    EXPECT_EQ(status, c.status) << body;
+    EXPECT_THAT(body.dump(), HasSubstr(c.message));
+  }
+  // A body over the HTTP limit (max_batch_bytes + 64KiB) is refused before it is read.
+  std::string huge = WriteBody("huge.json", std::string(400 << 10, ' '));
+  EXPECT_EQ(Curl(*node, kBikes, "application/json", huge, TokenAuth(kToken)).first, 413);
+  // Nothing of the refused batches is in the topic; a valid batch after them is.
+  auto [status, body] = Curl(*node, kBikes, "application/json", one, TokenAuth(kToken));
+  ASSERT_EQ(status, 200) << body;
+  auto ids = CeIdsInTopic(Topic(), 3, 5);
+  EXPECT_EQ(ids.size(), 1u) << "only the valid batch was written";
+  // Metrics pass promtool and count the refusals.
+  std::string metrics;
+  ASSERT_EQ(testing::RunCommand(absl::StrCat("curl -sS http://127.0.0.1:", node->port("ops_port"),
+                                             "/metrics > ", dir_, "/metrics.txt && promtool check metrics < ", dir_,
+                                             "/metrics.txt"),
+                                &metrics),
+            0)
+      << metrics;
+  std::string text;
+  testing::RunCommand(absl::StrCat("cat ", dir_, "/metrics.txt"), &text);
+  EXPECT_THAT(text, HasSubstr("polder_ingest_records_total{dataset=\"mobility.bike-counts\",outcome=\"rejected\",reason=\"invalid\"}"));
+  EXPECT_THAT(text, HasSubstr("reason=\"unauthenticated\""));
+  std::string ready;
+  testing::RunCommand(absl::StrCat("curl -sS http://127.0.0.1:", node->port("ops_port"), "/readyz"), &ready);
+  EXPECT_THAT(ready, HasSubstr("\"ready\":true"));
+  // SIGTERM drains and exits cleanly.
+  int st = node->Signal(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << node->Log();
+}
+
+// A client that publishes `batches` batches of `per_batch` records with idempotency keys,
+// retrying each batch until it is acknowledged, against whatever port the node has now.
+class RetryingClient {
+ public:
+  RetryingClient(NodeE2eTest* test, std::function<std::unique_ptr<nv1::IngestService::Stub>(int)> stub_for,
+                 std::atomic<int>* port, int batches, int per_batch)
+      : stub_for_(std::move(stub_for)), port_(port), batches_(batches), per_batch_(per_batch) {
+    (void)test;
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~RetryingClient() { Join(); }
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  int acked() const { return acked_.load(); }
+  int failures() const { return failures_.load(); }
+  std::set<std::string> expected() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return expected_;
+  }
+
+ private:
+  void Run() {
+    int current_port = 0;
+    std::unique_ptr<nv1::IngestService::Stub> stub;
+    for (int b = 0; b < batches_; ++b) {
+      nv1::PublishRequest req;
+      req.set_dataset(kBikes);
+      req.set_idempotency_key(absl::StrCat("batch-", b));
+      for (int i = 0; i < per_batch_; ++i) {
+        auto* r = req.add_records();
+        r->set_json(BikeJson(absl::StrCat("gn-fault-", i % 7), b));
+        r->set_ce_id(absl::StrCat("fault-", b, "-", i));
+      }
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        for (const auto& r : req.records()) expected_.insert(r.ce_id());
+      }
+      const absl::Time give_up = absl::Now() + absl::Minutes(3);
+      while (absl::Now() < give_up) {
+        if (port_->load() != current_port || stub == nullptr) {
+          current_port = port_->load();
+          stub = stub_for_(current_port);
+        }
+        grpc::ClientContext ctx;
+        ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+        nv1::PublishResponse resp;
+        grpc::Status s = stub->Publish(&ctx, req, &resp);
+        if (s.ok()) {
+          ++acked_;
+          break;
+        }
+        ++failures_;
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      }
+    }
+  }
+
+  std::function<std::unique_ptr<nv1::IngestService::Stub>(int)> stub_for_;
+  std::atomic<int>* port_;
+  const int batches_, per_batch_;
+  std::atomic<int> acked_{0}, failures_{0};
+  mutable std::mutex mu_;
+  std::set<std::string> expected_;
+  std::thread thread_;
+};
+
+void WaitForAcks(const RetryingClient& client, int n) {
+  const absl::Time deadline = absl::Now() + absl::Minutes(2);
+  while (client.acked() < n && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(50));
+}
+
+TEST_F(NodeE2eTest, KillNineOfTheNodeWhileAClientStreamsLosesAndDuplicatesNothing) {
+  auto node = StartNode();
+  std::atomic<int> port{node->grpc_port()};
+  constexpr int kBatches = 60, kPerBatch = 10;
+  RetryingClient client(this, [this](int p) { return Ingest(p); }, &port, kBatches, kPerBatch);
+  WaitForAcks(client, 20);
+  ASSERT_GE(client.acked(), 20);
+  node->Kill();  // SIGKILL mid-stream: a batch may be between produce and commit
+  node = StartNode();
+  port = node->grpc_port();
+  client.Join();
+  EXPECT_EQ(client.acked(), kBatches) << node->Log();
+  auto ids = CeIdsInTopic(Topic(), 3, kBatches * kPerBatch);
+  std::set<std::string> expected = client.expected();
+  int duplicates = 0;
+  for (const auto& [id, n] : ids) duplicates += n > 1 ? 1 : 0;
+  EXPECT_EQ(duplicates, 0);
+  for (const std::string& id : expected) EXPECT_EQ(ids.count(id), 1u) << id << " acknowledged but not in the topic";
+  EXPECT_EQ(ids.size(), expected.size());
+  RecordProperty("client_retries", client.failures());
+}
+
+TEST_F(NodeE2eTest, KillNineOfTheBrokerWhileAClientStreamsLosesAndDuplicatesNothing) {
+  auto node = StartNode();
+  std::atomic<int> port{node->grpc_port()};
+  constexpr int kBatches = 60, kPerBatch = 10;
+  RetryingClient client(this, [this](int p) { return Ingest(p); }, &port, kBatches, kPerBatch);
+  WaitForAcks(client, 20);
+  ASSERT_GE(client.acked(), 20);
+  ASSERT_OK(broker().Kill());
+  absl::SleepFor(absl::Seconds(3));
+  ASSERT_OK(broker().Restart());
+  client.Join();
+  EXPECT_EQ(client.acked(), kBatches) << node->Log();
+  EXPECT_GT(client.failures(), 0) << "the outage was seen by the client";
+  auto ids = CeIdsInTopic(Topic(), 3, kBatches * kPerBatch);
+  std::set<std::string> expected = client.expected();
+  int duplicates = 0;
+  for (const auto& [id, n] : ids) duplicates += n > 1 ? 1 : 0;
+  EXPECT_EQ(duplicates, 0);
+  for (const std::string& id : expected) EXPECT_EQ(ids.count(id), 1u) << id << " acknowledged but not in the topic";
+  EXPECT_EQ(ids.size(), expected.size());
+}
+
+}  // namespace
+}  // namespace polder
