@@ -161,8 +161,9 @@ absl::Status Run(NodeConfig config) {
   NodeMetrics metrics;
   Ingest ingest(config, schemas.get(), publisher.get(), auth.get(), &metrics);
 
-  // Readiness: the producer is up and every dataset has a schema.
+  // Readiness: Kafka answers, the producer is up and every dataset has a schema.
   std::atomic<bool> schemas_ready{false};
+  std::atomic<bool> kafka_reachable{true};
   auto refresh = [&] {
     absl::Status s = schemas->Refresh(subjects);
     if (!s.ok()) log::Warning("schema refresh", {{"error", std::string(s.message())}});
@@ -226,6 +227,7 @@ absl::Status Run(NodeConfig config) {
   auto readiness = [&]() -> std::vector<std::string> {
     std::vector<std::string> problems;
     if (publisher->fenced()) problems.push_back("fenced: another instance took over ingest");
+    if (!kafka_reachable) problems.push_back("Kafka: the cluster does not answer");
     if (!publisher->ready()) problems.push_back("Kafka: the ingest producer is not ready");
     if (!schemas_ready) problems.push_back("schemas: not every dataset's schema is known");
     return problems;
@@ -274,9 +276,21 @@ absl::Status Run(NodeConfig config) {
   std::atomic<bool> stop{false};
   std::thread background([&] {
     absl::Time next_refresh = absl::Now() + config.registry_refresh;
+    absl::Time next_probe = absl::Now();
     while (!stop) {
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
       if (stop) break;
+      if (absl::Now() >= next_probe) {
+        // A metadata request to the cluster, bounded by the Kafka request timeout.
+        absl::StatusOr<kafka::TopicDescription> probe = admin->DescribeTopic(config.keys_topic, config.kafka_request_timeout);
+        if (probe.ok() != kafka_reachable.load()) {
+          log::Write(probe.ok() ? log::Severity::kInfo : log::Severity::kWarning,
+                     probe.ok() ? "Kafka answers again" : "Kafka does not answer",
+                     {{"error", probe.ok() ? "" : std::string(probe.status().message())}});
+        }
+        kafka_reachable = probe.ok();
+        next_probe = absl::Now() + absl::Seconds(2);
+      }
       if (absl::Now() >= next_refresh) {
         refresh();
         next_refresh = absl::Now() + config.registry_refresh;

@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -15,6 +16,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "proto/polder/node/v1/ingest.grpc.pb.h"
 #include "tests/registry/registry_fixture.h"
 
@@ -75,7 +78,7 @@ class NodeE2eTest : public RegistryE2eTest {
         "/directory.json\n  directory_state: ", dir_, "/node-", peer_, "-directory.json\n",
         "  operator_keys:\n    - public_key_file: ", dir_, "/operator.pub\n",
         "ingest:\n  trust_domain: groningen-ingest\n  client_ca_file: ", ingest_ca_->bundle_path(),
-        "\n  max_record_bytes: 4KiB\n  max_batch_bytes: 256KiB\n  max_event_age: 24h\n  publish_timeout: 6s\n"
+        "\n  max_record_bytes: 4KiB\n  max_batch_bytes: 256KiB\n  max_inflight_bytes: 512KiB\n  max_event_age: 24h\n  publish_timeout: 6s\n"
         "  identities:\n    - {id: gateway-north, datasets: [mobility.bike-counts]}\n"
         "    - {id: parking-vendor, datasets: [\"*\"], token_file: ",
         token_file_, "}\n",
@@ -333,6 +336,28 @@ TEST_F(NodeE2eTest, RefusesUnauthenticatedUnauthorisedAndBadInputWithTheRightSta
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << node->Log();
 }
 
+// grpc.health.v1.Health/Check for the whole server, by hand (no generated stub): the response's
+// field 1 is the status, 1 = SERVING, 2 = NOT_SERVING.
+int HealthStatus(NodeE2eTest* test, std::unique_ptr<nv1::IngestService::Stub>* unused, std::shared_ptr<grpc::Channel> channel) {
+  (void)test;
+  (void)unused;
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  grpc::Slice empty("", 0);
+  grpc::ByteBuffer request(&empty, 1), response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&done](grpc::Status s) { done.set_value(s); });
+  grpc::Status s = done.get_future().get();
+  if (!s.ok()) return -1;
+  std::vector<grpc::Slice> slices;
+  response.Dump(&slices);
+  std::string bytes;
+  for (const auto& sl : slices) bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  return bytes.size() == 2 && bytes[0] == 0x08 ? bytes[1] : (bytes.empty() ? 0 : -2);
+}
+
 // A client that publishes `batches` batches of `per_batch` records with idempotency keys,
 // retrying each batch until it is acknowledged, against whatever port the node has now.
 class RetryingClient {
@@ -447,6 +472,95 @@ TEST_F(NodeE2eTest, KillNineOfTheBrokerWhileAClientStreamsLosesAndDuplicatesNoth
   EXPECT_EQ(duplicates, 0);
   for (const std::string& id : expected) EXPECT_EQ(ids.count(id), 1u) << id << " acknowledged but not in the topic";
   EXPECT_EQ(ids.size(), expected.size());
+}
+
+TEST_F(NodeE2eTest, ValidatesFromItsCacheWhileTheRegistryIsDownAcrossARestart) {
+  auto node = StartNode();
+  const std::string one = WriteBody("one.json", absl::StrCat("[", BikeJson("gn-cache", 1), "]"));
+  auto [status, body] = Curl(*node, kBikes, "application/json", one, TokenAuth(kToken));
+  ASSERT_EQ(status, 200) << body;
+  const int bikes_schema = body["schema_id"];
+  // A client may name the schema; one that does not define the dataset's message is refused.
+  int parking_schema = 0;
+  {
+    std::string out;
+    testing::RunCommand(absl::StrCat("curl -sS --cacert ", fed_->bundle_path(), " https://localhost:",
+                                     node->port("schema_port"),
+                                     "/subjects/polder.datasets.parking.v1.ParkingOccupancy/versions/latest"),
+                        &out);
+    parking_schema = json::parse(out, nullptr, false).value("id", 0);
+    ASSERT_GT(parking_schema, 0) << out;
+  }
+  std::string cmd = absl::StrCat("-H 'Polder-Schema-Id: ", parking_schema, "' ", TokenAuth(kToken));
+  std::tie(status, body) = Curl(*node, kBikes, "application/json", one, cmd);
+  EXPECT_EQ(status, 400) << body;
+  EXPECT_THAT(body.dump(), HasSubstr("does not define polder.datasets.mobility.v1.BikeCount"));
+  cmd = absl::StrCat("-H 'Polder-Schema-Id: ", bikes_schema, "' ", TokenAuth(kToken));
+  EXPECT_EQ(Curl(*node, kBikes, "application/json", one, cmd).first, 200);
+
+  // The registry goes away; the node restarts from its persisted cache and keeps ingesting.
+  registry_->Kill();
+  ASSERT_EQ(node->Signal(SIGTERM), 0) << node->Log();
+  node = StartNode();
+  std::tie(status, body) = Curl(*node, kBikes, "application/json",
+                                WriteBody("two.json", absl::StrCat("[", BikeJson("gn-cache-2", 2), "]")),
+                                TokenAuth(kToken));
+  EXPECT_EQ(status, 200) << body << node->Log();
+  EXPECT_EQ(body["schema_id"], bikes_schema);
+  std::string schema;
+  testing::RunCommand(absl::StrCat("curl -sS --cacert ", fed_->bundle_path(), " https://localhost:",
+                                   node->port("schema_port"), "/schemas/ids/", bikes_schema),
+                      &schema);
+  EXPECT_THAT(schema, HasSubstr("BikeCount")) << "the schema endpoint serves from the cache";
+  std::string ready;
+  testing::RunCommand(absl::StrCat("curl -sS http://127.0.0.1:", node->port("ops_port"), "/readyz"), &ready);
+  EXPECT_THAT(ready, HasSubstr("\"ready\":true")) << "known schemas keep the node ready";
+}
+
+TEST_F(NodeE2eTest, ABrokerOutageTurnsHealthAndReadinessOffAndOverloadIsRefused) {
+  auto node = StartNode();
+  auto channel = grpc::CreateChannel(absl::StrCat("localhost:", node->grpc_port()),
+                                     *tls::MakeChannelCredentials(gateway_, fed_->Checker(), "groningen"));
+  EXPECT_EQ(HealthStatus(this, nullptr, channel), 1) << "SERVING";
+  ASSERT_OK(broker().Pause());
+  // Readiness follows within a few probe periods (2 s each, bounded by the 3 s request timeout).
+  std::string ready;
+  const absl::Time deadline = absl::Now() + absl::Seconds(3 * (2 + 3) * 3);
+  while (absl::Now() < deadline) {
+    testing::RunCommand(absl::StrCat("curl -sS -o /dev/null -w '%{http_code}' http://127.0.0.1:", node->port("ops_port"),
+                                     "/readyz"),
+                        &ready);
+    if (ready == "503") break;
+    absl::SleepFor(absl::Milliseconds(500));
+  }
+  EXPECT_EQ(ready, "503");
+  EXPECT_EQ(HealthStatus(this, nullptr, channel), 2) << "NOT_SERVING while Kafka does not answer";
+  // Requests wait for Kafka up to publish_timeout while holding their bytes: with 512 KiB in
+  // flight allowed, the sixth ~94 KiB request in a row is refused at once.
+  std::string records;
+  for (int i = 0; i < 60; ++i) {
+    records += absl::StrCat(i == 0 ? "" : "\n", R"({"counterId":")", std::string(1500, 'a' + i % 26),
+                            R"(","eventTime":")", Now(), R"("})");
+  }
+  const std::string big = WriteBody("big.ndjson", records);
+  std::vector<std::thread> senders;
+  std::mutex mu;
+  std::vector<int> statuses;
+  for (int i = 0; i < 8; ++i) {
+    senders.emplace_back([&, i] {
+      absl::SleepFor(absl::Milliseconds(200 * i));
+      int st = Curl(*node, kBikes, "application/x-ndjson", big, TokenAuth(kToken)).first;
+      std::lock_guard<std::mutex> l(mu);
+      statuses.push_back(st);
+    });
+  }
+  for (auto& t : senders) t.join();
+  EXPECT_THAT(statuses, ::testing::Contains(429));
+  EXPECT_THAT(statuses, ::testing::Contains(503)) << "the admitted ones time out against the paused broker";
+  ASSERT_OK(broker().Resume());
+  const absl::Time back = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < back && HealthStatus(this, nullptr, channel) != 1) absl::SleepFor(absl::Milliseconds(500));
+  EXPECT_EQ(HealthStatus(this, nullptr, channel), 1) << "SERVING again";
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #ifndef POLDER_SERVICES_NODE_INGEST_PUBLISHER_H_
 #define POLDER_SERVICES_NODE_INGEST_PUBLISHER_H_
 
+#include <atomic>
 #include <deque>
 #include <map>
 #include <memory>
@@ -111,7 +112,7 @@ class Publisher {
 
   const Options options_;
   std::unique_ptr<kafka::KafkaTransactionalProducer> producer_;  // committing thread only
-  bool needs_recovery_ = false;                                  // committing thread only
+  std::atomic<bool> needs_recovery_{false};                      // set and cleared by the committing thread
   int64_t keys_next_offset_ = 0;                                 // committing thread only
 
   mutable absl::Mutex mu_;
