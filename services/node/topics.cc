@@ -3,6 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/status/status_macros.h"
 
 namespace polder {
@@ -62,7 +63,13 @@ absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& 
         continue;
       }
       if (created.ok()) report.created.push_back(w.spec.name);
-      d = admin.DescribeTopic(w.spec.name, timeout);
+      // A new topic reaches every broker's metadata shortly after creation.
+      const absl::Time until = absl::Now() + timeout;
+      do {
+        d = admin.DescribeTopic(w.spec.name, timeout);
+        if (d.ok() || d.status().code() != absl::StatusCode::kNotFound) break;
+        absl::SleepFor(absl::Milliseconds(200));
+      } while (absl::Now() < until);
     }
     if (!d.ok()) {
       if (d.status().code() == absl::StatusCode::kUnavailable || d.status().code() == absl::StatusCode::kDeadlineExceeded) {

@@ -1,0 +1,76 @@
+// Start-up topic checks against a real broker: missing topics are created as configured,
+// existing ones are described and reported on, never altered.
+#include "services/node/topics.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status/status_matchers.h"
+#include "common/testing/kafka_fixture.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace polder {
+namespace node {
+namespace {
+
+using ::testing::Contains;
+using ::testing::HasSubstr;
+
+class TopicsTest : public testing::KafkaBrokerTest {
+ protected:
+  NodeConfig Config(const std::string& peer) {
+    NodeConfig c;
+    c.peer_id = peer;
+    c.keys_topic = absl::StrCat("_polder.ingest-keys-", peer);
+    c.internal_replication_factor = 1;
+    c.production_replication_factor = 3;
+    c.production_min_insync_replicas = 2;
+    DatasetConfig bikes;
+    bikes.id = "mobility.bike-counts";
+    bikes.subject = "polder.datasets.mobility.v1.BikeCount";
+    bikes.partitions = 3;
+    bikes.replication_factor = 1;
+    bikes.retention = absl::Hours(48);
+    DatasetConfig parking = bikes;
+    parking.id = "parking.occupancy";
+    parking.partitions = 2;
+    c.datasets = {bikes, parking};
+    return c;
+  }
+};
+
+TEST_F(TopicsTest, CreatesMissingTopicsAsConfigured) {
+  NodeConfig c = Config("create");
+  ASSERT_OK_AND_ASSIGN(auto admin, kafka::KafkaAdmin::Create(ClientOptions()));
+  ASSERT_OK_AND_ASSIGN(TopicReport report, EnsureTopics(*admin, c, absl::Seconds(10)));
+  EXPECT_THAT(report.created, ::testing::UnorderedElementsAre("create.mobility.bike-counts", "create.parking.occupancy",
+                                                              "_polder.ingest-keys-create"));
+  EXPECT_TRUE(report.errors.empty()) << report.errors[0];
+  EXPECT_THAT(report.warnings, Contains(HasSubstr("replication factor 1, below the production value 3")));
+  ASSERT_OK_AND_ASSIGN(kafka::TopicDescription d, admin->DescribeTopic("create.mobility.bike-counts", absl::Seconds(10)));
+  EXPECT_EQ(d.partitions, 3);
+  EXPECT_EQ(d.configs["retention.ms"].value, std::to_string(48 * 3600 * 1000));
+  EXPECT_EQ(d.configs["max.message.bytes"].value, std::to_string((1 << 20) + 1024));
+  // A second start finds them and creates nothing.
+  ASSERT_OK_AND_ASSIGN(TopicReport again, EnsureTopics(*admin, c, absl::Seconds(10)));
+  EXPECT_TRUE(again.created.empty());
+  EXPECT_TRUE(again.errors.empty());
+}
+
+TEST_F(TopicsTest, ReportsMismatchesOfExistingTopicsWithoutAlteringThem) {
+  NodeConfig c = Config("exist");
+  ASSERT_OK_AND_ASSIGN(auto admin, kafka::KafkaAdmin::Create(ClientOptions()));
+  ASSERT_OK(admin->CreateTopic({"exist.mobility.bike-counts", 5, 1, {{"max.message.bytes", "500000"}}},
+                               absl::Seconds(10)));
+  ASSERT_OK(admin->CreateTopic({"exist.parking.occupancy", 2, 1, {{"cleanup.policy", "compact"}}}, absl::Seconds(10)));
+  ASSERT_OK_AND_ASSIGN(TopicReport report, EnsureTopics(*admin, c, absl::Seconds(10)));
+  EXPECT_THAT(report.warnings, Contains(HasSubstr("exist.mobility.bike-counts has 5 partitions, configured 3")));
+  EXPECT_THAT(report.errors, Contains(HasSubstr("exist.mobility.bike-counts has max.message.bytes=500000")));
+  EXPECT_THAT(report.errors, Contains(HasSubstr("exist.parking.occupancy has cleanup.policy=compact")));
+  ASSERT_OK_AND_ASSIGN(kafka::TopicDescription d, admin->DescribeTopic("exist.mobility.bike-counts", absl::Seconds(10)));
+  EXPECT_EQ(d.partitions, 5) << "not altered";
+  EXPECT_EQ(d.configs["max.message.bytes"].value, "500000") << "not altered";
+}
+
+}  // namespace
+}  // namespace node
+}  // namespace polder
