@@ -3,7 +3,7 @@
 //
 //   polder-generate --city groningen --dataset mobility.bike-counts --from -2h      # NDJSON on stdout
 //   polder-generate --city groningen --from -6h --follow \
-//       --post https://localhost:8443 --cacert bundle.pem --token-file gateway.token
+//       --post https://localhost:8443 --cacert bundle.pem --token_file gateway.token
 //
 // Each interval of each dataset is one batch with the idempotency key
 // "<city>/<dataset>/<interval end>", so running it again over the same hours writes nothing
