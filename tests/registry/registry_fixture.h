@@ -112,6 +112,7 @@ class ServiceProcess {
   }
 
   int port(const std::string& which) const { return ports_.value(which, 0); }
+  pid_t pid() const { return pid_; }
   int http_port() const { return port("http_port"); }
   int grpc_port() const { return port("grpc_port"); }
 

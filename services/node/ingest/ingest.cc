@@ -113,22 +113,46 @@ absl::StatusOr<std::shared_ptr<const IngestTarget>> Ingest::Target(const Dataset
 }
 
 absl::StatusOr<v1::PublishResponse> Ingest::Publish(const Caller& caller, const v1::PublishRequest& request) {
-  const absl::Time start = absl::Now();
-  const int64_t bytes = RequestBytes(request);
-  absl::StatusOr<v1::PublishResponse> result = [&]() -> absl::StatusOr<v1::PublishResponse> {
-    absl::StatusOr<std::string> identity = auth_->Authenticate(caller.certificate_peer_id, caller.authorization);
-    if (!identity.ok()) return identity.status();
-    return PublishAuthenticated(*identity, request);
-  }();
+  IngestTicket ticket = Submit(caller, request);
+  return Complete(ticket);
+}
+
+IngestTicket Ingest::Submit(const Caller& caller, const v1::PublishRequest& request) {
+  IngestTicket t;
+  t.start = absl::Now();
+  t.bytes = RequestBytes(request);
+  t.records = request.records_size();
   // Metrics are labelled only with configured datasets (no unbounded label values).
-  const std::string label = config_.FindDataset(request.dataset()) != nullptr ? request.dataset() : "unknown";
-  metrics_->Record(label, result.status(), result.ok() && result->duplicate(), request.records_size(), bytes,
-                   absl::Now() - start);
+  t.dataset_label = config_.FindDataset(request.dataset()) != nullptr ? request.dataset() : "unknown";
+  absl::StatusOr<std::string> identity = auth_->Authenticate(caller.certificate_peer_id, caller.authorization);
+  t.refused = identity.ok() ? SubmitAuthenticated(*identity, request, &t) : identity.status();
+  return t;
+}
+
+absl::StatusOr<v1::PublishResponse> Ingest::Complete(IngestTicket& t) {
+  absl::StatusOr<v1::PublishResponse> result = absl::UnknownError("not completed");
+  if (!t.refused.ok()) {
+    result = t.refused;
+  } else {
+    absl::StatusOr<PublishOutcome> outcome = t.ticket.Wait();
+    if (outcome.ok()) {
+      v1::PublishResponse response = t.response;
+      response.set_records(outcome->records);
+      response.set_duplicate(outcome->duplicate);
+      if (outcome->duplicate) response.set_schema_id(outcome->schema_id);
+      result = std::move(response);
+    } else {
+      result = outcome.status();
+    }
+  }
+  t.reservation.reset();
+  metrics_->Record(t.dataset_label, result.status(), result.ok() && result->duplicate(), t.records, t.bytes,
+                   absl::Now() - t.start);
   return result;
 }
 
-absl::StatusOr<v1::PublishResponse> Ingest::PublishAuthenticated(const std::string& identity,
-                                                                 const v1::PublishRequest& request) {
+absl::Status Ingest::SubmitAuthenticated(const std::string& identity, const v1::PublishRequest& request,
+                                         IngestTicket* ticket) {
   const DatasetConfig* dataset = config_.FindDataset(request.dataset());
   if (dataset == nullptr) {
     std::vector<std::string> ids;
@@ -141,10 +165,12 @@ absl::StatusOr<v1::PublishResponse> Ingest::PublishAuthenticated(const std::stri
     return absl::InvalidArgumentError("idempotency_key: longer than 200 bytes");
   }
   if (request.schema_id() < 0) return absl::InvalidArgumentError("schema_id: must not be negative");
-  // Bound the memory held by requests in progress.
-  const int64_t bytes = RequestBytes(request);
+  // Bound the memory held by requests in progress; released when the ticket completes.
+  const int64_t bytes = ticket->bytes;
   const int64_t before = inflight_bytes_.fetch_add(bytes);
-  absl::Cleanup release = [this, bytes] { metrics_->SetInflightBytes(inflight_bytes_.fetch_sub(bytes) - bytes); };
+  ticket->reservation = std::shared_ptr<void>(nullptr, [this, bytes](void*) {
+    metrics_->SetInflightBytes(inflight_bytes_.fetch_sub(bytes) - bytes);
+  });
   metrics_->SetInflightBytes(before + bytes);
   if (before + bytes > config_.max_inflight_bytes && before > 0) {
     return absl::ResourceExhaustedError(absl::StrCat("the node holds ", before, " bytes of requests in progress (limit ",
@@ -164,13 +190,11 @@ absl::StatusOr<v1::PublishResponse> Ingest::PublishAuthenticated(const std::stri
   }
   const std::string seed =
       request.idempotency_key().empty() ? "" : absl::StrCat(identity, "\n", request.idempotency_key());
-  absl::StatusOr<std::vector<kafka::ProducerRecord>> out =
-      validator_.Validate(**target, records, absl::Now(), seed);
+  absl::StatusOr<std::vector<kafka::ProducerRecord>> out = validator_.Validate(**target, records, absl::Now(), seed);
   if (!out.ok()) return out.status();
-  v1::PublishResponse response;
-  response.set_schema_id((*target)->schema_id);
-  response.set_topic((*target)->topic);
-  for (const kafka::ProducerRecord& r : *out) response.add_ce_ids(r.headers[1].value);
+  ticket->response.set_schema_id((*target)->schema_id);
+  ticket->response.set_topic((*target)->topic);
+  for (const kafka::ProducerRecord& r : *out) ticket->response.add_ce_ids(r.headers[1].value);
   PublishBatch batch;
   batch.identity = identity;
   batch.idempotency_key = request.idempotency_key();
@@ -178,12 +202,8 @@ absl::StatusOr<v1::PublishResponse> Ingest::PublishAuthenticated(const std::stri
   batch.dataset_id = dataset->id;
   batch.schema_id = (*target)->schema_id;
   batch.records = std::move(*out);
-  absl::StatusOr<PublishOutcome> outcome = publisher_->Publish(std::move(batch));
-  if (!outcome.ok()) return outcome.status();
-  response.set_records(outcome->records);
-  response.set_duplicate(outcome->duplicate);
-  if (outcome->duplicate) response.set_schema_id(outcome->schema_id);
-  return response;
+  ticket->ticket = publisher_->Submit(std::move(batch));
+  return absl::OkStatus();
 }
 
 }  // namespace node

@@ -29,6 +29,19 @@ struct Caller {
   std::string authorization;        // Authorization header / metadata
 };
 
+// A batch on its way: refused at once, or submitted to the publisher (its in-flight bytes stay
+// reserved until the ticket is gone).
+struct IngestTicket {
+  absl::Status refused;
+  Publisher::Ticket ticket;
+  v1::PublishResponse response;
+  std::string dataset_label;
+  int64_t records = 0;
+  int64_t bytes = 0;
+  absl::Time start;
+  std::shared_ptr<void> reservation;
+};
+
 class Ingest {
  public:
   Ingest(const NodeConfig& config, SchemaCache* schemas, Publisher* publisher, IngestAuthenticator* auth,
@@ -37,11 +50,16 @@ class Ingest {
   // All records of `request` committed, or nothing and why (status codes: ARCHITECTURE §7).
   absl::StatusOr<v1::PublishResponse> Publish(const Caller& caller, const v1::PublishRequest& request);
 
+  // Publish in two steps, so a stream can have several batches in the same transaction:
+  // Submit authenticates, validates and queues; Complete waits for the commit and answers.
+  IngestTicket Submit(const Caller& caller, const v1::PublishRequest& request);
+  absl::StatusOr<v1::PublishResponse> Complete(IngestTicket& ticket);
+
   int64_t inflight_bytes() const { return inflight_bytes_.load(); }
 
  private:
-  absl::StatusOr<v1::PublishResponse> PublishAuthenticated(const std::string& identity,
-                                                           const v1::PublishRequest& request);
+  absl::Status SubmitAuthenticated(const std::string& identity, const v1::PublishRequest& request,
+                                   IngestTicket* ticket);
   absl::StatusOr<std::shared_ptr<const IngestTarget>> Target(const DatasetConfig& dataset, int32_t schema_id);
 
   const NodeConfig& config_;

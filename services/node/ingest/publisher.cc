@@ -95,7 +95,22 @@ void Publisher::ForgetExpiredKeys() {
   }
 }
 
-absl::StatusOr<PublishOutcome> Publisher::Publish(PublishBatch batch) {
+absl::StatusOr<PublishOutcome> Publisher::Ticket::Wait() {
+  if (pending_ == nullptr) return immediate_;
+  // The answer is bounded by publish_timeout (and a small margin) even if Kafka takes longer to
+  // resolve the transaction: the caller retries with the same key.
+  if (!pending_->done.WaitForNotificationWithTimeout(timeout_ + absl::Seconds(2))) {
+    return Unavailable(absl::StrCat("the batch was not committed within ", absl::FormatDuration(timeout_),
+                                    " (outcome unknown)"));
+  }
+  return pending_->result;
+}
+
+absl::StatusOr<PublishOutcome> Publisher::Publish(PublishBatch batch) { return Submit(std::move(batch)).Wait(); }
+
+Publisher::Ticket Publisher::Submit(PublishBatch batch) {
+  Ticket ticket;
+  ticket.timeout_ = options_.publish_timeout;
   auto p = std::make_shared<Pending>();
   p->batch = std::move(batch);
   if (!p->batch.idempotency_key.empty()) p->map_key = absl::StrCat(p->batch.identity, "\n", p->batch.idempotency_key);
@@ -104,12 +119,19 @@ absl::StatusOr<PublishOutcome> Publisher::Publish(PublishBatch batch) {
     absl::MutexLock lock(&mu_);
     while (true) {
       if (fenced_) {
-        return absl::UnavailableError(
+        ticket.immediate_ = absl::UnavailableError(
             "this node instance no longer publishes: another instance took over its transactional id (fenced)");
+        return ticket;
       }
-      if (draining_) return absl::UnavailableError("the node is shutting down; retry against another instance");
+      if (draining_) {
+        ticket.immediate_ = absl::UnavailableError("the node is shutting down; retry against another instance");
+        return ticket;
+      }
       if (p->map_key.empty()) break;
-      if (auto answer = Answered(p->batch)) return *answer;
+      if (auto answer = Answered(p->batch)) {
+        ticket.immediate_ = *answer;
+        return ticket;
+      }
       auto it = in_flight_keys_.find(p->map_key);
       if (it == in_flight_keys_.end()) break;
       // The same key is being committed right now (a client retrying early): wait for it.
@@ -117,19 +139,17 @@ absl::StatusOr<PublishOutcome> Publisher::Publish(PublishBatch batch) {
       mu_.Unlock();
       const bool finished = other->done.WaitForNotificationWithTimeout(options_.publish_timeout + absl::Seconds(5));
       mu_.Lock();
-      if (!finished) return Unavailable("a batch with the same idempotency key is still being committed");
+      if (!finished) {
+        ticket.immediate_ = Unavailable("a batch with the same idempotency key is still being committed");
+        return ticket;
+      }
     }
     if (!p->map_key.empty()) in_flight_keys_[p->map_key] = p;
     queue_.push_back(p);
     queued_bytes_ += p->bytes;
   }
-  // The answer is bounded by publish_timeout (and a small margin) even if Kafka takes longer to
-  // resolve the transaction: the caller retries with the same key.
-  if (!p->done.WaitForNotificationWithTimeout(options_.publish_timeout + absl::Seconds(2))) {
-    return Unavailable(absl::StrCat("the batch was not committed within ",
-                                    absl::FormatDuration(options_.publish_timeout), " (outcome unknown)"));
-  }
-  return p->result;
+  ticket.pending_ = std::move(p);
+  return ticket;
 }
 
 absl::Status Publisher::ReadKeys(absl::Duration timeout) {

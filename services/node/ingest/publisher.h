@@ -51,6 +51,9 @@ struct PublishOutcome {
 };
 
 class Publisher {
+ private:
+  struct Pending;
+
  public:
   struct Options {
     kafka::ProducerOptions producer;  // transactional_id required
@@ -77,8 +80,15 @@ class Publisher {
   static absl::StatusOr<std::unique_ptr<Publisher>> Start(Options options);
   ~Publisher();
 
+  class Ticket;
+
   // Commits `batch` or says why not; blocks until then (at most about publish_timeout).
   absl::StatusOr<PublishOutcome> Publish(PublishBatch batch);
+
+  // Queues `batch` for the next transaction and returns at once (unless a batch with the same
+  // key is being committed, which it waits for); Wait() on the ticket gives the outcome. Batches
+  // are committed in the order they were submitted.
+  Ticket Submit(PublishBatch batch);
 
   // Stops taking batches (UNAVAILABLE "shutting down"), commits those already queued, stops.
   void Drain();
@@ -89,7 +99,6 @@ class Publisher {
   Stats stats() const;
 
  private:
-  struct Pending;
   struct KeyEntry {
     std::string content_hash;
     std::string dataset_id;
@@ -126,6 +135,19 @@ class Publisher {
   bool ready_ ABSL_GUARDED_BY(mu_) = false;
   Stats stats_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
+};
+
+// A submitted batch: its outcome once committed (or refused at once).
+class Publisher::Ticket {
+ public:
+  // Blocks until the batch is committed or failed; at most about publish_timeout.
+  absl::StatusOr<PublishOutcome> Wait();
+
+ private:
+  friend class Publisher;
+  std::shared_ptr<Pending> pending_;
+  absl::StatusOr<PublishOutcome> immediate_ = absl::UnknownError("not submitted");
+  absl::Duration timeout_;
 };
 
 }  // namespace node

@@ -1,5 +1,7 @@
 #include "services/node/ingest/transports.h"
 
+#include <deque>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -105,20 +107,44 @@ grpc::Status IngestGrpcService::Publish(grpc::ServerContext* context, const v1::
 grpc::Status IngestGrpcService::PublishStream(grpc::ServerContext* context,
                                               grpc::ServerReader<v1::PublishRequest>* reader,
                                               v1::PublishStreamResponse* response) {
+  // Batches are submitted as they arrive (several may share a transaction) and answered in
+  // order; a window bounds how many wait at once (the in-flight byte limit applies as well).
+  constexpr size_t kWindow = 32;
   const Caller caller = GrpcCaller(*context);
-  v1::PublishRequest request;
-  int32_t batch = 0;
-  while (reader->Read(&request)) {
-    absl::StatusOr<v1::PublishResponse> r = ingest_->Publish(caller, request);
+  std::deque<std::pair<int32_t, IngestTicket>> window;
+  absl::Status failure;
+  int32_t failed_batch = -1;
+  auto complete_front = [&] {
+    auto [index, ticket] = std::move(window.front());
+    window.pop_front();
+    absl::StatusOr<v1::PublishResponse> r = ingest_->Complete(ticket);
     if (!r.ok()) {
-      return ToGrpcStatus(absl::Status(
-          r.status().code(), absl::StrCat("batch ", batch, " of the stream (", response->batches(),
-                                          " committed before it): ", r.status().message())));
+      if (failure.ok()) {
+        failure = r.status();
+        failed_batch = index;
+      }
+      return;
     }
     response->set_batches(response->batches() + 1);
     response->set_records(response->records() + r->records());
     if (r->duplicate()) response->set_duplicate_batches(response->duplicate_batches() + 1);
-    ++batch;
+  };
+  v1::PublishRequest request;
+  for (int32_t index = 0; failure.ok() && reader->Read(&request); ++index) {
+    window.emplace_back(index, ingest_->Submit(caller, request));
+    if (!window.back().second.refused.ok()) {
+      while (window.size() > 1) complete_front();  // answer what was submitted before it
+      complete_front();
+      break;
+    }
+    while (window.size() > kWindow) complete_front();
+  }
+  while (!window.empty()) complete_front();
+  if (!failure.ok()) {
+    return ToGrpcStatus(absl::Status(
+        failure.code(), absl::StrCat("batch ", failed_batch, " of the stream: ", failure.message(), " (",
+                                     response->batches(), " other batches committed; retry the rest with their "
+                                                          "idempotency keys)")));
   }
   return grpc::Status::OK;
 }

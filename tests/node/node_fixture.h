@@ -1,0 +1,163 @@
+// The polder-node end-to-end fixture: on top of the registry fixture (broker, federation PKI,
+// signed directory, registry process), a city ingest CA with a gateway certificate and a token
+// identity, the standard datasets bootstrapped, node configs per test (their own peer id, so
+// topics do not collide within a suite) and clients (gRPC with certificate or token, curl).
+#ifndef POLDER_TESTS_NODE_NODE_FIXTURE_H_
+#define POLDER_TESTS_NODE_NODE_FIXTURE_H_
+
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "proto/polder/node/v1/ingest.grpc.pb.h"
+#include "tests/registry/registry_fixture.h"
+
+namespace polder {
+namespace node_testing {
+
+using namespace registry_testing;  // NOLINT: the registry fixture and its helpers
+namespace nv1 = ::polder::node::v1;
+
+inline constexpr char kToken[] = "parking-vendor-token-7f3a9c2e51";
+inline constexpr char kBikes[] = "mobility.bike-counts";
+
+inline std::string Now() { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()); }
+
+inline std::string BikeJson(const std::string& counter, int count) {
+  return absl::StrCat(R"({"counterId":")", counter, R"(","eventTime":")", Now(), R"(","count":")", count,
+                      R"(","location":{"latitude":53.2194,"longitude":6.5665}})");
+}
+
+class NodeE2eTest : public RegistryE2eTest {
+ protected:
+  void SetUp() override {
+    RegistryE2eTest::SetUp();
+    static int counter = 0;
+    peer_ = absl::StrCat("gn", ++counter);
+    ingest_ca_ = std::make_unique<tls::TestFederation>(dir_ + "/ingest-ca", "groningen-ingest");
+    gateway_ = ingest_ca_->WriteIdentity("gateway-north", ingest_ca_->Issue("gateway-north"));
+    stranger_ = ingest_ca_->WriteIdentity("stranger", ingest_ca_->Issue("stranger"));
+    // The gateway verifies the node's server certificate against the federation's bundle.
+    gateway_.trust_bundle_path = fed_->bundle_path();
+    stranger_.trust_bundle_path = fed_->bundle_path();
+    token_file_ = dir_ + "/parking.token";
+    std::ofstream(token_file_) << kToken << "\n";
+    registry_ = Start("reg-a");
+    json bootstrap = Bootstrap(*registry_);
+    ASSERT_TRUE(bootstrap.is_object()) << bootstrap;
+  }
+
+  std::string Topic(const std::string& dataset = kBikes) const { return absl::StrCat(peer_, ".", dataset); }
+
+  std::string WriteNodeConfig() {
+    const tls::TlsFiles& f = files_["groningen"];
+    std::string path = absl::StrCat(dir_, "/node-", peer_, ".yaml");
+    std::ofstream(path) << absl::StrCat(
+        "node:\n  peer_id: ", peer_, "\n  federation: ", tls::kTestFederation, "\n  state_dir: ", dir_, "/state-",
+        peer_,
+        "\n  grpc_address: 127.0.0.1:0\n  http_address: 127.0.0.1:0\n  schema_address: 127.0.0.1:0\n"
+        "  ops_address: 127.0.0.1:0\n  drain_timeout: 10s\n",
+        "kafka:\n  bootstrap_servers: ", broker().bootstrap_servers(), "\n  keys_topic: _polder.ingest-keys-", peer_,
+        "\n  internal_replication_factor: 1\n  delivery_timeout: 5s\n  transaction_timeout: 20s\n"
+        "  request_timeout: 3s\n  production_replication_factor: 1\n  production_min_insync_replicas: 1\n"
+        "  properties:\n    log_level: \"3\"\n",
+        "registry:\n  address: localhost:", registry_->grpc_port(), "\n  refresh_interval: 2s\n",
+        "tls:\n  cert_file: ", f.cert_path, "\n  key_file: ", f.key_path, "\n  trust_bundle_file: ",
+        f.trust_bundle_path, "\n  crl_dir: ", fed_->crl_dir(), "\n",
+        "trust:\n  federation: ", tls::kTestFederation, "\n  directory_file: ", dir_,
+        "/directory.json\n  directory_state: ", dir_, "/node-", peer_, "-directory.json\n",
+        "  operator_keys:\n    - public_key_file: ", dir_, "/operator.pub\n",
+        "ingest:\n  trust_domain: groningen-ingest\n  client_ca_file: ", ingest_ca_->bundle_path(),
+        "\n", ingest_limits_,
+        "  identities:\n    - {id: gateway-north, datasets: [mobility.bike-counts]}\n"
+        "    - {id: parking-vendor, datasets: [\"*\"], token_file: ",
+        token_file_, "}\n",
+        "datasets:\n  - {id: mobility.bike-counts, subject: polder.datasets.mobility.v1.BikeCount, partitions: 3, "
+        "replication_factor: 1}\n"
+        "  - {id: parking.occupancy, subject: polder.datasets.parking.v1.ParkingOccupancy, partitions: 1, "
+        "replication_factor: 1}\n");
+    return path;
+  }
+
+  std::unique_ptr<ServiceProcess> StartNode() {
+    auto node = std::make_unique<ServiceProcess>(RunfilesPath("services/node/polder-node"), "node-" + peer_,
+                                                 WriteNodeConfig());
+    node->Start();
+    return node;
+  }
+
+  // A gRPC ingest stub presenting the gateway's certificate (or none, with `token`).
+  std::unique_ptr<nv1::IngestService::Stub> Ingest(int port, bool certificate = true) {
+    std::shared_ptr<grpc::ChannelCredentials> creds;
+    if (certificate) {
+      auto c = tls::MakeChannelCredentials(gateway_, fed_->Checker(), "groningen");
+      EXPECT_OK(c.status());
+      creds = *c;
+    } else {
+      grpc::SslCredentialsOptions o;
+      std::ifstream in(fed_->bundle_path());
+      std::stringstream pem;
+      pem << in.rdbuf();
+      o.pem_root_certs = pem.str();
+      creds = grpc::SslCredentials(o);
+    }
+    return nv1::IngestService::NewStub(grpc::CreateChannel(absl::StrCat("localhost:", port), creds));
+  }
+
+  // curl against the node's HTTPS ingest; returns (HTTP status, body).
+  std::pair<int, json> Curl(const ServiceProcess& node, const std::string& dataset, const std::string& type,
+                            const std::string& body_file, const std::string& auth) {
+    std::string cmd = absl::StrCat("curl -sS --cacert ", fed_->bundle_path(), " ", auth, " -H 'Content-Type: ", type,
+                                   "' --data-binary @", body_file, " -w '\\n%{http_code}' https://localhost:",
+                                   node.http_port(), "/v1/datasets/", dataset, "/records");
+    std::string out;
+    testing::RunCommand(cmd, &out);
+    size_t nl = out.rfind('\n');
+    int status = nl == std::string::npos ? -1 : std::atoi(out.substr(nl + 1).c_str());
+    return {status, json::parse(out.substr(0, nl == std::string::npos ? 0 : nl), nullptr, false)};
+  }
+
+  std::string CertAuth(const tls::TlsFiles& f) const {
+    return absl::StrCat("--cert ", f.cert_path, " --key ", f.key_path);
+  }
+  static std::string TokenAuth(const std::string& token) {
+    return absl::StrCat("-H 'Authorization: Bearer ", token, "'");
+  }
+  std::string WriteBody(const std::string& name, const std::string& content) {
+    std::string path = absl::StrCat(dir_, "/", name);
+    std::ofstream(path, std::ios::binary) << content;
+    return path;
+  }
+
+  // ce_id → number of times it is in `topic` (read_committed), reading until `expected`
+  // distinct records arrived or the timeout.
+  std::map<std::string, int> CeIdsInTopic(const std::string& topic, int partitions, size_t expected) {
+    std::map<std::string, int> ids;
+    for (const kafka::ConsumedRecord& r : ReadRecords(topic, partitions, expected, absl::Seconds(30))) {
+      for (const kafka::Header& h : r.headers) {
+        if (h.key == "ce_id") ++ids[h.value];
+      }
+    }
+    return ids;
+  }
+
+  std::string peer_;
+  // The ingest section's limits (tests keep them small to reach them).
+  std::string ingest_limits_ =
+      "  max_record_bytes: 4KiB\n  max_batch_bytes: 256KiB\n  max_inflight_bytes: 512KiB\n  max_event_age: 24h\n"
+      "  publish_timeout: 6s\n";
+  std::unique_ptr<tls::TestFederation> ingest_ca_;
+  tls::TlsFiles gateway_, stranger_;
+  std::string token_file_;
+  std::unique_ptr<RegistryProcess> registry_;
+};
+
+
+}  // namespace node_testing
+}  // namespace polder
+
+#endif  // POLDER_TESTS_NODE_NODE_FIXTURE_H_
