@@ -21,10 +21,11 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/kafka/admin.h"
-#include "google/protobuf/util/time_util.h"
+#include "google/protobuf/util/json_util.h"
 #include "proto/polder/datasets/mobility/v1/bike_count.pb.h"
 #include "services/node/ingest/validator.h"
 #include "tests/node/node_fixture.h"
+#include "tools/generator/generator.h"
 
 namespace polder {
 namespace {
@@ -71,20 +72,22 @@ struct Measured {
 
 class IngestBench : public NodeE2eTest {
  protected:
-  // A BikeCount with a ~200-byte Protobuf payload (the description pads it).
-  std::string Payload(int i) {
-    datasets::mobility::v1::BikeCount b;
-    b.set_counter_id(absl::StrFormat("gn-bench-%04d", i % 1000));
-    *b.mutable_event_time() = google::protobuf::util::TimeUtil::GetCurrentTime();
-    b.mutable_location()->set_latitude(53.2194);
-    b.mutable_location()->set_longitude(6.5665);
-    b.mutable_location()->set_municipality_code("GM0014");
-    *b.mutable_interval_start() = b.event_time();
-    b.set_count(17 + i % 50);
-    b.set_direction(datasets::mobility::v1::BikeCount::DIRECTION_INBOUND);
-    std::string bytes = b.SerializeAsString();
-    b.mutable_location()->set_description(std::string(200 - std::min<size_t>(200, bytes.size() + 2), 'x'));
-    return b.SerializeAsString();
+  // Groningen's bicycle counts from the sample data generator (tools/generator), as binary
+  // BikeCount messages padded to ~200 bytes with the location description.
+  void MakePayloads() {
+    const absl::Time now = absl::Now();
+    for (int step = 0; payloads_.size() < 1000; ++step) {
+      auto records = generator::Generate("groningen", "mobility.bike-counts", now - absl::Minutes(15) * step, 7);
+      ASSERT_OK(records.status());
+      for (const generator::GeneratedRecord& r : *records) {
+        datasets::mobility::v1::BikeCount b;
+        ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.json, &b).ok());
+        b.mutable_location()->clear_description();
+        const size_t size = b.ByteSizeLong();
+        b.mutable_location()->set_description(std::string(size + 3 < 200 ? 200 - size - 3 : 1, 'x'));
+        payloads_.push_back(b.SerializeAsString());
+      }
+    }
   }
 
   nv1::PublishRequest Batch(const std::string& key, int n) {
@@ -215,7 +218,9 @@ class IngestBench : public NodeE2eTest {
 TEST_F(IngestBench, PolderNodeAgainstProducerPerformance) {
   ingest_limits_ = "  publish_timeout: 15s\n  max_event_age: 24h\n";
   auto node = StartNode();
-  for (int i = 0; i < 1000; ++i) payloads_.push_back(Payload(i));
+  MakePayloads();
+  ASSERT_FALSE(payloads_.empty());
+  std::printf("payload: %zu bytes of Protobuf per record\n", payloads_[0].size());
   // Bytes of one Kafka record as the node writes it: key, headers and framed value.
   auto stub = Ingest(node->grpc_port());
   {

@@ -319,7 +319,7 @@ void ProducerCore::OnError(rd_kafka_t* rk, int err, const char* reason, void* op
   // Other errors are informational (librdkafka retries); the log callback has them.
 }
 
-void ProducerCore::Send(ProducerRecord record, Producer::DeliveryCallback done) {
+void ProducerCore::Send(const ProducerRecord& record, Producer::DeliveryCallback done) {
   auto* p = new Pending{this, std::move(done), 0};
   {
     absl::MutexLock lock(&mu_);
@@ -358,14 +358,14 @@ void ProducerCore::Send(ProducerRecord record, Producer::DeliveryCallback done) 
           rk, RD_KAFKA_V_TOPIC(record.topic.c_str()), RD_KAFKA_V_PARTITION(record.partition),
           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
           RD_KAFKA_V_KEY(record.key->data(), record.key->size()),
-          RD_KAFKA_V_VALUE(record.value.data(), record.value.size()),
+          RD_KAFKA_V_VALUE(const_cast<char*>(record.value.data()), record.value.size()),  // F_COPY: copied
           RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_TIMESTAMP(record.timestamp_ms),
           RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
     } else {
       e = rd_kafka_producev(
           rk, RD_KAFKA_V_TOPIC(record.topic.c_str()), RD_KAFKA_V_PARTITION(record.partition),
           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-          RD_KAFKA_V_VALUE(record.value.data(), record.value.size()),
+          RD_KAFKA_V_VALUE(const_cast<char*>(record.value.data()), record.value.size()),  // F_COPY: copied
           RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_TIMESTAMP(record.timestamp_ms),
           RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
     }
@@ -416,8 +416,8 @@ absl::StatusOr<std::unique_ptr<IdempotentProducer>> IdempotentProducer::Create(
   return std::unique_ptr<IdempotentProducer>(new IdempotentProducer(std::move(core)));
 }
 
-void IdempotentProducer::Send(ProducerRecord record, DeliveryCallback done) {
-  core_->Send(std::move(record), std::move(done));
+void IdempotentProducer::Send(const ProducerRecord& record, DeliveryCallback done) {
+  core_->Send(record, std::move(done));
 }
 absl::Status IdempotentProducer::Flush(absl::Duration timeout) { return core_->Flush(timeout); }
 int64_t IdempotentProducer::InFlight() const { return core_->InFlight(); }
@@ -441,8 +441,8 @@ absl::StatusOr<std::unique_ptr<KafkaTransactionalProducer>> KafkaTransactionalPr
       new KafkaTransactionalProducer(std::move(core)));
 }
 
-void KafkaTransactionalProducer::Send(ProducerRecord record, DeliveryCallback done) {
-  core_->Send(std::move(record), std::move(done));
+void KafkaTransactionalProducer::Send(const ProducerRecord& record, DeliveryCallback done) {
+  core_->Send(record, std::move(done));
 }
 absl::Status KafkaTransactionalProducer::Flush(absl::Duration timeout) {
   return core_->Flush(timeout);

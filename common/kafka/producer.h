@@ -69,7 +69,7 @@ class Producer {
   virtual ~Producer() = default;
 
   // Queues `record`; `done` runs exactly once with the outcome (see the file comment).
-  virtual void Send(ProducerRecord record, DeliveryCallback done) = 0;
+  virtual void Send(const ProducerRecord& record, DeliveryCallback done) = 0;
 
   // Waits until every record sent before the call has been reported (its callback returned), or
   // `timeout` passed (DEADLINE_EXCEEDED; the records stay in flight). Records sent meanwhile by
@@ -125,7 +125,7 @@ class ProducerCore {
   ~ProducerCore();
 
   absl::Status Start();
-  void Send(ProducerRecord record, Producer::DeliveryCallback done);
+  void Send(const ProducerRecord& record, Producer::DeliveryCallback done);
   absl::Status Flush(absl::Duration timeout);
   int64_t InFlight() const;
   int64_t recreations() const { return recreations_.load(); }
@@ -194,7 +194,7 @@ class IdempotentProducer : public Producer {
   static absl::StatusOr<std::unique_ptr<IdempotentProducer>> Create(ProducerOptions options);
   ~IdempotentProducer() override = default;
 
-  void Send(ProducerRecord record, DeliveryCallback done) override;
+  void Send(const ProducerRecord& record, DeliveryCallback done) override;
   absl::Status Flush(absl::Duration timeout) override;
   int64_t InFlight() const override;
 
@@ -216,7 +216,7 @@ class KafkaTransactionalProducer : public TransactionalProducer {
       ProducerOptions options);
   ~KafkaTransactionalProducer() override = default;
 
-  void Send(ProducerRecord record, DeliveryCallback done) override;
+  void Send(const ProducerRecord& record, DeliveryCallback done) override;
   absl::Status Flush(absl::Duration timeout) override;
   int64_t InFlight() const override;
   absl::Status InitTransactions(absl::Duration timeout) override;

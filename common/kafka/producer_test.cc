@@ -250,7 +250,7 @@ class FakeTransactionalProducer : public TransactionalProducer {
  public:
   explicit FakeTransactionalProducer(std::vector<absl::Status> commits)
       : commits_(std::move(commits)) {}
-  void Send(ProducerRecord, DeliveryCallback done) override { done(RecordMetadata{}); }
+  void Send(const ProducerRecord&, DeliveryCallback done) override { done(RecordMetadata{}); }
   absl::Status Flush(absl::Duration) override { return absl::OkStatus(); }
   int64_t InFlight() const override { return 0; }
   absl::Status InitTransactions(absl::Duration) override { return absl::OkStatus(); }
