@@ -293,6 +293,15 @@ class RetryingClient {
   std::thread thread_;
 };
 
+// Every expected ce_id is in the topic exactly once, and nothing else is.
+void ExpectExactlyOnce(const std::map<std::string, int>& in_topic, const std::set<std::string>& expected) {
+  int duplicates = 0;
+  for (const auto& [id, n] : in_topic) duplicates += n > 1 ? 1 : 0;
+  EXPECT_EQ(duplicates, 0);
+  for (const std::string& id : expected) EXPECT_EQ(in_topic.count(id), 1u) << id << " acknowledged but not in the topic";
+  EXPECT_EQ(in_topic.size(), expected.size());
+}
+
 void WaitForAcks(const RetryingClient& client, int n) {
   const absl::Time deadline = absl::Now() + absl::Minutes(2);
   while (client.acked() < n && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(50));
@@ -310,13 +319,7 @@ TEST_F(NodeE2eTest, KillNineOfTheNodeWhileAClientStreamsLosesAndDuplicatesNothin
   port = node->grpc_port();
   client.Join();
   EXPECT_EQ(client.acked(), kBatches) << node->Log();
-  auto ids = CeIdsInTopic(Topic(), 3, kBatches * kPerBatch);
-  std::set<std::string> expected = client.expected();
-  int duplicates = 0;
-  for (const auto& [id, n] : ids) duplicates += n > 1 ? 1 : 0;
-  EXPECT_EQ(duplicates, 0);
-  for (const std::string& id : expected) EXPECT_EQ(ids.count(id), 1u) << id << " acknowledged but not in the topic";
-  EXPECT_EQ(ids.size(), expected.size());
+  ExpectExactlyOnce(CeIdsInTopic(Topic(), 3, kBatches * kPerBatch), client.expected());
   RecordProperty("client_retries", client.failures());
 }
 
@@ -333,13 +336,7 @@ TEST_F(NodeE2eTest, KillNineOfTheBrokerWhileAClientStreamsLosesAndDuplicatesNoth
   client.Join();
   EXPECT_EQ(client.acked(), kBatches) << node->Log();
   EXPECT_GT(client.failures(), 0) << "the outage was seen by the client";
-  auto ids = CeIdsInTopic(Topic(), 3, kBatches * kPerBatch);
-  std::set<std::string> expected = client.expected();
-  int duplicates = 0;
-  for (const auto& [id, n] : ids) duplicates += n > 1 ? 1 : 0;
-  EXPECT_EQ(duplicates, 0);
-  for (const std::string& id : expected) EXPECT_EQ(ids.count(id), 1u) << id << " acknowledged but not in the topic";
-  EXPECT_EQ(ids.size(), expected.size());
+  ExpectExactlyOnce(CeIdsInTopic(Topic(), 3, kBatches * kPerBatch), client.expected());
 }
 
 TEST_F(NodeE2eTest, ValidatesFromItsCacheWhileTheRegistryIsDownAcrossARestart) {
