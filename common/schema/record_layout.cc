@@ -93,20 +93,16 @@ absl::StatusOr<RecordLayout> RecordLayoutOf(const pb::Descriptor* message) {
   return layout;
 }
 
-absl::StatusOr<RecordMetadata> ReadRecordMetadata(const RecordLayout& layout, const pb::Message& record) {
-  const pb::Reflection* r = record.GetReflection();
+absl::StatusOr<RecordMetadata> RecordMetadataFrom(const RecordLayout& layout, std::string entity_id,
+                                                  bool has_event_time, int64_t seconds, int32_t nanos) {
   RecordMetadata m;
-  m.entity_id = r->GetString(record, layout.entity_id);
+  m.entity_id = std::move(entity_id);
   if (m.entity_id.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(layout.entity_id->name(), ": the entity id is missing or empty"));
   }
-  if (!r->HasField(record, layout.event_time)) {
+  if (!has_event_time) {
     return absl::InvalidArgumentError(absl::StrCat(layout.event_time->name(), ": the event time is missing"));
   }
-  const pb::Message& ts = r->GetMessage(record, layout.event_time);
-  const pb::Descriptor* td = ts.GetDescriptor();
-  const int64_t seconds = ts.GetReflection()->GetInt64(ts, td->FindFieldByNumber(1));
-  const int32_t nanos = ts.GetReflection()->GetInt32(ts, td->FindFieldByNumber(2));
   // google.protobuf.Timestamp's range: 0001-01-01 to 9999-12-31, nanos in [0, 1e9).
   if (seconds < -62135596800LL || seconds > 253402300799LL || nanos < 0 || nanos > 999999999) {
     return absl::InvalidArgumentError(
@@ -114,6 +110,20 @@ absl::StatusOr<RecordMetadata> ReadRecordMetadata(const RecordLayout& layout, co
   }
   m.event_time = absl::FromUnixSeconds(seconds) + absl::Nanoseconds(nanos);
   return m;
+}
+
+absl::StatusOr<RecordMetadata> ReadRecordMetadata(const RecordLayout& layout, const pb::Message& record) {
+  const pb::Reflection* r = record.GetReflection();
+  const bool has_time = r->HasField(record, layout.event_time);
+  int64_t seconds = 0;
+  int32_t nanos = 0;
+  if (has_time) {
+    const pb::Message& ts = r->GetMessage(record, layout.event_time);
+    const pb::Descriptor* td = ts.GetDescriptor();
+    seconds = ts.GetReflection()->GetInt64(ts, td->FindFieldByNumber(1));
+    nanos = ts.GetReflection()->GetInt32(ts, td->FindFieldByNumber(2));
+  }
+  return RecordMetadataFrom(layout, r->GetString(record, layout.entity_id), has_time, seconds, nanos);
 }
 
 }  // namespace schema

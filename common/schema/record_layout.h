@@ -54,6 +54,11 @@ struct RecordMetadata {
 absl::StatusOr<RecordMetadata> ReadRecordMetadata(const RecordLayout& layout,
                                                   const google::protobuf::Message& record);
 
+// The same checks from values read off the wire (entity id bytes; whether the event time is
+// present, and its seconds and nanos).
+absl::StatusOr<RecordMetadata> RecordMetadataFrom(const RecordLayout& layout, std::string entity_id,
+                                                  bool has_event_time, int64_t seconds, int32_t nanos);
+
 }  // namespace schema
 }  // namespace polder
 

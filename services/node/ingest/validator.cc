@@ -79,7 +79,30 @@ absl::Status CheckEnum(const pb::FieldDescriptor* f, int64_t value, const std::s
   return absl::OkStatus();
 }
 
-absl::Status CheckMessage(const pb::Descriptor* type, absl::string_view data, const std::string& path, int depth);
+// Where the wire walk leaves the record's metadata (top level only).
+struct WireMetadata {
+  const pb::FieldDescriptor* entity_id = nullptr;
+  const pb::FieldDescriptor* event_time = nullptr;
+  std::string entity;
+  bool has_time = false;
+  int64_t seconds = 0;
+  int32_t nanos = 0;
+};
+
+absl::Status CheckMessage(const pb::Descriptor* type, absl::string_view data, const std::string& path, int depth,
+                          WireMetadata* meta = nullptr);
+
+// Reads seconds (1) and nanos (2) of a google.protobuf.Timestamp already checked by the walk;
+// later occurrences win, as when parsing.
+void ReadTimestamp(absl::string_view bytes, WireMetadata* meta) {
+  pb::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()), static_cast<int>(bytes.size()));
+  while (uint32_t tag = in.ReadTag()) {
+    uint64_t v = 0;
+    if (WireFormatLite::GetTagWireType(tag) != WireFormatLite::WIRETYPE_VARINT || !in.ReadVarint64(&v)) return;
+    if (WireFormatLite::GetTagFieldNumber(tag) == 1) meta->seconds = static_cast<int64_t>(v);
+    if (WireFormatLite::GetTagFieldNumber(tag) == 2) meta->nanos = static_cast<int32_t>(v);
+  }
+}
 
 absl::Status CheckPacked(const pb::FieldDescriptor* f, const std::string& bytes, const std::string& path) {
   pb::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()), static_cast<int>(bytes.size()));
@@ -107,7 +130,8 @@ absl::Status CheckPacked(const pb::FieldDescriptor* f, const std::string& bytes,
   return absl::OkStatus();
 }
 
-absl::Status CheckMessage(const pb::Descriptor* type, absl::string_view data, const std::string& path, int depth) {
+absl::Status CheckMessage(const pb::Descriptor* type, absl::string_view data, const std::string& path, int depth,
+                          WireMetadata* meta) {
   if (depth > kMaxDepth) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": messages nested deeper than ", kMaxDepth));
   }
@@ -168,9 +192,14 @@ absl::Status CheckMessage(const pb::Descriptor* type, absl::string_view data, co
           if (int64_t at = InvalidUtf8At(bytes); at >= 0) {
             return absl::InvalidArgumentError(absl::StrCat(where, ": not valid UTF-8 (byte ", at, " of the string)"));
           }
+          if (meta != nullptr && f == meta->entity_id) meta->entity = std::move(bytes);
         } else if (f->type() == pb::FieldDescriptor::TYPE_MESSAGE) {
           absl::Status s = CheckMessage(f->message_type(), bytes, where, depth + 1);
           if (!s.ok()) return s;
+          if (meta != nullptr && f == meta->event_time) {
+            meta->has_time = true;
+            ReadTimestamp(bytes, meta);
+          }
         } else if (packable) {
           absl::Status s = CheckPacked(f, bytes, where);
           if (!s.ok()) return s;
@@ -259,6 +288,8 @@ absl::StatusOr<std::vector<kafka::ProducerRecord>> BatchValidator::Validate(
   std::unique_ptr<pb::Message> message(target.schema->NewMessage(type));
   pb::util::JsonParseOptions json_options;
   json_options.ignore_unknown_fields = false;
+  absl::Time last_time;
+  std::string ce_time;
   for (size_t i = 0; i < records.size(); ++i) {
     const IncomingRecord& in = records[i];
     auto bad = [&](absl::string_view what) {
@@ -266,9 +297,15 @@ absl::StatusOr<std::vector<kafka::ProducerRecord>> BatchValidator::Validate(
     };
     message->Clear();
     std::string binary;
+    absl::StatusOr<schema::RecordMetadata> meta = absl::UnknownError("not read");
     if (in.format == IncomingRecord::Format::kBinary) {
-      if (absl::Status s = CheckBinary(type, in.data); !s.ok()) return bad(s.message());
-      if (!message->ParseFromString(in.data)) return bad(absl::StrCat("not a valid ", type->full_name()));
+      // The wire walk checks everything a parse would and reads the metadata on the way, so
+      // binary records are never materialised as messages.
+      WireMetadata wire;
+      wire.entity_id = target.layout.entity_id;
+      wire.event_time = target.layout.event_time;
+      if (absl::Status s = CheckMessage(type, in.data, "", 0, &wire); !s.ok()) return bad(s.message());
+      meta = schema::RecordMetadataFrom(target.layout, std::move(wire.entity), wire.has_time, wire.seconds, wire.nanos);
       binary = in.data;
     } else {
       if (int64_t at = InvalidUtf8At(in.data); at >= 0) {
@@ -277,8 +314,8 @@ absl::StatusOr<std::vector<kafka::ProducerRecord>> BatchValidator::Validate(
       pb::util::Status s = pb::util::JsonStringToMessage(in.data, message.get(), json_options);
       if (!s.ok()) return bad(JsonError(std::string(s.message())));
       if (!message->SerializeToString(&binary)) return bad("cannot be serialized");
+      meta = schema::ReadRecordMetadata(target.layout, *message);
     }
-    absl::StatusOr<schema::RecordMetadata> meta = schema::ReadRecordMetadata(target.layout, *message);
     if (!meta.ok()) return bad(meta.status().message());
     if (meta->event_time < now - limits_.max_event_age || meta->event_time > now + limits_.max_event_lead) {
       return bad(absl::StrCat(target.layout.event_time->name(), ": ",
@@ -292,6 +329,11 @@ absl::StatusOr<std::vector<kafka::ProducerRecord>> BatchValidator::Validate(
     } else if (absl::Status s = CheckCeId(ce_id); !s.ok()) {
       return bad(s.message());
     }
+    // Records of a batch often share their event time: format it once.
+    if (meta->event_time != last_time || ce_time.empty()) {
+      last_time = meta->event_time;
+      ce_time = absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", meta->event_time, absl::UTCTimeZone());
+    }
     kafka::ProducerRecord r;
     r.topic = target.topic;
     r.key = meta->entity_id;
@@ -303,7 +345,7 @@ absl::StatusOr<std::vector<kafka::ProducerRecord>> BatchValidator::Validate(
                  {"ce_id", std::move(ce_id)},
                  {"ce_source", source},
                  {"ce_type", type->full_name()},
-                 {"ce_time", absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", meta->event_time, absl::UTCTimeZone())},
+                 {"ce_time", ce_time},
                  {"content-type", "application/x-protobuf"}};
     const int64_t size = RecordBytes(r);
     if (size > limits_.max_record_bytes) {

@@ -125,6 +125,20 @@ TEST_F(ValidatorTest, MissingEntityIdOrEventTimeIsRefused) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("record 1: event_time: the event time is missing")));
 }
 
+TEST_F(ValidatorTest, BinaryRecordsGetTheSameMetadataChecksFromTheWire) {
+  EXPECT_THAT(Run({{Format::kBinary, std::string("\x28\x01", 2)}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("record 0: counter_id: the entity id is missing")));
+  EXPECT_THAT(Run({{Format::kBinary, std::string("\x0a\x01" "a" "\x28\x01", 5)}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("record 0: event_time: the event time is missing")));
+  // event_time { nanos: 2000000000 }
+  EXPECT_THAT(Run({{Format::kBinary, std::string("\x0a\x01" "a" "\x12\x06\x10\x80\xa8\xd6\xb9\x07", 11)}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("event_time: not a valid timestamp")));
+  // The key and ce_time come from the wire values.
+  ASSERT_OK_AND_ASSIGN(auto out, Run({{Format::kBinary, Binary(), "x"}}));
+  EXPECT_EQ(out[0].key, "gn-herestraat-01");
+  EXPECT_EQ(out[0].headers[4].value, "2026-11-17T08:00:00Z");
+}
+
 TEST_F(ValidatorTest, EventTimeOutsideTheWindowIsRefused) {
   IngestLimits limits;
   limits.max_event_age = absl::Hours(24);
