@@ -76,5 +76,16 @@ absl::StatusOr<std::unique_ptr<DirectoryStore>> OpenDirectoryStore(const TrustCo
   return store;
 }
 
+void RefreshDirectory(DirectoryStore& store, const TrustConfig& config) {
+  if (!config.directory_file.empty()) {
+    absl::Status s = store.UpdateFromFile(config.directory_file);
+    if (!s.ok() && !absl::IsFailedPrecondition(s)) {
+      log::Warning("directory file not installed", {{"reason", std::string(s.message())}});
+    }
+  }
+  absl::Status e = store.CheckExpiry();
+  if (!e.ok()) log::Warning("federation directory", {{"problem", std::string(e.message())}});
+}
+
 }  // namespace trust
 }  // namespace polder

@@ -50,6 +50,11 @@ absl::StatusOr<std::vector<PinnedKey>> LoadPinnedKeys(const TrustConfig& config)
 // (an older or identical file is not an error on start: the newer state is kept).
 absl::StatusOr<std::unique_ptr<DirectoryStore>> OpenDirectoryStore(const TrustConfig& config);
 
+// Installs `config.directory_file` if it holds a newer directory than `store` (a rejected file is
+// logged as a warning; an older or identical one silently kept), then logs a warning if the
+// directory in force nears or passed its expiry. Services call it periodically.
+void RefreshDirectory(DirectoryStore& store, const TrustConfig& config);
+
 }  // namespace trust
 }  // namespace polder
 

@@ -294,12 +294,7 @@ absl::Status Run(NodeConfig config) {
       if (absl::Now() >= next_refresh) {
         refresh();
         next_refresh = absl::Now() + config.registry_refresh;
-        if (directory != nullptr && !config.trust.directory_file.empty()) {
-          absl::Status s = directory->UpdateFromFile(config.trust.directory_file);
-          if (!s.ok() && !absl::IsFailedPrecondition(s)) {
-            log::Warning("directory file not installed", {{"reason", std::string(s.message())}});
-          }
-        }
+        if (directory != nullptr) trust::RefreshDirectory(*directory, config.trust);
       }
       set_health(readiness().empty());
     }

@@ -153,13 +153,8 @@ absl::Status Run(RegistryConfig config) {
   std::thread directory_watch([&] {
     while (!stop) {
       for (int i = 0; i < 300 && !stop; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      if (stop || directory == nullptr || config.trust.directory_file.empty()) continue;
-      absl::Status s = directory->UpdateFromFile(config.trust.directory_file);
-      if (!s.ok() && !absl::IsFailedPrecondition(s)) {
-        log::Warning("directory file not installed", {{"reason", std::string(s.message())}});
-      }
-      absl::Status e = directory->CheckExpiry();
-      if (!e.ok()) log::Warning("federation directory", {{"problem", std::string(e.message())}});
+      if (stop || directory == nullptr) continue;
+      trust::RefreshDirectory(*directory, config.trust);
     }
   });
 
