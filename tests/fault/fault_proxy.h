@@ -1,0 +1,72 @@
+// A TCP fault proxy for tests: listens on a free loopback port and forwards every connection to
+// a target, and on command cuts links (closes every connection and refuses new ones until
+// restored), stalls them (stops forwarding, keeps the sockets open) or slows them (a byte rate
+// and a delay per chunk). Runs its own threads; thread-safe.
+//
+//   FaultProxy proxy("127.0.0.1", node_port);
+//   ASSERT_OK(proxy.Start());                // proxy.port() is where clients connect
+//   proxy.Cut();  ...  proxy.Restore();
+//   proxy.Slow(64 * 1024, absl::Milliseconds(20));
+#ifndef POLDER_TESTS_FAULT_FAULT_PROXY_H_
+#define POLDER_TESTS_FAULT_FAULT_PROXY_H_
+
+#include <atomic>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace polder {
+namespace fault {
+
+class FaultProxy {
+ public:
+  FaultProxy(std::string target_host, int target_port);
+  ~FaultProxy();
+
+  absl::Status Start();
+  int port() const { return port_; }
+
+  // Closes every open connection and refuses new ones (they are accepted and closed at once).
+  void Cut();
+  // Stops forwarding in both directions; connections stay open, data waits.
+  void Stall();
+  // Forwards at most `bytes_per_second` per direction and connection, sleeping `delay` per chunk.
+  void Slow(int64_t bytes_per_second, absl::Duration delay);
+  // Back to plain forwarding.
+  void Restore();
+
+  int64_t connections_accepted() const { return accepted_.load(); }
+  int64_t bytes_forwarded() const { return forwarded_.load(); }
+
+ private:
+  enum class Mode { kPass, kCut, kStall, kSlow };
+  void AcceptLoop();
+  void Pump(int from, int to);
+  void CloseAll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::string target_host_;
+  const int target_port_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> accepted_{0};
+  std::atomic<int64_t> forwarded_{0};
+  mutable absl::Mutex mu_;
+  Mode mode_ ABSL_GUARDED_BY(mu_) = Mode::kPass;
+  int64_t rate_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Duration delay_ ABSL_GUARDED_BY(mu_);
+  std::set<int> sockets_ ABSL_GUARDED_BY(mu_);
+  std::thread acceptor_;
+  std::vector<std::thread> pumps_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace fault
+}  // namespace polder
+
+#endif  // POLDER_TESTS_FAULT_FAULT_PROXY_H_
