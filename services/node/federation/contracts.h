@@ -1,0 +1,72 @@
+// The sharing contracts a node holds (files signed by both parties, and revocations), and the
+// checks the federation service makes with them on every Subscribe and during streams
+// (ARCHITECTURE §8): who may read which dataset, raw or aggregate-only, which schema versions.
+//
+//   ContractBook book(self, contracts_dir, revocations_dir, [&] { return directory->current(); });
+//   ASSIGN_OR_RETURN(trust::Contract c, book.ForSubscribe("amersfoort", "mobility.bike-counts",
+//                                                         "gr-am-bikes-1", /*raw=*/true, absl::Now()));
+//   RETURN_IF_ERROR(ContractBook::CheckSchemaVersion(c, version));
+//
+// Files are re-read when the folders change, so a new contract or a revocation takes effect
+// without a restart; every check verifies signatures and validity at the time it is made.
+#ifndef POLDER_SERVICES_NODE_FEDERATION_CONTRACTS_H_
+#define POLDER_SERVICES_NODE_FEDERATION_CONTRACTS_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/trust/contract.h"
+#include "common/trust/directory.h"
+
+namespace polder {
+namespace node {
+
+class ContractBook {
+ public:
+  using DirectorySource = std::function<std::shared_ptr<const trust::Directory>()>;
+
+  ContractBook(std::string self, std::string contracts_dir, std::string revocations_dir, DirectorySource directory,
+               absl::Duration skew = absl::Minutes(5));
+
+  // The contract under which `consumer` may read `dataset` from this node now, or
+  // PERMISSION_DENIED naming what is missing: an unknown contract id, another provider, consumer
+  // or dataset, a missing or bad signature, outside its validity window, revoked (by whom, when,
+  // why), or aggregate-only when `raw` data was asked for.
+  absl::StatusOr<trust::Contract> ForSubscribe(const std::string& consumer, const std::string& dataset,
+                                               const std::string& contract_id, bool raw, absl::Time now);
+
+  // The valid contracts of this node for `consumer` (ListDatasets).
+  std::vector<trust::Contract> ForConsumer(const std::string& consumer, absl::Time now);
+
+  // FAILED_PRECONDITION unless `contract` allows schema version `version`.
+  static absl::Status CheckSchemaVersion(const trust::Contract& contract, int64_t version);
+
+  // Files that could not be read (named with the reason), from the last reload.
+  std::vector<std::string> problems();
+
+ private:
+  void ReloadIfChanged() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Valid(const trust::SignedContract& c, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::string self_;
+  const std::string contracts_dir_;
+  const std::string revocations_dir_;
+  const DirectorySource directory_;
+  const absl::Duration skew_;
+  absl::Mutex mu_;
+  std::string stamp_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, trust::SignedContract> contracts_ ABSL_GUARDED_BY(mu_);  // by id
+  std::vector<trust::SignedRevocation> revocations_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> problems_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace node
+}  // namespace polder
+
+#endif  // POLDER_SERVICES_NODE_FEDERATION_CONTRACTS_H_
