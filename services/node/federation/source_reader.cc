@@ -1,0 +1,88 @@
+#include "services/node/federation/source_reader.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status/status_macros.h"
+
+namespace polder {
+namespace node {
+
+int64_t ConsumedBytes(const kafka::ConsumedRecord& r) {
+  int64_t n = static_cast<int64_t>(r.value.size()) + (r.key ? static_cast<int64_t>(r.key->size()) : 0);
+  for (const kafka::Header& h : r.headers) n += static_cast<int64_t>(h.key.size() + h.value.size());
+  return n;
+}
+
+absl::StatusOr<std::unique_ptr<SourceReader>> SourceReader::Create(kafka::ConsumerOptions options, std::string topic,
+                                                                   std::map<int32_t, int64_t> start, BatchLimits limits,
+                                                                   absl::Duration timeout) {
+  options.read_committed = true;
+  ASSIGN_OR_RETURN(std::unique_ptr<kafka::KafkaConsumer> consumer, kafka::KafkaConsumer::Create(options));
+  // A cursor outside what the source holds is a gap, never silently skipped.
+  for (const auto& [partition, offset] : start) {
+    ASSIGN_OR_RETURN(auto marks, consumer->QueryWatermarks(topic, partition, timeout));
+    if (offset < marks.first || offset > marks.second) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "partition ", partition, " of ", topic, " holds offsets ", marks.first, " to ", marks.second,
+          "; the cursor asks for ", offset,
+          offset < marks.first ? " (retention deleted what the subscriber did not read yet)"
+                               : " (the topic was re-created or truncated)"));
+    }
+  }
+  std::vector<kafka::TopicPartitionOffset> assignment;
+  for (const auto& [partition, offset] : start) assignment.push_back({topic, partition, offset});
+  RETURN_IF_ERROR(consumer->Assign(assignment));
+  return std::unique_ptr<SourceReader>(new SourceReader(std::move(consumer), std::move(topic), std::move(start), limits));
+}
+
+std::optional<SourceBatch> SourceReader::Cut(int32_t partition, bool drained) {
+  auto& queue = pending_[partition];
+  if (queue.empty()) return std::nullopt;
+  SourceBatch batch;
+  batch.partition = partition;
+  while (!queue.empty() && static_cast<int32_t>(batch.records.size()) < limits_.max_records) {
+    const int64_t size = ConsumedBytes(queue.front());
+    if (!batch.records.empty() && batch.bytes + size > limits_.max_bytes) break;
+    batch.bytes += size;
+    batch.records.push_back(std::move(queue.front()));
+    queue.pop_front();
+  }
+  batch.next_offset = batch.records.back().offset + 1;
+  if (queue.empty() && drained) {
+    // Everything fetched is in the batch: the consumer's position also skips the transaction
+    // markers after the last record.
+    absl::StatusOr<int64_t> pos = consumer_->Position(topic_, partition);
+    if (pos.ok() && *pos > batch.next_offset) batch.next_offset = *pos;
+  }
+  positions_[partition] = batch.next_offset;
+  return batch;
+}
+
+absl::StatusOr<std::optional<SourceBatch>> SourceReader::Next(absl::Duration wait) {
+  // A full batch waiting: hand it out before fetching more.
+  for (auto& [partition, queue] : pending_) {
+    if (static_cast<int32_t>(queue.size()) >= limits_.max_records) return Cut(partition, false);
+  }
+  ASSIGN_OR_RETURN(std::vector<kafka::ConsumedRecord> records, consumer_->Poll(wait, limits_.max_records));
+  for (kafka::ConsumedRecord& r : records) pending_[r.partition].push_back(std::move(r));
+  for (auto& [partition, queue] : pending_) {
+    if (!queue.empty()) return Cut(partition, records.empty() || static_cast<int>(records.size()) < limits_.max_records);
+  }
+  // Nothing new: positions may still move past markers of committed or aborted transactions.
+  for (auto& [partition, next] : positions_) {
+    absl::StatusOr<int64_t> pos = consumer_->Position(topic_, partition);
+    if (pos.ok() && *pos > next) next = *pos;
+  }
+  return std::optional<SourceBatch>();
+}
+
+absl::StatusOr<std::map<int32_t, int64_t>> SourceReader::HighWatermarks(absl::Duration timeout) {
+  std::map<int32_t, int64_t> out;
+  for (const auto& [partition, unused] : positions_) {
+    ASSIGN_OR_RETURN(auto marks, consumer_->QueryWatermarks(topic_, partition, timeout));
+    out[partition] = marks.second;
+  }
+  return out;
+}
+
+}  // namespace node
+}  // namespace polder

@@ -1,0 +1,75 @@
+// The provider side of a Subscribe: reads a dataset's source topic from a cursor with
+// read_committed (aborted and open transactions are never offered) and cuts it into per-partition
+// batches within record and byte limits, each carrying the partition's next source offset —
+// which may lie beyond the last record's offset + 1, since transaction markers take offsets.
+//
+//   ASSIGN_OR_RETURN(auto reader, SourceReader::Create(consumer_options, topic, {{0, 0}, {1, 0}}, limits));
+//   ASSIGN_OR_RETURN(std::optional<SourceBatch> batch, reader->Next(absl::Milliseconds(200)));
+//
+// A cursor offset the source no longer has (below the log start after retention, or above the
+// end after the topic was re-created) is OUT_OF_RANGE naming partition and offsets.
+#ifndef POLDER_SERVICES_NODE_FEDERATION_SOURCE_READER_H_
+#define POLDER_SERVICES_NODE_FEDERATION_SOURCE_READER_H_
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/kafka/consumer.h"
+
+namespace polder {
+namespace node {
+
+struct SourceBatch {
+  int32_t partition = 0;
+  std::vector<kafka::ConsumedRecord> records;
+  int64_t next_offset = 0;
+  int64_t bytes = 0;
+};
+
+struct BatchLimits {
+  int32_t max_records = 1000;
+  int64_t max_bytes = 1 << 20;
+};
+
+class SourceReader {
+ public:
+  // `start`: partition → next offset to read (every partition of the topic).
+  static absl::StatusOr<std::unique_ptr<SourceReader>> Create(kafka::ConsumerOptions options, std::string topic,
+                                                              std::map<int32_t, int64_t> start, BatchLimits limits,
+                                                              absl::Duration timeout);
+
+  // The next batch, or nullopt if nothing new arrived within `wait`. Batches of one partition
+  // come in order; partitions interleave.
+  absl::StatusOr<std::optional<SourceBatch>> Next(absl::Duration wait);
+
+  // The partitions' high watermarks (last stable offsets), for heartbeats and lag.
+  absl::StatusOr<std::map<int32_t, int64_t>> HighWatermarks(absl::Duration timeout);
+
+  // Where each partition stands: the next offset a batch will start from.
+  const std::map<int32_t, int64_t>& positions() const { return positions_; }
+
+ private:
+  SourceReader(std::unique_ptr<kafka::KafkaConsumer> consumer, std::string topic, std::map<int32_t, int64_t> start,
+               BatchLimits limits)
+      : consumer_(std::move(consumer)), topic_(std::move(topic)), positions_(std::move(start)), limits_(limits) {}
+  std::optional<SourceBatch> Cut(int32_t partition, bool drained);
+
+  std::unique_ptr<kafka::KafkaConsumer> consumer_;
+  const std::string topic_;
+  std::map<int32_t, int64_t> positions_;
+  const BatchLimits limits_;
+  std::map<int32_t, std::deque<kafka::ConsumedRecord>> pending_;
+};
+
+int64_t ConsumedBytes(const kafka::ConsumedRecord& r);
+
+}  // namespace node
+}  // namespace polder
+
+#endif  // POLDER_SERVICES_NODE_FEDERATION_SOURCE_READER_H_
