@@ -1,0 +1,176 @@
+#include "services/node/federation/mirror_writer.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/kafka/errors.h"
+#include "common/log/log.h"
+#include "common/status/status_macros.h"
+#include "nlohmann/json.hpp"
+
+namespace polder {
+namespace node {
+
+using nlohmann::json;
+
+namespace {
+
+std::string CursorJson(const MirrorCursor& c) {
+  json offsets = json::object();
+  for (const auto& [p, o] : c.next_offsets) offsets[std::to_string(p)] = o;
+  return json{{"epoch", c.epoch},
+              {"next_offsets", offsets},
+              {"stream_id", c.stream_id},
+              {"audit_sequence", c.audit_sequence},
+              {"audit_hash", c.audit_hash}}
+      .dump();
+}
+
+absl::StatusOr<MirrorCursor> ParseCursor(const std::string& text) {
+  json j = json::parse(text, nullptr, false);
+  if (!j.is_object()) return absl::DataLossError("a cursor record is not JSON");
+  MirrorCursor c;
+  c.epoch = j.value("epoch", "");
+  c.stream_id = j.value("stream_id", "");
+  c.audit_sequence = j.value("audit_sequence", uint64_t{0});
+  c.audit_hash = j.value("audit_hash", "");
+  if (j.contains("next_offsets") && j["next_offsets"].is_object()) {
+    for (const auto& [p, o] : j["next_offsets"].items()) c.next_offsets[std::stoi(p)] = o.get<int64_t>();
+  }
+  return c;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<MirrorWriter>> MirrorWriter::Start(Options options) {
+  if (options.producer.transactional_id.empty()) {
+    options.producer.transactional_id = absl::StrCat("polder-mirror-", options.subscription);
+  }
+  std::unique_ptr<MirrorWriter> w(new MirrorWriter(std::move(options)));
+  RETURN_IF_ERROR(w->Recover());
+  return w;
+}
+
+absl::StatusOr<MirrorCursor> MirrorWriter::ReadCursor() {
+  // The cursors topic is small and compacted: read it to its end and keep this subscription's
+  // last value. Its end is the true high watermark (read_uncommitted), the records the committed
+  // ones (read_committed, after InitTransactions resolved our previous transaction).
+  kafka::ConsumerOptions marks_options = options_.consumer;
+  marks_options.read_committed = false;
+  ASSIGN_OR_RETURN(auto marks_reader, kafka::KafkaConsumer::Create(marks_options));
+  ASSIGN_OR_RETURN(auto marks, marks_reader->QueryWatermarks(options_.cursors_topic, 0, options_.timeout));
+  MirrorCursor cursor;
+  if (marks.second <= marks.first) return cursor;
+  kafka::ConsumerOptions o = options_.consumer;
+  o.read_committed = true;
+  ASSIGN_OR_RETURN(auto reader, kafka::KafkaConsumer::Create(o));
+  RETURN_IF_ERROR(reader->Assign({{options_.cursors_topic, 0, marks.first}}));
+  const absl::Time deadline = absl::Now() + options_.timeout;
+  int64_t position = marks.first;
+  while (position < marks.second) {
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat("reading ", options_.cursors_topic, " to offset ", marks.second,
+                                                      " took longer than ", absl::FormatDuration(options_.timeout)));
+    }
+    ASSIGN_OR_RETURN(std::vector<kafka::ConsumedRecord> records, reader->Poll(absl::Milliseconds(200), 1000));
+    for (const kafka::ConsumedRecord& r : records) {
+      if (r.key != options_.subscription) continue;
+      ASSIGN_OR_RETURN(cursor, ParseCursor(r.value));
+    }
+    absl::StatusOr<int64_t> pos = reader->Position(options_.cursors_topic, 0);
+    if (pos.ok() && *pos >= 0) position = *pos;
+  }
+  return cursor;
+}
+
+absl::Status MirrorWriter::Recover() {
+  producer_.reset();
+  ASSIGN_OR_RETURN(producer_, kafka::KafkaTransactionalProducer::Create(options_.producer));
+  absl::Status s = producer_->InitTransactions(options_.timeout);
+  if (!s.ok()) {
+    producer_.reset();
+    return Prepend(s, "starting the mirror producer: ");
+  }
+  absl::StatusOr<MirrorCursor> cursor = ReadCursor();
+  if (!cursor.ok()) {
+    producer_.reset();
+    return Prepend(cursor.status(), "reading the subscription's cursor: ");
+  }
+  cursor_ = *std::move(cursor);
+  needs_recovery_ = false;
+  log::Info("mirror resumes", {{"subscription", options_.subscription},
+                               {"stream", cursor_.stream_id},
+                               {"audit_sequence", cursor_.audit_sequence}});
+  return absl::OkStatus();
+}
+
+void MirrorWriter::BeginStream(const std::string& stream_id, const std::string& epoch) {
+  if (cursor_.stream_id != stream_id) {
+    cursor_.stream_id = stream_id;
+    cursor_.audit_sequence = 0;
+    cursor_.audit_hash = audit::AuditChain::Genesis(stream_id);
+  }
+  cursor_.epoch = epoch;
+}
+
+absl::Status MirrorWriter::Write(int32_t partition, const std::vector<kafka::ConsumedRecord>& records,
+                                 int64_t next_offset, audit::AuditEntry entry) {
+  if (fenced_) {
+    return absl::FailedPreconditionError(absl::StrCat("subscription ", options_.subscription,
+                                                      " is mirrored by another instance (fenced)"));
+  }
+  if (needs_recovery_ || producer_ == nullptr) {
+    absl::Status s = Recover();
+    if (!s.ok()) return absl::UnavailableError(absl::StrCat("mirror: ", s.message()));
+  }
+  MirrorCursor next = cursor_;
+  next.next_offsets[partition] = next_offset;
+  audit::AuditChain chain = next.audit_sequence == 0
+                                ? audit::AuditChain(next.stream_id)
+                                : audit::AuditChain::Resume(next.stream_id, {next.audit_sequence, next.audit_hash, ""});
+  entry.transaction_id = next.stream_id;
+  ASSIGN_OR_RETURN(audit::AuditLink link, chain.Append(entry));
+  next.audit_sequence = link.sequence;
+  next.audit_hash = link.hash;
+  auto fill = [&]() -> absl::Status {
+    for (const kafka::ConsumedRecord& r : records) {
+      kafka::ProducerRecord out;
+      out.topic = options_.mirror_topic;
+      out.partition = partition;
+      out.key = r.key;
+      out.value = r.value;
+      out.headers = r.headers;
+      out.timestamp_ms = r.timestamp_ms;
+      producer_->Send(std::move(out), [](absl::StatusOr<kafka::RecordMetadata>) {});
+    }
+    kafka::ProducerRecord audit_record;
+    audit_record.topic = options_.audit_topic;
+    audit_record.partition = 0;
+    audit_record.key = absl::StrCat(next.stream_id, "/", link.sequence);
+    // The canonical JSON is kept byte for byte: it is what the chain hashes.
+    audit_record.value = json{{"sequence", link.sequence}, {"hash", link.hash}, {"canonical", link.canonical_json}}.dump();
+    producer_->Send(std::move(audit_record), [](absl::StatusOr<kafka::RecordMetadata>) {});
+    kafka::ProducerRecord cursor_record;
+    cursor_record.topic = options_.cursors_topic;
+    cursor_record.partition = 0;
+    cursor_record.key = options_.subscription;
+    cursor_record.value = CursorJson(next);
+    producer_->Send(std::move(cursor_record), [](absl::StatusOr<kafka::RecordMetadata>) {});
+    return absl::OkStatus();
+  };
+  absl::Status s = kafka::RunInTransaction(*producer_, fill, 3, options_.timeout);
+  if (s.ok()) {
+    cursor_ = std::move(next);
+    return absl::OkStatus();
+  }
+  if (kafka::IsFenced(s)) {
+    fenced_ = true;
+    log::Error("mirror fenced by another instance; this one stops",
+               {{"subscription", options_.subscription}, {"reason", std::string(s.message())}});
+    return absl::FailedPreconditionError(absl::StrCat("subscription ", options_.subscription,
+                                                      " is mirrored by another instance (fenced): ", s.message()));
+  }
+  needs_recovery_ = true;
+  return absl::UnavailableError(absl::StrCat("mirror transaction failed; nothing of the batch was written: ", s.message()));
+}
+
+}  // namespace node
+}  // namespace polder

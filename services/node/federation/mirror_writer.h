@@ -1,0 +1,81 @@
+// The subscriber side of mirroring, exactly once (ARCHITECTURE §8): each received batch goes to
+// the mirror topic (same name, same partition) together with the subscription's new cursor
+// (`_polder.cursors`, compacted, keyed by subscription) and its audit entry (`_polder.audit`)
+// in one Kafka transaction. After a crash the writer resumes from the last committed cursor and
+// audit chain head, so every source record is in the mirror exactly once.
+//
+// One transactional id per subscription (polder-mirror-<subscription>): a second instance
+// fences the first, which then refuses every write (FAILED_PRECONDITION) instead of
+// re-initialising — two instances never take turns.
+#ifndef POLDER_SERVICES_NODE_FEDERATION_MIRROR_WRITER_H_
+#define POLDER_SERVICES_NODE_FEDERATION_MIRROR_WRITER_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/audit/audit_chain.h"
+#include "common/kafka/consumer.h"
+#include "common/kafka/producer.h"
+
+namespace polder {
+namespace node {
+
+// Where a subscription stands, as committed with the mirrored records.
+struct MirrorCursor {
+  std::string epoch;
+  std::map<int32_t, int64_t> next_offsets;
+  std::string stream_id;       // the audit chain this subscription writes
+  uint64_t audit_sequence = 0;
+  std::string audit_hash;
+};
+
+class MirrorWriter {
+ public:
+  struct Options {
+    kafka::ProducerOptions producer;  // transactional_id: polder-mirror-<subscription>
+    kafka::ConsumerOptions consumer;
+    std::string subscription;
+    std::string mirror_topic;
+    std::string cursors_topic = "_polder.cursors";
+    std::string audit_topic = "_polder.audit";
+    absl::Duration timeout = absl::Seconds(30);
+  };
+
+  // InitTransactions (fencing an older instance and resolving its open transaction), then the
+  // last committed cursor of the subscription.
+  static absl::StatusOr<std::unique_ptr<MirrorWriter>> Start(Options options);
+
+  const MirrorCursor& cursor() const { return cursor_; }
+
+  // Starts (or continues) the audit chain of `stream_id` for the next writes.
+  void BeginStream(const std::string& stream_id, const std::string& epoch);
+
+  // Commits `records` (of source `partition`, in order) to the mirror with the cursor moved to
+  // `next_offset` and `entry` appended to the audit chain — all or nothing. UNAVAILABLE when the
+  // transaction failed (nothing written; the writer recovers on the next call),
+  // FAILED_PRECONDITION when fenced.
+  absl::Status Write(int32_t partition, const std::vector<kafka::ConsumedRecord>& records, int64_t next_offset,
+                     audit::AuditEntry entry);
+
+  bool fenced() const { return fenced_; }
+
+ private:
+  explicit MirrorWriter(Options options) : options_(std::move(options)) {}
+  absl::Status Recover();
+  absl::StatusOr<MirrorCursor> ReadCursor();
+
+  const Options options_;
+  std::unique_ptr<kafka::KafkaTransactionalProducer> producer_;
+  MirrorCursor cursor_;
+  bool fenced_ = false;
+  bool needs_recovery_ = false;
+};
+
+}  // namespace node
+}  // namespace polder
+
+#endif  // POLDER_SERVICES_NODE_FEDERATION_MIRROR_WRITER_H_

@@ -1,0 +1,131 @@
+#include "services/node/federation/mirror_writer.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status/status_matchers.h"
+#include "common/testing/kafka_fixture.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace polder {
+namespace node {
+namespace {
+
+using ::polder::testing::StatusIs;
+using ::testing::HasSubstr;
+
+class MirrorWriterTest : public testing::KafkaBrokerTest {
+ protected:
+  void SetUp() override {
+    testing::KafkaBrokerTest::SetUp();
+    mirror_ = CreateTopic("groningen.mobility.bike-counts", 3);
+    cursors_ = CreateTopic("_polder.cursors", 1, {{"cleanup.policy", "compact"}});
+    audit_ = CreateTopic("_polder.audit", 1);
+    subscription_ = UniqueTopic("amersfoort-from-groningen-bikes");
+  }
+
+  MirrorWriter::Options Options() {
+    MirrorWriter::Options o;
+    o.producer.client = ClientOptions();
+    o.producer.client.request_timeout = absl::Seconds(3);
+    o.producer.delivery_timeout = absl::Seconds(5);
+    o.producer.transaction_timeout = absl::Seconds(10);
+    o.consumer.client = ClientOptions();
+    o.subscription = subscription_;
+    o.mirror_topic = mirror_;
+    o.cursors_topic = cursors_;
+    o.audit_topic = audit_;
+    o.timeout = absl::Seconds(6);
+    return o;
+  }
+
+  static std::vector<kafka::ConsumedRecord> Records(const std::string& tag, int n) {
+    std::vector<kafka::ConsumedRecord> out;
+    for (int i = 0; i < n; ++i) {
+      kafka::ConsumedRecord r;
+      r.key = absl::StrCat("counter-", i);
+      r.value = absl::StrCat(tag, "-", i);
+      r.headers = {{"ce_id", absl::StrCat(tag, "-", i)}};
+      r.timestamp_ms = 1795000000000 + i;
+      out.push_back(r);
+    }
+    return out;
+  }
+
+  static audit::AuditEntry Entry(int32_t partition, int64_t first, int64_t next, int64_t records) {
+    audit::AuditEntry e;
+    e.direction = "received";
+    e.contract_hash = "sha256:abc";
+    e.source = "groningen";
+    e.destination = "amersfoort";
+    e.dataset = "mobility.bike-counts";
+    e.partition = partition;
+    e.first_offset = first;
+    e.next_offset = next;
+    e.records = records;
+    e.at = absl::FromUnixSeconds(1795000000);
+    return e;
+  }
+
+  std::vector<audit::AuditLink> AuditLinks(size_t expected) {
+    std::vector<audit::AuditLink> links;
+    for (const auto& r : ReadRecords(audit_, 1, expected, absl::Seconds(10))) {
+      nlohmann::json j = nlohmann::json::parse(r.value);
+      links.push_back({j["sequence"].get<uint64_t>(), j["hash"], j["canonical"]});
+    }
+    return links;
+  }
+
+  std::string mirror_, cursors_, audit_, subscription_;
+};
+
+TEST_F(MirrorWriterTest, WritesRecordsCursorAndAuditTogetherAndResumes) {
+  {
+    ASSERT_OK_AND_ASSIGN(auto w, MirrorWriter::Start(Options()));
+    EXPECT_TRUE(w->cursor().next_offsets.empty());
+    w->BeginStream("s-1", "epoch-1");
+    ASSERT_OK(w->Write(0, Records("a", 5), 5, Entry(0, 0, 5, 5)));
+    ASSERT_OK(w->Write(1, Records("b", 6), 7, Entry(1, 0, 7, 6)));
+    ASSERT_OK(w->Write(0, Records("c", 5), 12, Entry(0, 5, 12, 5)));
+  }
+  // A new instance (the restarted subscriber) resumes from the committed cursor and chain head.
+  ASSERT_OK_AND_ASSIGN(auto w, MirrorWriter::Start(Options()));
+  EXPECT_EQ(w->cursor().next_offsets, (std::map<int32_t, int64_t>{{0, 12}, {1, 7}}));
+  EXPECT_EQ(w->cursor().epoch, "epoch-1");
+  EXPECT_EQ(w->cursor().audit_sequence, 3u);
+  w->BeginStream("s-1", "epoch-1");
+  ASSERT_OK(w->Write(2, Records("d", 2), 2, Entry(2, 0, 2, 2)));
+  EXPECT_EQ(ReadRecords(mirror_, 3, 18, absl::Seconds(10)).size(), 18u);
+  std::vector<audit::AuditLink> links = AuditLinks(4);
+  ASSERT_EQ(links.size(), 4u);
+  EXPECT_OK(audit::VerifyChain("s-1", links));
+}
+
+TEST_F(MirrorWriterTest, ASecondInstanceFencesTheFirstAndAFailedTransactionWritesNothing) {
+  ASSERT_OK_AND_ASSIGN(auto first, MirrorWriter::Start(Options()));
+  first->BeginStream("s-2", "epoch-1");
+  ASSERT_OK(first->Write(0, Records("a", 3), 3, Entry(0, 0, 3, 3)));
+  ASSERT_OK_AND_ASSIGN(auto second, MirrorWriter::Start(Options()));
+  EXPECT_EQ(second->cursor().next_offsets.at(0), 3);
+  EXPECT_THAT(first->Write(0, Records("x", 3), 6, Entry(0, 3, 6, 3)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("fenced")));
+  EXPECT_TRUE(first->fenced());
+  second->BeginStream("s-2", "epoch-1");
+  ASSERT_OK(broker().Pause());
+  EXPECT_THAT(second->Write(0, Records("b", 3), 6, Entry(0, 3, 6, 3)), StatusIs(absl::StatusCode::kUnavailable));
+  ASSERT_OK(broker().Resume());
+  absl::Status retry = second->Write(0, Records("b", 3), 6, Entry(0, 3, 6, 3));
+  for (int i = 0; i < 5 && !retry.ok(); ++i) retry = second->Write(0, Records("b", 3), 6, Entry(0, 3, 6, 3));
+  ASSERT_OK(retry);
+  EXPECT_EQ(second->cursor().next_offsets.at(0), 6);
+  auto mirrored = ReadRecords(mirror_, 3, 6, absl::Seconds(10));
+  EXPECT_EQ(mirrored.size(), 6u) << "a, then b once; nothing of x or of the failed attempt";
+  for (const auto& r : mirrored) EXPECT_NE(r.value[0], 'x');
+  std::vector<audit::AuditLink> links = AuditLinks(2);
+  ASSERT_EQ(links.size(), 2u);
+  EXPECT_OK(audit::VerifyChain("s-2", links));
+}
+
+}  // namespace
+}  // namespace node
+}  // namespace polder
