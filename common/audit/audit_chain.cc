@@ -134,6 +134,22 @@ absl::Status VerifyChain(const std::string& stream_id, const std::vector<AuditLi
   return absl::OkStatus();
 }
 
+std::string AuditRecordKey(const std::string& stream_id, uint64_t sequence) {
+  return absl::StrCat(stream_id, "/", sequence);
+}
+
+std::string EncodeAuditRecord(const AuditLink& link) {
+  return json{{"sequence", link.sequence}, {"hash", link.hash}, {"canonical", link.canonical_json}}.dump();
+}
+
+absl::StatusOr<AuditLink> DecodeAuditRecord(const std::string& value) {
+  json j = json::parse(value, nullptr, false);
+  if (!j.is_object() || !j["sequence"].is_number_unsigned() || !j["hash"].is_string() || !j["canonical"].is_string()) {
+    return absl::DataLossError("an audit record is not {sequence, hash, canonical}");
+  }
+  return AuditLink{j["sequence"].get<uint64_t>(), j["hash"].get<std::string>(), j["canonical"].get<std::string>()};
+}
+
 absl::StatusOr<Receipt> MakeReceipt(const std::string& stream_id, const std::string& peer, uint64_t sequence,
                                     const std::string& hash, const trust::PrivateKey& key, absl::Time now) {
   Receipt r{stream_id, peer, sequence, hash, absl::FromUnixSeconds(absl::ToUnixSeconds(now)), ""};

@@ -79,6 +79,12 @@ class AuditChain {
 // link that does not fit.
 absl::Status VerifyChain(const std::string& stream_id, const std::vector<AuditLink>& links);
 
+// A link as a Kafka record of `_polder.audit`: key "<stream id>/<sequence>", value
+// {"sequence", "hash", "canonical"} — the canonical JSON byte for byte, as it was hashed.
+std::string AuditRecordKey(const std::string& stream_id, uint64_t sequence);
+std::string EncodeAuditRecord(const AuditLink& link);
+absl::StatusOr<AuditLink> DecodeAuditRecord(const std::string& value);
+
 // A signed chain head.
 struct Receipt {
   std::string stream_id;

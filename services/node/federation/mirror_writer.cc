@@ -144,9 +144,8 @@ absl::Status MirrorWriter::Write(int32_t partition, const std::vector<kafka::Con
     kafka::ProducerRecord audit_record;
     audit_record.topic = options_.audit_topic;
     audit_record.partition = 0;
-    audit_record.key = absl::StrCat(next.stream_id, "/", link.sequence);
-    // The canonical JSON is kept byte for byte: it is what the chain hashes.
-    audit_record.value = json{{"sequence", link.sequence}, {"hash", link.hash}, {"canonical", link.canonical_json}}.dump();
+    audit_record.key = audit::AuditRecordKey(next.stream_id, link.sequence);
+    audit_record.value = audit::EncodeAuditRecord(link);
     producer_->Send(std::move(audit_record), [](absl::StatusOr<kafka::RecordMetadata>) {});
     kafka::ProducerRecord cursor_record;
     cursor_record.topic = options_.cursors_topic;

@@ -70,8 +70,9 @@ class MirrorWriterTest : public testing::KafkaBrokerTest {
   std::vector<audit::AuditLink> AuditLinks(size_t expected) {
     std::vector<audit::AuditLink> links;
     for (const auto& r : ReadRecords(audit_, 1, expected, absl::Seconds(10))) {
-      nlohmann::json j = nlohmann::json::parse(r.value);
-      links.push_back({j["sequence"].get<uint64_t>(), j["hash"], j["canonical"]});
+      auto link = audit::DecodeAuditRecord(r.value);
+      EXPECT_OK(link.status());
+      if (link.ok()) links.push_back(*link);
     }
     return links;
   }

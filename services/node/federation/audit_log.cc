@@ -1,0 +1,60 @@
+#include "services/node/federation/audit_log.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/status/status_macros.h"
+
+namespace polder {
+namespace node {
+
+absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Create(kafka::ProducerOptions producer,
+                                                           kafka::ConsumerOptions consumer, std::string topic) {
+  ASSIGN_OR_RETURN(std::unique_ptr<kafka::IdempotentProducer> p, kafka::IdempotentProducer::Create(producer));
+  return std::unique_ptr<AuditLog>(new AuditLog(std::move(p), std::move(consumer), std::move(topic)));
+}
+
+absl::StatusOr<audit::AuditLink> AuditLog::Record(audit::AuditChain& chain, const audit::AuditEntry& entry) {
+  audit::AuditChain next = chain;
+  ASSIGN_OR_RETURN(audit::AuditLink link, next.Append(entry));
+  kafka::ProducerRecord r;
+  r.topic = topic_;
+  r.partition = 0;
+  r.key = audit::AuditRecordKey(chain.stream_id(), link.sequence);
+  r.value = audit::EncodeAuditRecord(link);
+  absl::StatusOr<kafka::RecordMetadata> written = kafka::SendAndWait(*producer_, std::move(r));
+  if (!written.ok()) {
+    return Prepend(written.status(), absl::StrCat("audit entry ", link.sequence, " of stream ", chain.stream_id(),
+                                                  " not recorded; the batch is not sent: "));
+  }
+  chain = std::move(next);
+  return link;
+}
+
+absl::StatusOr<std::vector<audit::AuditLink>> AuditLog::Read(const std::string& stream_id, uint64_t from, int max,
+                                                             absl::Duration timeout) {
+  kafka::ConsumerOptions o = consumer_;
+  o.read_committed = true;
+  ASSIGN_OR_RETURN(auto reader, kafka::KafkaConsumer::Create(o));
+  ASSIGN_OR_RETURN(auto marks, reader->QueryWatermarks(topic_, 0, timeout));
+  std::vector<audit::AuditLink> out;
+  if (marks.second <= marks.first) return out;
+  RETURN_IF_ERROR(reader->Assign({{topic_, 0, marks.first}}));
+  const std::string prefix = absl::StrCat(stream_id, "/");
+  const absl::Time deadline = absl::Now() + timeout;
+  int64_t position = marks.first;
+  while (position < marks.second && static_cast<int>(out.size()) < max) {
+    if (absl::Now() > deadline) return absl::DeadlineExceededError(absl::StrCat("reading ", topic_, " timed out"));
+    ASSIGN_OR_RETURN(std::vector<kafka::ConsumedRecord> records, reader->Poll(absl::Milliseconds(200), 1000));
+    for (const kafka::ConsumedRecord& r : records) {
+      if (!r.key || !absl::StartsWith(*r.key, prefix)) continue;
+      ASSIGN_OR_RETURN(audit::AuditLink link, audit::DecodeAuditRecord(r.value));
+      if (link.sequence >= from && static_cast<int>(out.size()) < max) out.push_back(std::move(link));
+    }
+    absl::StatusOr<int64_t> pos = reader->Position(topic_, 0);
+    if (pos.ok() && *pos >= 0) position = *pos;
+  }
+  return out;
+}
+
+}  // namespace node
+}  // namespace polder
