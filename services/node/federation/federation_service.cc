@@ -1,0 +1,230 @@
+#include "services/node/federation/federation_service.h"
+
+#include <openssl/rand.h>
+
+#include <set>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/status/grpc_status.h"
+#include "common/tls/grpc_tls.h"
+#include "common/trust/document.h"
+#include "common/status/status_macros.h"
+#include "common/wire/confluent_frame.h"
+#include "services/node/federation/source_reader.h"
+
+namespace polder {
+namespace node {
+
+namespace fv1 = ::polder::federation::v1;
+
+namespace {
+
+std::string NewStreamId() {
+  unsigned char b[12];
+  RAND_bytes(b, sizeof b);
+  return absl::StrCat("stream-", absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(b), sizeof b)));
+}
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  google::protobuf::Timestamp ts;
+  ts.set_seconds(absl::ToUnixSeconds(t));
+  return ts;
+}
+
+}  // namespace
+
+grpc::Status FederationService::ListDatasets(grpc::ServerContext* context, const fv1::ListDatasetsRequest*,
+                                             fv1::ListDatasetsResponse* response) {
+  absl::StatusOr<tls::PeerIdentity> peer = tls::CallPeer(*context);
+  if (!peer.ok()) return ToGrpcStatus(peer.status());
+  std::map<std::string, fv1::DatasetListing*> listed;
+  for (const trust::Contract& c : contracts_->ForConsumer(peer->peer_id, Now())) {
+    auto d = options_.datasets.find(c.dataset);
+    if (d == options_.datasets.end()) continue;
+    fv1::DatasetListing*& l = listed[c.dataset];
+    if (l == nullptr) {
+      l = response->add_datasets();
+      l->set_dataset_id(d->second.id);
+      l->set_provider(options_.self);
+      l->set_topic(d->second.topic);
+      l->set_partitions(d->second.partitions);
+      l->set_epoch(d->second.epoch);
+      l->set_description(d->second.description);
+      l->set_licence(d->second.licence);
+      l->set_owner_contact(d->second.owner_contact);
+    }
+    fv1::ContractGrant* g = l->add_contracts();
+    g->set_contract_id(c.id);
+    g->set_contract_hash(c.Hash().value_or(""));
+    for (int64_t v : c.schema_versions) g->add_schema_versions(static_cast<int32_t>(v));
+    g->set_access(c.access == trust::Access::kRaw ? "raw" : "aggregate-only");
+    g->set_purpose(c.purpose);
+    *g->mutable_valid_until() = ToProto(c.valid_until);
+    g->set_reshare(c.reshare);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status FederationService::Subscribe(grpc::ServerContext* context, const fv1::SubscribeRequest* request,
+                                          grpc::ServerWriter<fv1::SubscribeResponse>* writer) {
+  absl::StatusOr<tls::PeerIdentity> peer = tls::CallPeer(*context);
+  if (!peer.ok()) return ToGrpcStatus(peer.status());
+  if (request->protocol_version() != fv1::PROTOCOL_VERSION_1) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        absl::StrCat("protocol version ", request->protocol_version(), " is not spoken here; this node "
+                                     "speaks PROTOCOL_VERSION_1"));
+  }
+  auto d = options_.datasets.find(request->dataset_id());
+  if (d == options_.datasets.end()) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("dataset '", request->dataset_id(), "' is not shared by ", options_.self));
+  }
+  absl::StatusOr<trust::Contract> contract =
+      contracts_->ForSubscribe(peer->peer_id, request->dataset_id(), request->contract_id(), /*raw=*/true, Now());
+  if (!contract.ok()) return ToGrpcStatus(contract.status());
+  {
+    absl::MutexLock lock(&mu_);
+    if (streams_per_peer_[peer->peer_id] >= options_.max_streams_per_peer) {
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          absl::StrCat("'", peer->peer_id, "' has ", options_.max_streams_per_peer,
+                                       " streams open already (the limit)"));
+    }
+    ++streams_per_peer_[peer->peer_id];
+  }
+  absl::Cleanup release = [this, p = peer->peer_id] {
+    absl::MutexLock lock(&mu_);
+    --streams_per_peer_[p];
+  };
+  return ToGrpcStatus(Stream(context, peer->peer_id, d->second, *contract, *request, writer));
+}
+
+absl::Status FederationService::Stream(grpc::ServerContext* context, const std::string& peer,
+                                       const SharedDataset& dataset, const trust::Contract& contract,
+                                       const fv1::SubscribeRequest& request,
+                                       grpc::ServerWriter<fv1::SubscribeResponse>* writer) {
+  // The starting cursor.
+  if (!request.cursor().epoch().empty() && request.cursor().epoch() != dataset.epoch) {
+    return absl::OutOfRangeError(absl::StrCat("the cursor is of epoch ", request.cursor().epoch(), ", ", dataset.topic,
+                                              " is now epoch ", dataset.epoch, " (re-created): subscribe from the "
+                                              "contract's start again and reconcile the mirror"));
+  }
+  std::map<int32_t, int64_t> start;
+  if (request.cursor().next_offsets().empty()) {
+    if (contract.start_position != "earliest" && contract.start_position != "latest") {
+      return absl::UnimplementedError("contracts starting at a point in time are not supported yet");
+    }
+    kafka::ConsumerOptions o = options_.consumer;
+    ASSIGN_OR_RETURN(auto probe, kafka::KafkaConsumer::Create(o));
+    for (int32_t p = 0; p < dataset.partitions; ++p) {
+      ASSIGN_OR_RETURN(auto marks, probe->QueryWatermarks(dataset.topic, p, options_.kafka_timeout));
+      start[p] = contract.start_position == "earliest" ? marks.first : marks.second;
+    }
+  } else {
+    for (const auto& [p, o] : request.cursor().next_offsets()) start[p] = o;
+    if (static_cast<int32_t>(start.size()) != dataset.partitions) {
+      return absl::FailedPreconditionError(absl::StrCat("the cursor names ", start.size(), " partitions; ",
+                                                        dataset.topic, " has ", dataset.partitions));
+    }
+  }
+  BatchLimits limits;
+  limits.max_records = request.max_batch_records() > 0 ? std::min(request.max_batch_records(), options_.max_batch_records)
+                                                       : options_.max_batch_records;
+  limits.max_bytes = request.max_batch_bytes() > 0 ? std::min(request.max_batch_bytes(), options_.max_batch_bytes)
+                                                   : options_.max_batch_bytes;
+  ASSIGN_OR_RETURN(std::unique_ptr<SourceReader> reader,
+                   SourceReader::Create(options_.consumer, dataset.topic, start, limits, options_.kafka_timeout));
+  const std::string stream_id = NewStreamId();
+  ASSIGN_OR_RETURN(std::string contract_hash, contract.Hash());
+  fv1::SubscribeResponse opened;
+  opened.mutable_opened()->set_stream_id(stream_id);
+  opened.mutable_opened()->set_protocol_version(fv1::PROTOCOL_VERSION_1);
+  opened.mutable_opened()->set_epoch(dataset.epoch);
+  opened.mutable_opened()->set_partitions(dataset.partitions);
+  opened.mutable_opened()->set_max_batch_records(limits.max_records);
+  opened.mutable_opened()->set_max_batch_bytes(limits.max_bytes);
+  if (!writer->Write(opened)) return absl::CancelledError("the subscriber went away");
+  audit::AuditChain chain(stream_id);
+  absl::Time next_check = Now() + options_.recheck_interval;
+  absl::Time next_heartbeat = Now() + options_.heartbeat_interval;
+  while (!context->IsCancelled()) {
+    if (Now() >= next_check) {
+      if (options_.checker != nullptr) {
+        absl::StatusOr<tls::PeerIdentity> still = tls::RecheckCallPeer(*context, *options_.checker);
+        if (!still.ok()) return absl::PermissionDeniedError(absl::StrCat("stream ended: ", still.status().message()));
+      }
+      absl::StatusOr<trust::Contract> valid =
+          contracts_->ForSubscribe(peer, dataset.id, contract.id, /*raw=*/true, Now());
+      if (!valid.ok()) return absl::PermissionDeniedError(absl::StrCat("stream ended: ", valid.status().message()));
+      next_check = Now() + options_.recheck_interval;
+    }
+    ASSIGN_OR_RETURN(std::optional<SourceBatch> batch, reader->Next(absl::Milliseconds(200)));
+    if (!batch.has_value()) {
+      if (Now() >= next_heartbeat) {
+        ASSIGN_OR_RETURN(auto marks, reader->HighWatermarks(options_.kafka_timeout));
+        fv1::SubscribeResponse hb;
+        for (const auto& [p, m] : marks) (*hb.mutable_heartbeat()->mutable_high_watermarks())[p] = m;
+        *hb.mutable_heartbeat()->mutable_at() = ToProto(Now());
+        if (!writer->Write(hb)) return absl::CancelledError("the subscriber went away");
+        next_heartbeat = Now() + options_.heartbeat_interval;
+      }
+      continue;
+    }
+    fv1::SubscribeResponse out;
+    fv1::RecordBatch* b = out.mutable_batch();
+    b->set_partition(batch->partition);
+    b->set_next_offset(batch->next_offset);
+    std::set<int32_t> schema_ids;
+    for (const kafka::ConsumedRecord& r : batch->records) {
+      absl::StatusOr<wire::Frame> frame = wire::Decode(r.value);
+      if (!frame.ok()) {
+        return absl::DataLossError(absl::StrCat(dataset.topic, " partition ", r.partition, " offset ", r.offset,
+                                                ": not a Polder record: ", frame.status().message()));
+      }
+      if (schema_ids.insert(frame->schema_id).second && options_.schema_version) {
+        ASSIGN_OR_RETURN(int64_t version, options_.schema_version(frame->schema_id));
+        absl::Status allowed = ContractBook::CheckSchemaVersion(contract, version);
+        if (!allowed.ok()) {
+          return absl::FailedPreconditionError(absl::StrCat("stream stopped at ", dataset.topic, " partition ",
+                                                            r.partition, " offset ", r.offset, ": ", allowed.message()));
+        }
+      }
+      fv1::Record* rec = b->add_records();
+      if (r.key) rec->set_key(*r.key);
+      rec->set_value(r.value);
+      for (const kafka::Header& h : r.headers) {
+        fv1::Header* hh = rec->add_headers();
+        hh->set_key(h.key);
+        hh->set_value(h.value);
+      }
+      rec->set_timestamp_ms(r.timestamp_ms);
+      rec->set_source_offset(r.offset);
+    }
+    for (int32_t id : schema_ids) b->add_schema_ids(id);
+    // Record before sending; refuse to send what could not be recorded.
+    audit::AuditEntry entry;
+    entry.transaction_id = stream_id;
+    entry.direction = "offered";
+    entry.contract_hash = contract_hash;
+    entry.source = options_.self;
+    entry.destination = peer;
+    entry.dataset = dataset.id;
+    entry.partition = batch->partition;
+    entry.first_offset = batch->records.front().offset;
+    entry.next_offset = batch->next_offset;
+    entry.records = static_cast<int64_t>(batch->records.size());
+    entry.bytes = batch->bytes;
+    entry.at = Now();
+    entry.traceparent = request.traceparent();
+    entry.purpose = contract.purpose;
+    ASSIGN_OR_RETURN(audit::AuditLink link, audit_->Record(chain, entry));
+    b->mutable_provider_audit()->set_sequence(link.sequence);
+    b->mutable_provider_audit()->set_hash(link.hash);
+    if (!writer->Write(out)) return absl::CancelledError("the subscriber went away");
+  }
+  return absl::CancelledError("the subscriber ended the stream");
+}
+
+}  // namespace node
+}  // namespace polder
