@@ -16,6 +16,9 @@
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "services/node/federation/subscriber.h"
+#include "tests/fault/fault_proxy.h"
+#include "tools/kafka/kafka_broker.h"
 
 namespace polder {
 namespace node {
@@ -222,6 +225,101 @@ TEST_F(FederationServiceTest, RefusalsNameWhatIsMissing) {
   s = read_status("amersfoort", Request());
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(s.error_message(), HasSubstr("schema version 3 of mobility.bike-counts is not allowed by contract"));
+}
+
+// Amersfoort mirrors Groningen's topic into its own cluster through a fault proxy: the link is
+// cut mid-stream and the subscriber is stopped and restarted; the mirror ends up equal to the
+// source — every ce_id once, in source order per partition.
+TEST_F(FederationServiceTest, SubscriberMirrorsExactlyOnceAcrossACutLinkAndARestart) {
+  Produce(600, 4);
+  StartServer();
+  kafka_testing::KafkaBrokerOptions bo;
+  bo.name = "amersfoort";
+  ASSERT_OK_AND_ASSIGN(auto amersfoort, kafka_testing::KafkaBroker::Start(bo));
+  kafka::ClientOptions mirror_client;
+  mirror_client.bootstrap_servers = amersfoort->bootstrap_servers();
+  mirror_client.request_timeout = absl::Seconds(3);
+  ASSERT_OK_AND_ASSIGN(auto admin, kafka::KafkaAdmin::Create(mirror_client));
+  ASSERT_OK(admin->CreateTopic({source_, 3, 1, {}}, absl::Seconds(10)));
+  ASSERT_OK(admin->CreateTopic({"_polder.cursors", 1, 1, {{"cleanup.policy", "compact"}}}, absl::Seconds(10)));
+  ASSERT_OK(admin->CreateTopic({"_polder.audit", 1, 1, {}}, absl::Seconds(10)));
+  fault::FaultProxy proxy("127.0.0.1", port_);
+  ASSERT_OK(proxy.Start());
+
+  Subscriber::Options so;
+  so.self = "amersfoort";
+  so.provider = "groningen";
+  so.dataset = "mobility.bike-counts";
+  so.contract_id = "gr-am-bikes-1";
+  so.mirror_partitions = 3;
+  so.channel = [this, &proxy] {
+    auto creds = tls::MakeChannelCredentials(files_["amersfoort"], fed_->Checker(), "groningen");
+    return grpc::CreateChannel(absl::StrCat("localhost:", proxy.port()), *creds);
+  };
+  so.writer.producer.client = mirror_client;
+  so.writer.producer.delivery_timeout = absl::Seconds(5);
+  so.writer.producer.transaction_timeout = absl::Seconds(10);
+  so.writer.consumer.client = mirror_client;
+  so.writer.subscription = "amersfoort-from-groningen-bikes";
+  so.writer.mirror_topic = source_;
+  so.writer.timeout = absl::Seconds(6);
+  so.min_backoff = absl::Milliseconds(200);
+  so.max_backoff = absl::Seconds(2);
+  auto wait_for = [](const std::function<bool()>& done) {
+    const absl::Time until = absl::Now() + absl::Seconds(90);
+    while (!done() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(100));
+    return done();
+  };
+  {
+    Subscriber first(so);
+    first.Start();
+    ASSERT_TRUE(wait_for([&] { return first.state().records >= 150; })) << first.state().last_error;
+    proxy.Cut();
+    absl::SleepFor(absl::Seconds(2));
+    proxy.Restore();
+    EXPECT_TRUE(wait_for([&] { return first.state().reconnects >= 1; })) << "the cut link was noticed";
+    ASSERT_TRUE(wait_for([&] { return first.state().records >= 300; })) << first.state().last_error;
+  }  // stopped mid-stream
+  Produce(300, 4);
+  Subscriber second(so);
+  second.Start();
+  // Mirror = source: every ce_id once, in the same order per partition.
+  kafka::ConsumerOptions read;
+  read.client = mirror_client;
+  auto ids = [&](const std::string& bootstrap) {
+    kafka::ConsumerOptions o;
+    o.client = ClientOptions();
+    o.client.bootstrap_servers = bootstrap;
+    auto c = kafka::KafkaConsumer::Create(o);
+    std::map<int32_t, std::vector<std::string>> out;
+    if (!c.ok()) return out;
+    (*c)->Assign({{source_, 0, kafka::kOffsetBeginning}, {source_, 1, kafka::kOffsetBeginning}, {source_, 2, kafka::kOffsetBeginning}});
+    size_t n = 0;
+    const absl::Time until = absl::Now() + absl::Seconds(20);
+    while (n < 900 && absl::Now() < until) {
+      auto batch = (*c)->Poll(absl::Milliseconds(500), 1000);
+      if (!batch.ok()) break;
+      for (const auto& r : *batch) {
+        for (const auto& h : r.headers) {
+          if (h.key == "ce_id") out[r.partition].push_back(h.value);
+        }
+        ++n;
+      }
+    }
+    return out;
+  };
+  ASSERT_TRUE(wait_for([&] {
+    size_t n = 0;
+    for (const auto& [p, v] : ids(amersfoort->bootstrap_servers())) n += v.size();
+    return n >= 900;
+  })) << second.state().last_error;
+  second.Stop();
+  auto source_ids = ids(broker().bootstrap_servers());
+  auto mirror_ids = ids(amersfoort->bootstrap_servers());
+  EXPECT_EQ(mirror_ids, source_ids);
+  size_t total = 0;
+  for (const auto& [p, v] : mirror_ids) total += v.size();
+  EXPECT_EQ(total, 900u);
 }
 
 }  // namespace
