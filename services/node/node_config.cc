@@ -164,6 +164,39 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
         r.Check(d->retention >= absl::Hours(1), "retention", "must be at least 1h");
       },
       config::kRequired);
+  config::ObjectReader fed = doc.root().Object("federation", config::kOptional);
+  if (fed.present()) {
+    c.sharing.enabled = true;
+    fed.Optional("address", &c.sharing.address)
+        .Required("contracts_dir", &c.sharing.contracts_dir)
+        .Optional("revocations_dir", &c.sharing.revocations_dir)
+        .Optional("audit_topic", &c.sharing.audit_topic)
+        .Optional("cursors_topic", &c.sharing.cursors_topic)
+        .Optional("max_batch_records", &c.sharing.max_batch_records)
+        .OptionalBytes("max_batch_bytes", &c.sharing.max_batch_bytes)
+        .Optional("heartbeat_interval", &c.sharing.heartbeat_interval)
+        .Optional("recheck_interval", &c.sharing.recheck_interval)
+        .Optional("max_streams_per_peer", &c.sharing.max_streams_per_peer);
+    fed.Check(ValidAddress(c.sharing.address), "address", "must be host:port");
+    fed.Check(!c.development_mode, "address", "federation runs over mutual TLS only: not in development_mode");
+    fed.Check(c.sharing.max_batch_bytes <= kGrpcDefaultMax - kRequestOverhead, "max_batch_bytes",
+              "must stay below gRPC's 4MiB message limit");
+    fed.ObjectList<SubscriptionConfig>(
+        "subscriptions", &c.sharing.subscriptions,
+        [](config::ObjectReader& r, SubscriptionConfig* s) {
+          r.Required("provider", &s->provider)
+              .Required("endpoint", &s->endpoint)
+              .Required("dataset", &s->dataset)
+              .Required("contract", &s->contract)
+              .Required("partitions", &s->partitions)
+              .Optional("replication_factor", &s->replication_factor);
+          r.Check(trust::IsValidPeerId(s->provider), "provider", "must be a peer id such as groningen");
+          r.Check(ValidAddress(s->endpoint), "endpoint", "must be host:port");
+          r.Check(ValidDatasetId(s->dataset), "dataset", "must be <domain>.<name>");
+          r.Check(s->partitions >= 1, "partitions", "must be at least 1 (the source topic's partition count)");
+        },
+        config::kOptional);
+  }
   std::set<std::string> seen;
   for (const DatasetConfig& d : c.datasets) {
     doc.root().Check(seen.insert(d.id).second, "datasets", absl::StrCat("dataset '", d.id, "' is listed twice"));

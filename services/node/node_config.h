@@ -33,6 +33,32 @@ struct IngestIdentity {
   std::string token_file;             // optional: a bearer token (first line of the file)
 };
 
+// A dataset this node mirrors from another city.
+struct SubscriptionConfig {
+  std::string provider;   // the providing peer
+  std::string endpoint;   // its federation service host:port
+  std::string dataset;
+  std::string contract;   // the contract id
+  int32_t partitions = 0; // the source topic's (and so the mirror's) partition count
+  int32_t replication_factor = 3;
+};
+
+// The federation section: sharing this node's datasets and mirroring others'.
+struct FederationConfig {
+  bool enabled = false;
+  std::string address = "0.0.0.0:7445";
+  std::string contracts_dir;
+  std::string revocations_dir;
+  std::string audit_topic = "_polder.audit";
+  std::string cursors_topic = "_polder.cursors";
+  int32_t max_batch_records = 1000;
+  int64_t max_batch_bytes = 1 << 20;
+  absl::Duration heartbeat_interval = absl::Seconds(5);
+  absl::Duration recheck_interval = absl::Seconds(10);
+  int32_t max_streams_per_peer = 8;
+  std::vector<SubscriptionConfig> subscriptions;
+};
+
 struct NodeConfig {
   // node:
   std::string peer_id;
@@ -82,6 +108,8 @@ struct NodeConfig {
   absl::Duration publish_timeout = absl::Seconds(30);
   // datasets:
   std::vector<DatasetConfig> datasets;
+  // federation: (sharing and mirroring; `federation` above is the federation's name)
+  FederationConfig sharing;
 
   std::string TopicOf(const DatasetConfig& d) const { return peer_id + "." + d.id; }
   const DatasetConfig* FindDataset(const std::string& id) const;

@@ -13,6 +13,8 @@ namespace {
 struct Wanted {
   kafka::TopicSpec spec;
   bool dataset = true;
+  bool exact_partitions = false;  // mirrors: the source's partition count, or refuse
+  bool internal_log = false;      // single-partition internal topics
 };
 
 int64_t ConfigInt(const kafka::TopicDescription& d, const std::string& key, int64_t fallback) {
@@ -47,7 +49,39 @@ absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& 
   keys.spec.configs = {{"cleanup.policy", "delete"},
                        {"retention.ms", std::to_string(absl::ToInt64Milliseconds(2 * c.idempotency_window))},
                        {"max.message.bytes", std::to_string(max_message_bytes)}};
+  keys.internal_log = true;
   wanted.push_back(std::move(keys));
+  if (c.sharing.enabled) {
+    // Mirrors of other cities' datasets: the source's name and partition count.
+    for (const SubscriptionConfig& sub : c.sharing.subscriptions) {
+      Wanted m;
+      m.spec.name = absl::StrCat(sub.provider, ".", sub.dataset);
+      m.spec.partitions = sub.partitions;
+      m.spec.replication_factor = sub.replication_factor;
+      m.spec.configs = {{"cleanup.policy", "delete"},
+                        {"retention.ms", std::to_string(absl::ToInt64Milliseconds(absl::Hours(24 * 30)))},
+                        {"max.message.bytes", std::to_string(max_message_bytes)},
+                        {"message.timestamp.type", "CreateTime"}};
+      m.exact_partitions = true;
+      wanted.push_back(std::move(m));
+    }
+    Wanted cursors;
+    cursors.dataset = false;
+    cursors.internal_log = true;
+    cursors.spec = {c.sharing.cursors_topic, 1, c.internal_replication_factor,
+                    {{"cleanup.policy", "compact"}, {"max.message.bytes", std::to_string(max_message_bytes)}}};
+    wanted.push_back(std::move(cursors));
+    Wanted audit;
+    audit.dataset = false;
+    audit.internal_log = true;
+    // Never compacted, no time-based deletion (a legal retention is set on the topic by hand).
+    audit.spec = {c.sharing.audit_topic, 1, c.internal_replication_factor,
+                  {{"cleanup.policy", "delete"},
+                   {"retention.ms", "-1"},
+                   {"retention.bytes", "-1"},
+                   {"max.message.bytes", std::to_string(max_message_bytes)}}};
+    wanted.push_back(std::move(audit));
+  }
 
   TopicReport report;
   std::map<std::string, int64_t> max_bytes;
@@ -79,11 +113,14 @@ absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& 
       continue;
     }
     const std::string& name = w.spec.name;
-    if (w.dataset && d->partitions != w.spec.partitions) {
+    if (w.exact_partitions && d->partitions != w.spec.partitions) {
+      report.errors.push_back(absl::StrCat("mirror topic ", name, " has ", d->partitions, " partitions; the source has ",
+                                           w.spec.partitions, " (mirrors keep source partitions)"));
+    } else if (w.dataset && d->partitions != w.spec.partitions) {
       report.warnings.push_back(absl::StrCat("topic ", name, " has ", d->partitions, " partitions, configured ",
                                              w.spec.partitions, " (left as it is: repartitioning changes key order)"));
     }
-    if (!w.dataset && d->partitions != 1) {
+    if (w.internal_log && d->partitions != 1) {
       report.errors.push_back(absl::StrCat("topic ", name, " must have 1 partition, has ", d->partitions));
     }
     if (d->replication_factor != w.spec.replication_factor) {
@@ -101,17 +138,23 @@ absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& 
                                              ", below the production value ", c.production_min_insync_replicas));
     }
     auto policy = d->configs.find("cleanup.policy");
-    if (policy != d->configs.end() && !absl::StrContains(policy->second.value, "delete")) {
+    const bool wants_compaction = w.spec.configs.count("cleanup.policy") && w.spec.configs.at("cleanup.policy") == "compact";
+    if (!wants_compaction && policy != d->configs.end() && !absl::StrContains(policy->second.value, "delete")) {
       report.errors.push_back(absl::StrCat("topic ", name, " has cleanup.policy=", policy->second.value,
                                            "; ingest needs delete (compaction would drop records of the same entity)"));
     }
     const int64_t retention = ConfigInt(*d, "retention.ms", -1);
-    const int64_t wanted_retention = std::stoll(w.spec.configs.at("retention.ms"));
+    const int64_t wanted_retention =
+        w.spec.configs.count("retention.ms") ? std::stoll(w.spec.configs.at("retention.ms")) : -1;
     if (w.dataset && retention != wanted_retention) {
       report.warnings.push_back(absl::StrCat("topic ", name, " keeps records for retention.ms=", retention,
                                              ", configured ", wanted_retention));
     }
-    if (!w.dataset && retention >= 0 && retention < absl::ToInt64Milliseconds(c.idempotency_window)) {
+    if (name == c.sharing.audit_topic && c.sharing.enabled && retention >= 0) {
+      report.warnings.push_back(absl::StrCat("audit topic ", name, " deletes entries after retention.ms=", retention,
+                                             ": keep it only if that is the legal retention"));
+    }
+    if (name == c.keys_topic && retention >= 0 && retention < absl::ToInt64Milliseconds(c.idempotency_window)) {
       report.errors.push_back(absl::StrCat("topic ", name, " keeps keys for ", retention,
                                            " ms, less than the idempotency window"));
     }
