@@ -34,6 +34,10 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
+#include "services/node/federation/audit_log.h"
+#include "services/node/federation/contracts.h"
+#include "services/node/federation/federation_service.h"
+#include "services/node/federation/subscriber.h"
 #include "services/node/ingest/auth.h"
 #include "services/node/ingest/ingest.h"
 #include "services/node/ingest/publisher.h"
@@ -222,6 +226,83 @@ absl::Status Run(NodeConfig config) {
   RegisterSchemaRoutes(schema_server.get(), schemas.get());
   RETURN_IF_ERROR(schema_server->Start());
 
+  // Federation: share this node's datasets, mirror others' (mutual TLS with federation peers).
+  std::unique_ptr<ContractBook> contracts;
+  std::unique_ptr<AuditLog> audit_log;
+  std::unique_ptr<FederationService> federation_service;
+  std::unique_ptr<grpc::Server> federation_server;
+  int federation_port = 0;
+  std::vector<std::unique_ptr<Subscriber>> subscribers;
+  if (config.sharing.enabled) {
+    trust::DirectoryStore* dir = directory.get();
+    contracts = std::make_unique<ContractBook>(config.peer_id, config.sharing.contracts_dir,
+                                               config.sharing.revocations_dir, [dir] { return dir->current(); });
+    kafka::ProducerOptions audit_producer;
+    audit_producer.client = client;
+    audit_producer.delivery_timeout = config.delivery_timeout;
+    kafka::ConsumerOptions audit_consumer;
+    audit_consumer.client = client;
+    ASSIGN_OR_RETURN(audit_log, AuditLog::Create(audit_producer, audit_consumer, config.sharing.audit_topic));
+    FederationService::Options fo;
+    fo.self = config.peer_id;
+    for (const DatasetConfig& d : config.datasets) {
+      fo.datasets[d.id] = {d.id, config.TopicOf(d), d.partitions, "1", d.description, d.licence, d.owner_contact};
+    }
+    fo.consumer.client = client;
+    fo.consumer.max_partition_fetch_bytes = limits.consumer_max_partition_fetch_bytes;
+    fo.max_batch_records = config.sharing.max_batch_records;
+    fo.max_batch_bytes = config.sharing.max_batch_bytes;
+    fo.heartbeat_interval = config.sharing.heartbeat_interval;
+    fo.recheck_interval = config.sharing.recheck_interval;
+    fo.kafka_timeout = config.kafka_request_timeout;
+    fo.max_streams_per_peer = config.sharing.max_streams_per_peer;
+    fo.checker = federation_checker;
+    SchemaCache* cache = schemas.get();
+    fo.schema_version = [cache](int32_t id) -> absl::StatusOr<int64_t> {
+      for (const auto& [subject, version] : cache->VersionsOf(id)) return version;
+      return absl::NotFoundError(absl::StrCat("schema ", id, " has no known version in this node's cache"));
+    };
+    federation_service = std::make_unique<FederationService>(fo, contracts.get(), audit_log.get());
+    tls::TlsFiles federation_files{config.cert_file, config.key_file, config.trust_bundle_file};
+    ASSIGN_OR_RETURN(auto federation_creds, tls::MakeServerCredentials(federation_files, federation_checker));
+    grpc::ServerBuilder fb;
+    fb.AddListeningPort(config.sharing.address, federation_creds, &federation_port);
+    fb.RegisterService(federation_service.get());
+    fb.SetMaxSendMessageSize(static_cast<int>(limits.grpc_max_message_bytes));
+    federation_server = fb.BuildAndStart();
+    if (federation_server == nullptr || federation_port == 0) {
+      return absl::UnavailableError(absl::StrCat("cannot listen for the federation on ", config.sharing.address));
+    }
+    for (const SubscriptionConfig& sub : config.sharing.subscriptions) {
+      Subscriber::Options so;
+      so.self = config.peer_id;
+      so.provider = sub.provider;
+      so.dataset = sub.dataset;
+      so.contract_id = sub.contract;
+      so.mirror_partitions = sub.partitions;
+      const std::string endpoint = sub.endpoint, provider = sub.provider;
+      auto checker = federation_checker;
+      so.channel = [endpoint, provider, checker, federation_files] {
+        auto creds = tls::MakeChannelCredentials(federation_files, checker, provider);
+        grpc::ChannelArguments args;
+        args.SetMaxReceiveMessageSize(8 << 20);
+        return grpc::CreateCustomChannel(endpoint, creds.ok() ? *creds : grpc::InsecureChannelCredentials(), args);
+      };
+      so.writer.producer.client = client;
+      so.writer.producer.delivery_timeout = config.delivery_timeout;
+      so.writer.producer.transaction_timeout = config.transaction_timeout;
+      so.writer.producer.transactional_id = absl::StrCat("polder-mirror-", config.peer_id, "-", sub.provider, "-", sub.dataset);
+      so.writer.consumer.client = client;
+      so.writer.subscription = absl::StrCat(config.peer_id, "/", sub.provider, "/", sub.dataset);
+      so.writer.mirror_topic = absl::StrCat(sub.provider, ".", sub.dataset);
+      so.writer.cursors_topic = config.sharing.cursors_topic;
+      so.writer.audit_topic = config.sharing.audit_topic;
+      so.writer.timeout = config.publish_timeout;
+      subscribers.push_back(std::make_unique<Subscriber>(so));
+      subscribers.back()->Start();
+    }
+  }
+
   // Ops: metrics, liveness, readiness (plain HTTP, nothing secret).
   httplib::Server ops;
   auto readiness = [&]() -> std::vector<std::string> {
@@ -230,6 +311,12 @@ absl::Status Run(NodeConfig config) {
     if (!kafka_reachable) problems.push_back("Kafka: the cluster does not answer");
     if (!publisher->ready()) problems.push_back("Kafka: the ingest producer is not ready");
     if (!schemas_ready) problems.push_back("schemas: not every dataset's schema is known");
+    for (const auto& sub : subscribers) {
+      Subscriber::State st = sub->state();
+      if (st.status == "refused" || st.status == "fenced") {
+        problems.push_back(absl::StrCat("subscription ", st.status, ": ", st.last_error));
+      }
+    }
     return problems;
   };
   ops.Get("/livez", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
@@ -266,7 +353,8 @@ absl::Status Run(NodeConfig config) {
     std::ofstream(tmp) << nlohmann::json{{"grpc_port", grpc_port},
                                          {"http_port", http_server->port()},
                                          {"schema_port", schema_server->port()},
-                                         {"ops_port", ops_bound}}
+                                         {"ops_port", ops_bound},
+                                         {"federation_port", federation_port}}
                               .dump()
                        << "\n";
     std::rename(tmp.c_str(), ready_file.c_str());
@@ -307,6 +395,8 @@ absl::Status Run(NodeConfig config) {
   background.join();
   set_health(false);
   // In-flight calls finish (up to drain_timeout); then queued batches are committed.
+  for (auto& sub : subscribers) sub->Stop();
+  if (federation_server != nullptr) federation_server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
   grpc_server->Shutdown(absl::ToChronoTime(absl::Now() + config.drain_timeout));
   http_server->Stop();
   schema_server->Stop();

@@ -54,14 +54,15 @@ class NodeE2eTest : public RegistryE2eTest {
   std::string Topic(const std::string& dataset = kBikes) const { return absl::StrCat(peer_, ".", dataset); }
 
   std::string WriteNodeConfig() {
-    const tls::TlsFiles& f = files_["groningen"];
+    const tls::TlsFiles& f = files_[node_identity_];
     std::string path = absl::StrCat(dir_, "/node-", peer_, ".yaml");
     std::ofstream(path) << absl::StrCat(
         "node:\n  peer_id: ", peer_, "\n  federation: ", tls::kTestFederation, "\n  state_dir: ", dir_, "/state-",
         peer_,
         "\n  grpc_address: 127.0.0.1:0\n  http_address: 127.0.0.1:0\n  schema_address: 127.0.0.1:0\n"
         "  ops_address: 127.0.0.1:0\n  drain_timeout: 10s\n",
-        "kafka:\n  bootstrap_servers: ", broker().bootstrap_servers(), "\n  keys_topic: _polder.ingest-keys-", peer_,
+        "kafka:\n  bootstrap_servers: ", bootstrap_.empty() ? broker().bootstrap_servers() : bootstrap_,
+        "\n  keys_topic: _polder.ingest-keys-", peer_,
         "\n  internal_replication_factor: 1\n  delivery_timeout: 5s\n  transaction_timeout: 20s\n"
         "  request_timeout: 3s\n  production_replication_factor: 1\n  production_min_insync_replicas: 1\n"
         "  properties:\n    log_level: \"3\"\n",
@@ -79,7 +80,8 @@ class NodeE2eTest : public RegistryE2eTest {
         "datasets:\n  - {id: mobility.bike-counts, subject: polder.datasets.mobility.v1.BikeCount, partitions: 3, "
         "replication_factor: 1}\n"
         "  - {id: parking.occupancy, subject: polder.datasets.parking.v1.ParkingOccupancy, partitions: 1, "
-        "replication_factor: 1}\n");
+        "replication_factor: 1}\n",
+        federation_yaml_);
     return path;
   }
 
@@ -146,6 +148,11 @@ class NodeE2eTest : public RegistryE2eTest {
   }
 
   std::string peer_;
+  // Whose federation certificate the node presents, which Kafka it uses (default: the suite's
+  // broker), and an optional `federation:` section.
+  std::string node_identity_ = "groningen";
+  std::string bootstrap_;
+  std::string federation_yaml_;
   // The ingest section's limits (tests keep them small to reach them).
   std::string ingest_limits_ =
       "  max_record_bytes: 4KiB\n  max_batch_bytes: 256KiB\n  max_inflight_bytes: 512KiB\n  max_event_age: 24h\n"

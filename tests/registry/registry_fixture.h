@@ -143,7 +143,7 @@ class RegistryE2eTest : public testing::KafkaBrokerTest {
     fed_ = std::make_unique<tls::TestFederation>(dir_);
     // Identities: the national operator, a city, a registry server, and a peer the directory
     // does not list.
-    for (const char* who : {"national", "groningen", "registry"}) {
+    for (const char* who : {"national", "groningen", "registry", "amersfoort"}) {
       tls::KeyAndCert kc = fed_->Issue(who);
       files_[who] = fed_->WriteIdentity(who, kc);
       fed_->Admit(who, kc);  // what the test clients check the server against
@@ -159,7 +159,8 @@ class RegistryE2eTest : public testing::KafkaBrokerTest {
     d.directory.issued_at = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
     d.directory.valid_from = d.directory.issued_at - absl::Hours(1);
     d.directory.valid_until = d.directory.issued_at + absl::Hours(24);
-    trust::PrivateKey signing = *trust::PrivateKey::Generate();
+    signing_key_ = std::make_unique<trust::PrivateKey>(*trust::PrivateKey::Generate());
+    const trust::PrivateKey& signing = *signing_key_;
     for (const auto& [who, kc] : listed_) {
       d.directory.peers.push_back({who, std::string(who) + ".example:8443", {*tls::KeyThumbprint(kc.cert_pem)},
                                    {{signing.public_key().kid(), signing.public_key().RawBase64Url(),
@@ -261,6 +262,8 @@ class RegistryE2eTest : public testing::KafkaBrokerTest {
   std::map<std::string, tls::TlsFiles> files_;
   std::vector<std::pair<std::string, tls::KeyAndCert>> listed_;
   std::unique_ptr<trust::PrivateKey> operator_key_;
+  // The signing key the directory lists for every listed peer (contracts in tests).
+  std::unique_ptr<trust::PrivateKey> signing_key_;
 };
 
 }  // namespace registry_testing
