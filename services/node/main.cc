@@ -298,6 +298,10 @@ absl::Status Run(NodeConfig config) {
       so.writer.cursors_topic = config.sharing.cursors_topic;
       so.writer.audit_topic = config.sharing.audit_topic;
       so.writer.timeout = config.publish_timeout;
+      so.on_schema = [cache](int32_t id) {
+        absl::StatusOr<std::shared_ptr<const CachedSchema>> s = cache->ById(id);
+        if (!s.ok()) log::Warning("schema of mirrored records not cached", {{"schema_id", id}, {"error", std::string(s.status().message())}});
+      };
       subscribers.push_back(std::make_unique<Subscriber>(so));
       subscribers.back()->Start();
     }
@@ -332,6 +336,11 @@ absl::Status Run(NodeConfig config) {
     SchemaCache::Stats cs = schemas->stats();
     metrics.SetSchemaCache(cs.schemas, cs.registry_reachable, cs.last_refresh_ok);
     metrics.SetInflightBytes(ingest.inflight_bytes());
+    for (size_t i = 0; i < subscribers.size(); ++i) {
+      const SubscriptionConfig& sub = config.sharing.subscriptions[i];
+      Subscriber::State st = subscribers[i]->state();
+      metrics.SetSubscription(sub.provider, sub.dataset, st.status == "streaming", st.records, st.reconnects, st.lag);
+    }
     res.set_content(metrics.Serialize(), "text/plain; version=0.0.4");
   });
   auto [ops_host, ops_port] = HostPort(config.ops_address);

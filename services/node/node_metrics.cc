@@ -43,6 +43,22 @@ NodeMetrics::NodeMetrics() : registry_(std::make_shared<prometheus::Registry>())
                        .Help("When the schema cache last refreshed every subject")
                        .Register(*registry_)
                        .Add({});
+  subscription_up_ = &BuildGauge()
+                          .Name("polder_federation_subscription_up")
+                          .Help("1 while the subscription streams from its provider")
+                          .Register(*registry_);
+  subscription_records_ = &BuildCounter()
+                               .Name("polder_federation_subscription_records_total")
+                               .Help("Records mirrored by this process, per subscription")
+                               .Register(*registry_);
+  subscription_reconnects_ = &BuildCounter()
+                                  .Name("polder_federation_subscription_reconnects_total")
+                                  .Help("Streams that ended and were reconnected")
+                                  .Register(*registry_);
+  subscription_lag_ = &BuildGauge()
+                           .Name("polder_federation_subscription_lag_records")
+                           .Help("Provider high watermark minus the committed cursor, per partition")
+                           .Register(*registry_);
 }
 
 std::string NodeMetrics::Reason(const absl::Status& status) {
@@ -96,6 +112,21 @@ void NodeMetrics::SetSchemaCache(int64_t schemas, bool reachable, absl::Time las
   schemas_->Set(static_cast<double>(schemas));
   reachable_->Set(reachable ? 1 : 0);
   if (last_refresh_ok != absl::InfinitePast()) last_refresh_->Set(absl::ToDoubleSeconds(last_refresh_ok - absl::UnixEpoch()));
+}
+
+void NodeMetrics::SetSubscription(const std::string& provider, const std::string& dataset, bool up, int64_t records,
+                                  int64_t reconnects, const std::map<int32_t, int64_t>& lag) {
+  const prometheus::Labels labels = {{"provider", provider}, {"dataset", dataset}};
+  subscription_up_->Add(labels).Set(up ? 1 : 0);
+  auto advance = [](prometheus::Counter& c, int64_t total) {
+    if (static_cast<double>(total) > c.Value()) c.Increment(static_cast<double>(total) - c.Value());
+  };
+  advance(subscription_records_->Add(labels), records);
+  advance(subscription_reconnects_->Add(labels), reconnects);
+  for (const auto& [partition, value] : lag) {
+    subscription_lag_->Add({{"provider", provider}, {"dataset", dataset}, {"partition", std::to_string(partition)}})
+        .Set(static_cast<double>(value));
+  }
 }
 
 std::string NodeMetrics::Serialize() const {

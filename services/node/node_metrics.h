@@ -9,12 +9,17 @@
 //   polder_ingest_known_idempotency_keys
 //   polder_schema_cache_schemas, polder_schema_cache_registry_reachable,
 //   polder_schema_cache_last_refresh_timestamp_seconds
+//   polder_federation_subscription_up{provider,dataset}
+//   polder_federation_subscription_records_total{provider,dataset}
+//   polder_federation_subscription_reconnects_total{provider,dataset}
+//   polder_federation_subscription_lag_records{provider,dataset,partition}
 //
 // Reasons for rejections: invalid, unauthenticated, forbidden, unknown_dataset, overloaded,
 // unavailable, conflict.
 #ifndef POLDER_SERVICES_NODE_NODE_METRICS_H_
 #define POLDER_SERVICES_NODE_NODE_METRICS_H_
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -41,6 +46,11 @@ class NodeMetrics {
   void SetPublisherStats(int64_t committed, int64_t failed, int64_t recreations, int64_t known_keys);
   void SetSchemaCache(int64_t schemas, bool reachable, absl::Time last_refresh_ok);
 
+  // A subscription's state (set before each scrape): up (streaming), records and batches
+  // mirrored by this process, reconnects, lag per partition (provider high watermark − cursor).
+  void SetSubscription(const std::string& provider, const std::string& dataset, bool up, int64_t records,
+                       int64_t reconnects, const std::map<int32_t, int64_t>& lag);
+
   // The text exposition format.
   std::string Serialize() const;
 
@@ -60,6 +70,10 @@ class NodeMetrics {
   prometheus::Gauge* schemas_;
   prometheus::Gauge* reachable_;
   prometheus::Gauge* last_refresh_;
+  prometheus::Family<prometheus::Gauge>* subscription_up_;
+  prometheus::Family<prometheus::Counter>* subscription_records_;
+  prometheus::Family<prometheus::Counter>* subscription_reconnects_;
+  prometheus::Family<prometheus::Gauge>* subscription_lag_;
 };
 
 }  // namespace node

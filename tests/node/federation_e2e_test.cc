@@ -129,6 +129,18 @@ TEST_F(FederationE2eTest, AmersfoortMirrorsGroningenExactlyOnceAcrossAKillNine) 
   std::string ready;
   testing::RunCommand(absl::StrCat("curl -sS http://127.0.0.1:", amersfoort->port("ops_port"), "/readyz"), &ready);
   EXPECT_THAT(ready, ::testing::HasSubstr("\"ready\":true"));
+  // Subscription metrics, valid for promtool.
+  std::string check;
+  EXPECT_EQ(testing::RunCommand(absl::StrCat("curl -sS http://127.0.0.1:", amersfoort->port("ops_port"), "/metrics > ",
+                                             dir_, "/ams-metrics.txt && promtool check metrics < ", dir_,
+                                             "/ams-metrics.txt"),
+                                &check),
+            0)
+      << check;
+  std::string metrics;
+  testing::RunCommand(absl::StrCat("cat ", dir_, "/ams-metrics.txt"), &metrics);
+  EXPECT_THAT(metrics, ::testing::HasSubstr(
+                           "polder_federation_subscription_up{dataset=\"mobility.bike-counts\",provider=\"groningen\"} 1"));
 }
 
 }  // namespace

@@ -130,6 +130,9 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
     }
     if (!msg.has_batch() || !opened) continue;
     const fv1::RecordBatch& b = msg.batch();
+    for (int32_t id : b.schema_ids()) {
+      if (schemas_seen_.insert(id).second && options_.on_schema) options_.on_schema(id);
+    }
     std::vector<kafka::ConsumedRecord> records;
     records.reserve(b.records_size());
     int64_t bytes = 0;

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -34,6 +35,9 @@ class Subscriber {
     int32_t mirror_partitions = 0;  // the mirror topic's partition count (must equal the source's)
     std::function<std::shared_ptr<grpc::Channel>()> channel;  // to the provider, mTLS
     MirrorWriter::Options writer;
+    // Called once per schema id seen in mirrored records (the node caches the schema, so its
+    // schema endpoint decodes mirrors too).
+    std::function<void(int32_t schema_id)> on_schema;
     absl::Duration min_backoff = absl::Milliseconds(500);
     absl::Duration max_backoff = absl::Seconds(30);
   };
@@ -66,6 +70,7 @@ class Subscriber {
   mutable absl::Mutex mu_;
   State state_ ABSL_GUARDED_BY(mu_);
   grpc::ClientContext* active_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::set<int32_t> schemas_seen_;  // stream thread only
 };
 
 }  // namespace node
