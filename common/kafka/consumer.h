@@ -10,6 +10,7 @@
 #define POLDER_COMMON_KAFKA_CONSUMER_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -84,6 +85,15 @@ class KafkaConsumer : public Consumer {
 // The librdkafka properties a consumer with `options` runs with.
 absl::StatusOr<std::map<std::string, std::string>> ConsumerProperties(
     const ConsumerOptions& options);
+
+// Reads `partition` of `topic` with read_committed from `start` (clamped to the log start) to the
+// end the log had when called — its high watermark, which the last stable offset may trail right
+// after a commit — calling `each` for every committed record. Returns the position reached (the
+// next offset to read); a record `each` refuses ends the read with its error; DEADLINE_EXCEEDED
+// after `timeout`. Used to load small internal topics (keys, cursors, audit) at start.
+absl::StatusOr<int64_t> ReadToEnd(const ConsumerOptions& options, const std::string& topic, int32_t partition,
+                                  int64_t start, absl::Duration timeout,
+                                  const std::function<absl::Status(const ConsumedRecord&)>& each);
 
 }  // namespace kafka
 }  // namespace polder

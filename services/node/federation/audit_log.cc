@@ -32,27 +32,18 @@ absl::StatusOr<audit::AuditLink> AuditLog::Record(audit::AuditChain& chain, cons
 
 absl::StatusOr<std::vector<audit::AuditLink>> AuditLog::Read(const std::string& stream_id, uint64_t from, int max,
                                                              absl::Duration timeout) {
-  kafka::ConsumerOptions o = consumer_;
-  o.read_committed = true;
-  ASSIGN_OR_RETURN(auto reader, kafka::KafkaConsumer::Create(o));
-  ASSIGN_OR_RETURN(auto marks, reader->QueryWatermarks(topic_, 0, timeout));
   std::vector<audit::AuditLink> out;
-  if (marks.second <= marks.first) return out;
-  RETURN_IF_ERROR(reader->Assign({{topic_, 0, marks.first}}));
   const std::string prefix = absl::StrCat(stream_id, "/");
-  const absl::Time deadline = absl::Now() + timeout;
-  int64_t position = marks.first;
-  while (position < marks.second && static_cast<int>(out.size()) < max) {
-    if (absl::Now() > deadline) return absl::DeadlineExceededError(absl::StrCat("reading ", topic_, " timed out"));
-    ASSIGN_OR_RETURN(std::vector<kafka::ConsumedRecord> records, reader->Poll(absl::Milliseconds(200), 1000));
-    for (const kafka::ConsumedRecord& r : records) {
-      if (!r.key || !absl::StartsWith(*r.key, prefix)) continue;
-      ASSIGN_OR_RETURN(audit::AuditLink link, audit::DecodeAuditRecord(r.value));
-      if (link.sequence >= from && static_cast<int>(out.size()) < max) out.push_back(std::move(link));
-    }
-    absl::StatusOr<int64_t> pos = reader->Position(topic_, 0);
-    if (pos.ok() && *pos >= 0) position = *pos;
-  }
+  RETURN_IF_ERROR(kafka::ReadToEnd(consumer_, topic_, 0, 0, timeout,
+                                   [&](const kafka::ConsumedRecord& r) -> absl::Status {
+                                     if (!r.key || !absl::StartsWith(*r.key, prefix)) return absl::OkStatus();
+                                     ASSIGN_OR_RETURN(audit::AuditLink link, audit::DecodeAuditRecord(r.value));
+                                     if (link.sequence >= from && static_cast<int>(out.size()) < max) {
+                                       out.push_back(std::move(link));
+                                     }
+                                     return absl::OkStatus();
+                                   })
+                      .status());
   return out;
 }
 

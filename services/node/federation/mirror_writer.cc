@@ -50,34 +50,15 @@ absl::StatusOr<std::unique_ptr<MirrorWriter>> MirrorWriter::Start(Options option
 }
 
 absl::StatusOr<MirrorCursor> MirrorWriter::ReadCursor() {
-  // The cursors topic is small and compacted: read it to its end and keep this subscription's
-  // last value. Its end is the true high watermark (read_uncommitted), the records the committed
-  // ones (read_committed, after InitTransactions resolved our previous transaction).
-  kafka::ConsumerOptions marks_options = options_.consumer;
-  marks_options.read_committed = false;
-  ASSIGN_OR_RETURN(auto marks_reader, kafka::KafkaConsumer::Create(marks_options));
-  ASSIGN_OR_RETURN(auto marks, marks_reader->QueryWatermarks(options_.cursors_topic, 0, options_.timeout));
+  // The cursors topic is small and compacted: the subscription's last committed value wins.
   MirrorCursor cursor;
-  if (marks.second <= marks.first) return cursor;
-  kafka::ConsumerOptions o = options_.consumer;
-  o.read_committed = true;
-  ASSIGN_OR_RETURN(auto reader, kafka::KafkaConsumer::Create(o));
-  RETURN_IF_ERROR(reader->Assign({{options_.cursors_topic, 0, marks.first}}));
-  const absl::Time deadline = absl::Now() + options_.timeout;
-  int64_t position = marks.first;
-  while (position < marks.second) {
-    if (absl::Now() > deadline) {
-      return absl::DeadlineExceededError(absl::StrCat("reading ", options_.cursors_topic, " to offset ", marks.second,
-                                                      " took longer than ", absl::FormatDuration(options_.timeout)));
-    }
-    ASSIGN_OR_RETURN(std::vector<kafka::ConsumedRecord> records, reader->Poll(absl::Milliseconds(200), 1000));
-    for (const kafka::ConsumedRecord& r : records) {
-      if (r.key != options_.subscription) continue;
-      ASSIGN_OR_RETURN(cursor, ParseCursor(r.value));
-    }
-    absl::StatusOr<int64_t> pos = reader->Position(options_.cursors_topic, 0);
-    if (pos.ok() && *pos >= 0) position = *pos;
-  }
+  RETURN_IF_ERROR(kafka::ReadToEnd(options_.consumer, options_.cursors_topic, 0, 0, options_.timeout,
+                                   [&](const kafka::ConsumedRecord& r) -> absl::Status {
+                                     if (r.key != options_.subscription) return absl::OkStatus();
+                                     ASSIGN_OR_RETURN(cursor, ParseCursor(r.value));
+                                     return absl::OkStatus();
+                                   })
+                      .status());
   return cursor;
 }
 

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
+#include "services/node/federation/source_reader.h"
 
 namespace polder {
 namespace node {
@@ -144,7 +145,7 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
       c.value = r.value();
       for (const fv1::Header& h : r.headers()) c.headers.push_back({h.key(), h.value()});
       c.timestamp_ms = r.timestamp_ms();
-      bytes += static_cast<int64_t>(c.value.size() + c.key->size());
+      bytes += ConsumedBytes(c);  // counted as the provider counts them, so both audit entries agree
       records.push_back(std::move(c));
     }
     audit::AuditEntry entry;

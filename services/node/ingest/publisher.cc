@@ -153,47 +153,30 @@ Publisher::Ticket Publisher::Submit(PublishBatch batch) {
 }
 
 absl::Status Publisher::ReadKeys(absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  kafka::ConsumerOptions uncommitted = options_.keys_consumer;
-  uncommitted.read_committed = false;
-  ASSIGN_OR_RETURN(auto marks_reader, kafka::KafkaConsumer::Create(uncommitted));
-  // The true end of the log (not the last stable offset, which may lag right after a commit).
-  ASSIGN_OR_RETURN(auto marks, marks_reader->QueryWatermarks(options_.keys_topic, 0, timeout));
-  const int64_t end = marks.second;
-  if (keys_next_offset_ >= end) return absl::OkStatus();
-  ASSIGN_OR_RETURN(auto reader, kafka::KafkaConsumer::Create(options_.keys_consumer));
-  const int64_t start = std::max(keys_next_offset_, marks.first);
-  RETURN_IF_ERROR(reader->Assign({{options_.keys_topic, 0, start}}));
-  int64_t position = start;
   int64_t loaded = 0;
-  while (position < end) {
-    if (absl::Now() > deadline) {
-      return absl::DeadlineExceededError(absl::StrCat("reading ", options_.keys_topic, " to offset ", end,
-                                                      " took longer than ", absl::FormatDuration(timeout),
-                                                      " (at ", position, ")"));
-    }
-    ASSIGN_OR_RETURN(std::vector<kafka::ConsumedRecord> records, reader->Poll(absl::Milliseconds(200), 10000));
-    absl::MutexLock lock(&mu_);
-    for (const kafka::ConsumedRecord& r : records) {
-      json v = json::parse(r.value, nullptr, false);
-      if (!r.key || !v.is_object()) {
-        log::Warning("skipped an unreadable ingest-key record", {{"offset", r.offset}});
-        continue;
-      }
-      KeyEntry e;
-      e.content_hash = v.value("hash", "");
-      e.dataset_id = v.value("dataset", "");
-      e.schema_id = v.value("schema_id", 0);
-      e.records = v.value("records", 0);
-      e.committed_at = absl::FromUnixMillis(r.timestamp_ms);
-      if (e.committed_at + options_.idempotency_window >= Now()) {
-        keys_[*r.key] = std::move(e);
-        ++loaded;
-      }
-    }
-    absl::StatusOr<int64_t> pos = reader->Position(options_.keys_topic, 0);
-    if (pos.ok() && *pos >= 0) position = *pos;
-  }
+  ASSIGN_OR_RETURN(
+      int64_t position,
+      kafka::ReadToEnd(options_.keys_consumer, options_.keys_topic, 0, keys_next_offset_, timeout,
+                       [&](const kafka::ConsumedRecord& r) {
+                         json v = json::parse(r.value, nullptr, false);
+                         if (!r.key || !v.is_object()) {
+                           log::Warning("skipped an unreadable ingest-key record", {{"offset", r.offset}});
+                           return absl::OkStatus();
+                         }
+                         KeyEntry e;
+                         e.content_hash = v.value("hash", "");
+                         e.dataset_id = v.value("dataset", "");
+                         e.schema_id = v.value("schema_id", 0);
+                         e.records = v.value("records", 0);
+                         e.committed_at = absl::FromUnixMillis(r.timestamp_ms);
+                         absl::MutexLock lock(&mu_);
+                         if (e.committed_at + options_.idempotency_window >= Now()) {
+                           keys_[*r.key] = std::move(e);
+                           ++loaded;
+                         }
+                         return absl::OkStatus();
+                       }));
+  if (position == keys_next_offset_) return absl::OkStatus();
   keys_next_offset_ = position;
   log::Info("ingest keys read", {{"topic", options_.keys_topic}, {"through_offset", position}, {"loaded", loaded}});
   return absl::OkStatus();
