@@ -24,7 +24,8 @@
 namespace polder {
 namespace audit {
 
-// One batch offered (provider) or received (subscriber): the FSC Logging fields.
+// One batch offered (provider) or received (subscriber), or a gap the subscriber was told of
+// (records it will never receive): the FSC Logging fields.
 struct AuditEntry {
   std::string transaction_id;  // the stream id
   std::string direction;       // "offered" or "received"
@@ -40,6 +41,7 @@ struct AuditEntry {
   absl::Time at;
   std::string traceparent;     // W3C trace context
   std::string purpose;         // from the contract
+  std::string detail;          // optional: what happened (gap entries name the missing range)
 };
 
 struct AuditLink {
@@ -101,6 +103,16 @@ absl::StatusOr<Receipt> MakeReceipt(const std::string& stream_id, const std::str
 // (sequence, hash): the chain was not rewritten or truncated below what was receipted.
 absl::Status CheckReceipt(const std::vector<AuditLink>& links, const Receipt& receipt,
                           const trust::PublicKey& signer);
+// Only the signature (PERMISSION_DENIED naming the receipt if it does not verify).
+absl::Status VerifyReceiptSignature(const Receipt& receipt, const trust::PublicKey& signer);
+// The kid of the key that signed `receipt` (from its JWS header), to look it up in the directory.
+absl::StatusOr<std::string> ReceiptSigner(const Receipt& receipt);
+
+// A receipt as a Kafka record of `_polder.audit`, kept beside the chain it vouches for: key
+// "receipt/<stream id>/<peer>/<sequence>", value the receipt's fields as JSON.
+std::string ReceiptRecordKey(const Receipt& receipt);
+std::string EncodeReceipt(const Receipt& receipt);
+absl::StatusOr<Receipt> DecodeReceipt(const std::string& value);
 
 }  // namespace audit
 }  // namespace polder

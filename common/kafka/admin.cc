@@ -106,6 +106,30 @@ absl::Status KafkaAdmin::CreateTopic(const TopicSpec& spec, absl::Duration timeo
   return absl::OkStatus();
 }
 
+absl::Status KafkaAdmin::DeleteRecords(const std::string& topic, const std::map<int32_t, int64_t>& before,
+                                       absl::Duration timeout) {
+  const std::string what = absl::StrCat("deleting records of '", topic, "'");
+  std::unique_ptr<rd_kafka_topic_partition_list_t, void (*)(rd_kafka_topic_partition_list_t*)> offsets(
+      rd_kafka_topic_partition_list_new(static_cast<int>(before.size())), &rd_kafka_topic_partition_list_destroy);
+  for (const auto& [p, o] : before) rd_kafka_topic_partition_list_add(offsets.get(), topic.c_str(), p)->offset = o;
+  std::unique_ptr<rd_kafka_DeleteRecords_t, void (*)(rd_kafka_DeleteRecords_t*)> del(
+      rd_kafka_DeleteRecords_new(offsets.get()), &rd_kafka_DeleteRecords_destroy);
+  ASSIGN_OR_RETURN(auto opts, MakeOptions(rk_.get(), RD_KAFKA_ADMIN_OP_DELETERECORDS, timeout));
+  std::unique_ptr<rd_kafka_queue_t, QueueDeleter> queue(rd_kafka_queue_new(rk_.get()));
+  rd_kafka_DeleteRecords_t* dels[] = {del.get()};
+  rd_kafka_DeleteRecords(rk_.get(), dels, 1, opts.get(), queue.get());
+  ASSIGN_OR_RETURN(auto ev, AwaitResult(queue.get(), timeout, what));
+  const rd_kafka_DeleteRecords_result_t* res = rd_kafka_event_DeleteRecords_result(ev.get());
+  if (res == nullptr) return absl::InternalError(absl::StrCat(what, ": unexpected admin event"));
+  const rd_kafka_topic_partition_list_t* done = rd_kafka_DeleteRecords_result_offsets(res);
+  for (int i = 0; done != nullptr && i < done->cnt; ++i) {
+    if (done->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return KafkaStatus(done->elems[i].err, absl::StrCat(what, " partition ", done->elems[i].partition));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<TopicDescription> KafkaAdmin::DescribeTopic(const std::string& name,
                                                            absl::Duration timeout) {
   const std::string what = absl::StrCat("describing topic '", name, "'");

@@ -64,6 +64,10 @@ class KafkaAdmin : public Admin {
   absl::Status CreateTopic(const TopicSpec& spec, absl::Duration timeout) override;
   absl::StatusOr<TopicDescription> DescribeTopic(const std::string& name,
                                                  absl::Duration timeout) override;
+  // Deletes every record of `topic` below the given offsets (partition → offset; kOffsetEnd,
+  // -1, for the high watermark): Kafka's DeleteRecords, which moves the log start offset.
+  absl::Status DeleteRecords(const std::string& topic, const std::map<int32_t, int64_t>& before,
+                             absl::Duration timeout);
 
  private:
   explicit KafkaAdmin(HandlePtr rk) : rk_(std::move(rk)) {}

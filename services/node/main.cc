@@ -28,6 +28,8 @@
 #include "common/status/status_macros.h"
 #include "common/tls/grpc_tls.h"
 #include "common/tls/identity.h"
+#include "common/tls/pki.h"
+#include "common/trust/keys.h"
 #include "common/trust/trust_config.h"
 #include "google/protobuf/stubs/logging.h"
 #include "grpcpp/grpcpp.h"
@@ -37,6 +39,7 @@
 #include "services/node/federation/audit_log.h"
 #include "services/node/federation/contracts.h"
 #include "services/node/federation/federation_service.h"
+#include "services/node/federation/receipts.h"
 #include "services/node/federation/subscriber.h"
 #include "services/node/ingest/auth.h"
 #include "services/node/ingest/ingest.h"
@@ -127,6 +130,19 @@ absl::Status Run(NodeConfig config) {
                    SchemaCache::Open(config.state_dir + "/schema-cache.json", source));
   std::vector<std::string> subjects;
   for (const DatasetConfig& d : config.datasets) subjects.push_back(d.subject);
+
+  // Contracts (federation): read before the topics, since a mirror keeps what its contract allows.
+  std::unique_ptr<ContractBook> contracts;
+  if (config.sharing.enabled) {
+    trust::DirectoryStore* dir = directory.get();
+    contracts = std::make_unique<ContractBook>(config.peer_id, config.sharing.contracts_dir,
+                                               config.sharing.revocations_dir, [dir] { return dir->current(); });
+    for (SubscriptionConfig& sub : config.sharing.subscriptions) {
+      for (const ContractBook::Listed& l : contracts->All(absl::Now())) {
+        if (l.contract.id == sub.contract) sub.mirror_retention = l.contract.mirror_retention;
+      }
+    }
+  }
 
   // Kafka: topics, then the transactional publisher.
   kafka::ClientOptions client;
@@ -227,16 +243,18 @@ absl::Status Run(NodeConfig config) {
   RETURN_IF_ERROR(schema_server->Start());
 
   // Federation: share this node's datasets, mirror others' (mutual TLS with federation peers).
-  std::unique_ptr<ContractBook> contracts;
   std::unique_ptr<AuditLog> audit_log;
+  std::unique_ptr<ReceiptSigner> receipt_signer;
   std::unique_ptr<FederationService> federation_service;
   std::unique_ptr<grpc::Server> federation_server;
   int federation_port = 0;
   std::vector<std::unique_ptr<Subscriber>> subscribers;
   if (config.sharing.enabled) {
     trust::DirectoryStore* dir = directory.get();
-    contracts = std::make_unique<ContractBook>(config.peer_id, config.sharing.contracts_dir,
-                                               config.sharing.revocations_dir, [dir] { return dir->current(); });
+    ASSIGN_OR_RETURN(trust::PrivateKey signing_key, trust::PrivateKey::ReadFile(config.sharing.signing_key_file),
+                     _.Prepend("federation.signing_key_file: "));
+    receipt_signer = std::make_unique<ReceiptSigner>(config.peer_id, std::move(signing_key),
+                                                     [dir] { return dir->current(); });
     kafka::ProducerOptions audit_producer;
     audit_producer.client = client;
     audit_producer.delivery_timeout = config.delivery_timeout;
@@ -246,9 +264,14 @@ absl::Status Run(NodeConfig config) {
     FederationService::Options fo;
     fo.self = config.peer_id;
     for (const DatasetConfig& d : config.datasets) {
-      fo.datasets[d.id] = {d.id, config.TopicOf(d), d.partitions, "1", d.description, d.licence, d.owner_contact};
+      fo.datasets[d.id] = {d.id, config.TopicOf(d), d.partitions, d.epoch, d.description, d.licence, d.owner_contact};
     }
     fo.consumer.client = client;
+    // Bound each stream's source prefetch (librdkafka queues up to 64 MiB per consumer by
+    // default): about two batches.
+    fo.consumer.client.properties["queued.max.messages.kbytes"] =
+        std::to_string(std::max<int64_t>(1024, 2 * config.sharing.max_batch_bytes / 1024));
+    fo.max_unacknowledged_bytes = config.sharing.max_unacknowledged_bytes;
     fo.consumer.max_partition_fetch_bytes = limits.consumer_max_partition_fetch_bytes;
     fo.max_batch_records = config.sharing.max_batch_records;
     fo.max_batch_bytes = config.sharing.max_batch_bytes;
@@ -262,13 +285,29 @@ absl::Status Run(NodeConfig config) {
       for (const auto& [subject, version] : cache->VersionsOf(id)) return version;
       return absl::NotFoundError(absl::StrCat("schema ", id, " has no known version in this node's cache"));
     };
-    federation_service = std::make_unique<FederationService>(fo, contracts.get(), audit_log.get());
+    federation_service =
+        std::make_unique<FederationService>(fo, contracts.get(), audit_log.get(), receipt_signer.get());
     tls::TlsFiles federation_files{config.cert_file, config.key_file, config.trust_bundle_file};
     ASSIGN_OR_RETURN(auto federation_creds, tls::MakeServerCredentials(federation_files, federation_checker));
     grpc::ServerBuilder fb;
     fb.AddListeningPort(config.sharing.address, federation_creds, &federation_port);
     fb.RegisterService(federation_service.get());
     fb.SetMaxSendMessageSize(static_cast<int>(limits.grpc_max_message_bytes));
+    const FederationConfig& fc = config.sharing;
+    fb.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(absl::ToInt64Milliseconds(fc.keepalive_time)));
+    fb.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                          static_cast<int>(absl::ToInt64Milliseconds(fc.keepalive_timeout)));
+    fb.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    // Peers ping every keepalive_time; accept that (gRPC's default refuses pings under 5 min).
+    fb.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                          static_cast<int>(absl::ToInt64Milliseconds(fc.keepalive_time / 2)));
+    fb.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+    fb.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                          static_cast<int>(absl::ToInt64Milliseconds(fc.max_connection_age)));
+    fb.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                          static_cast<int>(absl::ToInt64Milliseconds(fc.max_connection_age_grace)));
+    fb.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                          static_cast<int>(absl::ToInt64Milliseconds(fc.max_connection_idle)));
     federation_server = fb.BuildAndStart();
     if (federation_server == nullptr || federation_port == 0) {
       return absl::UnavailableError(absl::StrCat("cannot listen for the federation on ", config.sharing.address));
@@ -282,10 +321,15 @@ absl::Status Run(NodeConfig config) {
       so.mirror_partitions = sub.partitions;
       const std::string endpoint = sub.endpoint, provider = sub.provider;
       auto checker = federation_checker;
-      so.channel = [endpoint, provider, checker, federation_files] {
+      const absl::Duration keepalive = config.sharing.keepalive_time, keepalive_timeout = config.sharing.keepalive_timeout;
+      so.channel = [endpoint, provider, checker, federation_files, keepalive, keepalive_timeout] {
         auto creds = tls::MakeChannelCredentials(federation_files, checker, provider);
         grpc::ChannelArguments args;
         args.SetMaxReceiveMessageSize(8 << 20);
+        args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(absl::ToInt64Milliseconds(keepalive)));
+        args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, static_cast<int>(absl::ToInt64Milliseconds(keepalive_timeout)));
+        args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+        args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
         return grpc::CreateCustomChannel(endpoint, creds.ok() ? *creds : grpc::InsecureChannelCredentials(), args);
       };
       so.writer.producer.client = client;
@@ -298,6 +342,35 @@ absl::Status Run(NodeConfig config) {
       so.writer.cursors_topic = config.sharing.cursors_topic;
       so.writer.audit_topic = config.sharing.audit_topic;
       so.writer.timeout = config.publish_timeout;
+      if (const char* crash = std::getenv("POLDER_TEST_CRASH_BEFORE_COMMIT"); crash != nullptr) {
+        so.writer.crash_before_commit = std::atoll(crash);
+        log::Warning("test hook armed: this node kills itself before committing a mirror batch",
+                     {{"write", so.writer.crash_before_commit}});
+      }
+      ContractBook* book = contracts.get();
+      const std::string contract_id = sub.contract;
+      so.revoked = [book, contract_id] { return book->IsRevoked(contract_id, absl::Now()); };
+      if (sub.purge_on_revocation) {
+        kafka::KafkaAdmin* a = admin.get();
+        const std::string mirror = so.writer.mirror_topic;
+        const int32_t partitions = sub.partitions;
+        const absl::Duration timeout = config.kafka_request_timeout;
+        so.purge = [a, mirror, partitions, timeout] {
+          std::map<int32_t, int64_t> all;
+          for (int32_t p = 0; p < partitions; ++p) all[p] = -1;  // up to the high watermark
+          return a->DeleteRecords(mirror, all, timeout);
+        };
+      }
+      so.signer = receipt_signer.get();
+      so.audit = audit_log.get();
+      so.receipt_interval = config.sharing.receipt_interval;
+      so.max_unacknowledged_bytes = config.sharing.max_unacknowledged_bytes;
+      for (const ContractBook::Listed& l : contracts->All(absl::Now())) {
+        if (l.contract.id == sub.contract) {
+          so.contract_hash = l.contract.Hash().value_or("");
+          so.purpose = l.contract.purpose;
+        }
+      }
       so.on_schema = [cache](int32_t id) {
         absl::StatusOr<std::shared_ptr<const CachedSchema>> s = cache->ById(id);
         if (!s.ok()) log::Warning("schema of mirrored records not cached", {{"schema_id", id}, {"error", std::string(s.status().message())}});
@@ -339,7 +412,27 @@ absl::Status Run(NodeConfig config) {
     for (size_t i = 0; i < subscribers.size(); ++i) {
       const SubscriptionConfig& sub = config.sharing.subscriptions[i];
       Subscriber::State st = subscribers[i]->state();
-      metrics.SetSubscription(sub.provider, sub.dataset, st.status == "streaming", st.records, st.reconnects, st.lag);
+      metrics.SetSubscription(sub.provider, sub.dataset,
+                              {st.status, st.records, st.reconnects, st.gaps, st.receipts, st.lag, st.lag_seconds});
+    }
+    if (federation_service != nullptr) {
+      FederationService::Stats fs = federation_service->stats();
+      for (const auto& [key, p] : fs.peers) {
+        metrics.SetOffered(key.first, key.second, {p.records, p.bytes, p.streams_open, p.unacknowledged_bytes});
+      }
+      for (const auto& [key, n] : fs.ended) metrics.SetStreamsEnded(key.first, key.second, n);
+      metrics.SetReceiptsReceived(fs.receipts);
+      for (const ContractBook::Listed& l : contracts->All(absl::Now())) {
+        metrics.SetExpiry("contract", l.contract.id, l.contract.valid_until);
+      }
+      if (std::shared_ptr<const trust::Directory> d = directory->current(); d != nullptr) {
+        metrics.SetExpiry("directory", d->federation, d->valid_until);
+      }
+      if (absl::StatusOr<std::string> pem = trust::ReadFileToString(config.cert_file); pem.ok()) {
+        if (absl::StatusOr<tls::CertificateInfo> info = tls::ParseCertificate(*pem); info.ok()) {
+          metrics.SetExpiry("certificate", config.peer_id, info->not_after);
+        }
+      }
     }
     res.set_content(metrics.Serialize(), "text/plain; version=0.0.4");
   });

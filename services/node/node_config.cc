@@ -153,6 +153,7 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
             .Optional("partitions", &d->partitions)
             .Optional("replication_factor", &d->replication_factor)
             .Optional("retention", &d->retention)
+            .Optional("epoch", &d->epoch)
             .Optional("description", &d->description)
             .Optional("licence", &d->licence)
             .Optional("owner_contact", &d->owner_contact);
@@ -176,7 +177,22 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
         .OptionalBytes("max_batch_bytes", &c.sharing.max_batch_bytes)
         .Optional("heartbeat_interval", &c.sharing.heartbeat_interval)
         .Optional("recheck_interval", &c.sharing.recheck_interval)
-        .Optional("max_streams_per_peer", &c.sharing.max_streams_per_peer);
+        .Optional("max_streams_per_peer", &c.sharing.max_streams_per_peer)
+        .OptionalBytes("max_unacknowledged_bytes", &c.sharing.max_unacknowledged_bytes)
+        .Required("signing_key_file", &c.sharing.signing_key_file)
+        .Optional("receipt_interval", &c.sharing.receipt_interval)
+        .Optional("keepalive_time", &c.sharing.keepalive_time)
+        .Optional("keepalive_timeout", &c.sharing.keepalive_timeout)
+        .Optional("max_connection_age", &c.sharing.max_connection_age)
+        .Optional("max_connection_age_grace", &c.sharing.max_connection_age_grace)
+        .Optional("max_connection_idle", &c.sharing.max_connection_idle);
+    fed.Check(c.sharing.max_unacknowledged_bytes >= c.sharing.max_batch_bytes, "max_unacknowledged_bytes",
+              "must be at least max_batch_bytes (one batch must fit the window)");
+    fed.Check(c.sharing.max_streams_per_peer >= 1, "max_streams_per_peer", "must be at least 1");
+    fed.Check(c.sharing.max_batch_records >= 1, "max_batch_records", "must be at least 1");
+    fed.Check(c.sharing.keepalive_time >= absl::Seconds(10), "keepalive_time",
+              "must be at least 10s (gRPC servers refuse more frequent pings)");
+    fed.Check(c.sharing.max_connection_age >= absl::Minutes(1), "max_connection_age", "must be at least 1m");
     fed.Check(ValidAddress(c.sharing.address), "address", "must be host:port");
     fed.Check(!c.development_mode, "address", "federation runs over mutual TLS only: not in development_mode");
     fed.Check(c.sharing.max_batch_bytes <= kGrpcDefaultMax - kRequestOverhead, "max_batch_bytes",
@@ -189,7 +205,8 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
               .Required("dataset", &s->dataset)
               .Required("contract", &s->contract)
               .Required("partitions", &s->partitions)
-              .Optional("replication_factor", &s->replication_factor);
+              .Optional("replication_factor", &s->replication_factor)
+              .Optional("purge_on_revocation", &s->purge_on_revocation);
           r.Check(trust::IsValidPeerId(s->provider), "provider", "must be a peer id such as groningen");
           r.Check(ValidAddress(s->endpoint), "endpoint", "must be host:port");
           r.Check(ValidDatasetId(s->dataset), "dataset", "must be <domain>.<name>");

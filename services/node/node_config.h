@@ -21,6 +21,10 @@ struct DatasetConfig {
   int32_t partitions = 3;
   int32_t replication_factor = 3;
   absl::Duration retention = absl::Hours(24 * 30);
+  // The dataset's epoch, carried in every federation cursor: change it when the topic is deleted
+  // and re-created, so subscribers' old offsets are refused (OUT_OF_RANGE) instead of applied to
+  // the new topic.
+  std::string epoch = "1";
   std::string description;
   std::string licence;
   std::string owner_contact;
@@ -41,6 +45,11 @@ struct SubscriptionConfig {
   std::string contract;   // the contract id
   int32_t partitions = 0; // the source topic's (and so the mirror's) partition count
   int32_t replication_factor = 3;
+  // On revocation of the contract, delete the mirror's records (Kafka DeleteRecords).
+  bool purge_on_revocation = false;
+  // Not read from the file: the contract's mirror retention, filled in at start-up from the
+  // contract in contracts_dir (the mirror topic is created with it).
+  absl::Duration mirror_retention = absl::Hours(24 * 30);
 };
 
 // The federation section: sharing this node's datasets and mirroring others'.
@@ -56,6 +65,19 @@ struct FederationConfig {
   absl::Duration heartbeat_interval = absl::Seconds(5);
   absl::Duration recheck_interval = absl::Seconds(10);
   int32_t max_streams_per_peer = 8;
+  // Flow control: bytes a stream may have in flight beyond what its subscriber acknowledged.
+  int64_t max_unacknowledged_bytes = 8 << 20;
+  // This node's Ed25519 signing key (the one the directory lists for it): signs receipts.
+  std::string signing_key_file;
+  absl::Duration receipt_interval = absl::Seconds(10);
+  // Connections: keepalive pings, and a maximum age after which the server asks clients to
+  // reconnect (a fresh handshake checks certificates again; running streams may finish within
+  // the grace period, then they resume on a new connection from their cursor).
+  absl::Duration keepalive_time = absl::Seconds(30);
+  absl::Duration keepalive_timeout = absl::Seconds(10);
+  absl::Duration max_connection_age = absl::Hours(1);
+  absl::Duration max_connection_age_grace = absl::Minutes(5);
+  absl::Duration max_connection_idle = absl::Minutes(15);
   std::vector<SubscriptionConfig> subscriptions;
 };
 

@@ -59,6 +59,51 @@ NodeMetrics::NodeMetrics() : registry_(std::make_shared<prometheus::Registry>())
                            .Name("polder_federation_subscription_lag_records")
                            .Help("Provider high watermark minus the committed cursor, per partition")
                            .Register(*registry_);
+  subscription_lag_seconds_ = &BuildGauge()
+                                   .Name("polder_federation_subscription_lag_seconds")
+                                   .Help("Age of the newest mirrored record while the mirror lags, else 0")
+                                   .Register(*registry_);
+  subscription_state_ = &BuildGauge()
+                             .Name("polder_federation_subscription_state")
+                             .Help("1 for the subscription's current state (streaming, reconnecting, refused, fenced)")
+                             .Register(*registry_);
+  subscription_gaps_ = &BuildCounter()
+                            .Name("polder_federation_subscription_gaps_total")
+                            .Help("Gaps the provider reported (records the mirror will never have), recorded in audit")
+                            .Register(*registry_);
+  subscription_receipts_ = &BuildCounter()
+                                .Name("polder_federation_subscription_receipts_total")
+                                .Help("Provider receipts received, checked against the directory and kept")
+                                .Register(*registry_);
+  offered_records_ = &BuildCounter()
+                          .Name("polder_federation_offered_records_total")
+                          .Help("Records offered to a peer (recorded in audit, then sent)")
+                          .Register(*registry_);
+  offered_bytes_ = &BuildCounter()
+                        .Name("polder_federation_offered_bytes_total")
+                        .Help("Bytes (keys, values, headers) offered to a peer")
+                        .Register(*registry_);
+  streams_open_ = &BuildGauge()
+                       .Name("polder_federation_streams_open")
+                       .Help("Subscribe streams open, per peer and dataset")
+                       .Register(*registry_);
+  unacknowledged_ = &BuildGauge()
+                         .Name("polder_federation_unacknowledged_bytes")
+                         .Help("Bytes sent and not yet acknowledged by the subscriber (flow-control window use)")
+                         .Register(*registry_);
+  streams_ended_ = &BuildCounter()
+                        .Name("polder_federation_streams_ended_total")
+                        .Help("Subscribe calls refused or ended, by gRPC code")
+                        .Register(*registry_);
+  receipts_received_ = &BuildCounter()
+                            .Name("polder_federation_receipts_received_total")
+                            .Help("Subscriber receipts checked and kept by this provider")
+                            .Register(*registry_)
+                            .Add({});
+  expiry_ = &BuildGauge()
+                 .Name("polder_federation_expiry_timestamp_seconds")
+                 .Help("When a certificate, the peer directory or a contract stops being valid (Unix time)")
+                 .Register(*registry_);
 }
 
 std::string NodeMetrics::Reason(const absl::Status& status) {
@@ -114,19 +159,48 @@ void NodeMetrics::SetSchemaCache(int64_t schemas, bool reachable, absl::Time las
   if (last_refresh_ok != absl::InfinitePast()) last_refresh_->Set(absl::ToDoubleSeconds(last_refresh_ok - absl::UnixEpoch()));
 }
 
-void NodeMetrics::SetSubscription(const std::string& provider, const std::string& dataset, bool up, int64_t records,
-                                  int64_t reconnects, const std::map<int32_t, int64_t>& lag) {
+namespace {
+
+void Advance(prometheus::Counter& c, int64_t total) {
+  if (static_cast<double>(total) > c.Value()) c.Increment(static_cast<double>(total) - c.Value());
+}
+
+}  // namespace
+
+void NodeMetrics::SetSubscription(const std::string& provider, const std::string& dataset, const Subscription& s) {
   const prometheus::Labels labels = {{"provider", provider}, {"dataset", dataset}};
-  subscription_up_->Add(labels).Set(up ? 1 : 0);
-  auto advance = [](prometheus::Counter& c, int64_t total) {
-    if (static_cast<double>(total) > c.Value()) c.Increment(static_cast<double>(total) - c.Value());
-  };
-  advance(subscription_records_->Add(labels), records);
-  advance(subscription_reconnects_->Add(labels), reconnects);
-  for (const auto& [partition, value] : lag) {
+  subscription_up_->Add(labels).Set(s.state == "streaming" ? 1 : 0);
+  for (const char* state : {"starting", "streaming", "reconnecting", "refused", "fenced", "stopped"}) {
+    subscription_state_->Add({{"provider", provider}, {"dataset", dataset}, {"state", state}})
+        .Set(s.state == state ? 1 : 0);
+  }
+  Advance(subscription_records_->Add(labels), s.records);
+  Advance(subscription_reconnects_->Add(labels), s.reconnects);
+  Advance(subscription_gaps_->Add(labels), s.gaps);
+  Advance(subscription_receipts_->Add(labels), s.receipts);
+  subscription_lag_seconds_->Add(labels).Set(s.lag_seconds);
+  for (const auto& [partition, value] : s.lag) {
     subscription_lag_->Add({{"provider", provider}, {"dataset", dataset}, {"partition", std::to_string(partition)}})
         .Set(static_cast<double>(value));
   }
+}
+
+void NodeMetrics::SetOffered(const std::string& peer, const std::string& dataset, const Offered& o) {
+  const prometheus::Labels labels = {{"peer", peer}, {"dataset", dataset}};
+  Advance(offered_records_->Add(labels), o.records);
+  Advance(offered_bytes_->Add(labels), o.bytes);
+  streams_open_->Add(labels).Set(static_cast<double>(o.streams_open));
+  unacknowledged_->Add(labels).Set(static_cast<double>(o.unacknowledged_bytes));
+}
+
+void NodeMetrics::SetStreamsEnded(const std::string& peer, const std::string& code, int64_t total) {
+  Advance(streams_ended_->Add({{"peer", peer}, {"code", code}}), total);
+}
+
+void NodeMetrics::SetReceiptsReceived(int64_t total) { Advance(*receipts_received_, total); }
+
+void NodeMetrics::SetExpiry(const std::string& kind, const std::string& name, absl::Time at) {
+  expiry_->Add({{"kind", kind}, {"name", name}}).Set(static_cast<double>(absl::ToUnixSeconds(at)));
 }
 
 std::string NodeMetrics::Serialize() const {

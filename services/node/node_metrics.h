@@ -13,6 +13,17 @@
 //   polder_federation_subscription_records_total{provider,dataset}
 //   polder_federation_subscription_reconnects_total{provider,dataset}
 //   polder_federation_subscription_lag_records{provider,dataset,partition}
+//   polder_federation_subscription_lag_seconds{provider,dataset}
+//   polder_federation_subscription_state{provider,dataset,state}        1 for the current state
+//   polder_federation_subscription_gaps_total{provider,dataset}
+//   polder_federation_subscription_receipts_total{provider,dataset}
+//   polder_federation_offered_records_total{peer,dataset}                provider side
+//   polder_federation_offered_bytes_total{peer,dataset}
+//   polder_federation_streams_open{peer,dataset}
+//   polder_federation_unacknowledged_bytes{peer,dataset}
+//   polder_federation_streams_ended_total{peer,code}
+//   polder_federation_receipts_received_total
+//   polder_federation_expiry_timestamp_seconds{kind,name}   certificate, directory, contract
 //
 // Reasons for rejections: invalid, unauthenticated, forbidden, unknown_dataset, overloaded,
 // unavailable, conflict.
@@ -48,8 +59,23 @@ class NodeMetrics {
 
   // A subscription's state (set before each scrape): up (streaming), records and batches
   // mirrored by this process, reconnects, lag per partition (provider high watermark − cursor).
-  void SetSubscription(const std::string& provider, const std::string& dataset, bool up, int64_t records,
-                       int64_t reconnects, const std::map<int32_t, int64_t>& lag);
+  struct Subscription {
+    std::string state;  // streaming, reconnecting, refused, fenced, stopped, starting
+    int64_t records = 0, reconnects = 0, gaps = 0, receipts = 0;
+    std::map<int32_t, int64_t> lag;
+    double lag_seconds = 0;
+  };
+  void SetSubscription(const std::string& provider, const std::string& dataset, const Subscription& s);
+
+  // The provider side, per (peer, dataset): totals since start and current values.
+  struct Offered {
+    int64_t records = 0, bytes = 0, streams_open = 0, unacknowledged_bytes = 0;
+  };
+  void SetOffered(const std::string& peer, const std::string& dataset, const Offered& o);
+  void SetStreamsEnded(const std::string& peer, const std::string& code, int64_t total);
+  void SetReceiptsReceived(int64_t total);
+  // When something this node depends on expires: kind certificate, directory or contract.
+  void SetExpiry(const std::string& kind, const std::string& name, absl::Time at);
 
   // The text exposition format.
   std::string Serialize() const;
@@ -74,6 +100,17 @@ class NodeMetrics {
   prometheus::Family<prometheus::Counter>* subscription_records_;
   prometheus::Family<prometheus::Counter>* subscription_reconnects_;
   prometheus::Family<prometheus::Gauge>* subscription_lag_;
+  prometheus::Family<prometheus::Gauge>* subscription_lag_seconds_;
+  prometheus::Family<prometheus::Gauge>* subscription_state_;
+  prometheus::Family<prometheus::Counter>* subscription_gaps_;
+  prometheus::Family<prometheus::Counter>* subscription_receipts_;
+  prometheus::Family<prometheus::Counter>* offered_records_;
+  prometheus::Family<prometheus::Counter>* offered_bytes_;
+  prometheus::Family<prometheus::Gauge>* streams_open_;
+  prometheus::Family<prometheus::Gauge>* unacknowledged_;
+  prometheus::Family<prometheus::Counter>* streams_ended_;
+  prometheus::Counter* receipts_received_;
+  prometheus::Family<prometheus::Gauge>* expiry_;
 };
 
 }  // namespace node

@@ -59,7 +59,7 @@ absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& 
       m.spec.partitions = sub.partitions;
       m.spec.replication_factor = sub.replication_factor;
       m.spec.configs = {{"cleanup.policy", "delete"},
-                        {"retention.ms", std::to_string(absl::ToInt64Milliseconds(absl::Hours(24 * 30)))},
+                        {"retention.ms", std::to_string(absl::ToInt64Milliseconds(sub.mirror_retention))},
                         {"max.message.bytes", std::to_string(max_message_bytes)},
                         {"message.timestamp.type", "CreateTime"}};
       m.exact_partitions = true;

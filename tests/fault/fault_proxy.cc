@@ -101,7 +101,7 @@ void FaultProxy::AcceptLoop() {
     int upstream = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(target_port_));
+    addr.sin_port = htons(static_cast<uint16_t>(target_port_.load()));
     inet_pton(AF_INET, target_host_ == "localhost" ? "127.0.0.1" : target_host_.c_str(), &addr.sin_addr);
     if (connect(upstream, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
       close(upstream);

@@ -31,6 +31,8 @@ class FaultProxy {
 
   absl::Status Start();
   int port() const { return port_; }
+  // New connections go to `target_port` (e.g. a restarted server on another port).
+  void Retarget(int target_port) { target_port_ = target_port; }
 
   // Closes every open connection and refuses new ones (they are accepted and closed at once).
   void Cut();
@@ -51,7 +53,7 @@ class FaultProxy {
   void CloseAll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string target_host_;
-  const int target_port_;
+  std::atomic<int> target_port_;
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};

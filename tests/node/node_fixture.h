@@ -5,6 +5,7 @@
 #ifndef POLDER_TESTS_NODE_NODE_FIXTURE_H_
 #define POLDER_TESTS_NODE_NODE_FIXTURE_H_
 
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <set>
@@ -44,6 +45,9 @@ class NodeE2eTest : public RegistryE2eTest {
     // The gateway verifies the node's server certificate against the federation's bundle.
     gateway_.trust_bundle_path = fed_->bundle_path();
     stranger_.trust_bundle_path = fed_->bundle_path();
+    // The peers' signing key (the directory lists it for every listed peer): signs receipts.
+    signing_key_file_ = dir_ + "/signing.key";
+    if (!std::filesystem::exists(signing_key_file_)) ASSERT_OK(signing_key_->WriteFile(signing_key_file_));
     token_file_ = dir_ + "/parking.token";
     std::ofstream(token_file_) << kToken << "\n";
     registry_ = Start("reg-a");
@@ -160,6 +164,7 @@ class NodeE2eTest : public RegistryE2eTest {
   std::unique_ptr<tls::TestFederation> ingest_ca_;
   tls::TlsFiles gateway_, stranger_;
   std::string token_file_;
+  std::string signing_key_file_;
   std::unique_ptr<RegistryProcess> registry_;
 };
 

@@ -79,6 +79,7 @@ class ServiceProcess {
       int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       dup2(fd, 1);
       dup2(fd, 2);
+      for (const auto& [k, v] : env_) setenv(k.c_str(), v.c_str(), 1);
       execl(binary_.c_str(), binary_.c_str(), cfg.c_str(), rf.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
@@ -93,6 +94,26 @@ class ServiceProcess {
   }
 
   void Kill() { Signal(SIGKILL); }
+
+  // Environment variables for the next Start (test hooks).
+  void SetEnv(const std::string& key, const std::string& value) { env_[key] = value; }
+  void ClearEnv() { env_.clear(); }
+
+  // Waits up to `timeout` for the process to end by itself; its wait status, or -1 if it is
+  // still running (it is then left running).
+  int WaitForExit(absl::Duration timeout) {
+    if (pid_ <= 0) return -1;
+    const absl::Time until = absl::Now() + timeout;
+    while (absl::Now() < until) {
+      int st = 0;
+      if (waitpid(pid_, &st, WNOHANG) == pid_) {
+        pid_ = -1;
+        return st;
+      }
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    return -1;
+  }
 
   // Sends `sig` and waits for the process; returns its wait status (-1 if not running).
   int Signal(int sig) {
@@ -118,6 +139,7 @@ class ServiceProcess {
 
  private:
   std::string binary_, name_, config_, ready_, log_;
+  std::map<std::string, std::string> env_;
   pid_t pid_ = -1;
   json ports_;
 };

@@ -30,6 +30,20 @@ absl::StatusOr<audit::AuditLink> AuditLog::Record(audit::AuditChain& chain, cons
   return link;
 }
 
+absl::Status AuditLog::StoreReceipt(const audit::Receipt& receipt) {
+  kafka::ProducerRecord r;
+  r.topic = topic_;
+  r.partition = 0;
+  r.key = audit::ReceiptRecordKey(receipt);
+  r.value = audit::EncodeReceipt(receipt);
+  absl::StatusOr<kafka::RecordMetadata> written = kafka::SendAndWait(*producer_, std::move(r));
+  if (!written.ok()) {
+    return Prepend(written.status(), absl::StrCat("receipt of ", receipt.peer, " for stream ", receipt.stream_id,
+                                                  " not stored: "));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<audit::AuditLink>> AuditLog::Read(const std::string& stream_id, uint64_t from, int max,
                                                              absl::Duration timeout) {
   std::vector<audit::AuditLink> out;

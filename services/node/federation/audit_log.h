@@ -25,6 +25,9 @@ class AuditLog {
   // On any error the chain does not advance and the caller must not send the batch.
   absl::StatusOr<audit::AuditLink> Record(audit::AuditChain& chain, const audit::AuditEntry& entry);
 
+  // Keeps a peer's receipt (already verified) beside the chain it vouches for.
+  absl::Status StoreReceipt(const audit::Receipt& receipt);
+
   // The stored links of `stream_id` with sequence ≥ `from`, at most `max` (reads the topic).
   absl::StatusOr<std::vector<audit::AuditLink>> Read(const std::string& stream_id, uint64_t from, int max,
                                                      absl::Duration timeout);

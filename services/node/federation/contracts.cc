@@ -144,6 +144,30 @@ std::vector<trust::Contract> ContractBook::ForConsumer(const std::string& consum
   return out;
 }
 
+bool ContractBook::IsRevoked(const std::string& contract_id, absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  ReloadIfChanged();
+  auto it = contracts_.find(contract_id);
+  std::shared_ptr<const trust::Directory> directory = directory_();
+  if (it == contracts_.end() || directory == nullptr) return false;
+  for (const trust::SignedRevocation& r : revocations_) {
+    if (r.revocation.contract_id != contract_id) continue;
+    if (!trust::VerifyRevocation(r, it->second.contract, *directory, skew_).ok()) continue;
+    if (r.revocation.revoked_at <= now + skew_) return true;
+  }
+  return false;
+}
+
+std::vector<ContractBook::Listed> ContractBook::All(absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  ReloadIfChanged();
+  std::vector<Listed> out;
+  for (const auto& [id, c] : contracts_) {
+    if (c.contract.provider == self_ || c.contract.consumer == self_) out.push_back({c.contract, Valid(c, now)});
+  }
+  return out;
+}
+
 absl::Status ContractBook::CheckSchemaVersion(const trust::Contract& c, int64_t version) {
   for (int64_t v : c.schema_versions) {
     if (v == version) return absl::OkStatus();

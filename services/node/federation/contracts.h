@@ -44,6 +44,16 @@ class ContractBook {
   // The valid contracts of this node for `consumer` (ListDatasets).
   std::vector<trust::Contract> ForConsumer(const std::string& consumer, absl::Time now);
 
+  // Every contract this node is a party to (as provider or consumer), with whether it is valid
+  // now (signatures, validity window, revocation) — for metrics and the subscriber side.
+  struct Listed {
+    trust::Contract contract;
+    absl::Status valid;
+  };
+  std::vector<Listed> All(absl::Time now);
+  // Whether a valid revocation of `contract_id` (signed by a party) is in force.
+  bool IsRevoked(const std::string& contract_id, absl::Time now);
+
   // FAILED_PRECONDITION unless `contract` allows schema version `version`.
   static absl::Status CheckSchemaVersion(const trust::Contract& contract, int64_t version);
 

@@ -67,10 +67,45 @@ grpc::Status FederationService::ListDatasets(grpc::ServerContext* context, const
   return grpc::Status::OK;
 }
 
+FederationService::Stats FederationService::stats() const {
+  absl::MutexLock lock(&mu_);
+  Stats s = stats_;
+  for (auto& [key, p] : s.peers) {
+    p.streams_open = 0;
+    p.unacknowledged_bytes = 0;
+  }
+  for (const auto& [id, live] : streams_) {
+    if (!live->open) continue;
+    PeerStats& p = s.peers[{live->peer, live->dataset}];
+    ++p.streams_open;
+    p.unacknowledged_bytes += live->unacknowledged_bytes;
+  }
+  return s;
+}
+
+grpc::Status FederationService::Refuse(const std::string& peer, grpc::Status status) {
+  static const char* const kNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+                                       "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
+                                       "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+  const int code = static_cast<int>(status.error_code());
+  if (code > 0 && code <= 16) {
+    absl::MutexLock lock(&mu_);
+    ++stats_.ended[{peer, kNames[code]}];
+  }
+  return status;
+}
+
 grpc::Status FederationService::Subscribe(grpc::ServerContext* context, const fv1::SubscribeRequest* request,
                                           grpc::ServerWriter<fv1::SubscribeResponse>* writer) {
   absl::StatusOr<tls::PeerIdentity> peer = tls::CallPeer(*context);
   if (!peer.ok()) return ToGrpcStatus(peer.status());
+  return Refuse(peer->peer_id, SubscribeAs(context, peer->peer_id, request, writer));
+}
+
+grpc::Status FederationService::SubscribeAs(grpc::ServerContext* context, const std::string& peer_id,
+                                            const fv1::SubscribeRequest* request,
+                                            grpc::ServerWriter<fv1::SubscribeResponse>* writer) {
   if (request->protocol_version() != fv1::PROTOCOL_VERSION_1) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         absl::StrCat("protocol version ", request->protocol_version(), " is not spoken here; this node "
@@ -82,22 +117,22 @@ grpc::Status FederationService::Subscribe(grpc::ServerContext* context, const fv
                         absl::StrCat("dataset '", request->dataset_id(), "' is not shared by ", options_.self));
   }
   absl::StatusOr<trust::Contract> contract =
-      contracts_->ForSubscribe(peer->peer_id, request->dataset_id(), request->contract_id(), /*raw=*/true, Now());
+      contracts_->ForSubscribe(peer_id, request->dataset_id(), request->contract_id(), /*raw=*/true, Now());
   if (!contract.ok()) return ToGrpcStatus(contract.status());
   {
     absl::MutexLock lock(&mu_);
-    if (streams_per_peer_[peer->peer_id] >= options_.max_streams_per_peer) {
+    if (streams_per_peer_[peer_id] >= options_.max_streams_per_peer) {
       return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                          absl::StrCat("'", peer->peer_id, "' has ", options_.max_streams_per_peer,
+                          absl::StrCat("'", peer_id, "' has ", options_.max_streams_per_peer,
                                        " streams open already (the limit)"));
     }
-    ++streams_per_peer_[peer->peer_id];
+    ++streams_per_peer_[peer_id];
   }
-  absl::Cleanup release = [this, p = peer->peer_id] {
+  absl::Cleanup release = [this, p = peer_id] {
     absl::MutexLock lock(&mu_);
     --streams_per_peer_[p];
   };
-  return ToGrpcStatus(Stream(context, peer->peer_id, d->second, *contract, *request, writer));
+  return ToGrpcStatus(Stream(context, peer_id, d->second, *contract, *request, writer));
 }
 
 absl::Status FederationService::Stream(grpc::ServerContext* context, const std::string& peer,
@@ -137,17 +172,57 @@ absl::Status FederationService::Stream(grpc::ServerContext* context, const std::
                    SourceReader::Create(options_.consumer, dataset.topic, start, limits, options_.kafka_timeout));
   const std::string stream_id = NewStreamId();
   ASSIGN_OR_RETURN(std::string contract_hash, contract.Hash());
+  const int64_t window =
+      request.max_unacknowledged_bytes() > 0
+          ? std::min(request.max_unacknowledged_bytes(), options_.max_unacknowledged_bytes)
+          : options_.max_unacknowledged_bytes;
+  auto live = std::make_shared<LiveStream>();
+  live->peer = peer;
+  live->dataset = dataset.id;
+  live->head = audit::AuditChain::Genesis(stream_id);
+  live->acknowledged = start;
+  {
+    absl::MutexLock lock(&mu_);
+    // Forget streams that ended long ago.
+    for (auto it = streams_.begin(); it != streams_.end();) {
+      if (!it->second->open && Now() - it->second->ended > options_.keep_ended_streams) {
+        it = streams_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    streams_[stream_id] = live;
+  }
+  absl::Cleanup ended = [this, live] {
+    absl::MutexLock lock(&mu_);
+    live->open = false;
+    live->ended = Now();
+    live->unacknowledged.clear();
+    live->unacknowledged_bytes = 0;
+  };
   fv1::SubscribeResponse opened;
   opened.mutable_opened()->set_stream_id(stream_id);
   opened.mutable_opened()->set_protocol_version(fv1::PROTOCOL_VERSION_1);
   opened.mutable_opened()->set_epoch(dataset.epoch);
   opened.mutable_opened()->set_partitions(dataset.partitions);
+  opened.mutable_opened()->set_max_unacknowledged_bytes(window);
   opened.mutable_opened()->set_max_batch_records(limits.max_records);
   opened.mutable_opened()->set_max_batch_bytes(limits.max_bytes);
   if (!writer->Write(opened)) return absl::CancelledError("the subscriber went away");
   audit::AuditChain chain(stream_id);
   absl::Time next_check = Now() + options_.recheck_interval;
   absl::Time next_heartbeat = Now() + options_.heartbeat_interval;
+  auto heartbeat_if_due = [&]() -> absl::Status {
+    if (Now() < next_heartbeat) return absl::OkStatus();
+    ASSIGN_OR_RETURN(auto marks, reader->HighWatermarks(options_.kafka_timeout));
+    fv1::SubscribeResponse hb;
+    for (const auto& [p, m] : marks) (*hb.mutable_heartbeat()->mutable_high_watermarks())[p] = m;
+    *hb.mutable_heartbeat()->mutable_at() = ToProto(Now());
+    if (!writer->Write(hb)) return absl::CancelledError("the subscriber went away");
+    next_heartbeat = Now() + options_.heartbeat_interval;
+    return absl::OkStatus();
+  };
+  std::optional<SourceBatch> batch;  // read from the source, not yet sent
   while (!context->IsCancelled()) {
     if (Now() >= next_check) {
       if (options_.checker != nullptr) {
@@ -159,16 +234,23 @@ absl::Status FederationService::Stream(grpc::ServerContext* context, const std::
       if (!valid.ok()) return absl::PermissionDeniedError(absl::StrCat("stream ended: ", valid.status().message()));
       next_check = Now() + options_.recheck_interval;
     }
-    ASSIGN_OR_RETURN(std::optional<SourceBatch> batch, reader->Next(absl::Milliseconds(200)));
     if (!batch.has_value()) {
-      if (Now() >= next_heartbeat) {
-        ASSIGN_OR_RETURN(auto marks, reader->HighWatermarks(options_.kafka_timeout));
-        fv1::SubscribeResponse hb;
-        for (const auto& [p, m] : marks) (*hb.mutable_heartbeat()->mutable_high_watermarks())[p] = m;
-        *hb.mutable_heartbeat()->mutable_at() = ToProto(Now());
-        if (!writer->Write(hb)) return absl::CancelledError("the subscriber went away");
-        next_heartbeat = Now() + options_.heartbeat_interval;
+      ASSIGN_OR_RETURN(batch, reader->Next(absl::Milliseconds(200)));
+      if (!batch.has_value()) {
+        RETURN_IF_ERROR(heartbeat_if_due());
+        continue;
       }
+    }
+    // Flow control: while the window is full, wait for acknowledgements (one batch always fits),
+    // reading nothing more from the source; heartbeats and re-checks go on.
+    bool window_full;
+    {
+      absl::MutexLock lock(&mu_);
+      window_full = live->unacknowledged_bytes > 0 && live->unacknowledged_bytes + batch->bytes > window;
+    }
+    if (window_full) {
+      RETURN_IF_ERROR(heartbeat_if_due());
+      absl::SleepFor(absl::Milliseconds(50));
       continue;
     }
     fv1::SubscribeResponse out;
@@ -221,9 +303,117 @@ absl::Status FederationService::Stream(grpc::ServerContext* context, const std::
     ASSIGN_OR_RETURN(audit::AuditLink link, audit_->Record(chain, entry));
     b->mutable_provider_audit()->set_sequence(link.sequence);
     b->mutable_provider_audit()->set_hash(link.hash);
+    {
+      absl::MutexLock lock(&mu_);
+      live->sequence = link.sequence;
+      live->head = link.hash;
+      live->unacknowledged.push_back({batch->partition, batch->next_offset, batch->bytes});
+      live->unacknowledged_bytes += batch->bytes;
+      PeerStats& st = stats_.peers[{peer, dataset.id}];
+      st.records += entry.records;
+      st.bytes += entry.bytes;
+      ++st.batches;
+    }
+    batch.reset();
     if (!writer->Write(out)) return absl::CancelledError("the subscriber went away");
   }
   return absl::CancelledError("the subscriber ended the stream");
+}
+
+grpc::Status FederationService::ExchangeReceipts(grpc::ServerContext* context,
+                                                 const fv1::ExchangeReceiptsRequest* request,
+                                                 fv1::ExchangeReceiptsResponse* response) {
+  absl::StatusOr<tls::PeerIdentity> peer = tls::CallPeer(*context);
+  if (!peer.ok()) return ToGrpcStatus(peer.status());
+  if (signer_ == nullptr) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        absl::StrCat(options_.self, " has no signing key configured: it cannot exchange receipts"));
+  }
+  if (!request->has_receipt()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "receipt: required (the caller's signed chain head)");
+  }
+  const audit::Receipt theirs = FromProto(request->receipt());
+  std::shared_ptr<LiveStream> live;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = streams_.find(theirs.stream_id);
+    if (it != streams_.end()) live = it->second;
+  }
+  if (live == nullptr) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("stream ", theirs.stream_id, " is not known to ", options_.self,
+                                     " (it ended long ago or the provider restarted)"));
+  }
+  if (live->peer != peer->peer_id) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        absl::StrCat("stream ", theirs.stream_id, " is not a stream of '", peer->peer_id, "'"));
+  }
+  absl::Status verified = signer_->Verify(theirs, peer->peer_id, theirs.stream_id);
+  if (!verified.ok()) return ToGrpcStatus(verified);
+  uint64_t sequence;
+  std::string head;
+  {
+    absl::MutexLock lock(&mu_);
+    sequence = live->sequence;
+    head = live->head;
+  }
+  if (theirs.sequence > sequence) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("the receipt claims ", theirs.sequence, " batches received on stream ",
+                                     theirs.stream_id, "; ", sequence, " were offered"));
+  }
+  absl::Status stored = audit_->StoreReceipt(theirs);
+  if (!stored.ok()) return ToGrpcStatus(stored);
+  {
+    absl::MutexLock lock(&mu_);
+    ++stats_.receipts;
+    for (const auto& [p, o] : request->committed().next_offsets()) {
+      int64_t& acked = live->acknowledged[p];
+      acked = std::max(acked, o);
+    }
+    for (auto it = live->unacknowledged.begin(); it != live->unacknowledged.end();) {
+      auto a = live->acknowledged.find(it->partition);
+      if (a != live->acknowledged.end() && it->next_offset <= a->second) {
+        live->unacknowledged_bytes -= it->bytes;
+        it = live->unacknowledged.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  absl::StatusOr<audit::Receipt> ours = signer_->Sign(theirs.stream_id, sequence, head, Now());
+  if (!ours.ok()) return ToGrpcStatus(ours.status());
+  *response->mutable_receipt() = ToProto(*ours);
+  return grpc::Status::OK;
+}
+
+grpc::Status FederationService::GetAuditEntries(grpc::ServerContext* context,
+                                                const fv1::GetAuditEntriesRequest* request,
+                                                fv1::GetAuditEntriesResponse* response) {
+  absl::StatusOr<tls::PeerIdentity> peer = tls::CallPeer(*context);
+  if (!peer.ok()) return ToGrpcStatus(peer.status());
+  if (request->stream_id().empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "stream_id: required");
+  const int max = request->max_entries() > 0 ? std::min(request->max_entries(), 1000) : 1000;
+  absl::StatusOr<std::vector<audit::AuditLink>> links =
+      audit_->Read(request->stream_id(), std::max<uint64_t>(1, request->from_sequence()), max, options_.kafka_timeout);
+  if (!links.ok()) return ToGrpcStatus(links.status());
+  if (links->empty()) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat(options_.self, " has no audit entries of stream ",
+                                                                  request->stream_id(), " from sequence ",
+                                                                  request->from_sequence()));
+  }
+  for (const audit::AuditLink& l : *links) {
+    absl::StatusOr<audit::AuditEntry> e = audit::ParseEntry(l.canonical_json);
+    if (!e.ok() || e->destination != peer->peer_id) {
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                          absl::StrCat("stream ", request->stream_id(), " is not a stream of '", peer->peer_id, "'"));
+    }
+    fv1::AuditEntryView* v = response->add_entries();
+    v->set_sequence(l.sequence);
+    v->set_hash(l.hash);
+    v->set_canonical_json(l.canonical_json);
+  }
+  return grpc::Status::OK;
 }
 
 }  // namespace node

@@ -4,14 +4,22 @@
 // source topic from a cursor (SourceReader), recording each batch in the audit log before it is
 // sent (AuditLog). During the stream the contract and the peer's certificate are re-checked every
 // `recheck_interval`; a failure ends the stream with PERMISSION_DENIED, a record whose schema
-// version the contract does not allow with FAILED_PRECONDITION. A subscriber that does not read
-// blocks the stream's writes (gRPC flow control), so the provider holds at most one batch per
-// stream beyond the transport's window.
+// version the contract does not allow with FAILED_PRECONDITION.
 //
-// ExchangeReceipts and GetAuditEntries are not implemented yet (UNIMPLEMENTED).
+// Flow control: a stream sends at most `max_unacknowledged_bytes` beyond what the subscriber has
+// acknowledged (the committed cursor it hands over with ExchangeReceipts); then it stops reading
+// the source and only sends heartbeats. The source consumer's prefetch is bounded too, so a
+// subscriber that stops reading costs the provider at most about one window, one batch and the
+// consumer's queue per stream.
+//
+// ExchangeReceipts: the subscriber hands over its signed chain head and its committed cursor;
+// the provider checks the signature against the directory, keeps the receipt in its audit log,
+// releases the acknowledged bytes and answers with its own signed head. GetAuditEntries: the
+// provider's entries of a stream whose destination is the caller.
 #ifndef POLDER_SERVICES_NODE_FEDERATION_FEDERATION_SERVICE_H_
 #define POLDER_SERVICES_NODE_FEDERATION_FEDERATION_SERVICE_H_
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -23,6 +31,7 @@
 #include "proto/polder/federation/v1/federation.grpc.pb.h"
 #include "services/node/federation/audit_log.h"
 #include "services/node/federation/contracts.h"
+#include "services/node/federation/receipts.h"
 
 namespace polder {
 namespace node {
@@ -47,21 +56,64 @@ class FederationService final : public federation::v1::FederationService::Servic
     absl::Duration recheck_interval = absl::Seconds(10);
     absl::Duration kafka_timeout = absl::Seconds(10);
     int max_streams_per_peer = 8;
+    int64_t max_unacknowledged_bytes = 8 << 20;
+    // How long an ended stream's chain head is kept for a last ExchangeReceipts.
+    absl::Duration keep_ended_streams = absl::Hours(1);
     // The schema version (of its subject) of a schema id, for the contract's version check.
     std::function<absl::StatusOr<int64_t>(int32_t schema_id)> schema_version;
     std::shared_ptr<const tls::IdentityChecker> checker;  // re-checks peers during streams
     std::function<absl::Time()> clock;
   };
 
-  FederationService(Options options, ContractBook* contracts, AuditLog* audit)
-      : options_(std::move(options)), contracts_(contracts), audit_(audit) {}
+  // Per peer and dataset, since start.
+  struct PeerStats {
+    int64_t records = 0, bytes = 0, batches = 0;
+    int64_t streams_open = 0;
+    int64_t unacknowledged_bytes = 0;  // now, over the peer's open streams of the dataset
+  };
+  struct Stats {
+    std::map<std::pair<std::string, std::string>, PeerStats> peers;  // (peer, dataset)
+    // Streams and calls that ended with an error, by (peer, gRPC code name): refusals, ended
+    // streams (PERMISSION_DENIED after a re-check), subscribers that went away (CANCELLED).
+    std::map<std::pair<std::string, std::string>, int64_t> ended;
+    int64_t receipts = 0;
+  };
+
+  FederationService(Options options, ContractBook* contracts, AuditLog* audit, const ReceiptSigner* signer)
+      : options_(std::move(options)), contracts_(contracts), audit_(audit), signer_(signer) {}
+
+  Stats stats() const;
 
   grpc::Status ListDatasets(grpc::ServerContext* context, const federation::v1::ListDatasetsRequest* request,
                             federation::v1::ListDatasetsResponse* response) override;
   grpc::Status Subscribe(grpc::ServerContext* context, const federation::v1::SubscribeRequest* request,
                          grpc::ServerWriter<federation::v1::SubscribeResponse>* writer) override;
+  grpc::Status ExchangeReceipts(grpc::ServerContext* context, const federation::v1::ExchangeReceiptsRequest* request,
+                                federation::v1::ExchangeReceiptsResponse* response) override;
+  grpc::Status GetAuditEntries(grpc::ServerContext* context, const federation::v1::GetAuditEntriesRequest* request,
+                               federation::v1::GetAuditEntriesResponse* response) override;
 
  private:
+  // A stream's state shared with ExchangeReceipts (under mu_).
+  struct LiveStream {
+    std::string peer, dataset;
+    bool open = true;
+    absl::Time ended;
+    uint64_t sequence = 0;  // the provider's chain head
+    std::string head;
+    std::map<int32_t, int64_t> acknowledged;  // the subscriber's committed cursor
+    struct Sent {
+      int32_t partition;
+      int64_t next_offset;
+      int64_t bytes;
+    };
+    std::deque<Sent> unacknowledged;
+    int64_t unacknowledged_bytes = 0;
+  };
+  grpc::Status Refuse(const std::string& peer, grpc::Status status);
+  grpc::Status SubscribeAs(grpc::ServerContext* context, const std::string& peer,
+                           const federation::v1::SubscribeRequest* request,
+                           grpc::ServerWriter<federation::v1::SubscribeResponse>* writer);
   absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
   absl::Status Stream(grpc::ServerContext* context, const std::string& peer, const SharedDataset& dataset,
                       const trust::Contract& contract, const federation::v1::SubscribeRequest& request,
@@ -70,8 +122,11 @@ class FederationService final : public federation::v1::FederationService::Servic
   const Options options_;
   ContractBook* contracts_;
   AuditLog* audit_;
-  absl::Mutex mu_;
+  const ReceiptSigner* signer_;
+  mutable absl::Mutex mu_;
   std::map<std::string, int> streams_per_peer_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<LiveStream>> streams_ ABSL_GUARDED_BY(mu_);  // by stream id
+  Stats stats_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace node

@@ -99,7 +99,9 @@ class FederationServiceTest : public testing::KafkaBrokerTest {
       return absl::NotFoundError("unknown schema");
     };
     o.checker = fed_->Checker();
-    service_ = std::make_unique<FederationService>(o, contracts_.get(), audit_.get());
+    o.max_unacknowledged_bytes = max_unacknowledged_bytes_;
+    signer_ = std::make_unique<ReceiptSigner>("groningen", keys_.at("groningen"), [this] { return directory_; });
+    service_ = std::make_unique<FederationService>(o, contracts_.get(), audit_.get(), signer_.get());
     auto creds = tls::MakeServerCredentials(files_["groningen"], fed_->Checker());
     ASSERT_OK(creds.status());
     grpc::ServerBuilder b;
@@ -134,6 +136,8 @@ class FederationServiceTest : public testing::KafkaBrokerTest {
   std::shared_ptr<const trust::Directory> directory_;
   std::unique_ptr<ContractBook> contracts_;
   std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<ReceiptSigner> signer_;
+  int64_t max_unacknowledged_bytes_ = 8 << 20;
   std::unique_ptr<FederationService> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

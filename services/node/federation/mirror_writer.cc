@@ -1,5 +1,8 @@
 #include "services/node/federation/mirror_writer.h"
 
+#include <csignal>
+#include <cstdlib>
+
 #include "absl/strings/str_cat.h"
 #include "common/kafka/errors.h"
 #include "common/log/log.h"
@@ -134,6 +137,13 @@ absl::Status MirrorWriter::Write(int32_t partition, const std::vector<kafka::Con
     cursor_record.key = options_.subscription;
     cursor_record.value = CursorJson(next);
     producer_->Send(std::move(cursor_record), [](absl::StatusOr<kafka::RecordMetadata>) {});
+    if (options_.crash_before_commit > 0 && ++writes_ == options_.crash_before_commit) {
+      // Test hook: the batch is in the broker's log, its transaction not committed.
+      (void)producer_->Flush(options_.timeout);
+      log::Error("test hook: killing this process between producing a mirror batch and committing it",
+                 {{"subscription", options_.subscription}, {"write", writes_}});
+      std::raise(SIGKILL);
+    }
     return absl::OkStatus();
   };
   absl::Status s = kafka::RunInTransaction(*producer_, fill, 3, options_.timeout);

@@ -43,6 +43,10 @@ class MirrorWriter {
     std::string cursors_topic = "_polder.cursors";
     std::string audit_topic = "_polder.audit";
     absl::Duration timeout = absl::Seconds(30);
+    // Test hook (0: off): on this process's n-th write, flush the batch to the broker and kill
+    // the process with SIGKILL before the transaction commits. polder-node sets it from the
+    // environment variable POLDER_TEST_CRASH_BEFORE_COMMIT; never set in production.
+    int64_t crash_before_commit = 0;
   };
 
   // InitTransactions (fencing an older instance and resolving its open transaction), then the
@@ -73,6 +77,7 @@ class MirrorWriter {
   MirrorCursor cursor_;
   bool fenced_ = false;
   bool needs_recovery_ = false;
+  int64_t writes_ = 0;
 };
 
 }  // namespace node

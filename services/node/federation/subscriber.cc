@@ -57,6 +57,21 @@ void Subscriber::Run() {
                  {{"dataset", options_.dataset}, {"provider", options_.provider}});
       return;
     }
+    if (s.error_code() == grpc::StatusCode::OUT_OF_RANGE || s.error_code() == grpc::StatusCode::DATA_LOSS) {
+      RecordGap(s);
+    }
+    if (s.error_code() == grpc::StatusCode::PERMISSION_DENIED && options_.purge && options_.revoked &&
+        !state().purged && options_.revoked()) {
+      absl::Status purged = options_.purge();
+      if (purged.ok()) {
+        absl::MutexLock lock(&mu_);
+        state_.purged = true;
+      }
+      log::Write(purged.ok() ? log::Severity::kWarning : log::Severity::kError,
+                 purged.ok() ? "contract revoked: mirror purged" : "contract revoked: purging the mirror failed",
+                 {{"dataset", options_.dataset}, {"provider", options_.provider},
+                  {"error", std::string(purged.message())}});
+    }
     const bool refused = s.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
                          s.error_code() == grpc::StatusCode::OUT_OF_RANGE ||
                          s.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
@@ -75,6 +90,73 @@ void Subscriber::Run() {
     backoff = std::min(2 * backoff, options_.max_backoff);
   }
   Set("stopped");
+}
+
+void Subscriber::RecordGap(const grpc::Status& s) {
+  if (s.error_message() == last_gap_) return;  // the same gap, reported again on retry
+  last_gap_ = s.error_message();
+  {
+    absl::MutexLock lock(&mu_);
+    ++state_.gaps;
+  }
+  log::Error("subscription gap: the provider no longer has what the mirror's cursor points at",
+             {{"dataset", options_.dataset}, {"provider", options_.provider}, {"error", s.error_message()}});
+  if (options_.audit == nullptr) return;
+  audit::AuditEntry e;
+  e.transaction_id = absl::StrCat("gap-", options_.self, "-", options_.provider, "-", options_.dataset, "-",
+                                  absl::ToUnixMillis(absl::Now()));
+  e.direction = "gap";
+  e.contract_hash = options_.contract_hash;
+  e.source = options_.provider;
+  e.destination = options_.self;
+  e.dataset = options_.dataset;
+  e.at = absl::Now();
+  e.purpose = options_.purpose;
+  e.detail = s.error_message();
+  audit::AuditChain chain(e.transaction_id);
+  absl::StatusOr<audit::AuditLink> recorded = options_.audit->Record(chain, e);
+  if (!recorded.ok()) {
+    last_gap_.clear();  // try again on the next report
+    log::Warning("gap not recorded in the audit log", {{"error", std::string(recorded.status().message())}});
+  }
+}
+
+bool Subscriber::Exchange(fv1::FederationService::Stub& stub, const MirrorWriter& writer) {
+  if (options_.signer == nullptr) return false;
+  const MirrorCursor& cursor = writer.cursor();
+  absl::StatusOr<audit::Receipt> ours =
+      options_.signer->Sign(cursor.stream_id, cursor.audit_sequence, cursor.audit_hash, absl::Now());
+  auto fail = [&](const std::string& why) {
+    absl::MutexLock lock(&mu_);
+    ++state_.receipt_failures;
+    log::Warning("receipt exchange failed", {{"dataset", options_.dataset}, {"provider", options_.provider},
+                                             {"stream", cursor.stream_id}, {"error", why}});
+    return false;
+  };
+  if (!ours.ok()) return fail(std::string(ours.status().message()));
+  fv1::ExchangeReceiptsRequest req;
+  *req.mutable_receipt() = ToProto(*ours);
+  req.mutable_committed()->set_epoch(cursor.epoch);
+  for (const auto& [p, o] : cursor.next_offsets) (*req.mutable_committed()->mutable_next_offsets())[p] = o;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  fv1::ExchangeReceiptsResponse resp;
+  grpc::Status s = stub.ExchangeReceipts(&ctx, req, &resp);
+  if (!s.ok()) return fail(s.error_message());
+  const audit::Receipt theirs = FromProto(resp.receipt());
+  absl::Status valid = options_.signer->Verify(theirs, options_.provider, cursor.stream_id);
+  if (!valid.ok()) return fail(std::string(valid.message()));
+  if (theirs.sequence < cursor.audit_sequence) {
+    return fail(absl::StrCat("the provider receipted ", theirs.sequence, " batches offered; ", cursor.audit_sequence,
+                             " were received"));
+  }
+  if (options_.audit != nullptr) {
+    absl::Status kept = options_.audit->StoreReceipt(theirs);
+    if (!kept.ok()) return fail(std::string(kept.message()));
+  }
+  absl::MutexLock lock(&mu_);
+  ++state_.receipts;
+  return true;
 }
 
 grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
@@ -96,6 +178,7 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
   req.set_protocol_version(fv1::PROTOCOL_VERSION_1);
   req.set_dataset_id(options_.dataset);
   req.set_contract_id(options_.contract_id);
+  req.set_max_unacknowledged_bytes(options_.max_unacknowledged_bytes);
   const MirrorCursor& cursor = writer.cursor();
   if (!cursor.next_offsets.empty()) {
     req.mutable_cursor()->set_epoch(cursor.epoch);
@@ -107,6 +190,11 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
   auto reader = stub->Subscribe(&ctx, req);
   fv1::SubscribeResponse msg;
   bool opened = false;
+  int64_t window = options_.max_unacknowledged_bytes;
+  int64_t unacknowledged = 0;
+  absl::Time last_exchange = absl::Now();
+  int64_t newest_ms = 0;  // the newest mirrored record's timestamp
+  std::map<int32_t, int64_t> high;  // the provider's high watermarks, from heartbeats
   while (reader->Read(&msg)) {
     if (msg.has_opened()) {
       if (msg.opened().partitions() != options_.mirror_partitions) {
@@ -117,16 +205,27 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
                                          options_.mirror_partitions, ": refusing to mirror"));
       }
       writer.BeginStream(msg.opened().stream_id(), msg.opened().epoch());
+      if (msg.opened().max_unacknowledged_bytes() > 0) window = msg.opened().max_unacknowledged_bytes();
       opened = true;
       Set("streaming");
       continue;
     }
     if (msg.has_heartbeat()) {
-      absl::MutexLock lock(&mu_);
-      for (const auto& [p, hw] : msg.heartbeat().high_watermarks()) {
-        auto it = writer.cursor().next_offsets.find(p);
-        state_.lag[p] = hw - (it == writer.cursor().next_offsets.end() ? 0 : it->second);
+      if (opened && unacknowledged > 0 && Exchange(*stub, writer)) {
+        unacknowledged = 0;
+        last_exchange = absl::Now();
       }
+      absl::MutexLock lock(&mu_);
+      int64_t total = 0;
+      for (const auto& [p, hw] : msg.heartbeat().high_watermarks()) {
+        high[p] = hw;
+        auto it = writer.cursor().next_offsets.find(p);
+        state_.lag[p] = std::max<int64_t>(0, hw - (it == writer.cursor().next_offsets.end() ? 0 : it->second));
+        total += state_.lag[p];
+      }
+      state_.lag_seconds =
+          total > 0 && newest_ms > 0 ? std::max(0.0, absl::ToDoubleSeconds(absl::Now() - absl::FromUnixMillis(newest_ms)))
+                                     : 0.0;
       continue;
     }
     if (!msg.has_batch() || !opened) continue;
@@ -169,11 +268,30 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
                                                                            : grpc::StatusCode::UNAVAILABLE,
                           std::string(w.message()));
     }
-    absl::MutexLock lock(&mu_);
-    state_.records += static_cast<int64_t>(records.size());
-    ++state_.batches;
+    for (const kafka::ConsumedRecord& r : records) newest_ms = std::max(newest_ms, r.timestamp_ms);
+    {
+      absl::MutexLock lock(&mu_);
+      state_.records += static_cast<int64_t>(records.size());
+      ++state_.batches;
+      auto hw = high.find(b.partition());
+      if (hw != high.end()) state_.lag[b.partition()] = std::max<int64_t>(0, hw->second - b.next_offset());
+    }
+    // Acknowledge (and exchange receipts) every half window, and at least every interval.
+    unacknowledged += bytes;
+    if (unacknowledged * 2 >= window || absl::Now() - last_exchange >= options_.receipt_interval) {
+      if (Exchange(*stub, writer)) unacknowledged = 0;
+      last_exchange = absl::Now();
+    }
   }
-  return reader->Finish();
+  grpc::Status end = reader->Finish();
+  // The provider ended the stream on purpose (contract, certificate, schema version): it is
+  // reachable, so hand over the last receipt of the stream.
+  if (opened && unacknowledged > 0 && !stop_ &&
+      (end.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
+       end.error_code() == grpc::StatusCode::FAILED_PRECONDITION)) {
+    Exchange(*stub, writer);
+  }
+  return end;
 }
 
 }  // namespace node

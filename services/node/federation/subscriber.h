@@ -3,7 +3,15 @@
 // MirrorWriter (records + cursor + audit entry in one transaction), and on a broken stream
 // reconnects with exponential backoff, resuming from what was committed. Refusals that retrying
 // will not cure (no valid contract, a gap, a partition mismatch) are reported in state() and
-// retried slowly; a fenced writer ends the subscription.
+// retried slowly; a fenced writer ends the subscription. A gap (OUT_OF_RANGE / DATA_LOSS: the
+// provider no longer has what the cursor points at) is recorded once in the audit log and the
+// metrics, and the subscription stays refused until an operator resolves it — never skipped.
+//
+// Receipts and flow control: after every half window of bytes committed (and at least every
+// `receipt_interval` while batches arrive, and on heartbeats while anything is unacknowledged)
+// the subscriber hands the provider its signed chain head and committed cursor
+// (ExchangeReceipts), and keeps the provider's signed head, checked against the directory, in
+// its own audit log.
 #ifndef POLDER_SERVICES_NODE_FEDERATION_SUBSCRIBER_H_
 #define POLDER_SERVICES_NODE_FEDERATION_SUBSCRIBER_H_
 
@@ -18,7 +26,9 @@
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/polder/federation/v1/federation.grpc.pb.h"
+#include "services/node/federation/audit_log.h"
 #include "services/node/federation/mirror_writer.h"
+#include "services/node/federation/receipts.h"
 
 namespace polder {
 namespace node {
@@ -40,6 +50,17 @@ class Subscriber {
     std::function<void(int32_t schema_id)> on_schema;
     absl::Duration min_backoff = absl::Milliseconds(500);
     absl::Duration max_backoff = absl::Seconds(30);
+    // Receipts: this node's signer and audit log (both required for receipts and gap entries).
+    const ReceiptSigner* signer = nullptr;
+    AuditLog* audit = nullptr;
+    absl::Duration receipt_interval = absl::Seconds(10);
+    // Revocation: when the provider ends the stream with PERMISSION_DENIED and `revoked()` says
+    // the contract was revoked, `purge()` (if set: the subscription's purge_on_revocation)
+    // deletes the mirror's records, once.
+    std::function<bool()> revoked;
+    std::function<absl::Status()> purge;
+    // Asked of the provider (which caps it).
+    int64_t max_unacknowledged_bytes = 8 << 20;
   };
 
   struct State {
@@ -49,6 +70,11 @@ class Subscriber {
     int64_t batches = 0;
     int64_t reconnects = 0;
     std::map<int32_t, int64_t> lag;    // provider high watermark − cursor, per partition
+    double lag_seconds = 0;            // age of the newest mirrored record while lag > 0
+    int64_t gaps = 0;                  // gaps reported by the provider (recorded in audit)
+    int64_t receipts = 0;              // provider receipts received, checked and kept
+    int64_t receipt_failures = 0;
+    bool purged = false;               // the mirror was purged after a revocation
   };
 
   explicit Subscriber(Options options) : options_(std::move(options)) {}
@@ -63,6 +89,9 @@ class Subscriber {
   // One stream: returns why it ended.
   grpc::Status StreamOnce(MirrorWriter& writer);
   void Set(const std::string& status, const std::string& error = "");
+  // One ExchangeReceipts for the stream `writer` is on; false (logged) if it failed.
+  bool Exchange(federation::v1::FederationService::Stub& stub, const MirrorWriter& writer);
+  void RecordGap(const grpc::Status& s);
 
   const Options options_;
   std::atomic<bool> stop_{false};
@@ -71,6 +100,7 @@ class Subscriber {
   State state_ ABSL_GUARDED_BY(mu_);
   grpc::ClientContext* active_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::set<int32_t> schemas_seen_;  // stream thread only
+  std::string last_gap_;             // stream thread only
 };
 
 }  // namespace node
