@@ -11,7 +11,7 @@
 //     both audit trails verify and hold the other's receipts; revoking the contract ends the
 //     stream and purges the mirror.
 //   StalledSubscriberRotationAndGap: Amersfoort's node is stopped (SIGSTOP) for 30 s while the
-//     source grows by ~40 MB: Groningen's unacknowledged bytes stay within the window and its RSS
+//     source grows by ~65 MB: Groningen's unacknowledged bytes stay within the window and its RSS
 //     grows by far less than the source did; certificates of both nodes are rotated on disk while
 //     streaming (same PIDs, the stream goes on); records deleted at the source below
 //     Amersfoort's cursor are reported as a gap (refused, metric, audit entry), not skipped.
@@ -429,7 +429,8 @@ TEST_F(FederationE2eTest, StalledSubscriberRotationAndGap) {
     tls::PeerCertOptions o;
     o.key_pem = Listed(who).key_pem;
     tls::KeyAndCert renewed = fed_->Issue(who, o);
-    ASSERT_OK(trust::WriteFileAtomically(files_[who].cert_path, renewed.cert_pem, 0644));
+    // The same files (key, then certificate with its chain), replaced in place.
+    EXPECT_EQ(fed_->WriteIdentity(who, renewed).cert_path, files_[who].cert_path);
   }
   const std::string reconnects_series =
       "polder_federation_subscription_reconnects_total{dataset=\"mobility.bike-counts\",provider=\"groningen\"}";
@@ -443,16 +444,19 @@ TEST_F(FederationE2eTest, StalledSubscriberRotationAndGap) {
   EXPECT_EQ(amersfoort->pid(), amersfoort_pid);
   EXPECT_EQ(Metric(*amersfoort, reconnects_series), reconnects_before) << "the stream went on over the old connection";
 
-  // Amersfoort's node stops reading for 30 s while ~40 MB are added to the source.
+  // Amersfoort's node stops reading for 30 s while ~65 MB are added to the source.
   const std::vector<kafka::ConsumedRecord> sample = ReadRecords(kTopic, kPartitions, 1, absl::Seconds(10));
-  ASSERT_EQ(sample.size(), 1u);
+  ASSERT_FALSE(sample.empty());
   const int64_t rss_before = RssKiB(groningen_pid);
   ASSERT_EQ(kill(amersfoort_pid, SIGSTOP), 0);
   kafka::ProducerOptions po;
   po.client = ClientOptions();
+  po.batch_bytes = 65536;  // below the topic's max.message.bytes
+  po.max_request_bytes = 200000;
   ASSERT_OK_AND_ASSIGN(auto producer, kafka::IdempotentProducer::Create(po));
-  constexpr int kStalled = 100000;
+  constexpr int kStalled = 150000;
   std::atomic<int> failed{0};
+  absl::Status first_error;
   const std::string padding(180, 'x');  // ~430 bytes per record with key and headers
   for (int i = 0; i < kStalled; ++i) {
     kafka::ProducerRecord r;
@@ -465,12 +469,15 @@ TEST_F(FederationE2eTest, StalledSubscriberRotationAndGap) {
       if (h.key == "ce_id") h.value = absl::StrCat("stalled-", i);
     }
     r.headers.push_back({"padding", padding});
-    producer->Send(r, [&failed](absl::StatusOr<kafka::RecordMetadata> m) {
-      if (!m.ok()) ++failed;
+    producer->Send(r, [&failed, &first_error](absl::StatusOr<kafka::RecordMetadata> m) {
+      if (!m.ok() && failed++ == 0) first_error = m.status();
     });
+    if (i % 10000 == 9999) {
+      ASSERT_OK(producer->Flush(absl::Seconds(60)));
+    }
   }
   ASSERT_OK(producer->Flush(absl::Seconds(60)));
-  ASSERT_EQ(failed.load(), 0);
+  ASSERT_EQ(failed.load(), 0) << first_error;
   int64_t rss_peak = rss_before;
   double unacknowledged_peak = 0;
   const std::string unacked_series =
@@ -485,9 +492,10 @@ TEST_F(FederationE2eTest, StalledSubscriberRotationAndGap) {
             << " KiB; unacknowledged bytes peak " << unacknowledged_peak << " (window 1 MiB); source grew by "
             << kStalled << " records" << std::endl;
   EXPECT_LE(unacknowledged_peak, 1 << 20) << "the provider never runs ahead of the window";
-  // The source grew by ~43 MB; the provider holds at most the window, one batch and its bounded
-  // consumer queue per stream (~2.5 MiB), plus allocator slack.
-  EXPECT_LT(rss_peak - rss_before, 24 * 1024) << "provider RSS grew with the stalled stream";
+  // The source grew by ~65 MB; the provider holds at most the window, one batch and its bounded
+  // consumer queue per stream (~2.5 MiB), plus fetch buffers and allocator slack (measured:
+  // ~16 MiB). An unbounded provider would hold what the source grew by.
+  EXPECT_LT(rss_peak - rss_before, 40 * 1024) << "provider RSS grew with the stalled stream";
   ASSERT_EQ(WaitForMirror(4000 + kStalled, absl::Minutes(3)), 4000u + kStalled) << amersfoort->Log();
   auto source = CeIds(broker().bootstrap_servers(), 4000 + kStalled);
   EXPECT_EQ(CeIds(amersfoort_kafka_->bootstrap_servers(), 4000 + kStalled + 1), source);

@@ -47,7 +47,9 @@ class NodeE2eTest : public RegistryE2eTest {
     stranger_.trust_bundle_path = fed_->bundle_path();
     // The peers' signing key (the directory lists it for every listed peer): signs receipts.
     signing_key_file_ = dir_ + "/signing.key";
-    if (!std::filesystem::exists(signing_key_file_)) ASSERT_OK(signing_key_->WriteFile(signing_key_file_));
+    if (!std::filesystem::exists(signing_key_file_)) {
+      ASSERT_OK(signing_key_->WriteFile(signing_key_file_));
+    }
     token_file_ = dir_ + "/parking.token";
     std::ofstream(token_file_) << kToken << "\n";
     registry_ = Start("reg-a");

@@ -57,9 +57,6 @@ void Subscriber::Run() {
                  {{"dataset", options_.dataset}, {"provider", options_.provider}});
       return;
     }
-    if (s.error_code() == grpc::StatusCode::OUT_OF_RANGE || s.error_code() == grpc::StatusCode::DATA_LOSS) {
-      RecordGap(s);
-    }
     if (s.error_code() == grpc::StatusCode::PERMISSION_DENIED && options_.purge && options_.revoked &&
         !state().purged && options_.revoked()) {
       absl::Status purged = options_.purge();
@@ -77,6 +74,9 @@ void Subscriber::Run() {
                          s.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
                          s.error_code() == grpc::StatusCode::DATA_LOSS;
     Set(refused ? "refused" : "reconnecting", s.error_message());
+    if (s.error_code() == grpc::StatusCode::OUT_OF_RANGE || s.error_code() == grpc::StatusCode::DATA_LOSS) {
+      RecordGap(s);
+    }
     log::Warning("subscription stream ended", {{"dataset", options_.dataset},
                                                {"provider", options_.provider},
                                                {"code", static_cast<int>(s.error_code())},
