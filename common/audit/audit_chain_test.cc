@@ -65,7 +65,7 @@ TEST(AuditChainTest, DetectsChangedMissingReorderedAndForeignLinks) {
   EXPECT_THAT(chain.Append(Entry("s-9", 0, 1)), StatusIs(absl::StatusCode::kInvalidArgument));
   AuditEntry bad = Entry("s-1", 0, 1);
   bad.direction = "sideways";
-  EXPECT_THAT(chain.Append(bad), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("offered or received")));
+  EXPECT_THAT(chain.Append(bad), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("offered, received or gap")));
 }
 
 TEST(AuditChainTest, ReceiptsBindTheOtherSideToItsChain) {
@@ -89,6 +89,35 @@ TEST(AuditChainTest, ReceiptsBindTheOtherSideToItsChain) {
   Receipt tampered = r;
   tampered.sequence = 5;
   EXPECT_THAT(CheckReceipt(links, tampered, key.public_key()), StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
+TEST(AuditChainTest, GapEntriesAndStoredReceiptsRoundTrip) {
+  AuditEntry gap = Entry("gap-amersfoort-1", 0, 0);
+  gap.direction = "gap";
+  gap.detail = "partition 1: offset 500 is below the log start 900";
+  ASSERT_OK_AND_ASSIGN(std::string canonical, CanonicalJson(gap));
+  EXPECT_THAT(canonical, HasSubstr("\"detail\":\"partition 1"));
+  ASSERT_OK_AND_ASSIGN(AuditEntry back, ParseEntry(canonical));
+  EXPECT_EQ(back.detail, gap.detail);
+  // Entries without a detail hash as they did before the field existed.
+  ASSERT_OK_AND_ASSIGN(std::string plain, CanonicalJson(Entry("s-1", 0, 100)));
+  EXPECT_THAT(plain, ::testing::Not(HasSubstr("detail")));
+  AuditEntry bad = Entry("s-1", 0, 100);
+  bad.direction = "sideways";
+  EXPECT_THAT(CanonicalJson(bad), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("offered, received or gap")));
+
+  ASSERT_OK_AND_ASSIGN(trust::PrivateKey key, trust::PrivateKey::Generate());
+  std::vector<AuditLink> links = Chain("s-1", 3);
+  ASSERT_OK_AND_ASSIGN(Receipt r, MakeReceipt("s-1", "amersfoort", 3, links[2].hash, key, absl::Now()));
+  EXPECT_EQ(ReceiptRecordKey(r), "receipt/s-1/amersfoort/3");
+  ASSERT_OK_AND_ASSIGN(Receipt stored, DecodeReceipt(EncodeReceipt(r)));
+  EXPECT_OK(CheckReceipt(links, stored, key.public_key()));
+  ASSERT_OK_AND_ASSIGN(std::string kid, ReceiptSigner(stored));
+  EXPECT_EQ(kid, key.public_key().kid());
+  EXPECT_THAT(DecodeReceipt("{\"stream_id\": 1}"), StatusIs(absl::StatusCode::kDataLoss));
+  Receipt unsigned_receipt = r;
+  unsigned_receipt.jws = "not-a-jws";
+  EXPECT_THAT(ReceiptSigner(unsigned_receipt), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace

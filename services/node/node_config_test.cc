@@ -92,6 +92,30 @@ TEST(NodeConfigTest, ErrorsNameTheKey) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("development_mode listens only on loopback")));
 }
 
+TEST(NodeConfigTest, FederationSection) {
+  const std::string with = std::string(kValid) +
+                           "federation:\n  contracts_dir: /etc/polder/contracts\n  signing_key_file: "
+                           "/etc/polder/signing.key\n  max_unacknowledged_bytes: 4MiB\n  subscriptions:\n"
+                           "    - {provider: amersfoort, endpoint: \"amersfoort.example:7445\", dataset: air.quality, "
+                           "contract: am-gr-air-1, partitions: 3, purge_on_revocation: true}\n";
+  ASSERT_OK_AND_ASSIGN(NodeConfig c, ParseNodeConfig(with, "n.yaml"));
+  EXPECT_TRUE(c.sharing.enabled);
+  EXPECT_EQ(c.sharing.max_unacknowledged_bytes, 4 << 20);
+  EXPECT_EQ(c.sharing.max_connection_age, absl::Hours(1));
+  ASSERT_EQ(c.sharing.subscriptions.size(), 1u);
+  EXPECT_TRUE(c.sharing.subscriptions[0].purge_on_revocation);
+  EXPECT_EQ(c.datasets[0].epoch, "1");
+  EXPECT_THAT(ParseNodeConfig(Replace(with, "  signing_key_file: /etc/polder/signing.key\n", ""), "n.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("federation.signing_key_file")));
+  EXPECT_THAT(ParseNodeConfig(Replace(with, "max_unacknowledged_bytes: 4MiB", "max_unacknowledged_bytes: 64KiB"),
+                              "n.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("one batch must fit the window")));
+  EXPECT_THAT(ParseNodeConfig(Replace(with, "max_unacknowledged_bytes: 4MiB", "keepalive_time: 1s"), "n.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("federation.keepalive_time")));
+  EXPECT_THAT(ParseNodeConfig(Replace(with, "partitions: 3, purge", "partitions: 0, purge"), "n.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("federation.subscriptions[0].partitions")));
+}
+
 TEST(NodeConfigTest, SizeLimitsAreCheckedAgainstTopics) {
   ASSERT_OK_AND_ASSIGN(NodeConfig c, ParseNodeConfig(kValid, "node.yaml"));
   std::vector<std::string> problems =

@@ -231,6 +231,117 @@ TEST_F(FederationServiceTest, RefusalsNameWhatIsMissing) {
   EXPECT_THAT(s.error_message(), HasSubstr("schema version 3 of mobility.bike-counts is not allowed by contract"));
 }
 
+// Flow control, receipts and audit entries: the provider stops sending once the window of
+// unacknowledged bytes is full and goes on when the subscriber's receipt acknowledges its cursor;
+// receipts are checked against the directory and answered with the provider's signed head;
+// each bad exchange is refused with its reason.
+TEST_F(FederationServiceTest, WindowReceiptsAndAuditEntries) {
+  Produce(60, 4);
+  max_unacknowledged_bytes_ = 400;  // about two batches of 4 records
+  StartServer();
+  auto stub = Client("amersfoort");
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  auto reader = stub->Subscribe(&ctx, Request());
+  fv1::SubscribeResponse msg;
+  ASSERT_TRUE(reader->Read(&msg));
+  ASSERT_TRUE(msg.has_opened());
+  const std::string stream_id = msg.opened().stream_id();
+  EXPECT_EQ(msg.opened().max_unacknowledged_bytes(), 400);
+  // Read until only heartbeats come: the window is full.
+  std::map<int32_t, int64_t> cursor;
+  int batches = 0, records = 0, quiet_heartbeats = 0;
+  uint64_t sequence = 0;
+  while (quiet_heartbeats < 3 && reader->Read(&msg)) {
+    if (msg.has_heartbeat()) {
+      ++quiet_heartbeats;
+      continue;
+    }
+    quiet_heartbeats = 0;
+    ++batches;
+    records += msg.batch().records_size();
+    cursor[msg.batch().partition()] = msg.batch().next_offset();
+    sequence = msg.batch().provider_audit().sequence();
+  }
+  EXPECT_GE(batches, 1);
+  EXPECT_LT(records, 60) << "the provider stopped at the window";
+  EXPECT_LE(batches, 3) << "at most the window plus the one batch that always fits";
+
+  auto exchange = [&](const std::string& who, const audit::Receipt& r, fv1::ExchangeReceiptsResponse* resp) {
+    auto client = Client(who);
+    grpc::ClientContext c;
+    fv1::ExchangeReceiptsRequest req;
+    *req.mutable_receipt() = ToProto(r);
+    req.mutable_committed()->set_epoch("epoch-1");
+    for (const auto& [p, o] : cursor) (*req.mutable_committed()->mutable_next_offsets())[p] = o;
+    return client->ExchangeReceipts(&c, req, resp);
+  };
+  auto receipt = [&](const std::string& peer, const trust::PrivateKey& key, const std::string& stream, uint64_t seq) {
+    return *audit::MakeReceipt(stream, peer, seq, "cafe", key, absl::Now());
+  };
+  fv1::ExchangeReceiptsResponse resp;
+  // Bad exchanges, each with its reason.
+  {
+    auto client = Client("amersfoort");
+    grpc::ClientContext c;
+    grpc::Status s = client->ExchangeReceipts(&c, {}, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("receipt: required"));
+  }
+  grpc::Status s = exchange("amersfoort", receipt("amersfoort", keys_.at("amersfoort"), "stream-nope", 1), &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  s = exchange("enschede", receipt("enschede", keys_.at("enschede"), stream_id, 1), &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(s.error_message(), HasSubstr("is not a stream of 'enschede'"));
+  s = exchange("amersfoort", receipt("amersfoort", keys_.at("enschede"), stream_id, 1), &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << "signed with a key not listed for amersfoort";
+  s = exchange("amersfoort", receipt("groningen", keys_.at("amersfoort"), stream_id, 1), &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(s.error_message(), HasSubstr("names peer 'groningen'"));
+  s = exchange("amersfoort", receipt("amersfoort", keys_.at("amersfoort"), stream_id, sequence + 5), &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("were offered"));
+  // Nothing was acknowledged by the refused exchanges: still only heartbeats.
+  int more = 0;
+  for (int i = 0; i < 2 && reader->Read(&msg); ++i) more += msg.has_batch() ? 1 : 0;
+  EXPECT_EQ(more, 0);
+
+  // A good exchange: the provider's signed head comes back and the stream goes on.
+  s = exchange("amersfoort", receipt("amersfoort", keys_.at("amersfoort"), stream_id, sequence), &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const audit::Receipt theirs = FromProto(resp.receipt());
+  EXPECT_EQ(theirs.peer, "groningen");
+  EXPECT_EQ(theirs.sequence, sequence);
+  ASSERT_OK_AND_ASSIGN(auto links, audit_->Read(stream_id, 1, 1000, absl::Seconds(10)));
+  EXPECT_OK(audit::CheckReceipt(links, theirs, keys_.at("groningen").public_key()));
+  bool resumed = false;
+  for (int i = 0; i < 10 && !resumed && reader->Read(&msg); ++i) resumed = msg.has_batch();
+  EXPECT_TRUE(resumed) << "acknowledged bytes reopen the window";
+  ctx.TryCancel();
+  reader->Finish();
+  EXPECT_EQ(service_->stats().receipts, 1);
+
+  // GetAuditEntries: the caller's own stream only.
+  auto entries = [&](const std::string& who, const std::string& stream, fv1::GetAuditEntriesResponse* out) {
+    auto client = Client(who);
+    grpc::ClientContext c;
+    fv1::GetAuditEntriesRequest req;
+    req.set_stream_id(stream);
+    req.set_from_sequence(1);
+    return client->GetAuditEntries(&c, req, out);
+  };
+  fv1::GetAuditEntriesResponse got;
+  ASSERT_TRUE(entries("amersfoort", stream_id, &got).ok());
+  std::vector<audit::AuditLink> fetched;
+  for (const auto& e : got.entries()) fetched.push_back({e.sequence(), e.hash(), e.canonical_json()});
+  EXPECT_GE(fetched.size(), sequence);
+  EXPECT_OK(audit::VerifyChain(stream_id, fetched));
+  fv1::GetAuditEntriesResponse none;
+  EXPECT_EQ(entries("enschede", stream_id, &none).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(entries("amersfoort", "stream-nope", &none).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(entries("amersfoort", "", &none).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 // Amersfoort mirrors Groningen's topic into its own cluster through a fault proxy: the link is
 // cut mid-stream and the subscriber is stopped and restarted; the mirror ends up equal to the
 // source — every ce_id once, in source order per partition.
