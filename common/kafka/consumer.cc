@@ -176,6 +176,22 @@ absl::StatusOr<std::pair<int64_t, int64_t>> KafkaConsumer::QueryWatermarks(
   return std::make_pair(low, high);
 }
 
+absl::StatusOr<int64_t> KafkaConsumer::OffsetForTime(const std::string& topic, int32_t partition, absl::Time at,
+                                                     absl::Duration timeout) {
+  std::unique_ptr<rd_kafka_topic_partition_list_t, void (*)(rd_kafka_topic_partition_list_t*)> list(
+      rd_kafka_topic_partition_list_new(1), &rd_kafka_topic_partition_list_destroy);
+  rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset = absl::ToUnixMillis(at);
+  const std::string what = absl::StrCat("looking up the offset of ", topic, "[", partition, "] at ",
+                                        absl::FormatTime(at, absl::UTCTimeZone()));
+  RETURN_IF_ERROR(KafkaStatus(
+      rd_kafka_offsets_for_times(rk_.get(), list.get(), static_cast<int>(absl::ToInt64Milliseconds(timeout))), what));
+  RETURN_IF_ERROR(KafkaStatus(list->elems[0].err, what));
+  if (list->elems[0].offset >= 0) return list->elems[0].offset;
+  absl::StatusOr<std::pair<int64_t, int64_t>> marks = QueryWatermarks(topic, partition, timeout);
+  if (!marks.ok()) return marks.status();
+  return marks->second;
+}
+
 absl::StatusOr<int64_t> ReadToEnd(const ConsumerOptions& options, const std::string& topic, int32_t partition,
                                   int64_t start, absl::Duration timeout,
                                   const std::function<absl::Status(const ConsumedRecord&)>& each) {

@@ -72,6 +72,10 @@ class KafkaConsumer : public Consumer {
   absl::StatusOr<std::pair<int64_t, int64_t>> QueryWatermarks(const std::string& topic,
                                                               int32_t partition,
                                                               absl::Duration timeout) override;
+  // The first offset of the partition whose timestamp is at or after `at`; the high watermark
+  // if there is none (Kafka's ListOffsets by time).
+  absl::StatusOr<int64_t> OffsetForTime(const std::string& topic, int32_t partition, absl::Time at,
+                                        absl::Duration timeout);
   // The next offset this consumer will read from the partition (past skipped aborted records
   // and transaction markers); negative if not known yet. Safe to call from any thread.
   absl::StatusOr<int64_t> Position(const std::string& topic, int32_t partition);

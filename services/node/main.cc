@@ -361,6 +361,7 @@ absl::Status Run(NodeConfig config) {
           return a->DeleteRecords(mirror, all, timeout);
         };
       }
+      so.start_position = sub.start;
       so.signer = receipt_signer.get();
       so.audit = audit_log.get();
       so.receipt_interval = config.sharing.receipt_interval;
@@ -413,7 +414,7 @@ absl::Status Run(NodeConfig config) {
       const SubscriptionConfig& sub = config.sharing.subscriptions[i];
       Subscriber::State st = subscribers[i]->state();
       metrics.SetSubscription(sub.provider, sub.dataset,
-                              {st.status, st.records, st.reconnects, st.gaps, st.receipts, st.lag, st.lag_seconds});
+                              {st.status, st.records, st.bytes, st.reconnects, st.gaps, st.receipts, st.lag, st.lag_seconds});
     }
     if (federation_service != nullptr) {
       FederationService::Stats fs = federation_service->stats();

@@ -206,7 +206,11 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
               .Required("contract", &s->contract)
               .Required("partitions", &s->partitions)
               .Optional("replication_factor", &s->replication_factor)
-              .Optional("purge_on_revocation", &s->purge_on_revocation);
+              .Optional("purge_on_revocation", &s->purge_on_revocation)
+              .Optional("start", &s->start);
+          r.Check(s->start.empty() || s->start == "earliest" || s->start == "latest" ||
+                      trust::ParseRfc3339(s->start).ok(),
+                  "start", "must be earliest, latest or an RFC 3339 time such as 2026-01-01T00:00:00Z");
           r.Check(trust::IsValidPeerId(s->provider), "provider", "must be a peer id such as groningen");
           r.Check(ValidAddress(s->endpoint), "endpoint", "must be host:port");
           r.Check(ValidDatasetId(s->dataset), "dataset", "must be <domain>.<name>");

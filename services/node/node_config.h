@@ -45,6 +45,9 @@ struct SubscriptionConfig {
   std::string contract;   // the contract id
   int32_t partitions = 0; // the source topic's (and so the mirror's) partition count
   int32_t replication_factor = 3;
+  // Where a new subscription starts (no committed cursor yet): earliest, latest or an RFC 3339
+  // time; never before the contract's start position. Empty: the contract's.
+  std::string start;
   // On revocation of the contract, delete the mirror's records (Kafka DeleteRecords).
   bool purge_on_revocation = false;
   // Not read from the file: the contract's mirror retention, filled in at start-up from the

@@ -112,6 +112,11 @@ TEST(NodeConfigTest, FederationSection) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("one batch must fit the window")));
   EXPECT_THAT(ParseNodeConfig(Replace(with, "max_unacknowledged_bytes: 4MiB", "keepalive_time: 1s"), "n.yaml"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("federation.keepalive_time")));
+  EXPECT_THAT(ParseNodeConfig(Replace(with, "partitions: 3, purge", "partitions: 3, start: yesterday, purge"), "n.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("federation.subscriptions[0].start")));
+  EXPECT_OK(ParseNodeConfig(Replace(with, "partitions: 3, purge", "partitions: 3, start: \"2026-01-01T00:00:00Z\", purge"),
+                            "n.yaml")
+                .status());
   EXPECT_THAT(ParseNodeConfig(Replace(with, "partitions: 3, purge", "partitions: 0, purge"), "n.yaml"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("federation.subscriptions[0].partitions")));
 }

@@ -59,6 +59,10 @@ NodeMetrics::NodeMetrics() : registry_(std::make_shared<prometheus::Registry>())
                            .Name("polder_federation_subscription_lag_records")
                            .Help("Provider high watermark minus the committed cursor, per partition")
                            .Register(*registry_);
+  subscription_bytes_ = &BuildCounter()
+                            .Name("polder_federation_subscription_bytes_total")
+                            .Help("Bytes (keys, values, headers) mirrored by this process")
+                            .Register(*registry_);
   subscription_lag_seconds_ = &BuildGauge()
                                    .Name("polder_federation_subscription_lag_seconds")
                                    .Help("Age of the newest mirrored record while the mirror lags, else 0")
@@ -175,6 +179,7 @@ void NodeMetrics::SetSubscription(const std::string& provider, const std::string
         .Set(s.state == state ? 1 : 0);
   }
   Advance(subscription_records_->Add(labels), s.records);
+  Advance(subscription_bytes_->Add(labels), s.bytes);
   Advance(subscription_reconnects_->Add(labels), s.reconnects);
   Advance(subscription_gaps_->Add(labels), s.gaps);
   Advance(subscription_receipts_->Add(labels), s.receipts);

@@ -13,6 +13,7 @@
 //   polder_federation_subscription_records_total{provider,dataset}
 //   polder_federation_subscription_reconnects_total{provider,dataset}
 //   polder_federation_subscription_lag_records{provider,dataset,partition}
+//   polder_federation_subscription_bytes_total{provider,dataset}
 //   polder_federation_subscription_lag_seconds{provider,dataset}
 //   polder_federation_subscription_state{provider,dataset,state}        1 for the current state
 //   polder_federation_subscription_gaps_total{provider,dataset}
@@ -61,7 +62,7 @@ class NodeMetrics {
   // mirrored by this process, reconnects, lag per partition (provider high watermark − cursor).
   struct Subscription {
     std::string state;  // streaming, reconnecting, refused, fenced, stopped, starting
-    int64_t records = 0, reconnects = 0, gaps = 0, receipts = 0;
+    int64_t records = 0, bytes = 0, reconnects = 0, gaps = 0, receipts = 0;
     std::map<int32_t, int64_t> lag;
     double lag_seconds = 0;
   };
@@ -101,6 +102,7 @@ class NodeMetrics {
   prometheus::Family<prometheus::Counter>* subscription_reconnects_;
   prometheus::Family<prometheus::Gauge>* subscription_lag_;
   prometheus::Family<prometheus::Gauge>* subscription_lag_seconds_;
+  prometheus::Family<prometheus::Counter>* subscription_bytes_;
   prometheus::Family<prometheus::Gauge>* subscription_state_;
   prometheus::Family<prometheus::Counter>* subscription_gaps_;
   prometheus::Family<prometheus::Counter>* subscription_receipts_;

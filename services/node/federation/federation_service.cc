@@ -147,14 +147,28 @@ absl::Status FederationService::Stream(grpc::ServerContext* context, const std::
   }
   std::map<int32_t, int64_t> start;
   if (request.cursor().next_offsets().empty()) {
-    if (contract.start_position != "earliest" && contract.start_position != "latest") {
-      return absl::UnimplementedError("contracts starting at a point in time are not supported yet");
-    }
     kafka::ConsumerOptions o = options_.consumer;
     ASSIGN_OR_RETURN(auto probe, kafka::KafkaConsumer::Create(o));
+    // The offset of `position` in partition p: earliest, latest or the first at a time.
+    auto offset_of = [&](const std::string& position, int32_t p, const std::string& whose) -> absl::StatusOr<int64_t> {
+      if (position == "earliest" || position == "latest") {
+        ASSIGN_OR_RETURN(auto marks, probe->QueryWatermarks(dataset.topic, p, options_.kafka_timeout));
+        return position == "earliest" ? marks.first : marks.second;
+      }
+      absl::StatusOr<absl::Time> at = trust::ParseRfc3339(position);
+      if (!at.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(whose, " start position '", position,
+                                                       "' is not earliest, latest or an RFC 3339 time"));
+      }
+      return probe->OffsetForTime(dataset.topic, p, *at, options_.kafka_timeout);
+    };
     for (int32_t p = 0; p < dataset.partitions; ++p) {
-      ASSIGN_OR_RETURN(auto marks, probe->QueryWatermarks(dataset.topic, p, options_.kafka_timeout));
-      start[p] = contract.start_position == "earliest" ? marks.first : marks.second;
+      ASSIGN_OR_RETURN(int64_t contract_start, offset_of(contract.start_position, p, "the contract's"));
+      int64_t requested = contract_start;
+      if (!request.start_position().empty()) {
+        ASSIGN_OR_RETURN(requested, offset_of(request.start_position(), p, "start_position: the requested"));
+      }
+      start[p] = std::max(contract_start, requested);
     }
   } else {
     for (const auto& [p, o] : request.cursor().next_offsets()) start[p] = o;

@@ -12,6 +12,7 @@
 #include "common/testing/kafka_fixture.h"
 #include "common/tls/grpc_tls.h"
 #include "common/tls/test_federation.h"
+#include "common/trust/document.h"
 #include "common/wire/confluent_frame.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
@@ -229,6 +230,43 @@ TEST_F(FederationServiceTest, RefusalsNameWhatIsMissing) {
   s = read_status("amersfoort", Request());
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(s.error_message(), HasSubstr("schema version 3 of mobility.bike-counts is not allowed by contract"));
+}
+
+// Where a stream starts without a cursor: the requested position (earliest, latest, a time),
+// never before the contract's; anything else is refused.
+TEST_F(FederationServiceTest, StartPositions) {
+  Produce(30, 4);
+  absl::SleepFor(absl::Milliseconds(1100));
+  const absl::Time middle = absl::Now();
+  absl::SleepFor(absl::Milliseconds(100));
+  Produce(30, 4);
+  StartServer();
+  auto records_from = [&](const std::string& position, grpc::Status* status) {
+    auto stub = Client("amersfoort");
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+    fv1::SubscribeRequest req = Request();
+    req.set_start_position(position);
+    auto reader = stub->Subscribe(&ctx, req);
+    fv1::SubscribeResponse msg;
+    int records = 0, quiet = 0;
+    bool open = true;
+    while (quiet < 2 && (open = reader->Read(&msg))) {
+      if (msg.has_heartbeat()) ++quiet;
+      if (msg.has_batch()) records += msg.batch().records_size();
+    }
+    if (open) ctx.TryCancel();  // still streaming: we end it
+    *status = reader->Finish();
+    return records;
+  };
+  grpc::Status s;
+  EXPECT_EQ(records_from("", &s), 60) << "the contract's start: earliest";
+  EXPECT_EQ(records_from("earliest", &s), 60);
+  EXPECT_EQ(records_from("latest", &s), 0);
+  EXPECT_EQ(records_from(trust::FormatRfc3339(middle), &s), 30) << "from the first record at or after the time";
+  EXPECT_EQ(records_from("yesterday", &s), 0);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("start_position: the requested start position 'yesterday'"));
 }
 
 // Flow control, receipts and audit entries: the provider stops sending once the window of

@@ -180,6 +180,7 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
   req.set_contract_id(options_.contract_id);
   req.set_max_unacknowledged_bytes(options_.max_unacknowledged_bytes);
   const MirrorCursor& cursor = writer.cursor();
+  if (cursor.next_offsets.empty()) req.set_start_position(options_.start_position);
   if (!cursor.next_offsets.empty()) {
     req.mutable_cursor()->set_epoch(cursor.epoch);
     for (int32_t p = 0; p < options_.mirror_partitions; ++p) {
@@ -272,6 +273,7 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
     {
       absl::MutexLock lock(&mu_);
       state_.records += static_cast<int64_t>(records.size());
+      state_.bytes += bytes;
       ++state_.batches;
       auto hw = high.find(b.partition());
       if (hw != high.end()) state_.lag[b.partition()] = std::max<int64_t>(0, hw->second - b.next_offset());

@@ -59,6 +59,9 @@ class Subscriber {
     // deletes the mirror's records, once.
     std::function<bool()> revoked;
     std::function<absl::Status()> purge;
+    // Where to start without a committed cursor (earliest, latest, RFC 3339; empty: the
+    // contract's start position).
+    std::string start_position;
     // Asked of the provider (which caps it).
     int64_t max_unacknowledged_bytes = 8 << 20;
   };
@@ -67,6 +70,7 @@ class Subscriber {
     std::string status = "starting";  // streaming, reconnecting, refused, fenced, stopped
     std::string last_error;
     int64_t records = 0;               // mirrored by this process
+    int64_t bytes = 0;                 // their keys, values and headers
     int64_t batches = 0;
     int64_t reconnects = 0;
     std::map<int32_t, int64_t> lag;    // provider high watermark − cursor, per partition
