@@ -138,9 +138,7 @@ absl::Status Run(NodeConfig config) {
     contracts = std::make_unique<ContractBook>(config.peer_id, config.sharing.contracts_dir,
                                                config.sharing.revocations_dir, [dir] { return dir->current(); });
     for (SubscriptionConfig& sub : config.sharing.subscriptions) {
-      for (const ContractBook::Listed& l : contracts->All(absl::Now())) {
-        if (l.contract.id == sub.contract) sub.mirror_retention = l.contract.mirror_retention;
-      }
+      if (std::optional<trust::Contract> c = contracts->Find(sub.contract)) sub.mirror_retention = c->mirror_retention;
     }
   }
 
@@ -366,12 +364,7 @@ absl::Status Run(NodeConfig config) {
       so.audit = audit_log.get();
       so.receipt_interval = config.sharing.receipt_interval;
       so.max_unacknowledged_bytes = config.sharing.max_unacknowledged_bytes;
-      for (const ContractBook::Listed& l : contracts->All(absl::Now())) {
-        if (l.contract.id == sub.contract) {
-          so.contract_hash = l.contract.Hash().value_or("");
-          so.purpose = l.contract.purpose;
-        }
-      }
+      so.contract = [book, contract_id] { return book->Find(contract_id); };
       so.on_schema = [cache](int32_t id) {
         absl::StatusOr<std::shared_ptr<const CachedSchema>> s = cache->ById(id);
         if (!s.ok()) log::Warning("schema of mirrored records not cached", {{"schema_id", id}, {"error", std::string(s.status().message())}});

@@ -144,6 +144,16 @@ std::vector<trust::Contract> ContractBook::ForConsumer(const std::string& consum
   return out;
 }
 
+std::optional<trust::Contract> ContractBook::Find(const std::string& contract_id) {
+  absl::MutexLock lock(&mu_);
+  ReloadIfChanged();
+  auto it = contracts_.find(contract_id);
+  if (it == contracts_.end()) return std::nullopt;
+  const trust::Contract& c = it->second.contract;
+  if (c.provider != self_ && c.consumer != self_) return std::nullopt;
+  return c;
+}
+
 bool ContractBook::IsRevoked(const std::string& contract_id, absl::Time now) {
   absl::MutexLock lock(&mu_);
   ReloadIfChanged();

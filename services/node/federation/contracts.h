@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,8 @@ class ContractBook {
     absl::Status valid;
   };
   std::vector<Listed> All(absl::Time now);
+  // The contract `contract_id` this node is a party to, valid or not; nullopt if there is none.
+  std::optional<trust::Contract> Find(const std::string& contract_id);
   // Whether a valid revocation of `contract_id` (signed by a party) is in force.
   bool IsRevoked(const std::string& contract_id, absl::Time now);
 

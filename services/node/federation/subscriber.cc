@@ -106,12 +106,12 @@ void Subscriber::RecordGap(const grpc::Status& s) {
   e.transaction_id = absl::StrCat("gap-", options_.self, "-", options_.provider, "-", options_.dataset, "-",
                                   absl::ToUnixMillis(absl::Now()));
   e.direction = "gap";
-  e.contract_hash = options_.contract_hash;
+  e.contract_hash = contract_hash_;
   e.source = options_.provider;
   e.destination = options_.self;
   e.dataset = options_.dataset;
   e.at = absl::Now();
-  e.purpose = options_.purpose;
+  e.purpose = purpose_;
   e.detail = s.error_message();
   audit::AuditChain chain(e.transaction_id);
   absl::StatusOr<audit::AuditLink> recorded = options_.audit->Record(chain, e);
@@ -174,6 +174,14 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
     }
   } clear{this};
   if (stop_) return grpc::Status::CANCELLED;
+  contract_hash_ = options_.contract_hash;
+  purpose_ = options_.purpose;
+  if (options_.contract) {
+    if (std::optional<trust::Contract> c = options_.contract(); c.has_value()) {
+      contract_hash_ = c->Hash().value_or("");
+      purpose_ = c->purpose;
+    }
+  }
   fv1::SubscribeRequest req;
   req.set_protocol_version(fv1::PROTOCOL_VERSION_1);
   req.set_dataset_id(options_.dataset);
@@ -250,7 +258,7 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
     }
     audit::AuditEntry entry;
     entry.direction = "received";
-    entry.contract_hash = options_.contract_hash;
+    entry.contract_hash = contract_hash_;
     entry.source = options_.provider;
     entry.destination = options_.self;
     entry.dataset = options_.dataset;
@@ -260,7 +268,7 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
     entry.records = static_cast<int64_t>(records.size());
     entry.bytes = bytes;
     entry.at = absl::Now();
-    entry.purpose = options_.purpose;
+    entry.purpose = purpose_;
     absl::Status w = writer.Write(b.partition(), records, b.next_offset(), entry);
     if (!w.ok()) {
       ctx.TryCancel();

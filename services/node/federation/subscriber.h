@@ -18,12 +18,14 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/trust/contract.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/polder/federation/v1/federation.grpc.pb.h"
 #include "services/node/federation/audit_log.h"
@@ -40,8 +42,11 @@ class Subscriber {
     std::string provider;     // the providing peer
     std::string dataset;
     std::string contract_id;
+    // The contract's hash and purpose for audit entries; if `contract` is set, they are looked up
+    // again at every stream start (the contract file may arrive or change after start-up).
     std::string contract_hash;
     std::string purpose;
+    std::function<std::optional<trust::Contract>()> contract;
     int32_t mirror_partitions = 0;  // the mirror topic's partition count (must equal the source's)
     std::function<std::shared_ptr<grpc::Channel>()> channel;  // to the provider, mTLS
     MirrorWriter::Options writer;
@@ -105,6 +110,7 @@ class Subscriber {
   grpc::ClientContext* active_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::set<int32_t> schemas_seen_;  // stream thread only
   std::string last_gap_;             // stream thread only
+  std::string contract_hash_, purpose_;  // stream thread only: for audit entries
 };
 
 }  // namespace node
