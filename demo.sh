@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Polder demo: a local federation on this machine.
 #
-# Today (ingest stage, see README): installs what is missing, builds Polder, makes a federation
-# PKI with polderctl (CA, certificates, signed peer directory, a Groningen ingest CA and token),
-# starts one real Kafka cluster per organisation (the national operator's and Groningen's),
-# the federation's schema registry on the national cluster, registers the standard datasets,
-# starts Groningen's node on its own cluster — all over mutual TLS — and streams synthetic city
-# data (tools/generator) into the node. It shows rates and how to read the topics until you
-# press Ctrl-C, which stops everything cleanly. Later stages add Amersfoort and Enschede,
-# contracts and mirroring between the cities.
+# Installs what is missing, builds Polder, makes the federation's trust with polderctl (PKI,
+# signing keys, a signed peer directory, sharing contracts both parties sign), starts one real
+# Kafka broker per organisation — the national operator (with the federation's schema registry)
+# and the cities Groningen, Amersfoort and Enschede, each with its own polder-node — registers
+# the standard datasets, streams synthetic city data (tools/generator) into each node, and lets
+# the cities mirror each other's datasets over mutual-TLS federation streams, exactly once, with
+# audit trails and receipts on both sides. It shows rates, mirror lag and receipts until you press
+# Ctrl-C, which stops everything cleanly.
 #
 #   ./demo.sh                 run until Ctrl-C
 #   ./demo.sh --once          start, wait for the first records, show the status once, stop
@@ -24,7 +24,13 @@ for arg in "$@"; do
   esac
 done
 
-orgs=(national groningen)
+orgs=(national groningen amersfoort enschede)
+cities=(groningen amersfoort enschede)
+# Who shares what with whom (provider consumer dataset): one contract each, signed by both.
+shares=("groningen amersfoort mobility.bike-counts"
+        "amersfoort groningen environment.air-quality"
+        "amersfoort enschede energy.streetlights"
+        "enschede groningen economy.footfall")
 run_dir=$(mktemp -d /tmp/polder-demo.XXXXXX)
 pids=()      # Kafka clusters
 services=()  # registry, node, generator
@@ -34,7 +40,7 @@ say() { printf '\033[1m[demo]\033[0m %s\n' "$*"; }
 stop_all() {
   trap - INT TERM EXIT
   if [ ${#services[@]} -gt 0 ]; then
-    say "stopping the generator, the node and the registry..."
+    say "stopping the generators, the nodes and the registry..."
     for pid in $(printf '%s\n' "${services[@]}" | tac); do
       kill -TERM "$pid" 2>/dev/null || true
       for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -91,21 +97,35 @@ set -euo pipefail
 polderctl pki init --dir pki --federation nl-smartcity >/dev/null
 polderctl keys new --out operator.key >/dev/null
 polderctl directory create --federation nl-smartcity --serial 1 --out directory.json >/dev/null
-for peer in registry national groningen; do
+for peer in registry national groningen amersfoort enschede; do
   polderctl pki issue --dir pki --peer "$peer" --out "$peer/tls" --dns localhost --ip 127.0.0.1 >/dev/null
   polderctl keys new --out "$peer/signing.key" >/dev/null
-  polderctl directory add-peer --file directory.json --peer "$peer" --endpoint "localhost:7443" \
+  polderctl directory add-peer --file directory.json --peer "$peer" --endpoint "localhost:7445" \
       --tls-cert "$peer/tls/cert.pem" --signing-key "$peer/signing.key.pub" >/dev/null
 done
 polderctl directory sign --file directory.json --key operator.key >/dev/null
-# Groningen's own ingest CA for its gateways, and a bearer token for the data generator.
-polderctl pki init --dir ingest-pki --federation groningen-ingest >/dev/null
-polderctl pki issue --dir ingest-pki --peer gateway-north --out gateway-north --dns localhost >/dev/null
-(umask 077; openssl rand -hex 24 > generator.token)
+# Each city's own ingest CA for its gateways, and a bearer token for its data generator.
+for city in groningen amersfoort enschede; do
+  polderctl pki init --dir "$city/ingest-pki" --federation "$city-ingest" >/dev/null
+  (umask 077; openssl rand -hex 24 > "$city/generator.token")
+done
 SH
 (cd "$run_dir" && bash "$run_dir/pki.sh") || { say "making the PKI failed"; exit 1; }
+mkdir -p "$run_dir/contracts" "$run_dir/revocations"
+for share in "${shares[@]}"; do
+  read -r provider consumer dataset <<<"$share"
+  id="${provider:0:2}-${consumer:0:2}-${dataset#*.}"
+  (cd "$run_dir" &&
+   polderctl contract propose --id "$id" --federation nl-smartcity --provider "$provider" --consumer "$consumer" \
+       --dataset "$dataset" --schema-versions 1 --purpose "regional $dataset dashboard" --retention 168h \
+       --out "contracts/$id.json" >/dev/null &&
+   polderctl contract sign --file "contracts/$id.json" --peer "$provider" --key "$provider/signing.key" >/dev/null &&
+   polderctl contract sign --file "contracts/$id.json" --peer "$consumer" --key "$consumer/signing.key" >/dev/null) ||
+    { say "making contract $id failed"; exit 1; }
+done
+say "contracts signed by both parties: $(cd "$run_dir/contracts" && ls | sed 's/.json//' | tr '\n' ' ')"
 
-say "phase 4/5: Kafka clusters (${orgs[*]}), the registry, the standard datasets, Groningen's node"
+say "phase 4/5: Kafka brokers (${orgs[*]}), the registry, the standard datasets, the cities' nodes"
 for org in "${orgs[@]}"; do
   mkdir -p "$run_dir/$org/kafka"
   polder-kafka --name="$org" --work_dir="$run_dir/$org/kafka" --ready_file="$run_dir/$org.kafka" --heap=384m \
@@ -150,88 +170,138 @@ if ! polderctl federation bootstrap --address "localhost:$registry_grpc" --cert 
 fi
 say "registered: $(tail -1 "$run_dir/bootstrap.log")"
 
-cat >"$run_dir/node.yaml" <<YAML
+# Fixed federation ports (the cities subscribe to each other, so each must know the others').
+declare -A fed_port
+for city in "${cities[@]}"; do
+  fed_port[$city]=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+done
+write_node_config() {  # city
+  local city=$1 share provider consumer dataset subs=""
+  for share in "${shares[@]}"; do
+    read -r provider consumer dataset <<<"$share"
+    [ "$consumer" = "$city" ] || continue
+    subs+="    - {provider: $provider, endpoint: \"localhost:${fed_port[$provider]}\", dataset: $dataset, contract: ${provider:0:2}-${consumer:0:2}-${dataset#*.}, partitions: 3, replication_factor: 1}"$'\n'
+  done
+  cat >"$run_dir/$city/node.yaml" <<YAML
 node:
-  peer_id: groningen
+  peer_id: $city
   federation: nl-smartcity
-  state_dir: $run_dir/groningen/state
+  state_dir: $run_dir/$city/state
   grpc_address: 127.0.0.1:0
   http_address: 127.0.0.1:0
   schema_address: 127.0.0.1:0
   ops_address: 127.0.0.1:0
 kafka:
-  bootstrap_servers: $(cat "$run_dir/groningen.kafka")
+  bootstrap_servers: $(cat "$run_dir/$city.kafka")
   internal_replication_factor: 1
   production_replication_factor: 1   # one broker per city in this demo
   production_min_insync_replicas: 1
 registry:
   address: localhost:$registry_grpc
 tls:
-  cert_file: $run_dir/groningen/tls/cert.pem
-  key_file: $run_dir/groningen/tls/key.pem
-  trust_bundle_file: $run_dir/groningen/tls/bundle.pem
+  cert_file: $run_dir/$city/tls/cert.pem
+  key_file: $run_dir/$city/tls/key.pem
+  trust_bundle_file: $run_dir/$city/tls/bundle.pem
   crl_dir: $run_dir/pki/crl
 trust:
   federation: nl-smartcity
   directory_file: $run_dir/directory.json
-  directory_state: $run_dir/groningen/directory-state.json
+  directory_state: $run_dir/$city/directory-state.json
   operator_keys:
     - public_key_file: $run_dir/operator.key.pub
 ingest:
-  trust_domain: groningen-ingest
-  client_ca_file: $run_dir/ingest-pki/bundle.pem
+  trust_domain: $city-ingest
+  client_ca_file: $run_dir/$city/ingest-pki/bundle.pem
   identities:
-    - {id: gateway-north, datasets: [mobility.bike-counts, parking.occupancy]}
-    - {id: generator, datasets: ["*"], token_file: $run_dir/generator.token}
+    - {id: generator, datasets: ["*"], token_file: $run_dir/$city/generator.token}
 datasets:
 $(for d in mobility.bike-counts:mobility.v1.BikeCount mobility.shuttle-telemetry:mobility.v1.ShuttleTelemetry \
            parking.occupancy:parking.v1.ParkingOccupancy environment.air-quality:environment.v1.AirQualityObserved \
            energy.streetlights:energy.v1.StreetlightReading economy.footfall:economy.v1.FootfallCount \
            safety.incident-counts:safety.v1.IncidentCount; do
-    echo "  - {id: ${d%%:*}, subject: polder.datasets.${d#*:}, partitions: 3, replication_factor: 1, licence: CC-BY-4.0, owner_contact: data@groningen.example}"
+    echo "  - {id: ${d%%:*}, subject: polder.datasets.${d#*:}, partitions: 3, replication_factor: 1, licence: CC-BY-4.0, owner_contact: data@$city.example}"
   done)
+federation:
+  address: 127.0.0.1:${fed_port[$city]}
+  contracts_dir: $run_dir/contracts
+  revocations_dir: $run_dir/revocations
+  signing_key_file: $run_dir/$city/signing.key
+  receipt_interval: 5s
+  subscriptions:
+$subs
 YAML
-polder-node --config "$run_dir/node.yaml" --ready_file "$run_dir/node.ready" >"$run_dir/node.log" 2>&1 &
-services+=($!)
-wait_for_file "$run_dir/node.ready" "${services[-1]}" node
-port() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$run_dir/node.ready" "$1"; }
-node_http=$(port http_port); node_schema=$(port schema_port); node_ops=$(port ops_port)
+}
+declare -A node_pid
+for city in "${cities[@]}"; do
+  write_node_config "$city"
+  polder-node --config "$run_dir/$city/node.yaml" --ready_file "$run_dir/$city.node" >"$run_dir/node-$city.log" 2>&1 &
+  services+=($!)
+  node_pid[$city]=$!
+done
+for city in "${cities[@]}"; do wait_for_file "$run_dir/$city.node" "${node_pid[$city]}" "node-$city"; done
+port() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$run_dir/$1.node" "$2"; }
+declare -A node_http node_ops
+for city in "${cities[@]}"; do node_http[$city]=$(port "$city" http_port); node_ops[$city]=$(port "$city" ops_port); done
+node_schema=$(port groningen schema_port)
 
-say "phase 5/5: streaming synthetic Groningen data into the node (6 hours back, then live)"
-polder-generate --city groningen --from -6h --speedup 360 --follow --post "https://localhost:$node_http" \
-    --cacert "$run_dir/groningen/tls/bundle.pem" --token_file "$run_dir/generator.token" \
-    >"$run_dir/generator.log" 2>&1 &
-services+=($!)
+say "phase 5/5: streaming synthetic city data into each node (6 hours back, then live); cities mirror each other"
+for city in "${cities[@]}"; do
+  polder-generate --city "$city" --from -6h --speedup 120 --follow --post "https://localhost:${node_http[$city]}" \
+      --cacert "$run_dir/$city/tls/bundle.pem" --token_file "$run_dir/$city/generator.token" \
+      >"$run_dir/generator-$city.log" 2>&1 &
+  services+=($!)
+done
 
-last_total=0; last_time=$(date +%s)
+declare -A last_total
+last_time=$(date +%s)
+metric_sum() {  # metrics-text series-prefix [also-containing]: sum of the matching series
+  awk -v p="$2" -v c="${3:-}" 'index($0, p) == 1 && index($0, c) > 0 {s+=$NF} END {printf "%d", s}' <<<"$1"
+}
 show_status() {
-  local metrics total now rate
-  metrics=$(curl -s "http://127.0.0.1:$node_ops/metrics")
-  total=$(awk '/^polder_ingest_records_total\{.*outcome="accepted"/ {s+=$2} END {printf "%d", s}' <<<"$metrics")
-  now=$(date +%s); rate=$(( (total - last_total) / (now - last_time > 0 ? now - last_time : 1) ))
-  last_total=$total; last_time=$now
-  printf '\n%-30s %s\n' "COMPONENT" "STATE"
-  for i in "${!orgs[@]}"; do
-    printf '%-30s %s\n' "kafka ${orgs[$i]}" "$(cat "$run_dir/${orgs[$i]}.kafka") ($(kill -0 "${pids[$i]}" 2>/dev/null && echo up || echo DOWN))"
+  local now elapsed city metrics total rate provider consumer dataset share
+  now=$(date +%s); elapsed=$(( now - last_time > 0 ? now - last_time : 1 )); last_time=$now
+  declare -A m
+  for city in "${cities[@]}"; do m[$city]=$(curl -s "http://127.0.0.1:${node_ops[$city]}/metrics"); done
+  printf '\n%-12s %-26s %-16s %s\n' "CITY" "KAFKA" "INGEST rec/s" "TOTAL ACCEPTED"
+  for city in "${cities[@]}"; do
+    total=$(metric_sum "${m[$city]}" 'polder_ingest_records_total{' 'outcome="accepted"')
+    rate=$(( (total - ${last_total[$city]:-0}) / elapsed )); last_total[$city]=$total
+    printf '%-12s %-26s %-16s %s\n' "$city" "$(cat "$run_dir/$city.kafka")" "$rate" "$total"
   done
-  printf '%-30s %s\n' "registry (national cluster)" "localhost:$registry_grpc, mTLS"
-  printf '%-30s %s\n' "node groningen" "ingest https://localhost:$node_http, $(curl -s "http://127.0.0.1:$node_ops/readyz")"
-  printf '%-30s %s records accepted, %s records/s now\n' "ingest" "$total" "$rate"
-  awk -F'[{}" ]+' '/^polder_ingest_records_total\{.*outcome="accepted"/ {printf "  %-28s %d\n", $3, $NF}' <<<"$metrics"
+  printf '\n%-50s %-10s %-9s %-9s %-9s %s\n' "SHARE (provider -> consumer: dataset)" "STATE" "MIRRORED" "LAG rec" "LAG s" "RECEIPTS kept (consumer/provider)"
+  for share in "${shares[@]}"; do
+    read -r provider consumer dataset <<<"$share"
+    local sel="dataset=\"$dataset\",provider=\"$provider\""
+    local state mirrored lag lag_s got kept
+    state=$(awk -v s="$sel" 'index($0, "polder_federation_subscription_state{" s) == 1 && $NF == 1 {match($0, /state="[a-z]+"/); print substr($0, RSTART+7, RLENGTH-8)}' <<<"${m[$consumer]}")
+    mirrored=$(metric_sum "${m[$consumer]}" "polder_federation_subscription_records_total{$sel")
+    lag=$(metric_sum "${m[$consumer]}" "polder_federation_subscription_lag_records{$sel")
+    lag_s=$(awk -v s="polder_federation_subscription_lag_seconds{$sel}" 'index($0, s) == 1 {printf "%.0f", $NF}' <<<"${m[$consumer]}")
+    got=$(metric_sum "${m[$consumer]}" "polder_federation_subscription_receipts_total{$sel")
+    kept=$(metric_sum "${m[$provider]}" 'polder_federation_receipts_received_total ')
+    printf '%-50s %-10s %-9s %-9s %-9s %s\n' "$provider -> $consumer: $dataset" "${state:-?}" "$mirrored" "$lag" "${lag_s:-0}" "$got/$kept"
+  done
   echo
-  echo "Read a topic (read_committed):  kcat -C -b $(cat "$run_dir/groningen.kafka") -t groningen.mobility.bike-counts -X isolation.level=read_committed -f '%k %h\\n' -e"
-  echo "Its schemas (no client cert):   curl -s --cacert $run_dir/groningen/tls/bundle.pem https://localhost:$node_schema/subjects/polder.datasets.mobility.v1.BikeCount/versions/latest"
-  echo "Metrics / readiness:            curl -s http://127.0.0.1:$node_ops/metrics | grep polder_   ·   /readyz"
-  echo "Logs:                           $run_dir/{node,registry,generator,kafka-*}.log"
+  echo "Read a mirror (read_committed):  kcat -C -b $(cat "$run_dir/amersfoort.kafka") -t groningen.mobility.bike-counts -X isolation.level=read_committed -f '%k %h\\n' -e"
+  echo "Its schemas (no client cert):    curl -s --cacert $run_dir/groningen/tls/bundle.pem https://localhost:$node_schema/subjects/polder.datasets.mobility.v1.BikeCount/versions/latest"
+  echo "Audit trail (hash chain, receipts): kcat -C -b $(cat "$run_dir/amersfoort.kafka") -t _polder.audit -f '%k\\n' -e | tail"
+  echo "Metrics / readiness:             curl -s http://127.0.0.1:${node_ops[groningen]}/metrics | grep polder_federation   ·   /readyz"
+  echo "Logs:                            $run_dir/{node-*,registry,generator-*,kafka-*}.log"
+}
+
+all_mirroring() {  # every share has mirrored records
+  local share provider consumer dataset
+  for share in "${shares[@]}"; do
+    read -r provider consumer dataset <<<"$share"
+    [ "$(metric_sum "$(curl -s "http://127.0.0.1:${node_ops[$consumer]}/metrics")" \
+          "polder_federation_subscription_records_total{dataset=\"$dataset\",provider=\"$provider\"")" -gt 0 ] || return 1
+  done
 }
 
 if [ "$once" -eq 1 ]; then
-  for _ in $(seq 1 120); do
-    curl -s "http://127.0.0.1:$node_ops/metrics" | grep -q 'outcome="accepted"' && break
-    sleep 1
-  done
+  for _ in $(seq 1 240); do all_mirroring && break; sleep 1; done
   show_status
-  curl -s "http://127.0.0.1:$node_ops/metrics" | grep -q 'outcome="accepted"' || { say "no records arrived"; tail -n 5 "$run_dir/generator.log" "$run_dir/node.log" >&2; exit 1; }
+  all_mirroring || { say "not every share mirrored records"; tail -n 5 "$run_dir"/node-*.log "$run_dir"/generator-*.log >&2; exit 1; }
   exit 0
 fi
 say "running; status every 10 s. Press Ctrl-C to stop everything."
