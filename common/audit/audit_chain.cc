@@ -168,6 +168,10 @@ absl::StatusOr<std::string> ReceiptSigner(const Receipt& receipt) {
   return h->kid;
 }
 
+std::string ChainHash(const std::string& previous, const std::string& canonical_json) {
+  return Link(previous, canonical_json);
+}
+
 std::string AuditRecordKey(const std::string& stream_id, uint64_t sequence) {
   return absl::StrCat(stream_id, "/", sequence);
 }

@@ -76,6 +76,9 @@ class AuditChain {
   std::string head_;
 };
 
+// SHA-256 hex of (previous + "\n" + canonical): one step of the chain.
+std::string ChainHash(const std::string& previous, const std::string& canonical_json);
+
 // Checks that `links` (in order, from sequence 1) form the chain of `stream_id`: consecutive
 // sequences, every hash recomputed, every entry of this stream. DATA_LOSS naming the first
 // link that does not fit.

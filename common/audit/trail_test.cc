@@ -1,0 +1,163 @@
+#include "common/audit/trail.h"
+
+#include "common/status/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace polder {
+namespace audit {
+namespace {
+
+using ::testing::HasSubstr;
+
+struct B {
+  int32_t partition;
+  int64_t first, next, records, bytes;
+};
+
+std::vector<B> Batches() {
+  std::vector<B> b;
+  for (int i = 0; i < 6; ++i) b.push_back({i % 3, 100 * i, 100 * i + 50, 50, 50 * 437});
+  return b;
+}
+
+std::vector<AuditLink> Chain(const std::string& direction, const std::vector<B>& batches) {
+  AuditChain c("stream-1");
+  std::vector<AuditLink> links;
+  for (const B& b : batches) {
+    AuditEntry e;
+    e.transaction_id = "stream-1";
+    e.direction = direction;
+    e.contract_hash = "sha256:abc";
+    e.source = "groningen";
+    e.destination = "amersfoort";
+    e.dataset = "mobility.bike-counts";
+    e.partition = b.partition;
+    e.first_offset = b.first;
+    e.next_offset = b.next;
+    e.records = b.records;
+    e.bytes = b.bytes;
+    e.at = absl::FromUnixSeconds(1795000000);
+    e.purpose = "regional cycling dashboard";
+    links.push_back(*c.Append(e));
+  }
+  return links;
+}
+
+class TrailTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    key_ = std::make_unique<trust::PrivateKey>(*trust::PrivateKey::Generate());
+    keys_ = [this](const std::string&, const std::string& kid) -> absl::StatusOr<trust::PublicKey> {
+      if (kid != key_->public_key().kid()) return absl::PermissionDeniedError("key not listed");
+      return key_->public_key();
+    };
+  }
+
+  // A side's audit topic: its chain and the other side's receipt of the full chain.
+  Trail Side(const std::vector<AuditLink>& mine, const std::string& other, const std::vector<AuditLink>& theirs,
+             const trust::PrivateKey* signer = nullptr) {
+    std::vector<std::pair<std::string, std::string>> records;
+    for (const AuditLink& l : mine) records.push_back({AuditRecordKey("stream-1", l.sequence), EncodeAuditRecord(l)});
+    Receipt r = *MakeReceipt("stream-1", other, theirs.size(), theirs.back().hash, signer ? *signer : *key_,
+                             absl::FromUnixSeconds(1795000100));
+    records.push_back({ReceiptRecordKey(r), EncodeReceipt(r)});
+    return ReadTrail(records);
+  }
+
+  static std::vector<std::string> Kinds(const std::vector<Finding>& f) {
+    std::vector<std::string> k;
+    for (const Finding& x : f) k.push_back(absl::StrCat(x.kind, "@", x.link));
+    return k;
+  }
+
+  std::unique_ptr<trust::PrivateKey> key_;
+  KeyLookup keys_;
+  const std::vector<AuditLink> offered_ = Chain("offered", Batches());
+  const std::vector<AuditLink> received_ = Chain("received", Batches());
+};
+
+TEST_F(TrailTest, MatchingTrailsVerify) {
+  Trail sub = Side(received_, "groningen", offered_);
+  Trail prov = Side(offered_, "amersfoort", received_);
+  EXPECT_TRUE(VerifyTrail(sub, keys_).empty());
+  EXPECT_TRUE(VerifyTrail(prov, keys_).empty());
+  EXPECT_TRUE(CompareStreams(sub, prov).empty());
+  EXPECT_TRUE(CheckReceiptsHeldBy(prov, sub, "amersfoort", keys_).empty());
+  EXPECT_TRUE(CheckReceiptsHeldBy(sub, prov, "groningen", keys_).empty());
+  // Fewer received than offered is normal (in flight when the stream broke).
+  std::vector<AuditLink> prefix(received_.begin(), received_.begin() + 4);
+  EXPECT_TRUE(CompareStreams(Side(prefix, "groningen", offered_), prov).empty());
+}
+
+TEST_F(TrailTest, TamperingInPlaceIsFoundInTheChainItself) {
+  std::vector<AuditLink> changed = received_;
+  AuditEntry e = *ParseEntry(changed[2].canonical_json);
+  e.records = 49;
+  changed[2].canonical_json = *CanonicalJson(e);
+  EXPECT_THAT(Kinds(VerifyTrail(Side(changed, "groningen", offered_), keys_)), ::testing::ElementsAre("changed@3"));
+
+  std::vector<AuditLink> dropped = received_;
+  dropped.erase(dropped.begin() + 2);
+  EXPECT_THAT(Kinds(VerifyTrail(Side(dropped, "groningen", offered_), keys_)), ::testing::ElementsAre("dropped@3"));
+
+  std::vector<AuditLink> inserted = received_;
+  inserted.insert(inserted.begin() + 3, inserted[2]);
+  EXPECT_THAT(Kinds(VerifyTrail(Side(inserted, "groningen", offered_), keys_)), ::testing::ElementsAre("inserted@4"));
+
+  std::vector<AuditLink> reordered = received_;
+  std::swap(reordered[2], reordered[3]);
+  EXPECT_THAT(Kinds(VerifyTrail(Side(reordered, "groningen", offered_), keys_)),
+              ::testing::ElementsAre("reordered@3"));
+}
+
+TEST_F(TrailTest, ConsistentRewritesAreFoundAgainstThePeer) {
+  Trail prov = Side(offered_, "amersfoort", received_);  // holds Amersfoort's receipt of 6 links
+  auto rewritten = [&](std::vector<B> batches) { return Side(Chain("received", batches), "groningen", offered_); };
+
+  std::vector<B> changed = Batches();
+  changed[2].records = 49;
+  Trail c = rewritten(changed);
+  EXPECT_TRUE(VerifyTrail(c, keys_).empty()) << "a rehashed chain is consistent in itself";
+  EXPECT_THAT(Kinds(CompareStreams(c, prov)), ::testing::ElementsAre("changed@3"));
+  EXPECT_THAT(Kinds(CheckReceiptsHeldBy(prov, c, "amersfoort", keys_)), ::testing::ElementsAre("rewritten@6"));
+
+  std::vector<B> dropped = Batches();
+  dropped.erase(dropped.begin() + 2);
+  Trail d = rewritten(dropped);
+  EXPECT_THAT(Kinds(CompareStreams(d, prov)), ::testing::ElementsAre("dropped@3"));
+  EXPECT_THAT(Kinds(CheckReceiptsHeldBy(prov, d, "amersfoort", keys_)), ::testing::ElementsAre("truncated@6"));
+
+  std::vector<B> inserted = Batches();
+  inserted.insert(inserted.begin() + 3, B{1, 999, 1000, 1, 437});
+  EXPECT_THAT(Kinds(CompareStreams(rewritten(inserted), prov)), ::testing::ElementsAre("inserted@4"));
+
+  std::vector<B> reordered = Batches();
+  std::swap(reordered[2], reordered[3]);
+  EXPECT_THAT(Kinds(CompareStreams(rewritten(reordered), prov)), ::testing::ElementsAre("reordered@3"));
+
+  std::vector<B> extra = Batches();
+  extra.push_back({0, 600, 650, 50, 50 * 437});
+  EXPECT_THAT(Kinds(CompareStreams(rewritten(extra), prov)), ::testing::ElementsAre("inserted@7"));
+}
+
+TEST_F(TrailTest, TruncationAndBadReceipts) {
+  Trail prov = Side(offered_, "amersfoort", received_);
+  std::vector<AuditLink> cut(received_.begin(), received_.begin() + 4);
+  std::vector<Finding> f = CheckReceiptsHeldBy(prov, Side(cut, "groningen", offered_), "amersfoort", keys_);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].kind, "truncated");
+  EXPECT_THAT(f[0].ToString(), HasSubstr("stream-1: truncated at link 6"));
+  // A receipt signed with a key the directory does not list for its peer.
+  trust::PrivateKey stranger = *trust::PrivateKey::Generate();
+  EXPECT_THAT(Kinds(VerifyTrail(Side(received_, "groningen", offered_, &stranger), keys_)),
+              ::testing::ElementsAre("unsigned@6"));
+  // Records that do not decode are named, not skipped silently.
+  Trail junk = ReadTrail({{"stream-1/1", "not json"}, {"receipt/x/y/1", "{}"}});
+  EXPECT_EQ(junk.unreadable.size(), 2u);
+  EXPECT_THAT(Kinds(VerifyTrail(junk, keys_)), ::testing::ElementsAre("unreadable@0", "unreadable@0"));
+}
+
+}  // namespace
+}  // namespace audit
+}  // namespace polder
