@@ -366,6 +366,43 @@ TEST_F(FederationE2eTest, ExactlyOnceThroughKillsAndFaults) {
             << " receipts kept; subscriber " << subscriber.chains.size() << " chains, " << subscriber.receipts.size()
             << " receipts kept" << std::endl;
 
+  // The operator's tool agrees, and catches a forged entry appended to Amersfoort's trail.
+  const std::string verify = absl::StrCat(
+      RunfilesPath("tools/polderctl/polderctl"), " audit verify --bootstrap ", amersfoort_kafka_->bootstrap_servers(),
+      " --peer-bootstrap ", broker().bootstrap_servers(), " --self amersfoort --peer groningen --directory ", dir_,
+      "/directory.json --operator-key ", dir_, "/operator.pub 2>&1");
+  std::string verified;
+  EXPECT_EQ(testing::RunCommand(verify, &verified), 0) << verified;
+  EXPECT_THAT(verified, HasSubstr("audit trail verified"));
+  std::string listed;
+  EXPECT_EQ(testing::RunCommand(absl::StrCat(RunfilesPath("tools/polderctl/polderctl"), " audit query --bootstrap ",
+                                             amersfoort_kafka_->bootstrap_servers(),
+                                             " --peer groningen --dataset mobility.bike-counts -o json"),
+                                &listed),
+            0)
+      << listed;
+  EXPECT_THAT(listed, HasSubstr("\"direction\": \"received\""));
+  {
+    const auto& [stream, links] = *subscriber.chains.begin();
+    audit::AuditEntry forged = *audit::ParseEntry(links.front().canonical_json);
+    forged.records += 1;
+    audit::AuditLink link = links.front();
+    link.canonical_json = *audit::CanonicalJson(forged);
+    kafka::ProducerOptions po;
+    po.client = ClientOptions();
+    po.client.bootstrap_servers = amersfoort_kafka_->bootstrap_servers();
+    ASSERT_OK_AND_ASSIGN(auto forger, kafka::IdempotentProducer::Create(po));
+    kafka::ProducerRecord r;
+    r.topic = "_polder.audit";
+    r.partition = 0;
+    r.key = audit::AuditRecordKey(stream, link.sequence);
+    r.value = audit::EncodeAuditRecord(link);
+    ASSERT_OK(kafka::SendAndWait(*forger, std::move(r)).status());
+  }
+  std::string caught;
+  EXPECT_EQ(testing::RunCommand(verify, &caught) != 0, true) << caught;
+  EXPECT_THAT(caught, HasSubstr("inserted at link"));
+
   // Metrics on both sides pass promtool and say what happened.
   ExpectPromtoolPasses(*groningen, "groningen");
   ExpectPromtoolPasses(*amersfoort, "amersfoort");

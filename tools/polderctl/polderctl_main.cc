@@ -26,6 +26,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/audit/trail.h"
+#include "common/kafka/consumer.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
 #include "common/tls/grpc_tls.h"
@@ -660,6 +663,121 @@ absl::Status FederationBootstrap(const Args& a, Output* out) {
 
 // ---- dispatch --------------------------------------------------------------------------------
 
+// ---- audit ---------------------------------------------------------------------------------
+
+absl::StatusOr<audit::Trail> ReadAuditTopic(const Args& a, const std::string& bootstrap) {
+  kafka::ConsumerOptions o;
+  o.client.bootstrap_servers = bootstrap;
+  o.client.client_id = "polderctl-audit";
+  for (const std::string& kv : a.GetAll("kafka-property")) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos) return absl::InvalidArgumentError(absl::StrCat("--kafka-property '", kv, "': use k=v"));
+    o.client.properties[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  o.client.properties["log_level"] = "3";
+  std::vector<std::pair<std::string, std::string>> records;
+  ASSIGN_OR_RETURN(absl::Duration timeout, DurationFlag(a, "timeout"));
+  absl::Status s = kafka::ReadToEnd(o, a.Get("topic"), 0, 0, timeout,
+                                    [&](const kafka::ConsumedRecord& r) -> absl::Status {
+                                      records.push_back({r.key.value_or(""), r.value});
+                                      return absl::OkStatus();
+                                    })
+                       .status();
+  if (!s.ok()) return Prepend(s, absl::StrCat("reading ", a.Get("topic"), " from ", bootstrap, ": "));
+  return audit::ReadTrail(records);
+}
+
+absl::Status AuditVerify(const Args& a, Output* out) {
+  ASSIGN_OR_RETURN(trust::SignedDirectory d, ReadDirectory(a.Get("directory")));
+  ASSIGN_OR_RETURN(std::vector<trust::PinnedKey> pins, Pins(a));
+  RETURN_IF_ERROR(trust::VerifyDirectory(d, pins, absl::Now(), absl::Minutes(5)));
+  const trust::Directory directory = d.directory;
+  audit::KeyLookup keys = [&directory](const std::string& peer, const std::string& kid) {
+    return directory.SigningKey(peer, kid, absl::Now(), absl::Minutes(5));
+  };
+  ASSIGN_OR_RETURN(audit::Trail mine, ReadAuditTopic(a, a.Get("bootstrap")));
+  std::vector<audit::Finding> findings = audit::VerifyTrail(mine, keys);
+  int64_t links = 0;
+  for (const auto& [stream, l] : mine.chains) links += static_cast<int64_t>(l.size());
+  std::string compared;
+  if (a.Has("peer-bootstrap")) {
+    if (!a.Has("self") || !a.Has("peer")) {
+      return absl::InvalidArgumentError("--peer-bootstrap needs --self and --peer (whose trails these are)");
+    }
+    ASSIGN_OR_RETURN(audit::Trail theirs, ReadAuditTopic(a, a.Get("peer-bootstrap")));
+    for (audit::Finding& f : audit::VerifyTrail(theirs, keys)) {
+      f.detail = absl::StrCat("(", a.Get("peer"), "'s trail) ", f.detail);
+      findings.push_back(std::move(f));
+    }
+    // What each side receipted of the other's chains, and the streams entry by entry (each side
+    // may be the provider of some streams and the subscriber of others).
+    for (audit::Finding& f : audit::CheckReceiptsHeldBy(theirs, mine, a.Get("self"), keys)) findings.push_back(f);
+    for (audit::Finding& f : audit::CheckReceiptsHeldBy(mine, theirs, a.Get("peer"), keys)) findings.push_back(f);
+    for (audit::Finding& f : audit::CompareStreams(mine, theirs)) findings.push_back(f);
+    for (audit::Finding& f : audit::CompareStreams(theirs, mine)) findings.push_back(f);
+    compared = absl::StrCat("; compared with ", a.Get("peer"), "'s trail (", theirs.chains.size(), " streams, ",
+                            theirs.receipts.size(), " receipts)");
+  }
+  nlohmann::json list = nlohmann::json::array();
+  for (const audit::Finding& f : findings) {
+    list.push_back({{"stream", f.stream}, {"kind", f.kind}, {"link", f.link}, {"detail", f.detail}});
+  }
+  out->result = {{"streams", mine.chains.size()}, {"links", links}, {"receipts", mine.receipts.size()},
+                 {"findings", list}};
+  if (!findings.empty()) {
+    std::vector<std::string> lines;
+    for (const audit::Finding& f : findings) lines.push_back(f.ToString());
+    return absl::DataLossError(absl::StrCat(findings.size(), " finding(s) in the audit trail:\n  ",
+                                            absl::StrJoin(lines, "\n  ")));
+  }
+  out->Line(absl::StrCat("audit trail verified: ", mine.chains.size(), " streams, ", links, " links, ",
+                         mine.receipts.size(), " receipts kept", compared));
+  return absl::OkStatus();
+}
+
+absl::Status AuditQuery(const Args& a, Output* out) {
+  ASSIGN_OR_RETURN(audit::Trail trail, ReadAuditTopic(a, a.Get("bootstrap")));
+  std::optional<absl::Time> since, until;
+  if (a.Has("since")) {
+    ASSIGN_OR_RETURN(absl::Time t, TimeFlag(a, "since"));
+    since = t;
+  }
+  if (a.Has("until")) {
+    ASSIGN_OR_RETURN(absl::Time t, TimeFlag(a, "until"));
+    until = t;
+  }
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& [stream, links] : trail.chains) {
+    const audit::AuditEntry& head = trail.entries_head.at(stream);
+    if (a.Has("peer") && head.source != a.Get("peer") && head.destination != a.Get("peer")) continue;
+    if (a.Has("dataset") && head.dataset != a.Get("dataset")) continue;
+    int64_t records = 0, bytes = 0;
+    absl::Time first = absl::InfiniteFuture(), last = absl::InfinitePast();
+    for (const audit::AuditLink& l : links) {
+      absl::StatusOr<audit::AuditEntry> e = audit::ParseEntry(l.canonical_json);
+      if (!e.ok()) continue;
+      records += e->records;
+      bytes += e->bytes;
+      first = std::min(first, e->at);
+      last = std::max(last, e->at);
+    }
+    if (since && last < *since) continue;
+    if (until && first > *until) continue;
+    list.push_back({{"stream", stream}, {"direction", head.direction}, {"source", head.source},
+                    {"destination", head.destination}, {"dataset", head.dataset}, {"batches", links.size()},
+                    {"records", records}, {"bytes", bytes}, {"first", trust::FormatRfc3339(first)},
+                    {"last", trust::FormatRfc3339(last)}, {"contract_hash", head.contract_hash},
+                    {"purpose", head.purpose}});
+    out->Line(absl::StrCat(stream, "  ", head.direction, "  ", head.source, " -> ", head.destination, "  ",
+                           head.dataset, "  ", links.size(), " batches, ", records, " records, ", bytes, " bytes, ",
+                           trust::FormatRfc3339(first), " .. ", trust::FormatRfc3339(last),
+                           head.direction == "gap" ? absl::StrCat("  ", head.detail) : ""));
+  }
+  out->result = {{"exchanges", list}};
+  if (list.empty()) out->Line("no exchanges match");
+  return absl::OkStatus();
+}
+
 std::vector<Command> Commands() {
   FlagSpec dir{"dir", "the PKI folder made by pki init", true};
   return {
@@ -767,6 +885,28 @@ std::vector<Command> Commands() {
          "FULL_TRANSITIVE"},
         {"dry-run", "report what would change, write nothing", false, false, true}},
        FederationBootstrap},
+      {"audit", "verify",
+       "verify a node's audit trail (hash chains, receipts) and, given the peer's, the two against each other",
+       {{"bootstrap", "the node's Kafka bootstrap servers", true},
+        {"topic", "the audit topic", false, false, false, "_polder.audit"},
+        {"directory", "the signed peer directory (signing keys of receipts)", true},
+        {"operator-key", "pinned operator public key (.pub)", true, true},
+        {"peer-bootstrap", "the peer's Kafka (its audit topic of the same name), to compare both sides"},
+        {"self", "whose trail --bootstrap holds (with --peer-bootstrap)"},
+        {"peer", "whose trail --peer-bootstrap holds"},
+        {"kafka-property", "librdkafka property k=v (paths only, e.g. ssl.ca.location)", false, true},
+        {"timeout", "how long reading may take", false, false, false, "60s"}},
+       AuditVerify},
+      {"audit", "query", "list a node's exchanges (streams) by peer, dataset and time",
+       {{"bootstrap", "the node's Kafka bootstrap servers", true},
+        {"topic", "the audit topic", false, false, false, "_polder.audit"},
+        {"peer", "only exchanges with this peer"},
+        {"dataset", "only this dataset"},
+        {"since", "RFC 3339: exchanges active at or after"},
+        {"until", "RFC 3339: exchanges active at or before"},
+        {"kafka-property", "librdkafka property k=v", false, true},
+        {"timeout", "how long reading may take", false, false, false, "60s"}},
+       AuditQuery},
       {"contract", "revoke", "revoke a contract as one of its parties",
        {{"file", "contract file", true}, {"peer", "the revoking party", true},
         {"key", "the party's signing key (private)", true},
@@ -779,7 +919,7 @@ std::vector<Command> Commands() {
 void Usage(std::ostream& os, const std::vector<Command>& commands) {
   os << "usage: polderctl <group> <command> [flags] [-o json]\n\n"
         "Operator tool for Polder: PKI, signing keys, the peer directory, sharing contracts,\n"
-        "the registry primary and the standard datasets. `polderctl <group> <command> --help`\n"
+        "the registry primary, the standard datasets and audit trails. `polderctl <group> <command> --help`\n"
         "lists a command's flags.\n\n";
   for (const Command& c : commands) {
     std::string left = absl::StrCat("  ", c.group, " ", c.name);
