@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <set>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -10,12 +11,45 @@
 #include "google/protobuf/compiler/parser.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/stubs/common.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "openssl/sha.h"
 
 namespace polder {
 namespace schema {
 namespace {
+
+// Every string field of `m` (recursively) is valid UTF-8; INVALID_ARGUMENT naming the field path
+// otherwise. `.proto` string literals may carry escapes ("\377") that make invalid UTF-8 in
+// string options, which Protobuf then refuses to serialize correctly.
+absl::Status CheckStringsAreUtf8(const google::protobuf::Message& m, const std::string& path) {
+  namespace pb = ::google::protobuf;
+  const pb::Reflection* r = m.GetReflection();
+  std::vector<const pb::FieldDescriptor*> fields;
+  r->ListFields(m, &fields);
+  for (const pb::FieldDescriptor* f : fields) {
+    const std::string at = path.empty() ? f->name() : absl::StrCat(path, ".", f->name());
+    const int n = f->is_repeated() ? r->FieldSize(m, f) : 1;
+    for (int i = 0; i < n; ++i) {
+      if (f->type() == pb::FieldDescriptor::TYPE_STRING) {
+        std::string scratch;
+        const std::string& v =
+            f->is_repeated() ? r->GetRepeatedStringReference(m, f, i, &scratch) : r->GetStringReference(m, f, &scratch);
+        if (!pb::internal::IsStructurallyValidUTF8(v.data(), static_cast<int>(v.size()))) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "invalid schema: ", at, f->is_repeated() ? absl::StrCat("[", i, "]") : "",
+              " is not valid UTF-8 (string literals in a schema must be UTF-8)"));
+        }
+      } else if (f->type() == pb::FieldDescriptor::TYPE_MESSAGE) {
+        const pb::Message& sub = f->is_repeated() ? r->GetRepeatedMessage(m, f, i) : r->GetMessage(m, f);
+        RETURN_IF_ERROR(CheckStringsAreUtf8(
+            sub, f->is_repeated() ? absl::StrCat(at, "[", i, "]") : at));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 
 namespace pb = ::google::protobuf;
 
@@ -188,6 +222,8 @@ absl::StatusOr<std::shared_ptr<const ParsedSchema>> ParsedSchema::Parse(
     return absl::InvalidArgumentError(absl::StrCat("invalid schema: ", absl::StrJoin(errs.errors, "; ")));
   }
   schema->file_->CopyTo(&schema->proto_);
+  // Options are interpreted while building, so check the built file.
+  RETURN_IF_ERROR(CheckStringsAreUtf8(schema->proto_, ""));
   schema->factory_ = std::make_unique<pb::DynamicMessageFactory>(schema->pool_.get());
   schema->proto_text_ = schema->file_->DebugString();
 

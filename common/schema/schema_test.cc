@@ -137,6 +137,9 @@ TEST(SchemaTest, BadSchemasAreRefusedWithReasons) {
   EXPECT_THAT(ParsedSchema::Parse("!!!not base64!!!", {}, {InputFormat::kSerialized}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not valid base64")));
   EXPECT_THAT(ParsedSchema::Parse("", {}), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty")));
+  // Found by the proto_schema fuzzer: an escape in a string option makes invalid UTF-8.
+  EXPECT_THAT(ParsedSchema::Parse("syntax = \"proto3\"; option java_package = \"nl.\\377\"; message A {}", {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("options.java_package is not valid UTF-8")));
   ParseOptions small;
   small.max_bytes = 16;
   EXPECT_THAT(ParsedSchema::Parse(kBikes, {}, small),
