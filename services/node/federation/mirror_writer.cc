@@ -86,6 +86,17 @@ absl::Status MirrorWriter::Recover() {
   return absl::OkStatus();
 }
 
+absl::Status MirrorWriter::EnsureRecovered() {
+  if (fenced_) {
+    return absl::FailedPreconditionError(absl::StrCat("subscription ", options_.subscription,
+                                                      " is mirrored by another instance (fenced)"));
+  }
+  if (!needs_recovery()) return absl::OkStatus();
+  absl::Status s = Recover();
+  if (!s.ok()) return absl::UnavailableError(absl::StrCat("mirror: ", s.message()));
+  return absl::OkStatus();
+}
+
 void MirrorWriter::BeginStream(const std::string& stream_id, const std::string& epoch) {
   if (cursor_.stream_id != stream_id) {
     cursor_.stream_id = stream_id;
@@ -101,9 +112,20 @@ absl::Status MirrorWriter::Write(int32_t partition, const std::vector<kafka::Con
     return absl::FailedPreconditionError(absl::StrCat("subscription ", options_.subscription,
                                                       " is mirrored by another instance (fenced)"));
   }
-  if (needs_recovery_ || producer_ == nullptr) {
-    absl::Status s = Recover();
-    if (!s.ok()) return absl::UnavailableError(absl::StrCat("mirror: ", s.message()));
+  if (needs_recovery()) {
+    // The cursor this stream started from may not be what was committed: end the stream.
+    return absl::UnavailableError("mirror: a previous write failed; the stream restarts from the committed cursor");
+  }
+  // Never write source offsets the cursor has passed (defence in depth: a stream always starts
+  // from the committed cursor).
+  auto committed = cursor_.next_offsets.find(partition);
+  if (committed != cursor_.next_offsets.end() && !records.empty() && records.front().offset < committed->second) {
+    log::Error("mirror: a batch below the committed cursor was offered; refusing it",
+               {{"subscription", options_.subscription}, {"partition", partition},
+                {"first_offset", records.front().offset}, {"cursor", committed->second}});
+    return absl::UnavailableError(absl::StrCat("mirror: partition ", partition, " batch starts at ",
+                                               records.front().offset, ", below the committed cursor ",
+                                               committed->second, "; the stream restarts from the cursor"));
   }
   MirrorCursor next = cursor_;
   next.next_offsets[partition] = next_offset;

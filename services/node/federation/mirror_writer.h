@@ -55,13 +55,21 @@ class MirrorWriter {
 
   const MirrorCursor& cursor() const { return cursor_; }
 
+  // After a failed write: resolves the open transaction (InitTransactions) and re-reads the
+  // committed cursor. Call before subscribing again, so the next stream starts from what was
+  // committed — never from a cursor the failed write may or may not have moved. OK if nothing
+  // needs recovering.
+  absl::Status EnsureRecovered();
+
   // Starts (or continues) the audit chain of `stream_id` for the next writes.
   void BeginStream(const std::string& stream_id, const std::string& epoch);
 
   // Commits `records` (of source `partition`, in order) to the mirror with the cursor moved to
   // `next_offset` and `entry` appended to the audit chain — all or nothing. UNAVAILABLE when the
-  // transaction failed (nothing written; the writer recovers on the next call),
-  // FAILED_PRECONDITION when fenced.
+  // transaction failed or its outcome is unknown: the stream must end, EnsureRecovered() runs, and
+  // a new stream starts from the committed cursor. FAILED_PRECONDITION when fenced. Records below
+  // the cursor (already committed) are never written again.
+  bool needs_recovery() const { return needs_recovery_ || producer_ == nullptr; }
   absl::Status Write(int32_t partition, const std::vector<kafka::ConsumedRecord>& records, int64_t next_offset,
                      audit::AuditEntry entry);
 

@@ -39,10 +39,11 @@ class MirrorWriterTest : public testing::KafkaBrokerTest {
     return o;
   }
 
-  static std::vector<kafka::ConsumedRecord> Records(const std::string& tag, int n) {
+  static std::vector<kafka::ConsumedRecord> Records(const std::string& tag, int n, int64_t first_offset = 0) {
     std::vector<kafka::ConsumedRecord> out;
     for (int i = 0; i < n; ++i) {
       kafka::ConsumedRecord r;
+      r.offset = first_offset + i;
       r.key = absl::StrCat("counter-", i);
       r.value = absl::StrCat(tag, "-", i);
       r.headers = {{"ce_id", absl::StrCat(tag, "-", i)}};
@@ -87,7 +88,7 @@ TEST_F(MirrorWriterTest, WritesRecordsCursorAndAuditTogetherAndResumes) {
     w->BeginStream("s-1", "epoch-1");
     ASSERT_OK(w->Write(0, Records("a", 5), 5, Entry(0, 0, 5, 5)));
     ASSERT_OK(w->Write(1, Records("b", 6), 7, Entry(1, 0, 7, 6)));
-    ASSERT_OK(w->Write(0, Records("c", 5), 12, Entry(0, 5, 12, 5)));
+    ASSERT_OK(w->Write(0, Records("c", 5, 5), 12, Entry(0, 5, 12, 5)));
   }
   // A new instance (the restarted subscriber) resumes from the committed cursor and chain head.
   ASSERT_OK_AND_ASSIGN(auto w, MirrorWriter::Start(Options()));
@@ -108,17 +109,28 @@ TEST_F(MirrorWriterTest, ASecondInstanceFencesTheFirstAndAFailedTransactionWrite
   ASSERT_OK(first->Write(0, Records("a", 3), 3, Entry(0, 0, 3, 3)));
   ASSERT_OK_AND_ASSIGN(auto second, MirrorWriter::Start(Options()));
   EXPECT_EQ(second->cursor().next_offsets.at(0), 3);
-  EXPECT_THAT(first->Write(0, Records("x", 3), 6, Entry(0, 3, 6, 3)),
+  EXPECT_THAT(first->Write(0, Records("x", 3, 3), 6, Entry(0, 3, 6, 3)),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("fenced")));
   EXPECT_TRUE(first->fenced());
   second->BeginStream("s-2", "epoch-1");
   ASSERT_OK(broker().Pause());
-  EXPECT_THAT(second->Write(0, Records("b", 3), 6, Entry(0, 3, 6, 3)), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(second->Write(0, Records("b", 3, 3), 6, Entry(0, 3, 6, 3)), StatusIs(absl::StatusCode::kUnavailable));
   ASSERT_OK(broker().Resume());
-  absl::Status retry = second->Write(0, Records("b", 3), 6, Entry(0, 3, 6, 3));
-  for (int i = 0; i < 5 && !retry.ok(); ++i) retry = second->Write(0, Records("b", 3), 6, Entry(0, 3, 6, 3));
+  // A failed write ends the stream: nothing more is written until the cursor is recovered.
+  EXPECT_TRUE(second->needs_recovery());
+  EXPECT_THAT(second->Write(0, Records("b", 3, 3), 6, Entry(0, 3, 6, 3)),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("restarts from the committed cursor")));
+  absl::Status retry = absl::UnavailableError("not yet");
+  for (int i = 0; i < 10 && !retry.ok(); ++i) {
+    if (!second->EnsureRecovered().ok()) continue;
+    second->BeginStream("s-2", "epoch-1");
+    retry = second->Write(0, Records("b", 3, second->cursor().next_offsets.at(0)), 6, Entry(0, 3, 6, 3));
+  }
   ASSERT_OK(retry);
   EXPECT_EQ(second->cursor().next_offsets.at(0), 6);
+  // A batch below the committed cursor is refused, not written twice.
+  EXPECT_THAT(second->Write(0, Records("dup", 3, 3), 6, Entry(0, 3, 6, 3)),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("below the committed cursor")));
   auto mirrored = ReadRecords(mirror_, 3, 6, absl::Seconds(10));
   EXPECT_EQ(mirrored.size(), 6u) << "a, then b once; nothing of x or of the failed attempt";
   for (const auto& r : mirrored) EXPECT_NE(r.value[0], 'x');

@@ -160,6 +160,12 @@ bool Subscriber::Exchange(fv1::FederationService::Stub& stub, const MirrorWriter
 }
 
 grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
+  // A failed write left the cursor uncertain: resolve it before asking for the next batches.
+  if (absl::Status r = writer.EnsureRecovered(); !r.ok()) {
+    return grpc::Status(r.code() == absl::StatusCode::kFailedPrecondition ? grpc::StatusCode::FAILED_PRECONDITION
+                                                                          : grpc::StatusCode::UNAVAILABLE,
+                        std::string(r.message()));
+  }
   auto stub = fv1::FederationService::NewStub(options_.channel());
   grpc::ClientContext ctx;
   {
