@@ -255,6 +255,8 @@ absl::Status Run(NodeConfig config) {
                                                      [dir] { return dir->current(); });
     kafka::ProducerOptions audit_producer;
     audit_producer.client = client;
+    audit_producer.max_request_bytes = limits.producer_max_request_bytes;
+    audit_producer.batch_bytes = limits.producer_batch_bytes;
     audit_producer.delivery_timeout = config.delivery_timeout;
     kafka::ConsumerOptions audit_consumer;
     audit_consumer.client = client;
@@ -290,8 +292,11 @@ absl::Status Run(NodeConfig config) {
     grpc::ServerBuilder fb;
     fb.AddListeningPort(config.sharing.address, federation_creds, &federation_port);
     fb.RegisterService(federation_service.get());
-    fb.SetMaxSendMessageSize(static_cast<int>(limits.grpc_max_message_bytes));
+    // A batch message: up to max_batch_bytes of keys, values and headers, plus Protobuf framing
+    // per record and header (generously 256 bytes a record). The subscriber accepts 8 MiB.
     const FederationConfig& fc = config.sharing;
+    fb.SetMaxSendMessageSize(
+        static_cast<int>(std::min<int64_t>(fc.max_batch_bytes + int64_t{fc.max_batch_records} * 256 + (64 << 10), 8 << 20)));
     fb.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(absl::ToInt64Milliseconds(fc.keepalive_time)));
     fb.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
                           static_cast<int>(absl::ToInt64Milliseconds(fc.keepalive_timeout)));
@@ -331,6 +336,9 @@ absl::Status Run(NodeConfig config) {
         return grpc::CreateCustomChannel(endpoint, creds.ok() ? *creds : grpc::InsecureChannelCredentials(), args);
       };
       so.writer.producer.client = client;
+      // Batches no larger than the topics' max.message.bytes (EnsureTopics sets it from these).
+      so.writer.producer.max_request_bytes = limits.producer_max_request_bytes;
+      so.writer.producer.batch_bytes = limits.producer_batch_bytes;
       so.writer.producer.delivery_timeout = config.delivery_timeout;
       so.writer.producer.transaction_timeout = config.transaction_timeout;
       so.writer.producer.transactional_id = absl::StrCat("polder-mirror-", config.peer_id, "-", sub.provider, "-", sub.dataset);
