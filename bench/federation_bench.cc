@@ -72,8 +72,8 @@ class FederationBench : public FederationFixture {
     std::vector<double> latency_ms;
     int64_t bytes = 0;
   };
-  Arrivals Read(const std::string& bootstrap, size_t backlog, size_t total, absl::Duration timeout,
-                const std::function<void(int)>& at_mark, const std::function<void()>& tick) {
+  Arrivals Read(const std::string& bootstrap, size_t backlog, size_t total, const std::string& live_tag,
+                absl::Duration timeout, const std::function<void(int)>& at_mark, const std::function<void()>& tick) {
     kafka::ConsumerOptions o;
     o.client = ClientOptions();
     o.client.bootstrap_servers = bootstrap;
@@ -108,7 +108,10 @@ class FederationBench : public FederationFixture {
         a.bytes += static_cast<int64_t>(r.value.size() + (r.key ? r.key->size() : 0));
         for (const auto& h : r.headers) {
           a.bytes += static_cast<int64_t>(h.key.size() + h.value.size());
-          if (h.key == "bench_live") a.latency_ms.push_back(absl::ToDoubleMilliseconds(now - absl::FromUnixMillis(r.timestamp_ms)));
+          // This run's live records only (earlier runs' are part of the backlog now).
+          if (h.key == "ce_id" && absl::StartsWith(h.value, live_tag)) {
+            a.latency_ms.push_back(absl::ToDoubleMilliseconds(now - absl::FromUnixMillis(r.timestamp_ms)));
+          }
         }
         if (a.count == backlog / 10) {
           a.t10 = now;
@@ -224,7 +227,8 @@ TEST_F(FederationBench, PolderAgainstMirrorMaker2) {
       std::thread live;
       const size_t backlog = source_total;
       Arrivals arr = Read(
-          amersfoort_kafka_->bootstrap_servers(), backlog, backlog + g_flags.live, absl::Minutes(3),
+          amersfoort_kafka_->bootstrap_servers(), backlog, backlog + g_flags.live, absl::StrCat("live-p", run, "-"),
+          absl::Minutes(3),
           [&](int mark) {
             const double cpu = CpuSeconds(a) + CpuSeconds(g);
             if (mark == 1) cpu10 = cpu;
@@ -270,7 +274,8 @@ TEST_F(FederationBench, PolderAgainstMirrorMaker2) {
       std::thread live;
       const size_t backlog = source_total;
       Arrivals arr = Read(
-          target->bootstrap_servers(), backlog, backlog + g_flags.live, absl::Minutes(3),
+          target->bootstrap_servers(), backlog, backlog + g_flags.live, absl::StrCat("live-m", run, "-"),
+          absl::Minutes(3),
           [&](int mark) {
             if (mark == 1) cpu10 = CpuSeconds(m);
             if (mark == 2) cpu90 = CpuSeconds(m);
