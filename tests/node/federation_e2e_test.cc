@@ -48,30 +48,40 @@ TEST_F(FederationE2eTest, ExactlyOnceThroughKillsAndFaults) {
   EXPECT_THAT(amersfoort->Log(), HasSubstr("between producing a mirror batch and committing it"));
   amersfoort = StartAmersfoort(proxy.port());
 
-  // 50,000 more records while Amersfoort's node is killed -9 at 5 random moments.
-  std::thread publisher([&] { Publish(groningen->grpc_port(), 100, 500, "second"); });
+  // At least 50,000 more records, published until Amersfoort's node has been killed -9 at 5
+  // random moments, each while it streams (it has mirrored records in this life).
+  std::atomic<bool> kills_done{false};
+  std::thread publisher([&] {
+    for (int b = 0; b < 100 || !kills_done; ++b) Publish(groningen->grpc_port(), 1, 500, absl::StrCat("second-", b));
+  });
   const unsigned seed = static_cast<unsigned>(absl::ToUnixMicros(absl::Now()));
   std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> delay_ms(1000, 4000);
+  std::uniform_int_distribution<int> delay_ms(200, 1500);
   const std::string records_series =
       "polder_federation_subscription_records_total{dataset=\"mobility.bike-counts\",provider=\"groningen\"}";
   std::vector<double> mirrored_before_kill;
   for (int k = 0; k < 5; ++k) {
+    const absl::Time until = absl::Now() + absl::Seconds(60);
+    while (Metric(*amersfoort, records_series) <= 0 && absl::Now() < until) absl::SleepFor(absl::Milliseconds(100));
     absl::SleepFor(absl::Milliseconds(delay_ms(rng)));
     mirrored_before_kill.push_back(Metric(*amersfoort, records_series));
     amersfoort->Kill();
     amersfoort = StartAmersfoort(proxy.port());
   }
+  kills_done = true;
   publisher.join();
   std::cout << "seed " << seed << "; records mirrored by each killed Amersfoort process:";
-  for (double n : mirrored_before_kill) std::cout << " " << n;
+  for (double n : mirrored_before_kill) {
+    std::cout << " " << n;
+    EXPECT_GT(n, 0) << "killed while streaming";
+  }
   std::cout << std::endl;
 
   // Groningen's node killed -9 and restarted (on new ports: the proxy follows).
   groningen->Kill();
   groningen = StartGroningen();
   proxy.Retarget(groningen->port("federation_port"));
-  Publish(groningen->grpc_port(), 20, 500, "third");  // 10,000 more: 110,000 in all
+  Publish(groningen->grpc_port(), 20, 500, "third");  // 10,000 more
   // A cut link, then a slow one.
   absl::SleepFor(absl::Seconds(1));
   proxy.Cut();
@@ -81,7 +91,8 @@ TEST_F(FederationE2eTest, ExactlyOnceThroughKillsAndFaults) {
   absl::SleepFor(absl::Seconds(5));
   proxy.Restore();
 
-  constexpr size_t kTotal = 110000;
+  const size_t kTotal = Total(CeIds(broker().bootstrap_servers(), 1000000));
+  ASSERT_GE(kTotal, 110000u);
   ASSERT_EQ(WaitForMirror(kTotal, absl::Minutes(4)), kTotal) << amersfoort->Log();
   absl::SleepFor(absl::Seconds(3));  // nothing more arrives
   auto source = CeIds(broker().bootstrap_servers(), kTotal);

@@ -108,6 +108,15 @@ void MirrorWriter::BeginStream(const std::string& stream_id, const std::string& 
 
 absl::Status MirrorWriter::Write(int32_t partition, const std::vector<kafka::ConsumedRecord>& records,
                                  int64_t next_offset, audit::AuditEntry entry) {
+  std::vector<MirrorBatch> one(1);
+  one[0].partition = partition;
+  one[0].records = records;
+  one[0].next_offset = next_offset;
+  one[0].entry = std::move(entry);
+  return WriteAll(one);
+}
+
+absl::Status MirrorWriter::WriteAll(std::vector<MirrorBatch>& batches) {
   if (fenced_) {
     return absl::FailedPreconditionError(absl::StrCat("subscription ", options_.subscription,
                                                       " is mirrored by another instance (fenced)"));
@@ -116,43 +125,50 @@ absl::Status MirrorWriter::Write(int32_t partition, const std::vector<kafka::Con
     // The cursor this stream started from may not be what was committed: end the stream.
     return absl::UnavailableError("mirror: a previous write failed; the stream restarts from the committed cursor");
   }
-  // Never write source offsets the cursor has passed (defence in depth: a stream always starts
-  // from the committed cursor).
-  auto committed = cursor_.next_offsets.find(partition);
-  if (committed != cursor_.next_offsets.end() && !records.empty() && records.front().offset < committed->second) {
-    log::Error("mirror: a batch below the committed cursor was offered; refusing it",
-               {{"subscription", options_.subscription}, {"partition", partition},
-                {"first_offset", records.front().offset}, {"cursor", committed->second}});
-    return absl::UnavailableError(absl::StrCat("mirror: partition ", partition, " batch starts at ",
-                                               records.front().offset, ", below the committed cursor ",
-                                               committed->second, "; the stream restarts from the cursor"));
-  }
+  if (batches.empty()) return absl::OkStatus();
   MirrorCursor next = cursor_;
-  next.next_offsets[partition] = next_offset;
   audit::AuditChain chain = next.audit_sequence == 0
                                 ? audit::AuditChain(next.stream_id)
                                 : audit::AuditChain::Resume(next.stream_id, {next.audit_sequence, next.audit_hash, ""});
-  entry.transaction_id = next.stream_id;
-  ASSIGN_OR_RETURN(audit::AuditLink link, chain.Append(entry));
-  next.audit_sequence = link.sequence;
-  next.audit_hash = link.hash;
-  auto fill = [&]() -> absl::Status {
-    for (const kafka::ConsumedRecord& r : records) {
-      kafka::ProducerRecord out;
-      out.topic = options_.mirror_topic;
-      out.partition = partition;
-      out.key = r.key;
-      out.value = r.value;
-      out.headers = r.headers;
-      out.timestamp_ms = r.timestamp_ms;
-      producer_->Send(std::move(out), [](absl::StatusOr<kafka::RecordMetadata>) {});
+  std::vector<audit::AuditLink> links;
+  for (MirrorBatch& b : batches) {
+    // Never write source offsets the cursor has passed (defence in depth: a stream always starts
+    // from the committed cursor).
+    auto committed = next.next_offsets.find(b.partition);
+    if (committed != next.next_offsets.end() && !b.records.empty() && b.records.front().offset < committed->second) {
+      log::Error("mirror: a batch below the committed cursor was offered; refusing it",
+                 {{"subscription", options_.subscription}, {"partition", b.partition},
+                  {"first_offset", b.records.front().offset}, {"cursor", committed->second}});
+      return absl::UnavailableError(absl::StrCat("mirror: partition ", b.partition, " batch starts at ",
+                                                 b.records.front().offset, ", below the committed cursor ",
+                                                 committed->second, "; the stream restarts from the cursor"));
     }
-    kafka::ProducerRecord audit_record;
-    audit_record.topic = options_.audit_topic;
-    audit_record.partition = 0;
-    audit_record.key = audit::AuditRecordKey(next.stream_id, link.sequence);
-    audit_record.value = audit::EncodeAuditRecord(link);
-    producer_->Send(std::move(audit_record), [](absl::StatusOr<kafka::RecordMetadata>) {});
+    next.next_offsets[b.partition] = b.next_offset;
+    b.entry.transaction_id = next.stream_id;
+    ASSIGN_OR_RETURN(audit::AuditLink link, chain.Append(b.entry));
+    next.audit_sequence = link.sequence;
+    next.audit_hash = link.hash;
+    links.push_back(std::move(link));
+  }
+  auto fill = [&]() -> absl::Status {
+    for (size_t i = 0; i < batches.size(); ++i) {
+      for (const kafka::ConsumedRecord& r : batches[i].records) {
+        kafka::ProducerRecord out;
+        out.topic = options_.mirror_topic;
+        out.partition = batches[i].partition;
+        out.key = r.key;
+        out.value = r.value;
+        out.headers = r.headers;
+        out.timestamp_ms = r.timestamp_ms;
+        producer_->Send(std::move(out), [](absl::StatusOr<kafka::RecordMetadata>) {});
+      }
+      kafka::ProducerRecord audit_record;
+      audit_record.topic = options_.audit_topic;
+      audit_record.partition = 0;
+      audit_record.key = audit::AuditRecordKey(next.stream_id, links[i].sequence);
+      audit_record.value = audit::EncodeAuditRecord(links[i]);
+      producer_->Send(std::move(audit_record), [](absl::StatusOr<kafka::RecordMetadata>) {});
+    }
     kafka::ProducerRecord cursor_record;
     cursor_record.topic = options_.cursors_topic;
     cursor_record.partition = 0;

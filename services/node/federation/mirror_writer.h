@@ -33,6 +33,15 @@ struct MirrorCursor {
   std::string audit_hash;
 };
 
+// One received batch: source partition, records in order, the partition's next source offset
+// after them, and its audit entry.
+struct MirrorBatch {
+  int32_t partition = 0;
+  std::vector<kafka::ConsumedRecord> records;
+  int64_t next_offset = 0;
+  audit::AuditEntry entry;
+};
+
 class MirrorWriter {
  public:
   struct Options {
@@ -69,11 +78,14 @@ class MirrorWriter {
   // transaction failed or its outcome is unknown: the stream must end, EnsureRecovered() runs, and
   // a new stream starts from the committed cursor. FAILED_PRECONDITION when fenced. Records below
   // the cursor (already committed) are never written again.
-  bool needs_recovery() const { return needs_recovery_ || producer_ == nullptr; }
   absl::Status Write(int32_t partition, const std::vector<kafka::ConsumedRecord>& records, int64_t next_offset,
                      audit::AuditEntry entry);
+  // Several batches (any partitions, in stream order) in one transaction — group commit: each
+  // batch's records and audit entry, and the cursor after the last. All or nothing.
+  absl::Status WriteAll(std::vector<MirrorBatch>& batches);
 
   bool fenced() const { return fenced_; }
+  bool needs_recovery() const { return needs_recovery_ || producer_ == nullptr; }
 
  private:
   explicit MirrorWriter(Options options) : options_(std::move(options)) {}

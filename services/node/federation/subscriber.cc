@@ -1,6 +1,9 @@
 #include "services/node/federation/subscriber.h"
 
 #include <algorithm>
+#include <deque>
+#include <optional>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
@@ -203,103 +206,152 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
     }
   }
   auto reader = stub->Subscribe(&ctx, req);
-  fv1::SubscribeResponse msg;
+  // A pump thread queues the stream's messages while the writer commits, so everything that
+  // arrived during one transaction goes into the next one (group commit). The queue is bounded
+  // by the provider's window of unacknowledged bytes.
+  absl::Mutex qmu;
+  absl::CondVar qcv;
+  std::deque<fv1::SubscribeResponse> queue;
+  bool pumped_all = false;
+  std::thread pump([&] {
+    fv1::SubscribeResponse m;
+    while (reader->Read(&m)) {
+      absl::MutexLock lock(&qmu);
+      queue.push_back(std::move(m));
+      m.Clear();
+      qcv.Signal();
+    }
+    absl::MutexLock lock(&qmu);
+    pumped_all = true;
+    qcv.Signal();
+  });
   bool opened = false;
   int64_t window = options_.max_unacknowledged_bytes;
   int64_t unacknowledged = 0;
   absl::Time last_exchange = absl::Now();
   int64_t newest_ms = 0;  // the newest mirrored record's timestamp
   std::map<int32_t, int64_t> high;  // the provider's high watermarks, from heartbeats
-  while (reader->Read(&msg)) {
-    if (msg.has_opened()) {
-      if (msg.opened().partitions() != options_.mirror_partitions) {
-        ctx.TryCancel();
-        reader->Finish();
-        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                            absl::StrCat("the source has ", msg.opened().partitions(), " partitions, the mirror ",
-                                         options_.mirror_partitions, ": refusing to mirror"));
-      }
-      writer.BeginStream(msg.opened().stream_id(), msg.opened().epoch());
-      if (msg.opened().max_unacknowledged_bytes() > 0) window = msg.opened().max_unacknowledged_bytes();
-      opened = true;
-      Set("streaming");
-      continue;
-    }
-    if (msg.has_heartbeat()) {
-      if (opened && unacknowledged > 0 && Exchange(*stub, writer)) {
-        unacknowledged = 0;
-        last_exchange = absl::Now();
-      }
-      absl::MutexLock lock(&mu_);
-      int64_t total = 0;
-      for (const auto& [p, hw] : msg.heartbeat().high_watermarks()) {
-        high[p] = hw;
-        auto it = writer.cursor().next_offsets.find(p);
-        state_.lag[p] = std::max<int64_t>(0, hw - (it == writer.cursor().next_offsets.end() ? 0 : it->second));
-        total += state_.lag[p];
-      }
-      state_.lag_seconds =
-          total > 0 && newest_ms > 0 ? std::max(0.0, absl::ToDoubleSeconds(absl::Now() - absl::FromUnixMillis(newest_ms)))
-                                     : 0.0;
-      continue;
-    }
-    if (!msg.has_batch() || !opened) continue;
-    const fv1::RecordBatch& b = msg.batch();
-    for (int32_t id : b.schema_ids()) {
-      if (schemas_seen_.insert(id).second && options_.on_schema) options_.on_schema(id);
-    }
-    std::vector<kafka::ConsumedRecord> records;
-    records.reserve(b.records_size());
-    int64_t bytes = 0;
-    for (const fv1::Record& r : b.records()) {
-      kafka::ConsumedRecord c;
-      c.partition = b.partition();
-      c.offset = r.source_offset();
-      c.key = r.key();
-      c.value = r.value();
-      for (const fv1::Header& h : r.headers()) c.headers.push_back({h.key(), h.value()});
-      c.timestamp_ms = r.timestamp_ms();
-      bytes += ConsumedBytes(c);  // counted as the provider counts them, so both audit entries agree
-      records.push_back(std::move(c));
-    }
-    audit::AuditEntry entry;
-    entry.direction = "received";
-    entry.contract_hash = contract_hash_;
-    entry.source = options_.provider;
-    entry.destination = options_.self;
-    entry.dataset = options_.dataset;
-    entry.partition = b.partition();
-    entry.first_offset = records.empty() ? b.next_offset() : records.front().offset;
-    entry.next_offset = b.next_offset();
-    entry.records = static_cast<int64_t>(records.size());
-    entry.bytes = bytes;
-    entry.at = absl::Now();
-    entry.purpose = purpose_;
-    absl::Status w = writer.Write(b.partition(), records, b.next_offset(), entry);
+  std::optional<grpc::Status> failure;
+  std::vector<MirrorBatch> pending;
+  int64_t pending_bytes = 0;
+  constexpr size_t kMaxBatchesPerTransaction = 64;
+  // Commits the pending batches in one transaction; false (failure set) if it failed.
+  auto flush = [&]() -> bool {
+    if (pending.empty()) return true;
+    absl::Status w = writer.WriteAll(pending);
     if (!w.ok()) {
-      ctx.TryCancel();
-      reader->Finish();
-      return grpc::Status(w.code() == absl::StatusCode::kFailedPrecondition ? grpc::StatusCode::FAILED_PRECONDITION
-                                                                           : grpc::StatusCode::UNAVAILABLE,
-                          std::string(w.message()));
+      failure = grpc::Status(w.code() == absl::StatusCode::kFailedPrecondition ? grpc::StatusCode::FAILED_PRECONDITION
+                                                                              : grpc::StatusCode::UNAVAILABLE,
+                             std::string(w.message()));
+      return false;
     }
-    for (const kafka::ConsumedRecord& r : records) newest_ms = std::max(newest_ms, r.timestamp_ms);
     {
       absl::MutexLock lock(&mu_);
-      state_.records += static_cast<int64_t>(records.size());
-      state_.bytes += bytes;
-      ++state_.batches;
-      auto hw = high.find(b.partition());
-      if (hw != high.end()) state_.lag[b.partition()] = std::max<int64_t>(0, hw->second - b.next_offset());
+      for (const MirrorBatch& mb : pending) {
+        for (const kafka::ConsumedRecord& r : mb.records) newest_ms = std::max(newest_ms, r.timestamp_ms);
+        state_.records += static_cast<int64_t>(mb.records.size());
+        ++state_.batches;
+        auto hw = high.find(mb.partition);
+        if (hw != high.end()) state_.lag[mb.partition] = std::max<int64_t>(0, hw->second - mb.next_offset);
+      }
+      state_.bytes += pending_bytes;
     }
     // Acknowledge (and exchange receipts) every half window, and at least every interval.
-    unacknowledged += bytes;
+    unacknowledged += pending_bytes;
+    pending.clear();
+    pending_bytes = 0;
     if (unacknowledged * 2 >= window || absl::Now() - last_exchange >= options_.receipt_interval) {
       if (Exchange(*stub, writer)) unacknowledged = 0;
       last_exchange = absl::Now();
     }
+    return true;
+  };
+  while (!failure.has_value()) {
+    std::deque<fv1::SubscribeResponse> got;
+    {
+      absl::MutexLock lock(&qmu);
+      while (queue.empty() && !pumped_all) qcv.Wait(&qmu);
+      if (queue.empty()) break;  // the stream ended
+      got.swap(queue);
+    }
+    for (fv1::SubscribeResponse& msg : got) {
+      if (failure.has_value()) break;
+      if (msg.has_opened()) {
+        if (msg.opened().partitions() != options_.mirror_partitions) {
+          failure = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                 absl::StrCat("the source has ", msg.opened().partitions(), " partitions, the mirror ",
+                                              options_.mirror_partitions, ": refusing to mirror"));
+          break;
+        }
+        writer.BeginStream(msg.opened().stream_id(), msg.opened().epoch());
+        if (msg.opened().max_unacknowledged_bytes() > 0) window = msg.opened().max_unacknowledged_bytes();
+        opened = true;
+        Set("streaming");
+        continue;
+      }
+      if (msg.has_heartbeat()) {
+        if (!flush()) break;
+        if (opened && unacknowledged > 0 && Exchange(*stub, writer)) {
+          unacknowledged = 0;
+          last_exchange = absl::Now();
+        }
+        absl::MutexLock lock(&mu_);
+        int64_t total = 0;
+        for (const auto& [p, hw] : msg.heartbeat().high_watermarks()) {
+          high[p] = hw;
+          auto it = writer.cursor().next_offsets.find(p);
+          state_.lag[p] = std::max<int64_t>(0, hw - (it == writer.cursor().next_offsets.end() ? 0 : it->second));
+          total += state_.lag[p];
+        }
+        state_.lag_seconds = total > 0 && newest_ms > 0
+                                 ? std::max(0.0, absl::ToDoubleSeconds(absl::Now() - absl::FromUnixMillis(newest_ms)))
+                                 : 0.0;
+        continue;
+      }
+      if (!msg.has_batch() || !opened) continue;
+      const fv1::RecordBatch& b = msg.batch();
+      for (int32_t id : b.schema_ids()) {
+        if (schemas_seen_.insert(id).second && options_.on_schema) options_.on_schema(id);
+      }
+      MirrorBatch mb;
+      mb.partition = b.partition();
+      mb.next_offset = b.next_offset();
+      mb.records.reserve(b.records_size());
+      int64_t bytes = 0;
+      for (const fv1::Record& r : b.records()) {
+        kafka::ConsumedRecord c;
+        c.partition = b.partition();
+        c.offset = r.source_offset();
+        c.key = r.key();
+        c.value = r.value();
+        for (const fv1::Header& h : r.headers()) c.headers.push_back({h.key(), h.value()});
+        c.timestamp_ms = r.timestamp_ms();
+        bytes += ConsumedBytes(c);  // counted as the provider counts them, so both audit entries agree
+        mb.records.push_back(std::move(c));
+      }
+      audit::AuditEntry& entry = mb.entry;
+      entry.direction = "received";
+      entry.contract_hash = contract_hash_;
+      entry.source = options_.provider;
+      entry.destination = options_.self;
+      entry.dataset = options_.dataset;
+      entry.partition = b.partition();
+      entry.first_offset = mb.records.empty() ? b.next_offset() : mb.records.front().offset;
+      entry.next_offset = b.next_offset();
+      entry.records = static_cast<int64_t>(mb.records.size());
+      entry.bytes = bytes;
+      entry.at = absl::Now();
+      entry.purpose = purpose_;
+      pending.push_back(std::move(mb));
+      pending_bytes += bytes;
+      if (pending.size() >= kMaxBatchesPerTransaction && !flush()) break;
+    }
+    if (!failure.has_value()) flush();
   }
+  if (failure.has_value()) ctx.TryCancel();
+  pump.join();
   grpc::Status end = reader->Finish();
+  if (failure.has_value()) return *failure;
   // The provider ended the stream on purpose (contract, certificate, schema version): it is
   // reachable, so hand over the last receipt of the stream.
   if (opened && unacknowledged > 0 && !stop_ &&
