@@ -1,7 +1,7 @@
-// The subscriber side of mirroring, exactly once (ARCHITECTURE §8): each received batch goes to
-// the mirror topic (same name, same partition) together with the subscription's new cursor
-// (`_polder.cursors`, compacted, keyed by subscription) and its audit entry (`_polder.audit`)
-// in one Kafka transaction. After a crash the writer resumes from the last committed cursor and
+// The subscriber side of mirroring, exactly once (ARCHITECTURE §8): received batches go to the
+// mirror topic (same name, same partition) together with their audit entries (`_polder.audit`)
+// and the subscription's new cursor (`_polder.cursors`, compacted, keyed by subscription) in one
+// Kafka transaction (WriteAll: a group of batches; Write: one). After a crash the writer resumes from the last committed cursor and
 // audit chain head, so every source record is in the mirror exactly once.
 //
 // One transactional id per subscription (polder-mirror-<subscription>): a second instance
