@@ -127,6 +127,18 @@ class FederationBench : public FederationFixture {
     return a;
   }
 
+  // Throughput between the 10 % and 90 % marks of the backlog, CPU per million records over the
+  // same interval, latency percentiles of the live records.
+  static Result Summarize(const Arrivals& arr, size_t backlog, double cpu_seconds) {
+    Result r;
+    r.rate = 0.8 * backlog / absl::ToDoubleSeconds(arr.t90 - arr.t10);
+    r.mb_s = r.rate * (static_cast<double>(arr.bytes) / arr.count) / 1e6;
+    r.cpu_per_m = cpu_seconds / (0.8 * backlog / 1e6);
+    r.p50 = Percentile(arr.latency_ms, 0.5);
+    r.p99 = Percentile(arr.latency_ms, 0.99);
+    return r;
+  }
+
   // Produces `n` copies of `sample` into the source (each its own ce_id, ~200-byte payloads);
   // `live`: paced at the live rate with a bench_live header and the current time.
   void Produce(const kafka::ConsumedRecord& sample, int n, const std::string& tag, bool live) {
@@ -250,13 +262,7 @@ TEST_F(FederationBench, PolderAgainstMirrorMaker2) {
         testing::RunCommand(absl::StrCat("grep -v 'federation directory' ", Tmp(), "/node-amersfoort.log | tail -20"), &tail);
         FAIL() << "mirrored " << arr.count << " of " << backlog + g_flags.live << "\n" << out << tail;
       }
-      Result r;
-      const double secs = absl::ToDoubleSeconds(arr.t90 - arr.t10);
-      r.rate = 0.8 * backlog / secs;
-      r.mb_s = r.rate * (static_cast<double>(arr.bytes) / arr.count) / 1e6;
-      r.cpu_per_m = (cpu90 - cpu10) / (0.8 * backlog / 1e6);
-      r.p50 = Percentile(arr.latency_ms, 0.5);
-      r.p99 = Percentile(arr.latency_ms, 0.99);
+      Result r = Summarize(arr, backlog, cpu90 - cpu10);
       r.rss_mib = rss / 1024.0;
       std::printf("run %d polder: %.0f rec/s, %.1f MB/s, %.1f CPU-s/M, latency p50 %.0f ms p99 %.0f ms, RSS %.0f MiB, "
                   "%.0f bytes/record\n",
@@ -292,13 +298,7 @@ TEST_F(FederationBench, PolderAgainstMirrorMaker2) {
       std::string log;
       testing::RunCommand(absl::StrCat("tail -20 ", dir_, "/mm2-", run, ".log"), &log);
       ASSERT_EQ(arr.count, backlog + g_flags.live) << log;
-      Result r;
-      const double secs = absl::ToDoubleSeconds(arr.t90 - arr.t10);
-      r.rate = 0.8 * backlog / secs;
-      r.mb_s = r.rate * (static_cast<double>(arr.bytes) / arr.count) / 1e6;
-      r.cpu_per_m = (cpu90 - cpu10) / (0.8 * backlog / 1e6);
-      r.p50 = Percentile(arr.latency_ms, 0.5);
-      r.p99 = Percentile(arr.latency_ms, 0.99);
+      Result r = Summarize(arr, backlog, cpu90 - cpu10);
       std::printf("run %d mm2:    %.0f rec/s, %.1f MB/s, %.1f CPU-s/M, latency p50 %.0f ms p99 %.0f ms\n", run, r.rate,
                   r.mb_s, r.cpu_per_m, r.p50, r.p99);
       mm2.push_back(r);
