@@ -25,6 +25,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "bench/bench_main.h"
 #include "tests/node/federation_fixture.h"
 
 namespace polder {
@@ -326,26 +327,10 @@ TEST_F(FederationBench, PolderAgainstMirrorMaker2) {
 }  // namespace polder
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&](const char* name, int* out) {
-      const std::string prefix = absl::StrCat("--", name, "=");
-      if (a.rfind(prefix, 0) == 0) *out = std::atoi(a.c_str() + prefix.size());
-    };
-    value("runs", &polder::g_flags.runs);
-    value("records", &polder::g_flags.records);
-    value("live", &polder::g_flags.live);
-    value("live_rate", &polder::g_flags.live_rate);
-  }
-  if (std::getenv("TEST_TMPDIR") == nullptr) {
-    char tmpl[] = "/tmp/polder-bench.XXXXXX";
-    setenv("TEST_TMPDIR", mkdtemp(tmpl), 1);
-  }
-  if (std::getenv("TEST_SRCDIR") == nullptr) {
-    setenv("TEST_SRCDIR", std::filesystem::current_path().parent_path().c_str(), 1);
-    setenv("TEST_WORKSPACE", "polder", 1);
-  }
-  int gargc = 1;
-  ::testing::InitGoogleTest(&gargc, argv);
-  return RUN_ALL_TESTS();
+  return polder::bench::RunBenchmarks(argc, argv,
+                                      {
+                                       {"runs", &polder::g_flags.runs},
+                                       {"records", &polder::g_flags.records},
+                                       {"live", &polder::g_flags.live},
+                                       {"live_rate", &polder::g_flags.live_rate}});
 }

@@ -24,6 +24,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "proto/polder/datasets/mobility/v1/bike_count.pb.h"
 #include "services/node/ingest/validator.h"
+#include "bench/bench_main.h"
 #include "tests/node/node_fixture.h"
 #include "tools/generator/generator.h"
 
@@ -263,27 +264,10 @@ TEST_F(IngestBench, PolderNodeAgainstProducerPerformance) {
 }  // namespace polder
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&](const char* name, int* out) {
-      std::string prefix = absl::StrCat("--", name, "=");
-      if (absl::StartsWith(a, prefix)) *out = std::stoi(a.substr(prefix.size()));
-    };
-    value("runs", &polder::g_flags.runs);
-    value("seconds", &polder::g_flags.seconds);
-    value("streams", &polder::g_flags.streams);
-    value("batch", &polder::g_flags.batch);
-  }
-  // Under `bazel run` the test environment is not set: give the fixtures what they expect.
-  if (std::getenv("TEST_TMPDIR") == nullptr) {
-    char tmpl[] = "/tmp/polder-bench.XXXXXX";
-    setenv("TEST_TMPDIR", mkdtemp(tmpl), 1);
-  }
-  if (std::getenv("TEST_SRCDIR") == nullptr) {
-    setenv("TEST_SRCDIR", std::filesystem::current_path().parent_path().c_str(), 1);
-    setenv("TEST_WORKSPACE", "polder", 1);
-  }
-  int gargc = 1;
-  ::testing::InitGoogleTest(&gargc, argv);
-  return RUN_ALL_TESTS();
+  return polder::bench::RunBenchmarks(argc, argv,
+                                      {
+                                       {"runs", &polder::g_flags.runs},
+                                       {"seconds", &polder::g_flags.seconds},
+                                       {"streams", &polder::g_flags.streams},
+                                       {"batch", &polder::g_flags.batch}});
 }

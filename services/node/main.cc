@@ -382,6 +382,18 @@ absl::Status Run(NodeConfig config) {
     }
   }
 
+  // The node certificate's expiry for the metrics: read at start and on each refresh (the file
+  // may be rotated), not on every scrape.
+  std::atomic<int64_t> certificate_not_after{0};
+  auto read_certificate_expiry = [&] {
+    if (absl::StatusOr<std::string> pem = trust::ReadFileToString(config.cert_file); pem.ok()) {
+      if (absl::StatusOr<tls::CertificateInfo> info = tls::ParseCertificate(*pem); info.ok()) {
+        certificate_not_after = absl::ToUnixSeconds(info->not_after);
+      }
+    }
+  };
+  if (config.sharing.enabled) read_certificate_expiry();
+
   // Ops: metrics, liveness, readiness (plain HTTP, nothing secret).
   httplib::Server ops;
   auto readiness = [&]() -> std::vector<std::string> {
@@ -430,10 +442,8 @@ absl::Status Run(NodeConfig config) {
       if (std::shared_ptr<const trust::Directory> d = directory->current(); d != nullptr) {
         metrics.SetExpiry("directory", d->federation, d->valid_until);
       }
-      if (absl::StatusOr<std::string> pem = trust::ReadFileToString(config.cert_file); pem.ok()) {
-        if (absl::StatusOr<tls::CertificateInfo> info = tls::ParseCertificate(*pem); info.ok()) {
-          metrics.SetExpiry("certificate", config.peer_id, info->not_after);
-        }
+      if (certificate_not_after > 0) {
+        metrics.SetExpiry("certificate", config.peer_id, absl::FromUnixSeconds(certificate_not_after));
       }
     }
     res.set_content(metrics.Serialize(), "text/plain; version=0.0.4");
@@ -486,6 +496,7 @@ absl::Status Run(NodeConfig config) {
       if (absl::Now() >= next_refresh) {
         refresh();
         next_refresh = absl::Now() + config.registry_refresh;
+        if (config.sharing.enabled) read_certificate_expiry();
         if (directory != nullptr) trust::RefreshDirectory(*directory, config.trust);
       }
       set_health(readiness().empty());
