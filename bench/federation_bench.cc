@@ -35,6 +35,8 @@ using namespace node_testing;  // NOLINT
 
 struct Flags {
   int runs = 3, records = 200000, live = 10000, live_rate = 2000;
+  int mm2 = 1;   // 0: Polder only (profiling)
+  int dump = 0;  // 1: write each live record's latency to <tmp>/latency-<system>-<run>.tsv
 } g_flags;
 
 double Median(std::vector<double> v) {
@@ -71,6 +73,7 @@ class FederationBench : public FederationFixture {
     absl::Time t10, t90;
     size_t count = 0;
     std::vector<double> latency_ms;
+    std::vector<std::string> latency_rows;  // produced at (ms since epoch), partition, latency
     int64_t bytes = 0;
   };
   Arrivals Read(const std::string& bootstrap, size_t backlog, size_t total, const std::string& live_tag,
@@ -112,6 +115,10 @@ class FederationBench : public FederationFixture {
           // This run's live records only (earlier runs' are part of the backlog now).
           if (h.key == "ce_id" && absl::StartsWith(h.value, live_tag)) {
             a.latency_ms.push_back(absl::ToDoubleMilliseconds(now - absl::FromUnixMillis(r.timestamp_ms)));
+            if (g_flags.dump) {
+              a.latency_rows.push_back(
+                  absl::StrCat(r.timestamp_ms, "\t", r.partition, "\t", a.latency_ms.back()));
+            }
           }
         }
         if (a.count == backlog / 10) {
@@ -138,6 +145,16 @@ class FederationBench : public FederationFixture {
     r.p50 = Percentile(arr.latency_ms, 0.5);
     r.p99 = Percentile(arr.latency_ms, 0.99);
     return r;
+  }
+
+  // With --dump=1: each live record's production time, partition and latency, for plotting.
+  void Dump(const Arrivals& arr, const std::string& name) {
+    if (!g_flags.dump) return;
+    const std::string path = absl::StrCat(Tmp(), "/latency-", name, ".tsv");
+    std::ofstream out(path);
+    out << "produced_ms\tpartition\tlatency_ms\n";
+    for (const std::string& row : arr.latency_rows) out << row << "\n";
+    std::printf("latencies of %s: %s\n", name.c_str(), path.c_str());
   }
 
   // Produces `n` copies of `sample` into the source (each its own ce_id, ~200-byte payloads);
@@ -263,6 +280,7 @@ TEST_F(FederationBench, PolderAgainstMirrorMaker2) {
         testing::RunCommand(absl::StrCat("grep -v 'federation directory' ", Tmp(), "/node-amersfoort.log | tail -20"), &tail);
         FAIL() << "mirrored " << arr.count << " of " << backlog + g_flags.live << "\n" << out << tail;
       }
+      Dump(arr, absl::StrCat("polder-", run));
       Result r = Summarize(arr, backlog, cpu90 - cpu10);
       r.rss_mib = rss / 1024.0;
       std::printf("run %d polder: %.0f rec/s, %.1f MB/s, %.1f CPU-s/M, latency p50 %.0f ms p99 %.0f ms, RSS %.0f MiB, "
@@ -273,7 +291,7 @@ TEST_F(FederationBench, PolderAgainstMirrorMaker2) {
       amersfoort->Signal(SIGTERM);
     }
     // MirrorMaker 2: a fresh target broker.
-    {
+    if (g_flags.mm2) {
       auto target = FreshBroker(absl::StrCat("mm2-target-", run));
       ASSERT_NE(target, nullptr);
       const pid_t m = StartMirrorMaker(target->bootstrap_servers(), run);
@@ -299,6 +317,7 @@ TEST_F(FederationBench, PolderAgainstMirrorMaker2) {
       std::string log;
       testing::RunCommand(absl::StrCat("tail -20 ", dir_, "/mm2-", run, ".log"), &log);
       ASSERT_EQ(arr.count, backlog + g_flags.live) << log;
+      Dump(arr, absl::StrCat("mm2-", run));
       Result r = Summarize(arr, backlog, cpu90 - cpu10);
       std::printf("run %d mm2:    %.0f rec/s, %.1f MB/s, %.1f CPU-s/M, latency p50 %.0f ms p99 %.0f ms\n", run, r.rate,
                   r.mb_s, r.cpu_per_m, r.p50, r.p99);
@@ -332,5 +351,7 @@ int main(int argc, char** argv) {
                                        {"runs", &polder::g_flags.runs},
                                        {"records", &polder::g_flags.records},
                                        {"live", &polder::g_flags.live},
-                                       {"live_rate", &polder::g_flags.live_rate}});
+                                       {"live_rate", &polder::g_flags.live_rate},
+                                       {"mm2", &polder::g_flags.mm2},
+                                       {"dump", &polder::g_flags.dump}});
 }

@@ -258,6 +258,9 @@ absl::Status Run(NodeConfig config) {
     audit_producer.max_request_bytes = limits.producer_max_request_bytes;
     audit_producer.batch_bytes = limits.producer_batch_bytes;
     audit_producer.delivery_timeout = config.delivery_timeout;
+    // One acknowledged write per offered batch, waited for before sending: lingering only adds
+    // latency (5 ms per batch at librdkafka's default).
+    audit_producer.linger = absl::ZeroDuration();
     kafka::ConsumerOptions audit_consumer;
     audit_consumer.client = client;
     ASSIGN_OR_RETURN(audit_log, AuditLog::Create(audit_producer, audit_consumer, config.sharing.audit_topic));
@@ -341,6 +344,8 @@ absl::Status Run(NodeConfig config) {
       so.writer.producer.batch_bytes = limits.producer_batch_bytes;
       so.writer.producer.delivery_timeout = config.delivery_timeout;
       so.writer.producer.transaction_timeout = config.transaction_timeout;
+      // Each group commit flushes at once; records queue up anyway while a request is in flight.
+      so.writer.producer.linger = absl::ZeroDuration();
       so.writer.producer.transactional_id = absl::StrCat("polder-mirror-", config.peer_id, "-", sub.provider, "-", sub.dataset);
       so.writer.consumer.client = client;
       so.writer.subscription = absl::StrCat(config.peer_id, "/", sub.provider, "/", sub.dataset);

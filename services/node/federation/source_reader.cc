@@ -34,20 +34,34 @@ absl::StatusOr<std::unique_ptr<SourceReader>> SourceReader::Create(kafka::Consum
   return std::unique_ptr<SourceReader>(new SourceReader(std::move(consumer), std::move(topic), std::move(start), limits));
 }
 
+std::optional<int32_t> SourceReader::Pick(bool full_only) const {
+  std::optional<int32_t> best;
+  uint64_t best_since = 0;
+  for (const auto& [partition, q] : pending_) {
+    if (q.records.empty() || (full_only && !Full(q))) continue;
+    if (!best.has_value() || q.since < best_since) {
+      best = partition;
+      best_since = q.since;
+    }
+  }
+  return best;
+}
+
 std::optional<SourceBatch> SourceReader::Cut(int32_t partition, bool drained) {
-  auto& queue = pending_[partition];
-  if (queue.empty()) return std::nullopt;
+  Pending& queue = pending_[partition];
+  if (queue.records.empty()) return std::nullopt;
   SourceBatch batch;
   batch.partition = partition;
-  while (!queue.empty() && static_cast<int32_t>(batch.records.size()) < limits_.max_records) {
-    const int64_t size = ConsumedBytes(queue.front());
+  while (!queue.records.empty() && static_cast<int32_t>(batch.records.size()) < limits_.max_records) {
+    const int64_t size = ConsumedBytes(queue.records.front());
     if (!batch.records.empty() && batch.bytes + size > limits_.max_bytes) break;
     batch.bytes += size;
-    batch.records.push_back(std::move(queue.front()));
-    queue.pop_front();
+    queue.bytes -= size;
+    batch.records.push_back(std::move(queue.records.front()));
+    queue.records.pop_front();
   }
   batch.next_offset = batch.records.back().offset + 1;
-  if (queue.empty() && drained) {
+  if (queue.records.empty() && drained) {
     // Everything fetched is in the batch: the consumer's position also skips the transaction
     // markers after the last record.
     absl::StatusOr<int64_t> pos = consumer_->Position(topic_, partition);
@@ -59,14 +73,26 @@ std::optional<SourceBatch> SourceReader::Cut(int32_t partition, bool drained) {
 
 absl::StatusOr<std::optional<SourceBatch>> SourceReader::Next(absl::Duration wait) {
   // A full batch waiting: hand it out before fetching more.
-  for (auto& [partition, queue] : pending_) {
-    if (static_cast<int32_t>(queue.size()) >= limits_.max_records) return Cut(partition, false);
+  if (std::optional<int32_t> full = Pick(/*full_only=*/true)) return Cut(*full, false);
+  // Take what is ready (waiting only when nothing is held); while whole polls come back — a
+  // backlog — keep gathering until some partition has a full batch.
+  bool holding = Pick(/*full_only=*/false).has_value();
+  bool drained = false;
+  while (!drained) {
+    ASSIGN_OR_RETURN(std::vector<kafka::ConsumedRecord> records,
+                     consumer_->Poll(holding ? absl::ZeroDuration() : wait, limits_.max_records));
+    ++polls_;
+    drained = static_cast<int32_t>(records.size()) < limits_.max_records;
+    for (kafka::ConsumedRecord& r : records) {
+      Pending& q = pending_[r.partition];
+      if (q.records.empty()) q.since = polls_;
+      q.bytes += ConsumedBytes(r);
+      q.records.push_back(std::move(r));
+      holding = true;
+    }
+    if (Pick(/*full_only=*/true).has_value()) break;
   }
-  ASSIGN_OR_RETURN(std::vector<kafka::ConsumedRecord> records, consumer_->Poll(wait, limits_.max_records));
-  for (kafka::ConsumedRecord& r : records) pending_[r.partition].push_back(std::move(r));
-  for (auto& [partition, queue] : pending_) {
-    if (!queue.empty()) return Cut(partition, records.empty() || static_cast<int>(records.size()) < limits_.max_records);
-  }
+  if (std::optional<int32_t> next = Pick(/*full_only=*/false)) return Cut(*next, drained);
   // Nothing new: positions may still move past markers of committed or aborted transactions.
   for (auto& [partition, next] : positions_) {
     absl::StatusOr<int64_t> pos = consumer_->Position(topic_, partition);

@@ -45,7 +45,10 @@ class SourceReader {
                                                               absl::Duration timeout);
 
   // The next batch, or nullopt if nothing new arrived within `wait`. Batches of one partition
-  // come in order; partitions interleave.
+  // come in order; partitions interleave fairly: a full batch (max_records or max_bytes) goes
+  // first, otherwise the partition whose records have waited longest, so a quiet or slow
+  // partition is never held back behind a busy one. While a backlog is ready, it gathers until
+  // some partition fills a batch (at most about one batch per partition is held).
   absl::StatusOr<std::optional<SourceBatch>> Next(absl::Duration wait);
 
   // The partitions' high watermarks (last stable offsets), for heartbeats and lag.
@@ -58,13 +61,26 @@ class SourceReader {
   SourceReader(std::unique_ptr<kafka::KafkaConsumer> consumer, std::string topic, std::map<int32_t, int64_t> start,
                BatchLimits limits)
       : consumer_(std::move(consumer)), topic_(std::move(topic)), positions_(std::move(start)), limits_(limits) {}
+  // Records fetched but not yet cut, per partition.
+  struct Pending {
+    std::deque<kafka::ConsumedRecord> records;
+    int64_t bytes = 0;
+    uint64_t since = 0;  // the poll that made the queue non-empty: its head's wait
+  };
+  bool Full(const Pending& q) const {
+    return static_cast<int32_t>(q.records.size()) >= limits_.max_records || q.bytes >= limits_.max_bytes;
+  }
+  // The partition to cut next: among the full ones (or, unless full_only, the non-empty ones)
+  // the one waiting longest; ties go to the lowest partition.
+  std::optional<int32_t> Pick(bool full_only) const;
   std::optional<SourceBatch> Cut(int32_t partition, bool drained);
 
   std::unique_ptr<kafka::KafkaConsumer> consumer_;
   const std::string topic_;
   std::map<int32_t, int64_t> positions_;
   const BatchLimits limits_;
-  std::map<int32_t, std::deque<kafka::ConsumedRecord>> pending_;
+  std::map<int32_t, Pending> pending_;
+  uint64_t polls_ = 0;
 };
 
 int64_t ConsumedBytes(const kafka::ConsumedRecord& r);

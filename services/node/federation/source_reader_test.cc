@@ -1,6 +1,8 @@
 #include "services/node/federation/source_reader.h"
 
+#include <algorithm>
 #include <map>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -120,6 +122,53 @@ TEST_F(SourceReaderTest, ByteLimitsAndGaps) {
   EXPECT_EQ(b->records.size(), 2u) << "~115-byte records, 250 bytes per batch";
   EXPECT_THAT(SourceReader::Create(Options(), topic, {{0, 0}, {1, 9999}, {2, 0}}, {}, absl::Seconds(10)),
               StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("partition 1 of " + topic)));
+}
+
+// A busy partition must not hold back a quiet one: under a steady flow into partition 0, the few
+// records of partition 1 are offered at once, not when they would fill a batch.
+TEST_F(SourceReaderTest, QuietPartitionIsNotHeldBehindABusyOne) {
+  const std::string topic = CreateTopic("groningen.mobility.bike-counts", 2);
+  kafka::ProducerOptions o;
+  o.client = ClientOptions();
+  o.linger = absl::Milliseconds(1);
+  ASSERT_OK_AND_ASSIGN(auto producer, kafka::IdempotentProducer::Create(o));
+  auto send = [&](int32_t partition, int n) {
+    for (int i = 0; i < n; ++i) {
+      kafka::ProducerRecord r;
+      r.topic = topic;
+      r.partition = partition;
+      r.value = absl::StrCat("p", partition, "-", i);
+      producer->Send(std::move(r), [](absl::StatusOr<kafka::RecordMetadata>) {});
+    }
+    ASSERT_OK(producer->Flush(absl::Seconds(10)));
+  };
+  // Both partitions fetched once, so the fetcher serves both from here on.
+  send(0, 1);
+  send(1, 1);
+  ASSERT_OK_AND_ASSIGN(auto reader,
+                       SourceReader::Create(Options(), topic, {{0, 0}, {1, 0}}, {100, 1 << 20}, absl::Seconds(10)));
+  std::set<int32_t> seen;
+  for (int i = 0; i < 20 && seen.size() < 2; ++i) {
+    ASSERT_OK_AND_ASSIGN(std::optional<SourceBatch> b, reader->Next(absl::Milliseconds(500)));
+    if (b.has_value()) seen.insert(b->partition);
+  }
+  ASSERT_EQ(seen.size(), 2u);
+  send(1, 3);
+  send(0, 3);
+  absl::SleepFor(absl::Milliseconds(300));
+  std::vector<int32_t> order;
+  for (int i = 0; i < 6 && std::count(order.begin(), order.end(), 1) == 0; ++i) {
+    ASSERT_OK_AND_ASSIGN(std::optional<SourceBatch> b, reader->Next(absl::Seconds(5)));
+    if (b.has_value()) order.push_back(b->partition);
+    // Partition 0 keeps receiving, and the reader has fetched it before its next batch.
+    send(0, 2);
+    absl::SleepFor(absl::Milliseconds(300));
+  }
+  ASSERT_FALSE(order.empty());
+  EXPECT_EQ(std::count(order.begin(), order.end(), 1), 1)
+      << "partition 1's 3 records were not offered within " << order.size()
+      << " batches while partition 0 kept receiving";
+  EXPECT_LE(order.size(), 2u) << "partition 1 waited behind more than one batch of partition 0";
 }
 
 }  // namespace
