@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <thread>
 
@@ -124,9 +125,80 @@ void Subscriber::RecordGap(const grpc::Status& s) {
   }
 }
 
-bool Subscriber::Exchange(fv1::FederationService::Stub& stub, const MirrorWriter& writer) {
+namespace {
+
+// Receipt exchanges off the write path: the writer posts its committed cursor (with the bytes
+// committed so far) and goes on; one thread exchanges the newest posted cursor at a time — a
+// newer post replaces one still waiting. Stop() cancels an exchange in flight.
+class ReceiptPoster {
+ public:
+  using ExchangeFn = std::function<bool(const MirrorCursor&, grpc::ClientContext&)>;
+  explicit ReceiptPoster(ExchangeFn exchange) : exchange_(std::move(exchange)), thread_([this] { Run(); }) {}
+  ~ReceiptPoster() { Stop(); }
+
+  void Post(const MirrorCursor& cursor, int64_t committed_bytes) {
+    absl::MutexLock lock(&mu_);
+    posted_ = Posted{cursor, committed_bytes};
+    posted_at_ = absl::Now();
+  }
+  // Committed bytes the provider has acknowledged.
+  int64_t acknowledged() const {
+    absl::MutexLock lock(&mu_);
+    return acknowledged_;
+  }
+  // When the last cursor was posted (or the poster started).
+  absl::Time posted_at() const {
+    absl::MutexLock lock(&mu_);
+    return posted_at_;
+  }
+  void Stop() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+      if (inflight_ != nullptr) inflight_->TryCancel();
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  struct Posted {
+    MirrorCursor cursor;
+    int64_t committed_bytes = 0;
+  };
+  void Run() {
+    while (true) {
+      Posted p;
+      grpc::ClientContext ctx;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(
+            +[](ReceiptPoster* r) { return r->stopping_ || r->posted_.has_value(); }, this));
+        if (stopping_) return;
+        p = *std::move(posted_);
+        posted_.reset();
+        inflight_ = &ctx;
+      }
+      const bool ok = exchange_(p.cursor, ctx);
+      absl::MutexLock lock(&mu_);
+      inflight_ = nullptr;
+      if (ok) acknowledged_ = std::max(acknowledged_, p.committed_bytes);
+    }
+  }
+
+  const ExchangeFn exchange_;
+  mutable absl::Mutex mu_;
+  std::optional<Posted> posted_ ABSL_GUARDED_BY(mu_);
+  absl::Time posted_at_ ABSL_GUARDED_BY(mu_) = absl::Now();
+  int64_t acknowledged_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::ClientContext* inflight_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::thread thread_;  // last: starts once the members above exist
+};
+
+}  // namespace
+
+bool Subscriber::Exchange(fv1::FederationService::Stub& stub, const MirrorCursor& cursor, grpc::ClientContext& ctx) {
   if (options_.signer == nullptr) return false;
-  const MirrorCursor& cursor = writer.cursor();
   absl::StatusOr<audit::Receipt> ours =
       options_.signer->Sign(cursor.stream_id, cursor.audit_sequence, cursor.audit_hash, absl::Now());
   auto fail = [&](const std::string& why) {
@@ -141,7 +213,6 @@ bool Subscriber::Exchange(fv1::FederationService::Stub& stub, const MirrorWriter
   *req.mutable_receipt() = ToProto(*ours);
   req.mutable_committed()->set_epoch(cursor.epoch);
   for (const auto& [p, o] : cursor.next_offsets) (*req.mutable_committed()->mutable_next_offsets())[p] = o;
-  grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
   fv1::ExchangeReceiptsResponse resp;
   grpc::Status s = stub.ExchangeReceipts(&ctx, req, &resp);
@@ -227,8 +298,9 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
   });
   bool opened = false;
   int64_t window = options_.max_unacknowledged_bytes;
-  int64_t unacknowledged = 0;
-  absl::Time last_exchange = absl::Now();
+  int64_t committed = 0;  // bytes committed on this stream
+  ReceiptPoster receipts(
+      [&](const MirrorCursor& c, grpc::ClientContext& x) { return Exchange(*stub, c, x); });
   int64_t newest_ms = 0;  // the newest mirrored record's timestamp
   std::map<int32_t, int64_t> high;  // the provider's high watermarks, from heartbeats
   std::optional<grpc::Status> failure;
@@ -257,12 +329,12 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
       state_.bytes += pending_bytes;
     }
     // Acknowledge (and exchange receipts) every half window, and at least every interval.
-    unacknowledged += pending_bytes;
+    committed += pending_bytes;
     pending.clear();
     pending_bytes = 0;
-    if (unacknowledged * 2 >= window || absl::Now() - last_exchange >= options_.receipt_interval) {
-      if (Exchange(*stub, writer)) unacknowledged = 0;
-      last_exchange = absl::Now();
+    if ((committed - receipts.acknowledged()) * 2 >= window ||
+        absl::Now() - receipts.posted_at() >= options_.receipt_interval) {
+      receipts.Post(writer.cursor(), committed);
     }
     return true;
   };
@@ -291,10 +363,7 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
       }
       if (msg.has_heartbeat()) {
         if (!flush()) break;
-        if (opened && unacknowledged > 0 && Exchange(*stub, writer)) {
-          unacknowledged = 0;
-          last_exchange = absl::Now();
-        }
+        if (opened && committed > receipts.acknowledged()) receipts.Post(writer.cursor(), committed);
         absl::MutexLock lock(&mu_);
         int64_t total = 0;
         for (const auto& [p, hw] : msg.heartbeat().high_watermarks()) {
@@ -351,13 +420,15 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
   if (failure.has_value()) ctx.TryCancel();
   pump.join();
   grpc::Status end = reader->Finish();
+  receipts.Stop();
   if (failure.has_value()) return *failure;
   // The provider ended the stream on purpose (contract, certificate, schema version): it is
   // reachable, so hand over the last receipt of the stream.
-  if (opened && unacknowledged > 0 && !stop_ &&
+  if (opened && committed > receipts.acknowledged() && !stop_ &&
       (end.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
        end.error_code() == grpc::StatusCode::FAILED_PRECONDITION)) {
-    Exchange(*stub, writer);
+    grpc::ClientContext last;
+    Exchange(*stub, writer.cursor(), last);
   }
   return end;
 }

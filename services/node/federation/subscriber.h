@@ -11,7 +11,8 @@
 // `receipt_interval` while batches arrive, and on heartbeats while anything is unacknowledged)
 // the subscriber hands the provider its signed chain head and committed cursor
 // (ExchangeReceipts), and keeps the provider's signed head, checked against the directory, in
-// its own audit log.
+// its own audit log. Exchanges run on their own thread, off the write path: the writer posts
+// each committed cursor and goes on committing; the newest posted cursor is exchanged next.
 #ifndef POLDER_SERVICES_NODE_FEDERATION_SUBSCRIBER_H_
 #define POLDER_SERVICES_NODE_FEDERATION_SUBSCRIBER_H_
 
@@ -98,8 +99,8 @@ class Subscriber {
   // One stream: returns why it ended.
   grpc::Status StreamOnce(MirrorWriter& writer);
   void Set(const std::string& status, const std::string& error = "");
-  // One ExchangeReceipts for the stream `writer` is on; false (logged) if it failed.
-  bool Exchange(federation::v1::FederationService::Stub& stub, const MirrorWriter& writer);
+  // One ExchangeReceipts for the committed `cursor`, on `ctx`; false (logged) if it failed.
+  bool Exchange(federation::v1::FederationService::Stub& stub, const MirrorCursor& cursor, grpc::ClientContext& ctx);
   void RecordGap(const grpc::Status& s);
 
   const Options options_;
