@@ -6,7 +6,10 @@
 // same source broker into a fresh target broker.
 //
 //   bench/mm2/fetch.sh            # MirrorMaker 2 jars into /var/cache/polder/mm2-<version>
-//   bazel run -c opt //bench:federation_bench -- --runs=3 --records=200000
+//   bazel run -c opt //bench:federation_bench -- --runs=3 --records=200000 --live=6000
+//
+// Profiling: --mm2=0 runs Polder alone; --dump=1 writes each live record's production time,
+// partition and latency to <tmp>/latency-<system>-<run>.tsv.
 //
 // Per run and system: a fresh target broker; the whole source topic is copied (backlog), the
 // rate is taken between the 10 % and 90 % arrival marks (read_committed reader on the target),
