@@ -146,6 +146,33 @@ TEST_F(FederationE2eTest, ExactlyOnceThroughKillsAndFaults) {
   std::string verified;
   EXPECT_EQ(testing::RunCommand(verify, &verified), 0) << verified;
   EXPECT_THAT(verified, HasSubstr("audit trail verified"));
+  // Without access to Groningen's Kafka: Groningen's entries of the streams Amersfoort received,
+  // fetched from its federation service with Amersfoort's identity (GetAuditEntries).
+  auto verify_endpoint = [&](const std::string& who) {
+    const tls::TlsFiles& f = files_[who];
+    return absl::StrCat(RunfilesPath("tools/polderctl/polderctl"), " audit verify --bootstrap ",
+                        amersfoort_kafka_->bootstrap_servers(), " --peer-endpoint 127.0.0.1:",
+                        groningen->port("federation_port"), " --self amersfoort --peer groningen --cert ", f.cert_path,
+                        " --key ", f.key_path, " --bundle ", f.trust_bundle_path, " --crl-dir ", fed_->crl_dir(),
+                        " --directory ", dir_, "/directory.json --operator-key ", dir_, "/operator.pub 2>&1");
+  };
+  std::string fetched;
+  EXPECT_EQ(testing::RunCommand(verify_endpoint("amersfoort"), &fetched), 0) << fetched;
+  EXPECT_THAT(fetched, HasSubstr("audit trail verified"));
+  EXPECT_THAT(fetched, HasSubstr("via GetAuditEntries"));
+  std::cout << "audit verify --peer-endpoint: " << fetched;
+  // Another listed peer's identity is not served Amersfoort's streams.
+  std::string refused;
+  EXPECT_NE(testing::RunCommand(verify_endpoint("national"), &refused), 0) << refused;
+  EXPECT_THAT(refused, HasSubstr("is not a stream of 'national'"));
+  std::string incomplete;
+  EXPECT_NE(testing::RunCommand(absl::StrCat(RunfilesPath("tools/polderctl/polderctl"), " audit verify --bootstrap ",
+                                             amersfoort_kafka_->bootstrap_servers(), " --peer-endpoint 127.0.0.1:1",
+                                             " --self amersfoort --peer groningen --directory ", dir_,
+                                             "/directory.json --operator-key ", dir_, "/operator.pub 2>&1"),
+                                &incomplete),
+            0);
+  EXPECT_THAT(incomplete, HasSubstr("--peer-endpoint needs --cert"));
   std::string listed;
   EXPECT_EQ(testing::RunCommand(absl::StrCat(RunfilesPath("tools/polderctl/polderctl"), " audit query --bootstrap ",
                                              amersfoort_kafka_->bootstrap_servers(),
@@ -174,6 +201,9 @@ TEST_F(FederationE2eTest, ExactlyOnceThroughKillsAndFaults) {
   std::string caught;
   EXPECT_EQ(testing::RunCommand(verify, &caught) != 0, true) << caught;
   EXPECT_THAT(caught, HasSubstr("inserted at link"));
+  std::string caught_endpoint;
+  EXPECT_NE(testing::RunCommand(verify_endpoint("amersfoort"), &caught_endpoint), 0) << caught_endpoint;
+  EXPECT_THAT(caught_endpoint, HasSubstr("inserted at link"));
 
   // Metrics on both sides pass promtool and say what happened.
   ExpectPromtoolPasses(*groningen, "groningen");

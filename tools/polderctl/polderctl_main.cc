@@ -46,6 +46,7 @@
 #include "common/tls/identity.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/polder/datasets/standard_sources.h"
+#include "proto/polder/federation/v1/federation.grpc.pb.h"
 #include "proto/polder/registry/v1/registry.grpc.pb.h"
 #include "common/tls/pki.h"
 #include "common/trust/contract.h"
@@ -475,8 +476,10 @@ absl::Status ContractRevoke(const Args& a, Output* out) {
 
 // ---- registry ------------------------------------------------------------------------------
 
-// A mutual-TLS channel to a Polder service, verifying it against the signed directory.
-absl::StatusOr<std::shared_ptr<grpc::Channel>> ServiceChannel(const Args& a) {
+// A mutual-TLS channel to the Polder service of `server_peer` at `address`, verifying it against
+// the signed directory (--directory, --operator-key, --cert, --key, --bundle, --crl-dir).
+absl::StatusOr<std::shared_ptr<grpc::Channel>> ServiceChannel(const Args& a, const std::string& address,
+                                                              const std::string& server_peer) {
   ASSIGN_OR_RETURN(trust::SignedDirectory d, ReadDirectory(a.Get("directory")));
   ASSIGN_OR_RETURN(std::vector<trust::PinnedKey> pins, Pins(a));
   RETURN_IF_ERROR(trust::VerifyDirectory(d, pins, absl::Now(), absl::Minutes(5)));
@@ -488,8 +491,12 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> ServiceChannel(const Args& a) {
   o.directory = [directory] { return directory; };
   ASSIGN_OR_RETURN(auto checker, tls::IdentityChecker::Create(o));
   tls::TlsFiles files{a.Get("cert"), a.Get("key"), a.Get("bundle"), absl::Seconds(60)};
-  ASSIGN_OR_RETURN(auto creds, tls::MakeChannelCredentials(files, std::move(checker), a.Get("server-peer")));
-  return grpc::CreateChannel(a.Get("address"), creds);
+  ASSIGN_OR_RETURN(auto creds, tls::MakeChannelCredentials(files, std::move(checker), server_peer));
+  return grpc::CreateChannel(address, creds);
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> ServiceChannel(const Args& a) {
+  return ServiceChannel(a, a.Get("address"), a.Get("server-peer"));
 }
 
 absl::Status RegistrySetPrimary(const Args& a, Output* out) {
@@ -687,6 +694,51 @@ absl::StatusOr<audit::Trail> ReadAuditTopic(const Args& a, const std::string& bo
   return audit::ReadTrail(records);
 }
 
+// The peer's (provider's) entries of the streams `mine` received from it, fetched from its
+// federation service over mutual TLS with GetAuditEntries — which answers only a stream's
+// destination, so --cert/--key are this node's identity. A stream the provider has no entries
+// of is left out (CompareStreams reports it dropped).
+absl::StatusOr<audit::Trail> FetchOffered(const Args& a, const audit::Trail& mine) {
+  ASSIGN_OR_RETURN(absl::Duration timeout, DurationFlag(a, "timeout"));
+  ASSIGN_OR_RETURN(auto channel, ServiceChannel(a, a.Get("peer-endpoint"), a.Get("peer")));
+  auto stub = federation::v1::FederationService::NewStub(channel);
+  audit::Trail theirs;
+  for (const auto& [stream, head] : mine.entries_head) {
+    if (head.direction != "received" || head.source != a.Get("peer")) continue;
+    std::vector<audit::AuditLink> links;
+    uint64_t highest = 0;  // pages go by sequence (the provider answers up to 1,000 entries a call)
+    while (true) {
+      federation::v1::GetAuditEntriesRequest req;
+      req.set_stream_id(stream);
+      req.set_from_sequence(highest + 1);
+      grpc::ClientContext ctx;
+      ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+      federation::v1::GetAuditEntriesResponse resp;
+      grpc::Status s = stub->GetAuditEntries(&ctx, req, &resp);
+      if (s.error_code() == grpc::StatusCode::NOT_FOUND) break;  // no (more) entries
+      if (!s.ok()) {
+        return Prepend(FromGrpcStatus(s), absl::StrCat("GetAuditEntries of stream ", stream, " from ",
+                                                       a.Get("peer"), " at ", a.Get("peer-endpoint"), ": "));
+      }
+      const uint64_t before = highest;
+      for (const federation::v1::AuditEntryView& v : resp.entries()) {
+        links.push_back({v.sequence(), v.hash(), v.canonical_json()});
+        highest = std::max<uint64_t>(highest, v.sequence());
+      }
+      if (highest == before) break;
+    }
+    if (links.empty()) continue;
+    absl::StatusOr<audit::AuditEntry> first = audit::ParseEntry(links.front().canonical_json);
+    if (!first.ok()) {
+      theirs.unreadable.push_back(absl::StrCat(stream, " link 1 from ", a.Get("peer"), ": ", first.status().message()));
+      continue;
+    }
+    theirs.entries_head[stream] = *first;
+    theirs.chains[stream] = std::move(links);
+  }
+  return theirs;
+}
+
 absl::Status AuditVerify(const Args& a, Output* out) {
   ASSIGN_OR_RETURN(trust::SignedDirectory d, ReadDirectory(a.Get("directory")));
   ASSIGN_OR_RETURN(std::vector<trust::PinnedKey> pins, Pins(a));
@@ -700,6 +752,10 @@ absl::Status AuditVerify(const Args& a, Output* out) {
   int64_t links = 0;
   for (const auto& [stream, l] : mine.chains) links += static_cast<int64_t>(l.size());
   std::string compared;
+  if (a.Has("peer-bootstrap") && a.Has("peer-endpoint")) {
+    return absl::InvalidArgumentError("--peer-bootstrap and --peer-endpoint: give one (the peer's Kafka, or its "
+                                      "federation service)");
+  }
   if (a.Has("peer-bootstrap")) {
     if (!a.Has("self") || !a.Has("peer")) {
       return absl::InvalidArgumentError("--peer-bootstrap needs --self and --peer (whose trails these are)");
@@ -717,6 +773,27 @@ absl::Status AuditVerify(const Args& a, Output* out) {
     for (audit::Finding& f : audit::CompareStreams(theirs, mine)) findings.push_back(f);
     compared = absl::StrCat("; compared with ", a.Get("peer"), "'s trail (", theirs.chains.size(), " streams, ",
                             theirs.receipts.size(), " receipts)");
+  } else if (a.Has("peer-endpoint")) {
+    for (const char* required : {"self", "peer", "cert", "key", "bundle"}) {
+      if (!a.Has(required)) {
+        return absl::InvalidArgumentError(absl::StrCat("--peer-endpoint needs --", required,
+                                                       " (--self/--peer: whose trails; --cert/--key/--bundle: this "
+                                                       "node's mutual-TLS identity)"));
+      }
+    }
+    ASSIGN_OR_RETURN(audit::Trail theirs, FetchOffered(a, mine));
+    for (audit::Finding& f : audit::VerifyTrail(theirs, keys)) {
+      f.detail = absl::StrCat("(", a.Get("peer"), "'s entries) ", f.detail);
+      findings.push_back(std::move(f));
+    }
+    // The provider's chains against the receipts kept here, and entry by entry against what was
+    // received (the provider's receipts of this side's chains are in its trail, not served).
+    for (audit::Finding& f : audit::CheckReceiptsHeldBy(mine, theirs, a.Get("peer"), keys)) findings.push_back(f);
+    for (audit::Finding& f : audit::CompareStreams(mine, theirs)) findings.push_back(f);
+    int64_t fetched = 0;
+    for (const auto& [stream, l] : theirs.chains) fetched += static_cast<int64_t>(l.size());
+    compared = absl::StrCat("; compared with ", a.Get("peer"), "'s entries of the streams received from it (",
+                            theirs.chains.size(), " streams, ", fetched, " links, via GetAuditEntries)");
   }
   nlohmann::json list = nlohmann::json::array();
   for (const audit::Finding& f : findings) {
@@ -892,8 +969,14 @@ std::vector<Command> Commands() {
         {"directory", "the signed peer directory (signing keys of receipts)", true},
         {"operator-key", "pinned operator public key (.pub)", true, true},
         {"peer-bootstrap", "the peer's Kafka (its audit topic of the same name), to compare both sides"},
-        {"self", "whose trail --bootstrap holds (with --peer-bootstrap)"},
-        {"peer", "whose trail --peer-bootstrap holds"},
+        {"peer-endpoint", "or the peer's federation service host:port: fetch its entries of the streams received "
+                          "from it (GetAuditEntries, mutual TLS as --cert/--key)"},
+        {"self", "whose trail --bootstrap holds (with --peer-bootstrap or --peer-endpoint)"},
+        {"peer", "the other side: whose trail --peer-bootstrap holds, or who serves --peer-endpoint"},
+        {"cert", "with --peer-endpoint: this node's TLS certificate"},
+        {"key", "with --peer-endpoint: this node's TLS key"},
+        {"bundle", "with --peer-endpoint: the federation trust bundle"},
+        {"crl-dir", "with --peer-endpoint: folder of CRLs"},
         {"kafka-property", "librdkafka property k=v (paths only, e.g. ssl.ca.location)", false, true},
         {"timeout", "how long reading may take", false, false, false, "60s"}},
        AuditVerify},
