@@ -284,7 +284,8 @@ show_status() {
   echo
   echo "Read a mirror (read_committed):  kcat -C -b $(cat "$run_dir/amersfoort.kafka") -t groningen.mobility.bike-counts -X isolation.level=read_committed -f '%k %h\\n' -e"
   echo "Its schemas (no client cert):    curl -s --cacert $run_dir/groningen/tls/bundle.pem https://localhost:$node_schema/subjects/polder.datasets.mobility.v1.BikeCount/versions/latest"
-  echo "Audit trail (hash chain, receipts): kcat -C -b $(cat "$run_dir/amersfoort.kafka") -t _polder.audit -f '%k\\n' -e | tail"
+  echo "Exchanges in the audit trail:    $run_dir/bin/polderctl audit query --bootstrap $(cat "$run_dir/amersfoort.kafka") --peer groningen"
+  echo "Verify it against Groningen's:   (cd $run_dir && bin/polderctl audit verify --bootstrap $(cat "$run_dir/amersfoort.kafka") --peer-endpoint localhost:${fed_port[groningen]} --self amersfoort --peer groningen --cert amersfoort/tls/cert.pem --key amersfoort/tls/key.pem --bundle amersfoort/tls/bundle.pem --crl-dir pki/crl --directory directory.json --operator-key operator.key.pub)"
   echo "Metrics / readiness:             curl -s http://127.0.0.1:${node_ops[groningen]}/metrics | grep polder_federation   ·   /readyz"
   echo "Logs:                            $run_dir/{node-*,registry,generator-*,kafka-*}.log"
 }
@@ -302,6 +303,11 @@ if [ "$once" -eq 1 ]; then
   for _ in $(seq 1 240); do all_mirroring && break; sleep 1; done
   show_status
   all_mirroring || { say "not every share mirrored records"; tail -n 5 "$run_dir"/node-*.log "$run_dir"/generator-*.log >&2; exit 1; }
+  say "Amersfoort's audit trail against Groningen's entries (polderctl audit verify --peer-endpoint):"
+  (cd "$run_dir" && polderctl audit verify --bootstrap "$(cat amersfoort.kafka)" --peer-endpoint "localhost:${fed_port[groningen]}" \
+      --self amersfoort --peer groningen --cert amersfoort/tls/cert.pem --key amersfoort/tls/key.pem \
+      --bundle amersfoort/tls/bundle.pem --crl-dir pki/crl --directory directory.json --operator-key operator.key.pub) ||
+    { say "the audit trails do not verify"; exit 1; }
   exit 0
 fi
 say "running; status every 10 s. Press Ctrl-C to stop everything."
