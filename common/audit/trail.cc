@@ -157,5 +157,23 @@ std::vector<Finding> CompareStreams(const Trail& received, const Trail& offered)
   return out;
 }
 
+std::vector<Finding> CheckAgainstProvider(const Trail& received, const Trail& offered, const std::string& provider,
+                                          const KeyLookup& keys) {
+  Trail kept;  // the receipts of the streams received from `provider`
+  for (const Receipt& r : received.receipts) {
+    auto head = received.entries_head.find(r.stream_id);
+    if (head != received.entries_head.end() && head->second.direction == "received" &&
+        head->second.source == provider) {
+      kept.receipts.push_back(r);
+    }
+  }
+  std::vector<Finding> out = CheckReceiptsHeldBy(kept, offered, provider, keys);
+  for (Finding& f : CompareStreams(received, offered)) {
+    auto head = received.entries_head.find(f.stream);
+    if (head != received.entries_head.end() && head->second.source == provider) out.push_back(std::move(f));
+  }
+  return out;
+}
+
 }  // namespace audit
 }  // namespace polder

@@ -67,6 +67,14 @@ std::vector<Finding> CheckReceiptsHeldBy(const Trail& holder, const Trail& owner
 // VerifyTrail alone cannot.
 std::vector<Finding> CompareStreams(const Trail& received, const Trail& offered);
 
+// The subscriber's check against its provider when only the provider's entries of the streams
+// received from it are at hand (fetched with GetAuditEntries): the receipts `received` keeps of
+// those streams against the provider's chains in `offered` (CheckReceiptsHeldBy) and the streams
+// entry by entry (CompareStreams). Receipts of streams this side provided to the peer are not
+// checked here: the peer's chains of them are not served.
+std::vector<Finding> CheckAgainstProvider(const Trail& received, const Trail& offered, const std::string& provider,
+                                          const KeyLookup& keys);
+
 }  // namespace audit
 }  // namespace polder
 

@@ -1,5 +1,7 @@
 #include "common/audit/trail.h"
 
+#include <tuple>
+
 #include "common/status/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -21,16 +23,18 @@ std::vector<B> Batches() {
   return b;
 }
 
-std::vector<AuditLink> Chain(const std::string& direction, const std::vector<B>& batches) {
-  AuditChain c("stream-1");
+std::vector<AuditLink> Chain(const std::string& direction, const std::vector<B>& batches,
+                             const std::string& stream = "stream-1", const std::string& source = "groningen",
+                             const std::string& destination = "amersfoort") {
+  AuditChain c(stream);
   std::vector<AuditLink> links;
   for (const B& b : batches) {
     AuditEntry e;
-    e.transaction_id = "stream-1";
+    e.transaction_id = stream;
     e.direction = direction;
     e.contract_hash = "sha256:abc";
-    e.source = "groningen";
-    e.destination = "amersfoort";
+    e.source = source;
+    e.destination = destination;
     e.dataset = "mobility.bike-counts";
     e.partition = b.partition;
     e.first_offset = b.first;
@@ -156,6 +160,44 @@ TEST_F(TrailTest, TruncationAndBadReceipts) {
   Trail junk = ReadTrail({{"stream-1/1", "not json"}, {"receipt/x/y/1", "{}"}});
   EXPECT_EQ(junk.unreadable.size(), 2u);
   EXPECT_THAT(Kinds(VerifyTrail(junk, keys_)), ::testing::ElementsAre("unreadable@0", "unreadable@0"));
+}
+
+// Verifying against the provider's service (GetAuditEntries): only the streams received from it
+// are served, so the receipts kept of streams this side provided, and streams received from other
+// providers, are not compared — while a provider's short or missing entries still are.
+TEST_F(TrailTest, AgainstTheProviderOnlyTheStreamsReceivedFromIt) {
+  auto records_of = [](const std::string& stream, const std::vector<AuditLink>& links) {
+    std::vector<std::pair<std::string, std::string>> r;
+    for (const AuditLink& l : links) r.push_back({AuditRecordKey(stream, l.sequence), EncodeAuditRecord(l)});
+    return r;
+  };
+  // Amersfoort's trail: stream-1 received from Groningen (Groningen's receipt kept), stream-2
+  // provided to Groningen (Groningen's receipt of its own chain kept), stream-3 received from
+  // Enschede.
+  std::vector<std::pair<std::string, std::string>> mine = records_of("stream-1", received_);
+  const std::vector<AuditLink> provided = Chain("offered", Batches(), "stream-2", "amersfoort", "groningen");
+  const std::vector<AuditLink> from_enschede = Chain("received", Batches(), "stream-3", "enschede", "amersfoort");
+  for (auto& r : records_of("stream-2", provided)) mine.push_back(r);
+  for (auto& r : records_of("stream-3", from_enschede)) mine.push_back(r);
+  for (const auto& [stream, n, hash] : std::vector<std::tuple<std::string, uint64_t, std::string>>{
+           {"stream-1", offered_.size(), offered_.back().hash}, {"stream-2", 6, "sha256:groningens-own-chain"}}) {
+    Receipt r = *MakeReceipt(stream, "groningen", n, hash, *key_, absl::FromUnixSeconds(1795000100));
+    mine.push_back({ReceiptRecordKey(r), EncodeReceipt(r)});
+  }
+  const Trail amersfoort = ReadTrail(mine);
+  EXPECT_TRUE(VerifyTrail(amersfoort, keys_).empty());
+
+  const Trail served = ReadTrail(records_of("stream-1", offered_));
+  EXPECT_TRUE(CheckAgainstProvider(amersfoort, served, "groningen", keys_).empty());
+  // The same trail checked with CheckReceiptsHeldBy alone would blame stream-2.
+  EXPECT_THAT(Kinds(CheckReceiptsHeldBy(amersfoort, served, "groningen", keys_)), ::testing::ElementsAre("truncated@0"));
+
+  // Groningen serves its entries cut short, or none.
+  const std::vector<AuditLink> cut(offered_.begin(), offered_.begin() + 4);
+  EXPECT_THAT(Kinds(CheckAgainstProvider(amersfoort, ReadTrail(records_of("stream-1", cut)), "groningen", keys_)),
+              ::testing::UnorderedElementsAre("truncated@6", "inserted@5"));
+  EXPECT_THAT(Kinds(CheckAgainstProvider(amersfoort, ReadTrail({}), "groningen", keys_)),
+              ::testing::UnorderedElementsAre("truncated@0", "dropped@0"));
 }
 
 }  // namespace

@@ -786,10 +786,7 @@ absl::Status AuditVerify(const Args& a, Output* out) {
       f.detail = absl::StrCat("(", a.Get("peer"), "'s entries) ", f.detail);
       findings.push_back(std::move(f));
     }
-    // The provider's chains against the receipts kept here, and entry by entry against what was
-    // received (the provider's receipts of this side's chains are in its trail, not served).
-    for (audit::Finding& f : audit::CheckReceiptsHeldBy(mine, theirs, a.Get("peer"), keys)) findings.push_back(f);
-    for (audit::Finding& f : audit::CompareStreams(mine, theirs)) findings.push_back(f);
+    for (audit::Finding& f : audit::CheckAgainstProvider(mine, theirs, a.Get("peer"), keys)) findings.push_back(f);
     int64_t fetched = 0;
     for (const auto& [stream, l] : theirs.chains) fetched += static_cast<int64_t>(l.size());
     compared = absl::StrCat("; compared with ", a.Get("peer"), "'s entries of the streams received from it (",
