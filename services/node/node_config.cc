@@ -179,6 +179,7 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
         .Optional("recheck_interval", &c.sharing.recheck_interval)
         .Optional("max_streams_per_peer", &c.sharing.max_streams_per_peer)
         .OptionalBytes("max_unacknowledged_bytes", &c.sharing.max_unacknowledged_bytes)
+        .OptionalBytes("source_prefetch_bytes", &c.sharing.source_prefetch_bytes)
         .Required("signing_key_file", &c.sharing.signing_key_file)
         .Optional("receipt_interval", &c.sharing.receipt_interval)
         .Optional("keepalive_time", &c.sharing.keepalive_time)
@@ -188,6 +189,8 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
         .Optional("max_connection_idle", &c.sharing.max_connection_idle);
     fed.Check(c.sharing.max_unacknowledged_bytes >= c.sharing.max_batch_bytes, "max_unacknowledged_bytes",
               "must be at least max_batch_bytes (one batch must fit the window)");
+    fed.Check(c.sharing.source_prefetch_bytes >= c.sharing.max_batch_bytes, "source_prefetch_bytes",
+              "must be at least max_batch_bytes (a batch must fit the prefetch)");
     fed.Check(c.sharing.max_streams_per_peer >= 1, "max_streams_per_peer", "must be at least 1");
     fed.Check(c.sharing.max_batch_records >= 1, "max_batch_records", "must be at least 1");
     fed.Check(c.sharing.keepalive_time >= absl::Seconds(10), "keepalive_time",

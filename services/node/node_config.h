@@ -70,6 +70,10 @@ struct FederationConfig {
   int32_t max_streams_per_peer = 8;
   // Flow control: bytes a stream may have in flight beyond what its subscriber acknowledged.
   int64_t max_unacknowledged_bytes = 8 << 20;
+  // Each outgoing stream's source prefetch (keys and values librdkafka may queue; its memory is
+  // several times this with small records). librdkafka 2.0.2 stops fetching for up to a second
+  // whenever this queue is full, so a smaller prefetch trades catch-up throughput for memory.
+  int64_t source_prefetch_bytes = 8 << 20;
   // This node's Ed25519 signing key (the one the directory lists for it): signs receipts.
   std::string signing_key_file;
   absl::Duration receipt_interval = absl::Seconds(10);

@@ -110,6 +110,15 @@ TEST(NodeConfigTest, FederationSection) {
   EXPECT_THAT(ParseNodeConfig(Replace(with, "max_unacknowledged_bytes: 4MiB", "max_unacknowledged_bytes: 64KiB"),
                               "n.yaml"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("one batch must fit the window")));
+  EXPECT_EQ(c.sharing.source_prefetch_bytes, 8 << 20);
+  ASSERT_OK_AND_ASSIGN(NodeConfig small, ParseNodeConfig(Replace(with, "max_unacknowledged_bytes: 4MiB",
+                                                                 "source_prefetch_bytes: 2MiB"),
+                                                         "n.yaml"));
+  EXPECT_EQ(small.sharing.source_prefetch_bytes, 2 << 20);
+  EXPECT_THAT(ParseNodeConfig(Replace(with, "max_unacknowledged_bytes: 4MiB", "source_prefetch_bytes: 64KiB"),
+                              "n.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("a batch must fit the prefetch")));
   EXPECT_THAT(ParseNodeConfig(Replace(with, "max_unacknowledged_bytes: 4MiB", "keepalive_time: 1s"), "n.yaml"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("federation.keepalive_time")));
   EXPECT_THAT(ParseNodeConfig(Replace(with, "partitions: 3, purge", "partitions: 3, start: yesterday, purge"), "n.yaml"),

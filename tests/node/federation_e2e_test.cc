@@ -247,7 +247,10 @@ TEST_F(FederationE2eTest, ExactlyOnceThroughKillsAndFaults) {
 
 TEST_F(FederationE2eTest, StalledSubscriberRotationAndGap) {
   WriteContract("gr-am-bikes-1");
-  auto groningen = StartGroningen("  max_batch_records: 500\n  max_batch_bytes: 256KiB\n  max_unacknowledged_bytes: 1MiB\n");
+  // The provider holds at most the window, a batch and the source prefetch per stream.
+  auto groningen = StartGroningen(
+      "  max_batch_records: 500\n  max_batch_bytes: 256KiB\n  max_unacknowledged_bytes: 1MiB\n"
+      "  source_prefetch_bytes: 1MiB\n");
   Publish(groningen->grpc_port(), 4, 500, "warm");
   auto amersfoort = StartAmersfoort(groningen->port("federation_port"));
   ASSERT_EQ(WaitForMirror(2000, absl::Seconds(90)), 2000u) << amersfoort->Log();

@@ -328,11 +328,11 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
       }
       state_.bytes += pending_bytes;
     }
-    // Acknowledge (and exchange receipts) every half window, and at least every interval.
+    // Acknowledge (and exchange receipts) every quarter window, and at least every interval.
     committed += pending_bytes;
     pending.clear();
     pending_bytes = 0;
-    if ((committed - receipts.acknowledged()) * 2 >= window ||
+    if ((committed - receipts.acknowledged()) * 4 >= window ||
         absl::Now() - receipts.posted_at() >= options_.receipt_interval) {
       receipts.Post(writer.cursor(), committed);
     }
@@ -413,7 +413,9 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
       entry.purpose = purpose_;
       pending.push_back(std::move(mb));
       pending_bytes += bytes;
-      if (pending.size() >= kMaxBatchesPerTransaction && !flush()) break;
+      // A transaction holds at most a quarter of the window, so acknowledgements (and the
+      // provider's next batches) flow while the next one commits.
+      if ((pending.size() >= kMaxBatchesPerTransaction || pending_bytes * 4 >= window) && !flush()) break;
     }
     if (!failure.has_value()) flush();
   }

@@ -7,12 +7,14 @@
 // provider no longer has what the cursor points at) is recorded once in the audit log and the
 // metrics, and the subscription stays refused until an operator resolves it — never skipped.
 //
-// Receipts and flow control: after every half window of bytes committed (and at least every
+// Receipts and flow control: after every quarter window of bytes committed (and at least every
 // `receipt_interval` while batches arrive, and on heartbeats while anything is unacknowledged)
 // the subscriber hands the provider its signed chain head and committed cursor
 // (ExchangeReceipts), and keeps the provider's signed head, checked against the directory, in
 // its own audit log. Exchanges run on their own thread, off the write path: the writer posts
 // each committed cursor and goes on committing; the newest posted cursor is exchanged next.
+// Group commit: everything queued while a transaction commits goes into the next one, up to 64
+// batches or a quarter of the window, so acknowledgements flow while the next one commits.
 #ifndef POLDER_SERVICES_NODE_FEDERATION_SUBSCRIBER_H_
 #define POLDER_SERVICES_NODE_FEDERATION_SUBSCRIBER_H_
 
