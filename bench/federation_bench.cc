@@ -172,6 +172,17 @@ class FederationBench : public FederationFixture {
     ASSERT_TRUE(s.ok()) << s.error_message();
   }
 
+  // What Read() calls at its marks: the CPU seconds at the 10 % (1) and 90 % (2) marks, and at
+  // the end of the backlog (3) the live phase, copies of `sample` tagged `tag`, on `live`.
+  std::function<void(int)> AtMark(std::function<double()> cpu, double* cpu10, double* cpu90, std::thread* live,
+                                  const kafka::ConsumedRecord& sample, std::string tag) {
+    return [=](int mark) {
+      if (mark == 1) *cpu10 = cpu();
+      if (mark == 2) *cpu90 = cpu();
+      if (mark == 3) *live = std::thread([=] { Produce(sample, g_flags.live, tag, true); });
+    };
+  }
+
   // With --dump=1: each live record's production time, partition and latency, for plotting.
   void Dump(const Arrivals& arr, const std::string& name) {
     if (!g_flags.dump) return;
@@ -284,14 +295,8 @@ TEST_F(FederationBench, PolderAgainstMirrorMaker2) {
       Arrivals arr = Read(
           amersfoort_kafka_->bootstrap_servers(), backlog, backlog + g_flags.live, absl::StrCat("live-p", run, "-"),
           absl::Minutes(3),
-          [&](int mark) {
-            const double cpu = CpuSeconds(a) + CpuSeconds(g);
-            if (mark == 1) cpu10 = cpu;
-            if (mark == 2) cpu90 = cpu;
-            if (mark == 3) {
-              live = std::thread([&, run] { Produce(seed[0], g_flags.live, absl::StrCat("live-p", run), true); });
-            }
-          },
+          AtMark([&] { return CpuSeconds(a) + CpuSeconds(g); }, &cpu10, &cpu90, &live, seed[0],
+                 absl::StrCat("live-p", run)),
           [&] { rss = std::max(rss, std::max(RssKiB(a), RssKiB(g))); });
       if (live.joinable()) live.join();
       source_total += g_flags.live;
@@ -326,13 +331,7 @@ TEST_F(FederationBench, PolderAgainstMirrorMaker2) {
       Arrivals arr = Read(
           target->bootstrap_servers(), backlog, backlog + g_flags.live, absl::StrCat("live-m", run, "-"),
           absl::Minutes(3),
-          [&](int mark) {
-            if (mark == 1) cpu10 = CpuSeconds(m);
-            if (mark == 2) cpu90 = CpuSeconds(m);
-            if (mark == 3) {
-              live = std::thread([&, run] { Produce(seed[0], g_flags.live, absl::StrCat("live-m", run), true); });
-            }
-          },
+          AtMark([&] { return CpuSeconds(m); }, &cpu10, &cpu90, &live, seed[0], absl::StrCat("live-m", run)),
           [] {});
       if (live.joinable()) live.join();
       source_total += g_flags.live;
