@@ -4,6 +4,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/json/bounded.h"
 #include "common/trust/document.h"
 #include "common/trust/jcs.h"
 #include "common/trust/jws.h"
@@ -64,7 +65,7 @@ absl::StatusOr<std::string> CanonicalJson(const AuditEntry& e) {
 }
 
 absl::StatusOr<AuditEntry> ParseEntry(const std::string& canonical_json) {
-  json j = json::parse(canonical_json, nullptr, false);
+  json j = json_input::ParseOrDiscarded(canonical_json);
   if (!j.is_object()) return absl::InvalidArgumentError("audit entry is not a JSON object");
   AuditEntry e;
   try {
@@ -150,7 +151,7 @@ std::string EncodeReceipt(const Receipt& r) {
 }
 
 absl::StatusOr<Receipt> DecodeReceipt(const std::string& value) {
-  json j = json::parse(value, nullptr, false);
+  json j = json_input::ParseOrDiscarded(value);
   if (!j.is_object() || !j["stream_id"].is_string() || !j["peer"].is_string() || !j["sequence"].is_number_unsigned() ||
       !j["hash"].is_string() || !j["at"].is_string() || !j["jws"].is_string()) {
     return absl::DataLossError("a receipt record is not {stream_id, peer, sequence, hash, at, jws}");
@@ -181,7 +182,7 @@ std::string EncodeAuditRecord(const AuditLink& link) {
 }
 
 absl::StatusOr<AuditLink> DecodeAuditRecord(const std::string& value) {
-  json j = json::parse(value, nullptr, false);
+  json j = json_input::ParseOrDiscarded(value);
   if (!j.is_object() || !j["sequence"].is_number_unsigned() || !j["hash"].is_string() || !j["canonical"].is_string()) {
     return absl::DataLossError("an audit record is not {sequence, hash, canonical}");
   }

@@ -1,6 +1,10 @@
 #include "common/http/https_server.h"
 
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+
+#include <regex>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -8,6 +12,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/log/log.h"
@@ -55,6 +60,45 @@ std::string PeerChainPem(const SSL* ssl) {
 // Any presented certificate completes the handshake; each request is then admitted or refused
 // with a reason by IdentityChecker (a handshake failure could not say why).
 int AcceptChainForLaterCheck(X509_STORE_CTX*, void*) { return 1; }
+
+// The request line and headers.
+HttpRequest Head(const httplib::Request& req, const std::string& method) {
+  HttpRequest r;
+  r.method = method;
+  r.path = req.path;
+  for (const auto& [k, v] : req.params) r.query.emplace(k, v);
+  for (const auto& [k, v] : req.headers) r.headers.emplace(k, v);
+  return r;
+}
+
+// After a refusal on the headers: a small body (Content-Length up to kDiscardBytes) is read
+// and dropped unparsed, within kDiscardTime, so the client reads the refusal and the connection
+// stays in step; anything else (larger, chunked, too slow) has the connection's read side shut,
+// which ends it once the refusal is written.
+constexpr int64_t kDiscardBytes = 1 << 20;
+constexpr absl::Duration kDiscardTime = absl::Seconds(2);
+
+void DiscardOrShut(SSL* ssl, const httplib::Request& req) {
+  const int fd = SSL_get_fd(ssl);
+  if (fd < 0) return;
+  int64_t left = 0;  // no Content-Length and no Transfer-Encoding: no body
+  const std::string length = req.get_header_value("Content-Length");
+  const bool sized = !req.has_header("Transfer-Encoding") &&
+                     (length.empty() || (absl::SimpleAtoi(length, &left) && left >= 0 && left <= kDiscardBytes));
+  const absl::Time deadline = absl::Now() + kDiscardTime;
+  char buf[16 << 10];
+  while (sized && left > 0) {
+    if (SSL_pending(ssl) == 0) {
+      pollfd p{fd, POLLIN, 0};
+      const int wait = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
+      if (wait <= 0 || poll(&p, 1, wait) <= 0) break;
+    }
+    const int n = SSL_read(ssl, buf, static_cast<int>(std::min<int64_t>(left, sizeof buf)));
+    if (n <= 0) break;
+    left -= n;
+  }
+  if (!sized || left > 0) shutdown(fd, SHUT_RD);
+}
 
 }  // namespace
 
@@ -220,32 +264,34 @@ absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Create(
   return s;
 }
 
-void HttpsServer::Handle(const std::string& method, const std::string& path_regex, Handler handler) {
-  auto checker = checker_;
-  auto refuse = options_.refusal_formatter ? options_.refusal_formatter : &HttpResponse::Error;
-  const bool development = options_.plaintext_development;
-  const ClientAuth client_auth = options_.client_auth;
-  auto wrapped = [checker, handler, method, refuse, development, client_auth](const httplib::Request& req,
-                                                                               httplib::Response& res) {
+struct HttpsServer::Route {
+  std::string method;
+  std::regex path;
+  Gate gate;
+};
+
+absl::StatusOr<tls::PeerIdentity> HttpsServer::Identify(const void* ssl_ptr) const {
+  if (options_.plaintext_development) return tls::PeerIdentity{"development", "", "", "", absl::InfiniteFuture()};
+  if (options_.client_auth == ClientAuth::kNone) return tls::PeerIdentity{"", "", "", "", absl::InfiniteFuture()};
+  std::string chain = PeerChainPem(static_cast<const SSL*>(ssl_ptr));
+  if (chain.empty() && options_.client_auth == ClientAuth::kOptional) {
+    return tls::PeerIdentity{"", "", "", "", absl::InfiniteFuture()};  // no certificate: no identity
+  }
+  return checker_->Check(chain);
+}
+
+void HttpsServer::Handle(const std::string& method, const std::string& path_regex, Handler handler, Gate gate) {
+  routes_.push_back(Route{method, std::regex(path_regex), std::move(gate)});
+  // The certificate and the gate were checked before the body (see Start); the handler needs
+  // the identity again (httplib passes nothing from one stage to the next).
+  auto wrapped = [this, handler, method](const httplib::Request& req, httplib::Response& res) {
     HttpResponse out;
-    absl::StatusOr<tls::PeerIdentity> peer = tls::PeerIdentity{"", "", "", "", absl::InfiniteFuture()};
-    if (development) {
-      peer = tls::PeerIdentity{"development", "", "", "", absl::InfiniteFuture()};
-    } else if (client_auth != ClientAuth::kNone) {
-      std::string chain = PeerChainPem(req.ssl);
-      if (!chain.empty() || client_auth == ClientAuth::kRequired) peer = checker->Check(chain);
-    }
+    absl::StatusOr<tls::PeerIdentity> peer = Identify(req.ssl);
     if (!peer.ok()) {
-      log::Warning("HTTPS request refused", {{"reason", std::string(peer.status().message())},
-                                             {"path", req.path}});
-      out = refuse(peer.status());
+      out = Refusal(peer.status(), req.path);
     } else {
-      HttpRequest r;
-      r.method = method;
-      r.path = req.path;
+      HttpRequest r = Head(req, method);
       for (size_t i = 1; i < req.matches.size(); ++i) r.path_params.push_back(req.matches[i].str());
-      for (const auto& [k, v] : req.params) r.query.emplace(k, v);
-      for (const auto& [k, v] : req.headers) r.headers.emplace(k, v);
       r.body = req.body;
       out = handler(r, *peer);
     }
@@ -264,8 +310,35 @@ void HttpsServer::Handle(const std::string& method, const std::string& path_rege
   }
 }
 
+HttpResponse HttpsServer::Refusal(const absl::Status& status, const std::string& path) const {
+  log::Warning("HTTPS request refused", {{"reason", std::string(status.message())}, {"path", path}});
+  return options_.refusal_formatter ? options_.refusal_formatter(status) : HttpResponse::Error(status);
+}
+
 absl::Status HttpsServer::Start() {
   httplib::Server& s = *impl_->server;
+  // Before the body: the client certificate and the route's gate. A refused request is answered
+  // at once and its connection's read side shut, so the body is never read (nor the next
+  // request on that connection parsed from it).
+  s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    const Route* route = nullptr;
+    for (const Route& r : routes_) {
+      if (r.method == req.method && std::regex_match(req.path, r.path)) {
+        route = &r;
+        break;
+      }
+    }
+    if (route == nullptr) return httplib::Server::HandlerResponse::Unhandled;
+    absl::StatusOr<tls::PeerIdentity> peer = Identify(req.ssl);
+    absl::Status admitted = peer.status();
+    if (peer.ok() && route->gate) admitted = route->gate(Head(req, req.method), *peer);
+    if (admitted.ok()) return httplib::Server::HandlerResponse::Unhandled;
+    HttpResponse out = Refusal(admitted, req.path);
+    res.status = out.status;
+    res.set_content(out.body, out.content_type.c_str());
+    if (req.ssl != nullptr) DiscardOrShut(const_cast<SSL*>(req.ssl), req);
+    return httplib::Server::HandlerResponse::Handled;
+  });
   if (options_.port == 0) {
     port_ = s.bind_to_any_port(options_.bind_address);
   } else {

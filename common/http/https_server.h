@@ -15,7 +15,8 @@
 // validity, CRLs, peer id, directory thumbprint). A refused request gets 401 (the certificate
 // proves no identity) or 403 (the federation does not admit that identity) with a JSON body
 // {"error": {"code": "...", "message": "<reason>"}}. Handler errors map through
-// HttpStatusCode (common/status).
+// HttpStatusCode (common/status). Refusals (certificate, route gate) are decided on the request
+// line and headers: the body of a refused request is never read.
 #ifndef POLDER_COMMON_HTTP_HTTPS_SERVER_H_
 #define POLDER_COMMON_HTTP_HTTPS_SERVER_H_
 
@@ -24,6 +25,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -78,15 +80,20 @@ struct HttpsOptions {
 class HttpsServer {
  public:
   using Handler = std::function<HttpResponse(const HttpRequest&, const tls::PeerIdentity&)>;
+  // Admits a request from its request line and headers alone (`head.body` is empty), before
+  // the body is read: e.g. a bearer token. A refusal is answered with `refusal_formatter`, the
+  // connection is closed and the body is never read or parsed.
+  using Gate = std::function<absl::Status(const HttpRequest& head, const tls::PeerIdentity&)>;
 
   // `checker` may be null only with plaintext_development or ClientAuth::kNone.
   static absl::StatusOr<std::unique_ptr<HttpsServer>> Create(
       HttpsOptions options, std::shared_ptr<const tls::IdentityChecker> checker);
   ~HttpsServer();
 
-  // Routes `method` requests whose path matches `path_regex` (whole path) to `handler`. Call
-  // before Start.
-  void Handle(const std::string& method, const std::string& path_regex, Handler handler);
+  // Routes `method` requests whose path matches `path_regex` (whole path) to `handler`, after
+  // `gate` (if any) admitted the request's head. Call before Start. The client certificate is
+  // checked before the body is read, for every route.
+  void Handle(const std::string& method, const std::string& path_regex, Handler handler, Gate gate = nullptr);
 
   // Binds and serves on a background thread. UNAVAILABLE if the address cannot be bound.
   absl::Status Start();
@@ -97,8 +104,13 @@ class HttpsServer {
   struct Impl;
   HttpsServer(HttpsOptions options, std::shared_ptr<const tls::IdentityChecker> checker);
 
+  struct Route;
+  absl::StatusOr<tls::PeerIdentity> Identify(const void* ssl) const;
+  HttpResponse Refusal(const absl::Status& status, const std::string& path) const;
+
   HttpsOptions options_;
   std::shared_ptr<const tls::IdentityChecker> checker_;
+  std::vector<Route> routes_;
   std::unique_ptr<Impl> impl_;
   std::thread thread_;
   int port_ = 0;

@@ -57,14 +57,21 @@ std::shared_ptr<grpc::experimental::FileWatcherCertificateProvider> Provider(con
 // Admits each call on the server after IdentityChecker::Check.
 class PeerAdmission : public grpc::AuthMetadataProcessor {
  public:
-  PeerAdmission(std::shared_ptr<const IdentityChecker> checker, bool optional)
-      : checker_(std::move(checker)), optional_(optional) {}
+  PeerAdmission(std::shared_ptr<const IdentityChecker> checker, bool optional, TokenCheck token_check)
+      : checker_(std::move(checker)), optional_(optional), token_check_(std::move(token_check)) {}
   bool IsBlocking() const override { return false; }  // Check does no network I/O.
 
-  grpc::Status Process(const InputMetadata&, grpc::AuthContext* context, OutputMetadata*,
+  grpc::Status Process(const InputMetadata& metadata, grpc::AuthContext* context, OutputMetadata*,
                        OutputMetadata*) override {
     const std::string chain = PeerChainPem(*context);
-    if (chain.empty() && optional_) return grpc::Status::OK;  // no certificate: no identity
+    if (chain.empty() && optional_) {
+      if (!token_check_) return grpc::Status::OK;  // no certificate: no identity
+      // No certificate: the token decides, before the call takes a thread or is parsed.
+      auto it = metadata.find("authorization");
+      absl::Status s = token_check_(it == metadata.end() ? std::string() : std::string(it->second.data(), it->second.size()));
+      if (!s.ok()) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(s.message()));
+      return grpc::Status::OK;
+    }
     absl::StatusOr<PeerIdentity> peer = checker_->Check(chain);
     if (!peer.ok()) {
       log::Warning("peer refused", {{"reason", std::string(peer.status().message())},
@@ -81,6 +88,7 @@ class PeerAdmission : public grpc::AuthMetadataProcessor {
  private:
   std::shared_ptr<const IdentityChecker> checker_;
   const bool optional_;
+  const TokenCheck token_check_;
 };
 
 // Accepts a server only if the checker admits it (and it is the expected peer).
@@ -129,7 +137,8 @@ std::string PeerChainPem(const grpc::AuthContext& context) {
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
-    const TlsFiles& files, std::shared_ptr<const IdentityChecker> checker, ClientCertificates client_certificates) {
+    const TlsFiles& files, std::shared_ptr<const IdentityChecker> checker, ClientCertificates client_certificates,
+    TokenCheck token_check) {
   RETURN_IF_ERROR(CheckFiles(files));
   if (checker == nullptr) return absl::InvalidArgumentError("TLS server needs an identity checker");
   grpc::experimental::TlsServerCredentialsOptions options(Provider(files));
@@ -140,7 +149,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
                                          : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   std::shared_ptr<grpc::ServerCredentials> creds = grpc::experimental::TlsServerCredentials(options);
   if (creds == nullptr) return absl::InternalError("gRPC refused the TLS server options");
-  creds->SetAuthMetadataProcessor(std::make_shared<PeerAdmission>(std::move(checker), optional));
+  creds->SetAuthMetadataProcessor(std::make_shared<PeerAdmission>(std::move(checker), optional, std::move(token_check)));
   return creds;
 }
 

@@ -21,6 +21,7 @@
 #ifndef POLDER_COMMON_TLS_GRPC_TLS_H_
 #define POLDER_COMMON_TLS_GRPC_TLS_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -52,9 +53,16 @@ inline constexpr char kCertSerialProperty[] = "polder_cert_serial";
 // certificate must chain to the bundle and pass the checker as usual.
 enum class ClientCertificates { kRequired, kOptional };
 
+// Authenticates a call that presented no client certificate by its `authorization` metadata
+// ("" if absent), before the call reaches a handler or takes a thread: a refusal ends the call
+// with UNAUTHENTICATED. Must not block (it runs on gRPC's transport thread).
+using TokenCheck = std::function<absl::Status(const std::string& authorization)>;
+
+// kOptional with `token_check`: a call without a certificate is admitted only if the check
+// passes (without it, such calls pass through without an identity, as documented above).
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TlsFiles& files, std::shared_ptr<const IdentityChecker> checker,
-    ClientCertificates client_certificates = ClientCertificates::kRequired);
+    ClientCertificates client_certificates = ClientCertificates::kRequired, TokenCheck token_check = nullptr);
 
 // `expected_peer_id` empty: any peer the checker admits.
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/json/bounded.h"
 #include "common/status/status_macros.h"
 #include "common/trust/document.h"
 #include "common/trust/jcs.h"
@@ -26,7 +27,7 @@ bool IsDatasetId(absl::string_view id) {
 }
 
 absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text, absl::string_view what) {
-  nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
+  nlohmann::json j = json_input::ParseOrDiscarded(text);
   if (j.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(what, ": not valid JSON"));
   return j;
 }

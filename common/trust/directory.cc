@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/json/bounded.h"
 #include "common/status/status_macros.h"
 #include "common/trust/document.h"
 #include "common/trust/jcs.h"
@@ -192,7 +193,7 @@ std::string SignedDirectory::ToFileText() const {
 }
 
 absl::StatusOr<SignedDirectory> SignedDirectory::Parse(absl::string_view text) {
-  nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
+  nlohmann::json j = json_input::ParseOrDiscarded(text);
   if (j.is_discarded()) return absl::InvalidArgumentError("signed directory: not valid JSON");
   SignedDirectory out;
   FieldReader r(j, "$");

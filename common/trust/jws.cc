@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/json/bounded.h"
 #include "common/status/status_macros.h"
 #include "common/trust/jcs.h"
 #include "nlohmann/json.hpp"
@@ -32,7 +33,7 @@ absl::StatusOr<JwsHeader> ParseDetachedHeader(absl::string_view jws) {
   }
   ASSIGN_OR_RETURN(std::string header_json, Base64UrlDecode(parts[0]),
                    _.Prepend("malformed signature header: "));
-  nlohmann::json header = nlohmann::json::parse(header_json, nullptr, /*allow_exceptions=*/false);
+  nlohmann::json header = json_input::ParseOrDiscarded(header_json);
   if (!header.is_object()) return absl::InvalidArgumentError("malformed signature header: not JSON");
   JwsHeader h;
   if (!header.contains("alg") || !header["alg"].is_string() ||

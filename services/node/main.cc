@@ -119,7 +119,7 @@ absl::Status Run(NodeConfig config) {
   // Schemas: the registry through the node's cache.
   std::shared_ptr<grpc::ChannelCredentials> registry_creds;
   if (config.development_mode) {
-    registry_creds = grpc::InsecureChannelCredentials();
+    registry_creds = grpc::InsecureChannelCredentials();  // loopback development mode only (node_config)
   } else {
     tls::TlsFiles files{config.cert_file, config.key_file, config.trust_bundle_file};
     ASSIGN_OR_RETURN(registry_creds, tls::MakeChannelCredentials(files, federation_checker, config.registry_peer));
@@ -130,6 +130,7 @@ absl::Status Run(NodeConfig config) {
                    SchemaCache::Open(config.state_dir + "/schema-cache.json", source));
   std::vector<std::string> subjects;
   for (const DatasetConfig& d : config.datasets) subjects.push_back(d.subject);
+  schemas->SetServedSubjects(subjects);
 
   // Contracts (federation): read before the topics, since a mirror keeps what its contract allows.
   std::unique_ptr<ContractBook> contracts;
@@ -201,10 +202,16 @@ absl::Status Run(NodeConfig config) {
   tls::TlsFiles ingest_files{config.cert_file, config.key_file,
                              config.ingest_client_ca_file.empty() ? config.trust_bundle_file : config.ingest_client_ca_file};
   if (config.development_mode) {
-    grpc_creds = grpc::InsecureServerCredentials();
+    grpc_creds = grpc::InsecureServerCredentials();  // loopback development mode only (node_config)
   } else {
-    ASSIGN_OR_RETURN(grpc_creds,
-                     tls::MakeServerCredentials(ingest_files, ingest_checker, tls::ClientCertificates::kOptional));
+    // A caller without a certificate is authenticated by its token in gRPC's auth filter: an
+    // unauthenticated call (health included) never reaches a handler or holds a thread.
+    IngestAuthenticator* a = auth.get();
+    ASSIGN_OR_RETURN(grpc_creds, tls::MakeServerCredentials(
+                                     ingest_files, ingest_checker, tls::ClientCertificates::kOptional,
+                                     [a](const std::string& authorization) {
+                                       return a->Authenticate("", authorization).status();
+                                     }));
   }
   grpc::ServerBuilder builder;
   int grpc_port = 0;
@@ -227,7 +234,7 @@ absl::Status Run(NodeConfig config) {
   ho.plaintext_development = config.development_mode;
   ho.client_auth = http::ClientAuth::kOptional;
   ASSIGN_OR_RETURN(std::unique_ptr<http::HttpsServer> http_server, http::HttpsServer::Create(ho, ingest_checker));
-  RegisterIngestRoutes(http_server.get(), &ingest);
+  RegisterIngestRoutes(http_server.get(), &ingest, config.development_mode);
   RETURN_IF_ERROR(http_server->Start());
 
   // The schema endpoint: server TLS only.
@@ -286,9 +293,12 @@ absl::Status Run(NodeConfig config) {
     fo.max_streams_per_peer = config.sharing.max_streams_per_peer;
     fo.checker = federation_checker;
     SchemaCache* cache = schemas.get();
-    fo.schema_version = [cache](int32_t id) -> absl::StatusOr<int64_t> {
-      for (const auto& [subject, version] : cache->VersionsOf(id)) return version;
-      return absl::NotFoundError(absl::StrCat("schema ", id, " has no known version in this node's cache"));
+    std::map<std::string, std::string> subject_of;
+    for (const DatasetConfig& d : config.datasets) subject_of[d.id] = d.subject;
+    fo.schema_version = [cache, subject_of](const std::string& dataset, int32_t id) -> absl::StatusOr<int64_t> {
+      auto s = subject_of.find(dataset);
+      if (s == subject_of.end()) return absl::NotFoundError(absl::StrCat("dataset ", dataset, " is not this node's"));
+      return cache->VersionUnder(s->second, id);
     };
     federation_service =
         std::make_unique<FederationService>(fo, contracts.get(), audit_log.get(), receipt_signer.get());
@@ -330,15 +340,18 @@ absl::Status Run(NodeConfig config) {
       const std::string endpoint = sub.endpoint, provider = sub.provider;
       auto checker = federation_checker;
       const absl::Duration keepalive = config.sharing.keepalive_time, keepalive_timeout = config.sharing.keepalive_timeout;
-      so.channel = [endpoint, provider, checker, federation_files, keepalive, keepalive_timeout] {
-        auto creds = tls::MakeChannelCredentials(federation_files, checker, provider);
+      so.channel = [endpoint, provider, checker, federation_files, keepalive,
+                    keepalive_timeout]() -> absl::StatusOr<std::shared_ptr<grpc::Channel>> {
+        // Fails closed: without usable credentials the subscription is not dialled at all.
+        ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> creds,
+                         tls::MakeChannelCredentials(federation_files, checker, provider));
         grpc::ChannelArguments args;
         args.SetMaxReceiveMessageSize(8 << 20);
         args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(absl::ToInt64Milliseconds(keepalive)));
         args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, static_cast<int>(absl::ToInt64Milliseconds(keepalive_timeout)));
         args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
         args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-        return grpc::CreateCustomChannel(endpoint, creds.ok() ? *creds : grpc::InsecureChannelCredentials(), args);
+        return grpc::CreateCustomChannel(endpoint, creds, args);
       };
       so.writer.producer.client = client;
       // Batches no larger than the topics' max.message.bytes (EnsureTopics sets it from these).
@@ -382,15 +395,17 @@ absl::Status Run(NodeConfig config) {
       so.contract = [book, contract_id] { return book->Find(contract_id); };
       so.on_schema = [cache](int32_t id) {
         absl::StatusOr<std::shared_ptr<const CachedSchema>> s = cache->ById(id);
-        if (!s.ok()) log::Warning("schema of mirrored records not cached", {{"schema_id", id}, {"error", std::string(s.status().message())}});
+        // Pinned: the schema endpoint serves it (and its references) to readers of the mirror.
+        absl::Status pinned = s.ok() ? cache->Pin(id) : s.status();
+        if (!pinned.ok()) log::Warning("schema of mirrored records not cached", {{"schema_id", id}, {"error", std::string(pinned.message())}});
       };
       subscribers.push_back(std::make_unique<Subscriber>(so));
       subscribers.back()->Start();
     }
   }
 
-  // The node certificate's expiry for the metrics: read at start and on each refresh (the file
-  // may be rotated), not on every scrape.
+  // The node certificate's expiry for the metrics and readiness: read at start and on each
+  // refresh (the file may be rotated), not on every scrape.
   std::atomic<int64_t> certificate_not_after{0};
   auto read_certificate_expiry = [&] {
     if (absl::StatusOr<std::string> pem = trust::ReadFileToString(config.cert_file); pem.ok()) {
@@ -399,23 +414,50 @@ absl::Status Run(NodeConfig config) {
       }
     }
   };
-  if (config.sharing.enabled) read_certificate_expiry();
+  read_certificate_expiry();
 
-  // Ops: metrics, liveness, readiness (plain HTTP, nothing secret).
+  // Ops: metrics, liveness, readiness, status (plain HTTP, nothing secret).
   httplib::Server ops;
+  // Ready means this process can give correct answers: its Kafka, its producer, its schemas and
+  // its certificate. A peer's or a subscription's state never makes it unready (an unready pod
+  // leaves every Service: one peer's gap would take this city's ingest offline); those are on
+  // /statusz and in the metrics.
   auto readiness = [&]() -> std::vector<std::string> {
     std::vector<std::string> problems;
     if (publisher->fenced()) problems.push_back("fenced: another instance took over ingest");
     if (!kafka_reachable) problems.push_back("Kafka: the cluster does not answer");
     if (!publisher->ready()) problems.push_back("Kafka: the ingest producer is not ready");
     if (!schemas_ready) problems.push_back("schemas: not every dataset's schema is known");
-    for (const auto& sub : subscribers) {
-      Subscriber::State st = sub->state();
-      if (st.status == "refused" || st.status == "fenced") {
-        problems.push_back(absl::StrCat("subscription ", st.status, ": ", st.last_error));
-      }
+    if (!config.development_mode && certificate_not_after <= absl::ToUnixSeconds(absl::Now())) {
+      problems.push_back(absl::StrCat("certificate: ", config.cert_file, " is unreadable or expired"));
     }
     return problems;
+  };
+  auto status_page = [&]() -> nlohmann::json {
+    std::vector<std::string> problems = readiness();
+    nlohmann::json subs = nlohmann::json::array();
+    for (size_t i = 0; i < subscribers.size(); ++i) {
+      const SubscriptionConfig& sub = config.sharing.subscriptions[i];
+      Subscriber::State st = subscribers[i]->state();
+      subs.push_back({{"provider", sub.provider},
+                      {"dataset", sub.dataset},
+                      {"contract", sub.contract},
+                      {"state", st.status},
+                      {"last_error", st.last_error},
+                      {"records", st.records},
+                      {"reconnects", st.reconnects},
+                      {"gaps", st.gaps},
+                      {"receipts", st.receipts}});
+    }
+    nlohmann::json tokens = nlohmann::json::array();
+    for (const IngestAuthenticator::TokenState& t : auth->tokens()) {
+      tokens.push_back({{"identity", t.identity}, {"valid", t.valid}, {"problem", t.problem}});
+    }
+    return {{"peer", config.peer_id},
+            {"ready", problems.empty()},
+            {"problems", problems},
+            {"subscriptions", subs},
+            {"ingest_tokens", tokens}};
   };
   ops.Get("/livez", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
   ops.Get("/readyz", [&](const httplib::Request&, httplib::Response& res) {
@@ -424,7 +466,12 @@ absl::Status Run(NodeConfig config) {
     res.set_content(nlohmann::json{{"ready", problems.empty()}, {"problems", problems}}.dump() + "\n",
                     "application/json");
   });
+  ops.Get("/statusz", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(status_page().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+                    "application/json");
+  });
   ops.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
+    for (const IngestAuthenticator::TokenState& t : auth->tokens()) metrics.SetIngestToken(t.identity, t.valid);
     Publisher::Stats ps = publisher->stats();
     metrics.SetPublisherStats(ps.transactions, ps.failed_transactions, ps.producer_recreations, ps.known_keys);
     SchemaCache::Stats cs = schemas->stats();
@@ -498,12 +545,13 @@ absl::Status Run(NodeConfig config) {
                      {{"error", probe.ok() ? "" : std::string(probe.status().message())}});
         }
         kafka_reachable = probe.ok();
+        auth->Refresh();  // a deleted or broken token file revokes its token now, not at its next use
         next_probe = absl::Now() + absl::Seconds(2);
       }
       if (absl::Now() >= next_refresh) {
         refresh();
         next_refresh = absl::Now() + config.registry_refresh;
-        if (config.sharing.enabled) read_certificate_expiry();
+        read_certificate_expiry();
         if (directory != nullptr) trust::RefreshDirectory(*directory, config.trust);
       }
       set_health(readiness().empty());

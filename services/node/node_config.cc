@@ -94,6 +94,9 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
       .Optional("refresh_interval", &c.registry_refresh)
       .Optional("timeout", &c.registry_timeout);
   registry.Check(ValidAddress(c.registry_address), "address", "must be host:port");
+  // Development mode dials the registry in plaintext: only on this machine.
+  registry.Check(!c.development_mode || Loopback(c.registry_address), "address",
+                 "development_mode reaches the registry only on loopback (127.0.0.1, localhost, ::1)");
 
   config::ObjectReader tls = doc.root().Object("tls", c.development_mode ? config::kOptional : config::kRequired);
   tls.Required("cert_file", &c.cert_file)

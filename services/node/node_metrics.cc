@@ -67,9 +67,13 @@ NodeMetrics::NodeMetrics() : registry_(std::make_shared<prometheus::Registry>())
                                    .Name("polder_federation_subscription_lag_seconds")
                                    .Help("Age of the newest mirrored record while the mirror lags, else 0")
                                    .Register(*registry_);
+  ingest_token_valid_ = &BuildGauge()
+                            .Name("polder_node_ingest_token_valid")
+                            .Help("1 while an ingest identity's bearer token file holds a valid token; 0 revoked")
+                            .Register(*registry_);
   subscription_state_ = &BuildGauge()
                              .Name("polder_federation_subscription_state")
-                             .Help("1 for the subscription's current state (streaming, reconnecting, refused, fenced)")
+                             .Help("1 for the subscription's current state (streaming, reconnecting, refused, no-credentials, fenced)")
                              .Register(*registry_);
   subscription_gaps_ = &BuildCounter()
                             .Name("polder_federation_subscription_gaps_total")
@@ -174,7 +178,7 @@ void Advance(prometheus::Counter& c, int64_t total) {
 void NodeMetrics::SetSubscription(const std::string& provider, const std::string& dataset, const Subscription& s) {
   const prometheus::Labels labels = {{"provider", provider}, {"dataset", dataset}};
   subscription_up_->Add(labels).Set(s.state == "streaming" ? 1 : 0);
-  for (const char* state : {"starting", "streaming", "reconnecting", "refused", "fenced", "stopped"}) {
+  for (const char* state : {"starting", "streaming", "reconnecting", "refused", "no-credentials", "fenced", "stopped"}) {
     subscription_state_->Add({{"provider", provider}, {"dataset", dataset}, {"state", state}})
         .Set(s.state == state ? 1 : 0);
   }
@@ -203,6 +207,10 @@ void NodeMetrics::SetStreamsEnded(const std::string& peer, const std::string& co
 }
 
 void NodeMetrics::SetReceiptsReceived(int64_t total) { Advance(*receipts_received_, total); }
+
+void NodeMetrics::SetIngestToken(const std::string& identity, bool valid) {
+  ingest_token_valid_->Add({{"identity", identity}}).Set(valid ? 1 : 0);
+}
 
 void NodeMetrics::SetExpiry(const std::string& kind, const std::string& name, absl::Time at) {
   expiry_->Add({{"kind", kind}, {"name", name}}).Set(static_cast<double>(absl::ToUnixSeconds(at)));

@@ -77,6 +77,9 @@ class NodeMetrics {
   void SetReceiptsReceived(int64_t total);
   // When something this node depends on expires: kind certificate, directory or contract.
   void SetExpiry(const std::string& kind, const std::string& name, absl::Time at);
+  // Whether an ingest identity's bearer token is valid now (0: its file was deleted, emptied,
+  // shortened or exposed — the token is revoked).
+  void SetIngestToken(const std::string& identity, bool valid);
 
   // The text exposition format.
   std::string Serialize() const;
@@ -113,6 +116,7 @@ class NodeMetrics {
   prometheus::Family<prometheus::Counter>* streams_ended_;
   prometheus::Counter* receipts_received_;
   prometheus::Family<prometheus::Gauge>* expiry_;
+  prometheus::Family<prometheus::Gauge>* ingest_token_valid_;
 };
 
 }  // namespace node

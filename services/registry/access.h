@@ -26,6 +26,12 @@ struct AccessPolicy {
   absl::Status CheckSubjectWrite(const std::string& peer, const std::string& subject) const;
   // OK if `peer` may change global settings, import or move the primary.
   absl::Status CheckOperator(const std::string& peer, const std::string& what) const;
+  // The Protobuf namespace a peer's schemas must lie in: its subject prefix without the final
+  // dot (polder.cities.groningen); "" for the operator (no restriction).
+  std::string Namespace(const std::string& peer) const;
+  // The namespace of the city that may write `subject` ("" for subjects outside every city's
+  // prefix), for the start-up report of registered offenders.
+  std::string NamespaceOfSubject(const std::string& subject) const;
 };
 
 }  // namespace registry

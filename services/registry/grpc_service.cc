@@ -71,6 +71,7 @@ grpc::Status RegistryGrpcService::RegisterSchema(grpc::ServerContext* ctx, const
   r.references = Refs(req->references());
   if (req->id() > 0) r.id = req->id();
   if (req->version() > 0) r.version = req->version();
+  r.writer_namespace = policy_.Namespace(peer);
   absl::StatusOr<RegisterResult> res = registry_->Register(r);
   if (!res.ok()) return Out(res.status());
   resp->set_id(res->id);

@@ -103,13 +103,19 @@ absl::Status Run(RegistryConfig config) {
   policy.operator_peers = {config.operator_peers.begin(), config.operator_peers.end()};
   policy.city_subject_prefix = config.city_subject_prefix;
   policy.development = config.development_mode;
+  // Schemas registered before the namespace rules existed: reported, not removed (deleting a
+  // schema records may still reference is the operator's decision).
+  for (const std::string& offender :
+       registry->NamespaceOffenders([&policy](const std::string& s) { return policy.NamespaceOfSubject(s); })) {
+    log::Error("registered schema breaks its writer's namespace rules; review and delete it", {{"schema", offender}});
+  }
 
   // gRPC.
   RegistryGrpcService service(registry.get(), store.get(), policy);
   std::shared_ptr<grpc::ServerCredentials> creds;
   tls::TlsFiles files{config.cert_file, config.key_file, config.trust_bundle_file, config.tls_refresh};
   if (config.development_mode) {
-    creds = grpc::InsecureServerCredentials();
+    creds = grpc::InsecureServerCredentials();  // loopback development mode only (registry_config)
   } else {
     ASSIGN_OR_RETURN(creds, tls::MakeServerCredentials(files, checker));
   }

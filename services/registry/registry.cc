@@ -1,7 +1,10 @@
 #include "services/registry/registry.h"
 
 #include <algorithm>
+#include <functional>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status/status_macros.h"
@@ -30,8 +33,64 @@ absl::Status ValidateSubject(const std::string& subject) {
     if (c < 0x20 || c == 0x7f) {
       return RegistryError(kInvalidSubject, "subject name contains a control character");
     }
+    if (!absl::ascii_isalnum(c) && c != '.' && c != '_' && c != '-' && c != '/') {
+      return RegistryError(kInvalidSubject, absl::StrCat("subject name '", subject, "' contains '", std::string(1, c),
+                                                         "': use letters, digits and . _ - / (a message's full name ",
+                                                         "or an import path)"));
+    }
+  }
+  if (subject.front() == '.' || subject.front() == '/' || absl::StrContains(subject, "..") ||
+      absl::StrContains(subject, "//") || absl::StrContains(subject, "./") || absl::StrContains(subject, "/.")) {
+    return RegistryError(kInvalidSubject, absl::StrCat("subject name '", subject, "' has an empty or dot path segment"));
   }
   return absl::OkStatus();
+}
+
+absl::Status CheckWriterNamespace(const std::string& subject, const schema::ParsedSchema& schema,
+                                  const std::string& writer_namespace) {
+  if (writer_namespace.empty()) return absl::OkStatus();
+  const std::string& package = schema.file()->package();
+  if (package != writer_namespace && !absl::StartsWith(package, writer_namespace + ".")) {
+    return RegistryError(kForbidden, absl::StrCat("package '", package, "' of subject '", subject,
+                                                  "' lies outside the writer's namespace '", writer_namespace, "'"));
+  }
+  // Record-name strategy: a subject that is not an import path is its record's full name.
+  if (!absl::EndsWith(subject, ".proto")) {
+    if (schema.file()->message_type_count() == 0) {
+      return RegistryError(kInvalidSchema, absl::StrCat("subject '", subject, "' declares no message"));
+    }
+    const std::string& record = schema.file()->message_type(0)->full_name();
+    if (record != subject) {
+      return RegistryError(kInvalidSchema, absl::StrCat("the record (first message) of subject '", subject, "' is '",
+                                                        record, "': a subject is named after its record"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::string> Registry::NamespaceOffenders(
+    const std::function<std::string(const std::string& subject)>& namespace_of) const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> out;
+  for (const std::string& subject : state_.Subjects(/*deleted=*/false)) {
+    const std::string ns = namespace_of(subject);
+    const auto* versions = state_.Versions(subject);
+    if (ns.empty() || versions == nullptr) continue;
+    for (const auto& [v, sv] : *versions) {
+      if (sv.deleted) continue;
+      const StoredSchema* stored = state_.SchemaById(sv.id);
+      if (stored == nullptr) continue;
+      absl::StatusOr<std::vector<schema::ResolvedReference>> refs = Resolve(stored->references);
+      if (!refs.ok()) continue;
+      absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> parsed = schema::ParsedSchema::Parse(
+          stored->schema, *refs, ParseOpts(options_.max_schema_bytes, schema::InputFormat::kAuto));
+      if (!parsed.ok()) continue;
+      if (absl::Status s = CheckWriterNamespace(subject, **parsed, ns); !s.ok()) {
+        out.push_back(absl::StrCat(subject, " version ", v, " (id ", sv.id, "): ", s.message()));
+      }
+    }
+  }
+  return out;
 }
 
 Registry::Registry(RecordLog* log, RegistryOptions options, std::unique_ptr<CompatibilityChecker> checker)
@@ -323,6 +382,7 @@ absl::StatusOr<RegisterResult> Registry::Register(const RegisterRequest& request
                                           : "a schema id or version can only be given in IMPORT mode");
   }
   ASSIGN_OR_RETURN(std::shared_ptr<const schema::ParsedSchema> candidate, ParseRequest(request));
+  RETURN_IF_ERROR(CheckWriterNamespace(request.subject, *candidate, request.writer_namespace));
   const std::string hash = candidate->CanonicalHash();
   const auto* versions = state_.Versions(request.subject);
   int32_t max_version = 0;

@@ -10,6 +10,7 @@
 #define POLDER_SERVICES_REGISTRY_REGISTRY_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -53,6 +54,9 @@ struct RegisterRequest {
   // IMPORT mode only: the id and version to register under (as exported).
   std::optional<int32_t> id;
   std::optional<int32_t> version;
+  // The writer's namespace (AccessPolicy::Namespace): non-empty for a city, whose schemas must
+  // lie in it and be named after their record (CheckWriterNamespace).
+  std::string writer_namespace;
 };
 
 struct RegisterResult {
@@ -125,6 +129,11 @@ class Registry {
 
   // ---- writes ----
   absl::StatusOr<RegisterResult> Register(const RegisterRequest& request);
+  // Registered versions that break their writer's namespace rules (registered before the rules
+  // existed): "subject version N (id I): reason", for the start-up report. `namespace_of` gives
+  // the namespace a subject's writer had ("" for none to check).
+  std::vector<std::string> NamespaceOffenders(
+      const std::function<std::string(const std::string& subject)>& namespace_of) const;
   absl::StatusOr<std::vector<int32_t>> DeleteSubject(const std::string& subject, bool permanent);
   absl::StatusOr<int32_t> DeleteVersion(const std::string& subject, int32_t version, bool permanent);
   absl::StatusOr<std::string> SetCompatibility(const std::string& subject, const std::string& level);
@@ -170,6 +179,13 @@ class Registry {
 
 // Subject names: non-empty, at most 255 bytes, printable, no control characters.
 absl::Status ValidateSubject(const std::string& subject);
+
+// A city's schema must lie in its namespace (the package is `writer_namespace` or below it) and,
+// unless the subject is an import path (ends in .proto), be named after its record: the first
+// message's full name is the subject. So no city can register a schema that declares a standard
+// dataset's message under its own prefix. Empty namespace: nothing to check (the operator).
+absl::Status CheckWriterNamespace(const std::string& subject, const schema::ParsedSchema& schema,
+                                  const std::string& writer_namespace);
 
 }  // namespace registry
 }  // namespace polder

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/json/bounded.h"
 #include "nlohmann/json.hpp"
 
 namespace polder {
@@ -11,7 +12,7 @@ namespace {
 
 using nlohmann::json;
 
-json Parse(absl::string_view text) { return json::parse(text.begin(), text.end(), nullptr, false); }
+json Parse(absl::string_view text) { return json_input::ParseOrDiscarded(text); }
 
 }  // namespace
 

@@ -48,6 +48,51 @@ class RegistryTest : public ::testing::Test {
   Registry registry_{&log_, RegistryOptions{}};
 };
 
+// A city registers only in its namespace and names each subject after its record: a schema that
+// declares a standard dataset's message under the city's prefix is refused (the impersonation
+// of a standard dataset, finding 5 of the security review).
+TEST_F(RegistryTest, ACitysSchemasLieInItsNamespaceAndAreNamedAfterTheirRecord) {
+  auto city = [](const std::string& subject, const std::string& schema) {
+    RegisterRequest r = Req(subject, schema);
+    r.writer_namespace = "polder.cities.groningen";
+    return r;
+  };
+  EXPECT_OK(registry_.Register(city("polder.cities.groningen.trees.v1.Tree",
+                                    "syntax = \"proto3\"; package polder.cities.groningen.trees.v1; "
+                                    "message Tree { string id = 1; }"))
+                .status());
+  const std::string rogue =
+      "syntax = \"proto3\"; package polder.datasets.mobility.v1; message BikeCount { string id = 1; int64 x = 9; }";
+  absl::StatusOr<RegisterResult> r = registry_.Register(city("polder.cities.groningen.rogue-bikes", rogue));
+  EXPECT_THAT(r, StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("outside the writer's namespace")));
+  r = registry_.Register(city("polder.cities.groningen.trees.v1.Other",
+                              "syntax = \"proto3\"; package polder.cities.groningen.trees.v1; message Tree { string id = 1; }"));
+  EXPECT_THAT(r, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("a subject is named after its record")));
+  r = registry_.Register(city("polder.cities.groningenx.A", "syntax = \"proto3\"; package polder.cities.groningenx; message A {}"));
+  EXPECT_THAT(r, StatusIs(absl::StatusCode::kPermissionDenied)) << "a namespace is a package prefix, not a string prefix";
+  // Import paths need no record; the operator (no namespace) is not restricted.
+  EXPECT_OK(registry_.Register(city("polder/cities/groningen/common.proto",
+                                    "syntax = \"proto3\"; package polder.cities.groningen.common; message Id {}"))
+                .status());
+  EXPECT_OK(registry_.Register(Req("curl.bikes", rogue)).status());
+  // Offenders registered before the rules are reported.
+  std::vector<std::string> offenders = registry_.NamespaceOffenders([](const std::string& subject) {
+    return subject == "curl.bikes" ? std::string("polder.cities.curl") : std::string();
+  });
+  ASSERT_EQ(offenders.size(), 1u);
+  EXPECT_THAT(offenders[0], HasSubstr("curl.bikes version 1"));
+}
+
+TEST_F(RegistryTest, SubjectNamesAreMessageNamesOrImportPaths) {
+  for (const char* bad : {"polder.cities.groningen./..%2Fx", "a b", "../etc/passwd", "/abs", "a//b", "a/./b", "x?y",
+                          ".hidden"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_THAT(registry_.Register(Req(bad, kV1)), StatusIs(absl::StatusCode::kInvalidArgument));
+  }
+  EXPECT_OK(registry_.Register(Req("p.Bike", kV1)).status());
+  EXPECT_OK(registry_.Register(Req("tests/registry/interop/common.proto", kV1)).status());
+}
+
 TEST_F(RegistryTest, RegistersWithGlobalIdsAndPerSubjectVersions) {
   ASSERT_OK_AND_ASSIGN(RegisterResult a, registry_.Register(Req("p.Bike", kV1)));
   EXPECT_EQ(a.id, 1);

@@ -2,6 +2,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/json/bounded.h"
 #include "nlohmann/json.hpp"
 #include "services/registry/errors.h"
 
@@ -65,7 +66,7 @@ json ViewJson(const SchemaView& v, bool with_subject) {
 
 // Parses a Confluent registration/lookup body.
 absl::StatusOr<RegisterRequest> Body(const HttpRequest& r, const std::string& subject) {
-  json body = json::parse(r.body, nullptr, false);
+  json body = json_input::ParseOrDiscarded(r.body);
   if (!body.is_object()) return RegistryError(kInvalidSchema, "request body is not a JSON object");
   RegisterRequest req;
   req.subject = subject;
@@ -139,6 +140,7 @@ void RegisterRestRoutes(http::HttpsServer* server, Registry* registry, const Acc
     if (!allowed.ok()) return Error(allowed);
     absl::StatusOr<RegisterRequest> req = Body(r, r.path_params[0]);
     if (!req.ok()) return Error(req.status());
+    req->writer_namespace = policy.Namespace(p.peer_id);
     absl::StatusOr<RegisterResult> res = registry->Register(*req);
     if (!res.ok()) return Error(res.status());
     return Json(200, json{{"id", res->id}});
@@ -208,7 +210,7 @@ void RegisterRestRoutes(http::HttpsServer* server, Registry* registry, const Acc
     absl::Status allowed = subject.empty() ? policy.CheckOperator(p.peer_id, "change the global compatibility")
                                            : policy.CheckSubjectWrite(p.peer_id, subject);
     if (!allowed.ok()) return Error(allowed);
-    json body = json::parse(r.body, nullptr, false);
+    json body = json_input::ParseOrDiscarded(r.body);
     if (!body.is_object() || !body.contains("compatibility") || !body["compatibility"].is_string()) {
       return Error(RegistryError(kInvalidCompatibilityLevel, "request body needs \"compatibility\""));
     }
@@ -235,7 +237,7 @@ void RegisterRestRoutes(http::HttpsServer* server, Registry* registry, const Acc
   auto put_mode = [registry, policy](const HttpRequest& r, const Peer& p, const std::string& subject) {
     absl::Status allowed = policy.CheckOperator(p.peer_id, "change modes");
     if (!allowed.ok()) return Error(allowed);
-    json body = json::parse(r.body, nullptr, false);
+    json body = json_input::ParseOrDiscarded(r.body);
     if (!body.is_object() || !body.contains("mode") || !body["mode"].is_string()) {
       return Error(RegistryError(kInvalidMode, "request body needs \"mode\""));
     }

@@ -359,7 +359,7 @@ TEST_F(NodeE2eTest, ValidatesFromItsCacheWhileTheRegistryIsDownAcrossARestart) {
   std::string cmd = absl::StrCat("-H 'Polder-Schema-Id: ", parking_schema, "' ", TokenAuth(kToken));
   std::tie(status, body) = Curl(*node, kBikes, "application/json", one, cmd);
   EXPECT_EQ(status, 400) << body;
-  EXPECT_THAT(body.dump(), HasSubstr("does not define polder.datasets.mobility.v1.BikeCount"));
+  EXPECT_THAT(body.dump(), HasSubstr("is not a registered version of polder.datasets.mobility.v1.BikeCount"));
   cmd = absl::StrCat("-H 'Polder-Schema-Id: ", bikes_schema, "' ", TokenAuth(kToken));
   EXPECT_EQ(Curl(*node, kBikes, "application/json", one, cmd).first, 200);
 

@@ -52,6 +52,7 @@ class NodeE2eTest : public RegistryE2eTest {
     }
     token_file_ = dir_ + "/parking.token";
     std::ofstream(token_file_) << kToken << "\n";
+    std::filesystem::permissions(token_file_, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     registry_ = Start("reg-a");
     json bootstrap = Bootstrap(*registry_);
     ASSERT_TRUE(bootstrap.is_object()) << bootstrap;

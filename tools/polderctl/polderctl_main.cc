@@ -39,6 +39,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/audit/trail.h"
+#include "common/json/bounded.h"
 #include "common/kafka/consumer.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
@@ -117,7 +118,7 @@ absl::StatusOr<tls::KeyAndCert> ReadCa(const std::string& dir) {
 
 absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path) {
   ASSIGN_OR_RETURN(std::string text, trust::ReadFileToString(path));
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  nlohmann::json j = json_input::ParseOrDiscarded(text);
   if (j.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(path, ": not valid JSON"));
   return j;
 }
@@ -543,7 +544,7 @@ absl::Status FederationBootstrap(const Args& a, Output* out) {
     if (host != "127.0.0.1" && host != "localhost" && host != "[::1]") {
       return absl::InvalidArgumentError("--development talks plaintext and only to a registry on loopback");
     }
-    channel = grpc::CreateChannel(a.Get("address"), grpc::InsecureChannelCredentials());
+    channel = grpc::CreateChannel(a.Get("address"), grpc::InsecureChannelCredentials());  // loopback development mode only
   } else {
     for (const char* required : {"cert", "key", "bundle", "directory", "operator-key"}) {
       if (!a.Has(required)) {

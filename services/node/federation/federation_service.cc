@@ -146,22 +146,24 @@ absl::Status FederationService::Stream(grpc::ServerContext* context, const std::
                                               "contract's start again and reconcile the mirror"));
   }
   std::map<int32_t, int64_t> start;
+  std::unique_ptr<kafka::KafkaConsumer> probe;  // made when an offset must be looked up
+  // The offset of `position` in partition p: earliest, latest or the first at a time.
+  auto offset_of = [&](const std::string& position, int32_t p, const std::string& whose) -> absl::StatusOr<int64_t> {
+    if (probe == nullptr) {
+      ASSIGN_OR_RETURN(probe, kafka::KafkaConsumer::Create(options_.consumer));
+    }
+    if (position == "earliest" || position == "latest") {
+      ASSIGN_OR_RETURN(auto marks, probe->QueryWatermarks(dataset.topic, p, options_.kafka_timeout));
+      return position == "earliest" ? marks.first : marks.second;
+    }
+    absl::StatusOr<absl::Time> at = trust::ParseRfc3339(position);
+    if (!at.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(whose, " start position '", position,
+                                                     "' is not earliest, latest or an RFC 3339 time"));
+    }
+    return probe->OffsetForTime(dataset.topic, p, *at, options_.kafka_timeout);
+  };
   if (request.cursor().next_offsets().empty()) {
-    kafka::ConsumerOptions o = options_.consumer;
-    ASSIGN_OR_RETURN(auto probe, kafka::KafkaConsumer::Create(o));
-    // The offset of `position` in partition p: earliest, latest or the first at a time.
-    auto offset_of = [&](const std::string& position, int32_t p, const std::string& whose) -> absl::StatusOr<int64_t> {
-      if (position == "earliest" || position == "latest") {
-        ASSIGN_OR_RETURN(auto marks, probe->QueryWatermarks(dataset.topic, p, options_.kafka_timeout));
-        return position == "earliest" ? marks.first : marks.second;
-      }
-      absl::StatusOr<absl::Time> at = trust::ParseRfc3339(position);
-      if (!at.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(whose, " start position '", position,
-                                                       "' is not earliest, latest or an RFC 3339 time"));
-      }
-      return probe->OffsetForTime(dataset.topic, p, *at, options_.kafka_timeout);
-    };
     for (int32_t p = 0; p < dataset.partitions; ++p) {
       ASSIGN_OR_RETURN(int64_t contract_start, offset_of(contract.start_position, p, "the contract's"));
       int64_t requested = contract_start;
@@ -171,10 +173,39 @@ absl::Status FederationService::Stream(grpc::ServerContext* context, const std::
       start[p] = std::max(contract_start, requested);
     }
   } else {
-    for (const auto& [p, o] : request.cursor().next_offsets()) start[p] = o;
+    for (const auto& [p, o] : request.cursor().next_offsets()) {
+      if (p < 0 || p >= dataset.partitions) {
+        return absl::InvalidArgumentError(absl::StrCat("the cursor names partition ", p, "; ", dataset.topic,
+                                                       " has partitions 0 to ", dataset.partitions - 1));
+      }
+      if (o < 0) return absl::InvalidArgumentError(absl::StrCat("the cursor's offset ", o, " of partition ", p,
+                                                                " is negative"));
+      start[p] = o;
+    }
     if (static_cast<int32_t>(start.size()) != dataset.partitions) {
       return absl::FailedPreconditionError(absl::StrCat("the cursor names ", start.size(), " partitions; ",
                                                         dataset.topic, " has ", dataset.partitions));
+    }
+    // A cursor never reaches before the contract's start: refused, never clamped (a silent skip
+    // would be a gap nobody recorded). "earliest" bounds nothing (retention decides, and a cursor
+    // below it is a gap); "latest" is bounded by the contract's valid_from, a time by that time.
+    if (contract.start_position != "earliest") {
+      const std::string bound = contract.start_position == "latest"
+                                    ? absl::FormatTime(absl::RFC3339_sec, contract.valid_from, absl::UTCTimeZone())
+                                    : contract.start_position;
+      std::map<int32_t, int64_t> first;
+      bool below = false;
+      for (int32_t p = 0; p < dataset.partitions; ++p) {
+        ASSIGN_OR_RETURN(first[p], offset_of(bound, p, "the contract's"));
+        below |= start[p] < first[p];
+      }
+      if (below) {
+        std::string offsets;
+        for (const auto& [p, f] : first) absl::StrAppend(&offsets, offsets.empty() ? "" : ", ", p, ":", f);
+        return absl::PermissionDeniedError(absl::StrCat(
+            "the cursor reaches before the start of contract ", contract.id, " (", bound,
+            "): its first offsets per partition are {", offsets, "}"));
+      }
     }
   }
   BatchLimits limits;
@@ -279,8 +310,13 @@ absl::Status FederationService::Stream(grpc::ServerContext* context, const std::
                                                 ": not a Polder record: ", frame.status().message()));
       }
       if (schema_ids.insert(frame->schema_id).second && options_.schema_version) {
-        ASSIGN_OR_RETURN(int64_t version, options_.schema_version(frame->schema_id));
-        absl::Status allowed = ContractBook::CheckSchemaVersion(contract, version);
+        absl::StatusOr<int64_t> version = options_.schema_version(dataset.id, frame->schema_id);
+        if (!version.ok()) {
+          return absl::FailedPreconditionError(absl::StrCat("stream stopped at ", dataset.topic, " partition ",
+                                                            r.partition, " offset ", r.offset, ": ",
+                                                            version.status().message()));
+        }
+        absl::Status allowed = ContractBook::CheckSchemaVersion(contract, *version);
         if (!allowed.ok()) {
           return absl::FailedPreconditionError(absl::StrCat("stream stopped at ", dataset.topic, " partition ",
                                                             r.partition, " offset ", r.offset, ": ", allowed.message()));

@@ -59,8 +59,9 @@ class FederationService final : public federation::v1::FederationService::Servic
     int64_t max_unacknowledged_bytes = 8 << 20;
     // How long an ended stream's chain head is kept for a last ExchangeReceipts.
     absl::Duration keep_ended_streams = absl::Hours(1);
-    // The schema version (of its subject) of a schema id, for the contract's version check.
-    std::function<absl::StatusOr<int64_t>(int32_t schema_id)> schema_version;
+    // The version of a schema id under the dataset's own subject, for the contract's version
+    // check (NOT_FOUND if the id is no version of that subject: such records are not served).
+    std::function<absl::StatusOr<int64_t>(const std::string& dataset_id, int32_t schema_id)> schema_version;
     std::shared_ptr<const tls::IdentityChecker> checker;  // re-checks peers during streams
     std::function<absl::Time()> clock;
   };

@@ -94,7 +94,7 @@ class FederationServiceTest : public testing::KafkaBrokerTest {
     o.consumer.client = ClientOptions();
     o.max_batch_records = 4;
     o.heartbeat_interval = absl::Milliseconds(500);
-    o.schema_version = [](int32_t id) -> absl::StatusOr<int64_t> {
+    o.schema_version = [](const std::string&, int32_t id) -> absl::StatusOr<int64_t> {
       if (id == 4) return 1;
       if (id == 9) return 3;
       return absl::NotFoundError("unknown schema");
@@ -269,6 +269,63 @@ TEST_F(FederationServiceTest, StartPositions) {
   EXPECT_THAT(s.error_message(), HasSubstr("start_position: the requested start position 'yesterday'"));
 }
 
+// A cursor is bounded by the contract like a start position, but never clamped: a cursor before
+// the contract's start (a time) is refused with the contract's first offsets; partitions outside
+// the topic are refused.
+TEST_F(FederationServiceTest, ACursorBeforeTheContractsStartIsRefused) {
+  Produce(30, 4);
+  absl::SleepFor(absl::Milliseconds(1100));
+  const absl::Time middle = absl::Now();
+  absl::SleepFor(absl::Milliseconds(100));
+  Produce(30, 4);
+  trust::SignedContract c;
+  c.contract.id = "gr-am-bikes-2";
+  c.contract.federation = directory_->federation;
+  c.contract.provider = "groningen";
+  c.contract.consumer = "amersfoort";
+  c.contract.dataset = "mobility.bike-counts";
+  c.contract.schema_versions = {1};
+  c.contract.purpose = "counts from the middle on";
+  c.contract.start_position = trust::FormatRfc3339(middle);
+  c.contract.valid_from = absl::Now() - absl::Hours(1);
+  c.contract.valid_until = absl::Now() + absl::Hours(1);
+  ASSERT_OK(trust::SignContract(&c, "groningen", keys_.at("groningen"), absl::Now()));
+  ASSERT_OK(trust::SignContract(&c, "amersfoort", keys_.at("amersfoort"), absl::Now()));
+  std::ofstream(dir_ + "/contracts/gr-am-bikes-2.json") << c.ToFileText();
+  StartServer();
+  auto from_cursor = [&](const std::map<int32_t, int64_t>& cursor, grpc::Status* status) {
+    auto stub = Client("amersfoort");
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+    fv1::SubscribeRequest req = Request("gr-am-bikes-2");
+    req.mutable_cursor()->set_epoch("epoch-1");
+    for (const auto& [p, o] : cursor) (*req.mutable_cursor()->mutable_next_offsets())[p] = o;
+    auto reader = stub->Subscribe(&ctx, req);
+    fv1::SubscribeResponse msg;
+    int records = 0, quiet = 0;
+    bool open = true;
+    while (quiet < 2 && (open = reader->Read(&msg))) {
+      if (msg.has_heartbeat()) ++quiet;
+      if (msg.has_batch()) records += msg.batch().records_size();
+    }
+    if (open) ctx.TryCancel();
+    *status = reader->Finish();
+    return records;
+  };
+  grpc::Status s;
+  EXPECT_EQ(from_cursor({{0, 0}, {1, 0}, {2, 0}}, &s), 0) << "nothing from before the contract's start";
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(s.error_message(), HasSubstr("reaches before the start of contract gr-am-bikes-2"));
+  EXPECT_THAT(s.error_message(), HasSubstr("{0:10, 1:10, 2:10}"));
+  EXPECT_EQ(from_cursor({{0, 10}, {1, 9}, {2, 10}}, &s), 0) << "one partition below is enough";
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(from_cursor({{0, 10}, {1, 10}, {2, 10}}, &s), 30) << "from the contract's start on";
+  EXPECT_EQ(from_cursor({{0, 12}, {1, 10}, {2, 10}}, &s), 28);
+  EXPECT_EQ(from_cursor({{0, 10}, {1, 10}, {7, 10}}, &s), 0);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("the cursor names partition 7"));
+}
+
 // Flow control, receipts and audit entries: the provider stops sending once the window of
 // unacknowledged bytes is full and goes on when the subscriber's receipt acknowledges its cursor;
 // receipts are checked against the directory and answered with the provider's signed head;
@@ -405,8 +462,9 @@ TEST_F(FederationServiceTest, SubscriberMirrorsExactlyOnceAcrossACutLinkAndARest
   so.dataset = "mobility.bike-counts";
   so.contract_id = "gr-am-bikes-1";
   so.mirror_partitions = 3;
-  so.channel = [this, &proxy] {
+  so.channel = [this, &proxy]() -> absl::StatusOr<std::shared_ptr<grpc::Channel>> {
     auto creds = tls::MakeChannelCredentials(files_["amersfoort"], fed_->Checker(), "groningen");
+    if (!creds.ok()) return creds.status();
     return grpc::CreateChannel(absl::StrCat("localhost:", proxy.port()), *creds);
   };
   so.writer.producer.client = mirror_client;

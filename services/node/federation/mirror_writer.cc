@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "common/json/bounded.h"
 #include "common/kafka/errors.h"
 #include "common/log/log.h"
 #include "common/status/status_macros.h"
@@ -28,7 +29,7 @@ std::string CursorJson(const MirrorCursor& c) {
 }
 
 absl::StatusOr<MirrorCursor> ParseCursor(const std::string& text) {
-  json j = json::parse(text, nullptr, false);
+  json j = json_input::ParseOrDiscarded(text);
   if (!j.is_object()) return absl::DataLossError("a cursor record is not JSON");
   MirrorCursor c;
   c.epoch = j.value("epoch", "");

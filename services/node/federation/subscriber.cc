@@ -6,6 +6,7 @@
 #include <optional>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
 #include "services/node/federation/source_reader.h"
@@ -72,6 +73,16 @@ void Subscriber::Run() {
                  purged.ok() ? "contract revoked: mirror purged" : "contract revoked: purging the mirror failed",
                  {{"dataset", options_.dataset}, {"provider", options_.provider},
                   {"error", std::string(purged.message())}});
+    }
+    if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED && absl::StartsWith(s.error_message(), "not dialled")) {
+      Set("no-credentials", s.error_message());
+      log::Error("subscription not dialled: no usable credentials",
+                 {{"dataset", options_.dataset}, {"provider", options_.provider}, {"error", s.error_message()}});
+      for (absl::Time until = absl::Now() + backoff; !stop_ && absl::Now() < until;) {
+        absl::SleepFor(absl::Milliseconds(50));
+      }
+      backoff = std::min(2 * backoff, options_.max_backoff);
+      continue;
     }
     const bool refused = s.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
                          s.error_code() == grpc::StatusCode::OUT_OF_RANGE ||
@@ -240,7 +251,13 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
                                                                           : grpc::StatusCode::UNAVAILABLE,
                         std::string(r.message()));
   }
-  auto stub = fv1::FederationService::NewStub(options_.channel());
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = options_.channel();
+  if (!channel.ok()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        absl::StrCat("not dialled: this node's federation credentials cannot be used: ",
+                                     channel.status().message()));
+  }
+  auto stub = fv1::FederationService::NewStub(*channel);
   grpc::ClientContext ctx;
   {
     absl::MutexLock lock(&mu_);

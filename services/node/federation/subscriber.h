@@ -51,7 +51,11 @@ class Subscriber {
     std::string purpose;
     std::function<std::optional<trust::Contract>()> contract;
     int32_t mirror_partitions = 0;  // the mirror topic's partition count (must equal the source's)
-    std::function<std::shared_ptr<grpc::Channel>()> channel;  // to the provider, mTLS
+    // A channel to the provider over mutual TLS, made afresh for every stream. An error (the
+    // certificate, key or bundle cannot be read) leaves the subscription undialled in state
+    // "no-credentials" with the reason, retried with backoff, so repaired files are picked up.
+    // Never a plaintext channel: there is no fallback.
+    std::function<absl::StatusOr<std::shared_ptr<grpc::Channel>>()> channel;
     MirrorWriter::Options writer;
     // Called once per schema id seen in mirrored records (the node caches the schema, so its
     // schema endpoint decodes mirrors too).
@@ -75,7 +79,7 @@ class Subscriber {
   };
 
   struct State {
-    std::string status = "starting";  // streaming, reconnecting, refused, fenced, stopped
+    std::string status = "starting";  // streaming, reconnecting, refused, no-credentials, fenced, stopped
     std::string last_error;
     int64_t records = 0;               // mirrored by this process
     int64_t bytes = 0;                 // their keys, values and headers

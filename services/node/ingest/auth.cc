@@ -2,8 +2,8 @@
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include <sys/stat.h>
 
-#include <filesystem>
 #include <fstream>
 
 #include "absl/strings/ascii.h"
@@ -22,11 +22,32 @@ std::string Sha256(absl::string_view s) {
   return std::string(reinterpret_cast<const char*>(d), sizeof(d));
 }
 
+// Changes whenever the file's content, mode or identity (a replaced file) may have changed.
 std::string Stamp(const std::string& path) {
-  std::error_code ec;
-  auto t = std::filesystem::last_write_time(path, ec);
-  auto size = std::filesystem::file_size(path, ec);
-  return ec ? "" : absl::StrCat(t.time_since_epoch().count(), "/", size);
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return "";
+  return absl::StrCat(st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, "/", st.st_size, "/", st.st_mode, "/", st.st_ino);
+}
+
+// The token in `path`, or why there is none. The file must be the owner's alone: a token
+// readable by others is as good as published.
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return absl::NotFoundError(absl::StrCat("token file ", path, " is missing"));
+  if ((st.st_mode & 077) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("token file ", path, " is readable or writable by group or others; run chmod 600 on it"));
+  }
+  std::ifstream in(path);
+  if (!in) return absl::FailedPreconditionError(absl::StrCat("token file ", path, " cannot be read"));
+  std::string token;
+  std::getline(in, token);
+  token = std::string(absl::StripAsciiWhitespace(token));
+  if (token.empty()) return absl::FailedPreconditionError(absl::StrCat("token file ", path, " is empty"));
+  if (token.size() < 16) {
+    return absl::FailedPreconditionError(absl::StrCat("the token in ", path, " is shorter than 16 characters"));
+  }
+  return token;
 }
 
 }  // namespace
@@ -47,30 +68,47 @@ absl::StatusOr<std::unique_ptr<IngestAuthenticator>> IngestAuthenticator::Create
 }
 
 absl::Status IngestAuthenticator::ReloadTokens() {
+  absl::Status first;
   for (auto& [name, id] : identities_) {
     if (id.token_file.empty()) continue;
     const std::string stamp = Stamp(id.token_file);
-    if (!stamp.empty() && stamp == id.token_stamp) continue;
-    std::ifstream in(id.token_file);
-    std::string token;
-    if (!in || !std::getline(in, token)) {
-      if (id.token_sha256.empty()) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("ingest identity '", name, "': token file ", id.token_file, " cannot be read"));
-      }
-      log::Warning("ingest token file unreadable; keeping the previous token",
-                   {{"identity", name}, {"file", id.token_file}});
+    if (!stamp.empty() && stamp == id.token_stamp) {
+      if (!id.problem.empty() && first.ok()) first = absl::FailedPreconditionError(id.problem);
       continue;
     }
-    token = std::string(absl::StripAsciiWhitespace(token));
-    if (token.size() < 16) {
-      return absl::FailedPreconditionError(absl::StrCat("ingest identity '", name, "': the token in ", id.token_file,
-                                                        " is shorter than 16 characters"));
-    }
-    id.token_sha256 = Sha256(token);
+    absl::StatusOr<std::string> token = ReadTokenFile(id.token_file);
     id.token_stamp = stamp;
+    if (!token.ok()) {
+      const std::string problem = absl::StrCat("ingest identity '", name, "': ", token.status().message());
+      if (problem != id.problem) {
+        log::Error(id.token_sha256.empty() ? "ingest token invalid" : "ingest token revoked: its file no longer holds a valid token",
+                   {{"identity", name}, {"problem", std::string(token.status().message())}});
+      }
+      id.token_sha256.clear();
+      id.problem = problem;
+      if (first.ok()) first = absl::FailedPreconditionError(problem);
+      continue;
+    }
+    if (!id.problem.empty()) log::Info("ingest token valid again", {{"identity", name}});
+    id.token_sha256 = Sha256(*token);
+    id.problem.clear();
   }
-  return absl::OkStatus();
+  return first;
+}
+
+void IngestAuthenticator::Refresh() {
+  if (development_) return;
+  absl::MutexLock lock(&mu_);
+  (void)ReloadTokens();  // problems are recorded and logged per identity
+}
+
+std::vector<IngestAuthenticator::TokenState> IngestAuthenticator::tokens() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<TokenState> out;
+  for (const auto& [name, id] : identities_) {
+    if (!id.token_file.empty()) out.push_back({name, !id.token_sha256.empty(), id.problem});
+  }
+  return out;
 }
 
 absl::StatusOr<std::string> IngestAuthenticator::Authenticate(const std::string& certificate_peer_id,
@@ -78,9 +116,15 @@ absl::StatusOr<std::string> IngestAuthenticator::Authenticate(const std::string&
   if (development_) return std::string("development");
   absl::MutexLock lock(&mu_);
   if (!certificate_peer_id.empty()) {
-    if (identities_.count(certificate_peer_id) == 0) {
+    auto it = identities_.find(certificate_peer_id);
+    if (it == identities_.end()) {
       return absl::PermissionDeniedError(
           absl::StrCat("'", certificate_peer_id, "' is not an ingest identity of this node"));
+    }
+    if (!it->second.token_file.empty()) {
+      // A token identity's grants go only to its token, never to a certificate of that name.
+      return absl::PermissionDeniedError(absl::StrCat("ingest identity '", certificate_peer_id,
+                                                      "' authenticates by bearer token, not by certificate"));
     }
     return certificate_peer_id;
   }
@@ -90,8 +134,7 @@ absl::StatusOr<std::string> IngestAuthenticator::Authenticate(const std::string&
   if (!absl::StartsWithIgnoreCase(authorization, "Bearer ")) {
     return absl::UnauthenticatedError("the Authorization header must be 'Bearer <token>'");
   }
-  absl::Status reload = ReloadTokens();
-  if (!reload.ok()) log::Warning("ingest tokens not reloaded", {{"error", std::string(reload.message())}});
+  (void)ReloadTokens();  // a changed file takes effect now; problems are logged per identity
   const std::string presented = Sha256(absl::StripAsciiWhitespace(authorization.substr(7)));
   std::string match;
   for (const auto& [name, id] : identities_) {

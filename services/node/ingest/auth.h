@@ -2,9 +2,15 @@
 //
 // A gateway proves its identity with a client certificate issued by the city's ingest CA (SPIFFE
 // URI spiffe://<ingest trust domain>/peer/<id>; checked by the transport) or with a bearer token
-// read from the identity's token file. Tokens are compared by SHA-256 in constant time and
-// re-read when their files change, so rotating a token needs no restart; they never appear in
-// logs or errors.
+// read from the identity's token file — one or the other, as configured: an identity with a
+// token_file authenticates only by its token (a certificate of the same name gets nothing), one
+// without only by certificate. Tokens are compared by SHA-256 in constant time and re-read when
+// their files change, so rotating a token needs no restart; they never appear in logs or errors.
+//
+// A token file that is deleted, emptied, shorter than 16 characters or readable by group or
+// others revokes that identity's token at the next check (Refresh, or any bearer request): no
+// previous token is kept. At start-up such a file refuses Create. Revocations are logged and
+// visible in tokens().
 #ifndef POLDER_SERVICES_NODE_INGEST_AUTH_H_
 #define POLDER_SERVICES_NODE_INGEST_AUTH_H_
 
@@ -35,14 +41,29 @@ class IngestAuthenticator {
   // PERMISSION_DENIED unless `identity` may publish `dataset`.
   absl::Status Authorize(const std::string& identity, const std::string& dataset) const;
 
+  // Re-reads token files that changed (the node calls it periodically, so a revocation shows
+  // without waiting for a request).
+  void Refresh();
+
+  // Each token identity: whether its token is valid now, and why not.
+  struct TokenState {
+    std::string identity;
+    bool valid = false;
+    std::string problem;  // empty when valid
+  };
+  std::vector<TokenState> tokens() const;
+
  private:
   struct Identity {
     std::set<std::string> datasets;  // "*" for all
     std::string token_file;
     std::string token_stamp;         // file mtime/size when read
-    std::string token_sha256;        // empty: no token
+    std::string token_sha256;        // empty: no valid token (none configured, or revoked)
+    std::string problem;             // why the token file gives no valid token
   };
   IngestAuthenticator() = default;
+  // Re-reads changed token files; returns the first problem found (each is also recorded in
+  // its identity and logged when it changes).
   absl::Status ReloadTokens() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   bool development_ = false;

@@ -1,6 +1,11 @@
 #include "services/node/ingest/auth.h"
 
+#include <sys/stat.h>
+
+#include <cstdio>
 #include <fstream>
+#include <functional>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/status/status_matchers.h"
@@ -18,13 +23,25 @@ class AuthTest : public ::testing::Test {
  protected:
   void SetUp() override {
     token_file_ = absl::StrCat(std::getenv("TEST_TMPDIR"), "/parking.token");
-    std::ofstream(token_file_) << "s3cr3t-parking-token-0001\n";
+    Write("s3cr3t-parking-token-0001\n");
     ASSERT_OK_AND_ASSIGN(auth_, IngestAuthenticator::Create(
                                     {{"gateway-north", {"mobility.bike-counts"}, ""},
                                      {"parking-vendor", {"*"}, token_file_}},
                                     false));
   }
+  // Writes the token file (mode 0600, a new stamp every time).
+  void Write(const std::string& content) {
+    std::ofstream(token_file_) << content << std::string(++writes_, ' ');
+    ASSERT_EQ(chmod(token_file_.c_str(), 0600), 0);
+  }
+  bool TokenValid() const {
+    for (const auto& t : auth_->tokens()) {
+      if (t.identity == "parking-vendor") return t.valid;
+    }
+    return false;
+  }
   std::string token_file_;
+  int writes_ = 0;
   std::unique_ptr<IngestAuthenticator> auth_;
 };
 
@@ -47,16 +64,62 @@ TEST_F(AuthTest, GrantsLimitDatasets) {
 }
 
 TEST_F(AuthTest, RotatedTokenFilesAreReadWithoutARestartAndSecretsStayOutOfErrors) {
-  std::ofstream(token_file_) << "rotated-parking-token-000002\n";
-  // Make sure the stamp changes even on coarse file-system clocks.
-  std::ofstream(token_file_, std::ios::app) << "\n";
+  Write("rotated-parking-token-000002\n");
   EXPECT_EQ(auth_->Authenticate("", "Bearer rotated-parking-token-000002").value_or(""), "parking-vendor");
   absl::StatusOr<std::string> old = auth_->Authenticate("", "Bearer s3cr3t-parking-token-0001");
   EXPECT_THAT(old, StatusIs(absl::StatusCode::kUnauthenticated));
   EXPECT_THAT(std::string(old.status().message()), ::testing::Not(HasSubstr("s3cr3t")));
-  std::ofstream(token_file_) << "short\n";
+  Write("short\n");
   EXPECT_THAT(IngestAuthenticator::Create({{"x-gateway", {"*"}, token_file_}}, false),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("shorter than 16")));
+}
+
+// A certificate whose name is a token identity's gets none of its grants.
+TEST_F(AuthTest, ACertificateNamedLikeATokenIdentityIsRefused) {
+  EXPECT_THAT(auth_->Authenticate("parking-vendor", ""),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("authenticates by bearer token")));
+  EXPECT_THAT(auth_->Authenticate("parking-vendor", "Bearer s3cr3t-parking-token-0001"),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
+// Deleting, emptying, shortening or exposing the token file revokes the token; nothing of the
+// old token is kept. A valid file restores it.
+TEST_F(AuthTest, BrokenTokenFilesRevokeTheToken) {
+  const std::string good = "Bearer s3cr3t-parking-token-0001";
+  ASSERT_EQ(auth_->Authenticate("", good).value_or(""), "parking-vendor");
+  ASSERT_TRUE(TokenValid());
+  struct Case {
+    const char* what;
+    std::function<void()> breaks;
+    const char* problem;
+  };
+  const std::vector<Case> cases = {
+      {"deleted", [&] { std::remove(token_file_.c_str()); }, "is missing"},
+      {"emptied", [&] { Write(""); }, "is empty"},
+      {"too short", [&] { Write("short"); }, "shorter than 16"},
+      {"readable by others", [&] { Write("s3cr3t-parking-token-0001"); chmod(token_file_.c_str(), 0644); },
+       "chmod 600"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    c.breaks();
+    EXPECT_THAT(auth_->Authenticate("", good), StatusIs(absl::StatusCode::kUnauthenticated));
+    EXPECT_FALSE(TokenValid());
+    auth_->Refresh();  // the periodic check finds the same
+    ASSERT_EQ(auth_->tokens().size(), 1u);
+    EXPECT_THAT(auth_->tokens()[0].problem, HasSubstr(c.problem));
+    Write("s3cr3t-parking-token-0001");
+    auth_->Refresh();
+    EXPECT_TRUE(TokenValid());
+    EXPECT_EQ(auth_->Authenticate("", good).value_or(""), "parking-vendor");
+  }
+}
+
+TEST_F(AuthTest, ATokenFileReadableByOthersRefusesStart) {
+  Write("s3cr3t-parking-token-0001");
+  chmod(token_file_.c_str(), 0640);
+  EXPECT_THAT(IngestAuthenticator::Create({{"parking-vendor", {"*"}, token_file_}}, false),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("readable or writable by group or others")));
 }
 
 }  // namespace

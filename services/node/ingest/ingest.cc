@@ -80,6 +80,16 @@ absl::StatusOr<std::shared_ptr<const IngestTarget>> Ingest::Target(const Dataset
     auto it = targets_.find({dataset.id, id});
     if (it != targets_.end()) return it->second;
   }
+  // A named schema must be registered under the dataset's own subject: a schema under another
+  // subject (a city's own prefix, say) that declares the same message is not the dataset's.
+  if (absl::StatusOr<int32_t> version = schemas_->VersionUnder(dataset.subject, id); !version.ok()) {
+    if (version.status().code() == absl::StatusCode::kNotFound) {
+      return absl::InvalidArgumentError(absl::StrCat("schema_id ", id, " is not a registered version of ",
+                                                     dataset.subject, " (dataset ", dataset.id, ")"));
+    }
+    return absl::UnavailableError(absl::StrCat("the versions of ", dataset.subject, " are not cached and the ",
+                                               "registry is unreachable: ", version.status().message()));
+  }
   absl::StatusOr<std::shared_ptr<const CachedSchema>> schema = schemas_->ById(id);
   if (!schema.ok()) {
     if (schema.status().code() == absl::StatusCode::kNotFound) {
@@ -115,6 +125,17 @@ absl::StatusOr<std::shared_ptr<const IngestTarget>> Ingest::Target(const Dataset
 absl::StatusOr<v1::PublishResponse> Ingest::Publish(const Caller& caller, const v1::PublishRequest& request) {
   IngestTicket ticket = Submit(caller, request);
   return Complete(ticket);
+}
+
+absl::Status Ingest::Admit(const Caller& caller, const std::string& dataset) {
+  absl::StatusOr<std::string> identity = auth_->Authenticate(caller.certificate_peer_id, caller.authorization);
+  absl::Status admitted = identity.status();
+  if (identity.ok() && config_.FindDataset(dataset) != nullptr) admitted = auth_->Authorize(*identity, dataset);
+  if (!admitted.ok()) {
+    metrics_->Record(config_.FindDataset(dataset) != nullptr ? dataset : "unknown", admitted, false, 0, 0,
+                     absl::ZeroDuration());
+  }
+  return admitted;
 }
 
 IngestTicket Ingest::Submit(const Caller& caller, const v1::PublishRequest& request) {

@@ -50,6 +50,11 @@ class Ingest {
   // All records of `request` committed, or nothing and why (status codes: ARCHITECTURE §7).
   absl::StatusOr<v1::PublishResponse> Publish(const Caller& caller, const v1::PublishRequest& request);
 
+  // Whether `caller` may publish `dataset` at all, decided before a request body is read (the
+  // HTTP transport's gate): authentication, then the identity's grant. A refusal is counted
+  // like a refused Publish.
+  absl::Status Admit(const Caller& caller, const std::string& dataset);
+
   // Publish in two steps, so a stream can have several batches in the same transaction:
   // Submit authenticates, validates and queues; Complete waits for the commit and answers.
   IngestTicket Submit(const Caller& caller, const v1::PublishRequest& request);

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "common/json/bounded.h"
 #include "common/kafka/errors.h"
 #include "common/log/log.h"
 #include "common/status/status_macros.h"
@@ -158,7 +159,7 @@ absl::Status Publisher::ReadKeys(absl::Duration timeout) {
       int64_t position,
       kafka::ReadToEnd(options_.keys_consumer, options_.keys_topic, 0, keys_next_offset_, timeout,
                        [&](const kafka::ConsumedRecord& r) {
-                         json v = json::parse(r.value, nullptr, false);
+                         json v = json_input::ParseOrDiscarded(r.value);
                          if (!r.key || !v.is_object()) {
                            log::Warning("skipped an unreadable ingest-key record", {{"offset", r.offset}});
                            return absl::OkStatus();

@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/json/bounded.h"
 #include "common/status/grpc_status.h"
 #include "common/tls/grpc_tls.h"
 #include "nlohmann/json.hpp"
@@ -48,16 +49,9 @@ absl::StatusOr<v1::PublishRequest> ParseBody(const http::HttpRequest& req, const
           absl::StrCat("the body names dataset '", out.dataset(), "' but the path '", dataset, "'"));
     }
   } else if (type == "application/json") {
-    json body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded()) {
-      // Parse again with exceptions for the position of the error.
-      try {
-        (void)json::parse(req.body);
-      } catch (const json::parse_error& e) {
-        return absl::InvalidArgumentError(absl::StrCat("the body is not valid JSON (byte ", e.byte, ")"));
-      }
-      return absl::InvalidArgumentError("the body is not valid JSON");
-    }
+    absl::StatusOr<json> parsed = json_input::Parse(req.body);
+    if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat("the body ", parsed.status().message()));
+    json& body = *parsed;
     if (!body.is_array()) return absl::InvalidArgumentError("the body must be a JSON array of records");
     for (size_t i = 0; i < body.size(); ++i) {
       if (!body[i].is_object()) return absl::InvalidArgumentError(absl::StrCat("record ", i, ": must be a JSON object"));
@@ -149,9 +143,30 @@ grpc::Status IngestGrpcService::PublishStream(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-void RegisterIngestRoutes(http::HttpsServer* server, Ingest* ingest) {
+namespace {
+
+// The transport's view of the caller. In development mode every request's peer is
+// "development" (plaintext, no certificates), which is no certificate identity.
+Caller HttpCaller(const http::HttpRequest& req, const tls::PeerIdentity& peer, bool development) {
+  return Caller{development ? "" : peer.peer_id, req.HeaderValue("Authorization")};
+}
+
+// The dataset of a records path (/v1/datasets/{dataset}/records).
+std::string PathDataset(const std::string& path) {
+  std::vector<std::string> parts = absl::StrSplit(path, '/');
+  return parts.size() == 5 ? parts[3] : "";
+}
+
+}  // namespace
+
+void RegisterIngestRoutes(http::HttpsServer* server, Ingest* ingest, bool development) {
+  // Credentials and the dataset grant are checked on the headers: an unauthenticated body is
+  // never read, let alone parsed.
+  http::HttpsServer::Gate gate = [ingest, development](const http::HttpRequest& head, const tls::PeerIdentity& peer) {
+    return ingest->Admit(HttpCaller(head, peer, development), PathDataset(head.path));
+  };
   server->Handle("POST", R"(/v1/datasets/([^/]+)/records)",
-                 [ingest](const http::HttpRequest& req, const tls::PeerIdentity& peer) {
+                 [ingest, development](const http::HttpRequest& req, const tls::PeerIdentity& peer) {
                    const std::string type = absl::AsciiStrToLower(req.HeaderValue("Content-Type"));
                    absl::StatusOr<v1::PublishRequest> request = ParseBody(req, req.path_params[0]);
                    if (!request.ok()) {
@@ -159,11 +174,11 @@ void RegisterIngestRoutes(http::HttpsServer* server, Ingest* ingest) {
                      if (absl::StrContains(request.status().message(), "unsupported Content-Type")) r.status = 415;
                      return r;
                    }
-                   Caller caller{peer.peer_id == "development" ? "" : peer.peer_id, req.HeaderValue("Authorization")};
-                   absl::StatusOr<v1::PublishResponse> r = ingest->Publish(caller, *request);
+                   absl::StatusOr<v1::PublishResponse> r = ingest->Publish(HttpCaller(req, peer, development), *request);
                    if (!r.ok()) return http::HttpResponse::Error(r.status());
                    return http::HttpResponse::Json(200, ResponseJson(*r).dump());
-                 });
+                 },
+                 gate);
 }
 
 }  // namespace node

@@ -30,7 +30,8 @@ class IngestGrpcService final : public v1::IngestService::Service {
   Ingest* ingest_;
 };
 
-void RegisterIngestRoutes(http::HttpsServer* server, Ingest* ingest);
+// `development`: the server is the plaintext development listener (no caller has a certificate).
+void RegisterIngestRoutes(http::HttpsServer* server, Ingest* ingest, bool development);
 
 }  // namespace node
 }  // namespace polder

@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/ascii.h"
+#include "common/json/bounded.h"
 #include "common/wire/confluent_frame.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/util/json_util.h"
@@ -311,6 +312,9 @@ absl::StatusOr<std::vector<kafka::ProducerRecord>> BatchValidator::Validate(
       if (int64_t at = InvalidUtf8At(in.data); at >= 0) {
         return bad(absl::StrCat("not valid UTF-8 (byte ", at, " of the record's JSON)"));
       }
+      // Protobuf's JSON parser recurses (bounded at 100, but stack-hungry); the dataset messages
+      // nest a few levels, so anything deep is refused before it starts.
+      if (absl::Status d = json_input::CheckDepth(in.data); !d.ok()) return bad(absl::StrCat("JSON ", d.message()));
       pb::util::Status s = pb::util::JsonStringToMessage(in.data, message.get(), json_options);
       if (!s.ok()) return bad(JsonError(std::string(s.message())));
       if (!message->SerializeToString(&binary)) return bad("cannot be serialized");

@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/json/bounded.h"
 #include "common/status/status_macros.h"
 #include "common/trust/keys.h"
 #include "nlohmann/json.hpp"
@@ -40,7 +41,7 @@ absl::Status SchemaCache::Load() {
   std::ifstream in(state_file_);
   std::stringstream text;
   text << in.rdbuf();
-  json doc = json::parse(text.str(), nullptr, false);
+  json doc = json_input::ParseOrDiscarded(text.str());
   auto corrupt = [this](absl::string_view why) {
     return absl::DataLossError(absl::StrCat("schema cache ", state_file_, " is unreadable (", why,
                                             "); move it away to start with an empty cache"));
@@ -55,6 +56,10 @@ absl::Status SchemaCache::Load() {
       if (!absl::SimpleAtoi(v, &version) || !id.is_number_integer()) return corrupt("bad versions entry");
       versions_[subject][version] = id.get<int32_t>();
     }
+  }
+  for (const json& id : doc.value("pinned", json::array())) {
+    if (!id.is_number_integer()) return corrupt("bad pinned entry");
+    pinned_.insert(id.get<int32_t>());
   }
   for (const auto& [subject, version] : latest_doc.items()) {
     if (!version.is_number_integer()) return corrupt("bad latest entry");
@@ -113,6 +118,7 @@ absl::Status SchemaCache::Save() {
     for (const auto& [v, id] : versions) doc["versions"][subject][std::to_string(v)] = id;
   }
   for (const auto& [subject, v] : latest_) doc["latest"][subject] = v;
+  doc["pinned"] = pinned_;
   return trust::WriteFileAtomically(state_file_, doc.dump(1), 0644);
 }
 
@@ -216,6 +222,33 @@ std::vector<std::pair<std::string, int32_t>> SchemaCache::VersionsOf(int32_t id)
   return out;
 }
 
+absl::StatusOr<int32_t> SchemaCache::VersionUnder(const std::string& subject, int32_t id) {
+  int32_t latest = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    auto v = versions_.find(subject);
+    if (v != versions_.end()) {
+      for (const auto& [version, i] : v->second) {
+        if (i == id) return version;
+      }
+    }
+    auto l = latest_.find(subject);
+    if (l != latest_.end()) latest = l->second;
+  }
+  if (latest == 0) {
+    ASSIGN_OR_RETURN(int32_t unused, IdOf(subject, -1));
+    (void)unused;
+    absl::MutexLock lock(&mu_);
+    latest = latest_[subject];
+  }
+  for (int32_t version = 1; version <= latest; ++version) {
+    absl::StatusOr<int32_t> i = IdOf(subject, version);
+    if (i.ok() && *i == id) return version;
+    if (!i.ok() && i.status().code() != absl::StatusCode::kNotFound) return i.status();  // deleted versions are skipped
+  }
+  return absl::NotFoundError(absl::StrCat("schema ", id, " is not a version of ", subject));
+}
+
 absl::Status SchemaCache::Refresh(const std::vector<std::string>& subjects) {
   absl::Status first_error;
   for (const std::string& subject : subjects) {
@@ -226,6 +259,71 @@ absl::Status SchemaCache::Refresh(const std::vector<std::string>& subjects) {
   stats_.registry_reachable = first_error.ok() || first_error.code() == absl::StatusCode::kNotFound;
   if (first_error.ok()) stats_.last_refresh_ok = absl::Now();
   return first_error;
+}
+
+void SchemaCache::SetServedSubjects(std::vector<std::string> subjects) {
+  absl::MutexLock lock(&mu_);
+  served_subjects_ = std::move(subjects);
+}
+
+absl::Status SchemaCache::Pin(int32_t id) {
+  absl::MutexLock lock(&mu_);
+  if (by_id_.count(id) == 0) return absl::NotFoundError(absl::StrCat("schema ", id, " is not cached"));
+  if (!pinned_.insert(id).second) return absl::OkStatus();
+  return Save();
+}
+
+void SchemaCache::ServedScope(std::set<int32_t>* ids, std::set<std::string>* subjects) const {
+  std::vector<int32_t> todo(pinned_.begin(), pinned_.end());
+  for (const std::string& s : served_subjects_) {
+    subjects->insert(s);
+    auto v = versions_.find(s);
+    if (v == versions_.end()) continue;
+    for (const auto& [version, id] : v->second) todo.push_back(id);
+  }
+  while (!todo.empty()) {
+    const int32_t id = todo.back();
+    todo.pop_back();
+    auto it = by_id_.find(id);
+    if (it == by_id_.end() || !ids->insert(id).second) continue;
+    for (const SchemaRef& r : it->second->references) {
+      subjects->insert(r.subject);
+      auto v = versions_.find(r.subject);
+      if (v == versions_.end()) continue;
+      auto ref = v->second.find(r.version);
+      if (ref != v->second.end()) todo.push_back(ref->second);
+    }
+  }
+}
+
+absl::StatusOr<std::shared_ptr<const CachedSchema>> SchemaCache::Served(int32_t id) const {
+  absl::MutexLock lock(&mu_);
+  std::set<int32_t> ids;
+  std::set<std::string> subjects;
+  ServedScope(&ids, &subjects);
+  if (ids.count(id) == 0) return absl::NotFoundError(absl::StrCat("Schema ", id, " not found"));
+  return by_id_.at(id);
+}
+
+absl::StatusOr<int32_t> SchemaCache::ServedIdOf(const std::string& subject, int32_t version) const {
+  absl::MutexLock lock(&mu_);
+  std::set<int32_t> ids;
+  std::set<std::string> subjects;
+  ServedScope(&ids, &subjects);
+  auto v = versions_.find(subject);
+  if (subjects.count(subject) == 0 || v == versions_.end() || v->second.empty()) {
+    return absl::NotFoundError(absl::StrCat("Subject '", subject, "' not found"));
+  }
+  int32_t number = version;
+  if (number == -1) {
+    auto l = latest_.find(subject);
+    number = l != latest_.end() ? l->second : v->second.rbegin()->first;
+  }
+  auto it = v->second.find(number);
+  if (it == v->second.end() || ids.count(it->second) == 0) {
+    return absl::NotFoundError(absl::StrCat("Subject '", subject, "' version ", version, " not found"));
+  }
+  return it->second;
 }
 
 SchemaCache::Stats SchemaCache::stats() const {

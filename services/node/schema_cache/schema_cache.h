@@ -11,6 +11,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -73,10 +74,24 @@ class SchemaCache {
   absl::StatusOr<int32_t> IdOf(const std::string& subject, int32_t version);
   // (subject, version) pairs known for an id (for the endpoint's answers).
   std::vector<std::pair<std::string, int32_t>> VersionsOf(int32_t id) const;
+  // The version under which `subject` registered schema `id`: from the cache, else by looking
+  // up the subject's versions up to its latest (each cached). NOT_FOUND if `id` is no version
+  // of `subject` — e.g. a schema registered under another subject that declares the same message.
+  absl::StatusOr<int32_t> VersionUnder(const std::string& subject, int32_t id);
 
   // Asks the registry for the latest version of each subject and caches it; on failure the
   // last known versions stay in force. OK if every subject was refreshed.
   absl::Status Refresh(const std::vector<std::string>& subjects);
+
+  // What the node's public schema endpoint may serve: every cached version of the `subjects`
+  // (this node's datasets), the pinned ids (schemas of records this node mirrors), and what they
+  // reference — nothing else, so the endpoint is no proxy to the registry. The Served* lookups
+  // read the cache only, never the registry: NOT_FOUND for anything outside that scope or not
+  // cached.
+  void SetServedSubjects(std::vector<std::string> subjects);
+  absl::Status Pin(int32_t id);  // persisted with the cache
+  absl::StatusOr<std::shared_ptr<const CachedSchema>> Served(int32_t id) const;
+  absl::StatusOr<int32_t> ServedIdOf(const std::string& subject, int32_t version) const;  // -1: latest
 
   Stats stats() const;
 
@@ -89,6 +104,8 @@ class SchemaCache {
                                                             const std::vector<SchemaRef>& refs, int depth);
   absl::StatusOr<std::shared_ptr<const CachedSchema>> Fetch(int32_t id, int depth);
   absl::StatusOr<int32_t> FetchVersion(const std::string& subject, int32_t version);
+  // The ids and subjects in the served scope (see SetServedSubjects).
+  void ServedScope(std::set<int32_t>* ids, std::set<std::string>* subjects) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string state_file_;
   const std::shared_ptr<SchemaSource> source_;
@@ -96,6 +113,8 @@ class SchemaCache {
   std::map<int32_t, std::shared_ptr<const CachedSchema>> by_id_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::map<int32_t, int32_t>> versions_ ABSL_GUARDED_BY(mu_);  // subject → version → id
   std::map<std::string, int32_t> latest_ ABSL_GUARDED_BY(mu_);                        // subject → version
+  std::vector<std::string> served_subjects_ ABSL_GUARDED_BY(mu_);
+  std::set<int32_t> pinned_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -72,11 +72,7 @@ void RegisterSchemaRoutes(http::HttpsServer* server, SchemaCache* cache) {
     if (!absl::SimpleAtoi(param, &id) || id < 1) {
       return absl::NotFoundError(absl::StrCat("Schema ", param, " not found"));
     }
-    absl::StatusOr<std::shared_ptr<const CachedSchema>> s = cache->ById(id);
-    if (!s.ok() && s.status().code() == absl::StatusCode::kNotFound) {
-      return absl::NotFoundError(absl::StrCat("Schema ", id, " not found"));
-    }
-    return s;
+    return cache->Served(id);  // the cache only: the registry is never asked on a client's behalf
   };
   server->Handle("GET", R"(/schemas/ids/([^/]+)/schema)", [by_id](const http::HttpRequest& r, const Peer&) {
     auto s = by_id(r.path_params[0]);
@@ -97,16 +93,13 @@ void RegisterSchemaRoutes(http::HttpsServer* server, SchemaCache* cache) {
     const std::string& subject = r.path_params[0];
     absl::StatusOr<int32_t> v = VersionParam(r.path_params[1]);
     if (!v.ok()) return ConfluentError(v.status(), 42202);
-    absl::StatusOr<int32_t> id = cache->IdOf(subject, *v);
+    absl::StatusOr<int32_t> id = cache->ServedIdOf(subject, *v);
     if (!id.ok()) {
-      if (id.status().code() == absl::StatusCode::kNotFound) {
-        return ConfluentError(absl::NotFoundError(absl::StrCat("Subject '", subject, "' or its version ",
-                                                               r.path_params[1], " not found")),
-                              *v == -1 ? 40401 : 40402);
-      }
-      return CacheError(id.status(), 40402);
+      return ConfluentError(absl::NotFoundError(absl::StrCat("Subject '", subject, "' or its version ",
+                                                             r.path_params[1], " not found")),
+                            *v == -1 ? 40401 : 40402);
     }
-    absl::StatusOr<std::shared_ptr<const CachedSchema>> s = cache->ById(*id);
+    absl::StatusOr<std::shared_ptr<const CachedSchema>> s = cache->Served(*id);
     if (!s.ok()) return CacheError(s.status(), 40403);
     if (raw) {
       http::HttpResponse out;

@@ -1,6 +1,8 @@
-// The node's read-only Confluent schema endpoint: the subset deserializers call, served from the
-// node's schema cache (fetched from the registry on a miss), so city applications decode Polder
-// topics without a federation certificate.
+// The node's read-only Confluent schema endpoint: the subset deserializers call, so city
+// applications decode Polder topics without a federation certificate. It serves only the schemas
+// of this node's own datasets and of the records it mirrors, with their references, from the
+// node's cache (SchemaCache::Served); anything else is 404 without the registry being asked, so
+// the endpoint is no proxy to the registry and nothing is cached on a client's behalf.
 //
 //   GET /schemas/ids/{id}[?format=serialized][&subject=...]   {"schema", "schemaType", "references"}
 //   GET /schemas/ids/{id}/schema                               the schema text

@@ -1,0 +1,62 @@
+#include "common/json/bounded.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace polder {
+namespace json_input {
+
+absl::Status CheckDepth(absl::string_view text, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // the escaped character, whatever it is
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        in_string = true;
+        break;
+      case '[':
+      case '{':
+        if (++depth > max_depth) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("nests deeper than ", max_depth, " levels (at byte ", i, ")"));
+        }
+        break;
+      case ']':
+      case '}':
+        if (depth > 0) --depth;
+        break;
+      default:
+        break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<nlohmann::json> Parse(absl::string_view text, int max_depth) {
+  if (absl::Status s = CheckDepth(text, max_depth); !s.ok()) return s;
+  nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (!j.is_discarded()) return j;
+  // Again with exceptions, for the position of the error (only on the error path).
+  try {
+    (void)nlohmann::json::parse(text.begin(), text.end());
+  } catch (const nlohmann::json::parse_error& e) {
+    return absl::InvalidArgumentError(absl::StrCat("is not valid JSON (byte ", e.byte, ")"));
+  }
+  return absl::InvalidArgumentError("is not valid JSON");
+}
+
+nlohmann::json ParseOrDiscarded(absl::string_view text, int max_depth) {
+  if (!CheckDepth(text, max_depth).ok()) return nlohmann::json(nlohmann::json::value_t::discarded);
+  return nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+}
+
+}  // namespace json_input
+}  // namespace polder

@@ -1,0 +1,42 @@
+// JSON from clients, peers and files, parsed with a nesting bound.
+//
+// nlohmann::json parses iteratively but serialises (dump) and compares recursively, and
+// Protobuf's JSON mapping recurses as well: a body of 100,000 nested arrays parses fine and then
+// overflows the stack wherever it is used. Every parser of input Polder does not write itself
+// goes through here (or checks CheckDepth before handing the text to another parser).
+//
+//   ASSIGN_OR_RETURN(nlohmann::json body, Parse(text));   // INVALID_ARGUMENT with the byte
+//
+// The scan is linear, allocation-free, and stops at the first byte past the bound, so a hostile
+// body costs no more than reading it.
+#ifndef POLDER_COMMON_JSON_BOUNDED_H_
+#define POLDER_COMMON_JSON_BOUNDED_H_
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "nlohmann/json.hpp"
+
+namespace polder {
+namespace json_input {
+
+// Deep enough for every document Polder defines (directories, contracts, audit entries, dataset
+// records with nested locations) with room to spare; far below what recursion can survive.
+inline constexpr int kMaxDepth = 64;
+
+// INVALID_ARGUMENT ("nesting deeper than N at byte B") if arrays/objects nest deeper than
+// `max_depth` anywhere in `text` (brackets inside strings do not count). Says nothing about the
+// rest of the syntax.
+absl::Status CheckDepth(absl::string_view text, int max_depth = kMaxDepth);
+
+// Parses `text` after CheckDepth; INVALID_ARGUMENT ("is not valid JSON (byte B)", "nests deeper
+// than N levels (at byte B)") names the byte of the error.
+absl::StatusOr<nlohmann::json> Parse(absl::string_view text, int max_depth = kMaxDepth);
+
+// For callers that only need "valid or not": a discarded value (is_discarded()) on any error.
+nlohmann::json ParseOrDiscarded(absl::string_view text, int max_depth = kMaxDepth);
+
+}  // namespace json_input
+}  // namespace polder
+
+#endif  // POLDER_COMMON_JSON_BOUNDED_H_

@@ -1,0 +1,277 @@
+// Attacks on a running polder-node (ARCHITECTURE §security, docs/security.md): what an
+// unauthenticated client, a hostile peer with a valid identity and a careless operator can do.
+// Every test here failed on the node before its fix; the comment above each says how.
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <sstream>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "tests/node/federation_fixture.h"
+
+namespace polder {
+namespace node_testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class NodeAdversarialTest : public FederationFixture {
+ protected:
+  // Alive: still running 200 ms from now (a crashed node has exited).
+  static bool Alive(ServiceProcess& node) { return node.WaitForExit(absl::Milliseconds(200)) == -1; }
+
+  // Server-authenticated TLS without a client certificate or token.
+  std::shared_ptr<grpc::ChannelCredentials> AnonymousCredentials() {
+    grpc::SslCredentialsOptions o;
+    std::ifstream in(fed_->bundle_path());
+    std::stringstream pem;
+    pem << in.rdbuf();
+    o.pem_root_certs = pem.str();
+    return grpc::SslCredentials(o);
+  }
+
+  std::string Statusz(const ServiceProcess& node) {
+    std::string out;
+    testing::RunCommand(absl::StrCat("curl -sS http://127.0.0.1:", node.port("ops_port"), "/statusz"), &out);
+    return out;
+  }
+
+  // A valid bike count through HTTPS with the parking vendor's token: the node still serves.
+  int ValidPublish(const ServiceProcess& node, const std::string& tag) {
+    auto [status, body] = Curl(node, kBikes, "application/json",
+                               WriteBody(tag + ".json", absl::StrCat("[", BikeJson("gn-counter-1", 3), "]")),
+                               TokenAuth(kToken));
+    return status;
+  }
+};
+
+// Finding 1: HTTPS ingest parsed and re-serialised the body before authenticating; nlohmann's
+// recursive dump overflowed the stack on 100,000 nested arrays, so one unauthenticated request
+// killed the node (before the fix: curl got no answer and Alive() was false).
+TEST_F(NodeAdversarialTest, DeepBodiesNeitherCrashNorReachAParserWithoutCredentials) {
+  auto node = StartGroningen();
+  std::string deep = "[{\"a\":";
+  deep += std::string(100000, '[') + std::string(100000, ']') + "}]";
+  const std::string file = WriteBody("deep.json", deep);
+  // No credentials: refused on the headers, the body never read.
+  auto [status, body] = Curl(*node, kBikes, "application/json", file, "");
+  EXPECT_EQ(status, 401) << body;
+  EXPECT_THAT(body.dump(), HasSubstr("Bearer"));
+  ASSERT_TRUE(Alive(*node)) << node->Log();
+  // A wrong token: the same.
+  std::tie(status, body) = Curl(*node, kBikes, "application/json", file, TokenAuth("not-the-token-0123456789"));
+  EXPECT_EQ(status, 401) << body;
+  // Authenticated: the depth bound refuses it before any recursive code sees it.
+  std::tie(status, body) = Curl(*node, kBikes, "application/json", file, TokenAuth(kToken));
+  EXPECT_EQ(status, 400) << body;
+  EXPECT_THAT(body.dump(), HasSubstr("nests deeper than 64 levels"));
+  // Deep records inside a valid array, and as NDJSON: refused by the validator's bound.
+  std::string deep_record = absl::StrCat("[{\"counterId\":", std::string(5000, '['), std::string(5000, ']'), "}]");
+  std::tie(status, body) = Curl(*node, kBikes, "application/json", WriteBody("deep2.json", deep_record), TokenAuth(kToken));
+  EXPECT_EQ(status, 400) << body;
+  std::tie(status, body) = Curl(*node, kBikes, "application/x-ndjson",
+                                WriteBody("deep.ndjson", deep_record.substr(1, deep_record.size() - 2) + "\n"),
+                                TokenAuth(kToken));
+  EXPECT_EQ(status, 400) << body;
+  EXPECT_THAT(body.dump(), HasSubstr("nests deeper"));
+  ASSERT_TRUE(Alive(*node)) << node->Log();
+  EXPECT_EQ(ValidPublish(*node, "after-deep"), 200);
+}
+
+// Finding 0 (identities): a gateway certificate whose name is a token identity's received that
+// identity's grants (before the fix: the publish below succeeded).
+TEST_F(NodeAdversarialTest, ACertificateNamedLikeATokenIdentityGetsNothing) {
+  auto node = StartGroningen();
+  tls::TlsFiles impostor = ingest_ca_->WriteIdentity("parking-vendor", ingest_ca_->Issue("parking-vendor"));
+  impostor.trust_bundle_path = fed_->bundle_path();
+  auto creds = tls::MakeChannelCredentials(impostor, fed_->Checker(), "groningen");
+  ASSERT_OK(creds.status());
+  auto stub = nv1::IngestService::NewStub(grpc::CreateChannel(absl::StrCat("localhost:", node->grpc_port()), *creds));
+  nv1::PublishRequest req;
+  req.set_dataset("parking.occupancy");
+  req.add_records()->set_json(BikeJson("x", 1));
+  grpc::ClientContext ctx;
+  nv1::PublishResponse resp;
+  grpc::Status s = stub->Publish(&ctx, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("authenticates by bearer token"));
+  // Over HTTPS the same, refused on the headers.
+  auto [status, body] = Curl(*node, "parking.occupancy", "application/json",
+                             WriteBody("impostor.json", "[]"), CertAuth(impostor));
+  EXPECT_EQ(status, 403) << body;
+}
+
+// Finding 7: deleting or emptying a token file did not revoke the token (before the fix: the
+// publish after the delete answered 200).
+TEST_F(NodeAdversarialTest, DeletingOrBreakingATokenFileRevokesIt) {
+  auto node = StartGroningen();
+  ASSERT_EQ(ValidPublish(*node, "before"), 200);
+  const std::string token_valid = "polder_node_ingest_token_valid{identity=\"parking-vendor\"}";
+  EXPECT_EQ(Metric(*node, token_valid), 1);
+  std::filesystem::remove(token_file_);
+  EXPECT_EQ(ValidPublish(*node, "deleted"), 401);
+  EXPECT_EQ(Metric(*node, token_valid), 0);
+  EXPECT_THAT(Statusz(*node), HasSubstr("is missing"));
+  EXPECT_THAT(node->Log(), HasSubstr("ingest token revoked"));
+  // Restored: valid again; then emptied: revoked again.
+  std::ofstream(token_file_) << kToken << "\n";
+  std::filesystem::permissions(token_file_, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_EQ(ValidPublish(*node, "restored"), 200);
+  std::ofstream(token_file_) << "\n";
+  EXPECT_EQ(ValidPublish(*node, "emptied"), 401);
+  EXPECT_THAT(Statusz(*node), HasSubstr("is empty"));
+  // Without any request, the periodic check shows a revocation too.
+  std::ofstream(token_file_) << kToken << "\n";
+  EXPECT_EQ(ValidPublish(*node, "restored-again"), 200);
+  std::ofstream(token_file_) << "short-token\n";
+  const absl::Time until = absl::Now() + absl::Seconds(3 * 2 * 3);  // the 2 s check, 3x slack, 3 periods
+  while (Metric(*node, token_valid) != 0 && absl::Now() < until) absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(Metric(*node, token_valid), 0);
+  EXPECT_THAT(Statusz(*node), HasSubstr("shorter than 16"));
+}
+
+int Threads(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (absl::StartsWith(line, "Threads:")) return std::atoi(line.substr(8).c_str());
+  }
+  return -1;
+}
+
+// Finding 6: PublishStream authenticated on its first message, so a silent stream without
+// credentials held a server thread (before the fix: +300 threads for the 300 streams below).
+// Now gRPC's auth filter refuses such calls before they reach a handler — health included.
+TEST_F(NodeAdversarialTest, SilentUnauthenticatedStreamsHoldNoThreads) {
+  auto node = StartGroningen();
+  const int before = Threads(node->pid());
+  auto anonymous = Ingest(node->grpc_port(), /*certificate=*/false);
+  constexpr int kStreams = 300;
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<nv1::PublishStreamResponse> responses(kStreams);
+  std::vector<std::unique_ptr<grpc::ClientWriter<nv1::PublishRequest>>> streams;
+  for (int i = 0; i < kStreams; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    contexts.back()->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+    streams.push_back(anonymous->PublishStream(contexts.back().get(), &responses[i]));
+  }
+  absl::SleepFor(absl::Seconds(2));  // let the server take them (a handler would block in Read)
+  const int during = Threads(node->pid());
+  EXPECT_LT(during - before, 30) << "threads before " << before << ", with " << kStreams << " silent streams " << during;
+  int refused = 0;
+  for (auto& w : streams) {
+    w->WritesDone();
+    if (w->Finish().error_code() == grpc::StatusCode::UNAUTHENTICATED) ++refused;
+  }
+  EXPECT_EQ(refused, kStreams);
+  // The health service sits behind the same filter.
+  grpc::GenericStub health(grpc::CreateChannel(absl::StrCat("localhost:", node->grpc_port()), AnonymousCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  grpc::Slice empty("", 0);
+  grpc::ByteBuffer request(&empty, 1), response;
+  std::promise<grpc::Status> done;
+  health.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                   [&done](grpc::Status st) { done.set_value(st); });
+  EXPECT_EQ(done.get_future().get().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  ASSERT_TRUE(Alive(*node));
+  EXPECT_EQ(ValidPublish(*node, "after-streams"), 200);
+}
+
+// A TCP listener that records what each connection sends first: a TLS ClientHello starts with
+// 0x16, gRPC in plaintext with the HTTP/2 preface "PRI * HTTP/2.0".
+class FirstBytesListener {
+ public:
+  FirstBytesListener() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    listen(fd_, 64);
+    socklen_t len = sizeof a;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~FirstBytesListener() {
+    stop_ = true;
+    thread_.join();
+    close(fd_);
+  }
+  int port() const { return port_; }
+  int tls() const { return tls_; }
+  int plaintext() const { return plaintext_; }
+
+ private:
+  void Run() {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      int c = accept(fd_, nullptr, nullptr);
+      if (c < 0) continue;
+      pollfd q{c, POLLIN, 0};
+      char buf[16] = {0};
+      ssize_t n = poll(&q, 1, 2000) > 0 ? read(c, buf, sizeof buf) : 0;
+      if (n > 0 && static_cast<unsigned char>(buf[0]) == 0x16) ++tls_;
+      if (n > 0 && absl::StartsWith(absl::string_view(buf, n), "PRI * HTTP/2.0")) ++plaintext_;
+      close(c);
+    }
+  }
+  int fd_ = -1, port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> tls_{0}, plaintext_{0};
+  std::thread thread_;
+};
+
+// Finding 0 (critical): when its mTLS credentials could not be built, the subscriber dialled
+// its provider in plaintext (before the fix: the listener counted plaintext HTTP/2 prefaces).
+// Now the subscription is not dialled, says why, and dials again once the files are repaired.
+TEST_F(NodeAdversarialTest, ASubscriberWithoutUsableCredentialsDialsNothing) {
+  FirstBytesListener provider;
+  auto node = StartGroningen(absl::StrCat(
+      "  subscriptions:\n    - {provider: amersfoort, endpoint: \"127.0.0.1:", provider.port(),
+      "\", dataset: air.quality, contract: am-gr-air-1, partitions: 1, replication_factor: 1}\n"));
+  // With its credentials intact it speaks TLS (the fake provider cannot answer it).
+  absl::Time until = absl::Now() + absl::Seconds(30);
+  while (provider.tls() == 0 && absl::Now() < until) absl::SleepFor(absl::Milliseconds(100));
+  ASSERT_GT(provider.tls(), 0);
+  // The key becomes unusable (readable by others: MakeChannelCredentials refuses it).
+  const std::string key = files_["groningen"].key_path;
+  std::filesystem::permissions(key, std::filesystem::perms::others_read, std::filesystem::perm_options::add);
+  until = absl::Now() + absl::Seconds(90);  // backoff up to 30 s, 3x slack
+  while (!absl::StrContains(Statusz(*node), "no-credentials") && provider.plaintext() == 0 && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  const std::string status = Statusz(*node);
+  EXPECT_THAT(status, HasSubstr("\"state\":\"no-credentials\""));
+  EXPECT_THAT(status, HasSubstr("readable by others"));
+  EXPECT_EQ(provider.plaintext(), 0) << "the subscriber spoke plaintext to its provider";
+  EXPECT_THAT(status, HasSubstr("\"ready\":true")) << "a subscription's state is not the node's readiness";
+  // Repaired: it dials again, over TLS.
+  const int tls_before = provider.tls();
+  std::filesystem::permissions(key, std::filesystem::perms::others_read, std::filesystem::perm_options::remove);
+  until = absl::Now() + absl::Seconds(90);
+  while (provider.tls() == tls_before && absl::Now() < until) absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_GT(provider.tls(), tls_before);
+  EXPECT_EQ(provider.plaintext(), 0);
+  EXPECT_THAT(Statusz(*node), Not(HasSubstr("no-credentials")));
+}
+
+}  // namespace
+}  // namespace node_testing
+}  // namespace polder
