@@ -1,24 +1,41 @@
 #include "common/http/https_server.h"
 
-#include <poll.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-
-#include <regex>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <deque>
+#include <list>
+#include <mutex>
+#include <regex>
+#include <thread>
+#include <unordered_map>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "common/log/log.h"
 #include "common/status/http_status.h"
 #include "common/status/status_macros.h"
-#include "httplib.h"
+#include "event2/buffer.h"
+#include "event2/bufferevent.h"
+#include "event2/bufferevent_ssl.h"
+#include "event2/event.h"
+#include "event2/listener.h"
+#include "event2/thread.h"
 #include "nlohmann/json.hpp"
 
 namespace polder {
@@ -61,43 +78,81 @@ std::string PeerChainPem(const SSL* ssl) {
 // with a reason by IdentityChecker (a handshake failure could not say why).
 int AcceptChainForLaterCheck(X509_STORE_CTX*, void*) { return 1; }
 
-// The request line and headers.
-HttpRequest Head(const httplib::Request& req, const std::string& method) {
-  HttpRequest r;
-  r.method = method;
-  r.path = req.path;
-  for (const auto& [k, v] : req.params) r.query.emplace(k, v);
-  for (const auto& [k, v] : req.headers) r.headers.emplace(k, v);
-  return r;
+const char* Reason(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Status";
+  }
 }
 
-// After a refusal on the headers: a small body (Content-Length up to kDiscardBytes) is read
-// and dropped unparsed, within kDiscardTime, so the client reads the refusal and the connection
-// stays in step; anything else (larger, chunked, too slow) has the connection's read side shut,
-// which ends it once the refusal is written.
-constexpr int64_t kDiscardBytes = 1 << 20;
-constexpr absl::Duration kDiscardTime = absl::Seconds(2);
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
 
-void DiscardOrShut(SSL* ssl, const httplib::Request& req) {
-  const int fd = SSL_get_fd(ssl);
-  if (fd < 0) return;
-  int64_t left = 0;  // no Content-Length and no Transfer-Encoding: no body
-  const std::string length = req.get_header_value("Content-Length");
-  const bool sized = !req.has_header("Transfer-Encoding") &&
-                     (length.empty() || (absl::SimpleAtoi(length, &left) && left >= 0 && left <= kDiscardBytes));
-  const absl::Time deadline = absl::Now() + kDiscardTime;
-  char buf[16 << 10];
-  while (sized && left > 0) {
-    if (SSL_pending(ssl) == 0) {
-      pollfd p{fd, POLLIN, 0};
-      const int wait = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
-      if (wait <= 0 || poll(&p, 1, wait) <= 0) break;
+// %XX decoding; `plus_is_space` for query strings. False on a malformed escape or a NUL.
+bool PercentDecode(absl::string_view in, bool plus_is_space, std::string* out) {
+  out->clear();
+  out->reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return false;
+      const int hi = HexValue(in[i + 1]), lo = HexValue(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      c = static_cast<char>(hi * 16 + lo);
+      if (c == '\0') return false;
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      c = ' ';
     }
-    const int n = SSL_read(ssl, buf, static_cast<int>(std::min<int64_t>(left, sizeof buf)));
-    if (n <= 0) break;
-    left -= n;
+    out->push_back(c);
   }
-  if (!sized || left > 0) shutdown(fd, SHUT_RD);
+  return true;
+}
+
+bool IsTokenChar(char c) {
+  return absl::ascii_isalnum(c) || absl::StrContains("!#$%&'*+-.^_`|~", c);
+}
+
+std::string SourceOf(const sockaddr* sa) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (sa->sa_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, buf, sizeof buf);
+  } else if (sa->sa_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, buf, sizeof buf);
+  } else {
+    return "unknown";
+  }
+  return buf;
+}
+
+timeval DeadlineIn(absl::Duration d) {
+  if (d < absl::ZeroDuration()) d = absl::ZeroDuration();
+  return absl::ToTimeval(d);
 }
 
 }  // namespace
@@ -126,13 +181,48 @@ HttpResponse HttpResponse::Json(int status, const std::string& json_body) {
   return r;
 }
 
-struct HttpsServer::Impl {
-  explicit Impl(tls::TlsFiles f) : files(std::move(f)) {}
+struct HttpsServer::Route {
+  std::string method;
+  std::regex path;
+  Handler handler;
+  Gate gate;
+};
 
-  // Installs the current certificate and key on `ssl`, re-reading the files if they changed.
+// One client connection, owned by the loop thread.
+struct HttpsServer::Conn {
+  enum class Phase { kHead, kBody, kHandling, kWriting, kIdle, kLinger };
+
+  uint64_t id = 0;
+  std::string source;
+  bufferevent* bev = nullptr;
+  event* timer = nullptr;
+  Phase phase = Phase::kHead;
+  std::list<Conn*>::iterator lru;  // position in Impl::order (oldest first)
+  int requests = 0;
+  bool close_after = false;  // close once the response is written
+  bool linger = false;       // and discard input briefly before closing
+  bool gone = false;         // the client left while its request was handled
+
+  // The request in progress.
+  size_t head_bytes = 0;
+  bool have_request_line = false;
+  HttpRequest request;
+  std::string version;
+  const Route* route = nullptr;
+  tls::PeerIdentity peer;
+  int64_t body_left = 0;       // Content-Length framing
+  bool chunked = false;
+  int64_t chunk_left = -1;     // -1: expecting a chunk-size line
+  bool chunk_trailer = false;  // after the last chunk: reading trailer lines
+};
+
+struct HttpsServer::Impl {
+  explicit Impl(HttpsServer* s) : server(s), files(s->options_.files) {}
+
+  // ---- TLS identity (certificate and key re-read when their files change) ----
   bool UseCurrentIdentity(SSL* ssl) {
     std::string stamp = FileStamp(files.cert_path) + "|" + FileStamp(files.key_path);
-    absl::MutexLock lock(&mu);
+    absl::MutexLock lock(&cert_mu);
     if (stamp != loaded_stamp) Load(stamp);
     if (cert == nullptr || key == nullptr) return false;
     return SSL_use_cert_and_key(ssl, cert, key, chain, 1) == 1;
@@ -140,7 +230,7 @@ struct HttpsServer::Impl {
 
   // Reads certificate (leaf + chain) and key; keeps the previous pair if the new one is
   // incomplete (e.g. read between the two files of a non-atomic rotation).
-  void Load(const std::string& stamp) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  void Load(const std::string& stamp) ABSL_EXCLUSIVE_LOCKS_REQUIRED(cert_mu) {
     FILE* cf = fopen(files.cert_path.c_str(), "r");
     FILE* kf = fopen(files.key_path.c_str(), "r");
     X509* new_cert = cf != nullptr ? PEM_read_X509(cf, nullptr, nullptr, nullptr) : nullptr;
@@ -163,14 +253,14 @@ struct HttpsServer::Impl {
       sk_X509_pop_free(new_chain, X509_free);
       return;
     }
-    Release();
+    ReleaseIdentity();
     cert = new_cert;
     key = new_key;
     chain = new_chain;
     loaded_stamp = stamp;
   }
 
-  void Release() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  void ReleaseIdentity() ABSL_EXCLUSIVE_LOCKS_REQUIRED(cert_mu) {
     X509_free(cert);
     EVP_PKEY_free(key);
     if (chain != nullptr) sk_X509_pop_free(chain, X509_free);
@@ -179,23 +269,611 @@ struct HttpsServer::Impl {
     chain = nullptr;
   }
 
-  ~Impl() {
-    server.reset();
-    absl::MutexLock lock(&mu);
-    Release();
-  }
-
   static int CertCallback(SSL* ssl, void* arg) {
     return static_cast<Impl*>(arg)->UseCurrentIdentity(ssl) ? 1 : 0;
   }
 
+  ~Impl() {
+    if (ctx != nullptr) SSL_CTX_free(ctx);
+    absl::MutexLock lock(&cert_mu);
+    ReleaseIdentity();
+  }
+
+  // ---- the loop (loop thread only, unless noted) ----
+  void Run() { event_base_dispatch(base); }
+
+  static void OnAccept(evconnlistener*, evutil_socket_t fd, sockaddr* sa, int, void* arg) {
+    static_cast<Impl*>(arg)->Accept(fd, sa);
+  }
+
+  void Accept(evutil_socket_t fd, sockaddr* sa) {
+    const HttpsOptions& o = server->options_;
+    std::string source = SourceOf(sa);
+    int& from_source = per_source[source];
+    if (stopping || from_source >= o.max_connections_per_source) {
+      if (from_source == 0) per_source.erase(source);
+      ++stats.refused_per_source;
+      evutil_closesocket(fd);
+      return;
+    }
+    if (static_cast<int>(conns.size()) >= o.max_connections && !EvictOldest()) {
+      if (from_source == 0) per_source.erase(source);
+      evutil_closesocket(fd);
+      return;
+    }
+    ++per_source[source];
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    evutil_make_socket_nonblocking(fd);
+    auto conn = std::make_unique<Conn>();
+    conn->id = next_id++;
+    conn->source = std::move(source);
+    if (ctx != nullptr) {
+      SSL* ssl = SSL_new(ctx);
+      conn->bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+      if (conn->bev != nullptr) bufferevent_openssl_set_allow_dirty_shutdown(conn->bev, 1);
+    } else {
+      conn->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
+    if (conn->bev == nullptr) {
+      evutil_closesocket(fd);
+      if (--per_source[conn->source] == 0) per_source.erase(conn->source);
+      return;
+    }
+    Conn* c = conn.get();
+    c->timer = event_new(base, -1, 0, &Impl::OnTimer, new TimerArg{this, c->id});
+    bufferevent_setcb(c->bev, &Impl::OnRead, &Impl::OnWrite, &Impl::OnEvent, new TimerArg{this, c->id});
+    // Bound what one connection buffers before it is parsed.
+    bufferevent_setwatermark(c->bev, EV_READ, 0, o.max_head_bytes + 64 * 1024);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    order.push_back(c);
+    c->lru = std::prev(order.end());
+    conns.emplace(c->id, std::move(conn));
+    ++stats.accepted;
+    ++stats.open;
+    Arm(c, o.head_timeout);
+  }
+
+  // At max_connections: closes the oldest connection that is not being answered.
+  bool EvictOldest() {
+    for (Conn* c : order) {
+      if (c->phase == Conn::Phase::kHandling || c->phase == Conn::Phase::kWriting) continue;
+      ++stats.evicted;
+      Close(c);
+      return true;
+    }
+    return false;
+  }
+
+  struct TimerArg {
+    Impl* impl;
+    uint64_t id;
+  };
+
+  Conn* Find(uint64_t id) {
+    auto it = conns.find(id);
+    return it == conns.end() ? nullptr : it->second.get();
+  }
+
+  void Arm(Conn* c, absl::Duration d) {
+    timeval tv = DeadlineIn(d);
+    evtimer_add(c->timer, &tv);
+  }
+
+  static void OnTimer(evutil_socket_t, short, void* arg) {
+    auto* a = static_cast<TimerArg*>(arg);
+    Impl* impl = a->impl;
+    Conn* c = impl->Find(a->id);
+    if (c == nullptr) return;
+    if (c->phase == Conn::Phase::kHandling) return;  // the handler's answer comes
+    if (c->phase != Conn::Phase::kIdle && c->phase != Conn::Phase::kLinger) ++impl->stats.timed_out;
+    impl->Close(c);
+  }
+
+  static void OnRead(bufferevent*, void* arg) {
+    auto* a = static_cast<TimerArg*>(arg);
+    Conn* c = a->impl->Find(a->id);
+    if (c != nullptr) a->impl->Process(c);
+  }
+
+  static void OnWrite(bufferevent* bev, void* arg) {
+    auto* a = static_cast<TimerArg*>(arg);
+    Conn* c = a->impl->Find(a->id);
+    if (c == nullptr || c->phase != Conn::Phase::kWriting) return;
+    if (evbuffer_get_length(bufferevent_get_output(bev)) > 0) return;
+    a->impl->Written(c);
+  }
+
+  static void OnEvent(bufferevent*, short what, void* arg) {
+    auto* a = static_cast<TimerArg*>(arg);
+    Conn* c = a->impl->Find(a->id);
+    if (c == nullptr) return;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+      if (c->phase == Conn::Phase::kHandling) {
+        // The client went away while its request is handled: the answer has nowhere to go.
+        bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+        c->gone = true;
+        return;
+      }
+      a->impl->Close(c);
+    }
+  }
+
+  void Close(Conn* c) {
+    const uint64_t id = c->id;
+    order.erase(c->lru);
+    if (--per_source[c->source] <= 0) per_source.erase(c->source);
+    if (c->timer != nullptr) {
+      void* arg = event_get_callback_arg(c->timer);
+      event_free(c->timer);
+      delete static_cast<TimerArg*>(arg);
+    }
+    if (c->bev != nullptr) {
+      void* arg = nullptr;
+      bufferevent_getcb(c->bev, nullptr, nullptr, nullptr, &arg);
+      bufferevent_free(c->bev);
+      delete static_cast<TimerArg*>(arg);
+    }
+    conns.erase(id);
+    --stats.open;
+  }
+
+  // Answers on the loop thread: head-stage refusals and protocol errors. `close` ends the
+  // connection after the answer (lingering so the client can read it).
+  void Respond(Conn* c, const HttpResponse& r, bool close) {
+    if (close) {
+      c->close_after = true;
+      c->linger = true;
+    }
+    Write(c, r);
+  }
+
+  void Write(Conn* c, const HttpResponse& r) {
+    const bool keep = !c->close_after && c->requests < server->options_.max_requests_per_connection;
+    if (!keep) c->close_after = true;
+    std::string head = absl::StrCat("HTTP/1.1 ", r.status, " ", Reason(r.status), "\r\nContent-Type: ",
+                                    r.content_type, "\r\nContent-Length: ", r.body.size(),
+                                    "\r\nX-Content-Type-Options: nosniff\r\n",
+                                    keep ? "" : "Connection: close\r\n", "\r\n");
+    evbuffer* out = bufferevent_get_output(c->bev);
+    evbuffer_add(out, head.data(), head.size());
+    evbuffer_add(out, r.body.data(), r.body.size());
+    c->phase = Conn::Phase::kWriting;
+    bufferevent_disable(c->bev, EV_READ);
+    bufferevent_enable(c->bev, EV_WRITE);
+    Arm(c, server->options_.write_timeout);
+  }
+
+  // The response left the buffer: next request, or close.
+  void Written(Conn* c) {
+    if (c->close_after) {
+      if (!c->linger) {
+        Close(c);
+        return;
+      }
+      // Stop sending; read and drop what the client still sends for a moment, so closing does
+      // not reset the connection before it read the answer.
+      c->phase = Conn::Phase::kLinger;
+      shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+      evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
+      bufferevent_enable(c->bev, EV_READ);
+      Arm(c, absl::Seconds(2));
+      return;
+    }
+    ResetRequest(c);
+    c->phase = Conn::Phase::kIdle;
+    // Most recently used goes last: the oldest idle connection is evicted first.
+    order.erase(c->lru);
+    order.push_back(c);
+    c->lru = std::prev(order.end());
+    bufferevent_enable(c->bev, EV_READ);
+    Arm(c, server->options_.idle_timeout);
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) Process(c);  // pipelined
+  }
+
+  void ResetRequest(Conn* c) {
+    c->head_bytes = 0;
+    c->have_request_line = false;
+    c->request = HttpRequest();
+    c->version.clear();
+    c->route = nullptr;
+    c->peer = tls::PeerIdentity();
+    c->body_left = 0;
+    c->chunked = false;
+    c->chunk_left = -1;
+    c->chunk_trailer = false;
+  }
+
+  HttpResponse ErrorResponse(absl::Status s) { return server->Refusal(s, ""); }
+
+  // Reads what arrived: the head, then the body.
+  void Process(Conn* c) {
+    evbuffer* in = bufferevent_get_input(c->bev);
+    if (c->phase == Conn::Phase::kLinger) {
+      evbuffer_drain(in, evbuffer_get_length(in));
+      return;
+    }
+    if (c->phase == Conn::Phase::kIdle) {
+      if (evbuffer_get_length(in) == 0) return;
+      c->phase = Conn::Phase::kHead;
+      Arm(c, server->options_.head_timeout);
+    }
+    if (c->phase == Conn::Phase::kHead) ReadHead(c, in);
+    if (c->phase == Conn::Phase::kBody) ReadBody(c, in);
+  }
+
+  void ReadHead(Conn* c, evbuffer* in) {
+    const HttpsOptions& o = server->options_;
+    while (c->phase == Conn::Phase::kHead) {
+      size_t len = 0;
+      char* line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
+      if (line == nullptr) {
+        if (c->head_bytes + evbuffer_get_length(in) > o.max_head_bytes) HeadTooLarge(c);
+        return;
+      }
+      std::string text(line, len);
+      free(line);
+      c->head_bytes += len + 2;
+      if (c->head_bytes > o.max_head_bytes) {
+        HeadTooLarge(c);
+        return;
+      }
+      if (!c->have_request_line) {
+        if (text.empty()) continue;  // a stray CRLF before the request line
+        if (!RequestLine(c, text)) return;
+        c->have_request_line = true;
+        continue;
+      }
+      if (!text.empty()) {
+        if (!HeaderLine(c, text)) return;
+        continue;
+      }
+      HeadComplete(c);
+    }
+  }
+
+  void HeadTooLarge(Conn* c) {
+    if (c->phase == Conn::Phase::kWriting || c->phase == Conn::Phase::kLinger) return;
+    HttpResponse r = ErrorResponse(absl::ResourceExhaustedError(
+        absl::StrCat("the request head is larger than ", server->options_.max_head_bytes, " bytes")));
+    r.status = 431;
+    Respond(c, r, true);
+  }
+
+  bool BadRequest(Conn* c, const std::string& why, int status = 400) {
+    HttpResponse r = ErrorResponse(absl::InvalidArgumentError(why));
+    r.status = status;
+    Respond(c, r, true);
+    return false;
+  }
+
+  bool RequestLine(Conn* c, const std::string& text) {
+    std::vector<std::string> parts = absl::StrSplit(text, ' ');
+    if (parts.size() != 3) return BadRequest(c, "malformed request line");
+    const std::string& method = parts[0];
+    const std::string& target = parts[1];
+    c->version = parts[2];
+    if (c->version != "HTTP/1.1" && c->version != "HTTP/1.0") {
+      return BadRequest(c, absl::StrCat("HTTP version '", c->version, "' is not supported"), 505);
+    }
+    if (method.empty() || !std::all_of(method.begin(), method.end(), IsTokenChar)) {
+      return BadRequest(c, "malformed method");
+    }
+    if (target.empty() || target[0] != '/') return BadRequest(c, "the request target must be an absolute path");
+    c->request.method = method;
+    const size_t q = target.find('?');
+    if (!PercentDecode(absl::string_view(target).substr(0, q), false, &c->request.path)) {
+      return BadRequest(c, "malformed percent-encoding in the path");
+    }
+    if (q != std::string::npos) {
+      for (absl::string_view pair : absl::StrSplit(absl::string_view(target).substr(q + 1), '&', absl::SkipEmpty())) {
+        const size_t eq = pair.find('=');
+        std::string k, v;
+        if (!PercentDecode(pair.substr(0, eq), true, &k) ||
+            !PercentDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1), true, &v)) {
+          return BadRequest(c, "malformed percent-encoding in the query");
+        }
+        c->request.query.emplace(std::move(k), std::move(v));
+      }
+    }
+    return true;
+  }
+
+  bool HeaderLine(Conn* c, const std::string& text) {
+    if (static_cast<int>(c->request.headers.size()) >= server->options_.max_headers) {
+      HttpResponse r = ErrorResponse(absl::ResourceExhaustedError(
+          absl::StrCat("more than ", server->options_.max_headers, " request headers")));
+      r.status = 431;
+      Respond(c, r, true);
+      return false;
+    }
+    if (text[0] == ' ' || text[0] == '\t') return BadRequest(c, "folded header lines are not accepted");
+    const size_t colon = text.find(':');
+    if (colon == std::string::npos || colon == 0) return BadRequest(c, "malformed header line");
+    std::string name = text.substr(0, colon);
+    if (!std::all_of(name.begin(), name.end(), IsTokenChar)) return BadRequest(c, "malformed header name");
+    std::string value(absl::StripAsciiWhitespace(absl::string_view(text).substr(colon + 1)));
+    c->request.headers.emplace(std::move(name), std::move(value));
+    return true;
+  }
+
+  // The head is complete: route, identity and gate, then the body's framing.
+  void HeadComplete(Conn* c) {
+    const HttpsOptions& o = server->options_;
+    HttpRequest& req = c->request;
+    ++c->requests;
+    const std::string connection = absl::AsciiStrToLower(req.HeaderValue("Connection"));
+    if (c->version == "HTTP/1.0" ? connection != "keep-alive" : connection == "close") c->close_after = true;
+    bool path_known = false;
+    for (const Route& r : server->routes_) {
+      std::smatch m;
+      if (!std::regex_match(req.path, m, r.path)) continue;
+      path_known = true;
+      if (r.method != req.method) continue;
+      c->route = &r;
+      for (size_t i = 1; i < m.size(); ++i) req.path_params.push_back(m[i].str());
+      break;
+    }
+    const bool has_body = req.HeaderValue("Content-Length") != "" || req.HeaderValue("Transfer-Encoding") != "";
+    if (c->route == nullptr) {
+      HttpResponse r = server->Refusal(
+          path_known ? absl::InvalidArgumentError(absl::StrCat("method ", req.method, " is not allowed on ", req.path))
+                     : absl::NotFoundError(absl::StrCat("no resource at ", req.path)),
+          req.path);
+      if (path_known) r.status = 405;
+      Respond(c, r, has_body);
+      return;
+    }
+    SSL* ssl = ctx != nullptr ? bufferevent_openssl_get_ssl(c->bev) : nullptr;
+    absl::StatusOr<tls::PeerIdentity> peer = server->Identify(ssl);
+    absl::Status admitted = peer.status();
+    if (peer.ok() && c->route->gate) admitted = c->route->gate(req, *peer);
+    if (!admitted.ok()) {
+      Respond(c, server->Refusal(admitted, req.path), true);
+      return;
+    }
+    c->peer = *peer;
+    // Body framing.
+    const std::string te = absl::AsciiStrToLower(req.HeaderValue("Transfer-Encoding"));
+    const std::string cl = req.HeaderValue("Content-Length");
+    if (!te.empty()) {
+      if (te != "chunked" || !cl.empty()) {
+        BadRequest(c, "only Transfer-Encoding: chunked (without Content-Length) is accepted", 501);
+        return;
+      }
+      c->chunked = true;
+    } else if (!cl.empty()) {
+      if (!absl::SimpleAtoi(cl, &c->body_left) || c->body_left < 0) {
+        BadRequest(c, "malformed Content-Length");
+        return;
+      }
+      if (static_cast<uint64_t>(c->body_left) > o.max_body_bytes) {
+        HttpResponse r = ErrorResponse(absl::ResourceExhaustedError(
+            absl::StrCat("the body (", c->body_left, " bytes) is over the limit of ", o.max_body_bytes, " bytes")));
+        r.status = 413;
+        Respond(c, r, true);
+        return;
+      }
+    }
+    if ((c->chunked || c->body_left > 0) && absl::EqualsIgnoreCase(req.HeaderValue("Expect"), "100-continue")) {
+      static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+      evbuffer_add(bufferevent_get_output(c->bev), kContinue, sizeof kContinue - 1);
+    }
+    c->phase = Conn::Phase::kBody;
+    Arm(c, o.read_timeout);
+  }
+
+  void ReadBody(Conn* c, evbuffer* in) {
+    const HttpsOptions& o = server->options_;
+    std::string& body = c->request.body;
+    const size_t before = body.size();
+    if (!c->chunked) {
+      const size_t n = std::min<size_t>(evbuffer_get_length(in), static_cast<size_t>(c->body_left));
+      if (n > 0) {
+        const size_t at = body.size();
+        body.resize(at + n);
+        evbuffer_remove(in, &body[at], n);
+        c->body_left -= static_cast<int64_t>(n);
+      }
+      if (c->body_left > 0) {
+        if (body.size() > before) Arm(c, o.read_timeout);  // progress
+        return;
+      }
+    } else {
+      while (true) {
+        if (c->chunk_left < 0) {
+          size_t len = 0;
+          char* line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
+          if (line == nullptr) {
+            if (evbuffer_get_length(in) > 1024) {
+              BadRequest(c, "malformed chunk");
+              return;
+            }
+            if (body.size() > before) Arm(c, o.read_timeout);
+            return;
+          }
+          std::string text(line, len);
+          free(line);
+          if (c->chunk_trailer) {
+            if (!text.empty()) continue;  // trailer fields are ignored
+            break;                        // the end of the body
+          }
+          text = text.substr(0, text.find(';'));
+          uint64_t size = 0;
+          if (text.empty() || text.size() > 15 || !absl::SimpleHexAtoi(text, &size)) {
+            BadRequest(c, "malformed chunk size");
+            return;
+          }
+          if (body.size() + size > o.max_body_bytes) {
+            HttpResponse r = ErrorResponse(absl::ResourceExhaustedError(
+                absl::StrCat("the body is over the limit of ", o.max_body_bytes, " bytes")));
+            r.status = 413;
+            Respond(c, r, true);
+            return;
+          }
+          if (size == 0) {
+            c->chunk_trailer = true;
+            continue;
+          }
+          c->chunk_left = static_cast<int64_t>(size) + 2;  // data and its CRLF
+        }
+        const size_t n = std::min<size_t>(evbuffer_get_length(in), static_cast<size_t>(c->chunk_left));
+        if (n == 0) {
+          if (body.size() > before) Arm(c, o.read_timeout);
+          return;
+        }
+        const size_t data = std::min<size_t>(n, std::max<int64_t>(0, c->chunk_left - 2));
+        const size_t at = body.size();
+        body.resize(at + data);
+        evbuffer_remove(in, &body[at], data);
+        evbuffer_drain(in, n - data);
+        c->chunk_left -= static_cast<int64_t>(n);
+        if (c->chunk_left == 0) c->chunk_left = -1;
+      }
+    }
+    Dispatch(c);
+  }
+
+  // A complete, admitted request: to a worker.
+  void Dispatch(Conn* c) {
+    c->phase = Conn::Phase::kHandling;
+    bufferevent_disable(c->bev, EV_READ);
+    evtimer_del(c->timer);
+    {
+      absl::MutexLock lock(&work_mu);
+      if (static_cast<int>(jobs.size()) >= server->options_.max_queued_requests) {
+        ++stats.overloaded;
+        HttpResponse r = ErrorResponse(absl::UnavailableError("the server is busy; retry later"));
+        r.status = 503;
+        c->close_after = true;
+        Write(c, r);
+        return;
+      }
+      jobs.push_back(Job{c->id, c->route, std::move(c->request), c->peer});
+      ++busy;
+    }
+  }
+
+  struct Job {
+    uint64_t conn;
+    const Route* route;
+    HttpRequest request;
+    tls::PeerIdentity peer;
+  };
+
+  void Work() {
+    while (true) {
+      Job job;
+      {
+        absl::MutexLock lock(&work_mu);
+        work_mu.Await(absl::Condition(
+            +[](Impl* i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i->work_mu) { return i->workers_stop || !i->jobs.empty(); },
+            this));
+        if (jobs.empty()) return;  // stopping, nothing left
+        job = std::move(jobs.front());
+        jobs.pop_front();
+      }
+      HttpResponse out;
+      try {
+        out = job.route->handler(job.request, job.peer);
+      } catch (const std::exception& e) {
+        log::Error("HTTP handler failed", {{"path", job.request.path}, {"error", e.what()}});
+        out = HttpResponse::Error(absl::InternalError("the request could not be handled"));
+      }
+      {
+        absl::MutexLock lock(&done_mu);
+        done.emplace_back(job.conn, std::move(out));
+      }
+      {
+        absl::MutexLock lock(&work_mu);
+        --busy;
+      }
+      event_active(wakeup, EV_READ, 0);
+    }
+  }
+
+  static void OnWakeup(evutil_socket_t, short, void* arg) {
+    Impl* impl = static_cast<Impl*>(arg);
+    std::deque<std::pair<uint64_t, HttpResponse>> ready;
+    {
+      absl::MutexLock lock(&impl->done_mu);
+      ready.swap(impl->done);
+    }
+    for (auto& [id, response] : ready) {
+      Conn* c = impl->Find(id);
+      if (c == nullptr) continue;
+      if (c->gone) {  // the client left meanwhile
+        impl->Close(c);
+        continue;
+      }
+      impl->Write(c, response);
+    }
+    if (impl->stopping) impl->MaybeExit();
+  }
+
+  static void OnStop(evutil_socket_t, short, void* arg) {
+    Impl* impl = static_cast<Impl*>(arg);
+    impl->stopping = true;
+    if (impl->listener != nullptr) {
+      evconnlistener_free(impl->listener);
+      impl->listener = nullptr;
+    }
+    // Connections not being answered go now; the others once answered.
+    std::vector<Conn*> idle;
+    for (Conn* c : impl->order) {
+      if (c->phase != Conn::Phase::kHandling && c->phase != Conn::Phase::kWriting) idle.push_back(c);
+    }
+    for (Conn* c : idle) impl->Close(c);
+    impl->MaybeExit();
+  }
+
+  void MaybeExit() {
+    bool idle_workers;
+    {
+      absl::MutexLock lock(&work_mu);
+      idle_workers = busy == 0 && jobs.empty();
+    }
+    bool answering = false;
+    for (Conn* c : order) answering |= c->phase == Conn::Phase::kHandling;
+    if (idle_workers && !answering) {
+      // Let written answers leave, briefly.
+      timeval tv = DeadlineIn(absl::Milliseconds(200));
+      event_base_loopexit(base, &tv);
+    }
+  }
+
+  HttpsServer* server;
   const tls::TlsFiles files;
-  absl::Mutex mu;
-  std::string loaded_stamp ABSL_GUARDED_BY(mu);
-  X509* cert ABSL_GUARDED_BY(mu) = nullptr;
-  EVP_PKEY* key ABSL_GUARDED_BY(mu) = nullptr;
-  STACK_OF(X509)* chain ABSL_GUARDED_BY(mu) = nullptr;
-  std::unique_ptr<httplib::Server> server;  // an httplib::SSLServer unless plaintext
+  absl::Mutex cert_mu;
+  std::string loaded_stamp ABSL_GUARDED_BY(cert_mu);
+  X509* cert ABSL_GUARDED_BY(cert_mu) = nullptr;
+  EVP_PKEY* key ABSL_GUARDED_BY(cert_mu) = nullptr;
+  STACK_OF(X509)* chain ABSL_GUARDED_BY(cert_mu) = nullptr;
+  SSL_CTX* ctx = nullptr;  // null: plain HTTP
+
+  event_base* base = nullptr;
+  evconnlistener* listener = nullptr;
+  event* wakeup = nullptr;
+  event* stop_event = nullptr;
+  std::thread loop;
+  std::vector<std::thread> workers;
+  bool stopping = false;  // loop thread
+
+  // Loop thread only.
+  std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns;
+  std::list<Conn*> order;  // oldest (least recently active) first
+  std::unordered_map<std::string, int> per_source;
+  uint64_t next_id = 1;
+  struct Counters {
+    std::atomic<int64_t> open{0}, accepted{0}, refused_per_source{0}, evicted{0}, timed_out{0}, overloaded{0};
+  } stats;
+
+  absl::Mutex work_mu;
+  std::deque<Job> jobs ABSL_GUARDED_BY(work_mu);
+  int busy ABSL_GUARDED_BY(work_mu) = 0;  // queued or running
+  bool workers_stop ABSL_GUARDED_BY(work_mu) = false;
+  absl::Mutex done_mu;
+  std::deque<std::pair<uint64_t, HttpResponse>> done ABSL_GUARDED_BY(done_mu);
 };
 
 HttpsServer::HttpsServer(HttpsOptions options, std::shared_ptr<const tls::IdentityChecker> checker)
@@ -208,71 +886,52 @@ absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Create(
   if (options.plaintext_development) {
     log::Warning("HTTP server in development mode: plaintext, no client identities",
                  {{"bind_address", options.bind_address}, {"port", options.port}});
-    std::unique_ptr<HttpsServer> s(new HttpsServer(std::move(options), nullptr));
-    s->impl_ = std::make_unique<Impl>(s->options_.files);
-    s->impl_->server = std::make_unique<httplib::Server>();
-    s->impl_->server->set_payload_max_length(s->options_.max_body_bytes);
-    s->impl_->server->set_tcp_nodelay(true);
-    return s;
   }
-  if (checker == nullptr && options.client_auth != ClientAuth::kNone) {
+  const bool plain = options.plaintext_development || options.plaintext;
+  if (!plain && checker == nullptr && options.client_auth != ClientAuth::kNone) {
     return absl::InvalidArgumentError("HTTPS server needs an identity checker");
   }
-  std::unique_ptr<HttpsServer> s(new HttpsServer(std::move(options), std::move(checker)));
-  s->impl_ = std::make_unique<Impl>(s->options_.files);
-  {
-    absl::MutexLock lock(&s->impl_->mu);
-    s->impl_->Load("initial");
-    if (s->impl_->cert == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "HTTPS certificate '", s->options_.files.cert_path, "' and key '",
-          s->options_.files.key_path, "' cannot be read or do not match"));
-    }
-    s->impl_->loaded_stamp = FileStamp(s->options_.files.cert_path) + "|" +
-                             FileStamp(s->options_.files.key_path);
+  if (options.workers < 1 || options.max_connections < 1 || options.max_connections_per_source < 1) {
+    return absl::InvalidArgumentError("HTTP server: workers and connection limits must be at least 1");
   }
+  std::unique_ptr<HttpsServer> s(new HttpsServer(std::move(options), plain ? nullptr : std::move(checker)));
+  s->impl_ = std::make_unique<Impl>(s.get());
+  if (plain) return s;
   Impl* impl = s->impl_.get();
-  const ClientAuth client_auth = s->options_.client_auth;
-  auto ssl_server = std::make_unique<httplib::SSLServer>([impl, client_auth](SSL_CTX& ctx) {
-    SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
-    SSL_CTX_set_cert_cb(&ctx, &Impl::CertCallback, impl);
-    if (client_auth == ClientAuth::kNone) {
-      SSL_CTX_set_verify(&ctx, SSL_VERIFY_NONE, nullptr);
-    } else {
-      SSL_CTX_set_verify(&ctx,
-                         client_auth == ClientAuth::kRequired ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
-                                                              : SSL_VERIFY_PEER,
-                         nullptr);
-      SSL_CTX_set_cert_verify_callback(&ctx, &AcceptChainForLaterCheck, nullptr);
+  {
+    absl::MutexLock lock(&impl->cert_mu);
+    impl->Load("initial");
+    if (impl->cert == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("HTTPS certificate '", s->options_.files.cert_path, "' and key '",
+                                                     s->options_.files.key_path, "' cannot be read or do not match"));
     }
-    return true;
-  });
-  if (!ssl_server->is_valid()) return absl::InternalError("cannot set up the HTTPS server's TLS context");
-  impl->server = std::move(ssl_server);
-  impl->server->set_payload_max_length(s->options_.max_body_bytes);
-  // Small request/response pairs on kept-alive connections: without TCP_NODELAY, Nagle and
-  // delayed ACKs add ~40 ms to every exchange.
-  impl->server->set_tcp_nodelay(true);
-  // httplib closes a kept-alive connection after 5 requests by default; clients (httplib's own
-  // among them) then fail their next write instead of reconnecting.
-  impl->server->set_keep_alive_max_count(1000);
-  impl->server->set_keep_alive_timeout(5);
-  // Each kept-alive connection occupies a worker; more workers than httplib's default (8).
-  impl->server->new_task_queue = [] { return new httplib::ThreadPool(32); };
-  impl->server->set_read_timeout(std::chrono::milliseconds(absl::ToInt64Milliseconds(s->options_.read_timeout)));
-  impl->server->set_write_timeout(std::chrono::milliseconds(absl::ToInt64Milliseconds(s->options_.write_timeout)));
+    impl->loaded_stamp = FileStamp(s->options_.files.cert_path) + "|" + FileStamp(s->options_.files.key_path);
+  }
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (ctx == nullptr) return absl::InternalError("cannot set up the HTTPS server's TLS context");
+  impl->ctx = ctx;
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);  // idle connections hold no TLS buffers
+  SSL_CTX_set_cert_cb(ctx, &Impl::CertCallback, impl);
+  if (s->options_.client_auth == ClientAuth::kNone) {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  } else {
+    SSL_CTX_set_verify(ctx,
+                       s->options_.client_auth == ClientAuth::kRequired
+                           ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+                           : SSL_VERIFY_PEER,
+                       nullptr);
+    SSL_CTX_set_cert_verify_callback(ctx, &AcceptChainForLaterCheck, nullptr);
+  }
   return s;
 }
 
-struct HttpsServer::Route {
-  std::string method;
-  std::regex path;
-  Gate gate;
-};
-
 absl::StatusOr<tls::PeerIdentity> HttpsServer::Identify(const void* ssl_ptr) const {
   if (options_.plaintext_development) return tls::PeerIdentity{"development", "", "", "", absl::InfiniteFuture()};
-  if (options_.client_auth == ClientAuth::kNone) return tls::PeerIdentity{"", "", "", "", absl::InfiniteFuture()};
+  if (options_.plaintext || options_.client_auth == ClientAuth::kNone) {
+    return tls::PeerIdentity{"", "", "", "", absl::InfiniteFuture()};
+  }
   std::string chain = PeerChainPem(static_cast<const SSL*>(ssl_ptr));
   if (chain.empty() && options_.client_auth == ClientAuth::kOptional) {
     return tls::PeerIdentity{"", "", "", "", absl::InfiniteFuture()};  // no certificate: no identity
@@ -280,81 +939,84 @@ absl::StatusOr<tls::PeerIdentity> HttpsServer::Identify(const void* ssl_ptr) con
   return checker_->Check(chain);
 }
 
-void HttpsServer::Handle(const std::string& method, const std::string& path_regex, Handler handler, Gate gate) {
-  routes_.push_back(Route{method, std::regex(path_regex), std::move(gate)});
-  // The certificate and the gate were checked before the body (see Start); the handler needs
-  // the identity again (httplib passes nothing from one stage to the next).
-  auto wrapped = [this, handler, method](const httplib::Request& req, httplib::Response& res) {
-    HttpResponse out;
-    absl::StatusOr<tls::PeerIdentity> peer = Identify(req.ssl);
-    if (!peer.ok()) {
-      out = Refusal(peer.status(), req.path);
-    } else {
-      HttpRequest r = Head(req, method);
-      for (size_t i = 1; i < req.matches.size(); ++i) r.path_params.push_back(req.matches[i].str());
-      r.body = req.body;
-      out = handler(r, *peer);
-    }
-    res.status = out.status;
-    res.set_content(out.body, out.content_type.c_str());
-  };
-  httplib::Server& s = *impl_->server;
-  if (method == "GET") {
-    s.Get(path_regex, wrapped);
-  } else if (method == "POST") {
-    s.Post(path_regex, wrapped);
-  } else if (method == "PUT") {
-    s.Put(path_regex, wrapped);
-  } else if (method == "DELETE") {
-    s.Delete(path_regex, wrapped);
-  }
-}
-
 HttpResponse HttpsServer::Refusal(const absl::Status& status, const std::string& path) const {
-  log::Warning("HTTPS request refused", {{"reason", std::string(status.message())}, {"path", path}});
+  if (status.code() == absl::StatusCode::kUnauthenticated || status.code() == absl::StatusCode::kPermissionDenied) {
+    log::Warning("HTTPS request refused", {{"reason", std::string(status.message())}, {"path", path}});
+  }
   return options_.refusal_formatter ? options_.refusal_formatter(status) : HttpResponse::Error(status);
 }
 
+void HttpsServer::Handle(const std::string& method, const std::string& path_regex, Handler handler, Gate gate) {
+  routes_.push_back(Route{method, std::regex(path_regex), std::move(handler), std::move(gate)});
+}
+
 absl::Status HttpsServer::Start() {
-  httplib::Server& s = *impl_->server;
-  // Before the body: the client certificate and the route's gate. A refused request is answered
-  // at once and its connection's read side shut, so the body is never read (nor the next
-  // request on that connection parsed from it).
-  s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    const Route* route = nullptr;
-    for (const Route& r : routes_) {
-      if (r.method == req.method && std::regex_match(req.path, r.path)) {
-        route = &r;
-        break;
-      }
-    }
-    if (route == nullptr) return httplib::Server::HandlerResponse::Unhandled;
-    absl::StatusOr<tls::PeerIdentity> peer = Identify(req.ssl);
-    absl::Status admitted = peer.status();
-    if (peer.ok() && route->gate) admitted = route->gate(Head(req, req.method), *peer);
-    if (admitted.ok()) return httplib::Server::HandlerResponse::Unhandled;
-    HttpResponse out = Refusal(admitted, req.path);
-    res.status = out.status;
-    res.set_content(out.body, out.content_type.c_str());
-    if (req.ssl != nullptr) DiscardOrShut(const_cast<SSL*>(req.ssl), req);
-    return httplib::Server::HandlerResponse::Handled;
-  });
-  if (options_.port == 0) {
-    port_ = s.bind_to_any_port(options_.bind_address);
-  } else {
-    port_ = s.bind_to_port(options_.bind_address, options_.port) ? options_.port : -1;
+  static std::once_flag threads_once;
+  std::call_once(threads_once, [] { evthread_use_pthreads(); });
+  Impl* impl = impl_.get();
+  impl->base = event_base_new();
+  if (impl->base == nullptr) return absl::InternalError("cannot create the HTTP server's event loop");
+  const std::string spec = absl::StrCat(options_.bind_address, ":", options_.port);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const std::string host = options_.bind_address.empty() ? "0.0.0.0" : options_.bind_address;
+  if (getaddrinfo(host.c_str(), std::to_string(options_.port).c_str(), &hints, &found) != 0 || found == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot resolve the HTTP listen address ", spec));
   }
-  if (port_ <= 0) {
-    return absl::UnavailableError(absl::StrCat("cannot bind HTTPS server to ", options_.bind_address,
-                                               ":", options_.port));
+  sockaddr_storage ss{};
+  std::memcpy(&ss, found->ai_addr, found->ai_addrlen);
+  const int len = static_cast<int>(found->ai_addrlen);
+  freeaddrinfo(found);
+  impl->listener = evconnlistener_new_bind(impl->base, &Impl::OnAccept, impl,
+                                           LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 4096,
+                                           reinterpret_cast<sockaddr*>(&ss), len);
+  if (impl->listener == nullptr) {
+    return absl::UnavailableError(absl::StrCat("cannot bind HTTP server to ", spec));
   }
-  thread_ = std::thread([&s] { s.listen_after_bind(); });
+  sockaddr_storage bound{};
+  socklen_t blen = sizeof bound;
+  getsockname(evconnlistener_get_fd(impl->listener), reinterpret_cast<sockaddr*>(&bound), &blen);
+  port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                            : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  impl->wakeup = event_new(impl->base, -1, EV_PERSIST, &Impl::OnWakeup, impl);
+  impl->stop_event = event_new(impl->base, -1, 0, &Impl::OnStop, impl);
+  event_add(impl->wakeup, nullptr);
+  for (int i = 0; i < options_.workers; ++i) impl->workers.emplace_back([impl] { impl->Work(); });
+  impl->loop = std::thread([impl] { impl->Run(); });
   return absl::OkStatus();
 }
 
 void HttpsServer::Stop() {
-  if (impl_ != nullptr && impl_->server != nullptr) impl_->server->stop();
-  if (thread_.joinable()) thread_.join();
+  if (impl_ == nullptr || impl_->base == nullptr) return;
+  Impl* impl = impl_.get();
+  if (impl->loop.joinable()) {
+    event_active(impl->stop_event, EV_READ, 0);
+    impl->loop.join();
+  }
+  {
+    absl::MutexLock lock(&impl->work_mu);
+    impl->workers_stop = true;
+  }
+  for (std::thread& t : impl->workers) t.join();
+  impl->workers.clear();
+  std::vector<Conn*> left(impl->order.begin(), impl->order.end());
+  for (Conn* c : left) impl->Close(c);
+  if (impl->listener != nullptr) evconnlistener_free(impl->listener);
+  impl->listener = nullptr;
+  if (impl->wakeup != nullptr) event_free(impl->wakeup);
+  if (impl->stop_event != nullptr) event_free(impl->stop_event);
+  impl->wakeup = impl->stop_event = nullptr;
+  event_base_free(impl->base);
+  impl->base = nullptr;
+}
+
+HttpsServerStats HttpsServer::stats() const {
+  const Impl::Counters& c = impl_->stats;
+  return HttpsServerStats{c.open.load(),      c.accepted.load(),  c.refused_per_source.load(),
+                          c.evicted.load(),   c.timed_out.load(), c.overloaded.load()};
 }
 
 }  // namespace http

@@ -1,22 +1,37 @@
 // Processes that run an HttpsServer must ignore SIGPIPE (TLS writes to a vanished client raise
 // it); every Polder main does.
 //
-// HttpsServer: the HTTPS server behind Polder's REST APIs (ingest, the Confluent-compatible
-// registry subset, the node's schema endpoint), with the same identity rules as gRPC.
+// HttpsServer: the HTTP(S) server behind every Polder HTTP listener (ingest, the Confluent-
+// compatible registry subset, the node's schema endpoint, the plaintext ops listeners), with the
+// same identity rules as gRPC.
 //
 //   ASSIGN_OR_RETURN(auto server, HttpsServer::Create(options, checker));
 //   server->Handle("POST", R"(/v1/datasets/([a-z0-9.-]+)/records)",
 //                  [](const HttpRequest& req, const tls::PeerIdentity& peer) -> HttpResponse {...});
 //   RETURN_IF_ERROR(server->Start());   // port() tells where it listens
 //
+// Server model (ADR 0011): one event-loop thread (libevent) holds every connection — TLS
+// handshakes, request heads, bodies, idle keep-alives — and a small pool of workers runs the
+// handlers of complete, admitted requests. No connection holds a thread while it handshakes,
+// trickles or idles. Each connection has a deadline per phase (the TLS handshake and the
+// request head within head_timeout, a body read making progress within read_timeout, an idle
+// keep-alive within idle_timeout); a source address holds at most max_connections_per_source
+// connections; at max_connections the oldest connection that is not being answered (still in
+// its handshake, head or body, or idle) is closed for the new one, so a flood of idle or slow
+// connections cannot keep a legitimate client out. Request heads are bounded (max_head_bytes,
+// max_headers); bodies by max_body_bytes (413 before the body is read). Handlers run on
+// `workers` threads with at most max_queued_requests waiting (503 beyond).
+//
 // TLS: 1.2 or 1.3; the server certificate and key are read from files and re-read when they
-// change, for new connections, without a restart. A client certificate is required; every
-// request is admitted only after IdentityChecker::Check (chain to the current anchors,
+// change, for new connections, without a restart. Client certificates per ClientAuth; a
+// presented one is admitted only after IdentityChecker::Check (chain to the current anchors,
 // validity, CRLs, peer id, directory thumbprint). A refused request gets 401 (the certificate
 // proves no identity) or 403 (the federation does not admit that identity) with a JSON body
 // {"error": {"code": "...", "message": "<reason>"}}. Handler errors map through
 // HttpStatusCode (common/status). Refusals (certificate, route gate) are decided on the request
-// line and headers: the body of a refused request is never read.
+// line and headers: the body of a refused request is never read into memory or parsed (the
+// connection is closed after the refusal, discarding what the client still sends for a moment so
+// it can read the answer).
 #ifndef POLDER_COMMON_HTTP_HTTPS_SERVER_H_
 #define POLDER_COMMON_HTTP_HTTPS_SERVER_H_
 
@@ -24,7 +39,6 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -66,8 +80,22 @@ struct HttpsOptions {
   int port = 0;  // 0: any free port.
   // Largest request body; larger requests get 413 before the body is read.
   size_t max_body_bytes = 4 << 20;
+  // A body read must make progress within read_timeout; a response must be written within
+  // write_timeout.
   absl::Duration read_timeout = absl::Seconds(10);
   absl::Duration write_timeout = absl::Seconds(10);
+  // The TLS handshake and the whole request head (line and headers) within head_timeout of the
+  // connection's start, or of the first byte of a later request on a kept-alive connection.
+  absl::Duration head_timeout = absl::Seconds(10);
+  // A kept-alive connection with no request in progress is closed after idle_timeout.
+  absl::Duration idle_timeout = absl::Seconds(60);
+  size_t max_head_bytes = 16 << 10;
+  int max_headers = 100;
+  int max_connections = 4096;
+  int max_connections_per_source = 256;
+  int max_requests_per_connection = 10000;
+  int workers = 16;
+  int max_queued_requests = 1024;
   // Formats a refused request (401/403). Default: HttpResponse::Error. The registry answers
   // in Confluent's error format instead.
   std::function<HttpResponse(const absl::Status&)> refusal_formatter;
@@ -75,6 +103,19 @@ struct HttpsOptions {
   // Development only: plain HTTP, no identities; every request gets the peer id
   // "development". Never for anything reachable from another organisation.
   bool plaintext_development = false;
+  // Plain HTTP without identities for the ops listeners (/metrics, /livez, /readyz, /statusz):
+  // nothing secret, inside the cluster. Handlers get an empty peer id.
+  bool plaintext = false;
+};
+
+// What a listener holds and has refused, since start.
+struct HttpsServerStats {
+  int64_t open_connections = 0;
+  int64_t accepted = 0;
+  int64_t refused_per_source = 0;  // over max_connections_per_source
+  int64_t evicted = 0;             // closed for a newer connection at max_connections
+  int64_t timed_out = 0;           // a handshake, head, body or idle deadline passed
+  int64_t overloaded = 0;          // 503: max_queued_requests waiting
 };
 
 class HttpsServer {
@@ -89,6 +130,8 @@ class HttpsServer {
   static absl::StatusOr<std::unique_ptr<HttpsServer>> Create(
       HttpsOptions options, std::shared_ptr<const tls::IdentityChecker> checker);
   ~HttpsServer();
+  HttpsServer(const HttpsServer&) = delete;
+  HttpsServer& operator=(const HttpsServer&) = delete;
 
   // Routes `method` requests whose path matches `path_regex` (whole path) to `handler`, after
   // `gate` (if any) admitted the request's head. Call before Start. The client certificate is
@@ -97,14 +140,16 @@ class HttpsServer {
 
   // Binds and serves on a background thread. UNAVAILABLE if the address cannot be bound.
   absl::Status Start();
+  // Stops accepting, lets handlers in progress finish and answer, closes every connection.
   void Stop();
   int port() const { return port_; }
+  HttpsServerStats stats() const;
 
  private:
   struct Impl;
-  HttpsServer(HttpsOptions options, std::shared_ptr<const tls::IdentityChecker> checker);
-
   struct Route;
+  struct Conn;
+  HttpsServer(HttpsOptions options, std::shared_ptr<const tls::IdentityChecker> checker);
   absl::StatusOr<tls::PeerIdentity> Identify(const void* ssl) const;
   HttpResponse Refusal(const absl::Status& status, const std::string& path) const;
 
@@ -112,7 +157,6 @@ class HttpsServer {
   std::shared_ptr<const tls::IdentityChecker> checker_;
   std::vector<Route> routes_;
   std::unique_ptr<Impl> impl_;
-  std::thread thread_;
   int port_ = 0;
 };
 

@@ -34,7 +34,6 @@
 #include "google/protobuf/stubs/logging.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
-#include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "services/node/federation/audit_log.h"
 #include "services/node/federation/contracts.h"
@@ -416,8 +415,24 @@ absl::Status Run(NodeConfig config) {
   };
   read_certificate_expiry();
 
-  // Ops: metrics, liveness, readiness, status (plain HTTP, nothing secret).
-  httplib::Server ops;
+  // Ops: metrics, liveness, readiness, status (plain HTTP, nothing secret), on the same event
+  // loop server as the other listeners: slow or idle connections hold no thread (ADR 0011).
+  http::HttpsOptions oo;
+  std::tie(oo.bind_address, oo.port) = HostPort(config.ops_address);
+  oo.plaintext = true;
+  oo.client_auth = http::ClientAuth::kNone;
+  oo.workers = 4;
+  oo.max_body_bytes = 0;
+  oo.head_timeout = absl::Seconds(5);
+  ASSIGN_OR_RETURN(std::unique_ptr<http::HttpsServer> ops, http::HttpsServer::Create(oo, nullptr));
+  using Peer = tls::PeerIdentity;
+  auto text = [](int status, std::string body, const char* type) {
+    http::HttpResponse r;
+    r.status = status;
+    r.body = std::move(body);
+    r.content_type = type;
+    return r;
+  };
   // Ready means this process can give correct answers: its Kafka, its producer, its schemas and
   // its certificate. A peer's or a subscription's state never makes it unready (an unready pod
   // leaves every Service: one peer's gap would take this city's ingest offline); those are on
@@ -459,18 +474,17 @@ absl::Status Run(NodeConfig config) {
             {"subscriptions", subs},
             {"ingest_tokens", tokens}};
   };
-  ops.Get("/livez", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
-  ops.Get("/readyz", [&](const httplib::Request&, httplib::Response& res) {
+  ops->Handle("GET", "/livez", [text](const http::HttpRequest&, const Peer&) { return text(200, "ok\n", "text/plain"); });
+  ops->Handle("GET", "/readyz", [&](const http::HttpRequest&, const Peer&) {
     std::vector<std::string> problems = readiness();
-    res.status = problems.empty() ? 200 : 503;
-    res.set_content(nlohmann::json{{"ready", problems.empty()}, {"problems", problems}}.dump() + "\n",
-                    "application/json");
+    return text(problems.empty() ? 200 : 503,
+                nlohmann::json{{"ready", problems.empty()}, {"problems", problems}}.dump() + "\n", "application/json");
   });
-  ops.Get("/statusz", [&](const httplib::Request&, httplib::Response& res) {
-    res.set_content(status_page().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
-                    "application/json");
+  ops->Handle("GET", "/statusz", [&](const http::HttpRequest&, const Peer&) {
+    return text(200, status_page().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+                "application/json");
   });
-  ops.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
+  ops->Handle("GET", "/metrics", [&](const http::HttpRequest&, const Peer&) {
     for (const IngestAuthenticator::TokenState& t : auth->tokens()) metrics.SetIngestToken(t.identity, t.valid);
     Publisher::Stats ps = publisher->stats();
     metrics.SetPublisherStats(ps.transactions, ps.failed_transactions, ps.producer_recreations, ps.known_keys);
@@ -500,12 +514,10 @@ absl::Status Run(NodeConfig config) {
         metrics.SetExpiry("certificate", config.peer_id, absl::FromUnixSeconds(certificate_not_after));
       }
     }
-    res.set_content(metrics.Serialize(), "text/plain; version=0.0.4");
+    return text(200, metrics.Serialize(), "text/plain; version=0.0.4");
   });
-  auto [ops_host, ops_port] = HostPort(config.ops_address);
-  int ops_bound = ops_port == 0 ? ops.bind_to_any_port(ops_host) : (ops.bind_to_port(ops_host, ops_port) ? ops_port : -1);
-  if (ops_bound <= 0) return absl::UnavailableError(absl::StrCat("cannot listen on ", config.ops_address));
-  std::thread ops_thread([&ops] { ops.listen_after_bind(); });
+  RETURN_IF_ERROR(ops->Start());
+  const int ops_bound = ops->port();
 
   set_health(readiness().empty());
   log::Info("polder-node serving", {{"peer", config.peer_id},
@@ -572,8 +584,7 @@ absl::Status Run(NodeConfig config) {
   schema_server->Stop();
   publisher->Drain();
   publisher.reset();
-  ops.stop();
-  ops_thread.join();
+  ops->Stop();
   log::Info("polder-node stopped");
   return absl::OkStatus();
 }

@@ -144,6 +144,80 @@ TEST_F(NodeAdversarialTest, DeletingOrBreakingATokenFileRevokesIt) {
   EXPECT_THAT(Statusz(*node), HasSubstr("shorter than 16"));
 }
 
+// Finding 5: a city registered, under its own prefix, a schema declaring the standard
+// BikeCount message with an extra field; ingest took it (it matched datasets by message name)
+// and the provider served its records under a contract for version 1 (before the fix: the
+// registry answered 200 and so did the ingest of a record naming that schema).
+TEST_F(NodeAdversarialTest, ARogueSchemaImpersonatingAStandardDatasetIsRefused) {
+  auto national = Rest(*registry_, "national");
+  auto groningen = Rest(*registry_, "groningen");
+  int st = 0;
+  json latest = Get(*national, "/subjects/polder.datasets.mobility.v1.BikeCount/versions/latest", &st);
+  ASSERT_EQ(st, 200) << latest;
+  std::string text = latest["schema"].get<std::string>();
+  const size_t at = text.find("message BikeCount {");
+  ASSERT_NE(at, std::string::npos) << text;
+  text.insert(at + std::string("message BikeCount {").size(), "\n  string rogue = 999;");
+  json rogue = {{"schemaType", "PROTOBUF"}, {"schema", text}};
+  if (latest.contains("references")) rogue["references"] = latest["references"];
+  // The registry refuses it under the city's prefix: the package is not the city's.
+  json r = Post(*groningen, "/subjects/polder.cities.groningen.rogue-bikes/versions", rogue, &st);
+  EXPECT_EQ(st, 403) << r;
+  EXPECT_THAT(Msg(r), HasSubstr("outside the writer's namespace 'polder.cities.groningen'"));
+  // Registered by the operator under another subject, it is still not the dataset's schema.
+  r = Post(*national, "/subjects/polder.datasets.mobility.v1.BikeCountDraft/versions", rogue, &st);
+  ASSERT_EQ(st, 200) << r;
+  const int rogue_id = r["id"];
+  auto node = StartGroningen();
+  auto [status, body] =
+      Curl(*node, kBikes, "application/json", WriteBody("rogue.json", absl::StrCat("[", BikeJson("gn-rogue", 1), "]")),
+           absl::StrCat("-H 'Polder-Schema-Id: ", rogue_id, "' ", TokenAuth(kToken)));
+  EXPECT_EQ(status, 400) << body;
+  EXPECT_THAT(body.dump(), HasSubstr("is not a registered version of polder.datasets.mobility.v1.BikeCount"));
+}
+
+// Finding 8: the node's schema endpoint (no client certificate) fetched any id or subject from
+// the registry with the node's identity and cached it — other cities' private subjects too
+// (before the fix: 200 for the private subject below).
+TEST_F(NodeAdversarialTest, TheSchemaEndpointServesOnlyThisNodesSchemas) {
+  auto amersfoort = Rest(*registry_, "amersfoort");
+  int st = 0;
+  json r = Post(*amersfoort, "/subjects/polder.cities.amersfoort.grid.v1.Feeder/versions",
+                Proto("syntax = \"proto3\"; package polder.cities.amersfoort.grid.v1; message Feeder { string id = 1; }"),
+                &st);
+  ASSERT_EQ(st, 200) << r;
+  const int private_id = r["id"];
+  auto node = StartGroningen();
+  const double cached = Metric(*node, "polder_schema_cache_schemas");
+  auto get = [&](const std::string& path, std::string* out) {
+    testing::RunCommand(absl::StrCat("curl -sS -o ", dir_, "/schema.out -w '%{http_code}' --cacert ", fed_->bundle_path(),
+                                     " https://localhost:", node->port("schema_port"), path),
+                        out);
+    std::ifstream in(dir_ + "/schema.out");
+    std::stringstream body;
+    body << in.rdbuf();
+    return body.str();
+  };
+  std::string code;
+  std::string body = get(absl::StrCat("/schemas/ids/", private_id), &code);
+  EXPECT_EQ(code, "404") << body;
+  body = get("/subjects/polder.cities.amersfoort.grid.v1.Feeder/versions/latest", &code);
+  EXPECT_EQ(code, "404") << body;
+  body = get("/schemas/ids/999999", &code);
+  EXPECT_EQ(code, "404") << body;
+  EXPECT_EQ(Metric(*node, "polder_schema_cache_schemas"), cached) << "nothing was fetched or cached for a client";
+  // This node's own datasets (and what they reference) are served.
+  body = get("/subjects/polder.datasets.mobility.v1.BikeCount/versions/latest", &code);
+  EXPECT_EQ(code, "200") << body;
+  json own = json::parse(body, nullptr, false);
+  body = get(absl::StrCat("/schemas/ids/", own.value("id", 0)), &code);
+  EXPECT_EQ(code, "200") << body;
+  for (const json& ref : own.value("references", json::array())) {
+    body = get(absl::StrCat("/subjects/", ref["subject"].get<std::string>(), "/versions/", ref["version"].get<int>()), &code);
+    EXPECT_EQ(code, "200") << ref << body;
+  }
+}
+
 int Threads(pid_t pid) {
   std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
   std::string line;

@@ -21,6 +21,7 @@ POLDER_APT_PACKAGES=(
   libssl-dev openssl
   libgtest-dev libgmock-dev libbenchmark-dev
   libyaml-cpp-dev nlohmann-json3-dev libcpp-httplib-dev
+  libevent-dev  # the HTTP listeners' event loop (common/http, ADR 0011)
   prometheus-cpp-dev
   prometheus  # promtool: tests check the /metrics exposition with it
   kcat
