@@ -2,6 +2,7 @@
 # Polder's test command (README quick start, and what CI runs through .ci/run):
 #   ./test.sh                 install what is missing, build everything, run every test
 #   ./test.sh //common/...    the same for some targets only
+#   ./test.sh --soak          the long matrices (connection floods of 10,000 per listener)
 # Needs nothing but bash on a fresh Debian 12 machine as root. Prints the time of each phase and
 # a final `N passed, N failed` line; exits non-zero on any failure; leaves no process running
 # (test brokers and the Bazel server included).
@@ -9,7 +10,14 @@ set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
 repo=$(pwd)
-targets=("$@")
+soak=0
+targets=()
+for arg in "$@"; do
+  case "$arg" in
+    --soak) soak=1 ;;
+    *) targets+=("$arg") ;;
+  esac
+done
 [ ${#targets[@]} -eq 0 ] && targets=("//...")
 
 t0=$(date +%s)
@@ -60,6 +68,17 @@ if ! bazel build "${targets[@]}"; then
   echo "0 passed, 1 failed"
   echo "[test.sh] build failed" >&2
   exit 1
+fi
+
+# --soak: the long matrices instead (targets tagged "soak", kept out of //... by "manual"):
+# connection floods of 10,000 per listener (tests/adversarial).
+if [ "$soak" -eq 1 ]; then
+  mapfile -t targets < <(bazel query 'attr(tags, "\bsoak\b", //...)' 2>/dev/null)
+  if [ ${#targets[@]} -eq 0 ]; then
+    echo "[test.sh] no soak targets found" >&2
+    exit 1
+  fi
+  bazel build "${targets[@]}" || exit 1
 fi
 
 phase test

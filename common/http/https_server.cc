@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -951,8 +952,16 @@ void HttpsServer::Handle(const std::string& method, const std::string& path_rege
 }
 
 absl::Status HttpsServer::Start() {
-  static std::once_flag threads_once;
-  std::call_once(threads_once, [] { evthread_use_pthreads(); });
+  static std::once_flag process_once;
+  std::call_once(process_once, [] {
+    evthread_use_pthreads();
+    // Every held connection is a descriptor: allow as many as the hard limit does.
+    rlimit nofile{};
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+      nofile.rlim_cur = nofile.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &nofile);
+    }
+  });
   Impl* impl = impl_.get();
   impl->base = event_base_new();
   if (impl->base == nullptr) return absl::InternalError("cannot create the HTTP server's event loop");

@@ -172,6 +172,15 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials
   return creds;
 }
 
+void ApplyServerLimits(grpc::ServerBuilder* builder, const std::string& name, const GrpcServerLimits& limits) {
+  grpc::ResourceQuota quota(name);
+  quota.SetMaxThreads(limits.max_threads);
+  builder->SetResourceQuota(quota);
+  builder->AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, limits.max_streams_per_connection);
+  builder->AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                              static_cast<int>(absl::ToInt64Milliseconds(limits.handshake_timeout)));
+}
+
 absl::StatusOr<PeerIdentity> CallPeer(const grpc::ServerContext& context) {
   std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
   if (auth == nullptr) return absl::UnauthenticatedError("call has no TLS peer");

@@ -30,6 +30,8 @@
 #include "common/tls/identity.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
+#include "grpcpp/resource_quota.h"
+#include "grpcpp/server_builder.h"
 #include "grpcpp/server_context.h"
 
 namespace polder {
@@ -68,6 +70,18 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
     const TlsFiles& files, std::shared_ptr<const IdentityChecker> checker,
     std::string expected_peer_id);
+
+// The limits every Polder gRPC server applies (ADR 0011): at most `max_threads` threads for
+// calls (a call beyond them is refused with RESOURCE_EXHAUSTED instead of queueing a thread),
+// `max_streams_per_connection` concurrent streams per HTTP/2 connection, and a TLS handshake
+// that does not finish within `handshake_timeout` is dropped. Authentication runs in the auth
+// filter (MakeServerCredentials) before a call takes any of those threads.
+struct GrpcServerLimits {
+  int max_threads = 256;
+  int max_streams_per_connection = 100;
+  absl::Duration handshake_timeout = absl::Seconds(10);
+};
+void ApplyServerLimits(grpc::ServerBuilder* builder, const std::string& name, const GrpcServerLimits& limits);
 
 // The identity the server admitted for this call (from the auth context).
 absl::StatusOr<PeerIdentity> CallPeer(const grpc::ServerContext& context);

@@ -25,6 +25,7 @@
 #include "common/http/https_server.h"
 #include "common/kafka/admin.h"
 #include "common/log/log.h"
+#include "common/memory/trim.h"
 #include "common/status/status_macros.h"
 #include "common/tls/grpc_tls.h"
 #include "common/tls/identity.h"
@@ -217,6 +218,7 @@ absl::Status Run(NodeConfig config) {
   builder.AddListeningPort(config.grpc_address, grpc_creds, &grpc_port);
   builder.RegisterService(&grpc_service);
   builder.SetMaxReceiveMessageSize(static_cast<int>(limits.grpc_max_message_bytes));
+  tls::ApplyServerLimits(&builder, "ingest", tls::GrpcServerLimits{});
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
   if (grpc_server == nullptr || grpc_port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen for gRPC on ", config.grpc_address));
@@ -325,6 +327,11 @@ absl::Status Run(NodeConfig config) {
                           static_cast<int>(absl::ToInt64Milliseconds(fc.max_connection_age_grace)));
     fb.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
                           static_cast<int>(absl::ToInt64Milliseconds(fc.max_connection_idle)));
+    // Each Subscribe stream holds a thread (the synchronous API): room for the fan-out of one
+    // provider to hundreds of subscribers, and the unary calls beside them.
+    tls::GrpcServerLimits fl;
+    fl.max_threads = 512;
+    tls::ApplyServerLimits(&fb, "federation", fl);
     federation_server = fb.BuildAndStart();
     if (federation_server == nullptr || federation_port == 0) {
       return absl::UnavailableError(absl::StrCat("cannot listen for the federation on ", config.sharing.address));
@@ -558,6 +565,7 @@ absl::Status Run(NodeConfig config) {
         }
         kafka_reachable = probe.ok();
         auth->Refresh();  // a deleted or broken token file revokes its token now, not at its next use
+        memory::ReturnFreeMemory();  // what a burst of connections freed goes back to the system
         next_probe = absl::Now() + absl::Seconds(2);
       }
       if (absl::Now() >= next_refresh) {

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/http/https_server.h"
 #include "common/log/log.h"
+#include "common/memory/trim.h"
 #include "common/status/status_macros.h"
 #include "common/tls/grpc_tls.h"
 #include "common/tls/identity.h"
@@ -124,6 +125,7 @@ absl::Status Run(RegistryConfig config) {
   builder.AddListeningPort(config.grpc_address, creds, &grpc_port);
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_schema_bytes) + 64 * 1024);
+  tls::ApplyServerLimits(&builder, "registry", tls::GrpcServerLimits{});
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
   if (grpc_server == nullptr || grpc_port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen for gRPC on ", config.grpc_address));
@@ -158,7 +160,11 @@ absl::Status Run(RegistryConfig config) {
   std::atomic<bool> stop{false};
   std::thread directory_watch([&] {
     while (!stop) {
-      for (int i = 0; i < 300 && !stop; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      for (int i = 0; i < 300 && !stop; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        // What a burst of connections freed goes back to the system.
+        if (i % 20 == 0) memory::ReturnFreeMemory();
+      }
       if (stop || directory == nullptr) continue;
       trust::RefreshDirectory(*directory, config.trust);
     }

@@ -266,6 +266,38 @@ TEST_F(NodeAdversarialTest, SilentUnauthenticatedStreamsHoldNoThreads) {
   EXPECT_EQ(ValidPublish(*node, "after-streams"), 200);
 }
 
+// One ingest identity holds at most 16 PublishStream calls at once: a gateway (or a stolen
+// token) cannot take every thread of the ingest server.
+TEST_F(NodeAdversarialTest, OneIdentityHoldsABoundedNumberOfStreams) {
+  auto node = StartGroningen();
+  auto stub = Ingest(node->grpc_port());
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<nv1::PublishStreamResponse> responses(17);
+  std::vector<std::unique_ptr<grpc::ClientWriter<nv1::PublishRequest>>> streams;
+  for (int i = 0; i < 16; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    streams.push_back(stub->PublishStream(contexts.back().get(), &responses[i]));
+  }
+  absl::SleepFor(absl::Seconds(1));  // the server holds all 16
+  grpc::ClientContext extra;
+  extra.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  auto seventeenth = stub->PublishStream(&extra, &responses[16]);
+  seventeenth->WritesDone();
+  grpc::Status s = seventeenth->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("16 PublishStream calls open already"));
+  for (auto& w : streams) {
+    w->WritesDone();
+    EXPECT_TRUE(w->Finish().ok());
+  }
+  // Released: a new stream is taken again.
+  grpc::ClientContext again;
+  nv1::PublishStreamResponse resp;
+  auto w = stub->PublishStream(&again, &resp);
+  w->WritesDone();
+  EXPECT_TRUE(w->Finish().ok());
+}
+
 // A TCP listener that records what each connection sends first: a TLS ClientHello starts with
 // 0x16, gRPC in plaintext with the HTTP/2 preface "PRI * HTTP/2.0".
 class FirstBytesListener {

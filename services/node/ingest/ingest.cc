@@ -138,6 +138,10 @@ absl::Status Ingest::Admit(const Caller& caller, const std::string& dataset) {
   return admitted;
 }
 
+absl::StatusOr<std::string> Ingest::Identify(const Caller& caller) {
+  return auth_->Authenticate(caller.certificate_peer_id, caller.authorization);
+}
+
 IngestTicket Ingest::Submit(const Caller& caller, const v1::PublishRequest& request) {
   IngestTicket t;
   t.start = absl::Now();

@@ -54,6 +54,8 @@ class Ingest {
   // HTTP transport's gate): authentication, then the identity's grant. A refusal is counted
   // like a refused Publish.
   absl::Status Admit(const Caller& caller, const std::string& dataset);
+  // The ingest identity of `caller` (UNAUTHENTICATED / PERMISSION_DENIED as Publish would say).
+  absl::StatusOr<std::string> Identify(const Caller& caller);
 
   // Publish in two steps, so a stream can have several batches in the same transaction:
   // Submit authenticates, validates and queues; Complete waits for the commit and answers.

@@ -105,6 +105,28 @@ grpc::Status IngestGrpcService::PublishStream(grpc::ServerContext* context,
   // order; a window bounds how many wait at once (the in-flight byte limit applies as well).
   constexpr size_t kWindow = 32;
   const Caller caller = GrpcCaller(*context);
+  // Streams per caller (its certificate identity or its token), so one gateway cannot hold
+  // every thread of the server.
+  absl::StatusOr<std::string> identity = ingest_->Identify(caller);
+  if (!identity.ok()) return ToGrpcStatus(identity.status());
+  const std::string who = *identity;
+  {
+    absl::MutexLock lock(&mu_);
+    if (streams_[who] >= max_streams_per_identity_) {
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          absl::StrCat("this identity has ", max_streams_per_identity_,
+                                       " PublishStream calls open already (the limit)"));
+    }
+    ++streams_[who];
+  }
+  struct Release {
+    IngestGrpcService* s;
+    std::string who;
+    ~Release() {
+      absl::MutexLock lock(&s->mu_);
+      if (--s->streams_[who] == 0) s->streams_.erase(who);
+    }
+  } release{this, who};
   std::deque<std::pair<int32_t, IngestTicket>> window;
   absl::Status failure;
   int32_t failed_batch = -1;

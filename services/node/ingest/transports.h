@@ -11,6 +11,10 @@
 #ifndef POLDER_SERVICES_NODE_INGEST_TRANSPORTS_H_
 #define POLDER_SERVICES_NODE_INGEST_TRANSPORTS_H_
 
+#include <map>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
 #include "common/http/https_server.h"
 #include "proto/polder/node/v1/ingest.grpc.pb.h"
 #include "services/node/ingest/ingest.h"
@@ -20,7 +24,10 @@ namespace node {
 
 class IngestGrpcService final : public v1::IngestService::Service {
  public:
-  explicit IngestGrpcService(Ingest* ingest) : ingest_(ingest) {}
+  // `max_streams_per_identity`: PublishStream calls one ingest identity may hold open at once
+  // (more are refused with RESOURCE_EXHAUSTED).
+  explicit IngestGrpcService(Ingest* ingest, int max_streams_per_identity = 16)
+      : ingest_(ingest), max_streams_per_identity_(max_streams_per_identity) {}
   grpc::Status Publish(grpc::ServerContext* context, const v1::PublishRequest* request,
                        v1::PublishResponse* response) override;
   grpc::Status PublishStream(grpc::ServerContext* context, grpc::ServerReader<v1::PublishRequest>* reader,
@@ -28,6 +35,9 @@ class IngestGrpcService final : public v1::IngestService::Service {
 
  private:
   Ingest* ingest_;
+  const int max_streams_per_identity_;
+  absl::Mutex mu_;
+  std::map<std::string, int> streams_ ABSL_GUARDED_BY(mu_);  // open PublishStreams per caller
 };
 
 // `development`: the server is the plaintext development listener (no caller has a certificate).
