@@ -86,7 +86,13 @@ bazel test "${targets[@]}"
 test_rc=$?
 
 phase report
-mapfile -t test_targets < <(bazel query "tests(set(${targets[*]}))" 2>/dev/null | sort)
+# The tests Bazel ran: manual ones (the soak) only when named explicitly (--soak).
+if [ "$soak" -eq 1 ]; then
+  mapfile -t test_targets < <(bazel query "tests(set(${targets[*]}))" 2>/dev/null | sort)
+else
+  mapfile -t test_targets < <(bazel query "tests(set(${targets[*]})) except attr(tags, '\bmanual\b', //...)" \
+                                2>/dev/null | sort)
+fi
 testlogs=$(bazel info bazel-testlogs 2>/dev/null)
 python3 tools/setup/count_tests.py "$testlogs" "${test_targets[@]}" | tee /tmp/polder-test-count.$$
 summary=$(tail -n 1 /tmp/polder-test-count.$$)

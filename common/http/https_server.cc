@@ -28,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "common/http/request_head.h"
 #include "common/log/log.h"
 #include "common/status/http_status.h"
 #include "common/status/status_macros.h"
@@ -105,38 +106,6 @@ const char* Reason(int status) {
     case 505: return "HTTP Version Not Supported";
     default: return "Status";
   }
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// %XX decoding; `plus_is_space` for query strings. False on a malformed escape or a NUL.
-bool PercentDecode(absl::string_view in, bool plus_is_space, std::string* out) {
-  out->clear();
-  out->reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    char c = in[i];
-    if (c == '%') {
-      if (i + 2 >= in.size()) return false;
-      const int hi = HexValue(in[i + 1]), lo = HexValue(in[i + 2]);
-      if (hi < 0 || lo < 0) return false;
-      c = static_cast<char>(hi * 16 + lo);
-      if (c == '\0') return false;
-      i += 2;
-    } else if (c == '+' && plus_is_space) {
-      c = ' ';
-    }
-    out->push_back(c);
-  }
-  return true;
-}
-
-bool IsTokenChar(char c) {
-  return absl::ascii_isalnum(c) || absl::StrContains("!#$%&'*+-.^_`|~", c);
 }
 
 std::string SourceOf(const sockaddr* sa) {
@@ -290,16 +259,14 @@ struct HttpsServer::Impl {
   void Accept(evutil_socket_t fd, sockaddr* sa) {
     const HttpsOptions& o = server->options_;
     std::string source = SourceOf(sa);
-    int& from_source = per_source[source];
-    if (stopping || from_source >= o.max_connections_per_source) {
-      if (from_source == 0) per_source.erase(source);
+    auto held = per_source.find(source);
+    if (stopping || (held != per_source.end() && held->second >= o.max_connections_per_source)) {
       ++stats.refused_per_source;
       evutil_closesocket(fd);
       return;
     }
     if (static_cast<int>(conns.size()) >= o.max_connections && !EvictOldest()) {
-      if (from_source == 0) per_source.erase(source);
-      evutil_closesocket(fd);
+      evutil_closesocket(fd);  // every connection is being answered: no room
       return;
     }
     ++per_source[source];
@@ -549,35 +516,9 @@ struct HttpsServer::Impl {
   }
 
   bool RequestLine(Conn* c, const std::string& text) {
-    std::vector<std::string> parts = absl::StrSplit(text, ' ');
-    if (parts.size() != 3) return BadRequest(c, "malformed request line");
-    const std::string& method = parts[0];
-    const std::string& target = parts[1];
-    c->version = parts[2];
-    if (c->version != "HTTP/1.1" && c->version != "HTTP/1.0") {
-      return BadRequest(c, absl::StrCat("HTTP version '", c->version, "' is not supported"), 505);
-    }
-    if (method.empty() || !std::all_of(method.begin(), method.end(), IsTokenChar)) {
-      return BadRequest(c, "malformed method");
-    }
-    if (target.empty() || target[0] != '/') return BadRequest(c, "the request target must be an absolute path");
-    c->request.method = method;
-    const size_t q = target.find('?');
-    if (!PercentDecode(absl::string_view(target).substr(0, q), false, &c->request.path)) {
-      return BadRequest(c, "malformed percent-encoding in the path");
-    }
-    if (q != std::string::npos) {
-      for (absl::string_view pair : absl::StrSplit(absl::string_view(target).substr(q + 1), '&', absl::SkipEmpty())) {
-        const size_t eq = pair.find('=');
-        std::string k, v;
-        if (!PercentDecode(pair.substr(0, eq), true, &k) ||
-            !PercentDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1), true, &v)) {
-          return BadRequest(c, "malformed percent-encoding in the query");
-        }
-        c->request.query.emplace(std::move(k), std::move(v));
-      }
-    }
-    return true;
+    absl::Status s = ParseRequestLine(text, &c->request, &c->version);
+    if (s.ok()) return true;
+    return BadRequest(c, std::string(s.message()), s.code() == absl::StatusCode::kUnimplemented ? 505 : 400);
   }
 
   bool HeaderLine(Conn* c, const std::string& text) {
@@ -588,14 +529,8 @@ struct HttpsServer::Impl {
       Respond(c, r, true);
       return false;
     }
-    if (text[0] == ' ' || text[0] == '\t') return BadRequest(c, "folded header lines are not accepted");
-    const size_t colon = text.find(':');
-    if (colon == std::string::npos || colon == 0) return BadRequest(c, "malformed header line");
-    std::string name = text.substr(0, colon);
-    if (!std::all_of(name.begin(), name.end(), IsTokenChar)) return BadRequest(c, "malformed header name");
-    std::string value(absl::StripAsciiWhitespace(absl::string_view(text).substr(colon + 1)));
-    c->request.headers.emplace(std::move(name), std::move(value));
-    return true;
+    absl::Status s = ParseHeaderLine(text, &c->request);
+    return s.ok() || BadRequest(c, std::string(s.message()));
   }
 
   // The head is complete: route, identity and gate, then the body's framing.
@@ -942,7 +877,12 @@ absl::StatusOr<tls::PeerIdentity> HttpsServer::Identify(const void* ssl_ptr) con
 
 HttpResponse HttpsServer::Refusal(const absl::Status& status, const std::string& path) const {
   if (status.code() == absl::StatusCode::kUnauthenticated || status.code() == absl::StatusCode::kPermissionDenied) {
-    log::Warning("HTTPS request refused", {{"reason", std::string(status.message())}, {"path", path}});
+    // Refusals are what a flood consists of: logged at most 10 a second, the rest counted.
+    static log::RateLimit limit(10);
+    if (int64_t suppressed = 0; limit.Allow(&suppressed)) {
+      log::Warning("HTTPS request refused",
+                   {{"reason", std::string(status.message())}, {"path", path}, {"suppressed_before", suppressed}});
+    }
   }
   return options_.refusal_formatter ? options_.refusal_formatter(status) : HttpResponse::Error(status);
 }

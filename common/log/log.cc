@@ -1,5 +1,7 @@
 #include "common/log/log.h"
 
+#include <algorithm>
+
 #include <cstdio>
 #include <mutex>
 
@@ -114,6 +116,27 @@ void Write(Severity severity, absl::string_view message, Fields fields) {
     std::fwrite(line.data(), 1, line.size(), stderr);
     std::fflush(stderr);
   }
+}
+
+RateLimit::RateLimit(double per_second, Clock clock)
+    : per_second_(per_second),
+      clock_(clock ? std::move(clock) : Clock([] { return std::chrono::steady_clock::now(); })),
+      tokens_(per_second),
+      last_(clock_()) {}
+
+bool RateLimit::Allow(int64_t* suppressed) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto now = clock_();
+  tokens_ = std::min(per_second_, tokens_ + per_second_ * std::chrono::duration<double>(now - last_).count());
+  last_ = now;
+  if (tokens_ < 1) {
+    ++dropped_;
+    return false;
+  }
+  tokens_ -= 1;
+  *suppressed = dropped_;
+  dropped_ = 0;
+  return true;
 }
 
 }  // namespace log

@@ -17,7 +17,10 @@
 #ifndef POLDER_COMMON_LOG_LOG_H_
 #define POLDER_COMMON_LOG_LOG_H_
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
+#include <mutex>
 #include <initializer_list>
 #include <string>
 #include <utility>
@@ -74,6 +77,30 @@ inline void Warning(absl::string_view message, Fields fields = {}) {
 inline void Error(absl::string_view message, Fields fields = {}) {
   Write(Severity::kError, message, fields);
 }
+
+// Bounds how often one kind of line is written, so a flood of refused requests cannot flood the
+// log (or the disk under it). Lets through `per_second` lines a second (bursts of as many);
+// the first line let through after some were dropped carries their number.
+//
+//   static log::RateLimit limit(10);
+//   if (int64_t dropped; limit.Allow(&dropped)) log::Warning("refused", {..., {"suppressed", dropped}});
+//
+// Thread-safe.
+class RateLimit {
+ public:
+  using Clock = std::function<std::chrono::steady_clock::time_point()>;
+  explicit RateLimit(double per_second, Clock clock = nullptr);
+  // True if this line may be written; `*suppressed` is then how many were dropped before it.
+  bool Allow(int64_t* suppressed);
+
+ private:
+  const double per_second_;
+  const Clock clock_;
+  std::mutex mu_;
+  double tokens_;
+  std::chrono::steady_clock::time_point last_;
+  int64_t dropped_ = 0;
+};
 
 }  // namespace log
 }  // namespace polder

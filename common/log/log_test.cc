@@ -83,6 +83,22 @@ TEST_F(LogTest, ConcurrentLinesDoNotInterleave) {
   for (const auto& l : lines_) EXPECT_NO_THROW(nlohmann::json::parse(l)) << l;
 }
 
+TEST(RateLimitTest, LetsABurstThroughThenCountsWhatItDrops) {
+  auto now = std::chrono::steady_clock::time_point();
+  RateLimit limit(5, [&now] { return now; });
+  int64_t suppressed = -1;
+  int allowed = 0;
+  for (int i = 0; i < 100; ++i) allowed += limit.Allow(&suppressed) ? 1 : 0;
+  EXPECT_EQ(allowed, 5) << "a burst of per_second, then nothing within the same instant";
+  EXPECT_EQ(suppressed, 0);
+  now += std::chrono::milliseconds(400);  // two tokens
+  ASSERT_TRUE(limit.Allow(&suppressed));
+  EXPECT_EQ(suppressed, 95) << "the first line after the drops counts them";
+  ASSERT_TRUE(limit.Allow(&suppressed));
+  EXPECT_EQ(suppressed, 0);
+  EXPECT_FALSE(limit.Allow(&suppressed));
+}
+
 }  // namespace
 }  // namespace log
 }  // namespace polder

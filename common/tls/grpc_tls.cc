@@ -74,8 +74,13 @@ class PeerAdmission : public grpc::AuthMetadataProcessor {
     }
     absl::StatusOr<PeerIdentity> peer = checker_->Check(chain);
     if (!peer.ok()) {
-      log::Warning("peer refused", {{"reason", std::string(peer.status().message())},
-                                    {"code", absl::StatusCodeToString(peer.status().code())}});
+      static log::RateLimit limit(10);  // a flood of refusals does not flood the log
+      int64_t suppressed = 0;
+      if (limit.Allow(&suppressed)) {
+        log::Warning("peer refused", {{"reason", std::string(peer.status().message())},
+                                      {"code", absl::StatusCodeToString(peer.status().code())},
+                                      {"suppressed_before", suppressed}});
+      }
       return ToGrpcStatus(peer.status());
     }
     context->AddProperty(kPeerIdProperty, peer->peer_id);

@@ -302,6 +302,23 @@ absl::StatusOr<PeerIdentity> IdentityChecker::CheckWith(
     for (const CrlPtr& crl : anchors->crls) {
       if (X509_NAME_cmp(X509_CRL_get_issuer(crl.get()), X509_get_subject_name(issuer)) != 0) continue;
       if (X509_CRL_verify(crl.get(), issuer_key) != 1) continue;  // Not really the issuer's.
+      // A CRL past its nextUpdate (or not yet in force) says nothing reliable about what was
+      // revoked since: the issuer's certificates are refused until a current CRL is installed.
+      const time_t now_t = static_cast<time_t>(absl::ToUnixSeconds(Now()));
+      const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl.get());
+      const ASN1_TIME* last = X509_CRL_get0_lastUpdate(crl.get());
+      const bool stale = next != nullptr && X509_cmp_time(next, const_cast<time_t*>(&now_t)) < 0;
+      const time_t skewed = now_t + 300;
+      const bool early = last != nullptr && X509_cmp_time(last, const_cast<time_t*>(&skewed)) > 0;
+      if (stale || early) {
+        sk_X509_free(untrusted);
+        ERR_clear_error();
+        absl::StatusOr<CertificateInfo> ii = ParseCertificate(ToPem(issuer));
+        return absl::UnavailableError(absl::StrCat(
+            "the CRL of '", ii.ok() ? ii->subject : std::string("?"), "' is ",
+            stale ? "past its nextUpdate" : "not yet valid (thisUpdate in the future)",
+            ": its certificates are refused until a current CRL is installed"));
+      }
       X509_REVOKED* revoked = nullptr;
       if (X509_CRL_get0_by_cert(crl.get(), &revoked, cert) == 1) {
         sk_X509_free(untrusted);
@@ -324,6 +341,12 @@ absl::StatusOr<PeerIdentity> IdentityChecker::CheckWith(
   if (options_.require_directory) {
     if (directory == nullptr) {
       return absl::UnavailableError("no federation directory is installed yet");
+    }
+    // An expired directory admits nobody: who belongs to the federation is no longer known.
+    if (Now() > directory->valid_until + absl::Minutes(5)) {
+      return absl::UnavailableError(absl::StrCat("the federation directory (serial ", directory->serial,
+                                                 ") expired at ", trust::FormatRfc3339(directory->valid_until),
+                                                 ": no peer is admitted until a current one is installed"));
     }
     RETURN_IF_ERROR(directory->CheckTlsKey(peer_id, info.key_thumbprint));
   }

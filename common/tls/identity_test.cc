@@ -84,6 +84,42 @@ TEST_F(IdentityTest, CrlFromAnotherIssuerIsIgnored) {
   EXPECT_OK(fed_->Checker()->Check(Chain(kc)).status());
 }
 
+// A CRL past its nextUpdate cannot say what was revoked since: the issuer's certificates are
+// refused (fail closed) until a current CRL is installed.
+TEST_F(IdentityTest, AStaleCrlRefusesItsIssuersCertificates) {
+  KeyAndCert kc = fed_->Issue("groningen");
+  fed_->Admit("groningen", kc);
+  auto checker = fed_->Checker();
+  std::string stale = *CreateCrl(fed_->issuing(), {}, 7, absl::Now() - absl::Hours(2), absl::Hours(1));
+  ASSERT_OK(trust::WriteFileAtomically(fed_->crl_dir() + "/issuing.crl.pem", stale, 0644));
+  EXPECT_THAT(checker->Check(Chain(kc)), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("past its nextUpdate")));
+  std::string future = *CreateCrl(fed_->issuing(), {}, 8, absl::Now() + absl::Hours(2), absl::Hours(24));
+  ASSERT_OK(trust::WriteFileAtomically(fed_->crl_dir() + "/issuing.crl.pem", future, 0644));
+  EXPECT_THAT(checker->Check(Chain(kc)), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("not yet valid")));
+  std::string current = *CreateCrl(fed_->issuing(), {}, 9, absl::Now(), absl::Hours(24));
+  ASSERT_OK(trust::WriteFileAtomically(fed_->crl_dir() + "/issuing.crl.pem", current, 0644));
+  EXPECT_OK(checker->Check(Chain(kc)).status());
+}
+
+// An expired directory admits nobody (it used to keep admitting every listed peer).
+TEST_F(IdentityTest, AnExpiredDirectoryAdmitsNobody) {
+  KeyAndCert kc = fed_->Issue("groningen");
+  fed_->Admit("groningen", kc);
+  std::shared_ptr<const trust::Directory> d = fed_->directory();
+  ASSERT_NE(d, nullptr);
+  IdentityChecker::Options o;
+  o.federation = kTestFederation;
+  o.trust_bundle_path = fed_->bundle_path();
+  o.directory = [d] { return d; };
+  const absl::Time later = d->valid_until + absl::Hours(1);
+  o.clock = [later] { return later; };
+  ASSERT_OK_AND_ASSIGN(auto checker, IdentityChecker::Create(o));
+  EXPECT_THAT(checker->Check(Chain(kc)), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("the federation directory (serial")));
+  o.clock = [d] { return d->valid_until - absl::Minutes(1); };
+  ASSERT_OK_AND_ASSIGN(auto in_time, IdentityChecker::Create(o));
+  EXPECT_OK(in_time->Check(Chain(kc)).status());
+}
+
 TEST_F(IdentityTest, OverlappingTrustBundlesDuringRootRotation) {
   KeyAndCert old_peer = fed_->Issue("groningen");
   fed_->Admit("groningen", old_peer);

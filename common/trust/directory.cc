@@ -333,7 +333,8 @@ absl::Status DirectoryStore::Update(const SignedDirectory& update) {
     }
   }
   if (!options_.state_path.empty()) {
-    RETURN_IF_ERROR(WriteFileAtomically(options_.state_path, update.ToFileText(), 0644));
+    // The node's own record of the last good directory (its rollback protection): its alone.
+    RETURN_IF_ERROR(WriteFileAtomically(options_.state_path, update.ToFileText(), 0600));
   }
   current_ = std::make_shared<const Directory>(update.directory);
   current_canonical_ = std::move(canonical);

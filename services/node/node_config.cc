@@ -102,7 +102,8 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
   tls.Required("cert_file", &c.cert_file)
       .Required("key_file", &c.key_file)
       .Required("trust_bundle_file", &c.trust_bundle_file)
-      .Optional("crl_dir", &c.crl_dir);
+      // Required: without it no revocation could ever be seen (an empty folder: none revoked).
+      .Required("crl_dir", &c.crl_dir);
   config::ObjectReader trust_section =
       doc.root().Object("trust", c.development_mode ? config::kOptional : config::kRequired);
   if (trust_section.present()) trust::ReadTrustConfig(trust_section, &c.trust);
@@ -132,6 +133,9 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
     for (const IngestIdentity& id : c.identities) any_cert |= id.token_file.empty();
     ingest.Check(!any_cert || !c.ingest_client_ca_file.empty(), "client_ca_file",
                  "identities without token_file authenticate by client certificate: name the CA that issues them");
+    ingest.Check(!any_cert || !c.ingest_crl_dir.empty(), "crl_dir",
+                 "identities without token_file authenticate by client certificate: name the folder of their "
+                 "CA's CRLs (an empty folder: none revoked)");
     ingest.Check(c.ingest_client_ca_file.empty() || !c.ingest_trust_domain.empty(), "trust_domain",
                  "name the SPIFFE trust domain of the gateway certificates (spiffe://<trust_domain>/peer/<id>)");
   }

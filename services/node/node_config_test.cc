@@ -24,6 +24,7 @@ tls:
   cert_file: /etc/polder/tls/cert.pem
   key_file: /etc/polder/tls/key.pem
   trust_bundle_file: /etc/polder/tls/bundle.pem
+  crl_dir: /etc/polder/tls/crl
 trust:
   federation: nl-smartcity
   directory_file: /etc/polder/directory.json
@@ -33,6 +34,7 @@ trust:
 ingest:
   trust_domain: groningen-ingest
   client_ca_file: /etc/polder/ingest-ca.pem
+  crl_dir: /etc/polder/ingest-crl
   max_record_bytes: 32KiB
   identities:
     - {id: gateway-north, datasets: [mobility.bike-counts]}
@@ -90,6 +92,19 @@ TEST(NodeConfigTest, ErrorsNameTheKey) {
   EXPECT_THAT(ParseNodeConfig(Replace(kValid, "  state_dir: /var/lib/polder", "  state_dir: /var/lib/polder\n  development_mode: true"),
                               "n.yaml"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("development_mode listens only on loopback")));
+  // No CRL folder, no revocation could ever be seen: refused, for the federation and for
+  // certificate ingest identities; development mode reaches the registry only on loopback.
+  EXPECT_THAT(ParseNodeConfig(Replace(kValid, "  crl_dir: /etc/polder/tls/crl\n", ""), "n.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("tls.crl_dir")));
+  EXPECT_THAT(ParseNodeConfig(Replace(kValid, "  crl_dir: /etc/polder/ingest-crl\n", ""), "n.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("ingest.crl_dir")));
+  EXPECT_THAT(ParseNodeConfig(Replace(Replace(kValid, "  state_dir: /var/lib/polder",
+                                              "  state_dir: /var/lib/polder\n  development_mode: true\n"
+                                              "  grpc_address: 127.0.0.1:0\n  http_address: 127.0.0.1:0\n"
+                                              "  schema_address: 127.0.0.1:0"),
+                                      "registry.nl-smartcity.example:7443", "registry.example:7443"),
+                              "n.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("reaches the registry only on loopback")));
 }
 
 TEST(NodeConfigTest, FederationSection) {

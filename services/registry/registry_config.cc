@@ -63,7 +63,7 @@ static absl::StatusOr<RegistryConfig> Decode(config::Document& doc) {
   tls.Required("cert_file", &c.cert_file)
       .Required("key_file", &c.key_file)
       .Required("trust_bundle_file", &c.trust_bundle_file)
-      .Optional("crl_dir", &c.crl_dir)
+      .Required("crl_dir", &c.crl_dir)  // without it no revocation could be seen (empty folder: none)
       .Optional("refresh_interval", &c.tls_refresh)
       .Optional("peer_identity", &c.peer_identity);
   tls.Check(c.peer_identity == "spiffe_uri" || c.peer_identity == "subject_serial_number", "peer_identity",

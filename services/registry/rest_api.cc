@@ -65,8 +65,10 @@ json ViewJson(const SchemaView& v, bool with_subject) {
 }
 
 // Parses a Confluent registration/lookup body.
-absl::StatusOr<RegisterRequest> Body(const HttpRequest& r, const std::string& subject) {
-  json body = json_input::ParseOrDiscarded(r.body);
+}  // namespace
+
+absl::StatusOr<RegisterRequest> ParseRegisterBody(absl::string_view text, const std::string& subject) {
+  json body = json_input::ParseOrDiscarded(text);
   if (!body.is_object()) return RegistryError(kInvalidSchema, "request body is not a JSON object");
   RegisterRequest req;
   req.subject = subject;
@@ -95,6 +97,12 @@ absl::StatusOr<RegisterRequest> Body(const HttpRequest& r, const std::string& su
   if (body.contains("id") && body["id"].is_number_integer()) req.id = body["id"].get<int32_t>();
   if (body.contains("version") && body["version"].is_number_integer()) req.version = body["version"].get<int32_t>();
   return req;
+}
+
+namespace {
+
+absl::StatusOr<RegisterRequest> Body(const HttpRequest& r, const std::string& subject) {
+  return ParseRegisterBody(r.body, subject);
 }
 
 }  // namespace

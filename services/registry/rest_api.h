@@ -23,6 +23,10 @@ void RegisterRestRoutes(http::HttpsServer* server, Registry* registry, const Acc
 // A refused request in Confluent's format (401 → 40101, 403 → 40301).
 http::HttpResponse ConfluentRefusal(const absl::Status& status);
 
+// A registration body ({"schema", "schemaType", "references", "id", "version"}) for `subject`;
+// INVALID_ARGUMENT (Confluent 42201) naming what is wrong. Exposed for the fuzz target.
+absl::StatusOr<RegisterRequest> ParseRegisterBody(absl::string_view text, const std::string& subject);
+
 }  // namespace registry
 }  // namespace polder
 

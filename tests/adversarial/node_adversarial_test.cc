@@ -298,6 +298,148 @@ TEST_F(NodeAdversarialTest, OneIdentityHoldsABoundedNumberOfStreams) {
   EXPECT_TRUE(w->Finish().ok());
 }
 
+// A provider with a valid identity (amersfoort) that misbehaves on its Subscribe streams: it
+// claims a huge window and sends without waiting for receipts, or names a partition the mirror
+// does not have.
+class HostileProvider final : public fv1::FederationService::Service {
+ public:
+  enum class Mode { kIgnoreFlowControl, kBadPartition };
+  explicit HostileProvider(Mode mode) : mode_(mode) {}
+
+  grpc::Status Subscribe(grpc::ServerContext* context, const fv1::SubscribeRequest*,
+                         grpc::ServerWriter<fv1::SubscribeResponse>* writer) override {
+    fv1::SubscribeResponse opened;
+    opened.mutable_opened()->set_stream_id("stream-hostile");
+    opened.mutable_opened()->set_protocol_version(fv1::PROTOCOL_VERSION_1);
+    opened.mutable_opened()->set_epoch("e1");
+    opened.mutable_opened()->set_partitions(1);
+    opened.mutable_opened()->set_max_unacknowledged_bytes(int64_t{1} << 40);  // "send all you like"
+    if (!writer->Write(opened)) return grpc::Status::OK;
+    int64_t offset = sent_offset_;
+    while (!context->IsCancelled() && sent_bytes_ < kMaxBytes) {
+      fv1::SubscribeResponse m;
+      fv1::RecordBatch* b = m.mutable_batch();
+      b->set_partition(mode_ == Mode::kBadPartition ? 7 : 0);
+      for (int i = 0; i < 64; ++i) {
+        fv1::Record* r = b->add_records();
+        r->set_key(absl::StrCat("k", offset));
+        r->set_value(std::string(16 << 10, 'v'));
+        r->set_source_offset(offset++);
+        r->set_timestamp_ms(absl::ToUnixMillis(absl::Now()));
+      }
+      b->set_next_offset(offset);
+      if (!writer->Write(m)) break;
+      sent_bytes_ += 64 * (16 << 10);
+    }
+    sent_offset_ = offset;
+    ended_ = true;
+    return grpc::Status::OK;
+  }
+
+  static constexpr int64_t kMaxBytes = int64_t{160} << 20;
+  std::atomic<int64_t> sent_bytes_{0};
+  std::atomic<bool> ended_{false};
+
+ private:
+  const Mode mode_;
+  int64_t sent_offset_ = 0;
+};
+
+// Finding 9: the subscriber queued whatever its provider sent (before the fix: the hostile
+// provider below sent all 160 MiB, unacknowledged, into the node), and took a batch's
+// partition on trust. Now a stream that runs more than two windows ahead of its receipts ends
+// with RESOURCE_EXHAUSTED, a partition outside the mirror with INVALID_ARGUMENT.
+TEST_F(NodeAdversarialTest, AHostileProviderCannotFloodTheSubscriber) {
+  for (HostileProvider::Mode mode : {HostileProvider::Mode::kIgnoreFlowControl, HostileProvider::Mode::kBadPartition}) {
+    const bool flow = mode == HostileProvider::Mode::kIgnoreFlowControl;
+    SCOPED_TRACE(flow ? "ignores flow control" : "bad partition");
+    HostileProvider provider(mode);
+    auto creds = tls::MakeServerCredentials(files_["amersfoort"], fed_->Checker());
+    ASSERT_OK(creds.status());
+    int port = 0;
+    grpc::ServerBuilder b;
+    b.AddListeningPort("127.0.0.1:0", *creds, &port);
+    b.RegisterService(&provider);
+    b.SetMaxSendMessageSize(8 << 20);
+    std::unique_ptr<grpc::Server> server = b.BuildAndStart();
+    ASSERT_NE(server, nullptr);
+    auto node = StartGroningen(absl::StrCat(
+        "  subscriptions:\n    - {provider: amersfoort, endpoint: \"localhost:", port,
+        "\", dataset: air.quality, contract: am-gr-air-1, partitions: 1, replication_factor: 1}\n"));
+    const std::string expected = flow ? "the provider ignored flow control" : "a batch of partition 7";
+    const absl::Time until = absl::Now() + absl::Seconds(60);
+    while (!absl::StrContains(Statusz(*node), expected) && !provider.ended_ && absl::Now() < until) {
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    EXPECT_THAT(Statusz(*node), HasSubstr(expected));
+    EXPECT_LT(provider.sent_bytes_.load(), int64_t{64} << 20) << "the node read far beyond its window";
+    EXPECT_LT(RssKiB(node->pid()) / 1024, 512);
+    ASSERT_TRUE(Alive(*node));
+    server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+  }
+}
+
+// Finding 4: GetAuditEntries scanned the whole audit topic with fresh consumers (64 MiB
+// prefetch each) on every call, before checking the stream was the caller's; 40 parallel calls
+// took a node from 41 MB to 3.9 GB (before the fix: all 40 below were served at once). Now the
+// audit index answers who a stream belongs to, reads seek to a checkpoint with a small prefetch,
+// and a peer has at most 2 reads in progress.
+TEST_F(NodeAdversarialTest, AuditEntryFloodsAreBoundedPerPeer) {
+  WriteContract("gr-am-bikes-1");
+  auto node = StartGroningen();
+  Publish(node->grpc_port(), 5, 200, "audit-flood");
+  // One real stream with a few batches (each recorded in the audit log before it is sent).
+  std::string stream_id;
+  {
+    auto stub = FederationClient(files_["amersfoort"], node->port("federation_port"));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+    auto reader = stub->Subscribe(&ctx, Subscribe("gr-am-bikes-1"));
+    fv1::SubscribeResponse m;
+    int batches = 0;
+    while (batches < 3 && reader->Read(&m)) {
+      if (m.has_opened()) stream_id = m.opened().stream_id();
+      if (m.has_batch()) ++batches;
+    }
+    ctx.TryCancel();
+    reader->Finish();
+  }
+  ASSERT_FALSE(stream_id.empty());
+  std::atomic<int> ok{0}, limited{0}, other{0};
+  std::vector<std::thread> callers;
+  for (int i = 0; i < 40; ++i) {
+    callers.emplace_back([&] {
+      auto stub = FederationClient(files_["amersfoort"], node->port("federation_port"));
+      grpc::ClientContext ctx;
+      ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+      fv1::GetAuditEntriesRequest req;
+      req.set_stream_id(stream_id);
+      req.set_from_sequence(1);
+      fv1::GetAuditEntriesResponse resp;
+      grpc::Status s = stub->GetAuditEntries(&ctx, req, &resp);
+      if (s.ok() && resp.entries_size() >= 3) {
+        ++ok;
+      } else if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+        ++limited;
+      } else {
+        ++other;
+      }
+    });
+  }
+  for (std::thread& t : callers) t.join();
+  EXPECT_GE(ok, 2);
+  EXPECT_GE(limited, 1) << "40 calls at once from one peer";
+  EXPECT_EQ(other, 0) << "no call failed otherwise (timed out)";
+  EXPECT_LT(RssKiB(node->pid()) / 1024, 512);
+  // A stream the topic does not hold: NOT_FOUND once the index has caught up, nothing scanned.
+  auto client = FederationClient(files_["amersfoort"], node->port("federation_port"));
+  grpc::ClientContext ctx;
+  fv1::GetAuditEntriesRequest req;
+  req.set_stream_id("stream-that-does-not-exist");
+  fv1::GetAuditEntriesResponse resp;
+  EXPECT_EQ(client->GetAuditEntries(&ctx, req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
 // A TCP listener that records what each connection sends first: a TLS ClientHello starts with
 // 0x16, gRPC in plaintext with the HTTP/2 preface "PRI * HTTP/2.0".
 class FirstBytesListener {

@@ -80,7 +80,7 @@ class NodeE2eTest : public RegistryE2eTest {
         "/directory.json\n  directory_state: ", dir_, "/node-", peer_, "-directory.json\n",
         "  operator_keys:\n    - public_key_file: ", dir_, "/operator.pub\n",
         "ingest:\n  trust_domain: groningen-ingest\n  client_ca_file: ", ingest_ca_->bundle_path(),
-        "\n", ingest_limits_,
+        "\n  crl_dir: ", ingest_ca_->crl_dir(), "\n", ingest_limits_,
         "  identities:\n    - {id: gateway-north, datasets: [mobility.bike-counts]}\n"
         "    - {id: parking-vendor, datasets: [\"*\"], token_file: ",
         token_file_, "}\n",

@@ -412,11 +412,22 @@ grpc::Status FederationService::ExchangeReceipts(grpc::ServerContext* context,
                         absl::StrCat("the receipt claims ", theirs.sequence, " batches received on stream ",
                                      theirs.stream_id, "; ", sequence, " were offered"));
   }
-  absl::Status stored = audit_->StoreReceipt(theirs);
-  if (!stored.ok()) return ToGrpcStatus(stored);
+  bool advances;
   {
     absl::MutexLock lock(&mu_);
-    ++stats_.receipts;
+    advances = !live->any_receipt_stored || theirs.sequence > live->stored_receipt;
+  }
+  if (advances) {
+    absl::Status stored = audit_->StoreReceipt(theirs);
+    if (!stored.ok()) return ToGrpcStatus(stored);
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (advances) {
+      live->stored_receipt = std::max(live->stored_receipt, theirs.sequence);
+      live->any_receipt_stored = true;
+      ++stats_.receipts;
+    }
     for (const auto& [p, o] : request->committed().next_offsets()) {
       int64_t& acked = live->acknowledged[p];
       acked = std::max(acked, o);
@@ -444,8 +455,25 @@ grpc::Status FederationService::GetAuditEntries(grpc::ServerContext* context,
   if (!peer.ok()) return ToGrpcStatus(peer.status());
   if (request->stream_id().empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "stream_id: required");
   const int max = request->max_entries() > 0 ? std::min(request->max_entries(), 1000) : 1000;
-  absl::StatusOr<std::vector<audit::AuditLink>> links =
-      audit_->Read(request->stream_id(), std::max<uint64_t>(1, request->from_sequence()), max, options_.kafka_timeout);
+  // A bounded number of reads per peer at once; each reads through the audit index (the
+  // stream's parties are checked there before anything is read) with a small prefetch.
+  bool admitted;
+  {
+    absl::MutexLock lock(&mu_);
+    admitted = audit_reads_[peer->peer_id] < options_.max_audit_reads_per_peer;
+    if (admitted) ++audit_reads_[peer->peer_id];
+  }
+  if (!admitted) {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        absl::StrCat("'", peer->peer_id, "' has ", options_.max_audit_reads_per_peer,
+                                     " GetAuditEntries calls in progress (the limit)"));
+  }
+  absl::Cleanup release = [this, p = peer->peer_id] {
+    absl::MutexLock lock(&mu_);
+    if (--audit_reads_[p] == 0) audit_reads_.erase(p);
+  };
+  absl::StatusOr<std::vector<audit::AuditLink>> links = audit_->Read(
+      request->stream_id(), std::max<uint64_t>(1, request->from_sequence()), max, options_.kafka_timeout, peer->peer_id);
   if (!links.ok()) return ToGrpcStatus(links.status());
   if (links->empty()) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat(options_.self, " has no audit entries of stream ",

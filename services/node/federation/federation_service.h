@@ -56,6 +56,8 @@ class FederationService final : public federation::v1::FederationService::Servic
     absl::Duration recheck_interval = absl::Seconds(10);
     absl::Duration kafka_timeout = absl::Seconds(10);
     int max_streams_per_peer = 8;
+    // GetAuditEntries calls one peer may have in progress at once.
+    int max_audit_reads_per_peer = 2;
     int64_t max_unacknowledged_bytes = 8 << 20;
     // How long an ended stream's chain head is kept for a last ExchangeReceipts.
     absl::Duration keep_ended_streams = absl::Hours(1);
@@ -110,6 +112,11 @@ class FederationService final : public federation::v1::FederationService::Servic
     };
     std::deque<Sent> unacknowledged;
     int64_t unacknowledged_bytes = 0;
+    // The sequence of the last receipt kept in the audit log: a receipt that does not advance
+    // it is answered but not stored again, so a peer cannot grow the never-deleted audit topic
+    // by repeating exchanges.
+    uint64_t stored_receipt = 0;
+    bool any_receipt_stored = false;
   };
   grpc::Status Refuse(const std::string& peer, grpc::Status status);
   grpc::Status SubscribeAs(grpc::ServerContext* context, const std::string& peer,
@@ -126,6 +133,7 @@ class FederationService final : public federation::v1::FederationService::Servic
   const ReceiptSigner* signer_;
   mutable absl::Mutex mu_;
   std::map<std::string, int> streams_per_peer_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int> audit_reads_ ABSL_GUARDED_BY(mu_);  // GetAuditEntries in progress per peer
   std::map<std::string, std::shared_ptr<LiveStream>> streams_ ABSL_GUARDED_BY(mu_);  // by stream id
   Stats stats_ ABSL_GUARDED_BY(mu_);
 };

@@ -415,6 +415,13 @@ TEST_F(FederationServiceTest, WindowReceiptsAndAuditEntries) {
   ctx.TryCancel();
   reader->Finish();
   EXPECT_EQ(service_->stats().receipts, 1);
+  // The same receipt again and again (a peer trying to grow the never-deleted audit topic): each
+  // answered, none stored again.
+  for (int i = 0; i < 50; ++i) {
+    s = exchange("amersfoort", receipt("amersfoort", keys_.at("amersfoort"), stream_id, sequence), &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  EXPECT_EQ(service_->stats().receipts, 1) << "a receipt that does not advance is not stored";
 
   // GetAuditEntries: the caller's own stream only.
   auto entries = [&](const std::string& who, const std::string& stream, fv1::GetAuditEntriesResponse* out) {

@@ -301,10 +301,21 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
   absl::CondVar qcv;
   std::deque<fv1::SubscribeResponse> queue;
   bool pumped_all = false;
+  // A provider that ignores flow control would grow the queue without bound: past twice the
+  // window asked for (plus one largest message) the pump stops reading and the stream ends.
+  const int64_t queue_limit = 2 * options_.max_unacknowledged_bytes + (8 << 20);
+  int64_t queued_bytes = 0;
+  bool overflowed = false;
   std::thread pump([&] {
     fv1::SubscribeResponse m;
     while (reader->Read(&m)) {
+      const int64_t n = static_cast<int64_t>(m.ByteSizeLong());
       absl::MutexLock lock(&qmu);
+      if (queued_bytes + n > queue_limit) {
+        overflowed = true;
+        break;
+      }
+      queued_bytes += n;
       queue.push_back(std::move(m));
       m.Clear();
       qcv.Signal();
@@ -355,13 +366,23 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
     }
     return true;
   };
+  int64_t received = 0;  // record bytes received on this stream
+  const auto ignored_flow_control = [&](int64_t beyond) {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        absl::StrCat("the provider ignored flow control: it sent ", beyond,
+                                     " bytes beyond what this node acknowledged (window ", window, ")"));
+  };
   while (!failure.has_value()) {
     std::deque<fv1::SubscribeResponse> got;
     {
       absl::MutexLock lock(&qmu);
       while (queue.empty() && !pumped_all) qcv.Wait(&qmu);
-      if (queue.empty()) break;  // the stream ended
+      if (queue.empty()) {
+        if (overflowed) failure = ignored_flow_control(queue_limit);
+        break;  // the stream ended
+      }
       got.swap(queue);
+      queued_bytes = 0;
     }
     for (fv1::SubscribeResponse& msg : got) {
       if (failure.has_value()) break;
@@ -373,7 +394,10 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
           break;
         }
         writer.BeginStream(msg.opened().stream_id(), msg.opened().epoch());
-        if (msg.opened().max_unacknowledged_bytes() > 0) window = msg.opened().max_unacknowledged_bytes();
+        // The provider may narrow the window asked for, never widen it.
+        if (msg.opened().max_unacknowledged_bytes() > 0) {
+          window = std::min(msg.opened().max_unacknowledged_bytes(), options_.max_unacknowledged_bytes);
+        }
         opened = true;
         Set("streaming");
         continue;
@@ -396,6 +420,12 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
       }
       if (!msg.has_batch() || !opened) continue;
       const fv1::RecordBatch& b = msg.batch();
+      if (b.partition() < 0 || b.partition() >= options_.mirror_partitions) {
+        failure = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                               absl::StrCat("the provider sent a batch of partition ", b.partition(), "; the mirror has ",
+                                            options_.mirror_partitions, " partitions"));
+        break;
+      }
       for (int32_t id : b.schema_ids()) {
         if (schemas_seen_.insert(id).second && options_.on_schema) options_.on_schema(id);
       }
@@ -430,6 +460,14 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
       entry.purpose = purpose_;
       pending.push_back(std::move(mb));
       pending_bytes += bytes;
+      received += bytes;
+      // A provider sends at most a window beyond what it saw acknowledged; this side learns of an
+      // acknowledgement a moment later (at most one exchange, up to another window), plus a
+      // batch of slack. A provider that keeps sending without receipts ends its stream.
+      if (received - receipts.acknowledged() > 2 * window + (8 << 20)) {
+        failure = ignored_flow_control(received - receipts.acknowledged());
+        break;
+      }
       // A transaction holds at most a quarter of the window, so acknowledgements (and the
       // provider's next batches) flow while the next one commits.
       if ((pending.size() >= kMaxBatchesPerTransaction || pending_bytes * 4 >= window) && !flush()) break;

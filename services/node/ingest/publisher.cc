@@ -28,9 +28,19 @@ namespace {
 
 std::string Rfc3339(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone()); }
 
+// Nothing of the batch reached Kafka in this attempt.
 absl::Status Unavailable(absl::string_view why) {
   return absl::UnavailableError(
-      absl::StrCat(why, "; nothing of the batch was acknowledged: retry it with the same idempotency key"));
+      absl::StrCat(why, "; nothing of the batch was committed: retry it (with the same idempotency key, if any)"));
+}
+
+// The batch may or may not have been committed. With an idempotency key a retry is safe; without
+// one it may store the batch twice, and the caller must hear that.
+absl::Status OutcomeUnknown(absl::string_view why, bool has_key) {
+  return absl::UnavailableError(absl::StrCat(
+      why, "; the batch may have been committed: ",
+      has_key ? "retry it with the same idempotency key (it is committed at most once)"
+              : "it has no idempotency key, so a retry may store it twice (send an Idempotency-Key to retry safely)"));
 }
 
 }  // namespace
@@ -101,8 +111,8 @@ absl::StatusOr<PublishOutcome> Publisher::Ticket::Wait() {
   // The answer is bounded by publish_timeout (and a small margin) even if Kafka takes longer to
   // resolve the transaction: the caller retries with the same key.
   if (!pending_->done.WaitForNotificationWithTimeout(timeout_ + absl::Seconds(2))) {
-    return Unavailable(absl::StrCat("the batch was not committed within ", absl::FormatDuration(timeout_),
-                                    " (outcome unknown)"));
+    return OutcomeUnknown(absl::StrCat("the batch was not committed within ", absl::FormatDuration(timeout_)),
+                          !pending_->map_key.empty());
   }
   return pending_->result;
 }
@@ -332,7 +342,9 @@ void Publisher::Commit(std::vector<std::shared_ptr<Pending>> group) {
   // Aborted, fatal, or outcome unknown: replace the producer and re-read the keys first.
   needs_recovery_ = true;
   log::Warning("ingest transaction failed", {{"batches", group.size()}, {"error", std::string(s.message())}});
-  for (auto& p : group) finish(p, Unavailable(absl::StrCat("Kafka did not commit the batch: ", s.message())));
+  for (auto& p : group) {
+    finish(p, OutcomeUnknown(absl::StrCat("Kafka did not confirm the commit: ", s.message()), !p->map_key.empty()));
+  }
 }
 
 }  // namespace node

@@ -35,8 +35,9 @@ json ResponseJson(const v1::PublishResponse& r) {
           {"topic", r.topic()}};
 }
 
-// The request from an HTTP body, by media type.
-absl::StatusOr<v1::PublishRequest> ParseBody(const http::HttpRequest& req, const std::string& dataset) {
+}  // namespace
+
+absl::StatusOr<v1::PublishRequest> ParseHttpBody(const http::HttpRequest& req, const std::string& dataset) {
   v1::PublishRequest out;
   std::string type = absl::AsciiStrToLower(req.HeaderValue("Content-Type"));
   type = std::string(absl::StripAsciiWhitespace(type.substr(0, type.find(';'))));
@@ -87,8 +88,6 @@ absl::StatusOr<v1::PublishRequest> ParseBody(const http::HttpRequest& req, const
   }
   return out;
 }
-
-}  // namespace
 
 grpc::Status IngestGrpcService::Publish(grpc::ServerContext* context, const v1::PublishRequest* request,
                                         v1::PublishResponse* response) {
@@ -190,7 +189,7 @@ void RegisterIngestRoutes(http::HttpsServer* server, Ingest* ingest, bool develo
   server->Handle("POST", R"(/v1/datasets/([^/]+)/records)",
                  [ingest, development](const http::HttpRequest& req, const tls::PeerIdentity& peer) {
                    const std::string type = absl::AsciiStrToLower(req.HeaderValue("Content-Type"));
-                   absl::StatusOr<v1::PublishRequest> request = ParseBody(req, req.path_params[0]);
+                   absl::StatusOr<v1::PublishRequest> request = ParseHttpBody(req, req.path_params[0]);
                    if (!request.ok()) {
                      http::HttpResponse r = http::HttpResponse::Error(request.status());
                      if (absl::StrContains(request.status().message(), "unsupported Content-Type")) r.status = 415;

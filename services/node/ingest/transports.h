@@ -43,6 +43,11 @@ class IngestGrpcService final : public v1::IngestService::Service {
 // `development`: the server is the plaintext development listener (no caller has a certificate).
 void RegisterIngestRoutes(http::HttpsServer* server, Ingest* ingest, bool development);
 
+// The PublishRequest of an HTTP body, by Content-Type (see above); INVALID_ARGUMENT naming what
+// is wrong ("unsupported Content-Type" for a media type it does not take). Exposed for the fuzz
+// target of the HTTP ingest path.
+absl::StatusOr<v1::PublishRequest> ParseHttpBody(const http::HttpRequest& req, const std::string& dataset);
+
 }  // namespace node
 }  // namespace polder
 
