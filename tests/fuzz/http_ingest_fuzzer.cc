@@ -16,15 +16,13 @@
 
 #include "absl/strings/str_split.h"
 #include "common/http/request_head.h"
-#include "common/schema/record_layout.h"
-#include "proto/polder/datasets/standard_parsed.h"
 #include "services/node/ingest/auth.h"
 #include "services/node/ingest/transports.h"
 #include "services/node/ingest/validator.h"
+#include "tests/fuzz/bike_target.h"
 
 namespace {
 
-constexpr char kSubject[] = "polder.datasets.mobility.v1.BikeCount";
 constexpr char kToken[] = "fuzz-gateway-token-0123456789";
 
 polder::node::IngestAuthenticator& Auth() {
@@ -42,26 +40,7 @@ polder::node::IngestAuthenticator& Auth() {
   return *auth;
 }
 
-const polder::node::IngestTarget& Target() {
-  static const polder::node::IngestTarget* target = [] {
-    auto parsed = polder::datasets::ParseStandardSchemas();
-    if (!parsed.ok()) std::abort();
-    auto* t = new polder::node::IngestTarget;
-    t->peer_id = "groningen";
-    t->dataset_id = "mobility.bike-counts";
-    t->topic = "groningen.mobility.bike-counts";
-    t->schema_id = 42;
-    t->schema = (*parsed)[kSubject];
-    const auto* d = t->schema->file()->pool()->FindMessageTypeByName(kSubject);
-    auto layout = polder::schema::RecordLayoutOf(d);
-    auto indexes = t->schema->IndexesOf(kSubject);
-    if (d == nullptr || !layout.ok() || !indexes.ok()) std::abort();
-    t->layout = *layout;
-    t->message_indexes = *indexes;
-    return t;
-  }();
-  return *target;
-}
+const polder::node::IngestTarget& Target() { return polder::fuzzing::BikeCountTarget(); }
 
 }  // namespace
 
