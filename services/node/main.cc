@@ -59,9 +59,14 @@ namespace polder {
 namespace node {
 namespace {
 
+// Protobuf reports what it refused in client input (invalid UTF-8 in a string field, ...):
+// logged at most 10 times a second, the rest counted, so input cannot flood the log.
 void ProtobufLog(google::protobuf::LogLevel level, const char* file, int line, const std::string& message) {
+  static log::RateLimit limit(10);
+  int64_t suppressed = 0;
+  if (!limit.Allow(&suppressed)) return;
   log::Write(level >= google::protobuf::LOGLEVEL_ERROR ? log::Severity::kError : log::Severity::kWarning, message,
-             {{"source", "libprotobuf"}, {"file", file}, {"line", line}});
+             {{"source", "libprotobuf"}, {"file", file}, {"line", line}, {"suppressed_before", suppressed}});
 }
 
 std::pair<std::string, int> HostPort(const std::string& address) {

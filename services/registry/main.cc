@@ -45,9 +45,14 @@ namespace registry {
 namespace {
 
 // libprotobuf's own warnings (e.g. a schema without `syntax`) as JSON log lines.
+// Protobuf reports what it refused in client input (invalid UTF-8 in a string field, ...):
+// logged at most 10 times a second, the rest counted, so input cannot flood the log.
 void ProtobufLog(google::protobuf::LogLevel level, const char* file, int line, const std::string& message) {
-  log::Write(level >= google::protobuf::LOGLEVEL_ERROR ? log::Severity::kError : log::Severity::kWarning,
-             message, {{"source", "libprotobuf"}, {"file", file}, {"line", line}});
+  static log::RateLimit limit(10);
+  int64_t suppressed = 0;
+  if (!limit.Allow(&suppressed)) return;
+  log::Write(level >= google::protobuf::LOGLEVEL_ERROR ? log::Severity::kError : log::Severity::kWarning, message,
+             {{"source", "libprotobuf"}, {"file", file}, {"line", line}, {"suppressed_before", suppressed}});
 }
 
 absl::Status Run(RegistryConfig config) {
