@@ -1,13 +1,15 @@
-// polder-node: a city's node. This binary runs ingest (issue 6): authenticated, validated,
-// durable publishing of the city's datasets into its own Kafka, the read-only schema endpoint,
-// health and metrics. Federation joins it in later issues.
+// polder-node: a city's node: authenticated, validated, durable publishing of the city's
+// datasets into its own Kafka (ingest), sharing them with peer cities and mirroring theirs
+// (federation), the read-only schema endpoint, health, status and metrics.
 //
 //   polder-node --config node.yaml [--ready_file ports.json]
 //
 // Listeners: gRPC ingest (polder.node.v1.IngestService, grpc.health.v1.Health), HTTPS ingest
-// (POST /v1/datasets/{dataset}/records), the Confluent schema endpoint (server TLS), and the
-// plain-HTTP ops listener (/metrics, /livez, /readyz). SIGTERM/SIGINT: stop taking requests,
-// finish those in flight (drain_timeout), commit what is queued, exit 0.
+// (POST /v1/datasets/{dataset}/records), the Confluent schema endpoint (server TLS), the
+// federation (mutual TLS, when configured), and the plain-HTTP ops listener (/metrics, /livez,
+// /readyz, /statusz). Every listener authenticates before it parses and bounds what an
+// unauthenticated connection costs (ADR 0011). SIGTERM/SIGINT: stop taking requests, finish
+// those in flight (drain_timeout), commit what is queued, exit 0.
 #include <signal.h>
 
 #include <atomic>

@@ -1,4 +1,4 @@
-// The bad-input table of issue 6 §3, one test per class, against the standard BikeCount schema
+// The ingest bad-input classes (ADR 0008), one test per class, against the standard BikeCount schema
 // parsed at run time (as the node gets it from the registry).
 #include "services/node/ingest/validator.h"
 
