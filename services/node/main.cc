@@ -500,6 +500,9 @@ absl::Status Run(NodeConfig config) {
   });
   ops->Handle("GET", "/metrics", [&](const http::HttpRequest&, const Peer&) {
     for (const IngestAuthenticator::TokenState& t : auth->tokens()) metrics.SetIngestToken(t.identity, t.valid);
+    metrics.SetHttpListener("ingest", http_server->stats());
+    metrics.SetHttpListener("schema", schema_server->stats());
+    metrics.SetHttpListener("ops", ops->stats());
     Publisher::Stats ps = publisher->stats();
     metrics.SetPublisherStats(ps.transactions, ps.failed_transactions, ps.producer_recreations, ps.known_keys);
     SchemaCache::Stats cs = schemas->stats();

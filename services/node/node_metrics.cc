@@ -67,6 +67,16 @@ NodeMetrics::NodeMetrics() : registry_(std::make_shared<prometheus::Registry>())
                                    .Name("polder_federation_subscription_lag_seconds")
                                    .Help("Age of the newest mirrored record while the mirror lags, else 0")
                                    .Register(*registry_);
+  http_open_ = &BuildGauge()
+                   .Name("polder_http_open_connections")
+                   .Help("Connections an HTTP listener holds now")
+                   .Register(*registry_);
+  http_connections_ = &BuildCounter()
+                           .Name("polder_http_connections_total")
+                           .Help("HTTP connections since start by outcome: accepted, refused_per_source (over the "
+                                 "per-source cap), evicted (at the connection cap), timed_out (a deadline passed), "
+                                 "overloaded (requests answered 503)")
+                           .Register(*registry_);
   ingest_token_valid_ = &BuildGauge()
                             .Name("polder_node_ingest_token_valid")
                             .Help("1 while an ingest identity's bearer token file holds a valid token; 0 revoked")
@@ -207,6 +217,18 @@ void NodeMetrics::SetStreamsEnded(const std::string& peer, const std::string& co
 }
 
 void NodeMetrics::SetReceiptsReceived(int64_t total) { Advance(*receipts_received_, total); }
+
+void NodeMetrics::SetHttpListener(const std::string& listener, const http::HttpsServerStats& s) {
+  http_open_->Add({{"listener", listener}}).Set(static_cast<double>(s.open_connections));
+  for (const auto& [outcome, total] : std::initializer_list<std::pair<const char*, int64_t>>{
+           {"accepted", s.accepted},
+           {"refused_per_source", s.refused_per_source},
+           {"evicted", s.evicted},
+           {"timed_out", s.timed_out},
+           {"overloaded", s.overloaded}}) {
+    Advance(http_connections_->Add({{"listener", listener}, {"outcome", outcome}}), total);
+  }
+}
 
 void NodeMetrics::SetIngestToken(const std::string& identity, bool valid) {
   ingest_token_valid_->Add({{"identity", identity}}).Set(valid ? 1 : 0);

@@ -37,6 +37,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/http/https_server.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -77,6 +78,10 @@ class NodeMetrics {
   void SetReceiptsReceived(int64_t total);
   // When something this node depends on expires: kind certificate, directory or contract.
   void SetExpiry(const std::string& kind, const std::string& name, absl::Time at);
+  // An HTTP listener's connections (ingest, schema, ops): held now, and since start accepted,
+  // refused over the per-source cap, evicted at the connection cap, closed at a deadline, and
+  // requests answered 503 because the queue was full.
+  void SetHttpListener(const std::string& listener, const http::HttpsServerStats& s);
   // Whether an ingest identity's bearer token is valid now (0: its file was deleted, emptied,
   // shortened or exposed — the token is revoked).
   void SetIngestToken(const std::string& identity, bool valid);
@@ -117,6 +122,8 @@ class NodeMetrics {
   prometheus::Counter* receipts_received_;
   prometheus::Family<prometheus::Gauge>* expiry_;
   prometheus::Family<prometheus::Gauge>* ingest_token_valid_;
+  prometheus::Family<prometheus::Gauge>* http_open_;
+  prometheus::Family<prometheus::Counter>* http_connections_;
 };
 
 }  // namespace node

@@ -220,6 +220,12 @@ TEST_F(FloodTest, EveryListenerServesALegitimateClientThroughAFlood) {
   }
   // Nothing the legitimate clients published was lost: 41 HTTP and 41 gRPC bike counts.
   if (only == nullptr) EXPECT_EQ(CeIdsInTopic(Topic(), 3, 82).size(), 82u);
+  // The listeners' connection metrics saw the floods (promtool-valid with the rest).
+  if (only == nullptr) {
+    EXPECT_GE(Metric(*node_, "polder_http_connections_total{listener=\"ops\",outcome=\"accepted\"}"),
+              2 * FloodSize());
+    ExpectPromtoolPasses(*node_, "flooded");
+  }
 }
 
 }  // namespace
