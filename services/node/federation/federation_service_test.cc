@@ -4,6 +4,7 @@
 #include "services/node/federation/federation_service.h"
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -48,19 +49,7 @@ class FederationServiceTest : public testing::KafkaBrokerTest {
     }
     directory_ = d;
     std::filesystem::create_directories(dir_ + "/contracts");
-    trust::SignedContract c;
-    c.contract.id = "gr-am-bikes-1";
-    c.contract.federation = d->federation;
-    c.contract.provider = "groningen";
-    c.contract.consumer = "amersfoort";
-    c.contract.dataset = "mobility.bike-counts";
-    c.contract.schema_versions = {1};
-    c.contract.purpose = "regional cycling dashboard";
-    c.contract.valid_from = absl::Now() - absl::Hours(1);
-    c.contract.valid_until = absl::Now() + absl::Hours(1);
-    ASSERT_OK(trust::SignContract(&c, "groningen", keys_.at("groningen"), absl::Now()));
-    ASSERT_OK(trust::SignContract(&c, "amersfoort", keys_.at("amersfoort"), absl::Now()));
-    std::ofstream(dir_ + "/contracts/gr-am-bikes-1.json") << c.ToFileText();
+    WriteContract("gr-am-bikes-1");
     contracts_ = std::make_unique<ContractBook>("groningen", dir_ + "/contracts", dir_ + "/revocations",
                                                 [this] { return directory_; });
     source_ = CreateTopic("groningen.mobility.bike-counts", 3);
@@ -70,6 +59,25 @@ class FederationServiceTest : public testing::KafkaBrokerTest {
     kafka::ConsumerOptions co;
     co.client = ClientOptions();
     ASSERT_OK_AND_ASSIGN(audit_, AuditLog::Create(po, co, audit_topic_));
+  }
+
+  // A contract Groningen → Amersfoort for the bike counts, signed by both, in the contracts
+  // folder; `change` adjusts it before signing.
+  void WriteContract(const std::string& id, const std::function<void(trust::Contract&)>& change = {}) {
+    trust::SignedContract c;
+    c.contract.id = id;
+    c.contract.federation = directory_->federation;
+    c.contract.provider = "groningen";
+    c.contract.consumer = "amersfoort";
+    c.contract.dataset = "mobility.bike-counts";
+    c.contract.schema_versions = {1};
+    c.contract.purpose = "regional cycling dashboard";
+    c.contract.valid_from = absl::Now() - absl::Hours(1);
+    c.contract.valid_until = absl::Now() + absl::Hours(1);
+    if (change) change(c.contract);
+    ASSERT_OK(trust::SignContract(&c, "groningen", keys_.at("groningen"), absl::Now()));
+    ASSERT_OK(trust::SignContract(&c, "amersfoort", keys_.at("amersfoort"), absl::Now()));
+    std::ofstream(absl::StrCat(dir_, "/contracts/", id, ".json")) << c.ToFileText();
   }
 
   void Produce(int n, int32_t schema_id) {
@@ -278,20 +286,10 @@ TEST_F(FederationServiceTest, ACursorBeforeTheContractsStartIsRefused) {
   const absl::Time middle = absl::Now();
   absl::SleepFor(absl::Milliseconds(100));
   Produce(30, 4);
-  trust::SignedContract c;
-  c.contract.id = "gr-am-bikes-2";
-  c.contract.federation = directory_->federation;
-  c.contract.provider = "groningen";
-  c.contract.consumer = "amersfoort";
-  c.contract.dataset = "mobility.bike-counts";
-  c.contract.schema_versions = {1};
-  c.contract.purpose = "counts from the middle on";
-  c.contract.start_position = trust::FormatRfc3339(middle);
-  c.contract.valid_from = absl::Now() - absl::Hours(1);
-  c.contract.valid_until = absl::Now() + absl::Hours(1);
-  ASSERT_OK(trust::SignContract(&c, "groningen", keys_.at("groningen"), absl::Now()));
-  ASSERT_OK(trust::SignContract(&c, "amersfoort", keys_.at("amersfoort"), absl::Now()));
-  std::ofstream(dir_ + "/contracts/gr-am-bikes-2.json") << c.ToFileText();
+  WriteContract("gr-am-bikes-2", [&](trust::Contract& c) {
+    c.purpose = "counts from the middle on";
+    c.start_position = trust::FormatRfc3339(middle);
+  });
   StartServer();
   auto from_cursor = [&](const std::map<int32_t, int64_t>& cursor, grpc::Status* status) {
     auto stub = Client("amersfoort");

@@ -36,14 +36,6 @@ http::HttpResponse Json(const json& body) {
   return r;
 }
 
-// A cache error: not found (with Confluent's code for what was missing) or unavailable.
-http::HttpResponse CacheError(const absl::Status& s, int not_found_code) {
-  if (s.code() == absl::StatusCode::kNotFound) return ConfluentError(s, not_found_code);
-  return ConfluentError(absl::UnavailableError(absl::StrCat("not in the node's cache and the registry is unreachable: ",
-                                                            s.message())),
-                        50003);
-}
-
 absl::StatusOr<int32_t> VersionParam(const std::string& v) {
   if (v == "latest" || v == "-1") return -1;
   int32_t n = 0;
@@ -76,7 +68,7 @@ void RegisterSchemaRoutes(http::HttpsServer* server, SchemaCache* cache) {
   };
   server->Handle("GET", R"(/schemas/ids/([^/]+)/schema)", [by_id](const http::HttpRequest& r, const Peer&) {
     auto s = by_id(r.path_params[0]);
-    if (!s.ok()) return CacheError(s.status(), 40403);
+    if (!s.ok()) return ConfluentError(s.status(), 40403);
     http::HttpResponse out;
     out.content_type = kMediaType;
     out.body = SchemaText(**s, Serialized(r));
@@ -84,7 +76,7 @@ void RegisterSchemaRoutes(http::HttpsServer* server, SchemaCache* cache) {
   });
   server->Handle("GET", R"(/schemas/ids/([^/]+))", [by_id](const http::HttpRequest& r, const Peer&) {
     auto s = by_id(r.path_params[0]);
-    if (!s.ok()) return CacheError(s.status(), 40403);
+    if (!s.ok()) return ConfluentError(s.status(), 40403);
     json body = {{"schemaType", "PROTOBUF"}, {"schema", SchemaText(**s, Serialized(r))}};
     if (!(*s)->references.empty()) body["references"] = RefsJson((*s)->references);
     return Json(body);
@@ -100,7 +92,7 @@ void RegisterSchemaRoutes(http::HttpsServer* server, SchemaCache* cache) {
                             *v == -1 ? 40401 : 40402);
     }
     absl::StatusOr<std::shared_ptr<const CachedSchema>> s = cache->Served(*id);
-    if (!s.ok()) return CacheError(s.status(), 40403);
+    if (!s.ok()) return ConfluentError(s.status(), 40403);
     if (raw) {
       http::HttpResponse out;
       out.content_type = kMediaType;
