@@ -100,10 +100,19 @@ std::vector<Finding> CheckReceiptsHeldBy(const Trail& holder, const Trail& owner
   std::vector<Finding> out;
   for (const Receipt& r : holder.receipts) {
     if (r.peer != owner_peer) continue;
-    auto chain = owner.chains.find(r.stream_id);
-    if (chain == owner.chains.end()) {
+    // A gap chain ("gap-<subscriber>-<provider>-…") is the subscriber's alone; the provider
+    // countersigns its head. A countersignature the subscriber holds is checked against the
+    // subscriber's own chain: deleting a countersigned gap entry shows.
+    const bool countersigned_gap =
+        absl::StartsWith(r.stream_id, "gap-") && !absl::StartsWith(r.stream_id, absl::StrCat("gap-", owner_peer, "-"));
+    const Trail& chains = countersigned_gap ? holder : owner;
+    auto chain = chains.chains.find(r.stream_id);
+    if (chain == chains.chains.end()) {
       out.push_back({r.stream_id, "truncated", 0,
-                     absl::StrCat(owner_peer, " receipted ", r.sequence, " links of this stream; its trail has none")});
+                     countersigned_gap
+                         ? absl::StrCat(owner_peer, " countersigned this gap entry; the trail that recorded it has none")
+                         : absl::StrCat(owner_peer, " receipted ", r.sequence,
+                                        " links of this stream; its trail has none")});
       continue;
     }
     absl::StatusOr<std::string> kid = ReceiptSigner(r);
@@ -162,9 +171,12 @@ std::vector<Finding> CheckAgainstProvider(const Trail& received, const Trail& of
   Trail kept;  // the receipts of the streams received from `provider`
   for (const Receipt& r : received.receipts) {
     auto head = received.entries_head.find(r.stream_id);
-    if (head != received.entries_head.end() && head->second.direction == "received" &&
-        head->second.source == provider) {
+    if (head != received.entries_head.end() && head->second.source == provider &&
+        (head->second.direction == "received" || head->second.direction == "gap")) {
       kept.receipts.push_back(r);
+      // A gap chain is this side's own: the provider's countersignature is checked against it.
+      auto own = received.chains.find(r.stream_id);
+      if (head->second.direction == "gap" && own != received.chains.end()) kept.chains[r.stream_id] = own->second;
     }
   }
   std::vector<Finding> out = CheckReceiptsHeldBy(kept, offered, provider, keys);

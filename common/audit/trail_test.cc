@@ -200,6 +200,39 @@ TEST_F(TrailTest, AgainstTheProviderOnlyTheStreamsReceivedFromIt) {
               ::testing::UnorderedElementsAre("truncated@0", "dropped@0"));
 }
 
+// A gap entry (the subscriber's one-entry chain "gap-<subscriber>-<provider>-…") is kept by both
+// sides: the provider holds the subscriber's signed head, the subscriber the provider's
+// countersignature. Deleting the entry on the subscriber's side shows on either check.
+TEST_F(TrailTest, ACountersignedGapEntryCannotBeDeletedUnnoticed) {
+  const std::string gap = "gap-amersfoort-groningen-mobility.bike-counts-1795000000000";
+  const std::vector<AuditLink> chain = Chain("gap", {B{0, 0, 0, 0, 0}}, gap, "groningen", "amersfoort");
+  Receipt subscribers = *MakeReceipt(gap, "amersfoort", 1, chain[0].hash, *key_, absl::FromUnixSeconds(1795000100));
+  Receipt countersigned = *MakeReceipt(gap, "groningen", 1, chain[0].hash, *key_, absl::FromUnixSeconds(1795000101));
+  std::vector<std::pair<std::string, std::string>> with_gap = {{AuditRecordKey(gap, 1), EncodeAuditRecord(chain[0])},
+                                                               {ReceiptRecordKey(countersigned),
+                                                                EncodeReceipt(countersigned)}};
+  const Trail amersfoort = ReadTrail(with_gap);
+  const Trail deleted = ReadTrail({with_gap[1]});  // the countersignature kept, the entry gone
+  const Trail groningen = ReadTrail({{ReceiptRecordKey(subscribers), EncodeReceipt(subscribers)}});
+  EXPECT_TRUE(VerifyTrail(amersfoort, keys_).empty());
+  // Amersfoort's own check against Groningen's served entries (none of a gap chain).
+  EXPECT_TRUE(CheckAgainstProvider(amersfoort, ReadTrail({}), "groningen", keys_).empty());
+  EXPECT_TRUE(CheckReceiptsHeldBy(amersfoort, ReadTrail({}), "groningen", keys_).empty());
+  // Groningen's check of Amersfoort's trail with the receipt it holds.
+  EXPECT_TRUE(CheckReceiptsHeldBy(groningen, amersfoort, "amersfoort", keys_).empty());
+  EXPECT_THAT(Kinds(CheckReceiptsHeldBy(groningen, deleted, "amersfoort", keys_)),
+              ::testing::ElementsAre("truncated@0"));
+  // And Amersfoort's held countersignature names its own missing entry.
+  std::vector<Finding> f = CheckReceiptsHeldBy(deleted, ReadTrail({}), "groningen", keys_);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_THAT(f[0].ToString(), HasSubstr("countersigned this gap entry"));
+  // A countersignature of another hash: the entry was rewritten.
+  Receipt other = *MakeReceipt(gap, "groningen", 1, std::string(64, 'e'), *key_, absl::FromUnixSeconds(1795000102));
+  const Trail rewritten = ReadTrail({with_gap[0], {ReceiptRecordKey(other), EncodeReceipt(other)}});
+  EXPECT_THAT(Kinds(CheckAgainstProvider(rewritten, ReadTrail({}), "groningen", keys_)),
+              ::testing::ElementsAre("rewritten@1"));
+}
+
 }  // namespace
 }  // namespace audit
 }  // namespace polder

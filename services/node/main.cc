@@ -278,7 +278,10 @@ absl::Status Run(NodeConfig config) {
     audit_producer.linger = absl::ZeroDuration();
     kafka::ConsumerOptions audit_consumer;
     audit_consumer.client = client;
-    ASSIGN_OR_RETURN(audit_log, AuditLog::Create(audit_producer, audit_consumer, config.sharing.audit_topic));
+    AuditLog::Options audit_options;
+    audit_options.topic = config.sharing.audit_topic;
+    audit_options.index_topic = config.sharing.audit_index_topic;
+    ASSIGN_OR_RETURN(audit_log, AuditLog::Create(audit_producer, audit_consumer, audit_options));
     FederationService::Options fo;
     fo.self = config.peer_id;
     for (const DatasetConfig& d : config.datasets) {
@@ -380,6 +383,7 @@ absl::Status Run(NodeConfig config) {
       so.writer.mirror_topic = absl::StrCat(sub.provider, ".", sub.dataset);
       so.writer.cursors_topic = config.sharing.cursors_topic;
       so.writer.audit_topic = config.sharing.audit_topic;
+      so.writer.audit_index_topic = config.sharing.audit_index_topic;
       so.writer.timeout = config.publish_timeout;
       if (const char* crash = std::getenv("POLDER_TEST_CRASH_BEFORE_COMMIT"); crash != nullptr) {
         so.writer.crash_before_commit = std::atoll(crash);

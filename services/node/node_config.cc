@@ -179,6 +179,7 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
         .Required("contracts_dir", &c.sharing.contracts_dir)
         .Optional("revocations_dir", &c.sharing.revocations_dir)
         .Optional("audit_topic", &c.sharing.audit_topic)
+        .Optional("audit_index_topic", &c.sharing.audit_index_topic)
         .Optional("cursors_topic", &c.sharing.cursors_topic)
         .Optional("max_batch_records", &c.sharing.max_batch_records)
         .OptionalBytes("max_batch_bytes", &c.sharing.max_batch_bytes)

@@ -62,6 +62,7 @@ struct FederationConfig {
   std::string contracts_dir;
   std::string revocations_dir;
   std::string audit_topic = "_polder.audit";
+  std::string audit_index_topic = "_polder.audit-index";  // compacted (ADR 0011 §8)
   std::string cursors_topic = "_polder.cursors";
   int32_t max_batch_records = 1000;
   int64_t max_batch_bytes = 1 << 20;

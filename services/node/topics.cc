@@ -81,6 +81,13 @@ absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& 
                    {"retention.bytes", "-1"},
                    {"max.message.bytes", std::to_string(max_message_bytes)}}};
     wanted.push_back(std::move(audit));
+    // The audit index (ADR 0011 §8): small, compacted; rebuilt from the audit topic if lost.
+    Wanted audit_index;
+    audit_index.dataset = false;
+    audit_index.internal_log = true;
+    audit_index.spec = {c.sharing.audit_index_topic, 1, c.internal_replication_factor,
+                        {{"cleanup.policy", "compact"}, {"max.message.bytes", std::to_string(max_message_bytes)}}};
+    wanted.push_back(std::move(audit_index));
   }
 
   TopicReport report;

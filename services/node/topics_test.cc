@@ -76,18 +76,22 @@ TEST_F(TopicsTest, FederationAddsMirrorCursorAndAuditTopicsAndRefusesAPartitionM
   c.sharing.enabled = true;
   c.sharing.cursors_topic = "_polder.cursors-fed";
   c.sharing.audit_topic = "_polder.audit-fed";
+  c.sharing.audit_index_topic = "_polder.audit-fed-index";
   c.sharing.subscriptions.push_back({"groningen", "localhost:7445", "mobility.bike-counts", "gr-am-1", 3, 1});
   c.sharing.subscriptions.push_back({"enschede", "localhost:7445", "economy.footfall", "en-am-1", 2, 1});
   ASSERT_OK_AND_ASSIGN(auto admin, kafka::KafkaAdmin::Create(ClientOptions()));
   ASSERT_OK(admin->CreateTopic({"enschede.economy.footfall", 4, 1, {}}, absl::Seconds(10)));
   ASSERT_OK_AND_ASSIGN(TopicReport report, EnsureTopics(*admin, c, absl::Seconds(10)));
   EXPECT_THAT(report.created, ::testing::IsSupersetOf({"groningen.mobility.bike-counts", "_polder.cursors-fed",
-                                                       "_polder.audit-fed"}));
+                                                       "_polder.audit-fed", "_polder.audit-fed-index"}));
   EXPECT_THAT(report.errors, Contains(HasSubstr("mirror topic enschede.economy.footfall has 4 partitions; the source has 2")));
   ASSERT_OK_AND_ASSIGN(kafka::TopicDescription audit, admin->DescribeTopic("_polder.audit-fed", absl::Seconds(10)));
   EXPECT_EQ(audit.configs["retention.ms"].value, "-1") << "no time-based deletion of the audit trail";
   ASSERT_OK_AND_ASSIGN(kafka::TopicDescription cursors, admin->DescribeTopic("_polder.cursors-fed", absl::Seconds(10)));
   EXPECT_EQ(cursors.configs["cleanup.policy"].value, "compact");
+  ASSERT_OK_AND_ASSIGN(kafka::TopicDescription index,
+                       admin->DescribeTopic("_polder.audit-fed-index", absl::Seconds(10)));
+  EXPECT_EQ(index.configs["cleanup.policy"].value, "compact") << "the audit index keeps the latest record per key";
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status/grpc_status.h"
 #include "common/tls/grpc_tls.h"
@@ -83,7 +84,7 @@ FederationService::Stats FederationService::stats() const {
   return s;
 }
 
-grpc::Status FederationService::Refuse(const std::string& peer, grpc::Status status) {
+grpc::Status FederationService::Refuse(const std::string& peer, const std::string& dataset, grpc::Status status) {
   static const char* const kNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
                                        "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
                                        "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
@@ -92,6 +93,9 @@ grpc::Status FederationService::Refuse(const std::string& peer, grpc::Status sta
   if (code > 0 && code <= 16) {
     absl::MutexLock lock(&mu_);
     ++stats_.ended[{peer, kNames[code]}];
+    if (status.error_code() == grpc::StatusCode::OUT_OF_RANGE || status.error_code() == grpc::StatusCode::DATA_LOSS) {
+      if (gaps_reported_.size() < 10000) gaps_reported_[{peer, dataset}] = Now();
+    }
   }
   return status;
 }
@@ -100,7 +104,7 @@ grpc::Status FederationService::Subscribe(grpc::ServerContext* context, const fv
                                           grpc::ServerWriter<fv1::SubscribeResponse>* writer) {
   absl::StatusOr<tls::PeerIdentity> peer = tls::CallPeer(*context);
   if (!peer.ok()) return ToGrpcStatus(peer.status());
-  return Refuse(peer->peer_id, SubscribeAs(context, peer->peer_id, request, writer));
+  return Refuse(peer->peer_id, request->dataset_id(), SubscribeAs(context, peer->peer_id, request, writer));
 }
 
 grpc::Status FederationService::SubscribeAs(grpc::ServerContext* context, const std::string& peer_id,
@@ -255,6 +259,8 @@ absl::Status FederationService::Stream(grpc::ServerContext* context, const std::
   opened.mutable_opened()->set_max_batch_bytes(limits.max_bytes);
   if (!writer->Write(opened)) return absl::CancelledError("the subscriber went away");
   audit::AuditChain chain(stream_id);
+  // The index records where the chain ended, so receipts can be exchanged for it later.
+  absl::Cleanup end_chain = [this, &chain] { audit_->EndStream(chain); };
   absl::Time next_check = Now() + options_.recheck_interval;
   absl::Time next_heartbeat = Now() + options_.heartbeat_interval;
   auto heartbeat_if_due = [&]() -> absl::Status {
@@ -390,9 +396,10 @@ grpc::Status FederationService::ExchangeReceipts(grpc::ServerContext* context,
     if (it != streams_.end()) live = it->second;
   }
   if (live == nullptr) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        absl::StrCat("stream ", theirs.stream_id, " is not known to ", options_.self,
-                                     " (it ended long ago or the provider restarted)"));
+    if (absl::StartsWith(theirs.stream_id, absl::StrCat("gap-", peer->peer_id, "-", options_.self, "-"))) {
+      return NotariseGap(peer->peer_id, theirs, response);
+    }
+    return ExchangeEnded(peer->peer_id, theirs, response);
   }
   if (live->peer != peer->peer_id) {
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
@@ -443,6 +450,96 @@ grpc::Status FederationService::ExchangeReceipts(grpc::ServerContext* context,
     }
   }
   absl::StatusOr<audit::Receipt> ours = signer_->Sign(theirs.stream_id, sequence, head, Now());
+  if (!ours.ok()) return ToGrpcStatus(ours.status());
+  *response->mutable_receipt() = ToProto(*ours);
+  return grpc::Status::OK;
+}
+
+grpc::Status FederationService::ExchangeEnded(const std::string& peer, const audit::Receipt& theirs,
+                                              fv1::ExchangeReceiptsResponse* response) {
+  // The stream's parties and head from the audit index (its parties checked before anything
+  // else is read; the same per-peer bound as GetAuditEntries).
+  bool admitted;
+  {
+    absl::MutexLock lock(&mu_);
+    admitted = audit_reads_[peer] < options_.max_audit_reads_per_peer;
+    if (admitted) ++audit_reads_[peer];
+  }
+  if (!admitted) {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        absl::StrCat("'", peer, "' has ", options_.max_audit_reads_per_peer,
+                                     " audit reads in progress (the limit)"));
+  }
+  absl::Cleanup release = [this, peer] {
+    absl::MutexLock lock(&mu_);
+    if (--audit_reads_[peer] == 0) audit_reads_.erase(peer);
+  };
+  absl::StatusOr<AuditLog::StreamHead> head = audit_->Head(theirs.stream_id, options_.kafka_timeout, peer);
+  if (!head.ok()) {
+    if (head.status().code() == absl::StatusCode::kNotFound) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                          absl::StrCat("stream ", theirs.stream_id, " is not known to ", options_.self));
+    }
+    return ToGrpcStatus(head.status());
+  }
+  if (head->direction != "offered" || head->source != options_.self) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        absl::StrCat("stream ", theirs.stream_id, " is not a stream ", options_.self, " offered to '",
+                                     peer, "'"));
+  }
+  absl::Status verified = signer_->Verify(theirs, peer, theirs.stream_id);
+  if (!verified.ok()) return ToGrpcStatus(verified);
+  if (theirs.sequence > head->sequence) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("the receipt claims ", theirs.sequence, " batches received on stream ",
+                                     theirs.stream_id, "; ", head->sequence, " were offered"));
+  }
+  auto held = head->receipted.find(peer);
+  if (held == head->receipted.end() || theirs.sequence > held->second) {
+    absl::Status stored = audit_->StoreReceipt(theirs);
+    if (!stored.ok()) return ToGrpcStatus(stored);
+    absl::MutexLock lock(&mu_);
+    ++stats_.receipts;
+  }
+  absl::StatusOr<audit::Receipt> ours = signer_->Sign(theirs.stream_id, head->sequence, head->hash, Now());
+  if (!ours.ok()) return ToGrpcStatus(ours.status());
+  *response->mutable_receipt() = ToProto(*ours);
+  return grpc::Status::OK;
+}
+
+grpc::Status FederationService::NotariseGap(const std::string& peer, const audit::Receipt& theirs,
+                                            fv1::ExchangeReceiptsResponse* response) {
+  // "gap-<peer>-<self>-<dataset>-<unix ms>": a one-entry chain the subscriber wrote when this
+  // node told it of a gap. This node cannot check the entry (it never saw it), but it keeps the
+  // subscriber's signed head of it and countersigns that head: neither side can later delete
+  // the gap entry without the other's copy showing it.
+  const std::string rest = theirs.stream_id.substr(absl::StrCat("gap-", peer, "-", options_.self, "-").size());
+  const size_t dash = rest.rfind('-');
+  const std::string dataset = dash == std::string::npos ? "" : rest.substr(0, dash);
+  if (theirs.sequence != 1) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("a gap chain has one entry; the receipt of ", theirs.stream_id, " claims ",
+                                     theirs.sequence));
+  }
+  absl::Status verified = signer_->Verify(theirs, peer, theirs.stream_id);
+  if (!verified.ok()) return ToGrpcStatus(verified);
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = gaps_reported_.find({peer, dataset});
+    if (it == gaps_reported_.end()) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                          absl::StrCat(options_.self, " has reported no gap of '", dataset, "' to '", peer,
+                                       "' that is not notarised yet: subscribe again to have it reported"));
+    }
+    gaps_reported_.erase(it);
+  }
+  absl::Status stored = audit_->StoreReceipt(theirs);
+  if (!stored.ok()) return ToGrpcStatus(stored);
+  {
+    absl::MutexLock lock(&mu_);
+    ++stats_.receipts;
+  }
+  absl::StatusOr<audit::Receipt> ours = signer_->Sign(theirs.stream_id, theirs.sequence, theirs.hash, Now());
   if (!ours.ok()) return ToGrpcStatus(ours.status());
   *response->mutable_receipt() = ToProto(*ours);
   return grpc::Status::OK;

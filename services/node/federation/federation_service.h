@@ -118,7 +118,13 @@ class FederationService final : public federation::v1::FederationService::Servic
     uint64_t stored_receipt = 0;
     bool any_receipt_stored = false;
   };
-  grpc::Status Refuse(const std::string& peer, grpc::Status status);
+  grpc::Status Refuse(const std::string& peer, const std::string& dataset, grpc::Status status);
+  // ExchangeReceipts for a stream no longer held in memory (ended long ago, or before a
+  // restart): answered from the audit index. And for a subscriber's gap entry: notarised.
+  grpc::Status ExchangeEnded(const std::string& peer, const audit::Receipt& theirs,
+                             federation::v1::ExchangeReceiptsResponse* response);
+  grpc::Status NotariseGap(const std::string& peer, const audit::Receipt& theirs,
+                           federation::v1::ExchangeReceiptsResponse* response);
   grpc::Status SubscribeAs(grpc::ServerContext* context, const std::string& peer,
                            const federation::v1::SubscribeRequest* request,
                            grpc::ServerWriter<federation::v1::SubscribeResponse>* writer);
@@ -135,6 +141,10 @@ class FederationService final : public federation::v1::FederationService::Servic
   std::map<std::string, int> streams_per_peer_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int> audit_reads_ ABSL_GUARDED_BY(mu_);  // GetAuditEntries in progress per peer
   std::map<std::string, std::shared_ptr<LiveStream>> streams_ ABSL_GUARDED_BY(mu_);  // by stream id
+  // Gaps this node reported (Subscribe refused with OUT_OF_RANGE or DATA_LOSS) per (peer,
+  // dataset), not yet notarised: a subscriber's gap entry is countersigned only after one, at
+  // most one per report, so a peer cannot grow the audit topic with receipts of its own making.
+  std::map<std::pair<std::string, std::string>, absl::Time> gaps_reported_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);
 };
 

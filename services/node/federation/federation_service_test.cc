@@ -54,11 +54,20 @@ class FederationServiceTest : public testing::KafkaBrokerTest {
                                                 [this] { return directory_; });
     source_ = CreateTopic("groningen.mobility.bike-counts", 3);
     audit_topic_ = CreateTopic("_polder.audit", 1);
+    audit_index_topic_ = CreateTopic("_polder.audit-index", 1, {{"cleanup.policy", "compact"}});
+    MakeAudit();
+  }
+
+  void MakeAudit() {
     kafka::ProducerOptions po;
     po.client = ClientOptions();
     kafka::ConsumerOptions co;
     co.client = ClientOptions();
-    ASSERT_OK_AND_ASSIGN(audit_, AuditLog::Create(po, co, audit_topic_));
+    AuditLog::Options ao;
+    ao.topic = audit_topic_;
+    ao.index_topic = audit_index_topic_;
+    ao.mark_interval = absl::Milliseconds(200);
+    ASSERT_OK_AND_ASSIGN(audit_, AuditLog::Create(po, co, ao));
   }
 
   // A contract Groningen → Amersfoort for the bike counts, signed by both, in the contracts
@@ -138,7 +147,7 @@ class FederationServiceTest : public testing::KafkaBrokerTest {
     if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   }
 
-  std::string dir_, source_, audit_topic_;
+  std::string dir_, source_, audit_topic_, audit_index_topic_;
   std::unique_ptr<tls::TestFederation> fed_;
   std::map<std::string, tls::TlsFiles> files_;
   std::map<std::string, trust::PrivateKey> keys_;
@@ -442,6 +451,100 @@ TEST_F(FederationServiceTest, WindowReceiptsAndAuditEntries) {
   EXPECT_EQ(entries("amersfoort", "", &none).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// Receipts close what a stream left unsigned (finding 9): after the provider restarted (the
+// stream is gone from its memory) the subscriber still exchanges receipts for the stream's last
+// head, answered from the audit index; and a gap the provider reported is countersigned once.
+TEST_F(FederationServiceTest, ReceiptsForEndedStreamsAndGapsComeFromTheAuditIndex) {
+  Produce(20, 4);
+  StartServer();
+  std::string stream_id;
+  uint64_t sequence = 0;
+  {
+    auto stub = Client("amersfoort");
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+    auto reader = stub->Subscribe(&ctx, Request());
+    fv1::SubscribeResponse msg;
+    int records = 0;
+    while (records < 20 && reader->Read(&msg)) {
+      if (msg.has_opened()) stream_id = msg.opened().stream_id();
+      if (!msg.has_batch()) continue;
+      records += msg.batch().records_size();
+      sequence = msg.batch().provider_audit().sequence();
+    }
+    ASSERT_EQ(records, 20);
+    ctx.TryCancel();
+    reader->Finish();
+  }
+  // The provider restarts: its streams are no longer in memory.
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  server_.reset();
+  service_.reset();
+  audit_.reset();
+  MakeAudit();
+  StartServer();
+  auto exchange = [&](const std::string& who, const std::string& signer, const std::string& stream, uint64_t seq,
+                      fv1::ExchangeReceiptsResponse* resp, const std::string& hash = std::string(64, 'c')) {
+    auto client = Client(who);
+    grpc::ClientContext c;
+    c.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+    fv1::ExchangeReceiptsRequest req;
+    *req.mutable_receipt() = ToProto(*audit::MakeReceipt(stream, who, seq, hash, keys_.at(signer), absl::Now()));
+    return client->ExchangeReceipts(&c, req, resp);
+  };
+  fv1::ExchangeReceiptsResponse resp;
+  grpc::Status s = exchange("amersfoort", "amersfoort", stream_id, sequence, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const audit::Receipt head = FromProto(resp.receipt());
+  EXPECT_EQ(head.sequence, sequence) << "the provider signs its whole chain, tail included";
+  ASSERT_OK_AND_ASSIGN(auto links, audit_->Read(stream_id, 1, 1000, absl::Seconds(10)));
+  EXPECT_OK(audit::CheckReceipt(links, head, keys_.at("groningen").public_key()));
+  EXPECT_EQ(service_->stats().receipts, 1);
+  for (int i = 0; i < 5; ++i) {
+    s = exchange("amersfoort", "amersfoort", stream_id, sequence, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  EXPECT_EQ(service_->stats().receipts, 1) << "a receipt that does not advance is not stored again";
+  s = exchange("enschede", "enschede", stream_id, sequence, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  s = exchange("amersfoort", "amersfoort", stream_id, sequence + 1, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  s = exchange("amersfoort", "enschede", stream_id, sequence, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << "signed with another peer's key";
+  s = exchange("amersfoort", "amersfoort", "stream-never", 1, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+
+  // A gap: nothing to notarise before this node reported one.
+  const std::string gap = "gap-amersfoort-groningen-mobility.bike-counts-1795000000000";
+  s = exchange("amersfoort", "amersfoort", gap, 1, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+  {
+    auto stub = Client("amersfoort");
+    grpc::ClientContext ctx;
+    fv1::SubscribeRequest stale = Request();
+    stale.mutable_cursor()->set_epoch("epoch-0");  // the topic was re-created since: a gap
+    auto reader = stub->Subscribe(&ctx, stale);
+    fv1::SubscribeResponse msg;
+    while (reader->Read(&msg)) {
+    }
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  }
+  s = exchange("amersfoort", "amersfoort", gap, 2, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << "a gap chain has one entry";
+  const int64_t before = service_->stats().receipts;
+  s = exchange("amersfoort", "amersfoort", gap, 1, &resp, std::string(64, 'd'));
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const audit::Receipt countersigned = FromProto(resp.receipt());
+  EXPECT_EQ(countersigned.peer, "groningen");
+  EXPECT_EQ(countersigned.hash, std::string(64, 'd'));
+  EXPECT_OK(audit::VerifyReceiptSignature(countersigned, keys_.at("groningen").public_key()));
+  EXPECT_EQ(service_->stats().receipts, before + 1) << "the subscriber's signed gap head is kept";
+  s = exchange("amersfoort", "amersfoort", gap, 1, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << "one notarisation per reported gap";
+  s = exchange("enschede", "enschede", "gap-enschede-groningen-mobility.bike-counts-1", 1, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << "no gap was reported to enschede";
+}
+
 // Amersfoort mirrors Groningen's topic into its own cluster through a fault proxy: the link is
 // cut mid-stream and the subscriber is stopped and restarted; the mirror ends up equal to the
 // source — every ce_id once, in source order per partition.
@@ -458,6 +561,7 @@ TEST_F(FederationServiceTest, SubscriberMirrorsExactlyOnceAcrossACutLinkAndARest
   ASSERT_OK(admin->CreateTopic({source_, 3, 1, {}}, absl::Seconds(10)));
   ASSERT_OK(admin->CreateTopic({"_polder.cursors", 1, 1, {{"cleanup.policy", "compact"}}}, absl::Seconds(10)));
   ASSERT_OK(admin->CreateTopic({"_polder.audit", 1, 1, {}}, absl::Seconds(10)));
+  ASSERT_OK(admin->CreateTopic({"_polder.audit-index", 1, 1, {{"cleanup.policy", "compact"}}}, absl::Seconds(10)));
   fault::FaultProxy proxy("127.0.0.1", port_);
   ASSERT_OK(proxy.Start());
 

@@ -1,9 +1,11 @@
 #include "services/node/federation/mirror_writer.h"
 
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "common/audit/audit_index.h"
 #include "common/json/bounded.h"
 #include "common/kafka/errors.h"
 #include "common/log/log.h"
@@ -80,6 +82,19 @@ absl::Status MirrorWriter::Recover() {
     return Prepend(cursor.status(), "reading the subscription's cursor: ");
   }
   cursor_ = *std::move(cursor);
+  if (!options_.audit_index_topic.empty()) {
+    kafka::ConsumerOptions o = options_.consumer;
+    o.read_committed = false;
+    absl::StatusOr<std::unique_ptr<kafka::KafkaConsumer>> probe = kafka::KafkaConsumer::Create(o);
+    absl::StatusOr<std::pair<int64_t, int64_t>> marks =
+        probe.ok() ? (*probe)->QueryWatermarks(options_.audit_topic, 0, options_.timeout)
+                   : absl::StatusOr<std::pair<int64_t, int64_t>>(probe.status());
+    if (!marks.ok()) {
+      producer_.reset();
+      return Prepend(marks.status(), "finding the audit topic's end: ");
+    }
+    audit_low_ = std::max(audit_low_, marks->second);
+  }
   needs_recovery_ = false;
   log::Info("mirror resumes", {{"subscription", options_.subscription},
                                {"stream", cursor_.stream_id},
@@ -100,6 +115,9 @@ absl::Status MirrorWriter::EnsureRecovered() {
 
 void MirrorWriter::BeginStream(const std::string& stream_id, const std::string& epoch) {
   if (cursor_.stream_id != stream_id) {
+    if (!cursor_.stream_id.empty() && cursor_.audit_sequence > 0) {
+      ended_ = {cursor_.stream_id, {cursor_.audit_sequence, cursor_.audit_hash}};
+    }
     cursor_.stream_id = stream_id;
     cursor_.audit_sequence = 0;
     cursor_.audit_hash = audit::AuditChain::Genesis(stream_id);
@@ -151,7 +169,20 @@ absl::Status MirrorWriter::WriteAll(std::vector<MirrorBatch>& batches) {
     next.audit_hash = link.hash;
     links.push_back(std::move(link));
   }
+  // Where this transaction's audit entries land lies at or after audit_low_; the highest offset
+  // delivered moves it for the next transaction.
+  auto delivered = std::make_shared<std::atomic<int64_t>>(audit_low_);
+  auto index = [&](const audit::IndexRecord& rec) {
+    if (options_.audit_index_topic.empty()) return;
+    kafka::ProducerRecord out;
+    out.topic = options_.audit_index_topic;
+    out.partition = 0;
+    out.key = rec.Key();
+    out.value = rec.Value();
+    producer_->Send(std::move(out), [](absl::StatusOr<kafka::RecordMetadata>) {});
+  };
   auto fill = [&]() -> absl::Status {
+    if (ended_.has_value()) index(audit::EndRecord(ended_->first, ended_->second.first, ended_->second.second));
     for (size_t i = 0; i < batches.size(); ++i) {
       for (const kafka::ConsumedRecord& r : batches[i].records) {
         kafka::ProducerRecord out;
@@ -168,7 +199,19 @@ absl::Status MirrorWriter::WriteAll(std::vector<MirrorBatch>& batches) {
       audit_record.partition = 0;
       audit_record.key = audit::AuditRecordKey(next.stream_id, links[i].sequence);
       audit_record.value = audit::EncodeAuditRecord(links[i]);
-      producer_->Send(std::move(audit_record), [](absl::StatusOr<kafka::RecordMetadata>) {});
+      producer_->Send(std::move(audit_record), [delivered](absl::StatusOr<kafka::RecordMetadata> m) {
+        if (!m.ok()) return;
+        int64_t seen = delivered->load();
+        while (m->offset + 1 > seen && !delivered->compare_exchange_weak(seen, m->offset + 1)) {
+        }
+      });
+      if (links[i].sequence == 1) {
+        index(audit::StreamRecord(next.stream_id, batches[i].entry.source, batches[i].entry.destination,
+                                  batches[i].entry.direction, audit_low_));
+      }
+      if (links[i].sequence % audit::kIndexCheckpointEvery == 0) {
+        index(audit::CheckpointRecord(next.stream_id, links[i].sequence, links[i].hash, audit_low_));
+      }
     }
     kafka::ProducerRecord cursor_record;
     cursor_record.topic = options_.cursors_topic;
@@ -192,6 +235,8 @@ absl::Status MirrorWriter::WriteAll(std::vector<MirrorBatch>& batches) {
   absl::Status s = kafka::RunInTransaction(*producer_, fill, 3, options_.timeout);
   if (s.ok()) {
     cursor_ = std::move(next);
+    audit_low_ = std::max(audit_low_, delivered->load());
+    ended_.reset();
     return absl::OkStatus();
   }
   if (kafka::IsFenced(s)) {

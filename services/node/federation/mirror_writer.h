@@ -1,7 +1,8 @@
 // The subscriber side of mirroring, exactly once (ARCHITECTURE §8): received batches go to the
 // mirror topic (same name, same partition) together with their audit entries (`_polder.audit`)
 // and the subscription's new cursor (`_polder.cursors`, compacted, keyed by subscription) in one
-// Kafka transaction (WriteAll: a group of batches; Write: one). After a crash the writer resumes from the last committed cursor and
+// Kafka transaction (WriteAll: a group of batches; Write: one), with the audit index's records
+// of the stream (`_polder.audit-index`, compacted). After a crash the writer resumes from the last committed cursor and
 // audit chain head, so every source record is in the mirror exactly once.
 //
 // One transactional id per subscription (polder-mirror-<subscription>): a second instance
@@ -11,6 +12,8 @@
 #define POLDER_SERVICES_NODE_FEDERATION_MIRROR_WRITER_H_
 
 #include <map>
+#include <optional>
+#include <utility>
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,6 +54,9 @@ class MirrorWriter {
     std::string mirror_topic;
     std::string cursors_topic = "_polder.cursors";
     std::string audit_topic = "_polder.audit";
+    // The audit index (ADR 0011 §8): a received stream's record and checkpoints, and the end of
+    // the stream before it, are written in the same transactions as its entries. Empty: none.
+    std::string audit_index_topic = "_polder.audit-index";
     absl::Duration timeout = absl::Seconds(30);
     // Test hook (0: off): on this process's n-th write, flush the batch to the broker and kill
     // the process with SIGKILL before the transaction commits. polder-node sets it from the
@@ -95,6 +101,11 @@ class MirrorWriter {
   const Options options_;
   std::unique_ptr<kafka::KafkaTransactionalProducer> producer_;
   MirrorCursor cursor_;
+  // A lower bound of the audit topic's next offset (its end at recovery, then past every entry
+  // this writer committed): the offset the index records of a transaction name.
+  int64_t audit_low_ = 0;
+  // The stream a new stream replaced, whose end is recorded with the next write.
+  std::optional<std::pair<std::string, std::pair<uint64_t, std::string>>> ended_;
   bool fenced_ = false;
   bool needs_recovery_ = false;
   int64_t writes_ = 0;

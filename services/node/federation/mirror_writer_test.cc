@@ -1,6 +1,10 @@
 #include "services/node/federation/mirror_writer.h"
 
+#include <set>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/audit/audit_index.h"
 #include "common/status/status_matchers.h"
 #include "common/testing/kafka_fixture.h"
 #include "gmock/gmock.h"
@@ -21,6 +25,7 @@ class MirrorWriterTest : public testing::KafkaBrokerTest {
     mirror_ = CreateTopic("groningen.mobility.bike-counts", 3);
     cursors_ = CreateTopic("_polder.cursors", 1, {{"cleanup.policy", "compact"}});
     audit_ = CreateTopic("_polder.audit", 1);
+    audit_index_ = CreateTopic("_polder.audit-index", 1, {{"cleanup.policy", "compact"}});
     subscription_ = UniqueTopic("amersfoort-from-groningen-bikes");
   }
 
@@ -35,6 +40,7 @@ class MirrorWriterTest : public testing::KafkaBrokerTest {
     o.mirror_topic = mirror_;
     o.cursors_topic = cursors_;
     o.audit_topic = audit_;
+    o.audit_index_topic = audit_index_;
     o.timeout = absl::Seconds(6);
     return o;
   }
@@ -78,7 +84,7 @@ class MirrorWriterTest : public testing::KafkaBrokerTest {
     return links;
   }
 
-  std::string mirror_, cursors_, audit_, subscription_;
+  std::string mirror_, cursors_, audit_, audit_index_, subscription_;
 };
 
 TEST_F(MirrorWriterTest, WritesRecordsCursorAndAuditTogetherAndResumes) {
@@ -137,6 +143,69 @@ TEST_F(MirrorWriterTest, ASecondInstanceFencesTheFirstAndAFailedTransactionWrite
   std::vector<audit::AuditLink> links = AuditLinks(2);
   ASSERT_EQ(links.size(), 2u);
   EXPECT_OK(audit::VerifyChain("s-2", links));
+}
+
+// The audit index of received streams is written in the mirror transactions: a stream's record
+// and every 64th link's checkpoint with offsets at or below where the entries landed, and the
+// end of a stream with the next stream's first write; an aborted transaction leaves none.
+TEST_F(MirrorWriterTest, WritesTheAuditIndexInItsTransactions) {
+  ASSERT_OK_AND_ASSIGN(auto w, MirrorWriter::Start(Options()));
+  w->BeginStream("s-3", "epoch-1");
+  std::vector<MirrorBatch> batches;
+  for (int i = 0; i < 65; ++i) {
+    MirrorBatch b;
+    b.partition = 0;
+    b.records = Records(absl::StrCat("r", i), 1, i);
+    b.next_offset = i + 1;
+    b.entry = Entry(0, i, i + 1, 1);
+    batches.push_back(std::move(b));
+  }
+  ASSERT_OK(w->WriteAll(batches));
+  const std::string head_hash = w->cursor().audit_hash;
+  w->BeginStream("s-4", "epoch-1");
+  ASSERT_OK(w->Write(1, Records("n", 1), 1, Entry(1, 0, 1, 1)));
+  // Where the entries landed.
+  std::map<std::string, int64_t> landed;
+  std::map<uint64_t, std::string> hashes;
+  for (const auto& r : ReadRecords(audit_, 1, 66, absl::Seconds(10))) {
+    landed[*r.key] = r.offset;
+    auto link = audit::DecodeAuditRecord(r.value);
+    if (link.ok() && absl::StartsWith(*r.key, "s-3/")) hashes[link->sequence] = link->hash;
+  }
+  ASSERT_EQ(landed.size(), 66u);
+  std::map<std::string, audit::IndexRecord> index;
+  for (const auto& r : ReadRecords(audit_index_, 1, 4, absl::Seconds(10))) {
+    ASSERT_OK_AND_ASSIGN(audit::IndexRecord rec, audit::DecodeIndexRecord(*r.key, r.value));
+    index[*r.key] = rec;
+  }
+  ASSERT_EQ(index.size(), 4u);
+  ASSERT_TRUE(index.count("stream/s-3"));
+  EXPECT_EQ(index["stream/s-3"].source, "groningen");
+  EXPECT_EQ(index["stream/s-3"].destination, "amersfoort");
+  EXPECT_EQ(index["stream/s-3"].direction, "received");
+  EXPECT_LE(index["stream/s-3"].offset, landed["s-3/1"]);
+  ASSERT_TRUE(index.count("checkpoint/s-3/64"));
+  EXPECT_LE(index["checkpoint/s-3/64"].offset, landed["s-3/64"]);
+  EXPECT_EQ(index["checkpoint/s-3/64"].hash, hashes[64]);
+  ASSERT_TRUE(index.count("end/s-3"));
+  EXPECT_EQ(index["end/s-3"].sequence, 65u);
+  EXPECT_EQ(index["end/s-3"].hash, head_hash);
+  ASSERT_TRUE(index.count("stream/s-4"));
+  EXPECT_LE(index["stream/s-4"].offset, landed["s-4/1"]);
+  EXPECT_GT(index["stream/s-4"].offset, landed["s-3/1"]) << "a lower bound, but past what this writer committed";
+  // A failed transaction writes no index record either.
+  w->BeginStream("s-5", "epoch-1");
+  ASSERT_OK(broker().Pause());
+  EXPECT_THAT(w->Write(2, Records("x", 1), 1, Entry(2, 0, 1, 1)), StatusIs(absl::StatusCode::kUnavailable));
+  ASSERT_OK(broker().Resume());
+  ASSERT_OK_AND_ASSIGN(auto after, MirrorWriter::Start(Options()));
+  after->BeginStream("s-6", "epoch-1");
+  ASSERT_OK(after->Write(2, Records("y", 1), 1, Entry(2, 0, 1, 1)));
+  std::set<std::string> keys;
+  for (const auto& r : ReadRecords(audit_index_, 1, 7, absl::Seconds(5))) keys.insert(*r.key);
+  EXPECT_FALSE(keys.count("stream/s-5")) << "the aborted transaction's index record is not read";
+  EXPECT_TRUE(keys.count("stream/s-6"));
+  EXPECT_TRUE(keys.count("end/s-4")) << "the committed stream before it ended";
 }
 
 }  // namespace

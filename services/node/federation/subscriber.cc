@@ -133,7 +133,29 @@ void Subscriber::RecordGap(const grpc::Status& s) {
   if (!recorded.ok()) {
     last_gap_.clear();  // try again on the next report
     log::Warning("gap not recorded in the audit log", {{"error", std::string(recorded.status().message())}});
+    return;
   }
+  // The provider countersigns it before the next stream (CatchUpReceipts).
+  MirrorCursor head;
+  head.stream_id = chain.stream_id();
+  head.audit_sequence = recorded->sequence;
+  head.audit_hash = recorded->hash;
+  unreceipted_gap_ = std::move(head);
+}
+
+void Subscriber::CatchUpReceipts(fv1::FederationService::Stub& stub, const MirrorCursor& committed) {
+  if (options_.signer == nullptr) return;
+  if (unreceipted_gap_.has_value()) {
+    grpc::ClientContext ctx;
+    if (Exchange(stub, *unreceipted_gap_, ctx)) unreceipted_gap_.reset();
+  }
+  if (committed.stream_id.empty() || committed.audit_sequence == 0) return;
+  {
+    absl::MutexLock lock(&mu_);
+    if (receipted_.first == committed.stream_id && receipted_.second >= committed.audit_sequence) return;
+  }
+  grpc::ClientContext ctx;
+  (void)Exchange(stub, committed, ctx);
 }
 
 namespace {
@@ -241,6 +263,9 @@ bool Subscriber::Exchange(fv1::FederationService::Stub& stub, const MirrorCursor
   }
   absl::MutexLock lock(&mu_);
   ++state_.receipts;
+  if (receipted_.first != cursor.stream_id || receipted_.second < cursor.audit_sequence) {
+    receipted_ = {cursor.stream_id, cursor.audit_sequence};
+  }
   return true;
 }
 
@@ -258,6 +283,7 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
                                      channel.status().message()));
   }
   auto stub = fv1::FederationService::NewStub(*channel);
+  CatchUpReceipts(*stub, writer.cursor());
   grpc::ClientContext ctx;
   {
     absl::MutexLock lock(&mu_);

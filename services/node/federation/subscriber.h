@@ -108,6 +108,10 @@ class Subscriber {
   // One ExchangeReceipts for the committed `cursor`, on `ctx`; false (logged) if it failed.
   bool Exchange(federation::v1::FederationService::Stub& stub, const MirrorCursor& cursor, grpc::ClientContext& ctx);
   void RecordGap(const grpc::Status& s);
+  // Before a new stream: receipts for what earlier ones left unreceipted — the committed head
+  // of the last stream (its tail after the last exchange: the stream broke, or this node
+  // restarted) and a gap entry not yet notarised by the provider. Best effort (logged).
+  void CatchUpReceipts(federation::v1::FederationService::Stub& stub, const MirrorCursor& committed);
 
   const Options options_;
   std::atomic<bool> stop_{false};
@@ -117,6 +121,9 @@ class Subscriber {
   grpc::ClientContext* active_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::set<int32_t> schemas_seen_;  // stream thread only
   std::string last_gap_;             // stream thread only
+  std::optional<MirrorCursor> unreceipted_gap_;  // stream thread only: a gap chain's head
+  // The last (stream, sequence) the provider receipted.
+  std::pair<std::string, uint64_t> receipted_ ABSL_GUARDED_BY(mu_);
   std::string contract_hash_, purpose_;  // stream thread only: for audit entries
 };
 
