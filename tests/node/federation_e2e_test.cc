@@ -383,6 +383,36 @@ TEST_F(FederationE2eTest, StalledSubscriberRotationAndGap) {
     }
   }
   EXPECT_EQ(gaps, 1) << "the gap is in Amersfoort's audit trail once";
+  // Nothing is left unsigned (finding 9): every chain Amersfoort wrote — each stream's tail after
+  // its last exchange (the stream ended with the node's stop), and the gap entry — is receipted
+  // by Groningen at its full length, the gap countersigned once the subscription retried.
+  auto unsigned_chains = [&](std::string* which) {
+    AuditTopic mine = ReadAudit(amersfoort_kafka_->bootstrap_servers());
+    AuditTopic theirs = ReadAudit(broker().bootstrap_servers());
+    int missing = 0;
+    for (const auto& [stream, links] : mine.chains) {
+      bool held = false, countersigned = absl::StartsWith(stream, "gap-") ? false : true;
+      for (const audit::Receipt& r : theirs.receipts) {
+        held |= r.stream_id == stream && r.peer == "amersfoort" && r.sequence == links.size() &&
+                r.hash == links.back().hash;
+      }
+      for (const audit::Receipt& r : mine.receipts) {
+        countersigned |= r.stream_id == stream && r.peer == "groningen" && r.hash == links.back().hash;
+      }
+      if (!held || !countersigned) {
+        ++missing;
+        absl::StrAppend(which, " ", stream, held ? "" : " (not receipted by groningen)",
+                        countersigned ? "" : " (not countersigned)");
+      }
+    }
+    return missing;
+  };
+  std::string which;
+  for (const absl::Time deadline = absl::Now() + absl::Seconds(60);
+       unsigned_chains(&which) > 0 && absl::Now() < deadline; which.clear()) {
+    absl::SleepFor(absl::Seconds(1));
+  }
+  EXPECT_EQ(unsigned_chains(&which), 0) << which << "\n" << amersfoort->Log();
   ExpectPromtoolPasses(*amersfoort, "amersfoort-gap");
 }
 
