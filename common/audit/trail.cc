@@ -130,11 +130,14 @@ std::vector<Finding> CheckReceiptsHeldBy(const Trail& holder, const Trail& owner
   return out;
 }
 
-std::vector<Finding> CompareStreams(const Trail& received, const Trail& offered) {
+std::vector<Finding> CompareStreams(const Trail& received, const Trail& offered, const std::string& provider) {
   std::vector<Finding> out;
   for (const auto& [stream, r] : received.chains) {
     auto head = received.entries_head.find(stream);
-    if (head == received.entries_head.end() || head->second.direction != "received") continue;
+    if (head == received.entries_head.end() || head->second.direction != "received" ||
+        head->second.source != provider) {
+      continue;
+    }
     auto o_it = offered.chains.find(stream);
     if (o_it == offered.chains.end()) {
       out.push_back({stream, "dropped", 0, "the provider's trail has no entries of this stream"});
@@ -180,10 +183,7 @@ std::vector<Finding> CheckAgainstProvider(const Trail& received, const Trail& of
     }
   }
   std::vector<Finding> out = CheckReceiptsHeldBy(kept, offered, provider, keys);
-  for (Finding& f : CompareStreams(received, offered)) {
-    auto head = received.entries_head.find(f.stream);
-    if (head != received.entries_head.end() && head->second.source == provider) out.push_back(std::move(f));
-  }
+  for (Finding& f : CompareStreams(received, offered, provider)) out.push_back(std::move(f));
   return out;
 }
 

@@ -5,7 +5,7 @@
 //   Trail mine = ReadTrail(records_of_my_audit_topic);
 //   Trail theirs = ReadTrail(records_of_their_audit_topic);   // or GetAuditEntries
 //   std::vector<Finding> f = VerifyTrail(mine, "amersfoort", signing_key_of);
-//   Append(f, CompareStreams(mine, theirs));
+//   Append(f, CompareStreams(mine, theirs, "groningen"));   // the streams received from Groningen
 //   Append(f, CheckReceiptsHeldBy(theirs, mine, "amersfoort", signing_key_of));
 //
 // Findings name the stream, the kind (changed, dropped, inserted, reordered, truncated,
@@ -64,8 +64,9 @@ std::vector<Finding> CheckReceiptsHeldBy(const Trail& holder, const Trail& owner
 // have offered more: batches in flight when a stream broke are offered again in a later stream).
 // The first difference is classified as changed, dropped, inserted or reordered (relative to
 // the offered side). This catches a side that rewrote its chain consistently (rehashed), which
-// VerifyTrail alone cannot.
-std::vector<Finding> CompareStreams(const Trail& received, const Trail& offered);
+// VerifyTrail alone cannot. Only the streams `received` got from `provider` are compared: a
+// trail also holds streams with third parties, which the provider's trail cannot have.
+std::vector<Finding> CompareStreams(const Trail& received, const Trail& offered, const std::string& provider);
 
 // The subscriber's check against its provider when only the provider's entries of the streams
 // received from it are at hand (fetched with GetAuditEntries): the receipts `received` keeps of

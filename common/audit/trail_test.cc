@@ -86,12 +86,12 @@ TEST_F(TrailTest, MatchingTrailsVerify) {
   Trail prov = Side(offered_, "amersfoort", received_);
   EXPECT_TRUE(VerifyTrail(sub, keys_).empty());
   EXPECT_TRUE(VerifyTrail(prov, keys_).empty());
-  EXPECT_TRUE(CompareStreams(sub, prov).empty());
+  EXPECT_TRUE(CompareStreams(sub, prov, "groningen").empty());
   EXPECT_TRUE(CheckReceiptsHeldBy(prov, sub, "amersfoort", keys_).empty());
   EXPECT_TRUE(CheckReceiptsHeldBy(sub, prov, "groningen", keys_).empty());
   // Fewer received than offered is normal (in flight when the stream broke).
   std::vector<AuditLink> prefix(received_.begin(), received_.begin() + 4);
-  EXPECT_TRUE(CompareStreams(Side(prefix, "groningen", offered_), prov).empty());
+  EXPECT_TRUE(CompareStreams(Side(prefix, "groningen", offered_), prov, "groningen").empty());
 }
 
 TEST_F(TrailTest, TamperingInPlaceIsFoundInTheChainItself) {
@@ -123,26 +123,26 @@ TEST_F(TrailTest, ConsistentRewritesAreFoundAgainstThePeer) {
   changed[2].records = 49;
   Trail c = rewritten(changed);
   EXPECT_TRUE(VerifyTrail(c, keys_).empty()) << "a rehashed chain is consistent in itself";
-  EXPECT_THAT(Kinds(CompareStreams(c, prov)), ::testing::ElementsAre("changed@3"));
+  EXPECT_THAT(Kinds(CompareStreams(c, prov, "groningen")), ::testing::ElementsAre("changed@3"));
   EXPECT_THAT(Kinds(CheckReceiptsHeldBy(prov, c, "amersfoort", keys_)), ::testing::ElementsAre("rewritten@6"));
 
   std::vector<B> dropped = Batches();
   dropped.erase(dropped.begin() + 2);
   Trail d = rewritten(dropped);
-  EXPECT_THAT(Kinds(CompareStreams(d, prov)), ::testing::ElementsAre("dropped@3"));
+  EXPECT_THAT(Kinds(CompareStreams(d, prov, "groningen")), ::testing::ElementsAre("dropped@3"));
   EXPECT_THAT(Kinds(CheckReceiptsHeldBy(prov, d, "amersfoort", keys_)), ::testing::ElementsAre("truncated@6"));
 
   std::vector<B> inserted = Batches();
   inserted.insert(inserted.begin() + 3, B{1, 999, 1000, 1, 437});
-  EXPECT_THAT(Kinds(CompareStreams(rewritten(inserted), prov)), ::testing::ElementsAre("inserted@4"));
+  EXPECT_THAT(Kinds(CompareStreams(rewritten(inserted), prov, "groningen")), ::testing::ElementsAre("inserted@4"));
 
   std::vector<B> reordered = Batches();
   std::swap(reordered[2], reordered[3]);
-  EXPECT_THAT(Kinds(CompareStreams(rewritten(reordered), prov)), ::testing::ElementsAre("reordered@3"));
+  EXPECT_THAT(Kinds(CompareStreams(rewritten(reordered), prov, "groningen")), ::testing::ElementsAre("reordered@3"));
 
   std::vector<B> extra = Batches();
   extra.push_back({0, 600, 650, 50, 50 * 437});
-  EXPECT_THAT(Kinds(CompareStreams(rewritten(extra), prov)), ::testing::ElementsAre("inserted@7"));
+  EXPECT_THAT(Kinds(CompareStreams(rewritten(extra), prov, "groningen")), ::testing::ElementsAre("inserted@7"));
 }
 
 TEST_F(TrailTest, TruncationAndBadReceipts) {
@@ -198,6 +198,38 @@ TEST_F(TrailTest, AgainstTheProviderOnlyTheStreamsReceivedFromIt) {
               ::testing::UnorderedElementsAre("truncated@6", "inserted@5"));
   EXPECT_THAT(Kinds(CheckAgainstProvider(amersfoort, ReadTrail({}), "groningen", keys_)),
               ::testing::UnorderedElementsAre("truncated@0", "dropped@0"));
+}
+
+// Three cities: Groningen provides stream-1 to Amersfoort and receives stream-9 from Enschede.
+// Comparing Amersfoort's trail with Groningen's (either way round) looks only at the streams
+// between the two: stream-9 is none of Amersfoort's business and no finding.
+TEST_F(TrailTest, ComparingTwoTrailsIgnoresStreamsWithThirdParties) {
+  auto records_of = [](const std::string& stream, const std::vector<AuditLink>& links) {
+    std::vector<std::pair<std::string, std::string>> r;
+    for (const AuditLink& l : links) r.push_back({AuditRecordKey(stream, l.sequence), EncodeAuditRecord(l)});
+    return r;
+  };
+  const Trail amersfoort = ReadTrail(records_of("stream-1", received_));
+  std::vector<std::pair<std::string, std::string>> gr = records_of("stream-1", offered_);
+  for (auto& r : records_of("stream-9", Chain("received", Batches(), "stream-9", "enschede", "groningen"))) {
+    gr.push_back(r);
+  }
+  const Trail groningen = ReadTrail(gr);
+  EXPECT_TRUE(CompareStreams(amersfoort, groningen, "groningen").empty());
+  EXPECT_TRUE(CompareStreams(groningen, amersfoort, "amersfoort").empty())
+      << "Groningen's stream from Enschede is not compared with Amersfoort's trail";
+  // Real differences between the two are still found, both ways round.
+  const Trail groningen_lost = ReadTrail(records_of("stream-9", Chain("received", Batches(), "stream-9", "enschede",
+                                                                      "groningen")));
+  EXPECT_THAT(Kinds(CompareStreams(amersfoort, groningen_lost, "groningen")), ::testing::ElementsAre("dropped@0"));
+  std::vector<AuditLink> cut(offered_.begin(), offered_.begin() + 3);
+  EXPECT_THAT(Kinds(CompareStreams(amersfoort, ReadTrail(records_of("stream-1", cut)), "groningen")),
+              ::testing::ElementsAre("inserted@4"));
+  // Enschede's side of stream-9 compared with Groningen's: only that stream.
+  const Trail enschede = ReadTrail(records_of("stream-9", Chain("offered", Batches(), "stream-9", "enschede",
+                                                                "groningen")));
+  EXPECT_TRUE(CompareStreams(groningen, enschede, "enschede").empty());
+  EXPECT_TRUE(CompareStreams(enschede, groningen, "groningen").empty());
 }
 
 // A gap entry (the subscriber's one-entry chain "gap-<subscriber>-<provider>-…") is kept by both

@@ -770,8 +770,9 @@ absl::Status AuditVerify(const Args& a, Output* out) {
     // may be the provider of some streams and the subscriber of others).
     for (audit::Finding& f : audit::CheckReceiptsHeldBy(theirs, mine, a.Get("self"), keys)) findings.push_back(f);
     for (audit::Finding& f : audit::CheckReceiptsHeldBy(mine, theirs, a.Get("peer"), keys)) findings.push_back(f);
-    for (audit::Finding& f : audit::CompareStreams(mine, theirs)) findings.push_back(f);
-    for (audit::Finding& f : audit::CompareStreams(theirs, mine)) findings.push_back(f);
+    // Only the streams between the two: each trail also holds streams with third parties.
+    for (audit::Finding& f : audit::CompareStreams(mine, theirs, a.Get("peer"))) findings.push_back(f);
+    for (audit::Finding& f : audit::CompareStreams(theirs, mine, a.Get("self"))) findings.push_back(f);
     compared = absl::StrCat("; compared with ", a.Get("peer"), "'s trail (", theirs.chains.size(), " streams, ",
                             theirs.receipts.size(), " receipts)");
   } else if (a.Has("peer-endpoint")) {
