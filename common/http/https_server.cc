@@ -553,7 +553,7 @@ struct HttpsServer::Impl {
     const bool has_body = req.HeaderValue("Content-Length") != "" || req.HeaderValue("Transfer-Encoding") != "";
     if (c->route == nullptr) {
       HttpResponse r = server->Refusal(
-          path_known ? absl::InvalidArgumentError(absl::StrCat("method ", req.method, " is not allowed on ", req.path))
+          path_known ? absl::UnimplementedError(absl::StrCat("method ", req.method, " is not allowed on ", req.path))
                      : absl::NotFoundError(absl::StrCat("no resource at ", req.path)),
           req.path);
       if (path_known) r.status = 405;

@@ -43,6 +43,8 @@ absl::Status RegistryError(ErrorCode code, absl::string_view message);
 
 // The Confluent error code of `status` (its payload, or one derived from the canonical code).
 int ConfluentErrorCode(const absl::Status& status);
+// True if `status` carries a registry error code (made by RegistryError).
+bool HasRegistryErrorCode(const absl::Status& status);
 
 // The HTTP status for a Confluent error code (40401 → 404, 42201 → 422, 409 → 409, ...).
 int HttpStatusForErrorCode(int error_code);

@@ -263,6 +263,27 @@ std::vector<std::string> Registry::ListSubjects(bool deleted) const {
   return state_.Subjects(deleted);
 }
 
+std::vector<std::string> Registry::ListSubjects(bool deleted, const std::string& prefix) const {
+  std::vector<std::string> out;
+  for (std::string& s : ListSubjects(deleted)) {
+    if (absl::StartsWith(s, prefix)) out.push_back(std::move(s));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, int32_t>>> Registry::VersionsOfId(int32_t id, bool deleted) const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<std::pair<std::string, int32_t>> out;
+  for (const auto& [subject, version] : state_.UsesOf(id)) {
+    const auto* versions = state_.Versions(subject);
+    auto it = versions == nullptr ? decltype(versions->end()){} : versions->find(version);
+    if (versions == nullptr || it == versions->end() || (it->second.deleted && !deleted)) continue;
+    out.emplace_back(subject, version);
+  }
+  if (out.empty()) return RegistryError(kSchemaNotFound, absl::StrCat("Schema ", id, " not found"));
+  return out;
+}
+
 absl::StatusOr<SchemaView> Registry::Lookup(const RegisterRequest& request, bool deleted) const {
   absl::ReaderMutexLock lock(&mu_);
   const auto* versions = state_.Versions(request.subject);

@@ -115,6 +115,11 @@ class Registry {
                                         SchemaFormat format) const;
   absl::StatusOr<std::vector<int32_t>> ListVersions(const std::string& subject, bool deleted) const;
   std::vector<std::string> ListSubjects(bool deleted) const;
+  // Subjects starting with `prefix` (Confluent's `subjectPrefix`; empty: all).
+  std::vector<std::string> ListSubjects(bool deleted, const std::string& prefix) const;
+  // The (subject, version) pairs that use schema `id` (Confluent's /schemas/ids/{id}/versions;
+  // soft-deleted ones with `deleted`). Error 40403 for an id no subject-version uses.
+  absl::StatusOr<std::vector<std::pair<std::string, int32_t>>> VersionsOfId(int32_t id, bool deleted) const;
   // The version of `subject` registered with this schema.
   absl::StatusOr<SchemaView> Lookup(const RegisterRequest& request, bool deleted) const;
   // Compatibility of `request.schema` with `subject` at `version` (-1 latest; 0: per the

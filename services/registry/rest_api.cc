@@ -107,7 +107,20 @@ absl::StatusOr<RegisterRequest> Body(const HttpRequest& r, const std::string& su
 
 }  // namespace
 
-http::HttpResponse ConfluentRefusal(const absl::Status& status) { return Error(status); }
+http::HttpResponse ConfluentRefusal(const absl::Status& status) {
+  // A route the registry does not have: Confluent's own JSON for it ({"error_code":404,...}),
+  // which its clients read as "not supported here" (e.g. the associations API).
+  if (!HasRegistryErrorCode(status)) {
+    if (status.code() == absl::StatusCode::kNotFound) {
+      return Json(404, json{{"error_code", 404}, {"message", absl::StrCat("HTTP 404 Not Found: ", status.message())}});
+    }
+    if (status.code() == absl::StatusCode::kUnimplemented) {
+      return Json(405, json{{"error_code", 405},
+                            {"message", absl::StrCat("HTTP 405 Method Not Allowed: ", status.message())}});
+    }
+  }
+  return Error(status);
+}
 
 void RegisterRestRoutes(http::HttpsServer* server, Registry* registry, const AccessPolicy& policy) {
   using Peer = tls::PeerIdentity;
@@ -168,8 +181,32 @@ void RegisterRestRoutes(http::HttpsServer* server, Registry* registry, const Acc
     return Json(200, *v);
   });
   server->Handle("GET", R"(/subjects)", [registry](const HttpRequest& r, const Peer&) {
-    return Json(200, registry->ListSubjects(Flag(r, "deleted")));
+    return Json(200, registry->ListSubjects(Flag(r, "deleted"), Query(r, "subjectPrefix")));
   });
+  // The subject-versions (or subjects) that use a schema id.
+  auto uses_of = [registry](const HttpRequest& r, bool subjects_only) {
+    int32_t id = 0;
+    if (!absl::SimpleAtoi(r.path_params[0], &id) || id < 1) {
+      return Error(RegistryError(kSchemaNotFound, absl::StrCat("Schema ", r.path_params[0], " not found")));
+    }
+    absl::StatusOr<std::vector<std::pair<std::string, int32_t>>> uses = registry->VersionsOfId(id, Flag(r, "deleted"));
+    if (!uses.ok()) return Error(uses.status());
+    json out = json::array();
+    std::string last;
+    for (const auto& [subject, version] : *uses) {
+      if (subjects_only) {
+        if (subject != last) out.push_back(subject);
+        last = subject;
+      } else {
+        out.push_back({{"subject", subject}, {"version", version}});
+      }
+    }
+    return Json(200, out);
+  };
+  server->Handle("GET", R"(/schemas/ids/([^/]+)/subjects)",
+                 [uses_of](const HttpRequest& r, const Peer&) { return uses_of(r, true); });
+  server->Handle("GET", R"(/schemas/ids/([^/]+)/versions)",
+                 [uses_of](const HttpRequest& r, const Peer&) { return uses_of(r, false); });
   server->Handle("GET", R"(/schemas/ids/([0-9]+)/schema)", [registry](const HttpRequest& r, const Peer&) {
     int32_t id = 0;
     absl::SimpleAtoi(r.path_params[0], &id);

@@ -86,6 +86,30 @@ TEST_F(RegistryE2eTest, RestAndGrpcWithPermissionsAndBadInput) {
   r = Get(*national, "/subjects", &st);
   EXPECT_EQ(r, json::array({"polder.cities.groningen.trees.v1.Tree", "polder.datasets.mobility.v1.BikeCount"}))
       << "no bad request stored anything";
+  // Reads Confluent's clients make (issue 15): subjectPrefix filters; which subjects and
+  // versions use an id; every unmatched route answers Confluent's JSON 404.
+  r = Get(*national, "/subjects?subjectPrefix=polder.datasets.", &st);
+  EXPECT_EQ(st, 200);
+  EXPECT_EQ(r, json::array({"polder.datasets.mobility.v1.BikeCount"}));
+  r = Get(*national, "/subjects?subjectPrefix=nothing.like.this", &st);
+  EXPECT_EQ(r, json::array());
+  r = Get(*national, "/schemas/ids/1/subjects", &st);
+  EXPECT_EQ(st, 200) << r;
+  EXPECT_EQ(r, json::array({"polder.datasets.mobility.v1.BikeCount"}));
+  r = Get(*national, "/schemas/ids/2/versions", &st);
+  EXPECT_EQ(st, 200) << r;
+  EXPECT_EQ(r, json::parse(R"([{"subject":"polder.cities.groningen.trees.v1.Tree","version":1}])"));
+  for (const char* missing : {"/schemas/ids/99/subjects", "/schemas/ids/99/versions", "/schemas/ids/x/versions"}) {
+    r = Get(*national, missing, &st);
+    EXPECT_EQ(st, 404) << missing;
+    EXPECT_EQ(r["error_code"], 40403) << missing << " " << r;
+  }
+  for (const char* unmatched : {"/no/such/route", "/associations/resources/-/groningen.mobility.bike-counts"}) {
+    r = Get(*national, unmatched, &st);
+    EXPECT_EQ(st, 404) << unmatched;
+    EXPECT_EQ(r["error_code"], 404) << unmatched << " " << r;
+    EXPECT_TRUE(r["message"].is_string()) << r;
+  }
 
   // gRPC: the same registry; operator-only calls refused to a city.
   auto stub = Grpc(*reg, "groningen");
