@@ -151,6 +151,12 @@ void RegisterRestRoutes(http::HttpsServer* server, Registry* registry, const Acc
     if (!deleted.ok()) return Error(deleted.status());
     return Json(200, *deleted);
   });
+  // Metadata lookups (Confluent data contracts) are not kept here: Confluent's JSON 404, as for a
+  // route it lacks (without this, the path would match POST /subjects/{subject} and answer 405).
+  server->Handle("GET", R"(/subjects/(.+)/metadata)", [](const HttpRequest& r, const Peer&) {
+    return ConfluentRefusal(absl::NotFoundError(
+        absl::StrCat("schema metadata (data contracts) is not kept by this registry: ", r.path)));
+  });
   server->Handle("GET", R"(/subjects/(.+)/versions)", [registry](const HttpRequest& r, const Peer&) {
     absl::StatusOr<std::vector<int32_t>> v = registry->ListVersions(r.path_params[0], Flag(r, "deleted"));
     if (!v.ok()) return Error(v.status());

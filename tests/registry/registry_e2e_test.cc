@@ -369,6 +369,44 @@ TEST_F(InteropTest, ConfluentJsClientAndPolderCppReadEachOthersFrames) {
   EXPECT_EQ(json::parse(out)["id"], cf.schema_id) << "same canonical schema, same id, text or descriptor";
 }
 
+// Every read call of @confluentinc/schemaregistry 1.10.1 (services/registry/README.md lists
+// them): served, or refused with Confluent's JSON error, which the client turns into its
+// RestError with the status and error code (never "Unknown error").
+TEST_F(InteropTest, EveryReadCallOfTheConfluentJsClientIsServedOrRefusedInConfluentJson) {
+  auto reg = Start("reg-a");
+  ASSERT_TRUE(Node(*reg, "produce", Runfile("tests/registry/interop/bikes_descriptor_set.pb")).is_object());
+  json reads = Node(*reg, "reads", "polder.interop.bikes.v1.BikeCount");
+  ASSERT_TRUE(reads.is_object());
+  std::cout << "JS client read calls: " << reads.dump() << std::endl;
+  for (const char* served : {"getBySubjectAndId", "getId", "getLatestSchemaMetadata", "getSchemaMetadata",
+                             "getAllVersions", "getVersion", "getAllSubjects", "testSubjectCompatibility",
+                             "testCompatibility", "getDefaultCompatibility", "getDefaultConfig"}) {
+    SCOPED_TRACE(served);
+    ASSERT_TRUE(reads.contains(served));
+    EXPECT_TRUE(reads[served]["ok"].get<bool>()) << reads[served].dump();
+  }
+  EXPECT_EQ(reads["getId"]["value"], reads["getLatestSchemaMetadata"]["value"]["id"]);
+  EXPECT_EQ(reads["getAllVersions"]["value"], json::array({1}));
+  EXPECT_EQ(reads["getVersion"]["value"], 1);
+  EXPECT_EQ(reads["testCompatibility"]["value"], true);
+  for (const char* refused : {"getByGuid", "getLatestWithMetadata", "getAssociationsByResourceName"}) {
+    SCOPED_TRACE(refused);
+    ASSERT_TRUE(reads.contains(refused));
+    EXPECT_FALSE(reads[refused]["ok"].get<bool>()) << reads[refused].dump();
+    EXPECT_EQ(reads[refused]["status"], 404) << reads[refused].dump();
+    EXPECT_EQ(reads[refused]["errorCode"], 404) << "Confluent's JSON for a route it lacks: " << reads[refused].dump();
+    EXPECT_THAT(reads[refused]["message"].get<std::string>(), ::testing::Not(HasSubstr("Unknown error")));
+  }
+  // A subject without its own level: Confluent's error 40408 or the effective value.
+  for (const char* level : {"getCompatibility", "getConfig"}) {
+    SCOPED_TRACE(level);
+    if (!reads[level]["ok"].get<bool>()) {
+      EXPECT_EQ(reads[level]["status"], 404) << reads[level].dump();
+      EXPECT_THAT(Msg(json{{"message", reads[level]["message"]}}), ::testing::Not(HasSubstr("Unknown error")));
+    }
+  }
+}
+
 TEST_F(InteropTest, ClientThatOmitsMessageIndexesIsDetectedNotMisdecoded) {
   // @kafkajs/confluent-schema-registry's HTTP stack fails the registry's mTLS handshake
   // (see the registry README), so it talks to a development-mode (plaintext) replica; the
