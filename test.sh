@@ -59,7 +59,7 @@ if ! env_lines=$(tools/setup/setup.sh --print-env); then
   exit 1
 fi
 eval "$env_lines"
-export POLDER_KAFKA_HOME POLDER_NPM_HOME
+export POLDER_KAFKA_HOME POLDER_NPM_HOME POLDER_PIP_HOME
 
 phase build
 output_base=$(bazel info output_base 2>/dev/null)

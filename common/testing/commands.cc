@@ -19,15 +19,18 @@ int RunCommand(const std::string& command, std::string* output) {
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-std::string NpmHome() {
-  const char* env = std::getenv("POLDER_NPM_HOME");
+namespace {
+
+// $env, else the newest /var/cache/polder/<prefix>* with a .complete mark.
+std::string CacheHome(const char* env_name, const std::string& prefix) {
+  const char* env = std::getenv(env_name);
   if (env != nullptr && *env != '\0') return env;
   namespace fs = std::filesystem;
   std::string best;
   fs::file_time_type newest;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator("/var/cache/polder", ec)) {
-    if (e.path().filename().string().rfind("npm-", 0) != 0 || !fs::exists(e.path() / ".complete")) continue;
+    if (e.path().filename().string().rfind(prefix, 0) != 0 || !fs::exists(e.path() / ".complete")) continue;
     auto t = fs::last_write_time(e.path() / ".complete", ec);
     if (best.empty() || t > newest) {
       best = e.path().string();
@@ -36,6 +39,11 @@ std::string NpmHome() {
   }
   return best;
 }
+
+}  // namespace
+
+std::string NpmHome() { return CacheHome("POLDER_NPM_HOME", "npm-"); }
+std::string PipHome() { return CacheHome("POLDER_PIP_HOME", "pip-"); }
 
 }  // namespace testing
 }  // namespace polder

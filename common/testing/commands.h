@@ -15,6 +15,9 @@ int RunCommand(const std::string& command, std::string* output);
 // The npm tools folder: $POLDER_NPM_HOME (set by test.sh), else the newest complete install in
 // the setup cache (/var/cache/polder/npm-*); "" if there is none.
 std::string NpmHome();
+// The Python test clients' venv (tools/setup/setup.sh): $POLDER_PIP_HOME, else the newest
+// complete /var/cache/polder/pip-*; "" if none.
+std::string PipHome();
 
 }  // namespace testing
 }  // namespace polder

@@ -284,6 +284,21 @@ absl::StatusOr<std::vector<std::pair<std::string, int32_t>>> Registry::VersionsO
   return out;
 }
 
+absl::StatusOr<std::vector<int32_t>> Registry::ReferencingIds(const std::string& subject, int32_t version) const {
+  ASSIGN_OR_RETURN(SchemaView v, GetVersion(subject, version, /*deleted=*/false, SchemaFormat::kDefault));
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<int32_t> out;
+  for (const auto& [id, schema] : state_.schemas()) {
+    for (const SchemaReference& r : schema.references) {
+      if (r.subject == subject && r.version == v.version) {
+        out.push_back(id);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<SchemaView> Registry::Lookup(const RegisterRequest& request, bool deleted) const {
   absl::ReaderMutexLock lock(&mu_);
   const auto* versions = state_.Versions(request.subject);

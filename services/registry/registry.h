@@ -120,6 +120,9 @@ class Registry {
   // The (subject, version) pairs that use schema `id` (Confluent's /schemas/ids/{id}/versions;
   // soft-deleted ones with `deleted`). Error 40403 for an id no subject-version uses.
   absl::StatusOr<std::vector<std::pair<std::string, int32_t>>> VersionsOfId(int32_t id, bool deleted) const;
+  // The ids of the schemas that reference `subject` at `version` (-1: latest; Confluent's
+  // /subjects/{s}/versions/{v}/referencedby). 40401/40402 for an unknown subject or version.
+  absl::StatusOr<std::vector<int32_t>> ReferencingIds(const std::string& subject, int32_t version) const;
   // The version of `subject` registered with this schema.
   absl::StatusOr<SchemaView> Lookup(const RegisterRequest& request, bool deleted) const;
   // Compatibility of `request.schema` with `subject` at `version` (-1 latest; 0: per the

@@ -125,6 +125,15 @@ http::HttpResponse ConfluentRefusal(const absl::Status& status) {
 void RegisterRestRoutes(http::HttpsServer* server, Registry* registry, const AccessPolicy& policy) {
   using Peer = tls::PeerIdentity;
   // More specific routes first: subjects may contain '/'.
+  server->Handle("GET", R"(/subjects/(.+)/versions/([^/]+)/referencedby)", [registry](const HttpRequest& r, const Peer&) {
+    absl::StatusOr<int32_t> version = VersionParam(r.path_params[1]);
+    if (!version.ok()) return Error(version.status());
+    absl::StatusOr<std::vector<int32_t>> ids = registry->ReferencingIds(r.path_params[0], *version);
+    if (!ids.ok()) return Error(ids.status());
+    return Json(200, *ids);
+  });
+  // Schema contexts are not kept: every subject lies in the default context.
+  server->Handle("GET", R"(/contexts)", [](const HttpRequest&, const Peer&) { return Json(200, json::array({"."})); });
   server->Handle("GET", R"(/subjects/(.+)/versions/([^/]+)/schema)", [registry](const HttpRequest& r, const Peer&) {
     absl::StatusOr<int32_t> v = VersionParam(r.path_params[1]);
     if (!v.ok()) return Error(v.status());

@@ -261,6 +261,7 @@ std::string Runfile(const std::string& path) {
 }
 
 using testing::NpmHome;
+using testing::PipHome;
 using testing::RunCommand;
 
 class InteropTest : public RegistryE2eTest {
@@ -405,6 +406,52 @@ TEST_F(InteropTest, EveryReadCallOfTheConfluentJsClientIsServedOrRefusedInConflu
       EXPECT_THAT(Msg(json{{"message", reads[level]["message"]}}), ::testing::Not(HasSubstr("Unknown error")));
     }
   }
+}
+
+// Every read call of confluent-kafka-python 2.16.1's SchemaRegistryClient, and its
+// ProtobufDeserializer (whose first call is the associations lookup) on a frame the JS client
+// wrote: served, or Confluent's JSON error, which the client turns into SchemaRegistryError.
+TEST_F(InteropTest, EveryReadCallOfConfluentsPythonClientIsServedOrRefusedInConfluentJson) {
+  auto reg = Start("reg-a");
+  json produced = Node(*reg, "produce", Runfile("tests/registry/interop/bikes_descriptor_set.pb"));
+  ASSERT_TRUE(produced.is_object());
+  const std::string pip = PipHome();
+  ASSERT_FALSE(pip.empty()) << "Python test clients not found: run tools/setup/setup.sh (./test.sh does)";
+  const tls::TlsFiles& f = files_["national"];
+  const std::string out_path = absl::StrCat(dir_, "/python-reads.json");
+  const std::string cmd = absl::StrCat(
+      pip, "/bin/python ", Runfile("tests/registry/interop/interop.py"), " reads https://localhost:", reg->http_port(),
+      " ", f.cert_path, " ", f.key_path, " ", f.trust_bundle_path, " polder.interop.bikes.v1.BikeCount ",
+      Runfile("tests/registry/interop/bikes_descriptor_set.pb"), " ", produced["reading"].get<std::string>(), " ",
+      out_path);
+  std::string output;
+  ASSERT_EQ(RunCommand(cmd, &output), 0) << cmd << "\n" << output;
+  json reads = json::parse(std::ifstream(out_path));
+  std::cout << "Python client read calls: " << reads.dump() << std::endl;
+  for (const char* served :
+       {"get_schema", "get_schema_types", "get_subjects_by_schema_id", "get_schema_versions", "lookup_schema",
+        "get_subjects", "get_subjects_prefix", "get_latest_version", "get_version", "get_referenced_by",
+        "get_versions", "get_compatibility", "test_compatibility", "test_compatibility_all_versions", "get_config",
+        "get_global_mode", "get_contexts", "ProtobufDeserializer"}) {
+    SCOPED_TRACE(served);
+    ASSERT_TRUE(reads.contains(served));
+    EXPECT_TRUE(reads[served]["ok"].get<bool>()) << reads[served].dump();
+  }
+  EXPECT_EQ(reads["get_subjects_prefix"]["value"], json::array({"polder.interop.bikes.v1.BikeCount"}));
+  EXPECT_EQ(reads["get_subjects_by_schema_id"]["value"], json::array({"polder.interop.bikes.v1.BikeCount"}));
+  EXPECT_EQ(reads["get_referenced_by"]["value"], json::array({reads["get_latest_version"]["value"]["id"]}))
+      << "BikeCount references common.proto";
+  EXPECT_EQ(reads["get_contexts"]["value"], json::array({"."}));
+  // The deserializer's associations lookup got Confluent's 404, which it reads as "none".
+  EXPECT_EQ(reads["ProtobufDeserializer"]["value"], json::parse(R"({"seq":"42","note":"from js"})"));
+  for (const char* refused : {"get_schema_by_guid", "get_latest_with_metadata", "get_associations_by_resource_name"}) {
+    SCOPED_TRACE(refused);
+    EXPECT_FALSE(reads[refused]["ok"].get<bool>()) << reads[refused].dump();
+    EXPECT_EQ(reads[refused]["status"], 404) << reads[refused].dump();
+    EXPECT_EQ(reads[refused]["errorCode"], 404) << reads[refused].dump();
+  }
+  // A subject without a mode of its own: Confluent's 40409 (or the effective mode).
+  if (!reads["get_mode"]["ok"].get<bool>()) EXPECT_EQ(reads["get_mode"]["status"], 404) << reads["get_mode"].dump();
 }
 
 TEST_F(InteropTest, ClientThatOmitsMessageIndexesIsDetectedNotMisdecoded) {

@@ -5,7 +5,9 @@
 #      $POLDER_KAFKA_HOME (default /var/cache/polder/kafka-<version>), checked against
 #      deploy/kafka/jars.sha256;
 #   3. the npm test tools (deploy/npm/package.json + lockfile) into
-#      /var/cache/polder/npm-<lockfile hash>/node_modules.
+#      /var/cache/polder/npm-<lockfile hash>/node_modules;
+#   4. the Python test clients (deploy/pip/requirements.txt, exact versions and hashes) into a
+#      venv of Debian's python3 at /var/cache/polder/pip-<requirements hash>/.
 # Idempotent: a second run, or a fresh clone on the same machine, downloads nothing and takes
 # seconds. Prints `export` lines for the caller to eval with --print-env.
 set -euo pipefail
@@ -121,11 +123,41 @@ install_npm() {
   mv "$tmp" "$home"
 }
 
+# ---- 4. pip ---------------------------------------------------------------------------------
+pip_home() {
+  local h
+  h=$(sha256sum < "$repo/deploy/pip/requirements.txt" | cut -c1-16)
+  echo "$POLDER_CACHE_ROOT/pip-$h"
+}
+
+install_pip() {
+  local home
+  home=$(pip_home)
+  if [ -f "$home/.complete" ]; then
+    log "pip: test clients present in $home"
+    return
+  fi
+  log "pip: installing test clients (deploy/pip/requirements.txt) into $home"
+  local tmp="$home.tmp.$$"
+  rm -rf "$tmp"
+  /usr/bin/python3 -m venv "$tmp" || die "pip: python3 -m venv failed (python3-venv missing?)"
+  "$tmp/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+      -r "$repo/deploy/pip/requirements.txt" >"$tmp/pip.log" 2>&1 \
+    || { cat "$tmp/pip.log" >&2; die "pip install failed"; }
+  "$tmp/bin/python" -c "import confluent_kafka.schema_registry.protobuf" \
+    || die "pip: confluent_kafka.schema_registry.protobuf does not import"
+  touch "$tmp/.complete"
+  rm -rf "$home"
+  mv "$tmp" "$home"
+}
+
 install_apt
 install_kafka
 install_npm
+install_pip
 
 if [ "$print_env" -eq 1 ]; then
   echo "export POLDER_KAFKA_HOME='$POLDER_KAFKA_HOME'"
   echo "export POLDER_NPM_HOME='$(npm_home)'"
+  echo "export POLDER_PIP_HOME='$(pip_home)'"
 fi
