@@ -19,6 +19,8 @@
 //     and restarted, a broker stopped for 10 s, the registry down, while records are published
 //     and mirrored; every acknowledged record once in the source, mirror = source, audit trails
 //     verify, node memory bounded.
+//   ThreeCitiesAuditVerifiesBetweenEachPairWithoutFalseFindings: Ede → Groningen → Amersfoort;
+//     audit verify between each pair, both ways and through the federation service, is clean.
 //   RefusalsAndCertificatesDuringLiveStreams: every refusal with its status and reason; a peer
 //     certificate that expires, or is revoked, during a live stream ends it within the bound.
 #include <signal.h>
@@ -632,6 +634,99 @@ TEST_F(FederationE2eTest, RefusalsAndCertificatesDuringLiveStreams) {
   EXPECT_LE(absl::Now() - revoked_at, 3 * recheck) << "ended within the bound";
   ExpectPromtoolPasses(*groningen, "groningen-refusals");
   EXPECT_GE(Metric(*groningen, "polder_federation_streams_ended_total{code=\"PERMISSION_DENIED\",peer=\"amersfoort\"}"), 6);
+}
+
+// Three cities (issue 15): Ede provides its bike counts to Groningen, Groningen provides its own
+// to Amersfoort. Verifying Amersfoort's trail against Groningen's — with Groningen's Kafka
+// (either way round) or through its federation service — looks only at the streams between the
+// two: Groningen's stream from Ede is no finding. And Groningen against Ede verifies too.
+TEST_F(FederationE2eTest, ThreeCitiesAuditVerifiesBetweenEachPairWithoutFalseFindings) {
+  kafka_testing::KafkaBrokerOptions bo;
+  bo.name = "ede";
+  ASSERT_OK_AND_ASSIGN(auto ede_kafka, kafka_testing::KafkaBroker::Start(bo));
+  peer_ = "ede";
+  node_identity_ = "ede";
+  bootstrap_ = ede_kafka->bootstrap_servers();
+  federation_yaml_ = FederationYaml("  max_batch_records: 50\n");
+  auto ede = StartNode();
+  Publish(ede->grpc_port(), 2, 50, "ede", "ede");
+  {
+    trust::SignedContract c;
+    c.contract.id = "ede-gr-bikes-1";
+    c.contract.federation = tls::kTestFederation;
+    c.contract.provider = "ede";
+    c.contract.consumer = "groningen";
+    c.contract.dataset = kBikes;
+    c.contract.schema_versions = {1};
+    c.contract.purpose = "regional cycling dashboard";
+    c.contract.mirror_retention = absl::Hours(24 * 7);
+    c.contract.valid_from = absl::Now() - absl::Minutes(30);
+    c.contract.valid_until = absl::Now() + absl::Hours(2);
+    ASSERT_OK(trust::SignContract(&c, "ede", *signing_key_, absl::Now()));
+    ASSERT_OK(trust::SignContract(&c, "groningen", *signing_key_, absl::Now()));
+    std::ofstream(absl::StrCat(dir_, "/contracts/ede-gr-bikes-1.json")) << c.ToFileText();
+  }
+  WriteContract("gr-am-bikes-1");
+  auto groningen = StartGroningen(absl::StrCat(
+      "  max_batch_records: 50\n  subscriptions:\n    - {provider: ede, endpoint: \"localhost:",
+      ede->port("federation_port"), "\", dataset: mobility.bike-counts, contract: ede-gr-bikes-1, partitions: 3, "
+      "replication_factor: 1}\n"));
+  auto amersfoort = StartAmersfoort(groningen->port("federation_port"));
+  Publish(groningen->grpc_port(), 2, 50, "gr");
+  ASSERT_EQ(WaitForMirror(100, absl::Minutes(2)), 100u) << amersfoort->Log();
+  // Groningen mirrored Ede's 100 records (its received entries count them).
+  auto received_from = [&](const std::string& bootstrap, const std::string& provider) {
+    int64_t records = 0;
+    for (const auto& [stream, links] : ReadAudit(bootstrap).chains) {
+      for (const auto& l : links) {
+        auto e = audit::ParseEntry(l.canonical_json);
+        if (e.ok() && e->direction == "received" && e->source == provider) records += e->records;
+      }
+    }
+    return records;
+  };
+  for (absl::Time until = absl::Now() + absl::Minutes(2);
+       received_from(broker().bootstrap_servers(), "ede") < 100 && absl::Now() < until;) {
+    absl::SleepFor(absl::Milliseconds(500));
+  }
+  ASSERT_EQ(received_from(broker().bootstrap_servers(), "ede"), 100) << groningen->Log();
+  absl::SleepFor(absl::Seconds(3));  // the last receipts are exchanged
+
+  const std::string polderctl = RunfilesPath("tools/polderctl/polderctl");
+  const std::string trust_flags =
+      absl::StrCat(" --directory ", dir_, "/directory.json --operator-key ", dir_, "/operator.pub 2>&1");
+  auto both_kafkas = [&](const std::string& self, const std::string& self_kafka, const std::string& peer,
+                         const std::string& peer_kafka) {
+    return absl::StrCat(polderctl, " audit verify --bootstrap ", self_kafka, " --peer-bootstrap ", peer_kafka,
+                        " --self ", self, " --peer ", peer, trust_flags);
+  };
+  const tls::TlsFiles& f = files_["amersfoort"];
+  const std::string through_endpoint = absl::StrCat(
+      polderctl, " audit verify --bootstrap ", amersfoort_kafka_->bootstrap_servers(), " --peer-endpoint 127.0.0.1:",
+      groningen->port("federation_port"), " --self amersfoort --peer groningen --cert ", f.cert_path, " --key ",
+      f.key_path, " --bundle ", f.trust_bundle_path, " --crl-dir ", fed_->crl_dir(), trust_flags);
+  for (const std::string& cmd :
+       {both_kafkas("amersfoort", amersfoort_kafka_->bootstrap_servers(), "groningen", broker().bootstrap_servers()),
+        both_kafkas("groningen", broker().bootstrap_servers(), "amersfoort", amersfoort_kafka_->bootstrap_servers()),
+        both_kafkas("groningen", broker().bootstrap_servers(), "ede", ede_kafka->bootstrap_servers()),
+        both_kafkas("ede", ede_kafka->bootstrap_servers(), "groningen", broker().bootstrap_servers()),
+        through_endpoint}) {
+    SCOPED_TRACE(cmd);
+    std::string output;
+    EXPECT_EQ(testing::RunCommand(cmd, &output), 0) << output;
+    EXPECT_THAT(output, HasSubstr("audit trail verified"));
+    EXPECT_THAT(output, ::testing::Not(HasSubstr("dropped")));
+    std::cout << output;
+  }
+  // A real difference between the pair is still found: Groningen's trail checked against a
+  // Kafka that holds none of it (Ede's) names Amersfoort's stream from Groningen as dropped.
+  std::string output;
+  EXPECT_NE(testing::RunCommand(both_kafkas("amersfoort", amersfoort_kafka_->bootstrap_servers(), "groningen",
+                                            ede_kafka->bootstrap_servers()),
+                                &output),
+            0)
+      << output;
+  EXPECT_THAT(output, HasSubstr("dropped"));
 }
 
 }  // namespace

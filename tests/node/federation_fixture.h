@@ -104,9 +104,11 @@ class FederationFixture : public NodeE2eTest {
     return node;
   }
 
-  // Publishes `batches` × `per_batch` bike counts through Groningen's ingest (keyed, retried).
-  void Publish(int grpc_port, int batches, int per_batch, const std::string& tag) {
-    auto stub = Ingest(grpc_port);
+  // Publishes `batches` × `per_batch` bike counts through a node's ingest (keyed, retried); the
+  // node's certificate names `node` (Groningen's by default).
+  void Publish(int grpc_port, int batches, int per_batch, const std::string& tag,
+               const std::string& node = "groningen") {
+    auto stub = Ingest(grpc_port, true, node);
     for (int b = 0; b < batches; ++b) {
       nv1::PublishRequest req;
       req.set_dataset(kBikes);

@@ -99,11 +99,13 @@ class NodeE2eTest : public RegistryE2eTest {
     return node;
   }
 
-  // A gRPC ingest stub presenting the gateway's certificate (or none, with `token`).
-  std::unique_ptr<nv1::IngestService::Stub> Ingest(int port, bool certificate = true) {
+  // A gRPC ingest stub presenting the gateway's certificate (or none, with `token`), to the node
+  // whose certificate names `server`.
+  std::unique_ptr<nv1::IngestService::Stub> Ingest(int port, bool certificate = true,
+                                                   const std::string& server = "groningen") {
     std::shared_ptr<grpc::ChannelCredentials> creds;
     if (certificate) {
-      auto c = tls::MakeChannelCredentials(gateway_, fed_->Checker(), "groningen");
+      auto c = tls::MakeChannelCredentials(gateway_, fed_->Checker(), server);
       EXPECT_OK(c.status());
       creds = *c;
     } else {

@@ -1,8 +1,8 @@
 // The polder-registry end-to-end fixture: a real Kafka broker (one per suite), polder-registry
 // processes with configs written per test, a test federation (CA, certificates made at test
 // time, a signed directory) and mTLS REST and gRPC clients for its identities: the operator
-// "national", the city "groningen", the server "registry", and "enschede", whom the directory
-// does not list.
+// "national", the cities "groningen", "amersfoort" and "ede", the server "registry", and
+// "enschede", whom the directory does not list.
 #ifndef POLDER_TESTS_REGISTRY_REGISTRY_FIXTURE_H_
 #define POLDER_TESTS_REGISTRY_REGISTRY_FIXTURE_H_
 
@@ -165,7 +165,7 @@ class RegistryE2eTest : public testing::KafkaBrokerTest {
     fed_ = std::make_unique<tls::TestFederation>(dir_);
     // Identities: the national operator, a city, a registry server, and a peer the directory
     // does not list.
-    for (const char* who : {"national", "groningen", "registry", "amersfoort"}) {
+    for (const char* who : {"national", "groningen", "registry", "amersfoort", "ede"}) {
       tls::KeyAndCert kc = fed_->Issue(who);
       files_[who] = fed_->WriteIdentity(who, kc);
       fed_->Admit(who, kc);  // what the test clients check the server against
