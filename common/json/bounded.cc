@@ -46,7 +46,8 @@ absl::StatusOr<nlohmann::json> Parse(absl::string_view text, int max_depth) {
   if (!j.is_discarded()) return j;
   // Again with exceptions, for the position of the error (only on the error path).
   try {
-    (void)nlohmann::json::parse(text.begin(), text.end());
+    nlohmann::json again = nlohmann::json::parse(text.begin(), text.end());
+    (void)again;
   } catch (const nlohmann::json::parse_error& e) {
     return absl::InvalidArgumentError(absl::StrCat("is not valid JSON (byte ", e.byte, ")"));
   }
