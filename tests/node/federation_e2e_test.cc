@@ -636,7 +636,7 @@ TEST_F(FederationE2eTest, RefusalsAndCertificatesDuringLiveStreams) {
   EXPECT_GE(Metric(*groningen, "polder_federation_streams_ended_total{code=\"PERMISSION_DENIED\",peer=\"amersfoort\"}"), 6);
 }
 
-// Three cities (issue 15): Ede provides its bike counts to Groningen, Groningen provides its own
+// Three cities: Ede provides its bike counts to Groningen, Groningen provides its own
 // to Amersfoort. Verifying Amersfoort's trail against Groningen's — with Groningen's Kafka
 // (either way round) or through its federation service — looks only at the streams between the
 // two: Groningen's stream from Ede is no finding. And Groningen against Ede verifies too.
@@ -650,22 +650,10 @@ TEST_F(FederationE2eTest, ThreeCitiesAuditVerifiesBetweenEachPairWithoutFalseFin
   federation_yaml_ = FederationYaml("  max_batch_records: 50\n");
   auto ede = StartNode();
   Publish(ede->grpc_port(), 2, 50, "ede", "ede");
-  {
-    trust::SignedContract c;
-    c.contract.id = "ede-gr-bikes-1";
-    c.contract.federation = tls::kTestFederation;
-    c.contract.provider = "ede";
-    c.contract.consumer = "groningen";
-    c.contract.dataset = kBikes;
-    c.contract.schema_versions = {1};
-    c.contract.purpose = "regional cycling dashboard";
-    c.contract.mirror_retention = absl::Hours(24 * 7);
-    c.contract.valid_from = absl::Now() - absl::Minutes(30);
-    c.contract.valid_until = absl::Now() + absl::Hours(2);
-    ASSERT_OK(trust::SignContract(&c, "ede", *signing_key_, absl::Now()));
-    ASSERT_OK(trust::SignContract(&c, "groningen", *signing_key_, absl::Now()));
-    std::ofstream(absl::StrCat(dir_, "/contracts/ede-gr-bikes-1.json")) << c.ToFileText();
-  }
+  WriteContract("ede-gr-bikes-1", [](trust::Contract& c) {
+    c.provider = "ede";
+    c.consumer = "groningen";
+  });
   WriteContract("gr-am-bikes-1");
   auto groningen = StartGroningen(absl::StrCat(
       "  max_batch_records: 50\n  subscriptions:\n    - {provider: ede, endpoint: \"localhost:",

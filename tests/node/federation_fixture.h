@@ -58,8 +58,9 @@ class FederationFixture : public NodeE2eTest {
     c.contract.valid_from = absl::Now() - absl::Minutes(30);
     c.contract.valid_until = absl::Now() + absl::Hours(2);
     if (change) change(c.contract);
-    EXPECT_OK(trust::SignContract(&c, "groningen", *signing_key_, absl::Now()));
-    EXPECT_OK(trust::SignContract(&c, "amersfoort", *signing_key_, absl::Now()));
+    // Signed by both parties (Groningen and Amersfoort unless `change` names others).
+    EXPECT_OK(trust::SignContract(&c, c.contract.provider, *signing_key_, absl::Now()));
+    EXPECT_OK(trust::SignContract(&c, c.contract.consumer, *signing_key_, absl::Now()));
     std::ofstream(absl::StrCat(dir_, "/contracts/", id, ".json")) << c.ToFileText();
     return c;
   }

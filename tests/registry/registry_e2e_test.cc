@@ -86,7 +86,7 @@ TEST_F(RegistryE2eTest, RestAndGrpcWithPermissionsAndBadInput) {
   r = Get(*national, "/subjects", &st);
   EXPECT_EQ(r, json::array({"polder.cities.groningen.trees.v1.Tree", "polder.datasets.mobility.v1.BikeCount"}))
       << "no bad request stored anything";
-  // Reads Confluent's clients make (issue 15): subjectPrefix filters; which subjects and
+  // Reads Confluent's clients make: subjectPrefix filters; which subjects and
   // versions use an id; every unmatched route answers Confluent's JSON 404.
   r = Get(*national, "/subjects?subjectPrefix=polder.datasets.", &st);
   EXPECT_EQ(st, 200);

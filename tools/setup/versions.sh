@@ -23,7 +23,7 @@ POLDER_APT_PACKAGES=(
   libyaml-cpp-dev nlohmann-json3-dev libcpp-httplib-dev
   libevent-dev  # the HTTP listeners' event loop (common/http, ADR 0011)
   prometheus-cpp-dev
-  python3-venv  # the Python test clients' venv (deploy/pip, issue 15)
+  python3-venv  # the Python test clients' venv (deploy/pip)
   prometheus  # promtool: tests check the /metrics exposition with it
   kcat
   curl
