@@ -33,6 +33,16 @@ bool ParseReceiptKey(const std::string& key, std::string& stream, std::string& p
   return absl::SimpleAtoi(rest.substr(last + 1), &sequence);
 }
 
+// An index record as a Kafka record of the index topic (one partition).
+kafka::ProducerRecord ToProducerRecord(const std::string& topic, const audit::IndexRecord& rec) {
+  kafka::ProducerRecord r;
+  r.topic = topic;
+  r.partition = 0;
+  r.key = rec.Key();
+  r.value = rec.Value();
+  return r;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Create(kafka::ProducerOptions producer,
@@ -189,12 +199,7 @@ void AuditLog::Tail(const kafka::ConsumedRecord& r) {
 
 void AuditLog::WriteIndex(const audit::IndexRecord& rec, bool remember) {
   if (options_.index_topic.empty()) return;
-  kafka::ProducerRecord r;
-  r.topic = options_.index_topic;
-  r.partition = 0;
-  r.key = rec.Key();
-  r.value = rec.Value();
-  producer_->Send(std::move(r), [this, remember, key = rec.Key()](absl::StatusOr<kafka::RecordMetadata> m) {
+  producer_->Send(ToProducerRecord(options_.index_topic, rec), [this, remember, key = rec.Key()](absl::StatusOr<kafka::RecordMetadata> m) {
     if (!m.ok() || !remember) return;
     absl::MutexLock lock(&mu_);
     written_.insert(key);
@@ -214,24 +219,13 @@ void AuditLog::WriteMark() {
   }
   auto failed = std::make_shared<std::atomic<int>>(0);
   for (const auto& [key, rec] : records) {
-    kafka::ProducerRecord r;
-    r.topic = options_.index_topic;
-    r.partition = 0;
-    r.key = key;
-    r.value = rec.Value();
-    producer_->Send(std::move(r), [failed](absl::StatusOr<kafka::RecordMetadata> m) {
+    producer_->Send(ToProducerRecord(options_.index_topic, rec), [failed](absl::StatusOr<kafka::RecordMetadata> m) {
       if (!m.ok()) failed->fetch_add(1);
     });
   }
   absl::Status flushed = producer_->Flush(absl::Seconds(10));
   if (flushed.ok() && failed->load() == 0) {
-    kafka::ProducerRecord r;
-    r.topic = options_.index_topic;
-    r.partition = 0;
-    const audit::IndexRecord through = audit::ThroughRecord(mark);
-    r.key = through.Key();
-    r.value = through.Value();
-    if (kafka::SendAndWait(*producer_, std::move(r)).ok()) {
+    if (kafka::SendAndWait(*producer_, ToProducerRecord(options_.index_topic, audit::ThroughRecord(mark))).ok()) {
       absl::MutexLock lock(&mu_);
       stats_.index_records_written += static_cast<int64_t>(records.size());
       ++stats_.marks_written;
