@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <iostream>
 #include <sstream>
 #include <mutex>
 #include <thread>
@@ -270,32 +271,53 @@ TEST_F(NodeAdversarialTest, SilentUnauthenticatedStreamsHoldNoThreads) {
 // token) cannot take every thread of the ingest server.
 TEST_F(NodeAdversarialTest, OneIdentityHoldsABoundedNumberOfStreams) {
   auto node = StartGroningen();
-  auto stub = Ingest(node->grpc_port());
-  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
-  std::vector<nv1::PublishStreamResponse> responses(17);
-  std::vector<std::unique_ptr<grpc::ClientWriter<nv1::PublishRequest>>> streams;
-  for (int i = 0; i < 16; ++i) {
-    contexts.push_back(std::make_unique<grpc::ClientContext>());
-    streams.push_back(stub->PublishStream(contexts.back().get(), &responses[i]));
+  // One attempt on a fresh channel: 16 open streams, then the 17th; the 17th's status. A
+  // transport failure of the whole connection (UNAVAILABLE, seen once in CI as "Broken pipe" on
+  // every stream at once, with the node alive) is not what this test is about: it is reported and
+  // the attempt repeated, at most three times; the limit itself is asserted on every attempt that
+  // reaches the server.
+  auto attempt = [&]() -> grpc::Status {
+    auto stub = Ingest(node->grpc_port());
+    std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+    std::vector<nv1::PublishStreamResponse> responses(17);
+    std::vector<std::unique_ptr<grpc::ClientWriter<nv1::PublishRequest>>> streams;
+    for (int i = 0; i < 16; ++i) {
+      contexts.push_back(std::make_unique<grpc::ClientContext>());
+      contexts.back()->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+      streams.push_back(stub->PublishStream(contexts.back().get(), &responses[i]));
+    }
+    absl::SleepFor(absl::Seconds(1));  // the server holds all 16
+    grpc::ClientContext extra;
+    extra.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    auto seventeenth = stub->PublishStream(&extra, &responses[16]);
+    seventeenth->WritesDone();
+    grpc::Status s = seventeenth->Finish();
+    std::vector<grpc::Status> held;
+    for (auto& w : streams) {
+      w->WritesDone();
+      held.push_back(w->Finish());
+    }
+    if (s.error_code() == grpc::StatusCode::UNAVAILABLE) return s;
+    for (const grpc::Status& h : held) EXPECT_TRUE(h.ok()) << h.error_message();
+    // Released: a new stream is taken again.
+    grpc::ClientContext again;
+    again.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    nv1::PublishStreamResponse resp;
+    auto w = stub->PublishStream(&again, &resp);
+    w->WritesDone();
+    grpc::Status after = w->Finish();
+    EXPECT_TRUE(after.ok()) << after.error_message();
+    return s;
+  };
+  grpc::Status s = attempt();
+  for (int retry = 0; retry < 2 && s.error_code() == grpc::StatusCode::UNAVAILABLE; ++retry) {
+    ASSERT_TRUE(Alive(*node)) << "the node died; its log:\n" << node->Log();
+    std::cerr << "connection failed (" << s.error_message() << "); node log so far:\n" << node->Log() << "\nretrying\n";
+    s = attempt();
   }
-  absl::SleepFor(absl::Seconds(1));  // the server holds all 16
-  grpc::ClientContext extra;
-  extra.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
-  auto seventeenth = stub->PublishStream(&extra, &responses[16]);
-  seventeenth->WritesDone();
-  grpc::Status s = seventeenth->Finish();
+  ASSERT_TRUE(Alive(*node)) << "the node died; its log:\n" << node->Log();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
   EXPECT_THAT(s.error_message(), HasSubstr("16 PublishStream calls open already"));
-  for (auto& w : streams) {
-    w->WritesDone();
-    EXPECT_TRUE(w->Finish().ok());
-  }
-  // Released: a new stream is taken again.
-  grpc::ClientContext again;
-  nv1::PublishStreamResponse resp;
-  auto w = stub->PublishStream(&again, &resp);
-  w->WritesDone();
-  EXPECT_TRUE(w->Finish().ok());
 }
 
 // A provider with a valid identity (amersfoort) that misbehaves on its Subscribe streams: it
