@@ -251,6 +251,7 @@ absl::Status Run(NodeConfig config) {
   std::tie(so.bind_address, so.port) = HostPort(config.schema_address);
   so.plaintext_development = config.development_mode;
   so.client_auth = http::ClientAuth::kNone;
+  so.refusal_formatter = &SchemaEndpointRefusal;
   ASSIGN_OR_RETURN(std::unique_ptr<http::HttpsServer> schema_server, http::HttpsServer::Create(so, nullptr));
   RegisterSchemaRoutes(schema_server.get(), schemas.get());
   RETURN_IF_ERROR(schema_server->Start());

@@ -20,6 +20,7 @@ inline const node::IngestTarget& BikeCountTarget() {
     if (!parsed.ok()) std::abort();
     auto* t = new node::IngestTarget;
     t->peer_id = "groningen";
+    t->federation = "nl-smartcity";
     t->dataset_id = "mobility.bike-counts";
     t->topic = "groningen.mobility.bike-counts";
     t->schema_id = 42;

@@ -126,6 +126,29 @@ TEST_F(NodeE2eTest, PublishesOverGrpcAndHttpsWithCertificatesAndTokens) {
     EXPECT_EQ(r["key"], r["counterId"]) << "the Kafka key is the entity id";
   }
   EXPECT_EQ(read_ids, ce_ids);
+
+  // A CloudEvents consumer that knows nothing of Polder (the CloudEvents Python SDK) decodes each
+  // record by its own attributes (ADR 0012): datacontenttype picks the decoder, dataschema names
+  // the schema id, type the message. Before ADR 0012 the records said application/x-protobuf, so
+  // such a consumer parsed the Confluent frame as bare Protobuf and failed.
+  const std::string pip = testing::PipHome();
+  ASSERT_FALSE(pip.empty()) << "Python test clients not found: run tools/setup/setup.sh (./test.sh does)";
+  const std::string ce_out = dir_ + "/cloudevents.json";
+  cmd = absl::StrCat(pip, "/bin/python ", RunfilesPath("tests/node/cloudevents_reader.py"), " ",
+                     broker().bootstrap_servers(), " ", Topic(), " ", ce_ids.size(), " https://localhost:",
+                     node->port("schema_port"), " ", fed_->bundle_path(), " ", ce_out);
+  ASSERT_EQ(testing::RunCommand(cmd, &output), 0) << cmd << "\n" << output;
+  json events = json::parse(std::ifstream(ce_out));
+  std::set<std::string> event_ids;
+  for (const json& e : events) {
+    event_ids.insert(e["ce_id"].get<std::string>());
+    EXPECT_EQ(e["datacontenttype"], "application/vnd.polder.confluent-protobuf") << e.dump();
+    EXPECT_EQ(e["dataschema"], absl::StrCat("urn:polder:nl-smartcity:schemas:", e["schema_id"].get<int>())) << e.dump();
+    EXPECT_EQ(e["type"], "polder.datasets.mobility.v1.BikeCount");
+    EXPECT_EQ(e["source"], absl::StrCat("/peers/", peer_, "/datasets/mobility.bike-counts"));
+    EXPECT_EQ(e["key"], e["counterId"]) << "decoded: the entity id field equals the Kafka key";
+  }
+  EXPECT_EQ(event_ids, ce_ids);
 }
 
 TEST_F(NodeE2eTest, RefusesUnauthenticatedUnauthorisedAndBadInputWithTheRightStatus) {

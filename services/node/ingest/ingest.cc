@@ -100,6 +100,7 @@ absl::StatusOr<std::shared_ptr<const IngestTarget>> Ingest::Target(const Dataset
   }
   auto target = std::make_shared<IngestTarget>();
   target->peer_id = config_.peer_id;
+  target->federation = config_.federation;
   target->dataset_id = dataset.id;
   target->topic = config_.TopicOf(dataset);
   target->schema_id = id;

@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "common/json/bounded.h"
 #include "common/wire/confluent_frame.h"
+#include "common/wire/record_headers.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/wire_format_lite.h"
@@ -281,6 +282,7 @@ absl::StatusOr<std::vector<kafka::ProducerRecord>> BatchValidator::Validate(
   }
   const pb::Descriptor* type = target.layout.message;
   const std::string source = absl::StrCat("/peers/", target.peer_id, "/datasets/", target.dataset_id);
+  const std::string data_schema = wire::DataSchemaUrn(target.federation, target.schema_id);
   const std::string header = wire::EncodeHeader(target.schema_id, target.message_indexes);
   const int64_t now_ms = absl::ToUnixMillis(now);
   std::vector<kafka::ProducerRecord> out;
@@ -350,7 +352,8 @@ absl::StatusOr<std::vector<kafka::ProducerRecord>> BatchValidator::Validate(
                  {"ce_source", source},
                  {"ce_type", type->full_name()},
                  {"ce_time", ce_time},
-                 {"content-type", "application/x-protobuf"}};
+                 {wire::kDataSchemaHeader, data_schema},
+                 {wire::kContentTypeHeader, wire::kConfluentProtobufContentType}};
     const int64_t size = RecordBytes(r);
     if (size > limits_.max_record_bytes) {
       return bad(absl::StrCat(size, " bytes as a Kafka record (key, headers and value), over the limit of ",

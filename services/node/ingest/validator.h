@@ -39,6 +39,7 @@ struct IngestLimits {
 // What a batch is validated against and published to.
 struct IngestTarget {
   std::string peer_id;     // the owning city
+  std::string federation;  // names the schema in ce_dataschema (ADR 0012)
   std::string dataset_id;  // e.g. mobility.bike-counts
   std::string topic;       // <peer>.<dataset>
   int32_t schema_id = 0;

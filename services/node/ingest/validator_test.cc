@@ -27,6 +27,7 @@ class ValidatorTest : public ::testing::Test {
     auto parsed = datasets::ParseStandardSchemas();
     ASSERT_OK(parsed.status());
     target_.peer_id = "groningen";
+    target_.federation = "nl-smartcity";
     target_.dataset_id = "mobility.bike-counts";
     target_.topic = "groningen.mobility.bike-counts";
     target_.schema_id = 42;
@@ -69,7 +70,8 @@ TEST_F(ValidatorTest, JsonRecordBecomesAFramedKafkaRecordWithCloudEventsHeaders)
                              kafka::Header{"ce_specversion", "1.0"}, kafka::Header{"ce_id", "ce-1"},
                              kafka::Header{"ce_source", "/peers/groningen/datasets/mobility.bike-counts"},
                              kafka::Header{"ce_type", kSubject}, kafka::Header{"ce_time", "2026-11-17T08:00:00Z"},
-                             kafka::Header{"content-type", "application/x-protobuf"}));
+                             kafka::Header{"ce_dataschema", "urn:polder:nl-smartcity:schemas:42"},
+                             kafka::Header{"content-type", "application/vnd.polder.confluent-protobuf"}));
   ASSERT_OK_AND_ASSIGN(wire::Frame frame, wire::Decode(r.value));
   EXPECT_EQ(frame.schema_id, 42);
   EXPECT_EQ(frame.message_indexes, std::vector<int32_t>{0});

@@ -57,6 +57,15 @@ http::HttpResponse ConfluentError(const absl::Status& status, int error_code) {
   return r;
 }
 
+http::HttpResponse SchemaEndpointRefusal(const absl::Status& status) {
+  const int http = status.code() == absl::StatusCode::kUnimplemented ? 405 : HttpStatusCode(status.code());
+  http::HttpResponse r;
+  r.status = http;
+  r.content_type = kMediaType;
+  r.body = json{{"error_code", http}, {"message", std::string(status.message())}}.dump();
+  return r;
+}
+
 void RegisterSchemaRoutes(http::HttpsServer* server, SchemaCache* cache) {
   using Peer = tls::PeerIdentity;
   auto by_id = [cache](const std::string& param) -> absl::StatusOr<std::shared_ptr<const CachedSchema>> {

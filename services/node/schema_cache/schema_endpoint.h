@@ -9,7 +9,9 @@
 //   GET /subjects/{subject}/versions/{version|latest}[?deleted=true][&format=serialized]
 //   GET /subjects/{subject}/versions/{version|latest}/schema
 //
-// Errors in Confluent's form: {"error_code": 40403, "message": "..."}.
+// Errors in Confluent's form: {"error_code": 40403, "message": "..."}; a route it does not serve
+// answers Confluent's JSON 404 ({"error_code": 404, ...}), which Confluent's clients read as "not
+// supported here" (e.g. the associations lookup of confluent-kafka-python's deserializer).
 #ifndef POLDER_SERVICES_NODE_SCHEMA_CACHE_SCHEMA_ENDPOINT_H_
 #define POLDER_SERVICES_NODE_SCHEMA_CACHE_SCHEMA_ENDPOINT_H_
 
@@ -23,6 +25,10 @@ void RegisterSchemaRoutes(http::HttpsServer* server, SchemaCache* cache);
 
 // Confluent's error JSON for `status` (also for refused requests on this listener).
 http::HttpResponse ConfluentError(const absl::Status& status, int error_code);
+
+// The listener's refusal formatter (HttpsServerOptions::refusal_formatter): unmatched routes,
+// methods it does not serve and refused requests, in Confluent's error JSON.
+http::HttpResponse SchemaEndpointRefusal(const absl::Status& status);
 
 }  // namespace node
 }  // namespace polder
