@@ -141,6 +141,7 @@ registry:
   federation: nl-smartcity
   grpc_address: 127.0.0.1:0
   http_address: 127.0.0.1:0
+  ops_address: 127.0.0.1:0
   operator_peers: [national]
 kafka:
   bootstrap_servers: $(cat "$run_dir/national.kafka")
@@ -161,6 +162,7 @@ polder-registry --config "$run_dir/registry.yaml" --ready_file "$run_dir/registr
 services+=($!)
 wait_for_file "$run_dir/registry.ready" "${services[-1]}" registry
 registry_grpc=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["grpc_port"])' "$run_dir/registry.ready")
+registry_ops=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ops_port"])' "$run_dir/registry.ready")
 
 op=$run_dir/national/tls
 if ! polderctl federation bootstrap --address "localhost:$registry_grpc" --cert "$op/cert.pem" --key "$op/key.pem" \
@@ -287,6 +289,8 @@ show_status() {
   echo "Exchanges in the audit trail:    $run_dir/bin/polderctl audit query --bootstrap $(cat "$run_dir/amersfoort.kafka") --peer groningen"
   echo "Verify it against Groningen's:   (cd $run_dir && bin/polderctl audit verify --bootstrap $(cat "$run_dir/amersfoort.kafka") --peer-endpoint localhost:${fed_port[groningen]} --self amersfoort --peer groningen --cert amersfoort/tls/cert.pem --key amersfoort/tls/key.pem --bundle amersfoort/tls/bundle.pem --crl-dir pki/crl --directory directory.json --operator-key operator.key.pub)"
   echo "Metrics / readiness:             curl -s http://127.0.0.1:${node_ops[groningen]}/metrics | grep polder_federation   ·   /readyz"
+  echo "Registry metrics / status:       curl -s http://127.0.0.1:$registry_ops/metrics | grep polder_registry   ·   /readyz   ·   /statusz"
+  echo "Registry gRPC health (mTLS):     localhost:$registry_grpc  grpc.health.v1.Health/Check with a federation certificate, e.g. (cd $run_dir && $POLDER_NPM_HOME/node_modules/.bin/buf curl --protocol grpc --cacert national/tls/bundle.pem --cert national/tls/cert.pem --key national/tls/key.pem --servername localhost https://localhost:$registry_grpc/grpc.health.v1.Health/Check)"
   echo "Logs:                            $run_dir/{node-*,registry,generator-*,kafka-*}.log"
 }
 

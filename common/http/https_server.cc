@@ -153,6 +153,7 @@ HttpResponse HttpResponse::Json(int status, const std::string& json_body) {
 
 struct HttpsServer::Route {
   std::string method;
+  std::string pattern;
   std::regex path;
   Handler handler;
   Gate gate;
@@ -177,6 +178,8 @@ struct HttpsServer::Conn {
   size_t head_bytes = 0;
   bool have_request_line = false;
   HttpRequest request;
+  absl::Time started;  // the request line arrived
+  std::string method;  // of the request in progress (the request itself moves to a worker)
   std::string version;
   const Route* route = nullptr;
   tls::PeerIdentity peer;
@@ -397,6 +400,11 @@ struct HttpsServer::Impl {
   }
 
   void Write(Conn* c, const HttpResponse& r) {
+    if (server->options_.on_response) {
+      server->options_.on_response(HttpExchange{c->method, c->route != nullptr ? c->route->pattern : "",
+                                                r.status,
+                                                c->started == absl::Time() ? absl::ZeroDuration() : absl::Now() - c->started});
+    }
     const bool keep = !c->close_after && c->requests < server->options_.max_requests_per_connection;
     if (!keep) c->close_after = true;
     std::string head = absl::StrCat("HTTP/1.1 ", r.status, " ", Reason(r.status), "\r\nContent-Type: ",
@@ -444,6 +452,8 @@ struct HttpsServer::Impl {
     c->have_request_line = false;
     c->request = HttpRequest();
     c->version.clear();
+    c->started = absl::Time();
+    c->method.clear();
     c->route = nullptr;
     c->peer = tls::PeerIdentity();
     c->body_left = 0;
@@ -516,7 +526,9 @@ struct HttpsServer::Impl {
   }
 
   bool RequestLine(Conn* c, const std::string& text) {
+    c->started = absl::Now();
     absl::Status s = ParseRequestLine(text, &c->request, &c->version);
+    c->method = c->request.method;
     if (s.ok()) return true;
     return BadRequest(c, std::string(s.message()), s.code() == absl::StatusCode::kUnimplemented ? 505 : 400);
   }
@@ -888,7 +900,7 @@ HttpResponse HttpsServer::Refusal(const absl::Status& status, const std::string&
 }
 
 void HttpsServer::Handle(const std::string& method, const std::string& path_regex, Handler handler, Gate gate) {
-  routes_.push_back(Route{method, std::regex(path_regex), std::move(handler), std::move(gate)});
+  routes_.push_back(Route{method, path_regex, std::regex(path_regex), std::move(handler), std::move(gate)});
 }
 
 absl::Status HttpsServer::Start() {

@@ -69,6 +69,15 @@ struct HttpResponse {
   static HttpResponse Json(int status, const std::string& json_body);
 };
 
+// One answered request, for metrics: `route` is the regex the request matched ("" when it
+// matched none or was refused before routing), `status` the HTTP status sent.
+struct HttpExchange {
+  std::string method;
+  std::string route;
+  int status = 0;
+  absl::Duration latency;  // from the request line to the response queued for writing
+};
+
 // Whether clients present certificates. kOptional: a presented certificate is checked as
 // usual; without one the handler gets a PeerIdentity with an empty peer_id (and decides, e.g.
 // by a bearer token). kNone: server-authenticated TLS only (read-only public endpoints).
@@ -103,6 +112,8 @@ struct HttpsOptions {
   // Development only: plain HTTP, no identities; every request gets the peer id
   // "development". Never for anything reachable from another organisation.
   bool plaintext_development = false;
+  // Called on the loop thread for every response written (keep it cheap: counters).
+  std::function<void(const HttpExchange&)> on_response;
   // Plain HTTP without identities for the ops listeners (/metrics, /livez, /readyz, /statusz):
   // nothing secret, inside the cluster. Handlers get an empty peer id.
   bool plaintext = false;

@@ -28,6 +28,7 @@
 #include "common/kafka/admin.h"
 #include "common/log/log.h"
 #include "common/memory/trim.h"
+#include "common/server/ops_server.h"
 #include "common/status/status_macros.h"
 #include "common/tls/grpc_tls.h"
 #include "common/tls/identity.h"
@@ -434,41 +435,33 @@ absl::Status Run(NodeConfig config) {
   };
   read_certificate_expiry();
 
-  // Ops: metrics, liveness, readiness, status (plain HTTP, nothing secret), on the same event
-  // loop server as the other listeners: slow or idle connections hold no thread (ADR 0011).
-  http::HttpsOptions oo;
-  std::tie(oo.bind_address, oo.port) = HostPort(config.ops_address);
-  oo.plaintext = true;
-  oo.client_auth = http::ClientAuth::kNone;
-  oo.workers = 4;
-  oo.max_body_bytes = 0;
-  oo.head_timeout = absl::Seconds(5);
-  ASSIGN_OR_RETURN(std::unique_ptr<http::HttpsServer> ops, http::HttpsServer::Create(oo, nullptr));
-  using Peer = tls::PeerIdentity;
-  auto text = [](int status, std::string body, const char* type) {
-    http::HttpResponse r;
-    r.status = status;
-    r.body = std::move(body);
-    r.content_type = type;
-    return r;
-  };
+  // Ops: metrics, liveness, readiness, status (common/server: plain HTTP, nothing secret, on the
+  // event-loop server, so slow or idle connections hold no thread; ADR 0011).
   // Ready means this process can give correct answers: its Kafka, its producer, its schemas and
   // its certificate. A peer's or a subscription's state never makes it unready (an unready pod
   // leaves every Service: one peer's gap would take this city's ingest offline); those are on
   // /statusz and in the metrics.
-  auto readiness = [&]() -> std::vector<std::string> {
-    std::vector<std::string> problems;
-    if (publisher->fenced()) problems.push_back("fenced: another instance took over ingest");
-    if (!kafka_reachable) problems.push_back("Kafka: the cluster does not answer");
-    if (!publisher->ready()) problems.push_back("Kafka: the ingest producer is not ready");
-    if (!schemas_ready) problems.push_back("schemas: not every dataset's schema is known");
-    if (!config.development_mode && certificate_not_after <= absl::ToUnixSeconds(absl::Now())) {
-      problems.push_back(absl::StrCat("certificate: ", config.cert_file, " is unreadable or expired"));
-    }
-    return problems;
-  };
+  server::Readiness readiness;
+  readiness.AddCheck("ingest", [&]() -> absl::Status {
+    if (publisher->fenced()) return absl::FailedPreconditionError("fenced: another instance took over ingest");
+    if (!publisher->ready()) return absl::UnavailableError("the ingest producer is not ready");
+    return absl::OkStatus();
+  });
+  readiness.AddCheck("kafka", [&]() -> absl::Status {
+    return kafka_reachable ? absl::OkStatus() : absl::UnavailableError("the cluster does not answer");
+  });
+  readiness.AddCheck("schemas", [&]() -> absl::Status {
+    return schemas_ready ? absl::OkStatus() : absl::UnavailableError("not every dataset's schema is known");
+  });
+  if (!config.development_mode) {
+    readiness.AddCheck("certificate", [&]() -> absl::Status {
+      if (certificate_not_after <= absl::ToUnixSeconds(absl::Now())) {
+        return absl::FailedPreconditionError(absl::StrCat(config.cert_file, " is unreadable or expired"));
+      }
+      return absl::OkStatus();
+    });
+  }
   auto status_page = [&]() -> nlohmann::json {
-    std::vector<std::string> problems = readiness();
     nlohmann::json subs = nlohmann::json::array();
     for (size_t i = 0; i < subscribers.size(); ++i) {
       const SubscriptionConfig& sub = config.sharing.subscriptions[i];
@@ -487,23 +480,10 @@ absl::Status Run(NodeConfig config) {
     for (const IngestAuthenticator::TokenState& t : auth->tokens()) {
       tokens.push_back({{"identity", t.identity}, {"valid", t.valid}, {"problem", t.problem}});
     }
-    return {{"peer", config.peer_id},
-            {"ready", problems.empty()},
-            {"problems", problems},
-            {"subscriptions", subs},
-            {"ingest_tokens", tokens}};
+    return {{"service", "polder-node"}, {"peer", config.peer_id}, {"subscriptions", subs}, {"ingest_tokens", tokens}};
   };
-  ops->Handle("GET", "/livez", [text](const http::HttpRequest&, const Peer&) { return text(200, "ok\n", "text/plain"); });
-  ops->Handle("GET", "/readyz", [&](const http::HttpRequest&, const Peer&) {
-    std::vector<std::string> problems = readiness();
-    return text(problems.empty() ? 200 : 503,
-                nlohmann::json{{"ready", problems.empty()}, {"problems", problems}}.dump() + "\n", "application/json");
-  });
-  ops->Handle("GET", "/statusz", [&](const http::HttpRequest&, const Peer&) {
-    return text(200, status_page().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
-                "application/json");
-  });
-  ops->Handle("GET", "/metrics", [&](const http::HttpRequest&, const Peer&) {
+  std::unique_ptr<server::OpsServer> ops;
+  auto metrics_text = [&]() -> std::string {
     for (const IngestAuthenticator::TokenState& t : auth->tokens()) metrics.SetIngestToken(t.identity, t.valid);
     metrics.SetHttpListener("ingest", http_server->stats());
     metrics.SetHttpListener("schema", schema_server->stats());
@@ -536,12 +516,15 @@ absl::Status Run(NodeConfig config) {
         metrics.SetExpiry("certificate", config.peer_id, absl::FromUnixSeconds(certificate_not_after));
       }
     }
-    return text(200, metrics.Serialize(), "text/plain; version=0.0.4");
-  });
+    return metrics.Serialize();
+  };
+  server::OpsOptions oo;
+  std::tie(oo.bind_address, oo.port) = HostPort(config.ops_address);
+  ASSIGN_OR_RETURN(ops, server::OpsServer::Create(oo, &readiness, status_page, metrics_text));
   RETURN_IF_ERROR(ops->Start());
   const int ops_bound = ops->port();
 
-  set_health(readiness().empty());
+  set_health(readiness.Ready());
   log::Info("polder-node serving", {{"peer", config.peer_id},
                                     {"grpc_port", grpc_port},
                                     {"http_port", http_server->port()},
@@ -589,7 +572,7 @@ absl::Status Run(NodeConfig config) {
         read_certificate_expiry();
         if (directory != nullptr) trust::RefreshDirectory(*directory, config.trust);
       }
-      set_health(readiness().empty());
+      set_health(readiness.Ready());
     }
   });
 

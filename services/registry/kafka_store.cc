@@ -99,8 +99,17 @@ void KafkaSchemaStore::TailLoop() {
     absl::StatusOr<std::vector<kafka::ConsumedRecord>> batch = tail_->Poll(absl::Milliseconds(200), 1000);
     if (!batch.ok()) {
       log::Error("reading the registry topic", {{"error", std::string(batch.status().message())}});
+      {
+        absl::MutexLock lock(&tail_error_mu_);
+        tail_error_ = std::string(batch.status().message());
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
       continue;
+    }
+    last_read_ok_ms_ = absl::ToUnixMillis(absl::Now());
+    {
+      absl::MutexLock lock(&tail_error_mu_);
+      tail_error_.clear();
     }
     for (const kafka::ConsumedRecord& r : *batch) {
       StoreRecord rec{r.key.value_or(""), r.tombstone ? std::nullopt : std::optional<std::string>(r.value)};
@@ -113,6 +122,25 @@ void KafkaSchemaStore::TailLoop() {
     absl::StatusOr<int64_t> pos = tail_->Position(options_.topic, 0);
     if (pos.ok() && *pos >= 0) position_ = *pos;
   }
+}
+
+KafkaSchemaStore::Status KafkaSchemaStore::status(absl::Duration timeout) const {
+  Status s;
+  s.primary = primary_.load();
+  std::optional<Primary> p = SeenPrimary();
+  s.primary_replica = p.has_value() ? p->replica : options_.initial_primary;
+  s.epoch = p.has_value() ? p->epoch : -1;
+  s.position = position_.load();
+  s.last_read_ok = absl::FromUnixMillis(last_read_ok_ms_.load());
+  absl::StatusOr<std::pair<int64_t, int64_t>> marks = marks_->QueryWatermarks(options_.topic, 0, timeout);
+  if (marks.ok()) {
+    s.end_offset = marks->second;
+  } else {
+    s.kafka_error = std::string(marks.status().message());
+  }
+  absl::MutexLock lock(&tail_error_mu_);
+  if (s.kafka_error.empty()) s.kafka_error = tail_error_;
+  return s;
 }
 
 absl::Status KafkaSchemaStore::WaitCaughtUp(absl::Duration timeout) {

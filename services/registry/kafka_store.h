@@ -16,6 +16,7 @@
 #ifndef POLDER_SERVICES_REGISTRY_KAFKA_STORE_H_
 #define POLDER_SERVICES_REGISTRY_KAFKA_STORE_H_
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -69,6 +70,20 @@ class KafkaSchemaStore : public RecordLog {
   // Waits until every record committed before the call is applied.
   absl::Status WaitCaughtUp(absl::Duration timeout);
 
+  // What /statusz, /readyz and the metrics report: the role, how far the tail has read the
+  // topic against its end (queried now, within `timeout`), and whether Kafka answers.
+  struct Status {
+    bool primary = false;
+    std::string primary_replica;
+    int64_t epoch = -1;           // of the primary record; -1 while the topic names none
+    int64_t position = 0;         // next offset the tail reads
+    int64_t end_offset = -1;      // the topic's end (high watermark); -1 if Kafka did not answer
+    std::string kafka_error;      // why the end could not be read, or the tail's last error
+    absl::Time last_read_ok;      // the tail's last successful poll
+    int64_t lag() const { return end_offset < 0 ? -1 : std::max<int64_t>(0, end_offset - position); }
+  };
+  Status status(absl::Duration timeout) const;
+
  private:
   explicit KafkaSchemaStore(Options options) : options_(std::move(options)) {}
   void TailLoop();
@@ -87,6 +102,9 @@ class KafkaSchemaStore : public RecordLog {
   std::unique_ptr<kafka::KafkaConsumer> tail_;
   std::unique_ptr<kafka::KafkaConsumer> marks_;  // watermark queries only
   std::atomic<int64_t> position_{0};             // next offset the tail will read
+  std::atomic<int64_t> last_read_ok_ms_{0};       // the tail's last successful poll (Unix ms)
+  mutable absl::Mutex tail_error_mu_;
+  std::string tail_error_ ABSL_GUARDED_BY(tail_error_mu_);  // empty after a successful poll
   std::atomic<bool> stop_{false};
   std::atomic<bool> primary_{false};
   std::thread tail_thread_;

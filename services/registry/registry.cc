@@ -404,6 +404,18 @@ absl::Status Registry::CommitAndApply(const std::vector<StoreRecord>& records) {
 }
 
 absl::StatusOr<RegisterResult> Registry::Register(const RegisterRequest& request) {
+  absl::StatusOr<RegisterResult> r = RegisterOnce(request);
+  if (!r.ok()) {
+    ++refused_;
+  } else if (r->created) {
+    ++created_;
+  } else {
+    ++existing_;
+  }
+  return r;
+}
+
+absl::StatusOr<RegisterResult> Registry::RegisterOnce(const RegisterRequest& request) {
   absl::MutexLock write(&write_mu_);
   RETURN_IF_ERROR(SyncIfNeeded());
   absl::MutexLock lock(&mu_);

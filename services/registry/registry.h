@@ -9,6 +9,7 @@
 #ifndef POLDER_SERVICES_REGISTRY_REGISTRY_H_
 #define POLDER_SERVICES_REGISTRY_REGISTRY_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -137,6 +138,14 @@ class Registry {
 
   // ---- writes ----
   absl::StatusOr<RegisterResult> Register(const RegisterRequest& request);
+  // Register calls answered by this replica since start: a new version created, the schema
+  // already registered under the subject, refused (any error).
+  struct RegistrationCounts {
+    int64_t created = 0, existing = 0, refused = 0;
+  };
+  RegistrationCounts registrations() const {
+    return {created_.load(), existing_.load(), refused_.load()};
+  }
   // Registered versions that break their writer's namespace rules (registered before the rules
   // existed): "subject version N (id I): reason", for the start-up report. `namespace_of` gives
   // the namespace a subject's writer had ("" for none to check).
@@ -180,6 +189,8 @@ class Registry {
   bool needs_sync_ ABSL_GUARDED_BY(write_mu_) = false;
   mutable absl::Mutex mu_;
   RegistryState state_ ABSL_GUARDED_BY(mu_);
+  absl::StatusOr<RegisterResult> RegisterOnce(const RegisterRequest& request);
+  std::atomic<int64_t> created_{0}, existing_{0}, refused_{0};
   int64_t applied_offset_ ABSL_GUARDED_BY(mu_) = -1;
   mutable std::map<int32_t, std::shared_ptr<const schema::ParsedSchema>> parsed_ ABSL_GUARDED_BY(mu_);
   mutable absl::Mutex cache_mu_;

@@ -26,6 +26,7 @@ static absl::StatusOr<RegistryConfig> Decode(config::Document& doc) {
       .Required("federation", &c.federation)
       .Optional("grpc_address", &c.grpc_address)
       .Optional("http_address", &c.http_address)
+      .Optional("ops_address", &c.ops_address)
       .Optional("development_mode", &c.development_mode)
       .OptionalBytes("max_schema_bytes", &c.max_schema_bytes)
       .Optional("operator_peers", &c.operator_peers)
@@ -38,6 +39,7 @@ static absl::StatusOr<RegistryConfig> Decode(config::Document& doc) {
             "must be between 1KiB and 4MiB (gRPC's message limit)");
   reg.Check(SplitAddress(c.grpc_address, "").ok(), "grpc_address", "must be host:port");
   reg.Check(SplitAddress(c.http_address, "").ok(), "http_address", "must be host:port");
+  reg.Check(SplitAddress(c.ops_address, "").ok(), "ops_address", "must be host:port");
   auto loopback = [](const std::string& address) {
     absl::StatusOr<std::pair<std::string, int>> a = SplitAddress(address, "");
     return a.ok() && (a->first == "127.0.0.1" || a->first == "localhost" || a->first == "[::1]" || a->first == "::1");

@@ -21,6 +21,7 @@ struct RegistryConfig {
   std::string federation;
   std::string grpc_address = "0.0.0.0:7443";
   std::string http_address = "0.0.0.0:8081";
+  std::string ops_address = "127.0.0.1:9465";  // /livez /readyz /statusz /metrics, plain HTTP
   bool development_mode = false;
   int64_t max_schema_bytes = 1 << 20;
   std::vector<std::string> operator_peers;

@@ -155,6 +155,7 @@ TEST_F(FloodTest, EveryListenerServesALegitimateClientThroughAFlood) {
   const int gn_http = node_->http_port(), gn_schema = node_->port("schema_port"), gn_ops = node_->port("ops_port");
   const int gn_grpc = node_->grpc_port(), gn_fed = node_->port("federation_port");
   const int reg_http = registry_->http_port(), reg_grpc = registry_->grpc_port();
+  const int reg_ops = registry_->port("ops_port");
   std::vector<Listener> listeners = {
       {"ingest-https", gn_http, false,
        [&] {
@@ -173,6 +174,13 @@ TEST_F(FloodTest, EveryListenerServesALegitimateClientThroughAFlood) {
          httplib::Client c("127.0.0.1", gn_ops);
          c.set_connection_timeout(std::chrono::seconds(10));
          auto r = c.Get("/livez");
+         return r && r->status == 200;
+       }},
+      {"registry-ops", reg_ops, true,
+       [&] {
+         httplib::Client c("127.0.0.1", reg_ops);
+         c.set_connection_timeout(std::chrono::seconds(10));
+         auto r = c.Get("/readyz");
          return r && r->status == 200;
        }},
       {"registry-rest", reg_http, false,

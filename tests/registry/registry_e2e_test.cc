@@ -2,13 +2,19 @@
 #include <signal.h>
 
 #include <atomic>
+#include <fstream>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "tests/registry/registry_fixture.h"
 
 namespace polder {
@@ -16,6 +22,13 @@ namespace {
 
 using namespace registry_testing;  // NOLINT: the fixture and its helpers
 using ::testing::HasSubstr;
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
 
 constexpr char kBikes[] = "syntax = \"proto3\"; package polder.datasets.mobility.v1; message BikeCount { string counter_id = 1; int64 count = 2; }";
 
@@ -125,6 +138,122 @@ TEST_F(RegistryE2eTest, RestAndGrpcWithPermissionsAndBadInput) {
   v1::ModeResponse mode_resp;
   grpc::Status denied = stub->SetMode(&ctx2, mode, &mode_resp);
   EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED) << denied.error_message();
+}
+
+// The ops listener (common/server): liveness, readiness, the replica's role, epoch and how far
+// it has read the registry topic, gRPC health behind the registry's mTLS, and metrics that pass
+// promtool and count requests by route and code, latency and registrations. Before it, the
+// registry had none of these (issue 15).
+TEST_F(RegistryE2eTest, OpsListenerReportsRoleCatchUpHealthAndPromtoolCleanMetrics) {
+  auto primary = Start("reg-a");
+  auto replica = Start("reg-b");
+  auto national = Rest(*primary, "national");
+  int st = 0;
+  json r = Post(*national, "/subjects/polder.datasets.mobility.v1.BikeCount/versions", Proto(kBikes), &st);
+  ASSERT_EQ(st, 200) << r;
+  r = Post(*national, "/subjects/polder.datasets.mobility.v1.BikeCount/versions", Proto(kBikes), &st);
+  ASSERT_EQ(st, 200) << r;  // the same schema again: "existing"
+  r = Post(*national, "/subjects/polder.datasets.x.v1.X/versions", Proto("syntax = \"proto3\"; message {"), &st);
+  ASSERT_EQ(st, 422) << r;  // refused
+  Get(*national, "/no/such/route", &st);
+  ASSERT_EQ(st, 404);
+
+  auto ops = [](const RegistryProcess& p, const std::string& path, std::string* body) {
+    return testing::RunCommand(
+        absl::StrCat("curl -sS -o /dev/stdout -w '\\n%{http_code}' http://127.0.0.1:", p.port("ops_port"), path), body);
+  };
+  auto code_and_json = [&](const RegistryProcess& p, const std::string& path) {
+    std::string out;
+    EXPECT_EQ(ops(p, path, &out), 0) << out;
+    size_t nl = out.rfind('\n');
+    return std::make_pair(std::atoi(out.substr(nl + 1).c_str()), json::parse(out.substr(0, nl), nullptr, false));
+  };
+  auto [live, live_body] = code_and_json(*primary, "/livez");
+  EXPECT_EQ(live, 200);
+  auto [ready, ready_body] = code_and_json(*primary, "/readyz");
+  EXPECT_EQ(ready, 200) << ready_body;
+  EXPECT_EQ(ready_body["ready"], true);
+
+  json status = code_and_json(*primary, "/statusz").second;
+  EXPECT_EQ(status["service"], "polder-registry");
+  EXPECT_EQ(status["role"], "primary") << status;
+  EXPECT_EQ(status["primary"], "reg-a");
+  EXPECT_GE(status["epoch"].get<int64_t>(), 1) << status;
+  EXPECT_EQ(status["registrations"]["created"], 1) << status;
+  EXPECT_EQ(status["registrations"]["existing"], 1) << status;
+  EXPECT_EQ(status["registrations"]["refused"], 1) << status;
+  EXPECT_EQ(status["checks"]["kafka"]["ok"], true) << status;
+  EXPECT_EQ(status["checks"]["certificate"]["ok"], true) << status;
+  // The replica names the primary and catches up with the topic.
+  json rs;
+  for (int i = 0; i < 100; ++i) {
+    rs = code_and_json(*replica, "/statusz").second;
+    if (rs["log"]["caught_up"] == true && rs["schemas"] == 1) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(rs["role"], "replica") << rs;
+  EXPECT_EQ(rs["primary"], "reg-a") << rs;
+  EXPECT_EQ(rs["log"]["caught_up"], true) << rs;
+  EXPECT_EQ(rs["log"]["lag"], 0) << rs;
+  EXPECT_EQ(rs["log"]["end_offset"], rs["log"]["position"]) << rs;
+  EXPECT_EQ(rs["schemas"], 1) << rs;
+
+  // gRPC health: SERVING for a federation peer over mTLS; nothing without a certificate.
+  auto health = [&](std::shared_ptr<grpc::ChannelCredentials> creds) {
+    grpc::GenericStub stub(grpc::CreateChannel(absl::StrCat("localhost:", primary->grpc_port()), creds));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    grpc::Slice empty("", 0);
+    grpc::ByteBuffer request(&empty, 1), response;
+    std::promise<grpc::Status> done;
+    stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                   [&done](grpc::Status s) { done.set_value(s); });
+    grpc::Status s = done.get_future().get();
+    std::vector<grpc::Slice> slices;
+    std::string bytes;
+    if (s.ok() && response.Dump(&slices).ok()) {
+      for (const grpc::Slice& sl : slices) bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+    }
+    return std::make_pair(s, bytes);
+  };
+  auto creds = tls::MakeChannelCredentials(files_["groningen"], fed_->Checker(), "registry");
+  ASSERT_OK(creds.status());
+  auto [ok, serving] = health(*creds);
+  EXPECT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(serving, std::string("\x08\x01", 2)) << "HealthCheckResponse{status: SERVING}";
+  grpc::SslCredentialsOptions anonymous;
+  anonymous.pem_root_certs = Slurp(fed_->bundle_path());
+  EXPECT_FALSE(health(grpc::SslCredentials(anonymous)).first.ok()) << "health sits behind the registry's mTLS";
+
+  // Metrics: promtool-clean, counting what happened above.
+  // The store's status is refreshed at most once a second: wait for the tail to pass its writes.
+  const std::string metrics_file = absl::StrCat(dir_, "/registry-metrics.txt");
+  std::string out, text;
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(testing::RunCommand(absl::StrCat("curl -sS --fail http://127.0.0.1:", primary->port("ops_port"),
+                                               "/metrics > ", metrics_file, " && promtool check metrics < ", metrics_file),
+                                  &out),
+              0)
+        << out;
+    text = Slurp(metrics_file);
+    if (absl::StrContains(text, "polder_registry_log_lag_records 0")) break;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  for (const char* line : {
+           "polder_registry_registrations_total{outcome=\"created\"} 1",
+           "polder_registry_registrations_total{outcome=\"existing\"} 1",
+           "polder_registry_registrations_total{outcome=\"refused\"} 1",
+           "polder_registry_primary 1",
+           "polder_registry_log_lag_records 0",
+           "polder_registry_kafka_up 1",
+           "polder_registry_schemas 1",
+           "polder_registry_http_requests_total{code=\"422\",method=\"POST\",route=\"/subjects/(.+)/versions\"} 1",
+           "polder_registry_http_requests_total{code=\"404\",method=\"GET\",route=\"unmatched\"} 1",
+           "polder_registry_grpc_requests_total{code=\"0\",method=\"/grpc.health.v1.Health/Check\"} 1",
+           "polder_registry_http_request_seconds_count{route=\"/subjects/(.+)/versions\"} 3",
+       }) {
+    EXPECT_THAT(text, HasSubstr(line)) << text;
+  }
 }
 
 TEST_F(RegistryE2eTest, KilledPrimaryDuringConcurrentRegistrationsLosesAndDuplicatesNoId) {

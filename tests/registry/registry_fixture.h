@@ -200,13 +200,13 @@ class RegistryE2eTest : public testing::KafkaBrokerTest {
     if (development) {
       std::ofstream(path) << absl::StrCat(
           "registry:\n  replica_id: ", replica, "\n  primary: ", primary, "\n  federation: ", tls::kTestFederation,
-          "\n  grpc_address: 127.0.0.1:0\n  http_address: 127.0.0.1:0\n  development_mode: true\n",
+          "\n  grpc_address: 127.0.0.1:0\n  http_address: 127.0.0.1:0\n  ops_address: 127.0.0.1:0\n  development_mode: true\n",
           "kafka:\n  bootstrap_servers: ", bootstrap, "\n  topic: ", topic, "\n  replication_factor: 1\n");
       return path;
     }
     std::ofstream(path) << absl::StrCat(
         "registry:\n  replica_id: ", replica, "\n  primary: ", primary, "\n  federation: ", tls::kTestFederation,
-        "\n  grpc_address: 127.0.0.1:0\n  http_address: 127.0.0.1:0\n  max_schema_bytes: 16KiB\n",
+        "\n  grpc_address: 127.0.0.1:0\n  http_address: 127.0.0.1:0\n  ops_address: 127.0.0.1:0\n  max_schema_bytes: 16KiB\n",
         "  operator_peers: [national]\n",
         "kafka:\n  bootstrap_servers: ", bootstrap, "\n  topic: ", topic, "\n  replication_factor: 1\n",
         "  properties:\n    log_level: \"3\"\n",
