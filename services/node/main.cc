@@ -28,6 +28,7 @@
 #include "common/kafka/admin.h"
 #include "common/log/log.h"
 #include "common/memory/trim.h"
+#include "common/server/grpc_reflection.h"
 #include "common/server/ops_server.h"
 #include "common/status/status_macros.h"
 #include "common/tls/grpc_tls.h"
@@ -225,6 +226,8 @@ absl::Status Run(NodeConfig config) {
   int grpc_port = 0;
   builder.AddListeningPort(config.grpc_address, grpc_creds, &grpc_port);
   builder.RegisterService(&grpc_service);
+  // Reflection on the ingest port only (not on the federation port), behind its authentication.
+  server::AddReflection(&builder);
   builder.SetMaxReceiveMessageSize(static_cast<int>(limits.grpc_max_message_bytes));
   tls::ApplyServerLimits(&builder, "ingest", tls::GrpcServerLimits{});
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
@@ -344,6 +347,7 @@ absl::Status Run(NodeConfig config) {
     tls::GrpcServerLimits fl;
     fl.max_threads = 512;
     tls::ApplyServerLimits(&fb, "federation", fl);
+    server::NoReflection(&fb);  // peers describe the service with the published protos
     federation_server = fb.BuildAndStart();
     if (federation_server == nullptr || federation_port == 0) {
       return absl::UnavailableError(absl::StrCat("cannot listen for the federation on ", config.sharing.address));

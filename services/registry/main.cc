@@ -20,6 +20,7 @@
 #include "common/http/https_server.h"
 #include "common/log/log.h"
 #include "common/memory/trim.h"
+#include "common/server/grpc_reflection.h"
 #include "common/server/ops_server.h"
 #include "common/tls/pki.h"
 #include "common/trust/keys.h"
@@ -168,6 +169,7 @@ absl::Status Run(RegistryConfig config) {
   int grpc_port = 0;
   builder.AddListeningPort(config.grpc_address, creds, &grpc_port);
   builder.RegisterService(&service);
+  server::AddReflection(&builder);  // behind the same mTLS as every call
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_schema_bytes) + 64 * 1024);
   tls::ApplyServerLimits(&builder, "registry", tls::GrpcServerLimits{});
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;

@@ -20,6 +20,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/grpcpp.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "tests/node/federation_fixture.h"
 
@@ -318,6 +319,102 @@ TEST_F(NodeAdversarialTest, OneIdentityHoldsABoundedNumberOfStreams) {
   ASSERT_TRUE(Alive(*node)) << "the node died; its log:\n" << node->Log();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
   EXPECT_THAT(s.error_message(), HasSubstr("16 PublishStream calls open already"));
+}
+
+// Server reflection (issue 15) is served on the ingest port to callers that pass its
+// authentication (a gateway certificate or a token), not to anonymous callers, and not on the
+// federation port. A standard client, buf curl, is the probe.
+TEST_F(NodeAdversarialTest, ReflectionOnlyOnTheIngestPortAndOnlyAfterAuthentication) {
+  auto node = StartGroningen();
+  const std::string buf = absl::StrCat(testing::NpmHome(), "/node_modules/.bin/buf curl --protocol grpc --cacert ",
+                                       fed_->bundle_path(), " ");
+  const std::string ingest = absl::StrCat("https://localhost:", node->grpc_port());
+  std::string out;
+  ASSERT_EQ(testing::RunCommand(absl::StrCat(buf, "--cert ", gateway_.cert_path, " --key ", gateway_.key_path,
+                                             " --list-services ", ingest, " 2>&1"),
+                                &out),
+            0)
+      << out;
+  EXPECT_THAT(out, HasSubstr("polder.node.v1.IngestService"));
+  EXPECT_THAT(out, HasSubstr("grpc.health.v1.Health"));
+  EXPECT_THAT(out, Not(HasSubstr("polder.federation.v1"))) << "only this port's services";
+  // buf sends -H headers on the call only; --reflect-header '*' sends them on reflection too.
+  ASSERT_EQ(testing::RunCommand(absl::StrCat(buf, "-H 'Authorization: Bearer ", kToken, "' --reflect-header '*' ", ingest,
+                                             "/grpc.health.v1.Health/Check 2>&1"),
+                                &out),
+            0)
+      << out;
+  EXPECT_THAT(out, HasSubstr("\"SERVING\""));
+  EXPECT_NE(testing::RunCommand(absl::StrCat(buf, "--list-services ", ingest, " 2>&1"), &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("not authenticated")) << out;
+  EXPECT_NE(testing::RunCommand(absl::StrCat(buf, "-H 'Authorization: Bearer not-a-token' --reflect-header '*' --list-services ", ingest,
+                                             " 2>&1"),
+                                &out),
+            0)
+      << out;
+  // The federation port: a listed peer with a valid certificate gets no reflection.
+  const tls::TlsFiles& am = files_["amersfoort"];
+  EXPECT_NE(testing::RunCommand(absl::StrCat(buf, "--cert ", am.cert_path, " --key ", am.key_path, " --list-services ",
+                                             "https://localhost:", node->port("federation_port"), " 2>&1"),
+                                &out),
+            0)
+      << out;
+  EXPECT_THAT(out, HasSubstr("nimplemented")) << out;
+}
+
+// Reflection streams are calls like any other: each holds one of the ingest server's call
+// threads, so an authenticated caller that opens 300 and never speaks is stopped by the thread
+// quota (256) instead of taking a thread each; the node keeps serving and frees them all.
+TEST_F(NodeAdversarialTest, SilentReflectionStreamsAreBoundedByTheThreadQuota) {
+  auto node = StartGroningen();
+  const int before = Threads(node->pid());
+  constexpr int kChannels = 3, kPerChannel = 100;
+  grpc::CompletionQueue cq;
+  std::vector<std::unique_ptr<grpc::GenericStub>> stubs;
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::GenericClientAsyncReaderWriter>> calls;
+  for (int c = 0; c < kChannels; ++c) {
+    auto creds = tls::MakeChannelCredentials(gateway_, fed_->Checker(), "groningen");
+    ASSERT_OK(creds.status());
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // one connection per channel
+    stubs.push_back(std::make_unique<grpc::GenericStub>(
+        grpc::CreateCustomChannel(absl::StrCat("localhost:", node->grpc_port()), *creds, args)));
+    for (int i = 0; i < kPerChannel; ++i) {
+      contexts.push_back(std::make_unique<grpc::ClientContext>());
+      contexts.back()->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(120)));
+      calls.push_back(stubs.back()->PrepareCall(contexts.back().get(),
+                                                "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq));
+      calls.back()->StartCall(reinterpret_cast<void*>(calls.size()));
+    }
+  }
+  const int n = static_cast<int>(calls.size());
+  auto drain = [&cq](int events) {
+    for (int i = 0; i < events; ++i) {
+      void* tag = nullptr;
+      bool ok = false;
+      ASSERT_TRUE(cq.Next(&tag, &ok));
+    }
+  };
+  drain(n);  // every call started
+  absl::SleepFor(absl::Seconds(3));  // the server takes what it can
+  const int during = Threads(node->pid());
+  EXPECT_LT(during - before, 256 + 40) << "threads before " << before << ", with " << n << " silent streams " << during;
+  std::vector<grpc::Status> statuses(n);
+  for (int i = 0; i < n; ++i) {
+    calls[i]->WritesDone(reinterpret_cast<void*>(1000 + i));
+    calls[i]->Finish(&statuses[i], reinterpret_cast<void*>(2000 + i));
+  }
+  drain(2 * n);
+  int ok = 0, exhausted = 0;
+  for (const grpc::Status& s : statuses) {
+    if (s.ok()) ++ok;
+    if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) ++exhausted;
+  }
+  EXPECT_GT(exhausted, 0) << ok << " served";
+  EXPECT_EQ(ok + exhausted, n) << "every stream was served or refused for the quota";
+  ASSERT_TRUE(Alive(*node));
+  EXPECT_EQ(ValidPublish(*node, "after-reflection-streams"), 200);
 }
 
 // A provider with a valid identity (amersfoort) that misbehaves on its Subscribe streams: it

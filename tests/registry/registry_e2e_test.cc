@@ -218,6 +218,7 @@ TEST_F(RegistryE2eTest, OpsListenerReportsRoleCatchUpHealthAndPromtoolCleanMetri
   };
   auto creds = tls::MakeChannelCredentials(files_["groningen"], fed_->Checker(), "registry");
   ASSERT_OK(creds.status());
+  std::string out;
   auto [ok, serving] = health(*creds);
   EXPECT_TRUE(ok.ok()) << ok.error_message();
   EXPECT_EQ(serving, std::string("\x08\x01", 2)) << "HealthCheckResponse{status: SERVING}";
@@ -225,10 +226,25 @@ TEST_F(RegistryE2eTest, OpsListenerReportsRoleCatchUpHealthAndPromtoolCleanMetri
   anonymous.pem_root_certs = Slurp(fed_->bundle_path());
   EXPECT_FALSE(health(grpc::SslCredentials(anonymous)).first.ok()) << "health sits behind the registry's mTLS";
 
+  // A standard client (buf curl) finds the services by reflection and checks health with it,
+  // over the registry's mTLS; without a client certificate it gets nothing.
+  const std::string buf = absl::StrCat(testing::NpmHome(), "/node_modules/.bin/buf curl --protocol grpc --cacert ",
+                                       fed_->bundle_path(), " ");
+  const tls::TlsFiles& g = files_["groningen"];
+  const std::string as_groningen = absl::StrCat("--cert ", g.cert_path, " --key ", g.key_path, " ");
+  const std::string url = absl::StrCat("https://localhost:", primary->grpc_port());
+  ASSERT_EQ(testing::RunCommand(absl::StrCat(buf, as_groningen, "--list-services ", url, " 2>&1"), &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("polder.registry.v1.SchemaRegistryService"));
+  EXPECT_THAT(out, HasSubstr("grpc.health.v1.Health"));
+  ASSERT_EQ(testing::RunCommand(absl::StrCat(buf, as_groningen, url, "/grpc.health.v1.Health/Check 2>&1"), &out), 0)
+      << out;
+  EXPECT_THAT(out, HasSubstr("\"SERVING\""));
+  EXPECT_NE(testing::RunCommand(absl::StrCat(buf, "--list-services ", url, " 2>&1"), &out), 0) << out;
+
   // Metrics: promtool-clean, counting what happened above.
   // The store's status is refreshed at most once a second: wait for the tail to pass its writes.
   const std::string metrics_file = absl::StrCat(dir_, "/registry-metrics.txt");
-  std::string out, text;
+  std::string text;
   for (int i = 0; i < 100; ++i) {
     ASSERT_EQ(testing::RunCommand(absl::StrCat("curl -sS --fail http://127.0.0.1:", primary->port("ops_port"),
                                                "/metrics > ", metrics_file, " && promtool check metrics < ", metrics_file),
@@ -249,7 +265,7 @@ TEST_F(RegistryE2eTest, OpsListenerReportsRoleCatchUpHealthAndPromtoolCleanMetri
            "polder_registry_schemas 1",
            "polder_registry_http_requests_total{code=\"422\",method=\"POST\",route=\"/subjects/(.+)/versions\"} 1",
            "polder_registry_http_requests_total{code=\"404\",method=\"GET\",route=\"unmatched\"} 1",
-           "polder_registry_grpc_requests_total{code=\"0\",method=\"/grpc.health.v1.Health/Check\"} 1",
+           "polder_registry_grpc_requests_total{code=\"0\",method=\"/grpc.health.v1.Health/Check\"} 2",
            "polder_registry_http_request_seconds_count{route=\"/subjects/(.+)/versions\"} 3",
        }) {
     EXPECT_THAT(text, HasSubstr(line)) << text;
