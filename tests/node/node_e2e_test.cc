@@ -6,14 +6,19 @@
 #include <signal.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <future>
 #include <map>
 #include <mutex>
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "grpcpp/generic/generic_stub.h"
@@ -149,6 +154,135 @@ TEST_F(NodeE2eTest, PublishesOverGrpcAndHttpsWithCertificatesAndTokens) {
     EXPECT_EQ(e["key"], e["counterId"]) << "decoded: the entity id field equals the Kafka key";
   }
   EXPECT_EQ(event_ids, ce_ids);
+}
+
+// polderctl publish and tail against the real node and Kafka, and a city's own producer
+// configured as docs/producers.md says (issue 15, items 7 and 8): publish sends a CSV file in
+// batches with content-derived idempotency keys (a re-run resumes after the acknowledged batches;
+// without its state file every batch answers as a duplicate) and an NDJSON file with a token;
+// a refused record stops the run naming file:line; the direct producer writes with Confluent's
+// serializer and the CloudEvents headers; polderctl tail then reads the topic read_committed and
+// decodes every record through the node's schema endpoint — each exactly once.
+TEST_F(NodeE2eTest, PolderctlPublishesResumablyAndTailReadsItAndADocumentedDirectProducer) {
+  auto node = StartNode();
+  const std::string polderctl = RunfilesPath("tools/polderctl/polderctl");
+  const std::string tls_flags = absl::StrCat(" --endpoint localhost:", node->grpc_port(), " --ca-file ",
+                                             fed_->bundle_path());
+  std::string csv = "counter_id,event_time,count,location.latitude,location.longitude,direction\n";
+  for (int i = 0; i < 5; ++i) {
+    absl::StrAppend(&csv, "gn-csv-", i, ",", Now(), ",", 10 + i, ",53.2113,6.5641,DIRECTION_INBOUND\n");
+  }
+  const std::string csv_file = WriteBody("counts.csv", csv);
+  const std::string publish_csv = absl::StrCat(polderctl, " publish", tls_flags, " --cert ", gateway_.cert_path,
+                                               " --key ", gateway_.key_path, " --dataset ", kBikes,
+                                               " --batch-records 2 --file ", csv_file, " -o json");
+  auto publish = [&](const std::string& cmd) {
+    std::string output;
+    int rc = testing::RunCommand(absl::StrCat("{ ", cmd, " 2>", dir_, "/publish.err; }"), &output);
+    std::ifstream err_in(dir_ + "/publish.err");
+    std::string err((std::istreambuf_iterator<char>(err_in)), std::istreambuf_iterator<char>());
+    json result = json::parse(output, nullptr, false);
+    return std::make_tuple(rc, result, absl::StrCat(err, output));
+  };
+  auto [rc, result, err] = publish(publish_csv);
+  ASSERT_EQ(rc, 0) << publish_csv << "\n" << err << node->Log();
+  ASSERT_TRUE(result.is_object()) << err;
+  json file = result["files"][0];
+  EXPECT_EQ(file["records"], 5) << file.dump();
+  EXPECT_EQ(file["batches"], 3);
+  EXPECT_EQ(file["records_written"], 5);
+  EXPECT_EQ(file["duplicate_batches"], 0);
+  EXPECT_EQ(file["topic"], Topic());
+  EXPECT_TRUE(file["complete"].get<bool>());
+  const int schema_id = file["schema_id"].get<int>();
+  EXPECT_GT(schema_id, 0);
+  // The same command again: the state file says all three are acknowledged; nothing is sent.
+  std::tie(rc, result, err) = publish(publish_csv);
+  ASSERT_EQ(rc, 0) << err;
+  EXPECT_EQ(result["files"][0]["batches_resumed"], 3) << result.dump();
+  EXPECT_EQ(result["files"][0]["batches_sent"], 0);
+  // Without the state file (lost with a crashed laptop): the keys come from the content, so the
+  // node answers every batch as a duplicate and writes nothing twice.
+  ASSERT_TRUE(std::filesystem::remove(csv_file + ".polder-publish.json"));
+  std::tie(rc, result, err) = publish(publish_csv);
+  ASSERT_EQ(rc, 0) << err;
+  EXPECT_EQ(result["files"][0]["duplicate_batches"], 3) << result.dump();
+  EXPECT_EQ(result["files"][0]["records_written"], 0);
+  EXPECT_EQ(result["files"][0]["duplicate_records"], 5);
+
+  // NDJSON with the vendor's token.
+  const std::string ndjson_file = WriteBody(
+      "vendor.ndjson", absl::StrCat(BikeJson("gn-nd-1", 1), "\n", BikeJson("gn-nd-2", 2), "\n", BikeJson("gn-nd-3", 3), "\n"));
+  std::tie(rc, result, err) = publish(absl::StrCat(polderctl, " publish", tls_flags, " --token-file ", token_file_,
+                                                   " --dataset ", kBikes, " --file ", ndjson_file, " -o json"));
+  ASSERT_EQ(rc, 0) << err << node->Log();
+  EXPECT_EQ(result["files"][0]["records_written"], 3) << result.dump();
+  // A refused record (an unknown field on line 2) stops the run and names file:line.
+  const std::string bad_file = WriteBody(
+      "bad.ndjson", absl::StrCat(BikeJson("gn-bad-1", 1), "\n", R"({"counterId":"gn-bad-2","bogus":1})", "\n"));
+  std::tie(rc, result, err) = publish(absl::StrCat(polderctl, " publish", tls_flags, " --token-file ", token_file_,
+                                                   " --dataset ", kBikes, " --file ", bad_file));
+  EXPECT_EQ(rc, 1) << err;
+  EXPECT_THAT(err, HasSubstr(absl::StrCat(bad_file, ":2:"))) << err;
+  EXPECT_THAT(err, HasSubstr("bogus")) << err;
+  // No certificate, no token: refused before anything is written.
+  std::tie(rc, result, err) =
+      publish(absl::StrCat(polderctl, " publish", tls_flags, " --dataset ", kBikes, " --file ", ndjson_file,
+                           " --state-file ", dir_, "/anonymous.state"));
+  EXPECT_EQ(rc, 1) << err;
+  EXPECT_THAT(err, HasSubstr("present a client certificate or an Authorization: Bearer token")) << err;
+
+  // A city application writing straight to Kafka, configured as docs/producers.md says.
+  const std::string pip = testing::PipHome();
+  ASSERT_FALSE(pip.empty()) << "Python test clients not found: run tools/setup/setup.sh (./test.sh does)";
+  const tls::TlsFiles& f = files_["groningen"];
+  const std::string direct_out = dir_ + "/direct.json";
+  std::string cmd = absl::StrCat(
+      pip, "/bin/python ", RunfilesPath("tests/node/city_producer.py"), " ", broker().bootstrap_servers(), " ",
+      Topic(), " https://localhost:", registry_->http_port(), " ", f.cert_path, " ", f.key_path, " ",
+      fed_->bundle_path(), " ",
+      RunfilesPath("proto/polder/datasets/mobility/v1/bike_count_descriptor_set.pb"), " ", peer_, " ",
+      tls::kTestFederation, " 4 ", direct_out);
+  std::string output;
+  ASSERT_EQ(testing::RunCommand(cmd, &output), 0) << cmd << "\n" << output;
+  json direct = json::parse(std::ifstream(direct_out));
+  ASSERT_EQ(direct["ce_ids"].size(), 4u) << direct.dump();
+  EXPECT_EQ(direct["schema_ids"], json::array({schema_id})) << "the direct producer framed with the registry's latest";
+
+  // polderctl tail: everything, read_committed, decoded by the node's schema endpoint; it stops
+  // at the end offsets it saw at start.
+  const std::string tail_out = dir_ + "/tail.jsonl";
+  cmd = absl::StrCat("{ ", polderctl, " tail --bootstrap ", broker().bootstrap_servers(), " --topic ", Topic(),
+                     " --schema-url https://localhost:", node->port("schema_port"), " --ca-file ",
+                     fed_->bundle_path(), " --federation ", tls::kTestFederation, " >", tail_out, "; }");
+  ASSERT_EQ(testing::RunCommand(cmd, &output), 0) << cmd << "\n" << output;
+  EXPECT_THAT(output, HasSubstr("12 record(s) printed, 0 skipped")) << output;
+  std::map<std::string, int> seen;
+  std::set<std::string> direct_ids(direct["ce_ids"].begin(), direct["ce_ids"].end());
+  int from_csv = 0;
+  std::ifstream lines(tail_out);
+  for (std::string line; std::getline(lines, line);) {
+    json r = json::parse(line, nullptr, false);
+    ASSERT_TRUE(r.is_object()) << line;
+    ++seen[r["ce_id"].get<std::string>()];
+    EXPECT_EQ(r["topic"], Topic());
+    EXPECT_EQ(r["ce_type"], "polder.datasets.mobility.v1.BikeCount");
+    EXPECT_EQ(r["schema_id"], schema_id);
+    EXPECT_EQ(r["key"], r["value"]["counterId"]) << line;
+    const std::string counter = r["value"]["counterId"].get<std::string>();
+    if (absl::StartsWith(counter, "gn-csv-")) {
+      ++from_csv;
+      EXPECT_EQ(r["value"]["direction"], "DIRECTION_INBOUND") << line;
+      EXPECT_DOUBLE_EQ(r["value"]["location"]["latitude"].get<double>(), 53.2113) << line;
+    }
+    if (direct_ids.count(r["ce_id"].get<std::string>())) {
+      EXPECT_TRUE(absl::StartsWith(counter, "gn-direct-")) << line;
+    }
+  }
+  EXPECT_EQ(seen.size(), 12u) << "5 from CSV, 3 from NDJSON, 4 direct";
+  for (const auto& [id, n] : seen) EXPECT_EQ(n, 1) << id;
+  EXPECT_EQ(from_csv, 5);
+  for (const std::string& id : direct_ids) EXPECT_EQ(seen.count(id), 1u) << id;
 }
 
 TEST_F(NodeE2eTest, RefusesUnauthenticatedUnauthorisedAndBadInputWithTheRightStatus) {

@@ -15,6 +15,8 @@
 //   polderctl contract revoke --file contract.json --peer amersfoort --key ... --out rev.json
 //   polderctl registry set-primary --address reg-b:9443 --replica reg-b --cert ...
 //   polderctl federation bootstrap --address registry:9443 --cert operator/tls/cert.pem ...
+//   polderctl tail --bootstrap kafka:9092 --topic groningen.mobility.bike-counts --schema-url https://node:8082 ...
+//   polderctl publish --endpoint node:7444 --dataset mobility.bike-counts --file counts.csv --ca-file ...
 //
 // Every command takes --help, and -o json for machine-readable output. Errors go to stderr with
 // exit status 1 (2 for usage errors). Private keys are written with mode 0600 and never printed.
@@ -56,6 +58,8 @@
 #include "common/trust/keys.h"
 #include "nlohmann/json.hpp"
 #include "tools/polderctl/cli.h"
+#include "tools/polderctl/commands/publish_command.h"
+#include "tools/polderctl/commands/tail_command.h"
 
 namespace polder {
 namespace {
@@ -995,16 +999,25 @@ std::vector<Command> Commands() {
         {"reason", "why", false},
         {"out", "revocation file", true}},
        ContractRevoke},
+      // Commands without a group (`polderctl tail`, `polderctl publish`): name "".
+      {"tail", "", polderctl::kTailSummary, polderctl::TailFlags(),
+       [](const Args& a, Output* out) -> absl::Status {
+         if (out->json) return absl::InvalidArgumentError("tail prints JSON lines already: drop -o json");
+         return polderctl::RunTailCommand(a, std::cout, std::cerr);
+       }},
+      {"publish", "", polderctl::kPublishSummary, polderctl::PublishFlags(),
+       [](const Args& a, Output* out) { return polderctl::RunPublishCommand(a, std::cerr, &out->result); }},
   };
 }
 
 void Usage(std::ostream& os, const std::vector<Command>& commands) {
   os << "usage: polderctl <group> <command> [flags] [-o json]\n\n"
         "Operator tool for Polder: PKI, signing keys, the peer directory, sharing contracts,\n"
-        "the registry primary, the standard datasets and audit trails. `polderctl <group> <command> --help`\n"
+        "the registry primary, the standard datasets, audit trails, and dataset records (tail, publish).\n"
+        "`polderctl <group> <command> --help` (or `polderctl tail --help`) "
         "lists a command's flags.\n\n";
   for (const Command& c : commands) {
-    std::string left = absl::StrCat("  ", c.group, " ", c.name);
+    std::string left = c.name.empty() ? absl::StrCat("  ", c.group) : absl::StrCat("  ", c.group, " ", c.name);
     if (left.size() < 24) left.resize(24, ' ');
     os << left << c.summary << "\n";
   }
@@ -1033,24 +1046,27 @@ int Run(int argc, char** argv) {
     Usage(rest.empty() ? std::cerr : std::cout, commands);
     return rest.empty() ? 2 : 0;
   }
-  if (rest.size() < 2) {
+  const bool single = std::any_of(commands.begin(), commands.end(),
+                                  [&](const Command& c) { return c.group == rest[0] && c.name.empty(); });
+  if (rest.size() < 2 && !single) {
     std::cerr << "polderctl: '" << rest[0] << "' needs a command\n";
     Usage(std::cerr, commands);
     return 2;
   }
   for (const Command& c : commands) {
-    if (c.group != rest[0] || c.name != rest[1]) continue;
-    std::vector<std::string> flags(rest.begin() + 2, rest.end());
+    if (c.group != rest[0] || (single ? !c.name.empty() : c.name != rest[1])) continue;
+    const std::string title = single ? c.group : absl::StrCat(c.group, " ", c.name);
+    std::vector<std::string> flags(rest.begin() + (single ? 1 : 2), rest.end());
     for (const std::string& f : flags) {
       if (f == "--help" || f == "-h") {
-        std::cout << "usage: polderctl " << c.group << " " << c.name << " [flags] [-o json]\n\n"
+        std::cout << "usage: polderctl " << title << " [flags] [-o json]\n\n"
                   << c.summary << "\n\n" << cli::FlagHelp(c.flags);
         return 0;
       }
     }
     absl::StatusOr<Args> args = Args::Parse(flags, c.flags);
     if (!args.ok()) {
-      std::cerr << "polderctl " << c.group << " " << c.name << ": " << args.status().message() << "\n";
+      std::cerr << "polderctl " << title << ": " << args.status().message() << "\n";
       return 2;
     }
     Output out;
@@ -1063,7 +1079,7 @@ int Run(int argc, char** argv) {
                                   {"error", std::string(s.message())}}.dump(2)
                   << "\n";
       }
-      std::cerr << "polderctl " << c.group << " " << c.name << ": error: " << s.message() << "\n";
+      std::cerr << "polderctl " << title << ": error: " << s.message() << "\n";
       return 1;
     }
     if (json) {

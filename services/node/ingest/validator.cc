@@ -11,6 +11,7 @@
 #include "common/json/bounded.h"
 #include "common/wire/confluent_frame.h"
 #include "common/wire/record_headers.h"
+#include "common/wire/utf8.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/wire_format_lite.h"
@@ -24,46 +25,6 @@ using pb::internal::WireFormatLite;
 namespace {
 
 constexpr int kMaxDepth = 64;
-
-// Offset of the first byte that is not valid UTF-8 (no overlongs, surrogates or code points
-// above U+10FFFF), or -1.
-int64_t InvalidUtf8At(absl::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const size_t n = s.size();
-  size_t i = 0;
-  while (i < n) {
-    unsigned char c = p[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    int len;
-    uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return static_cast<int64_t>(i);
-    }
-    if (i + len > n) return static_cast<int64_t>(i);
-    for (int k = 1; k < len; ++k) {
-      if ((p[i + k] & 0xC0) != 0x80) return static_cast<int64_t>(i);
-      cp = (cp << 6) | (p[i + k] & 0x3F);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return static_cast<int64_t>(i);
-    }
-    i += len;
-  }
-  return -1;
-}
 
 std::string Join(const std::string& path, absl::string_view name) {
   return path.empty() ? std::string(name) : absl::StrCat(path, ".", name);
@@ -191,7 +152,7 @@ absl::Status CheckMessage(const pb::Descriptor* type, absl::string_view data, co
         ok = in.ReadVarint32(&len) && in.ReadString(&bytes, static_cast<int>(len));
         if (!ok) break;
         if (f->type() == pb::FieldDescriptor::TYPE_STRING) {
-          if (int64_t at = InvalidUtf8At(bytes); at >= 0) {
+          if (int64_t at = wire::InvalidUtf8At(bytes); at >= 0) {
             return absl::InvalidArgumentError(absl::StrCat(where, ": not valid UTF-8 (byte ", at, " of the string)"));
           }
           if (meta != nullptr && f == meta->entity_id) meta->entity = std::move(bytes);
@@ -311,7 +272,7 @@ absl::StatusOr<std::vector<kafka::ProducerRecord>> BatchValidator::Validate(
       meta = schema::RecordMetadataFrom(target.layout, std::move(wire.entity), wire.has_time, wire.seconds, wire.nanos);
       binary = in.data;
     } else {
-      if (int64_t at = InvalidUtf8At(in.data); at >= 0) {
+      if (int64_t at = wire::InvalidUtf8At(in.data); at >= 0) {
         return bad(absl::StrCat("not valid UTF-8 (byte ", at, " of the record's JSON)"));
       }
       // Protobuf's JSON parser recurses (bounded at 100, but stack-hungry); the dataset messages
