@@ -30,6 +30,8 @@
 #include "absl/strings/str_split.h"
 #include "bench/bench_main.h"
 #include "tests/node/federation_fixture.h"
+#include "common/kafka/rdkafka_producer.h"
+#include "common/kafka/rdkafka_consumer.h"
 
 namespace polder {
 namespace {

@@ -21,6 +21,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/kafka/admin.h"
+#include "common/kafka/rdkafka_admin.h"
 #include "google/protobuf/util/json_util.h"
 #include "proto/polder/datasets/mobility/v1/bike_count.pb.h"
 #include "services/node/ingest/validator.h"

@@ -1,4 +1,5 @@
-// Admin: create topics and describe them (partitions, replication, configs).
+// Admin: create topics and describe them (partitions, replication, configs). The librdkafka
+// implementation is in rdkafka_admin.h, a fake in common/kafka/testing.
 //
 // librdkafka 2.0.2 has CreateTopics and DescribeConfigs but not DescribeTopics or
 // IncrementalAlterConfigs, and its legacy AlterConfigs resets every setting not passed. Polder
@@ -7,6 +8,7 @@
 #ifndef POLDER_COMMON_KAFKA_ADMIN_H_
 #define POLDER_COMMON_KAFKA_ADMIN_H_
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -55,23 +57,10 @@ class Admin {
   // NOT_FOUND if the topic does not exist.
   virtual absl::StatusOr<TopicDescription> DescribeTopic(const std::string& name,
                                                          absl::Duration timeout) = 0;
-};
-
-class KafkaAdmin : public Admin {
- public:
-  static absl::StatusOr<std::unique_ptr<KafkaAdmin>> Create(ClientOptions options);
-
-  absl::Status CreateTopic(const TopicSpec& spec, absl::Duration timeout) override;
-  absl::StatusOr<TopicDescription> DescribeTopic(const std::string& name,
-                                                 absl::Duration timeout) override;
   // Deletes every record of `topic` below the given offsets (partition → offset; kOffsetEnd,
   // -1, for the high watermark): Kafka's DeleteRecords, which moves the log start offset.
-  absl::Status DeleteRecords(const std::string& topic, const std::map<int32_t, int64_t>& before,
-                             absl::Duration timeout);
-
- private:
-  explicit KafkaAdmin(HandlePtr rk) : rk_(std::move(rk)) {}
-  HandlePtr rk_;
+  virtual absl::Status DeleteRecords(const std::string& topic, const std::map<int32_t, int64_t>& before,
+                                     absl::Duration timeout) = 0;
 };
 
 }  // namespace kafka

@@ -1,11 +1,8 @@
-// Options shared by Polder's librdkafka clients and the conversion into an rd_kafka_conf_t.
+// Options shared by Polder's Kafka clients, and the client properties they imply.
 #ifndef POLDER_COMMON_KAFKA_CLIENT_CONFIG_H_
 #define POLDER_COMMON_KAFKA_CLIENT_CONFIG_H_
 
-#include <librdkafka/rdkafka.h>
-
 #include <map>
-#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -13,16 +10,6 @@
 
 namespace polder {
 namespace kafka {
-
-struct ConfDeleter {
-  void operator()(rd_kafka_conf_t* conf) const { rd_kafka_conf_destroy(conf); }
-};
-using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
-
-struct HandleDeleter {
-  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
-};
-using HandlePtr = std::unique_ptr<rd_kafka_t, HandleDeleter>;
 
 // Connection settings every client needs.
 struct ClientOptions {
@@ -39,17 +26,9 @@ struct ClientOptions {
   std::map<std::string, std::string> properties;
 };
 
-// Builds a configuration from `props` in order. An unknown property or invalid value is an
-// INVALID_ARGUMENT naming the property and the value.
-absl::StatusOr<ConfPtr> BuildConf(const std::map<std::string, std::string>& props);
-
 // Validates `options` (bootstrap servers present, timeouts positive) and returns the properties
 // common to every client: bootstrap.servers, client.id and the user's extra properties.
-// BuildConf also routes librdkafka's log through common/log (one JSON object per line).
 absl::StatusOr<std::map<std::string, std::string>> CommonProperties(const ClientOptions& options);
-
-// Routes librdkafka's log lines for clients made from `conf` through common/log.
-void InstallJsonLogger(rd_kafka_conf_t* conf);
 
 // Milliseconds as a property value.
 std::string Millis(absl::Duration d);

@@ -1,16 +1,17 @@
 // Consumer: reads explicitly assigned partitions from given offsets, read_committed, without a
-// consumer group (no JoinGroup, no offset commits: Polder keeps its own cursors).
+// consumer group (no JoinGroup, no offset commits: Polder keeps its own cursors). The librdkafka
+// implementation is in rdkafka_consumer.h, a fake in common/kafka/testing; classes that consume
+// get consumers from a ClientFactory (client_factory.h) passed to their constructor.
 //
 //   ConsumerOptions options;
 //   options.client.bootstrap_servers = broker;
-//   ASSIGN_OR_RETURN(auto consumer, KafkaConsumer::Create(options));
+//   ASSIGN_OR_RETURN(std::unique_ptr<Consumer> consumer, factory.NewConsumer(options));
 //   RETURN_IF_ERROR(consumer->Assign({{"groningen.mobility.bike-counts", 0, kOffsetBeginning}}));
 //   ASSIGN_OR_RETURN(std::vector<ConsumedRecord> batch, consumer->Poll(absl::Seconds(1), 500));
 #ifndef POLDER_COMMON_KAFKA_CONSUMER_H_
 #define POLDER_COMMON_KAFKA_CONSUMER_H_
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -59,45 +60,17 @@ class Consumer {
   // offset as the broker reports it.
   virtual absl::StatusOr<std::pair<int64_t, int64_t>> QueryWatermarks(
       const std::string& topic, int32_t partition, absl::Duration timeout) = 0;
-};
 
-class KafkaConsumer : public Consumer {
- public:
-  static absl::StatusOr<std::unique_ptr<KafkaConsumer>> Create(ConsumerOptions options);
-  ~KafkaConsumer() override;
-
-  absl::Status Assign(const std::vector<TopicPartitionOffset>& partitions) override;
-  absl::StatusOr<std::vector<ConsumedRecord>> Poll(absl::Duration timeout,
-                                                   int max_records) override;
-  absl::StatusOr<std::pair<int64_t, int64_t>> QueryWatermarks(const std::string& topic,
-                                                              int32_t partition,
-                                                              absl::Duration timeout) override;
   // The first offset of the partition whose timestamp is at or after `at`; the high watermark
   // if there is none (Kafka's ListOffsets by time).
-  absl::StatusOr<int64_t> OffsetForTime(const std::string& topic, int32_t partition, absl::Time at,
-                                        absl::Duration timeout);
+  virtual absl::StatusOr<int64_t> OffsetForTime(const std::string& topic, int32_t partition, absl::Time at,
+                                                absl::Duration timeout) = 0;
+
   // The next offset this consumer will read from the partition (past skipped aborted records
   // and transaction markers); negative if not known yet. Safe to call from any thread.
-  absl::StatusOr<int64_t> Position(const std::string& topic, int32_t partition);
-
- private:
-  explicit KafkaConsumer(HandlePtr rk) : rk_(std::move(rk)) {}
-  HandlePtr rk_;
-  absl::Status deferred_error_;
+  virtual absl::StatusOr<int64_t> Position(const std::string& topic, int32_t partition) = 0;
 };
 
-// The librdkafka properties a consumer with `options` runs with.
-absl::StatusOr<std::map<std::string, std::string>> ConsumerProperties(
-    const ConsumerOptions& options);
-
-// Reads `partition` of `topic` with read_committed from `start` (clamped to the log start) to the
-// end the log had when called — its high watermark, which the last stable offset may trail right
-// after a commit — calling `each` for every committed record. Returns the position reached (the
-// next offset to read); a record `each` refuses ends the read with its error; DEADLINE_EXCEEDED
-// after `timeout`. Used to load small internal topics (keys, cursors, audit) at start.
-absl::StatusOr<int64_t> ReadToEnd(const ConsumerOptions& options, const std::string& topic, int32_t partition,
-                                  int64_t start, absl::Duration timeout,
-                                  const std::function<absl::Status(const ConsumedRecord&)>& each);
 
 }  // namespace kafka
 }  // namespace polder

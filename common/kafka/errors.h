@@ -1,6 +1,7 @@
-// The one place where librdkafka error codes become absl::Status.
+// Kafka errors as absl::Status: the payload that classifies them and the predicates over it.
+// librdkafka's error codes become such statuses in one place, rdkafka_errors.h.
 //
-// Every status made here carries a payload (type URL kKafkaErrorPayload) with the librdkafka
+// Every Kafka error status carries a payload (type URL kKafkaErrorPayload) with the librdkafka
 // error name and its retriable / fatal / abortable flags, so callers can tell a fenced producer
 // from a broker that is down without parsing messages:
 //
@@ -15,8 +16,6 @@
 // UNAUTHENTICATED; unknown topic/partition → NOT_FOUND; offsets outside the log → OUT_OF_RANGE.
 #ifndef POLDER_COMMON_KAFKA_ERRORS_H_
 #define POLDER_COMMON_KAFKA_ERRORS_H_
-
-#include <librdkafka/rdkafka.h>
 
 #include <string>
 
@@ -33,22 +32,16 @@ struct KafkaErrorFlags {
   bool retriable = false;
   bool fatal = false;
   bool txn_requires_abort = false;
+  // A newer instance with the same transactional id took over (or bumped the epoch).
+  bool fenced = false;
 };
 
-// The absl::StatusCode for a librdkafka error code (kOk for RD_KAFKA_RESP_ERR_NO_ERROR).
-absl::StatusCode KafkaErrorToCode(rd_kafka_resp_err_t err);
-
-// A status for `err` with message "<context>: <librdkafka description> (<name>)". OK for
-// RD_KAFKA_RESP_ERR_NO_ERROR. `flags.fatal` makes it FAILED_PRECONDITION and
-// `flags.txn_requires_abort` ABORTED, as for rd_kafka_error_t below.
-absl::Status KafkaStatus(rd_kafka_resp_err_t err, absl::string_view context,
-                         KafkaErrorFlags flags = {});
-
-// A status for an rd_kafka_error_t (transactional and admin APIs), honouring its fatal,
-// retriable and txn_requires_abort flags: fatal → FAILED_PRECONDITION, requires abort →
-// ABORTED, otherwise as KafkaErrorToCode (retriable codes are UNAVAILABLE). Does not take
-// ownership. OK for nullptr.
-absl::Status KafkaStatus(const rd_kafka_error_t* error, absl::string_view context);
+// A status carrying the Kafka error payload: `code` and message "<context>: <description>
+// (<name>)", `name` being the Kafka or librdkafka error name (e.g. "PRODUCER_FENCED",
+// "_MSG_TIMED_OUT"). rdkafka_errors.h makes these from librdkafka's errors; fakes make them
+// directly, so callers see one vocabulary.
+absl::Status MakeKafkaError(absl::StatusCode code, absl::string_view name, absl::string_view context,
+                            absl::string_view description, const KafkaErrorFlags& flags);
 
 // The librdkafka error name recorded in `status` (e.g. "_MSG_TIMED_OUT"), or "" if none.
 std::string KafkaErrorName(const absl::Status& status);

@@ -1,4 +1,5 @@
 #include "common/kafka/errors.h"
+#include "common/kafka/rdkafka_errors.h"
 
 #include "common/status/status_matchers.h"
 #include "gmock/gmock.h"

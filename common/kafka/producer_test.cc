@@ -1,5 +1,5 @@
 // Unit tests of the producers and the consumer against librdkafka's in-process mock cluster.
-#include "common/kafka/producer.h"
+#include "common/kafka/rdkafka_producer.h"
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -12,8 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "common/kafka/consumer.h"
-#include "common/kafka/errors.h"
+#include "common/kafka/rdkafka_consumer.h"
+#include "common/kafka/rdkafka_errors.h"
 #include "common/status/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

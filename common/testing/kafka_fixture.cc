@@ -1,6 +1,8 @@
 #include "common/testing/kafka_fixture.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/kafka/rdkafka_consumer.h"
+#include "common/kafka/rdkafka_admin.h"
 
 namespace polder {
 namespace testing {

@@ -26,6 +26,7 @@
 #include "absl/strings/str_join.h"
 #include "common/http/https_server.h"
 #include "common/kafka/admin.h"
+#include "common/kafka/rdkafka_admin.h"
 #include "common/log/log.h"
 #include "common/memory/trim.h"
 #include "common/server/grpc_reflection.h"

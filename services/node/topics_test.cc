@@ -7,6 +7,7 @@
 #include "common/testing/kafka_fixture.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "common/kafka/rdkafka_admin.h"
 
 namespace polder {
 namespace node {

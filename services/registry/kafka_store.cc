@@ -5,6 +5,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/kafka/errors.h"
+#include "common/kafka/rdkafka_producer.h"
+#include "common/kafka/rdkafka_consumer.h"
+#include "common/kafka/rdkafka_admin.h"
 #include "common/log/log.h"
 #include "common/status/status_macros.h"
 #include "services/registry/errors.h"

@@ -29,6 +29,8 @@
 #include "common/kafka/admin.h"
 #include "common/kafka/consumer.h"
 #include "common/kafka/producer.h"
+#include "common/kafka/rdkafka_producer.h"
+#include "common/kafka/rdkafka_consumer.h"
 #include "services/registry/registry.h"
 
 namespace polder {

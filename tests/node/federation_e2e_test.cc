@@ -27,6 +27,9 @@
 #include <sys/wait.h>
 
 #include "tests/node/federation_fixture.h"
+#include "common/kafka/rdkafka_producer.h"
+#include "common/kafka/rdkafka_consumer.h"
+#include "common/kafka/rdkafka_admin.h"
 
 namespace polder {
 namespace {

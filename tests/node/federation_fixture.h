@@ -21,6 +21,8 @@
 #include "common/audit/audit_chain.h"
 #include "common/kafka/admin.h"
 #include "common/kafka/producer.h"
+#include "common/kafka/rdkafka_consumer.h"
+#include "common/kafka/rdkafka_client_factory.h"
 #include "common/tls/grpc_tls.h"
 #include "common/trust/contract.h"
 #include "common/wire/confluent_frame.h"
@@ -217,7 +219,7 @@ class FederationFixture : public NodeE2eTest {
     o.client = ClientOptions();
     o.client.bootstrap_servers = bootstrap;
     AuditTopic out;
-    absl::Status s = kafka::ReadToEnd(o, "_polder.audit", 0, 0, absl::Seconds(30),
+    absl::Status s = kafka::ReadToEnd(kafka::RdKafkaClientFactory::Stateless(), o, "_polder.audit", 0, 0, absl::Seconds(30),
                                       [&](const kafka::ConsumedRecord& r) -> absl::Status {
                                         if (r.key && absl::StartsWith(*r.key, "receipt/")) {
                                           auto rc = audit::DecodeReceipt(r.value);

@@ -43,6 +43,7 @@
 #include "common/audit/trail.h"
 #include "common/json/bounded.h"
 #include "common/kafka/consumer.h"
+#include "common/kafka/rdkafka_client_factory.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
 #include "common/tls/grpc_tls.h"
@@ -689,7 +690,7 @@ absl::StatusOr<audit::Trail> ReadAuditTopic(const Args& a, const std::string& bo
   o.client.properties["log_level"] = "3";
   std::vector<std::pair<std::string, std::string>> records;
   ASSIGN_OR_RETURN(absl::Duration timeout, DurationFlag(a, "timeout"));
-  absl::Status s = kafka::ReadToEnd(o, a.Get("topic"), 0, 0, timeout,
+  absl::Status s = kafka::ReadToEnd(kafka::RdKafkaClientFactory::Stateless(), o, a.Get("topic"), 0, 0, timeout,
                                     [&](const kafka::ConsumedRecord& r) -> absl::Status {
                                       records.push_back({r.key.value_or(""), r.value});
                                       return absl::OkStatus();

@@ -8,6 +8,9 @@
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
 #include "common/status/status_macros.h"
+#include "common/kafka/rdkafka_producer.h"
+#include "common/kafka/rdkafka_consumer.h"
+#include "common/kafka/rdkafka_client_factory.h"
 
 namespace polder {
 namespace node {
@@ -117,7 +120,7 @@ void AuditLog::Apply(const audit::IndexRecord& r) {
 absl::Status AuditLog::LoadIndex() {
   std::vector<audit::IndexRecord> records;
   int64_t unreadable = 0;
-  ASSIGN_OR_RETURN(int64_t end, kafka::ReadToEnd(consumer_, options_.index_topic, 0, 0, absl::Seconds(60),
+  ASSIGN_OR_RETURN(int64_t end, kafka::ReadToEnd(kafka::RdKafkaClientFactory::Stateless(), consumer_, options_.index_topic, 0, 0, absl::Seconds(60),
                                                  [&](const kafka::ConsumedRecord& r) -> absl::Status {
                                                    absl::StatusOr<audit::IndexRecord> d =
                                                        audit::DecodeIndexRecord(r.key.value_or(""), r.value);
@@ -399,8 +402,7 @@ absl::StatusOr<std::vector<audit::AuditLink>> AuditLog::Read(const std::string& 
   const std::string prefix = absl::StrCat(stream_id, "/");
   // Stops as soon as `max` links are in (a sentinel status, not an error).
   const absl::Status enough = absl::CancelledError("enough");
-  absl::StatusOr<int64_t> read = kafka::ReadToEnd(
-      consumer_, options_.topic, 0, start, std::max(deadline - absl::Now(), absl::Seconds(1)),
+  absl::StatusOr<int64_t> read = kafka::ReadToEnd(kafka::RdKafkaClientFactory::Stateless(), consumer_, options_.topic, 0, start, std::max(deadline - absl::Now(), absl::Seconds(1)),
       [&](const kafka::ConsumedRecord& r) -> absl::Status {
         if (!r.key || !absl::StartsWith(*r.key, prefix)) return absl::OkStatus();
         ASSIGN_OR_RETURN(audit::AuditLink link, audit::DecodeAuditRecord(r.value));

@@ -14,6 +14,7 @@
 #include "common/status/status_macros.h"
 #include "common/wire/confluent_frame.h"
 #include "services/node/federation/source_reader.h"
+#include "common/kafka/rdkafka_consumer.h"
 
 namespace polder {
 namespace node {

@@ -9,6 +9,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/kafka/producer.h"
+#include "common/kafka/rdkafka_producer.h"
+#include "common/kafka/rdkafka_consumer.h"
+#include "common/kafka/rdkafka_admin.h"
 #include "common/status/status_matchers.h"
 #include "common/testing/kafka_fixture.h"
 #include "common/tls/grpc_tls.h"

@@ -8,6 +8,9 @@
 #include "common/audit/audit_index.h"
 #include "common/json/bounded.h"
 #include "common/kafka/errors.h"
+#include "common/kafka/rdkafka_producer.h"
+#include "common/kafka/rdkafka_consumer.h"
+#include "common/kafka/rdkafka_client_factory.h"
 #include "common/log/log.h"
 #include "common/status/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -58,7 +61,7 @@ absl::StatusOr<std::unique_ptr<MirrorWriter>> MirrorWriter::Start(Options option
 absl::StatusOr<MirrorCursor> MirrorWriter::ReadCursor() {
   // The cursors topic is small and compacted: the subscription's last committed value wins.
   MirrorCursor cursor;
-  RETURN_IF_ERROR(kafka::ReadToEnd(options_.consumer, options_.cursors_topic, 0, 0, options_.timeout,
+  RETURN_IF_ERROR(kafka::ReadToEnd(kafka::RdKafkaClientFactory::Stateless(), options_.consumer, options_.cursors_topic, 0, 0, options_.timeout,
                                    [&](const kafka::ConsumedRecord& r) -> absl::Status {
                                      if (r.key != options_.subscription) return absl::OkStatus();
                                      ASSIGN_OR_RETURN(cursor, ParseCursor(r.value));

@@ -23,6 +23,7 @@
 #include "common/audit/audit_chain.h"
 #include "common/kafka/consumer.h"
 #include "common/kafka/producer.h"
+#include "common/kafka/rdkafka_producer.h"
 
 namespace polder {
 namespace node {

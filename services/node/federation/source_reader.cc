@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status/status_macros.h"
+#include "common/kafka/rdkafka_consumer.h"
 
 namespace polder {
 namespace node {

@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/kafka/consumer.h"
+#include "common/kafka/rdkafka_consumer.h"
 
 namespace polder {
 namespace node {

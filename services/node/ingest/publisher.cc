@@ -6,6 +6,8 @@
 #include "absl/synchronization/notification.h"
 #include "common/json/bounded.h"
 #include "common/kafka/errors.h"
+#include "common/kafka/rdkafka_producer.h"
+#include "common/kafka/rdkafka_client_factory.h"
 #include "common/log/log.h"
 #include "common/status/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -167,7 +169,7 @@ absl::Status Publisher::ReadKeys(absl::Duration timeout) {
   int64_t loaded = 0;
   ASSIGN_OR_RETURN(
       int64_t position,
-      kafka::ReadToEnd(options_.keys_consumer, options_.keys_topic, 0, keys_next_offset_, timeout,
+      kafka::ReadToEnd(kafka::RdKafkaClientFactory::Stateless(), options_.keys_consumer, options_.keys_topic, 0, keys_next_offset_, timeout,
                        [&](const kafka::ConsumedRecord& r) {
                          json v = json_input::ParseOrDiscarded(r.value);
                          if (!r.key || !v.is_object()) {

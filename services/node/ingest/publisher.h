@@ -31,6 +31,7 @@
 #include "absl/time/time.h"
 #include "common/kafka/consumer.h"
 #include "common/kafka/producer.h"
+#include "common/kafka/rdkafka_producer.h"
 
 namespace polder {
 namespace node {

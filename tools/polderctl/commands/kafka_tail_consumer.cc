@@ -4,6 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/kafka/errors.h"
+#include "common/kafka/rdkafka_consumer.h"
+#include "common/kafka/rdkafka_admin.h"
+#include "common/kafka/rdkafka_errors.h"
 #include "common/status/status_macros.h"
 
 namespace polder {

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "common/kafka/client_config.h"
 #include "common/kafka/consumer.h"
+#include "common/kafka/rdkafka_consumer.h"
 #include "tools/polderctl/commands/tail.h"
 
 namespace polder {
@@ -33,6 +34,10 @@ class KafkaTailConsumer : public TailConsumer {
   }
   absl::StatusOr<int64_t> Position(const std::string& topic, int32_t partition) override {
     return consumer_->Position(topic, partition);
+  }
+  absl::StatusOr<int64_t> OffsetForTime(const std::string& topic, int32_t partition, absl::Time at,
+                                        absl::Duration timeout) override {
+    return consumer_->OffsetForTime(topic, partition, at, timeout);
   }
   absl::StatusOr<std::vector<int32_t>> Partitions(const std::string& topic, absl::Duration timeout) override;
 

@@ -284,6 +284,9 @@ TEST_F(TailTest, AbsentHeadersAndKeyAreNull) {
 // delivered its position jumps to the end (past a commit marker that is never delivered).
 class FakeConsumer : public TailConsumer {
  public:
+  absl::StatusOr<int64_t> OffsetForTime(const std::string&, int32_t, absl::Time, absl::Duration) override {
+    return absl::UnimplementedError("tail never looks up offsets by time");
+  }
   absl::StatusOr<std::vector<int32_t>> Partitions(const std::string& topic, absl::Duration) override {
     if (topic != "groningen.mobility.bike-counts") return absl::NotFoundError("no such topic");
     std::vector<int32_t> out;

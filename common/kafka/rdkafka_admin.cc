@@ -1,9 +1,9 @@
-#include "common/kafka/admin.h"
+#include "common/kafka/rdkafka_admin.h"
 
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "common/kafka/errors.h"
+#include "common/kafka/rdkafka_errors.h"
 #include "common/status/status_macros.h"
 
 namespace polder {

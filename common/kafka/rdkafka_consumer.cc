@@ -1,9 +1,9 @@
-#include "common/kafka/consumer.h"
+#include "common/kafka/rdkafka_consumer.h"
 
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "common/kafka/errors.h"
+#include "common/kafka/rdkafka_errors.h"
 #include "common/status/status_macros.h"
 
 namespace polder {
@@ -190,41 +190,6 @@ absl::StatusOr<int64_t> KafkaConsumer::OffsetForTime(const std::string& topic, i
   absl::StatusOr<std::pair<int64_t, int64_t>> marks = QueryWatermarks(topic, partition, timeout);
   if (!marks.ok()) return marks.status();
   return marks->second;
-}
-
-absl::StatusOr<int64_t> ReadToEnd(const ConsumerOptions& options, const std::string& topic, int32_t partition,
-                                  int64_t start, absl::Duration timeout,
-                                  const std::function<absl::Status(const ConsumedRecord&)>& each) {
-  const absl::Time deadline = absl::Now() + timeout;
-  ConsumerOptions uncommitted = options;
-  uncommitted.read_committed = false;
-  absl::StatusOr<std::unique_ptr<KafkaConsumer>> marks_reader = KafkaConsumer::Create(uncommitted);
-  if (!marks_reader.ok()) return marks_reader.status();
-  absl::StatusOr<std::pair<int64_t, int64_t>> marks = (*marks_reader)->QueryWatermarks(topic, partition, timeout);
-  if (!marks.ok()) return marks.status();
-  const int64_t end = marks->second;
-  int64_t position = std::max(start, marks->first);
-  if (position >= end) return position;
-  ConsumerOptions committed = options;
-  committed.read_committed = true;
-  absl::StatusOr<std::unique_ptr<KafkaConsumer>> reader = KafkaConsumer::Create(committed);
-  if (!reader.ok()) return reader.status();
-  if (absl::Status s = (*reader)->Assign({{topic, partition, position}}); !s.ok()) return s;
-  while (position < end) {
-    if (absl::Now() > deadline) {
-      return absl::DeadlineExceededError(absl::StrCat("reading ", topic, " [", partition, "] to offset ", end,
-                                                      " took longer than ", absl::FormatDuration(timeout), " (at ",
-                                                      position, ")"));
-    }
-    absl::StatusOr<std::vector<ConsumedRecord>> records = (*reader)->Poll(absl::Milliseconds(200), 10000);
-    if (!records.ok()) return records.status();
-    for (const ConsumedRecord& r : *records) {
-      if (absl::Status s = each(r); !s.ok()) return s;
-    }
-    absl::StatusOr<int64_t> pos = (*reader)->Position(topic, partition);
-    if (pos.ok() && *pos >= 0) position = *pos;
-  }
-  return position;
 }
 
 }  // namespace kafka
