@@ -26,7 +26,7 @@
 #include "absl/strings/str_join.h"
 #include "common/http/https_server.h"
 #include "common/kafka/admin.h"
-#include "common/kafka/rdkafka_admin.h"
+#include "common/kafka/rdkafka_client_factory.h"
 #include "common/log/log.h"
 #include "common/memory/trim.h"
 #include "common/server/grpc_reflection.h"
@@ -159,7 +159,9 @@ absl::Status Run(NodeConfig config) {
   client.client_id = absl::StrCat("polder-node-", config.peer_id);
   client.properties = config.kafka_properties;
   client.request_timeout = config.kafka_request_timeout;
-  ASSIGN_OR_RETURN(std::unique_ptr<kafka::KafkaAdmin> admin, kafka::KafkaAdmin::Create(client));
+  // The one place the node names an implementation: every Kafka client comes from here.
+  kafka::RdKafkaClientFactory kafka_clients;
+  ASSIGN_OR_RETURN(std::unique_ptr<kafka::Admin> admin, kafka_clients.NewAdmin(client));
   ASSIGN_OR_RETURN(TopicReport topics, RetryWhileUnavailable("topics", absl::Minutes(2), [&] {
                      return EnsureTopics(*admin, config, config.kafka_request_timeout);
                    }));
@@ -183,7 +185,7 @@ absl::Status Run(NodeConfig config) {
   po.idempotency_window = config.idempotency_window;
   po.publish_timeout = config.publish_timeout;
   ASSIGN_OR_RETURN(std::unique_ptr<Publisher> publisher,
-                   RetryWhileUnavailable("ingest producer", absl::Minutes(2), [&] { return Publisher::Start(po); }));
+                   RetryWhileUnavailable("ingest producer", absl::Minutes(2), [&] { return Publisher::Start(po, kafka_clients); }));
 
   ASSIGN_OR_RETURN(std::unique_ptr<IngestAuthenticator> auth,
                    IngestAuthenticator::Create(config.identities, config.development_mode));
@@ -401,7 +403,7 @@ absl::Status Run(NodeConfig config) {
       const std::string contract_id = sub.contract;
       so.revoked = [book, contract_id] { return book->IsRevoked(contract_id, absl::Now()); };
       if (sub.purge_on_revocation) {
-        kafka::KafkaAdmin* a = admin.get();
+        kafka::Admin* a = admin.get();
         const std::string mirror = so.writer.mirror_topic;
         const int32_t partitions = sub.partitions;
         const absl::Duration timeout = config.kafka_request_timeout;

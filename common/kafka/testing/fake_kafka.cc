@@ -546,8 +546,12 @@ class FakeTransactionalProducer : public TransactionalProducer {
   }
 
  private:
+  // A dead process answers nothing: fatal, so no caller waits for it.
   absl::Status Crashed() const {
-    return absl::UnavailableError(absl::StrCat("producer ", options_.transactional_id, " crashed (injected)"));
+    KafkaErrorFlags flags;
+    flags.fatal = true;
+    return MakeKafkaError(absl::StatusCode::kUnavailable, "_FATAL", absl::StrCat("producer ", options_.transactional_id),
+                          "crashed (injected)", flags);
   }
 
   absl::Status Alive(absl::string_view what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(k_->mu) {

@@ -75,7 +75,7 @@ enum class CommitFault {
   // again returns OK, as librdkafka resumes a commit after a retriable error.
   kFailAfterCommit,
   // The process dies between produce and commit: CommitTransaction returns UNAVAILABLE
-  // "crashed", the producer is dead (every later call fails the same way), and its open
+  // "crashed" (IsFatal), the producer is dead (every later call fails the same way), and its open
   // transaction stays open — holding the LSO — until a new instance with the same
   // transactional id initialises (which aborts it) or its transaction timeout passes.
   kCrashBeforeCommit,

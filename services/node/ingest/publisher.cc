@@ -6,8 +6,6 @@
 #include "absl/synchronization/notification.h"
 #include "common/json/bounded.h"
 #include "common/kafka/errors.h"
-#include "common/kafka/rdkafka_producer.h"
-#include "common/kafka/rdkafka_client_factory.h"
 #include "common/log/log.h"
 #include "common/status/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -47,11 +45,11 @@ absl::Status OutcomeUnknown(absl::string_view why, bool has_key) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Start(Options options) {
+absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Start(Options options, kafka::ClientFactory& kafka) {
   if (options.producer.transactional_id.empty()) {
     return absl::InvalidArgumentError("the ingest publisher needs a transactional id");
   }
-  std::unique_ptr<Publisher> p(new Publisher(std::move(options)));
+  std::unique_ptr<Publisher> p(new Publisher(std::move(options), kafka));
   RETURN_IF_ERROR(p->Recover());
   p->thread_ = std::thread([raw = p.get()] { raw->Loop(); });
   return p;
@@ -169,7 +167,7 @@ absl::Status Publisher::ReadKeys(absl::Duration timeout) {
   int64_t loaded = 0;
   ASSIGN_OR_RETURN(
       int64_t position,
-      kafka::ReadToEnd(kafka::RdKafkaClientFactory::Stateless(), options_.keys_consumer, options_.keys_topic, 0, keys_next_offset_, timeout,
+      kafka::ReadToEnd(kafka_, options_.keys_consumer, options_.keys_topic, 0, keys_next_offset_, timeout,
                        [&](const kafka::ConsumedRecord& r) {
                          json v = json_input::ParseOrDiscarded(r.value);
                          if (!r.key || !v.is_object()) {
@@ -201,7 +199,7 @@ absl::Status Publisher::Recover() {
     ready_ = false;
   }
   producer_.reset();
-  ASSIGN_OR_RETURN(producer_, kafka::KafkaTransactionalProducer::Create(options_.producer));
+  ASSIGN_OR_RETURN(producer_, kafka_.NewTransactionalProducer(options_.producer));
   absl::Status s = producer_->InitTransactions(options_.publish_timeout);
   if (!s.ok()) {
     producer_.reset();

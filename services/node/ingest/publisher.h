@@ -29,9 +29,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/kafka/client_factory.h"
 #include "common/kafka/consumer.h"
 #include "common/kafka/producer.h"
-#include "common/kafka/rdkafka_producer.h"
 
 namespace polder {
 namespace node {
@@ -77,8 +77,9 @@ class Publisher {
   };
 
   // Starts the producer (InitTransactions fences an older instance and resolves its open
-  // transaction), reads the keys topic to its end and starts the committing thread.
-  static absl::StatusOr<std::unique_ptr<Publisher>> Start(Options options);
+  // transaction), reads the keys topic to its end and starts the committing thread. Kafka
+  // clients come from `kafka`, which must outlive the publisher.
+  static absl::StatusOr<std::unique_ptr<Publisher>> Start(Options options, kafka::ClientFactory& kafka);
   ~Publisher();
 
   class Ticket;
@@ -108,7 +109,7 @@ class Publisher {
     absl::Time committed_at;
   };
 
-  explicit Publisher(Options options) : options_(std::move(options)) {}
+  Publisher(Options options, kafka::ClientFactory& kafka) : options_(std::move(options)), kafka_(kafka) {}
   absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
   // Replaces the producer and reads the keys topic to its end. Called by the committing thread.
   absl::Status Recover();
@@ -121,7 +122,8 @@ class Publisher {
   void ForgetExpiredKeys() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
-  std::unique_ptr<kafka::KafkaTransactionalProducer> producer_;  // committing thread only
+  kafka::ClientFactory& kafka_;
+  std::unique_ptr<kafka::TransactionalProducer> producer_;  // committing thread only
   std::atomic<bool> needs_recovery_{false};                      // set and cleared by the committing thread
   int64_t keys_next_offset_ = 0;                                 // committing thread only
 

@@ -1,4 +1,5 @@
-// The ingest publisher against a real broker: commit, deduplication by key (also across a new
+// The ingest publisher against a real broker (the same behaviour against the fake, with injected
+// faults, is publisher_unit_test.cc): commit, deduplication by key (also across a new
 // instance), key reuse refused, a broker outage answered within the deadline and recovered,
 // fencing by a second instance, and concurrent batches committed exactly once.
 #include "services/node/ingest/publisher.h"
@@ -9,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/kafka/rdkafka_client_factory.h"
 #include "common/status/status_matchers.h"
 #include "common/testing/kafka_fixture.h"
 #include "gmock/gmock.h"
@@ -73,10 +75,11 @@ class PublisherTest : public testing::KafkaBrokerTest {
   }
 
   std::string topic_, keys_, txn_id_;
+  kafka::RdKafkaClientFactory kafka_;
 };
 
 TEST_F(PublisherTest, CommitsOnceAndAnswersARetryFromTheKeys) {
-  ASSERT_OK_AND_ASSIGN(auto publisher, Publisher::Start(Options()));
+  ASSERT_OK_AND_ASSIGN(auto publisher, Publisher::Start(Options(), kafka_));
   ASSERT_OK_AND_ASSIGN(PublishOutcome first, publisher->Publish(Batch("k1", 10)));
   EXPECT_EQ(first.records, 10);
   EXPECT_FALSE(first.duplicate);
@@ -92,7 +95,7 @@ TEST_F(PublisherTest, CommitsOnceAndAnswersARetryFromTheKeys) {
 
   // A new instance (a restarted node) knows the committed key from the keys topic.
   publisher.reset();
-  ASSERT_OK_AND_ASSIGN(auto restarted, Publisher::Start(Options()));
+  ASSERT_OK_AND_ASSIGN(auto restarted, Publisher::Start(Options(), kafka_));
   ASSERT_OK_AND_ASSIGN(PublishOutcome after_restart, restarted->Publish(Batch("k1", 10)));
   EXPECT_TRUE(after_restart.duplicate);
   EXPECT_EQ(CeIds(14).size(), 14u);
@@ -100,7 +103,7 @@ TEST_F(PublisherTest, CommitsOnceAndAnswersARetryFromTheKeys) {
 
 TEST_F(PublisherTest, BrokerOutageIsUnavailableWithinTheDeadlineThenTheRetryCommitsOnce) {
   Publisher::Options o = Options();
-  ASSERT_OK_AND_ASSIGN(auto publisher, Publisher::Start(o));
+  ASSERT_OK_AND_ASSIGN(auto publisher, Publisher::Start(o, kafka_));
   ASSERT_OK(publisher->Publish(Batch("before", 5)).status());
   ASSERT_OK(broker().Pause());
   const absl::Time start = absl::Now();
@@ -125,9 +128,9 @@ TEST_F(PublisherTest, BrokerOutageIsUnavailableWithinTheDeadlineThenTheRetryComm
 }
 
 TEST_F(PublisherTest, ASecondInstanceFencesTheFirst) {
-  ASSERT_OK_AND_ASSIGN(auto first, Publisher::Start(Options()));
+  ASSERT_OK_AND_ASSIGN(auto first, Publisher::Start(Options(), kafka_));
   ASSERT_OK(first->Publish(Batch("one", 2)).status());
-  ASSERT_OK_AND_ASSIGN(auto second, Publisher::Start(Options()));
+  ASSERT_OK_AND_ASSIGN(auto second, Publisher::Start(Options(), kafka_));
   EXPECT_THAT(first->Publish(Batch("two", 2)), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("fenced")));
   EXPECT_TRUE(first->fenced());
   EXPECT_FALSE(first->ready());
@@ -138,7 +141,7 @@ TEST_F(PublisherTest, ASecondInstanceFencesTheFirst) {
 }
 
 TEST_F(PublisherTest, ConcurrentBatchesShareTransactionsAndCommitExactlyOnce) {
-  ASSERT_OK_AND_ASSIGN(auto publisher, Publisher::Start(Options()));
+  ASSERT_OK_AND_ASSIGN(auto publisher, Publisher::Start(Options(), kafka_));
   constexpr int kThreads = 6, kBatches = 40, kRecords = 20;
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
