@@ -24,6 +24,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/http/https_server.h"
+#include "common/kafka/rdkafka_client_factory.h"
 #include "common/status/grpc_status.h"
 #include "common/tls/grpc_tls.h"
 #include "common/tls/test_federation.h"
@@ -146,7 +147,8 @@ int Main() {
   so.replica_id = "reg-a";
   so.federation = "bench";
   so.initial_primary = "reg-a";
-  auto store = *registry::KafkaSchemaStore::Create(so);
+  static kafka::RdKafkaClientFactory kafka_clients;
+  auto store = *registry::KafkaSchemaStore::Create(so, kafka_clients);
   auto reg = std::make_unique<registry::Registry>(store.get(), registry::RegistryOptions{});
   store->Attach(reg.get());
   if (absl::Status s = store->Start(); !s.ok()) {

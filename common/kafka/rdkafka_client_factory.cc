@@ -8,11 +8,6 @@
 namespace polder {
 namespace kafka {
 
-RdKafkaClientFactory& RdKafkaClientFactory::Stateless() {
-  static RdKafkaClientFactory* factory = new RdKafkaClientFactory();
-  return *factory;
-}
-
 absl::StatusOr<std::unique_ptr<Producer>> RdKafkaClientFactory::NewProducer(const ProducerOptions& options) {
   ASSIGN_OR_RETURN(std::unique_ptr<IdempotentProducer> p, IdempotentProducer::Create(options));
   return std::unique_ptr<Producer>(std::move(p));

@@ -12,9 +12,6 @@ namespace kafka {
 
 class RdKafkaClientFactory : public ClientFactory {
  public:
-  // A process-wide instance, for the call sites not yet given a factory by their owner (issue
-  // 16 moves them to constructor injection; new code must not use it).
-  static RdKafkaClientFactory& Stateless();
 
   absl::StatusOr<std::unique_ptr<Producer>> NewProducer(const ProducerOptions& options) override;
   absl::StatusOr<std::unique_ptr<TransactionalProducer>> NewTransactionalProducer(

@@ -289,7 +289,7 @@ absl::Status Run(NodeConfig config) {
     AuditLog::Options audit_options;
     audit_options.topic = config.sharing.audit_topic;
     audit_options.index_topic = config.sharing.audit_index_topic;
-    ASSIGN_OR_RETURN(audit_log, AuditLog::Create(audit_producer, audit_consumer, audit_options));
+    ASSIGN_OR_RETURN(audit_log, AuditLog::Create(kafka_clients, audit_producer, audit_consumer, audit_options));
     FederationService::Options fo;
     fo.self = config.peer_id;
     for (const DatasetConfig& d : config.datasets) {
@@ -320,7 +320,7 @@ absl::Status Run(NodeConfig config) {
       return cache->VersionUnder(s->second, id);
     };
     federation_service =
-        std::make_unique<FederationService>(fo, contracts.get(), audit_log.get(), receipt_signer.get());
+        std::make_unique<FederationService>(fo, kafka_clients, contracts.get(), audit_log.get(), receipt_signer.get());
     tls::TlsFiles federation_files{config.cert_file, config.key_file, config.trust_bundle_file};
     ASSIGN_OR_RETURN(auto federation_creds, tls::MakeServerCredentials(federation_files, federation_checker));
     grpc::ServerBuilder fb;
@@ -425,7 +425,7 @@ absl::Status Run(NodeConfig config) {
         absl::Status pinned = s.ok() ? cache->Pin(id) : s.status();
         if (!pinned.ok()) log::Warning("schema of mirrored records not cached", {{"schema_id", id}, {"error", std::string(pinned.message())}});
       };
-      subscribers.push_back(std::make_unique<Subscriber>(so));
+      subscribers.push_back(std::make_unique<Subscriber>(so, kafka_clients));
       subscribers.back()->Start();
     }
   }

@@ -5,9 +5,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/kafka/errors.h"
-#include "common/kafka/rdkafka_producer.h"
-#include "common/kafka/rdkafka_consumer.h"
-#include "common/kafka/rdkafka_admin.h"
 #include "common/log/log.h"
 #include "common/status/status_macros.h"
 #include "services/registry/errors.h"
@@ -15,11 +12,11 @@
 namespace polder {
 namespace registry {
 
-absl::StatusOr<std::unique_ptr<KafkaSchemaStore>> KafkaSchemaStore::Create(Options options) {
+absl::StatusOr<std::unique_ptr<KafkaSchemaStore>> KafkaSchemaStore::Create(Options options, kafka::ClientFactory& kafka) {
   if (options.replica_id.empty()) return absl::InvalidArgumentError("registry replica_id is empty");
   if (options.federation.empty()) return absl::InvalidArgumentError("registry federation is empty");
   if (options.initial_primary.empty()) return absl::InvalidArgumentError("registry primary is empty");
-  return std::unique_ptr<KafkaSchemaStore>(new KafkaSchemaStore(std::move(options)));
+  return std::unique_ptr<KafkaSchemaStore>(new KafkaSchemaStore(std::move(options), kafka));
 }
 
 KafkaSchemaStore::~KafkaSchemaStore() {
@@ -48,7 +45,7 @@ std::string KafkaSchemaStore::primary_replica() const {
 
 absl::Status KafkaSchemaStore::Start() {
   if (registry_ == nullptr) return absl::FailedPreconditionError("registry store: no registry attached");
-  ASSIGN_OR_RETURN(auto admin, kafka::KafkaAdmin::Create(options_.client));
+  ASSIGN_OR_RETURN(auto admin, kafka_.NewAdmin(options_.client));
   kafka::TopicSpec spec;
   spec.name = options_.topic;
   spec.partitions = 1;  // One partition: one total order of registry writes.
@@ -72,13 +69,13 @@ absl::Status KafkaSchemaStore::Start() {
   kafka::ConsumerOptions copts;
   copts.client = options_.client;
   copts.read_committed = true;
-  ASSIGN_OR_RETURN(tail_, kafka::KafkaConsumer::Create(copts));
+  ASSIGN_OR_RETURN(tail_, kafka_.NewConsumer(copts));
   // The end to catch up with is the high watermark, not the last stable offset: right after a
   // commit returns, the commit markers may not be written yet and the stable offset still lags,
   // so waiting for it would return before the records just committed are applied.
   kafka::ConsumerOptions mopts = copts;
   mopts.read_committed = false;
-  ASSIGN_OR_RETURN(marks_, kafka::KafkaConsumer::Create(mopts));
+  ASSIGN_OR_RETURN(marks_, kafka_.NewConsumer(mopts));
   RETURN_IF_ERROR(tail_->Assign({{options_.topic, 0, kafka::kOffsetBeginning}}));
   tail_thread_ = std::thread([this] { TailLoop(); });
   // A transaction left open by a crashed primary holds read_committed readers back until the
@@ -207,7 +204,7 @@ absl::StatusOr<int64_t> KafkaSchemaStore::Commit(const std::vector<StoreRecord>&
     log::Warning("registry write failed; replacing the transactional producer",
                  {{"reason", std::string(s.message())}});
     producer_.reset();
-    absl::StatusOr<std::unique_ptr<kafka::KafkaTransactionalProducer>> fresh = NewProducer();
+    absl::StatusOr<std::unique_ptr<kafka::TransactionalProducer>> fresh = NewProducer();
     if (fresh.ok()) {
       producer_ = std::move(*fresh);
     } else {
@@ -222,13 +219,13 @@ absl::StatusOr<int64_t> KafkaSchemaStore::Commit(const std::vector<StoreRecord>&
   return deliveries->last;
 }
 
-absl::StatusOr<std::unique_ptr<kafka::KafkaTransactionalProducer>> KafkaSchemaStore::NewProducer() {
+absl::StatusOr<std::unique_ptr<kafka::TransactionalProducer>> KafkaSchemaStore::NewProducer() {
   kafka::ProducerOptions po;
   po.client = options_.client;
   po.delivery_timeout = options_.timeout;
   po.transaction_timeout = options_.timeout;  // A crashed primary's open transaction ends soon.
   po.transactional_id = absl::StrCat("polder-registry-", options_.federation);
-  ASSIGN_OR_RETURN(auto producer, kafka::KafkaTransactionalProducer::Create(po));
+  ASSIGN_OR_RETURN(auto producer, kafka_.NewTransactionalProducer(po));
   RETURN_IF_ERROR(producer->InitTransactions(options_.timeout));
   return producer;
 }

@@ -26,11 +26,10 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/kafka/client_factory.h"
 #include "common/kafka/admin.h"
 #include "common/kafka/consumer.h"
 #include "common/kafka/producer.h"
-#include "common/kafka/rdkafka_producer.h"
-#include "common/kafka/rdkafka_consumer.h"
 #include "services/registry/registry.h"
 
 namespace polder {
@@ -48,7 +47,8 @@ class KafkaSchemaStore : public RecordLog {
     absl::Duration timeout = absl::Seconds(30);
   };
 
-  static absl::StatusOr<std::unique_ptr<KafkaSchemaStore>> Create(Options options);
+  // Clients come from `kafka`, which must outlive the store.
+  static absl::StatusOr<std::unique_ptr<KafkaSchemaStore>> Create(Options options, kafka::ClientFactory& kafka);
   ~KafkaSchemaStore() override;
 
   // Binds the registry this store feeds (once, before Start). The registry must outlive the
@@ -87,22 +87,23 @@ class KafkaSchemaStore : public RecordLog {
   Status status(absl::Duration timeout) const;
 
  private:
-  explicit KafkaSchemaStore(Options options) : options_(std::move(options)) {}
+  KafkaSchemaStore(Options options, kafka::ClientFactory& kafka) : options_(std::move(options)), kafka_(kafka) {}
   void TailLoop();
   void RoleLoop();
   absl::Status BecomePrimary() ABSL_EXCLUSIVE_LOCKS_REQUIRED(role_mu_);
   void StepDown(const std::string& why);
   // A transactional producer for our fixed id, transactions initialised (fencing any other
   // holder of the id and resolving a transaction it left open).
-  absl::StatusOr<std::unique_ptr<kafka::KafkaTransactionalProducer>> NewProducer();
+  absl::StatusOr<std::unique_ptr<kafka::TransactionalProducer>> NewProducer();
 
   // Serialises role changes (take-over, hand-over, step-down decisions).
   absl::Mutex role_mu_;
 
   const Options options_;
+  kafka::ClientFactory& kafka_;
   Registry* registry_ = nullptr;
-  std::unique_ptr<kafka::KafkaConsumer> tail_;
-  std::unique_ptr<kafka::KafkaConsumer> marks_;  // watermark queries only
+  std::unique_ptr<kafka::Consumer> tail_;
+  std::unique_ptr<kafka::Consumer> marks_;  // watermark queries only
   std::atomic<int64_t> position_{0};             // next offset the tail will read
   std::atomic<int64_t> last_read_ok_ms_{0};       // the tail's last successful poll (Unix ms)
   mutable absl::Mutex tail_error_mu_;
@@ -113,7 +114,7 @@ class KafkaSchemaStore : public RecordLog {
   std::thread role_thread_;
 
   absl::Mutex write_mu_;
-  std::unique_ptr<kafka::KafkaTransactionalProducer> producer_ ABSL_GUARDED_BY(write_mu_);
+  std::unique_ptr<kafka::TransactionalProducer> producer_ ABSL_GUARDED_BY(write_mu_);
   // Epoch of the primary record naming us when we were fenced: we do not take over again
   // until a newer record names us.
   int64_t fenced_at_epoch_ ABSL_GUARDED_BY(write_mu_) = -1;

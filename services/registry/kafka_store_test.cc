@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/kafka/rdkafka_client_factory.h"
 #include "common/status/status_matchers.h"
 #include "common/testing/kafka_fixture.h"
 #include "gmock/gmock.h"
@@ -46,6 +47,8 @@ struct Replica {
 
 class KafkaStoreTest : public testing::KafkaBrokerTest {
  protected:
+  kafka::RdKafkaClientFactory kafka_;  // first: outlives the replicas
+
   void SetUp() override {
     testing::KafkaBrokerTest::SetUp();
     topic_ = UniqueTopic("_polder.schemas");
@@ -61,7 +64,7 @@ class KafkaStoreTest : public testing::KafkaBrokerTest {
     o.initial_primary = primary;
     o.timeout = absl::Seconds(30);
     auto r = std::make_unique<Replica>();
-    auto store = KafkaSchemaStore::Create(o);
+    auto store = KafkaSchemaStore::Create(o, kafka_);
     EXPECT_TRUE(store.ok()) << store.status();
     r->store = std::move(*store);
     r->registry = std::make_unique<Registry>(r->store.get(), RegistryOptions{});

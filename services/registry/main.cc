@@ -17,6 +17,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "common/kafka/rdkafka_client_factory.h"
 #include "common/http/https_server.h"
 #include "common/log/log.h"
 #include "common/memory/trim.h"
@@ -134,7 +135,9 @@ absl::Status Run(RegistryConfig config) {
   so.timeout = config.kafka_timeout;
   RegistryOptions ro;
   ro.max_schema_bytes = static_cast<size_t>(config.max_schema_bytes);
-  ASSIGN_OR_RETURN(std::unique_ptr<KafkaSchemaStore> store, KafkaSchemaStore::Create(so));
+  // The one place the registry names an implementation: every Kafka client comes from here.
+  kafka::RdKafkaClientFactory kafka_clients;
+  ASSIGN_OR_RETURN(std::unique_ptr<KafkaSchemaStore> store, KafkaSchemaStore::Create(so, kafka_clients));
   auto registry = std::make_unique<Registry>(store.get(), ro);
   store->Attach(registry.get());
   // The store's threads use the registry: whatever path leaves this function, the store goes

@@ -219,7 +219,8 @@ class FederationFixture : public NodeE2eTest {
     o.client = ClientOptions();
     o.client.bootstrap_servers = bootstrap;
     AuditTopic out;
-    absl::Status s = kafka::ReadToEnd(kafka::RdKafkaClientFactory::Stateless(), o, "_polder.audit", 0, 0, absl::Seconds(30),
+    kafka::RdKafkaClientFactory clients;
+    absl::Status s = kafka::ReadToEnd(clients, o, "_polder.audit", 0, 0, absl::Seconds(30),
                                       [&](const kafka::ConsumedRecord& r) -> absl::Status {
                                         if (r.key && absl::StartsWith(*r.key, "receipt/")) {
                                           auto rc = audit::DecodeReceipt(r.value);

@@ -690,7 +690,8 @@ absl::StatusOr<audit::Trail> ReadAuditTopic(const Args& a, const std::string& bo
   o.client.properties["log_level"] = "3";
   std::vector<std::pair<std::string, std::string>> records;
   ASSIGN_OR_RETURN(absl::Duration timeout, DurationFlag(a, "timeout"));
-  absl::Status s = kafka::ReadToEnd(kafka::RdKafkaClientFactory::Stateless(), o, a.Get("topic"), 0, 0, timeout,
+  kafka::RdKafkaClientFactory clients;
+  absl::Status s = kafka::ReadToEnd(clients, o, a.Get("topic"), 0, 0, timeout,
                                     [&](const kafka::ConsumedRecord& r) -> absl::Status {
                                       records.push_back({r.key.value_or(""), r.value});
                                       return absl::OkStatus();

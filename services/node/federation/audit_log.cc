@@ -8,9 +8,6 @@
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
 #include "common/status/status_macros.h"
-#include "common/kafka/rdkafka_producer.h"
-#include "common/kafka/rdkafka_consumer.h"
-#include "common/kafka/rdkafka_client_factory.h"
 
 namespace polder {
 namespace node {
@@ -48,15 +45,17 @@ kafka::ProducerRecord ToProducerRecord(const std::string& topic, const audit::In
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Create(kafka::ProducerOptions producer,
+absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Create(kafka::ClientFactory& kafka, kafka::ProducerOptions producer,
                                                            kafka::ConsumerOptions consumer, Options options) {
-  ASSIGN_OR_RETURN(std::unique_ptr<kafka::IdempotentProducer> p, kafka::IdempotentProducer::Create(producer));
-  return std::unique_ptr<AuditLog>(new AuditLog(std::move(p), SmallPrefetch(std::move(consumer)), std::move(options)));
+  ASSIGN_OR_RETURN(std::unique_ptr<kafka::Producer> p, kafka.NewProducer(producer));
+  return std::unique_ptr<AuditLog>(
+      new AuditLog(kafka, std::move(p), SmallPrefetch(std::move(consumer)), std::move(options)));
 }
 
-AuditLog::AuditLog(std::unique_ptr<kafka::IdempotentProducer> producer, kafka::ConsumerOptions consumer,
-                   Options options)
-    : producer_(std::move(producer)), consumer_(std::move(consumer)), options_(std::move(options)) {
+AuditLog::AuditLog(kafka::ClientFactory& kafka, std::unique_ptr<kafka::Producer> producer,
+                   kafka::ConsumerOptions consumer, Options options)
+    : kafka_(kafka),
+      producer_(std::move(producer)), consumer_(std::move(consumer)), options_(std::move(options)) {
   indexer_ = std::thread([this] { IndexLoop(); });
 }
 
@@ -120,7 +119,7 @@ void AuditLog::Apply(const audit::IndexRecord& r) {
 absl::Status AuditLog::LoadIndex() {
   std::vector<audit::IndexRecord> records;
   int64_t unreadable = 0;
-  ASSIGN_OR_RETURN(int64_t end, kafka::ReadToEnd(kafka::RdKafkaClientFactory::Stateless(), consumer_, options_.index_topic, 0, 0, absl::Seconds(60),
+  ASSIGN_OR_RETURN(int64_t end, kafka::ReadToEnd(kafka_, consumer_, options_.index_topic, 0, 0, absl::Seconds(60),
                                                  [&](const kafka::ConsumedRecord& r) -> absl::Status {
                                                    absl::StatusOr<audit::IndexRecord> d =
                                                        audit::DecodeIndexRecord(r.key.value_or(""), r.value);
@@ -269,7 +268,7 @@ void AuditLog::IndexLoop() {
       if (stopping_) return;
     }
   }
-  std::unique_ptr<kafka::KafkaConsumer> reader;
+  std::unique_ptr<kafka::Consumer> reader;
   absl::Time next_mark = absl::Now() + options_.mark_interval;
   while (true) {
     {
@@ -281,7 +280,7 @@ void AuditLog::IndexLoop() {
       next_mark = absl::Now() + options_.mark_interval;
     }
     if (reader == nullptr) {
-      absl::StatusOr<std::unique_ptr<kafka::KafkaConsumer>> r = kafka::KafkaConsumer::Create(consumer_);
+      absl::StatusOr<std::unique_ptr<kafka::Consumer>> r = kafka_.NewConsumer(consumer_);
       int64_t from;
       {
         absl::MutexLock lock(&mu_);
@@ -331,7 +330,7 @@ absl::StatusOr<AuditLog::StreamIndex> AuditLog::Find(const std::string& stream_i
     if (end < 0) {
       kafka::ConsumerOptions o = consumer_;
       o.read_committed = false;
-      ASSIGN_OR_RETURN(auto probe, kafka::KafkaConsumer::Create(o));
+      ASSIGN_OR_RETURN(auto probe, kafka_.NewConsumer(o));
       ASSIGN_OR_RETURN(auto marks, probe->QueryWatermarks(options_.topic, 0,
                                                           std::max(deadline - absl::Now(), absl::Seconds(1))));
       end = marks.second;
@@ -402,7 +401,7 @@ absl::StatusOr<std::vector<audit::AuditLink>> AuditLog::Read(const std::string& 
   const std::string prefix = absl::StrCat(stream_id, "/");
   // Stops as soon as `max` links are in (a sentinel status, not an error).
   const absl::Status enough = absl::CancelledError("enough");
-  absl::StatusOr<int64_t> read = kafka::ReadToEnd(kafka::RdKafkaClientFactory::Stateless(), consumer_, options_.topic, 0, start, std::max(deadline - absl::Now(), absl::Seconds(1)),
+  absl::StatusOr<int64_t> read = kafka::ReadToEnd(kafka_, consumer_, options_.topic, 0, start, std::max(deadline - absl::Now(), absl::Seconds(1)),
       [&](const kafka::ConsumedRecord& r) -> absl::Status {
         if (!r.key || !absl::StartsWith(*r.key, prefix)) return absl::OkStatus();
         ASSIGN_OR_RETURN(audit::AuditLink link, audit::DecodeAuditRecord(r.value));
@@ -420,7 +419,7 @@ absl::StatusOr<AuditLog::StreamHead> AuditLog::Head(const std::string& stream_id
   {
     kafka::ConsumerOptions o = consumer_;
     o.read_committed = false;
-    ASSIGN_OR_RETURN(auto probe, kafka::KafkaConsumer::Create(o));
+    ASSIGN_OR_RETURN(auto probe, kafka_.NewConsumer(o));
     ASSIGN_OR_RETURN(auto marks, probe->QueryWatermarks(options_.topic, 0, std::max(timeout, absl::Seconds(1))));
     absl::MutexLock lock(&mu_);
     auto caught_up = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return loaded_ && indexed_to_ >= marks.second; };

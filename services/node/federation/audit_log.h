@@ -30,7 +30,7 @@
 #include "common/audit/audit_index.h"
 #include "common/kafka/consumer.h"
 #include "common/kafka/producer.h"
-#include "common/kafka/rdkafka_producer.h"
+#include "common/kafka/client_factory.h"
 
 namespace polder {
 namespace node {
@@ -46,7 +46,8 @@ class AuditLog {
     absl::Duration mark_interval = absl::Seconds(5);
   };
 
-  static absl::StatusOr<std::unique_ptr<AuditLog>> Create(kafka::ProducerOptions producer,
+  // Clients come from `kafka`, which must outlive the log.
+  static absl::StatusOr<std::unique_ptr<AuditLog>> Create(kafka::ClientFactory& kafka, kafka::ProducerOptions producer,
                                                           kafka::ConsumerOptions consumer, Options options);
 
   // Appends `entry` to `chain` and writes the link; returns it once the broker acknowledged it.
@@ -110,7 +111,8 @@ class AuditLog {
     std::vector<Checkpoint> checkpoints;  // ascending, every 64th link
     std::map<std::string, uint64_t> receipted;
   };
-  AuditLog(std::unique_ptr<kafka::IdempotentProducer> producer, kafka::ConsumerOptions consumer, Options options);
+  AuditLog(kafka::ClientFactory& kafka, std::unique_ptr<kafka::Producer> producer, kafka::ConsumerOptions consumer,
+           Options options);
   void IndexLoop();
   absl::Status LoadIndex() ABSL_LOCKS_EXCLUDED(mu_);
   void Apply(const audit::IndexRecord& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -121,7 +123,8 @@ class AuditLog {
   // copies what the caller needs under the lock.
   absl::StatusOr<StreamIndex> Find(const std::string& stream_id, const std::string& reader, absl::Time deadline);
 
-  std::unique_ptr<kafka::IdempotentProducer> producer_;
+  kafka::ClientFactory& kafka_;
+  std::unique_ptr<kafka::Producer> producer_;
   const kafka::ConsumerOptions consumer_;
   const Options options_;
 

@@ -6,6 +6,7 @@
 #include "common/testing/kafka_fixture.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "common/kafka/rdkafka_client_factory.h"
 #include "common/kafka/rdkafka_producer.h"
 
 namespace polder {
@@ -14,7 +15,10 @@ namespace {
 
 using ::polder::testing::StatusIs;
 
-class AuditLogTest : public testing::KafkaBrokerTest {};
+class AuditLogTest : public testing::KafkaBrokerTest {
+ protected:
+  kafka::RdKafkaClientFactory kafka_;
+};
 
 audit::AuditEntry Entry(const std::string& stream, int64_t first) {
   audit::AuditEntry e;
@@ -41,7 +45,7 @@ TEST_F(AuditLogTest, RecordsBeforeSendingReadsBackAndRefusesWhenKafkaIsDown) {
   AuditLog::Options o;
   o.topic = topic;
   o.index_topic = CreateTopic("_polder.audit-index", 1, {{"cleanup.policy", "compact"}});
-  ASSERT_OK_AND_ASSIGN(auto log, AuditLog::Create(p, c, o));
+  ASSERT_OK_AND_ASSIGN(auto log, AuditLog::Create(kafka_, p, c, o));
   audit::AuditChain a("stream-a"), b("stream-b");
   for (int i = 0; i < 5; ++i) ASSERT_OK(log->Record(a, Entry("stream-a", 10 * i)).status());
   ASSERT_OK(log->Record(b, Entry("stream-b", 0)).status());
@@ -82,7 +86,7 @@ TEST_F(AuditLogTest, RestartLoadsThePersistedIndexAndTailsOnlyFromItsLastMark) {
   o.mark_interval = absl::Milliseconds(200);
   audit::AuditChain a("stream-a"), b("stream-b");
   {
-    ASSERT_OK_AND_ASSIGN(auto log, AuditLog::Create(p, c, o));
+    ASSERT_OK_AND_ASSIGN(auto log, AuditLog::Create(kafka_, p, c, o));
     for (int i = 0; i < 130; ++i) ASSERT_OK(log->Record(a, Entry("stream-a", 10 * i)).status());
     log->EndStream(a);
     ASSERT_OK(log->Record(b, Entry("stream-b", 0)).status());
@@ -123,7 +127,7 @@ TEST_F(AuditLogTest, RestartLoadsThePersistedIndexAndTailsOnlyFromItsLastMark) {
     junk.value = std::string(5000, '[');
     ASSERT_OK(kafka::SendAndWait(*raw, std::move(junk)).status());
   }
-  ASSERT_OK_AND_ASSIGN(auto log, AuditLog::Create(p, c, o));
+  ASSERT_OK_AND_ASSIGN(auto log, AuditLog::Create(kafka_, p, c, o));
   ASSERT_OK_AND_ASSIGN(std::vector<audit::AuditLink> c_links,
                        log->Read("stream-c", 1, 10, absl::Seconds(20), "enschede"));
   ASSERT_EQ(c_links.size(), 1u) << "an entry the index lost is found: the log tails from the last mark";

@@ -14,7 +14,6 @@
 #include "common/status/status_macros.h"
 #include "common/wire/confluent_frame.h"
 #include "services/node/federation/source_reader.h"
-#include "common/kafka/rdkafka_consumer.h"
 
 namespace polder {
 namespace node {
@@ -151,11 +150,11 @@ absl::Status FederationService::Stream(grpc::ServerContext* context, const std::
                                               "contract's start again and reconcile the mirror"));
   }
   std::map<int32_t, int64_t> start;
-  std::unique_ptr<kafka::KafkaConsumer> probe;  // made when an offset must be looked up
+  std::unique_ptr<kafka::Consumer> probe;  // made when an offset must be looked up
   // The offset of `position` in partition p: earliest, latest or the first at a time.
   auto offset_of = [&](const std::string& position, int32_t p, const std::string& whose) -> absl::StatusOr<int64_t> {
     if (probe == nullptr) {
-      ASSIGN_OR_RETURN(probe, kafka::KafkaConsumer::Create(options_.consumer));
+      ASSIGN_OR_RETURN(probe, kafka_.NewConsumer(options_.consumer));
     }
     if (position == "earliest" || position == "latest") {
       ASSIGN_OR_RETURN(auto marks, probe->QueryWatermarks(dataset.topic, p, options_.kafka_timeout));
@@ -219,7 +218,7 @@ absl::Status FederationService::Stream(grpc::ServerContext* context, const std::
   limits.max_bytes = request.max_batch_bytes() > 0 ? std::min(request.max_batch_bytes(), options_.max_batch_bytes)
                                                    : options_.max_batch_bytes;
   ASSIGN_OR_RETURN(std::unique_ptr<SourceReader> reader,
-                   SourceReader::Create(options_.consumer, dataset.topic, start, limits, options_.kafka_timeout));
+                   SourceReader::Create(kafka_, options_.consumer, dataset.topic, start, limits, options_.kafka_timeout));
   const std::string stream_id = NewStreamId();
   ASSIGN_OR_RETURN(std::string contract_hash, contract.Hash());
   const int64_t window =

@@ -26,6 +26,7 @@
 #include <string>
 
 #include "absl/synchronization/mutex.h"
+#include "common/kafka/client_factory.h"
 #include "common/kafka/consumer.h"
 #include "common/tls/identity.h"
 #include "proto/polder/federation/v1/federation.grpc.pb.h"
@@ -82,8 +83,10 @@ class FederationService final : public federation::v1::FederationService::Servic
     int64_t receipts = 0;
   };
 
-  FederationService(Options options, ContractBook* contracts, AuditLog* audit, const ReceiptSigner* signer)
-      : options_(std::move(options)), contracts_(contracts), audit_(audit), signer_(signer) {}
+  // Source consumers come from `kafka`, which must outlive the service.
+  FederationService(Options options, kafka::ClientFactory& kafka, ContractBook* contracts, AuditLog* audit,
+                    const ReceiptSigner* signer)
+      : options_(std::move(options)), kafka_(kafka), contracts_(contracts), audit_(audit), signer_(signer) {}
 
   Stats stats() const;
 
@@ -134,6 +137,7 @@ class FederationService final : public federation::v1::FederationService::Servic
                       grpc::ServerWriter<federation::v1::SubscribeResponse>* writer);
 
   const Options options_;
+  kafka::ClientFactory& kafka_;
   ContractBook* contracts_;
   AuditLog* audit_;
   const ReceiptSigner* signer_;

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/kafka/producer.h"
+#include "common/kafka/rdkafka_client_factory.h"
 #include "common/kafka/rdkafka_producer.h"
 #include "common/kafka/rdkafka_consumer.h"
 #include "common/kafka/rdkafka_admin.h"
@@ -34,6 +35,8 @@ using ::testing::HasSubstr;
 
 class FederationServiceTest : public testing::KafkaBrokerTest {
  protected:
+  kafka::RdKafkaClientFactory kafka_;  // first: outlives the service
+
   void SetUp() override {
     testing::KafkaBrokerTest::SetUp();
     dir_ = absl::StrCat(std::getenv("TEST_TMPDIR"), "/", ::testing::UnitTest::GetInstance()->current_test_info()->name());
@@ -70,7 +73,7 @@ class FederationServiceTest : public testing::KafkaBrokerTest {
     ao.topic = audit_topic_;
     ao.index_topic = audit_index_topic_;
     ao.mark_interval = absl::Milliseconds(200);
-    ASSERT_OK_AND_ASSIGN(audit_, AuditLog::Create(po, co, ao));
+    ASSERT_OK_AND_ASSIGN(audit_, AuditLog::Create(kafka_, po, co, ao));
   }
 
   // A contract Groningen → Amersfoort for the bike counts, signed by both, in the contracts
@@ -122,7 +125,7 @@ class FederationServiceTest : public testing::KafkaBrokerTest {
     o.checker = fed_->Checker();
     o.max_unacknowledged_bytes = max_unacknowledged_bytes_;
     signer_ = std::make_unique<ReceiptSigner>("groningen", keys_.at("groningen"), [this] { return directory_; });
-    service_ = std::make_unique<FederationService>(o, contracts_.get(), audit_.get(), signer_.get());
+    service_ = std::make_unique<FederationService>(o, kafka_, contracts_.get(), audit_.get(), signer_.get());
     auto creds = tls::MakeServerCredentials(files_["groningen"], fed_->Checker());
     ASSERT_OK(creds.status());
     grpc::ServerBuilder b;
@@ -594,7 +597,7 @@ TEST_F(FederationServiceTest, SubscriberMirrorsExactlyOnceAcrossACutLinkAndARest
     return done();
   };
   {
-    Subscriber first(so);
+    Subscriber first(so, kafka_);
     first.Start();
     ASSERT_TRUE(wait_for([&] { return first.state().records >= 150; })) << first.state().last_error;
     proxy.Cut();
@@ -604,7 +607,7 @@ TEST_F(FederationServiceTest, SubscriberMirrorsExactlyOnceAcrossACutLinkAndARest
     ASSERT_TRUE(wait_for([&] { return first.state().records >= 300; })) << first.state().last_error;
   }  // stopped mid-stream
   Produce(300, 4);
-  Subscriber second(so);
+  Subscriber second(so, kafka_);
   second.Start();
   // Mirror = source: every ce_id once, in the same order per partition.
   kafka::ConsumerOptions read;

@@ -8,9 +8,6 @@
 #include "common/audit/audit_index.h"
 #include "common/json/bounded.h"
 #include "common/kafka/errors.h"
-#include "common/kafka/rdkafka_producer.h"
-#include "common/kafka/rdkafka_consumer.h"
-#include "common/kafka/rdkafka_client_factory.h"
 #include "common/log/log.h"
 #include "common/status/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -49,11 +46,11 @@ absl::StatusOr<MirrorCursor> ParseCursor(const std::string& text) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<MirrorWriter>> MirrorWriter::Start(Options options) {
+absl::StatusOr<std::unique_ptr<MirrorWriter>> MirrorWriter::Start(Options options, kafka::ClientFactory& kafka) {
   if (options.producer.transactional_id.empty()) {
     options.producer.transactional_id = absl::StrCat("polder-mirror-", options.subscription);
   }
-  std::unique_ptr<MirrorWriter> w(new MirrorWriter(std::move(options)));
+  std::unique_ptr<MirrorWriter> w(new MirrorWriter(std::move(options), kafka));
   RETURN_IF_ERROR(w->Recover());
   return w;
 }
@@ -61,7 +58,7 @@ absl::StatusOr<std::unique_ptr<MirrorWriter>> MirrorWriter::Start(Options option
 absl::StatusOr<MirrorCursor> MirrorWriter::ReadCursor() {
   // The cursors topic is small and compacted: the subscription's last committed value wins.
   MirrorCursor cursor;
-  RETURN_IF_ERROR(kafka::ReadToEnd(kafka::RdKafkaClientFactory::Stateless(), options_.consumer, options_.cursors_topic, 0, 0, options_.timeout,
+  RETURN_IF_ERROR(kafka::ReadToEnd(kafka_, options_.consumer, options_.cursors_topic, 0, 0, options_.timeout,
                                    [&](const kafka::ConsumedRecord& r) -> absl::Status {
                                      if (r.key != options_.subscription) return absl::OkStatus();
                                      ASSIGN_OR_RETURN(cursor, ParseCursor(r.value));
@@ -73,7 +70,7 @@ absl::StatusOr<MirrorCursor> MirrorWriter::ReadCursor() {
 
 absl::Status MirrorWriter::Recover() {
   producer_.reset();
-  ASSIGN_OR_RETURN(producer_, kafka::KafkaTransactionalProducer::Create(options_.producer));
+  ASSIGN_OR_RETURN(producer_, kafka_.NewTransactionalProducer(options_.producer));
   absl::Status s = producer_->InitTransactions(options_.timeout);
   if (!s.ok()) {
     producer_.reset();
@@ -88,7 +85,7 @@ absl::Status MirrorWriter::Recover() {
   if (!options_.audit_index_topic.empty()) {
     kafka::ConsumerOptions o = options_.consumer;
     o.read_committed = false;
-    absl::StatusOr<std::unique_ptr<kafka::KafkaConsumer>> probe = kafka::KafkaConsumer::Create(o);
+    absl::StatusOr<std::unique_ptr<kafka::Consumer>> probe = kafka_.NewConsumer(o);
     absl::StatusOr<std::pair<int64_t, int64_t>> marks =
         probe.ok() ? (*probe)->QueryWatermarks(options_.audit_topic, 0, options_.timeout)
                    : absl::StatusOr<std::pair<int64_t, int64_t>>(probe.status());

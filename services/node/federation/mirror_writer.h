@@ -23,7 +23,7 @@
 #include "common/audit/audit_chain.h"
 #include "common/kafka/consumer.h"
 #include "common/kafka/producer.h"
-#include "common/kafka/rdkafka_producer.h"
+#include "common/kafka/client_factory.h"
 
 namespace polder {
 namespace node {
@@ -67,7 +67,8 @@ class MirrorWriter {
 
   // InitTransactions (fencing an older instance and resolving its open transaction), then the
   // last committed cursor of the subscription.
-  static absl::StatusOr<std::unique_ptr<MirrorWriter>> Start(Options options);
+  // Clients come from `kafka`, which must outlive the writer.
+  static absl::StatusOr<std::unique_ptr<MirrorWriter>> Start(Options options, kafka::ClientFactory& kafka);
 
   const MirrorCursor& cursor() const { return cursor_; }
 
@@ -95,12 +96,13 @@ class MirrorWriter {
   bool needs_recovery() const { return needs_recovery_ || producer_ == nullptr; }
 
  private:
-  explicit MirrorWriter(Options options) : options_(std::move(options)) {}
+  MirrorWriter(Options options, kafka::ClientFactory& kafka) : options_(std::move(options)), kafka_(kafka) {}
   absl::Status Recover();
   absl::StatusOr<MirrorCursor> ReadCursor();
 
   const Options options_;
-  std::unique_ptr<kafka::KafkaTransactionalProducer> producer_;
+  kafka::ClientFactory& kafka_;
+  std::unique_ptr<kafka::TransactionalProducer> producer_;
   MirrorCursor cursor_;
   // A lower bound of the audit topic's next offset (its end at recovery, then past every entry
   // this writer committed): the offset the index records of a transaction name.

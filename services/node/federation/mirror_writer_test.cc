@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/audit/audit_index.h"
+#include "common/kafka/rdkafka_client_factory.h"
 #include "common/status/status_matchers.h"
 #include "common/testing/kafka_fixture.h"
 #include "gmock/gmock.h"
@@ -20,6 +21,8 @@ using ::testing::HasSubstr;
 
 class MirrorWriterTest : public testing::KafkaBrokerTest {
  protected:
+  kafka::RdKafkaClientFactory kafka_;
+
   void SetUp() override {
     testing::KafkaBrokerTest::SetUp();
     mirror_ = CreateTopic("groningen.mobility.bike-counts", 3);
@@ -89,7 +92,7 @@ class MirrorWriterTest : public testing::KafkaBrokerTest {
 
 TEST_F(MirrorWriterTest, WritesRecordsCursorAndAuditTogetherAndResumes) {
   {
-    ASSERT_OK_AND_ASSIGN(auto w, MirrorWriter::Start(Options()));
+    ASSERT_OK_AND_ASSIGN(auto w, MirrorWriter::Start(Options(), kafka_));
     EXPECT_TRUE(w->cursor().next_offsets.empty());
     w->BeginStream("s-1", "epoch-1");
     ASSERT_OK(w->Write(0, Records("a", 5), 5, Entry(0, 0, 5, 5)));
@@ -97,7 +100,7 @@ TEST_F(MirrorWriterTest, WritesRecordsCursorAndAuditTogetherAndResumes) {
     ASSERT_OK(w->Write(0, Records("c", 5, 5), 12, Entry(0, 5, 12, 5)));
   }
   // A new instance (the restarted subscriber) resumes from the committed cursor and chain head.
-  ASSERT_OK_AND_ASSIGN(auto w, MirrorWriter::Start(Options()));
+  ASSERT_OK_AND_ASSIGN(auto w, MirrorWriter::Start(Options(), kafka_));
   EXPECT_EQ(w->cursor().next_offsets, (std::map<int32_t, int64_t>{{0, 12}, {1, 7}}));
   EXPECT_EQ(w->cursor().epoch, "epoch-1");
   EXPECT_EQ(w->cursor().audit_sequence, 3u);
@@ -110,10 +113,10 @@ TEST_F(MirrorWriterTest, WritesRecordsCursorAndAuditTogetherAndResumes) {
 }
 
 TEST_F(MirrorWriterTest, ASecondInstanceFencesTheFirstAndAFailedTransactionWritesNothing) {
-  ASSERT_OK_AND_ASSIGN(auto first, MirrorWriter::Start(Options()));
+  ASSERT_OK_AND_ASSIGN(auto first, MirrorWriter::Start(Options(), kafka_));
   first->BeginStream("s-2", "epoch-1");
   ASSERT_OK(first->Write(0, Records("a", 3), 3, Entry(0, 0, 3, 3)));
-  ASSERT_OK_AND_ASSIGN(auto second, MirrorWriter::Start(Options()));
+  ASSERT_OK_AND_ASSIGN(auto second, MirrorWriter::Start(Options(), kafka_));
   EXPECT_EQ(second->cursor().next_offsets.at(0), 3);
   EXPECT_THAT(first->Write(0, Records("x", 3, 3), 6, Entry(0, 3, 6, 3)),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("fenced")));
@@ -149,7 +152,7 @@ TEST_F(MirrorWriterTest, ASecondInstanceFencesTheFirstAndAFailedTransactionWrite
 // and every 64th link's checkpoint with offsets at or below where the entries landed, and the
 // end of a stream with the next stream's first write; an aborted transaction leaves none.
 TEST_F(MirrorWriterTest, WritesTheAuditIndexInItsTransactions) {
-  ASSERT_OK_AND_ASSIGN(auto w, MirrorWriter::Start(Options()));
+  ASSERT_OK_AND_ASSIGN(auto w, MirrorWriter::Start(Options(), kafka_));
   w->BeginStream("s-3", "epoch-1");
   std::vector<MirrorBatch> batches;
   for (int i = 0; i < 65; ++i) {
@@ -198,7 +201,7 @@ TEST_F(MirrorWriterTest, WritesTheAuditIndexInItsTransactions) {
   ASSERT_OK(broker().Pause());
   EXPECT_THAT(w->Write(2, Records("x", 1), 1, Entry(2, 0, 1, 1)), StatusIs(absl::StatusCode::kUnavailable));
   ASSERT_OK(broker().Resume());
-  ASSERT_OK_AND_ASSIGN(auto after, MirrorWriter::Start(Options()));
+  ASSERT_OK_AND_ASSIGN(auto after, MirrorWriter::Start(Options(), kafka_));
   after->BeginStream("s-6", "epoch-1");
   ASSERT_OK(after->Write(2, Records("y", 1), 1, Entry(2, 0, 1, 1)));
   std::set<std::string> keys;

@@ -2,7 +2,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status/status_macros.h"
-#include "common/kafka/rdkafka_consumer.h"
 
 namespace polder {
 namespace node {
@@ -13,11 +12,11 @@ int64_t ConsumedBytes(const kafka::ConsumedRecord& r) {
   return n;
 }
 
-absl::StatusOr<std::unique_ptr<SourceReader>> SourceReader::Create(kafka::ConsumerOptions options, std::string topic,
+absl::StatusOr<std::unique_ptr<SourceReader>> SourceReader::Create(kafka::ClientFactory& kafka, kafka::ConsumerOptions options, std::string topic,
                                                                    std::map<int32_t, int64_t> start, BatchLimits limits,
                                                                    absl::Duration timeout) {
   options.read_committed = true;
-  ASSIGN_OR_RETURN(std::unique_ptr<kafka::KafkaConsumer> consumer, kafka::KafkaConsumer::Create(options));
+  ASSIGN_OR_RETURN(std::unique_ptr<kafka::Consumer> consumer, kafka.NewConsumer(options));
   // A cursor outside what the source holds is a gap, never silently skipped.
   for (const auto& [partition, offset] : start) {
     ASSIGN_OR_RETURN(auto marks, consumer->QueryWatermarks(topic, partition, timeout));

@@ -3,7 +3,7 @@
 // batches within record and byte limits, each carrying the partition's next source offset —
 // which may lie beyond the last record's offset + 1, since transaction markers take offsets.
 //
-//   ASSIGN_OR_RETURN(auto reader, SourceReader::Create(consumer_options, topic, {{0, 0}, {1, 0}}, limits));
+//   ASSIGN_OR_RETURN(auto reader, SourceReader::Create(kafka, consumer_options, topic, {{0, 0}, {1, 0}}, limits));
 //   ASSIGN_OR_RETURN(std::optional<SourceBatch> batch, reader->Next(absl::Milliseconds(200)));
 //
 // A cursor offset the source no longer has (below the log start after retention, or above the
@@ -20,8 +20,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/kafka/client_factory.h"
 #include "common/kafka/consumer.h"
-#include "common/kafka/rdkafka_consumer.h"
 
 namespace polder {
 namespace node {
@@ -40,8 +40,9 @@ struct BatchLimits {
 
 class SourceReader {
  public:
-  // `start`: partition → next offset to read (every partition of the topic).
-  static absl::StatusOr<std::unique_ptr<SourceReader>> Create(kafka::ConsumerOptions options, std::string topic,
+  // `start`: partition → next offset to read (every partition of the topic). The consumer comes
+  // from `kafka`.
+  static absl::StatusOr<std::unique_ptr<SourceReader>> Create(kafka::ClientFactory& kafka, kafka::ConsumerOptions options, std::string topic,
                                                               std::map<int32_t, int64_t> start, BatchLimits limits,
                                                               absl::Duration timeout);
 
@@ -59,7 +60,7 @@ class SourceReader {
   const std::map<int32_t, int64_t>& positions() const { return positions_; }
 
  private:
-  SourceReader(std::unique_ptr<kafka::KafkaConsumer> consumer, std::string topic, std::map<int32_t, int64_t> start,
+  SourceReader(std::unique_ptr<kafka::Consumer> consumer, std::string topic, std::map<int32_t, int64_t> start,
                BatchLimits limits)
       : consumer_(std::move(consumer)), topic_(std::move(topic)), positions_(std::move(start)), limits_(limits) {}
   // Records fetched but not yet cut, per partition.
@@ -76,7 +77,7 @@ class SourceReader {
   std::optional<int32_t> Pick(bool full_only) const;
   std::optional<SourceBatch> Cut(int32_t partition, bool drained);
 
-  std::unique_ptr<kafka::KafkaConsumer> consumer_;
+  std::unique_ptr<kafka::Consumer> consumer_;
   const std::string topic_;
   std::map<int32_t, int64_t> positions_;
   const BatchLimits limits_;

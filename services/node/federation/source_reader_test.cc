@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/kafka/producer.h"
+#include "common/kafka/rdkafka_client_factory.h"
 #include "common/kafka/rdkafka_producer.h"
 #include "common/status/status_matchers.h"
 #include "common/testing/kafka_fixture.h"
@@ -22,6 +23,8 @@ using ::testing::HasSubstr;
 
 class SourceReaderTest : public testing::KafkaBrokerTest {
  protected:
+  kafka::RdKafkaClientFactory kafka_;
+
   // Three transactions over 3 partitions: 30 committed, 15 aborted, 9 committed records.
   void Fill(const std::string& topic) {
     kafka::ProducerOptions o;
@@ -84,7 +87,7 @@ class SourceReaderTest : public testing::KafkaBrokerTest {
 TEST_F(SourceReaderTest, OffersCommittedRecordsInBatchesAndCursorsPastMarkers) {
   const std::string topic = CreateTopic("groningen.mobility.bike-counts", 3);
   Fill(topic);
-  ASSERT_OK_AND_ASSIGN(auto reader, SourceReader::Create(Options(), topic, {{0, 0}, {1, 0}, {2, 0}}, {4, 1 << 20},
+  ASSERT_OK_AND_ASSIGN(auto reader, SourceReader::Create(kafka_, Options(), topic, {{0, 0}, {1, 0}, {2, 0}}, {4, 1 << 20},
                                                          absl::Seconds(10)));
   int batches = 0;
   auto read = Drain(*reader, 4, &batches);
@@ -100,13 +103,13 @@ TEST_F(SourceReaderTest, OffersCommittedRecordsInBatchesAndCursorsPastMarkers) {
   ASSERT_OK_AND_ASSIGN(auto marks, reader->HighWatermarks(absl::Seconds(10)));
   EXPECT_EQ(reader->positions(), marks);
   // Resuming from a cursor in the middle continues without repeating.
-  ASSERT_OK_AND_ASSIGN(auto first, SourceReader::Create(Options(), topic, {{0, 0}, {1, 0}, {2, 0}}, {5, 1 << 20},
+  ASSERT_OK_AND_ASSIGN(auto first, SourceReader::Create(kafka_, Options(), topic, {{0, 0}, {1, 0}, {2, 0}}, {5, 1 << 20},
                                                         absl::Seconds(10)));
   ASSERT_OK_AND_ASSIGN(std::optional<SourceBatch> one, first->Next(absl::Seconds(5)));
   ASSERT_TRUE(one.has_value());
   std::map<int32_t, int64_t> cursor = {{0, 0}, {1, 0}, {2, 0}};
   cursor[one->partition] = one->next_offset;
-  ASSERT_OK_AND_ASSIGN(auto resumed, SourceReader::Create(Options(), topic, cursor, {5, 1 << 20}, absl::Seconds(10)));
+  ASSERT_OK_AND_ASSIGN(auto resumed, SourceReader::Create(kafka_, Options(), topic, cursor, {5, 1 << 20}, absl::Seconds(10)));
   int more = 0;
   auto rest = Drain(*resumed, 5, &more);
   EXPECT_EQ(rest[one->partition].size(), 13u - one->records.size());
@@ -115,13 +118,13 @@ TEST_F(SourceReaderTest, OffersCommittedRecordsInBatchesAndCursorsPastMarkers) {
 TEST_F(SourceReaderTest, ByteLimitsAndGaps) {
   const std::string topic = CreateTopic("groningen.parking.occupancy", 3);
   Fill(topic);
-  ASSERT_OK_AND_ASSIGN(auto reader, SourceReader::Create(Options(), topic, {{0, 0}, {1, 0}, {2, 0}}, {100, 250},
+  ASSERT_OK_AND_ASSIGN(auto reader, SourceReader::Create(kafka_, Options(), topic, {{0, 0}, {1, 0}, {2, 0}}, {100, 250},
                                                          absl::Seconds(10)));
   ASSERT_OK_AND_ASSIGN(std::optional<SourceBatch> b, reader->Next(absl::Seconds(5)));
   ASSERT_TRUE(b.has_value());
   EXPECT_LE(b->bytes, 250);
   EXPECT_EQ(b->records.size(), 2u) << "~115-byte records, 250 bytes per batch";
-  EXPECT_THAT(SourceReader::Create(Options(), topic, {{0, 0}, {1, 9999}, {2, 0}}, {}, absl::Seconds(10)),
+  EXPECT_THAT(SourceReader::Create(kafka_, Options(), topic, {{0, 0}, {1, 9999}, {2, 0}}, {}, absl::Seconds(10)),
               StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("partition 1 of " + topic)));
 }
 
@@ -147,7 +150,7 @@ TEST_F(SourceReaderTest, QuietPartitionIsNotHeldBehindABusyOne) {
   send(0, 1);
   send(1, 1);
   ASSERT_OK_AND_ASSIGN(auto reader,
-                       SourceReader::Create(Options(), topic, {{0, 0}, {1, 0}}, {100, 1 << 20}, absl::Seconds(10)));
+                       SourceReader::Create(kafka_, Options(), topic, {{0, 0}, {1, 0}}, {100, 1 << 20}, absl::Seconds(10)));
   std::set<int32_t> seen;
   for (int i = 0; i < 20 && seen.size() < 2; ++i) {
     ASSERT_OK_AND_ASSIGN(std::optional<SourceBatch> b, reader->Next(absl::Milliseconds(500)));

@@ -45,7 +45,7 @@ void Subscriber::Run() {
   std::unique_ptr<MirrorWriter> writer;
   while (!stop_) {
     if (writer == nullptr) {
-      absl::StatusOr<std::unique_ptr<MirrorWriter>> w = MirrorWriter::Start(options_.writer);
+      absl::StatusOr<std::unique_ptr<MirrorWriter>> w = MirrorWriter::Start(options_.writer, kafka_);
       if (!w.ok()) {
         Set("reconnecting", std::string(w.status().message()));
         absl::SleepFor(backoff);

@@ -28,6 +28,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/kafka/client_factory.h"
 #include "common/trust/contract.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/polder/federation/v1/federation.grpc.pb.h"
@@ -93,7 +94,8 @@ class Subscriber {
     bool purged = false;               // the mirror was purged after a revocation
   };
 
-  explicit Subscriber(Options options) : options_(std::move(options)) {}
+  // The mirror writer's clients come from `kafka`, which must outlive the subscriber.
+  Subscriber(Options options, kafka::ClientFactory& kafka) : options_(std::move(options)), kafka_(kafka) {}
   ~Subscriber() { Stop(); }
 
   void Start();
@@ -114,6 +116,7 @@ class Subscriber {
   void CatchUpReceipts(federation::v1::FederationService::Stub& stub, const MirrorCursor& committed);
 
   const Options options_;
+  kafka::ClientFactory& kafka_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
   mutable absl::Mutex mu_;
