@@ -13,6 +13,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -394,11 +395,21 @@ absl::Status Run(NodeConfig config) {
       so.writer.audit_topic = config.sharing.audit_topic;
       so.writer.audit_index_topic = config.sharing.audit_index_topic;
       so.writer.timeout = config.publish_timeout;
+#ifdef POLDER_NODE_TEST_HOOKS
+      // Only in //services/node:polder-node-test-hooks (testonly), never in polder-node: with
+      // POLDER_TEST_CRASH_BEFORE_COMMIT=n the node kills itself on its n-th mirror write, after
+      // the batch reached the broker and before the transaction commits.
       if (const char* crash = std::getenv("POLDER_TEST_CRASH_BEFORE_COMMIT"); crash != nullptr) {
-        so.writer.crash_before_commit = std::atoll(crash);
-        log::Warning("test hook armed: this node kills itself before committing a mirror batch",
-                     {{"write", so.writer.crash_before_commit}});
+        const int64_t at = std::atoll(crash);
+        log::Warning("test hook armed: this node kills itself before committing a mirror batch", {{"write", at}});
+        so.writer.before_commit = [at, subscription = so.writer.subscription](int64_t write) {
+          if (write != at) return;
+          log::Error("test hook: killing this process between producing a mirror batch and committing it",
+                     {{"subscription", subscription}, {"write", write}});
+          std::raise(SIGKILL);
+        };
       }
+#endif
       ContractBook* book = contracts.get();
       const std::string contract_id = sub.contract;
       so.revoked = [book, contract_id] { return book->IsRevoked(contract_id, absl::Now()); };

@@ -100,8 +100,9 @@ class FederationFixture : public NodeE2eTest {
         "  subscriptions:\n    - {provider: groningen, endpoint: \"localhost:", endpoint_port,
         "\", dataset: mobility.bike-counts, contract: ", contract, ", partitions: 3, replication_factor: 1",
         purge ? ", purge_on_revocation: true" : "", "}\n"));
-    auto node = std::make_unique<ServiceProcess>(RunfilesPath("services/node/polder-node"), "node-" + peer_,
-                                                 WriteNodeConfig());
+    // Test hooks (POLDER_TEST_CRASH_BEFORE_COMMIT) exist only in the test-hooks build.
+    const char* binary = env.empty() ? "services/node/polder-node" : "services/node/polder-node-test-hooks";
+    auto node = std::make_unique<ServiceProcess>(RunfilesPath(binary), "node-" + peer_, WriteNodeConfig());
     for (const auto& [k, v] : env) node->SetEnv(k, v);
     node->Start();
     return node;

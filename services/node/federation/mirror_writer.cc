@@ -1,7 +1,6 @@
 #include "services/node/federation/mirror_writer.h"
 
 #include <atomic>
-#include <csignal>
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
@@ -223,13 +222,7 @@ absl::Status MirrorWriter::WriteAll(std::vector<MirrorBatch>& batches) {
     // transaction's time against leaving it to commit_transaction (measured in
     // bench/federation_bench: ~44 -> ~20 ms per group commit). Its errors surface at the commit.
     (void)producer_->Flush(options_.timeout);
-    if (options_.crash_before_commit > 0 && ++writes_ == options_.crash_before_commit) {
-      // Test hook: the batch is in the broker's log, its transaction not committed.
-      (void)producer_->Flush(options_.timeout);
-      log::Error("test hook: killing this process between producing a mirror batch and committing it",
-                 {{"subscription", options_.subscription}, {"write", writes_}});
-      std::raise(SIGKILL);
-    }
+    if (options_.before_commit) options_.before_commit(++writes_);
     return absl::OkStatus();
   };
   absl::Status s = kafka::RunInTransaction(*producer_, fill, 3, options_.timeout);

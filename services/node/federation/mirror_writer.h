@@ -14,6 +14,7 @@
 #include <map>
 #include <optional>
 #include <utility>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,10 +60,10 @@ class MirrorWriter {
     // the stream before it, are written in the same transactions as its entries. Empty: none.
     std::string audit_index_topic = "_polder.audit-index";
     absl::Duration timeout = absl::Seconds(30);
-    // Test hook (0: off): on this process's n-th write, flush the batch to the broker and kill
-    // the process with SIGKILL before the transaction commits. polder-node sets it from the
-    // environment variable POLDER_TEST_CRASH_BEFORE_COMMIT; never set in production.
-    int64_t crash_before_commit = 0;
+    // Called in every write after the transaction's records reached the broker and before it
+    // commits, with this writer's count of writes (1, 2, ...): a crash point for tests (the
+    // test-hooks build of polder-node kills itself there). Empty in production.
+    std::function<void(int64_t write)> before_commit;
   };
 
   // InitTransactions (fencing an older instance and resolving its open transaction), then the
