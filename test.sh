@@ -3,6 +3,7 @@
 #   ./test.sh                 install what is missing, build everything, run every test
 #   ./test.sh //common/...    the same for some targets only
 #   ./test.sh --soak          the long matrices (connection floods of 10,000 per listener)
+# Before the build it checks the tree's format (tools/checks/format.sh: clang-format, buildifier).
 # Needs nothing but bash on a fresh Debian 12 machine as root. Prints the time of each phase and
 # a final `N passed, N failed` line; exits non-zero on any failure; leaves no process running
 # (test brokers and the Bazel server included).
@@ -59,7 +60,21 @@ if ! env_lines=$(tools/setup/setup.sh --print-env); then
   exit 1
 fi
 eval "$env_lines"
-export POLDER_KAFKA_HOME POLDER_NPM_HOME POLDER_PIP_HOME
+export POLDER_KAFKA_HOME POLDER_NPM_HOME POLDER_PIP_HOME POLDER_GO POLDER_BUILDIFIER
+
+# The tree's format (clang-format, buildifier): counted as one case each in the summary.
+checks_passed=0
+checks_failed=0
+if [ "$soak" -eq 0 ]; then
+  phase format
+  while IFS= read -r line; do
+    echo "$line"
+    case "$line" in
+      "format: "*" ok "*) checks_passed=$((checks_passed + 1)) ;;
+      "format: "*) checks_failed=$((checks_failed + 1)) ;;
+    esac
+  done < <(tools/checks/format.sh 2>&1)
+fi
 
 phase build
 output_base=$(bazel info output_base 2>/dev/null)
@@ -107,6 +122,14 @@ phase ""
 printf '[test.sh] total    %4ds\n' $(( $(date +%s) - t0 ))
 if [ "$test_rc" -ne 0 ]; then
   echo "[test.sh] bazel test failed (exit $test_rc)" >&2
+fi
+# The format checks join the count; a failed one fails the run.
+if [[ "$summary" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+  summary="$((BASH_REMATCH[1] + checks_passed)) passed, $((BASH_REMATCH[2] + checks_failed)) failed"
+fi
+if [ "$checks_failed" -gt 0 ]; then
+  echo "[test.sh] format check failed: tools/checks/format.sh --fix" >&2
+  test_rc=1
 fi
 # The counted cases and Bazel's verdict must agree: any failed case fails the run.
 if ! grep -q ' 0 failed' <<<"$summary" && [ "$test_rc" -eq 0 ]; then

@@ -21,8 +21,14 @@ def _strip_proto(src):
         fail("polder_proto_library srcs must end in .proto: " + src)
     return src[:-len(".proto")]
 
-def polder_proto_library(name, srcs, deps = [], grpc = False, visibility = None, testonly = False,
-                         import_root = None):
+def polder_proto_library(
+        name,
+        srcs,
+        deps = [],
+        grpc = False,
+        visibility = None,
+        testonly = False,
+        import_root = None):
     """See the file comment. `import_root` (e.g. "proto"): imports are relative to that folder
     ("polder/datasets/common/v1/location.proto") instead of the workspace, as the registry's
     reference names are; generated headers are then included the same way."""
@@ -50,6 +56,7 @@ def polder_proto_library(name, srcs, deps = [], grpc = False, visibility = None,
             fail("package %s is not under import_root %s" % (pkg, import_root))
         out_dir = "$(GENDIR)/" + import_root
         include_flags = "-I%s -I. -I/usr/include" % import_root
+
         # //<import_root>:import_root adds <import_root> (source and generated) to the include path.
         includes = ["//%s:import_root" % import_root]
     plugin_args = ""

@@ -29,9 +29,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "bench/bench_main.h"
-#include "tests/node/federation_fixture.h"
-#include "common/kafka/rdkafka_producer.h"
 #include "common/kafka/rdkafka_consumer.h"
+#include "common/kafka/rdkafka_producer.h"
+#include "tests/node/federation_fixture.h"
 
 namespace polder {
 namespace {
@@ -81,8 +81,9 @@ class FederationBench : public FederationFixture {
     std::vector<std::string> latency_rows;  // produced at (ms since epoch), partition, latency
     int64_t bytes = 0;
   };
-  Arrivals Read(const std::string& bootstrap, size_t backlog, size_t total, const std::string& live_tag,
-                absl::Duration timeout, const std::function<void(int)>& at_mark, const std::function<void()>& tick) {
+  Arrivals Read(const std::string& bootstrap, size_t backlog, size_t total,
+                const std::string& live_tag, absl::Duration timeout,
+                const std::function<void(int)>& at_mark, const std::function<void()>& tick) {
     kafka::ConsumerOptions o;
     o.client = ClientOptions();
     o.client.bootstrap_servers = bootstrap;
@@ -119,7 +120,8 @@ class FederationBench : public FederationFixture {
           a.bytes += static_cast<int64_t>(h.key.size() + h.value.size());
           // This run's live records only (earlier runs' are part of the backlog now).
           if (h.key == "ce_id" && absl::StartsWith(h.value, live_tag)) {
-            a.latency_ms.push_back(absl::ToDoubleMilliseconds(now - absl::FromUnixMillis(r.timestamp_ms)));
+            a.latency_ms.push_back(
+                absl::ToDoubleMilliseconds(now - absl::FromUnixMillis(r.timestamp_ms)));
             if (g_flags.dump) {
               a.latency_rows.push_back(
                   absl::StrCat(r.timestamp_ms, "\t", r.partition, "\t", a.latency_ms.back()));
@@ -162,9 +164,10 @@ class FederationBench : public FederationFixture {
     req.set_idempotency_key("seed");
     for (int i = 0; i < 10; ++i) {
       auto* r = req.add_records();
-      r->set_json(absl::StrCat(R"({"counterId":"gn-herestraat-01","eventTime":")", Now(), R"(","count":")", 40 + i,
-                               R"(","location":{"latitude":53.2194,"longitude":6.5665,"description":")",
-                               std::string(144, 'x'), R"("}})"));
+      r->set_json(absl::StrCat(
+          R"({"counterId":"gn-herestraat-01","eventTime":")", Now(), R"(","count":")", 40 + i,
+          R"(","location":{"latitude":53.2194,"longitude":6.5665,"description":")",
+          std::string(144, 'x'), R"("}})"));
       r->set_ce_id(absl::StrCat("seed-", i));
     }
     grpc::ClientContext ctx;
@@ -176,8 +179,9 @@ class FederationBench : public FederationFixture {
 
   // What Read() calls at its marks: the CPU seconds at the 10 % (1) and 90 % (2) marks, and at
   // the end of the backlog (3) the live phase, copies of `sample` tagged `tag`, on `live`.
-  std::function<void(int)> AtMark(std::function<double()> cpu, double* cpu10, double* cpu90, std::thread* live,
-                                  const kafka::ConsumedRecord& sample, std::string tag) {
+  std::function<void(int)> AtMark(std::function<double()> cpu, double* cpu10, double* cpu90,
+                                  std::thread* live, const kafka::ConsumedRecord& sample,
+                                  std::string tag) {
     return [=](int mark) {
       if (mark == 1) *cpu10 = cpu();
       if (mark == 2) *cpu90 = cpu();
@@ -241,22 +245,23 @@ class FederationBench : public FederationFixture {
     const char* home = std::getenv("POLDER_MM2_HOME");
     const std::string mm2 = home != nullptr ? home : "/var/cache/polder/mm2-4.1.1";
     const std::string props = absl::StrCat(dir_, "/mm2-", run, ".properties");
-    std::ofstream(props) << "clusters = a, b\n"
-                         << "a.bootstrap.servers = " << broker().bootstrap_servers() << "\n"
-                         << "b.bootstrap.servers = " << target_bootstrap << "\n"
-                         << "a->b.enabled = true\nb->a.enabled = false\n"
-                         << "a->b.topics = groningen\\\\.mobility\\\\.bike-counts\n"
-                         << "replication.policy.class = org.apache.kafka.connect.mirror.IdentityReplicationPolicy\n"
-                         << "b.exactly.once.source.support = enabled\n"
-                         << "a.consumer.isolation.level = read_committed\n"
-                         << "offset-syncs.topic.location = target\n"
-                         << "replication.factor = 1\ncheckpoints.topic.replication.factor = 1\n"
-                         << "heartbeats.topic.replication.factor = 1\noffset-syncs.topic.replication.factor = 1\n"
-                         << "offset.storage.replication.factor = 1\nstatus.storage.replication.factor = 1\n"
-                         << "config.storage.replication.factor = 1\n"
-                         << "emit.checkpoints.enabled = false\nemit.heartbeats.enabled = false\n"
-                         << "sync.topic.acls.enabled = false\nrefresh.topics.interval.seconds = 2\n"
-                         << "tasks.max = 1\n";
+    std::ofstream(props)
+        << "clusters = a, b\n"
+        << "a.bootstrap.servers = " << broker().bootstrap_servers() << "\n"
+        << "b.bootstrap.servers = " << target_bootstrap << "\n"
+        << "a->b.enabled = true\nb->a.enabled = false\n"
+        << "a->b.topics = groningen\\\\.mobility\\\\.bike-counts\n"
+        << "replication.policy.class = org.apache.kafka.connect.mirror.IdentityReplicationPolicy\n"
+        << "b.exactly.once.source.support = enabled\n"
+        << "a.consumer.isolation.level = read_committed\n"
+        << "offset-syncs.topic.location = target\n"
+        << "replication.factor = 1\ncheckpoints.topic.replication.factor = 1\n"
+        << "heartbeats.topic.replication.factor = 1\noffset-syncs.topic.replication.factor = 1\n"
+        << "offset.storage.replication.factor = 1\nstatus.storage.replication.factor = 1\n"
+        << "config.storage.replication.factor = 1\n"
+        << "emit.checkpoints.enabled = false\nemit.heartbeats.enabled = false\n"
+        << "sync.topic.acls.enabled = false\nrefresh.topics.interval.seconds = 2\n"
+        << "tasks.max = 1\n";
     const std::string log = absl::StrCat(dir_, "/mm2-", run, ".log");
     pid_t pid = fork();
     if (pid == 0) {
@@ -264,8 +269,9 @@ class FederationBench : public FederationFixture {
       dup2(fd, 1);
       dup2(fd, 2);
       const std::string cp = mm2 + "/libs/*";
-      execlp("java", "java", "-Xmx512m", "-cp", cp.c_str(), "org.apache.kafka.connect.mirror.MirrorMaker",
-             props.c_str(), "--clusters", "b", static_cast<char*>(nullptr));
+      execlp("java", "java", "-Xmx512m", "-cp", cp.c_str(),
+             "org.apache.kafka.connect.mirror.MirrorMaker", props.c_str(), "--clusters", "b",
+             static_cast<char*>(nullptr));
       _exit(127);
     }
     return pid;
@@ -276,10 +282,11 @@ TEST_F(FederationBench, PolderAgainstMirrorMaker2) {
   WriteContract("gr-am-bikes-1");
   auto groningen = StartGroningen("  max_batch_records: 1000\n  max_batch_bytes: 1MiB\n");
   PublishSeed(groningen->grpc_port());
-  const std::vector<kafka::ConsumedRecord> seed = ReadRecords(kTopic, kPartitions, 1, absl::Seconds(10));
+  const std::vector<kafka::ConsumedRecord> seed =
+      ReadRecords(kTopic, kPartitions, 1, absl::Seconds(10));
   ASSERT_FALSE(seed.empty());
-  std::printf("record: %zu-byte value (Confluent frame + binary BikeCount), %zu headers\n", seed[0].value.size(),
-              seed[0].headers.size());
+  std::printf("record: %zu-byte value (Confluent frame + binary BikeCount), %zu headers\n",
+              seed[0].value.size(), seed[0].headers.size());
   Produce(seed[0], g_flags.records, "backlog", false);
   size_t source_total = 10 + g_flags.records;
   std::vector<Result> polder, mm2;
@@ -294,31 +301,36 @@ TEST_F(FederationBench, PolderAgainstMirrorMaker2) {
       int64_t rss = 0;
       std::thread live;
       const size_t backlog = source_total;
-      Arrivals arr = Read(
-          amersfoort_kafka_->bootstrap_servers(), backlog, backlog + g_flags.live, absl::StrCat("live-p", run, "-"),
-          absl::Minutes(3),
-          AtMark([&] { return CpuSeconds(a) + CpuSeconds(g); }, &cpu10, &cpu90, &live, seed[0],
-                 absl::StrCat("live-p", run)),
-          [&] { rss = std::max(rss, std::max(RssKiB(a), RssKiB(g))); });
+      Arrivals arr = Read(amersfoort_kafka_->bootstrap_servers(), backlog, backlog + g_flags.live,
+                          absl::StrCat("live-p", run, "-"), absl::Minutes(3),
+                          AtMark([&] { return CpuSeconds(a) + CpuSeconds(g); }, &cpu10, &cpu90,
+                                 &live, seed[0], absl::StrCat("live-p", run)),
+                          [&] { rss = std::max(rss, std::max(RssKiB(a), RssKiB(g))); });
       if (live.joinable()) live.join();
       source_total += g_flags.live;
       if (arr.count != backlog + g_flags.live) {
         std::string m = Metrics(*amersfoort), gm = Metrics(*groningen);
         std::string out;
         for (absl::string_view l : absl::StrSplit(m + gm, '\n')) {
-          if (absl::StrContains(l, "polder_federation") && !absl::StartsWith(l, "#")) absl::StrAppend(&out, l, "\n");
+          if (absl::StrContains(l, "polder_federation") && !absl::StartsWith(l, "#"))
+            absl::StrAppend(&out, l, "\n");
         }
         std::string tail;
-        testing::RunCommand(absl::StrCat("grep -v 'federation directory' ", Tmp(), "/node-amersfoort.log | tail -20"), &tail);
-        FAIL() << "mirrored " << arr.count << " of " << backlog + g_flags.live << "\n" << out << tail;
+        testing::RunCommand(absl::StrCat("grep -v 'federation directory' ", Tmp(),
+                                         "/node-amersfoort.log | tail -20"),
+                            &tail);
+        FAIL() << "mirrored " << arr.count << " of " << backlog + g_flags.live << "\n"
+               << out << tail;
       }
       Dump(arr, absl::StrCat("polder-", run));
       Result r = Summarize(arr, backlog, cpu90 - cpu10);
       r.rss_mib = rss / 1024.0;
-      std::printf("run %d polder: %.0f rec/s, %.1f MB/s, %.1f CPU-s/M, latency p50 %.0f ms p99 %.0f ms, RSS %.0f MiB, "
-                  "%.0f bytes/record\n",
-                  run, r.rate, r.mb_s, r.cpu_per_m, r.p50, r.p99, r.rss_mib,
-                  static_cast<double>(arr.bytes) / arr.count);
+      std::printf(
+          "run %d polder: %.0f rec/s, %.1f MB/s, %.1f CPU-s/M, latency p50 %.0f ms p99 %.0f ms, "
+          "RSS %.0f MiB, "
+          "%.0f bytes/record\n",
+          run, r.rate, r.mb_s, r.cpu_per_m, r.p50, r.p99, r.rss_mib,
+          static_cast<double>(arr.bytes) / arr.count);
       polder.push_back(r);
       amersfoort->Signal(SIGTERM);
     }
@@ -330,11 +342,11 @@ TEST_F(FederationBench, PolderAgainstMirrorMaker2) {
       double cpu10 = 0, cpu90 = 0;
       std::thread live;
       const size_t backlog = source_total;
-      Arrivals arr = Read(
-          target->bootstrap_servers(), backlog, backlog + g_flags.live, absl::StrCat("live-m", run, "-"),
-          absl::Minutes(3),
-          AtMark([&] { return CpuSeconds(m); }, &cpu10, &cpu90, &live, seed[0], absl::StrCat("live-m", run)),
-          [] {});
+      Arrivals arr = Read(target->bootstrap_servers(), backlog, backlog + g_flags.live,
+                          absl::StrCat("live-m", run, "-"), absl::Minutes(3),
+                          AtMark([&] { return CpuSeconds(m); }, &cpu10, &cpu90, &live, seed[0],
+                                 absl::StrCat("live-m", run)),
+                          [] {});
       if (live.joinable()) live.join();
       source_total += g_flags.live;
       kill(m, SIGTERM);
@@ -345,8 +357,9 @@ TEST_F(FederationBench, PolderAgainstMirrorMaker2) {
       ASSERT_EQ(arr.count, backlog + g_flags.live) << log;
       Dump(arr, absl::StrCat("mm2-", run));
       Result r = Summarize(arr, backlog, cpu90 - cpu10);
-      std::printf("run %d mm2:    %.0f rec/s, %.1f MB/s, %.1f CPU-s/M, latency p50 %.0f ms p99 %.0f ms\n", run, r.rate,
-                  r.mb_s, r.cpu_per_m, r.p50, r.p99);
+      std::printf(
+          "run %d mm2:    %.0f rec/s, %.1f MB/s, %.1f CPU-s/M, latency p50 %.0f ms p99 %.0f ms\n",
+          run, r.rate, r.mb_s, r.cpu_per_m, r.p50, r.p99);
       mm2.push_back(r);
     }
   }
@@ -355,17 +368,23 @@ TEST_F(FederationBench, PolderAgainstMirrorMaker2) {
     for (const Result& r : v) x.push_back(r.*f);
     return Median(x);
   };
-  std::printf("\n| system | records/s | MB/s | CPU-s per million records | latency p50 ms | latency p99 ms |\n");
+  std::printf(
+      "\n| system | records/s | MB/s | CPU-s per million records | latency p50 ms | latency p99 ms "
+      "|\n");
   std::printf("|---|---|---|---|---|---|\n");
-  std::printf("| Polder (2 nodes, mTLS, exactly once, audit) | %.0f | %.1f | %.1f | %.0f | %.0f |\n",
-              med(polder, &Result::rate), med(polder, &Result::mb_s), med(polder, &Result::cpu_per_m),
-              med(polder, &Result::p50), med(polder, &Result::p99));
-  std::printf("| MirrorMaker 2 (dedicated, exactly-once source) | %.0f | %.1f | %.1f | %.0f | %.0f |\n",
-              med(mm2, &Result::rate), med(mm2, &Result::mb_s), med(mm2, &Result::cpu_per_m), med(mm2, &Result::p50),
-              med(mm2, &Result::p99));
-  std::printf("\nratio (Polder / MM2): throughput %.2fx, p99 latency %.2fx; Polder node peak RSS %.0f MiB (median)\n",
-              med(polder, &Result::rate) / med(mm2, &Result::rate), med(polder, &Result::p99) / med(mm2, &Result::p99),
-              med(polder, &Result::rss_mib));
+  std::printf(
+      "| Polder (2 nodes, mTLS, exactly once, audit) | %.0f | %.1f | %.1f | %.0f | %.0f |\n",
+      med(polder, &Result::rate), med(polder, &Result::mb_s), med(polder, &Result::cpu_per_m),
+      med(polder, &Result::p50), med(polder, &Result::p99));
+  std::printf(
+      "| MirrorMaker 2 (dedicated, exactly-once source) | %.0f | %.1f | %.1f | %.0f | %.0f |\n",
+      med(mm2, &Result::rate), med(mm2, &Result::mb_s), med(mm2, &Result::cpu_per_m),
+      med(mm2, &Result::p50), med(mm2, &Result::p99));
+  std::printf(
+      "\nratio (Polder / MM2): throughput %.2fx, p99 latency %.2fx; Polder node peak RSS %.0f MiB "
+      "(median)\n",
+      med(polder, &Result::rate) / med(mm2, &Result::rate),
+      med(polder, &Result::p99) / med(mm2, &Result::p99), med(polder, &Result::rss_mib));
 }
 
 }  // namespace
@@ -373,8 +392,7 @@ TEST_F(FederationBench, PolderAgainstMirrorMaker2) {
 
 int main(int argc, char** argv) {
   return polder::bench::RunBenchmarks(argc, argv,
-                                      {
-                                       {"runs", &polder::g_flags.runs},
+                                      {{"runs", &polder::g_flags.runs},
                                        {"records", &polder::g_flags.records},
                                        {"live", &polder::g_flags.live},
                                        {"live_rate", &polder::g_flags.live_rate},

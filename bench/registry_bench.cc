@@ -43,7 +43,8 @@
 ABSL_FLAG(int, runs, 3, "Runs per workload (the median is reported).");
 ABSL_FLAG(int, seconds, 5, "Seconds per run.");
 ABSL_FLAG(int, threads, 4, "Concurrent client threads.");
-ABSL_FLAG(std::string, only, "", "Run only the workloads whose name contains this text (and the baseline).");
+ABSL_FLAG(std::string, only, "",
+          "Run only the workloads whose name contains this text (and the baseline).");
 
 namespace polder {
 namespace {
@@ -51,8 +52,9 @@ namespace {
 using nlohmann::json;
 
 std::string SchemaText(int n) {
-  return absl::StrCat("syntax = \"proto3\"; package polder.datasets.bench.v1; message M", n,
-                      " { string counter_id = 1; int64 count = 2; double lat = 3; double lon = 4; }");
+  return absl::StrCat(
+      "syntax = \"proto3\"; package polder.datasets.bench.v1; message M", n,
+      " { string counter_id = 1; int64 count = 2; double lat = 3; double lon = 4; }");
 }
 
 struct Result {
@@ -122,7 +124,8 @@ int Main() {
   signal(SIGPIPE, SIG_IGN);
   const int runs = absl::GetFlag(FLAGS_runs), seconds = absl::GetFlag(FLAGS_seconds),
             threads = absl::GetFlag(FLAGS_threads);
-  std::string dir = std::filesystem::temp_directory_path() / absl::StrCat("polder-bench-", getpid());
+  std::string dir =
+      std::filesystem::temp_directory_path() / absl::StrCat("polder-bench-", getpid());
   std::filesystem::create_directories(dir);
 
   kafka_testing::KafkaBrokerOptions bo;
@@ -161,7 +164,8 @@ int Main() {
   EchoImpl echo;
   grpc::ServerBuilder builder;
   int grpc_port = 0;
-  builder.AddListeningPort("127.0.0.1:0", *tls::MakeServerCredentials(server_files, checker), &grpc_port);
+  builder.AddListeningPort("127.0.0.1:0", *tls::MakeServerCredentials(server_files, checker),
+                           &grpc_port);
   builder.RegisterService(&service);
   builder.RegisterService(&echo);
   auto grpc_server = builder.BuildAndStart();
@@ -191,8 +195,8 @@ int Main() {
     auto ch = grpc::CreateCustomChannel(absl::StrCat("localhost:", grpc_port), creds, args);
     reg_stubs.push_back(registry::v1::SchemaRegistryService::NewStub(ch));
     echo_stubs.push_back(polder::testing::v1::EchoService::NewStub(ch));
-    auto c = std::make_unique<httplib::SSLClient>("127.0.0.1", http_server->port(), client_files.cert_path,
-                                                  client_files.key_path);
+    auto c = std::make_unique<httplib::SSLClient>("127.0.0.1", http_server->port(),
+                                                  client_files.cert_path, client_files.key_path);
     SSL_CTX_use_certificate_chain_file(c->ssl_context(), client_files.cert_path.c_str());
     c->set_ca_cert_path(fed.bundle_path().c_str());
     c->enable_server_certificate_verification(true);
@@ -207,25 +211,29 @@ int Main() {
     std::function<bool(int, int64_t)> op;
   };
   std::vector<Workload> workloads = {
-      {"baseline: gRPC unary echo (same payload)", [&](int t, int64_t) {
+      {"baseline: gRPC unary echo (same payload)",
+       [&](int t, int64_t) {
          grpc::ClientContext ctx;
          polder::testing::v1::EchoRequest req;
          req.set_text(payload);
          polder::testing::v1::EchoResponse resp;
          return echo_stubs[t]->Echo(&ctx, req, &resp).ok();
        }},
-      {"get schema by id, gRPC", [&](int t, int64_t i) {
+      {"get schema by id, gRPC",
+       [&](int t, int64_t i) {
          grpc::ClientContext ctx;
          registry::v1::GetSchemaRequest req;
          req.set_id(1 + (i * 7 + t) % kPreloaded);
          registry::v1::Schema resp;
          return reg_stubs[t]->GetSchema(&ctx, req, &resp).ok();
        }},
-      {"get schema by id, REST", [&](int t, int64_t i) {
+      {"get schema by id, REST",
+       [&](int t, int64_t i) {
          auto r = rest[t]->Get(absl::StrCat("/schemas/ids/", 1 + (i * 7 + t) % kPreloaded).c_str());
          return r && r->status == 200;
        }},
-      {"register new schema, gRPC", [&](int t, int64_t) {
+      {"register new schema, gRPC",
+       [&](int t, int64_t) {
          int n = next_schema++;
          grpc::ClientContext ctx;
          registry::v1::RegisterSchemaRequest req;
@@ -234,11 +242,13 @@ int Main() {
          registry::v1::RegisterSchemaResponse resp;
          return reg_stubs[t]->RegisterSchema(&ctx, req, &resp).ok();
        }},
-      {"register new schema, REST", [&](int t, int64_t) {
+      {"register new schema, REST",
+       [&](int t, int64_t) {
          int n = next_schema++;
-         auto r = rest[t]->Post(absl::StrCat("/subjects/polder.datasets.bench.v1.M", n, "/versions").c_str(),
-                                json{{"schemaType", "PROTOBUF"}, {"schema", SchemaText(n)}}.dump(),
-                                "application/vnd.schemaregistry.v1+json");
+         auto r = rest[t]->Post(
+             absl::StrCat("/subjects/polder.datasets.bench.v1.M", n, "/versions").c_str(),
+             json{{"schemaType", "PROTOBUF"}, {"schema", SchemaText(n)}}.dump(),
+             "application/vnd.schemaregistry.v1+json");
          if (!r || r->status != 200) {
            std::fprintf(stderr, "register over REST failed: %s\n",
                         r ? r->body.c_str() : httplib::to_string(r.error()).c_str());
@@ -247,17 +257,20 @@ int Main() {
          return true;
        }},
   };
-  std::printf("| workload | ops/s | p50 ms | p99 ms | vs baseline (ops/s) | errors |\n|---|---:|---:|---:|---:|---:|\n");
+  std::printf(
+      "| workload | ops/s | p50 ms | p99 ms | vs baseline (ops/s) | errors "
+      "|\n|---|---:|---:|---:|---:|---:|\n");
   double baseline = 0;
   for (const Workload& w : workloads) {
     const std::string only = absl::GetFlag(FLAGS_only);
-    if (!only.empty() && baseline != 0 && std::string(w.name).find(only) == std::string::npos) continue;
+    if (!only.empty() && baseline != 0 && std::string(w.name).find(only) == std::string::npos)
+      continue;
     std::vector<Result> rs;
     for (int i = 0; i < runs; ++i) rs.push_back(Measure(threads, seconds, w.op));
     Result m = Median(rs);
     if (baseline == 0) baseline = m.ops_per_s;
-    std::printf("| %s | %.0f | %.2f | %.2f | %.2f | %lld |\n", w.name, m.ops_per_s, m.p50_ms, m.p99_ms,
-                m.ops_per_s / baseline, static_cast<long long>(m.errors));
+    std::printf("| %s | %.0f | %.2f | %.2f | %.2f | %lld |\n", w.name, m.ops_per_s, m.p50_ms,
+                m.p99_ms, m.ops_per_s / baseline, static_cast<long long>(m.errors));
     std::fflush(stdout);
   }
   http_server->Stop();

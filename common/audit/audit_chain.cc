@@ -40,25 +40,26 @@ absl::StatusOr<std::string> ReceiptPayload(const Receipt& r) {
 }  // namespace
 
 absl::StatusOr<std::string> CanonicalJson(const AuditEntry& e) {
-  if (e.transaction_id.empty()) return absl::InvalidArgumentError("audit entry without transaction id");
+  if (e.transaction_id.empty())
+    return absl::InvalidArgumentError("audit entry without transaction id");
   if (e.direction != "offered" && e.direction != "received" && e.direction != "gap") {
     return absl::InvalidArgumentError(
         absl::StrCat("audit direction must be offered, received or gap, got '", e.direction, "'"));
   }
   json j{{"transaction_id", e.transaction_id},
-                                  {"direction", e.direction},
-                                  {"contract_hash", e.contract_hash},
-                                  {"source", e.source},
-                                  {"destination", e.destination},
-                                  {"dataset", e.dataset},
-                                  {"partition", e.partition},
-                                  {"first_offset", e.first_offset},
-                                  {"next_offset", e.next_offset},
-                                  {"records", e.records},
-                                  {"bytes", e.bytes},
-                                  {"at", trust::FormatRfc3339(e.at)},
-                                  {"traceparent", e.traceparent},
-                                  {"purpose", e.purpose}};
+         {"direction", e.direction},
+         {"contract_hash", e.contract_hash},
+         {"source", e.source},
+         {"destination", e.destination},
+         {"dataset", e.dataset},
+         {"partition", e.partition},
+         {"first_offset", e.first_offset},
+         {"next_offset", e.next_offset},
+         {"records", e.records},
+         {"bytes", e.bytes},
+         {"at", trust::FormatRfc3339(e.at)},
+         {"traceparent", e.traceparent},
+         {"purpose", e.purpose}};
   // Only present when set, so entries without it hash as they always did.
   if (!e.detail.empty()) j["detail"] = e.detail;
   return trust::Canonicalize(j);
@@ -92,7 +93,8 @@ absl::StatusOr<AuditEntry> ParseEntry(const std::string& canonical_json) {
   return e;
 }
 
-AuditChain::AuditChain(std::string stream_id) : stream_id_(std::move(stream_id)), head_(Genesis(stream_id_)) {}
+AuditChain::AuditChain(std::string stream_id)
+    : stream_id_(std::move(stream_id)), head_(Genesis(stream_id_)) {}
 
 AuditChain AuditChain::Resume(std::string stream_id, const AuditLink& last) {
   AuditChain c(std::move(stream_id));
@@ -108,7 +110,8 @@ std::string AuditChain::Genesis(const std::string& stream_id) {
 absl::StatusOr<AuditLink> AuditChain::Append(const AuditEntry& entry) {
   if (entry.transaction_id != stream_id_) {
     return absl::InvalidArgumentError(absl::StrCat("audit entry of stream '", entry.transaction_id,
-                                                   "' appended to the chain of '", stream_id_, "'"));
+                                                   "' appended to the chain of '", stream_id_,
+                                                   "'"));
   }
   absl::StatusOr<std::string> canonical = CanonicalJson(entry);
   if (!canonical.ok()) return canonical.status();
@@ -123,12 +126,14 @@ absl::Status VerifyChain(const std::string& stream_id, const std::vector<AuditLi
   for (size_t i = 0; i < links.size(); ++i) {
     const AuditLink& l = links[i];
     if (l.sequence != i + 1) {
-      return absl::DataLossError(absl::StrCat("audit chain of ", stream_id, ": link ", i + 1, " has sequence ",
-                                              l.sequence, " (a link is missing or out of order)"));
+      return absl::DataLossError(absl::StrCat("audit chain of ", stream_id, ": link ", i + 1,
+                                              " has sequence ", l.sequence,
+                                              " (a link is missing or out of order)"));
     }
     if (Link(head, l.canonical_json) != l.hash) {
-      return absl::DataLossError(absl::StrCat("audit chain of ", stream_id, ": link ", l.sequence,
-                                              " does not hash to its recorded hash (changed after it was written?)"));
+      return absl::DataLossError(
+          absl::StrCat("audit chain of ", stream_id, ": link ", l.sequence,
+                       " does not hash to its recorded hash (changed after it was written?)"));
     }
     absl::StatusOr<AuditEntry> e = ParseEntry(l.canonical_json);
     if (!e.ok() || e->transaction_id != stream_id) {
@@ -145,26 +150,32 @@ std::string ReceiptRecordKey(const Receipt& r) {
 }
 
 std::string EncodeReceipt(const Receipt& r) {
-  return json{{"stream_id", r.stream_id}, {"peer", r.peer}, {"sequence", r.sequence},
-              {"hash", r.hash},           {"at", trust::FormatRfc3339(r.at)}, {"jws", r.jws}}
+  return json{{"stream_id", r.stream_id},         {"peer", r.peer},
+              {"sequence", r.sequence},           {"hash", r.hash},
+              {"at", trust::FormatRfc3339(r.at)}, {"jws", r.jws}}
       .dump();
 }
 
 absl::StatusOr<Receipt> DecodeReceipt(const std::string& value) {
   json j = json_input::ParseOrDiscarded(value);
-  if (!j.is_object() || !j["stream_id"].is_string() || !j["peer"].is_string() || !j["sequence"].is_number_unsigned() ||
-      !j["hash"].is_string() || !j["at"].is_string() || !j["jws"].is_string()) {
-    return absl::DataLossError("a receipt record is not {stream_id, peer, sequence, hash, at, jws}");
+  if (!j.is_object() || !j["stream_id"].is_string() || !j["peer"].is_string() ||
+      !j["sequence"].is_number_unsigned() || !j["hash"].is_string() || !j["at"].is_string() ||
+      !j["jws"].is_string()) {
+    return absl::DataLossError(
+        "a receipt record is not {stream_id, peer, sequence, hash, at, jws}");
   }
   absl::StatusOr<absl::Time> at = trust::ParseRfc3339(j["at"].get<std::string>());
-  if (!at.ok()) return absl::DataLossError(absl::StrCat("a receipt record's time: ", at.status().message()));
-  return Receipt{j["stream_id"], j["peer"], j["sequence"].get<uint64_t>(), j["hash"], *at, j["jws"]};
+  if (!at.ok())
+    return absl::DataLossError(absl::StrCat("a receipt record's time: ", at.status().message()));
+  return Receipt{j["stream_id"], j["peer"], j["sequence"].get<uint64_t>(),
+                 j["hash"],      *at,       j["jws"]};
 }
 
 absl::StatusOr<std::string> ReceiptSigner(const Receipt& receipt) {
   absl::StatusOr<trust::JwsHeader> h = trust::ParseDetachedHeader(receipt.jws);
   if (!h.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("receipt of ", receipt.peer, ": ", h.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("receipt of ", receipt.peer, ": ", h.status().message()));
   }
   return h->kid;
 }
@@ -178,19 +189,23 @@ std::string AuditRecordKey(const std::string& stream_id, uint64_t sequence) {
 }
 
 std::string EncodeAuditRecord(const AuditLink& link) {
-  return json{{"sequence", link.sequence}, {"hash", link.hash}, {"canonical", link.canonical_json}}.dump();
+  return json{{"sequence", link.sequence}, {"hash", link.hash}, {"canonical", link.canonical_json}}
+      .dump();
 }
 
 absl::StatusOr<AuditLink> DecodeAuditRecord(const std::string& value) {
   json j = json_input::ParseOrDiscarded(value);
-  if (!j.is_object() || !j["sequence"].is_number_unsigned() || !j["hash"].is_string() || !j["canonical"].is_string()) {
+  if (!j.is_object() || !j["sequence"].is_number_unsigned() || !j["hash"].is_string() ||
+      !j["canonical"].is_string()) {
     return absl::DataLossError("an audit record is not {sequence, hash, canonical}");
   }
-  return AuditLink{j["sequence"].get<uint64_t>(), j["hash"].get<std::string>(), j["canonical"].get<std::string>()};
+  return AuditLink{j["sequence"].get<uint64_t>(), j["hash"].get<std::string>(),
+                   j["canonical"].get<std::string>()};
 }
 
-absl::StatusOr<Receipt> MakeReceipt(const std::string& stream_id, const std::string& peer, uint64_t sequence,
-                                    const std::string& hash, const trust::PrivateKey& key, absl::Time now) {
+absl::StatusOr<Receipt> MakeReceipt(const std::string& stream_id, const std::string& peer,
+                                    uint64_t sequence, const std::string& hash,
+                                    const trust::PrivateKey& key, absl::Time now) {
   Receipt r{stream_id, peer, sequence, hash, absl::FromUnixSeconds(absl::ToUnixSeconds(now)), ""};
   absl::StatusOr<std::string> payload = ReceiptPayload(r);
   if (!payload.ok()) return payload.status();
@@ -203,10 +218,12 @@ absl::StatusOr<Receipt> MakeReceipt(const std::string& stream_id, const std::str
 absl::Status VerifyReceiptSignature(const Receipt& receipt, const trust::PublicKey& signer) {
   absl::StatusOr<std::string> payload = ReceiptPayload(receipt);
   if (!payload.ok()) return payload.status();
-  absl::StatusOr<trust::JwsHeader> header = trust::VerifyDetached(receipt.jws, *payload, signer, kReceiptType);
+  absl::StatusOr<trust::JwsHeader> header =
+      trust::VerifyDetached(receipt.jws, *payload, signer, kReceiptType);
   if (!header.ok()) {
-    return absl::PermissionDeniedError(absl::StrCat("receipt of ", receipt.peer, " for stream ", receipt.stream_id,
-                                                    " at ", receipt.sequence, ": ", header.status().message()));
+    return absl::PermissionDeniedError(absl::StrCat("receipt of ", receipt.peer, " for stream ",
+                                                    receipt.stream_id, " at ", receipt.sequence,
+                                                    ": ", header.status().message()));
   }
   return absl::OkStatus();
 }
@@ -217,13 +234,14 @@ absl::Status CheckReceipt(const std::vector<AuditLink>& links, const Receipt& re
   if (!signature.ok()) return signature;
   if (receipt.sequence == 0) return absl::OkStatus();
   if (receipt.sequence > links.size()) {
-    return absl::DataLossError(absl::StrCat("stream ", receipt.stream_id, ": ", receipt.peer, " receipted link ",
-                                            receipt.sequence, " but the chain has only ", links.size(),
-                                            " (truncated?)"));
+    return absl::DataLossError(
+        absl::StrCat("stream ", receipt.stream_id, ": ", receipt.peer, " receipted link ",
+                     receipt.sequence, " but the chain has only ", links.size(), " (truncated?)"));
   }
   if (links[receipt.sequence - 1].hash != receipt.hash) {
-    return absl::DataLossError(absl::StrCat("stream ", receipt.stream_id, ": link ", receipt.sequence,
-                                            " differs from what ", receipt.peer, " receipted (rewritten?)"));
+    return absl::DataLossError(absl::StrCat("stream ", receipt.stream_id, ": link ",
+                                            receipt.sequence, " differs from what ", receipt.peer,
+                                            " receipted (rewritten?)"));
   }
   return absl::OkStatus();
 }

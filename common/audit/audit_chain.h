@@ -4,9 +4,9 @@
 //
 //   AuditChain chain("stream-7f3a");                 // or AuditChain::Resume(...) after a restart
 //   AuditLink link = chain.Append(entry);            // store link.canonical_json durably first
-//   ASSIGN_OR_RETURN(Receipt r, MakeReceipt(chain.stream_id(), "groningen", chain.head(), key, now));
-//   RETURN_IF_ERROR(VerifyChain(stored_links));
-//   RETURN_IF_ERROR(CheckReceipt(stored_links, their_receipt, their_public_key));
+//   ASSIGN_OR_RETURN(Receipt r, MakeReceipt(chain.stream_id(), "groningen", chain.head(), key,
+//   now)); RETURN_IF_ERROR(VerifyChain(stored_links)); RETURN_IF_ERROR(CheckReceipt(stored_links,
+//   their_receipt, their_public_key));
 //
 // hash(n) = SHA-256 hex of (hash(n-1) + "\n" + canonical JSON of entry n), hash(0) of the
 // genesis string "polder-audit-v1:<stream id>". Canonical JSON is RFC 8785 (common/trust/jcs).
@@ -34,14 +34,14 @@ struct AuditEntry {
   std::string destination;     // consuming peer
   std::string dataset;
   int32_t partition = 0;
-  int64_t first_offset = 0;    // source offsets [first_offset, next_offset)
+  int64_t first_offset = 0;  // source offsets [first_offset, next_offset)
   int64_t next_offset = 0;
   int64_t records = 0;
   int64_t bytes = 0;
   absl::Time at;
-  std::string traceparent;     // W3C trace context
-  std::string purpose;         // from the contract
-  std::string detail;          // optional: what happened (gap entries name the missing range)
+  std::string traceparent;  // W3C trace context
+  std::string purpose;      // from the contract
+  std::string detail;       // optional: what happened (gap entries name the missing range)
 };
 
 struct AuditLink {
@@ -97,11 +97,12 @@ struct Receipt {
   uint64_t sequence = 0;
   std::string hash;
   absl::Time at;
-  std::string jws;   // detached EdDSA over the canonical JSON of the fields above
+  std::string jws;  // detached EdDSA over the canonical JSON of the fields above
 };
 
-absl::StatusOr<Receipt> MakeReceipt(const std::string& stream_id, const std::string& peer, uint64_t sequence,
-                                    const std::string& hash, const trust::PrivateKey& key, absl::Time now);
+absl::StatusOr<Receipt> MakeReceipt(const std::string& stream_id, const std::string& peer,
+                                    uint64_t sequence, const std::string& hash,
+                                    const trust::PrivateKey& key, absl::Time now);
 // Verifies the signature with `signer` and that `links` (a verified chain) contain the receipted
 // (sequence, hash): the chain was not rewritten or truncated below what was receipted.
 absl::Status CheckReceipt(const std::vector<AuditLink>& links, const Receipt& receipt,

@@ -54,41 +54,50 @@ TEST(AuditChainTest, AppendsVerifiesAndRoundTripsEntries) {
 TEST(AuditChainTest, DetectsChangedMissingReorderedAndForeignLinks) {
   std::vector<AuditLink> links = Chain("s-1", 4);
   auto changed = links;
-  changed[1].canonical_json = changed[1].canonical_json.replace(changed[1].canonical_json.find("\"records\":100"), 13,
-                                                                "\"records\":101");
-  EXPECT_THAT(VerifyChain("s-1", changed), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("link 2 does not hash")));
+  changed[1].canonical_json = changed[1].canonical_json.replace(
+      changed[1].canonical_json.find("\"records\":100"), 13, "\"records\":101");
+  EXPECT_THAT(VerifyChain("s-1", changed),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("link 2 does not hash")));
   auto missing = links;
   missing.erase(missing.begin() + 1);
-  EXPECT_THAT(VerifyChain("s-1", missing), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("link 2 has sequence 3")));
-  EXPECT_THAT(VerifyChain("s-2", links), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("link 1 does not hash")));
+  EXPECT_THAT(VerifyChain("s-1", missing),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("link 2 has sequence 3")));
+  EXPECT_THAT(VerifyChain("s-2", links),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("link 1 does not hash")));
   AuditChain chain("s-1");
   EXPECT_THAT(chain.Append(Entry("s-9", 0, 1)), StatusIs(absl::StatusCode::kInvalidArgument));
   AuditEntry bad = Entry("s-1", 0, 1);
   bad.direction = "sideways";
-  EXPECT_THAT(chain.Append(bad), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("offered, received or gap")));
+  EXPECT_THAT(chain.Append(bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("offered, received or gap")));
 }
 
 TEST(AuditChainTest, ReceiptsBindTheOtherSideToItsChain) {
   std::vector<AuditLink> links = Chain("s-1", 6);
   ASSERT_OK_AND_ASSIGN(trust::PrivateKey key, trust::PrivateKey::Generate());
   ASSERT_OK_AND_ASSIGN(trust::PrivateKey other, trust::PrivateKey::Generate());
-  ASSERT_OK_AND_ASSIGN(Receipt r, MakeReceipt("s-1", "groningen", 4, links[3].hash, key, absl::Now()));
+  ASSERT_OK_AND_ASSIGN(Receipt r,
+                       MakeReceipt("s-1", "groningen", 4, links[3].hash, key, absl::Now()));
   EXPECT_OK(CheckReceipt(links, r, key.public_key()));
-  EXPECT_THAT(CheckReceipt(links, r, other.public_key()), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(CheckReceipt(links, r, other.public_key()),
+              StatusIs(absl::StatusCode::kPermissionDenied));
   // The provider cannot later truncate below or rewrite what it receipted.
   std::vector<AuditLink> truncated(links.begin(), links.begin() + 3);
   EXPECT_THAT(CheckReceipt(truncated, r, key.public_key()),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("has only 3 (truncated?)")));
   AuditChain rewritten("s-1");
   std::vector<AuditLink> forged;
-  for (int i = 0; i < 6; ++i) forged.push_back(*rewritten.Append(Entry("s-1", 100 * i, 100 * (i + 1) - (i == 2))));
+  for (int i = 0; i < 6; ++i)
+    forged.push_back(*rewritten.Append(Entry("s-1", 100 * i, 100 * (i + 1) - (i == 2))));
   EXPECT_OK(VerifyChain("s-1", forged)) << "a rewritten chain is internally consistent...";
-  EXPECT_THAT(CheckReceipt(forged, r, key.public_key()),
-              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("differs from what groningen receipted")))
+  EXPECT_THAT(
+      CheckReceipt(forged, r, key.public_key()),
+      StatusIs(absl::StatusCode::kDataLoss, HasSubstr("differs from what groningen receipted")))
       << "...but not with the other side's receipt";
   Receipt tampered = r;
   tampered.sequence = 5;
-  EXPECT_THAT(CheckReceipt(links, tampered, key.public_key()), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(CheckReceipt(links, tampered, key.public_key()),
+              StatusIs(absl::StatusCode::kPermissionDenied));
 }
 
 TEST(AuditChainTest, GapEntriesAndStoredReceiptsRoundTrip) {
@@ -104,11 +113,13 @@ TEST(AuditChainTest, GapEntriesAndStoredReceiptsRoundTrip) {
   EXPECT_THAT(plain, ::testing::Not(HasSubstr("detail")));
   AuditEntry bad = Entry("s-1", 0, 100);
   bad.direction = "sideways";
-  EXPECT_THAT(CanonicalJson(bad), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("offered, received or gap")));
+  EXPECT_THAT(CanonicalJson(bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("offered, received or gap")));
 
   ASSERT_OK_AND_ASSIGN(trust::PrivateKey key, trust::PrivateKey::Generate());
   std::vector<AuditLink> links = Chain("s-1", 3);
-  ASSERT_OK_AND_ASSIGN(Receipt r, MakeReceipt("s-1", "amersfoort", 3, links[2].hash, key, absl::Now()));
+  ASSERT_OK_AND_ASSIGN(Receipt r,
+                       MakeReceipt("s-1", "amersfoort", 3, links[2].hash, key, absl::Now()));
   EXPECT_EQ(ReceiptRecordKey(r), "receipt/s-1/amersfoort/3");
   ASSERT_OK_AND_ASSIGN(Receipt stored, DecodeReceipt(EncodeReceipt(r)));
   EXPECT_OK(CheckReceipt(links, stored, key.public_key()));

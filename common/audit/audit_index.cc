@@ -30,7 +30,10 @@ std::string IndexRecord::Key() const {
 std::string IndexRecord::Value() const {
   switch (kind) {
     case Kind::kStream:
-      return json{{"source", source}, {"destination", destination}, {"direction", direction}, {"offset", offset}}
+      return json{{"source", source},
+                  {"destination", destination},
+                  {"direction", direction},
+                  {"offset", offset}}
           .dump();
     case Kind::kCheckpoint:
       return json{{"offset", offset}, {"hash", hash}}.dump();
@@ -42,8 +45,9 @@ std::string IndexRecord::Value() const {
   return "";
 }
 
-IndexRecord StreamRecord(const std::string& stream_id, const std::string& source, const std::string& destination,
-                         const std::string& direction, int64_t offset) {
+IndexRecord StreamRecord(const std::string& stream_id, const std::string& source,
+                         const std::string& destination, const std::string& direction,
+                         int64_t offset) {
   IndexRecord r;
   r.kind = IndexRecord::Kind::kStream;
   r.stream_id = stream_id;
@@ -54,8 +58,8 @@ IndexRecord StreamRecord(const std::string& stream_id, const std::string& source
   return r;
 }
 
-IndexRecord CheckpointRecord(const std::string& stream_id, uint64_t sequence, const std::string& hash,
-                             int64_t offset) {
+IndexRecord CheckpointRecord(const std::string& stream_id, uint64_t sequence,
+                             const std::string& hash, int64_t offset) {
   IndexRecord r;
   r.kind = IndexRecord::Kind::kCheckpoint;
   r.stream_id = stream_id;
@@ -83,7 +87,8 @@ IndexRecord ThroughRecord(int64_t offset) {
 
 absl::StatusOr<IndexRecord> DecodeIndexRecord(const std::string& key, const std::string& value) {
   auto bad = [&](const std::string& why) {
-    return absl::DataLossError(absl::StrCat("audit index record '", key.substr(0, 200), "': ", why));
+    return absl::DataLossError(
+        absl::StrCat("audit index record '", key.substr(0, 200), "': ", why));
   };
   json j = json_input::ParseOrDiscarded(value);
   if (!j.is_object()) return bad("the value is not a JSON object");
@@ -110,7 +115,8 @@ absl::StatusOr<IndexRecord> DecodeIndexRecord(const std::string& key, const std:
     r.stream_id = key.substr(7);
     if (r.stream_id.empty()) return bad("no stream id");
     if (!integer("offset", r.offset)) return bad("offset: a non-negative integer is required");
-    if (!text("source", r.source) || !text("destination", r.destination) || !text("direction", r.direction)) {
+    if (!text("source", r.source) || !text("destination", r.destination) ||
+        !text("direction", r.direction)) {
       return bad("source, destination and direction are required strings");
     }
     return r;
@@ -121,19 +127,22 @@ absl::StatusOr<IndexRecord> DecodeIndexRecord(const std::string& key, const std:
     std::string rest = key.substr(checkpoint ? 11 : 4);
     if (checkpoint) {
       const size_t slash = rest.rfind('/');
-      if (slash == std::string::npos || !absl::SimpleAtoi(rest.substr(slash + 1), &r.sequence) || r.sequence == 0) {
+      if (slash == std::string::npos || !absl::SimpleAtoi(rest.substr(slash + 1), &r.sequence) ||
+          r.sequence == 0) {
         return bad("the key must be checkpoint/<stream>/<sequence>");
       }
       rest = rest.substr(0, slash);
       if (!integer("offset", r.offset)) return bad("offset: a non-negative integer is required");
     } else {
       int64_t sequence = 0;
-      if (!integer("sequence", sequence) || sequence == 0) return bad("sequence: a positive integer is required");
+      if (!integer("sequence", sequence) || sequence == 0)
+        return bad("sequence: a positive integer is required");
       r.sequence = static_cast<uint64_t>(sequence);
     }
     r.stream_id = rest;
     if (r.stream_id.empty()) return bad("no stream id");
-    if (!text("hash", r.hash) || r.hash.size() != 64) return bad("hash: 64 hex digits are required");
+    if (!text("hash", r.hash) || r.hash.size() != 64)
+      return bad("hash: 64 hex digits are required");
     return r;
   }
   return bad("unknown kind of index record");

@@ -10,7 +10,8 @@ namespace audit {
 
 namespace {
 
-using Batch = std::tuple<int32_t, int64_t, int64_t, int64_t, int64_t>;  // partition, offsets, records, bytes
+using Batch =
+    std::tuple<int32_t, int64_t, int64_t, int64_t, int64_t>;  // partition, offsets, records, bytes
 
 Batch BatchOf(const AuditLink& l) {
   absl::StatusOr<AuditEntry> e = ParseEntry(l.canonical_json);
@@ -21,14 +22,15 @@ Batch BatchOf(const AuditLink& l) {
 std::string Describe(const AuditLink& l) {
   absl::StatusOr<AuditEntry> e = ParseEntry(l.canonical_json);
   if (!e.ok()) return "(unreadable entry)";
-  return absl::StrCat("partition ", e->partition, " offsets [", e->first_offset, ", ", e->next_offset, ") ",
-                      e->records, " records ", e->bytes, " bytes");
+  return absl::StrCat("partition ", e->partition, " offsets [", e->first_offset, ", ",
+                      e->next_offset, ") ", e->records, " records ", e->bytes, " bytes");
 }
 
 }  // namespace
 
 std::string Finding::ToString() const {
-  return absl::StrCat(stream, ": ", kind, link > 0 ? absl::StrCat(" at link ", link) : "", ": ", detail);
+  return absl::StrCat(stream, ": ", kind, link > 0 ? absl::StrCat(" at link ", link) : "", ": ",
+                      detail);
 }
 
 Trail ReadTrail(const std::vector<std::pair<std::string, std::string>>& records) {
@@ -66,21 +68,25 @@ std::vector<Finding> VerifyTrail(const Trail& trail, const KeyLookup& keys) {
       const AuditLink& l = links[i];
       if (l.sequence < expected) {
         out.push_back({stream, "inserted", expected,
-                       absl::StrCat("link ", l.sequence, " appears again where link ", expected, " belongs")});
+                       absl::StrCat("link ", l.sequence, " appears again where link ", expected,
+                                    " belongs")});
         break;
       }
       if (l.sequence > expected) {
         bool later = false;
-        for (size_t j = i + 1; j < links.size(); ++j) later = later || links[j].sequence == expected;
-        out.push_back({stream, later ? "reordered" : "dropped", expected,
-                       later ? absl::StrCat("link ", l.sequence, " stands where link ", expected, " belongs")
-                             : absl::StrCat("links ", expected, "..", l.sequence - 1, " are missing (link ",
-                                            l.sequence, " follows link ", expected - 1, ")")});
+        for (size_t j = i + 1; j < links.size(); ++j)
+          later = later || links[j].sequence == expected;
+        out.push_back(
+            {stream, later ? "reordered" : "dropped", expected,
+             later ? absl::StrCat("link ", l.sequence, " stands where link ", expected, " belongs")
+                   : absl::StrCat("links ", expected, "..", l.sequence - 1, " are missing (link ",
+                                  l.sequence, " follows link ", expected - 1, ")")});
         break;
       }
       if (ChainHash(head, l.canonical_json) != l.hash) {
-        out.push_back({stream, "changed", expected,
-                       "the entry does not hash to its recorded hash (changed after it was written)"});
+        out.push_back(
+            {stream, "changed", expected,
+             "the entry does not hash to its recorded hash (changed after it was written)"});
         break;
       }
       head = l.hash;
@@ -95,8 +101,8 @@ std::vector<Finding> VerifyTrail(const Trail& trail, const KeyLookup& keys) {
   return out;
 }
 
-std::vector<Finding> CheckReceiptsHeldBy(const Trail& holder, const Trail& owner, const std::string& owner_peer,
-                                         const KeyLookup& keys) {
+std::vector<Finding> CheckReceiptsHeldBy(const Trail& holder, const Trail& owner,
+                                         const std::string& owner_peer, const KeyLookup& keys) {
   std::vector<Finding> out;
   for (const Receipt& r : holder.receipts) {
     if (r.peer != owner_peer) continue;
@@ -104,15 +110,18 @@ std::vector<Finding> CheckReceiptsHeldBy(const Trail& holder, const Trail& owner
     // countersigns its head. A countersignature the subscriber holds is checked against the
     // subscriber's own chain: deleting a countersigned gap entry shows.
     const bool countersigned_gap =
-        absl::StartsWith(r.stream_id, "gap-") && !absl::StartsWith(r.stream_id, absl::StrCat("gap-", owner_peer, "-"));
+        absl::StartsWith(r.stream_id, "gap-") &&
+        !absl::StartsWith(r.stream_id, absl::StrCat("gap-", owner_peer, "-"));
     const Trail& chains = countersigned_gap ? holder : owner;
     auto chain = chains.chains.find(r.stream_id);
     if (chain == chains.chains.end()) {
-      out.push_back({r.stream_id, "truncated", 0,
-                     countersigned_gap
-                         ? absl::StrCat(owner_peer, " countersigned this gap entry; the trail that recorded it has none")
-                         : absl::StrCat(owner_peer, " receipted ", r.sequence,
-                                        " links of this stream; its trail has none")});
+      out.push_back(
+          {r.stream_id, "truncated", 0,
+           countersigned_gap
+               ? absl::StrCat(owner_peer,
+                              " countersigned this gap entry; the trail that recorded it has none")
+               : absl::StrCat(owner_peer, " receipted ", r.sequence,
+                              " links of this stream; its trail has none")});
       continue;
     }
     absl::StatusOr<std::string> kid = ReceiptSigner(r);
@@ -124,13 +133,16 @@ std::vector<Finding> CheckReceiptsHeldBy(const Trail& holder, const Trail& owner
     absl::Status s = CheckReceipt(chain->second, r, *key);
     if (s.ok()) continue;
     const bool truncated = absl::StrContains(s.message(), "truncated");
-    out.push_back({r.stream_id, truncated ? "truncated" : (s.code() == absl::StatusCode::kDataLoss ? "rewritten" : "unsigned"),
+    out.push_back({r.stream_id,
+                   truncated ? "truncated"
+                             : (s.code() == absl::StatusCode::kDataLoss ? "rewritten" : "unsigned"),
                    r.sequence, std::string(s.message())});
   }
   return out;
 }
 
-std::vector<Finding> CompareStreams(const Trail& received, const Trail& offered, const std::string& provider) {
+std::vector<Finding> CompareStreams(const Trail& received, const Trail& offered,
+                                    const std::string& provider) {
   std::vector<Finding> out;
   for (const auto& [stream, r] : received.chains) {
     auto head = received.entries_head.find(stream);
@@ -147,14 +159,17 @@ std::vector<Finding> CompareStreams(const Trail& received, const Trail& offered,
     for (size_t i = 0; i < r.size(); ++i) {
       if (i >= o.size()) {
         out.push_back({stream, "inserted", i + 1,
-                       absl::StrCat("received link ", i + 1, " (", Describe(r[i]), ") was never offered (", o.size(),
-                                    " offered): inserted on the subscriber's side, or the provider's trail truncated")});
+                       absl::StrCat("received link ", i + 1, " (", Describe(r[i]),
+                                    ") was never offered (", o.size(),
+                                    " offered): inserted on the subscriber's side, or the "
+                                    "provider's trail truncated")});
         break;
       }
       if (BatchOf(r[i]) == BatchOf(o[i])) continue;
       const bool next_r = i + 1 < r.size(), next_o = i + 1 < o.size();
       std::string kind = "changed";
-      if (next_r && next_o && BatchOf(r[i]) == BatchOf(o[i + 1]) && BatchOf(r[i + 1]) == BatchOf(o[i])) {
+      if (next_r && next_o && BatchOf(r[i]) == BatchOf(o[i + 1]) &&
+          BatchOf(r[i + 1]) == BatchOf(o[i])) {
         kind = "reordered";
       } else if (next_o && BatchOf(r[i]) == BatchOf(o[i + 1])) {
         kind = "dropped";
@@ -169,8 +184,8 @@ std::vector<Finding> CompareStreams(const Trail& received, const Trail& offered,
   return out;
 }
 
-std::vector<Finding> CheckAgainstProvider(const Trail& received, const Trail& offered, const std::string& provider,
-                                          const KeyLookup& keys) {
+std::vector<Finding> CheckAgainstProvider(const Trail& received, const Trail& offered,
+                                          const std::string& provider, const KeyLookup& keys) {
   Trail kept;  // the receipts of the streams received from `provider`
   for (const Receipt& r : received.receipts) {
     auto head = received.entries_head.find(r.stream_id);
@@ -179,7 +194,8 @@ std::vector<Finding> CheckAgainstProvider(const Trail& received, const Trail& of
       kept.receipts.push_back(r);
       // A gap chain is this side's own: the provider's countersignature is checked against it.
       auto own = received.chains.find(r.stream_id);
-      if (head->second.direction == "gap" && own != received.chains.end()) kept.chains[r.stream_id] = own->second;
+      if (head->second.direction == "gap" && own != received.chains.end())
+        kept.chains[r.stream_id] = own->second;
     }
   }
   std::vector<Finding> out = CheckReceiptsHeldBy(kept, offered, provider, keys);

@@ -28,9 +28,9 @@ namespace audit {
 
 struct Trail {
   std::map<std::string, std::vector<AuditLink>> chains;  // by stream id, in log order
-  std::map<std::string, AuditEntry> entries_head;         // stream → its first entry (who, what)
-  std::vector<Receipt> receipts;                          // receipts of other peers kept here
-  std::vector<std::string> unreadable;                    // records that did not decode
+  std::map<std::string, AuditEntry> entries_head;        // stream → its first entry (who, what)
+  std::vector<Receipt> receipts;                         // receipts of other peers kept here
+  std::vector<std::string> unreadable;                   // records that did not decode
 };
 
 // Builds a trail from an audit topic's records (key, value) in log order.
@@ -38,15 +38,17 @@ Trail ReadTrail(const std::vector<std::pair<std::string, std::string>>& records)
 
 struct Finding {
   std::string stream;
-  std::string kind;    // changed, dropped, inserted, reordered, truncated, rewritten, unsigned, unreadable
-  uint64_t link = 0;   // the first link where it shows (0: the stream as a whole)
+  std::string
+      kind;  // changed, dropped, inserted, reordered, truncated, rewritten, unsigned, unreadable
+  uint64_t link = 0;  // the first link where it shows (0: the stream as a whole)
   std::string detail;
 
   std::string ToString() const;
 };
 
 // The signing key `kid` of `peer` (e.g. from the directory); an error if it is not listed.
-using KeyLookup = std::function<absl::StatusOr<trust::PublicKey>(const std::string& peer, const std::string& kid)>;
+using KeyLookup = std::function<absl::StatusOr<trust::PublicKey>(const std::string& peer,
+                                                                 const std::string& kid)>;
 
 // Each chain of `trail` on its own: sequences, hashes, stream ids. The first bad link of a chain
 // is classified: a changed entry (same sequence, other content), dropped links (a sequence
@@ -56,8 +58,8 @@ std::vector<Finding> VerifyTrail(const Trail& trail, const KeyLookup& keys);
 
 // The receipts `holder` keeps for `owner`'s chains, checked against `owner`'s chains: a chain
 // shorter than what was receipted is truncated, a receipted link with another hash rewritten.
-std::vector<Finding> CheckReceiptsHeldBy(const Trail& holder, const Trail& owner, const std::string& owner_peer,
-                                         const KeyLookup& keys);
+std::vector<Finding> CheckReceiptsHeldBy(const Trail& holder, const Trail& owner,
+                                         const std::string& owner_peer, const KeyLookup& keys);
 
 // The same streams on both sides: what the subscriber received must be, entry by entry
 // (partition, offsets, records, bytes), a prefix of what the provider offered (the provider may
@@ -66,15 +68,16 @@ std::vector<Finding> CheckReceiptsHeldBy(const Trail& holder, const Trail& owner
 // the offered side). This catches a side that rewrote its chain consistently (rehashed), which
 // VerifyTrail alone cannot. Only the streams `received` got from `provider` are compared: a
 // trail also holds streams with third parties, which the provider's trail cannot have.
-std::vector<Finding> CompareStreams(const Trail& received, const Trail& offered, const std::string& provider);
+std::vector<Finding> CompareStreams(const Trail& received, const Trail& offered,
+                                    const std::string& provider);
 
 // The subscriber's check against its provider when only the provider's entries of the streams
 // received from it are at hand (fetched with GetAuditEntries): the receipts `received` keeps of
 // those streams against the provider's chains in `offered` (CheckReceiptsHeldBy) and the streams
 // entry by entry (CompareStreams). Receipts of streams this side provided to the peer are not
 // checked here: the peer's chains of them are not served.
-std::vector<Finding> CheckAgainstProvider(const Trail& received, const Trail& offered, const std::string& provider,
-                                          const KeyLookup& keys);
+std::vector<Finding> CheckAgainstProvider(const Trail& received, const Trail& offered,
+                                          const std::string& provider, const KeyLookup& keys);
 
 }  // namespace audit
 }  // namespace polder

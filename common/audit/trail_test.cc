@@ -24,7 +24,8 @@ std::vector<B> Batches() {
 }
 
 std::vector<AuditLink> Chain(const std::string& direction, const std::vector<B>& batches,
-                             const std::string& stream = "stream-1", const std::string& source = "groningen",
+                             const std::string& stream = "stream-1",
+                             const std::string& source = "groningen",
                              const std::string& destination = "amersfoort") {
   AuditChain c(stream);
   std::vector<AuditLink> links;
@@ -59,12 +60,13 @@ class TrailTest : public ::testing::Test {
   }
 
   // A side's audit topic: its chain and the other side's receipt of the full chain.
-  Trail Side(const std::vector<AuditLink>& mine, const std::string& other, const std::vector<AuditLink>& theirs,
-             const trust::PrivateKey* signer = nullptr) {
+  Trail Side(const std::vector<AuditLink>& mine, const std::string& other,
+             const std::vector<AuditLink>& theirs, const trust::PrivateKey* signer = nullptr) {
     std::vector<std::pair<std::string, std::string>> records;
-    for (const AuditLink& l : mine) records.push_back({AuditRecordKey("stream-1", l.sequence), EncodeAuditRecord(l)});
-    Receipt r = *MakeReceipt("stream-1", other, theirs.size(), theirs.back().hash, signer ? *signer : *key_,
-                             absl::FromUnixSeconds(1795000100));
+    for (const AuditLink& l : mine)
+      records.push_back({AuditRecordKey("stream-1", l.sequence), EncodeAuditRecord(l)});
+    Receipt r = *MakeReceipt("stream-1", other, theirs.size(), theirs.back().hash,
+                             signer ? *signer : *key_, absl::FromUnixSeconds(1795000100));
     records.push_back({ReceiptRecordKey(r), EncodeReceipt(r)});
     return ReadTrail(records);
   }
@@ -99,15 +101,18 @@ TEST_F(TrailTest, TamperingInPlaceIsFoundInTheChainItself) {
   AuditEntry e = *ParseEntry(changed[2].canonical_json);
   e.records = 49;
   changed[2].canonical_json = *CanonicalJson(e);
-  EXPECT_THAT(Kinds(VerifyTrail(Side(changed, "groningen", offered_), keys_)), ::testing::ElementsAre("changed@3"));
+  EXPECT_THAT(Kinds(VerifyTrail(Side(changed, "groningen", offered_), keys_)),
+              ::testing::ElementsAre("changed@3"));
 
   std::vector<AuditLink> dropped = received_;
   dropped.erase(dropped.begin() + 2);
-  EXPECT_THAT(Kinds(VerifyTrail(Side(dropped, "groningen", offered_), keys_)), ::testing::ElementsAre("dropped@3"));
+  EXPECT_THAT(Kinds(VerifyTrail(Side(dropped, "groningen", offered_), keys_)),
+              ::testing::ElementsAre("dropped@3"));
 
   std::vector<AuditLink> inserted = received_;
   inserted.insert(inserted.begin() + 3, inserted[2]);
-  EXPECT_THAT(Kinds(VerifyTrail(Side(inserted, "groningen", offered_), keys_)), ::testing::ElementsAre("inserted@4"));
+  EXPECT_THAT(Kinds(VerifyTrail(Side(inserted, "groningen", offered_), keys_)),
+              ::testing::ElementsAre("inserted@4"));
 
   std::vector<AuditLink> reordered = received_;
   std::swap(reordered[2], reordered[3]);
@@ -117,38 +122,46 @@ TEST_F(TrailTest, TamperingInPlaceIsFoundInTheChainItself) {
 
 TEST_F(TrailTest, ConsistentRewritesAreFoundAgainstThePeer) {
   Trail prov = Side(offered_, "amersfoort", received_);  // holds Amersfoort's receipt of 6 links
-  auto rewritten = [&](std::vector<B> batches) { return Side(Chain("received", batches), "groningen", offered_); };
+  auto rewritten = [&](std::vector<B> batches) {
+    return Side(Chain("received", batches), "groningen", offered_);
+  };
 
   std::vector<B> changed = Batches();
   changed[2].records = 49;
   Trail c = rewritten(changed);
   EXPECT_TRUE(VerifyTrail(c, keys_).empty()) << "a rehashed chain is consistent in itself";
   EXPECT_THAT(Kinds(CompareStreams(c, prov, "groningen")), ::testing::ElementsAre("changed@3"));
-  EXPECT_THAT(Kinds(CheckReceiptsHeldBy(prov, c, "amersfoort", keys_)), ::testing::ElementsAre("rewritten@6"));
+  EXPECT_THAT(Kinds(CheckReceiptsHeldBy(prov, c, "amersfoort", keys_)),
+              ::testing::ElementsAre("rewritten@6"));
 
   std::vector<B> dropped = Batches();
   dropped.erase(dropped.begin() + 2);
   Trail d = rewritten(dropped);
   EXPECT_THAT(Kinds(CompareStreams(d, prov, "groningen")), ::testing::ElementsAre("dropped@3"));
-  EXPECT_THAT(Kinds(CheckReceiptsHeldBy(prov, d, "amersfoort", keys_)), ::testing::ElementsAre("truncated@6"));
+  EXPECT_THAT(Kinds(CheckReceiptsHeldBy(prov, d, "amersfoort", keys_)),
+              ::testing::ElementsAre("truncated@6"));
 
   std::vector<B> inserted = Batches();
   inserted.insert(inserted.begin() + 3, B{1, 999, 1000, 1, 437});
-  EXPECT_THAT(Kinds(CompareStreams(rewritten(inserted), prov, "groningen")), ::testing::ElementsAre("inserted@4"));
+  EXPECT_THAT(Kinds(CompareStreams(rewritten(inserted), prov, "groningen")),
+              ::testing::ElementsAre("inserted@4"));
 
   std::vector<B> reordered = Batches();
   std::swap(reordered[2], reordered[3]);
-  EXPECT_THAT(Kinds(CompareStreams(rewritten(reordered), prov, "groningen")), ::testing::ElementsAre("reordered@3"));
+  EXPECT_THAT(Kinds(CompareStreams(rewritten(reordered), prov, "groningen")),
+              ::testing::ElementsAre("reordered@3"));
 
   std::vector<B> extra = Batches();
   extra.push_back({0, 600, 650, 50, 50 * 437});
-  EXPECT_THAT(Kinds(CompareStreams(rewritten(extra), prov, "groningen")), ::testing::ElementsAre("inserted@7"));
+  EXPECT_THAT(Kinds(CompareStreams(rewritten(extra), prov, "groningen")),
+              ::testing::ElementsAre("inserted@7"));
 }
 
 TEST_F(TrailTest, TruncationAndBadReceipts) {
   Trail prov = Side(offered_, "amersfoort", received_);
   std::vector<AuditLink> cut(received_.begin(), received_.begin() + 4);
-  std::vector<Finding> f = CheckReceiptsHeldBy(prov, Side(cut, "groningen", offered_), "amersfoort", keys_);
+  std::vector<Finding> f =
+      CheckReceiptsHeldBy(prov, Side(cut, "groningen", offered_), "amersfoort", keys_);
   ASSERT_EQ(f.size(), 1u);
   EXPECT_EQ(f[0].kind, "truncated");
   EXPECT_THAT(f[0].ToString(), HasSubstr("stream-1: truncated at link 6"));
@@ -159,7 +172,8 @@ TEST_F(TrailTest, TruncationAndBadReceipts) {
   // Records that do not decode are named, not skipped silently.
   Trail junk = ReadTrail({{"stream-1/1", "not json"}, {"receipt/x/y/1", "{}"}});
   EXPECT_EQ(junk.unreadable.size(), 2u);
-  EXPECT_THAT(Kinds(VerifyTrail(junk, keys_)), ::testing::ElementsAre("unreadable@0", "unreadable@0"));
+  EXPECT_THAT(Kinds(VerifyTrail(junk, keys_)),
+              ::testing::ElementsAre("unreadable@0", "unreadable@0"));
 }
 
 // Verifying against the provider's service (GetAuditEntries): only the streams received from it
@@ -168,20 +182,25 @@ TEST_F(TrailTest, TruncationAndBadReceipts) {
 TEST_F(TrailTest, AgainstTheProviderOnlyTheStreamsReceivedFromIt) {
   auto records_of = [](const std::string& stream, const std::vector<AuditLink>& links) {
     std::vector<std::pair<std::string, std::string>> r;
-    for (const AuditLink& l : links) r.push_back({AuditRecordKey(stream, l.sequence), EncodeAuditRecord(l)});
+    for (const AuditLink& l : links)
+      r.push_back({AuditRecordKey(stream, l.sequence), EncodeAuditRecord(l)});
     return r;
   };
   // Amersfoort's trail: stream-1 received from Groningen (Groningen's receipt kept), stream-2
   // provided to Groningen (Groningen's receipt of its own chain kept), stream-3 received from
   // Enschede.
   std::vector<std::pair<std::string, std::string>> mine = records_of("stream-1", received_);
-  const std::vector<AuditLink> provided = Chain("offered", Batches(), "stream-2", "amersfoort", "groningen");
-  const std::vector<AuditLink> from_enschede = Chain("received", Batches(), "stream-3", "enschede", "amersfoort");
+  const std::vector<AuditLink> provided =
+      Chain("offered", Batches(), "stream-2", "amersfoort", "groningen");
+  const std::vector<AuditLink> from_enschede =
+      Chain("received", Batches(), "stream-3", "enschede", "amersfoort");
   for (auto& r : records_of("stream-2", provided)) mine.push_back(r);
   for (auto& r : records_of("stream-3", from_enschede)) mine.push_back(r);
   for (const auto& [stream, n, hash] : std::vector<std::tuple<std::string, uint64_t, std::string>>{
-           {"stream-1", offered_.size(), offered_.back().hash}, {"stream-2", 6, "sha256:groningens-own-chain"}}) {
-    Receipt r = *MakeReceipt(stream, "groningen", n, hash, *key_, absl::FromUnixSeconds(1795000100));
+           {"stream-1", offered_.size(), offered_.back().hash},
+           {"stream-2", 6, "sha256:groningens-own-chain"}}) {
+    Receipt r =
+        *MakeReceipt(stream, "groningen", n, hash, *key_, absl::FromUnixSeconds(1795000100));
     mine.push_back({ReceiptRecordKey(r), EncodeReceipt(r)});
   }
   const Trail amersfoort = ReadTrail(mine);
@@ -190,11 +209,13 @@ TEST_F(TrailTest, AgainstTheProviderOnlyTheStreamsReceivedFromIt) {
   const Trail served = ReadTrail(records_of("stream-1", offered_));
   EXPECT_TRUE(CheckAgainstProvider(amersfoort, served, "groningen", keys_).empty());
   // The same trail checked with CheckReceiptsHeldBy alone would blame stream-2.
-  EXPECT_THAT(Kinds(CheckReceiptsHeldBy(amersfoort, served, "groningen", keys_)), ::testing::ElementsAre("truncated@0"));
+  EXPECT_THAT(Kinds(CheckReceiptsHeldBy(amersfoort, served, "groningen", keys_)),
+              ::testing::ElementsAre("truncated@0"));
 
   // Groningen serves its entries cut short, or none.
   const std::vector<AuditLink> cut(offered_.begin(), offered_.begin() + 4);
-  EXPECT_THAT(Kinds(CheckAgainstProvider(amersfoort, ReadTrail(records_of("stream-1", cut)), "groningen", keys_)),
+  EXPECT_THAT(Kinds(CheckAgainstProvider(amersfoort, ReadTrail(records_of("stream-1", cut)),
+                                         "groningen", keys_)),
               ::testing::UnorderedElementsAre("truncated@6", "inserted@5"));
   EXPECT_THAT(Kinds(CheckAgainstProvider(amersfoort, ReadTrail({}), "groningen", keys_)),
               ::testing::UnorderedElementsAre("truncated@0", "dropped@0"));
@@ -206,12 +227,14 @@ TEST_F(TrailTest, AgainstTheProviderOnlyTheStreamsReceivedFromIt) {
 TEST_F(TrailTest, ComparingTwoTrailsIgnoresStreamsWithThirdParties) {
   auto records_of = [](const std::string& stream, const std::vector<AuditLink>& links) {
     std::vector<std::pair<std::string, std::string>> r;
-    for (const AuditLink& l : links) r.push_back({AuditRecordKey(stream, l.sequence), EncodeAuditRecord(l)});
+    for (const AuditLink& l : links)
+      r.push_back({AuditRecordKey(stream, l.sequence), EncodeAuditRecord(l)});
     return r;
   };
   const Trail amersfoort = ReadTrail(records_of("stream-1", received_));
   std::vector<std::pair<std::string, std::string>> gr = records_of("stream-1", offered_);
-  for (auto& r : records_of("stream-9", Chain("received", Batches(), "stream-9", "enschede", "groningen"))) {
+  for (auto& r :
+       records_of("stream-9", Chain("received", Batches(), "stream-9", "enschede", "groningen"))) {
     gr.push_back(r);
   }
   const Trail groningen = ReadTrail(gr);
@@ -219,15 +242,17 @@ TEST_F(TrailTest, ComparingTwoTrailsIgnoresStreamsWithThirdParties) {
   EXPECT_TRUE(CompareStreams(groningen, amersfoort, "amersfoort").empty())
       << "Groningen's stream from Enschede is not compared with Amersfoort's trail";
   // Real differences between the two are still found, both ways round.
-  const Trail groningen_lost = ReadTrail(records_of("stream-9", Chain("received", Batches(), "stream-9", "enschede",
-                                                                      "groningen")));
-  EXPECT_THAT(Kinds(CompareStreams(amersfoort, groningen_lost, "groningen")), ::testing::ElementsAre("dropped@0"));
+  const Trail groningen_lost = ReadTrail(
+      records_of("stream-9", Chain("received", Batches(), "stream-9", "enschede", "groningen")));
+  EXPECT_THAT(Kinds(CompareStreams(amersfoort, groningen_lost, "groningen")),
+              ::testing::ElementsAre("dropped@0"));
   std::vector<AuditLink> cut(offered_.begin(), offered_.begin() + 3);
-  EXPECT_THAT(Kinds(CompareStreams(amersfoort, ReadTrail(records_of("stream-1", cut)), "groningen")),
-              ::testing::ElementsAre("inserted@4"));
+  EXPECT_THAT(
+      Kinds(CompareStreams(amersfoort, ReadTrail(records_of("stream-1", cut)), "groningen")),
+      ::testing::ElementsAre("inserted@4"));
   // Enschede's side of stream-9 compared with Groningen's: only that stream.
-  const Trail enschede = ReadTrail(records_of("stream-9", Chain("offered", Batches(), "stream-9", "enschede",
-                                                                "groningen")));
+  const Trail enschede = ReadTrail(
+      records_of("stream-9", Chain("offered", Batches(), "stream-9", "enschede", "groningen")));
   EXPECT_TRUE(CompareStreams(groningen, enschede, "enschede").empty());
   EXPECT_TRUE(CompareStreams(enschede, groningen, "groningen").empty());
 }
@@ -237,12 +262,15 @@ TEST_F(TrailTest, ComparingTwoTrailsIgnoresStreamsWithThirdParties) {
 // countersignature. Deleting the entry on the subscriber's side shows on either check.
 TEST_F(TrailTest, ACountersignedGapEntryCannotBeDeletedUnnoticed) {
   const std::string gap = "gap-amersfoort-groningen-mobility.bike-counts-1795000000000";
-  const std::vector<AuditLink> chain = Chain("gap", {B{0, 0, 0, 0, 0}}, gap, "groningen", "amersfoort");
-  Receipt subscribers = *MakeReceipt(gap, "amersfoort", 1, chain[0].hash, *key_, absl::FromUnixSeconds(1795000100));
-  Receipt countersigned = *MakeReceipt(gap, "groningen", 1, chain[0].hash, *key_, absl::FromUnixSeconds(1795000101));
-  std::vector<std::pair<std::string, std::string>> with_gap = {{AuditRecordKey(gap, 1), EncodeAuditRecord(chain[0])},
-                                                               {ReceiptRecordKey(countersigned),
-                                                                EncodeReceipt(countersigned)}};
+  const std::vector<AuditLink> chain =
+      Chain("gap", {B{0, 0, 0, 0, 0}}, gap, "groningen", "amersfoort");
+  Receipt subscribers =
+      *MakeReceipt(gap, "amersfoort", 1, chain[0].hash, *key_, absl::FromUnixSeconds(1795000100));
+  Receipt countersigned =
+      *MakeReceipt(gap, "groningen", 1, chain[0].hash, *key_, absl::FromUnixSeconds(1795000101));
+  std::vector<std::pair<std::string, std::string>> with_gap = {
+      {AuditRecordKey(gap, 1), EncodeAuditRecord(chain[0])},
+      {ReceiptRecordKey(countersigned), EncodeReceipt(countersigned)}};
   const Trail amersfoort = ReadTrail(with_gap);
   const Trail deleted = ReadTrail({with_gap[1]});  // the countersignature kept, the entry gone
   const Trail groningen = ReadTrail({{ReceiptRecordKey(subscribers), EncodeReceipt(subscribers)}});
@@ -259,7 +287,8 @@ TEST_F(TrailTest, ACountersignedGapEntryCannotBeDeletedUnnoticed) {
   ASSERT_EQ(f.size(), 1u);
   EXPECT_THAT(f[0].ToString(), HasSubstr("countersigned this gap entry"));
   // A countersignature of another hash: the entry was rewritten.
-  Receipt other = *MakeReceipt(gap, "groningen", 1, std::string(64, 'e'), *key_, absl::FromUnixSeconds(1795000102));
+  Receipt other = *MakeReceipt(gap, "groningen", 1, std::string(64, 'e'), *key_,
+                               absl::FromUnixSeconds(1795000102));
   const Trail rewritten = ReadTrail({with_gap[0], {ReceiptRecordKey(other), EncodeReceipt(other)}});
   EXPECT_THAT(Kinds(CheckAgainstProvider(rewritten, ReadTrail({}), "groningen", keys_)),
               ::testing::ElementsAre("rewritten@1"));

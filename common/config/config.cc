@@ -18,9 +18,7 @@ namespace polder {
 namespace config {
 namespace {
 
-std::string Shorten(const std::string& s) {
-  return s.size() > 80 ? s.substr(0, 77) + "..." : s;
-}
+std::string Shorten(const std::string& s) { return s.size() > 80 ? s.substr(0, 77) + "..." : s; }
 
 // The value as written, for error messages.
 std::string AsWritten(const YAML::Node& node) {
@@ -43,10 +41,13 @@ const char* KindName(const YAML::Node& node) {
 
 absl::StatusOr<int64_t> ParseBytes(absl::string_view text) {
   std::string t(absl::StripAsciiWhitespace(text));
-  static const std::pair<const char*, int64_t> kUnits[] = {
-      {"KiB", int64_t{1} << 10}, {"MiB", int64_t{1} << 20}, {"GiB", int64_t{1} << 30},
-      {"KB", 1000},              {"MB", 1000 * 1000},       {"GB", 1000 * 1000 * 1000},
-      {"B", 1}};
+  static const std::pair<const char*, int64_t> kUnits[] = {{"KiB", int64_t{1} << 10},
+                                                           {"MiB", int64_t{1} << 20},
+                                                           {"GiB", int64_t{1} << 30},
+                                                           {"KB", 1000},
+                                                           {"MB", 1000 * 1000},
+                                                           {"GB", 1000 * 1000 * 1000},
+                                                           {"B", 1}};
   int64_t multiplier = 1;
   for (const auto& [suffix, mult] : kUnits) {
     absl::string_view sv(t);
@@ -121,11 +122,10 @@ YAML::Node ObjectReader::Lookup(absl::string_view key, Presence presence) {
   return YAML::Node(YAML::NodeType::Undefined);
 }
 
-void ObjectReader::Fail(absl::string_view key, const YAML::Node& node,
-                        absl::string_view expected) {
-  errors_->messages.push_back(absl::StrCat(Where(key, node), ": ", expected, ", got ",
-                                           node.IsScalar() ? absl::StrCat("'", AsWritten(node), "'")
-                                                           : std::string(KindName(node))));
+void ObjectReader::Fail(absl::string_view key, const YAML::Node& node, absl::string_view expected) {
+  errors_->messages.push_back(absl::StrCat(
+      Where(key, node), ": ", expected, ", got ",
+      node.IsScalar() ? absl::StrCat("'", AsWritten(node), "'") : std::string(KindName(node))));
 }
 
 void ObjectReader::Check(bool ok, absl::string_view key, absl::string_view message) {
@@ -173,7 +173,8 @@ void ObjectReader::Read(absl::string_view key, int64_t* out, Presence presence) 
   YAML::Node n = Lookup(key, presence);
   if (!n.IsDefined() || n.IsNull()) return;
   int64_t v = 0;
-  if (!n.IsScalar() || !absl::SimpleAtoi(n.Scalar(), &v)) return Fail(key, n, "expected an integer");
+  if (!n.IsScalar() || !absl::SimpleAtoi(n.Scalar(), &v))
+    return Fail(key, n, "expected an integer");
   *out = v;
 }
 
@@ -238,7 +239,8 @@ void ObjectReader::Read(absl::string_view key, std::map<std::string, std::string
   std::map<std::string, std::string> values;
   for (auto it = n.begin(); it != n.end(); ++it) {
     std::string k = it->first.Scalar();
-    if (!it->second.IsScalar()) return Fail(absl::StrCat(key, ".", k), it->second, "expected a string");
+    if (!it->second.IsScalar())
+      return Fail(absl::StrCat(key, ".", k), it->second, "expected a string");
     if (!values.emplace(k, it->second.Scalar()).second) {
       return Fail(absl::StrCat(key, ".", k), it->second, "duplicate key");
     }
@@ -297,8 +299,8 @@ void ObjectReader::CheckKeys() {
   std::map<std::string, int> seen;
   for (auto it = node_.begin(); it != node_.end(); ++it) {
     if (!it->first.IsScalar()) {
-      errors_->messages.push_back(absl::StrCat(path_.empty() ? "<top level>" : path_,
-                                               ": keys must be plain strings"));
+      errors_->messages.push_back(
+          absl::StrCat(path_.empty() ? "<top level>" : path_, ": keys must be plain strings"));
       continue;
     }
     const std::string& k = it->first.Scalar();
@@ -314,12 +316,13 @@ void ObjectReader::CheckKeys() {
 absl::StatusOr<Document> Document::FromFile(const std::string& path) {
   struct stat st;
   if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-    return absl::InvalidArgumentError(absl::StrCat("config file '", path, "' is not a regular file"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("config file '", path, "' is not a regular file"));
   }
   std::ifstream in(path);
   if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot read config file '", path, "': ",
-                                            std::strerror(errno)));
+    return absl::NotFoundError(
+        absl::StrCat("cannot read config file '", path, "': ", std::strerror(errno)));
   }
   std::stringstream buf;
   buf << in.rdbuf();
@@ -354,9 +357,9 @@ absl::Status Document::Finish() {
   for (ObjectReader& r : readers) r.CheckKeys();
   const auto& e = *root_.errors_;
   if (e.messages.empty()) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      "invalid configuration in ", e.source, " (", e.messages.size(), " error",
-      e.messages.size() == 1 ? "" : "s", "):\n  ", absl::StrJoin(e.messages, "\n  ")));
+  return absl::InvalidArgumentError(
+      absl::StrCat("invalid configuration in ", e.source, " (", e.messages.size(), " error",
+                   e.messages.size() == 1 ? "" : "s", "):\n  ", absl::StrJoin(e.messages, "\n  ")));
 }
 
 }  // namespace config

@@ -46,7 +46,8 @@ absl::StatusOr<NodeConfig> Decode(const std::string& yaml) {
       .Optional("port", &c.port)
       .Optional("sample_rate", &c.sample_rate)
       .Optional("tags", &c.tags);
-  root.Check(c.peer_id.empty() || c.peer_id.size() >= 2, "peer_id", "must be at least 2 characters");
+  root.Check(c.peer_id.empty() || c.peer_id.size() >= 2, "peer_id",
+             "must be at least 2 characters");
   ObjectReader kafka = root.Object("kafka", kRequired);
   kafka.Required("bootstrap_servers", &c.bootstrap_servers)
       .Optional("request_timeout", &c.request_timeout)
@@ -103,29 +104,33 @@ kafka:
   request_timeout: soon
   max_record_bytes: 12 parsecs
 )");
-  EXPECT_THAT(r, StatusIs(absl::StatusCode::kInvalidArgument,
-                          AllOf(HasSubstr("node.yaml"), HasSubstr("4 errors"),
-                                HasSubstr("port (line 2): expected an integer from 0 to 65535, got '70000'"),
-                                HasSubstr("development_mode (line 3): expected true or false, got 'maybe'"),
-                                HasSubstr("kafka.request_timeout (line 6): expected a duration"),
-                                HasSubstr("got 'soon'"),
-                                HasSubstr("kafka.max_record_bytes (line 7): expected a size"))));
+  EXPECT_THAT(
+      r,
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(HasSubstr("node.yaml"), HasSubstr("4 errors"),
+                     HasSubstr("port (line 2): expected an integer from 0 to 65535, got '70000'"),
+                     HasSubstr("development_mode (line 3): expected true or false, got 'maybe'"),
+                     HasSubstr("kafka.request_timeout (line 6): expected a duration"),
+                     HasSubstr("got 'soon'"),
+                     HasSubstr("kafka.max_record_bytes (line 7): expected a size"))));
 }
 
 TEST(ConfigTest, BadSizeIsReported) {
-  EXPECT_THAT(Decode("peer_id: ab\nkafka:\n  bootstrap_servers: x\n  max_record_bytes: 12 parsecs\n"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("kafka.max_record_bytes (line 4): expected a size in bytes")));
+  EXPECT_THAT(
+      Decode("peer_id: ab\nkafka:\n  bootstrap_servers: x\n  max_record_bytes: 12 parsecs\n"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("kafka.max_record_bytes (line 4): expected a size in bytes")));
 }
 
 TEST(ConfigTest, MissingRequiredKeysAndSectionsAreNamed) {
-  EXPECT_THAT(Decode("port: 1\n"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr("peer_id: required key is missing"),
-                             HasSubstr("kafka: required key is missing"))));
-  EXPECT_THAT(Decode("peer_id: ab\nkafka: {}\n"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("kafka.bootstrap_servers (in the mapping at line 2): required key is missing")));
+  EXPECT_THAT(Decode("port: 1\n"), StatusIs(absl::StatusCode::kInvalidArgument,
+                                            AllOf(HasSubstr("peer_id: required key is missing"),
+                                                  HasSubstr("kafka: required key is missing"))));
+  EXPECT_THAT(
+      Decode("peer_id: ab\nkafka: {}\n"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr(
+                   "kafka.bootstrap_servers (in the mapping at line 2): required key is missing")));
 }
 
 TEST(ConfigTest, UnknownAndDuplicateKeysAreErrors) {
@@ -134,30 +139,36 @@ TEST(ConfigTest, UnknownAndDuplicateKeysAreErrors) {
                        HasSubstr("kafka.bootstrap_server (line 4): unknown key")));
   EXPECT_THAT(Decode("peer_id: ab\npeer_id: cd\nkafka:\n  bootstrap_servers: x\n"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("peer_id (line")));
-  EXPECT_THAT(Decode("peer_id: ab\nkafka:\n  bootstrap_servers: x\ndatasets:\n  - id: a\n    partitons: 3\n"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("datasets[0].partitons (line 6): unknown key")));
+  EXPECT_THAT(
+      Decode(
+          "peer_id: ab\nkafka:\n  bootstrap_servers: x\ndatasets:\n  - id: a\n    partitons: 3\n"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("datasets[0].partitons (line 6): unknown key")));
 }
 
 TEST(ConfigTest, ValidationChecksNameKeyAndValue) {
-  EXPECT_THAT(Decode("peer_id: ab\nkafka:\n  bootstrap_servers: x\n  max_record_bytes: 8MiB\n"
-                     "datasets:\n  - id: a\n    partitions: 0\n"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr("kafka.max_record_bytes (line 4): must be at most 4MiB, got '8MiB'"),
-                             HasSubstr("datasets[0].partitions (line 7): must be at least 1, got '0'"))));
+  EXPECT_THAT(
+      Decode("peer_id: ab\nkafka:\n  bootstrap_servers: x\n  max_record_bytes: 8MiB\n"
+             "datasets:\n  - id: a\n    partitions: 0\n"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(HasSubstr("kafka.max_record_bytes (line 4): must be at most 4MiB, got '8MiB'"),
+                     HasSubstr("datasets[0].partitions (line 7): must be at least 1, got '0'"))));
 }
 
 TEST(ConfigTest, StructureErrors) {
   EXPECT_THAT(Decode("peer_id: ab\nkafka: [1, 2]\n"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("kafka (line 2): expected a mapping, got a list")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("kafka (line 2): expected a mapping, got a list")));
   EXPECT_THAT(Decode("peer_id: ab\nkafka:\n  bootstrap_servers: x\ndatasets: {a: 1}\n"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("datasets (line 4): expected a list of mappings")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("datasets (line 4): expected a list of mappings")));
   EXPECT_THAT(Decode("peer_id: [a\n"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("YAML syntax error at line")));
-  EXPECT_THAT(Decode("- just\n- a list\n"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("top level must be a mapping")));
+  EXPECT_THAT(Decode("- just\n- a list\n"), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                     HasSubstr("top level must be a mapping")));
   EXPECT_THAT(Decode("peer_id:\nkafka:\n  bootstrap_servers: x\n"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("peer_id (line 1): required key has no value")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("peer_id (line 1): required key has no value")));
   EXPECT_THAT(Document::FromFile("/tmp"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a regular file")));
   EXPECT_THAT(Document::FromFile("/nonexistent/node.yaml"),
@@ -165,7 +176,8 @@ TEST(ConfigTest, StructureErrors) {
 }
 
 TEST(ConfigTest, ReadsFromFile) {
-  std::string path = std::string(getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp") + "/c.yaml";
+  std::string path =
+      std::string(getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp") + "/c.yaml";
   std::ofstream(path) << "peer_id: amersfoort\nkafka:\n  bootstrap_servers: 127.0.0.1:1\n";
   ASSERT_OK_AND_ASSIGN(auto doc, Document::FromFile(path));
   std::string peer, bootstrap;

@@ -4,13 +4,12 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -82,29 +81,52 @@ int AcceptChainForLaterCheck(X509_STORE_CTX*, void*) { return 1; }
 
 const char* Reason(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Status";
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 204:
+      return "No Content";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 411:
+      return "Length Required";
+    case 413:
+      return "Content Too Large";
+    case 415:
+      return "Unsupported Media Type";
+    case 422:
+      return "Unprocessable Content";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Status";
   }
 }
 
@@ -183,7 +205,7 @@ struct HttpsServer::Conn {
   std::string version;
   const Route* route = nullptr;
   tls::PeerIdentity peer;
-  int64_t body_left = 0;       // Content-Length framing
+  int64_t body_left = 0;  // Content-Length framing
   bool chunked = false;
   int64_t chunk_left = -1;     // -1: expecting a chunk-size line
   bool chunk_trailer = false;  // after the last chunk: reading trailer lines
@@ -213,11 +235,13 @@ struct HttpsServer::Impl {
       if (extra == nullptr) break;
       sk_X509_push(new_chain, extra);
     }
-    EVP_PKEY* new_key = kf != nullptr ? PEM_read_PrivateKey(kf, nullptr, nullptr, nullptr) : nullptr;
+    EVP_PKEY* new_key =
+        kf != nullptr ? PEM_read_PrivateKey(kf, nullptr, nullptr, nullptr) : nullptr;
     if (cf != nullptr) fclose(cf);
     if (kf != nullptr) fclose(kf);
     ERR_clear_error();
-    if (new_cert == nullptr || new_key == nullptr || X509_check_private_key(new_cert, new_key) != 1) {
+    if (new_cert == nullptr || new_key == nullptr ||
+        X509_check_private_key(new_cert, new_key) != 1) {
       ERR_clear_error();
       log::Warning("HTTPS certificate or key unreadable or mismatched; keeping the previous pair",
                    {{"cert_file", files.cert_path}, {"key_file", files.key_path}});
@@ -281,7 +305,8 @@ struct HttpsServer::Impl {
     conn->source = std::move(source);
     if (ctx != nullptr) {
       SSL* ssl = SSL_new(ctx);
-      conn->bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+      conn->bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                 BEV_OPT_CLOSE_ON_FREE);
       if (conn->bev != nullptr) bufferevent_openssl_set_allow_dirty_shutdown(conn->bev, 1);
     } else {
       conn->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -293,7 +318,8 @@ struct HttpsServer::Impl {
     }
     Conn* c = conn.get();
     c->timer = event_new(base, -1, 0, &Impl::OnTimer, new TimerArg{this, c->id});
-    bufferevent_setcb(c->bev, &Impl::OnRead, &Impl::OnWrite, &Impl::OnEvent, new TimerArg{this, c->id});
+    bufferevent_setcb(c->bev, &Impl::OnRead, &Impl::OnWrite, &Impl::OnEvent,
+                      new TimerArg{this, c->id});
     // Bound what one connection buffers before it is parsed.
     bufferevent_setwatermark(c->bev, EV_READ, 0, o.max_head_bytes + 64 * 1024);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
@@ -401,16 +427,16 @@ struct HttpsServer::Impl {
 
   void Write(Conn* c, const HttpResponse& r) {
     if (server->options_.on_response) {
-      server->options_.on_response(HttpExchange{c->method, c->route != nullptr ? c->route->pattern : "",
-                                                r.status,
-                                                c->started == absl::Time() ? absl::ZeroDuration() : absl::Now() - c->started});
+      server->options_.on_response(HttpExchange{
+          c->method, c->route != nullptr ? c->route->pattern : "", r.status,
+          c->started == absl::Time() ? absl::ZeroDuration() : absl::Now() - c->started});
     }
     const bool keep = !c->close_after && c->requests < server->options_.max_requests_per_connection;
     if (!keep) c->close_after = true;
-    std::string head = absl::StrCat("HTTP/1.1 ", r.status, " ", Reason(r.status), "\r\nContent-Type: ",
-                                    r.content_type, "\r\nContent-Length: ", r.body.size(),
-                                    "\r\nX-Content-Type-Options: nosniff\r\n",
-                                    keep ? "" : "Connection: close\r\n", "\r\n");
+    std::string head = absl::StrCat(
+        "HTTP/1.1 ", r.status, " ", Reason(r.status), "\r\nContent-Type: ", r.content_type,
+        "\r\nContent-Length: ", r.body.size(), "\r\nX-Content-Type-Options: nosniff\r\n",
+        keep ? "" : "Connection: close\r\n", "\r\n");
     evbuffer* out = bufferevent_get_output(c->bev);
     evbuffer_add(out, head.data(), head.size());
     evbuffer_add(out, r.body.data(), r.body.size());
@@ -431,7 +457,8 @@ struct HttpsServer::Impl {
       // not reset the connection before it read the answer.
       c->phase = Conn::Phase::kLinger;
       shutdown(bufferevent_getfd(c->bev), SHUT_WR);
-      evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
+      evbuffer_drain(bufferevent_get_input(c->bev),
+                     evbuffer_get_length(bufferevent_get_input(c->bev)));
       bufferevent_enable(c->bev, EV_READ);
       Arm(c, absl::Seconds(2));
       return;
@@ -512,8 +539,8 @@ struct HttpsServer::Impl {
 
   void HeadTooLarge(Conn* c) {
     if (c->phase == Conn::Phase::kWriting || c->phase == Conn::Phase::kLinger) return;
-    HttpResponse r = ErrorResponse(absl::ResourceExhaustedError(
-        absl::StrCat("the request head is larger than ", server->options_.max_head_bytes, " bytes")));
+    HttpResponse r = ErrorResponse(absl::ResourceExhaustedError(absl::StrCat(
+        "the request head is larger than ", server->options_.max_head_bytes, " bytes")));
     r.status = 431;
     Respond(c, r, true);
   }
@@ -530,7 +557,8 @@ struct HttpsServer::Impl {
     absl::Status s = ParseRequestLine(text, &c->request, &c->version);
     c->method = c->request.method;
     if (s.ok()) return true;
-    return BadRequest(c, std::string(s.message()), s.code() == absl::StatusCode::kUnimplemented ? 505 : 400);
+    return BadRequest(c, std::string(s.message()),
+                      s.code() == absl::StatusCode::kUnimplemented ? 505 : 400);
   }
 
   bool HeaderLine(Conn* c, const std::string& text) {
@@ -551,7 +579,8 @@ struct HttpsServer::Impl {
     HttpRequest& req = c->request;
     ++c->requests;
     const std::string connection = absl::AsciiStrToLower(req.HeaderValue("Connection"));
-    if (c->version == "HTTP/1.0" ? connection != "keep-alive" : connection == "close") c->close_after = true;
+    if (c->version == "HTTP/1.0" ? connection != "keep-alive" : connection == "close")
+      c->close_after = true;
     bool path_known = false;
     for (const Route& r : server->routes_) {
       std::smatch m;
@@ -562,10 +591,12 @@ struct HttpsServer::Impl {
       for (size_t i = 1; i < m.size(); ++i) req.path_params.push_back(m[i].str());
       break;
     }
-    const bool has_body = req.HeaderValue("Content-Length") != "" || req.HeaderValue("Transfer-Encoding") != "";
+    const bool has_body =
+        req.HeaderValue("Content-Length") != "" || req.HeaderValue("Transfer-Encoding") != "";
     if (c->route == nullptr) {
       HttpResponse r = server->Refusal(
-          path_known ? absl::UnimplementedError(absl::StrCat("method ", req.method, " is not allowed on ", req.path))
+          path_known ? absl::UnimplementedError(
+                           absl::StrCat("method ", req.method, " is not allowed on ", req.path))
                      : absl::NotFoundError(absl::StrCat("no resource at ", req.path)),
           req.path);
       if (path_known) r.status = 405;
@@ -597,13 +628,15 @@ struct HttpsServer::Impl {
       }
       if (static_cast<uint64_t>(c->body_left) > o.max_body_bytes) {
         HttpResponse r = ErrorResponse(absl::ResourceExhaustedError(
-            absl::StrCat("the body (", c->body_left, " bytes) is over the limit of ", o.max_body_bytes, " bytes")));
+            absl::StrCat("the body (", c->body_left, " bytes) is over the limit of ",
+                         o.max_body_bytes, " bytes")));
         r.status = 413;
         Respond(c, r, true);
         return;
       }
     }
-    if ((c->chunked || c->body_left > 0) && absl::EqualsIgnoreCase(req.HeaderValue("Expect"), "100-continue")) {
+    if ((c->chunked || c->body_left > 0) &&
+        absl::EqualsIgnoreCase(req.HeaderValue("Expect"), "100-continue")) {
       static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
       evbuffer_add(bufferevent_get_output(c->bev), kContinue, sizeof kContinue - 1);
     }
@@ -665,7 +698,8 @@ struct HttpsServer::Impl {
           }
           c->chunk_left = static_cast<int64_t>(size) + 2;  // data and its CRLF
         }
-        const size_t n = std::min<size_t>(evbuffer_get_length(in), static_cast<size_t>(c->chunk_left));
+        const size_t n =
+            std::min<size_t>(evbuffer_get_length(in), static_cast<size_t>(c->chunk_left));
         if (n == 0) {
           if (body.size() > before) Arm(c, o.read_timeout);
           return;
@@ -715,7 +749,9 @@ struct HttpsServer::Impl {
       {
         absl::MutexLock lock(&work_mu);
         work_mu.Await(absl::Condition(
-            +[](Impl* i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i->work_mu) { return i->workers_stop || !i->jobs.empty(); },
+            +[](Impl* i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i->work_mu) {
+              return i->workers_stop || !i->jobs.empty();
+            },
             this));
         if (jobs.empty()) return;  // stopping, nothing left
         job = std::move(jobs.front());
@@ -769,7 +805,8 @@ struct HttpsServer::Impl {
     // Connections not being answered go now; the others once answered.
     std::vector<Conn*> idle;
     for (Conn* c : impl->order) {
-      if (c->phase != Conn::Phase::kHandling && c->phase != Conn::Phase::kWriting) idle.push_back(c);
+      if (c->phase != Conn::Phase::kHandling && c->phase != Conn::Phase::kWriting)
+        idle.push_back(c);
     }
     for (Conn* c : idle) impl->Close(c);
     impl->MaybeExit();
@@ -796,7 +833,7 @@ struct HttpsServer::Impl {
   std::string loaded_stamp ABSL_GUARDED_BY(cert_mu);
   X509* cert ABSL_GUARDED_BY(cert_mu) = nullptr;
   EVP_PKEY* key ABSL_GUARDED_BY(cert_mu) = nullptr;
-  STACK_OF(X509)* chain ABSL_GUARDED_BY(cert_mu) = nullptr;
+  STACK_OF(X509) * chain ABSL_GUARDED_BY(cert_mu) = nullptr;
   SSL_CTX* ctx = nullptr;  // null: plain HTTP
 
   event_base* base = nullptr;
@@ -813,7 +850,8 @@ struct HttpsServer::Impl {
   std::unordered_map<std::string, int> per_source;
   uint64_t next_id = 1;
   struct Counters {
-    std::atomic<int64_t> open{0}, accepted{0}, refused_per_source{0}, evicted{0}, timed_out{0}, overloaded{0};
+    std::atomic<int64_t> open{0}, accepted{0}, refused_per_source{0}, evicted{0}, timed_out{0},
+        overloaded{0};
   } stats;
 
   absl::Mutex work_mu;
@@ -839,10 +877,13 @@ absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Create(
   if (!plain && checker == nullptr && options.client_auth != ClientAuth::kNone) {
     return absl::InvalidArgumentError("HTTPS server needs an identity checker");
   }
-  if (options.workers < 1 || options.max_connections < 1 || options.max_connections_per_source < 1) {
-    return absl::InvalidArgumentError("HTTP server: workers and connection limits must be at least 1");
+  if (options.workers < 1 || options.max_connections < 1 ||
+      options.max_connections_per_source < 1) {
+    return absl::InvalidArgumentError(
+        "HTTP server: workers and connection limits must be at least 1");
   }
-  std::unique_ptr<HttpsServer> s(new HttpsServer(std::move(options), plain ? nullptr : std::move(checker)));
+  std::unique_ptr<HttpsServer> s(
+      new HttpsServer(std::move(options), plain ? nullptr : std::move(checker)));
   s->impl_ = std::make_unique<Impl>(s.get());
   if (plain) return s;
   Impl* impl = s->impl_.get();
@@ -850,16 +891,19 @@ absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Create(
     absl::MutexLock lock(&impl->cert_mu);
     impl->Load("initial");
     if (impl->cert == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("HTTPS certificate '", s->options_.files.cert_path, "' and key '",
-                                                     s->options_.files.key_path, "' cannot be read or do not match"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("HTTPS certificate '", s->options_.files.cert_path, "' and key '",
+                       s->options_.files.key_path, "' cannot be read or do not match"));
     }
-    impl->loaded_stamp = FileStamp(s->options_.files.cert_path) + "|" + FileStamp(s->options_.files.key_path);
+    impl->loaded_stamp =
+        FileStamp(s->options_.files.cert_path) + "|" + FileStamp(s->options_.files.key_path);
   }
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   if (ctx == nullptr) return absl::InternalError("cannot set up the HTTPS server's TLS context");
   impl->ctx = ctx;
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_options(
+      ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);  // idle connections hold no TLS buffers
   SSL_CTX_set_cert_cb(ctx, &Impl::CertCallback, impl);
   if (s->options_.client_auth == ClientAuth::kNone) {
@@ -876,31 +920,38 @@ absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Create(
 }
 
 absl::StatusOr<tls::PeerIdentity> HttpsServer::Identify(const void* ssl_ptr) const {
-  if (options_.plaintext_development) return tls::PeerIdentity{"development", "", "", "", absl::InfiniteFuture()};
+  if (options_.plaintext_development)
+    return tls::PeerIdentity{"development", "", "", "", absl::InfiniteFuture()};
   if (options_.plaintext || options_.client_auth == ClientAuth::kNone) {
     return tls::PeerIdentity{"", "", "", "", absl::InfiniteFuture()};
   }
   std::string chain = PeerChainPem(static_cast<const SSL*>(ssl_ptr));
   if (chain.empty() && options_.client_auth == ClientAuth::kOptional) {
-    return tls::PeerIdentity{"", "", "", "", absl::InfiniteFuture()};  // no certificate: no identity
+    return tls::PeerIdentity{"", "", "", "",
+                             absl::InfiniteFuture()};  // no certificate: no identity
   }
   return checker_->Check(chain);
 }
 
 HttpResponse HttpsServer::Refusal(const absl::Status& status, const std::string& path) const {
-  if (status.code() == absl::StatusCode::kUnauthenticated || status.code() == absl::StatusCode::kPermissionDenied) {
+  if (status.code() == absl::StatusCode::kUnauthenticated ||
+      status.code() == absl::StatusCode::kPermissionDenied) {
     // Refusals are what a flood consists of: logged at most 10 a second, the rest counted.
     static log::RateLimit limit(10);
     if (int64_t suppressed = 0; limit.Allow(&suppressed)) {
-      log::Warning("HTTPS request refused",
-                   {{"reason", std::string(status.message())}, {"path", path}, {"suppressed_before", suppressed}});
+      log::Warning("HTTPS request refused", {{"reason", std::string(status.message())},
+                                             {"path", path},
+                                             {"suppressed_before", suppressed}});
     }
   }
-  return options_.refusal_formatter ? options_.refusal_formatter(status) : HttpResponse::Error(status);
+  return options_.refusal_formatter ? options_.refusal_formatter(status)
+                                    : HttpResponse::Error(status);
 }
 
-void HttpsServer::Handle(const std::string& method, const std::string& path_regex, Handler handler, Gate gate) {
-  routes_.push_back(Route{method, path_regex, std::regex(path_regex), std::move(handler), std::move(gate)});
+void HttpsServer::Handle(const std::string& method, const std::string& path_regex, Handler handler,
+                         Gate gate) {
+  routes_.push_back(
+      Route{method, path_regex, std::regex(path_regex), std::move(handler), std::move(gate)});
 }
 
 absl::Status HttpsServer::Start() {
@@ -916,7 +967,8 @@ absl::Status HttpsServer::Start() {
   });
   Impl* impl = impl_.get();
   impl->base = event_base_new();
-  if (impl->base == nullptr) return absl::InternalError("cannot create the HTTP server's event loop");
+  if (impl->base == nullptr)
+    return absl::InternalError("cannot create the HTTP server's event loop");
   const std::string spec = absl::StrCat(options_.bind_address, ":", options_.port);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -924,16 +976,19 @@ absl::Status HttpsServer::Start() {
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   addrinfo* found = nullptr;
   const std::string host = options_.bind_address.empty() ? "0.0.0.0" : options_.bind_address;
-  if (getaddrinfo(host.c_str(), std::to_string(options_.port).c_str(), &hints, &found) != 0 || found == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot resolve the HTTP listen address ", spec));
+  if (getaddrinfo(host.c_str(), std::to_string(options_.port).c_str(), &hints, &found) != 0 ||
+      found == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot resolve the HTTP listen address ", spec));
   }
   sockaddr_storage ss{};
   std::memcpy(&ss, found->ai_addr, found->ai_addrlen);
   const int len = static_cast<int>(found->ai_addrlen);
   freeaddrinfo(found);
-  impl->listener = evconnlistener_new_bind(impl->base, &Impl::OnAccept, impl,
-                                           LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 4096,
-                                           reinterpret_cast<sockaddr*>(&ss), len);
+  impl->listener =
+      evconnlistener_new_bind(impl->base, &Impl::OnAccept, impl,
+                              LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+                              4096, reinterpret_cast<sockaddr*>(&ss), len);
   if (impl->listener == nullptr) {
     return absl::UnavailableError(absl::StrCat("cannot bind HTTP server to ", spec));
   }
@@ -976,8 +1031,8 @@ void HttpsServer::Stop() {
 
 HttpsServerStats HttpsServer::stats() const {
   const Impl::Counters& c = impl_->stats;
-  return HttpsServerStats{c.open.load(),      c.accepted.load(),  c.refused_per_source.load(),
-                          c.evicted.load(),   c.timed_out.load(), c.overloaded.load()};
+  return HttpsServerStats{c.open.load(),    c.accepted.load(),  c.refused_per_source.load(),
+                          c.evicted.load(), c.timed_out.load(), c.overloaded.load()};
 }
 
 }  // namespace http

@@ -7,7 +7,8 @@
 //
 //   ASSIGN_OR_RETURN(auto server, HttpsServer::Create(options, checker));
 //   server->Handle("POST", R"(/v1/datasets/([a-z0-9.-]+)/records)",
-//                  [](const HttpRequest& req, const tls::PeerIdentity& peer) -> HttpResponse {...});
+//                  [](const HttpRequest& req, const tls::PeerIdentity& peer) -> HttpResponse
+//                  {...});
 //   RETURN_IF_ERROR(server->Start());   // port() tells where it listens
 //
 // Server model (ADR 0011): one event-loop thread (libevent) holds every connection — TLS
@@ -147,7 +148,8 @@ class HttpsServer {
   // Routes `method` requests whose path matches `path_regex` (whole path) to `handler`, after
   // `gate` (if any) admitted the request's head. Call before Start. The client certificate is
   // checked before the body is read, for every route.
-  void Handle(const std::string& method, const std::string& path_regex, Handler handler, Gate gate = nullptr);
+  void Handle(const std::string& method, const std::string& path_regex, Handler handler,
+              Gate gate = nullptr);
 
   // Binds and serves on a background thread. UNAVAILABLE if the address cannot be bound.
   absl::Status Start();

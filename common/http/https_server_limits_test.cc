@@ -73,7 +73,8 @@ bool ClosedWithin(int fd, absl::Duration timeout) {
 }
 
 // Sends `request` and reads the response until the server closes or `timeout`.
-std::string Exchange(int fd, const std::string& request, absl::Duration timeout = absl::Seconds(5)) {
+std::string Exchange(int fd, const std::string& request,
+                     absl::Duration timeout = absl::Seconds(5)) {
   if (!request.empty() && write(fd, request.data(), request.size()) < 0) return "";
   std::string out;
   const absl::Time until = absl::Now() + timeout;
@@ -85,7 +86,8 @@ std::string Exchange(int fd, const std::string& request, absl::Duration timeout 
         // A complete response with Content-Length: stop once its body is in.
         size_t at = out.find("Content-Length: ");
         size_t end = out.find("\r\n\r\n");
-        if (at != std::string::npos && out.size() >= end + 4 + std::stoul(out.substr(at + 16))) break;
+        if (at != std::string::npos && out.size() >= end + 4 + std::stoul(out.substr(at + 16)))
+          break;
       }
       continue;
     }
@@ -110,7 +112,8 @@ class HttpsServerLimitsTest : public ::testing::Test {
     server_->Handle("GET", "/items/([^/]+)", [](const HttpRequest& r, const tls::PeerIdentity&) {
       auto q = r.query.find("q");
       return HttpResponse::Json(200, nlohmann::json{{"item", r.path_params.at(0)},
-                                                    {"q", q == r.query.end() ? "" : q->second}}.dump());
+                                                    {"q", q == r.query.end() ? "" : q->second}}
+                                         .dump());
     });
     server_->Handle(
         "POST", "/upload",
@@ -175,7 +178,8 @@ TEST_F(HttpsServerLimitsTest, DeadlinesCloseSlowHeadsAndIdleConnections) {
   ASSERT_EQ(write(trickle, "GET /pi", 7), 7);
   // A kept-alive connection that answered one request and then idles.
   int idle = Connect(server_->port());
-  EXPECT_THAT(Exchange(idle, "GET /ping HTTP/1.1\r\nHost: x\r\n\r\n", absl::Milliseconds(300)), HasSubstr("200 OK"));
+  EXPECT_THAT(Exchange(idle, "GET /ping HTTP/1.1\r\nHost: x\r\n\r\n", absl::Milliseconds(300)),
+              HasSubstr("200 OK"));
   EXPECT_TRUE(ClosedWithin(silent, absl::Seconds(3 * 0.5 * 3)));
   EXPECT_TRUE(ClosedWithin(trickle, absl::Seconds(3)));
   EXPECT_TRUE(ClosedWithin(idle, absl::Seconds(3)));
@@ -198,7 +202,8 @@ TEST_F(HttpsServerLimitsTest, ASourceIsCappedAndAFullServerMakesRoomForANewClien
   close(sixth);
   EXPECT_GE(server_->stats().refused_per_source, 1);
   // Fill the server from other sources; a new client still gets in and is answered.
-  for (int i = 0; i < 15; ++i) fds.push_back(Connect(server_->port(), absl::StrCat("127.0.0.", 10 + i)));
+  for (int i = 0; i < 15; ++i)
+    fds.push_back(Connect(server_->port(), absl::StrCat("127.0.0.", 10 + i)));
   absl::SleepFor(absl::Milliseconds(200));
   EXPECT_EQ(server_->stats().open_connections, 20);
   int status = 0;
@@ -220,7 +225,8 @@ TEST_F(HttpsServerLimitsTest, HeadsAreBoundedAndMalformedRequestsRefused) {
   EXPECT_THAT(Exchange(fd, many + "\r\n"), HasSubstr("431"));
   close(fd);
   fd = Connect(server_->port());
-  EXPECT_THAT(Exchange(fd, "GET /ping HTTP/1.1\r\nX-Big: " + std::string(5000, 'a') + "\r\n\r\n"), HasSubstr("431"));
+  EXPECT_THAT(Exchange(fd, "GET /ping HTTP/1.1\r\nX-Big: " + std::string(5000, 'a') + "\r\n\r\n"),
+              HasSubstr("431"));
   close(fd);
   fd = Connect(server_->port());
   EXPECT_THAT(Exchange(fd, "GET /ping HTTP/2.0\r\n\r\n"), HasSubstr("505"));
@@ -236,7 +242,8 @@ TEST_F(HttpsServerLimitsTest, HeadsAreBoundedAndMalformedRequestsRefused) {
   close(fd);
   // Percent-decoded path parameters and query values; two requests on one connection.
   fd = Connect(server_->port());
-  std::string two = Exchange(fd, "GET /items/a%20b?q=x+y%21 HTTP/1.1\r\n\r\nGET /ping HTTP/1.1\r\n\r\n");
+  std::string two =
+      Exchange(fd, "GET /items/a%20b?q=x+y%21 HTTP/1.1\r\n\r\nGET /ping HTTP/1.1\r\n\r\n");
   EXPECT_THAT(two, HasSubstr(R"({"item":"a b","q":"x y!"})"));
   EXPECT_THAT(two, HasSubstr(R"({"pong":true})"));
   close(fd);
@@ -249,25 +256,30 @@ TEST_F(HttpsServerLimitsTest, RefusedBodiesAreNeverReadAndAdmittedOnesAreFramedE
   // Refused on the headers: the client reads the 401 although it sent a body.
   int fd = Connect(server_->port());
   const std::string body(200 << 10, 'x');
-  std::string out = Exchange(fd, absl::StrCat("POST /upload HTTP/1.1\r\nContent-Length: ", body.size(), "\r\n\r\n", body));
+  std::string out = Exchange(
+      fd, absl::StrCat("POST /upload HTTP/1.1\r\nContent-Length: ", body.size(), "\r\n\r\n", body));
   EXPECT_THAT(out, HasSubstr("401 Unauthorized"));
   EXPECT_THAT(out, HasSubstr("present a bearer token"));
   EXPECT_EQ(handled_, 0);
   close(fd);
   // Over the limit: 413 before the body.
   fd = Connect(server_->port());
-  out = Exchange(fd, absl::StrCat("POST /upload HTTP/1.1\r\nAuthorization: Bearer good-token-0123456789\r\n"
-                                  "Content-Length: ",
-                                  (2 << 20), "\r\n\r\n"));
+  out = Exchange(
+      fd, absl::StrCat("POST /upload HTTP/1.1\r\nAuthorization: Bearer good-token-0123456789\r\n"
+                       "Content-Length: ",
+                       (2 << 20), "\r\n\r\n"));
   EXPECT_THAT(out, HasSubstr("413"));
   close(fd);
   // Admitted: Content-Length and chunked bodies reach the handler whole.
   fd = Connect(server_->port());
-  out = Exchange(fd, absl::StrCat("POST /upload HTTP/1.1\r\nAuthorization: Bearer good-token-0123456789\r\n"
-                                  "Content-Length: 5\r\n\r\nhello"));
+  out = Exchange(
+      fd, absl::StrCat("POST /upload HTTP/1.1\r\nAuthorization: Bearer good-token-0123456789\r\n"
+                       "Content-Length: 5\r\n\r\nhello"));
   EXPECT_THAT(out, HasSubstr(R"({"bytes":5})"));
-  out = Exchange(fd, "POST /upload HTTP/1.1\r\nAuthorization: Bearer good-token-0123456789\r\n"
-                     "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nA;ext=1\r\n0123456789\r\n0\r\n\r\n");
+  out = Exchange(
+      fd,
+      "POST /upload HTTP/1.1\r\nAuthorization: Bearer good-token-0123456789\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nA;ext=1\r\n0123456789\r\n0\r\n\r\n");
   EXPECT_THAT(out, HasSubstr(R"({"bytes":15})"));
   close(fd);
   EXPECT_EQ(handled_, 2);

@@ -49,25 +49,30 @@ class HttpsServerTest : public ::testing::Test {
     ASSERT_OK(server.status());
     server_ = std::move(*server);
     server_->Handle("GET", "/whoami", [](const HttpRequest&, const tls::PeerIdentity& peer) {
-      return HttpResponse::Json(200, nlohmann::json{{"peer", peer.peer_id}, {"serial", peer.serial_hex}}.dump());
+      return HttpResponse::Json(
+          200, nlohmann::json{{"peer", peer.peer_id}, {"serial", peer.serial_hex}}.dump());
     });
-    server_->Handle("POST", R"(/v1/datasets/([a-z0-9.-]+)/records)",
-                    [](const HttpRequest& req, const tls::PeerIdentity& peer) {
-                      if (req.body.empty()) return HttpResponse::Error(absl::InvalidArgumentError("empty body"));
-                      return HttpResponse::Json(200, nlohmann::json{{"dataset", req.path_params.at(0)},
-                                                                    {"bytes", req.body.size()}}.dump());
-                    });
+    server_->Handle(
+        "POST", R"(/v1/datasets/([a-z0-9.-]+)/records)",
+        [](const HttpRequest& req, const tls::PeerIdentity& peer) {
+          if (req.body.empty())
+            return HttpResponse::Error(absl::InvalidArgumentError("empty body"));
+          return HttpResponse::Json(
+              200, nlohmann::json{{"dataset", req.path_params.at(0)}, {"bytes", req.body.size()}}
+                       .dump());
+        });
     ASSERT_OK(server_->Start());
   }
 
   // curl is not assumed; httplib's own client with the given identity.
   httplib::Result Get(const TlsFiles* client, const std::string& path) {
     std::unique_ptr<httplib::SSLClient> c =
-        client != nullptr ? std::make_unique<httplib::SSLClient>("127.0.0.1", server_->port(),
-                                                                 client->cert_path, client->key_path)
+        client != nullptr ? std::make_unique<httplib::SSLClient>(
+                                "127.0.0.1", server_->port(), client->cert_path, client->key_path)
                           : std::make_unique<httplib::SSLClient>("127.0.0.1", server_->port());
     // Present the whole chain (leaf + issuing CA), as curl or a JVM client does with cert.pem.
-    if (client != nullptr) SSL_CTX_use_certificate_chain_file(c->ssl_context(), client->cert_path.c_str());
+    if (client != nullptr)
+      SSL_CTX_use_certificate_chain_file(c->ssl_context(), client->cert_path.c_str());
     c->set_ca_cert_path(fed_->bundle_path().c_str());
     c->enable_server_certificate_verification(true);
     c->set_connection_timeout(std::chrono::seconds(5));
@@ -75,8 +80,9 @@ class HttpsServerTest : public ::testing::Test {
   }
 
   std::string ServedSerial() {
-    std::string out = RunCommand(absl::StrCat("openssl s_client -connect 127.0.0.1:", server_->port(),
-                                       " -CAfile ", fed_->bundle_path(), " </dev/null | openssl x509 -noout -serial"));
+    std::string out = RunCommand(
+        absl::StrCat("openssl s_client -connect 127.0.0.1:", server_->port(), " -CAfile ",
+                     fed_->bundle_path(), " </dev/null | openssl x509 -noout -serial"));
     auto pos = out.find("serial=");
     if (pos == std::string::npos) return out;
     std::string s = out.substr(pos + 7);
@@ -117,8 +123,10 @@ TEST_F(HttpsServerTest, AdmitsListedPeersAndRefusesOthersWithReasons) {
   } cases[] = {
       {"revoked", fed_->WriteIdentity("revoked", revoked), 401, "has been revoked"},
       {"unlisted", fed_->WriteIdentity("unlisted", unlisted), 403, "is not one the directory"},
-      {"enschede", fed_->WriteIdentity("enschede", enschede), 403, "'enschede' is not in the federation directory"},
-      {"foreign", foreign.WriteIdentity("stranger", stranger), 401, "not issued by a trusted federation CA"},
+      {"enschede", fed_->WriteIdentity("enschede", enschede), 403,
+       "'enschede' is not in the federation directory"},
+      {"foreign", foreign.WriteIdentity("stranger", stranger), 401,
+       "not issued by a trusted federation CA"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -209,15 +217,15 @@ TEST_F(HttpsServerTest, NegotiatesTls12AndTls13) {
   KeyAndCert amersfoort = fed_->Issue("amersfoort");
   TlsFiles c = fed_->WriteIdentity("amersfoort", amersfoort);
   for (const char* v : {"1.2", "1.3"}) {
-    std::string out = RunCommand(absl::StrCat("openssl s_client -connect 127.0.0.1:", server_->port(), " -tls",
-                                       std::string(v) == "1.2" ? "1_2" : "1_3", " -brief -cert ", c.cert_path,
-                                       " -cert_chain ", c.cert_path, " -key ", c.key_path, " -CAfile ",
-                                       fed_->bundle_path(), " </dev/null"));
+    std::string out = RunCommand(absl::StrCat(
+        "openssl s_client -connect 127.0.0.1:", server_->port(), " -tls",
+        std::string(v) == "1.2" ? "1_2" : "1_3", " -brief -cert ", c.cert_path, " -cert_chain ",
+        c.cert_path, " -key ", c.key_path, " -CAfile ", fed_->bundle_path(), " </dev/null"));
     EXPECT_THAT(out, HasSubstr(absl::StrCat("Protocol version: TLSv", v)));
   }
   std::string old = RunCommand(absl::StrCat("openssl s_client -connect 127.0.0.1:", server_->port(),
-                                     " -tls1_1 -cipher DEFAULT@SECLEVEL=0 -brief -CAfile ",
-                                     fed_->bundle_path(), " </dev/null"));
+                                            " -tls1_1 -cipher DEFAULT@SECLEVEL=0 -brief -CAfile ",
+                                            fed_->bundle_path(), " </dev/null"));
   EXPECT_THAT(old, ::testing::Not(HasSubstr("Protocol version: TLSv1.1"))) << old;
 }
 

@@ -20,7 +20,9 @@ int HexValue(char c) {
   return -1;
 }
 
-bool IsTokenChar(char c) { return absl::ascii_isalnum(c) || absl::StrContains("!#$%&'*+-.^_`|~", c); }
+bool IsTokenChar(char c) {
+  return absl::ascii_isalnum(c) || absl::StrContains("!#$%&'*+-.^_`|~", c);
+}
 
 }  // namespace
 
@@ -50,7 +52,8 @@ absl::Status ParseRequestLine(absl::string_view line, HttpRequest* request, std:
   const absl::string_view method = parts[0], target = parts[1];
   *version = std::string(parts[2]);
   if (*version != "HTTP/1.1" && *version != "HTTP/1.0") {
-    return absl::UnimplementedError(absl::StrCat("HTTP version '", absl::CHexEscape(*version), "' is not supported"));
+    return absl::UnimplementedError(
+        absl::StrCat("HTTP version '", absl::CHexEscape(*version), "' is not supported"));
   }
   if (method.empty() || !std::all_of(method.begin(), method.end(), IsTokenChar)) {
     return absl::InvalidArgumentError("malformed method");
@@ -79,12 +82,16 @@ absl::Status ParseRequestLine(absl::string_view line, HttpRequest* request, std:
 
 absl::Status ParseHeaderLine(absl::string_view line, HttpRequest* request) {
   if (line.empty()) return absl::InvalidArgumentError("empty header line");
-  if (line[0] == ' ' || line[0] == '\t') return absl::InvalidArgumentError("folded header lines are not accepted");
+  if (line[0] == ' ' || line[0] == '\t')
+    return absl::InvalidArgumentError("folded header lines are not accepted");
   const size_t colon = line.find(':');
-  if (colon == absl::string_view::npos || colon == 0) return absl::InvalidArgumentError("malformed header line");
+  if (colon == absl::string_view::npos || colon == 0)
+    return absl::InvalidArgumentError("malformed header line");
   const absl::string_view name = line.substr(0, colon);
-  if (!std::all_of(name.begin(), name.end(), IsTokenChar)) return absl::InvalidArgumentError("malformed header name");
-  request->headers.emplace(std::string(name), std::string(absl::StripAsciiWhitespace(line.substr(colon + 1))));
+  if (!std::all_of(name.begin(), name.end(), IsTokenChar))
+    return absl::InvalidArgumentError("malformed header name");
+  request->headers.emplace(std::string(name),
+                           std::string(absl::StripAsciiWhitespace(line.substr(colon + 1))));
   return absl::OkStatus();
 }
 

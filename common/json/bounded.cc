@@ -42,7 +42,8 @@ absl::Status CheckDepth(absl::string_view text, int max_depth) {
 
 absl::StatusOr<nlohmann::json> Parse(absl::string_view text, int max_depth) {
   if (absl::Status s = CheckDepth(text, max_depth); !s.ok()) return s;
-  nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  nlohmann::json j =
+      nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (!j.is_discarded()) return j;
   // Again with exceptions, for the position of the error (only on the error path).
   try {

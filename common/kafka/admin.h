@@ -59,7 +59,8 @@ class Admin {
                                                          absl::Duration timeout) = 0;
   // Deletes every record of `topic` below the given offsets (partition → offset; kOffsetEnd,
   // -1, for the high watermark): Kafka's DeleteRecords, which moves the log start offset.
-  virtual absl::Status DeleteRecords(const std::string& topic, const std::map<int32_t, int64_t>& before,
+  virtual absl::Status DeleteRecords(const std::string& topic,
+                                     const std::map<int32_t, int64_t>& before,
                                      absl::Duration timeout) = 0;
 };
 

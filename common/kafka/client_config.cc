@@ -1,6 +1,5 @@
 #include "common/kafka/client_config.h"
 
-
 #include "absl/strings/str_cat.h"
 
 namespace polder {

@@ -46,8 +46,9 @@ class ClientFactory {
 // Returns the position reached (the
 // next offset to read); a record `each` refuses ends the read with its error; DEADLINE_EXCEEDED
 // after `timeout`. Used to load small internal topics (keys, cursors, audit) at start.
-absl::StatusOr<int64_t> ReadToEnd(ClientFactory& factory, const ConsumerOptions& options, const std::string& topic, int32_t partition,
-                                  int64_t start, absl::Duration timeout,
+absl::StatusOr<int64_t> ReadToEnd(ClientFactory& factory, const ConsumerOptions& options,
+                                  const std::string& topic, int32_t partition, int64_t start,
+                                  absl::Duration timeout,
                                   const std::function<absl::Status(const ConsumedRecord&)>& each);
 
 }  // namespace kafka

@@ -58,19 +58,19 @@ class Consumer {
 
   // (low, high) watermarks of a partition; with read_committed, `high` is the last stable
   // offset as the broker reports it.
-  virtual absl::StatusOr<std::pair<int64_t, int64_t>> QueryWatermarks(
-      const std::string& topic, int32_t partition, absl::Duration timeout) = 0;
+  virtual absl::StatusOr<std::pair<int64_t, int64_t>> QueryWatermarks(const std::string& topic,
+                                                                      int32_t partition,
+                                                                      absl::Duration timeout) = 0;
 
   // The first offset of the partition whose timestamp is at or after `at`; the high watermark
   // if there is none (Kafka's ListOffsets by time).
-  virtual absl::StatusOr<int64_t> OffsetForTime(const std::string& topic, int32_t partition, absl::Time at,
-                                                absl::Duration timeout) = 0;
+  virtual absl::StatusOr<int64_t> OffsetForTime(const std::string& topic, int32_t partition,
+                                                absl::Time at, absl::Duration timeout) = 0;
 
   // The next offset this consumer will read from the partition (past skipped aborted records
   // and transaction markers); negative if not known yet. Safe to call from any thread.
   virtual absl::StatusOr<int64_t> Position(const std::string& topic, int32_t partition) = 0;
 };
-
 
 }  // namespace kafka
 }  // namespace polder

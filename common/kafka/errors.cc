@@ -36,9 +36,11 @@ Payload ReadPayload(const absl::Status& status) {
 
 }  // namespace
 
-absl::Status MakeKafkaError(absl::StatusCode code, absl::string_view name, absl::string_view context,
-                            absl::string_view description, const KafkaErrorFlags& flags) {
-  absl::Status s(code, absl::StrCat(context, context.empty() ? "" : ": ", description, " (", name, ")"));
+absl::Status MakeKafkaError(absl::StatusCode code, absl::string_view name,
+                            absl::string_view context, absl::string_view description,
+                            const KafkaErrorFlags& flags) {
+  absl::Status s(code,
+                 absl::StrCat(context, context.empty() ? "" : ": ", description, " (", name, ")"));
   std::string payload(name);
   if (flags.retriable) payload += ";retriable";
   if (flags.fatal) payload += ";fatal";

@@ -40,8 +40,9 @@ struct KafkaErrorFlags {
 // (<name>)", `name` being the Kafka or librdkafka error name (e.g. "PRODUCER_FENCED",
 // "_MSG_TIMED_OUT"). rdkafka_errors.h makes these from librdkafka's errors; fakes make them
 // directly, so callers see one vocabulary.
-absl::Status MakeKafkaError(absl::StatusCode code, absl::string_view name, absl::string_view context,
-                            absl::string_view description, const KafkaErrorFlags& flags);
+absl::Status MakeKafkaError(absl::StatusCode code, absl::string_view name,
+                            absl::string_view context, absl::string_view description,
+                            const KafkaErrorFlags& flags);
 
 // The librdkafka error name recorded in `status` (e.g. "_MSG_TIMED_OUT"), or "" if none.
 std::string KafkaErrorName(const absl::Status& status);

@@ -1,6 +1,6 @@
 #include "common/kafka/errors.h"
-#include "common/kafka/rdkafka_errors.h"
 
+#include "common/kafka/rdkafka_errors.h"
 #include "common/status/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -17,7 +17,8 @@ TEST(KafkaErrorsTest, MapsErrorFamiliesToCanonicalCodes) {
   EXPECT_EQ(KafkaErrorToCode(RD_KAFKA_RESP_ERR__TRANSPORT), absl::StatusCode::kUnavailable);
   EXPECT_EQ(KafkaErrorToCode(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT), absl::StatusCode::kUnavailable);
   EXPECT_EQ(KafkaErrorToCode(RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(KafkaErrorToCode(RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(KafkaErrorToCode(RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS),
+            absl::StatusCode::kUnavailable);
   EXPECT_EQ(KafkaErrorToCode(RD_KAFKA_RESP_ERR__QUEUE_FULL), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(KafkaErrorToCode(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE),
             absl::StatusCode::kInvalidArgument);
@@ -39,8 +40,7 @@ TEST(KafkaErrorsTest, MapsErrorFamiliesToCanonicalCodes) {
 
 TEST(KafkaErrorsTest, StatusCarriesContextNameAndFlags) {
   absl::Status s = KafkaStatus(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, "delivering record");
-  EXPECT_THAT(s, StatusIs(absl::StatusCode::kUnavailable,
-                          HasSubstr("delivering record: ")));
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("delivering record: ")));
   EXPECT_THAT(std::string(s.message()), HasSubstr("(_MSG_TIMED_OUT)"));
   EXPECT_EQ(KafkaErrorName(s), "_MSG_TIMED_OUT");
   EXPECT_TRUE(IsRetriable(s));
@@ -81,7 +81,8 @@ TEST(KafkaErrorsTest, ErrorObjectsAreClassifiedByTheirFlags) {
   // rd_kafka_error_new makes plain errors; the transactional flags are set by librdkafka itself,
   // so here only the non-transactional path and nullptr are checked. The fatal/abortable
   // classification is exercised against a real broker in //tests/kafka:kafka_gate_test.
-  rd_kafka_error_t* e = rd_kafka_error_new(RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS, "exists %s", "x");
+  rd_kafka_error_t* e =
+      rd_kafka_error_new(RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS, "exists %s", "x");
   absl::Status s = KafkaStatus(e, "creating topic");
   rd_kafka_error_destroy(e);
   EXPECT_THAT(s, StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("creating topic: exists x")));

@@ -15,9 +15,8 @@ namespace kafka {
 absl::StatusOr<RecordMetadata> SendAndWait(Producer& producer, ProducerRecord record) {
   auto promise = std::make_shared<std::promise<absl::StatusOr<RecordMetadata>>>();
   auto future = promise->get_future();
-  producer.Send(std::move(record), [promise](absl::StatusOr<RecordMetadata> r) {
-    promise->set_value(std::move(r));
-  });
+  producer.Send(std::move(record),
+                [promise](absl::StatusOr<RecordMetadata> r) { promise->set_value(std::move(r)); });
   return future.get();
 }
 

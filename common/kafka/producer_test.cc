@@ -1,6 +1,4 @@
 // Unit tests of the producers and the consumer against librdkafka's in-process mock cluster.
-#include "common/kafka/rdkafka_producer.h"
-
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
@@ -14,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/kafka/rdkafka_consumer.h"
 #include "common/kafka/rdkafka_errors.h"
+#include "common/kafka/rdkafka_producer.h"
 #include "common/status/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -136,8 +135,12 @@ TEST(IdempotentProducerTest, DeliversAndConsumerReadsBack) {
   ASSERT_OK_AND_ASSIGN(auto producer, IdempotentProducer::Create(OptionsFor(cluster.bootstraps())));
   Outcomes outcomes;
   for (int i = 0; i < 20; ++i) {
-    producer->Send({"t", kAnyPartition, absl::StrCat("k", i % 4), absl::StrCat("v", i),
-                    {{"ce_id", absl::StrCat("id-", i)}}, 0},
+    producer->Send({"t",
+                    kAnyPartition,
+                    absl::StrCat("k", i % 4),
+                    absl::StrCat("v", i),
+                    {{"ce_id", absl::StrCat("id-", i)}},
+                    0},
                    outcomes.Callback());
   }
   ASSERT_OK(producer->Flush(absl::Seconds(30)));
@@ -204,7 +207,8 @@ TEST(IdempotentProducerTest, FullQueueIsResourceExhaustedAtOnce) {
   o.max_buffered_records = 2;
   ASSERT_OK_AND_ASSIGN(auto producer, IdempotentProducer::Create(o));
   Outcomes outcomes;
-  for (int i = 0; i < 3; ++i) producer->Send({"t", 0, std::nullopt, "v", {}, 0}, outcomes.Callback());
+  for (int i = 0; i < 3; ++i)
+    producer->Send({"t", 0, std::nullopt, "v", {}, 0}, outcomes.Callback());
   // The third is refused before Send returns; the first two wait for the broker.
   ASSERT_EQ(outcomes.results().size(), 1u);
   EXPECT_THAT(outcomes.results()[0], StatusIs(absl::StatusCode::kResourceExhausted));
@@ -289,7 +293,13 @@ absl::Status Fenced() {
 TEST(RunInTransactionTest, RetriesAbortableErrorsAndCommitsOnce) {
   FakeTransactionalProducer p({Abortable(), Abortable(), absl::OkStatus()});
   int fills = 0;
-  EXPECT_OK(RunInTransaction(p, [&] { ++fills; return absl::OkStatus(); }, 3, absl::Seconds(1)));
+  EXPECT_OK(RunInTransaction(
+      p,
+      [&] {
+        ++fills;
+        return absl::OkStatus();
+      },
+      3, absl::Seconds(1)));
   EXPECT_EQ(fills, 3);
   EXPECT_EQ(p.aborts, 2);
   EXPECT_EQ(p.commits, 3u);
@@ -297,23 +307,26 @@ TEST(RunInTransactionTest, RetriesAbortableErrorsAndCommitsOnce) {
 
 TEST(RunInTransactionTest, GivesUpAfterMaxAttempts) {
   FakeTransactionalProducer p({Abortable(), Abortable()});
-  EXPECT_THAT(RunInTransaction(p, [] { return absl::OkStatus(); }, 2, absl::Seconds(1)),
+  EXPECT_THAT(RunInTransaction(
+                  p, [] { return absl::OkStatus(); }, 2, absl::Seconds(1)),
               StatusIs(absl::StatusCode::kAborted, HasSubstr("failed 2 time(s)")));
   EXPECT_EQ(p.aborts, 2);
 }
 
 TEST(RunInTransactionTest, FatalErrorsAreReturnedAtOnce) {
   FakeTransactionalProducer p({Fenced(), absl::OkStatus()});
-  absl::Status s = RunInTransaction(p, [] { return absl::OkStatus(); }, 3, absl::Seconds(1));
+  absl::Status s = RunInTransaction(
+      p, [] { return absl::OkStatus(); }, 3, absl::Seconds(1));
   EXPECT_TRUE(IsFenced(s)) << s;
   EXPECT_EQ(p.commits, 1u);
   EXPECT_EQ(p.aborts, 0) << "a fenced producer must not try to abort and go on";
 }
 
 TEST(RunInTransactionTest, RetriableCommitIsResumedNotAborted) {
-  FakeTransactionalProducer p({KafkaStatus(RD_KAFKA_RESP_ERR__TIMED_OUT, "commit"),
-                               absl::OkStatus()});
-  EXPECT_OK(RunInTransaction(p, [] { return absl::OkStatus(); }, 1, absl::Seconds(5)));
+  FakeTransactionalProducer p(
+      {KafkaStatus(RD_KAFKA_RESP_ERR__TIMED_OUT, "commit"), absl::OkStatus()});
+  EXPECT_OK(RunInTransaction(
+      p, [] { return absl::OkStatus(); }, 1, absl::Seconds(5)));
   EXPECT_EQ(p.commits, 2u);
   EXPECT_EQ(p.aborts, 0);
   EXPECT_EQ(p.begins, 1);
@@ -334,9 +347,10 @@ TEST(RunInTransactionTest, SendRefusedInFailedTransactionIsRetried) {
 
 TEST(RunInTransactionTest, FillErrorAbortsAndIsReturned) {
   FakeTransactionalProducer p({});
-  EXPECT_THAT(RunInTransaction(p, [] { return absl::InvalidArgumentError("record 3 bad"); }, 3,
-                               absl::Seconds(1)),
-              StatusIs(absl::StatusCode::kInvalidArgument, "record 3 bad"));
+  EXPECT_THAT(
+      RunInTransaction(
+          p, [] { return absl::InvalidArgumentError("record 3 bad"); }, 3, absl::Seconds(1)),
+      StatusIs(absl::StatusCode::kInvalidArgument, "record 3 bad"));
   EXPECT_EQ(p.aborts, 1);
   EXPECT_EQ(p.commits, 0u);
 }

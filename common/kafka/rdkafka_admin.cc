@@ -35,14 +35,13 @@ absl::StatusOr<std::unique_ptr<rd_kafka_event_t, EventDeleter>> AwaitResult(
   std::unique_ptr<rd_kafka_event_t, EventDeleter> ev(
       rd_kafka_queue_poll(queue, Ms(timeout + absl::Seconds(5))));
   if (ev == nullptr) {
-    return KafkaStatus(RD_KAFKA_RESP_ERR__TIMED_OUT, absl::StrCat(what, ": no answer within ",
-                                                                   absl::FormatDuration(timeout)));
+    return KafkaStatus(RD_KAFKA_RESP_ERR__TIMED_OUT,
+                       absl::StrCat(what, ": no answer within ", absl::FormatDuration(timeout)));
   }
   if (rd_kafka_event_error(ev.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::Status(
-        KafkaErrorToCode(rd_kafka_event_error(ev.get())),
-        absl::StrCat(what, ": ", rd_kafka_event_error_string(ev.get()), " (",
-                     rd_kafka_err2name(rd_kafka_event_error(ev.get())), ")"));
+    return absl::Status(KafkaErrorToCode(rd_kafka_event_error(ev.get())),
+                        absl::StrCat(what, ": ", rd_kafka_event_error_string(ev.get()), " (",
+                                     rd_kafka_err2name(rd_kafka_event_error(ev.get())), ")"));
   }
   return ev;
 }
@@ -70,7 +69,8 @@ absl::StatusOr<std::unique_ptr<KafkaAdmin>> KafkaAdmin::Create(ClientOptions opt
   ASSIGN_OR_RETURN(ConfPtr conf, BuildConf(props));
   char err[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof err);
-  if (rk == nullptr) return absl::InvalidArgumentError(absl::StrCat("creating Kafka admin client: ", err));
+  if (rk == nullptr)
+    return absl::InvalidArgumentError(absl::StrCat("creating Kafka admin client: ", err));
   conf.release();
   return std::unique_ptr<KafkaAdmin>(new KafkaAdmin(HandlePtr(rk)));
 }
@@ -106,12 +106,15 @@ absl::Status KafkaAdmin::CreateTopic(const TopicSpec& spec, absl::Duration timeo
   return absl::OkStatus();
 }
 
-absl::Status KafkaAdmin::DeleteRecords(const std::string& topic, const std::map<int32_t, int64_t>& before,
+absl::Status KafkaAdmin::DeleteRecords(const std::string& topic,
+                                       const std::map<int32_t, int64_t>& before,
                                        absl::Duration timeout) {
   const std::string what = absl::StrCat("deleting records of '", topic, "'");
-  std::unique_ptr<rd_kafka_topic_partition_list_t, void (*)(rd_kafka_topic_partition_list_t*)> offsets(
-      rd_kafka_topic_partition_list_new(static_cast<int>(before.size())), &rd_kafka_topic_partition_list_destroy);
-  for (const auto& [p, o] : before) rd_kafka_topic_partition_list_add(offsets.get(), topic.c_str(), p)->offset = o;
+  std::unique_ptr<rd_kafka_topic_partition_list_t, void (*)(rd_kafka_topic_partition_list_t*)>
+      offsets(rd_kafka_topic_partition_list_new(static_cast<int>(before.size())),
+              &rd_kafka_topic_partition_list_destroy);
+  for (const auto& [p, o] : before)
+    rd_kafka_topic_partition_list_add(offsets.get(), topic.c_str(), p)->offset = o;
   std::unique_ptr<rd_kafka_DeleteRecords_t, void (*)(rd_kafka_DeleteRecords_t*)> del(
       rd_kafka_DeleteRecords_new(offsets.get()), &rd_kafka_DeleteRecords_destroy);
   ASSIGN_OR_RETURN(auto opts, MakeOptions(rk_.get(), RD_KAFKA_ADMIN_OP_DELETERECORDS, timeout));
@@ -124,7 +127,8 @@ absl::Status KafkaAdmin::DeleteRecords(const std::string& topic, const std::map<
   const rd_kafka_topic_partition_list_t* done = rd_kafka_DeleteRecords_result_offsets(res);
   for (int i = 0; done != nullptr && i < done->cnt; ++i) {
     if (done->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return KafkaStatus(done->elems[i].err, absl::StrCat(what, " partition ", done->elems[i].partition));
+      return KafkaStatus(done->elems[i].err,
+                         absl::StrCat(what, " partition ", done->elems[i].partition));
     }
   }
   return absl::OkStatus();

@@ -8,23 +8,27 @@
 namespace polder {
 namespace kafka {
 
-absl::StatusOr<std::unique_ptr<Producer>> RdKafkaClientFactory::NewProducer(const ProducerOptions& options) {
+absl::StatusOr<std::unique_ptr<Producer>> RdKafkaClientFactory::NewProducer(
+    const ProducerOptions& options) {
   ASSIGN_OR_RETURN(std::unique_ptr<IdempotentProducer> p, IdempotentProducer::Create(options));
   return std::unique_ptr<Producer>(std::move(p));
 }
 
-absl::StatusOr<std::unique_ptr<TransactionalProducer>> RdKafkaClientFactory::NewTransactionalProducer(
-    const ProducerOptions& options) {
-  ASSIGN_OR_RETURN(std::unique_ptr<KafkaTransactionalProducer> p, KafkaTransactionalProducer::Create(options));
+absl::StatusOr<std::unique_ptr<TransactionalProducer>>
+RdKafkaClientFactory::NewTransactionalProducer(const ProducerOptions& options) {
+  ASSIGN_OR_RETURN(std::unique_ptr<KafkaTransactionalProducer> p,
+                   KafkaTransactionalProducer::Create(options));
   return std::unique_ptr<TransactionalProducer>(std::move(p));
 }
 
-absl::StatusOr<std::unique_ptr<Consumer>> RdKafkaClientFactory::NewConsumer(const ConsumerOptions& options) {
+absl::StatusOr<std::unique_ptr<Consumer>> RdKafkaClientFactory::NewConsumer(
+    const ConsumerOptions& options) {
   ASSIGN_OR_RETURN(std::unique_ptr<KafkaConsumer> c, KafkaConsumer::Create(options));
   return std::unique_ptr<Consumer>(std::move(c));
 }
 
-absl::StatusOr<std::unique_ptr<Admin>> RdKafkaClientFactory::NewAdmin(const ClientOptions& options) {
+absl::StatusOr<std::unique_ptr<Admin>> RdKafkaClientFactory::NewAdmin(
+    const ClientOptions& options) {
   ASSIGN_OR_RETURN(std::unique_ptr<KafkaAdmin> a, KafkaAdmin::Create(options));
   return std::unique_ptr<Admin>(std::move(a));
 }

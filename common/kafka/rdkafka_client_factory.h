@@ -12,7 +12,6 @@ namespace kafka {
 
 class RdKafkaClientFactory : public ClientFactory {
  public:
-
   absl::StatusOr<std::unique_ptr<Producer>> NewProducer(const ProducerOptions& options) override;
   absl::StatusOr<std::unique_ptr<TransactionalProducer>> NewTransactionalProducer(
       const ProducerOptions& options) override;

@@ -35,11 +35,12 @@ ConsumedRecord ToRecord(const rd_kafka_message_t* m) {
     const char* name;
     const void* value;
     size_t size;
-    for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
-                       RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (size_t i = 0;
+         rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
          ++i) {
-      r.headers.push_back(
-          {name, value == nullptr ? std::string() : std::string(static_cast<const char*>(value), size)});
+      r.headers.push_back({name, value == nullptr
+                                     ? std::string()
+                                     : std::string(static_cast<const char*>(value), size)});
     }
   }
   return r;
@@ -86,7 +87,8 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(ConsumerOpt
   ASSIGN_OR_RETURN(ConfPtr conf, BuildConf(props));
   char err[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), err, sizeof err);
-  if (rk == nullptr) return absl::InvalidArgumentError(absl::StrCat("creating Kafka consumer: ", err));
+  if (rk == nullptr)
+    return absl::InvalidArgumentError(absl::StrCat("creating Kafka consumer: ", err));
   conf.release();
   rd_kafka_poll_set_consumer(rk);
   return std::unique_ptr<KafkaConsumer>(new KafkaConsumer(HandlePtr(rk)));
@@ -130,21 +132,21 @@ absl::StatusOr<std::vector<ConsumedRecord>> KafkaConsumer::Poll(absl::Duration t
     int wait_ms = out.empty() ? static_cast<int>(std::max<int64_t>(
                                     0, absl::ToInt64Milliseconds(deadline - absl::Now())))
                               : 0;
-    std::unique_ptr<rd_kafka_message_t, MessageDeleter> m(rd_kafka_consumer_poll(rk_.get(), wait_ms));
+    std::unique_ptr<rd_kafka_message_t, MessageDeleter> m(
+        rd_kafka_consumer_poll(rk_.get(), wait_ms));
     if (m == nullptr) {
       if (!out.empty() || absl::Now() >= deadline) break;
       continue;
     }
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       if (IsTransient(m->err)) continue;
-      std::string where =
-          m->rkt != nullptr
-              ? absl::StrCat(rd_kafka_topic_name(m->rkt), "[", m->partition, "] at offset ",
-                             m->offset)
-              : std::string("consumer");
+      std::string where = m->rkt != nullptr ? absl::StrCat(rd_kafka_topic_name(m->rkt), "[",
+                                                           m->partition, "] at offset ", m->offset)
+                                            : std::string("consumer");
       const char* detail = rd_kafka_message_errstr(m.get());
-      absl::Status error = KafkaStatus(m->err, absl::StrCat("reading ", where,
-                                                            detail != nullptr ? absl::StrCat(" (", detail, ")") : ""));
+      absl::Status error = KafkaStatus(
+          m->err, absl::StrCat("reading ", where,
+                               detail != nullptr ? absl::StrCat(" (", detail, ")") : ""));
       if (out.empty()) return error;
       deferred_error_ = std::move(error);
       break;
@@ -166,25 +168,30 @@ absl::StatusOr<int64_t> KafkaConsumer::Position(const std::string& topic, int32_
   return offset;
 }
 
-absl::StatusOr<std::pair<int64_t, int64_t>> KafkaConsumer::QueryWatermarks(
-    const std::string& topic, int32_t partition, absl::Duration timeout) {
+absl::StatusOr<std::pair<int64_t, int64_t>> KafkaConsumer::QueryWatermarks(const std::string& topic,
+                                                                           int32_t partition,
+                                                                           absl::Duration timeout) {
   int64_t low = -1, high = -1;
-  rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-      rk_.get(), topic.c_str(), partition, &low, &high,
-      static_cast<int>(absl::ToInt64Milliseconds(timeout)));
-  RETURN_IF_ERROR(KafkaStatus(err, absl::StrCat("querying watermarks of ", topic, "[", partition, "]")));
+  rd_kafka_resp_err_t err =
+      rd_kafka_query_watermark_offsets(rk_.get(), topic.c_str(), partition, &low, &high,
+                                       static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  RETURN_IF_ERROR(
+      KafkaStatus(err, absl::StrCat("querying watermarks of ", topic, "[", partition, "]")));
   return std::make_pair(low, high);
 }
 
-absl::StatusOr<int64_t> KafkaConsumer::OffsetForTime(const std::string& topic, int32_t partition, absl::Time at,
-                                                     absl::Duration timeout) {
+absl::StatusOr<int64_t> KafkaConsumer::OffsetForTime(const std::string& topic, int32_t partition,
+                                                     absl::Time at, absl::Duration timeout) {
   std::unique_ptr<rd_kafka_topic_partition_list_t, void (*)(rd_kafka_topic_partition_list_t*)> list(
       rd_kafka_topic_partition_list_new(1), &rd_kafka_topic_partition_list_destroy);
-  rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset = absl::ToUnixMillis(at);
+  rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset =
+      absl::ToUnixMillis(at);
   const std::string what = absl::StrCat("looking up the offset of ", topic, "[", partition, "] at ",
                                         absl::FormatTime(at, absl::UTCTimeZone()));
-  RETURN_IF_ERROR(KafkaStatus(
-      rd_kafka_offsets_for_times(rk_.get(), list.get(), static_cast<int>(absl::ToInt64Milliseconds(timeout))), what));
+  RETURN_IF_ERROR(
+      KafkaStatus(rd_kafka_offsets_for_times(rk_.get(), list.get(),
+                                             static_cast<int>(absl::ToInt64Milliseconds(timeout))),
+                  what));
   RETURN_IF_ERROR(KafkaStatus(list->elems[0].err, what));
   if (list->elems[0].offset >= 0) return list->elems[0].offset;
   absl::StatusOr<std::pair<int64_t, int64_t>> marks = QueryWatermarks(topic, partition, timeout);

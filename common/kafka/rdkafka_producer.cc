@@ -29,10 +29,9 @@ absl::StatusOr<std::map<std::string, std::string>> ProducerProperties(
         "Kafka producer max_request_bytes must be at least 1024, got ", options.max_request_bytes));
   }
   if (options.batch_bytes < 1 || options.batch_bytes > options.max_request_bytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Kafka producer batch_bytes (", options.batch_bytes,
-                     ") must be between 1 and max_request_bytes (", options.max_request_bytes,
-                     ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Kafka producer batch_bytes (", options.batch_bytes,
+        ") must be between 1 and max_request_bytes (", options.max_request_bytes, ")"));
   }
   if (options.max_buffered_records < 1) {
     return absl::InvalidArgumentError("Kafka producer max_buffered_records must be positive");
@@ -157,9 +156,9 @@ void ProducerCore::RecreateAfterFatal() {
     why = last_fatal_;
   }
   for (Pending* p : ClaimAll()) {
-    Finish(p, absl::UnavailableError(absl::StrCat(
-                  "record not acknowledged: the Kafka producer was recreated after ",
-                  why.message())));
+    Finish(p,
+           absl::UnavailableError(absl::StrCat(
+               "record not acknowledged: the Kafka producer was recreated after ", why.message())));
   }
   absl::StatusOr<HandlePtr> fresh = NewHandle();
   if (!fresh.ok()) return;  // No handle: sends fail with UNAVAILABLE; the next loop retries.
@@ -216,10 +215,11 @@ absl::Status ProducerCore::ErrorFor(rd_kafka_resp_err_t err, const char* context
       if (why.ok()) return KafkaStatus(RD_KAFKA_RESP_ERR__FATAL, context, flags);
       return Prepend(why, absl::StrCat(context, ": "));
     }
-    return absl::UnavailableError(absl::StrCat(
-        context, ": record not acknowledged, the Kafka producer hit a fatal error and is being "
-                 "recreated",
-        why.ok() ? "" : absl::StrCat(" (", why.message(), ")")));
+    return absl::UnavailableError(
+        absl::StrCat(context,
+                     ": record not acknowledged, the Kafka producer hit a fatal error and is being "
+                     "recreated",
+                     why.ok() ? "" : absl::StrCat(" (", why.message(), ")")));
   }
   return KafkaStatus(err, context);
 }
@@ -293,20 +293,22 @@ void ProducerCore::Send(const ProducerRecord& record, Producer::DeliveryCallback
                                   RD_KAFKA_V_END)
               : RD_KAFKA_RESP_ERR__INVALID_ARG;  // A tombstone without a key deletes nothing.
     } else if (record.key.has_value()) {
-      e = rd_kafka_producev(
-          rk, RD_KAFKA_V_TOPIC(record.topic.c_str()), RD_KAFKA_V_PARTITION(record.partition),
-          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-          RD_KAFKA_V_KEY(record.key->data(), record.key->size()),
-          RD_KAFKA_V_VALUE(const_cast<char*>(record.value.data()), record.value.size()),  // F_COPY: copied
-          RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_TIMESTAMP(record.timestamp_ms),
-          RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
+      e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(record.topic.c_str()),
+                            RD_KAFKA_V_PARTITION(record.partition),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                            RD_KAFKA_V_KEY(record.key->data(), record.key->size()),
+                            RD_KAFKA_V_VALUE(const_cast<char*>(record.value.data()),
+                                             record.value.size()),  // F_COPY: copied
+                            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_TIMESTAMP(record.timestamp_ms),
+                            RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
     } else {
-      e = rd_kafka_producev(
-          rk, RD_KAFKA_V_TOPIC(record.topic.c_str()), RD_KAFKA_V_PARTITION(record.partition),
-          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-          RD_KAFKA_V_VALUE(const_cast<char*>(record.value.data()), record.value.size()),  // F_COPY: copied
-          RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_TIMESTAMP(record.timestamp_ms),
-          RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
+      e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(record.topic.c_str()),
+                            RD_KAFKA_V_PARTITION(record.partition),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                            RD_KAFKA_V_VALUE(const_cast<char*>(record.value.data()),
+                                             record.value.size()),  // F_COPY: copied
+                            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_TIMESTAMP(record.timestamp_ms),
+                            RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
     }
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
       if (headers != nullptr) rd_kafka_headers_destroy(headers);
@@ -332,8 +334,8 @@ absl::Status ProducerCore::Flush(absl::Duration timeout) {
   if (!mu_.AwaitWithTimeout(absl::Condition(&done), timeout)) {
     size_t waiting = 0;
     for (uint64_t seq : unfinished_) waiting += seq < target ? 1 : 0;
-    return absl::DeadlineExceededError(absl::StrCat(
-        waiting, " record(s) still in flight after ", absl::FormatDuration(timeout)));
+    return absl::DeadlineExceededError(
+        absl::StrCat(waiting, " record(s) still in flight after ", absl::FormatDuration(timeout)));
   }
   return absl::OkStatus();
 }

@@ -1,7 +1,6 @@
 #include "common/log/log.h"
 
 #include <algorithm>
-
 #include <cstdio>
 #include <mutex>
 
@@ -46,9 +45,9 @@ const char* Name(Severity s) {
 
 bool IsSecretKey(absl::string_view key) {
   std::string k = absl::AsciiStrToLower(key);
-  for (const char* word : {"password", "passwd", "passphrase", "secret", "token", "private_key",
-                           "privatekey", "private-key", "authorization", "cookie", "credential",
-                           "api_key", "apikey", "bearer"}) {
+  for (const char* word :
+       {"password", "passwd", "passphrase", "secret", "token", "private_key", "privatekey",
+        "private-key", "authorization", "cookie", "credential", "api_key", "apikey", "bearer"}) {
     if (absl::StrContains(k, word)) {
       // "*_file" / "*_path" keys hold where a secret lives, which is fine to log.
       if (absl::EndsWith(k, "_file") || absl::EndsWith(k, "_path") || absl::EndsWith(k, "_dir")) {
@@ -127,7 +126,8 @@ RateLimit::RateLimit(double per_second, Clock clock)
 bool RateLimit::Allow(int64_t* suppressed) {
   std::lock_guard<std::mutex> lock(mu_);
   const auto now = clock_();
-  tokens_ = std::min(per_second_, tokens_ + per_second_ * std::chrono::duration<double>(now - last_).count());
+  tokens_ = std::min(per_second_,
+                     tokens_ + per_second_ * std::chrono::duration<double>(now - last_).count());
   last_ = now;
   if (tokens_ < 1) {
     ++dropped_;

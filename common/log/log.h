@@ -20,8 +20,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <initializer_list>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -83,7 +83,8 @@ inline void Error(absl::string_view message, Fields fields = {}) {
 // the first line let through after some were dropped carries their number.
 //
 //   static log::RateLimit limit(10);
-//   if (int64_t dropped; limit.Allow(&dropped)) log::Warning("refused", {..., {"suppressed", dropped}});
+//   if (int64_t dropped; limit.Allow(&dropped)) log::Warning("refused", {..., {"suppressed",
+//   dropped}});
 //
 // Thread-safe.
 class RateLimit {

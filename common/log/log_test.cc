@@ -26,7 +26,8 @@ class LogTest : public ::testing::Test {
 };
 
 TEST_F(LogTest, WritesOneParsableJsonObjectPerLine) {
-  Info("topic created", {{"topic", "groningen.mobility.bike-counts"}, {"partitions", 3},
+  Info("topic created", {{"topic", "groningen.mobility.bike-counts"},
+                         {"partitions", 3},
                          {"note", "multi\nline \"quoted\""}});
   ASSERT_EQ(lines_.size(), 1u);
   EXPECT_EQ(lines_[0].find('\n'), std::string::npos) << "a line never contains a raw newline";
@@ -37,13 +38,16 @@ TEST_F(LogTest, WritesOneParsableJsonObjectPerLine) {
   EXPECT_EQ(j["topic"], "groningen.mobility.bike-counts");
   EXPECT_EQ(j["partitions"], 3);
   EXPECT_EQ(j["note"], "multi\nline \"quoted\"");
-  EXPECT_THAT(j["time"].get<std::string>(), testing::MatchesRegex(
-      "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z"));
+  EXPECT_THAT(
+      j["time"].get<std::string>(),
+      testing::MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z"));
 }
 
 TEST_F(LogTest, SecretsNeverReachTheLine) {
-  Warning("login", {{"password", "hunter2"}, {"Authorization", "Bearer abc"},
-                    {"api_token", "t0k3n"}, {"payload", Secret{"s3cr3t"}},
+  Warning("login", {{"password", "hunter2"},
+                    {"Authorization", "Bearer abc"},
+                    {"api_token", "t0k3n"},
+                    {"payload", Secret{"s3cr3t"}},
                     {"token_file", "/etc/polder/token"}});
   ASSERT_EQ(lines_.size(), 1u);
   for (const char* secret : {"hunter2", "Bearer abc", "t0k3n", "s3cr3t"}) {

@@ -3,8 +3,9 @@
 //
 //   field option (polder.datasets.common.v1.entity_id) = true    → a string field: the Kafka key
 //   field option (polder.datasets.common.v1.event_time) = true   → a google.protobuf.Timestamp
-//   field option (polder.datasets.common.v1.location) = true     → a polder.datasets.common.v1.Location
-//   message option (polder.datasets.common.v1.dataset)           → DatasetInfo (id, personal data, ...)
+//   field option (polder.datasets.common.v1.location) = true     → a
+//   polder.datasets.common.v1.Location message option (polder.datasets.common.v1.dataset) →
+//   DatasetInfo (id, personal data, ...)
 //
 // Options are read by number from the serialized options, so it works whether or not the
 // option extensions are linked into the binary.
@@ -31,8 +32,8 @@ struct RecordLayout {
   const google::protobuf::FieldDescriptor* entity_id = nullptr;   // string
   const google::protobuf::FieldDescriptor* event_time = nullptr;  // google.protobuf.Timestamp
   const google::protobuf::FieldDescriptor* location = nullptr;    // may be null: optional
-  std::string dataset_id;                                          // from the message option; may be empty
-  int personal_data = 0;                                           // PersonalData enum number
+  std::string dataset_id;  // from the message option; may be empty
+  int personal_data = 0;   // PersonalData enum number
 };
 
 // The layout of `message`. INVALID_ARGUMENT if it does not mark exactly one entity-id field
@@ -57,7 +58,8 @@ absl::StatusOr<RecordMetadata> ReadRecordMetadata(const RecordLayout& layout,
 // The same checks from values read off the wire (entity id bytes; whether the event time is
 // present, and its seconds and nanos).
 absl::StatusOr<RecordMetadata> RecordMetadataFrom(const RecordLayout& layout, std::string entity_id,
-                                                  bool has_event_time, int64_t seconds, int32_t nanos);
+                                                  bool has_event_time, int64_t seconds,
+                                                  int32_t nanos);
 
 }  // namespace schema
 }  // namespace polder

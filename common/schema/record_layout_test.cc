@@ -32,7 +32,8 @@ TEST(RecordLayoutTest, EveryStandardDatasetHasItsMetadataFields) {
     ASSERT_NE(d, nullptr);
     ASSERT_OK_AND_ASSIGN(RecordLayout layout, RecordLayoutOf(d));
     // The same fields the generated descriptors mark.
-    const auto* g = google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(s.subject);
+    const auto* g =
+        google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(s.subject);
     ASSERT_NE(g, nullptr);
     ASSERT_OK_AND_ASSIGN(RecordLayout generated, RecordLayoutOf(g));
     EXPECT_EQ(layout.entity_id->number(), generated.entity_id->number()) << s.subject;
@@ -71,22 +72,27 @@ TEST(RecordLayoutTest, RefusesMessagesWithoutExactlyOneOfEach) {
                                         "; google.protobuf.Timestamp t = 3 ", kTime, "; }"));
   EXPECT_THAT(RecordLayoutOf(twice->file()->message_type(0)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("both a and b are marked")));
-  auto wrong = WithOptions(absl::StrCat("message M { int64 a = 1 ", kId, "; google.protobuf.Timestamp t = 3 ", kTime, "; }"));
+  auto wrong = WithOptions(absl::StrCat("message M { int64 a = 1 ", kId,
+                                        "; google.protobuf.Timestamp t = 3 ", kTime, "; }"));
   EXPECT_THAT(RecordLayoutOf(wrong->file()->message_type(0)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("must be a singular string")));
-  auto time = WithOptions(absl::StrCat("message M { string a = 1 ", kId, "; int64 t = 3 ", kTime, "; }"));
+  auto time =
+      WithOptions(absl::StrCat("message M { string a = 1 ", kId, "; int64 t = 3 ", kTime, "; }"));
   EXPECT_THAT(RecordLayoutOf(time->file()->message_type(0)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("google.protobuf.Timestamp")));
 }
 
 TEST(RecordLayoutTest, ReadsEntityIdAndEventTime) {
-  auto s = WithOptions(absl::StrCat("message M { string a = 1 ", kId, "; google.protobuf.Timestamp t = 2 ", kTime, "; }"));
+  auto s = WithOptions(absl::StrCat("message M { string a = 1 ", kId,
+                                    "; google.protobuf.Timestamp t = 2 ", kTime, "; }"));
   const auto* d = s->file()->message_type(0);
   ASSERT_OK_AND_ASSIGN(RecordLayout layout, RecordLayoutOf(d));
   auto m = s->NewMessage(d);
-  EXPECT_THAT(ReadRecordMetadata(layout, *m), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("a: the entity id")));
+  EXPECT_THAT(ReadRecordMetadata(layout, *m),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("a: the entity id")));
   m->GetReflection()->SetString(m.get(), layout.entity_id, "counter-1");
-  EXPECT_THAT(ReadRecordMetadata(layout, *m), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("t: the event time is missing")));
+  EXPECT_THAT(ReadRecordMetadata(layout, *m), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                       HasSubstr("t: the event time is missing")));
   auto* ts = m->GetReflection()->MutableMessage(m.get(), layout.event_time);
   ts->GetReflection()->SetInt64(ts, ts->GetDescriptor()->FindFieldByNumber(1), 1700000000);
   ts->GetReflection()->SetInt32(ts, ts->GetDescriptor()->FindFieldByNumber(2), 500);

@@ -11,8 +11,8 @@
 #include "google/protobuf/compiler/parser.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/tokenizer.h"
-#include "google/protobuf/stubs/common.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/stubs/common.h"
 #include "openssl/sha.h"
 
 namespace polder {
@@ -33,30 +33,31 @@ absl::Status CheckStringsAreUtf8(const google::protobuf::Message& m, const std::
     for (int i = 0; i < n; ++i) {
       if (f->type() == pb::FieldDescriptor::TYPE_STRING) {
         std::string scratch;
-        const std::string& v =
-            f->is_repeated() ? r->GetRepeatedStringReference(m, f, i, &scratch) : r->GetStringReference(m, f, &scratch);
+        const std::string& v = f->is_repeated() ? r->GetRepeatedStringReference(m, f, i, &scratch)
+                                                : r->GetStringReference(m, f, &scratch);
         if (!pb::internal::IsStructurallyValidUTF8(v.data(), static_cast<int>(v.size()))) {
           return absl::InvalidArgumentError(absl::StrCat(
               "invalid schema: ", at, f->is_repeated() ? absl::StrCat("[", i, "]") : "",
               " is not valid UTF-8 (string literals in a schema must be UTF-8)"));
         }
       } else if (f->type() == pb::FieldDescriptor::TYPE_MESSAGE) {
-        const pb::Message& sub = f->is_repeated() ? r->GetRepeatedMessage(m, f, i) : r->GetMessage(m, f);
-        RETURN_IF_ERROR(CheckStringsAreUtf8(
-            sub, f->is_repeated() ? absl::StrCat(at, "[", i, "]") : at));
+        const pb::Message& sub =
+            f->is_repeated() ? r->GetRepeatedMessage(m, f, i) : r->GetMessage(m, f);
+        RETURN_IF_ERROR(
+            CheckStringsAreUtf8(sub, f->is_repeated() ? absl::StrCat(at, "[", i, "]") : at));
       }
     }
   }
   return absl::OkStatus();
 }
 
-
 namespace pb = ::google::protobuf;
 
 class TextErrors : public pb::io::ErrorCollector {
  public:
   void AddError(int line, pb::io::ColumnNumber column, const std::string& message) override {
-    if (errors.size() < 10) errors.push_back(absl::StrCat("line ", line + 1, ":", column + 1, ": ", message));
+    if (errors.size() < 10)
+      errors.push_back(absl::StrCat("line ", line + 1, ":", column + 1, ": ", message));
   }
   void AddWarning(int, pb::io::ColumnNumber, const std::string&) override {}
   std::vector<std::string> errors;
@@ -116,7 +117,8 @@ void ClearDefaultJsonNames(pb::DescriptorProto* m) {
 }
 
 bool IsWellKnown(const std::string& name) {
-  return name.rfind("google/protobuf/", 0) == 0 && pb::DescriptorPool::generated_pool()->FindFileByName(name) != nullptr;
+  return name.rfind("google/protobuf/", 0) == 0 &&
+         pb::DescriptorPool::generated_pool()->FindFileByName(name) != nullptr;
 }
 
 // Adds `file` and, first, everything it depends on to `pool` (each once).
@@ -141,8 +143,8 @@ absl::StatusOr<std::shared_ptr<const ParsedSchema>> ParsedSchema::Parse(
     absl::string_view text, const std::vector<ResolvedReference>& references,
     const ParseOptions& options) {
   if (text.size() > options.max_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("schema is ", text.size(),
-                                                   " bytes; the limit is ", options.max_bytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("schema is ", text.size(), " bytes; the limit is ", options.max_bytes));
   }
   if (text.empty()) return absl::InvalidArgumentError("schema is empty");
 
@@ -156,9 +158,9 @@ absl::StatusOr<std::shared_ptr<const ParsedSchema>> ParsedSchema::Parse(
          !proto.syntax().empty())) {
       parsed_binary = true;
     } else if (options.format == InputFormat::kSerialized) {
-      return absl::InvalidArgumentError(
-          b64 ? "schema is not a serialized FileDescriptorProto"
-              : "schema is not valid base64 (format=serialized expects a base64 FileDescriptorProto)");
+      return absl::InvalidArgumentError(b64 ? "schema is not a serialized FileDescriptorProto"
+                                            : "schema is not valid base64 (format=serialized "
+                                              "expects a base64 FileDescriptorProto)");
     }
   }
   if (!parsed_binary) {
@@ -198,9 +200,9 @@ absl::StatusOr<std::shared_ptr<const ParsedSchema>> ParsedSchema::Parse(
       p.set_name(ref.name);
       PoolErrors errs;
       if (schema->pool_->BuildFileCollectingErrors(p, &errs) == nullptr) {
-        return absl::InvalidArgumentError(absl::StrCat("reference '", ref.name, "' (", ref.subject,
-                                                       " version ", ref.version, ") conflicts: ",
-                                                       absl::StrJoin(errs.errors, "; ")));
+        return absl::InvalidArgumentError(
+            absl::StrCat("reference '", ref.name, "' (", ref.subject, " version ", ref.version,
+                         ") conflicts: ", absl::StrJoin(errs.errors, "; ")));
       }
       added.insert(ref.name);
     }
@@ -214,12 +216,14 @@ absl::StatusOr<std::shared_ptr<const ParsedSchema>> ParsedSchema::Parse(
       continue;
     }
     return absl::InvalidArgumentError(absl::StrCat(
-        "import \"", dep, "\" is not resolved: register it and pass it as a reference named '", dep, "'"));
+        "import \"", dep, "\" is not resolved: register it and pass it as a reference named '", dep,
+        "'"));
   }
   PoolErrors errs;
   schema->file_ = schema->pool_->BuildFileCollectingErrors(proto, &errs);
   if (schema->file_ == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid schema: ", absl::StrJoin(errs.errors, "; ")));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid schema: ", absl::StrJoin(errs.errors, "; ")));
   }
   schema->file_->CopyTo(&schema->proto_);
   // Options are interpreted while building, so check the built file.
@@ -256,8 +260,9 @@ absl::StatusOr<const google::protobuf::Descriptor*> ParsedSchema::MessageByIndex
   for (size_t i = 0; i < indexes.size(); ++i) {
     int count = i == 0 ? file_->message_type_count() : d->nested_type_count();
     if (indexes[i] < 0 || indexes[i] >= count) {
-      std::string where = i == 0 ? absl::StrCat("the schema has ", count, " top-level message(s)")
-                                 : absl::StrCat(d->full_name(), " has ", count, " nested message(s)");
+      std::string where = i == 0
+                              ? absl::StrCat("the schema has ", count, " top-level message(s)")
+                              : absl::StrCat(d->full_name(), " has ", count, " nested message(s)");
       return absl::InvalidArgumentError(absl::StrCat(
           "message index path [", absl::StrJoin(indexes, ", "), "] is out of range at position ", i,
           ": ", where,
@@ -284,7 +289,8 @@ absl::StatusOr<std::vector<int32_t>> ParsedSchema::IndexesOf(absl::string_view f
     path = {i};
     if (walk(file_->message_type(i))) return path;
   }
-  return absl::NotFoundError(absl::StrCat("message '", full_name, "' is not defined in this schema"));
+  return absl::NotFoundError(
+      absl::StrCat("message '", full_name, "' is not defined in this schema"));
 }
 
 std::vector<std::string> ParsedSchema::MessageNames() const {

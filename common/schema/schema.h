@@ -2,8 +2,8 @@
 // (protobuf's compiler library) or from a base64 FileDescriptorProto, imports resolved through
 // references, a canonical form that decides identity, and dynamic messages.
 //
-//   ASSIGN_OR_RETURN(auto common, ParsedSchema::Parse(common_text, {}, {.file_name = "polder/common.proto"}));
-//   ASSIGN_OR_RETURN(auto bikes, ParsedSchema::Parse(bikes_text,
+//   ASSIGN_OR_RETURN(auto common, ParsedSchema::Parse(common_text, {}, {.file_name =
+//   "polder/common.proto"})); ASSIGN_OR_RETURN(auto bikes, ParsedSchema::Parse(bikes_text,
 //       {{"polder/common.proto", "polder.common.Location", 1, common}}));
 //   bikes->CanonicalBytes();  // equal for equal schemas, whichever form was sent
 //   ASSIGN_OR_RETURN(const Descriptor* d, bikes->MessageByIndexes({0}));
@@ -34,14 +34,14 @@ class ParsedSchema;
 
 // An import of a schema, resolved to the registered schema it names.
 struct ResolvedReference {
-  std::string name;      // The import path as written in the importing file.
+  std::string name;  // The import path as written in the importing file.
   std::string subject;
   int32_t version = 0;
   std::shared_ptr<const ParsedSchema> schema;
 };
 
 enum class InputFormat {
-  kAuto,        // base64 FileDescriptorProto if it decodes to one, otherwise .proto text
+  kAuto,  // base64 FileDescriptorProto if it decodes to one, otherwise .proto text
   kProtoText,
   kSerialized,  // base64 of a FileDescriptorProto
 };

@@ -54,9 +54,10 @@ TEST(SchemaTest, ParsesTextAndFindsMessagesByIndexes) {
                                              "polder.datasets.mobility.v1.BikeCount.Direction",
                                              "polder.datasets.mobility.v1.CounterInfo"));
   EXPECT_THAT(s->MessageByIndexes({2}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("the schema has 2 top-level message(s)")));
-  EXPECT_THAT(s->MessageByIndexes({5, 1, 3}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("omitted the message indexes")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("the schema has 2 top-level message(s)")));
+  EXPECT_THAT(s->MessageByIndexes({5, 1, 3}), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                       HasSubstr("omitted the message indexes")));
 }
 
 TEST(SchemaTest, SameSchemaSameCanonicalFormWhicheverFormWasSent) {
@@ -75,7 +76,10 @@ TEST(SchemaTest, SameSchemaSameCanonicalFormWhicheverFormWasSent) {
       std::string j;
       bool up = false;
       for (char c : f.name()) {
-        if (c == '_') { up = true; continue; }
+        if (c == '_') {
+          up = true;
+          continue;
+        }
         j.push_back(up ? static_cast<char>(toupper(c)) : c);
         up = false;
       }
@@ -90,7 +94,8 @@ TEST(SchemaTest, SameSchemaSameCanonicalFormWhicheverFormWasSent) {
   // And back: the text printed from a schema parses to the same canonical form.
   ASSERT_OK_AND_ASSIGN(auto printed, ParsedSchema::Parse(text->ToProtoText(), {}));
   EXPECT_EQ(printed->CanonicalBytes(), text->CanonicalBytes());
-  ASSERT_OK_AND_ASSIGN(auto from_b64, ParsedSchema::Parse(text->ToSerializedBase64(), {}, {InputFormat::kSerialized}));
+  ASSERT_OK_AND_ASSIGN(auto from_b64, ParsedSchema::Parse(text->ToSerializedBase64(), {},
+                                                          {InputFormat::kSerialized}));
   EXPECT_EQ(from_b64->CanonicalBytes(), text->CanonicalBytes());
   // A custom JSON name changes the JSON mapping: another schema.
   google::protobuf::FileDescriptorProto custom = text->descriptor_proto();
@@ -107,7 +112,9 @@ TEST(SchemaTest, SameSchemaSameCanonicalFormWhicheverFormWasSent) {
 }
 
 TEST(SchemaTest, ImportsResolveThroughReferences) {
-  constexpr char kCommon[] = "syntax = \"proto3\"; package polder.common.v1; message Location { double lat = 1; double lon = 2; }";
+  constexpr char kCommon[] =
+      "syntax = \"proto3\"; package polder.common.v1; message Location { double lat = 1; double "
+      "lon = 2; }";
   constexpr char kParking[] = R"(syntax = "proto3";
 package polder.datasets.parking.v1;
 import "polder/common/v1/location.proto";
@@ -119,7 +126,8 @@ message Occupancy { string garage_id = 1; polder.common.v1.Location location = 2
   ResolvedReference ref{"polder/common/v1/location.proto", "polder.common.v1.Location", 1, common};
   ASSERT_OK_AND_ASSIGN(auto parking, ParsedSchema::Parse(kParking, {ref}));
   ASSERT_OK_AND_ASSIGN(const auto* occ, parking->MessageByIndexes({0}));
-  EXPECT_EQ(occ->FindFieldByName("location")->message_type()->full_name(), "polder.common.v1.Location");
+  EXPECT_EQ(occ->FindFieldByName("location")->message_type()->full_name(),
+            "polder.common.v1.Location");
   // The references are part of the identity: the same text with another version is another schema.
   ResolvedReference v2 = ref;
   v2.version = 2;
@@ -128,18 +136,25 @@ message Occupancy { string garage_id = 1; polder.common.v1.Location location = 2
 }
 
 TEST(SchemaTest, BadSchemasAreRefusedWithReasons) {
-  EXPECT_THAT(ParsedSchema::Parse("syntax = \"proto3\";\nmessage A {\n  string a = 1\n}\n", {}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("invalid .proto schema: line 4:1")));
-  EXPECT_THAT(ParsedSchema::Parse("syntax = \"proto3\"; message A { Missing m = 1; }", {}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("\"Missing\" is not defined")));
-  EXPECT_THAT(ParsedSchema::Parse("syntax = \"proto3\"; message A { string a = 1; string b = 1; }", {}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("Field number 1 has already been used")));
+  EXPECT_THAT(
+      ParsedSchema::Parse("syntax = \"proto3\";\nmessage A {\n  string a = 1\n}\n", {}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("invalid .proto schema: line 4:1")));
+  EXPECT_THAT(
+      ParsedSchema::Parse("syntax = \"proto3\"; message A { Missing m = 1; }", {}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("\"Missing\" is not defined")));
+  EXPECT_THAT(
+      ParsedSchema::Parse("syntax = \"proto3\"; message A { string a = 1; string b = 1; }", {}),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("Field number 1 has already been used")));
   EXPECT_THAT(ParsedSchema::Parse("!!!not base64!!!", {}, {InputFormat::kSerialized}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not valid base64")));
-  EXPECT_THAT(ParsedSchema::Parse("", {}), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty")));
+  EXPECT_THAT(ParsedSchema::Parse("", {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty")));
   // Found by the proto_schema fuzzer: an escape in a string option makes invalid UTF-8.
-  EXPECT_THAT(ParsedSchema::Parse("syntax = \"proto3\"; option java_package = \"nl.\\377\"; message A {}", {}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("options.java_package is not valid UTF-8")));
+  EXPECT_THAT(ParsedSchema::Parse(
+                  "syntax = \"proto3\"; option java_package = \"nl.\\377\"; message A {}", {}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("options.java_package is not valid UTF-8")));
   ParseOptions small;
   small.max_bytes = 16;
   EXPECT_THAT(ParsedSchema::Parse(kBikes, {}, small),

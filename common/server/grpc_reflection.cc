@@ -40,7 +40,9 @@ class NoReflectionOption final : public grpc::ServerBuilderOption {
 
 }  // namespace
 
-void NoReflection(grpc::ServerBuilder* builder) { builder->SetOption(std::make_unique<NoReflectionOption>()); }
+void NoReflection(grpc::ServerBuilder* builder) {
+  builder->SetOption(std::make_unique<NoReflectionOption>());
+}
 
 void AddReflection(grpc::ServerBuilder* builder) {
   // gRPC's health service has no generated code in the binary: link grpc.health.v1's descriptor

@@ -84,9 +84,11 @@ http::HttpResponse Text(int status, std::string body, const char* type) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<OpsServer>> OpsServer::Create(const OpsOptions& options, const Readiness* readiness,
+absl::StatusOr<std::unique_ptr<OpsServer>> OpsServer::Create(const OpsOptions& options,
+                                                             const Readiness* readiness,
                                                              StatusFn status, MetricsFn metrics) {
-  if (readiness == nullptr) return absl::InvalidArgumentError("the ops listener needs a readiness registry");
+  if (readiness == nullptr)
+    return absl::InvalidArgumentError("the ops listener needs a readiness registry");
   http::HttpsOptions o;
   o.bind_address = options.bind_address;
   o.port = options.port;
@@ -108,7 +110,8 @@ absl::StatusOr<std::unique_ptr<OpsServer>> OpsServer::Create(const OpsOptions& o
   ops->http_->Handle("GET", "/readyz", [readiness](const http::HttpRequest&, const Peer&) {
     std::vector<std::string> problems = readiness->Problems();
     return Text(problems.empty() ? 200 : 503,
-                nlohmann::json{{"ready", problems.empty()}, {"problems", problems}}.dump() + "\n", "application/json");
+                nlohmann::json{{"ready", problems.empty()}, {"problems", problems}}.dump() + "\n",
+                "application/json");
   });
   ops->http_->Handle("GET", "/statusz", [readiness, status](const http::HttpRequest&, const Peer&) {
     nlohmann::json doc = status ? status() : nlohmann::json::object();
@@ -117,7 +120,8 @@ absl::StatusOr<std::unique_ptr<OpsServer>> OpsServer::Create(const OpsOptions& o
     doc["ready"] = problems.empty();
     doc["problems"] = problems;
     doc["checks"] = readiness->Checks();
-    return Text(200, doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", "application/json");
+    return Text(200, doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+                "application/json");
   });
   ops->http_->Handle("GET", "/metrics", [metrics](const http::HttpRequest&, const Peer&) {
     return Text(200, metrics ? metrics() : "", "text/plain; version=0.0.4");

@@ -76,7 +76,8 @@ class OpsServer {
   using StatusFn = std::function<nlohmann::json()>;
   using MetricsFn = std::function<std::string()>;
 
-  static absl::StatusOr<std::unique_ptr<OpsServer>> Create(const OpsOptions& options, const Readiness* readiness,
+  static absl::StatusOr<std::unique_ptr<OpsServer>> Create(const OpsOptions& options,
+                                                           const Readiness* readiness,
                                                            StatusFn status, MetricsFn metrics);
   absl::Status Start();
   void Stop();

@@ -19,7 +19,9 @@ TEST(ReadinessTest, ReadyOnlyWhenEveryCheckAndReportIsOk) {
   Readiness r;
   EXPECT_TRUE(r.Ready()) << "nothing registered: nothing to wait for";
   std::atomic<bool> kafka{true};
-  r.AddCheck("kafka", [&] { return kafka ? absl::OkStatus() : absl::UnavailableError("the cluster does not answer"); });
+  r.AddCheck("kafka", [&] {
+    return kafka ? absl::OkStatus() : absl::UnavailableError("the cluster does not answer");
+  });
   r.Expect("store");
   EXPECT_THAT(r.Problems(), ElementsAre("store: not reported yet"));
   r.Report("store", absl::OkStatus());
@@ -27,8 +29,8 @@ TEST(ReadinessTest, ReadyOnlyWhenEveryCheckAndReportIsOk) {
   kafka = false;
   EXPECT_THAT(r.Problems(), ElementsAre("kafka: the cluster does not answer"));
   r.Report("store", absl::FailedPreconditionError("fenced: another instance took over"));
-  EXPECT_THAT(r.Problems(),
-              ElementsAre("kafka: the cluster does not answer", "store: fenced: another instance took over"));
+  EXPECT_THAT(r.Problems(), ElementsAre("kafka: the cluster does not answer",
+                                        "store: fenced: another instance took over"));
   nlohmann::json checks = r.Checks();
   EXPECT_EQ(checks["kafka"]["ok"], false);
   EXPECT_EQ(checks["store"]["message"], "fenced: another instance took over");
@@ -42,10 +44,14 @@ class OpsServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     readiness_.AddCheck("schemas", [this] {
-      return schemas_ok_ ? absl::OkStatus() : absl::UnavailableError("not every dataset's schema is known");
+      return schemas_ok_ ? absl::OkStatus()
+                         : absl::UnavailableError("not every dataset's schema is known");
     });
     auto ops = OpsServer::Create(
-        OpsOptions{}, &readiness_, [] { return nlohmann::json{{"role", "primary"}, {"epoch", 3}}; },
+        OpsOptions{}, &readiness_,
+        [] {
+          return nlohmann::json{{"role", "primary"}, {"epoch", 3}};
+        },
         [] { return std::string("# TYPE polder_up gauge\npolder_up 1\n"); });
     ASSERT_OK(ops.status());
     ops_ = *std::move(ops);

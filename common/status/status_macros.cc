@@ -31,8 +31,10 @@ absl::Status Append(const absl::Status& status, absl::string_view suffix) {
 namespace status_internal {
 
 void CheckFailed(const char* file, int line, const char* condition, const std::string& message) {
-  std::fprintf(stderr, "{\"severity\":\"FATAL\",\"file\":\"%s\",\"line\":%d,\"check\":\"%s\",\"message\":\"%s\"}\n",
-               file, line, condition, message.c_str());
+  std::fprintf(
+      stderr,
+      "{\"severity\":\"FATAL\",\"file\":\"%s\",\"line\":%d,\"check\":\"%s\",\"message\":\"%s\"}\n",
+      file, line, condition, message.c_str());
   std::fflush(stderr);
   std::abort();
 }

@@ -16,11 +16,11 @@
 #define POLDER_COMMON_STATUS_STATUS_MACROS_H_
 
 #include <string>
-#include "absl/strings/string_view.h"
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace polder {
 
@@ -45,7 +45,7 @@ class StatusBuilder {
     status_ = ::polder::Append(status_, suffix);
     return *this;
   }
-  operator absl::Status() const& { return status_; }  // NOLINT: implicit by design
+  operator absl::Status() const& { return status_; }         // NOLINT: implicit by design
   operator absl::Status() && { return std::move(status_); }  // NOLINT
   template <typename T>
   operator absl::StatusOr<T>() const& {  // NOLINT
@@ -77,26 +77,26 @@ const absl::Status& AsStatus(const absl::StatusOr<T>& s) {
 
 // Evaluates `expr` (an absl::Status or absl::StatusOr<T>); returns its status from the enclosing
 // function if it is not OK.
-#define RETURN_IF_ERROR(expr)                                                 \
-  do {                                                                        \
-    const auto& polder_status_tmp_ = (expr);                                  \
-    if (!polder_status_tmp_.ok()) {                                           \
-      return ::polder::status_internal::AsStatus(polder_status_tmp_);         \
-    }                                                                         \
+#define RETURN_IF_ERROR(expr)                                         \
+  do {                                                                \
+    const auto& polder_status_tmp_ = (expr);                          \
+    if (!polder_status_tmp_.ok()) {                                   \
+      return ::polder::status_internal::AsStatus(polder_status_tmp_); \
+    }                                                                 \
   } while (false)
 
-#define POLDER_ASSIGN_OR_RETURN_IMPL_2_(var, lhs, expr)  \
-  auto var = (expr);                                     \
-  if (!var.ok()) return std::move(var).status();         \
+#define POLDER_ASSIGN_OR_RETURN_IMPL_2_(var, lhs, expr) \
+  auto var = (expr);                                    \
+  if (!var.ok()) return std::move(var).status();        \
   lhs = std::move(var).value()
 
-#define POLDER_ASSIGN_OR_RETURN_IMPL_3_(var, lhs, expr, error_expr)                        \
-  auto var = (expr);                                                                       \
-  if (!var.ok()) {                                                                         \
-    ::polder::status_internal::StatusBuilder _(std::move(var).status());                  \
-    (void)_;                                                                               \
-    return (error_expr);                                                                   \
-  }                                                                                        \
+#define POLDER_ASSIGN_OR_RETURN_IMPL_3_(var, lhs, expr, error_expr)      \
+  auto var = (expr);                                                     \
+  if (!var.ok()) {                                                       \
+    ::polder::status_internal::StatusBuilder _(std::move(var).status()); \
+    (void)_;                                                             \
+    return (error_expr);                                                 \
+  }                                                                      \
   lhs = std::move(var).value()
 
 #define POLDER_ASSIGN_OR_RETURN_PICK_(_1, _2, _3, NAME, ...) NAME
@@ -105,38 +105,37 @@ const absl::Status& AsStatus(const absl::StatusOr<T>& s) {
 // status, otherwise moves the value into `lhs` (which may declare a variable).
 // ASSIGN_OR_RETURN(lhs, expr, error_expr) returns `error_expr` instead, in which `_` is a
 // StatusBuilder holding the error: `ASSIGN_OR_RETURN(auto x, F(), _.Prepend("f: "))`.
-#define ASSIGN_OR_RETURN(...)                                                       \
-  POLDER_ASSIGN_OR_RETURN_PICK_(__VA_ARGS__, POLDER_ASSIGN_OR_RETURN_3_,            \
-                                POLDER_ASSIGN_OR_RETURN_2_, unused)(__VA_ARGS__)
-#define POLDER_ASSIGN_OR_RETURN_2_(lhs, expr)                                          \
-  POLDER_ASSIGN_OR_RETURN_IMPL_2_(POLDER_STATUS_CONCAT_(polder_statusor_, __LINE__), \
-                                  lhs, expr)
-#define POLDER_ASSIGN_OR_RETURN_3_(lhs, expr, error_expr)                              \
-  POLDER_ASSIGN_OR_RETURN_IMPL_3_(POLDER_STATUS_CONCAT_(polder_statusor_, __LINE__), \
-                                  lhs, expr, error_expr)
+#define ASSIGN_OR_RETURN(...)                                            \
+  POLDER_ASSIGN_OR_RETURN_PICK_(__VA_ARGS__, POLDER_ASSIGN_OR_RETURN_3_, \
+                                POLDER_ASSIGN_OR_RETURN_2_, unused)      \
+  (__VA_ARGS__)
+#define POLDER_ASSIGN_OR_RETURN_2_(lhs, expr) \
+  POLDER_ASSIGN_OR_RETURN_IMPL_2_(POLDER_STATUS_CONCAT_(polder_statusor_, __LINE__), lhs, expr)
+#define POLDER_ASSIGN_OR_RETURN_3_(lhs, expr, error_expr)                                       \
+  POLDER_ASSIGN_OR_RETURN_IMPL_3_(POLDER_STATUS_CONCAT_(polder_statusor_, __LINE__), lhs, expr, \
+                                  error_expr)
 
 // Aborts the process with file, line and condition when `cond` is false. For invariants and
 // start-up checks only.
-#define POLDER_CHECK(cond)                                                         \
-  do {                                                                             \
+#define POLDER_CHECK(cond)                                                              \
+  do {                                                                                  \
     if (!(cond)) ::polder::status_internal::CheckFailed(__FILE__, __LINE__, #cond, ""); \
   } while (false)
 
 // Like POLDER_CHECK, with a message (a std::string or C string) added to the report.
-#define POLDER_CHECK_MSG(cond, message)                                                 \
-  do {                                                                                  \
-    if (!(cond))                                                                        \
-      ::polder::status_internal::CheckFailed(__FILE__, __LINE__, #cond, (message));     \
+#define POLDER_CHECK_MSG(cond, message)                                                        \
+  do {                                                                                         \
+    if (!(cond)) ::polder::status_internal::CheckFailed(__FILE__, __LINE__, #cond, (message)); \
   } while (false)
 
 // Aborts when `expr` (a Status or StatusOr) is not OK, printing the status.
-#define POLDER_CHECK_OK(expr)                                                           \
-  do {                                                                                  \
-    const auto& polder_check_tmp_ = (expr);                                             \
-    if (!polder_check_tmp_.ok())                                                        \
-      ::polder::status_internal::CheckFailed(                                           \
-          __FILE__, __LINE__, #expr " is OK",                                           \
-          ::polder::status_internal::AsStatus(polder_check_tmp_).ToString());           \
+#define POLDER_CHECK_OK(expr)                                                 \
+  do {                                                                        \
+    const auto& polder_check_tmp_ = (expr);                                   \
+    if (!polder_check_tmp_.ok())                                              \
+      ::polder::status_internal::CheckFailed(                                 \
+          __FILE__, __LINE__, #expr " is OK",                                 \
+          ::polder::status_internal::AsStatus(polder_check_tmp_).ToString()); \
   } while (false)
 
 #endif  // POLDER_COMMON_STATUS_STATUS_MACROS_H_

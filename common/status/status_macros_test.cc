@@ -63,8 +63,8 @@ TEST(StatusMacrosTest, AssignOrReturnAssignsOrPropagatesWithContext) {
   EXPECT_THAT(Sum(2, 3), IsOk());
   EXPECT_EQ(*Sum(2, 3), 5);
   EXPECT_THAT(Sum(-2, 3), StatusIs(absl::StatusCode::kInvalidArgument, "not positive"));
-  EXPECT_THAT(Sum(2, -3), StatusIs(absl::StatusCode::kInvalidArgument,
-                                   "second operand: not positive"));
+  EXPECT_THAT(Sum(2, -3),
+              StatusIs(absl::StatusCode::kInvalidArgument, "second operand: not positive"));
 }
 
 TEST(StatusMacrosTest, AssignOrReturnWorksWithMoveOnlyValues) {

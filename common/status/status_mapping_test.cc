@@ -25,8 +25,7 @@ TEST(GrpcStatusTest, RoundTripsEveryCanonicalCode) {
 TEST(GrpcStatusTest, NamedCodesMatch) {
   EXPECT_EQ(ToGrpcStatus(absl::PermissionDeniedError("no contract")).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
-  EXPECT_EQ(ToGrpcStatus(absl::UnavailableError("x")).error_code(),
-            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(ToGrpcStatus(absl::UnavailableError("x")).error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(FromGrpcStatus(grpc::Status(static_cast<grpc::StatusCode>(99), "odd")),
               StatusIs(absl::StatusCode::kUnknown, "odd"));
 }

@@ -44,8 +44,7 @@ class StatusIsMatcherImpl : public ::testing::MatcherInterface<StatusType> {
     *os << ", or has an error message that ";
     message_.DescribeNegationTo(os);
   }
-  bool MatchAndExplain(StatusType value,
-                       ::testing::MatchResultListener* listener) const override {
+  bool MatchAndExplain(StatusType value, ::testing::MatchResultListener* listener) const override {
     const absl::Status& status = GetStatus(value);
     *listener << "whose status is " << status.ToString();
     if (!code_.Matches(status.code())) return false;
@@ -110,10 +109,10 @@ ABSL_NAMESPACE_END
 #define EXPECT_OK(expr) EXPECT_THAT((expr), ::polder::testing::IsOk())
 
 // ASSERT_OK_AND_ASSIGN(lhs, expr): asserts `expr` (a StatusOr) is OK and moves its value to lhs.
-#define ASSERT_OK_AND_ASSIGN(lhs, expr)                                                 \
-  auto POLDER_MATCHERS_CONCAT_(polder_statusor_, __LINE__) = (expr);                    \
-  ASSERT_THAT(POLDER_MATCHERS_CONCAT_(polder_statusor_, __LINE__).status(),             \
-              ::polder::testing::IsOk());                                               \
+#define ASSERT_OK_AND_ASSIGN(lhs, expr)                                     \
+  auto POLDER_MATCHERS_CONCAT_(polder_statusor_, __LINE__) = (expr);        \
+  ASSERT_THAT(POLDER_MATCHERS_CONCAT_(polder_statusor_, __LINE__).status(), \
+              ::polder::testing::IsOk());                                   \
   lhs = std::move(POLDER_MATCHERS_CONCAT_(polder_statusor_, __LINE__)).value()
 
 #endif  // POLDER_COMMON_STATUS_STATUS_MATCHERS_H_

@@ -30,7 +30,8 @@ std::string CacheHome(const char* env_name, const std::string& prefix) {
   fs::file_time_type newest;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator("/var/cache/polder", ec)) {
-    if (e.path().filename().string().rfind(prefix, 0) != 0 || !fs::exists(e.path() / ".complete")) continue;
+    if (e.path().filename().string().rfind(prefix, 0) != 0 || !fs::exists(e.path() / ".complete"))
+      continue;
     auto t = fs::last_write_time(e.path() / ".complete", ec);
     if (best.empty() || t > newest) {
       best = e.path().string();

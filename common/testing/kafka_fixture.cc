@@ -1,8 +1,8 @@
 #include "common/testing/kafka_fixture.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/kafka/rdkafka_consumer.h"
 #include "common/kafka/rdkafka_admin.h"
+#include "common/kafka/rdkafka_consumer.h"
 
 namespace polder {
 namespace testing {
@@ -80,8 +80,8 @@ std::vector<kafka::ConsumedRecord> KafkaBrokerTest::ReadRecords(const std::strin
   EXPECT_TRUE(s.ok()) << s;
   absl::Time deadline = absl::Now() + timeout;
   while (out.size() < count && absl::Now() < deadline) {
-    auto batch = (*consumer)->Poll(std::min(absl::Milliseconds(500), deadline - absl::Now()),
-                                   10000);
+    auto batch =
+        (*consumer)->Poll(std::min(absl::Milliseconds(500), deadline - absl::Now()), 10000);
     EXPECT_TRUE(batch.ok()) << batch.status();
     if (!batch.ok()) break;
     out.insert(out.end(), batch->begin(), batch->end());

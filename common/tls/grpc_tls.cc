@@ -48,7 +48,8 @@ absl::Status CheckFiles(const TlsFiles& files) {
   return absl::OkStatus();
 }
 
-std::shared_ptr<grpc::experimental::FileWatcherCertificateProvider> Provider(const TlsFiles& files) {
+std::shared_ptr<grpc::experimental::FileWatcherCertificateProvider> Provider(
+    const TlsFiles& files) {
   return std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
       files.key_path, files.cert_path, files.trust_bundle_path,
       static_cast<unsigned int>(absl::ToInt64Seconds(files.refresh_interval)));
@@ -57,7 +58,8 @@ std::shared_ptr<grpc::experimental::FileWatcherCertificateProvider> Provider(con
 // Admits each call on the server after IdentityChecker::Check.
 class PeerAdmission : public grpc::AuthMetadataProcessor {
  public:
-  PeerAdmission(std::shared_ptr<const IdentityChecker> checker, bool optional, TokenCheck token_check)
+  PeerAdmission(std::shared_ptr<const IdentityChecker> checker, bool optional,
+                TokenCheck token_check)
       : checker_(std::move(checker)), optional_(optional), token_check_(std::move(token_check)) {}
   bool IsBlocking() const override { return false; }  // Check does no network I/O.
 
@@ -68,7 +70,8 @@ class PeerAdmission : public grpc::AuthMetadataProcessor {
       if (!token_check_) return grpc::Status::OK;  // no certificate: no identity
       // No certificate: the token decides, before the call takes a thread or is parsed.
       auto it = metadata.find("authorization");
-      absl::Status s = token_check_(it == metadata.end() ? std::string() : std::string(it->second.data(), it->second.size()));
+      absl::Status s = token_check_(
+          it == metadata.end() ? std::string() : std::string(it->second.data(), it->second.size()));
       if (!s.ok()) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(s.message()));
       return grpc::Status::OK;
     }
@@ -115,7 +118,8 @@ class ServerAdmission : public grpc::experimental::ExternalCertificateVerifier {
       return true;
     }
     if (!expected_.empty() && peer->peer_id != expected_) {
-      std::string why = absl::StrCat("server is peer '", peer->peer_id, "', expected '", expected_, "'");
+      std::string why =
+          absl::StrCat("server is peer '", peer->peer_id, "', expected '", expected_, "'");
       log::Warning("server refused", {{"reason", why}});
       *sync_status = grpc::Status(grpc::StatusCode::PERMISSION_DENIED, why);
       return true;
@@ -142,19 +146,22 @@ std::string PeerChainPem(const grpc::AuthContext& context) {
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
-    const TlsFiles& files, std::shared_ptr<const IdentityChecker> checker, ClientCertificates client_certificates,
-    TokenCheck token_check) {
+    const TlsFiles& files, std::shared_ptr<const IdentityChecker> checker,
+    ClientCertificates client_certificates, TokenCheck token_check) {
   RETURN_IF_ERROR(CheckFiles(files));
   if (checker == nullptr) return absl::InvalidArgumentError("TLS server needs an identity checker");
   grpc::experimental::TlsServerCredentialsOptions options(Provider(files));
   options.watch_root_certs();
   options.watch_identity_key_cert_pairs();
   const bool optional = client_certificates == ClientCertificates::kOptional;
-  options.set_cert_request_type(optional ? GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY
-                                         : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  std::shared_ptr<grpc::ServerCredentials> creds = grpc::experimental::TlsServerCredentials(options);
+  options.set_cert_request_type(optional
+                                    ? GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY
+                                    : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  std::shared_ptr<grpc::ServerCredentials> creds =
+      grpc::experimental::TlsServerCredentials(options);
   if (creds == nullptr) return absl::InternalError("gRPC refused the TLS server options");
-  creds->SetAuthMetadataProcessor(std::make_shared<PeerAdmission>(std::move(checker), optional, std::move(token_check)));
+  creds->SetAuthMetadataProcessor(
+      std::make_shared<PeerAdmission>(std::move(checker), optional, std::move(token_check)));
   return creds;
 }
 
@@ -170,20 +177,23 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials
   options.set_verify_server_certs(true);
   // The server's identity is its federation peer id (checked below), not a host name.
   options.set_check_call_host(false);
-  options.set_certificate_verifier(grpc::experimental::ExternalCertificateVerifier::Create<ServerAdmission>(
-      std::move(checker), std::move(expected_peer_id)));
+  options.set_certificate_verifier(
+      grpc::experimental::ExternalCertificateVerifier::Create<ServerAdmission>(
+          std::move(checker), std::move(expected_peer_id)));
   std::shared_ptr<grpc::ChannelCredentials> creds = grpc::experimental::TlsCredentials(options);
   if (creds == nullptr) return absl::InternalError("gRPC refused the TLS channel options");
   return creds;
 }
 
-void ApplyServerLimits(grpc::ServerBuilder* builder, const std::string& name, const GrpcServerLimits& limits) {
+void ApplyServerLimits(grpc::ServerBuilder* builder, const std::string& name,
+                       const GrpcServerLimits& limits) {
   grpc::ResourceQuota quota(name);
   quota.SetMaxThreads(limits.max_threads);
   builder->SetResourceQuota(quota);
   builder->AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, limits.max_streams_per_connection);
-  builder->AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
-                              static_cast<int>(absl::ToInt64Milliseconds(limits.handshake_timeout)));
+  builder->AddChannelArgument(
+      GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+      static_cast<int>(absl::ToInt64Milliseconds(limits.handshake_timeout)));
 }
 
 absl::StatusOr<PeerIdentity> CallPeer(const grpc::ServerContext& context) {

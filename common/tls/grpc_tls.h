@@ -28,9 +28,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/tls/identity.h"
+#include "grpcpp/resource_quota.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
-#include "grpcpp/resource_quota.h"
 #include "grpcpp/server_builder.h"
 #include "grpcpp/server_context.h"
 
@@ -64,7 +64,8 @@ using TokenCheck = std::function<absl::Status(const std::string& authorization)>
 // passes (without it, such calls pass through without an identity, as documented above).
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TlsFiles& files, std::shared_ptr<const IdentityChecker> checker,
-    ClientCertificates client_certificates = ClientCertificates::kRequired, TokenCheck token_check = nullptr);
+    ClientCertificates client_certificates = ClientCertificates::kRequired,
+    TokenCheck token_check = nullptr);
 
 // `expected_peer_id` empty: any peer the checker admits.
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
@@ -81,7 +82,8 @@ struct GrpcServerLimits {
   int max_streams_per_connection = 100;
   absl::Duration handshake_timeout = absl::Seconds(10);
 };
-void ApplyServerLimits(grpc::ServerBuilder* builder, const std::string& name, const GrpcServerLimits& limits);
+void ApplyServerLimits(grpc::ServerBuilder* builder, const std::string& name,
+                       const GrpcServerLimits& limits);
 
 // The identity the server admitted for this call (from the auth context).
 absl::StatusOr<PeerIdentity> CallPeer(const grpc::ServerContext& context);

@@ -38,19 +38,19 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::polder::testing::StatusIs;
-using ::testing::HasSubstr;
 using ::polder::testing::v1::EchoRequest;
 using ::polder::testing::v1::EchoResponse;
 using ::polder::testing::v1::EchoService;
 using ::polder::testing::v1::Tick;
 using ::polder::testing::v1::TicksRequest;
-
+using ::testing::HasSubstr;
 
 std::string TmpDir() { return std::getenv("TEST_TMPDIR"); }
 
 class EchoImpl final : public EchoService::Service {
  public:
-  explicit EchoImpl(std::shared_ptr<const IdentityChecker> checker) : checker_(std::move(checker)) {}
+  explicit EchoImpl(std::shared_ptr<const IdentityChecker> checker)
+      : checker_(std::move(checker)) {}
 
   grpc::Status Echo(grpc::ServerContext* context, const EchoRequest* request,
                     EchoResponse* response) override {
@@ -94,11 +94,14 @@ class TlsTest : public ::testing::Test {
     if (server_ != nullptr) server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
   }
 
-  KeyAndCert Issue(const std::string& peer_id, PeerCertOptions o = {}) { return fed_->Issue(peer_id, o); }
+  KeyAndCert Issue(const std::string& peer_id, PeerCertOptions o = {}) {
+    return fed_->Issue(peer_id, o);
+  }
   void Admit(const std::string& peer_id, const KeyAndCert& kc) { fed_->Admit(peer_id, kc); }
   void Revoke(const KeyAndCert& kc) { fed_->Revoke(kc); }
   std::shared_ptr<IdentityChecker> Checker() { return fed_->Checker(); }
-  TlsFiles Client(const std::string& name, const KeyAndCert& kc, const std::string& chain_tail = "") {
+  TlsFiles Client(const std::string& name, const KeyAndCert& kc,
+                  const std::string& chain_tail = "") {
     return fed_->WriteIdentity(name, kc, chain_tail);
   }
 
@@ -207,7 +210,8 @@ TEST_F(TlsTest, HandshakeRefusesCertificatesThatDoNotChainOrAreOutOfDate) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    EXPECT_THAT(CallAs(Client(c.name, c.kc, c.chain_tail)), StatusIs(absl::StatusCode::kUnavailable));
+    EXPECT_THAT(CallAs(Client(c.name, c.kc, c.chain_tail)),
+                StatusIs(absl::StatusCode::kUnavailable));
     // The reason the handshake refused it, as the identity checker states it.
     EXPECT_THAT(checker->Check(c.kc.cert_pem + c.chain_tail),
                 StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr(c.reason)));
@@ -241,9 +245,10 @@ TEST_F(TlsTest, AdmissionRefusesRevokedUnlistedKeysAndUnknownPeersWithReasons) {
 
   EXPECT_THAT(CallAs(Client("revoked", revoked)),
               StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("has been revoked")));
-  EXPECT_THAT(CallAs(Client("unlisted", unlisted_key)),
-              StatusIs(absl::StatusCode::kPermissionDenied,
-                       HasSubstr("is not one the directory (serial 4) lists for peer 'amersfoort'")));
+  EXPECT_THAT(
+      CallAs(Client("unlisted", unlisted_key)),
+      StatusIs(absl::StatusCode::kPermissionDenied,
+               HasSubstr("is not one the directory (serial 4) lists for peer 'amersfoort'")));
   EXPECT_THAT(CallAs(Client("enschede", enschede)),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        HasSubstr("peer 'enschede' is not in the federation directory")));
@@ -254,7 +259,8 @@ TEST_F(TlsTest, LiveStreamEndsWhenItsPeerIsRevoked) {
   StartGroningen();
   KeyAndCert amersfoort = Issue("amersfoort");
   Admit("amersfoort", amersfoort);
-  ASSERT_OK_AND_ASSIGN(auto creds, MakeChannelCredentials(Client("amersfoort", amersfoort), Checker(), "groningen"));
+  ASSERT_OK_AND_ASSIGN(
+      auto creds, MakeChannelCredentials(Client("amersfoort", amersfoort), Checker(), "groningen"));
   auto stub = Stub(creds);
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
@@ -303,7 +309,8 @@ TEST_F(TlsTest, RotatedCertificatesArePickedUpWhileStreamsContinue) {
   const std::string c2 = ParseCertificate(client_v2.cert_pem)->serial_hex;
 
   // One long-lived channel with a running stream, from the client whose files rotate too.
-  ASSERT_OK_AND_ASSIGN(auto creds, MakeChannelCredentials(files("amersfoort"), Checker(), "groningen"));
+  ASSERT_OK_AND_ASSIGN(auto creds,
+                       MakeChannelCredentials(files("amersfoort"), Checker(), "groningen"));
   auto stream_stub = Stub(creds);
   grpc::ClientContext stream_ctx;
   stream_ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(90)));
@@ -347,10 +354,10 @@ TEST_F(TlsTest, RotatedCertificatesArePickedUpWhileStreamsContinue) {
 
 // Runs openssl s_client against the server with one TLS version and returns its output.
 std::string SClient(int port, const std::string& version, const TlsFiles& client) {
-  std::string cmd = absl::StrCat("openssl s_client -connect 127.0.0.1:", port, " ", version,
-                                 " -alpn h2 -brief -cert ", client.cert_path, " -cert_chain ", client.cert_path, " -key ",
-                                 client.key_path, " -CAfile ", client.trust_bundle_path,
-                                 " </dev/null");
+  std::string cmd =
+      absl::StrCat("openssl s_client -connect 127.0.0.1:", port, " ", version,
+                   " -alpn h2 -brief -cert ", client.cert_path, " -cert_chain ", client.cert_path,
+                   " -key ", client.key_path, " -CAfile ", client.trust_bundle_path, " </dev/null");
   std::string out;
   polder::testing::RunCommand(cmd, &out);
   return out;

@@ -1,13 +1,12 @@
 #include "common/tls/identity.h"
 
 #include <dirent.h>
-#include <sys/stat.h>
-
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <vector>
@@ -103,7 +102,8 @@ struct IdentityChecker::Anchors {
 IdentityChecker::~IdentityChecker() = default;
 
 absl::StatusOr<std::unique_ptr<IdentityChecker>> IdentityChecker::Create(Options options) {
-  if (options.federation.empty()) return absl::InvalidArgumentError("identity: federation is empty");
+  if (options.federation.empty())
+    return absl::InvalidArgumentError("identity: federation is empty");
   if (options.trust_bundle_path.empty()) {
     return absl::InvalidArgumentError("identity: trust_bundle_path is empty");
   }
@@ -124,7 +124,8 @@ absl::StatusOr<std::shared_ptr<const IdentityChecker::Anchors>> IdentityChecker:
   }
   // A half-written or unreadable file keeps the anchors and CRLs in force (and is retried on
   // the next check); without any, the check fails closed.
-  auto KeepPrevious = [this](const std::string& why) -> absl::StatusOr<std::shared_ptr<const Anchors>> {
+  auto KeepPrevious =
+      [this](const std::string& why) -> absl::StatusOr<std::shared_ptr<const Anchors>> {
     absl::MutexLock lock(&mu_);
     if (anchors_ != nullptr) return anchors_;
     return absl::UnavailableError(why);
@@ -171,9 +172,8 @@ absl::StatusOr<std::string> IdentityChecker::PeerIdOf(absl::string_view leaf_pem
           absl::StrCat("certificate '", info.subject, "' has no subject serialNumber"));
     }
     if (!trust::IsValidPeerId(info.subject_serial_number)) {
-      return absl::UnauthenticatedError(absl::StrCat("subject serialNumber '",
-                                                     info.subject_serial_number,
-                                                     "' is not a peer id"));
+      return absl::UnauthenticatedError(
+          absl::StrCat("subject serialNumber '", info.subject_serial_number, "' is not a peer id"));
     }
     return info.subject_serial_number;
   }
@@ -192,15 +192,15 @@ absl::StatusOr<std::string> IdentityChecker::PeerIdOf(absl::string_view leaf_pem
   }
   if (id.empty()) {
     if (!foreign.empty()) {
-      return absl::UnauthenticatedError(absl::StrCat("certificate identity ", foreign,
-                                                     " is not in federation '",
-                                                     options_.federation, "'"));
+      return absl::UnauthenticatedError(absl::StrCat(
+          "certificate identity ", foreign, " is not in federation '", options_.federation, "'"));
     }
-    return absl::UnauthenticatedError(absl::StrCat("certificate '", info.subject,
-                                                   "' has no SAN URI ", prefix, "<peer-id>"));
+    return absl::UnauthenticatedError(
+        absl::StrCat("certificate '", info.subject, "' has no SAN URI ", prefix, "<peer-id>"));
   }
   if (!trust::IsValidPeerId(id)) {
-    return absl::UnauthenticatedError(absl::StrCat("'", id, "' in the certificate is not a peer id"));
+    return absl::UnauthenticatedError(
+        absl::StrCat("'", id, "' in the certificate is not a peer id"));
   }
   return id;
 }
@@ -221,7 +221,8 @@ absl::StatusOr<PeerIdentity> IdentityChecker::Check(absl::string_view chain_pem)
     }
   }
   absl::Time not_before, not_after;
-  absl::StatusOr<PeerIdentity> checked = CheckWith(chain_pem, anchors, directory, &not_before, &not_after);
+  absl::StatusOr<PeerIdentity> checked =
+      CheckWith(chain_pem, anchors, directory, &not_before, &not_after);
   if (checked.ok()) {
     absl::MutexLock lock(&cache_mu_);
     if (cache_.size() >= 4096) cache_.clear();
@@ -233,7 +234,8 @@ absl::StatusOr<PeerIdentity> IdentityChecker::Check(absl::string_view chain_pem)
 absl::StatusOr<PeerIdentity> IdentityChecker::CheckUncached(absl::string_view chain_pem) const {
   ASSIGN_OR_RETURN(std::shared_ptr<const Anchors> anchors, CurrentAnchors());
   absl::Time nb, na;
-  return CheckWith(chain_pem, anchors, options_.require_directory ? options_.directory() : nullptr, &nb, &na);
+  return CheckWith(chain_pem, anchors, options_.require_directory ? options_.directory() : nullptr,
+                   &nb, &na);
 }
 
 absl::StatusOr<PeerIdentity> IdentityChecker::CheckWith(
@@ -281,7 +283,8 @@ absl::StatusOr<PeerIdentity> IdentityChecker::CheckWith(
   if (ok != 1) {
     sk_X509_free(untrusted);
     ERR_clear_error();
-    const std::string who = absl::StrCat("certificate '", info.subject, "' (serial ", info.serial_hex, ")");
+    const std::string who =
+        absl::StrCat("certificate '", info.subject, "' (serial ", info.serial_hex, ")");
     if (err == X509_V_ERR_CERT_HAS_EXPIRED) {
       return absl::UnauthenticatedError(
           absl::StrCat(who, " expired at ", trust::FormatRfc3339(info.not_after)));
@@ -300,7 +303,8 @@ absl::StatusOr<PeerIdentity> IdentityChecker::CheckWith(
     X509* issuer = verified[i + 1];
     EVP_PKEY* issuer_key = X509_get0_pubkey(issuer);
     for (const CrlPtr& crl : anchors->crls) {
-      if (X509_NAME_cmp(X509_CRL_get_issuer(crl.get()), X509_get_subject_name(issuer)) != 0) continue;
+      if (X509_NAME_cmp(X509_CRL_get_issuer(crl.get()), X509_get_subject_name(issuer)) != 0)
+        continue;
       if (X509_CRL_verify(crl.get(), issuer_key) != 1) continue;  // Not really the issuer's.
       // A CRL past its nextUpdate (or not yet in force) says nothing reliable about what was
       // revoked since: the issuer's certificates are refused until a current CRL is installed.
@@ -314,19 +318,19 @@ absl::StatusOr<PeerIdentity> IdentityChecker::CheckWith(
         sk_X509_free(untrusted);
         ERR_clear_error();
         absl::StatusOr<CertificateInfo> ii = ParseCertificate(ToPem(issuer));
-        return absl::UnavailableError(absl::StrCat(
-            "the CRL of '", ii.ok() ? ii->subject : std::string("?"), "' is ",
-            stale ? "past its nextUpdate" : "not yet valid (thisUpdate in the future)",
-            ": its certificates are refused until a current CRL is installed"));
+        return absl::UnavailableError(
+            absl::StrCat("the CRL of '", ii.ok() ? ii->subject : std::string("?"), "' is ",
+                         stale ? "past its nextUpdate" : "not yet valid (thisUpdate in the future)",
+                         ": its certificates are refused until a current CRL is installed"));
       }
       X509_REVOKED* revoked = nullptr;
       if (X509_CRL_get0_by_cert(crl.get(), &revoked, cert) == 1) {
         sk_X509_free(untrusted);
         ERR_clear_error();
         absl::StatusOr<CertificateInfo> ci = ParseCertificate(ToPem(cert));
-        return absl::UnauthenticatedError(absl::StrCat(
-            "certificate '", ci.ok() ? ci->subject : std::string("?"), "' (serial ",
-            ci.ok() ? ci->serial_hex : std::string("?"), ") has been revoked"));
+        return absl::UnauthenticatedError(
+            absl::StrCat("certificate '", ci.ok() ? ci->subject : std::string("?"), "' (serial ",
+                         ci.ok() ? ci->serial_hex : std::string("?"), ") has been revoked"));
       }
     }
   }
@@ -335,7 +339,8 @@ absl::StatusOr<PeerIdentity> IdentityChecker::CheckWith(
 
   // 4: identity.
   ASSIGN_OR_RETURN(std::string peer_id, PeerIdOf(ToPem(chain[0].get())));
-  PeerIdentity identity{peer_id, info.key_thumbprint, info.serial_hex, info.subject, info.not_after};
+  PeerIdentity identity{peer_id, info.key_thumbprint, info.serial_hex, info.subject,
+                        info.not_after};
 
   // 5: admission by the directory.
   if (options_.require_directory) {
@@ -344,9 +349,10 @@ absl::StatusOr<PeerIdentity> IdentityChecker::CheckWith(
     }
     // An expired directory admits nobody: who belongs to the federation is no longer known.
     if (Now() > directory->valid_until + absl::Minutes(5)) {
-      return absl::UnavailableError(absl::StrCat("the federation directory (serial ", directory->serial,
-                                                 ") expired at ", trust::FormatRfc3339(directory->valid_until),
-                                                 ": no peer is admitted until a current one is installed"));
+      return absl::UnavailableError(
+          absl::StrCat("the federation directory (serial ", directory->serial, ") expired at ",
+                       trust::FormatRfc3339(directory->valid_until),
+                       ": no peer is admitted until a current one is installed"));
     }
     RETURN_IF_ERROR(directory->CheckTlsKey(peer_id, info.key_thumbprint));
   }

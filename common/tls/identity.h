@@ -84,7 +84,8 @@ class IdentityChecker {
   absl::StatusOr<PeerIdentity> CheckWith(absl::string_view chain_pem,
                                          const std::shared_ptr<const Anchors>& anchors,
                                          const std::shared_ptr<const trust::Directory>& directory,
-                                         absl::Time* chain_not_before, absl::Time* chain_not_after) const;
+                                         absl::Time* chain_not_before,
+                                         absl::Time* chain_not_after) const;
   absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
 
   const Options options_;

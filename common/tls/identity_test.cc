@@ -41,7 +41,8 @@ TEST_F(IdentityTest, PeerIdFromSubjectSerialNumberWhenConfigured) {
   o.subject_serial_number = "utrecht";
   KeyAndCert kc = fed_->Issue("groningen", o);  // SAN says groningen; serialNumber says utrecht.
   fed_->Admit("utrecht", kc);
-  ASSERT_OK_AND_ASSIGN(PeerIdentity id, fed_->Checker(IdentitySource::kSubjectSerialNumber)->Check(Chain(kc)));
+  ASSERT_OK_AND_ASSIGN(PeerIdentity id,
+                       fed_->Checker(IdentitySource::kSubjectSerialNumber)->Check(Chain(kc)));
   EXPECT_EQ(id.peer_id, "utrecht");
   KeyAndCert plain = fed_->Issue("groningen");
   EXPECT_THAT(fed_->Checker(IdentitySource::kSubjectSerialNumber)->Check(Chain(plain)),
@@ -56,8 +57,10 @@ TEST_F(IdentityTest, RefusesForeignFederationIdentities) {
   ASSERT_OK_AND_ASSIGN(auto checker, IdentityChecker::Create(o));
   KeyAndCert kc = fed_->Issue("groningen");
   EXPECT_THAT(checker->Check(Chain(kc)),
-              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("is not in federation 'other-federation'")));
-  EXPECT_THAT(checker->Check(""), StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("no client certificate")));
+              StatusIs(absl::StatusCode::kUnauthenticated,
+                       HasSubstr("is not in federation 'other-federation'")));
+  EXPECT_THAT(checker->Check(""),
+              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("no client certificate")));
 }
 
 TEST_F(IdentityTest, RevocationIsPickedUpFromDiskWithoutANewChecker) {
@@ -66,7 +69,8 @@ TEST_F(IdentityTest, RevocationIsPickedUpFromDiskWithoutANewChecker) {
   auto checker = fed_->Checker();
   ASSERT_OK(checker->Check(Chain(kc)).status());
   fed_->Revoke(kc);
-  EXPECT_THAT(checker->Check(Chain(kc)), StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("has been revoked")));
+  EXPECT_THAT(checker->Check(Chain(kc)),
+              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("has been revoked")));
 }
 
 TEST_F(IdentityTest, CrlFromAnotherIssuerIsIgnored) {
@@ -79,7 +83,8 @@ TEST_F(IdentityTest, CrlFromAnotherIssuerIsIgnored) {
   KeyAndCert evil_root = *CreateRootCa(evil);
   evil.common_name = "Polder test issuing CA";
   KeyAndCert evil_issuing = *CreateIssuingCa(evil_root, evil);
-  std::string crl = *CreateCrl(evil_issuing, {ParseCertificate(kc.cert_pem)->serial_hex}, 1, absl::Now(), absl::Hours(1));
+  std::string crl = *CreateCrl(evil_issuing, {ParseCertificate(kc.cert_pem)->serial_hex}, 1,
+                               absl::Now(), absl::Hours(1));
   ASSERT_OK(trust::WriteFileAtomically(fed_->crl_dir() + "/forged.pem", crl, 0644));
   EXPECT_OK(fed_->Checker()->Check(Chain(kc)).status());
 }
@@ -90,12 +95,16 @@ TEST_F(IdentityTest, AStaleCrlRefusesItsIssuersCertificates) {
   KeyAndCert kc = fed_->Issue("groningen");
   fed_->Admit("groningen", kc);
   auto checker = fed_->Checker();
-  std::string stale = *CreateCrl(fed_->issuing(), {}, 7, absl::Now() - absl::Hours(2), absl::Hours(1));
+  std::string stale =
+      *CreateCrl(fed_->issuing(), {}, 7, absl::Now() - absl::Hours(2), absl::Hours(1));
   ASSERT_OK(trust::WriteFileAtomically(fed_->crl_dir() + "/issuing.crl.pem", stale, 0644));
-  EXPECT_THAT(checker->Check(Chain(kc)), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("past its nextUpdate")));
-  std::string future = *CreateCrl(fed_->issuing(), {}, 8, absl::Now() + absl::Hours(2), absl::Hours(24));
+  EXPECT_THAT(checker->Check(Chain(kc)),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("past its nextUpdate")));
+  std::string future =
+      *CreateCrl(fed_->issuing(), {}, 8, absl::Now() + absl::Hours(2), absl::Hours(24));
   ASSERT_OK(trust::WriteFileAtomically(fed_->crl_dir() + "/issuing.crl.pem", future, 0644));
-  EXPECT_THAT(checker->Check(Chain(kc)), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("not yet valid")));
+  EXPECT_THAT(checker->Check(Chain(kc)),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("not yet valid")));
   std::string current = *CreateCrl(fed_->issuing(), {}, 9, absl::Now(), absl::Hours(24));
   ASSERT_OK(trust::WriteFileAtomically(fed_->crl_dir() + "/issuing.crl.pem", current, 0644));
   EXPECT_OK(checker->Check(Chain(kc)).status());
@@ -114,7 +123,8 @@ TEST_F(IdentityTest, AnExpiredDirectoryAdmitsNobody) {
   const absl::Time later = d->valid_until + absl::Hours(1);
   o.clock = [later] { return later; };
   ASSERT_OK_AND_ASSIGN(auto checker, IdentityChecker::Create(o));
-  EXPECT_THAT(checker->Check(Chain(kc)), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("the federation directory (serial")));
+  EXPECT_THAT(checker->Check(Chain(kc)), StatusIs(absl::StatusCode::kUnavailable,
+                                                  HasSubstr("the federation directory (serial")));
   o.clock = [d] { return d->valid_until - absl::Minutes(1); };
   ASSERT_OK_AND_ASSIGN(auto in_time, IdentityChecker::Create(o));
   EXPECT_OK(in_time->Check(Chain(kc)).status());
@@ -130,12 +140,15 @@ TEST_F(IdentityTest, OverlappingTrustBundlesDuringRootRotation) {
   fed_->Admit("groningen", new_peer);
   auto checker = fed_->Checker();
   std::string new_chain = new_peer.cert_pem + next.issuing().cert_pem;
-  EXPECT_THAT(checker->Check(new_chain), StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("trusted federation CA")));
-  ASSERT_OK(trust::WriteFileAtomically(fed_->bundle_path(), fed_->root().cert_pem + next.root().cert_pem, 0644));
+  EXPECT_THAT(checker->Check(new_chain),
+              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("trusted federation CA")));
+  ASSERT_OK(trust::WriteFileAtomically(fed_->bundle_path(),
+                                       fed_->root().cert_pem + next.root().cert_pem, 0644));
   EXPECT_OK(checker->Check(new_chain).status());
   EXPECT_OK(checker->Check(Chain(old_peer)).status());
   ASSERT_OK(trust::WriteFileAtomically(fed_->bundle_path(), next.root().cert_pem, 0644));
-  EXPECT_THAT(checker->Check(Chain(old_peer)), StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("trusted federation CA")));
+  EXPECT_THAT(checker->Check(Chain(old_peer)),
+              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("trusted federation CA")));
   EXPECT_OK(checker->Check(new_chain).status());
 }
 
@@ -151,7 +164,8 @@ TEST_F(IdentityTest, NoDirectoryYetIsUnavailable) {
   EXPECT_THAT(IdentityChecker::Create(o), StatusIs(absl::StatusCode::kInvalidArgument));
   o.trust_bundle_path = "/nonexistent/bundle.pem";
   o.require_directory = false;
-  EXPECT_THAT(IdentityChecker::Create(o), StatusIs(absl::StatusCode::kNotFound, HasSubstr("trust bundle")));
+  EXPECT_THAT(IdentityChecker::Create(o),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("trust bundle")));
 }
 
 }  // namespace

@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -174,14 +173,14 @@ absl::StatusOr<const EVP_MD*> DigestForKey(EVP_PKEY* key, absl::string_view what
     }
     case EVP_PKEY_RSA:
       if (EVP_PKEY_get_bits(key) < 2048) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            what, " is a ", EVP_PKEY_get_bits(key), "-bit RSA key; at least 2048 bits needed"));
+        return absl::InvalidArgumentError(absl::StrCat(what, " is a ", EVP_PKEY_get_bits(key),
+                                                       "-bit RSA key; at least 2048 bits needed"));
       }
       return EVP_sha256();
     default:
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, " has unsupported key type ", OBJ_nid2sn(EVP_PKEY_get_base_id(key)),
-                       "; use EC P-256, P-384 or RSA"));
+      return absl::InvalidArgumentError(absl::StrCat(what, " has unsupported key type ",
+                                                     OBJ_nid2sn(EVP_PKEY_get_base_id(key)),
+                                                     "; use EC P-256, P-384 or RSA"));
   }
 }
 
@@ -215,8 +214,7 @@ absl::StatusOr<Ptr<X509>> LoadCertificate(absl::string_view pem, absl::string_vi
   }
   if ((X509_get_extension_flags(cert.get()) & EXFLAG_INVALID) != 0) {
     ERR_clear_error();
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " has malformed or duplicate extensions"));
+    return absl::InvalidArgumentError(absl::StrCat(what, " has malformed or duplicate extensions"));
   }
   return cert;
 }
@@ -280,7 +278,7 @@ struct Validity {
 
 // RFC 5280 §4.1.2.5: UTCTime covers 1950-2049, GeneralizedTime up to 9999.
 constexpr absl::Time kEarliest = absl::FromUnixSeconds(-631152000);  // 1950-01-01T00:00:00Z
-constexpr absl::Time kLatest = absl::FromUnixSeconds(253402300799);   // 9999-12-31T23:59:59Z
+constexpr absl::Time kLatest = absl::FromUnixSeconds(253402300799);  // 9999-12-31T23:59:59Z
 
 absl::Status ValidateNow(absl::Time now, absl::string_view what) {
   if (now < kEarliest || now > kLatest) {
@@ -304,9 +302,9 @@ absl::StatusOr<Validity> ComputeValidity(absl::Time now, absl::Duration backdate
   absl::Time not_before = now - backdate;
   absl::Time not_after = now + validity;
   if (not_before < kEarliest || not_after > kLatest) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("validity period ", absl::FormatTime(not_before), " .. ",
-                     absl::FormatTime(not_after), " is outside 1950..9999"));
+    return absl::InvalidArgumentError(absl::StrCat("validity period ", absl::FormatTime(not_before),
+                                                   " .. ", absl::FormatTime(not_after),
+                                                   " is outside 1950..9999"));
   }
   // Whole seconds, rounded down.
   return Validity{static_cast<time_t>(absl::ToUnixSeconds(not_before)),
@@ -334,9 +332,9 @@ absl::Status ValidateFederation(absl::string_view federation) {
     }
   }
   if (!ok) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "federation ", Quote(federation),
-        " is not a SPIFFE trust domain: 1 to 255 characters [a-z0-9._-]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("federation ", Quote(federation),
+                     " is not a SPIFFE trust domain: 1 to 255 characters [a-z0-9._-]"));
   }
   return absl::OkStatus();
 }
@@ -354,8 +352,8 @@ std::string ParseIp(absl::string_view text) {
 
 absl::Status ValidateDnsName(absl::string_view name) {
   if (!ParseIp(name).empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "dns_names entry ", Quote(name), " is an IP address; put it in ip_addresses"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("dns_names entry ", Quote(name), " is an IP address; put it in ip_addresses"));
   }
   bool ok = !name.empty() && name.size() <= 253;
   if (ok) {
@@ -401,8 +399,8 @@ absl::Status AddNameEntry(X509_NAME* name, int nid, absl::string_view value,
   if (X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8,
                                  reinterpret_cast<const unsigned char*>(value.data()),
                                  static_cast<int>(value.size()), -1, 0) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " ", Quote(value),
-                                                   " cannot be encoded: ", DrainOpenSslErrors()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " ", Quote(value), " cannot be encoded: ", DrainOpenSslErrors()));
   }
   return absl::OkStatus();
 }
@@ -413,8 +411,8 @@ absl::StatusOr<Ptr<X509_NAME>> CaName(const CaOptions& options) {
   Ptr<X509_NAME> name(X509_NAME_new());
   if (name == nullptr) return OpenSslError("X509_NAME_new");
   if (!options.organization.empty()) {
-    RETURN_IF_ERROR(AddNameEntry(name.get(), NID_organizationName, options.organization,
-                                 "organization"));
+    RETURN_IF_ERROR(
+        AddNameEntry(name.get(), NID_organizationName, options.organization, "organization"));
   }
   RETURN_IF_ERROR(AddNameEntry(name.get(), NID_commonName, options.common_name, "common_name"));
   return name;
@@ -579,8 +577,7 @@ absl::StatusOr<Issuer> LoadIssuer(const KeyAndCert& issuer, absl::string_view wh
   }
   if ((X509_get_key_usage(out.cert.get()) & usage) != usage) {
     return absl::InvalidArgumentError(absl::StrCat(
-        what, " certificate's keyUsage lacks ",
-        usage == KU_CRL_SIGN ? "cRLSign" : "keyCertSign"));
+        what, " certificate's keyUsage lacks ", usage == KU_CRL_SIGN ? "cRLSign" : "keyCertSign"));
   }
   return out;
 }
@@ -610,8 +607,8 @@ absl::StatusOr<absl::Time> ToAbslTime(const ASN1_TIME* t, absl::string_view what
     ERR_clear_error();
     return absl::InvalidArgumentError(absl::StrCat("certificate ", what, " is malformed"));
   }
-  return absl::FromCivil(absl::CivilSecond(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                                           tm.tm_hour, tm.tm_min, tm.tm_sec),
+  return absl::FromCivil(absl::CivilSecond(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                                           tm.tm_min, tm.tm_sec),
                          absl::UTCTimeZone());
 }
 
@@ -760,9 +757,9 @@ absl::StatusOr<KeyAndCert> CreateIssuingCa(const KeyAndCert& parent, const CaOpt
         "parent certificate has pathlen:0 and may not certify another CA");
   }
   ASSIGN_OR_RETURN(Ptr<EVP_PKEY> key, GenerateKey());
-  ASSIGN_OR_RETURN(Ptr<X509> cert,
-                   NewCertificate(name.get(), X509_get_subject_name(issuer.cert.get()), validity,
-                                  key.get()));
+  ASSIGN_OR_RETURN(
+      Ptr<X509> cert,
+      NewCertificate(name.get(), X509_get_subject_name(issuer.cert.get()), validity, key.get()));
   RETURN_IF_ERROR(AddBasicConstraints(cert.get(), /*ca=*/true, /*pathlen=*/0));
   RETURN_IF_ERROR(AddKeyUsage(cert.get(), {kKeyCertSign, kCrlSign}));
   RETURN_IF_ERROR(AddSubjectKeyId(cert.get()));
@@ -821,9 +818,9 @@ absl::StatusOr<KeyAndCert> IssuePeerCertificate(const KeyAndCert& issuer,
 
   Ptr<GENERAL_NAMES> names(GENERAL_NAMES_new());
   if (names == nullptr) return OpenSslError("GENERAL_NAMES_new");
-  RETURN_IF_ERROR(PushGeneralName(
-      names.get(), GEN_URI,
-      absl::StrCat("spiffe://", options.federation, "/peer/", options.peer_id)));
+  RETURN_IF_ERROR(
+      PushGeneralName(names.get(), GEN_URI,
+                      absl::StrCat("spiffe://", options.federation, "/peer/", options.peer_id)));
   for (const std::string& dns : options.dns_names) {
     RETURN_IF_ERROR(PushGeneralName(names.get(), GEN_DNS, dns));
   }
@@ -845,9 +842,9 @@ absl::StatusOr<std::string> CreateCrl(const KeyAndCert& issuer,
   }
   RETURN_IF_ERROR(ValidateNow(now, "now"));
   if (next_update < absl::Seconds(1) || now + next_update > kLatest) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "next_update must be at least 1s and end before 9999, got ",
-        absl::FormatDuration(next_update)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("next_update must be at least 1s and end before 9999, got ",
+                     absl::FormatDuration(next_update)));
   }
   std::set<std::string> serials;
   for (const std::string& hex : revoked_serials_hex) {

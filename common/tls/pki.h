@@ -48,7 +48,7 @@ struct KeyAndCert {
 };
 
 struct CaOptions {
-  std::string common_name;  // e.g. "Polder federation root"; required, at most 64 characters.
+  std::string common_name;   // e.g. "Polder federation root"; required, at most 64 characters.
   std::string organization;  // Optional O=, at most 64 characters.
   absl::Duration validity = absl::Hours(24 * 365 * 10);  // At least one second.
   absl::Time now = absl::Now();

@@ -1,13 +1,11 @@
-#include "common/testing/commands.h"
 #include "common/tls/pki.h"
-
-#include <sys/wait.h>
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -20,6 +18,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "common/status/status_matchers.h"
+#include "common/testing/commands.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -61,7 +60,7 @@ CommandResult RunCommand(const std::string& command) {
 CommandResult Verify(const std::string& root, const std::string& issuing, const std::string& leaf,
                      const std::string& extra = "") {
   return RunCommand(absl::StrCat("/usr/bin/openssl verify -x509_strict ", extra, " -CAfile '", root,
-                          "' -untrusted '", issuing, "' '", leaf, "'"));
+                                 "' -untrusted '", issuing, "' '", leaf, "'"));
 }
 
 std::string Base64ToBase64Url(std::string b64) {
@@ -304,11 +303,11 @@ TEST(PkiTest, ValidityOfAFewSecondsWorksAndExpires) {
   std::string issuing = WriteTmp("issuing.pem", chain.issuing.cert_pem);
   std::string path = WriteTmp("short.pem", peer.cert_pem);
   // -attime pins the check time, so the test does not race the clock.
-  CommandResult valid = Verify(root, issuing, path,
-                               absl::StrCat("-attime ", absl::ToUnixSeconds(now) + 1));
+  CommandResult valid =
+      Verify(root, issuing, path, absl::StrCat("-attime ", absl::ToUnixSeconds(now) + 1));
   EXPECT_EQ(valid.exit_code, 0) << valid.output;
-  CommandResult expired = Verify(root, issuing, path,
-                                 absl::StrCat("-attime ", absl::ToUnixSeconds(now) + 10));
+  CommandResult expired =
+      Verify(root, issuing, path, absl::StrCat("-attime ", absl::ToUnixSeconds(now) + 10));
   EXPECT_NE(expired.exit_code, 0) << expired.output;
   EXPECT_THAT(expired.output, HasSubstr("certificate has expired"));
 }
@@ -333,9 +332,10 @@ TEST(PkiTest, KeyThumbprintIsTheSameForCertPublicKeyAndPrivateKey) {
 
   // Independently: SHA-256 over the DER SubjectPublicKeyInfo, by the openssl command line tool.
   std::string key_path = WriteTmp("peer.key", chain.peer.key_pem);
-  CommandResult cli = RunCommand(absl::StrCat("/usr/bin/openssl pkey -in '", key_path,
-                                       "' -pubout -outform DER | /usr/bin/openssl dgst -sha256 "
-                                       "-binary | /usr/bin/openssl base64 -A"));
+  CommandResult cli =
+      RunCommand(absl::StrCat("/usr/bin/openssl pkey -in '", key_path,
+                              "' -pubout -outform DER | /usr/bin/openssl dgst -sha256 "
+                              "-binary | /usr/bin/openssl base64 -A"));
   ASSERT_EQ(cli.exit_code, 0) << cli.output;
   EXPECT_EQ(from_cert, "sha256:" + Base64ToBase64Url(cli.output));
 
@@ -385,8 +385,8 @@ TEST(PkiTest, KeyPemAcceptsOpenSslKeyFormatsAndRefusesWeakOrEncryptedKeys) {
   ASSERT_NO_FATAL_FAILURE(MakeChain("utrecht", &chain));
   // Traditional "EC PRIVATE KEY", preceded by "EC PARAMETERS" as `openssl ecparam` writes it.
   std::string ec = TmpPath("ec.key");
-  CommandResult gen = RunCommand(absl::StrCat(
-      "/usr/bin/openssl ecparam -name prime256v1 -genkey -out '", ec, "'"));
+  CommandResult gen =
+      RunCommand(absl::StrCat("/usr/bin/openssl ecparam -name prime256v1 -genkey -out '", ec, "'"));
   ASSERT_EQ(gen.exit_code, 0) << gen.output;
   std::ifstream in(ec);
   std::string ec_pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -465,9 +465,9 @@ TEST(PkiTest, CrlRevokesListedSerialsOnly) {
   EXPECT_EQ(ASN1_INTEGER_get(number), 42);
   ASN1_INTEGER_free(number);
   EXPECT_EQ(ASN1_TIME_cmp_time_t(X509_CRL_get0_lastUpdate(parsed), absl::ToTimeT(now)), 0);
-  EXPECT_EQ(ASN1_TIME_cmp_time_t(X509_CRL_get0_nextUpdate(parsed),
-                                 absl::ToTimeT(now + absl::Hours(24))),
-            0);
+  EXPECT_EQ(
+      ASN1_TIME_cmp_time_t(X509_CRL_get0_nextUpdate(parsed), absl::ToTimeT(now + absl::Hours(24))),
+      0);
   EXPECT_EQ(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(parsed)), 2);
   X509_CRL_free(parsed);
 
@@ -504,10 +504,10 @@ TEST(PkiTest, CrlRejectsBadInput) {
 TEST(PkiTest, InvalidPeerIdsAreInvalidArgument) {
   Chain chain;
   ASSERT_NO_FATAL_FAILURE(MakeChain("utrecht", &chain));
-  for (const std::string& id : {std::string(""), std::string("Utrecht"), std::string("a"),
-                                std::string(64, 'a'), std::string("1utrecht"),
-                                std::string("-utrecht"), std::string("den_haag"),
-                                std::string("den haag"), std::string("utrecht/../x")}) {
+  for (const std::string& id :
+       {std::string(""), std::string("Utrecht"), std::string("a"), std::string(64, 'a'),
+        std::string("1utrecht"), std::string("-utrecht"), std::string("den_haag"),
+        std::string("den haag"), std::string("utrecht/../x")}) {
     EXPECT_THAT(IssuePeerCertificate(chain.issuing, PeerOptions(id)),
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("peer_id")))
         << "'" << id << "'";
@@ -596,8 +596,8 @@ TEST(PkiTest, IssuersMustBeMatchingCasAndErrorsNeverShowKeys) {
   status = IssuePeerCertificate(chain.issuing, junk_options).status();
   EXPECT_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("key_pem")));
   EXPECT_THAT(std::string(status.message()), Not(HasSubstr("TOPSECRET")));
-  EXPECT_THAT(KeyThumbprint(junk_key), StatusIs(absl::StatusCode::kInvalidArgument,
-                                                Not(HasSubstr("TOPSECRET"))));
+  EXPECT_THAT(KeyThumbprint(junk_key),
+              StatusIs(absl::StatusCode::kInvalidArgument, Not(HasSubstr("TOPSECRET"))));
   // A CA key is never certified as a peer key.
   junk_options.key_pem = chain.issuing.key_pem;
   EXPECT_THAT(IssuePeerCertificate(chain.issuing, junk_options),
@@ -612,8 +612,8 @@ TEST(PkiTest, IssuersMustBeMatchingCasAndErrorsNeverShowKeys) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("pathlen")));
   ASSERT_OK_AND_ASSIGN(KeyAndCert direct, IssuePeerCertificate(chain.root, PeerOptions("delft")));
   CommandResult r = RunCommand(absl::StrCat("/usr/bin/openssl verify -x509_strict -CAfile '",
-                                     WriteTmp("root.pem", chain.root.cert_pem), "' '",
-                                     WriteTmp("direct.pem", direct.cert_pem), "'"));
+                                            WriteTmp("root.pem", chain.root.cert_pem), "' '",
+                                            WriteTmp("direct.pem", direct.cert_pem), "'"));
   EXPECT_EQ(r.exit_code, 0) << r.output;
 }
 

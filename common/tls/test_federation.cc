@@ -66,7 +66,8 @@ void TestFederation::Revoke(const KeyAndCert& kc) {
   absl::StatusOr<CertificateInfo> info = ParseCertificate(kc.cert_pem);
   ASSERT_TRUE(info.ok()) << info.status();
   revoked_.push_back(info->serial_hex);
-  absl::StatusOr<std::string> crl = CreateCrl(issuing_, revoked_, ++crl_number_, absl::Now(), absl::Hours(24));
+  absl::StatusOr<std::string> crl =
+      CreateCrl(issuing_, revoked_, ++crl_number_, absl::Now(), absl::Hours(24));
   ASSERT_TRUE(crl.ok()) << crl.status();
   ASSERT_TRUE(trust::WriteFileAtomically(crl_dir_ + "/issuing.crl.pem", *crl, 0644).ok());
 }
@@ -77,7 +78,8 @@ TlsFiles TestFederation::WriteIdentity(const std::string& name, const KeyAndCert
   std::filesystem::create_directories(d);
   EXPECT_TRUE(trust::WriteFileAtomically(d + "/key.pem", kc.key_pem, 0600).ok());
   EXPECT_TRUE(trust::WriteFileAtomically(
-                  d + "/cert.pem", kc.cert_pem + (chain_tail.empty() ? issuing_.cert_pem : chain_tail), 0644)
+                  d + "/cert.pem",
+                  kc.cert_pem + (chain_tail.empty() ? issuing_.cert_pem : chain_tail), 0644)
                   .ok());
   TlsFiles f;
   f.cert_path = d + "/cert.pem";

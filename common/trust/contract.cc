@@ -75,8 +75,8 @@ absl::StatusOr<Contract> Contract::FromJson(const nlohmann::json& json) {
     return absl::InvalidArgumentError(
         absl::StrCat("contract.type: expected '", kContractType, "', got '", type, "'"));
   }
-  for (const auto& [field, value] : {std::pair<const char*, std::string*>{"provider", &c.provider},
-                                     {"consumer", &c.consumer}}) {
+  for (const auto& [field, value] :
+       {std::pair<const char*, std::string*>{"provider", &c.provider}, {"consumer", &c.consumer}}) {
     if (!IsValidPeerId(*value)) {
       return absl::InvalidArgumentError(
           absl::StrCat("contract.", field, ": '", *value, "' is not a peer id"));
@@ -100,8 +100,8 @@ absl::StatusOr<Contract> Contract::FromJson(const nlohmann::json& json) {
   } else if (access == "aggregate-only") {
     c.access = Access::kAggregateOnly;
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "contract.access: expected 'raw' or 'aggregate-only', got '", access, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("contract.access: expected 'raw' or 'aggregate-only', got '", access, "'"));
   }
   if (c.start_position != "earliest" && c.start_position != "latest" &&
       !ParseRfc3339(c.start_position).ok()) {
@@ -157,12 +157,13 @@ absl::Status SignContract(SignedContract* contract, absl::string_view peer, cons
                           absl::Time now) {
   const Contract& c = contract->contract;
   if (peer != c.provider && peer != c.consumer) {
-    return absl::InvalidArgumentError(absl::StrCat("'", peer, "' is not a party to contract ",
-                                                   c.id, " (", c.provider, " → ", c.consumer, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("'", peer, "' is not a party to contract ", c.id,
+                                                   " (", c.provider, " → ", c.consumer, ")"));
   }
   for (const auto& s : contract->signatures) {
     if (s.peer == peer) {
-      return absl::InvalidArgumentError(absl::StrCat("'", peer, "' has already signed contract ", c.id));
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", peer, "' has already signed contract ", c.id));
     }
   }
   ASSIGN_OR_RETURN(std::string canonical, Canonicalize(c.ToJson()));
@@ -183,32 +184,35 @@ absl::Status VerifyContract(const SignedContract& signed_contract, const Directo
   std::set<std::string> signed_by;
   for (const ContractSignature& s : signed_contract.signatures) {
     if (s.peer != c.provider && s.peer != c.consumer) {
-      return absl::PermissionDeniedError(absl::StrCat(name, " carries a signature by '", s.peer,
-                                                      "', who is not a party to it"));
+      return absl::PermissionDeniedError(
+          absl::StrCat(name, " carries a signature by '", s.peer, "', who is not a party to it"));
     }
     if (!signed_by.insert(s.peer).second) {
-      return absl::PermissionDeniedError(absl::StrCat(name, " carries two signatures by '", s.peer, "'"));
+      return absl::PermissionDeniedError(
+          absl::StrCat(name, " carries two signatures by '", s.peer, "'"));
     }
     absl::StatusOr<JwsHeader> header = ParseDetachedHeader(s.jws);
-    if (!header.ok()) return Prepend(header.status(), absl::StrCat(name, ", signature of ", s.peer, ": "));
+    if (!header.ok())
+      return Prepend(header.status(), absl::StrCat(name, ", signature of ", s.peer, ": "));
     // The key must be one the directory lists for the peer the signature claims, valid now.
     absl::StatusOr<PublicKey> key = directory.SigningKey(s.peer, header->kid, now, skew);
     if (!key.ok()) {
-      return absl::PermissionDeniedError(absl::StrCat(name, ", signature of ", s.peer, ": ",
-                                                      key.status().message()));
+      return absl::PermissionDeniedError(
+          absl::StrCat(name, ", signature of ", s.peer, ": ", key.status().message()));
     }
     absl::StatusOr<JwsHeader> verified = VerifyDetached(s.jws, canonical, *key, kContractJwsType);
     if (!verified.ok()) {
-      return absl::UnauthenticatedError(absl::StrCat(name, ", signature of ", s.peer, ": ",
-                                                     verified.status().message()));
+      return absl::UnauthenticatedError(
+          absl::StrCat(name, ", signature of ", s.peer, ": ", verified.status().message()));
     }
   }
   for (const std::string& party : {c.provider, c.consumer}) {
     if (signed_by.count(party) == 0) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          name, " is not signed by ", party == c.provider ? "the provider '" : "the consumer '",
-          party, "'", signed_by.empty() ? " (no signatures at all)"
-                                        : absl::StrCat(" (only by '", *signed_by.begin(), "')")));
+      return absl::PermissionDeniedError(
+          absl::StrCat(name, " is not signed by ",
+                       party == c.provider ? "the provider '" : "the consumer '", party, "'",
+                       signed_by.empty() ? " (no signatures at all)"
+                                         : absl::StrCat(" (only by '", *signed_by.begin(), "')")));
     }
   }
   if (now + skew < c.valid_from) {
@@ -279,8 +283,8 @@ absl::StatusOr<SignedRevocation> RevokeContract(const Contract& contract, absl::
                                                 const PrivateKey& key, absl::string_view reason,
                                                 absl::Time now) {
   if (peer != contract.provider && peer != contract.consumer) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", peer, "' is not a party to contract ", contract.id, " and cannot revoke it"));
+    return absl::InvalidArgumentError(absl::StrCat("'", peer, "' is not a party to contract ",
+                                                   contract.id, " and cannot revoke it"));
   }
   SignedRevocation out;
   out.revocation.contract_id = contract.id;
@@ -298,20 +302,23 @@ absl::Status VerifyRevocation(const SignedRevocation& signed_revocation, const C
   const Revocation& r = signed_revocation.revocation;
   ASSIGN_OR_RETURN(std::string hash, contract.Hash());
   if (r.contract_id != contract.id || r.contract_hash != hash) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "revocation names contract ", r.contract_id, " (", r.contract_hash, "), not ",
-        contract.id, " (", hash, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("revocation names contract ", r.contract_id,
+                                                   " (", r.contract_hash, "), not ", contract.id,
+                                                   " (", hash, ")"));
   }
   if (r.revoked_by != contract.provider && r.revoked_by != contract.consumer) {
-    return absl::PermissionDeniedError(absl::StrCat("revocation by '", r.revoked_by,
-                                                    "', who is not a party to contract ", contract.id));
+    return absl::PermissionDeniedError(absl::StrCat(
+        "revocation by '", r.revoked_by, "', who is not a party to contract ", contract.id));
   }
   ASSIGN_OR_RETURN(JwsHeader header, ParseDetachedHeader(signed_revocation.jws));
-  absl::StatusOr<PublicKey> key = directory.SigningKey(r.revoked_by, header.kid, r.revoked_at, skew);
+  absl::StatusOr<PublicKey> key =
+      directory.SigningKey(r.revoked_by, header.kid, r.revoked_at, skew);
   if (!key.ok()) return Prepend(key.status(), "revocation: ");
   ASSIGN_OR_RETURN(std::string canonical, Canonicalize(r.ToJson()));
-  absl::StatusOr<JwsHeader> ok = VerifyDetached(signed_revocation.jws, canonical, *key, kRevocationJwsType);
-  if (!ok.ok()) return absl::UnauthenticatedError(absl::StrCat("revocation: ", ok.status().message()));
+  absl::StatusOr<JwsHeader> ok =
+      VerifyDetached(signed_revocation.jws, canonical, *key, kRevocationJwsType);
+  if (!ok.ok())
+    return absl::UnauthenticatedError(absl::StrCat("revocation: ", ok.status().message()));
   return absl::OkStatus();
 }
 

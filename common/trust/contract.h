@@ -40,13 +40,13 @@ struct Contract {
   std::string federation;
   std::string provider;
   std::string consumer;
-  std::string dataset;                  // "<domain>.<name>", e.g. mobility.bike-counts
-  std::vector<int64_t> schema_versions; // versions of the dataset's subject the consumer may read
+  std::string dataset;                   // "<domain>.<name>", e.g. mobility.bike-counts
+  std::vector<int64_t> schema_versions;  // versions of the dataset's subject the consumer may read
   std::string purpose;
   Access access = Access::kRaw;
   std::string start_position = "earliest";  // "earliest", "latest" or an RFC 3339 time
   absl::Duration mirror_retention = absl::Hours(24 * 30);
-  bool reshare = false;                 // may the consumer share what it mirrors
+  bool reshare = false;  // may the consumer share what it mirrors
   absl::Time valid_from;
   absl::Time valid_until;
 

@@ -54,8 +54,8 @@ absl::Status ReadPeer(const nlohmann::json& j, const std::string& path, PeerEntr
   r.RejectUnknownKeys();
   RETURN_IF_ERROR(r.status());
   if (!IsValidPeerId(out->id)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        r.PathOf("id"), ": '", out->id, "' is not a peer id ([a-z][a-z0-9-]{1,62})"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(r.PathOf("id"), ": '", out->id, "' is not a peer id ([a-z][a-z0-9-]{1,62})"));
   }
   if (out->endpoint.find(':') == std::string::npos) {
     return absl::InvalidArgumentError(
@@ -94,9 +94,9 @@ absl::Status Directory::CheckTlsKey(absl::string_view peer_id, absl::string_view
   for (const std::string& t : peer->tls_key_thumbprints) {
     if (t == thumbprint) return absl::OkStatus();
   }
-  return absl::PermissionDeniedError(absl::StrCat(
-      "the TLS key ", thumbprint, " is not one the directory (serial ", serial, ") lists for peer '",
-      peer_id, "'"));
+  return absl::PermissionDeniedError(absl::StrCat("the TLS key ", thumbprint,
+                                                  " is not one the directory (serial ", serial,
+                                                  ") lists for peer '", peer_id, "'"));
 }
 
 absl::StatusOr<PublicKey> Directory::SigningKey(absl::string_view peer_id, absl::string_view kid,
@@ -114,13 +114,13 @@ absl::StatusOr<PublicKey> Directory::SigningKey(absl::string_view peer_id, absl:
                                                       FormatRfc3339(k.valid_from)));
     }
     if (at - skew > k.valid_until) {
-      return absl::PermissionDeniedError(absl::StrCat("signing key ", kid, " of '", peer_id,
-                                                      "' expired at ", FormatRfc3339(k.valid_until)));
+      return absl::PermissionDeniedError(absl::StrCat(
+          "signing key ", kid, " of '", peer_id, "' expired at ", FormatRfc3339(k.valid_until)));
     }
     return PublicKey::FromRaw(k.x);
   }
-  return absl::PermissionDeniedError(absl::StrCat(
-      "key ", kid, " is not a signing key the directory lists for '", peer_id, "'"));
+  return absl::PermissionDeniedError(
+      absl::StrCat("key ", kid, " is not a signing key the directory lists for '", peer_id, "'"));
 }
 
 nlohmann::json Directory::ToJson() const {
@@ -240,8 +240,8 @@ absl::Status VerifyDirectory(const SignedDirectory& signed_directory,
       if (p.key.kid() == header->kid) pin = &p;
     }
     if (pin == nullptr) {
-      reasons.push_back(absl::StrCat("signed by key ", header->kid,
-                                     ", which is not a pinned operator key"));
+      reasons.push_back(
+          absl::StrCat("signed by key ", header->kid, ", which is not a pinned operator key"));
       continue;
     }
     absl::StatusOr<JwsHeader> ok = VerifyDetached(jws, canonical, pin->key, kDirectoryJwsType);
@@ -274,18 +274,18 @@ absl::Status VerifyDirectory(const SignedDirectory& signed_directory,
     return only_expired ? absl::FailedPreconditionError(msg) : absl::UnauthenticatedError(msg);
   }
   if (now + skew < d.valid_from) {
-    return absl::FailedPreconditionError(absl::StrCat("directory serial ", d.serial,
-                                                      " is not valid before ",
-                                                      FormatRfc3339(d.valid_from)));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "directory serial ", d.serial, " is not valid before ", FormatRfc3339(d.valid_from)));
   }
   if (now - skew > d.valid_until) {
-    return absl::FailedPreconditionError(absl::StrCat("directory serial ", d.serial,
-                                                      " expired at ", FormatRfc3339(d.valid_until)));
+    return absl::FailedPreconditionError(
+        absl::StrCat("directory serial ", d.serial, " expired at ", FormatRfc3339(d.valid_until)));
   }
   return absl::OkStatus();
 }
 
-// ---- DirectoryStore ------------------------------------------------------------------------------
+// ---- DirectoryStore
+// ------------------------------------------------------------------------------
 
 absl::StatusOr<std::unique_ptr<DirectoryStore>> DirectoryStore::Open(Options options) {
   if (options.pins.empty()) {
@@ -298,7 +298,8 @@ absl::StatusOr<std::unique_ptr<DirectoryStore>> DirectoryStore::Open(Options opt
                      _.Prepend("last good directory: "));
     // Signatures are checked again; an expired directory is still loaded (and reported by
     // CheckExpiry), since it is the best knowledge there is until an update arrives.
-    absl::Status s = VerifyDirectory(last, store->options_.pins, store->Now(), store->options_.skew);
+    absl::Status s =
+        VerifyDirectory(last, store->options_.pins, store->Now(), store->options_.skew);
     if (!s.ok() && s.code() != absl::StatusCode::kFailedPrecondition) {
       return Prepend(s, absl::StrCat("last good directory ", path, ": "));
     }
@@ -316,20 +317,21 @@ absl::Status DirectoryStore::Update(const SignedDirectory& update) {
   absl::MutexLock lock(&mu_);
   if (current_ != nullptr) {
     if (update.directory.federation != current_->federation) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "directory is for federation '", update.directory.federation, "', not '",
-          current_->federation, "'"));
+      return absl::FailedPreconditionError(absl::StrCat("directory is for federation '",
+                                                        update.directory.federation, "', not '",
+                                                        current_->federation, "'"));
     }
     if (update.directory.serial < current_->serial) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "directory serial ", update.directory.serial, " is older than serial ",
-          current_->serial, " already in force (rollback refused)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("directory serial ", update.directory.serial, " is older than serial ",
+                       current_->serial, " already in force (rollback refused)"));
     }
     if (update.directory.serial == current_->serial) {
       if (canonical == current_canonical_) return absl::OkStatus();
-      return absl::FailedPreconditionError(absl::StrCat(
-          "directory serial ", update.directory.serial,
-          " differs from the directory in force with the same serial; a change needs a new serial"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("directory serial ", update.directory.serial,
+                       " differs from the directory in force with the same serial; a change needs "
+                       "a new serial"));
     }
   }
   if (!options_.state_path.empty()) {
@@ -356,14 +358,14 @@ absl::Status DirectoryStore::CheckExpiry() const {
   if (d == nullptr) return absl::FailedPreconditionError("no federation directory installed");
   absl::Time now = Now();
   if (now - options_.skew > d->valid_until) {
-    return absl::FailedPreconditionError(absl::StrCat("directory serial ", d->serial,
-                                                      " expired at ", FormatRfc3339(d->valid_until)));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "directory serial ", d->serial, " expired at ", FormatRfc3339(d->valid_until)));
   }
   if (d->valid_until - now < options_.expiry_warning) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "directory serial ", d->serial, " expires in ",
-        absl::FormatDuration(absl::Trunc(d->valid_until - now, absl::Minutes(1))), " (at ",
-        FormatRfc3339(d->valid_until), "); fetch a newer one"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("directory serial ", d->serial, " expires in ",
+                     absl::FormatDuration(absl::Trunc(d->valid_until - now, absl::Minutes(1))),
+                     " (at ", FormatRfc3339(d->valid_until), "); fetch a newer one"));
   }
   return absl::OkStatus();
 }

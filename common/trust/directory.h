@@ -46,7 +46,7 @@ struct SigningKeyEntry {
 
 struct PeerEntry {
   std::string id;
-  std::string endpoint;  // host:port of the peer's federation service.
+  std::string endpoint;                          // host:port of the peer's federation service.
   std::vector<std::string> tls_key_thumbprints;  // "sha256:<base64url>" of the SPKI.
   std::vector<SigningKeyEntry> signing_keys;
 };

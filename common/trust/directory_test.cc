@@ -35,7 +35,8 @@ class TrustTest : public ::testing::Test {
     }
     directory_.directory = MakeDirectory(7);
     ASSERT_OK(SignDirectory(&directory_, operator_key_, kNow));
-    pins_ = {PinnedKey{operator_key_.public_key(), kNow - absl::Hours(24), kNow + absl::Hours(24 * 365)}};
+    pins_ = {PinnedKey{operator_key_.public_key(), kNow - absl::Hours(24),
+                       kNow + absl::Hours(24 * 365)}};
   }
 
   Directory MakeDirectory(int64_t serial) {
@@ -84,20 +85,24 @@ TEST_F(TrustTest, SignedDirectoryRoundTripsAndVerifies) {
   ASSERT_OK_AND_ASSIGN(SignedDirectory parsed, SignedDirectory::Parse(directory_.ToFileText()));
   EXPECT_EQ(parsed.directory.ToJson(), directory_.directory.ToJson());
   EXPECT_OK(VerifyDirectory(parsed, pins_, kNow, kSkew));
-  EXPECT_OK(parsed.directory.CheckTlsKey("groningen", parsed.directory.FindPeer("groningen")->tls_key_thumbprints[0]));
+  EXPECT_OK(parsed.directory.CheckTlsKey(
+      "groningen", parsed.directory.FindPeer("groningen")->tls_key_thumbprints[0]));
   EXPECT_THAT(parsed.directory.CheckTlsKey("groningen", Thumb('z')),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("not one the directory")));
   EXPECT_THAT(parsed.directory.CheckTlsKey("utrecht", Thumb('a')),
-              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("'utrecht' is not in the federation directory")));
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("'utrecht' is not in the federation directory")));
 }
 
 TEST_F(TrustTest, DirectoryChangedAfterSigningIsRejected) {
   std::string text = directory_.ToFileText();
-  std::string tampered = absl::StrReplaceAll(text, {{"groningen.polder.example:8443", "evil.example:8443"}});
+  std::string tampered =
+      absl::StrReplaceAll(text, {{"groningen.polder.example:8443", "evil.example:8443"}});
   ASSERT_NE(tampered, text);
   ASSERT_OK_AND_ASSIGN(SignedDirectory parsed, SignedDirectory::Parse(tampered));
-  EXPECT_THAT(VerifyDirectory(parsed, pins_, kNow, kSkew),
-              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("does not match the document")));
+  EXPECT_THAT(
+      VerifyDirectory(parsed, pins_, kNow, kSkew),
+      StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("does not match the document")));
 }
 
 TEST_F(TrustTest, DirectorySignedByAnUnpinnedKeyIsRejected) {
@@ -114,7 +119,8 @@ TEST_F(TrustTest, DirectorySignedByAnUnpinnedKeyIsRejected) {
 }
 
 TEST_F(TrustTest, ExpiredOperatorKeyAndExpiredDirectoryAreRejected) {
-  std::vector<PinnedKey> expired = {PinnedKey{operator_key_.public_key(), kNow - absl::Hours(48), kNow - absl::Hours(1)}};
+  std::vector<PinnedKey> expired = {
+      PinnedKey{operator_key_.public_key(), kNow - absl::Hours(48), kNow - absl::Hours(1)}};
   EXPECT_THAT(VerifyDirectory(directory_, expired, kNow, kSkew),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("expired at")));
   // During a rotation a second, current pin keeps it valid.
@@ -151,7 +157,8 @@ TEST_F(TrustTest, MalformedDirectoriesNameTheField) {
   bad = j;
   bad["directory"]["valid_until"] = "tomorrow";
   expect_error(bad, "directory.valid_until");
-  EXPECT_THAT(SignedDirectory::Parse("{not json"), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not valid JSON")));
+  EXPECT_THAT(SignedDirectory::Parse("{not json"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not valid JSON")));
 }
 
 TEST_F(TrustTest, StoreRefusesRollbackKeepsLastGoodAndWarnsBeforeExpiry) {
@@ -162,7 +169,8 @@ TEST_F(TrustTest, StoreRefusesRollbackKeepsLastGoodAndWarnsBeforeExpiry) {
   options.clock = [&now] { return now; };
   ASSERT_OK_AND_ASSIGN(auto store, DirectoryStore::Open(options));
   EXPECT_EQ(store->current(), nullptr);
-  EXPECT_THAT(store->CheckExpiry(), StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no federation directory")));
+  EXPECT_THAT(store->CheckExpiry(), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                             HasSubstr("no federation directory")));
   ASSERT_OK(store->Update(directory_));
   EXPECT_EQ(store->current()->serial, 7);
   EXPECT_OK(store->Update(directory_)) << "the same directory again is a no-op";
@@ -170,12 +178,14 @@ TEST_F(TrustTest, StoreRefusesRollbackKeepsLastGoodAndWarnsBeforeExpiry) {
   SignedDirectory older;
   older.directory = MakeDirectory(6);
   ASSERT_OK(SignDirectory(&older, operator_key_, kNow));
-  EXPECT_THAT(store->Update(older), StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("rollback refused")));
+  EXPECT_THAT(store->Update(older),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("rollback refused")));
   SignedDirectory same_serial;
   same_serial.directory = MakeDirectory(7);
   same_serial.directory.peers.pop_back();
   ASSERT_OK(SignDirectory(&same_serial, operator_key_, kNow));
-  EXPECT_THAT(store->Update(same_serial), StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("needs a new serial")));
+  EXPECT_THAT(store->Update(same_serial),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("needs a new serial")));
   EXPECT_EQ(store->current()->peers.size(), 3u);
 
   SignedDirectory newer;
@@ -187,13 +197,16 @@ TEST_F(TrustTest, StoreRefusesRollbackKeepsLastGoodAndWarnsBeforeExpiry) {
   ASSERT_OK_AND_ASSIGN(auto reopened, DirectoryStore::Open(options));
   ASSERT_NE(reopened->current(), nullptr);
   EXPECT_EQ(reopened->current()->serial, 8);
-  EXPECT_THAT(reopened->Update(directory_), StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("older than serial 8")));
+  EXPECT_THAT(reopened->Update(directory_),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("older than serial 8")));
 
   EXPECT_OK(reopened->CheckExpiry());
   now = kNow + absl::Hours(24 * 25);  // Five days before valid_until.
-  EXPECT_THAT(reopened->CheckExpiry(), StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("expires in")));
+  EXPECT_THAT(reopened->CheckExpiry(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("expires in")));
   now = kNow + absl::Hours(24 * 31);
-  EXPECT_THAT(reopened->CheckExpiry(), StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("expired at")));
+  EXPECT_THAT(reopened->CheckExpiry(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("expired at")));
 }
 
 TEST_F(TrustTest, StoreRejectsATamperedStateFile) {
@@ -201,7 +214,8 @@ TEST_F(TrustTest, StoreRejectsATamperedStateFile) {
   options.state_path = StatePath() + ".tampered";
   options.pins = pins_;
   options.clock = [] { return kNow; };
-  std::string text = absl::StrReplaceAll(directory_.ToFileText(), {{"\"serial\": 7", "\"serial\": 70"}});
+  std::string text =
+      absl::StrReplaceAll(directory_.ToFileText(), {{"\"serial\": 7", "\"serial\": 70"}});
   ASSERT_OK(WriteFileAtomically(options.state_path, text, 0644));
   EXPECT_THAT(DirectoryStore::Open(options),
               StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("last good directory")));
@@ -240,8 +254,9 @@ TEST_F(TrustTest, EachContractFailureHasItsOwnReason) {
   ASSERT_OK(SignContract(&both, "amersfoort", keys_.at("amersfoort"), kNow));
   SignedContract changed = both;
   changed.contract.purpose[0] = 'R';
-  EXPECT_THAT(VerifyContract(changed, directory_.directory, kNow, kSkew),
-              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("does not match the document")));
+  EXPECT_THAT(
+      VerifyContract(changed, directory_.directory, kNow, kSkew),
+      StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("does not match the document")));
 
   // A signer key that has expired.
   Directory expired_keys = directory_.directory;
@@ -267,26 +282,33 @@ TEST_F(TrustTest, EachContractFailureHasItsOwnReason) {
 TEST_F(TrustTest, MalformedContractsNameTheField) {
   nlohmann::json j = MakeContract().contract.ToJson();
   j["access"] = "everything";
-  EXPECT_THAT(Contract::FromJson(j), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("contract.access")));
+  EXPECT_THAT(Contract::FromJson(j),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("contract.access")));
   j = MakeContract().contract.ToJson();
   j["consumer"] = "groningen";
-  EXPECT_THAT(Contract::FromJson(j), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("must differ")));
+  EXPECT_THAT(Contract::FromJson(j),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("must differ")));
   j = MakeContract().contract.ToJson();
   j["dataset"] = "bikes";
-  EXPECT_THAT(Contract::FromJson(j), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("contract.dataset")));
+  EXPECT_THAT(Contract::FromJson(j),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("contract.dataset")));
   j = MakeContract().contract.ToJson();
   j["schema_versions"] = nlohmann::json::array();
-  EXPECT_THAT(Contract::FromJson(j), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("schema_versions")));
+  EXPECT_THAT(Contract::FromJson(j),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("schema_versions")));
   j = MakeContract().contract.ToJson();
   j["start_position"] = "yesterday";
-  EXPECT_THAT(Contract::FromJson(j), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("start_position")));
+  EXPECT_THAT(Contract::FromJson(j),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("start_position")));
 }
 
 TEST_F(TrustTest, RevocationsAreVerifiedAgainstTheContractAndItsParties) {
   SignedContract c = MakeContract();
   ASSERT_OK(SignContract(&c, "groningen", keys_.at("groningen"), kNow));
   ASSERT_OK(SignContract(&c, "amersfoort", keys_.at("amersfoort"), kNow));
-  ASSERT_OK_AND_ASSIGN(SignedRevocation r, RevokeContract(c.contract, "amersfoort", keys_.at("amersfoort"), "project ended", kNow));
+  ASSERT_OK_AND_ASSIGN(
+      SignedRevocation r,
+      RevokeContract(c.contract, "amersfoort", keys_.at("amersfoort"), "project ended", kNow));
   ASSERT_OK_AND_ASSIGN(SignedRevocation parsed, SignedRevocation::Parse(r.ToFileText()));
   EXPECT_OK(VerifyRevocation(parsed, c.contract, directory_.directory, kSkew));
   EXPECT_THAT(RevokeContract(c.contract, "enschede", keys_.at("enschede"), "", kNow),

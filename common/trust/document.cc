@@ -45,7 +45,9 @@ FieldReader::FieldReader(const nlohmann::json& object, std::string path)
   }
 }
 
-std::string FieldReader::PathOf(absl::string_view key) const { return absl::StrCat(path_, ".", key); }
+std::string FieldReader::PathOf(absl::string_view key) const {
+  return absl::StrCat(path_, ".", key);
+}
 
 void FieldReader::Fail(absl::string_view key, absl::string_view message) {
   if (status_.ok()) status_ = absl::InvalidArgumentError(absl::StrCat(PathOf(key), ": ", message));

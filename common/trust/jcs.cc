@@ -84,8 +84,8 @@ absl::Status Append(const nlohmann::json& v, const std::string& path, std::strin
     case nlohmann::json::value_t::number_integer: {
       int64_t n = v.get<int64_t>();
       if (n > kMaxSafeInteger || n < -kMaxSafeInteger) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(path, ": integer ", n, " is beyond ±(2^53-1) and cannot be signed exactly"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            path, ": integer ", n, " is beyond ±(2^53-1) and cannot be signed exactly"));
       }
       absl::StrAppend(out, n);
       return absl::OkStatus();

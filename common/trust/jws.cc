@@ -34,11 +34,11 @@ absl::StatusOr<JwsHeader> ParseDetachedHeader(absl::string_view jws) {
   ASSIGN_OR_RETURN(std::string header_json, Base64UrlDecode(parts[0]),
                    _.Prepend("malformed signature header: "));
   nlohmann::json header = json_input::ParseOrDiscarded(header_json);
-  if (!header.is_object()) return absl::InvalidArgumentError("malformed signature header: not JSON");
+  if (!header.is_object())
+    return absl::InvalidArgumentError("malformed signature header: not JSON");
   JwsHeader h;
-  if (!header.contains("alg") || !header["alg"].is_string() ||
-      !header.contains("kid") || !header["kid"].is_string() ||
-      !header.contains("typ") || !header["typ"].is_string() ||
+  if (!header.contains("alg") || !header["alg"].is_string() || !header.contains("kid") ||
+      !header["kid"].is_string() || !header.contains("typ") || !header["typ"].is_string() ||
       !header.contains("iat") || !header["iat"].is_number_integer()) {
     return absl::InvalidArgumentError(
         "malformed signature header: alg, kid, typ and iat are required");

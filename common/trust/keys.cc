@@ -1,14 +1,13 @@
 #include "common/trust/keys.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -133,15 +132,15 @@ absl::StatusOr<PublicKey> PublicKey::FromPem(absl::string_view pem) {
 }
 
 absl::StatusOr<PublicKey> PublicKey::FromRaw(absl::string_view base64url) {
-  ASSIGN_OR_RETURN(std::string raw, Base64UrlDecode(base64url),
-                   _.Prepend("Ed25519 public key: "));
+  ASSIGN_OR_RETURN(std::string raw, Base64UrlDecode(base64url), _.Prepend("Ed25519 public key: "));
   if (raw.size() != 32) {
     return absl::InvalidArgumentError(
         absl::StrCat("Ed25519 public key must be 32 bytes, got ", raw.size()));
   }
   EVP_PKEY* k = EVP_PKEY_new_raw_public_key(
       EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
-  if (k == nullptr) return absl::InvalidArgumentError(absl::StrCat("Ed25519 public key: ", OpenSslError()));
+  if (k == nullptr)
+    return absl::InvalidArgumentError(absl::StrCat("Ed25519 public key: ", OpenSslError()));
   return PublicKey(Own(k));
 }
 
@@ -176,8 +175,7 @@ absl::Status PublicKey::Verify(absl::string_view data, absl::string_view signatu
                             data.size());
   ERR_clear_error();
   if (rc != 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("signature does not verify with key ", kid_));
+    return absl::InvalidArgumentError(absl::StrCat("signature does not verify with key ", kid_));
   }
   return absl::OkStatus();
 }
@@ -194,8 +192,9 @@ absl::StatusOr<PrivateKey> PrivateKey::Generate() {
   unsigned char raw[32];
   size_t len = sizeof raw;
   EVP_PKEY_get_raw_public_key(k, raw, &len);
-  ASSIGN_OR_RETURN(PublicKey pub,
-                   PublicKey::FromRaw(Base64UrlEncode(absl::string_view(reinterpret_cast<char*>(raw), len))));
+  ASSIGN_OR_RETURN(
+      PublicKey pub,
+      PublicKey::FromRaw(Base64UrlEncode(absl::string_view(reinterpret_cast<char*>(raw), len))));
   return PrivateKey(std::move(key), std::move(pub));
 }
 
@@ -204,7 +203,8 @@ absl::StatusOr<PrivateKey> PrivateKey::FromPem(absl::string_view pem) {
   EVP_PKEY* k = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
   if (k == nullptr) {
     ERR_clear_error();
-    return absl::InvalidArgumentError("not a PEM private key");  // No OpenSSL detail: may echo input.
+    return absl::InvalidArgumentError(
+        "not a PEM private key");  // No OpenSSL detail: may echo input.
   }
   auto key = Own(k);
   if (EVP_PKEY_get_id(k) != EVP_PKEY_ED25519) {
@@ -213,20 +213,22 @@ absl::StatusOr<PrivateKey> PrivateKey::FromPem(absl::string_view pem) {
   unsigned char raw[32];
   size_t len = sizeof raw;
   EVP_PKEY_get_raw_public_key(k, raw, &len);
-  ASSIGN_OR_RETURN(PublicKey pub,
-                   PublicKey::FromRaw(Base64UrlEncode(absl::string_view(reinterpret_cast<char*>(raw), len))));
+  ASSIGN_OR_RETURN(
+      PublicKey pub,
+      PublicKey::FromRaw(Base64UrlEncode(absl::string_view(reinterpret_cast<char*>(raw), len))));
   return PrivateKey(std::move(key), std::move(pub));
 }
 
 absl::StatusOr<PrivateKey> PrivateKey::ReadFile(const std::string& path) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) {
-    return absl::NotFoundError(absl::StrCat("cannot read key '", path, "': ", std::strerror(errno)));
+    return absl::NotFoundError(
+        absl::StrCat("cannot read key '", path, "': ", std::strerror(errno)));
   }
   if ((st.st_mode & 077) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "private key '", path, "' is readable by others (mode ",
-        absl::StrCat(absl::Hex(st.st_mode & 0777)), "); run chmod 600 on it"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("private key '", path, "' is readable by others (mode ",
+                     absl::StrCat(absl::Hex(st.st_mode & 0777)), "); run chmod 600 on it"));
   }
   ASSIGN_OR_RETURN(std::string pem, ReadFileToString(path));
   ASSIGN_OR_RETURN(PrivateKey key, FromPem(pem), _.Prepend(absl::StrCat(path, ": ")));
@@ -243,7 +245,8 @@ std::string PrivateKey::PemForFile() const {
 
 absl::Status PrivateKey::WriteFile(const std::string& path) const {
   if (access(path.c_str(), F_OK) == 0) {
-    return absl::AlreadyExistsError(absl::StrCat("'", path, "' exists; refusing to overwrite a key"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("'", path, "' exists; refusing to overwrite a key"));
   }
   return WriteFileAtomically(path, PemForFile(), 0600);
 }

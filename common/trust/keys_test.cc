@@ -1,9 +1,8 @@
 #include "common/trust/keys.h"
 
-#include <sys/stat.h>
-
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <sys/stat.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -26,10 +25,13 @@ std::string TmpPath(const std::string& name) {
 
 TEST(KeysTest, Rfc8037ThumbprintAndSignatureVectors) {
   // RFC 8037 Appendix A.1-A.4: the Ed25519 key, its RFC 7638 thumbprint and a JWS.
-  ASSERT_OK_AND_ASSIGN(PublicKey key, PublicKey::FromRaw("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"));
+  ASSERT_OK_AND_ASSIGN(PublicKey key,
+                       PublicKey::FromRaw("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"));
   EXPECT_EQ(key.kid(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
-  ASSERT_OK_AND_ASSIGN(std::string sig, Base64UrlDecode(
-      "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg"));
+  ASSERT_OK_AND_ASSIGN(
+      std::string sig,
+      Base64UrlDecode("hgyY0il_MGCjP0JzlnLWG1PPOt7-"
+                      "09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg"));
   EXPECT_OK(key.Verify("eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc", sig));
   EXPECT_THAT(key.Verify("eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmd", sig),
               StatusIs(absl::StatusCode::kInvalidArgument));
@@ -39,14 +41,16 @@ TEST(KeysTest, GeneratedKeysSignVerifyAndRoundTripThroughPem) {
   ASSERT_OK_AND_ASSIGN(PrivateKey key, PrivateKey::Generate());
   ASSERT_OK_AND_ASSIGN(std::string sig, key.Sign("directory v7"));
   EXPECT_OK(key.public_key().Verify("directory v7", sig));
-  EXPECT_THAT(key.public_key().Verify("directory v8", sig), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(key.public_key().Verify("directory v8", sig),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   ASSERT_OK_AND_ASSIGN(PublicKey from_pem, PublicKey::FromPem(key.public_key().Pem()));
   EXPECT_EQ(from_pem.kid(), key.public_key().kid());
   ASSERT_OK_AND_ASSIGN(PublicKey from_raw, PublicKey::FromRaw(key.public_key().RawBase64Url()));
   EXPECT_EQ(from_raw.kid(), key.public_key().kid());
   ASSERT_OK_AND_ASSIGN(PrivateKey other, PrivateKey::Generate());
   EXPECT_NE(other.public_key().kid(), key.public_key().kid());
-  EXPECT_THAT(other.public_key().Verify("directory v7", sig), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(other.public_key().Verify("directory v7", sig),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(KeysTest, KeyFilesAreWrittenPrivatelyAndNeverOverwritten) {
@@ -74,24 +78,29 @@ TEST(KeysTest, RejectsOtherKeyTypesAndJunk) {
   std::string pem(data, len);
   BIO_free(bio);
   EVP_PKEY_free(rsa);
-  EXPECT_THAT(PrivateKey::FromPem(pem), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("Ed25519")));
+  EXPECT_THAT(PrivateKey::FromPem(pem),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("Ed25519")));
   EXPECT_THAT(PrivateKey::FromPem("not a key"), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(PublicKey::FromRaw("abc="), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(PublicKey::FromRaw("AAAA"), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("32 bytes")));
+  EXPECT_THAT(PublicKey::FromRaw("AAAA"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("32 bytes")));
 }
 
 TEST(JwsTest, DetachedSignatureVerifiesAndNamesEachFailure) {
   ASSERT_OK_AND_ASSIGN(PrivateKey key, PrivateKey::Generate());
   ASSERT_OK_AND_ASSIGN(PrivateKey other, PrivateKey::Generate());
   absl::Time now = absl::FromUnixSeconds(1800000000);
-  ASSERT_OK_AND_ASSIGN(std::string jws, SignDetached(key, R"({"serial":7})", "polder-directory", now));
+  ASSERT_OK_AND_ASSIGN(std::string jws,
+                       SignDetached(key, R"({"serial":7})", "polder-directory", now));
   EXPECT_THAT(jws, HasSubstr(".."));
-  ASSERT_OK_AND_ASSIGN(JwsHeader h, VerifyDetached(jws, R"({"serial":7})", key.public_key(), "polder-directory"));
+  ASSERT_OK_AND_ASSIGN(
+      JwsHeader h, VerifyDetached(jws, R"({"serial":7})", key.public_key(), "polder-directory"));
   EXPECT_EQ(h.kid, key.public_key().kid());
   EXPECT_EQ(h.signed_at, now);
 
-  EXPECT_THAT(VerifyDetached(jws, R"({"serial":8})", key.public_key(), "polder-directory"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("does not match the document")));
+  EXPECT_THAT(
+      VerifyDetached(jws, R"({"serial":8})", key.public_key(), "polder-directory"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("does not match the document")));
   EXPECT_THAT(VerifyDetached(jws, R"({"serial":7})", other.public_key(), "polder-directory"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("names key")));
   EXPECT_THAT(VerifyDetached(jws, R"({"serial":7})", key.public_key(), "polder-contract"),

@@ -37,20 +37,25 @@ absl::StatusOr<std::vector<PinnedKey>> LoadPinnedKeys(const TrustConfig& config)
   for (size_t i = 0; i < config.operator_keys.size(); ++i) {
     const PinnedKeyConfig& k = config.operator_keys[i];
     const std::string where = absl::StrCat("trust.operator_keys[", i, "]");
-    ASSIGN_OR_RETURN(PublicKey key, PublicKey::ReadFile(k.public_key_file), _.Prepend(where + ": "));
+    ASSIGN_OR_RETURN(PublicKey key, PublicKey::ReadFile(k.public_key_file),
+                     _.Prepend(where + ": "));
     PinnedKey pin{key};
     if (!k.valid_from.empty()) {
-      ASSIGN_OR_RETURN(pin.valid_from, ParseRfc3339(k.valid_from), _.Prepend(where + ".valid_from: "));
+      ASSIGN_OR_RETURN(pin.valid_from, ParseRfc3339(k.valid_from),
+                       _.Prepend(where + ".valid_from: "));
     }
     if (!k.valid_until.empty()) {
-      ASSIGN_OR_RETURN(pin.valid_until, ParseRfc3339(k.valid_until), _.Prepend(where + ".valid_until: "));
+      ASSIGN_OR_RETURN(pin.valid_until, ParseRfc3339(k.valid_until),
+                       _.Prepend(where + ".valid_until: "));
     }
     if (pin.valid_until <= pin.valid_from) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": valid_until must be after valid_from"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": valid_until must be after valid_from"));
     }
     pins.push_back(std::move(pin));
   }
-  if (pins.empty()) return absl::InvalidArgumentError("trust.operator_keys: no pinned operator key");
+  if (pins.empty())
+    return absl::InvalidArgumentError("trust.operator_keys: no pinned operator key");
   return pins;
 }
 
@@ -67,12 +72,14 @@ absl::StatusOr<std::unique_ptr<DirectoryStore>> OpenDirectoryStore(const TrustCo
       if (store->current() == nullptr) return Prepend(s, "trust.directory_file: ");
       // A stale file next to a newer last-good copy is normal after an update; say so.
       log::Warning("directory file not installed; keeping the last good directory",
-                   {{"file", config.directory_file}, {"reason", std::string(s.message())},
+                   {{"file", config.directory_file},
+                    {"reason", std::string(s.message())},
                     {"serial_in_force", store->current()->serial}});
     }
   }
   absl::Status expiry = store->CheckExpiry();
-  if (!expiry.ok()) log::Warning("federation directory", {{"problem", std::string(expiry.message())}});
+  if (!expiry.ok())
+    log::Warning("federation directory", {{"problem", std::string(expiry.message())}});
   return store;
 }
 

@@ -17,9 +17,9 @@ absl::StatusOr<int64_t> ReadZigZag(absl::string_view data, size_t* pos, const ch
   const size_t start = *pos;
   for (int shift = 0; shift < 35; shift += 7) {
     if (*pos >= data.size()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "Confluent frame truncated in the ", what, " at byte ", start, " (frame is ",
-          data.size(), " bytes)"));
+      return absl::InvalidArgumentError(absl::StrCat("Confluent frame truncated in the ", what,
+                                                     " at byte ", start, " (frame is ", data.size(),
+                                                     " bytes)"));
     }
     uint8_t b = static_cast<uint8_t>(data[(*pos)++]);
     raw |= static_cast<uint64_t>(b & 0x7f) << shift;
@@ -27,8 +27,8 @@ absl::StatusOr<int64_t> ReadZigZag(absl::string_view data, size_t* pos, const ch
       return static_cast<int64_t>(raw >> 1) ^ -static_cast<int64_t>(raw & 1);
     }
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("Confluent frame: the ", what, " at byte ", start, " is a varint longer than 5 bytes"));
+  return absl::InvalidArgumentError(absl::StrCat("Confluent frame: the ", what, " at byte ", start,
+                                                 " is a varint longer than 5 bytes"));
 }
 
 }  // namespace
@@ -85,7 +85,8 @@ absl::StatusOr<Frame> Decode(absl::string_view data) {
                 static_cast<uint32_t>(static_cast<uint8_t>(data[4]));
   f.schema_id = static_cast<int32_t>(id);
   if (f.schema_id < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("Confluent frame names a negative schema id ", f.schema_id));
+    return absl::InvalidArgumentError(
+        absl::StrCat("Confluent frame names a negative schema id ", f.schema_id));
   }
   size_t pos = 5;
   absl::StatusOr<int64_t> count = ReadZigZag(data, &pos, "message-index count");
@@ -94,22 +95,23 @@ absl::StatusOr<Frame> Decode(absl::string_view data) {
     f.message_indexes = {0};
   } else {
     if (*count < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("Confluent frame: negative message-index count ", *count, " at byte 5", kOmittedHint));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Confluent frame: negative message-index count ", *count, " at byte 5", kOmittedHint));
     }
     if (*count > kMaxMessageIndexes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "Confluent frame: message-index count ", *count, " at byte 5 exceeds ", kMaxMessageIndexes,
-          kOmittedHint));
+      return absl::InvalidArgumentError(absl::StrCat("Confluent frame: message-index count ",
+                                                     *count, " at byte 5 exceeds ",
+                                                     kMaxMessageIndexes, kOmittedHint));
     }
     for (int64_t i = 0; i < *count; ++i) {
       size_t at = pos;
       absl::StatusOr<int64_t> index = ReadZigZag(data, &pos, "message indexes");
-      if (!index.ok()) return absl::InvalidArgumentError(absl::StrCat(index.status().message(), kOmittedHint));
+      if (!index.ok())
+        return absl::InvalidArgumentError(absl::StrCat(index.status().message(), kOmittedHint));
       if (*index < 0 || *index > INT32_MAX) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("Confluent frame: message index ", *index, " at byte ", at, " is negative or too large",
-                         kOmittedHint));
+        return absl::InvalidArgumentError(absl::StrCat("Confluent frame: message index ", *index,
+                                                       " at byte ", at, " is negative or too large",
+                                                       kOmittedHint));
       }
       f.message_indexes.push_back(static_cast<int32_t>(*index));
     }

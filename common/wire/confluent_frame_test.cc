@@ -34,7 +34,8 @@ TEST(ConfluentFrameTest, GoldenHeaders) {
 }
 
 TEST(ConfluentFrameTest, RoundTrips) {
-  for (const std::vector<int32_t>& idx : std::vector<std::vector<int32_t>>{{0}, {1}, {0, 1}, {3, 0, 200}, {64}}) {
+  for (const std::vector<int32_t>& idx :
+       std::vector<std::vector<int32_t>>{{0}, {1}, {0, 1}, {3, 0, 200}, {64}}) {
     std::string frame = Encode(123456, idx, "\x08\x96\x01");
     ASSERT_OK_AND_ASSIGN(Frame f, Decode(frame));
     EXPECT_EQ(f.schema_id, 123456);
@@ -48,15 +49,33 @@ TEST(ConfluentFrameTest, RoundTrips) {
 
 TEST(ConfluentFrameTest, PreciseErrors) {
   EXPECT_THAT(Decode(""), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("0 bytes")));
-  EXPECT_THAT(Decode(Bytes({0, 0, 0, 1})), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("4 bytes")));
-  EXPECT_THAT(Decode("{\"a\":12}"), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("0x7b, not the magic byte 0x00 (not a schema-registry framed record; plain JSON?)")));
-  EXPECT_THAT(Decode(Bytes({0, 0xff, 0xff, 0xff, 0xff, 0})), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("negative schema id")));
-  EXPECT_THAT(Decode(Bytes({0, 0, 0, 0, 1, 0x01})), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("negative message-index count -1")));
-  EXPECT_THAT(Decode(Bytes({0, 0, 0, 0, 1, 0x7e})), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("count 63 at byte 5 exceeds 32")));
-  EXPECT_THAT(Decode(Bytes({0, 0, 0, 0, 1, 0x04, 0x02})), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("truncated in the message indexes")));
-  EXPECT_THAT(Decode(Bytes({0, 0, 0, 0, 1, 0x02, 0x03})), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("message index -2 at byte 6")));
-  EXPECT_THAT(Decode(Bytes({0, 0, 0, 0, 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01})), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("longer than 5 bytes")));
-  EXPECT_THAT(Decode(Bytes({0, 0, 0, 0, 1, 0x80})), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("truncated in the message-index count")));
+  EXPECT_THAT(Decode(Bytes({0, 0, 0, 1})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("4 bytes")));
+  EXPECT_THAT(
+      Decode("{\"a\":12}"),
+      StatusIs(
+          absl::StatusCode::kInvalidArgument,
+          HasSubstr(
+              "0x7b, not the magic byte 0x00 (not a schema-registry framed record; plain JSON?)")));
+  EXPECT_THAT(Decode(Bytes({0, 0xff, 0xff, 0xff, 0xff, 0})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("negative schema id")));
+  EXPECT_THAT(
+      Decode(Bytes({0, 0, 0, 0, 1, 0x01})),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("negative message-index count -1")));
+  EXPECT_THAT(
+      Decode(Bytes({0, 0, 0, 0, 1, 0x7e})),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("count 63 at byte 5 exceeds 32")));
+  EXPECT_THAT(
+      Decode(Bytes({0, 0, 0, 0, 1, 0x04, 0x02})),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("truncated in the message indexes")));
+  EXPECT_THAT(
+      Decode(Bytes({0, 0, 0, 0, 1, 0x02, 0x03})),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("message index -2 at byte 6")));
+  EXPECT_THAT(Decode(Bytes({0, 0, 0, 0, 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("longer than 5 bytes")));
+  EXPECT_THAT(Decode(Bytes({0, 0, 0, 0, 1, 0x80})),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("truncated in the message-index count")));
 }
 
 }  // namespace

@@ -24,8 +24,8 @@ std::string DataSchemaUrn(absl::string_view federation, int32_t schema_id) {
 
 absl::StatusOr<DataSchema> ParseDataSchemaUrn(absl::string_view urn) {
   auto bad = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat("ce_dataschema '", urn, "': ", why,
-                                                   " (expected urn:polder:<federation>:schemas:<id>)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ce_dataschema '", urn, "': ", why, " (expected urn:polder:<federation>:schemas:<id>)"));
   };
   absl::string_view rest = urn;
   // RFC 8141: the "urn" scheme and the namespace id compare case-insensitively.
@@ -38,43 +38,49 @@ absl::StatusOr<DataSchema> ParseDataSchemaUrn(absl::string_view urn) {
   if (parts[0].empty()) return bad("no federation");
   if (parts[1] != "schemas") return bad("not a schemas name");
   int32_t id = 0;
-  if (!absl::SimpleAtoi(parts[2], &id) || id <= 0 || parts[2].front() == '+' || parts[2].front() == '0') {
+  if (!absl::SimpleAtoi(parts[2], &id) || id <= 0 || parts[2].front() == '+' ||
+      parts[2].front() == '0') {
     return bad("the schema id is not a positive number");
   }
   return DataSchema{std::string(parts[0]), id};
 }
 
-absl::StatusOr<DecodedRecord> ReadRecordValue(const std::vector<std::pair<std::string, std::string>>& headers,
-                                              absl::string_view value, absl::string_view federation) {
+absl::StatusOr<DecodedRecord> ReadRecordValue(
+    const std::vector<std::pair<std::string, std::string>>& headers, absl::string_view value,
+    absl::string_view federation) {
   const std::string* content_type = nullptr;
   const std::string* data_schema = nullptr;
   for (const auto& [k, v] : headers) {
     if (absl::EqualsIgnoreCase(k, kContentTypeHeader)) content_type = &v;
     if (k == kDataSchemaHeader) data_schema = &v;
   }
-  if (content_type == nullptr) return absl::InvalidArgumentError("the record has no content-type header");
+  if (content_type == nullptr)
+    return absl::InvalidArgumentError("the record has no content-type header");
   if (!IsConfluentProtobuf(*content_type)) {
     return absl::InvalidArgumentError(absl::StrCat("content-type '", *content_type, "' is not ",
-                                                   kConfluentProtobufContentType, " (nor the older ",
-                                                   kLegacyContentType, ")"));
+                                                   kConfluentProtobufContentType,
+                                                   " (nor the older ", kLegacyContentType, ")"));
   }
   DecodedRecord out;
   out.legacy_content_type = absl::EqualsIgnoreCase(
-      absl::StripAsciiWhitespace(absl::string_view(*content_type).substr(0, content_type->find(';'))),
+      absl::StripAsciiWhitespace(
+          absl::string_view(*content_type).substr(0, content_type->find(';'))),
       kLegacyContentType);
   absl::StatusOr<Frame> frame = Decode(value);
-  if (!frame.ok()) return absl::InvalidArgumentError(absl::StrCat("the value: ", frame.status().message()));
+  if (!frame.ok())
+    return absl::InvalidArgumentError(absl::StrCat("the value: ", frame.status().message()));
   out.frame = *frame;
   if (data_schema != nullptr) {
     absl::StatusOr<DataSchema> ds = ParseDataSchemaUrn(*data_schema);
     if (!ds.ok()) return ds.status();
     if (!federation.empty() && ds->federation != federation) {
-      return absl::InvalidArgumentError(absl::StrCat("ce_dataschema names federation '", ds->federation,
-                                                     "', this is '", federation, "'"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ce_dataschema names federation '", ds->federation, "', this is '", federation, "'"));
     }
     if (ds->schema_id != frame->schema_id) {
       return absl::InvalidArgumentError(absl::StrCat("ce_dataschema names schema ", ds->schema_id,
-                                                     " but the value is framed with schema ", frame->schema_id));
+                                                     " but the value is framed with schema ",
+                                                     frame->schema_id));
     }
     out.data_schema = *ds;
   }

@@ -56,8 +56,9 @@ struct DecodedRecord {
   std::optional<DataSchema> data_schema;  // absent on records written before ADR 0012
   bool legacy_content_type = false;
 };
-absl::StatusOr<DecodedRecord> ReadRecordValue(const std::vector<std::pair<std::string, std::string>>& headers,
-                                              absl::string_view value, absl::string_view federation);
+absl::StatusOr<DecodedRecord> ReadRecordValue(
+    const std::vector<std::pair<std::string, std::string>>& headers, absl::string_view value,
+    absl::string_view federation);
 
 }  // namespace wire
 }  // namespace polder

@@ -63,7 +63,8 @@ TEST(RecordHeadersTest, ReadsNewAndOldRecords) {
   EXPECT_EQ(now.data_schema->schema_id, 42);
   EXPECT_FALSE(now.legacy_content_type);
   // Before ADR 0012: the old content type and no ce_dataschema; a mirror keeps those.
-  ASSERT_OK_AND_ASSIGN(DecodedRecord old, ReadRecordValue({{"content-type", kLegacyContentType}}, value, "nl"));
+  ASSERT_OK_AND_ASSIGN(DecodedRecord old,
+                       ReadRecordValue({{"content-type", kLegacyContentType}}, value, "nl"));
   EXPECT_EQ(old.frame.schema_id, 42);
   EXPECT_FALSE(old.data_schema.has_value());
   EXPECT_TRUE(old.legacy_content_type);
@@ -71,7 +72,8 @@ TEST(RecordHeadersTest, ReadsNewAndOldRecords) {
 
 TEST(RecordHeadersTest, RefusesRecordsWhoseHeadersContradictTheirValue) {
   const std::string value = Encode(42, {0}, "\x08\x01");
-  EXPECT_THAT(ReadRecordValue({}, value, ""), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no content-type")));
+  EXPECT_THAT(ReadRecordValue({}, value, ""),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no content-type")));
   EXPECT_THAT(ReadRecordValue({{"content-type", "application/json"}}, value, ""),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'application/json' is not")));
   EXPECT_THAT(ReadRecordValue({{"content-type", kConfluentProtobufContentType}}, "\x08\x01", ""),
@@ -79,13 +81,17 @@ TEST(RecordHeadersTest, RefusesRecordsWhoseHeadersContradictTheirValue) {
   EXPECT_THAT(ReadRecordValue({{"content-type", kConfluentProtobufContentType},
                                {"ce_dataschema", "urn:polder:nl:schemas:43"}},
                               value, ""),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("names schema 43 but the value is framed with schema 42")));
-  EXPECT_THAT(ReadRecordValue({{"content-type", kConfluentProtobufContentType},
-                               {"ce_dataschema", "urn:polder:be-smartcity:schemas:42"}},
-                              value, "nl"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("names federation 'be-smartcity'")));
-  EXPECT_THAT(ReadRecordValue({{"content-type", kConfluentProtobufContentType}, {"ce_dataschema", "42"}}, value, ""),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a urn:polder: URN")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("names schema 43 but the value is framed with schema 42")));
+  EXPECT_THAT(
+      ReadRecordValue({{"content-type", kConfluentProtobufContentType},
+                       {"ce_dataschema", "urn:polder:be-smartcity:schemas:42"}},
+                      value, "nl"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("names federation 'be-smartcity'")));
+  EXPECT_THAT(
+      ReadRecordValue({{"content-type", kConfluentProtobufContentType}, {"ce_dataschema", "42"}},
+                      value, ""),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a urn:polder: URN")));
 }
 
 }  // namespace

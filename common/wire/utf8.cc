@@ -32,8 +32,8 @@ int64_t InvalidUtf8At(absl::string_view s) {
       if ((p[i + k] & 0xC0) != 0x80) return static_cast<int64_t>(i);
       cp = (cp << 6) | (p[i + k] & 0x3F);
     }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
       return static_cast<int64_t>(i);
     }
     i += len;

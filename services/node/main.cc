@@ -67,12 +67,18 @@ namespace {
 
 // Protobuf reports what it refused in client input (invalid UTF-8 in a string field, ...):
 // logged at most 10 times a second, the rest counted, so input cannot flood the log.
-void ProtobufLog(google::protobuf::LogLevel level, const char* file, int line, const std::string& message) {
+void ProtobufLog(google::protobuf::LogLevel level, const char* file, int line,
+                 const std::string& message) {
   static log::RateLimit limit(10);
   int64_t suppressed = 0;
   if (!limit.Allow(&suppressed)) return;
-  log::Write(level >= google::protobuf::LOGLEVEL_ERROR ? log::Severity::kError : log::Severity::kWarning, message,
-             {{"source", "libprotobuf"}, {"file", file}, {"line", line}, {"suppressed_before", suppressed}});
+  log::Write(
+      level >= google::protobuf::LOGLEVEL_ERROR ? log::Severity::kError : log::Severity::kWarning,
+      message,
+      {{"source", "libprotobuf"},
+       {"file", file},
+       {"line", line},
+       {"suppressed_before", suppressed}});
 }
 
 std::pair<std::string, int> HostPort(const std::string& address) {
@@ -86,10 +92,12 @@ auto RetryWhileUnavailable(const char* what, absl::Duration limit, Fn fn) -> dec
   const absl::Time deadline = absl::Now() + limit;
   while (true) {
     auto result = fn();
-    if (result.ok() || result.status().code() != absl::StatusCode::kUnavailable || absl::Now() > deadline) {
+    if (result.ok() || result.status().code() != absl::StatusCode::kUnavailable ||
+        absl::Now() > deadline) {
       return result;
     }
-    log::Warning("waiting for Kafka", {{"step", what}, {"error", std::string(result.status().message())}});
+    log::Warning("waiting for Kafka",
+                 {{"step", what}, {"error", std::string(result.status().message())}});
     std::this_thread::sleep_for(std::chrono::seconds(2));
   }
 }
@@ -118,25 +126,31 @@ absl::Status Run(NodeConfig config) {
     fo.directory = [dir] { return dir->current(); };
     ASSIGN_OR_RETURN(federation_checker, tls::IdentityChecker::Create(fo), _.Prepend("tls: "));
     tls::IdentityChecker::Options io;
-    io.federation = config.ingest_trust_domain.empty() ? config.federation : config.ingest_trust_domain;
-    io.trust_bundle_path = config.ingest_client_ca_file.empty() ? config.trust_bundle_file : config.ingest_client_ca_file;
+    io.federation =
+        config.ingest_trust_domain.empty() ? config.federation : config.ingest_trust_domain;
+    io.trust_bundle_path = config.ingest_client_ca_file.empty() ? config.trust_bundle_file
+                                                                : config.ingest_client_ca_file;
     io.crl_dir = config.ingest_crl_dir;
     io.require_directory = false;
     ASSIGN_OR_RETURN(ingest_checker, tls::IdentityChecker::Create(io), _.Prepend("ingest: "));
   } else {
-    log::Warning("DEVELOPMENT MODE: plaintext listeners, no identities, every caller may publish every dataset");
+    log::Warning(
+        "DEVELOPMENT MODE: plaintext listeners, no identities, every caller may publish every "
+        "dataset");
   }
 
   // Schemas: the registry through the node's cache.
   std::shared_ptr<grpc::ChannelCredentials> registry_creds;
   if (config.development_mode) {
-    registry_creds = grpc::InsecureChannelCredentials();  // loopback development mode only (node_config)
+    registry_creds =
+        grpc::InsecureChannelCredentials();  // loopback development mode only (node_config)
   } else {
     tls::TlsFiles files{config.cert_file, config.key_file, config.trust_bundle_file};
-    ASSIGN_OR_RETURN(registry_creds, tls::MakeChannelCredentials(files, federation_checker, config.registry_peer));
+    ASSIGN_OR_RETURN(registry_creds,
+                     tls::MakeChannelCredentials(files, federation_checker, config.registry_peer));
   }
-  auto source = std::make_shared<RegistryGrpcSource>(grpc::CreateChannel(config.registry_address, registry_creds),
-                                                     config.registry_timeout);
+  auto source = std::make_shared<RegistryGrpcSource>(
+      grpc::CreateChannel(config.registry_address, registry_creds), config.registry_timeout);
   ASSIGN_OR_RETURN(std::unique_ptr<SchemaCache> schemas,
                    SchemaCache::Open(config.state_dir + "/schema-cache.json", source));
   std::vector<std::string> subjects;
@@ -148,9 +162,11 @@ absl::Status Run(NodeConfig config) {
   if (config.sharing.enabled) {
     trust::DirectoryStore* dir = directory.get();
     contracts = std::make_unique<ContractBook>(config.peer_id, config.sharing.contracts_dir,
-                                               config.sharing.revocations_dir, [dir] { return dir->current(); });
+                                               config.sharing.revocations_dir,
+                                               [dir] { return dir->current(); });
     for (SubscriptionConfig& sub : config.sharing.subscriptions) {
-      if (std::optional<trust::Contract> c = contracts->Find(sub.contract)) sub.mirror_retention = c->mirror_retention;
+      if (std::optional<trust::Contract> c = contracts->Find(sub.contract))
+        sub.mirror_retention = c->mirror_retention;
     }
   }
 
@@ -170,8 +186,8 @@ absl::Status Run(NodeConfig config) {
   for (const std::string& w : topics.warnings) log::Warning("topic check", {{"problem", w}});
   if (!topics.errors.empty()) {
     for (const std::string& e : topics.errors) log::Error("topic check", {{"problem", e}});
-    return absl::FailedPreconditionError(absl::StrCat("Kafka topics do not fit this node: ",
-                                                      absl::StrJoin(topics.errors, "; ")));
+    return absl::FailedPreconditionError(
+        absl::StrCat("Kafka topics do not fit this node: ", absl::StrJoin(topics.errors, "; ")));
   }
   Publisher::Options po;
   po.producer.client = client;
@@ -186,7 +202,8 @@ absl::Status Run(NodeConfig config) {
   po.idempotency_window = config.idempotency_window;
   po.publish_timeout = config.publish_timeout;
   ASSIGN_OR_RETURN(std::unique_ptr<Publisher> publisher,
-                   RetryWhileUnavailable("ingest producer", absl::Minutes(2), [&] { return Publisher::Start(po, kafka_clients); }));
+                   RetryWhileUnavailable("ingest producer", absl::Minutes(2),
+                                         [&] { return Publisher::Start(po, kafka_clients); }));
 
   ASSIGN_OR_RETURN(std::unique_ptr<IngestAuthenticator> auth,
                    IngestAuthenticator::Create(config.identities, config.development_mode));
@@ -213,18 +230,20 @@ absl::Status Run(NodeConfig config) {
   IngestGrpcService grpc_service(&ingest);
   std::shared_ptr<grpc::ServerCredentials> grpc_creds;
   tls::TlsFiles ingest_files{config.cert_file, config.key_file,
-                             config.ingest_client_ca_file.empty() ? config.trust_bundle_file : config.ingest_client_ca_file};
+                             config.ingest_client_ca_file.empty() ? config.trust_bundle_file
+                                                                  : config.ingest_client_ca_file};
   if (config.development_mode) {
     grpc_creds = grpc::InsecureServerCredentials();  // loopback development mode only (node_config)
   } else {
     // A caller without a certificate is authenticated by its token in gRPC's auth filter: an
     // unauthenticated call (health included) never reaches a handler or holds a thread.
     IngestAuthenticator* a = auth.get();
-    ASSIGN_OR_RETURN(grpc_creds, tls::MakeServerCredentials(
-                                     ingest_files, ingest_checker, tls::ClientCertificates::kOptional,
-                                     [a](const std::string& authorization) {
-                                       return a->Authenticate("", authorization).status();
-                                     }));
+    ASSIGN_OR_RETURN(
+        grpc_creds,
+        tls::MakeServerCredentials(ingest_files, ingest_checker, tls::ClientCertificates::kOptional,
+                                   [a](const std::string& authorization) {
+                                     return a->Authenticate("", authorization).status();
+                                   }));
   }
   grpc::ServerBuilder builder;
   int grpc_port = 0;
@@ -249,7 +268,8 @@ absl::Status Run(NodeConfig config) {
   ho.max_body_bytes = static_cast<size_t>(limits.http_max_body_bytes);
   ho.plaintext_development = config.development_mode;
   ho.client_auth = http::ClientAuth::kOptional;
-  ASSIGN_OR_RETURN(std::unique_ptr<http::HttpsServer> http_server, http::HttpsServer::Create(ho, ingest_checker));
+  ASSIGN_OR_RETURN(std::unique_ptr<http::HttpsServer> http_server,
+                   http::HttpsServer::Create(ho, ingest_checker));
   RegisterIngestRoutes(http_server.get(), &ingest, config.development_mode);
   RETURN_IF_ERROR(http_server->Start());
 
@@ -260,7 +280,8 @@ absl::Status Run(NodeConfig config) {
   so.plaintext_development = config.development_mode;
   so.client_auth = http::ClientAuth::kNone;
   so.refusal_formatter = &SchemaEndpointRefusal;
-  ASSIGN_OR_RETURN(std::unique_ptr<http::HttpsServer> schema_server, http::HttpsServer::Create(so, nullptr));
+  ASSIGN_OR_RETURN(std::unique_ptr<http::HttpsServer> schema_server,
+                   http::HttpsServer::Create(so, nullptr));
   RegisterSchemaRoutes(schema_server.get(), schemas.get());
   RETURN_IF_ERROR(schema_server->Start());
 
@@ -273,7 +294,8 @@ absl::Status Run(NodeConfig config) {
   std::vector<std::unique_ptr<Subscriber>> subscribers;
   if (config.sharing.enabled) {
     trust::DirectoryStore* dir = directory.get();
-    ASSIGN_OR_RETURN(trust::PrivateKey signing_key, trust::PrivateKey::ReadFile(config.sharing.signing_key_file),
+    ASSIGN_OR_RETURN(trust::PrivateKey signing_key,
+                     trust::PrivateKey::ReadFile(config.sharing.signing_key_file),
                      _.Prepend("federation.signing_key_file: "));
     receipt_signer = std::make_unique<ReceiptSigner>(config.peer_id, std::move(signing_key),
                                                      [dir] { return dir->current(); });
@@ -290,11 +312,13 @@ absl::Status Run(NodeConfig config) {
     AuditLog::Options audit_options;
     audit_options.topic = config.sharing.audit_topic;
     audit_options.index_topic = config.sharing.audit_index_topic;
-    ASSIGN_OR_RETURN(audit_log, AuditLog::Create(kafka_clients, audit_producer, audit_consumer, audit_options));
+    ASSIGN_OR_RETURN(
+        audit_log, AuditLog::Create(kafka_clients, audit_producer, audit_consumer, audit_options));
     FederationService::Options fo;
     fo.self = config.peer_id;
     for (const DatasetConfig& d : config.datasets) {
-      fo.datasets[d.id] = {d.id, config.TopicOf(d), d.partitions, d.epoch, d.description, d.licence, d.owner_contact};
+      fo.datasets[d.id] = {d.id,          config.TopicOf(d), d.partitions,   d.epoch,
+                           d.description, d.licence,         d.owner_contact};
     }
     fo.consumer.client = client;
     // Each stream's source prefetch (librdkafka queues up to 64 MiB per consumer by default):
@@ -315,24 +339,28 @@ absl::Status Run(NodeConfig config) {
     SchemaCache* cache = schemas.get();
     std::map<std::string, std::string> subject_of;
     for (const DatasetConfig& d : config.datasets) subject_of[d.id] = d.subject;
-    fo.schema_version = [cache, subject_of](const std::string& dataset, int32_t id) -> absl::StatusOr<int64_t> {
+    fo.schema_version = [cache, subject_of](const std::string& dataset,
+                                            int32_t id) -> absl::StatusOr<int64_t> {
       auto s = subject_of.find(dataset);
-      if (s == subject_of.end()) return absl::NotFoundError(absl::StrCat("dataset ", dataset, " is not this node's"));
+      if (s == subject_of.end())
+        return absl::NotFoundError(absl::StrCat("dataset ", dataset, " is not this node's"));
       return cache->VersionUnder(s->second, id);
     };
-    federation_service =
-        std::make_unique<FederationService>(fo, kafka_clients, contracts.get(), audit_log.get(), receipt_signer.get());
+    federation_service = std::make_unique<FederationService>(fo, kafka_clients, contracts.get(),
+                                                             audit_log.get(), receipt_signer.get());
     tls::TlsFiles federation_files{config.cert_file, config.key_file, config.trust_bundle_file};
-    ASSIGN_OR_RETURN(auto federation_creds, tls::MakeServerCredentials(federation_files, federation_checker));
+    ASSIGN_OR_RETURN(auto federation_creds,
+                     tls::MakeServerCredentials(federation_files, federation_checker));
     grpc::ServerBuilder fb;
     fb.AddListeningPort(config.sharing.address, federation_creds, &federation_port);
     fb.RegisterService(federation_service.get());
     // A batch message: up to max_batch_bytes of keys, values and headers, plus Protobuf framing
     // per record and header (generously 256 bytes a record). The subscriber accepts 8 MiB.
     const FederationConfig& fc = config.sharing;
-    fb.SetMaxSendMessageSize(
-        static_cast<int>(std::min<int64_t>(fc.max_batch_bytes + int64_t{fc.max_batch_records} * 256 + (64 << 10), 8 << 20)));
-    fb.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(absl::ToInt64Milliseconds(fc.keepalive_time)));
+    fb.SetMaxSendMessageSize(static_cast<int>(std::min<int64_t>(
+        fc.max_batch_bytes + int64_t{fc.max_batch_records} * 256 + (64 << 10), 8 << 20)));
+    fb.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                          static_cast<int>(absl::ToInt64Milliseconds(fc.keepalive_time)));
     fb.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
                           static_cast<int>(absl::ToInt64Milliseconds(fc.keepalive_timeout)));
     fb.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
@@ -354,7 +382,8 @@ absl::Status Run(NodeConfig config) {
     server::NoReflection(&fb);  // peers describe the service with the published protos
     federation_server = fb.BuildAndStart();
     if (federation_server == nullptr || federation_port == 0) {
-      return absl::UnavailableError(absl::StrCat("cannot listen for the federation on ", config.sharing.address));
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen for the federation on ", config.sharing.address));
     }
     for (const SubscriptionConfig& sub : config.sharing.subscriptions) {
       Subscriber::Options so;
@@ -365,7 +394,8 @@ absl::Status Run(NodeConfig config) {
       so.mirror_partitions = sub.partitions;
       const std::string endpoint = sub.endpoint, provider = sub.provider;
       auto checker = federation_checker;
-      const absl::Duration keepalive = config.sharing.keepalive_time, keepalive_timeout = config.sharing.keepalive_timeout;
+      const absl::Duration keepalive = config.sharing.keepalive_time,
+                           keepalive_timeout = config.sharing.keepalive_timeout;
       so.channel = [endpoint, provider, checker, federation_files, keepalive,
                     keepalive_timeout]() -> absl::StatusOr<std::shared_ptr<grpc::Channel>> {
         // Fails closed: without usable credentials the subscription is not dialled at all.
@@ -373,8 +403,10 @@ absl::Status Run(NodeConfig config) {
                          tls::MakeChannelCredentials(federation_files, checker, provider));
         grpc::ChannelArguments args;
         args.SetMaxReceiveMessageSize(8 << 20);
-        args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(absl::ToInt64Milliseconds(keepalive)));
-        args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, static_cast<int>(absl::ToInt64Milliseconds(keepalive_timeout)));
+        args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS,
+                    static_cast<int>(absl::ToInt64Milliseconds(keepalive)));
+        args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                    static_cast<int>(absl::ToInt64Milliseconds(keepalive_timeout)));
         args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
         args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
         return grpc::CreateCustomChannel(endpoint, creds, args);
@@ -387,7 +419,8 @@ absl::Status Run(NodeConfig config) {
       so.writer.producer.transaction_timeout = config.transaction_timeout;
       // Each group commit flushes at once; records queue up anyway while a request is in flight.
       so.writer.producer.linger = absl::ZeroDuration();
-      so.writer.producer.transactional_id = absl::StrCat("polder-mirror-", config.peer_id, "-", sub.provider, "-", sub.dataset);
+      so.writer.producer.transactional_id =
+          absl::StrCat("polder-mirror-", config.peer_id, "-", sub.provider, "-", sub.dataset);
       so.writer.consumer.client = client;
       so.writer.subscription = absl::StrCat(config.peer_id, "/", sub.provider, "/", sub.dataset);
       so.writer.mirror_topic = absl::StrCat(sub.provider, ".", sub.dataset);
@@ -401,11 +434,13 @@ absl::Status Run(NodeConfig config) {
       // the batch reached the broker and before the transaction commits.
       if (const char* crash = std::getenv("POLDER_TEST_CRASH_BEFORE_COMMIT"); crash != nullptr) {
         const int64_t at = std::atoll(crash);
-        log::Warning("test hook armed: this node kills itself before committing a mirror batch", {{"write", at}});
+        log::Warning("test hook armed: this node kills itself before committing a mirror batch",
+                     {{"write", at}});
         so.writer.before_commit = [at, subscription = so.writer.subscription](int64_t write) {
           if (write != at) return;
-          log::Error("test hook: killing this process between producing a mirror batch and committing it",
-                     {{"subscription", subscription}, {"write", write}});
+          log::Error(
+              "test hook: killing this process between producing a mirror batch and committing it",
+              {{"subscription", subscription}, {"write", write}});
           std::raise(SIGKILL);
         };
       }
@@ -434,7 +469,9 @@ absl::Status Run(NodeConfig config) {
         absl::StatusOr<std::shared_ptr<const CachedSchema>> s = cache->ById(id);
         // Pinned: the schema endpoint serves it (and its references) to readers of the mirror.
         absl::Status pinned = s.ok() ? cache->Pin(id) : s.status();
-        if (!pinned.ok()) log::Warning("schema of mirrored records not cached", {{"schema_id", id}, {"error", std::string(pinned.message())}});
+        if (!pinned.ok())
+          log::Warning("schema of mirrored records not cached",
+                       {{"schema_id", id}, {"error", std::string(pinned.message())}});
       };
       subscribers.push_back(std::make_unique<Subscriber>(so, kafka_clients));
       subscribers.back()->Start();
@@ -461,20 +498,24 @@ absl::Status Run(NodeConfig config) {
   // /statusz and in the metrics.
   server::Readiness readiness;
   readiness.AddCheck("ingest", [&]() -> absl::Status {
-    if (publisher->fenced()) return absl::FailedPreconditionError("fenced: another instance took over ingest");
+    if (publisher->fenced())
+      return absl::FailedPreconditionError("fenced: another instance took over ingest");
     if (!publisher->ready()) return absl::UnavailableError("the ingest producer is not ready");
     return absl::OkStatus();
   });
   readiness.AddCheck("kafka", [&]() -> absl::Status {
-    return kafka_reachable ? absl::OkStatus() : absl::UnavailableError("the cluster does not answer");
+    return kafka_reachable ? absl::OkStatus()
+                           : absl::UnavailableError("the cluster does not answer");
   });
   readiness.AddCheck("schemas", [&]() -> absl::Status {
-    return schemas_ready ? absl::OkStatus() : absl::UnavailableError("not every dataset's schema is known");
+    return schemas_ready ? absl::OkStatus()
+                         : absl::UnavailableError("not every dataset's schema is known");
   });
   if (!config.development_mode) {
     readiness.AddCheck("certificate", [&]() -> absl::Status {
       if (certificate_not_after <= absl::ToUnixSeconds(absl::Now())) {
-        return absl::FailedPreconditionError(absl::StrCat(config.cert_file, " is unreadable or expired"));
+        return absl::FailedPreconditionError(
+            absl::StrCat(config.cert_file, " is unreadable or expired"));
       }
       return absl::OkStatus();
     });
@@ -498,16 +539,21 @@ absl::Status Run(NodeConfig config) {
     for (const IngestAuthenticator::TokenState& t : auth->tokens()) {
       tokens.push_back({{"identity", t.identity}, {"valid", t.valid}, {"problem", t.problem}});
     }
-    return {{"service", "polder-node"}, {"peer", config.peer_id}, {"subscriptions", subs}, {"ingest_tokens", tokens}};
+    return {{"service", "polder-node"},
+            {"peer", config.peer_id},
+            {"subscriptions", subs},
+            {"ingest_tokens", tokens}};
   };
   std::unique_ptr<server::OpsServer> ops;
   auto metrics_text = [&]() -> std::string {
-    for (const IngestAuthenticator::TokenState& t : auth->tokens()) metrics.SetIngestToken(t.identity, t.valid);
+    for (const IngestAuthenticator::TokenState& t : auth->tokens())
+      metrics.SetIngestToken(t.identity, t.valid);
     metrics.SetHttpListener("ingest", http_server->stats());
     metrics.SetHttpListener("schema", schema_server->stats());
     metrics.SetHttpListener("ops", ops->stats());
     Publisher::Stats ps = publisher->stats();
-    metrics.SetPublisherStats(ps.transactions, ps.failed_transactions, ps.producer_recreations, ps.known_keys);
+    metrics.SetPublisherStats(ps.transactions, ps.failed_transactions, ps.producer_recreations,
+                              ps.known_keys);
     SchemaCache::Stats cs = schemas->stats();
     metrics.SetSchemaCache(cs.schemas, cs.registry_reachable, cs.last_refresh_ok);
     metrics.SetInflightBytes(ingest.inflight_bytes());
@@ -515,12 +561,14 @@ absl::Status Run(NodeConfig config) {
       const SubscriptionConfig& sub = config.sharing.subscriptions[i];
       Subscriber::State st = subscribers[i]->state();
       metrics.SetSubscription(sub.provider, sub.dataset,
-                              {st.status, st.records, st.bytes, st.reconnects, st.gaps, st.receipts, st.lag, st.lag_seconds});
+                              {st.status, st.records, st.bytes, st.reconnects, st.gaps, st.receipts,
+                               st.lag, st.lag_seconds});
     }
     if (federation_service != nullptr) {
       FederationService::Stats fs = federation_service->stats();
       for (const auto& [key, p] : fs.peers) {
-        metrics.SetOffered(key.first, key.second, {p.records, p.bytes, p.streams_open, p.unacknowledged_bytes});
+        metrics.SetOffered(key.first, key.second,
+                           {p.records, p.bytes, p.streams_open, p.unacknowledged_bytes});
       }
       for (const auto& [key, n] : fs.ended) metrics.SetStreamsEnded(key.first, key.second, n);
       metrics.SetReceiptsReceived(fs.receipts);
@@ -531,7 +579,8 @@ absl::Status Run(NodeConfig config) {
         metrics.SetExpiry("directory", d->federation, d->valid_until);
       }
       if (certificate_not_after > 0) {
-        metrics.SetExpiry("certificate", config.peer_id, absl::FromUnixSeconds(certificate_not_after));
+        metrics.SetExpiry("certificate", config.peer_id,
+                          absl::FromUnixSeconds(certificate_not_after));
       }
     }
     return metrics.Serialize();
@@ -573,14 +622,16 @@ absl::Status Run(NodeConfig config) {
       if (stop) break;
       if (absl::Now() >= next_probe) {
         // A metadata request to the cluster, bounded by the Kafka request timeout.
-        absl::StatusOr<kafka::TopicDescription> probe = admin->DescribeTopic(config.keys_topic, config.kafka_request_timeout);
+        absl::StatusOr<kafka::TopicDescription> probe =
+            admin->DescribeTopic(config.keys_topic, config.kafka_request_timeout);
         if (probe.ok() != kafka_reachable.load()) {
           log::Write(probe.ok() ? log::Severity::kInfo : log::Severity::kWarning,
                      probe.ok() ? "Kafka answers again" : "Kafka does not answer",
                      {{"error", probe.ok() ? "" : std::string(probe.status().message())}});
         }
         kafka_reachable = probe.ok();
-        auth->Refresh();  // a deleted or broken token file revokes its token now, not at its next use
+        auth->Refresh();  // a deleted or broken token file revokes its token now, not at its next
+                          // use
         memory::ReturnFreeMemory();  // what a burst of connections freed goes back to the system
         next_probe = absl::Now() + absl::Seconds(2);
       }
@@ -596,13 +647,15 @@ absl::Status Run(NodeConfig config) {
 
   int sig = 0;
   sigwait(&signals, &sig);
-  log::Info("polder-node draining", {{"signal", sig}, {"drain_timeout", absl::FormatDuration(config.drain_timeout)}});
+  log::Info("polder-node draining",
+            {{"signal", sig}, {"drain_timeout", absl::FormatDuration(config.drain_timeout)}});
   stop = true;
   background.join();
   set_health(false);
   // In-flight calls finish (up to drain_timeout); then queued batches are committed.
   for (auto& sub : subscribers) sub->Stop();
-  if (federation_server != nullptr) federation_server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  if (federation_server != nullptr)
+    federation_server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
   grpc_server->Shutdown(absl::ToChronoTime(absl::Now() + config.drain_timeout));
   http_server->Stop();
   schema_server->Stop();

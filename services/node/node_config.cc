@@ -19,8 +19,8 @@ constexpr int64_t kBatchOverhead = 1 << 10;     // Kafka record-batch header roo
 bool ValidAddress(const std::string& address) {
   size_t colon = address.rfind(':');
   int port = -1;
-  return colon != std::string::npos && colon > 0 && absl::SimpleAtoi(address.substr(colon + 1), &port) &&
-         port >= 0 && port <= 65535;
+  return colon != std::string::npos && colon > 0 &&
+         absl::SimpleAtoi(address.substr(colon + 1), &port) && port >= 0 && port <= 65535;
 }
 
 bool Loopback(const std::string& address) {
@@ -31,7 +31,8 @@ bool Loopback(const std::string& address) {
 bool ValidDatasetId(const std::string& id) {
   // <domain>.<name>: lowercase letters, digits and dashes, one dot.
   size_t dot = id.find('.');
-  if (dot == std::string::npos || dot == 0 || dot + 1 == id.size() || id.find('.', dot + 1) != std::string::npos) {
+  if (dot == std::string::npos || dot == 0 || dot + 1 == id.size() ||
+      id.find('.', dot + 1) != std::string::npos) {
     return false;
   }
   for (char c : id) {
@@ -52,17 +53,19 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
       .Required("state_dir", &c.state_dir)
       .Optional("development_mode", &c.development_mode)
       .Optional("drain_timeout", &c.drain_timeout);
-  node.Check(c.peer_id.empty() || trust::IsValidPeerId(c.peer_id), "peer_id", "must be a lowercase name such as groningen");
+  node.Check(c.peer_id.empty() || trust::IsValidPeerId(c.peer_id), "peer_id",
+             "must be a lowercase name such as groningen");
   node.Check(c.federation.empty() || trust::IsValidPeerId(c.federation), "federation",
              "must be a lowercase name such as nl-smartcity");
   for (const char* key : {"grpc_address", "http_address", "schema_address", "ops_address"}) {
-    const std::string& v = std::string(key) == "grpc_address"   ? c.grpc_address
-                           : std::string(key) == "http_address" ? c.http_address
+    const std::string& v = std::string(key) == "grpc_address"     ? c.grpc_address
+                           : std::string(key) == "http_address"   ? c.http_address
                            : std::string(key) == "schema_address" ? c.schema_address
                                                                   : c.ops_address;
     node.Check(ValidAddress(v), key, "must be host:port");
     if (c.development_mode && std::string(key) != "ops_address") {
-      node.Check(Loopback(v), key, "development_mode listens only on loopback (127.0.0.1, localhost, ::1)");
+      node.Check(Loopback(v), key,
+                 "development_mode listens only on loopback (127.0.0.1, localhost, ::1)");
     }
   }
 
@@ -77,16 +80,21 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
       .Optional("request_timeout", &c.kafka_request_timeout)
       .Optional("production_replication_factor", &c.production_replication_factor)
       .Optional("production_min_insync_replicas", &c.production_min_insync_replicas);
-  kafka.Check(c.internal_replication_factor >= 1, "internal_replication_factor", "must be at least 1");
-  kafka.Check(c.kafka_request_timeout <= c.delivery_timeout, "request_timeout", "must not exceed delivery_timeout");
-  kafka.Check(c.delivery_timeout <= c.transaction_timeout, "delivery_timeout", "must not exceed transaction_timeout");
+  kafka.Check(c.internal_replication_factor >= 1, "internal_replication_factor",
+              "must be at least 1");
+  kafka.Check(c.kafka_request_timeout <= c.delivery_timeout, "request_timeout",
+              "must not exceed delivery_timeout");
+  kafka.Check(c.delivery_timeout <= c.transaction_timeout, "delivery_timeout",
+              "must not exceed transaction_timeout");
   for (const auto& [k, v] : c.kafka_properties) {
-    kafka.Check(!absl::StrContains(k, "password") && !absl::StrContains(k, "secret") && k != "ssl.key.pem" &&
-                    k != "sasl.oauthbearer.config",
+    kafka.Check(!absl::StrContains(k, "password") && !absl::StrContains(k, "secret") &&
+                    k != "ssl.key.pem" && k != "sasl.oauthbearer.config",
                 absl::StrCat("properties.", k),
-                "secrets are never written in configuration: use a file path property (e.g. ssl.key.location)");
+                "secrets are never written in configuration: use a file path property (e.g. "
+                "ssl.key.location)");
   }
-  if (c.transactional_id.empty() && !c.peer_id.empty()) c.transactional_id = absl::StrCat("polder-node-", c.peer_id, "-ingest");
+  if (c.transactional_id.empty() && !c.peer_id.empty())
+    c.transactional_id = absl::StrCat("polder-node-", c.peer_id, "-ingest");
 
   config::ObjectReader registry = doc.root().Object("registry", config::kRequired);
   registry.Required("address", &c.registry_address)
@@ -95,10 +103,12 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
       .Optional("timeout", &c.registry_timeout);
   registry.Check(ValidAddress(c.registry_address), "address", "must be host:port");
   // Development mode dials the registry in plaintext: only on this machine.
-  registry.Check(!c.development_mode || Loopback(c.registry_address), "address",
-                 "development_mode reaches the registry only on loopback (127.0.0.1, localhost, ::1)");
+  registry.Check(
+      !c.development_mode || Loopback(c.registry_address), "address",
+      "development_mode reaches the registry only on loopback (127.0.0.1, localhost, ::1)");
 
-  config::ObjectReader tls = doc.root().Object("tls", c.development_mode ? config::kOptional : config::kRequired);
+  config::ObjectReader tls =
+      doc.root().Object("tls", c.development_mode ? config::kOptional : config::kRequired);
   tls.Required("cert_file", &c.cert_file)
       .Required("key_file", &c.key_file)
       .Required("trust_bundle_file", &c.trust_bundle_file)
@@ -123,8 +133,11 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
   ingest.ObjectList<IngestIdentity>(
       "identities", &c.identities,
       [](config::ObjectReader& r, IngestIdentity* id) {
-        r.Required("id", &id->id).Required("datasets", &id->datasets).Optional("token_file", &id->token_file);
-        r.Check(trust::IsValidPeerId(id->id), "id", "must be a lowercase name such as gateway-north");
+        r.Required("id", &id->id)
+            .Required("datasets", &id->datasets)
+            .Optional("token_file", &id->token_file);
+        r.Check(trust::IsValidPeerId(id->id), "id",
+                "must be a lowercase name such as gateway-north");
         r.Check(!id->datasets.empty(), "datasets", "list the dataset ids it may publish, or \"*\"");
       },
       c.development_mode ? config::kOptional : config::kRequired);
@@ -132,15 +145,19 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
     bool any_cert = false;
     for (const IngestIdentity& id : c.identities) any_cert |= id.token_file.empty();
     ingest.Check(!any_cert || !c.ingest_client_ca_file.empty(), "client_ca_file",
-                 "identities without token_file authenticate by client certificate: name the CA that issues them");
+                 "identities without token_file authenticate by client certificate: name the CA "
+                 "that issues them");
     ingest.Check(!any_cert || !c.ingest_crl_dir.empty(), "crl_dir",
-                 "identities without token_file authenticate by client certificate: name the folder of their "
+                 "identities without token_file authenticate by client certificate: name the "
+                 "folder of their "
                  "CA's CRLs (an empty folder: none revoked)");
     ingest.Check(c.ingest_client_ca_file.empty() || !c.ingest_trust_domain.empty(), "trust_domain",
-                 "name the SPIFFE trust domain of the gateway certificates (spiffe://<trust_domain>/peer/<id>)");
+                 "name the SPIFFE trust domain of the gateway certificates "
+                 "(spiffe://<trust_domain>/peer/<id>)");
   }
   ingest.Check(c.max_record_bytes >= 256, "max_record_bytes", "must be at least 256B");
-  ingest.Check(c.max_record_bytes <= c.max_batch_bytes, "max_record_bytes", "must not exceed max_batch_bytes");
+  ingest.Check(c.max_record_bytes <= c.max_batch_bytes, "max_record_bytes",
+               "must not exceed max_batch_bytes");
   ingest.Check(c.max_batch_bytes <= kGrpcDefaultMax - kRequestOverhead, "max_batch_bytes",
                "must stay below gRPC's 4MiB message limit (at most 4032KiB)");
   ingest.Check(c.max_batch_records >= 1, "max_batch_records", "must be at least 1");
@@ -148,9 +165,12 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
                "must hold at least two batches (2 × max_batch_bytes)");
   ingest.Check(c.max_event_age > absl::ZeroDuration(), "max_event_age", "must be positive");
   ingest.Check(c.max_event_lead >= absl::ZeroDuration(), "max_event_lead", "must not be negative");
-  ingest.Check(c.idempotency_window >= absl::Minutes(1), "idempotency_window", "must be at least 1m");
-  ingest.Check(c.publish_timeout >= c.transaction_timeout / 10 && c.publish_timeout <= c.transaction_timeout,
-               "publish_timeout", "must lie between a tenth of kafka.transaction_timeout and kafka.transaction_timeout");
+  ingest.Check(c.idempotency_window >= absl::Minutes(1), "idempotency_window",
+               "must be at least 1m");
+  ingest.Check(
+      c.publish_timeout >= c.transaction_timeout / 10 && c.publish_timeout <= c.transaction_timeout,
+      "publish_timeout",
+      "must lie between a tenth of kafka.transaction_timeout and kafka.transaction_timeout");
 
   doc.root().ObjectList<DatasetConfig>(
       "datasets", &c.datasets,
@@ -164,9 +184,11 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
             .Optional("description", &d->description)
             .Optional("licence", &d->licence)
             .Optional("owner_contact", &d->owner_contact);
-        r.Check(ValidDatasetId(d->id), "id", "must be <domain>.<name> in lowercase, e.g. mobility.bike-counts");
-        r.Check(!d->subject.empty() && d->subject.find('/') == std::string::npos, "subject",
-                "must be the dataset message's full name, e.g. polder.datasets.mobility.v1.BikeCount");
+        r.Check(ValidDatasetId(d->id), "id",
+                "must be <domain>.<name> in lowercase, e.g. mobility.bike-counts");
+        r.Check(
+            !d->subject.empty() && d->subject.find('/') == std::string::npos, "subject",
+            "must be the dataset message's full name, e.g. polder.datasets.mobility.v1.BikeCount");
         r.Check(d->partitions >= 1, "partitions", "must be at least 1");
         r.Check(d->replication_factor >= 1, "replication_factor", "must be at least 1");
         r.Check(d->retention >= absl::Hours(1), "retention", "must be at least 1h");
@@ -195,7 +217,8 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
         .Optional("max_connection_age", &c.sharing.max_connection_age)
         .Optional("max_connection_age_grace", &c.sharing.max_connection_age_grace)
         .Optional("max_connection_idle", &c.sharing.max_connection_idle);
-    fed.Check(c.sharing.max_unacknowledged_bytes >= c.sharing.max_batch_bytes, "max_unacknowledged_bytes",
+    fed.Check(c.sharing.max_unacknowledged_bytes >= c.sharing.max_batch_bytes,
+              "max_unacknowledged_bytes",
               "must be at least max_batch_bytes (one batch must fit the window)");
     fed.Check(c.sharing.source_prefetch_bytes >= c.sharing.max_batch_bytes, "source_prefetch_bytes",
               "must be at least max_batch_bytes (a batch must fit the prefetch)");
@@ -203,9 +226,11 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
     fed.Check(c.sharing.max_batch_records >= 1, "max_batch_records", "must be at least 1");
     fed.Check(c.sharing.keepalive_time >= absl::Seconds(10), "keepalive_time",
               "must be at least 10s (gRPC servers refuse more frequent pings)");
-    fed.Check(c.sharing.max_connection_age >= absl::Minutes(1), "max_connection_age", "must be at least 1m");
+    fed.Check(c.sharing.max_connection_age >= absl::Minutes(1), "max_connection_age",
+              "must be at least 1m");
     fed.Check(ValidAddress(c.sharing.address), "address", "must be host:port");
-    fed.Check(!c.development_mode, "address", "federation runs over mutual TLS only: not in development_mode");
+    fed.Check(!c.development_mode, "address",
+              "federation runs over mutual TLS only: not in development_mode");
     fed.Check(c.sharing.max_batch_bytes <= kGrpcDefaultMax - kRequestOverhead, "max_batch_bytes",
               "must stay below gRPC's 4MiB message limit");
     fed.ObjectList<SubscriptionConfig>(
@@ -221,22 +246,27 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
               .Optional("start", &s->start);
           r.Check(s->start.empty() || s->start == "earliest" || s->start == "latest" ||
                       trust::ParseRfc3339(s->start).ok(),
-                  "start", "must be earliest, latest or an RFC 3339 time such as 2026-01-01T00:00:00Z");
-          r.Check(trust::IsValidPeerId(s->provider), "provider", "must be a peer id such as groningen");
+                  "start",
+                  "must be earliest, latest or an RFC 3339 time such as 2026-01-01T00:00:00Z");
+          r.Check(trust::IsValidPeerId(s->provider), "provider",
+                  "must be a peer id such as groningen");
           r.Check(ValidAddress(s->endpoint), "endpoint", "must be host:port");
           r.Check(ValidDatasetId(s->dataset), "dataset", "must be <domain>.<name>");
-          r.Check(s->partitions >= 1, "partitions", "must be at least 1 (the source topic's partition count)");
+          r.Check(s->partitions >= 1, "partitions",
+                  "must be at least 1 (the source topic's partition count)");
         },
         config::kOptional);
   }
   std::set<std::string> seen;
   for (const DatasetConfig& d : c.datasets) {
-    doc.root().Check(seen.insert(d.id).second, "datasets", absl::StrCat("dataset '", d.id, "' is listed twice"));
+    doc.root().Check(seen.insert(d.id).second, "datasets",
+                     absl::StrCat("dataset '", d.id, "' is listed twice"));
   }
   for (const IngestIdentity& id : c.identities) {
     for (const std::string& ds : id.datasets) {
-      doc.root().Check(ds == "*" || seen.count(ds) > 0, "ingest.identities",
-                       absl::StrCat("identity '", id.id, "' is granted '", ds, "', which is not in datasets"));
+      doc.root().Check(
+          ds == "*" || seen.count(ds) > 0, "ingest.identities",
+          absl::StrCat("identity '", id.id, "' is granted '", ds, "', which is not in datasets"));
     }
   }
   return doc.Finish(c);
@@ -273,8 +303,9 @@ SizeLimits DeriveSizeLimits(const NodeConfig& c) {
   return l;
 }
 
-std::vector<std::string> CheckSizeLimits(const NodeConfig& c, const SizeLimits& l,
-                                         const std::map<std::string, int64_t>& topic_max_message_bytes) {
+std::vector<std::string> CheckSizeLimits(
+    const NodeConfig& c, const SizeLimits& l,
+    const std::map<std::string, int64_t>& topic_max_message_bytes) {
   std::vector<std::string> problems;
   if (l.http_max_body_bytes > kGrpcDefaultMax || l.grpc_max_message_bytes > kGrpcDefaultMax) {
     problems.push_back(absl::StrCat("requests of up to ", l.grpc_max_message_bytes,
@@ -282,7 +313,8 @@ std::vector<std::string> CheckSizeLimits(const NodeConfig& c, const SizeLimits& 
   }
   if (c.max_record_bytes > l.producer_batch_bytes) {
     problems.push_back(absl::StrCat("ingest.max_record_bytes (", c.max_record_bytes,
-                                    ") exceeds the producer's batch.size (", l.producer_batch_bytes, ")"));
+                                    ") exceeds the producer's batch.size (", l.producer_batch_bytes,
+                                    ")"));
   }
   if (l.producer_batch_bytes > l.producer_max_request_bytes) {
     problems.push_back("the producer's batch.size exceeds its message.max.bytes");
@@ -290,8 +322,9 @@ std::vector<std::string> CheckSizeLimits(const NodeConfig& c, const SizeLimits& 
   for (const auto& [topic, max] : topic_max_message_bytes) {
     if (max < l.producer_batch_bytes + kBatchOverhead) {
       problems.push_back(absl::StrCat("topic ", topic, " has max.message.bytes=", max,
-                                      ", below the producer's batch.size (", l.producer_batch_bytes, ") + ",
-                                      kBatchOverhead, ": the broker would reject whole batches"));
+                                      ", below the producer's batch.size (", l.producer_batch_bytes,
+                                      ") + ", kBatchOverhead,
+                                      ": the broker would reject whole batches"));
     }
   }
   return problems;

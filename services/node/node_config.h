@@ -39,11 +39,11 @@ struct IngestIdentity {
 
 // A dataset this node mirrors from another city.
 struct SubscriptionConfig {
-  std::string provider;   // the providing peer
-  std::string endpoint;   // its federation service host:port
+  std::string provider;  // the providing peer
+  std::string endpoint;  // its federation service host:port
   std::string dataset;
-  std::string contract;   // the contract id
-  int32_t partitions = 0; // the source topic's (and so the mirror's) partition count
+  std::string contract;    // the contract id
+  int32_t partitions = 0;  // the source topic's (and so the mirror's) partition count
   int32_t replication_factor = 3;
   // Where a new subscription starts (no committed cursor yet): earliest, latest or an RFC 3339
   // time; never before the contract's start position. Empty: the contract's.
@@ -97,7 +97,7 @@ struct NodeConfig {
   std::string http_address = "0.0.0.0:8443";    // ingest HTTP
   std::string schema_address = "0.0.0.0:8081";  // read-only Confluent schema endpoint (server TLS)
   std::string ops_address = "127.0.0.1:9464";   // /metrics /livez /readyz, plain HTTP
-  std::string state_dir;                         // schema cache
+  std::string state_dir;                        // schema cache
   bool development_mode = false;
   absl::Duration drain_timeout = absl::Seconds(30);
   // kafka:
@@ -124,8 +124,8 @@ struct NodeConfig {
   // trust:
   trust::TrustConfig trust;
   // ingest:
-  std::string ingest_trust_domain;       // SPIFFE trust domain of gateway certificates
-  std::string ingest_client_ca_file;     // the CA(s) that issue gateway certificates
+  std::string ingest_trust_domain;    // SPIFFE trust domain of gateway certificates
+  std::string ingest_client_ca_file;  // the CA(s) that issue gateway certificates
   std::string ingest_crl_dir;
   std::vector<IngestIdentity> identities;
   int64_t max_record_bytes = 64 << 10;
@@ -158,8 +158,9 @@ struct SizeLimits {
   int64_t consumer_max_partition_fetch_bytes;
 };
 SizeLimits DeriveSizeLimits(const NodeConfig& config);
-std::vector<std::string> CheckSizeLimits(const NodeConfig& config, const SizeLimits& limits,
-                                         const std::map<std::string, int64_t>& topic_max_message_bytes);
+std::vector<std::string> CheckSizeLimits(
+    const NodeConfig& config, const SizeLimits& limits,
+    const std::map<std::string, int64_t>& topic_max_message_bytes);
 
 }  // namespace node
 }  // namespace polder

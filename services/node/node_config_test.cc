@@ -67,52 +67,69 @@ TEST(NodeConfigTest, ParsesAFullConfiguration) {
   EXPECT_EQ(c.datasets[0].retention, absl::Hours(2160));
   ASSERT_EQ(c.identities.size(), 2u);
   EXPECT_EQ(c.identities[1].token_file, "/etc/polder/tokens/parking");
-  EXPECT_TRUE(CheckSizeLimits(c, DeriveSizeLimits(c), {{"groningen.mobility.bike-counts", (1 << 20) + 1024}}).empty());
+  EXPECT_TRUE(CheckSizeLimits(c, DeriveSizeLimits(c),
+                              {{"groningen.mobility.bike-counts", (1 << 20) + 1024}})
+                  .empty());
 }
 
 TEST(NodeConfigTest, ErrorsNameTheKey) {
-  EXPECT_THAT(ParseNodeConfig(Replace(kValid, "  partitions: 6", "  partitions: 6\n    colour: blue"), "n.yaml"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("datasets[0].colour")));
-  EXPECT_THAT(ParseNodeConfig(Replace(kValid, "  - id: mobility.bike-counts", "  - id: Bikes"), "n.yaml"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("datasets[0].id")));
-  EXPECT_THAT(ParseNodeConfig(Replace(kValid, "[mobility.bike-counts]", "[parking.occupancy]"), "n.yaml"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("identity 'gateway-north' is granted 'parking.occupancy', which is not in datasets")));
-  EXPECT_THAT(ParseNodeConfig(Replace(kValid, "max_record_bytes: 32KiB", "max_record_bytes: 2MiB"), "n.yaml"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("ingest.max_record_bytes")));
-  EXPECT_THAT(ParseNodeConfig(Replace(kValid, "max_record_bytes: 32KiB", "max_batch_bytes: 5MiB"), "n.yaml"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("gRPC's 4MiB message limit")));
-  EXPECT_THAT(ParseNodeConfig(Replace(kValid, "ssl.key.location: /etc/polder/kafka/key.pem", "ssl.key.password: hunter2"),
+  EXPECT_THAT(
+      ParseNodeConfig(Replace(kValid, "  partitions: 6", "  partitions: 6\n    colour: blue"),
+                      "n.yaml"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("datasets[0].colour")));
+  EXPECT_THAT(
+      ParseNodeConfig(Replace(kValid, "  - id: mobility.bike-counts", "  - id: Bikes"), "n.yaml"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("datasets[0].id")));
+  EXPECT_THAT(
+      ParseNodeConfig(Replace(kValid, "[mobility.bike-counts]", "[parking.occupancy]"), "n.yaml"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("identity 'gateway-north' is granted 'parking.occupancy', which is not in "
+                         "datasets")));
+  EXPECT_THAT(ParseNodeConfig(Replace(kValid, "max_record_bytes: 32KiB", "max_record_bytes: 2MiB"),
                               "n.yaml"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("secrets are never written in configuration")));
-  EXPECT_THAT(ParseNodeConfig(Replace(kValid, "  client_ca_file: /etc/polder/ingest-ca.pem\n", ""), "n.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("ingest.max_record_bytes")));
+  EXPECT_THAT(ParseNodeConfig(Replace(kValid, "max_record_bytes: 32KiB", "max_batch_bytes: 5MiB"),
+                              "n.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("gRPC's 4MiB message limit")));
+  EXPECT_THAT(ParseNodeConfig(Replace(kValid, "ssl.key.location: /etc/polder/kafka/key.pem",
+                                      "ssl.key.password: hunter2"),
+                              "n.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("secrets are never written in configuration")));
+  EXPECT_THAT(ParseNodeConfig(Replace(kValid, "  client_ca_file: /etc/polder/ingest-ca.pem\n", ""),
+                              "n.yaml"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("ingest.client_ca_file")));
   EXPECT_THAT(ParseNodeConfig(Replace(kValid, "  peer_id: groningen\n", ""), "n.yaml"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("node.peer_id")));
-  EXPECT_THAT(ParseNodeConfig(Replace(kValid, "  state_dir: /var/lib/polder", "  state_dir: /var/lib/polder\n  development_mode: true"),
+  EXPECT_THAT(ParseNodeConfig(Replace(kValid, "  state_dir: /var/lib/polder",
+                                      "  state_dir: /var/lib/polder\n  development_mode: true"),
                               "n.yaml"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("development_mode listens only on loopback")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("development_mode listens only on loopback")));
   // No CRL folder, no revocation could ever be seen: refused, for the federation and for
   // certificate ingest identities; development mode reaches the registry only on loopback.
   EXPECT_THAT(ParseNodeConfig(Replace(kValid, "  crl_dir: /etc/polder/tls/crl\n", ""), "n.yaml"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("tls.crl_dir")));
   EXPECT_THAT(ParseNodeConfig(Replace(kValid, "  crl_dir: /etc/polder/ingest-crl\n", ""), "n.yaml"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("ingest.crl_dir")));
-  EXPECT_THAT(ParseNodeConfig(Replace(Replace(kValid, "  state_dir: /var/lib/polder",
-                                              "  state_dir: /var/lib/polder\n  development_mode: true\n"
-                                              "  grpc_address: 127.0.0.1:0\n  http_address: 127.0.0.1:0\n"
-                                              "  schema_address: 127.0.0.1:0"),
-                                      "registry.nl-smartcity.example:7443", "registry.example:7443"),
-                              "n.yaml"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("reaches the registry only on loopback")));
+  EXPECT_THAT(
+      ParseNodeConfig(Replace(Replace(kValid, "  state_dir: /var/lib/polder",
+                                      "  state_dir: /var/lib/polder\n  development_mode: true\n"
+                                      "  grpc_address: 127.0.0.1:0\n  http_address: 127.0.0.1:0\n"
+                                      "  schema_address: 127.0.0.1:0"),
+                              "registry.nl-smartcity.example:7443", "registry.example:7443"),
+                      "n.yaml"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("reaches the registry only on loopback")));
 }
 
 TEST(NodeConfigTest, FederationSection) {
-  const std::string with = std::string(kValid) +
-                           "federation:\n  contracts_dir: /etc/polder/contracts\n  signing_key_file: "
-                           "/etc/polder/signing.key\n  max_unacknowledged_bytes: 4MiB\n  subscriptions:\n"
-                           "    - {provider: amersfoort, endpoint: \"amersfoort.example:7445\", dataset: air.quality, "
-                           "contract: am-gr-air-1, partitions: 3, purge_on_revocation: true}\n";
+  const std::string with =
+      std::string(kValid) +
+      "federation:\n  contracts_dir: /etc/polder/contracts\n  signing_key_file: "
+      "/etc/polder/signing.key\n  max_unacknowledged_bytes: 4MiB\n  subscriptions:\n"
+      "    - {provider: amersfoort, endpoint: \"amersfoort.example:7445\", dataset: air.quality, "
+      "contract: am-gr-air-1, partitions: 3, purge_on_revocation: true}\n";
   ASSERT_OK_AND_ASSIGN(NodeConfig c, ParseNodeConfig(with, "n.yaml"));
   EXPECT_TRUE(c.sharing.enabled);
   EXPECT_EQ(c.sharing.max_unacknowledged_bytes, 4 << 20);
@@ -120,29 +137,41 @@ TEST(NodeConfigTest, FederationSection) {
   ASSERT_EQ(c.sharing.subscriptions.size(), 1u);
   EXPECT_TRUE(c.sharing.subscriptions[0].purge_on_revocation);
   EXPECT_EQ(c.datasets[0].epoch, "1");
-  EXPECT_THAT(ParseNodeConfig(Replace(with, "  signing_key_file: /etc/polder/signing.key\n", ""), "n.yaml"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("federation.signing_key_file")));
-  EXPECT_THAT(ParseNodeConfig(Replace(with, "max_unacknowledged_bytes: 4MiB", "max_unacknowledged_bytes: 64KiB"),
-                              "n.yaml"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("one batch must fit the window")));
+  EXPECT_THAT(
+      ParseNodeConfig(Replace(with, "  signing_key_file: /etc/polder/signing.key\n", ""), "n.yaml"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("federation.signing_key_file")));
+  EXPECT_THAT(
+      ParseNodeConfig(
+          Replace(with, "max_unacknowledged_bytes: 4MiB", "max_unacknowledged_bytes: 64KiB"),
+          "n.yaml"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("one batch must fit the window")));
   EXPECT_EQ(c.sharing.source_prefetch_bytes, 8 << 20);
-  ASSERT_OK_AND_ASSIGN(NodeConfig small, ParseNodeConfig(Replace(with, "max_unacknowledged_bytes: 4MiB",
-                                                                 "source_prefetch_bytes: 2MiB"),
-                                                         "n.yaml"));
+  ASSERT_OK_AND_ASSIGN(NodeConfig small,
+                       ParseNodeConfig(Replace(with, "max_unacknowledged_bytes: 4MiB",
+                                               "source_prefetch_bytes: 2MiB"),
+                                       "n.yaml"));
   EXPECT_EQ(small.sharing.source_prefetch_bytes, 2 << 20);
-  EXPECT_THAT(ParseNodeConfig(Replace(with, "max_unacknowledged_bytes: 4MiB", "source_prefetch_bytes: 64KiB"),
+  EXPECT_THAT(
+      ParseNodeConfig(
+          Replace(with, "max_unacknowledged_bytes: 4MiB", "source_prefetch_bytes: 64KiB"),
+          "n.yaml"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("a batch must fit the prefetch")));
+  EXPECT_THAT(ParseNodeConfig(Replace(with, "max_unacknowledged_bytes: 4MiB", "keepalive_time: 1s"),
                               "n.yaml"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("a batch must fit the prefetch")));
-  EXPECT_THAT(ParseNodeConfig(Replace(with, "max_unacknowledged_bytes: 4MiB", "keepalive_time: 1s"), "n.yaml"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("federation.keepalive_time")));
-  EXPECT_THAT(ParseNodeConfig(Replace(with, "partitions: 3, purge", "partitions: 3, start: yesterday, purge"), "n.yaml"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("federation.subscriptions[0].start")));
-  EXPECT_OK(ParseNodeConfig(Replace(with, "partitions: 3, purge", "partitions: 3, start: \"2026-01-01T00:00:00Z\", purge"),
+  EXPECT_THAT(
+      ParseNodeConfig(
+          Replace(with, "partitions: 3, purge", "partitions: 3, start: yesterday, purge"),
+          "n.yaml"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("federation.subscriptions[0].start")));
+  EXPECT_OK(ParseNodeConfig(Replace(with, "partitions: 3, purge",
+                                    "partitions: 3, start: \"2026-01-01T00:00:00Z\", purge"),
                             "n.yaml")
                 .status());
-  EXPECT_THAT(ParseNodeConfig(Replace(with, "partitions: 3, purge", "partitions: 0, purge"), "n.yaml"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("federation.subscriptions[0].partitions")));
+  EXPECT_THAT(
+      ParseNodeConfig(Replace(with, "partitions: 3, purge", "partitions: 0, purge"), "n.yaml"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("federation.subscriptions[0].partitions")));
 }
 
 TEST(NodeConfigTest, SizeLimitsAreCheckedAgainstTopics) {
@@ -150,7 +179,8 @@ TEST(NodeConfigTest, SizeLimitsAreCheckedAgainstTopics) {
   std::vector<std::string> problems =
       CheckSizeLimits(c, DeriveSizeLimits(c), {{"groningen.mobility.bike-counts", 500000}});
   ASSERT_EQ(problems.size(), 1u);
-  EXPECT_THAT(problems[0], HasSubstr("max.message.bytes=500000, below the producer's batch.size (1048576)"));
+  EXPECT_THAT(problems[0],
+              HasSubstr("max.message.bytes=500000, below the producer's batch.size (1048576)"));
 }
 
 }  // namespace

@@ -12,27 +12,45 @@ using prometheus::BuildGauge;
 using prometheus::BuildHistogram;
 
 NodeMetrics::NodeMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
-  records_ = &BuildCounter().Name("polder_ingest_records_total").Help("Ingest records by dataset and outcome").Register(*registry_);
-  bytes_ = &BuildCounter().Name("polder_ingest_bytes_total").Help("Ingest payload bytes by dataset and outcome").Register(*registry_);
+  records_ = &BuildCounter()
+                  .Name("polder_ingest_records_total")
+                  .Help("Ingest records by dataset and outcome")
+                  .Register(*registry_);
+  bytes_ = &BuildCounter()
+                .Name("polder_ingest_bytes_total")
+                .Help("Ingest payload bytes by dataset and outcome")
+                .Register(*registry_);
   latency_ = &BuildHistogram()
                   .Name("polder_ingest_publish_seconds")
                   .Help("Time from an ingest request to its committed answer")
                   .Register(*registry_);
-  inflight_ = &BuildGauge().Name("polder_ingest_inflight_bytes").Help("Bytes held by ingest requests in progress").Register(*registry_).Add({});
-  auto& txns = BuildCounter().Name("polder_kafka_transactions_total").Help("Kafka ingest transactions").Register(*registry_);
+  inflight_ = &BuildGauge()
+                   .Name("polder_ingest_inflight_bytes")
+                   .Help("Bytes held by ingest requests in progress")
+                   .Register(*registry_)
+                   .Add({});
+  auto& txns = BuildCounter()
+                   .Name("polder_kafka_transactions_total")
+                   .Help("Kafka ingest transactions")
+                   .Register(*registry_);
   committed_ = &txns.Add({{"outcome", "committed"}});
   failed_ = &txns.Add({{"outcome", "failed"}});
-  recreations_ = &BuildCounter()
-                      .Name("polder_kafka_producer_recreations_total")
-                      .Help("Ingest producer (re)starts: start-up and after failed or fenced transactions")
-                      .Register(*registry_)
-                      .Add({});
+  recreations_ =
+      &BuildCounter()
+           .Name("polder_kafka_producer_recreations_total")
+           .Help("Ingest producer (re)starts: start-up and after failed or fenced transactions")
+           .Register(*registry_)
+           .Add({});
   known_keys_ = &BuildGauge()
                      .Name("polder_ingest_known_idempotency_keys")
                      .Help("Idempotency keys remembered within the window")
                      .Register(*registry_)
                      .Add({});
-  schemas_ = &BuildGauge().Name("polder_schema_cache_schemas").Help("Schemas in the node's cache").Register(*registry_).Add({});
+  schemas_ = &BuildGauge()
+                  .Name("polder_schema_cache_schemas")
+                  .Help("Schemas in the node's cache")
+                  .Register(*registry_)
+                  .Add({});
   reachable_ = &BuildGauge()
                     .Name("polder_schema_cache_registry_reachable")
                     .Help("1 if the last refresh reached the registry")
@@ -55,44 +73,54 @@ NodeMetrics::NodeMetrics() : registry_(std::make_shared<prometheus::Registry>())
                                   .Name("polder_federation_subscription_reconnects_total")
                                   .Help("Streams that ended and were reconnected")
                                   .Register(*registry_);
-  subscription_lag_ = &BuildGauge()
-                           .Name("polder_federation_subscription_lag_records")
-                           .Help("Provider high watermark minus the committed cursor, per partition")
-                           .Register(*registry_);
+  subscription_lag_ =
+      &BuildGauge()
+           .Name("polder_federation_subscription_lag_records")
+           .Help("Provider high watermark minus the committed cursor, per partition")
+           .Register(*registry_);
   subscription_bytes_ = &BuildCounter()
-                            .Name("polder_federation_subscription_bytes_total")
-                            .Help("Bytes (keys, values, headers) mirrored by this process")
-                            .Register(*registry_);
-  subscription_lag_seconds_ = &BuildGauge()
-                                   .Name("polder_federation_subscription_lag_seconds")
-                                   .Help("Age of the newest mirrored record while the mirror lags, else 0")
-                                   .Register(*registry_);
+                             .Name("polder_federation_subscription_bytes_total")
+                             .Help("Bytes (keys, values, headers) mirrored by this process")
+                             .Register(*registry_);
+  subscription_lag_seconds_ =
+      &BuildGauge()
+           .Name("polder_federation_subscription_lag_seconds")
+           .Help("Age of the newest mirrored record while the mirror lags, else 0")
+           .Register(*registry_);
   http_open_ = &BuildGauge()
-                   .Name("polder_http_open_connections")
-                   .Help("Connections an HTTP listener holds now")
-                   .Register(*registry_);
-  http_connections_ = &BuildCounter()
-                           .Name("polder_http_connections_total")
-                           .Help("HTTP connections since start by outcome: accepted, refused_per_source (over the "
-                                 "per-source cap), evicted (at the connection cap), timed_out (a deadline passed), "
-                                 "overloaded (requests answered 503)")
-                           .Register(*registry_);
-  ingest_token_valid_ = &BuildGauge()
-                            .Name("polder_node_ingest_token_valid")
-                            .Help("1 while an ingest identity's bearer token file holds a valid token; 0 revoked")
-                            .Register(*registry_);
+                    .Name("polder_http_open_connections")
+                    .Help("Connections an HTTP listener holds now")
+                    .Register(*registry_);
+  http_connections_ =
+      &BuildCounter()
+           .Name("polder_http_connections_total")
+           .Help(
+               "HTTP connections since start by outcome: accepted, refused_per_source (over the "
+               "per-source cap), evicted (at the connection cap), timed_out (a deadline passed), "
+               "overloaded (requests answered 503)")
+           .Register(*registry_);
+  ingest_token_valid_ =
+      &BuildGauge()
+           .Name("polder_node_ingest_token_valid")
+           .Help("1 while an ingest identity's bearer token file holds a valid token; 0 revoked")
+           .Register(*registry_);
   subscription_state_ = &BuildGauge()
                              .Name("polder_federation_subscription_state")
-                             .Help("1 for the subscription's current state (streaming, reconnecting, refused, no-credentials, fenced)")
+                             .Help(
+                                 "1 for the subscription's current state (streaming, reconnecting, "
+                                 "refused, no-credentials, fenced)")
                              .Register(*registry_);
-  subscription_gaps_ = &BuildCounter()
-                            .Name("polder_federation_subscription_gaps_total")
-                            .Help("Gaps the provider reported (records the mirror will never have), recorded in audit")
-                            .Register(*registry_);
-  subscription_receipts_ = &BuildCounter()
-                                .Name("polder_federation_subscription_receipts_total")
-                                .Help("Provider receipts received, checked against the directory and kept")
-                                .Register(*registry_);
+  subscription_gaps_ =
+      &BuildCounter()
+           .Name("polder_federation_subscription_gaps_total")
+           .Help(
+               "Gaps the provider reported (records the mirror will never have), recorded in audit")
+           .Register(*registry_);
+  subscription_receipts_ =
+      &BuildCounter()
+           .Name("polder_federation_subscription_receipts_total")
+           .Help("Provider receipts received, checked against the directory and kept")
+           .Register(*registry_);
   offered_records_ = &BuildCounter()
                           .Name("polder_federation_offered_records_total")
                           .Help("Records offered to a peer (recorded in audit, then sent)")
@@ -105,10 +133,11 @@ NodeMetrics::NodeMetrics() : registry_(std::make_shared<prometheus::Registry>())
                        .Name("polder_federation_streams_open")
                        .Help("Subscribe streams open, per peer and dataset")
                        .Register(*registry_);
-  unacknowledged_ = &BuildGauge()
-                         .Name("polder_federation_unacknowledged_bytes")
-                         .Help("Bytes sent and not yet acknowledged by the subscriber (flow-control window use)")
-                         .Register(*registry_);
+  unacknowledged_ =
+      &BuildGauge()
+           .Name("polder_federation_unacknowledged_bytes")
+           .Help("Bytes sent and not yet acknowledged by the subscriber (flow-control window use)")
+           .Register(*registry_);
   streams_ended_ = &BuildCounter()
                         .Name("polder_federation_streams_ended_total")
                         .Help("Subscribe calls refused or ended, by gRPC code")
@@ -118,10 +147,12 @@ NodeMetrics::NodeMetrics() : registry_(std::make_shared<prometheus::Registry>())
                             .Help("Subscriber receipts checked and kept by this provider")
                             .Register(*registry_)
                             .Add({});
-  expiry_ = &BuildGauge()
-                 .Name("polder_federation_expiry_timestamp_seconds")
-                 .Help("When a certificate, the peer directory or a contract stops being valid (Unix time)")
-                 .Register(*registry_);
+  expiry_ =
+      &BuildGauge()
+           .Name("polder_federation_expiry_timestamp_seconds")
+           .Help(
+               "When a certificate, the peer directory or a contract stops being valid (Unix time)")
+           .Register(*registry_);
 }
 
 std::string NodeMetrics::Reason(const absl::Status& status) {
@@ -147,23 +178,27 @@ std::string NodeMetrics::Reason(const absl::Status& status) {
   }
 }
 
-void NodeMetrics::Record(const std::string& dataset, const absl::Status& status, bool duplicate, int64_t records,
-                         int64_t bytes, absl::Duration latency) {
+void NodeMetrics::Record(const std::string& dataset, const absl::Status& status, bool duplicate,
+                         int64_t records, int64_t bytes, absl::Duration latency) {
   const std::string outcome = !status.ok() ? "rejected" : duplicate ? "duplicate" : "accepted";
   const std::string reason = Reason(status);
-  records_->Add({{"dataset", dataset}, {"outcome", outcome}, {"reason", reason}}).Increment(static_cast<double>(records));
-  bytes_->Add({{"dataset", dataset}, {"outcome", outcome}, {"reason", reason}}).Increment(static_cast<double>(bytes));
+  records_->Add({{"dataset", dataset}, {"outcome", outcome}, {"reason", reason}})
+      .Increment(static_cast<double>(records));
+  bytes_->Add({{"dataset", dataset}, {"outcome", outcome}, {"reason", reason}})
+      .Increment(static_cast<double>(bytes));
   if (status.ok()) {
-    static const prometheus::Histogram::BucketBoundaries kBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                                                       0.5,   1,    2.5,   5,    10,  30};
+    static const prometheus::Histogram::BucketBoundaries kBuckets = {
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
     latency_->Add({{"dataset", dataset}}, kBuckets).Observe(absl::ToDoubleSeconds(latency));
   }
 }
 
-void NodeMetrics::SetPublisherStats(int64_t committed, int64_t failed, int64_t recreations, int64_t known_keys) {
+void NodeMetrics::SetPublisherStats(int64_t committed, int64_t failed, int64_t recreations,
+                                    int64_t known_keys) {
   // Counters only go up: add what happened since the last scrape.
   auto advance = [](prometheus::Counter* c, int64_t total) {
-    if (static_cast<double>(total) > c->Value()) c->Increment(static_cast<double>(total) - c->Value());
+    if (static_cast<double>(total) > c->Value())
+      c->Increment(static_cast<double>(total) - c->Value());
   };
   advance(committed_, committed);
   advance(failed_, failed);
@@ -174,7 +209,8 @@ void NodeMetrics::SetPublisherStats(int64_t committed, int64_t failed, int64_t r
 void NodeMetrics::SetSchemaCache(int64_t schemas, bool reachable, absl::Time last_refresh_ok) {
   schemas_->Set(static_cast<double>(schemas));
   reachable_->Set(reachable ? 1 : 0);
-  if (last_refresh_ok != absl::InfinitePast()) last_refresh_->Set(absl::ToDoubleSeconds(last_refresh_ok - absl::UnixEpoch()));
+  if (last_refresh_ok != absl::InfinitePast())
+    last_refresh_->Set(absl::ToDoubleSeconds(last_refresh_ok - absl::UnixEpoch()));
 }
 
 namespace {
@@ -185,10 +221,12 @@ void Advance(prometheus::Counter& c, int64_t total) {
 
 }  // namespace
 
-void NodeMetrics::SetSubscription(const std::string& provider, const std::string& dataset, const Subscription& s) {
+void NodeMetrics::SetSubscription(const std::string& provider, const std::string& dataset,
+                                  const Subscription& s) {
   const prometheus::Labels labels = {{"provider", provider}, {"dataset", dataset}};
   subscription_up_->Add(labels).Set(s.state == "streaming" ? 1 : 0);
-  for (const char* state : {"starting", "streaming", "reconnecting", "refused", "no-credentials", "fenced", "stopped"}) {
+  for (const char* state : {"starting", "streaming", "reconnecting", "refused", "no-credentials",
+                            "fenced", "stopped"}) {
     subscription_state_->Add({{"provider", provider}, {"dataset", dataset}, {"state", state}})
         .Set(s.state == state ? 1 : 0);
   }
@@ -199,12 +237,16 @@ void NodeMetrics::SetSubscription(const std::string& provider, const std::string
   Advance(subscription_receipts_->Add(labels), s.receipts);
   subscription_lag_seconds_->Add(labels).Set(s.lag_seconds);
   for (const auto& [partition, value] : s.lag) {
-    subscription_lag_->Add({{"provider", provider}, {"dataset", dataset}, {"partition", std::to_string(partition)}})
+    subscription_lag_
+        ->Add({{"provider", provider},
+               {"dataset", dataset},
+               {"partition", std::to_string(partition)}})
         .Set(static_cast<double>(value));
   }
 }
 
-void NodeMetrics::SetOffered(const std::string& peer, const std::string& dataset, const Offered& o) {
+void NodeMetrics::SetOffered(const std::string& peer, const std::string& dataset,
+                             const Offered& o) {
   const prometheus::Labels labels = {{"peer", peer}, {"dataset", dataset}};
   Advance(offered_records_->Add(labels), o.records);
   Advance(offered_bytes_->Add(labels), o.bytes);

@@ -52,11 +52,12 @@ class NodeMetrics {
   NodeMetrics();
 
   // One request's outcome: `status` OK (accepted or duplicate) or the error that refused it.
-  void Record(const std::string& dataset, const absl::Status& status, bool duplicate, int64_t records,
-              int64_t bytes, absl::Duration latency);
+  void Record(const std::string& dataset, const absl::Status& status, bool duplicate,
+              int64_t records, int64_t bytes, absl::Duration latency);
   void SetInflightBytes(int64_t bytes) { inflight_->Set(static_cast<double>(bytes)); }
   // Absolute values from the publisher and the schema cache, set before each scrape.
-  void SetPublisherStats(int64_t committed, int64_t failed, int64_t recreations, int64_t known_keys);
+  void SetPublisherStats(int64_t committed, int64_t failed, int64_t recreations,
+                         int64_t known_keys);
   void SetSchemaCache(int64_t schemas, bool reachable, absl::Time last_refresh_ok);
 
   // A subscription's state (set before each scrape): up (streaming), records and batches
@@ -67,7 +68,8 @@ class NodeMetrics {
     std::map<int32_t, int64_t> lag;
     double lag_seconds = 0;
   };
-  void SetSubscription(const std::string& provider, const std::string& dataset, const Subscription& s);
+  void SetSubscription(const std::string& provider, const std::string& dataset,
+                       const Subscription& s);
 
   // The provider side, per (peer, dataset): totals since start and current values.
   struct Offered {

@@ -14,7 +14,8 @@ namespace {
 std::string ReadBinary(const std::string& name) {
   const char* srcdir = std::getenv("TEST_SRCDIR");
   EXPECT_NE(srcdir, nullptr);
-  const std::string path = std::string(srcdir == nullptr ? "." : srcdir) + "/polder/services/node/" + name;
+  const std::string path =
+      std::string(srcdir == nullptr ? "." : srcdir) + "/polder/services/node/" + name;
   std::ifstream in(path, std::ios::binary);
   EXPECT_TRUE(in.good()) << path;
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
@@ -25,7 +26,8 @@ TEST(ProductionBinaryTest, OnlyTheTestHooksBuildKnowsTheCrashHook) {
   const std::string hooks = ReadBinary("polder-node-test-hooks");
   ASSERT_GT(production.size(), 1000000u);
   ASSERT_GT(hooks.size(), 1000000u);
-  EXPECT_NE(hooks.find("POLDER_TEST_CRASH_BEFORE_COMMIT"), std::string::npos) << "the control: the hooks build has it";
+  EXPECT_NE(hooks.find("POLDER_TEST_CRASH_BEFORE_COMMIT"), std::string::npos)
+      << "the control: the hooks build has it";
   EXPECT_EQ(production.find("POLDER_TEST_CRASH_BEFORE_COMMIT"), std::string::npos);
   EXPECT_EQ(production.find("test hook"), std::string::npos);
 }

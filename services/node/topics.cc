@@ -26,7 +26,8 @@ int64_t ConfigInt(const kafka::TopicDescription& d, const std::string& key, int6
 
 }  // namespace
 
-absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& c, absl::Duration timeout) {
+absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& c,
+                                         absl::Duration timeout) {
   const SizeLimits limits = DeriveSizeLimits(c);
   const int64_t max_message_bytes = limits.producer_batch_bytes + 1024;
   std::vector<Wanted> wanted;
@@ -46,9 +47,10 @@ absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& 
   keys.spec.name = c.keys_topic;
   keys.spec.partitions = 1;
   keys.spec.replication_factor = c.internal_replication_factor;
-  keys.spec.configs = {{"cleanup.policy", "delete"},
-                       {"retention.ms", std::to_string(absl::ToInt64Milliseconds(2 * c.idempotency_window))},
-                       {"max.message.bytes", std::to_string(max_message_bytes)}};
+  keys.spec.configs = {
+      {"cleanup.policy", "delete"},
+      {"retention.ms", std::to_string(absl::ToInt64Milliseconds(2 * c.idempotency_window))},
+      {"max.message.bytes", std::to_string(max_message_bytes)}};
   keys.internal_log = true;
   wanted.push_back(std::move(keys));
   if (c.sharing.enabled) {
@@ -58,24 +60,30 @@ absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& 
       m.spec.name = absl::StrCat(sub.provider, ".", sub.dataset);
       m.spec.partitions = sub.partitions;
       m.spec.replication_factor = sub.replication_factor;
-      m.spec.configs = {{"cleanup.policy", "delete"},
-                        {"retention.ms", std::to_string(absl::ToInt64Milliseconds(sub.mirror_retention))},
-                        {"max.message.bytes", std::to_string(max_message_bytes)},
-                        {"message.timestamp.type", "CreateTime"}};
+      m.spec.configs = {
+          {"cleanup.policy", "delete"},
+          {"retention.ms", std::to_string(absl::ToInt64Milliseconds(sub.mirror_retention))},
+          {"max.message.bytes", std::to_string(max_message_bytes)},
+          {"message.timestamp.type", "CreateTime"}};
       m.exact_partitions = true;
       wanted.push_back(std::move(m));
     }
     Wanted cursors;
     cursors.dataset = false;
     cursors.internal_log = true;
-    cursors.spec = {c.sharing.cursors_topic, 1, c.internal_replication_factor,
-                    {{"cleanup.policy", "compact"}, {"max.message.bytes", std::to_string(max_message_bytes)}}};
+    cursors.spec = {
+        c.sharing.cursors_topic,
+        1,
+        c.internal_replication_factor,
+        {{"cleanup.policy", "compact"}, {"max.message.bytes", std::to_string(max_message_bytes)}}};
     wanted.push_back(std::move(cursors));
     Wanted audit;
     audit.dataset = false;
     audit.internal_log = true;
     // Never compacted, no time-based deletion (a legal retention is set on the topic by hand).
-    audit.spec = {c.sharing.audit_topic, 1, c.internal_replication_factor,
+    audit.spec = {c.sharing.audit_topic,
+                  1,
+                  c.internal_replication_factor,
                   {{"cleanup.policy", "delete"},
                    {"retention.ms", "-1"},
                    {"retention.bytes", "-1"},
@@ -85,8 +93,11 @@ absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& 
     Wanted audit_index;
     audit_index.dataset = false;
     audit_index.internal_log = true;
-    audit_index.spec = {c.sharing.audit_index_topic, 1, c.internal_replication_factor,
-                        {{"cleanup.policy", "compact"}, {"max.message.bytes", std::to_string(max_message_bytes)}}};
+    audit_index.spec = {
+        c.sharing.audit_index_topic,
+        1,
+        c.internal_replication_factor,
+        {{"cleanup.policy", "compact"}, {"max.message.bytes", std::to_string(max_message_bytes)}}};
     wanted.push_back(std::move(audit_index));
   }
 
@@ -97,10 +108,12 @@ absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& 
     if (!d.ok() && d.status().code() == absl::StatusCode::kNotFound) {
       absl::Status created = admin.CreateTopic(w.spec, timeout);
       if (!created.ok() && created.code() != absl::StatusCode::kAlreadyExists) {
-        if (created.code() == absl::StatusCode::kUnavailable || created.code() == absl::StatusCode::kDeadlineExceeded) {
+        if (created.code() == absl::StatusCode::kUnavailable ||
+            created.code() == absl::StatusCode::kDeadlineExceeded) {
           return created;
         }
-        report.errors.push_back(absl::StrCat("topic ", w.spec.name, " cannot be created: ", created.message()));
+        report.errors.push_back(
+            absl::StrCat("topic ", w.spec.name, " cannot be created: ", created.message()));
         continue;
       }
       if (created.ok()) report.created.push_back(w.spec.name);
@@ -113,7 +126,8 @@ absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& 
       } while (absl::Now() < until);
     }
     if (!d.ok()) {
-      if (d.status().code() == absl::StatusCode::kUnavailable || d.status().code() == absl::StatusCode::kDeadlineExceeded) {
+      if (d.status().code() == absl::StatusCode::kUnavailable ||
+          d.status().code() == absl::StatusCode::kDeadlineExceeded) {
         return d.status();
       }
       report.errors.push_back(absl::StrCat("topic ", w.spec.name, ": ", d.status().message()));
@@ -121,53 +135,65 @@ absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& 
     }
     const std::string& name = w.spec.name;
     if (w.exact_partitions && d->partitions != w.spec.partitions) {
-      report.errors.push_back(absl::StrCat("mirror topic ", name, " has ", d->partitions, " partitions; the source has ",
-                                           w.spec.partitions, " (mirrors keep source partitions)"));
+      report.errors.push_back(absl::StrCat("mirror topic ", name, " has ", d->partitions,
+                                           " partitions; the source has ", w.spec.partitions,
+                                           " (mirrors keep source partitions)"));
     } else if (w.dataset && d->partitions != w.spec.partitions) {
-      report.warnings.push_back(absl::StrCat("topic ", name, " has ", d->partitions, " partitions, configured ",
-                                             w.spec.partitions, " (left as it is: repartitioning changes key order)"));
+      report.warnings.push_back(absl::StrCat("topic ", name, " has ", d->partitions,
+                                             " partitions, configured ", w.spec.partitions,
+                                             " (left as it is: repartitioning changes key order)"));
     }
     if (w.internal_log && d->partitions != 1) {
-      report.errors.push_back(absl::StrCat("topic ", name, " must have 1 partition, has ", d->partitions));
+      report.errors.push_back(
+          absl::StrCat("topic ", name, " must have 1 partition, has ", d->partitions));
     }
     if (d->replication_factor != w.spec.replication_factor) {
-      report.warnings.push_back(absl::StrCat("topic ", name, " has replication factor ", d->replication_factor,
-                                             ", configured ", w.spec.replication_factor));
+      report.warnings.push_back(absl::StrCat("topic ", name, " has replication factor ",
+                                             d->replication_factor, ", configured ",
+                                             w.spec.replication_factor));
     }
     if (d->replication_factor < c.production_replication_factor) {
-      report.warnings.push_back(absl::StrCat("topic ", name, " has replication factor ", d->replication_factor,
-                                             ", below the production value ", c.production_replication_factor,
+      report.warnings.push_back(absl::StrCat("topic ", name, " has replication factor ",
+                                             d->replication_factor, ", below the production value ",
+                                             c.production_replication_factor,
                                              ": a broker failure can lose acknowledged records"));
     }
     const int64_t min_isr = ConfigInt(*d, "min.insync.replicas", 1);
     if (min_isr < c.production_min_insync_replicas) {
       report.warnings.push_back(absl::StrCat("topic ", name, " has min.insync.replicas=", min_isr,
-                                             ", below the production value ", c.production_min_insync_replicas));
+                                             ", below the production value ",
+                                             c.production_min_insync_replicas));
     }
     auto policy = d->configs.find("cleanup.policy");
-    const bool wants_compaction = w.spec.configs.count("cleanup.policy") && w.spec.configs.at("cleanup.policy") == "compact";
-    if (!wants_compaction && policy != d->configs.end() && !absl::StrContains(policy->second.value, "delete")) {
-      report.errors.push_back(absl::StrCat("topic ", name, " has cleanup.policy=", policy->second.value,
-                                           "; ingest needs delete (compaction would drop records of the same entity)"));
+    const bool wants_compaction =
+        w.spec.configs.count("cleanup.policy") && w.spec.configs.at("cleanup.policy") == "compact";
+    if (!wants_compaction && policy != d->configs.end() &&
+        !absl::StrContains(policy->second.value, "delete")) {
+      report.errors.push_back(
+          absl::StrCat("topic ", name, " has cleanup.policy=", policy->second.value,
+                       "; ingest needs delete (compaction would drop records of the same entity)"));
     }
     const int64_t retention = ConfigInt(*d, "retention.ms", -1);
     const int64_t wanted_retention =
         w.spec.configs.count("retention.ms") ? std::stoll(w.spec.configs.at("retention.ms")) : -1;
     if (w.dataset && retention != wanted_retention) {
-      report.warnings.push_back(absl::StrCat("topic ", name, " keeps records for retention.ms=", retention,
-                                             ", configured ", wanted_retention));
+      report.warnings.push_back(absl::StrCat("topic ", name, " keeps records for retention.ms=",
+                                             retention, ", configured ", wanted_retention));
     }
     if (name == c.sharing.audit_topic && c.sharing.enabled && retention >= 0) {
-      report.warnings.push_back(absl::StrCat("audit topic ", name, " deletes entries after retention.ms=", retention,
+      report.warnings.push_back(absl::StrCat("audit topic ", name,
+                                             " deletes entries after retention.ms=", retention,
                                              ": keep it only if that is the legal retention"));
     }
-    if (name == c.keys_topic && retention >= 0 && retention < absl::ToInt64Milliseconds(c.idempotency_window)) {
+    if (name == c.keys_topic && retention >= 0 &&
+        retention < absl::ToInt64Milliseconds(c.idempotency_window)) {
       report.errors.push_back(absl::StrCat("topic ", name, " keeps keys for ", retention,
                                            " ms, less than the idempotency window"));
     }
     max_bytes[name] = ConfigInt(*d, "max.message.bytes", 1048588);
   }
-  for (std::string& problem : CheckSizeLimits(c, limits, max_bytes)) report.errors.push_back(std::move(problem));
+  for (std::string& problem : CheckSizeLimits(c, limits, max_bytes))
+    report.errors.push_back(std::move(problem));
   return report;
 }
 

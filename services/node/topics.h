@@ -23,7 +23,8 @@ struct TopicReport {
 };
 
 // UNAVAILABLE if Kafka cannot be asked; otherwise the report (errors included).
-absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& config, absl::Duration timeout);
+absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& config,
+                                         absl::Duration timeout);
 
 }  // namespace node
 }  // namespace polder

@@ -3,11 +3,11 @@
 #include "services/node/topics.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/kafka/rdkafka_admin.h"
 #include "common/status/status_matchers.h"
 #include "common/testing/kafka_fixture.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "common/kafka/rdkafka_admin.h"
 
 namespace polder {
 namespace node {
@@ -43,11 +43,14 @@ TEST_F(TopicsTest, CreatesMissingTopicsAsConfigured) {
   NodeConfig c = Config("create");
   ASSERT_OK_AND_ASSIGN(auto admin, kafka::KafkaAdmin::Create(ClientOptions()));
   ASSERT_OK_AND_ASSIGN(TopicReport report, EnsureTopics(*admin, c, absl::Seconds(10)));
-  EXPECT_THAT(report.created, ::testing::UnorderedElementsAre("create.mobility.bike-counts", "create.parking.occupancy",
+  EXPECT_THAT(report.created, ::testing::UnorderedElementsAre("create.mobility.bike-counts",
+                                                              "create.parking.occupancy",
                                                               "_polder.ingest-keys-create"));
   EXPECT_TRUE(report.errors.empty()) << report.errors[0];
-  EXPECT_THAT(report.warnings, Contains(HasSubstr("replication factor 1, below the production value 3")));
-  ASSERT_OK_AND_ASSIGN(kafka::TopicDescription d, admin->DescribeTopic("create.mobility.bike-counts", absl::Seconds(10)));
+  EXPECT_THAT(report.warnings,
+              Contains(HasSubstr("replication factor 1, below the production value 3")));
+  ASSERT_OK_AND_ASSIGN(kafka::TopicDescription d,
+                       admin->DescribeTopic("create.mobility.bike-counts", absl::Seconds(10)));
   EXPECT_EQ(d.partitions, 3);
   EXPECT_EQ(d.configs["retention.ms"].value, std::to_string(48 * 3600 * 1000));
   EXPECT_EQ(d.configs["max.message.bytes"].value, std::to_string((1 << 20) + 1024));
@@ -60,14 +63,19 @@ TEST_F(TopicsTest, CreatesMissingTopicsAsConfigured) {
 TEST_F(TopicsTest, ReportsMismatchesOfExistingTopicsWithoutAlteringThem) {
   NodeConfig c = Config("exist");
   ASSERT_OK_AND_ASSIGN(auto admin, kafka::KafkaAdmin::Create(ClientOptions()));
-  ASSERT_OK(admin->CreateTopic({"exist.mobility.bike-counts", 5, 1, {{"max.message.bytes", "500000"}}},
+  ASSERT_OK(admin->CreateTopic(
+      {"exist.mobility.bike-counts", 5, 1, {{"max.message.bytes", "500000"}}}, absl::Seconds(10)));
+  ASSERT_OK(admin->CreateTopic({"exist.parking.occupancy", 2, 1, {{"cleanup.policy", "compact"}}},
                                absl::Seconds(10)));
-  ASSERT_OK(admin->CreateTopic({"exist.parking.occupancy", 2, 1, {{"cleanup.policy", "compact"}}}, absl::Seconds(10)));
   ASSERT_OK_AND_ASSIGN(TopicReport report, EnsureTopics(*admin, c, absl::Seconds(10)));
-  EXPECT_THAT(report.warnings, Contains(HasSubstr("exist.mobility.bike-counts has 5 partitions, configured 3")));
-  EXPECT_THAT(report.errors, Contains(HasSubstr("exist.mobility.bike-counts has max.message.bytes=500000")));
-  EXPECT_THAT(report.errors, Contains(HasSubstr("exist.parking.occupancy has cleanup.policy=compact")));
-  ASSERT_OK_AND_ASSIGN(kafka::TopicDescription d, admin->DescribeTopic("exist.mobility.bike-counts", absl::Seconds(10)));
+  EXPECT_THAT(report.warnings,
+              Contains(HasSubstr("exist.mobility.bike-counts has 5 partitions, configured 3")));
+  EXPECT_THAT(report.errors,
+              Contains(HasSubstr("exist.mobility.bike-counts has max.message.bytes=500000")));
+  EXPECT_THAT(report.errors,
+              Contains(HasSubstr("exist.parking.occupancy has cleanup.policy=compact")));
+  ASSERT_OK_AND_ASSIGN(kafka::TopicDescription d,
+                       admin->DescribeTopic("exist.mobility.bike-counts", absl::Seconds(10)));
   EXPECT_EQ(d.partitions, 5) << "not altered";
   EXPECT_EQ(d.configs["max.message.bytes"].value, "500000") << "not altered";
 }
@@ -78,21 +86,30 @@ TEST_F(TopicsTest, FederationAddsMirrorCursorAndAuditTopicsAndRefusesAPartitionM
   c.sharing.cursors_topic = "_polder.cursors-fed";
   c.sharing.audit_topic = "_polder.audit-fed";
   c.sharing.audit_index_topic = "_polder.audit-fed-index";
-  c.sharing.subscriptions.push_back({"groningen", "localhost:7445", "mobility.bike-counts", "gr-am-1", 3, 1});
-  c.sharing.subscriptions.push_back({"enschede", "localhost:7445", "economy.footfall", "en-am-1", 2, 1});
+  c.sharing.subscriptions.push_back(
+      {"groningen", "localhost:7445", "mobility.bike-counts", "gr-am-1", 3, 1});
+  c.sharing.subscriptions.push_back(
+      {"enschede", "localhost:7445", "economy.footfall", "en-am-1", 2, 1});
   ASSERT_OK_AND_ASSIGN(auto admin, kafka::KafkaAdmin::Create(ClientOptions()));
   ASSERT_OK(admin->CreateTopic({"enschede.economy.footfall", 4, 1, {}}, absl::Seconds(10)));
   ASSERT_OK_AND_ASSIGN(TopicReport report, EnsureTopics(*admin, c, absl::Seconds(10)));
-  EXPECT_THAT(report.created, ::testing::IsSupersetOf({"groningen.mobility.bike-counts", "_polder.cursors-fed",
-                                                       "_polder.audit-fed", "_polder.audit-fed-index"}));
-  EXPECT_THAT(report.errors, Contains(HasSubstr("mirror topic enschede.economy.footfall has 4 partitions; the source has 2")));
-  ASSERT_OK_AND_ASSIGN(kafka::TopicDescription audit, admin->DescribeTopic("_polder.audit-fed", absl::Seconds(10)));
-  EXPECT_EQ(audit.configs["retention.ms"].value, "-1") << "no time-based deletion of the audit trail";
-  ASSERT_OK_AND_ASSIGN(kafka::TopicDescription cursors, admin->DescribeTopic("_polder.cursors-fed", absl::Seconds(10)));
+  EXPECT_THAT(report.created,
+              ::testing::IsSupersetOf({"groningen.mobility.bike-counts", "_polder.cursors-fed",
+                                       "_polder.audit-fed", "_polder.audit-fed-index"}));
+  EXPECT_THAT(report.errors,
+              Contains(HasSubstr(
+                  "mirror topic enschede.economy.footfall has 4 partitions; the source has 2")));
+  ASSERT_OK_AND_ASSIGN(kafka::TopicDescription audit,
+                       admin->DescribeTopic("_polder.audit-fed", absl::Seconds(10)));
+  EXPECT_EQ(audit.configs["retention.ms"].value, "-1")
+      << "no time-based deletion of the audit trail";
+  ASSERT_OK_AND_ASSIGN(kafka::TopicDescription cursors,
+                       admin->DescribeTopic("_polder.cursors-fed", absl::Seconds(10)));
   EXPECT_EQ(cursors.configs["cleanup.policy"].value, "compact");
   ASSERT_OK_AND_ASSIGN(kafka::TopicDescription index,
                        admin->DescribeTopic("_polder.audit-fed-index", absl::Seconds(10)));
-  EXPECT_EQ(index.configs["cleanup.policy"].value, "compact") << "the audit index keeps the latest record per key";
+  EXPECT_EQ(index.configs["cleanup.policy"].value, "compact")
+      << "the audit index keeps the latest record per key";
 }
 
 }  // namespace

@@ -1,6 +1,5 @@
 #include "services/registry/compatibility.h"
 
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "services/registry/protobuf_compatibility.h"
@@ -11,9 +10,10 @@ namespace {
 
 class Full : public CompatibilityChecker {
  public:
-  std::vector<std::string> Check(const schema::ParsedSchema& candidate,
-                                 const std::vector<std::shared_ptr<const schema::ParsedSchema>>& previous,
-                                 const std::string& level) const override {
+  std::vector<std::string> Check(
+      const schema::ParsedSchema& candidate,
+      const std::vector<std::shared_ptr<const schema::ParsedSchema>>& previous,
+      const std::string& level) const override {
     std::vector<std::string> reasons;
     if (level == "NONE" || previous.empty()) return reasons;
     const bool transitive = absl::EndsWith(level, "_TRANSITIVE");
@@ -21,8 +21,9 @@ class Full : public CompatibilityChecker {
     const bool forward = absl::StartsWith(level, "FORWARD") || absl::StartsWith(level, "FULL");
     const size_t first = transitive ? 0 : previous.size() - 1;
     for (size_t i = first; i < previous.size(); ++i) {
-      const std::string against = i + 1 == previous.size() ? std::string("the latest version")
-                                                           : absl::StrCat("version #", i + 1, " of the history");
+      const std::string against = i + 1 == previous.size()
+                                      ? std::string("the latest version")
+                                      : absl::StrCat("version #", i + 1, " of the history");
       if (backward) {
         for (const std::string& r : CompareForReading(candidate, *previous[i], ReaderIs::kNewer)) {
           reasons.push_back(absl::StrCat("BACKWARD vs ", against, ": ", r));
@@ -40,7 +41,9 @@ class Full : public CompatibilityChecker {
 
 }  // namespace
 
-std::unique_ptr<CompatibilityChecker> ProtobufCompatibilityChecker() { return std::make_unique<Full>(); }
+std::unique_ptr<CompatibilityChecker> ProtobufCompatibilityChecker() {
+  return std::make_unique<Full>();
+}
 
 }  // namespace registry
 }  // namespace polder

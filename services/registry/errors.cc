@@ -43,7 +43,9 @@ absl::Status RegistryError(ErrorCode code, absl::string_view message) {
   return s;
 }
 
-bool HasRegistryErrorCode(const absl::Status& status) { return status.GetPayload(kPayload).has_value(); }
+bool HasRegistryErrorCode(const absl::Status& status) {
+  return status.GetPayload(kPayload).has_value();
+}
 
 int ConfluentErrorCode(const absl::Status& status) {
   auto p = status.GetPayload(kPayload);

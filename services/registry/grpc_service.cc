@@ -16,13 +16,15 @@ grpc::Status Out(const absl::Status& s) {
                       absl::StrCat(s.message(), " (error_code ", ConfluentErrorCode(s), ")"));
 }
 
-std::vector<SchemaReference> Refs(const google::protobuf::RepeatedPtrField<v1::SchemaReference>& in) {
+std::vector<SchemaReference> Refs(
+    const google::protobuf::RepeatedPtrField<v1::SchemaReference>& in) {
   std::vector<SchemaReference> out;
   for (const auto& r : in) out.push_back({r.name(), r.subject(), r.version()});
   return out;
 }
 
-void FillRefs(const std::vector<SchemaReference>& in, google::protobuf::RepeatedPtrField<v1::SchemaReference>* out) {
+void FillRefs(const std::vector<SchemaReference>& in,
+              google::protobuf::RepeatedPtrField<v1::SchemaReference>* out) {
   for (const auto& r : in) {
     v1::SchemaReference* p = out->Add();
     p->set_name(r.name);
@@ -54,12 +56,13 @@ absl::StatusOr<std::string> RegistryGrpcService::Caller(grpc::ServerContext* con
   return peer->peer_id;
 }
 
-#define POLDER_CALLER(ctx, var)                          \
-  absl::StatusOr<std::string> var##_or = Caller(ctx);    \
-  if (!var##_or.ok()) return Out(var##_or.status());     \
+#define POLDER_CALLER(ctx, var)                       \
+  absl::StatusOr<std::string> var##_or = Caller(ctx); \
+  if (!var##_or.ok()) return Out(var##_or.status());  \
   const std::string& var = *var##_or
 
-grpc::Status RegistryGrpcService::RegisterSchema(grpc::ServerContext* ctx, const v1::RegisterSchemaRequest* req,
+grpc::Status RegistryGrpcService::RegisterSchema(grpc::ServerContext* ctx,
+                                                 const v1::RegisterSchemaRequest* req,
                                                  v1::RegisterSchemaResponse* resp) {
   POLDER_CALLER(ctx, peer);
   absl::Status allowed = policy_.CheckSubjectWrite(peer, req->subject());
@@ -80,7 +83,9 @@ grpc::Status RegistryGrpcService::RegisterSchema(grpc::ServerContext* ctx, const
   return grpc::Status::OK;
 }
 
-grpc::Status RegistryGrpcService::LookupSchema(grpc::ServerContext* ctx, const v1::LookupSchemaRequest* req, v1::Schema* resp) {
+grpc::Status RegistryGrpcService::LookupSchema(grpc::ServerContext* ctx,
+                                               const v1::LookupSchemaRequest* req,
+                                               v1::Schema* resp) {
   POLDER_CALLER(ctx, peer);
   (void)peer;
   RegisterRequest r;
@@ -93,25 +98,30 @@ grpc::Status RegistryGrpcService::LookupSchema(grpc::ServerContext* ctx, const v
   return grpc::Status::OK;
 }
 
-grpc::Status RegistryGrpcService::GetSchema(grpc::ServerContext* ctx, const v1::GetSchemaRequest* req, v1::Schema* resp) {
+grpc::Status RegistryGrpcService::GetSchema(grpc::ServerContext* ctx,
+                                            const v1::GetSchemaRequest* req, v1::Schema* resp) {
   POLDER_CALLER(ctx, peer);
   (void)peer;
-  absl::StatusOr<SchemaView> v = registry_->GetById(req->id(), req->subject(), Format(req->format()));
+  absl::StatusOr<SchemaView> v =
+      registry_->GetById(req->id(), req->subject(), Format(req->format()));
   if (!v.ok()) return Out(v.status());
   FillSchema(*v, resp);
   return grpc::Status::OK;
 }
 
-grpc::Status RegistryGrpcService::GetVersion(grpc::ServerContext* ctx, const v1::GetVersionRequest* req, v1::Schema* resp) {
+grpc::Status RegistryGrpcService::GetVersion(grpc::ServerContext* ctx,
+                                             const v1::GetVersionRequest* req, v1::Schema* resp) {
   POLDER_CALLER(ctx, peer);
   (void)peer;
-  absl::StatusOr<SchemaView> v = registry_->GetVersion(req->subject(), req->version(), req->deleted(), Format(req->format()));
+  absl::StatusOr<SchemaView> v =
+      registry_->GetVersion(req->subject(), req->version(), req->deleted(), Format(req->format()));
   if (!v.ok()) return Out(v.status());
   FillSchema(*v, resp);
   return grpc::Status::OK;
 }
 
-grpc::Status RegistryGrpcService::ListSubjects(grpc::ServerContext* ctx, const v1::ListSubjectsRequest* req,
+grpc::Status RegistryGrpcService::ListSubjects(grpc::ServerContext* ctx,
+                                               const v1::ListSubjectsRequest* req,
                                                v1::ListSubjectsResponse* resp) {
   POLDER_CALLER(ctx, peer);
   (void)peer;
@@ -119,7 +129,8 @@ grpc::Status RegistryGrpcService::ListSubjects(grpc::ServerContext* ctx, const v
   return grpc::Status::OK;
 }
 
-grpc::Status RegistryGrpcService::ListVersions(grpc::ServerContext* ctx, const v1::ListVersionsRequest* req,
+grpc::Status RegistryGrpcService::ListVersions(grpc::ServerContext* ctx,
+                                               const v1::ListVersionsRequest* req,
                                                v1::VersionsResponse* resp) {
   POLDER_CALLER(ctx, peer);
   (void)peer;
@@ -129,29 +140,34 @@ grpc::Status RegistryGrpcService::ListVersions(grpc::ServerContext* ctx, const v
   return grpc::Status::OK;
 }
 
-grpc::Status RegistryGrpcService::DeleteSubject(grpc::ServerContext* ctx, const v1::DeleteSubjectRequest* req,
+grpc::Status RegistryGrpcService::DeleteSubject(grpc::ServerContext* ctx,
+                                                const v1::DeleteSubjectRequest* req,
                                                 v1::VersionsResponse* resp) {
   POLDER_CALLER(ctx, peer);
   absl::Status allowed = policy_.CheckSubjectWrite(peer, req->subject());
   if (!allowed.ok()) return Out(allowed);
-  absl::StatusOr<std::vector<int32_t>> v = registry_->DeleteSubject(req->subject(), req->permanent());
+  absl::StatusOr<std::vector<int32_t>> v =
+      registry_->DeleteSubject(req->subject(), req->permanent());
   if (!v.ok()) return Out(v.status());
   for (int32_t n : *v) resp->add_versions(n);
   return grpc::Status::OK;
 }
 
-grpc::Status RegistryGrpcService::DeleteVersion(grpc::ServerContext* ctx, const v1::DeleteVersionRequest* req,
+grpc::Status RegistryGrpcService::DeleteVersion(grpc::ServerContext* ctx,
+                                                const v1::DeleteVersionRequest* req,
                                                 v1::DeleteVersionResponse* resp) {
   POLDER_CALLER(ctx, peer);
   absl::Status allowed = policy_.CheckSubjectWrite(peer, req->subject());
   if (!allowed.ok()) return Out(allowed);
-  absl::StatusOr<int32_t> v = registry_->DeleteVersion(req->subject(), req->version(), req->permanent());
+  absl::StatusOr<int32_t> v =
+      registry_->DeleteVersion(req->subject(), req->version(), req->permanent());
   if (!v.ok()) return Out(v.status());
   resp->set_version(*v);
   return grpc::Status::OK;
 }
 
-grpc::Status RegistryGrpcService::CheckCompatibility(grpc::ServerContext* ctx, const v1::CheckCompatibilityRequest* req,
+grpc::Status RegistryGrpcService::CheckCompatibility(grpc::ServerContext* ctx,
+                                                     const v1::CheckCompatibilityRequest* req,
                                                      v1::CheckCompatibilityResponse* resp) {
   POLDER_CALLER(ctx, peer);
   (void)peer;
@@ -159,34 +175,43 @@ grpc::Status RegistryGrpcService::CheckCompatibility(grpc::ServerContext* ctx, c
   r.subject = req->subject();
   r.schema = req->schema();
   r.references = Refs(req->references());
-  absl::StatusOr<std::vector<std::string>> reasons = registry_->TestCompatibility(r, req->version());
+  absl::StatusOr<std::vector<std::string>> reasons =
+      registry_->TestCompatibility(r, req->version());
   if (!reasons.ok()) return Out(reasons.status());
   resp->set_is_compatible(reasons->empty());
   for (const std::string& m : *reasons) resp->add_messages(m);
   return grpc::Status::OK;
 }
 
-grpc::Status RegistryGrpcService::GetConfig(grpc::ServerContext* ctx, const v1::GetConfigRequest* req, v1::ConfigResponse* resp) {
+grpc::Status RegistryGrpcService::GetConfig(grpc::ServerContext* ctx,
+                                            const v1::GetConfigRequest* req,
+                                            v1::ConfigResponse* resp) {
   POLDER_CALLER(ctx, peer);
   (void)peer;
-  absl::StatusOr<std::string> level = registry_->GetCompatibility(req->subject(), req->default_to_global());
+  absl::StatusOr<std::string> level =
+      registry_->GetCompatibility(req->subject(), req->default_to_global());
   if (!level.ok()) return Out(level.status());
   resp->set_compatibility(*level);
   return grpc::Status::OK;
 }
 
-grpc::Status RegistryGrpcService::SetConfig(grpc::ServerContext* ctx, const v1::SetConfigRequest* req, v1::ConfigResponse* resp) {
+grpc::Status RegistryGrpcService::SetConfig(grpc::ServerContext* ctx,
+                                            const v1::SetConfigRequest* req,
+                                            v1::ConfigResponse* resp) {
   POLDER_CALLER(ctx, peer);
-  absl::Status allowed = req->subject().empty() ? policy_.CheckOperator(peer, "change the global compatibility")
-                                                : policy_.CheckSubjectWrite(peer, req->subject());
+  absl::Status allowed = req->subject().empty()
+                             ? policy_.CheckOperator(peer, "change the global compatibility")
+                             : policy_.CheckSubjectWrite(peer, req->subject());
   if (!allowed.ok()) return Out(allowed);
-  absl::StatusOr<std::string> level = registry_->SetCompatibility(req->subject(), req->compatibility());
+  absl::StatusOr<std::string> level =
+      registry_->SetCompatibility(req->subject(), req->compatibility());
   if (!level.ok()) return Out(level.status());
   resp->set_compatibility(*level);
   return grpc::Status::OK;
 }
 
-grpc::Status RegistryGrpcService::GetMode(grpc::ServerContext* ctx, const v1::GetModeRequest* req, v1::ModeResponse* resp) {
+grpc::Status RegistryGrpcService::GetMode(grpc::ServerContext* ctx, const v1::GetModeRequest* req,
+                                          v1::ModeResponse* resp) {
   POLDER_CALLER(ctx, peer);
   (void)peer;
   absl::StatusOr<std::string> mode = registry_->GetMode(req->subject(), req->default_to_global());
@@ -195,7 +220,8 @@ grpc::Status RegistryGrpcService::GetMode(grpc::ServerContext* ctx, const v1::Ge
   return grpc::Status::OK;
 }
 
-grpc::Status RegistryGrpcService::SetMode(grpc::ServerContext* ctx, const v1::SetModeRequest* req, v1::ModeResponse* resp) {
+grpc::Status RegistryGrpcService::SetMode(grpc::ServerContext* ctx, const v1::SetModeRequest* req,
+                                          v1::ModeResponse* resp) {
   POLDER_CALLER(ctx, peer);
   absl::Status allowed = policy_.CheckOperator(peer, "change modes");
   if (!allowed.ok()) return Out(allowed);
@@ -205,7 +231,8 @@ grpc::Status RegistryGrpcService::SetMode(grpc::ServerContext* ctx, const v1::Se
   return grpc::Status::OK;
 }
 
-grpc::Status RegistryGrpcService::Export(grpc::ServerContext* ctx, const v1::ExportRequest*, v1::RegistryExport* resp) {
+grpc::Status RegistryGrpcService::Export(grpc::ServerContext* ctx, const v1::ExportRequest*,
+                                         v1::RegistryExport* resp) {
   POLDER_CALLER(ctx, peer);
   absl::Status allowed = policy_.CheckOperator(peer, "export the registry");
   if (!allowed.ok()) return Out(allowed);
@@ -220,7 +247,8 @@ grpc::Status RegistryGrpcService::Export(grpc::ServerContext* ctx, const v1::Exp
     FillRefs(v.references, out->mutable_references());
   }
   resp->set_global_compatibility(e.global_compatibility);
-  for (const auto& [s, l] : e.subject_compatibility) (*resp->mutable_subject_compatibility())[s] = l;
+  for (const auto& [s, l] : e.subject_compatibility)
+    (*resp->mutable_subject_compatibility())[s] = l;
   resp->set_next_id(e.next_id);
   for (const StoredSchema& s : e.orphan_schemas) {
     v1::ExportedSchema* out = resp->add_orphan_schemas();
@@ -232,15 +260,18 @@ grpc::Status RegistryGrpcService::Export(grpc::ServerContext* ctx, const v1::Exp
   return grpc::Status::OK;
 }
 
-grpc::Status RegistryGrpcService::Import(grpc::ServerContext* ctx, const v1::RegistryExport* req, v1::ImportResponse* resp) {
+grpc::Status RegistryGrpcService::Import(grpc::ServerContext* ctx, const v1::RegistryExport* req,
+                                         v1::ImportResponse* resp) {
   POLDER_CALLER(ctx, peer);
   absl::Status allowed = policy_.CheckOperator(peer, "import into the registry");
   if (!allowed.ok()) return Out(allowed);
   registry::Export e;
   for (const auto& v : req->versions()) {
-    e.versions.push_back({v.subject(), v.version(), v.id(), v.schema(), Refs(v.references()), v.deleted()});
+    e.versions.push_back(
+        {v.subject(), v.version(), v.id(), v.schema(), Refs(v.references()), v.deleted()});
   }
-  e.global_compatibility = req->global_compatibility().empty() ? "BACKWARD" : req->global_compatibility();
+  e.global_compatibility =
+      req->global_compatibility().empty() ? "BACKWARD" : req->global_compatibility();
   for (const auto& [s, l] : req->subject_compatibility()) e.subject_compatibility[s] = l;
   e.next_id = req->next_id();
   for (const auto& o : req->orphan_schemas()) {
@@ -252,7 +283,8 @@ grpc::Status RegistryGrpcService::Import(grpc::ServerContext* ctx, const v1::Reg
   return grpc::Status::OK;
 }
 
-grpc::Status RegistryGrpcService::SetPrimary(grpc::ServerContext* ctx, const v1::SetPrimaryRequest* req,
+grpc::Status RegistryGrpcService::SetPrimary(grpc::ServerContext* ctx,
+                                             const v1::SetPrimaryRequest* req,
                                              v1::SetPrimaryResponse* resp) {
   POLDER_CALLER(ctx, peer);
   absl::Status allowed = policy_.CheckOperator(peer, "move the primary role");

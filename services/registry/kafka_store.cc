@@ -12,10 +12,12 @@
 namespace polder {
 namespace registry {
 
-absl::StatusOr<std::unique_ptr<KafkaSchemaStore>> KafkaSchemaStore::Create(Options options, kafka::ClientFactory& kafka) {
+absl::StatusOr<std::unique_ptr<KafkaSchemaStore>> KafkaSchemaStore::Create(
+    Options options, kafka::ClientFactory& kafka) {
   if (options.replica_id.empty()) return absl::InvalidArgumentError("registry replica_id is empty");
   if (options.federation.empty()) return absl::InvalidArgumentError("registry federation is empty");
-  if (options.initial_primary.empty()) return absl::InvalidArgumentError("registry primary is empty");
+  if (options.initial_primary.empty())
+    return absl::InvalidArgumentError("registry primary is empty");
   return std::unique_ptr<KafkaSchemaStore>(new KafkaSchemaStore(std::move(options), kafka));
 }
 
@@ -44,7 +46,8 @@ std::string KafkaSchemaStore::primary_replica() const {
 }
 
 absl::Status KafkaSchemaStore::Start() {
-  if (registry_ == nullptr) return absl::FailedPreconditionError("registry store: no registry attached");
+  if (registry_ == nullptr)
+    return absl::FailedPreconditionError("registry store: no registry attached");
   ASSIGN_OR_RETURN(auto admin, kafka_.NewAdmin(options_.client));
   kafka::TopicSpec spec;
   spec.name = options_.topic;
@@ -55,7 +58,8 @@ absl::Status KafkaSchemaStore::Start() {
   if (!created.ok() && !absl::IsAlreadyExists(created)) {
     return Prepend(created, absl::StrCat("creating ", options_.topic, ": "));
   }
-  ASSIGN_OR_RETURN(kafka::TopicDescription d, admin->DescribeTopic(options_.topic, options_.timeout));
+  ASSIGN_OR_RETURN(kafka::TopicDescription d,
+                   admin->DescribeTopic(options_.topic, options_.timeout));
   if (d.partitions != 1) {
     return absl::FailedPreconditionError(absl::StrCat(options_.topic, " has ", d.partitions,
                                                       " partitions; the registry needs exactly 1"));
@@ -96,7 +100,8 @@ absl::Status KafkaSchemaStore::Start() {
 
 void KafkaSchemaStore::TailLoop() {
   while (!stop_) {
-    absl::StatusOr<std::vector<kafka::ConsumedRecord>> batch = tail_->Poll(absl::Milliseconds(200), 1000);
+    absl::StatusOr<std::vector<kafka::ConsumedRecord>> batch =
+        tail_->Poll(absl::Milliseconds(200), 1000);
     if (!batch.ok()) {
       log::Error("reading the registry topic", {{"error", std::string(batch.status().message())}});
       {
@@ -112,7 +117,8 @@ void KafkaSchemaStore::TailLoop() {
       tail_error_.clear();
     }
     for (const kafka::ConsumedRecord& r : *batch) {
-      StoreRecord rec{r.key.value_or(""), r.tombstone ? std::nullopt : std::optional<std::string>(r.value)};
+      StoreRecord rec{r.key.value_or(""),
+                      r.tombstone ? std::nullopt : std::optional<std::string>(r.value)};
       absl::Status s = registry_->ApplyFromLog(rec, r.offset);
       if (!s.ok()) {
         log::Warning("skipped an unreadable registry record",
@@ -132,7 +138,8 @@ KafkaSchemaStore::Status KafkaSchemaStore::status(absl::Duration timeout) const 
   s.epoch = p.has_value() ? p->epoch : -1;
   s.position = position_.load();
   s.last_read_ok = absl::FromUnixMillis(last_read_ok_ms_.load());
-  absl::StatusOr<std::pair<int64_t, int64_t>> marks = marks_->QueryWatermarks(options_.topic, 0, timeout);
+  absl::StatusOr<std::pair<int64_t, int64_t>> marks =
+      marks_->QueryWatermarks(options_.topic, 0, timeout);
   if (marks.ok()) {
     s.end_offset = marks->second;
   } else {
@@ -151,10 +158,10 @@ absl::Status KafkaSchemaStore::WaitCaughtUp(absl::Duration timeout) {
     if (position_.load() >= end || registry_->applied_offset() >= end - 1) return absl::OkStatus();
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return RegistryError(kOperationTimeout,
-                       absl::StrCat("registry did not read ", options_.topic, " to its end (offset ", end,
-                                    ") within ", absl::FormatDuration(timeout), "; read through ",
-                                    position_.load()));
+  return RegistryError(kOperationTimeout, absl::StrCat("registry did not read ", options_.topic,
+                                                       " to its end (offset ", end, ") within ",
+                                                       absl::FormatDuration(timeout),
+                                                       "; read through ", position_.load()));
 }
 
 absl::StatusOr<int64_t> KafkaSchemaStore::Commit(const std::vector<StoreRecord>& records) {
@@ -196,7 +203,8 @@ absl::StatusOr<int64_t> KafkaSchemaStore::Commit(const std::vector<StoreRecord>&
       producer_.reset();
       log::Error("registry primary fenced by a newer primary; stepping down",
                  {{"replica", options_.replica_id}, {"reason", std::string(s.message())}});
-      return RegistryError(kNotPrimary, absl::StrCat("this replica was fenced by a newer primary: ", s.message()));
+      return RegistryError(
+          kNotPrimary, absl::StrCat("this replica was fenced by a newer primary: ", s.message()));
     }
     // The transaction failed, or its outcome is unknown: the producer may be stuck in it.
     // A new producer with the same id resolves it (completing or aborting it at the
@@ -212,10 +220,12 @@ absl::StatusOr<int64_t> KafkaSchemaStore::Commit(const std::vector<StoreRecord>&
       log::Error("registry primary cannot write; stepping down until Kafka recovers",
                  {{"reason", std::string(fresh.status().message())}});
     }
-    return RegistryError(kStoreError, absl::StrCat("storing in ", options_.topic, " failed: ", s.message()));
+    return RegistryError(kStoreError,
+                         absl::StrCat("storing in ", options_.topic, " failed: ", s.message()));
   }
   absl::MutexLock l(&deliveries->mu);
-  if (deliveries->last < 0) return RegistryError(kStoreError, "committed, but no offsets were reported");
+  if (deliveries->last < 0)
+    return RegistryError(kStoreError, "committed, but no offsets were reported");
   return deliveries->last;
 }
 
@@ -252,7 +262,8 @@ absl::Status KafkaSchemaStore::BecomePrimary() {
     StepDown(absl::StrCat("could not record the primary: ", written.message()));
     return written;
   }
-  log::Info("registry replica is now the primary", {{"replica", options_.replica_id}, {"epoch", me.epoch}});
+  log::Info("registry replica is now the primary",
+            {{"replica", options_.replica_id}, {"epoch", me.epoch}});
   return absl::OkStatus();
 }
 
@@ -261,7 +272,8 @@ void KafkaSchemaStore::StepDown(const std::string& why) {
   if (!primary_ && producer_ == nullptr) return;
   primary_ = false;
   producer_.reset();
-  log::Warning("registry replica stepped down", {{"replica", options_.replica_id}, {"reason", why}});
+  log::Warning("registry replica stepped down",
+               {{"replica", options_.replica_id}, {"reason", why}});
 }
 
 absl::Status KafkaSchemaStore::MakePrimary(const std::string& replica) {
@@ -274,9 +286,10 @@ absl::Status KafkaSchemaStore::MakePrimary(const std::string& replica) {
     return BecomePrimary();
   }
   if (!primary_) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "replica '", options_.replica_id, "' is not the primary (the primary is '", primary_replica(),
-        "'); ask the primary to hand over, or ask '", replica, "' to take over"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("replica '", options_.replica_id, "' is not the primary (the primary is '",
+                     primary_replica(), "'); ask the primary to hand over, or ask '", replica,
+                     "' to take over"));
   }
   std::optional<Primary> current = registry_->primary();
   RETURN_IF_ERROR(registry_->WritePrimary({replica, current.has_value() ? current->epoch + 1 : 1}));
@@ -301,7 +314,8 @@ void KafkaSchemaStore::RoleLoop() {
       }
       if (epoch > fenced_at) {
         absl::Status s = BecomePrimary();
-        if (!s.ok()) log::Error("taking over as registry primary", {{"error", std::string(s.message())}});
+        if (!s.ok())
+          log::Error("taking over as registry primary", {{"error", std::string(s.message())}});
       }
     } else if (desired != options_.replica_id && primary_) {
       StepDown(absl::StrCat("the primary record names '", desired, "'"));

@@ -26,8 +26,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "common/kafka/client_factory.h"
 #include "common/kafka/admin.h"
+#include "common/kafka/client_factory.h"
 #include "common/kafka/consumer.h"
 #include "common/kafka/producer.h"
 #include "services/registry/registry.h"
@@ -48,7 +48,8 @@ class KafkaSchemaStore : public RecordLog {
   };
 
   // Clients come from `kafka`, which must outlive the store.
-  static absl::StatusOr<std::unique_ptr<KafkaSchemaStore>> Create(Options options, kafka::ClientFactory& kafka);
+  static absl::StatusOr<std::unique_ptr<KafkaSchemaStore>> Create(Options options,
+                                                                  kafka::ClientFactory& kafka);
   ~KafkaSchemaStore() override;
 
   // Binds the registry this store feeds (once, before Start). The registry must outlive the
@@ -77,17 +78,20 @@ class KafkaSchemaStore : public RecordLog {
   struct Status {
     bool primary = false;
     std::string primary_replica;
-    int64_t epoch = -1;           // of the primary record; -1 while the topic names none
-    int64_t position = 0;         // next offset the tail reads
-    int64_t end_offset = -1;      // the topic's end (high watermark); -1 if Kafka did not answer
-    std::string kafka_error;      // why the end could not be read, or the tail's last error
-    absl::Time last_read_ok;      // the tail's last successful poll
-    int64_t lag() const { return end_offset < 0 ? -1 : std::max<int64_t>(0, end_offset - position); }
+    int64_t epoch = -1;       // of the primary record; -1 while the topic names none
+    int64_t position = 0;     // next offset the tail reads
+    int64_t end_offset = -1;  // the topic's end (high watermark); -1 if Kafka did not answer
+    std::string kafka_error;  // why the end could not be read, or the tail's last error
+    absl::Time last_read_ok;  // the tail's last successful poll
+    int64_t lag() const {
+      return end_offset < 0 ? -1 : std::max<int64_t>(0, end_offset - position);
+    }
   };
   Status status(absl::Duration timeout) const;
 
  private:
-  KafkaSchemaStore(Options options, kafka::ClientFactory& kafka) : options_(std::move(options)), kafka_(kafka) {}
+  KafkaSchemaStore(Options options, kafka::ClientFactory& kafka)
+      : options_(std::move(options)), kafka_(kafka) {}
   void TailLoop();
   void RoleLoop();
   absl::Status BecomePrimary() ABSL_EXCLUSIVE_LOCKS_REQUIRED(role_mu_);
@@ -103,9 +107,9 @@ class KafkaSchemaStore : public RecordLog {
   kafka::ClientFactory& kafka_;
   Registry* registry_ = nullptr;
   std::unique_ptr<kafka::Consumer> tail_;
-  std::unique_ptr<kafka::Consumer> marks_;  // watermark queries only
-  std::atomic<int64_t> position_{0};             // next offset the tail will read
-  std::atomic<int64_t> last_read_ok_ms_{0};       // the tail's last successful poll (Unix ms)
+  std::unique_ptr<kafka::Consumer> marks_;   // watermark queries only
+  std::atomic<int64_t> position_{0};         // next offset the tail will read
+  std::atomic<int64_t> last_read_ok_ms_{0};  // the tail's last successful poll (Unix ms)
   mutable absl::Mutex tail_error_mu_;
   std::string tail_error_ ABSL_GUARDED_BY(tail_error_mu_);  // empty after a successful poll
   std::atomic<bool> stop_{false};

@@ -28,7 +28,8 @@ using ::testing::HasSubstr;
 std::string Schema(int n) {
   std::string fields;
   for (int k = 1; k <= n; ++k) absl::StrAppend(&fields, " int32 f", k, " = ", k + 2, ";");
-  return absl::StrCat("syntax = \"proto3\"; package t; message M { string a = 1; int64 n = 2;", fields, " }");
+  return absl::StrCat("syntax = \"proto3\"; package t; message M { string a = 1; int64 n = 2;",
+                      fields, " }");
 }
 
 RegisterRequest Req(const std::string& subject, const std::string& schema) {
@@ -100,7 +101,8 @@ TEST_F(KafkaStoreTest, ReplicasShareStateAndOnlyThePrimaryWrites) {
   EXPECT_EQ(r1.id, 1);
   EXPECT_EQ(r2.id, 2);
   CatchUp(*b);
-  ASSERT_OK_AND_ASSIGN(SchemaView seen, b->registry->GetVersion("s1", 2, false, SchemaFormat::kDefault));
+  ASSERT_OK_AND_ASSIGN(SchemaView seen,
+                       b->registry->GetVersion("s1", 2, false, SchemaFormat::kDefault));
   EXPECT_EQ(seen.id, 2);
   absl::Status refused = b->registry->Register(Req("s1", Schema(3))).status();
   EXPECT_EQ(ConfluentErrorCode(refused), kNotPrimary);
@@ -143,7 +145,8 @@ TEST_F(KafkaStoreTest, HandOverMovesThePrimaryAndTheSequenceContinues) {
   ASSERT_OK(a->registry->Register(Req("s", Schema(1))).status());
   ASSERT_OK(a->store->MakePrimary("b"));
   EXPECT_FALSE(a->store->is_primary());
-  ASSERT_TRUE(Eventually([&] { return b->store->is_primary(); })) << "b takes over when the record names it";
+  ASSERT_TRUE(Eventually([&] { return b->store->is_primary(); }))
+      << "b takes over when the record names it";
   ASSERT_OK_AND_ASSIGN(RegisterResult r, b->registry->Register(Req("s", Schema(2))));
   EXPECT_EQ(r.id, 2);
   EXPECT_EQ(ConfluentErrorCode(a->registry->Register(Req("s", Schema(3))).status()), kNotPrimary);

@@ -12,26 +12,26 @@
 #include <memory>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/cleanup/cleanup.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
-#include "common/kafka/rdkafka_client_factory.h"
 #include "common/http/https_server.h"
+#include "common/kafka/rdkafka_client_factory.h"
 #include "common/log/log.h"
 #include "common/memory/trim.h"
 #include "common/server/grpc_reflection.h"
 #include "common/server/ops_server.h"
-#include "common/tls/pki.h"
-#include "common/trust/keys.h"
-#include "grpcpp/support/server_interceptor.h"
 #include "common/status/status_macros.h"
 #include "common/tls/grpc_tls.h"
 #include "common/tls/identity.h"
+#include "common/tls/pki.h"
+#include "common/trust/keys.h"
 #include "common/trust/trust_config.h"
 #include "google/protobuf/stubs/logging.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/support/server_interceptor.h"
 #include "nlohmann/json.hpp"
 #include "services/registry/access.h"
 #include "services/registry/grpc_service.h"
@@ -43,10 +43,14 @@
 
 ABSL_FLAG(std::string, config, "", "Path of the YAML configuration (required).");
 ABSL_FLAG(std::string, replica_id, "", "Overrides registry.replica_id.");
-ABSL_FLAG(std::string, grpc_address, "", "Overrides registry.grpc_address (host:port; port 0 picks one).");
-ABSL_FLAG(std::string, http_address, "", "Overrides registry.http_address (host:port; port 0 picks one).");
-ABSL_FLAG(std::string, ops_address, "", "Overrides registry.ops_address (host:port; port 0 picks one).");
-ABSL_FLAG(std::string, ready_file, "", "Written with the listening ports once the registry serves.");
+ABSL_FLAG(std::string, grpc_address, "",
+          "Overrides registry.grpc_address (host:port; port 0 picks one).");
+ABSL_FLAG(std::string, http_address, "",
+          "Overrides registry.http_address (host:port; port 0 picks one).");
+ABSL_FLAG(std::string, ops_address, "",
+          "Overrides registry.ops_address (host:port; port 0 picks one).");
+ABSL_FLAG(std::string, ready_file, "",
+          "Written with the listening ports once the registry serves.");
 
 namespace polder {
 namespace registry {
@@ -55,12 +59,18 @@ namespace {
 // libprotobuf's own warnings (e.g. a schema without `syntax`) as JSON log lines.
 // Protobuf reports what it refused in client input (invalid UTF-8 in a string field, ...):
 // logged at most 10 times a second, the rest counted, so input cannot flood the log.
-void ProtobufLog(google::protobuf::LogLevel level, const char* file, int line, const std::string& message) {
+void ProtobufLog(google::protobuf::LogLevel level, const char* file, int line,
+                 const std::string& message) {
   static log::RateLimit limit(10);
   int64_t suppressed = 0;
   if (!limit.Allow(&suppressed)) return;
-  log::Write(level >= google::protobuf::LOGLEVEL_ERROR ? log::Severity::kError : log::Severity::kWarning, message,
-             {{"source", "libprotobuf"}, {"file", file}, {"line", line}, {"suppressed_before", suppressed}});
+  log::Write(
+      level >= google::protobuf::LOGLEVEL_ERROR ? log::Severity::kError : log::Severity::kWarning,
+      message,
+      {{"source", "libprotobuf"},
+       {"file", file},
+       {"line", line},
+       {"suppressed_before", suppressed}});
 }
 
 // Counts every gRPC call a handler answered (method, status code, duration). Calls the auth
@@ -70,8 +80,10 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
   MetricsInterceptor(grpc::experimental::ServerRpcInfo* info, RegistryMetrics* metrics)
       : method_(info->method() != nullptr ? info->method() : "unknown"), metrics_(metrics) {}
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
-      metrics_->RecordGrpc(method_, static_cast<int>(methods->GetSendStatus().error_code()), absl::Now() - start_);
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      metrics_->RecordGrpc(method_, static_cast<int>(methods->GetSendStatus().error_code()),
+                           absl::Now() - start_);
     }
     methods->Proceed();
   }
@@ -82,10 +94,12 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
   RegistryMetrics* const metrics_;
 };
 
-class MetricsInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+class MetricsInterceptorFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   explicit MetricsInterceptorFactory(RegistryMetrics* metrics) : metrics_(metrics) {}
-  grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
     return new MetricsInterceptor(info, metrics_);
   }
 
@@ -109,8 +123,9 @@ absl::Status Run(RegistryConfig config) {
     ASSIGN_OR_RETURN(directory, trust::OpenDirectoryStore(config.trust), _.Prepend("trust: "));
     tls::IdentityChecker::Options io;
     io.federation = config.federation;
-    io.source = config.peer_identity == "subject_serial_number" ? tls::IdentitySource::kSubjectSerialNumber
-                                                                 : tls::IdentitySource::kSpiffeUri;
+    io.source = config.peer_identity == "subject_serial_number"
+                    ? tls::IdentitySource::kSubjectSerialNumber
+                    : tls::IdentitySource::kSpiffeUri;
     io.trust_bundle_path = config.trust_bundle_file;
     io.crl_dir = config.crl_dir;
     trust::DirectoryStore* dir = directory.get();
@@ -118,7 +133,8 @@ absl::Status Run(RegistryConfig config) {
     ASSIGN_OR_RETURN(auto c, tls::IdentityChecker::Create(io), _.Prepend("tls: "));
     checker = std::move(c);
   } else {
-    log::Warning("DEVELOPMENT MODE: plaintext gRPC and HTTP, no identities, every caller is an operator");
+    log::Warning(
+        "DEVELOPMENT MODE: plaintext gRPC and HTTP, no identities, every caller is an operator");
   }
 
   // State: Kafka.
@@ -137,7 +153,8 @@ absl::Status Run(RegistryConfig config) {
   ro.max_schema_bytes = static_cast<size_t>(config.max_schema_bytes);
   // The one place the registry names an implementation: every Kafka client comes from here.
   kafka::RdKafkaClientFactory kafka_clients;
-  ASSIGN_OR_RETURN(std::unique_ptr<KafkaSchemaStore> store, KafkaSchemaStore::Create(so, kafka_clients));
+  ASSIGN_OR_RETURN(std::unique_ptr<KafkaSchemaStore> store,
+                   KafkaSchemaStore::Create(so, kafka_clients));
   auto registry = std::make_unique<Registry>(store.get(), ro);
   store->Attach(registry.get());
   // The store's threads use the registry: whatever path leaves this function, the store goes
@@ -151,9 +168,10 @@ absl::Status Run(RegistryConfig config) {
   policy.development = config.development_mode;
   // Schemas registered before the namespace rules existed: reported, not removed (deleting a
   // schema records may still reference is the operator's decision).
-  for (const std::string& offender :
-       registry->NamespaceOffenders([&policy](const std::string& s) { return policy.NamespaceOfSubject(s); })) {
-    log::Error("registered schema breaks its writer's namespace rules; review and delete it", {{"schema", offender}});
+  for (const std::string& offender : registry->NamespaceOffenders(
+           [&policy](const std::string& s) { return policy.NamespaceOfSubject(s); })) {
+    log::Error("registered schema breaks its writer's namespace rules; review and delete it",
+               {{"schema", offender}});
   }
 
   RegistryMetrics metrics;
@@ -162,7 +180,8 @@ absl::Status Run(RegistryConfig config) {
   grpc::EnableDefaultHealthCheckService(true);
   RegistryGrpcService service(registry.get(), store.get(), policy);
   std::shared_ptr<grpc::ServerCredentials> creds;
-  tls::TlsFiles files{config.cert_file, config.key_file, config.trust_bundle_file, config.tls_refresh};
+  tls::TlsFiles files{config.cert_file, config.key_file, config.trust_bundle_file,
+                      config.tls_refresh};
   if (config.development_mode) {
     creds = grpc::InsecureServerCredentials();  // loopback development mode only (registry_config)
   } else {
@@ -193,7 +212,8 @@ absl::Status Run(RegistryConfig config) {
   ho.plaintext_development = config.development_mode;
   ho.refusal_formatter = &ConfluentRefusal;
   ho.on_response = [&metrics](const http::HttpExchange& e) { metrics.RecordHttp(e); };
-  ASSIGN_OR_RETURN(std::unique_ptr<http::HttpsServer> http_server, http::HttpsServer::Create(ho, checker));
+  ASSIGN_OR_RETURN(std::unique_ptr<http::HttpsServer> http_server,
+                   http::HttpsServer::Create(ho, checker));
   RegisterRestRoutes(http_server.get(), registry.get(), policy);
   RETURN_IF_ERROR(http_server->Start());
 
@@ -232,7 +252,8 @@ absl::Status Run(RegistryConfig config) {
   if (!config.development_mode) {
     readiness.AddCheck("certificate", [&]() -> absl::Status {
       if (certificate_not_after <= absl::ToUnixSeconds(absl::Now())) {
-        return absl::FailedPreconditionError(absl::StrCat(config.cert_file, " is unreadable or expired"));
+        return absl::FailedPreconditionError(
+            absl::StrCat(config.cert_file, " is unreadable or expired"));
       }
       return absl::OkStatus();
     });
@@ -245,22 +266,26 @@ absl::Status Run(RegistryConfig config) {
             {"role", st.primary ? "primary" : "replica"},
             {"primary", st.primary_replica},
             {"epoch", st.epoch},
-            {"log", {{"topic", config.topic},
-                     {"position", st.position},
-                     {"end_offset", st.end_offset},
-                     {"lag", st.lag()},
-                     {"caught_up", st.end_offset >= 0 && st.lag() == 0},
-                     {"last_read_ok", absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", st.last_read_ok, absl::UTCTimeZone())},
-                     {"kafka_error", st.kafka_error}}},
+            {"log",
+             {{"topic", config.topic},
+              {"position", st.position},
+              {"end_offset", st.end_offset},
+              {"lag", st.lag()},
+              {"caught_up", st.end_offset >= 0 && st.lag() == 0},
+              {"last_read_ok",
+               absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", st.last_read_ok, absl::UTCTimeZone())},
+              {"kafka_error", st.kafka_error}}},
             {"schemas", registry->next_id() - 1},
             {"subjects", registry->ListSubjects(false).size()},
-            {"registrations", {{"created", rc.created}, {"existing", rc.existing}, {"refused", rc.refused}}}};
+            {"registrations",
+             {{"created", rc.created}, {"existing", rc.existing}, {"refused", rc.refused}}}};
   };
   std::unique_ptr<server::OpsServer> ops;
   auto metrics_text = [&]() -> std::string {
     metrics.SetStore(current_store_status());
     metrics.SetRegistrations(registry->registrations());
-    metrics.SetState(registry->next_id() - 1, static_cast<int64_t>(registry->ListSubjects(false).size()));
+    metrics.SetState(registry->next_id() - 1,
+                     static_cast<int64_t>(registry->ListSubjects(false).size()));
     metrics.SetHttpListener("registry", http_server->stats());
     metrics.SetHttpListener("ops", ops->stats());
     return metrics.Serialize();
@@ -282,7 +307,8 @@ absl::Status Run(RegistryConfig config) {
   const std::string ready = absl::GetFlag(FLAGS_ready_file);
   if (!ready.empty()) {
     std::string tmp = ready + ".tmp";
-    std::ofstream(tmp) << nlohmann::json{{"grpc_port", grpc_port}, {"http_port", http_server->port()},
+    std::ofstream(tmp) << nlohmann::json{{"grpc_port", grpc_port},
+                                         {"http_port", http_server->port()},
                                          {"ops_port", ops->port()}}
                               .dump()
                        << "\n";
@@ -326,22 +352,28 @@ absl::Status Run(RegistryConfig config) {
 int main(int argc, char** argv) {
   // A client that disconnects mid-response must not kill the server (TLS writes raise SIGPIPE).
   signal(SIGPIPE, SIG_IGN);
-  absl::SetProgramUsageMessage("polder-registry --config <registry.yaml>: the federation's common schema registry");
+  absl::SetProgramUsageMessage(
+      "polder-registry --config <registry.yaml>: the federation's common schema registry");
   absl::ParseCommandLine(argc, argv);
   const std::string path = absl::GetFlag(FLAGS_config);
   if (path.empty()) {
     std::fprintf(stderr, "polder-registry: --config is required (see --help)\n");
     return 2;
   }
-  absl::StatusOr<polder::registry::RegistryConfig> config = polder::registry::LoadRegistryConfig(path);
+  absl::StatusOr<polder::registry::RegistryConfig> config =
+      polder::registry::LoadRegistryConfig(path);
   if (!config.ok()) {
     std::fprintf(stderr, "polder-registry: %s\n", std::string(config.status().message()).c_str());
     return 2;
   }
-  if (!absl::GetFlag(FLAGS_replica_id).empty()) config->replica_id = absl::GetFlag(FLAGS_replica_id);
-  if (!absl::GetFlag(FLAGS_grpc_address).empty()) config->grpc_address = absl::GetFlag(FLAGS_grpc_address);
-  if (!absl::GetFlag(FLAGS_http_address).empty()) config->http_address = absl::GetFlag(FLAGS_http_address);
-  if (!absl::GetFlag(FLAGS_ops_address).empty()) config->ops_address = absl::GetFlag(FLAGS_ops_address);
+  if (!absl::GetFlag(FLAGS_replica_id).empty())
+    config->replica_id = absl::GetFlag(FLAGS_replica_id);
+  if (!absl::GetFlag(FLAGS_grpc_address).empty())
+    config->grpc_address = absl::GetFlag(FLAGS_grpc_address);
+  if (!absl::GetFlag(FLAGS_http_address).empty())
+    config->http_address = absl::GetFlag(FLAGS_http_address);
+  if (!absl::GetFlag(FLAGS_ops_address).empty())
+    config->ops_address = absl::GetFlag(FLAGS_ops_address);
   absl::Status s = polder::registry::Run(*std::move(config));
   if (!s.ok()) {
     polder::log::Error("polder-registry failed", {{"error", std::string(s.message())}});

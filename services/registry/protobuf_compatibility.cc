@@ -30,7 +30,8 @@ bool EnumNumberReserved(const pb::EnumDescriptor* e, int number) {
 }
 
 std::string TypeName(const pb::FieldDescriptor* f) {
-  if (f->type() == pb::FieldDescriptor::TYPE_MESSAGE || f->type() == pb::FieldDescriptor::TYPE_GROUP) {
+  if (f->type() == pb::FieldDescriptor::TYPE_MESSAGE ||
+      f->type() == pb::FieldDescriptor::TYPE_GROUP) {
     return f->message_type()->full_name();
   }
   if (f->type() == pb::FieldDescriptor::TYPE_ENUM) return f->enum_type()->full_name();
@@ -46,13 +47,15 @@ std::string OneofOf(const pb::FieldDescriptor* f) {
   return o == nullptr ? "" : o->name();
 }
 
-std::string Path(const std::vector<int32_t>& p) { return absl::StrCat("[", absl::StrJoin(p, ", "), "]"); }
+std::string Path(const std::vector<int32_t>& p) {
+  return absl::StrCat("[", absl::StrJoin(p, ", "), "]");
+}
 
 // The newer version keeps every reservation of the older one (buf: RESERVED_*_NO_DELETE): a
 // dropped reservation invites reuse of a number or name with another meaning.
 template <typename D>
-void CheckReservationsKept(const D* older, const D* newer, absl::string_view what, int range_end_adjust,
-                           std::vector<std::string>* out) {
+void CheckReservationsKept(const D* older, const D* newer, absl::string_view what,
+                           int range_end_adjust, std::vector<std::string>* out) {
   for (int i = 0; i < older->reserved_range_count(); ++i) {
     const auto* o = older->reserved_range(i);
     bool kept = false;
@@ -60,13 +63,15 @@ void CheckReservationsKept(const D* older, const D* newer, absl::string_view wha
       kept = newer->reserved_range(j)->start <= o->start && o->end <= newer->reserved_range(j)->end;
     }
     if (!kept) {
-      out->push_back(absl::StrCat(what, " ", older->full_name(), ": reserved numbers ", o->start, " to ",
-                                  o->end + range_end_adjust, " are no longer reserved in the newer version"));
+      out->push_back(absl::StrCat(what, " ", older->full_name(), ": reserved numbers ", o->start,
+                                  " to ", o->end + range_end_adjust,
+                                  " are no longer reserved in the newer version"));
     }
   }
   for (int i = 0; i < older->reserved_name_count(); ++i) {
     if (!newer->IsReservedName(older->reserved_name(i))) {
-      out->push_back(absl::StrCat(what, " ", older->full_name(), ": reserved name '", older->reserved_name(i),
+      out->push_back(absl::StrCat(what, " ", older->full_name(), ": reserved name '",
+                                  older->reserved_name(i),
                                   "' is no longer reserved in the newer version"));
     }
   }
@@ -80,7 +85,8 @@ void CompareFields(const pb::Descriptor* r, const pb::Descriptor* w, ReaderIs re
     if (rf == nullptr) {
       const bool number_reserved = NumberReserved(r, wf->number());
       const bool name_reserved = r->IsReservedName(wf->name());
-      if (const pb::FieldDescriptor* same_name = r->FindFieldByName(wf->name()); same_name != nullptr) {
+      if (const pb::FieldDescriptor* same_name = r->FindFieldByName(wf->name());
+          same_name != nullptr) {
         out->push_back(absl::StrCat("field ", Where(wf), " is numbered ", same_name->number(),
                                     " on the other side: renumbering changes the wire format"));
         continue;
@@ -89,23 +95,27 @@ void CompareFields(const pb::Descriptor* r, const pb::Descriptor* w, ReaderIs re
         // The field was deleted: old records still carry it.
         if (!number_reserved || !name_reserved) {
           out->push_back(absl::StrCat("field ", Where(wf), " was deleted without reserving its ",
-                                      number_reserved ? "name" : name_reserved ? "number" : "number and name"));
+                                      number_reserved ? "name"
+                                      : name_reserved ? "number"
+                                                      : "number and name"));
         }
       } else if (number_reserved != name_reserved) {
         // The field was added: older readers skip it, unless they hold a half reservation for it.
-        out->push_back(absl::StrCat("field ", Where(wf), " takes a ", number_reserved ? "number" : "name",
+        out->push_back(absl::StrCat("field ", Where(wf), " takes a ",
+                                    number_reserved ? "number" : "name",
                                     " the older version reserves for another field"));
       }
       continue;
     }
     if (rf->name() != wf->name() || rf->json_name() != wf->json_name()) {
-      out->push_back(absl::StrCat("field ", Where(wf), " is named '", rf->name(), "' (JSON '", rf->json_name(),
-                                  "') in the ", reader_is == ReaderIs::kNewer ? "newer" : "older",
+      out->push_back(absl::StrCat("field ", Where(wf), " is named '", rf->name(), "' (JSON '",
+                                  rf->json_name(), "') in the ",
+                                  reader_is == ReaderIs::kNewer ? "newer" : "older",
                                   " version; JSON uses names"));
     }
     if (rf->type() != wf->type() || TypeName(rf) != TypeName(wf)) {
-      out->push_back(absl::StrCat("field ", Where(wf), " changed type between ", TypeName(wf), " and ",
-                                  TypeName(rf)));
+      out->push_back(absl::StrCat("field ", Where(wf), " changed type between ", TypeName(wf),
+                                  " and ", TypeName(rf)));
     }
     if (rf->is_repeated() != wf->is_repeated() || rf->is_map() != wf->is_map()) {
       out->push_back(absl::StrCat("field ", Where(wf), " changed between repeated and singular"));
@@ -114,13 +124,14 @@ void CompareFields(const pb::Descriptor* r, const pb::Descriptor* w, ReaderIs re
                                 {schema::kEventTimeOption, "event time"},
                                 {schema::kLocationOption, "location"}}) {
       if (schema::HasFieldOption(rf, option) != schema::HasFieldOption(wf, option)) {
-        out->push_back(absl::StrCat("field ", Where(wf), " is the record's ", role, " on one side only: ",
-                                    "Kafka keys, event times or locations of the dataset would change meaning"));
+        out->push_back(absl::StrCat(
+            "field ", Where(wf), " is the record's ", role, " on one side only: ",
+            "Kafka keys, event times or locations of the dataset would change meaning"));
       }
     }
     if (OneofOf(rf) != OneofOf(wf)) {
-      out->push_back(absl::StrCat("field ", Where(wf), " moved between oneofs ('", OneofOf(wf), "' and '",
-                                  OneofOf(rf), "')"));
+      out->push_back(absl::StrCat("field ", Where(wf), " moved between oneofs ('", OneofOf(wf),
+                                  "' and '", OneofOf(rf), "')"));
     }
   }
   const pb::Descriptor* older = reader_is == ReaderIs::kOlder ? r : w;
@@ -136,28 +147,32 @@ void CompareEnums(const pb::EnumDescriptor* r, const pb::EnumDescriptor* w, Read
     if (rv == nullptr) {
       const bool number_reserved = EnumNumberReserved(r, wv->number());
       const bool name_reserved = r->IsReservedName(wv->name());
-      if (const pb::EnumValueDescriptor* same_name = r->FindValueByName(wv->name()); same_name != nullptr) {
-        out->push_back(absl::StrCat("enum value ", w->full_name(), ".", wv->name(), " (", wv->number(),
-                                    ") is numbered ", same_name->number(),
+      if (const pb::EnumValueDescriptor* same_name = r->FindValueByName(wv->name());
+          same_name != nullptr) {
+        out->push_back(absl::StrCat("enum value ", w->full_name(), ".", wv->name(), " (",
+                                    wv->number(), ") is numbered ", same_name->number(),
                                     " on the other side: renumbering changes the wire format"));
         continue;
       }
       if (reader_is == ReaderIs::kNewer) {
         if (!number_reserved || !name_reserved) {
-          out->push_back(absl::StrCat("enum value ", w->full_name(), ".", wv->name(), " (", wv->number(),
-                                      ") was deleted without reserving its ",
-                                      number_reserved ? "name" : name_reserved ? "number" : "number and name"));
+          out->push_back(absl::StrCat("enum value ", w->full_name(), ".", wv->name(), " (",
+                                      wv->number(), ") was deleted without reserving its ",
+                                      number_reserved ? "name"
+                                      : name_reserved ? "number"
+                                                      : "number and name"));
         }
       } else if (number_reserved != name_reserved) {
-        out->push_back(absl::StrCat("enum value ", w->full_name(), ".", wv->name(), " (", wv->number(),
-                                    ") takes a ", number_reserved ? "number" : "name",
+        out->push_back(absl::StrCat("enum value ", w->full_name(), ".", wv->name(), " (",
+                                    wv->number(), ") takes a ", number_reserved ? "number" : "name",
                                     " the older version reserves for another value"));
       }
       continue;
     }
     if (rv->name() != wv->name()) {
-      out->push_back(absl::StrCat("enum value ", wv->number(), " of ", w->full_name(), " is named '", rv->name(),
-                                  "' and '", wv->name(), "'; JSON uses names"));
+      out->push_back(absl::StrCat("enum value ", wv->number(), " of ", w->full_name(),
+                                  " is named '", rv->name(), "' and '", wv->name(),
+                                  "'; JSON uses names"));
     }
   }
   const pb::EnumDescriptor* older = reader_is == ReaderIs::kOlder ? r : w;
@@ -179,13 +194,14 @@ std::vector<std::string> CompareForReading(const schema::ParsedSchema& reader,
       // A message only the newer writer has was added: records of the subject never name it
       // unless a field refers to it, and fields are compared on their own.
       if (reader_is == ReaderIs::kOlder) continue;
-      out.push_back(absl::StrCat("message ", name, " ", Path(*wpath),
-                                 " is gone (package renamed or message removed): records naming it cannot be read"));
+      out.push_back(absl::StrCat(
+          "message ", name, " ", Path(*wpath),
+          " is gone (package renamed or message removed): records naming it cannot be read"));
       continue;
     }
     if (*rpath != *wpath) {
-      out.push_back(absl::StrCat("message ", name, " moved from index ", Path(*wpath), " to ", Path(*rpath),
-                                 ": Confluent records name their type by index"));
+      out.push_back(absl::StrCat("message ", name, " moved from index ", Path(*wpath), " to ",
+                                 Path(*rpath), ": Confluent records name their type by index"));
     }
     const pb::Descriptor* w = writer.file()->pool()->FindMessageTypeByName(name);
     const pb::Descriptor* r = rpool->FindMessageTypeByName(name);
@@ -202,8 +218,9 @@ std::vector<std::string> CompareForReading(const schema::ParsedSchema& reader,
   if (reader_is == ReaderIs::kOlder) {
     for (const std::string& name : reader.MessageNames()) {
       if (!writer.IndexesOf(name).ok()) {
-        out.push_back(absl::StrCat("message ", name, " ", Path(*reader.IndexesOf(name)),
-                                   " is gone from the newer version (package renamed or message removed)"));
+        out.push_back(
+            absl::StrCat("message ", name, " ", Path(*reader.IndexesOf(name)),
+                         " is gone from the newer version (package renamed or message removed)"));
       }
     }
   }

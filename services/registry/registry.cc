@@ -28,20 +28,25 @@ schema::ParseOptions ParseOpts(size_t max_bytes, schema::InputFormat format) {
 
 absl::Status ValidateSubject(const std::string& subject) {
   if (subject.empty()) return RegistryError(kInvalidSubject, "subject name is empty");
-  if (subject.size() > 255) return RegistryError(kInvalidSubject, "subject name is longer than 255 bytes");
+  if (subject.size() > 255)
+    return RegistryError(kInvalidSubject, "subject name is longer than 255 bytes");
   for (unsigned char c : subject) {
     if (c < 0x20 || c == 0x7f) {
       return RegistryError(kInvalidSubject, "subject name contains a control character");
     }
     if (!absl::ascii_isalnum(c) && c != '.' && c != '_' && c != '-' && c != '/') {
-      return RegistryError(kInvalidSubject, absl::StrCat("subject name '", subject, "' contains '", std::string(1, c),
-                                                         "': use letters, digits and . _ - / (a message's full name ",
-                                                         "or an import path)"));
+      return RegistryError(
+          kInvalidSubject,
+          absl::StrCat("subject name '", subject, "' contains '", std::string(1, c),
+                       "': use letters, digits and . _ - / (a message's full name ",
+                       "or an import path)"));
     }
   }
   if (subject.front() == '.' || subject.front() == '/' || absl::StrContains(subject, "..") ||
-      absl::StrContains(subject, "//") || absl::StrContains(subject, "./") || absl::StrContains(subject, "/.")) {
-    return RegistryError(kInvalidSubject, absl::StrCat("subject name '", subject, "' has an empty or dot path segment"));
+      absl::StrContains(subject, "//") || absl::StrContains(subject, "./") ||
+      absl::StrContains(subject, "/.")) {
+    return RegistryError(kInvalidSubject, absl::StrCat("subject name '", subject,
+                                                       "' has an empty or dot path segment"));
   }
   return absl::OkStatus();
 }
@@ -51,18 +56,21 @@ absl::Status CheckWriterNamespace(const std::string& subject, const schema::Pars
   if (writer_namespace.empty()) return absl::OkStatus();
   const std::string& package = schema.file()->package();
   if (package != writer_namespace && !absl::StartsWith(package, writer_namespace + ".")) {
-    return RegistryError(kForbidden, absl::StrCat("package '", package, "' of subject '", subject,
-                                                  "' lies outside the writer's namespace '", writer_namespace, "'"));
+    return RegistryError(
+        kForbidden, absl::StrCat("package '", package, "' of subject '", subject,
+                                 "' lies outside the writer's namespace '", writer_namespace, "'"));
   }
   // Record-name strategy: a subject that is not an import path is its record's full name.
   if (!absl::EndsWith(subject, ".proto")) {
     if (schema.file()->message_type_count() == 0) {
-      return RegistryError(kInvalidSchema, absl::StrCat("subject '", subject, "' declares no message"));
+      return RegistryError(kInvalidSchema,
+                           absl::StrCat("subject '", subject, "' declares no message"));
     }
     const std::string& record = schema.file()->message_type(0)->full_name();
     if (record != subject) {
-      return RegistryError(kInvalidSchema, absl::StrCat("the record (first message) of subject '", subject, "' is '",
-                                                        record, "': a subject is named after its record"));
+      return RegistryError(
+          kInvalidSchema, absl::StrCat("the record (first message) of subject '", subject, "' is '",
+                                       record, "': a subject is named after its record"));
     }
   }
   return absl::OkStatus();
@@ -82,8 +90,10 @@ std::vector<std::string> Registry::NamespaceOffenders(
       if (stored == nullptr) continue;
       absl::StatusOr<std::vector<schema::ResolvedReference>> refs = Resolve(stored->references);
       if (!refs.ok()) continue;
-      absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> parsed = schema::ParsedSchema::Parse(
-          stored->schema, *refs, ParseOpts(options_.max_schema_bytes, schema::InputFormat::kAuto));
+      absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> parsed =
+          schema::ParsedSchema::Parse(
+              stored->schema, *refs,
+              ParseOpts(options_.max_schema_bytes, schema::InputFormat::kAuto));
       if (!parsed.ok()) continue;
       if (absl::Status s = CheckWriterNamespace(subject, **parsed, ns); !s.ok()) {
         out.push_back(absl::StrCat(subject, " version ", v, " (id ", sv.id, "): ", s.message()));
@@ -93,7 +103,8 @@ std::vector<std::string> Registry::NamespaceOffenders(
   return out;
 }
 
-Registry::Registry(RecordLog* log, RegistryOptions options, std::unique_ptr<CompatibilityChecker> checker)
+Registry::Registry(RecordLog* log, RegistryOptions options,
+                   std::unique_ptr<CompatibilityChecker> checker)
     : log_(log), options_(options), checker_(std::move(checker)) {}
 
 absl::Status Registry::ApplyFromLog(const StoreRecord& record, int64_t offset) {
@@ -123,18 +134,20 @@ absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> Registry::Parsed(int
   return ParsedLocked(id);
 }
 
-absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> Registry::ParsedLocked(int32_t id) const {
+absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> Registry::ParsedLocked(
+    int32_t id) const {
   {
     absl::MutexLock c(&cache_mu_);
     auto it = parsed_.find(id);
     if (it != parsed_.end()) return it->second;
   }
   const StoredSchema* s = state_.SchemaById(id);
-  if (s == nullptr) return RegistryError(kSchemaNotFound, absl::StrCat("Schema ", id, " not found"));
+  if (s == nullptr)
+    return RegistryError(kSchemaNotFound, absl::StrCat("Schema ", id, " not found"));
   ASSIGN_OR_RETURN(std::vector<schema::ResolvedReference> refs, Resolve(s->references));
   ASSIGN_OR_RETURN(std::shared_ptr<const schema::ParsedSchema> parsed,
-                   schema::ParsedSchema::Parse(s->schema, refs,
-                                               ParseOpts(SIZE_MAX, schema::InputFormat::kSerialized)),
+                   schema::ParsedSchema::Parse(
+                       s->schema, refs, ParseOpts(SIZE_MAX, schema::InputFormat::kSerialized)),
                    _.Prepend(absl::StrCat("stored schema ", id, " unreadable: ")));
   absl::MutexLock c(&cache_mu_);
   parsed_[id] = parsed;
@@ -145,11 +158,12 @@ absl::StatusOr<std::vector<schema::ResolvedReference>> Registry::Resolve(
     const std::vector<SchemaReference>& refs) const {
   std::vector<schema::ResolvedReference> out;
   for (const SchemaReference& r : refs) {
-    if (r.name.empty()) return RegistryError(kInvalidSchema, "a reference has no name (import path)");
+    if (r.name.empty())
+      return RegistryError(kInvalidSchema, "a reference has no name (import path)");
     const auto* versions = state_.Versions(r.subject);
     if (versions == nullptr) {
-      return RegistryError(kInvalidSchema, absl::StrCat("reference '", r.name, "': subject '", r.subject,
-                                                        "' not found"));
+      return RegistryError(kInvalidSchema, absl::StrCat("reference '", r.name, "': subject '",
+                                                        r.subject, "' not found"));
     }
     auto it = versions->end();
     if (r.version == -1) {
@@ -163,8 +177,9 @@ absl::StatusOr<std::vector<schema::ResolvedReference>> Registry::Resolve(
       it = versions->find(r.version);
     }
     if (it == versions->end() || it->second.deleted) {
-      return RegistryError(kInvalidSchema, absl::StrCat("reference '", r.name, "': version ", r.version,
-                                                        " of subject '", r.subject, "' not found"));
+      return RegistryError(kInvalidSchema,
+                           absl::StrCat("reference '", r.name, "': version ", r.version,
+                                        " of subject '", r.subject, "' not found"));
     }
     ASSIGN_OR_RETURN(std::shared_ptr<const schema::ParsedSchema> p, ParsedLocked(it->second.id));
     out.push_back({r.name, r.subject, it->second.version, std::move(p)});
@@ -176,8 +191,9 @@ absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> Registry::ParseReque
     const RegisterRequest& request) const {
   RETURN_IF_ERROR(ValidateSubject(request.subject));
   if (!request.schema_type.empty() && request.schema_type != "PROTOBUF") {
-    return RegistryError(kInvalidSchema, absl::StrCat("schema type '", request.schema_type,
-                                                      "' is not supported; Polder registers PROTOBUF schemas"));
+    return RegistryError(kInvalidSchema,
+                         absl::StrCat("schema type '", request.schema_type,
+                                      "' is not supported; Polder registers PROTOBUF schemas"));
   }
   ASSIGN_OR_RETURN(std::vector<schema::ResolvedReference> refs, Resolve(request.references));
   absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> parsed = schema::ParsedSchema::Parse(
@@ -186,10 +202,11 @@ absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> Registry::ParseReque
   return parsed;
 }
 
-absl::StatusOr<SchemaView> Registry::View(int32_t id, const std::string& subject, const SubjectVersion* v,
-                                          SchemaFormat format) const {
+absl::StatusOr<SchemaView> Registry::View(int32_t id, const std::string& subject,
+                                          const SubjectVersion* v, SchemaFormat format) const {
   const StoredSchema* s = state_.SchemaById(id);
-  if (s == nullptr) return RegistryError(kSchemaNotFound, absl::StrCat("Schema ", id, " not found"));
+  if (s == nullptr)
+    return RegistryError(kSchemaNotFound, absl::StrCat("Schema ", id, " not found"));
   SchemaView view;
   view.id = id;
   view.subject = subject;
@@ -205,7 +222,8 @@ absl::StatusOr<SchemaView> Registry::View(int32_t id, const std::string& subject
   return view;
 }
 
-absl::StatusOr<SchemaView> Registry::GetById(int32_t id, const std::string& subject, SchemaFormat format) const {
+absl::StatusOr<SchemaView> Registry::GetById(int32_t id, const std::string& subject,
+                                             SchemaFormat format) const {
   absl::ReaderMutexLock lock(&mu_);
   // Confluent uses `subject` only to pick a schema context; ids are global here, so the schema
   // is returned whichever subject (if any) the client names — as Confluent falls back to the
@@ -214,16 +232,19 @@ absl::StatusOr<SchemaView> Registry::GetById(int32_t id, const std::string& subj
   return View(id, "", nullptr, format);
 }
 
-absl::StatusOr<SchemaView> Registry::GetVersion(const std::string& subject, int32_t version, bool deleted,
-                                                SchemaFormat format) const {
+absl::StatusOr<SchemaView> Registry::GetVersion(const std::string& subject, int32_t version,
+                                                bool deleted, SchemaFormat format) const {
   absl::ReaderMutexLock lock(&mu_);
   if (version == 0 || version < -1) {
-    return RegistryError(kInvalidVersion, absl::StrCat("The specified version '", version,
-                                                       "' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\""));
+    return RegistryError(kInvalidVersion,
+                         absl::StrCat("The specified version '", version,
+                                      "' is not a valid version id. Allowed values are between [1, "
+                                      "2^31-1] and the string \"latest\""));
   }
   const auto* versions = state_.Versions(subject);
-  if (versions == nullptr || (!deleted && std::none_of(versions->begin(), versions->end(),
-                                                       [](const auto& v) { return !v.second.deleted; }))) {
+  if (versions == nullptr ||
+      (!deleted && std::none_of(versions->begin(), versions->end(),
+                                [](const auto& v) { return !v.second.deleted; }))) {
     return RegistryError(kSubjectNotFound, absl::StrCat("Subject '", subject, "' not found."));
   }
   const SubjectVersion* found = nullptr;
@@ -239,13 +260,16 @@ absl::StatusOr<SchemaView> Registry::GetVersion(const std::string& subject, int3
     if (it != versions->end() && (deleted || !it->second.deleted)) found = &it->second;
   }
   if (found == nullptr) {
-    return RegistryError(kVersionNotFound, absl::StrCat("Version ", version == -1 ? std::string("latest") : std::to_string(version),
-                                                        " not found."));
+    return RegistryError(
+        kVersionNotFound,
+        absl::StrCat("Version ", version == -1 ? std::string("latest") : std::to_string(version),
+                     " not found."));
   }
   return View(found->id, subject, found, format);
 }
 
-absl::StatusOr<std::vector<int32_t>> Registry::ListVersions(const std::string& subject, bool deleted) const {
+absl::StatusOr<std::vector<int32_t>> Registry::ListVersions(const std::string& subject,
+                                                            bool deleted) const {
   absl::ReaderMutexLock lock(&mu_);
   const auto* versions = state_.Versions(subject);
   std::vector<int32_t> out;
@@ -254,7 +278,8 @@ absl::StatusOr<std::vector<int32_t>> Registry::ListVersions(const std::string& s
       if (deleted || !sv.deleted) out.push_back(v);
     }
   }
-  if (out.empty()) return RegistryError(kSubjectNotFound, absl::StrCat("Subject '", subject, "' not found."));
+  if (out.empty())
+    return RegistryError(kSubjectNotFound, absl::StrCat("Subject '", subject, "' not found."));
   return out;
 }
 
@@ -271,7 +296,8 @@ std::vector<std::string> Registry::ListSubjects(bool deleted, const std::string&
   return out;
 }
 
-absl::StatusOr<std::vector<std::pair<std::string, int32_t>>> Registry::VersionsOfId(int32_t id, bool deleted) const {
+absl::StatusOr<std::vector<std::pair<std::string, int32_t>>> Registry::VersionsOfId(
+    int32_t id, bool deleted) const {
   absl::ReaderMutexLock lock(&mu_);
   std::vector<std::pair<std::string, int32_t>> out;
   for (const auto& [subject, version] : state_.UsesOf(id)) {
@@ -284,8 +310,10 @@ absl::StatusOr<std::vector<std::pair<std::string, int32_t>>> Registry::VersionsO
   return out;
 }
 
-absl::StatusOr<std::vector<int32_t>> Registry::ReferencingIds(const std::string& subject, int32_t version) const {
-  ASSIGN_OR_RETURN(SchemaView v, GetVersion(subject, version, /*deleted=*/false, SchemaFormat::kDefault));
+absl::StatusOr<std::vector<int32_t>> Registry::ReferencingIds(const std::string& subject,
+                                                              int32_t version) const {
+  ASSIGN_OR_RETURN(SchemaView v,
+                   GetVersion(subject, version, /*deleted=*/false, SchemaFormat::kDefault));
   absl::ReaderMutexLock lock(&mu_);
   std::vector<int32_t> out;
   for (const auto& [id, schema] : state_.schemas()) {
@@ -303,14 +331,16 @@ absl::StatusOr<SchemaView> Registry::Lookup(const RegisterRequest& request, bool
   absl::ReaderMutexLock lock(&mu_);
   const auto* versions = state_.Versions(request.subject);
   if (versions == nullptr) {
-    return RegistryError(kSubjectNotFound, absl::StrCat("Subject '", request.subject, "' not found."));
+    return RegistryError(kSubjectNotFound,
+                         absl::StrCat("Subject '", request.subject, "' not found."));
   }
   ASSIGN_OR_RETURN(std::shared_ptr<const schema::ParsedSchema> candidate, ParseRequest(request));
   const std::string hash = candidate->CanonicalHash();
   for (auto it = versions->rbegin(); it != versions->rend(); ++it) {
     if (it->second.deleted && !deleted) continue;
     const StoredSchema* s = state_.SchemaById(it->second.id);
-    if (s != nullptr && s->hash == hash) return View(s->id, request.subject, &it->second, SchemaFormat::kDefault);
+    if (s != nullptr && s->hash == hash)
+      return View(s->id, request.subject, &it->second, SchemaFormat::kDefault);
   }
   return RegistryError(kSchemaNotFound, "Schema not found");
 }
@@ -339,7 +369,8 @@ absl::StatusOr<std::vector<std::string>> Registry::TestCompatibility(const Regis
   std::optional<int32_t> only;
   if (version != 0) {
     if (versions == nullptr) {
-      return RegistryError(kSubjectNotFound, absl::StrCat("Subject '", request.subject, "' not found."));
+      return RegistryError(kSubjectNotFound,
+                           absl::StrCat("Subject '", request.subject, "' not found."));
     }
     int32_t v = version;
     if (v == -1) {
@@ -354,17 +385,20 @@ absl::StatusOr<std::vector<std::string>> Registry::TestCompatibility(const Regis
     }
     only = v;
   }
-  return CheckAgainstHistory(request.subject, *candidate, state_.EffectiveCompatibility(request.subject), only);
+  return CheckAgainstHistory(request.subject, *candidate,
+                             state_.EffectiveCompatibility(request.subject), only);
 }
 
-absl::StatusOr<std::string> Registry::GetCompatibility(const std::string& subject, bool fallback) const {
+absl::StatusOr<std::string> Registry::GetCompatibility(const std::string& subject,
+                                                       bool fallback) const {
   absl::ReaderMutexLock lock(&mu_);
   if (subject.empty()) return state_.GlobalCompatibility();
   auto own = state_.SubjectCompatibility(subject);
   if (own.has_value()) return *own;
   if (fallback) return state_.GlobalCompatibility();
-  return RegistryError(kSubjectCompatibilityNotConfigured,
-                       absl::StrCat("Subject '", subject, "' does not have subject-level compatibility configured"));
+  return RegistryError(
+      kSubjectCompatibilityNotConfigured,
+      absl::StrCat("Subject '", subject, "' does not have subject-level compatibility configured"));
 }
 
 absl::StatusOr<std::string> Registry::GetMode(const std::string& subject, bool fallback) const {
@@ -373,14 +407,16 @@ absl::StatusOr<std::string> Registry::GetMode(const std::string& subject, bool f
   auto own = state_.SubjectMode(subject);
   if (own.has_value()) return *own;
   if (fallback) return state_.GlobalMode();
-  return RegistryError(kSubjectModeNotConfigured,
-                       absl::StrCat("Subject '", subject, "' does not have subject-level mode configured"));
+  return RegistryError(
+      kSubjectModeNotConfigured,
+      absl::StrCat("Subject '", subject, "' does not have subject-level mode configured"));
 }
 
 absl::Status Registry::SyncIfNeeded() {
   if (!needs_sync_) return absl::OkStatus();
   absl::Status s = log_->Sync();
-  if (!s.ok()) return Prepend(s, "the registry could not confirm the outcome of an earlier write: ");
+  if (!s.ok())
+    return Prepend(s, "the registry could not confirm the outcome of an earlier write: ");
   needs_sync_ = false;
   return absl::OkStatus();
 }
@@ -422,12 +458,15 @@ absl::StatusOr<RegisterResult> Registry::RegisterOnce(const RegisterRequest& req
   if (request.schema.empty()) return RegistryError(kInvalidSchema, "Empty schema");
   const std::string mode = state_.EffectiveMode(request.subject);
   if (mode == "READONLY") {
-    return RegistryError(kOperationNotPermitted, absl::StrCat("Subject ", request.subject, " is in read-only mode"));
-  }
-  if (request.id.has_value() != (mode == "IMPORT") || (request.version.has_value() && mode != "IMPORT")) {
     return RegistryError(kOperationNotPermitted,
-                         mode == "IMPORT" ? "in IMPORT mode a registration must give the schema id"
-                                          : "a schema id or version can only be given in IMPORT mode");
+                         absl::StrCat("Subject ", request.subject, " is in read-only mode"));
+  }
+  if (request.id.has_value() != (mode == "IMPORT") ||
+      (request.version.has_value() && mode != "IMPORT")) {
+    return RegistryError(kOperationNotPermitted,
+                         mode == "IMPORT"
+                             ? "in IMPORT mode a registration must give the schema id"
+                             : "a schema id or version can only be given in IMPORT mode");
   }
   ASSIGN_OR_RETURN(std::shared_ptr<const schema::ParsedSchema> candidate, ParseRequest(request));
   RETURN_IF_ERROR(CheckWriterNamespace(request.subject, *candidate, request.writer_namespace));
@@ -456,13 +495,16 @@ absl::StatusOr<RegisterResult> Registry::RegisterOnce(const RegisterRequest& req
     }
   } else {
     if (mode != "IMPORT") {
-      ASSIGN_OR_RETURN(std::vector<std::string> reasons,
-                       CheckAgainstHistory(request.subject, *candidate,
-                                           state_.EffectiveCompatibility(request.subject), std::nullopt));
+      ASSIGN_OR_RETURN(
+          std::vector<std::string> reasons,
+          CheckAgainstHistory(request.subject, *candidate,
+                              state_.EffectiveCompatibility(request.subject), std::nullopt));
       if (!reasons.empty()) {
-        return RegistryError(kIncompatibleSchema,
-                             absl::StrCat("Schema being registered is incompatible with an earlier schema for subject \"",
-                                          request.subject, "\", details: [", absl::StrJoin(reasons, "; "), "]"));
+        return RegistryError(
+            kIncompatibleSchema,
+            absl::StrCat(
+                "Schema being registered is incompatible with an earlier schema for subject \"",
+                request.subject, "\", details: [", absl::StrJoin(reasons, "; "), "]"));
       }
     }
     id = existing.has_value() ? *existing : state_.next_id();
@@ -481,22 +523,25 @@ absl::StatusOr<RegisterResult> Registry::RegisterOnce(const RegisterRequest& req
   }
   int32_t version = request.version.value_or(max_version + 1);
   if (request.version.has_value() && versions != nullptr && versions->count(version) > 0) {
-    return RegistryError(kOperationNotPermitted,
-                         absl::StrCat("version ", version, " of subject '", request.subject, "' already exists"));
+    return RegistryError(kOperationNotPermitted, absl::StrCat("version ", version, " of subject '",
+                                                              request.subject, "' already exists"));
   }
   records.push_back(RegistryState::VersionRecord(request.subject, {version, id, false}));
   RETURN_IF_ERROR(CommitAndApply(records));
   return RegisterResult{id, version, true};
 }
 
-absl::StatusOr<std::vector<int32_t>> Registry::DeleteSubject(const std::string& subject, bool permanent) {
+absl::StatusOr<std::vector<int32_t>> Registry::DeleteSubject(const std::string& subject,
+                                                             bool permanent) {
   absl::MutexLock write(&write_mu_);
   RETURN_IF_ERROR(SyncIfNeeded());
   absl::MutexLock lock(&mu_);
   const auto* versions = state_.Versions(subject);
-  if (versions == nullptr) return RegistryError(kSubjectNotFound, absl::StrCat("Subject '", subject, "' not found."));
+  if (versions == nullptr)
+    return RegistryError(kSubjectNotFound, absl::StrCat("Subject '", subject, "' not found."));
   if (state_.EffectiveMode(subject) == "READONLY") {
-    return RegistryError(kOperationNotPermitted, absl::StrCat("Subject ", subject, " is in read-only mode"));
+    return RegistryError(kOperationNotPermitted,
+                         absl::StrCat("Subject ", subject, " is in read-only mode"));
   }
   std::vector<int32_t> out;
   std::vector<StoreRecord> records;
@@ -504,43 +549,60 @@ absl::StatusOr<std::vector<int32_t>> Registry::DeleteSubject(const std::string& 
   for (const auto& [v, sv] : *versions) any_live = any_live || !sv.deleted;
   if (!permanent) {
     if (!any_live) {
-      return RegistryError(kSubjectSoftDeleted, absl::StrCat("Subject '", subject, "' was soft deleted. Set permanent=true to delete permanently"));
+      return RegistryError(
+          kSubjectSoftDeleted,
+          absl::StrCat("Subject '", subject,
+                       "' was soft deleted. Set permanent=true to delete permanently"));
     }
     for (const auto& [v, sv] : *versions) {
       if (sv.deleted) continue;
       if (!state_.ReferencedBy(subject, v).empty()) {
-        return RegistryError(kReferenceExists, absl::StrCat("One or more references exist to the schema {subject=", subject, ",version=", v, "}"));
+        return RegistryError(kReferenceExists,
+                             absl::StrCat("One or more references exist to the schema {subject=",
+                                          subject, ",version=", v, "}"));
       }
       records.push_back(RegistryState::VersionRecord(subject, {v, sv.id, true}));
       out.push_back(v);
     }
   } else {
     if (any_live) {
-      return RegistryError(kSubjectNotSoftDeleted, absl::StrCat("Subject '", subject, "' was not deleted first before being permanently deleted"));
+      return RegistryError(
+          kSubjectNotSoftDeleted,
+          absl::StrCat("Subject '", subject,
+                       "' was not deleted first before being permanently deleted"));
     }
     for (const auto& [v, sv] : *versions) {
       if (!state_.ReferencedBy(subject, v).empty()) {
-        return RegistryError(kReferenceExists, absl::StrCat("One or more references exist to the schema {subject=", subject, ",version=", v, "}"));
+        return RegistryError(kReferenceExists,
+                             absl::StrCat("One or more references exist to the schema {subject=",
+                                          subject, ",version=", v, "}"));
       }
       records.push_back(RegistryState::VersionTombstone(subject, v));
       out.push_back(v);
     }
-    if (state_.SubjectCompatibility(subject).has_value()) records.push_back(RegistryState::ConfigRecord(subject, std::nullopt));
-    if (state_.SubjectMode(subject).has_value()) records.push_back(RegistryState::ModeRecord(subject, std::nullopt));
+    if (state_.SubjectCompatibility(subject).has_value())
+      records.push_back(RegistryState::ConfigRecord(subject, std::nullopt));
+    if (state_.SubjectMode(subject).has_value())
+      records.push_back(RegistryState::ModeRecord(subject, std::nullopt));
   }
   RETURN_IF_ERROR(CommitAndApply(records));
   return out;
 }
 
-absl::StatusOr<int32_t> Registry::DeleteVersion(const std::string& subject, int32_t version, bool permanent) {
+absl::StatusOr<int32_t> Registry::DeleteVersion(const std::string& subject, int32_t version,
+                                                bool permanent) {
   absl::MutexLock write(&write_mu_);
   RETURN_IF_ERROR(SyncIfNeeded());
   absl::MutexLock lock(&mu_);
   const auto* versions = state_.Versions(subject);
-  if (versions == nullptr) return RegistryError(kSubjectNotFound, absl::StrCat("Subject '", subject, "' not found."));
-  if (version == 0 || version < -1) return RegistryError(kInvalidVersion, absl::StrCat("The specified version '", version, "' is not a valid version id."));
+  if (versions == nullptr)
+    return RegistryError(kSubjectNotFound, absl::StrCat("Subject '", subject, "' not found."));
+  if (version == 0 || version < -1)
+    return RegistryError(kInvalidVersion, absl::StrCat("The specified version '", version,
+                                                       "' is not a valid version id."));
   if (state_.EffectiveMode(subject) == "READONLY") {
-    return RegistryError(kOperationNotPermitted, absl::StrCat("Subject ", subject, " is in read-only mode"));
+    return RegistryError(kOperationNotPermitted,
+                         absl::StrCat("Subject ", subject, " is in read-only mode"));
   }
   int32_t v = version;
   if (v == -1) {
@@ -550,20 +612,28 @@ absl::StatusOr<int32_t> Registry::DeleteVersion(const std::string& subject, int3
     }
   }
   auto it = versions->find(v);
-  if (it == versions->end()) return RegistryError(kVersionNotFound, absl::StrCat("Version ", version, " not found."));
+  if (it == versions->end())
+    return RegistryError(kVersionNotFound, absl::StrCat("Version ", version, " not found."));
   const SubjectVersion sv = it->second;
   if (!state_.ReferencedBy(subject, v).empty()) {
-    return RegistryError(kReferenceExists, absl::StrCat("One or more references exist to the schema {subject=", subject, ",version=", v, "}"));
+    return RegistryError(kReferenceExists,
+                         absl::StrCat("One or more references exist to the schema {subject=",
+                                      subject, ",version=", v, "}"));
   }
   std::vector<StoreRecord> records;
   if (!permanent) {
     if (sv.deleted) {
-      return RegistryError(kVersionSoftDeleted, absl::StrCat("Subject '", subject, "' Version ", v, " was soft deleted. Set permanent=true to delete permanently"));
+      return RegistryError(
+          kVersionSoftDeleted,
+          absl::StrCat("Subject '", subject, "' Version ", v,
+                       " was soft deleted. Set permanent=true to delete permanently"));
     }
     records.push_back(RegistryState::VersionRecord(subject, {v, sv.id, true}));
   } else {
     if (!sv.deleted) {
-      return RegistryError(kVersionNotSoftDeleted, absl::StrCat("Subject '", subject, "' Version ", v, " was not deleted first before being permanently deleted"));
+      return RegistryError(kVersionNotSoftDeleted,
+                           absl::StrCat("Subject '", subject, "' Version ", v,
+                                        " was not deleted first before being permanently deleted"));
     }
     records.push_back(RegistryState::VersionTombstone(subject, v));
   }
@@ -571,9 +641,14 @@ absl::StatusOr<int32_t> Registry::DeleteVersion(const std::string& subject, int3
   return v;
 }
 
-absl::StatusOr<std::string> Registry::SetCompatibility(const std::string& subject, const std::string& level) {
+absl::StatusOr<std::string> Registry::SetCompatibility(const std::string& subject,
+                                                       const std::string& level) {
   if (!IsCompatibilityLevel(level)) {
-    return RegistryError(kInvalidCompatibilityLevel, absl::StrCat("Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive; got '", level, "'"));
+    return RegistryError(
+        kInvalidCompatibilityLevel,
+        absl::StrCat("Invalid compatibility level. Valid values are none, backward, forward, full, "
+                     "backward_transitive, forward_transitive, and full_transitive; got '",
+                     level, "'"));
   }
   if (!subject.empty()) RETURN_IF_ERROR(ValidateSubject(subject));
   absl::MutexLock write(&write_mu_);
@@ -587,24 +662,32 @@ absl::StatusOr<std::string> Registry::DeleteCompatibility(const std::string& sub
   absl::MutexLock write(&write_mu_);
   RETURN_IF_ERROR(SyncIfNeeded());
   absl::MutexLock lock(&mu_);
-  std::string previous = subject.empty() ? state_.GlobalCompatibility() : state_.SubjectCompatibility(subject).value_or("");
+  std::string previous = subject.empty() ? state_.GlobalCompatibility()
+                                         : state_.SubjectCompatibility(subject).value_or("");
   if (!subject.empty() && previous.empty()) {
-    return RegistryError(kSubjectCompatibilityNotConfigured, absl::StrCat("Subject '", subject, "' does not have subject-level compatibility configured"));
+    return RegistryError(kSubjectCompatibilityNotConfigured,
+                         absl::StrCat("Subject '", subject,
+                                      "' does not have subject-level compatibility configured"));
   }
   RETURN_IF_ERROR(CommitAndApply({RegistryState::ConfigRecord(subject, std::nullopt)}));
   return previous;
 }
 
-absl::StatusOr<std::string> Registry::SetMode(const std::string& subject, const std::string& mode, bool force) {
+absl::StatusOr<std::string> Registry::SetMode(const std::string& subject, const std::string& mode,
+                                              bool force) {
   if (!IsMode(mode)) {
-    return RegistryError(kInvalidMode, absl::StrCat("Invalid mode. Valid values are READWRITE, READONLY and IMPORT; got '", mode, "'"));
+    return RegistryError(
+        kInvalidMode,
+        absl::StrCat("Invalid mode. Valid values are READWRITE, READONLY and IMPORT; got '", mode,
+                     "'"));
   }
   if (!subject.empty()) RETURN_IF_ERROR(ValidateSubject(subject));
   absl::MutexLock write(&write_mu_);
   RETURN_IF_ERROR(SyncIfNeeded());
   absl::MutexLock lock(&mu_);
   if (mode == "IMPORT" && !force) {
-    bool empty = subject.empty() ? state_.Subjects(true).empty() : state_.Versions(subject) == nullptr;
+    bool empty =
+        subject.empty() ? state_.Subjects(true).empty() : state_.Versions(subject) == nullptr;
     if (!empty) {
       return RegistryError(kOperationNotPermitted, "Cannot import since found existing subjects");
     }
@@ -678,12 +761,14 @@ absl::Status Registry::Import(const Export& data) {
   for (const StoredSchema& orphan : data.orphan_schemas) {
     const StoredSchema* existing = state_.SchemaById(orphan.id);
     if (existing != nullptr && existing->hash != orphan.hash) {
-      return RegistryError(kOperationNotPermitted, absl::StrCat("import: schema id ", orphan.id, " is taken by another schema"));
+      return RegistryError(kOperationNotPermitted, absl::StrCat("import: schema id ", orphan.id,
+                                                                " is taken by another schema"));
     }
     if (existing == nullptr) records.push_back(RegistryState::SchemaRecord(orphan));
   }
-  std::vector<StoreRecord> settings = {RegistryState::HighWaterRecord(std::max(state_.next_id(), data.next_id)),
-                                      RegistryState::ConfigRecord("", data.global_compatibility)};
+  std::vector<StoreRecord> settings = {
+      RegistryState::HighWaterRecord(std::max(state_.next_id(), data.next_id)),
+      RegistryState::ConfigRecord("", data.global_compatibility)};
   records.insert(records.end(), settings.begin(), settings.end());
   for (const auto& [subject, level] : data.subject_compatibility) {
     records.push_back(RegistryState::ConfigRecord(subject, level));

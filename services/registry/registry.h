@@ -71,7 +71,7 @@ struct SchemaView {
   std::string subject;  // empty for lookups by id without subject
   int32_t version = 0;
   std::string schema_type = "PROTOBUF";
-  std::string schema;   // .proto text, or base64 descriptor with kSerialized
+  std::string schema;  // .proto text, or base64 descriptor with kSerialized
   std::vector<SchemaReference> references;
   bool deleted = false;
 };
@@ -110,7 +110,8 @@ class Registry {
 
   // ---- reads ----
   // `subject` is accepted for Confluent compatibility (schema contexts) and does not filter.
-  absl::StatusOr<SchemaView> GetById(int32_t id, const std::string& subject, SchemaFormat format) const;
+  absl::StatusOr<SchemaView> GetById(int32_t id, const std::string& subject,
+                                     SchemaFormat format) const;
   // `version` -1: latest. `deleted`: soft-deleted versions too.
   absl::StatusOr<SchemaView> GetVersion(const std::string& subject, int32_t version, bool deleted,
                                         SchemaFormat format) const;
@@ -120,10 +121,12 @@ class Registry {
   std::vector<std::string> ListSubjects(bool deleted, const std::string& prefix) const;
   // The (subject, version) pairs that use schema `id` (Confluent's /schemas/ids/{id}/versions;
   // soft-deleted ones with `deleted`). Error 40403 for an id no subject-version uses.
-  absl::StatusOr<std::vector<std::pair<std::string, int32_t>>> VersionsOfId(int32_t id, bool deleted) const;
+  absl::StatusOr<std::vector<std::pair<std::string, int32_t>>> VersionsOfId(int32_t id,
+                                                                            bool deleted) const;
   // The ids of the schemas that reference `subject` at `version` (-1: latest; Confluent's
   // /subjects/{s}/versions/{v}/referencedby). 40401/40402 for an unknown subject or version.
-  absl::StatusOr<std::vector<int32_t>> ReferencingIds(const std::string& subject, int32_t version) const;
+  absl::StatusOr<std::vector<int32_t>> ReferencingIds(const std::string& subject,
+                                                      int32_t version) const;
   // The version of `subject` registered with this schema.
   absl::StatusOr<SchemaView> Lookup(const RegisterRequest& request, bool deleted) const;
   // Compatibility of `request.schema` with `subject` at `version` (-1 latest; 0: per the
@@ -152,10 +155,13 @@ class Registry {
   std::vector<std::string> NamespaceOffenders(
       const std::function<std::string(const std::string& subject)>& namespace_of) const;
   absl::StatusOr<std::vector<int32_t>> DeleteSubject(const std::string& subject, bool permanent);
-  absl::StatusOr<int32_t> DeleteVersion(const std::string& subject, int32_t version, bool permanent);
-  absl::StatusOr<std::string> SetCompatibility(const std::string& subject, const std::string& level);
+  absl::StatusOr<int32_t> DeleteVersion(const std::string& subject, int32_t version,
+                                        bool permanent);
+  absl::StatusOr<std::string> SetCompatibility(const std::string& subject,
+                                               const std::string& level);
   absl::StatusOr<std::string> DeleteCompatibility(const std::string& subject);
-  absl::StatusOr<std::string> SetMode(const std::string& subject, const std::string& mode, bool force);
+  absl::StatusOr<std::string> SetMode(const std::string& subject, const std::string& mode,
+                                      bool force);
   // Restores an export into an empty registry (global mode must be IMPORT).
   absl::Status Import(const Export& data);
   // Records who the primary is (written by the primary itself, through the log).
@@ -172,7 +178,8 @@ class Registry {
   absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> ParsedLocked(int32_t id) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Commits with mu_ released (readers go on; writers are excluded by write_mu_), then applies.
-  absl::Status CommitAndApply(const std::vector<StoreRecord>& records) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CommitAndApply(const std::vector<StoreRecord>& records)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Called with write_mu_ held and mu_ not held.
   absl::Status SyncIfNeeded();
   absl::StatusOr<SchemaView> View(int32_t id, const std::string& subject, const SubjectVersion* v,
@@ -192,7 +199,8 @@ class Registry {
   absl::StatusOr<RegisterResult> RegisterOnce(const RegisterRequest& request);
   std::atomic<int64_t> created_{0}, existing_{0}, refused_{0};
   int64_t applied_offset_ ABSL_GUARDED_BY(mu_) = -1;
-  mutable std::map<int32_t, std::shared_ptr<const schema::ParsedSchema>> parsed_ ABSL_GUARDED_BY(mu_);
+  mutable std::map<int32_t, std::shared_ptr<const schema::ParsedSchema>> parsed_
+      ABSL_GUARDED_BY(mu_);
   mutable absl::Mutex cache_mu_;
 };
 

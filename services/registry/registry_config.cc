@@ -8,12 +8,14 @@
 namespace polder {
 namespace registry {
 
-absl::StatusOr<std::pair<std::string, int>> SplitAddress(const std::string& address, const std::string& key) {
+absl::StatusOr<std::pair<std::string, int>> SplitAddress(const std::string& address,
+                                                         const std::string& key) {
   size_t colon = address.rfind(':');
   int port = -1;
-  if (colon == std::string::npos || colon == 0 || !absl::SimpleAtoi(address.substr(colon + 1), &port) ||
-      port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(key, ": expected host:port, got '", address, "'"));
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(key, ": expected host:port, got '", address, "'"));
   }
   return std::make_pair(address.substr(0, colon), port);
 }
@@ -42,7 +44,8 @@ static absl::StatusOr<RegistryConfig> Decode(config::Document& doc) {
   reg.Check(SplitAddress(c.ops_address, "").ok(), "ops_address", "must be host:port");
   auto loopback = [](const std::string& address) {
     absl::StatusOr<std::pair<std::string, int>> a = SplitAddress(address, "");
-    return a.ok() && (a->first == "127.0.0.1" || a->first == "localhost" || a->first == "[::1]" || a->first == "::1");
+    return a.ok() && (a->first == "127.0.0.1" || a->first == "localhost" || a->first == "[::1]" ||
+                      a->first == "::1");
   };
   // Development mode has no TLS and makes every caller an operator: never reachable from
   // another machine.
@@ -61,22 +64,26 @@ static absl::StatusOr<RegistryConfig> Decode(config::Document& doc) {
       .Optional("properties", &c.kafka_properties);
   kafka.Check(c.replication_factor >= 1, "replication_factor", "must be at least 1");
 
-  config::ObjectReader tls = doc.root().Object("tls", c.development_mode ? config::kOptional : config::kRequired);
+  config::ObjectReader tls =
+      doc.root().Object("tls", c.development_mode ? config::kOptional : config::kRequired);
   tls.Required("cert_file", &c.cert_file)
       .Required("key_file", &c.key_file)
       .Required("trust_bundle_file", &c.trust_bundle_file)
-      .Required("crl_dir", &c.crl_dir)  // without it no revocation could be seen (empty folder: none)
+      .Required("crl_dir",
+                &c.crl_dir)  // without it no revocation could be seen (empty folder: none)
       .Optional("refresh_interval", &c.tls_refresh)
       .Optional("peer_identity", &c.peer_identity);
-  tls.Check(c.peer_identity == "spiffe_uri" || c.peer_identity == "subject_serial_number", "peer_identity",
-            "must be spiffe_uri or subject_serial_number");
+  tls.Check(c.peer_identity == "spiffe_uri" || c.peer_identity == "subject_serial_number",
+            "peer_identity", "must be spiffe_uri or subject_serial_number");
 
-  config::ObjectReader trust_section = doc.root().Object("trust", c.development_mode ? config::kOptional : config::kRequired);
+  config::ObjectReader trust_section =
+      doc.root().Object("trust", c.development_mode ? config::kOptional : config::kRequired);
   if (trust_section.present()) trust::ReadTrustConfig(trust_section, &c.trust);
   return doc.Finish(c);
 }
 
-absl::StatusOr<RegistryConfig> ParseRegistryConfig(const std::string& yaml, const std::string& source) {
+absl::StatusOr<RegistryConfig> ParseRegistryConfig(const std::string& yaml,
+                                                   const std::string& source) {
   absl::StatusOr<config::Document> doc = config::Document::FromString(yaml, source);
   if (!doc.ok()) return doc.status();
   return Decode(*doc);

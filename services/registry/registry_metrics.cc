@@ -15,8 +15,8 @@ using prometheus::BuildHistogram;
 namespace {
 
 const prometheus::Histogram::BucketBoundaries& Buckets() {
-  static const prometheus::Histogram::BucketBoundaries kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                                   0.05,   0.1,   0.25,   0.5,   1,    2.5};
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
   return kBuckets;
 }
 
@@ -45,32 +45,43 @@ RegistryMetrics::RegistryMetrics() : registry_(std::make_shared<prometheus::Regi
                        .Name("polder_registry_grpc_request_seconds")
                        .Help("gRPC call duration, by full method")
                        .Register(*registry_);
-  registrations_ = &BuildCounter()
-                        .Name("polder_registry_registrations_total")
-                        .Help("Schema registrations answered by this replica: created, existing, refused")
-                        .Register(*registry_);
+  registrations_ =
+      &BuildCounter()
+           .Name("polder_registry_registrations_total")
+           .Help("Schema registrations answered by this replica: created, existing, refused")
+           .Register(*registry_);
   auto gauge = [this](const char* name, const char* help) {
     return &BuildGauge().Name(name).Help(help).Register(*registry_).Add({});
   };
   primary_ = gauge("polder_registry_primary", "1 if this replica is the primary (writes)");
-  epoch_ = gauge("polder_registry_primary_epoch", "Epoch of the primary record in the registry topic (-1: none yet)");
-  end_offset_ = gauge("polder_registry_log_end_offset", "End offset of the registry topic (-1: Kafka did not answer)");
-  position_ = gauge("polder_registry_log_position", "Next offset this replica reads from the registry topic");
-  lag_ = gauge("polder_registry_log_lag_records", "Registry topic records not yet applied by this replica (-1: unknown)");
-  kafka_up_ = gauge("polder_registry_kafka_up", "1 while the registry topic's end can be read from Kafka");
+  epoch_ = gauge("polder_registry_primary_epoch",
+                 "Epoch of the primary record in the registry topic (-1: none yet)");
+  end_offset_ = gauge("polder_registry_log_end_offset",
+                      "End offset of the registry topic (-1: Kafka did not answer)");
+  position_ = gauge("polder_registry_log_position",
+                    "Next offset this replica reads from the registry topic");
+  lag_ = gauge("polder_registry_log_lag_records",
+               "Registry topic records not yet applied by this replica (-1: unknown)");
+  kafka_up_ =
+      gauge("polder_registry_kafka_up", "1 while the registry topic's end can be read from Kafka");
   schemas_ = gauge("polder_registry_schemas", "Schema ids held by this replica");
   subjects_ = gauge("polder_registry_subjects", "Subjects (not deleted) held by this replica");
   http_connections_ = &BuildCounter()
                            .Name("polder_http_connections_total")
                            .Help("HTTP connections by listener and outcome")
                            .Register(*registry_);
-  http_open_ = &BuildGauge().Name("polder_http_open_connections").Help("Open HTTP connections by listener").Register(*registry_);
+  http_open_ = &BuildGauge()
+                    .Name("polder_http_open_connections")
+                    .Help("Open HTTP connections by listener")
+                    .Register(*registry_);
 }
 
 void RegistryMetrics::RecordHttp(const http::HttpExchange& e) {
   const std::string route = e.route.empty() ? "unmatched" : e.route;
-  http_requests_->Add({{"route", route}, {"method", e.method.empty() ? "unknown" : e.method},
-                       {"code", absl::StrCat(e.status)}})
+  http_requests_
+      ->Add({{"route", route},
+             {"method", e.method.empty() ? "unknown" : e.method},
+             {"code", absl::StrCat(e.status)}})
       .Increment();
   http_seconds_->Add({{"route", route}}, Buckets()).Observe(absl::ToDoubleSeconds(e.latency));
 }
@@ -100,7 +111,8 @@ void RegistryMetrics::SetState(int64_t schemas, int64_t subjects) {
   subjects_->Set(static_cast<double>(subjects));
 }
 
-void RegistryMetrics::SetHttpListener(const std::string& listener, const http::HttpsServerStats& s) {
+void RegistryMetrics::SetHttpListener(const std::string& listener,
+                                      const http::HttpsServerStats& s) {
   http_open_->Add({{"listener", listener}}).Set(static_cast<double>(s.open_connections));
   for (const auto& [outcome, total] : std::initializer_list<std::pair<const char*, int64_t>>{
            {"accepted", s.accepted},

@@ -75,16 +75,19 @@ absl::Status RegistryState::Apply(const StoreRecord& record) {
         target[subject] = value.at(kind == "config" ? "compatibility" : "mode").get<std::string>();
       }
     } else if (kind == "id-hwm" && key.size() == 1) {
-      if (record.value.has_value()) high_water_ = std::max(high_water_, value.at("next_id").get<int32_t>());
+      if (record.value.has_value())
+        high_water_ = std::max(high_water_, value.at("next_id").get<int32_t>());
     } else if (kind == "primary" && key.size() == 1) {
       if (record.value.has_value()) {
-        primary_ = Primary{value.at("replica").get<std::string>(), value.at("epoch").get<int64_t>()};
+        primary_ =
+            Primary{value.at("replica").get<std::string>(), value.at("epoch").get<int64_t>()};
       }
     } else {
       return absl::InvalidArgumentError(absl::StrCat("unknown record key ", record.key));
     }
   } catch (const json::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("malformed record ", record.key, ": ", e.what()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed record ", record.key, ": ", e.what()));
   }
   ++applied_;
   return absl::OkStatus();
@@ -109,7 +112,8 @@ const std::map<int32_t, SubjectVersion>* RegistryState::Versions(const std::stri
 std::vector<std::string> RegistryState::Subjects(bool include_deleted) const {
   std::vector<std::string> out;
   for (const auto& [subject, versions] : subjects_) {
-    bool live = std::any_of(versions.begin(), versions.end(), [](const auto& v) { return !v.second.deleted; });
+    bool live = std::any_of(versions.begin(), versions.end(),
+                            [](const auto& v) { return !v.second.deleted; });
     if (live || include_deleted) out.push_back(subject);
   }
   return out;
@@ -191,14 +195,16 @@ StoreRecord RegistryState::SchemaRecord(const StoredSchema& s) {
 
 StoreRecord RegistryState::VersionRecord(const std::string& subject, const SubjectVersion& v) {
   return {json::array({"version", subject, v.version}).dump(),
-          json{{"subject", subject}, {"version", v.version}, {"id", v.id}, {"deleted", v.deleted}}.dump()};
+          json{{"subject", subject}, {"version", v.version}, {"id", v.id}, {"deleted", v.deleted}}
+              .dump()};
 }
 
 StoreRecord RegistryState::VersionTombstone(const std::string& subject, int32_t version) {
   return {json::array({"version", subject, version}).dump(), std::nullopt};
 }
 
-StoreRecord RegistryState::ConfigRecord(const std::string& subject, std::optional<std::string> level) {
+StoreRecord RegistryState::ConfigRecord(const std::string& subject,
+                                        std::optional<std::string> level) {
   json key = json::array({"config", subject.empty() ? json() : json(subject)});
   if (!level.has_value()) return {key.dump(), std::nullopt};
   return {key.dump(), json{{"compatibility", *level}}.dump()};

@@ -28,7 +28,7 @@ namespace polder {
 namespace registry {
 
 struct SchemaReference {
-  std::string name;     // import path
+  std::string name;  // import path
   std::string subject;
   int32_t version = 0;
   bool operator==(const SchemaReference& o) const {
@@ -40,7 +40,7 @@ struct StoredSchema {
   int32_t id = 0;
   std::string schema;  // base64 FileDescriptorProto (the canonical descriptor, with its name)
   std::vector<SchemaReference> references;
-  std::string hash;    // hex SHA-256 of the canonical form
+  std::string hash;  // hex SHA-256 of the canonical form
 };
 
 struct SubjectVersion {
@@ -60,7 +60,8 @@ struct StoreRecord {
 };
 
 inline constexpr char kCompatibilityLevels[][20] = {
-    "NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE"};
+    "NONE", "BACKWARD",       "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE",
+    "FULL", "FULL_TRANSITIVE"};
 inline constexpr char kModes[][12] = {"READWRITE", "READONLY", "IMPORT"};
 
 bool IsCompatibilityLevel(absl::string_view level);
@@ -83,7 +84,8 @@ class RegistryState {
   // Subjects and versions that use schema `id`.
   std::vector<std::pair<std::string, int32_t>> UsesOf(int32_t id) const;
   // Subject-versions whose schema references `subject` at `version`.
-  std::vector<std::pair<std::string, int32_t>> ReferencedBy(const std::string& subject, int32_t version) const;
+  std::vector<std::pair<std::string, int32_t>> ReferencedBy(const std::string& subject,
+                                                            int32_t version) const;
 
   // Compatibility and mode: the subject's own, if set.
   std::optional<std::string> SubjectCompatibility(const std::string& subject) const;

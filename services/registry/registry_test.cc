@@ -29,9 +29,13 @@ class FakeLog : public RecordLog {
   absl::Status fail;
 };
 
-constexpr char kV1[] = "syntax = \"proto3\"; package p; message Bike { string id = 1; int64 count = 2; }";
-constexpr char kV2[] = "syntax = \"proto3\"; package p; message Bike { string id = 1; int64 count = 2; string note = 3; }";
-constexpr char kBadChange[] = "syntax = \"proto3\"; package p; message Bike { string id = 1; string count = 2; }";
+constexpr char kV1[] =
+    "syntax = \"proto3\"; package p; message Bike { string id = 1; int64 count = 2; }";
+constexpr char kV2[] =
+    "syntax = \"proto3\"; package p; message Bike { string id = 1; int64 count = 2; string note = "
+    "3; }";
+constexpr char kBadChange[] =
+    "syntax = \"proto3\"; package p; message Bike { string id = 1; string count = 2; }";
 
 RegisterRequest Req(const std::string& subject, const std::string& schema) {
   RegisterRequest r;
@@ -57,22 +61,33 @@ TEST_F(RegistryTest, ACitysSchemasLieInItsNamespaceAndAreNamedAfterTheirRecord) 
     r.writer_namespace = "polder.cities.groningen";
     return r;
   };
-  EXPECT_OK(registry_.Register(city("polder.cities.groningen.trees.v1.Tree",
-                                    "syntax = \"proto3\"; package polder.cities.groningen.trees.v1; "
-                                    "message Tree { string id = 1; }"))
+  EXPECT_OK(registry_
+                .Register(city("polder.cities.groningen.trees.v1.Tree",
+                               "syntax = \"proto3\"; package polder.cities.groningen.trees.v1; "
+                               "message Tree { string id = 1; }"))
                 .status());
   const std::string rogue =
-      "syntax = \"proto3\"; package polder.datasets.mobility.v1; message BikeCount { string id = 1; int64 x = 9; }";
-  absl::StatusOr<RegisterResult> r = registry_.Register(city("polder.cities.groningen.rogue-bikes", rogue));
-  EXPECT_THAT(r, StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("outside the writer's namespace")));
+      "syntax = \"proto3\"; package polder.datasets.mobility.v1; message BikeCount { string id = "
+      "1; int64 x = 9; }";
+  absl::StatusOr<RegisterResult> r =
+      registry_.Register(city("polder.cities.groningen.rogue-bikes", rogue));
+  EXPECT_THAT(r, StatusIs(absl::StatusCode::kPermissionDenied,
+                          HasSubstr("outside the writer's namespace")));
   r = registry_.Register(city("polder.cities.groningen.trees.v1.Other",
-                              "syntax = \"proto3\"; package polder.cities.groningen.trees.v1; message Tree { string id = 1; }"));
-  EXPECT_THAT(r, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("a subject is named after its record")));
-  r = registry_.Register(city("polder.cities.groningenx.A", "syntax = \"proto3\"; package polder.cities.groningenx; message A {}"));
-  EXPECT_THAT(r, StatusIs(absl::StatusCode::kPermissionDenied)) << "a namespace is a package prefix, not a string prefix";
+                              "syntax = \"proto3\"; package polder.cities.groningen.trees.v1; "
+                              "message Tree { string id = 1; }"));
+  EXPECT_THAT(r, StatusIs(absl::StatusCode::kInvalidArgument,
+                          HasSubstr("a subject is named after its record")));
+  r = registry_.Register(
+      city("polder.cities.groningenx.A",
+           "syntax = \"proto3\"; package polder.cities.groningenx; message A {}"));
+  EXPECT_THAT(r, StatusIs(absl::StatusCode::kPermissionDenied))
+      << "a namespace is a package prefix, not a string prefix";
   // Import paths need no record; the operator (no namespace) is not restricted.
-  EXPECT_OK(registry_.Register(city("polder/cities/groningen/common.proto",
-                                    "syntax = \"proto3\"; package polder.cities.groningen.common; message Id {}"))
+  EXPECT_OK(registry_
+                .Register(city(
+                    "polder/cities/groningen/common.proto",
+                    "syntax = \"proto3\"; package polder.cities.groningen.common; message Id {}"))
                 .status());
   EXPECT_OK(registry_.Register(Req("curl.bikes", rogue)).status());
   // Offenders registered before the rules are reported.
@@ -84,8 +99,8 @@ TEST_F(RegistryTest, ACitysSchemasLieInItsNamespaceAndAreNamedAfterTheirRecord) 
 }
 
 TEST_F(RegistryTest, SubjectNamesAreMessageNamesOrImportPaths) {
-  for (const char* bad : {"polder.cities.groningen./..%2Fx", "a b", "../etc/passwd", "/abs", "a//b", "a/./b", "x?y",
-                          ".hidden"}) {
+  for (const char* bad : {"polder.cities.groningen./..%2Fx", "a b", "../etc/passwd", "/abs", "a//b",
+                          "a/./b", "x?y", ".hidden"}) {
     SCOPED_TRACE(bad);
     EXPECT_THAT(registry_.Register(Req(bad, kV1)), StatusIs(absl::StatusCode::kInvalidArgument));
   }
@@ -109,7 +124,8 @@ TEST_F(RegistryTest, RegistersWithGlobalIdsAndPerSubjectVersions) {
   EXPECT_EQ(b.version, 2);
   EXPECT_THAT(*registry_.ListVersions("p.Bike", false), ElementsAre(1, 2));
   EXPECT_THAT(registry_.ListSubjects(false), ElementsAre("other", "p.Bike"));
-  ASSERT_OK_AND_ASSIGN(SchemaView latest, registry_.GetVersion("p.Bike", -1, false, SchemaFormat::kDefault));
+  ASSERT_OK_AND_ASSIGN(SchemaView latest,
+                       registry_.GetVersion("p.Bike", -1, false, SchemaFormat::kDefault));
   EXPECT_EQ(latest.id, 2);
   EXPECT_THAT(latest.schema, HasSubstr("string note = 3;"));
   ASSERT_OK_AND_ASSIGN(SchemaView by_id, registry_.GetById(1, "", SchemaFormat::kSerialized));
@@ -121,23 +137,30 @@ TEST_F(RegistryTest, RegistersWithGlobalIdsAndPerSubjectVersions) {
 
 TEST_F(RegistryTest, ErrorsCarryConfluentCodes) {
   ASSERT_OK(registry_.Register(Req("p.Bike", kV1)).status());
-  EXPECT_EQ(Code(registry_.GetVersion("nope", 1, false, SchemaFormat::kDefault).status()), kSubjectNotFound);
-  EXPECT_EQ(Code(registry_.GetVersion("p.Bike", 9, false, SchemaFormat::kDefault).status()), kVersionNotFound);
-  EXPECT_EQ(Code(registry_.GetVersion("p.Bike", 0, false, SchemaFormat::kDefault).status()), kInvalidVersion);
+  EXPECT_EQ(Code(registry_.GetVersion("nope", 1, false, SchemaFormat::kDefault).status()),
+            kSubjectNotFound);
+  EXPECT_EQ(Code(registry_.GetVersion("p.Bike", 9, false, SchemaFormat::kDefault).status()),
+            kVersionNotFound);
+  EXPECT_EQ(Code(registry_.GetVersion("p.Bike", 0, false, SchemaFormat::kDefault).status()),
+            kInvalidVersion);
   EXPECT_EQ(Code(registry_.GetById(99, "", SchemaFormat::kDefault).status()), kSchemaNotFound);
   EXPECT_EQ(Code(registry_.Lookup(Req("p.Bike", kV2), false).status()), kSchemaNotFound);
   EXPECT_EQ(Code(registry_.Register(Req("p.Bike", "message {")).status()), kInvalidSchema);
   EXPECT_EQ(Code(registry_.Register(Req("", kV1)).status()), kInvalidSubject);
   RegisterRequest avro = Req("x", "{\"type\":\"record\"}");
   avro.schema_type = "AVRO";
-  EXPECT_THAT(registry_.Register(avro), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not supported")));
-  RegisterRequest missing_ref = Req("x", "syntax = \"proto3\"; import \"a.proto\"; message M { A a = 1; }");
+  EXPECT_THAT(registry_.Register(avro),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not supported")));
+  RegisterRequest missing_ref =
+      Req("x", "syntax = \"proto3\"; import \"a.proto\"; message M { A a = 1; }");
   missing_ref.references = {{"a.proto", "a", 1}};
-  EXPECT_THAT(registry_.Register(missing_ref), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("subject 'a' not found")));
+  EXPECT_THAT(registry_.Register(missing_ref),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("subject 'a' not found")));
   EXPECT_EQ(HttpStatusForErrorCode(kSubjectNotFound), 404);
   EXPECT_EQ(HttpStatusForErrorCode(kInvalidSchema), 422);
   EXPECT_EQ(HttpStatusForErrorCode(kIncompatibleSchema), 409);
-  EXPECT_EQ(log_.log.size(), 3u) << "failed requests store nothing (schema, hwm, version of the one success)";
+  EXPECT_EQ(log_.log.size(), 3u)
+      << "failed requests store nothing (schema, hwm, version of the one success)";
 }
 
 TEST_F(RegistryTest, SoftAndHardDeletionFollowConfluent) {
@@ -171,9 +194,11 @@ TEST_F(RegistryTest, CompatibilityConfigAndModes) {
   absl::Status incompatible = registry_.Register(Req("p.Bike", kBadChange)).status();
   EXPECT_EQ(Code(incompatible), kIncompatibleSchema);
   EXPECT_THAT(std::string(incompatible.message()),
-              HasSubstr("BACKWARD vs the latest version: field p.Bike.count (2) changed type between int64 and string"));
+              HasSubstr("BACKWARD vs the latest version: field p.Bike.count (2) changed type "
+                        "between int64 and string"));
   EXPECT_THAT(*registry_.TestCompatibility(Req("p.Bike", kBadChange), -1), ::testing::SizeIs(1));
-  EXPECT_EQ(Code(registry_.GetCompatibility("p.Bike", false).status()), kSubjectCompatibilityNotConfigured);
+  EXPECT_EQ(Code(registry_.GetCompatibility("p.Bike", false).status()),
+            kSubjectCompatibilityNotConfigured);
   ASSERT_OK(registry_.SetCompatibility("p.Bike", "NONE").status());
   EXPECT_EQ(*registry_.GetCompatibility("p.Bike", false), "NONE");
   EXPECT_OK(registry_.Register(Req("p.Bike", kBadChange)).status());
@@ -187,43 +212,59 @@ TEST_F(RegistryTest, CompatibilityConfigAndModes) {
 
 TEST_F(RegistryTest, CompatibilityLevelsAndTransitivity) {
   constexpr char kA[] = "syntax = \"proto3\"; package p; message M { string a = 1; int32 b = 2; }";
-  constexpr char kB[] = "syntax = \"proto3\"; package p; message M { string a = 1; reserved 2; reserved \"b\"; }";
-  constexpr char kReuse[] = "syntax = \"proto3\"; package p; message M { string a = 1; string b = 2; }";
+  constexpr char kB[] =
+      "syntax = \"proto3\"; package p; message M { string a = 1; reserved 2; reserved \"b\"; }";
+  constexpr char kReuse[] =
+      "syntax = \"proto3\"; package p; message M { string a = 1; string b = 2; }";
   ASSERT_OK(registry_.Register(Req("s", kA)).status());
-  ASSERT_OK(registry_.Register(Req("s", kB)).status()) << "removing b with number and name reserved";
+  ASSERT_OK(registry_.Register(Req("s", kB)).status())
+      << "removing b with number and name reserved";
   // Reusing number 2 with another type: the latest version reserved it; the first typed it.
   ASSERT_OK_AND_ASSIGN(auto latest_only, registry_.TestCompatibility(Req("s", kReuse), 0));
   for (const std::string& r : latest_only) EXPECT_THAT(r, HasSubstr("vs the latest version")) << r;
   ASSERT_OK(registry_.SetCompatibility("s", "BACKWARD_TRANSITIVE").status());
   absl::Status transitive = registry_.Register(Req("s", kReuse)).status();
   EXPECT_EQ(Code(transitive), kIncompatibleSchema);
-  EXPECT_THAT(std::string(transitive.message()), HasSubstr("version #1 of the history: field p.M.b (2) changed type between int32 and string"));
+  EXPECT_THAT(
+      std::string(transitive.message()),
+      HasSubstr(
+          "version #1 of the history: field p.M.b (2) changed type between int32 and string"));
   // FORWARD: the latest must read the candidate's records. An added field is skipped by older
   // readers (ADR 0007); a field whose type changed is not readable.
-  constexpr char kAdd[] = "syntax = \"proto3\"; package p; message M { string a = 1; int64 c = 3; reserved 2; reserved \"b\"; }";
-  constexpr char kRetype[] = "syntax = \"proto3\"; package p; message M { bytes a = 1; reserved 2; reserved \"b\"; }";
+  constexpr char kAdd[] =
+      "syntax = \"proto3\"; package p; message M { string a = 1; int64 c = 3; reserved 2; reserved "
+      "\"b\"; }";
+  constexpr char kRetype[] =
+      "syntax = \"proto3\"; package p; message M { bytes a = 1; reserved 2; reserved \"b\"; }";
   ASSERT_OK(registry_.SetCompatibility("s", "FORWARD").status());
   EXPECT_THAT(*registry_.TestCompatibility(Req("s", kAdd), -1), ::testing::IsEmpty());
   EXPECT_THAT(*registry_.TestCompatibility(Req("s", kRetype), -1),
-              ::testing::ElementsAre(HasSubstr("FORWARD vs the latest version: field p.M.a (1) changed type")));
+              ::testing::ElementsAre(
+                  HasSubstr("FORWARD vs the latest version: field p.M.a (1) changed type")));
   ASSERT_OK(registry_.SetCompatibility("s", "BACKWARD").status());
   EXPECT_THAT(*registry_.TestCompatibility(Req("s", kAdd), -1), ::testing::IsEmpty());
   // FORWARD_TRANSITIVE: re-adding a deleted number with another type is readable by the latest
   // (which reserves nothing for it here) but not by the first version, which typed it.
   constexpr char kDropped[] = "syntax = \"proto3\"; package p; message M { string a = 1; }";
-  constexpr char kReadded[] = "syntax = \"proto3\"; package p; message M { string a = 1; string x = 2; }";
+  constexpr char kReadded[] =
+      "syntax = \"proto3\"; package p; message M { string a = 1; string x = 2; }";
   ASSERT_OK(registry_.SetCompatibility("f", "FORWARD_TRANSITIVE").status());
   ASSERT_OK(registry_.Register(Req("f", kA)).status());
   ASSERT_OK(registry_.Register(Req("f", kDropped)).status()) << "older readers see the default";
   absl::Status forward = registry_.Register(Req("f", kReadded)).status();
   EXPECT_EQ(Code(forward), kIncompatibleSchema);
-  EXPECT_THAT(std::string(forward.message()), HasSubstr("FORWARD vs version #1 of the history: field p.M.x (2)"));
+  EXPECT_THAT(std::string(forward.message()),
+              HasSubstr("FORWARD vs version #1 of the history: field p.M.x (2)"));
   EXPECT_THAT(std::string(forward.message()), ::testing::Not(HasSubstr("latest")));
 }
 
 TEST_F(RegistryTest, ReferencesResolveAndProtectTheirTargets) {
-  constexpr char kLoc[] = "syntax = \"proto3\"; package polder.common.v1; message Location { double lat = 1; double lon = 2; }";
-  constexpr char kGarage[] = "syntax = \"proto3\"; package parking; import \"polder/common/v1/location.proto\"; message Garage { polder.common.v1.Location at = 1; }";
+  constexpr char kLoc[] =
+      "syntax = \"proto3\"; package polder.common.v1; message Location { double lat = 1; double "
+      "lon = 2; }";
+  constexpr char kGarage[] =
+      "syntax = \"proto3\"; package parking; import \"polder/common/v1/location.proto\"; message "
+      "Garage { polder.common.v1.Location at = 1; }";
   ASSERT_OK(registry_.Register(Req("polder/common/v1/location.proto", kLoc)).status());
   RegisterRequest g = Req("parking.Garage", kGarage);
   g.references = {{"polder/common/v1/location.proto", "polder/common/v1/location.proto", 1}};
@@ -231,7 +272,8 @@ TEST_F(RegistryTest, ReferencesResolveAndProtectTheirTargets) {
   ASSERT_OK_AND_ASSIGN(SchemaView view, registry_.GetById(r.id, "", SchemaFormat::kDefault));
   ASSERT_EQ(view.references.size(), 1u);
   EXPECT_EQ(view.references[0].version, 1);
-  EXPECT_EQ(Code(registry_.DeleteVersion("polder/common/v1/location.proto", 1, false).status()), kReferenceExists);
+  EXPECT_EQ(Code(registry_.DeleteVersion("polder/common/v1/location.proto", 1, false).status()),
+            kReferenceExists);
 }
 
 TEST_F(RegistryTest, ReviewedEdgeCasesAreRefused) {
@@ -241,7 +283,8 @@ TEST_F(RegistryTest, ReviewedEdgeCasesAreRefused) {
   EXPECT_EQ(Code(registry_.Register(pinned).status()), kOperationNotPermitted);
   // A reference to a soft-deleted version is refused; a referenced subject cannot be hard-deleted.
   constexpr char kLoc[] = "syntax = \"proto3\"; package loc; message L { double x = 1; }";
-  constexpr char kUser[] = "syntax = \"proto3\"; package u; import \"loc.proto\"; message U { loc.L l = 1; }";
+  constexpr char kUser[] =
+      "syntax = \"proto3\"; package u; import \"loc.proto\"; message U { loc.L l = 1; }";
   ASSERT_OK(registry_.Register(Req("loc.proto", kLoc)).status());
   RegisterRequest user = Req("u.U", kUser);
   user.references = {{"loc.proto", "loc.proto", 1}};
@@ -255,7 +298,8 @@ TEST_F(RegistryTest, ReviewedEdgeCasesAreRefused) {
   ASSERT_OK(registry_.DeleteVersion("loc2.proto", 1, false).status());
   RegisterRequest to_deleted = Req("u.V", kUser);
   to_deleted.references = {{"loc.proto", "loc2.proto", 1}};
-  EXPECT_THAT(registry_.Register(to_deleted), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not found")));
+  EXPECT_THAT(registry_.Register(to_deleted),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not found")));
 }
 
 TEST_F(RegistryTest, FailedCommitChangesNothing) {
@@ -292,7 +336,8 @@ TEST_F(RegistryTest, ReplicaRebuildsTheSameStateFromTheLog) {
 }
 
 TEST_F(RegistryTest, ExportImportRestoresIdsVersionsAndConfig) {
-  ASSERT_OK(registry_.Register(Req("gone", "syntax = \"proto3\"; message Gone { bool g = 1; }")).status());
+  ASSERT_OK(registry_.Register(Req("gone", "syntax = \"proto3\"; message Gone { bool g = 1; }"))
+                .status());
   ASSERT_OK(registry_.DeleteSubject("gone", false).status());
   ASSERT_OK(registry_.DeleteSubject("gone", true).status());
   ASSERT_OK(registry_.Register(Req("a", kV1)).status());
@@ -320,7 +365,8 @@ TEST_F(RegistryTest, ExportImportRestoresIdsVersionsAndConfig) {
   ASSERT_EQ(e.orphan_schemas.size(), 1u);
   EXPECT_OK(fresh.GetById(1, "", SchemaFormat::kDefault).status())
       << "a schema whose versions were hard-deleted is restored with its id";
-  ASSERT_OK_AND_ASSIGN(RegisterResult n, fresh.Register(Req("c", "syntax = \"proto3\"; message N { bool b = 1; }")));
+  ASSERT_OK_AND_ASSIGN(RegisterResult n,
+                       fresh.Register(Req("c", "syntax = \"proto3\"; message N { bool b = 1; }")));
   EXPECT_EQ(n.id, registry_.next_id()) << "new ids continue after the imported ones";
 }
 

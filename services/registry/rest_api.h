@@ -25,7 +25,8 @@ http::HttpResponse ConfluentRefusal(const absl::Status& status);
 
 // A registration body ({"schema", "schemaType", "references", "id", "version"}) for `subject`;
 // INVALID_ARGUMENT (Confluent 42201) naming what is wrong. Exposed for the fuzz target.
-absl::StatusOr<RegisterRequest> ParseRegisterBody(absl::string_view text, const std::string& subject);
+absl::StatusOr<RegisterRequest> ParseRegisterBody(absl::string_view text,
+                                                  const std::string& subject);
 
 }  // namespace registry
 }  // namespace polder

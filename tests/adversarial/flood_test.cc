@@ -67,7 +67,8 @@ std::vector<int> Flood(int port, int n, const std::vector<std::string>& sources,
     int fd = ConnectFrom(sources[i % sources.size()], port);
     if (fd < 0) continue;  // refused (a per-source cap) is fine
     if (i % 3 == 0) {
-      const std::string start = plaintext ? "GET /metr" : std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11);
+      const std::string start =
+          plaintext ? "GET /metr" : std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11);
       (void)!write(fd, start.data(), start.size());
     }
     fds.push_back(fd);
@@ -83,7 +84,8 @@ std::vector<std::string> TenSources() {
 
 std::vector<std::string> ThousandSources() {
   std::vector<std::string> s;
-  for (int i = 0; i < 1000; ++i) s.push_back(absl::StrCat("127.0.", 10 + i / 250, ".", 1 + i % 250));
+  for (int i = 0; i < 1000; ++i)
+    s.push_back(absl::StrCat("127.0.", 10 + i / 250, ".", 1 + i % 250));
   return s;
 }
 
@@ -111,10 +113,12 @@ class FloodTest : public FederationFixture {
     std::sort(took.begin(), took.end());
     const absl::Duration median = (took[9] + took[10]) / 2;
     const int64_t node_rss = RssMiB(node_->pid()), registry_rss = RssMiB(registry_->pid());
-    std::printf("flood %-16s %-24s %5zu held  legit median %7.1f ms  max %7.1f ms  node %4lld MiB  registry %4lld MiB\n",
-                l.name.c_str(), scenario, fds.size(), absl::ToDoubleMilliseconds(median),
-                absl::ToDoubleMilliseconds(took.back()), static_cast<long long>(node_rss),
-                static_cast<long long>(registry_rss));
+    std::printf(
+        "flood %-16s %-24s %5zu held  legit median %7.1f ms  max %7.1f ms  node %4lld MiB  "
+        "registry %4lld MiB\n",
+        l.name.c_str(), scenario, fds.size(), absl::ToDoubleMilliseconds(median),
+        absl::ToDoubleMilliseconds(took.back()), static_cast<long long>(node_rss),
+        static_cast<long long>(registry_rss));
     EXPECT_EQ(failed, 0);
     EXPECT_LT(median, absl::Seconds(3)) << "target 1 s, 3x slack";
     EXPECT_LT(node_rss, MaxRssMiB());
@@ -135,10 +139,11 @@ TEST_F(FloodTest, EveryListenerServesALegitimateClientThroughAFlood) {
   node_ = StartGroningen();
   const std::string bikes = absl::StrCat("[", BikeJson("gn-flood", 1), "]");
   auto https = [this](int port, const tls::TlsFiles* cert) {
-    auto c = cert != nullptr
-                 ? std::make_unique<httplib::SSLClient>("127.0.0.1", port, cert->cert_path, cert->key_path)
-                 : std::make_unique<httplib::SSLClient>("127.0.0.1", port);
-    if (cert != nullptr) SSL_CTX_use_certificate_chain_file(c->ssl_context(), cert->cert_path.c_str());
+    auto c = cert != nullptr ? std::make_unique<httplib::SSLClient>("127.0.0.1", port,
+                                                                    cert->cert_path, cert->key_path)
+                             : std::make_unique<httplib::SSLClient>("127.0.0.1", port);
+    if (cert != nullptr)
+      SSL_CTX_use_certificate_chain_file(c->ssl_context(), cert->cert_path.c_str());
     c->set_ca_cert_path(fed_->bundle_path().c_str());
     c->enable_server_certificate_verification(true);
     c->set_connection_timeout(std::chrono::seconds(10));
@@ -152,7 +157,8 @@ TEST_F(FloodTest, EveryListenerServesALegitimateClientThroughAFlood) {
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     return grpc::CreateCustomChannel(absl::StrCat("localhost:", port), *creds, args);
   };
-  const int gn_http = node_->http_port(), gn_schema = node_->port("schema_port"), gn_ops = node_->port("ops_port");
+  const int gn_http = node_->http_port(), gn_schema = node_->port("schema_port"),
+            gn_ops = node_->port("ops_port");
   const int gn_grpc = node_->grpc_port(), gn_fed = node_->port("federation_port");
   const int reg_http = registry_->http_port(), reg_grpc = registry_->grpc_port();
   const int reg_ops = registry_->port("ops_port");
@@ -161,12 +167,14 @@ TEST_F(FloodTest, EveryListenerServesALegitimateClientThroughAFlood) {
        [&] {
          auto c = https(gn_http, nullptr);
          auto r = c->Post("/v1/datasets/mobility.bike-counts/records",
-                          {{"Authorization", absl::StrCat("Bearer ", kToken)}}, bikes, "application/json");
+                          {{"Authorization", absl::StrCat("Bearer ", kToken)}}, bikes,
+                          "application/json");
          return r && r->status == 200;
        }},
       {"schema-https", gn_schema, false,
        [&] {
-         auto r = https(gn_schema, nullptr)->Get("/subjects/polder.datasets.mobility.v1.BikeCount/versions/latest");
+         auto r = https(gn_schema, nullptr)
+                      ->Get("/subjects/polder.datasets.mobility.v1.BikeCount/versions/latest");
          return r && r->status == 200;
        }},
       {"ops-http", gn_ops, true,
@@ -201,7 +209,8 @@ TEST_F(FloodTest, EveryListenerServesALegitimateClientThroughAFlood) {
        }},
       {"federation-grpc", gn_fed, false,
        [&] {
-         auto stub = fv1::FederationService::NewStub(channel(files_["amersfoort"], "groningen", gn_fed));
+         auto stub =
+             fv1::FederationService::NewStub(channel(files_["amersfoort"], "groningen", gn_fed));
          grpc::ClientContext ctx;
          ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
          fv1::ListDatasetsRequest req;
@@ -210,7 +219,8 @@ TEST_F(FloodTest, EveryListenerServesALegitimateClientThroughAFlood) {
        }},
       {"registry-grpc", reg_grpc, false,
        [&] {
-         auto stub = registry::v1::SchemaRegistryService::NewStub(channel(files_["groningen"], "registry", reg_grpc));
+         auto stub = registry::v1::SchemaRegistryService::NewStub(
+             channel(files_["groningen"], "registry", reg_grpc));
          grpc::ClientContext ctx;
          ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
          registry::v1::ListSubjectsRequest req;
@@ -221,7 +231,9 @@ TEST_F(FloodTest, EveryListenerServesALegitimateClientThroughAFlood) {
   // POLDER_FLOOD_LISTENERS (comma-separated names) narrows the run, e.g. to reproduce one.
   const char* only = std::getenv("POLDER_FLOOD_LISTENERS");
   for (const Listener& l : listeners) {
-    if (only != nullptr && !absl::StrContains(absl::StrCat(",", only, ","), absl::StrCat(",", l.name, ","))) continue;
+    if (only != nullptr &&
+        !absl::StrContains(absl::StrCat(",", only, ","), absl::StrCat(",", l.name, ",")))
+      continue;
     ASSERT_TRUE(l.legit()) << l.name << " does not answer before the flood";
     Attack(l, TenSources(), "10 sources");
     Attack(l, ThousandSources(), "1,000 sources");
@@ -230,8 +242,9 @@ TEST_F(FloodTest, EveryListenerServesALegitimateClientThroughAFlood) {
   if (only == nullptr) EXPECT_EQ(CeIdsInTopic(Topic(), 3, 82).size(), 82u);
   // The listeners' connection metrics saw the floods (promtool-valid with the rest).
   if (only == nullptr) {
-    EXPECT_GE(Metric(*node_, "polder_http_connections_total{listener=\"ops\",outcome=\"accepted\"}"),
-              2 * FloodSize());
+    EXPECT_GE(
+        Metric(*node_, "polder_http_connections_total{listener=\"ops\",outcome=\"accepted\"}"),
+        2 * FloodSize());
     ExpectPromtoolPasses(*node_, "flooded");
   }
 }

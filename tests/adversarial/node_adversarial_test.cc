@@ -11,17 +11,17 @@
 #include <fstream>
 #include <future>
 #include <iostream>
-#include <sstream>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
-#include "gtest/gtest.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/support/byte_buffer.h"
+#include "gtest/gtest.h"
 #include "tests/node/federation_fixture.h"
 
 namespace polder {
@@ -34,7 +34,9 @@ using ::testing::Not;
 class NodeAdversarialTest : public FederationFixture {
  protected:
   // Alive: still running 200 ms from now (a crashed node has exited).
-  static bool Alive(ServiceProcess& node) { return node.WaitForExit(absl::Milliseconds(200)) == -1; }
+  static bool Alive(ServiceProcess& node) {
+    return node.WaitForExit(absl::Milliseconds(200)) == -1;
+  }
 
   // Server-authenticated TLS without a client certificate or token.
   std::shared_ptr<grpc::ChannelCredentials> AnonymousCredentials() {
@@ -48,15 +50,17 @@ class NodeAdversarialTest : public FederationFixture {
 
   std::string Statusz(const ServiceProcess& node) {
     std::string out;
-    testing::RunCommand(absl::StrCat("curl -sS http://127.0.0.1:", node.port("ops_port"), "/statusz"), &out);
+    testing::RunCommand(
+        absl::StrCat("curl -sS http://127.0.0.1:", node.port("ops_port"), "/statusz"), &out);
     return out;
   }
 
   // A valid bike count through HTTPS with the parking vendor's token: the node still serves.
   int ValidPublish(const ServiceProcess& node, const std::string& tag) {
-    auto [status, body] = Curl(node, kBikes, "application/json",
-                               WriteBody(tag + ".json", absl::StrCat("[", BikeJson("gn-counter-1", 3), "]")),
-                               TokenAuth(kToken));
+    auto [status, body] =
+        Curl(node, kBikes, "application/json",
+             WriteBody(tag + ".json", absl::StrCat("[", BikeJson("gn-counter-1", 3), "]")),
+             TokenAuth(kToken));
     return status;
   }
 };
@@ -75,19 +79,23 @@ TEST_F(NodeAdversarialTest, DeepBodiesNeitherCrashNorReachAParserWithoutCredenti
   EXPECT_THAT(body.dump(), HasSubstr("Bearer"));
   ASSERT_TRUE(Alive(*node)) << node->Log();
   // A wrong token: the same.
-  std::tie(status, body) = Curl(*node, kBikes, "application/json", file, TokenAuth("not-the-token-0123456789"));
+  std::tie(status, body) =
+      Curl(*node, kBikes, "application/json", file, TokenAuth("not-the-token-0123456789"));
   EXPECT_EQ(status, 401) << body;
   // Authenticated: the depth bound refuses it before any recursive code sees it.
   std::tie(status, body) = Curl(*node, kBikes, "application/json", file, TokenAuth(kToken));
   EXPECT_EQ(status, 400) << body;
   EXPECT_THAT(body.dump(), HasSubstr("nests deeper than 64 levels"));
   // Deep records inside a valid array, and as NDJSON: refused by the validator's bound.
-  std::string deep_record = absl::StrCat("[{\"counterId\":", std::string(5000, '['), std::string(5000, ']'), "}]");
-  std::tie(status, body) = Curl(*node, kBikes, "application/json", WriteBody("deep2.json", deep_record), TokenAuth(kToken));
+  std::string deep_record =
+      absl::StrCat("[{\"counterId\":", std::string(5000, '['), std::string(5000, ']'), "}]");
+  std::tie(status, body) = Curl(*node, kBikes, "application/json",
+                                WriteBody("deep2.json", deep_record), TokenAuth(kToken));
   EXPECT_EQ(status, 400) << body;
-  std::tie(status, body) = Curl(*node, kBikes, "application/x-ndjson",
-                                WriteBody("deep.ndjson", deep_record.substr(1, deep_record.size() - 2) + "\n"),
-                                TokenAuth(kToken));
+  std::tie(status, body) =
+      Curl(*node, kBikes, "application/x-ndjson",
+           WriteBody("deep.ndjson", deep_record.substr(1, deep_record.size() - 2) + "\n"),
+           TokenAuth(kToken));
   EXPECT_EQ(status, 400) << body;
   EXPECT_THAT(body.dump(), HasSubstr("nests deeper"));
   ASSERT_TRUE(Alive(*node)) << node->Log();
@@ -98,11 +106,13 @@ TEST_F(NodeAdversarialTest, DeepBodiesNeitherCrashNorReachAParserWithoutCredenti
 // identity's grants (before the fix: the publish below succeeded).
 TEST_F(NodeAdversarialTest, ACertificateNamedLikeATokenIdentityGetsNothing) {
   auto node = StartGroningen();
-  tls::TlsFiles impostor = ingest_ca_->WriteIdentity("parking-vendor", ingest_ca_->Issue("parking-vendor"));
+  tls::TlsFiles impostor =
+      ingest_ca_->WriteIdentity("parking-vendor", ingest_ca_->Issue("parking-vendor"));
   impostor.trust_bundle_path = fed_->bundle_path();
   auto creds = tls::MakeChannelCredentials(impostor, fed_->Checker(), "groningen");
   ASSERT_OK(creds.status());
-  auto stub = nv1::IngestService::NewStub(grpc::CreateChannel(absl::StrCat("localhost:", node->grpc_port()), *creds));
+  auto stub = nv1::IngestService::NewStub(
+      grpc::CreateChannel(absl::StrCat("localhost:", node->grpc_port()), *creds));
   nv1::PublishRequest req;
   req.set_dataset("parking.occupancy");
   req.add_records()->set_json(BikeJson("x", 1));
@@ -131,7 +141,8 @@ TEST_F(NodeAdversarialTest, DeletingOrBreakingATokenFileRevokesIt) {
   EXPECT_THAT(node->Log(), HasSubstr("ingest token revoked"));
   // Restored: valid again; then emptied: revoked again.
   std::ofstream(token_file_) << kToken << "\n";
-  std::filesystem::permissions(token_file_, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  std::filesystem::permissions(
+      token_file_, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   EXPECT_EQ(ValidPublish(*node, "restored"), 200);
   std::ofstream(token_file_) << "\n";
   EXPECT_EQ(ValidPublish(*node, "emptied"), 401);
@@ -140,8 +151,10 @@ TEST_F(NodeAdversarialTest, DeletingOrBreakingATokenFileRevokesIt) {
   std::ofstream(token_file_) << kToken << "\n";
   EXPECT_EQ(ValidPublish(*node, "restored-again"), 200);
   std::ofstream(token_file_) << "short-token\n";
-  const absl::Time until = absl::Now() + absl::Seconds(3 * 2 * 3);  // the 2 s check, 3x slack, 3 periods
-  while (Metric(*node, token_valid) != 0 && absl::Now() < until) absl::SleepFor(absl::Milliseconds(200));
+  const absl::Time until =
+      absl::Now() + absl::Seconds(3 * 2 * 3);  // the 2 s check, 3x slack, 3 periods
+  while (Metric(*node, token_valid) != 0 && absl::Now() < until)
+    absl::SleepFor(absl::Milliseconds(200));
   EXPECT_EQ(Metric(*node, token_valid), 0);
   EXPECT_THAT(Statusz(*node), HasSubstr("shorter than 16"));
 }
@@ -154,7 +167,8 @@ TEST_F(NodeAdversarialTest, ARogueSchemaImpersonatingAStandardDatasetIsRefused) 
   auto national = Rest(*registry_, "national");
   auto groningen = Rest(*registry_, "groningen");
   int st = 0;
-  json latest = Get(*national, "/subjects/polder.datasets.mobility.v1.BikeCount/versions/latest", &st);
+  json latest =
+      Get(*national, "/subjects/polder.datasets.mobility.v1.BikeCount/versions/latest", &st);
   ASSERT_EQ(st, 200) << latest;
   std::string text = latest["schema"].get<std::string>();
   const size_t at = text.find("message BikeCount {");
@@ -172,10 +186,12 @@ TEST_F(NodeAdversarialTest, ARogueSchemaImpersonatingAStandardDatasetIsRefused) 
   const int rogue_id = r["id"];
   auto node = StartGroningen();
   auto [status, body] =
-      Curl(*node, kBikes, "application/json", WriteBody("rogue.json", absl::StrCat("[", BikeJson("gn-rogue", 1), "]")),
+      Curl(*node, kBikes, "application/json",
+           WriteBody("rogue.json", absl::StrCat("[", BikeJson("gn-rogue", 1), "]")),
            absl::StrCat("-H 'Polder-Schema-Id: ", rogue_id, "' ", TokenAuth(kToken)));
   EXPECT_EQ(status, 400) << body;
-  EXPECT_THAT(body.dump(), HasSubstr("is not a registered version of polder.datasets.mobility.v1.BikeCount"));
+  EXPECT_THAT(body.dump(),
+              HasSubstr("is not a registered version of polder.datasets.mobility.v1.BikeCount"));
 }
 
 // Finding 8: the node's schema endpoint (no client certificate) fetched any id or subject from
@@ -185,16 +201,18 @@ TEST_F(NodeAdversarialTest, TheSchemaEndpointServesOnlyThisNodesSchemas) {
   auto amersfoort = Rest(*registry_, "amersfoort");
   int st = 0;
   json r = Post(*amersfoort, "/subjects/polder.cities.amersfoort.grid.v1.Feeder/versions",
-                Proto("syntax = \"proto3\"; package polder.cities.amersfoort.grid.v1; message Feeder { string id = 1; }"),
+                Proto("syntax = \"proto3\"; package polder.cities.amersfoort.grid.v1; message "
+                      "Feeder { string id = 1; }"),
                 &st);
   ASSERT_EQ(st, 200) << r;
   const int private_id = r["id"];
   auto node = StartGroningen();
   const double cached = Metric(*node, "polder_schema_cache_schemas");
   auto get = [&](const std::string& path, std::string* out) {
-    testing::RunCommand(absl::StrCat("curl -sS -o ", dir_, "/schema.out -w '%{http_code}' --cacert ", fed_->bundle_path(),
-                                     " https://localhost:", node->port("schema_port"), path),
-                        out);
+    testing::RunCommand(
+        absl::StrCat("curl -sS -o ", dir_, "/schema.out -w '%{http_code}' --cacert ",
+                     fed_->bundle_path(), " https://localhost:", node->port("schema_port"), path),
+        out);
     std::ifstream in(dir_ + "/schema.out");
     std::stringstream body;
     body << in.rdbuf();
@@ -207,7 +225,8 @@ TEST_F(NodeAdversarialTest, TheSchemaEndpointServesOnlyThisNodesSchemas) {
   EXPECT_EQ(code, "404") << body;
   body = get("/schemas/ids/999999", &code);
   EXPECT_EQ(code, "404") << body;
-  EXPECT_EQ(Metric(*node, "polder_schema_cache_schemas"), cached) << "nothing was fetched or cached for a client";
+  EXPECT_EQ(Metric(*node, "polder_schema_cache_schemas"), cached)
+      << "nothing was fetched or cached for a client";
   // This node's own datasets (and what they reference) are served.
   body = get("/subjects/polder.datasets.mobility.v1.BikeCount/versions/latest", &code);
   EXPECT_EQ(code, "200") << body;
@@ -215,7 +234,9 @@ TEST_F(NodeAdversarialTest, TheSchemaEndpointServesOnlyThisNodesSchemas) {
   body = get(absl::StrCat("/schemas/ids/", own.value("id", 0)), &code);
   EXPECT_EQ(code, "200") << body;
   for (const json& ref : own.value("references", json::array())) {
-    body = get(absl::StrCat("/subjects/", ref["subject"].get<std::string>(), "/versions/", ref["version"].get<int>()), &code);
+    body = get(absl::StrCat("/subjects/", ref["subject"].get<std::string>(), "/versions/",
+                            ref["version"].get<int>()),
+               &code);
     EXPECT_EQ(code, "200") << ref << body;
   }
 }
@@ -247,7 +268,8 @@ TEST_F(NodeAdversarialTest, SilentUnauthenticatedStreamsHoldNoThreads) {
   }
   absl::SleepFor(absl::Seconds(2));  // let the server take them (a handler would block in Read)
   const int during = Threads(node->pid());
-  EXPECT_LT(during - before, 30) << "threads before " << before << ", with " << kStreams << " silent streams " << during;
+  EXPECT_LT(during - before, 30) << "threads before " << before << ", with " << kStreams
+                                 << " silent streams " << during;
   int refused = 0;
   for (auto& w : streams) {
     w->WritesDone();
@@ -255,7 +277,8 @@ TEST_F(NodeAdversarialTest, SilentUnauthenticatedStreamsHoldNoThreads) {
   }
   EXPECT_EQ(refused, kStreams);
   // The health service sits behind the same filter.
-  grpc::GenericStub health(grpc::CreateChannel(absl::StrCat("localhost:", node->grpc_port()), AnonymousCredentials()));
+  grpc::GenericStub health(
+      grpc::CreateChannel(absl::StrCat("localhost:", node->grpc_port()), AnonymousCredentials()));
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
   grpc::Slice empty("", 0);
@@ -313,7 +336,8 @@ TEST_F(NodeAdversarialTest, OneIdentityHoldsABoundedNumberOfStreams) {
   grpc::Status s = attempt();
   for (int retry = 0; retry < 2 && s.error_code() == grpc::StatusCode::UNAVAILABLE; ++retry) {
     ASSERT_TRUE(Alive(*node)) << "the node died; its log:\n" << node->Log();
-    std::cerr << "connection failed (" << s.error_message() << "); node log so far:\n" << node->Log() << "\nretrying\n";
+    std::cerr << "connection failed (" << s.error_message() << "); node log so far:\n"
+              << node->Log() << "\nretrying\n";
     s = attempt();
   }
   ASSERT_TRUE(Alive(*node)) << "the node died; its log:\n" << node->Log();
@@ -326,36 +350,44 @@ TEST_F(NodeAdversarialTest, OneIdentityHoldsABoundedNumberOfStreams) {
 // federation port. A standard client, buf curl, is the probe.
 TEST_F(NodeAdversarialTest, ReflectionOnlyOnTheIngestPortAndOnlyAfterAuthentication) {
   auto node = StartGroningen();
-  const std::string buf = absl::StrCat(testing::NpmHome(), "/node_modules/.bin/buf curl --protocol grpc --cacert ",
-                                       fed_->bundle_path(), " ");
+  const std::string buf =
+      absl::StrCat(testing::NpmHome(), "/node_modules/.bin/buf curl --protocol grpc --cacert ",
+                   fed_->bundle_path(), " ");
   const std::string ingest = absl::StrCat("https://localhost:", node->grpc_port());
   std::string out;
-  ASSERT_EQ(testing::RunCommand(absl::StrCat(buf, "--cert ", gateway_.cert_path, " --key ", gateway_.key_path,
-                                             " --list-services ", ingest, " 2>&1"),
-                                &out),
-            0)
+  ASSERT_EQ(
+      testing::RunCommand(absl::StrCat(buf, "--cert ", gateway_.cert_path, " --key ",
+                                       gateway_.key_path, " --list-services ", ingest, " 2>&1"),
+                          &out),
+      0)
       << out;
   EXPECT_THAT(out, HasSubstr("polder.node.v1.IngestService"));
   EXPECT_THAT(out, HasSubstr("grpc.health.v1.Health"));
   EXPECT_THAT(out, Not(HasSubstr("polder.federation.v1"))) << "only this port's services";
   // buf sends -H headers on the call only; --reflect-header '*' sends them on reflection too.
-  ASSERT_EQ(testing::RunCommand(absl::StrCat(buf, "-H 'Authorization: Bearer ", kToken, "' --reflect-header '*' ", ingest,
-                                             "/grpc.health.v1.Health/Check 2>&1"),
-                                &out),
+  ASSERT_EQ(testing::RunCommand(
+                absl::StrCat(buf, "-H 'Authorization: Bearer ", kToken, "' --reflect-header '*' ",
+                             ingest, "/grpc.health.v1.Health/Check 2>&1"),
+                &out),
             0)
       << out;
   EXPECT_THAT(out, HasSubstr("\"SERVING\""));
-  EXPECT_NE(testing::RunCommand(absl::StrCat(buf, "--list-services ", ingest, " 2>&1"), &out), 0) << out;
+  EXPECT_NE(testing::RunCommand(absl::StrCat(buf, "--list-services ", ingest, " 2>&1"), &out), 0)
+      << out;
   EXPECT_THAT(out, HasSubstr("not authenticated")) << out;
-  EXPECT_NE(testing::RunCommand(absl::StrCat(buf, "-H 'Authorization: Bearer not-a-token' --reflect-header '*' --list-services ", ingest,
-                                             " 2>&1"),
-                                &out),
-            0)
+  EXPECT_NE(
+      testing::RunCommand(
+          absl::StrCat(
+              buf, "-H 'Authorization: Bearer not-a-token' --reflect-header '*' --list-services ",
+              ingest, " 2>&1"),
+          &out),
+      0)
       << out;
   // The federation port: a listed peer with a valid certificate gets no reflection.
   const tls::TlsFiles& am = files_["amersfoort"];
-  EXPECT_NE(testing::RunCommand(absl::StrCat(buf, "--cert ", am.cert_path, " --key ", am.key_path, " --list-services ",
-                                             "https://localhost:", node->port("federation_port"), " 2>&1"),
+  EXPECT_NE(testing::RunCommand(absl::StrCat(buf, "--cert ", am.cert_path, " --key ", am.key_path,
+                                             " --list-services ", "https://localhost:",
+                                             node->port("federation_port"), " 2>&1"),
                                 &out),
             0)
       << out;
@@ -383,8 +415,9 @@ TEST_F(NodeAdversarialTest, SilentReflectionStreamsAreBoundedByTheThreadQuota) {
     for (int i = 0; i < kPerChannel; ++i) {
       contexts.push_back(std::make_unique<grpc::ClientContext>());
       contexts.back()->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(120)));
-      calls.push_back(stubs.back()->PrepareCall(contexts.back().get(),
-                                                "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq));
+      calls.push_back(stubs.back()->PrepareCall(
+          contexts.back().get(), "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+          &cq));
       calls.back()->StartCall(reinterpret_cast<void*>(calls.size()));
     }
   }
@@ -396,10 +429,11 @@ TEST_F(NodeAdversarialTest, SilentReflectionStreamsAreBoundedByTheThreadQuota) {
       ASSERT_TRUE(cq.Next(&tag, &ok));
     }
   };
-  drain(n);  // every call started
+  drain(n);                          // every call started
   absl::SleepFor(absl::Seconds(3));  // the server takes what it can
   const int during = Threads(node->pid());
-  EXPECT_LT(during - before, 256 + 40) << "threads before " << before << ", with " << n << " silent streams " << during;
+  EXPECT_LT(during - before, 256 + 40)
+      << "threads before " << before << ", with " << n << " silent streams " << during;
   std::vector<grpc::Status> statuses(n);
   for (int i = 0; i < n; ++i) {
     calls[i]->WritesDone(reinterpret_cast<void*>(1000 + i));
@@ -469,7 +503,8 @@ class HostileProvider final : public fv1::FederationService::Service {
 // partition on trust. Now a stream that runs more than two windows ahead of its receipts ends
 // with RESOURCE_EXHAUSTED, a partition outside the mirror with INVALID_ARGUMENT.
 TEST_F(NodeAdversarialTest, AHostileProviderCannotFloodTheSubscriber) {
-  for (HostileProvider::Mode mode : {HostileProvider::Mode::kIgnoreFlowControl, HostileProvider::Mode::kBadPartition}) {
+  for (HostileProvider::Mode mode :
+       {HostileProvider::Mode::kIgnoreFlowControl, HostileProvider::Mode::kBadPartition}) {
     const bool flow = mode == HostileProvider::Mode::kIgnoreFlowControl;
     SCOPED_TRACE(flow ? "ignores flow control" : "bad partition");
     HostileProvider provider(mode);
@@ -482,16 +517,20 @@ TEST_F(NodeAdversarialTest, AHostileProviderCannotFloodTheSubscriber) {
     b.SetMaxSendMessageSize(8 << 20);
     std::unique_ptr<grpc::Server> server = b.BuildAndStart();
     ASSERT_NE(server, nullptr);
-    auto node = StartGroningen(absl::StrCat(
-        "  subscriptions:\n    - {provider: amersfoort, endpoint: \"localhost:", port,
-        "\", dataset: air.quality, contract: am-gr-air-1, partitions: 1, replication_factor: 1}\n"));
-    const std::string expected = flow ? "the provider ignored flow control" : "a batch of partition 7";
+    auto node = StartGroningen(
+        absl::StrCat("  subscriptions:\n    - {provider: amersfoort, endpoint: \"localhost:", port,
+                     "\", dataset: air.quality, contract: am-gr-air-1, partitions: 1, "
+                     "replication_factor: 1}\n"));
+    const std::string expected =
+        flow ? "the provider ignored flow control" : "a batch of partition 7";
     const absl::Time until = absl::Now() + absl::Seconds(60);
-    while (!absl::StrContains(Statusz(*node), expected) && !provider.ended_ && absl::Now() < until) {
+    while (!absl::StrContains(Statusz(*node), expected) && !provider.ended_ &&
+           absl::Now() < until) {
       absl::SleepFor(absl::Milliseconds(100));
     }
     EXPECT_THAT(Statusz(*node), HasSubstr(expected));
-    EXPECT_LT(provider.sent_bytes_.load(), int64_t{64} << 20) << "the node read far beyond its window";
+    EXPECT_LT(provider.sent_bytes_.load(), int64_t{64} << 20)
+        << "the node read far beyond its window";
     EXPECT_LT(RssKiB(node->pid()) / 1024, 512);
     ASSERT_TRUE(Alive(*node));
     server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
@@ -619,21 +658,26 @@ TEST_F(NodeAdversarialTest, ASubscriberWithoutUsableCredentialsDialsNothing) {
   ASSERT_GT(provider.tls(), 0);
   // The key becomes unusable (readable by others: MakeChannelCredentials refuses it).
   const std::string key = files_["groningen"].key_path;
-  std::filesystem::permissions(key, std::filesystem::perms::others_read, std::filesystem::perm_options::add);
+  std::filesystem::permissions(key, std::filesystem::perms::others_read,
+                               std::filesystem::perm_options::add);
   until = absl::Now() + absl::Seconds(90);  // backoff up to 30 s, 3x slack
-  while (!absl::StrContains(Statusz(*node), "no-credentials") && provider.plaintext() == 0 && absl::Now() < until) {
+  while (!absl::StrContains(Statusz(*node), "no-credentials") && provider.plaintext() == 0 &&
+         absl::Now() < until) {
     absl::SleepFor(absl::Milliseconds(200));
   }
   const std::string status = Statusz(*node);
   EXPECT_THAT(status, HasSubstr("\"state\":\"no-credentials\""));
   EXPECT_THAT(status, HasSubstr("readable by others"));
   EXPECT_EQ(provider.plaintext(), 0) << "the subscriber spoke plaintext to its provider";
-  EXPECT_THAT(status, HasSubstr("\"ready\":true")) << "a subscription's state is not the node's readiness";
+  EXPECT_THAT(status, HasSubstr("\"ready\":true"))
+      << "a subscription's state is not the node's readiness";
   // Repaired: it dials again, over TLS.
   const int tls_before = provider.tls();
-  std::filesystem::permissions(key, std::filesystem::perms::others_read, std::filesystem::perm_options::remove);
+  std::filesystem::permissions(key, std::filesystem::perms::others_read,
+                               std::filesystem::perm_options::remove);
   until = absl::Now() + absl::Seconds(90);
-  while (provider.tls() == tls_before && absl::Now() < until) absl::SleepFor(absl::Milliseconds(200));
+  while (provider.tls() == tls_before && absl::Now() < until)
+    absl::SleepFor(absl::Milliseconds(200));
   EXPECT_GT(provider.tls(), tls_before);
   EXPECT_EQ(provider.plaintext(), 0);
   EXPECT_THAT(Statusz(*node), Not(HasSubstr("no-credentials")));

@@ -39,8 +39,9 @@ struct Case {
 
 // Sources start with "package" when a case changes it; otherwise `package p;` is prepended.
 std::string Source(const char* body) {
-  return absl::StartsWith(body, "package") ? absl::StrCat("syntax = \"proto3\";\n", body, "\n")
-                                           : absl::StrCat("syntax = \"proto3\";\npackage p;\n", body, "\n");
+  return absl::StartsWith(body, "package")
+             ? absl::StrCat("syntax = \"proto3\";\n", body, "\n")
+             : absl::StrCat("syntax = \"proto3\";\npackage p;\n", body, "\n");
 }
 
 // Runs `buf breaking <newer> --against <older>`; true if it reports a breaking change (exit
@@ -60,7 +61,8 @@ bool BufSaysBreaking(const std::string& dir, const std::string& older, const std
   return code == 100;
 }
 
-std::shared_ptr<const schema::ParsedSchema> Parse(const std::string& source, const std::string& name) {
+std::shared_ptr<const schema::ParsedSchema> Parse(const std::string& source,
+                                                  const std::string& name) {
   auto parsed = schema::ParsedSchema::Parse(source, {});
   EXPECT_TRUE(parsed.ok()) << name << ": " << parsed.status();
   return parsed.ok() ? *parsed : nullptr;
@@ -87,7 +89,8 @@ constexpr char kMessageIndex[] =
 constexpr char kInt32Uint32[] =
     "negative int32 values read as huge uint32 numbers (and fail JSON parsing): Polder refuses "
     "the reinterpretation; buf accepts the shared varint encoding";
-constexpr char kFixedSign[] = "values above 2^31 change sign: Polder refuses; buf accepts the shared fixed32 encoding";
+constexpr char kFixedSign[] =
+    "values above 2^31 change sign: Polder refuses; buf accepts the shared fixed32 encoding";
 constexpr char kRenamedMessage[] =
     "the message's full name is the subject (RecordNameStrategy) and the CloudEvents ce_type: "
     "renaming makes another dataset; buf's WIRE_JSON rules do not compare message names";
@@ -96,7 +99,8 @@ constexpr char kReordered[] =
     "buf compares by name";
 
 const Case kCases[] = {
-    {"add field", "message M { string a = 1; }", "message M { string a = 1; int32 b = 2; }", "", kAddedField},
+    {"add field", "message M { string a = 1; }", "message M { string a = 1; int32 b = 2; }", "",
+     kAddedField},
     {"delete field", "message M { string a = 1; int32 b = 2; }", "message M { string a = 1; }"},
     {"delete field, number and name reserved", "message M { string a = 1; int32 b = 2; }",
      "message M { string a = 1; reserved 2; reserved \"b\"; }", "", kReservationAdded},
@@ -106,8 +110,10 @@ const Case kCases[] = {
     {"int64 to string", "message M { int64 a = 1; }", "message M { string a = 1; }"},
     {"string to bytes", "message M { string a = 1; }", "message M { bytes a = 1; }"},
     {"singular to repeated", "message M { int32 a = 1; }", "message M { repeated int32 a = 1; }"},
-    {"into a oneof", "message M { int32 a = 1; int32 b = 2; }", "message M { oneof o { int32 a = 1; } int32 b = 2; }"},
-    {"add message", "message A { int32 a = 1; }", "message A { int32 a = 1; } message B { int32 b = 1; }"},
+    {"into a oneof", "message M { int32 a = 1; int32 b = 2; }",
+     "message M { oneof o { int32 a = 1; } int32 b = 2; }"},
+    {"add message", "message A { int32 a = 1; }",
+     "message A { int32 a = 1; } message B { int32 b = 1; }"},
     {"add enum value", "enum E { E_UNSPECIFIED = 0; } message M { E e = 1; }",
      "enum E { E_UNSPECIFIED = 0; E_A = 1; } message M { E e = 1; }", "", kAddedEnumValue},
     {"delete enum value", "enum E { E_UNSPECIFIED = 0; E_A = 1; } message M { E e = 1; }",
@@ -116,59 +122,81 @@ const Case kCases[] = {
      "enum E { E_UNSPECIFIED = 0; E_B = 1; } message M { E e = 1; }"},
     {"proto3 optional", "message M { int32 a = 1; }", "message M { optional int32 a = 1; }"},
     {"int32 to int64", "message M { int32 a = 1; }", "message M { int64 a = 1; }"},
-    {"int32 to uint32", "message M { int32 a = 1; }", "message M { uint32 a = 1; }",
-     kInt32Uint32, kInt32Uint32},
+    {"int32 to uint32", "message M { int32 a = 1; }", "message M { uint32 a = 1; }", kInt32Uint32,
+     kInt32Uint32},
     {"int32 to sint32", "message M { int32 a = 1; }", "message M { sint32 a = 1; }"},
     {"fixed32 to sfixed32", "message M { fixed32 a = 1; }", "message M { sfixed32 a = 1; }",
      kFixedSign, kFixedSign},
     {"bool to int32", "message M { bool a = 1; }", "message M { int32 a = 1; }"},
-    {"enum to int32", "enum E { E_UNSPECIFIED = 0; } message M { E a = 1; }", "enum E { E_UNSPECIFIED = 0; } message M { int32 a = 1; }"},
-    {"message type changed", "message A { int32 x = 1; } message B { int32 x = 1; } message M { A a = 1; }",
+    {"enum to int32", "enum E { E_UNSPECIFIED = 0; } message M { E a = 1; }",
+     "enum E { E_UNSPECIFIED = 0; } message M { int32 a = 1; }"},
+    {"message type changed",
+     "message A { int32 x = 1; } message B { int32 x = 1; } message M { A a = 1; }",
      "message A { int32 x = 1; } message B { int32 x = 1; } message M { B a = 1; }"},
     {"float to double", "message M { float a = 1; }", "message M { double a = 1; }"},
     {"repeated to singular", "message M { repeated int32 a = 1; }", "message M { int32 a = 1; }"},
-    {"packed to unpacked", "message M { repeated int32 a = 1; }", "message M { repeated int32 a = 1 [packed = false]; }"},
-    {"out of a oneof", "message M { oneof o { int32 a = 1; int32 b = 2; } }", "message M { oneof o { int32 a = 1; } int32 b = 2; }"},
-    {"new oneof with new fields", "message M { int32 a = 1; }", "message M { int32 a = 1; oneof o { int32 b = 2; string c = 3; } }", "", kAddedField},
-    {"rename oneof", "message M { oneof o { int32 a = 1; } }", "message M { oneof p { int32 a = 1; } }"},
+    {"packed to unpacked", "message M { repeated int32 a = 1; }",
+     "message M { repeated int32 a = 1 [packed = false]; }"},
+    {"out of a oneof", "message M { oneof o { int32 a = 1; int32 b = 2; } }",
+     "message M { oneof o { int32 a = 1; } int32 b = 2; }"},
+    {"new oneof with new fields", "message M { int32 a = 1; }",
+     "message M { int32 a = 1; oneof o { int32 b = 2; string c = 3; } }", "", kAddedField},
+    {"rename oneof", "message M { oneof o { int32 a = 1; } }",
+     "message M { oneof p { int32 a = 1; } }"},
     {"renumber field", "message M { int32 a = 1; }", "message M { int32 a = 2; }"},
-    {"custom json_name", "message M { int32 a = 1; }", "message M { int32 a = 1 [json_name = \"alpha\"]; }"},
-    {"add nested message", "message M { int32 a = 1; }", "message M { int32 a = 1; message N { int32 x = 1; } N n = 2; }", "", kAddedField},
-    {"rename message", "message M { int32 a = 1; }", "message N { int32 a = 1; }",
-     kRenamedMessage, kRenamedMessage},
-    {"move field to nested", "message M { int32 a = 1; int32 b = 2; }", "message M { int32 a = 1; message N { int32 b = 2; } }"},
+    {"custom json_name", "message M { int32 a = 1; }",
+     "message M { int32 a = 1 [json_name = \"alpha\"]; }"},
+    {"add nested message", "message M { int32 a = 1; }",
+     "message M { int32 a = 1; message N { int32 x = 1; } N n = 2; }", "", kAddedField},
+    {"rename message", "message M { int32 a = 1; }", "message N { int32 a = 1; }", kRenamedMessage,
+     kRenamedMessage},
+    {"move field to nested", "message M { int32 a = 1; int32 b = 2; }",
+     "message M { int32 a = 1; message N { int32 b = 2; } }"},
     {"enum value renumbered", "enum E { E_UNSPECIFIED = 0; E_A = 1; } message M { E e = 1; }",
      "enum E { E_UNSPECIFIED = 0; E_A = 2; } message M { E e = 1; }"},
     {"delete enum value, reserved", "enum E { E_UNSPECIFIED = 0; E_A = 1; } message M { E e = 1; }",
-     "enum E { E_UNSPECIFIED = 0; reserved 1; reserved \"E_A\"; } message M { E e = 1; }", "", kReservationAdded},
-    {"reuse reserved number", "message M { int32 a = 1; reserved 2; }", "message M { int32 a = 1; string b = 2; }"},
-    {"drop a reservation", "message M { int32 a = 1; reserved 2; }", "message M { int32 a = 1; }", "", kReservationDropped},
-    {"add map field", "message M { int32 a = 1; }", "message M { int32 a = 1; map<string, int32> m = 2; }", "", kAddedField},
+     "enum E { E_UNSPECIFIED = 0; reserved 1; reserved \"E_A\"; } message M { E e = 1; }", "",
+     kReservationAdded},
+    {"reuse reserved number", "message M { int32 a = 1; reserved 2; }",
+     "message M { int32 a = 1; string b = 2; }"},
+    {"drop a reservation", "message M { int32 a = 1; reserved 2; }", "message M { int32 a = 1; }",
+     "", kReservationDropped},
+    {"add map field", "message M { int32 a = 1; }",
+     "message M { int32 a = 1; map<string, int32> m = 2; }", "", kAddedField},
     {"reorder top-level messages", "message A { int32 a = 1; } message B { int32 b = 1; }",
-     "message B { int32 b = 1; } message A { int32 a = 1; }",
-     kReordered, kReordered},
-    {"change package", "package p; message M { int32 a = 1; }", "package q; message M { int32 a = 1; }"},
-    {"delete message", "message A { int32 a = 1; } message B { int32 b = 1; }", "message A { int32 a = 1; }", kMessageIndex, kMessageIndex},
+     "message B { int32 b = 1; } message A { int32 a = 1; }", kReordered, kReordered},
+    {"change package", "package p; message M { int32 a = 1; }",
+     "package q; message M { int32 a = 1; }"},
+    {"delete message", "message A { int32 a = 1; } message B { int32 b = 1; }",
+     "message A { int32 a = 1; }", kMessageIndex, kMessageIndex},
     {"nest a message in another", "message A { int32 a = 1; } message B { int32 b = 1; }",
      "message A { int32 a = 1; message B { int32 b = 1; } }", kMessageIndex, kMessageIndex},
-    {"add enum", "message M { int32 a = 1; }", "message M { int32 a = 1; } enum E { E_UNSPECIFIED = 0; }"},
-    {"delete unused enum", "message M { int32 a = 1; } enum E { E_UNSPECIFIED = 0; }", "message M { int32 a = 1; }"},
+    {"add enum", "message M { int32 a = 1; }",
+     "message M { int32 a = 1; } enum E { E_UNSPECIFIED = 0; }"},
+    {"delete unused enum", "message M { int32 a = 1; } enum E { E_UNSPECIFIED = 0; }",
+     "message M { int32 a = 1; }"},
     {"add field to existing oneof", "message M { oneof o { int32 a = 1; } }",
      "message M { oneof o { int32 a = 1; string b = 2; } }", "", kAddedField},
-    {"proto3 optional to singular", "message M { optional int32 a = 1; }", "message M { int32 a = 1; }"},
+    {"proto3 optional to singular", "message M { optional int32 a = 1; }",
+     "message M { int32 a = 1; }"},
     {"message to bytes", "message N { int32 x = 1; } message M { N n = 1; }",
      "message N { int32 x = 1; } message M { bytes n = 1; }"},
     {"sint32 to sint64", "message M { sint32 a = 1; }", "message M { sint64 a = 1; }"},
-    {"add reserved range", "message M { int32 a = 1; }", "message M { int32 a = 1; reserved 5 to 10; }", "", kReservationAdded},
-    {"map value int32 to int64", "message M { map<string, int32> m = 1; }", "message M { map<string, int64> m = 1; }"},
+    {"add reserved range", "message M { int32 a = 1; }",
+     "message M { int32 a = 1; reserved 5 to 10; }", "", kReservationAdded},
+    {"map value int32 to int64", "message M { map<string, int32> m = 1; }",
+     "message M { map<string, int64> m = 1; }"},
     {"enum value added to nested enum", "message M { enum S { S_UNSPECIFIED = 0; } S s = 1; }",
      "message M { enum S { S_UNSPECIFIED = 0; S_ON = 1; } S s = 1; }", "", kAddedEnumValue},
 };
-std::string BaseDir(const char* leaf) { return absl::StrCat(std::getenv("TEST_TMPDIR"), "/", leaf); }
+std::string BaseDir(const char* leaf) {
+  return absl::StrCat(std::getenv("TEST_TMPDIR"), "/", leaf);
+}
 
 // Every case in both directions. The table of verdicts goes to the test log.
 TEST(BufOracleTest, VerdictsAgreeWithBufWireJsonBothWays) {
-  ASSERT_TRUE(fs::exists(Buf())) << "buf not installed at " << Buf() << ": run tools/setup/setup.sh";
+  ASSERT_TRUE(fs::exists(Buf())) << "buf not installed at " << Buf()
+                                 << ": run tools/setup/setup.sh";
   ASSERT_GE(sizeof(kCases) / sizeof(kCases[0]), 40u);
   int agreed = 0, documented = 0;
   for (const Case& c : kCases) {
@@ -182,20 +210,25 @@ TEST(BufOracleTest, VerdictsAgreeWithBufWireJsonBothWays) {
       std::vector<std::string> ours;
       const char* differs;
     } directions[] = {
-        {"BACKWARD", before, after, registry::CompareForReading(*new_schema, *old_schema, registry::ReaderIs::kNewer),
+        {"BACKWARD", before, after,
+         registry::CompareForReading(*new_schema, *old_schema, registry::ReaderIs::kNewer),
          c.differs_because},
-        {"FORWARD", after, before, registry::CompareForReading(*old_schema, *new_schema, registry::ReaderIs::kOlder),
+        {"FORWARD", after, before,
+         registry::CompareForReading(*old_schema, *new_schema, registry::ReaderIs::kOlder),
          c.forward_differs_because},
     };
     for (const Direction& d : directions) {
       std::string buf_out;
-      const bool buf = BufSaysBreaking(BaseDir("buf"), d.older_for_buf, d.newer_for_buf, c.name, &buf_out);
+      const bool buf =
+          BufSaysBreaking(BaseDir("buf"), d.older_for_buf, d.newer_for_buf, c.name, &buf_out);
       const bool ours = !d.ours.empty();
-      std::cout << (ours == buf ? "  agree   " : "  DIFFER  ") << d.label << " " << c.name << ": polder "
-                << (ours ? "breaking" : "compatible") << ", buf " << (buf ? "breaking" : "compatible") << "\n";
+      std::cout << (ours == buf ? "  agree   " : "  DIFFER  ") << d.label << " " << c.name
+                << ": polder " << (ours ? "breaking" : "compatible") << ", buf "
+                << (buf ? "breaking" : "compatible") << "\n";
       if (std::string(d.differs).empty()) {
         EXPECT_EQ(ours, buf) << d.label << " " << c.name << "\n  polder: "
-                             << (ours ? absl::StrJoin(d.ours, "; ") : "compatible") << "\n  buf: " << buf_out;
+                             << (ours ? absl::StrJoin(d.ours, "; ") : "compatible")
+                             << "\n  buf: " << buf_out;
         ++agreed;
       } else {
         EXPECT_NE(ours, buf) << d.label << " " << c.name
@@ -225,28 +258,36 @@ const History kHistories[] = {
     {"history made under NONE, then BACKWARD_TRANSITIVE",
      {"message M { int32 a = 1; int32 b = 2; }", "message M { int32 a = 1; string b = 2; }",
       "message M { int32 a = 1; string b = 2; int32 c = 3; }"},
-     "BACKWARD_TRANSITIVE", false},
+     "BACKWARD_TRANSITIVE",
+     false},
     {"compatible steps stay compatible transitively",
      {"message M { int32 a = 1; }", "message M { int32 a = 1; string b = 2; }",
       "message M { int32 a = 1; reserved 2; reserved \"b\"; string c = 3; }"},
-     "BACKWARD_TRANSITIVE", false},
+     "BACKWARD_TRANSITIVE",
+     false},
     {"a renamed field is caught against every version",
-     {"message M { int32 a = 1; }", "message M { int32 a = 1; int32 b = 2; }", "message M { int32 z = 1; int32 b = 2; }"},
-     "BACKWARD_TRANSITIVE", true},
+     {"message M { int32 a = 1; }", "message M { int32 a = 1; int32 b = 2; }",
+      "message M { int32 z = 1; int32 b = 2; }"},
+     "BACKWARD_TRANSITIVE",
+     true},
     // FORWARD: deleting b is readable by older versions (they see the default) and re-adding
     // number 2 is readable by the version without it, but not by the first, which typed it.
     {"FORWARD_TRANSITIVE: a number re-added with another type",
      {"message M { int32 a = 1; int32 b = 2; }", "message M { int32 a = 1; }",
       "message M { int32 a = 1; string x = 2; }"},
-     "FORWARD_TRANSITIVE", false},
+     "FORWARD_TRANSITIVE",
+     false},
     {"FORWARD_TRANSITIVE over additions",
      {"message M { int32 a = 1; }", "message M { int32 a = 1; int32 b = 2; }",
       "message M { int32 a = 1; int32 b = 2; int32 c = 3; }"},
-     "FORWARD_TRANSITIVE", false, kAddedField},
+     "FORWARD_TRANSITIVE",
+     false,
+     kAddedField},
 };
 
 TEST(BufOracleTest, TransitiveLevelsLoopOverTheHistory) {
-  ASSERT_TRUE(fs::exists(Buf())) << "buf not installed at " << Buf() << ": run tools/setup/setup.sh";
+  ASSERT_TRUE(fs::exists(Buf())) << "buf not installed at " << Buf()
+                                 << ": run tools/setup/setup.sh";
   auto checker = registry::ProtobufCompatibilityChecker();
   for (const History& h : kHistories) {
     std::vector<std::shared_ptr<const schema::ParsedSchema>> previous;
@@ -263,8 +304,9 @@ TEST(BufOracleTest, TransitiveLevelsLoopOverTheHistory) {
     for (size_t i = 0; i < previous.size(); ++i) {
       std::string out;
       const std::string older = Source(h.versions[i]);
-      bool breaking = forward ? BufSaysBreaking(BaseDir("buf-t"), candidate_source, older, h.name, &out)
-                              : BufSaysBreaking(BaseDir("buf-t"), older, candidate_source, h.name, &out);
+      bool breaking =
+          forward ? BufSaysBreaking(BaseDir("buf-t"), candidate_source, older, h.name, &out)
+                  : BufSaysBreaking(BaseDir("buf-t"), older, candidate_source, h.name, &out);
       buf_any |= breaking;
       if (i + 1 == previous.size()) buf_latest = breaking;
     }
@@ -272,16 +314,19 @@ TEST(BufOracleTest, TransitiveLevelsLoopOverTheHistory) {
     std::vector<std::string> latest =
         checker->Check(*candidate, previous, forward ? "FORWARD" : "BACKWARD");
     if (std::string(h.differs_because).empty()) {
-      EXPECT_EQ(!transitive.empty(), buf_any) << h.name << "\n  polder: " << absl::StrJoin(transitive, "; ");
+      EXPECT_EQ(!transitive.empty(), buf_any)
+          << h.name << "\n  polder: " << absl::StrJoin(transitive, "; ");
     } else {
-      EXPECT_NE(!transitive.empty(), buf_any) << h.name << ": a documented difference no longer holds: "
-                                              << h.differs_because;
+      EXPECT_NE(!transitive.empty(), buf_any)
+          << h.name << ": a documented difference no longer holds: " << h.differs_because;
     }
-    EXPECT_EQ(!latest.empty(), h.latest_only_breaking) << h.name << "\n  polder: " << absl::StrJoin(latest, "; ");
-    std::cout << "  " << h.level << " " << h.name << ": polder " << (transitive.empty() ? "compatible" : "breaking")
-              << " (latest only: " << (latest.empty() ? "compatible" : "breaking") << "), buf over the history "
-              << (buf_any ? "breaking" : "compatible") << " (latest only: " << (buf_latest ? "breaking" : "compatible")
-              << ")\n";
+    EXPECT_EQ(!latest.empty(), h.latest_only_breaking)
+        << h.name << "\n  polder: " << absl::StrJoin(latest, "; ");
+    std::cout << "  " << h.level << " " << h.name << ": polder "
+              << (transitive.empty() ? "compatible" : "breaking")
+              << " (latest only: " << (latest.empty() ? "compatible" : "breaking")
+              << "), buf over the history " << (buf_any ? "breaking" : "compatible")
+              << " (latest only: " << (buf_latest ? "breaking" : "compatible") << ")\n";
   }
 }
 

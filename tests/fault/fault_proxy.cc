@@ -46,7 +46,8 @@ absl::Status FaultProxy::Start() {
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
-  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(listen_fd_, 64) != 0) {
+  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      listen(listen_fd_, 64) != 0) {
     return absl::UnavailableError(absl::StrCat("fault proxy cannot listen: ", strerror(errno)));
   }
   socklen_t len = sizeof addr;
@@ -102,7 +103,8 @@ void FaultProxy::AcceptLoop() {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<uint16_t>(target_port_.load()));
-    inet_pton(AF_INET, target_host_ == "localhost" ? "127.0.0.1" : target_host_.c_str(), &addr.sin_addr);
+    inet_pton(AF_INET, target_host_ == "localhost" ? "127.0.0.1" : target_host_.c_str(),
+              &addr.sin_addr);
     if (connect(upstream, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
       close(upstream);
       close(client);
@@ -155,11 +157,13 @@ void FaultProxy::Pump(int from, int to) {
       continue;
     }
     size_t want = sizeof buf;
-    if (mode == Mode::kSlow && rate > 0) want = std::min<size_t>(want, std::max<int64_t>(1, rate / 20));
+    if (mode == Mode::kSlow && rate > 0)
+      want = std::min<size_t>(want, std::max<int64_t>(1, rate / 20));
     ssize_t n = recv(from, buf, want, 0);
     if (n <= 0) break;
     if (mode == Mode::kSlow) {
-      absl::SleepFor(delay + (rate > 0 ? absl::Seconds(static_cast<double>(n) / rate) : absl::ZeroDuration()));
+      absl::SleepFor(
+          delay + (rate > 0 ? absl::Seconds(static_cast<double>(n) / rate) : absl::ZeroDuration()));
     }
     ssize_t off = 0;
     while (off < n) {

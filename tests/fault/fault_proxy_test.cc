@@ -84,7 +84,8 @@ std::string ReadN(int fd, size_t n, absl::Duration timeout) {
 
 // Sends `text` and reads the echo within `timeout`; "" if the link is gone or silent.
 std::string RoundTrip(int fd, const std::string& text, absl::Duration timeout) {
-  if (send(fd, text.data(), text.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(text.size())) return "";
+  if (send(fd, text.data(), text.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(text.size()))
+    return "";
   std::string got;
   const absl::Time deadline = absl::Now() + timeout;
   while (got.size() < text.size() && absl::Now() < deadline) {

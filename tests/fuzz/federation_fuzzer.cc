@@ -35,7 +35,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (m.ParseFromString(rest)) {
         audit::Receipt r = polder::node::FromProto(m.receipt());
         (void)audit::ReceiptSigner(r);
-        if (polder::node::FromProto(polder::node::ToProto(r)).stream_id != r.stream_id) std::abort();
+        if (polder::node::FromProto(polder::node::ToProto(r)).stream_id != r.stream_id)
+          std::abort();
       }
       break;
     }
@@ -43,7 +44,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       fv1::GetAuditEntriesResponse m;
       if (m.ParseFromString(rest)) {
         std::vector<audit::AuditLink> links;
-        for (const auto& e : m.entries()) links.push_back({e.sequence(), e.hash(), e.canonical_json()});
+        for (const auto& e : m.entries())
+          links.push_back({e.sequence(), e.hash(), e.canonical_json()});
         (void)audit::VerifyChain("stream-fuzz", links);
       }
       break;

@@ -12,7 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!frame.ok()) return 0;
   const std::string header = polder::wire::EncodeHeader(frame->schema_id, frame->message_indexes);
   absl::StatusOr<polder::wire::Frame> again = polder::wire::Decode(header);
-  if (!again.ok() || again->schema_id != frame->schema_id || again->message_indexes != frame->message_indexes) {
+  if (!again.ok() || again->schema_id != frame->schema_id ||
+      again->message_indexes != frame->message_indexes) {
     std::abort();  // decode ∘ encode must be the identity on what decodes
   }
   return 0;

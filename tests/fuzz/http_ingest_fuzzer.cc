@@ -33,7 +33,8 @@ polder::node::IngestAuthenticator& Auth() {
     const std::string file = dir + "/gateway.token";
     std::ofstream(file) << kToken << "\n";
     chmod(file.c_str(), 0600);
-    auto a = polder::node::IngestAuthenticator::Create({{"gateway", {"mobility.bike-counts"}, file}}, false);
+    auto a = polder::node::IngestAuthenticator::Create(
+        {{"gateway", {"mobility.bike-counts"}, file}}, false);
     if (!a.ok()) std::abort();
     return a->release();
   }();
@@ -64,7 +65,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::StatusOr<std::string> identity = Auth().Authenticate("", req.HeaderValue("Authorization"));
   if (!identity.ok() || !Auth().Authorize(*identity, dataset).ok()) return 0;
   req.body = in.substr(end + 4);
-  absl::StatusOr<polder::node::v1::PublishRequest> request = polder::node::ParseHttpBody(req, dataset);
+  absl::StatusOr<polder::node::v1::PublishRequest> request =
+      polder::node::ParseHttpBody(req, dataset);
   if (!request.ok()) return 0;
   if (request->dataset() != dataset) std::abort();
   std::vector<polder::node::IncomingRecord> records;

@@ -12,7 +12,6 @@
 
 namespace {
 
-
 const polder::node::IngestTarget& Target() { return polder::fuzzing::BikeCountTarget(); }
 
 }  // namespace

@@ -15,7 +15,8 @@ namespace {
 // Committed in memory (the registry applies what it committed itself).
 class MemoryLog : public polder::registry::RecordLog {
  public:
-  absl::StatusOr<int64_t> Commit(const std::vector<polder::registry::StoreRecord>& records) override {
+  absl::StatusOr<int64_t> Commit(
+      const std::vector<polder::registry::StoreRecord>& records) override {
     next += static_cast<int64_t>(records.size());
     return next - 1;
   }
@@ -28,7 +29,8 @@ class MemoryLog : public polder::registry::RecordLog {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string body(reinterpret_cast<const char*>(data), size);
   const std::string subject = "polder.cities.fuzz.v1.Thing";
-  absl::StatusOr<polder::registry::RegisterRequest> req = polder::registry::ParseRegisterBody(body, subject);
+  absl::StatusOr<polder::registry::RegisterRequest> req =
+      polder::registry::ParseRegisterBody(body, subject);
   if (!req.ok()) return 0;
   if (req->subject != subject) std::abort();
   MemoryLog log;
@@ -38,7 +40,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   req->writer_namespace = "polder.cities.fuzz";
   absl::StatusOr<polder::registry::RegisterResult> city = registry.Register(*req);
   if (city.ok()) {
-    auto view = registry.GetVersion(subject, city->version, false, polder::registry::SchemaFormat::kDefault);
+    auto view = registry.GetVersion(subject, city->version, false,
+                                    polder::registry::SchemaFormat::kDefault);
     if (!view.ok()) std::abort();
   }
   req->writer_namespace.clear();

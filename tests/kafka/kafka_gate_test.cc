@@ -19,9 +19,9 @@
 #include "common/kafka/consumer.h"
 #include "common/kafka/errors.h"
 #include "common/kafka/producer.h"
-#include "common/kafka/rdkafka_producer.h"
-#include "common/kafka/rdkafka_consumer.h"
 #include "common/kafka/rdkafka_admin.h"
+#include "common/kafka/rdkafka_consumer.h"
+#include "common/kafka/rdkafka_producer.h"
 #include "common/status/status_matchers.h"
 #include "common/testing/kafka_fixture.h"
 #include "gmock/gmock.h"
@@ -286,8 +286,10 @@ TEST_F(KafkaGateTest, ConsumerStartsAtAnOffsetAndReportsAGapAsOutOfRange) {
   deadline = absl::Now() + absl::Seconds(30);
   while (gap.ok() && absl::Now() < deadline) {
     auto batch = consumer->Poll(absl::Milliseconds(500), 100);
-    if (!batch.ok()) gap = batch.status();
-    else ASSERT_TRUE(batch->empty()) << "no record may be delivered from a missing offset";
+    if (!batch.ok())
+      gap = batch.status();
+    else
+      ASSERT_TRUE(batch->empty()) << "no record may be delivered from a missing offset";
   }
   EXPECT_THAT(gap, StatusIs(absl::StatusCode::kOutOfRange, HasSubstr(topic)));
 }
@@ -303,7 +305,8 @@ TEST_F(KafkaGateTest, CreatesAndDescribesTopicsWithConfigs) {
                   {"retention.ms", "604800000"}};
   ASSERT_OK(admin->CreateTopic(spec, absl::Seconds(30)));
 
-  ASSERT_OK_AND_ASSIGN(kafka::TopicDescription d, admin->DescribeTopic(spec.name, absl::Seconds(30)));
+  ASSERT_OK_AND_ASSIGN(kafka::TopicDescription d,
+                       admin->DescribeTopic(spec.name, absl::Seconds(30)));
   EXPECT_EQ(d.name, spec.name);
   EXPECT_EQ(d.partitions, 4);
   EXPECT_EQ(d.replication_factor, 1);
@@ -354,7 +357,8 @@ TEST_F(KafkaGateTest, DescribingAMissingTopicNeverCreatesIt) {
   po.delivery_timeout = absl::Seconds(3);
   po.client.request_timeout = absl::Seconds(1);
   ASSERT_OK_AND_ASSIGN(auto producer, kafka::IdempotentProducer::Create(po));
-  EXPECT_THAT(kafka::SendAndWait(*producer, {"misspelt-topic", kafka::kAnyPartition, std::nullopt, "v", {}, 0}),
+  EXPECT_THAT(kafka::SendAndWait(
+                  *producer, {"misspelt-topic", kafka::kAnyPartition, std::nullopt, "v", {}, 0}),
               ::testing::Not(IsOk()));
   EXPECT_THAT(admin->DescribeTopic("misspelt-topic", absl::Seconds(10)),
               StatusIs(absl::StatusCode::kNotFound))

@@ -26,10 +26,10 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#include "tests/node/federation_fixture.h"
-#include "common/kafka/rdkafka_producer.h"
-#include "common/kafka/rdkafka_consumer.h"
 #include "common/kafka/rdkafka_admin.h"
+#include "common/kafka/rdkafka_consumer.h"
+#include "common/kafka/rdkafka_producer.h"
+#include "tests/node/federation_fixture.h"
 
 namespace polder {
 namespace {
@@ -47,9 +47,11 @@ TEST_F(FederationE2eTest, ExactlyOnceThroughKillsAndFaults) {
   fault::FaultProxy proxy("127.0.0.1", groningen->port("federation_port"));
   ASSERT_OK(proxy.Start());
   // Amersfoort's node kills itself on its 10th mirror write, between producing and committing.
-  auto amersfoort = StartAmersfoort(proxy.port(), "gr-am-bikes-1", {{"POLDER_TEST_CRASH_BEFORE_COMMIT", "10"}});
+  auto amersfoort =
+      StartAmersfoort(proxy.port(), "gr-am-bikes-1", {{"POLDER_TEST_CRASH_BEFORE_COMMIT", "10"}});
   const int hook = amersfoort->WaitForExit(absl::Seconds(90));
-  ASSERT_TRUE(WIFSIGNALED(hook) && WTERMSIG(hook) == SIGKILL) << "status " << hook << "\n" << amersfoort->Log();
+  ASSERT_TRUE(WIFSIGNALED(hook) && WTERMSIG(hook) == SIGKILL) << "status " << hook << "\n"
+                                                              << amersfoort->Log();
   EXPECT_THAT(amersfoort->Log(), HasSubstr("between producing a mirror batch and committing it"));
   amersfoort = StartAmersfoort(proxy.port());
 
@@ -57,17 +59,20 @@ TEST_F(FederationE2eTest, ExactlyOnceThroughKillsAndFaults) {
   // random moments, each while it streams (it has mirrored records in this life).
   std::atomic<bool> kills_done{false};
   std::thread publisher([&] {
-    for (int b = 0; b < 100 || !kills_done; ++b) Publish(groningen->grpc_port(), 1, 500, absl::StrCat("second-", b));
+    for (int b = 0; b < 100 || !kills_done; ++b)
+      Publish(groningen->grpc_port(), 1, 500, absl::StrCat("second-", b));
   });
   const unsigned seed = static_cast<unsigned>(absl::ToUnixMicros(absl::Now()));
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> delay_ms(200, 1500);
   const std::string records_series =
-      "polder_federation_subscription_records_total{dataset=\"mobility.bike-counts\",provider=\"groningen\"}";
+      "polder_federation_subscription_records_total{dataset=\"mobility.bike-counts\",provider="
+      "\"groningen\"}";
   std::vector<double> mirrored_before_kill;
   for (int k = 0; k < 5; ++k) {
     const absl::Time until = absl::Now() + absl::Seconds(60);
-    while (Metric(*amersfoort, records_series) <= 0 && absl::Now() < until) absl::SleepFor(absl::Milliseconds(100));
+    while (Metric(*amersfoort, records_series) <= 0 && absl::Now() < until)
+      absl::SleepFor(absl::Milliseconds(100));
     absl::SleepFor(absl::Milliseconds(delay_ms(rng)));
     mirrored_before_kill.push_back(Metric(*amersfoort, records_series));
     amersfoort->Kill();
@@ -103,14 +108,16 @@ TEST_F(FederationE2eTest, ExactlyOnceThroughKillsAndFaults) {
   auto source = CeIds(broker().bootstrap_servers(), kTotal);
   auto mirror = CeIds(amersfoort_kafka_->bootstrap_servers(), kTotal + 1);
   ASSERT_EQ(Total(source), kTotal);
-  EXPECT_EQ(mirror, source) << "the mirror holds every source record once, in source order per partition";
+  EXPECT_EQ(mirror, source)
+      << "the mirror holds every source record once, in source order per partition";
   for (int p = 0; p < kPartitions; ++p) EXPECT_GT(mirror[p].size(), 10000u) << "partition " << p;
   // The aborted batch (and any cut off by the kills) is in the mirror's log, visible only to
   // read_uncommitted readers.
-  const size_t uncommitted = Total(CeIds(amersfoort_kafka_->bootstrap_servers(), kTotal * 2, false));
+  const size_t uncommitted =
+      Total(CeIds(amersfoort_kafka_->bootstrap_servers(), kTotal * 2, false));
   EXPECT_GT(uncommitted, kTotal) << "the test hook left an aborted transaction in the mirror's log";
-  std::cout << "mirror: " << Total(mirror) << " committed records; read_uncommitted sees " << uncommitted
-            << std::endl;
+  std::cout << "mirror: " << Total(mirror) << " committed records; read_uncommitted sees "
+            << uncommitted << std::endl;
 
   // Both audit trails: every chain verifies; the subscriber's received counts add up to the
   // mirror; each side keeps the other's receipts.
@@ -122,9 +129,11 @@ TEST_F(FederationE2eTest, ExactlyOnceThroughKillsAndFaults) {
     EXPECT_OK(audit::VerifyChain(stream, links));
     for (const auto& l : links) received += audit::ParseEntry(l.canonical_json)->records;
   }
-  EXPECT_EQ(received, static_cast<int64_t>(kTotal)) << "received entries account for every mirrored record once";
+  EXPECT_EQ(received, static_cast<int64_t>(kTotal))
+      << "received entries account for every mirrored record once";
   for (const auto& [stream, links] : provider.chains) EXPECT_OK(audit::VerifyChain(stream, links));
-  EXPECT_GE(provider.chains.size(), 7u) << "one chain per stream; the streams restarted with every kill";
+  EXPECT_GE(provider.chains.size(), 7u)
+      << "one chain per stream; the streams restarted with every kill";
   EXPECT_FALSE(provider.receipts.empty()) << "Groningen keeps Amersfoort's receipts";
   EXPECT_FALSE(subscriber.receipts.empty()) << "Amersfoort keeps Groningen's receipts";
   for (const audit::Receipt& r : subscriber.receipts) {
@@ -139,15 +148,16 @@ TEST_F(FederationE2eTest, ExactlyOnceThroughKillsAndFaults) {
     ASSERT_NE(chain, subscriber.chains.end()) << r.stream_id;
     EXPECT_OK(audit::CheckReceipt(chain->second, r, signing_key_->public_key()));
   }
-  std::cout << "audit: provider " << provider.chains.size() << " chains, " << provider.receipts.size()
-            << " receipts kept; subscriber " << subscriber.chains.size() << " chains, " << subscriber.receipts.size()
-            << " receipts kept" << std::endl;
+  std::cout << "audit: provider " << provider.chains.size() << " chains, "
+            << provider.receipts.size() << " receipts kept; subscriber " << subscriber.chains.size()
+            << " chains, " << subscriber.receipts.size() << " receipts kept" << std::endl;
 
   // The operator's tool agrees, and catches a forged entry appended to Amersfoort's trail.
-  const std::string verify = absl::StrCat(
-      RunfilesPath("tools/polderctl/polderctl"), " audit verify --bootstrap ", amersfoort_kafka_->bootstrap_servers(),
-      " --peer-bootstrap ", broker().bootstrap_servers(), " --self amersfoort --peer groningen --directory ", dir_,
-      "/directory.json --operator-key ", dir_, "/operator.pub 2>&1");
+  const std::string verify =
+      absl::StrCat(RunfilesPath("tools/polderctl/polderctl"), " audit verify --bootstrap ",
+                   amersfoort_kafka_->bootstrap_servers(), " --peer-bootstrap ",
+                   broker().bootstrap_servers(), " --self amersfoort --peer groningen --directory ",
+                   dir_, "/directory.json --operator-key ", dir_, "/operator.pub 2>&1");
   std::string verified;
   EXPECT_EQ(testing::RunCommand(verify, &verified), 0) << verified;
   EXPECT_THAT(verified, HasSubstr("audit trail verified"));
@@ -156,10 +166,12 @@ TEST_F(FederationE2eTest, ExactlyOnceThroughKillsAndFaults) {
   auto verify_endpoint = [&](const std::string& who) {
     const tls::TlsFiles& f = files_[who];
     return absl::StrCat(RunfilesPath("tools/polderctl/polderctl"), " audit verify --bootstrap ",
-                        amersfoort_kafka_->bootstrap_servers(), " --peer-endpoint 127.0.0.1:",
-                        groningen->port("federation_port"), " --self amersfoort --peer groningen --cert ", f.cert_path,
-                        " --key ", f.key_path, " --bundle ", f.trust_bundle_path, " --crl-dir ", fed_->crl_dir(),
-                        " --directory ", dir_, "/directory.json --operator-key ", dir_, "/operator.pub 2>&1");
+                        amersfoort_kafka_->bootstrap_servers(),
+                        " --peer-endpoint 127.0.0.1:", groningen->port("federation_port"),
+                        " --self amersfoort --peer groningen --cert ", f.cert_path, " --key ",
+                        f.key_path, " --bundle ", f.trust_bundle_path, " --crl-dir ",
+                        fed_->crl_dir(), " --directory ", dir_, "/directory.json --operator-key ",
+                        dir_, "/operator.pub 2>&1");
   };
   std::string fetched;
   EXPECT_EQ(testing::RunCommand(verify_endpoint("amersfoort"), &fetched), 0) << fetched;
@@ -171,18 +183,21 @@ TEST_F(FederationE2eTest, ExactlyOnceThroughKillsAndFaults) {
   EXPECT_NE(testing::RunCommand(verify_endpoint("national"), &refused), 0) << refused;
   EXPECT_THAT(refused, HasSubstr("is not a stream of 'national'"));
   std::string incomplete;
-  EXPECT_NE(testing::RunCommand(absl::StrCat(RunfilesPath("tools/polderctl/polderctl"), " audit verify --bootstrap ",
-                                             amersfoort_kafka_->bootstrap_servers(), " --peer-endpoint 127.0.0.1:1",
-                                             " --self amersfoort --peer groningen --directory ", dir_,
-                                             "/directory.json --operator-key ", dir_, "/operator.pub 2>&1"),
-                                &incomplete),
-            0);
+  EXPECT_NE(
+      testing::RunCommand(
+          absl::StrCat(RunfilesPath("tools/polderctl/polderctl"), " audit verify --bootstrap ",
+                       amersfoort_kafka_->bootstrap_servers(), " --peer-endpoint 127.0.0.1:1",
+                       " --self amersfoort --peer groningen --directory ", dir_,
+                       "/directory.json --operator-key ", dir_, "/operator.pub 2>&1"),
+          &incomplete),
+      0);
   EXPECT_THAT(incomplete, HasSubstr("--peer-endpoint needs --cert"));
   std::string listed;
-  EXPECT_EQ(testing::RunCommand(absl::StrCat(RunfilesPath("tools/polderctl/polderctl"), " audit query --bootstrap ",
-                                             amersfoort_kafka_->bootstrap_servers(),
-                                             " --peer groningen --dataset mobility.bike-counts -o json"),
-                                &listed),
+  EXPECT_EQ(testing::RunCommand(
+                absl::StrCat(RunfilesPath("tools/polderctl/polderctl"), " audit query --bootstrap ",
+                             amersfoort_kafka_->bootstrap_servers(),
+                             " --peer groningen --dataset mobility.bike-counts -o json"),
+                &listed),
             0)
       << listed;
   EXPECT_THAT(listed, HasSubstr("\"direction\": \"received\""));
@@ -207,26 +222,42 @@ TEST_F(FederationE2eTest, ExactlyOnceThroughKillsAndFaults) {
   EXPECT_EQ(testing::RunCommand(verify, &caught) != 0, true) << caught;
   EXPECT_THAT(caught, HasSubstr("inserted at link"));
   std::string caught_endpoint;
-  EXPECT_NE(testing::RunCommand(verify_endpoint("amersfoort"), &caught_endpoint), 0) << caught_endpoint;
+  EXPECT_NE(testing::RunCommand(verify_endpoint("amersfoort"), &caught_endpoint), 0)
+      << caught_endpoint;
   EXPECT_THAT(caught_endpoint, HasSubstr("inserted at link"));
 
   // Metrics on both sides pass promtool and say what happened.
   ExpectPromtoolPasses(*groningen, "groningen");
   ExpectPromtoolPasses(*amersfoort, "amersfoort");
-  EXPECT_EQ(Metric(*amersfoort, "polder_federation_subscription_up{dataset=\"mobility.bike-counts\",provider=\"groningen\"}"), 1);
-  EXPECT_EQ(Metric(*groningen, "polder_federation_streams_open{dataset=\"mobility.bike-counts\",peer=\"amersfoort\"}"), 1);
-  EXPECT_GT(Metric(*groningen, "polder_federation_expiry_timestamp_seconds{kind=\"contract\",name=\"gr-am-bikes-1\"}"),
-            absl::ToUnixSeconds(absl::Now()));
-  EXPECT_GT(Metric(*amersfoort, "polder_federation_expiry_timestamp_seconds{kind=\"certificate\",name=\"amersfoort\"}"),
-            absl::ToUnixSeconds(absl::Now()));
+  EXPECT_EQ(Metric(*amersfoort,
+                   "polder_federation_subscription_up{dataset=\"mobility.bike-counts\",provider="
+                   "\"groningen\"}"),
+            1);
+  EXPECT_EQ(
+      Metric(
+          *groningen,
+          "polder_federation_streams_open{dataset=\"mobility.bike-counts\",peer=\"amersfoort\"}"),
+      1);
+  EXPECT_GT(
+      Metric(
+          *groningen,
+          "polder_federation_expiry_timestamp_seconds{kind=\"contract\",name=\"gr-am-bikes-1\"}"),
+      absl::ToUnixSeconds(absl::Now()));
+  EXPECT_GT(
+      Metric(
+          *amersfoort,
+          "polder_federation_expiry_timestamp_seconds{kind=\"certificate\",name=\"amersfoort\"}"),
+      absl::ToUnixSeconds(absl::Now()));
 
   // Groningen revokes the contract: the stream ends within the re-check bound, Amersfoort's
   // subscription is refused and (purge_on_revocation) its mirror purged.
   amersfoort->Signal(SIGTERM);
   amersfoort = StartAmersfoort(proxy.port(), "gr-am-bikes-1", {}, /*purge=*/true);
   absl::SleepFor(absl::Seconds(2));
-  trust::SignedContract contract = *trust::SignedContract::ReadFile(dir_ + "/contracts/gr-am-bikes-1.json");
-  auto revocation = trust::RevokeContract(contract.contract, "groningen", *signing_key_, "pilot ended", absl::Now());
+  trust::SignedContract contract =
+      *trust::SignedContract::ReadFile(dir_ + "/contracts/gr-am-bikes-1.json");
+  auto revocation = trust::RevokeContract(contract.contract, "groningen", *signing_key_,
+                                          "pilot ended", absl::Now());
   ASSERT_OK(revocation.status());
   std::ofstream(dir_ + "/revocations/gr-am-bikes-1.json") << revocation->ToFileText();
   kafka::ConsumerOptions co;
@@ -247,9 +278,12 @@ TEST_F(FederationE2eTest, ExactlyOnceThroughKillsAndFaults) {
   EXPECT_EQ(Total(CeIds(amersfoort_kafka_->bootstrap_servers(), 1)), 0u);
   // The revocation is the subscription's state, on /statusz; the node itself stays ready.
   std::string status, ready;
-  testing::RunCommand(absl::StrCat("curl -sS http://127.0.0.1:", amersfoort->port("ops_port"), "/statusz"), &status);
+  testing::RunCommand(
+      absl::StrCat("curl -sS http://127.0.0.1:", amersfoort->port("ops_port"), "/statusz"),
+      &status);
   EXPECT_THAT(status, HasSubstr("was revoked by 'groningen'"));
-  testing::RunCommand(absl::StrCat("curl -sS http://127.0.0.1:", amersfoort->port("ops_port"), "/readyz"), &ready);
+  testing::RunCommand(
+      absl::StrCat("curl -sS http://127.0.0.1:", amersfoort->port("ops_port"), "/readyz"), &ready);
   EXPECT_THAT(ready, HasSubstr("\"ready\":true"));
 }
 
@@ -268,9 +302,10 @@ TEST_F(FederationE2eTest, StalledSubscriberRotationAndGap) {
   // present the new certificates, the running stream goes on, no process restarts.
   auto serial_served = [&] {
     std::string out;
-    testing::RunCommand(absl::StrCat("openssl s_client -connect 127.0.0.1:", groningen->port("federation_port"),
-                                     " </dev/null 2>/dev/null | openssl x509 -noout -serial"),
-                        &out);
+    testing::RunCommand(
+        absl::StrCat("openssl s_client -connect 127.0.0.1:", groningen->port("federation_port"),
+                     " </dev/null 2>/dev/null | openssl x509 -noout -serial"),
+        &out);
     return out;
   };
   const std::string serial_before = serial_served();
@@ -283,19 +318,23 @@ TEST_F(FederationE2eTest, StalledSubscriberRotationAndGap) {
     EXPECT_EQ(fed_->WriteIdentity(who, renewed).cert_path, files_[who].cert_path);
   }
   const std::string reconnects_series =
-      "polder_federation_subscription_reconnects_total{dataset=\"mobility.bike-counts\",provider=\"groningen\"}";
+      "polder_federation_subscription_reconnects_total{dataset=\"mobility.bike-counts\",provider="
+      "\"groningen\"}";
   const double reconnects_before = Metric(*amersfoort, reconnects_series);
   Publish(groningen->grpc_port(), 4, 500, "rotated");
   ASSERT_EQ(WaitForMirror(4000, absl::Seconds(90)), 4000u) << amersfoort->Log();
   std::string serial_after;
-  for (int i = 0; i < 50 && (serial_after = serial_served()) == serial_before; ++i) absl::SleepFor(absl::Milliseconds(200));
+  for (int i = 0; i < 50 && (serial_after = serial_served()) == serial_before; ++i)
+    absl::SleepFor(absl::Milliseconds(200));
   EXPECT_NE(serial_after, serial_before) << "new handshakes present the renewed certificate";
   EXPECT_EQ(groningen->pid(), groningen_pid);
   EXPECT_EQ(amersfoort->pid(), amersfoort_pid);
-  EXPECT_EQ(Metric(*amersfoort, reconnects_series), reconnects_before) << "the stream went on over the old connection";
+  EXPECT_EQ(Metric(*amersfoort, reconnects_series), reconnects_before)
+      << "the stream went on over the old connection";
 
   // Amersfoort's node stops reading for 30 s while ~65 MB are added to the source.
-  const std::vector<kafka::ConsumedRecord> sample = ReadRecords(kTopic, kPartitions, 1, absl::Seconds(10));
+  const std::vector<kafka::ConsumedRecord> sample =
+      ReadRecords(kTopic, kPartitions, 1, absl::Seconds(10));
   ASSERT_FALSE(sample.empty());
   const int64_t rss_before = RssKiB(groningen_pid);
   ASSERT_EQ(kill(amersfoort_pid, SIGSTOP), 0);
@@ -331,7 +370,8 @@ TEST_F(FederationE2eTest, StalledSubscriberRotationAndGap) {
   int64_t rss_peak = rss_before;
   double unacknowledged_peak = 0;
   const std::string unacked_series =
-      "polder_federation_unacknowledged_bytes{dataset=\"mobility.bike-counts\",peer=\"amersfoort\"}";
+      "polder_federation_unacknowledged_bytes{dataset=\"mobility.bike-counts\",peer="
+      "\"amersfoort\"}";
   for (int s = 0; s < 30; ++s) {
     absl::SleepFor(absl::Seconds(1));
     rss_peak = std::max(rss_peak, RssKiB(groningen_pid));
@@ -339,14 +379,15 @@ TEST_F(FederationE2eTest, StalledSubscriberRotationAndGap) {
   }
   ASSERT_EQ(kill(amersfoort_pid, SIGCONT), 0);
   std::cout << "stall: provider RSS " << rss_before << " KiB before, peak " << rss_peak
-            << " KiB; unacknowledged bytes peak " << unacknowledged_peak << " (window 1 MiB); source grew by "
-            << kStalled << " records" << std::endl;
+            << " KiB; unacknowledged bytes peak " << unacknowledged_peak
+            << " (window 1 MiB); source grew by " << kStalled << " records" << std::endl;
   EXPECT_LE(unacknowledged_peak, 1 << 20) << "the provider never runs ahead of the window";
   // The source grew by ~65 MB; the provider holds at most the window, one batch and its bounded
   // consumer queue per stream (~2.5 MiB), plus fetch buffers and allocator slack (measured:
   // ~16 MiB). An unbounded provider would hold what the source grew by.
   EXPECT_LT(rss_peak - rss_before, 40 * 1024) << "provider RSS grew with the stalled stream";
-  ASSERT_EQ(WaitForMirror(4000 + kStalled, absl::Minutes(3)), 4000u + kStalled) << amersfoort->Log();
+  ASSERT_EQ(WaitForMirror(4000 + kStalled, absl::Minutes(3)), 4000u + kStalled)
+      << amersfoort->Log();
   auto source = CeIds(broker().bootstrap_servers(), 4000 + kStalled);
   EXPECT_EQ(CeIds(amersfoort_kafka_->bootstrap_servers(), 4000 + kStalled + 1), source);
 
@@ -359,22 +400,29 @@ TEST_F(FederationE2eTest, StalledSubscriberRotationAndGap) {
   ASSERT_OK(admin->DeleteRecords(kTopic, {{0, -1}, {1, -1}, {2, -1}}, absl::Seconds(10)));
   amersfoort = StartAmersfoort(groningen->port("federation_port"));
   const std::string gaps_series =
-      "polder_federation_subscription_gaps_total{dataset=\"mobility.bike-counts\",provider=\"groningen\"}";
+      "polder_federation_subscription_gaps_total{dataset=\"mobility.bike-counts\",provider="
+      "\"groningen\"}";
   const absl::Time until = absl::Now() + absl::Seconds(60);
-  while (Metric(*amersfoort, gaps_series) < 1 && absl::Now() < until) absl::SleepFor(absl::Milliseconds(500));
+  while (Metric(*amersfoort, gaps_series) < 1 && absl::Now() < until)
+    absl::SleepFor(absl::Milliseconds(500));
   EXPECT_EQ(Metric(*amersfoort, gaps_series), 1);
-  EXPECT_EQ(Metric(*amersfoort, "polder_federation_subscription_state{dataset=\"mobility.bike-counts\",provider="
-                                "\"groningen\",state=\"refused\"}"),
+  EXPECT_EQ(Metric(*amersfoort,
+                   "polder_federation_subscription_state{dataset=\"mobility.bike-counts\",provider="
+                   "\"groningen\",state=\"refused\"}"),
             1);
   // A peer's gap is the subscription's business (/statusz, metrics), never this node's
   // readiness: an unready pod would take the city's own ingest out of its Service.
   std::string status, ready;
-  testing::RunCommand(absl::StrCat("curl -sS http://127.0.0.1:", amersfoort->port("ops_port"), "/statusz"), &status);
+  testing::RunCommand(
+      absl::StrCat("curl -sS http://127.0.0.1:", amersfoort->port("ops_port"), "/statusz"),
+      &status);
   EXPECT_THAT(status, HasSubstr("\"state\":\"refused\""));
   EXPECT_THAT(status, HasSubstr("partition"));
-  testing::RunCommand(absl::StrCat("curl -sS http://127.0.0.1:", amersfoort->port("ops_port"), "/readyz"), &ready);
+  testing::RunCommand(
+      absl::StrCat("curl -sS http://127.0.0.1:", amersfoort->port("ops_port"), "/readyz"), &ready);
   EXPECT_THAT(ready, HasSubstr("\"ready\":true"));
-  EXPECT_EQ(Total(CeIds(amersfoort_kafka_->bootstrap_servers(), 4000 + kStalled + 1)), 4000u + kStalled)
+  EXPECT_EQ(Total(CeIds(amersfoort_kafka_->bootstrap_servers(), 4000 + kStalled + 1)),
+            4000u + kStalled)
       << "nothing was skipped into the mirror";
   AuditTopic subscriber = ReadAudit(amersfoort_kafka_->bootstrap_servers());
   int gaps = 0;
@@ -402,7 +450,8 @@ TEST_F(FederationE2eTest, StalledSubscriberRotationAndGap) {
                 r.hash == links.back().hash;
       }
       for (const audit::Receipt& r : mine.receipts) {
-        countersigned |= r.stream_id == stream && r.peer == "groningen" && r.hash == links.back().hash;
+        countersigned |=
+            r.stream_id == stream && r.peer == "groningen" && r.hash == links.back().hash;
       }
       if (!held || !countersigned) {
         ++missing;
@@ -447,7 +496,8 @@ TEST_F(FederationE2eTest, BrokersAndRegistryFailDuringAShare) {
         r->set_json(BikeJson(absl::StrCat("gn-counter-", i % 9), b));
         r->set_ce_id(absl::StrCat("fault-", b, "-", i));
       }
-      for (int attempt = 0; attempt < 120; ++attempt) {  // retried with the same key until acknowledged
+      for (int attempt = 0; attempt < 120;
+           ++attempt) {  // retried with the same key until acknowledged
         grpc::ClientContext ctx;
         ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(15)));
         nv1::PublishResponse resp;
@@ -497,8 +547,9 @@ TEST_F(FederationE2eTest, BrokersAndRegistryFailDuringAShare) {
     absl::MutexLock lock(&mu);
     // Acknowledgements are counted in the phase they arrived in (a publish blocked by a fault
     // is acknowledged once the broker is back).
-    const char* names[] = {"up",       "provider broker killed", "restarted", "subscriber broker killed",
-                           "restarted", "provider broker stopped", "resumed",  "registry down"};
+    const char* names[] = {
+        "up",        "provider broker killed",  "restarted", "subscriber broker killed",
+        "restarted", "provider broker stopped", "resumed",   "registry down"};
     std::cout << "faults: acknowledged records per phase:";
     for (const auto& [p, ids] : acked) {
       std::cout << " " << names[p] << "=" << ids.size();
@@ -514,25 +565,27 @@ TEST_F(FederationE2eTest, BrokersAndRegistryFailDuringAShare) {
     for (const auto& id : ids) ++in_source[id];
   }
   for (const std::string& id : all_acked) {
-    ASSERT_EQ(in_source[id], 1) << id << " acknowledged but " << in_source[id] << " times in the source";
+    ASSERT_EQ(in_source[id], 1) << id << " acknowledged but " << in_source[id]
+                                << " times in the source";
   }
   const size_t total = Total(source);
   ASSERT_EQ(WaitForMirror(total, absl::Minutes(3)), total) << amersfoort->Log();
   absl::SleepFor(absl::Seconds(3));
   EXPECT_EQ(CeIds(amersfoort_kafka_->bootstrap_servers(), total + 1), source);
-  std::cout << "faults: " << all_acked.size() << " acknowledged, " << total << " in the source, " << total
-            << " in the mirror; node RSS peaks: groningen " << rss_peak_groningen << " KiB, amersfoort "
-            << rss_peak_amersfoort << " KiB" << std::endl;
+  std::cout << "faults: " << all_acked.size() << " acknowledged, " << total << " in the source, "
+            << total << " in the mirror; node RSS peaks: groningen " << rss_peak_groningen
+            << " KiB, amersfoort " << rss_peak_amersfoort << " KiB" << std::endl;
   // Memory stays bounded through the faults (both nodes start at ~40 MiB).
   EXPECT_LT(rss_peak_groningen, 256 * 1024);
   EXPECT_LT(rss_peak_amersfoort, 256 * 1024);
   // Both audit trails verify, against each other.
   std::string verified;
   EXPECT_EQ(testing::RunCommand(
-                absl::StrCat(RunfilesPath("tools/polderctl/polderctl"), " audit verify --bootstrap ",
-                             amersfoort_kafka_->bootstrap_servers(), " --peer-bootstrap ", broker().bootstrap_servers(),
-                             " --self amersfoort --peer groningen --directory ", dir_, "/directory.json --operator-key ",
-                             dir_, "/operator.pub 2>&1"),
+                absl::StrCat(RunfilesPath("tools/polderctl/polderctl"),
+                             " audit verify --bootstrap ", amersfoort_kafka_->bootstrap_servers(),
+                             " --peer-bootstrap ", broker().bootstrap_servers(),
+                             " --self amersfoort --peer groningen --directory ", dir_,
+                             "/directory.json --operator-key ", dir_, "/operator.pub 2>&1"),
                 &verified),
             0)
       << verified;
@@ -547,18 +600,20 @@ TEST_F(FederationE2eTest, RefusalsAndCertificatesDuringLiveStreams) {
     c.valid_until = absl::Now() - absl::Hours(24);
   });
   trust::SignedContract revoked = WriteContract("gr-am-revoked");
-  auto revocation = trust::RevokeContract(revoked.contract, "amersfoort", *signing_key_, "no longer needed", absl::Now());
+  auto revocation = trust::RevokeContract(revoked.contract, "amersfoort", *signing_key_,
+                                          "no longer needed", absl::Now());
   ASSERT_OK(revocation.status());
   std::ofstream(dir_ + "/revocations/gr-am-revoked.json") << revocation->ToFileText();
   WriteContract("gr-am-v2-only", [](trust::Contract& c) { c.schema_versions = {2}; });
-  WriteContract("gr-am-aggregates", [](trust::Contract& c) { c.access = trust::Access::kAggregateOnly; });
+  WriteContract("gr-am-aggregates",
+                [](trust::Contract& c) { c.access = trust::Access::kAggregateOnly; });
   auto groningen = StartGroningen();
   Publish(groningen->grpc_port(), 2, 100, "some");
   const int port = groningen->port("federation_port");
 
   // Reads a stream to its end; its status and how long it lasted.
-  auto run = [&](const tls::TlsFiles& who, const fv1::SubscribeRequest& req, absl::Duration deadline,
-                 absl::Duration* lasted = nullptr) {
+  auto run = [&](const tls::TlsFiles& who, const fv1::SubscribeRequest& req,
+                 absl::Duration deadline, absl::Duration* lasted = nullptr) {
     auto stub = FederationClient(who, port);
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
@@ -578,17 +633,20 @@ TEST_F(FederationE2eTest, RefusalsAndCertificatesDuringLiveStreams) {
     std::string message;
   };
   const std::vector<Case> cases = {
-      {"no contract", Subscribe("gr-am-none"), grpc::StatusCode::PERMISSION_DENIED, "no contract 'gr-am-none'"},
+      {"no contract", Subscribe("gr-am-none"), grpc::StatusCode::PERMISSION_DENIED,
+       "no contract 'gr-am-none'"},
       {"expired", Subscribe("gr-am-expired"), grpc::StatusCode::PERMISSION_DENIED, "gr-am-expired"},
       {"revoked", Subscribe("gr-am-revoked"), grpc::StatusCode::PERMISSION_DENIED,
        "was revoked by 'amersfoort'"},
-      {"wrong dataset", Subscribe("gr-am-bikes-1", "parking.occupancy"), grpc::StatusCode::PERMISSION_DENIED,
-       "parking.occupancy"},
+      {"wrong dataset", Subscribe("gr-am-bikes-1", "parking.occupancy"),
+       grpc::StatusCode::PERMISSION_DENIED, "parking.occupancy"},
       {"unknown dataset", Subscribe("gr-am-bikes-1", "air.quality"), grpc::StatusCode::NOT_FOUND,
        "'air.quality' is not shared by groningen"},
-      {"disallowed schema version", Subscribe("gr-am-v2-only"), grpc::StatusCode::FAILED_PRECONDITION,
+      {"disallowed schema version", Subscribe("gr-am-v2-only"),
+       grpc::StatusCode::FAILED_PRECONDITION,
        "schema version 1 of mobility.bike-counts is not allowed by contract gr-am-v2-only"},
-      {"aggregate-only", Subscribe("gr-am-aggregates"), grpc::StatusCode::PERMISSION_DENIED, "aggregate"},
+      {"aggregate-only", Subscribe("gr-am-aggregates"), grpc::StatusCode::PERMISSION_DENIED,
+       "aggregate"},
   };
   for (const Case& c : cases) {
     grpc::Status s = run(files_["amersfoort"], c.request, absl::Seconds(30));
@@ -616,7 +674,8 @@ TEST_F(FederationE2eTest, RefusalsAndCertificatesDuringLiveStreams) {
   const absl::Time ended = absl::Now();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
   EXPECT_GE(ended, not_after - absl::Seconds(1)) << "the stream ran until the certificate expired";
-  EXPECT_LE(ended, not_after + 3 * recheck) << "and ended within the bound after: " << s.error_message();
+  EXPECT_LE(ended, not_after + 3 * recheck)
+      << "and ended within the bound after: " << s.error_message();
 
   // A certificate revoked (CRL) during a live stream ends it within the same bound.
   auto stub = FederationClient(files_["amersfoort"], port);
@@ -636,7 +695,11 @@ TEST_F(FederationE2eTest, RefusalsAndCertificatesDuringLiveStreams) {
   EXPECT_THAT(s.error_message(), HasSubstr("revoked"));
   EXPECT_LE(absl::Now() - revoked_at, 3 * recheck) << "ended within the bound";
   ExpectPromtoolPasses(*groningen, "groningen-refusals");
-  EXPECT_GE(Metric(*groningen, "polder_federation_streams_ended_total{code=\"PERMISSION_DENIED\",peer=\"amersfoort\"}"), 6);
+  EXPECT_GE(
+      Metric(
+          *groningen,
+          "polder_federation_streams_ended_total{code=\"PERMISSION_DENIED\",peer=\"amersfoort\"}"),
+      6);
 }
 
 // Three cities: Ede provides its bike counts to Groningen, Groningen provides its own
@@ -660,7 +723,8 @@ TEST_F(FederationE2eTest, ThreeCitiesAuditVerifiesBetweenEachPairWithoutFalseFin
   WriteContract("gr-am-bikes-1");
   auto groningen = StartGroningen(absl::StrCat(
       "  max_batch_records: 50\n  subscriptions:\n    - {provider: ede, endpoint: \"localhost:",
-      ede->port("federation_port"), "\", dataset: mobility.bike-counts, contract: ede-gr-bikes-1, partitions: 3, "
+      ede->port("federation_port"),
+      "\", dataset: mobility.bike-counts, contract: ede-gr-bikes-1, partitions: 3, "
       "replication_factor: 1}\n"));
   auto amersfoort = StartAmersfoort(groningen->port("federation_port"));
   Publish(groningen->grpc_port(), 2, 50, "gr");
@@ -684,24 +748,28 @@ TEST_F(FederationE2eTest, ThreeCitiesAuditVerifiesBetweenEachPairWithoutFalseFin
   absl::SleepFor(absl::Seconds(3));  // the last receipts are exchanged
 
   const std::string polderctl = RunfilesPath("tools/polderctl/polderctl");
-  const std::string trust_flags =
-      absl::StrCat(" --directory ", dir_, "/directory.json --operator-key ", dir_, "/operator.pub 2>&1");
-  auto both_kafkas = [&](const std::string& self, const std::string& self_kafka, const std::string& peer,
-                         const std::string& peer_kafka) {
-    return absl::StrCat(polderctl, " audit verify --bootstrap ", self_kafka, " --peer-bootstrap ", peer_kafka,
-                        " --self ", self, " --peer ", peer, trust_flags);
+  const std::string trust_flags = absl::StrCat(
+      " --directory ", dir_, "/directory.json --operator-key ", dir_, "/operator.pub 2>&1");
+  auto both_kafkas = [&](const std::string& self, const std::string& self_kafka,
+                         const std::string& peer, const std::string& peer_kafka) {
+    return absl::StrCat(polderctl, " audit verify --bootstrap ", self_kafka, " --peer-bootstrap ",
+                        peer_kafka, " --self ", self, " --peer ", peer, trust_flags);
   };
   const tls::TlsFiles& f = files_["amersfoort"];
   const std::string through_endpoint = absl::StrCat(
-      polderctl, " audit verify --bootstrap ", amersfoort_kafka_->bootstrap_servers(), " --peer-endpoint 127.0.0.1:",
-      groningen->port("federation_port"), " --self amersfoort --peer groningen --cert ", f.cert_path, " --key ",
-      f.key_path, " --bundle ", f.trust_bundle_path, " --crl-dir ", fed_->crl_dir(), trust_flags);
-  for (const std::string& cmd :
-       {both_kafkas("amersfoort", amersfoort_kafka_->bootstrap_servers(), "groningen", broker().bootstrap_servers()),
-        both_kafkas("groningen", broker().bootstrap_servers(), "amersfoort", amersfoort_kafka_->bootstrap_servers()),
-        both_kafkas("groningen", broker().bootstrap_servers(), "ede", ede_kafka->bootstrap_servers()),
-        both_kafkas("ede", ede_kafka->bootstrap_servers(), "groningen", broker().bootstrap_servers()),
-        through_endpoint}) {
+      polderctl, " audit verify --bootstrap ", amersfoort_kafka_->bootstrap_servers(),
+      " --peer-endpoint 127.0.0.1:", groningen->port("federation_port"),
+      " --self amersfoort --peer groningen --cert ", f.cert_path, " --key ", f.key_path,
+      " --bundle ", f.trust_bundle_path, " --crl-dir ", fed_->crl_dir(), trust_flags);
+  for (const std::string& cmd : {both_kafkas("amersfoort", amersfoort_kafka_->bootstrap_servers(),
+                                             "groningen", broker().bootstrap_servers()),
+                                 both_kafkas("groningen", broker().bootstrap_servers(),
+                                             "amersfoort", amersfoort_kafka_->bootstrap_servers()),
+                                 both_kafkas("groningen", broker().bootstrap_servers(), "ede",
+                                             ede_kafka->bootstrap_servers()),
+                                 both_kafkas("ede", ede_kafka->bootstrap_servers(), "groningen",
+                                             broker().bootstrap_servers()),
+                                 through_endpoint}) {
     SCOPED_TRACE(cmd);
     std::string output;
     EXPECT_EQ(testing::RunCommand(cmd, &output), 0) << output;
@@ -712,8 +780,8 @@ TEST_F(FederationE2eTest, ThreeCitiesAuditVerifiesBetweenEachPairWithoutFalseFin
   // A real difference between the pair is still found: Groningen's trail checked against a
   // Kafka that holds none of it (Ede's) names Amersfoort's stream from Groningen as dropped.
   std::string output;
-  EXPECT_NE(testing::RunCommand(both_kafkas("amersfoort", amersfoort_kafka_->bootstrap_servers(), "groningen",
-                                            ede_kafka->bootstrap_servers()),
+  EXPECT_NE(testing::RunCommand(both_kafkas("amersfoort", amersfoort_kafka_->bootstrap_servers(),
+                                            "groningen", ede_kafka->bootstrap_servers()),
                                 &output),
             0)
       << output;

@@ -7,6 +7,7 @@
 
 #include <signal.h>
 #include <sys/wait.h>
+
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -15,21 +16,22 @@
 #include <string>
 #include <thread>
 #include <vector>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/audit/audit_chain.h"
 #include "common/kafka/admin.h"
 #include "common/kafka/producer.h"
-#include "common/kafka/rdkafka_consumer.h"
 #include "common/kafka/rdkafka_client_factory.h"
+#include "common/kafka/rdkafka_consumer.h"
 #include "common/tls/grpc_tls.h"
 #include "common/trust/contract.h"
 #include "common/wire/confluent_frame.h"
 #include "proto/polder/federation/v1/federation.grpc.pb.h"
 #include "tests/fault/fault_proxy.h"
-#include "tools/kafka/kafka_broker.h"
 #include "tests/node/node_fixture.h"
+#include "tools/kafka/kafka_broker.h"
 
 namespace polder {
 namespace node_testing {
@@ -47,7 +49,8 @@ class FederationFixture : public NodeE2eTest {
     std::filesystem::create_directories(dir_ + "/revocations");
   }
 
-  trust::SignedContract WriteContract(const std::string& id, const std::function<void(trust::Contract&)>& change = {}) {
+  trust::SignedContract WriteContract(const std::string& id,
+                                      const std::function<void(trust::Contract&)>& change = {}) {
     trust::SignedContract c;
     c.contract.id = id;
     c.contract.federation = tls::kTestFederation;
@@ -68,13 +71,16 @@ class FederationFixture : public NodeE2eTest {
   }
 
   std::string FederationYaml(const std::string& extra) const {
-    return absl::StrCat("federation:\n  address: 127.0.0.1:0\n  contracts_dir: ", dir_, "/contracts\n  revocations_dir: ",
-                        dir_, "/revocations\n  signing_key_file: ", signing_key_file_,
-                        "\n  recheck_interval: 2s\n  heartbeat_interval: 1s\n  receipt_interval: 2s\n", extra);
+    return absl::StrCat(
+        "federation:\n  address: 127.0.0.1:0\n  contracts_dir: ", dir_,
+        "/contracts\n  revocations_dir: ", dir_,
+        "/revocations\n  signing_key_file: ", signing_key_file_,
+        "\n  recheck_interval: 2s\n  heartbeat_interval: 1s\n  receipt_interval: 2s\n", extra);
   }
 
   // Groningen: the suite's broker.
-  std::unique_ptr<ServiceProcess> StartGroningen(const std::string& extra = "  max_batch_records: 200\n") {
+  std::unique_ptr<ServiceProcess> StartGroningen(
+      const std::string& extra = "  max_batch_records: 200\n") {
     peer_ = "groningen";
     node_identity_ = "groningen";
     bootstrap_.clear();
@@ -83,9 +89,9 @@ class FederationFixture : public NodeE2eTest {
   }
 
   // Amersfoort: its own broker, subscribed to Groningen's bike counts at `endpoint_port`.
-  std::unique_ptr<ServiceProcess> StartAmersfoort(int endpoint_port, const std::string& contract = "gr-am-bikes-1",
-                                                  const std::map<std::string, std::string>& env = {},
-                                                  bool purge = false) {
+  std::unique_ptr<ServiceProcess> StartAmersfoort(
+      int endpoint_port, const std::string& contract = "gr-am-bikes-1",
+      const std::map<std::string, std::string>& env = {}, bool purge = false) {
     if (amersfoort_kafka_ == nullptr) {
       kafka_testing::KafkaBrokerOptions bo;
       bo.name = "amersfoort";
@@ -98,11 +104,14 @@ class FederationFixture : public NodeE2eTest {
     bootstrap_ = amersfoort_kafka_->bootstrap_servers();
     federation_yaml_ = FederationYaml(absl::StrCat(
         "  subscriptions:\n    - {provider: groningen, endpoint: \"localhost:", endpoint_port,
-        "\", dataset: mobility.bike-counts, contract: ", contract, ", partitions: 3, replication_factor: 1",
-        purge ? ", purge_on_revocation: true" : "", "}\n"));
+        "\", dataset: mobility.bike-counts, contract: ", contract,
+        ", partitions: 3, replication_factor: 1", purge ? ", purge_on_revocation: true" : "",
+        "}\n"));
     // Test hooks (POLDER_TEST_CRASH_BEFORE_COMMIT) exist only in the test-hooks build.
-    const char* binary = env.empty() ? "services/node/polder-node" : "services/node/polder-node-test-hooks";
-    auto node = std::make_unique<ServiceProcess>(RunfilesPath(binary), "node-" + peer_, WriteNodeConfig());
+    const char* binary =
+        env.empty() ? "services/node/polder-node" : "services/node/polder-node-test-hooks";
+    auto node =
+        std::make_unique<ServiceProcess>(RunfilesPath(binary), "node-" + peer_, WriteNodeConfig());
     for (const auto& [k, v] : env) node->SetEnv(k, v);
     node->Start();
     return node;
@@ -174,7 +183,8 @@ class FederationFixture : public NodeE2eTest {
   size_t WaitForMirror(size_t expected, absl::Duration timeout) {
     const absl::Time until = absl::Now() + timeout;
     size_t n = 0;
-    while ((n = Total(CeIds(amersfoort_kafka_->bootstrap_servers(), expected))) < expected && absl::Now() < until) {
+    while ((n = Total(CeIds(amersfoort_kafka_->bootstrap_servers(), expected))) < expected &&
+           absl::Now() < until) {
       absl::SleepFor(absl::Seconds(2));
     }
     return n;
@@ -182,14 +192,16 @@ class FederationFixture : public NodeE2eTest {
 
   std::string Metrics(const ServiceProcess& node) {
     std::string out;
-    testing::RunCommand(absl::StrCat("curl -sS http://127.0.0.1:", node.port("ops_port"), "/metrics"), &out);
+    testing::RunCommand(
+        absl::StrCat("curl -sS http://127.0.0.1:", node.port("ops_port"), "/metrics"), &out);
     return out;
   }
 
   // The value of the series `name{labels}` (exactly as exposed), or -1.
   double Metric(const ServiceProcess& node, const std::string& series) {
     for (absl::string_view line : absl::StrSplit(Metrics(node), '\n')) {
-      if (absl::StartsWith(line, series + " ")) return std::atof(std::string(line.substr(series.size() + 1)).c_str());
+      if (absl::StartsWith(line, series + " "))
+        return std::atof(std::string(line.substr(series.size() + 1)).c_str());
     }
     return -1;
   }
@@ -198,7 +210,8 @@ class FederationFixture : public NodeE2eTest {
     const std::string file = absl::StrCat(dir_, "/", name, "-metrics.txt");
     std::ofstream(file) << Metrics(node);
     std::string check;
-    EXPECT_EQ(testing::RunCommand(absl::StrCat("promtool check metrics < ", file), &check), 0) << check;
+    EXPECT_EQ(testing::RunCommand(absl::StrCat("promtool check metrics < ", file), &check), 0)
+        << check;
   }
 
   static int64_t RssKiB(pid_t pid) {
@@ -240,13 +253,16 @@ class FederationFixture : public NodeE2eTest {
     return out;
   }
 
-  std::unique_ptr<fv1::FederationService::Stub> FederationClient(const tls::TlsFiles& files, int port) {
+  std::unique_ptr<fv1::FederationService::Stub> FederationClient(const tls::TlsFiles& files,
+                                                                 int port) {
     auto creds = tls::MakeChannelCredentials(files, fed_->Checker(), "groningen");
     EXPECT_OK(creds.status());
-    return fv1::FederationService::NewStub(grpc::CreateChannel(absl::StrCat("localhost:", port), *creds));
+    return fv1::FederationService::NewStub(
+        grpc::CreateChannel(absl::StrCat("localhost:", port), *creds));
   }
 
-  static fv1::SubscribeRequest Subscribe(const std::string& contract, const std::string& dataset = kBikes) {
+  static fv1::SubscribeRequest Subscribe(const std::string& contract,
+                                         const std::string& dataset = kBikes) {
     fv1::SubscribeRequest r;
     r.set_protocol_version(fv1::PROTOCOL_VERSION_1);
     r.set_dataset_id(dataset);

@@ -8,8 +8,8 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <future>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <set>
@@ -39,7 +39,8 @@ TEST_F(NodeE2eTest, PublishesOverGrpcAndHttpsWithCertificatesAndTokens) {
   nv1::PublishRequest req;
   req.set_dataset(kBikes);
   req.set_idempotency_key("grpc-1");
-  for (int i = 0; i < 5; ++i) req.add_records()->set_json(BikeJson(absl::StrCat("gn-counter-", i), i));
+  for (int i = 0; i < 5; ++i)
+    req.add_records()->set_json(BikeJson(absl::StrCat("gn-counter-", i), i));
   {
     grpc::ClientContext ctx;
     nv1::PublishResponse resp;
@@ -94,32 +95,38 @@ TEST_F(NodeE2eTest, PublishesOverGrpcAndHttpsWithCertificatesAndTokens) {
     ASSERT_TRUE(s.ok()) << s.error_message();
     ce_ids.insert(resp.ce_ids().begin(), resp.ce_ids().end());
     grpc::ClientContext anonymous;
-    EXPECT_EQ(token_stub->Publish(&anonymous, p, &resp).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_EQ(token_stub->Publish(&anonymous, p, &resp).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
   }
   // curl: a JSON array with the gateway's certificate, NDJSON with the token, a binary batch.
-  std::string array = absl::StrCat("[", BikeJson("gn-curl-1", 3), ",", BikeJson("gn-curl-2", 4), "]");
-  auto [status, body] = Curl(*node, kBikes, "application/json", WriteBody("array.json", array), CertAuth(gateway_));
+  std::string array =
+      absl::StrCat("[", BikeJson("gn-curl-1", 3), ",", BikeJson("gn-curl-2", 4), "]");
+  auto [status, body] =
+      Curl(*node, kBikes, "application/json", WriteBody("array.json", array), CertAuth(gateway_));
   ASSERT_EQ(status, 200) << body << node->Log();
   EXPECT_EQ(body["records"], 2);
   for (const auto& id : body["ce_ids"]) ce_ids.insert(id.get<std::string>());
   std::string ndjson = absl::StrCat(BikeJson("gn-nd-1", 1), "\n", BikeJson("gn-nd-2", 2), "\n");
-  std::tie(status, body) = Curl(*node, kBikes, "application/x-ndjson", WriteBody("b.ndjson", ndjson), TokenAuth(kToken));
+  std::tie(status, body) =
+      Curl(*node, kBikes, "application/x-ndjson", WriteBody("b.ndjson", ndjson), TokenAuth(kToken));
   ASSERT_EQ(status, 200) << body;
   for (const auto& id : body["ce_ids"]) ce_ids.insert(id.get<std::string>());
   nv1::PublishRequest binary;
   binary.add_records()->set_json(BikeJson("gn-bin", 9));
   binary.mutable_records(0)->set_ce_id("binary-batch-0");
-  std::tie(status, body) = Curl(*node, kBikes, "application/x-protobuf", WriteBody("b.bin", binary.SerializeAsString()),
-                                TokenAuth(kToken));
+  std::tie(status, body) = Curl(*node, kBikes, "application/x-protobuf",
+                                WriteBody("b.bin", binary.SerializeAsString()), TokenAuth(kToken));
   ASSERT_EQ(status, 200) << body;
   ce_ids.insert("binary-batch-0");
 
   // An independent client reads the topic (read_committed) and decodes every value through the
   // node's schema endpoint.
   const std::string out = dir_ + "/read.json";
-  std::string cmd = absl::StrCat("NODE_PATH=", testing::NpmHome(), "/node_modules node ", RunfilesPath("tests/node/read_topic.js"), " ",
-                                 broker().bootstrap_servers(), " ", Topic(), " ", ce_ids.size(), " https://localhost:",
-                                 node->port("schema_port"), " ", fed_->bundle_path(), " ", out);
+  std::string cmd =
+      absl::StrCat("NODE_PATH=", testing::NpmHome(), "/node_modules node ",
+                   RunfilesPath("tests/node/read_topic.js"), " ", broker().bootstrap_servers(), " ",
+                   Topic(), " ", ce_ids.size(), " https://localhost:", node->port("schema_port"),
+                   " ", fed_->bundle_path(), " ", out);
   std::string output;
   ASSERT_EQ(testing::RunCommand(cmd, &output), 0) << cmd << "\n" << output;
   json read = json::parse(std::ifstream(out));
@@ -137,18 +144,22 @@ TEST_F(NodeE2eTest, PublishesOverGrpcAndHttpsWithCertificatesAndTokens) {
   // the schema id, type the message. Before ADR 0012 the records said application/x-protobuf, so
   // such a consumer parsed the Confluent frame as bare Protobuf and failed.
   const std::string pip = testing::PipHome();
-  ASSERT_FALSE(pip.empty()) << "Python test clients not found: run tools/setup/setup.sh (./test.sh does)";
+  ASSERT_FALSE(pip.empty())
+      << "Python test clients not found: run tools/setup/setup.sh (./test.sh does)";
   const std::string ce_out = dir_ + "/cloudevents.json";
   cmd = absl::StrCat(pip, "/bin/python ", RunfilesPath("tests/node/cloudevents_reader.py"), " ",
-                     broker().bootstrap_servers(), " ", Topic(), " ", ce_ids.size(), " https://localhost:",
-                     node->port("schema_port"), " ", fed_->bundle_path(), " ", ce_out);
+                     broker().bootstrap_servers(), " ", Topic(), " ", ce_ids.size(),
+                     " https://localhost:", node->port("schema_port"), " ", fed_->bundle_path(),
+                     " ", ce_out);
   ASSERT_EQ(testing::RunCommand(cmd, &output), 0) << cmd << "\n" << output;
   json events = json::parse(std::ifstream(ce_out));
   std::set<std::string> event_ids;
   for (const json& e : events) {
     event_ids.insert(e["ce_id"].get<std::string>());
     EXPECT_EQ(e["datacontenttype"], "application/vnd.polder.confluent-protobuf") << e.dump();
-    EXPECT_EQ(e["dataschema"], absl::StrCat("urn:polder:nl-smartcity:schemas:", e["schema_id"].get<int>())) << e.dump();
+    EXPECT_EQ(e["dataschema"],
+              absl::StrCat("urn:polder:nl-smartcity:schemas:", e["schema_id"].get<int>()))
+        << e.dump();
     EXPECT_EQ(e["type"], "polder.datasets.mobility.v1.BikeCount");
     EXPECT_EQ(e["source"], absl::StrCat("/peers/", peer_, "/datasets/mobility.bike-counts"));
     EXPECT_EQ(e["key"], e["counterId"]) << "decoded: the entity id field equals the Kafka key";
@@ -166,16 +177,17 @@ TEST_F(NodeE2eTest, PublishesOverGrpcAndHttpsWithCertificatesAndTokens) {
 TEST_F(NodeE2eTest, PolderctlPublishesResumablyAndTailReadsItAndADocumentedDirectProducer) {
   auto node = StartNode();
   const std::string polderctl = RunfilesPath("tools/polderctl/polderctl");
-  const std::string tls_flags = absl::StrCat(" --endpoint localhost:", node->grpc_port(), " --ca-file ",
-                                             fed_->bundle_path());
+  const std::string tls_flags =
+      absl::StrCat(" --endpoint localhost:", node->grpc_port(), " --ca-file ", fed_->bundle_path());
   std::string csv = "counter_id,event_time,count,location.latitude,location.longitude,direction\n";
   for (int i = 0; i < 5; ++i) {
-    absl::StrAppend(&csv, "gn-csv-", i, ",", Now(), ",", 10 + i, ",53.2113,6.5641,DIRECTION_INBOUND\n");
+    absl::StrAppend(&csv, "gn-csv-", i, ",", Now(), ",", 10 + i,
+                    ",53.2113,6.5641,DIRECTION_INBOUND\n");
   }
   const std::string csv_file = WriteBody("counts.csv", csv);
-  const std::string publish_csv = absl::StrCat(polderctl, " publish", tls_flags, " --cert ", gateway_.cert_path,
-                                               " --key ", gateway_.key_path, " --dataset ", kBikes,
-                                               " --batch-records 2 --file ", csv_file, " -o json");
+  const std::string publish_csv = absl::StrCat(
+      polderctl, " publish", tls_flags, " --cert ", gateway_.cert_path, " --key ",
+      gateway_.key_path, " --dataset ", kBikes, " --batch-records 2 --file ", csv_file, " -o json");
   auto publish = [&](const std::string& cmd) {
     std::string output;
     int rc = testing::RunCommand(absl::StrCat("{ ", cmd, " 2>", dir_, "/publish.err; }"), &output);
@@ -211,50 +223,58 @@ TEST_F(NodeE2eTest, PolderctlPublishesResumablyAndTailReadsItAndADocumentedDirec
   EXPECT_EQ(result["files"][0]["duplicate_records"], 5);
 
   // NDJSON with the vendor's token.
-  const std::string ndjson_file = WriteBody(
-      "vendor.ndjson", absl::StrCat(BikeJson("gn-nd-1", 1), "\n", BikeJson("gn-nd-2", 2), "\n", BikeJson("gn-nd-3", 3), "\n"));
-  std::tie(rc, result, err) = publish(absl::StrCat(polderctl, " publish", tls_flags, " --token-file ", token_file_,
-                                                   " --dataset ", kBikes, " --file ", ndjson_file, " -o json"));
+  const std::string ndjson_file =
+      WriteBody("vendor.ndjson", absl::StrCat(BikeJson("gn-nd-1", 1), "\n", BikeJson("gn-nd-2", 2),
+                                              "\n", BikeJson("gn-nd-3", 3), "\n"));
+  std::tie(rc, result, err) =
+      publish(absl::StrCat(polderctl, " publish", tls_flags, " --token-file ", token_file_,
+                           " --dataset ", kBikes, " --file ", ndjson_file, " -o json"));
   ASSERT_EQ(rc, 0) << err << node->Log();
   EXPECT_EQ(result["files"][0]["records_written"], 3) << result.dump();
   // A refused record (an unknown field on line 2) stops the run and names file:line.
   const std::string bad_file = WriteBody(
-      "bad.ndjson", absl::StrCat(BikeJson("gn-bad-1", 1), "\n", R"({"counterId":"gn-bad-2","bogus":1})", "\n"));
-  std::tie(rc, result, err) = publish(absl::StrCat(polderctl, " publish", tls_flags, " --token-file ", token_file_,
-                                                   " --dataset ", kBikes, " --file ", bad_file));
+      "bad.ndjson",
+      absl::StrCat(BikeJson("gn-bad-1", 1), "\n", R"({"counterId":"gn-bad-2","bogus":1})", "\n"));
+  std::tie(rc, result, err) =
+      publish(absl::StrCat(polderctl, " publish", tls_flags, " --token-file ", token_file_,
+                           " --dataset ", kBikes, " --file ", bad_file));
   EXPECT_EQ(rc, 1) << err;
   EXPECT_THAT(err, HasSubstr(absl::StrCat(bad_file, ":2:"))) << err;
   EXPECT_THAT(err, HasSubstr("bogus")) << err;
   // No certificate, no token: refused before anything is written.
   std::tie(rc, result, err) =
-      publish(absl::StrCat(polderctl, " publish", tls_flags, " --dataset ", kBikes, " --file ", ndjson_file,
-                           " --state-file ", dir_, "/anonymous.state"));
+      publish(absl::StrCat(polderctl, " publish", tls_flags, " --dataset ", kBikes, " --file ",
+                           ndjson_file, " --state-file ", dir_, "/anonymous.state"));
   EXPECT_EQ(rc, 1) << err;
-  EXPECT_THAT(err, HasSubstr("present a client certificate or an Authorization: Bearer token")) << err;
+  EXPECT_THAT(err, HasSubstr("present a client certificate or an Authorization: Bearer token"))
+      << err;
 
   // A city application writing straight to Kafka, configured as docs/producers.md says.
   const std::string pip = testing::PipHome();
-  ASSERT_FALSE(pip.empty()) << "Python test clients not found: run tools/setup/setup.sh (./test.sh does)";
+  ASSERT_FALSE(pip.empty())
+      << "Python test clients not found: run tools/setup/setup.sh (./test.sh does)";
   const tls::TlsFiles& f = files_["groningen"];
   const std::string direct_out = dir_ + "/direct.json";
   std::string cmd = absl::StrCat(
-      pip, "/bin/python ", RunfilesPath("tests/node/city_producer.py"), " ", broker().bootstrap_servers(), " ",
-      Topic(), " https://localhost:", registry_->http_port(), " ", f.cert_path, " ", f.key_path, " ",
-      fed_->bundle_path(), " ",
-      RunfilesPath("proto/polder/datasets/mobility/v1/bike_count_descriptor_set.pb"), " ", peer_, " ",
-      tls::kTestFederation, " 4 ", direct_out);
+      pip, "/bin/python ", RunfilesPath("tests/node/city_producer.py"), " ",
+      broker().bootstrap_servers(), " ", Topic(), " https://localhost:", registry_->http_port(),
+      " ", f.cert_path, " ", f.key_path, " ", fed_->bundle_path(), " ",
+      RunfilesPath("proto/polder/datasets/mobility/v1/bike_count_descriptor_set.pb"), " ", peer_,
+      " ", tls::kTestFederation, " 4 ", direct_out);
   std::string output;
   ASSERT_EQ(testing::RunCommand(cmd, &output), 0) << cmd << "\n" << output;
   json direct = json::parse(std::ifstream(direct_out));
   ASSERT_EQ(direct["ce_ids"].size(), 4u) << direct.dump();
-  EXPECT_EQ(direct["schema_ids"], json::array({schema_id})) << "the direct producer framed with the registry's latest";
+  EXPECT_EQ(direct["schema_ids"], json::array({schema_id}))
+      << "the direct producer framed with the registry's latest";
 
   // polderctl tail: everything, read_committed, decoded by the node's schema endpoint; it stops
   // at the end offsets it saw at start.
   const std::string tail_out = dir_ + "/tail.jsonl";
-  cmd = absl::StrCat("{ ", polderctl, " tail --bootstrap ", broker().bootstrap_servers(), " --topic ", Topic(),
-                     " --schema-url https://localhost:", node->port("schema_port"), " --ca-file ",
-                     fed_->bundle_path(), " --federation ", tls::kTestFederation, " >", tail_out, "; }");
+  cmd = absl::StrCat(
+      "{ ", polderctl, " tail --bootstrap ", broker().bootstrap_servers(), " --topic ", Topic(),
+      " --schema-url https://localhost:", node->port("schema_port"), " --ca-file ",
+      fed_->bundle_path(), " --federation ", tls::kTestFederation, " >", tail_out, "; }");
   ASSERT_EQ(testing::RunCommand(cmd, &output), 0) << cmd << "\n" << output;
   EXPECT_THAT(output, HasSubstr("12 record(s) printed, 0 skipped")) << output;
   std::map<std::string, int> seen;
@@ -294,37 +314,44 @@ TEST_F(NodeE2eTest, RefusesUnauthenticatedUnauthorisedAndBadInputWithTheRightSta
     int status;
     const char* message;
   } cases[] = {
-      {"no identity", kBikes, "application/json", one, "", 401, "client certificate or an Authorization"},
-      {"bad token", kBikes, "application/json", one, TokenAuth("not-the-token-000000"), 401, "not valid"},
-      {"certificate of no ingest identity", kBikes, "application/json", one, CertAuth(stranger_), 403,
-       "'stranger' is not an ingest identity"},
+      {"no identity", kBikes, "application/json", one, "", 401,
+       "client certificate or an Authorization"},
+      {"bad token", kBikes, "application/json", one, TokenAuth("not-the-token-000000"), 401,
+       "not valid"},
+      {"certificate of no ingest identity", kBikes, "application/json", one, CertAuth(stranger_),
+       403, "'stranger' is not an ingest identity"},
       {"dataset not granted", "parking.occupancy", "application/json", one, CertAuth(gateway_), 403,
        "may not publish 'parking.occupancy'"},
       {"unknown dataset", "energy.streetlights", "application/json", one, TokenAuth(kToken), 404,
        "is not published by this node"},
-      {"unsupported media type", kBikes, "text/csv", one, TokenAuth(kToken), 415, "unsupported Content-Type"},
-      {"not JSON", kBikes, "application/json", WriteBody("bad.json", "[{\"counterId\": "), TokenAuth(kToken), 400,
-       "not valid JSON"},
+      {"unsupported media type", kBikes, "text/csv", one, TokenAuth(kToken), 415,
+       "unsupported Content-Type"},
+      {"not JSON", kBikes, "application/json", WriteBody("bad.json", "[{\"counterId\": "),
+       TokenAuth(kToken), 400, "not valid JSON"},
       {"unknown field", kBikes, "application/json",
-       WriteBody("unknown.json", absl::StrCat("[", BikeJson("a", 1), ",{\"counterId\":\"b\",\"speed\":3}]")),
+       WriteBody("unknown.json",
+                 absl::StrCat("[", BikeJson("a", 1), ",{\"counterId\":\"b\",\"speed\":3}]")),
        TokenAuth(kToken), 400, "record 1: speed: Cannot find field"},
       {"wrong type", kBikes, "application/json",
-       WriteBody("type.json", absl::StrCat("[{\"counterId\":\"b\",\"eventTime\":\"", Now(), "\",\"count\":\"lots\"}]")),
+       WriteBody("type.json", absl::StrCat("[{\"counterId\":\"b\",\"eventTime\":\"", Now(),
+                                           "\",\"count\":\"lots\"}]")),
        TokenAuth(kToken), 400, "record 0: count: invalid value"},
       {"missing entity id", kBikes, "application/json",
-       WriteBody("noid.json", absl::StrCat("[{\"eventTime\":\"", Now(), "\"}]")), TokenAuth(kToken), 400,
-       "record 0: counter_id: the entity id is missing"},
-      {"missing event time", kBikes, "application/json", WriteBody("notime.json", "[{\"counterId\":\"x\"}]"),
-       TokenAuth(kToken), 400, "record 0: event_time: the event time is missing"},
+       WriteBody("noid.json", absl::StrCat("[{\"eventTime\":\"", Now(), "\"}]")), TokenAuth(kToken),
+       400, "record 0: counter_id: the entity id is missing"},
+      {"missing event time", kBikes, "application/json",
+       WriteBody("notime.json", "[{\"counterId\":\"x\"}]"), TokenAuth(kToken), 400,
+       "record 0: event_time: the event time is missing"},
       {"event time outside the window", kBikes, "application/json",
-       WriteBody("old.json", "[{\"counterId\":\"x\",\"eventTime\":\"2020-01-01T00:00:00Z\"}]"), TokenAuth(kToken), 400,
-       "outside the accepted window"},
+       WriteBody("old.json", "[{\"counterId\":\"x\",\"eventTime\":\"2020-01-01T00:00:00Z\"}]"),
+       TokenAuth(kToken), 400, "outside the accepted window"},
       {"invalid UTF-8", kBikes, "application/x-ndjson",
-       WriteBody("utf8.ndjson", absl::StrCat("{\"counterId\":\"gn-\xc3\x28\",\"eventTime\":\"", Now(), "\"}\n")),
+       WriteBody("utf8.ndjson",
+                 absl::StrCat("{\"counterId\":\"gn-\xc3\x28\",\"eventTime\":\"", Now(), "\"}\n")),
        TokenAuth(kToken), 400, "record 0: not valid UTF-8"},
       {"record over max_record_bytes (4KiB)", kBikes, "application/json",
-       WriteBody("big.json", absl::StrCat("[{\"counterId\":\"", std::string(4200, 'x'), "\",\"eventTime\":\"", Now(),
-                                          "\"}]")),
+       WriteBody("big.json", absl::StrCat("[{\"counterId\":\"", std::string(4200, 'x'),
+                                          "\",\"eventTime\":\"", Now(), "\"}]")),
        TokenAuth(kToken), 400, "over the limit of 4096"},
   };
   for (const Case& c : cases) {
@@ -343,18 +370,21 @@ TEST_F(NodeE2eTest, RefusesUnauthenticatedUnauthorisedAndBadInputWithTheRightSta
   EXPECT_EQ(ids.size(), 1u) << "only the valid batch was written";
   // Metrics pass promtool and count the refusals.
   std::string metrics;
-  ASSERT_EQ(testing::RunCommand(absl::StrCat("curl -sS http://127.0.0.1:", node->port("ops_port"),
-                                             "/metrics > ", dir_, "/metrics.txt && promtool check metrics < ", dir_,
-                                             "/metrics.txt"),
-                                &metrics),
-            0)
+  ASSERT_EQ(
+      testing::RunCommand(
+          absl::StrCat("curl -sS http://127.0.0.1:", node->port("ops_port"), "/metrics > ", dir_,
+                       "/metrics.txt && promtool check metrics < ", dir_, "/metrics.txt"),
+          &metrics),
+      0)
       << metrics;
   std::string text;
   testing::RunCommand(absl::StrCat("cat ", dir_, "/metrics.txt"), &text);
-  EXPECT_THAT(text, HasSubstr("polder_ingest_records_total{dataset=\"mobility.bike-counts\",outcome=\"rejected\",reason=\"invalid\"}"));
+  EXPECT_THAT(text, HasSubstr("polder_ingest_records_total{dataset=\"mobility.bike-counts\","
+                              "outcome=\"rejected\",reason=\"invalid\"}"));
   EXPECT_THAT(text, HasSubstr("reason=\"unauthenticated\""));
   std::string ready;
-  testing::RunCommand(absl::StrCat("curl -sS http://127.0.0.1:", node->port("ops_port"), "/readyz"), &ready);
+  testing::RunCommand(absl::StrCat("curl -sS http://127.0.0.1:", node->port("ops_port"), "/readyz"),
+                      &ready);
   EXPECT_THAT(ready, HasSubstr("\"ready\":true"));
   // SIGTERM drains and exits cleanly.
   int st = node->Signal(SIGTERM);
@@ -363,7 +393,8 @@ TEST_F(NodeE2eTest, RefusesUnauthenticatedUnauthorisedAndBadInputWithTheRightSta
 
 // grpc.health.v1.Health/Check for the whole server, by hand (no generated stub): the response's
 // field 1 is the status, 1 = SERVING, 2 = NOT_SERVING.
-int HealthStatus(NodeE2eTest* test, std::unique_ptr<nv1::IngestService::Stub>* unused, std::shared_ptr<grpc::Channel> channel) {
+int HealthStatus(NodeE2eTest* test, std::unique_ptr<nv1::IngestService::Stub>* unused,
+                 std::shared_ptr<grpc::Channel> channel) {
   (void)test;
   (void)unused;
   grpc::GenericStub stub(channel);
@@ -387,7 +418,8 @@ int HealthStatus(NodeE2eTest* test, std::unique_ptr<nv1::IngestService::Stub>* u
 // retrying each batch until it is acknowledged, against whatever port the node has now.
 class RetryingClient {
  public:
-  RetryingClient(NodeE2eTest* test, std::function<std::unique_ptr<nv1::IngestService::Stub>(int)> stub_for,
+  RetryingClient(NodeE2eTest* test,
+                 std::function<std::unique_ptr<nv1::IngestService::Stub>(int)> stub_for,
                  std::atomic<int>* port, int batches, int per_batch)
       : stub_for_(std::move(stub_for)), port_(port), batches_(batches), per_batch_(per_batch) {
     (void)test;
@@ -451,11 +483,13 @@ class RetryingClient {
 };
 
 // Every expected ce_id is in the topic exactly once, and nothing else is.
-void ExpectExactlyOnce(const std::map<std::string, int>& in_topic, const std::set<std::string>& expected) {
+void ExpectExactlyOnce(const std::map<std::string, int>& in_topic,
+                       const std::set<std::string>& expected) {
   int duplicates = 0;
   for (const auto& [id, n] : in_topic) duplicates += n > 1 ? 1 : 0;
   EXPECT_EQ(duplicates, 0);
-  for (const std::string& id : expected) EXPECT_EQ(in_topic.count(id), 1u) << id << " acknowledged but not in the topic";
+  for (const std::string& id : expected)
+    EXPECT_EQ(in_topic.count(id), 1u) << id << " acknowledged but not in the topic";
   EXPECT_EQ(in_topic.size(), expected.size());
 }
 
@@ -468,7 +502,8 @@ TEST_F(NodeE2eTest, KillNineOfTheNodeWhileAClientStreamsLosesAndDuplicatesNothin
   auto node = StartNode();
   std::atomic<int> port{node->grpc_port()};
   constexpr int kBatches = 60, kPerBatch = 10;
-  RetryingClient client(this, [this](int p) { return Ingest(p); }, &port, kBatches, kPerBatch);
+  RetryingClient client(
+      this, [this](int p) { return Ingest(p); }, &port, kBatches, kPerBatch);
   WaitForAcks(client, 20);
   ASSERT_GE(client.acked(), 20);
   node->Kill();  // SIGKILL mid-stream: a batch may be between produce and commit
@@ -484,7 +519,8 @@ TEST_F(NodeE2eTest, KillNineOfTheBrokerWhileAClientStreamsLosesAndDuplicatesNoth
   auto node = StartNode();
   std::atomic<int> port{node->grpc_port()};
   constexpr int kBatches = 60, kPerBatch = 10;
-  RetryingClient client(this, [this](int p) { return Ingest(p); }, &port, kBatches, kPerBatch);
+  RetryingClient client(
+      this, [this](int p) { return Ingest(p); }, &port, kBatches, kPerBatch);
   WaitForAcks(client, 20);
   ASSERT_GE(client.acked(), 20);
   ASSERT_OK(broker().Kill());
@@ -506,17 +542,19 @@ TEST_F(NodeE2eTest, ValidatesFromItsCacheWhileTheRegistryIsDownAcrossARestart) {
   int parking_schema = 0;
   {
     std::string out;
-    testing::RunCommand(absl::StrCat("curl -sS --cacert ", fed_->bundle_path(), " https://localhost:",
-                                     node->port("schema_port"),
-                                     "/subjects/polder.datasets.parking.v1.ParkingOccupancy/versions/latest"),
-                        &out);
+    testing::RunCommand(
+        absl::StrCat("curl -sS --cacert ", fed_->bundle_path(),
+                     " https://localhost:", node->port("schema_port"),
+                     "/subjects/polder.datasets.parking.v1.ParkingOccupancy/versions/latest"),
+        &out);
     parking_schema = json::parse(out, nullptr, false).value("id", 0);
     ASSERT_GT(parking_schema, 0) << out;
   }
   std::string cmd = absl::StrCat("-H 'Polder-Schema-Id: ", parking_schema, "' ", TokenAuth(kToken));
   std::tie(status, body) = Curl(*node, kBikes, "application/json", one, cmd);
   EXPECT_EQ(status, 400) << body;
-  EXPECT_THAT(body.dump(), HasSubstr("is not a registered version of polder.datasets.mobility.v1.BikeCount"));
+  EXPECT_THAT(body.dump(),
+              HasSubstr("is not a registered version of polder.datasets.mobility.v1.BikeCount"));
   cmd = absl::StrCat("-H 'Polder-Schema-Id: ", bikes_schema, "' ", TokenAuth(kToken));
   EXPECT_EQ(Curl(*node, kBikes, "application/json", one, cmd).first, 200);
 
@@ -524,9 +562,9 @@ TEST_F(NodeE2eTest, ValidatesFromItsCacheWhileTheRegistryIsDownAcrossARestart) {
   registry_->Kill();
   ASSERT_EQ(node->Signal(SIGTERM), 0) << node->Log();
   node = StartNode();
-  std::tie(status, body) = Curl(*node, kBikes, "application/json",
-                                WriteBody("two.json", absl::StrCat("[", BikeJson("gn-cache-2", 2), "]")),
-                                TokenAuth(kToken));
+  std::tie(status, body) = Curl(
+      *node, kBikes, "application/json",
+      WriteBody("two.json", absl::StrCat("[", BikeJson("gn-cache-2", 2), "]")), TokenAuth(kToken));
   EXPECT_EQ(status, 200) << body << node->Log();
   EXPECT_EQ(body["schema_id"], bikes_schema);
   std::string schema;
@@ -535,22 +573,24 @@ TEST_F(NodeE2eTest, ValidatesFromItsCacheWhileTheRegistryIsDownAcrossARestart) {
                       &schema);
   EXPECT_THAT(schema, HasSubstr("BikeCount")) << "the schema endpoint serves from the cache";
   std::string ready;
-  testing::RunCommand(absl::StrCat("curl -sS http://127.0.0.1:", node->port("ops_port"), "/readyz"), &ready);
+  testing::RunCommand(absl::StrCat("curl -sS http://127.0.0.1:", node->port("ops_port"), "/readyz"),
+                      &ready);
   EXPECT_THAT(ready, HasSubstr("\"ready\":true")) << "known schemas keep the node ready";
 }
 
 TEST_F(NodeE2eTest, ABrokerOutageTurnsHealthAndReadinessOffAndOverloadIsRefused) {
   auto node = StartNode();
-  auto channel = grpc::CreateChannel(absl::StrCat("localhost:", node->grpc_port()),
-                                     *tls::MakeChannelCredentials(gateway_, fed_->Checker(), "groningen"));
+  auto channel =
+      grpc::CreateChannel(absl::StrCat("localhost:", node->grpc_port()),
+                          *tls::MakeChannelCredentials(gateway_, fed_->Checker(), "groningen"));
   EXPECT_EQ(HealthStatus(this, nullptr, channel), 1) << "SERVING";
   ASSERT_OK(broker().Pause());
   // Readiness follows within a few probe periods (2 s each, bounded by the 3 s request timeout).
   std::string ready;
   const absl::Time deadline = absl::Now() + absl::Seconds(3 * (2 + 3) * 3);
   while (absl::Now() < deadline) {
-    testing::RunCommand(absl::StrCat("curl -sS -o /dev/null -w '%{http_code}' http://127.0.0.1:", node->port("ops_port"),
-                                     "/readyz"),
+    testing::RunCommand(absl::StrCat("curl -sS -o /dev/null -w '%{http_code}' http://127.0.0.1:",
+                                     node->port("ops_port"), "/readyz"),
                         &ready);
     if (ready == "503") break;
     absl::SleepFor(absl::Milliseconds(500));
@@ -561,8 +601,8 @@ TEST_F(NodeE2eTest, ABrokerOutageTurnsHealthAndReadinessOffAndOverloadIsRefused)
   // flight allowed, the sixth ~94 KiB request in a row is refused at once.
   std::string records;
   for (int i = 0; i < 60; ++i) {
-    records += absl::StrCat(i == 0 ? "" : "\n", R"({"counterId":")", std::string(1500, 'a' + i % 26),
-                            R"(","eventTime":")", Now(), R"("})");
+    records += absl::StrCat(i == 0 ? "" : "\n", R"({"counterId":")",
+                            std::string(1500, 'a' + i % 26), R"(","eventTime":")", Now(), R"("})");
   }
   const std::string big = WriteBody("big.ndjson", records);
   std::vector<std::thread> senders;
@@ -578,10 +618,12 @@ TEST_F(NodeE2eTest, ABrokerOutageTurnsHealthAndReadinessOffAndOverloadIsRefused)
   }
   for (auto& t : senders) t.join();
   EXPECT_THAT(statuses, ::testing::Contains(429));
-  EXPECT_THAT(statuses, ::testing::Contains(503)) << "the admitted ones time out against the paused broker";
+  EXPECT_THAT(statuses, ::testing::Contains(503))
+      << "the admitted ones time out against the paused broker";
   ASSERT_OK(broker().Resume());
   const absl::Time back = absl::Now() + absl::Seconds(60);
-  while (absl::Now() < back && HealthStatus(this, nullptr, channel) != 1) absl::SleepFor(absl::Milliseconds(500));
+  while (absl::Now() < back && HealthStatus(this, nullptr, channel) != 1)
+    absl::SleepFor(absl::Milliseconds(500));
   EXPECT_EQ(HealthStatus(this, nullptr, channel), 1) << "SERVING again";
 }
 

@@ -26,11 +26,13 @@ namespace nv1 = ::polder::node::v1;
 inline constexpr char kToken[] = "parking-vendor-token-7f3a9c2e51";
 inline constexpr char kBikes[] = "mobility.bike-counts";
 
-inline std::string Now() { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()); }
+inline std::string Now() {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
+}
 
 inline std::string BikeJson(const std::string& counter, int count) {
-  return absl::StrCat(R"({"counterId":")", counter, R"(","eventTime":")", Now(), R"(","count":")", count,
-                      R"(","location":{"latitude":53.2194,"longitude":6.5665}})");
+  return absl::StrCat(R"({"counterId":")", counter, R"(","eventTime":")", Now(), R"(","count":")",
+                      count, R"(","location":{"latitude":53.2194,"longitude":6.5665}})");
 }
 
 class NodeE2eTest : public RegistryE2eTest {
@@ -52,30 +54,36 @@ class NodeE2eTest : public RegistryE2eTest {
     }
     token_file_ = dir_ + "/parking.token";
     std::ofstream(token_file_) << kToken << "\n";
-    std::filesystem::permissions(token_file_, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    std::filesystem::permissions(
+        token_file_, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     registry_ = Start("reg-a");
     json bootstrap = Bootstrap(*registry_);
     ASSERT_TRUE(bootstrap.is_object()) << bootstrap;
   }
 
-  std::string Topic(const std::string& dataset = kBikes) const { return absl::StrCat(peer_, ".", dataset); }
+  std::string Topic(const std::string& dataset = kBikes) const {
+    return absl::StrCat(peer_, ".", dataset);
+  }
 
   std::string WriteNodeConfig() {
     const tls::TlsFiles& f = files_[node_identity_];
     std::string path = absl::StrCat(dir_, "/node-", peer_, ".yaml");
     std::ofstream(path) << absl::StrCat(
-        "node:\n  peer_id: ", peer_, "\n  federation: ", tls::kTestFederation, "\n  state_dir: ", dir_, "/state-",
-        peer_,
-        "\n  grpc_address: 127.0.0.1:0\n  http_address: 127.0.0.1:0\n  schema_address: 127.0.0.1:0\n"
+        "node:\n  peer_id: ", peer_, "\n  federation: ", tls::kTestFederation,
+        "\n  state_dir: ", dir_, "/state-", peer_,
+        "\n  grpc_address: 127.0.0.1:0\n  http_address: 127.0.0.1:0\n  schema_address: "
+        "127.0.0.1:0\n"
         "  ops_address: 127.0.0.1:0\n  drain_timeout: 10s\n",
-        "kafka:\n  bootstrap_servers: ", bootstrap_.empty() ? broker().bootstrap_servers() : bootstrap_,
+        "kafka:\n  bootstrap_servers: ",
+        bootstrap_.empty() ? broker().bootstrap_servers() : bootstrap_,
         "\n  keys_topic: _polder.ingest-keys-", peer_,
         "\n  internal_replication_factor: 1\n  delivery_timeout: 5s\n  transaction_timeout: 20s\n"
-        "  request_timeout: 3s\n  production_replication_factor: 1\n  production_min_insync_replicas: 1\n"
+        "  request_timeout: 3s\n  production_replication_factor: 1\n  "
+        "production_min_insync_replicas: 1\n"
         "  properties:\n    log_level: \"3\"\n",
         "registry:\n  address: localhost:", registry_->grpc_port(), "\n  refresh_interval: 2s\n",
-        "tls:\n  cert_file: ", f.cert_path, "\n  key_file: ", f.key_path, "\n  trust_bundle_file: ",
-        f.trust_bundle_path, "\n  crl_dir: ", fed_->crl_dir(), "\n",
+        "tls:\n  cert_file: ", f.cert_path, "\n  key_file: ", f.key_path,
+        "\n  trust_bundle_file: ", f.trust_bundle_path, "\n  crl_dir: ", fed_->crl_dir(), "\n",
         "trust:\n  federation: ", tls::kTestFederation, "\n  directory_file: ", dir_,
         "/directory.json\n  directory_state: ", dir_, "/node-", peer_, "-directory.json\n",
         "  operator_keys:\n    - public_key_file: ", dir_, "/operator.pub\n",
@@ -84,17 +92,19 @@ class NodeE2eTest : public RegistryE2eTest {
         "  identities:\n    - {id: gateway-north, datasets: [mobility.bike-counts]}\n"
         "    - {id: parking-vendor, datasets: [\"*\"], token_file: ",
         token_file_, "}\n",
-        "datasets:\n  - {id: mobility.bike-counts, subject: polder.datasets.mobility.v1.BikeCount, partitions: 3, "
+        "datasets:\n  - {id: mobility.bike-counts, subject: polder.datasets.mobility.v1.BikeCount, "
+        "partitions: 3, "
         "replication_factor: 1}\n"
-        "  - {id: parking.occupancy, subject: polder.datasets.parking.v1.ParkingOccupancy, partitions: 1, "
+        "  - {id: parking.occupancy, subject: polder.datasets.parking.v1.ParkingOccupancy, "
+        "partitions: 1, "
         "replication_factor: 1}\n",
         federation_yaml_);
     return path;
   }
 
   std::unique_ptr<ServiceProcess> StartNode() {
-    auto node = std::make_unique<ServiceProcess>(RunfilesPath("services/node/polder-node"), "node-" + peer_,
-                                                 WriteNodeConfig());
+    auto node = std::make_unique<ServiceProcess>(RunfilesPath("services/node/polder-node"),
+                                                 "node-" + peer_, WriteNodeConfig());
     node->Start();
     return node;
   }
@@ -116,15 +126,18 @@ class NodeE2eTest : public RegistryE2eTest {
       o.pem_root_certs = pem.str();
       creds = grpc::SslCredentials(o);
     }
-    return nv1::IngestService::NewStub(grpc::CreateChannel(absl::StrCat("localhost:", port), creds));
+    return nv1::IngestService::NewStub(
+        grpc::CreateChannel(absl::StrCat("localhost:", port), creds));
   }
 
   // curl against the node's HTTPS ingest; returns (HTTP status, body).
-  std::pair<int, json> Curl(const ServiceProcess& node, const std::string& dataset, const std::string& type,
-                            const std::string& body_file, const std::string& auth) {
-    std::string cmd = absl::StrCat("curl -sS --cacert ", fed_->bundle_path(), " ", auth, " -H 'Content-Type: ", type,
-                                   "' --data-binary @", body_file, " -w '\\n%{http_code}' https://localhost:",
-                                   node.http_port(), "/v1/datasets/", dataset, "/records");
+  std::pair<int, json> Curl(const ServiceProcess& node, const std::string& dataset,
+                            const std::string& type, const std::string& body_file,
+                            const std::string& auth) {
+    std::string cmd = absl::StrCat("curl -sS --cacert ", fed_->bundle_path(), " ", auth,
+                                   " -H 'Content-Type: ", type, "' --data-binary @", body_file,
+                                   " -w '\\n%{http_code}' https://localhost:", node.http_port(),
+                                   "/v1/datasets/", dataset, "/records");
     std::string out;
     testing::RunCommand(cmd, &out);
     size_t nl = out.rfind('\n');
@@ -146,9 +159,11 @@ class NodeE2eTest : public RegistryE2eTest {
 
   // ce_id → number of times it is in `topic` (read_committed), reading until `expected`
   // distinct records arrived or the timeout.
-  std::map<std::string, int> CeIdsInTopic(const std::string& topic, int partitions, size_t expected) {
+  std::map<std::string, int> CeIdsInTopic(const std::string& topic, int partitions,
+                                          size_t expected) {
     std::map<std::string, int> ids;
-    for (const kafka::ConsumedRecord& r : ReadRecords(topic, partitions, expected, absl::Seconds(30))) {
+    for (const kafka::ConsumedRecord& r :
+         ReadRecords(topic, partitions, expected, absl::Seconds(30))) {
       for (const kafka::Header& h : r.headers) {
         if (h.key == "ce_id") ++ids[h.value];
       }
@@ -164,7 +179,8 @@ class NodeE2eTest : public RegistryE2eTest {
   std::string federation_yaml_;
   // The ingest section's limits (tests keep them small to reach them).
   std::string ingest_limits_ =
-      "  max_record_bytes: 4KiB\n  max_batch_bytes: 256KiB\n  max_inflight_bytes: 512KiB\n  max_event_age: 24h\n"
+      "  max_record_bytes: 4KiB\n  max_batch_bytes: 256KiB\n  max_inflight_bytes: 512KiB\n  "
+      "max_event_age: 24h\n"
       "  publish_timeout: 6s\n";
   std::unique_ptr<tls::TestFederation> ingest_ca_;
   tls::TlsFiles gateway_, stranger_;
@@ -172,7 +188,6 @@ class NodeE2eTest : public RegistryE2eTest {
   std::string signing_key_file_;
   std::unique_ptr<RegistryProcess> registry_;
 };
-
 
 }  // namespace node_testing
 }  // namespace polder

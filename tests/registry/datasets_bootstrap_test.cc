@@ -24,7 +24,8 @@ class DatasetsBootstrapTest : public RegistryE2eTest {
 };
 
 // The dataset message's source with `field` inserted as its first member.
-std::string AddField(const std::string& source, const std::string& message, const std::string& field) {
+std::string AddField(const std::string& source, const std::string& message,
+                     const std::string& field) {
   std::string opening = absl::StrCat("message ", message, " {\n");
   size_t at = source.find(opening);
   EXPECT_NE(at, std::string::npos) << opening;
@@ -44,8 +45,10 @@ std::string RetypeEntityId(const std::string& source, const pb::Descriptor* d, s
   EXPECT_EQ(id->type(), pb::FieldDescriptor::TYPE_STRING) << d->full_name();
   *where = absl::StrCat(d->full_name(), ".", id->name(), " (", id->number(), ")");
   std::regex field(absl::StrCat("\\bstring(\\s+", id->name(), "\\s*=\\s*", id->number(), "\\b)"));
-  std::string out = std::regex_replace(source, field, "int64$1", std::regex_constants::format_first_only);
-  EXPECT_NE(out, source) << "no `string " << id->name() << " = " << id->number() << "` in the source";
+  std::string out =
+      std::regex_replace(source, field, "int64$1", std::regex_constants::format_first_only);
+  EXPECT_NE(out, source) << "no `string " << id->name() << " = " << id->number()
+                         << "` in the source";
   return out;
 }
 
@@ -71,7 +74,8 @@ TEST_F(DatasetsBootstrapTest, BootstrapIsIdempotentAndEveryDatasetEvolvesUnderFu
     EXPECT_EQ(s["compatibility_set"], true) << s;
   }
   const size_t records = TopicRecords();
-  EXPECT_GE(records, initial + 2 * schemas.size()) << "at least a config and a schema record per subject";
+  EXPECT_GE(records, initial + 2 * schemas.size())
+      << "at least a config and a schema record per subject";
 
   json second = Bootstrap(*reg);
   ASSERT_TRUE(second.is_object()) << second;
@@ -88,13 +92,15 @@ TEST_F(DatasetsBootstrapTest, BootstrapIsIdempotentAndEveryDatasetEvolvesUnderFu
   for (const datasets::StandardSchema& s : schemas) {
     if (s.dataset_id.empty()) continue;
     SCOPED_TRACE(s.subject);
-    const pb::Descriptor* d = pb::DescriptorPool::generated_pool()->FindMessageTypeByName(s.subject);
+    const pb::Descriptor* d =
+        pb::DescriptorPool::generated_pool()->FindMessageTypeByName(s.subject);
     ASSERT_NE(d, nullptr);
     int st = 0;
     json level = Get(*rest, absl::StrCat("/config/", s.subject), &st);
     EXPECT_EQ(level["compatibilityLevel"], "FULL_TRANSITIVE") << level;
     json refs = json::array();
-    for (const std::string& import : s.imports) refs.push_back({{"name", import}, {"subject", import}, {"version", 1}});
+    for (const std::string& import : s.imports)
+      refs.push_back({{"name", import}, {"subject", import}, {"version", 1}});
     auto grpc_request = [&](const std::string& source) {
       v1::RegisterSchemaRequest req;
       req.set_subject(s.subject);
@@ -126,15 +132,19 @@ TEST_F(DatasetsBootstrapTest, BootstrapIsIdempotentAndEveryDatasetEvolvesUnderFu
       grpc::ClientContext ctx;
       v1::RegisterSchemaResponse resp;
       grpc::Status status = grpc->RegisterSchema(&ctx, grpc_request(retyped), &resp);
-      EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
-      EXPECT_THAT(status.error_message(), HasSubstr(absl::StrCat("field ", where, " changed type between string and int64")));
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+          << status.error_message();
+      EXPECT_THAT(
+          status.error_message(),
+          HasSubstr(absl::StrCat("field ", where, " changed type between string and int64")));
     }
 
     // REST, compatible: another field, checked (verbose) and then registered as version 3.
     const std::string v3 = AddField(v2, d->name(), "int32 evolution_level = 1902;");
     json body = {{"schemaType", "PROTOBUF"}, {"schema", v3}, {"references", refs}};
     const std::string subject_path = absl::StrCat("/subjects/", s.subject, "/versions");
-    json check = Post(*rest, absl::StrCat("/compatibility", subject_path, "/latest?verbose=true"), body, &st);
+    json check = Post(*rest, absl::StrCat("/compatibility", subject_path, "/latest?verbose=true"),
+                      body, &st);
     EXPECT_EQ(st, 200) << check;
     EXPECT_EQ(check["is_compatible"], true) << check;
     json created = Post(*rest, subject_path, body, &st);
@@ -143,18 +153,25 @@ TEST_F(DatasetsBootstrapTest, BootstrapIsIdempotentAndEveryDatasetEvolvesUnderFu
     EXPECT_EQ(Get(*rest, subject_path, &st), json::array({1, 2, 3}));
 
     // REST, incompatible: the field added over gRPC is deleted without reserving it.
-    const std::string dropped = std::regex_replace(v3, std::regex("  string evolution_note = 1901;\n"), "");
+    const std::string dropped =
+        std::regex_replace(v3, std::regex("  string evolution_note = 1901;\n"), "");
     ASSERT_NE(dropped, v3);
     json dropped_body = {{"schemaType", "PROTOBUF"}, {"schema", dropped}, {"references", refs}};
-    json verdict = Post(*rest, absl::StrCat("/compatibility", subject_path, "/latest?verbose=true"), dropped_body, &st);
+    json verdict = Post(*rest, absl::StrCat("/compatibility", subject_path, "/latest?verbose=true"),
+                        dropped_body, &st);
     EXPECT_EQ(st, 200) << verdict;
     EXPECT_EQ(verdict["is_compatible"], false) << verdict;
-    EXPECT_THAT(verdict.dump(), HasSubstr("evolution_note (1901) was deleted without reserving its number and name"));
+    EXPECT_THAT(
+        verdict.dump(),
+        HasSubstr("evolution_note (1901) was deleted without reserving its number and name"));
     json refused = Post(*rest, subject_path, dropped_body, &st);
     EXPECT_EQ(st, 409) << refused;
     EXPECT_EQ(refused["error_code"], 409) << refused;
-    EXPECT_THAT(Msg(refused), HasSubstr("evolution_note (1901) was deleted without reserving its number and name"));
-    EXPECT_EQ(Get(*rest, subject_path, &st), json::array({1, 2, 3})) << "nothing stored for a refused schema";
+    EXPECT_THAT(
+        Msg(refused),
+        HasSubstr("evolution_note (1901) was deleted without reserving its number and name"));
+    EXPECT_EQ(Get(*rest, subject_path, &st), json::array({1, 2, 3}))
+        << "nothing stored for a refused schema";
     ++evolved;
   }
   EXPECT_EQ(evolved, 7);

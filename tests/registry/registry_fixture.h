@@ -23,12 +23,11 @@
 #include <thread>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "common/schema/schema.h"
 #include "common/status/status_macros.h"
 #include "common/status/status_matchers.h"
-#include "common/wire/confluent_frame.h"
 #include "common/testing/commands.h"
 #include "common/testing/kafka_fixture.h"
 #include "common/tls/grpc_tls.h"
@@ -36,6 +35,7 @@
 #include "common/tls/test_federation.h"
 #include "common/trust/directory.h"
 #include "common/trust/keys.h"
+#include "common/wire/confluent_frame.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -45,7 +45,6 @@
 
 namespace polder {
 namespace registry_testing {
-
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -161,7 +160,8 @@ class RegistryE2eTest : public testing::KafkaBrokerTest {
   void SetUp() override {
     testing::KafkaBrokerTest::SetUp();
     signal(SIGPIPE, SIG_IGN);  // Requests to a killed registry must fail, not kill the test.
-    dir_ = absl::StrCat(Tmp(), "/", ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ =
+        absl::StrCat(Tmp(), "/", ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fed_ = std::make_unique<tls::TestFederation>(dir_);
     // Identities: the national operator, a city, a registry server, and a peer the directory
     // does not list.
@@ -174,7 +174,8 @@ class RegistryE2eTest : public testing::KafkaBrokerTest {
     files_["enschede"] = fed_->WriteIdentity("enschede", fed_->Issue("enschede"));
     // A signed directory the registry loads from a file, with the pinned operator key.
     operator_key_ = std::make_unique<trust::PrivateKey>(*trust::PrivateKey::Generate());
-    ASSERT_OK(trust::WriteFileAtomically(dir_ + "/operator.pub", operator_key_->public_key().Pem(), 0644));
+    ASSERT_OK(trust::WriteFileAtomically(dir_ + "/operator.pub", operator_key_->public_key().Pem(),
+                                         0644));
     trust::SignedDirectory d;
     d.directory.federation = tls::kTestFederation;
     d.directory.serial = 1;
@@ -184,46 +185,57 @@ class RegistryE2eTest : public testing::KafkaBrokerTest {
     signing_key_ = std::make_unique<trust::PrivateKey>(*trust::PrivateKey::Generate());
     const trust::PrivateKey& signing = *signing_key_;
     for (const auto& [who, kc] : listed_) {
-      d.directory.peers.push_back({who, std::string(who) + ".example:8443", {*tls::KeyThumbprint(kc.cert_pem)},
-                                   {{signing.public_key().kid(), signing.public_key().RawBase64Url(),
-                                     d.directory.valid_from, d.directory.valid_until}}});
+      d.directory.peers.push_back(
+          {who,
+           std::string(who) + ".example:8443",
+           {*tls::KeyThumbprint(kc.cert_pem)},
+           {{signing.public_key().kid(), signing.public_key().RawBase64Url(),
+             d.directory.valid_from, d.directory.valid_until}}});
     }
     ASSERT_OK(trust::SignDirectory(&d, *operator_key_, absl::Now()));
     ASSERT_OK(trust::WriteFileAtomically(dir_ + "/directory.json", d.ToFileText(), 0644));
     topic_ = UniqueTopic("_polder.schemas");
   }
 
-  std::string WriteConfig(const std::string& replica, const std::string& primary, const std::string& bootstrap,
-                          const std::string& topic, bool development = false) {
+  std::string WriteConfig(const std::string& replica, const std::string& primary,
+                          const std::string& bootstrap, const std::string& topic,
+                          bool development = false) {
     const tls::TlsFiles& f = files_["registry"];
     std::string path = absl::StrCat(dir_, "/", replica, ".yaml");
     if (development) {
       std::ofstream(path) << absl::StrCat(
-          "registry:\n  replica_id: ", replica, "\n  primary: ", primary, "\n  federation: ", tls::kTestFederation,
-          "\n  grpc_address: 127.0.0.1:0\n  http_address: 127.0.0.1:0\n  ops_address: 127.0.0.1:0\n  development_mode: true\n",
-          "kafka:\n  bootstrap_servers: ", bootstrap, "\n  topic: ", topic, "\n  replication_factor: 1\n");
+          "registry:\n  replica_id: ", replica, "\n  primary: ", primary,
+          "\n  federation: ", tls::kTestFederation,
+          "\n  grpc_address: 127.0.0.1:0\n  http_address: 127.0.0.1:0\n  ops_address: "
+          "127.0.0.1:0\n  development_mode: true\n",
+          "kafka:\n  bootstrap_servers: ", bootstrap, "\n  topic: ", topic,
+          "\n  replication_factor: 1\n");
       return path;
     }
     std::ofstream(path) << absl::StrCat(
-        "registry:\n  replica_id: ", replica, "\n  primary: ", primary, "\n  federation: ", tls::kTestFederation,
-        "\n  grpc_address: 127.0.0.1:0\n  http_address: 127.0.0.1:0\n  ops_address: 127.0.0.1:0\n  max_schema_bytes: 16KiB\n",
-        "  operator_peers: [national]\n",
-        "kafka:\n  bootstrap_servers: ", bootstrap, "\n  topic: ", topic, "\n  replication_factor: 1\n",
-        "  properties:\n    log_level: \"3\"\n",
-        "tls:\n  cert_file: ", f.cert_path, "\n  key_file: ", f.key_path, "\n  trust_bundle_file: ", f.trust_bundle_path,
-        "\n  crl_dir: ", fed_->crl_dir(), "\n",
-        "trust:\n  federation: ", tls::kTestFederation, "\n  directory_file: ", dir_, "/directory.json\n",
-        "  directory_state: ", dir_, "/", replica, "-directory-state.json\n",
-        "  operator_keys:\n    - public_key_file: ", dir_, "/operator.pub\n");
+        "registry:\n  replica_id: ", replica, "\n  primary: ", primary,
+        "\n  federation: ", tls::kTestFederation,
+        "\n  grpc_address: 127.0.0.1:0\n  http_address: 127.0.0.1:0\n  ops_address: 127.0.0.1:0\n  "
+        "max_schema_bytes: 16KiB\n",
+        "  operator_peers: [national]\n", "kafka:\n  bootstrap_servers: ", bootstrap,
+        "\n  topic: ", topic, "\n  replication_factor: 1\n",
+        "  properties:\n    log_level: \"3\"\n", "tls:\n  cert_file: ", f.cert_path,
+        "\n  key_file: ", f.key_path, "\n  trust_bundle_file: ", f.trust_bundle_path,
+        "\n  crl_dir: ", fed_->crl_dir(), "\n", "trust:\n  federation: ", tls::kTestFederation,
+        "\n  directory_file: ", dir_, "/directory.json\n", "  directory_state: ", dir_, "/",
+        replica, "-directory-state.json\n", "  operator_keys:\n    - public_key_file: ", dir_,
+        "/operator.pub\n");
     return path;
   }
 
-  std::unique_ptr<RegistryProcess> Start(const std::string& replica, const std::string& primary = "reg-a",
+  std::unique_ptr<RegistryProcess> Start(const std::string& replica,
+                                         const std::string& primary = "reg-a",
                                          std::string bootstrap = "", std::string topic = "",
                                          bool development = false) {
     auto p = std::make_unique<RegistryProcess>(
-        replica, WriteConfig(replica, primary, bootstrap.empty() ? broker().bootstrap_servers() : bootstrap,
-                             topic.empty() ? topic_ : topic, development));
+        replica,
+        WriteConfig(replica, primary, bootstrap.empty() ? broker().bootstrap_servers() : bootstrap,
+                    topic.empty() ? topic_ : topic, development));
     p->Start();
     return p;
   }
@@ -231,7 +243,8 @@ class RegistryE2eTest : public testing::KafkaBrokerTest {
   // A REST client presenting `who`'s certificate chain.
   std::unique_ptr<httplib::SSLClient> Rest(const RegistryProcess& r, const std::string& who) {
     const tls::TlsFiles& f = files_[who];
-    auto c = std::make_unique<httplib::SSLClient>("127.0.0.1", r.http_port(), f.cert_path, f.key_path);
+    auto c =
+        std::make_unique<httplib::SSLClient>("127.0.0.1", r.http_port(), f.cert_path, f.key_path);
     SSL_CTX_use_certificate_chain_file(c->ssl_context(), f.cert_path.c_str());
     c->set_ca_cert_path(fed_->bundle_path().c_str());
     c->enable_server_certificate_verification(true);
@@ -240,7 +253,8 @@ class RegistryE2eTest : public testing::KafkaBrokerTest {
     return c;
   }
 
-  std::unique_ptr<v1::SchemaRegistryService::Stub> Grpc(const RegistryProcess& r, const std::string& who) {
+  std::unique_ptr<v1::SchemaRegistryService::Stub> Grpc(const RegistryProcess& r,
+                                                        const std::string& who) {
     auto creds = tls::MakeChannelCredentials(files_[who], fed_->Checker(), "registry");
     EXPECT_OK(creds.status());
     return v1::SchemaRegistryService::NewStub(
@@ -259,19 +273,22 @@ class RegistryE2eTest : public testing::KafkaBrokerTest {
   }
 
   static std::string Msg(const json& r) {
-    return r.is_object() && r.contains("message") && r["message"].is_string() ? r["message"].get<std::string>()
-                                                                              : r.dump();
+    return r.is_object() && r.contains("message") && r["message"].is_string()
+               ? r["message"].get<std::string>()
+               : r.dump();
   }
-  static json Proto(const std::string& text) { return json{{"schemaType", "PROTOBUF"}, {"schema", text}}; }
+  static json Proto(const std::string& text) {
+    return json{{"schemaType", "PROTOBUF"}, {"schema", text}};
+  }
 
   // Runs `polderctl federation bootstrap -o json` as the operator; returns its JSON output.
   json Bootstrap(const RegistryProcess& reg, const std::string& extra = "") {
     const tls::TlsFiles& op = files_["national"];
-    std::string cmd = absl::StrCat(RunfilesPath("tools/polderctl/polderctl"),
-                                   " federation bootstrap --address localhost:", reg.grpc_port(), " --cert ",
-                                   op.cert_path, " --key ", op.key_path, " --bundle ", op.trust_bundle_path,
-                                   " --directory ", dir_, "/directory.json --operator-key ", dir_,
-                                   "/operator.pub -o json ", extra);
+    std::string cmd = absl::StrCat(
+        RunfilesPath("tools/polderctl/polderctl"),
+        " federation bootstrap --address localhost:", reg.grpc_port(), " --cert ", op.cert_path,
+        " --key ", op.key_path, " --bundle ", op.trust_bundle_path, " --directory ", dir_,
+        "/directory.json --operator-key ", dir_, "/operator.pub -o json ", extra);
     std::string output;
     int code = testing::RunCommand(cmd, &output);
     EXPECT_EQ(code, 0) << cmd << "\n" << output << "\n" << reg.Log();

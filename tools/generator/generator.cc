@@ -128,11 +128,14 @@ double Bump(double hour, double centre, double width) {
 // Hours of daylight in the Netherlands (≈7.7 h in December, ≈16.7 h in June) and solar noon.
 bool Daylight(const Local& l) {
   const double length = 12.2 + 4.5 * std::sin(2 * kPi * (l.day_of_year - 80) / 365.0);
-  const double noon = 13.6 - (l.day_of_year > 88 && l.day_of_year < 301 ? 0.0 : 1.0);  // CEST vs CET
+  const double noon =
+      13.6 - (l.day_of_year > 88 && l.day_of_year < 301 ? 0.0 : 1.0);  // CEST vs CET
   return std::fabs(l.hour - noon) < length / 2;
 }
 
-std::string Rfc3339(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone()); }
+std::string Rfc3339(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+}
 
 ordered_json LocationJson(const CityData& c, const Place& p, const std::string& description) {
   return {{"latitude", Round(c.city.latitude + p.dlat, 5)},
@@ -167,7 +170,8 @@ std::vector<Entity> Entities(const CityData& c, const std::string& dataset) {
     }
   }
   if (dataset == "mobility.shuttle-telemetry") {
-    for (int i = 0; i < 3; ++i) out.push_back({absl::StrFormat("%s-shuttle-%d", c.prefix, i + 1), &c.places[0], i});
+    for (int i = 0; i < 3; ++i)
+      out.push_back({absl::StrFormat("%s-shuttle-%d", c.prefix, i + 1), &c.places[0], i});
   }
   return out;
 }
@@ -185,19 +189,22 @@ const std::vector<City>& Cities() {
 
 const std::vector<std::string>& DatasetIds() {
   static const auto* kIds = new std::vector<std::string>{
-      "mobility.bike-counts",   "mobility.shuttle-telemetry", "parking.occupancy", "environment.air-quality",
-      "energy.streetlights",    "economy.footfall",           "safety.incident-counts"};
+      "mobility.bike-counts",    "mobility.shuttle-telemetry", "parking.occupancy",
+      "environment.air-quality", "energy.streetlights",        "economy.footfall",
+      "safety.incident-counts"};
   return *kIds;
 }
 
 absl::Duration Interval(const std::string& dataset) {
   if (dataset == "mobility.shuttle-telemetry") return absl::Seconds(10);
   if (dataset == "parking.occupancy") return absl::Minutes(5);
-  if (dataset == "environment.air-quality" || dataset == "safety.incident-counts") return absl::Hours(1);
+  if (dataset == "environment.air-quality" || dataset == "safety.incident-counts")
+    return absl::Hours(1);
   return absl::Minutes(15);
 }
 
-absl::StatusOr<std::vector<std::string>> EntityIds(const std::string& city, const std::string& dataset) {
+absl::StatusOr<std::vector<std::string>> EntityIds(const std::string& city,
+                                                   const std::string& dataset) {
   const CityData* c = FindCity(city);
   if (c == nullptr) return absl::NotFoundError(absl::StrCat("no city '", city, "'"));
   std::vector<std::string> ids;
@@ -206,12 +213,14 @@ absl::StatusOr<std::vector<std::string>> EntityIds(const std::string& city, cons
   return ids;
 }
 
-absl::StatusOr<std::vector<GeneratedRecord>> Generate(const std::string& city, const std::string& dataset,
+absl::StatusOr<std::vector<GeneratedRecord>> Generate(const std::string& city,
+                                                      const std::string& dataset,
                                                       absl::Time interval_end, uint64_t seed) {
   const CityData* c = FindCity(city);
   if (c == nullptr) return absl::NotFoundError(absl::StrCat("no city '", city, "'"));
   const absl::Duration interval = Interval(dataset);
-  const int64_t n = absl::ToInt64Seconds(interval_end - absl::UnixEpoch()) / absl::ToInt64Seconds(interval);
+  const int64_t n =
+      absl::ToInt64Seconds(interval_end - absl::UnixEpoch()) / absl::ToInt64Seconds(interval);
   const absl::Time end = absl::UnixEpoch() + n * interval;
   const absl::Time start = end - interval;
   const Local l = LocalTime(start + interval / 2);
@@ -219,15 +228,18 @@ absl::StatusOr<std::vector<GeneratedRecord>> Generate(const std::string& city, c
   std::vector<GeneratedRecord> out;
   for (const Entity& e : Entities(*c, dataset)) {
     auto u = [&](int64_t salt) { return Uniform(seed, absl::StrCat(dataset, "/", e.id), n, salt); };
-    auto fixed = [&](int64_t salt) { return Uniform(seed, absl::StrCat(dataset, "/", e.id), -1, salt); };
+    auto fixed = [&](int64_t salt) {
+      return Uniform(seed, absl::StrCat(dataset, "/", e.id), -1, salt);
+    };
     ordered_json j;
     if (dataset == "mobility.bike-counts") {
       // Commuter peaks on weekdays (inbound in the morning, outbound in the evening), a broad
       // afternoon bump at weekends; 30–180 bicycles per 15 minutes at the busiest counters.
       const double base = 30 + 150 * fixed(1);
-      const double profile = weekend ? 0.05 + 0.55 * Bump(l.hour, 14, 3.0)
-                                     : 0.04 + Bump(l.hour, 8.1, 0.9) + 0.85 * Bump(l.hour, 17.2, 1.2) +
-                                           0.35 * Bump(l.hour, 12.5, 2.0);
+      const double profile = weekend
+                                 ? 0.05 + 0.55 * Bump(l.hour, 14, 3.0)
+                                 : 0.04 + Bump(l.hour, 8.1, 0.9) + 0.85 * Bump(l.hour, 17.2, 1.2) +
+                                       0.35 * Bump(l.hour, 12.5, 2.0);
       const int64_t count = std::llround(base * profile * (0.85 + 0.3 * u(1)));
       j = {{"counterId", e.id},
            {"eventTime", Rfc3339(end)},
@@ -238,7 +250,8 @@ absl::StatusOr<std::vector<GeneratedRecord>> Generate(const std::string& city, c
     } else if (dataset == "parking.occupancy") {
       const int total = 250 + 50 * static_cast<int>(12 * fixed(1));
       const double busy = weekend ? (l.weekday == 5 ? 0.95 : 0.55) : 0.85;
-      double occ = 0.12 + (busy - 0.12) * (Bump(l.hour, 13.5, 3.2) + 0.2 * Bump(l.hour, 20, 1.5)) + 0.06 * (u(1) - 0.5);
+      double occ = 0.12 + (busy - 0.12) * (Bump(l.hour, 13.5, 3.2) + 0.2 * Bump(l.hour, 20, 1.5)) +
+                   0.06 * (u(1) - 0.5);
       occ = std::min(1.0, std::max(0.0, occ));
       const bool closed = e.index == 4 && (l.hour < 6 || l.hour >= 23.5);
       const int available = closed ? 0 : static_cast<int>(std::lround(total * (1 - occ)));
@@ -248,20 +261,26 @@ absl::StatusOr<std::vector<GeneratedRecord>> Generate(const std::string& city, c
            {"totalSpots", total},
            {"availableSpots", available},
            {"occupancyPercent", closed ? 0.0 : Round(100.0 * (total - available) / total, 1)},
-           {"status", closed ? "STATUS_CLOSED" : available == 0 ? "STATUS_FULL" : "STATUS_OPEN"}};
+           {"status", closed           ? "STATUS_CLOSED"
+                      : available == 0 ? "STATUS_FULL"
+                                       : "STATUS_OPEN"}};
     } else if (dataset == "environment.air-quality") {
-      const double traffic = weekend ? 0.5 * Bump(l.hour, 14, 4) : Bump(l.hour, 8.3, 1.5) + Bump(l.hour, 17.5, 1.8);
+      const double traffic =
+          weekend ? 0.5 * Bump(l.hour, 14, 4) : Bump(l.hour, 8.3, 1.5) + Bump(l.hour, 17.5, 1.8);
       const double season = std::cos(2 * kPi * (l.day_of_year - 200) / 365.0);  // 1 in summer
-      const double temperature = 10.5 + 7.5 * season + 4.0 * Bump(l.hour, 15, 4.0) - 2.0 + 2.0 * (u(1) - 0.5);
+      const double temperature =
+          10.5 + 7.5 * season + 4.0 * Bump(l.hour, 15, 4.0) - 2.0 + 2.0 * (u(1) - 0.5);
       j = {{"stationId", e.id},
            {"eventTime", Rfc3339(end)},
-           {"location", LocationJson(*c, *e.place, absl::StrCat("air quality station ", e.place->name))},
+           {"location",
+            LocationJson(*c, *e.place, absl::StrCat("air quality station ", e.place->name))},
            {"no2Ugm3", Round(12 + 30 * traffic * (0.7 + 0.6 * fixed(2)) + 5 * u(2), 1)},
            {"pm10Ugm3", Round(14 + 10 * traffic + 8 * u(3), 1)},
            {"pm25Ugm3", Round(7 + 6 * traffic + 5 * u(4), 1)},
            {"o3Ugm3", Round(35 + 35 * Bump(l.hour, 15, 3.5) * (0.6 + 0.4 * season) + 8 * u(5), 1)},
            {"temperatureCelsius", Round(temperature, 1)},
-           {"relativeHumidityPercent", Round(std::min(99.0, 88 - 2.2 * (temperature - 8) + 6 * u(6)), 1)}};
+           {"relativeHumidityPercent",
+            Round(std::min(99.0, 88 - 2.2 * (temperature - 8) + 6 * u(6)), 1)}};
     } else if (dataset == "energy.streetlights") {
       // LED lamp posts (Amersfoort smart grid): on from dusk to dawn, dimmed to 50% after
       // midnight; some posts carry a solar panel and export energy by day.
@@ -269,17 +288,19 @@ absl::StatusOr<std::vector<GeneratedRecord>> Generate(const std::string& city, c
       const double dimming = !on ? 0.0 : (l.hour >= 0 && l.hour < 5.5 ? 50.0 : 100.0);
       const double rated = 35 + 5 * static_cast<int>(8 * fixed(1));
       const bool solar = fixed(2) < 0.3;
-      const double days = absl::ToDoubleHours(end - absl::FromUnixSeconds(1735689600)) / 24.0;  // since 2025-01-01
+      const double days =
+          absl::ToDoubleHours(end - absl::FromUnixSeconds(1735689600)) / 24.0;  // since 2025-01-01
       const bool failed = u(9) < 0.002;
-      j = {{"lampId", e.id},
-           {"eventTime", Rfc3339(end)},
-           {"location", LocationJson(*c, *e.place, absl::StrCat("lamp post ", e.place->name))},
-           {"powerOn", on && !failed},
-           {"dimmingPercent", failed ? 0.0 : dimming},
-           {"activePowerW", failed ? 0.0 : Round(rated * dimming / 100.0 * (0.97 + 0.06 * u(3)), 1)},
-           {"energyImportKwh", Round(days * rated * 9.5 / 1000.0, 3)},
-           {"energyExportKwh", solar ? Round(days * 0.12, 3) : 0.0},
-           {"fault", failed ? "lamp does not light" : ""}};
+      j = {
+          {"lampId", e.id},
+          {"eventTime", Rfc3339(end)},
+          {"location", LocationJson(*c, *e.place, absl::StrCat("lamp post ", e.place->name))},
+          {"powerOn", on && !failed},
+          {"dimmingPercent", failed ? 0.0 : dimming},
+          {"activePowerW", failed ? 0.0 : Round(rated * dimming / 100.0 * (0.97 + 0.06 * u(3)), 1)},
+          {"energyImportKwh", Round(days * rated * 9.5 / 1000.0, 3)},
+          {"energyExportKwh", solar ? Round(days * 0.12, 3) : 0.0},
+          {"fault", failed ? "lamp does not light" : ""}};
     } else if (dataset == "mobility.shuttle-telemetry") {
       // Shuttles between Ede-Wageningen station and the Wageningen campus, 7:00–19:00 on
       // weekdays: 20 minutes each way, 5 minutes at each stop, staggered by 15 minutes.
@@ -320,25 +341,29 @@ absl::StatusOr<std::vector<GeneratedRecord>> Generate(const std::string& city, c
            {"speedKmh", Round(speed, 1)},
            {"headingDegrees", heading},
            {"mode", mode},
-           {"passengers", service ? static_cast<int>(8 * u(4) * (0.3 + Bump(l.hour, 8.5, 1.2) + Bump(l.hour, 17, 1.2))) : 0},
+           {"passengers",
+            service ? static_cast<int>(8 * u(4) *
+                                       (0.3 + Bump(l.hour, 8.5, 1.2) + Bump(l.hour, 17, 1.2)))
+                    : 0},
            {"batteryPercent", Round(std::max(12.0, battery), 1)}};
     } else if (dataset == "economy.footfall") {
       // Shopping streets: shops 9–18 (Thursday until 21, Sunday 12–17), Saturday busiest.
-      const double open = l.weekday == 6 ? Bump(l.hour, 14.5, 1.8) * 0.6
+      const double open = l.weekday == 6   ? Bump(l.hour, 14.5, 1.8) * 0.6
                           : l.weekday == 5 ? Bump(l.hour, 14, 2.6) * 1.4
                           : l.weekday == 3 ? Bump(l.hour, 14, 2.8) + 0.5 * Bump(l.hour, 19.5, 1.0)
                                            : Bump(l.hour, 13.5, 2.6);
       const double base = 150 + 500 * fixed(1);
       const int64_t count = std::llround(base * (0.02 + open) * (0.85 + 0.3 * u(1)));
-      j = {{"sensorId", e.id},
-           {"eventTime", Rfc3339(end)},
-           {"location", LocationJson(*c, *e.place, absl::StrCat("footfall sensor ", e.place->name))},
-           {"intervalStart", Rfc3339(start)},
-           {"count", std::to_string(count)}};
+      j = {
+          {"sensorId", e.id},
+          {"eventTime", Rfc3339(end)},
+          {"location", LocationJson(*c, *e.place, absl::StrCat("footfall sensor ", e.place->name))},
+          {"intervalStart", Rfc3339(start)},
+          {"count", std::to_string(count)}};
     } else if (dataset == "safety.incident-counts") {
       // Aggregated counts per area and category per hour (no individual incidents).
-      const char* categories[] = {"CATEGORY_TRAFFIC_ACCIDENT", "CATEGORY_BICYCLE_THEFT", "CATEGORY_NUISANCE",
-                                  "CATEGORY_VANDALISM"};
+      const char* categories[] = {"CATEGORY_TRAFFIC_ACCIDENT", "CATEGORY_BICYCLE_THEFT",
+                                  "CATEGORY_NUISANCE", "CATEGORY_VANDALISM"};
       const bool night_out = (l.weekday == 4 || l.weekday == 5) && (l.hour >= 22 || l.hour < 4);
       const double rates[] = {0.05 + 0.2 * (Bump(l.hour, 8, 1) + Bump(l.hour, 17.5, 1.2)),
                               0.08 + 0.5 * Bump(l.hour, 14, 4) * (e.index == 0 ? 2 : 1),
@@ -352,12 +377,13 @@ absl::StatusOr<std::vector<GeneratedRecord>> Generate(const std::string& city, c
           p *= rates[k] / count;
           s += p;
         }
-        ordered_json r = {{"areaId", e.id},
-                          {"eventTime", Rfc3339(end)},
-                          {"location", LocationJson(*c, *e.place, absl::StrCat("area ", e.place->name))},
-                          {"periodStart", Rfc3339(start)},
-                          {"category", categories[k]},
-                          {"count", std::to_string(count)}};
+        ordered_json r = {
+            {"areaId", e.id},
+            {"eventTime", Rfc3339(end)},
+            {"location", LocationJson(*c, *e.place, absl::StrCat("area ", e.place->name))},
+            {"periodStart", Rfc3339(start)},
+            {"category", categories[k]},
+            {"count", std::to_string(count)}};
         out.push_back({e.id, end, r.dump()});
       }
       continue;

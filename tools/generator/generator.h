@@ -3,7 +3,8 @@
 // weekly rhythms in local time (Europe/Amsterdam), plausible ranges, correct event times.
 // Used by the tests, the demo (`polder-generate --post`) and the benchmarks.
 //
-//   for (const auto& r : generator::Generate("groningen", "mobility.bike-counts", interval_end, 42)) {
+//   for (const auto& r : generator::Generate("groningen", "mobility.bike-counts", interval_end,
+//   42)) {
 //     // r.entity_id, r.event_time, r.json (the dataset message in the proto3 JSON mapping)
 //   }
 #ifndef POLDER_TOOLS_GENERATOR_GENERATOR_H_
@@ -19,7 +20,7 @@ namespace polder {
 namespace generator {
 
 struct City {
-  std::string peer_id;            // groningen, amersfoort, enschede, ede-wageningen
+  std::string peer_id;  // groningen, amersfoort, enschede, ede-wageningen
   std::string name;
   std::string municipality_code;  // CBS code, e.g. GM0014
   double latitude;
@@ -40,11 +41,13 @@ struct GeneratedRecord {
 
 // One record per entity of `city` for the reporting interval that ends at `interval_end`
 // (rounded down to the dataset's interval). Deterministic in (city, dataset, interval, seed).
-absl::StatusOr<std::vector<GeneratedRecord>> Generate(const std::string& city, const std::string& dataset_id,
+absl::StatusOr<std::vector<GeneratedRecord>> Generate(const std::string& city,
+                                                      const std::string& dataset_id,
                                                       absl::Time interval_end, uint64_t seed);
 
 // The entity ids `Generate` uses for a city's dataset.
-absl::StatusOr<std::vector<std::string>> EntityIds(const std::string& city, const std::string& dataset_id);
+absl::StatusOr<std::vector<std::string>> EntityIds(const std::string& city,
+                                                   const std::string& dataset_id);
 
 }  // namespace generator
 }  // namespace polder

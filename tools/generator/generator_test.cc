@@ -43,7 +43,8 @@ class GeneratorTest : public ::testing::Test {
       t.topic = "test." + dataset;
       t.schema_id = 1;
       t.schema = parsed_[s.subject];
-      t.layout = *schema::RecordLayoutOf(t.schema->file()->pool()->FindMessageTypeByName(s.subject));
+      t.layout =
+          *schema::RecordLayoutOf(t.schema->file()->pool()->FindMessageTypeByName(s.subject));
       t.message_indexes = *t.schema->IndexesOf(s.subject);
       return t;
     }
@@ -52,14 +53,17 @@ class GeneratorTest : public ::testing::Test {
   }
 
   // Sum of a numeric JSON field over one interval's records.
-  double Sum(const std::string& city, const std::string& dataset, absl::Time t, const std::string& field) {
+  double Sum(const std::string& city, const std::string& dataset, absl::Time t,
+             const std::string& field) {
     double sum = 0;
     absl::StatusOr<std::vector<GeneratedRecord>> records = Generate(city, dataset, t, 7);
     EXPECT_OK(records.status());
     for (const GeneratedRecord& r : *records) {
       json j = json::parse(r.json);
       const json& v = j[field];
-      sum += v.is_string() ? std::stod(v.get<std::string>()) : v.is_boolean() ? (v.get<bool>() ? 1.0 : 0.0) : v.get<double>();
+      sum += v.is_string()    ? std::stod(v.get<std::string>())
+             : v.is_boolean() ? (v.get<bool>() ? 1.0 : 0.0)
+                              : v.get<double>();
     }
     return sum;
   }
@@ -78,7 +82,8 @@ TEST_F(GeneratorTest, EveryCityAndDatasetValidatesAgainstItsSchemaWithStableIds)
       ASSERT_OK_AND_ASSIGN(std::vector<std::string> ids, EntityIds(city.peer_id, dataset));
       for (int step = 0; step < 7 * 24; step += 5) {  // a week, every 5 hours
         const absl::Time t = Utc(17, 0) + absl::Hours(step) + absl::Minutes(7);
-        ASSERT_OK_AND_ASSIGN(std::vector<GeneratedRecord> records, Generate(city.peer_id, dataset, t, 7));
+        ASSERT_OK_AND_ASSIGN(std::vector<GeneratedRecord> records,
+                             Generate(city.peer_id, dataset, t, 7));
         ASSERT_FALSE(records.empty());
         std::vector<node::IncomingRecord> in;
         std::set<std::string> seen;
@@ -100,7 +105,8 @@ TEST_F(GeneratorTest, EveryCityAndDatasetValidatesAgainstItsSchemaWithStableIds)
                 (*Generate(city.peer_id, dataset, Utc(18, 9), 7))[0].json);
     }
   }
-  EXPECT_THAT(Generate("utrecht", "mobility.bike-counts", Utc(17, 8), 7), polder::testing::StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Generate("utrecht", "mobility.bike-counts", Utc(17, 8), 7),
+              polder::testing::StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_F(GeneratorTest, DailyAndWeeklyRhythms) {

@@ -1,7 +1,8 @@
 // polder-generate: synthetic city data for the standard datasets (tools/generator), printed as
 // NDJSON or posted to a node's HTTP ingest.
 //
-//   polder-generate --city groningen --dataset mobility.bike-counts --from -2h      # NDJSON on stdout
+//   polder-generate --city groningen --dataset mobility.bike-counts --from -2h      # NDJSON on
+//   stdout
 //   polder-generate --city groningen --from -6h --follow \
 //       --post https://localhost:8443 --cacert bundle.pem --token_file gateway.token
 //
@@ -32,9 +33,11 @@ ABSL_FLAG(std::string, dataset, "all", "a dataset id, or 'all' (comma-separated 
 ABSL_FLAG(std::string, from, "-1h", "start: RFC 3339 time, or a duration before now such as -6h");
 ABSL_FLAG(std::string, until, "now", "end (RFC 3339 or now); ignored with --follow");
 ABSL_FLAG(bool, follow, false, "after catching up, keep generating as time passes");
-ABSL_FLAG(double, speedup, 0, "while catching up, simulated seconds per real second (0: as fast as possible)");
+ABSL_FLAG(double, speedup, 0,
+          "while catching up, simulated seconds per real second (0: as fast as possible)");
 ABSL_FLAG(uint64_t, seed, 7, "seed of the synthetic values");
-ABSL_FLAG(std::string, post, "", "base URL of a node's HTTP ingest (http://host:port in development mode)");
+ABSL_FLAG(std::string, post, "",
+          "base URL of a node's HTTP ingest (http://host:port in development mode)");
 ABSL_FLAG(std::string, cacert, "", "CA bundle to verify the node's certificate");
 ABSL_FLAG(std::string, cert, "", "client certificate (gateway identity)");
 ABSL_FLAG(std::string, key, "", "client key");
@@ -54,7 +57,8 @@ absl::StatusOr<absl::Time> ParseWhen(const std::string& text, absl::Time now) {
   absl::Time t;
   std::string err;
   if (absl::ParseTime(absl::RFC3339_full, text, &t, &err)) return t;
-  return absl::InvalidArgumentError(absl::StrCat("'", text, "' is neither an RFC 3339 time nor -<duration>"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("'", text, "' is neither an RFC 3339 time nor -<duration>"));
 }
 
 int Run() {
@@ -62,7 +66,8 @@ int Run() {
   bool known = false;
   for (const City& c : Cities()) known |= c.peer_id == city;
   if (!known) {
-    std::cerr << "polder-generate: --city must be one of groningen, amersfoort, enschede, ede-wageningen\n";
+    std::cerr << "polder-generate: --city must be one of groningen, amersfoort, enschede, "
+                 "ede-wageningen\n";
     return 2;
   }
   std::vector<std::string> datasets;
@@ -81,7 +86,8 @@ int Run() {
   absl::StatusOr<absl::Time> from = ParseWhen(absl::GetFlag(FLAGS_from), start_wall);
   absl::StatusOr<absl::Time> until = ParseWhen(absl::GetFlag(FLAGS_until), start_wall);
   if (!from.ok() || !until.ok()) {
-    std::cerr << "polder-generate: " << (from.ok() ? until.status() : from.status()).message() << "\n";
+    std::cerr << "polder-generate: " << (from.ok() ? until.status() : from.status()).message()
+              << "\n";
     return 2;
   }
   std::unique_ptr<httplib::Client> client;
@@ -90,8 +96,10 @@ int Run() {
     const std::string url = absl::GetFlag(FLAGS_post);
     client = absl::GetFlag(FLAGS_cert).empty()
                  ? std::make_unique<httplib::Client>(url)
-                 : std::make_unique<httplib::Client>(url, absl::GetFlag(FLAGS_cert), absl::GetFlag(FLAGS_key));
-    if (!absl::GetFlag(FLAGS_cacert).empty()) client->set_ca_cert_path(absl::GetFlag(FLAGS_cacert).c_str());
+                 : std::make_unique<httplib::Client>(url, absl::GetFlag(FLAGS_cert),
+                                                     absl::GetFlag(FLAGS_key));
+    if (!absl::GetFlag(FLAGS_cacert).empty())
+      client->set_ca_cert_path(absl::GetFlag(FLAGS_cacert).c_str());
     client->set_connection_timeout(std::chrono::seconds(10));
     client->set_read_timeout(std::chrono::seconds(60));
     if (!absl::GetFlag(FLAGS_token_file).empty()) {
@@ -124,7 +132,8 @@ int Run() {
     bool emitted = false;
     for (const std::string& d : datasets) {
       while (next[d] <= limit && !g_stop) {
-        absl::StatusOr<std::vector<GeneratedRecord>> batch = Generate(city, d, next[d], absl::GetFlag(FLAGS_seed));
+        absl::StatusOr<std::vector<GeneratedRecord>> batch =
+            Generate(city, d, next[d], absl::GetFlag(FLAGS_seed));
         if (!batch.ok()) {
           std::cerr << "polder-generate: " << batch.status().message() << "\n";
           return 1;
@@ -139,14 +148,17 @@ int Run() {
           if (!token.empty()) headers.emplace("Authorization", absl::StrCat("Bearer ", token));
           bool ok = false;
           for (int attempt = 0; attempt < 5 && !ok && !g_stop; ++attempt) {
-            auto res = client->Post(absl::StrCat("/v1/datasets/", d, "/records").c_str(), headers, body,
-                                    "application/x-ndjson");
+            auto res = client->Post(absl::StrCat("/v1/datasets/", d, "/records").c_str(), headers,
+                                    body, "application/x-ndjson");
             ok = res && res->status == 200;
             if (!ok) {
               ++failures;
               std::cerr << "polder-generate: " << d << ": "
-                        << (res ? absl::StrCat("HTTP ", res->status, " ", res->body) : httplib::to_string(res.error()))
-                        << (res && res->status >= 400 && res->status < 500 && res->status != 429 ? "" : " (retrying)")
+                        << (res ? absl::StrCat("HTTP ", res->status, " ", res->body)
+                                : httplib::to_string(res.error()))
+                        << (res && res->status >= 400 && res->status < 500 && res->status != 429
+                                ? ""
+                                : " (retrying)")
                         << "\n";
               if (res && res->status >= 400 && res->status < 500 && res->status != 429) return 1;
               std::this_thread::sleep_for(std::chrono::seconds(1 << attempt));
@@ -162,14 +174,16 @@ int Run() {
     }
     if (absl::Now() - last_report > absl::Seconds(5) && client != nullptr) {
       std::cerr << "polder-generate: " << city << ": " << records << " records in " << batches
-                << " batches, simulated time " << absl::FormatTime("%Y-%m-%d %H:%M", clock, absl::LocalTimeZone())
+                << " batches, simulated time "
+                << absl::FormatTime("%Y-%m-%d %H:%M", clock, absl::LocalTimeZone())
                 << (failures ? absl::StrCat(", ", failures, " retried posts") : "") << "\n";
       last_report = absl::Now();
     }
     if (!follow && limit >= *until) break;
     if (!emitted) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  if (client != nullptr) std::cerr << "polder-generate: " << city << ": done, " << records << " records\n";
+  if (client != nullptr)
+    std::cerr << "polder-generate: " << city << ": done, " << records << " records\n";
   return 0;
 }
 
@@ -181,7 +195,8 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   signal(SIGINT, polder::generator::OnSignal);
   signal(SIGTERM, polder::generator::OnSignal);
-  absl::SetProgramUsageMessage("polder-generate --city <city> [--dataset d] [--from -6h] [--follow] [--post URL]");
+  absl::SetProgramUsageMessage(
+      "polder-generate --city <city> [--dataset d] [--from -6h] [--follow] [--post URL]");
   absl::ParseCommandLine(argc, argv);
   return polder::generator::Run();
 }

@@ -1,6 +1,7 @@
 #include "tools/kafka/kafka_broker.h"
 
 #include <fcntl.h>
+#include <librdkafka/rdkafka.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -8,8 +9,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <librdkafka/rdkafka.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -37,9 +36,7 @@ namespace fs = std::filesystem;
 
 constexpr char kPinnedKafkaVersion[] = "4.1.1";
 
-std::string Errno(absl::string_view what) {
-  return absl::StrCat(what, ": ", std::strerror(errno));
-}
+std::string Errno(absl::string_view what) { return absl::StrCat(what, ": ", std::strerror(errno)); }
 
 absl::Status WriteFile(const std::string& path, const std::string& content) {
   std::ofstream out(path, std::ios::trunc);
@@ -132,7 +129,8 @@ absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, const std::str
     execvp(args[0], args.data());
     _exit(127);
   }
-  if (own_group) setpgid(pid, pid);  // Also from the parent, so the group exists before we signal it.
+  if (own_group)
+    setpgid(pid, pid);  // Also from the parent, so the group exists before we signal it.
   return pid;
 }
 
@@ -213,7 +211,8 @@ KafkaBroker::KafkaBroker(KafkaBrokerOptions options) : options_(std::move(option
 KafkaBroker::~KafkaBroker() {
   if (running()) {
     absl::Status s = Stop();
-    if (!s.ok()) std::fprintf(stderr, "KafkaBroker %s: %s\n", options_.name.c_str(), s.ToString().c_str());
+    if (!s.ok())
+      std::fprintf(stderr, "KafkaBroker %s: %s\n", options_.name.c_str(), s.ToString().c_str());
   }
   if (owns_work_dir_ && !options_.keep_work_dir) {
     std::error_code ec;
@@ -236,8 +235,9 @@ absl::Status KafkaBroker::Prepare() {
   kafka_home_ = options_.kafka_home.empty() ? DefaultKafkaHome() : options_.kafka_home;
   std::error_code ec;
   if (!fs::is_directory(fs::path(kafka_home_) / "libs", ec)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "no Kafka runtime at ", kafka_home_, "/libs: run tools/setup/setup.sh (or set POLDER_KAFKA_HOME)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("no Kafka runtime at ", kafka_home_,
+                     "/libs: run tools/setup/setup.sh (or set POLDER_KAFKA_HOME)"));
   }
   if (options_.work_dir.empty()) {
     std::string tmpl = absl::StrCat(TempRoot(), "/polder-", options_.name, "-XXXXXX");
@@ -249,7 +249,8 @@ absl::Status KafkaBroker::Prepare() {
   } else {
     work_dir_ = options_.work_dir;
     fs::create_directories(work_dir_, ec);
-    if (ec) return absl::InternalError(absl::StrCat("cannot create ", work_dir_, ": ", ec.message()));
+    if (ec)
+      return absl::InternalError(absl::StrCat("cannot create ", work_dir_, ": ", ec.message()));
   }
   log_path_ = work_dir_ + "/broker.log";
   config_path_ = work_dir_ + "/server.properties";
@@ -273,8 +274,8 @@ absl::Status KafkaBroker::WriteConfig() {
       {"process.roles", "broker,controller"},
       {"node.id", "1"},
       {"controller.quorum.bootstrap.servers", absl::StrCat("127.0.0.1:", controller_port_)},
-      {"listeners", absl::StrCat("PLAINTEXT://127.0.0.1:", port_,
-                                 ",CONTROLLER://127.0.0.1:", controller_port_)},
+      {"listeners",
+       absl::StrCat("PLAINTEXT://127.0.0.1:", port_, ",CONTROLLER://127.0.0.1:", controller_port_)},
       {"advertised.listeners", absl::StrCat("PLAINTEXT://127.0.0.1:", port_)},
       {"controller.listener.names", "CONTROLLER"},
       {"inter.broker.listener.name", "PLAINTEXT"},
@@ -304,21 +305,22 @@ absl::Status KafkaBroker::WriteConfig() {
 
 absl::Status KafkaBroker::Format() {
   cluster_id_ = RandomClusterId();
-  std::vector<std::string> argv = {options_.java,
-                                   "-Xmx256m",
-                                   "-XX:+UseSerialGC",
-                                   "-XX:TieredStopAtLevel=1",
-                                   "-XX:-UsePerfData",
-                                   absl::StrCat("-Dlog4j2.configurationFile=", work_dir_, "/log4j2.properties"),
-                                   "-cp",
-                                   kafka_home_ + "/libs/*",
-                                   "kafka.tools.StorageTool",
-                                   "format",
-                                   "--standalone",
-                                   "-t",
-                                   cluster_id_,
-                                   "-c",
-                                   config_path_};
+  std::vector<std::string> argv = {
+      options_.java,
+      "-Xmx256m",
+      "-XX:+UseSerialGC",
+      "-XX:TieredStopAtLevel=1",
+      "-XX:-UsePerfData",
+      absl::StrCat("-Dlog4j2.configurationFile=", work_dir_, "/log4j2.properties"),
+      "-cp",
+      kafka_home_ + "/libs/*",
+      "kafka.tools.StorageTool",
+      "format",
+      "--standalone",
+      "-t",
+      cluster_id_,
+      "-c",
+      config_path_};
   absl::Status s = RunToCompletion(argv, log_path_, work_dir_);
   if (!s.ok()) {
     return absl::InternalError(absl::StrCat("formatting the KRaft data dir failed (", s.message(),
@@ -329,20 +331,12 @@ absl::Status KafkaBroker::Format() {
 
 absl::Status KafkaBroker::Launch() {
   std::vector<std::string> argv = {
-      options_.java,
-      absl::StrCat("-Xmx", options_.heap),
-      "-Xms64m",
-      "-XX:+UseSerialGC",
-      "-XX:TieredStopAtLevel=1",
-      "-XX:-UsePerfData",
-      "-Djava.awt.headless=true",
+      options_.java, absl::StrCat("-Xmx", options_.heap), "-Xms64m", "-XX:+UseSerialGC",
+      "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData", "-Djava.awt.headless=true",
       absl::StrCat("-Dlog4j2.configurationFile=", work_dir_, "/log4j2.properties"),
       // Marker that lets test.sh find leftover brokers.
-      absl::StrCat("-Dpolder.kafka.broker=", options_.name),
-      "-cp",
-      kafka_home_ + "/libs/*",
-      "kafka.Kafka",
-      config_path_};
+      absl::StrCat("-Dpolder.kafka.broker=", options_.name), "-cp", kafka_home_ + "/libs/*",
+      "kafka.Kafka", config_path_};
   {
     std::ifstream log(log_path_, std::ios::binary | std::ios::ate);
     log_offset_at_launch_ = log ? static_cast<std::streamoff>(log.tellg()) : 0;
@@ -371,11 +365,12 @@ absl::Status KafkaBroker::WaitUntilServing() {
     int ws = 0;
     if (ReapIfExited(&ws)) {
       std::string since = LogSinceLaunch();
-      std::string reason = absl::StrCat("broker '", options_.name, "' ",
-                                        DescribeWaitStatus(ws), " during start-up");
+      std::string reason =
+          absl::StrCat("broker '", options_.name, "' ", DescribeWaitStatus(ws), " during start-up");
       if (absl::StrContains(since, "Address already in use") ||
           absl::StrContains(since, "BindException")) {
-        return absl::AlreadyExistsError(absl::StrCat(reason, ": port taken; log tail:\n", LogTail(8192)));
+        return absl::AlreadyExistsError(
+            absl::StrCat(reason, ": port taken; log tail:\n", LogTail(8192)));
       }
       return absl::InternalError(absl::StrCat(reason, "; log tail:\n", LogTail(8192)));
     }
@@ -486,10 +481,9 @@ absl::Status KafkaBroker::Stop() {
   }
   pid_t pid = pid_;
   RETURN_IF_ERROR(Kill());
-  return absl::DeadlineExceededError(absl::StrCat("broker '", options_.name, "' (pid ", pid,
-                                                  ") ignored SIGTERM for ",
-                                                  absl::FormatDuration(options_.stop_timeout),
-                                                  "; killed"));
+  return absl::DeadlineExceededError(
+      absl::StrCat("broker '", options_.name, "' (pid ", pid, ") ignored SIGTERM for ",
+                   absl::FormatDuration(options_.stop_timeout), "; killed"));
 }
 
 }  // namespace kafka_testing

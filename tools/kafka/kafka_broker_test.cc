@@ -1,14 +1,13 @@
 // Tests of the broker launcher itself, against the real Kafka runtime.
 #include "tools/kafka/kafka_broker.h"
 
+#include <librdkafka/rdkafka.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <unistd.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-
-#include <librdkafka/rdkafka.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -71,7 +70,8 @@ TEST(KafkaBrokerTest, TwoIndependentBrokersServeOnLoopbackAndStopCleanly) {
   EXPECT_THAT(a->LogTail(), HasSubstr("shut down completed"));
   a.reset();
   EXPECT_FALSE(std::filesystem::exists(dir)) << "a temp work dir is removed with the broker";
-  EXPECT_EQ(BrokersListed(b->bootstrap_servers(), 5000), 1) << "stopping one broker leaves the other";
+  EXPECT_EQ(BrokersListed(b->bootstrap_servers(), 5000), 1)
+      << "stopping one broker leaves the other";
 }
 
 TEST(KafkaBrokerTest, KillPauseResumeAndRestartInPlace) {
@@ -83,7 +83,8 @@ TEST(KafkaBrokerTest, KillPauseResumeAndRestartInPlace) {
 
   ASSERT_OK(broker->Pause());
   EXPECT_TRUE(broker->paused());
-  EXPECT_EQ(BrokersListed(broker->bootstrap_servers(), 1500), -1) << "a paused broker does not answer";
+  EXPECT_EQ(BrokersListed(broker->bootstrap_servers(), 1500), -1)
+      << "a paused broker does not answer";
   ASSERT_OK(broker->Resume());
   EXPECT_EQ(BrokersListed(broker->bootstrap_servers(), 10000), 1);
 

@@ -15,9 +15,12 @@
 #include "tools/kafka/kafka_broker.h"
 
 ABSL_FLAG(std::string, name, "kafka", "Name shown in logs and the process list.");
-ABSL_FLAG(std::string, work_dir, "", "Data/config/log folder (kept). Empty: a temp folder, removed on exit.");
-ABSL_FLAG(std::string, ready_file, "", "If set, the bootstrap address is written here once the broker serves.");
-ABSL_FLAG(std::string, kafka_home, "", "Kafka runtime folder; default $POLDER_KAFKA_HOME or the setup cache.");
+ABSL_FLAG(std::string, work_dir, "",
+          "Data/config/log folder (kept). Empty: a temp folder, removed on exit.");
+ABSL_FLAG(std::string, ready_file, "",
+          "If set, the bootstrap address is written here once the broker serves.");
+ABSL_FLAG(std::string, kafka_home, "",
+          "Kafka runtime folder; default $POLDER_KAFKA_HOME or the setup cache.");
 ABSL_FLAG(std::string, heap, "512m", "JVM heap of the broker.");
 ABSL_FLAG(int, start_timeout_s, 60, "Seconds to wait for the broker to serve.");
 

@@ -15,8 +15,9 @@
 //   polderctl contract revoke --file contract.json --peer amersfoort --key ... --out rev.json
 //   polderctl registry set-primary --address reg-b:9443 --replica reg-b --cert ...
 //   polderctl federation bootstrap --address registry:9443 --cert operator/tls/cert.pem ...
-//   polderctl tail --bootstrap kafka:9092 --topic groningen.mobility.bike-counts --schema-url https://node:8082 ...
-//   polderctl publish --endpoint node:7444 --dataset mobility.bike-counts --file counts.csv --ca-file ...
+//   polderctl tail --bootstrap kafka:9092 --topic groningen.mobility.bike-counts --schema-url
+//   https://node:8082 ... polderctl publish --endpoint node:7444 --dataset mobility.bike-counts
+//   --file counts.csv --ca-file ...
 //
 // Every command takes --help, and -o json for machine-readable output. Errors go to stderr with
 // exit status 1 (2 for usage errors). Private keys are written with mode 0600 and never printed.
@@ -48,16 +49,16 @@
 #include "common/status/status_macros.h"
 #include "common/tls/grpc_tls.h"
 #include "common/tls/identity.h"
-#include "grpcpp/grpcpp.h"
-#include "proto/polder/datasets/standard_sources.h"
-#include "proto/polder/federation/v1/federation.grpc.pb.h"
-#include "proto/polder/registry/v1/registry.grpc.pb.h"
 #include "common/tls/pki.h"
 #include "common/trust/contract.h"
 #include "common/trust/directory.h"
 #include "common/trust/document.h"
 #include "common/trust/keys.h"
+#include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
+#include "proto/polder/datasets/standard_sources.h"
+#include "proto/polder/federation/v1/federation.grpc.pb.h"
+#include "proto/polder/registry/v1/registry.grpc.pb.h"
 #include "tools/polderctl/cli.h"
 #include "tools/polderctl/commands/publish_command.h"
 #include "tools/polderctl/commands/tail_command.h"
@@ -99,7 +100,8 @@ absl::StatusOr<absl::Duration> DurationFlag(const Args& a, const std::string& na
 
 absl::StatusOr<absl::Time> TimeFlag(const Args& a, const std::string& name) {
   if (!a.Has(name)) return absl::Now();
-  ASSIGN_OR_RETURN(absl::Time t, trust::ParseRfc3339(a.Get(name)), _.Prepend(absl::StrCat("--", name, ": ")));
+  ASSIGN_OR_RETURN(absl::Time t, trust::ParseRfc3339(a.Get(name)),
+                   _.Prepend(absl::StrCat("--", name, ": ")));
   return t;
 }
 
@@ -109,7 +111,8 @@ absl::Status WritePublic(const std::string& path, const std::string& text) {
 
 absl::Status WriteSecret(const std::string& path, const std::string& text) {
   if (fs::exists(path)) {
-    return absl::AlreadyExistsError(absl::StrCat("'", path, "' exists; refusing to overwrite a key"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("'", path, "' exists; refusing to overwrite a key"));
   }
   return trust::WriteFileAtomically(path, text, 0600);
 }
@@ -133,8 +136,9 @@ absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path) {
 absl::Status WriteCrl(const std::string& dir, const nlohmann::json& state) {
   ASSIGN_OR_RETURN(tls::KeyAndCert issuing, ReadCa(dir + "/issuing"));
   std::vector<std::string> revoked = state["revoked"].get<std::vector<std::string>>();
-  ASSIGN_OR_RETURN(std::string crl, tls::CreateCrl(issuing, revoked, state["crl_number"].get<int64_t>(),
-                                                   absl::Now(), absl::Hours(24 * 7)));
+  ASSIGN_OR_RETURN(std::string crl,
+                   tls::CreateCrl(issuing, revoked, state["crl_number"].get<int64_t>(), absl::Now(),
+                                  absl::Hours(24 * 7)));
   fs::create_directories(dir + "/crl");
   RETURN_IF_ERROR(WritePublic(dir + "/crl/issuing.crl.pem", crl));
   return WritePublic(dir + "/pki.json", state.dump(2) + "\n");
@@ -147,7 +151,8 @@ absl::Status PkiInit(const Args& a, Output* out) {
   }
   std::string federation = a.Get("federation");
   if (!trust::IsValidPeerId(federation)) {
-    return absl::InvalidArgumentError(absl::StrCat("--federation: '", federation, "' is not a valid name"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--federation: '", federation, "' is not a valid name"));
   }
   ASSIGN_OR_RETURN(absl::Duration root_validity, DurationFlag(a, "root-validity"));
   ASSIGN_OR_RETURN(absl::Duration issuing_validity, DurationFlag(a, "issuing-validity"));
@@ -169,8 +174,8 @@ absl::Status PkiInit(const Args& a, Output* out) {
   RETURN_IF_ERROR(WriteSecret(dir + "/issuing/ca.key", issuing.key_pem));
   RETURN_IF_ERROR(WritePublic(dir + "/issuing/ca.pem", issuing.cert_pem));
   RETURN_IF_ERROR(WritePublic(dir + "/bundle.pem", root.cert_pem));
-  nlohmann::json state = {{"federation", federation}, {"crl_number", 1},
-                          {"revoked", nlohmann::json::array()}};
+  nlohmann::json state = {
+      {"federation", federation}, {"crl_number", 1}, {"revoked", nlohmann::json::array()}};
   RETURN_IF_ERROR(WriteCrl(dir, state));
   ASSIGN_OR_RETURN(tls::CertificateInfo ri, tls::ParseCertificate(root.cert_pem));
   out->result = {{"federation", federation},
@@ -198,7 +203,8 @@ absl::Status PkiIssue(const Args& a, Output* out) {
   ASSIGN_OR_RETURN(o.validity, DurationFlag(a, "validity"));
   absl::Duration skew;
   if (!absl::ParseDuration(a.Get("skew"), &skew) || skew < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat("--skew: '", a.Get("skew"), "' is not a duration"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--skew: '", a.Get("skew"), "' is not a duration"));
   }
   o.backdate = skew;
   if (a.Has("key")) {
@@ -209,7 +215,8 @@ absl::Status PkiIssue(const Args& a, Output* out) {
   fs::create_directories(outdir);
   if (!a.Has("key")) RETURN_IF_ERROR(WriteSecret(outdir + "/key.pem", kc.key_pem));
   RETURN_IF_ERROR(WritePublic(outdir + "/cert.pem", kc.cert_pem + issuing.cert_pem));
-  RETURN_IF_ERROR(WritePublic(outdir + "/bundle.pem", *trust::ReadFileToString(dir + "/bundle.pem")));
+  RETURN_IF_ERROR(
+      WritePublic(outdir + "/bundle.pem", *trust::ReadFileToString(dir + "/bundle.pem")));
   ASSIGN_OR_RETURN(tls::CertificateInfo info, tls::ParseCertificate(kc.cert_pem));
   out->result = {{"peer", o.peer_id},
                  {"serial", info.serial_hex},
@@ -219,9 +226,12 @@ absl::Status PkiIssue(const Args& a, Output* out) {
                  {"uris", info.uris},
                  {"cert", outdir + "/cert.pem"},
                  {"key", a.Has("key") ? a.Get("key") : outdir + "/key.pem"}};
-  out->Line(absl::StrCat("issued a TLS certificate for peer '", o.peer_id, "' (serial ", info.serial_hex, ")"));
-  out->Line(absl::StrCat("  ", outdir, "/cert.pem, key ", a.Has("key") ? a.Get("key") : outdir + "/key.pem"));
-  out->Line(absl::StrCat("  valid ", trust::FormatRfc3339(info.not_before), " .. ", trust::FormatRfc3339(info.not_after)));
+  out->Line(absl::StrCat("issued a TLS certificate for peer '", o.peer_id, "' (serial ",
+                         info.serial_hex, ")"));
+  out->Line(absl::StrCat("  ", outdir, "/cert.pem, key ",
+                         a.Has("key") ? a.Get("key") : outdir + "/key.pem"));
+  out->Line(absl::StrCat("  valid ", trust::FormatRfc3339(info.not_before), " .. ",
+                         trust::FormatRfc3339(info.not_after)));
   out->Line(absl::StrCat("  TLS key thumbprint (for the directory): ", info.key_thumbprint));
   return absl::OkStatus();
 }
@@ -242,8 +252,10 @@ absl::Status PkiRevoke(const Args& a, Output* out) {
   state["revoked"] = revoked;
   state["crl_number"] = state["crl_number"].get<int64_t>() + 1;
   RETURN_IF_ERROR(WriteCrl(dir, state));
-  out->result = {{"revoked", serial}, {"crl", dir + "/crl/issuing.crl.pem"},
-                 {"crl_number", state["crl_number"]}, {"already_revoked", already}};
+  out->result = {{"revoked", serial},
+                 {"crl", dir + "/crl/issuing.crl.pem"},
+                 {"crl_number", state["crl_number"]},
+                 {"already_revoked", already}};
   out->Line(absl::StrCat(already ? "already revoked: " : "revoked certificate serial ", serial));
   out->Line(absl::StrCat("  publish ", dir, "/crl/issuing.crl.pem to every peer's CRL folder"));
   return absl::OkStatus();
@@ -256,8 +268,10 @@ absl::Status KeysNew(const Args& a, Output* out) {
   ASSIGN_OR_RETURN(trust::PrivateKey key, trust::PrivateKey::Generate());
   RETURN_IF_ERROR(key.WriteFile(path));
   RETURN_IF_ERROR(WritePublic(path + ".pub", key.public_key().Pem()));
-  out->result = {{"kid", key.public_key().kid()}, {"x", key.public_key().RawBase64Url()},
-                 {"private_key", path}, {"public_key", path + ".pub"}};
+  out->result = {{"kid", key.public_key().kid()},
+                 {"x", key.public_key().RawBase64Url()},
+                 {"private_key", path},
+                 {"public_key", path + ".pub"}};
   out->Line(absl::StrCat("created signing key ", key.public_key().kid()));
   out->Line(absl::StrCat("  private: ", path, " (mode 0600; never share)"));
   out->Line(absl::StrCat("  public:  ", path, ".pub"));
@@ -276,7 +290,8 @@ absl::Status DirectoryCreate(const Args& a, Output* out) {
   d.directory.federation = a.Get("federation");
   int64_t serial = 0;
   if (!absl::SimpleAtoi(a.Get("serial"), &serial) || serial < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("--serial: '", a.Get("serial"), "' must be a number >= 1"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--serial: '", a.Get("serial"), "' must be a number >= 1"));
   }
   d.directory.serial = serial;
   ASSIGN_OR_RETURN(absl::Duration valid_for, DurationFlag(a, "valid-for"));
@@ -290,7 +305,8 @@ absl::Status DirectoryCreate(const Args& a, Output* out) {
     return absl::AlreadyExistsError(absl::StrCat("'", a.Get("out"), "' exists (use --force)"));
   }
   RETURN_IF_ERROR(WritePublic(a.Get("out"), d.ToFileText()));
-  out->result = {{"file", a.Get("out")}, {"serial", serial},
+  out->result = {{"file", a.Get("out")},
+                 {"serial", serial},
                  {"valid_until", trust::FormatRfc3339(d.directory.valid_until)}};
   out->Line(absl::StrCat("created directory serial ", serial, " (unsigned) in ", a.Get("out")));
   return absl::OkStatus();
@@ -308,7 +324,8 @@ absl::Status DirectoryAddPeer(const Args& a, Output* out) {
     p.tls_key_thumbprints.push_back(t);
   }
   if (p.tls_key_thumbprints.empty()) {
-    return absl::InvalidArgumentError("give the peer's TLS keys with --tls-cert or --tls-thumbprint");
+    return absl::InvalidArgumentError(
+        "give the peer's TLS keys with --tls-cert or --tls-thumbprint");
   }
   ASSIGN_OR_RETURN(absl::Duration key_valid_for, DurationFlag(a, "key-valid-for"));
   absl::Time from = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now())) - absl::Minutes(5);
@@ -316,7 +333,8 @@ absl::Status DirectoryAddPeer(const Args& a, Output* out) {
     ASSIGN_OR_RETURN(trust::PublicKey key, trust::PublicKey::ReadFile(pub));
     p.signing_keys.push_back({key.kid(), key.RawBase64Url(), from, from + key_valid_for});
   }
-  if (p.signing_keys.empty()) return absl::InvalidArgumentError("give at least one --signing-key (a .pub file)");
+  if (p.signing_keys.empty())
+    return absl::InvalidArgumentError("give at least one --signing-key (a .pub file)");
   bool replaced = false;
   for (auto& existing : d.directory.peers) {
     if (existing.id == p.id) {
@@ -330,11 +348,14 @@ absl::Status DirectoryAddPeer(const Args& a, Output* out) {
   size_t dropped = d.signatures.size();
   d.signatures.clear();  // The content changed: old signatures no longer apply.
   RETURN_IF_ERROR(WritePublic(a.Get("file"), d.ToFileText()));
-  out->result = {{"peer", p.id}, {"replaced", replaced}, {"tls_key_thumbprints", p.tls_key_thumbprints},
+  out->result = {{"peer", p.id},
+                 {"replaced", replaced},
+                 {"tls_key_thumbprints", p.tls_key_thumbprints},
                  {"signatures_dropped", dropped}};
   out->Line(absl::StrCat(replaced ? "replaced" : "added", " peer '", p.id, "' (",
                          p.tls_key_thumbprints.size(), " TLS key(s), ", p.signing_keys.size(),
-                         " signing key(s))", dropped > 0 ? "; the directory must be signed again" : ""));
+                         " signing key(s))",
+                         dropped > 0 ? "; the directory must be signed again" : ""));
   return absl::OkStatus();
 }
 
@@ -343,7 +364,9 @@ absl::Status DirectorySign(const Args& a, Output* out) {
   ASSIGN_OR_RETURN(trust::PrivateKey key, trust::PrivateKey::ReadFile(a.Get("key")));
   RETURN_IF_ERROR(trust::SignDirectory(&d, key, absl::Now()));
   RETURN_IF_ERROR(WritePublic(a.Get("file"), d.ToFileText()));
-  out->result = {{"file", a.Get("file")}, {"serial", d.directory.serial}, {"signed_by", key.public_key().kid()},
+  out->result = {{"file", a.Get("file")},
+                 {"serial", d.directory.serial},
+                 {"signed_by", key.public_key().kid()},
                  {"signatures", d.signatures.size()}};
   out->Line(absl::StrCat("signed directory serial ", d.directory.serial, " with operator key ",
                          key.public_key().kid()));
@@ -356,7 +379,8 @@ absl::StatusOr<std::vector<trust::PinnedKey>> Pins(const Args& a) {
     ASSIGN_OR_RETURN(trust::PublicKey k, trust::PublicKey::ReadFile(path));
     pins.push_back({k});
   }
-  if (pins.empty()) return absl::InvalidArgumentError("give the pinned --operator-key (a .pub file)");
+  if (pins.empty())
+    return absl::InvalidArgumentError("give the pinned --operator-key (a .pub file)");
   return pins;
 }
 
@@ -367,8 +391,11 @@ absl::Status DirectoryVerify(const Args& a, Output* out) {
   RETURN_IF_ERROR(trust::VerifyDirectory(d, pins, at, absl::Minutes(5)));
   std::vector<std::string> peers;
   for (const auto& p : d.directory.peers) peers.push_back(p.id);
-  out->result = {{"valid", true}, {"federation", d.directory.federation}, {"serial", d.directory.serial},
-                 {"valid_until", trust::FormatRfc3339(d.directory.valid_until)}, {"peers", peers}};
+  out->result = {{"valid", true},
+                 {"federation", d.directory.federation},
+                 {"serial", d.directory.serial},
+                 {"valid_until", trust::FormatRfc3339(d.directory.valid_until)},
+                 {"peers", peers}};
   out->Line(absl::StrCat("directory serial ", d.directory.serial, " of '", d.directory.federation,
                          "' is valid until ", trust::FormatRfc3339(d.directory.valid_until),
                          "; peers: ", absl::StrJoin(peers, ", ")));
@@ -396,7 +423,8 @@ absl::Status ContractPropose(const Args& a, Output* out) {
   for (absl::string_view v : absl::StrSplit(a.Get("schema-versions"), ',', absl::SkipEmpty())) {
     int64_t n = 0;
     if (!absl::SimpleAtoi(v, &n)) {
-      return absl::InvalidArgumentError(absl::StrCat("--schema-versions: '", v, "' is not a number"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--schema-versions: '", v, "' is not a number"));
     }
     k.schema_versions.push_back(n);
   }
@@ -407,7 +435,8 @@ absl::Status ContractPropose(const Args& a, Output* out) {
   } else if (access == "aggregate-only") {
     k.access = trust::Access::kAggregateOnly;
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("--access: expected raw or aggregate-only, got '", access, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--access: expected raw or aggregate-only, got '", access, "'"));
   }
   k.start_position = a.Get("start");
   ASSIGN_OR_RETURN(k.mirror_retention, DurationFlag(a, "retention"));
@@ -423,8 +452,9 @@ absl::Status ContractPropose(const Args& a, Output* out) {
   RETURN_IF_ERROR(WritePublic(a.Get("out"), c.ToFileText()));
   ASSIGN_OR_RETURN(std::string hash, k.Hash());
   out->result = {{"file", a.Get("out")}, {"id", k.id}, {"hash", hash}};
-  out->Line(absl::StrCat("proposed contract ", k.id, ": ", k.provider, " shares ", k.dataset, " with ",
-                         k.consumer, " (", access, ") until ", trust::FormatRfc3339(k.valid_until)));
+  out->Line(absl::StrCat("proposed contract ", k.id, ": ", k.provider, " shares ", k.dataset,
+                         " with ", k.consumer, " (", access, ") until ",
+                         trust::FormatRfc3339(k.valid_until)));
   out->Line("  both parties sign it with: polderctl contract sign --file ... --peer ... --key ...");
   return absl::OkStatus();
 }
@@ -437,8 +467,8 @@ absl::Status ContractSign(const Args& a, Output* out) {
   std::vector<std::string> by;
   for (const auto& s : c.signatures) by.push_back(s.peer);
   out->result = {{"id", c.contract.id}, {"signed_by", by}};
-  out->Line(absl::StrCat("'", a.Get("peer"), "' signed contract ", c.contract.id, " (signatures: ",
-                         absl::StrJoin(by, ", "), ")"));
+  out->Line(absl::StrCat("'", a.Get("peer"), "' signed contract ", c.contract.id,
+                         " (signatures: ", absl::StrJoin(by, ", "), ")"));
   return absl::OkStatus();
 }
 
@@ -453,28 +483,32 @@ absl::Status ContractVerify(const Args& a, Output* out) {
     ASSIGN_OR_RETURN(trust::SignedRevocation r, trust::SignedRevocation::ReadFile(path));
     absl::Status rs = trust::VerifyRevocation(r, c.contract, d.directory, absl::Minutes(5));
     if (rs.ok()) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "contract ", c.contract.id, " was revoked by '", r.revocation.revoked_by, "' at ",
-          trust::FormatRfc3339(r.revocation.revoked_at),
-          r.revocation.reason.empty() ? "" : absl::StrCat(": ", r.revocation.reason)));
+      return absl::PermissionDeniedError(
+          absl::StrCat("contract ", c.contract.id, " was revoked by '", r.revocation.revoked_by,
+                       "' at ", trust::FormatRfc3339(r.revocation.revoked_at),
+                       r.revocation.reason.empty() ? "" : absl::StrCat(": ", r.revocation.reason)));
     }
     return Prepend(rs, absl::StrCat(path, ": "));
   }
   ASSIGN_OR_RETURN(std::string hash, c.contract.Hash());
-  out->result = {{"valid", true}, {"id", c.contract.id}, {"hash", hash},
+  out->result = {{"valid", true},
+                 {"id", c.contract.id},
+                 {"hash", hash},
                  {"valid_until", trust::FormatRfc3339(c.contract.valid_until)}};
-  out->Line(absl::StrCat("contract ", c.contract.id, " is valid: signed by ", c.contract.provider, " and ",
-                         c.contract.consumer, ", until ", trust::FormatRfc3339(c.contract.valid_until)));
+  out->Line(absl::StrCat("contract ", c.contract.id, " is valid: signed by ", c.contract.provider,
+                         " and ", c.contract.consumer, ", until ",
+                         trust::FormatRfc3339(c.contract.valid_until)));
   return absl::OkStatus();
 }
 
 absl::Status ContractRevoke(const Args& a, Output* out) {
   ASSIGN_OR_RETURN(trust::SignedContract c, trust::SignedContract::ReadFile(a.Get("file")));
   ASSIGN_OR_RETURN(trust::PrivateKey key, trust::PrivateKey::ReadFile(a.Get("key")));
-  ASSIGN_OR_RETURN(trust::SignedRevocation r,
-                   trust::RevokeContract(c.contract, a.Get("peer"), key, a.Get("reason"), absl::Now()));
+  ASSIGN_OR_RETURN(trust::SignedRevocation r, trust::RevokeContract(c.contract, a.Get("peer"), key,
+                                                                    a.Get("reason"), absl::Now()));
   RETURN_IF_ERROR(WritePublic(a.Get("out"), r.ToFileText()));
-  out->result = {{"id", c.contract.id}, {"revocation", a.Get("out")}, {"revoked_by", a.Get("peer")}};
+  out->result = {
+      {"id", c.contract.id}, {"revocation", a.Get("out")}, {"revoked_by", a.Get("peer")}};
   out->Line(absl::StrCat("'", a.Get("peer"), "' revoked contract ", c.contract.id, "; send ",
                          a.Get("out"), " to the other party"));
   return absl::OkStatus();
@@ -484,7 +518,8 @@ absl::Status ContractRevoke(const Args& a, Output* out) {
 
 // A mutual-TLS channel to the Polder service of `server_peer` at `address`, verifying it against
 // the signed directory (--directory, --operator-key, --cert, --key, --bundle, --crl-dir).
-absl::StatusOr<std::shared_ptr<grpc::Channel>> ServiceChannel(const Args& a, const std::string& address,
+absl::StatusOr<std::shared_ptr<grpc::Channel>> ServiceChannel(const Args& a,
+                                                              const std::string& address,
                                                               const std::string& server_peer) {
   ASSIGN_OR_RETURN(trust::SignedDirectory d, ReadDirectory(a.Get("directory")));
   ASSIGN_OR_RETURN(std::vector<trust::PinnedKey> pins, Pins(a));
@@ -522,8 +557,9 @@ absl::Status RegistrySetPrimary(const Args& a, Output* out) {
 
 // ---- federation ----------------------------------------------------------------------------
 
-constexpr const char* kLevels[] = {"NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD",
-                                   "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE"};
+constexpr const char* kLevels[] = {"NONE",           "BACKWARD",           "BACKWARD_TRANSITIVE",
+                                   "FORWARD",        "FORWARD_TRANSITIVE", "FULL",
+                                   "FULL_TRANSITIVE"};
 
 grpc::ClientContext* WithDeadline(grpc::ClientContext* ctx) {
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
@@ -538,7 +574,8 @@ absl::Status FederationBootstrap(const Args& a, Output* out) {
   std::string level = absl::AsciiStrToUpper(a.Get("compatibility"));
   if (std::find(std::begin(kLevels), std::end(kLevels), level) == std::end(kLevels)) {
     return absl::InvalidArgumentError(absl::StrCat("--compatibility: '", a.Get("compatibility"),
-                                                   "' is not one of ", absl::StrJoin(kLevels, ", ")));
+                                                   "' is not one of ",
+                                                   absl::StrJoin(kLevels, ", ")));
   }
   const bool dry_run = a.Has("dry-run");
   ASSIGN_OR_RETURN(std::vector<datasets::StandardSchema> schemas, datasets::StandardSchemas());
@@ -547,13 +584,16 @@ absl::Status FederationBootstrap(const Args& a, Output* out) {
     // A development-mode registry: plaintext, loopback only.
     const std::string host = a.Get("address").substr(0, a.Get("address").rfind(':'));
     if (host != "127.0.0.1" && host != "localhost" && host != "[::1]") {
-      return absl::InvalidArgumentError("--development talks plaintext and only to a registry on loopback");
+      return absl::InvalidArgumentError(
+          "--development talks plaintext and only to a registry on loopback");
     }
-    channel = grpc::CreateChannel(a.Get("address"), grpc::InsecureChannelCredentials());  // loopback development mode only
+    channel = grpc::CreateChannel(
+        a.Get("address"), grpc::InsecureChannelCredentials());  // loopback development mode only
   } else {
     for (const char* required : {"cert", "key", "bundle", "directory", "operator-key"}) {
       if (!a.Has(required)) {
-        return absl::InvalidArgumentError(absl::StrCat("--", required, " is required (or --development for a "
+        return absl::InvalidArgumentError(absl::StrCat("--", required,
+                                                       " is required (or --development for a "
                                                        "development-mode registry on loopback)"));
       }
     }
@@ -629,10 +669,11 @@ absl::Status FederationBootstrap(const Args& a, Output* out) {
       registry::v1::CheckCompatibilityResponse resp;
       grpc::Status st = stub->CheckCompatibility(WithDeadline(&ctx), req, &resp);
       if (st.ok() && !resp.is_compatible()) {
-        return absl::FailedPreconditionError(absl::StrCat(s.subject, ": would be refused: ",
-                                                          absl::StrJoin(resp.messages(), "; ")));
+        return absl::FailedPreconditionError(
+            absl::StrCat(s.subject, ": would be refused: ", absl::StrJoin(resp.messages(), "; ")));
       }
-      if (!st.ok() && st.error_code() != grpc::StatusCode::NOT_FOUND) return failed(st, "checking it");
+      if (!st.ok() && st.error_code() != grpc::StatusCode::NOT_FOUND)
+        return failed(st, "checking it");
     } else if (version == 0 && !dry_run) {
       grpc::ClientContext ctx;
       registry::v1::RegisterSchemaRequest req;
@@ -650,15 +691,15 @@ absl::Status FederationBootstrap(const Args& a, Output* out) {
     versions[s.subject] = version;
     changes += (set_level ? 1 : 0) + (version == 0 || registered ? 1 : 0);
     const std::string verb = dry_run ? "would be " : "";
-    std::string line = absl::StrCat(s.subject, ": ",
-                                    version == 0 ? absl::StrCat(verb, "registered")
-                                                 : absl::StrCat(registered ? "registered" : "unchanged", " as version ",
-                                                                version, " (schema id ", id, ")"),
-                                    "; compatibility ", level,
-                                    set_level ? absl::StrCat(" ", verb, "set (was ",
-                                                             current_level.empty() ? "the global default" : current_level,
-                                                             ")")
-                                              : " already set");
+    std::string line = absl::StrCat(
+        s.subject, ": ",
+        version == 0 ? absl::StrCat(verb, "registered")
+                     : absl::StrCat(registered ? "registered" : "unchanged", " as version ",
+                                    version, " (schema id ", id, ")"),
+        "; compatibility ", level,
+        set_level ? absl::StrCat(" ", verb, "set (was ",
+                                 current_level.empty() ? "the global default" : current_level, ")")
+                  : " already set");
     out->Line(line);
     results.push_back({{"subject", s.subject},
                        {"dataset", s.dataset_id},
@@ -668,8 +709,10 @@ absl::Status FederationBootstrap(const Args& a, Output* out) {
                        {"compatibility", level},
                        {"compatibility_set", set_level}});
   }
-  out->Line(absl::StrCat(changes == 0 ? "nothing to change" : absl::StrCat(changes, dry_run ? " change(s) to make" : " change(s) made"),
-                         ": ", schemas.size(), " standard schemas"));
+  out->Line(absl::StrCat(
+      changes == 0 ? "nothing to change"
+                   : absl::StrCat(changes, dry_run ? " change(s) to make" : " change(s) made"),
+      ": ", schemas.size(), " standard schemas"));
   out->result = {{"dry_run", dry_run}, {"changes", changes}, {"schemas", results}};
   return absl::OkStatus();
 }
@@ -684,7 +727,8 @@ absl::StatusOr<audit::Trail> ReadAuditTopic(const Args& a, const std::string& bo
   o.client.client_id = "polderctl-audit";
   for (const std::string& kv : a.GetAll("kafka-property")) {
     const size_t eq = kv.find('=');
-    if (eq == std::string::npos) return absl::InvalidArgumentError(absl::StrCat("--kafka-property '", kv, "': use k=v"));
+    if (eq == std::string::npos)
+      return absl::InvalidArgumentError(absl::StrCat("--kafka-property '", kv, "': use k=v"));
     o.client.properties[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   o.client.properties["log_level"] = "3";
@@ -697,7 +741,8 @@ absl::StatusOr<audit::Trail> ReadAuditTopic(const Args& a, const std::string& bo
                                       return absl::OkStatus();
                                     })
                        .status();
-  if (!s.ok()) return Prepend(s, absl::StrCat("reading ", a.Get("topic"), " from ", bootstrap, ": "));
+  if (!s.ok())
+    return Prepend(s, absl::StrCat("reading ", a.Get("topic"), " from ", bootstrap, ": "));
   return audit::ReadTrail(records);
 }
 
@@ -724,8 +769,9 @@ absl::StatusOr<audit::Trail> FetchOffered(const Args& a, const audit::Trail& min
       grpc::Status s = stub->GetAuditEntries(&ctx, req, &resp);
       if (s.error_code() == grpc::StatusCode::NOT_FOUND) break;  // no (more) entries
       if (!s.ok()) {
-        return Prepend(FromGrpcStatus(s), absl::StrCat("GetAuditEntries of stream ", stream, " from ",
-                                                       a.Get("peer"), " at ", a.Get("peer-endpoint"), ": "));
+        return Prepend(FromGrpcStatus(s),
+                       absl::StrCat("GetAuditEntries of stream ", stream, " from ", a.Get("peer"),
+                                    " at ", a.Get("peer-endpoint"), ": "));
       }
       const uint64_t before = highest;
       for (const federation::v1::AuditEntryView& v : resp.entries()) {
@@ -737,7 +783,8 @@ absl::StatusOr<audit::Trail> FetchOffered(const Args& a, const audit::Trail& min
     if (links.empty()) continue;
     absl::StatusOr<audit::AuditEntry> first = audit::ParseEntry(links.front().canonical_json);
     if (!first.ok()) {
-      theirs.unreadable.push_back(absl::StrCat(stream, " link 1 from ", a.Get("peer"), ": ", first.status().message()));
+      theirs.unreadable.push_back(
+          absl::StrCat(stream, " link 1 from ", a.Get("peer"), ": ", first.status().message()));
       continue;
     }
     theirs.entries_head[stream] = *first;
@@ -760,12 +807,14 @@ absl::Status AuditVerify(const Args& a, Output* out) {
   for (const auto& [stream, l] : mine.chains) links += static_cast<int64_t>(l.size());
   std::string compared;
   if (a.Has("peer-bootstrap") && a.Has("peer-endpoint")) {
-    return absl::InvalidArgumentError("--peer-bootstrap and --peer-endpoint: give one (the peer's Kafka, or its "
-                                      "federation service)");
+    return absl::InvalidArgumentError(
+        "--peer-bootstrap and --peer-endpoint: give one (the peer's Kafka, or its "
+        "federation service)");
   }
   if (a.Has("peer-bootstrap")) {
     if (!a.Has("self") || !a.Has("peer")) {
-      return absl::InvalidArgumentError("--peer-bootstrap needs --self and --peer (whose trails these are)");
+      return absl::InvalidArgumentError(
+          "--peer-bootstrap needs --self and --peer (whose trails these are)");
     }
     ASSIGN_OR_RETURN(audit::Trail theirs, ReadAuditTopic(a, a.Get("peer-bootstrap")));
     for (audit::Finding& f : audit::VerifyTrail(theirs, keys)) {
@@ -774,19 +823,24 @@ absl::Status AuditVerify(const Args& a, Output* out) {
     }
     // What each side receipted of the other's chains, and the streams entry by entry (each side
     // may be the provider of some streams and the subscriber of others).
-    for (audit::Finding& f : audit::CheckReceiptsHeldBy(theirs, mine, a.Get("self"), keys)) findings.push_back(f);
-    for (audit::Finding& f : audit::CheckReceiptsHeldBy(mine, theirs, a.Get("peer"), keys)) findings.push_back(f);
+    for (audit::Finding& f : audit::CheckReceiptsHeldBy(theirs, mine, a.Get("self"), keys))
+      findings.push_back(f);
+    for (audit::Finding& f : audit::CheckReceiptsHeldBy(mine, theirs, a.Get("peer"), keys))
+      findings.push_back(f);
     // Only the streams between the two: each trail also holds streams with third parties.
-    for (audit::Finding& f : audit::CompareStreams(mine, theirs, a.Get("peer"))) findings.push_back(f);
-    for (audit::Finding& f : audit::CompareStreams(theirs, mine, a.Get("self"))) findings.push_back(f);
-    compared = absl::StrCat("; compared with ", a.Get("peer"), "'s trail (", theirs.chains.size(), " streams, ",
-                            theirs.receipts.size(), " receipts)");
+    for (audit::Finding& f : audit::CompareStreams(mine, theirs, a.Get("peer")))
+      findings.push_back(f);
+    for (audit::Finding& f : audit::CompareStreams(theirs, mine, a.Get("self")))
+      findings.push_back(f);
+    compared = absl::StrCat("; compared with ", a.Get("peer"), "'s trail (", theirs.chains.size(),
+                            " streams, ", theirs.receipts.size(), " receipts)");
   } else if (a.Has("peer-endpoint")) {
     for (const char* required : {"self", "peer", "cert", "key", "bundle"}) {
       if (!a.Has(required)) {
-        return absl::InvalidArgumentError(absl::StrCat("--peer-endpoint needs --", required,
-                                                       " (--self/--peer: whose trails; --cert/--key/--bundle: this "
-                                                       "node's mutual-TLS identity)"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("--peer-endpoint needs --", required,
+                         " (--self/--peer: whose trails; --cert/--key/--bundle: this "
+                         "node's mutual-TLS identity)"));
       }
     }
     ASSIGN_OR_RETURN(audit::Trail theirs, FetchOffered(a, mine));
@@ -794,17 +848,22 @@ absl::Status AuditVerify(const Args& a, Output* out) {
       f.detail = absl::StrCat("(", a.Get("peer"), "'s entries) ", f.detail);
       findings.push_back(std::move(f));
     }
-    for (audit::Finding& f : audit::CheckAgainstProvider(mine, theirs, a.Get("peer"), keys)) findings.push_back(f);
+    for (audit::Finding& f : audit::CheckAgainstProvider(mine, theirs, a.Get("peer"), keys))
+      findings.push_back(f);
     int64_t fetched = 0;
     for (const auto& [stream, l] : theirs.chains) fetched += static_cast<int64_t>(l.size());
-    compared = absl::StrCat("; compared with ", a.Get("peer"), "'s entries of the streams received from it (",
-                            theirs.chains.size(), " streams, ", fetched, " links, via GetAuditEntries)");
+    compared = absl::StrCat("; compared with ", a.Get("peer"),
+                            "'s entries of the streams received from it (", theirs.chains.size(),
+                            " streams, ", fetched, " links, via GetAuditEntries)");
   }
   nlohmann::json list = nlohmann::json::array();
   for (const audit::Finding& f : findings) {
-    list.push_back({{"stream", f.stream}, {"kind", f.kind}, {"link", f.link}, {"detail", f.detail}});
+    list.push_back(
+        {{"stream", f.stream}, {"kind", f.kind}, {"link", f.link}, {"detail", f.detail}});
   }
-  out->result = {{"streams", mine.chains.size()}, {"links", links}, {"receipts", mine.receipts.size()},
+  out->result = {{"streams", mine.chains.size()},
+                 {"links", links},
+                 {"receipts", mine.receipts.size()},
                  {"findings", list}};
   if (!findings.empty()) {
     std::vector<std::string> lines;
@@ -812,8 +871,8 @@ absl::Status AuditVerify(const Args& a, Output* out) {
     return absl::DataLossError(absl::StrCat(findings.size(), " finding(s) in the audit trail:\n  ",
                                             absl::StrJoin(lines, "\n  ")));
   }
-  out->Line(absl::StrCat("audit trail verified: ", mine.chains.size(), " streams, ", links, " links, ",
-                         mine.receipts.size(), " receipts kept", compared));
+  out->Line(absl::StrCat("audit trail verified: ", mine.chains.size(), " streams, ", links,
+                         " links, ", mine.receipts.size(), " receipts kept", compared));
   return absl::OkStatus();
 }
 
@@ -831,7 +890,8 @@ absl::Status AuditQuery(const Args& a, Output* out) {
   nlohmann::json list = nlohmann::json::array();
   for (const auto& [stream, links] : trail.chains) {
     const audit::AuditEntry& head = trail.entries_head.at(stream);
-    if (a.Has("peer") && head.source != a.Get("peer") && head.destination != a.Get("peer")) continue;
+    if (a.Has("peer") && head.source != a.Get("peer") && head.destination != a.Get("peer"))
+      continue;
     if (a.Has("dataset") && head.dataset != a.Get("dataset")) continue;
     int64_t records = 0, bytes = 0;
     absl::Time first = absl::InfiniteFuture(), last = absl::InfinitePast();
@@ -845,14 +905,22 @@ absl::Status AuditQuery(const Args& a, Output* out) {
     }
     if (since && last < *since) continue;
     if (until && first > *until) continue;
-    list.push_back({{"stream", stream}, {"direction", head.direction}, {"source", head.source},
-                    {"destination", head.destination}, {"dataset", head.dataset}, {"batches", links.size()},
-                    {"records", records}, {"bytes", bytes}, {"first", trust::FormatRfc3339(first)},
-                    {"last", trust::FormatRfc3339(last)}, {"contract_hash", head.contract_hash},
+    list.push_back({{"stream", stream},
+                    {"direction", head.direction},
+                    {"source", head.source},
+                    {"destination", head.destination},
+                    {"dataset", head.dataset},
+                    {"batches", links.size()},
+                    {"records", records},
+                    {"bytes", bytes},
+                    {"first", trust::FormatRfc3339(first)},
+                    {"last", trust::FormatRfc3339(last)},
+                    {"contract_hash", head.contract_hash},
                     {"purpose", head.purpose}});
-    out->Line(absl::StrCat(stream, "  ", head.direction, "  ", head.source, " -> ", head.destination, "  ",
-                           head.dataset, "  ", links.size(), " batches, ", records, " records, ", bytes, " bytes, ",
-                           trust::FormatRfc3339(first), " .. ", trust::FormatRfc3339(last),
+    out->Line(absl::StrCat(stream, "  ", head.direction, "  ", head.source, " -> ",
+                           head.destination, "  ", head.dataset, "  ", links.size(), " batches, ",
+                           records, " records, ", bytes, " bytes, ", trust::FormatRfc3339(first),
+                           " .. ", trust::FormatRfc3339(last),
                            head.direction == "gap" ? absl::StrCat("  ", head.detail) : ""));
   }
   out->result = {{"exchanges", list}};
@@ -863,31 +931,42 @@ absl::Status AuditQuery(const Args& a, Output* out) {
 std::vector<Command> Commands() {
   FlagSpec dir{"dir", "the PKI folder made by pki init", true};
   return {
-      {"pki", "init", "create the federation root CA and an issuing CA (with an empty CRL)",
+      {"pki",
+       "init",
+       "create the federation root CA and an issuing CA (with an empty CRL)",
        {dir,
         {"federation", "federation name, the SPIFFE trust domain (e.g. nl-smartcity)", true},
         {"organization", "O= of the CA certificates", false, false, false, "Polder federation"},
         {"root-validity", "validity of the root CA", false, false, false, "87600h"},
         {"issuing-validity", "validity of the issuing CA", false, false, false, "26280h"}},
        PkiInit},
-      {"pki", "issue", "issue a peer's TLS certificate (SAN URI spiffe://<federation>/peer/<id>)",
+      {"pki",
+       "issue",
+       "issue a peer's TLS certificate (SAN URI spiffe://<federation>/peer/<id>)",
        {dir,
         {"peer", "peer id ([a-z][a-z0-9-]{1,62})", true},
         {"out", "folder for cert.pem (with the issuing CA), key.pem (0600) and bundle.pem", true},
         {"dns", "SAN DNS name", false, true},
         {"ip", "SAN IP address", false, true},
         {"subject-serial-number", "subject serialNumber (e.g. the organisation's OIN)"},
-        {"validity", "certificate validity, down to seconds (e.g. 30s)", false, false, false, "2160h"},
+        {"validity", "certificate validity, down to seconds (e.g. 30s)", false, false, false,
+         "2160h"},
         {"skew", "notBefore is backdated by this clock skew", false, false, false, "5m"},
         {"key", "certify this existing private key (PEM) instead of a new one"}},
        PkiIssue},
-      {"pki", "revoke", "revoke a certificate and publish a new CRL",
+      {"pki",
+       "revoke",
+       "revoke a certificate and publish a new CRL",
        {dir, {"serial", "certificate serial (hex)"}, {"cert", "the certificate file to revoke"}},
        PkiRevoke},
-      {"keys", "new", "create an Ed25519 signing key (separate from TLS keys)",
+      {"keys",
+       "new",
+       "create an Ed25519 signing key (separate from TLS keys)",
        {{"out", "private key file (0600); the public key goes to <out>.pub", true}},
        KeysNew},
-      {"directory", "create", "start a new, unsigned peer directory",
+      {"directory",
+       "create",
+       "start a new, unsigned peer directory",
        {{"federation", "federation name", true},
         {"serial", "serial number; must exceed the one peers hold", true},
         {"out", "directory file", true},
@@ -895,7 +974,9 @@ std::vector<Command> Commands() {
         {"valid-from", "RFC 3339 start (default now)"},
         {"force", "overwrite an existing file", false, false, true}},
        DirectoryCreate},
-      {"directory", "add-peer", "add or replace a peer (drops signatures: sign again)",
+      {"directory",
+       "add-peer",
+       "add or replace a peer (drops signatures: sign again)",
        {{"file", "directory file", true},
         {"peer", "peer id", true},
         {"endpoint", "federation endpoint host:port", true},
@@ -904,15 +985,21 @@ std::vector<Command> Commands() {
         {"signing-key", "a signing public key file (.pub)", false, true},
         {"key-valid-for", "validity of the listed signing keys", false, false, false, "8760h"}},
        DirectoryAddPeer},
-      {"directory", "sign", "sign the directory with the operator's signing key",
+      {"directory",
+       "sign",
+       "sign the directory with the operator's signing key",
        {{"file", "directory file", true}, {"key", "operator signing key (private)", true}},
        DirectorySign},
-      {"directory", "verify", "verify the directory against pinned operator keys",
+      {"directory",
+       "verify",
+       "verify the directory against pinned operator keys",
        {{"file", "directory file", true},
         {"operator-key", "pinned operator public key (.pub)", true, true},
         {"at", "RFC 3339 time to verify at (default now)"}},
        DirectoryVerify},
-      {"contract", "propose", "write a sharing contract for both parties to sign",
+      {"contract",
+       "propose",
+       "write a sharing contract for both parties to sign",
        {{"id", "contract id", true},
         {"federation", "federation name", true},
         {"provider", "providing peer", true},
@@ -929,18 +1016,24 @@ std::vector<Command> Commands() {
         {"out", "contract file", true},
         {"force", "overwrite an existing file", false, false, true}},
        ContractPropose},
-      {"contract", "sign", "sign a contract as one of its parties",
-       {{"file", "contract file", true}, {"peer", "the signing party", true},
+      {"contract",
+       "sign",
+       "sign a contract as one of its parties",
+       {{"file", "contract file", true},
+        {"peer", "the signing party", true},
         {"key", "the party's signing key (private)", true}},
        ContractSign},
-      {"contract", "verify", "verify both signatures against a verified directory",
+      {"contract",
+       "verify",
+       "verify both signatures against a verified directory",
        {{"file", "contract file", true},
         {"directory", "signed directory file", true},
         {"operator-key", "pinned operator public key (.pub)", true, true},
         {"revocation", "a revocation to take into account", false, true},
         {"at", "RFC 3339 time to verify at (default now)"}},
        ContractVerify},
-      {"registry", "set-primary",
+      {"registry",
+       "set-primary",
        "move the registry's primary role: ask the primary to hand over, or a replica to take over",
        {{"address", "the registry replica's gRPC address host:port", true},
         {"replica", "the replica that should be primary", true},
@@ -950,9 +1043,11 @@ std::vector<Command> Commands() {
         {"directory", "the signed directory file", true},
         {"operator-key", "pinned operator public key (.pub)", true, true},
         {"crl-dir", "folder of CRLs"},
-        {"server-peer", "the registry's peer id in the directory", false, false, false, "registry"}},
+        {"server-peer", "the registry's peer id in the directory", false, false, false,
+         "registry"}},
        RegistrySetPrimary},
-      {"federation", "bootstrap",
+      {"federation",
+       "bootstrap",
        "register the standard datasets of this build (idempotent: a second run changes nothing)",
        {{"address", "the registry's gRPC address host:port", true},
         {"cert", "your TLS certificate (federation operator)"},
@@ -962,30 +1057,39 @@ std::vector<Command> Commands() {
         {"operator-key", "pinned operator public key (.pub)", false, true},
         {"crl-dir", "folder of CRLs"},
         {"server-peer", "the registry's peer id in the directory", false, false, false, "registry"},
-        {"development", "plaintext, to a development-mode registry on loopback", false, false, true},
-        {"compatibility", "per-subject compatibility of the standard datasets (ADR 0007)", false, false, false,
-         "FULL_TRANSITIVE"},
+        {"development", "plaintext, to a development-mode registry on loopback", false, false,
+         true},
+        {"compatibility", "per-subject compatibility of the standard datasets (ADR 0007)", false,
+         false, false, "FULL_TRANSITIVE"},
         {"dry-run", "report what would change, write nothing", false, false, true}},
        FederationBootstrap},
-      {"audit", "verify",
-       "verify a node's audit trail (hash chains, receipts) and, given the peer's, the two against each other",
+      {"audit",
+       "verify",
+       "verify a node's audit trail (hash chains, receipts) and, given the peer's, the two against "
+       "each other",
        {{"bootstrap", "the node's Kafka bootstrap servers", true},
         {"topic", "the audit topic", false, false, false, "_polder.audit"},
         {"directory", "the signed peer directory (signing keys of receipts)", true},
         {"operator-key", "pinned operator public key (.pub)", true, true},
-        {"peer-bootstrap", "the peer's Kafka (its audit topic of the same name), to compare both sides"},
-        {"peer-endpoint", "or the peer's federation service host:port: fetch its entries of the streams received "
-                          "from it (GetAuditEntries, mutual TLS as --cert/--key)"},
+        {"peer-bootstrap",
+         "the peer's Kafka (its audit topic of the same name), to compare both sides"},
+        {"peer-endpoint",
+         "or the peer's federation service host:port: fetch its entries of the streams received "
+         "from it (GetAuditEntries, mutual TLS as --cert/--key)"},
         {"self", "whose trail --bootstrap holds (with --peer-bootstrap or --peer-endpoint)"},
-        {"peer", "the other side: whose trail --peer-bootstrap holds, or who serves --peer-endpoint"},
+        {"peer",
+         "the other side: whose trail --peer-bootstrap holds, or who serves --peer-endpoint"},
         {"cert", "with --peer-endpoint: this node's TLS certificate"},
         {"key", "with --peer-endpoint: this node's TLS key"},
         {"bundle", "with --peer-endpoint: the federation trust bundle"},
         {"crl-dir", "with --peer-endpoint: folder of CRLs"},
-        {"kafka-property", "librdkafka property k=v (paths only, e.g. ssl.ca.location)", false, true},
+        {"kafka-property", "librdkafka property k=v (paths only, e.g. ssl.ca.location)", false,
+         true},
         {"timeout", "how long reading may take", false, false, false, "60s"}},
        AuditVerify},
-      {"audit", "query", "list a node's exchanges (streams) by peer, dataset and time",
+      {"audit",
+       "query",
+       "list a node's exchanges (streams) by peer, dataset and time",
        {{"bootstrap", "the node's Kafka bootstrap servers", true},
         {"topic", "the audit topic", false, false, false, "_polder.audit"},
         {"peer", "only exchanges with this peer"},
@@ -995,8 +1099,11 @@ std::vector<Command> Commands() {
         {"kafka-property", "librdkafka property k=v", false, true},
         {"timeout", "how long reading may take", false, false, false, "60s"}},
        AuditQuery},
-      {"contract", "revoke", "revoke a contract as one of its parties",
-       {{"file", "contract file", true}, {"peer", "the revoking party", true},
+      {"contract",
+       "revoke",
+       "revoke a contract as one of its parties",
+       {{"file", "contract file", true},
+        {"peer", "the revoking party", true},
         {"key", "the party's signing key (private)", true},
         {"reason", "why", false},
         {"out", "revocation file", true}},
@@ -1004,22 +1111,27 @@ std::vector<Command> Commands() {
       // Commands without a group (`polderctl tail`, `polderctl publish`): name "".
       {"tail", "", polderctl::kTailSummary, polderctl::TailFlags(),
        [](const Args& a, Output* out) -> absl::Status {
-         if (out->json) return absl::InvalidArgumentError("tail prints JSON lines already: drop -o json");
+         if (out->json)
+           return absl::InvalidArgumentError("tail prints JSON lines already: drop -o json");
          return polderctl::RunTailCommand(a, std::cout, std::cerr);
        }},
       {"publish", "", polderctl::kPublishSummary, polderctl::PublishFlags(),
-       [](const Args& a, Output* out) { return polderctl::RunPublishCommand(a, std::cerr, &out->result); }},
+       [](const Args& a, Output* out) {
+         return polderctl::RunPublishCommand(a, std::cerr, &out->result);
+       }},
   };
 }
 
 void Usage(std::ostream& os, const std::vector<Command>& commands) {
   os << "usage: polderctl <group> <command> [flags] [-o json]\n\n"
         "Operator tool for Polder: PKI, signing keys, the peer directory, sharing contracts,\n"
-        "the registry primary, the standard datasets, audit trails, and dataset records (tail, publish).\n"
+        "the registry primary, the standard datasets, audit trails, and dataset records (tail, "
+        "publish).\n"
         "`polderctl <group> <command> --help` (or `polderctl tail --help`) "
         "lists a command's flags.\n\n";
   for (const Command& c : commands) {
-    std::string left = c.name.empty() ? absl::StrCat("  ", c.group) : absl::StrCat("  ", c.group, " ", c.name);
+    std::string left =
+        c.name.empty() ? absl::StrCat("  ", c.group) : absl::StrCat("  ", c.group, " ", c.name);
     if (left.size() < 24) left.resize(24, ' ');
     os << left << c.summary << "\n";
   }
@@ -1048,8 +1160,9 @@ int Run(int argc, char** argv) {
     Usage(rest.empty() ? std::cerr : std::cout, commands);
     return rest.empty() ? 2 : 0;
   }
-  const bool single = std::any_of(commands.begin(), commands.end(),
-                                  [&](const Command& c) { return c.group == rest[0] && c.name.empty(); });
+  const bool single = std::any_of(commands.begin(), commands.end(), [&](const Command& c) {
+    return c.group == rest[0] && c.name.empty();
+  });
   if (rest.size() < 2 && !single) {
     std::cerr << "polderctl: '" << rest[0] << "' needs a command\n";
     Usage(std::cerr, commands);
@@ -1062,7 +1175,8 @@ int Run(int argc, char** argv) {
     for (const std::string& f : flags) {
       if (f == "--help" || f == "-h") {
         std::cout << "usage: polderctl " << title << " [flags] [-o json]\n\n"
-                  << c.summary << "\n\n" << cli::FlagHelp(c.flags);
+                  << c.summary << "\n\n"
+                  << cli::FlagHelp(c.flags);
         return 0;
       }
     }
@@ -1078,7 +1192,8 @@ int Run(int argc, char** argv) {
       if (json) {
         std::cout << ordered_json{{"ok", false},
                                   {"code", absl::StatusCodeToString(s.code())},
-                                  {"error", std::string(s.message())}}.dump(2)
+                                  {"error", std::string(s.message())}}
+                         .dump(2)
                   << "\n";
       }
       std::cerr << "polderctl " << title << ": error: " << s.message() << "\n";

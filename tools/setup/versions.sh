@@ -29,6 +29,7 @@ POLDER_APT_PACKAGES=(
   curl
   python3
   procps psmisc
+  clang-format-14  # test.sh's format check of every .cc/.h (.clang-format)
 )
 
 # Tools that may come from elsewhere on a prepared image (a newer Node.js, another JDK): only

@@ -78,7 +78,8 @@ ProducerRecord Record(const std::string& topic, const std::string& value, int32_
 }
 
 std::unique_ptr<TransactionalProducer> Transactional(ConformanceBackend& b, const std::string& id) {
-  absl::StatusOr<std::unique_ptr<TransactionalProducer>> p = b.factory().NewTransactionalProducer(Producing(b, id));
+  absl::StatusOr<std::unique_ptr<TransactionalProducer>> p =
+      b.factory().NewTransactionalProducer(Producing(b, id));
   EXPECT_OK(p.status());
   if (!p.ok()) return nullptr;
   EXPECT_OK((*p)->InitTransactions(absl::Seconds(30)));
@@ -86,11 +87,13 @@ std::unique_ptr<TransactionalProducer> Transactional(ConformanceBackend& b, cons
 }
 
 // Reads partition `partition` from `from` until `count` records arrived or `timeout` passed.
-std::vector<ConsumedRecord> Read(ConformanceBackend& b, bool read_committed, const std::string& topic,
-                                 int32_t partition, size_t count, absl::Duration timeout = absl::Seconds(15),
+std::vector<ConsumedRecord> Read(ConformanceBackend& b, bool read_committed,
+                                 const std::string& topic, int32_t partition, size_t count,
+                                 absl::Duration timeout = absl::Seconds(15),
                                  int64_t from = kOffsetBeginning) {
   std::vector<ConsumedRecord> out;
-  absl::StatusOr<std::unique_ptr<Consumer>> c = b.factory().NewConsumer(Consuming(b, read_committed));
+  absl::StatusOr<std::unique_ptr<Consumer>> c =
+      b.factory().NewConsumer(Consuming(b, read_committed));
   EXPECT_OK(c.status());
   if (!c.ok()) return out;
   EXPECT_OK((*c)->Assign({{topic, partition, from}}));
@@ -110,11 +113,14 @@ std::vector<int64_t> Offsets(const std::vector<ConsumedRecord>& records) {
   return out;
 }
 
-int64_t High(ConformanceBackend& b, bool read_committed, const std::string& topic, int32_t partition = 0) {
-  absl::StatusOr<std::unique_ptr<Consumer>> c = b.factory().NewConsumer(Consuming(b, read_committed));
+int64_t High(ConformanceBackend& b, bool read_committed, const std::string& topic,
+             int32_t partition = 0) {
+  absl::StatusOr<std::unique_ptr<Consumer>> c =
+      b.factory().NewConsumer(Consuming(b, read_committed));
   EXPECT_OK(c.status());
   if (!c.ok()) return -100;
-  absl::StatusOr<std::pair<int64_t, int64_t>> marks = (*c)->QueryWatermarks(topic, partition, absl::Seconds(10));
+  absl::StatusOr<std::pair<int64_t, int64_t>> marks =
+      (*c)->QueryWatermarks(topic, partition, absl::Seconds(10));
   EXPECT_OK(marks.status());
   return marks.ok() ? marks->second : -100;
 }
@@ -125,7 +131,8 @@ std::unique_ptr<ConformanceBackend> MakeFakeBackend() { return std::make_unique<
 
 TEST_P(KafkaConformanceTest, KeysLandOnTheJavaClientsPartition) {
   const std::string topic = backend_->CreateTopic("keys", 3);
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Producer> p, backend_->factory().NewProducer(Producing(*backend_)));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Producer> p,
+                       backend_->factory().NewProducer(Producing(*backend_)));
   std::set<int32_t> used;
   for (int i = 0; i < 20; ++i) {
     ProducerRecord r;
@@ -141,7 +148,8 @@ TEST_P(KafkaConformanceTest, KeysLandOnTheJavaClientsPartition) {
 
 TEST_P(KafkaConformanceTest, RecordsReadBackWithKeysHeadersTimestampsAndTombstones) {
   const std::string topic = backend_->CreateTopic("round-trip", 1);
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Producer> p, backend_->factory().NewProducer(Producing(*backend_)));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Producer> p,
+                       backend_->factory().NewProducer(Producing(*backend_)));
   ProducerRecord full = Record(topic, std::string("bytes\0with nul", 14));
   full.headers = {{"ce_id", "id-1"}, {"ce_type", "t"}, {"ce_id", "repeated keys are kept"}};
   full.timestamp_ms = 1700000000123;
@@ -170,7 +178,8 @@ TEST_P(KafkaFullConformanceTest, CommitMarkersTakeOffsets) {
   auto p = Transactional(*backend_, topic + "-txn");
   ASSERT_NE(p, nullptr);
   ASSERT_OK(p->BeginTransaction());
-  for (int i = 0; i < 3; ++i) p->Send(Record(topic, absl::StrCat("r", i)), [](absl::StatusOr<RecordMetadata>) {});
+  for (int i = 0; i < 3; ++i)
+    p->Send(Record(topic, absl::StrCat("r", i)), [](absl::StatusOr<RecordMetadata>) {});
   ASSERT_OK(p->CommitTransaction(absl::Seconds(30)));
   std::vector<ConsumedRecord> read = Read(*backend_, true, topic, 0, 3);
   EXPECT_THAT(Offsets(read), ElementsAre(0, 1, 2));
@@ -212,7 +221,8 @@ TEST_P(KafkaFullConformanceTest, AnOpenTransactionHoldsTheLastStableOffset) {
   ASSERT_OK(txn->BeginTransaction());
   ASSERT_OK_AND_ASSIGN(RecordMetadata open, SendAndWait(*txn, Record(topic, "open")));
   EXPECT_EQ(open.offset, 0);
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Producer> plain, backend_->factory().NewProducer(Producing(*backend_)));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Producer> plain,
+                       backend_->factory().NewProducer(Producing(*backend_)));
   ASSERT_OK_AND_ASSIGN(RecordMetadata after, SendAndWait(*plain, Record(topic, "after")));
   EXPECT_EQ(after.offset, 1);
   EXPECT_EQ(High(*backend_, true, topic), 0) << "read_committed: the LSO";
@@ -242,7 +252,8 @@ TEST_P(KafkaFullConformanceTest, InitTransactionsFencesThePreviousInstanceAndAbo
   std::vector<ConsumedRecord> read = Read(*backend_, true, topic, 0, 1);
   ASSERT_EQ(read.size(), 1u);
   EXPECT_EQ(read[0].value, "from the second");
-  EXPECT_TRUE(Read(*backend_, true, topic, 0, 2, absl::Seconds(1)).size() == 1u) << "the first's record was aborted";
+  EXPECT_TRUE(Read(*backend_, true, topic, 0, 2, absl::Seconds(1)).size() == 1u)
+      << "the first's record was aborted";
 }
 
 TEST_P(KafkaFullConformanceTest, ReadToEndReadsEveryCommittedRecordAndStopsAtTheEnd) {
@@ -251,7 +262,8 @@ TEST_P(KafkaFullConformanceTest, ReadToEndReadsEveryCommittedRecordAndStopsAtThe
   ASSERT_NE(p, nullptr);
   for (int t = 0; t < 3; ++t) {
     ASSERT_OK(p->BeginTransaction());
-    for (int i = 0; i < 5; ++i) p->Send(Record(topic, absl::StrCat(t, "-", i)), [](absl::StatusOr<RecordMetadata>) {});
+    for (int i = 0; i < 5; ++i)
+      p->Send(Record(topic, absl::StrCat(t, "-", i)), [](absl::StatusOr<RecordMetadata>) {});
     if (t == 1) {
       ASSERT_OK(p->Flush(absl::Seconds(20)));
       ASSERT_OK(p->AbortTransaction(absl::Seconds(30)));
@@ -260,8 +272,8 @@ TEST_P(KafkaFullConformanceTest, ReadToEndReadsEveryCommittedRecordAndStopsAtThe
     }
   }
   std::vector<std::string> values;
-  absl::StatusOr<int64_t> end = ReadToEnd(backend_->factory(), Consuming(*backend_, true), topic, 0, 0,
-                                          absl::Seconds(30), [&](const ConsumedRecord& r) {
+  absl::StatusOr<int64_t> end = ReadToEnd(backend_->factory(), Consuming(*backend_, true), topic, 0,
+                                          0, absl::Seconds(30), [&](const ConsumedRecord& r) {
                                             values.push_back(r.value);
                                             return absl::OkStatus();
                                           });
@@ -272,18 +284,20 @@ TEST_P(KafkaFullConformanceTest, ReadToEndReadsEveryCommittedRecordAndStopsAtThe
   EXPECT_EQ(values.back(), "2-4");
   // From the end: nothing more, at once.
   values.clear();
-  ASSERT_OK_AND_ASSIGN(int64_t again, ReadToEnd(backend_->factory(), Consuming(*backend_, true), topic, 0, *end,
-                                                absl::Seconds(30), [&](const ConsumedRecord& r) {
-                                                  values.push_back(r.value);
-                                                  return absl::OkStatus();
-                                                }));
+  ASSERT_OK_AND_ASSIGN(int64_t again,
+                       ReadToEnd(backend_->factory(), Consuming(*backend_, true), topic, 0, *end,
+                                 absl::Seconds(30), [&](const ConsumedRecord& r) {
+                                   values.push_back(r.value);
+                                   return absl::OkStatus();
+                                 }));
   EXPECT_EQ(again, 18);
   EXPECT_TRUE(values.empty());
 }
 
 TEST_P(KafkaFullConformanceTest, OffsetForTimeFindsTheFirstRecordAtOrAfter) {
   const std::string topic = backend_->CreateTopic("times", 1);
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Producer> p, backend_->factory().NewProducer(Producing(*backend_)));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Producer> p,
+                       backend_->factory().NewProducer(Producing(*backend_)));
   const int64_t t0 = absl::ToUnixMillis(absl::Now()) - 3600 * 1000;
   for (int i = 0; i < 3; ++i) {
     ProducerRecord r = Record(topic, absl::StrCat("t", i));
@@ -293,7 +307,8 @@ TEST_P(KafkaFullConformanceTest, OffsetForTimeFindsTheFirstRecordAtOrAfter) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Consumer> c,
                        backend_->factory().NewConsumer(Consuming(*backend_, true)));
   auto at = [&](int64_t ms) -> int64_t {
-    absl::StatusOr<int64_t> o = c->OffsetForTime(topic, 0, absl::FromUnixMillis(ms), absl::Seconds(10));
+    absl::StatusOr<int64_t> o =
+        c->OffsetForTime(topic, 0, absl::FromUnixMillis(ms), absl::Seconds(10));
     EXPECT_OK(o.status());
     return o.ok() ? *o : -100;
   };
@@ -305,9 +320,12 @@ TEST_P(KafkaFullConformanceTest, OffsetForTimeFindsTheFirstRecordAtOrAfter) {
 
 TEST_P(KafkaFullConformanceTest, ReadingBelowTheLogStartIsOutOfRange) {
   const std::string topic = backend_->CreateTopic("log-start", 1);
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Producer> p, backend_->factory().NewProducer(Producing(*backend_)));
-  for (int i = 0; i < 3; ++i) ASSERT_OK(SendAndWait(*p, Record(topic, absl::StrCat("r", i))).status());
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Admin> admin, backend_->factory().NewAdmin(backend_->client()));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Producer> p,
+                       backend_->factory().NewProducer(Producing(*backend_)));
+  for (int i = 0; i < 3; ++i)
+    ASSERT_OK(SendAndWait(*p, Record(topic, absl::StrCat("r", i))).status());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Admin> admin,
+                       backend_->factory().NewAdmin(backend_->client()));
   ASSERT_OK(admin->DeleteRecords(topic, {{0, 2}}, absl::Seconds(10)));
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Consumer> c,
                        backend_->factory().NewConsumer(Consuming(*backend_, true)));
@@ -318,8 +336,10 @@ TEST_P(KafkaFullConformanceTest, ReadingBelowTheLogStartIsOutOfRange) {
   const absl::Time deadline = absl::Now() + absl::Seconds(15);
   while (error.ok() && absl::Now() < deadline) {
     absl::StatusOr<std::vector<ConsumedRecord>> batch = c->Poll(absl::Milliseconds(200), 100);
-    if (!batch.ok()) error = batch.status();
-    else EXPECT_TRUE(batch->empty()) << "read " << batch->front().offset << " below the log start";
+    if (!batch.ok())
+      error = batch.status();
+    else
+      EXPECT_TRUE(batch->empty()) << "read " << batch->front().offset << " below the log start";
   }
   EXPECT_EQ(error.code(), absl::StatusCode::kOutOfRange) << error;
   // From the log start it reads.

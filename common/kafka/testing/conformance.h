@@ -44,7 +44,8 @@ struct ConformanceBackendMaker {
   std::function<std::unique_ptr<ConformanceBackend>()> make;
 };
 
-inline std::string ConformanceBackendName(const ::testing::TestParamInfo<ConformanceBackendMaker>& info) {
+inline std::string ConformanceBackendName(
+    const ::testing::TestParamInfo<ConformanceBackendMaker>& info) {
   return info.param.name;
 }
 

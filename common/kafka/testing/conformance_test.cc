@@ -1,5 +1,7 @@
 // The Kafka conformance suite (conformance.h) against the fake and librdkafka's mock cluster. The
 // real-broker instantiation is in //tests/kafka:kafka_gate_test.
+#include "common/kafka/testing/conformance.h"
+
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
@@ -8,7 +10,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/kafka/rdkafka_client_factory.h"
-#include "common/kafka/testing/conformance.h"
 
 namespace polder {
 namespace kafka {
@@ -51,11 +52,12 @@ class MockClusterBackend : public ConformanceBackend {
 
 INSTANTIATE_TEST_SUITE_P(Backends, KafkaConformanceTest,
                          ::testing::Values(ConformanceBackendMaker{"fake", &MakeFakeBackend},
-                                           ConformanceBackendMaker{"mock_cluster",
-                                                                   [] {
-                                                                     return std::unique_ptr<ConformanceBackend>(
-                                                                         new MockClusterBackend());
-                                                                   }}),
+                                           ConformanceBackendMaker{
+                                               "mock_cluster",
+                                               [] {
+                                                 return std::unique_ptr<ConformanceBackend>(
+                                                     new MockClusterBackend());
+                                               }}),
                          ConformanceBackendName);
 
 // The mock cluster does not model these (conformance.h): the fake here, a real broker in

@@ -27,7 +27,8 @@ int32_t JavaPartition(absl::string_view key, int32_t partitions) {
   const uint32_t length4 = length / 4;
   for (uint32_t i = 0; i < length4; ++i) {
     const uint32_t i4 = i * 4;
-    uint32_t k = data[i4] | (data[i4 + 1] << 8) | (data[i4 + 2] << 16) | (static_cast<uint32_t>(data[i4 + 3]) << 24);
+    uint32_t k = data[i4] | (data[i4 + 1] << 8) | (data[i4 + 2] << 16) |
+                 (static_cast<uint32_t>(data[i4 + 3]) << 24);
     k *= m;
     k ^= k >> r;
     k *= m;
@@ -104,12 +105,13 @@ struct CommitRule {
 absl::Status Transport(absl::string_view context) {
   KafkaErrorFlags flags;
   flags.retriable = true;
-  return MakeKafkaError(absl::StatusCode::kUnavailable, "_TRANSPORT", context, "Broker transport failure (fake: down)",
-                        flags);
+  return MakeKafkaError(absl::StatusCode::kUnavailable, "_TRANSPORT", context,
+                        "Broker transport failure (fake: down)", flags);
 }
 
 absl::Status UnknownTopic(const std::string& topic, int32_t partition) {
-  return MakeKafkaError(absl::StatusCode::kNotFound, "UNKNOWN_TOPIC_OR_PART", absl::StrCat(topic, "[", partition, "]"),
+  return MakeKafkaError(absl::StatusCode::kNotFound, "UNKNOWN_TOPIC_OR_PART",
+                        absl::StrCat(topic, "[", partition, "]"),
                         "Broker: Unknown topic or partition", {});
 }
 
@@ -117,8 +119,9 @@ absl::Status Fenced(absl::string_view context) {
   KafkaErrorFlags flags;
   flags.fatal = true;
   flags.fenced = true;
-  return MakeKafkaError(absl::StatusCode::kFailedPrecondition, "PRODUCER_FENCED", context,
-                        "Broker: producer fenced by a newer instance with the same transactional id", flags);
+  return MakeKafkaError(
+      absl::StatusCode::kFailedPrecondition, "PRODUCER_FENCED", context,
+      "Broker: producer fenced by a newer instance with the same transactional id", flags);
 }
 
 absl::Status State(absl::string_view context, absl::string_view what) {
@@ -138,11 +141,14 @@ class FakeKafka::Impl {
   // Bumped on every change a reader may wait for.
   int64_t version ABSL_GUARDED_BY(mu) = 0;
 
-  std::optional<absl::Status> TakeFault(FakeOp op, const std::string& client, const std::string& txn_id)
+  std::optional<absl::Status> TakeFault(FakeOp op, const std::string& client,
+                                        const std::string& txn_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     for (auto it = faults.begin(); it != faults.end(); ++it) {
       if (it->op != op) continue;
-      if (!it->who.empty() && !absl::StrContains(client, it->who) && !absl::StrContains(txn_id, it->who)) continue;
+      if (!it->who.empty() && !absl::StrContains(client, it->who) &&
+          !absl::StrContains(txn_id, it->who))
+        continue;
       absl::Status s = it->status;
       if (--it->remaining <= 0) faults.erase(it);
       return s;
@@ -152,7 +158,8 @@ class FakeKafka::Impl {
 
   Partition* Find(const std::string& topic, int32_t partition) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     auto it = topics.find(topic);
-    if (it == topics.end() || partition < 0 || partition >= static_cast<int32_t>(it->second.partitions.size())) {
+    if (it == topics.end() || partition < 0 ||
+        partition >= static_cast<int32_t>(it->second.partitions.size())) {
       return nullptr;
     }
     return &it->second.partitions[partition];
@@ -199,7 +206,8 @@ class FakeKafka::Impl {
     return p.end();
   }
 
-  absl::StatusOr<RecordMetadata> Append(const ProducerRecord& record, const std::shared_ptr<Txn>& txn)
+  absl::StatusOr<RecordMetadata> Append(const ProducerRecord& record,
+                                        const std::shared_ptr<Txn>& txn)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     auto it = topics.find(record.topic);
     if (it == topics.end()) return UnknownTopic(record.topic, record.partition);
@@ -219,7 +227,8 @@ class FakeKafka::Impl {
     e.record.tombstone = record.tombstone;
     if (!record.tombstone) e.record.value = record.value;
     e.record.headers = record.headers;
-    e.record.timestamp_ms = record.timestamp_ms != 0 ? record.timestamp_ms : absl::ToUnixMillis(absl::Now());
+    e.record.timestamp_ms =
+        record.timestamp_ms != 0 ? record.timestamp_ms : absl::ToUnixMillis(absl::Now());
     e.txn = txn;
     if (txn != nullptr) txn->partitions.insert({record.topic, partition});
     RecordMetadata md{record.topic, partition, e.record.offset};
@@ -235,9 +244,9 @@ FakeKafka::~FakeKafka() = default;
 absl::Status FakeKafka::CreateTopic(const TopicSpec& spec) {
   absl::MutexLock lock(&impl_->mu);
   if (spec.name.empty() || spec.partitions < 1 || spec.replication_factor < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("topic '", spec.name, "': invalid name, partitions (",
-                                                   spec.partitions, ") or replication factor (",
-                                                   spec.replication_factor, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("topic '", spec.name, "': invalid name, partitions (", spec.partitions,
+                     ") or replication factor (", spec.replication_factor, ")"));
   }
   if (impl_->topics.count(spec.name) > 0) {
     return absl::AlreadyExistsError(absl::StrCat("topic '", spec.name, "' already exists"));
@@ -357,7 +366,8 @@ class Deliverer {
       std::pair<Producer::DeliveryCallback, absl::StatusOr<RecordMetadata>> item;
       {
         absl::MutexLock lock(&mu_);
-        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || !queue_.empty(); };
+        auto ready = [this]()
+                         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || !queue_.empty(); };
         mu_.Await(absl::Condition(&ready));
         if (queue_.empty()) return;  // stopping, everything delivered
         item = std::move(queue_.front());
@@ -370,7 +380,8 @@ class Deliverer {
   }
 
   mutable absl::Mutex mu_;
-  std::deque<std::pair<Producer::DeliveryCallback, absl::StatusOr<RecordMetadata>>> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::pair<Producer::DeliveryCallback, absl::StatusOr<RecordMetadata>>> queue_
+      ABSL_GUARDED_BY(mu_);
   int64_t unfinished_ ABSL_GUARDED_BY(mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
@@ -379,19 +390,22 @@ class Deliverer {
 absl::Status DeliveryTimeout(const std::string& topic) {
   KafkaErrorFlags flags;
   flags.retriable = true;
-  return MakeKafkaError(absl::StatusCode::kUnavailable, "_MSG_TIMED_OUT", absl::StrCat("producing to ", topic),
+  return MakeKafkaError(absl::StatusCode::kUnavailable, "_MSG_TIMED_OUT",
+                        absl::StrCat("producing to ", topic),
                         "Local: Message timed out (fake: down)", flags);
 }
 
 class FakeIdempotentProducer : public Producer {
  public:
-  FakeIdempotentProducer(FakeKafka::Impl* k, ProducerOptions options) : k_(k), options_(std::move(options)) {}
+  FakeIdempotentProducer(FakeKafka::Impl* k, ProducerOptions options)
+      : k_(k), options_(std::move(options)) {}
 
   void Send(const ProducerRecord& record, DeliveryCallback done) override {
     absl::StatusOr<RecordMetadata> result;
     {
       absl::MutexLock lock(&k_->mu);
-      if (std::optional<absl::Status> f = k_->TakeFault(FakeOp::kSend, options_.client.client_id, "")) {
+      if (std::optional<absl::Status> f =
+              k_->TakeFault(FakeOp::kSend, options_.client.client_id, "")) {
         result = *f;
       } else if (k_->down) {
         result = DeliveryTimeout(record.topic);
@@ -412,7 +426,8 @@ class FakeIdempotentProducer : public Producer {
 
 class FakeTransactionalProducer : public TransactionalProducer {
  public:
-  FakeTransactionalProducer(FakeKafka::Impl* k, ProducerOptions options) : k_(k), options_(std::move(options)) {}
+  FakeTransactionalProducer(FakeKafka::Impl* k, ProducerOptions options)
+      : k_(k), options_(std::move(options)) {}
 
   void Send(const ProducerRecord& record, DeliveryCallback done) override {
     absl::StatusOr<RecordMetadata> result;
@@ -426,8 +441,8 @@ class FakeTransactionalProducer : public TransactionalProducer {
         result = State("producing", "Local: no transaction in progress");
       } else if (txn_->state != TxnState::kOpen) {
         result = Fenced("producing: the transaction was aborted by the coordinator");
-      } else if (std::optional<absl::Status> f =
-                     k_->TakeFault(FakeOp::kSend, options_.client.client_id, options_.transactional_id)) {
+      } else if (std::optional<absl::Status> f = k_->TakeFault(
+                     FakeOp::kSend, options_.client.client_id, options_.transactional_id)) {
         txn_->failed = true;
         result = *f;
       } else if (k_->down) {
@@ -447,7 +462,8 @@ class FakeTransactionalProducer : public TransactionalProducer {
     absl::MutexLock lock(&k_->mu);
     if (dead_) return Crashed();
     if (initialised_) return State("initialising transactions", "Local: already initialised");
-    if (auto f = k_->TakeFault(FakeOp::kInitTransactions, options_.client.client_id, options_.transactional_id)) {
+    if (auto f = k_->TakeFault(FakeOp::kInitTransactions, options_.client.client_id,
+                               options_.transactional_id)) {
       return *f;
     }
     if (k_->down) return Transport("initialising transactions");
@@ -465,10 +481,12 @@ class FakeTransactionalProducer : public TransactionalProducer {
     absl::MutexLock lock(&k_->mu);
     k_->Expire();
     RETURN_IF_ERROR(Alive("beginning transaction"));
-    if (auto f = k_->TakeFault(FakeOp::kBeginTransaction, options_.client.client_id, options_.transactional_id)) {
+    if (auto f = k_->TakeFault(FakeOp::kBeginTransaction, options_.client.client_id,
+                               options_.transactional_id)) {
       return *f;
     }
-    if (txn_ != nullptr) return State("beginning transaction", "Local: a transaction is in progress");
+    if (txn_ != nullptr)
+      return State("beginning transaction", "Local: a transaction is in progress");
     txn_ = std::make_shared<Txn>();
     txn_->transactional_id = options_.transactional_id;
     txn_->deadline = absl::Now() + options_.transaction_timeout;
@@ -502,7 +520,8 @@ class FakeTransactionalProducer : public TransactionalProducer {
                             "Local: a record of the transaction failed: abort it", flags);
     }
     for (auto it = k_->commit_rules.begin(); it != k_->commit_rules.end(); ++it) {
-      if (!it->transactional_id.empty() && it->transactional_id != options_.transactional_id) continue;
+      if (!it->transactional_id.empty() && it->transactional_id != options_.transactional_id)
+        continue;
       CommitRule rule = *it;
       k_->commit_rules.erase(it);
       switch (rule.fault) {
@@ -535,7 +554,8 @@ class FakeTransactionalProducer : public TransactionalProducer {
     absl::MutexLock lock(&k_->mu);
     k_->Expire();
     RETURN_IF_ERROR(Alive("aborting transaction"));
-    if (auto f = k_->TakeFault(FakeOp::kAbortTransaction, options_.client.client_id, options_.transactional_id)) {
+    if (auto f = k_->TakeFault(FakeOp::kAbortTransaction, options_.client.client_id,
+                               options_.transactional_id)) {
       return *f;
     }
     if (txn_ == nullptr) return State("aborting transaction", "Local: no transaction in progress");
@@ -550,7 +570,8 @@ class FakeTransactionalProducer : public TransactionalProducer {
   absl::Status Crashed() const {
     KafkaErrorFlags flags;
     flags.fatal = true;
-    return MakeKafkaError(absl::StatusCode::kUnavailable, "_FATAL", absl::StrCat("producer ", options_.transactional_id),
+    return MakeKafkaError(absl::StatusCode::kUnavailable, "_FATAL",
+                          absl::StrCat("producer ", options_.transactional_id),
                           "crashed (injected)", flags);
   }
 
@@ -585,8 +606,8 @@ class FakeConsumer : public Consumer {
     std::vector<Cursor> cursors;
     for (const TopicPartitionOffset& tp : partitions) {
       if (tp.offset < kOffsetBeginning) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("invalid start offset ", tp.offset, " for ", tp.topic, "[", tp.partition, "]"));
+        return absl::InvalidArgumentError(absl::StrCat("invalid start offset ", tp.offset, " for ",
+                                                       tp.topic, "[", tp.partition, "]"));
       }
       Cursor c{tp.topic, tp.partition, tp.offset};
       if (tp.offset >= 0) {
@@ -600,7 +621,8 @@ class FakeConsumer : public Consumer {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::vector<ConsumedRecord>> Poll(absl::Duration timeout, int max_records) override {
+  absl::StatusOr<std::vector<ConsumedRecord>> Poll(absl::Duration timeout,
+                                                   int max_records) override {
     const absl::Time deadline = absl::Now() + timeout;
     absl::MutexLock lock(&k_->mu);
     if (auto f = k_->TakeFault(FakeOp::kPoll, options_.client.client_id, "")) return *f;
@@ -614,23 +636,27 @@ class FakeConsumer : public Consumer {
           if (c.position < 0) c.position = Resolve(c, *p);
           if (c.position < p->log_start || c.position > p->end()) {
             if (!out.empty()) break;
-            return MakeKafkaError(absl::StatusCode::kOutOfRange, "OFFSET_OUT_OF_RANGE",
-                                  absl::StrCat("reading ", c.topic, "[", c.partition, "] at offset ", c.position),
-                                  absl::StrCat("Broker: Offset out of range (log ", p->log_start, "..", p->end(), ")"),
-                                  {});
+            return MakeKafkaError(
+                absl::StatusCode::kOutOfRange, "OFFSET_OUT_OF_RANGE",
+                absl::StrCat("reading ", c.topic, "[", c.partition, "] at offset ", c.position),
+                absl::StrCat("Broker: Offset out of range (log ", p->log_start, "..", p->end(),
+                             ")"),
+                {});
           }
           const int64_t limit = options_.read_committed ? k_->Lso(*p) : p->end();
           while (c.position < limit && static_cast<int>(out.size()) < max_records) {
             const Entry& e = p->log[c.position++];
             if (e.marker) continue;
-            if (options_.read_committed && e.txn != nullptr && e.txn->state != TxnState::kCommitted) continue;
+            if (options_.read_committed && e.txn != nullptr && e.txn->state != TxnState::kCommitted)
+              continue;
             out.push_back(e.record);
           }
         }
       }
       if (!out.empty()) return out;
       const int64_t seen = k_->version;
-      auto changed = [this, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(k_->mu) { return k_->version != seen; };
+      auto changed = [this, seen]()
+                         ABSL_EXCLUSIVE_LOCKS_REQUIRED(k_->mu) { return k_->version != seen; };
       const absl::Duration left = deadline - absl::Now();
       if (left <= absl::ZeroDuration()) return out;
       // Wake at least every 50 ms: transaction timeouts expire without a change to wait for.
@@ -638,12 +664,14 @@ class FakeConsumer : public Consumer {
     }
   }
 
-  absl::StatusOr<std::pair<int64_t, int64_t>> QueryWatermarks(const std::string& topic, int32_t partition,
+  absl::StatusOr<std::pair<int64_t, int64_t>> QueryWatermarks(const std::string& topic,
+                                                              int32_t partition,
                                                               absl::Duration) override {
     absl::MutexLock lock(&k_->mu);
     k_->Expire();
     if (auto f = k_->TakeFault(FakeOp::kQueryWatermarks, options_.client.client_id, "")) return *f;
-    if (k_->down) return Transport(absl::StrCat("querying watermarks of ", topic, "[", partition, "]"));
+    if (k_->down)
+      return Transport(absl::StrCat("querying watermarks of ", topic, "[", partition, "]"));
     const Partition* p = k_->Find(topic, partition);
     if (p == nullptr) return UnknownTopic(topic, partition);
     return std::make_pair(p->log_start, options_.read_committed ? k_->Lso(*p) : p->end());
@@ -652,7 +680,8 @@ class FakeConsumer : public Consumer {
   absl::StatusOr<int64_t> OffsetForTime(const std::string& topic, int32_t partition, absl::Time at,
                                         absl::Duration) override {
     absl::MutexLock lock(&k_->mu);
-    if (k_->down) return Transport(absl::StrCat("looking up the offset of ", topic, "[", partition, "]"));
+    if (k_->down)
+      return Transport(absl::StrCat("looking up the offset of ", topic, "[", partition, "]"));
     const Partition* p = k_->Find(topic, partition);
     if (p == nullptr) return UnknownTopic(topic, partition);
     const int64_t ms = absl::ToUnixMillis(at);
@@ -708,7 +737,8 @@ class FakeAdmin : public Admin {
     absl::MutexLock lock(&k_->mu);
     if (k_->down) return Transport(absl::StrCat("describing topic ", name));
     auto it = k_->topics.find(name);
-    if (it == k_->topics.end()) return absl::NotFoundError(absl::StrCat("topic '", name, "' does not exist"));
+    if (it == k_->topics.end())
+      return absl::NotFoundError(absl::StrCat("topic '", name, "' does not exist"));
     TopicDescription d;
     d.name = name;
     d.partitions = static_cast<int>(it->second.partitions.size());
@@ -733,8 +763,8 @@ class FakeAdmin : public Admin {
       if (p == nullptr) return UnknownTopic(topic, partition);
       const int64_t to = offset == kOffsetEnd ? p->end() : offset;
       if (to < 0 || to > p->end()) {
-        return absl::OutOfRangeError(absl::StrCat("offset ", offset, " is past the end of ", topic, "[", partition,
-                                                  "] (", p->end(), ")"));
+        return absl::OutOfRangeError(absl::StrCat("offset ", offset, " is past the end of ", topic,
+                                                  "[", partition, "] (", p->end(), ")"));
       }
       p->log_start = std::max(p->log_start, to);
     }
@@ -750,10 +780,12 @@ class FakeAdmin : public Admin {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Producer>> FakeClientFactory::NewProducer(const ProducerOptions& options) {
+absl::StatusOr<std::unique_ptr<Producer>> FakeClientFactory::NewProducer(
+    const ProducerOptions& options) {
   {
     absl::MutexLock lock(&kafka_->impl_->mu);
-    if (auto f = kafka_->impl_->TakeFault(FakeOp::kNewClient, options.client.client_id, "")) return *f;
+    if (auto f = kafka_->impl_->TakeFault(FakeOp::kNewClient, options.client.client_id, ""))
+      return *f;
   }
   absl::MutexLock lock(&mu_);
   ++producers_;
@@ -767,19 +799,23 @@ absl::StatusOr<std::unique_ptr<TransactionalProducer>> FakeClientFactory::NewTra
   }
   {
     absl::MutexLock lock(&kafka_->impl_->mu);
-    if (auto f = kafka_->impl_->TakeFault(FakeOp::kNewClient, options.client.client_id, options.transactional_id)) {
+    if (auto f = kafka_->impl_->TakeFault(FakeOp::kNewClient, options.client.client_id,
+                                          options.transactional_id)) {
       return *f;
     }
   }
   absl::MutexLock lock(&mu_);
   ++producers_;
-  return std::unique_ptr<TransactionalProducer>(new FakeTransactionalProducer(kafka_->impl_.get(), options));
+  return std::unique_ptr<TransactionalProducer>(
+      new FakeTransactionalProducer(kafka_->impl_.get(), options));
 }
 
-absl::StatusOr<std::unique_ptr<Consumer>> FakeClientFactory::NewConsumer(const ConsumerOptions& options) {
+absl::StatusOr<std::unique_ptr<Consumer>> FakeClientFactory::NewConsumer(
+    const ConsumerOptions& options) {
   {
     absl::MutexLock lock(&kafka_->impl_->mu);
-    if (auto f = kafka_->impl_->TakeFault(FakeOp::kNewClient, options.client.client_id, "")) return *f;
+    if (auto f = kafka_->impl_->TakeFault(FakeOp::kNewClient, options.client.client_id, ""))
+      return *f;
   }
   absl::MutexLock lock(&mu_);
   ++consumers_;

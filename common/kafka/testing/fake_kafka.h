@@ -55,14 +55,14 @@ int32_t JavaPartition(absl::string_view key, int32_t partitions);
 
 // Operations a fault can be injected into (FakeKafka::FailNext).
 enum class FakeOp {
-  kSend,              // the record's callback gets the status; nothing is appended
+  kSend,  // the record's callback gets the status; nothing is appended
   kInitTransactions,
   kBeginTransaction,
   kAbortTransaction,
   kPoll,
   kQueryWatermarks,
   kCreateTopic,
-  kNewClient,         // the factory refuses to create a client
+  kNewClient,  // the factory refuses to create a client
 };
 
 // What an injected commit fault does (FakeKafka::FailCommit).

@@ -6,7 +6,8 @@
 namespace polder {
 namespace datasets {
 
-absl::StatusOr<std::map<std::string, std::shared_ptr<const schema::ParsedSchema>>> ParseStandardSchemas() {
+absl::StatusOr<std::map<std::string, std::shared_ptr<const schema::ParsedSchema>>>
+ParseStandardSchemas() {
   absl::StatusOr<std::vector<StandardSchema>> standard = StandardSchemas();
   if (!standard.ok()) return standard.status();
   std::map<std::string, std::shared_ptr<const schema::ParsedSchema>> parsed;
@@ -15,8 +16,10 @@ absl::StatusOr<std::map<std::string, std::shared_ptr<const schema::ParsedSchema>
     for (const std::string& i : s.imports) refs.push_back({i, i, 1, parsed[i]});
     schema::ParseOptions o;
     o.file_name = s.path;
-    absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> p = schema::ParsedSchema::Parse(s.source, refs, o);
-    if (!p.ok()) return absl::Status(p.status().code(), absl::StrCat(s.path, ": ", p.status().message()));
+    absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> p =
+        schema::ParsedSchema::Parse(s.source, refs, o);
+    if (!p.ok())
+      return absl::Status(p.status().code(), absl::StrCat(s.path, ": ", p.status().message()));
     parsed[s.subject] = *p;
   }
   return parsed;

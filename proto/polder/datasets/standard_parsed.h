@@ -14,7 +14,8 @@ namespace polder {
 namespace datasets {
 
 // subject → parsed schema, for every standard file (imports under their import path).
-absl::StatusOr<std::map<std::string, std::shared_ptr<const schema::ParsedSchema>>> ParseStandardSchemas();
+absl::StatusOr<std::map<std::string, std::shared_ptr<const schema::ParsedSchema>>>
+ParseStandardSchemas();
 
 }  // namespace datasets
 }  // namespace polder

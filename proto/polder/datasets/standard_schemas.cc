@@ -24,12 +24,13 @@ namespace {
 // Touches one message of every standard file: a statically linked binary keeps a generated
 // file's descriptor only if something refers to it.
 void LinkGeneratedDescriptors() {
-  for (const pb::Descriptor* d : {common::v1::DatasetInfo::descriptor(), common::v1::Location::descriptor(),
-                                  mobility::v1::BikeCount::descriptor(), mobility::v1::ShuttleTelemetry::descriptor(),
-                                  parking::v1::ParkingOccupancy::descriptor(),
-                                  environment::v1::AirQualityObserved::descriptor(),
-                                  energy::v1::StreetlightReading::descriptor(), economy::v1::FootfallCount::descriptor(),
-                                  safety::v1::IncidentCount::descriptor()}) {
+  for (const pb::Descriptor* d :
+       {common::v1::DatasetInfo::descriptor(), common::v1::Location::descriptor(),
+        mobility::v1::BikeCount::descriptor(), mobility::v1::ShuttleTelemetry::descriptor(),
+        parking::v1::ParkingOccupancy::descriptor(),
+        environment::v1::AirQualityObserved::descriptor(),
+        energy::v1::StreetlightReading::descriptor(), economy::v1::FootfallCount::descriptor(),
+        safety::v1::IncidentCount::descriptor()}) {
     (void)d;
   }
 }
@@ -43,14 +44,16 @@ absl::StatusOr<std::vector<StandardSchema>> StandardSchemas() {
   for (const EmbeddedProto& e : StandardSources()) {
     const pb::FileDescriptor* file = pb::DescriptorPool::generated_pool()->FindFileByName(e.path);
     if (file == nullptr) {
-      return absl::InternalError(absl::StrCat(e.path, " is embedded but its descriptor is not linked"));
+      return absl::InternalError(
+          absl::StrCat(e.path, " is embedded but its descriptor is not linked"));
     }
     StandardSchema s{e.path, e.source, e.path, "", {}};
     for (int i = 0; i < file->dependency_count(); ++i) {
       const std::string& dep = file->dependency(i)->name();
       if (absl::StartsWith(dep, "google/protobuf/")) continue;
       if (seen.count(dep) == 0) {
-        return absl::InternalError(absl::StrCat(e.path, " imports ", dep, ", which is not embedded before it"));
+        return absl::InternalError(
+            absl::StrCat(e.path, " imports ", dep, ", which is not embedded before it"));
       }
       s.imports.push_back(dep);
     }
@@ -58,7 +61,8 @@ absl::StatusOr<std::vector<StandardSchema>> StandardSchemas() {
       const pb::Descriptor* m = file->message_type(i);
       if (!m->options().HasExtension(common::v1::dataset)) continue;
       if (!s.dataset_id.empty()) {
-        return absl::InternalError(absl::StrCat(e.path, " declares two datasets: ", s.subject, " and ", m->full_name()));
+        return absl::InternalError(
+            absl::StrCat(e.path, " declares two datasets: ", s.subject, " and ", m->full_name()));
       }
       s.subject = m->full_name();
       s.dataset_id = m->options().GetExtension(common::v1::dataset).dataset_id();

@@ -22,7 +22,8 @@ TEST(StandardSourcesTest, ParseInDependencyOrderWithReferences) {
   for (const StandardSchema& s : schemas) {
     std::vector<schema::ResolvedReference> refs;
     for (const std::string& import : s.imports) {
-      ASSERT_TRUE(parsed.count(import)) << s.path << " imports " << import << " before it is registered";
+      ASSERT_TRUE(parsed.count(import))
+          << s.path << " imports " << import << " before it is registered";
       refs.push_back({import, import, 1, parsed[import]});
     }
     schema::ParseOptions options;
@@ -38,10 +39,11 @@ TEST(StandardSourcesTest, ParseInDependencyOrderWithReferences) {
       EXPECT_OK(parsed[s.path]->IndexesOf(s.subject).status()) << s.subject << " is in " << s.path;
     }
   }
-  EXPECT_THAT(dataset_ids, ::testing::UnorderedElementsAre("mobility.bike-counts", "parking.occupancy",
-                                                          "environment.air-quality", "energy.streetlights",
-                                                          "mobility.shuttle-telemetry", "safety.incident-counts",
-                                                          "economy.footfall"));
+  EXPECT_THAT(dataset_ids,
+              ::testing::UnorderedElementsAre("mobility.bike-counts", "parking.occupancy",
+                                              "environment.air-quality", "energy.streetlights",
+                                              "mobility.shuttle-telemetry",
+                                              "safety.incident-counts", "economy.footfall"));
 }
 
 }  // namespace

@@ -22,7 +22,8 @@ kafka::ConsumerOptions SmallPrefetch(kafka::ConsumerOptions o) {
 }
 
 // "receipt/<stream>/<peer>/<sequence>" → (stream, peer, sequence).
-bool ParseReceiptKey(const std::string& key, std::string& stream, std::string& peer, uint64_t& sequence) {
+bool ParseReceiptKey(const std::string& key, std::string& stream, std::string& peer,
+                     uint64_t& sequence) {
   const std::string rest = key.substr(8);
   const size_t last = rest.rfind('/');
   if (last == std::string::npos || last == 0) return false;
@@ -45,8 +46,10 @@ kafka::ProducerRecord ToProducerRecord(const std::string& topic, const audit::In
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Create(kafka::ClientFactory& kafka, kafka::ProducerOptions producer,
-                                                           kafka::ConsumerOptions consumer, Options options) {
+absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Create(kafka::ClientFactory& kafka,
+                                                           kafka::ProducerOptions producer,
+                                                           kafka::ConsumerOptions consumer,
+                                                           Options options) {
   ASSIGN_OR_RETURN(std::unique_ptr<kafka::Producer> p, kafka.NewProducer(producer));
   return std::unique_ptr<AuditLog>(
       new AuditLog(kafka, std::move(p), SmallPrefetch(std::move(consumer)), std::move(options)));
@@ -55,7 +58,9 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Create(kafka::ClientFactory&
 AuditLog::AuditLog(kafka::ClientFactory& kafka, std::unique_ptr<kafka::Producer> producer,
                    kafka::ConsumerOptions consumer, Options options)
     : kafka_(kafka),
-      producer_(std::move(producer)), consumer_(std::move(consumer)), options_(std::move(options)) {
+      producer_(std::move(producer)),
+      consumer_(std::move(consumer)),
+      options_(std::move(options)) {
   indexer_ = std::thread([this] { IndexLoop(); });
 }
 
@@ -93,9 +98,11 @@ void AuditLog::Apply(const audit::IndexRecord& r) {
       if (s.last_sequence == 0) s.last_sequence = 1;  // its first entry exists
       break;
     case Kind::kCheckpoint: {
-      auto at = std::lower_bound(s.checkpoints.begin(), s.checkpoints.end(), r.sequence,
-                                 [](const Checkpoint& c, uint64_t seq) { return c.sequence < seq; });
-      if (at == s.checkpoints.end() || at->sequence != r.sequence) s.checkpoints.insert(at, {r.sequence, r.offset, r.hash});
+      auto at =
+          std::lower_bound(s.checkpoints.begin(), s.checkpoints.end(), r.sequence,
+                           [](const Checkpoint& c, uint64_t seq) { return c.sequence < seq; });
+      if (at == s.checkpoints.end() || at->sequence != r.sequence)
+        s.checkpoints.insert(at, {r.sequence, r.offset, r.hash});
       if (r.sequence > s.last_sequence || s.last_hash.empty()) {
         if (r.sequence >= s.last_sequence) {
           s.last_sequence = r.sequence;
@@ -119,17 +126,19 @@ void AuditLog::Apply(const audit::IndexRecord& r) {
 absl::Status AuditLog::LoadIndex() {
   std::vector<audit::IndexRecord> records;
   int64_t unreadable = 0;
-  ASSIGN_OR_RETURN(int64_t end, kafka::ReadToEnd(kafka_, consumer_, options_.index_topic, 0, 0, absl::Seconds(60),
-                                                 [&](const kafka::ConsumedRecord& r) -> absl::Status {
-                                                   absl::StatusOr<audit::IndexRecord> d =
-                                                       audit::DecodeIndexRecord(r.key.value_or(""), r.value);
-                                                   if (d.ok()) {
-                                                     records.push_back(*std::move(d));
-                                                   } else {
-                                                     ++unreadable;
-                                                   }
-                                                   return absl::OkStatus();
-                                                 }));
+  ASSIGN_OR_RETURN(
+      int64_t end,
+      kafka::ReadToEnd(kafka_, consumer_, options_.index_topic, 0, 0, absl::Seconds(60),
+                       [&](const kafka::ConsumedRecord& r) -> absl::Status {
+                         absl::StatusOr<audit::IndexRecord> d =
+                             audit::DecodeIndexRecord(r.key.value_or(""), r.value);
+                         if (d.ok()) {
+                           records.push_back(*std::move(d));
+                         } else {
+                           ++unreadable;
+                         }
+                         return absl::OkStatus();
+                       }));
   (void)end;
   absl::MutexLock lock(&mu_);
   index_.clear();
@@ -145,8 +154,9 @@ absl::Status AuditLog::LoadIndex() {
   stats_.index_records_loaded = static_cast<int64_t>(records.size());
   stats_.unreadable = unreadable;
   if (unreadable > 0) {
-    log::Warning("audit index: records that do not decode were skipped (the tail repairs what they held)",
-                 {{"topic", options_.index_topic}, {"unreadable", unreadable}});
+    log::Warning(
+        "audit index: records that do not decode were skipped (the tail repairs what they held)",
+        {{"topic", options_.index_topic}, {"unreadable", unreadable}});
   }
   return absl::OkStatus();
 }
@@ -167,8 +177,9 @@ void AuditLog::Tail(const kafka::ConsumedRecord& r) {
     return;
   }
   absl::StatusOr<audit::AuditLink> link = audit::DecodeAuditRecord(r.value);
-  absl::StatusOr<audit::AuditEntry> e =
-      link.ok() ? audit::ParseEntry(link->canonical_json) : absl::StatusOr<audit::AuditEntry>(link.status());
+  absl::StatusOr<audit::AuditEntry> e = link.ok()
+                                            ? audit::ParseEntry(link->canonical_json)
+                                            : absl::StatusOr<audit::AuditEntry>(link.status());
   const size_t slash = r.key->rfind('/');
   if (!e.ok() || slash == std::string::npos) return;
   const std::string stream = r.key->substr(0, slash);  // the key is "<stream>/<sequence>"
@@ -178,7 +189,8 @@ void AuditLog::Tail(const kafka::ConsumedRecord& r) {
     s.destination = e->destination;
     s.direction = e->direction;
     s.first_offset = r.offset;
-    audit::IndexRecord rec = audit::StreamRecord(stream, s.source, s.destination, s.direction, r.offset);
+    audit::IndexRecord rec =
+        audit::StreamRecord(stream, s.source, s.destination, s.direction, r.offset);
     unmarked_[rec.Key()] = rec;
   }
   if (link->sequence % audit::kIndexCheckpointEvery == 0) {
@@ -186,7 +198,8 @@ void AuditLog::Tail(const kafka::ConsumedRecord& r) {
                                [](const Checkpoint& c, uint64_t seq) { return c.sequence < seq; });
     if (at == s.checkpoints.end() || at->sequence != link->sequence) {
       s.checkpoints.insert(at, {link->sequence, r.offset, link->hash});
-      audit::IndexRecord rec = audit::CheckpointRecord(stream, link->sequence, link->hash, r.offset);
+      audit::IndexRecord rec =
+          audit::CheckpointRecord(stream, link->sequence, link->hash, r.offset);
       unmarked_[rec.Key()] = rec;
     }
   }
@@ -201,11 +214,12 @@ void AuditLog::Tail(const kafka::ConsumedRecord& r) {
 
 void AuditLog::WriteIndex(const audit::IndexRecord& rec, bool remember) {
   if (options_.index_topic.empty()) return;
-  producer_->Send(ToProducerRecord(options_.index_topic, rec), [this, remember, key = rec.Key()](absl::StatusOr<kafka::RecordMetadata> m) {
-    if (!m.ok() || !remember) return;
-    absl::MutexLock lock(&mu_);
-    written_.insert(key);
-  });
+  producer_->Send(ToProducerRecord(options_.index_topic, rec),
+                  [this, remember, key = rec.Key()](absl::StatusOr<kafka::RecordMetadata> m) {
+                    if (!m.ok() || !remember) return;
+                    absl::MutexLock lock(&mu_);
+                    written_.insert(key);
+                  });
 }
 
 void AuditLog::WriteMark() {
@@ -221,13 +235,16 @@ void AuditLog::WriteMark() {
   }
   auto failed = std::make_shared<std::atomic<int>>(0);
   for (const auto& [key, rec] : records) {
-    producer_->Send(ToProducerRecord(options_.index_topic, rec), [failed](absl::StatusOr<kafka::RecordMetadata> m) {
-      if (!m.ok()) failed->fetch_add(1);
-    });
+    producer_->Send(ToProducerRecord(options_.index_topic, rec),
+                    [failed](absl::StatusOr<kafka::RecordMetadata> m) {
+                      if (!m.ok()) failed->fetch_add(1);
+                    });
   }
   absl::Status flushed = producer_->Flush(absl::Seconds(10));
   if (flushed.ok() && failed->load() == 0) {
-    if (kafka::SendAndWait(*producer_, ToProducerRecord(options_.index_topic, audit::ThroughRecord(mark))).ok()) {
+    if (kafka::SendAndWait(*producer_,
+                           ToProducerRecord(options_.index_topic, audit::ThroughRecord(mark)))
+            .ok()) {
       absl::MutexLock lock(&mu_);
       stats_.index_records_written += static_cast<int64_t>(records.size());
       ++stats_.marks_written;
@@ -260,8 +277,8 @@ void AuditLog::IndexLoop() {
                                        {"tail_from", indexed_to_}});
       break;
     }
-    log::Warning("audit index: cannot load yet; retrying", {{"topic", options_.index_topic},
-                                                            {"error", std::string(s.message())}});
+    log::Warning("audit index: cannot load yet; retrying",
+                 {{"topic", options_.index_topic}, {"error", std::string(s.message())}});
     for (int i = 0; i < 20; ++i) {
       absl::SleepFor(absl::Milliseconds(100));
       absl::MutexLock lock(&mu_);
@@ -292,7 +309,8 @@ void AuditLog::IndexLoop() {
       }
       reader = *std::move(r);
     }
-    absl::StatusOr<std::vector<kafka::ConsumedRecord>> records = reader->Poll(absl::Milliseconds(200), 2000);
+    absl::StatusOr<std::vector<kafka::ConsumedRecord>> records =
+        reader->Poll(absl::Milliseconds(200), 2000);
     if (!records.ok()) {
       reader.reset();  // recreated from the last indexed offset
       absl::SleepFor(absl::Milliseconds(500));
@@ -309,7 +327,8 @@ void AuditLog::IndexLoop() {
   }
 }
 
-absl::StatusOr<AuditLog::StreamIndex> AuditLog::Find(const std::string& stream_id, const std::string& reader,
+absl::StatusOr<AuditLog::StreamIndex> AuditLog::Find(const std::string& stream_id,
+                                                     const std::string& reader,
                                                      absl::Time deadline) {
   int64_t end = -1;  // the topic's end when first looked for; the index must reach it
   while (true) {
@@ -319,7 +338,8 @@ absl::StatusOr<AuditLog::StreamIndex> AuditLog::Find(const std::string& stream_i
       if (it != index_.end()) {
         const StreamIndex& s = it->second;
         if (!reader.empty() && s.destination != reader) {
-          return absl::PermissionDeniedError(absl::StrCat("stream ", stream_id, " is not a stream of '", reader, "'"));
+          return absl::PermissionDeniedError(
+              absl::StrCat("stream ", stream_id, " is not a stream of '", reader, "'"));
         }
         return s;
       }
@@ -331,19 +351,22 @@ absl::StatusOr<AuditLog::StreamIndex> AuditLog::Find(const std::string& stream_i
       kafka::ConsumerOptions o = consumer_;
       o.read_committed = false;
       ASSIGN_OR_RETURN(auto probe, kafka_.NewConsumer(o));
-      ASSIGN_OR_RETURN(auto marks, probe->QueryWatermarks(options_.topic, 0,
-                                                          std::max(deadline - absl::Now(), absl::Seconds(1))));
+      ASSIGN_OR_RETURN(auto marks,
+                       probe->QueryWatermarks(options_.topic, 0,
+                                              std::max(deadline - absl::Now(), absl::Seconds(1))));
       end = marks.second;
       continue;
     }
     if (absl::Now() > deadline) {
-      return absl::UnavailableError("the audit index is still catching up with the audit topic; retry shortly");
+      return absl::UnavailableError(
+          "the audit index is still catching up with the audit topic; retry shortly");
     }
     absl::SleepFor(absl::Milliseconds(50));
   }
 }
 
-absl::StatusOr<audit::AuditLink> AuditLog::Record(audit::AuditChain& chain, const audit::AuditEntry& entry) {
+absl::StatusOr<audit::AuditLink> AuditLog::Record(audit::AuditChain& chain,
+                                                  const audit::AuditEntry& entry) {
   audit::AuditChain next = chain;
   ASSIGN_OR_RETURN(audit::AuditLink link, next.Append(entry));
   kafka::ProducerRecord r;
@@ -353,17 +376,20 @@ absl::StatusOr<audit::AuditLink> AuditLog::Record(audit::AuditChain& chain, cons
   r.value = audit::EncodeAuditRecord(link);
   absl::StatusOr<kafka::RecordMetadata> written = kafka::SendAndWait(*producer_, std::move(r));
   if (!written.ok()) {
-    return Prepend(written.status(), absl::StrCat("audit entry ", link.sequence, " of stream ", chain.stream_id(),
-                                                  " not recorded; the batch is not sent: "));
+    return Prepend(written.status(),
+                   absl::StrCat("audit entry ", link.sequence, " of stream ", chain.stream_id(),
+                                " not recorded; the batch is not sent: "));
   }
   // The index follows the acknowledged entry; if this write is lost, the index reader repairs it.
   if (link.sequence == 1) {
-    WriteIndex(audit::StreamRecord(chain.stream_id(), entry.source, entry.destination, entry.direction,
-                                   written->offset),
+    WriteIndex(audit::StreamRecord(chain.stream_id(), entry.source, entry.destination,
+                                   entry.direction, written->offset),
                true);
   }
   if (link.sequence % audit::kIndexCheckpointEvery == 0) {
-    WriteIndex(audit::CheckpointRecord(chain.stream_id(), link.sequence, link.hash, written->offset), true);
+    WriteIndex(
+        audit::CheckpointRecord(chain.stream_id(), link.sequence, link.hash, written->offset),
+        true);
   }
   chain = std::move(next);
   return link;
@@ -371,7 +397,8 @@ absl::StatusOr<audit::AuditLink> AuditLog::Record(audit::AuditChain& chain, cons
 
 void AuditLog::EndStream(const audit::AuditChain& chain) {
   if (chain.sequence() == 0) return;
-  WriteIndex(audit::EndRecord(chain.stream_id(), chain.sequence(), chain.head()), /*remember=*/false);
+  WriteIndex(audit::EndRecord(chain.stream_id(), chain.sequence(), chain.head()),
+             /*remember=*/false);
 }
 
 absl::Status AuditLog::StoreReceipt(const audit::Receipt& receipt) {
@@ -382,14 +409,16 @@ absl::Status AuditLog::StoreReceipt(const audit::Receipt& receipt) {
   r.value = audit::EncodeReceipt(receipt);
   absl::StatusOr<kafka::RecordMetadata> written = kafka::SendAndWait(*producer_, std::move(r));
   if (!written.ok()) {
-    return Prepend(written.status(), absl::StrCat("receipt of ", receipt.peer, " for stream ", receipt.stream_id,
-                                                  " not stored: "));
+    return Prepend(written.status(), absl::StrCat("receipt of ", receipt.peer, " for stream ",
+                                                  receipt.stream_id, " not stored: "));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<audit::AuditLink>> AuditLog::Read(const std::string& stream_id, uint64_t from, int max,
-                                                             absl::Duration timeout, const std::string& reader) {
+absl::StatusOr<std::vector<audit::AuditLink>> AuditLog::Read(const std::string& stream_id,
+                                                             uint64_t from, int max,
+                                                             absl::Duration timeout,
+                                                             const std::string& reader) {
   const absl::Time deadline = absl::Now() + timeout;
   ASSIGN_OR_RETURN(StreamIndex s, Find(stream_id, reader, deadline));
   int64_t start = s.first_offset;
@@ -401,18 +430,21 @@ absl::StatusOr<std::vector<audit::AuditLink>> AuditLog::Read(const std::string& 
   const std::string prefix = absl::StrCat(stream_id, "/");
   // Stops as soon as `max` links are in (a sentinel status, not an error).
   const absl::Status enough = absl::CancelledError("enough");
-  absl::StatusOr<int64_t> read = kafka::ReadToEnd(kafka_, consumer_, options_.topic, 0, start, std::max(deadline - absl::Now(), absl::Seconds(1)),
-      [&](const kafka::ConsumedRecord& r) -> absl::Status {
-        if (!r.key || !absl::StartsWith(*r.key, prefix)) return absl::OkStatus();
-        ASSIGN_OR_RETURN(audit::AuditLink link, audit::DecodeAuditRecord(r.value));
-        if (link.sequence >= from) out.push_back(std::move(link));
-        return static_cast<int>(out.size()) >= max ? enough : absl::OkStatus();
-      });
+  absl::StatusOr<int64_t> read =
+      kafka::ReadToEnd(kafka_, consumer_, options_.topic, 0, start,
+                       std::max(deadline - absl::Now(), absl::Seconds(1)),
+                       [&](const kafka::ConsumedRecord& r) -> absl::Status {
+                         if (!r.key || !absl::StartsWith(*r.key, prefix)) return absl::OkStatus();
+                         ASSIGN_OR_RETURN(audit::AuditLink link, audit::DecodeAuditRecord(r.value));
+                         if (link.sequence >= from) out.push_back(std::move(link));
+                         return static_cast<int>(out.size()) >= max ? enough : absl::OkStatus();
+                       });
   if (!read.ok() && read.status() != enough) return read.status();
   return out;
 }
 
-absl::StatusOr<AuditLog::StreamHead> AuditLog::Head(const std::string& stream_id, absl::Duration timeout,
+absl::StatusOr<AuditLog::StreamHead> AuditLog::Head(const std::string& stream_id,
+                                                    absl::Duration timeout,
                                                     const std::string& reader) {
   const absl::Time deadline = absl::Now() + timeout;
   // Every entry the topic holds now must be counted: the index catches up with its end first.
@@ -420,14 +452,18 @@ absl::StatusOr<AuditLog::StreamHead> AuditLog::Head(const std::string& stream_id
     kafka::ConsumerOptions o = consumer_;
     o.read_committed = false;
     ASSIGN_OR_RETURN(auto probe, kafka_.NewConsumer(o));
-    ASSIGN_OR_RETURN(auto marks, probe->QueryWatermarks(options_.topic, 0, std::max(timeout, absl::Seconds(1))));
+    ASSIGN_OR_RETURN(
+        auto marks, probe->QueryWatermarks(options_.topic, 0, std::max(timeout, absl::Seconds(1))));
     absl::MutexLock lock(&mu_);
-    auto caught_up = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return loaded_ && indexed_to_ >= marks.second; };
+    auto caught_up = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return loaded_ && indexed_to_ >= marks.second;
+    };
     while (!caught_up() && absl::Now() < deadline) {
       mu_.AwaitWithDeadline(absl::Condition(&caught_up), deadline);
     }
     if (!caught_up()) {
-      return absl::UnavailableError("the audit index is still catching up with the audit topic; retry shortly");
+      return absl::UnavailableError(
+          "the audit index is still catching up with the audit topic; retry shortly");
     }
   }
   ASSIGN_OR_RETURN(StreamIndex s, Find(stream_id, reader, deadline));
@@ -436,10 +472,12 @@ absl::StatusOr<AuditLog::StreamHead> AuditLog::Head(const std::string& stream_id
   // Loaded from the persisted index without an end record (its node stopped mid-stream): the
   // links past its last checkpoint are read (fewer than 64 of this stream).
   const uint64_t from = s.checkpoints.empty() ? 1 : s.checkpoints.back().sequence;
-  ASSIGN_OR_RETURN(std::vector<audit::AuditLink> links,
-                   Read(stream_id, from, 1 << 16, std::max(deadline - absl::Now(), absl::Seconds(1)), reader));
-  if (links.empty()) return absl::DataLossError(absl::StrCat("the audit index names stream ", stream_id,
-                                                             " but the audit topic holds none of its entries"));
+  ASSIGN_OR_RETURN(
+      std::vector<audit::AuditLink> links,
+      Read(stream_id, from, 1 << 16, std::max(deadline - absl::Now(), absl::Seconds(1)), reader));
+  if (links.empty())
+    return absl::DataLossError(absl::StrCat("the audit index names stream ", stream_id,
+                                            " but the audit topic holds none of its entries"));
   head.sequence = links.back().sequence;
   head.hash = links.back().hash;
   absl::MutexLock lock(&mu_);

@@ -28,9 +28,9 @@
 #include "absl/synchronization/mutex.h"
 #include "common/audit/audit_chain.h"
 #include "common/audit/audit_index.h"
+#include "common/kafka/client_factory.h"
 #include "common/kafka/consumer.h"
 #include "common/kafka/producer.h"
-#include "common/kafka/client_factory.h"
 
 namespace polder {
 namespace node {
@@ -47,8 +47,10 @@ class AuditLog {
   };
 
   // Clients come from `kafka`, which must outlive the log.
-  static absl::StatusOr<std::unique_ptr<AuditLog>> Create(kafka::ClientFactory& kafka, kafka::ProducerOptions producer,
-                                                          kafka::ConsumerOptions consumer, Options options);
+  static absl::StatusOr<std::unique_ptr<AuditLog>> Create(kafka::ClientFactory& kafka,
+                                                          kafka::ProducerOptions producer,
+                                                          kafka::ConsumerOptions consumer,
+                                                          Options options);
 
   // Appends `entry` to `chain` and writes the link; returns it once the broker acknowledged it.
   // On any error the chain does not advance and the caller must not send the batch. The index
@@ -65,8 +67,9 @@ class AuditLog {
   // The stored links of `stream_id` with sequence ≥ `from`, at most `max`. With `reader` set,
   // PERMISSION_DENIED unless the stream's entries name `reader` as their destination (checked
   // on the index, before anything is read); NOT_FOUND for a stream the topic does not hold.
-  absl::StatusOr<std::vector<audit::AuditLink>> Read(const std::string& stream_id, uint64_t from, int max,
-                                                     absl::Duration timeout, const std::string& reader = "");
+  absl::StatusOr<std::vector<audit::AuditLink>> Read(const std::string& stream_id, uint64_t from,
+                                                     int max, absl::Duration timeout,
+                                                     const std::string& reader = "");
 
   // A stream as the index knows it, with its head as stored (every entry the topic held when
   // asked is counted). PERMISSION_DENIED unless `reader` is its destination (when set);
@@ -83,13 +86,13 @@ class AuditLog {
   // What the index reader has done (for tests and /statusz).
   struct IndexStats {
     bool loaded = false;
-    int64_t loaded_from = 0;       // the audit-topic offset tailing started from (the last mark)
-    int64_t indexed_to = 0;        // the next audit-topic offset to index
-    int64_t records_tailed = 0;    // audit-topic records read by the tailer since start
+    int64_t loaded_from = 0;     // the audit-topic offset tailing started from (the last mark)
+    int64_t indexed_to = 0;      // the next audit-topic offset to index
+    int64_t records_tailed = 0;  // audit-topic records read by the tailer since start
     int64_t index_records_loaded = 0;
     int64_t index_records_written = 0;
     int64_t marks_written = 0;
-    int64_t unreadable = 0;        // index records that did not decode (skipped, counted)
+    int64_t unreadable = 0;  // index records that did not decode (skipped, counted)
     int64_t streams = 0;
   };
   IndexStats index_stats() const;
@@ -107,12 +110,12 @@ class AuditLog {
     int64_t first_offset = -1;  // where its first entry lies (or a lower bound); -1: not known
     uint64_t last_sequence = 0;
     std::string last_hash;
-    bool head_exact = false;  // last_* counts every entry below indexed_to_
+    bool head_exact = false;              // last_* counts every entry below indexed_to_
     std::vector<Checkpoint> checkpoints;  // ascending, every 64th link
     std::map<std::string, uint64_t> receipted;
   };
-  AuditLog(kafka::ClientFactory& kafka, std::unique_ptr<kafka::Producer> producer, kafka::ConsumerOptions consumer,
-           Options options);
+  AuditLog(kafka::ClientFactory& kafka, std::unique_ptr<kafka::Producer> producer,
+           kafka::ConsumerOptions consumer, Options options);
   void IndexLoop();
   absl::Status LoadIndex() ABSL_LOCKS_EXCLUDED(mu_);
   void Apply(const audit::IndexRecord& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -121,7 +124,8 @@ class AuditLog {
   void WriteIndex(const audit::IndexRecord& r, bool remember);
   // The index entry of `stream_id` once the index has caught up with the topic if needed;
   // copies what the caller needs under the lock.
-  absl::StatusOr<StreamIndex> Find(const std::string& stream_id, const std::string& reader, absl::Time deadline);
+  absl::StatusOr<StreamIndex> Find(const std::string& stream_id, const std::string& reader,
+                                   absl::Time deadline);
 
   kafka::ClientFactory& kafka_;
   std::unique_ptr<kafka::Producer> producer_;

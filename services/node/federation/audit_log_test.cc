@@ -2,12 +2,12 @@
 
 #include <functional>
 
+#include "common/kafka/rdkafka_client_factory.h"
+#include "common/kafka/rdkafka_producer.h"
 #include "common/status/status_matchers.h"
 #include "common/testing/kafka_fixture.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "common/kafka/rdkafka_client_factory.h"
-#include "common/kafka/rdkafka_producer.h"
 
 namespace polder {
 namespace node {
@@ -49,7 +49,8 @@ TEST_F(AuditLogTest, RecordsBeforeSendingReadsBackAndRefusesWhenKafkaIsDown) {
   audit::AuditChain a("stream-a"), b("stream-b");
   for (int i = 0; i < 5; ++i) ASSERT_OK(log->Record(a, Entry("stream-a", 10 * i)).status());
   ASSERT_OK(log->Record(b, Entry("stream-b", 0)).status());
-  ASSERT_OK_AND_ASSIGN(std::vector<audit::AuditLink> links, log->Read("stream-a", 1, 100, absl::Seconds(10)));
+  ASSERT_OK_AND_ASSIGN(std::vector<audit::AuditLink> links,
+                       log->Read("stream-a", 1, 100, absl::Seconds(10)));
   ASSERT_EQ(links.size(), 5u);
   EXPECT_OK(audit::VerifyChain("stream-a", links));
   ASSERT_OK_AND_ASSIGN(auto tail, log->Read("stream-a", 4, 100, absl::Seconds(10)));
@@ -63,7 +64,8 @@ TEST_F(AuditLogTest, RecordsBeforeSendingReadsBackAndRefusesWhenKafkaIsDown) {
 
 // Waits (bounded) until `done` holds; false if it never did.
 bool Eventually(const std::function<bool()>& done, absl::Duration within = absl::Seconds(30)) {
-  for (absl::Time until = absl::Now() + within; absl::Now() < until; absl::SleepFor(absl::Milliseconds(50))) {
+  for (absl::Time until = absl::Now() + within; absl::Now() < until;
+       absl::SleepFor(absl::Milliseconds(50))) {
     if (done()) return true;
   }
   return done();
@@ -94,14 +96,16 @@ TEST_F(AuditLogTest, RestartLoadsThePersistedIndexAndTailsOnlyFromItsLastMark) {
       AuditLog::IndexStats s = log->index_stats();
       return s.indexed_to >= 131 && s.marks_written >= 1 && s.index_records_written >= 0 &&
              ReadRecords(index, 1, 100, absl::Seconds(3)).size() >= 6;
-    })) << "the first log indexes the topic and writes a mark: indexed_to " << log->index_stats().indexed_to
-        << ", marks " << log->index_stats().marks_written << ", written " << log->index_stats().index_records_written
-        << ", index topic " << ReadRecords(index, 1, 100, absl::Seconds(3)).size();
+    })) << "the first log indexes the topic and writes a mark: indexed_to "
+        << log->index_stats().indexed_to << ", marks " << log->index_stats().marks_written
+        << ", written " << log->index_stats().index_records_written << ", index topic "
+        << ReadRecords(index, 1, 100, absl::Seconds(3)).size();
     // Wait for a mark covering every entry.
     ASSERT_TRUE(Eventually([&] {
       for (const auto& r : ReadRecords(index, 1, 100, absl::Seconds(3))) {
         auto rec = audit::DecodeIndexRecord(r.key.value_or(""), r.value);
-        if (rec.ok() && rec->kind == audit::IndexRecord::Kind::kThrough && rec->offset >= 131) return true;
+        if (rec.ok() && rec->kind == audit::IndexRecord::Kind::kThrough && rec->offset >= 131)
+          return true;
       }
       return false;
     }));
@@ -130,7 +134,8 @@ TEST_F(AuditLogTest, RestartLoadsThePersistedIndexAndTailsOnlyFromItsLastMark) {
   ASSERT_OK_AND_ASSIGN(auto log, AuditLog::Create(kafka_, p, c, o));
   ASSERT_OK_AND_ASSIGN(std::vector<audit::AuditLink> c_links,
                        log->Read("stream-c", 1, 10, absl::Seconds(20), "enschede"));
-  ASSERT_EQ(c_links.size(), 1u) << "an entry the index lost is found: the log tails from the last mark";
+  ASSERT_EQ(c_links.size(), 1u)
+      << "an entry the index lost is found: the log tails from the last mark";
   AuditLog::IndexStats stats = log->index_stats();
   EXPECT_TRUE(stats.loaded);
   EXPECT_GE(stats.loaded_from, 131) << "tailing starts at the last mark, not at offset 0";
@@ -138,15 +143,18 @@ TEST_F(AuditLogTest, RestartLoadsThePersistedIndexAndTailsOnlyFromItsLastMark) {
   EXPECT_EQ(stats.unreadable, 1);
   EXPECT_GE(stats.streams, 3);
   // Reads seek to the checkpoint at or before the asked sequence.
-  ASSERT_OK_AND_ASSIGN(std::vector<audit::AuditLink> tail, log->Read("stream-a", 100, 1000, absl::Seconds(20)));
+  ASSERT_OK_AND_ASSIGN(std::vector<audit::AuditLink> tail,
+                       log->Read("stream-a", 100, 1000, absl::Seconds(20)));
   ASSERT_EQ(tail.size(), 31u);
   EXPECT_EQ(tail.front().sequence, 100u);
   EXPECT_EQ(tail.back().hash, a.head());
   EXPECT_THAT(log->Read("stream-a", 1, 10, absl::Seconds(20), "utrecht"),
               StatusIs(absl::StatusCode::kPermissionDenied));
-  EXPECT_THAT(log->Read("stream-zzz", 1, 10, absl::Seconds(20)), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(log->Read("stream-zzz", 1, 10, absl::Seconds(20)),
+              StatusIs(absl::StatusCode::kNotFound));
   // Heads: stream-a from its end record, stream-b (no end record) from a short read.
-  ASSERT_OK_AND_ASSIGN(AuditLog::StreamHead ha, log->Head("stream-a", absl::Seconds(20), "amersfoort"));
+  ASSERT_OK_AND_ASSIGN(AuditLog::StreamHead ha,
+                       log->Head("stream-a", absl::Seconds(20), "amersfoort"));
   EXPECT_EQ(ha.sequence, 130u);
   EXPECT_EQ(ha.hash, a.head());
   EXPECT_EQ(ha.direction, "offered");
@@ -155,7 +163,8 @@ TEST_F(AuditLogTest, RestartLoadsThePersistedIndexAndTailsOnlyFromItsLastMark) {
   EXPECT_EQ(hb.hash, b.head());
   ASSERT_OK_AND_ASSIGN(AuditLog::StreamHead hc, log->Head("stream-c", absl::Seconds(20)));
   EXPECT_EQ(hc.sequence, 1u);
-  EXPECT_THAT(log->Head("stream-a", absl::Seconds(20), "utrecht"), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(log->Head("stream-a", absl::Seconds(20), "utrecht"),
+              StatusIs(absl::StatusCode::kPermissionDenied));
   // The lost index record is repaired with the next mark.
   EXPECT_TRUE(Eventually([&] {
     for (const auto& r : ReadRecords(index, 1, 1000, absl::Seconds(3))) {

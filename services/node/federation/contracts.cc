@@ -81,30 +81,36 @@ void ContractBook::ReloadIfChanged() {
     revocations_.push_back(*std::move(r));
   }
   for (const std::string& p : problems_) log::Warning("contract file not used", {{"problem", p}});
-  log::Info("contracts loaded", {{"contracts", contracts_.size()}, {"revocations", revocations_.size()}});
+  log::Info("contracts loaded",
+            {{"contracts", contracts_.size()}, {"revocations", revocations_.size()}});
 }
 
 absl::Status ContractBook::Valid(const trust::SignedContract& c, absl::Time now) {
   std::shared_ptr<const trust::Directory> directory = directory_();
-  if (directory == nullptr) return absl::PermissionDeniedError("no verified peer directory is in force");
+  if (directory == nullptr)
+    return absl::PermissionDeniedError("no verified peer directory is in force");
   absl::Status verified = trust::VerifyContract(c, *directory, now, skew_);
   if (!verified.ok()) {
-    return absl::PermissionDeniedError(absl::StrCat("contract ", c.contract.id, ": ", verified.message()));
+    return absl::PermissionDeniedError(
+        absl::StrCat("contract ", c.contract.id, ": ", verified.message()));
   }
   for (const trust::SignedRevocation& r : revocations_) {
     if (r.revocation.contract_id != c.contract.id) continue;
-    if (!trust::VerifyRevocation(r, c.contract, *directory, skew_).ok()) continue;  // not a valid revocation of it
+    if (!trust::VerifyRevocation(r, c.contract, *directory, skew_).ok())
+      continue;  // not a valid revocation of it
     if (r.revocation.revoked_at > now + skew_) continue;
-    return absl::PermissionDeniedError(absl::StrCat(
-        "contract ", c.contract.id, " was revoked by '", r.revocation.revoked_by, "' at ",
-        trust::FormatRfc3339(r.revocation.revoked_at),
-        r.revocation.reason.empty() ? "" : absl::StrCat(": ", r.revocation.reason)));
+    return absl::PermissionDeniedError(
+        absl::StrCat("contract ", c.contract.id, " was revoked by '", r.revocation.revoked_by,
+                     "' at ", trust::FormatRfc3339(r.revocation.revoked_at),
+                     r.revocation.reason.empty() ? "" : absl::StrCat(": ", r.revocation.reason)));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<trust::Contract> ContractBook::ForSubscribe(const std::string& consumer, const std::string& dataset,
-                                                           const std::string& contract_id, bool raw, absl::Time now) {
+absl::StatusOr<trust::Contract> ContractBook::ForSubscribe(const std::string& consumer,
+                                                           const std::string& dataset,
+                                                           const std::string& contract_id, bool raw,
+                                                           absl::Time now) {
   absl::MutexLock lock(&mu_);
   ReloadIfChanged();
   auto it = contracts_.find(contract_id);
@@ -115,12 +121,12 @@ absl::StatusOr<trust::Contract> ContractBook::ForSubscribe(const std::string& co
   }
   const trust::Contract& c = it->second.contract;
   if (c.provider != self_) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("contract ", c.id, " is provided by '", c.provider, "', not by '", self_, "'"));
+    return absl::PermissionDeniedError(absl::StrCat("contract ", c.id, " is provided by '",
+                                                    c.provider, "', not by '", self_, "'"));
   }
   if (c.consumer != consumer) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("contract ", c.id, " is for consumer '", c.consumer, "', not '", consumer, "'"));
+    return absl::PermissionDeniedError(absl::StrCat("contract ", c.id, " is for consumer '",
+                                                    c.consumer, "', not '", consumer, "'"));
   }
   if (c.dataset != dataset) {
     return absl::PermissionDeniedError(
@@ -134,12 +140,14 @@ absl::StatusOr<trust::Contract> ContractBook::ForSubscribe(const std::string& co
   return c;
 }
 
-std::vector<trust::Contract> ContractBook::ForConsumer(const std::string& consumer, absl::Time now) {
+std::vector<trust::Contract> ContractBook::ForConsumer(const std::string& consumer,
+                                                       absl::Time now) {
   absl::MutexLock lock(&mu_);
   ReloadIfChanged();
   std::vector<trust::Contract> out;
   for (const auto& [id, c] : contracts_) {
-    if (c.contract.provider == self_ && c.contract.consumer == consumer && Valid(c, now).ok()) out.push_back(c.contract);
+    if (c.contract.provider == self_ && c.contract.consumer == consumer && Valid(c, now).ok())
+      out.push_back(c.contract);
   }
   return out;
 }
@@ -173,7 +181,8 @@ std::vector<ContractBook::Listed> ContractBook::All(absl::Time now) {
   ReloadIfChanged();
   std::vector<Listed> out;
   for (const auto& [id, c] : contracts_) {
-    if (c.contract.provider == self_ || c.contract.consumer == self_) out.push_back({c.contract, Valid(c, now)});
+    if (c.contract.provider == self_ || c.contract.consumer == self_)
+      out.push_back({c.contract, Valid(c, now)});
   }
   return out;
 }
@@ -182,9 +191,9 @@ absl::Status ContractBook::CheckSchemaVersion(const trust::Contract& c, int64_t 
   for (int64_t v : c.schema_versions) {
     if (v == version) return absl::OkStatus();
   }
-  return absl::FailedPreconditionError(absl::StrCat("schema version ", version, " of ", c.dataset,
-                                                    " is not allowed by contract ", c.id, " (allowed: ",
-                                                    absl::StrJoin(c.schema_versions, ", "), ")"));
+  return absl::FailedPreconditionError(
+      absl::StrCat("schema version ", version, " of ", c.dataset, " is not allowed by contract ",
+                   c.id, " (allowed: ", absl::StrJoin(c.schema_versions, ", "), ")"));
 }
 
 std::vector<std::string> ContractBook::problems() {

@@ -4,7 +4,8 @@
 //
 //   ContractBook book(self, contracts_dir, revocations_dir, [&] { return directory->current(); });
 //   ASSIGN_OR_RETURN(trust::Contract c, book.ForSubscribe("amersfoort", "mobility.bike-counts",
-//                                                         "gr-am-bikes-1", /*raw=*/true, absl::Now()));
+//                                                         "gr-am-bikes-1", /*raw=*/true,
+//                                                         absl::Now()));
 //   RETURN_IF_ERROR(ContractBook::CheckSchemaVersion(c, version));
 //
 // Files are re-read when the folders change, so a new contract or a revocation takes effect
@@ -32,15 +33,17 @@ class ContractBook {
  public:
   using DirectorySource = std::function<std::shared_ptr<const trust::Directory>()>;
 
-  ContractBook(std::string self, std::string contracts_dir, std::string revocations_dir, DirectorySource directory,
-               absl::Duration skew = absl::Minutes(5));
+  ContractBook(std::string self, std::string contracts_dir, std::string revocations_dir,
+               DirectorySource directory, absl::Duration skew = absl::Minutes(5));
 
   // The contract under which `consumer` may read `dataset` from this node now, or
   // PERMISSION_DENIED naming what is missing: an unknown contract id, another provider, consumer
   // or dataset, a missing or bad signature, outside its validity window, revoked (by whom, when,
   // why), or aggregate-only when `raw` data was asked for.
-  absl::StatusOr<trust::Contract> ForSubscribe(const std::string& consumer, const std::string& dataset,
-                                               const std::string& contract_id, bool raw, absl::Time now);
+  absl::StatusOr<trust::Contract> ForSubscribe(const std::string& consumer,
+                                               const std::string& dataset,
+                                               const std::string& contract_id, bool raw,
+                                               absl::Time now);
 
   // The valid contracts of this node for `consumer` (ListDatasets).
   std::vector<trust::Contract> ForConsumer(const std::string& consumer, absl::Time now);
@@ -65,7 +68,8 @@ class ContractBook {
 
  private:
   void ReloadIfChanged() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status Valid(const trust::SignedContract& c, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Valid(const trust::SignedContract& c, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string self_;
   const std::string contracts_dir_;

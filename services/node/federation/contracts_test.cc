@@ -21,7 +21,8 @@ using ::testing::HasSubstr;
 class ContractsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = absl::StrCat(std::getenv("TEST_TMPDIR"), "/", ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = absl::StrCat(std::getenv("TEST_TMPDIR"), "/",
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::create_directories(dir_ + "/contracts");
     std::filesystem::create_directories(dir_ + "/revocations");
     auto d = std::make_shared<trust::Directory>();
@@ -32,7 +33,9 @@ class ContractsTest : public ::testing::Test {
     for (const char* peer : {"groningen", "amersfoort", "enschede"}) {
       keys_.emplace(peer, *trust::PrivateKey::Generate());
       const trust::PublicKey& pub = keys_.at(peer).public_key();
-      d->peers.push_back({peer, std::string(peer) + ".example:7443", {},
+      d->peers.push_back({peer,
+                          std::string(peer) + ".example:7443",
+                          {},
                           {{pub.kid(), pub.RawBase64Url(), d->valid_from, d->valid_until}}});
     }
     directory_ = d;
@@ -40,8 +43,9 @@ class ContractsTest : public ::testing::Test {
                                            [this] { return directory_; });
   }
 
-  trust::SignedContract Contract(const std::string& id, const std::string& dataset, trust::Access access,
-                                 absl::Time from, absl::Time until, bool both = true) {
+  trust::SignedContract Contract(const std::string& id, const std::string& dataset,
+                                 trust::Access access, absl::Time from, absl::Time until,
+                                 bool both = true) {
     trust::SignedContract c;
     c.contract.id = id;
     c.contract.federation = "nl-smartcity";
@@ -67,17 +71,22 @@ class ContractsTest : public ::testing::Test {
 };
 
 TEST_F(ContractsTest, AllowsAValidContractAndNamesWhatIsMissingOtherwise) {
-  Contract("bikes-1", "mobility.bike-counts", trust::Access::kRaw, now_ - absl::Hours(1), now_ + absl::Hours(5));
+  Contract("bikes-1", "mobility.bike-counts", trust::Access::kRaw, now_ - absl::Hours(1),
+           now_ + absl::Hours(5));
   Contract("parking-agg", "parking.occupancy", trust::Access::kAggregateOnly, now_ - absl::Hours(1),
            now_ + absl::Hours(5));
-  Contract("old", "mobility.bike-counts", trust::Access::kRaw, now_ - absl::Hours(10), now_ - absl::Hours(2));
-  Contract("half", "mobility.bike-counts", trust::Access::kRaw, now_ - absl::Hours(1), now_ + absl::Hours(5), false);
+  Contract("old", "mobility.bike-counts", trust::Access::kRaw, now_ - absl::Hours(10),
+           now_ - absl::Hours(2));
+  Contract("half", "mobility.bike-counts", trust::Access::kRaw, now_ - absl::Hours(1),
+           now_ + absl::Hours(5), false);
 
-  ASSERT_OK_AND_ASSIGN(trust::Contract c, book_->ForSubscribe("amersfoort", "mobility.bike-counts", "bikes-1", true, now_));
+  ASSERT_OK_AND_ASSIGN(trust::Contract c, book_->ForSubscribe("amersfoort", "mobility.bike-counts",
+                                                              "bikes-1", true, now_));
   EXPECT_OK(ContractBook::CheckSchemaVersion(c, 2));
   EXPECT_THAT(ContractBook::CheckSchemaVersion(c, 3),
               StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("schema version 3 of mobility.bike-counts is not allowed by contract bikes-1 (allowed: 1, 2)")));
+                       HasSubstr("schema version 3 of mobility.bike-counts is not allowed by "
+                                 "contract bikes-1 (allowed: 1, 2)")));
   struct Case {
     const char* consumer;
     const char* dataset;
@@ -85,19 +94,24 @@ TEST_F(ContractsTest, AllowsAValidContractAndNamesWhatIsMissingOtherwise) {
     bool raw;
     const char* reason;
   } cases[] = {
-      {"amersfoort", "mobility.bike-counts", "nope", true, "no contract 'nope' is known to 'groningen'"},
-      {"enschede", "mobility.bike-counts", "bikes-1", true, "is for consumer 'amersfoort', not 'enschede'"},
-      {"amersfoort", "parking.occupancy", "bikes-1", true, "covers dataset mobility.bike-counts, not parking.occupancy"},
+      {"amersfoort", "mobility.bike-counts", "nope", true,
+       "no contract 'nope' is known to 'groningen'"},
+      {"enschede", "mobility.bike-counts", "bikes-1", true,
+       "is for consumer 'amersfoort', not 'enschede'"},
+      {"amersfoort", "parking.occupancy", "bikes-1", true,
+       "covers dataset mobility.bike-counts, not parking.occupancy"},
       {"amersfoort", "parking.occupancy", "parking-agg", true, "allows aggregates only"},
       {"amersfoort", "mobility.bike-counts", "old", true, "contract old:"},
-      {"amersfoort", "mobility.bike-counts", "half", true, "not signed by the consumer 'amersfoort'"},
+      {"amersfoort", "mobility.bike-counts", "half", true,
+       "not signed by the consumer 'amersfoort'"},
   };
   for (const Case& k : cases) {
     SCOPED_TRACE(k.id);
     EXPECT_THAT(book_->ForSubscribe(k.consumer, k.dataset, k.id, k.raw, now_),
                 StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr(k.reason)));
   }
-  EXPECT_OK(book_->ForSubscribe("amersfoort", "parking.occupancy", "parking-agg", false, now_).status())
+  EXPECT_OK(
+      book_->ForSubscribe("amersfoort", "parking.occupancy", "parking-agg", false, now_).status())
       << "aggregates under an aggregate-only contract";
   std::vector<trust::Contract> listed = book_->ForConsumer("amersfoort", now_);
   ASSERT_EQ(listed.size(), 2u);
@@ -105,21 +119,28 @@ TEST_F(ContractsTest, AllowsAValidContractAndNamesWhatIsMissingOtherwise) {
 }
 
 TEST_F(ContractsTest, ARevocationFileTakesEffectWithoutARestart) {
-  trust::SignedContract c =
-      Contract("bikes-1", "mobility.bike-counts", trust::Access::kRaw, now_ - absl::Hours(1), now_ + absl::Hours(5));
-  ASSERT_OK(book_->ForSubscribe("amersfoort", "mobility.bike-counts", "bikes-1", true, now_).status());
-  ASSERT_OK_AND_ASSIGN(trust::SignedRevocation r,
-                       trust::RevokeContract(c.contract, "amersfoort", keys_.at("amersfoort"), "pilot ended", now_));
+  trust::SignedContract c = Contract("bikes-1", "mobility.bike-counts", trust::Access::kRaw,
+                                     now_ - absl::Hours(1), now_ + absl::Hours(5));
+  ASSERT_OK(
+      book_->ForSubscribe("amersfoort", "mobility.bike-counts", "bikes-1", true, now_).status());
+  ASSERT_OK_AND_ASSIGN(
+      trust::SignedRevocation r,
+      trust::RevokeContract(c.contract, "amersfoort", keys_.at("amersfoort"), "pilot ended", now_));
   std::ofstream(dir_ + "/revocations/bikes-1.json") << r.ToFileText();
-  EXPECT_THAT(book_->ForSubscribe("amersfoort", "mobility.bike-counts", "bikes-1", true, now_ + absl::Seconds(1)),
+  EXPECT_THAT(book_->ForSubscribe("amersfoort", "mobility.bike-counts", "bikes-1", true,
+                                  now_ + absl::Seconds(1)),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        HasSubstr("contract bikes-1 was revoked by 'amersfoort' at")));
   // A revocation signed by someone who is not a party is not one.
-  ASSERT_OK_AND_ASSIGN(trust::SignedRevocation forged,
-                       trust::RevokeContract(c.contract, "amersfoort", keys_.at("enschede"), "", now_));
+  ASSERT_OK_AND_ASSIGN(
+      trust::SignedRevocation forged,
+      trust::RevokeContract(c.contract, "amersfoort", keys_.at("enschede"), "", now_));
   std::filesystem::remove(dir_ + "/revocations/bikes-1.json");
   std::ofstream(dir_ + "/revocations/forged.json") << forged.ToFileText();
-  EXPECT_OK(book_->ForSubscribe("amersfoort", "mobility.bike-counts", "bikes-1", true, now_ + absl::Seconds(1)).status());
+  EXPECT_OK(book_
+                ->ForSubscribe("amersfoort", "mobility.bike-counts", "bikes-1", true,
+                               now_ + absl::Seconds(1))
+                .status());
   std::ofstream(dir_ + "/contracts/broken.json") << "{";
   EXPECT_THAT(book_->problems(), ::testing::Contains(HasSubstr("broken.json")));
 }

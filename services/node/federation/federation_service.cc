@@ -9,9 +9,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status/grpc_status.h"
+#include "common/status/status_macros.h"
 #include "common/tls/grpc_tls.h"
 #include "common/trust/document.h"
-#include "common/status/status_macros.h"
 #include "common/wire/confluent_frame.h"
 #include "services/node/federation/source_reader.h"
 
@@ -25,7 +25,8 @@ namespace {
 std::string NewStreamId() {
   unsigned char b[12];
   RAND_bytes(b, sizeof b);
-  return absl::StrCat("stream-", absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(b), sizeof b)));
+  return absl::StrCat("stream-", absl::BytesToHexString(absl::string_view(
+                                     reinterpret_cast<const char*>(b), sizeof b)));
 }
 
 google::protobuf::Timestamp ToProto(absl::Time t) {
@@ -36,7 +37,8 @@ google::protobuf::Timestamp ToProto(absl::Time t) {
 
 }  // namespace
 
-grpc::Status FederationService::ListDatasets(grpc::ServerContext* context, const fv1::ListDatasetsRequest*,
+grpc::Status FederationService::ListDatasets(grpc::ServerContext* context,
+                                             const fv1::ListDatasetsRequest*,
                                              fv1::ListDatasetsResponse* response) {
   absl::StatusOr<tls::PeerIdentity> peer = tls::CallPeer(*context);
   if (!peer.ok()) return ToGrpcStatus(peer.status());
@@ -84,44 +86,64 @@ FederationService::Stats FederationService::stats() const {
   return s;
 }
 
-grpc::Status FederationService::Refuse(const std::string& peer, const std::string& dataset, grpc::Status status) {
-  static const char* const kNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-                                       "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-                                       "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
-                                       "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+grpc::Status FederationService::Refuse(const std::string& peer, const std::string& dataset,
+                                       grpc::Status status) {
+  static const char* const kNames[] = {"OK",
+                                       "CANCELLED",
+                                       "UNKNOWN",
+                                       "INVALID_ARGUMENT",
+                                       "DEADLINE_EXCEEDED",
+                                       "NOT_FOUND",
+                                       "ALREADY_EXISTS",
+                                       "PERMISSION_DENIED",
+                                       "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION",
+                                       "ABORTED",
+                                       "OUT_OF_RANGE",
+                                       "UNIMPLEMENTED",
+                                       "INTERNAL",
+                                       "UNAVAILABLE",
+                                       "DATA_LOSS",
+                                       "UNAUTHENTICATED"};
   const int code = static_cast<int>(status.error_code());
   if (code > 0 && code <= 16) {
     absl::MutexLock lock(&mu_);
     ++stats_.ended[{peer, kNames[code]}];
-    if (status.error_code() == grpc::StatusCode::OUT_OF_RANGE || status.error_code() == grpc::StatusCode::DATA_LOSS) {
+    if (status.error_code() == grpc::StatusCode::OUT_OF_RANGE ||
+        status.error_code() == grpc::StatusCode::DATA_LOSS) {
       if (gaps_reported_.size() < 10000) gaps_reported_[{peer, dataset}] = Now();
     }
   }
   return status;
 }
 
-grpc::Status FederationService::Subscribe(grpc::ServerContext* context, const fv1::SubscribeRequest* request,
+grpc::Status FederationService::Subscribe(grpc::ServerContext* context,
+                                          const fv1::SubscribeRequest* request,
                                           grpc::ServerWriter<fv1::SubscribeResponse>* writer) {
   absl::StatusOr<tls::PeerIdentity> peer = tls::CallPeer(*context);
   if (!peer.ok()) return ToGrpcStatus(peer.status());
-  return Refuse(peer->peer_id, request->dataset_id(), SubscribeAs(context, peer->peer_id, request, writer));
+  return Refuse(peer->peer_id, request->dataset_id(),
+                SubscribeAs(context, peer->peer_id, request, writer));
 }
 
-grpc::Status FederationService::SubscribeAs(grpc::ServerContext* context, const std::string& peer_id,
+grpc::Status FederationService::SubscribeAs(grpc::ServerContext* context,
+                                            const std::string& peer_id,
                                             const fv1::SubscribeRequest* request,
                                             grpc::ServerWriter<fv1::SubscribeResponse>* writer) {
   if (request->protocol_version() != fv1::PROTOCOL_VERSION_1) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                        absl::StrCat("protocol version ", request->protocol_version(), " is not spoken here; this node "
+                        absl::StrCat("protocol version ", request->protocol_version(),
+                                     " is not spoken here; this node "
                                      "speaks PROTOCOL_VERSION_1"));
   }
   auto d = options_.datasets.find(request->dataset_id());
   if (d == options_.datasets.end()) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        absl::StrCat("dataset '", request->dataset_id(), "' is not shared by ", options_.self));
+    return grpc::Status(
+        grpc::StatusCode::NOT_FOUND,
+        absl::StrCat("dataset '", request->dataset_id(), "' is not shared by ", options_.self));
   }
-  absl::StatusOr<trust::Contract> contract =
-      contracts_->ForSubscribe(peer_id, request->dataset_id(), request->contract_id(), /*raw=*/true, Now());
+  absl::StatusOr<trust::Contract> contract = contracts_->ForSubscribe(
+      peer_id, request->dataset_id(), request->contract_id(), /*raw=*/true, Now());
   if (!contract.ok()) return ToGrpcStatus(contract.status());
   {
     absl::MutexLock lock(&mu_);
@@ -140,63 +162,73 @@ grpc::Status FederationService::SubscribeAs(grpc::ServerContext* context, const 
 }
 
 absl::Status FederationService::Stream(grpc::ServerContext* context, const std::string& peer,
-                                       const SharedDataset& dataset, const trust::Contract& contract,
+                                       const SharedDataset& dataset,
+                                       const trust::Contract& contract,
                                        const fv1::SubscribeRequest& request,
                                        grpc::ServerWriter<fv1::SubscribeResponse>* writer) {
   // The starting cursor.
   if (!request.cursor().epoch().empty() && request.cursor().epoch() != dataset.epoch) {
-    return absl::OutOfRangeError(absl::StrCat("the cursor is of epoch ", request.cursor().epoch(), ", ", dataset.topic,
-                                              " is now epoch ", dataset.epoch, " (re-created): subscribe from the "
+    return absl::OutOfRangeError(absl::StrCat("the cursor is of epoch ", request.cursor().epoch(),
+                                              ", ", dataset.topic, " is now epoch ", dataset.epoch,
+                                              " (re-created): subscribe from the "
                                               "contract's start again and reconcile the mirror"));
   }
   std::map<int32_t, int64_t> start;
   std::unique_ptr<kafka::Consumer> probe;  // made when an offset must be looked up
   // The offset of `position` in partition p: earliest, latest or the first at a time.
-  auto offset_of = [&](const std::string& position, int32_t p, const std::string& whose) -> absl::StatusOr<int64_t> {
+  auto offset_of = [&](const std::string& position, int32_t p,
+                       const std::string& whose) -> absl::StatusOr<int64_t> {
     if (probe == nullptr) {
       ASSIGN_OR_RETURN(probe, kafka_.NewConsumer(options_.consumer));
     }
     if (position == "earliest" || position == "latest") {
-      ASSIGN_OR_RETURN(auto marks, probe->QueryWatermarks(dataset.topic, p, options_.kafka_timeout));
+      ASSIGN_OR_RETURN(auto marks,
+                       probe->QueryWatermarks(dataset.topic, p, options_.kafka_timeout));
       return position == "earliest" ? marks.first : marks.second;
     }
     absl::StatusOr<absl::Time> at = trust::ParseRfc3339(position);
     if (!at.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(whose, " start position '", position,
-                                                     "' is not earliest, latest or an RFC 3339 time"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          whose, " start position '", position, "' is not earliest, latest or an RFC 3339 time"));
     }
     return probe->OffsetForTime(dataset.topic, p, *at, options_.kafka_timeout);
   };
   if (request.cursor().next_offsets().empty()) {
     for (int32_t p = 0; p < dataset.partitions; ++p) {
-      ASSIGN_OR_RETURN(int64_t contract_start, offset_of(contract.start_position, p, "the contract's"));
+      ASSIGN_OR_RETURN(int64_t contract_start,
+                       offset_of(contract.start_position, p, "the contract's"));
       int64_t requested = contract_start;
       if (!request.start_position().empty()) {
-        ASSIGN_OR_RETURN(requested, offset_of(request.start_position(), p, "start_position: the requested"));
+        ASSIGN_OR_RETURN(requested,
+                         offset_of(request.start_position(), p, "start_position: the requested"));
       }
       start[p] = std::max(contract_start, requested);
     }
   } else {
     for (const auto& [p, o] : request.cursor().next_offsets()) {
       if (p < 0 || p >= dataset.partitions) {
-        return absl::InvalidArgumentError(absl::StrCat("the cursor names partition ", p, "; ", dataset.topic,
-                                                       " has partitions 0 to ", dataset.partitions - 1));
+        return absl::InvalidArgumentError(absl::StrCat("the cursor names partition ", p, "; ",
+                                                       dataset.topic, " has partitions 0 to ",
+                                                       dataset.partitions - 1));
       }
-      if (o < 0) return absl::InvalidArgumentError(absl::StrCat("the cursor's offset ", o, " of partition ", p,
-                                                                " is negative"));
+      if (o < 0)
+        return absl::InvalidArgumentError(
+            absl::StrCat("the cursor's offset ", o, " of partition ", p, " is negative"));
       start[p] = o;
     }
     if (static_cast<int32_t>(start.size()) != dataset.partitions) {
-      return absl::FailedPreconditionError(absl::StrCat("the cursor names ", start.size(), " partitions; ",
-                                                        dataset.topic, " has ", dataset.partitions));
+      return absl::FailedPreconditionError(absl::StrCat("the cursor names ", start.size(),
+                                                        " partitions; ", dataset.topic, " has ",
+                                                        dataset.partitions));
     }
     // A cursor never reaches before the contract's start: refused, never clamped (a silent skip
     // would be a gap nobody recorded). "earliest" bounds nothing (retention decides, and a cursor
     // below it is a gap); "latest" is bounded by the contract's valid_from, a time by that time.
     if (contract.start_position != "earliest") {
-      const std::string bound = contract.start_position == "latest"
-                                    ? absl::FormatTime(absl::RFC3339_sec, contract.valid_from, absl::UTCTimeZone())
-                                    : contract.start_position;
+      const std::string bound =
+          contract.start_position == "latest"
+              ? absl::FormatTime(absl::RFC3339_sec, contract.valid_from, absl::UTCTimeZone())
+              : contract.start_position;
       std::map<int32_t, int64_t> first;
       bool below = false;
       for (int32_t p = 0; p < dataset.partitions; ++p) {
@@ -205,20 +237,24 @@ absl::Status FederationService::Stream(grpc::ServerContext* context, const std::
       }
       if (below) {
         std::string offsets;
-        for (const auto& [p, f] : first) absl::StrAppend(&offsets, offsets.empty() ? "" : ", ", p, ":", f);
-        return absl::PermissionDeniedError(absl::StrCat(
-            "the cursor reaches before the start of contract ", contract.id, " (", bound,
-            "): its first offsets per partition are {", offsets, "}"));
+        for (const auto& [p, f] : first)
+          absl::StrAppend(&offsets, offsets.empty() ? "" : ", ", p, ":", f);
+        return absl::PermissionDeniedError(
+            absl::StrCat("the cursor reaches before the start of contract ", contract.id, " (",
+                         bound, "): its first offsets per partition are {", offsets, "}"));
       }
     }
   }
   BatchLimits limits;
-  limits.max_records = request.max_batch_records() > 0 ? std::min(request.max_batch_records(), options_.max_batch_records)
-                                                       : options_.max_batch_records;
-  limits.max_bytes = request.max_batch_bytes() > 0 ? std::min(request.max_batch_bytes(), options_.max_batch_bytes)
-                                                   : options_.max_batch_bytes;
+  limits.max_records = request.max_batch_records() > 0
+                           ? std::min(request.max_batch_records(), options_.max_batch_records)
+                           : options_.max_batch_records;
+  limits.max_bytes = request.max_batch_bytes() > 0
+                         ? std::min(request.max_batch_bytes(), options_.max_batch_bytes)
+                         : options_.max_batch_bytes;
   ASSIGN_OR_RETURN(std::unique_ptr<SourceReader> reader,
-                   SourceReader::Create(kafka_, options_.consumer, dataset.topic, start, limits, options_.kafka_timeout));
+                   SourceReader::Create(kafka_, options_.consumer, dataset.topic, start, limits,
+                                        options_.kafka_timeout));
   const std::string stream_id = NewStreamId();
   ASSIGN_OR_RETURN(std::string contract_hash, contract.Hash());
   const int64_t window =
@@ -278,11 +314,15 @@ absl::Status FederationService::Stream(grpc::ServerContext* context, const std::
     if (Now() >= next_check) {
       if (options_.checker != nullptr) {
         absl::StatusOr<tls::PeerIdentity> still = tls::RecheckCallPeer(*context, *options_.checker);
-        if (!still.ok()) return absl::PermissionDeniedError(absl::StrCat("stream ended: ", still.status().message()));
+        if (!still.ok())
+          return absl::PermissionDeniedError(
+              absl::StrCat("stream ended: ", still.status().message()));
       }
       absl::StatusOr<trust::Contract> valid =
           contracts_->ForSubscribe(peer, dataset.id, contract.id, /*raw=*/true, Now());
-      if (!valid.ok()) return absl::PermissionDeniedError(absl::StrCat("stream ended: ", valid.status().message()));
+      if (!valid.ok())
+        return absl::PermissionDeniedError(
+            absl::StrCat("stream ended: ", valid.status().message()));
       next_check = Now() + options_.recheck_interval;
     }
     if (!batch.has_value()) {
@@ -297,7 +337,8 @@ absl::Status FederationService::Stream(grpc::ServerContext* context, const std::
     bool window_full;
     {
       absl::MutexLock lock(&mu_);
-      window_full = live->unacknowledged_bytes > 0 && live->unacknowledged_bytes + batch->bytes > window;
+      window_full =
+          live->unacknowledged_bytes > 0 && live->unacknowledged_bytes + batch->bytes > window;
     }
     if (window_full) {
       RETURN_IF_ERROR(heartbeat_if_due());
@@ -312,20 +353,22 @@ absl::Status FederationService::Stream(grpc::ServerContext* context, const std::
     for (const kafka::ConsumedRecord& r : batch->records) {
       absl::StatusOr<wire::Frame> frame = wire::Decode(r.value);
       if (!frame.ok()) {
-        return absl::DataLossError(absl::StrCat(dataset.topic, " partition ", r.partition, " offset ", r.offset,
-                                                ": not a Polder record: ", frame.status().message()));
+        return absl::DataLossError(
+            absl::StrCat(dataset.topic, " partition ", r.partition, " offset ", r.offset,
+                         ": not a Polder record: ", frame.status().message()));
       }
       if (schema_ids.insert(frame->schema_id).second && options_.schema_version) {
         absl::StatusOr<int64_t> version = options_.schema_version(dataset.id, frame->schema_id);
         if (!version.ok()) {
-          return absl::FailedPreconditionError(absl::StrCat("stream stopped at ", dataset.topic, " partition ",
-                                                            r.partition, " offset ", r.offset, ": ",
-                                                            version.status().message()));
+          return absl::FailedPreconditionError(
+              absl::StrCat("stream stopped at ", dataset.topic, " partition ", r.partition,
+                           " offset ", r.offset, ": ", version.status().message()));
         }
         absl::Status allowed = ContractBook::CheckSchemaVersion(contract, *version);
         if (!allowed.ok()) {
-          return absl::FailedPreconditionError(absl::StrCat("stream stopped at ", dataset.topic, " partition ",
-                                                            r.partition, " offset ", r.offset, ": ", allowed.message()));
+          return absl::FailedPreconditionError(absl::StrCat("stream stopped at ", dataset.topic,
+                                                            " partition ", r.partition, " offset ",
+                                                            r.offset, ": ", allowed.message()));
         }
       }
       fv1::Record* rec = b->add_records();
@@ -382,11 +425,13 @@ grpc::Status FederationService::ExchangeReceipts(grpc::ServerContext* context,
   absl::StatusOr<tls::PeerIdentity> peer = tls::CallPeer(*context);
   if (!peer.ok()) return ToGrpcStatus(peer.status());
   if (signer_ == nullptr) {
-    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                        absl::StrCat(options_.self, " has no signing key configured: it cannot exchange receipts"));
+    return grpc::Status(
+        grpc::StatusCode::FAILED_PRECONDITION,
+        absl::StrCat(options_.self, " has no signing key configured: it cannot exchange receipts"));
   }
   if (!request->has_receipt()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "receipt: required (the caller's signed chain head)");
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "receipt: required (the caller's signed chain head)");
   }
   const audit::Receipt theirs = FromProto(request->receipt());
   std::shared_ptr<LiveStream> live;
@@ -396,14 +441,16 @@ grpc::Status FederationService::ExchangeReceipts(grpc::ServerContext* context,
     if (it != streams_.end()) live = it->second;
   }
   if (live == nullptr) {
-    if (absl::StartsWith(theirs.stream_id, absl::StrCat("gap-", peer->peer_id, "-", options_.self, "-"))) {
+    if (absl::StartsWith(theirs.stream_id,
+                         absl::StrCat("gap-", peer->peer_id, "-", options_.self, "-"))) {
       return NotariseGap(peer->peer_id, theirs, response);
     }
     return ExchangeEnded(peer->peer_id, theirs, response);
   }
   if (live->peer != peer->peer_id) {
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        absl::StrCat("stream ", theirs.stream_id, " is not a stream of '", peer->peer_id, "'"));
+    return grpc::Status(
+        grpc::StatusCode::PERMISSION_DENIED,
+        absl::StrCat("stream ", theirs.stream_id, " is not a stream of '", peer->peer_id, "'"));
   }
   absl::Status verified = signer_->Verify(theirs, peer->peer_id, theirs.stream_id);
   if (!verified.ok()) return ToGrpcStatus(verified);
@@ -415,9 +462,10 @@ grpc::Status FederationService::ExchangeReceipts(grpc::ServerContext* context,
     head = live->head;
   }
   if (theirs.sequence > sequence) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("the receipt claims ", theirs.sequence, " batches received on stream ",
-                                     theirs.stream_id, "; ", sequence, " were offered"));
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("the receipt claims ", theirs.sequence, " batches received on stream ",
+                     theirs.stream_id, "; ", sequence, " were offered"));
   }
   bool advances;
   {
@@ -474,25 +522,28 @@ grpc::Status FederationService::ExchangeEnded(const std::string& peer, const aud
     absl::MutexLock lock(&mu_);
     if (--audit_reads_[peer] == 0) audit_reads_.erase(peer);
   };
-  absl::StatusOr<AuditLog::StreamHead> head = audit_->Head(theirs.stream_id, options_.kafka_timeout, peer);
+  absl::StatusOr<AuditLog::StreamHead> head =
+      audit_->Head(theirs.stream_id, options_.kafka_timeout, peer);
   if (!head.ok()) {
     if (head.status().code() == absl::StatusCode::kNotFound) {
-      return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                          absl::StrCat("stream ", theirs.stream_id, " is not known to ", options_.self));
+      return grpc::Status(
+          grpc::StatusCode::NOT_FOUND,
+          absl::StrCat("stream ", theirs.stream_id, " is not known to ", options_.self));
     }
     return ToGrpcStatus(head.status());
   }
   if (head->direction != "offered" || head->source != options_.self) {
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        absl::StrCat("stream ", theirs.stream_id, " is not a stream ", options_.self, " offered to '",
-                                     peer, "'"));
+                        absl::StrCat("stream ", theirs.stream_id, " is not a stream ",
+                                     options_.self, " offered to '", peer, "'"));
   }
   absl::Status verified = signer_->Verify(theirs, peer, theirs.stream_id);
   if (!verified.ok()) return ToGrpcStatus(verified);
   if (theirs.sequence > head->sequence) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("the receipt claims ", theirs.sequence, " batches received on stream ",
-                                     theirs.stream_id, "; ", head->sequence, " were offered"));
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("the receipt claims ", theirs.sequence, " batches received on stream ",
+                     theirs.stream_id, "; ", head->sequence, " were offered"));
   }
   auto held = head->receipted.find(peer);
   if (held == head->receipted.end() || theirs.sequence > held->second) {
@@ -501,7 +552,8 @@ grpc::Status FederationService::ExchangeEnded(const std::string& peer, const aud
     absl::MutexLock lock(&mu_);
     ++stats_.receipts;
   }
-  absl::StatusOr<audit::Receipt> ours = signer_->Sign(theirs.stream_id, head->sequence, head->hash, Now());
+  absl::StatusOr<audit::Receipt> ours =
+      signer_->Sign(theirs.stream_id, head->sequence, head->hash, Now());
   if (!ours.ok()) return ToGrpcStatus(ours.status());
   *response->mutable_receipt() = ToProto(*ours);
   return grpc::Status::OK;
@@ -513,13 +565,14 @@ grpc::Status FederationService::NotariseGap(const std::string& peer, const audit
   // node told it of a gap. This node cannot check the entry (it never saw it), but it keeps the
   // subscriber's signed head of it and countersigns that head: neither side can later delete
   // the gap entry without the other's copy showing it.
-  const std::string rest = theirs.stream_id.substr(absl::StrCat("gap-", peer, "-", options_.self, "-").size());
+  const std::string rest =
+      theirs.stream_id.substr(absl::StrCat("gap-", peer, "-", options_.self, "-").size());
   const size_t dash = rest.rfind('-');
   const std::string dataset = dash == std::string::npos ? "" : rest.substr(0, dash);
   if (theirs.sequence != 1) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("a gap chain has one entry; the receipt of ", theirs.stream_id, " claims ",
-                                     theirs.sequence));
+                        absl::StrCat("a gap chain has one entry; the receipt of ", theirs.stream_id,
+                                     " claims ", theirs.sequence));
   }
   absl::Status verified = signer_->Verify(theirs, peer, theirs.stream_id);
   if (!verified.ok()) return ToGrpcStatus(verified);
@@ -527,9 +580,10 @@ grpc::Status FederationService::NotariseGap(const std::string& peer, const audit
     absl::MutexLock lock(&mu_);
     auto it = gaps_reported_.find({peer, dataset});
     if (it == gaps_reported_.end()) {
-      return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                          absl::StrCat(options_.self, " has reported no gap of '", dataset, "' to '", peer,
-                                       "' that is not notarised yet: subscribe again to have it reported"));
+      return grpc::Status(
+          grpc::StatusCode::NOT_FOUND,
+          absl::StrCat(options_.self, " has reported no gap of '", dataset, "' to '", peer,
+                       "' that is not notarised yet: subscribe again to have it reported"));
     }
     gaps_reported_.erase(it);
   }
@@ -539,7 +593,8 @@ grpc::Status FederationService::NotariseGap(const std::string& peer, const audit
     absl::MutexLock lock(&mu_);
     ++stats_.receipts;
   }
-  absl::StatusOr<audit::Receipt> ours = signer_->Sign(theirs.stream_id, theirs.sequence, theirs.hash, Now());
+  absl::StatusOr<audit::Receipt> ours =
+      signer_->Sign(theirs.stream_id, theirs.sequence, theirs.hash, Now());
   if (!ours.ok()) return ToGrpcStatus(ours.status());
   *response->mutable_receipt() = ToProto(*ours);
   return grpc::Status::OK;
@@ -550,7 +605,8 @@ grpc::Status FederationService::GetAuditEntries(grpc::ServerContext* context,
                                                 fv1::GetAuditEntriesResponse* response) {
   absl::StatusOr<tls::PeerIdentity> peer = tls::CallPeer(*context);
   if (!peer.ok()) return ToGrpcStatus(peer.status());
-  if (request->stream_id().empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "stream_id: required");
+  if (request->stream_id().empty())
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "stream_id: required");
   const int max = request->max_entries() > 0 ? std::min(request->max_entries(), 1000) : 1000;
   // A bounded number of reads per peer at once; each reads through the audit index (the
   // stream's parties are checked there before anything is read) with a small prefetch.
@@ -561,27 +617,31 @@ grpc::Status FederationService::GetAuditEntries(grpc::ServerContext* context,
     if (admitted) ++audit_reads_[peer->peer_id];
   }
   if (!admitted) {
-    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        absl::StrCat("'", peer->peer_id, "' has ", options_.max_audit_reads_per_peer,
-                                     " GetAuditEntries calls in progress (the limit)"));
+    return grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("'", peer->peer_id, "' has ", options_.max_audit_reads_per_peer,
+                     " GetAuditEntries calls in progress (the limit)"));
   }
   absl::Cleanup release = [this, p = peer->peer_id] {
     absl::MutexLock lock(&mu_);
     if (--audit_reads_[p] == 0) audit_reads_.erase(p);
   };
-  absl::StatusOr<std::vector<audit::AuditLink>> links = audit_->Read(
-      request->stream_id(), std::max<uint64_t>(1, request->from_sequence()), max, options_.kafka_timeout, peer->peer_id);
+  absl::StatusOr<std::vector<audit::AuditLink>> links =
+      audit_->Read(request->stream_id(), std::max<uint64_t>(1, request->from_sequence()), max,
+                   options_.kafka_timeout, peer->peer_id);
   if (!links.ok()) return ToGrpcStatus(links.status());
   if (links->empty()) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat(options_.self, " has no audit entries of stream ",
-                                                                  request->stream_id(), " from sequence ",
-                                                                  request->from_sequence()));
+    return grpc::Status(
+        grpc::StatusCode::NOT_FOUND,
+        absl::StrCat(options_.self, " has no audit entries of stream ", request->stream_id(),
+                     " from sequence ", request->from_sequence()));
   }
   for (const audit::AuditLink& l : *links) {
     absl::StatusOr<audit::AuditEntry> e = audit::ParseEntry(l.canonical_json);
     if (!e.ok() || e->destination != peer->peer_id) {
       return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                          absl::StrCat("stream ", request->stream_id(), " is not a stream of '", peer->peer_id, "'"));
+                          absl::StrCat("stream ", request->stream_id(), " is not a stream of '",
+                                       peer->peer_id, "'"));
     }
     fv1::AuditEntryView* v = response->add_entries();
     v->set_sequence(l.sequence);

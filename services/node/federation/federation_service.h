@@ -64,7 +64,8 @@ class FederationService final : public federation::v1::FederationService::Servic
     absl::Duration keep_ended_streams = absl::Hours(1);
     // The version of a schema id under the dataset's own subject, for the contract's version
     // check (NOT_FOUND if the id is no version of that subject: such records are not served).
-    std::function<absl::StatusOr<int64_t>(const std::string& dataset_id, int32_t schema_id)> schema_version;
+    std::function<absl::StatusOr<int64_t>(const std::string& dataset_id, int32_t schema_id)>
+        schema_version;
     std::shared_ptr<const tls::IdentityChecker> checker;  // re-checks peers during streams
     std::function<absl::Time()> clock;
   };
@@ -84,19 +85,27 @@ class FederationService final : public federation::v1::FederationService::Servic
   };
 
   // Source consumers come from `kafka`, which must outlive the service.
-  FederationService(Options options, kafka::ClientFactory& kafka, ContractBook* contracts, AuditLog* audit,
-                    const ReceiptSigner* signer)
-      : options_(std::move(options)), kafka_(kafka), contracts_(contracts), audit_(audit), signer_(signer) {}
+  FederationService(Options options, kafka::ClientFactory& kafka, ContractBook* contracts,
+                    AuditLog* audit, const ReceiptSigner* signer)
+      : options_(std::move(options)),
+        kafka_(kafka),
+        contracts_(contracts),
+        audit_(audit),
+        signer_(signer) {}
 
   Stats stats() const;
 
-  grpc::Status ListDatasets(grpc::ServerContext* context, const federation::v1::ListDatasetsRequest* request,
+  grpc::Status ListDatasets(grpc::ServerContext* context,
+                            const federation::v1::ListDatasetsRequest* request,
                             federation::v1::ListDatasetsResponse* response) override;
-  grpc::Status Subscribe(grpc::ServerContext* context, const federation::v1::SubscribeRequest* request,
+  grpc::Status Subscribe(grpc::ServerContext* context,
+                         const federation::v1::SubscribeRequest* request,
                          grpc::ServerWriter<federation::v1::SubscribeResponse>* writer) override;
-  grpc::Status ExchangeReceipts(grpc::ServerContext* context, const federation::v1::ExchangeReceiptsRequest* request,
+  grpc::Status ExchangeReceipts(grpc::ServerContext* context,
+                                const federation::v1::ExchangeReceiptsRequest* request,
                                 federation::v1::ExchangeReceiptsResponse* response) override;
-  grpc::Status GetAuditEntries(grpc::ServerContext* context, const federation::v1::GetAuditEntriesRequest* request,
+  grpc::Status GetAuditEntries(grpc::ServerContext* context,
+                               const federation::v1::GetAuditEntriesRequest* request,
                                federation::v1::GetAuditEntriesResponse* response) override;
 
  private:
@@ -132,8 +141,9 @@ class FederationService final : public federation::v1::FederationService::Servic
                            const federation::v1::SubscribeRequest* request,
                            grpc::ServerWriter<federation::v1::SubscribeResponse>* writer);
   absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
-  absl::Status Stream(grpc::ServerContext* context, const std::string& peer, const SharedDataset& dataset,
-                      const trust::Contract& contract, const federation::v1::SubscribeRequest& request,
+  absl::Status Stream(grpc::ServerContext* context, const std::string& peer,
+                      const SharedDataset& dataset, const trust::Contract& contract,
+                      const federation::v1::SubscribeRequest& request,
                       grpc::ServerWriter<federation::v1::SubscribeResponse>* writer);
 
   const Options options_;
@@ -143,7 +153,8 @@ class FederationService final : public federation::v1::FederationService::Servic
   const ReceiptSigner* signer_;
   mutable absl::Mutex mu_;
   std::map<std::string, int> streams_per_peer_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, int> audit_reads_ ABSL_GUARDED_BY(mu_);  // GetAuditEntries in progress per peer
+  std::map<std::string, int> audit_reads_
+      ABSL_GUARDED_BY(mu_);  // GetAuditEntries in progress per peer
   std::map<std::string, std::shared_ptr<LiveStream>> streams_ ABSL_GUARDED_BY(mu_);  // by stream id
   // Gaps this node reported (Subscribe refused with OUT_OF_RANGE or DATA_LOSS) per (peer,
   // dataset), not yet notarised: a subscriber's gap entry is countersigned only after one, at

@@ -4,15 +4,15 @@
 #include "services/node/federation/federation_service.h"
 
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 
 #include "absl/strings/str_cat.h"
 #include "common/kafka/producer.h"
-#include "common/kafka/rdkafka_client_factory.h"
-#include "common/kafka/rdkafka_producer.h"
-#include "common/kafka/rdkafka_consumer.h"
 #include "common/kafka/rdkafka_admin.h"
+#include "common/kafka/rdkafka_client_factory.h"
+#include "common/kafka/rdkafka_consumer.h"
+#include "common/kafka/rdkafka_producer.h"
 #include "common/status/status_matchers.h"
 #include "common/testing/kafka_fixture.h"
 #include "common/tls/grpc_tls.h"
@@ -39,7 +39,8 @@ class FederationServiceTest : public testing::KafkaBrokerTest {
 
   void SetUp() override {
     testing::KafkaBrokerTest::SetUp();
-    dir_ = absl::StrCat(std::getenv("TEST_TMPDIR"), "/", ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = absl::StrCat(std::getenv("TEST_TMPDIR"), "/",
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fed_ = std::make_unique<tls::TestFederation>(dir_ + "/pki");
     for (const char* peer : {"groningen", "amersfoort", "enschede"}) {
       tls::KeyAndCert kc = fed_->Issue(peer);
@@ -56,8 +57,8 @@ class FederationServiceTest : public testing::KafkaBrokerTest {
     directory_ = d;
     std::filesystem::create_directories(dir_ + "/contracts");
     WriteContract("gr-am-bikes-1");
-    contracts_ = std::make_unique<ContractBook>("groningen", dir_ + "/contracts", dir_ + "/revocations",
-                                                [this] { return directory_; });
+    contracts_ = std::make_unique<ContractBook>(
+        "groningen", dir_ + "/contracts", dir_ + "/revocations", [this] { return directory_; });
     source_ = CreateTopic("groningen.mobility.bike-counts", 3);
     audit_topic_ = CreateTopic("_polder.audit", 1);
     audit_index_topic_ = CreateTopic("_polder.audit-index", 1, {{"cleanup.policy", "compact"}});
@@ -78,7 +79,8 @@ class FederationServiceTest : public testing::KafkaBrokerTest {
 
   // A contract Groningen → Amersfoort for the bike counts, signed by both, in the contracts
   // folder; `change` adjusts it before signing.
-  void WriteContract(const std::string& id, const std::function<void(trust::Contract&)>& change = {}) {
+  void WriteContract(const std::string& id,
+                     const std::function<void(trust::Contract&)>& change = {}) {
     trust::SignedContract c;
     c.contract.id = id;
     c.contract.federation = directory_->federation;
@@ -113,7 +115,8 @@ class FederationServiceTest : public testing::KafkaBrokerTest {
   void StartServer() {
     FederationService::Options o;
     o.self = "groningen";
-    o.datasets["mobility.bike-counts"] = {"mobility.bike-counts", source_, 3, "epoch-1", "", "", ""};
+    o.datasets["mobility.bike-counts"] = {
+        "mobility.bike-counts", source_, 3, "epoch-1", "", "", ""};
     o.consumer.client = ClientOptions();
     o.max_batch_records = 4;
     o.heartbeat_interval = absl::Milliseconds(500);
@@ -124,8 +127,10 @@ class FederationServiceTest : public testing::KafkaBrokerTest {
     };
     o.checker = fed_->Checker();
     o.max_unacknowledged_bytes = max_unacknowledged_bytes_;
-    signer_ = std::make_unique<ReceiptSigner>("groningen", keys_.at("groningen"), [this] { return directory_; });
-    service_ = std::make_unique<FederationService>(o, kafka_, contracts_.get(), audit_.get(), signer_.get());
+    signer_ = std::make_unique<ReceiptSigner>("groningen", keys_.at("groningen"),
+                                              [this] { return directory_; });
+    service_ = std::make_unique<FederationService>(o, kafka_, contracts_.get(), audit_.get(),
+                                                   signer_.get());
     auto creds = tls::MakeServerCredentials(files_["groningen"], fed_->Checker());
     ASSERT_OK(creds.status());
     grpc::ServerBuilder b;
@@ -138,7 +143,8 @@ class FederationServiceTest : public testing::KafkaBrokerTest {
   std::unique_ptr<fv1::FederationService::Stub> Client(const std::string& who) {
     auto creds = tls::MakeChannelCredentials(files_[who], fed_->Checker(), "groningen");
     EXPECT_OK(creds.status());
-    return fv1::FederationService::NewStub(grpc::CreateChannel(absl::StrCat("localhost:", port_), *creds));
+    return fv1::FederationService::NewStub(
+        grpc::CreateChannel(absl::StrCat("localhost:", port_), *creds));
   }
 
   fv1::SubscribeRequest Request(const std::string& contract = "gr-am-bikes-1") {
@@ -199,13 +205,15 @@ TEST_F(FederationServiceTest, StreamsEveryRecordWithAuditRecordedBeforeSending) 
     EXPECT_LE(msg.batch().records_size(), 4);
     EXPECT_EQ(msg.batch().provider_audit().sequence(), last_audit + 1);
     last_audit = msg.batch().provider_audit().sequence();
-    for (const auto& r : msg.batch().records()) offsets[msg.batch().partition()].push_back(r.source_offset());
+    for (const auto& r : msg.batch().records())
+      offsets[msg.batch().partition()].push_back(r.source_offset());
     records += msg.batch().records_size();
   }
   EXPECT_EQ(records, 30);
   for (auto& [p, o] : offsets) {
     EXPECT_EQ(o.size(), 10u);
-    for (size_t i = 0; i < o.size(); ++i) EXPECT_EQ(o[i], static_cast<int64_t>(i)) << "partition " << p;
+    for (size_t i = 0; i < o.size(); ++i)
+      EXPECT_EQ(o[i], static_cast<int64_t>(i)) << "partition " << p;
   }
   // Quiet: heartbeats carry the high watermarks.
   while (heartbeats == 0 && reader->Read(&msg)) heartbeats += msg.has_heartbeat() ? 1 : 0;
@@ -252,7 +260,8 @@ TEST_F(FederationServiceTest, RefusalsNameWhatIsMissing) {
   EXPECT_EQ(read_status("amersfoort", other_epoch).error_code(), grpc::StatusCode::OUT_OF_RANGE);
   s = read_status("amersfoort", Request());
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_THAT(s.error_message(), HasSubstr("schema version 3 of mobility.bike-counts is not allowed by contract"));
+  EXPECT_THAT(s.error_message(),
+              HasSubstr("schema version 3 of mobility.bike-counts is not allowed by contract"));
 }
 
 // Where a stream starts without a cursor: the requested position (earliest, latest, a time),
@@ -286,10 +295,12 @@ TEST_F(FederationServiceTest, StartPositions) {
   EXPECT_EQ(records_from("", &s), 60) << "the contract's start: earliest";
   EXPECT_EQ(records_from("earliest", &s), 60);
   EXPECT_EQ(records_from("latest", &s), 0);
-  EXPECT_EQ(records_from(trust::FormatRfc3339(middle), &s), 30) << "from the first record at or after the time";
+  EXPECT_EQ(records_from(trust::FormatRfc3339(middle), &s), 30)
+      << "from the first record at or after the time";
   EXPECT_EQ(records_from("yesterday", &s), 0);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(s.error_message(), HasSubstr("start_position: the requested start position 'yesterday'"));
+  EXPECT_THAT(s.error_message(),
+              HasSubstr("start_position: the requested start position 'yesterday'"));
 }
 
 // A cursor is bounded by the contract like a start position, but never clamped: a cursor before
@@ -326,7 +337,8 @@ TEST_F(FederationServiceTest, ACursorBeforeTheContractsStartIsRefused) {
     return records;
   };
   grpc::Status s;
-  EXPECT_EQ(from_cursor({{0, 0}, {1, 0}, {2, 0}}, &s), 0) << "nothing from before the contract's start";
+  EXPECT_EQ(from_cursor({{0, 0}, {1, 0}, {2, 0}}, &s), 0)
+      << "nothing from before the contract's start";
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_THAT(s.error_message(), HasSubstr("reaches before the start of contract gr-am-bikes-2"));
   EXPECT_THAT(s.error_message(), HasSubstr("{0:10, 1:10, 2:10}"));
@@ -375,7 +387,8 @@ TEST_F(FederationServiceTest, WindowReceiptsAndAuditEntries) {
   EXPECT_LT(records, 60) << "the provider stopped at the window";
   EXPECT_LE(batches, 3) << "at most the window plus the one batch that always fits";
 
-  auto exchange = [&](const std::string& who, const audit::Receipt& r, fv1::ExchangeReceiptsResponse* resp) {
+  auto exchange = [&](const std::string& who, const audit::Receipt& r,
+                      fv1::ExchangeReceiptsResponse* resp) {
     auto client = Client(who);
     grpc::ClientContext c;
     fv1::ExchangeReceiptsRequest req;
@@ -384,7 +397,8 @@ TEST_F(FederationServiceTest, WindowReceiptsAndAuditEntries) {
     for (const auto& [p, o] : cursor) (*req.mutable_committed()->mutable_next_offsets())[p] = o;
     return client->ExchangeReceipts(&c, req, resp);
   };
-  auto receipt = [&](const std::string& peer, const trust::PrivateKey& key, const std::string& stream, uint64_t seq) {
+  auto receipt = [&](const std::string& peer, const trust::PrivateKey& key,
+                     const std::string& stream, uint64_t seq) {
     return *audit::MakeReceipt(stream, peer, seq, "cafe", key, absl::Now());
   };
   fv1::ExchangeReceiptsResponse resp;
@@ -396,17 +410,20 @@ TEST_F(FederationServiceTest, WindowReceiptsAndAuditEntries) {
     EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_THAT(s.error_message(), HasSubstr("receipt: required"));
   }
-  grpc::Status s = exchange("amersfoort", receipt("amersfoort", keys_.at("amersfoort"), "stream-nope", 1), &resp);
+  grpc::Status s = exchange("amersfoort",
+                            receipt("amersfoort", keys_.at("amersfoort"), "stream-nope", 1), &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
   s = exchange("enschede", receipt("enschede", keys_.at("enschede"), stream_id, 1), &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_THAT(s.error_message(), HasSubstr("is not a stream of 'enschede'"));
   s = exchange("amersfoort", receipt("amersfoort", keys_.at("enschede"), stream_id, 1), &resp);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << "signed with a key not listed for amersfoort";
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+      << "signed with a key not listed for amersfoort";
   s = exchange("amersfoort", receipt("groningen", keys_.at("amersfoort"), stream_id, 1), &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_THAT(s.error_message(), HasSubstr("names peer 'groningen'"));
-  s = exchange("amersfoort", receipt("amersfoort", keys_.at("amersfoort"), stream_id, sequence + 5), &resp);
+  s = exchange("amersfoort", receipt("amersfoort", keys_.at("amersfoort"), stream_id, sequence + 5),
+               &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("were offered"));
   // Nothing was acknowledged by the refused exchanges: still only heartbeats.
@@ -415,7 +432,8 @@ TEST_F(FederationServiceTest, WindowReceiptsAndAuditEntries) {
   EXPECT_EQ(more, 0);
 
   // A good exchange: the provider's signed head comes back and the stream goes on.
-  s = exchange("amersfoort", receipt("amersfoort", keys_.at("amersfoort"), stream_id, sequence), &resp);
+  s = exchange("amersfoort", receipt("amersfoort", keys_.at("amersfoort"), stream_id, sequence),
+               &resp);
   ASSERT_TRUE(s.ok()) << s.error_message();
   const audit::Receipt theirs = FromProto(resp.receipt());
   EXPECT_EQ(theirs.peer, "groningen");
@@ -431,13 +449,15 @@ TEST_F(FederationServiceTest, WindowReceiptsAndAuditEntries) {
   // The same receipt again and again (a peer trying to grow the never-deleted audit topic): each
   // answered, none stored again.
   for (int i = 0; i < 50; ++i) {
-    s = exchange("amersfoort", receipt("amersfoort", keys_.at("amersfoort"), stream_id, sequence), &resp);
+    s = exchange("amersfoort", receipt("amersfoort", keys_.at("amersfoort"), stream_id, sequence),
+                 &resp);
     ASSERT_TRUE(s.ok()) << s.error_message();
   }
   EXPECT_EQ(service_->stats().receipts, 1) << "a receipt that does not advance is not stored";
 
   // GetAuditEntries: the caller's own stream only.
-  auto entries = [&](const std::string& who, const std::string& stream, fv1::GetAuditEntriesResponse* out) {
+  auto entries = [&](const std::string& who, const std::string& stream,
+                     fv1::GetAuditEntriesResponse* out) {
     auto client = Client(who);
     grpc::ClientContext c;
     fv1::GetAuditEntriesRequest req;
@@ -448,11 +468,13 @@ TEST_F(FederationServiceTest, WindowReceiptsAndAuditEntries) {
   fv1::GetAuditEntriesResponse got;
   ASSERT_TRUE(entries("amersfoort", stream_id, &got).ok());
   std::vector<audit::AuditLink> fetched;
-  for (const auto& e : got.entries()) fetched.push_back({e.sequence(), e.hash(), e.canonical_json()});
+  for (const auto& e : got.entries())
+    fetched.push_back({e.sequence(), e.hash(), e.canonical_json()});
   EXPECT_GE(fetched.size(), sequence);
   EXPECT_OK(audit::VerifyChain(stream_id, fetched));
   fv1::GetAuditEntriesResponse none;
-  EXPECT_EQ(entries("enschede", stream_id, &none).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(entries("enschede", stream_id, &none).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(entries("amersfoort", "stream-nope", &none).error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(entries("amersfoort", "", &none).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
@@ -489,13 +511,15 @@ TEST_F(FederationServiceTest, ReceiptsForEndedStreamsAndGapsComeFromTheAuditInde
   audit_.reset();
   MakeAudit();
   StartServer();
-  auto exchange = [&](const std::string& who, const std::string& signer, const std::string& stream, uint64_t seq,
-                      fv1::ExchangeReceiptsResponse* resp, const std::string& hash = std::string(64, 'c')) {
+  auto exchange = [&](const std::string& who, const std::string& signer, const std::string& stream,
+                      uint64_t seq, fv1::ExchangeReceiptsResponse* resp,
+                      const std::string& hash = std::string(64, 'c')) {
     auto client = Client(who);
     grpc::ClientContext c;
     c.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
     fv1::ExchangeReceiptsRequest req;
-    *req.mutable_receipt() = ToProto(*audit::MakeReceipt(stream, who, seq, hash, keys_.at(signer), absl::Now()));
+    *req.mutable_receipt() =
+        ToProto(*audit::MakeReceipt(stream, who, seq, hash, keys_.at(signer), absl::Now()));
     return client->ExchangeReceipts(&c, req, resp);
   };
   fv1::ExchangeReceiptsResponse resp;
@@ -516,7 +540,8 @@ TEST_F(FederationServiceTest, ReceiptsForEndedStreamsAndGapsComeFromTheAuditInde
   s = exchange("amersfoort", "amersfoort", stream_id, sequence + 1, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
   s = exchange("amersfoort", "enschede", stream_id, sequence, &resp);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << "signed with another peer's key";
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+      << "signed with another peer's key";
   s = exchange("amersfoort", "amersfoort", "stream-never", 1, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
 
@@ -565,9 +590,11 @@ TEST_F(FederationServiceTest, SubscriberMirrorsExactlyOnceAcrossACutLinkAndARest
   mirror_client.request_timeout = absl::Seconds(3);
   ASSERT_OK_AND_ASSIGN(auto admin, kafka::KafkaAdmin::Create(mirror_client));
   ASSERT_OK(admin->CreateTopic({source_, 3, 1, {}}, absl::Seconds(10)));
-  ASSERT_OK(admin->CreateTopic({"_polder.cursors", 1, 1, {{"cleanup.policy", "compact"}}}, absl::Seconds(10)));
+  ASSERT_OK(admin->CreateTopic({"_polder.cursors", 1, 1, {{"cleanup.policy", "compact"}}},
+                               absl::Seconds(10)));
   ASSERT_OK(admin->CreateTopic({"_polder.audit", 1, 1, {}}, absl::Seconds(10)));
-  ASSERT_OK(admin->CreateTopic({"_polder.audit-index", 1, 1, {{"cleanup.policy", "compact"}}}, absl::Seconds(10)));
+  ASSERT_OK(admin->CreateTopic({"_polder.audit-index", 1, 1, {{"cleanup.policy", "compact"}}},
+                               absl::Seconds(10)));
   fault::FaultProxy proxy("127.0.0.1", port_);
   ASSERT_OK(proxy.Start());
 
@@ -603,7 +630,8 @@ TEST_F(FederationServiceTest, SubscriberMirrorsExactlyOnceAcrossACutLinkAndARest
     proxy.Cut();
     absl::SleepFor(absl::Seconds(2));
     proxy.Restore();
-    EXPECT_TRUE(wait_for([&] { return first.state().reconnects >= 1; })) << "the cut link was noticed";
+    EXPECT_TRUE(wait_for([&] { return first.state().reconnects >= 1; }))
+        << "the cut link was noticed";
     ASSERT_TRUE(wait_for([&] { return first.state().records >= 300; })) << first.state().last_error;
   }  // stopped mid-stream
   Produce(300, 4);
@@ -619,7 +647,9 @@ TEST_F(FederationServiceTest, SubscriberMirrorsExactlyOnceAcrossACutLinkAndARest
     auto c = kafka::KafkaConsumer::Create(o);
     std::map<int32_t, std::vector<std::string>> out;
     if (!c.ok()) return out;
-    (*c)->Assign({{source_, 0, kafka::kOffsetBeginning}, {source_, 1, kafka::kOffsetBeginning}, {source_, 2, kafka::kOffsetBeginning}});
+    (*c)->Assign({{source_, 0, kafka::kOffsetBeginning},
+                  {source_, 1, kafka::kOffsetBeginning},
+                  {source_, 2, kafka::kOffsetBeginning}});
     size_t n = 0;
     const absl::Time until = absl::Now() + absl::Seconds(20);
     while (n < 900 && absl::Now() < until) {

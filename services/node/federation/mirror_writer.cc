@@ -38,14 +38,16 @@ absl::StatusOr<MirrorCursor> ParseCursor(const std::string& text) {
   c.audit_sequence = j.value("audit_sequence", uint64_t{0});
   c.audit_hash = j.value("audit_hash", "");
   if (j.contains("next_offsets") && j["next_offsets"].is_object()) {
-    for (const auto& [p, o] : j["next_offsets"].items()) c.next_offsets[std::stoi(p)] = o.get<int64_t>();
+    for (const auto& [p, o] : j["next_offsets"].items())
+      c.next_offsets[std::stoi(p)] = o.get<int64_t>();
   }
   return c;
 }
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<MirrorWriter>> MirrorWriter::Start(Options options, kafka::ClientFactory& kafka) {
+absl::StatusOr<std::unique_ptr<MirrorWriter>> MirrorWriter::Start(Options options,
+                                                                  kafka::ClientFactory& kafka) {
   if (options.producer.transactional_id.empty()) {
     options.producer.transactional_id = absl::StrCat("polder-mirror-", options.subscription);
   }
@@ -57,7 +59,8 @@ absl::StatusOr<std::unique_ptr<MirrorWriter>> MirrorWriter::Start(Options option
 absl::StatusOr<MirrorCursor> MirrorWriter::ReadCursor() {
   // The cursors topic is small and compacted: the subscription's last committed value wins.
   MirrorCursor cursor;
-  RETURN_IF_ERROR(kafka::ReadToEnd(kafka_, options_.consumer, options_.cursors_topic, 0, 0, options_.timeout,
+  RETURN_IF_ERROR(kafka::ReadToEnd(kafka_, options_.consumer, options_.cursors_topic, 0, 0,
+                                   options_.timeout,
                                    [&](const kafka::ConsumedRecord& r) -> absl::Status {
                                      if (r.key != options_.subscription) return absl::OkStatus();
                                      ASSIGN_OR_RETURN(cursor, ParseCursor(r.value));
@@ -124,7 +127,8 @@ void MirrorWriter::BeginStream(const std::string& stream_id, const std::string& 
   cursor_.epoch = epoch;
 }
 
-absl::Status MirrorWriter::Write(int32_t partition, const std::vector<kafka::ConsumedRecord>& records,
+absl::Status MirrorWriter::Write(int32_t partition,
+                                 const std::vector<kafka::ConsumedRecord>& records,
                                  int64_t next_offset, audit::AuditEntry entry) {
   std::vector<MirrorBatch> one(1);
   one[0].partition = partition;
@@ -141,25 +145,31 @@ absl::Status MirrorWriter::WriteAll(std::vector<MirrorBatch>& batches) {
   }
   if (needs_recovery()) {
     // The cursor this stream started from may not be what was committed: end the stream.
-    return absl::UnavailableError("mirror: a previous write failed; the stream restarts from the committed cursor");
+    return absl::UnavailableError(
+        "mirror: a previous write failed; the stream restarts from the committed cursor");
   }
   if (batches.empty()) return absl::OkStatus();
   MirrorCursor next = cursor_;
-  audit::AuditChain chain = next.audit_sequence == 0
-                                ? audit::AuditChain(next.stream_id)
-                                : audit::AuditChain::Resume(next.stream_id, {next.audit_sequence, next.audit_hash, ""});
+  audit::AuditChain chain =
+      next.audit_sequence == 0
+          ? audit::AuditChain(next.stream_id)
+          : audit::AuditChain::Resume(next.stream_id, {next.audit_sequence, next.audit_hash, ""});
   std::vector<audit::AuditLink> links;
   for (MirrorBatch& b : batches) {
     // Never write source offsets the cursor has passed (defence in depth: a stream always starts
     // from the committed cursor).
     auto committed = next.next_offsets.find(b.partition);
-    if (committed != next.next_offsets.end() && !b.records.empty() && b.records.front().offset < committed->second) {
+    if (committed != next.next_offsets.end() && !b.records.empty() &&
+        b.records.front().offset < committed->second) {
       log::Error("mirror: a batch below the committed cursor was offered; refusing it",
-                 {{"subscription", options_.subscription}, {"partition", b.partition},
-                  {"first_offset", b.records.front().offset}, {"cursor", committed->second}});
-      return absl::UnavailableError(absl::StrCat("mirror: partition ", b.partition, " batch starts at ",
-                                                 b.records.front().offset, ", below the committed cursor ",
-                                                 committed->second, "; the stream restarts from the cursor"));
+                 {{"subscription", options_.subscription},
+                  {"partition", b.partition},
+                  {"first_offset", b.records.front().offset},
+                  {"cursor", committed->second}});
+      return absl::UnavailableError(absl::StrCat("mirror: partition ", b.partition,
+                                                 " batch starts at ", b.records.front().offset,
+                                                 ", below the committed cursor ", committed->second,
+                                                 "; the stream restarts from the cursor"));
     }
     next.next_offsets[b.partition] = b.next_offset;
     b.entry.transaction_id = next.stream_id;
@@ -181,7 +191,8 @@ absl::Status MirrorWriter::WriteAll(std::vector<MirrorBatch>& batches) {
     producer_->Send(std::move(out), [](absl::StatusOr<kafka::RecordMetadata>) {});
   };
   auto fill = [&]() -> absl::Status {
-    if (ended_.has_value()) index(audit::EndRecord(ended_->first, ended_->second.first, ended_->second.second));
+    if (ended_.has_value())
+      index(audit::EndRecord(ended_->first, ended_->second.first, ended_->second.second));
     for (size_t i = 0; i < batches.size(); ++i) {
       for (const kafka::ConsumedRecord& r : batches[i].records) {
         kafka::ProducerRecord out;
@@ -198,18 +209,21 @@ absl::Status MirrorWriter::WriteAll(std::vector<MirrorBatch>& batches) {
       audit_record.partition = 0;
       audit_record.key = audit::AuditRecordKey(next.stream_id, links[i].sequence);
       audit_record.value = audit::EncodeAuditRecord(links[i]);
-      producer_->Send(std::move(audit_record), [delivered](absl::StatusOr<kafka::RecordMetadata> m) {
-        if (!m.ok()) return;
-        int64_t seen = delivered->load();
-        while (m->offset + 1 > seen && !delivered->compare_exchange_weak(seen, m->offset + 1)) {
-        }
-      });
+      producer_->Send(
+          std::move(audit_record), [delivered](absl::StatusOr<kafka::RecordMetadata> m) {
+            if (!m.ok()) return;
+            int64_t seen = delivered->load();
+            while (m->offset + 1 > seen && !delivered->compare_exchange_weak(seen, m->offset + 1)) {
+            }
+          });
       if (links[i].sequence == 1) {
-        index(audit::StreamRecord(next.stream_id, batches[i].entry.source, batches[i].entry.destination,
-                                  batches[i].entry.direction, audit_low_));
+        index(audit::StreamRecord(next.stream_id, batches[i].entry.source,
+                                  batches[i].entry.destination, batches[i].entry.direction,
+                                  audit_low_));
       }
       if (links[i].sequence % audit::kIndexCheckpointEvery == 0) {
-        index(audit::CheckpointRecord(next.stream_id, links[i].sequence, links[i].hash, audit_low_));
+        index(
+            audit::CheckpointRecord(next.stream_id, links[i].sequence, links[i].hash, audit_low_));
       }
     }
     kafka::ProducerRecord cursor_record;
@@ -236,11 +250,13 @@ absl::Status MirrorWriter::WriteAll(std::vector<MirrorBatch>& batches) {
     fenced_ = true;
     log::Error("mirror fenced by another instance; this one stops",
                {{"subscription", options_.subscription}, {"reason", std::string(s.message())}});
-    return absl::FailedPreconditionError(absl::StrCat("subscription ", options_.subscription,
-                                                      " is mirrored by another instance (fenced): ", s.message()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("subscription ", options_.subscription,
+                     " is mirrored by another instance (fenced): ", s.message()));
   }
   needs_recovery_ = true;
-  return absl::UnavailableError(absl::StrCat("mirror transaction failed; nothing of the batch was written: ", s.message()));
+  return absl::UnavailableError(
+      absl::StrCat("mirror transaction failed; nothing of the batch was written: ", s.message()));
 }
 
 }  // namespace node

@@ -2,8 +2,8 @@
 // mirror topic (same name, same partition) together with their audit entries (`_polder.audit`)
 // and the subscription's new cursor (`_polder.cursors`, compacted, keyed by subscription) in one
 // Kafka transaction (WriteAll: a group of batches; Write: one), with the audit index's records
-// of the stream (`_polder.audit-index`, compacted). After a crash the writer resumes from the last committed cursor and
-// audit chain head, so every source record is in the mirror exactly once.
+// of the stream (`_polder.audit-index`, compacted). After a crash the writer resumes from the last
+// committed cursor and audit chain head, so every source record is in the mirror exactly once.
 //
 // One transactional id per subscription (polder-mirror-<subscription>): a second instance
 // fences the first, which then refuses every write (FAILED_PRECONDITION) instead of
@@ -11,20 +11,20 @@
 #ifndef POLDER_SERVICES_NODE_FEDERATION_MIRROR_WRITER_H_
 #define POLDER_SERVICES_NODE_FEDERATION_MIRROR_WRITER_H_
 
-#include <map>
-#include <optional>
-#include <utility>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/audit/audit_chain.h"
+#include "common/kafka/client_factory.h"
 #include "common/kafka/consumer.h"
 #include "common/kafka/producer.h"
-#include "common/kafka/client_factory.h"
 
 namespace polder {
 namespace node {
@@ -33,7 +33,7 @@ namespace node {
 struct MirrorCursor {
   std::string epoch;
   std::map<int32_t, int64_t> next_offsets;
-  std::string stream_id;       // the audit chain this subscription writes
+  std::string stream_id;  // the audit chain this subscription writes
   uint64_t audit_sequence = 0;
   std::string audit_hash;
 };
@@ -69,7 +69,8 @@ class MirrorWriter {
   // InitTransactions (fencing an older instance and resolving its open transaction), then the
   // last committed cursor of the subscription.
   // Clients come from `kafka`, which must outlive the writer.
-  static absl::StatusOr<std::unique_ptr<MirrorWriter>> Start(Options options, kafka::ClientFactory& kafka);
+  static absl::StatusOr<std::unique_ptr<MirrorWriter>> Start(Options options,
+                                                             kafka::ClientFactory& kafka);
 
   const MirrorCursor& cursor() const { return cursor_; }
 
@@ -87,8 +88,8 @@ class MirrorWriter {
   // transaction failed or its outcome is unknown: the stream must end, EnsureRecovered() runs, and
   // a new stream starts from the committed cursor. FAILED_PRECONDITION when fenced. Records below
   // the cursor (already committed) are never written again.
-  absl::Status Write(int32_t partition, const std::vector<kafka::ConsumedRecord>& records, int64_t next_offset,
-                     audit::AuditEntry entry);
+  absl::Status Write(int32_t partition, const std::vector<kafka::ConsumedRecord>& records,
+                     int64_t next_offset, audit::AuditEntry entry);
   // Several batches (any partitions, in stream order) in one transaction — group commit: each
   // batch's records and audit entry, and the cursor after the last. All or nothing.
   absl::Status WriteAll(std::vector<MirrorBatch>& batches);
@@ -97,7 +98,8 @@ class MirrorWriter {
   bool needs_recovery() const { return needs_recovery_ || producer_ == nullptr; }
 
  private:
-  MirrorWriter(Options options, kafka::ClientFactory& kafka) : options_(std::move(options)), kafka_(kafka) {}
+  MirrorWriter(Options options, kafka::ClientFactory& kafka)
+      : options_(std::move(options)), kafka_(kafka) {}
   absl::Status Recover();
   absl::StatusOr<MirrorCursor> ReadCursor();
 

@@ -48,7 +48,8 @@ class MirrorWriterTest : public testing::KafkaBrokerTest {
     return o;
   }
 
-  static std::vector<kafka::ConsumedRecord> Records(const std::string& tag, int n, int64_t first_offset = 0) {
+  static std::vector<kafka::ConsumedRecord> Records(const std::string& tag, int n,
+                                                    int64_t first_offset = 0) {
     std::vector<kafka::ConsumedRecord> out;
     for (int i = 0; i < n; ++i) {
       kafka::ConsumedRecord r;
@@ -123,17 +124,20 @@ TEST_F(MirrorWriterTest, ASecondInstanceFencesTheFirstAndAFailedTransactionWrite
   EXPECT_TRUE(first->fenced());
   second->BeginStream("s-2", "epoch-1");
   ASSERT_OK(broker().Pause());
-  EXPECT_THAT(second->Write(0, Records("b", 3, 3), 6, Entry(0, 3, 6, 3)), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(second->Write(0, Records("b", 3, 3), 6, Entry(0, 3, 6, 3)),
+              StatusIs(absl::StatusCode::kUnavailable));
   ASSERT_OK(broker().Resume());
   // A failed write ends the stream: nothing more is written until the cursor is recovered.
   EXPECT_TRUE(second->needs_recovery());
-  EXPECT_THAT(second->Write(0, Records("b", 3, 3), 6, Entry(0, 3, 6, 3)),
-              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("restarts from the committed cursor")));
+  EXPECT_THAT(
+      second->Write(0, Records("b", 3, 3), 6, Entry(0, 3, 6, 3)),
+      StatusIs(absl::StatusCode::kUnavailable, HasSubstr("restarts from the committed cursor")));
   absl::Status retry = absl::UnavailableError("not yet");
   for (int i = 0; i < 10 && !retry.ok(); ++i) {
     if (!second->EnsureRecovered().ok()) continue;
     second->BeginStream("s-2", "epoch-1");
-    retry = second->Write(0, Records("b", 3, second->cursor().next_offsets.at(0)), 6, Entry(0, 3, 6, 3));
+    retry = second->Write(0, Records("b", 3, second->cursor().next_offsets.at(0)), 6,
+                          Entry(0, 3, 6, 3));
   }
   ASSERT_OK(retry);
   EXPECT_EQ(second->cursor().next_offsets.at(0), 6);
@@ -195,11 +199,13 @@ TEST_F(MirrorWriterTest, WritesTheAuditIndexInItsTransactions) {
   EXPECT_EQ(index["end/s-3"].hash, head_hash);
   ASSERT_TRUE(index.count("stream/s-4"));
   EXPECT_LE(index["stream/s-4"].offset, landed["s-4/1"]);
-  EXPECT_GT(index["stream/s-4"].offset, landed["s-3/1"]) << "a lower bound, but past what this writer committed";
+  EXPECT_GT(index["stream/s-4"].offset, landed["s-3/1"])
+      << "a lower bound, but past what this writer committed";
   // A failed transaction writes no index record either.
   w->BeginStream("s-5", "epoch-1");
   ASSERT_OK(broker().Pause());
-  EXPECT_THAT(w->Write(2, Records("x", 1), 1, Entry(2, 0, 1, 1)), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(w->Write(2, Records("x", 1), 1, Entry(2, 0, 1, 1)),
+              StatusIs(absl::StatusCode::kUnavailable));
   ASSERT_OK(broker().Resume());
   ASSERT_OK_AND_ASSIGN(auto after, MirrorWriter::Start(Options(), kafka_));
   after->BeginStream("s-6", "epoch-1");

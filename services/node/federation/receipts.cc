@@ -22,11 +22,13 @@ absl::Status ReceiptSigner::Verify(const audit::Receipt& receipt, const std::str
         absl::StrCat("the receipt is for stream ", receipt.stream_id, ", not ", stream_id));
   }
   std::shared_ptr<const trust::Directory> directory = directory_();
-  if (directory == nullptr) return absl::UnavailableError("no peer directory loaded: cannot check receipts");
+  if (directory == nullptr)
+    return absl::UnavailableError("no peer directory loaded: cannot check receipts");
   ASSIGN_OR_RETURN(std::string kid, audit::ReceiptSigner(receipt));
   absl::StatusOr<trust::PublicKey> key = directory->SigningKey(peer, kid, receipt.at, skew_);
   if (!key.ok()) {
-    return absl::PermissionDeniedError(absl::StrCat("receipt of ", peer, ": ", key.status().message()));
+    return absl::PermissionDeniedError(
+        absl::StrCat("receipt of ", peer, ": ", key.status().message()));
   }
   return audit::VerifyReceiptSignature(receipt, *key);
 }
@@ -43,8 +45,9 @@ federation::v1::Receipt ToProto(const audit::Receipt& r) {
 }
 
 audit::Receipt FromProto(const federation::v1::Receipt& r) {
-  return audit::Receipt{r.stream_id(), r.peer(), r.sequence(), r.hash(), absl::FromUnixSeconds(r.at().seconds()),
-                        r.jws()};
+  return audit::Receipt{
+      r.stream_id(), r.peer(), r.sequence(), r.hash(), absl::FromUnixSeconds(r.at().seconds()),
+      r.jws()};
 }
 
 }  // namespace node

@@ -26,15 +26,19 @@ class ReceiptSigner {
 
   ReceiptSigner(std::string self, trust::PrivateKey key, DirectorySource directory,
                 absl::Duration skew = absl::Minutes(5))
-      : self_(std::move(self)), key_(std::move(key)), directory_(std::move(directory)), skew_(skew) {}
+      : self_(std::move(self)),
+        key_(std::move(key)),
+        directory_(std::move(directory)),
+        skew_(skew) {}
 
   // This node's signed head of `stream_id`'s chain.
-  absl::StatusOr<audit::Receipt> Sign(const std::string& stream_id, uint64_t sequence, const std::string& hash,
-                                      absl::Time now) const;
+  absl::StatusOr<audit::Receipt> Sign(const std::string& stream_id, uint64_t sequence,
+                                      const std::string& hash, absl::Time now) const;
 
   // OK if `receipt` is `peer`'s, for `stream_id`, signed with a key the directory lists for `peer`
   // and valid at the receipt's time; PERMISSION_DENIED naming what is wrong otherwise.
-  absl::Status Verify(const audit::Receipt& receipt, const std::string& peer, const std::string& stream_id) const;
+  absl::Status Verify(const audit::Receipt& receipt, const std::string& peer,
+                      const std::string& stream_id) const;
 
   const std::string& self() const { return self_; }
 

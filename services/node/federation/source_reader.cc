@@ -7,14 +7,15 @@ namespace polder {
 namespace node {
 
 int64_t ConsumedBytes(const kafka::ConsumedRecord& r) {
-  int64_t n = static_cast<int64_t>(r.value.size()) + (r.key ? static_cast<int64_t>(r.key->size()) : 0);
+  int64_t n =
+      static_cast<int64_t>(r.value.size()) + (r.key ? static_cast<int64_t>(r.key->size()) : 0);
   for (const kafka::Header& h : r.headers) n += static_cast<int64_t>(h.key.size() + h.value.size());
   return n;
 }
 
-absl::StatusOr<std::unique_ptr<SourceReader>> SourceReader::Create(kafka::ClientFactory& kafka, kafka::ConsumerOptions options, std::string topic,
-                                                                   std::map<int32_t, int64_t> start, BatchLimits limits,
-                                                                   absl::Duration timeout) {
+absl::StatusOr<std::unique_ptr<SourceReader>> SourceReader::Create(
+    kafka::ClientFactory& kafka, kafka::ConsumerOptions options, std::string topic,
+    std::map<int32_t, int64_t> start, BatchLimits limits, absl::Duration timeout) {
   options.read_committed = true;
   ASSIGN_OR_RETURN(std::unique_ptr<kafka::Consumer> consumer, kafka.NewConsumer(options));
   // A cursor outside what the source holds is a gap, never silently skipped.
@@ -22,8 +23,8 @@ absl::StatusOr<std::unique_ptr<SourceReader>> SourceReader::Create(kafka::Client
     ASSIGN_OR_RETURN(auto marks, consumer->QueryWatermarks(topic, partition, timeout));
     if (offset < marks.first || offset > marks.second) {
       return absl::OutOfRangeError(absl::StrCat(
-          "partition ", partition, " of ", topic, " holds offsets ", marks.first, " to ", marks.second,
-          "; the cursor asks for ", offset,
+          "partition ", partition, " of ", topic, " holds offsets ", marks.first, " to ",
+          marks.second, "; the cursor asks for ", offset,
           offset < marks.first ? " (retention deleted what the subscriber did not read yet)"
                                : " (the topic was re-created or truncated)"));
     }
@@ -31,7 +32,8 @@ absl::StatusOr<std::unique_ptr<SourceReader>> SourceReader::Create(kafka::Client
   std::vector<kafka::TopicPartitionOffset> assignment;
   for (const auto& [partition, offset] : start) assignment.push_back({topic, partition, offset});
   RETURN_IF_ERROR(consumer->Assign(assignment));
-  return std::unique_ptr<SourceReader>(new SourceReader(std::move(consumer), std::move(topic), std::move(start), limits));
+  return std::unique_ptr<SourceReader>(
+      new SourceReader(std::move(consumer), std::move(topic), std::move(start), limits));
 }
 
 std::optional<int32_t> SourceReader::Pick(bool full_only) const {
@@ -52,7 +54,8 @@ std::optional<SourceBatch> SourceReader::Cut(int32_t partition, bool drained) {
   if (queue.records.empty()) return std::nullopt;
   SourceBatch batch;
   batch.partition = partition;
-  while (!queue.records.empty() && static_cast<int32_t>(batch.records.size()) < limits_.max_records) {
+  while (!queue.records.empty() &&
+         static_cast<int32_t>(batch.records.size()) < limits_.max_records) {
     const int64_t size = ConsumedBytes(queue.records.front());
     if (!batch.records.empty() && batch.bytes + size > limits_.max_bytes) break;
     batch.bytes += size;

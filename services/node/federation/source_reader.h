@@ -3,8 +3,9 @@
 // batches within record and byte limits, each carrying the partition's next source offset —
 // which may lie beyond the last record's offset + 1, since transaction markers take offsets.
 //
-//   ASSIGN_OR_RETURN(auto reader, SourceReader::Create(kafka, consumer_options, topic, {{0, 0}, {1, 0}}, limits));
-//   ASSIGN_OR_RETURN(std::optional<SourceBatch> batch, reader->Next(absl::Milliseconds(200)));
+//   ASSIGN_OR_RETURN(auto reader, SourceReader::Create(kafka, consumer_options, topic, {{0, 0}, {1,
+//   0}}, limits)); ASSIGN_OR_RETURN(std::optional<SourceBatch> batch,
+//   reader->Next(absl::Milliseconds(200)));
 //
 // A cursor offset the source no longer has (below the log start after retention, or above the
 // end after the topic was re-created) is OUT_OF_RANGE naming partition and offsets.
@@ -42,9 +43,9 @@ class SourceReader {
  public:
   // `start`: partition → next offset to read (every partition of the topic). The consumer comes
   // from `kafka`.
-  static absl::StatusOr<std::unique_ptr<SourceReader>> Create(kafka::ClientFactory& kafka, kafka::ConsumerOptions options, std::string topic,
-                                                              std::map<int32_t, int64_t> start, BatchLimits limits,
-                                                              absl::Duration timeout);
+  static absl::StatusOr<std::unique_ptr<SourceReader>> Create(
+      kafka::ClientFactory& kafka, kafka::ConsumerOptions options, std::string topic,
+      std::map<int32_t, int64_t> start, BatchLimits limits, absl::Duration timeout);
 
   // The next batch, or nullopt if nothing new arrived within `wait`. Batches of one partition
   // come in order; partitions interleave fairly: a full batch (max_records or max_bytes) goes
@@ -60,9 +61,12 @@ class SourceReader {
   const std::map<int32_t, int64_t>& positions() const { return positions_; }
 
  private:
-  SourceReader(std::unique_ptr<kafka::Consumer> consumer, std::string topic, std::map<int32_t, int64_t> start,
-               BatchLimits limits)
-      : consumer_(std::move(consumer)), topic_(std::move(topic)), positions_(std::move(start)), limits_(limits) {}
+  SourceReader(std::unique_ptr<kafka::Consumer> consumer, std::string topic,
+               std::map<int32_t, int64_t> start, BatchLimits limits)
+      : consumer_(std::move(consumer)),
+        topic_(std::move(topic)),
+        positions_(std::move(start)),
+        limits_(limits) {}
   // Records fetched but not yet cut, per partition.
   struct Pending {
     std::deque<kafka::ConsumedRecord> records;
@@ -70,7 +74,8 @@ class SourceReader {
     uint64_t since = 0;  // the poll that made the queue non-empty: its head's wait
   };
   bool Full(const Pending& q) const {
-    return static_cast<int32_t>(q.records.size()) >= limits_.max_records || q.bytes >= limits_.max_bytes;
+    return static_cast<int32_t>(q.records.size()) >= limits_.max_records ||
+           q.bytes >= limits_.max_bytes;
   }
   // The partition to cut next: among the full ones (or, unless full_only, the non-empty ones)
   // the one waiting longest; ties go to the lowest partition.

@@ -64,7 +64,8 @@ class SourceReaderTest : public testing::KafkaBrokerTest {
   }
 
   // Reads until two empty polls in a row; returns partition → values in order.
-  std::map<int32_t, std::vector<std::string>> Drain(SourceReader& reader, int max_records, int* batches) {
+  std::map<int32_t, std::vector<std::string>> Drain(SourceReader& reader, int max_records,
+                                                    int* batches) {
     std::map<int32_t, std::vector<std::string>> out;
     int empty = 0;
     while (empty < 3) {
@@ -78,7 +79,8 @@ class SourceReaderTest : public testing::KafkaBrokerTest {
       ++*batches;
       EXPECT_LE(static_cast<int>((*b)->records.size()), max_records);
       EXPECT_GT((*b)->next_offset, (*b)->records.back().offset);
-      for (const auto& r : (*b)->records) out[(*b)->partition].push_back(r.value.substr(0, r.value.find('-', 7)));
+      for (const auto& r : (*b)->records)
+        out[(*b)->partition].push_back(r.value.substr(0, r.value.find('-', 7)));
     }
     return out;
   }
@@ -87,8 +89,9 @@ class SourceReaderTest : public testing::KafkaBrokerTest {
 TEST_F(SourceReaderTest, OffersCommittedRecordsInBatchesAndCursorsPastMarkers) {
   const std::string topic = CreateTopic("groningen.mobility.bike-counts", 3);
   Fill(topic);
-  ASSERT_OK_AND_ASSIGN(auto reader, SourceReader::Create(kafka_, Options(), topic, {{0, 0}, {1, 0}, {2, 0}}, {4, 1 << 20},
-                                                         absl::Seconds(10)));
+  ASSERT_OK_AND_ASSIGN(auto reader,
+                       SourceReader::Create(kafka_, Options(), topic, {{0, 0}, {1, 0}, {2, 0}},
+                                            {4, 1 << 20}, absl::Seconds(10)));
   int batches = 0;
   auto read = Drain(*reader, 4, &batches);
   int total = 0;
@@ -103,13 +106,15 @@ TEST_F(SourceReaderTest, OffersCommittedRecordsInBatchesAndCursorsPastMarkers) {
   ASSERT_OK_AND_ASSIGN(auto marks, reader->HighWatermarks(absl::Seconds(10)));
   EXPECT_EQ(reader->positions(), marks);
   // Resuming from a cursor in the middle continues without repeating.
-  ASSERT_OK_AND_ASSIGN(auto first, SourceReader::Create(kafka_, Options(), topic, {{0, 0}, {1, 0}, {2, 0}}, {5, 1 << 20},
-                                                        absl::Seconds(10)));
+  ASSERT_OK_AND_ASSIGN(auto first,
+                       SourceReader::Create(kafka_, Options(), topic, {{0, 0}, {1, 0}, {2, 0}},
+                                            {5, 1 << 20}, absl::Seconds(10)));
   ASSERT_OK_AND_ASSIGN(std::optional<SourceBatch> one, first->Next(absl::Seconds(5)));
   ASSERT_TRUE(one.has_value());
   std::map<int32_t, int64_t> cursor = {{0, 0}, {1, 0}, {2, 0}};
   cursor[one->partition] = one->next_offset;
-  ASSERT_OK_AND_ASSIGN(auto resumed, SourceReader::Create(kafka_, Options(), topic, cursor, {5, 1 << 20}, absl::Seconds(10)));
+  ASSERT_OK_AND_ASSIGN(auto resumed, SourceReader::Create(kafka_, Options(), topic, cursor,
+                                                          {5, 1 << 20}, absl::Seconds(10)));
   int more = 0;
   auto rest = Drain(*resumed, 5, &more);
   EXPECT_EQ(rest[one->partition].size(), 13u - one->records.size());
@@ -118,13 +123,15 @@ TEST_F(SourceReaderTest, OffersCommittedRecordsInBatchesAndCursorsPastMarkers) {
 TEST_F(SourceReaderTest, ByteLimitsAndGaps) {
   const std::string topic = CreateTopic("groningen.parking.occupancy", 3);
   Fill(topic);
-  ASSERT_OK_AND_ASSIGN(auto reader, SourceReader::Create(kafka_, Options(), topic, {{0, 0}, {1, 0}, {2, 0}}, {100, 250},
-                                                         absl::Seconds(10)));
+  ASSERT_OK_AND_ASSIGN(auto reader,
+                       SourceReader::Create(kafka_, Options(), topic, {{0, 0}, {1, 0}, {2, 0}},
+                                            {100, 250}, absl::Seconds(10)));
   ASSERT_OK_AND_ASSIGN(std::optional<SourceBatch> b, reader->Next(absl::Seconds(5)));
   ASSERT_TRUE(b.has_value());
   EXPECT_LE(b->bytes, 250);
   EXPECT_EQ(b->records.size(), 2u) << "~115-byte records, 250 bytes per batch";
-  EXPECT_THAT(SourceReader::Create(kafka_, Options(), topic, {{0, 0}, {1, 9999}, {2, 0}}, {}, absl::Seconds(10)),
+  EXPECT_THAT(SourceReader::Create(kafka_, Options(), topic, {{0, 0}, {1, 9999}, {2, 0}}, {},
+                                   absl::Seconds(10)),
               StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("partition 1 of " + topic)));
 }
 
@@ -149,8 +156,8 @@ TEST_F(SourceReaderTest, QuietPartitionIsNotHeldBehindABusyOne) {
   // Both partitions fetched once, so the fetcher serves both from here on.
   send(0, 1);
   send(1, 1);
-  ASSERT_OK_AND_ASSIGN(auto reader,
-                       SourceReader::Create(kafka_, Options(), topic, {{0, 0}, {1, 0}}, {100, 1 << 20}, absl::Seconds(10)));
+  ASSERT_OK_AND_ASSIGN(auto reader, SourceReader::Create(kafka_, Options(), topic, {{0, 0}, {1, 0}},
+                                                         {100, 1 << 20}, absl::Seconds(10)));
   std::set<int32_t> seen;
   for (int i = 0; i < 20 && seen.size() < 2; ++i) {
     ASSERT_OK_AND_ASSIGN(std::optional<SourceBatch> b, reader->Next(absl::Milliseconds(500)));

@@ -45,7 +45,8 @@ void Subscriber::Run() {
   std::unique_ptr<MirrorWriter> writer;
   while (!stop_) {
     if (writer == nullptr) {
-      absl::StatusOr<std::unique_ptr<MirrorWriter>> w = MirrorWriter::Start(options_.writer, kafka_);
+      absl::StatusOr<std::unique_ptr<MirrorWriter>> w =
+          MirrorWriter::Start(options_.writer, kafka_);
       if (!w.ok()) {
         Set("reconnecting", std::string(w.status().message()));
         absl::SleepFor(backoff);
@@ -62,22 +63,27 @@ void Subscriber::Run() {
                  {{"dataset", options_.dataset}, {"provider", options_.provider}});
       return;
     }
-    if (s.error_code() == grpc::StatusCode::PERMISSION_DENIED && options_.purge && options_.revoked &&
-        !state().purged && options_.revoked()) {
+    if (s.error_code() == grpc::StatusCode::PERMISSION_DENIED && options_.purge &&
+        options_.revoked && !state().purged && options_.revoked()) {
       absl::Status purged = options_.purge();
       if (purged.ok()) {
         absl::MutexLock lock(&mu_);
         state_.purged = true;
       }
       log::Write(purged.ok() ? log::Severity::kWarning : log::Severity::kError,
-                 purged.ok() ? "contract revoked: mirror purged" : "contract revoked: purging the mirror failed",
-                 {{"dataset", options_.dataset}, {"provider", options_.provider},
+                 purged.ok() ? "contract revoked: mirror purged"
+                             : "contract revoked: purging the mirror failed",
+                 {{"dataset", options_.dataset},
+                  {"provider", options_.provider},
                   {"error", std::string(purged.message())}});
     }
-    if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED && absl::StartsWith(s.error_message(), "not dialled")) {
+    if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED &&
+        absl::StartsWith(s.error_message(), "not dialled")) {
       Set("no-credentials", s.error_message());
       log::Error("subscription not dialled: no usable credentials",
-                 {{"dataset", options_.dataset}, {"provider", options_.provider}, {"error", s.error_message()}});
+                 {{"dataset", options_.dataset},
+                  {"provider", options_.provider},
+                  {"error", s.error_message()}});
       for (absl::Time until = absl::Now() + backoff; !stop_ && absl::Now() < until;) {
         absl::SleepFor(absl::Milliseconds(50));
       }
@@ -89,7 +95,8 @@ void Subscriber::Run() {
                          s.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
                          s.error_code() == grpc::StatusCode::DATA_LOSS;
     Set(refused ? "refused" : "reconnecting", s.error_message());
-    if (s.error_code() == grpc::StatusCode::OUT_OF_RANGE || s.error_code() == grpc::StatusCode::DATA_LOSS) {
+    if (s.error_code() == grpc::StatusCode::OUT_OF_RANGE ||
+        s.error_code() == grpc::StatusCode::DATA_LOSS) {
       RecordGap(s);
     }
     log::Warning("subscription stream ended", {{"dataset", options_.dataset},
@@ -101,7 +108,8 @@ void Subscriber::Run() {
       ++state_.reconnects;
     }
     const absl::Duration wait = refused ? options_.max_backoff : backoff;
-    for (absl::Time until = absl::Now() + wait; !stop_ && absl::Now() < until;) absl::SleepFor(absl::Milliseconds(50));
+    for (absl::Time until = absl::Now() + wait; !stop_ && absl::Now() < until;)
+      absl::SleepFor(absl::Milliseconds(50));
     backoff = std::min(2 * backoff, options_.max_backoff);
   }
   Set("stopped");
@@ -115,11 +123,13 @@ void Subscriber::RecordGap(const grpc::Status& s) {
     ++state_.gaps;
   }
   log::Error("subscription gap: the provider no longer has what the mirror's cursor points at",
-             {{"dataset", options_.dataset}, {"provider", options_.provider}, {"error", s.error_message()}});
+             {{"dataset", options_.dataset},
+              {"provider", options_.provider},
+              {"error", s.error_message()}});
   if (options_.audit == nullptr) return;
   audit::AuditEntry e;
-  e.transaction_id = absl::StrCat("gap-", options_.self, "-", options_.provider, "-", options_.dataset, "-",
-                                  absl::ToUnixMillis(absl::Now()));
+  e.transaction_id = absl::StrCat("gap-", options_.self, "-", options_.provider, "-",
+                                  options_.dataset, "-", absl::ToUnixMillis(absl::Now()));
   e.direction = "gap";
   e.contract_hash = contract_hash_;
   e.source = options_.provider;
@@ -132,7 +142,8 @@ void Subscriber::RecordGap(const grpc::Status& s) {
   absl::StatusOr<audit::AuditLink> recorded = options_.audit->Record(chain, e);
   if (!recorded.ok()) {
     last_gap_.clear();  // try again on the next report
-    log::Warning("gap not recorded in the audit log", {{"error", std::string(recorded.status().message())}});
+    log::Warning("gap not recorded in the audit log",
+                 {{"error", std::string(recorded.status().message())}});
     return;
   }
   // The provider countersigns it before the next stream (CatchUpReceipts).
@@ -143,7 +154,8 @@ void Subscriber::RecordGap(const grpc::Status& s) {
   unreceipted_gap_ = std::move(head);
 }
 
-void Subscriber::CatchUpReceipts(fv1::FederationService::Stub& stub, const MirrorCursor& committed) {
+void Subscriber::CatchUpReceipts(fv1::FederationService::Stub& stub,
+                                 const MirrorCursor& committed) {
   if (options_.signer == nullptr) return;
   if (unreceipted_gap_.has_value()) {
     grpc::ClientContext ctx;
@@ -152,7 +164,8 @@ void Subscriber::CatchUpReceipts(fv1::FederationService::Stub& stub, const Mirro
   if (committed.stream_id.empty() || committed.audit_sequence == 0) return;
   {
     absl::MutexLock lock(&mu_);
-    if (receipted_.first == committed.stream_id && receipted_.second >= committed.audit_sequence) return;
+    if (receipted_.first == committed.stream_id && receipted_.second >= committed.audit_sequence)
+      return;
   }
   grpc::ClientContext ctx;
   (void)Exchange(stub, committed, ctx);
@@ -166,7 +179,8 @@ namespace {
 class ReceiptPoster {
  public:
   using ExchangeFn = std::function<bool(const MirrorCursor&, grpc::ClientContext&)>;
-  explicit ReceiptPoster(ExchangeFn exchange) : exchange_(std::move(exchange)), thread_([this] { Run(); }) {}
+  explicit ReceiptPoster(ExchangeFn exchange)
+      : exchange_(std::move(exchange)), thread_([this] { Run(); }) {}
   ~ReceiptPoster() { Stop(); }
 
   void Post(const MirrorCursor& cursor, int64_t committed_bytes) {
@@ -230,22 +244,26 @@ class ReceiptPoster {
 
 }  // namespace
 
-bool Subscriber::Exchange(fv1::FederationService::Stub& stub, const MirrorCursor& cursor, grpc::ClientContext& ctx) {
+bool Subscriber::Exchange(fv1::FederationService::Stub& stub, const MirrorCursor& cursor,
+                          grpc::ClientContext& ctx) {
   if (options_.signer == nullptr) return false;
-  absl::StatusOr<audit::Receipt> ours =
-      options_.signer->Sign(cursor.stream_id, cursor.audit_sequence, cursor.audit_hash, absl::Now());
+  absl::StatusOr<audit::Receipt> ours = options_.signer->Sign(
+      cursor.stream_id, cursor.audit_sequence, cursor.audit_hash, absl::Now());
   auto fail = [&](const std::string& why) {
     absl::MutexLock lock(&mu_);
     ++state_.receipt_failures;
-    log::Warning("receipt exchange failed", {{"dataset", options_.dataset}, {"provider", options_.provider},
-                                             {"stream", cursor.stream_id}, {"error", why}});
+    log::Warning("receipt exchange failed", {{"dataset", options_.dataset},
+                                             {"provider", options_.provider},
+                                             {"stream", cursor.stream_id},
+                                             {"error", why}});
     return false;
   };
   if (!ours.ok()) return fail(std::string(ours.status().message()));
   fv1::ExchangeReceiptsRequest req;
   *req.mutable_receipt() = ToProto(*ours);
   req.mutable_committed()->set_epoch(cursor.epoch);
-  for (const auto& [p, o] : cursor.next_offsets) (*req.mutable_committed()->mutable_next_offsets())[p] = o;
+  for (const auto& [p, o] : cursor.next_offsets)
+    (*req.mutable_committed()->mutable_next_offsets())[p] = o;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
   fv1::ExchangeReceiptsResponse resp;
   grpc::Status s = stub.ExchangeReceipts(&ctx, req, &resp);
@@ -254,8 +272,8 @@ bool Subscriber::Exchange(fv1::FederationService::Stub& stub, const MirrorCursor
   absl::Status valid = options_.signer->Verify(theirs, options_.provider, cursor.stream_id);
   if (!valid.ok()) return fail(std::string(valid.message()));
   if (theirs.sequence < cursor.audit_sequence) {
-    return fail(absl::StrCat("the provider receipted ", theirs.sequence, " batches offered; ", cursor.audit_sequence,
-                             " were received"));
+    return fail(absl::StrCat("the provider receipted ", theirs.sequence, " batches offered; ",
+                             cursor.audit_sequence, " were received"));
   }
   if (options_.audit != nullptr) {
     absl::Status kept = options_.audit->StoreReceipt(theirs);
@@ -272,15 +290,17 @@ bool Subscriber::Exchange(fv1::FederationService::Stub& stub, const MirrorCursor
 grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
   // A failed write left the cursor uncertain: resolve it before asking for the next batches.
   if (absl::Status r = writer.EnsureRecovered(); !r.ok()) {
-    return grpc::Status(r.code() == absl::StatusCode::kFailedPrecondition ? grpc::StatusCode::FAILED_PRECONDITION
-                                                                          : grpc::StatusCode::UNAVAILABLE,
+    return grpc::Status(r.code() == absl::StatusCode::kFailedPrecondition
+                            ? grpc::StatusCode::FAILED_PRECONDITION
+                            : grpc::StatusCode::UNAVAILABLE,
                         std::string(r.message()));
   }
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = options_.channel();
   if (!channel.ok()) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        absl::StrCat("not dialled: this node's federation credentials cannot be used: ",
-                                     channel.status().message()));
+    return grpc::Status(
+        grpc::StatusCode::UNAUTHENTICATED,
+        absl::StrCat("not dialled: this node's federation credentials cannot be used: ",
+                     channel.status().message()));
   }
   auto stub = fv1::FederationService::NewStub(*channel);
   CatchUpReceipts(*stub, writer.cursor());
@@ -316,7 +336,8 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
     req.mutable_cursor()->set_epoch(cursor.epoch);
     for (int32_t p = 0; p < options_.mirror_partitions; ++p) {
       auto it = cursor.next_offsets.find(p);
-      (*req.mutable_cursor()->mutable_next_offsets())[p] = it == cursor.next_offsets.end() ? 0 : it->second;
+      (*req.mutable_cursor()->mutable_next_offsets())[p] =
+          it == cursor.next_offsets.end() ? 0 : it->second;
     }
   }
   auto reader = stub->Subscribe(&ctx, req);
@@ -355,7 +376,7 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
   int64_t committed = 0;  // bytes committed on this stream
   ReceiptPoster receipts(
       [&](const MirrorCursor& c, grpc::ClientContext& x) { return Exchange(*stub, c, x); });
-  int64_t newest_ms = 0;  // the newest mirrored record's timestamp
+  int64_t newest_ms = 0;            // the newest mirrored record's timestamp
   std::map<int32_t, int64_t> high;  // the provider's high watermarks, from heartbeats
   std::optional<grpc::Status> failure;
   std::vector<MirrorBatch> pending;
@@ -366,19 +387,22 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
     if (pending.empty()) return true;
     absl::Status w = writer.WriteAll(pending);
     if (!w.ok()) {
-      failure = grpc::Status(w.code() == absl::StatusCode::kFailedPrecondition ? grpc::StatusCode::FAILED_PRECONDITION
-                                                                              : grpc::StatusCode::UNAVAILABLE,
+      failure = grpc::Status(w.code() == absl::StatusCode::kFailedPrecondition
+                                 ? grpc::StatusCode::FAILED_PRECONDITION
+                                 : grpc::StatusCode::UNAVAILABLE,
                              std::string(w.message()));
       return false;
     }
     {
       absl::MutexLock lock(&mu_);
       for (const MirrorBatch& mb : pending) {
-        for (const kafka::ConsumedRecord& r : mb.records) newest_ms = std::max(newest_ms, r.timestamp_ms);
+        for (const kafka::ConsumedRecord& r : mb.records)
+          newest_ms = std::max(newest_ms, r.timestamp_ms);
         state_.records += static_cast<int64_t>(mb.records.size());
         ++state_.batches;
         auto hw = high.find(mb.partition);
-        if (hw != high.end()) state_.lag[mb.partition] = std::max<int64_t>(0, hw->second - mb.next_offset);
+        if (hw != high.end())
+          state_.lag[mb.partition] = std::max<int64_t>(0, hw->second - mb.next_offset);
       }
       state_.bytes += pending_bytes;
     }
@@ -394,9 +418,10 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
   };
   int64_t received = 0;  // record bytes received on this stream
   const auto ignored_flow_control = [&](int64_t beyond) {
-    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        absl::StrCat("the provider ignored flow control: it sent ", beyond,
-                                     " bytes beyond what this node acknowledged (window ", window, ")"));
+    return grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("the provider ignored flow control: it sent ", beyond,
+                     " bytes beyond what this node acknowledged (window ", window, ")"));
   };
   while (!failure.has_value()) {
     std::deque<fv1::SubscribeResponse> got;
@@ -414,15 +439,17 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
       if (failure.has_value()) break;
       if (msg.has_opened()) {
         if (msg.opened().partitions() != options_.mirror_partitions) {
-          failure = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                                 absl::StrCat("the source has ", msg.opened().partitions(), " partitions, the mirror ",
-                                              options_.mirror_partitions, ": refusing to mirror"));
+          failure = grpc::Status(
+              grpc::StatusCode::FAILED_PRECONDITION,
+              absl::StrCat("the source has ", msg.opened().partitions(), " partitions, the mirror ",
+                           options_.mirror_partitions, ": refusing to mirror"));
           break;
         }
         writer.BeginStream(msg.opened().stream_id(), msg.opened().epoch());
         // The provider may narrow the window asked for, never widen it.
         if (msg.opened().max_unacknowledged_bytes() > 0) {
-          window = std::min(msg.opened().max_unacknowledged_bytes(), options_.max_unacknowledged_bytes);
+          window =
+              std::min(msg.opened().max_unacknowledged_bytes(), options_.max_unacknowledged_bytes);
         }
         opened = true;
         Set("streaming");
@@ -430,26 +457,31 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
       }
       if (msg.has_heartbeat()) {
         if (!flush()) break;
-        if (opened && committed > receipts.acknowledged()) receipts.Post(writer.cursor(), committed);
+        if (opened && committed > receipts.acknowledged())
+          receipts.Post(writer.cursor(), committed);
         absl::MutexLock lock(&mu_);
         int64_t total = 0;
         for (const auto& [p, hw] : msg.heartbeat().high_watermarks()) {
           high[p] = hw;
           auto it = writer.cursor().next_offsets.find(p);
-          state_.lag[p] = std::max<int64_t>(0, hw - (it == writer.cursor().next_offsets.end() ? 0 : it->second));
+          state_.lag[p] = std::max<int64_t>(
+              0, hw - (it == writer.cursor().next_offsets.end() ? 0 : it->second));
           total += state_.lag[p];
         }
-        state_.lag_seconds = total > 0 && newest_ms > 0
-                                 ? std::max(0.0, absl::ToDoubleSeconds(absl::Now() - absl::FromUnixMillis(newest_ms)))
-                                 : 0.0;
+        state_.lag_seconds =
+            total > 0 && newest_ms > 0
+                ? std::max(0.0,
+                           absl::ToDoubleSeconds(absl::Now() - absl::FromUnixMillis(newest_ms)))
+                : 0.0;
         continue;
       }
       if (!msg.has_batch() || !opened) continue;
       const fv1::RecordBatch& b = msg.batch();
       if (b.partition() < 0 || b.partition() >= options_.mirror_partitions) {
-        failure = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                               absl::StrCat("the provider sent a batch of partition ", b.partition(), "; the mirror has ",
-                                            options_.mirror_partitions, " partitions"));
+        failure = grpc::Status(
+            grpc::StatusCode::INVALID_ARGUMENT,
+            absl::StrCat("the provider sent a batch of partition ", b.partition(),
+                         "; the mirror has ", options_.mirror_partitions, " partitions"));
         break;
       }
       for (int32_t id : b.schema_ids()) {
@@ -468,7 +500,8 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
         c.value = r.value();
         for (const fv1::Header& h : r.headers()) c.headers.push_back({h.key(), h.value()});
         c.timestamp_ms = r.timestamp_ms();
-        bytes += ConsumedBytes(c);  // counted as the provider counts them, so both audit entries agree
+        bytes +=
+            ConsumedBytes(c);  // counted as the provider counts them, so both audit entries agree
         mb.records.push_back(std::move(c));
       }
       audit::AuditEntry& entry = mb.entry;
@@ -496,7 +529,8 @@ grpc::Status Subscriber::StreamOnce(MirrorWriter& writer) {
       }
       // A transaction holds at most a quarter of the window, so acknowledgements (and the
       // provider's next batches) flow while the next one commits.
-      if ((pending.size() >= kMaxBatchesPerTransaction || pending_bytes * 4 >= window) && !flush()) break;
+      if ((pending.size() >= kMaxBatchesPerTransaction || pending_bytes * 4 >= window) && !flush())
+        break;
     }
     if (!failure.has_value()) flush();
   }

@@ -42,8 +42,8 @@ namespace node {
 class Subscriber {
  public:
   struct Options {
-    std::string self;         // this (consuming) peer
-    std::string provider;     // the providing peer
+    std::string self;      // this (consuming) peer
+    std::string provider;  // the providing peer
     std::string dataset;
     std::string contract_id;
     // The contract's hash and purpose for audit entries; if `contract` is set, they are looked up
@@ -80,22 +80,24 @@ class Subscriber {
   };
 
   struct State {
-    std::string status = "starting";  // streaming, reconnecting, refused, no-credentials, fenced, stopped
+    std::string status =
+        "starting";  // streaming, reconnecting, refused, no-credentials, fenced, stopped
     std::string last_error;
-    int64_t records = 0;               // mirrored by this process
-    int64_t bytes = 0;                 // their keys, values and headers
+    int64_t records = 0;  // mirrored by this process
+    int64_t bytes = 0;    // their keys, values and headers
     int64_t batches = 0;
     int64_t reconnects = 0;
-    std::map<int32_t, int64_t> lag;    // provider high watermark − cursor, per partition
-    double lag_seconds = 0;            // age of the newest mirrored record while lag > 0
-    int64_t gaps = 0;                  // gaps reported by the provider (recorded in audit)
-    int64_t receipts = 0;              // provider receipts received, checked and kept
+    std::map<int32_t, int64_t> lag;  // provider high watermark − cursor, per partition
+    double lag_seconds = 0;          // age of the newest mirrored record while lag > 0
+    int64_t gaps = 0;                // gaps reported by the provider (recorded in audit)
+    int64_t receipts = 0;            // provider receipts received, checked and kept
     int64_t receipt_failures = 0;
-    bool purged = false;               // the mirror was purged after a revocation
+    bool purged = false;  // the mirror was purged after a revocation
   };
 
   // The mirror writer's clients come from `kafka`, which must outlive the subscriber.
-  Subscriber(Options options, kafka::ClientFactory& kafka) : options_(std::move(options)), kafka_(kafka) {}
+  Subscriber(Options options, kafka::ClientFactory& kafka)
+      : options_(std::move(options)), kafka_(kafka) {}
   ~Subscriber() { Stop(); }
 
   void Start();
@@ -108,12 +110,14 @@ class Subscriber {
   grpc::Status StreamOnce(MirrorWriter& writer);
   void Set(const std::string& status, const std::string& error = "");
   // One ExchangeReceipts for the committed `cursor`, on `ctx`; false (logged) if it failed.
-  bool Exchange(federation::v1::FederationService::Stub& stub, const MirrorCursor& cursor, grpc::ClientContext& ctx);
+  bool Exchange(federation::v1::FederationService::Stub& stub, const MirrorCursor& cursor,
+                grpc::ClientContext& ctx);
   void RecordGap(const grpc::Status& s);
   // Before a new stream: receipts for what earlier ones left unreceipted — the committed head
   // of the last stream (its tail after the last exchange: the stream broke, or this node
   // restarted) and a gap entry not yet notarised by the provider. Best effort (logged).
-  void CatchUpReceipts(federation::v1::FederationService::Stub& stub, const MirrorCursor& committed);
+  void CatchUpReceipts(federation::v1::FederationService::Stub& stub,
+                       const MirrorCursor& committed);
 
   const Options options_;
   kafka::ClientFactory& kafka_;
@@ -122,8 +126,8 @@ class Subscriber {
   mutable absl::Mutex mu_;
   State state_ ABSL_GUARDED_BY(mu_);
   grpc::ClientContext* active_ ABSL_GUARDED_BY(mu_) = nullptr;
-  std::set<int32_t> schemas_seen_;  // stream thread only
-  std::string last_gap_;             // stream thread only
+  std::set<int32_t> schemas_seen_;               // stream thread only
+  std::string last_gap_;                         // stream thread only
   std::optional<MirrorCursor> unreceipted_gap_;  // stream thread only: a gap chain's head
   // The last (stream, sequence) the provider receipted.
   std::pair<std::string, uint64_t> receipted_ ABSL_GUARDED_BY(mu_);

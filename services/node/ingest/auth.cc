@@ -26,26 +26,31 @@ std::string Sha256(absl::string_view s) {
 std::string Stamp(const std::string& path) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) return "";
-  return absl::StrCat(st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, "/", st.st_size, "/", st.st_mode, "/", st.st_ino);
+  return absl::StrCat(st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, "/", st.st_size, "/", st.st_mode,
+                      "/", st.st_ino);
 }
 
 // The token in `path`, or why there is none. The file must be the owner's alone: a token
 // readable by others is as good as published.
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
   struct stat st;
-  if (stat(path.c_str(), &st) != 0) return absl::NotFoundError(absl::StrCat("token file ", path, " is missing"));
+  if (stat(path.c_str(), &st) != 0)
+    return absl::NotFoundError(absl::StrCat("token file ", path, " is missing"));
   if ((st.st_mode & 077) != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("token file ", path, " is readable or writable by group or others; run chmod 600 on it"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "token file ", path, " is readable or writable by group or others; run chmod 600 on it"));
   }
   std::ifstream in(path);
-  if (!in) return absl::FailedPreconditionError(absl::StrCat("token file ", path, " cannot be read"));
+  if (!in)
+    return absl::FailedPreconditionError(absl::StrCat("token file ", path, " cannot be read"));
   std::string token;
   std::getline(in, token);
   token = std::string(absl::StripAsciiWhitespace(token));
-  if (token.empty()) return absl::FailedPreconditionError(absl::StrCat("token file ", path, " is empty"));
+  if (token.empty())
+    return absl::FailedPreconditionError(absl::StrCat("token file ", path, " is empty"));
   if (token.size() < 16) {
-    return absl::FailedPreconditionError(absl::StrCat("the token in ", path, " is shorter than 16 characters"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the token in ", path, " is shorter than 16 characters"));
   }
   return token;
 }
@@ -79,9 +84,12 @@ absl::Status IngestAuthenticator::ReloadTokens() {
     absl::StatusOr<std::string> token = ReadTokenFile(id.token_file);
     id.token_stamp = stamp;
     if (!token.ok()) {
-      const std::string problem = absl::StrCat("ingest identity '", name, "': ", token.status().message());
+      const std::string problem =
+          absl::StrCat("ingest identity '", name, "': ", token.status().message());
       if (problem != id.problem) {
-        log::Error(id.token_sha256.empty() ? "ingest token invalid" : "ingest token revoked: its file no longer holds a valid token",
+        log::Error(id.token_sha256.empty()
+                       ? "ingest token invalid"
+                       : "ingest token revoked: its file no longer holds a valid token",
                    {{"identity", name}, {"problem", std::string(token.status().message())}});
       }
       id.token_sha256.clear();
@@ -111,8 +119,8 @@ std::vector<IngestAuthenticator::TokenState> IngestAuthenticator::tokens() const
   return out;
 }
 
-absl::StatusOr<std::string> IngestAuthenticator::Authenticate(const std::string& certificate_peer_id,
-                                                              const std::string& authorization) {
+absl::StatusOr<std::string> IngestAuthenticator::Authenticate(
+    const std::string& certificate_peer_id, const std::string& authorization) {
   if (development_) return std::string("development");
   absl::MutexLock lock(&mu_);
   if (!certificate_peer_id.empty()) {
@@ -123,13 +131,15 @@ absl::StatusOr<std::string> IngestAuthenticator::Authenticate(const std::string&
     }
     if (!it->second.token_file.empty()) {
       // A token identity's grants go only to its token, never to a certificate of that name.
-      return absl::PermissionDeniedError(absl::StrCat("ingest identity '", certificate_peer_id,
-                                                      "' authenticates by bearer token, not by certificate"));
+      return absl::PermissionDeniedError(
+          absl::StrCat("ingest identity '", certificate_peer_id,
+                       "' authenticates by bearer token, not by certificate"));
     }
     return certificate_peer_id;
   }
   if (authorization.empty()) {
-    return absl::UnauthenticatedError("present a client certificate or an Authorization: Bearer token");
+    return absl::UnauthenticatedError(
+        "present a client certificate or an Authorization: Bearer token");
   }
   if (!absl::StartsWithIgnoreCase(authorization, "Bearer ")) {
     return absl::UnauthenticatedError("the Authorization header must be 'Bearer <token>'");
@@ -139,7 +149,8 @@ absl::StatusOr<std::string> IngestAuthenticator::Authenticate(const std::string&
   std::string match;
   for (const auto& [name, id] : identities_) {
     // Compare every token (constant time each), so timing does not tell which matched.
-    if (!id.token_sha256.empty() && CRYPTO_memcmp(id.token_sha256.data(), presented.data(), presented.size()) == 0) {
+    if (!id.token_sha256.empty() &&
+        CRYPTO_memcmp(id.token_sha256.data(), presented.data(), presented.size()) == 0) {
       match = name;
     }
   }
@@ -147,16 +158,19 @@ absl::StatusOr<std::string> IngestAuthenticator::Authenticate(const std::string&
   return match;
 }
 
-absl::Status IngestAuthenticator::Authorize(const std::string& identity, const std::string& dataset) const {
+absl::Status IngestAuthenticator::Authorize(const std::string& identity,
+                                            const std::string& dataset) const {
   if (development_) return absl::OkStatus();
   absl::MutexLock lock(&mu_);
   auto it = identities_.find(identity);
   if (it == identities_.end()) {
-    return absl::PermissionDeniedError(absl::StrCat("'", identity, "' is not an ingest identity of this node"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("'", identity, "' is not an ingest identity of this node"));
   }
   if (it->second.datasets.count("*") || it->second.datasets.count(dataset)) return absl::OkStatus();
-  return absl::PermissionDeniedError(absl::StrCat("'", identity, "' may not publish '", dataset, "' (granted: ",
-                                                  absl::StrJoin(it->second.datasets, ", "), ")"));
+  return absl::PermissionDeniedError(
+      absl::StrCat("'", identity, "' may not publish '", dataset,
+                   "' (granted: ", absl::StrJoin(it->second.datasets, ", "), ")"));
 }
 
 }  // namespace node

@@ -29,8 +29,8 @@ namespace node {
 class IngestAuthenticator {
  public:
   // development: every caller is "development" and may publish every dataset.
-  static absl::StatusOr<std::unique_ptr<IngestAuthenticator>> Create(const std::vector<IngestIdentity>& identities,
-                                                                      bool development);
+  static absl::StatusOr<std::unique_ptr<IngestAuthenticator>> Create(
+      const std::vector<IngestIdentity>& identities, bool development);
 
   // The identity of a caller: `certificate_peer_id` is the peer id its verified client
   // certificate proves (empty if none); `authorization` the Authorization header/metadata.
@@ -57,9 +57,9 @@ class IngestAuthenticator {
   struct Identity {
     std::set<std::string> datasets;  // "*" for all
     std::string token_file;
-    std::string token_stamp;         // file mtime/size when read
-    std::string token_sha256;        // empty: no valid token (none configured, or revoked)
-    std::string problem;             // why the token file gives no valid token
+    std::string token_stamp;   // file mtime/size when read
+    std::string token_sha256;  // empty: no valid token (none configured, or revoked)
+    std::string problem;       // why the token file gives no valid token
   };
   IngestAuthenticator() = default;
   // Re-reads changed token files; returns the first problem found (each is also recorded in

@@ -24,10 +24,10 @@ class AuthTest : public ::testing::Test {
   void SetUp() override {
     token_file_ = absl::StrCat(std::getenv("TEST_TMPDIR"), "/parking.token");
     Write("s3cr3t-parking-token-0001\n");
-    ASSERT_OK_AND_ASSIGN(auth_, IngestAuthenticator::Create(
-                                    {{"gateway-north", {"mobility.bike-counts"}, ""},
-                                     {"parking-vendor", {"*"}, token_file_}},
-                                    false));
+    ASSERT_OK_AND_ASSIGN(
+        auth_, IngestAuthenticator::Create({{"gateway-north", {"mobility.bike-counts"}, ""},
+                                            {"parking-vendor", {"*"}, token_file_}},
+                                           false));
   }
   // Writes the token file (mode 0600, a new stamp every time).
   void Write(const std::string& content) {
@@ -47,25 +47,30 @@ class AuthTest : public ::testing::Test {
 
 TEST_F(AuthTest, CertificatesAndBearerTokensIdentifyCallers) {
   EXPECT_EQ(auth_->Authenticate("gateway-north", "").value_or(""), "gateway-north");
-  EXPECT_EQ(auth_->Authenticate("", "Bearer s3cr3t-parking-token-0001").value_or(""), "parking-vendor");
-  EXPECT_THAT(auth_->Authenticate("", ""), StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("client certificate")));
+  EXPECT_EQ(auth_->Authenticate("", "Bearer s3cr3t-parking-token-0001").value_or(""),
+            "parking-vendor");
+  EXPECT_THAT(auth_->Authenticate("", ""),
+              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("client certificate")));
   EXPECT_THAT(auth_->Authenticate("", "Bearer wrong-token-000000000"),
               StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("not valid")));
   EXPECT_THAT(auth_->Authenticate("", "Basic abc"), StatusIs(absl::StatusCode::kUnauthenticated));
   EXPECT_THAT(auth_->Authenticate("enschede", ""),
-              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("'enschede' is not an ingest identity")));
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("'enschede' is not an ingest identity")));
 }
 
 TEST_F(AuthTest, GrantsLimitDatasets) {
   EXPECT_OK(auth_->Authorize("gateway-north", "mobility.bike-counts"));
   EXPECT_THAT(auth_->Authorize("gateway-north", "parking.occupancy"),
-              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("may not publish 'parking.occupancy'")));
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("may not publish 'parking.occupancy'")));
   EXPECT_OK(auth_->Authorize("parking-vendor", "parking.occupancy"));
 }
 
 TEST_F(AuthTest, RotatedTokenFilesAreReadWithoutARestartAndSecretsStayOutOfErrors) {
   Write("rotated-parking-token-000002\n");
-  EXPECT_EQ(auth_->Authenticate("", "Bearer rotated-parking-token-000002").value_or(""), "parking-vendor");
+  EXPECT_EQ(auth_->Authenticate("", "Bearer rotated-parking-token-000002").value_or(""),
+            "parking-vendor");
   absl::StatusOr<std::string> old = auth_->Authenticate("", "Bearer s3cr3t-parking-token-0001");
   EXPECT_THAT(old, StatusIs(absl::StatusCode::kUnauthenticated));
   EXPECT_THAT(std::string(old.status().message()), ::testing::Not(HasSubstr("s3cr3t")));
@@ -76,8 +81,9 @@ TEST_F(AuthTest, RotatedTokenFilesAreReadWithoutARestartAndSecretsStayOutOfError
 
 // A certificate whose name is a token identity's gets none of its grants.
 TEST_F(AuthTest, ACertificateNamedLikeATokenIdentityIsRefused) {
-  EXPECT_THAT(auth_->Authenticate("parking-vendor", ""),
-              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("authenticates by bearer token")));
+  EXPECT_THAT(
+      auth_->Authenticate("parking-vendor", ""),
+      StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("authenticates by bearer token")));
   EXPECT_THAT(auth_->Authenticate("parking-vendor", "Bearer s3cr3t-parking-token-0001"),
               StatusIs(absl::StatusCode::kPermissionDenied));
 }
@@ -97,7 +103,11 @@ TEST_F(AuthTest, BrokenTokenFilesRevokeTheToken) {
       {"deleted", [&] { std::remove(token_file_.c_str()); }, "is missing"},
       {"emptied", [&] { Write(""); }, "is empty"},
       {"too short", [&] { Write("short"); }, "shorter than 16"},
-      {"readable by others", [&] { Write("s3cr3t-parking-token-0001"); chmod(token_file_.c_str(), 0644); },
+      {"readable by others",
+       [&] {
+         Write("s3cr3t-parking-token-0001");
+         chmod(token_file_.c_str(), 0644);
+       },
        "chmod 600"},
   };
   for (const Case& c : cases) {
@@ -119,7 +129,8 @@ TEST_F(AuthTest, ATokenFileReadableByOthersRefusesStart) {
   Write("s3cr3t-parking-token-0001");
   chmod(token_file_.c_str(), 0640);
   EXPECT_THAT(IngestAuthenticator::Create({{"parking-vendor", {"*"}, token_file_}}, false),
-              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("readable or writable by group or others")));
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("readable or writable by group or others")));
 }
 
 }  // namespace

@@ -47,13 +47,14 @@ std::string ContentHash(const v1::PublishRequest& r, int32_t schema_id) {
 int64_t RequestBytes(const v1::PublishRequest& request) {
   int64_t n = 0;
   for (const v1::Record& r : request.records()) {
-    n += static_cast<int64_t>((r.has_binary() ? r.binary().size() : r.json().size()) + r.ce_id().size());
+    n += static_cast<int64_t>((r.has_binary() ? r.binary().size() : r.json().size()) +
+                              r.ce_id().size());
   }
   return n;
 }
 
-Ingest::Ingest(const NodeConfig& config, SchemaCache* schemas, Publisher* publisher, IngestAuthenticator* auth,
-               NodeMetrics* metrics)
+Ingest::Ingest(const NodeConfig& config, SchemaCache* schemas, Publisher* publisher,
+               IngestAuthenticator* auth, NodeMetrics* metrics)
     : config_(config),
       schemas_(schemas),
       publisher_(publisher),
@@ -61,16 +62,18 @@ Ingest::Ingest(const NodeConfig& config, SchemaCache* schemas, Publisher* publis
       metrics_(metrics),
       validator_(LimitsOf(config)) {}
 
-absl::StatusOr<std::shared_ptr<const IngestTarget>> Ingest::Target(const DatasetConfig& dataset, int32_t schema_id) {
+absl::StatusOr<std::shared_ptr<const IngestTarget>> Ingest::Target(const DatasetConfig& dataset,
+                                                                   int32_t schema_id) {
   int32_t id = schema_id;
   if (id == 0) {
     absl::StatusOr<int32_t> latest = schemas_->IdOf(dataset.subject, -1);
     if (!latest.ok()) {
       if (latest.status().code() == absl::StatusCode::kNotFound) {
-        return absl::FailedPreconditionError(absl::StrCat("no schema is registered under ", dataset.subject,
-                                                          " (dataset ", dataset.id, ") yet"));
+        return absl::FailedPreconditionError(absl::StrCat(
+            "no schema is registered under ", dataset.subject, " (dataset ", dataset.id, ") yet"));
       }
-      return absl::UnavailableError(absl::StrCat("the schema of ", dataset.id, " is not known yet and the registry is ",
+      return absl::UnavailableError(absl::StrCat("the schema of ", dataset.id,
+                                                 " is not known yet and the registry is ",
                                                  "unreachable: ", latest.status().message()));
     }
     id = *latest;
@@ -82,21 +85,25 @@ absl::StatusOr<std::shared_ptr<const IngestTarget>> Ingest::Target(const Dataset
   }
   // A named schema must be registered under the dataset's own subject: a schema under another
   // subject (a city's own prefix, say) that declares the same message is not the dataset's.
-  if (absl::StatusOr<int32_t> version = schemas_->VersionUnder(dataset.subject, id); !version.ok()) {
+  if (absl::StatusOr<int32_t> version = schemas_->VersionUnder(dataset.subject, id);
+      !version.ok()) {
     if (version.status().code() == absl::StatusCode::kNotFound) {
-      return absl::InvalidArgumentError(absl::StrCat("schema_id ", id, " is not a registered version of ",
-                                                     dataset.subject, " (dataset ", dataset.id, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("schema_id ", id, " is not a registered version of ", dataset.subject,
+                       " (dataset ", dataset.id, ")"));
     }
-    return absl::UnavailableError(absl::StrCat("the versions of ", dataset.subject, " are not cached and the ",
-                                               "registry is unreachable: ", version.status().message()));
+    return absl::UnavailableError(
+        absl::StrCat("the versions of ", dataset.subject, " are not cached and the ",
+                     "registry is unreachable: ", version.status().message()));
   }
   absl::StatusOr<std::shared_ptr<const CachedSchema>> schema = schemas_->ById(id);
   if (!schema.ok()) {
     if (schema.status().code() == absl::StatusCode::kNotFound) {
       return absl::InvalidArgumentError(absl::StrCat("schema_id ", id, " is not registered"));
     }
-    return absl::UnavailableError(absl::StrCat("schema ", id, " is not cached and the registry is unreachable: ",
-                                               schema.status().message()));
+    return absl::UnavailableError(absl::StrCat(
+        "schema ", id,
+        " is not cached and the registry is unreachable: ", schema.status().message()));
   }
   auto target = std::make_shared<IngestTarget>();
   target->peer_id = config_.peer_id;
@@ -107,8 +114,9 @@ absl::StatusOr<std::shared_ptr<const IngestTarget>> Ingest::Target(const Dataset
   target->schema = (*schema)->parsed;
   absl::StatusOr<std::vector<int32_t>> indexes = target->schema->IndexesOf(dataset.subject);
   if (!indexes.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("schema_id ", id, " does not define ", dataset.subject, ", the message of dataset ", dataset.id));
+    return absl::InvalidArgumentError(absl::StrCat("schema_id ", id, " does not define ",
+                                                   dataset.subject, ", the message of dataset ",
+                                                   dataset.id));
   }
   target->message_indexes = *indexes;
   const auto* message = target->schema->file()->pool()->FindMessageTypeByName(dataset.subject);
@@ -123,18 +131,21 @@ absl::StatusOr<std::shared_ptr<const IngestTarget>> Ingest::Target(const Dataset
   return std::shared_ptr<const IngestTarget>(target);
 }
 
-absl::StatusOr<v1::PublishResponse> Ingest::Publish(const Caller& caller, const v1::PublishRequest& request) {
+absl::StatusOr<v1::PublishResponse> Ingest::Publish(const Caller& caller,
+                                                    const v1::PublishRequest& request) {
   IngestTicket ticket = Submit(caller, request);
   return Complete(ticket);
 }
 
 absl::Status Ingest::Admit(const Caller& caller, const std::string& dataset) {
-  absl::StatusOr<std::string> identity = auth_->Authenticate(caller.certificate_peer_id, caller.authorization);
+  absl::StatusOr<std::string> identity =
+      auth_->Authenticate(caller.certificate_peer_id, caller.authorization);
   absl::Status admitted = identity.status();
-  if (identity.ok() && config_.FindDataset(dataset) != nullptr) admitted = auth_->Authorize(*identity, dataset);
+  if (identity.ok() && config_.FindDataset(dataset) != nullptr)
+    admitted = auth_->Authorize(*identity, dataset);
   if (!admitted.ok()) {
-    metrics_->Record(config_.FindDataset(dataset) != nullptr ? dataset : "unknown", admitted, false, 0, 0,
-                     absl::ZeroDuration());
+    metrics_->Record(config_.FindDataset(dataset) != nullptr ? dataset : "unknown", admitted, false,
+                     0, 0, absl::ZeroDuration());
   }
   return admitted;
 }
@@ -149,8 +160,10 @@ IngestTicket Ingest::Submit(const Caller& caller, const v1::PublishRequest& requ
   t.bytes = RequestBytes(request);
   t.records = request.records_size();
   // Metrics are labelled only with configured datasets (no unbounded label values).
-  t.dataset_label = config_.FindDataset(request.dataset()) != nullptr ? request.dataset() : "unknown";
-  absl::StatusOr<std::string> identity = auth_->Authenticate(caller.certificate_peer_id, caller.authorization);
+  t.dataset_label =
+      config_.FindDataset(request.dataset()) != nullptr ? request.dataset() : "unknown";
+  absl::StatusOr<std::string> identity =
+      auth_->Authenticate(caller.certificate_peer_id, caller.authorization);
   t.refused = identity.ok() ? SubmitAuthenticated(*identity, request, &t) : identity.status();
   return t;
 }
@@ -172,19 +185,20 @@ absl::StatusOr<v1::PublishResponse> Ingest::Complete(IngestTicket& t) {
     }
   }
   t.reservation.reset();
-  metrics_->Record(t.dataset_label, result.status(), result.ok() && result->duplicate(), t.records, t.bytes,
-                   absl::Now() - t.start);
+  metrics_->Record(t.dataset_label, result.status(), result.ok() && result->duplicate(), t.records,
+                   t.bytes, absl::Now() - t.start);
   return result;
 }
 
-absl::Status Ingest::SubmitAuthenticated(const std::string& identity, const v1::PublishRequest& request,
-                                         IngestTicket* ticket) {
+absl::Status Ingest::SubmitAuthenticated(const std::string& identity,
+                                         const v1::PublishRequest& request, IngestTicket* ticket) {
   const DatasetConfig* dataset = config_.FindDataset(request.dataset());
   if (dataset == nullptr) {
     std::vector<std::string> ids;
     for (const DatasetConfig& d : config_.datasets) ids.push_back(d.id);
-    return absl::NotFoundError(absl::StrCat("dataset '", request.dataset(), "' is not published by this node (",
-                                            config_.peer_id, "); it publishes: ", absl::StrJoin(ids, ", ")));
+    return absl::NotFoundError(absl::StrCat("dataset '", request.dataset(),
+                                            "' is not published by this node (", config_.peer_id,
+                                            "); it publishes: ", absl::StrJoin(ids, ", ")));
   }
   if (absl::Status allowed = auth_->Authorize(identity, dataset->id); !allowed.ok()) return allowed;
   if (request.idempotency_key().size() > 200) {
@@ -199,24 +213,30 @@ absl::Status Ingest::SubmitAuthenticated(const std::string& identity, const v1::
   });
   metrics_->SetInflightBytes(before + bytes);
   if (before + bytes > config_.max_inflight_bytes && before > 0) {
-    return absl::ResourceExhaustedError(absl::StrCat("the node holds ", before, " bytes of requests in progress (limit ",
-                                                     config_.max_inflight_bytes, "); retry shortly"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the node holds ", before, " bytes of requests in progress (limit ",
+                     config_.max_inflight_bytes, "); retry shortly"));
   }
-  absl::StatusOr<std::shared_ptr<const IngestTarget>> target = Target(*dataset, request.schema_id());
+  absl::StatusOr<std::shared_ptr<const IngestTarget>> target =
+      Target(*dataset, request.schema_id());
   if (!target.ok()) return target.status();
   std::vector<IncomingRecord> records;
   records.reserve(request.records_size());
   for (int i = 0; i < request.records_size(); ++i) {
     const v1::Record& r = request.records(i);
     if (!r.has_binary() && !r.has_json()) {
-      return absl::InvalidArgumentError(absl::StrCat("record ", i, ": has neither binary nor json"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("record ", i, ": has neither binary nor json"));
     }
-    records.push_back({r.has_binary() ? IncomingRecord::Format::kBinary : IncomingRecord::Format::kJson,
-                       r.has_binary() ? r.binary() : r.json(), r.ce_id()});
+    records.push_back(
+        {r.has_binary() ? IncomingRecord::Format::kBinary : IncomingRecord::Format::kJson,
+         r.has_binary() ? r.binary() : r.json(), r.ce_id()});
   }
-  const std::string seed =
-      request.idempotency_key().empty() ? "" : absl::StrCat(identity, "\n", request.idempotency_key());
-  absl::StatusOr<std::vector<kafka::ProducerRecord>> out = validator_.Validate(**target, records, absl::Now(), seed);
+  const std::string seed = request.idempotency_key().empty()
+                               ? ""
+                               : absl::StrCat(identity, "\n", request.idempotency_key());
+  absl::StatusOr<std::vector<kafka::ProducerRecord>> out =
+      validator_.Validate(**target, records, absl::Now(), seed);
   if (!out.ok()) return out.status();
   ticket->response.set_schema_id((*target)->schema_id);
   ticket->response.set_topic((*target)->topic);

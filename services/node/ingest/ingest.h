@@ -44,11 +44,12 @@ struct IngestTicket {
 
 class Ingest {
  public:
-  Ingest(const NodeConfig& config, SchemaCache* schemas, Publisher* publisher, IngestAuthenticator* auth,
-         NodeMetrics* metrics);
+  Ingest(const NodeConfig& config, SchemaCache* schemas, Publisher* publisher,
+         IngestAuthenticator* auth, NodeMetrics* metrics);
 
   // All records of `request` committed, or nothing and why (status codes: ARCHITECTURE §7).
-  absl::StatusOr<v1::PublishResponse> Publish(const Caller& caller, const v1::PublishRequest& request);
+  absl::StatusOr<v1::PublishResponse> Publish(const Caller& caller,
+                                              const v1::PublishRequest& request);
 
   // Whether `caller` may publish `dataset` at all, decided before a request body is read (the
   // HTTP transport's gate): authentication, then the identity's grant. A refusal is counted
@@ -67,7 +68,8 @@ class Ingest {
  private:
   absl::Status SubmitAuthenticated(const std::string& identity, const v1::PublishRequest& request,
                                    IngestTicket* ticket);
-  absl::StatusOr<std::shared_ptr<const IngestTarget>> Target(const DatasetConfig& dataset, int32_t schema_id);
+  absl::StatusOr<std::shared_ptr<const IngestTarget>> Target(const DatasetConfig& dataset,
+                                                             int32_t schema_id);
 
   const NodeConfig& config_;
   SchemaCache* schemas_;
@@ -77,7 +79,8 @@ class Ingest {
   BatchValidator validator_;
   std::atomic<int64_t> inflight_bytes_{0};
   absl::Mutex mu_;
-  std::map<std::pair<std::string, int32_t>, std::shared_ptr<const IngestTarget>> targets_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<std::string, int32_t>, std::shared_ptr<const IngestTarget>> targets_
+      ABSL_GUARDED_BY(mu_);
 };
 
 // The request's size as the in-flight bound counts it: the records' payloads and ce_ids.

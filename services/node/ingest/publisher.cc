@@ -26,26 +26,31 @@ struct Publisher::Pending {
 
 namespace {
 
-std::string Rfc3339(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone()); }
+std::string Rfc3339(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
+}
 
 // Nothing of the batch reached Kafka in this attempt.
 absl::Status Unavailable(absl::string_view why) {
-  return absl::UnavailableError(
-      absl::StrCat(why, "; nothing of the batch was committed: retry it (with the same idempotency key, if any)"));
+  return absl::UnavailableError(absl::StrCat(
+      why,
+      "; nothing of the batch was committed: retry it (with the same idempotency key, if any)"));
 }
 
 // The batch may or may not have been committed. With an idempotency key a retry is safe; without
 // one it may store the batch twice, and the caller must hear that.
 absl::Status OutcomeUnknown(absl::string_view why, bool has_key) {
-  return absl::UnavailableError(absl::StrCat(
-      why, "; the batch may have been committed: ",
-      has_key ? "retry it with the same idempotency key (it is committed at most once)"
-              : "it has no idempotency key, so a retry may store it twice (send an Idempotency-Key to retry safely)"));
+  return absl::UnavailableError(
+      absl::StrCat(why, "; the batch may have been committed: ",
+                   has_key ? "retry it with the same idempotency key (it is committed at most once)"
+                           : "it has no idempotency key, so a retry may store it twice (send an "
+                             "Idempotency-Key to retry safely)"));
 }
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Start(Options options, kafka::ClientFactory& kafka) {
+absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Start(Options options,
+                                                            kafka::ClientFactory& kafka) {
   if (options.producer.transactional_id.empty()) {
     return absl::InvalidArgumentError("the ingest publisher needs a transactional id");
   }
@@ -92,9 +97,10 @@ std::optional<absl::StatusOr<PublishOutcome>> Publisher::Answered(const PublishB
     return std::nullopt;
   }
   if (e.content_hash != batch.content_hash) {
-    return absl::StatusOr<PublishOutcome>(absl::AlreadyExistsError(absl::StrCat(
-        "idempotency key '", batch.idempotency_key, "' was used at ", Rfc3339(e.committed_at),
-        " for a different batch (", e.records, " records of ", e.dataset_id, "); use a new key for new data")));
+    return absl::StatusOr<PublishOutcome>(absl::AlreadyExistsError(
+        absl::StrCat("idempotency key '", batch.idempotency_key, "' was used at ",
+                     Rfc3339(e.committed_at), " for a different batch (", e.records, " records of ",
+                     e.dataset_id, "); use a new key for new data")));
   }
   return absl::StatusOr<PublishOutcome>(PublishOutcome{e.records, e.schema_id, true});
 }
@@ -111,31 +117,37 @@ absl::StatusOr<PublishOutcome> Publisher::Ticket::Wait() {
   // The answer is bounded by publish_timeout (and a small margin) even if Kafka takes longer to
   // resolve the transaction: the caller retries with the same key.
   if (!pending_->done.WaitForNotificationWithTimeout(timeout_ + absl::Seconds(2))) {
-    return OutcomeUnknown(absl::StrCat("the batch was not committed within ", absl::FormatDuration(timeout_)),
-                          !pending_->map_key.empty());
+    return OutcomeUnknown(
+        absl::StrCat("the batch was not committed within ", absl::FormatDuration(timeout_)),
+        !pending_->map_key.empty());
   }
   return pending_->result;
 }
 
-absl::StatusOr<PublishOutcome> Publisher::Publish(PublishBatch batch) { return Submit(std::move(batch)).Wait(); }
+absl::StatusOr<PublishOutcome> Publisher::Publish(PublishBatch batch) {
+  return Submit(std::move(batch)).Wait();
+}
 
 Publisher::Ticket Publisher::Submit(PublishBatch batch) {
   Ticket ticket;
   ticket.timeout_ = options_.publish_timeout;
   auto p = std::make_shared<Pending>();
   p->batch = std::move(batch);
-  if (!p->batch.idempotency_key.empty()) p->map_key = absl::StrCat(p->batch.identity, "\n", p->batch.idempotency_key);
+  if (!p->batch.idempotency_key.empty())
+    p->map_key = absl::StrCat(p->batch.identity, "\n", p->batch.idempotency_key);
   for (const kafka::ProducerRecord& r : p->batch.records) p->bytes += RecordBytes(r);
   {
     absl::MutexLock lock(&mu_);
     while (true) {
       if (fenced_) {
         ticket.immediate_ = absl::UnavailableError(
-            "this node instance no longer publishes: another instance took over its transactional id (fenced)");
+            "this node instance no longer publishes: another instance took over its transactional "
+            "id (fenced)");
         return ticket;
       }
       if (draining_) {
-        ticket.immediate_ = absl::UnavailableError("the node is shutting down; retry against another instance");
+        ticket.immediate_ =
+            absl::UnavailableError("the node is shutting down; retry against another instance");
         return ticket;
       }
       if (p->map_key.empty()) break;
@@ -148,10 +160,12 @@ Publisher::Ticket Publisher::Submit(PublishBatch batch) {
       // The same key is being committed right now (a client retrying early): wait for it.
       std::shared_ptr<Pending> other = it->second;
       mu_.Unlock();
-      const bool finished = other->done.WaitForNotificationWithTimeout(options_.publish_timeout + absl::Seconds(5));
+      const bool finished =
+          other->done.WaitForNotificationWithTimeout(options_.publish_timeout + absl::Seconds(5));
       mu_.Lock();
       if (!finished) {
-        ticket.immediate_ = Unavailable("a batch with the same idempotency key is still being committed");
+        ticket.immediate_ =
+            Unavailable("a batch with the same idempotency key is still being committed");
         return ticket;
       }
     }
@@ -167,29 +181,31 @@ absl::Status Publisher::ReadKeys(absl::Duration timeout) {
   int64_t loaded = 0;
   ASSIGN_OR_RETURN(
       int64_t position,
-      kafka::ReadToEnd(kafka_, options_.keys_consumer, options_.keys_topic, 0, keys_next_offset_, timeout,
-                       [&](const kafka::ConsumedRecord& r) {
-                         json v = json_input::ParseOrDiscarded(r.value);
-                         if (!r.key || !v.is_object()) {
-                           log::Warning("skipped an unreadable ingest-key record", {{"offset", r.offset}});
-                           return absl::OkStatus();
-                         }
-                         KeyEntry e;
-                         e.content_hash = v.value("hash", "");
-                         e.dataset_id = v.value("dataset", "");
-                         e.schema_id = v.value("schema_id", 0);
-                         e.records = v.value("records", 0);
-                         e.committed_at = absl::FromUnixMillis(r.timestamp_ms);
-                         absl::MutexLock lock(&mu_);
-                         if (e.committed_at + options_.idempotency_window >= Now()) {
-                           keys_[*r.key] = std::move(e);
-                           ++loaded;
-                         }
-                         return absl::OkStatus();
-                       }));
+      kafka::ReadToEnd(
+          kafka_, options_.keys_consumer, options_.keys_topic, 0, keys_next_offset_, timeout,
+          [&](const kafka::ConsumedRecord& r) {
+            json v = json_input::ParseOrDiscarded(r.value);
+            if (!r.key || !v.is_object()) {
+              log::Warning("skipped an unreadable ingest-key record", {{"offset", r.offset}});
+              return absl::OkStatus();
+            }
+            KeyEntry e;
+            e.content_hash = v.value("hash", "");
+            e.dataset_id = v.value("dataset", "");
+            e.schema_id = v.value("schema_id", 0);
+            e.records = v.value("records", 0);
+            e.committed_at = absl::FromUnixMillis(r.timestamp_ms);
+            absl::MutexLock lock(&mu_);
+            if (e.committed_at + options_.idempotency_window >= Now()) {
+              keys_[*r.key] = std::move(e);
+              ++loaded;
+            }
+            return absl::OkStatus();
+          }));
   if (position == keys_next_offset_) return absl::OkStatus();
   keys_next_offset_ = position;
-  log::Info("ingest keys read", {{"topic", options_.keys_topic}, {"through_offset", position}, {"loaded", loaded}});
+  log::Info("ingest keys read",
+            {{"topic", options_.keys_topic}, {"through_offset", position}, {"loaded", loaded}});
   return absl::OkStatus();
 }
 
@@ -222,21 +238,25 @@ void Publisher::Loop() {
     std::vector<std::shared_ptr<Pending>> group;
     {
       absl::MutexLock lock(&mu_);
-      auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || draining_; };
+      auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !queue_.empty() || draining_;
+      };
       if (!mu_.AwaitWithTimeout(absl::Condition(&has_work), absl::Seconds(1))) {
         ForgetExpiredKeys();
         if (needs_recovery_ && !fenced_) {
           // Idle after a failure: recover now, so readiness comes back without waiting for traffic.
           mu_.Unlock();
           absl::Status s = Recover();
-          if (!s.ok()) log::Warning("ingest producer recovery", {{"error", std::string(s.message())}});
+          if (!s.ok())
+            log::Warning("ingest producer recovery", {{"error", std::string(s.message())}});
           mu_.Lock();
         }
         continue;
       }
       if (queue_.empty()) break;  // draining and nothing left
       int64_t bytes = 0;
-      while (!queue_.empty() && (group.empty() || bytes + queue_.front()->bytes <= options_.max_transaction_bytes)) {
+      while (!queue_.empty() &&
+             (group.empty() || bytes + queue_.front()->bytes <= options_.max_transaction_bytes)) {
         // One transaction holds a key once: a second batch with the same key waits in Publish.
         bytes += queue_.front()->bytes;
         queued_bytes_ -= queue_.front()->bytes;
@@ -253,10 +273,10 @@ void Publisher::Loop() {
 void Publisher::Commit(std::vector<std::shared_ptr<Pending>> group) {
   auto finish = [this](const std::shared_ptr<Pending>& p, absl::StatusOr<PublishOutcome> result)
                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    p->result = std::move(result);
-    if (!p->map_key.empty()) in_flight_keys_.erase(p->map_key);
-    p->done.Notify();
-  };
+                      p->result = std::move(result);
+                      if (!p->map_key.empty()) in_flight_keys_.erase(p->map_key);
+                      p->done.Notify();
+                    };
   bool fenced;
   {
     absl::MutexLock lock(&mu_);
@@ -264,7 +284,8 @@ void Publisher::Commit(std::vector<std::shared_ptr<Pending>> group) {
   }
   if (fenced) {
     absl::MutexLock lock(&mu_);
-    for (auto& p : group) finish(p, absl::UnavailableError("this node instance was fenced by another instance"));
+    for (auto& p : group)
+      finish(p, absl::UnavailableError("this node instance was fenced by another instance"));
     return;
   }
   if (needs_recovery_ || producer_ == nullptr) {
@@ -273,7 +294,8 @@ void Publisher::Commit(std::vector<std::shared_ptr<Pending>> group) {
       log::Error("ingest producer recovery failed", {{"error", std::string(s.message())}});
       absl::MutexLock lock(&mu_);
       needs_recovery_ = true;
-      for (auto& p : group) finish(p, Unavailable(absl::StrCat("Kafka is unavailable: ", s.message())));
+      for (auto& p : group)
+        finish(p, Unavailable(absl::StrCat("Kafka is unavailable: ", s.message())));
       return;
     }
     // Keys read during recovery may answer some of these batches (an earlier attempt committed).
@@ -322,7 +344,8 @@ void Publisher::Commit(std::vector<std::shared_ptr<Pending>> group) {
         keys_[p->map_key] = KeyEntry{p->batch.content_hash, p->batch.dataset_id, p->batch.schema_id,
                                      static_cast<int32_t>(p->batch.records.size()), now};
       }
-      finish(p, PublishOutcome{static_cast<int32_t>(p->batch.records.size()), p->batch.schema_id, false});
+      finish(p, PublishOutcome{static_cast<int32_t>(p->batch.records.size()), p->batch.schema_id,
+                               false});
     }
     return;
   }
@@ -330,20 +353,25 @@ void Publisher::Commit(std::vector<std::shared_ptr<Pending>> group) {
   ready_ = false;
   if (kafka::IsFenced(s)) {
     fenced_ = true;
-    log::Error("ingest producer fenced: another instance took over this node's transactional id; ingest stops",
-               {{"transactional_id", options_.producer.transactional_id}, {"reason", std::string(s.message())}});
+    log::Error(
+        "ingest producer fenced: another instance took over this node's transactional id; ingest "
+        "stops",
+        {{"transactional_id", options_.producer.transactional_id},
+         {"reason", std::string(s.message())}});
     for (auto& p : group) {
-      finish(p, absl::UnavailableError(
-                    "this node instance was fenced by another instance with its transactional id; nothing of the "
-                    "batch was acknowledged"));
+      finish(p, absl::UnavailableError("this node instance was fenced by another instance with its "
+                                       "transactional id; nothing of the "
+                                       "batch was acknowledged"));
     }
     return;
   }
   // Aborted, fatal, or outcome unknown: replace the producer and re-read the keys first.
   needs_recovery_ = true;
-  log::Warning("ingest transaction failed", {{"batches", group.size()}, {"error", std::string(s.message())}});
+  log::Warning("ingest transaction failed",
+               {{"batches", group.size()}, {"error", std::string(s.message())}});
   for (auto& p : group) {
-    finish(p, OutcomeUnknown(absl::StrCat("Kafka did not confirm the commit: ", s.message()), !p->map_key.empty()));
+    finish(p, OutcomeUnknown(absl::StrCat("Kafka did not confirm the commit: ", s.message()),
+                             !p->map_key.empty()));
   }
 }
 

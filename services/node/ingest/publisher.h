@@ -79,7 +79,8 @@ class Publisher {
   // Starts the producer (InitTransactions fences an older instance and resolves its open
   // transaction), reads the keys topic to its end and starts the committing thread. Kafka
   // clients come from `kafka`, which must outlive the publisher.
-  static absl::StatusOr<std::unique_ptr<Publisher>> Start(Options options, kafka::ClientFactory& kafka);
+  static absl::StatusOr<std::unique_ptr<Publisher>> Start(Options options,
+                                                          kafka::ClientFactory& kafka);
   ~Publisher();
 
   class Ticket;
@@ -109,7 +110,8 @@ class Publisher {
     absl::Time committed_at;
   };
 
-  Publisher(Options options, kafka::ClientFactory& kafka) : options_(std::move(options)), kafka_(kafka) {}
+  Publisher(Options options, kafka::ClientFactory& kafka)
+      : options_(std::move(options)), kafka_(kafka) {}
   absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
   // Replaces the producer and reads the keys topic to its end. Called by the committing thread.
   absl::Status Recover();
@@ -124,8 +126,8 @@ class Publisher {
   const Options options_;
   kafka::ClientFactory& kafka_;
   std::unique_ptr<kafka::TransactionalProducer> producer_;  // committing thread only
-  std::atomic<bool> needs_recovery_{false};                      // set and cleared by the committing thread
-  int64_t keys_next_offset_ = 0;                                 // committing thread only
+  std::atomic<bool> needs_recovery_{false};  // set and cleared by the committing thread
+  int64_t keys_next_offset_ = 0;             // committing thread only
 
   mutable absl::Mutex mu_;
   std::deque<std::shared_ptr<Pending>> queue_ ABSL_GUARDED_BY(mu_);

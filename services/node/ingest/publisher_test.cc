@@ -88,7 +88,8 @@ TEST_F(PublisherTest, CommitsOnceAndAnswersARetryFromTheKeys) {
   EXPECT_EQ(again.records, 10);
   EXPECT_THAT(publisher->Publish(Batch("k1", 3, "other")),
               StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("was used at")));
-  ASSERT_OK(publisher->Publish(Batch("", 4)).status()) << "no key: no deduplication, still committed";
+  ASSERT_OK(publisher->Publish(Batch("", 4)).status())
+      << "no key: no deduplication, still committed";
   auto ids = CeIds(14);
   EXPECT_EQ(ids.size(), 14u);
   for (const auto& [id, n] : ids) EXPECT_EQ(n, 1) << id;
@@ -109,7 +110,8 @@ TEST_F(PublisherTest, BrokerOutageIsUnavailableWithinTheDeadlineThenTheRetryComm
   const absl::Time start = absl::Now();
   absl::StatusOr<PublishOutcome> during = publisher->Publish(Batch("during", 5));
   const absl::Duration took = absl::Now() - start;
-  EXPECT_THAT(during, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("retry it with the same idempotency key")));
+  EXPECT_THAT(during, StatusIs(absl::StatusCode::kUnavailable,
+                               HasSubstr("retry it with the same idempotency key")));
   // Deadline bounded by configuration: publish_timeout (+2 s answer margin), with 3× slack.
   EXPECT_LT(took, 3 * (o.publish_timeout + absl::Seconds(2)));
   // The failed transaction takes the publisher out of readiness (bounded: 3× its deadline).
@@ -131,10 +133,12 @@ TEST_F(PublisherTest, ASecondInstanceFencesTheFirst) {
   ASSERT_OK_AND_ASSIGN(auto first, Publisher::Start(Options(), kafka_));
   ASSERT_OK(first->Publish(Batch("one", 2)).status());
   ASSERT_OK_AND_ASSIGN(auto second, Publisher::Start(Options(), kafka_));
-  EXPECT_THAT(first->Publish(Batch("two", 2)), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("fenced")));
+  EXPECT_THAT(first->Publish(Batch("two", 2)),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("fenced")));
   EXPECT_TRUE(first->fenced());
   EXPECT_FALSE(first->ready());
-  EXPECT_THAT(first->Publish(Batch("three", 2)), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("fenced")));
+  EXPECT_THAT(first->Publish(Batch("three", 2)),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("fenced")));
   ASSERT_OK_AND_ASSIGN(PublishOutcome moved, second->Publish(Batch("two", 2)));
   EXPECT_FALSE(moved.duplicate);
   EXPECT_EQ(CeIds(4).size(), 4u);

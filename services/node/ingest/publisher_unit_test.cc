@@ -95,7 +95,8 @@ TEST_F(PublisherUnitTest, CommitsOnceAndANewInstanceAnswersTheKeyFromTheKeysTopi
   EXPECT_FALSE(first.duplicate);
   ASSERT_OK_AND_ASSIGN(PublishOutcome again, publisher->Publish(Batch("k1", 10)));
   EXPECT_TRUE(again.duplicate);
-  EXPECT_THAT(publisher->Publish(Batch("k1", 3, "other")), StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(publisher->Publish(Batch("k1", 3, "other")),
+              StatusIs(absl::StatusCode::kAlreadyExists));
   ExpectEachOnce(10);
   EXPECT_EQ(kafka_.Committed(kKeys, 0).size(), 1u) << "one key entry, in the same transaction";
   publisher.reset();
@@ -105,14 +106,17 @@ TEST_F(PublisherUnitTest, CommitsOnceAndANewInstanceAnswersTheKeyFromTheKeysTopi
   ExpectEachOnce(10);
 }
 
-TEST_F(PublisherUnitTest, ACommitWhoseOutcomeIsUnknownIsAnsweredUnavailableAndTheRetryIsADuplicate) {
+TEST_F(PublisherUnitTest,
+       ACommitWhoseOutcomeIsUnknownIsAnsweredUnavailableAndTheRetryIsADuplicate) {
   ASSERT_OK_AND_ASSIGN(auto publisher, Publisher::Start(Options(), clients_));
   // The coordinator wrote the markers, but the answer was lost (not retriable: no resume).
-  kafka_.FailCommit(CommitFault::kFailAfterCommit, kTxnId,
-                    kafka::MakeKafkaError(absl::StatusCode::kUnavailable, "_TIMED_OUT", "committing transaction",
-                                          "Local: timed out (injected)", {}));
+  kafka_.FailCommit(
+      CommitFault::kFailAfterCommit, kTxnId,
+      kafka::MakeKafkaError(absl::StatusCode::kUnavailable, "_TIMED_OUT", "committing transaction",
+                            "Local: timed out (injected)", {}));
   EXPECT_THAT(publisher->Publish(Batch("lost-answer", 4)),
-              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("retry it with the same idempotency key")));
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("retry it with the same idempotency key")));
   ExpectEachOnce(4);  // it did commit
   ASSERT_OK_AND_ASSIGN(PublishOutcome retry, publisher->Publish(Batch("lost-answer", 4)));
   EXPECT_TRUE(retry.duplicate) << "recovery re-read the keys topic and found the committed key";
@@ -120,7 +124,8 @@ TEST_F(PublisherUnitTest, ACommitWhoseOutcomeIsUnknownIsAnsweredUnavailableAndTh
   EXPECT_GE(publisher->stats().producer_recreations, 2);
 }
 
-TEST_F(PublisherUnitTest, ACrashBetweenProduceAndCommitLeavesNothingVisibleAndTheRestartCommitsOnce) {
+TEST_F(PublisherUnitTest,
+       ACrashBetweenProduceAndCommitLeavesNothingVisibleAndTheRestartCommitsOnce) {
   ASSERT_OK_AND_ASSIGN(auto publisher, Publisher::Start(Options(), clients_));
   ASSERT_OK(publisher->Publish(Batch("before", 2)).status());
   kafka_.FailCommit(CommitFault::kCrashBeforeCommit, kTxnId);
@@ -141,8 +146,8 @@ TEST_F(PublisherUnitTest, ARecordRefusedInsideATransactionAbortsItAndTheRetryCom
   ASSERT_OK_AND_ASSIGN(auto publisher, Publisher::Start(Options(), clients_));
   kafka::KafkaErrorFlags abortable;
   abortable.txn_requires_abort = true;
-  const absl::Status refused =
-      kafka::MakeKafkaError(absl::StatusCode::kAborted, "_STATE", "producing", "refused (injected)", abortable);
+  const absl::Status refused = kafka::MakeKafkaError(absl::StatusCode::kAborted, "_STATE",
+                                                     "producing", "refused (injected)", abortable);
   // One refused record: the transaction is aborted and run again, invisibly to readers.
   kafka_.FailNext(FakeOp::kSend, refused, 1);
   ASSERT_OK_AND_ASSIGN(PublishOutcome once, publisher->Publish(Batch("once", 3)));
@@ -164,7 +169,8 @@ TEST_F(PublisherUnitTest, FencedByAnotherInstanceItStopsAndTheOtherCommits) {
   ASSERT_OK_AND_ASSIGN(auto first, Publisher::Start(Options(), clients_));
   ASSERT_OK(first->Publish(Batch("one", 2)).status());
   ASSERT_OK_AND_ASSIGN(auto second, Publisher::Start(Options(), clients_));
-  EXPECT_THAT(first->Publish(Batch("two", 2)), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("fenced")));
+  EXPECT_THAT(first->Publish(Batch("two", 2)),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("fenced")));
   EXPECT_TRUE(first->fenced());
   EXPECT_FALSE(first->ready());
   ASSERT_OK(second->Publish(Batch("two", 2)).status());
@@ -175,7 +181,8 @@ TEST_F(PublisherUnitTest, AnOutageIsUnavailableAndReadinessReturnsWhenKafkaDoes)
   ASSERT_OK_AND_ASSIGN(auto publisher, Publisher::Start(Options(), clients_));
   kafka_.SetDown(true);
   EXPECT_THAT(publisher->Publish(Batch("during", 3)),
-              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("retry it with the same idempotency key")));
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("retry it with the same idempotency key")));
   EXPECT_FALSE(publisher->ready());
   ExpectEachOnce(0);
   kafka_.SetDown(false);
@@ -187,8 +194,10 @@ TEST_F(PublisherUnitTest, AnOutageIsUnavailableAndReadinessReturnsWhenKafkaDoes)
 }
 
 TEST_F(PublisherUnitTest, AProducerThatCannotBeCreatedFailsTheStartWithItsReason) {
-  kafka_.FailNext(FakeOp::kNewClient, absl::InvalidArgumentError("Kafka client property 'x' = 'y': bad"));
-  EXPECT_THAT(Publisher::Start(Options(), clients_), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'x'")));
+  kafka_.FailNext(FakeOp::kNewClient,
+                  absl::InvalidArgumentError("Kafka client property 'x' = 'y': bad"));
+  EXPECT_THAT(Publisher::Start(Options(), clients_),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'x'")));
   Publisher::Options no_id = Options();
   no_id.producer.transactional_id.clear();
   EXPECT_THAT(Publisher::Start(no_id, clients_), StatusIs(absl::StatusCode::kInvalidArgument));

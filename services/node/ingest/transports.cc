@@ -23,7 +23,8 @@ Caller GrpcCaller(const grpc::ServerContext& context) {
   absl::StatusOr<tls::PeerIdentity> peer = tls::CallPeer(context);
   if (peer.ok()) c.certificate_peer_id = peer->peer_id;
   auto it = context.client_metadata().find("authorization");
-  if (it != context.client_metadata().end()) c.authorization = std::string(it->second.data(), it->second.size());
+  if (it != context.client_metadata().end())
+    c.authorization = std::string(it->second.data(), it->second.size());
   return c;
 }
 
@@ -37,25 +38,30 @@ json ResponseJson(const v1::PublishResponse& r) {
 
 }  // namespace
 
-absl::StatusOr<v1::PublishRequest> ParseHttpBody(const http::HttpRequest& req, const std::string& dataset) {
+absl::StatusOr<v1::PublishRequest> ParseHttpBody(const http::HttpRequest& req,
+                                                 const std::string& dataset) {
   v1::PublishRequest out;
   std::string type = absl::AsciiStrToLower(req.HeaderValue("Content-Type"));
   type = std::string(absl::StripAsciiWhitespace(type.substr(0, type.find(';'))));
   if (type == "application/x-protobuf") {
     if (!out.ParseFromString(req.body)) {
-      return absl::InvalidArgumentError("the body is not a serialized polder.node.v1.PublishRequest");
+      return absl::InvalidArgumentError(
+          "the body is not a serialized polder.node.v1.PublishRequest");
     }
     if (!out.dataset().empty() && out.dataset() != dataset) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("the body names dataset '", out.dataset(), "' but the path '", dataset, "'"));
+      return absl::InvalidArgumentError(absl::StrCat("the body names dataset '", out.dataset(),
+                                                     "' but the path '", dataset, "'"));
     }
   } else if (type == "application/json") {
     absl::StatusOr<json> parsed = json_input::Parse(req.body);
-    if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat("the body ", parsed.status().message()));
+    if (!parsed.ok())
+      return absl::InvalidArgumentError(absl::StrCat("the body ", parsed.status().message()));
     json& body = *parsed;
-    if (!body.is_array()) return absl::InvalidArgumentError("the body must be a JSON array of records");
+    if (!body.is_array())
+      return absl::InvalidArgumentError("the body must be a JSON array of records");
     for (size_t i = 0; i < body.size(); ++i) {
-      if (!body[i].is_object()) return absl::InvalidArgumentError(absl::StrCat("record ", i, ": must be a JSON object"));
+      if (!body[i].is_object())
+        return absl::InvalidArgumentError(absl::StrCat("record ", i, ": must be a JSON object"));
       out.add_records()->set_json(body[i].dump());
     }
   } else if (type == "application/x-ndjson") {
@@ -82,14 +88,16 @@ absl::StatusOr<v1::PublishRequest> ParseHttpBody(const http::HttpRequest& req, c
   if (!schema.empty()) {
     int32_t id = 0;
     if (!absl::SimpleAtoi(schema, &id) || id <= 0) {
-      return absl::InvalidArgumentError(absl::StrCat("schema id '", schema, "' is not a positive number"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("schema id '", schema, "' is not a positive number"));
     }
     out.set_schema_id(id);
   }
   return out;
 }
 
-grpc::Status IngestGrpcService::Publish(grpc::ServerContext* context, const v1::PublishRequest* request,
+grpc::Status IngestGrpcService::Publish(grpc::ServerContext* context,
+                                        const v1::PublishRequest* request,
                                         v1::PublishResponse* response) {
   absl::StatusOr<v1::PublishResponse> r = ingest_->Publish(GrpcCaller(*context), *request);
   if (!r.ok()) return ToGrpcStatus(r.status());
@@ -157,9 +165,10 @@ grpc::Status IngestGrpcService::PublishStream(grpc::ServerContext* context,
   while (!window.empty()) complete_front();
   if (!failure.ok()) {
     return ToGrpcStatus(absl::Status(
-        failure.code(), absl::StrCat("batch ", failed_batch, " of the stream: ", failure.message(), " (",
-                                     response->batches(), " other batches committed; retry the rest with their "
-                                                          "idempotency keys)")));
+        failure.code(), absl::StrCat("batch ", failed_batch, " of the stream: ", failure.message(),
+                                     " (", response->batches(),
+                                     " other batches committed; retry the rest with their "
+                                     "idempotency keys)")));
   }
   return grpc::Status::OK;
 }
@@ -183,23 +192,27 @@ std::string PathDataset(const std::string& path) {
 void RegisterIngestRoutes(http::HttpsServer* server, Ingest* ingest, bool development) {
   // Credentials and the dataset grant are checked on the headers: an unauthenticated body is
   // never read, let alone parsed.
-  http::HttpsServer::Gate gate = [ingest, development](const http::HttpRequest& head, const tls::PeerIdentity& peer) {
+  http::HttpsServer::Gate gate = [ingest, development](const http::HttpRequest& head,
+                                                       const tls::PeerIdentity& peer) {
     return ingest->Admit(HttpCaller(head, peer, development), PathDataset(head.path));
   };
-  server->Handle("POST", R"(/v1/datasets/([^/]+)/records)",
-                 [ingest, development](const http::HttpRequest& req, const tls::PeerIdentity& peer) {
-                   const std::string type = absl::AsciiStrToLower(req.HeaderValue("Content-Type"));
-                   absl::StatusOr<v1::PublishRequest> request = ParseHttpBody(req, req.path_params[0]);
-                   if (!request.ok()) {
-                     http::HttpResponse r = http::HttpResponse::Error(request.status());
-                     if (absl::StrContains(request.status().message(), "unsupported Content-Type")) r.status = 415;
-                     return r;
-                   }
-                   absl::StatusOr<v1::PublishResponse> r = ingest->Publish(HttpCaller(req, peer, development), *request);
-                   if (!r.ok()) return http::HttpResponse::Error(r.status());
-                   return http::HttpResponse::Json(200, ResponseJson(*r).dump());
-                 },
-                 gate);
+  server->Handle(
+      "POST", R"(/v1/datasets/([^/]+)/records)",
+      [ingest, development](const http::HttpRequest& req, const tls::PeerIdentity& peer) {
+        const std::string type = absl::AsciiStrToLower(req.HeaderValue("Content-Type"));
+        absl::StatusOr<v1::PublishRequest> request = ParseHttpBody(req, req.path_params[0]);
+        if (!request.ok()) {
+          http::HttpResponse r = http::HttpResponse::Error(request.status());
+          if (absl::StrContains(request.status().message(), "unsupported Content-Type"))
+            r.status = 415;
+          return r;
+        }
+        absl::StatusOr<v1::PublishResponse> r =
+            ingest->Publish(HttpCaller(req, peer, development), *request);
+        if (!r.ok()) return http::HttpResponse::Error(r.status());
+        return http::HttpResponse::Json(200, ResponseJson(*r).dump());
+      },
+      gate);
 }
 
 }  // namespace node

@@ -30,7 +30,8 @@ class IngestGrpcService final : public v1::IngestService::Service {
       : ingest_(ingest), max_streams_per_identity_(max_streams_per_identity) {}
   grpc::Status Publish(grpc::ServerContext* context, const v1::PublishRequest* request,
                        v1::PublishResponse* response) override;
-  grpc::Status PublishStream(grpc::ServerContext* context, grpc::ServerReader<v1::PublishRequest>* reader,
+  grpc::Status PublishStream(grpc::ServerContext* context,
+                             grpc::ServerReader<v1::PublishRequest>* reader,
                              v1::PublishStreamResponse* response) override;
 
  private:
@@ -46,7 +47,8 @@ void RegisterIngestRoutes(http::HttpsServer* server, Ingest* ingest, bool develo
 // The PublishRequest of an HTTP body, by Content-Type (see above); INVALID_ARGUMENT naming what
 // is wrong ("unsupported Content-Type" for a media type it does not take). Exposed for the fuzz
 // target of the HTTP ingest path.
-absl::StatusOr<v1::PublishRequest> ParseHttpBody(const http::HttpRequest& req, const std::string& dataset);
+absl::StatusOr<v1::PublishRequest> ParseHttpBody(const http::HttpRequest& req,
+                                                 const std::string& dataset);
 
 }  // namespace node
 }  // namespace polder

@@ -3,11 +3,11 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
-#include "absl/strings/ascii.h"
 #include "common/json/bounded.h"
 #include "common/wire/confluent_frame.h"
 #include "common/wire/record_headers.h"
@@ -52,23 +52,28 @@ struct WireMetadata {
   int32_t nanos = 0;
 };
 
-absl::Status CheckMessage(const pb::Descriptor* type, absl::string_view data, const std::string& path, int depth,
-                          WireMetadata* meta = nullptr);
+absl::Status CheckMessage(const pb::Descriptor* type, absl::string_view data,
+                          const std::string& path, int depth, WireMetadata* meta = nullptr);
 
 // Reads seconds (1) and nanos (2) of a google.protobuf.Timestamp already checked by the walk;
 // later occurrences win, as when parsing.
 void ReadTimestamp(absl::string_view bytes, WireMetadata* meta) {
-  pb::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()), static_cast<int>(bytes.size()));
+  pb::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                              static_cast<int>(bytes.size()));
   while (uint32_t tag = in.ReadTag()) {
     uint64_t v = 0;
-    if (WireFormatLite::GetTagWireType(tag) != WireFormatLite::WIRETYPE_VARINT || !in.ReadVarint64(&v)) return;
+    if (WireFormatLite::GetTagWireType(tag) != WireFormatLite::WIRETYPE_VARINT ||
+        !in.ReadVarint64(&v))
+      return;
     if (WireFormatLite::GetTagFieldNumber(tag) == 1) meta->seconds = static_cast<int64_t>(v);
     if (WireFormatLite::GetTagFieldNumber(tag) == 2) meta->nanos = static_cast<int32_t>(v);
   }
 }
 
-absl::Status CheckPacked(const pb::FieldDescriptor* f, const std::string& bytes, const std::string& path) {
-  pb::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()), static_cast<int>(bytes.size()));
+absl::Status CheckPacked(const pb::FieldDescriptor* f, const std::string& bytes,
+                         const std::string& path) {
+  pb::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                              static_cast<int>(bytes.size()));
   const WireFormatLite::WireType wt = ExpectedWireType(f);
   while (in.BytesUntilLimit() > 0) {
     bool ok = true;
@@ -93,19 +98,21 @@ absl::Status CheckPacked(const pb::FieldDescriptor* f, const std::string& bytes,
   return absl::OkStatus();
 }
 
-absl::Status CheckMessage(const pb::Descriptor* type, absl::string_view data, const std::string& path, int depth,
-                          WireMetadata* meta) {
+absl::Status CheckMessage(const pb::Descriptor* type, absl::string_view data,
+                          const std::string& path, int depth, WireMetadata* meta) {
   if (depth > kMaxDepth) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": messages nested deeper than ", kMaxDepth));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": messages nested deeper than ", kMaxDepth));
   }
-  pb::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(data.data()), static_cast<int>(data.size()));
+  pb::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(data.data()),
+                              static_cast<int>(data.size()));
   while (true) {
     const uint32_t tag = in.ReadTag();
     if (tag == 0) {
       if (in.BytesUntilLimit() > 0 || !in.ConsumedEntireMessage()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(path.empty() ? "" : absl::StrCat(path, ": "), "malformed Protobuf data (bad tag) in ",
-                         type->full_name()));
+        return absl::InvalidArgumentError(absl::StrCat(path.empty() ? "" : absl::StrCat(path, ": "),
+                                                       "malformed Protobuf data (bad tag) in ",
+                                                       type->full_name()));
       }
       return absl::OkStatus();
     }
@@ -113,17 +120,19 @@ absl::Status CheckMessage(const pb::Descriptor* type, absl::string_view data, co
     const WireFormatLite::WireType wt = WireFormatLite::GetTagWireType(tag);
     const pb::FieldDescriptor* f = type->FindFieldByNumber(number);
     if (f == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(path.empty() ? "" : absl::StrCat(path, ": "), "field number ",
-                                                     number, " is not a field of ", type->full_name(),
-                                                     " (unknown fields are refused)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path.empty() ? "" : absl::StrCat(path, ": "), "field number ", number,
+                       " is not a field of ", type->full_name(), " (unknown fields are refused)"));
     }
     const std::string where = Join(path, f->name());
-    const bool packable = f->is_repeated() && f->cpp_type() != pb::FieldDescriptor::CPPTYPE_STRING &&
+    const bool packable = f->is_repeated() &&
+                          f->cpp_type() != pb::FieldDescriptor::CPPTYPE_STRING &&
                           f->cpp_type() != pb::FieldDescriptor::CPPTYPE_MESSAGE;
     const WireFormatLite::WireType expected = ExpectedWireType(f);
     if (wt != expected && !(packable && wt == WireFormatLite::WIRETYPE_LENGTH_DELIMITED)) {
       return absl::InvalidArgumentError(absl::StrCat(where, ": wire type ", static_cast<int>(wt),
-                                                     " does not match the field's type ", f->type_name()));
+                                                     " does not match the field's type ",
+                                                     f->type_name()));
     }
     bool ok = true;
     switch (wt) {
@@ -153,7 +162,8 @@ absl::Status CheckMessage(const pb::Descriptor* type, absl::string_view data, co
         if (!ok) break;
         if (f->type() == pb::FieldDescriptor::TYPE_STRING) {
           if (int64_t at = wire::InvalidUtf8At(bytes); at >= 0) {
-            return absl::InvalidArgumentError(absl::StrCat(where, ": not valid UTF-8 (byte ", at, " of the string)"));
+            return absl::InvalidArgumentError(
+                absl::StrCat(where, ": not valid UTF-8 (byte ", at, " of the string)"));
           }
           if (meta != nullptr && f == meta->entity_id) meta->entity = std::move(bytes);
         } else if (f->type() == pb::FieldDescriptor::TYPE_MESSAGE) {
@@ -182,8 +192,8 @@ std::string UuidFromBytes(const unsigned char b[16], int version) {
   u[6] = static_cast<unsigned char>((u[6] & 0x0F) | (version << 4));
   u[8] = static_cast<unsigned char>((u[8] & 0x3F) | 0x80);
   std::string hex = absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(u), 16));
-  return absl::StrCat(hex.substr(0, 8), "-", hex.substr(8, 4), "-", hex.substr(12, 4), "-", hex.substr(16, 4), "-",
-                      hex.substr(20));
+  return absl::StrCat(hex.substr(0, 8), "-", hex.substr(8, 4), "-", hex.substr(12, 4), "-",
+                      hex.substr(16, 4), "-", hex.substr(20));
 }
 
 std::string MakeCeId(const std::string& seed, size_t index) {
@@ -198,7 +208,8 @@ std::string MakeCeId(const std::string& seed, size_t index) {
 }
 
 absl::Status CheckCeId(const std::string& id) {
-  if (id.size() > 200) return absl::InvalidArgumentError(absl::StrCat("ce_id: ", id.size(), " bytes, over 200"));
+  if (id.size() > 200)
+    return absl::InvalidArgumentError(absl::StrCat("ce_id: ", id.size(), " bytes, over 200"));
   for (unsigned char c : id) {
     if (c < 0x21 || c > 0x7e) {
       return absl::InvalidArgumentError("ce_id: only printable ASCII without spaces is allowed");
@@ -224,7 +235,8 @@ std::string JsonError(const std::string& message) {
 }  // namespace
 
 int64_t RecordBytes(const kafka::ProducerRecord& r) {
-  int64_t n = static_cast<int64_t>(r.value.size()) + (r.key ? static_cast<int64_t>(r.key->size()) : 0);
+  int64_t n =
+      static_cast<int64_t>(r.value.size()) + (r.key ? static_cast<int64_t>(r.key->size()) : 0);
   for (const kafka::Header& h : r.headers) n += static_cast<int64_t>(h.key.size() + h.value.size());
   return n;
 }
@@ -238,11 +250,13 @@ absl::StatusOr<std::vector<kafka::ProducerRecord>> BatchValidator::Validate(
     const std::string& ce_id_seed) const {
   if (records.empty()) return absl::InvalidArgumentError("the batch has no records");
   if (static_cast<int64_t>(records.size()) > limits_.max_batch_records) {
-    return absl::InvalidArgumentError(absl::StrCat("the batch has ", records.size(), " records, over the limit of ",
+    return absl::InvalidArgumentError(absl::StrCat("the batch has ", records.size(),
+                                                   " records, over the limit of ",
                                                    limits_.max_batch_records));
   }
   const pb::Descriptor* type = target.layout.message;
-  const std::string source = absl::StrCat("/peers/", target.peer_id, "/datasets/", target.dataset_id);
+  const std::string source =
+      absl::StrCat("/peers/", target.peer_id, "/datasets/", target.dataset_id);
   const std::string data_schema = wire::DataSchemaUrn(target.federation, target.schema_id);
   const std::string header = wire::EncodeHeader(target.schema_id, target.message_indexes);
   const int64_t now_ms = absl::ToUnixMillis(now);
@@ -268,8 +282,10 @@ absl::StatusOr<std::vector<kafka::ProducerRecord>> BatchValidator::Validate(
       WireMetadata wire;
       wire.entity_id = target.layout.entity_id;
       wire.event_time = target.layout.event_time;
-      if (absl::Status s = CheckMessage(type, in.data, "", 0, &wire); !s.ok()) return bad(s.message());
-      meta = schema::RecordMetadataFrom(target.layout, std::move(wire.entity), wire.has_time, wire.seconds, wire.nanos);
+      if (absl::Status s = CheckMessage(type, in.data, "", 0, &wire); !s.ok())
+        return bad(s.message());
+      meta = schema::RecordMetadataFrom(target.layout, std::move(wire.entity), wire.has_time,
+                                        wire.seconds, wire.nanos);
       binary = in.data;
     } else {
       if (int64_t at = wire::InvalidUtf8At(in.data); at >= 0) {
@@ -277,18 +293,21 @@ absl::StatusOr<std::vector<kafka::ProducerRecord>> BatchValidator::Validate(
       }
       // Protobuf's JSON parser recurses (bounded at 100, but stack-hungry); the dataset messages
       // nest a few levels, so anything deep is refused before it starts.
-      if (absl::Status d = json_input::CheckDepth(in.data); !d.ok()) return bad(absl::StrCat("JSON ", d.message()));
+      if (absl::Status d = json_input::CheckDepth(in.data); !d.ok())
+        return bad(absl::StrCat("JSON ", d.message()));
       pb::util::Status s = pb::util::JsonStringToMessage(in.data, message.get(), json_options);
       if (!s.ok()) return bad(JsonError(std::string(s.message())));
       if (!message->SerializeToString(&binary)) return bad("cannot be serialized");
       meta = schema::ReadRecordMetadata(target.layout, *message);
     }
     if (!meta.ok()) return bad(meta.status().message());
-    if (meta->event_time < now - limits_.max_event_age || meta->event_time > now + limits_.max_event_lead) {
-      return bad(absl::StrCat(target.layout.event_time->name(), ": ",
-                              absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", meta->event_time, absl::UTCTimeZone()),
-                              " is outside the accepted window (", absl::FormatDuration(limits_.max_event_age),
-                              " before now to ", absl::FormatDuration(limits_.max_event_lead), " after)"));
+    if (meta->event_time < now - limits_.max_event_age ||
+        meta->event_time > now + limits_.max_event_lead) {
+      return bad(absl::StrCat(
+          target.layout.event_time->name(), ": ",
+          absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", meta->event_time, absl::UTCTimeZone()),
+          " is outside the accepted window (", absl::FormatDuration(limits_.max_event_age),
+          " before now to ", absl::FormatDuration(limits_.max_event_lead), " after)"));
     }
     std::string ce_id = in.ce_id;
     if (ce_id.empty()) {
@@ -317,8 +336,9 @@ absl::StatusOr<std::vector<kafka::ProducerRecord>> BatchValidator::Validate(
                  {wire::kContentTypeHeader, wire::kConfluentProtobufContentType}};
     const int64_t size = RecordBytes(r);
     if (size > limits_.max_record_bytes) {
-      return bad(absl::StrCat(size, " bytes as a Kafka record (key, headers and value), over the limit of ",
-                              limits_.max_record_bytes));
+      return bad(absl::StrCat(
+          size, " bytes as a Kafka record (key, headers and value), over the limit of ",
+          limits_.max_record_bytes));
     }
     batch_bytes += size;
     if (batch_bytes > limits_.max_batch_bytes) {

@@ -63,10 +63,9 @@ class BatchValidator {
   // location.lat: ..."). `ce_id_seed` non-empty (identity and idempotency key): generated ce_ids
   // are derived from it and the record's index, so a retried batch carries the same ids;
   // otherwise they are random.
-  absl::StatusOr<std::vector<kafka::ProducerRecord>> Validate(const IngestTarget& target,
-                                                              const std::vector<IncomingRecord>& records,
-                                                              absl::Time now,
-                                                              const std::string& ce_id_seed) const;
+  absl::StatusOr<std::vector<kafka::ProducerRecord>> Validate(
+      const IngestTarget& target, const std::vector<IncomingRecord>& records, absl::Time now,
+      const std::string& ce_id_seed) const;
 
   const IngestLimits& limits() const { return limits_; }
 

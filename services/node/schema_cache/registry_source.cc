@@ -34,7 +34,8 @@ absl::StatusOr<FetchedSchema> RegistryGrpcSource::ById(int32_t id) {
   return f;
 }
 
-absl::StatusOr<FetchedSchema> RegistryGrpcSource::Version(const std::string& subject, int32_t version) {
+absl::StatusOr<FetchedSchema> RegistryGrpcSource::Version(const std::string& subject,
+                                                          int32_t version) {
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
   registry::v1::GetVersionRequest req;
@@ -44,8 +45,10 @@ absl::StatusOr<FetchedSchema> RegistryGrpcSource::Version(const std::string& sub
   registry::v1::Schema resp;
   grpc::Status s = stub_->GetVersion(&ctx, req, &resp);
   if (!s.ok()) {
-    return Prepend(FromGrpcStatus(s), absl::StrCat("registry: subject ", subject, " version ",
-                                                   version == -1 ? std::string("latest") : std::to_string(version), ": "));
+    return Prepend(
+        FromGrpcStatus(s),
+        absl::StrCat("registry: subject ", subject, " version ",
+                     version == -1 ? std::string("latest") : std::to_string(version), ": "));
   }
   return FromProto(resp);
 }

@@ -15,7 +15,8 @@ namespace node {
 class RegistryGrpcSource : public SchemaSource {
  public:
   RegistryGrpcSource(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout)
-      : stub_(registry::v1::SchemaRegistryService::NewStub(std::move(channel))), timeout_(timeout) {}
+      : stub_(registry::v1::SchemaRegistryService::NewStub(std::move(channel))),
+        timeout_(timeout) {}
 
   absl::StatusOr<FetchedSchema> ById(int32_t id) override;
   absl::StatusOr<FetchedSchema> Version(const std::string& subject, int32_t version) override;

@@ -23,14 +23,15 @@ constexpr char kRootFileName[] = "polder-node-root.proto";
 
 json RefsJson(const std::vector<SchemaRef>& refs) {
   json out = json::array();
-  for (const SchemaRef& r : refs) out.push_back({{"name", r.name}, {"subject", r.subject}, {"version", r.version}});
+  for (const SchemaRef& r : refs)
+    out.push_back({{"name", r.name}, {"subject", r.subject}, {"version", r.version}});
   return out;
 }
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<SchemaCache>> SchemaCache::Open(std::string state_file,
-                                                               std::shared_ptr<SchemaSource> source) {
+absl::StatusOr<std::unique_ptr<SchemaCache>> SchemaCache::Open(
+    std::string state_file, std::shared_ptr<SchemaSource> source) {
   std::unique_ptr<SchemaCache> cache(new SchemaCache(std::move(state_file), std::move(source)));
   RETURN_IF_ERROR(cache->Load());
   return cache;
@@ -53,7 +54,8 @@ absl::Status SchemaCache::Load() {
   for (const auto& [subject, versions] : versions_doc.items()) {
     for (const auto& [v, id] : versions.items()) {
       int32_t version = 0;
-      if (!absl::SimpleAtoi(v, &version) || !id.is_number_integer()) return corrupt("bad versions entry");
+      if (!absl::SimpleAtoi(v, &version) || !id.is_number_integer())
+        return corrupt("bad versions entry");
       versions_[subject][version] = id.get<int32_t>();
     }
   }
@@ -68,7 +70,8 @@ absl::Status SchemaCache::Load() {
   std::map<int32_t, std::pair<std::string, std::vector<SchemaRef>>> raw;
   for (const auto& [key, s] : doc["schemas"].items()) {
     int32_t id = 0;
-    if (!absl::SimpleAtoi(key, &id) || !s.is_object() || !s["serialized"].is_string()) return corrupt("bad schema");
+    if (!absl::SimpleAtoi(key, &id) || !s.is_object() || !s["serialized"].is_string())
+      return corrupt("bad schema");
     std::vector<SchemaRef> refs;
     const json refs_doc = s.value("references", json::array());
     for (const json& r : refs_doc) {
@@ -85,7 +88,8 @@ absl::Status SchemaCache::Load() {
     std::vector<schema::ResolvedReference> refs;
     for (const SchemaRef& r : it->second.second) {
       auto v = versions_[r.subject].find(r.version);
-      if (v == versions_[r.subject].end()) return corrupt(absl::StrCat("reference ", r.subject, " v", r.version));
+      if (v == versions_[r.subject].end())
+        return corrupt(absl::StrCat("reference ", r.subject, " v", r.version));
       RETURN_IF_ERROR(build(v->second, depth + 1));
       refs.push_back({r.name, r.subject, r.version, by_id_[v->second]->parsed});
     }
@@ -110,9 +114,11 @@ absl::Status SchemaCache::Load() {
 }
 
 absl::Status SchemaCache::Save() {
-  json doc = {{"schemas", json::object()}, {"versions", json::object()}, {"latest", json::object()}};
+  json doc = {
+      {"schemas", json::object()}, {"versions", json::object()}, {"latest", json::object()}};
   for (const auto& [id, c] : by_id_) {
-    doc["schemas"][std::to_string(id)] = {{"serialized", c->serialized}, {"references", RefsJson(c->references)}};
+    doc["schemas"][std::to_string(id)] = {{"serialized", c->serialized},
+                                          {"references", RefsJson(c->references)}};
   }
   for (const auto& [subject, versions] : versions_) {
     for (const auto& [v, id] : versions) doc["versions"][subject][std::to_string(v)] = id;
@@ -132,7 +138,8 @@ absl::StatusOr<std::shared_ptr<const CachedSchema>> SchemaCache::ById(int32_t id
 }
 
 absl::StatusOr<std::shared_ptr<const CachedSchema>> SchemaCache::Fetch(int32_t id, int depth) {
-  if (depth > kMaxReferenceDepth) return absl::FailedPreconditionError("schema references nest too deep");
+  if (depth > kMaxReferenceDepth)
+    return absl::FailedPreconditionError("schema references nest too deep");
   absl::StatusOr<FetchedSchema> f = source_->ById(id);
   {
     absl::MutexLock lock(&mu_);
@@ -143,8 +150,8 @@ absl::StatusOr<std::shared_ptr<const CachedSchema>> SchemaCache::Fetch(int32_t i
   return Build(id, f->serialized, f->references, depth);
 }
 
-absl::StatusOr<std::shared_ptr<const CachedSchema>> SchemaCache::Build(int32_t id, const std::string& serialized,
-                                                                       const std::vector<SchemaRef>& refs, int depth) {
+absl::StatusOr<std::shared_ptr<const CachedSchema>> SchemaCache::Build(
+    int32_t id, const std::string& serialized, const std::vector<SchemaRef>& refs, int depth) {
   std::vector<schema::ResolvedReference> resolved;
   for (const SchemaRef& r : refs) {
     ASSIGN_OR_RETURN(int32_t ref_id, IdOf(r.subject, r.version));
@@ -163,7 +170,8 @@ absl::StatusOr<std::shared_ptr<const CachedSchema>> SchemaCache::Build(int32_t i
   o.format = schema::InputFormat::kSerialized;
   o.file_name = kRootFileName;
   o.max_bytes = SIZE_MAX;
-  ASSIGN_OR_RETURN(std::shared_ptr<const schema::ParsedSchema> parsed, schema::ParsedSchema::Parse(serialized, resolved, o),
+  ASSIGN_OR_RETURN(std::shared_ptr<const schema::ParsedSchema> parsed,
+                   schema::ParsedSchema::Parse(serialized, resolved, o),
                    _.Prepend(absl::StrCat("schema ", id, " from the registry: ")));
   auto c = std::make_shared<CachedSchema>();
   c->id = id;
@@ -244,7 +252,8 @@ absl::StatusOr<int32_t> SchemaCache::VersionUnder(const std::string& subject, in
   for (int32_t version = 1; version <= latest; ++version) {
     absl::StatusOr<int32_t> i = IdOf(subject, version);
     if (i.ok() && *i == id) return version;
-    if (!i.ok() && i.status().code() != absl::StatusCode::kNotFound) return i.status();  // deleted versions are skipped
+    if (!i.ok() && i.status().code() != absl::StatusCode::kNotFound)
+      return i.status();  // deleted versions are skipped
   }
   return absl::NotFoundError(absl::StrCat("schema ", id, " is not a version of ", subject));
 }
@@ -253,7 +262,8 @@ absl::Status SchemaCache::Refresh(const std::vector<std::string>& subjects) {
   absl::Status first_error;
   for (const std::string& subject : subjects) {
     absl::StatusOr<int32_t> id = FetchVersion(subject, -1);
-    if (!id.ok() && first_error.ok()) first_error = Prepend(id.status(), absl::StrCat(subject, ": "));
+    if (!id.ok() && first_error.ok())
+      first_error = Prepend(id.status(), absl::StrCat(subject, ": "));
   }
   absl::MutexLock lock(&mu_);
   stats_.registry_reachable = first_error.ok() || first_error.code() == absl::StatusCode::kNotFound;
@@ -268,7 +278,8 @@ void SchemaCache::SetServedSubjects(std::vector<std::string> subjects) {
 
 absl::Status SchemaCache::Pin(int32_t id) {
   absl::MutexLock lock(&mu_);
-  if (by_id_.count(id) == 0) return absl::NotFoundError(absl::StrCat("schema ", id, " is not cached"));
+  if (by_id_.count(id) == 0)
+    return absl::NotFoundError(absl::StrCat("schema ", id, " is not cached"));
   if (!pinned_.insert(id).second) return absl::OkStatus();
   return Save();
 }
@@ -321,7 +332,8 @@ absl::StatusOr<int32_t> SchemaCache::ServedIdOf(const std::string& subject, int3
   }
   auto it = v->second.find(number);
   if (it == v->second.end() || ids.count(it->second) == 0) {
-    return absl::NotFoundError(absl::StrCat("Subject '", subject, "' version ", version, " not found"));
+    return absl::NotFoundError(
+        absl::StrCat("Subject '", subject, "' version ", version, " not found"));
   }
   return it->second;
 }

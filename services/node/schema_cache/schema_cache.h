@@ -32,8 +32,8 @@ struct SchemaRef {
 // A schema as the registry returns it.
 struct FetchedSchema {
   int32_t id = 0;
-  std::string subject;   // empty when fetched by id
-  int32_t version = 0;   // 0 when fetched by id
+  std::string subject;     // empty when fetched by id
+  int32_t version = 0;     // 0 when fetched by id
   std::string serialized;  // base64 FileDescriptorProto
   std::vector<SchemaRef> references;
 };
@@ -91,7 +91,8 @@ class SchemaCache {
   void SetServedSubjects(std::vector<std::string> subjects);
   absl::Status Pin(int32_t id);  // persisted with the cache
   absl::StatusOr<std::shared_ptr<const CachedSchema>> Served(int32_t id) const;
-  absl::StatusOr<int32_t> ServedIdOf(const std::string& subject, int32_t version) const;  // -1: latest
+  absl::StatusOr<int32_t> ServedIdOf(const std::string& subject,
+                                     int32_t version) const;  // -1: latest
 
   Stats stats() const;
 
@@ -100,19 +101,23 @@ class SchemaCache {
       : state_file_(std::move(state_file)), source_(std::move(source)) {}
   absl::Status Load();
   absl::Status Save() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<std::shared_ptr<const CachedSchema>> Build(int32_t id, const std::string& serialized,
-                                                            const std::vector<SchemaRef>& refs, int depth);
+  absl::StatusOr<std::shared_ptr<const CachedSchema>> Build(int32_t id,
+                                                            const std::string& serialized,
+                                                            const std::vector<SchemaRef>& refs,
+                                                            int depth);
   absl::StatusOr<std::shared_ptr<const CachedSchema>> Fetch(int32_t id, int depth);
   absl::StatusOr<int32_t> FetchVersion(const std::string& subject, int32_t version);
   // The ids and subjects in the served scope (see SetServedSubjects).
-  void ServedScope(std::set<int32_t>* ids, std::set<std::string>* subjects) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ServedScope(std::set<int32_t>* ids, std::set<std::string>* subjects) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string state_file_;
   const std::shared_ptr<SchemaSource> source_;
   mutable absl::Mutex mu_;
   std::map<int32_t, std::shared_ptr<const CachedSchema>> by_id_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, std::map<int32_t, int32_t>> versions_ ABSL_GUARDED_BY(mu_);  // subject → version → id
-  std::map<std::string, int32_t> latest_ ABSL_GUARDED_BY(mu_);                        // subject → version
+  std::map<std::string, std::map<int32_t, int32_t>> versions_
+      ABSL_GUARDED_BY(mu_);                                     // subject → version → id
+  std::map<std::string, int32_t> latest_ ABSL_GUARDED_BY(mu_);  // subject → version
   std::vector<std::string> served_subjects_ ABSL_GUARDED_BY(mu_);
   std::set<int32_t> pinned_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);

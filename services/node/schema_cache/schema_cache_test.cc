@@ -49,7 +49,8 @@ class FakeRegistry : public SchemaSource {
     ++calls;
     if (down) return absl::UnavailableError("registry down");
     auto it = subjects_.find(subject);
-    if (it == subjects_.end() || (version != -1 && version != 1)) return absl::NotFoundError("Subject not found");
+    if (it == subjects_.end() || (version != -1 && version != 1))
+      return absl::NotFoundError("Subject not found");
     return schemas_[it->second];
   }
   bool down = false;
@@ -88,18 +89,21 @@ TEST(SchemaCacheTest, FetchesWithReferencesPersistsAndServesWhileTheRegistryIsDo
   EXPECT_FALSE(cache->stats().registry_reachable);
   EXPECT_OK(cache->IdOf(kBikes, -1).status()) << "the last known latest stays in force";
   EXPECT_THAT(cache->ById(999), StatusIs(absl::StatusCode::kUnavailable));
-  EXPECT_THAT(cache->VersionsOf(id), ::testing::ElementsAre(std::make_pair(std::string(kBikes), 1)));
+  EXPECT_THAT(cache->VersionsOf(id),
+              ::testing::ElementsAre(std::make_pair(std::string(kBikes), 1)));
 }
 
 TEST(SchemaCacheTest, UnknownSubjectsAndIdsAreNotFoundAndACorruptFileIsNamed) {
   const std::string file = absl::StrCat(std::getenv("TEST_TMPDIR"), "/cache2.json");
   auto registry = std::make_shared<FakeRegistry>();
   ASSERT_OK_AND_ASSIGN(auto cache, SchemaCache::Open(file, registry));
-  EXPECT_THAT(cache->IdOf("polder.datasets.nope.v1.Nope", -1), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(cache->IdOf("polder.datasets.nope.v1.Nope", -1),
+              StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(cache->ById(12345), StatusIs(absl::StatusCode::kNotFound));
   std::ofstream(file) << "{not json";
-  EXPECT_THAT(SchemaCache::Open(file, registry),
-              StatusIs(absl::StatusCode::kDataLoss, ::testing::HasSubstr("cache2.json is unreadable")));
+  EXPECT_THAT(
+      SchemaCache::Open(file, registry),
+      StatusIs(absl::StatusCode::kDataLoss, ::testing::HasSubstr("cache2.json is unreadable")));
 }
 
 }  // namespace

@@ -25,7 +25,8 @@ std::string SchemaText(const CachedSchema& s, bool serialized) {
 
 json RefsJson(const std::vector<SchemaRef>& refs) {
   json out = json::array();
-  for (const SchemaRef& r : refs) out.push_back({{"name", r.name}, {"subject", r.subject}, {"version", r.version}});
+  for (const SchemaRef& r : refs)
+    out.push_back({{"name", r.name}, {"subject", r.subject}, {"version", r.version}});
   return out;
 }
 
@@ -41,7 +42,8 @@ absl::StatusOr<int32_t> VersionParam(const std::string& v) {
   int32_t n = 0;
   if (!absl::SimpleAtoi(v, &n) || n < 1) {
     return absl::InvalidArgumentError(
-        absl::StrCat("The specified version '", v, "' is not a valid version id. Allowed values are between [1, ",
+        absl::StrCat("The specified version '", v,
+                     "' is not a valid version id. Allowed values are between [1, ",
                      "2^31-1] and the string \"latest\""));
   }
   return n;
@@ -58,7 +60,8 @@ http::HttpResponse ConfluentError(const absl::Status& status, int error_code) {
 }
 
 http::HttpResponse SchemaEndpointRefusal(const absl::Status& status) {
-  const int http = status.code() == absl::StatusCode::kUnimplemented ? 405 : HttpStatusCode(status.code());
+  const int http =
+      status.code() == absl::StatusCode::kUnimplemented ? 405 : HttpStatusCode(status.code());
   http::HttpResponse r;
   r.status = http;
   r.content_type = kMediaType;
@@ -68,37 +71,41 @@ http::HttpResponse SchemaEndpointRefusal(const absl::Status& status) {
 
 void RegisterSchemaRoutes(http::HttpsServer* server, SchemaCache* cache) {
   using Peer = tls::PeerIdentity;
-  auto by_id = [cache](const std::string& param) -> absl::StatusOr<std::shared_ptr<const CachedSchema>> {
+  auto by_id =
+      [cache](const std::string& param) -> absl::StatusOr<std::shared_ptr<const CachedSchema>> {
     int32_t id = 0;
     if (!absl::SimpleAtoi(param, &id) || id < 1) {
       return absl::NotFoundError(absl::StrCat("Schema ", param, " not found"));
     }
     return cache->Served(id);  // the cache only: the registry is never asked on a client's behalf
   };
-  server->Handle("GET", R"(/schemas/ids/([^/]+)/schema)", [by_id](const http::HttpRequest& r, const Peer&) {
-    auto s = by_id(r.path_params[0]);
-    if (!s.ok()) return ConfluentError(s.status(), 40403);
-    http::HttpResponse out;
-    out.content_type = kMediaType;
-    out.body = SchemaText(**s, Serialized(r));
-    return out;
-  });
-  server->Handle("GET", R"(/schemas/ids/([^/]+))", [by_id](const http::HttpRequest& r, const Peer&) {
-    auto s = by_id(r.path_params[0]);
-    if (!s.ok()) return ConfluentError(s.status(), 40403);
-    json body = {{"schemaType", "PROTOBUF"}, {"schema", SchemaText(**s, Serialized(r))}};
-    if (!(*s)->references.empty()) body["references"] = RefsJson((*s)->references);
-    return Json(body);
-  });
+  server->Handle("GET", R"(/schemas/ids/([^/]+)/schema)",
+                 [by_id](const http::HttpRequest& r, const Peer&) {
+                   auto s = by_id(r.path_params[0]);
+                   if (!s.ok()) return ConfluentError(s.status(), 40403);
+                   http::HttpResponse out;
+                   out.content_type = kMediaType;
+                   out.body = SchemaText(**s, Serialized(r));
+                   return out;
+                 });
+  server->Handle(
+      "GET", R"(/schemas/ids/([^/]+))", [by_id](const http::HttpRequest& r, const Peer&) {
+        auto s = by_id(r.path_params[0]);
+        if (!s.ok()) return ConfluentError(s.status(), 40403);
+        json body = {{"schemaType", "PROTOBUF"}, {"schema", SchemaText(**s, Serialized(r))}};
+        if (!(*s)->references.empty()) body["references"] = RefsJson((*s)->references);
+        return Json(body);
+      });
   auto version = [cache](const http::HttpRequest& r, bool raw) {
     const std::string& subject = r.path_params[0];
     absl::StatusOr<int32_t> v = VersionParam(r.path_params[1]);
     if (!v.ok()) return ConfluentError(v.status(), 42202);
     absl::StatusOr<int32_t> id = cache->ServedIdOf(subject, *v);
     if (!id.ok()) {
-      return ConfluentError(absl::NotFoundError(absl::StrCat("Subject '", subject, "' or its version ",
-                                                             r.path_params[1], " not found")),
-                            *v == -1 ? 40401 : 40402);
+      return ConfluentError(
+          absl::NotFoundError(absl::StrCat("Subject '", subject, "' or its version ",
+                                           r.path_params[1], " not found")),
+          *v == -1 ? 40401 : 40402);
     }
     absl::StatusOr<std::shared_ptr<const CachedSchema>> s = cache->Served(*id);
     if (!s.ok()) return ConfluentError(s.status(), 40403);
@@ -114,7 +121,10 @@ void RegisterSchemaRoutes(http::HttpsServer* server, SchemaCache* cache) {
         if (subj == subject) number = std::max(number, n);
       }
     }
-    json body = {{"subject", subject}, {"version", number}, {"id", *id}, {"schemaType", "PROTOBUF"},
+    json body = {{"subject", subject},
+                 {"version", number},
+                 {"id", *id},
+                 {"schemaType", "PROTOBUF"},
                  {"schema", SchemaText(**s, Serialized(r))}};
     if (!(*s)->references.empty()) body["references"] = RefsJson((*s)->references);
     return Json(body);

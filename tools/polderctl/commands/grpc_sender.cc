@@ -20,10 +20,12 @@ namespace nv1 = ::polder::node::v1;
 
 class GrpcSender : public BatchSender {
  public:
-  GrpcSender(std::unique_ptr<nv1::IngestService::Stub> stub, std::string token, absl::Duration timeout)
+  GrpcSender(std::unique_ptr<nv1::IngestService::Stub> stub, std::string token,
+             absl::Duration timeout)
       : stub_(std::move(stub)), token_(std::move(token)), timeout_(timeout) {}
 
-  absl::StatusOr<SendResult> Send(const std::string& dataset, int32_t schema_id, const std::string& idempotency_key,
+  absl::StatusOr<SendResult> Send(const std::string& dataset, int32_t schema_id,
+                                  const std::string& idempotency_key,
                                   const std::vector<const InputRecord*>& records) override {
     nv1::PublishRequest request;
     request.set_dataset(dataset);
@@ -52,18 +54,21 @@ class GrpcSender : public BatchSender {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<BatchSender>> NewGrpcSender(const GrpcSenderOptions& options) {
-  if (options.endpoint.empty()) return absl::InvalidArgumentError("--endpoint host:port is required");
+  if (options.endpoint.empty())
+    return absl::InvalidArgumentError("--endpoint host:port is required");
   if (options.cert_file.empty() != options.key_file.empty()) {
     return absl::InvalidArgumentError("--cert and --key go together");
   }
   if (!options.cert_file.empty() && !options.token_file.empty()) {
-    return absl::InvalidArgumentError("give a client certificate (--cert/--key) or a token (--token-file), not both");
+    return absl::InvalidArgumentError(
+        "give a client certificate (--cert/--key) or a token (--token-file), not both");
   }
   std::string token;
   if (!options.token_file.empty()) {
     ASSIGN_OR_RETURN(std::string text, trust::ReadFileToString(options.token_file));
     token = std::string(absl::StripAsciiWhitespace(text.substr(0, text.find('\n'))));
-    if (token.empty()) return absl::InvalidArgumentError(absl::StrCat("no token in ", options.token_file));
+    if (token.empty())
+      return absl::InvalidArgumentError(absl::StrCat("no token in ", options.token_file));
   }
   std::shared_ptr<grpc::ChannelCredentials> creds;
   grpc::ChannelArguments args;
@@ -74,8 +79,9 @@ absl::StatusOr<std::unique_ptr<BatchSender>> NewGrpcSender(const GrpcSenderOptio
     creds = grpc::InsecureChannelCredentials();
   } else {
     if (options.ca_file.empty()) {
-      return absl::InvalidArgumentError("--ca-file is required (the CA of the node's TLS certificate), "
-                                        "or --plaintext for a development-mode node");
+      return absl::InvalidArgumentError(
+          "--ca-file is required (the CA of the node's TLS certificate), "
+          "or --plaintext for a development-mode node");
     }
     grpc::SslCredentialsOptions ssl;
     ASSIGN_OR_RETURN(ssl.pem_root_certs, trust::ReadFileToString(options.ca_file));

@@ -15,13 +15,14 @@ namespace polder {
 namespace polderctl {
 
 struct GrpcSenderOptions {
-  std::string endpoint;     // host:port of the node's gRPC ingest
-  std::string ca_file;      // verifies the node's certificate
-  std::string cert_file;    // gateway certificate ...
-  std::string key_file;     // ... and its key
-  std::string token_file;   // or a file holding a bearer token (first line)
-  std::string server_name;  // the name the node's certificate must carry, if not the endpoint's host
-  bool plaintext = false;   // a development-mode node on loopback: no TLS, no identity
+  std::string endpoint;    // host:port of the node's gRPC ingest
+  std::string ca_file;     // verifies the node's certificate
+  std::string cert_file;   // gateway certificate ...
+  std::string key_file;    // ... and its key
+  std::string token_file;  // or a file holding a bearer token (first line)
+  std::string
+      server_name;         // the name the node's certificate must carry, if not the endpoint's host
+  bool plaintext = false;  // a development-mode node on loopback: no TLS, no identity
   absl::Duration timeout = absl::Seconds(60);  // per batch
 };
 

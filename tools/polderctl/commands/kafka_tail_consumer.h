@@ -25,10 +25,12 @@ class KafkaTailConsumer : public TailConsumer {
   absl::Status Assign(const std::vector<kafka::TopicPartitionOffset>& partitions) override {
     return consumer_->Assign(partitions);
   }
-  absl::StatusOr<std::vector<kafka::ConsumedRecord>> Poll(absl::Duration timeout, int max_records) override {
+  absl::StatusOr<std::vector<kafka::ConsumedRecord>> Poll(absl::Duration timeout,
+                                                          int max_records) override {
     return consumer_->Poll(timeout, max_records);
   }
-  absl::StatusOr<std::pair<int64_t, int64_t>> QueryWatermarks(const std::string& topic, int32_t partition,
+  absl::StatusOr<std::pair<int64_t, int64_t>> QueryWatermarks(const std::string& topic,
+                                                              int32_t partition,
                                                               absl::Duration timeout) override {
     return consumer_->QueryWatermarks(topic, partition, timeout);
   }
@@ -39,7 +41,8 @@ class KafkaTailConsumer : public TailConsumer {
                                         absl::Duration timeout) override {
     return consumer_->OffsetForTime(topic, partition, at, timeout);
   }
-  absl::StatusOr<std::vector<int32_t>> Partitions(const std::string& topic, absl::Duration timeout) override;
+  absl::StatusOr<std::vector<int32_t>> Partitions(const std::string& topic,
+                                                  absl::Duration timeout) override;
 
  private:
   KafkaTailConsumer(std::unique_ptr<kafka::KafkaConsumer> consumer, kafka::HandlePtr metadata)

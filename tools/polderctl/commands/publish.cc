@@ -5,8 +5,8 @@
 #include <utility>
 
 #include "absl/strings/numbers.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/json/bounded.h"
 #include "common/status/status_macros.h"
@@ -34,7 +34,8 @@ int64_t RecordIndexOf(absl::string_view message) {
   if (!absl::ConsumePrefix(&message, "record ")) return -1;
   const size_t colon = message.find(": ");
   int64_t index = -1;
-  if (colon == absl::string_view::npos || !absl::SimpleAtoi(message.substr(0, colon), &index)) return -1;
+  if (colon == absl::string_view::npos || !absl::SimpleAtoi(message.substr(0, colon), &index))
+    return -1;
   return index;
 }
 
@@ -44,13 +45,16 @@ std::string DefaultStateFile(const std::string& input_path) {
   return absl::StrCat(input_path, ".polder-publish.json");
 }
 
-std::string BatchKey(const std::string& dataset, const std::string& sha256_hex, int64_t index, int batch_records) {
-  std::string key = absl::StrCat("polderctl-publish/", dataset, "/", sha256_hex, "/", index, "/", batch_records);
+std::string BatchKey(const std::string& dataset, const std::string& sha256_hex, int64_t index,
+                     int batch_records) {
+  std::string key =
+      absl::StrCat("polderctl-publish/", dataset, "/", sha256_hex, "/", index, "/", batch_records);
   if (key.size() <= kMaxKeyBytes) return key;
   return absl::StrCat("polderctl-publish/", Sha256Hex(key));
 }
 
-std::vector<Batch> MakeBatches(const InputFile& file, const std::string& dataset, int batch_records) {
+std::vector<Batch> MakeBatches(const InputFile& file, const std::string& dataset,
+                               int batch_records) {
   std::vector<Batch> out;
   const size_t size = static_cast<size_t>(std::max(batch_records, 1));
   for (size_t first = 0; first < file.records.size(); first += size) {
@@ -72,17 +76,20 @@ absl::StatusOr<PublishState> LoadState(const std::string& path) {
   absl::StatusOr<std::string> text = trust::ReadFileToString(path);
   if (!text.ok()) return absl::FailedPreconditionError(text.status().message());
   auto corrupt = [&path](absl::string_view why) {
-    return absl::DataLossError(absl::StrCat(
-        "state file '", path, "' is corrupt (", why, "); it is left as it is. It says how many batches ",
-        "the node acknowledged: repair it, or remove it to publish from the first batch (batches the node ",
-        "still remembers answer duplicate=true, older ones are written again)"));
+    return absl::DataLossError(
+        absl::StrCat("state file '", path, "' is corrupt (", why,
+                     "); it is left as it is. It says how many batches ",
+                     "the node acknowledged: repair it, or remove it to publish from the first "
+                     "batch (batches the node ",
+                     "still remembers answer duplicate=true, older ones are written again)"));
   };
   absl::StatusOr<json> parsed = json_input::Parse(*text);
   if (!parsed.ok()) return corrupt(absl::StrCat("not JSON: ", parsed.status().message()));
   const json& doc = *parsed;
   if (!doc.is_object()) return corrupt("not a JSON object");
   auto string_field = [&](const char* name, std::string* out) -> absl::Status {
-    if (!doc.contains(name) || !doc[name].is_string()) return corrupt(absl::StrCat("\"", name, "\" is not a string"));
+    if (!doc.contains(name) || !doc[name].is_string())
+      return corrupt(absl::StrCat("\"", name, "\" is not a string"));
     *out = doc[name].get<std::string>();
     return absl::OkStatus();
   };
@@ -109,14 +116,16 @@ absl::StatusOr<PublishState> LoadState(const std::string& path) {
   RETURN_IF_ERROR(int_field("duplicate_batches", &s.duplicate_batches));
   RETURN_IF_ERROR(int_field("schema_id", &schema_id));
   if (s.sha256.size() != 64) return corrupt("\"sha256\" is not a SHA-256 in hex");
-  if (batch_records < 1 || batch_records > (1 << 30)) return corrupt("\"batch_records\" is out of range");
+  if (batch_records < 1 || batch_records > (1 << 30))
+    return corrupt("\"batch_records\" is out of range");
   if (schema_id > INT32_MAX) return corrupt("\"schema_id\" is out of range");
   if (s.batches_acknowledged > s.batches_total) {
-    return corrupt(absl::StrCat(s.batches_acknowledged, " batches acknowledged of ", s.batches_total));
+    return corrupt(
+        absl::StrCat(s.batches_acknowledged, " batches acknowledged of ", s.batches_total));
   }
   if (s.records_acknowledged > s.batches_acknowledged * batch_records) {
-    return corrupt(absl::StrCat(s.records_acknowledged, " records in ", s.batches_acknowledged, " batches of at most ",
-                                batch_records));
+    return corrupt(absl::StrCat(s.records_acknowledged, " records in ", s.batches_acknowledged,
+                                " batches of at most ", batch_records));
   }
   s.batch_records = static_cast<int>(batch_records);
   s.schema_id = static_cast<int32_t>(schema_id);
@@ -138,23 +147,27 @@ absl::Status SaveState(const std::string& path, const PublishState& state) {
 }
 
 std::string SummaryLine(const PublishSummary& s, bool complete) {
-  std::string line = absl::StrCat(s.file, " → ", s.dataset, ": ", s.batches_total, " batch(es), ", s.records_total,
-                                  " record(s); this run: ", s.batches_sent, " batch(es) acknowledged, ",
-                                  s.records_written, " record(s) written, ", s.duplicate_batches,
-                                  " duplicate batch(es) (", s.duplicate_records, " record(s) already written)");
-  if (s.batches_resumed > 0) absl::StrAppend(&line, ", ", s.batches_resumed, " batch(es) acknowledged earlier skipped");
+  std::string line =
+      absl::StrCat(s.file, " → ", s.dataset, ": ", s.batches_total, " batch(es), ", s.records_total,
+                   " record(s); this run: ", s.batches_sent, " batch(es) acknowledged, ",
+                   s.records_written, " record(s) written, ", s.duplicate_batches,
+                   " duplicate batch(es) (", s.duplicate_records, " record(s) already written)");
+  if (s.batches_resumed > 0)
+    absl::StrAppend(&line, ", ", s.batches_resumed, " batch(es) acknowledged earlier skipped");
   if (!s.topic.empty()) absl::StrAppend(&line, "; topic ", s.topic);
   if (s.schema_id > 0) absl::StrAppend(&line, ", schema ", s.schema_id);
   absl::StrAppend(&line, complete ? "; complete"
-                                  : absl::StrCat("; stopped, ", s.batches_acknowledged, " of ", s.batches_total,
-                                                 " batch(es) acknowledged"));
+                                  : absl::StrCat("; stopped, ", s.batches_acknowledged, " of ",
+                                                 s.batches_total, " batch(es) acknowledged"));
   return line;
 }
 
 absl::Status RunPublish(const InputFile& file, BatchSender* sender, const PublishOptions& options,
                         PublishSummary* summary, std::ostream* progress) {
-  if (options.batch_records < 1) return absl::InvalidArgumentError("--batch-records must be at least 1");
-  const std::string state_path = options.state_file.empty() ? DefaultStateFile(file.path) : options.state_file;
+  if (options.batch_records < 1)
+    return absl::InvalidArgumentError("--batch-records must be at least 1");
+  const std::string state_path =
+      options.state_file.empty() ? DefaultStateFile(file.path) : options.state_file;
   const std::vector<Batch> batches = MakeBatches(file, options.dataset, options.batch_records);
   *summary = PublishSummary();
   summary->file = file.path;
@@ -167,25 +180,28 @@ absl::Status RunPublish(const InputFile& file, BatchSender* sender, const Publis
   if (loaded.ok()) {
     state = *loaded;
     auto mismatch = [&](absl::string_view what) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "state file '", state_path, "' was written for ", what, "; its keys would differ, so re-sending the ",
-          state.batches_acknowledged, " acknowledged batch(es) could write them twice. Use the original file and ",
-          "settings, or another --state-file for a new publication"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("state file '", state_path, "' was written for ", what,
+                       "; its keys would differ, so re-sending the ", state.batches_acknowledged,
+                       " acknowledged batch(es) could write them twice. Use the original file and ",
+                       "settings, or another --state-file for a new publication"));
     };
     if (state.sha256 != file.sha256_hex) {
-      return mismatch(absl::StrCat("another content of the file (SHA-256 ", state.sha256, ", now ", file.sha256_hex,
-                                   ")"));
+      return mismatch(absl::StrCat("another content of the file (SHA-256 ", state.sha256, ", now ",
+                                   file.sha256_hex, ")"));
     }
     if (state.dataset != options.dataset) return mismatch(absl::StrCat("dataset ", state.dataset));
     if (state.batch_records != options.batch_records) {
       return mismatch(absl::StrCat("--batch-records ", state.batch_records));
     }
     if (state.batches_total != summary->batches_total) {
-      return absl::DataLossError(absl::StrCat("state file '", state_path, "' counts ", state.batches_total,
-                                              " batches, the file makes ", summary->batches_total));
+      return absl::DataLossError(absl::StrCat("state file '", state_path, "' counts ",
+                                              state.batches_total, " batches, the file makes ",
+                                              summary->batches_total));
     }
     if (options.schema_id != 0 && state.schema_id != 0 && options.schema_id != state.schema_id) {
-      return mismatch(absl::StrCat("schema ", state.schema_id, " (--schema-id ", options.schema_id, ")"));
+      return mismatch(
+          absl::StrCat("schema ", state.schema_id, " (--schema-id ", options.schema_id, ")"));
     }
   } else if (absl::IsNotFound(loaded.status())) {
     state.file = file.path;
@@ -214,7 +230,8 @@ absl::Status RunPublish(const InputFile& file, BatchSender* sender, const Publis
       result = sender->Send(options.dataset, state.schema_id, batch.idempotency_key, records);
       if (result.ok() || !Retryable(result.status()) || attempt >= options.max_attempts) break;
       if (progress != nullptr) {
-        *progress << "batch " << batch.index << ": " << result.status().message() << " (retrying)\n";
+        *progress << "batch " << batch.index << ": " << result.status().message()
+                  << " (retrying)\n";
       }
       sleep(backoff);
       backoff *= 2;
@@ -227,17 +244,20 @@ absl::Status RunPublish(const InputFile& file, BatchSender* sender, const Publis
       if (index >= 0 && index < static_cast<int64_t>(records.size())) {
         const absl::string_view message = s.message();
         const size_t colon = message.find(": ");
-        return absl::Status(s.code(), absl::StrCat(file.path, ":", records[index]->line, ": ",
-                                                   message.substr(colon + 2), " (batch ", batch.index, ")"));
+        return absl::Status(s.code(),
+                            absl::StrCat(file.path, ":", records[index]->line, ": ",
+                                         message.substr(colon + 2), " (batch ", batch.index, ")"));
       }
-      return Prepend(s, absl::StrCat(file.path, ":", first_line, "-", last_line, " (batch ", batch.index, "): "));
+      return Prepend(s, absl::StrCat(file.path, ":", first_line, "-", last_line, " (batch ",
+                                     batch.index, "): "));
     }
     state.batches_acknowledged = batch.index + 1;
     state.records_acknowledged += static_cast<int64_t>(batch.count);
     if (result->duplicate) ++state.duplicate_batches;
     if (state.schema_id == 0) state.schema_id = result->schema_id;
     if (absl::Status saved = SaveState(state_path, state); !saved.ok()) {
-      return Prepend(saved, absl::StrCat("batch ", batch.index, " was acknowledged but saving the state failed: "));
+      return Prepend(saved, absl::StrCat("batch ", batch.index,
+                                         " was acknowledged but saving the state failed: "));
     }
     ++summary->batches_sent;
     summary->batches_acknowledged = state.batches_acknowledged;
@@ -250,8 +270,9 @@ absl::Status RunPublish(const InputFile& file, BatchSender* sender, const Publis
       summary->records_written += static_cast<int64_t>(batch.count);
     }
     if (progress != nullptr) {
-      *progress << "\r" << file.path << ": batch " << state.batches_acknowledged << "/" << batches.size() << ", "
-                << state.records_acknowledged << "/" << file.records.size() << " records" << std::flush;
+      *progress << "\r" << file.path << ": batch " << state.batches_acknowledged << "/"
+                << batches.size() << ", " << state.records_acknowledged << "/"
+                << file.records.size() << " records" << std::flush;
     }
   }
   if (progress != nullptr && summary->batches_sent > 0) *progress << "\n";

@@ -38,7 +38,8 @@ std::string DefaultStateFile(const std::string& input_path);
 
 // See the file comment. At most 200 bytes (the node's limit): a longer key (a very long dataset
 // id) is replaced by "polderctl-publish/" and the SHA-256 of the long form.
-std::string BatchKey(const std::string& dataset, const std::string& sha256_hex, int64_t index, int batch_records);
+std::string BatchKey(const std::string& dataset, const std::string& sha256_hex, int64_t index,
+                     int batch_records);
 
 struct Batch {
   int64_t index = 0;
@@ -46,7 +47,8 @@ struct Batch {
   size_t first = 0;  // index of the first record in InputFile::records
   size_t count = 0;
 };
-std::vector<Batch> MakeBatches(const InputFile& file, const std::string& dataset, int batch_records);
+std::vector<Batch> MakeBatches(const InputFile& file, const std::string& dataset,
+                               int batch_records);
 
 struct PublishState {
   std::string file;
@@ -103,15 +105,16 @@ struct PublishSummary {
   int32_t schema_id = 0;
   int64_t records_total = 0;
   int64_t batches_total = 0;
-  int64_t batches_resumed = 0;      // acknowledged by an earlier run, skipped now
-  int64_t batches_sent = 0;         // acknowledged in this run (written or duplicate)
-  int64_t records_written = 0;      // in batches the node wrote in this run
-  int64_t duplicate_batches = 0;    // in this run: answered duplicate=true, written earlier
+  int64_t batches_resumed = 0;    // acknowledged by an earlier run, skipped now
+  int64_t batches_sent = 0;       // acknowledged in this run (written or duplicate)
+  int64_t records_written = 0;    // in batches the node wrote in this run
+  int64_t duplicate_batches = 0;  // in this run: answered duplicate=true, written earlier
   int64_t duplicate_records = 0;
-  int64_t batches_acknowledged = 0; // in total, as the state file now says
+  int64_t batches_acknowledged = 0;  // in total, as the state file now says
 };
 
-// "bikes.csv → mobility.bike-counts: 7 batches (3500 records): 3 written (1500 records), 1 duplicate …".
+// "bikes.csv → mobility.bike-counts: 7 batches (3500 records): 3 written (1500 records), 1
+// duplicate …".
 std::string SummaryLine(const PublishSummary& summary, bool complete);
 
 // Publishes `file`: loads the state file (a missing one starts at batch 0; a corrupt one or one

@@ -28,28 +28,34 @@ std::vector<cli::FlagSpec> PublishFlags() {
       {"token-file", "file holding a gateway bearer token (instead of --cert/--key)"},
       {"server-name", "the name in the node's certificate, if not the endpoint's host"},
       {"plaintext", "no TLS: a development-mode node on loopback", false, false, true},
-      {"batch-records", "records per batch (part of each batch's idempotency key)", false, false, false, "500"},
-      {"schema-id", "validate against this registered schema id (default: the subject's latest, then kept)"},
-      {"state-file", "resume state (default <file>.polder-publish.json; only with a single --file)"},
+      {"batch-records", "records per batch (part of each batch's idempotency key)", false, false,
+       false, "500"},
+      {"schema-id",
+       "validate against this registered schema id (default: the subject's latest, then kept)"},
+      {"state-file",
+       "resume state (default <file>.polder-publish.json; only with a single --file)"},
       {"timeout", "how long one batch may take", false, false, false, "60s"},
   };
 }
 
-absl::Status RunPublishCommand(const cli::Args& args, std::ostream& err, nlohmann::ordered_json* result) {
+absl::Status RunPublishCommand(const cli::Args& args, std::ostream& err,
+                               nlohmann::ordered_json* result) {
   PublishOptions options;
   options.dataset = args.Get("dataset");
-  if (!absl::SimpleAtoi(args.Get("batch-records"), &options.batch_records) || options.batch_records < 1 ||
-      options.batch_records > 100000) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--batch-records '", args.Get("batch-records"), "' is not a number from 1 to 100000"));
+  if (!absl::SimpleAtoi(args.Get("batch-records"), &options.batch_records) ||
+      options.batch_records < 1 || options.batch_records > 100000) {
+    return absl::InvalidArgumentError(absl::StrCat("--batch-records '", args.Get("batch-records"),
+                                                   "' is not a number from 1 to 100000"));
   }
   if (args.Has("schema-id") &&
       (!absl::SimpleAtoi(args.Get("schema-id"), &options.schema_id) || options.schema_id < 1)) {
-    return absl::InvalidArgumentError(absl::StrCat("--schema-id '", args.Get("schema-id"), "' is not a schema id"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--schema-id '", args.Get("schema-id"), "' is not a schema id"));
   }
   const std::vector<std::string> files = args.GetAll("file");
   if (args.Has("state-file") && files.size() > 1) {
-    return absl::InvalidArgumentError("--state-file names the state of one file; give one --file with it");
+    return absl::InvalidArgumentError(
+        "--state-file names the state of one file; give one --file with it");
   }
   options.state_file = args.Get("state-file");
   GrpcSenderOptions grpc;
@@ -60,8 +66,10 @@ absl::Status RunPublishCommand(const cli::Args& args, std::ostream& err, nlohman
   grpc.token_file = args.Get("token-file");
   grpc.server_name = args.Get("server-name");
   grpc.plaintext = args.Bool("plaintext");
-  if (!absl::ParseDuration(args.Get("timeout"), &grpc.timeout) || grpc.timeout <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat("--timeout '", args.Get("timeout"), "' is not a positive duration"));
+  if (!absl::ParseDuration(args.Get("timeout"), &grpc.timeout) ||
+      grpc.timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--timeout '", args.Get("timeout"), "' is not a positive duration"));
   }
   ASSIGN_OR_RETURN(std::unique_ptr<BatchSender> sender, NewGrpcSender(grpc));
   std::ostream* progress = isatty(STDERR_FILENO) ? &err : nullptr;

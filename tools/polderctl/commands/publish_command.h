@@ -20,7 +20,8 @@ std::vector<cli::FlagSpec> PublishFlags();
 
 // Runs the command: progress (on a terminal) and one summary line per file on `err`; the
 // summaries also go to `result["files"]` for -o json.
-absl::Status RunPublishCommand(const cli::Args& args, std::ostream& err, nlohmann::ordered_json* result);
+absl::Status RunPublishCommand(const cli::Args& args, std::ostream& err,
+                               nlohmann::ordered_json* result);
 
 }  // namespace polderctl
 }  // namespace polder

@@ -33,13 +33,15 @@ class LineErrors {
  public:
   explicit LineErrors(std::string path) : path_(std::move(path)) {}
   void Add(int64_t line, absl::string_view what) {
-    if (lines_.size() < kMaxReportedErrors) lines_.push_back(absl::StrCat(path_, ":", line, ": ", what));
+    if (lines_.size() < kMaxReportedErrors)
+      lines_.push_back(absl::StrCat(path_, ":", line, ": ", what));
     ++count_;
   }
   bool empty() const { return count_ == 0; }
   absl::Status ToStatus() const {
     std::string text = absl::StrJoin(lines_, "\n");
-    if (count_ > lines_.size()) absl::StrAppend(&text, "\n(", count_ - lines_.size(), " more bad line(s) not shown)");
+    if (count_ > lines_.size())
+      absl::StrAppend(&text, "\n(", count_ - lines_.size(), " more bad line(s) not shown)");
     return absl::InvalidArgumentError(text);
   }
 
@@ -108,7 +110,9 @@ std::vector<CsvRow> SplitCsv(absl::string_view text, LineErrors* errors) {
         }
         if (i < n && text[i] != ',' && !at_line_end(i)) {
           if (!bad) {
-            errors->Add(line, "text after a quoted field's closing quote (a quote inside a quoted field is \"\")");
+            errors->Add(line,
+                        "text after a quoted field's closing quote (a quote inside a quoted field "
+                        "is \"\")");
           }
           bad = true;
           while (i < n && text[i] != ',' && !at_line_end(i)) ++i;
@@ -116,7 +120,9 @@ std::vector<CsvRow> SplitCsv(absl::string_view text, LineErrors* errors) {
       } else {
         while (i < n && text[i] != ',' && !at_line_end(i)) {
           if (text[i] == '"' && !bad) {
-            errors->Add(line, "a quote inside an unquoted field (quote the whole field and double the quote)");
+            errors->Add(
+                line,
+                "a quote inside an unquoted field (quote the whole field and double the quote)");
             bad = true;
           }
           field.push_back(text[i++]);
@@ -166,18 +172,22 @@ absl::StatusOr<InputFormat> FormatFor(const std::string& path, const std::string
   if (flag == "csv") return InputFormat::kCsv;
   if (flag == "ndjson") return InputFormat::kNdjson;
   if (!flag.empty() && flag != "auto") {
-    return absl::InvalidArgumentError(absl::StrCat("--format '", flag, "': use csv, ndjson or auto"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--format '", flag, "': use csv, ndjson or auto"));
   }
   const std::string lower = absl::AsciiStrToLower(path);
   if (absl::EndsWith(lower, ".csv")) return InputFormat::kCsv;
-  if (absl::EndsWith(lower, ".ndjson") || absl::EndsWith(lower, ".jsonl") || absl::EndsWith(lower, ".json")) {
+  if (absl::EndsWith(lower, ".ndjson") || absl::EndsWith(lower, ".jsonl") ||
+      absl::EndsWith(lower, ".json")) {
     return InputFormat::kNdjson;
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("cannot tell the format of '", path, "' by its extension: give --format csv or --format ndjson"));
+      absl::StrCat("cannot tell the format of '", path,
+                   "' by its extension: give --format csv or --format ndjson"));
 }
 
-absl::StatusOr<std::vector<InputRecord>> ParseNdjson(const std::string& path, absl::string_view text) {
+absl::StatusOr<std::vector<InputRecord>> ParseNdjson(const std::string& path,
+                                                     absl::string_view text) {
   LineErrors errors(path);
   std::vector<InputRecord> out;
   int64_t line = 0;
@@ -221,14 +231,16 @@ absl::StatusOr<std::vector<InputRecord>> ParseCsv(const std::string& path, absl:
       json_path.push_back(ToJsonName(s));
     }
     if (!ok) {
-      errors.Add(header.line, absl::StrCat("column '", name, "' is not a field name or a dotted path such as ",
-                                           "location.latitude"));
+      errors.Add(header.line,
+                 absl::StrCat("column '", name, "' is not a field name or a dotted path such as ",
+                              "location.latitude"));
       header_ok = false;
       continue;
     }
     const std::string joined = absl::StrJoin(json_path, ".");
     if (auto it = seen.find(joined); it != seen.end()) {
-      errors.Add(header.line, absl::StrCat("columns '", it->second, "' and '", name, "' name the same field ", joined));
+      errors.Add(header.line, absl::StrCat("columns '", it->second, "' and '", name,
+                                           "' name the same field ", joined));
       header_ok = false;
       continue;
     }
@@ -250,7 +262,8 @@ absl::StatusOr<std::vector<InputRecord>> ParseCsv(const std::string& path, absl:
   for (size_t r = 1; r < rows.size(); ++r) {
     const CsvRow& row = rows[r];
     if (row.fields.size() != columns.size()) {
-      errors.Add(row.line, absl::StrCat(row.fields.size(), " field(s), the header has ", columns.size()));
+      errors.Add(row.line,
+                 absl::StrCat(row.fields.size(), " field(s), the header has ", columns.size()));
       continue;
     }
     if (!std::all_of(row.fields.begin(), row.fields.end(), wire::IsUtf8)) {

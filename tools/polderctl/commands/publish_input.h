@@ -12,7 +12,8 @@
 //             lowerCamelCase stays as it is);
 //           - every non-empty cell becomes a JSON string: proto3 JSON accepts strings for
 //             integers, floating point numbers, enums (by name), bytes (base64), Timestamps and
-//             Durations, and Protobuf's parser (which the node uses) also for bools ("true"/"false");
+//             Durations, and Protobuf's parser (which the node uses) also for bools
+//             ("true"/"false");
 //           - an empty cell leaves the field unset;
 //           - repeated fields and maps cannot be expressed in CSV (use NDJSON).
 //         A row with another number of fields than the header, an unclosed quote, a quote
@@ -52,7 +53,8 @@ struct InputFile {
 
 // Parses `text` (the contents of `path`). Every bad line is an INVALID_ARGUMENT line
 // "path:line: what is wrong"; up to 20 are reported together, one per line of the message.
-absl::StatusOr<std::vector<InputRecord>> ParseNdjson(const std::string& path, absl::string_view text);
+absl::StatusOr<std::vector<InputRecord>> ParseNdjson(const std::string& path,
+                                                     absl::string_view text);
 absl::StatusOr<std::vector<InputRecord>> ParseCsv(const std::string& path, absl::string_view text);
 
 // Reads and parses a file. INVALID_ARGUMENT for an empty file (no records).

@@ -35,33 +35,36 @@ bool IsRecordError(const absl::Status& status) {
   return absl::IsInvalidArgument(status) || absl::IsNotFound(status);
 }
 
-absl::StatusOr<std::string> RecordToJsonLine(const kafka::ConsumedRecord& record, SchemaSource* schemas,
-                                             const std::string& federation) {
+absl::StatusOr<std::string> RecordToJsonLine(const kafka::ConsumedRecord& record,
+                                             SchemaSource* schemas, const std::string& federation) {
   if (record.tombstone) return absl::InvalidArgumentError("a tombstone (no value)");
   std::vector<std::pair<std::string, std::string>> headers;
   headers.reserve(record.headers.size());
   for (const kafka::Header& h : record.headers) headers.emplace_back(h.key, h.value);
-  ASSIGN_OR_RETURN(wire::DecodedRecord decoded, wire::ReadRecordValue(headers, record.value, federation));
+  ASSIGN_OR_RETURN(wire::DecodedRecord decoded,
+                   wire::ReadRecordValue(headers, record.value, federation));
   const int32_t id = decoded.frame.schema_id;
   ASSIGN_OR_RETURN(std::shared_ptr<const schema::ParsedSchema> parsed, schemas->ById(id));
-  absl::StatusOr<const google::protobuf::Descriptor*> type = parsed->MessageByIndexes(decoded.frame.message_indexes);
+  absl::StatusOr<const google::protobuf::Descriptor*> type =
+      parsed->MessageByIndexes(decoded.frame.message_indexes);
   if (!type.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("message indexes [",
-                                                   absl::StrJoin(decoded.frame.message_indexes, ","), "] in schema ",
-                                                   id, ": ", type.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("message indexes [", absl::StrJoin(decoded.frame.message_indexes, ","),
+                     "] in schema ", id, ": ", type.status().message()));
   }
   std::unique_ptr<google::protobuf::Message> message = parsed->NewMessage(*type);
   const absl::string_view payload = decoded.frame.payload;
   if (!message->ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the value's Protobuf bytes do not parse as ", (*type)->full_name(), " (schema ", id, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("the value's Protobuf bytes do not parse as ",
+                                                   (*type)->full_name(), " (schema ", id, ")"));
   }
   std::string value_json;
   google::protobuf::util::JsonPrintOptions print;
-  google::protobuf::util::Status printed = google::protobuf::util::MessageToJsonString(*message, &value_json, print);
+  google::protobuf::util::Status printed =
+      google::protobuf::util::MessageToJsonString(*message, &value_json, print);
   if (!printed.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat((*type)->full_name(), " has no proto3 JSON form: ", std::string(printed.message())));
+    return absl::InvalidArgumentError(absl::StrCat(
+        (*type)->full_name(), " has no proto3 JSON form: ", std::string(printed.message())));
   }
   ordered_json line = ordered_json::object();
   line["topic"] = record.topic;

@@ -26,7 +26,8 @@ namespace polderctl {
 //                     indexes outside the schema, Protobuf bytes that do not parse, a tombstone;
 //   NOT_FOUND         the schema endpoint does not know the frame's schema id;
 //   anything else     the schema endpoint could not be asked (the caller should stop).
-absl::StatusOr<std::string> RecordToJsonLine(const kafka::ConsumedRecord& record, SchemaSource* schemas,
+absl::StatusOr<std::string> RecordToJsonLine(const kafka::ConsumedRecord& record,
+                                             SchemaSource* schemas,
                                              const std::string& federation = "");
 
 // True when RecordToJsonLine's error concerns that record only (skip it and go on).

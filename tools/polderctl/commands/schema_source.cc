@@ -28,9 +28,11 @@ class HttplibGetter : public HttpGetter {
   explicit HttplibGetter(std::unique_ptr<httplib::Client> client) : client_(std::move(client)) {}
 
   absl::StatusOr<HttpReply> Get(const std::string& path_and_query) override {
-    httplib::Result res = client_->Get(path_and_query.c_str(), {{"Accept", "application/vnd.schemaregistry.v1+json"}});
+    httplib::Result res = client_->Get(path_and_query.c_str(),
+                                       {{"Accept", "application/vnd.schemaregistry.v1+json"}});
     if (!res) {
-      return absl::UnavailableError(absl::StrCat("GET ", path_and_query, ": ", httplib::to_string(res.error())));
+      return absl::UnavailableError(
+          absl::StrCat("GET ", path_and_query, ": ", httplib::to_string(res.error())));
     }
     return HttpReply{res->status, res->body};
   }
@@ -47,7 +49,8 @@ std::string EncodePathSegment(const std::string& segment) {
     if (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
       out.push_back(static_cast<char>(c));
     } else {
-      absl::StrAppend(&out, "%", absl::AsciiStrToUpper(absl::StrCat(absl::Hex(c, absl::kZeroPad2))));
+      absl::StrAppend(&out, "%",
+                      absl::AsciiStrToUpper(absl::StrCat(absl::Hex(c, absl::kZeroPad2))));
     }
   }
   return out;
@@ -56,18 +59,22 @@ std::string EncodePathSegment(const std::string& segment) {
 absl::StatusOr<std::unique_ptr<HttpGetter>> NewHttpsGetter(const HttpsOptions& options) {
   if (!absl::StartsWith(options.url, "https://") && !absl::StartsWith(options.url, "http://")) {
     return absl::InvalidArgumentError(
-        absl::StrCat("schema URL '", options.url, "' is not https://host:port (or http:// in development mode)"));
+        absl::StrCat("schema URL '", options.url,
+                     "' is not https://host:port (or http:// in development mode)"));
   }
   if (options.cert_file.empty() != options.key_file.empty()) {
-    return absl::InvalidArgumentError("a client certificate needs its key and the other way round (--cert, --key)");
+    return absl::InvalidArgumentError(
+        "a client certificate needs its key and the other way round (--cert, --key)");
   }
   std::string url = options.url;
   while (absl::EndsWith(url, "/")) url.pop_back();
-  auto client = options.cert_file.empty() ? std::make_unique<httplib::Client>(url)
-                                          : std::make_unique<httplib::Client>(url, options.cert_file, options.key_file);
+  auto client = options.cert_file.empty()
+                    ? std::make_unique<httplib::Client>(url)
+                    : std::make_unique<httplib::Client>(url, options.cert_file, options.key_file);
   if (!client->is_valid()) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot make an HTTP client for '", options.url,
-                                                   "' (a bad URL, or an unreadable certificate or key)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot make an HTTP client for '", options.url,
+                     "' (a bad URL, or an unreadable certificate or key)"));
   }
   if (!options.ca_file.empty()) client->set_ca_cert_path(options.ca_file.c_str());
   client->enable_server_certificate_verification(true);
@@ -76,39 +83,41 @@ absl::StatusOr<std::unique_ptr<HttpGetter>> NewHttpsGetter(const HttpsOptions& o
   return std::unique_ptr<HttpGetter>(new HttplibGetter(std::move(client)));
 }
 
-absl::StatusOr<std::string> ConfluentSchemaSource::Fetch(const std::string& what, const std::string& path) {
+absl::StatusOr<std::string> ConfluentSchemaSource::Fetch(const std::string& what,
+                                                         const std::string& path) {
   ASSIGN_OR_RETURN(HttpReply reply, http_->Get(path), _.Prepend(absl::StrCat(what, ": ")));
   if (reply.status == 200) return reply.body;
   // Confluent's error body: {"error_code": 40403, "message": "Schema not found"}.
   json err = json_input::ParseOrDiscarded(reply.body);
   std::string message = err.is_object() && err.contains("message") && err["message"].is_string()
-                             ? err["message"].get<std::string>()
-                             : reply.body.substr(0, 200);
-  std::string text = absl::StrCat(what, ": HTTP ", reply.status, " from the schema endpoint: ", message);
+                            ? err["message"].get<std::string>()
+                            : reply.body.substr(0, 200);
+  std::string text =
+      absl::StrCat(what, ": HTTP ", reply.status, " from the schema endpoint: ", message);
   if (reply.status == 404) return absl::NotFoundError(text);
   if (reply.status == 401 || reply.status == 403) return absl::PermissionDeniedError(text);
   return absl::UnavailableError(text);
 }
 
-absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> ConfluentSchemaSource::Build(const std::string& what,
-                                                                                         const std::string& body,
-                                                                                         const std::string& file_name,
-                                                                                         int depth) {
+absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> ConfluentSchemaSource::Build(
+    const std::string& what, const std::string& body, const std::string& file_name, int depth) {
   json doc = json_input::ParseOrDiscarded(body);
   if (!doc.is_object() || !doc.contains("schema") || !doc["schema"].is_string()) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": the answer has no \"schema\" string"));
   }
   if (doc.contains("schemaType") && doc["schemaType"] != "PROTOBUF") {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": schemaType ", doc["schemaType"].dump(), ", not PROTOBUF"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": schemaType ", doc["schemaType"].dump(), ", not PROTOBUF"));
   }
   std::vector<schema::ResolvedReference> refs;
   const json references = doc.value("references", json::array());
-  if (!references.is_array()) return absl::InvalidArgumentError(absl::StrCat(what, ": \"references\" is not an array"));
+  if (!references.is_array())
+    return absl::InvalidArgumentError(absl::StrCat(what, ": \"references\" is not an array"));
   for (const json& r : references) {
     if (!r.is_object() || !r.contains("name") || !r["name"].is_string() || !r.contains("subject") ||
         !r["subject"].is_string() || !r.contains("version") || !r["version"].is_number_integer()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, ": a reference is not {\"name\", \"subject\", \"version\"}: ", r.dump()));
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": a reference is not {\"name\", \"subject\", \"version\"}: ", r.dump()));
     }
     schema::ResolvedReference ref;
     ref.name = r["name"].get<std::string>();
@@ -131,26 +140,31 @@ absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> ConfluentSchemaSourc
 absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> ConfluentSchemaSource::ByVersion(
     const std::string& subject, int32_t version, const std::string& file_name, int depth) {
   if (depth > kMaxReferenceDepth) {
-    return absl::FailedPreconditionError(absl::StrCat("schema references nest deeper than ", kMaxReferenceDepth));
+    return absl::FailedPreconditionError(
+        absl::StrCat("schema references nest deeper than ", kMaxReferenceDepth));
   }
   auto key = std::make_tuple(subject, version, file_name);
   auto it = refs_.find(key);
   if (it != refs_.end()) return it->second;
   const std::string what = absl::StrCat("schema ", subject, " version ", version);
   ASSIGN_OR_RETURN(std::string body,
-                   Fetch(what, absl::StrCat("/subjects/", EncodePathSegment(subject), "/versions/", version,
-                                            "?format=serialized")));
-  ASSIGN_OR_RETURN(std::shared_ptr<const schema::ParsedSchema> parsed, Build(what, body, file_name, depth));
+                   Fetch(what, absl::StrCat("/subjects/", EncodePathSegment(subject), "/versions/",
+                                            version, "?format=serialized")));
+  ASSIGN_OR_RETURN(std::shared_ptr<const schema::ParsedSchema> parsed,
+                   Build(what, body, file_name, depth));
   refs_.emplace(key, parsed);
   return parsed;
 }
 
-absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> ConfluentSchemaSource::ById(int32_t id) {
+absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> ConfluentSchemaSource::ById(
+    int32_t id) {
   auto it = by_id_.find(id);
   if (it != by_id_.end()) return it->second;
   const std::string what = absl::StrCat("schema id ", id);
-  ASSIGN_OR_RETURN(std::string body, Fetch(what, absl::StrCat("/schemas/ids/", id, "?format=serialized")));
-  ASSIGN_OR_RETURN(std::shared_ptr<const schema::ParsedSchema> parsed, Build(what, body, kRootFileName, 0));
+  ASSIGN_OR_RETURN(std::string body,
+                   Fetch(what, absl::StrCat("/schemas/ids/", id, "?format=serialized")));
+  ASSIGN_OR_RETURN(std::shared_ptr<const schema::ParsedSchema> parsed,
+                   Build(what, body, kRootFileName, 0));
   by_id_.emplace(id, parsed);
   return parsed;
 }

@@ -70,17 +70,19 @@ class ConfluentSchemaSource : public SchemaSource {
   // A fetched schema document (by id or by subject/version), parsed under `file_name`.
   absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> Build(const std::string& what,
                                                                     const std::string& body,
-                                                                    const std::string& file_name, int depth);
-  absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> ByVersion(const std::string& subject,
-                                                                        int32_t version,
-                                                                        const std::string& file_name, int depth);
+                                                                    const std::string& file_name,
+                                                                    int depth);
+  absl::StatusOr<std::shared_ptr<const schema::ParsedSchema>> ByVersion(
+      const std::string& subject, int32_t version, const std::string& file_name, int depth);
   // GET `path`; NOT_FOUND for 404, UNAVAILABLE for other failures, naming `what`.
   absl::StatusOr<std::string> Fetch(const std::string& what, const std::string& path);
 
   std::unique_ptr<HttpGetter> http_;
   std::map<int32_t, std::shared_ptr<const schema::ParsedSchema>> by_id_;
   // (subject, version, file name) → parsed reference.
-  std::map<std::tuple<std::string, int32_t, std::string>, std::shared_ptr<const schema::ParsedSchema>> refs_;
+  std::map<std::tuple<std::string, int32_t, std::string>,
+           std::shared_ptr<const schema::ParsedSchema>>
+      refs_;
 };
 
 // Percent-encodes a path segment (everything but RFC 3986's unreserved characters), so a subject

@@ -9,27 +9,35 @@
 namespace polder {
 namespace polderctl {
 
-absl::StatusOr<TailStats> RunTail(TailConsumer* consumer, SchemaSource* schemas, const TailOptions& options,
-                                  std::ostream& out, std::ostream& err, const std::atomic<bool>* stop) {
+absl::StatusOr<TailStats> RunTail(TailConsumer* consumer, SchemaSource* schemas,
+                                  const TailOptions& options, std::ostream& out, std::ostream& err,
+                                  const std::atomic<bool>* stop) {
   TailStats stats;
   const std::string& topic = options.topic;
-  ASSIGN_OR_RETURN(std::vector<int32_t> partitions, consumer->Partitions(topic, options.request_timeout));
-  if (partitions.empty()) return absl::NotFoundError(absl::StrCat("topic '", topic, "' has no partitions"));
+  ASSIGN_OR_RETURN(std::vector<int32_t> partitions,
+                   consumer->Partitions(topic, options.request_timeout));
+  if (partitions.empty())
+    return absl::NotFoundError(absl::StrCat("topic '", topic, "' has no partitions"));
   // Per partition, the end observed now: where reading stops without --follow.
   std::map<int32_t, int64_t> end;
   std::vector<kafka::TopicPartitionOffset> assignment;
   for (int32_t p : partitions) {
     ASSIGN_OR_RETURN(auto marks, consumer->QueryWatermarks(topic, p, options.request_timeout));
     const int64_t start = options.from_end ? marks.second : kafka::kOffsetBeginning;
-    if (!options.follow && (options.from_end || marks.first >= marks.second)) continue;  // nothing to read
+    if (!options.follow && (options.from_end || marks.first >= marks.second))
+      continue;  // nothing to read
     end[p] = marks.second;
     assignment.push_back({topic, p, start});
   }
   if (assignment.empty()) return stats;
   RETURN_IF_ERROR(consumer->Assign(assignment));
-  auto limit_reached = [&] { return options.max_records > 0 && stats.printed >= options.max_records; };
-  while (!(stop != nullptr && stop->load()) && !limit_reached() && (options.follow || !end.empty())) {
-    ASSIGN_OR_RETURN(std::vector<kafka::ConsumedRecord> records, consumer->Poll(options.poll_timeout, 500));
+  auto limit_reached = [&] {
+    return options.max_records > 0 && stats.printed >= options.max_records;
+  };
+  while (!(stop != nullptr && stop->load()) && !limit_reached() &&
+         (options.follow || !end.empty())) {
+    ASSIGN_OR_RETURN(std::vector<kafka::ConsumedRecord> records,
+                     consumer->Poll(options.poll_timeout, 500));
     for (const kafka::ConsumedRecord& r : records) {
       if (limit_reached()) break;
       if (!options.follow) {
@@ -46,11 +54,11 @@ absl::StatusOr<TailStats> RunTail(TailConsumer* consumer, SchemaSource* schemas,
       }
       if (!IsRecordError(line.status())) {
         out.flush();
-        return Prepend(line.status(), absl::StrCat("topic ", r.topic, " partition ", r.partition, " offset ",
-                                                   r.offset, ": "));
+        return Prepend(line.status(), absl::StrCat("topic ", r.topic, " partition ", r.partition,
+                                                   " offset ", r.offset, ": "));
       }
-      err << "polderctl tail: skipped record: topic " << r.topic << " partition " << r.partition << " offset "
-          << r.offset << ": " << line.status().message() << "\n";
+      err << "polderctl tail: skipped record: topic " << r.topic << " partition " << r.partition
+          << " offset " << r.offset << ": " << line.status().message() << "\n";
       ++stats.skipped;
     }
     out.flush();

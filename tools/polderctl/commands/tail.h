@@ -29,17 +29,18 @@ namespace polderctl {
 class TailConsumer : public kafka::Consumer {
  public:
   // NOT_FOUND if the topic does not exist.
-  virtual absl::StatusOr<std::vector<int32_t>> Partitions(const std::string& topic, absl::Duration timeout) = 0;
+  virtual absl::StatusOr<std::vector<int32_t>> Partitions(const std::string& topic,
+                                                          absl::Duration timeout) = 0;
   // The next offset this consumer will read from the partition; negative if not known yet.
   virtual absl::StatusOr<int64_t> Position(const std::string& topic, int32_t partition) = 0;
 };
 
 struct TailOptions {
   std::string topic;
-  bool from_end = false;     // --from end: only records written after start
-  int64_t max_records = 0;   // 0: no limit
+  bool from_end = false;    // --from end: only records written after start
+  int64_t max_records = 0;  // 0: no limit
   bool follow = false;
-  std::string federation;    // non-empty: refuse records whose ce_dataschema names another
+  std::string federation;  // non-empty: refuse records whose ce_dataschema names another
   absl::Duration poll_timeout = absl::Milliseconds(500);
   absl::Duration request_timeout = absl::Seconds(10);
 };
@@ -51,8 +52,9 @@ struct TailStats {
 
 // Reads as described above. An error of the consumer or of the schema endpoint (other than "no
 // such schema id") ends the run; what was printed stays printed.
-absl::StatusOr<TailStats> RunTail(TailConsumer* consumer, SchemaSource* schemas, const TailOptions& options,
-                                  std::ostream& out, std::ostream& err, const std::atomic<bool>* stop);
+absl::StatusOr<TailStats> RunTail(TailConsumer* consumer, SchemaSource* schemas,
+                                  const TailOptions& options, std::ostream& out, std::ostream& err,
+                                  const std::atomic<bool>* stop);
 
 }  // namespace polderctl
 }  // namespace polder

@@ -30,8 +30,10 @@ std::vector<cli::FlagSpec> TailFlags() {
       {"from", "beginning or end", false, false, false, "beginning"},
       {"max", "stop after this many records"},
       {"follow", "keep reading new records until interrupted (Ctrl-C)", false, false, true},
-      {"kafka-property", "librdkafka property k=v, e.g. security.protocol=ssl (paths only)", false, true},
-      {"schema-url", "https://host:port of the node's schema endpoint or the registry's REST API", true},
+      {"kafka-property", "librdkafka property k=v, e.g. security.protocol=ssl (paths only)", false,
+       true},
+      {"schema-url", "https://host:port of the node's schema endpoint or the registry's REST API",
+       true},
       {"ca-file", "CA bundle verifying the schema endpoint's certificate (default: the system's)"},
       {"cert", "client certificate for a schema registry with mutual TLS"},
       {"key", "the client certificate's key"},
@@ -49,8 +51,10 @@ absl::Status RunTailCommand(const cli::Args& args, std::ostream& out, std::ostre
     return absl::InvalidArgumentError(absl::StrCat("--from '", from, "': use beginning or end"));
   }
   options.from_end = from == "end";
-  if (args.Has("max") && (!absl::SimpleAtoi(args.Get("max"), &options.max_records) || options.max_records < 1)) {
-    return absl::InvalidArgumentError(absl::StrCat("--max '", args.Get("max"), "' is not a positive number"));
+  if (args.Has("max") &&
+      (!absl::SimpleAtoi(args.Get("max"), &options.max_records) || options.max_records < 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max '", args.Get("max"), "' is not a positive number"));
   }
   // The schema endpoint first: a bad URL or certificate is reported before Kafka is contacted.
   HttpsOptions https;
@@ -70,21 +74,25 @@ absl::Status RunTailCommand(const cli::Args& args, std::ostream& out, std::ostre
     }
     const std::string name = kv.substr(0, eq);
     if (name == "isolation.level") {
-      return absl::InvalidArgumentError("--kafka-property isolation.level: tail always reads read_committed");
+      return absl::InvalidArgumentError(
+          "--kafka-property isolation.level: tail always reads read_committed");
     }
     consumer_options.client.properties[name] = kv.substr(eq + 1);
   }
   consumer_options.client.properties.emplace("log_level", "3");
   consumer_options.read_committed = true;
-  ASSIGN_OR_RETURN(std::unique_ptr<KafkaTailConsumer> consumer, KafkaTailConsumer::Create(consumer_options));
+  ASSIGN_OR_RETURN(std::unique_ptr<KafkaTailConsumer> consumer,
+                   KafkaTailConsumer::Create(consumer_options));
   g_interrupted = false;
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
-  absl::StatusOr<TailStats> stats = RunTail(consumer.get(), &schemas, options, out, err, &g_interrupted);
+  absl::StatusOr<TailStats> stats =
+      RunTail(consumer.get(), &schemas, options, out, err, &g_interrupted);
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   RETURN_IF_ERROR(stats.status());
-  err << "polderctl tail: " << stats->printed << " record(s) printed, " << stats->skipped << " skipped\n";
+  err << "polderctl tail: " << stats->printed << " record(s) printed, " << stats->skipped
+      << " skipped\n";
   return absl::OkStatus();
 }
 

@@ -14,7 +14,8 @@ namespace polder {
 namespace polderctl {
 
 inline constexpr char kTailSummary[] =
-    "print a topic's records as JSON lines, decoded with the schemas of a Confluent-compatible endpoint";
+    "print a topic's records as JSON lines, decoded with the schemas of a Confluent-compatible "
+    "endpoint";
 
 std::vector<cli::FlagSpec> TailFlags();
 

@@ -1,3 +1,5 @@
+#include "tools/polderctl/commands/tail.h"
+
 #include <atomic>
 #include <map>
 #include <memory>
@@ -15,18 +17,17 @@
 #include "nlohmann/json.hpp"
 #include "tools/polderctl/commands/record_json.h"
 #include "tools/polderctl/commands/schema_source.h"
-#include "tools/polderctl/commands/tail.h"
 
 namespace polder {
 namespace polderctl {
 namespace {
 
+using nlohmann::json;
 using ::polder::testing::IsOk;
 using ::polder::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using nlohmann::json;
 
 constexpr char kLocationName[] = "polder/test/common/v1/location.proto";
 constexpr char kLocationProto[] = R"(
@@ -62,7 +63,8 @@ Schemas ParseSchemas() {
   schema::ParseOptions lo;
   lo.file_name = kLocationName;
   s.location = schema::ParsedSchema::Parse(kLocationProto, {}, lo).value();
-  s.bikes = schema::ParsedSchema::Parse(kBikeProto, {{kLocationName, kLocationName, 1, s.location}}).value();
+  s.bikes = schema::ParsedSchema::Parse(kBikeProto, {{kLocationName, kLocationName, 1, s.location}})
+                .value();
   return s;
 }
 
@@ -74,10 +76,12 @@ class FakeHttp : public HttpGetter {
     requests_->push_back(path);
     if (down_) return absl::UnavailableError("connection refused");
     auto it = replies_.find(path);
-    if (it == replies_.end()) return HttpReply{404, R"({"error_code":40403,"message":"Schema not found"})"};
+    if (it == replies_.end())
+      return HttpReply{404, R"({"error_code":40403,"message":"Schema not found"})"};
     return it->second;
   }
-  std::shared_ptr<std::vector<std::string>> requests_ = std::make_shared<std::vector<std::string>>();
+  std::shared_ptr<std::vector<std::string>> requests_ =
+      std::make_shared<std::vector<std::string>>();
   bool down_ = false;
 
  private:
@@ -89,7 +93,10 @@ std::map<std::string, HttpReply> EndpointReplies(const Schemas& s, const std::st
   json by_id = {{"schemaType", "PROTOBUF"},
                 {"schema", s.bikes->ToSerializedBase64()},
                 {"references", {{{"name", ref_name}, {"subject", kLocationName}, {"version", 1}}}}};
-  json version = {{"subject", kLocationName}, {"version", 1}, {"id", 3}, {"schemaType", "PROTOBUF"},
+  json version = {{"subject", kLocationName},
+                  {"version", 1},
+                  {"id", 3},
+                  {"schemaType", "PROTOBUF"},
                   {"schema", s.location->ToSerializedBase64()}};
   return {{"/schemas/ids/7?format=serialized", {200, by_id.dump()}},
           {"/subjects/polder%2Ftest%2Fcommon%2Fv1%2Flocation.proto/versions/1?format=serialized",
@@ -116,16 +123,17 @@ std::string BikeBytes(const Schemas& s, const std::string& json_text) {
   return m->SerializeAsString();
 }
 
-kafka::ConsumedRecord Record(const Schemas& s, int32_t partition, int64_t offset, const std::string& content_type,
-                             const std::string& data_schema) {
+kafka::ConsumedRecord Record(const Schemas& s, int32_t partition, int64_t offset,
+                             const std::string& content_type, const std::string& data_schema) {
   kafka::ConsumedRecord r;
   r.topic = "groningen.mobility.bike-counts";
   r.partition = partition;
   r.offset = offset;
   r.key = "gn-herestraat-01";
-  r.value = wire::Encode(kBikeId, {0},
-                         BikeBytes(s, R"({"counterId":"gn-herestraat-01","eventTime":"2024-05-01T10:00:00Z",)"
-                                      R"("count":"17","location":{"latitude":53.2,"longitude":6.56}})"));
+  r.value = wire::Encode(
+      kBikeId, {0},
+      BikeBytes(s, R"({"counterId":"gn-herestraat-01","eventTime":"2024-05-01T10:00:00Z",)"
+                   R"("count":"17","location":{"latitude":53.2,"longitude":6.56}})"));
   r.headers = {{"ce_specversion", "1.0"},
                {"ce_id", absl::StrCat("id-", partition, "-", offset)},
                {"ce_source", "/peers/groningen/datasets/mobility.bike-counts"},
@@ -143,7 +151,8 @@ class TailTest : public ::testing::Test {
     fake_.by_id[kBikeId] = schemas_.bikes;
   }
   kafka::ConsumedRecord NewRecord(int32_t p, int64_t o) {
-    return Record(schemas_, p, o, wire::kConfluentProtobufContentType, wire::DataSchemaUrn("nl-smartcity", kBikeId));
+    return Record(schemas_, p, o, wire::kConfluentProtobufContentType,
+                  wire::DataSchemaUrn("nl-smartcity", kBikeId));
   }
   Schemas schemas_;
   FakeSchemas fake_;
@@ -158,32 +167,40 @@ TEST_F(TailTest, SchemaSourceFetchesReferencesUnderTheirNames) {
   ASSERT_OK_AND_ASSIGN(auto parsed, source.ById(kBikeId));
   ASSERT_EQ(parsed->file()->dependency_count(), 2);
   std::vector<std::string> deps;
-  for (int i = 0; i < parsed->file()->dependency_count(); ++i) deps.push_back(parsed->file()->dependency(i)->name());
-  EXPECT_THAT(deps, ::testing::UnorderedElementsAre("google/protobuf/timestamp.proto", kLocationName));
+  for (int i = 0; i < parsed->file()->dependency_count(); ++i)
+    deps.push_back(parsed->file()->dependency(i)->name());
+  EXPECT_THAT(deps,
+              ::testing::UnorderedElementsAre("google/protobuf/timestamp.proto", kLocationName));
   ASSERT_OK_AND_ASSIGN(const google::protobuf::Descriptor* d, parsed->MessageByIndexes({0}));
   EXPECT_EQ(d->full_name(), "polder.test.mobility.v1.BikeCount");
   EXPECT_EQ(d->FindFieldByName("location")->message_type()->file()->name(), kLocationName);
   // Ids are cached: a second lookup asks nothing.
   ASSERT_OK(source.ById(kBikeId).status());
-  EXPECT_THAT(*requests,
-              ElementsAre("/schemas/ids/7?format=serialized",
-                          "/subjects/polder%2Ftest%2Fcommon%2Fv1%2Flocation.proto/versions/1?format=serialized"));
+  EXPECT_THAT(
+      *requests,
+      ElementsAre(
+          "/schemas/ids/7?format=serialized",
+          "/subjects/polder%2Ftest%2Fcommon%2Fv1%2Flocation.proto/versions/1?format=serialized"));
 }
 
 TEST_F(TailTest, SchemaSourceRefusesAReferenceNamedOtherThanTheImport) {
-  ConfluentSchemaSource source(std::make_unique<FakeHttp>(EndpointReplies(schemas_, "location.proto")));
-  EXPECT_THAT(source.ById(kBikeId).status(),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("import \"polder/test/common/v1/location.proto\" is not resolved")));
+  ConfluentSchemaSource source(
+      std::make_unique<FakeHttp>(EndpointReplies(schemas_, "location.proto")));
+  EXPECT_THAT(
+      source.ById(kBikeId).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("import \"polder/test/common/v1/location.proto\" is not resolved")));
 }
 
 TEST_F(TailTest, SchemaSourceErrors) {
   auto http = std::make_unique<FakeHttp>(EndpointReplies(schemas_, kLocationName));
   FakeHttp* raw = http.get();
   ConfluentSchemaSource source(std::move(http));
-  EXPECT_THAT(source.ById(99).status(), StatusIs(absl::StatusCode::kNotFound, HasSubstr("Schema not found")));
+  EXPECT_THAT(source.ById(99).status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("Schema not found")));
   raw->down_ = true;
-  EXPECT_THAT(source.ById(kBikeId).status(), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("schema id 7")));
+  EXPECT_THAT(source.ById(kBikeId).status(),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("schema id 7")));
 }
 
 TEST(EncodePathSegmentTest, EscapesReservedCharacters) {
@@ -199,8 +216,9 @@ TEST_F(TailTest, JsonLineHasEveryField) {
   json j = json::parse(line);
   std::vector<std::string> keys;
   for (auto it = j.begin(); it != j.end(); ++it) keys.push_back(it.key());
-  EXPECT_THAT(keys, ::testing::UnorderedElementsAre("topic", "partition", "offset", "key", "ce_id", "ce_type",
-                                                    "ce_time", "ce_source", "schema_id", "value"));
+  EXPECT_THAT(keys, ::testing::UnorderedElementsAre("topic", "partition", "offset", "key", "ce_id",
+                                                    "ce_type", "ce_time", "ce_source", "schema_id",
+                                                    "value"));
   EXPECT_EQ(j["topic"], "groningen.mobility.bike-counts");
   EXPECT_EQ(j["partition"], 2);
   EXPECT_EQ(j["offset"], 41);
@@ -210,10 +228,13 @@ TEST_F(TailTest, JsonLineHasEveryField) {
   EXPECT_EQ(j["ce_time"], "2024-05-01T10:00:00Z");
   EXPECT_EQ(j["ce_source"], "/peers/groningen/datasets/mobility.bike-counts");
   EXPECT_EQ(j["schema_id"], kBikeId);
-  EXPECT_EQ(j["value"], json::parse(R"({"counterId":"gn-herestraat-01","eventTime":"2024-05-01T10:00:00Z",)"
-                                    R"("count":"17","location":{"latitude":53.2,"longitude":6.56}})"));
+  EXPECT_EQ(j["value"],
+            json::parse(R"({"counterId":"gn-herestraat-01","eventTime":"2024-05-01T10:00:00Z",)"
+                        R"("count":"17","location":{"latitude":53.2,"longitude":6.56}})"));
   // Keys are printed in the documented order.
-  EXPECT_EQ(line.rfind(R"({"topic":"groningen.mobility.bike-counts","partition":2,"offset":41,)", 0), 0u) << line;
+  EXPECT_EQ(
+      line.rfind(R"({"topic":"groningen.mobility.bike-counts","partition":2,"offset":41,)", 0), 0u)
+      << line;
 }
 
 TEST_F(TailTest, LegacyContentTypeWithoutDataSchemaIsRead) {
@@ -228,11 +249,13 @@ TEST_F(TailTest, NewContentTypeWithoutDataSchemaIsRead) {
 }
 
 TEST_F(TailTest, ContradictingDataSchemaIsARecordError) {
-  kafka::ConsumedRecord r =
-      Record(schemas_, 0, 1, wire::kConfluentProtobufContentType, wire::DataSchemaUrn("nl-smartcity", 8));
+  kafka::ConsumedRecord r = Record(schemas_, 0, 1, wire::kConfluentProtobufContentType,
+                                   wire::DataSchemaUrn("nl-smartcity", 8));
   absl::StatusOr<std::string> line = RecordToJsonLine(r, &fake_);
-  EXPECT_THAT(line.status(), StatusIs(absl::StatusCode::kInvalidArgument,
-                                      HasSubstr("ce_dataschema names schema 8 but the value is framed with schema 7")));
+  EXPECT_THAT(
+      line.status(),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("ce_dataschema names schema 8 but the value is framed with schema 7")));
   EXPECT_TRUE(IsRecordError(line.status()));
 }
 
@@ -248,14 +271,19 @@ TEST_F(TailTest, RecordErrors) {
   EXPECT_THAT(RecordToJsonLine(no_type, &fake_).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no content-type")));
   kafka::ConsumedRecord json_type = Record(schemas_, 0, 1, "application/json", "");
-  EXPECT_THAT(RecordToJsonLine(json_type, &fake_).status(), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(RecordToJsonLine(json_type, &fake_).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   kafka::ConsumedRecord bare = NewRecord(0, 1);
-  bare.value = "\x0a\x03" "abc";  // bare Protobuf, no frame
-  EXPECT_THAT(RecordToJsonLine(bare, &fake_).status(), StatusIs(absl::StatusCode::kInvalidArgument));
+  bare.value =
+      "\x0a\x03"
+      "abc";  // bare Protobuf, no frame
+  EXPECT_THAT(RecordToJsonLine(bare, &fake_).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   kafka::ConsumedRecord garbage = NewRecord(0, 1);
   garbage.value = wire::Encode(kBikeId, {0}, "\xff\xff\xff");
   EXPECT_THAT(RecordToJsonLine(garbage, &fake_).status(),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("do not parse as polder.test.mobility.v1")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("do not parse as polder.test.mobility.v1")));
   kafka::ConsumedRecord unknown = Record(schemas_, 0, 1, wire::kConfluentProtobufContentType, "");
   unknown.value = wire::Encode(12, {0}, "");
   absl::Status s = RecordToJsonLine(unknown, &fake_).status();
@@ -284,16 +312,19 @@ TEST_F(TailTest, AbsentHeadersAndKeyAreNull) {
 // delivered its position jumps to the end (past a commit marker that is never delivered).
 class FakeConsumer : public TailConsumer {
  public:
-  absl::StatusOr<int64_t> OffsetForTime(const std::string&, int32_t, absl::Time, absl::Duration) override {
+  absl::StatusOr<int64_t> OffsetForTime(const std::string&, int32_t, absl::Time,
+                                        absl::Duration) override {
     return absl::UnimplementedError("tail never looks up offsets by time");
   }
-  absl::StatusOr<std::vector<int32_t>> Partitions(const std::string& topic, absl::Duration) override {
+  absl::StatusOr<std::vector<int32_t>> Partitions(const std::string& topic,
+                                                  absl::Duration) override {
     if (topic != "groningen.mobility.bike-counts") return absl::NotFoundError("no such topic");
     std::vector<int32_t> out;
     for (const auto& [p, h] : high) out.push_back(p);
     return out;
   }
-  absl::StatusOr<std::pair<int64_t, int64_t>> QueryWatermarks(const std::string&, int32_t p, absl::Duration) override {
+  absl::StatusOr<std::pair<int64_t, int64_t>> QueryWatermarks(const std::string&, int32_t p,
+                                                              absl::Duration) override {
     return std::make_pair(int64_t{0}, high[p]);
   }
   absl::Status Assign(const std::vector<kafka::TopicPartitionOffset>& partitions) override {
@@ -306,7 +337,8 @@ class FakeConsumer : public TailConsumer {
     }
     return absl::OkStatus();
   }
-  absl::StatusOr<std::vector<kafka::ConsumedRecord>> Poll(absl::Duration, int max_records) override {
+  absl::StatusOr<std::vector<kafka::ConsumedRecord>> Poll(absl::Duration,
+                                                          int max_records) override {
     ++polls;
     if (stop_after_polls > 0 && polls >= stop_after_polls) stop->store(true);
     std::vector<kafka::ConsumedRecord> out;
@@ -374,8 +406,10 @@ TEST_F(TailLoopTest, ReadsToTheEndObservedAtStartAndSkipsBadRecords) {
     EXPECT_FALSE(l["partition"] == 0 && l["offset"] == 6) << "read past the end observed at start";
     EXPECT_FALSE(l["partition"] == 1 && l["offset"] == 1) << "printed a bad record";
   }
-  EXPECT_THAT(err_.str(), HasSubstr("skipped record: topic groningen.mobility.bike-counts partition 1 offset 1: "
-                                    "content-type 'application/json' is not"));
+  EXPECT_THAT(
+      err_.str(),
+      HasSubstr("skipped record: topic groningen.mobility.bike-counts partition 1 offset 1: "
+                "content-type 'application/json' is not"));
 }
 
 TEST_F(TailLoopTest, StopsAfterMax) {
