@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/node/ingest/publisher.h"
+#include "services/node/ingest/publisher_testing.h"
 
 namespace polder {
 namespace node {
@@ -49,21 +50,7 @@ class PublisherUnitTest : public ::testing::Test {
   }
 
   PublishBatch Batch(const std::string& key, int n, const std::string& tag = "a") {
-    PublishBatch b;
-    b.identity = "gateway-1";
-    b.idempotency_key = key;
-    b.content_hash = absl::StrCat(key, "/", tag, "/", n);
-    b.dataset_id = "mobility.bike-counts";
-    b.schema_id = 7;
-    for (int i = 0; i < n; ++i) {
-      kafka::ProducerRecord r;
-      r.topic = kTopic;
-      r.key = absl::StrCat("counter-", i % 5);
-      r.value = absl::StrCat("value-", key, "-", i);
-      r.headers = {{"ce_id", absl::StrCat(key, "-", tag, "-", i)}};
-      b.records.push_back(std::move(r));
-    }
-    return b;
+    return TestBatch(kTopic, key, n, tag);
   }
 
   // ce_id → how many times a read_committed reader sees it.
