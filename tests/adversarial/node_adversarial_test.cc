@@ -345,7 +345,7 @@ TEST_F(NodeAdversarialTest, OneIdentityHoldsABoundedNumberOfStreams) {
   EXPECT_THAT(s.error_message(), HasSubstr("16 PublishStream calls open already"));
 }
 
-// Server reflection (issue 15) is served on the ingest port to callers that pass its
+// Server reflection is served on the ingest port to callers that pass its
 // authentication (a gateway certificate or a token), not to anonymous callers, and not on the
 // federation port. A standard client, buf curl, is the probe.
 TEST_F(NodeAdversarialTest, ReflectionOnlyOnTheIngestPortAndOnlyAfterAuthentication) {

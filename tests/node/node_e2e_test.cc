@@ -168,7 +168,7 @@ TEST_F(NodeE2eTest, PublishesOverGrpcAndHttpsWithCertificatesAndTokens) {
 }
 
 // polderctl publish and tail against the real node and Kafka, and a city's own producer
-// configured as docs/producers.md says (issue 15, items 7 and 8): publish sends a CSV file in
+// configured as docs/producers.md says: publish sends a CSV file in
 // batches with content-derived idempotency keys (a re-run resumes after the acknowledged batches;
 // without its state file every batch answers as a duplicate) and an NDJSON file with a token;
 // a refused record stops the run naming file:line; the direct producer writes with Confluent's

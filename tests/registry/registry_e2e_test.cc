@@ -161,8 +161,7 @@ TEST_F(RegistryE2eTest, RestAndGrpcWithPermissionsAndBadInput) {
 
 // The ops listener (common/server): liveness, readiness, the replica's role, epoch and how far
 // it has read the registry topic, gRPC health behind the registry's mTLS, and metrics that pass
-// promtool and count requests by route and code, latency and registrations. Before it, the
-// registry had none of these (issue 15).
+// promtool and count requests by route and code, latency and registrations.
 TEST_F(RegistryE2eTest, OpsListenerReportsRoleCatchUpHealthAndPromtoolCleanMetrics) {
   auto primary = Start("reg-a");
   auto replica = Start("reg-b");

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
@@ -53,6 +54,13 @@ class GrpcSender : public BatchSender {
 
 }  // namespace
 
+bool IsLoopbackEndpoint(const std::string& endpoint) {
+  const size_t colon = endpoint.rfind(':');
+  if (colon == std::string::npos || colon + 1 == endpoint.size()) return false;
+  const std::string host = endpoint.substr(0, colon);
+  return host == "localhost" || host == "[::1]" || absl::StartsWith(host, "127.");
+}
+
 absl::StatusOr<std::unique_ptr<BatchSender>> NewGrpcSender(const GrpcSenderOptions& options) {
   if (options.endpoint.empty())
     return absl::InvalidArgumentError("--endpoint host:port is required");
@@ -73,10 +81,18 @@ absl::StatusOr<std::unique_ptr<BatchSender>> NewGrpcSender(const GrpcSenderOptio
   std::shared_ptr<grpc::ChannelCredentials> creds;
   grpc::ChannelArguments args;
   if (options.plaintext) {
-    if (!options.cert_file.empty() || !options.ca_file.empty()) {
-      return absl::InvalidArgumentError("--plaintext takes no --ca-file, --cert or --key");
+    if (!options.cert_file.empty() || !options.ca_file.empty() || !options.token_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--plaintext takes no --ca-file, --cert, --key or --token-file (a token would travel in "
+          "clear)");
     }
-    creds = grpc::InsecureChannelCredentials();
+    if (!IsLoopbackEndpoint(options.endpoint)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--plaintext only reaches a development-mode node on loopback (localhost, 127.0.0.1, "
+          "[::1]); '",
+          options.endpoint, "' is not: give --ca-file and a certificate or token"));
+    }
+    creds = grpc::InsecureChannelCredentials();  // loopback development mode only
   } else {
     if (options.ca_file.empty()) {
       return absl::InvalidArgumentError(

@@ -27,8 +27,12 @@ struct GrpcSenderOptions {
 };
 
 // INVALID_ARGUMENT for a missing CA file, a certificate without key, both a certificate and a
-// token, an empty token file; NOT_FOUND for unreadable files.
+// token, an empty token file, and --plaintext with TLS material, with a token or towards an
+// endpoint that is not loopback; NOT_FOUND for unreadable files.
 absl::StatusOr<std::unique_ptr<BatchSender>> NewGrpcSender(const GrpcSenderOptions& options);
+
+// True for localhost:<port>, 127.x.y.z:<port> and [::1]:<port>.
+bool IsLoopbackEndpoint(const std::string& endpoint);
 
 }  // namespace polderctl
 }  // namespace polder
