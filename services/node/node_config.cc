@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/config/config.h"
+#include "common/server/host_port.h"
 #include "common/trust/document.h"
 
 namespace polder {
@@ -16,16 +17,11 @@ constexpr int64_t kGrpcDefaultMax = 4 << 20;
 constexpr int64_t kRequestOverhead = 64 << 10;  // framing of a request around its records
 constexpr int64_t kBatchOverhead = 1 << 10;     // Kafka record-batch header room
 
-bool ValidAddress(const std::string& address) {
-  size_t colon = address.rfind(':');
-  int port = -1;
-  return colon != std::string::npos && colon > 0 &&
-         absl::SimpleAtoi(address.substr(colon + 1), &port) && port >= 0 && port <= 65535;
-}
+bool ValidAddress(const std::string& address) { return server::ParseHostPort(address).ok(); }
 
 bool Loopback(const std::string& address) {
-  const std::string host = address.substr(0, address.rfind(':'));
-  return host == "127.0.0.1" || host == "localhost" || host == "[::1]" || host == "::1";
+  absl::StatusOr<server::HostPort> a = server::ParseHostPort(address);
+  return a.ok() && server::IsLoopbackHost(a->host);
 }
 
 bool ValidDatasetId(const std::string& id) {

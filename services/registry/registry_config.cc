@@ -3,22 +3,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/config/config.h"
+#include "common/server/host_port.h"
 #include "common/trust/document.h"
 
 namespace polder {
 namespace registry {
-
-absl::StatusOr<std::pair<std::string, int>> SplitAddress(const std::string& address,
-                                                         const std::string& key) {
-  size_t colon = address.rfind(':');
-  int port = -1;
-  if (colon == std::string::npos || colon == 0 ||
-      !absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(key, ": expected host:port, got '", address, "'"));
-  }
-  return std::make_pair(address.substr(0, colon), port);
-}
 
 static absl::StatusOr<RegistryConfig> Decode(config::Document& doc) {
   RegistryConfig c;
@@ -39,13 +28,12 @@ static absl::StatusOr<RegistryConfig> Decode(config::Document& doc) {
             "must be a lowercase name such as nl-smartcity");
   reg.Check(c.max_schema_bytes >= 1024 && c.max_schema_bytes <= (4 << 20), "max_schema_bytes",
             "must be between 1KiB and 4MiB (gRPC's message limit)");
-  reg.Check(SplitAddress(c.grpc_address, "").ok(), "grpc_address", "must be host:port");
-  reg.Check(SplitAddress(c.http_address, "").ok(), "http_address", "must be host:port");
-  reg.Check(SplitAddress(c.ops_address, "").ok(), "ops_address", "must be host:port");
+  reg.Check(server::ParseHostPort(c.grpc_address).ok(), "grpc_address", "must be host:port");
+  reg.Check(server::ParseHostPort(c.http_address).ok(), "http_address", "must be host:port");
+  reg.Check(server::ParseHostPort(c.ops_address).ok(), "ops_address", "must be host:port");
   auto loopback = [](const std::string& address) {
-    absl::StatusOr<std::pair<std::string, int>> a = SplitAddress(address, "");
-    return a.ok() && (a->first == "127.0.0.1" || a->first == "localhost" || a->first == "[::1]" ||
-                      a->first == "::1");
+    absl::StatusOr<server::HostPort> a = server::ParseHostPort(address);
+    return a.ok() && server::IsLoopbackHost(a->host);
   };
   // Development mode has no TLS and makes every caller an operator: never reachable from
   // another machine.

@@ -48,10 +48,6 @@ absl::StatusOr<RegistryConfig> LoadRegistryConfig(const std::string& path);
 absl::StatusOr<RegistryConfig> ParseRegistryConfig(const std::string& yaml,
                                                    const std::string& source);
 
-// host:port → (host, port). INVALID_ARGUMENT naming `key` on a malformed address.
-absl::StatusOr<std::pair<std::string, int>> SplitAddress(const std::string& address,
-                                                         const std::string& key);
-
 }  // namespace registry
 }  // namespace polder
 

@@ -1,0 +1,252 @@
+#include "services/node/server/federation_subsystem.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/server/grpc_reflection.h"
+#include "common/server/keepalive.h"
+#include "common/status/status_macros.h"
+#include "common/tls/grpc_tls.h"
+#include "common/trust/keys.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/server_builder.h"
+#include "services/node/server/startup.h"
+
+namespace polder {
+namespace node {
+namespace {
+
+server::Keepalive FederationKeepalive(const FederationConfig& fc) {
+  server::Keepalive k;
+  k.time = fc.keepalive_time;
+  k.timeout = fc.keepalive_timeout;
+  k.max_connection_age = fc.max_connection_age;
+  k.max_connection_age_grace = fc.max_connection_age_grace;
+  k.max_connection_idle = fc.max_connection_idle;
+  return k;
+}
+
+tls::TlsFiles FederationFiles(const NodeConfig& config) {
+  return tls::TlsFiles{config.cert_file, config.key_file, config.trust_bundle_file};
+}
+
+}  // namespace
+
+std::unique_ptr<ContractBook> OpenContractBook(NodeConfig* config, const NodeTrust& trust) {
+  if (!config->sharing.enabled) return nullptr;
+  auto contracts =
+      std::make_unique<ContractBook>(config->peer_id, config->sharing.contracts_dir,
+                                     config->sharing.revocations_dir, trust.directory_source());
+  for (SubscriptionConfig& sub : config->sharing.subscriptions) {
+    if (std::optional<trust::Contract> c = contracts->Find(sub.contract))
+      sub.mirror_retention = c->mirror_retention;
+  }
+  return contracts;
+}
+
+absl::StatusOr<std::unique_ptr<ProviderSubsystem>> ProviderSubsystem::Build(
+    const NodeConfig& config, const NodeTrust& trust, kafka::ClientFactory& kafka,
+    ContractBook* contracts, SchemaSubsystem* schemas) {
+  std::unique_ptr<ProviderSubsystem> s(new ProviderSubsystem());
+  const SizeLimits limits = DeriveSizeLimits(config);
+  const FederationConfig& fc = config.sharing;
+  ASSIGN_OR_RETURN(trust::PrivateKey signing_key, trust::PrivateKey::ReadFile(fc.signing_key_file),
+                   _.Prepend("federation.signing_key_file: "));
+  s->signer_ = std::make_unique<ReceiptSigner>(config.peer_id, std::move(signing_key),
+                                               trust.directory_source());
+  kafka::ProducerOptions audit_producer;
+  audit_producer.client = NodeKafkaClient(config);
+  audit_producer.max_request_bytes = limits.producer_max_request_bytes;
+  audit_producer.batch_bytes = limits.producer_batch_bytes;
+  audit_producer.delivery_timeout = config.delivery_timeout;
+  // One acknowledged write per offered batch, waited for before sending: lingering only adds
+  // latency (5 ms per batch at librdkafka's default).
+  audit_producer.linger = absl::ZeroDuration();
+  kafka::ConsumerOptions audit_consumer;
+  audit_consumer.client = NodeKafkaClient(config);
+  AuditLog::Options audit_options;
+  audit_options.topic = fc.audit_topic;
+  audit_options.index_topic = fc.audit_index_topic;
+  ASSIGN_OR_RETURN(s->audit_,
+                   AuditLog::Create(kafka, audit_producer, audit_consumer, audit_options));
+
+  FederationService::Options fo;
+  fo.self = config.peer_id;
+  for (const DatasetConfig& d : config.datasets) {
+    fo.datasets[d.id] = {d.id,          config.TopicOf(d), d.partitions,   d.epoch,
+                         d.description, d.licence,         d.owner_contact};
+  }
+  fo.consumer.client = NodeKafkaClient(config);
+  // Each stream's source prefetch (librdkafka queues up to 64 MiB per consumer by default):
+  // federation.source_prefetch_bytes. librdkafka 2.0.2 stops fetching for up to a second each
+  // time that queue is full, so it must hold about that long of reading: at 2 MiB the provider
+  // read ~22k records/s, at 8 MiB ~55k (bench/federation_bench).
+  fo.consumer.client.properties["queued.max.messages.kbytes"] =
+      std::to_string(std::max<int64_t>(1, fc.source_prefetch_bytes / 1024));
+  fo.max_unacknowledged_bytes = fc.max_unacknowledged_bytes;
+  fo.consumer.max_partition_fetch_bytes = limits.consumer_max_partition_fetch_bytes;
+  fo.max_batch_records = fc.max_batch_records;
+  fo.max_batch_bytes = fc.max_batch_bytes;
+  fo.heartbeat_interval = fc.heartbeat_interval;
+  fo.recheck_interval = fc.recheck_interval;
+  fo.kafka_timeout = config.kafka_request_timeout;
+  fo.max_streams_per_peer = fc.max_streams_per_peer;
+  fo.checker = trust.federation_checker;
+  fo.schema_version = [schemas](const std::string& dataset, int32_t id) {
+    return schemas->VersionOfDatasetSchema(dataset, id);
+  };
+  s->service_ =
+      std::make_unique<FederationService>(fo, kafka, contracts, s->audit_.get(), s->signer_.get());
+
+  ASSIGN_OR_RETURN(auto creds,
+                   tls::MakeServerCredentials(FederationFiles(config), trust.federation_checker));
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(fc.address, creds, &s->port_);
+  builder.RegisterService(s->service_.get());
+  // A batch message: up to max_batch_bytes of keys, values and headers, plus Protobuf framing
+  // per record and header (generously 256 bytes a record). The subscriber accepts 8 MiB.
+  builder.SetMaxSendMessageSize(static_cast<int>(std::min<int64_t>(
+      fc.max_batch_bytes + int64_t{fc.max_batch_records} * 256 + (64 << 10), 8 << 20)));
+  server::ApplyServerKeepalive(FederationKeepalive(fc), &builder);
+  // Each Subscribe stream holds a thread (the synchronous API): room for the fan-out of one
+  // provider to hundreds of subscribers, and the unary calls beside them.
+  tls::GrpcServerLimits limits_per_listener;
+  limits_per_listener.max_threads = 512;
+  tls::ApplyServerLimits(&builder, "federation", limits_per_listener);
+  server::NoReflection(&builder);  // peers describe the service with the published protos
+  s->server_ = builder.BuildAndStart();
+  if (s->server_ == nullptr || s->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen for the federation on ", fc.address));
+  }
+  return s;
+}
+
+ProviderSubsystem::~ProviderSubsystem() { Stop(); }
+
+void ProviderSubsystem::Stop() {
+  if (stopped_ || server_ == nullptr) return;
+  stopped_ = true;
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+}
+
+void ProviderSubsystem::Export(NodeMetrics* metrics) const {
+  FederationService::Stats fs = service_->stats();
+  for (const auto& [key, p] : fs.peers) {
+    metrics->SetOffered(key.first, key.second,
+                        {p.records, p.bytes, p.streams_open, p.unacknowledged_bytes});
+  }
+  for (const auto& [key, n] : fs.ended) metrics->SetStreamsEnded(key.first, key.second, n);
+  metrics->SetReceiptsReceived(fs.receipts);
+}
+
+std::unique_ptr<SubscriptionsSubsystem> SubscriptionsSubsystem::Build(
+    const NodeConfig& config, const NodeTrust& trust, kafka::ClientFactory& kafka,
+    kafka::Admin* admin, ContractBook* contracts, const ProviderSubsystem* provider,
+    SchemaSubsystem* schemas, BeforeCommit before_commit) {
+  std::unique_ptr<SubscriptionsSubsystem> s(new SubscriptionsSubsystem());
+  if (!config.sharing.enabled) return s;
+  const SizeLimits limits = DeriveSizeLimits(config);
+  const FederationConfig& fc = config.sharing;
+  s->configs_ = fc.subscriptions;
+  for (const SubscriptionConfig& sub : fc.subscriptions) {
+    Subscriber::Options so;
+    so.self = config.peer_id;
+    so.provider = sub.provider;
+    so.dataset = sub.dataset;
+    so.contract_id = sub.contract;
+    so.mirror_partitions = sub.partitions;
+    so.channel = [endpoint = sub.endpoint, provider = sub.provider,
+                  checker = trust.federation_checker, files = FederationFiles(config),
+                  keepalive =
+                      FederationKeepalive(fc)]() -> absl::StatusOr<std::shared_ptr<grpc::Channel>> {
+      // Mutual TLS only: without usable credentials the subscription is not dialled at all.
+      ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> creds,
+                       tls::MakeChannelCredentials(files, checker, provider));
+      grpc::ChannelArguments args;
+      args.SetMaxReceiveMessageSize(8 << 20);
+      server::ApplyClientKeepalive(keepalive, &args);
+      return grpc::CreateCustomChannel(endpoint, creds, args);
+    };
+    so.writer.producer.client = NodeKafkaClient(config);
+    // Batches no larger than the topics' max.message.bytes (EnsureTopics sets it from these).
+    so.writer.producer.max_request_bytes = limits.producer_max_request_bytes;
+    so.writer.producer.batch_bytes = limits.producer_batch_bytes;
+    so.writer.producer.delivery_timeout = config.delivery_timeout;
+    so.writer.producer.transaction_timeout = config.transaction_timeout;
+    // Each group commit flushes at once; records queue up anyway while a request is in flight.
+    so.writer.producer.linger = absl::ZeroDuration();
+    so.writer.producer.transactional_id =
+        absl::StrCat("polder-mirror-", config.peer_id, "-", sub.provider, "-", sub.dataset);
+    so.writer.consumer.client = NodeKafkaClient(config);
+    so.writer.subscription = absl::StrCat(config.peer_id, "/", sub.provider, "/", sub.dataset);
+    so.writer.mirror_topic = absl::StrCat(sub.provider, ".", sub.dataset);
+    so.writer.cursors_topic = fc.cursors_topic;
+    so.writer.audit_topic = fc.audit_topic;
+    so.writer.audit_index_topic = fc.audit_index_topic;
+    so.writer.timeout = config.publish_timeout;
+    if (before_commit) {
+      so.writer.before_commit = [before_commit, subscription = so.writer.subscription](
+                                    int64_t write) { before_commit(subscription, write); };
+    }
+    const std::string contract_id = sub.contract;
+    so.revoked = [contracts, contract_id] {
+      return contracts->IsRevoked(contract_id, absl::Now());
+    };
+    if (sub.purge_on_revocation) {
+      so.purge = [admin, mirror = so.writer.mirror_topic, partitions = sub.partitions,
+                  timeout = config.kafka_request_timeout] {
+        std::map<int32_t, int64_t> all;
+        for (int32_t p = 0; p < partitions; ++p) all[p] = -1;  // up to the high watermark
+        return admin->DeleteRecords(mirror, all, timeout);
+      };
+    }
+    so.start_position = sub.start;
+    so.signer = provider->signer();
+    so.audit = provider->audit();
+    so.receipt_interval = fc.receipt_interval;
+    so.max_unacknowledged_bytes = fc.max_unacknowledged_bytes;
+    so.contract = [contracts, contract_id] { return contracts->Find(contract_id); };
+    so.on_schema = [schemas](int32_t id) { schemas->PinMirrored(id); };
+    s->subscribers_.push_back(std::make_unique<Subscriber>(so, kafka));
+  }
+  return s;
+}
+
+void SubscriptionsSubsystem::Start() {
+  for (auto& sub : subscribers_) sub->Start();
+}
+
+void SubscriptionsSubsystem::Stop() {
+  for (auto& sub : subscribers_) sub->Stop();
+}
+
+nlohmann::json SubscriptionsSubsystem::Status() const {
+  nlohmann::json subs = nlohmann::json::array();
+  for (size_t i = 0; i < subscribers_.size(); ++i) {
+    const SubscriptionConfig& sub = configs_[i];
+    Subscriber::State st = subscribers_[i]->state();
+    subs.push_back({{"provider", sub.provider},
+                    {"dataset", sub.dataset},
+                    {"contract", sub.contract},
+                    {"state", st.status},
+                    {"last_error", st.last_error},
+                    {"records", st.records},
+                    {"reconnects", st.reconnects},
+                    {"gaps", st.gaps},
+                    {"receipts", st.receipts}});
+  }
+  return subs;
+}
+
+void SubscriptionsSubsystem::Export(NodeMetrics* metrics) const {
+  for (size_t i = 0; i < subscribers_.size(); ++i) {
+    const SubscriptionConfig& sub = configs_[i];
+    Subscriber::State st = subscribers_[i]->state();
+    metrics->SetSubscription(sub.provider, sub.dataset,
+                             {st.status, st.records, st.bytes, st.reconnects, st.gaps, st.receipts,
+                              st.lag, st.lag_seconds});
+  }
+}
+
+}  // namespace node
+}  // namespace polder

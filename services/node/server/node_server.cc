@@ -1,0 +1,189 @@
+#include "services/node/server/node_server.h"
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/log/log.h"
+#include "common/memory/trim.h"
+#include "common/server/host_port.h"
+#include "common/status/status_macros.h"
+#include "common/trust/trust_config.h"
+#include "services/node/server/startup.h"
+#include "services/node/topics.h"
+
+namespace polder {
+namespace node {
+
+nlohmann::json NodeServer::Ports::ToJson() const {
+  return {{"grpc_port", grpc},
+          {"http_port", http},
+          {"schema_port", schema},
+          {"ops_port", ops},
+          {"federation_port", federation}};
+}
+
+absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(NodeConfig config,
+                                                              kafka::ClientFactory& kafka,
+                                                              Hooks hooks) {
+  std::unique_ptr<NodeServer> node(new NodeServer(std::move(config)));
+  RETURN_IF_ERROR(node->Build(kafka, std::move(hooks)));
+  return node;
+}
+
+absl::Status NodeServer::Build(kafka::ClientFactory& kafka, Hooks hooks) {
+  std::error_code ec;
+  std::filesystem::create_directories(config_.state_dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("node.state_dir ", config_.state_dir, ": ", ec.message()));
+  }
+  ASSIGN_OR_RETURN(trust_, NodeTrust::Build(config_));
+  ASSIGN_OR_RETURN(schemas_, SchemaSubsystem::Build(config_, trust_, &readiness_));
+  contracts_ = OpenContractBook(&config_, trust_);
+
+  // Kafka: the topics first, then everything that writes to them.
+  ASSIGN_OR_RETURN(admin_, kafka.NewAdmin(NodeKafkaClient(config_)));
+  ASSIGN_OR_RETURN(TopicReport topics, RetryWhileUnavailable("topics", absl::Minutes(2), [&] {
+                     return EnsureTopics(*admin_, config_, config_.kafka_request_timeout);
+                   }));
+  for (const std::string& t : topics.created) log::Info("created topic", {{"topic", t}});
+  for (const std::string& w : topics.warnings) log::Warning("topic check", {{"problem", w}});
+  if (!topics.errors.empty()) {
+    for (const std::string& e : topics.errors) log::Error("topic check", {{"problem", e}});
+    return absl::FailedPreconditionError(
+        absl::StrCat("Kafka topics do not fit this node: ", absl::StrJoin(topics.errors, "; ")));
+  }
+  ASSIGN_OR_RETURN(ingest_, IngestSubsystem::Build(config_, trust_, kafka, schemas_.get(),
+                                                   &metrics_, &readiness_));
+  RETURN_IF_ERROR(schemas_->StartEndpoint(config_));
+  if (config_.sharing.enabled) {
+    ASSIGN_OR_RETURN(provider_, ProviderSubsystem::Build(config_, trust_, kafka, contracts_.get(),
+                                                         schemas_.get()));
+    subscriptions_ =
+        SubscriptionsSubsystem::Build(config_, trust_, kafka, admin_.get(), contracts_.get(),
+                                      provider_.get(), schemas_.get(), hooks.before_mirror_commit);
+    subscriptions_->Start();
+  }
+  RETURN_IF_ERROR(StartOps());
+  ingest_->SetServing(readiness_.Ready());
+  log::Info("polder-node serving", {{"peer", config_.peer_id},
+                                    {"grpc_port", ingest_->grpc_port()},
+                                    {"http_port", ingest_->http_port()},
+                                    {"schema_port", schemas_->endpoint_port()},
+                                    {"ops_port", ops_->port()},
+                                    {"datasets", config_.datasets.size()},
+                                    {"tls", !config_.development_mode}});
+
+  // Upkeep: Kafka probe and token files every 2 s, schemas, certificate and directory every
+  // registry_refresh, gRPC health following readiness twice a second.
+  upkeep_.Add("kafka probe", absl::Seconds(2), [this] {
+    ProbeKafka();
+    ingest_->RefreshTokens();    // a deleted or broken token file revokes its token now
+    memory::ReturnFreeMemory();  // what a burst of connections freed goes back to the system
+  });
+  upkeep_.Add("refresh", config_.registry_refresh, [this] {
+    schemas_->Refresh();
+    if (certificate_ != nullptr) certificate_->Refresh();
+    if (trust_.directory != nullptr) trust::RefreshDirectory(*trust_.directory, config_.trust);
+  });
+  upkeep_.Add("health", absl::Milliseconds(500),
+              [this] { ingest_->SetServing(readiness_.Ready()); });
+  upkeep_.Start();
+  return absl::OkStatus();
+}
+
+absl::Status NodeServer::StartOps() {
+  readiness_.AddCheck("kafka", [this]() -> absl::Status {
+    return kafka_reachable_ ? absl::OkStatus()
+                            : absl::UnavailableError("the cluster does not answer");
+  });
+  if (!config_.development_mode) {
+    certificate_ = std::make_unique<server::CertificateExpiry>(config_.cert_file);
+    readiness_.AddCheck("certificate", [this] { return certificate_->Check(absl::Now()); });
+  }
+  // Plain HTTP, nothing secret, on the event-loop server, so slow or idle connections hold no
+  // thread (ADR 0011).
+  ASSIGN_OR_RETURN(server::HostPort address,
+                   server::ParseHostPort(config_.ops_address, "node.ops_address"));
+  server::OpsOptions oo;
+  oo.bind_address = address.host;
+  oo.port = address.port;
+  ASSIGN_OR_RETURN(ops_, server::OpsServer::Create(
+                             oo, &readiness_, [this] { return StatusPage(); },
+                             [this] { return MetricsText(); }));
+  return ops_->Start();
+}
+
+void NodeServer::ProbeKafka() {
+  // A metadata request to the cluster, bounded by the Kafka request timeout.
+  absl::StatusOr<kafka::TopicDescription> probe =
+      admin_->DescribeTopic(config_.keys_topic, config_.kafka_request_timeout);
+  if (probe.ok() != kafka_reachable_.load()) {
+    log::Write(probe.ok() ? log::Severity::kInfo : log::Severity::kWarning,
+               probe.ok() ? "Kafka answers again" : "Kafka does not answer",
+               {{"error", probe.ok() ? "" : std::string(probe.status().message())}});
+  }
+  kafka_reachable_ = probe.ok();
+}
+
+nlohmann::json NodeServer::StatusPage() const {
+  return {{"service", "polder-node"},
+          {"peer", config_.peer_id},
+          {"subscriptions",
+           subscriptions_ != nullptr ? subscriptions_->Status() : nlohmann::json::array()},
+          {"ingest_tokens", ingest_->TokensStatus()}};
+}
+
+std::string NodeServer::MetricsText() {
+  ingest_->Export(&metrics_);
+  schemas_->Export(&metrics_);
+  metrics_.SetHttpListener("ops", ops_->stats());
+  if (subscriptions_ != nullptr) subscriptions_->Export(&metrics_);
+  if (provider_ != nullptr) {
+    provider_->Export(&metrics_);
+    for (const ContractBook::Listed& l : contracts_->All(absl::Now())) {
+      metrics_.SetExpiry("contract", l.contract.id, l.contract.valid_until);
+    }
+    if (std::shared_ptr<const trust::Directory> d = trust_.current_directory(); d != nullptr) {
+      metrics_.SetExpiry("directory", d->federation, d->valid_until);
+    }
+    if (certificate_ != nullptr && certificate_->not_after() != absl::InfinitePast()) {
+      metrics_.SetExpiry("certificate", config_.peer_id, certificate_->not_after());
+    }
+  }
+  return metrics_.Serialize();
+}
+
+NodeServer::Ports NodeServer::ports() const {
+  Ports p;
+  p.grpc = ingest_->grpc_port();
+  p.http = ingest_->http_port();
+  p.schema = schemas_->endpoint_port();
+  p.ops = ops_->port();
+  p.federation = provider_ != nullptr ? provider_->port() : 0;
+  return p;
+}
+
+void NodeServer::Drain() {
+  if (drained_) return;
+  drained_ = true;
+  upkeep_.Stop();
+  ingest_->SetServing(false);
+  // In-flight calls finish (up to drain_timeout); then queued batches are committed.
+  if (subscriptions_ != nullptr) subscriptions_->Stop();
+  if (provider_ != nullptr) provider_->Stop();
+  ingest_->StopListening(config_.drain_timeout);
+  schemas_->StopEndpoint();
+  ingest_->CommitQueued();
+  ops_->Stop();
+}
+
+NodeServer::~NodeServer() {
+  upkeep_.Stop();
+  if (ops_ != nullptr && !drained_) ops_->Stop();
+  // Then the subsystems, in reverse order of construction (members' order).
+}
+
+}  // namespace node
+}  // namespace polder
