@@ -3,7 +3,8 @@
 #   ./test.sh                 install what is missing, build everything, run every test
 #   ./test.sh //common/...    the same for some targets only
 #   ./test.sh --soak          the long matrices (connection floods of 10,000 per listener)
-# Before the build it checks the tree's format (tools/checks/format.sh: clang-format, buildifier).
+# Before the build it checks the tree's format (tools/checks/format.sh: clang-format, buildifier);
+# after it, the lock annotations (tools/checks/thread_safety.py: clang -Wthread-safety).
 # Needs nothing but bash on a fresh Debian 12 machine as root. Prints the time of each phase and
 # a final `N passed, N failed` line; exits non-zero on any failure; leaves no process running
 # (test brokers and the Bazel server included).
@@ -96,6 +97,19 @@ if [ "$soak" -eq 1 ]; then
   bazel build "${targets[@]}" || exit 1
 fi
 
+# The lock annotations, checked by clang (gcc ignores them): one case in the summary. Only on a
+# run of the whole tree, whose build produced every generated header the sources include.
+thread_safety_failed=0
+if [ "$soak" -eq 0 ] && [ "${targets[*]}" = "//..." ]; then
+  phase threads
+  if python3 tools/checks/thread_safety.py; then
+    checks_passed=$((checks_passed + 1))
+  else
+    checks_failed=$((checks_failed + 1))
+    thread_safety_failed=1
+  fi
+fi
+
 phase test
 bazel test "${targets[@]}"
 test_rc=$?
@@ -123,12 +137,17 @@ printf '[test.sh] total    %4ds\n' $(( $(date +%s) - t0 ))
 if [ "$test_rc" -ne 0 ]; then
   echo "[test.sh] bazel test failed (exit $test_rc)" >&2
 fi
-# The format checks join the count; a failed one fails the run.
+# The format and thread-safety checks join the count; a failed one fails the run.
 if [[ "$summary" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
   summary="$((BASH_REMATCH[1] + checks_passed)) passed, $((BASH_REMATCH[2] + checks_failed)) failed"
 fi
 if [ "$checks_failed" -gt 0 ]; then
-  echo "[test.sh] format check failed: tools/checks/format.sh --fix" >&2
+  if [ "$thread_safety_failed" -eq 1 ]; then
+    echo "[test.sh] thread-safety check failed: tools/checks/thread_safety.py" >&2
+  fi
+  if [ "$checks_failed" -gt "$thread_safety_failed" ]; then
+    echo "[test.sh] format check failed: tools/checks/format.sh --fix" >&2
+  fi
   test_rc=1
 fi
 # The counted cases and Bazel's verdict must agree: any failed case fails the run.

@@ -305,7 +305,9 @@ TEST(HttpsServerTlsLimitsTest, IdleAndStalledHandshakesDoNotBlockAClient) {
     int fd = Connect((*server)->port(), absl::StrCat("127.0.2.", 1 + i % 200));
     ASSERT_GE(fd, 0);
     // Every other one sends the first bytes of a ClientHello and stops.
-    if (i % 2 == 0) ASSERT_EQ(write(fd, "\x16\x03\x01\x02\x00\x01", 6), 6);
+    if (i % 2 == 0) {
+      ASSERT_EQ(write(fd, "\x16\x03\x01\x02\x00\x01", 6), 6);
+    }
     fds.push_back(fd);
   }
   httplib::SSLClient c("127.0.0.1", (*server)->port());

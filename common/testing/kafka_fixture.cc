@@ -28,7 +28,9 @@ void KafkaBrokerTest::TearDownTestSuite() { broker_.reset(); }
 void KafkaBrokerTest::SetUp() {
   ASSERT_TRUE(start_status_.ok()) << "Kafka broker did not start: " << start_status_;
   ASSERT_NE(broker_, nullptr);
-  if (broker_->paused()) ASSERT_TRUE(broker_->Resume().ok());
+  if (broker_->paused()) {
+    ASSERT_TRUE(broker_->Resume().ok());
+  }
   if (!broker_->running()) {
     absl::Status s = broker_->Restart();
     ASSERT_TRUE(s.ok()) << "restarting the broker a previous test left down: " << s;

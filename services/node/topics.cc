@@ -19,8 +19,8 @@ struct Wanted {
 
 int64_t ConfigInt(const kafka::TopicDescription& d, const std::string& key, int64_t fallback) {
   auto it = d.configs.find(key);
-  int64_t v = fallback;
-  if (it != d.configs.end()) absl::SimpleAtoi(it->second.value, &v);
+  int64_t v = 0;
+  if (it == d.configs.end() || !absl::SimpleAtoi(it->second.value, &v)) return fallback;
   return v;
 }
 

@@ -177,7 +177,7 @@ absl::StatusOr<int64_t> KafkaSchemaStore::Commit(const std::vector<StoreRecord>&
     int64_t last ABSL_GUARDED_BY(mu) = -1;
   };
   auto deliveries = std::make_shared<Deliveries>();
-  auto fill = [&]() -> absl::Status {
+  auto fill = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) -> absl::Status {
     for (const StoreRecord& r : records) {
       kafka::ProducerRecord pr;
       pr.topic = options_.topic;

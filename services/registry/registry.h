@@ -179,9 +179,8 @@ class Registry {
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Commits with mu_ released (readers go on; writers are excluded by write_mu_), then applies.
   absl::Status CommitAndApply(const std::vector<StoreRecord>& records)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Called with write_mu_ held and mu_ not held.
-  absl::Status SyncIfNeeded();
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_, write_mu_);
+  absl::Status SyncIfNeeded() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<SchemaView> View(int32_t id, const std::string& subject, const SubjectVersion* v,
                                   SchemaFormat format) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::vector<std::string>> CheckAgainstHistory(

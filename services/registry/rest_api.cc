@@ -253,7 +253,8 @@ void RegisterRestRoutes(http::HttpsServer* server, Registry* registry, const Acc
   server->Handle(
       "GET", R"(/schemas/ids/([0-9]+)/schema)", [registry](const HttpRequest& r, const Peer&) {
         int32_t id = 0;
-        absl::SimpleAtoi(r.path_params[0], &id);
+        // The route admits digits only; beyond int32 no schema has that id.
+        if (!absl::SimpleAtoi(r.path_params[0], &id)) id = 0;
         absl::StatusOr<SchemaView> view = registry->GetById(id, Query(r, "subject"), Format(r));
         if (!view.ok()) return Error(view.status());
         HttpResponse out;

@@ -121,13 +121,19 @@ TEST_F(KafkaGateTest, IdempotentProducerDeliversTenThousandRecordsCompleteAndInO
     ASSERT_TRUE(r.key.has_value());
     // Per partition, offsets increase; per key, production order is kept on one partition.
     auto lo = last_offset.find(r.partition);
-    if (lo != last_offset.end()) EXPECT_GT(r.offset, lo->second);
+    if (lo != last_offset.end()) {
+      EXPECT_GT(r.offset, lo->second);
+    }
     last_offset[r.partition] = r.offset;
     auto it = last_per_key.find(*r.key);
-    if (it != last_per_key.end()) EXPECT_GT(v, it->second) << "key " << *r.key << " out of order";
+    if (it != last_per_key.end()) {
+      EXPECT_GT(v, it->second) << "key " << *r.key << " out of order";
+    }
     last_per_key[*r.key] = v;
     auto [pit, inserted] = partition_of_key.emplace(*r.key, r.partition);
-    if (!inserted) EXPECT_EQ(pit->second, r.partition) << "key " << *r.key << " on two partitions";
+    if (!inserted) {
+      EXPECT_EQ(pit->second, r.partition) << "key " << *r.key << " on two partitions";
+    }
   }
   EXPECT_EQ(seen.size(), static_cast<size_t>(kRecords));
   EXPECT_EQ(last_per_key.size(), static_cast<size_t>(kKeys));

@@ -681,8 +681,9 @@ TEST_F(InteropTest, EveryReadCallOfConfluentsPythonClientIsServedOrRefusedInConf
     EXPECT_EQ(reads[refused]["errorCode"], 404) << reads[refused].dump();
   }
   // A subject without a mode of its own: Confluent's 40409 (or the effective mode).
-  if (!reads["get_mode"]["ok"].get<bool>())
+  if (!reads["get_mode"]["ok"].get<bool>()) {
     EXPECT_EQ(reads["get_mode"]["status"], 404) << reads["get_mode"].dump();
+  }
 }
 
 TEST_F(InteropTest, ClientThatOmitsMessageIndexesIsDetectedNotMisdecoded) {

@@ -1,10 +1,11 @@
 // polder-generate: synthetic city data for the standard datasets (tools/generator), printed as
 // NDJSON or posted to a node's HTTP ingest.
 //
-//   polder-generate --city groningen --dataset mobility.bike-counts --from -2h      # NDJSON on
-//   stdout
-//   polder-generate --city groningen --from -6h --follow \
-//       --post https://localhost:8443 --cacert bundle.pem --token_file gateway.token
+//   # NDJSON on stdout:
+//   polder-generate --city groningen --dataset mobility.bike-counts --from -2h
+//   # Posted to a node, then following the clock:
+//   polder-generate --city groningen --from -6h --follow --post https://localhost:8443
+//       --cacert bundle.pem --token_file gateway.token
 //
 // Each interval of each dataset is one batch with the idempotency key
 // "<city>/<dataset>/<interval end>", so running it again over the same hours writes nothing

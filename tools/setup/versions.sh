@@ -30,6 +30,7 @@ POLDER_APT_PACKAGES=(
   python3
   procps psmisc
   clang-format-14  # test.sh's format check of every .cc/.h (.clang-format)
+  clang-14  # test.sh's thread-safety check (clang++-14 -Wthread-safety; gcc builds)
 )
 
 # Tools that may come from elsewhere on a prepared image (a newer Node.js, another JDK): only

@@ -58,7 +58,9 @@ class ContractsTest : public ::testing::Test {
     c.contract.valid_from = from;
     c.contract.valid_until = until;
     EXPECT_OK(trust::SignContract(&c, "groningen", keys_.at("groningen"), from));
-    if (both) EXPECT_OK(trust::SignContract(&c, "amersfoort", keys_.at("amersfoort"), from));
+    if (both) {
+      EXPECT_OK(trust::SignContract(&c, "amersfoort", keys_.at("amersfoort"), from));
+    }
     std::ofstream(absl::StrCat(dir_, "/contracts/", id, ".json")) << c.ToFileText();
     return c;
   }

@@ -647,9 +647,9 @@ TEST_F(FederationServiceTest, SubscriberMirrorsExactlyOnceAcrossACutLinkAndARest
     auto c = kafka::KafkaConsumer::Create(o);
     std::map<int32_t, std::vector<std::string>> out;
     if (!c.ok()) return out;
-    (*c)->Assign({{source_, 0, kafka::kOffsetBeginning},
-                  {source_, 1, kafka::kOffsetBeginning},
-                  {source_, 2, kafka::kOffsetBeginning}});
+    EXPECT_OK((*c)->Assign({{source_, 0, kafka::kOffsetBeginning},
+                            {source_, 1, kafka::kOffsetBeginning},
+                            {source_, 2, kafka::kOffsetBeginning}}));
     size_t n = 0;
     const absl::Time until = absl::Now() + absl::Seconds(20);
     while (n < 900 && absl::Now() < until) {

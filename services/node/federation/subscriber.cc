@@ -212,14 +212,16 @@ class ReceiptPoster {
     MirrorCursor cursor;
     int64_t committed_bytes = 0;
   };
+  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || posted_.has_value();
+  }
   void Run() {
     while (true) {
       Posted p;
       grpc::ClientContext ctx;
       {
         absl::MutexLock lock(&mu_);
-        mu_.Await(absl::Condition(
-            +[](ReceiptPoster* r) { return r->stopping_ || r->posted_.has_value(); }, this));
+        mu_.Await(absl::Condition(this, &ReceiptPoster::HasWork));
         if (stopping_) return;
         p = *std::move(posted_);
         posted_.reset();

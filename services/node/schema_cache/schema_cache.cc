@@ -80,7 +80,8 @@ absl::Status SchemaCache::Load() {
     raw[id] = {s["serialized"].get<std::string>(), std::move(refs)};
   }
   // Parse in an order where references come first.
-  std::function<absl::Status(int32_t, int)> build = [&](int32_t id, int depth) -> absl::Status {
+  std::function<absl::Status(int32_t, int)> build =
+      [&](int32_t id, int depth) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     if (by_id_.count(id)) return absl::OkStatus();
     if (depth > kMaxReferenceDepth) return corrupt("reference cycle");
     auto it = raw.find(id);
