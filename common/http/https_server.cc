@@ -31,6 +31,8 @@
 #include "common/log/log.h"
 #include "common/status/http_status.h"
 #include "common/status/status_macros.h"
+#include "common/tls/openssl_ptr.h"
+#include "common/tls/pem.h"
 #include "event2/buffer.h"
 #include "event2/bufferevent.h"
 #include "event2/bufferevent_ssl.h"
@@ -49,29 +51,19 @@ std::string FileStamp(const std::string& path) {
   return absl::StrCat(st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":", st.st_size, ":", st.st_ino);
 }
 
-std::string ToPem(X509* x) {
-  BIO* bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_X509(bio, x);
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio, &data);
-  std::string out(data, static_cast<size_t>(len));
-  BIO_free(bio);
-  return out;
-}
+std::string ToPem(X509* x) { return tls::CertificateToPem(x).value_or(""); }
 
 // The client's chain as PEM, leaf first (on a server, OpenSSL's peer chain lacks the leaf).
 std::string PeerChainPem(const SSL* ssl) {
   if (ssl == nullptr) return "";
-  std::string pem;
-  X509* leaf = SSL_get1_peer_certificate(ssl);
+  ssl::UniquePtr<X509> leaf(SSL_get1_peer_certificate(ssl));
   if (leaf == nullptr) return "";
-  pem = ToPem(leaf);
-  STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
+  std::string pem = ToPem(leaf.get());
+  STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);  // Owned by `ssl`.
   for (int i = 0; chain != nullptr && i < sk_X509_num(chain); ++i) {
     X509* c = sk_X509_value(chain, i);
-    if (X509_cmp(c, leaf) != 0) pem += ToPem(c);
+    if (X509_cmp(c, leaf.get()) != 0) pem += ToPem(c);
   }
-  X509_free(leaf);
   return pem;
 }
 
@@ -220,7 +212,7 @@ struct HttpsServer::Impl {
     absl::MutexLock lock(&cert_mu);
     if (stamp != loaded_stamp) Load(stamp);
     if (cert == nullptr || key == nullptr) return false;
-    return SSL_use_cert_and_key(ssl, cert, key, chain, 1) == 1;
+    return SSL_use_cert_and_key(ssl, cert.get(), key.get(), chain.get(), 1) == 1;
   }
 
   // Reads certificate (leaf + chain) and key; keeps the previous pair if the new one is
@@ -228,52 +220,36 @@ struct HttpsServer::Impl {
   void Load(const std::string& stamp) ABSL_EXCLUSIVE_LOCKS_REQUIRED(cert_mu) {
     FILE* cf = fopen(files.cert_path.c_str(), "r");
     FILE* kf = fopen(files.key_path.c_str(), "r");
-    X509* new_cert = cf != nullptr ? PEM_read_X509(cf, nullptr, nullptr, nullptr) : nullptr;
-    STACK_OF(X509)* new_chain = sk_X509_new_null();
-    while (cf != nullptr) {
-      X509* extra = PEM_read_X509(cf, nullptr, nullptr, nullptr);
+    ssl::UniquePtr<X509> new_cert(cf != nullptr ? PEM_read_X509(cf, nullptr, nullptr, nullptr)
+                                                : nullptr);
+    ssl::UniquePtr<STACK_OF(X509)> new_chain(sk_X509_new_null());
+    bool chain_complete = new_chain != nullptr;
+    while (cf != nullptr && chain_complete) {
+      ssl::UniquePtr<X509> extra(PEM_read_X509(cf, nullptr, nullptr, nullptr));
       if (extra == nullptr) break;
-      sk_X509_push(new_chain, extra);
+      chain_complete = sk_X509_push(new_chain.get(), extra.get()) > 0;
+      if (chain_complete) extra.release();  // Owned by `new_chain` now.
     }
-    EVP_PKEY* new_key =
-        kf != nullptr ? PEM_read_PrivateKey(kf, nullptr, nullptr, nullptr) : nullptr;
+    ssl::UniquePtr<EVP_PKEY> new_key(
+        kf != nullptr ? PEM_read_PrivateKey(kf, nullptr, nullptr, nullptr) : nullptr);
     if (cf != nullptr) fclose(cf);
     if (kf != nullptr) fclose(kf);
     ERR_clear_error();
-    if (new_cert == nullptr || new_key == nullptr ||
-        X509_check_private_key(new_cert, new_key) != 1) {
+    if (new_cert == nullptr || new_key == nullptr || !chain_complete ||
+        X509_check_private_key(new_cert.get(), new_key.get()) != 1) {
       ERR_clear_error();
       log::Warning("HTTPS certificate or key unreadable or mismatched; keeping the previous pair",
                    {{"cert_file", files.cert_path}, {"key_file", files.key_path}});
-      X509_free(new_cert);
-      EVP_PKEY_free(new_key);
-      sk_X509_pop_free(new_chain, X509_free);
       return;
     }
-    ReleaseIdentity();
-    cert = new_cert;
-    key = new_key;
-    chain = new_chain;
+    cert = std::move(new_cert);
+    key = std::move(new_key);
+    chain = std::move(new_chain);
     loaded_stamp = stamp;
-  }
-
-  void ReleaseIdentity() ABSL_EXCLUSIVE_LOCKS_REQUIRED(cert_mu) {
-    X509_free(cert);
-    EVP_PKEY_free(key);
-    if (chain != nullptr) sk_X509_pop_free(chain, X509_free);
-    cert = nullptr;
-    key = nullptr;
-    chain = nullptr;
   }
 
   static int CertCallback(SSL* ssl, void* arg) {
     return static_cast<Impl*>(arg)->UseCurrentIdentity(ssl) ? 1 : 0;
-  }
-
-  ~Impl() {
-    if (ctx != nullptr) SSL_CTX_free(ctx);
-    absl::MutexLock lock(&cert_mu);
-    ReleaseIdentity();
   }
 
   // ---- the loop (loop thread only, unless noted) ----
@@ -304,9 +280,12 @@ struct HttpsServer::Impl {
     conn->id = next_id++;
     conn->source = std::move(source);
     if (ctx != nullptr) {
-      SSL* ssl = SSL_new(ctx);
-      conn->bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                                 BEV_OPT_CLOSE_ON_FREE);
+      ssl::UniquePtr<SSL> ssl(SSL_new(ctx.get()));
+      if (ssl != nullptr) {
+        // With BEV_OPT_CLOSE_ON_FREE libevent owns the SSL from here, even if it fails.
+        conn->bev = bufferevent_openssl_socket_new(
+            base, fd, ssl.release(), BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+      }
       if (conn->bev != nullptr) bufferevent_openssl_set_allow_dirty_shutdown(conn->bev, 1);
     } else {
       conn->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -831,10 +810,10 @@ struct HttpsServer::Impl {
   const tls::TlsFiles files;
   absl::Mutex cert_mu;
   std::string loaded_stamp ABSL_GUARDED_BY(cert_mu);
-  X509* cert ABSL_GUARDED_BY(cert_mu) = nullptr;
-  EVP_PKEY* key ABSL_GUARDED_BY(cert_mu) = nullptr;
-  STACK_OF(X509) * chain ABSL_GUARDED_BY(cert_mu) = nullptr;
-  SSL_CTX* ctx = nullptr;  // null: plain HTTP
+  ssl::UniquePtr<X509> cert ABSL_GUARDED_BY(cert_mu);
+  ssl::UniquePtr<EVP_PKEY> key ABSL_GUARDED_BY(cert_mu);
+  ssl::UniquePtr<STACK_OF(X509)> chain ABSL_GUARDED_BY(cert_mu);
+  ssl::UniquePtr<SSL_CTX> ctx;  // null: plain HTTP
 
   event_base* base = nullptr;
   evconnlistener* listener = nullptr;
@@ -898,9 +877,9 @@ absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Create(
     impl->loaded_stamp =
         FileStamp(s->options_.files.cert_path) + "|" + FileStamp(s->options_.files.key_path);
   }
-  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  impl->ctx.reset(SSL_CTX_new(TLS_server_method()));
+  SSL_CTX* ctx = impl->ctx.get();
   if (ctx == nullptr) return absl::InternalError("cannot set up the HTTPS server's TLS context");
-  impl->ctx = ctx;
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_options(
       ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);

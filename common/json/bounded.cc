@@ -60,5 +60,48 @@ nlohmann::json ParseOrDiscarded(absl::string_view text, int max_depth) {
   return nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
 }
 
+namespace {
+
+const nlohmann::json* Member(const nlohmann::json& j, absl::string_view key) {
+  if (!j.is_object()) return nullptr;
+  auto it = j.find(std::string(key));
+  return it == j.end() ? nullptr : &*it;
+}
+
+}  // namespace
+
+std::string StringOr(const nlohmann::json& j, absl::string_view key, absl::string_view fallback) {
+  const nlohmann::json* m = Member(j, key);
+  if (m == nullptr || !m->is_string()) return std::string(fallback);
+  return m->get_ref<const std::string&>();
+}
+
+int64_t IntOr(const nlohmann::json& j, absl::string_view key, int64_t fallback) {
+  const nlohmann::json* m = Member(j, key);
+  if (m == nullptr) return fallback;
+  if (m->is_number_integer() && !m->is_number_unsigned()) return m->get<int64_t>();
+  if (m->is_number_unsigned()) {
+    const uint64_t u = m->get<uint64_t>();
+    if (u <= static_cast<uint64_t>(INT64_MAX)) return static_cast<int64_t>(u);
+  }
+  return fallback;
+}
+
+uint64_t UintOr(const nlohmann::json& j, absl::string_view key, uint64_t fallback) {
+  const nlohmann::json* m = Member(j, key);
+  if (m == nullptr) return fallback;
+  if (m->is_number_unsigned()) return m->get<uint64_t>();
+  if (m->is_number_integer() && m->get<int64_t>() >= 0) {
+    return static_cast<uint64_t>(m->get<int64_t>());
+  }
+  return fallback;
+}
+
+bool BoolOr(const nlohmann::json& j, absl::string_view key, bool fallback) {
+  const nlohmann::json* m = Member(j, key);
+  if (m == nullptr || !m->is_boolean()) return fallback;
+  return m->get<bool>();
+}
+
 }  // namespace json_input
 }  // namespace polder

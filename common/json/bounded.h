@@ -36,6 +36,15 @@ absl::StatusOr<nlohmann::json> Parse(absl::string_view text, int max_depth = kMa
 // For callers that only need "valid or not": a discarded value (is_discarded()) on any error.
 nlohmann::json ParseOrDiscarded(absl::string_view text, int max_depth = kMaxDepth);
 
+// Members of a parsed document that may be missing or of the wrong type (stored records, peers'
+// documents): the member `key` of object `j` if it is present with the type asked for, otherwise
+// `fallback`. Never throw, unlike nlohmann's value() on a member of another type. IntOr accepts
+// integers (signed or unsigned within int64) only; UintOr non-negative integers only.
+std::string StringOr(const nlohmann::json& j, absl::string_view key, absl::string_view fallback);
+int64_t IntOr(const nlohmann::json& j, absl::string_view key, int64_t fallback);
+uint64_t UintOr(const nlohmann::json& j, absl::string_view key, uint64_t fallback);
+bool BoolOr(const nlohmann::json& j, absl::string_view key, bool fallback);
+
 }  // namespace json_input
 }  // namespace polder
 

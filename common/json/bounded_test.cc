@@ -65,6 +65,30 @@ TEST(ParseTest, NamesTheByteOfASyntaxError) {
   EXPECT_TRUE(ParseOrDiscarded("{").is_discarded());
 }
 
+TEST(TypedMembersTest, WrongTypesAndMissingMembersFallBackInsteadOfThrowing) {
+  const nlohmann::json j = nlohmann::json::parse(
+      R"({"s": "x", "i": -3, "u": 18446744073709551615, "b": true, "n": null, "f": 1.5,
+          "o": {"s": 1}})");
+  EXPECT_EQ(StringOr(j, "s", "d"), "x");
+  EXPECT_EQ(StringOr(j, "i", "d"), "d");
+  EXPECT_EQ(StringOr(j, "missing", "d"), "d");
+  EXPECT_EQ(IntOr(j, "i", 7), -3);
+  EXPECT_EQ(IntOr(j, "s", 7), 7);
+  EXPECT_EQ(IntOr(j, "f", 7), 7);
+  EXPECT_EQ(IntOr(j, "u", 7), 7);  // beyond int64
+  EXPECT_EQ(IntOr(j, "n", 7), 7);
+  EXPECT_EQ(UintOr(j, "u", 1), 18446744073709551615u);
+  EXPECT_EQ(UintOr(j, "i", 1), 1u);  // negative
+  EXPECT_EQ(UintOr(j, "b", 1), 1u);
+  EXPECT_TRUE(BoolOr(j, "b", false));
+  EXPECT_FALSE(BoolOr(j, "s", false));
+  // Not an object at all: every member is missing.
+  const nlohmann::json array = nlohmann::json::array({1, 2});
+  EXPECT_EQ(StringOr(array, "s", "d"), "d");
+  EXPECT_EQ(IntOr(nlohmann::json("text"), "i", 4), 4);
+  EXPECT_EQ(StringOr(j["o"], "s", "d"), "d");
+}
+
 }  // namespace
 }  // namespace json_input
 }  // namespace polder

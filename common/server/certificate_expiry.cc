@@ -1,7 +1,7 @@
 #include "common/server/certificate_expiry.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/tls/pki.h"
+#include "common/tls/certificate.h"
 #include "common/trust/keys.h"
 
 namespace polder {

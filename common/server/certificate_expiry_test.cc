@@ -4,7 +4,7 @@
 #include <fstream>
 
 #include "common/status/status_matchers.h"
-#include "common/tls/pki.h"
+#include "common/tls/ca.h"
 #include "gtest/gtest.h"
 
 namespace polder {

@@ -1,9 +1,7 @@
 #include "common/tls/identity.h"
 
 #include <dirent.h>
-#include <openssl/bio.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <sys/stat.h>
@@ -14,7 +12,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status/status_macros.h"
-#include "common/tls/pki.h"
+#include "common/tls/certificate.h"
+#include "common/tls/openssl_ptr.h"
+#include "common/tls/pem.h"
 #include "common/trust/document.h"
 #include "common/trust/keys.h"
 
@@ -22,50 +22,10 @@ namespace polder {
 namespace tls {
 namespace {
 
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct CrlFree {
-  void operator()(X509_CRL* c) const { X509_CRL_free(c); }
-};
-struct StoreFree {
-  void operator()(X509_STORE* s) const { X509_STORE_free(s); }
-};
-struct StoreCtxFree {
-  void operator()(X509_STORE_CTX* c) const { X509_STORE_CTX_free(c); }
-};
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-using X509Ptr = std::unique_ptr<X509, X509Free>;
-using CrlPtr = std::unique_ptr<X509_CRL, CrlFree>;
+using X509Ptr = ssl::UniquePtr<X509>;
+using CrlPtr = ssl::UniquePtr<X509_CRL>;
 
-// Every certificate in a PEM text, in order.
-std::vector<X509Ptr> ReadCertificates(absl::string_view pem) {
-  std::vector<X509Ptr> out;
-  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  while (X509* x = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) out.emplace_back(x);
-  ERR_clear_error();
-  return out;
-}
-
-std::vector<CrlPtr> ReadCrls(absl::string_view pem) {
-  std::vector<CrlPtr> out;
-  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  while (X509_CRL* c = PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr)) {
-    out.emplace_back(c);
-  }
-  ERR_clear_error();
-  return out;
-}
-
-std::string ToPem(X509* x) {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_mem()));
-  PEM_write_bio_X509(bio.get(), x);
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(len));
-}
+std::string ToPem(X509* x) { return CertificateToPem(x).value_or(""); }
 
 // Names and modification times of the files the anchors come from; a change means reload.
 std::string FilesFingerprint(const std::string& bundle, const std::string& crl_dir) {
@@ -248,12 +208,21 @@ absl::StatusOr<PeerIdentity> IdentityChecker::CheckWith(
                    _.Prepend("peer certificate: "));
 
   // 1 + 2: chain and validity, at the clock's time.
-  std::unique_ptr<X509_STORE, StoreFree> store(X509_STORE_new());
+  ssl::UniquePtr<X509_STORE> store(X509_STORE_new());
+  ssl::UniquePtr<STACK_OF(X509)> untrusted(sk_X509_new_null());
+  ssl::UniquePtr<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
+  if (store == nullptr || untrusted == nullptr || ctx == nullptr) {
+    return absl::InternalError(
+        absl::StrCat("cannot set up certificate verification: ", DrainOpenSslErrors()));
+  }
   for (const X509Ptr& root : anchors->roots) X509_STORE_add_cert(store.get(), root.get());
-  STACK_OF(X509)* untrusted = sk_X509_new_null();
-  for (size_t i = 1; i < chain.size(); ++i) sk_X509_push(untrusted, chain[i].get());
-  std::unique_ptr<X509_STORE_CTX, StoreCtxFree> ctx(X509_STORE_CTX_new());
-  X509_STORE_CTX_init(ctx.get(), store.get(), chain[0].get(), untrusted);
+  for (size_t i = 1; i < chain.size(); ++i) {
+    if (X509_add_cert(untrusted.get(), chain[i].get(), X509_ADD_FLAG_UP_REF) != 1) {
+      return absl::InternalError(
+          absl::StrCat("cannot set up certificate verification: ", DrainOpenSslErrors()));
+    }
+  }
+  X509_STORE_CTX_init(ctx.get(), store.get(), chain[0].get(), untrusted.get());
   X509_STORE_CTX_set_time(ctx.get(), 0, static_cast<time_t>(absl::ToUnixSeconds(Now())));
   int ok = X509_verify_cert(ctx.get());
   int err = X509_STORE_CTX_get_error(ctx.get());
@@ -267,21 +236,19 @@ absl::StatusOr<PeerIdentity> IdentityChecker::CheckWith(
       X509* c = sk_X509_value(vc, i);
       verified.push_back(c);
       time_t t = 0;
-      ASN1_TIME* unix_epoch = ASN1_TIME_set(nullptr, 0);
+      ssl::UniquePtr<ASN1_TIME> unix_epoch(ASN1_TIME_set(nullptr, 0));
       int days = 0, secs = 0;
-      if (ASN1_TIME_diff(&days, &secs, unix_epoch, X509_get0_notAfter(c)) == 1) {
+      if (ASN1_TIME_diff(&days, &secs, unix_epoch.get(), X509_get0_notAfter(c)) == 1) {
         t = static_cast<time_t>(days) * 86400 + secs;
         *chain_not_after = std::min(*chain_not_after, absl::FromTimeT(t));
       }
-      if (ASN1_TIME_diff(&days, &secs, unix_epoch, X509_get0_notBefore(c)) == 1) {
+      if (ASN1_TIME_diff(&days, &secs, unix_epoch.get(), X509_get0_notBefore(c)) == 1) {
         t = static_cast<time_t>(days) * 86400 + secs;
         *chain_not_before = std::max(*chain_not_before, absl::FromTimeT(t));
       }
-      ASN1_TIME_free(unix_epoch);
     }
   }
   if (ok != 1) {
-    sk_X509_free(untrusted);
     ERR_clear_error();
     const std::string who =
         absl::StrCat("certificate '", info.subject, "' (serial ", info.serial_hex, ")");
@@ -315,7 +282,6 @@ absl::StatusOr<PeerIdentity> IdentityChecker::CheckWith(
       const time_t skewed = now_t + 300;
       const bool early = last != nullptr && X509_cmp_time(last, const_cast<time_t*>(&skewed)) > 0;
       if (stale || early) {
-        sk_X509_free(untrusted);
         ERR_clear_error();
         absl::StatusOr<CertificateInfo> ii = ParseCertificate(ToPem(issuer));
         return absl::UnavailableError(
@@ -325,7 +291,6 @@ absl::StatusOr<PeerIdentity> IdentityChecker::CheckWith(
       }
       X509_REVOKED* revoked = nullptr;
       if (X509_CRL_get0_by_cert(crl.get(), &revoked, cert) == 1) {
-        sk_X509_free(untrusted);
         ERR_clear_error();
         absl::StatusOr<CertificateInfo> ci = ParseCertificate(ToPem(cert));
         return absl::UnauthenticatedError(
@@ -334,7 +299,6 @@ absl::StatusOr<PeerIdentity> IdentityChecker::CheckWith(
       }
     }
   }
-  sk_X509_free(untrusted);
   ERR_clear_error();
 
   // 4: identity.

@@ -4,6 +4,8 @@
 #include <string>
 
 #include "common/status/status_matchers.h"
+#include "common/tls/ca.h"
+#include "common/tls/certificate.h"
 #include "common/tls/test_federation.h"
 #include "common/trust/keys.h"
 #include "gmock/gmock.h"

@@ -8,9 +8,10 @@
 #include <string>
 
 #include "absl/synchronization/mutex.h"
+#include "common/tls/ca.h"
+#include "common/tls/certificate.h"
 #include "common/tls/grpc_tls.h"
 #include "common/tls/identity.h"
-#include "common/tls/pki.h"
 #include "common/trust/directory.h"
 
 namespace polder {

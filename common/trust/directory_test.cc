@@ -2,9 +2,12 @@
 
 #include <sys/stat.h>
 
+#include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -300,6 +303,100 @@ TEST_F(TrustTest, MalformedContractsNameTheField) {
   j["start_position"] = "yesterday";
   EXPECT_THAT(Contract::FromJson(j),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("start_position")));
+}
+
+// The JSON pointer of every value in `v` below `at`.
+void CollectPointers(const nlohmann::json& v, const std::string& at,
+                     std::vector<std::string>* out) {
+  if (!at.empty()) out->push_back(at);
+  if (v.is_object()) {
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      CollectPointers(it.value(), absl::StrCat(at, "/", it.key()), out);
+    }
+  } else if (v.is_array()) {
+    for (size_t i = 0; i < v.size(); ++i) CollectPointers(v[i], absl::StrCat(at, "/", i), out);
+  }
+}
+
+// `text` (a stored document) with each of its values in turn replaced by a value of another
+// kind or removed, and cut short at every 7th byte.
+std::vector<std::string> Damaged(const std::string& text) {
+  const nlohmann::json doc = nlohmann::json::parse(text);
+  const nlohmann::json odd[] = {nullptr,
+                                true,
+                                1.5,
+                                -1,
+                                nlohmann::json(uint64_t{18446744073709551615u}),
+                                "x",
+                                nlohmann::json::array(),
+                                nlohmann::json::object()};
+  std::vector<std::string> pointers;
+  CollectPointers(doc, "", &pointers);
+  std::vector<std::string> out;
+  for (const std::string& pointer : pointers) {
+    const nlohmann::json::json_pointer at(pointer);
+    for (const nlohmann::json& value : odd) {
+      nlohmann::json changed = doc;
+      changed[at] = value;
+      out.push_back(changed.dump());
+    }
+    nlohmann::json removed = doc;
+    nlohmann::json& parent = removed[at.parent_pointer()];
+    if (parent.is_object()) {
+      parent.erase(at.back());
+    } else {
+      parent.erase(static_cast<size_t>(std::atoi(at.back().c_str())));
+    }
+    out.push_back(removed.dump());
+  }
+  for (size_t n = 0; n < text.size(); n += 7) out.push_back(text.substr(0, n));
+  for (const char* junk : {"", "null", "[]", "42", "\"directory\"", "{\"a\":\"\xff\"}"}) {
+    out.push_back(junk);
+  }
+  out.push_back(std::string(100000, '[') + std::string(100000, ']'));
+  out.push_back(std::string(100000, '{'));
+  return out;
+}
+
+// Each damaged form parses or is INVALID_ARGUMENT (never an exception, never another error),
+// and at least `min_errors` of them are refused.
+template <typename Document>
+void ExpectRefusedOrParsed(const std::string& text, size_t min_errors) {
+  size_t errors = 0;
+  for (const std::string& damaged : Damaged(text)) {
+    absl::StatusCode code = Document::Parse(damaged).status().code();
+    EXPECT_THAT(code, ::testing::AnyOf(absl::StatusCode::kOk, absl::StatusCode::kInvalidArgument))
+        << damaged.substr(0, 200);
+    if (code != absl::StatusCode::kOk) ++errors;
+  }
+  EXPECT_GE(errors, min_errors);
+}
+
+TEST_F(TrustTest, DamagedStoredDocumentsAreInvalidArgumentNeverExceptions) {
+  ExpectRefusedOrParsed<SignedDirectory>(directory_.ToFileText(), 300);
+  SignedContract c = MakeContract();
+  ASSERT_OK(SignContract(&c, "groningen", keys_.at("groningen"), kNow));
+  ExpectRefusedOrParsed<SignedContract>(c.ToFileText(), 100);
+  ASSERT_OK_AND_ASSIGN(SignedRevocation r, RevokeContract(c.contract, "groningen",
+                                                          keys_.at("groningen"), "ended", kNow));
+  ExpectRefusedOrParsed<SignedRevocation>(r.ToFileText(), 50);
+}
+
+TEST_F(TrustTest, IntegersBeyondInt64AreRefusedNotWrapped) {
+  nlohmann::json j = nlohmann::json::parse(directory_.ToFileText());
+  j["directory"]["serial"] = uint64_t{9223372036854775808u};  // 2^63: would wrap to -2^63.
+  EXPECT_THAT(SignedDirectory::Parse(j.dump()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("directory.serial: integer is out of range")));
+  j["directory"]["serial"] = int64_t{9223372036854775807};  // 2^63-1 is read as it is.
+  ASSERT_OK_AND_ASSIGN(SignedDirectory max, SignedDirectory::Parse(j.dump()));
+  EXPECT_EQ(max.directory.serial, std::numeric_limits<int64_t>::max());
+
+  nlohmann::json contract = MakeContract().contract.ToJson();
+  contract["schema_versions"] = {1, uint64_t{18446744073709551615u}};  // Would wrap to -1.
+  EXPECT_THAT(Contract::FromJson(contract),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("contract.schema_versions[1]: integer is out of range")));
 }
 
 TEST_F(TrustTest, RevocationsAreVerifiedAgainstTheContractAndItsParties) {

@@ -1,6 +1,8 @@
 #include "common/trust/document.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "common/status/status_macros.h"
@@ -9,6 +11,17 @@
 
 namespace polder {
 namespace trust {
+namespace {
+
+// An integer that int64_t holds exactly. nlohmann keeps integers above INT64_MAX as unsigned, and
+// get<int64_t>() would wrap them into negative numbers.
+bool IsInt64(const nlohmann::json& v) {
+  return v.is_number_integer() &&
+         (!v.is_number_unsigned() ||
+          v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
+}
+
+}  // namespace
 
 bool IsValidPeerId(absl::string_view id) {
   if (id.size() < 2 || id.size() > 63) return false;
@@ -80,6 +93,7 @@ void FieldReader::Int(absl::string_view key, int64_t* out, bool required) {
   const nlohmann::json* v = Find(key, required);
   if (v == nullptr) return;
   if (!v->is_number_integer()) return Fail(key, "expected an integer");
+  if (!IsInt64(*v)) return Fail(key, "integer is out of range (above 2^63-1)");
   *out = v->get<int64_t>();
 }
 
@@ -129,6 +143,9 @@ void FieldReader::IntList(absl::string_view key, std::vector<int64_t>* out, bool
   for (size_t i = 0; i < v->size(); ++i) {
     if (!(*v)[i].is_number_integer()) {
       return Fail(absl::StrCat(key, "[", i, "]"), "expected an integer");
+    }
+    if (!IsInt64((*v)[i])) {
+      return Fail(absl::StrCat(key, "[", i, "]"), "integer is out of range (above 2^63-1)");
     }
     out->push_back((*v)[i].get<int64_t>());
   }

@@ -36,6 +36,7 @@ class FieldReader {
   const absl::Status& status() const { return status_; }
 
   void String(absl::string_view key, std::string* out, bool required = true);
+  // Int and IntList record an error for integers outside int64_t and for non-integral numbers.
   void Int(absl::string_view key, int64_t* out, bool required = true);
   void Bool(absl::string_view key, bool* out, bool required = true);
   void Time(absl::string_view key, absl::Time* out, bool required = true);

@@ -1,5 +1,7 @@
 #include "common/trust/jws.h"
 
+#include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -42,6 +44,11 @@ absl::StatusOr<JwsHeader> ParseDetachedHeader(absl::string_view jws) {
       !header.contains("iat") || !header["iat"].is_number_integer()) {
     return absl::InvalidArgumentError(
         "malformed signature header: alg, kid, typ and iat are required");
+  }
+  // nlohmann keeps integers above INT64_MAX as unsigned; get<int64_t>() would wrap them.
+  if (header["iat"].is_number_unsigned() &&
+      header["iat"].get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return absl::InvalidArgumentError("malformed signature header: iat is out of range");
   }
   h.alg = header["alg"].get<std::string>();
   h.kid = header["kid"].get<std::string>();

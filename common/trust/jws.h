@@ -31,7 +31,8 @@ absl::StatusOr<std::string> SignDetached(const PrivateKey& key, absl::string_vie
                                          absl::string_view typ, absl::Time now);
 
 // Parses the protected header without verifying (to find the signer's key). INVALID_ARGUMENT
-// for anything but "<header>..<signature>" with alg EdDSA, a kid, a typ and an iat.
+// for anything but "<header>..<signature>" with alg EdDSA, a kid, a typ and an iat (an integer
+// that fits in int64_t).
 absl::StatusOr<JwsHeader> ParseDetachedHeader(absl::string_view jws);
 
 // Verifies `jws` over `payload` with `key`: the header's kid must be `key`'s and the typ

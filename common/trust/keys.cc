@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -17,6 +18,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/status/status_macros.h"
+#include "common/tls/openssl_ptr.h"
 
 namespace polder {
 namespace trust {
@@ -31,11 +33,22 @@ std::string OpenSslError() {
   return buf;
 }
 
-std::shared_ptr<EVP_PKEY> Own(EVP_PKEY* k) { return std::shared_ptr<EVP_PKEY>(k, EVP_PKEY_free); }
+// Shared ownership of `key` (non-null), released with ssl::Deleter<EVP_PKEY>.
+std::shared_ptr<EVP_PKEY> Share(ssl::UniquePtr<EVP_PKEY> key) {
+  return std::shared_ptr<EVP_PKEY>(std::move(key));
+}
 
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
+// A read-only memory BIO over `text`, or null if `text` is too large for one.
+ssl::UniquePtr<BIO> MemBuf(absl::string_view text) {
+  if (text.size() > static_cast<size_t>(INT_MAX)) return nullptr;
+  return ssl::UniquePtr<BIO>(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
+}
+
+std::string MemContents(BIO* bio) {
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio, &data);
+  return len > 0 && data != nullptr ? std::string(data, static_cast<size_t>(len)) : std::string();
+}
 
 }  // namespace
 
@@ -119,16 +132,16 @@ PublicKey::PublicKey(std::shared_ptr<EVP_PKEY> key) : key_(std::move(key)) {
 }
 
 absl::StatusOr<PublicKey> PublicKey::FromPem(absl::string_view pem) {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  EVP_PKEY* k = PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr);
-  if (k == nullptr) {
+  ssl::UniquePtr<BIO> bio = MemBuf(pem);
+  if (bio == nullptr) return absl::InvalidArgumentError("not a PEM public key: too large");
+  ssl::UniquePtr<EVP_PKEY> key(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
+  if (key == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("not a PEM public key: ", OpenSslError()));
   }
-  auto key = Own(k);
-  if (EVP_PKEY_get_id(k) != EVP_PKEY_ED25519) {
+  if (EVP_PKEY_get_id(key.get()) != EVP_PKEY_ED25519) {
     return absl::InvalidArgumentError("signing keys must be Ed25519");
   }
-  return PublicKey(std::move(key));
+  return PublicKey(Share(std::move(key)));
 }
 
 absl::StatusOr<PublicKey> PublicKey::FromRaw(absl::string_view base64url) {
@@ -137,11 +150,11 @@ absl::StatusOr<PublicKey> PublicKey::FromRaw(absl::string_view base64url) {
     return absl::InvalidArgumentError(
         absl::StrCat("Ed25519 public key must be 32 bytes, got ", raw.size()));
   }
-  EVP_PKEY* k = EVP_PKEY_new_raw_public_key(
-      EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
-  if (k == nullptr)
+  ssl::UniquePtr<EVP_PKEY> key(EVP_PKEY_new_raw_public_key(
+      EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(raw.data()), raw.size()));
+  if (key == nullptr)
     return absl::InvalidArgumentError(absl::StrCat("Ed25519 public key: ", OpenSslError()));
-  return PublicKey(Own(k));
+  return PublicKey(Share(std::move(key)));
 }
 
 absl::StatusOr<PublicKey> PublicKey::ReadFile(const std::string& path) {
@@ -158,16 +171,18 @@ std::string PublicKey::RawBase64Url() const {
 }
 
 std::string PublicKey::Pem() const {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_mem()));
-  PEM_write_bio_PUBKEY(bio.get(), key_.get());
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(len));
+  ssl::UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+  if (bio == nullptr || PEM_write_bio_PUBKEY(bio.get(), key_.get()) != 1) {
+    ERR_clear_error();
+    return "";
+  }
+  return MemContents(bio.get());
 }
 
 absl::Status PublicKey::Verify(absl::string_view data, absl::string_view signature) const {
-  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  if (EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key_.get()) != 1) {
+  ssl::UniquePtr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
+  if (ctx == nullptr ||
+      EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key_.get()) != 1) {
     return absl::InternalError(absl::StrCat("verify init: ", OpenSslError()));
   }
   int rc = EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
@@ -186,37 +201,36 @@ PrivateKey::PrivateKey(std::shared_ptr<EVP_PKEY> key, PublicKey public_key)
     : key_(std::move(key)), public_key_(std::move(public_key)) {}
 
 absl::StatusOr<PrivateKey> PrivateKey::Generate() {
-  EVP_PKEY* k = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
-  if (k == nullptr) return absl::InternalError(absl::StrCat("Ed25519 keygen: ", OpenSslError()));
-  auto key = Own(k);
+  ssl::UniquePtr<EVP_PKEY> key(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+  if (key == nullptr) return absl::InternalError(absl::StrCat("Ed25519 keygen: ", OpenSslError()));
   unsigned char raw[32];
   size_t len = sizeof raw;
-  EVP_PKEY_get_raw_public_key(k, raw, &len);
+  EVP_PKEY_get_raw_public_key(key.get(), raw, &len);
   ASSIGN_OR_RETURN(
       PublicKey pub,
       PublicKey::FromRaw(Base64UrlEncode(absl::string_view(reinterpret_cast<char*>(raw), len))));
-  return PrivateKey(std::move(key), std::move(pub));
+  return PrivateKey(Share(std::move(key)), std::move(pub));
 }
 
 absl::StatusOr<PrivateKey> PrivateKey::FromPem(absl::string_view pem) {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  EVP_PKEY* k = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
-  if (k == nullptr) {
+  ssl::UniquePtr<BIO> bio = MemBuf(pem);
+  ssl::UniquePtr<EVP_PKEY> key(
+      bio != nullptr ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+  if (key == nullptr) {
     ERR_clear_error();
     return absl::InvalidArgumentError(
         "not a PEM private key");  // No OpenSSL detail: may echo input.
   }
-  auto key = Own(k);
-  if (EVP_PKEY_get_id(k) != EVP_PKEY_ED25519) {
+  if (EVP_PKEY_get_id(key.get()) != EVP_PKEY_ED25519) {
     return absl::InvalidArgumentError("signing keys must be Ed25519");
   }
   unsigned char raw[32];
   size_t len = sizeof raw;
-  EVP_PKEY_get_raw_public_key(k, raw, &len);
+  EVP_PKEY_get_raw_public_key(key.get(), raw, &len);
   ASSIGN_OR_RETURN(
       PublicKey pub,
       PublicKey::FromRaw(Base64UrlEncode(absl::string_view(reinterpret_cast<char*>(raw), len))));
-  return PrivateKey(std::move(key), std::move(pub));
+  return PrivateKey(Share(std::move(key)), std::move(pub));
 }
 
 absl::StatusOr<PrivateKey> PrivateKey::ReadFile(const std::string& path) {
@@ -236,11 +250,13 @@ absl::StatusOr<PrivateKey> PrivateKey::ReadFile(const std::string& path) {
 }
 
 std::string PrivateKey::PemForFile() const {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_mem()));
-  PEM_write_bio_PrivateKey(bio.get(), key_.get(), nullptr, nullptr, 0, nullptr, nullptr);
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(len));
+  ssl::UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+  if (bio == nullptr ||
+      PEM_write_bio_PrivateKey(bio.get(), key_.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+    ERR_clear_error();
+    return "";
+  }
+  return MemContents(bio.get());
 }
 
 absl::Status PrivateKey::WriteFile(const std::string& path) const {
@@ -248,12 +264,14 @@ absl::Status PrivateKey::WriteFile(const std::string& path) const {
     return absl::AlreadyExistsError(
         absl::StrCat("'", path, "' exists; refusing to overwrite a key"));
   }
-  return WriteFileAtomically(path, PemForFile(), 0600);
+  const std::string pem = PemForFile();
+  if (pem.empty()) return absl::InternalError("encoding the private key as PEM failed");
+  return WriteFileAtomically(path, pem, 0600);
 }
 
 absl::StatusOr<std::string> PrivateKey::Sign(absl::string_view data) const {
-  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  if (EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key_.get()) != 1) {
+  ssl::UniquePtr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
+  if (ctx == nullptr || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key_.get()) != 1) {
     return absl::InternalError(absl::StrCat("sign init: ", OpenSslError()));
   }
   size_t len = 0;

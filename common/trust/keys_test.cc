@@ -4,10 +4,13 @@
 #include <openssl/pem.h>
 #include <sys/stat.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 
 #include "common/status/status_matchers.h"
+#include "common/tls/openssl_ptr.h"
 #include "common/trust/jws.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -69,15 +72,15 @@ TEST(KeysTest, KeyFilesAreWrittenPrivatelyAndNeverOverwritten) {
 }
 
 TEST(KeysTest, RejectsOtherKeyTypesAndJunk) {
-  EVP_PKEY* rsa = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
-  ASSERT_NE(rsa, nullptr);
-  BIO* bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_PrivateKey(bio, rsa, nullptr, nullptr, 0, nullptr, nullptr);
+  ssl::UniquePtr<EVP_PKEY> ec(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+  ASSERT_NE(ec, nullptr);
+  ssl::UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+  ASSERT_NE(bio, nullptr);
+  ASSERT_EQ(PEM_write_bio_PrivateKey(bio.get(), ec.get(), nullptr, nullptr, 0, nullptr, nullptr),
+            1);
   char* data = nullptr;
-  long len = BIO_get_mem_data(bio, &data);
+  long len = BIO_get_mem_data(bio.get(), &data);
   std::string pem(data, len);
-  BIO_free(bio);
-  EVP_PKEY_free(rsa);
   EXPECT_THAT(PrivateKey::FromPem(pem),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("Ed25519")));
   EXPECT_THAT(PrivateKey::FromPem("not a key"), StatusIs(absl::StatusCode::kInvalidArgument));
@@ -116,6 +119,45 @@ TEST(JwsTest, DetachedSignatureVerifiesAndNamesEachFailure) {
   std::string none = Base64UrlEncode(R"({"alg":"none","iat":1,"kid":"x","typ":"t"})") + "..AA";
   EXPECT_THAT(ParseDetachedHeader(none),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'none' is not allowed")));
+}
+
+TEST(JwsTest, MalformedHeadersAreInvalidArgument) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  for (const std::string& header : {
+           std::string(R"({"alg":"EdDSA","iat":18446744073709551615,"kid":"k","typ":"t"})"),
+           std::string(R"({"alg":"EdDSA","iat":9223372036854775808,"kid":"k","typ":"t"})"),
+           std::string(R"({"alg":"EdDSA","iat":1.5,"kid":"k","typ":"t"})"),
+           std::string(R"({"alg":"EdDSA","iat":"1","kid":"k","typ":"t"})"),
+           std::string(R"({"alg":"EdDSA","iat":null,"kid":"k","typ":"t"})"),
+           std::string(R"({"alg":"EdDSA","iat":1,"kid":7,"typ":"t"})"),
+           std::string(R"({"alg":["EdDSA"],"iat":1,"kid":"k","typ":"t"})"),
+           std::string(R"({"iat":1,"kid":"k","typ":"t"})"),
+           std::string(R"(["alg","EdDSA"])"),
+           std::string("null"),
+           std::string("{\"alg\":\"EdDSA\""),
+           std::string("{\"alg\":\"Ed\xff\xfe\"}"),
+           deep,
+       }) {
+    EXPECT_THAT(ParseDetachedHeader(Base64UrlEncode(header) + "..AA"),
+                StatusIs(absl::StatusCode::kInvalidArgument))
+        << header.substr(0, 80);
+  }
+  EXPECT_THAT(ParseDetachedHeader(Base64UrlEncode(R"({"alg":"EdDSA","iat":18446744073709551615,)"
+                                                  R"("kid":"k","typ":"t"})") +
+                                  "..AA"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("iat is out of range")));
+  // The edges of the range are read exactly.
+  ASSERT_OK_AND_ASSIGN(JwsHeader latest,
+                       ParseDetachedHeader(Base64UrlEncode(R"({"alg":"EdDSA",)"
+                                                           R"("iat":9223372036854775807,)"
+                                                           R"("kid":"k","typ":"t"})") +
+                                           "..AA"));
+  EXPECT_EQ(latest.signed_at, absl::FromUnixSeconds(std::numeric_limits<int64_t>::max()));
+  ASSERT_OK_AND_ASSIGN(
+      JwsHeader earliest,
+      ParseDetachedHeader(Base64UrlEncode(R"({"alg":"EdDSA","iat":-1,"kid":"k","typ":"t"})") +
+                          "..AA"));
+  EXPECT_EQ(earliest.signed_at, absl::FromUnixSeconds(-1));
 }
 
 }  // namespace

@@ -489,6 +489,10 @@ absl::StatusOr<RegisterResult> Registry::RegisterOnce(const RegisterRequest& req
     id = *request.id;
     const StoredSchema* at = state_.SchemaById(id);
     if (id < 1) return RegistryError(kInvalidSchema, "schema ids start at 1");
+    if (request.version.has_value() && *request.version < 1) {
+      return RegistryError(kInvalidVersion, absl::StrCat("version ", *request.version,
+                                                         " is not valid; versions start at 1"));
+    }
     if (at != nullptr && at->hash != hash) {
       return RegistryError(kOperationNotPermitted,
                            absl::StrCat("Overwrite new schema with id ", id, " is not permitted."));
@@ -724,6 +728,24 @@ absl::Status Registry::WritePrimary(const Primary& primary) {
 }
 
 absl::Status Registry::Import(const Export& data) {
+  // Settings and orphan schemas are written after the versions: check them before anything is.
+  std::vector<std::pair<std::string, std::string>> levels = {{"", data.global_compatibility}};
+  levels.insert(levels.end(), data.subject_compatibility.begin(), data.subject_compatibility.end());
+  for (const auto& [subject, level] : levels) {
+    if (!subject.empty()) RETURN_IF_ERROR(Prepend(ValidateSubject(subject), "import: "));
+    if (!IsCompatibilityLevel(level)) {
+      return RegistryError(kInvalidCompatibilityLevel,
+                           absl::StrCat("import: invalid compatibility level '", level, "' for ",
+                                        subject.empty() ? std::string("the registry")
+                                                        : absl::StrCat("subject '", subject, "'")));
+    }
+  }
+  for (const StoredSchema& orphan : data.orphan_schemas) {
+    if (orphan.id < 1) {
+      return RegistryError(kInvalidSchema, absl::StrCat("import: schema id ", orphan.id,
+                                                        " is not valid; ids start at 1"));
+    }
+  }
   {
     absl::ReaderMutexLock lock(&mu_);
     if (state_.GlobalMode() != "IMPORT") {

@@ -7,6 +7,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/registry/errors.h"
+#include "services/registry/memory_record_log.h"
 
 namespace polder {
 namespace registry {
@@ -15,19 +16,6 @@ namespace {
 using ::polder::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-// Records committed in memory, in order; can be told to fail.
-class FakeLog : public RecordLog {
- public:
-  absl::StatusOr<int64_t> Commit(const std::vector<StoreRecord>& records) override {
-    if (!fail.ok()) return fail;
-    log.insert(log.end(), records.begin(), records.end());
-    return static_cast<int64_t>(log.size()) - 1;
-  }
-  absl::Status Sync() override { return absl::OkStatus(); }
-  std::vector<StoreRecord> log;
-  absl::Status fail;
-};
 
 constexpr char kV1[] =
     "syntax = \"proto3\"; package p; message Bike { string id = 1; int64 count = 2; }";
@@ -48,7 +36,7 @@ int Code(const absl::Status& s) { return ConfluentErrorCode(s); }
 
 class RegistryTest : public ::testing::Test {
  protected:
-  FakeLog log_;
+  MemoryRecordLog log_;
   Registry registry_{&log_, RegistryOptions{}};
 };
 
@@ -159,7 +147,7 @@ TEST_F(RegistryTest, ErrorsCarryConfluentCodes) {
   EXPECT_EQ(HttpStatusForErrorCode(kSubjectNotFound), 404);
   EXPECT_EQ(HttpStatusForErrorCode(kInvalidSchema), 422);
   EXPECT_EQ(HttpStatusForErrorCode(kIncompatibleSchema), 409);
-  EXPECT_EQ(log_.log.size(), 3u)
+  EXPECT_EQ(log_.records().size(), 3u)
       << "failed requests store nothing (schema, hwm, version of the one success)";
 }
 
@@ -303,7 +291,7 @@ TEST_F(RegistryTest, ReviewedEdgeCasesAreRefused) {
 }
 
 TEST_F(RegistryTest, FailedCommitChangesNothing) {
-  log_.fail = RegistryError(kNotPrimary, "not the primary; the primary is reg-b");
+  log_.FailCommits(RegistryError(kNotPrimary, "not the primary; the primary is reg-b"));
   EXPECT_EQ(Code(registry_.Register(Req("p.Bike", kV1)).status()), kNotPrimary);
   EXPECT_EQ(Code(registry_.ListVersions("p.Bike", true).status()), kSubjectNotFound);
   EXPECT_EQ(registry_.next_id(), 1);
@@ -317,12 +305,13 @@ TEST_F(RegistryTest, ReplicaRebuildsTheSameStateFromTheLog) {
   ASSERT_OK(registry_.Register(Req("q", kBadChange)).status());
   ASSERT_OK(registry_.DeleteSubject("q", false).status());
   ASSERT_OK(registry_.DeleteSubject("q", true).status());
-  FakeLog unused;
+  MemoryRecordLog unused;
   Registry replica(&unused, RegistryOptions{});
-  for (size_t i = 0; i < log_.log.size(); ++i) ASSERT_OK(replica.ApplyFromLog(log_.log[i], i));
+  const std::vector<StoreRecord> records = log_.records();
+  for (size_t i = 0; i < records.size(); ++i) ASSERT_OK(replica.ApplyFromLog(records[i], i));
   // Records the primary applied itself are skipped when the log delivers them again.
-  for (size_t i = 0; i < log_.log.size(); ++i) ASSERT_OK(registry_.ApplyFromLog(log_.log[i], i));
-  EXPECT_EQ(registry_.applied_offset(), static_cast<int64_t>(log_.log.size()) - 1);
+  for (size_t i = 0; i < records.size(); ++i) ASSERT_OK(registry_.ApplyFromLog(records[i], i));
+  EXPECT_EQ(registry_.applied_offset(), static_cast<int64_t>(records.size()) - 1);
   Export a = registry_.ExportAll(), b = replica.ExportAll();
   ASSERT_EQ(a.versions.size(), b.versions.size());
   for (size_t i = 0; i < a.versions.size(); ++i) {
@@ -346,7 +335,7 @@ TEST_F(RegistryTest, ExportImportRestoresIdsVersionsAndConfig) {
   ASSERT_OK(registry_.SetCompatibility("a", "FULL_TRANSITIVE").status());
   ASSERT_OK(registry_.DeleteVersion("a", 1, false).status());
   Export e = registry_.ExportAll();
-  FakeLog fresh_log;
+  MemoryRecordLog fresh_log;
   Registry fresh(&fresh_log, RegistryOptions{});
   EXPECT_EQ(Code(fresh.Import(e)), kOperationNotPermitted) << "needs IMPORT mode";
   ASSERT_OK(fresh.SetMode("", "IMPORT", false).status());

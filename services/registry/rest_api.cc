@@ -1,5 +1,9 @@
 #include "services/registry/rest_api.h"
 
+#include <cstdint>
+#include <limits>
+#include <optional>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/json/bounded.h"
@@ -68,6 +72,25 @@ json ViewJson(const SchemaView& v, bool with_subject) {
   return out;
 }
 
+// An integer member that must fit in an int32 (ids, versions). Absent, null or not an integer:
+// left unset; an integer outside int32 is refused, never truncated.
+absl::Status Int32Member(const json& object, const char* name, absl::string_view what,
+                         std::optional<int32_t>* out) {
+  auto it = object.find(name);
+  if (it == object.end() || !it->is_number_integer()) return absl::OkStatus();
+  constexpr int64_t kMin = std::numeric_limits<int32_t>::min();
+  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
+  const bool fits = it->is_number_unsigned()
+                        ? it->get<uint64_t>() <= static_cast<uint64_t>(kMax)
+                        : it->get<int64_t>() >= kMin && it->get<int64_t>() <= kMax;
+  if (!fits) {
+    return RegistryError(kInvalidSchema,
+                         absl::StrCat(what, " must be an integer from ", kMin, " to ", kMax));
+  }
+  *out = static_cast<int32_t>(it->get<int64_t>());
+  return absl::OkStatus();
+}
+
 // Parses a Confluent registration/lookup body.
 }  // namespace
 
@@ -99,13 +122,17 @@ absl::StatusOr<RegisterRequest> ParseRegisterBody(absl::string_view text,
         return RegistryError(kInvalidSchema,
                              "each reference needs \"name\", \"subject\" and \"version\"");
       }
-      req.references.push_back({ref["name"].get<std::string>(), ref["subject"].get<std::string>(),
-                                ref["version"].get<int32_t>()});
+      std::optional<int32_t> version;
+      absl::Status in_range = Int32Member(ref, "version", "reference \"version\"", &version);
+      if (!in_range.ok()) return in_range;
+      req.references.push_back(
+          {ref["name"].get<std::string>(), ref["subject"].get<std::string>(), *version});
     }
   }
-  if (body.contains("id") && body["id"].is_number_integer()) req.id = body["id"].get<int32_t>();
-  if (body.contains("version") && body["version"].is_number_integer())
-    req.version = body["version"].get<int32_t>();
+  absl::Status id = Int32Member(body, "id", "\"id\"", &req.id);
+  if (!id.ok()) return id;
+  absl::Status version = Int32Member(body, "version", "\"version\"", &req.version);
+  if (!version.ok()) return version;
   return req;
 }
 

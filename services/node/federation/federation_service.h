@@ -32,18 +32,11 @@
 #include "proto/polder/federation/v1/federation.grpc.pb.h"
 #include "services/node/federation/audit_log.h"
 #include "services/node/federation/contracts.h"
+#include "services/node/federation/provider_stream.h"
 #include "services/node/federation/receipts.h"
 
 namespace polder {
 namespace node {
-
-struct SharedDataset {
-  std::string id;
-  std::string topic;
-  int32_t partitions = 0;
-  std::string epoch;
-  std::string description, licence, owner_contact;
-};
 
 class FederationService final : public federation::v1::FederationService::Service {
  public:
@@ -109,42 +102,27 @@ class FederationService final : public federation::v1::FederationService::Servic
                                federation::v1::GetAuditEntriesResponse* response) override;
 
  private:
-  // A stream's state shared with ExchangeReceipts (under mu_).
-  struct LiveStream {
-    std::string peer, dataset;
-    bool open = true;
-    absl::Time ended;
-    uint64_t sequence = 0;  // the provider's chain head
-    std::string head;
-    std::map<int32_t, int64_t> acknowledged;  // the subscriber's committed cursor
-    struct Sent {
-      int32_t partition;
-      int64_t next_offset;
-      int64_t bytes;
-    };
-    std::deque<Sent> unacknowledged;
-    int64_t unacknowledged_bytes = 0;
-    // The sequence of the last receipt kept in the audit log: a receipt that does not advance
-    // it is answered but not stored again, so a peer cannot grow the never-deleted audit topic
-    // by repeating exchanges.
-    uint64_t stored_receipt = 0;
-    bool any_receipt_stored = false;
-  };
-  grpc::Status Refuse(const std::string& peer, const std::string& dataset, grpc::Status status);
+  // Counts an ended call by code, and remembers a gap reported to the peer (OUT_OF_RANGE or
+  // DATA_LOSS) for NotariseGap. Returns `status`.
+  absl::Status Refuse(const std::string& peer, const std::string& dataset, absl::Status status);
   // ExchangeReceipts for a stream no longer held in memory (ended long ago, or before a
   // restart): answered from the audit index. And for a subscriber's gap entry: notarised.
-  grpc::Status ExchangeEnded(const std::string& peer, const audit::Receipt& theirs,
-                             federation::v1::ExchangeReceiptsResponse* response);
-  grpc::Status NotariseGap(const std::string& peer, const audit::Receipt& theirs,
-                           federation::v1::ExchangeReceiptsResponse* response);
-  grpc::Status SubscribeAs(grpc::ServerContext* context, const std::string& peer,
-                           const federation::v1::SubscribeRequest* request,
+  absl::StatusOr<audit::Receipt> ExchangeLive(
+      const std::string& peer, ProviderStream& stream, const audit::Receipt& theirs,
+      const federation::v1::ExchangeReceiptsRequest& request);
+  absl::StatusOr<audit::Receipt> ExchangeEnded(const std::string& peer,
+                                               const audit::Receipt& theirs);
+  absl::StatusOr<audit::Receipt> NotariseGap(const std::string& peer, const audit::Receipt& theirs);
+  absl::Status SubscribeAs(grpc::ServerContext* context, const std::string& peer,
+                           const federation::v1::SubscribeRequest& request,
                            grpc::ServerWriter<federation::v1::SubscribeResponse>* writer);
+  absl::StatusOr<std::vector<audit::AuditLink>> ReadAudit(
+      const std::string& peer, const federation::v1::GetAuditEntriesRequest& request);
+  // At most max_audit_reads_per_peer audit reads per peer at once; false if at the limit.
+  bool AdmitAuditRead(const std::string& peer);
+  void EndAuditRead(const std::string& peer);
   absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
-  absl::Status Stream(grpc::ServerContext* context, const std::string& peer,
-                      const SharedDataset& dataset, const trust::Contract& contract,
-                      const federation::v1::SubscribeRequest& request,
-                      grpc::ServerWriter<federation::v1::SubscribeResponse>* writer);
+  ProviderStream::Options StreamOptions() const;
 
   const Options options_;
   kafka::ClientFactory& kafka_;
@@ -155,7 +133,8 @@ class FederationService final : public federation::v1::FederationService::Servic
   std::map<std::string, int> streams_per_peer_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int> audit_reads_
       ABSL_GUARDED_BY(mu_);  // GetAuditEntries in progress per peer
-  std::map<std::string, std::shared_ptr<LiveStream>> streams_ ABSL_GUARDED_BY(mu_);  // by stream id
+  // Open streams, and ended ones for keep_ended_streams (their heads answer late receipts).
+  std::map<std::string, std::shared_ptr<ProviderStream>> streams_ ABSL_GUARDED_BY(mu_);
   // Gaps this node reported (Subscribe refused with OUT_OF_RANGE or DATA_LOSS) per (peer,
   // dataset), not yet notarised: a subscriber's gap entry is countersigned only after one, at
   // most one per report, so a peer cannot grow the audit topic with receipts of its own making.

@@ -599,11 +599,11 @@ TEST_F(FederationServiceTest, SubscriberMirrorsExactlyOnceAcrossACutLinkAndARest
   ASSERT_OK(proxy.Start());
 
   Subscriber::Options so;
-  so.self = "amersfoort";
-  so.provider = "groningen";
-  so.dataset = "mobility.bike-counts";
-  so.contract_id = "gr-am-bikes-1";
-  so.mirror_partitions = 3;
+  so.session.self = "amersfoort";
+  so.session.provider = "groningen";
+  so.session.dataset = "mobility.bike-counts";
+  so.session.contract_id = "gr-am-bikes-1";
+  so.session.mirror_partitions = 3;
   so.channel = [this, &proxy]() -> absl::StatusOr<std::shared_ptr<grpc::Channel>> {
     auto creds = tls::MakeChannelCredentials(files_["amersfoort"], fed_->Checker(), "groningen");
     if (!creds.ok()) return creds.status();

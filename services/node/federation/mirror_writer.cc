@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdlib>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/audit/audit_index.h"
 #include "common/json/bounded.h"
@@ -10,6 +11,7 @@
 #include "common/log/log.h"
 #include "common/status/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "services/node/federation/wire_records.h"
 
 namespace polder {
 namespace node {
@@ -33,13 +35,21 @@ absl::StatusOr<MirrorCursor> ParseCursor(const std::string& text) {
   json j = json_input::ParseOrDiscarded(text);
   if (!j.is_object()) return absl::DataLossError("a cursor record is not JSON");
   MirrorCursor c;
-  c.epoch = j.value("epoch", "");
-  c.stream_id = j.value("stream_id", "");
-  c.audit_sequence = j.value("audit_sequence", uint64_t{0});
-  c.audit_hash = j.value("audit_hash", "");
-  if (j.contains("next_offsets") && j["next_offsets"].is_object()) {
-    for (const auto& [p, o] : j["next_offsets"].items())
-      c.next_offsets[std::stoi(p)] = o.get<int64_t>();
+  c.epoch = json_input::StringOr(j, "epoch", "");
+  c.stream_id = json_input::StringOr(j, "stream_id", "");
+  c.audit_sequence = json_input::UintOr(j, "audit_sequence", 0);
+  c.audit_hash = json_input::StringOr(j, "audit_hash", "");
+  auto offsets = j.find("next_offsets");
+  if (offsets != j.end() && offsets->is_object()) {
+    for (const auto& [p, o] : offsets->items()) {
+      int32_t partition = 0;
+      if (!absl::SimpleAtoi(p, &partition) || partition < 0 || !o.is_number_integer() ||
+          o.get<int64_t>() < 0) {
+        return absl::DataLossError(
+            absl::StrCat("a cursor record names partition '", p, "' with offset ", o.dump()));
+      }
+      c.next_offsets[partition] = o.get<int64_t>();
+    }
   }
   return c;
 }
@@ -48,42 +58,34 @@ absl::StatusOr<MirrorCursor> ParseCursor(const std::string& text) {
 
 absl::StatusOr<std::unique_ptr<MirrorWriter>> MirrorWriter::Start(Options options,
                                                                   kafka::ClientFactory& kafka) {
-  if (options.producer.transactional_id.empty()) {
-    options.producer.transactional_id = absl::StrCat("polder-mirror-", options.subscription);
-  }
   std::unique_ptr<MirrorWriter> w(new MirrorWriter(std::move(options), kafka));
   RETURN_IF_ERROR(w->Recover());
   return w;
 }
 
-absl::StatusOr<MirrorCursor> MirrorWriter::ReadCursor() {
+kafka::StateWriter::Options MirrorWriter::StateOptions(const Options& options) {
+  kafka::StateWriter::Options o;
+  o.producer = options.producer;
+  if (o.producer.transactional_id.empty()) {
+    o.producer.transactional_id = absl::StrCat("polder-mirror-", options.subscription);
+  }
+  o.consumer = options.consumer;
   // The cursors topic is small and compacted: the subscription's last committed value wins.
-  MirrorCursor cursor;
-  RETURN_IF_ERROR(kafka::ReadToEnd(kafka_, options_.consumer, options_.cursors_topic, 0, 0,
-                                   options_.timeout,
-                                   [&](const kafka::ConsumedRecord& r) -> absl::Status {
-                                     if (r.key != options_.subscription) return absl::OkStatus();
-                                     ASSIGN_OR_RETURN(cursor, ParseCursor(r.value));
-                                     return absl::OkStatus();
-                                   })
-                      .status());
-  return cursor;
+  o.state_topic = options.cursors_topic;
+  o.timeout = options.timeout;
+  return o;
 }
 
 absl::Status MirrorWriter::Recover() {
-  producer_.reset();
-  ASSIGN_OR_RETURN(producer_, kafka_.NewTransactionalProducer(options_.producer));
-  absl::Status s = producer_->InitTransactions(options_.timeout);
-  if (!s.ok()) {
-    producer_.reset();
-    return Prepend(s, "starting the mirror producer: ");
-  }
-  absl::StatusOr<MirrorCursor> cursor = ReadCursor();
-  if (!cursor.ok()) {
-    producer_.reset();
-    return Prepend(cursor.status(), "reading the subscription's cursor: ");
-  }
-  cursor_ = *std::move(cursor);
+  std::optional<MirrorCursor> found;
+  absl::StatusOr<int64_t> read =
+      state_.Recover([&](const kafka::ConsumedRecord& r) -> absl::Status {
+        if (r.key != options_.subscription) return absl::OkStatus();
+        ASSIGN_OR_RETURN(found, ParseCursor(r.value));
+        return absl::OkStatus();
+      });
+  if (!read.ok()) return Prepend(read.status(), "recovering the mirror's cursor: ");
+  if (found.has_value()) cursor_ = *std::move(found);
   if (!options_.audit_index_topic.empty()) {
     kafka::ConsumerOptions o = options_.consumer;
     o.read_committed = false;
@@ -92,12 +94,11 @@ absl::Status MirrorWriter::Recover() {
         probe.ok() ? (*probe)->QueryWatermarks(options_.audit_topic, 0, options_.timeout)
                    : absl::StatusOr<std::pair<int64_t, int64_t>>(probe.status());
     if (!marks.ok()) {
-      producer_.reset();
+      state_.Invalidate();
       return Prepend(marks.status(), "finding the audit topic's end: ");
     }
     audit_low_ = std::max(audit_low_, marks->second);
   }
-  needs_recovery_ = false;
   log::Info("mirror resumes", {{"subscription", options_.subscription},
                                {"stream", cursor_.stream_id},
                                {"audit_sequence", cursor_.audit_sequence}});
@@ -105,7 +106,7 @@ absl::Status MirrorWriter::Recover() {
 }
 
 absl::Status MirrorWriter::EnsureRecovered() {
-  if (fenced_) {
+  if (fenced()) {
     return absl::FailedPreconditionError(absl::StrCat("subscription ", options_.subscription,
                                                       " is mirrored by another instance (fenced)"));
   }
@@ -131,15 +132,15 @@ absl::Status MirrorWriter::Write(int32_t partition,
                                  const std::vector<kafka::ConsumedRecord>& records,
                                  int64_t next_offset, audit::AuditEntry entry) {
   std::vector<MirrorBatch> one(1);
-  one[0].partition = partition;
-  one[0].records = records;
-  one[0].next_offset = next_offset;
+  one[0].batch.set_partition(partition);
+  for (const kafka::ConsumedRecord& r : records) ToWireRecord(r, one[0].batch.add_records());
+  one[0].batch.set_next_offset(next_offset);
   one[0].entry = std::move(entry);
   return WriteAll(one);
 }
 
 absl::Status MirrorWriter::WriteAll(std::vector<MirrorBatch>& batches) {
-  if (fenced_) {
+  if (fenced()) {
     return absl::FailedPreconditionError(absl::StrCat("subscription ", options_.subscription,
                                                       " is mirrored by another instance (fenced)"));
   }
@@ -158,20 +159,22 @@ absl::Status MirrorWriter::WriteAll(std::vector<MirrorBatch>& batches) {
   for (MirrorBatch& b : batches) {
     // Never write source offsets the cursor has passed (defence in depth: a stream always starts
     // from the committed cursor).
-    auto committed = next.next_offsets.find(b.partition);
-    if (committed != next.next_offsets.end() && !b.records.empty() &&
-        b.records.front().offset < committed->second) {
+    const int32_t partition = b.batch.partition();
+    auto committed = next.next_offsets.find(partition);
+    if (committed != next.next_offsets.end() && b.batch.records_size() > 0 &&
+        b.batch.records(0).source_offset() < committed->second) {
+      const int64_t first = b.batch.records(0).source_offset();
       log::Error("mirror: a batch below the committed cursor was offered; refusing it",
                  {{"subscription", options_.subscription},
-                  {"partition", b.partition},
-                  {"first_offset", b.records.front().offset},
+                  {"partition", partition},
+                  {"first_offset", first},
                   {"cursor", committed->second}});
-      return absl::UnavailableError(absl::StrCat("mirror: partition ", b.partition,
-                                                 " batch starts at ", b.records.front().offset,
+      return absl::UnavailableError(absl::StrCat("mirror: partition ", partition,
+                                                 " batch starts at ", first,
                                                  ", below the committed cursor ", committed->second,
                                                  "; the stream restarts from the cursor"));
     }
-    next.next_offsets[b.partition] = b.next_offset;
+    next.next_offsets[partition] = b.batch.next_offset();
     b.entry.transaction_id = next.stream_id;
     ASSIGN_OR_RETURN(audit::AuditLink link, chain.Append(b.entry));
     next.audit_sequence = link.sequence;
@@ -188,28 +191,23 @@ absl::Status MirrorWriter::WriteAll(std::vector<MirrorBatch>& batches) {
     out.partition = 0;
     out.key = rec.Key();
     out.value = rec.Value();
-    producer_->Send(std::move(out), [](absl::StatusOr<kafka::RecordMetadata>) {});
+    state_.producer()->Send(std::move(out), [](absl::StatusOr<kafka::RecordMetadata>) {});
   };
   auto fill = [&]() -> absl::Status {
     if (ended_.has_value())
       index(audit::EndRecord(ended_->first, ended_->second.first, ended_->second.second));
     for (size_t i = 0; i < batches.size(); ++i) {
-      for (const kafka::ConsumedRecord& r : batches[i].records) {
-        kafka::ProducerRecord out;
-        out.topic = options_.mirror_topic;
-        out.partition = batches[i].partition;
-        out.key = r.key;
-        out.value = r.value;
-        out.headers = r.headers;
-        out.timestamp_ms = r.timestamp_ms;
-        producer_->Send(std::move(out), [](absl::StatusOr<kafka::RecordMetadata>) {});
+      for (const federation::v1::Record& r : batches[i].batch.records()) {
+        state_.producer()->Send(
+            ToMirrorRecord(r, options_.mirror_topic, batches[i].batch.partition()),
+            [](absl::StatusOr<kafka::RecordMetadata>) {});
       }
       kafka::ProducerRecord audit_record;
       audit_record.topic = options_.audit_topic;
       audit_record.partition = 0;
       audit_record.key = audit::AuditRecordKey(next.stream_id, links[i].sequence);
       audit_record.value = audit::EncodeAuditRecord(links[i]);
-      producer_->Send(
+      state_.producer()->Send(
           std::move(audit_record), [delivered](absl::StatusOr<kafka::RecordMetadata> m) {
             if (!m.ok()) return;
             int64_t seen = delivered->load();
@@ -231,30 +229,28 @@ absl::Status MirrorWriter::WriteAll(std::vector<MirrorBatch>& batches) {
     cursor_record.partition = 0;
     cursor_record.key = options_.subscription;
     cursor_record.value = CursorJson(next);
-    producer_->Send(std::move(cursor_record), [](absl::StatusOr<kafka::RecordMetadata>) {});
+    state_.producer()->Send(std::move(cursor_record), [](absl::StatusOr<kafka::RecordMetadata>) {});
     // Deliver before committing: with librdkafka 2.0.2 an explicit flush here halves the
     // transaction's time against leaving it to commit_transaction (measured in
     // bench/federation_bench: ~44 -> ~20 ms per group commit). Its errors surface at the commit.
-    (void)producer_->Flush(options_.timeout);
+    (void)state_.producer()->Flush(options_.timeout);
     if (options_.before_commit) options_.before_commit(++writes_);
     return absl::OkStatus();
   };
-  absl::Status s = kafka::RunInTransaction(*producer_, fill, 3, options_.timeout);
+  absl::Status s = state_.Transact(fill);
   if (s.ok()) {
     cursor_ = std::move(next);
     audit_low_ = std::max(audit_low_, delivered->load());
     ended_.reset();
     return absl::OkStatus();
   }
-  if (kafka::IsFenced(s)) {
-    fenced_ = true;
+  if (fenced()) {
     log::Error("mirror fenced by another instance; this one stops",
                {{"subscription", options_.subscription}, {"reason", std::string(s.message())}});
     return absl::FailedPreconditionError(
         absl::StrCat("subscription ", options_.subscription,
                      " is mirrored by another instance (fenced): ", s.message()));
   }
-  needs_recovery_ = true;
   return absl::UnavailableError(
       absl::StrCat("mirror transaction failed; nothing of the batch was written: ", s.message()));
 }

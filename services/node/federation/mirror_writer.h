@@ -25,6 +25,8 @@
 #include "common/kafka/client_factory.h"
 #include "common/kafka/consumer.h"
 #include "common/kafka/producer.h"
+#include "common/kafka/state_writer.h"
+#include "proto/polder/federation/v1/federation.pb.h"
 
 namespace polder {
 namespace node {
@@ -38,12 +40,10 @@ struct MirrorCursor {
   std::string audit_hash;
 };
 
-// One received batch: source partition, records in order, the partition's next source offset
-// after them, and its audit entry.
+// One received batch as it arrived (source partition, records in order with their source
+// offsets, the partition's next source offset after them) and its audit entry.
 struct MirrorBatch {
-  int32_t partition = 0;
-  std::vector<kafka::ConsumedRecord> records;
-  int64_t next_offset = 0;
+  federation::v1::RecordBatch batch;
   audit::AuditEntry entry;
 };
 
@@ -83,8 +83,8 @@ class MirrorWriter {
   // Starts (or continues) the audit chain of `stream_id` for the next writes.
   void BeginStream(const std::string& stream_id, const std::string& epoch);
 
-  // Commits `records` (of source `partition`, in order) to the mirror with the cursor moved to
-  // `next_offset` and `entry` appended to the audit chain — all or nothing. UNAVAILABLE when the
+  // Commits `records` (source records of `partition`, in order) to the mirror with the cursor moved
+  // to `next_offset` and `entry` appended to the audit chain — all or nothing. UNAVAILABLE when the
   // transaction failed or its outcome is unknown: the stream must end, EnsureRecovered() runs, and
   // a new stream starts from the committed cursor. FAILED_PRECONDITION when fenced. Records below
   // the cursor (already committed) are never written again.
@@ -94,26 +94,25 @@ class MirrorWriter {
   // batch's records and audit entry, and the cursor after the last. All or nothing.
   absl::Status WriteAll(std::vector<MirrorBatch>& batches);
 
-  bool fenced() const { return fenced_; }
-  bool needs_recovery() const { return needs_recovery_ || producer_ == nullptr; }
+  bool fenced() const { return state_.fenced(); }
+  bool needs_recovery() const { return state_.needs_recovery(); }
 
  private:
   MirrorWriter(Options options, kafka::ClientFactory& kafka)
-      : options_(std::move(options)), kafka_(kafka) {}
+      : options_(std::move(options)), kafka_(kafka), state_(kafka, StateOptions(options_)) {}
+  static kafka::StateWriter::Options StateOptions(const Options& options);
+  // The producer afresh and the cursor read on from where the last recovery stopped.
   absl::Status Recover();
-  absl::StatusOr<MirrorCursor> ReadCursor();
 
   const Options options_;
   kafka::ClientFactory& kafka_;
-  std::unique_ptr<kafka::TransactionalProducer> producer_;
+  kafka::StateWriter state_;  // the producer and the cursors topic's read position
   MirrorCursor cursor_;
   // A lower bound of the audit topic's next offset (its end at recovery, then past every entry
   // this writer committed): the offset the index records of a transaction name.
   int64_t audit_low_ = 0;
   // The stream a new stream replaced, whose end is recorded with the next write.
   std::optional<std::pair<std::string, std::pair<uint64_t, std::string>>> ended_;
-  bool fenced_ = false;
-  bool needs_recovery_ = false;
   int64_t writes_ = 0;
 };
 

@@ -11,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "services/node/federation/wire_records.h"
 
 namespace polder {
 namespace node {
@@ -161,9 +162,11 @@ TEST_F(MirrorWriterTest, WritesTheAuditIndexInItsTransactions) {
   std::vector<MirrorBatch> batches;
   for (int i = 0; i < 65; ++i) {
     MirrorBatch b;
-    b.partition = 0;
-    b.records = Records(absl::StrCat("r", i), 1, i);
-    b.next_offset = i + 1;
+    b.batch.set_partition(0);
+    for (const kafka::ConsumedRecord& r : Records(absl::StrCat("r", i), 1, i)) {
+      ToWireRecord(r, b.batch.add_records());
+    }
+    b.batch.set_next_offset(i + 1);
     b.entry = Entry(0, i, i + 1, 1);
     batches.push_back(std::move(b));
   }

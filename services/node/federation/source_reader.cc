@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status/status_macros.h"
+#include "common/trust/document.h"
 
 namespace polder {
 namespace node {
@@ -13,11 +14,112 @@ int64_t ConsumedBytes(const kafka::ConsumedRecord& r) {
   return n;
 }
 
+namespace {
+
+// The offset of `position` in partition `p`: earliest, latest or the first at a time.
+absl::StatusOr<int64_t> OffsetOf(kafka::Consumer& consumer, const std::string& topic,
+                                 const std::string& position, int32_t p, absl::string_view whose,
+                                 absl::Duration timeout) {
+  if (position == "earliest" || position == "latest") {
+    ASSIGN_OR_RETURN(auto marks, consumer.QueryWatermarks(topic, p, timeout));
+    return position == "earliest" ? marks.first : marks.second;
+  }
+  absl::StatusOr<absl::Time> at = trust::ParseRfc3339(position);
+  if (!at.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        whose, " start position '", position, "' is not earliest, latest or an RFC 3339 time"));
+  }
+  return consumer.OffsetForTime(topic, p, *at, timeout);
+}
+
+}  // namespace
+
+absl::StatusOr<std::map<int32_t, int64_t>> ResolveStart(kafka::Consumer& consumer,
+                                                        const SourceTopic& source,
+                                                        const StreamStart& start,
+                                                        absl::Duration timeout) {
+  if (!start.cursor_epoch.empty() && start.cursor_epoch != source.epoch) {
+    return absl::OutOfRangeError(absl::StrCat("the cursor is of epoch ", start.cursor_epoch, ", ",
+                                              source.topic, " is now epoch ", source.epoch,
+                                              " (re-created): subscribe from the "
+                                              "contract's start again and reconcile the mirror"));
+  }
+  std::map<int32_t, int64_t> next;
+  if (start.cursor.empty()) {
+    for (int32_t p = 0; p < source.partitions; ++p) {
+      ASSIGN_OR_RETURN(
+          int64_t contract_start,
+          OffsetOf(consumer, source.topic, start.contract_position, p, "the contract's", timeout));
+      int64_t requested = contract_start;
+      if (!start.requested_position.empty()) {
+        ASSIGN_OR_RETURN(requested, OffsetOf(consumer, source.topic, start.requested_position, p,
+                                             "start_position: the requested", timeout));
+      }
+      next[p] = std::max(contract_start, requested);
+    }
+    return next;
+  }
+  for (const auto& [p, o] : start.cursor) {
+    if (p < 0 || p >= source.partitions) {
+      return absl::InvalidArgumentError(absl::StrCat("the cursor names partition ", p, "; ",
+                                                     source.topic, " has partitions 0 to ",
+                                                     source.partitions - 1));
+    }
+    if (o < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the cursor's offset ", o, " of partition ", p, " is negative"));
+    }
+    next[p] = o;
+  }
+  if (static_cast<int32_t>(next.size()) != source.partitions) {
+    return absl::FailedPreconditionError(absl::StrCat("the cursor names ", next.size(),
+                                                      " partitions; ", source.topic, " has ",
+                                                      source.partitions));
+  }
+  if (start.contract_position == "earliest") return next;
+  const std::string bound =
+      start.contract_position == "latest"
+          ? absl::FormatTime(absl::RFC3339_sec, start.contract_valid_from, absl::UTCTimeZone())
+          : start.contract_position;
+  std::map<int32_t, int64_t> first;
+  bool below = false;
+  for (int32_t p = 0; p < source.partitions; ++p) {
+    ASSIGN_OR_RETURN(first[p],
+                     OffsetOf(consumer, source.topic, bound, p, "the contract's", timeout));
+    below |= next[p] < first[p];
+  }
+  if (below) {
+    std::string offsets;
+    for (const auto& [p, f] : first)
+      absl::StrAppend(&offsets, offsets.empty() ? "" : ", ", p, ":", f);
+    return absl::PermissionDeniedError(
+        absl::StrCat("the cursor reaches before the start of contract ", start.contract_id, " (",
+                     bound, "): its first offsets per partition are {", offsets, "}"));
+  }
+  return next;
+}
+
 absl::StatusOr<std::unique_ptr<SourceReader>> SourceReader::Create(
     kafka::ClientFactory& kafka, kafka::ConsumerOptions options, std::string topic,
     std::map<int32_t, int64_t> start, BatchLimits limits, absl::Duration timeout) {
   options.read_committed = true;
   ASSIGN_OR_RETURN(std::unique_ptr<kafka::Consumer> consumer, kafka.NewConsumer(options));
+  return Assign(std::move(consumer), std::move(topic), std::move(start), limits, timeout);
+}
+
+absl::StatusOr<std::unique_ptr<SourceReader>> SourceReader::Open(
+    kafka::ClientFactory& kafka, kafka::ConsumerOptions options, const SourceTopic& source,
+    const StreamStart& start, BatchLimits limits, absl::Duration timeout) {
+  options.read_committed = true;
+  ASSIGN_OR_RETURN(std::unique_ptr<kafka::Consumer> consumer, kafka.NewConsumer(options));
+  using Offsets = std::map<int32_t, int64_t>;
+  ASSIGN_OR_RETURN(Offsets next, ResolveStart(*consumer, source, start, timeout));
+  return Assign(std::move(consumer), source.topic, std::move(next), limits, timeout);
+}
+
+absl::StatusOr<std::unique_ptr<SourceReader>> SourceReader::Assign(
+    std::unique_ptr<kafka::Consumer> consumer, std::string topic, std::map<int32_t, int64_t> start,
+    BatchLimits limits, absl::Duration timeout) {
   // A cursor outside what the source holds is a gap, never silently skipped.
   for (const auto& [partition, offset] : start) {
     ASSIGN_OR_RETURN(auto marks, consumer->QueryWatermarks(topic, partition, timeout));

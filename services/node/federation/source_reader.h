@@ -3,9 +3,9 @@
 // batches within record and byte limits, each carrying the partition's next source offset —
 // which may lie beyond the last record's offset + 1, since transaction markers take offsets.
 //
-//   ASSIGN_OR_RETURN(auto reader, SourceReader::Create(kafka, consumer_options, topic, {{0, 0}, {1,
-//   0}}, limits)); ASSIGN_OR_RETURN(std::optional<SourceBatch> batch,
-//   reader->Next(absl::Milliseconds(200)));
+//   ASSIGN_OR_RETURN(auto reader,
+//                    SourceReader::Open(kafka, consumer_options, source, start, limits, timeout));
+//   ASSIGN_OR_RETURN(std::optional<SourceBatch> batch, reader->Next(absl::Milliseconds(200)));
 //
 // A cursor offset the source no longer has (below the log start after retention, or above the
 // end after the topic was re-created) is OUT_OF_RANGE naming partition and offsets.
@@ -39,6 +39,37 @@ struct BatchLimits {
   int64_t max_bytes = 1 << 20;
 };
 
+// The source topic of a shared dataset.
+struct SourceTopic {
+  std::string topic;
+  int32_t partitions = 0;
+  std::string epoch;  // changes when the topic is re-created
+};
+
+// Where a stream starts: the subscriber's committed cursor, or without one the later of the
+// contract's start and the start position the subscriber asked for.
+struct StreamStart {
+  std::string cursor_epoch;           // the epoch the cursor was committed under ("": unchecked)
+  std::map<int32_t, int64_t> cursor;  // partition → next offset; empty: no cursor
+  std::string requested_position;     // without a cursor: earliest, latest, RFC 3339 or ""
+  std::string contract_id;
+  std::string contract_position;  // the contract's start: earliest, latest or RFC 3339
+  absl::Time contract_valid_from;
+};
+
+// The next offset of each partition `start` names, looked up with `consumer` (watermarks and
+// offsets for times of `source.topic`). A cursor of another epoch is OUT_OF_RANGE; a cursor that
+// names partitions the topic does not have or has negative offsets is INVALID_ARGUMENT, one that
+// misses partitions FAILED_PRECONDITION; a cursor before the contract's start is refused with
+// PERMISSION_DENIED, never clamped (a silent skip would be a gap nobody recorded): "earliest"
+// bounds nothing (retention decides, and a cursor below it is a gap), "latest" is bounded by the
+// contract's valid_from, a time by that time. A start position that is neither earliest, latest
+// nor RFC 3339 is INVALID_ARGUMENT.
+absl::StatusOr<std::map<int32_t, int64_t>> ResolveStart(kafka::Consumer& consumer,
+                                                        const SourceTopic& source,
+                                                        const StreamStart& start,
+                                                        absl::Duration timeout);
+
 class SourceReader {
  public:
   // `start`: partition → next offset to read (every partition of the topic). The consumer comes
@@ -46,6 +77,10 @@ class SourceReader {
   static absl::StatusOr<std::unique_ptr<SourceReader>> Create(
       kafka::ClientFactory& kafka, kafka::ConsumerOptions options, std::string topic,
       std::map<int32_t, int64_t> start, BatchLimits limits, absl::Duration timeout);
+  // Resolves `start` (ResolveStart) with the consumer that then reads from there.
+  static absl::StatusOr<std::unique_ptr<SourceReader>> Open(
+      kafka::ClientFactory& kafka, kafka::ConsumerOptions options, const SourceTopic& source,
+      const StreamStart& start, BatchLimits limits, absl::Duration timeout);
 
   // The next batch, or nullopt if nothing new arrived within `wait`. Batches of one partition
   // come in order; partitions interleave fairly: a full batch (max_records or max_bytes) goes
@@ -67,6 +102,10 @@ class SourceReader {
         topic_(std::move(topic)),
         positions_(std::move(start)),
         limits_(limits) {}
+  // Checks `start` against what the source holds, then assigns it.
+  static absl::StatusOr<std::unique_ptr<SourceReader>> Assign(
+      std::unique_ptr<kafka::Consumer> consumer, std::string topic,
+      std::map<int32_t, int64_t> start, BatchLimits limits, absl::Duration timeout);
   // Records fetched but not yet cut, per partition.
   struct Pending {
     std::deque<kafka::ConsumedRecord> records;

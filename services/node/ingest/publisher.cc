@@ -49,6 +49,15 @@ absl::Status OutcomeUnknown(absl::string_view why, bool has_key) {
 
 }  // namespace
 
+kafka::StateWriter::Options Publisher::StateOptions(const Options& options) {
+  kafka::StateWriter::Options o;
+  o.producer = options.producer;
+  o.consumer = options.keys_consumer;
+  o.state_topic = options.keys_topic;
+  o.timeout = options.publish_timeout;
+  return o;
+}
+
 absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Start(Options options,
                                                             kafka::ClientFactory& kafka) {
   if (options.producer.transactional_id.empty()) {
@@ -177,35 +186,23 @@ Publisher::Ticket Publisher::Submit(PublishBatch batch) {
   return ticket;
 }
 
-absl::Status Publisher::ReadKeys(absl::Duration timeout) {
-  int64_t loaded = 0;
-  ASSIGN_OR_RETURN(
-      int64_t position,
-      kafka::ReadToEnd(
-          kafka_, options_.keys_consumer, options_.keys_topic, 0, keys_next_offset_, timeout,
-          [&](const kafka::ConsumedRecord& r) {
-            json v = json_input::ParseOrDiscarded(r.value);
-            if (!r.key || !v.is_object()) {
-              log::Warning("skipped an unreadable ingest-key record", {{"offset", r.offset}});
-              return absl::OkStatus();
-            }
-            KeyEntry e;
-            e.content_hash = v.value("hash", "");
-            e.dataset_id = v.value("dataset", "");
-            e.schema_id = v.value("schema_id", 0);
-            e.records = v.value("records", 0);
-            e.committed_at = absl::FromUnixMillis(r.timestamp_ms);
-            absl::MutexLock lock(&mu_);
-            if (e.committed_at + options_.idempotency_window >= Now()) {
-              keys_[*r.key] = std::move(e);
-              ++loaded;
-            }
-            return absl::OkStatus();
-          }));
-  if (position == keys_next_offset_) return absl::OkStatus();
-  keys_next_offset_ = position;
-  log::Info("ingest keys read",
-            {{"topic", options_.keys_topic}, {"through_offset", position}, {"loaded", loaded}});
+absl::Status Publisher::LoadKey(const kafka::ConsumedRecord& r, int64_t* loaded) {
+  json v = json_input::ParseOrDiscarded(r.value);
+  if (!r.key || !v.is_object()) {
+    log::Warning("skipped an unreadable ingest-key record", {{"offset", r.offset}});
+    return absl::OkStatus();
+  }
+  KeyEntry e;
+  e.content_hash = json_input::StringOr(v, "hash", "");
+  e.dataset_id = json_input::StringOr(v, "dataset", "");
+  e.schema_id = static_cast<int32_t>(json_input::IntOr(v, "schema_id", 0));
+  e.records = static_cast<int32_t>(json_input::IntOr(v, "records", 0));
+  e.committed_at = absl::FromUnixMillis(r.timestamp_ms);
+  absl::MutexLock lock(&mu_);
+  if (e.committed_at + options_.idempotency_window >= Now()) {
+    keys_[*r.key] = std::move(e);
+    ++*loaded;
+  }
   return absl::OkStatus();
 }
 
@@ -214,22 +211,18 @@ absl::Status Publisher::Recover() {
     absl::MutexLock lock(&mu_);
     ready_ = false;
   }
-  producer_.reset();
-  ASSIGN_OR_RETURN(producer_, kafka_.NewTransactionalProducer(options_.producer));
-  absl::Status s = producer_->InitTransactions(options_.publish_timeout);
-  if (!s.ok()) {
-    producer_.reset();
-    return Prepend(s, "starting the ingest producer: ");
-  }
-  s = ReadKeys(options_.publish_timeout);
-  if (!s.ok()) {
-    producer_.reset();
-    return Prepend(s, "reading the ingest keys: ");
+  const int64_t from = state_.next_state_offset();
+  int64_t loaded = 0;
+  absl::StatusOr<int64_t> through =
+      state_.Recover([&](const kafka::ConsumedRecord& r) { return LoadKey(r, &loaded); });
+  if (!through.ok()) return Prepend(through.status(), "starting the ingest producer: ");
+  if (*through != from) {
+    log::Info("ingest keys read",
+              {{"topic", options_.keys_topic}, {"through_offset", *through}, {"loaded", loaded}});
   }
   absl::MutexLock lock(&mu_);
   ready_ = true;
   ++stats_.producer_recreations;
-  needs_recovery_ = false;
   return absl::OkStatus();
 }
 
@@ -243,7 +236,7 @@ void Publisher::Loop() {
       };
       if (!mu_.AwaitWithTimeout(absl::Condition(&has_work), absl::Seconds(1))) {
         ForgetExpiredKeys();
-        if (needs_recovery_ && !fenced_) {
+        if (state_.needs_recovery() && !fenced_) {
           // Idle after a failure: recover now, so readiness comes back without waiting for traffic.
           mu_.Unlock();
           absl::Status s = Recover();
@@ -288,12 +281,11 @@ void Publisher::Commit(std::vector<std::shared_ptr<Pending>> group) {
       finish(p, absl::UnavailableError("this node instance was fenced by another instance"));
     return;
   }
-  if (needs_recovery_ || producer_ == nullptr) {
+  if (state_.needs_recovery()) {
     absl::Status s = Recover();
     if (!s.ok()) {
       log::Error("ingest producer recovery failed", {{"error", std::string(s.message())}});
       absl::MutexLock lock(&mu_);
-      needs_recovery_ = true;
       for (auto& p : group)
         finish(p, Unavailable(absl::StrCat("Kafka is unavailable: ", s.message())));
       return;
@@ -317,7 +309,8 @@ void Publisher::Commit(std::vector<std::shared_ptr<Pending>> group) {
   auto fill = [&]() -> absl::Status {
     for (const auto& p : group) {
       for (const kafka::ProducerRecord& r : p->batch.records) {
-        producer_->Send(r, [](absl::StatusOr<kafka::RecordMetadata>) {});  // the commit decides
+        // The commit decides.
+        state_.producer()->Send(r, [](absl::StatusOr<kafka::RecordMetadata>) {});
       }
       if (!p->map_key.empty()) {
         kafka::ProducerRecord entry;
@@ -330,12 +323,12 @@ void Publisher::Commit(std::vector<std::shared_ptr<Pending>> group) {
                            {"records", p->batch.records.size()}}
                           .dump();
         entry.timestamp_ms = absl::ToUnixMillis(now);
-        producer_->Send(std::move(entry), [](absl::StatusOr<kafka::RecordMetadata>) {});
+        state_.producer()->Send(std::move(entry), [](absl::StatusOr<kafka::RecordMetadata>) {});
       }
     }
     return absl::OkStatus();
   };
-  absl::Status s = kafka::RunInTransaction(*producer_, fill, 3, options_.publish_timeout);
+  absl::Status s = state_.Transact(fill);
   absl::MutexLock lock(&mu_);
   if (s.ok()) {
     ++stats_.transactions;
@@ -365,8 +358,8 @@ void Publisher::Commit(std::vector<std::shared_ptr<Pending>> group) {
     }
     return;
   }
-  // Aborted, fatal, or outcome unknown: replace the producer and re-read the keys first.
-  needs_recovery_ = true;
+  // Aborted, fatal, or outcome unknown: the state writer replaces the producer and re-reads the
+  // keys before the next commit.
   log::Warning("ingest transaction failed",
                {{"batches", group.size()}, {"error", std::string(s.message())}});
   for (auto& p : group) {

@@ -32,6 +32,7 @@
 #include "common/kafka/client_factory.h"
 #include "common/kafka/consumer.h"
 #include "common/kafka/producer.h"
+#include "common/kafka/state_writer.h"
 
 namespace polder {
 namespace node {
@@ -111,11 +112,13 @@ class Publisher {
   };
 
   Publisher(Options options, kafka::ClientFactory& kafka)
-      : options_(std::move(options)), kafka_(kafka) {}
+      : options_(std::move(options)), state_(kafka, StateOptions(options_)) {}
+  static kafka::StateWriter::Options StateOptions(const Options& options);
   absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
   // Replaces the producer and reads the keys topic to its end. Called by the committing thread.
   absl::Status Recover();
-  absl::Status ReadKeys(absl::Duration timeout);
+  // One record of the keys topic into keys_ (a stale or unreadable one is skipped).
+  absl::Status LoadKey(const kafka::ConsumedRecord& record, int64_t* loaded);
   void Loop();
   void Commit(std::vector<std::shared_ptr<Pending>> group);
   // The answer for `batch` if its key is committed; nullopt if not.
@@ -124,10 +127,8 @@ class Publisher {
   void ForgetExpiredKeys() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
-  kafka::ClientFactory& kafka_;
-  std::unique_ptr<kafka::TransactionalProducer> producer_;  // committing thread only
-  std::atomic<bool> needs_recovery_{false};  // set and cleared by the committing thread
-  int64_t keys_next_offset_ = 0;             // committing thread only
+  // The producer and the keys topic's read position: committing thread (and Start) only.
+  kafka::StateWriter state_;
 
   mutable absl::Mutex mu_;
   std::deque<std::shared_ptr<Pending>> queue_ ABSL_GUARDED_BY(mu_);

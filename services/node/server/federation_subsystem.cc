@@ -150,11 +150,11 @@ std::unique_ptr<SubscriptionsSubsystem> SubscriptionsSubsystem::Build(
   s->configs_ = fc.subscriptions;
   for (const SubscriptionConfig& sub : fc.subscriptions) {
     Subscriber::Options so;
-    so.self = config.peer_id;
-    so.provider = sub.provider;
-    so.dataset = sub.dataset;
-    so.contract_id = sub.contract;
-    so.mirror_partitions = sub.partitions;
+    so.session.self = config.peer_id;
+    so.session.provider = sub.provider;
+    so.session.dataset = sub.dataset;
+    so.session.contract_id = sub.contract;
+    so.session.mirror_partitions = sub.partitions;
     so.channel = [endpoint = sub.endpoint, provider = sub.provider,
                   checker = trust.federation_checker, files = FederationFiles(config),
                   keepalive =
@@ -200,13 +200,13 @@ std::unique_ptr<SubscriptionsSubsystem> SubscriptionsSubsystem::Build(
         return admin->DeleteRecords(mirror, all, timeout);
       };
     }
-    so.start_position = sub.start;
-    so.signer = provider->signer();
-    so.audit = provider->audit();
-    so.receipt_interval = fc.receipt_interval;
-    so.max_unacknowledged_bytes = fc.max_unacknowledged_bytes;
-    so.contract = [contracts, contract_id] { return contracts->Find(contract_id); };
-    so.on_schema = [schemas](int32_t id) { schemas->PinMirrored(id); };
+    so.session.start_position = sub.start;
+    so.session.signer = provider->signer();
+    so.session.audit = provider->audit();
+    so.session.receipt_interval = fc.receipt_interval;
+    so.session.max_unacknowledged_bytes = fc.max_unacknowledged_bytes;
+    so.session.contract = [contracts, contract_id] { return contracts->Find(contract_id); };
+    so.session.on_schema = [schemas](int32_t id) { schemas->PinMirrored(id); };
     s->subscribers_.push_back(std::make_unique<Subscriber>(so, kafka));
   }
   return s;
@@ -228,7 +228,7 @@ nlohmann::json SubscriptionsSubsystem::Status() const {
     subs.push_back({{"provider", sub.provider},
                     {"dataset", sub.dataset},
                     {"contract", sub.contract},
-                    {"state", st.status},
+                    {"state", std::string(SubscriptionStatusName(st.status))},
                     {"last_error", st.last_error},
                     {"records", st.records},
                     {"reconnects", st.reconnects},
@@ -243,8 +243,8 @@ void SubscriptionsSubsystem::Export(NodeMetrics* metrics) const {
     const SubscriptionConfig& sub = configs_[i];
     Subscriber::State st = subscribers_[i]->state();
     metrics->SetSubscription(sub.provider, sub.dataset,
-                             {st.status, st.records, st.bytes, st.reconnects, st.gaps, st.receipts,
-                              st.lag, st.lag_seconds});
+                             {std::string(SubscriptionStatusName(st.status)), st.records, st.bytes,
+                              st.reconnects, st.gaps, st.receipts, st.lag, st.lag_seconds});
   }
 }
 

@@ -1,9 +1,8 @@
-#include "common/tls/pki.h"
+#include "common/tls/ca.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/asn1.h>
-#include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
@@ -11,146 +10,26 @@
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include <climits>
-#include <cstring>
 #include <ctime>
 #include <initializer_list>
-#include <memory>
 #include <set>
 #include <utility>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/time/civil_time.h"
 #include "common/status/status_macros.h"
+#include "common/tls/openssl_ptr.h"
+#include "common/tls/pem.h"
 
 namespace polder {
 namespace tls {
 namespace {
 
-// ---- OpenSSL ownership and errors ---------------------------------------------------------------
-
-// ASN1_INTEGER, ASN1_OCTET_STRING, ASN1_BIT_STRING, ASN1_IA5STRING and ASN1_TIME are all
-// ASN1_STRING, hence the single overload.
-struct OsslFree {
-  void operator()(BIO* p) const { BIO_free_all(p); }
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-  void operator()(X509* p) const { X509_free(p); }
-  void operator()(X509_CRL* p) const { X509_CRL_free(p); }
-  void operator()(X509_REVOKED* p) const { X509_REVOKED_free(p); }
-  void operator()(X509_NAME* p) const { X509_NAME_free(p); }
-  void operator()(ASN1_STRING* p) const { ASN1_STRING_free(p); }
-  void operator()(BIGNUM* p) const { BN_free(p); }
-  void operator()(BASIC_CONSTRAINTS* p) const { BASIC_CONSTRAINTS_free(p); }
-  void operator()(AUTHORITY_KEYID* p) const { AUTHORITY_KEYID_free(p); }
-  void operator()(GENERAL_NAME* p) const { GENERAL_NAME_free(p); }
-  void operator()(GENERAL_NAMES* p) const { GENERAL_NAMES_free(p); }
-  void operator()(EXTENDED_KEY_USAGE* p) const { EXTENDED_KEY_USAGE_free(p); }
-};
-template <typename T>
-using Ptr = std::unique_ptr<T, OsslFree>;
-
-// Empties this thread's OpenSSL error queue into one string.
-std::string DrainOpenSslErrors() {
-  std::string out;
-  unsigned long e;
-  while ((e = ERR_get_error()) != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    absl::StrAppend(&out, out.empty() ? "" : "; ", buf);
-  }
-  return out.empty() ? "unknown OpenSSL error" : out;
-}
-
-absl::Status OpenSslError(absl::string_view what) {
-  return absl::InternalError(absl::StrCat(what, ": ", DrainOpenSslErrors()));
-}
-
-// User text in error messages: escaped and cut short.
-std::string Quote(absl::string_view s) {
-  constexpr size_t kMax = 80;
-  return absl::StrCat("'", absl::CHexEscape(s.substr(0, kMax)), s.size() > kMax ? "'..." : "'");
-}
-
-absl::StatusOr<Ptr<BIO>> ReadBio(absl::string_view text, absl::string_view what) {
-  if (text.size() > static_cast<size_t>(INT_MAX)) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " is too large"));
-  }
-  Ptr<BIO> bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
-  if (bio == nullptr) return OpenSslError("BIO_new_mem_buf");
-  return bio;
-}
-
-absl::StatusOr<Ptr<BIO>> WriteBio() {
-  Ptr<BIO> bio(BIO_new(BIO_s_mem()));
-  if (bio == nullptr) return OpenSslError("BIO_new");
-  return bio;
-}
-
-std::string BioContents(BIO* bio) {
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio, &data);
-  return len > 0 ? std::string(data, static_cast<size_t>(len)) : std::string();
-}
-
-// ---- PEM and keys -------------------------------------------------------------------------------
-
-// Labels of the PEM blocks in `text` ("CERTIFICATE", "PRIVATE KEY", ...), in order. Only the
-// "-----BEGIN <label>-----" lines are looked at; nothing is decoded.
-std::vector<std::string> PemLabels(absl::string_view text) {
-  constexpr absl::string_view kBegin = "-----BEGIN ";
-  std::vector<std::string> labels;
-  size_t pos = 0;
-  while ((pos = text.find(kBegin, pos)) != absl::string_view::npos) {
-    pos += kBegin.size();
-    size_t end = text.find("-----", pos);
-    if (end == absl::string_view::npos) break;
-    absl::string_view label = text.substr(pos, end - pos);
-    if (label.find('\n') == absl::string_view::npos) labels.emplace_back(label);
-    pos = end;
-  }
-  return labels;
-}
-
-bool IsPrivateKeyLabel(absl::string_view label) {
-  return label == "PRIVATE KEY" || label == "EC PRIVATE KEY" || label == "RSA PRIVATE KEY" ||
-         label == "ENCRYPTED PRIVATE KEY";
-}
-
-// Never prompts: encrypted keys fail instead of reading a passphrase from the terminal.
-int NoPassphrase(char* /*buf*/, int /*size*/, int /*rwflag*/, void* /*userdata*/) { return -1; }
-
-// Any private key in PEM (PKCS#8 or traditional). Messages never carry OpenSSL detail, which
-// could quote the input.
-absl::StatusOr<Ptr<EVP_PKEY>> LoadPrivateKey(absl::string_view pem, absl::string_view what) {
-  bool found = false;
-  for (const std::string& label : PemLabels(pem)) {
-    if (label == "ENCRYPTED PRIVATE KEY") {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, " is encrypted; encrypted private keys are not supported"));
-    }
-    if (IsPrivateKeyLabel(label)) found = true;
-  }
-  if (!found) return absl::InvalidArgumentError(absl::StrCat(what, " is not a PEM private key"));
-  if (absl::StrContains(pem, "Proc-Type: 4,ENCRYPTED")) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " is encrypted; encrypted private keys are not supported"));
-  }
-  ASSIGN_OR_RETURN(Ptr<BIO> bio, ReadBio(pem, what));
-  Ptr<EVP_PKEY> key(PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassphrase, nullptr));
-  if (key == nullptr) {
-    ERR_clear_error();
-    return absl::InvalidArgumentError(absl::StrCat(what, " is not a valid PEM private key"));
-  }
-  return key;
-}
+// ---- Keys ---------------------------------------------------------------------------------------
 
 // The signature digest for a key this library signs with or certifies; INVALID_ARGUMENT for
 // key types TLS peers would not accept.
@@ -184,89 +63,19 @@ absl::StatusOr<const EVP_MD*> DigestForKey(EVP_PKEY* key, absl::string_view what
   }
 }
 
-absl::StatusOr<Ptr<EVP_PKEY>> GenerateKey() {
-  Ptr<EVP_PKEY> key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+absl::StatusOr<ssl::UniquePtr<EVP_PKEY>> GenerateKey() {
+  ssl::UniquePtr<EVP_PKEY> key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
   if (key == nullptr) return OpenSslError("generating an EC P-256 key");
   return key;
 }
 
 absl::StatusOr<std::string> PrivateKeyToPem(EVP_PKEY* key) {
-  ASSIGN_OR_RETURN(Ptr<BIO> bio, WriteBio());
+  ASSIGN_OR_RETURN(ssl::UniquePtr<BIO> bio, WritableBio());
   if (PEM_write_bio_PKCS8PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
     ERR_clear_error();
     return absl::InternalError("encoding the private key as PKCS#8 failed");
   }
   return BioContents(bio.get());  // The BIO's buffer is cleansed when it is freed.
-}
-
-absl::StatusOr<std::string> CertificateToPem(X509* cert) {
-  ASSIGN_OR_RETURN(Ptr<BIO> bio, WriteBio());
-  if (PEM_write_bio_X509(bio.get(), cert) != 1) return OpenSslError("encoding the certificate");
-  return BioContents(bio.get());
-}
-
-absl::StatusOr<Ptr<X509>> LoadCertificate(absl::string_view pem, absl::string_view what) {
-  ASSIGN_OR_RETURN(Ptr<BIO> bio, ReadBio(pem, what));
-  Ptr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, NoPassphrase, nullptr));
-  if (cert == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " is not a PEM certificate: ", DrainOpenSslErrors()));
-  }
-  if ((X509_get_extension_flags(cert.get()) & EXFLAG_INVALID) != 0) {
-    ERR_clear_error();
-    return absl::InvalidArgumentError(absl::StrCat(what, " has malformed or duplicate extensions"));
-  }
-  return cert;
-}
-
-// The public key of the first certificate, public key or private key block of `pem`.
-absl::StatusOr<Ptr<EVP_PKEY>> LoadAnyPublicKey(absl::string_view pem) {
-  std::vector<std::string> labels = PemLabels(pem);
-  auto it = labels.begin();
-  // `openssl ecparam -genkey` writes EC PARAMETERS before the key.
-  while (it != labels.end() && *it == "EC PARAMETERS") ++it;
-  if (it == labels.end()) {
-    return absl::InvalidArgumentError("not PEM: expected a certificate, public key or private key");
-  }
-  if (*it == "CERTIFICATE") {
-    ASSIGN_OR_RETURN(Ptr<X509> cert, LoadCertificate(pem, "certificate"));
-    EVP_PKEY* key = X509_get_pubkey(cert.get());  // Counted reference.
-    if (key == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("certificate public key cannot be decoded: ", DrainOpenSslErrors()));
-    }
-    return Ptr<EVP_PKEY>(key);
-  }
-  if (*it == "PUBLIC KEY") {
-    ASSIGN_OR_RETURN(Ptr<BIO> bio, ReadBio(pem, "public key"));
-    Ptr<EVP_PKEY> key(PEM_read_bio_PUBKEY(bio.get(), nullptr, NoPassphrase, nullptr));
-    if (key == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("not a valid PEM public key: ", DrainOpenSslErrors()));
-    }
-    return key;
-  }
-  if (IsPrivateKeyLabel(*it)) return LoadPrivateKey(pem, "private key");
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unsupported PEM block ", Quote(*it), "; expected a certificate, public key or private key"));
-}
-
-absl::StatusOr<std::string> SpkiDer(EVP_PKEY* key) {
-  unsigned char* der = nullptr;
-  int len = i2d_PUBKEY(key, &der);
-  if (len <= 0) return OpenSslError("encoding SubjectPublicKeyInfo");
-  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
-  OPENSSL_free(der);
-  return out;
-}
-
-absl::StatusOr<std::string> ThumbprintOfKey(EVP_PKEY* key) {
-  ASSIGN_OR_RETURN(std::string der, SpkiDer(key));
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(der.data()), der.size(), md);
-  std::string b64;
-  absl::WebSafeBase64Escape(absl::string_view(reinterpret_cast<char*>(md), sizeof md), &b64);
-  return absl::StrCat("sha256:", b64);
 }
 
 // ---- Input validation ---------------------------------------------------------------------------
@@ -318,7 +127,7 @@ absl::Status ValidatePeerId(absl::string_view id) {
   }
   if (!ok) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "peer_id ", Quote(id),
+        "peer_id ", QuoteForError(id),
         " is not a lowercase slug: 2 to 63 characters [a-z0-9-], starting with a letter"));
   }
   return absl::OkStatus();
@@ -333,7 +142,7 @@ absl::Status ValidateFederation(absl::string_view federation) {
   }
   if (!ok) {
     return absl::InvalidArgumentError(
-        absl::StrCat("federation ", Quote(federation),
+        absl::StrCat("federation ", QuoteForError(federation),
                      " is not a SPIFFE trust domain: 1 to 255 characters [a-z0-9._-]"));
   }
   return absl::OkStatus();
@@ -352,8 +161,8 @@ std::string ParseIp(absl::string_view text) {
 
 absl::Status ValidateDnsName(absl::string_view name) {
   if (!ParseIp(name).empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("dns_names entry ", Quote(name), " is an IP address; put it in ip_addresses"));
+    return absl::InvalidArgumentError(absl::StrCat("dns_names entry ", QuoteForError(name),
+                                                   " is an IP address; put it in ip_addresses"));
   }
   bool ok = !name.empty() && name.size() <= 253;
   if (ok) {
@@ -369,7 +178,7 @@ absl::Status ValidateDnsName(absl::string_view name) {
   }
   if (!ok) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "dns_names entry ", Quote(name),
+        "dns_names entry ", QuoteForError(name),
         " is not a host name (dot-separated labels of letters, digits and '-'; no wildcards)"));
   }
   return absl::OkStatus();
@@ -384,7 +193,7 @@ absl::Status ValidateNameText(absl::string_view value, absl::string_view what, b
     unsigned char u = static_cast<unsigned char>(c);
     if (u < 0x20 || u == 0x7f) {
       return absl::InvalidArgumentError(
-          absl::StrCat(what, " ", Quote(value), " contains control characters"));
+          absl::StrCat(what, " ", QuoteForError(value), " contains control characters"));
     }
   }
   return absl::OkStatus();
@@ -399,16 +208,16 @@ absl::Status AddNameEntry(X509_NAME* name, int nid, absl::string_view value,
   if (X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8,
                                  reinterpret_cast<const unsigned char*>(value.data()),
                                  static_cast<int>(value.size()), -1, 0) != 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " ", Quote(value), " cannot be encoded: ", DrainOpenSslErrors()));
+    return absl::InvalidArgumentError(absl::StrCat(what, " ", QuoteForError(value),
+                                                   " cannot be encoded: ", DrainOpenSslErrors()));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<Ptr<X509_NAME>> CaName(const CaOptions& options) {
+absl::StatusOr<ssl::UniquePtr<X509_NAME>> CaName(const CaOptions& options) {
   RETURN_IF_ERROR(ValidateNameText(options.common_name, "common_name", /*required=*/true));
   RETURN_IF_ERROR(ValidateNameText(options.organization, "organization", /*required=*/false));
-  Ptr<X509_NAME> name(X509_NAME_new());
+  ssl::UniquePtr<X509_NAME> name(X509_NAME_new());
   if (name == nullptr) return OpenSslError("X509_NAME_new");
   if (!options.organization.empty()) {
     RETURN_IF_ERROR(
@@ -425,7 +234,7 @@ absl::Status SetRandomSerial(X509* cert) {
     if (RAND_bytes(buf, sizeof buf) != 1) return OpenSslError("RAND_bytes");
     for (unsigned char b : buf) zero = zero && b == 0;
   }
-  Ptr<BIGNUM> bn(BN_bin2bn(buf, sizeof buf, nullptr));  // Unsigned, hence positive.
+  ssl::UniquePtr<BIGNUM> bn(BN_bin2bn(buf, sizeof buf, nullptr));  // Unsigned, hence positive.
   if (bn == nullptr || BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(cert)) == nullptr) {
     return OpenSslError("setting the serial number");
   }
@@ -433,9 +242,10 @@ absl::Status SetRandomSerial(X509* cert) {
 }
 
 // A v3 certificate with a random serial, the given names, validity and public key; no extensions.
-absl::StatusOr<Ptr<X509>> NewCertificate(const X509_NAME* subject, const X509_NAME* issuer,
-                                         const Validity& validity, EVP_PKEY* key) {
-  Ptr<X509> cert(X509_new());
+absl::StatusOr<ssl::UniquePtr<X509>> NewCertificate(const X509_NAME* subject,
+                                                    const X509_NAME* issuer,
+                                                    const Validity& validity, EVP_PKEY* key) {
+  ssl::UniquePtr<X509> cert(X509_new());
   if (cert == nullptr) return OpenSslError("X509_new");
   if (X509_set_version(cert.get(), X509_VERSION_3) != 1 ||
       X509_set_subject_name(cert.get(), subject) != 1 ||
@@ -457,11 +267,11 @@ absl::Status AddExtension(X509* cert, int nid, void* value, bool critical) {
 }
 
 absl::Status AddBasicConstraints(X509* cert, bool ca, int pathlen /* < 0: none */) {
-  Ptr<BASIC_CONSTRAINTS> bc(BASIC_CONSTRAINTS_new());
+  ssl::UniquePtr<BASIC_CONSTRAINTS> bc(BASIC_CONSTRAINTS_new());
   if (bc == nullptr) return OpenSslError("BASIC_CONSTRAINTS_new");
   bc->ca = ca ? 0xFF : 0;
   if (pathlen >= 0) {
-    bc->pathlen = ASN1_INTEGER_new();
+    bc->pathlen = ASN1_INTEGER_new();  // Owned by `bc`.
     if (bc->pathlen == nullptr || ASN1_INTEGER_set(bc->pathlen, pathlen) != 1) {
       return OpenSslError("setting pathlen");
     }
@@ -475,7 +285,7 @@ constexpr int kKeyCertSign = 5;
 constexpr int kCrlSign = 6;
 
 absl::Status AddKeyUsage(X509* cert, std::initializer_list<int> bits) {
-  Ptr<ASN1_BIT_STRING> ku(ASN1_BIT_STRING_new());
+  ssl::UniquePtr<ASN1_BIT_STRING> ku(ASN1_BIT_STRING_new());
   if (ku == nullptr) return OpenSslError("ASN1_BIT_STRING_new");
   for (int bit : bits) {
     if (ASN1_BIT_STRING_set_bit(ku.get(), bit, 1) != 1) return OpenSslError("setting keyUsage");
@@ -484,7 +294,7 @@ absl::Status AddKeyUsage(X509* cert, std::initializer_list<int> bits) {
 }
 
 absl::Status AddExtendedKeyUsage(X509* cert, std::initializer_list<int> nids) {
-  Ptr<EXTENDED_KEY_USAGE> eku(sk_ASN1_OBJECT_new_null());
+  ssl::UniquePtr<EXTENDED_KEY_USAGE> eku(sk_ASN1_OBJECT_new_null());
   if (eku == nullptr) return OpenSslError("sk_ASN1_OBJECT_new_null");
   for (int nid : nids) {
     if (sk_ASN1_OBJECT_push(eku.get(), OBJ_nid2obj(nid)) <= 0) {  // Static objects.
@@ -495,13 +305,13 @@ absl::Status AddExtendedKeyUsage(X509* cert, std::initializer_list<int> nids) {
 }
 
 // RFC 7093 §2 method 1: the leftmost 160 bits of SHA-256 over the subjectPublicKey bits.
-absl::StatusOr<Ptr<ASN1_OCTET_STRING>> ComputeKeyId(const X509* cert) {
+absl::StatusOr<ssl::UniquePtr<ASN1_OCTET_STRING>> ComputeKeyId(const X509* cert) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (X509_pubkey_digest(cert, EVP_sha256(), md, &len) != 1 || len < 20) {
     return OpenSslError("hashing the public key");
   }
-  Ptr<ASN1_OCTET_STRING> id(ASN1_OCTET_STRING_new());
+  ssl::UniquePtr<ASN1_OCTET_STRING> id(ASN1_OCTET_STRING_new());
   if (id == nullptr || ASN1_OCTET_STRING_set(id.get(), md, 20) != 1) {
     return OpenSslError("building a key identifier");
   }
@@ -509,41 +319,42 @@ absl::StatusOr<Ptr<ASN1_OCTET_STRING>> ComputeKeyId(const X509* cert) {
 }
 
 absl::Status AddSubjectKeyId(X509* cert) {
-  ASSIGN_OR_RETURN(Ptr<ASN1_OCTET_STRING> id, ComputeKeyId(cert));
+  ASSIGN_OR_RETURN(ssl::UniquePtr<ASN1_OCTET_STRING> id, ComputeKeyId(cert));
   return AddExtension(cert, NID_subject_key_identifier, id.get(), /*critical=*/false);
 }
 
 // The issuer's subjectKeyIdentifier as an authorityKeyIdentifier (computed if it has none).
-absl::StatusOr<Ptr<AUTHORITY_KEYID>> AuthorityKeyId(X509* issuer) {
-  Ptr<AUTHORITY_KEYID> akid(AUTHORITY_KEYID_new());
+absl::StatusOr<ssl::UniquePtr<AUTHORITY_KEYID>> AuthorityKeyId(X509* issuer) {
+  ssl::UniquePtr<AUTHORITY_KEYID> akid(AUTHORITY_KEYID_new());
   if (akid == nullptr) return OpenSslError("AUTHORITY_KEYID_new");
   const ASN1_OCTET_STRING* ski = X509_get0_subject_key_id(issuer);
   if (ski != nullptr) {
-    akid->keyid = ASN1_OCTET_STRING_dup(ski);
+    akid->keyid = ASN1_OCTET_STRING_dup(ski);  // Owned by `akid`.
     if (akid->keyid == nullptr) return OpenSslError("copying the key identifier");
   } else {
-    ASSIGN_OR_RETURN(Ptr<ASN1_OCTET_STRING> id, ComputeKeyId(issuer));
-    akid->keyid = id.release();
+    ASSIGN_OR_RETURN(ssl::UniquePtr<ASN1_OCTET_STRING> id, ComputeKeyId(issuer));
+    akid->keyid = id.release();  // Owned by `akid` now.
   }
   return akid;
 }
 
 absl::Status AddAuthorityKeyId(X509* cert, X509* issuer) {
-  ASSIGN_OR_RETURN(Ptr<AUTHORITY_KEYID> akid, AuthorityKeyId(issuer));
+  ASSIGN_OR_RETURN(ssl::UniquePtr<AUTHORITY_KEYID> akid, AuthorityKeyId(issuer));
   return AddExtension(cert, NID_authority_key_identifier, akid.get(), /*critical=*/false);
 }
 
 absl::Status PushGeneralName(GENERAL_NAMES* names, int type, absl::string_view bytes) {
-  Ptr<ASN1_STRING> value(type == GEN_IPADD ? ASN1_OCTET_STRING_new() : ASN1_IA5STRING_new());
+  ssl::UniquePtr<ASN1_STRING> value(type == GEN_IPADD ? ASN1_OCTET_STRING_new()
+                                                      : ASN1_IA5STRING_new());
   if (value == nullptr ||
       ASN1_STRING_set(value.get(), bytes.data(), static_cast<int>(bytes.size())) != 1) {
     return OpenSslError("building subjectAltName");
   }
-  Ptr<GENERAL_NAME> name(GENERAL_NAME_new());
+  ssl::UniquePtr<GENERAL_NAME> name(GENERAL_NAME_new());
   if (name == nullptr) return OpenSslError("GENERAL_NAME_new");
-  GENERAL_NAME_set0_value(name.get(), type, value.release());
+  GENERAL_NAME_set0_value(name.get(), type, value.release());  // Owned by `name` now.
   if (sk_GENERAL_NAME_push(names, name.get()) <= 0) return OpenSslError("building subjectAltName");
-  name.release();
+  name.release();  // Owned by `names` now.
   return absl::OkStatus();
 }
 
@@ -555,8 +366,8 @@ absl::Status Sign(X509* cert, EVP_PKEY* key, const EVP_MD* md) {
 // An issuer's key and certificate, checked to belong together and to be a CA allowed `usage`
 // (KU_KEY_CERT_SIGN or KU_CRL_SIGN).
 struct Issuer {
-  Ptr<EVP_PKEY> key;
-  Ptr<X509> cert;
+  ssl::UniquePtr<EVP_PKEY> key;
+  ssl::UniquePtr<X509> cert;
   const EVP_MD* md = nullptr;
 };
 
@@ -589,141 +400,25 @@ absl::StatusOr<KeyAndCert> Finish(X509* cert, EVP_PKEY* key) {
   return out;
 }
 
-// ---- Parsing ------------------------------------------------------------------------------------
-
-absl::StatusOr<std::string> NameToString(const X509_NAME* name) {
-  ASSIGN_OR_RETURN(Ptr<BIO> bio, WriteBio());
-  // RFC 2253, but UTF-8 is written as is instead of as \XX escapes.
-  if (X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0) {
-    return OpenSslError("printing a name");
-  }
-  return BioContents(bio.get());
-}
-
-absl::StatusOr<absl::Time> ToAbslTime(const ASN1_TIME* t, absl::string_view what) {
-  struct tm tm;
-  std::memset(&tm, 0, sizeof tm);
-  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) {
-    ERR_clear_error();
-    return absl::InvalidArgumentError(absl::StrCat("certificate ", what, " is malformed"));
-  }
-  return absl::FromCivil(absl::CivilSecond(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                                           tm.tm_min, tm.tm_sec),
-                         absl::UTCTimeZone());
-}
-
-absl::StatusOr<std::string> BnToHex(const BIGNUM* bn) {
-  char* hex = BN_bn2hex(bn);
-  if (hex == nullptr) return OpenSslError("BN_bn2hex");
-  std::string s = absl::AsciiStrToLower(hex);
-  OPENSSL_free(hex);
-  bool negative = !s.empty() && s[0] == '-';
-  if (negative) s.erase(0, 1);
-  size_t nz = s.find_first_not_of('0');
-  s = nz == std::string::npos ? "0" : s.substr(nz);
-  return negative ? absl::StrCat("-", s) : s;
-}
-
-absl::StatusOr<std::string> SerialHex(const ASN1_INTEGER* serial) {
-  Ptr<BIGNUM> bn(ASN1_INTEGER_to_BN(serial, nullptr));
-  if (bn == nullptr) return absl::InvalidArgumentError("certificate serial number is malformed");
-  return BnToHex(bn.get());
-}
-
-// IA5String contents; INVALID_ARGUMENT on NUL bytes (which would truncate comparisons).
-absl::StatusOr<std::string> Ia5(const ASN1_STRING* s, absl::string_view what) {
-  std::string out(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                  static_cast<size_t>(ASN1_STRING_length(s)));
-  if (out.find('\0') != std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("certificate ", what, " contains a NUL byte"));
-  }
-  return out;
-}
-
-absl::Status ReadSubjectAltNames(X509* cert, CertificateInfo& info) {
-  int crit = -1;
-  Ptr<GENERAL_NAMES> names(
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, &crit, nullptr)));
-  if (names == nullptr) {
-    if (crit == -1) return absl::OkStatus();  // No SAN.
-    ERR_clear_error();
-    return absl::InvalidArgumentError(crit == -2 ? "certificate has two subjectAltName extensions"
-                                                 : "certificate subjectAltName is malformed");
-  }
-  for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
-    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
-    switch (name->type) {
-      case GEN_URI: {
-        ASSIGN_OR_RETURN(std::string uri, Ia5(name->d.uniformResourceIdentifier, "SAN URI"));
-        info.uris.push_back(std::move(uri));
-        break;
-      }
-      case GEN_DNS: {
-        ASSIGN_OR_RETURN(std::string dns, Ia5(name->d.dNSName, "SAN DNS name"));
-        info.dns_names.push_back(std::move(dns));
-        break;
-      }
-      case GEN_IPADD: {
-        const ASN1_OCTET_STRING* ip = name->d.iPAddress;
-        int len = ASN1_STRING_length(ip);
-        char text[INET6_ADDRSTRLEN] = {0};
-        if ((len != 4 && len != 16) ||
-            inet_ntop(len == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(ip), text,
-                      sizeof text) == nullptr) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("certificate SAN IP address has ", len, " bytes"));
-        }
-        info.ip_addresses.push_back(text);
-        break;
-      }
-      default:
-        break;  // Other name forms are not reported.
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ReadSubjectSerialNumber(const X509_NAME* subject, CertificateInfo& info) {
-  int index = X509_NAME_get_index_by_NID(subject, NID_serialNumber, -1);
-  if (index < 0) return absl::OkStatus();
-  if (X509_NAME_get_index_by_NID(subject, NID_serialNumber, index) >= 0) {
-    return absl::InvalidArgumentError("certificate subject has more than one serialNumber");
-  }
-  const ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, index));
-  unsigned char* utf8 = nullptr;
-  int len = ASN1_STRING_to_UTF8(&utf8, data);
-  if (len < 0) {
-    ERR_clear_error();
-    return absl::InvalidArgumentError("certificate subject serialNumber is malformed");
-  }
-  std::string value(reinterpret_cast<char*>(utf8), static_cast<size_t>(len));
-  OPENSSL_free(utf8);
-  if (value.find('\0') != std::string::npos) {
-    return absl::InvalidArgumentError("certificate subject serialNumber contains a NUL byte");
-  }
-  info.subject_serial_number = std::move(value);
-  return absl::OkStatus();
-}
-
 // A CRL entry's serial from CertificateInfo::serial_hex form, normalized (lowercase, no leading
 // zeros).
 absl::StatusOr<std::string> NormalizeSerialHex(absl::string_view hex) {
   for (char c : hex) {
     if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) {
       return absl::InvalidArgumentError(
-          absl::StrCat("revoked serial ", Quote(hex), " is not hexadecimal"));
+          absl::StrCat("revoked serial ", QuoteForError(hex), " is not hexadecimal"));
     }
   }
   std::string s = absl::AsciiStrToLower(hex);
   size_t nz = s.find_first_not_of('0');
   if (nz == std::string::npos) {
     return absl::InvalidArgumentError(
-        absl::StrCat("revoked serial ", Quote(hex), " is not a positive number"));
+        absl::StrCat("revoked serial ", QuoteForError(hex), " is not a positive number"));
   }
   s.erase(0, nz);
   if (s.size() > 40) {  // RFC 5280 §4.1.2.2: at most 20 octets.
     return absl::InvalidArgumentError(
-        absl::StrCat("revoked serial ", Quote(hex), " is longer than 20 octets"));
+        absl::StrCat("revoked serial ", QuoteForError(hex), " is longer than 20 octets"));
   }
   return s;
 }
@@ -736,9 +431,10 @@ absl::StatusOr<KeyAndCert> CreateRootCa(const CaOptions& options) {
   ERR_clear_error();
   ASSIGN_OR_RETURN(Validity validity,
                    ComputeValidity(options.now, options.backdate, options.validity));
-  ASSIGN_OR_RETURN(Ptr<X509_NAME> name, CaName(options));
-  ASSIGN_OR_RETURN(Ptr<EVP_PKEY> key, GenerateKey());
-  ASSIGN_OR_RETURN(Ptr<X509> cert, NewCertificate(name.get(), name.get(), validity, key.get()));
+  ASSIGN_OR_RETURN(ssl::UniquePtr<X509_NAME> name, CaName(options));
+  ASSIGN_OR_RETURN(ssl::UniquePtr<EVP_PKEY> key, GenerateKey());
+  ASSIGN_OR_RETURN(ssl::UniquePtr<X509> cert,
+                   NewCertificate(name.get(), name.get(), validity, key.get()));
   RETURN_IF_ERROR(AddBasicConstraints(cert.get(), /*ca=*/true, /*pathlen=*/-1));
   RETURN_IF_ERROR(AddKeyUsage(cert.get(), {kKeyCertSign, kCrlSign}));
   RETURN_IF_ERROR(AddSubjectKeyId(cert.get()));
@@ -750,15 +446,15 @@ absl::StatusOr<KeyAndCert> CreateIssuingCa(const KeyAndCert& parent, const CaOpt
   ERR_clear_error();
   ASSIGN_OR_RETURN(Validity validity,
                    ComputeValidity(options.now, options.backdate, options.validity));
-  ASSIGN_OR_RETURN(Ptr<X509_NAME> name, CaName(options));
+  ASSIGN_OR_RETURN(ssl::UniquePtr<X509_NAME> name, CaName(options));
   ASSIGN_OR_RETURN(Issuer issuer, LoadIssuer(parent, "parent", KU_KEY_CERT_SIGN));
   if (X509_get_pathlen(issuer.cert.get()) == 0) {
     return absl::InvalidArgumentError(
         "parent certificate has pathlen:0 and may not certify another CA");
   }
-  ASSIGN_OR_RETURN(Ptr<EVP_PKEY> key, GenerateKey());
+  ASSIGN_OR_RETURN(ssl::UniquePtr<EVP_PKEY> key, GenerateKey());
   ASSIGN_OR_RETURN(
-      Ptr<X509> cert,
+      ssl::UniquePtr<X509> cert,
       NewCertificate(name.get(), X509_get_subject_name(issuer.cert.get()), validity, key.get()));
   RETURN_IF_ERROR(AddBasicConstraints(cert.get(), /*ca=*/true, /*pathlen=*/0));
   RETURN_IF_ERROR(AddKeyUsage(cert.get(), {kKeyCertSign, kCrlSign}));
@@ -778,8 +474,8 @@ absl::StatusOr<KeyAndCert> IssuePeerCertificate(const KeyAndCert& issuer,
   for (const std::string& ip : options.ip_addresses) {
     ips.push_back(ParseIp(ip));
     if (ips.back().empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("ip_addresses entry ", Quote(ip), " is not an IPv4 or IPv6 address"));
+      return absl::InvalidArgumentError(absl::StrCat("ip_addresses entry ", QuoteForError(ip),
+                                                     " is not an IPv4 or IPv6 address"));
     }
   }
   RETURN_IF_ERROR(ValidateNameText(options.subject_serial_number, "subject_serial_number",
@@ -787,7 +483,7 @@ absl::StatusOr<KeyAndCert> IssuePeerCertificate(const KeyAndCert& issuer,
   ASSIGN_OR_RETURN(Validity validity,
                    ComputeValidity(options.now, options.backdate, options.validity));
 
-  Ptr<X509_NAME> name(X509_NAME_new());
+  ssl::UniquePtr<X509_NAME> name(X509_NAME_new());
   if (name == nullptr) return OpenSslError("X509_NAME_new");
   RETURN_IF_ERROR(AddNameEntry(name.get(), NID_commonName, options.peer_id, "peer_id"));
   if (!options.subject_serial_number.empty()) {
@@ -796,7 +492,7 @@ absl::StatusOr<KeyAndCert> IssuePeerCertificate(const KeyAndCert& issuer,
   }
 
   ASSIGN_OR_RETURN(Issuer ca, LoadIssuer(issuer, "issuer", KU_KEY_CERT_SIGN));
-  Ptr<EVP_PKEY> key;
+  ssl::UniquePtr<EVP_PKEY> key;
   if (options.key_pem.empty()) {
     ASSIGN_OR_RETURN(key, GenerateKey());
   } else {
@@ -808,15 +504,16 @@ absl::StatusOr<KeyAndCert> IssuePeerCertificate(const KeyAndCert& issuer,
     ERR_clear_error();
   }
 
-  ASSIGN_OR_RETURN(Ptr<X509> cert, NewCertificate(name.get(), X509_get_subject_name(ca.cert.get()),
-                                                  validity, key.get()));
+  ASSIGN_OR_RETURN(
+      ssl::UniquePtr<X509> cert,
+      NewCertificate(name.get(), X509_get_subject_name(ca.cert.get()), validity, key.get()));
   RETURN_IF_ERROR(AddBasicConstraints(cert.get(), /*ca=*/false, /*pathlen=*/-1));
   RETURN_IF_ERROR(AddKeyUsage(cert.get(), {kDigitalSignature}));
   RETURN_IF_ERROR(AddExtendedKeyUsage(cert.get(), {NID_server_auth, NID_client_auth}));
   RETURN_IF_ERROR(AddSubjectKeyId(cert.get()));
   RETURN_IF_ERROR(AddAuthorityKeyId(cert.get(), ca.cert.get()));
 
-  Ptr<GENERAL_NAMES> names(GENERAL_NAMES_new());
+  ssl::UniquePtr<GENERAL_NAMES> names(GENERAL_NAMES_new());
   if (names == nullptr) return OpenSslError("GENERAL_NAMES_new");
   RETURN_IF_ERROR(
       PushGeneralName(names.get(), GEN_URI,
@@ -853,9 +550,10 @@ absl::StatusOr<std::string> CreateCrl(const KeyAndCert& issuer,
   }
   ASSIGN_OR_RETURN(Issuer ca, LoadIssuer(issuer, "issuer", KU_CRL_SIGN));
 
-  Ptr<X509_CRL> crl(X509_CRL_new());
-  Ptr<ASN1_TIME> last_update(ASN1_TIME_set(nullptr, static_cast<time_t>(absl::ToUnixSeconds(now))));
-  Ptr<ASN1_TIME> next(
+  ssl::UniquePtr<X509_CRL> crl(X509_CRL_new());
+  ssl::UniquePtr<ASN1_TIME> last_update(
+      ASN1_TIME_set(nullptr, static_cast<time_t>(absl::ToUnixSeconds(now))));
+  ssl::UniquePtr<ASN1_TIME> next(
       ASN1_TIME_set(nullptr, static_cast<time_t>(absl::ToUnixSeconds(now + next_update))));
   if (crl == nullptr || last_update == nullptr || next == nullptr ||
       X509_CRL_set_version(crl.get(), X509_CRL_VERSION_2) != 1 ||
@@ -866,13 +564,13 @@ absl::StatusOr<std::string> CreateCrl(const KeyAndCert& issuer,
   }
   for (const std::string& hex : serials) {
     BIGNUM* raw = nullptr;
-    if (BN_hex2bn(&raw, hex.c_str()) != static_cast<int>(hex.size())) {
-      BN_free(raw);
+    const int parsed = BN_hex2bn(&raw, hex.c_str());
+    ssl::UniquePtr<BIGNUM> bn(raw);
+    if (parsed != static_cast<int>(hex.size())) {
       return OpenSslError(absl::StrCat("parsing serial ", hex));
     }
-    Ptr<BIGNUM> bn(raw);
-    Ptr<ASN1_INTEGER> serial(BN_to_ASN1_INTEGER(bn.get(), nullptr));
-    Ptr<X509_REVOKED> entry(X509_REVOKED_new());
+    ssl::UniquePtr<ASN1_INTEGER> serial(BN_to_ASN1_INTEGER(bn.get(), nullptr));
+    ssl::UniquePtr<X509_REVOKED> entry(X509_REVOKED_new());
     if (serial == nullptr || entry == nullptr ||
         X509_REVOKED_set_serialNumber(entry.get(), serial.get()) != 1 ||
         X509_REVOKED_set_revocationDate(entry.get(), last_update.get()) != 1 ||
@@ -881,64 +579,27 @@ absl::StatusOr<std::string> CreateCrl(const KeyAndCert& issuer,
     }
     entry.release();  // Owned by the CRL now.
   }
-  Ptr<ASN1_INTEGER> number(ASN1_INTEGER_new());
+  ssl::UniquePtr<ASN1_INTEGER> number(ASN1_INTEGER_new());
   if (number == nullptr || ASN1_INTEGER_set_int64(number.get(), crl_number) != 1 ||
       X509_CRL_add1_ext_i2d(crl.get(), NID_crl_number, number.get(), 0, X509V3_ADD_DEFAULT) != 1) {
     return OpenSslError("adding crlNumber");
   }
-  ASSIGN_OR_RETURN(Ptr<AUTHORITY_KEYID> akid, AuthorityKeyId(ca.cert.get()));
+  ASSIGN_OR_RETURN(ssl::UniquePtr<AUTHORITY_KEYID> akid, AuthorityKeyId(ca.cert.get()));
   if (X509_CRL_add1_ext_i2d(crl.get(), NID_authority_key_identifier, akid.get(), 0,
                             X509V3_ADD_DEFAULT) != 1) {
     return OpenSslError("adding authorityKeyIdentifier to the CRL");
   }
   if (X509_CRL_sort(crl.get()) != 1) return OpenSslError("sorting the CRL");
   if (X509_CRL_sign(crl.get(), ca.key.get(), ca.md) <= 0) return OpenSslError("signing the CRL");
-  ASSIGN_OR_RETURN(Ptr<BIO> bio, WriteBio());
+  ASSIGN_OR_RETURN(ssl::UniquePtr<BIO> bio, WritableBio());
   if (PEM_write_bio_X509_CRL(bio.get(), crl.get()) != 1) return OpenSslError("encoding the CRL");
   return BioContents(bio.get());
 }
 
-absl::StatusOr<CertificateInfo> ParseCertificate(absl::string_view cert_pem) {
-  ERR_clear_error();
-  ASSIGN_OR_RETURN(Ptr<X509> cert, LoadCertificate(cert_pem, "certificate"));
-  CertificateInfo info;
-  ASSIGN_OR_RETURN(info.subject, NameToString(X509_get_subject_name(cert.get())));
-  ASSIGN_OR_RETURN(info.issuer, NameToString(X509_get_issuer_name(cert.get())));
-  ASSIGN_OR_RETURN(info.serial_hex, SerialHex(X509_get0_serialNumber(cert.get())));
-  ASSIGN_OR_RETURN(info.not_before, ToAbslTime(X509_get0_notBefore(cert.get()), "notBefore"));
-  ASSIGN_OR_RETURN(info.not_after, ToAbslTime(X509_get0_notAfter(cert.get()), "notAfter"));
-  RETURN_IF_ERROR(ReadSubjectAltNames(cert.get(), info));
-  RETURN_IF_ERROR(ReadSubjectSerialNumber(X509_get_subject_name(cert.get()), info));
-  EVP_PKEY* key = X509_get0_pubkey(cert.get());  // Owned by the certificate.
-  if (key == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("certificate public key cannot be decoded: ", DrainOpenSslErrors()));
-  }
-  ASSIGN_OR_RETURN(info.key_thumbprint, ThumbprintOfKey(key));
-  info.is_ca = (X509_get_extension_flags(cert.get()) & EXFLAG_CA) != 0;
-  return info;
-}
-
-absl::StatusOr<std::string> KeyThumbprint(absl::string_view pem) {
-  ERR_clear_error();
-  ASSIGN_OR_RETURN(Ptr<EVP_PKEY> key, LoadAnyPublicKey(pem));
-  return ThumbprintOfKey(key.get());
-}
-
 absl::StatusOr<std::string> GeneratePrivateKeyPem() {
   ERR_clear_error();
-  ASSIGN_OR_RETURN(Ptr<EVP_PKEY> key, GenerateKey());
+  ASSIGN_OR_RETURN(ssl::UniquePtr<EVP_PKEY> key, GenerateKey());
   return PrivateKeyToPem(key.get());
-}
-
-absl::StatusOr<std::string> PublicKeyPem(absl::string_view pem) {
-  ERR_clear_error();
-  ASSIGN_OR_RETURN(Ptr<EVP_PKEY> key, LoadAnyPublicKey(pem));
-  ASSIGN_OR_RETURN(Ptr<BIO> bio, WriteBio());
-  if (PEM_write_bio_PUBKEY(bio.get(), key.get()) != 1) {
-    return OpenSslError("encoding the public key");
-  }
-  return BioContents(bio.get());
 }
 
 }  // namespace tls

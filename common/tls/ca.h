@@ -1,6 +1,8 @@
-// X.509 PKI for federation TLS: root and issuing CAs, peer certificates, CRLs (OpenSSL 3).
+// The federation's X.509 certificate authority (OpenSSL 3): root and issuing CAs, peer
+// certificates and CRLs.
 //
-// Used by `polderctl pki init/issue/revoke` and by tests that mint certificates at test time:
+// Used by `polderctl pki init/issue/revoke` and by tests that mint certificates at test time;
+// services only read certificates (certificate.h) and never link this library.
 //
 //   CaOptions root_options;
 //   root_options.common_name = "Polder federation root";
@@ -13,7 +15,7 @@
 //   peer.peer_id = "utrecht";                 // SAN URI spiffe://nl-smartcity/peer/utrecht
 //   peer.dns_names = {"localhost"};
 //   ASSIGN_OR_RETURN(KeyAndCert leaf, IssuePeerCertificate(ca, peer));
-//   ASSIGN_OR_RETURN(CertificateInfo info, ParseCertificate(leaf.cert_pem));
+//   ASSIGN_OR_RETURN(CertificateInfo info, ParseCertificate(leaf.cert_pem));  // certificate.h
 //   ASSIGN_OR_RETURN(std::string crl,
 //                    CreateCrl(ca, {info.serial_hex}, 1, absl::Now(), absl::Hours(24)));
 //
@@ -25,16 +27,15 @@
 // notAfter = floor(now + validity). A child's notAfter is not clamped to its issuer's.
 //
 // Errors: INVALID_ARGUMENT names the bad input; INTERNAL carries the OpenSSL error string.
-// Private key material never appears in an error message.
-#ifndef POLDER_COMMON_TLS_PKI_H_
-#define POLDER_COMMON_TLS_PKI_H_
+// Private key material never appears in an error message. Thread-safe.
+#ifndef POLDER_COMMON_TLS_CA_H_
+#define POLDER_COMMON_TLS_CA_H_
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -97,37 +98,10 @@ absl::StatusOr<std::string> CreateCrl(const KeyAndCert& issuer,
                                       int64_t crl_number, absl::Time now,
                                       absl::Duration next_update);
 
-struct CertificateInfo {
-  std::string subject;  // One-line RFC 2253 form, e.g. "CN=utrecht,O=Polder" (UTF-8 kept).
-  std::string issuer;
-  std::string serial_hex;  // Lowercase hex, no leading zeros.
-  absl::Time not_before;
-  absl::Time not_after;
-  std::vector<std::string> uris;
-  std::vector<std::string> dns_names;
-  std::vector<std::string> ip_addresses;  // Textual form ("127.0.0.1", "::1").
-  std::string subject_serial_number;      // Empty if absent.
-  std::string key_thumbprint;             // KeyThumbprint of the certificate's public key.
-  bool is_ca = false;                     // basicConstraints CA:TRUE.
-};
-
-// Parses the first certificate of a PEM text. INVALID_ARGUMENT if there is none or it is
-// malformed (including duplicate subject serialNumber attributes or NUL bytes in SAN entries).
-absl::StatusOr<CertificateInfo> ParseCertificate(absl::string_view cert_pem);
-
-// "sha256:" + base64url-without-padding of SHA-256 over the DER SubjectPublicKeyInfo. Accepts a
-// certificate PEM, a public key PEM or a private key PEM (the first PEM block decides).
-absl::StatusOr<std::string> KeyThumbprint(absl::string_view pem);
-
-// Helpers.
-
 // A fresh EC P-256 private key as PKCS#8 PEM (e.g. to pass as PeerCertOptions::key_pem).
 absl::StatusOr<std::string> GeneratePrivateKeyPem();
-
-// The public key ("-----BEGIN PUBLIC KEY-----") of a certificate, public key or private key PEM.
-absl::StatusOr<std::string> PublicKeyPem(absl::string_view pem);
 
 }  // namespace tls
 }  // namespace polder
 
-#endif  // POLDER_COMMON_TLS_PKI_H_
+#endif  // POLDER_COMMON_TLS_CA_H_

@@ -1,0 +1,266 @@
+#include "services/node/federation/provider_stream.h"
+
+#include <algorithm>
+#include <optional>
+#include <set>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
+#include "common/audit/audit_chain.h"
+#include "common/status/status_macros.h"
+#include "common/wire/confluent_frame.h"
+#include "services/node/federation/stream_audit.h"
+#include "services/node/federation/wire_records.h"
+
+namespace polder {
+namespace node {
+
+namespace fv1 = ::polder::federation::v1;
+
+namespace {
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  google::protobuf::Timestamp ts;
+  ts.set_seconds(absl::ToUnixSeconds(t));
+  return ts;
+}
+
+absl::Status SubscriberWentAway() { return absl::CancelledError("the subscriber went away"); }
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<ProviderStream>> ProviderStream::Open(
+    const Options& options, kafka::ClientFactory& kafka, ContractBook* contracts, AuditLog* audit,
+    std::string stream_id, std::string peer, const SharedDataset& dataset, trust::Contract contract,
+    const fv1::SubscribeRequest& request) {
+  StreamStart start;
+  start.cursor_epoch = request.cursor().epoch();
+  for (const auto& [p, o] : request.cursor().next_offsets()) start.cursor[p] = o;
+  start.requested_position = request.start_position();
+  start.contract_id = contract.id;
+  start.contract_position = contract.start_position;
+  start.contract_valid_from = contract.valid_from;
+  BatchLimits limits;
+  limits.max_records = request.max_batch_records() > 0
+                           ? std::min(request.max_batch_records(), options.max_batch_records)
+                           : options.max_batch_records;
+  limits.max_bytes = request.max_batch_bytes() > 0
+                         ? std::min(request.max_batch_bytes(), options.max_batch_bytes)
+                         : options.max_batch_bytes;
+  const SourceTopic source{dataset.topic, dataset.partitions, dataset.epoch};
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<SourceReader> reader,
+      SourceReader::Open(kafka, options.consumer, source, start, limits, options.kafka_timeout));
+  ASSIGN_OR_RETURN(std::string contract_hash, contract.Hash());
+  const int64_t window =
+      request.max_unacknowledged_bytes() > 0
+          ? std::min(request.max_unacknowledged_bytes(), options.max_unacknowledged_bytes)
+          : options.max_unacknowledged_bytes;
+  std::map<int32_t, int64_t> positions = reader->positions();
+  return std::shared_ptr<ProviderStream>(
+      new ProviderStream(options, contracts, audit, std::move(stream_id), std::move(peer), dataset,
+                         std::move(contract), std::move(contract_hash), request.traceparent(),
+                         std::move(reader), std::move(positions), limits, window));
+}
+
+ProviderStream::ProviderStream(const Options& options, ContractBook* contracts, AuditLog* audit,
+                               std::string stream_id, std::string peer,
+                               const SharedDataset& dataset, trust::Contract contract,
+                               std::string contract_hash, std::string traceparent,
+                               std::unique_ptr<SourceReader> reader,
+                               std::map<int32_t, int64_t> start, BatchLimits limits, int64_t window)
+    : options_(options),
+      contracts_(contracts),
+      audit_(audit),
+      stream_id_(std::move(stream_id)),
+      peer_(std::move(peer)),
+      dataset_(dataset),
+      contract_(std::move(contract)),
+      contract_hash_(std::move(contract_hash)),
+      traceparent_(std::move(traceparent)),
+      reader_(std::move(reader)),
+      limits_(limits),
+      window_(window) {
+  head_.hash = audit::AuditChain::Genesis(stream_id_);
+  acknowledged_ = std::move(start);
+}
+
+absl::Status ProviderStream::Run(Transport& transport) {
+  absl::Cleanup ended = [this] { End(); };
+  fv1::SubscribeResponse opened;
+  fv1::StreamOpened* o = opened.mutable_opened();
+  o->set_stream_id(stream_id_);
+  o->set_protocol_version(fv1::PROTOCOL_VERSION_1);
+  o->set_epoch(dataset_.epoch);
+  o->set_partitions(dataset_.partitions);
+  o->set_max_unacknowledged_bytes(window_);
+  o->set_max_batch_records(limits_.max_records);
+  o->set_max_batch_bytes(limits_.max_bytes);
+  if (!transport.Send(opened)) return SubscriberWentAway();
+  audit::AuditChain chain(stream_id_);
+  // The index records where the chain ended, so receipts can be exchanged for it later.
+  absl::Cleanup end_chain = [this, &chain] { audit_->EndStream(chain); };
+  next_check_ = Now() + options_.recheck_interval;
+  next_heartbeat_ = Now() + options_.heartbeat_interval;
+  const StreamParties parties{options_.self,     peer_,       dataset_.id, contract_hash_,
+                              contract_.purpose, traceparent_};
+  std::optional<SourceBatch> batch;  // read from the source, not yet sent
+  while (!transport.Cancelled()) {
+    RETURN_IF_ERROR(Upkeep(transport));
+    if (!batch.has_value()) {
+      ASSIGN_OR_RETURN(batch, reader_->Next(options_.poll_wait));
+      if (!batch.has_value()) continue;
+    }
+    // Flow control: while the window is full, wait for acknowledgements, reading nothing more
+    // from the source; heartbeats and re-checks go on between waits.
+    if (!WaitForWindow(batch->bytes)) continue;
+    ASSIGN_OR_RETURN(fv1::SubscribeResponse out, Encode(*batch));
+    // Recorded before it is sent; what could not be recorded is not sent.
+    BatchFacts facts;
+    facts.partition = batch->partition;
+    facts.first_offset = batch->records.front().offset;
+    facts.next_offset = batch->next_offset;
+    facts.records = static_cast<int64_t>(batch->records.size());
+    facts.bytes = batch->bytes;
+    audit::AuditEntry entry = BatchEntry(parties, AuditDirection::kOffered, facts, Now());
+    entry.transaction_id = stream_id_;
+    ASSIGN_OR_RETURN(audit::AuditLink link, audit_->Record(chain, entry));
+    out.mutable_batch()->mutable_provider_audit()->set_sequence(link.sequence);
+    out.mutable_batch()->mutable_provider_audit()->set_hash(link.hash);
+    {
+      absl::MutexLock lock(&mu_);
+      head_ = {link.sequence, link.hash};
+      unacknowledged_.push_back({batch->partition, batch->next_offset, batch->bytes});
+      unacknowledged_bytes_ += batch->bytes;
+    }
+    if (on_batch_) on_batch_(facts.records, facts.bytes);
+    batch.reset();
+    if (!transport.Send(out)) return SubscriberWentAway();
+  }
+  return absl::CancelledError("the subscriber ended the stream");
+}
+
+absl::Status ProviderStream::Upkeep(Transport& transport) {
+  if (Now() >= next_check_) {
+    if (absl::Status still = transport.RecheckPeer(); !still.ok()) {
+      return absl::PermissionDeniedError(absl::StrCat("stream ended: ", still.message()));
+    }
+    absl::StatusOr<trust::Contract> valid =
+        contracts_->ForSubscribe(peer_, dataset_.id, contract_.id, /*raw=*/true, Now());
+    if (!valid.ok()) {
+      return absl::PermissionDeniedError(absl::StrCat("stream ended: ", valid.status().message()));
+    }
+    next_check_ = Now() + options_.recheck_interval;
+  }
+  if (Now() >= next_heartbeat_) {
+    ASSIGN_OR_RETURN(auto marks, reader_->HighWatermarks(options_.kafka_timeout));
+    fv1::SubscribeResponse hb;
+    for (const auto& [p, m] : marks) (*hb.mutable_heartbeat()->mutable_high_watermarks())[p] = m;
+    *hb.mutable_heartbeat()->mutable_at() = ToProto(Now());
+    if (!transport.Send(hb)) return SubscriberWentAway();
+    next_heartbeat_ = Now() + options_.heartbeat_interval;
+  }
+  return absl::OkStatus();
+}
+
+bool ProviderStream::WaitForWindow(int64_t bytes) {
+  // One batch always fits: an empty window takes any batch.
+  auto fits = [this, bytes]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return unacknowledged_bytes_ == 0 || unacknowledged_bytes_ + bytes <= window_;
+  };
+  const absl::Time now = Now();
+  const absl::Duration wait =
+      std::max(absl::ZeroDuration(),
+               std::min({options_.poll_wait, next_check_ - now, next_heartbeat_ - now}));
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithTimeout(absl::Condition(&fits), wait);
+}
+
+absl::StatusOr<fv1::SubscribeResponse> ProviderStream::Encode(const SourceBatch& batch) {
+  fv1::SubscribeResponse out;
+  fv1::RecordBatch* b = out.mutable_batch();
+  b->set_partition(batch.partition);
+  b->set_next_offset(batch.next_offset);
+  b->mutable_records()->Reserve(static_cast<int>(batch.records.size()));
+  std::set<int32_t> schema_ids;
+  for (const kafka::ConsumedRecord& r : batch.records) {
+    absl::StatusOr<wire::Frame> frame = wire::Decode(r.value);
+    if (!frame.ok()) {
+      return absl::DataLossError(absl::StrCat(dataset_.topic, " partition ", r.partition,
+                                              " offset ", r.offset,
+                                              ": not a Polder record: ", frame.status().message()));
+    }
+    if (schema_ids.insert(frame->schema_id).second && options_.schema_version) {
+      absl::StatusOr<int64_t> version = options_.schema_version(dataset_.id, frame->schema_id);
+      absl::Status allowed =
+          version.ok() ? ContractBook::CheckSchemaVersion(contract_, *version) : version.status();
+      if (!allowed.ok()) {
+        return absl::FailedPreconditionError(absl::StrCat("stream stopped at ", dataset_.topic,
+                                                          " partition ", r.partition, " offset ",
+                                                          r.offset, ": ", allowed.message()));
+      }
+    }
+    ToWireRecord(r, b->add_records());
+  }
+  for (int32_t id : schema_ids) b->add_schema_ids(id);
+  return out;
+}
+
+void ProviderStream::End() {
+  absl::MutexLock lock(&mu_);
+  open_ = false;
+  ended_at_ = Now();
+  unacknowledged_.clear();
+  unacknowledged_bytes_ = 0;
+}
+
+void ProviderStream::Acknowledge(const std::map<int32_t, int64_t>& committed) {
+  absl::MutexLock lock(&mu_);
+  for (const auto& [p, o] : committed) {
+    int64_t& acked = acknowledged_[p];
+    acked = std::max(acked, o);
+  }
+  for (auto it = unacknowledged_.begin(); it != unacknowledged_.end();) {
+    auto a = acknowledged_.find(it->partition);
+    if (a != acknowledged_.end() && it->next_offset <= a->second) {
+      unacknowledged_bytes_ -= it->bytes;
+      it = unacknowledged_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+ProviderStream::Head ProviderStream::head() const {
+  absl::MutexLock lock(&mu_);
+  return head_;
+}
+
+bool ProviderStream::open() const {
+  absl::MutexLock lock(&mu_);
+  return open_;
+}
+
+absl::Time ProviderStream::ended_at() const {
+  absl::MutexLock lock(&mu_);
+  return ended_at_;
+}
+
+int64_t ProviderStream::unacknowledged_bytes() const {
+  absl::MutexLock lock(&mu_);
+  return unacknowledged_bytes_;
+}
+
+bool ProviderStream::ReceiptAdvances(uint64_t sequence) const {
+  absl::MutexLock lock(&mu_);
+  return !any_receipt_kept_ || sequence > kept_receipt_;
+}
+
+void ProviderStream::ReceiptKept(uint64_t sequence) {
+  absl::MutexLock lock(&mu_);
+  kept_receipt_ = std::max(kept_receipt_, sequence);
+  any_receipt_kept_ = true;
+}
+
+}  // namespace node
+}  // namespace polder
