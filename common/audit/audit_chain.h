@@ -4,9 +4,10 @@
 //
 //   AuditChain chain("stream-7f3a");                 // or AuditChain::Resume(...) after a restart
 //   AuditLink link = chain.Append(entry);            // store link.canonical_json durably first
-//   ASSIGN_OR_RETURN(Receipt r, MakeReceipt(chain.stream_id(), "groningen", chain.head(), key,
-//   now)); RETURN_IF_ERROR(VerifyChain(stored_links)); RETURN_IF_ERROR(CheckReceipt(stored_links,
-//   their_receipt, their_public_key));
+//   ASSIGN_OR_RETURN(Receipt r,
+//                    MakeReceipt(chain.stream_id(), "groningen", chain.head(), key, now));
+//   RETURN_IF_ERROR(VerifyChain(stored_links));
+//   RETURN_IF_ERROR(CheckReceipt(stored_links, their_receipt, their_public_key));
 //
 // hash(n) = SHA-256 hex of (hash(n-1) + "\n" + canonical JSON of entry n), hash(0) of the
 // genesis string "polder-audit-v1:<stream id>". Canonical JSON is RFC 8785 (common/trust/jcs).

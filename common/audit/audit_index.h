@@ -5,10 +5,11 @@
 //
 // Records (key → JSON value), each key written with one meaning only, so two writers of the same
 // key (the entry's writer and the node's index tailer) never contradict each other:
-//   stream/<id>            {"source","destination","direction","offset"}  where its first entry
-//   lies checkpoint/<id>/<seq>  {"offset","hash"}                  where link <seq> (a multiple of
-//   64) lies end/<id>               {"sequence","hash"}                the head of a stream that
-//   ended through                {"offset"}                         every entry below it is indexed
+//   stream/<id>            {"source","destination","direction","offset"}
+//                          where its first entry lies
+//   checkpoint/<id>/<seq>  {"offset","hash"}     where link <seq> (a multiple of 64) lies
+//   end/<id>               {"sequence","hash"}   the head of a stream that ended
+//   through                {"offset"}            every entry below it is indexed
 // Offsets are exact (provider: written after the acknowledged entry) or a lower bound (subscriber:
 // written in the mirror transaction, before the entry's offset is known); a reader seeks there
 // and reads forward. A reader loads the index, then completes it from `through` — so an index

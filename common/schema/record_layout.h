@@ -3,9 +3,9 @@
 //
 //   field option (polder.datasets.common.v1.entity_id) = true    → a string field: the Kafka key
 //   field option (polder.datasets.common.v1.event_time) = true   → a google.protobuf.Timestamp
-//   field option (polder.datasets.common.v1.location) = true     → a
-//   polder.datasets.common.v1.Location message option (polder.datasets.common.v1.dataset) →
-//   DatasetInfo (id, personal data, ...)
+//   field option (polder.datasets.common.v1.location) = true
+//                                                     → a polder.datasets.common.v1.Location
+//   message option (polder.datasets.common.v1.dataset) → DatasetInfo (id, personal data, ...)
 //
 // Options are read by number from the serialized options, so it works whether or not the
 // option extensions are linked into the binary.

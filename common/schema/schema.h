@@ -2,8 +2,9 @@
 // (protobuf's compiler library) or from a base64 FileDescriptorProto, imports resolved through
 // references, a canonical form that decides identity, and dynamic messages.
 //
-//   ASSIGN_OR_RETURN(auto common, ParsedSchema::Parse(common_text, {}, {.file_name =
-//   "polder/common.proto"})); ASSIGN_OR_RETURN(auto bikes, ParsedSchema::Parse(bikes_text,
+//   ASSIGN_OR_RETURN(auto common,
+//                    ParsedSchema::Parse(common_text, {}, {.file_name = "polder/common.proto"}));
+//   ASSIGN_OR_RETURN(auto bikes, ParsedSchema::Parse(bikes_text,
 //       {{"polder/common.proto", "polder.common.Location", 1, common}}));
 //   bikes->CanonicalBytes();  // equal for equal schemas, whichever form was sent
 //   ASSIGN_OR_RETURN(const Descriptor* d, bikes->MessageByIndexes({0}));

@@ -1,8 +1,9 @@
-// The one place a Polder service chooses its gRPC credentials. Outside the development mode
-// every listener and channel is TLS with the identity checker (common/tls/grpc_tls.h); the
-// development mode — which each service's configuration allows only on loopback addresses — is
-// plaintext. There is no other path: a missing or broken credential is an error, never a
-// plaintext fallback.
+// The one place a Polder service chooses between TLS and plaintext for its gRPC credentials.
+// Outside the development mode every listener and channel made here is TLS with the identity
+// checker (common/tls/grpc_tls.h); the development mode — which each service's configuration
+// allows only on loopback addresses — is plaintext. There is no other path: a missing or broken
+// credential is an error, never a plaintext fallback. The node's federation listener and its
+// subscriptions, which are mutual TLS in every mode, take common/tls's credentials directly.
 #ifndef POLDER_COMMON_SERVER_GRPC_SECURITY_H_
 #define POLDER_COMMON_SERVER_GRPC_SECURITY_H_
 

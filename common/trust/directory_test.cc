@@ -160,6 +160,13 @@ TEST_F(TrustTest, MalformedDirectoriesNameTheField) {
   bad = j;
   bad["directory"]["valid_until"] = "tomorrow";
   expect_error(bad, "directory.valid_until");
+  // absl's parser takes these too; a directory is never valid forever.
+  bad = j;
+  bad["directory"]["valid_until"] = "infinite-future";
+  expect_error(bad, "directory.valid_until");
+  bad = j;
+  bad["directory"]["valid_from"] = "infinite-past";
+  expect_error(bad, "directory.valid_from");
   EXPECT_THAT(SignedDirectory::Parse("{not json"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not valid JSON")));
 }

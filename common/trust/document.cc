@@ -39,7 +39,10 @@ std::string FormatRfc3339(absl::Time t) {
 absl::StatusOr<absl::Time> ParseRfc3339(absl::string_view text) {
   absl::Time t;
   std::string err;
-  if (!absl::ParseTime(absl::RFC3339_full, std::string(text), &t, &err)) {
+  // absl::ParseTime also takes "infinite-future" and "infinite-past": never a time a document
+  // may name (a directory or contract valid forever).
+  if (!absl::ParseTime(absl::RFC3339_full, std::string(text), &t, &err) ||
+      t == absl::InfiniteFuture() || t == absl::InfinitePast()) {
     return absl::InvalidArgumentError(
         absl::StrCat("'", text, "' is not an RFC 3339 time such as 2026-11-28T10:00:00Z"));
   }

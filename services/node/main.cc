@@ -9,8 +9,7 @@
 // federation (mutual TLS, when configured), and the plain-HTTP ops listener (/metrics, /livez,
 // /readyz, /statusz). Every listener authenticates before it parses and bounds what an
 // unauthenticated connection costs (ADR 0011). SIGTERM/SIGINT: stop taking requests, finish
-// those in flight (drain_timeout), commit what is queued, exit 0. The node is assembled in
-// services/node/server/node_server.h.
+// those in flight (drain_timeout), commit what is queued, exit 0 (see server/node_server.h).
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>

@@ -174,8 +174,11 @@ absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& 
                        "; ingest needs delete (compaction would drop records of the same entity)"));
     }
     const int64_t retention = ConfigInt(*d, "retention.ms", -1);
-    const int64_t wanted_retention =
-        w.spec.configs.count("retention.ms") ? std::stoll(w.spec.configs.at("retention.ms")) : -1;
+    int64_t wanted_retention = -1;
+    if (auto r = w.spec.configs.find("retention.ms");
+        r != w.spec.configs.end() && !absl::SimpleAtoi(r->second, &wanted_retention)) {
+      wanted_retention = -1;
+    }
     if (w.dataset && retention != wanted_retention) {
       report.warnings.push_back(absl::StrCat("topic ", name, " keeps records for retention.ms=",
                                              retention, ", configured ", wanted_retention));

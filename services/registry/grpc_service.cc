@@ -12,8 +12,8 @@ namespace {
 // gRPC clients get the canonical code; the Confluent code is kept in the message.
 grpc::Status Out(const absl::Status& s) {
   if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
-                      absl::StrCat(s.message(), " (error_code ", ConfluentErrorCode(s), ")"));
+  return ToGrpcStatus(absl::Status(
+      s.code(), absl::StrCat(s.message(), " (error_code ", ConfluentErrorCode(s), ")")));
 }
 
 std::vector<SchemaReference> Refs(
@@ -289,7 +289,7 @@ grpc::Status RegistryGrpcService::SetPrimary(grpc::ServerContext* ctx,
   POLDER_CALLER(ctx, peer);
   absl::Status allowed = policy_.CheckOperator(peer, "move the primary role");
   if (!allowed.ok()) return Out(allowed);
-  if (store_ == nullptr) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no Kafka store");
+  if (store_ == nullptr) return ToGrpcStatus(absl::UnimplementedError("no Kafka store"));
   absl::Status s = store_->MakePrimary(req->replica());
   if (!s.ok()) return Out(s);
   resp->set_primary(store_->primary_replica());

@@ -26,7 +26,7 @@ KafkaSchemaStore::~KafkaSchemaStore() {
   if (role_thread_.joinable()) role_thread_.join();
   if (tail_thread_.joinable()) tail_thread_.join();
   absl::MutexLock lock(&write_mu_);
-  producer_.reset();
+  writer_.reset();
 }
 
 void KafkaSchemaStore::RefreshSeenPrimary() {
@@ -166,7 +166,7 @@ absl::Status KafkaSchemaStore::WaitCaughtUp(absl::Duration timeout) {
 
 absl::StatusOr<int64_t> KafkaSchemaStore::Commit(const std::vector<StoreRecord>& records) {
   absl::MutexLock lock(&write_mu_);
-  if (!primary_ || producer_ == nullptr) {
+  if (!primary_ || writer_ == nullptr || writer_->needs_recovery()) {
     return RegistryError(kNotPrimary, absl::StrCat("this registry replica ('", options_.replica_id,
                                                    "') is not the primary; send writes to '",
                                                    primary_replica(), "'"));
@@ -185,22 +185,24 @@ absl::StatusOr<int64_t> KafkaSchemaStore::Commit(const std::vector<StoreRecord>&
       pr.key = r.key;
       pr.tombstone = !r.value.has_value();
       pr.value = r.value.value_or("");
-      producer_->Send(std::move(pr), [deliveries](absl::StatusOr<kafka::RecordMetadata> md) {
-        if (!md.ok()) return;  // The transaction's outcome decides; it fails as a whole.
-        absl::MutexLock l(&deliveries->mu);
-        deliveries->last = std::max(deliveries->last, md->offset);
-      });
+      writer_->producer()->Send(
+          std::move(pr), [deliveries](absl::StatusOr<kafka::RecordMetadata> md) {
+            if (!md.ok()) return;  // The transaction's outcome decides; it fails as a whole.
+            absl::MutexLock l(&deliveries->mu);
+            deliveries->last = std::max(deliveries->last, md->offset);
+          });
     }
     return absl::OkStatus();
   };
-  absl::Status s = kafka::RunInTransaction(*producer_, fill, 3, options_.timeout);
-  if (s.ok()) s = producer_->Flush(options_.timeout);  // every delivery callback has run
+  absl::Status s = writer_->Transact(fill);
+  // Every delivery callback has run.
+  if (s.ok()) s = writer_->producer()->Flush(options_.timeout);
   if (!s.ok()) {
-    if (kafka::IsFenced(s)) {
+    if (writer_->fenced()) {
       std::optional<Primary> p = SeenPrimary();
       if (p.has_value() && p->replica == options_.replica_id) fenced_at_epoch_ = p->epoch;
       primary_ = false;
-      producer_.reset();
+      writer_.reset();
       log::Error("registry primary fenced by a newer primary; stepping down",
                  {{"replica", options_.replica_id}, {"reason", std::string(s.message())}});
       return RegistryError(
@@ -211,14 +213,13 @@ absl::StatusOr<int64_t> KafkaSchemaStore::Commit(const std::vector<StoreRecord>&
     // coordinator); the registry syncs with the log before its next write.
     log::Warning("registry write failed; replacing the transactional producer",
                  {{"reason", std::string(s.message())}});
-    producer_.reset();
-    absl::StatusOr<std::unique_ptr<kafka::TransactionalProducer>> fresh = NewProducer();
-    if (fresh.ok()) {
-      producer_ = std::move(*fresh);
-    } else {
+    writer_->Invalidate();
+    absl::Status fresh = writer_->Recover(nullptr).status();
+    if (!fresh.ok()) {
+      writer_.reset();
       primary_ = false;  // Not fenced: the role loop takes the role again when it can.
       log::Error("registry primary cannot write; stepping down until Kafka recovers",
-                 {{"reason", std::string(fresh.status().message())}});
+                 {{"reason", std::string(fresh.message())}});
     }
     return RegistryError(kStoreError,
                          absl::StrCat("storing in ", options_.topic, " failed: ", s.message()));
@@ -229,28 +230,31 @@ absl::StatusOr<int64_t> KafkaSchemaStore::Commit(const std::vector<StoreRecord>&
   return deliveries->last;
 }
 
-absl::StatusOr<std::unique_ptr<kafka::TransactionalProducer>> KafkaSchemaStore::NewProducer() {
-  kafka::ProducerOptions po;
-  po.client = options_.client;
-  po.delivery_timeout = options_.timeout;
-  po.transaction_timeout = options_.timeout;  // A crashed primary's open transaction ends soon.
-  po.transactional_id = absl::StrCat("polder-registry-", options_.federation);
-  ASSIGN_OR_RETURN(auto producer, kafka_.NewTransactionalProducer(po));
-  RETURN_IF_ERROR(producer->InitTransactions(options_.timeout));
-  return producer;
+absl::StatusOr<std::unique_ptr<kafka::StateWriter>> KafkaSchemaStore::NewWriter() {
+  kafka::StateWriter::Options o;
+  o.producer.client = options_.client;
+  o.producer.delivery_timeout = options_.timeout;
+  o.producer.transaction_timeout =
+      options_.timeout;  // A crashed primary's open transaction ends soon.
+  o.producer.transactional_id = absl::StrCat("polder-registry-", options_.federation);
+  o.timeout = options_.timeout;
+  // No state topic here: the tail thread reads the log; WaitCaughtUp syncs with it.
+  auto writer = std::make_unique<kafka::StateWriter>(kafka_, std::move(o));
+  RETURN_IF_ERROR(writer->Recover(nullptr).status());
+  return writer;
 }
 
 absl::Status KafkaSchemaStore::BecomePrimary() {
   {
     absl::MutexLock lock(&write_mu_);
     if (primary_) return absl::OkStatus();
-    ASSIGN_OR_RETURN(producer_, NewProducer());
+    ASSIGN_OR_RETURN(writer_, NewWriter());
   }
   // Everything the previous primary committed is applied before we assign ids.
   absl::Status caught_up = WaitCaughtUp(options_.timeout);
   if (!caught_up.ok()) {
     absl::MutexLock lock(&write_mu_);
-    producer_.reset();
+    writer_.reset();
     return caught_up;
   }
   primary_ = true;
@@ -269,9 +273,9 @@ absl::Status KafkaSchemaStore::BecomePrimary() {
 
 void KafkaSchemaStore::StepDown(const std::string& why) {
   absl::MutexLock lock(&write_mu_);
-  if (!primary_ && producer_ == nullptr) return;
+  if (!primary_ && writer_ == nullptr) return;
   primary_ = false;
-  producer_.reset();
+  writer_.reset();
   log::Warning("registry replica stepped down",
                {{"replica", options_.replica_id}, {"reason", why}});
 }

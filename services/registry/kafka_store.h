@@ -30,6 +30,7 @@
 #include "common/kafka/client_factory.h"
 #include "common/kafka/consumer.h"
 #include "common/kafka/producer.h"
+#include "common/kafka/state_writer.h"
 #include "services/registry/registry.h"
 
 namespace polder {
@@ -98,7 +99,9 @@ class KafkaSchemaStore : public RecordLog {
   void StepDown(const std::string& why);
   // A transactional producer for our fixed id, transactions initialised (fencing any other
   // holder of the id and resolving a transaction it left open).
-  absl::StatusOr<std::unique_ptr<kafka::TransactionalProducer>> NewProducer();
+  // A writer with a fresh producer (fencing an older primary), one per term as primary: a
+  // fenced writer stays fenced, and an explicit MakePrimary starts a new term.
+  absl::StatusOr<std::unique_ptr<kafka::StateWriter>> NewWriter();
 
   // Serialises role changes (take-over, hand-over, step-down decisions).
   absl::Mutex role_mu_;
@@ -118,7 +121,7 @@ class KafkaSchemaStore : public RecordLog {
   std::thread role_thread_;
 
   absl::Mutex write_mu_;
-  std::unique_ptr<kafka::TransactionalProducer> producer_ ABSL_GUARDED_BY(write_mu_);
+  std::unique_ptr<kafka::StateWriter> writer_ ABSL_GUARDED_BY(write_mu_);
   // Epoch of the primary record naming us when we were fenced: we do not take over again
   // until a newer record names us.
   int64_t fenced_at_epoch_ ABSL_GUARDED_BY(write_mu_) = -1;

@@ -437,7 +437,9 @@ TEST(RegistryStateTest, MalformedRecordsAreRefusedWithAReasonAndChangeNothing) {
     SCOPED_TRACE(absl::StrCat(c.key.substr(0, 40), " => ", c.value.value_or("<tombstone>")));
     const absl::Status status = state.Apply(Rec(c.key, c.value));
     EXPECT_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.reason)));
-    if (c.key.size() < 100) EXPECT_THAT(std::string(status.message()), HasSubstr(c.key));
+    if (c.key.size() < 100) {
+      EXPECT_THAT(std::string(status.message()), HasSubstr(c.key));
+    }
     EXPECT_EQ(Snapshot(state), before);
   }
   EXPECT_EQ(state.applied(), applied) << "refused records are not counted as applied";

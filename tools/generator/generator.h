@@ -3,8 +3,8 @@
 // weekly rhythms in local time (Europe/Amsterdam), plausible ranges, correct event times.
 // Used by the tests, the demo (`polder-generate --post`) and the benchmarks.
 //
-//   for (const auto& r : generator::Generate("groningen", "mobility.bike-counts", interval_end,
-//   42)) {
+//   for (const auto& r :
+//        generator::Generate("groningen", "mobility.bike-counts", interval_end, 42)) {
 //     // r.entity_id, r.event_time, r.json (the dataset message in the proto3 JSON mapping)
 //   }
 #ifndef POLDER_TOOLS_GENERATOR_GENERATOR_H_

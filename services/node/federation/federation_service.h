@@ -1,21 +1,21 @@
-// polder.federation.v1.FederationService on the provider's node (ARCHITECTURE §8), first part:
-// ListDatasets and Subscribe. Every call's peer comes from the mutual-TLS identity checked
-// against the directory; a Subscribe needs a contract (ContractBook) and streams the dataset's
-// source topic from a cursor (SourceReader), recording each batch in the audit log before it is
-// sent (AuditLog). During the stream the contract and the peer's certificate are re-checked every
-// `recheck_interval`; a failure ends the stream with PERMISSION_DENIED, a record whose schema
-// version the contract does not allow with FAILED_PRECONDITION.
+// polder.federation.v1.FederationService on the provider's node (ARCHITECTURE §8): the gRPC
+// adapter of the federation's provider side. Every call's peer comes from the mutual-TLS identity
+// checked against the directory (tls::CallPeer); the work returns absl::Status, turned into the
+// call's gRPC status once (common/status/grpc_status.h).
 //
-// Flow control: a stream sends at most `max_unacknowledged_bytes` beyond what the subscriber has
-// acknowledged (the committed cursor it hands over with ExchangeReceipts); then it stops reading
-// the source and only sends heartbeats. The source consumer's prefetch is bounded too, so a
-// subscriber that stops reading costs the provider at most about one window, one batch and the
-// consumer's queue per stream.
+// Subscribe: checks the protocol version, the dataset, the contract (ContractBook) and the peer's
+// stream limit, then runs the stream as a ProviderStream (provider_stream.h: the start, batches
+// recorded in the audit log before they are sent, flow control, re-checks, heartbeats) over the
+// call's writer and context. A subscriber that stops reading costs the provider at most about
+// one window, one batch and the source consumer's queue per stream.
 //
 // ExchangeReceipts: the subscriber hands over its signed chain head and its committed cursor;
 // the provider checks the signature against the directory, keeps the receipt in its audit log,
-// releases the acknowledged bytes and answers with its own signed head. GetAuditEntries: the
-// provider's entries of a stream whose destination is the caller.
+// acknowledges the cursor to the stream (which reopens its window at once) and answers with its
+// own signed head — from the stream in memory, from the audit index for a stream that ended
+// (also before a restart), or countersigning a subscriber's gap entry it reported.
+// GetAuditEntries: the provider's entries of a stream whose destination is the caller, read
+// through the audit index, at most max_audit_reads_per_peer reads per peer at once.
 #ifndef POLDER_SERVICES_NODE_FEDERATION_FEDERATION_SERVICE_H_
 #define POLDER_SERVICES_NODE_FEDERATION_FEDERATION_SERVICE_H_
 

@@ -191,7 +191,8 @@ TEST_F(ProviderStreamTest, StartsFromTheCursorAndRefusesOneOfAnotherEpochOrParti
     (*request.mutable_cursor()->mutable_next_offsets())[p] = 2;
   ASSERT_OK_AND_ASSIGN(auto stream, world_.OpenStream(request));
   RecordingTransport transport;
-  RunUntilCancelled(*stream, transport, [&] { transport.WaitForBatches(kPartitions); });
+  EXPECT_THAT(RunUntilCancelled(*stream, transport, [&] { transport.WaitForBatches(kPartitions); }),
+              StatusIs(absl::StatusCode::kCancelled));
   for (const fv1::RecordBatch& b : transport.batches()) {
     ASSERT_GT(b.records_size(), 0);
     EXPECT_EQ(b.records(0).source_offset(), 2) << "partition " << b.partition();
@@ -232,7 +233,9 @@ TEST_F(ProviderStreamTest, ACursorBeforeTheContractsStartIsRefusedNotClamped) {
   request.clear_cursor();
   ASSERT_OK_AND_ASSIGN(auto stream, world_.OpenStream(request));
   RecordingTransport transport;
-  RunUntilCancelled(*stream, transport, [&] { ASSERT_TRUE(transport.WaitForHeartbeat()); });
+  EXPECT_THAT(
+      RunUntilCancelled(*stream, transport, [&] { ASSERT_TRUE(transport.WaitForHeartbeat()); }),
+      StatusIs(absl::StatusCode::kCancelled));
   EXPECT_TRUE(transport.batches().empty());
   request.set_start_position("yesterday");
   EXPECT_THAT(world_.OpenStream(request),
@@ -314,7 +317,9 @@ TEST_F(ProviderStreamTest, HeartbeatsCarryTheHighWatermarksWhileIdle) {
   request.set_start_position("latest");
   ASSERT_OK_AND_ASSIGN(auto stream, world_.OpenStream(request));
   RecordingTransport transport;
-  RunUntilCancelled(*stream, transport, [&] { ASSERT_TRUE(transport.WaitForHeartbeat()); });
+  EXPECT_THAT(
+      RunUntilCancelled(*stream, transport, [&] { ASSERT_TRUE(transport.WaitForHeartbeat()); }),
+      StatusIs(absl::StatusCode::kCancelled));
   for (const fv1::SubscribeResponse& m : transport.sent()) {
     if (!m.has_heartbeat()) continue;
     int64_t total = 0;

@@ -110,7 +110,7 @@ void Subscriber::Run() {
           MirrorWriter::Start(options_.writer, kafka_);
       if (!w.ok()) {
         state_.Set(SubscriptionStatus::kReconnecting, w.status().message());
-        absl::SleepFor(backoff);
+        Pause(backoff);
         backoff = std::min(2 * backoff, options_.max_backoff);
         continue;
       }

@@ -120,9 +120,9 @@ grpc::Status IngestGrpcService::PublishStream(grpc::ServerContext* context,
   {
     absl::MutexLock lock(&mu_);
     if (streams_[who] >= max_streams_per_identity_) {
-      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                          absl::StrCat("this identity has ", max_streams_per_identity_,
-                                       " PublishStream calls open already (the limit)"));
+      return ToGrpcStatus(absl::ResourceExhaustedError(
+          absl::StrCat("this identity has ", max_streams_per_identity_,
+                       " PublishStream calls open already (the limit)")));
     }
     ++streams_[who];
   }

@@ -51,7 +51,12 @@ absl::Status SchemaCache::Load() {
   absl::MutexLock lock(&mu_);
   const json versions_doc = doc.value("versions", json::object());
   const json latest_doc = doc.value("latest", json::object());
+  const json pinned_doc = doc.value("pinned", json::array());
+  if (!versions_doc.is_object() || !latest_doc.is_object() || !pinned_doc.is_array()) {
+    return corrupt("versions, latest or pinned of the wrong type");
+  }
   for (const auto& [subject, versions] : versions_doc.items()) {
+    if (!versions.is_object()) return corrupt("bad versions entry");
     for (const auto& [v, id] : versions.items()) {
       int32_t version = 0;
       if (!absl::SimpleAtoi(v, &version) || !id.is_number_integer())
@@ -59,7 +64,7 @@ absl::Status SchemaCache::Load() {
       versions_[subject][version] = id.get<int32_t>();
     }
   }
-  for (const json& id : doc.value("pinned", json::array())) {
+  for (const json& id : pinned_doc) {
     if (!id.is_number_integer()) return corrupt("bad pinned entry");
     pinned_.insert(id.get<int32_t>());
   }
@@ -74,8 +79,11 @@ absl::Status SchemaCache::Load() {
       return corrupt("bad schema");
     std::vector<SchemaRef> refs;
     const json refs_doc = s.value("references", json::array());
+    if (!refs_doc.is_array()) return corrupt("bad references");
     for (const json& r : refs_doc) {
-      refs.push_back({r.value("name", ""), r.value("subject", ""), r.value("version", 0)});
+      if (!r.is_object()) return corrupt("bad reference");
+      refs.push_back({json_input::StringOr(r, "name", ""), json_input::StringOr(r, "subject", ""),
+                      static_cast<int32_t>(json_input::IntOr(r, "version", 0))});
     }
     raw[id] = {s["serialized"].get<std::string>(), std::move(refs)};
   }

@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "proto/polder/datasets/standard_parsed.h"
 #include "proto/polder/datasets/standard_sources.h"
+#include "services/node/schema_cache/fake_schema_source.h"
 
 namespace polder {
 namespace node {
@@ -16,50 +17,7 @@ namespace {
 
 using ::polder::testing::StatusIs;
 
-// A registry holding the standard datasets as version 1 each, ids in bootstrap order.
-class FakeRegistry : public SchemaSource {
- public:
-  FakeRegistry() {
-    auto standard = datasets::StandardSchemas();
-    auto parsed = datasets::ParseStandardSchemas();
-    EXPECT_OK(parsed.status());
-    int32_t id = 0;
-    for (const datasets::StandardSchema& s : *standard) {
-      FetchedSchema f;
-      f.id = ++id;
-      f.subject = s.subject;
-      f.version = 1;
-      f.serialized = (*parsed)[s.subject]->ToSerializedBase64();
-      for (const std::string& i : s.imports) f.references.push_back({i, i, 1});
-      schemas_[f.id] = f;
-      subjects_[s.subject] = f.id;
-    }
-  }
-  absl::StatusOr<FetchedSchema> ById(int32_t id) override {
-    ++calls;
-    if (down) return absl::UnavailableError("registry down");
-    auto it = schemas_.find(id);
-    if (it == schemas_.end()) return absl::NotFoundError(absl::StrCat("Schema ", id, " not found"));
-    FetchedSchema f = it->second;
-    f.subject.clear();
-    f.version = 0;
-    return f;
-  }
-  absl::StatusOr<FetchedSchema> Version(const std::string& subject, int32_t version) override {
-    ++calls;
-    if (down) return absl::UnavailableError("registry down");
-    auto it = subjects_.find(subject);
-    if (it == subjects_.end() || (version != -1 && version != 1))
-      return absl::NotFoundError("Subject not found");
-    return schemas_[it->second];
-  }
-  bool down = false;
-  int calls = 0;
-
- private:
-  std::map<int32_t, FetchedSchema> schemas_;
-  std::map<std::string, int32_t> subjects_;
-};
+using FakeRegistry = FakeSchemaSource;
 
 constexpr char kBikes[] = "polder.datasets.mobility.v1.BikeCount";
 
@@ -104,6 +62,18 @@ TEST(SchemaCacheTest, UnknownSubjectsAndIdsAreNotFoundAndACorruptFileIsNamed) {
   EXPECT_THAT(
       SchemaCache::Open(file, registry),
       StatusIs(absl::StatusCode::kDataLoss, ::testing::HasSubstr("cache2.json is unreadable")));
+  // Valid JSON of the wrong shape is refused with a reason, never thrown.
+  for (const char* doc :
+       {R"({"schemas": {"1": {"serialized": "", "references": [1]}}})",
+        R"({"schemas": {"1": {"serialized": "", "references": [{"name": 7}]}}})",
+        R"({"schemas": {"1": {"serialized": "", "references": "x"}}})",
+        R"({"schemas": {}, "versions": [1]})", R"({"schemas": {}, "versions": {"s": 3}})",
+        R"({"schemas": {}, "pinned": {"a": 1}})", R"({"schemas": {}, "latest": 5})"}) {
+    std::ofstream(file) << doc;
+    EXPECT_THAT(SchemaCache::Open(file, registry),
+                StatusIs(absl::StatusCode::kDataLoss, ::testing::HasSubstr("is unreadable")))
+        << doc;
+  }
 }
 
 }  // namespace

@@ -4,10 +4,12 @@
 // node's cache (SchemaCache::Served); anything else is 404 without the registry being asked, so
 // the endpoint is no proxy to the registry and nothing is cached on a client's behalf.
 //
-//   GET /schemas/ids/{id}[?format=serialized][&subject=...]   {"schema", "schemaType",
-//   "references"} GET /schemas/ids/{id}/schema                               the schema text GET
-//   /subjects/{subject}/versions/{version|latest}[?deleted=true][&format=serialized] GET
-//   /subjects/{subject}/versions/{version|latest}/schema
+//   GET /schemas/ids/{id}[?format=serialized][&subject=...]
+//       {"schema", "schemaType", "references"}
+//   GET /schemas/ids/{id}/schema
+//       the schema text
+//   GET /subjects/{subject}/versions/{version|latest}[?deleted=true][&format=serialized]
+//   GET /subjects/{subject}/versions/{version|latest}/schema
 //
 // Errors in Confluent's form: {"error_code": 40403, "message": "..."}; a route it does not serve
 // answers Confluent's JSON 404 ({"error_code": 404, ...}), which Confluent's clients read as "not

@@ -1,7 +1,7 @@
 // polder-node assembled: built from a validated NodeConfig, one builder per subsystem (trust,
-// schemas, ingest, federation provider, subscriptions, ops), each reporting to the ops
-// listener's readiness registry. The binary's main only parses flags, loads the config, starts
-// a NodeServer and waits for a termination signal.
+// schemas, ingest, federation provider, subscriptions, ops); the ops listener's readiness
+// registry gets the checks kafka, certificate, ingest and schemas. The binary's main only parses
+// flags, loads the config, starts a NodeServer and waits for a termination signal.
 //
 //   kafka::RdKafkaClientFactory kafka;
 //   ASSIGN_OR_RETURN(auto node, NodeServer::Start(std::move(config), kafka));

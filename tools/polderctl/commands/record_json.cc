@@ -76,7 +76,9 @@ absl::StatusOr<std::string> RecordToJsonLine(const kafka::ConsumedRecord& record
   line["ce_time"] = HeaderOrNull(record, "ce_time");
   line["ce_source"] = HeaderOrNull(record, "ce_source");
   line["schema_id"] = id;
-  line["value"] = ordered_json::parse(value_json);
+  // Protobuf's JSON printer wrote it; should it ever not parse, the text is kept as a string.
+  ordered_json value = ordered_json::parse(value_json, nullptr, /*allow_exceptions=*/false);
+  line["value"] = value.is_discarded() ? ordered_json(value_json) : std::move(value);
   // Keys and headers are bytes on Kafka: invalid UTF-8 is replaced (U+FFFD) rather than failing.
   return line.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
 }
