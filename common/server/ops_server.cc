@@ -3,6 +3,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/server/host_port.h"
+#include "common/status/status_macros.h"
 
 namespace polder {
 namespace server {
@@ -83,6 +85,20 @@ http::HttpResponse Text(int status, std::string body, const char* type) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<OpsServer>> OpsServer::Listen(absl::string_view address,
+                                                             absl::string_view field,
+                                                             const Readiness* readiness,
+                                                             StatusFn status, MetricsFn metrics) {
+  ASSIGN_OR_RETURN(HostPort where, ParseHostPort(address, field));
+  OpsOptions options;
+  options.bind_address = where.host;
+  options.port = where.port;
+  ASSIGN_OR_RETURN(std::unique_ptr<OpsServer> ops,
+                   Create(options, readiness, std::move(status), std::move(metrics)));
+  RETURN_IF_ERROR(ops->Start());
+  return ops;
+}
 
 absl::StatusOr<std::unique_ptr<OpsServer>> OpsServer::Create(const OpsOptions& options,
                                                              const Readiness* readiness,

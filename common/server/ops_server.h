@@ -23,6 +23,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/http/https_server.h"
@@ -77,6 +78,12 @@ class OpsServer {
   using MetricsFn = std::function<std::string()>;
 
   static absl::StatusOr<std::unique_ptr<OpsServer>> Create(const OpsOptions& options,
+                                                           const Readiness* readiness,
+                                                           StatusFn status, MetricsFn metrics);
+  // Create with the default options on `address` (host:port; `field` names the setting in
+  // the error for a malformed one), then Start.
+  static absl::StatusOr<std::unique_ptr<OpsServer>> Listen(absl::string_view address,
+                                                           absl::string_view field,
                                                            const Readiness* readiness,
                                                            StatusFn status, MetricsFn metrics);
   absl::Status Start();

@@ -112,6 +112,23 @@ TEST_F(OpsServerTest, UnknownPathsAndMethodsAreRefused) {
   EXPECT_TRUE(post->status == 405 || post->status == 413) << post->status;
 }
 
+TEST(OpsServerListenTest, ListensOnTheConfiguredAddressAndNamesAMalformedOne) {
+  Readiness readiness;
+  auto status = [] { return nlohmann::json::object(); };
+  auto metrics = [] { return std::string(); };
+  EXPECT_THAT(OpsServer::Listen("no-port", "node.ops_address", &readiness, status, metrics),
+              polder::testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                        HasSubstr("node.ops_address: expected host:port")));
+  absl::StatusOr<std::unique_ptr<OpsServer>> ops =
+      OpsServer::Listen("127.0.0.1:0", "node.ops_address", &readiness, status, metrics);
+  ASSERT_TRUE(ops.ok()) << ops.status();
+  httplib::Client client("127.0.0.1", (*ops)->port());
+  auto live = client.Get("/livez");
+  ASSERT_TRUE(live);
+  EXPECT_EQ(live->status, 200);
+  (*ops)->Stop();
+}
+
 }  // namespace
 }  // namespace server
 }  // namespace polder

@@ -157,15 +157,10 @@ absl::Status RegistryServer::StartOps() {
     certificate_ = std::make_unique<server::CertificateExpiry>(config_.cert_file);
     readiness_.AddCheck("certificate", [this] { return certificate_->Check(absl::Now()); });
   }
-  ASSIGN_OR_RETURN(server::HostPort address,
-                   server::ParseHostPort(config_.ops_address, "registry.ops_address"));
-  server::OpsOptions oo;
-  oo.bind_address = address.host;
-  oo.port = address.port;
-  ASSIGN_OR_RETURN(ops_, server::OpsServer::Create(
-                             oo, &readiness_, [this] { return StatusPage(); },
-                             [this] { return MetricsText(); }));
-  return ops_->Start();
+  ASSIGN_OR_RETURN(ops_, server::OpsServer::Listen(
+                             config_.ops_address, "registry.ops_address", &readiness_,
+                             [this] { return StatusPage(); }, [this] { return MetricsText(); }));
+  return absl::OkStatus();
 }
 
 nlohmann::json RegistryServer::StatusPage() {

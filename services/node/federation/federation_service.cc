@@ -47,7 +47,7 @@ grpc::Status FederationService::ListDatasets(grpc::ServerContext* context,
     if (l == nullptr) {
       l = response->add_datasets();
       l->set_dataset_id(d->second.id);
-      l->set_provider(options_.self);
+      l->set_provider(options_.stream.self);
       l->set_topic(d->second.topic);
       l->set_partitions(d->second.partitions);
       l->set_epoch(d->second.epoch);
@@ -104,21 +104,6 @@ grpc::Status FederationService::Subscribe(grpc::ServerContext* context,
                              SubscribeAs(context, peer->peer_id, *request, writer)));
 }
 
-ProviderStream::Options FederationService::StreamOptions() const {
-  ProviderStream::Options o;
-  o.self = options_.self;
-  o.consumer = options_.consumer;
-  o.max_batch_records = options_.max_batch_records;
-  o.max_batch_bytes = options_.max_batch_bytes;
-  o.max_unacknowledged_bytes = options_.max_unacknowledged_bytes;
-  o.heartbeat_interval = options_.heartbeat_interval;
-  o.recheck_interval = options_.recheck_interval;
-  o.kafka_timeout = options_.kafka_timeout;
-  o.schema_version = options_.schema_version;
-  o.clock = options_.clock;
-  return o;
-}
-
 namespace {
 
 // A stream's transport: the call's writer and context.
@@ -155,8 +140,8 @@ absl::Status FederationService::SubscribeAs(grpc::ServerContext* context,
   }
   auto d = options_.datasets.find(request.dataset_id());
   if (d == options_.datasets.end()) {
-    return absl::NotFoundError(
-        absl::StrCat("dataset '", request.dataset_id(), "' is not shared by ", options_.self));
+    return absl::NotFoundError(absl::StrCat("dataset '", request.dataset_id(),
+                                            "' is not shared by ", options_.stream.self));
   }
   ASSIGN_OR_RETURN(trust::Contract contract,
                    contracts_->ForSubscribe(peer_id, request.dataset_id(), request.contract_id(),
@@ -175,7 +160,7 @@ absl::Status FederationService::SubscribeAs(grpc::ServerContext* context,
     --streams_per_peer_[p];
   };
   ASSIGN_OR_RETURN(std::shared_ptr<ProviderStream> stream,
-                   ProviderStream::Open(StreamOptions(), kafka_, contracts_, audit_, NewStreamId(),
+                   ProviderStream::Open(options_.stream, kafka_, contracts_, audit_, NewStreamId(),
                                         peer_id, d->second, std::move(contract), request));
   stream->set_on_batch(
       [this, key = std::make_pair(peer_id, d->second.id)](int64_t records, int64_t bytes) {
@@ -208,7 +193,7 @@ grpc::Status FederationService::ExchangeReceipts(grpc::ServerContext* context,
   if (!peer.ok()) return ToGrpcStatus(peer.status());
   if (signer_ == nullptr) {
     return ToGrpcStatus(absl::FailedPreconditionError(absl::StrCat(
-        options_.self, " has no signing key configured: it cannot exchange receipts")));
+        options_.stream.self, " has no signing key configured: it cannot exchange receipts")));
   }
   if (!request->has_receipt()) {
     return ToGrpcStatus(
@@ -224,8 +209,8 @@ grpc::Status FederationService::ExchangeReceipts(grpc::ServerContext* context,
   absl::StatusOr<audit::Receipt> ours;
   if (live != nullptr) {
     ours = ExchangeLive(peer->peer_id, *live, theirs, *request);
-  } else if (absl::StartsWith(theirs.stream_id,
-                              absl::StrCat("gap-", peer->peer_id, "-", options_.self, "-"))) {
+  } else if (absl::StartsWith(theirs.stream_id, absl::StrCat("gap-", peer->peer_id, "-",
+                                                             options_.stream.self, "-"))) {
     ours = NotariseGap(peer->peer_id, theirs);
   } else {
     ours = ExchangeEnded(peer->peer_id, theirs);
@@ -284,17 +269,18 @@ absl::StatusOr<audit::Receipt> FederationService::ExchangeEnded(const std::strin
   }
   absl::Cleanup release = [this, peer] { EndAuditRead(peer); };
   absl::StatusOr<AuditLog::StreamHead> head =
-      audit_->Head(theirs.stream_id, options_.kafka_timeout, peer);
+      audit_->Head(theirs.stream_id, options_.stream.kafka_timeout, peer);
   if (!head.ok()) {
     if (head.status().code() == absl::StatusCode::kNotFound) {
       return absl::NotFoundError(
-          absl::StrCat("stream ", theirs.stream_id, " is not known to ", options_.self));
+          absl::StrCat("stream ", theirs.stream_id, " is not known to ", options_.stream.self));
     }
     return head.status();
   }
-  if (head->direction != DirectionName(AuditDirection::kOffered) || head->source != options_.self) {
+  if (head->direction != DirectionName(AuditDirection::kOffered) ||
+      head->source != options_.stream.self) {
     return absl::PermissionDeniedError(absl::StrCat("stream ", theirs.stream_id,
-                                                    " is not a stream ", options_.self,
+                                                    " is not a stream ", options_.stream.self,
                                                     " offered to '", peer, "'"));
   }
   RETURN_IF_ERROR(signer_->Verify(theirs, peer, theirs.stream_id));
@@ -319,7 +305,7 @@ absl::StatusOr<audit::Receipt> FederationService::NotariseGap(const std::string&
   // subscriber's signed head of it and countersigns that head: neither side can later delete
   // the gap entry without the other's copy showing it.
   const std::string rest =
-      theirs.stream_id.substr(absl::StrCat("gap-", peer, "-", options_.self, "-").size());
+      theirs.stream_id.substr(absl::StrCat("gap-", peer, "-", options_.stream.self, "-").size());
   const size_t dash = rest.rfind('-');
   const std::string dataset = dash == std::string::npos ? "" : rest.substr(0, dash);
   if (theirs.sequence != 1) {
@@ -332,7 +318,7 @@ absl::StatusOr<audit::Receipt> FederationService::NotariseGap(const std::string&
     auto it = gaps_reported_.find({peer, dataset});
     if (it == gaps_reported_.end()) {
       return absl::NotFoundError(
-          absl::StrCat(options_.self, " has reported no gap of '", dataset, "' to '", peer,
+          absl::StrCat(options_.stream.self, " has reported no gap of '", dataset, "' to '", peer,
                        "' that is not notarised yet: subscribe again to have it reported"));
     }
     gaps_reported_.erase(it);
@@ -375,11 +361,11 @@ absl::StatusOr<std::vector<audit::AuditLink>> FederationService::ReadAudit(
   absl::Cleanup release = [this, peer] { EndAuditRead(peer); };
   ASSIGN_OR_RETURN(std::vector<audit::AuditLink> links,
                    audit_->Read(request.stream_id(), std::max<uint64_t>(1, request.from_sequence()),
-                                max, options_.kafka_timeout, peer));
+                                max, options_.stream.kafka_timeout, peer));
   if (links.empty()) {
-    return absl::NotFoundError(absl::StrCat(options_.self, " has no audit entries of stream ",
-                                            request.stream_id(), " from sequence ",
-                                            request.from_sequence()));
+    return absl::NotFoundError(absl::StrCat(options_.stream.self,
+                                            " has no audit entries of stream ", request.stream_id(),
+                                            " from sequence ", request.from_sequence()));
   }
   for (const audit::AuditLink& l : links) {
     absl::StatusOr<audit::AuditEntry> e = audit::ParseEntry(l.canonical_json);

@@ -41,26 +41,17 @@ namespace node {
 class FederationService final : public federation::v1::FederationService::Service {
  public:
   struct Options {
-    std::string self;
+    // What every stream runs with: this node's peer id (`stream.self`), the source consumer,
+    // batch limits, the window, heartbeat and re-check intervals, the Kafka timeout, the
+    // schema-version lookup and the clock.
+    ProviderStream::Options stream;
     std::map<std::string, SharedDataset> datasets;  // by id
-    kafka::ConsumerOptions consumer;
-    int32_t max_batch_records = 1000;
-    int64_t max_batch_bytes = 1 << 20;
-    absl::Duration heartbeat_interval = absl::Seconds(5);
-    absl::Duration recheck_interval = absl::Seconds(10);
-    absl::Duration kafka_timeout = absl::Seconds(10);
     int max_streams_per_peer = 8;
     // GetAuditEntries calls one peer may have in progress at once.
     int max_audit_reads_per_peer = 2;
-    int64_t max_unacknowledged_bytes = 8 << 20;
     // How long an ended stream's chain head is kept for a last ExchangeReceipts.
     absl::Duration keep_ended_streams = absl::Hours(1);
-    // The version of a schema id under the dataset's own subject, for the contract's version
-    // check (NOT_FOUND if the id is no version of that subject: such records are not served).
-    std::function<absl::StatusOr<int64_t>(const std::string& dataset_id, int32_t schema_id)>
-        schema_version;
     std::shared_ptr<const tls::IdentityChecker> checker;  // re-checks peers during streams
-    std::function<absl::Time()> clock;
   };
 
   // Per peer and dataset, since start.
@@ -121,8 +112,7 @@ class FederationService final : public federation::v1::FederationService::Servic
   // At most max_audit_reads_per_peer audit reads per peer at once; false if at the limit.
   bool AdmitAuditRead(const std::string& peer);
   void EndAuditRead(const std::string& peer);
-  absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
-  ProviderStream::Options StreamOptions() const;
+  absl::Time Now() const { return options_.stream.clock ? options_.stream.clock() : absl::Now(); }
 
   const Options options_;
   kafka::ClientFactory& kafka_;

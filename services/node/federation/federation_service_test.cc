@@ -114,19 +114,19 @@ class FederationServiceTest : public testing::KafkaBrokerTest {
 
   void StartServer() {
     FederationService::Options o;
-    o.self = "groningen";
+    o.stream.self = "groningen";
     o.datasets["mobility.bike-counts"] = {
         "mobility.bike-counts", source_, 3, "epoch-1", "", "", ""};
-    o.consumer.client = ClientOptions();
-    o.max_batch_records = 4;
-    o.heartbeat_interval = absl::Milliseconds(500);
-    o.schema_version = [](const std::string&, int32_t id) -> absl::StatusOr<int64_t> {
+    o.stream.consumer.client = ClientOptions();
+    o.stream.max_batch_records = 4;
+    o.stream.heartbeat_interval = absl::Milliseconds(500);
+    o.stream.schema_version = [](const std::string&, int32_t id) -> absl::StatusOr<int64_t> {
       if (id == 4) return 1;
       if (id == 9) return 3;
       return absl::NotFoundError("unknown schema");
     };
     o.checker = fed_->Checker();
-    o.max_unacknowledged_bytes = max_unacknowledged_bytes_;
+    o.stream.max_unacknowledged_bytes = max_unacknowledged_bytes_;
     signer_ = std::make_unique<ReceiptSigner>("groningen", keys_.at("groningen"),
                                               [this] { return directory_; });
     service_ = std::make_unique<FederationService>(o, kafka_, contracts_.get(), audit_.get(),

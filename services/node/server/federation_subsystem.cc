@@ -71,28 +71,28 @@ absl::StatusOr<std::unique_ptr<ProviderSubsystem>> ProviderSubsystem::Build(
                    AuditLog::Create(kafka, audit_producer, audit_consumer, audit_options));
 
   FederationService::Options fo;
-  fo.self = config.peer_id;
+  fo.stream.self = config.peer_id;
   for (const DatasetConfig& d : config.datasets) {
     fo.datasets[d.id] = {d.id,          config.TopicOf(d), d.partitions,   d.epoch,
                          d.description, d.licence,         d.owner_contact};
   }
-  fo.consumer.client = NodeKafkaClient(config);
+  fo.stream.consumer.client = NodeKafkaClient(config);
   // Each stream's source prefetch (librdkafka queues up to 64 MiB per consumer by default):
   // federation.source_prefetch_bytes. librdkafka 2.0.2 stops fetching for up to a second each
   // time that queue is full, so it must hold about that long of reading: at 2 MiB the provider
   // read ~22k records/s, at 8 MiB ~55k (bench/federation_bench).
-  fo.consumer.client.properties["queued.max.messages.kbytes"] =
+  fo.stream.consumer.client.properties["queued.max.messages.kbytes"] =
       std::to_string(std::max<int64_t>(1, fc.source_prefetch_bytes / 1024));
-  fo.max_unacknowledged_bytes = fc.max_unacknowledged_bytes;
-  fo.consumer.max_partition_fetch_bytes = limits.consumer_max_partition_fetch_bytes;
-  fo.max_batch_records = fc.max_batch_records;
-  fo.max_batch_bytes = fc.max_batch_bytes;
-  fo.heartbeat_interval = fc.heartbeat_interval;
-  fo.recheck_interval = fc.recheck_interval;
-  fo.kafka_timeout = config.kafka_request_timeout;
+  fo.stream.max_unacknowledged_bytes = fc.max_unacknowledged_bytes;
+  fo.stream.consumer.max_partition_fetch_bytes = limits.consumer_max_partition_fetch_bytes;
+  fo.stream.max_batch_records = fc.max_batch_records;
+  fo.stream.max_batch_bytes = fc.max_batch_bytes;
+  fo.stream.heartbeat_interval = fc.heartbeat_interval;
+  fo.stream.recheck_interval = fc.recheck_interval;
+  fo.stream.kafka_timeout = config.kafka_request_timeout;
   fo.max_streams_per_peer = fc.max_streams_per_peer;
   fo.checker = trust.federation_checker;
-  fo.schema_version = [schemas](const std::string& dataset, int32_t id) {
+  fo.stream.schema_version = [schemas](const std::string& dataset, int32_t id) {
     return schemas->VersionOfDatasetSchema(dataset, id);
   };
   s->service_ =

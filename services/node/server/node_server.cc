@@ -104,15 +104,10 @@ absl::Status NodeServer::StartOps() {
   }
   // Plain HTTP, nothing secret, on the event-loop server, so slow or idle connections hold no
   // thread (ADR 0011).
-  ASSIGN_OR_RETURN(server::HostPort address,
-                   server::ParseHostPort(config_.ops_address, "node.ops_address"));
-  server::OpsOptions oo;
-  oo.bind_address = address.host;
-  oo.port = address.port;
-  ASSIGN_OR_RETURN(ops_, server::OpsServer::Create(
-                             oo, &readiness_, [this] { return StatusPage(); },
-                             [this] { return MetricsText(); }));
-  return ops_->Start();
+  ASSIGN_OR_RETURN(ops_, server::OpsServer::Listen(
+                             config_.ops_address, "node.ops_address", &readiness_,
+                             [this] { return StatusPage(); }, [this] { return MetricsText(); }));
+  return absl::OkStatus();
 }
 
 void NodeServer::ProbeKafka() {
