@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "common/status/status_matchers.h"
 #include "common/testing/commands.h"
+#include "common/tls/ca_testing.h"
 #include "common/tls/certificate.h"
 #include "common/tls/openssl_ptr.h"
 #include "common/tls/pem.h"
@@ -63,40 +64,11 @@ CommandResult Verify(const std::string& root, const std::string& issuing, const 
                                  "' -untrusted '", issuing, "' '", leaf, "'"));
 }
 
-struct Chain {
-  KeyAndCert root;
-  KeyAndCert issuing;
-  KeyAndCert peer;
-};
-
-CaOptions RootOptions() {
-  CaOptions options;
-  options.common_name = "Polder federation root";
-  options.organization = "Polder";
-  return options;
-}
-
-CaOptions IssuingOptions() {
-  CaOptions options;
-  options.common_name = "Polder issuing CA";
-  options.organization = "Polder";
-  return options;
-}
-
-PeerCertOptions PeerOptions(const std::string& peer_id) {
-  PeerCertOptions options;
-  options.federation = "nl-smartcity";
-  options.peer_id = peer_id;
-  options.dns_names = {"localhost"};
-  options.ip_addresses = {"127.0.0.1", "::1"};
-  return options;
-}
-
-void MakeChain(const std::string& peer_id, Chain* chain) {
-  ASSERT_OK_AND_ASSIGN(chain->root, CreateRootCa(RootOptions()));
-  ASSERT_OK_AND_ASSIGN(chain->issuing, CreateIssuingCa(chain->root, IssuingOptions()));
-  ASSERT_OK_AND_ASSIGN(chain->peer, IssuePeerCertificate(chain->issuing, PeerOptions(peer_id)));
-}
+using testing::Chain;
+using testing::IssuingOptions;
+using testing::MakeChain;
+using testing::PeerOptions;
+using testing::RootOptions;
 
 // The OpenSSL view of a certificate, for checks the library's own parser does not cover.
 ssl::UniquePtr<X509> ToX509(const std::string& pem) {

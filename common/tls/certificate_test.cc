@@ -18,6 +18,7 @@
 #include "common/status/status_matchers.h"
 #include "common/testing/commands.h"
 #include "common/tls/ca.h"
+#include "common/tls/ca_testing.h"
 #include "common/tls/openssl_ptr.h"
 #include "common/tls/pem.h"
 #include "gmock/gmock.h"
@@ -81,40 +82,11 @@ std::string Base64ToBase64Url(std::string b64) {
   return b64;
 }
 
-struct Chain {
-  KeyAndCert root;
-  KeyAndCert issuing;
-  KeyAndCert peer;
-};
-
-CaOptions RootOptions() {
-  CaOptions options;
-  options.common_name = "Polder federation root";
-  options.organization = "Polder";
-  return options;
-}
-
-CaOptions IssuingOptions() {
-  CaOptions options;
-  options.common_name = "Polder issuing CA";
-  options.organization = "Polder";
-  return options;
-}
-
-PeerCertOptions PeerOptions(const std::string& peer_id) {
-  PeerCertOptions options;
-  options.federation = "nl-smartcity";
-  options.peer_id = peer_id;
-  options.dns_names = {"localhost"};
-  options.ip_addresses = {"127.0.0.1", "::1"};
-  return options;
-}
-
-void MakeChain(const std::string& peer_id, Chain* chain) {
-  ASSERT_OK_AND_ASSIGN(chain->root, CreateRootCa(RootOptions()));
-  ASSERT_OK_AND_ASSIGN(chain->issuing, CreateIssuingCa(chain->root, IssuingOptions()));
-  ASSERT_OK_AND_ASSIGN(chain->peer, IssuePeerCertificate(chain->issuing, PeerOptions(peer_id)));
-}
+using testing::Chain;
+using testing::IssuingOptions;
+using testing::MakeChain;
+using testing::PeerOptions;
+using testing::RootOptions;
 
 // A self-signed certificate built with OpenSSL directly, so that it can carry what the CA never
 // writes: `edit` changes the certificate (subject CN=hand-made, no extensions) before signing.
