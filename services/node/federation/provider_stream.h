@@ -1,8 +1,9 @@
 // One Subscribe stream on the provider, independent of gRPC: from the validated request to the
 // end of the stream. Open() resolves where the stream starts (inside the source reader, with the
 // consumer that then reads); Run() sends the opening message, then batches cut from the source
-// topic, each recorded in the audit log before it is sent, and heartbeats while there is
-// nothing to send.
+// topic, each recorded in the audit log before it is sent, and a heartbeat (the source's high
+// watermarks) every `heartbeat_interval`, also while batches flow: the subscriber commits and
+// acknowledges on each, which keeps a long catch-up's window moving.
 //
 // Flow control: at most the window of unacknowledged bytes is in flight (one batch always fits);
 // while it is full the stream reads nothing more from the source and waits on a condition that
