@@ -98,6 +98,10 @@ absl::StatusOr<RecordLayout> RecordLayoutOf(const pb::Descriptor* message) {
           pd && pd->type() == pb::UnknownField::TYPE_VARINT) {
         layout.personal_data = static_cast<int>(pd->varint());
       }
+      if (const pb::UnknownField* ends = Find(fields, 5);
+          ends && ends->type() == pb::UnknownField::TYPE_VARINT) {
+        layout.event_time_ends_interval = ends->varint() != 0;
+      }
     }
   }
   return layout;

@@ -25,6 +25,8 @@ namespace schema {
 inline constexpr int kEntityIdOption = 51001;
 inline constexpr int kEventTimeOption = 51002;
 inline constexpr int kLocationOption = 51003;
+inline constexpr int kDimensionOption = 51004;
+inline constexpr int kUnitCountOption = 51005;
 inline constexpr int kDatasetOption = 51010;
 
 struct RecordLayout {
@@ -32,8 +34,9 @@ struct RecordLayout {
   const google::protobuf::FieldDescriptor* entity_id = nullptr;   // string
   const google::protobuf::FieldDescriptor* event_time = nullptr;  // google.protobuf.Timestamp
   const google::protobuf::FieldDescriptor* location = nullptr;    // may be null: optional
-  std::string dataset_id;  // from the message option; may be empty
-  int personal_data = 0;   // PersonalData enum number
+  std::string dataset_id;                 // from the message option; may be empty
+  int personal_data = 0;                  // PersonalData enum number
+  bool event_time_ends_interval = false;  // DatasetInfo.event_time_ends_interval
 };
 
 // The layout of `message`. INVALID_ARGUMENT if it does not mark exactly one entity-id field
