@@ -8,6 +8,8 @@
 #include "common/config/config.h"
 #include "common/server/host_port.h"
 #include "common/trust/document.h"
+#include "common/views/spec.h"
+#include "common/views/window.h"
 
 namespace polder {
 namespace node {
@@ -190,6 +192,45 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
         r.Check(d->retention >= absl::Hours(1), "retention", "must be at least 1h");
       },
       config::kRequired);
+  doc.root().ObjectList<views::ViewSetSpec>(
+      "views", &c.views, [](config::ObjectReader& r, views::ViewSetSpec* set) {
+        r.Required("dataset", &set->dataset)
+            .Optional("grace", &set->grace)
+            .Optional("idle_timeout", &set->idle_timeout)
+            .Optional("max_event_lead", &set->max_event_lead)
+            .Optional("max_event_age", &set->max_event_age);
+        config::ObjectReader guard = r.Object("guard", config::kOptional);
+        guard.Optional("k", &set->guard.k)
+            .Optional("p", &set->guard.p)
+            .Optional("d", &set->guard.ptable.d)
+            .Optional("v", &set->guard.ptable.v)
+            .Optional("js", &set->guard.ptable.js);
+        r.ObjectList<views::ViewSpec>(
+            "views", &set->views,
+            [](config::ObjectReader& v, views::ViewSpec* view) {
+              std::string window = "15m";
+              std::vector<std::string> group_by, measures;
+              v.Required("id", &view->id)
+                  .Optional("window", &window)
+                  .Optional("group_by", &group_by)
+                  .Required("measures", &measures)
+                  .Optional("epoch", &view->epoch);
+              absl::StatusOr<views::WindowSize> size = views::ParseWindowSize(window);
+              v.Check(size.ok(), "window", size.status().message());
+              if (size.ok()) view->window = *size;
+              for (const std::string& d : group_by) {
+                absl::StatusOr<views::Dimension> dim = views::ParseDimension(d);
+                v.Check(dim.ok(), "group_by", dim.status().message());
+                if (dim.ok()) view->group_by.push_back(*dim);
+              }
+              for (const std::string& m : measures) {
+                absl::StatusOr<views::Measure> measure = views::ParseMeasure(m);
+                v.Check(measure.ok(), "measures", measure.status().message());
+                if (measure.ok()) view->measures.push_back(*measure);
+              }
+            },
+            config::kRequired);
+      });
   config::ObjectReader fed = doc.root().Object("federation", config::kOptional);
   if (fed.present()) {
     c.sharing.enabled = true;
@@ -257,6 +298,17 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
   for (const DatasetConfig& d : c.datasets) {
     doc.root().Check(seen.insert(d.id).second, "datasets",
                      absl::StrCat("dataset '", d.id, "' is listed twice"));
+  }
+  std::set<std::string> with_views;
+  for (const views::ViewSetSpec& set : c.views) {
+    doc.root().Check(seen.count(set.dataset) > 0, "views",
+                     absl::StrCat("views of '", set.dataset,
+                                  "': a node computes views of its own datasets only"));
+    doc.root().Check(
+        with_views.insert(set.dataset).second, "views",
+        absl::StrCat("dataset '", set.dataset, "' has two view sets; declare its views in one"));
+    absl::Status valid = views::ValidateViewSet(c.peer_id, set);
+    doc.root().Check(valid.ok(), "views", valid.message());
   }
   for (const IngestIdentity& id : c.identities) {
     for (const std::string& ds : id.datasets) {

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/trust/trust_config.h"
+#include "common/views/spec.h"
 
 namespace polder {
 namespace node {
@@ -140,6 +141,8 @@ struct NodeConfig {
   std::vector<DatasetConfig> datasets;
   // federation: (sharing and mirroring; `federation` above is the federation's name)
   FederationConfig sharing;
+  // views: aggregate views of this node's own datasets, one view set per dataset (ADR 0016).
+  std::vector<views::ViewSetSpec> views;
 
   std::string TopicOf(const DatasetConfig& d) const { return peer_id + "." + d.id; }
   const DatasetConfig* FindDataset(const std::string& id) const;

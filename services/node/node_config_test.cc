@@ -183,6 +183,48 @@ TEST(NodeConfigTest, SizeLimitsAreCheckedAgainstTopics) {
               HasSubstr("max.message.bytes=500000, below the producer's batch.size (1048576)"));
 }
 
+TEST(NodeConfigTest, ViewSetsOfOwnDatasetsWithTheirDefaultsAndMistakesNamed) {
+  const std::string views = std::string(kValid) + R"(views:
+  - dataset: mobility.bike-counts
+    grace: 10m
+    guard: {k: 10}
+    views:
+      - id: quarter-municipality
+        window: 15m
+        group_by: [municipality, direction]
+        measures: [count]
+      - id: day-city
+        window: 1d
+        measures: [count]
+)";
+  ASSERT_OK_AND_ASSIGN(NodeConfig c, ParseNodeConfig(views, "node.yaml"));
+  ASSERT_EQ(c.views.size(), 1u);
+  const views::ViewSetSpec& set = c.views[0];
+  EXPECT_EQ(set.grace, absl::Minutes(10));
+  EXPECT_EQ(set.idle_timeout, absl::Minutes(30)) << "defaults kept";
+  EXPECT_EQ(set.guard.k, 10);
+  EXPECT_EQ(set.guard.ptable.d, 6);
+  ASSERT_EQ(set.views.size(), 2u);
+  EXPECT_EQ(set.views[0].group_by.size(), 2u);
+  EXPECT_EQ(set.views[1].window, views::WindowSize::kDay);
+  EXPECT_EQ(set.views[1].epoch, "1");
+
+  auto refused = [&](const std::string& from, const std::string& to, const std::string& why) {
+    EXPECT_THAT(ParseNodeConfig(Replace(views, from, to), "node.yaml"),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(why)))
+        << why;
+  };
+  refused("window: 15m", "window: 5m", "views[0].views[0].window");
+  refused("[municipality, direction]", "[municipality, grid:2km]", "grid:100m");
+  refused("measures: [count]\n      - id: day", "measures: [median:count]\n      - id: day",
+          "not count");
+  refused("- dataset: mobility.bike-counts", "- dataset: parking.occupancy", "own datasets only");
+  refused("guard: {k: 10}", "guard: {k: 2}", "guard.k must be at least 3");
+  refused("guard: {k: 10}", "guard: {v: 1.5}", "cannot be reached");
+  refused("id: day-city", "id: quarter-municipality", "declared twice");
+  refused("    grace: 10m", "    grace: 10m\n    colour: blue", "views[0].colour");
+}
+
 }  // namespace
 }  // namespace node
 }  // namespace polder

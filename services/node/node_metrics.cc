@@ -147,6 +147,42 @@ NodeMetrics::NodeMetrics() : registry_(std::make_shared<prometheus::Registry>())
                             .Help("Subscriber receipts checked and kept by this provider")
                             .Register(*registry_)
                             .Add({});
+  view_up_ = &BuildGauge()
+                  .Name("polder_view_up")
+                  .Help("1 while the dataset's view job runs (0: starting again, see /statusz)")
+                  .Register(*registry_);
+  view_records_ = &BuildCounter()
+                       .Name("polder_view_records_total")
+                       .Help("Source records merged into the dataset's views")
+                       .Register(*registry_);
+  view_late_ = &BuildCounter()
+                    .Name("polder_view_records_late_total")
+                    .Help("Records whose window had closed: counted, merged into no view")
+                    .Register(*registry_);
+  view_rejected_ = &BuildCounter()
+                        .Name("polder_view_records_rejected_total")
+                        .Help("Records outside the event-time bounds or unreadable, by reason")
+                        .Register(*registry_);
+  view_cells_ = &BuildCounter()
+                     .Name("polder_view_cells_total")
+                     .Help("Cells emitted when their window closed")
+                     .Register(*registry_);
+  view_protected_ = &BuildCounter()
+                         .Name("polder_view_cells_protected_total")
+                         .Help("Emitted measures withheld by disclosure control, by rule")
+                         .Register(*registry_);
+  view_commits_ = &BuildCounter()
+                       .Name("polder_view_commits_total")
+                       .Help("View transactions committed")
+                       .Register(*registry_);
+  view_restarts_ = &BuildCounter()
+                        .Name("polder_view_restarts_total")
+                        .Help("View jobs started again after an error")
+                        .Register(*registry_);
+  view_watermark_ = &BuildGauge()
+                         .Name("polder_view_watermark_timestamp_seconds")
+                         .Help("The view set's watermark (windows ending before it are closed)")
+                         .Register(*registry_);
   expiry_ =
       &BuildGauge()
            .Name("polder_federation_expiry_timestamp_seconds")
@@ -284,6 +320,25 @@ std::string NodeMetrics::Serialize() const {
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, registry_->Collect());
   return out.str();
+}
+
+void NodeMetrics::SetViewSet(const std::string& dataset, const ViewSetStats& s) {
+  const prometheus::Labels labels = {{"dataset", dataset}};
+  view_up_->Add(labels).Set(s.running ? 1 : 0);
+  Advance(view_records_->Add(labels), s.merged);
+  Advance(view_late_->Add(labels), s.late);
+  Advance(view_cells_->Add(labels), s.cells);
+  Advance(view_commits_->Add(labels), s.commits);
+  Advance(view_restarts_->Add(labels), s.restarts);
+  for (const auto& [reason, n] : s.rejected) {
+    Advance(view_rejected_->Add({{"dataset", dataset}, {"reason", reason}}), n);
+  }
+  for (const auto& [rule, n] : s.protected_cells) {
+    Advance(view_protected_->Add({{"dataset", dataset}, {"rule", rule}}), n);
+  }
+  if (s.watermark != absl::InfinitePast()) {
+    view_watermark_->Add(labels).Set(absl::ToDoubleSeconds(s.watermark - absl::UnixEpoch()));
+  }
 }
 
 }  // namespace node

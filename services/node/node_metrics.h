@@ -78,6 +78,16 @@ class NodeMetrics {
   void SetOffered(const std::string& peer, const std::string& dataset, const Offered& o);
   void SetStreamsEnded(const std::string& peer, const std::string& code, int64_t total);
   void SetReceiptsReceived(int64_t total);
+
+  // A dataset's view set (ADR 0016): totals since the process started, across job restarts.
+  struct ViewSetStats {
+    bool running = false;
+    int64_t restarts = 0, merged = 0, late = 0, cells = 0, commits = 0;
+    std::map<std::string, int64_t> rejected;         // by reason
+    std::map<std::string, int64_t> protected_cells;  // by rule
+    absl::Time watermark = absl::InfinitePast();
+  };
+  void SetViewSet(const std::string& dataset, const ViewSetStats& s);
   // When something this node depends on expires: kind certificate, directory or contract.
   void SetExpiry(const std::string& kind, const std::string& name, absl::Time at);
   // An HTTP listener's connections (ingest, schema, ops): held now, and since start accepted,
@@ -122,6 +132,15 @@ class NodeMetrics {
   prometheus::Family<prometheus::Gauge>* unacknowledged_;
   prometheus::Family<prometheus::Counter>* streams_ended_;
   prometheus::Counter* receipts_received_;
+  prometheus::Family<prometheus::Gauge>* view_up_;
+  prometheus::Family<prometheus::Counter>* view_records_;
+  prometheus::Family<prometheus::Counter>* view_late_;
+  prometheus::Family<prometheus::Counter>* view_rejected_;
+  prometheus::Family<prometheus::Counter>* view_cells_;
+  prometheus::Family<prometheus::Counter>* view_protected_;
+  prometheus::Family<prometheus::Counter>* view_commits_;
+  prometheus::Family<prometheus::Counter>* view_restarts_;
+  prometheus::Family<prometheus::Gauge>* view_watermark_;
   prometheus::Family<prometheus::Gauge>* expiry_;
   prometheus::Family<prometheus::Gauge>* ingest_token_valid_;
   prometheus::Family<prometheus::Gauge>* http_open_;

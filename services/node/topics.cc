@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/status/status_macros.h"
+#include "common/views/names.h"
 
 namespace polder {
 namespace node {
@@ -53,6 +54,33 @@ absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& 
       {"max.message.bytes", std::to_string(max_message_bytes)}};
   keys.internal_log = true;
   wanted.push_back(std::move(keys));
+  // Aggregate views (ADR 0016): each view's output beside its dataset (kept as long), and the
+  // set's compacted changelog.
+  for (const views::ViewSetSpec& set : c.views) {
+    const DatasetConfig* d = c.FindDataset(set.dataset);
+    if (d == nullptr) continue;  // refused when the config was read
+    for (const views::ViewSpec& v : set.views) {
+      Wanted w;
+      w.spec.name = views::ViewTopic(c.peer_id, set.dataset, v.id);
+      w.spec.partitions = 1;
+      w.spec.replication_factor = d->replication_factor;
+      w.spec.configs = {{"cleanup.policy", "delete"},
+                        {"retention.ms", std::to_string(absl::ToInt64Milliseconds(d->retention))},
+                        {"max.message.bytes", std::to_string(max_message_bytes)},
+                        {"message.timestamp.type", "CreateTime"}};
+      w.exact_partitions = true;
+      wanted.push_back(std::move(w));
+    }
+    Wanted changelog;
+    changelog.dataset = false;
+    changelog.internal_log = true;
+    changelog.spec = {
+        views::ViewChangelogTopic(set.dataset),
+        1,
+        c.internal_replication_factor,
+        {{"cleanup.policy", "compact"}, {"max.message.bytes", std::to_string(max_message_bytes)}}};
+    wanted.push_back(std::move(changelog));
+  }
   if (c.sharing.enabled) {
     // Mirrors of other cities' datasets: the source's name and partition count.
     for (const SubscriptionConfig& sub : c.sharing.subscriptions) {

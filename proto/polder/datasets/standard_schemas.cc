@@ -13,6 +13,7 @@
 #include "proto/polder/datasets/parking/v1/parking_occupancy.pb.h"
 #include "proto/polder/datasets/safety/v1/incident_counts.pb.h"
 #include "proto/polder/datasets/standard_sources.h"
+#include "proto/polder/views/v1/aggregate_cell.pb.h"
 
 namespace polder {
 namespace datasets {
@@ -30,7 +31,7 @@ void LinkGeneratedDescriptors() {
         parking::v1::ParkingOccupancy::descriptor(),
         environment::v1::AirQualityObserved::descriptor(),
         energy::v1::StreetlightReading::descriptor(), economy::v1::FootfallCount::descriptor(),
-        safety::v1::IncidentCount::descriptor()}) {
+        safety::v1::IncidentCount::descriptor(), views::v1::AggregateCell::descriptor()}) {
     (void)d;
   }
 }
@@ -59,13 +60,16 @@ absl::StatusOr<std::vector<StandardSchema>> StandardSchemas() {
     }
     for (int i = 0; i < file->message_type_count(); ++i) {
       const pb::Descriptor* m = file->message_type(i);
-      if (!m->options().HasExtension(common::v1::dataset)) continue;
-      if (!s.dataset_id.empty()) {
+      const bool dataset = m->options().HasExtension(common::v1::dataset);
+      const bool record = m->options().GetExtension(common::v1::record_schema);
+      if (!dataset && !record) continue;
+      if (s.subject != e.path) {
         return absl::InternalError(
-            absl::StrCat(e.path, " declares two datasets: ", s.subject, " and ", m->full_name()));
+            absl::StrCat(e.path, " declares two records: ", s.subject, " and ", m->full_name()));
       }
       s.subject = m->full_name();
-      s.dataset_id = m->options().GetExtension(common::v1::dataset).dataset_id();
+      s.record_schema = record;
+      if (dataset) s.dataset_id = m->options().GetExtension(common::v1::dataset).dataset_id();
     }
     seen.insert(e.path);
     out.push_back(std::move(s));

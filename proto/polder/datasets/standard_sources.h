@@ -20,13 +20,15 @@ struct EmbeddedProto {
 // In dependency order: a file's imports (other than google/protobuf/...) come before it.
 const std::vector<EmbeddedProto>& StandardSources();
 
-// One schema to register: a dataset (subject = its message's full name, RecordNameStrategy) or
-// a file the datasets import (subject = its import path, the reference name).
+// One schema to register: a dataset or a record schema (subject = its message's full name,
+// RecordNameStrategy) or a file the datasets import (subject = its import path, the reference
+// name).
 struct StandardSchema {
   std::string path;
   std::string source;
   std::string subject;
-  std::string dataset_id;            // empty for an imported file
+  std::string dataset_id;            // empty for an imported file and a record schema
+  bool record_schema = false;        // a record Polder writes (polder.views.v1.AggregateCell)
   std::vector<std::string> imports;  // import paths of other standard files, in order
 };
 

@@ -31,7 +31,10 @@ TEST(StandardSourcesTest, ParseInDependencyOrderWithReferences) {
     auto one = schema::ParsedSchema::Parse(s.source, refs, options);
     ASSERT_OK(one.status()) << s.path;
     parsed[s.path] = *one;
-    if (s.dataset_id.empty()) {
+    if (s.record_schema) {
+      EXPECT_EQ(s.subject, "polder.views.v1.AggregateCell") << s.path;
+      EXPECT_OK(parsed[s.path]->IndexesOf(s.subject).status()) << s.subject << " is in " << s.path;
+    } else if (s.dataset_id.empty()) {
       EXPECT_EQ(s.subject, s.path) << "imported files are registered under their import path";
     } else {
       EXPECT_TRUE(dataset_ids.insert(s.dataset_id).second) << "dataset id twice: " << s.dataset_id;

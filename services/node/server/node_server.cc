@@ -65,6 +65,11 @@ absl::Status NodeServer::Build(kafka::ClientFactory& kafka, Hooks hooks) {
                                       provider_.get(), schemas_.get(), hooks.before_mirror_commit);
     subscriptions_->Start();
   }
+  if (!config_.views.empty()) {
+    views_ = std::make_unique<ViewsSubsystem>(config_, kafka, schemas_.get(),
+                                              std::move(hooks.before_view_commit));
+    views_->Start();
+  }
   RETURN_IF_ERROR(StartOps());
   ingest_->SetServing(readiness_.Ready());
   log::Info("polder-node serving", {{"peer", config_.peer_id},
@@ -127,6 +132,7 @@ nlohmann::json NodeServer::StatusPage() const {
           {"peer", config_.peer_id},
           {"subscriptions",
            subscriptions_ != nullptr ? subscriptions_->Status() : nlohmann::json::array()},
+          {"views", views_ != nullptr ? views_->Status() : nlohmann::json::array()},
           {"ingest_tokens", ingest_->TokensStatus()}};
 }
 
@@ -135,6 +141,7 @@ std::string NodeServer::MetricsText() {
   schemas_->Export(&metrics_);
   metrics_.SetHttpListener("ops", ops_->stats());
   if (subscriptions_ != nullptr) subscriptions_->Export(&metrics_);
+  if (views_ != nullptr) views_->Export(&metrics_);
   if (provider_ != nullptr) {
     provider_->Export(&metrics_);
     for (const ContractBook::Listed& l : contracts_->All(absl::Now())) {
@@ -167,6 +174,7 @@ void NodeServer::Drain() {
   ingest_->SetServing(false);
   // In-flight calls finish (up to drain_timeout); then queued batches are committed.
   if (subscriptions_ != nullptr) subscriptions_->Stop();
+  if (views_ != nullptr) views_->Stop();
   if (provider_ != nullptr) provider_->Stop();
   ingest_->StopListening(config_.drain_timeout);
   schemas_->StopEndpoint();

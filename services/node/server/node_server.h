@@ -31,6 +31,7 @@
 #include "services/node/server/ingest_subsystem.h"
 #include "services/node/server/node_trust.h"
 #include "services/node/server/schema_subsystem.h"
+#include "services/node/server/views_subsystem.h"
 
 namespace polder {
 namespace node {
@@ -40,6 +41,8 @@ class NodeServer {
   struct Hooks {
     // See SubscriptionsSubsystem::BeforeCommit; unset in polder-node.
     SubscriptionsSubsystem::BeforeCommit before_mirror_commit;
+    // See ViewsSubsystem::BeforeCommit; unset in polder-node.
+    ViewsSubsystem::BeforeCommit before_view_commit;
   };
   struct Ports {
     int grpc = 0, http = 0, schema = 0, ops = 0;
@@ -82,6 +85,7 @@ class NodeServer {
   std::unique_ptr<IngestSubsystem> ingest_;
   std::unique_ptr<ProviderSubsystem> provider_;
   std::unique_ptr<SubscriptionsSubsystem> subscriptions_;
+  std::unique_ptr<ViewsSubsystem> views_;
   std::unique_ptr<server::OpsServer> ops_;
   server::Periodic upkeep_;
   bool drained_ = false;

@@ -1,0 +1,220 @@
+#include "common/views/changelog.h"
+
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
+
+namespace polder {
+namespace views {
+
+using json = nlohmann::json;
+
+namespace {
+
+json TimeMs(absl::Time t) {
+  if (t == absl::InfinitePast()) return json();
+  return absl::ToUnixMillis(t);
+}
+
+absl::Time FromMs(const json& j) {
+  if (j.is_null()) return absl::InfinitePast();
+  return absl::FromUnixMillis(j.get<int64_t>());
+}
+
+const char* CauseName(CloseCause c) { return c == CloseCause::kIdle ? "idle" : "watermark"; }
+
+json Positions(const std::map<int32_t, int64_t>& positions) {
+  json out = json::object();
+  for (const auto& [p, o] : positions) out[std::to_string(p)] = o;
+  return out;
+}
+
+std::map<int32_t, int64_t> PositionsFrom(const json& j) {
+  std::map<int32_t, int64_t> out;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    int32_t p = 0;
+    if (!absl::SimpleAtoi(it.key(), &p)) throw std::invalid_argument("partition");
+    out[p] = it.value().get<int64_t>();
+  }
+  return out;
+}
+
+int ViewIndex(const SetLayout& layout, absl::string_view id) {
+  for (size_t i = 0; i < layout.spec.views.size(); ++i) {
+    if (layout.spec.views[i].id == id) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+}  // namespace
+
+ChangelogEntry EncodeMeta(const ChangelogMeta& meta) {
+  json j;
+  j["key_fingerprint"] = meta.key_fingerprint;
+  j["ptable_sha256"] = meta.ptable_sha256;
+  j["definitions"] = meta.definitions;
+  return {"meta", j.dump()};
+}
+
+ChangelogEntry EncodeProgress(const Engine& engine) {
+  json j;
+  j["w"] = TimeMs(engine.watermark());
+  json parts = json::object();
+  for (const auto& [p, pc] : engine.clocks()) {
+    json e;
+    e["m"] = TimeMs(pc.max_event);
+    e["aligned"] = pc.aligned;
+    auto pos = engine.positions().find(p);
+    e["next"] = pos == engine.positions().end() ? 0 : pos->second;
+    parts[std::to_string(p)] = e;
+  }
+  j["partitions"] = parts;
+  return {"progress", j.dump()};
+}
+
+ChangelogEntry EncodeCell(const SetLayout& layout, const CellId& id, const Cell* open) {
+  ChangelogEntry e;
+  e.key = absl::StrCat("cell/", layout.spec.views[id.view].id, "/",
+                       absl::ToUnixMillis(id.window_start), "/", id.group_key);
+  if (open == nullptr) return e;
+  json j;
+  j["end"] = absl::ToUnixMillis(open->window.end);
+  j["g"] = open->group;
+  json units = json::array();
+  for (const auto& [key, u] : open->units) {
+    json fields = json::array();
+    for (const FieldStats& f : u.fields) {
+      fields.push_back(f.n == 0 ? json::array({0, 0.0, nullptr, nullptr})
+                                : json::array({f.n, f.sum, f.min, f.max}));
+    }
+    units.push_back(json::array({key, u.records, u.count, fields}));
+  }
+  j["u"] = units;
+  e.value = j.dump();
+  return e;
+}
+
+ChangelogEntry EncodeClose(const CloseDecision& d) {
+  json j;
+  j["w"] = TimeMs(d.watermark);
+  j["cause"] = CauseName(d.cause);
+  j["positions"] = Positions(d.positions);
+  j["cells"] = d.cells;
+  return {absl::StrCat("close/", d.view, "/", absl::ToUnixMillis(d.window_start)), j.dump()};
+}
+
+ChangelogEntry EncodeRun(absl::string_view kind, const RecordRun& run) {
+  json j;
+  j["to"] = run.last_offset;
+  j["n"] = run.count;
+  if (!run.reason.empty()) j["reason"] = run.reason;
+  return {absl::StrCat(kind, "/", run.partition, "/", run.first_offset), j.dump()};
+}
+
+absl::Status RestoredViews::Apply(const SetLayout& layout, absl::string_view key,
+                                  const std::optional<std::string>& value) {
+  const std::vector<absl::string_view> parts = absl::StrSplit(key, absl::MaxSplits('/', 3));
+  const absl::string_view kind = parts[0];
+  try {
+    if (kind == "cell") {
+      if (parts.size() != 4) throw std::invalid_argument("key");
+      const int view = ViewIndex(layout, parts[1]);
+      if (view < 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "changelog entry '", key, "' belongs to view '", parts[1],
+            "', which the view set no longer declares; the set must be reset to drop it"));
+      }
+      int64_t start = 0;
+      if (!absl::SimpleAtoi(parts[2], &start)) throw std::invalid_argument("start");
+      CellId id{view, absl::FromUnixMillis(start), std::string(parts[3])};
+      if (!value.has_value()) {
+        cells.erase(id);
+        return absl::OkStatus();
+      }
+      const json j = json::parse(*value);
+      Cell cell;
+      cell.window = {id.window_start, absl::FromUnixMillis(j.at("end").get<int64_t>())};
+      cell.group = j.at("g").get<std::vector<std::string>>();
+      for (const json& u : j.at("u")) {
+        UnitStats stats;
+        stats.records = u.at(1).get<int64_t>();
+        stats.count = u.at(2).get<int64_t>();
+        for (const json& f : u.at(3)) {
+          FieldStats fs;
+          fs.n = f.at(0).get<int64_t>();
+          fs.sum = f.at(1).get<double>();
+          if (fs.n > 0) {
+            fs.min = f.at(2).get<double>();
+            fs.max = f.at(3).get<double>();
+          }
+          stats.fields.push_back(fs);
+        }
+        cell.units[u.at(0).get<uint64_t>()] = std::move(stats);
+      }
+      cells[id] = std::move(cell);
+      return absl::OkStatus();
+    }
+    if (!value.has_value()) {
+      if (kind == "close") closes.erase(std::string(key));
+      return absl::OkStatus();
+    }
+    const json j = json::parse(*value);
+    if (kind == "meta") {
+      ChangelogMeta m;
+      m.key_fingerprint = j.at("key_fingerprint").get<std::string>();
+      m.ptable_sha256 = j.at("ptable_sha256").get<std::string>();
+      m.definitions = j.at("definitions").get<std::map<std::string, std::string>>();
+      meta = std::move(m);
+    } else if (kind == "progress") {
+      has_progress = true;
+      watermark = FromMs(j.at("w"));
+      clocks.clear();
+      positions.clear();
+      for (auto it = j.at("partitions").begin(); it != j.at("partitions").end(); ++it) {
+        int32_t p = 0;
+        if (!absl::SimpleAtoi(it.key(), &p)) throw std::invalid_argument("partition");
+        PartitionClock pc;
+        pc.max_event = FromMs(it.value().at("m"));
+        pc.aligned = it.value().at("aligned").get<bool>();
+        clocks[p] = pc;
+        positions[p] = it.value().at("next").get<int64_t>();
+      }
+    } else if (kind == "close") {
+      if (parts.size() != 3) throw std::invalid_argument("key");
+      CloseDecision d;
+      d.view = std::string(parts[1]);
+      int64_t start = 0;
+      if (!absl::SimpleAtoi(parts[2], &start)) throw std::invalid_argument("start");
+      d.window_start = absl::FromUnixMillis(start);
+      d.watermark = FromMs(j.at("w"));
+      d.cause =
+          j.at("cause").get<std::string>() == "idle" ? CloseCause::kIdle : CloseCause::kWatermark;
+      d.positions = PositionsFrom(j.at("positions"));
+      d.cells = j.at("cells").get<int64_t>();
+      closes[std::string(key)] = std::move(d);
+    } else if (kind == "late" || kind == "reject") {
+      if (parts.size() != 3) throw std::invalid_argument("key");
+      RecordRun run;
+      if (!absl::SimpleAtoi(parts[1], &run.partition) ||
+          !absl::SimpleAtoi(parts[2], &run.first_offset)) {
+        throw std::invalid_argument("key");
+      }
+      run.last_offset = j.at("to").get<int64_t>();
+      run.count = j.at("n").get<int64_t>();
+      if (j.contains("reason")) run.reason = j.at("reason").get<std::string>();
+      (kind == "late" ? late : rejected).push_back(std::move(run));
+    } else {
+      return absl::DataLossError(absl::StrCat("changelog entry '", key, "' is of no known kind"));
+    }
+  } catch (const std::exception& e) {
+    return absl::DataLossError(
+        absl::StrCat("changelog entry '", key, "' cannot be read: ", e.what()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace views
+}  // namespace polder

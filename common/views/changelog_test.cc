@@ -1,0 +1,147 @@
+#include "common/views/changelog.h"
+
+#include "absl/time/civil_time.h"
+#include "common/status/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace polder {
+namespace views {
+namespace {
+
+using ::polder::testing::StatusIs;
+using ::testing::HasSubstr;
+
+absl::Time At(int h, int m) {
+  return absl::FromCivil(absl::CivilMinute(2026, 12, 3, h, m), absl::UTCTimeZone());
+}
+
+SetLayout Layout() {
+  ViewSetSpec spec;
+  spec.dataset = "parking.occupancy";
+  ViewSpec q;
+  q.id = "quarter";
+  q.group_by = {*ParseDimension("status")};
+  q.measures = {*ParseMeasure("count"), *ParseMeasure("mean:occupancy_percent")};
+  spec.views.push_back(q);
+  ViewSpec d = q;
+  d.id = "day";
+  d.window = WindowSize::kDay;
+  spec.views.push_back(d);
+  return SetLayout::Of(spec, false);
+}
+
+Fact Rec(int32_t p, int64_t offset, absl::Time t, uint64_t unit, std::optional<double> x) {
+  Fact f;
+  f.partition = p;
+  f.offset = offset;
+  f.event_time = t;
+  f.unit_key = unit;
+  f.dimensions = {"STATUS_OPEN"};
+  f.fields = {x};
+  return f;
+}
+
+TEST(ChangelogTest, EngineStateRoundTripsThroughTheChangelog) {
+  const SetLayout layout = Layout();
+  auto clock = WindowClock::Amsterdam();
+  ASSERT_OK(clock.status());
+  const absl::Time now = At(12, 0);
+  Engine engine(&layout, &*clock, {0, 1}, now);
+  engine.Offer(Rec(0, 0, At(10, 1), 5, 12.5), now);
+  engine.Offer(Rec(0, 1, At(10, 25), 7, std::nullopt), now);
+  engine.Offer(Rec(1, 0, At(10, 20), 0xFFFFFFFFFFFFFFF0ULL, 81.25), now);  // beyond 2⁵³: exact
+  engine.Evaluate(now);  // W = 10:15: the 10:00 quarter closes
+  std::vector<ClosedCell> closed = engine.TakeClosed();
+  ASSERT_EQ(closed.size(), 1u);
+
+  RestoredViews restored;
+  for (const CellId& id : engine.TakeDirty()) {
+    auto it = engine.open_cells().find(id);
+    const ChangelogEntry e =
+        EncodeCell(layout, id, it == engine.open_cells().end() ? nullptr : &it->second);
+    ASSERT_OK(restored.Apply(layout, e.key, e.value)) << e.key;
+  }
+  const ChangelogEntry progress = EncodeProgress(engine);
+  ASSERT_OK(restored.Apply(layout, progress.key, progress.value));
+  ASSERT_TRUE(restored.has_progress);
+  EXPECT_EQ(restored.watermark, At(10, 15));
+  EXPECT_EQ(restored.positions.at(0), 2);
+  EXPECT_EQ(restored.positions.at(1), 1);
+  EXPECT_EQ(restored.clocks.at(1).max_event, At(10, 20));
+  ASSERT_EQ(restored.cells.size(), engine.open_cells().size()) << "the closed cell is a tombstone";
+
+  Engine again(&layout, &*clock, {0, 1}, now);
+  again.Restore(restored.watermark, restored.clocks, restored.positions, restored.cells, now);
+  for (const auto& [id, cell] : engine.open_cells()) {
+    const Cell& other = again.open_cells().at(id);
+    EXPECT_EQ(other.window, cell.window);
+    EXPECT_EQ(other.group, cell.group);
+    ASSERT_EQ(other.units.size(), cell.units.size());
+    for (const auto& [key, u] : cell.units) {
+      const UnitStats& v = other.units.at(key);
+      EXPECT_EQ(v.records, u.records);
+      ASSERT_EQ(v.fields.size(), u.fields.size());
+      for (size_t m = 0; m < u.fields.size(); ++m) {
+        EXPECT_EQ(v.fields[m].n, u.fields[m].n);
+        EXPECT_EQ(v.fields[m].sum, u.fields[m].sum);
+        EXPECT_EQ(v.fields[m].min, u.fields[m].min);
+        EXPECT_EQ(v.fields[m].max, u.fields[m].max);
+      }
+    }
+  }
+  EXPECT_TRUE(again.open_cells().begin()->second.units.count(0xFFFFFFFFFFFFFFF0ULL));
+}
+
+TEST(ChangelogTest, DecisionsRunsAndMetaRoundTrip) {
+  const SetLayout layout = Layout();
+  RestoredViews r;
+  CloseDecision d;
+  d.view = "quarter";
+  d.window_start = At(10, 0);
+  d.watermark = At(10, 16);
+  d.cause = CloseCause::kIdle;
+  d.positions = {{0, 12}, {1, 40}};
+  d.cells = 3;
+  ChangelogEntry e = EncodeClose(d);
+  EXPECT_EQ(e.key, absl::StrCat("close/quarter/", absl::ToUnixMillis(At(10, 0))));
+  ASSERT_OK(r.Apply(layout, e.key, e.value));
+  const CloseDecision& back = r.closes.at(e.key);
+  EXPECT_EQ(back.cause, CloseCause::kIdle);
+  EXPECT_EQ(back.watermark, At(10, 16));
+  EXPECT_EQ(back.positions, d.positions);
+  EXPECT_EQ(back.cells, 3);
+
+  RecordRun run{1, 17, 20, 4, "too_new"};
+  e = EncodeRun("reject", run);
+  EXPECT_EQ(e.key, "reject/1/17");
+  ASSERT_OK(r.Apply(layout, e.key, e.value));
+  ASSERT_EQ(r.rejected.size(), 1u);
+  EXPECT_EQ(r.rejected[0].last_offset, 20);
+  EXPECT_EQ(r.rejected[0].reason, "too_new");
+
+  ChangelogMeta meta{"0011223344556677", "abc", {{"quarter", "h1"}, {"day", "h2"}}};
+  e = EncodeMeta(meta);
+  ASSERT_OK(r.Apply(layout, e.key, e.value));
+  ASSERT_TRUE(r.meta.has_value());
+  EXPECT_EQ(r.meta->definitions.at("day"), "h2");
+}
+
+TEST(ChangelogTest, UnreadableEntriesAreDataLossAndRemovedViewsAreNamed) {
+  const SetLayout layout = Layout();
+  RestoredViews r;
+  EXPECT_THAT(r.Apply(layout, "progress", std::string("{not json")),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("'progress'")));
+  EXPECT_THAT(r.Apply(layout, "progress", std::string(R"({"w": "soon"})")),
+              StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(r.Apply(layout, "cell/quarter/x/all", std::string("{}")),
+              StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(r.Apply(layout, "cell/hour/0/all", std::string("{}")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no longer declares")));
+  EXPECT_THAT(r.Apply(layout, "mystery", std::string("{}")),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("no known kind")));
+}
+
+}  // namespace
+}  // namespace views
+}  // namespace polder

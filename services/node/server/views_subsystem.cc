@@ -1,0 +1,230 @@
+#include "services/node/server/views_subsystem.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/log/log.h"
+#include "common/status/status_macros.h"
+#include "common/views/names.h"
+#include "services/node/server/startup.h"
+
+namespace polder {
+namespace node {
+
+namespace {
+
+constexpr char kAggregateCellSubject[] = "polder.views.v1.AggregateCell";
+
+ViewJob::Stats Sum(const ViewJob::Stats& a, const ViewJob::Stats& b) {
+  ViewJob::Stats s = a;
+  s.merged += b.merged;
+  s.late += b.late;
+  s.cells += b.cells;
+  s.commits += b.commits;
+  for (const auto& [k, n] : b.rejected) s.rejected[k] += n;
+  for (const auto& [k, n] : b.protected_cells) s.protected_cells[k] += n;
+  s.watermark = std::max(a.watermark, b.watermark);
+  return s;
+}
+
+std::string Rfc3339(absl::Time t) {
+  if (t == absl::InfinitePast()) return "";
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone());
+}
+
+}  // namespace
+
+ViewsSubsystem::ViewsSubsystem(const NodeConfig& config, kafka::ClientFactory& kafka,
+                               SchemaSubsystem* schemas, BeforeCommit before_commit)
+    : config_(config), kafka_(kafka), schemas_(schemas), before_commit_(std::move(before_commit)) {
+  for (const views::ViewSetSpec& spec : config.views) {
+    auto set = std::make_unique<Set>();
+    set->spec = spec;
+    sets_.push_back(std::move(set));
+  }
+}
+
+ViewsSubsystem::~ViewsSubsystem() { Stop(); }
+
+void ViewsSubsystem::Start() {
+  for (const std::unique_ptr<Set>& set : sets_) {
+    Set* s = set.get();
+    s->thread = std::thread([this, s] { Supervise(s); });
+  }
+}
+
+void ViewsSubsystem::Stop() {
+  stop_ = true;
+  {
+    absl::MutexLock lock(&wake_mu_);
+    wake_ = true;
+  }
+  for (const std::unique_ptr<Set>& set : sets_) {
+    if (set->thread.joinable()) set->thread.join();
+  }
+}
+
+absl::StatusOr<ViewJob::Options> ViewsSubsystem::OptionsFor(const views::ViewSetSpec& spec) {
+  const DatasetConfig* d = config_.FindDataset(spec.dataset);
+  if (d == nullptr) return absl::InternalError("view set of an unknown dataset");
+  SchemaCache* cache = schemas_->cache();
+  ASSIGN_OR_RETURN(int32_t current_id, cache->IdOf(d->subject, -1),
+                   _.Prepend(absl::StrCat("the schema of ", spec.dataset, ": ")));
+  ASSIGN_OR_RETURN(int32_t output_id, cache->IdOf(kAggregateCellSubject, -1),
+                   _.Prepend(absl::StrCat(kAggregateCellSubject,
+                                          " (registered by `polderctl federation bootstrap`): ")));
+  // The parsed schemas stay alive as long as the job may use their descriptors.
+  auto held = std::make_shared<std::map<int32_t, std::shared_ptr<const CachedSchema>>>();
+  auto held_mu = std::make_shared<absl::Mutex>();
+  auto descriptor_of = [cache, held, held_mu, subject = d->subject](
+                           int32_t id) -> absl::StatusOr<const google::protobuf::Descriptor*> {
+    std::shared_ptr<const CachedSchema> schema;
+    {
+      absl::MutexLock lock(held_mu.get());
+      auto it = held->find(id);
+      if (it != held->end()) schema = it->second;
+    }
+    if (schema == nullptr) {
+      ASSIGN_OR_RETURN(schema, cache->ById(id));
+      absl::MutexLock lock(held_mu.get());
+      (*held)[id] = schema;
+    }
+    const google::protobuf::Descriptor* message =
+        schema->parsed->file()->pool()->FindMessageTypeByName(subject);
+    if (message == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("schema ", id, " does not define ", subject));
+    }
+    return message;
+  };
+  ViewJob::Options o;
+  o.peer = config_.peer_id;
+  o.federation = config_.federation;
+  o.spec = spec;
+  o.source_partitions = d->partitions;
+  o.key_path = absl::StrCat(config_.state_dir, "/views/", spec.dataset, ".key");
+  o.output_schema_id = output_id;
+  const SizeLimits limits = DeriveSizeLimits(config_);
+  o.producer.client = NodeKafkaClient(config_);
+  o.producer.max_request_bytes = limits.producer_max_request_bytes;
+  o.producer.batch_bytes = limits.producer_batch_bytes;
+  o.producer.delivery_timeout = config_.delivery_timeout;
+  o.producer.transaction_timeout = config_.transaction_timeout;
+  o.producer.linger = absl::ZeroDuration();  // each commit flushes at once
+  o.consumer.client = NodeKafkaClient(config_);
+  o.consumer.max_partition_fetch_bytes = limits.consumer_max_partition_fetch_bytes;
+  o.kafka_timeout = config_.publish_timeout;
+  ASSIGN_OR_RETURN(o.dataset_message, descriptor_of(current_id));
+  o.descriptor_of = std::move(descriptor_of);
+  if (before_commit_) {
+    o.before_commit = [hook = before_commit_, dataset = spec.dataset](int64_t commit) {
+      hook(dataset, commit);
+    };
+  }
+  return o;
+}
+
+void ViewsSubsystem::Supervise(Set* set) {
+  absl::Duration backoff = absl::Seconds(1);
+  while (!stop_) {
+    absl::Status ended;
+    absl::StatusOr<ViewJob::Options> options = OptionsFor(set->spec);
+    std::unique_ptr<ViewJob> job;
+    if (options.ok()) {
+      absl::StatusOr<std::unique_ptr<ViewJob>> started = ViewJob::Start(*options, kafka_);
+      if (started.ok()) {
+        job = *std::move(started);
+      } else {
+        ended = started.status();
+      }
+    } else {
+      ended = options.status();
+    }
+    if (job != nullptr) {
+      {
+        absl::MutexLock lock(&set->mu);
+        set->state = "running";
+        set->last_error.clear();
+      }
+      backoff = absl::Seconds(1);
+      absl::Time last_export = absl::InfinitePast();
+      while (!stop_) {
+        ended = job->Step();
+        if (!ended.ok()) break;
+        if (absl::Now() - last_export >= absl::Seconds(1)) {
+          absl::MutexLock lock(&set->mu);
+          set->stats = job->stats();
+          last_export = absl::Now();
+        }
+      }
+      if (ended.ok()) ended = job->Commit();  // stopping: what is pending
+      absl::MutexLock lock(&set->mu);
+      set->ended = Sum(set->ended, job->stats());
+      set->stats = ViewJob::Stats();
+      set->stats.watermark = set->ended.watermark;
+    }
+    if (stop_ && ended.ok()) break;
+    {
+      absl::MutexLock lock(&set->mu);
+      set->state = "retrying";
+      set->last_error = std::string(ended.message());
+      ++set->restarts;
+    }
+    log::Error("views stopped; starting again", {{"dataset", set->spec.dataset},
+                                                 {"error", std::string(ended.message())},
+                                                 {"retry_in", absl::FormatDuration(backoff)}});
+    job.reset();
+    absl::MutexLock lock(&wake_mu_);
+    wake_mu_.AwaitWithTimeout(absl::Condition(&wake_), backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(30));
+  }
+  absl::MutexLock lock(&set->mu);
+  set->state = "stopped";
+}
+
+nlohmann::json ViewsSubsystem::Status() const {
+  nlohmann::json out = nlohmann::json::array();
+  for (const std::unique_ptr<Set>& set : sets_) {
+    absl::MutexLock lock(&set->mu);
+    const ViewJob::Stats total = Sum(set->ended, set->stats);
+    nlohmann::json listed = nlohmann::json::array();
+    for (const views::ViewSpec& v : set->spec.views) {
+      listed.push_back({{"id", v.id},
+                        {"topic", views::ViewTopic(config_.peer_id, set->spec.dataset, v.id)},
+                        {"definition_hash", views::DefinitionHash(set->spec, v)}});
+    }
+    out.push_back({{"dataset", set->spec.dataset},
+                   {"state", set->state},
+                   {"error", set->last_error},
+                   {"restarts", set->restarts},
+                   {"watermark", Rfc3339(total.watermark)},
+                   {"records_merged", total.merged},
+                   {"records_late", total.late},
+                   {"records_rejected", total.rejected},
+                   {"cells_emitted", total.cells},
+                   {"cells_protected", total.protected_cells},
+                   {"views", listed}});
+  }
+  return out;
+}
+
+void ViewsSubsystem::Export(NodeMetrics* metrics) const {
+  for (const std::unique_ptr<Set>& set : sets_) {
+    absl::MutexLock lock(&set->mu);
+    const ViewJob::Stats total = Sum(set->ended, set->stats);
+    NodeMetrics::ViewSetStats s;
+    s.running = set->state == "running";
+    s.restarts = set->restarts;
+    s.merged = total.merged;
+    s.late = total.late;
+    s.rejected = total.rejected;
+    s.cells = total.cells;
+    s.protected_cells = total.protected_cells;
+    s.commits = total.commits;
+    s.watermark = total.watermark;
+    metrics->SetViewSet(set->spec.dataset, s);
+  }
+}
+
+}  // namespace node
+}  // namespace polder

@@ -1,0 +1,443 @@
+#include "services/node/views/view_job.h"
+
+#include <sys/stat.h>
+
+#include <utility>
+
+#include "absl/memory/memory.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log/log.h"
+#include "common/status/status_macros.h"
+#include "common/views/names.h"
+#include "common/wire/confluent_frame.h"
+#include "common/wire/record_headers.h"
+#include "proto/polder/views/v1/aggregate_cell.pb.h"
+
+namespace polder {
+namespace node {
+
+namespace pb = ::google::protobuf;
+namespace vv1 = ::polder::views::v1;
+
+namespace {
+
+vv1::Protection ToProto(views::Protection p) {
+  switch (p) {
+    case views::Protection::kNone:
+      return vv1::PROTECTION_UNSPECIFIED;
+    case views::Protection::kThreshold:
+      return vv1::PROTECTION_THRESHOLD;
+    case views::Protection::kDominance:
+      return vv1::PROTECTION_DOMINANCE;
+    case views::Protection::kSecondary:
+      return vv1::PROTECTION_SECONDARY;
+    case views::Protection::kGate:
+      return vv1::PROTECTION_GATE;
+  }
+  return vv1::PROTECTION_UNSPECIFIED;
+}
+
+std::string Rfc3339(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone());
+}
+
+bool FileExists(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0;
+}
+
+}  // namespace
+
+ViewJob::ViewJob(Options options, kafka::ClientFactory& kafka)
+    : options_(std::move(options)), kafka_(kafka) {
+  source_topic_ = absl::StrCat(options_.peer, ".", options_.spec.dataset);
+  changelog_topic_ = views::ViewChangelogTopic(options_.spec.dataset);
+}
+
+ViewJob::~ViewJob() = default;
+
+absl::StatusOr<std::unique_ptr<ViewJob>> ViewJob::Start(Options options,
+                                                        kafka::ClientFactory& kafka) {
+  RETURN_IF_ERROR(views::ValidateViewSet(options.peer, options.spec));
+  if (options.dataset_message == nullptr || !options.descriptor_of) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("views of ", options.spec.dataset, ": no schema to bind them to"));
+  }
+  auto job = absl::WrapUnique(new ViewJob(std::move(options), kafka));
+  RETURN_IF_ERROR(job->Recover());
+  return job;
+}
+
+absl::Status ViewJob::Recover() {
+  const views::ViewSetSpec& spec = options_.spec;
+  ASSIGN_OR_RETURN(views::PTable table, views::PTable::Build(spec.guard.ptable));
+  table_ = std::make_unique<views::PTable>(std::move(table));
+  ASSIGN_OR_RETURN(views::WindowClock clock, views::WindowClock::Amsterdam());
+  clock_ = std::make_unique<views::WindowClock>(std::move(clock));
+  layout_ = std::make_unique<views::SetLayout>(views::SetLayout::Of(spec, false));
+  ASSIGN_OR_RETURN(views::Binding current,
+                   views::Binding::Of(layout_.get(), options_.dataset_message));
+  layout_->event_time_ends_interval = current.event_time_ends_interval();
+  guard_ = std::make_unique<views::Guard>(spec.guard, current.data_class(), table_.get());
+  definition_hashes_.clear();
+  for (const views::ViewSpec& v : spec.views) {
+    definition_hashes_.push_back(views::DefinitionHash(spec, v));
+  }
+
+  kafka::StateWriter::Options so;
+  so.producer = options_.producer;
+  so.producer.transactional_id = views::ViewTransactionalId(options_.peer, spec.dataset);
+  so.consumer = options_.consumer;
+  so.state_topic = changelog_topic_;
+  so.timeout = options_.kafka_timeout;
+  state_ = std::make_unique<kafka::StateWriter>(kafka_, so);
+  views::RestoredViews restored;
+  absl::StatusOr<int64_t> end = state_->Recover([&](const kafka::ConsumedRecord& r) {
+    if (!r.key.has_value()) {
+      return absl::DataLossError(absl::StrCat(changelog_topic_, " offset ", r.offset,
+                                              ": a changelog entry without a key"));
+    }
+    return restored.Apply(*layout_, *r.key,
+                          r.tombstone ? std::nullopt : std::optional<std::string>(r.value));
+  });
+  if (!end.ok()) {
+    return Prepend(end.status(), absl::StrCat("views of ", spec.dataset, ": recovery: "));
+  }
+
+  // The key: made on the first start of an empty changelog, and from then on the one the
+  // changelog names.
+  if (restored.meta.has_value()) {
+    ASSIGN_OR_RETURN(views::ViewKey key, views::ViewKey::Load(options_.key_path));
+    if (key.Fingerprint() != restored.meta->key_fingerprint) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("views of ", spec.dataset, ": the view key '", options_.key_path,
+                       "' is not the one the changelog was written with (fingerprint ",
+                       key.Fingerprint(), ", changelog ", restored.meta->key_fingerprint,
+                       "); restore the key from backup, or reset the view set"));
+    }
+    if (restored.meta->ptable_sha256 != table_->sha256()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("views of ", spec.dataset, ": the perturbation table changed (",
+                       table_->sha256(), ", changelog ", restored.meta->ptable_sha256,
+                       "); the same cells would draw new noise, so the set does not start"));
+    }
+    for (size_t i = 0; i < spec.views.size(); ++i) {
+      auto it = restored.meta->definitions.find(spec.views[i].id);
+      if (it != restored.meta->definitions.end() && it->second != definition_hashes_[i]) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("views of ", spec.dataset, ": the definition of view '", spec.views[i].id,
+                         "' changed (", definition_hashes_[i], ", changelog ", it->second,
+                         "); give the changed view a new id, or reset the view set"));
+      }
+    }
+    key_ = std::make_unique<views::ViewKey>(std::move(key));
+  } else {
+    absl::StatusOr<views::ViewKey> key = FileExists(options_.key_path)
+                                             ? views::ViewKey::Load(options_.key_path)
+                                             : views::ViewKey::Create(options_.key_path);
+    if (!key.ok()) return key.status();
+    key_ = std::make_unique<views::ViewKey>(std::move(*key));
+  }
+
+  const absl::Time now = options_.now();
+  std::vector<int32_t> partitions;
+  for (int32_t p = 0; p < options_.source_partitions; ++p) partitions.push_back(p);
+  engine_ = std::make_unique<views::Engine>(layout_.get(), clock_.get(), partitions, now);
+  if (restored.has_progress) {
+    engine_->Restore(restored.watermark, restored.clocks, restored.positions,
+                     std::move(restored.cells), now);
+  }
+
+  kafka::ConsumerOptions co = options_.consumer;
+  co.read_committed = true;
+  ASSIGN_OR_RETURN(consumer_, kafka_.NewConsumer(co));
+  std::vector<kafka::TopicPartitionOffset> assignment;
+  for (int32_t p : partitions) {
+    int64_t from = 0;
+    auto pos = restored.positions.find(p);
+    if (restored.has_progress && pos != restored.positions.end()) {
+      from = pos->second;
+    } else {
+      // A new set starts with the records that can still be valid.
+      ASSIGN_OR_RETURN(from, consumer_->OffsetForTime(source_topic_, p, now - spec.max_event_age,
+                                                      options_.kafka_timeout));
+    }
+    assignment.push_back({source_topic_, p, from});
+    engine_->Skip(p, from);
+  }
+  RETURN_IF_ERROR(consumer_->Assign(assignment));
+  // Meta is (re)written by the first commit when it is new or a view joined.
+  dirty_ = !restored.meta.has_value() || restored.meta->definitions.size() != spec.views.size();
+  if (!restored.has_progress) dirty_ = true;
+  last_commit_ = now;
+  stats_.recoveries = state_->recoveries();
+  stats_.watermark = engine_->watermark();
+  log::Info("views recovered", {{"dataset", spec.dataset},
+                                {"views", static_cast<int64_t>(spec.views.size())},
+                                {"open_cells", static_cast<int64_t>(engine_->open_cells().size())},
+                                {"watermark", engine_->watermark() == absl::InfinitePast()
+                                                  ? std::string("none")
+                                                  : Rfc3339(engine_->watermark())}});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<const views::Binding*> ViewJob::BindingFor(int32_t schema_id) {
+  auto it = bindings_.find(schema_id);
+  if (it != bindings_.end()) return it->second.get();
+  auto bad = unbindable_.find(schema_id);
+  if (bad != unbindable_.end()) return absl::InvalidArgumentError(bad->second);
+  absl::StatusOr<const pb::Descriptor*> d = options_.descriptor_of(schema_id);
+  absl::Status why = d.status();
+  if (d.ok()) {
+    absl::StatusOr<views::Binding> b = views::Binding::Of(layout_.get(), *d);
+    if (b.ok() && b->event_time_ends_interval() != layout_->event_time_ends_interval) {
+      why = absl::InvalidArgumentError("its event_time_ends_interval differs from the current");
+    } else if (b.ok()) {
+      auto [slot, inserted] =
+          bindings_.emplace(schema_id, std::make_unique<views::Binding>(std::move(*b)));
+      return slot->second.get();
+    } else {
+      why = b.status();
+    }
+  }
+  if (absl::IsUnavailable(why) || absl::IsDeadlineExceeded(why)) return why;  // try again
+  const std::string message = absl::StrCat("schema ", schema_id, ": ", why.message());
+  log::Warning("views cannot read records of a schema; they are counted as rejected",
+               {{"dataset", options_.spec.dataset}, {"reason", message}});
+  unbindable_[schema_id] = message;
+  return absl::InvalidArgumentError(message);
+}
+
+void ViewJob::Reject(int32_t partition, int64_t offset, const std::string& reason) {
+  ++stats_.rejected[reason];
+  auto key = std::make_pair(absl::StrCat("reject:", reason), partition);
+  auto it = runs_.find(key);
+  if (it != runs_.end() && it->second.last_offset + 1 == offset) {
+    it->second.last_offset = offset;
+    ++it->second.count;
+    return;
+  }
+  if (it != runs_.end()) {
+    finished_runs_.push_back(it->second);
+    finished_run_kinds_.push_back("reject");
+  }
+  runs_[key] = views::RecordRun{partition, offset, offset, 1, reason};
+}
+
+void ViewJob::Late(int32_t partition, int64_t offset) {
+  ++stats_.late;
+  auto key = std::make_pair(std::string("late"), partition);
+  auto it = runs_.find(key);
+  if (it != runs_.end() && it->second.last_offset + 1 == offset) {
+    it->second.last_offset = offset;
+    ++it->second.count;
+    return;
+  }
+  if (it != runs_.end()) {
+    finished_runs_.push_back(it->second);
+    finished_run_kinds_.push_back("late");
+  }
+  runs_[key] = views::RecordRun{partition, offset, offset, 1, ""};
+}
+
+absl::Status ViewJob::Step() {
+  ASSIGN_OR_RETURN(std::vector<kafka::ConsumedRecord> records,
+                   consumer_->Poll(options_.poll_wait, 10000));
+  const absl::Time now = options_.now();
+  std::vector<std::pair<std::string, std::string>> headers;
+  for (const kafka::ConsumedRecord& r : records) {
+    dirty_ = true;
+    headers.clear();
+    for (const kafka::Header& h : r.headers) headers.emplace_back(h.key, h.value);
+    absl::StatusOr<wire::DecodedRecord> decoded =
+        wire::ReadRecordValue(headers, r.value, options_.federation);
+    if (!decoded.ok()) {
+      Reject(r.partition, r.offset, "unreadable");
+      engine_->Skip(r.partition, r.offset + 1);
+      continue;
+    }
+    absl::StatusOr<const views::Binding*> binding = BindingFor(decoded->frame.schema_id);
+    if (!binding.ok() &&
+        (absl::IsUnavailable(binding.status()) || absl::IsDeadlineExceeded(binding.status()))) {
+      // The schema could not be fetched now: stop here and read the record again after
+      // recovery, rather than count it as unreadable.
+      return binding.status();
+    }
+    std::unique_ptr<pb::Message> message;
+    absl::StatusOr<views::Fact> fact = absl::InvalidArgumentError("unreadable");
+    if (binding.ok()) {
+      const pb::Descriptor* d = *options_.descriptor_of(decoded->frame.schema_id);
+      message.reset(messages_.GetPrototype(d)->New());
+      if (message->ParseFromArray(decoded->frame.payload.data(),
+                                  static_cast<int>(decoded->frame.payload.size()))) {
+        fact = (*binding)->Extract(*message, *key_);
+      }
+    }
+    if (!fact.ok()) {
+      Reject(r.partition, r.offset, "unreadable");
+      engine_->Skip(r.partition, r.offset + 1);
+      continue;
+    }
+    fact->partition = r.partition;
+    fact->offset = r.offset;
+    switch (engine_->Offer(*fact, now)) {
+      case views::Outcome::kMerged:
+        ++stats_.merged;
+        break;
+      case views::Outcome::kTooNew:
+        Reject(r.partition, r.offset, "too_new");
+        break;
+      case views::Outcome::kTooOld:
+        Reject(r.partition, r.offset, "too_old");
+        break;
+      case views::Outcome::kLate:
+        Late(r.partition, r.offset);
+        break;
+    }
+  }
+  // Past transaction markers and aborted records too, so the stored positions are exact.
+  for (int32_t p = 0; p < options_.source_partitions; ++p) {
+    absl::StatusOr<int64_t> pos = consumer_->Position(source_topic_, p);
+    if (pos.ok() && *pos > engine_->positions().at(p)) {
+      engine_->Skip(p, *pos);
+      dirty_ = true;
+    }
+  }
+  if (now - last_commit_ >= options_.commit_interval) return Commit();
+  return absl::OkStatus();
+}
+
+absl::Status ViewJob::Commit() {
+  const absl::Time now = options_.now();
+  const std::optional<views::Engine::Advance> advance = engine_->Evaluate(now);
+  std::vector<views::ClosedCell> closed = engine_->TakeClosed();
+  last_commit_ = now;
+  if (!dirty_ && !advance.has_value() && closed.empty() && runs_.empty()) {
+    return absl::OkStatus();
+  }
+  for (auto& [key, run] : runs_) {
+    finished_runs_.push_back(run);
+    finished_run_kinds_.push_back(key.first == "late" ? "late" : "reject");
+  }
+  runs_.clear();
+  absl::Status s = state_->Transact([&] { return Fill(closed, advance); });
+  if (!s.ok()) {
+    // The engine has moved past what the changelog holds: only a new job, recovered from the
+    // changelog, may go on.
+    return Prepend(s, absl::StrCat("views of ", options_.spec.dataset,
+                                   ": commit failed; the job restarts from its changelog: "));
+  }
+  ++stats_.commits;
+  stats_.cells += static_cast<int64_t>(closed.size());
+  stats_.watermark = engine_->watermark();
+  finished_runs_.clear();
+  finished_run_kinds_.clear();
+  dirty_ = false;
+  return absl::OkStatus();
+}
+
+absl::Status ViewJob::Fill(const std::vector<views::ClosedCell>& closed,
+                           const std::optional<views::Engine::Advance>& advance) {
+  kafka::TransactionalProducer* producer = state_->producer();
+  const views::ViewSetSpec& spec = options_.spec;
+  auto send_state = [&](const views::ChangelogEntry& e) {
+    kafka::ProducerRecord r;
+    r.topic = changelog_topic_;
+    r.partition = 0;
+    r.key = e.key;
+    if (e.value.has_value()) {
+      r.value = *e.value;
+    } else {
+      r.tombstone = true;
+    }
+    producer->Send(std::move(r), [](absl::StatusOr<kafka::RecordMetadata>) {});
+  };
+  const std::string data_schema =
+      wire::DataSchemaUrn(options_.federation, options_.output_schema_id);
+  const std::string header = wire::EncodeHeader(options_.output_schema_id, {0});
+  // Outputs, with one close decision per closed (view, window).
+  std::map<std::pair<int, absl::Time>, int64_t> windows;
+  for (const views::ClosedCell& c : closed) {
+    const views::PublishedCell out = guard_->Apply(*layout_, c);
+    const views::ViewSpec& view = spec.views[c.id.view];
+    vv1::AggregateCell cell;
+    cell.set_group_key(c.id.group_key);
+    cell.mutable_window_start()->set_seconds(absl::ToUnixSeconds(out.window.start));
+    cell.mutable_window_end()->set_seconds(absl::ToUnixSeconds(out.window.end));
+    cell.set_dataset_id(spec.dataset);
+    cell.set_view_id(view.id);
+    cell.set_definition_hash(definition_hashes_[c.id.view]);
+    cell.set_source_peer(options_.peer);
+    for (const auto& [dimension, value] : out.group) {
+      vv1::GroupValue* g = cell.add_group();
+      g->set_dimension(dimension);
+      g->set_value(value);
+    }
+    for (const views::PublishedMeasure& m : out.measures) {
+      vv1::MeasureValue* mv = cell.add_measures();
+      mv->set_name(m.name);
+      if (m.value.has_value()) mv->set_value(*m.value);
+      mv->set_protection(ToProto(m.protection));
+      mv->set_perturbed(m.perturbed);
+      if (m.protection != views::Protection::kNone) {
+        ++stats_.protected_cells[views::ProtectionName(m.protection)];
+      }
+    }
+    kafka::ProducerRecord r;
+    r.topic = views::ViewTopic(options_.peer, spec.dataset, view.id);
+    r.key = c.id.group_key;
+    r.value = header + cell.SerializeAsString();
+    r.timestamp_ms = absl::ToUnixMillis(out.window.end);
+    const std::string start = Rfc3339(out.window.start);
+    r.headers = {{"ce_specversion", "1.0"},
+                 {"ce_id", absl::StrCat("view:", spec.dataset, "/", view.id, "/",
+                                        definition_hashes_[c.id.view].substr(0, 12), "/", start,
+                                        "/", c.id.group_key)},
+                 {"ce_source", absl::StrCat("/peers/", options_.peer, "/datasets/", spec.dataset,
+                                            "/views/", view.id)},
+                 {"ce_type", "polder.views.v1.AggregateCell"},
+                 {"ce_time", start},
+                 {wire::kDataSchemaHeader, data_schema},
+                 {wire::kContentTypeHeader, wire::kConfluentProtobufContentType}};
+    producer->Send(std::move(r), [](absl::StatusOr<kafka::RecordMetadata>) {});
+    ++windows[{c.id.view, c.cell.window.start}];
+  }
+  for (const auto& [window, cells] : windows) {
+    views::CloseDecision d;
+    d.view = spec.views[window.first].id;
+    d.window_start = window.second;
+    d.watermark = engine_->watermark();
+    d.cause = advance.has_value() ? advance->cause : views::CloseCause::kWatermark;
+    d.positions = engine_->positions();
+    d.cells = cells;
+    send_state(views::EncodeClose(d));
+  }
+  for (const views::CellId& id : engine_->TakeDirty()) {
+    auto it = engine_->open_cells().find(id);
+    send_state(
+        views::EncodeCell(*layout_, id, it == engine_->open_cells().end() ? nullptr : &it->second));
+  }
+  for (size_t i = 0; i < finished_runs_.size(); ++i) {
+    send_state(views::EncodeRun(finished_run_kinds_[i], finished_runs_[i]));
+  }
+  views::ChangelogMeta meta;
+  meta.key_fingerprint = key_->Fingerprint();
+  meta.ptable_sha256 = table_->sha256();
+  for (size_t i = 0; i < spec.views.size(); ++i) {
+    meta.definitions[spec.views[i].id] = definition_hashes_[i];
+  }
+  send_state(views::EncodeMeta(meta));
+  send_state(views::EncodeProgress(*engine_));
+  (void)producer->Flush(options_.kafka_timeout);
+  if (options_.before_commit) options_.before_commit(stats_.commits + 1);
+  return absl::OkStatus();
+}
+
+absl::Status ViewJob::Run(const std::atomic<bool>& stop) {
+  while (!stop.load()) RETURN_IF_ERROR(Step());
+  return Commit();
+}
+
+}  // namespace node
+}  // namespace polder

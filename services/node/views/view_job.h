@@ -1,0 +1,134 @@
+// One dataset's view set, computed exactly once by the node that owns the dataset (ADR 0016
+// §3–§5): reads `<peer>.<dataset>` read_committed from assigned partitions, reduces each record
+// to a fact, keeps the views' open cells in memory, and at every commit (at most every
+// `commit_interval` while anything changed) writes in one Kafka transaction
+//   - the cells of windows that closed, guarded, to `<peer>.<dataset>.view.<view>`;
+//   - the changelog entries (`_polder.views.<dataset>.changelog`): changed cells, close
+//     decisions, runs of late and rejected records, progress (watermark, input positions).
+// Recovery is Start(): InitTransactions under `polder-views-<peer>-<dataset>` (fencing an older
+// instance), the changelog read to its end, the source resumed at the stored positions — so
+// after kill -9 nothing is emitted twice or lost. A job whose commit failed must be started
+// again (Run returns the error; the node's supervisor restarts it).
+//
+//   ASSIGN_OR_RETURN(std::unique_ptr<ViewJob> job, ViewJob::Start(options, clients));
+//   RETURN_IF_ERROR(job->Run(stop));
+#ifndef POLDER_SERVICES_NODE_VIEWS_VIEW_JOB_H_
+#define POLDER_SERVICES_NODE_VIEWS_VIEW_JOB_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/kafka/client_factory.h"
+#include "common/kafka/state_writer.h"
+#include "common/views/binding.h"
+#include "common/views/changelog.h"
+#include "common/views/engine.h"
+#include "common/views/guard.h"
+#include "common/views/ptable.h"
+#include "common/views/spec.h"
+#include "common/views/view_key.h"
+#include "common/views/window.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/dynamic_message.h"
+
+namespace polder {
+namespace node {
+
+class ViewJob {
+ public:
+  struct Options {
+    std::string peer;        // this node's peer id
+    std::string federation;  // for ce_dataschema
+    views::ViewSetSpec spec;
+    int32_t source_partitions = 1;
+    std::string key_path;             // <state_dir>/views/<dataset>.key
+    int32_t output_schema_id = 0;     // polder.views.v1.AggregateCell's registry id
+    kafka::ProducerOptions producer;  // client settings; the transactional id is the job's
+    kafka::ConsumerOptions consumer;  // client settings
+    absl::Duration commit_interval = absl::Milliseconds(100);
+    absl::Duration poll_wait = absl::Milliseconds(100);
+    absl::Duration kafka_timeout = absl::Seconds(30);
+    // The dataset's message in its current schema: the set is bound to it at start (and
+    // refused if it does not fit); it also gives the personal-data class.
+    const google::protobuf::Descriptor* dataset_message = nullptr;
+    // The dataset message of a schema id (the node's schema cache).
+    std::function<absl::StatusOr<const google::protobuf::Descriptor*>(int32_t schema_id)>
+        descriptor_of;
+    std::function<absl::Time()> now = [] { return absl::Now(); };
+    // Called after a commit's records reached the broker and before it commits, with the job's
+    // count of commits (1, 2, …): the test-hooks build of polder-node dies there. Empty in
+    // production.
+    std::function<void(int64_t commit)> before_commit;
+  };
+
+  struct Stats {
+    int64_t merged = 0;
+    int64_t late = 0;
+    std::map<std::string, int64_t> rejected;         // by reason
+    int64_t cells = 0;                               // cells emitted
+    std::map<std::string, int64_t> protected_cells;  // by rule
+    int64_t commits = 0;
+    int64_t recoveries = 0;
+    absl::Time watermark = absl::InfinitePast();
+  };
+
+  // Recovers (see above). FAILED_PRECONDITION when the changelog was written with another key
+  // or p-table, or a view's definition changed; the key file's problems as ViewKey says.
+  static absl::StatusOr<std::unique_ptr<ViewJob>> Start(Options options,
+                                                        kafka::ClientFactory& kafka);
+  ~ViewJob();
+
+  // One poll (waiting up to poll_wait) and, when due, one commit.
+  absl::Status Step();
+  // Steps until `stop`, then commits what is pending.
+  absl::Status Run(const std::atomic<bool>& stop);
+  // Commits now if anything changed (records read, windows closed).
+  absl::Status Commit();
+
+  Stats stats() const { return stats_; }
+
+ private:
+  ViewJob(Options options, kafka::ClientFactory& kafka);
+  absl::Status Recover();
+  absl::StatusOr<const views::Binding*> BindingFor(int32_t schema_id);
+  void Reject(int32_t partition, int64_t offset, const std::string& reason);
+  void Late(int32_t partition, int64_t offset);
+  absl::Status Fill(const std::vector<views::ClosedCell>& closed,
+                    const std::optional<views::Engine::Advance>& advance);
+
+  Options options_;
+  kafka::ClientFactory& kafka_;
+  std::string source_topic_;
+  std::string changelog_topic_;
+  std::unique_ptr<kafka::StateWriter> state_;
+  std::unique_ptr<kafka::Consumer> consumer_;
+  std::unique_ptr<views::PTable> table_;
+  std::unique_ptr<views::WindowClock> clock_;
+  std::unique_ptr<views::SetLayout> layout_;
+  std::unique_ptr<views::ViewKey> key_;
+  std::unique_ptr<views::Guard> guard_;
+  std::unique_ptr<views::Engine> engine_;
+  std::vector<std::string> definition_hashes_;  // per view
+  google::protobuf::DynamicMessageFactory messages_;
+  std::map<int32_t, std::unique_ptr<views::Binding>> bindings_;
+  std::map<int32_t, std::string> unbindable_;  // schema id → why
+  // Runs of late and rejected records since the last commit, per (kind, partition).
+  std::map<std::pair<std::string, int32_t>, views::RecordRun> runs_;
+  std::vector<views::RecordRun> finished_runs_;
+  std::vector<std::string> finished_run_kinds_;
+  bool dirty_ = false;
+  absl::Time last_commit_;
+  Stats stats_;
+};
+
+}  // namespace node
+}  // namespace polder
+
+#endif  // POLDER_SERVICES_NODE_VIEWS_VIEW_JOB_H_

@@ -1,0 +1,291 @@
+// The view job without a broker: a fake Kafka (held to a real broker by the conformance suite)
+// and a clock the test moves. Every case counts the outputs: each (window, group) exactly once,
+// across restarts, a crash between producing and committing, and fencing.
+#include "services/node/views/view_job.h"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
+#include "common/kafka/testing/fake_kafka.h"
+#include "common/status/status_matchers.h"
+#include "common/views/names.h"
+#include "common/wire/confluent_frame.h"
+#include "common/wire/record_headers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "polder/datasets/mobility/v1/bike_count.pb.h"
+#include "proto/polder/views/v1/aggregate_cell.pb.h"
+
+namespace polder {
+namespace node {
+namespace {
+
+using ::polder::kafka::testing::CommitFault;
+using ::polder::kafka::testing::FakeClientFactory;
+using ::polder::kafka::testing::FakeKafka;
+using ::polder::testing::StatusIs;
+using ::testing::HasSubstr;
+
+namespace mobility = ::polder::datasets::mobility::v1;
+namespace vv1 = ::polder::views::v1;
+
+constexpr char kSource[] = "groningen.mobility.bike-counts";
+constexpr char kDataset[] = "mobility.bike-counts";
+constexpr int32_t kSchemaId = 7;
+constexpr int32_t kCellSchemaId = 42;
+
+absl::Time At(int h, int m) {
+  return absl::FromCivil(absl::CivilMinute(2026, 12, 3, h, m), absl::UTCTimeZone());
+}
+
+class ViewJobTest : public ::testing::Test {
+ protected:
+  ViewJobTest() : clients_(&kafka_) {
+    EXPECT_OK(kafka_.CreateTopic({kSource, 2}));
+    EXPECT_OK(kafka_.CreateTopic({views::ViewChangelogTopic(kDataset), 1}));
+    EXPECT_OK(kafka_.CreateTopic({Output(), 1}));
+    spec_.dataset = kDataset;
+    views::ViewSpec v;
+    v.id = "quarter";
+    v.group_by = {*views::ParseDimension("municipality")};
+    v.measures = {*views::ParseMeasure("count")};
+    spec_.views.push_back(v);
+    now_ = At(12, 0);
+  }
+
+  static std::string Output() { return views::ViewTopic("groningen", kDataset, "quarter"); }
+
+  ViewJob::Options Options() {
+    ViewJob::Options o;
+    o.peer = "groningen";
+    o.federation = "nl";
+    o.spec = spec_;
+    o.source_partitions = 2;
+    o.key_path = absl::StrCat(std::getenv("TEST_TMPDIR"), "/",
+                              ::testing::UnitTest::GetInstance()->current_test_info()->name(),
+                              "/views/", kDataset, ".key");
+    o.output_schema_id = kCellSchemaId;
+    o.producer.client.client_id = "views-test";
+    o.consumer.client.client_id = "views-test";
+    o.commit_interval = commit_interval_;
+    o.poll_wait = absl::Milliseconds(1);
+    o.dataset_message = mobility::BikeCount::descriptor();
+    o.descriptor_of = [](int32_t id) -> absl::StatusOr<const google::protobuf::Descriptor*> {
+      if (id == kSchemaId) return mobility::BikeCount::descriptor();
+      return absl::NotFoundError(absl::StrCat("schema ", id, " is not registered"));
+    };
+    o.now = [this] { return now_; };
+    return o;
+  }
+
+  std::unique_ptr<ViewJob> StartJob() {
+    absl::StatusOr<std::unique_ptr<ViewJob>> job = ViewJob::Start(Options(), clients_);
+    EXPECT_OK(job.status());
+    return job.ok() ? *std::move(job) : nullptr;
+  }
+
+  // One bike count of `count` from `counter` at event time t, as the node's ingest frames it.
+  void Produce(const std::string& counter, absl::Time t, int64_t count, int32_t partition = 0,
+               const std::string& municipality = "GM0014") {
+    mobility::BikeCount b;
+    b.set_counter_id(counter);
+    b.mutable_event_time()->set_seconds(absl::ToUnixSeconds(t));
+    b.mutable_location()->set_municipality_code(municipality);
+    b.set_count(count);
+    ProduceRaw(partition, wire::Encode(kSchemaId, {0}, b.SerializeAsString()));
+  }
+  void ProduceRaw(int32_t partition, std::string value) {
+    auto producer = clients_.NewProducer(kafka::ProducerOptions{});
+    ASSERT_OK(producer.status());
+    kafka::ProducerRecord r;
+    r.topic = kSource;
+    r.partition = partition;
+    r.key = "k";
+    r.value = std::move(value);
+    r.headers = {{wire::kContentTypeHeader, wire::kConfluentProtobufContentType},
+                 {wire::kDataSchemaHeader, wire::DataSchemaUrn("nl", kSchemaId)}};
+    (*producer)->Send(r, [](absl::StatusOr<kafka::RecordMetadata>) {});
+    ASSERT_OK((*producer)->Flush(absl::Seconds(5)));
+  }
+
+  // The committed output cells, by (window start, group key); EXPECTs each to appear once.
+  std::map<std::pair<int64_t, std::string>, vv1::AggregateCell> Cells() {
+    std::map<std::pair<int64_t, std::string>, vv1::AggregateCell> out;
+    for (const kafka::ConsumedRecord& r : kafka_.Committed(Output(), 0)) {
+      absl::StatusOr<wire::Frame> f = wire::Decode(r.value);
+      EXPECT_OK(f.status());
+      if (!f.ok()) continue;
+      EXPECT_EQ(f->schema_id, kCellSchemaId);
+      vv1::AggregateCell c;
+      EXPECT_TRUE(c.ParseFromArray(f->payload.data(), static_cast<int>(f->payload.size())));
+      const auto key = std::make_pair(c.window_start().seconds(), c.group_key());
+      EXPECT_EQ(out.count(key), 0u) << "emitted twice: " << c.ShortDebugString();
+      out[key] = c;
+    }
+    return out;
+  }
+
+  // Steps until the job has read everything produced so far, then commits.
+  void Drain(ViewJob& job) {
+    for (int i = 0; i < 5; ++i) ASSERT_OK(job.Step());
+    ASSERT_OK(job.Commit());
+  }
+
+  FakeKafka kafka_;
+  FakeClientFactory clients_;
+  views::ViewSetSpec spec_;
+  absl::Time now_;
+  absl::Duration commit_interval_ = absl::ZeroDuration();  // every Step commits
+};
+
+TEST_F(ViewJobTest, EmitsEachClosedCellOnceGuardedAndDescribed) {
+  std::unique_ptr<ViewJob> job = StartJob();
+  ASSERT_NE(job, nullptr);
+  // Five counters in GM0014 at 10:15 (the 10:00 quarter: event times end their interval), one
+  // counter in GM0034; then a record at 10:40 moves the watermark past 10:15.
+  for (int i = 0; i < 5; ++i) Produce(absl::StrCat("c", i), At(10, 15), 20, i % 2);
+  Produce("lonely", At(10, 15), 3, 1, "GM0034");
+  Drain(*job);
+  EXPECT_TRUE(Cells().empty()) << "nothing closes before the watermark passes";
+  Produce("c0", At(10, 40), 1, 0);
+  Produce("c1", At(10, 40), 1, 1);
+  Drain(*job);
+  auto cells = Cells();
+  ASSERT_EQ(cells.size(), 2u);
+  const vv1::AggregateCell& big = cells.at({absl::ToUnixSeconds(At(10, 0)), "municipality=GM0014"});
+  EXPECT_EQ(big.dataset_id(), kDataset);
+  EXPECT_EQ(big.view_id(), "quarter");
+  EXPECT_EQ(big.source_peer(), "groningen");
+  EXPECT_EQ(big.definition_hash(), views::DefinitionHash(spec_, spec_.views[0]));
+  EXPECT_EQ(big.window_end().seconds(), absl::ToUnixSeconds(At(10, 15)));
+  ASSERT_EQ(big.measures_size(), 1);
+  EXPECT_TRUE(big.measures(0).perturbed());
+  EXPECT_TRUE(big.measures(0).has_value());
+  EXPECT_NEAR(big.measures(0).value(), 100, 6) << "five sensors of 20: perturbed by at most D";
+  const vv1::AggregateCell& small =
+      cells.at({absl::ToUnixSeconds(At(10, 0)), "municipality=GM0034"});
+  EXPECT_FALSE(small.measures(0).has_value()) << "a count of 3 is below k";
+  EXPECT_EQ(small.measures(0).protection(), vv1::PROTECTION_THRESHOLD);
+  EXPECT_EQ(job->stats().cells, 2);
+  EXPECT_EQ(job->stats().merged, 8);
+}
+
+TEST_F(ViewJobTest, RestartResumesWithoutEmittingTwiceOrLosingOpenCells) {
+  std::unique_ptr<ViewJob> job = StartJob();
+  ASSERT_NE(job, nullptr);
+  for (int i = 0; i < 6; ++i) Produce(absl::StrCat("c", i), At(10, 15), 10, i % 2);
+  Drain(*job);
+  job.reset();  // a clean stop: the open cells are in the changelog
+
+  now_ += absl::Minutes(1);
+  job = StartJob();
+  ASSERT_NE(job, nullptr);
+  for (int i = 6; i < 9; ++i) Produce(absl::StrCat("c", i), At(10, 14), 10, i % 2);
+  Produce("c0", At(10, 50), 1, 0);
+  Produce("c1", At(10, 50), 1, 1);
+  Drain(*job);
+  auto cells = Cells();
+  ASSERT_EQ(cells.size(), 1u);
+  // Nine sensors of 10 before the restart and after: one cell of about 90.
+  EXPECT_NEAR(cells.begin()->second.measures(0).value(), 90, 6);
+  Drain(*job);
+  job = StartJob();
+  ASSERT_NE(job, nullptr);
+  Drain(*job);
+  EXPECT_EQ(Cells().size(), 1u) << "a restart does not emit again";
+}
+
+TEST_F(ViewJobTest, ACrashBetweenProducingAndCommittingEmitsNothingTwice) {
+  commit_interval_ = absl::Hours(1);  // only the explicit Commit commits
+  std::unique_ptr<ViewJob> job = StartJob();
+  ASSERT_NE(job, nullptr);
+  for (int i = 0; i < 6; ++i) Produce(absl::StrCat("c", i), At(10, 15), 10, i % 2);
+  Produce("c0", At(10, 40), 1, 0);
+  Produce("c1", At(10, 40), 1, 1);
+  for (int i = 0; i < 5; ++i) ASSERT_OK(job->Step());
+  kafka_.FailCommit(CommitFault::kCrashBeforeCommit,
+                    views::ViewTransactionalId("groningen", kDataset));
+  EXPECT_FALSE(job->Commit().ok());
+  EXPECT_TRUE(Cells().empty()) << "the crashed transaction's outputs are invisible";
+  job.reset();
+
+  commit_interval_ = absl::ZeroDuration();
+  job = StartJob();  // fences the dead instance and aborts its transaction
+  ASSERT_NE(job, nullptr);
+  Drain(*job);
+  auto cells = Cells();
+  ASSERT_EQ(cells.size(), 1u);
+  EXPECT_NEAR(cells.begin()->second.measures(0).value(), 60, 6);
+  EXPECT_EQ(job->stats().merged, 8) << "every record read again, once";
+}
+
+TEST_F(ViewJobTest, ASecondInstanceFencesTheFirst) {
+  std::unique_ptr<ViewJob> first = StartJob();
+  ASSERT_NE(first, nullptr);
+  Produce("c0", At(10, 15), 10);
+  std::unique_ptr<ViewJob> second = StartJob();
+  ASSERT_NE(second, nullptr);
+  EXPECT_FALSE(first->Step().ok()) << "the older instance is fenced at its commit";
+  Drain(*second);
+  EXPECT_EQ(second->stats().merged, 1);
+}
+
+TEST_F(ViewJobTest, RejectedAndUnreadableRecordsAreCountedAndMoveNothing) {
+  std::unique_ptr<ViewJob> job = StartJob();
+  ASSERT_NE(job, nullptr);
+  for (int i = 0; i < 5; ++i) Produce(absl::StrCat("c", i), At(10, 15), 10);
+  // Written straight to Kafka a day ahead: it must not close the 10:00 quarter.
+  Produce("clock-skew", now_ + absl::Hours(24), 10);
+  Produce("ancient", now_ - absl::Hours(24 * 30), 10);
+  ProduceRaw(0, "not a frame");
+  ProduceRaw(1, wire::Encode(99, {0}, "whatever"));
+  Drain(*job);
+  EXPECT_TRUE(Cells().empty());
+  const ViewJob::Stats s = job->stats();
+  EXPECT_EQ(s.rejected.at("too_new"), 1);
+  EXPECT_EQ(s.rejected.at("too_old"), 1);
+  EXPECT_EQ(s.rejected.at("unreadable"), 2);
+  EXPECT_EQ(s.merged, 5);
+}
+
+TEST_F(ViewJobTest, IdleCloseEmitsWhenTheSourceFallsSilent) {
+  std::unique_ptr<ViewJob> job = StartJob();
+  ASSERT_NE(job, nullptr);
+  for (int i = 0; i < 5; ++i) Produce(absl::StrCat("c", i), At(11, 45), 10, 0);
+  Drain(*job);
+  EXPECT_TRUE(Cells().empty()) << "partition 1 has said nothing yet";
+  now_ += absl::Minutes(30);  // idle_timeout: both partitions silent
+  Drain(*job);
+  now_ += absl::Minutes(15);
+  Drain(*job);
+  EXPECT_EQ(Cells().size(), 1u) << "closed by the idle close, once";
+}
+
+TEST_F(ViewJobTest, ChangedKeyOrDefinitionStopsTheSet) {
+  std::unique_ptr<ViewJob> job = StartJob();
+  ASSERT_NE(job, nullptr);
+  Produce("c0", At(10, 15), 10);
+  Drain(*job);
+  job.reset();
+  spec_.views[0].window = views::WindowSize::kHour;
+  EXPECT_THAT(ViewJob::Start(Options(), clients_).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("definition of view 'quarter' changed")));
+  spec_.views[0].window = views::WindowSize::kQuarterHour;
+  const std::string key = Options().key_path;
+  ASSERT_EQ(std::remove(key.c_str()), 0);
+  ASSERT_OK(views::ViewKey::Create(key).status());
+  EXPECT_THAT(ViewJob::Start(Options(), clients_).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not the one")));
+  ASSERT_EQ(std::remove(key.c_str()), 0);
+  EXPECT_THAT(ViewJob::Start(Options(), clients_).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("cannot be read")));
+}
+
+}  // namespace
+}  // namespace node
+}  // namespace polder
