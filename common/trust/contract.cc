@@ -35,20 +35,25 @@ absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text, absl::string_vi
 }  // namespace
 
 nlohmann::json Contract::ToJson() const {
-  return {{"type", kContractType},
-          {"id", id},
-          {"federation", federation},
-          {"provider", provider},
-          {"consumer", consumer},
-          {"dataset", dataset},
-          {"schema_versions", schema_versions},
-          {"purpose", purpose},
-          {"access", access == Access::kRaw ? "raw" : "aggregate-only"},
-          {"start_position", start_position},
-          {"mirror_retention", absl::FormatDuration(mirror_retention)},
-          {"reshare", reshare},
-          {"valid_from", FormatRfc3339(valid_from)},
-          {"valid_until", FormatRfc3339(valid_until)}};
+  nlohmann::json j = {{"type", kContractType},
+                      {"id", id},
+                      {"federation", federation},
+                      {"provider", provider},
+                      {"consumer", consumer},
+                      {"dataset", dataset},
+                      {"schema_versions", schema_versions},
+                      {"purpose", purpose},
+                      {"access", access == Access::kRaw ? "raw" : "aggregate-only"},
+                      {"start_position", start_position},
+                      {"mirror_retention", absl::FormatDuration(mirror_retention)},
+                      {"reshare", reshare},
+                      {"valid_from", FormatRfc3339(valid_from)},
+                      {"valid_until", FormatRfc3339(valid_until)}};
+  // Only when set, so contracts without a view hash as they always did.
+  if (view.has_value()) {
+    j["view"] = {{"id", view->id}, {"definition_hashes", view->definition_hashes}};
+  }
+  return j;
 }
 
 absl::StatusOr<Contract> Contract::FromJson(const nlohmann::json& json) {
@@ -69,6 +74,15 @@ absl::StatusOr<Contract> Contract::FromJson(const nlohmann::json& json) {
   r.Bool("reshare", &c.reshare);
   r.Time("valid_from", &c.valid_from);
   r.Time("valid_until", &c.valid_until);
+  if (const nlohmann::json* view = r.Object("view", /*required=*/false); view != nullptr) {
+    ViewGrant g;
+    FieldReader v(*view, r.PathOf("view"));
+    v.String("id", &g.id);
+    v.StringList("definition_hashes", &g.definition_hashes);
+    v.RejectUnknownKeys();
+    RETURN_IF_ERROR(v.status());
+    c.view = std::move(g);
+  }
   r.RejectUnknownKeys();
   RETURN_IF_ERROR(r.status());
   if (type != kContractType) {
@@ -102,6 +116,33 @@ absl::StatusOr<Contract> Contract::FromJson(const nlohmann::json& json) {
   } else {
     return absl::InvalidArgumentError(
         absl::StrCat("contract.access: expected 'raw' or 'aggregate-only', got '", access, "'"));
+  }
+  if (c.view.has_value()) {
+    if (c.access != Access::kAggregateOnly) {
+      return absl::InvalidArgumentError(
+          "contract.view: only an aggregate-only contract grants a view");
+    }
+    if (c.view->id.empty() || c.view->id.size() > 64) {
+      return absl::InvalidArgumentError("contract.view.id: 1 to 64 characters");
+    }
+    for (char ch : c.view->id) {
+      if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-')) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("contract.view.id: '", c.view->id, "' is not a view id"));
+      }
+    }
+    if (c.view->definition_hashes.empty()) {
+      return absl::InvalidArgumentError(
+          "contract.view.definition_hashes: at least one definition hash is needed");
+    }
+    for (const std::string& h : c.view->definition_hashes) {
+      bool hex = h.size() == 64;
+      for (char ch : h) hex = hex && ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'));
+      if (!hex) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("contract.view.definition_hashes: '", h, "' is not a hex SHA-256"));
+      }
+    }
   }
   if (c.start_position != "earliest" && c.start_position != "latest" &&
       !ParseRfc3339(c.start_position).ok()) {

@@ -7,6 +7,7 @@
 //                 "provider": "groningen", "consumer": "amersfoort",
 //                 "dataset": "mobility.bike-counts", "schema_versions": [1, 2],
 //                 "purpose": "...", "access": "raw" | "aggregate-only",
+//                 "view": {"id": "quarter-municipality", "definition_hashes": ["<hex>"]},
 //                 "start_position": "earliest" | "latest" | "<RFC 3339 time>",
 //                 "mirror_retention": "720h", "reshare": false,
 //                 "valid_from": "...", "valid_until": "..."},
@@ -15,6 +16,7 @@
 #define POLDER_COMMON_TRUST_CONTRACT_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,14 @@ inline constexpr char kRevocationJwsType[] = "polder-contract-revocation+jws";
 
 enum class Access { kRaw, kAggregateOnly };
 
+// The aggregate view an aggregate-only contract lets the consumer read (ADR 0016 §12): the view
+// of the contract's dataset, and the definition hashes it may have — a view whose definition
+// changed is not covered until a new contract is signed.
+struct ViewGrant {
+  std::string id;
+  std::vector<std::string> definition_hashes;  // hex SHA-256, at least one
+};
+
 struct Contract {
   std::string id;
   std::string federation;
@@ -44,6 +54,9 @@ struct Contract {
   std::vector<int64_t> schema_versions;  // versions of the dataset's subject the consumer may read
   std::string purpose;
   Access access = Access::kRaw;
+  // Aggregate-only: the view granted. Absent in raw contracts, and in aggregate-only contracts
+  // made before views existed (which grant no stream at all).
+  std::optional<ViewGrant> view;
   std::string start_position = "earliest";  // "earliest", "latest" or an RFC 3339 time
   absl::Duration mirror_retention = absl::Hours(24 * 30);
   bool reshare = false;  // may the consumer share what it mirrors

@@ -312,6 +312,39 @@ TEST_F(TrustTest, MalformedContractsNameTheField) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("start_position")));
 }
 
+TEST_F(TrustTest, AggregateOnlyContractsGrantOneViewByItsDefinitionHashes) {
+  const std::string hash(64, 'a');
+  Contract c = MakeContract().contract;
+  EXPECT_FALSE(c.ToJson().contains("view")) << "contracts without a view hash as before";
+  c.access = Access::kAggregateOnly;
+  c.view = ViewGrant{"quarter-municipality", {hash}};
+  ASSERT_OK_AND_ASSIGN(Contract back, Contract::FromJson(c.ToJson()));
+  ASSERT_TRUE(back.view.has_value());
+  EXPECT_EQ(back.view->id, "quarter-municipality");
+  EXPECT_EQ(back.view->definition_hashes, std::vector<std::string>{hash});
+  EXPECT_NE(*back.Hash(), *MakeContract().contract.Hash());
+
+  auto refused = [&](nlohmann::json j, const std::string& why) {
+    EXPECT_THAT(Contract::FromJson(j), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(why)))
+        << why;
+  };
+  nlohmann::json j = c.ToJson();
+  j["access"] = "raw";
+  refused(j, "only an aggregate-only contract grants a view");
+  j = c.ToJson();
+  j["view"]["definition_hashes"] = nlohmann::json::array();
+  refused(j, "at least one definition hash");
+  j = c.ToJson();
+  j["view"]["definition_hashes"] = {"sha256:xyz"};
+  refused(j, "not a hex SHA-256");
+  j = c.ToJson();
+  j["view"]["id"] = "Quarter";
+  refused(j, "not a view id");
+  j = c.ToJson();
+  j["view"]["colour"] = "blue";
+  refused(j, "contract.view.colour");
+}
+
 // The JSON pointer of every value in `v` below `at`.
 void CollectPointers(const nlohmann::json& v, const std::string& at,
                      std::vector<std::string>* out) {
