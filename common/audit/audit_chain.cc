@@ -62,6 +62,7 @@ absl::StatusOr<std::string> CanonicalJson(const AuditEntry& e) {
          {"purpose", e.purpose}};
   // Only present when set, so entries without it hash as they always did.
   if (!e.detail.empty()) j["detail"] = e.detail;
+  if (!e.view.empty()) j["view"] = e.view;
   return trust::Canonicalize(j);
 }
 
@@ -84,6 +85,7 @@ absl::StatusOr<AuditEntry> ParseEntry(const std::string& canonical_json) {
     e.traceparent = j.at("traceparent");
     e.purpose = j.at("purpose");
     if (j.contains("detail")) e.detail = j.at("detail");
+    if (j.contains("view")) e.view = j.at("view");
     absl::StatusOr<absl::Time> at = trust::ParseRfc3339(j.at("at").get<std::string>());
     if (!at.ok()) return at.status();
     e.at = *at;

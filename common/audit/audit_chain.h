@@ -43,6 +43,7 @@ struct AuditEntry {
   std::string traceparent;  // W3C trace context
   std::string purpose;      // from the contract
   std::string detail;       // optional: what happened (gap entries name the missing range)
+  std::string view;         // optional: the aggregate view of `dataset` streamed (ADR 0016)
 };
 
 struct AuditLink {

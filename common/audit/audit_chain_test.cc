@@ -51,6 +51,20 @@ TEST(AuditChainTest, AppendsVerifiesAndRoundTripsEntries) {
   EXPECT_EQ(fourth.hash, links[3].hash);
 }
 
+TEST(AuditChainTest, AViewIsRecordedOnlyWhenSetSoOlderEntriesHashAsBefore) {
+  AuditEntry plain = Entry("s-v", 0, 10);
+  ASSERT_OK_AND_ASSIGN(std::string without, CanonicalJson(plain));
+  EXPECT_THAT(without, ::testing::Not(HasSubstr("\"view\"")));
+  AuditEntry viewed = plain;
+  viewed.view = "quarter-municipality";
+  ASSERT_OK_AND_ASSIGN(std::string with, CanonicalJson(viewed));
+  EXPECT_THAT(with, HasSubstr(R"("view":"quarter-municipality")"));
+  ASSERT_OK_AND_ASSIGN(AuditEntry back, ParseEntry(with));
+  EXPECT_EQ(back.view, "quarter-municipality");
+  ASSERT_OK_AND_ASSIGN(AuditEntry old, ParseEntry(without));
+  EXPECT_EQ(old.view, "");
+}
+
 TEST(AuditChainTest, DetectsChangedMissingReorderedAndForeignLinks) {
   std::vector<AuditLink> links = Chain("s-1", 4);
   auto changed = links;

@@ -17,6 +17,12 @@
 namespace polder {
 namespace views {
 
+// The subject of views' output records (polder.views.v1.AggregateCell).
+inline constexpr char kAggregateCellSubject[] = "polder.views.v1.AggregateCell";
+// The CloudEvents extension header naming the definition hash of the view that computed a cell:
+// a provider checks it against the contract before serving the cell.
+inline constexpr char kViewDefinitionHeader[] = "ce_polderviewdefinition";
+
 // Kafka's limit on topic names.
 inline constexpr size_t kMaxTopicLength = 249;
 

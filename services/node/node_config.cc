@@ -8,6 +8,7 @@
 #include "common/config/config.h"
 #include "common/server/host_port.h"
 #include "common/trust/document.h"
+#include "common/views/names.h"
 #include "common/views/spec.h"
 #include "common/views/window.h"
 
@@ -277,7 +278,8 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
               .Required("endpoint", &s->endpoint)
               .Required("dataset", &s->dataset)
               .Required("contract", &s->contract)
-              .Required("partitions", &s->partitions)
+              .Optional("view", &s->view)
+              .Optional("partitions", &s->partitions)
               .Optional("replication_factor", &s->replication_factor)
               .Optional("purge_on_revocation", &s->purge_on_revocation)
               .Optional("start", &s->start);
@@ -289,8 +291,15 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
                   "must be a peer id such as groningen");
           r.Check(ValidAddress(s->endpoint), "endpoint", "must be host:port");
           r.Check(ValidDatasetId(s->dataset), "dataset", "must be <domain>.<name>");
-          r.Check(s->partitions >= 1, "partitions",
-                  "must be at least 1 (the source topic's partition count)");
+          if (s->view.empty()) {
+            r.Check(s->partitions >= 1, "partitions",
+                    "must be at least 1 (the source topic's partition count)");
+          } else {
+            r.Check(views::ValidateViewId(s->view).ok(), "view",
+                    "must be a view id such as quarter-municipality");
+            if (s->partitions == 0) s->partitions = 1;
+            r.Check(s->partitions == 1, "partitions", "a view's topic has one partition");
+          }
         },
         config::kOptional);
   }
@@ -327,6 +336,11 @@ const DatasetConfig* NodeConfig::FindDataset(const std::string& id) const {
     if (d.id == id) return &d;
   }
   return nullptr;
+}
+
+std::string NodeConfig::MirrorTopicOf(const SubscriptionConfig& s) {
+  return s.view.empty() ? absl::StrCat(s.provider, ".", s.dataset)
+                        : views::ViewTopic(s.provider, s.dataset, s.view);
 }
 
 absl::StatusOr<NodeConfig> ParseNodeConfig(const std::string& yaml, const std::string& source) {

@@ -54,6 +54,9 @@ struct SubscriptionConfig {
   // Not read from the file: the contract's mirror retention, filled in at start-up from the
   // contract in contracts_dir (the mirror topic is created with it).
   absl::Duration mirror_retention = absl::Hours(24 * 30);
+  // An aggregate view of the dataset to mirror instead of the dataset (ADR 0016); its mirror is
+  // <provider>.<dataset>.view.<view>, one partition.
+  std::string view;
 };
 
 // The federation section: sharing this node's datasets and mirroring others'.
@@ -145,6 +148,8 @@ struct NodeConfig {
   std::vector<views::ViewSetSpec> views;
 
   std::string TopicOf(const DatasetConfig& d) const { return peer_id + "." + d.id; }
+  // The mirror topic of a subscription: <provider>.<dataset>, or the view's topic.
+  static std::string MirrorTopicOf(const SubscriptionConfig& s);
   const DatasetConfig* FindDataset(const std::string& id) const;
 };
 

@@ -85,7 +85,7 @@ absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& 
     // Mirrors of other cities' datasets: the source's name and partition count.
     for (const SubscriptionConfig& sub : c.sharing.subscriptions) {
       Wanted m;
-      m.spec.name = absl::StrCat(sub.provider, ".", sub.dataset);
+      m.spec.name = NodeConfig::MirrorTopicOf(sub);
       m.spec.partitions = sub.partitions;
       m.spec.replication_factor = sub.replication_factor;
       m.spec.configs = {

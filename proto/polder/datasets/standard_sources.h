@@ -28,8 +28,8 @@ struct StandardSchema {
   std::string source;
   std::string subject;
   std::string dataset_id;            // empty for an imported file and a record schema
-  bool record_schema = false;        // a record Polder writes (polder.views.v1.AggregateCell)
   std::vector<std::string> imports;  // import paths of other standard files, in order
+  bool record_schema = false;        // a record Polder writes (polder.views.v1.AggregateCell)
 };
 
 // The embedded sources with their subjects and imports, in dependency order. Fails if a file

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log/log.h"
+#include "common/status/status_macros.h"
 #include "common/trust/document.h"
 
 namespace polder {
@@ -136,6 +137,30 @@ absl::StatusOr<trust::Contract> ContractBook::ForSubscribe(const std::string& co
   if (raw && c.access == trust::Access::kAggregateOnly) {
     return absl::PermissionDeniedError(
         absl::StrCat("contract ", c.id, " allows aggregates only; a raw Subscribe is refused"));
+  }
+  return c;
+}
+
+absl::StatusOr<trust::Contract> ContractBook::ForView(
+    const std::string& consumer, const std::string& dataset, const std::string& view_id,
+    const std::string& definition_hash, const std::string& contract_id, absl::Time now) {
+  ASSIGN_OR_RETURN(trust::Contract c,
+                   ForSubscribe(consumer, dataset, contract_id, /*raw=*/false, now));
+  if (c.access != trust::Access::kAggregateOnly || !c.view.has_value()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("contract ", c.id, " grants no view; reading view '", view_id, "' of ",
+                     dataset, " needs an aggregate-only contract naming it"));
+  }
+  if (c.view->id != view_id) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("contract ", c.id, " grants view '", c.view->id, "', not '", view_id, "'"));
+  }
+  if (std::find(c.view->definition_hashes.begin(), c.view->definition_hashes.end(),
+                definition_hash) == c.view->definition_hashes.end()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the definition of view '", view_id, "' is ", definition_hash, "; contract ",
+                     c.id, " allows ", absl::StrJoin(c.view->definition_hashes, ", "),
+                     " — a new contract must be signed for the changed view"));
   }
   return c;
 }

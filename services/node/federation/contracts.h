@@ -45,6 +45,15 @@ class ContractBook {
                                                const std::string& contract_id, bool raw,
                                                absl::Time now);
 
+  // The contract under which `consumer` may read view `view_id` of `dataset`, whose current
+  // definition hash is `definition_hash` (ADR 0016 §12): as ForSubscribe, and PERMISSION_DENIED
+  // unless the contract is aggregate-only and grants that view; FAILED_PRECONDITION naming both
+  // hashes when the view's definition is not one the contract lists (a new contract is needed).
+  absl::StatusOr<trust::Contract> ForView(const std::string& consumer, const std::string& dataset,
+                                          const std::string& view_id,
+                                          const std::string& definition_hash,
+                                          const std::string& contract_id, absl::Time now);
+
   // The valid contracts of this node for `consumer` (ListDatasets).
   std::vector<trust::Contract> ForConsumer(const std::string& consumer, absl::Time now);
 

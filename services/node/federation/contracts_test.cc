@@ -45,7 +45,8 @@ class ContractsTest : public ::testing::Test {
 
   trust::SignedContract Contract(const std::string& id, const std::string& dataset,
                                  trust::Access access, absl::Time from, absl::Time until,
-                                 bool both = true) {
+                                 bool both = true,
+                                 std::optional<trust::ViewGrant> view = std::nullopt) {
     trust::SignedContract c;
     c.contract.id = id;
     c.contract.federation = "nl-smartcity";
@@ -57,6 +58,7 @@ class ContractsTest : public ::testing::Test {
     c.contract.access = access;
     c.contract.valid_from = from;
     c.contract.valid_until = until;
+    c.contract.view = std::move(view);
     EXPECT_OK(trust::SignContract(&c, "groningen", keys_.at("groningen"), from));
     if (both) {
       EXPECT_OK(trust::SignContract(&c, "amersfoort", keys_.at("amersfoort"), from));
@@ -118,6 +120,41 @@ TEST_F(ContractsTest, AllowsAValidContractAndNamesWhatIsMissingOtherwise) {
   std::vector<trust::Contract> listed = book_->ForConsumer("amersfoort", now_);
   ASSERT_EQ(listed.size(), 2u);
   EXPECT_TRUE(book_->ForConsumer("enschede", now_).empty());
+}
+
+TEST_F(ContractsTest, AViewNeedsAnAggregateOnlyContractNamingItAndItsDefinition) {
+  const std::string current(64, 'c'), old(64, 'b');
+  Contract("bikes-view", "mobility.bike-counts", trust::Access::kAggregateOnly,
+           now_ - absl::Hours(1), now_ + absl::Hours(5), true,
+           trust::ViewGrant{"quarter-municipality", {old, current}});
+  Contract("bikes-agg", "mobility.bike-counts", trust::Access::kAggregateOnly,
+           now_ - absl::Hours(1), now_ + absl::Hours(5));
+  Contract("bikes-raw", "mobility.bike-counts", trust::Access::kRaw, now_ - absl::Hours(1),
+           now_ + absl::Hours(5));
+  EXPECT_OK(book_
+                ->ForView("amersfoort", "mobility.bike-counts", "quarter-municipality", current,
+                          "bikes-view", now_)
+                .status());
+  EXPECT_THAT(
+      book_->ForView("amersfoort", "mobility.bike-counts", "day-city", current, "bikes-view", now_),
+      StatusIs(absl::StatusCode::kPermissionDenied,
+               HasSubstr("grants view 'quarter-municipality', not 'day-city'")));
+  EXPECT_THAT(
+      book_->ForView("amersfoort", "mobility.bike-counts", "quarter-municipality",
+                     std::string(64, 'd'), "bikes-view", now_),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("a new contract must be signed")));
+  for (const char* id : {"bikes-agg", "bikes-raw"}) {
+    EXPECT_THAT(book_->ForView("amersfoort", "mobility.bike-counts", "quarter-municipality",
+                               current, id, now_),
+                StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("grants no view")))
+        << id;
+  }
+  EXPECT_THAT(book_->ForSubscribe("amersfoort", "mobility.bike-counts", "bikes-view", true, now_),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("allows aggregates only")))
+      << "raw stays refused under a view contract";
+  EXPECT_THAT(book_->ForView("enschede", "mobility.bike-counts", "quarter-municipality", current,
+                             "bikes-view", now_),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("not 'enschede'")));
 }
 
 TEST_F(ContractsTest, ARevocationFileTakesEffectWithoutARestart) {

@@ -54,6 +54,16 @@ grpc::Status FederationService::ListDatasets(grpc::ServerContext* context,
       l->set_description(d->second.description);
       l->set_licence(d->second.licence);
       l->set_owner_contact(d->second.owner_contact);
+      for (auto v = options_.views.lower_bound({c.dataset, ""});
+           v != options_.views.end() && v->first.first == c.dataset; ++v) {
+        fv1::ViewListing* vl = l->add_views();
+        vl->set_view_id(v->second.view);
+        vl->set_topic(v->second.topic);
+        vl->set_partitions(v->second.partitions);
+        vl->set_epoch(v->second.epoch);
+        vl->set_definition_hash(v->second.definition_hash);
+        vl->set_definition_json(v->second.definition_json);
+      }
     }
     fv1::ContractGrant* g = l->add_contracts();
     g->set_contract_id(c.id);
@@ -63,6 +73,10 @@ grpc::Status FederationService::ListDatasets(grpc::ServerContext* context,
     g->set_purpose(c.purpose);
     *g->mutable_valid_until() = ToProto(c.valid_until);
     g->set_reshare(c.reshare);
+    if (c.view.has_value()) {
+      g->set_view_id(c.view->id);
+      for (const std::string& h : c.view->definition_hashes) g->add_definition_hashes(h);
+    }
   }
   return grpc::Status::OK;
 }
@@ -143,9 +157,23 @@ absl::Status FederationService::SubscribeAs(grpc::ServerContext* context,
     return absl::NotFoundError(absl::StrCat("dataset '", request.dataset_id(),
                                             "' is not shared by ", options_.stream.self));
   }
-  ASSIGN_OR_RETURN(trust::Contract contract,
-                   contracts_->ForSubscribe(peer_id, request.dataset_id(), request.contract_id(),
-                                            /*raw=*/true, Now()));
+  const SharedDataset* shared = &d->second;
+  trust::Contract contract;
+  if (request.view_id().empty()) {
+    ASSIGN_OR_RETURN(contract,
+                     contracts_->ForSubscribe(peer_id, request.dataset_id(), request.contract_id(),
+                                              /*raw=*/true, Now()));
+  } else {
+    auto v = options_.views.find({request.dataset_id(), request.view_id()});
+    if (v == options_.views.end()) {
+      return absl::NotFoundError(absl::StrCat("dataset '", request.dataset_id(), "' has no view '",
+                                              request.view_id(), "' on ", options_.stream.self));
+    }
+    shared = &v->second;
+    ASSIGN_OR_RETURN(contract,
+                     contracts_->ForView(peer_id, request.dataset_id(), request.view_id(),
+                                         shared->definition_hash, request.contract_id(), Now()));
+  }
   {
     absl::MutexLock lock(&mu_);
     if (streams_per_peer_[peer_id] >= options_.max_streams_per_peer) {
@@ -161,9 +189,9 @@ absl::Status FederationService::SubscribeAs(grpc::ServerContext* context,
   };
   ASSIGN_OR_RETURN(std::shared_ptr<ProviderStream> stream,
                    ProviderStream::Open(options_.stream, kafka_, contracts_, audit_, NewStreamId(),
-                                        peer_id, d->second, std::move(contract), request));
+                                        peer_id, *shared, std::move(contract), request));
   stream->set_on_batch(
-      [this, key = std::make_pair(peer_id, d->second.id)](int64_t records, int64_t bytes) {
+      [this, key = std::make_pair(peer_id, shared->id)](int64_t records, int64_t bytes) {
         absl::MutexLock lock(&mu_);
         PeerStats& st = stats_.peers[key];
         st.records += records;

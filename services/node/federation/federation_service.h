@@ -46,6 +46,8 @@ class FederationService final : public federation::v1::FederationService::Servic
     // schema-version lookup and the clock.
     ProviderStream::Options stream;
     std::map<std::string, SharedDataset> datasets;  // by id
+    // Aggregate views of those datasets (ADR 0016), by (dataset id, view id).
+    std::map<std::pair<std::string, std::string>, SharedDataset> views;
     int max_streams_per_peer = 8;
     // GetAuditEntries calls one peer may have in progress at once.
     int max_audit_reads_per_peer = 2;

@@ -269,7 +269,8 @@ void MirrorSession::RecordGap(const absl::Status& reported) {
              {{"dataset", options_.dataset}, {"provider", options_.provider}, {"error", detail}});
   if (options_.audit == nullptr) return;
   const StreamParties parties{options_.provider, options_.self, options_.dataset,
-                              contract_hash_,    purpose_,      ""};
+                              contract_hash_,    purpose_,      "",
+                              options_.view};
   audit::AuditEntry e = GapEntry(parties,
                                  absl::StrCat("gap-", options_.self, "-", options_.provider, "-",
                                               options_.dataset, "-", absl::ToUnixMillis(Now())),
@@ -295,6 +296,7 @@ fv1::SubscribeRequest MirrorSession::Request(const MirrorCursor& cursor) const {
   req.set_protocol_version(fv1::PROTOCOL_VERSION_1);
   req.set_dataset_id(options_.dataset);
   req.set_contract_id(options_.contract_id);
+  req.set_view_id(options_.view);
   req.set_max_unacknowledged_bytes(options_.max_unacknowledged_bytes);
   if (cursor.next_offsets.empty()) {
     req.set_start_position(options_.start_position);
@@ -358,7 +360,8 @@ absl::Status MirrorSession::StreamOnce(MirrorWriter& writer, ProviderConnection&
   };
 
   const StreamParties parties{options_.provider, options_.self, options_.dataset,
-                              contract_hash_,    purpose_,      ""};
+                              contract_hash_,    purpose_,      "",
+                              options_.view};
   bool opened = false;
   int64_t window = options_.max_unacknowledged_bytes;
   int64_t committed = 0;  // bytes committed on this stream

@@ -139,6 +139,7 @@ class MirrorSession {
     std::string self;      // this (consuming) peer
     std::string provider;  // the providing peer
     std::string dataset;
+    std::string view;  // an aggregate view of `dataset` (ADR 0016); empty: the dataset
     std::string contract_id;
     // The contract's hash and purpose for audit entries; if `contract` is set, they are looked
     // up again at every stream start (the contract file may arrive or change after start-up).

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/audit/audit_chain.h"
 #include "common/status/status_macros.h"
+#include "common/views/names.h"
 #include "common/wire/confluent_frame.h"
 #include "services/node/federation/stream_audit.h"
 #include "services/node/federation/wire_records.h"
@@ -102,8 +103,8 @@ absl::Status ProviderStream::Run(Transport& transport) {
   absl::Cleanup end_chain = [this, &chain] { audit_->EndStream(chain); };
   next_check_ = Now() + options_.recheck_interval;
   next_heartbeat_ = Now() + options_.heartbeat_interval;
-  const StreamParties parties{options_.self,     peer_,       dataset_.id, contract_hash_,
-                              contract_.purpose, traceparent_};
+  const StreamParties parties{options_.self,     peer_,        dataset_.id,  contract_hash_,
+                              contract_.purpose, traceparent_, dataset_.view};
   std::optional<SourceBatch> batch;  // read from the source, not yet sent
   while (!transport.Cancelled()) {
     RETURN_IF_ERROR(Upkeep(transport));
@@ -146,7 +147,10 @@ absl::Status ProviderStream::Upkeep(Transport& transport) {
       return absl::PermissionDeniedError(absl::StrCat("stream ended: ", still.message()));
     }
     absl::StatusOr<trust::Contract> valid =
-        contracts_->ForSubscribe(peer_, dataset_.id, contract_.id, /*raw=*/true, Now());
+        dataset_.view.empty()
+            ? contracts_->ForSubscribe(peer_, dataset_.id, contract_.id, /*raw=*/true, Now())
+            : contracts_->ForView(peer_, dataset_.id, dataset_.view, dataset_.definition_hash,
+                                  contract_.id, Now());
     if (!valid.ok()) {
       return absl::PermissionDeniedError(absl::StrCat("stream ended: ", valid.status().message()));
     }
@@ -190,8 +194,24 @@ absl::StatusOr<fv1::SubscribeResponse> ProviderStream::Encode(const SourceBatch&
                                               " offset ", r.offset,
                                               ": not a Polder record: ", frame.status().message()));
     }
+    if (!dataset_.view.empty()) {
+      // Every cell names the definition that computed it: one the contract does not list stops
+      // the stream — never skipped — until a new contract is signed.
+      std::string definition;
+      for (const kafka::Header& h : r.headers) {
+        if (h.key == views::kViewDefinitionHeader) definition = h.value;
+      }
+      const std::vector<std::string>& allowed = contract_.view->definition_hashes;
+      if (std::find(allowed.begin(), allowed.end(), definition) == allowed.end()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "stream stopped at ", dataset_.topic, " partition ", r.partition, " offset ", r.offset,
+            ": a cell of view definition '", definition, "', which contract ", contract_.id,
+            " does not allow; a new contract must be signed"));
+      }
+    }
     if (schema_ids.insert(frame->schema_id).second && options_.schema_version) {
-      absl::StatusOr<int64_t> version = options_.schema_version(dataset_.id, frame->schema_id);
+      absl::StatusOr<int64_t> version = options_.schema_version(
+          dataset_.view.empty() ? dataset_.id : views::kAggregateCellSubject, frame->schema_id);
       absl::Status allowed =
           version.ok() ? ContractBook::CheckSchemaVersion(contract_, *version) : version.status();
       if (!allowed.ok()) {

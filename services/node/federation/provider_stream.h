@@ -45,6 +45,11 @@ struct SharedDataset {
   int32_t partitions = 0;
   std::string epoch;
   std::string description, licence, owner_contact;
+  // Set for an aggregate view of dataset `id` (ADR 0016): `topic` is the view's topic, and
+  // streams need an aggregate-only contract naming the view and one of its definition hashes.
+  std::string view;
+  std::string definition_hash;
+  std::string definition_json;
 };
 
 class ProviderStream {
@@ -63,7 +68,8 @@ class ProviderStream {
     // cancelled stream is noticed.
     absl::Duration poll_wait = absl::Milliseconds(200);
     // The version of a schema id under the dataset's own subject (NOT_FOUND if the id is no
-    // version of that subject: such records are not served). Unset: not checked.
+    // version of that subject: such records are not served); for view streams asked with
+    // views::kAggregateCellSubject instead of the dataset id. Unset: not checked.
     std::function<absl::StatusOr<int64_t>(const std::string& dataset_id, int32_t schema_id)>
         schema_version;
     std::function<absl::Time()> clock;

@@ -28,6 +28,7 @@ audit::AuditEntry PartiesEntry(const StreamParties& parties, AuditDirection dire
   e.at = at;
   e.traceparent = parties.traceparent;
   e.purpose = parties.purpose;
+  e.view = parties.view;
   return e;
 }
 

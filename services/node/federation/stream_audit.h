@@ -27,6 +27,7 @@ struct StreamParties {
   std::string contract_hash;
   std::string purpose;
   std::string traceparent;  // W3C trace context of the Subscribe, if any
+  std::string view;         // the aggregate view of `dataset` streamed; empty for the dataset
 };
 
 // One batch of source partition `partition`, offsets [first_offset, next_offset). The stream id

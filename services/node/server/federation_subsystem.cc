@@ -8,6 +8,8 @@
 #include "common/status/status_macros.h"
 #include "common/tls/grpc_tls.h"
 #include "common/trust/keys.h"
+#include "common/views/names.h"
+#include "common/views/spec.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/server_builder.h"
 #include "services/node/server/startup.h"
@@ -75,6 +77,24 @@ absl::StatusOr<std::unique_ptr<ProviderSubsystem>> ProviderSubsystem::Build(
   for (const DatasetConfig& d : config.datasets) {
     fo.datasets[d.id] = {d.id,          config.TopicOf(d), d.partitions,   d.epoch,
                          d.description, d.licence,         d.owner_contact};
+  }
+  // The node's own aggregate views, offered under aggregate-only contracts (ADR 0016 §12).
+  for (const views::ViewSetSpec& set : config.views) {
+    const DatasetConfig* d = config.FindDataset(set.dataset);
+    if (d == nullptr) continue;
+    for (const views::ViewSpec& v : set.views) {
+      SharedDataset shared{d->id,
+                           views::ViewTopic(config.peer_id, d->id, v.id),
+                           1,
+                           v.epoch,
+                           d->description,
+                           d->licence,
+                           d->owner_contact};
+      shared.view = v.id;
+      shared.definition_hash = views::DefinitionHash(set, v);
+      shared.definition_json = views::DefinitionJson(set, v);
+      fo.views[{d->id, v.id}] = std::move(shared);
+    }
   }
   fo.stream.consumer.client = NodeKafkaClient(config);
   // Each stream's source prefetch (librdkafka queues up to 64 MiB per consumer by default):
@@ -153,6 +173,7 @@ std::unique_ptr<SubscriptionsSubsystem> SubscriptionsSubsystem::Build(
     so.session.self = config.peer_id;
     so.session.provider = sub.provider;
     so.session.dataset = sub.dataset;
+    so.session.view = sub.view;
     so.session.contract_id = sub.contract;
     so.session.mirror_partitions = sub.partitions;
     so.channel = [endpoint = sub.endpoint, provider = sub.provider,
@@ -175,11 +196,14 @@ std::unique_ptr<SubscriptionsSubsystem> SubscriptionsSubsystem::Build(
     so.writer.producer.transaction_timeout = config.transaction_timeout;
     // Each group commit flushes at once; records queue up anyway while a request is in flight.
     so.writer.producer.linger = absl::ZeroDuration();
-    so.writer.producer.transactional_id =
-        absl::StrCat("polder-mirror-", config.peer_id, "-", sub.provider, "-", sub.dataset);
+    // A view's mirror is a subscription of its own: its own transactional id and cursor.
+    const std::string view_suffix = sub.view.empty() ? "" : absl::StrCat(".view.", sub.view);
+    so.writer.producer.transactional_id = absl::StrCat("polder-mirror-", config.peer_id, "-",
+                                                       sub.provider, "-", sub.dataset, view_suffix);
     so.writer.consumer.client = NodeKafkaClient(config);
-    so.writer.subscription = absl::StrCat(config.peer_id, "/", sub.provider, "/", sub.dataset);
-    so.writer.mirror_topic = absl::StrCat(sub.provider, ".", sub.dataset);
+    so.writer.subscription =
+        absl::StrCat(config.peer_id, "/", sub.provider, "/", sub.dataset, view_suffix);
+    so.writer.mirror_topic = NodeConfig::MirrorTopicOf(sub);
     so.writer.cursors_topic = fc.cursors_topic;
     so.writer.audit_topic = fc.audit_topic;
     so.writer.audit_index_topic = fc.audit_index_topic;
@@ -227,6 +251,7 @@ nlohmann::json SubscriptionsSubsystem::Status() const {
     Subscriber::State st = subscribers_[i]->state();
     subs.push_back({{"provider", sub.provider},
                     {"dataset", sub.dataset},
+                    {"view", sub.view},
                     {"contract", sub.contract},
                     {"state", std::string(SubscriptionStatusName(st.status))},
                     {"last_error", st.last_error},
@@ -242,9 +267,12 @@ void SubscriptionsSubsystem::Export(NodeMetrics* metrics) const {
   for (size_t i = 0; i < subscribers_.size(); ++i) {
     const SubscriptionConfig& sub = configs_[i];
     Subscriber::State st = subscribers_[i]->state();
-    metrics->SetSubscription(sub.provider, sub.dataset,
-                             {std::string(SubscriptionStatusName(st.status)), st.records, st.bytes,
-                              st.reconnects, st.gaps, st.receipts, st.lag, st.lag_seconds});
+    // A view's subscription is labelled <dataset>.view.<view>, beside the dataset's own.
+    metrics->SetSubscription(
+        sub.provider,
+        sub.view.empty() ? sub.dataset : absl::StrCat(sub.dataset, ".view.", sub.view),
+        {std::string(SubscriptionStatusName(st.status)), st.records, st.bytes, st.reconnects,
+         st.gaps, st.receipts, st.lag, st.lag_seconds});
   }
 }
 

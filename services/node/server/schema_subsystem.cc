@@ -5,6 +5,7 @@
 #include "common/server/grpc_security.h"
 #include "common/server/host_port.h"
 #include "common/status/status_macros.h"
+#include "common/views/names.h"
 #include "grpcpp/create_channel.h"
 #include "services/node/schema_cache/registry_source.h"
 #include "services/node/schema_cache/schema_endpoint.h"
@@ -71,6 +72,8 @@ void SchemaSubsystem::StopEndpoint() {
 
 absl::StatusOr<int64_t> SchemaSubsystem::VersionOfDatasetSchema(const std::string& dataset,
                                                                 int32_t id) const {
+  // Views' cells are registered under their own subject (ADR 0016 §5).
+  if (dataset == views::kAggregateCellSubject) return cache_->VersionUnder(dataset, id);
   auto s = subject_of_dataset_.find(dataset);
   if (s == subject_of_dataset_.end())
     return absl::NotFoundError(absl::StrCat("dataset ", dataset, " is not this node's"));

@@ -37,7 +37,8 @@ class SchemaSubsystem {
   void Refresh();
 
   SchemaCache* cache() const { return cache_.get(); }
-  // The version under which `dataset`'s subject registered schema `id`.
+  // The version under which `dataset`'s subject registered schema `id` (`dataset` may also be
+  // views::kAggregateCellSubject, the subject of views' cells).
   absl::StatusOr<int64_t> VersionOfDatasetSchema(const std::string& dataset, int32_t id) const;
   // Keeps a mirrored record's schema (and its references) in the cache, served by the endpoint.
   void PinMirrored(int32_t id) const;

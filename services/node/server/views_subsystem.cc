@@ -14,8 +14,6 @@ namespace node {
 
 namespace {
 
-constexpr char kAggregateCellSubject[] = "polder.views.v1.AggregateCell";
-
 ViewJob::Stats Sum(const ViewJob::Stats& a, const ViewJob::Stats& b) {
   ViewJob::Stats s = a;
   s.merged += b.merged;
@@ -71,8 +69,8 @@ absl::StatusOr<ViewJob::Options> ViewsSubsystem::OptionsFor(const views::ViewSet
   SchemaCache* cache = schemas_->cache();
   ASSIGN_OR_RETURN(int32_t current_id, cache->IdOf(d->subject, -1),
                    _.Prepend(absl::StrCat("the schema of ", spec.dataset, ": ")));
-  ASSIGN_OR_RETURN(int32_t output_id, cache->IdOf(kAggregateCellSubject, -1),
-                   _.Prepend(absl::StrCat(kAggregateCellSubject,
+  ASSIGN_OR_RETURN(int32_t output_id, cache->IdOf(views::kAggregateCellSubject, -1),
+                   _.Prepend(absl::StrCat(views::kAggregateCellSubject,
                                           " (registered by `polderctl federation bootstrap`): ")));
   // The parsed schemas stay alive as long as the job may use their descriptors.
   auto held = std::make_shared<std::map<int32_t, std::shared_ptr<const CachedSchema>>>();

@@ -396,8 +396,9 @@ absl::Status ViewJob::Fill(const std::vector<views::ClosedCell>& closed,
                                         "/", c.id.group_key)},
                  {"ce_source", absl::StrCat("/peers/", options_.peer, "/datasets/", spec.dataset,
                                             "/views/", view.id)},
-                 {"ce_type", "polder.views.v1.AggregateCell"},
+                 {"ce_type", views::kAggregateCellSubject},
                  {"ce_time", start},
+                 {views::kViewDefinitionHeader, definition_hashes_[c.id.view]},
                  {wire::kDataSchemaHeader, data_schema},
                  {wire::kContentTypeHeader, wire::kConfluentProtobufContentType}};
     producer->Send(std::move(r), [](absl::StatusOr<kafka::RecordMetadata>) {});

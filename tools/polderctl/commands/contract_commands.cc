@@ -50,6 +50,16 @@ absl::Status ContractPropose(const Args& a, Output* out) {
     return absl::InvalidArgumentError(
         absl::StrCat("--access: expected raw or aggregate-only, got '", access, "'"));
   }
+  if (a.Has("view")) {
+    trust::ViewGrant view;
+    view.id = a.Get("view");
+    for (absl::string_view h : absl::StrSplit(a.Get("definition-hashes"), ',', absl::SkipEmpty())) {
+      view.definition_hashes.push_back(std::string(h));
+    }
+    k.view = std::move(view);
+  } else if (a.Has("definition-hashes")) {
+    return absl::InvalidArgumentError("--definition-hashes: only with --view");
+  }
   k.start_position = a.Get("start");
   ASSIGN_OR_RETURN(k.mirror_retention, DurationFlag(a, "retention"));
   k.reshare = a.Bool("reshare");
@@ -141,6 +151,10 @@ std::vector<Command> ContractCommands() {
         {"schema-versions", "allowed schema versions, comma separated", true},
         {"purpose", "purpose of the exchange", true},
         {"access", "raw or aggregate-only", false, false, false, "raw"},
+        {"view", "aggregate-only: the view of the dataset granted (ADR 0016)"},
+        {"definition-hashes",
+         "with --view: the view definition hashes allowed, comma separated (the provider's "
+         "ListDatasets or /statusz shows them)"},
         {"start", "earliest, latest or an RFC 3339 time", false, false, false, "earliest"},
         {"retention", "mirror retention", false, false, false, "720h"},
         {"reshare", "the consumer may share what it mirrors", false, false, true},
