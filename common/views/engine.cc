@@ -56,8 +56,12 @@ Outcome Engine::Offer(const Fact& fact, absl::Time now) {
   if (fact.event_time > now + spec.max_event_lead) return Outcome::kTooNew;
   if (fact.event_time < now - spec.max_event_age) return Outcome::kTooOld;
   PartitionClock& pc = clocks_[fact.partition];
-  // Late or not, a valid record shows the partition is alive and how far its time has come.
-  pc.max_event = std::max(pc.max_event, fact.event_time);
+  // Late or not, a valid record shows the partition is alive and how far its time has come —
+  // in window time: an interval's end counts as its last instant, so the record that ends a
+  // window does not close it before its peers of the same instant arrive.
+  const absl::Time window_time =
+      layout_->event_time_ends_interval ? fact.event_time - absl::Milliseconds(1) : fact.event_time;
+  pc.max_event = std::max(pc.max_event, window_time);
   pc.last_seen = now;
   if (!pc.aligned && pc.max_event - spec.grace >= watermark_) pc.aligned = true;
 

@@ -12,7 +12,8 @@
 // Semantics: a record is *valid* when now − max_event_age ≤ t ≤ now + max_event_lead (t its
 // event time); others are rejected and move nothing. A valid record whose window in any view is
 // closed (end ≤ W) is late and merged nowhere. Per partition the engine keeps M_p (largest valid
-// event time), L_p (clock time of its last valid record) and whether it is aligned. A partition
+// window time: the event time, or for interval-end datasets the interval's last instant, t − 1
+// ms), L_p (clock time of its last valid record) and whether it is aligned. A partition
 // is idle when now − L_p ≥ idle_timeout (it then stops being aligned) and counts when not idle
 // and aligned; an unaligned partition aligns again once M_p − grace ≥ W. The candidate C is the
 // minimum of M_p − grace over counting partitions, or, when none counts, now − max(grace,

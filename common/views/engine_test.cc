@@ -211,6 +211,18 @@ TEST_F(EngineTest, IntervalEndTimesCountInTheIntervalTheyEnd) {
   EXPECT_TRUE(closed[1].cell.units.count(2));
 }
 
+TEST_F(EngineTest, AnIntervalEndDoesNotCloseItsWindowBeforeItsPeersOfTheSameInstant) {
+  Init({View("q", WindowSize::kQuarterHour, {}, {"count"})}, {0}, /*ends_interval=*/true);
+  layout_.spec.grace = absl::ZeroDuration();
+  Offer(Rec(At(10, 15), 1));  // the count of 10:00–10:15 from one sensor
+  EXPECT_THAT(Close(), IsEmpty()) << "W = 10:14:59.999: the quarter is still open";
+  EXPECT_EQ(Offer(Rec(At(10, 15), 2)), Outcome::kMerged) << "another sensor, same instant";
+  Offer(Rec(At(10, 15, 1), 3));  // the next interval's first instant
+  std::vector<ClosedCell> closed = Close();
+  ASSERT_THAT(closed, SizeIs(1));
+  EXPECT_EQ(closed[0].cell.units.size(), 2u);
+}
+
 TEST_F(EngineTest, DirtyCellsAreWhatChangedSinceTheLastCall) {
   Init({View("q", WindowSize::kQuarterHour, {"direction"}, {"count"})});
   Offer(Rec(At(10, 0), 1, "IN"));

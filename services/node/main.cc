@@ -49,6 +49,19 @@ NodeServer::Hooks TestHooks() {
       std::raise(SIGKILL);
     };
   }
+  // POLDER_TEST_CRASH_VIEW_COMMIT=n: likewise on the n-th commit of a view job, after its cells
+  // and changelog entries reached the broker and before the transaction commits.
+  if (const char* crash = std::getenv("POLDER_TEST_CRASH_VIEW_COMMIT"); crash != nullptr) {
+    const int64_t at = std::atoll(crash);
+    log::Warning("test hook armed: this node kills itself before committing a view transaction",
+                 {{"commit", at}});
+    hooks.before_view_commit = [at](const std::string& dataset, int64_t commit) {
+      if (commit != at) return;
+      log::Error("test hook: killing this process between producing view cells and committing them",
+                 {{"dataset", dataset}, {"commit", commit}});
+      std::raise(SIGKILL);
+    };
+  }
 #endif
   return hooks;
 }

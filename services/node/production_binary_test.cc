@@ -29,6 +29,9 @@ TEST(ProductionBinaryTest, OnlyTheTestHooksBuildKnowsTheCrashHook) {
   EXPECT_NE(hooks.find("POLDER_TEST_CRASH_BEFORE_COMMIT"), std::string::npos)
       << "the control: the hooks build has it";
   EXPECT_EQ(production.find("POLDER_TEST_CRASH_BEFORE_COMMIT"), std::string::npos);
+  EXPECT_NE(hooks.find("POLDER_TEST_CRASH_VIEW_COMMIT"), std::string::npos)
+      << "the control: the hooks build has the view hook";
+  EXPECT_EQ(production.find("POLDER_TEST_CRASH_VIEW_COMMIT"), std::string::npos);
   EXPECT_EQ(production.find("test hook"), std::string::npos);
 }
 

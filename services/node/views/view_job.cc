@@ -431,7 +431,7 @@ absl::Status ViewJob::Fill(const std::vector<views::ClosedCell>& closed,
   send_state(views::EncodeMeta(meta));
   send_state(views::EncodeProgress(*engine_));
   (void)producer->Flush(options_.kafka_timeout);
-  if (options_.before_commit) options_.before_commit(stats_.commits + 1);
+  if (options_.before_commit && !closed.empty()) options_.before_commit(++emitting_commits_);
   return absl::OkStatus();
 }
 

@@ -62,9 +62,9 @@ class ViewJob {
     std::function<absl::StatusOr<const google::protobuf::Descriptor*>(int32_t schema_id)>
         descriptor_of;
     std::function<absl::Time()> now = [] { return absl::Now(); };
-    // Called after a commit's records reached the broker and before it commits, with the job's
-    // count of commits (1, 2, …): the test-hooks build of polder-node dies there. Empty in
-    // production.
+    // Called in each commit that emits cells, after its records reached the broker and before
+    // it commits, with the count of such commits (1, 2, …): the test-hooks build of polder-node
+    // dies there. Empty in production.
     std::function<void(int64_t commit)> before_commit;
   };
 
@@ -124,6 +124,7 @@ class ViewJob {
   std::vector<views::RecordRun> finished_runs_;
   std::vector<std::string> finished_run_kinds_;
   bool dirty_ = false;
+  int64_t emitting_commits_ = 0;
   absl::Time last_commit_;
   Stats stats_;
 };

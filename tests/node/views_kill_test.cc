@@ -1,0 +1,230 @@
+// The view job under kill -9 (ADR 0016 §4, §13), against a real broker and real processes: the
+// node is killed between producing a view's cells and committing them (the test-hooks build),
+// right after a commit, and right after records were published (while the job reads). After
+// each restart the output must hold exactly one record per (window, group), each equal to a
+// recomputation from the source topic with the node's own view key — so nothing was emitted
+// twice, lost, or merged twice into a cell.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/kafka/rdkafka_client_factory.h"
+#include "common/views/binding.h"
+#include "common/views/engine.h"
+#include "common/views/guard.h"
+#include "common/views/names.h"
+#include "common/views/ptable.h"
+#include "common/views/view_key.h"
+#include "common/wire/confluent_frame.h"
+#include "polder/datasets/mobility/v1/bike_count.pb.h"
+#include "proto/polder/views/v1/aggregate_cell.pb.h"
+#include "tests/node/federation_fixture.h"
+
+namespace polder {
+namespace {
+
+using namespace node_testing;  // NOLINT: the federation fixture and its helpers
+namespace vv1 = ::polder::views::v1;
+namespace mobility = ::polder::datasets::mobility::v1;
+
+constexpr char kView[] = "quarter-municipality";
+
+views::ViewSetSpec Spec() {
+  views::ViewSetSpec spec;
+  spec.dataset = kBikes;
+  spec.grace = absl::ZeroDuration();
+  spec.idle_timeout = absl::Hours(1);
+  views::ViewSpec v;
+  v.id = kView;
+  v.window = views::WindowSize::kQuarterHour;
+  v.group_by = {*views::ParseDimension("municipality")};
+  v.measures = {*views::ParseMeasure("count")};
+  spec.views.push_back(v);
+  return spec;
+}
+
+constexpr char kViewsYaml[] =
+    "views:\n  - dataset: mobility.bike-counts\n    grace: 0s\n    idle_timeout: 1h\n"
+    "    views:\n      - id: quarter-municipality\n        window: 15m\n"
+    "        group_by: [municipality]\n        measures: [count]\n";
+
+class ViewsKillTest : public FederationFixture {
+ protected:
+  std::unique_ptr<ServiceProcess> StartProvider(const std::map<std::string, std::string>& env) {
+    peer_ = "groningen";
+    node_identity_ = "groningen";
+    bootstrap_.clear();
+    federation_yaml_ = absl::StrCat(FederationYaml("  max_batch_records: 200\n"), kViewsYaml);
+    auto node = std::make_unique<ServiceProcess>(
+        RunfilesPath(env.empty() ? "services/node/polder-node"
+                                 : "services/node/polder-node-test-hooks"),
+        "node-groningen", WriteNodeConfig());
+    for (const auto& [k, v] : env) node->SetEnv(k, v);
+    node->Start();
+    return node;
+  }
+
+  // 9 counters in two municipalities, `count` each, at event time `at`.
+  void PublishAt(int grpc_port, absl::Time at, int count, const std::string& tag) {
+    auto stub = Ingest(grpc_port, true, "groningen");
+    nv1::PublishRequest req;
+    req.set_dataset(kBikes);
+    req.set_idempotency_key(tag);
+    for (int i = 0; i < 9; ++i) {
+      auto* r = req.add_records();
+      r->set_json(absl::StrCat(R"({"counterId":"gn-counter-)", i, R"(","eventTime":")",
+                               absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", at, absl::UTCTimeZone()),
+                               R"(","count":")", count + i,
+                               R"(","location":{"latitude":53.2194,"longitude":6.5665,)",
+                               R"("municipalityCode":")", i < 6 ? "GM0014" : "GM0034", R"("}})"));
+      r->set_ce_id(absl::StrCat(tag, "-", i));
+    }
+    grpc::Status s;
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+      nv1::PublishResponse resp;
+      s = stub->Publish(&ctx, req, &resp);
+      if (s.ok()) break;
+      absl::SleepFor(absl::Seconds(1));
+    }
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  // Output records by (window start, group key), counted.
+  std::map<std::pair<int64_t, std::string>, std::vector<vv1::AggregateCell>> Output() {
+    kafka::ConsumerOptions o;
+    o.client = ClientOptions();
+    o.client.bootstrap_servers = broker().bootstrap_servers();
+    kafka::RdKafkaClientFactory clients;
+    std::map<std::pair<int64_t, std::string>, std::vector<vv1::AggregateCell>> out;
+    EXPECT_OK(kafka::ReadToEnd(
+                  clients, o, views::ViewTopic("groningen", kBikes, kView), 0, 0, absl::Seconds(30),
+                  [&](const kafka::ConsumedRecord& r) -> absl::Status {
+                    ASSIGN_OR_RETURN(wire::Frame f, wire::Decode(r.value));
+                    vv1::AggregateCell c;
+                    if (!c.ParseFromArray(f.payload.data(), static_cast<int>(f.payload.size()))) {
+                      return absl::DataLossError("not an AggregateCell");
+                    }
+                    out[{c.window_start().seconds(), c.group_key()}].push_back(c);
+                    return absl::OkStatus();
+                  })
+                  .status());
+    return out;
+  }
+
+  size_t WaitForWindows(size_t windows, absl::Duration timeout) {
+    std::set<int64_t> seen;
+    for (absl::Time until = absl::Now() + timeout; absl::Now() < until;) {
+      seen.clear();
+      for (const auto& [key, cells] : Output()) seen.insert(key.first);
+      if (seen.size() >= windows) break;
+      absl::SleepFor(absl::Milliseconds(500));
+    }
+    return seen.size();
+  }
+
+  // The cells recomputed from the source topic with the node's key, as the guard publishes them.
+  std::map<std::pair<int64_t, std::string>, views::PublishedCell> Recompute(size_t records) {
+    const views::ViewSetSpec spec = Spec();
+    views::SetLayout layout = views::SetLayout::Of(spec, true);
+    absl::StatusOr<views::WindowClock> clock = views::WindowClock::Amsterdam();
+    EXPECT_OK(clock.status());
+    absl::StatusOr<views::ViewKey> key =
+        views::ViewKey::Load(absl::StrCat(dir_, "/state-groningen/views/", kBikes, ".key"));
+    EXPECT_OK(key.status());
+    absl::StatusOr<views::PTable> table = views::PTable::Build(spec.guard.ptable);
+    EXPECT_OK(table.status());
+    absl::StatusOr<views::Binding> binding =
+        views::Binding::Of(&layout, mobility::BikeCount::descriptor());
+    EXPECT_OK(binding.status());
+    std::map<std::pair<int64_t, std::string>, views::PublishedCell> out;
+    if (!clock.ok() || !key.ok() || !table.ok() || !binding.ok()) return out;
+    const absl::Time now = absl::Now();
+    views::Engine engine(&layout, &*clock, {0, 1, 2}, now);
+    const std::vector<kafka::ConsumedRecord> source =
+        ReadRecords(kTopic, kPartitions, records, absl::Seconds(30));
+    EXPECT_EQ(source.size(), records) << "every acknowledged record is in the source once";
+    for (const kafka::ConsumedRecord& r : source) {
+      absl::StatusOr<wire::Frame> f = wire::Decode(r.value);
+      EXPECT_OK(f.status());
+      mobility::BikeCount b;
+      EXPECT_TRUE(b.ParseFromArray(f->payload.data(), static_cast<int>(f->payload.size())));
+      absl::StatusOr<views::Fact> fact = binding->Extract(b, *key);
+      EXPECT_OK(fact.status());
+      fact->partition = r.partition;
+      fact->offset = r.offset;
+      EXPECT_EQ(engine.Offer(*fact, now), views::Outcome::kMerged);
+    }
+    engine.AdvanceTo(absl::InfiniteFuture());
+    views::Guard guard(spec.guard, views::DataClass::kAggregated, &*table);
+    for (const views::ClosedCell& c : engine.TakeClosed()) {
+      out[{absl::ToUnixSeconds(c.cell.window.start), c.id.group_key}] = guard.Apply(layout, c);
+    }
+    return out;
+  }
+};
+
+TEST_F(ViewsKillTest, KilledAtThreePointsTheOutputHoldsEachCellOnceAsRecomputed) {
+  const absl::Time base =
+      absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()) / 900 * 900) - absl::Hours(2);
+  auto at = [&](int quarter) { return base + absl::Minutes(15) * quarter; };
+  size_t published = 0;
+
+  // 1. Killed between producing the first cells and committing them.
+  auto node = StartProvider({{"POLDER_TEST_CRASH_VIEW_COMMIT", "1"}});
+  PublishAt(node->grpc_port(), at(1), 10, "q1");
+  PublishAt(node->grpc_port(), at(2), 20, "q2");  // closes the quarter ending at(1)
+  published += 18;
+  const int died = node->WaitForExit(absl::Seconds(90));
+  ASSERT_NE(died, -1) << "the hook did not fire:\n" << node->Log();
+  ASSERT_TRUE(WIFSIGNALED(died) && WTERMSIG(died) == SIGKILL) << died;
+  EXPECT_TRUE(Output().empty()) << "the killed transaction's cells are invisible";
+
+  // 2. Restarted: the cells are emitted once; then killed right after a commit.
+  node = StartProvider({});
+  ASSERT_EQ(WaitForWindows(1, absl::Seconds(60)), 1u) << node->Log();
+  PublishAt(node->grpc_port(), at(3), 30, "q3");
+  published += 9;
+  ASSERT_EQ(WaitForWindows(2, absl::Seconds(60)), 2u) << node->Log();
+  node->Kill();
+
+  // 3. Restarted, and killed while it reads records just published.
+  node = StartProvider({});
+  PublishAt(node->grpc_port(), at(4), 40, "q4");
+  published += 9;
+  absl::SleepFor(absl::Milliseconds(150));
+  node->Kill();
+
+  // Restarted for good: a last batch closes every earlier quarter.
+  node = StartProvider({});
+  PublishAt(node->grpc_port(), at(5), 50, "q5");
+  published += 9;
+  ASSERT_EQ(WaitForWindows(4, absl::Seconds(90)), 4u) << node->Log();
+
+  const auto output = Output();
+  const auto expected = Recompute(published);
+  size_t compared = 0;
+  for (const auto& [key, cells] : output) {
+    ASSERT_EQ(cells.size(), 1u) << "window " << key.first << " group " << key.second << " emitted "
+                                << cells.size() << " times";
+    auto e = expected.find(key);
+    ASSERT_NE(e, expected.end()) << "a cell the source does not explain: " << key.second;
+    const vv1::MeasureValue& got = cells[0].measures(0);
+    const views::PublishedMeasure& want = e->second.measures[0];
+    EXPECT_EQ(got.has_value(), want.value.has_value()) << key.second;
+    if (got.has_value() && want.value.has_value()) {
+      EXPECT_EQ(got.value(), *want.value) << key.second << " at " << key.first;
+    }
+    EXPECT_EQ(static_cast<int>(got.protection()), static_cast<int>(want.protection));
+    ++compared;
+  }
+  // Quarters 1–4 closed, two municipalities each; quarter 5 is still open.
+  EXPECT_EQ(compared, 8u);
+  EXPECT_EQ(expected.size(), 10u);
+  node->Signal(SIGTERM);
+}
+
+}  // namespace
+}  // namespace polder
