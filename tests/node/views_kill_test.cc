@@ -4,7 +4,9 @@
 // each restart the output must hold exactly one record per (window, group), each equal to a
 // recomputation from the source topic with the node's own view key — so nothing was emitted
 // twice, lost, or merged twice into a cell.
+#include <cstdio>
 #include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -164,6 +166,32 @@ class ViewsKillTest : public FederationFixture {
     }
     return out;
   }
+
+  // Compares every output cell with the recomputation: each (window, group) once, value and
+  // protection equal. Returns how many cells were compared.
+  size_t CheckAgainstRecomputation(size_t published) {
+    const auto output = Output();
+    const auto expected = Recompute(published);
+    size_t compared = 0;
+    for (const auto& [key, cells] : output) {
+      EXPECT_EQ(cells.size(), 1u) << "window " << key.first << " group " << key.second
+                                  << " emitted " << cells.size() << " times";
+      auto e = expected.find(key);
+      if (e == expected.end()) {
+        ADD_FAILURE() << "a cell the source does not explain: " << key.second;
+        continue;
+      }
+      const vv1::MeasureValue& got = cells[0].measures(0);
+      const views::PublishedMeasure& want = e->second.measures[0];
+      EXPECT_EQ(got.has_value(), want.value.has_value()) << key.second;
+      if (got.has_value() && want.value.has_value()) {
+        EXPECT_EQ(got.value(), *want.value) << key.second << " at " << key.first;
+      }
+      EXPECT_EQ(static_cast<int>(got.protection()), static_cast<int>(want.protection));
+      ++compared;
+    }
+    return compared;
+  }
 };
 
 TEST_F(ViewsKillTest, KilledAtThreePointsTheOutputHoldsEachCellOnceAsRecomputed) {
@@ -203,26 +231,37 @@ TEST_F(ViewsKillTest, KilledAtThreePointsTheOutputHoldsEachCellOnceAsRecomputed)
   published += 9;
   ASSERT_EQ(WaitForWindows(4, absl::Seconds(90)), 4u) << node->Log();
 
-  const auto output = Output();
-  const auto expected = Recompute(published);
-  size_t compared = 0;
-  for (const auto& [key, cells] : output) {
-    ASSERT_EQ(cells.size(), 1u) << "window " << key.first << " group " << key.second << " emitted "
-                                << cells.size() << " times";
-    auto e = expected.find(key);
-    ASSERT_NE(e, expected.end()) << "a cell the source does not explain: " << key.second;
-    const vv1::MeasureValue& got = cells[0].measures(0);
-    const views::PublishedMeasure& want = e->second.measures[0];
-    EXPECT_EQ(got.has_value(), want.value.has_value()) << key.second;
-    if (got.has_value() && want.value.has_value()) {
-      EXPECT_EQ(got.value(), *want.value) << key.second << " at " << key.first;
-    }
-    EXPECT_EQ(static_cast<int>(got.protection()), static_cast<int>(want.protection));
-    ++compared;
+  EXPECT_EQ(CheckAgainstRecomputation(published), 8u)
+      << "quarters 1–4 closed, two municipalities each; quarter 5 is still open";
+  node->Signal(SIGTERM);
+}
+
+// The soak: kill -9 at six random moments (seeded and printed), each after a batch was
+// acknowledged — while the job reads, emits, commits or idles.
+TEST_F(ViewsKillTest, RandomKillPoints) {
+  const absl::Time base =
+      absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()) / 900 * 900) - absl::Hours(3);
+  auto at = [&](int quarter) { return base + absl::Minutes(15) * quarter; };
+  const uint32_t seed = static_cast<uint32_t>(absl::ToUnixMicros(absl::Now()));
+  std::printf("kill points seeded with %u\n", seed);
+  std::mt19937 random(seed);
+  size_t published = 0;
+  constexpr int kKills = 6;
+  for (int i = 1; i <= kKills; ++i) {
+    auto node = StartProvider({});
+    PublishAt(node->grpc_port(), at(i), 10 * i, absl::StrCat("k", i));
+    published += 9;
+    const int wait_ms = static_cast<int>(random() % 800);
+    std::printf("kill %d after %d ms\n", i, wait_ms);
+    absl::SleepFor(absl::Milliseconds(wait_ms));
+    node->Kill();
   }
-  // Quarters 1–4 closed, two municipalities each; quarter 5 is still open.
-  EXPECT_EQ(compared, 8u);
-  EXPECT_EQ(expected.size(), 10u);
+  auto node = StartProvider({});
+  PublishAt(node->grpc_port(), at(kKills + 1), 5, "last");
+  published += 9;
+  ASSERT_EQ(WaitForWindows(kKills, absl::Seconds(120)), static_cast<size_t>(kKills))
+      << node->Log();
+  EXPECT_EQ(CheckAgainstRecomputation(published), 2u * kKills);
   node->Signal(SIGTERM);
 }
 
