@@ -259,8 +259,7 @@ TEST_F(ViewsKillTest, RandomKillPoints) {
   auto node = StartProvider({});
   PublishAt(node->grpc_port(), at(kKills + 1), 5, "last");
   published += 9;
-  ASSERT_EQ(WaitForWindows(kKills, absl::Seconds(120)), static_cast<size_t>(kKills))
-      << node->Log();
+  ASSERT_EQ(WaitForWindows(kKills, absl::Seconds(120)), static_cast<size_t>(kKills)) << node->Log();
   EXPECT_EQ(CheckAgainstRecomputation(published), 2u * kKills);
   node->Signal(SIGTERM);
 }
