@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks that the pinned Kafka version is the same in tools/setup/versions.sh, the Maven pom,
-# the jar hash list and the broker launcher, and that the npm lockfile holds exactly the
+# the jar hash lists (the broker's and Kafka Streams') and the broker launcher, and that the npm lockfile holds exactly the
 # versions package.json pins.
 set -euo pipefail
 fail=0
@@ -18,6 +18,15 @@ grep -q " log4j-slf4j2-impl-" deploy/kafka/jars.sha256 || err "no log4j2 slf4j b
 if grep -q " slf4j-api-1\." deploy/kafka/jars.sha256; then err "slf4j-api 1.x would silence the broker"; fi
 awk 'NF != 2 || length($1) != 64 { bad = 1 } END { exit bad }' deploy/kafka/jars.sha256 \
   || err "jars.sha256 has malformed lines"
+# Kafka Streams, the views' baseline, is of the same version as the broker.
+grep -q "<kafka.version>$v</kafka.version>" deploy/kafka-streams/pom.xml \
+  || err "kafka-streams/pom.xml kafka.version != $v"
+grep -q " kafka-streams-$v.jar\$" deploy/kafka-streams/jars.sha256 \
+  || err "kafka-streams/jars.sha256 lacks kafka-streams-$v.jar"
+grep -q " kafka-streams-test-utils-$v.jar\$" deploy/kafka-streams/jars.sha256 \
+  || err "kafka-streams/jars.sha256 lacks kafka-streams-test-utils-$v.jar"
+awk 'NF != 2 || length($1) != 64 { bad = 1 } END { exit bad }' deploy/kafka-streams/jars.sha256 \
+  || err "kafka-streams/jars.sha256 has malformed lines"
 
 python3 - <<'PY' || fail=1
 import json, sys

@@ -3,7 +3,8 @@
 #   1. the apt packages in tools/setup/versions.sh (only when one is missing);
 #   2. the pinned Apache Kafka runtime from Maven Central (deploy/kafka/pom.xml) into
 #      $POLDER_KAFKA_HOME (default /var/cache/polder/kafka-<version>), checked against
-#      deploy/kafka/jars.sha256;
+#      deploy/kafka/jars.sha256; and Kafka Streams of the same version (deploy/kafka-streams/), the
+#      views' differential test and benchmark baseline, into $POLDER_STREAMS_HOME;
 #   3. the npm test tools (deploy/npm/package.json + lockfile) into
 #      /var/cache/polder/npm-<lockfile hash>/node_modules;
 #   4. the Python test clients (deploy/pip/requirements.txt, exact versions and hashes) into a
@@ -25,7 +26,7 @@ print_env=0
 for arg in "$@"; do
   case "$arg" in
     --print-env) print_env=1 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -56,49 +57,52 @@ install_apt() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# ---- 2. Kafka -------------------------------------------------------------------------------
-verify_kafka() {
-  local libs="$POLDER_KAFKA_HOME/libs"
+# ---- 2. Kafka and Kafka Streams -------------------------------------------------------------
+# A pinned Maven set: every jar of deploy/<name>/jars.sha256 present with its hash, nothing else.
+verify_maven_set() {
+  local hashes=$1 libs=$2
   [ -d "$libs" ] || return 1
-  # Exactly the pinned set: every listed jar present with its hash, nothing else.
-  (cd "$libs" && sha256sum --quiet --strict -c "$repo/deploy/kafka/jars.sha256") >/dev/null 2>&1 || return 1
+  (cd "$libs" && sha256sum --quiet --strict -c "$hashes") >/dev/null 2>&1 || return 1
   local want have
-  want=$(wc -l < "$repo/deploy/kafka/jars.sha256")
+  want=$(wc -l < "$hashes")
   have=$(find "$libs" -maxdepth 1 -name '*.jar' | wc -l)
   [ "$want" -eq "$have" ]
 }
 
-install_kafka() {
-  if [ -f "$POLDER_KAFKA_HOME/.complete" ] && verify_kafka; then
-    log "kafka: $POLDER_KAFKA_VERSION present in $POLDER_KAFKA_HOME (hashes verified)"
+# install_maven_set <label> <deploy dir> <home>: resolves deploy/<dir>/pom.xml into <home>/libs
+# and checks it against deploy/<dir>/jars.sha256; the home appears only when complete.
+install_maven_set() {
+  local label=$1 dir="$repo/deploy/$2" home=$3
+  if [ -f "$home/.complete" ] && verify_maven_set "$dir/jars.sha256" "$home/libs"; then
+    log "$label: $POLDER_KAFKA_VERSION present in $home (hashes verified)"
     return
   fi
-  log "kafka: fetching Apache Kafka $POLDER_KAFKA_VERSION from Maven Central into $POLDER_KAFKA_HOME"
+  log "$label: fetching $POLDER_KAFKA_VERSION from Maven Central into $home"
   mkdir -p "$POLDER_CACHE_ROOT"
-  local tmp="$POLDER_KAFKA_HOME.tmp.$$"
+  local tmp="$home.tmp.$$"
   rm -rf "$tmp"
   mkdir -p "$tmp/libs"
   # Offline first: the local Maven repository may already hold everything.
-  if ! mvn -q -B -o -Dmaven.repo.local="$POLDER_M2_REPO" -f "$repo/deploy/kafka/pom.xml" \
+  if ! mvn -q -B -o -Dmaven.repo.local="$POLDER_M2_REPO" -f "$dir/pom.xml" \
         dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp/libs" \
         >"$tmp/mvn.log" 2>&1; then
     rm -rf "$tmp/libs"; mkdir -p "$tmp/libs"
-    mvn -q -B -Dmaven.repo.local="$POLDER_M2_REPO" -f "$repo/deploy/kafka/pom.xml" \
+    mvn -q -B -Dmaven.repo.local="$POLDER_M2_REPO" -f "$dir/pom.xml" \
         dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp/libs" \
-        >"$tmp/mvn.log" 2>&1 || { cat "$tmp/mvn.log" >&2; die "maven could not resolve Kafka"; }
+        >"$tmp/mvn.log" 2>&1 || { cat "$tmp/mvn.log" >&2; die "maven could not resolve $label"; }
   fi
-  if ! (cd "$tmp/libs" && sha256sum --quiet --strict -c "$repo/deploy/kafka/jars.sha256"); then
-    die "kafka: fetched jars do not match deploy/kafka/jars.sha256 (left in $tmp)"
+  if ! (cd "$tmp/libs" && sha256sum --quiet --strict -c "$dir/jars.sha256"); then
+    die "$label: fetched jars do not match deploy/$2/jars.sha256 (left in $tmp)"
   fi
   local want have
-  want=$(wc -l < "$repo/deploy/kafka/jars.sha256")
+  want=$(wc -l < "$dir/jars.sha256")
   have=$(find "$tmp/libs" -maxdepth 1 -name '*.jar' | wc -l)
-  [ "$want" -eq "$have" ] || die "kafka: expected $want jars, maven produced $have (left in $tmp)"
+  [ "$want" -eq "$have" ] || die "$label: expected $want jars, maven produced $have (left in $tmp)"
   echo "$POLDER_KAFKA_VERSION" > "$tmp/VERSION"
   touch "$tmp/.complete"
-  rm -rf "$POLDER_KAFKA_HOME"
-  mv "$tmp" "$POLDER_KAFKA_HOME"
-  log "kafka: $want jars verified"
+  rm -rf "$home"
+  mv "$tmp" "$home"
+  log "$label: $want jars verified"
 }
 
 # ---- 3. npm ---------------------------------------------------------------------------------
@@ -291,7 +295,8 @@ install_go_tools() {
 }
 
 install_apt
-install_kafka
+install_maven_set kafka kafka "$POLDER_KAFKA_HOME"
+install_maven_set kafka-streams kafka-streams "$POLDER_STREAMS_HOME"
 install_npm
 install_pip
 install_go
@@ -299,6 +304,7 @@ install_go_tools
 
 if [ "$print_env" -eq 1 ]; then
   echo "export POLDER_KAFKA_HOME='$POLDER_KAFKA_HOME'"
+  echo "export POLDER_STREAMS_HOME='$POLDER_STREAMS_HOME'"
   echo "export POLDER_NPM_HOME='$(npm_home)'"
   echo "export POLDER_PIP_HOME='$(pip_home)'"
   echo "export POLDER_GO='$POLDER_GO'"

@@ -9,6 +9,8 @@ POLDER_KAFKA_VERSION=4.1.1
 POLDER_CACHE_ROOT=${POLDER_CACHE_ROOT:-/var/cache/polder}
 POLDER_M2_REPO=${POLDER_CACHE_ROOT}/m2
 POLDER_KAFKA_HOME=${POLDER_KAFKA_HOME:-${POLDER_CACHE_ROOT}/kafka-${POLDER_KAFKA_VERSION}}
+# Kafka Streams of the same version (deploy/kafka-streams/pom.xml): the views' baseline.
+POLDER_STREAMS_HOME=${POLDER_STREAMS_HOME:-${POLDER_CACHE_ROOT}/kafka-streams-${POLDER_KAFKA_VERSION}}
 
 # apt packages the build, the tests and the demo need (Debian 12).
 POLDER_APT_PACKAGES=(
@@ -37,6 +39,7 @@ POLDER_APT_PACKAGES=(
 # installed from Debian when the command is missing. Format: command:package.
 POLDER_APT_COMMANDS=(
   java:openjdk-17-jre-headless
+  javac:openjdk-17-jdk-headless  # the Kafka Streams programs of the views' test and benchmark
   mvn:maven
   node:nodejs
   npm:npm
