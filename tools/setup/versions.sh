@@ -33,6 +33,7 @@ POLDER_APT_PACKAGES=(
   procps psmisc
   clang-format-14  # test.sh's format check of every .cc/.h (.clang-format)
   clang-14  # test.sh's thread-safety check (clang++-14 -Wthread-safety; gcc builds)
+  coinor-libclp-dev  # the views' publication gate: linear programs (ADR 0016 §10)
 )
 
 # Tools that may come from elsewhere on a prepared image (a newer Node.js, another JDK): only

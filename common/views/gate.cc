@@ -1,0 +1,509 @@
+#include "common/views/gate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <set>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/views/lp.h"
+
+namespace polder {
+namespace views {
+namespace {
+
+constexpr double kEps = 1e-6;
+
+int WindowRank(WindowSize s) {
+  switch (s) {
+    case WindowSize::kQuarterHour:
+      return 0;
+    case WindowSize::kHour:
+      return 1;
+    case WindowSize::kDay:
+      return 2;
+  }
+  return 0;
+}
+
+// Counts are integers: the attacker rounds the LP's bounds inwards.
+double RoundUp(double v) { return std::ceil(v - kEps); }
+double RoundDown(double v) { return std::isinf(v) ? v : std::floor(v + kEps); }
+
+}  // namespace
+
+std::string CoarsenGridCode(const std::string& code, int metres) {
+  // E<4 digits>N<4 digits>, hectometres.
+  if (code.size() != 10 || code[0] != 'E' || code[5] != 'N') return code;
+  int x = 0, y = 0;
+  if (!absl::SimpleAtoi(code.substr(1, 4), &x) || !absl::SimpleAtoi(code.substr(6, 4), &y)) {
+    return code;
+  }
+  const int step = metres / 100;
+  if (step <= 0) return code;
+  return absl::StrFormat("E%04dN%04d", x - x % step, y - y % step);
+}
+
+// The relations of one block: variables are its cells; an instance ties a parent cell to the
+// finer cells inside it.
+struct Gate::Block {
+  std::vector<CellId> ids;
+  std::map<CellId, int> index;
+  struct Instance {
+    int parent = 0;
+    std::vector<int> children;
+  };
+  std::vector<Instance> instances;
+  std::vector<std::vector<int>> parent_instances;  // per cell: instances it is a child of
+  std::vector<int> component;                     // per cell
+  std::vector<std::vector<int>> members;          // per component: its cells
+  std::vector<std::vector<int>> component_instances;
+
+  // Per component, built on first use: the attacker's LP (current bounds) and the LP of the
+  // labels alone, with each cell's index in them.
+  struct Model {
+    std::unique_ptr<LinearProgram> full, labels;
+    std::map<int, int> var;  // block index → LP variable
+  };
+  std::map<int, Model> models;
+};
+
+Gate::Gate(const SetLayout* layout, const WindowClock* clock, GuardSpec spec, DataClass data_class,
+           const PTable* table)
+    : layout_(layout), clock_(clock), spec_(spec), class_(data_class), table_(table) {
+  enabled_ = data_class == DataClass::kAggregated || data_class == DataClass::kPseudonymised;
+  const std::vector<ViewSpec>& views = layout_->spec.views;
+  for (const ViewSpec& v : views) {
+    int index = -1;
+    for (size_t m = 0; m < v.measures.size(); ++m) {
+      if (v.measures[m].kind == Measure::Kind::kCount) index = static_cast<int>(m);
+    }
+    count_measure_.push_back(index);
+  }
+  for (size_t p = 0; p < views.size(); ++p) {
+    for (size_t c = 0; c < views.size(); ++c) {
+      if (p == c || WindowRank(views[c].window) > WindowRank(views[p].window)) continue;
+      ViewRelation r;
+      r.parent = static_cast<int>(p);
+      r.child = static_cast<int>(c);
+      bool related = true;
+      bool coarsened = false;
+      for (const Dimension& dp : views[p].group_by) {
+        int found = -1;
+        int metres = 0;
+        for (size_t j = 0; j < views[c].group_by.size() && found < 0; ++j) {
+          const Dimension& dc = views[c].group_by[j];
+          if (dc.kind != dp.kind) continue;
+          if (dp.kind == Dimension::Kind::kField && dc.field != dp.field) continue;
+          if (dp.kind == Dimension::Kind::kGrid) {
+            if (dc.grid_metres > dp.grid_metres || dp.grid_metres % dc.grid_metres != 0) continue;
+            if (dc.grid_metres != dp.grid_metres) metres = dp.grid_metres;
+          }
+          found = static_cast<int>(j);
+        }
+        if (found < 0) {
+          related = false;
+          break;
+        }
+        if (metres != 0) coarsened = true;
+        r.dims.push_back({found, metres});
+      }
+      if (!related) continue;
+      const bool same_window = views[c].window == views[p].window;
+      const bool same_cells = same_window && !coarsened &&
+                              views[c].group_by.size() == views[p].group_by.size();
+      if (same_cells && c < p) continue;  // identical views: one relation, not two
+      relations_.push_back(std::move(r));
+    }
+  }
+}
+
+absl::Time Gate::coverage(int view) const {
+  auto it = since_.find(view);
+  return it == since_.end() ? absl::InfinitePast() : it->second;
+}
+
+absl::Time Gate::DayOf(const Window& w) const {
+  return clock_->WindowOf(WindowSize::kDay, w.start).start;
+}
+
+void Gate::Restore(const CellId& id, GateEntry entry) {
+  const absl::Time day = DayOf(entry.window);
+  blocks_[day][id] = std::move(entry);
+}
+
+const GateEntry* Gate::Find(const CellId& id) const {
+  for (const auto& [day, cells] : blocks_) {
+    auto it = cells.find(id);
+    if (it != cells.end()) return &it->second;
+  }
+  return nullptr;
+}
+
+size_t Gate::size() const {
+  size_t n = 0;
+  for (const auto& [day, cells] : blocks_) n += cells.size();
+  return n;
+}
+
+std::vector<CellId> Gate::Forget(absl::Time watermark) {
+  std::vector<CellId> gone;
+  for (auto it = blocks_.begin(); it != blocks_.end();) {
+    if (clock_->WindowOf(WindowSize::kDay, it->first).end <= watermark) {
+      for (const auto& [id, entry] : it->second) gone.push_back(id);
+      it = blocks_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return gone;
+}
+
+absl::StatusOr<Gate::Report> Gate::Apply(const std::vector<ClosedCell>& closed,
+                                         std::vector<PublishedCell>* published) {
+  Report report;
+  if (!enabled_ || closed.empty()) return report;
+  const Guard guard(spec_, class_, table_);
+  std::map<absl::Time, std::vector<CellId>> closing;  // by day
+  std::map<CellId, int64_t> truths, cell_key_values;
+  std::map<CellId, size_t> position;
+  for (size_t i = 0; i < closed.size(); ++i) {
+    const ClosedCell& cc = closed[i];
+    const int m = count_measure_[cc.id.view];
+    if (m < 0) continue;
+    const PublishedMeasure& pm = (*published)[i].measures[m];
+    GateEntry e;
+    e.window = cc.cell.window;
+    e.group = cc.cell.group;
+    e.reason = pm.protection;
+    switch (pm.protection) {
+      case Protection::kNone:
+        e.kind = GateEntry::Kind::kPublished;
+        e.published = static_cast<int64_t>(pm.value.value_or(0));
+        truths[cc.id] = guard.Frequency(cc.cell);
+        cell_key_values[cc.id] = e.published;
+        break;
+      case Protection::kThreshold:
+        e.kind = GateEntry::Kind::kThreshold;
+        break;
+      case Protection::kDominance: {
+        e.kind = GateEntry::Kind::kProtected;
+        e.truth = guard.Frequency(cc.cell);
+        std::vector<double> per_unit;
+        for (const auto& [key, u] : cc.cell.units) {
+          per_unit.push_back(static_cast<double>(class_ == DataClass::kAggregated ? u.count : 1));
+        }
+        e.upl = UpperProtectionLevel(per_unit, spec_.p);
+        break;
+      }
+      default:
+        e.kind = GateEntry::Kind::kProtected;
+        break;
+    }
+    const absl::Time day = DayOf(e.window);
+    blocks_[day][cc.id] = std::move(e);
+    closing[day].push_back(cc.id);
+    position[cc.id] = i;
+  }
+  for (auto& [day, ids] : closing) {
+    Block block;
+    absl::Status s = DecideBlock(block, ids, truths, cell_key_values, blocks_[day], report);
+    if (!s.ok()) return s;
+  }
+  // What the gate decided, into the outputs.
+  for (const auto& [id, i] : position) {
+    const GateEntry* e = Find(id);
+    PublishedMeasure& pm = (*published)[i].measures[count_measure_[id.view]];
+    if (e->kind == GateEntry::Kind::kPublished) {
+      pm.value = static_cast<double>(e->published);
+    } else if (e->reason == Protection::kGate || e->reason == Protection::kSecondary) {
+      // Every measure of a guarded view is a count of the same cell: all are protected.
+      for (PublishedMeasure& other : (*published)[i].measures) {
+        other.value.reset();
+        other.perturbed = false;
+        other.protection = e->reason;
+      }
+    }
+  }
+  return report;
+}
+
+absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
+                               const std::map<CellId, int64_t>& truths,
+                               const std::map<CellId, int64_t>& cell_key_values,
+                               std::map<CellId, GateEntry>& entries, Report& report) {
+  const std::vector<ViewSpec>& views = layout_->spec.views;
+  // Cells and relation instances.
+  for (const auto& [id, e] : entries) {
+    b.index[id] = static_cast<int>(b.ids.size());
+    b.ids.push_back(id);
+  }
+  const int n = static_cast<int>(b.ids.size());
+  b.parent_instances.assign(n, {});
+  for (const ViewRelation& r : relations_) {
+    std::map<int, int> instance_of;  // parent cell → instance
+    std::vector<std::string> names;
+    for (const Dimension& d : views[r.parent].group_by) names.push_back(d.Name());
+    for (int c = 0; c < n; ++c) {
+      if (b.ids[c].view != r.child) continue;
+      const GateEntry& child = entries.at(b.ids[c]);
+      const Window parent_window = clock_->WindowOf(views[r.parent].window, child.window.start);
+      if (coverage(r.parent) > parent_window.start || coverage(r.child) > parent_window.start) {
+        continue;
+      }
+      std::vector<std::string> values;
+      for (const auto& [j, metres] : r.dims) {
+        values.push_back(metres != 0 ? CoarsenGridCode(child.group[j], metres) : child.group[j]);
+      }
+      const CellId parent_id{r.parent, parent_window.start, GroupKey(names, values)};
+      auto p = b.index.find(parent_id);
+      if (p == b.index.end()) continue;  // not closed yet: no relation known
+      auto [it, fresh] = instance_of.insert({p->second, static_cast<int>(b.instances.size())});
+      if (fresh) b.instances.push_back(Block::Instance{p->second, {}});
+      b.instances[it->second].children.push_back(c);
+      b.parent_instances[c].push_back(it->second);
+    }
+  }
+  // Components (union-find over the instances).
+  std::vector<int> up(n);
+  for (int i = 0; i < n; ++i) up[i] = i;
+  std::function<int(int)> root = [&](int i) { return up[i] == i ? i : up[i] = root(up[i]); };
+  for (const Block::Instance& in : b.instances) {
+    for (int c : in.children) up[root(c)] = root(in.parent);
+  }
+  std::map<int, int> component_of_root;
+  b.component.assign(n, 0);
+  for (int i = 0; i < n; ++i) {
+    auto [it, fresh] =
+        component_of_root.insert({root(i), static_cast<int>(component_of_root.size())});
+    b.component[i] = it->second;
+  }
+  b.members.assign(component_of_root.size(), {});
+  b.component_instances.assign(component_of_root.size(), {});
+  for (int i = 0; i < n; ++i) b.members[b.component[i]].push_back(i);
+  for (size_t k = 0; k < b.instances.size(); ++k) {
+    b.component_instances[b.component[b.instances[k].parent]].push_back(static_cast<int>(k));
+  }
+
+  std::set<int> pending;
+  for (const CellId& id : closing) {
+    if (entries.at(id).kind == GateEntry::Kind::kPublished) pending.insert(b.index.at(id));
+  }
+  const double k_max = static_cast<double>(spec_.k - 1);
+  auto full_bounds = [&](int i) -> std::pair<double, double> {
+    const GateEntry& e = entries.at(b.ids[i]);
+    if (pending.count(i) != 0) return {0, LinearProgram::kInfinity};
+    switch (e.kind) {
+      case GateEntry::Kind::kPublished: {
+        const auto [lo, hi] = table_->Existence(e.published);
+        // A published cell is not THRESHOLD: a value above 0 comes from n ≥ k.
+        const double low = e.published > 0 ? std::max<double>(lo, spec_.k) : lo;
+        return {low, static_cast<double>(hi)};
+      }
+      case GateEntry::Kind::kThreshold:
+        return {1, k_max};
+      case GateEntry::Kind::kProtected:
+        return {0, LinearProgram::kInfinity};
+    }
+    return {0, LinearProgram::kInfinity};
+  };
+  auto label_bounds = [&](int i) -> std::pair<double, double> {
+    if (entries.at(b.ids[i]).kind == GateEntry::Kind::kThreshold) return {1, k_max};
+    return {0, LinearProgram::kInfinity};
+  };
+  const bool additive = class_ == DataClass::kAggregated;
+  auto add_rows = [&](LinearProgram& lp, const std::map<int, int>& var, int comp) {
+    for (int k : b.component_instances[comp]) {
+      const Block::Instance& in = b.instances[k];
+      std::vector<std::pair<int, double>> sum{{var.at(in.parent), 1.0}};
+      for (int c : in.children) sum.push_back({var.at(c), -1.0});
+      if (additive) {
+        lp.AddRow(std::move(sum), 0, 0);
+      } else {
+        // Distinct units: max(children) ≤ parent ≤ Σ children.
+        lp.AddRow(std::move(sum), -LinearProgram::kInfinity, 0);
+        for (int c : in.children) {
+          lp.AddRow({{var.at(in.parent), 1.0}, {var.at(c), -1.0}}, 0, LinearProgram::kInfinity);
+        }
+      }
+    }
+  };
+  auto model = [&](int comp) -> Block::Model& {
+    auto it = b.models.find(comp);
+    if (it != b.models.end()) return it->second;
+    Block::Model& m = b.models[comp];
+    m.full = std::make_unique<LinearProgram>();
+    m.labels = std::make_unique<LinearProgram>();
+    for (int i : b.members[comp]) {
+      const auto [lo, hi] = full_bounds(i);
+      m.var[i] = m.full->AddVariable(lo, hi);
+      const auto [llo, lhi] = label_bounds(i);
+      m.labels->AddVariable(llo, lhi);
+    }
+    add_rows(*m.full, m.var, comp);
+    add_rows(*m.labels, m.var, comp);
+    return m;
+  };
+
+  // C2 for THRESHOLD cell t under the current bounds; witnesses (the LP's extreme points) spare
+  // most re-solves: a point that still satisfies the model proves its side of the interval.
+  std::map<int, LinearProgram::Range> reference;
+  std::map<int, std::pair<std::vector<double>, std::vector<double>>> witness;
+  auto c2_holds = [&](int t) -> absl::StatusOr<bool> {
+    Block::Model& m = model(b.component[t]);
+    const int v = m.var.at(t);
+    auto ref = reference.find(t);
+    if (ref == reference.end()) {
+      absl::StatusOr<LinearProgram::Range> r = m.labels->Bound(v);
+      ++report.lps;
+      if (!r.ok()) return r.status();
+      ref = reference.insert({t, *r}).first;
+    }
+    const double want_lo = RoundUp(ref->second.lo), want_hi = RoundDown(ref->second.hi);
+    auto& [at_lo, at_hi] = witness[t];
+    const bool lo_ok = !at_lo.empty() && at_lo[v] <= want_lo + kEps && m.full->Satisfies(at_lo);
+    const bool hi_ok = !at_hi.empty() && at_hi[v] >= want_hi - kEps && m.full->Satisfies(at_hi);
+    if (lo_ok && hi_ok) return true;
+    absl::StatusOr<LinearProgram::Range> r = m.full->Bound(v);
+    ++report.lps;
+    if (absl::IsFailedPrecondition(r.status())) return false;  // no point at all: refuse
+    if (!r.ok()) return r.status();
+    at_lo = r->at_lo;
+    at_hi = r->at_hi;
+    return RoundUp(r->lo) <= want_lo && RoundDown(r->hi) >= want_hi;
+  };
+  auto thresholds_in = [&](int comp) {
+    std::vector<int> t;
+    for (int i : b.members[comp]) {
+      if (entries.at(b.ids[i]).kind == GateEntry::Kind::kThreshold) t.push_back(i);
+    }
+    return t;
+  };
+  auto set_bounds = [&](int i) {
+    auto it = b.models.find(b.component[i]);
+    if (it == b.models.end()) return;
+    const auto [lo, hi] = full_bounds(i);
+    it->second.full->SetBounds(it->second.var.at(i), lo, hi);
+  };
+
+  // The frequency gate, in CellId order.
+  for (const CellId& id : closing) {
+    const int c = b.index.at(id);
+    if (pending.count(c) == 0) continue;
+    GateEntry& e = entries.at(id);
+    const std::vector<int> thresholds = thresholds_in(b.component[c]);
+    const int64_t ckm = cell_key_values.at(id);
+    if (thresholds.empty()) {
+      e.published = ckm;
+      pending.erase(c);
+      set_bounds(c);
+      continue;
+    }
+    std::vector<int64_t> candidates;
+    for (const PTable::Entry& entry : table_->Row(truths.at(id))) {
+      if (entry.weight > 0) candidates.push_back(entry.y);
+    }
+    std::sort(candidates.begin(), candidates.end(), [ckm](int64_t a, int64_t b) {
+      const int64_t da = std::llabs(a - ckm), db = std::llabs(b - ckm);
+      return da != db ? da < db : a < b;
+    });
+    pending.erase(c);
+    bool accepted = false;
+    for (int64_t y : candidates) {
+      e.published = y;
+      set_bounds(c);
+      bool all = true;
+      for (int t : thresholds) {
+        absl::StatusOr<bool> ok = c2_holds(t);
+        if (!ok.ok()) return ok.status();
+        if (!*ok) {
+          all = false;
+          break;
+        }
+      }
+      if (all) {
+        accepted = true;
+        if (y != ckm) ++report.moves;
+        break;
+      }
+    }
+    if (!accepted) {
+      e.kind = GateEntry::Kind::kProtected;
+      e.reason = Protection::kGate;
+      e.published = 0;
+      set_bounds(c);
+      ++report.fallbacks;
+    }
+  }
+
+  // C2 over every THRESHOLD cell of the components that changed: what the gate could not keep.
+  std::set<int> touched;
+  for (const CellId& id : closing) touched.insert(b.component[b.index.at(id)]);
+  for (int comp : touched) {
+    for (int t : thresholds_in(comp)) {
+      absl::StatusOr<bool> ok = c2_holds(t);
+      if (!ok.ok()) return ok.status();
+      if (!*ok) ++report.c2_violations;
+    }
+  }
+
+  // C3: DOMINANCE cells of those components, secondary protection of cells closing now above
+  // them.
+  std::set<int> closing_now;
+  for (const CellId& id : closing) closing_now.insert(b.index.at(id));
+  for (int comp : touched) {
+    for (int d : b.members[comp]) {
+      const GateEntry& de = entries.at(b.ids[d]);
+      if (de.kind != GateEntry::Kind::kProtected || de.reason != Protection::kDominance ||
+          de.upl <= 0) {
+        continue;
+      }
+      while (true) {
+        Block::Model& m = model(comp);
+        absl::StatusOr<LinearProgram::Range> r = m.full->Bound(m.var.at(d));
+        ++report.lps;
+        if (!r.ok()) return r.status();
+        const double x = static_cast<double>(de.truth);
+        if (r->hi >= x + de.upl - kEps && r->lo <= x - de.upl + kEps) break;
+        // The nearest published cell closing now above d in the relations.
+        std::optional<int> victim;
+        std::set<int> seen{d};
+        std::deque<int> queue{d};
+        while (!queue.empty() && !victim) {
+          const int cell = queue.front();
+          queue.pop_front();
+          for (int k : b.parent_instances[cell]) {
+            const int p = b.instances[k].parent;
+            if (!seen.insert(p).second) continue;
+            if (closing_now.count(p) != 0 &&
+                entries.at(b.ids[p]).kind == GateEntry::Kind::kPublished) {
+              victim = p;
+              break;
+            }
+            queue.push_back(p);
+          }
+        }
+        if (!victim) {
+          ++report.c3_violations;
+          break;
+        }
+        GateEntry& ve = entries.at(b.ids[*victim]);
+        ve.kind = GateEntry::Kind::kProtected;
+        ve.reason = Protection::kSecondary;
+        ve.published = 0;
+        set_bounds(*victim);
+        ++report.secondary;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace views
+}  // namespace polder

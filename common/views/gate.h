@@ -1,0 +1,138 @@
+// The publication gate (ADR 0016 §10–§11): before closed cells are written, bound every
+// protected cell of their *block* — all cells of all views of the dataset whose windows lie in
+// one Amsterdam day — as a linear-programming attacker would, and change what is about to be
+// published until nothing more is disclosed than the protection labels themselves disclose.
+//
+// The attacker knows every published count ŷ (so n lies in the p-table's existence set S(ŷ),
+// and n ≥ k when ŷ > 0, since a published cell is not THRESHOLD), every label (THRESHOLD:
+// 1 ≤ n ≤ k − 1; any other protection: n ≥ 0), and the relations between views: a cell of a
+// coarser view (longer window, coarser grid, fewer dimensions) is the sum of the finer view's
+// cells inside it (AGGREGATED: Σ of counts), or for distinct units lies between their maximum
+// and their sum (PSEUDONYMISED); an absent finer cell is 0. Relations are used only where both
+// views covered the whole coarser window (SetCoverage).
+//
+// The criteria, asserted by the attack test:
+//   C2  each THRESHOLD cell's LP interval equals its interval from the labels alone (published
+//       values relaxed to n ≥ 0): the published values disclose nothing about it. Where the
+//       labels leave [1, k − 1] (the usual case) this is [1, k − 1];
+//   C3  each DOMINANCE cell's interval reaches X + UPL above and X − UPL below.
+//
+// Apply decides the cells closing now, in order: THRESHOLD and other protections are added as
+// labelled; each published count then takes, of the values its true count's p-table row allows,
+// the one nearest the cell-key value (ties: the smaller) with which C2 holds for every THRESHOLD
+// cell related to it (a *move*), or is protected (GATE) when none does. Then, while a DOMINANCE
+// cell fails C3, a published cell closing now that lies above it in the relations is protected
+// (SECONDARY). C2 and C3 failures the gate cannot repair are counted (they alert on /statusz).
+//
+//   Gate gate(&layout, &clock, spec.guard, DataClass::kAggregated, &table);
+//   ASSIGN_OR_RETURN(Gate::Report report, gate.Apply(closed, &published));
+//
+// Not thread-safe.
+#ifndef POLDER_COMMON_VIEWS_GATE_H_
+#define POLDER_COMMON_VIEWS_GATE_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/views/engine.h"
+#include "common/views/guard.h"
+#include "common/views/ptable.h"
+#include "common/views/spec.h"
+#include "common/views/window.h"
+
+namespace polder {
+namespace views {
+
+// One cell of a block as the gate remembers it (persisted in the changelog while its day is
+// open, so recovery decides exactly as before the crash).
+struct GateEntry {
+  enum class Kind { kPublished, kThreshold, kProtected };
+  Kind kind = Kind::kProtected;
+  Window window;
+  std::vector<std::string> group;  // values in the view's group_by order
+  int64_t published = 0;           // ŷ (kPublished)
+  Protection reason = Protection::kNone;
+  // Confidential, kept only for DOMINANCE cells (C3): the true count and its upper protection
+  // level.
+  int64_t truth = 0;
+  double upl = 0;
+};
+
+// `code` (E<x>N<y> in hectometres) of a grid cell, as the code of the `metres` cell holding it;
+// anything else ("unknown") unchanged.
+std::string CoarsenGridCode(const std::string& code, int metres);
+
+class Gate {
+ public:
+  // `layout`, `clock` and `table` must outlive the gate.
+  Gate(const SetLayout* layout, const WindowClock* clock, GuardSpec spec, DataClass data_class,
+       const PTable* table);
+
+  // Whether the gate does anything: guarded classes only (NONE publishes exact values).
+  bool enabled() const { return enabled_; }
+
+  // The first instant from which `view` saw every record (a view added to a running set);
+  // relations hold only for coarser windows starting at or after both views' coverage.
+  void SetCoverage(int view, absl::Time since) { since_[view] = since; }
+  absl::Time coverage(int view) const;
+
+  // Re-adds a cell published before (recovery).
+  void Restore(const CellId& id, GateEntry entry);
+
+  struct Report {
+    int64_t moves = 0;          // published with another value than the cell key's
+    int64_t fallbacks = 0;      // protected as GATE
+    int64_t secondary = 0;      // protected as SECONDARY for C3
+    int64_t c2_violations = 0;  // THRESHOLD cells the gate could not keep at their interval
+    int64_t c3_violations = 0;  // DOMINANCE cells below their protection levels
+    int64_t lps = 0;            // linear programs solved
+  };
+  // Decides the cells closing now: `closed` as the engine took them (ordered by CellId) and
+  // `published` as the guard made them, in the same order; rewrites the count measure of cells
+  // the gate moves or protects. An error (the LP solver failing) means nothing may be written.
+  absl::StatusOr<Report> Apply(const std::vector<ClosedCell>& closed,
+                               std::vector<PublishedCell>* published);
+
+  // Forgets the blocks whose day ended at or before `watermark` (nothing more is published in
+  // them); the ids forgotten, for the changelog's tombstones.
+  std::vector<CellId> Forget(absl::Time watermark);
+
+  const GateEntry* Find(const CellId& id) const;
+  size_t size() const;
+
+ private:
+  struct ViewRelation {
+    int parent = 0;
+    int child = 0;
+    // Per parent dimension: the child dimension it is read from and, for a coarser grid, the
+    // parent's cell size (0: the value as it is).
+    std::vector<std::pair<int, int>> dims;
+  };
+  struct Block;
+
+  absl::Time DayOf(const Window& w) const;
+  absl::Status DecideBlock(Block& block, const std::vector<CellId>& closing,
+                           const std::map<CellId, int64_t>& truths,
+                           const std::map<CellId, int64_t>& cell_key_values,
+                           std::map<CellId, GateEntry>& entries, Report& report);
+
+  const SetLayout* layout_;
+  const WindowClock* clock_;
+  GuardSpec spec_;
+  DataClass class_;
+  const PTable* table_;
+  bool enabled_ = false;
+  std::vector<int> count_measure_;  // per view: index of its count measure, or -1
+  std::vector<ViewRelation> relations_;
+  std::map<int, absl::Time> since_;
+  std::map<absl::Time, std::map<CellId, GateEntry>> blocks_;  // by day start
+};
+
+}  // namespace views
+}  // namespace polder
+
+#endif  // POLDER_COMMON_VIEWS_GATE_H_

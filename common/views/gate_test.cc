@@ -1,0 +1,279 @@
+#include "common/views/gate.h"
+
+#include <memory>
+#include <optional>
+
+#include "absl/time/civil_time.h"
+#include "common/status/status_matchers.h"
+#include "common/views/lp.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace polder {
+namespace views {
+namespace {
+
+absl::Time At(int h, int m) {
+  return absl::FromCivil(absl::CivilSecond(2026, 12, 3, h, m, 0), absl::UTCTimeZone());
+}
+
+ViewSpec View(const std::string& id, WindowSize size, std::vector<std::string> dims) {
+  ViewSpec v;
+  v.id = id;
+  v.window = size;
+  for (const auto& d : dims) v.group_by.push_back(*ParseDimension(d));
+  v.measures.push_back(*ParseMeasure("count"));
+  return v;
+}
+
+TEST(CoarsenGridCodeTest, FloorsToTheCoarserCell) {
+  EXPECT_EQ(CoarsenGridCode("E1553N4637", 500), "E1550N4635");
+  EXPECT_EQ(CoarsenGridCode("E1553N4637", 1000), "E1550N4630");
+  EXPECT_EQ(CoarsenGridCode("E1555N4635", 1000), "E1550N4630");
+  EXPECT_EQ(CoarsenGridCode("E1553N4637", 100), "E1553N4637");
+  EXPECT_EQ(CoarsenGridCode("unknown", 500), "unknown");
+}
+
+class GateTest : public ::testing::Test {
+ protected:
+  void Init(std::vector<ViewSpec> views, DataClass data_class = DataClass::kAggregated) {
+    ASSERT_OK(clock_.status());
+    ASSERT_OK(table_.status());
+    ViewSetSpec spec;
+    spec.dataset = "mobility.bike-counts";
+    spec.views = std::move(views);
+    layout_ = SetLayout::Of(spec, false);
+    guard_ = spec.guard;
+    gate_ = std::make_unique<Gate>(&layout_, &*clock_, spec.guard, data_class, &*table_);
+  }
+
+  // A closed cell with one unit per entry of `counts` (AGGREGATED: sensors and their counts).
+  ClosedCell Closed(int view, absl::Time start, const std::string& direction,
+                    std::vector<int64_t> counts) {
+    ClosedCell c;
+    const ViewSpec& v = layout_.spec.views[view];
+    c.cell.window = clock_->WindowOf(v.window, start);
+    std::vector<std::string> names;
+    for (const Dimension& d : v.group_by) {
+      names.push_back(d.Name());
+      c.cell.group.push_back(direction);
+    }
+    c.id = CellId{view, c.cell.window.start, GroupKey(names, c.cell.group)};
+    uint64_t unit = 1;
+    for (int64_t n : counts) {
+      UnitStats u;
+      u.records = 1;
+      u.count = n;
+      c.cell.units[unit++] = u;
+    }
+    return c;
+  }
+  // The guard's verdict, written by hand: a protection, or the cell-key value `ckm`.
+  static PublishedCell Published(const ClosedCell& c, Protection protection,
+                                 std::optional<int64_t> ckm = std::nullopt) {
+    PublishedCell p;
+    p.id = c.id;
+    p.window = c.cell.window;
+    PublishedMeasure m;
+    m.name = "count";
+    m.protection = protection;
+    if (ckm) {
+      m.value = static_cast<double>(*ckm);
+      m.perturbed = true;
+    }
+    p.measures.push_back(m);
+    return p;
+  }
+
+  absl::StatusOr<WindowClock> clock_ = WindowClock::Amsterdam();
+  absl::StatusOr<PTable> table_ = PTable::Build(PTableParams{});
+  SetLayout layout_;
+  GuardSpec guard_;
+  std::unique_ptr<Gate> gate_;
+};
+
+// The differencing attack the gate exists for: three quarters published at 16 (true 10 each,
+// so each is 10 … 22), the fourth THRESHOLD (true 2), and the hour's cell-key value 26 (true 32,
+// so 20 … 32): the fourth quarter = hour − the three ≤ 32 − 30 = 2 — the attacker learns it is
+// 1 or 2. The gate moves the hour to the nearest value of its row that keeps [1, 4]: 28.
+TEST_F(GateTest, MovesAPublishedTotalThatWouldNarrowAThresholdCell) {
+  Init({View("q", WindowSize::kQuarterHour, {"direction"}),
+        View("h", WindowSize::kHour, {"direction"})});
+  std::vector<ClosedCell> quarters;
+  std::vector<PublishedCell> published;
+  for (int m : {0, 15, 30}) {
+    quarters.push_back(Closed(0, At(10, m), "IN", {4, 3, 3}));
+    published.push_back(Published(quarters.back(), Protection::kNone, 16));
+  }
+  quarters.push_back(Closed(0, At(10, 45), "IN", {1, 1}));
+  published.push_back(Published(quarters.back(), Protection::kThreshold));
+  ASSERT_OK_AND_ASSIGN(Gate::Report r, gate_->Apply(quarters, &published));
+  EXPECT_EQ(r.moves, 0) << "no hour yet: nothing relates the quarters";
+  EXPECT_EQ(r.c2_violations, 0);
+  EXPECT_EQ(*published[0].measures[0].value, 16);
+
+  std::vector<ClosedCell> hour{Closed(1, At(10, 0), "IN", {12, 10, 10})};
+  std::vector<PublishedCell> hour_out{Published(hour[0], Protection::kNone, 26)};
+  ASSERT_OK_AND_ASSIGN(r, gate_->Apply(hour, &hour_out));
+  EXPECT_EQ(r.moves, 1);
+  EXPECT_EQ(r.fallbacks, 0);
+  EXPECT_EQ(r.c2_violations, 0);
+  ASSERT_TRUE(hour_out[0].measures[0].value.has_value());
+  EXPECT_EQ(*hour_out[0].measures[0].value, 28);
+  EXPECT_TRUE(table_->CanPublish(32, 28)) << "a move stays within the true count's row";
+
+  // The attacker's own LP over what was published now leaves the fourth quarter [1, 4].
+  LinearProgram lp;
+  const int h = lp.AddVariable(std::max<int64_t>(table_->Existence(28).first, 5),
+                               table_->Existence(28).second);
+  std::vector<std::pair<int, double>> row{{h, 1}};
+  for (int i = 0; i < 3; ++i) {
+    row.push_back({lp.AddVariable(std::max<int64_t>(table_->Existence(16).first, 5),
+                                  table_->Existence(16).second),
+                   -1});
+  }
+  const int hidden = lp.AddVariable(1, 4);
+  row.push_back({hidden, -1});
+  lp.AddRow(row, 0, 0);
+  ASSERT_OK_AND_ASSIGN(LinearProgram::Range range, lp.Bound(hidden));
+  EXPECT_LE(range.lo, 1);
+  EXPECT_GE(range.hi, 4);
+}
+
+TEST_F(GateTest, LeavesTheCellKeyValueWhenNothingIsNarrowed) {
+  Init({View("q", WindowSize::kQuarterHour, {"direction"}),
+        View("h", WindowSize::kHour, {"direction"})});
+  std::vector<ClosedCell> cells;
+  std::vector<PublishedCell> published;
+  for (int m : {0, 15, 30}) {
+    cells.push_back(Closed(0, At(10, m), "IN", {4, 3, 3}));
+    published.push_back(Published(cells.back(), Protection::kNone, 16));
+  }
+  cells.push_back(Closed(0, At(10, 45), "IN", {1, 1}));
+  published.push_back(Published(cells.back(), Protection::kThreshold));
+  cells.push_back(Closed(1, At(10, 0), "IN", {12, 10, 10}));
+  published.push_back(Published(cells.back(), Protection::kNone, 32));
+  // Engine order: by view, then window start.
+  ASSERT_OK_AND_ASSIGN(Gate::Report r, gate_->Apply(cells, &published));
+  EXPECT_EQ(r.moves, 0);
+  EXPECT_EQ(*published[4].measures[0].value, 32);
+  EXPECT_GT(r.lps, 0) << "the THRESHOLD quarter was checked";
+}
+
+// Labels alone can disclose: an hour of 4 that is THRESHOLD over four THRESHOLD quarters tells
+// that each quarter is 1. No published value is involved, so the gate has nothing to repair and
+// C2 (relative to the labels) holds.
+TEST_F(GateTest, DisclosureByLabelsAloneIsNotCountedAgainstPublishedValues) {
+  Init({View("q", WindowSize::kQuarterHour, {"direction"}),
+        View("h", WindowSize::kHour, {"direction"})});
+  std::vector<ClosedCell> cells;
+  std::vector<PublishedCell> published;
+  for (int m : {0, 15, 30, 45}) {
+    cells.push_back(Closed(0, At(10, m), "IN", {1}));
+    published.push_back(Published(cells.back(), Protection::kThreshold));
+  }
+  cells.push_back(Closed(1, At(10, 0), "IN", {1, 1, 1, 1}));
+  published.push_back(Published(cells.back(), Protection::kThreshold));
+  ASSERT_OK_AND_ASSIGN(Gate::Report r, gate_->Apply(cells, &published));
+  EXPECT_EQ(r.c2_violations, 0);
+  EXPECT_EQ(r.moves + r.fallbacks + r.secondary, 0);
+}
+
+// C3: a quarter dominated by one counter (100 bikes, UPL = 17.65) beside a published quarter;
+// an hour published within ±6 would bound it to ±12: the hour is protected (SECONDARY).
+TEST_F(GateTest, ProtectsTheParentOfADominatedCellThatWouldBeBoundedTooClosely) {
+  Init({View("q", WindowSize::kQuarterHour, {"direction"}),
+        View("h", WindowSize::kHour, {"direction"})});
+  std::vector<ClosedCell> cells{Closed(0, At(10, 0), "IN", {100}),
+                                Closed(0, At(10, 15), "IN", {10, 10, 10, 10, 10}),
+                                Closed(1, At(10, 0), "IN", {100, 10, 10, 10, 10, 10})};
+  std::vector<PublishedCell> published{Published(cells[0], Protection::kDominance),
+                                       Published(cells[1], Protection::kNone, 50),
+                                       Published(cells[2], Protection::kNone, 150)};
+  ASSERT_OK_AND_ASSIGN(Gate::Report r, gate_->Apply(cells, &published));
+  EXPECT_EQ(r.secondary, 1);
+  EXPECT_EQ(r.c3_violations, 0);
+  EXPECT_FALSE(published[2].measures[0].value.has_value());
+  EXPECT_EQ(published[2].measures[0].protection, Protection::kSecondary);
+  EXPECT_EQ(*published[1].measures[0].value, 50) << "the sibling stays published";
+}
+
+TEST_F(GateTest, ADominatedCellWithNothingToProtectIsCounted) {
+  Init({View("q", WindowSize::kQuarterHour, {"direction"}),
+        View("h", WindowSize::kHour, {"direction"})});
+  // The hour closes first (it is not related until its quarters exist), then the dominated
+  // quarter alone cannot be repaired: its parent was published in an earlier close.
+  std::vector<ClosedCell> hour{Closed(1, At(10, 0), "IN", {100, 10, 10, 10, 10, 10})};
+  std::vector<PublishedCell> hour_out{Published(hour[0], Protection::kNone, 150)};
+  ASSERT_OK(gate_->Apply(hour, &hour_out).status());
+  std::vector<ClosedCell> quarters{Closed(0, At(10, 0), "IN", {100}),
+                                   Closed(0, At(10, 15), "IN", {10, 10, 10, 10, 10})};
+  std::vector<PublishedCell> out{Published(quarters[0], Protection::kDominance),
+                                 Published(quarters[1], Protection::kNone, 50)};
+  ASSERT_OK_AND_ASSIGN(Gate::Report r, gate_->Apply(quarters, &out));
+  EXPECT_EQ(r.c3_violations, 1);
+}
+
+TEST_F(GateTest, ViewsRelateOnlyWhereBothCoveredTheWindow) {
+  Init({View("q", WindowSize::kQuarterHour, {"direction"}),
+        View("h", WindowSize::kHour, {"direction"})});
+  gate_->SetCoverage(0, At(10, 5));  // the quarter view joined at 10:05
+  std::vector<ClosedCell> cells;
+  std::vector<PublishedCell> published;
+  for (int m : {0, 15, 30}) {
+    cells.push_back(Closed(0, At(10, m), "IN", {4, 3, 3}));
+    published.push_back(Published(cells.back(), Protection::kNone, 16));
+  }
+  cells.push_back(Closed(0, At(10, 45), "IN", {1, 1}));
+  published.push_back(Published(cells.back(), Protection::kThreshold));
+  cells.push_back(Closed(1, At(10, 0), "IN", {12, 10, 10}));
+  published.push_back(Published(cells.back(), Protection::kNone, 26));
+  ASSERT_OK_AND_ASSIGN(Gate::Report r, gate_->Apply(cells, &published));
+  EXPECT_EQ(r.moves, 0) << "the 10:00 hour is not the sum of quarters seen from 10:05 only";
+  EXPECT_EQ(*published[4].measures[0].value, 26);
+}
+
+TEST_F(GateTest, GridCellsNestInCoarserGridCells) {
+  Init({View("fine", WindowSize::kQuarterHour, {"grid:100m"}),
+        View("coarse", WindowSize::kQuarterHour, {"grid:500m"})});
+  std::vector<ClosedCell> cells;
+  std::vector<PublishedCell> published;
+  // Coarse view first (view 1 sorts after view 0 in the engine's order, so add fine first).
+  for (const char* code : {"E1550N4630", "E1551N4630", "E1552N4630"}) {
+    cells.push_back(Closed(0, At(10, 0), code, {4, 3, 3}));
+    published.push_back(Published(cells.back(), Protection::kNone, 16));
+  }
+  cells.push_back(Closed(0, At(10, 0), "E1553N4631", {1, 1}));
+  published.push_back(Published(cells.back(), Protection::kThreshold));
+  cells.push_back(Closed(1, At(10, 0), "E1550N4630", {12, 10, 10}));
+  published.push_back(Published(cells.back(), Protection::kNone, 26));
+  ASSERT_OK_AND_ASSIGN(Gate::Report r, gate_->Apply(cells, &published));
+  EXPECT_EQ(r.moves, 1);
+  EXPECT_EQ(*published[4].measures[0].value, 28);
+}
+
+TEST_F(GateTest, NoneClassIsNotGated) {
+  Init({View("q", WindowSize::kQuarterHour, {"direction"})}, DataClass::kNone);
+  EXPECT_FALSE(gate_->enabled());
+  std::vector<ClosedCell> cells{Closed(0, At(10, 0), "IN", {1})};
+  std::vector<PublishedCell> published{Published(cells[0], Protection::kNone, 1)};
+  ASSERT_OK_AND_ASSIGN(Gate::Report r, gate_->Apply(cells, &published));
+  EXPECT_EQ(r.lps, 0);
+  EXPECT_EQ(gate_->size(), 0u);
+}
+
+TEST_F(GateTest, ForgetsDaysThatEnded) {
+  Init({View("q", WindowSize::kQuarterHour, {"direction"})});
+  std::vector<ClosedCell> cells{Closed(0, At(10, 0), "IN", {10})};
+  std::vector<PublishedCell> published{Published(cells[0], Protection::kNone, 10)};
+  ASSERT_OK(gate_->Apply(cells, &published).status());
+  EXPECT_EQ(gate_->size(), 1u);
+  EXPECT_THAT(gate_->Forget(At(20, 0)), ::testing::IsEmpty()) << "the Amsterdam day is open";
+  // 2026-12-03 in Amsterdam ends at 23:00 UTC.
+  EXPECT_THAT(gate_->Forget(At(23, 0)), ::testing::SizeIs(1));
+  EXPECT_EQ(gate_->size(), 0u);
+}
+
+}  // namespace
+}  // namespace views
+}  // namespace polder

@@ -1,0 +1,121 @@
+#include "common/views/lp.h"
+
+#include <coin/Clp_C_Interface.h>
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+namespace polder {
+namespace views {
+namespace {
+
+// CLP's own representation of an infinite bound.
+constexpr double kClpInfinity = 1e30;
+
+double ToClp(double v) {
+  if (v == LinearProgram::kInfinity) return kClpInfinity;
+  if (v == -LinearProgram::kInfinity) return -kClpInfinity;
+  return v;
+}
+
+struct ModelDeleter {
+  void operator()(Clp_Simplex* m) const { Clp_deleteModel(m); }
+};
+
+}  // namespace
+
+LinearProgram::LinearProgram() = default;
+LinearProgram::~LinearProgram() = default;
+
+int LinearProgram::AddVariable(double lo, double hi) {
+  lo_.push_back(lo);
+  hi_.push_back(hi);
+  return static_cast<int>(lo_.size()) - 1;
+}
+
+void LinearProgram::AddRow(std::vector<std::pair<int, double>> terms, double lo, double hi) {
+  rows_.push_back(Row{std::move(terms), lo, hi});
+}
+
+void LinearProgram::SetBounds(int variable, double lo, double hi) {
+  lo_[variable] = lo;
+  hi_[variable] = hi;
+}
+
+bool LinearProgram::Satisfies(const std::vector<double>& x, double tolerance) const {
+  if (x.size() != lo_.size()) return false;
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (x[i] < lo_[i] - tolerance || x[i] > hi_[i] + tolerance) return false;
+  }
+  for (const Row& row : rows_) {
+    double sum = 0;
+    for (const auto& [v, c] : row.terms) sum += c * x[v];
+    if (sum < row.lo - tolerance || sum > row.hi + tolerance) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<LinearProgram::Range> LinearProgram::Bound(int variable) {
+  const int n = variables();
+  const int m = static_cast<int>(rows_.size());
+  // Column-major matrix, as CLP loads it.
+  std::vector<std::vector<std::pair<int, double>>> columns(n);
+  for (int r = 0; r < m; ++r) {
+    for (const auto& [v, c] : rows_[r].terms) columns[v].push_back({r, c});
+  }
+  std::vector<CoinBigIndex> start(n + 1, 0);
+  std::vector<int> index;
+  std::vector<double> value;
+  for (int v = 0; v < n; ++v) {
+    start[v] = static_cast<CoinBigIndex>(index.size());
+    for (const auto& [r, c] : columns[v]) {
+      index.push_back(r);
+      value.push_back(c);
+    }
+  }
+  start[n] = static_cast<CoinBigIndex>(index.size());
+  std::vector<double> col_lo(n), col_hi(n), obj(n, 0.0), row_lo(m), row_hi(m);
+  for (int v = 0; v < n; ++v) {
+    col_lo[v] = ToClp(lo_[v]);
+    col_hi[v] = ToClp(hi_[v]);
+  }
+  for (int r = 0; r < m; ++r) {
+    row_lo[r] = ToClp(rows_[r].lo);
+    row_hi[r] = ToClp(rows_[r].hi);
+  }
+  obj[variable] = 1.0;
+
+  std::unique_ptr<Clp_Simplex, ModelDeleter> model(Clp_newModel());
+  Clp_setLogLevel(model.get(), 0);
+  Clp_loadProblem(model.get(), n, m, start.data(), index.data(), value.data(), col_lo.data(),
+                  col_hi.data(), obj.data(), row_lo.data(), row_hi.data());
+  Range range;
+  for (double sense : {1.0, -1.0}) {  // minimise, then maximise
+    Clp_setObjSense(model.get(), sense);
+    if (sense > 0) {
+      Clp_initialSolve(model.get());
+    } else {
+      Clp_primal(model.get(), 0);
+    }
+    const int status = Clp_status(model.get());
+    if (status == 1) {
+      return absl::FailedPreconditionError("the linear program has no feasible point");
+    }
+    if (status == 2 && sense < 0) {  // dual infeasible: unbounded above
+      range.hi = kInfinity;
+      continue;
+    }
+    if (status != 0) {
+      return absl::InternalError(absl::StrCat("CLP stopped with status ", status, " bounding x",
+                                              variable));
+    }
+    const double* solution = Clp_getColSolution(model.get());
+    (sense > 0 ? range.lo : range.hi) = solution[variable];
+    (sense > 0 ? range.at_lo : range.at_hi).assign(solution, solution + n);
+  }
+  return range;
+}
+
+}  // namespace views
+}  // namespace polder
