@@ -61,8 +61,8 @@ struct Gate::Block {
   };
   std::vector<Instance> instances;
   std::vector<std::vector<int>> parent_instances;  // per cell: instances it is a child of
-  std::vector<int> component;                     // per cell
-  std::vector<std::vector<int>> members;          // per component: its cells
+  std::vector<int> component;                      // per cell
+  std::vector<std::vector<int>> members;           // per component: its cells
   std::vector<std::vector<int>> component_instances;
 
   // Per component, built on first use: the attacker's LP (current bounds) and the LP of the
@@ -116,8 +116,8 @@ Gate::Gate(const SetLayout* layout, const WindowClock* clock, GuardSpec spec, Da
       }
       if (!related) continue;
       const bool same_window = views[c].window == views[p].window;
-      const bool same_cells = same_window && !coarsened &&
-                              views[c].group_by.size() == views[p].group_by.size();
+      const bool same_cells =
+          same_window && !coarsened && views[c].group_by.size() == views[p].group_by.size();
       if (same_cells && c < p) continue;  // identical views: one relation, not two
       relations_.push_back(std::move(r));
     }
@@ -351,57 +351,122 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
     return m;
   };
 
-  // C2 for THRESHOLD cell t under the current bounds; witnesses (the LP's extreme points) spare
-  // most re-solves: a point that still satisfies the model proves its side of the interval.
-  std::map<int, LinearProgram::Range> reference;
-  std::map<int, std::pair<std::vector<double>, std::vector<double>>> witness;
-  auto c2_holds = [&](int t) -> absl::StatusOr<bool> {
-    Block::Model& m = model(b.component[t]);
-    const int v = m.var.at(t);
-    auto ref = reference.find(t);
-    if (ref == reference.end()) {
-      absl::StatusOr<LinearProgram::Range> r = m.labels->Bound(v);
-      ++report.lps;
-      if (!r.ok()) return r.status();
-      ref = reference.insert({t, *r}).first;
-    }
-    const double want_lo = RoundUp(ref->second.lo), want_hi = RoundDown(ref->second.hi);
-    auto& [at_lo, at_hi] = witness[t];
-    const bool lo_ok = !at_lo.empty() && at_lo[v] <= want_lo + kEps && m.full->Satisfies(at_lo);
-    const bool hi_ok = !at_hi.empty() && at_hi[v] >= want_hi - kEps && m.full->Satisfies(at_hi);
-    if (lo_ok && hi_ok) return true;
-    absl::StatusOr<LinearProgram::Range> r = m.full->Bound(v);
-    ++report.lps;
-    if (absl::IsFailedPrecondition(r.status())) return false;  // no point at all: refuse
-    if (!r.ok()) return r.status();
-    at_lo = r->at_lo;
-    at_hi = r->at_hi;
-    return RoundUp(r->lo) <= want_lo && RoundDown(r->hi) >= want_hi;
-  };
-  auto thresholds_in = [&](int comp) {
-    std::vector<int> t;
-    for (int i : b.members[comp]) {
-      if (entries.at(b.ids[i]).kind == GateEntry::Kind::kThreshold) t.push_back(i);
-    }
-    return t;
-  };
   auto set_bounds = [&](int i) {
     auto it = b.models.find(b.component[i]);
     if (it == b.models.end()) return;
     const auto [lo, hi] = full_bounds(i);
     it->second.full->SetBounds(it->second.var.at(i), lo, hi);
+    const auto [llo, lhi] = label_bounds(i);
+    it->second.labels->SetBounds(it->second.var.at(i), llo, lhi);
   };
+  // The secrets of a component: THRESHOLD cells, and small cells relabelled SECONDARY.
+  auto secrets_in = [&](int comp) {
+    std::vector<int> t;
+    for (int i : b.members[comp]) {
+      const GateEntry& e = entries.at(b.ids[i]);
+      if (e.kind == GateEntry::Kind::kThreshold || e.small) t.push_back(i);
+    }
+    return t;
+  };
+  // Whether a secret keeps its protection in `lp` (the attacker's, or the labels' alone): a
+  // THRESHOLD cell's interval covers [1, k − 1]; a relabelled small cell's reaches k (it is not
+  // shown to be small). Witnesses (the LP's extreme points) spare most re-solves: a point that
+  // still satisfies the model proves its side.
+  using Witness = std::pair<std::vector<double>, std::vector<double>>;
+  std::map<int, Witness> full_witness, label_witness;
+  // Which side of a secret's interval an LP narrowed (the last call of protected_in).
+  bool narrowed_above = false;
+  auto protected_in = [&](int t, LinearProgram& lp, Witness& w) -> absl::StatusOr<bool> {
+    const int v = model(b.component[t]).var.at(t);
+    const bool threshold = entries.at(b.ids[t]).kind == GateEntry::Kind::kThreshold;
+    const double want_hi = threshold ? k_max : static_cast<double>(spec_.k);
+    auto& [at_lo, at_hi] = w;
+    const bool lo_ok =
+        !threshold || (!at_lo.empty() && at_lo[v] <= 1 + kEps && lp.Satisfies(at_lo));
+    const bool hi_ok = !at_hi.empty() && at_hi[v] >= want_hi - kEps && lp.Satisfies(at_hi);
+    narrowed_above = false;
+    if (lo_ok && hi_ok) return true;
+    absl::StatusOr<LinearProgram::Range> r = lp.Bound(v);
+    ++report.lps;
+    if (absl::IsFailedPrecondition(r.status())) return false;  // no point at all: refuse
+    if (!r.ok()) return r.status();
+    at_lo = r->at_lo;
+    at_hi = r->at_hi;
+    narrowed_above = RoundDown(r->hi) < want_hi;
+    return (!threshold || RoundUp(r->lo) <= 1) && !narrowed_above;
+  };
+  auto ancestors = [&](int cell) {  // nearest first
+    std::vector<int> out;
+    std::set<int> seen{cell};
+    std::deque<int> queue{cell};
+    while (!queue.empty()) {
+      const int c = queue.front();
+      queue.pop_front();
+      for (int k : b.parent_instances[c]) {
+        const int p = b.instances[k].parent;
+        if (!seen.insert(p).second) continue;
+        out.push_back(p);
+        queue.push_back(p);
+      }
+    }
+    return out;
+  };
+  std::set<int> closing_now;
+  std::set<int> touched;
+  for (const CellId& id : closing) {
+    closing_now.insert(b.index.at(id));
+    touched.insert(b.component[b.index.at(id)]);
+  }
+
+  // The label gate: labels alone must not narrow a THRESHOLD cell (a THRESHOLD total over two
+  // THRESHOLD parts shows each part below the total's k − 1, and the total at least 2). The
+  // THRESHOLD cell closing now that causes it is relabelled SECONDARY, so its upper bound is no
+  // longer published.
+  for (int comp : touched) {
+    bool changed = true;
+    while (changed) {
+      changed = false;
+      for (int t : secrets_in(comp)) {
+        if (entries.at(b.ids[t]).kind != GateEntry::Kind::kThreshold) continue;
+        absl::StatusOr<bool> ok = protected_in(t, *model(comp).labels, label_witness[t]);
+        if (!ok.ok()) return ok.status();
+        if (*ok) continue;
+        // Narrowed from above: a THRESHOLD total's k − 1 caps it — relabel the total. From
+        // below only: it is itself a THRESHOLD total over THRESHOLD parts — relabel it.
+        std::optional<int> victim;
+        std::vector<int> candidates;
+        if (!narrowed_above) candidates.push_back(t);
+        for (int a : ancestors(t)) candidates.push_back(a);
+        for (int c : candidates) {
+          if (closing_now.count(c) != 0 &&
+              entries.at(b.ids[c]).kind == GateEntry::Kind::kThreshold) {
+            victim = c;
+            break;
+          }
+        }
+        if (!victim) continue;  // counted with C2 below
+        GateEntry& ve = entries.at(b.ids[*victim]);
+        ve.kind = GateEntry::Kind::kProtected;
+        ve.reason = Protection::kSecondary;
+        ve.small = true;
+        set_bounds(*victim);
+        ++report.relabelled;
+        changed = true;
+        break;
+      }
+    }
+  }
 
   // The frequency gate, in CellId order.
   for (const CellId& id : closing) {
     const int c = b.index.at(id);
     if (pending.count(c) == 0) continue;
     GateEntry& e = entries.at(id);
-    const std::vector<int> thresholds = thresholds_in(b.component[c]);
+    const std::vector<int> secrets = secrets_in(b.component[c]);
     const int64_t ckm = cell_key_values.at(id);
-    if (thresholds.empty()) {
+    pending.erase(c);
+    if (secrets.empty()) {
       e.published = ckm;
-      pending.erase(c);
       set_bounds(c);
       continue;
     }
@@ -413,14 +478,13 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
       const int64_t da = std::llabs(a - ckm), db = std::llabs(b - ckm);
       return da != db ? da < db : a < b;
     });
-    pending.erase(c);
     bool accepted = false;
     for (int64_t y : candidates) {
       e.published = y;
       set_bounds(c);
       bool all = true;
-      for (int t : thresholds) {
-        absl::StatusOr<bool> ok = c2_holds(t);
+      for (int t : secrets) {
+        absl::StatusOr<bool> ok = protected_in(t, *model(b.component[t]).full, full_witness[t]);
         if (!ok.ok()) return ok.status();
         if (!*ok) {
           all = false;
@@ -442,21 +506,17 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
     }
   }
 
-  // C2 over every THRESHOLD cell of the components that changed: what the gate could not keep.
-  std::set<int> touched;
-  for (const CellId& id : closing) touched.insert(b.component[b.index.at(id)]);
+  // C2 over every secret of the components that changed: what the gate could not keep.
   for (int comp : touched) {
-    for (int t : thresholds_in(comp)) {
-      absl::StatusOr<bool> ok = c2_holds(t);
+    for (int t : secrets_in(comp)) {
+      absl::StatusOr<bool> ok = protected_in(t, *model(comp).full, full_witness[t]);
       if (!ok.ok()) return ok.status();
       if (!*ok) ++report.c2_violations;
     }
   }
 
-  // C3: DOMINANCE cells of those components, secondary protection of cells closing now above
-  // them.
-  std::set<int> closing_now;
-  for (const CellId& id : closing) closing_now.insert(b.index.at(id));
+  // C3: DOMINANCE cells of those components; secondary protection of the nearest published cell
+  // closing now above a failing one.
   for (int comp : touched) {
     for (int d : b.members[comp]) {
       const GateEntry& de = entries.at(b.ids[d]);
@@ -471,22 +531,12 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
         if (!r.ok()) return r.status();
         const double x = static_cast<double>(de.truth);
         if (r->hi >= x + de.upl - kEps && r->lo <= x - de.upl + kEps) break;
-        // The nearest published cell closing now above d in the relations.
         std::optional<int> victim;
-        std::set<int> seen{d};
-        std::deque<int> queue{d};
-        while (!queue.empty() && !victim) {
-          const int cell = queue.front();
-          queue.pop_front();
-          for (int k : b.parent_instances[cell]) {
-            const int p = b.instances[k].parent;
-            if (!seen.insert(p).second) continue;
-            if (closing_now.count(p) != 0 &&
-                entries.at(b.ids[p]).kind == GateEntry::Kind::kPublished) {
-              victim = p;
-              break;
-            }
-            queue.push_back(p);
+        for (int a : ancestors(d)) {
+          if (closing_now.count(a) != 0 &&
+              entries.at(b.ids[a]).kind == GateEntry::Kind::kPublished) {
+            victim = a;
+            break;
           }
         }
         if (!victim) {

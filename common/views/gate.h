@@ -60,6 +60,9 @@ struct GateEntry {
   // level.
   int64_t truth = 0;
   double upl = 0;
+  // Confidential: a cell below k relabelled SECONDARY by the label gate; it stays a secret the
+  // gate protects (nothing published may show it below k).
+  bool small = false;
 };
 
 // `code` (E<x>N<y> in hectometres) of a grid cell, as the code of the `metres` cell holding it;
@@ -87,6 +90,7 @@ class Gate {
     int64_t moves = 0;          // published with another value than the cell key's
     int64_t fallbacks = 0;      // protected as GATE
     int64_t secondary = 0;      // protected as SECONDARY for C3
+    int64_t relabelled = 0;     // THRESHOLD cells published as SECONDARY by the label gate
     int64_t c2_violations = 0;  // THRESHOLD cells the gate could not keep at their interval
     int64_t c3_violations = 0;  // DOMINANCE cells below their protection levels
     int64_t lps = 0;            // linear programs solved

@@ -160,10 +160,11 @@ TEST_F(GateTest, LeavesTheCellKeyValueWhenNothingIsNarrowed) {
   EXPECT_GT(r.lps, 0) << "the THRESHOLD quarter was checked";
 }
 
-// Labels alone can disclose: an hour of 4 that is THRESHOLD over four THRESHOLD quarters tells
-// that each quarter is 1. No published value is involved, so the gate has nothing to repair and
-// C2 (relative to the labels) holds.
-TEST_F(GateTest, DisclosureByLabelsAloneIsNotCountedAgainstPublishedValues) {
+// Labels alone can disclose: an hour of 4 labelled THRESHOLD over four THRESHOLD quarters would
+// tell that each quarter is 1 (each ≥ 1, together ≤ 4). The label gate publishes the hour as
+// SECONDARY instead (no upper bound): each quarter is then 1 … 4 again, and the hour, at least 4,
+// is not shown to be small.
+TEST_F(GateTest, RelabelsAThresholdTotalWhoseLabelWouldNarrowItsParts) {
   Init({View("q", WindowSize::kQuarterHour, {"direction"}),
         View("h", WindowSize::kHour, {"direction"})});
   std::vector<ClosedCell> cells;
@@ -175,8 +176,32 @@ TEST_F(GateTest, DisclosureByLabelsAloneIsNotCountedAgainstPublishedValues) {
   cells.push_back(Closed(1, At(10, 0), "IN", {1, 1, 1, 1}));
   published.push_back(Published(cells.back(), Protection::kThreshold));
   ASSERT_OK_AND_ASSIGN(Gate::Report r, gate_->Apply(cells, &published));
+  EXPECT_EQ(r.relabelled, 1);
   EXPECT_EQ(r.c2_violations, 0);
-  EXPECT_EQ(r.moves + r.fallbacks + r.secondary, 0);
+  EXPECT_EQ(published[4].measures[0].protection, Protection::kSecondary);
+  EXPECT_FALSE(published[4].measures[0].value.has_value());
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(published[i].measures[0].protection, Protection::kThreshold) << i;
+  }
+  const GateEntry* hour = gate_->Find(cells[4].id);
+  ASSERT_NE(hour, nullptr);
+  EXPECT_TRUE(hour->small);
+}
+
+// One THRESHOLD part under a THRESHOLD total narrows nothing: the total is 1 … 4 and so is the
+// part (the others are published 0, each 0 … 6).
+TEST_F(GateTest, KeepsAThresholdTotalOverOneThresholdPart) {
+  Init({View("q", WindowSize::kQuarterHour, {"direction"}),
+        View("h", WindowSize::kHour, {"direction"})});
+  std::vector<ClosedCell> cells{Closed(0, At(10, 0), "IN", {3}), Closed(0, At(10, 15), "IN", {0})};
+  std::vector<PublishedCell> published{Published(cells[0], Protection::kThreshold),
+                                       Published(cells[1], Protection::kNone, 0)};
+  cells.push_back(Closed(1, At(10, 0), "IN", {3, 0}));
+  published.push_back(Published(cells.back(), Protection::kThreshold));
+  ASSERT_OK_AND_ASSIGN(Gate::Report r, gate_->Apply(cells, &published));
+  EXPECT_EQ(r.relabelled, 0);
+  EXPECT_EQ(r.c2_violations, 0);
+  EXPECT_EQ(published[2].measures[0].protection, Protection::kThreshold);
 }
 
 // C3: a quarter dominated by one counter (100 bikes, UPL = 17.65) beside a published quarter;

@@ -107,8 +107,8 @@ absl::StatusOr<LinearProgram::Range> LinearProgram::Bound(int variable) {
       continue;
     }
     if (status != 0) {
-      return absl::InternalError(absl::StrCat("CLP stopped with status ", status, " bounding x",
-                                              variable));
+      return absl::InternalError(
+          absl::StrCat("CLP stopped with status ", status, " bounding x", variable));
     }
     const double* solution = Clp_getColSolution(model.get());
     (sense > 0 ? range.lo : range.hi) = solution[variable];

@@ -1,0 +1,292 @@
+"""The differencing attack on a day of published views (ADR 0016 §11, §13).
+
+Reads what tests/views/attack_data wrote and attacks it as the ADR's attacker: it knows every
+publication of every view of the dataset, the p-table's existence sets, k, p, the labels and the
+relations between views — derived here from the view definitions, independently of the node's
+gate — but no true value. For every cell it bounds the true count by linear programming
+(SciPy's HiGHS, independent of the node's CLP) and checks the criteria:
+
+  C0  every cell's true count lies in its interval (the attacker's model is sound);
+  C1  every published count y has max S(y) − min S(y) ≥ D, and y is not in 1 … js;
+  C2  every THRESHOLD cell's interval covers [1, k − 1]: nothing is revealed beyond "below k";
+      and every other protected cell whose true count is below k (THRESHOLD cells the gate
+      relabelled SECONDARY) has an interval reaching k: it is not shown to be small;
+  C3  every DOMINANCE cell's interval reaches X + UPL above and X − UPL below.
+
+  attack.py day.json            asserts C0–C3; prints the figures; exit 1 on a violation
+  attack.py --expect-violations day.json
+                                the control: the same day published without the gate must
+                                violate C2 or C3 (so the attack is shown to find what it looks for)
+"""
+
+import json
+import math
+import sys
+
+import numpy as np
+from scipy.optimize import linprog
+from scipy.sparse import csr_matrix
+
+EPS = 1e-6
+RANK = {"15m": 0, "1h": 1, "1d": 2}
+
+
+def coarsen(code, metres):
+    if len(code) != 10 or code[0] != "E" or code[5] != "N":
+        return code
+    step = metres // 100
+    x, y = int(code[1:5]), int(code[6:10])
+    return "E%04dN%04d" % (x - x % step, y - y % step)
+
+
+def metres_of(dim):
+    return {"grid:100m": 100, "grid:500m": 500, "grid:1km": 1000}.get(dim)
+
+
+def view_relations(views):
+    """(parent, child, [(child dim index, coarsen to metres or None)]) for every pair where each
+    parent cell is a sum of child cells: window nested or equal, and each parent dimension read
+    from a child dimension (equal, or a finer grid)."""
+    out = []
+    for p, vp in enumerate(views):
+        for c, vc in enumerate(views):
+            if p == c or RANK[vc["window"]] > RANK[vp["window"]]:
+                continue
+            mapping, coarsened = [], False
+            for dp in vp["group_by"]:
+                found = None
+                for j, dc in enumerate(vc["group_by"]):
+                    mp, mc = metres_of(dp), metres_of(dc)
+                    if mp is not None and mc is not None:
+                        if mc <= mp and mp % mc == 0:
+                            found = (j, mp if mp != mc else None)
+                            break
+                    elif dp == dc:
+                        found = (j, None)
+                        break
+                if found is None:
+                    mapping = None
+                    break
+                coarsened |= found[1] is not None
+                mapping.append(found)
+            if mapping is None:
+                continue
+            same = (vc["window"] == vp["window"] and not coarsened
+                    and len(vc["group_by"]) == len(vp["group_by"]))
+            if same and c < p:
+                continue
+            out.append((p, c, mapping))
+    return out
+
+
+def window_of(size, t, day):
+    if size == "1d":
+        return day[0]
+    length = 900000 if size == "15m" else 3600000
+    return t - t % length
+
+
+class Attack:
+    def __init__(self, data):
+        self.d = data
+        self.k = data["k"]
+        self.D = data["D"]
+        self.js = data["js"]
+        self.cells = data["cells"]
+        self.views = data["views"]
+        self.additive = data["class"] == "aggregated"
+        self.existence = {int(y): tuple(v) for y, v in data["existence"].items()}
+        index = {}
+        for i, c in enumerate(self.cells):
+            index[(c["view"], c["start"], tuple(c["group"]))] = i
+        # Relation instances: parent cell -> children cells (absent children are 0).
+        self.instances = []
+        for p, c, mapping in view_relations(self.views):
+            by_parent = {}
+            for i, cell in enumerate(self.cells):
+                if cell["view"] != c:
+                    continue
+                start = window_of(self.views[p]["window"], cell["start"], data["day"])
+                group = tuple(coarsen(cell["group"][j], m) if m else cell["group"][j]
+                              for j, m in mapping)
+                parent = index.get((p, start, group))
+                if parent is not None:
+                    by_parent.setdefault(parent, []).append(i)
+            self.instances.extend(by_parent.items())
+        # Components.
+        up = list(range(len(self.cells)))
+
+        def root(i):
+            while up[i] != i:
+                up[i] = up[up[i]]
+                i = up[i]
+            return i
+        for parent, children in self.instances:
+            for ch in children:
+                up[root(ch)] = root(parent)
+        self.component = [root(i) for i in range(len(self.cells))]
+        self.members = {}
+        for i, r in enumerate(self.component):
+            self.members.setdefault(r, []).append(i)
+        self.lps = 0
+
+    def bounds(self, i, labels_only):
+        c = self.cells[i]
+        if c["protection"] == "THRESHOLD":
+            return (1, self.k - 1)
+        if "published" not in c or labels_only:
+            return (0, None)
+        y = c["published"]
+        lo, hi = self.existence[y]
+        if y > 0:
+            lo = max(lo, self.k)  # a published cell is not THRESHOLD
+        return (lo, hi)
+
+    def model(self, comp, labels_only):
+        members = self.members[comp]
+        var = {i: j for j, i in enumerate(members)}
+        rows_eq, rows_ub, b_eq, b_ub = [], [], [], []
+        for parent, children in self.instances:
+            if self.component[parent] != comp:
+                continue
+            row = {var[parent]: 1.0}
+            for ch in children:
+                row[var[ch]] = row.get(var[ch], 0.0) - 1.0
+            if self.additive:
+                rows_eq.append(row)
+                b_eq.append(0.0)
+            else:
+                rows_ub.append(row)  # parent − Σ children ≤ 0
+                b_ub.append(0.0)
+                for ch in children:  # child − parent ≤ 0
+                    rows_ub.append({var[ch]: 1.0, var[parent]: -1.0})
+                    b_ub.append(0.0)
+
+        def matrix(rows):
+            if not rows:
+                return None
+            data, ri, ci = [], [], []
+            for r, row in enumerate(rows):
+                for j, v in row.items():
+                    data.append(v)
+                    ri.append(r)
+                    ci.append(j)
+            return csr_matrix((data, (ri, ci)), shape=(len(rows), len(members)))
+        return {
+            "var": var,
+            "A_eq": matrix(rows_eq), "b_eq": b_eq or None,
+            "A_ub": matrix(rows_ub), "b_ub": b_ub or None,
+            "bounds": [self.bounds(i, labels_only) for i in members],
+        }
+
+    def bound(self, m, i):
+        n = len(m["var"])
+        out = []
+        for sense in (1.0, -1.0):
+            c = np.zeros(n)
+            c[m["var"][i]] = sense
+            r = linprog(c, A_ub=m["A_ub"], b_ub=m["b_ub"], A_eq=m["A_eq"], b_eq=m["b_eq"],
+                        bounds=m["bounds"], method="highs")
+            self.lps += 1
+            if r.status == 3:  # unbounded
+                out.append(math.inf)
+                continue
+            if r.status != 0:
+                raise RuntimeError("LP for cell %d: %s" % (i, r.message))
+            out.append(sense * r.fun)
+        return out[0], out[1]
+
+    def run(self):
+        fails = {"C0": [], "C1": [], "C2": [], "C3": []}
+        figures = {"threshold": 0, "dominance": 0, "published": 0, "label_narrowed": 0, "small_relabelled": 0,
+                   "smallest_c2_interval": None, "smallest_c3_margin": None, "c0_checked": 0}
+        # C1: the p-table alone.
+        for i, c in enumerate(self.cells):
+            if "published" in c:
+                figures["published"] += 1
+                y = c["published"]
+                lo, hi = self.existence[y]
+                if 1 <= y <= self.js or (y > 0 and hi - lo < self.D):
+                    fails["C1"].append((i, y, lo, hi))
+        models = {}
+
+        def get(comp, labels_only):
+            key = (comp, labels_only)
+            if key not in models:
+                models[key] = self.model(comp, labels_only)
+            return models[key]
+        for i, c in enumerate(self.cells):
+            protected = c["protection"] != "NONE"
+            comp = self.component[i]
+            if not protected and len(self.members[comp]) == 1:
+                continue  # an unrelated published cell: its interval is S(y), C1 covers it
+            lo, hi = self.bound(get(comp, False), i)
+            lo_i, hi_i = math.ceil(lo - EPS), (math.floor(hi + EPS) if hi != math.inf else hi)
+            figures["c0_checked"] += 1
+            if not lo_i <= c["truth"] <= hi_i:
+                fails["C0"].append((i, c["truth"], lo_i, hi_i))
+            if c["protection"] == "THRESHOLD":
+                figures["threshold"] += 1
+                # The labels alone (published values unknown): what the gate cannot change.
+                rlo, rhi = self.bound(get(comp, True), i)
+                if (math.ceil(rlo - EPS), math.floor(rhi + EPS)) != (1, self.k - 1):
+                    figures["label_narrowed"] += 1
+                if lo_i > 1 or hi_i < self.k - 1:
+                    fails["C2"].append((i, "THRESHOLD", c["truth"], lo_i, hi_i))
+                width = hi_i - lo_i
+                if figures["smallest_c2_interval"] is None or width < figures["smallest_c2_interval"][0]:
+                    figures["smallest_c2_interval"] = (width, lo_i, hi_i)
+            elif protected and 1 <= c["truth"] <= self.k - 1:
+                figures["small_relabelled"] += 1
+                if hi_i < self.k:
+                    fails["C2"].append((i, c["protection"], c["truth"], lo_i, hi_i))
+            if c["protection"] == "DOMINANCE" and c["upl"] > 0:
+                figures["dominance"] += 1
+                x, upl = c["truth"], c["upl"]
+                margin = min(hi - x - upl, x - lo - upl)
+                if margin < -EPS:
+                    fails["C3"].append((i, x, upl, lo, hi))
+                if figures["smallest_c3_margin"] is None or margin < figures["smallest_c3_margin"]:
+                    figures["smallest_c3_margin"] = margin
+        figures["lps"] = self.lps
+        return fails, figures
+
+
+def main(argv):
+    expect_violations = "--expect-violations" in argv
+    paths = [a for a in argv[1:] if not a.startswith("--")]
+    if len(paths) != 1:
+        print(__doc__, file=sys.stderr)
+        return 2
+    data = json.load(open(paths[0]))
+    attack = Attack(data)
+    fails, figures = attack.run()
+    protections = {}
+    for c in data["cells"]:
+        protections[c["protection"]] = protections.get(c["protection"], 0) + 1
+    print("%s day, gate %s, seed %d: %d records, %d cells %s, %d relation instances" % (
+        data["class"], "on" if data["gate"] else "off", data["seed"], data["records"],
+        len(data["cells"]), protections, len(attack.instances)))
+    print("  gate: %s" % data["gate_report"])
+    print("  attack: %s" % figures)
+    for name, found in fails.items():
+        print("  %s violations: %d %s" % (name, len(found), found[:5]))
+    if expect_violations:
+        if not (fails["C2"] or fails["C3"]):
+            print("FAIL: without the gate the attack found no C2 or C3 violation", file=sys.stderr)
+            return 1
+        if fails["C0"] or fails["C1"]:
+            print("FAIL: C0/C1 violated without the gate", file=sys.stderr)
+            return 1
+        return 0
+    if any(fails.values()):
+        print("FAIL: protection criteria violated", file=sys.stderr)
+        return 1
+    if figures["threshold"] == 0 or figures["dominance"] == 0:
+        print("FAIL: the day has no THRESHOLD or no DOMINANCE cell to attack", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,261 @@
+// Publishes one synthetic Amsterdam day of a guarded dataset through Polder's view engine, guard
+// and publication gate, and writes what an attacker sees — and, for the checker only, the true
+// values — as JSON for tests/views/attack.py (ADR 0016 §13).
+//
+//   attack_data --class=aggregated|pseudonymised --gate=on|off --seed=N > day.json
+//
+// The day is 2025-03-30, 23 hours long (the spring DST change). AGGREGATED: bicycle counters
+// (sensors) in clusters of 100 m cells, counting in both directions every quarter hour — busy
+// by day, near zero at night, a few sparse counters that report single bicycles (the singleton
+// pattern of the cell-key literature) and one counter far busier than its neighbours (dominance
+// chains up the grid). PSEUDONYMISED: shuttles (entity ids) reporting positions, counted as
+// distinct entities. Eight views nest in time (15 min ⊂ 1 h ⊂ day) and space (100 m ⊂ 500 m ⊂
+// 1 km, direction, nothing).
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "common/views/engine.h"
+#include "common/views/gate.h"
+#include "common/views/guard.h"
+#include "common/views/ptable.h"
+#include "common/views/spec.h"
+#include "common/views/window.h"
+#include "nlohmann/json.hpp"
+
+namespace polder {
+namespace views {
+namespace {
+
+struct Sensor {
+  std::string cell;    // 100 m grid cell
+  double day_rate;     // mean count per quarter and direction by day
+  double night_rate;   // … at night
+  uint64_t key = 0;    // the unit's record key
+};
+
+int Fail(const std::string& message) {
+  std::cerr << "attack_data: " << message << "\n";
+  return 2;
+}
+
+ViewSpec View(const std::string& id, WindowSize size, std::vector<std::string> dims) {
+  ViewSpec v;
+  v.id = id;
+  v.window = size;
+  for (const auto& d : dims) v.group_by.push_back(*ParseDimension(d));
+  v.measures.push_back(*ParseMeasure("count"));
+  return v;
+}
+
+int Main(int argc, char** argv) {
+  std::string data_class = "aggregated";
+  bool gate_on = true;
+  uint64_t seed = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (absl::StartsWith(a, "--class=")) {
+      data_class = a.substr(8);
+    } else if (a == "--gate=on" || a == "--gate=off") {
+      gate_on = a == "--gate=on";
+    } else if (absl::StartsWith(a, "--seed=")) {
+      if (!absl::SimpleAtoi(a.substr(7), &seed)) return Fail("--seed takes a number");
+    } else {
+      return Fail(absl::StrCat("unknown argument '", a, "'"));
+    }
+  }
+  const bool aggregated = data_class == "aggregated";
+  if (!aggregated && data_class != "pseudonymised") {
+    return Fail("--class is aggregated or pseudonymised");
+  }
+
+  ViewSetSpec spec;
+  spec.dataset = aggregated ? "mobility.bike-counts" : "mobility.shuttle-telemetry";
+  spec.grace = absl::Minutes(5);
+  spec.idle_timeout = absl::Hours(24 * 3650);
+  spec.max_event_lead = absl::Hours(24 * 3650);
+  spec.max_event_age = absl::Hours(24 * 3650);
+  spec.views = {View("q100", WindowSize::kQuarterHour, {"grid:100m"}),
+                View("h100", WindowSize::kHour, {"grid:100m"}),
+                View("h500", WindowSize::kHour, {"grid:500m"}),
+                View("d1km", WindowSize::kDay, {"grid:1km"}),
+                View("qdir", WindowSize::kQuarterHour, {"direction"}),
+                View("hall", WindowSize::kHour, {}),
+                View("ddir", WindowSize::kDay, {"direction"}),
+                View("dall", WindowSize::kDay, {})};
+  const SetLayout layout = SetLayout::Of(spec, false);
+  absl::StatusOr<WindowClock> clock = WindowClock::Amsterdam();
+  if (!clock.ok()) return Fail(std::string(clock.status().message()));
+  absl::StatusOr<PTable> table = PTable::Build(spec.guard.ptable);
+  if (!table.ok()) return Fail(std::string(table.status().message()));
+  const DataClass cls = aggregated ? DataClass::kAggregated : DataClass::kPseudonymised;
+  const Guard guard(spec.guard, cls, &*table);
+  Gate gate(&layout, &*clock, spec.guard, cls, &*table);
+
+  std::mt19937_64 rng(seed);
+  // Clusters of 100 m cells: (cell, sensors in it).
+  const std::vector<std::pair<std::string, int>> clusters = {
+      {"E1550N4630", 4}, {"E1551N4630", 3}, {"E1553N4632", 5}, {"E1556N4631", 3},
+      {"E1555N4636", 4}, {"E1561N4630", 4}, {"E1562N4634", 3}, {"E1567N4638", 2}};
+  std::vector<Sensor> sensors;
+  for (const auto& [cell, count] : clusters) {
+    for (int i = 0; i < count; ++i) {
+      Sensor s;
+      s.cell = cell;
+      s.day_rate = aggregated ? 1.0 + static_cast<double>(rng() % 60) / 10 : 0.8;
+      s.night_rate = aggregated ? 0.2 : 0.1;
+      if (i == 0 && cell == "E1567N4638") s.day_rate = 90;  // the dominant counter
+      if (i == 1 && (cell == "E1556N4631" || cell == "E1562N4634")) {
+        s.day_rate = 0.15;  // sparse: mostly 0, sometimes 1
+        s.night_rate = 0.02;
+      }
+      s.key = rng();
+      sensors.push_back(s);
+    }
+  }
+
+  const absl::TimeZone& zone = clock->zone();
+  const Window day = clock->WindowOf(WindowSize::kDay,
+                                     absl::FromCivil(absl::CivilSecond(2025, 3, 30, 12, 0, 0), zone));
+  std::vector<Fact> facts;
+  std::vector<std::string> dims = layout.dimensions;
+  for (absl::Time q = day.start; q < day.end; q += absl::Minutes(15)) {
+    const int hour = absl::ToCivilHour(q, zone).hour();
+    const bool daytime = hour >= 7 && hour < 20;
+    for (size_t s = 0; s < sensors.size(); ++s) {
+      for (const char* direction : {"IN", "OUT"}) {
+        const double rate = daytime ? sensors[s].day_rate : sensors[s].night_rate;
+        std::poisson_distribution<int64_t> count(rate);
+        const int64_t n = count(rng);
+        // PSEUDONYMISED: one record per entity seen (n records of n distinct shuttles would be
+        // one record each); shuttles are sensors here, seen or not in the quarter.
+        const int64_t records = aggregated ? 1 : (n > 0 ? 1 : 0);
+        for (int64_t r = 0; r < records; ++r) {
+          Fact f;
+          f.partition = 0;
+          f.event_time = q + absl::Seconds(static_cast<int64_t>(rng() % 900));
+          f.unit_key = sensors[s].key;
+          f.unit_count = aggregated ? n : 1;
+          for (const std::string& d : dims) {
+            if (d == "direction") {
+              f.dimensions.push_back(direction);
+            } else if (d == "grid:100m") {
+              f.dimensions.push_back(sensors[s].cell);
+            } else if (d == "grid:500m") {
+              f.dimensions.push_back(CoarsenGridCode(sensors[s].cell, 500));
+            } else {
+              f.dimensions.push_back(CoarsenGridCode(sensors[s].cell, 1000));
+            }
+          }
+          facts.push_back(std::move(f));
+        }
+      }
+    }
+  }
+  std::stable_sort(facts.begin(), facts.end(),
+                   [](const Fact& a, const Fact& b) { return a.event_time < b.event_time; });
+  for (size_t i = 0; i < facts.size(); ++i) facts[i].offset = static_cast<int64_t>(i);
+
+  Engine engine(&layout, &*clock, {0}, day.start);
+  nlohmann::json cells = nlohmann::json::array();
+  Gate::Report total;
+  auto publish = [&](std::vector<ClosedCell> closed) -> bool {
+    if (closed.empty()) return true;
+    std::vector<PublishedCell> out;
+    for (const ClosedCell& c : closed) out.push_back(guard.Apply(layout, c));
+    if (gate_on) {
+      absl::StatusOr<Gate::Report> r = gate.Apply(closed, &out);
+      if (!r.ok()) {
+        std::cerr << "attack_data: gate: " << r.status() << "\n";
+        return false;
+      }
+      total.moves += r->moves;
+      total.fallbacks += r->fallbacks;
+      total.secondary += r->secondary;
+      total.relabelled += r->relabelled;
+      total.c2_violations += r->c2_violations;
+      total.c3_violations += r->c3_violations;
+      total.lps += r->lps;
+    }
+    for (size_t i = 0; i < closed.size(); ++i) {
+      const PublishedMeasure& m = out[i].measures[0];
+      nlohmann::json j;
+      j["view"] = closed[i].id.view;
+      j["start"] = absl::ToUnixMillis(closed[i].cell.window.start);
+      j["end"] = absl::ToUnixMillis(closed[i].cell.window.end);
+      j["group"] = closed[i].cell.group;
+      j["protection"] = ProtectionName(m.protection);
+      if (m.value) j["published"] = static_cast<int64_t>(*m.value);
+      // For the checker only: never part of a publication.
+      j["truth"] = guard.Frequency(closed[i].cell);
+      std::vector<double> contributions;
+      for (const auto& [key, u] : closed[i].cell.units) {
+        contributions.push_back(aggregated ? static_cast<double>(u.count) : 1.0);
+      }
+      j["upl"] = UpperProtectionLevel(contributions, spec.guard.p);
+      cells.push_back(std::move(j));
+    }
+    return true;
+  };
+  for (const Fact& f : facts) {
+    engine.Offer(f, f.event_time);
+    if (engine.Evaluate(f.event_time) && !publish(engine.TakeClosed())) return 1;
+  }
+  engine.AdvanceTo(day.end);
+  if (!publish(engine.TakeClosed())) return 1;
+
+  nlohmann::json out;
+  out["class"] = data_class;
+  out["gate"] = gate_on;
+  out["seed"] = seed;
+  out["k"] = spec.guard.k;
+  out["p"] = spec.guard.p;
+  out["D"] = spec.guard.ptable.d;
+  out["js"] = spec.guard.ptable.js;
+  out["day"] = {absl::ToUnixMillis(day.start), absl::ToUnixMillis(day.end)};
+  for (const ViewSpec& v : spec.views) {
+    nlohmann::json jv;
+    jv["id"] = v.id;
+    jv["window"] = std::string(WindowSizeName(v.window));
+    jv["group_by"] = nlohmann::json::array();
+    for (const Dimension& d : v.group_by) jv["group_by"].push_back(d.Name());
+    out["views"].push_back(jv);
+  }
+  // The p-table's existence sets of every value published: public knowledge.
+  nlohmann::json existence = nlohmann::json::object();
+  for (const nlohmann::json& c : cells) {
+    if (!c.contains("published")) continue;
+    const int64_t y = c["published"];
+    const auto [lo, hi] = table->Existence(y);
+    existence[std::to_string(y)] = {lo, hi};
+  }
+  out["existence"] = existence;
+  out["cells"] = cells;
+  out["records"] = facts.size();
+  out["gate_report"] = {{"moves", total.moves},
+                        {"fallbacks", total.fallbacks},
+                        {"secondary", total.secondary},
+                        {"relabelled", total.relabelled},
+                        {"c2_violations", total.c2_violations},
+                        {"c3_violations", total.c3_violations},
+                        {"lps", total.lps}};
+  std::cout << out.dump() << "\n";
+  return 0;
+}
+
+}  // namespace
+}  // namespace views
+}  // namespace polder
+
+int main(int argc, char** argv) { return polder::views::Main(argc, argv); }
