@@ -351,13 +351,34 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
     return m;
   };
 
+  // Witnesses: the LP's extreme points for each secret, per model. A bound change only
+  // invalidates the witnesses whose point leaves the new bounds (the rows never change), so
+  // most checks need no LP at all.
+  struct Witness {
+    std::vector<double> lo, hi;  // points in the model's variables; empty: none
+  };
+  std::map<int, Witness> full_witness, label_witness;
+  auto invalidate = [&](std::map<int, Witness>& witnesses, int comp, int v, double lo, double hi) {
+    for (auto& [t, w] : witnesses) {
+      if (b.component[t] != comp) continue;
+      for (std::vector<double>* point : {&w.lo, &w.hi}) {
+        if (!point->empty() && ((*point)[v] < lo - kEps || (*point)[v] > hi + kEps)) {
+          point->clear();
+        }
+      }
+    }
+  };
   auto set_bounds = [&](int i) {
-    auto it = b.models.find(b.component[i]);
+    const int comp = b.component[i];
+    auto it = b.models.find(comp);
     if (it == b.models.end()) return;
+    const int v = it->second.var.at(i);
     const auto [lo, hi] = full_bounds(i);
-    it->second.full->SetBounds(it->second.var.at(i), lo, hi);
+    it->second.full->SetBounds(v, lo, hi);
+    invalidate(full_witness, comp, v, lo, hi);
     const auto [llo, lhi] = label_bounds(i);
-    it->second.labels->SetBounds(it->second.var.at(i), llo, lhi);
+    it->second.labels->SetBounds(v, llo, lhi);
+    invalidate(label_witness, comp, v, llo, lhi);
   };
   // The secrets of a component: THRESHOLD cells, and small cells relabelled SECONDARY.
   auto secrets_in = [&](int comp) {
@@ -370,28 +391,23 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
   };
   // Whether a secret keeps its protection in `lp` (the attacker's, or the labels' alone): a
   // THRESHOLD cell's interval covers [1, k − 1]; a relabelled small cell's reaches k (it is not
-  // shown to be small). Witnesses (the LP's extreme points) spare most re-solves: a point that
-  // still satisfies the model proves its side.
-  using Witness = std::pair<std::vector<double>, std::vector<double>>;
-  std::map<int, Witness> full_witness, label_witness;
+  // shown to be small). A valid witness proves its side without an LP.
   // Which side of a secret's interval an LP narrowed (the last call of protected_in).
   bool narrowed_above = false;
   auto protected_in = [&](int t, LinearProgram& lp, Witness& w) -> absl::StatusOr<bool> {
     const int v = model(b.component[t]).var.at(t);
     const bool threshold = entries.at(b.ids[t]).kind == GateEntry::Kind::kThreshold;
     const double want_hi = threshold ? k_max : static_cast<double>(spec_.k);
-    auto& [at_lo, at_hi] = w;
-    const bool lo_ok =
-        !threshold || (!at_lo.empty() && at_lo[v] <= 1 + kEps && lp.Satisfies(at_lo));
-    const bool hi_ok = !at_hi.empty() && at_hi[v] >= want_hi - kEps && lp.Satisfies(at_hi);
+    const bool lo_ok = !threshold || (!w.lo.empty() && w.lo[v] <= 1 + kEps);
+    const bool hi_ok = !w.hi.empty() && w.hi[v] >= want_hi - kEps;
     narrowed_above = false;
     if (lo_ok && hi_ok) return true;
     absl::StatusOr<LinearProgram::Range> r = lp.Bound(v);
     ++report.lps;
     if (absl::IsFailedPrecondition(r.status())) return false;  // no point at all: refuse
     if (!r.ok()) return r.status();
-    at_lo = r->at_lo;
-    at_hi = r->at_hi;
+    w.lo = r->at_lo;
+    w.hi = r->at_hi;
     narrowed_above = RoundDown(r->hi) < want_hi;
     return (!threshold || RoundUp(r->lo) <= 1) && !narrowed_above;
   };

@@ -25,22 +25,37 @@ struct ModelDeleter {
 
 }  // namespace
 
+struct LinearProgram::Solver {
+  std::unique_ptr<Clp_Simplex, ModelDeleter> model;
+  std::vector<double> col_lo, col_hi, obj;
+  bool bounds_dirty = false;
+  int objective = -1;  // the variable the objective currently selects
+};
+
 LinearProgram::LinearProgram() = default;
 LinearProgram::~LinearProgram() = default;
+LinearProgram::LinearProgram(LinearProgram&&) noexcept = default;
 
 int LinearProgram::AddVariable(double lo, double hi) {
+  solver_.reset();
   lo_.push_back(lo);
   hi_.push_back(hi);
   return static_cast<int>(lo_.size()) - 1;
 }
 
 void LinearProgram::AddRow(std::vector<std::pair<int, double>> terms, double lo, double hi) {
+  solver_.reset();
   rows_.push_back(Row{std::move(terms), lo, hi});
 }
 
 void LinearProgram::SetBounds(int variable, double lo, double hi) {
   lo_[variable] = lo;
   hi_[variable] = hi;
+  if (solver_) {
+    solver_->col_lo[variable] = ToClp(lo);
+    solver_->col_hi[variable] = ToClp(hi);
+    solver_->bounds_dirty = true;
+  }
 }
 
 bool LinearProgram::Satisfies(const std::vector<double>& x, double tolerance) const {
@@ -59,46 +74,66 @@ bool LinearProgram::Satisfies(const std::vector<double>& x, double tolerance) co
 absl::StatusOr<LinearProgram::Range> LinearProgram::Bound(int variable) {
   const int n = variables();
   const int m = static_cast<int>(rows_.size());
-  // Column-major matrix, as CLP loads it.
-  std::vector<std::vector<std::pair<int, double>>> columns(n);
-  for (int r = 0; r < m; ++r) {
-    for (const auto& [v, c] : rows_[r].terms) columns[v].push_back({r, c});
-  }
-  std::vector<CoinBigIndex> start(n + 1, 0);
-  std::vector<int> index;
-  std::vector<double> value;
-  for (int v = 0; v < n; ++v) {
-    start[v] = static_cast<CoinBigIndex>(index.size());
-    for (const auto& [r, c] : columns[v]) {
-      index.push_back(r);
-      value.push_back(c);
+  if (!solver_) {
+    auto solver = std::make_unique<Solver>();
+    // Column-major matrix, as CLP loads it.
+    std::vector<std::vector<std::pair<int, double>>> columns(n);
+    for (int r = 0; r < m; ++r) {
+      for (const auto& [v, c] : rows_[r].terms) columns[v].push_back({r, c});
     }
+    std::vector<CoinBigIndex> start(n + 1, 0);
+    std::vector<int> index;
+    std::vector<double> value;
+    for (int v = 0; v < n; ++v) {
+      start[v] = static_cast<CoinBigIndex>(index.size());
+      for (const auto& [r, c] : columns[v]) {
+        index.push_back(r);
+        value.push_back(c);
+      }
+    }
+    start[n] = static_cast<CoinBigIndex>(index.size());
+    solver->col_lo.resize(n);
+    solver->col_hi.resize(n);
+    solver->obj.assign(n, 0.0);
+    std::vector<double> row_lo(m), row_hi(m);
+    for (int v = 0; v < n; ++v) {
+      solver->col_lo[v] = ToClp(lo_[v]);
+      solver->col_hi[v] = ToClp(hi_[v]);
+    }
+    for (int r = 0; r < m; ++r) {
+      row_lo[r] = ToClp(rows_[r].lo);
+      row_hi[r] = ToClp(rows_[r].hi);
+    }
+    solver->model.reset(Clp_newModel());
+    Clp_setLogLevel(solver->model.get(), 0);
+    Clp_loadProblem(solver->model.get(), n, m, start.data(), index.data(), value.data(),
+                    solver->col_lo.data(), solver->col_hi.data(), solver->obj.data(), row_lo.data(),
+                    row_hi.data());
+    solver_ = std::move(solver);
   }
-  start[n] = static_cast<CoinBigIndex>(index.size());
-  std::vector<double> col_lo(n), col_hi(n), obj(n, 0.0), row_lo(m), row_hi(m);
-  for (int v = 0; v < n; ++v) {
-    col_lo[v] = ToClp(lo_[v]);
-    col_hi[v] = ToClp(hi_[v]);
+  Solver& s = *solver_;
+  Clp_Simplex* model = s.model.get();
+  if (s.bounds_dirty) {
+    Clp_chgColumnLower(model, s.col_lo.data());
+    Clp_chgColumnUpper(model, s.col_hi.data());
+    s.bounds_dirty = false;
   }
-  for (int r = 0; r < m; ++r) {
-    row_lo[r] = ToClp(rows_[r].lo);
-    row_hi[r] = ToClp(rows_[r].hi);
+  if (s.objective != variable) {
+    if (s.objective >= 0) s.obj[s.objective] = 0.0;
+    s.obj[variable] = 1.0;
+    s.objective = variable;
+    Clp_chgObjCoefficients(model, s.obj.data());
   }
-  obj[variable] = 1.0;
-
-  std::unique_ptr<Clp_Simplex, ModelDeleter> model(Clp_newModel());
-  Clp_setLogLevel(model.get(), 0);
-  Clp_loadProblem(model.get(), n, m, start.data(), index.data(), value.data(), col_lo.data(),
-                  col_hi.data(), obj.data(), row_lo.data(), row_hi.data());
   Range range;
-  for (double sense : {1.0, -1.0}) {  // minimise, then maximise
-    Clp_setObjSense(model.get(), sense);
-    if (sense > 0) {
-      Clp_initialSolve(model.get());
-    } else {
-      Clp_primal(model.get(), 0);
+  for (double sense : {1.0, -1.0}) {  // minimise, then maximise; each from the last basis
+    Clp_setObjSense(model, sense);
+    Clp_primal(model, 0);
+    int status = Clp_status(model);
+    if (status != 0 && status != 1 && status != 2) {
+      // Stopped without an answer from the warm start: solve from scratch once.
+      Clp_initialSolve(model);
+      status = Clp_status(model);
     }
-    const int status = Clp_status(model.get());
     if (status == 1) {
       return absl::FailedPreconditionError("the linear program has no feasible point");
     }
@@ -110,7 +145,7 @@ absl::StatusOr<LinearProgram::Range> LinearProgram::Bound(int variable) {
       return absl::InternalError(
           absl::StrCat("CLP stopped with status ", status, " bounding x", variable));
     }
-    const double* solution = Clp_getColSolution(model.get());
+    const double* solution = Clp_getColSolution(model);
     (sense > 0 ? range.lo : range.hi) = solution[variable];
     (sense > 0 ? range.at_lo : range.at_hi).assign(solution, solution + n);
   }

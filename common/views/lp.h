@@ -6,7 +6,9 @@
 //   lp.AddRow({{a, 1}, {b, -1}}, 0, 0);                 // a = b
 //   ASSIGN_OR_RETURN(LinearProgram::Range r, lp.Bound(a));  // [2, 10]
 //
-// Not thread-safe; each call to Bound solves two LPs on one CLP model (the second warm-started).
+// Not thread-safe. The CLP model is loaded on the first Bound and kept: later calls change only
+// bounds and the objective and start from the previous basis, so a sequence of bounds over one
+// model costs a few simplex iterations each.
 #ifndef POLDER_COMMON_VIEWS_LP_H_
 #define POLDER_COMMON_VIEWS_LP_H_
 
@@ -26,6 +28,7 @@ class LinearProgram {
 
   LinearProgram();
   ~LinearProgram();
+  LinearProgram(LinearProgram&&) noexcept;
   LinearProgram(const LinearProgram&) = delete;
   LinearProgram& operator=(const LinearProgram&) = delete;
 
@@ -52,6 +55,8 @@ class LinearProgram {
   bool Satisfies(const std::vector<double>& x, double tolerance = 1e-6) const;
 
  private:
+  struct Solver;
+  std::unique_ptr<Solver> solver_;  // the loaded CLP model; reset when variables or rows change
   std::vector<double> lo_, hi_;
   struct Row {
     std::vector<std::pair<int, double>> terms;

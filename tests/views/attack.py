@@ -218,8 +218,10 @@ class Attack:
         for i, c in enumerate(self.cells):
             protected = c["protection"] != "NONE"
             comp = self.component[i]
-            if not protected and len(self.members[comp]) == 1:
-                continue  # an unrelated published cell: its interval is S(y), C1 covers it
+            if not protected and (len(self.members[comp]) == 1 or i % 5 != 0):
+                # Published cells: their interval is within S(y), which C1 covers; C0 (the
+                # attacker's model is sound) is sampled on every fifth related one.
+                continue
             lo, hi = self.bound(get(comp, False), i)
             lo_i, hi_i = math.ceil(lo - EPS), (math.floor(hi + EPS) if hi != math.inf else hi)
             figures["c0_checked"] += 1
@@ -227,12 +229,12 @@ class Attack:
                 fails["C0"].append((i, c["truth"], lo_i, hi_i))
             if c["protection"] == "THRESHOLD":
                 figures["threshold"] += 1
-                # The labels alone (published values unknown): what the gate cannot change.
-                rlo, rhi = self.bound(get(comp, True), i)
-                if (math.ceil(rlo - EPS), math.floor(rhi + EPS)) != (1, self.k - 1):
-                    figures["label_narrowed"] += 1
                 if lo_i > 1 or hi_i < self.k - 1:
                     fails["C2"].append((i, "THRESHOLD", c["truth"], lo_i, hi_i))
+                    # The labels alone (published values unknown): could values have helped?
+                    rlo, rhi = self.bound(get(comp, True), i)
+                    if (math.ceil(rlo - EPS), math.floor(rhi + EPS)) != (1, self.k - 1):
+                        figures["label_narrowed"] += 1
                 width = hi_i - lo_i
                 if figures["smallest_c2_interval"] is None or width < figures["smallest_c2_interval"][0]:
                     figures["smallest_c2_interval"] = (width, lo_i, hi_i)
@@ -282,8 +284,9 @@ def main(argv):
     if any(fails.values()):
         print("FAIL: protection criteria violated", file=sys.stderr)
         return 1
-    if figures["threshold"] == 0 or figures["dominance"] == 0:
-        print("FAIL: the day has no THRESHOLD or no DOMINANCE cell to attack", file=sys.stderr)
+    if figures["threshold"] == 0 or (data["class"] == "aggregated" and figures["dominance"] == 0):
+        print("FAIL: the day has no THRESHOLD (or, aggregated, no DOMINANCE) cell to attack",
+              file=sys.stderr)
         return 1
     return 0
 

@@ -39,10 +39,10 @@ namespace views {
 namespace {
 
 struct Sensor {
-  std::string cell;    // 100 m grid cell
-  double day_rate;     // mean count per quarter and direction by day
-  double night_rate;   // … at night
-  uint64_t key = 0;    // the unit's record key
+  std::string cell;   // 100 m grid cell
+  double day_rate;    // mean count per quarter and direction by day
+  double night_rate;  // … at night
+  uint64_t key = 0;   // the unit's record key
 };
 
 int Fail(const std::string& message) {
@@ -126,8 +126,8 @@ int Main(int argc, char** argv) {
   }
 
   const absl::TimeZone& zone = clock->zone();
-  const Window day = clock->WindowOf(WindowSize::kDay,
-                                     absl::FromCivil(absl::CivilSecond(2025, 3, 30, 12, 0, 0), zone));
+  const Window day = clock->WindowOf(
+      WindowSize::kDay, absl::FromCivil(absl::CivilSecond(2025, 3, 30, 12, 0, 0), zone));
   std::vector<Fact> facts;
   std::vector<std::string> dims = layout.dimensions;
   for (absl::Time q = day.start; q < day.end; q += absl::Minutes(15)) {
