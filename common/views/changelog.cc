@@ -56,6 +56,11 @@ ChangelogEntry EncodeMeta(const ChangelogMeta& meta) {
   j["key_fingerprint"] = meta.key_fingerprint;
   j["ptable_sha256"] = meta.ptable_sha256;
   j["definitions"] = meta.definitions;
+  if (!meta.coverage.empty()) {
+    json coverage = json::object();
+    for (const auto& [view, since] : meta.coverage) coverage[view] = TimeMs(since);
+    j["coverage"] = coverage;
+  }
   return {"meta", j.dump()};
 }
 
@@ -114,11 +119,80 @@ ChangelogEntry EncodeRun(absl::string_view kind, const RecordRun& run) {
   return {absl::StrCat(kind, "/", run.partition, "/", run.first_offset), j.dump()};
 }
 
+ChangelogEntry EncodeGate(const SetLayout& layout, const CellId& id, const GateEntry* entry) {
+  ChangelogEntry e;
+  e.key = absl::StrCat("gate/", layout.spec.views[id.view].id, "/",
+                       absl::ToUnixMillis(id.window_start), "/", id.group_key);
+  if (entry == nullptr) return e;
+  json j;
+  j["k"] = entry->kind == GateEntry::Kind::kPublished   ? "published"
+           : entry->kind == GateEntry::Kind::kThreshold ? "threshold"
+                                                        : "protected";
+  j["end"] = absl::ToUnixMillis(entry->window.end);
+  j["g"] = entry->group;
+  if (entry->kind == GateEntry::Kind::kPublished) j["y"] = entry->published;
+  if (entry->kind == GateEntry::Kind::kProtected) j["r"] = ProtectionName(entry->reason);
+  if (entry->reason == Protection::kDominance) {
+    j["t"] = entry->truth;
+    j["upl"] = entry->upl;
+  }
+  if (entry->small) j["small"] = true;
+  e.value = j.dump();
+  return e;
+}
+
 absl::Status RestoredViews::Apply(const SetLayout& layout, absl::string_view key,
                                   const std::optional<std::string>& value) {
   const std::vector<absl::string_view> parts = absl::StrSplit(key, absl::MaxSplits('/', 3));
   const absl::string_view kind = parts[0];
   try {
+    if (kind == "gate") {
+      if (parts.size() != 4) throw std::invalid_argument("key");
+      const int view = ViewIndex(layout, parts[1]);
+      int64_t start = 0;
+      if (!absl::SimpleAtoi(parts[2], &start)) throw std::invalid_argument("start");
+      if (view < 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "changelog entry '", key, "' belongs to view '", parts[1],
+            "', which the view set no longer declares; the set must be reset to drop it"));
+      }
+      const CellId id{view, absl::FromUnixMillis(start), std::string(parts[3])};
+      if (!value.has_value()) {
+        gate.erase(id);
+        return absl::OkStatus();
+      }
+      const json j = json::parse(*value);
+      GateEntry g;
+      const std::string k = j.at("k").get<std::string>();
+      if (k == "published") {
+        g.kind = GateEntry::Kind::kPublished;
+        g.published = j.at("y").get<int64_t>();
+      } else if (k == "threshold") {
+        g.kind = GateEntry::Kind::kThreshold;
+        g.reason = Protection::kThreshold;
+      } else if (k == "protected") {
+        g.kind = GateEntry::Kind::kProtected;
+        const std::string r = j.at("r").get<std::string>();
+        bool known = false;
+        for (Protection p : {Protection::kThreshold, Protection::kDominance, Protection::kSecondary,
+                             Protection::kGate}) {
+          if (r == ProtectionName(p)) {
+            g.reason = p;
+            known = true;
+          }
+        }
+        if (!known) throw std::invalid_argument("reason");
+      } else {
+        throw std::invalid_argument("kind");
+      }
+      g.window = {id.window_start, absl::FromUnixMillis(j.at("end").get<int64_t>())};
+      g.group = j.at("g").get<std::vector<std::string>>();
+      if (j.contains("t")) g.truth = j.at("t").get<int64_t>();
+      if (j.contains("upl")) g.upl = j.at("upl").get<double>();
+      if (j.contains("small")) g.small = j.at("small").get<bool>();
+      gate[id] = std::move(g);
+      return absl::OkStatus();
+    }
     if (kind == "cell") {
       if (parts.size() != 4) throw std::invalid_argument("key");
       const int view = ViewIndex(layout, parts[1]);
@@ -167,6 +241,11 @@ absl::Status RestoredViews::Apply(const SetLayout& layout, absl::string_view key
       m.key_fingerprint = j.at("key_fingerprint").get<std::string>();
       m.ptable_sha256 = j.at("ptable_sha256").get<std::string>();
       m.definitions = j.at("definitions").get<std::map<std::string, std::string>>();
+      if (j.contains("coverage")) {
+        for (auto it = j.at("coverage").begin(); it != j.at("coverage").end(); ++it) {
+          m.coverage[it.key()] = FromMs(it.value());
+        }
+      }
       meta = std::move(m);
     } else if (kind == "progress") {
       has_progress = true;

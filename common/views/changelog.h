@@ -10,6 +10,9 @@
 //   close/<view>/<start ms>          a close decision: W, cause, input positions, cells emitted
 //   late/<partition>/<offset>        a run of late records: last offset, count
 //   reject/<partition>/<offset>      a run of rejected records: last offset, count, reason
+//   gate/<view>/<start ms>/<group>   a cell the publication gate remembers while its Amsterdam
+//                                    day is open (published value or label; for DOMINANCE and
+//                                    relabelled cells, confidential truth); a tombstone after
 //
 // Decoding never trusts the topic: a value that does not parse is DATA_LOSS naming its key.
 #ifndef POLDER_COMMON_VIEWS_CHANGELOG_H_
@@ -25,6 +28,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/views/engine.h"
+#include "common/views/gate.h"
 
 namespace polder {
 namespace views {
@@ -33,6 +37,9 @@ struct ChangelogMeta {
   std::string key_fingerprint;
   std::string ptable_sha256;
   std::map<std::string, std::string> definitions;  // view id → definition hash
+  // View id → the instant from which it saw every record (views that joined a running set);
+  // absent: from the set's start.
+  std::map<std::string, absl::Time> coverage;
 };
 
 struct CloseDecision {
@@ -64,6 +71,8 @@ ChangelogEntry EncodeProgress(const Engine& engine);
 ChangelogEntry EncodeCell(const SetLayout& layout, const CellId& id, const Cell* open);
 ChangelogEntry EncodeClose(const CloseDecision& decision);
 ChangelogEntry EncodeRun(absl::string_view kind, const RecordRun& run);  // "late" / "reject"
+// The gate's memory of a cell, or a tombstone when its day is forgotten.
+ChangelogEntry EncodeGate(const SetLayout& layout, const CellId& id, const GateEntry* entry);
 
 // What a changelog read to its end restores.
 struct RestoredViews {
@@ -75,6 +84,7 @@ struct RestoredViews {
   std::map<CellId, Cell> cells;
   std::map<std::string, CloseDecision> closes;  // by key
   std::vector<RecordRun> late, rejected;
+  std::map<CellId, GateEntry> gate;
 
   // Applies one record (value nullopt for a tombstone). DATA_LOSS naming the key when a value
   // cannot be read; a cell of a view the layout no longer has is INVALID_ARGUMENT.

@@ -142,6 +142,77 @@ TEST(ChangelogTest, UnreadableEntriesAreDataLossAndRemovedViewsAreNamed) {
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("no known kind")));
 }
 
+TEST(ChangelogTest, GateEntriesAndCoverageRoundTrip) {
+  const SetLayout layout = Layout();
+  const CellId published{0, At(10, 0), "status=STATUS_OPEN"};
+  GateEntry p;
+  p.kind = GateEntry::Kind::kPublished;
+  p.window = {At(10, 0), At(10, 15)};
+  p.group = {"STATUS_OPEN"};
+  p.published = 17;
+  const CellId dominated{1, At(0, 0), "status=STATUS_OPEN/x"};
+  GateEntry d;
+  d.kind = GateEntry::Kind::kProtected;
+  d.reason = Protection::kDominance;
+  d.window = {At(0, 0), At(23, 0)};
+  d.group = {"STATUS_OPEN"};
+  d.truth = 120;
+  d.upl = 21.18;
+  GateEntry r = d;
+  r.reason = Protection::kSecondary;
+  r.truth = 0;
+  r.upl = 0;
+  r.small = true;
+  const CellId relabelled{0, At(10, 15), "status=STATUS_OPEN"};
+
+  RestoredViews restored;
+  for (const auto& [id, entry] :
+       std::vector<std::pair<CellId, GateEntry>>{{published, p}, {dominated, d}, {relabelled, r}}) {
+    const ChangelogEntry e = EncodeGate(layout, id, &entry);
+    ASSERT_OK(restored.Apply(layout, e.key, e.value));
+  }
+  ASSERT_EQ(restored.gate.size(), 3u);
+  EXPECT_EQ(restored.gate.at(published).kind, GateEntry::Kind::kPublished);
+  EXPECT_EQ(restored.gate.at(published).published, 17);
+  EXPECT_EQ(restored.gate.at(published).window.end, At(10, 15));
+  EXPECT_EQ(restored.gate.at(dominated).reason, Protection::kDominance);
+  EXPECT_EQ(restored.gate.at(dominated).truth, 120);
+  EXPECT_DOUBLE_EQ(restored.gate.at(dominated).upl, 21.18);
+  EXPECT_EQ(restored.gate.at(dominated).group, std::vector<std::string>{"STATUS_OPEN"});
+  EXPECT_TRUE(restored.gate.at(relabelled).small);
+  EXPECT_EQ(restored.gate.at(relabelled).reason, Protection::kSecondary);
+  // The published cell's entry does not carry a truth.
+  EXPECT_THAT(EncodeGate(layout, published, &p).value.value(), ::testing::Not(HasSubstr("\"t\"")));
+
+  const ChangelogEntry gone = EncodeGate(layout, published, nullptr);
+  ASSERT_OK(restored.Apply(layout, gone.key, gone.value));
+  EXPECT_EQ(restored.gate.count(published), 0u);
+
+  ChangelogMeta meta;
+  meta.key_fingerprint = "f";
+  meta.ptable_sha256 = "h";
+  meta.definitions = {{"quarter", "a"}, {"day", "b"}};
+  meta.coverage = {{"day", At(9, 0)}};
+  const ChangelogEntry m = EncodeMeta(meta);
+  ASSERT_OK(restored.Apply(layout, m.key, m.value));
+  ASSERT_TRUE(restored.meta.has_value());
+  EXPECT_EQ(restored.meta->coverage.at("day"), At(9, 0));
+  EXPECT_EQ(restored.meta->coverage.count("quarter"), 0u);
+}
+
+TEST(ChangelogTest, AGateEntryThatDoesNotParseIsDataLoss) {
+  const SetLayout layout = Layout();
+  RestoredViews restored;
+  EXPECT_THAT(restored.Apply(layout, "gate/quarter/0/all", std::string("{\"k\":\"bogus\"}")),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("gate/quarter/0/all")));
+  EXPECT_THAT(
+      restored.Apply(layout, "gate/quarter/0/all",
+                     std::string("{\"k\":\"protected\",\"r\":\"NOPE\",\"end\":1,\"g\":[]}")),
+      StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(restored.Apply(layout, "gate/gone/0/all", std::string("{}")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no longer declares")));
+}
+
 }  // namespace
 }  // namespace views
 }  // namespace polder

@@ -183,6 +183,20 @@ NodeMetrics::NodeMetrics() : registry_(std::make_shared<prometheus::Registry>())
                          .Name("polder_view_watermark_timestamp_seconds")
                          .Help("The view set's watermark (windows ending before it are closed)")
                          .Register(*registry_);
+  view_gate_ = &BuildCounter()
+                    .Name("polder_view_gate_decisions_total")
+                    .Help(
+                        "Publication gate decisions (ADR 0016 §10) by kind: move (another value "
+                        "of the true count's row), fallback (protected GATE), secondary "
+                        "(protected for a dominated cell), relabelled (THRESHOLD published as "
+                        "SECONDARY)")
+                    .Register(*registry_);
+  view_gate_violations_ = &BuildCounter()
+                               .Name("polder_view_gate_violations_total")
+                               .Help(
+                                   "Protected cells the gate could not keep at their protection "
+                                   "criterion (ADR 0016 §11); any is an alert")
+                               .Register(*registry_);
   expiry_ =
       &BuildGauge()
            .Name("polder_federation_expiry_timestamp_seconds")
@@ -339,6 +353,10 @@ void NodeMetrics::SetViewSet(const std::string& dataset, const ViewSetStats& s) 
   if (s.watermark != absl::InfinitePast()) {
     view_watermark_->Add(labels).Set(absl::ToDoubleSeconds(s.watermark - absl::UnixEpoch()));
   }
+  for (const auto& [kind, n] : s.gate_decisions) {
+    Advance(view_gate_->Add({{"dataset", dataset}, {"decision", kind}}), n);
+  }
+  Advance(view_gate_violations_->Add(labels), s.gate_violations);
 }
 
 }  // namespace node

@@ -86,6 +86,10 @@ class NodeMetrics {
     std::map<std::string, int64_t> rejected;         // by reason
     std::map<std::string, int64_t> protected_cells;  // by rule
     absl::Time watermark = absl::InfinitePast();
+    // The publication gate: moves, fallbacks, secondary, relabelled; violations of C2 and C3
+    // it could not repair.
+    std::map<std::string, int64_t> gate_decisions;
+    int64_t gate_violations = 0;
   };
   void SetViewSet(const std::string& dataset, const ViewSetStats& s);
   // When something this node depends on expires: kind certificate, directory or contract.
@@ -141,6 +145,8 @@ class NodeMetrics {
   prometheus::Family<prometheus::Counter>* view_commits_;
   prometheus::Family<prometheus::Counter>* view_restarts_;
   prometheus::Family<prometheus::Gauge>* view_watermark_;
+  prometheus::Family<prometheus::Counter>* view_gate_;
+  prometheus::Family<prometheus::Counter>* view_gate_violations_;
   prometheus::Family<prometheus::Gauge>* expiry_;
   prometheus::Family<prometheus::Gauge>* ingest_token_valid_;
   prometheus::Family<prometheus::Gauge>* http_open_;

@@ -23,6 +23,13 @@ ViewJob::Stats Sum(const ViewJob::Stats& a, const ViewJob::Stats& b) {
   for (const auto& [k, n] : b.rejected) s.rejected[k] += n;
   for (const auto& [k, n] : b.protected_cells) s.protected_cells[k] += n;
   s.watermark = std::max(a.watermark, b.watermark);
+  s.gate.moves += b.gate.moves;
+  s.gate.fallbacks += b.gate.fallbacks;
+  s.gate.secondary += b.gate.secondary;
+  s.gate.relabelled += b.gate.relabelled;
+  s.gate.c2_violations += b.gate.c2_violations;
+  s.gate.c3_violations += b.gate.c3_violations;
+  s.gate.lps += b.gate.lps;
   return s;
 }
 
@@ -201,7 +208,20 @@ nlohmann::json ViewsSubsystem::Status() const {
                    {"records_rejected", total.rejected},
                    {"cells_emitted", total.cells},
                    {"cells_protected", total.protected_cells},
+                   {"gate",
+                    {{"moves", total.gate.moves},
+                     {"fallbacks", total.gate.fallbacks},
+                     {"secondary", total.gate.secondary},
+                     {"relabelled", total.gate.relabelled},
+                     {"c2_violations", total.gate.c2_violations},
+                     {"c3_violations", total.gate.c3_violations},
+                     {"linear_programs", total.gate.lps}}},
                    {"views", listed}});
+    if (total.gate.c2_violations + total.gate.c3_violations > 0) {
+      out.back()["alert"] =
+          "the publication gate published cells below their protection criterion "
+          "(ADR 0016 §11): review the view set's definitions with a disclosure-control expert";
+    }
   }
   return out;
 }
@@ -220,6 +240,11 @@ void ViewsSubsystem::Export(NodeMetrics* metrics) const {
     s.protected_cells = total.protected_cells;
     s.commits = total.commits;
     s.watermark = total.watermark;
+    s.gate_decisions = {{"move", total.gate.moves},
+                        {"fallback", total.gate.fallbacks},
+                        {"secondary", total.gate.secondary},
+                        {"relabelled", total.gate.relabelled}};
+    s.gate_violations = total.gate.c2_violations + total.gate.c3_violations;
     metrics->SetViewSet(set->spec.dataset, s);
   }
 }

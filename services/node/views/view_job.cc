@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <set>
 #include <utility>
 
 #include "absl/memory/memory.h"
@@ -144,6 +145,27 @@ absl::Status ViewJob::Recover() {
   std::vector<int32_t> partitions;
   for (int32_t p = 0; p < options_.source_partitions; ++p) partitions.push_back(p);
   engine_ = std::make_unique<views::Engine>(layout_.get(), clock_.get(), partitions, now);
+  // What a view that joins a running set cannot have seen: records up to the largest event
+  // time read so far. The gate relates it to other views only for windows after that.
+  absl::Time seen = restored.watermark;
+  for (const auto& [p, clock] : restored.clocks) seen = std::max(seen, clock.max_event);
+  coverage_.clear();
+  gate_ = std::make_unique<views::Gate>(layout_.get(), clock_.get(), spec.guard,
+                                        current.data_class(), table_.get());
+  for (size_t i = 0; i < spec.views.size(); ++i) {
+    const std::string& id = spec.views[i].id;
+    if (restored.meta.has_value()) {
+      auto known = restored.meta->coverage.find(id);
+      if (known != restored.meta->coverage.end()) {
+        coverage_[id] = known->second;
+      } else if (restored.meta->definitions.count(id) == 0 && restored.has_progress) {
+        coverage_[id] = seen;  // joins now
+      }
+    }
+    auto c = coverage_.find(id);
+    if (c != coverage_.end()) gate_->SetCoverage(static_cast<int>(i), c->second);
+  }
+  for (auto& [id, entry] : restored.gate) gate_->Restore(id, std::move(entry));
   if (restored.has_progress) {
     engine_->Restore(restored.watermark, restored.clocks, restored.positions,
                      std::move(restored.cells), now);
@@ -321,7 +343,18 @@ absl::Status ViewJob::Commit() {
     finished_run_kinds_.push_back(key.first == "late" ? "late" : "reject");
   }
   runs_.clear();
-  absl::Status s = state_->Transact([&] { return Fill(closed, advance); });
+  // Guard and gate before the transaction: a failure of either writes nothing, and the job is
+  // restarted from its changelog.
+  std::vector<views::PublishedCell> published;
+  published.reserve(closed.size());
+  for (const views::ClosedCell& c : closed) published.push_back(guard_->Apply(*layout_, c));
+  absl::StatusOr<views::Gate::Report> report = gate_->Apply(closed, &published);
+  if (!report.ok()) {
+    return Prepend(report.status(),
+                   absl::StrCat("views of ", options_.spec.dataset, ": publication gate: "));
+  }
+  const std::vector<views::CellId> forgotten = gate_->Forget(engine_->watermark());
+  absl::Status s = state_->Transact([&] { return Fill(closed, published, forgotten, advance); });
   if (!s.ok()) {
     // The engine has moved past what the changelog holds: only a new job, recovered from the
     // changelog, may go on.
@@ -330,6 +363,13 @@ absl::Status ViewJob::Commit() {
   }
   ++stats_.commits;
   stats_.cells += static_cast<int64_t>(closed.size());
+  stats_.gate.moves += report->moves;
+  stats_.gate.fallbacks += report->fallbacks;
+  stats_.gate.secondary += report->secondary;
+  stats_.gate.relabelled += report->relabelled;
+  stats_.gate.c2_violations += report->c2_violations;
+  stats_.gate.c3_violations += report->c3_violations;
+  stats_.gate.lps += report->lps;
   stats_.watermark = engine_->watermark();
   finished_runs_.clear();
   finished_run_kinds_.clear();
@@ -338,6 +378,8 @@ absl::Status ViewJob::Commit() {
 }
 
 absl::Status ViewJob::Fill(const std::vector<views::ClosedCell>& closed,
+                           const std::vector<views::PublishedCell>& published,
+                           const std::vector<views::CellId>& forgotten,
                            const std::optional<views::Engine::Advance>& advance) {
   kafka::TransactionalProducer* producer = state_->producer();
   const views::ViewSetSpec& spec = options_.spec;
@@ -358,8 +400,9 @@ absl::Status ViewJob::Fill(const std::vector<views::ClosedCell>& closed,
   const std::string header = wire::EncodeHeader(options_.output_schema_id, {0});
   // Outputs, with one close decision per closed (view, window).
   std::map<std::pair<int, absl::Time>, int64_t> windows;
-  for (const views::ClosedCell& c : closed) {
-    const views::PublishedCell out = guard_->Apply(*layout_, c);
+  for (size_t i = 0; i < closed.size(); ++i) {
+    const views::ClosedCell& c = closed[i];
+    const views::PublishedCell& out = published[i];
     const views::ViewSpec& view = spec.views[c.id.view];
     vv1::AggregateCell cell;
     cell.set_group_key(c.id.group_key);
@@ -414,6 +457,15 @@ absl::Status ViewJob::Fill(const std::vector<views::ClosedCell>& closed,
     d.cells = cells;
     send_state(views::EncodeClose(d));
   }
+  // What the gate must remember of this day's cells, and tombstones for days it forgot.
+  const std::set<views::CellId> gone(forgotten.begin(), forgotten.end());
+  for (const views::ClosedCell& c : closed) {
+    const views::GateEntry* entry = gate_->Find(c.id);
+    if (entry != nullptr && gone.count(c.id) == 0) {
+      send_state(views::EncodeGate(*layout_, c.id, entry));
+    }
+  }
+  for (const views::CellId& id : forgotten) send_state(views::EncodeGate(*layout_, id, nullptr));
   for (const views::CellId& id : engine_->TakeDirty()) {
     auto it = engine_->open_cells().find(id);
     send_state(
@@ -428,6 +480,7 @@ absl::Status ViewJob::Fill(const std::vector<views::ClosedCell>& closed,
   for (size_t i = 0; i < spec.views.size(); ++i) {
     meta.definitions[spec.views[i].id] = definition_hashes_[i];
   }
+  meta.coverage = coverage_;
   send_state(views::EncodeMeta(meta));
   send_state(views::EncodeProgress(*engine_));
   (void)producer->Flush(options_.kafka_timeout);

@@ -30,6 +30,7 @@
 #include "common/views/binding.h"
 #include "common/views/changelog.h"
 #include "common/views/engine.h"
+#include "common/views/gate.h"
 #include "common/views/guard.h"
 #include "common/views/ptable.h"
 #include "common/views/spec.h"
@@ -77,6 +78,8 @@ class ViewJob {
     int64_t commits = 0;
     int64_t recoveries = 0;
     absl::Time watermark = absl::InfinitePast();
+    // The publication gate (ADR 0016 §10): counted since start; violations alert on /statusz.
+    views::Gate::Report gate;
   };
 
   // Recovers (see above). FAILED_PRECONDITION when the changelog was written with another key
@@ -101,6 +104,8 @@ class ViewJob {
   void Reject(int32_t partition, int64_t offset, const std::string& reason);
   void Late(int32_t partition, int64_t offset);
   absl::Status Fill(const std::vector<views::ClosedCell>& closed,
+                    const std::vector<views::PublishedCell>& published,
+                    const std::vector<views::CellId>& forgotten,
                     const std::optional<views::Engine::Advance>& advance);
 
   Options options_;
@@ -115,6 +120,8 @@ class ViewJob {
   std::unique_ptr<views::ViewKey> key_;
   std::unique_ptr<views::Guard> guard_;
   std::unique_ptr<views::Engine> engine_;
+  std::unique_ptr<views::Gate> gate_;
+  std::map<std::string, absl::Time> coverage_;  // view id → since (views that joined later)
   std::vector<std::string> definition_hashes_;  // per view
   google::protobuf::DynamicMessageFactory messages_;
   std::map<int32_t, std::unique_ptr<views::Binding>> bindings_;

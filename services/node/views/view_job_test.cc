@@ -113,9 +113,11 @@ class ViewJobTest : public ::testing::Test {
   }
 
   // The committed output cells, by (window start, group key); EXPECTs each to appear once.
-  std::map<std::pair<int64_t, std::string>, vv1::AggregateCell> Cells() {
+  std::map<std::pair<int64_t, std::string>, vv1::AggregateCell> Cells(
+      const std::string& view = "quarter") {
     std::map<std::pair<int64_t, std::string>, vv1::AggregateCell> out;
-    for (const kafka::ConsumedRecord& r : kafka_.Committed(Output(), 0)) {
+    for (const kafka::ConsumedRecord& r :
+         kafka_.Committed(views::ViewTopic("groningen", kDataset, view), 0)) {
       absl::StatusOr<wire::Frame> f = wire::Decode(r.value);
       EXPECT_OK(f.status());
       if (!f.ok()) continue;
@@ -284,6 +286,45 @@ TEST_F(ViewJobTest, ChangedKeyOrDefinitionStopsTheSet) {
   ASSERT_EQ(std::remove(key.c_str()), 0);
   EXPECT_THAT(ViewJob::Start(Options(), clients_).status(),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("cannot be read")));
+}
+
+// The publication gate's memory of the day survives a restart: two THRESHOLD quarters close,
+// the job restarts, then their THRESHOLD hour closes — its label would show each quarter below
+// 4, so the gate (which must know the quarters) publishes it as SECONDARY.
+TEST_F(ViewJobTest, TheGateRemembersTheDayAcrossARestart) {
+  views::ViewSpec hour = spec_.views[0];
+  hour.id = "hour";
+  hour.window = views::WindowSize::kHour;
+  spec_.views.push_back(hour);
+  ASSERT_OK(kafka_.CreateTopic({views::ViewTopic("groningen", kDataset, "hour"), 1}));
+  std::unique_ptr<ViewJob> job = StartJob();
+  ASSERT_NE(job, nullptr);
+  Produce("a", At(10, 15), 2, 0, "GM0034");  // the 10:00 quarter
+  Produce("b", At(10, 30), 2, 1, "GM0034");  // the 10:15 quarter
+  for (int i = 0; i < 5; ++i) Produce(absl::StrCat("c", i), At(10, 40), 50, i % 2);
+  Drain(*job);  // W = 10:35: both GM0034 quarters close, the hour does not
+  auto quarters = Cells("quarter");
+  ASSERT_EQ(quarters.count({absl::ToUnixSeconds(At(10, 15)), "municipality=GM0034"}), 1u);
+  EXPECT_EQ(
+      quarters.at({absl::ToUnixSeconds(At(10, 0)), "municipality=GM0034"}).measures(0).protection(),
+      vv1::PROTECTION_THRESHOLD);
+  EXPECT_TRUE(Cells("hour").empty());
+  job.reset();
+
+  now_ += absl::Minutes(1);
+  job = StartJob();
+  ASSERT_NE(job, nullptr);
+  Produce("c0", At(11, 10), 50, 0);
+  Produce("c1", At(11, 10), 50, 1);
+  Drain(*job);  // W = 11:05: the 10:00 hour closes
+  auto hours = Cells("hour");
+  const auto small = hours.find({absl::ToUnixSeconds(At(10, 0)), "municipality=GM0034"});
+  ASSERT_NE(small, hours.end());
+  EXPECT_FALSE(small->second.measures(0).has_value());
+  EXPECT_EQ(small->second.measures(0).protection(), vv1::PROTECTION_SECONDARY)
+      << "a THRESHOLD hour over two THRESHOLD quarters would show each below 4";
+  EXPECT_EQ(job->stats().gate.relabelled, 1);
+  EXPECT_EQ(job->stats().gate.c2_violations, 0);
 }
 
 }  // namespace
