@@ -4,6 +4,8 @@
 // (bench/streams/ViewsStreamsBench.java), on the same broker and the same source records.
 //
 //   bazel run -c opt //bench:views_bench -- --runs=3 --records=1000000 --sensors=2000
+//   (--streams_fetch_mb=8 gives Kafka Streams' consumer the view job's 8 MiB partition fetch;
+//   --sparse=N puts N sensors two by two in small municipalities, so the gate has work)
 //
 // Each run produces `records` bicycle counts (polder.datasets.mobility.v1.BikeCount in Polder's
 // wire format, keyed by municipality; `sensors` counters in 40 municipalities reporting every
@@ -26,14 +28,14 @@
 #include "absl/time/clock.h"
 #include "bench/bench_main.h"
 #include "common/kafka/rdkafka_client_factory.h"
-#include "tools/kafka/kafka_broker.h"
-#include "common/views/names.h"
 #include "common/status/status_matchers.h"
+#include "common/views/names.h"
 #include "common/wire/confluent_frame.h"
 #include "common/wire/record_headers.h"
 #include "nlohmann/json.hpp"
 #include "proto/polder/datasets/mobility/v1/bike_count.pb.h"
 #include "services/node/views/view_job.h"
+#include "tools/kafka/kafka_broker.h"
 
 namespace polder {
 namespace {
@@ -42,6 +44,11 @@ namespace mobility = ::polder::datasets::mobility::v1;
 
 struct Flags {
   int runs = 3, records = 1000000, sensors = 2000, partitions = 4;
+  // Kafka Streams' consumer max.partition.fetch.bytes in MiB; 0: Kafka's default (1 MiB).
+  int streams_fetch_mb = 0;
+  // Of the sensors, how many stand two by two in municipalities of their own and count 0-2
+  // bicycles a quarter: small and dominated cells, so the publication gate has work.
+  int sparse = 0;
 } g_flags;
 
 constexpr int32_t kSchemaId = 7;
@@ -63,10 +70,8 @@ std::string Quote(const std::string& s) { return absl::StrCat("'", s, "'"); }
 
 std::string StreamsLibs() {
   const char* home = std::getenv("POLDER_STREAMS_HOME");
-  return absl::StrCat(home != nullptr && *home != '\0'
-                          ? home
-                          : "/var/cache/polder/kafka-streams-4.1.1",
-                      "/libs");
+  return absl::StrCat(
+      home != nullptr && *home != '\0' ? home : "/var/cache/polder/kafka-streams-4.1.1", "/libs");
 }
 
 class ViewsBench : public ::testing::Test {
@@ -115,12 +120,16 @@ class ViewsBench : public ::testing::Test {
         b.set_counter_id(absl::StrCat("counter-", s));
         b.mutable_event_time()->set_seconds(
             absl::ToUnixSeconds(start + absl::Minutes(15) * (q + 1)));
-        const std::string municipality = absl::StrFormat("GM%04d", 14 + s % 40);
+        const bool sparse = s < g_flags.sparse;
+        const std::string municipality = sparse ? absl::StrFormat("GM%04d", 1000 + s / 2)
+                                                : absl::StrFormat("GM%04d", 14 + s % 40);
         b.mutable_location()->set_municipality_code(municipality);
-        b.set_count(static_cast<int64_t>(rng() % 50));
+        b.set_count(static_cast<int64_t>(rng() % (sparse ? 3 : 50)));
         kafka::ProducerRecord r;
         r.topic = topic;
-        r.partition = s % g_flags.partitions;
+        // By municipality, as Kafka Streams' groupByKey needs (each key's records in one task).
+        r.partition = static_cast<int32_t>(std::hash<std::string>()(municipality) %
+                                           static_cast<size_t>(g_flags.partitions));
         r.key = municipality;
         r.value = wire::Encode(kSchemaId, {0}, b.SerializeAsString());
         r.headers = {{wire::kContentTypeHeader, wire::kConfluentProtobufContentType},
@@ -214,9 +223,15 @@ class ViewsBench : public ::testing::Test {
     r.cells = s.cells;
     EXPECT_EQ(s.late, 0);
     EXPECT_TRUE(s.rejected.empty());
-    std::printf("  polder: %lld cells, gate: %lld LPs, %lld moves, %lld secondary\n",
-                static_cast<long long>(s.cells), static_cast<long long>(s.gate.lps),
-                static_cast<long long>(s.gate.moves), static_cast<long long>(s.gate.secondary));
+    int64_t protected_cells = 0;
+    for (const auto& [rule, n] : s.protected_cells) protected_cells += n;
+    std::printf(
+        "  polder: %lld cells (%lld protected), gate: %lld LPs, %lld moves, %lld relabelled, "
+        "%lld secondary, %lld violations\n",
+        static_cast<long long>(s.cells), static_cast<long long>(protected_cells),
+        static_cast<long long>(s.gate.lps), static_cast<long long>(s.gate.moves),
+        static_cast<long long>(s.gate.relabelled), static_cast<long long>(s.gate.secondary),
+        static_cast<long long>(s.gate.c2_violations + s.gate.c3_violations));
     return r;
   }
 
@@ -230,15 +245,16 @@ class ViewsBench : public ::testing::Test {
       auto admin = clients.NewAdmin(ClientOptions());
       EXPECT_OK(admin.status());
       for (const char* view : {"quarter", "hour"}) {
-        EXPECT_OK((*admin)->CreateTopic({absl::StrCat(app, "-", view), 1, 1, {}},
-                                        absl::Seconds(30)));
+        EXPECT_OK(
+            (*admin)->CreateTopic({absl::StrCat(app, "-", view), 1, 1, {}}, absl::Seconds(30)));
       }
     }
     const std::string command = absl::StrCat(
         "java -cp ", Quote(classes + ":" + StreamsLibs() + "/*"), " ViewsStreamsBench ",
         Quote(broker().bootstrap_servers()), " ", Quote(topic), " ", Quote(app), " ",
-        Quote(absl::StrCat(std::getenv("TEST_TMPDIR"), "/", app, ".state")), " >", Quote(out),
-        " 2>", Quote(out + ".log"));
+        Quote(absl::StrCat(std::getenv("TEST_TMPDIR"), "/", app, ".state")),
+        g_flags.streams_fetch_mb > 0 ? absl::StrCat(" ", g_flags.streams_fetch_mb) : "", " >",
+        Quote(out), " 2>", Quote(out + ".log"));
     Result r;
     std::fflush(stdout);
     const int rc = std::system(command.c_str());
@@ -262,9 +278,9 @@ class ViewsBench : public ::testing::Test {
 
 TEST_F(ViewsBench, PolderAgainstKafkaStreams) {
   const std::string classes = absl::StrCat(std::getenv("TEST_TMPDIR"), "/streams-classes");
-  const std::string source = absl::StrCat(std::getenv("TEST_SRCDIR"), "/",
-                                          std::getenv("TEST_WORKSPACE"),
-                                          "/bench/streams/ViewsStreamsBench.java");
+  const std::string source =
+      absl::StrCat(std::getenv("TEST_SRCDIR"), "/", std::getenv("TEST_WORKSPACE"),
+                   "/bench/streams/ViewsStreamsBench.java");
   ASSERT_EQ(std::system(absl::StrCat("mkdir -p ", Quote(classes), " && javac -encoding UTF-8 -d ",
                                      Quote(classes), " -cp ", Quote(StreamsLibs() + "/*"), " ",
                                      Quote(source))
@@ -285,16 +301,18 @@ TEST_F(ViewsBench, PolderAgainstKafkaStreams) {
     polder_cpu.push_back(p.cpu_seconds / (g_flags.records / 1e6));
     streams_rate.push_back(g_flags.records / s.seconds);
     streams_cpu.push_back(s.cpu_seconds / (g_flags.records / 1e6));
-    std::printf("  polder %.0f records/s (%.1f s, %.1f CPU-s); kafka streams %.0f records/s "
-                "(%.1f s, %.1f CPU-s)\n",
-                polder_rate.back(), p.seconds, p.cpu_seconds, streams_rate.back(), s.seconds,
-                s.cpu_seconds);
+    std::printf(
+        "  polder %.0f records/s (%.1f s, %.1f CPU-s); kafka streams %.0f records/s "
+        "(%.1f s, %.1f CPU-s)\n",
+        polder_rate.back(), p.seconds, p.cpu_seconds, streams_rate.back(), s.seconds,
+        s.cpu_seconds);
   }
   ASSERT_FALSE(polder_rate.empty());
   const double pr = Median(polder_rate), sr = Median(streams_rate);
   const double pc = Median(polder_cpu), sc = Median(streams_cpu);
-  std::printf("\nmedians of %zu runs, %d records, %d sensors, %d partitions, 2 views:\n",
-              polder_rate.size(), g_flags.records, g_flags.sensors, g_flags.partitions);
+  std::printf(
+      "\nmedians of %zu runs, %d records, %d sensors (%d sparse), %d partitions, 2 views:\n",
+      polder_rate.size(), g_flags.records, g_flags.sensors, g_flags.sparse, g_flags.partitions);
   std::printf("| | records/s | CPU-s per million records |\n|---|---|---|\n");
   std::printf("| Polder view job | %.0f | %.1f |\n", pr, pc);
   std::printf("| Kafka Streams (exactly_once_v2) | %.0f | %.1f |\n", sr, sc);
@@ -309,5 +327,7 @@ int main(int argc, char** argv) {
                                       {{"runs", &polder::g_flags.runs},
                                        {"records", &polder::g_flags.records},
                                        {"sensors", &polder::g_flags.sensors},
-                                       {"partitions", &polder::g_flags.partitions}});
+                                       {"partitions", &polder::g_flags.partitions},
+                                       {"streams_fetch_mb", &polder::g_flags.streams_fetch_mb},
+                                       {"sparse", &polder::g_flags.sparse}});
 }

@@ -7,7 +7,7 @@
 // Polder keeps its open cells in memory with a changelog.
 //
 //   java -cp <classes>:<kafka-streams libs>/* ViewsStreamsBench <bootstrap> <source topic>
-//        <application id> <state dir>
+//        <application id> <state dir> [max.partition.fetch.bytes in MiB; default Kafka's]
 //
 // Measures from KafkaStreams.start() until the application's committed offsets reach the
 // source's end offsets, and the process CPU time over the same span; prints one JSON line:
@@ -130,8 +130,9 @@ public final class ViewsStreamsBench {
   }
 
   public static void main(String[] args) throws Exception {
-    if (args.length != 4) {
-      System.err.println("usage: ViewsStreamsBench <bootstrap> <source> <application id> <state dir>");
+    if (args.length != 4 && args.length != 5) {
+      System.err.println(
+          "usage: ViewsStreamsBench <bootstrap> <source> <application id> <state dir> [fetch MiB]");
       System.exit(2);
     }
     final String bootstrap = args[0], source = args[1], appId = args[2];
@@ -168,6 +169,11 @@ public final class ViewsStreamsBench {
     props.put(StreamsConfig.STATE_DIR_CONFIG, args[3]);
     props.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, 1);
     props.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
+    // The optional fifth argument: the consumer's max.partition.fetch.bytes in MiB.
+    if (args.length == 5) {
+      props.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG),
+                Integer.parseInt(args[4]) << 20);
+    }
 
     Map<String, Object> adminProps = new HashMap<>();
     adminProps.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);

@@ -164,6 +164,15 @@ absl::StatusOr<Binding> Binding::Of(const SetLayout* layout, const pb::Descripto
     }
     b.fields_.push_back(f);
   }
+  const pb::Descriptor* ts = b.record_.event_time->message_type();
+  b.seconds_ = ts->FindFieldByNumber(1);
+  b.nanos_ = ts->FindFieldByNumber(2);
+  if (b.record_.location != nullptr) {
+    const pb::Descriptor* ld = b.record_.location->message_type();
+    b.municipality_ = ld->FindFieldByName("municipality_code");
+    b.latitude_ = ld->FindFieldByName("latitude");
+    b.longitude_ = ld->FindFieldByName("longitude");
+  }
   if (guarded) {
     for (const ViewSpec& v : spec.views) {
       for (const Measure& m : v.measures) {
@@ -179,6 +188,17 @@ absl::StatusOr<Binding> Binding::Of(const SetLayout* layout, const pb::Descripto
 }
 
 absl::StatusOr<Fact> Binding::Extract(const pb::Message& record, const ViewKey& key) const {
+  return ExtractWith(record, [&](const std::string& entity) {
+    return key.RecordKey(layout_->spec.dataset, entity);
+  });
+}
+
+absl::StatusOr<Fact> Binding::Extract(const pb::Message& record, RecordKeyCache& keys) const {
+  return ExtractWith(record, [&](const std::string& entity) { return keys.Get(entity); });
+}
+
+template <typename KeyOf>
+absl::StatusOr<Fact> Binding::ExtractWith(const pb::Message& record, KeyOf key_of) const {
   const pb::Reflection* r = record.GetReflection();
   const std::string entity = r->GetString(record, record_.entity_id);
   if (entity.empty()) {
@@ -190,15 +210,14 @@ absl::StatusOr<Fact> Binding::Extract(const pb::Message& record, const ViewKey& 
         absl::StrCat(record_.event_time->name(), ": the event time is missing"));
   }
   const pb::Message& ts = r->GetMessage(record, record_.event_time);
-  const pb::Descriptor* tsd = ts.GetDescriptor();
-  const int64_t seconds = ts.GetReflection()->GetInt64(ts, tsd->FindFieldByNumber(1));
-  const int32_t nanos = ts.GetReflection()->GetInt32(ts, tsd->FindFieldByNumber(2));
+  const int64_t seconds = ts.GetReflection()->GetInt64(ts, seconds_);
+  const int32_t nanos = ts.GetReflection()->GetInt32(ts, nanos_);
   ASSIGN_OR_RETURN(schema::RecordMetadata meta,
                    schema::RecordMetadataFrom(record_, entity, true, seconds, nanos));
 
   Fact fact;
   fact.event_time = meta.event_time;
-  fact.unit_key = key.RecordKey(layout_->spec.dataset, entity);
+  fact.unit_key = key_of(entity);
   fact.unit_count =
       unit_count_ != nullptr ? static_cast<int64_t>(NumberOf(record, unit_count_)) : 1;
 
@@ -211,21 +230,16 @@ absl::StatusOr<Fact> Binding::Extract(const pb::Message& record, const ViewKey& 
     std::string value = kUnknown;
     switch (d.dimension.kind) {
       case Dimension::Kind::kMunicipality:
-        if (location != nullptr) {
-          const pb::FieldDescriptor* code =
-              location->GetDescriptor()->FindFieldByName("municipality_code");
-          if (code != nullptr) {
-            std::string c = location->GetReflection()->GetString(*location, code);
-            if (!c.empty()) value = std::move(c);
-          }
+        if (location != nullptr && municipality_ != nullptr) {
+          std::string c = location->GetReflection()->GetString(*location, municipality_);
+          if (!c.empty()) value = std::move(c);
         }
         break;
       case Dimension::Kind::kGrid:
-        if (location != nullptr) {
-          const pb::Descriptor* ld = location->GetDescriptor();
+        if (location != nullptr && latitude_ != nullptr && longitude_ != nullptr) {
           const pb::Reflection* lr = location->GetReflection();
-          const double lat = lr->GetDouble(*location, ld->FindFieldByName("latitude"));
-          const double lon = lr->GetDouble(*location, ld->FindFieldByName("longitude"));
+          const double lat = lr->GetDouble(*location, latitude_);
+          const double lon = lr->GetDouble(*location, longitude_);
           if (std::optional<std::string> cell = GridCell(lat, lon, d.dimension.grid_metres)) {
             value = std::move(*cell);
           }

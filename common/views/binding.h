@@ -38,6 +38,8 @@ class Binding {
   // The record's fact (partition and offset left to the caller). INVALID_ARGUMENT when the
   // record has no entity id or event time.
   absl::StatusOr<Fact> Extract(const google::protobuf::Message& record, const ViewKey& key) const;
+  // The same, with the unit's record key from a cache (the view job's hot path).
+  absl::StatusOr<Fact> Extract(const google::protobuf::Message& record, RecordKeyCache& keys) const;
 
   DataClass data_class() const { return class_; }
   bool event_time_ends_interval() const { return record_.event_time_ends_interval; }
@@ -54,6 +56,16 @@ class Binding {
   const google::protobuf::FieldDescriptor* unit_count_ = nullptr;
   std::vector<DimensionReader> dimensions_;                       // per SetLayout::dimensions
   std::vector<const google::protobuf::FieldDescriptor*> fields_;  // per SetLayout::fields
+  // Looked up once: the event time's seconds and nanos, the location's municipality code,
+  // latitude and longitude (null when the message has no location).
+  const google::protobuf::FieldDescriptor* seconds_ = nullptr;
+  const google::protobuf::FieldDescriptor* nanos_ = nullptr;
+  const google::protobuf::FieldDescriptor* municipality_ = nullptr;
+  const google::protobuf::FieldDescriptor* latitude_ = nullptr;
+  const google::protobuf::FieldDescriptor* longitude_ = nullptr;
+
+  template <typename KeyOf>
+  absl::StatusOr<Fact> ExtractWith(const google::protobuf::Message& record, KeyOf key_of) const;
 };
 
 }  // namespace views

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -20,7 +21,12 @@ SetLayout SetLayout::Of(ViewSetSpec spec, bool event_time_ends_interval) {
   };
   for (const ViewSpec& v : spec.views) {
     std::vector<int> dims, fields;
-    for (const Dimension& d : v.group_by) dims.push_back(index_of(layout.dimensions, d.Name()));
+    std::vector<std::string> names;
+    for (const Dimension& d : v.group_by) {
+      dims.push_back(index_of(layout.dimensions, d.Name()));
+      names.push_back(d.Name());
+    }
+    layout.view_dimension_names.push_back(std::move(names));
     for (const Measure& m : v.measures) {
       fields.push_back(m.kind == Measure::Kind::kCount ? -1 : index_of(layout.fields, m.field));
     }
@@ -66,26 +72,24 @@ Outcome Engine::Offer(const Fact& fact, absl::Time now) {
   if (!pc.aligned && pc.max_event - spec.grace >= watermark_) pc.aligned = true;
 
   const size_t nviews = spec.views.size();
-  std::vector<Window> windows(nviews);
+  absl::InlinedVector<Window, 8> windows(nviews);
   for (size_t v = 0; v < nviews; ++v) {
     windows[v] = clock_->WindowOfRecord(spec.views[v].window, fact.event_time,
                                         layout_->event_time_ends_interval);
     if (windows[v].end <= watermark_) return Outcome::kLate;
   }
+  std::vector<std::string> values;
   for (size_t v = 0; v < nviews; ++v) {
     const std::vector<int>& dims = layout_->view_dimensions[v];
-    std::vector<std::string> names, values;
-    names.reserve(dims.size());
-    values.reserve(dims.size());
-    for (int d : dims) {
-      names.push_back(layout_->dimensions[d]);
-      values.push_back(fact.dimensions[d]);
-    }
-    CellId id{static_cast<int>(v), windows[v].start, GroupKey(names, values)};
-    Cell& cell = cells_[id];
-    if (cell.units.empty()) {
+    values.clear();
+    for (int d : dims) values.push_back(fact.dimensions[d]);
+    CellId id{static_cast<int>(v), windows[v].start,
+              GroupKey(layout_->view_dimension_names[v], values)};
+    auto [it, created] = cells_.try_emplace(std::move(id));
+    Cell& cell = it->second;
+    if (created) {
       cell.window = windows[v];
-      cell.group = std::move(values);
+      cell.group = values;
     }
     UnitStats& u = cell.units[fact.unit_key];
     const std::vector<int>& fields = layout_->view_fields[v];
@@ -101,7 +105,10 @@ Outcome Engine::Offer(const Fact& fact, absl::Time now) {
       s.min = std::min(s.min, x);
       s.max = std::max(s.max, x);
     }
-    dirty_[id] = true;
+    if (!cell.dirty) {
+      cell.dirty = true;
+      dirty_.insert(it->first);
+    }
   }
   return Outcome::kMerged;
 }
@@ -141,7 +148,8 @@ std::vector<ClosedCell> Engine::TakeClosed() {
   std::vector<ClosedCell> out;
   for (auto it = cells_.begin(); it != cells_.end();) {
     if (it->second.window.end <= watermark_) {
-      dirty_[it->first] = true;
+      dirty_.insert(it->first);
+      it->second.dirty = false;
       out.push_back({it->first, std::move(it->second)});
       it = cells_.erase(it);
     } else {
@@ -161,13 +169,18 @@ void Engine::Restore(absl::Time watermark, std::map<int32_t, PartitionClock> clo
   }
   for (const auto& [p, o] : positions) positions_[p] = o;
   cells_ = std::move(cells);
+  for (auto& [id, cell] : cells_) cell.dirty = false;
   dirty_.clear();
 }
 
 std::vector<CellId> Engine::TakeDirty() {
   std::vector<CellId> out;
   out.reserve(dirty_.size());
-  for (const auto& [id, unused] : dirty_) out.push_back(id);
+  for (const CellId& id : dirty_) {
+    auto it = cells_.find(id);
+    if (it != cells_.end()) it->second.dirty = false;
+    out.push_back(id);
+  }
   dirty_.clear();
   return out;
 }

@@ -26,6 +26,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -48,6 +49,8 @@ struct SetLayout {
   // `fields` (-1 for count).
   std::vector<std::vector<int>> view_dimensions;
   std::vector<std::vector<int>> view_fields;
+  // Per view: its dimensions' names in group_by order (the group key's names).
+  std::vector<std::vector<std::string>> view_dimension_names;
 
   static SetLayout Of(ViewSetSpec spec, bool event_time_ends_interval);
 };
@@ -94,6 +97,7 @@ struct Cell {
   Window window;
   std::vector<std::string> group;       // values in the view's group_by order
   std::map<uint64_t, UnitStats> units;  // by unit key
+  bool dirty = false;                   // changed since the last TakeDirty (engine-internal)
 };
 
 struct ClosedCell {
@@ -154,7 +158,7 @@ class Engine {
   std::map<int32_t, PartitionClock> clocks_;
   std::map<int32_t, int64_t> positions_;
   std::map<CellId, Cell> cells_;
-  std::map<CellId, bool> dirty_;
+  std::set<CellId> dirty_;
 };
 
 }  // namespace views

@@ -111,6 +111,15 @@ uint64_t ViewKey::RecordKey(absl::string_view dataset, absl::string_view unit_id
   return v;
 }
 
+uint64_t RecordKeyCache::Get(absl::string_view unit_id) {
+  auto it = keys_.find(unit_id);
+  if (it != keys_.end()) return it->second;
+  if (keys_.size() >= capacity_) keys_.clear();
+  const uint64_t k = key_->RecordKey(dataset_, unit_id);
+  keys_.emplace(std::string(unit_id), k);
+  return k;
+}
+
 std::string ViewKey::Fingerprint() const {
   return absl::BytesToHexString(Hmac(bytes_, "polder-view-key-id").substr(0, 8));
 }

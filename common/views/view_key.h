@@ -15,7 +15,9 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
@@ -44,6 +46,22 @@ class ViewKey {
  private:
   ViewKey() = default;
   std::array<unsigned char, kSize> bytes_{};
+};
+
+// The record keys of recently seen units of one dataset, so the HMAC runs once per unit rather
+// than once per record. Held in memory only, like the key. Not thread-safe.
+class RecordKeyCache {
+ public:
+  // `key` must outlive the cache. Forgets everything when `capacity` units are held.
+  RecordKeyCache(const ViewKey* key, std::string dataset, size_t capacity = 1 << 16)
+      : key_(key), dataset_(std::move(dataset)), capacity_(capacity) {}
+  uint64_t Get(absl::string_view unit_id);
+
+ private:
+  const ViewKey* key_;
+  std::string dataset_;
+  size_t capacity_;
+  absl::flat_hash_map<std::string, uint64_t> keys_;
 };
 
 }  // namespace views

@@ -118,12 +118,16 @@ class ViewJob {
   std::unique_ptr<views::WindowClock> clock_;
   std::unique_ptr<views::SetLayout> layout_;
   std::unique_ptr<views::ViewKey> key_;
+  std::unique_ptr<views::RecordKeyCache> keys_;
   std::unique_ptr<views::Guard> guard_;
   std::unique_ptr<views::Engine> engine_;
   std::unique_ptr<views::Gate> gate_;
   std::map<std::string, absl::Time> coverage_;  // view id → since (views that joined later)
   std::vector<std::string> definition_hashes_;  // per view
   google::protobuf::DynamicMessageFactory messages_;
+  // Per schema id: the message records of that schema are parsed into (declared after
+  // messages_, whose prototypes they come from, so they are destroyed first).
+  std::map<int32_t, std::unique_ptr<google::protobuf::Message>> scratch_;
   std::map<int32_t, std::unique_ptr<views::Binding>> bindings_;
   std::map<int32_t, std::string> unbindable_;  // schema id → why
   // Runs of late and rejected records since the last commit, per (kind, partition).
