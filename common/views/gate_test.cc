@@ -1,7 +1,10 @@
 #include "common/views/gate.h"
 
+#include <cstdio>
+#include <limits>
 #include <memory>
 #include <optional>
+#include <random>
 
 #include "absl/time/civil_time.h"
 #include "common/status/status_matchers.h"
@@ -297,6 +300,71 @@ TEST_F(GateTest, ForgetsDaysThatEnded) {
   // 2026-12-03 in Amsterdam ends at 23:00 UTC.
   EXPECT_THAT(gate_->Forget(At(23, 0)), ::testing::SizeIs(1));
   EXPECT_EQ(gate_->size(), 0u);
+}
+
+// A municipality with two counters that count 0-2 bicycles a quarter, over 3,000 random
+// hours: the quarters are THRESHOLD or 0, the hour DOMINANCE or THRESHOLD. The gate keeps C2
+// always. C3 it cannot always keep: a dominated hour over THRESHOLD quarters is bounded by the
+// quarters' labels (each ≤ k − 1) and nothing closing with it can widen that. The gate must
+// count exactly those cases — the hour's X + UPL beyond the quarters' Σ upper bounds, or X − UPL
+// below their Σ lower bounds — and no others (ADR 0016, amendments: open).
+TEST_F(GateTest, SparseHoursKeepC2AndCountExactlyTheC3CasesNoCellCanRepair) {
+  Init({View("q", WindowSize::kQuarterHour, {"direction"}),
+        View("h", WindowSize::kHour, {"direction"})});
+  const Guard guard(guard_, DataClass::kAggregated, &*table_);
+  int64_t expected = 0, counted = 0;
+  for (uint64_t seed = 0; seed < 3000; ++seed) {
+    Init({View("q", WindowSize::kQuarterHour, {"direction"}),
+          View("h", WindowSize::kHour, {"direction"})});
+    std::mt19937_64 rng(seed);
+    ClosedCell hour = Closed(1, At(10, 0), "IN", {});
+    double lo = 0, hi = 0;  // the quarters' Σ bounds, as the labels and values give them
+    for (int q = 0; q < 4; ++q) {
+      ClosedCell c = Closed(0, At(10, 15 * q), "IN", {});
+      for (uint64_t u = 1; u <= 2; ++u) {
+        const uint64_t key = u * 0x9E3779B97F4A7C15ULL + seed;
+        UnitStats s;
+        s.records = 1;
+        s.count = static_cast<int64_t>(rng() % 3);
+        c.cell.units[key] = s;
+        hour.cell.units[key].records += 1;
+        hour.cell.units[key].count += s.count;
+      }
+      std::vector<ClosedCell> closed{c};
+      std::vector<PublishedCell> out{guard.Apply(layout_, c)};
+      ASSERT_OK_AND_ASSIGN(Gate::Report r, gate_->Apply(closed, &out));
+      EXPECT_EQ(r.c2_violations + r.c3_violations, 0) << "seed " << seed;
+      const PublishedMeasure& m = out[0].measures[0];
+      if (m.protection == Protection::kThreshold) {
+        lo += 1;
+        hi += guard_.k - 1;
+      } else if (m.value.has_value()) {
+        const auto [elo, ehi] = table_->Existence(static_cast<int64_t>(*m.value));
+        lo += *m.value > 0 ? std::max<int64_t>(elo, guard_.k) : elo;
+        hi += ehi;
+      } else {
+        hi = std::numeric_limits<double>::infinity();
+      }
+    }
+    std::vector<ClosedCell> closed{hour};
+    std::vector<PublishedCell> out{guard.Apply(layout_, hour)};
+    ASSERT_OK_AND_ASSIGN(Gate::Report r, gate_->Apply(closed, &out));
+    EXPECT_EQ(r.c2_violations, 0) << "seed " << seed;
+    counted += r.c3_violations;
+    if (out[0].measures[0].protection == Protection::kDominance) {
+      std::vector<double> x;
+      for (const auto& [key, u] : hour.cell.units) x.push_back(static_cast<double>(u.count));
+      const double upl = UpperProtectionLevel(x, guard_.p);
+      const double n = static_cast<double>(guard.Frequency(hour.cell));
+      const bool fails = upl > 0 && (hi < n + upl - 1e-6 || lo > n - upl + 1e-6);
+      EXPECT_EQ(r.c3_violations, fails ? 1 : 0)
+          << "seed " << seed << ": X " << n << ", UPL " << upl << ", parts " << lo << " … " << hi;
+      expected += fails ? 1 : 0;
+    }
+  }
+  EXPECT_EQ(counted, expected);
+  std::printf("sparse hours: %lld of 3000 dominated hours cannot be kept at C3 (counted)\n",
+              static_cast<long long>(counted));
 }
 
 }  // namespace
