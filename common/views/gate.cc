@@ -394,10 +394,48 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
   // shown to be small). A valid witness proves its side without an LP.
   // Which side of a secret's interval an LP narrowed (the last call of protected_in).
   bool narrowed_above = false;
+  // One additive relation (a total and its parts, the usual shape of a sparse group's hour):
+  // the LP's interval in closed form — a cell's own bounds cut by the row, each other cell at
+  // its opposite extreme.
+  auto single_row = [&](int comp, int t, bool labels) -> std::optional<LinearProgram::Range> {
+    if (class_ != DataClass::kAggregated || b.component_instances[comp].size() != 1) {
+      return std::nullopt;
+    }
+    const Block::Instance& in = b.instances[b.component_instances[comp][0]];
+    auto bounds = [&](int i) { return labels ? label_bounds(i) : full_bounds(i); };
+    // The row: parent − Σ children = 0; coefficient +1 for the parent, −1 for each child.
+    const double sign_t = in.parent == t ? 1.0 : -1.0;
+    double lo = 0, hi = 0;  // range of −sign_t · Σ (other terms)
+    auto add = [&](int i, double coefficient) {
+      const auto [l, h] = bounds(i);
+      // The other terms' sum a·x lies in [min, max]; t's term must cancel it.
+      const double a = -coefficient / sign_t;
+      lo += a > 0 ? a * l : a * h;
+      hi += a > 0 ? a * h : a * l;
+    };
+    if (in.parent != t) add(in.parent, 1.0);
+    for (int c : in.children) {
+      if (c != t) add(c, -1.0);
+    }
+    const auto [tl, th] = bounds(t);
+    LinearProgram::Range r;
+    r.lo = std::max(tl, lo);
+    r.hi = std::min(th, hi);
+    if (r.lo > r.hi + kEps) return std::nullopt;  // leave the verdict to the solver
+    return r;
+  };
   auto protected_in = [&](int t, LinearProgram& lp, Witness& w) -> absl::StatusOr<bool> {
-    const int v = model(b.component[t]).var.at(t);
+    narrowed_above = false;
+    // A cell in no relation keeps its own bounds: [1, k − 1] for THRESHOLD, [0, ∞) otherwise.
+    if (b.component_instances[b.component[t]].empty()) return true;
     const bool threshold = entries.at(b.ids[t]).kind == GateEntry::Kind::kThreshold;
     const double want_hi = threshold ? k_max : static_cast<double>(spec_.k);
+    if (std::optional<LinearProgram::Range> r =
+            single_row(b.component[t], t, &lp == model(b.component[t]).labels.get())) {
+      narrowed_above = RoundDown(r->hi) < want_hi;
+      return (!threshold || RoundUp(r->lo) <= 1) && !narrowed_above;
+    }
+    const int v = model(b.component[t]).var.at(t);
     const bool lo_ok = !threshold || (!w.lo.empty() && w.lo[v] <= 1 + kEps);
     const bool hi_ok = !w.hi.empty() && w.hi[v] >= want_hi - kEps;
     narrowed_above = false;
@@ -536,14 +574,20 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
   for (int comp : touched) {
     for (int d : b.members[comp]) {
       const GateEntry& de = entries.at(b.ids[d]);
+      // In no relation its interval is [0, ∞), which meets C3 (UPL < X).
       if (de.kind != GateEntry::Kind::kProtected || de.reason != Protection::kDominance ||
-          de.upl <= 0) {
+          de.upl <= 0 || b.component_instances[comp].empty()) {
         continue;
       }
       while (true) {
         Block::Model& m = model(comp);
-        absl::StatusOr<LinearProgram::Range> r = m.full->Bound(m.var.at(d));
-        ++report.lps;
+        absl::StatusOr<LinearProgram::Range> r = absl::InternalError("unset");
+        if (std::optional<LinearProgram::Range> closed_form = single_row(comp, d, false)) {
+          r = *closed_form;
+        } else {
+          r = m.full->Bound(m.var.at(d));
+          ++report.lps;
+        }
         if (!r.ok()) return r.status();
         const double x = static_cast<double>(de.truth);
         if (r->hi >= x + de.upl - kEps && r->lo <= x - de.upl + kEps) break;
