@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -115,6 +116,37 @@ class FederationFixture : public NodeE2eTest {
     for (const auto& [k, v] : env) node->SetEnv(k, v);
     node->Start();
     return node;
+  }
+
+  // Bike counts of counters gn-counter-0 … 8 at event time `at` (the end of their counting
+  // interval), published through Groningen's ingest in one keyed request (retried): counter i
+  // counts count_of(i) in municipality_of(i).
+  void PublishCountsAt(int grpc_port, absl::Time at, const std::string& tag,
+                       const std::function<int(int)>& count_of,
+                       const std::function<std::string(int)>& municipality_of) {
+    auto stub = Ingest(grpc_port, true, "groningen");
+    nv1::PublishRequest req;
+    req.set_dataset(kBikes);
+    req.set_idempotency_key(tag);
+    for (int i = 0; i < 9; ++i) {
+      auto* r = req.add_records();
+      r->set_json(absl::StrCat(R"({"counterId":"gn-counter-)", i, R"(","eventTime":")",
+                               absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", at, absl::UTCTimeZone()),
+                               R"(","count":")", count_of(i),
+                               R"(","location":{"latitude":53.2194,"longitude":6.5665,)",
+                               R"("municipalityCode":")", municipality_of(i), R"("}})"));
+      r->set_ce_id(absl::StrCat(tag, "-", i));
+    }
+    grpc::Status s;
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+      nv1::PublishResponse resp;
+      s = stub->Publish(&ctx, req, &resp);
+      if (s.ok()) break;
+      absl::SleepFor(absl::Seconds(1));
+    }
+    ASSERT_TRUE(s.ok()) << s.error_message();
   }
 
   // Publishes `batches` × `per_batch` bike counts through a node's ingest (keyed, retried); the

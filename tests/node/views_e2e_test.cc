@@ -54,27 +54,11 @@ class ViewsE2eTest : public FederationFixture {
     return "";
   }
 
-  // Bike counts of 9 counters in GM0014, `count` each, at event time `at` (the end of their
-  // counting interval), published through Groningen's ingest.
+  // Bike counts of 9 counters in GM0014, `count` each, at event time `at`.
   void PublishAt(int grpc_port, absl::Time at, int count, const std::string& tag) {
-    auto stub = Ingest(grpc_port, true, "groningen");
-    nv1::PublishRequest req;
-    req.set_dataset(kBikes);
-    req.set_idempotency_key(tag);
-    for (int i = 0; i < 9; ++i) {
-      auto* r = req.add_records();
-      r->set_json(absl::StrCat(R"({"counterId":"gn-counter-)", i, R"(","eventTime":")",
-                               absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", at, absl::UTCTimeZone()),
-                               R"(","count":")", count,
-                               R"(","location":{"latitude":53.2194,"longitude":6.5665,)",
-                               R"("municipalityCode":"GM0014"}})"));
-      r->set_ce_id(absl::StrCat(tag, "-", i));
-    }
-    grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
-    nv1::PublishResponse resp;
-    grpc::Status s = stub->Publish(&ctx, req, &resp);
-    ASSERT_TRUE(s.ok()) << s.error_message();
+    PublishCountsAt(
+        grpc_port, at, tag, [count](int) { return count; },
+        [](int) { return std::string("GM0014"); });
   }
 
   // The view's cells in a cluster, by (window start, group key), each counted.

@@ -67,31 +67,11 @@ class ViewsKillTest : public FederationFixture {
     return node;
   }
 
-  // 9 counters in two municipalities, `count` each, at event time `at`.
+  // 9 counters in two municipalities, counting `count` + i, at event time `at`.
   void PublishAt(int grpc_port, absl::Time at, int count, const std::string& tag) {
-    auto stub = Ingest(grpc_port, true, "groningen");
-    nv1::PublishRequest req;
-    req.set_dataset(kBikes);
-    req.set_idempotency_key(tag);
-    for (int i = 0; i < 9; ++i) {
-      auto* r = req.add_records();
-      r->set_json(absl::StrCat(R"({"counterId":"gn-counter-)", i, R"(","eventTime":")",
-                               absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", at, absl::UTCTimeZone()),
-                               R"(","count":")", count + i,
-                               R"(","location":{"latitude":53.2194,"longitude":6.5665,)",
-                               R"("municipalityCode":")", i < 6 ? "GM0014" : "GM0034", R"("}})"));
-      r->set_ce_id(absl::StrCat(tag, "-", i));
-    }
-    grpc::Status s;
-    for (int attempt = 0; attempt < 10; ++attempt) {
-      grpc::ClientContext ctx;
-      ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
-      nv1::PublishResponse resp;
-      s = stub->Publish(&ctx, req, &resp);
-      if (s.ok()) break;
-      absl::SleepFor(absl::Seconds(1));
-    }
-    ASSERT_TRUE(s.ok()) << s.error_message();
+    PublishCountsAt(
+        grpc_port, at, tag, [count](int i) { return count + i; },
+        [](int i) { return std::string(i < 6 ? "GM0014" : "GM0034"); });
   }
 
   // Output records by (window start, group key), counted.
