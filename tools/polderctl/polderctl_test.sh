@@ -58,6 +58,32 @@ refuse 1 "not a party" contract sign --file contract.json --peer enschede --key 
 ok contract sign --file contract.json --peer amersfoort --key amersfoort/signing.key
 ok contract verify --file contract.json --directory directory.json --operator-key operator.key.pub
 
+# An aggregate-only contract for one view (ADR 0016 §12): the view and its definition hashes
+# are part of the signed document; a view needs aggregate-only, hashes need a view and must be
+# SHA-256 hex.
+h1=$(printf 'a%.0s' $(seq 64)); h2=$(printf 'b%.0s' $(seq 64)); h3=$(printf 'c%.0s' $(seq 64))
+refuse 1 "not a hex SHA-256" contract propose --id x --federation nl-smartcity --provider groningen \
+   --consumer amersfoort --dataset mobility.bike-counts --schema-versions 1 --access aggregate-only \
+   --view quarter-municipality --definition-hashes aaaa1111 --purpose p --out x.json
+ok contract propose --id gr-am-view-1 --federation nl-smartcity --provider groningen \
+   --consumer amersfoort --dataset mobility.bike-counts --schema-versions 1 --access aggregate-only \
+   --view quarter-municipality --definition-hashes "$h1,$h2" \
+   --purpose "national cycling figures" --out view-contract.json
+python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); v=c["contract"]["view"]; assert c["contract"]["access"]=="aggregate-only" and v["id"]=="quarter-municipality" and v["definition_hashes"]==[sys.argv[2],sys.argv[3]], c' view-contract.json "$h1" "$h2" \
+  || { echo "FAIL: contract propose --view: $(cat view-contract.json)"; fails=$((fails+1)); }
+ok contract sign --file view-contract.json --peer groningen --key groningen/signing.key
+ok contract sign --file view-contract.json --peer amersfoort --key amersfoort/signing.key
+ok contract verify --file view-contract.json --directory directory.json --operator-key operator.key.pub
+sed "s/$h2/$h3/" view-contract.json > tampered-view-contract.json
+refuse 1 "does not match the document" contract verify --file tampered-view-contract.json \
+   --directory directory.json --operator-key operator.key.pub
+refuse 1 "only with --view" contract propose --id x --federation nl-smartcity --provider groningen \
+   --consumer amersfoort --dataset mobility.bike-counts --schema-versions 1 --access aggregate-only \
+   --definition-hashes "$h1" --purpose p --out x.json
+refuse 1 "view" contract propose --id x --federation nl-smartcity --provider groningen \
+   --consumer amersfoort --dataset mobility.bike-counts --schema-versions 1 --access raw \
+   --view quarter-municipality --definition-hashes "$h1" --purpose p --out x.json
+
 # Tampering and wrong keys.
 sed 's/localhost:9443/evil.example:9443/' directory.json > tampered.json
 refuse 1 "does not match the document" directory verify --file tampered.json --operator-key operator.key.pub
