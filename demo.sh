@@ -7,8 +7,11 @@
 # and the cities Groningen, Amersfoort and Enschede, each with its own polder-node — registers
 # the standard datasets, streams synthetic city data (tools/generator) into each node, and lets
 # the cities mirror each other's datasets over mutual-TLS federation streams, exactly once, with
-# audit trails and receipts on both sides. It shows rates, mirror lag and receipts until you press
-# Ctrl-C, which stops everything cleanly.
+# audit trails and receipts on both sides. Groningen also computes a privacy-guarded aggregate view
+# of its bicycle counts (counts per municipality and quarter hour, ADR 0016), which Enschede
+# mirrors under an aggregate-only contract naming the view — raw counts never leave Groningen for
+# Enschede. It shows rates, mirror lag and receipts until you press Ctrl-C, which stops everything
+# cleanly.
 #
 #   ./demo.sh                 run until Ctrl-C
 #   ./demo.sh --once          start, wait for the first records, show the status once, stop
@@ -19,7 +22,7 @@ once=0
 for arg in "$@"; do
   case "$arg" in
     --once) once=1 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "demo.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -31,6 +34,9 @@ shares=("groningen amersfoort mobility.bike-counts"
         "amersfoort groningen environment.air-quality"
         "amersfoort enschede energy.streetlights"
         "enschede groningen economy.footfall")
+# An aggregate view shared under an aggregate-only contract (provider consumer dataset view); its
+# contract names the view's definition hash, which the provider's node reports once it runs.
+view_share="groningen enschede mobility.bike-counts quarter-municipality"
 run_dir=$(mktemp -d /tmp/polder-demo.XXXXXX)
 pids=()      # Kafka clusters
 services=()  # registry, node, generator
@@ -178,12 +184,22 @@ for city in "${cities[@]}"; do
   fed_port[$city]=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 done
 write_node_config() {  # city
-  local city=$1 share provider consumer dataset subs=""
+  local city=$1 share provider consumer dataset view subs="" views=""
   for share in "${shares[@]}"; do
     read -r provider consumer dataset <<<"$share"
     [ "$consumer" = "$city" ] || continue
     subs+="    - {provider: $provider, endpoint: \"localhost:${fed_port[$provider]}\", dataset: $dataset, contract: ${provider:0:2}-${consumer:0:2}-${dataset#*.}, partitions: 3, replication_factor: 1}"$'\n'
   done
+  read -r provider consumer dataset view <<<"$view_share"
+  if [ "$consumer" = "$city" ]; then
+    subs+="    - {provider: $provider, endpoint: \"localhost:${fed_port[$provider]}\", dataset: $dataset, view: $view, contract: ${provider:0:2}-${consumer:0:2}-$view, replication_factor: 1}"$'\n'
+  fi
+  if [ "$provider" = "$city" ]; then
+    views="views:
+  - dataset: $dataset
+    views:
+      - {id: $view, window: 15m, group_by: [municipality], measures: [count]}"
+  fi
   cat >"$run_dir/$city/node.yaml" <<YAML
 node:
   peer_id: $city
@@ -231,17 +247,48 @@ federation:
   receipt_interval: 5s
   subscriptions:
 $subs
+$views
 YAML
 }
 declare -A node_pid
-for city in "${cities[@]}"; do
-  write_node_config "$city"
-  polder-node --config "$run_dir/$city/node.yaml" --ready_file "$run_dir/$city.node" >"$run_dir/node-$city.log" 2>&1 &
+start_node() {  # city
+  write_node_config "$1"
+  polder-node --config "$run_dir/$1/node.yaml" --ready_file "$run_dir/$1.node" >"$run_dir/node-$1.log" 2>&1 &
   services+=($!)
-  node_pid[$city]=$!
-done
-for city in "${cities[@]}"; do wait_for_file "$run_dir/$city.node" "${node_pid[$city]}" "node-$city"; done
+  node_pid[$1]=$!
+}
 port() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$run_dir/$1.node" "$2"; }
+# The view's provider first: the aggregate-only contract names the hash of the view's definition,
+# which its node reports on /statusz.
+read -r provider consumer dataset view <<<"$view_share"
+start_node "$provider"
+wait_for_file "$run_dir/$provider.node" "${node_pid[$provider]}" "node-$provider"
+view_hash=""
+for _ in $(seq 1 60); do
+  view_hash=$(curl -s "http://127.0.0.1:$(port "$provider" ops_port)/statusz" | python3 -c '
+import json, sys
+try:
+    for s in json.load(sys.stdin).get("views", []):
+        for v in s["views"]:
+            if s["dataset"] == sys.argv[1] and v["id"] == sys.argv[2]:
+                print(v["definition_hash"])
+except ValueError:
+    pass' "$dataset" "$view")
+  [ -n "$view_hash" ] && break
+  sleep 1
+done
+[ -n "$view_hash" ] || { say "node-$provider reports no view $view"; tail -5 "$run_dir/node-$provider.log"; exit 1; }
+id="${provider:0:2}-${consumer:0:2}-$view"
+(cd "$run_dir" &&
+ polderctl contract propose --id "$id" --federation nl-smartcity --provider "$provider" --consumer "$consumer" \
+     --dataset "$dataset" --schema-versions 1 --access aggregate-only --view "$view" --definition-hashes "$view_hash" \
+     --purpose "regional cycling figures, aggregates only" --retention 168h --out "contracts/$id.json" >/dev/null &&
+ polderctl contract sign --file "contracts/$id.json" --peer "$provider" --key "$provider/signing.key" >/dev/null &&
+ polderctl contract sign --file "contracts/$id.json" --peer "$consumer" --key "$consumer/signing.key" >/dev/null) ||
+  { say "making the view contract $id failed"; exit 1; }
+say "view $view of $provider's $dataset (definition ${view_hash:0:12}…): aggregate-only contract $id signed"
+for city in "${cities[@]}"; do [ "$city" = "$provider" ] || start_node "$city"; done
+for city in "${cities[@]}"; do wait_for_file "$run_dir/$city.node" "${node_pid[$city]}" "node-$city"; done
 declare -A node_http node_ops
 for city in "${cities[@]}"; do node_http[$city]=$(port "$city" http_port); node_ops[$city]=$(port "$city" ops_port); done
 node_schema=$(port groningen schema_port)
@@ -283,8 +330,16 @@ show_status() {
     kept=$(metric_sum "${m[$provider]}" 'polder_federation_receipts_received_total ')
     printf '%-50s %-10s %-9s %-9s %-9s %s\n' "$provider -> $consumer: $dataset" "${state:-?}" "$mirrored" "$lag" "${lag_s:-0}" "$got/$kept"
   done
+  local view
+  read -r provider consumer dataset view <<<"$view_share"
+  local vsel="dataset=\"$dataset.view.$view\",provider=\"$provider\""
+  printf '%-50s %-10s %-9s %s\n' "$provider -> $consumer: view $view" \
+    "$(awk -v s="$vsel" 'index($0, "polder_federation_subscription_state{" s) == 1 && $NF == 1 {match($0, /state="[a-z]+"/); print substr($0, RSTART+7, RLENGTH-8)}' <<<"${m[$consumer]}")" \
+    "$(metric_sum "${m[$consumer]}" "polder_federation_subscription_records_total{$vsel")" \
+    "cells: $(metric_sum "${m[$provider]}" 'polder_view_cells_total{')  protected: $(metric_sum "${m[$provider]}" 'polder_view_cells_protected_total{')"
   echo
   echo "Read a mirror (read_committed):  kcat -C -b $(cat "$run_dir/amersfoort.kafka") -t groningen.mobility.bike-counts -X isolation.level=read_committed -f '%k %h\\n' -e"
+  echo "Read the mirrored view:          kcat -C -b $(cat "$run_dir/enschede.kafka") -t groningen.mobility.bike-counts.view.quarter-municipality -X isolation.level=read_committed -f '%k %h\\n' -e"
   echo "Its schemas (no client cert):    curl -s --cacert $run_dir/groningen/tls/bundle.pem https://localhost:$node_schema/subjects/polder.datasets.mobility.v1.BikeCount/versions/latest"
   echo "Exchanges in the audit trail:    $run_dir/bin/polderctl audit query --bootstrap $(cat "$run_dir/amersfoort.kafka") --peer groningen"
   echo "Verify it against Groningen's:   (cd $run_dir && bin/polderctl audit verify --bootstrap $(cat "$run_dir/amersfoort.kafka") --peer-endpoint localhost:${fed_port[groningen]} --self amersfoort --peer groningen --cert amersfoort/tls/cert.pem --key amersfoort/tls/key.pem --bundle amersfoort/tls/bundle.pem --crl-dir pki/crl --directory directory.json --operator-key operator.key.pub)"
@@ -301,12 +356,16 @@ all_mirroring() {  # every share has mirrored records
     [ "$(metric_sum "$(curl -s "http://127.0.0.1:${node_ops[$consumer]}/metrics")" \
           "polder_federation_subscription_records_total{dataset=\"$dataset\",provider=\"$provider\"")" -gt 0 ] || return 1
   done
+  local view
+  read -r provider consumer dataset view <<<"$view_share"
+  [ "$(metric_sum "$(curl -s "http://127.0.0.1:${node_ops[$consumer]}/metrics")" \
+        "polder_federation_subscription_records_total{dataset=\"$dataset.view.$view\",provider=\"$provider\"")" -gt 0 ]
 }
 
 if [ "$once" -eq 1 ]; then
   for _ in $(seq 1 240); do all_mirroring && break; sleep 1; done
   show_status
-  all_mirroring || { say "not every share mirrored records"; tail -n 5 "$run_dir"/node-*.log "$run_dir"/generator-*.log >&2; exit 1; }
+  all_mirroring || { say "not every share (the view included) mirrored records"; tail -n 5 "$run_dir"/node-*.log "$run_dir"/generator-*.log >&2; exit 1; }
   say "Amersfoort's audit trail against Groningen's entries (polderctl audit verify --peer-endpoint):"
   (cd "$run_dir" && polderctl audit verify --bootstrap "$(cat amersfoort.kafka)" --peer-endpoint "localhost:${fed_port[groningen]}" \
       --self amersfoort --peer groningen --cert amersfoort/tls/cert.pem --key amersfoort/tls/key.pem \
