@@ -195,9 +195,14 @@ absl::Status ViewJob::Recover() {
     engine_->Skip(p, from);
   }
   RETURN_IF_ERROR(consumer_->Assign(assignment));
-  // Meta is (re)written by the first commit when it is new or a view joined.
-  dirty_ = !restored.meta.has_value() || restored.meta->definitions.size() != spec.views.size();
-  if (!restored.has_progress) dirty_ = true;
+  // Meta is written by the first commit when it is new or a view joined, and only then.
+  meta_pending_ = !restored.meta.has_value();
+  for (const views::ViewSpec& v : spec.views) {
+    if (restored.meta.has_value() && restored.meta->definitions.count(v.id) == 0) {
+      meta_pending_ = true;
+    }
+  }
+  dirty_ = meta_pending_ || !restored.has_progress;
   last_commit_ = now;
   stats_.recoveries = state_->recoveries();
   stats_.watermark = engine_->watermark();
@@ -385,6 +390,7 @@ absl::Status ViewJob::Commit() {
   finished_runs_.clear();
   finished_run_kinds_.clear();
   dirty_ = false;
+  meta_pending_ = false;
   return absl::OkStatus();
 }
 
@@ -485,14 +491,16 @@ absl::Status ViewJob::Fill(const std::vector<views::ClosedCell>& closed,
   for (size_t i = 0; i < finished_runs_.size(); ++i) {
     send_state(views::EncodeRun(finished_run_kinds_[i], finished_runs_[i]));
   }
-  views::ChangelogMeta meta;
-  meta.key_fingerprint = key_->Fingerprint();
-  meta.ptable_sha256 = table_->sha256();
-  for (size_t i = 0; i < spec.views.size(); ++i) {
-    meta.definitions[spec.views[i].id] = definition_hashes_[i];
+  if (meta_pending_) {
+    views::ChangelogMeta meta;
+    meta.key_fingerprint = key_->Fingerprint();
+    meta.ptable_sha256 = table_->sha256();
+    for (size_t i = 0; i < spec.views.size(); ++i) {
+      meta.definitions[spec.views[i].id] = definition_hashes_[i];
+    }
+    meta.coverage = coverage_;
+    send_state(views::EncodeMeta(meta));
   }
-  meta.coverage = coverage_;
-  send_state(views::EncodeMeta(meta));
   send_state(views::EncodeProgress(*engine_));
   (void)producer->Flush(options_.kafka_timeout);
   if (options_.before_commit && !closed.empty()) options_.before_commit(++emitting_commits_);

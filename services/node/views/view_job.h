@@ -135,6 +135,7 @@ class ViewJob {
   std::vector<views::RecordRun> finished_runs_;
   std::vector<std::string> finished_run_kinds_;
   bool dirty_ = false;
+  bool meta_pending_ = false;  // the changelog's meta is missing or lacks a view
   int64_t emitting_commits_ = 0;
   absl::Time last_commit_;
   Stats stats_;

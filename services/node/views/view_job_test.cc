@@ -327,6 +327,44 @@ TEST_F(ViewJobTest, TheGateRemembersTheDayAcrossARestart) {
   EXPECT_EQ(job->stats().gate.c2_violations, 0);
 }
 
+// The changelog's meta (key fingerprint, p-table, definitions) is written when it is new or a
+// view joins — not with every commit.
+TEST_F(ViewJobTest, MetaIsWrittenWhenNewOrWhenAViewJoinsOnly) {
+  auto metas = [this] {
+    int n = 0;
+    for (const kafka::ConsumedRecord& r :
+         kafka_.Committed(views::ViewChangelogTopic(kDataset), 0)) {
+      if (r.key.has_value() && *r.key == "meta") ++n;
+    }
+    return n;
+  };
+  std::unique_ptr<ViewJob> job = StartJob();
+  ASSERT_NE(job, nullptr);
+  for (int i = 0; i < 3; ++i) {
+    Produce(absl::StrCat("c", i), At(10, 15 + i), 10, i % 2);
+    Drain(*job);
+  }
+  EXPECT_GE(job->stats().commits, 3);
+  EXPECT_EQ(metas(), 1);
+  job.reset();
+  job = StartJob();
+  ASSERT_NE(job, nullptr);
+  Produce("c9", At(10, 20), 10, 0);
+  Drain(*job);
+  EXPECT_EQ(metas(), 1) << "a restart with the same views writes no new meta";
+  job.reset();
+
+  views::ViewSpec hour = spec_.views[0];
+  hour.id = "hour";
+  hour.window = views::WindowSize::kHour;
+  spec_.views.push_back(hour);
+  ASSERT_OK(kafka_.CreateTopic({views::ViewTopic("groningen", kDataset, "hour"), 1}));
+  job = StartJob();
+  ASSERT_NE(job, nullptr);
+  Drain(*job);
+  EXPECT_EQ(metas(), 2) << "a view joined";
+}
+
 }  // namespace
 }  // namespace node
 }  // namespace polder
