@@ -98,7 +98,7 @@ class NodeE2eTest : public RegistryE2eTest {
         "  - {id: parking.occupancy, subject: polder.datasets.parking.v1.ParkingOccupancy, "
         "partitions: 1, "
         "replication_factor: 1}\n",
-        federation_yaml_);
+        extra_datasets_, federation_yaml_);
     return path;
   }
 
@@ -185,6 +185,7 @@ class NodeE2eTest : public RegistryE2eTest {
   std::unique_ptr<tls::TestFederation> ingest_ca_;
   tls::TlsFiles gateway_, stranger_;
   std::string token_file_;
+  std::string extra_datasets_;  // more entries of the node's `datasets:` list
   std::string signing_key_file_;
   std::unique_ptr<RegistryProcess> registry_;
 };

@@ -11,6 +11,8 @@
 #include "absl/strings/str_format.h"
 #include "common/kafka/rdkafka_client_factory.h"
 #include "common/views/names.h"
+#include "common/views/ptable.h"
+#include "common/views/view_key.h"
 #include "common/wire/confluent_frame.h"
 #include "proto/polder/views/v1/aggregate_cell.pb.h"
 #include "tests/node/federation_fixture.h"
@@ -194,6 +196,104 @@ TEST_F(ViewsE2eTest, AViewIsComputedGuardedAndMirroredExactlyOnceUnderAnAggregat
     views = Statusz(*changed)["views"];
   }
   EXPECT_THAT(views[0]["error"].get<std::string>(), ::testing::HasSubstr("changed"));
+}
+
+// PERSONAL_DATA_PSEUDONYMISED data (shuttle telemetry): a view counts distinct shuttles, not
+// records; a mode seen by fewer than k = 5 shuttles is protected (THRESHOLD); the published
+// count is the cell-key value the node's own key gives (checked against a recomputation from
+// the key file, as an auditor with the key could).
+TEST_F(ViewsE2eTest, AShuttleViewCountsDistinctShuttlesAndProtectsSmallGroups) {
+  extra_datasets_ =
+      "  - {id: mobility.shuttle-telemetry, subject: "
+      "polder.datasets.mobility.v1.ShuttleTelemetry, partitions: 1, replication_factor: 1}\n";
+  auto groningen = StartGroningen(
+      "  max_batch_records: 200\n"
+      "views:\n  - dataset: mobility.shuttle-telemetry\n    grace: 0s\n    idle_timeout: 1h\n"
+      "    views:\n      - id: quarter-mode\n        window: 15m\n        group_by: [mode]\n"
+      "        measures: [count]\n");
+  const absl::Time now = absl::Now();
+  const absl::Time quarter = absl::FromUnixSeconds(absl::ToUnixSeconds(now) / 900 * 900);
+  const absl::Time earlier = quarter - absl::Minutes(15);
+  // Seven autonomous shuttles reporting three times each, two manual ones once; then a record
+  // in this quarter moves the watermark past the earlier one.
+  auto stub = Ingest(groningen->grpc_port(), false);
+  auto publish = [&](const std::string& shuttle, absl::Time at, const std::string& mode,
+                     const std::string& tag) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", absl::StrCat("Bearer ", kToken));
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    nv1::PublishRequest req;
+    req.set_dataset("mobility.shuttle-telemetry");
+    req.set_idempotency_key(tag);
+    auto* r = req.add_records();
+    r->set_json(absl::StrCat(R"({"shuttleId":")", shuttle, R"(","eventTime":")",
+                             absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", at, absl::UTCTimeZone()),
+                             R"(","location":{"latitude":51.97,"longitude":5.66,)",
+                             R"("municipalityCode":"GM0228"},"mode":")", mode, R"("})"));
+    r->set_ce_id(tag);
+    nv1::PublishResponse resp;
+    grpc::Status s = stub->Publish(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  };
+  std::vector<std::string> autonomous;
+  for (int i = 0; i < 7; ++i) {
+    autonomous.push_back(absl::StrCat("ede-shuttle-", i));
+    for (int j = 0; j < 3; ++j) {
+      publish(autonomous.back(), earlier + absl::Minutes(1 + 4 * j), "MODE_AUTONOMOUS",
+              absl::StrCat("a", i, "-", j));
+    }
+  }
+  publish("ede-shuttle-8", earlier + absl::Minutes(2), "MODE_MANUAL", "m8");
+  publish("ede-shuttle-9", earlier + absl::Minutes(3), "MODE_MANUAL", "m9");
+  publish("ede-shuttle-0", now, "MODE_AUTONOMOUS", "now");
+
+  const std::string topic =
+      views::ViewTopic("groningen", "mobility.shuttle-telemetry", "quarter-mode");
+  std::map<std::string, vv1::AggregateCell> cells;  // by group key
+  for (absl::Time until = absl::Now() + absl::Seconds(60);
+       cells.size() < 2 && absl::Now() < until;) {
+    absl::SleepFor(absl::Seconds(1));
+    cells.clear();
+    kafka::ConsumerOptions o;
+    o.client = ClientOptions();
+    kafka::RdKafkaClientFactory clients;
+    (void)kafka::ReadToEnd(
+        clients, o, topic, 0, 0, absl::Seconds(10),
+        [&](const kafka::ConsumedRecord& r) -> absl::Status {
+          absl::StatusOr<wire::Frame> f = wire::Decode(r.value);
+          if (!f.ok()) return f.status();
+          vv1::AggregateCell c;
+          if (!c.ParseFromArray(f->payload.data(), static_cast<int>(f->payload.size()))) {
+            return absl::DataLossError("not an AggregateCell");
+          }
+          EXPECT_EQ(cells.count(c.group_key()), 0u) << "emitted twice: " << c.group_key();
+          cells[c.group_key()] = c;
+          return absl::OkStatus();
+        });
+  }
+  ASSERT_EQ(cells.size(), 2u) << groningen->Log();
+  const vv1::AggregateCell& manual = cells.at("mode=MODE_MANUAL");
+  EXPECT_EQ(manual.window_start().seconds(), absl::ToUnixSeconds(earlier));
+  EXPECT_FALSE(manual.measures(0).has_value()) << "two shuttles are below k";
+  EXPECT_EQ(manual.measures(0).protection(), vv1::PROTECTION_THRESHOLD);
+
+  // Seven distinct shuttles (21 records): the published count is the p-table's value for 7 at
+  // the cell key — the sum of the shuttles' record keys under the node's view key.
+  const vv1::AggregateCell& auto_cell = cells.at("mode=MODE_AUTONOMOUS");
+  ASSERT_TRUE(auto_cell.measures(0).has_value());
+  EXPECT_TRUE(auto_cell.measures(0).perturbed());
+  absl::StatusOr<views::ViewKey> key = views::ViewKey::Load(
+      absl::StrCat(dir_, "/state-groningen/views/mobility.shuttle-telemetry.key"));
+  ASSERT_OK(key.status());
+  uint64_t cell_key = 0;
+  for (const std::string& s : autonomous) {
+    cell_key += key->RecordKey("mobility.shuttle-telemetry", s);
+  }
+  absl::StatusOr<views::PTable> table = views::PTable::Build(views::PTableParams{});
+  ASSERT_OK(table.status());
+  EXPECT_EQ(auto_cell.measures(0).value(), table->Perturb(7, cell_key))
+      << "7 distinct shuttles, not 21 records (which would give " << table->Perturb(21, cell_key)
+      << ")";
 }
 
 }  // namespace
