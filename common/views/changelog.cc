@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/status/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace polder {
@@ -141,22 +142,34 @@ ChangelogEntry EncodeGate(const SetLayout& layout, const CellId& id, const GateE
   return e;
 }
 
+namespace {
+
+// The cell a `cell/` or `gate/` key names: <kind>/<view>/<start ms>/<group key>. Throws
+// invalid_argument for a malformed key (DATA_LOSS in Apply); a view the set no longer declares
+// is INVALID_ARGUMENT.
+absl::StatusOr<CellId> CellIdOf(const SetLayout& layout, absl::string_view key,
+                                const std::vector<absl::string_view>& parts) {
+  if (parts.size() != 4) throw std::invalid_argument("key");
+  const int view = ViewIndex(layout, parts[1]);
+  if (view < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("changelog entry '", key, "' belongs to view '", parts[1],
+                     "', which the view set no longer declares; the set must be reset to drop it"));
+  }
+  int64_t start = 0;
+  if (!absl::SimpleAtoi(parts[2], &start)) throw std::invalid_argument("start");
+  return CellId{view, absl::FromUnixMillis(start), std::string(parts[3])};
+}
+
+}  // namespace
+
 absl::Status RestoredViews::Apply(const SetLayout& layout, absl::string_view key,
                                   const std::optional<std::string>& value) {
   const std::vector<absl::string_view> parts = absl::StrSplit(key, absl::MaxSplits('/', 3));
   const absl::string_view kind = parts[0];
   try {
     if (kind == "gate") {
-      if (parts.size() != 4) throw std::invalid_argument("key");
-      const int view = ViewIndex(layout, parts[1]);
-      int64_t start = 0;
-      if (!absl::SimpleAtoi(parts[2], &start)) throw std::invalid_argument("start");
-      if (view < 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "changelog entry '", key, "' belongs to view '", parts[1],
-            "', which the view set no longer declares; the set must be reset to drop it"));
-      }
-      const CellId id{view, absl::FromUnixMillis(start), std::string(parts[3])};
+      ASSIGN_OR_RETURN(const CellId id, CellIdOf(layout, key, parts));
       if (!value.has_value()) {
         gate.erase(id);
         return absl::OkStatus();
@@ -194,16 +207,7 @@ absl::Status RestoredViews::Apply(const SetLayout& layout, absl::string_view key
       return absl::OkStatus();
     }
     if (kind == "cell") {
-      if (parts.size() != 4) throw std::invalid_argument("key");
-      const int view = ViewIndex(layout, parts[1]);
-      if (view < 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "changelog entry '", key, "' belongs to view '", parts[1],
-            "', which the view set no longer declares; the set must be reset to drop it"));
-      }
-      int64_t start = 0;
-      if (!absl::SimpleAtoi(parts[2], &start)) throw std::invalid_argument("start");
-      CellId id{view, absl::FromUnixMillis(start), std::string(parts[3])};
+      ASSIGN_OR_RETURN(const CellId id, CellIdOf(layout, key, parts));
       if (!value.has_value()) {
         cells.erase(id);
         return absl::OkStatus();

@@ -137,12 +137,19 @@ class FederationFixture : public NodeE2eTest {
                                R"("municipalityCode":")", municipality_of(i), R"("}})"));
       r->set_ce_id(absl::StrCat(tag, "-", i));
     }
+    PublishRetried(*stub, req, 10);
+  }
+
+  // Sends one keyed request, retrying up to `attempts` times a second apart (a node that is
+  // still starting, or restarting after a kill); fails the test if none succeeds.
+  static void PublishRetried(nv1::IngestService::Stub& stub, const nv1::PublishRequest& req,
+                             int attempts) {
     grpc::Status s;
-    for (int attempt = 0; attempt < 10; ++attempt) {
+    for (int attempt = 0; attempt < attempts; ++attempt) {
       grpc::ClientContext ctx;
       ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
       nv1::PublishResponse resp;
-      s = stub->Publish(&ctx, req, &resp);
+      s = stub.Publish(&ctx, req, &resp);
       if (s.ok()) break;
       absl::SleepFor(absl::Seconds(1));
     }
@@ -163,16 +170,7 @@ class FederationFixture : public NodeE2eTest {
         r->set_json(BikeJson(absl::StrCat("gn-counter-", i % 9), b));
         r->set_ce_id(absl::StrCat(tag, "-", b, "-", i));
       }
-      grpc::Status s;
-      for (int attempt = 0; attempt < 5; ++attempt) {
-        grpc::ClientContext ctx;
-        ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
-        nv1::PublishResponse resp;
-        s = stub->Publish(&ctx, req, &resp);
-        if (s.ok()) break;
-        absl::SleepFor(absl::Seconds(1));
-      }
-      ASSERT_TRUE(s.ok()) << s.error_message();
+      PublishRetried(*stub, req, 5);
     }
   }
 
