@@ -54,6 +54,13 @@ struct ProducerOptions {
   // fences this one) and transaction.timeout.ms (at least delivery_timeout).
   std::string transactional_id;
   absl::Duration transaction_timeout = absl::Seconds(60);
+  // TransactionalProducer only, honoured by StateWriter: the least time from the end of one
+  // transaction to the start of the next. Kafka's transaction coordinator answers a commit
+  // before it has written the commit markers; a transaction that registers partitions before
+  // that is refused (CONCURRENT_TRANSACTIONS), and librdkafka 2.0.2 retries the registration
+  // only after a fixed 20 ms. A writer committing back to back waits this long instead,
+  // collecting what arrives meanwhile, and its registration is rarely refused. Zero: no wait.
+  absl::Duration transaction_spacing = absl::ZeroDuration();
 };
 
 // Produces records to Kafka. Thread-safe.

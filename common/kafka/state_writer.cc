@@ -1,6 +1,7 @@
 #include "common/kafka/state_writer.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/kafka/errors.h"
 #include "common/status/status_macros.h"
 
@@ -45,7 +46,12 @@ absl::Status StateWriter::Transact(const std::function<absl::Status()>& fill) {
   if (producer_ == nullptr) {
     return absl::UnavailableError("a previous transaction failed: recover before writing again");
   }
+  if (const absl::Duration wait = next_transaction_at() - absl::Now();
+      wait > absl::ZeroDuration()) {
+    absl::SleepFor(wait);
+  }
   absl::Status s = RunInTransaction(*producer_, fill, options_.max_attempts, options_.timeout);
+  transaction_ended_ = absl::Now();
   if (s.ok()) return s;
   if (IsFenced(s)) fenced_ = true;
   producer_.reset();

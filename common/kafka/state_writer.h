@@ -59,8 +59,17 @@ class StateWriter {
   absl::StatusOr<int64_t> Recover(const Loader& load);
 
   // Step 3: one transaction whose records `fill` sends with producer(). A failure leaves the
-  // writer needing recovery; fencing (IsFenced) leaves it fenced for good.
+  // writer needing recovery; fencing (IsFenced) leaves it fenced for good. Starts no earlier
+  // than next_transaction_at() (it sleeps until then).
   absl::Status Transact(const std::function<absl::Status()>& fill);
+
+  // When the next transaction may start: the producer's `transaction_spacing` after the last
+  // one ended (ProducerOptions: why Kafka transactions need a gap). A
+  // group-committing owner waits until then before taking what it will write, so nothing that
+  // arrives meanwhile waits for a later transaction.
+  absl::Time next_transaction_at() const {
+    return transaction_ended_ + options_.producer.transaction_spacing;
+  }
 
   // The producer of the current instance; nullptr while recovery is needed.
   TransactionalProducer* producer() const { return producer_.get(); }
@@ -79,6 +88,7 @@ class StateWriter {
   int64_t next_state_offset_ = 0;
   bool fenced_ = false;
   int64_t recoveries_ = 0;
+  absl::Time transaction_ended_ = absl::InfinitePast();
 };
 
 }  // namespace kafka

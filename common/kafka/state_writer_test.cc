@@ -196,6 +196,52 @@ TEST_F(StateWriterTest, WithoutAStateTopicOnlyTheProducerIsRecovered) {
   EXPECT_THAT(DataValues(), ElementsAre("a"));
 }
 
+TEST_F(StateWriterTest, TransactionsAreSpacedByTheProducersTransactionSpacing) {
+  StateWriter::Options o = Options();
+  o.producer.transaction_spacing = absl::Milliseconds(200);
+  StateWriter w(clients_, o);
+  ASSERT_OK(w.Recover(nullptr).status());
+  // Nothing to wait for before the first transaction.
+  EXPECT_LE(w.next_transaction_at(), absl::Now());
+  absl::Time started[2];
+  absl::Time ended[2];
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_OK(w.Transact([&]() -> absl::Status {
+      started[i] = absl::Now();
+      ProducerRecord data;
+      data.topic = kData;
+      data.partition = 0;
+      data.value = absl::StrCat("v", i);
+      w.producer()->Send(data, [](absl::StatusOr<RecordMetadata>) {});
+      return absl::OkStatus();
+    }));
+    ended[i] = absl::Now();
+    // The next one may start no earlier than the spacing after this one ended.
+    EXPECT_LE(w.next_transaction_at(), ended[i] + o.producer.transaction_spacing);
+    EXPECT_GT(w.next_transaction_at(), started[i] + o.producer.transaction_spacing);
+  }
+  // The second transaction waited: its records were sent at least the spacing after the first
+  // transaction's end (a lower bound — sleeping never ends early).
+  EXPECT_GE(started[1] - ended[0], o.producer.transaction_spacing - absl::Milliseconds(1));
+  EXPECT_THAT(DataValues(), ElementsAre("v0", "v1"));
+
+  // A failed transaction is spaced from too (its abort also completes after the answer).
+  kafka_.FailCommit(CommitFault::kFailBeforeCommit, kTxnId,
+                    MakeKafkaError(absl::StatusCode::kFailedPrecondition, "INVALID_TXN_STATE",
+                                   "commit", "injected", {.fatal = true}));
+  const absl::Time before_failure = absl::Now();
+  EXPECT_FALSE(Write(w, "lost").ok());
+  EXPECT_GE(w.next_transaction_at(), before_failure + o.producer.transaction_spacing);
+  EXPECT_THAT(DataValues(), ElementsAre("v0", "v1"));
+}
+
+TEST_F(StateWriterTest, WithoutSpacingTheNextTransactionMayStartAtOnce) {
+  StateWriter w(clients_, Options());
+  ASSERT_OK(w.Recover(nullptr).status());
+  ASSERT_OK(Write(w, "a"));
+  EXPECT_LE(w.next_transaction_at(), absl::Now());
+}
+
 }  // namespace
 }  // namespace kafka
 }  // namespace polder

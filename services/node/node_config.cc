@@ -77,6 +77,7 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
       .Optional("delivery_timeout", &c.delivery_timeout)
       .Optional("transaction_timeout", &c.transaction_timeout)
       .Optional("request_timeout", &c.kafka_request_timeout)
+      .Optional("transaction_spacing", &c.transaction_spacing)
       .Optional("production_replication_factor", &c.production_replication_factor)
       .Optional("production_min_insync_replicas", &c.production_min_insync_replicas);
   kafka.Check(c.internal_replication_factor >= 1, "internal_replication_factor",
@@ -85,6 +86,9 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
               "must not exceed delivery_timeout");
   kafka.Check(c.delivery_timeout <= c.transaction_timeout, "delivery_timeout",
               "must not exceed transaction_timeout");
+  kafka.Check(
+      c.transaction_spacing >= absl::ZeroDuration() && c.transaction_spacing <= absl::Seconds(1),
+      "transaction_spacing", "must be between 0s and 1s");
   for (const auto& [k, v] : c.kafka_properties) {
     kafka.Check(!absl::StrContains(k, "password") && !absl::StrContains(k, "secret") &&
                     k != "ssl.key.pem" && k != "sasl.oauthbearer.config",

@@ -113,6 +113,9 @@ struct NodeConfig {
   absl::Duration delivery_timeout = absl::Seconds(20);
   absl::Duration transaction_timeout = absl::Seconds(60);
   absl::Duration kafka_request_timeout = absl::Seconds(10);
+  // The least time between two transactions of one transactional producer (ingest, mirrors,
+  // views): kafka::ProducerOptions::transaction_spacing.
+  absl::Duration transaction_spacing = absl::Milliseconds(5);
   int32_t production_replication_factor = 3;  // below: a warning at start
   int32_t production_min_insync_replicas = 2;
   // registry:

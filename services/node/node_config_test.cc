@@ -1,5 +1,6 @@
 #include "services/node/node_config.h"
 
+#include "absl/strings/str_cat.h"
 #include "common/status/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -67,6 +68,7 @@ TEST(NodeConfigTest, ParsesAFullConfiguration) {
   EXPECT_EQ(c.datasets[0].retention, absl::Hours(2160));
   ASSERT_EQ(c.identities.size(), 2u);
   EXPECT_EQ(c.identities[1].token_file, "/etc/polder/tokens/parking");
+  EXPECT_EQ(c.transaction_spacing, absl::Milliseconds(5));
   EXPECT_TRUE(CheckSizeLimits(c, DeriveSizeLimits(c),
                               {{"groningen.mobility.bike-counts", (1 << 20) + 1024}})
                   .empty());
@@ -121,6 +123,34 @@ TEST(NodeConfigTest, ErrorsNameTheKey) {
                       "n.yaml"),
       StatusIs(absl::StatusCode::kInvalidArgument,
                HasSubstr("reaches the registry only on loopback")));
+}
+
+TEST(NodeConfigTest, TransactionSpacingIsBounded) {
+  const std::string kafka = "  bootstrap_servers: kafka-0:9093\n";
+  ASSERT_OK_AND_ASSIGN(
+      NodeConfig c,
+      ParseNodeConfig(Replace(kValid, kafka, kafka + "  transaction_spacing: 0s\n"), "n.yaml"));
+  EXPECT_EQ(c.transaction_spacing, absl::ZeroDuration());
+  ASSERT_OK_AND_ASSIGN(
+      c,
+      ParseNodeConfig(Replace(kValid, kafka, kafka + "  transaction_spacing: 12ms\n"), "n.yaml"));
+  EXPECT_EQ(c.transaction_spacing, absl::Milliseconds(12));
+  EXPECT_THAT(
+      ParseNodeConfig(Replace(kValid, kafka, kafka + "  transaction_spacing: 2s\n"), "n.yaml"),
+      StatusIs(
+          absl::StatusCode::kInvalidArgument,
+          HasSubstr("kafka.transaction_spacing (line 7): must be between 0s and 1s, got '2s'")));
+  for (const char* bad : {"-5ms", "soon"}) {
+    EXPECT_THAT(
+        ParseNodeConfig(
+            Replace(kValid, kafka, absl::StrCat(kafka, "  transaction_spacing: ", bad, "\n")),
+            "n.yaml"),
+        StatusIs(absl::StatusCode::kInvalidArgument,
+                 HasSubstr(absl::StrCat("kafka.transaction_spacing (line 7): expected a duration "
+                                        "such as '250ms', '5s' or '1h30m', got '",
+                                        bad, "'"))))
+        << bad;
+  }
 }
 
 TEST(NodeConfigTest, FederationSection) {

@@ -400,6 +400,9 @@ absl::Status MirrorSession::StreamOnce(MirrorWriter& writer, ProviderConnection&
     {
       absl::MutexLock lock(&qmu);
       qmu.Await(absl::Condition(&has_messages));
+      // The next transaction starts no earlier than the writer allows (see
+      // kafka::ProducerOptions::transaction_spacing): what arrives until then joins it.
+      qmu.AwaitWithDeadline(absl::Condition(&pumped_all), writer.next_write_at());
       if (queue.empty()) {
         if (overflowed) failure = ProviderBrokeProtocol(queue_limit, window);
         break;  // the stream ended

@@ -96,6 +96,8 @@ class MirrorWriter {
 
   bool fenced() const { return state_.fenced(); }
   bool needs_recovery() const { return state_.needs_recovery(); }
+  // When the next write may start its transaction (WriteAll waits until then).
+  absl::Time next_write_at() const { return state_.next_transaction_at(); }
 
  private:
   MirrorWriter(Options options, kafka::ClientFactory& kafka)

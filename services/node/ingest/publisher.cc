@@ -247,6 +247,9 @@ void Publisher::Loop() {
         continue;
       }
       if (queue_.empty()) break;  // draining and nothing left
+      // The next transaction starts no earlier than the producer's transaction_spacing allows:
+      // what is published until then joins it (state_ is only used by this thread).
+      mu_.AwaitWithDeadline(absl::Condition(&draining_), state_.next_transaction_at());
       int64_t bytes = 0;
       while (!queue_.empty() &&
              (group.empty() || bytes + queue_.front()->bytes <= options_.max_transaction_bytes)) {

@@ -194,6 +194,7 @@ std::unique_ptr<SubscriptionsSubsystem> SubscriptionsSubsystem::Build(
     so.writer.producer.batch_bytes = limits.producer_batch_bytes;
     so.writer.producer.delivery_timeout = config.delivery_timeout;
     so.writer.producer.transaction_timeout = config.transaction_timeout;
+    so.writer.producer.transaction_spacing = config.transaction_spacing;
     // Each group commit flushes at once; records queue up anyway while a request is in flight.
     so.writer.producer.linger = absl::ZeroDuration();
     // A view's mirror is a subscription of its own: its own transactional id and cursor.

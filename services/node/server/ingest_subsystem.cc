@@ -22,6 +22,7 @@ absl::StatusOr<std::unique_ptr<IngestSubsystem>> IngestSubsystem::Build(
   po.producer.transactional_id = config.transactional_id;
   po.producer.delivery_timeout = config.delivery_timeout;
   po.producer.transaction_timeout = config.transaction_timeout;
+  po.producer.transaction_spacing = config.transaction_spacing;
   po.producer.max_request_bytes = limits.producer_max_request_bytes;
   po.producer.batch_bytes = limits.producer_batch_bytes;
   po.keys_consumer.client = NodeKafkaClient(config);

@@ -115,6 +115,7 @@ absl::StatusOr<ViewJob::Options> ViewsSubsystem::OptionsFor(const views::ViewSet
   o.producer.batch_bytes = limits.producer_batch_bytes;
   o.producer.delivery_timeout = config_.delivery_timeout;
   o.producer.transaction_timeout = config_.transaction_timeout;
+  o.producer.transaction_spacing = config_.transaction_spacing;
   o.producer.linger = absl::ZeroDuration();  // each commit flushes at once
   o.consumer.client = NodeKafkaClient(config_);
   o.consumer.max_partition_fetch_bytes = limits.consumer_max_partition_fetch_bytes;
