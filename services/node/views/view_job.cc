@@ -56,7 +56,13 @@ ViewJob::ViewJob(Options options, kafka::ClientFactory& kafka)
   changelog_topic_ = views::ViewChangelogTopic(options_.spec.dataset);
 }
 
-ViewJob::~ViewJob() = default;
+ViewJob::~ViewJob() {
+  {
+    absl::MutexLock lock(&read_mu_);
+    reader_stopping_ = true;
+  }
+  if (reader_.joinable()) reader_.join();  // within one poll_wait
+}
 
 absl::StatusOr<std::unique_ptr<ViewJob>> ViewJob::Start(Options options,
                                                         kafka::ClientFactory& kafka) {
@@ -212,6 +218,7 @@ absl::Status ViewJob::Recover() {
                                 {"watermark", engine_->watermark() == absl::InfinitePast()
                                                   ? std::string("none")
                                                   : Rfc3339(engine_->watermark())}});
+  reader_ = std::thread([this] { ReadLoop(); });
   return absl::OkStatus();
 }
 
@@ -274,22 +281,52 @@ void ViewJob::Late(int32_t partition, int64_t offset) {
   runs_[key] = views::RecordRun{partition, offset, offset, 1, ""};
 }
 
-absl::Status ViewJob::Step() {
+int64_t ViewJob::read_ahead() const {
+  absl::MutexLock lock(&read_mu_);
+  return read_items_;
+}
+
+void ViewJob::ReadLoop() {
+  while (true) {
+    uint64_t serving = 0;
+    {
+      absl::MutexLock lock(&read_mu_);
+      auto may_read = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_) {
+        return reader_stopping_ || read_items_ < options_.read_ahead ||
+               polls_requested_ > polls_answered_;
+      };
+      read_mu_.Await(absl::Condition(&may_read));
+      if (reader_stopping_) return;
+      serving = polls_requested_;  // requests made before this poll starts
+    }
+    absl::StatusOr<std::vector<Item>> items = ReadOnce();
+    absl::MutexLock lock(&read_mu_);
+    polls_answered_ = std::max(polls_answered_, serving);
+    if (!items.ok()) {
+      read_error_ = items.status();
+      return;  // the job is restarted from its changelog
+    }
+    read_items_ += static_cast<int64_t>(items->size());
+    read_.push_back(*std::move(items));
+  }
+}
+
+absl::StatusOr<std::vector<ViewJob::Item>> ViewJob::ReadOnce() {
   ASSIGN_OR_RETURN(std::vector<kafka::ConsumedRecord> records,
                    consumer_->Poll(options_.poll_wait, 10000));
-  const absl::Time now = options_.now();
+  std::vector<Item> items;
+  items.reserve(records.size() + static_cast<size_t>(options_.source_partitions));
   std::vector<std::pair<std::string, std::string>> headers;
   for (const kafka::ConsumedRecord& r : records) {
-    dirty_ = true;
+    Item& item = items.emplace_back();
+    item.kind = Item::Kind::kUnreadable;
+    item.partition = r.partition;
+    item.offset = r.offset;
     headers.clear();
     for (const kafka::Header& h : r.headers) headers.emplace_back(h.key, h.value);
     absl::StatusOr<wire::DecodedRecord> decoded =
         wire::ReadRecordValue(headers, r.value, options_.federation);
-    if (!decoded.ok()) {
-      Reject(r.partition, r.offset, "unreadable");
-      engine_->Skip(r.partition, r.offset + 1);
-      continue;
-    }
+    if (!decoded.ok()) continue;
     absl::StatusOr<const views::Binding*> binding = BindingFor(decoded->frame.schema_id);
     if (!binding.ok() &&
         (absl::IsUnavailable(binding.status()) || absl::IsDeadlineExceeded(binding.status()))) {
@@ -297,50 +334,91 @@ absl::Status ViewJob::Step() {
       // recovery, rather than count it as unreadable.
       return binding.status();
     }
-    absl::StatusOr<views::Fact> fact = absl::InvalidArgumentError("unreadable");
-    if (binding.ok()) {
-      // One message per schema, cleared and reused: no allocation per record.
-      std::unique_ptr<pb::Message>& message = scratch_[decoded->frame.schema_id];
-      if (message == nullptr) {
-        const pb::Descriptor* d = *options_.descriptor_of(decoded->frame.schema_id);
-        message.reset(messages_.GetPrototype(d)->New());
-      } else {
-        message->Clear();
-      }
-      if (message->ParseFromArray(decoded->frame.payload.data(),
-                                  static_cast<int>(decoded->frame.payload.size()))) {
-        fact = (*binding)->Extract(*message, *keys_);
-      }
+    if (!binding.ok()) continue;
+    // One message per schema, cleared and reused: no allocation per record.
+    std::unique_ptr<pb::Message>& message = scratch_[decoded->frame.schema_id];
+    if (message == nullptr) {
+      const pb::Descriptor* d = *options_.descriptor_of(decoded->frame.schema_id);
+      message.reset(messages_.GetPrototype(d)->New());
+    } else {
+      message->Clear();
     }
-    if (!fact.ok()) {
-      Reject(r.partition, r.offset, "unreadable");
-      engine_->Skip(r.partition, r.offset + 1);
+    if (!message->ParseFromArray(decoded->frame.payload.data(),
+                                 static_cast<int>(decoded->frame.payload.size()))) {
       continue;
     }
-    fact->partition = r.partition;
-    fact->offset = r.offset;
-    switch (engine_->Offer(*fact, now)) {
-      case views::Outcome::kMerged:
-        ++stats_.merged;
-        break;
-      case views::Outcome::kTooNew:
-        Reject(r.partition, r.offset, "too_new");
-        break;
-      case views::Outcome::kTooOld:
-        Reject(r.partition, r.offset, "too_old");
-        break;
-      case views::Outcome::kLate:
-        Late(r.partition, r.offset);
-        break;
-    }
+    absl::StatusOr<views::Fact> fact = (*binding)->Extract(*message, *keys_);
+    if (!fact.ok()) continue;
+    item.kind = Item::Kind::kFact;
+    item.fact = *std::move(fact);
+    item.fact.partition = r.partition;
+    item.fact.offset = r.offset;
   }
   // Past transaction markers and aborted records too, so the stored positions are exact.
   for (int32_t p = 0; p < options_.source_partitions; ++p) {
     absl::StatusOr<int64_t> pos = consumer_->Position(source_topic_, p);
-    if (pos.ok() && *pos > engine_->positions().at(p)) {
-      engine_->Skip(p, *pos);
+    if (!pos.ok()) continue;
+    Item& item = items.emplace_back();
+    item.kind = Item::Kind::kPosition;
+    item.partition = p;
+    item.offset = *pos;
+  }
+  return items;
+}
+
+void ViewJob::Apply(Item& item, absl::Time now) {
+  switch (item.kind) {
+    case Item::Kind::kPosition:
+      if (item.offset > engine_->positions().at(item.partition)) {
+        engine_->Skip(item.partition, item.offset);
+        dirty_ = true;
+      }
+      return;
+    case Item::Kind::kUnreadable:
       dirty_ = true;
-    }
+      Reject(item.partition, item.offset, "unreadable");
+      engine_->Skip(item.partition, item.offset + 1);
+      return;
+    case Item::Kind::kFact:
+      break;
+  }
+  dirty_ = true;
+  switch (engine_->Offer(item.fact, now)) {
+    case views::Outcome::kMerged:
+      ++stats_.merged;
+      break;
+    case views::Outcome::kTooNew:
+      Reject(item.partition, item.offset, "too_new");
+      break;
+    case views::Outcome::kTooOld:
+      Reject(item.partition, item.offset, "too_old");
+      break;
+    case views::Outcome::kLate:
+      Late(item.partition, item.offset);
+      break;
+  }
+}
+
+absl::Status ViewJob::Step() {
+  std::deque<std::vector<Item>> polls;
+  std::optional<absl::Status> failed;
+  {
+    absl::MutexLock lock(&read_mu_);
+    const uint64_t want = ++polls_requested_;
+    auto answered = [this, want]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_) {
+      return polls_answered_ >= want || read_error_.has_value();
+    };
+    read_mu_.Await(absl::Condition(&answered));
+    polls.swap(read_);
+    read_items_ = 0;
+    failed = read_error_;
+  }
+  // A read that failed ends the job: it restarts from its changelog and reads again from the
+  // committed positions, so what was read before the failure needs no applying.
+  if (failed.has_value()) return *failed;
+  const absl::Time now = options_.now();
+  for (std::vector<Item>& poll : polls) {
+    for (Item& item : poll) Apply(item, now);
   }
   if (now - last_commit_ >= options_.commit_interval) return Commit();
   return absl::OkStatus();

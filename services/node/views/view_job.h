@@ -10,6 +10,11 @@
 // after kill -9 nothing is emitted twice or lost. A job whose commit failed must be started
 // again (Run returns the error; the node's supervisor restarts it).
 //
+// Two threads: a reader thread polls the source and reduces each record to a fact (decoding,
+// parsing and binding, the larger part of the work per record) ahead of the job, up to
+// `read_ahead` facts; the caller's thread applies them to the views in source order, guards,
+// gates and commits. So records are decoded while a commit waits for the broker.
+//
 //   ASSIGN_OR_RETURN(std::unique_ptr<ViewJob> job, ViewJob::Start(options, clients));
 //   RETURN_IF_ERROR(job->Run(stop));
 #ifndef POLDER_SERVICES_NODE_VIEWS_VIEW_JOB_H_
@@ -17,13 +22,18 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/kafka/client_factory.h"
 #include "common/kafka/state_writer.h"
@@ -55,6 +65,9 @@ class ViewJob {
     kafka::ConsumerOptions consumer;  // client settings
     absl::Duration commit_interval = absl::Milliseconds(100);
     absl::Duration poll_wait = absl::Milliseconds(100);
+    // How many facts the reader thread may hold ahead of the job (besides one poll's worth,
+    // up to 10,000, read for each Step). About 200 bytes each.
+    int64_t read_ahead = 50000;
     absl::Duration kafka_timeout = absl::Seconds(30);
     // The dataset's message in its current schema: the set is bound to it at start (and
     // refused if it does not fit); it also gives the personal-data class.
@@ -88,7 +101,9 @@ class ViewJob {
                                                         kafka::ClientFactory& kafka);
   ~ViewJob();
 
-  // One poll (waiting up to poll_wait) and, when due, one commit.
+  // Applies every fact the reader has produced, including those of a poll that started after
+  // this call (so a Step sees at least what one poll at the time of the call would; it waits up
+  // to poll_wait when nothing is there), then, when due, commits.
   absl::Status Step();
   // Steps until `stop`, then commits what is pending.
   absl::Status Run(const std::atomic<bool>& stop);
@@ -96,10 +111,26 @@ class ViewJob {
   absl::Status Commit();
 
   Stats stats() const { return stats_; }
+  // Items the reader thread holds that no Step has applied yet (thread-safe).
+  int64_t read_ahead() const;
 
  private:
+  // What the reader thread hands to the job, in source order.
+  struct Item {
+    enum class Kind { kFact, kUnreadable, kPosition };
+    Kind kind = Kind::kFact;
+    int32_t partition = 0;
+    int64_t offset = 0;  // kPosition: the consumer's position (past markers and aborted records)
+    views::Fact fact;    // kFact
+  };
+
   ViewJob(Options options, kafka::ClientFactory& kafka);
   absl::Status Recover();
+  // The reader thread: polls and reduces records to items until stopped or a read fails.
+  void ReadLoop();
+  // One poll's items; an error when the source or a schema cannot be read now.
+  absl::StatusOr<std::vector<Item>> ReadOnce();
+  void Apply(Item& item, absl::Time now);
   absl::StatusOr<const views::Binding*> BindingFor(int32_t schema_id);
   void Reject(int32_t partition, int64_t offset, const std::string& reason);
   void Late(int32_t partition, int64_t offset);
@@ -110,6 +141,8 @@ class ViewJob {
 
   Options options_;
   kafka::ClientFactory& kafka_;
+  // Owned by the reader thread once it runs: consumer_, keys_, messages_, scratch_, bindings_,
+  // unbindable_. Everything else belongs to the caller's thread (Step, Commit).
   std::string source_topic_;
   std::string changelog_topic_;
   std::unique_ptr<kafka::StateWriter> state_;
@@ -139,6 +172,16 @@ class ViewJob {
   int64_t emitting_commits_ = 0;
   absl::Time last_commit_;
   Stats stats_;
+
+  // Between the reader thread and Step.
+  mutable absl::Mutex read_mu_;
+  std::deque<std::vector<Item>> read_ ABSL_GUARDED_BY(read_mu_);  // one vector per poll
+  int64_t read_items_ ABSL_GUARDED_BY(read_mu_) = 0;
+  uint64_t polls_requested_ ABSL_GUARDED_BY(read_mu_) = 0;  // by Step
+  uint64_t polls_answered_ ABSL_GUARDED_BY(read_mu_) = 0;   // requests a finished poll served
+  std::optional<absl::Status> read_error_ ABSL_GUARDED_BY(read_mu_);
+  bool reader_stopping_ ABSL_GUARDED_BY(read_mu_) = false;
+  std::thread reader_;  // started last in Recover, joined first in the destructor
 };
 
 }  // namespace node

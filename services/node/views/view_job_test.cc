@@ -3,6 +3,7 @@
 // across restarts, a crash between producing and committing, and fencing.
 #include "services/node/views/view_job.h"
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -252,6 +253,54 @@ TEST_F(ViewJobTest, RejectedAndUnreadableRecordsAreCountedAndMoveNothing) {
   EXPECT_EQ(s.rejected.at("too_old"), 1);
   EXPECT_EQ(s.rejected.at("unreadable"), 2);
   EXPECT_EQ(s.merged, 5);
+}
+
+TEST_F(ViewJobTest, ASchemaThatCannotBeFetchedNowEndsTheJobAndItsRecordsAreReadAgain) {
+  // The reader thread meets a record whose schema the registry cannot serve now: the job ends
+  // with UNAVAILABLE (its supervisor restarts it), nothing is counted as unreadable, and the
+  // restarted job reads those records again from the committed positions.
+  std::atomic<bool> registry_down{false};
+  ViewJob::Options o = Options();
+  o.descriptor_of = [&](int32_t id) -> absl::StatusOr<const google::protobuf::Descriptor*> {
+    if (registry_down.load()) return absl::UnavailableError("registry unreachable (injected)");
+    if (id == kSchemaId) return mobility::BikeCount::descriptor();
+    return absl::NotFoundError(absl::StrCat("schema ", id, " is not registered"));
+  };
+  registry_down = true;
+  absl::StatusOr<std::unique_ptr<ViewJob>> first = ViewJob::Start(o, clients_);
+  ASSERT_OK(first.status());
+  for (int i = 0; i < 4; ++i) Produce(absl::StrCat("c", i), At(11, 10), 10);
+  absl::Status ended;
+  for (int i = 0; i < 5 && ended.ok(); ++i) ended = (*first)->Step();
+  EXPECT_THAT(ended, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("injected")));
+  EXPECT_TRUE((*first)->stats().rejected.empty());
+  EXPECT_EQ((*first)->stats().merged, 0);
+  first->reset();
+
+  registry_down = false;
+  absl::StatusOr<std::unique_ptr<ViewJob>> second = ViewJob::Start(o, clients_);
+  ASSERT_OK(second.status());
+  Drain(**second);
+  EXPECT_EQ((*second)->stats().merged, 4);
+  EXPECT_TRUE((*second)->stats().rejected.empty());
+}
+
+TEST_F(ViewJobTest, TheReaderHoldsNoMoreThanItsReadAheadBeforeTheJobAsks) {
+  ViewJob::Options o = Options();
+  o.read_ahead = 1;
+  absl::StatusOr<std::unique_ptr<ViewJob>> job = ViewJob::Start(o, clients_);
+  ASSERT_OK(job.status());
+  for (int i = 0; i < 3; ++i) Produce(absl::StrCat("a", i), At(11, 10), 1);
+  // The reader polls until it holds at least one item (its bound), then waits for the job.
+  for (int i = 0; i < 2000 && (*job)->read_ahead() == 0; ++i) absl::SleepFor(absl::Milliseconds(1));
+  const int64_t held = (*job)->read_ahead();
+  EXPECT_GE(held, 1);
+  for (int i = 0; i < 3; ++i) Produce(absl::StrCat("b", i), At(11, 10), 1);
+  absl::SleepFor(absl::Milliseconds(50));  // time enough for the reader to poll again if it could
+  EXPECT_EQ((*job)->read_ahead(), held) << "the reader polled past its bound";
+  // A Step asks for a fresh poll beyond the bound and applies everything.
+  ASSERT_OK((*job)->Step());
+  EXPECT_EQ((*job)->stats().merged, 6);
 }
 
 TEST_F(ViewJobTest, IdleCloseEmitsWhenTheSourceFallsSilent) {
