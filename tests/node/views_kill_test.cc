@@ -4,6 +4,7 @@
 // each restart the output must hold exactly one record per (window, group), each equal to a
 // recomputation from the source topic with the node's own view key — so nothing was emitted
 // twice, lost, or merged twice into a cell.
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <random>
@@ -13,7 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "common/kafka/rdkafka_client_factory.h"
 #include "common/views/binding.h"
+#include "common/views/changelog.h"
 #include "common/views/engine.h"
+#include "common/views/gate.h"
 #include "common/views/guard.h"
 #include "common/views/names.h"
 #include "common/views/ptable.h"
@@ -107,7 +110,39 @@ class ViewsKillTest : public FederationFixture {
     return seen.size();
   }
 
-  // The cells recomputed from the source topic with the node's key, as the guard publishes them.
+  // The close decisions the node committed, read from its changelog, in commit order (each
+  // commit's decisions share its watermark and input positions; the watermark only grows).
+  std::vector<views::CloseDecision> Closes() {
+    const views::SetLayout layout = views::SetLayout::Of(Spec(), true);
+    kafka::ConsumerOptions o;
+    o.client = ClientOptions();
+    o.client.bootstrap_servers = broker().bootstrap_servers();
+    o.read_committed = true;
+    kafka::RdKafkaClientFactory clients;
+    views::RestoredViews restored;
+    EXPECT_OK(
+        kafka::ReadToEnd(clients, o, views::ViewChangelogTopic(kBikes), 0, 0, absl::Seconds(30),
+                         [&](const kafka::ConsumedRecord& r) -> absl::Status {
+                           if (!r.key.has_value()) return absl::DataLossError("no key");
+                           return restored.Apply(
+                               layout, *r.key,
+                               r.tombstone ? std::nullopt : std::optional<std::string>(r.value));
+                         })
+            .status());
+    std::vector<views::CloseDecision> out;
+    for (const auto& [key, d] : restored.closes) out.push_back(d);
+    std::sort(out.begin(), out.end(),
+              [](const views::CloseDecision& a, const views::CloseDecision& b) {
+                return a.watermark < b.watermark;
+              });
+    return out;
+  }
+
+  // The cells recomputed from the source topic with the node's key, replaying the changelog's
+  // close decisions: for each commit that closed windows, the source records before its input
+  // positions are offered (a record of a window closed earlier is late, as it was for the
+  // node), the watermark moves to the decision's, and the cells that close are guarded and
+  // gated together, as the node's commit did.
   std::map<std::pair<int64_t, std::string>, views::PublishedCell> Recompute(size_t records) {
     const views::ViewSetSpec spec = Spec();
     views::SetLayout layout = views::SetLayout::Of(spec, true);
@@ -125,24 +160,61 @@ class ViewsKillTest : public FederationFixture {
     if (!clock.ok() || !key.ok() || !table.ok() || !binding.ok()) return out;
     const absl::Time now = absl::Now();
     views::Engine engine(&layout, &*clock, {0, 1, 2}, now);
+    views::Guard guard(spec.guard, views::DataClass::kAggregated, &*table);
+    views::Gate gate(&layout, &*clock, spec.guard, views::DataClass::kAggregated, &*table);
     const std::vector<kafka::ConsumedRecord> source =
         ReadRecords(kTopic, kPartitions, records, absl::Seconds(30));
     EXPECT_EQ(source.size(), records) << "every acknowledged record is in the source once";
-    for (const kafka::ConsumedRecord& r : source) {
-      absl::StatusOr<wire::Frame> f = wire::Decode(r.value);
-      EXPECT_OK(f.status());
-      mobility::BikeCount b;
-      EXPECT_TRUE(b.ParseFromArray(f->payload.data(), static_cast<int>(f->payload.size())));
-      absl::StatusOr<views::Fact> fact = binding->Extract(b, *key);
-      EXPECT_OK(fact.status());
-      fact->partition = r.partition;
-      fact->offset = r.offset;
-      EXPECT_EQ(engine.Offer(*fact, now), views::Outcome::kMerged);
+    std::map<int32_t, std::vector<const kafka::ConsumedRecord*>> by_partition;
+    for (const kafka::ConsumedRecord& r : source) by_partition[r.partition].push_back(&r);
+    for (auto& [p, rs] : by_partition) {
+      std::sort(rs.begin(), rs.end(),
+                [](const kafka::ConsumedRecord* a, const kafka::ConsumedRecord* b) {
+                  return a->offset < b->offset;
+                });
     }
-    engine.AdvanceTo(absl::InfiniteFuture());
-    views::Guard guard(spec.guard, views::DataClass::kAggregated, &*table);
-    for (const views::ClosedCell& c : engine.TakeClosed()) {
-      out[{absl::ToUnixSeconds(c.cell.window.start), c.id.group_key}] = guard.Apply(layout, c);
+    std::map<int32_t, size_t> fed;
+    const std::vector<views::CloseDecision> closes = Closes();
+    EXPECT_FALSE(closes.empty()) << "the changelog holds no close decision";
+    for (size_t i = 0; i < closes.size();) {
+      // One commit: the decisions with the same watermark.
+      size_t j = i;
+      while (j < closes.size() && closes[j].watermark == closes[i].watermark) ++j;
+      for (const auto& [p, position] : closes[i].positions) {
+        const std::vector<const kafka::ConsumedRecord*>& rs = by_partition[p];
+        for (size_t& n = fed[p]; n < rs.size() && rs[n]->offset < position; ++n) {
+          absl::StatusOr<wire::Frame> f = wire::Decode(rs[n]->value);
+          EXPECT_OK(f.status());
+          mobility::BikeCount b;
+          EXPECT_TRUE(b.ParseFromArray(f->payload.data(), static_cast<int>(f->payload.size())));
+          absl::StatusOr<views::Fact> fact = binding->Extract(b, *key);
+          EXPECT_OK(fact.status());
+          fact->partition = rs[n]->partition;
+          fact->offset = rs[n]->offset;
+          const views::Outcome o = engine.Offer(*fact, now);
+          EXPECT_TRUE(o == views::Outcome::kMerged || o == views::Outcome::kLate);
+        }
+      }
+      engine.AdvanceTo(closes[i].watermark);
+      const std::vector<views::ClosedCell> closed = engine.TakeClosed();
+      std::vector<views::PublishedCell> published;
+      for (const views::ClosedCell& c : closed) published.push_back(guard.Apply(layout, c));
+      EXPECT_OK(gate.Apply(closed, &published).status());
+      for (size_t c = 0; c < closed.size(); ++c) {
+        out[{absl::ToUnixSeconds(closed[c].cell.window.start), closed[c].id.group_key}] =
+            published[c];
+      }
+      // Each decision of the commit names a window that closed here, with as many cells.
+      for (size_t d = i; d < j; ++d) {
+        const int64_t cells =
+            std::count_if(closed.begin(), closed.end(), [&](const views::ClosedCell& c) {
+              return spec.views[c.id.view].id == closes[d].view &&
+                     c.cell.window.start == closes[d].window_start;
+            });
+        EXPECT_EQ(cells, closes[d].cells)
+            << closes[d].view << " window " << absl::FormatTime(closes[d].window_start);
+      }
+      i = j;
     }
     return out;
   }
