@@ -12,6 +12,10 @@ absl::StatusOr<WindowSize> ParseWindowSize(absl::string_view text) {
   return absl::InvalidArgumentError(absl::StrCat("window '", text, "' is not one of 15m, 1h, 1d"));
 }
 
+std::string FormatInstant(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone());
+}
+
 absl::string_view WindowSizeName(WindowSize size) {
   switch (size) {
     case WindowSize::kQuarterHour:

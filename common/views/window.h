@@ -24,6 +24,10 @@ absl::StatusOr<WindowSize> ParseWindowSize(absl::string_view text);
 // The config spelling: "15m", "1h", "1d".
 absl::string_view WindowSizeName(WindowSize size);
 
+// An instant as RFC 3339 in UTC with the fraction it has ("2026-12-03T11:15:00Z",
+// "…T11:14:59.999Z"): window bounds in cells, logs and /statusz.
+std::string FormatInstant(absl::Time t);
+
 struct Window {
   absl::Time start;  // inclusive
   absl::Time end;    // exclusive

@@ -158,6 +158,13 @@ TEST(WindowOrderTest, WindowsOrderByStartThenEnd) {
   EXPECT_NE(a, b);
 }
 
+TEST(FormatInstantTest, UtcWithTheFractionTheInstantHas) {
+  const absl::Time t =
+      absl::FromCivil(absl::CivilSecond(2026, 12, 3, 11, 15, 0), absl::UTCTimeZone());
+  EXPECT_EQ(FormatInstant(t), "2026-12-03T11:15:00Z");
+  EXPECT_EQ(FormatInstant(t - absl::Milliseconds(1)), "2026-12-03T11:14:59.999Z");
+}
+
 }  // namespace
 }  // namespace views
 }  // namespace polder

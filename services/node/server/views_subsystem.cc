@@ -7,6 +7,7 @@
 #include "common/log/log.h"
 #include "common/status/status_macros.h"
 #include "common/views/names.h"
+#include "common/views/window.h"
 #include "services/node/server/startup.h"
 
 namespace polder {
@@ -31,11 +32,6 @@ ViewJob::Stats Sum(const ViewJob::Stats& a, const ViewJob::Stats& b) {
   s.gate.c3_violations += b.gate.c3_violations;
   s.gate.lps += b.gate.lps;
   return s;
-}
-
-std::string Rfc3339(absl::Time t) {
-  if (t == absl::InfinitePast()) return "";
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone());
 }
 
 }  // namespace
@@ -203,7 +199,9 @@ nlohmann::json ViewsSubsystem::Status() const {
                    {"state", set->state},
                    {"error", set->last_error},
                    {"restarts", set->restarts},
-                   {"watermark", Rfc3339(total.watermark)},
+                   {"watermark", total.watermark == absl::InfinitePast()
+                                     ? std::string()
+                                     : views::FormatInstant(total.watermark)},
                    {"records_merged", total.merged},
                    {"records_late", total.late},
                    {"records_rejected", total.rejected},

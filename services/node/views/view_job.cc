@@ -11,6 +11,7 @@
 #include "common/log/log.h"
 #include "common/status/status_macros.h"
 #include "common/views/names.h"
+#include "common/views/window.h"
 #include "common/wire/confluent_frame.h"
 #include "common/wire/record_headers.h"
 #include "proto/polder/views/v1/aggregate_cell.pb.h"
@@ -37,10 +38,6 @@ vv1::Protection ToProto(views::Protection p) {
       return vv1::PROTECTION_GATE;
   }
   return vv1::PROTECTION_UNSPECIFIED;
-}
-
-std::string Rfc3339(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone());
 }
 
 bool FileExists(const std::string& path) {
@@ -217,7 +214,7 @@ absl::Status ViewJob::Recover() {
                                 {"open_cells", static_cast<int64_t>(engine_->open_cells().size())},
                                 {"watermark", engine_->watermark() == absl::InfinitePast()
                                                   ? std::string("none")
-                                                  : Rfc3339(engine_->watermark())}});
+                                                  : views::FormatInstant(engine_->watermark())}});
   reader_ = std::thread([this] { ReadLoop(); });
   return absl::OkStatus();
 }
@@ -527,7 +524,7 @@ absl::Status ViewJob::Fill(const std::vector<views::ClosedCell>& closed,
     r.key = c.id.group_key;
     r.value = header + cell.SerializeAsString();
     r.timestamp_ms = absl::ToUnixMillis(out.window.end);
-    const std::string start = Rfc3339(out.window.start);
+    const std::string start = views::FormatInstant(out.window.start);
     r.headers = {{"ce_specversion", "1.0"},
                  {"ce_id", absl::StrCat("view:", spec.dataset, "/", view.id, "/",
                                         definition_hashes_[c.id.view].substr(0, 12), "/", start,
