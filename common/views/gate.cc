@@ -307,14 +307,14 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
         return {low, static_cast<double>(hi)};
       }
       case GateEntry::Kind::kThreshold:
-        return {1, k_max};
       case GateEntry::Kind::kProtected:
+        // Every withheld cell carries the same label, which bounds nothing: a THRESHOLD cell is
+        // not known to be below k.
         return {0, LinearProgram::kInfinity};
     }
     return {0, LinearProgram::kInfinity};
   };
-  auto label_bounds = [&](int i) -> std::pair<double, double> {
-    if (entries.at(b.ids[i]).kind == GateEntry::Kind::kThreshold) return {1, k_max};
+  auto label_bounds = [&](int) -> std::pair<double, double> {
     return {0, LinearProgram::kInfinity};
   };
   const bool additive = class_ == DataClass::kAggregated;

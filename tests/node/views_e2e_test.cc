@@ -275,7 +275,7 @@ TEST_F(ViewsE2eTest, AShuttleViewCountsDistinctShuttlesAndProtectsSmallGroups) {
   const vv1::AggregateCell& manual = cells.at("mode=MODE_MANUAL");
   EXPECT_EQ(manual.window_start().seconds(), absl::ToUnixSeconds(earlier));
   EXPECT_FALSE(manual.measures(0).has_value()) << "two shuttles are below k";
-  EXPECT_EQ(manual.measures(0).protection(), vv1::PROTECTION_THRESHOLD);
+  EXPECT_EQ(manual.measures(0).protection(), vv1::PROTECTION_SUPPRESSED);
 
   // Seven distinct shuttles (21 records): the published count is the p-table's value for 7 at
   // the cell key — the sum of the shuttles' record keys under the node's view key.

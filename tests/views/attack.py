@@ -1,8 +1,8 @@
 """The differencing attack on a day of published views (ADR 0016 §11, §13).
 
 Reads what tests/views/attack_data wrote and attacks it as the ADR's attacker: it knows every
-publication of every view of the dataset, the p-table's existence sets, k, p, the labels and the
-relations between views — derived here from the view definitions, independently of the node's
+publication of every view of the dataset, the p-table's existence sets, k, p, which cells are
+withheld (one label for every reason, so it bounds nothing) and the relations between views — derived here from the view definitions, independently of the node's
 gate — but no true value. For every cell it bounds the true count by linear programming
 (SciPy's HiGHS, independent of the node's CLP) and checks the criteria:
 
@@ -132,8 +132,8 @@ class Attack:
 
     def bounds(self, i, labels_only):
         c = self.cells[i]
-        if c["protection"] == "THRESHOLD":
-            return (1, self.k - 1)
+        # Every withheld cell is published with one label (PROTECTION_SUPPRESSED), whatever
+        # its reason: the attacker learns nothing from it but that the cell is withheld.
         if "published" not in c or labels_only:
             return (0, None)
         y = c["published"]

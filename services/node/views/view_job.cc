@@ -24,20 +24,10 @@ namespace vv1 = ::polder::views::v1;
 
 namespace {
 
+// What a cell says of its protection: published, or withheld — never why (ADR 0016
+// amendments: a reason bounds the cell for an attacker; the gate keeps it internally).
 vv1::Protection ToProto(views::Protection p) {
-  switch (p) {
-    case views::Protection::kNone:
-      return vv1::PROTECTION_UNSPECIFIED;
-    case views::Protection::kThreshold:
-      return vv1::PROTECTION_THRESHOLD;
-    case views::Protection::kDominance:
-      return vv1::PROTECTION_DOMINANCE;
-    case views::Protection::kSecondary:
-      return vv1::PROTECTION_SECONDARY;
-    case views::Protection::kGate:
-      return vv1::PROTECTION_GATE;
-  }
-  return vv1::PROTECTION_UNSPECIFIED;
+  return p == views::Protection::kNone ? vv1::PROTECTION_UNSPECIFIED : vv1::PROTECTION_SUPPRESSED;
 }
 
 bool FileExists(const std::string& path) {
