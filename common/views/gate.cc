@@ -65,10 +65,10 @@ struct Gate::Block {
   std::vector<std::vector<int>> members;           // per component: its cells
   std::vector<std::vector<int>> component_instances;
 
-  // Per component, built on first use: the attacker's LP (current bounds) and the LP of the
-  // labels alone, with each cell's index in them.
+  // Per component, built on first use: the attacker's LP (current bounds), with each cell's
+  // index in it.
   struct Model {
-    std::unique_ptr<LinearProgram> full, labels;
+    std::unique_ptr<LinearProgram> full;
     std::map<int, int> var;  // block index → LP variable
   };
   std::map<int, Model> models;
@@ -314,9 +314,6 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
     }
     return {0, LinearProgram::kInfinity};
   };
-  auto label_bounds = [&](int) -> std::pair<double, double> {
-    return {0, LinearProgram::kInfinity};
-  };
   const bool additive = class_ == DataClass::kAggregated;
   auto add_rows = [&](LinearProgram& lp, const std::map<int, int>& var, int comp) {
     for (int k : b.component_instances[comp]) {
@@ -339,25 +336,21 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
     if (it != b.models.end()) return it->second;
     Block::Model& m = b.models[comp];
     m.full = std::make_unique<LinearProgram>();
-    m.labels = std::make_unique<LinearProgram>();
     for (int i : b.members[comp]) {
       const auto [lo, hi] = full_bounds(i);
       m.var[i] = m.full->AddVariable(lo, hi);
-      const auto [llo, lhi] = label_bounds(i);
-      m.labels->AddVariable(llo, lhi);
     }
     add_rows(*m.full, m.var, comp);
-    add_rows(*m.labels, m.var, comp);
     return m;
   };
 
-  // Witnesses: the LP's extreme points for each secret, per model. A bound change only
+  // Witnesses: the LP's extreme points for each secret. A bound change only
   // invalidates the witnesses whose point leaves the new bounds (the rows never change), so
   // most checks need no LP at all.
   struct Witness {
     std::vector<double> lo, hi;  // points in the model's variables; empty: none
   };
-  std::map<int, Witness> full_witness, label_witness;
+  std::map<int, Witness> full_witness;
   auto invalidate = [&](std::map<int, Witness>& witnesses, int comp, int v, double lo, double hi) {
     for (auto& [t, w] : witnesses) {
       if (b.component[t] != comp) continue;
@@ -376,9 +369,6 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
     const auto [lo, hi] = full_bounds(i);
     it->second.full->SetBounds(v, lo, hi);
     invalidate(full_witness, comp, v, lo, hi);
-    const auto [llo, lhi] = label_bounds(i);
-    it->second.labels->SetBounds(v, llo, lhi);
-    invalidate(label_witness, comp, v, llo, lhi);
   };
   // The secrets of a component: THRESHOLD cells, and small cells relabelled SECONDARY.
   auto secrets_in = [&](int comp) {
@@ -389,20 +379,18 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
     }
     return t;
   };
-  // Whether a secret keeps its protection in `lp` (the attacker's, or the labels' alone): a
-  // THRESHOLD cell's interval covers [1, k − 1]; a relabelled small cell's reaches k (it is not
-  // shown to be small). A valid witness proves its side without an LP.
-  // Which side of a secret's interval an LP narrowed (the last call of protected_in).
-  bool narrowed_above = false;
+  // Whether a secret keeps its protection in `lp` (the attacker's): a THRESHOLD cell's interval
+  // covers [1, k − 1]; a small cell withheld for another reason has an interval reaching k (it
+  // is not shown to be small). A valid witness proves its side without an LP.
   // One additive relation (a total and its parts, the usual shape of a sparse group's hour):
   // the LP's interval in closed form — a cell's own bounds cut by the row, each other cell at
   // its opposite extreme.
-  auto single_row = [&](int comp, int t, bool labels) -> std::optional<LinearProgram::Range> {
+  auto single_row = [&](int comp, int t) -> std::optional<LinearProgram::Range> {
     if (class_ != DataClass::kAggregated || b.component_instances[comp].size() != 1) {
       return std::nullopt;
     }
     const Block::Instance& in = b.instances[b.component_instances[comp][0]];
-    auto bounds = [&](int i) { return labels ? label_bounds(i) : full_bounds(i); };
+    auto bounds = full_bounds;
     // The row: parent − Σ children = 0; coefficient +1 for the parent, −1 for each child.
     const double sign_t = in.parent == t ? 1.0 : -1.0;
     double lo = 0, hi = 0;  // range of −sign_t · Σ (other terms)
@@ -425,20 +413,16 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
     return r;
   };
   auto protected_in = [&](int t, LinearProgram& lp, Witness& w) -> absl::StatusOr<bool> {
-    narrowed_above = false;
     // A cell in no relation keeps its own bounds: [1, k − 1] for THRESHOLD, [0, ∞) otherwise.
     if (b.component_instances[b.component[t]].empty()) return true;
     const bool threshold = entries.at(b.ids[t]).kind == GateEntry::Kind::kThreshold;
     const double want_hi = threshold ? k_max : static_cast<double>(spec_.k);
-    if (std::optional<LinearProgram::Range> r =
-            single_row(b.component[t], t, &lp == model(b.component[t]).labels.get())) {
-      narrowed_above = RoundDown(r->hi) < want_hi;
-      return (!threshold || RoundUp(r->lo) <= 1) && !narrowed_above;
+    if (std::optional<LinearProgram::Range> r = single_row(b.component[t], t)) {
+      return (!threshold || RoundUp(r->lo) <= 1) && RoundDown(r->hi) >= want_hi;
     }
     const int v = model(b.component[t]).var.at(t);
     const bool lo_ok = !threshold || (!w.lo.empty() && w.lo[v] <= 1 + kEps);
     const bool hi_ok = !w.hi.empty() && w.hi[v] >= want_hi - kEps;
-    narrowed_above = false;
     if (lo_ok && hi_ok) return true;
     absl::StatusOr<LinearProgram::Range> r = lp.Bound(v);
     ++report.lps;
@@ -446,8 +430,7 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
     if (!r.ok()) return r.status();
     w.lo = r->at_lo;
     w.hi = r->at_hi;
-    narrowed_above = RoundDown(r->hi) < want_hi;
-    return (!threshold || RoundUp(r->lo) <= 1) && !narrowed_above;
+    return (!threshold || RoundUp(r->lo) <= 1) && RoundDown(r->hi) >= want_hi;
   };
   auto ancestors = [&](int cell) {  // nearest first
     std::vector<int> out;
@@ -472,44 +455,9 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
     touched.insert(b.component[b.index.at(id)]);
   }
 
-  // The label gate: labels alone must not narrow a THRESHOLD cell (a THRESHOLD total over two
-  // THRESHOLD parts shows each part below the total's k − 1, and the total at least 2). The
-  // THRESHOLD cell closing now that causes it is relabelled SECONDARY, so its upper bound is no
-  // longer published.
-  for (int comp : touched) {
-    bool changed = true;
-    while (changed) {
-      changed = false;
-      for (int t : secrets_in(comp)) {
-        if (entries.at(b.ids[t]).kind != GateEntry::Kind::kThreshold) continue;
-        absl::StatusOr<bool> ok = protected_in(t, *model(comp).labels, label_witness[t]);
-        if (!ok.ok()) return ok.status();
-        if (*ok) continue;
-        // Narrowed from above: a THRESHOLD total's k − 1 caps it — relabel the total. From
-        // below only: it is itself a THRESHOLD total over THRESHOLD parts — relabel it.
-        std::optional<int> victim;
-        std::vector<int> candidates;
-        if (!narrowed_above) candidates.push_back(t);
-        for (int a : ancestors(t)) candidates.push_back(a);
-        for (int c : candidates) {
-          if (closing_now.count(c) != 0 &&
-              entries.at(b.ids[c]).kind == GateEntry::Kind::kThreshold) {
-            victim = c;
-            break;
-          }
-        }
-        if (!victim) continue;  // counted with C2 below
-        GateEntry& ve = entries.at(b.ids[*victim]);
-        ve.kind = GateEntry::Kind::kProtected;
-        ve.reason = Protection::kSecondary;
-        ve.small = true;
-        set_bounds(*victim);
-        ++report.relabelled;
-        changed = true;
-        break;
-      }
-    }
-  }
+  // (Before withheld cells carried one label, a "label gate" relabelled THRESHOLD totals whose
+  // k − 1 bounded their parts; a label that bounds nothing leaves it nothing to do, so
+  // Report::relabelled stays 0. Restored entries may still be flagged `small`.)
 
   // The frequency gate, in CellId order.
   for (const CellId& id : closing) {
@@ -582,7 +530,7 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
       while (true) {
         Block::Model& m = model(comp);
         absl::StatusOr<LinearProgram::Range> r = absl::InternalError("unset");
-        if (std::optional<LinearProgram::Range> closed_form = single_row(comp, d, false)) {
+        if (std::optional<LinearProgram::Range> closed_form = single_row(comp, d)) {
           r = *closed_form;
         } else {
           r = m.full->Bound(m.var.at(d));

@@ -1,20 +1,19 @@
 // The publication gate (ADR 0016 §10–§11): before closed cells are written, bound every
 // protected cell of their *block* — all cells of all views of the dataset whose windows lie in
 // one Amsterdam day — as a linear-programming attacker would, and change what is about to be
-// published until nothing more is disclosed than the protection labels themselves disclose.
+// published until no protected cell is bounded more closely than its criterion allows.
 //
 // The attacker knows every published count ŷ (so n lies in the p-table's existence set S(ŷ),
-// and n ≥ k when ŷ > 0, since a published cell is not THRESHOLD), every label (THRESHOLD:
-// 1 ≤ n ≤ k − 1; any other protection: n ≥ 0), and the relations between views: a cell of a
-// coarser view (longer window, coarser grid, fewer dimensions) is the sum of the finer view's
+// and n ≥ k when ŷ > 0, since a published cell is not THRESHOLD), which cells are withheld
+// (one label for every reason, so n ≥ 0 and nothing more), and the relations between views: a cell
+// of a coarser view (longer window, coarser grid, fewer dimensions) is the sum of the finer view's
 // cells inside it (AGGREGATED: Σ of counts), or for distinct units lies between their maximum
 // and their sum (PSEUDONYMISED); an absent finer cell is 0. Relations are used only where both
 // views covered the whole coarser window (SetCoverage).
 //
 // The criteria, asserted by the attack test:
-//   C2  each THRESHOLD cell's LP interval equals its interval from the labels alone (published
-//       values relaxed to n ≥ 0): the published values disclose nothing about it. Where the
-//       labels leave [1, k − 1] (the usual case) this is [1, k − 1];
+//   C2  each THRESHOLD cell's LP interval covers [1, k − 1]: the published values disclose
+//       nothing about it beyond what being withheld allows;
 //   C3  each DOMINANCE cell's interval reaches X + UPL above and X − UPL below.
 //
 // Apply decides the cells closing now, in order: THRESHOLD and other protections are added as
@@ -60,8 +59,9 @@ struct GateEntry {
   // level.
   int64_t truth = 0;
   double upl = 0;
-  // Confidential: a cell below k relabelled SECONDARY by the label gate; it stays a secret the
-  // gate protects (nothing published may show it below k).
+  // Confidential: a cell below k withheld as SECONDARY (by the label gate that existed while
+  // labels stated reasons; restored from older changelogs); it stays a secret the gate protects
+  // (nothing published may show it below k).
   bool small = false;
 };
 
@@ -90,7 +90,7 @@ class Gate {
     int64_t moves = 0;          // published with another value than the cell key's
     int64_t fallbacks = 0;      // protected as GATE
     int64_t secondary = 0;      // protected as SECONDARY for C3
-    int64_t relabelled = 0;     // THRESHOLD cells published as SECONDARY by the label gate
+    int64_t relabelled = 0;     // 0 since withheld cells carry one label (the label gate is gone)
     int64_t c2_violations = 0;  // THRESHOLD cells the gate could not keep at their interval
     int64_t c3_violations = 0;  // DOMINANCE cells below their protection levels
     int64_t lps = 0;            // linear programs solved

@@ -33,6 +33,17 @@ std::string ViewsYaml(const std::string& grace) {
       "\n        window: 15m\n        group_by: [municipality]\n        measures: [count]\n");
 }
 
+// An output record's cell: the Confluent frame, then polder.views.v1.AggregateCell.
+absl::StatusOr<vv1::AggregateCell> DecodeCell(const std::string& value) {
+  absl::StatusOr<wire::Frame> f = wire::Decode(value);
+  if (!f.ok()) return f.status();
+  vv1::AggregateCell c;
+  if (!c.ParseFromArray(f->payload.data(), static_cast<int>(f->payload.size()))) {
+    return absl::DataLossError("not an AggregateCell");
+  }
+  return c;
+}
+
 class ViewsE2eTest : public FederationFixture {
  protected:
   json Statusz(const ServiceProcess& node) {
@@ -79,12 +90,9 @@ class ViewsE2eTest : public FederationFixture {
         kafka::ReadToEnd(
             clients, o, views::ViewTopic("groningen", kBikes, kView), 0, 0, absl::Seconds(30),
             [&](const kafka::ConsumedRecord& r) -> absl::Status {
-              absl::StatusOr<wire::Frame> f = wire::Decode(r.value);
-              if (!f.ok()) return f.status();
-              vv1::AggregateCell c;
-              if (!c.ParseFromArray(f->payload.data(), static_cast<int>(f->payload.size()))) {
-                return absl::DataLossError("not an AggregateCell");
-              }
+              absl::StatusOr<vv1::AggregateCell> decoded = DecodeCell(r.value);
+              if (!decoded.ok()) return decoded.status();
+              const vv1::AggregateCell& c = *decoded;
               const auto key = std::make_pair(c.window_start().seconds(), c.group_key());
               ++out.count[key];
               out.cells[key] = c;
@@ -257,19 +265,16 @@ TEST_F(ViewsE2eTest, AShuttleViewCountsDistinctShuttlesAndProtectsSmallGroups) {
     kafka::ConsumerOptions o;
     o.client = ClientOptions();
     kafka::RdKafkaClientFactory clients;
-    (void)kafka::ReadToEnd(
-        clients, o, topic, 0, 0, absl::Seconds(10),
-        [&](const kafka::ConsumedRecord& r) -> absl::Status {
-          absl::StatusOr<wire::Frame> f = wire::Decode(r.value);
-          if (!f.ok()) return f.status();
-          vv1::AggregateCell c;
-          if (!c.ParseFromArray(f->payload.data(), static_cast<int>(f->payload.size()))) {
-            return absl::DataLossError("not an AggregateCell");
-          }
-          EXPECT_EQ(cells.count(c.group_key()), 0u) << "emitted twice: " << c.group_key();
-          cells[c.group_key()] = c;
-          return absl::OkStatus();
-        });
+    (void)kafka::ReadToEnd(clients, o, topic, 0, 0, absl::Seconds(10),
+                           [&](const kafka::ConsumedRecord& r) -> absl::Status {
+                             absl::StatusOr<vv1::AggregateCell> decoded = DecodeCell(r.value);
+                             if (!decoded.ok()) return decoded.status();
+                             const vv1::AggregateCell& c = *decoded;
+                             EXPECT_EQ(cells.count(c.group_key()), 0u)
+                                 << "emitted twice: " << c.group_key();
+                             cells[c.group_key()] = c;
+                             return absl::OkStatus();
+                           });
   }
   ASSERT_EQ(cells.size(), 2u) << groningen->Log();
   const vv1::AggregateCell& manual = cells.at("mode=MODE_MANUAL");
