@@ -25,6 +25,7 @@ using ::polder::kafka::testing::FakeKafka;
 using ::polder::kafka::testing::FakeOp;
 using ::polder::testing::StatusIs;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kTopic[] = "groningen.mobility.bike-counts";
 constexpr char kKeys[] = "_polder.ingest-keys";
@@ -109,6 +110,23 @@ TEST_F(PublisherUnitTest,
   EXPECT_TRUE(retry.duplicate) << "recovery re-read the keys topic and found the committed key";
   ExpectEachOnce(4);
   EXPECT_GE(publisher->stats().producer_recreations, 2);
+}
+
+// Without an idempotency key nothing can tell a retry from a new batch: the answer must not
+// claim that a retry is safe or that nothing was committed.
+TEST_F(PublisherUnitTest, AnUnknownOutcomeWithoutAKeySaysThatARetryMayStoreTheBatchTwice) {
+  ASSERT_OK_AND_ASSIGN(auto publisher, Publisher::Start(Options(), clients_));
+  kafka_.FailCommit(
+      CommitFault::kFailAfterCommit, kTxnId,
+      kafka::MakeKafkaError(absl::StatusCode::kUnavailable, "_TIMED_OUT", "committing transaction",
+                            "Local: timed out (injected)", {}));
+  absl::StatusOr<PublishOutcome> lost = publisher->Publish(Batch("", 3));
+  EXPECT_THAT(lost, StatusIs(absl::StatusCode::kUnavailable,
+                             HasSubstr("the batch may have been committed")));
+  EXPECT_THAT(lost, StatusIs(absl::StatusCode::kUnavailable,
+                             HasSubstr("a retry may store it twice")));
+  EXPECT_THAT(lost.status().message(), Not(HasSubstr("nothing of the batch was committed")));
+  ExpectEachOnce(3);  // it did commit: the warning was true
 }
 
 TEST_F(PublisherUnitTest,
