@@ -123,8 +123,8 @@ TEST_F(PublisherUnitTest, AnUnknownOutcomeWithoutAKeySaysThatARetryMayStoreTheBa
   absl::StatusOr<PublishOutcome> lost = publisher->Publish(Batch("", 3));
   EXPECT_THAT(lost, StatusIs(absl::StatusCode::kUnavailable,
                              HasSubstr("the batch may have been committed")));
-  EXPECT_THAT(lost, StatusIs(absl::StatusCode::kUnavailable,
-                             HasSubstr("a retry may store it twice")));
+  EXPECT_THAT(lost,
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("a retry may store it twice")));
   EXPECT_THAT(lost.status().message(), Not(HasSubstr("nothing of the batch was committed")));
   ExpectEachOnce(3);  // it did commit: the warning was true
 }
