@@ -142,6 +142,20 @@ ChangelogEntry EncodeGate(const SetLayout& layout, const CellId& id, const GateE
   return e;
 }
 
+ChangelogEntry EncodeMapPair(const MapPair& pair, bool present) {
+  ChangelogEntry e;
+  e.key = absl::StrCat("map/", absl::ToUnixMillis(pair.day), "/", pair.grid, "/", pair.code, "/",
+                       pair.municipality);
+  if (!present) return e;
+  json j;
+  j["day"] = absl::ToUnixMillis(pair.day);
+  j["grid"] = pair.grid;
+  j["code"] = pair.code;
+  j["m"] = pair.municipality;
+  e.value = j.dump();
+  return e;
+}
+
 namespace {
 
 // The cell a `cell/` or `gate/` key names: <kind>/<view>/<start ms>/<group key>. Throws
@@ -168,6 +182,21 @@ absl::Status RestoredViews::Apply(const SetLayout& layout, absl::string_view key
   const std::vector<absl::string_view> parts = absl::StrSplit(key, absl::MaxSplits('/', 3));
   const absl::string_view kind = parts[0];
   try {
+    if (kind == "map") {
+      if (!value.has_value()) {
+        map_pairs.erase(std::string(key));
+        return absl::OkStatus();
+      }
+      const json j = json::parse(*value);
+      MapPair pair;
+      pair.day = absl::FromUnixMillis(j.at("day").get<int64_t>());
+      pair.grid = j.at("grid").get<std::string>();
+      pair.code = j.at("code").get<std::string>();
+      pair.municipality = j.at("m").get<std::string>();
+      if (EncodeMapPair(pair, false).key != key) throw std::invalid_argument("key");
+      map_pairs[std::string(key)] = std::move(pair);
+      return absl::OkStatus();
+    }
     if (kind == "gate") {
       ASSIGN_OR_RETURN(const CellId id, CellIdOf(layout, key, parts));
       if (!value.has_value()) {

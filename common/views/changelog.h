@@ -13,6 +13,8 @@
 //   gate/<view>/<start ms>/<group>   a cell the publication gate remembers while its Amsterdam
 //                                    day is open (published value or label; for DOMINANCE and
 //                                    relabelled cells, confidential truth); a tombstone after
+//   map/<day ms>/<grid>/<code>/<m>   a grid cell and a municipality one of the day's records
+//                                    joined (the gate's map, gate.h); a tombstone after the day
 //
 // Decoding never trusts the topic: a value that does not parse is DATA_LOSS naming its key.
 #ifndef POLDER_COMMON_VIEWS_CHANGELOG_H_
@@ -73,6 +75,8 @@ ChangelogEntry EncodeClose(const CloseDecision& decision);
 ChangelogEntry EncodeRun(absl::string_view kind, const RecordRun& run);  // "late" / "reject"
 // The gate's memory of a cell, or a tombstone when its day is forgotten.
 ChangelogEntry EncodeGate(const SetLayout& layout, const CellId& id, const GateEntry* entry);
+// A pair of the gate's map, or its tombstone (`present` false).
+ChangelogEntry EncodeMapPair(const MapPair& pair, bool present);
 
 // What a changelog read to its end restores.
 struct RestoredViews {
@@ -85,6 +89,7 @@ struct RestoredViews {
   std::map<std::string, CloseDecision> closes;  // by key
   std::vector<RecordRun> late, rejected;
   std::map<CellId, GateEntry> gate;
+  std::map<std::string, MapPair> map_pairs;  // by key
 
   // Applies one record (value nullopt for a tombstone). DATA_LOSS naming the key when a value
   // cannot be read; a cell of a view the layout no longer has is INVALID_ARGUMENT.

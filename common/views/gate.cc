@@ -9,6 +9,7 @@
 #include <set>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -55,6 +56,9 @@ std::string CoarsenGridCode(const std::string& code, int metres) {
 struct Gate::Block {
   std::vector<CellId> ids;
   std::map<CellId, int> index;
+  // Variables beyond the cells (index ≥ ids.size()): the parts of a cell the map splits, one
+  // per partner.
+  int parts = 0;
   struct Instance {
     int parent = 0;
     std::vector<int> children;
@@ -122,6 +126,87 @@ Gate::Gate(const SetLayout* layout, const WindowClock* clock, GuardSpec spec, Da
       relations_.push_back(std::move(r));
     }
   }
+
+  // The map: a municipality view (no grid) and a grid view (no municipality).
+  for (size_t d = 0; d < layout_->dimensions.size(); ++d) {
+    const std::string& name = layout_->dimensions[d];
+    if (name == "municipality") municipality_dim_ = static_cast<int>(d);
+    if (absl::StartsWith(name, "grid:")) grid_dims_.push_back({static_cast<int>(d), name});
+  }
+  auto geo = [&](const ViewSpec& v, Dimension::Kind kind) {
+    int found = -1, count = 0;
+    for (size_t j = 0; j < v.group_by.size(); ++j) {
+      if (v.group_by[j].kind == kind) {
+        found = static_cast<int>(j);
+        ++count;
+      }
+    }
+    return count == 1 ? found : -1;
+  };
+  for (size_t m = 0; m < views.size(); ++m) {
+    const int mj = geo(views[m], Dimension::Kind::kMunicipality);
+    if (mj < 0 || geo(views[m], Dimension::Kind::kGrid) >= 0) continue;
+    for (size_t g = 0; g < views.size(); ++g) {
+      const int gj = geo(views[g], Dimension::Kind::kGrid);
+      if (gj < 0 || geo(views[g], Dimension::Kind::kMunicipality) >= 0) continue;
+      // The finer window is split; with equal windows, whichever orientation relates the other
+      // dimensions (the grid view first).
+      std::vector<bool> fine_is_grid;
+      const int rm = WindowRank(views[m].window), rg = WindowRank(views[g].window);
+      if (rg <= rm) fine_is_grid.push_back(true);
+      if (rm <= rg) fine_is_grid.push_back(false);
+      for (bool grid_fine : fine_is_grid) {
+        const int fine = static_cast<int>(grid_fine ? g : m);
+        const int coarse = static_cast<int>(grid_fine ? m : g);
+        MapRelation r;
+        r.fine = fine;
+        r.coarse = coarse;
+        r.fine_is_grid = grid_fine;
+        r.fine_geo = grid_fine ? gj : mj;
+        r.grid = views[g].group_by[gj].Name();
+        const int coarse_geo = grid_fine ? mj : gj;
+        bool related = true;
+        for (size_t j = 0; j < views[coarse].group_by.size() && related; ++j) {
+          if (static_cast<int>(j) == coarse_geo) {
+            r.dims.push_back(-1);
+            continue;
+          }
+          int found = -1;
+          for (size_t i = 0; i < views[fine].group_by.size() && found < 0; ++i) {
+            if (views[fine].group_by[i] == views[coarse].group_by[j]) found = static_cast<int>(i);
+          }
+          related = found >= 0;
+          r.dims.push_back(found);
+        }
+        if (!related) continue;
+        map_relations_.push_back(std::move(r));
+        break;
+      }
+    }
+  }
+  if (municipality_dim_ < 0) grid_dims_.clear();
+}
+
+void Gate::Note(const Fact& fact) {
+  if (map_relations_.empty()) return;
+  if (!note_day_.Contains(fact.event_time)) {
+    note_day_ = clock_->WindowOf(WindowSize::kDay, fact.event_time);
+  }
+  const std::string& municipality = fact.dimensions[municipality_dim_];
+  for (const auto& [d, name] : grid_dims_) {
+    MapPair pair{note_day_.start, name, fact.dimensions[d], municipality};
+    if (pairs_.count(pair) != 0) continue;
+    new_pairs_.push_back(pair);
+    pairs_.insert(std::move(pair));
+  }
+}
+
+void Gate::RestorePair(MapPair pair) { pairs_.insert(std::move(pair)); }
+
+std::vector<MapPair> Gate::TakeNewPairs() {
+  std::vector<MapPair> out;
+  out.swap(new_pairs_);
+  return out;
 }
 
 absl::Time Gate::coverage(int view) const {
@@ -152,7 +237,7 @@ size_t Gate::size() const {
   return n;
 }
 
-std::vector<CellId> Gate::Forget(absl::Time watermark) {
+std::vector<CellId> Gate::Forget(absl::Time watermark, std::vector<MapPair>* pairs_gone) {
   std::vector<CellId> gone;
   for (auto it = blocks_.begin(); it != blocks_.end();) {
     if (clock_->WindowOf(WindowSize::kDay, it->first).end <= watermark) {
@@ -160,6 +245,15 @@ std::vector<CellId> Gate::Forget(absl::Time watermark) {
       it = blocks_.erase(it);
     } else {
       ++it;
+    }
+  }
+  // Pairs are ordered by day: the first day still open ends the scan.
+  for (auto it = pairs_.begin(); it != pairs_.end();) {
+    const absl::Time day = it->day;
+    if (clock_->WindowOf(WindowSize::kDay, day).end > watermark) break;
+    for (; it != pairs_.end() && it->day == day;) {
+      if (pairs_gone != nullptr) pairs_gone->push_back(*it);
+      it = pairs_.erase(it);
     }
   }
   return gone;
@@ -270,23 +364,78 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
       b.parent_instances[c].push_back(it->second);
     }
   }
+  // The map: each fine cell whose partners' coarse cells are closed is split into parts, one per
+  // partner; each coarse cell collects its parts.
+  if (!map_relations_.empty()) {
+    const absl::Time day =
+        entries.empty() ? absl::InfinitePast() : DayOf(entries.begin()->second.window);
+    // Partners of a fine cell's geo value: (grid name, code) → municipalities and
+    // (grid name, municipality) → codes.
+    std::map<std::pair<std::string, std::string>, std::vector<std::string>> municipalities_of,
+        codes_of;
+    for (auto it = pairs_.lower_bound(MapPair{day, "", "", ""});
+         it != pairs_.end() && it->day == day; ++it) {
+      municipalities_of[{it->grid, it->code}].push_back(it->municipality);
+      codes_of[{it->grid, it->municipality}].push_back(it->code);
+    }
+    for (const MapRelation& r : map_relations_) {
+      std::vector<std::string> names;
+      for (const Dimension& d : views[r.coarse].group_by) names.push_back(d.Name());
+      std::map<int, int> collector_of;  // coarse cell → its instance
+      for (int c = 0; c < n; ++c) {
+        if (b.ids[c].view != r.fine) continue;
+        const GateEntry& fine = entries.at(b.ids[c]);
+        const Window coarse_window = clock_->WindowOf(views[r.coarse].window, fine.window.start);
+        if (coverage(r.coarse) > coarse_window.start || coverage(r.fine) > coarse_window.start) {
+          continue;
+        }
+        const auto& partners_of = r.fine_is_grid ? municipalities_of : codes_of;
+        auto partners = partners_of.find({r.grid, fine.group[r.fine_geo]});
+        if (partners == partners_of.end()) continue;
+        // A partner without a coarse cell in a closed window holds none of its records (its
+        // part is 0); while the coarse window is open no coarse cell is closed and nothing is
+        // related yet.
+        std::vector<int> coarse_cells;
+        for (const std::string& partner : partners->second) {
+          std::vector<std::string> values;
+          for (int j : r.dims) values.push_back(j < 0 ? partner : fine.group[j]);
+          auto it = b.index.find(CellId{r.coarse, coarse_window.start, GroupKey(names, values)});
+          if (it != b.index.end()) coarse_cells.push_back(it->second);
+        }
+        if (coarse_cells.empty()) continue;
+        const int split = static_cast<int>(b.instances.size());
+        b.instances.push_back(Block::Instance{c, {}});
+        for (int coarse : coarse_cells) {
+          const int part = n + b.parts++;
+          b.instances[split].children.push_back(part);
+          b.parent_instances.push_back({split});
+          auto [it, fresh] = collector_of.insert({coarse, static_cast<int>(b.instances.size())});
+          if (fresh) b.instances.push_back(Block::Instance{coarse, {}});
+          b.instances[it->second].children.push_back(part);
+          b.parent_instances[part].push_back(it->second);
+        }
+      }
+    }
+  }
+  const int vars = n + b.parts;
+
   // Components (union-find over the instances).
-  std::vector<int> up(n);
-  for (int i = 0; i < n; ++i) up[i] = i;
+  std::vector<int> up(vars);
+  for (int i = 0; i < vars; ++i) up[i] = i;
   std::function<int(int)> root = [&](int i) { return up[i] == i ? i : up[i] = root(up[i]); };
   for (const Block::Instance& in : b.instances) {
     for (int c : in.children) up[root(c)] = root(in.parent);
   }
   std::map<int, int> component_of_root;
-  b.component.assign(n, 0);
-  for (int i = 0; i < n; ++i) {
+  b.component.assign(vars, 0);
+  for (int i = 0; i < vars; ++i) {
     auto [it, fresh] =
         component_of_root.insert({root(i), static_cast<int>(component_of_root.size())});
     b.component[i] = it->second;
   }
   b.members.assign(component_of_root.size(), {});
   b.component_instances.assign(component_of_root.size(), {});
-  for (int i = 0; i < n; ++i) b.members[b.component[i]].push_back(i);
+  for (int i = 0; i < vars; ++i) b.members[b.component[i]].push_back(i);
   for (size_t k = 0; k < b.instances.size(); ++k) {
     b.component_instances[b.component[b.instances[k].parent]].push_back(static_cast<int>(k));
   }
@@ -297,6 +446,7 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
   }
   const double k_max = static_cast<double>(spec_.k - 1);
   auto full_bounds = [&](int i) -> std::pair<double, double> {
+    if (i >= n) return {0, LinearProgram::kInfinity};  // a part of a split cell
     const GateEntry& e = entries.at(b.ids[i]);
     if (pending.count(i) != 0) return {0, LinearProgram::kInfinity};
     switch (e.kind) {
@@ -374,6 +524,7 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
   auto secrets_in = [&](int comp) {
     std::vector<int> t;
     for (int i : b.members[comp]) {
+      if (i >= n) continue;
       const GateEntry& e = entries.at(b.ids[i]);
       if (e.kind == GateEntry::Kind::kThreshold || e.small) t.push_back(i);
     }
@@ -432,6 +583,14 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
     w.hi = r->at_hi;
     return (!threshold || RoundUp(r->lo) <= 1) && RoundDown(r->hi) >= want_hi;
   };
+  // Cells whose publication bounds `cell` from above: its parents, theirs, and through the map
+  // the coarse cells collecting its parts.
+  std::vector<std::vector<int>> splits(n);  // per cell: the instances splitting it into parts
+  for (size_t k = 0; k < b.instances.size(); ++k) {
+    const Block::Instance& in = b.instances[k];
+    if (!in.children.empty() && in.children[0] >= n)
+      splits[in.parent].push_back(static_cast<int>(k));
+  }
   auto ancestors = [&](int cell) {  // nearest first
     std::vector<int> out;
     std::set<int> seen{cell};
@@ -439,6 +598,13 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
     while (!queue.empty()) {
       const int c = queue.front();
       queue.pop_front();
+      if (c < n) {
+        for (int k : splits[c]) {
+          for (int part : b.instances[k].children) {
+            if (seen.insert(part).second) queue.push_back(part);
+          }
+        }
+      }
       for (int k : b.parent_instances[c]) {
         const int p = b.instances[k].parent;
         if (!seen.insert(p).second) continue;
@@ -521,6 +687,7 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
   // closing now above a failing one.
   for (int comp : touched) {
     for (int d : b.members[comp]) {
+      if (d >= n) continue;
       const GateEntry& de = entries.at(b.ids[d]);
       // In no relation its interval is [0, ∞), which meets C3 (UPL < X).
       if (de.kind != GateEntry::Kind::kProtected || de.reason != Protection::kDominance ||

@@ -11,6 +11,15 @@
 // and their sum (PSEUDONYMISED); an absent finer cell is 0. Relations are used only where both
 // views covered the whole coarser window (SetCoverage).
 //
+// Municipalities and grid cells are related by the map: an attacker with a map knows which grid
+// cells lie in which municipality, so a municipality's cell holds the records of the grid cells
+// inside it and part of those on its border. The gate models this as a transport between the
+// two views: each cell of the finer view is split into one part per partner (municipality or
+// grid cell) it shares records with, and each cell of the coarser view is the sum (distinct
+// units: between the maximum and the sum) of its parts. The partners are the pairs the day's
+// records showed (Note) — a subset of the map's, so the gate's attacker knows at least as much
+// as one with a map.
+//
 // The criteria, asserted by the attack test:
 //   C2  each THRESHOLD cell's LP interval covers [1, k − 1]: the published values disclose
 //       nothing about it beyond what being withheld allows;
@@ -32,7 +41,9 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -65,6 +76,19 @@ struct GateEntry {
   bool small = false;
 };
 
+// A grid cell and a municipality a record of the day joined (grid: the dimension's name, e.g.
+// "grid:100m"). Persisted in the changelog while the day is open.
+struct MapPair {
+  absl::Time day;  // the Amsterdam day's start
+  std::string grid;
+  std::string code;
+  std::string municipality;
+  friend bool operator<(const MapPair& a, const MapPair& b) {
+    return std::tie(a.day, a.grid, a.code, a.municipality) <
+           std::tie(b.day, b.grid, b.code, b.municipality);
+  }
+};
+
 // `code` (E<x>N<y> in hectometres) of a grid cell, as the code of the `metres` cell holding it;
 // anything else ("unknown") unchanged.
 std::string CoarsenGridCode(const std::string& code, int metres);
@@ -86,6 +110,15 @@ class Gate {
   // Re-adds a cell published before (recovery).
   void Restore(const CellId& id, GateEntry entry);
 
+  // Whether the set has a municipality view and a grid view the map relates (then Note matters).
+  bool uses_map() const { return !map_relations_.empty(); }
+  // Notes the grid cells and the municipality of a record merged into the views.
+  void Note(const Fact& fact);
+  // Re-adds a pair noted before (recovery).
+  void RestorePair(MapPair pair);
+  // The pairs noted since the last call, for the changelog.
+  std::vector<MapPair> TakeNewPairs();
+
   struct Report {
     int64_t moves = 0;          // published with another value than the cell key's
     int64_t fallbacks = 0;      // protected as GATE
@@ -102,8 +135,9 @@ class Gate {
                                std::vector<PublishedCell>* published);
 
   // Forgets the blocks whose day ended at or before `watermark` (nothing more is published in
-  // them); the ids forgotten, for the changelog's tombstones.
-  std::vector<CellId> Forget(absl::Time watermark);
+  // them) and their map pairs; the ids forgotten, for the changelog's tombstones, and the pairs
+  // in `pairs_gone` if given.
+  std::vector<CellId> Forget(absl::Time watermark, std::vector<MapPair>* pairs_gone = nullptr);
 
   const GateEntry* Find(const CellId& id) const;
   size_t size() const;
@@ -115,6 +149,17 @@ class Gate {
     // Per parent dimension: the child dimension it is read from and, for a coarser grid, the
     // parent's cell size (0: the value as it is).
     std::vector<std::pair<int, int>> dims;
+  };
+  // A municipality view and a grid view: cells of `fine` (the shorter window; the grid view when
+  // both are equal) are split by partner, cells of `coarse` collect the parts.
+  struct MapRelation {
+    int fine = 0;
+    int coarse = 0;
+    bool fine_is_grid = true;
+    int fine_geo = 0;  // index in the fine view's group of its municipality or grid
+    std::string grid;  // the grid dimension's name ("grid:100m"): the pairs to use
+    // Per coarse dimension: the fine dimension it is read from, or -1 for the partner.
+    std::vector<int> dims;
   };
   struct Block;
 
@@ -132,6 +177,12 @@ class Gate {
   bool enabled_ = false;
   std::vector<int> count_measure_;  // per view: index of its count measure, or -1
   std::vector<ViewRelation> relations_;
+  std::vector<MapRelation> map_relations_;
+  int municipality_dim_ = -1;                           // in SetLayout::dimensions
+  std::vector<std::pair<int, std::string>> grid_dims_;  // index and name of each grid dimension
+  std::set<MapPair> pairs_;
+  std::vector<MapPair> new_pairs_;
+  Window note_day_;  // the day of the last noted record
   std::map<int, absl::Time> since_;
   std::map<absl::Time, std::map<CellId, GateEntry>> blocks_;  // by day start
 };

@@ -2,8 +2,9 @@
 
 Reads what tests/views/attack_data wrote and attacks it as the ADR's attacker: it knows every
 publication of every view of the dataset, the p-table's existence sets, k, p, which cells are
-withheld (one label for every reason, so it bounds nothing) and the relations between views — derived here from the view definitions, independently of the node's
-gate — but no true value. For every cell it bounds the true count by linear programming
+withheld (one label for every reason, so it bounds nothing), the relations between views —
+derived here from the view definitions, independently of the node's gate — and a map of which
+grid cells lie in which municipality, but no true value. For every cell it bounds the true count by linear programming
 (SciPy's HiGHS, independent of the node's CLP) and checks the criteria:
 
   C0  every cell's true count lies in its interval (the attacker's model is sound);
@@ -79,6 +80,41 @@ def view_relations(views):
     return out
 
 
+def map_relations(views):
+    """(fine, coarse, fine geo index, grid dimension, [per coarse dim: fine index or None for the
+    partner]) for every municipality view (no grid) and grid view (no municipality) whose other
+    dimensions the finer-windowed one (either, when the windows are equal) carries: the map
+    splits each fine cell into parts per partner, and each coarse cell is made of parts."""
+    def geo(v, municipality):
+        idx = [j for j, d in enumerate(v["group_by"])
+               if (d == "municipality") == municipality and (municipality or metres_of(d))]
+        return idx[0] if len(idx) == 1 else None
+    out = []
+    for m, vm in enumerate(views):
+        mj = geo(vm, True)
+        if mj is None or geo(vm, False) is not None:
+            continue
+        for g, vg in enumerate(views):
+            gj = geo(vg, False)
+            if gj is None or geo(vg, True) is not None:
+                continue
+            for fine, coarse, fine_geo, coarse_geo in ((g, m, gj, mj), (m, g, mj, gj)):
+                if RANK[views[fine]["window"]] > RANK[views[coarse]["window"]]:
+                    continue
+                dims = []
+                for j, d in enumerate(views[coarse]["group_by"]):
+                    if j == coarse_geo:
+                        dims.append(None)
+                    elif d in views[fine]["group_by"]:
+                        dims.append(views[fine]["group_by"].index(d))
+                    else:
+                        dims = None
+                        break
+                if dims is not None:
+                    out.append((fine, coarse, fine_geo, vg["group_by"][gj], fine == g, dims))
+    return out
+
+
 def window_of(size, t, day):
     if size == "1d":
         return day[0]
@@ -113,8 +149,35 @@ class Attack:
                 if parent is not None:
                     by_parent.setdefault(parent, []).append(i)
             self.instances.extend(by_parent.items())
+        # The map: parts (variables after the cells) of each fine cell, one per partner.
+        municipalities, codes = {}, {}
+        for grid, code, municipality in data["map"]:
+            municipalities.setdefault((grid, code), []).append(municipality)
+            codes.setdefault((grid, municipality), []).append(code)
+        self.parts = 0
+        for fine, coarse, fine_geo, grid, fine_is_grid, dims in map_relations(self.views):
+            collect = {}
+            for i, cell in enumerate(self.cells):
+                if cell["view"] != fine:
+                    continue
+                start = window_of(self.views[coarse]["window"], cell["start"], data["day"])
+                partners = (municipalities if fine_is_grid else codes).get(
+                    (grid, cell["group"][fine_geo]), [])
+                split = []
+                for partner in partners:
+                    group = tuple(partner if j is None else cell["group"][j] for j in dims)
+                    parent = index.get((coarse, start, group))
+                    if parent is None:
+                        continue  # no such coarse cell: that part is 0
+                    part = len(self.cells) + self.parts
+                    self.parts += 1
+                    split.append(part)
+                    collect.setdefault(parent, []).append(part)
+                if split:
+                    self.instances.append((i, split))
+            self.instances.extend(collect.items())
         # Components.
-        up = list(range(len(self.cells)))
+        up = list(range(len(self.cells) + self.parts))
 
         def root(i):
             while up[i] != i:
@@ -124,13 +187,15 @@ class Attack:
         for parent, children in self.instances:
             for ch in children:
                 up[root(ch)] = root(parent)
-        self.component = [root(i) for i in range(len(self.cells))]
+        self.component = [root(i) for i in range(len(self.cells) + self.parts)]
         self.members = {}
         for i, r in enumerate(self.component):
             self.members.setdefault(r, []).append(i)
         self.lps = 0
 
     def bounds(self, i, labels_only):
+        if i >= len(self.cells):
+            return (0, None)  # a part of a split cell
         c = self.cells[i]
         # Every withheld cell is published with one label (PROTECTION_SUPPRESSED), whatever
         # its reason: the attacker learns nothing from it but that the cell is withheld.

@@ -9,14 +9,16 @@
 // by day, near zero at night, a few sparse counters that report single bicycles (the singleton
 // pattern of the cell-key literature) and one counter far busier than its neighbours (dominance
 // chains up the grid). PSEUDONYMISED: shuttles (entity ids) reporting positions, counted as
-// distinct entities. Eight views nest in time (15 min ⊂ 1 h ⊂ day) and space (100 m ⊂ 500 m ⊂
-// 1 km, direction, nothing).
+// distinct entities. Ten views nest in time (15 min ⊂ 1 h ⊂ day) and space (100 m ⊂ 500 m ⊂
+// 1 km, direction, nothing), and two by municipality relate to the grid views through the map
+// (three municipalities, two grid cells on a border).
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -39,7 +41,8 @@ namespace views {
 namespace {
 
 struct Sensor {
-  std::string cell;   // 100 m grid cell
+  std::string cell;  // 100 m grid cell
+  std::string municipality;
   double day_rate;    // mean count per quarter and direction by day
   double night_rate;  // … at night
   uint64_t key = 0;   // the unit's record key
@@ -93,7 +96,9 @@ int Main(int argc, char** argv) {
                 View("qdir", WindowSize::kQuarterHour, {"direction"}),
                 View("hall", WindowSize::kHour, {}),
                 View("ddir", WindowSize::kDay, {"direction"}),
-                View("dall", WindowSize::kDay, {})};
+                View("dall", WindowSize::kDay, {}),
+                View("hmun", WindowSize::kHour, {"municipality"}),
+                View("dmun", WindowSize::kDay, {"municipality"})};
   const SetLayout layout = SetLayout::Of(spec, false);
   absl::StatusOr<WindowClock> clock = WindowClock::Amsterdam();
   if (!clock.ok()) return Fail(std::string(clock.status().message()));
@@ -108,11 +113,20 @@ int Main(int argc, char** argv) {
   const std::vector<std::pair<std::string, int>> clusters = {
       {"E1550N4630", 4}, {"E1551N4630", 3}, {"E1553N4632", 5}, {"E1556N4631", 3},
       {"E1555N4636", 4}, {"E1561N4630", 4}, {"E1562N4634", 3}, {"E1567N4638", 2}};
+  // Three municipalities; two cells lie on a border, their counters in either municipality.
+  auto municipality_of = [](const std::string& cell, int i) -> std::string {
+    if (cell == "E1553N4632") return i < 3 ? "GM0014" : "GM1966";
+    if (cell == "E1562N4634") return i < 2 ? "GM1952" : "GM0014";
+    if (cell == "E1556N4631" || cell == "E1555N4636") return "GM1966";
+    if (cell == "E1567N4638") return "GM1952";
+    return "GM0014";
+  };
   std::vector<Sensor> sensors;
   for (const auto& [cell, count] : clusters) {
     for (int i = 0; i < count; ++i) {
       Sensor s;
       s.cell = cell;
+      s.municipality = municipality_of(cell, i);
       s.day_rate = aggregated ? 1.0 + static_cast<double>(rng() % 60) / 10 : 0.8;
       s.night_rate = aggregated ? 0.2 : 0.1;
       if (i == 0 && cell == "E1567N4638") s.day_rate = 90;  // the dominant counter
@@ -154,8 +168,10 @@ int Main(int argc, char** argv) {
               f.dimensions.push_back(sensors[s].cell);
             } else if (d == "grid:500m") {
               f.dimensions.push_back(CoarsenGridCode(sensors[s].cell, 500));
-            } else {
+            } else if (d == "grid:1km") {
               f.dimensions.push_back(CoarsenGridCode(sensors[s].cell, 1000));
+            } else {
+              f.dimensions.push_back(sensors[s].municipality);
             }
           }
           facts.push_back(std::move(f));
@@ -209,7 +225,7 @@ int Main(int argc, char** argv) {
     return true;
   };
   for (const Fact& f : facts) {
-    engine.Offer(f, f.event_time);
+    if (engine.Offer(f, f.event_time) == Outcome::kMerged) gate.Note(f);
     if (engine.Evaluate(f.event_time) && !publish(engine.TakeClosed())) return 1;
   }
   engine.AdvanceTo(day.end);
@@ -241,6 +257,15 @@ int Main(int argc, char** argv) {
     existence[std::to_string(y)] = {lo, hi};
   }
   out["existence"] = existence;
+  // The attacker's map: which grid cells (each size) lie in which municipality — public
+  // geography, here the counters' places.
+  std::set<std::vector<std::string>> map;
+  for (const Sensor& s : sensors) {
+    map.insert({"grid:100m", s.cell, s.municipality});
+    map.insert({"grid:500m", CoarsenGridCode(s.cell, 500), s.municipality});
+    map.insert({"grid:1km", CoarsenGridCode(s.cell, 1000), s.municipality});
+  }
+  out["map"] = map;
   out["cells"] = cells;
   out["records"] = facts.size();
   out["gate_report"] = {{"moves", total.moves},

@@ -160,6 +160,7 @@ absl::Status ViewJob::Recover() {
     if (c != coverage_.end()) gate_->SetCoverage(static_cast<int>(i), c->second);
   }
   for (auto& [id, entry] : restored.gate) gate_->Restore(id, std::move(entry));
+  for (auto& [key, pair] : restored.map_pairs) gate_->RestorePair(std::move(pair));
   if (restored.has_progress) {
     engine_->Restore(restored.watermark, restored.clocks, restored.positions,
                      std::move(restored.cells), now);
@@ -373,6 +374,7 @@ void ViewJob::Apply(Item& item, absl::Time now) {
   switch (engine_->Offer(item.fact, now)) {
     case views::Outcome::kMerged:
       ++stats_.merged;
+      gate_->Note(item.fact);
       break;
     case views::Outcome::kTooNew:
       Reject(item.partition, item.offset, "too_new");
@@ -434,8 +436,11 @@ absl::Status ViewJob::Commit() {
     return Prepend(report.status(),
                    absl::StrCat("views of ", options_.spec.dataset, ": publication gate: "));
   }
-  const std::vector<views::CellId> forgotten = gate_->Forget(engine_->watermark());
-  absl::Status s = state_->Transact([&] { return Fill(closed, published, forgotten, advance); });
+  std::vector<views::MapPair> pairs_gone;
+  const std::vector<views::CellId> forgotten = gate_->Forget(engine_->watermark(), &pairs_gone);
+  const std::vector<views::MapPair> pairs_new = gate_->TakeNewPairs();
+  absl::Status s = state_->Transact(
+      [&] { return Fill(closed, published, forgotten, pairs_new, pairs_gone, advance); });
   if (!s.ok()) {
     // The engine has moved past what the changelog holds: only a new job, recovered from the
     // changelog, may go on.
@@ -462,6 +467,8 @@ absl::Status ViewJob::Commit() {
 absl::Status ViewJob::Fill(const std::vector<views::ClosedCell>& closed,
                            const std::vector<views::PublishedCell>& published,
                            const std::vector<views::CellId>& forgotten,
+                           const std::vector<views::MapPair>& pairs_new,
+                           const std::vector<views::MapPair>& pairs_gone,
                            const std::optional<views::Engine::Advance>& advance) {
   kafka::TransactionalProducer* producer = state_->producer();
   const views::ViewSetSpec& spec = options_.spec;
@@ -548,6 +555,10 @@ absl::Status ViewJob::Fill(const std::vector<views::ClosedCell>& closed,
     }
   }
   for (const views::CellId& id : forgotten) send_state(views::EncodeGate(*layout_, id, nullptr));
+  // The day's map pairs: new ones, and tombstones for days the gate forgot (a pair noted and
+  // forgotten in the same commit is written and deleted in order).
+  for (const views::MapPair& pair : pairs_new) send_state(views::EncodeMapPair(pair, true));
+  for (const views::MapPair& pair : pairs_gone) send_state(views::EncodeMapPair(pair, false));
   for (const views::CellId& id : engine_->TakeDirty()) {
     auto it = engine_->open_cells().find(id);
     send_state(

@@ -137,6 +137,8 @@ class ViewJob {
   absl::Status Fill(const std::vector<views::ClosedCell>& closed,
                     const std::vector<views::PublishedCell>& published,
                     const std::vector<views::CellId>& forgotten,
+                    const std::vector<views::MapPair>& pairs_new,
+                    const std::vector<views::MapPair>& pairs_gone,
                     const std::optional<views::Engine::Advance>& advance);
 
   Options options_;
