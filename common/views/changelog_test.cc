@@ -1,5 +1,6 @@
 #include "common/views/changelog.h"
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "common/status/status_matchers.h"
 #include "gmock/gmock.h"
@@ -211,6 +212,36 @@ TEST(ChangelogTest, AGateEntryThatDoesNotParseIsDataLoss) {
       StatusIs(absl::StatusCode::kDataLoss));
   EXPECT_THAT(restored.Apply(layout, "gate/gone/0/all", std::string("{}")),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no longer declares")));
+}
+
+// The gate's map pairs: written while their day is open, tombstoned after; a value that does
+// not match its key (or does not parse) is DATA_LOSS.
+TEST(ChangelogTest, MapPairsRoundTripAndAMismatchedOneIsDataLoss) {
+  const SetLayout layout = Layout();
+  RestoredViews restored;
+  const MapPair pair{At(0, 0), "grid:100m", "E1550N4630", "GM0014"};
+  const ChangelogEntry e = EncodeMapPair(pair, true);
+  EXPECT_EQ(e.key,
+            absl::StrCat("map/", absl::ToUnixMillis(At(0, 0)), "/grid:100m/E1550N4630/GM0014"));
+  ASSERT_OK(restored.Apply(layout, e.key, e.value));
+  ASSERT_EQ(restored.map_pairs.size(), 1u);
+  const MapPair& back = restored.map_pairs.begin()->second;
+  EXPECT_EQ(back.day, pair.day);
+  EXPECT_EQ(back.grid, pair.grid);
+  EXPECT_EQ(back.code, pair.code);
+  EXPECT_EQ(back.municipality, pair.municipality);
+
+  const ChangelogEntry gone = EncodeMapPair(pair, false);
+  EXPECT_EQ(gone.key, e.key);
+  EXPECT_FALSE(gone.value.has_value());
+  ASSERT_OK(restored.Apply(layout, gone.key, gone.value));
+  EXPECT_TRUE(restored.map_pairs.empty());
+
+  EXPECT_THAT(restored.Apply(layout, "map/0/grid:100m/E1550N4630/GM0015", e.value),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("map/0/grid:100m")));
+  EXPECT_THAT(restored.Apply(layout, e.key, std::string("{\"day\":\"x\"}")),
+              StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_TRUE(restored.map_pairs.empty());
 }
 
 }  // namespace

@@ -403,16 +403,24 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
           if (it != b.index.end()) coarse_cells.push_back(it->second);
         }
         if (coarse_cells.empty()) continue;
+        auto collect = [&](int coarse, int part) {
+          auto [it, fresh] = collector_of.insert({coarse, static_cast<int>(b.instances.size())});
+          if (fresh) b.instances.push_back(Block::Instance{coarse, {}});
+          b.instances[it->second].children.push_back(part);
+          b.parent_instances[part].push_back(it->second);
+        };
+        // One partner (a cell inside one municipality): the part is the whole cell.
+        if (coarse_cells.size() == 1) {
+          collect(coarse_cells[0], c);
+          continue;
+        }
         const int split = static_cast<int>(b.instances.size());
         b.instances.push_back(Block::Instance{c, {}});
         for (int coarse : coarse_cells) {
           const int part = n + b.parts++;
           b.instances[split].children.push_back(part);
           b.parent_instances.push_back({split});
-          auto [it, fresh] = collector_of.insert({coarse, static_cast<int>(b.instances.size())});
-          if (fresh) b.instances.push_back(Block::Instance{coarse, {}});
-          b.instances[it->second].children.push_back(part);
-          b.parent_instances[part].push_back(it->second);
+          collect(coarse, part);
         }
       }
     }

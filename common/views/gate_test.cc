@@ -280,6 +280,105 @@ TEST_F(GateTest, GridCellsNestInCoarserGridCells) {
   EXPECT_EQ(*published[4].measures[0].value, 28);
 }
 
+// The map: a municipality holds the grid cells inside it. Three cells of GM0014 published at
+// 16 (true 10 each) and a fourth THRESHOLD (true 2) inside it: the municipality's cell-key value
+// 26 (true 32) would show the fourth to be 1 or 2, exactly as a coarser grid cell would — once
+// the records showed which cells lie in GM0014 (Note). Without that knowledge the two views are
+// unrelated.
+class GateMapTest : public GateTest {
+ protected:
+  void SetUp() override {
+    Init({View("grid", WindowSize::kQuarterHour, {"grid:100m"}),
+          View("mun", WindowSize::kQuarterHour, {"municipality"})});
+  }
+  // A record of grid cell `code` in municipality `municipality` at 10:05.
+  Fact Record(const std::string& code, const std::string& municipality) {
+    Fact f;
+    f.event_time = At(10, 5);
+    for (const std::string& d : layout_.dimensions) {
+      f.dimensions.push_back(d == "municipality" ? municipality : code);
+    }
+    return f;
+  }
+  // The records showed the quarter's four grid cells in GM0014 and `in_gm1966` in GM1966.
+  void NoteMap(const std::string& in_gm1966) {
+    for (const char* code : {"E1550N4630", "E1551N4630", "E1552N4630", "E1553N4631"}) {
+      gate_->Note(Record(code, "GM0014"));
+    }
+    gate_->Note(Record(in_gm1966, "GM1966"));
+  }
+  // Decides the quarter's cells (in CellId order: the THRESHOLD grid cell is published[3],
+  // GM0014 published[4]).
+  absl::StatusOr<Gate::Report> DecideQuarter(std::vector<PublishedCell>* published) {
+    std::vector<ClosedCell> cells;
+    for (const char* code : {"E1550N4630", "E1551N4630", "E1552N4630"}) {
+      cells.push_back(Closed(0, At(10, 0), code, {4, 3, 3}));
+      published->push_back(Published(cells.back(), Protection::kNone, 16));
+    }
+    cells.push_back(Closed(0, At(10, 0), "E1553N4631", {1, 1}));
+    published->push_back(Published(cells.back(), Protection::kThreshold));
+    cells.push_back(Closed(1, At(10, 0), "GM0014", {12, 10, 10}));
+    published->push_back(Published(cells.back(), Protection::kNone, 26));
+    cells.push_back(Closed(1, At(10, 0), "GM1966", {1, 1}));
+    published->push_back(Published(cells.back(), Protection::kThreshold));
+    return gate_->Apply(cells, published);
+  }
+};
+
+TEST_F(GateMapTest, AMunicipalityHoldsTheGridCellsInsideIt) {
+  ASSERT_TRUE(gate_->uses_map());
+  NoteMap("E1554N4631");
+  std::vector<PublishedCell> published;
+  ASSERT_OK_AND_ASSIGN(Gate::Report r, DecideQuarter(&published));
+  EXPECT_EQ(r.moves, 1);
+  EXPECT_EQ(r.c2_violations, 0);
+  ASSERT_TRUE(published[4].measures[0].value.has_value());
+  EXPECT_EQ(*published[4].measures[0].value, 28);
+}
+
+TEST_F(GateMapTest, WithoutThePairsTheViewsAreUnrelated) {
+  std::vector<PublishedCell> published;
+  ASSERT_OK_AND_ASSIGN(Gate::Report r, DecideQuarter(&published));
+  EXPECT_EQ(r.moves, 0);
+  EXPECT_EQ(*published[4].measures[0].value, 26);
+}
+
+// A cell on the border (records in GM0014 and in GM1966, which is THRESHOLD) is split between
+// them: GM0014's total bounds only its share, and the THRESHOLD cell stays [1, 4] unmoved.
+TEST_F(GateMapTest, ABorderCellIsSplitBetweenItsMunicipalities) {
+  NoteMap("E1553N4631");
+  std::vector<PublishedCell> published;
+  ASSERT_OK_AND_ASSIGN(Gate::Report r, DecideQuarter(&published));
+  EXPECT_EQ(r.moves, 0);
+  EXPECT_EQ(r.c2_violations, 0);
+  EXPECT_EQ(*published[4].measures[0].value, 26);
+}
+
+TEST_F(GateMapTest, PairsAreTakenOnceRestoredAndForgottenWithTheirDay) {
+  gate_->Note(Record("E1550N4630", "GM0014"));
+  gate_->Note(Record("E1550N4630", "GM0014"));
+  gate_->Note(Record("E1551N4630", "GM0014"));
+  std::vector<MapPair> pairs = gate_->TakeNewPairs();
+  ASSERT_EQ(pairs.size(), 2u);
+  EXPECT_EQ(pairs[0].grid, "grid:100m");
+  EXPECT_EQ(pairs[0].code, "E1550N4630");
+  EXPECT_EQ(pairs[0].municipality, "GM0014");
+  EXPECT_THAT(gate_->TakeNewPairs(), ::testing::IsEmpty());
+
+  // A restarted gate restores them (not new) and decides as the first one would.
+  Init(layout_.spec.views);
+  for (const MapPair& p : pairs) gate_->RestorePair(p);
+  EXPECT_THAT(gate_->TakeNewPairs(), ::testing::IsEmpty());
+  gate_->Note(Record("E1551N4630", "GM0014"));
+  EXPECT_THAT(gate_->TakeNewPairs(), ::testing::IsEmpty()) << "known from the restore";
+
+  std::vector<MapPair> gone;
+  gate_->Forget(At(20, 0), &gone);
+  EXPECT_THAT(gone, ::testing::IsEmpty()) << "the Amsterdam day is open";
+  gate_->Forget(At(23, 0), &gone);  // 2026-12-03 in Amsterdam ends at 23:00 UTC
+  EXPECT_THAT(gone, ::testing::SizeIs(2));
+}
+
 TEST_F(GateTest, NoneClassIsNotGated) {
   Init({View("q", WindowSize::kQuarterHour, {"direction"})}, DataClass::kNone);
   EXPECT_FALSE(gate_->enabled());

@@ -1,8 +1,8 @@
 #include "common/views/lp.h"
 
-#include <coin/Clp_C_Interface.h>
-
 #include <cmath>
+#include <coin/ClpSimplex.hpp>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 
@@ -19,14 +19,16 @@ double ToClp(double v) {
   return v;
 }
 
-struct ModelDeleter {
-  void operator()(Clp_Simplex* m) const { Clp_deleteModel(m); }
-};
+// ClpSimplex::primal's startFinishActions: keep the work areas and the factorization after a
+// solve (1), reuse the factorization when the rows are the same (2), and skip what can be
+// skipped of the set-up (4). Between two bounds only column bounds and the objective change,
+// neither of which touches the basis matrix, so each solve starts where the last ended.
+constexpr int kKeepFactorization = 1 | 2 | 4;
 
 }  // namespace
 
 struct LinearProgram::Solver {
-  std::unique_ptr<Clp_Simplex, ModelDeleter> model;
+  std::unique_ptr<ClpSimplex> model;
   std::vector<double> col_lo, col_hi, obj;
   bool bounds_dirty = false;
   int objective = -1;  // the variable the objective currently selects
@@ -104,35 +106,35 @@ absl::StatusOr<LinearProgram::Range> LinearProgram::Bound(int variable) {
       row_lo[r] = ToClp(rows_[r].lo);
       row_hi[r] = ToClp(rows_[r].hi);
     }
-    solver->model.reset(Clp_newModel());
-    Clp_setLogLevel(solver->model.get(), 0);
-    Clp_loadProblem(solver->model.get(), n, m, start.data(), index.data(), value.data(),
-                    solver->col_lo.data(), solver->col_hi.data(), solver->obj.data(), row_lo.data(),
-                    row_hi.data());
+    solver->model = std::make_unique<ClpSimplex>();
+    solver->model->setLogLevel(0);
+    solver->model->loadProblem(n, m, start.data(), index.data(), value.data(),
+                               solver->col_lo.data(), solver->col_hi.data(), solver->obj.data(),
+                               row_lo.data(), row_hi.data());
     solver_ = std::move(solver);
   }
   Solver& s = *solver_;
-  Clp_Simplex* model = s.model.get();
+  ClpSimplex* model = s.model.get();
   if (s.bounds_dirty) {
-    Clp_chgColumnLower(model, s.col_lo.data());
-    Clp_chgColumnUpper(model, s.col_hi.data());
+    model->chgColumnLower(s.col_lo.data());
+    model->chgColumnUpper(s.col_hi.data());
     s.bounds_dirty = false;
   }
   if (s.objective != variable) {
     if (s.objective >= 0) s.obj[s.objective] = 0.0;
     s.obj[variable] = 1.0;
     s.objective = variable;
-    Clp_chgObjCoefficients(model, s.obj.data());
+    model->chgObjCoefficients(s.obj.data());
   }
   Range range;
   for (double sense : {1.0, -1.0}) {  // minimise, then maximise; each from the last basis
-    Clp_setObjSense(model, sense);
-    Clp_primal(model, 0);
-    int status = Clp_status(model);
+    model->setOptimizationDirection(sense);
+    model->primal(0, kKeepFactorization);
+    int status = model->status();
     if (status != 0 && status != 1 && status != 2) {
       // Stopped without an answer from the warm start: solve from scratch once.
-      Clp_initialSolve(model);
-      status = Clp_status(model);
+      model->initialSolve();
+      status = model->status();
     }
     if (status == 1) {
       return absl::FailedPreconditionError("the linear program has no feasible point");
@@ -145,7 +147,7 @@ absl::StatusOr<LinearProgram::Range> LinearProgram::Bound(int variable) {
       return absl::InternalError(
           absl::StrCat("CLP stopped with status ", status, " bounding x", variable));
     }
-    const double* solution = Clp_getColSolution(model);
+    const double* solution = model->getColSolution();
     (sense > 0 ? range.lo : range.hi) = solution[variable];
     (sense > 0 ? range.at_lo : range.at_hi).assign(solution, solution + n);
   }

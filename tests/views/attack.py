@@ -5,7 +5,8 @@ publication of every view of the dataset, the p-table's existence sets, k, p, wh
 withheld (one label for every reason, so it bounds nothing), the relations between views —
 derived here from the view definitions, independently of the node's gate — and a map of which
 grid cells lie in which municipality, but no true value. For every cell it bounds the true count by linear programming
-(SciPy's HiGHS, independent of the node's CLP) and checks the criteria:
+(HiGHS through highspy, independent of the node's CLP; one model per component, re-solved
+from its last basis as only the objective changes) and checks the criteria:
 
   C0  every cell's true count lies in its interval (the attacker's model is sound);
   C1  every published count y has max S(y) − min S(y) ≥ D, and y is not in 1 … js;
@@ -24,9 +25,8 @@ import json
 import math
 import sys
 
+import highspy
 import numpy as np
-from scipy.optimize import linprog
-from scipy.sparse import csr_matrix
 
 EPS = 1e-6
 RANK = {"15m": 0, "1h": 1, "1d": 2}
@@ -163,12 +163,17 @@ class Attack:
                 start = window_of(self.views[coarse]["window"], cell["start"], data["day"])
                 partners = (municipalities if fine_is_grid else codes).get(
                     (grid, cell["group"][fine_geo]), [])
-                split = []
+                parents = []
                 for partner in partners:
                     group = tuple(partner if j is None else cell["group"][j] for j in dims)
                     parent = index.get((coarse, start, group))
-                    if parent is None:
-                        continue  # no such coarse cell: that part is 0
+                    if parent is not None:  # else no such coarse cell: that part is 0
+                        parents.append(parent)
+                if len(parents) == 1:  # the whole cell lies in its one partner
+                    collect.setdefault(parents[0], []).append(i)
+                    continue
+                split = []
+                for parent in parents:
                     part = len(self.cells) + self.parts
                     self.parts += 1
                     split.append(part)
@@ -210,7 +215,7 @@ class Attack:
     def model(self, comp, labels_only):
         members = self.members[comp]
         var = {i: j for j, i in enumerate(members)}
-        rows_eq, rows_ub, b_eq, b_ub = [], [], [], []
+        rows_eq, rows_ub = [], []  # every right-hand side is 0
         for parent, children in self.instances:
             if self.component[parent] != comp:
                 continue
@@ -219,46 +224,50 @@ class Attack:
                 row[var[ch]] = row.get(var[ch], 0.0) - 1.0
             if self.additive:
                 rows_eq.append(row)
-                b_eq.append(0.0)
             else:
                 rows_ub.append(row)  # parent − Σ children ≤ 0
-                b_ub.append(0.0)
                 for ch in children:  # child − parent ≤ 0
                     rows_ub.append({var[ch]: 1.0, var[parent]: -1.0})
-                    b_ub.append(0.0)
-
-        def matrix(rows):
-            if not rows:
-                return None
-            data, ri, ci = [], [], []
-            for r, row in enumerate(rows):
-                for j, v in row.items():
-                    data.append(v)
-                    ri.append(r)
-                    ci.append(j)
-            return csr_matrix((data, (ri, ci)), shape=(len(rows), len(members)))
         return {
             "var": var,
-            "A_eq": matrix(rows_eq), "b_eq": b_eq or None,
-            "A_ub": matrix(rows_ub), "b_ub": b_ub or None,
+            "rows": [(row, 0.0, 0.0) for row in rows_eq] +
+                    [(row, -highspy.kHighsInf, 0.0) for row in rows_ub],
             "bounds": [self.bounds(i, labels_only) for i in members],
         }
 
+    def solver(self, m):
+        """The component's model in HiGHS, kept for every bound asked of it: only the objective
+        changes between them, so each solve starts from the previous basis."""
+        if "highs" not in m:
+            h = highspy.Highs()
+            h.setOptionValue("output_flag", False)
+            lower = np.array([b[0] for b in m["bounds"]], dtype=np.float64)
+            upper = np.array([highspy.kHighsInf if b[1] is None else b[1]
+                              for b in m["bounds"]], dtype=np.float64)
+            h.addVars(len(lower), lower, upper)
+            for row, lo, hi in m["rows"]:
+                h.addRow(lo, hi, len(row), np.array(list(row.keys()), dtype=np.int32),
+                         np.array(list(row.values()), dtype=np.float64))
+            m["highs"] = h
+        return m["highs"]
+
     def bound(self, m, i):
-        n = len(m["var"])
+        h = self.solver(m)
+        j = m["var"][i]
         out = []
-        for sense in (1.0, -1.0):
-            c = np.zeros(n)
-            c[m["var"][i]] = sense
-            r = linprog(c, A_ub=m["A_ub"], b_ub=m["b_ub"], A_eq=m["A_eq"], b_eq=m["b_eq"],
-                        bounds=m["bounds"], method="highs")
+        h.changeColCost(j, 1.0)
+        for sense in (highspy.ObjSense.kMinimize, highspy.ObjSense.kMaximize):
+            h.changeObjectiveSense(sense)
+            h.run()
             self.lps += 1
-            if r.status == 3:  # unbounded
+            status = h.getModelStatus()
+            if status == highspy.HighsModelStatus.kUnbounded:
                 out.append(math.inf)
                 continue
-            if r.status != 0:
-                raise RuntimeError("LP for cell %d: %s" % (i, r.message))
-            out.append(sense * r.fun)
+            if status != highspy.HighsModelStatus.kOptimal:
+                raise RuntimeError("LP for cell %d: %s" % (i, h.modelStatusToString(status)))
+            out.append(h.getInfo().objective_function_value)
+        h.changeColCost(j, 0.0)
         return out[0], out[1]
 
     def run(self):

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The differencing attack on the views (ADR 0016 §11, §13): a synthetic 23-hour DST day published
 # through Polder's engine, guard and gate (attack_data), attacked by linear programming with
-# SciPy's HiGHS (attack.py) — for bicycle counts (AGGREGATED: thresholds, dominance, additive
-# relations) and shuttles (PSEUDONYMISED: distinct units). The control publishes the same
+# HiGHS through highspy (attack.py) — for bicycle counts (AGGREGATED: thresholds, dominance,
+# additive relations, the map between municipalities and grid cells) and shuttles (PSEUDONYMISED: distinct units). The control publishes the same
 # bicycle day without the gate and must be caught, so the attack is shown to find what it
 # looks for.
 set -euo pipefail
 py="${POLDER_PIP_HOME:-}/bin/python"
 if [ ! -x "$py" ]; then
-  echo "attack_test: no Python venv with SciPy (POLDER_PIP_HOME='${POLDER_PIP_HOME:-}'); run tools/setup/setup.sh" >&2
+  echo "attack_test: no Python venv with highspy (POLDER_PIP_HOME='${POLDER_PIP_HOME:-}'); run tools/setup/setup.sh" >&2
   exit 1
 fi
 data=tests/views/attack_data

@@ -153,8 +153,8 @@ install_pip() {
   "$tmp/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
       -r "$repo/deploy/pip/requirements.txt" >"$tmp/pip.log" 2>&1 \
     || { cat "$tmp/pip.log" >&2; die "pip install failed"; }
-  "$tmp/bin/python" -c "import confluent_kafka.schema_registry.protobuf, cloudevents.core.bindings.kafka, scipy.optimize" \
-    || die "pip: confluent_kafka.schema_registry.protobuf, cloudevents or scipy does not import"
+  "$tmp/bin/python" -c "import confluent_kafka.schema_registry.protobuf, cloudevents.core.bindings.kafka, highspy" \
+    || die "pip: confluent_kafka.schema_registry.protobuf, cloudevents or highspy does not import"
   touch "$tmp/.complete"
   rm -rf "$home"
   mv "$tmp" "$home"

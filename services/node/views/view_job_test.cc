@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "common/kafka/testing/fake_kafka.h"
@@ -381,6 +382,73 @@ TEST_F(ViewJobTest, TheGateRemembersTheDayAcrossARestart) {
   EXPECT_EQ(gm0034->second.measures(0).protection(), vv1::PROTECTION_SUPPRESSED);
   EXPECT_EQ(job->stats().gate.secondary, 1);
   EXPECT_EQ(job->stats().gate.c3_violations, 0);
+}
+
+// The gate's map (which grid cells the day's records placed in which municipality) is written
+// with the commit that first saw a pair, restored on restart (not written again) and
+// tombstoned once the day ends.
+TEST_F(ViewJobTest, TheGatesMapPairsAreKeptInTheChangelogWhileTheirDayIsOpen) {
+  spec_.views[0].group_by = {*views::ParseDimension("grid:100m")};
+  views::ViewSpec municipality = spec_.views[0];
+  municipality.id = "municipality";
+  municipality.group_by = {*views::ParseDimension("municipality")};
+  spec_.views.push_back(municipality);
+  ASSERT_OK(kafka_.CreateTopic({views::ViewTopic("groningen", kDataset, "municipality"), 1}));
+  auto produce = [&](double lat, double lon, const std::string& m, absl::Time t, int32_t p) {
+    mobility::BikeCount b;
+    b.set_counter_id(absl::StrCat("c", lat, lon));
+    b.mutable_event_time()->set_seconds(absl::ToUnixSeconds(t));
+    b.mutable_location()->set_municipality_code(m);
+    b.mutable_location()->set_latitude(lat);
+    b.mutable_location()->set_longitude(lon);
+    b.set_count(10);
+    ProduceRaw(p, wire::Encode(kSchemaId, {0}, b.SerializeAsString()));
+  };
+  // The last changelog record of every map/ key: true while it holds a pair.
+  auto pairs = [&] {
+    std::map<std::string, bool> out;
+    int64_t written = 0;
+    for (const kafka::ConsumedRecord& r :
+         kafka_.Committed(views::ViewChangelogTopic(kDataset), 0)) {
+      if (!r.key.has_value() || !absl::StartsWith(*r.key, "map/")) continue;
+      out[*r.key] = !r.tombstone;
+      if (!r.tombstone) ++written;
+    }
+    return std::make_pair(out, written);
+  };
+  std::unique_ptr<ViewJob> job = StartJob();
+  ASSERT_NE(job, nullptr);
+  produce(53.2194, 6.5665, "GM0014", At(10, 10), 0);
+  produce(53.2194, 6.5665, "GM0014", At(10, 12), 1);  // the same pair
+  produce(53.2500, 6.6200, "GM1966", At(10, 20), 0);
+  Drain(*job);
+  auto [open, written] = pairs();
+  EXPECT_EQ(open.size(), 2u);
+  EXPECT_EQ(written, 2);
+  for (const auto& [key, present] : open) {
+    EXPECT_TRUE(present) << key;
+    EXPECT_THAT(key, ::testing::HasSubstr("/grid:100m/E"));
+  }
+  job.reset();
+
+  now_ += absl::Minutes(1);
+  job = StartJob();
+  ASSERT_NE(job, nullptr);
+  produce(53.2194, 6.5665, "GM0014", At(10, 40), 1);  // restored: not written again
+  Drain(*job);
+  EXPECT_EQ(pairs().second, 2);
+
+  // The next Amsterdam day's records move the watermark past the end of this one.
+  now_ = At(12, 0) + absl::Hours(14);
+  produce(53.2194, 6.5665, "GM0014", At(12, 0) + absl::Hours(13), 0);
+  produce(53.2194, 6.5665, "GM0014", At(12, 0) + absl::Hours(13), 1);
+  Drain(*job);
+  auto [after, total] = pairs();
+  EXPECT_EQ(total, 3) << "one pair of the new day";
+  int held = 0;
+  for (const auto& [key, present] : after) held += present ? 1 : 0;
+  EXPECT_EQ(held, 1) << "the first day's pairs are tombstoned";
+  EXPECT_EQ(after.size(), 3u);
 }
 
 // The changelog's meta (key fingerprint, p-table, definitions) is written when it is new or a
