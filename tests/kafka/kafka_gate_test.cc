@@ -399,8 +399,17 @@ TEST_F(KafkaGateTest, BrokerKilledAndRestartedMidStreamLosesNoAcknowledgedRecord
   ASSERT_OK_AND_ASSIGN(auto producer, kafka::IdempotentProducer::Create(ProducerOptions()));
   Ledger ledger;
   std::atomic<int> sent{0};
+  std::atomic<bool> killing{false};
   std::thread sender([&] {
     for (int i = 0; i < kRecords; ++i) {
+      // The second half waits for the kill (at most a minute), so the kill falls mid-stream
+      // however fast the broker acknowledges the first half.
+      if (i == kRecords / 2) {
+        for (absl::Time until = absl::Now() + absl::Seconds(60);
+             !killing.load() && absl::Now() < until;) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+      }
       std::string id = absl::StrCat(i);
       producer->Send({topic, kafka::kAnyPartition, absl::StrCat("e", i % 16), id, {}, 0},
                      ledger.Track(id));
@@ -416,6 +425,7 @@ TEST_F(KafkaGateTest, BrokerKilledAndRestartedMidStreamLosesNoAcknowledgedRecord
   ASSERT_GE(ledger.acked_count(), 1000u);
   ASSERT_LT(sent.load(), kRecords) << "the kill must fall mid-stream";
   const size_t acked_before_kill = ledger.acked_count();
+  killing = true;
   ASSERT_OK(broker().Kill());
   ASSERT_OK(broker().Restart());
   sender.join();

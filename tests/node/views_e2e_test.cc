@@ -78,7 +78,8 @@ class ViewsE2eTest : public FederationFixture {
   struct Cells {
     std::map<std::pair<int64_t, std::string>, int> count;
     std::map<std::pair<int64_t, std::string>, vv1::AggregateCell> cells;
-    std::vector<std::string> values;  // raw record values, in order
+    std::vector<std::string> values;  // raw record values, in order (close records too)
+    std::map<int64_t, int> closes;    // close records by window start, counted
   };
   Cells ReadCells(const std::string& bootstrap) {
     kafka::ConsumerOptions o;
@@ -93,10 +94,14 @@ class ViewsE2eTest : public FederationFixture {
               absl::StatusOr<vv1::AggregateCell> decoded = DecodeCell(r.value);
               if (!decoded.ok()) return decoded.status();
               const vv1::AggregateCell& c = *decoded;
+              out.values.push_back(r.value);
+              if (c.has_window_close()) {
+                ++out.closes[c.window_start().seconds()];
+                return absl::OkStatus();
+              }
               const auto key = std::make_pair(c.window_start().seconds(), c.group_key());
               ++out.count[key];
               out.cells[key] = c;
-              out.values.push_back(r.value);
               return absl::OkStatus();
             })
             .status();
@@ -130,6 +135,8 @@ TEST_F(ViewsE2eTest, AViewIsComputedGuardedAndMirroredExactlyOnceUnderAnAggregat
   }
   ASSERT_EQ(source.cells.size(), 2u) << groningen->Log();
   for (const auto& [key, n] : source.count) EXPECT_EQ(n, 1) << "emitted twice: " << key.second;
+  EXPECT_FALSE(source.closes.empty()) << "closed windows are marked (ADR 0018 §2)";
+  for (const auto& [start, n] : source.closes) EXPECT_EQ(n, 1) << "window closed twice: " << start;
   const vv1::AggregateCell& first =
       source.cells.at({absl::ToUnixSeconds(quarter - absl::Minutes(30)), "municipality=GM0014"});
   EXPECT_EQ(first.definition_hash(), hash);
@@ -270,6 +277,7 @@ TEST_F(ViewsE2eTest, AShuttleViewCountsDistinctShuttlesAndProtectsSmallGroups) {
                              absl::StatusOr<vv1::AggregateCell> decoded = DecodeCell(r.value);
                              if (!decoded.ok()) return decoded.status();
                              const vv1::AggregateCell& c = *decoded;
+                             if (c.has_window_close()) return absl::OkStatus();
                              EXPECT_EQ(cells.count(c.group_key()), 0u)
                                  << "emitted twice: " << c.group_key();
                              cells[c.group_key()] = c;

@@ -77,8 +77,11 @@ class ViewsKillTest : public FederationFixture {
         [](int i) { return std::string(i < 6 ? "GM0014" : "GM0034"); });
   }
 
-  // Output records by (window start, group key), counted.
+  // Output cells by (window start, group key), counted; the close records by window start go to
+  // `closes`.
+  std::map<int64_t, std::vector<vv1::WindowClose>> closes;
   std::map<std::pair<int64_t, std::string>, std::vector<vv1::AggregateCell>> Output() {
+    closes.clear();
     kafka::ConsumerOptions o;
     o.client = ClientOptions();
     o.client.bootstrap_servers = broker().bootstrap_servers();
@@ -92,7 +95,11 @@ class ViewsKillTest : public FederationFixture {
                     if (!c.ParseFromArray(f.payload.data(), static_cast<int>(f.payload.size()))) {
                       return absl::DataLossError("not an AggregateCell");
                     }
-                    out[{c.window_start().seconds(), c.group_key()}].push_back(c);
+                    if (c.has_window_close()) {
+                      closes[c.window_start().seconds()].push_back(c.window_close());
+                    } else {
+                      out[{c.window_start().seconds(), c.group_key()}].push_back(c);
+                    }
                     return absl::OkStatus();
                   })
                   .status());
@@ -245,6 +252,21 @@ class ViewsKillTest : public FederationFixture {
                                       : vv1::PROTECTION_SUPPRESSED)
           << key.second;
       ++compared;
+    }
+    // Close records (ADR 0018 §2): each window closed once, after its cells, with their number.
+    std::map<int64_t, int64_t> per_window;
+    for (const auto& [key, cells] : output) ++per_window[key.first];
+    for (const auto& [start, n] : per_window) {
+      auto c = closes.find(start);
+      if (c == closes.end()) {
+        ADD_FAILURE() << "no close record for window " << start;
+        continue;
+      }
+      EXPECT_EQ(c->second[0].cells(), n) << "window " << start;
+    }
+    for (const auto& [start, records] : closes) {
+      EXPECT_EQ(records.size(), 1u)
+          << "window " << start << " closed " << records.size() << " times";
     }
     return compared;
   }

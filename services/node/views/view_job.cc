@@ -165,6 +165,8 @@ absl::Status ViewJob::Recover() {
     engine_->Restore(restored.watermark, restored.clocks, restored.positions,
                      std::move(restored.cells), now);
   }
+  closed_through_.clear();
+  for (const views::ViewSpec& v : spec.views) closed_through_.push_back(ClosedThrough(v));
 
   kafka::ConsumerOptions co = options_.consumer;
   co.read_committed = true;
@@ -449,6 +451,9 @@ absl::Status ViewJob::Commit() {
   }
   ++stats_.commits;
   stats_.cells += static_cast<int64_t>(closed.size());
+  for (size_t v = 0; v < closed_through_.size(); ++v) {
+    closed_through_[v] = std::max(closed_through_[v], ClosedThrough(options_.spec.views[v]));
+  }
   stats_.gate.moves += report->moves;
   stats_.gate.fallbacks += report->fallbacks;
   stats_.gate.secondary += report->secondary;
@@ -462,6 +467,12 @@ absl::Status ViewJob::Commit() {
   dirty_ = false;
   meta_pending_ = false;
   return absl::OkStatus();
+}
+
+absl::Time ViewJob::ClosedThrough(const views::ViewSpec& view) const {
+  const absl::Time w = engine_->watermark();
+  if (w == absl::InfinitePast() || w == absl::InfiniteFuture()) return absl::InfinitePast();
+  return clock_->WindowOf(view.window, w).start;
 }
 
 absl::Status ViewJob::Fill(const std::vector<views::ClosedCell>& closed,
@@ -487,6 +498,46 @@ absl::Status ViewJob::Fill(const std::vector<views::ClosedCell>& closed,
   const std::string data_schema =
       wire::DataSchemaUrn(options_.federation, options_.output_schema_id);
   const std::string header = wire::EncodeHeader(options_.output_schema_id, {0});
+  auto headers = [&](const views::ViewSpec& view, int v, absl::Time window_start,
+                     const std::string& group_key) {
+    const std::string start = views::FormatInstant(window_start);
+    return std::vector<kafka::Header>{
+        {"ce_specversion", "1.0"},
+        {"ce_id", absl::StrCat("view:", spec.dataset, "/", view.id, "/",
+                               definition_hashes_[v].substr(0, 12), "/", start, "/", group_key)},
+        {"ce_source",
+         absl::StrCat("/peers/", options_.peer, "/datasets/", spec.dataset, "/views/", view.id)},
+        {"ce_type", views::kAggregateCellSubject},
+        {"ce_time", start},
+        {views::kViewDefinitionHeader, definition_hashes_[v]},
+        {wire::kDataSchemaHeader, data_schema},
+        {wire::kContentTypeHeader, wire::kConfluentProtobufContentType}};
+  };
+  auto send_close = [&](int v, const views::Window& window, int64_t cells, absl::Time through) {
+    const views::ViewSpec& view = spec.views[v];
+    vv1::AggregateCell cell;
+    cell.mutable_window_start()->set_seconds(absl::ToUnixSeconds(window.start));
+    cell.mutable_window_end()->set_seconds(absl::ToUnixSeconds(window.end));
+    cell.set_dataset_id(spec.dataset);
+    cell.set_view_id(view.id);
+    cell.set_definition_hash(definition_hashes_[v]);
+    cell.set_source_peer(options_.peer);
+    vv1::WindowClose* close = cell.mutable_window_close();
+    close->set_cells(cells);
+    close->mutable_closed_through()->set_seconds(absl::ToUnixSeconds(through));
+    const absl::Time w = engine_->watermark();
+    const int64_t seconds = absl::ToUnixSeconds(w);
+    close->mutable_watermark()->set_seconds(seconds);
+    close->mutable_watermark()->set_nanos(
+        static_cast<int32_t>(absl::ToInt64Nanoseconds(w - absl::FromUnixSeconds(seconds))));
+    kafka::ProducerRecord r;
+    r.topic = views::ViewTopic(options_.peer, spec.dataset, view.id);
+    r.key = "";
+    r.value = header + cell.SerializeAsString();
+    r.timestamp_ms = absl::ToUnixMillis(window.end);
+    r.headers = headers(view, v, window.start, "~close");
+    producer->Send(std::move(r), [](absl::StatusOr<kafka::RecordMetadata>) {});
+  };
   // Outputs, with one close decision per closed (view, window).
   std::map<std::pair<int, absl::Time>, int64_t> windows;
   for (size_t i = 0; i < closed.size(); ++i) {
@@ -521,20 +572,26 @@ absl::Status ViewJob::Fill(const std::vector<views::ClosedCell>& closed,
     r.key = c.id.group_key;
     r.value = header + cell.SerializeAsString();
     r.timestamp_ms = absl::ToUnixMillis(out.window.end);
-    const std::string start = views::FormatInstant(out.window.start);
-    r.headers = {{"ce_specversion", "1.0"},
-                 {"ce_id", absl::StrCat("view:", spec.dataset, "/", view.id, "/",
-                                        definition_hashes_[c.id.view].substr(0, 12), "/", start,
-                                        "/", c.id.group_key)},
-                 {"ce_source", absl::StrCat("/peers/", options_.peer, "/datasets/", spec.dataset,
-                                            "/views/", view.id)},
-                 {"ce_type", views::kAggregateCellSubject},
-                 {"ce_time", start},
-                 {views::kViewDefinitionHeader, definition_hashes_[c.id.view]},
-                 {wire::kDataSchemaHeader, data_schema},
-                 {wire::kContentTypeHeader, wire::kConfluentProtobufContentType}};
+    r.headers = headers(view, c.id.view, out.window.start, c.id.group_key);
     producer->Send(std::move(r), [](absl::StatusOr<kafka::RecordMetadata>) {});
     ++windows[{c.id.view, c.cell.window.start}];
+  }
+  // Close records (ADR 0018 §2): after the cells, one per window that closed with cells, oldest
+  // first, then one with 0 cells for the newest closed window of a view when it had none.
+  for (size_t v = 0; v < spec.views.size(); ++v) {
+    const absl::Time through = ClosedThrough(spec.views[v]);
+    if (through <= closed_through_[v]) continue;
+    const int view = static_cast<int>(v);
+    for (auto it = windows.lower_bound({view, absl::InfinitePast()});
+         it != windows.end() && it->first.first == view; ++it) {
+      send_close(view, clock_->WindowOf(spec.views[v].window, it->first.second), it->second,
+                 through);
+    }
+    const absl::Time newest =
+        clock_->WindowOf(spec.views[v].window, through - absl::Nanoseconds(1)).start;
+    if (windows.count({view, newest}) == 0) {
+      send_close(view, clock_->WindowOf(spec.views[v].window, newest), 0, through);
+    }
   }
   for (const auto& [window, cells] : windows) {
     views::CloseDecision d;

@@ -159,6 +159,10 @@ class ViewJob {
   std::unique_ptr<views::Gate> gate_;
   std::map<std::string, absl::Time> coverage_;  // view id → since (views that joined later)
   std::vector<std::string> definition_hashes_;  // per view
+  // Per view: every window ending at or before this instant is closed and its close record
+  // written (ADR 0018 §2); the start of the window holding the watermark.
+  std::vector<absl::Time> closed_through_;
+  absl::Time ClosedThrough(const views::ViewSpec& view) const;
   google::protobuf::DynamicMessageFactory messages_;
   // Per schema id: the message records of that schema are parsed into (declared after
   // messages_, whose prototypes they come from, so they are destroyed first).

@@ -126,9 +126,40 @@ class ViewJobTest : public ::testing::Test {
       EXPECT_EQ(f->schema_id, kCellSchemaId);
       vv1::AggregateCell c;
       EXPECT_TRUE(c.ParseFromArray(f->payload.data(), static_cast<int>(f->payload.size())));
+      if (c.has_window_close()) continue;  // a close record (Closes)
       const auto key = std::make_pair(c.window_start().seconds(), c.group_key());
       EXPECT_EQ(out.count(key), 0u) << "emitted twice: " << c.ShortDebugString();
       out[key] = c;
+    }
+    return out;
+  }
+
+  // The committed close records, by window start, with the offset of each and the largest
+  // offset of a cell of its window; EXPECTs each window's record once.
+  struct Close {
+    vv1::WindowClose close;
+    int64_t offset = 0;
+    int64_t last_cell = -1;
+  };
+  std::map<int64_t, Close> Closes(const std::string& view = "quarter") {
+    std::map<int64_t, Close> out;
+    std::map<int64_t, int64_t> last_cell;
+    for (const kafka::ConsumedRecord& r :
+         kafka_.Committed(views::ViewTopic("groningen", kDataset, view), 0)) {
+      absl::StatusOr<wire::Frame> f = wire::Decode(r.value);
+      if (!f.ok()) continue;
+      vv1::AggregateCell c;
+      if (!c.ParseFromArray(f->payload.data(), static_cast<int>(f->payload.size()))) continue;
+      const int64_t start = c.window_start().seconds();
+      if (!c.has_window_close()) {
+        last_cell[start] = std::max(last_cell[start], r.offset);
+        continue;
+      }
+      EXPECT_EQ(out.count(start), 0u) << "closed twice: " << c.ShortDebugString();
+      EXPECT_TRUE(c.group_key().empty());
+      EXPECT_EQ(c.measures_size(), 0);
+      out[start] =
+          Close{c.window_close(), r.offset, last_cell.count(start) ? last_cell[start] : -1};
     }
     return out;
   }
@@ -382,6 +413,51 @@ TEST_F(ViewJobTest, TheGateRemembersTheDayAcrossARestart) {
   EXPECT_EQ(gm0034->second.measures(0).protection(), vv1::PROTECTION_SUPPRESSED);
   EXPECT_EQ(job->stats().gate.secondary, 1);
   EXPECT_EQ(job->stats().gate.c3_violations, 0);
+}
+
+// Close records (ADR 0018 §2): after the cells of every window that closed with cells, one
+// record with their number; the newest closed window gets a record with 0 cells when it had
+// none; closed_through covers the empty windows between. Exactly once across a restart.
+TEST_F(ViewJobTest, CloseRecordsFollowTheCellsOfEveryClosedWindow) {
+  std::unique_ptr<ViewJob> job = StartJob();
+  ASSERT_NE(job, nullptr);
+  Produce("a", At(10, 5), 20, 0);
+  Produce("b", At(10, 6), 20, 1);
+  Produce("c", At(10, 35), 20, 0, "GM0034");
+  Produce("a", At(10, 55), 20, 0);
+  Produce("b", At(10, 55), 20, 1);
+  Drain(*job);  // W ≈ 10:50: the quarters 10:00, 10:15 (empty) and 10:30 close
+  std::map<int64_t, Close> closes = Closes();
+  ASSERT_EQ(closes.size(), 2u);
+  const Close& ten = closes.at(absl::ToUnixSeconds(At(10, 0)));
+  EXPECT_EQ(ten.close.cells(), 1);
+  EXPECT_EQ(ten.close.closed_through().seconds(), absl::ToUnixSeconds(At(10, 45)));
+  // Bike counts' event times end their interval: W is kept in window time, 1 ms earlier.
+  EXPECT_EQ(ten.close.watermark().seconds(), absl::ToUnixSeconds(At(10, 49)) + 59);
+  EXPECT_EQ(ten.close.watermark().nanos(), 999000000);
+  EXPECT_GT(ten.offset, ten.last_cell) << "the close record follows its window's cells";
+  EXPECT_GE(ten.last_cell, 0);
+  const Close& half = closes.at(absl::ToUnixSeconds(At(10, 30)));
+  EXPECT_EQ(half.close.cells(), 1);
+  EXPECT_GT(half.offset, half.last_cell);
+  EXPECT_EQ(closes.count(absl::ToUnixSeconds(At(10, 15))), 0u) << "covered by closed_through";
+  job.reset();
+
+  now_ += absl::Minutes(1);
+  job = StartJob();
+  ASSERT_NE(job, nullptr);
+  Produce("a", At(11, 21), 20, 0);
+  Produce("b", At(11, 21), 20, 1);
+  Drain(*job);  // W = 11:16: 10:45 (the 10:55 records) and 11:00 (empty) close
+  closes = Closes();
+  ASSERT_EQ(closes.size(), 4u) << "nothing written twice after the restart";
+  EXPECT_EQ(closes.at(absl::ToUnixSeconds(At(10, 45))).close.cells(), 1);
+  const Close& empty = closes.at(absl::ToUnixSeconds(At(11, 0)));
+  EXPECT_EQ(empty.close.cells(), 0);
+  EXPECT_EQ(empty.last_cell, -1);
+  EXPECT_EQ(empty.close.closed_through().seconds(), absl::ToUnixSeconds(At(11, 15)));
+  Drain(*job);  // nothing new: no record
+  EXPECT_EQ(Closes().size(), 4u);
 }
 
 // The gate's map (which grid cells the day's records placed in which municipality) is written
