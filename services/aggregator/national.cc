@@ -79,15 +79,14 @@ NationalWindow& National::WindowFor(absl::Time start, absl::Time end, const std:
     w.due = end + spec_.grace + spec_.deadline;
     // A city whose windows are closed past this one had nothing in it.
     for (const auto& [city, through] : closed_through_) {
-      if (through >= end) CloseCity(w, city, w.cities[city]);
+      if (through >= end) CloseCity(w, w.cities[city]);
     }
   }
   dirty_.insert(start);
   return w;
 }
 
-void National::CloseCity(NationalWindow& w, const std::string& city, CityWindow& c) {
-  (void)city;
+void National::CloseCity(NationalWindow& w, CityWindow& c) {
   if (c.closed) return;
   c.closed = true;
   c.closed_cells = c.cells;
@@ -115,7 +114,7 @@ National::Outcome National::Offer(const std::string& city, const vv1::AggregateC
     NationalWindow& w = WindowFor(start, end, record.definition_hash());
     CityWindow& c = w.cities[city];
     c.watermark = TimeOf(close.watermark());
-    CloseCity(w, city, c);
+    CloseCity(w, c);
     c.closed_cells = close.cells();
     // Every window of this city ending by closed_through is closed, with what it sent.
     const absl::Time through = TimeOf(close.closed_through());
@@ -129,7 +128,7 @@ National::Outcome National::Offer(const std::string& city, const vv1::AggregateC
         CityWindow& oc = other.cities[city];
         if (!oc.closed) {
           if (oc.watermark == absl::InfinitePast()) oc.watermark = c.watermark;
-          CloseCity(other, city, oc);
+          CloseCity(other, oc);
         }
       }
     }

@@ -132,7 +132,7 @@ class National {
 
  private:
   NationalWindow& WindowFor(absl::Time start, absl::Time end, const std::string& hash);
-  void CloseCity(NationalWindow& w, const std::string& city, CityWindow& c);
+  void CloseCity(NationalWindow& w, CityWindow& c);
 
   NationalViewSpec spec_;
   std::map<absl::Time, NationalWindow> windows_;
