@@ -5,6 +5,18 @@
 namespace polder {
 namespace views {
 
+bool IsValidDatasetId(absl::string_view id) {
+  const size_t dot = id.find('.');
+  if (dot == absl::string_view::npos || dot == 0 || dot + 1 == id.size() ||
+      id.find('.', dot + 1) != absl::string_view::npos) {
+    return false;
+  }
+  for (char c : id) {
+    if (!(c == '.' || c == '-' || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
+  }
+  return id.size() <= 100;
+}
+
 absl::Status ValidateViewId(absl::string_view id) {
   if (id.empty() || id.size() > 64) {
     return absl::InvalidArgumentError(

@@ -26,6 +26,10 @@ inline constexpr char kViewDefinitionHeader[] = "ce_polderviewdefinition";
 // Kafka's limit on topic names.
 inline constexpr size_t kMaxTopicLength = 249;
 
+// Whether `id` is a dataset id: <domain>.<name> of lowercase letters, digits and dashes, one
+// dot, at most 100 characters.
+bool IsValidDatasetId(absl::string_view id);
+
 // OK for [a-z0-9-]+ of at most 64 characters, starting with a letter; INVALID_ARGUMENT naming
 // the id and its first offending character otherwise.
 absl::Status ValidateViewId(absl::string_view id);

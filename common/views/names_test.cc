@@ -1,5 +1,7 @@
 #include "common/views/names.h"
 
+#include <string>
+
 #include "common/status/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -31,6 +33,16 @@ TEST(NamesTest, ViewIdsAreLowercaseNames) {
   EXPECT_THAT(ValidateViewId("hour.city"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'.' at 4")));
   EXPECT_THAT(ValidateViewId("Hour"), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(NamesTest, DatasetIdsAreDomainDotName) {
+  EXPECT_TRUE(IsValidDatasetId("mobility.bike-counts"));
+  EXPECT_TRUE(IsValidDatasetId("safety.incident-counts2"));
+  for (const char* bad : {"", "bikes", ".bikes", "mobility.", "a.b.c", "Mobility.bikes",
+                          "mobility.bike_counts", "mobility./x"}) {
+    EXPECT_FALSE(IsValidDatasetId(bad)) << bad;
+  }
+  EXPECT_FALSE(IsValidDatasetId(std::string("m.") + std::string(99, 'a'))) << "over 100";
 }
 
 }  // namespace

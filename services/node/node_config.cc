@@ -27,19 +27,6 @@ bool Loopback(const std::string& address) {
   return a.ok() && server::IsLoopbackHost(a->host);
 }
 
-bool ValidDatasetId(const std::string& id) {
-  // <domain>.<name>: lowercase letters, digits and dashes, one dot.
-  size_t dot = id.find('.');
-  if (dot == std::string::npos || dot == 0 || dot + 1 == id.size() ||
-      id.find('.', dot + 1) != std::string::npos) {
-    return false;
-  }
-  for (char c : id) {
-    if (!(c == '.' || c == '-' || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
-  }
-  return id.size() <= 100;
-}
-
 absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
   NodeConfig c;
   config::ObjectReader node = doc.root().Object("node", config::kRequired);
@@ -187,7 +174,7 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
             .Optional("description", &d->description)
             .Optional("licence", &d->licence)
             .Optional("owner_contact", &d->owner_contact);
-        r.Check(ValidDatasetId(d->id), "id",
+        r.Check(views::IsValidDatasetId(d->id), "id",
                 "must be <domain>.<name> in lowercase, e.g. mobility.bike-counts");
         r.Check(
             !d->subject.empty() && d->subject.find('/') == std::string::npos, "subject",
@@ -294,7 +281,7 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
           r.Check(trust::IsValidPeerId(s->provider), "provider",
                   "must be a peer id such as groningen");
           r.Check(ValidAddress(s->endpoint), "endpoint", "must be host:port");
-          r.Check(ValidDatasetId(s->dataset), "dataset", "must be <domain>.<name>");
+          r.Check(views::IsValidDatasetId(s->dataset), "dataset", "must be <domain>.<name>");
           if (s->view.empty()) {
             r.Check(s->partitions >= 1, "partitions",
                     "must be at least 1 (the source topic's partition count)");
