@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/status/status_macros.h"
+#include "common/views/times.h"
 #include "nlohmann/json.hpp"
 
 namespace polder {
@@ -15,15 +16,8 @@ using json = nlohmann::json;
 
 namespace {
 
-json TimeMs(absl::Time t) {
-  if (t == absl::InfinitePast()) return json();
-  return absl::ToUnixMillis(t);
-}
-
-absl::Time FromMs(const json& j) {
-  if (j.is_null()) return absl::InfinitePast();
-  return absl::FromUnixMillis(j.get<int64_t>());
-}
+json TimeMs(absl::Time t) { return MillisJson(t); }
+absl::Time FromMs(const json& j) { return TimeFromMillisJson(j); }
 
 const char* CauseName(CloseCause c) { return c == CloseCause::kIdle ? "idle" : "watermark"; }
 

@@ -143,25 +143,71 @@ absl::Status AggregatorJob::Recover() {
   kafka::ConsumerOptions co = options_.consumer;
   co.read_committed = true;
   ASSIGN_OR_RETURN(consumer_, kafka_.NewConsumer(co));
-  std::vector<kafka::TopicPartitionOffset> assignment;
-  for (const auto& [topic, who] : inputs_) {
-    auto pos = positions_.find(topic);
-    assignment.push_back({topic, 0, pos == positions_.end() ? 0 : pos->second});
-  }
-  RETURN_IF_ERROR(consumer_->Assign(assignment));
+  assigned_.clear();
+  RETURN_IF_ERROR(AssignInputs());
   dirty_ = false;
   last_commit_ = options_.now();
   {
     absl::MutexLock lock(&mu_);
     stats_.recoveries = state_->recoveries();
   }
-  Publish();
+  published_.clear();
+  std::vector<std::pair<size_t, nv1::NationalFigure>> all;
+  for (size_t i = 0; i < nationals_.size(); ++i) {
+    published_[ViewKey(nationals_[i].spec())];
+    for (const auto& [start, w] : nationals_[i].windows()) {
+      for (const Revision& r : w.revisions) {
+        absl::StatusOr<nv1::NationalFigure> f = nationals_[i].Figure(start, r.number);
+        if (!f.ok()) return f.status();
+        all.emplace_back(i, *std::move(f));
+      }
+    }
+  }
+  Publish(all, {});
   log::Info("aggregator recovered", {{"views", static_cast<int64_t>(nationals_.size())},
                                      {"inputs", static_cast<int64_t>(inputs_.size())}});
   return absl::OkStatus();
 }
 
+absl::Status AggregatorJob::AssignInputs() {
+  last_topic_check_ = options_.now();
+  if (assigned_.size() == inputs_.size()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(std::unique_ptr<kafka::Admin> admin, kafka_.NewAdmin(options_.consumer.client));
+  bool added = false;
+  std::vector<std::string> waiting;
+  for (const auto& [topic, who] : inputs_) {
+    if (assigned_.count(topic) > 0) continue;
+    absl::StatusOr<kafka::TopicDescription> d = admin->DescribeTopic(topic, options_.kafka_timeout);
+    if (absl::IsNotFound(d.status())) {
+      waiting.push_back(topic);
+      continue;
+    }
+    if (!d.ok()) return d.status();
+    if (d->partitions != 1) {
+      return absl::FailedPreconditionError(absl::StrCat("input ", topic, " has ", d->partitions,
+                                                        " partitions; a mirrored view has one"));
+    }
+    assigned_.insert(topic);
+    added = true;
+  }
+  if (added) {
+    std::vector<kafka::TopicPartitionOffset> assignment;
+    for (const std::string& topic : assigned_) {
+      auto pos = positions_.find(topic);
+      assignment.push_back({topic, 0, pos == positions_.end() ? 0 : pos->second});
+    }
+    RETURN_IF_ERROR(consumer_->Assign(assignment));
+  }
+  absl::MutexLock lock(&mu_);
+  stats_.waiting_inputs = std::move(waiting);
+  return absl::OkStatus();
+}
+
 absl::Status AggregatorJob::Step() {
+  if (assigned_.size() < inputs_.size() &&
+      options_.now() - last_topic_check_ >= options_.topic_check_interval) {
+    RETURN_IF_ERROR(AssignInputs());
+  }
   ASSIGN_OR_RETURN(std::vector<kafka::ConsumedRecord> records,
                    consumer_->Poll(options_.poll_wait, 1000));
   const absl::Time now = options_.now();
@@ -182,7 +228,7 @@ absl::Status AggregatorJob::Step() {
     ++outcomes[OutcomeName(nationals_[input->second.first].Offer(input->second.second, cell, now))];
   }
   // Past transaction markers and aborted records, too.
-  for (const auto& [topic, who] : inputs_) {
+  for (const std::string& topic : assigned_) {
     absl::StatusOr<int64_t> pos = consumer_->Position(topic, 0);
     if (pos.ok() && *pos >= 0 && *pos > positions_[topic]) {
       positions_[topic] = *pos;
@@ -193,6 +239,7 @@ absl::Status AggregatorJob::Step() {
     absl::MutexLock lock(&mu_);
     for (const auto& [name, n] : outcomes) stats_.records[name] += n;
     stats_.unreadable += unreadable;
+    stats_.positions = positions_;
   }
   if (now - last_commit_ >= options_.commit_interval) return Commit();
   return absl::OkStatus();
@@ -296,21 +343,23 @@ absl::Status AggregatorJob::Commit() {
     stats_.figures += static_cast<int64_t>(figures.size());
     stats_.revisions += revisions;
   }
-  if (!figures.empty() || !gone.empty()) Publish();
+  if (!figures.empty() || !gone.empty()) {
+    std::vector<std::pair<size_t, nv1::NationalFigure>> added;
+    added.reserve(figures.size());
+    for (Out& o : figures) added.emplace_back(o.view, std::move(o.figure));
+    Publish(added, gone);
+  }
   return absl::OkStatus();
 }
 
-void AggregatorJob::Publish() {
-  auto out = std::make_shared<Figures>();
-  for (const National& n : nationals_) {
-    auto& view = (*out)[ViewKey(n.spec())];
-    for (const auto& [start, w] : n.windows()) {
-      for (const Revision& r : w.revisions) {
-        absl::StatusOr<nv1::NationalFigure> f = n.Figure(start, r.number);
-        if (f.ok()) view[start].push_back(*std::move(f));
-      }
-    }
+void AggregatorJob::Publish(const std::vector<std::pair<size_t, nv1::NationalFigure>>& added,
+                            const std::vector<std::pair<size_t, absl::Time>>& gone) {
+  for (const auto& [i, f] : added) {
+    published_[ViewKey(options_.views[i])][absl::FromUnixSeconds(f.window_start().seconds())]
+        .push_back(f);
   }
+  for (const auto& [i, w] : gone) published_[ViewKey(options_.views[i])].erase(w);
+  auto out = std::make_shared<Figures>(published_);
   absl::MutexLock lock(&mu_);
   figures_ = std::move(out);
 }

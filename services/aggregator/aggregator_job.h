@@ -22,6 +22,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,9 @@ class AggregatorJob {
     absl::Duration commit_interval = absl::Milliseconds(200);
     absl::Duration poll_wait = absl::Milliseconds(100);
     absl::Duration kafka_timeout = absl::Seconds(30);
+    // How often inputs whose topic does not exist yet (no contract or mirror so far) are looked
+    // for again.
+    absl::Duration topic_check_interval = absl::Seconds(5);
     std::function<absl::Time()> now = [] { return absl::Now(); };
     // Called in each commit that writes figures, after they reached the broker and before the
     // commit, with the count of such commits: the test-hooks build dies there. Empty in
@@ -68,7 +72,9 @@ class AggregatorJob {
     int64_t revisions = 0;                   // of which revisions after the close
     int64_t commits = 0;
     int64_t recoveries = 0;
-    int64_t unreadable = 0;  // records that are no AggregateCell
+    int64_t unreadable = 0;                    // records that are no AggregateCell
+    std::vector<std::string> waiting_inputs;   // input topics that do not exist (yet)
+    std::map<std::string, int64_t> positions;  // input topic -> next offset read
   };
 
   static absl::StatusOr<std::unique_ptr<AggregatorJob>> Start(Options options,
@@ -92,7 +98,12 @@ class AggregatorJob {
  private:
   AggregatorJob(Options options, kafka::ClientFactory& kafka);
   absl::Status Recover();
-  void Publish();  // rebuilds the committed figures for readers
+  // Assigns the consumer every input whose topic exists, at its stored position; the others
+  // wait (Stats::waiting_inputs) and are looked for again every topic_check_interval.
+  absl::Status AssignInputs();
+  // Readers' figures after a commit: `added` appended, windows in `gone` dropped.
+  void Publish(const std::vector<std::pair<size_t, national::v1::NationalFigure>>& added,
+               const std::vector<std::pair<size_t, absl::Time>>& gone);
 
   Options options_;
   kafka::ClientFactory& kafka_;
@@ -102,6 +113,9 @@ class AggregatorJob {
   // Input topic → (national view index, city).
   std::map<std::string, std::pair<size_t, std::string>> inputs_;
   std::map<std::string, int64_t> positions_;  // input topic → next offset
+  std::set<std::string> assigned_;            // inputs whose topic exists
+  absl::Time last_topic_check_;
+  Figures published_;  // what figures_ holds, kept to update it by copy
   bool dirty_ = false;
   absl::Time last_commit_;
   int64_t figure_commits_ = 0;

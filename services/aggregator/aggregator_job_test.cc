@@ -23,7 +23,9 @@ namespace {
 using ::polder::kafka::testing::CommitFault;
 using ::polder::kafka::testing::FakeClientFactory;
 using ::polder::kafka::testing::FakeKafka;
+using ::polder::testing::StatusIs;
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 
 namespace nv1 = ::polder::national::v1;
 namespace vv1 = ::polder::views::v1;
@@ -231,6 +233,43 @@ TEST_F(AggregatorJobTest, RecordsItCannotReadAreCountedAndSkipped) {
   EXPECT_EQ(s.unreadable, 1);
   EXPECT_EQ(s.records["other_view"], 1);
   EXPECT_TRUE(Figures().empty());
+}
+
+TEST_F(AggregatorJobTest, ACityWhoseTopicAppearsLaterIsReadFromItsStart) {
+  AggregatorJob::Options o = Options();
+  o.views[0].cities.insert("enschede");  // no contract yet: its mirrored view does not exist
+  o.topic_check_interval = absl::Minutes(1);
+  absl::StatusOr<std::unique_ptr<AggregatorJob>> started = AggregatorJob::Start(o, clients_);
+  ASSERT_OK(started.status());
+  std::unique_ptr<AggregatorJob> job = *std::move(started);
+  EXPECT_THAT(job->stats().waiting_inputs,
+              ElementsAre(views::ViewTopic("enschede", kDataset, kView)));
+  Cell("groningen", At(10, 0), "municipality=GM0014", 40);
+  Close("groningen", At(10, 0), 1);
+  Drain(*job);
+
+  ASSERT_OK(kafka_.CreateTopic({views::ViewTopic("enschede", kDataset, kView), 1}));
+  Cell("enschede", At(10, 0), "municipality=GM0153", 5);
+  Close("enschede", At(10, 0), 1);
+  Cell("amersfoort", At(10, 0), "municipality=GM0307", 30);
+  Close("amersfoort", At(10, 0), 1);
+  Drain(*job);
+  EXPECT_TRUE(Figures().empty()) << "enschede's topic is looked for again only after a minute";
+  now_ += absl::Minutes(1);
+  Drain(*job);
+  EXPECT_TRUE(job->stats().waiting_inputs.empty());
+  std::vector<nv1::NationalFigure> figures = Figures();
+  ASSERT_EQ(figures.size(), 1u);
+  EXPECT_EQ(figures[0].reason(), nv1::REVISION_REASON_ALL_CITIES);
+  EXPECT_EQ(figures[0].totals(0).value(), 75);
+}
+
+TEST_F(AggregatorJobTest, AnInputWithMorePartitionsThanAMirroredViewStopsTheJob) {
+  AggregatorJob::Options o = Options();
+  o.views[0].cities.insert("enschede");
+  ASSERT_OK(kafka_.CreateTopic({views::ViewTopic("enschede", kDataset, kView), 3}));
+  EXPECT_THAT(AggregatorJob::Start(o, clients_).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("3 partitions")));
 }
 
 }  // namespace

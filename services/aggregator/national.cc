@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/json/bounded.h"
+#include "common/views/times.h"
 #include "common/views/window.h"
 #include "nlohmann/json.hpp"
 
@@ -17,25 +18,10 @@ using json = nlohmann::json;
 
 namespace {
 
-absl::Time TimeOf(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
-void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t s = absl::ToUnixSeconds(t);
-  out->set_seconds(s);
-  out->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(s))));
-}
-
-json Ms(absl::Time t) {
-  if (t == absl::InfinitePast()) return json();
-  return absl::ToUnixMillis(t);
-}
-
-absl::Time FromMs(const json& j) {
-  if (j.is_null()) return absl::InfinitePast();
-  return absl::FromUnixMillis(j.get<int64_t>());
-}
+using views::MillisJson;
+using views::SetProtoTime;
+using views::TimeFromMillisJson;
+using views::TimeFromProto;
 
 // One measure of several parts, combined as ADR 0018 §3 says.
 void Combine(const std::string& name, const MeasureSum& m, nv1::MeasureTotal* out) {
@@ -101,8 +87,8 @@ National::Outcome National::Offer(const std::string& city, const vv1::AggregateC
     return Outcome::kOtherView;
   }
   if (!record.has_window_start() || !record.has_window_end()) return Outcome::kMalformed;
-  const absl::Time start = TimeOf(record.window_start());
-  const absl::Time end = TimeOf(record.window_end());
+  const absl::Time start = TimeFromProto(record.window_start());
+  const absl::Time end = TimeFromProto(record.window_end());
   if (end <= start) return Outcome::kMalformed;
   const bool known = windows_.count(start) != 0;
   if (!known && end + spec_.grace + spec_.deadline + spec_.revision_horizon <= now) {
@@ -113,11 +99,11 @@ National::Outcome National::Offer(const std::string& city, const vv1::AggregateC
     const vv1::WindowClose& close = record.window_close();
     NationalWindow& w = WindowFor(start, end, record.definition_hash());
     CityWindow& c = w.cities[city];
-    c.watermark = TimeOf(close.watermark());
+    c.watermark = TimeFromProto(close.watermark());
     CloseCity(w, c);
     c.closed_cells = close.cells();
     // Every window of this city ending by closed_through is closed, with what it sent.
-    const absl::Time through = TimeOf(close.closed_through());
+    const absl::Time through = TimeFromProto(close.closed_through());
     absl::Time& known_through =
         closed_through_.try_emplace(city, absl::InfinitePast()).first->second;
     if (through > known_through) {
@@ -208,14 +194,14 @@ absl::StatusOr<nv1::NationalFigure> National::Figure(absl::Time window, int32_t 
   const Revision& r = w.revisions[revision];
   nv1::NationalFigure f;
   f.set_figure_key(FigureKey(spec_.dataset, spec_.view, w.start));
-  SetTime(w.start, f.mutable_window_start());
-  SetTime(w.end, f.mutable_window_end());
+  SetProtoTime(w.start, f.mutable_window_start());
+  SetProtoTime(w.end, f.mutable_window_end());
   f.set_dataset_id(spec_.dataset);
   f.set_view_id(spec_.view);
   f.set_definition_hash(w.definition_hash);
   f.set_revision(r.number);
   f.set_reason(r.reason);
-  SetTime(r.decided_at, f.mutable_decided_at());
+  SetProtoTime(r.decided_at, f.mutable_decided_at());
   for (const std::string& city : spec_.cities) f.add_cities_expected(city);
   for (const std::string& city : r.cities_added) f.add_cities_added(city);
   std::map<std::string, MeasureSum> totals;
@@ -227,7 +213,7 @@ absl::StatusOr<nv1::NationalFigure> National::Figure(absl::Time window, int32_t 
     nv1::CityPart* part = f.add_cities();
     part->set_peer(city);
     part->set_cells(c.closed_cells);
-    if (c.watermark != absl::InfinitePast()) SetTime(c.watermark, part->mutable_watermark());
+    if (c.watermark != absl::InfinitePast()) SetProtoTime(c.watermark, part->mutable_watermark());
     part->set_included_in_revision(c.included_in);
     for (const std::string& name : c.order) {
       const MeasureSum& m = c.measures.at(name);
@@ -271,8 +257,8 @@ bool National::TakeCitiesDirty() {
 std::string National::Encode(absl::Time window) const {
   const NationalWindow& w = windows_.at(window);
   json j;
-  j["start"] = Ms(w.start);
-  j["end"] = Ms(w.end);
+  j["start"] = MillisJson(w.start);
+  j["end"] = MillisJson(w.end);
   j["hash"] = w.definition_hash;
   json cities = json::object();
   for (const auto& [city, c] : w.cities) {
@@ -280,7 +266,7 @@ std::string National::Encode(absl::Time window) const {
     jc["cells"] = c.cells;
     jc["closed"] = c.closed;
     jc["closed_cells"] = c.closed_cells;
-    jc["watermark"] = Ms(c.watermark);
+    jc["watermark"] = MillisJson(c.watermark);
     jc["included_in"] = c.included_in;
     json measures = json::array();
     for (const std::string& name : c.order) {
@@ -295,7 +281,8 @@ std::string National::Encode(absl::Time window) const {
   j["cities"] = cities;
   json revisions = json::array();
   for (const Revision& r : w.revisions) {
-    revisions.push_back({r.number, static_cast<int>(r.reason), Ms(r.decided_at), r.cities_added});
+    revisions.push_back(
+        {r.number, static_cast<int>(r.reason), MillisJson(r.decided_at), r.cities_added});
   }
   j["revisions"] = revisions;
   return j.dump();
@@ -307,8 +294,8 @@ absl::Status National::Restore(absl::string_view text) {
   try {
     const json& j = *parsed;
     NationalWindow w;
-    w.start = FromMs(j.at("start"));
-    w.end = FromMs(j.at("end"));
+    w.start = TimeFromMillisJson(j.at("start"));
+    w.end = TimeFromMillisJson(j.at("end"));
     w.definition_hash = j.at("hash").get<std::string>();
     w.due = w.end + spec_.grace + spec_.deadline;
     for (auto it = j.at("cities").begin(); it != j.at("cities").end(); ++it) {
@@ -317,7 +304,7 @@ absl::Status National::Restore(absl::string_view text) {
       c.cells = jc.at("cells").get<int64_t>();
       c.closed = jc.at("closed").get<bool>();
       c.closed_cells = jc.at("closed_cells").get<int64_t>();
-      c.watermark = FromMs(jc.at("watermark"));
+      c.watermark = TimeFromMillisJson(jc.at("watermark"));
       c.included_in = jc.at("included_in").get<int32_t>();
       for (const json& m : jc.at("measures")) {
         MeasureSum s;
@@ -341,7 +328,7 @@ absl::Status National::Restore(absl::string_view text) {
       const int reason = r.at(1).get<int>();
       if (!nv1::RevisionReason_IsValid(reason)) throw std::invalid_argument("reason");
       rev.reason = static_cast<nv1::RevisionReason>(reason);
-      rev.decided_at = FromMs(r.at(2));
+      rev.decided_at = TimeFromMillisJson(r.at(2));
       rev.cities_added = r.at(3).get<std::vector<std::string>>();
       if (rev.number != static_cast<int32_t>(w.revisions.size())) {
         throw std::invalid_argument("revision numbers");
@@ -357,7 +344,7 @@ absl::Status National::Restore(absl::string_view text) {
 
 std::string National::EncodeCities() const {
   json j = json::object();
-  for (const auto& [city, through] : closed_through_) j[city] = Ms(through);
+  for (const auto& [city, through] : closed_through_) j[city] = MillisJson(through);
   return j.dump();
 }
 
@@ -366,7 +353,7 @@ absl::Status National::RestoreCities(absl::string_view text) {
   if (!parsed.ok()) return absl::DataLossError(parsed.status().message());
   try {
     for (auto it = parsed->begin(); it != parsed->end(); ++it) {
-      closed_through_[it.key()] = FromMs(it.value());
+      closed_through_[it.key()] = TimeFromMillisJson(it.value());
     }
   } catch (const std::exception& e) {
     return absl::DataLossError(absl::StrCat("the cities' progress cannot be read: ", e.what()));

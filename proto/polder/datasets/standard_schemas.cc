@@ -13,6 +13,7 @@
 #include "proto/polder/datasets/parking/v1/parking_occupancy.pb.h"
 #include "proto/polder/datasets/safety/v1/incident_counts.pb.h"
 #include "proto/polder/datasets/standard_sources.h"
+#include "proto/polder/national/v1/national_figure.pb.h"
 #include "proto/polder/views/v1/aggregate_cell.pb.h"
 
 namespace polder {
@@ -31,7 +32,8 @@ void LinkGeneratedDescriptors() {
         parking::v1::ParkingOccupancy::descriptor(),
         environment::v1::AirQualityObserved::descriptor(),
         energy::v1::StreetlightReading::descriptor(), economy::v1::FootfallCount::descriptor(),
-        safety::v1::IncidentCount::descriptor(), views::v1::AggregateCell::descriptor()}) {
+        safety::v1::IncidentCount::descriptor(), views::v1::AggregateCell::descriptor(),
+        national::v1::NationalFigure::descriptor()}) {
     (void)d;
   }
 }

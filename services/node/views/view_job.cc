@@ -11,6 +11,7 @@
 #include "common/log/log.h"
 #include "common/status/status_macros.h"
 #include "common/views/names.h"
+#include "common/views/times.h"
 #include "common/views/window.h"
 #include "common/wire/confluent_frame.h"
 #include "common/wire/record_headers.h"
@@ -525,11 +526,7 @@ absl::Status ViewJob::Fill(const std::vector<views::ClosedCell>& closed,
     vv1::WindowClose* close = cell.mutable_window_close();
     close->set_cells(cells);
     close->mutable_closed_through()->set_seconds(absl::ToUnixSeconds(through));
-    const absl::Time w = engine_->watermark();
-    const int64_t seconds = absl::ToUnixSeconds(w);
-    close->mutable_watermark()->set_seconds(seconds);
-    close->mutable_watermark()->set_nanos(
-        static_cast<int32_t>(absl::ToInt64Nanoseconds(w - absl::FromUnixSeconds(seconds))));
+    views::SetProtoTime(engine_->watermark(), close->mutable_watermark());
     kafka::ProducerRecord r;
     r.topic = views::ViewTopic(options_.peer, spec.dataset, view.id);
     r.key = "";
