@@ -414,8 +414,13 @@ struct HttpsServer::Impl {
     if (!keep) c->close_after = true;
     std::string head = absl::StrCat(
         "HTTP/1.1 ", r.status, " ", Reason(r.status), "\r\nContent-Type: ", r.content_type,
-        "\r\nContent-Length: ", r.body.size(), "\r\nX-Content-Type-Options: nosniff\r\n",
-        keep ? "" : "Connection: close\r\n", "\r\n");
+        "\r\nContent-Length: ", r.body.size(), "\r\nX-Content-Type-Options: nosniff\r\n");
+    for (const auto& [name, value] : r.headers) {
+      // Handlers set fixed names; a CR or LF in a value would split the response.
+      if (value.find_first_of("\r\n") != std::string::npos) continue;
+      absl::StrAppend(&head, name, ": ", value, "\r\n");
+    }
+    absl::StrAppend(&head, keep ? "" : "Connection: close\r\n", "\r\n");
     evbuffer* out = bufferevent_get_output(c->bev);
     evbuffer_add(out, head.data(), head.size());
     evbuffer_add(out, r.body.data(), r.body.size());

@@ -40,6 +40,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -65,6 +66,8 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // Further headers (Cache-Control, Content-Disposition, …); a value with CR or LF is dropped.
+  std::vector<std::pair<std::string, std::string>> headers;
   // An error response with the JSON error body and the status mapped from `status`.
   static HttpResponse Error(const absl::Status& status);
   static HttpResponse Json(int status, const std::string& json_body);

@@ -169,12 +169,17 @@ TEST_F(HttpsServerTest, OptionalAndNoClientCertificates) {
   o.client_auth = ClientAuth::kNone;
   ASSERT_OK_AND_ASSIGN(server_, HttpsServer::Create(o, nullptr));
   server_->Handle("GET", "/whoami", [](const HttpRequest&, const tls::PeerIdentity& peer) {
-    return HttpResponse::Json(200, nlohmann::json{{"peer", peer.peer_id}}.dump());
+    HttpResponse r = HttpResponse::Json(200, nlohmann::json{{"peer", peer.peer_id}}.dump());
+    r.headers = {{"Cache-Control", "no-cache"}, {"X-Split", "a\r\nSet-Cookie: x=1"}};
+    return r;
   });
   ASSERT_OK(server_->Start());
   auto open = Get(nullptr, "/whoami");
   ASSERT_TRUE(open) << httplib::to_string(open.error());
   EXPECT_EQ(nlohmann::json::parse(open->body)["peer"], "");
+  EXPECT_EQ(open->get_header_value("Cache-Control"), "no-cache") << "a handler's own header";
+  EXPECT_FALSE(open->has_header("X-Split")) << "a value with CR LF is dropped";
+  EXPECT_FALSE(open->has_header("Set-Cookie")) << "so it cannot split the response";
 }
 
 TEST_F(HttpsServerTest, RoutesParametersLimitsAndHandlerErrors) {

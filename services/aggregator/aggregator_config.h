@@ -1,0 +1,73 @@
+// polder-aggregator's configuration (YAML; services/aggregator/README.md has a full example).
+// Errors name the key, line and value (common/config).
+//
+//   aggregator:
+//     id: nl                      # the national operator's peer id (its node's)
+//     federation: nl-smartcity
+//     state_dir: /var/lib/polder-aggregator
+//     api_address: 0.0.0.0:8444   # the public read API (HTTPS)
+//     api_client_auth: none       # none: public, read-only; required: federation certificates
+//     ops_address: 127.0.0.1:9467 # /livez /readyz /statusz /metrics, plain HTTP
+//   registry: {address: registry.example:7443, peer: registry}
+//   kafka: {bootstrap_servers: kafka-national:9092, replication_factor: 3}
+//   tls: {cert_file: ..., key_file: ..., trust_bundle_file: ..., crl_dir: ...}
+//   trust: {...}                  # the federation's directory, as the node's
+//   national: {...}               # national_config.h
+#ifndef POLDER_SERVICES_AGGREGATOR_AGGREGATOR_CONFIG_H_
+#define POLDER_SERVICES_AGGREGATOR_AGGREGATOR_CONFIG_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/trust/trust_config.h"
+#include "services/aggregator/national.h"
+
+namespace polder {
+namespace aggregator {
+
+struct AggregatorConfig {
+  // aggregator:
+  std::string id;
+  std::string federation;
+  std::string state_dir;
+  std::string api_address = "0.0.0.0:8444";
+  std::string api_client_auth = "none";  // or "required"
+  std::string ops_address = "127.0.0.1:9467";
+  bool development_mode = false;
+  absl::Duration commit_interval = absl::Seconds(1);
+  int64_t api_max_connections = 4096;
+  int64_t api_max_connections_per_source = 64;
+  // registry:
+  std::string registry_address;
+  std::string registry_peer = "registry";
+  absl::Duration registry_timeout = absl::Seconds(10);
+  // kafka:
+  std::string bootstrap_servers;
+  std::map<std::string, std::string> kafka_properties;
+  int32_t replication_factor = 3;  // of the national topics and the changelog it creates
+  absl::Duration kafka_timeout = absl::Seconds(30);
+  absl::Duration kafka_request_timeout = absl::Seconds(10);
+  absl::Duration transaction_timeout = absl::Seconds(60);
+  // tls:
+  std::string cert_file;
+  std::string key_file;
+  std::string trust_bundle_file;
+  std::string crl_dir;
+  // trust:
+  trust::TrustConfig trust;
+  // national:
+  std::vector<NationalViewSpec> views;
+};
+
+absl::StatusOr<AggregatorConfig> LoadAggregatorConfig(const std::string& path);
+absl::StatusOr<AggregatorConfig> ParseAggregatorConfig(const std::string& yaml,
+                                                       const std::string& source);
+
+}  // namespace aggregator
+}  // namespace polder
+
+#endif  // POLDER_SERVICES_AGGREGATOR_AGGREGATOR_CONFIG_H_

@@ -1,0 +1,66 @@
+// The national figures' read API (ADR 0018 §7): GET only, on the aggregator's own HTTPS
+// listener (public and read-only by default; federation client certificates with
+// aggregator.api_client_auth: required). Figures are served from what the aggregator committed
+// (AggregatorJob::figures()), for the windows it keeps (the revision horizon); the national
+// topics keep every revision for good.
+//
+//   GET /api/v1/views                                  the national views and their state
+//   GET /api/v1/views/{dataset}/{view}                 one view
+//   GET /api/v1/views/{dataset}/{view}/figures         its windows' figures, oldest first:
+//       ?from=<RFC 3339>&to=<RFC 3339>   windows starting in [from, to)
+//       &revisions=latest|all            the newest revision of each window (default) or every
+//       &city=<peer>                     only that city's part in "cities"
+//       &limit=<1..10000>                the newest windows in range (default 1000)
+//       &format=json|csv                 (default json; csv: one row per measure and part)
+//   GET /api/v1/views/{dataset}/{view}/figures/{window start, RFC 3339}
+//                                      the window's newest figure and every revision
+//
+// A withheld value is JSON null (never 0) with its withheld cell count; a figure says whether it
+// is complete and which cities are missing. Errors: 400 naming the parameter, 404 for an unknown
+// view or window, as {"error": {"code", "message"}}.
+#ifndef POLDER_SERVICES_AGGREGATOR_READ_API_H_
+#define POLDER_SERVICES_AGGREGATOR_READ_API_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/http/https_server.h"
+#include "nlohmann/json.hpp"
+#include "services/aggregator/aggregator_job.h"
+#include "services/aggregator/national.h"
+
+namespace polder {
+namespace aggregator {
+
+class ReadApi {
+ public:
+  using FiguresFn = std::function<std::shared_ptr<const AggregatorJob::Figures>()>;
+
+  ReadApi(std::vector<NationalViewSpec> views, FiguresFn figures);
+
+  // Routes every endpoint on `server` (before it starts).
+  void Register(http::HttpsServer* server) const;
+
+  http::HttpResponse ListViews(const http::HttpRequest& request) const;
+  http::HttpResponse GetView(const http::HttpRequest& request) const;      // {dataset, view}
+  http::HttpResponse ListFigures(const http::HttpRequest& request) const;  // {dataset, view}
+  http::HttpResponse GetWindow(const http::HttpRequest& request) const;  // {dataset, view, start}
+
+  // A figure as the API shows it.
+  static nlohmann::json FigureJson(const national::v1::NationalFigure& figure,
+                                   const std::string& only_city = "");
+
+ private:
+  const NationalViewSpec* FindView(const http::HttpRequest& request) const;
+  nlohmann::json ViewJson(const NationalViewSpec& view, const AggregatorJob::Figures& all) const;
+
+  std::vector<NationalViewSpec> views_;
+  FiguresFn figures_;
+};
+
+}  // namespace aggregator
+}  // namespace polder
+
+#endif  // POLDER_SERVICES_AGGREGATOR_READ_API_H_
