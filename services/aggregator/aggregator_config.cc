@@ -38,8 +38,8 @@ absl::StatusOr<AggregatorConfig> Decode(config::Document& doc) {
             "must be none (public, read-only) or required (federation client certificates)");
   agg.Check(c.commit_interval >= absl::Milliseconds(10) && c.commit_interval <= absl::Minutes(1),
             "commit_interval", "must be between 10ms and 1m");
-  agg.Check(c.api_max_connections >= 1 && c.api_max_connections <= 1000000,
-            "api_max_connections", "must be between 1 and 1000000");
+  agg.Check(c.api_max_connections >= 1 && c.api_max_connections <= 1000000, "api_max_connections",
+            "must be between 1 and 1000000");
   agg.Check(c.api_max_connections_per_source >= 1 &&
                 c.api_max_connections_per_source <= c.api_max_connections,
             "api_max_connections_per_source", "must be between 1 and api_max_connections");

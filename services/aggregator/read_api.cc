@@ -61,9 +61,8 @@ absl::StatusOr<std::map<std::string, std::string>> Params(const http::HttpReques
   std::map<std::string, std::string> out;
   for (const auto& [key, value] : request.query) {
     if (known.count(key) == 0) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown query parameter '", key,
-                                                     "' (known: ", absl::StrJoin(known, ", "),
-                                                     ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown query parameter '", key, "' (known: ", absl::StrJoin(known, ", "), ")"));
     }
     if (!out.emplace(key, value).second) {
       return absl::InvalidArgumentError(absl::StrCat("query parameter '", key, "' given twice"));
@@ -98,10 +97,10 @@ std::string CsvNumber(const nv1::MeasureTotal& m) {
 
 // One row per measure of the national total (city "") and of each city's part.
 void AppendCsv(const nv1::NationalFigure& f, const std::string& only_city, std::string* out) {
-  const std::string prefix = absl::StrCat(
-      Instant(f.window_start()), ",", Instant(f.window_end()), ",", f.revision(), ",",
-      ReasonName(f.reason()), ",", f.complete() ? "true" : "false", ",", f.cities_size(), ",",
-      f.cities_expected_size(), ",");
+  const std::string prefix =
+      absl::StrCat(Instant(f.window_start()), ",", Instant(f.window_end()), ",", f.revision(), ",",
+                   ReasonName(f.reason()), ",", f.complete() ? "true" : "false", ",",
+                   f.cities_size(), ",", f.cities_expected_size(), ",");
   auto row = [&](const std::string& city, const nv1::MeasureTotal& m) {
     absl::StrAppend(out, prefix, CsvField(city), ",", CsvField(m.name()), ",", CsvNumber(m), ",",
                     m.has_value() ? "false" : "true", ",", m.withheld_cells(), ",",
@@ -123,21 +122,18 @@ ReadApi::ReadApi(std::vector<NationalViewSpec> views, FiguresFn figures)
 
 void ReadApi::Register(http::HttpsServer* server) const {
   const std::string base = absl::StrCat("/api/v1/views/", kDatasetPattern, "/", kViewPattern);
-  server->Handle("GET", "/api/v1/views",
-                 [this](const http::HttpRequest& r, const tls::PeerIdentity&) {
-                   return ListViews(r);
-                 });
+  server->Handle(
+      "GET", "/api/v1/views",
+      [this](const http::HttpRequest& r, const tls::PeerIdentity&) { return ListViews(r); });
   server->Handle("GET", base, [this](const http::HttpRequest& r, const tls::PeerIdentity&) {
     return GetView(r);
   });
-  server->Handle("GET", base + "/figures",
-                 [this](const http::HttpRequest& r, const tls::PeerIdentity&) {
-                   return ListFigures(r);
-                 });
-  server->Handle("GET", base + "/figures/([0-9TZ:.+-]+)",
-                 [this](const http::HttpRequest& r, const tls::PeerIdentity&) {
-                   return GetWindow(r);
-                 });
+  server->Handle(
+      "GET", base + "/figures",
+      [this](const http::HttpRequest& r, const tls::PeerIdentity&) { return ListFigures(r); });
+  server->Handle(
+      "GET", base + "/figures/([0-9TZ:.+-]+)",
+      [this](const http::HttpRequest& r, const tls::PeerIdentity&) { return GetWindow(r); });
 }
 
 const NationalViewSpec* ReadApi::FindView(const http::HttpRequest& request) const {
@@ -263,8 +259,8 @@ http::HttpResponse ReadApi::ListFigures(const http::HttpRequest& request) const 
   if (auto it = params->find("city"); it != params->end()) {
     city = it->second;
     if (v->cities.count(city) == 0) {
-      return http::HttpResponse::Error(absl::NotFoundError(
-          absl::StrCat("the view expects no city '", city.substr(0, 64), "'")));
+      return http::HttpResponse::Error(
+          absl::NotFoundError(absl::StrCat("the view expects no city '", city.substr(0, 64), "'")));
     }
   }
   int limit = kDefaultLimit;
@@ -357,8 +353,8 @@ http::HttpResponse ReadApi::GetWindow(const http::HttpRequest& request) const {
   }
   json revisions = json::array();
   for (const nv1::NationalFigure& f : *figures) revisions.push_back(FigureJson(f));
-  return JsonResponse({{"latest", FigureJson(figures->back())},
-                       {"revisions", std::move(revisions)}});
+  return JsonResponse(
+      {{"latest", FigureJson(figures->back())}, {"revisions", std::move(revisions)}});
 }
 
 }  // namespace aggregator

@@ -46,7 +46,7 @@ class ReadApi {
   http::HttpResponse ListViews(const http::HttpRequest& request) const;
   http::HttpResponse GetView(const http::HttpRequest& request) const;      // {dataset, view}
   http::HttpResponse ListFigures(const http::HttpRequest& request) const;  // {dataset, view}
-  http::HttpResponse GetWindow(const http::HttpRequest& request) const;  // {dataset, view, start}
+  http::HttpResponse GetWindow(const http::HttpRequest& request) const;    // {dataset, view, start}
 
   // A figure as the API shows it.
   static nlohmann::json FigureJson(const national::v1::NationalFigure& figure,

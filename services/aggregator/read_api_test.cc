@@ -76,8 +76,8 @@ class ReadApiTest : public ::testing::Test {
                           Figure(At(10, 0), 1, {"groningen", "amersfoort"}, 70)};
     windows[At(10, 15)] = {Figure(At(10, 15), 0, {"groningen", "amersfoort"}, 71)};
     windows[At(10, 30)] = {Figure(At(10, 30), 0, {"groningen", "amersfoort"}, 72)};
-    api_ = std::make_unique<ReadApi>(std::vector<NationalViewSpec>{v},
-                                     [figures] { return figures; });
+    api_ =
+        std::make_unique<ReadApi>(std::vector<NationalViewSpec>{v}, [figures] { return figures; });
   }
 
   static http::HttpRequest Request(std::multimap<std::string, std::string> query = {},

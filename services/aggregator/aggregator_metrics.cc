@@ -1,0 +1,139 @@
+#include "services/aggregator/aggregator_metrics.h"
+
+#include <sstream>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "prometheus/text_serializer.h"
+
+namespace polder {
+namespace aggregator {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+namespace {
+
+const prometheus::Histogram::BucketBoundaries& Buckets() {
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+  return kBuckets;
+}
+
+// Moves a counter up to an absolute total kept elsewhere (counters only increase).
+void Advance(prometheus::Counter& c, int64_t total) {
+  const double delta = static_cast<double>(total) - c.Value();
+  if (delta > 0) c.Increment(delta);
+}
+
+}  // namespace
+
+AggregatorMetrics::AggregatorMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  auto gauge = [this](const char* name, const char* help) {
+    return &BuildGauge().Name(name).Help(help).Register(*registry_).Add({});
+  };
+  auto counter = [this](const char* name, const char* help) {
+    return &BuildCounter().Name(name).Help(help).Register(*registry_).Add({});
+  };
+  up_ = gauge("polder_aggregator_up", "1 while the aggregator's job runs");
+  restarts_ = counter("polder_aggregator_restarts_total", "Job restarts after an error");
+  records_ = &BuildCounter()
+                  .Name("polder_aggregator_records_total")
+                  .Help("City view records read, by what the aggregator did with them")
+                  .Register(*registry_);
+  figures_ = &BuildCounter()
+                  .Name("polder_aggregator_figures_total")
+                  .Help("National figures written: close (revision 0) or revision")
+                  .Register(*registry_);
+  commits_ = counter("polder_aggregator_commits_total", "Transactions committed");
+  waiting_ = gauge("polder_aggregator_inputs_waiting",
+                   "Input topics (cities' mirrored views) that do not exist yet");
+  positions_ = &BuildGauge()
+                    .Name("polder_aggregator_input_position")
+                    .Help("Next offset the aggregator reads, per input topic")
+                    .Register(*registry_);
+  windows_ = &BuildGauge()
+                  .Name("polder_aggregator_windows")
+                  .Help("National windows with a figure, within the revision horizon")
+                  .Register(*registry_);
+  latest_ = &BuildGauge()
+                 .Name("polder_aggregator_latest_window_start_seconds")
+                 .Help("Start of the newest national window with a figure (Unix seconds)")
+                 .Register(*registry_);
+  api_requests_ = &BuildCounter()
+                       .Name("polder_aggregator_api_requests_total")
+                       .Help("Read API requests answered, by route pattern, method and status")
+                       .Register(*registry_);
+  api_seconds_ = &BuildHistogram()
+                      .Name("polder_aggregator_api_request_seconds")
+                      .Help("Read API request line to response, by route pattern")
+                      .Register(*registry_);
+  http_connections_ = &BuildCounter()
+                           .Name("polder_http_connections_total")
+                           .Help("HTTP connections by listener and outcome")
+                           .Register(*registry_);
+  http_open_ = &BuildGauge()
+                    .Name("polder_http_open_connections")
+                    .Help("Open HTTP connections by listener")
+                    .Register(*registry_);
+}
+
+void AggregatorMetrics::RecordApi(const http::HttpExchange& e) {
+  const std::string route = e.route.empty() ? "unmatched" : e.route;
+  api_requests_
+      ->Add({{"route", route},
+             {"method", e.method.empty() ? "unknown" : e.method},
+             {"code", absl::StrCat(e.status)}})
+      .Increment();
+  api_seconds_->Add({{"route", route}}, Buckets()).Observe(absl::ToDoubleSeconds(e.latency));
+}
+
+void AggregatorMetrics::SetJob(bool running, int64_t restarts, const AggregatorJob::Stats& s) {
+  up_->Set(running ? 1 : 0);
+  Advance(*restarts_, restarts);
+  for (const auto& [outcome, n] : s.records) Advance(records_->Add({{"outcome", outcome}}), n);
+  Advance(records_->Add({{"outcome", "unreadable"}}), s.unreadable);
+  Advance(figures_->Add({{"kind", "close"}}), s.figures - s.revisions);
+  Advance(figures_->Add({{"kind", "revision"}}), s.revisions);
+  Advance(*commits_, s.commits);
+  waiting_->Set(static_cast<double>(s.waiting_inputs.size()));
+  for (const auto& [topic, offset] : s.positions) {
+    positions_->Add({{"topic", topic}}).Set(static_cast<double>(offset));
+  }
+}
+
+void AggregatorMetrics::SetFigures(const AggregatorJob::Figures& figures) {
+  for (const auto& [key, windows] : figures) {
+    const std::vector<std::string> parts = absl::StrSplit(key, absl::MaxSplits('/', 1));
+    const prometheus::Labels labels = {{"dataset", parts[0]},
+                                       {"view", parts.size() > 1 ? parts[1] : ""}};
+    windows_->Add(labels).Set(static_cast<double>(windows.size()));
+    if (!windows.empty()) {
+      latest_->Add(labels).Set(absl::ToDoubleSeconds(windows.rbegin()->first - absl::UnixEpoch()));
+    }
+  }
+}
+
+void AggregatorMetrics::SetHttpListener(const std::string& listener,
+                                        const http::HttpsServerStats& s) {
+  http_open_->Add({{"listener", listener}}).Set(static_cast<double>(s.open_connections));
+  for (const auto& [outcome, total] : std::initializer_list<std::pair<const char*, int64_t>>{
+           {"accepted", s.accepted},
+           {"refused_per_source", s.refused_per_source},
+           {"evicted", s.evicted},
+           {"timed_out", s.timed_out},
+           {"overloaded", s.overloaded}}) {
+    Advance(http_connections_->Add({{"listener", listener}, {"outcome", outcome}}), total);
+  }
+}
+
+std::string AggregatorMetrics::Serialize() const {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, registry_->Collect());
+  return out.str();
+}
+
+}  // namespace aggregator
+}  // namespace polder

@@ -1,0 +1,102 @@
+// polder-aggregator assembled from a validated AggregatorConfig (ADR 0018): the federation's
+// trust (directory and identity checker), the registry client (mutual TLS, for
+// polder.national.v1.NationalFigure's schema id, through a persisted schema cache), the national
+// topics and changelog (created when missing, checked when present), the job on a supervisor
+// thread that recovers it from its changelog after any error (backoff 1 s doubling to 30 s), the
+// read API on its own HTTPS listener, and the ops listener with readiness, status and metrics.
+//
+// Ready means this process gives correct answers: it recovered its figures from the changelog
+// at least once and its certificate is valid. A job that retries after losing Kafka keeps
+// serving the figures it committed (they do not change until it commits again) and says so on
+// /statusz and in the metrics.
+#ifndef POLDER_SERVICES_AGGREGATOR_AGGREGATOR_SERVER_H_
+#define POLDER_SERVICES_AGGREGATOR_AGGREGATOR_SERVER_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/http/https_server.h"
+#include "common/kafka/client_factory.h"
+#include "common/server/certificate_expiry.h"
+#include "common/server/ops_server.h"
+#include "common/server/periodic.h"
+#include "common/tls/identity.h"
+#include "common/trust/trust_config.h"
+#include "nlohmann/json.hpp"
+#include "services/aggregator/aggregator_config.h"
+#include "services/aggregator/aggregator_job.h"
+#include "services/aggregator/aggregator_metrics.h"
+#include "services/aggregator/read_api.h"
+#include "services/node/schema_cache/schema_cache.h"
+
+namespace polder {
+namespace aggregator {
+
+class AggregatorServer {
+ public:
+  struct Ports {
+    int api = 0, ops = 0;
+    nlohmann::json ToJson() const;  // the ready file's content
+  };
+  // AggregatorJob::Options::before_commit: a test seam armed only by the test-hooks build.
+  using BeforeCommit = std::function<void(int64_t commit)>;
+
+  // `kafka` must outlive the server.
+  static absl::StatusOr<std::unique_ptr<AggregatorServer>> Start(AggregatorConfig config,
+                                                                 kafka::ClientFactory& kafka,
+                                                                 BeforeCommit before_commit);
+  ~AggregatorServer();
+
+  Ports ports() const;
+  // The listeners stop, then the job commits what it has pending and ends. Idempotent.
+  void Stop();
+
+ private:
+  AggregatorServer(AggregatorConfig config, kafka::ClientFactory& kafka, BeforeCommit hook);
+  absl::Status Build();
+  void Supervise();
+  absl::StatusOr<AggregatorJob::Options> JobOptions();
+  absl::Status EnsureTopics();
+  std::shared_ptr<const AggregatorJob::Figures> Figures() const;
+  nlohmann::json StatusPage() const;
+  std::string MetricsText();
+
+  AggregatorConfig config_;
+  kafka::ClientFactory& kafka_;
+  BeforeCommit before_commit_;
+  std::unique_ptr<trust::DirectoryStore> directory_;  // null in the development mode
+  std::shared_ptr<tls::IdentityChecker> checker_;
+  std::unique_ptr<node::SchemaCache> schemas_;
+  AggregatorMetrics metrics_;
+  server::Readiness readiness_;
+  std::unique_ptr<server::CertificateExpiry> certificate_;
+  std::unique_ptr<ReadApi> api_handlers_;
+  std::unique_ptr<http::HttpsServer> api_;
+  std::unique_ptr<server::OpsServer> ops_;
+  server::Periodic upkeep_;
+  std::thread supervisor_;
+  std::atomic<bool> stop_{false};
+  bool stopped_ = false;
+
+  mutable absl::Mutex mu_;
+  std::shared_ptr<AggregatorJob> job_ ABSL_GUARDED_BY(mu_);  // the running job, if any
+  // What readers get while no job runs: the last job's committed figures.
+  std::shared_ptr<const AggregatorJob::Figures> last_figures_ ABSL_GUARDED_BY(mu_);
+  std::string state_ ABSL_GUARDED_BY(mu_) = "starting";
+  std::string last_error_ ABSL_GUARDED_BY(mu_);
+  int64_t restarts_ ABSL_GUARDED_BY(mu_) = 0;
+  AggregatorJob::Stats ended_ ABSL_GUARDED_BY(mu_);  // summed over jobs that ended
+  absl::Mutex wake_mu_;
+  bool wake_ ABSL_GUARDED_BY(wake_mu_) = false;
+};
+
+}  // namespace aggregator
+}  // namespace polder
+
+#endif  // POLDER_SERVICES_AGGREGATOR_AGGREGATOR_SERVER_H_
