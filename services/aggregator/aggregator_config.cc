@@ -1,5 +1,6 @@
 #include "services/aggregator/aggregator_config.h"
 
+#include "absl/strings/match.h"
 #include "common/config/config.h"
 #include "common/server/host_port.h"
 #include "common/trust/document.h"
@@ -60,9 +61,12 @@ absl::StatusOr<AggregatorConfig> Decode(config::Document& doc) {
   kafka.Required("bootstrap_servers", &c.bootstrap_servers)
       .Optional("properties", &c.kafka_properties)
       .Optional("replication_factor", &c.replication_factor)
+      .Optional("changelog_topic", &c.changelog_topic)
       .Optional("timeout", &c.kafka_timeout)
       .Optional("request_timeout", &c.kafka_request_timeout)
       .Optional("transaction_timeout", &c.transaction_timeout);
+  kafka.Check(absl::StartsWith(c.changelog_topic, "_polder.") && c.changelog_topic.size() <= 249,
+              "changelog_topic", "must be an internal topic name starting with _polder.");
   kafka.Check(c.replication_factor >= 1, "replication_factor", "must be at least 1");
   kafka.Check(c.transaction_timeout >= absl::Seconds(1), "transaction_timeout",
               "must be at least 1s");

@@ -49,6 +49,7 @@ struct AggregatorConfig {
   std::string bootstrap_servers;
   std::map<std::string, std::string> kafka_properties;
   int32_t replication_factor = 3;  // of the national topics and the changelog it creates
+  std::string changelog_topic = "_polder.aggregator.changelog";
   absl::Duration kafka_timeout = absl::Seconds(30);
   absl::Duration kafka_request_timeout = absl::Seconds(10);
   absl::Duration transaction_timeout = absl::Seconds(60);

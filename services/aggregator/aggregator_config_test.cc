@@ -81,6 +81,8 @@ TEST(AggregatorConfigTest, MistakesAreNamedWithTheirKey) {
        "development_mode listens only on loopback"},
       {"address: registry.nl-smartcity.example:7443", "address: registry", "registry.address"},
       {"replication_factor: 3", "replication_factor: 0", "kafka.replication_factor"},
+      {"replication_factor: 3", "replication_factor: 3\n  changelog_topic: national-log",
+       "kafka.changelog_topic"},
       {"  crl_dir: /etc/polder/crl\n", "", "crl_dir"},
       {"cities: [groningen, amersfoort, enschede]", "cities: []", "list the cities"},
       {"api_address: 0.0.0.0:8444", "api_adress: 0.0.0.0:8444", "api_adress"},

@@ -88,7 +88,7 @@ absl::Status AggregatorJob::Recover() {
   so.producer = options_.producer;
   so.producer.transactional_id = absl::StrCat("polder-aggregator-", options_.id);
   so.consumer = options_.consumer;
-  so.state_topic = kChangelogTopic;
+  so.state_topic = options_.changelog_topic;
   so.timeout = options_.kafka_timeout;
   state_ = std::make_unique<kafka::StateWriter>(kafka_, so);
   // The last value of every key, applied once the changelog is read to its end.
@@ -304,7 +304,7 @@ absl::Status AggregatorJob::Commit() {
     }
     auto send_state = [&](std::string key, std::optional<std::string> value) {
       kafka::ProducerRecord r;
-      r.topic = kChangelogTopic;
+      r.topic = options_.changelog_topic;
       r.partition = 0;
       r.key = std::move(key);
       if (value.has_value()) {

@@ -50,6 +50,7 @@ class AggregatorJob {
     std::string id;          // the national operator's peer id (transactional id)
     std::string federation;  // for ce_dataschema
     std::vector<NationalViewSpec> views;
+    std::string changelog_topic = kChangelogTopic;
     int32_t output_schema_id = 0;  // polder.national.v1.NationalFigure's registry id
     kafka::ProducerOptions producer;
     kafka::ConsumerOptions consumer;

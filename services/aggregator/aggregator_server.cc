@@ -178,8 +178,9 @@ absl::Status AggregatorServer::EnsureTopics() {
                             {{"cleanup.policy", "delete"}, {"retention.ms", "-1"}}},
                            false));
   }
-  return ensure({kChangelogTopic, 1, config_.replication_factor, {{"cleanup.policy", "compact"}}},
-                true);
+  return ensure(
+      {config_.changelog_topic, 1, config_.replication_factor, {{"cleanup.policy", "compact"}}},
+      true);
 }
 
 absl::StatusOr<AggregatorJob::Options> AggregatorServer::JobOptions() {
@@ -190,6 +191,7 @@ absl::StatusOr<AggregatorJob::Options> AggregatorServer::JobOptions() {
   o.id = config_.id;
   o.federation = config_.federation;
   o.views = config_.views;
+  o.changelog_topic = config_.changelog_topic;
   o.output_schema_id = output_id;
   o.producer.client = KafkaClient(config_);
   o.producer.transaction_timeout = config_.transaction_timeout;

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/json/bounded.h"
+#include "common/status/status_macros.h"
 #include "common/views/times.h"
 #include "common/views/window.h"
 #include "nlohmann/json.hpp"
@@ -225,6 +226,26 @@ absl::StatusOr<nv1::NationalFigure> National::Figure(absl::Time window, int32_t 
   }
   for (const std::string& name : order) Combine(name, totals.at(name), f.add_totals());
   f.set_complete(included == spec_.cities.size());
+  if (revision > 0) {
+    ASSIGN_OR_RETURN(nv1::NationalFigure previous, Figure(window, revision - 1));
+    std::map<std::string, const nv1::MeasureTotal*> before;
+    for (const nv1::MeasureTotal& m : previous.totals()) before[m.name()] = &m;
+    for (const nv1::MeasureTotal& m : f.totals()) {
+      auto b = before.find(m.name());
+      const nv1::MeasureTotal empty;
+      const nv1::MeasureTotal& p = b == before.end() ? empty : *b->second;
+      if (p.has_value() == m.has_value() && (!m.has_value() || p.value() == m.value()) &&
+          p.withheld_cells() == m.withheld_cells()) {
+        continue;
+      }
+      nv1::MeasureChange* c = f.add_changes();
+      c->set_name(m.name());
+      if (p.has_value()) c->set_previous_value(p.value());
+      if (m.has_value()) c->set_value(m.value());
+      c->set_previous_withheld_cells(p.withheld_cells());
+      c->set_withheld_cells(m.withheld_cells());
+    }
+  }
   return f;
 }
 

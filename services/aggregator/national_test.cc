@@ -139,6 +139,11 @@ TEST_F(NationalTest, TheDeadlineClosesWithoutALateCityWhoseResultThenRevisesIt) 
   EXPECT_THAT(second.cities_added(), ElementsAre("amersfoort"));
   EXPECT_EQ(second.totals(0).value(), 70);
   EXPECT_EQ(second.cities(0).included_in_revision(), 1);
+  ASSERT_EQ(second.changes_size(), 1) << "what the revision changed";
+  EXPECT_EQ(second.changes(0).name(), "count");
+  EXPECT_EQ(second.changes(0).previous_value(), 40);
+  EXPECT_EQ(second.changes(0).value(), 70);
+  EXPECT_EQ(first.changes_size(), 0) << "revision 0 changes nothing";
   // Revision 0 stays as it was.
   ASSERT_OK_AND_ASSIGN(nv1::NationalFigure again, n.Figure(At(10, 0), 0));
   EXPECT_EQ(again.SerializeAsString(), first.SerializeAsString());

@@ -164,6 +164,15 @@ json ReadApi::FigureJson(const nv1::NationalFigure& f, const std::string& only_c
   for (const std::string& c : f.cities_expected()) {
     if (reported.count(c) == 0) missing.push_back(c);
   }
+  json changes = json::array();
+  for (const nv1::MeasureChange& c : f.changes()) {
+    changes.push_back(
+        {{"measure", c.name()},
+         {"previous_value", c.has_previous_value() ? json(c.previous_value()) : json()},
+         {"value", c.has_value() ? json(c.value()) : json()},
+         {"previous_withheld_cells", c.previous_withheld_cells()},
+         {"withheld_cells", c.withheld_cells()}});
+  }
   return {{"figure_key", f.figure_key()},
           {"dataset", f.dataset_id()},
           {"view", f.view_id()},
@@ -179,6 +188,7 @@ json ReadApi::FigureJson(const nv1::NationalFigure& f, const std::string& only_c
           {"cities_missing", std::move(missing)},
           {"cities_added", f.cities_added()},
           {"totals", std::move(totals)},
+          {"changes", std::move(changes)},
           {"cities", std::move(cities)}};
 }
 

@@ -1,0 +1,175 @@
+// polder-aggregator as a process against a real broker and the registry, over real sockets and
+// real TLS: three cities' mirrored view records (written by the test as the national node's
+// mirror writes them) become national figures in the national topic, under the registered
+// NationalFigure schema — a window every city closed at once (complete), a window whose deadline
+// passed without one city (incomplete, the city named), that city's late result as a revision —
+// exactly once across a restart, served by the read API (JSON, CSV, one window's revisions) and
+// described on the ops listener. The API's client-certificate mode admits federation peers only.
+#include <signal.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "tests/aggregator/aggregator_fixture.h"
+
+namespace polder {
+namespace {
+
+using namespace aggregator_testing;  // NOLINT: the aggregator fixture and its helpers
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class AggregatorServiceTest : public AggregatorFixture {
+ protected:
+  json Statusz(const ServiceProcess& aggregator) {
+    return json::parse(Ops(aggregator, "/statusz"), nullptr, false);
+  }
+  // Waits until the job has read every input to `offsets` (topic → records written).
+  void WaitForPositions(const ServiceProcess& aggregator,
+                        const std::map<std::string, int64_t>& offsets) {
+    json s;
+    for (absl::Time until = absl::Now() + absl::Seconds(60); absl::Now() < until;) {
+      s = Statusz(aggregator);
+      bool all = s.is_object() && s["job"]["state"] == "running";
+      for (const auto& [topic, n] : offsets) {
+        all = all && s["job"]["input_positions"].value(topic, int64_t{-1}) >= n;
+      }
+      if (all) return;
+      absl::SleepFor(absl::Milliseconds(300));
+    }
+    ADD_FAILURE() << "the aggregator did not read every input: " << s.dump();
+  }
+  std::string Input(const std::string& city) const { return views::ViewTopic(city, kBikes, view_); }
+};
+
+TEST_F(AggregatorServiceTest, CitiesViewsBecomeNationalFiguresWithARevisionForALateCity) {
+  // Window 0: every city closed it; Groningen's second cell was withheld by its guard.
+  Cell("groningen", 0, "GM0014", 40);
+  Cell("groningen", 0, "GM0034", std::nullopt);
+  Close("groningen", 0, 2);
+  Cell("amersfoort", 0, "GM0307", 30);
+  Close("amersfoort", 0, 1);
+  Cell("enschede", 0, "GM0153", 5);
+  Close("enschede", 0, 1);
+  // Window 1: Enschede's mirror lags past the deadline.
+  Cell("groningen", 1, "GM0014", 41);
+  Close("groningen", 1, 1);
+  Cell("amersfoort", 1, "GM0307", 31);
+  Close("amersfoort", 1, 1);
+  Flush();
+  auto aggregator = StartAggregator();
+
+  std::vector<natv1::NationalFigure> figures = WaitForFigures(2);
+  ASSERT_EQ(figures.size(), 2u) << aggregator->Log();
+  std::set<int32_t> schema_ids;
+  figures = ReadFigures(&schema_ids);
+  {
+    auto rest = Rest(*registry_, "amersfoort");
+    int status = 0;
+    json latest =
+        Get(*rest, "/subjects/polder.national.v1.NationalFigure/versions/latest", &status);
+    ASSERT_EQ(status, 200) << latest.dump();
+    EXPECT_THAT(schema_ids, ElementsAre(latest["id"].get<int32_t>()))
+        << "written under the registered NationalFigure schema";
+  }
+  const natv1::NationalFigure w0 = figures[0];
+  EXPECT_EQ(w0.figure_key(), FigureKeyOf(0));
+  EXPECT_EQ(w0.reason(), natv1::REVISION_REASON_ALL_CITIES);
+  EXPECT_TRUE(w0.complete());
+  ASSERT_EQ(w0.totals_size(), 1);
+  EXPECT_EQ(w0.totals(0).value(), 75) << "40 + 30 + 5; the withheld cell is not a 0";
+  EXPECT_EQ(w0.totals(0).withheld_cells(), 1);
+  EXPECT_TRUE(w0.totals(0).perturbed());
+  const natv1::NationalFigure w1 = figures[1];
+  EXPECT_EQ(w1.reason(), natv1::REVISION_REASON_DEADLINE);
+  EXPECT_FALSE(w1.complete());
+  EXPECT_EQ(w1.totals(0).value(), 72);
+
+  // The API: views, the incomplete window with the missing city named.
+  json views = ApiJson(*aggregator, "/api/v1/views");
+  ASSERT_EQ(views["views"].size(), 1u) << views.dump();
+  EXPECT_EQ(views["views"][0]["windows"], 2);
+  json listed = ApiJson(*aggregator, FiguresPath());
+  ASSERT_EQ(listed["figures"].size(), 2u) << listed.dump();
+  EXPECT_EQ(listed["figures"][1]["cities_missing"], json::array({"enschede"}));
+  EXPECT_FALSE(listed["figures"][1]["complete"]);
+
+  // Enschede's late result: a revision, not a silent merge.
+  Cell("enschede", 1, "GM0153", 6);
+  Close("enschede", 1, 1);
+  Flush();
+  figures = WaitForFigures(3);
+  ASSERT_EQ(figures.size(), 3u) << aggregator->Log();
+  const natv1::NationalFigure& revision = figures[2];
+  EXPECT_EQ(revision.figure_key(), w1.figure_key());
+  EXPECT_EQ(revision.revision(), 1);
+  EXPECT_EQ(revision.reason(), natv1::REVISION_REASON_LATE_CITY);
+  EXPECT_THAT(revision.cities_added(), ElementsAre("enschede"));
+  EXPECT_TRUE(revision.complete());
+  EXPECT_EQ(revision.totals(0).value(), 78);
+  ASSERT_EQ(revision.changes_size(), 1) << "what changed";
+  EXPECT_EQ(revision.changes(0).previous_value(), 72);
+  EXPECT_EQ(revision.changes(0).value(), 78);
+
+  const std::string window1 = absl::StrCat(FiguresPath(), "/", views::FormatInstant(Quarter(1)));
+  json window = ApiJson(*aggregator, window1);
+  ASSERT_EQ(window["revisions"].size(), 2u) << window.dump();
+  EXPECT_EQ(window["latest"]["revision"], 1);
+  EXPECT_EQ(window["latest"]["reason"], "late_city");
+  EXPECT_EQ(window["latest"]["totals"][0]["value"], 78);
+  EXPECT_EQ(window["latest"]["changes"][0]["previous_value"], 72);
+  EXPECT_EQ(window["revisions"][0]["totals"][0]["value"], 72) << "every revision stays";
+  std::printf("A revision as the API returns it (GET %s):\n%s\n", window1.c_str(),
+              window["latest"].dump(2).c_str());
+  json newest = ApiJson(*aggregator, FiguresPath());
+  EXPECT_EQ(newest["figures"][1]["revision"], 1) << "the newest revision by default";
+  EXPECT_EQ(ApiJson(*aggregator, FiguresPath() + "?revisions=all")["figures"].size(), 3u);
+  auto [csv_status, csv] = Api(*aggregator, FiguresPath() + "?format=csv");
+  EXPECT_EQ(csv_status, 200);
+  EXPECT_TRUE(absl::StartsWith(csv, "window_start,window_end,revision")) << csv;
+  EXPECT_THAT(csv, HasSubstr(",late_city,true,3,3,,count,78,false,0,true"));
+
+  // Bad requests, over the wire.
+  auto [bad_status, bad] = Api(*aggregator, FiguresPath() + "?from=yesterday");
+  EXPECT_EQ(bad_status, 400);
+  EXPECT_THAT(bad, HasSubstr("from 'yesterday' is no RFC 3339 instant"));
+  EXPECT_EQ(Api(*aggregator, "/api/v1/views/parking.occupancy/hourly/figures").first, 404);
+  EXPECT_EQ(Api(*aggregator, "/api/v2/views").first, 404);
+
+  // Ops: ready, status, metrics.
+  EXPECT_THAT(Ops(*aggregator, "/readyz"), HasSubstr("\"ready\":true"));
+  json status = Statusz(*aggregator);
+  EXPECT_EQ(status["service"], "polder-aggregator");
+  EXPECT_EQ(status["job"]["revisions"], 1);
+  EXPECT_EQ(status["job"]["records"]["cell"], 7);
+  EXPECT_EQ(status["views"][0]["latest"]["revision"], 1) << "the newest window's newest";
+  const std::string metrics_file = dir_ + "/aggregator-metrics.txt";
+  std::ofstream(metrics_file) << Ops(*aggregator, "/metrics");
+  std::string check;
+  EXPECT_EQ(testing::RunCommand(absl::StrCat("promtool check metrics < ", metrics_file), &check), 0)
+      << check;
+  EXPECT_THAT(Ops(*aggregator, "/metrics"),
+              HasSubstr("polder_aggregator_figures_total{kind=\"revision\"} 1"));
+
+  // A restart decides nothing again: no figure twice, the same figures served.
+  EXPECT_EQ(aggregator->Signal(SIGTERM), 0) << "a clean stop";
+  aggregator = StartAggregator();
+  WaitForPositions(*aggregator,
+                   {{Input("groningen"), 5}, {Input("amersfoort"), 4}, {Input("enschede"), 4}});
+  EXPECT_EQ(ReadFigures().size(), 3u) << aggregator->Log();
+  EXPECT_EQ(ApiJson(*aggregator, window1)["revisions"].size(), 2u) << "restored from the changelog";
+}
+
+TEST_F(AggregatorServiceTest, TheApiInClientCertificateModeAdmitsFederationPeersOnly) {
+  auto aggregator = StartAggregator("0s", "required");
+  EXPECT_EQ(Api(*aggregator, "/api/v1/views", "amersfoort").first, 200);
+  EXPECT_NE(Api(*aggregator, "/api/v1/views").first, 200) << "no certificate, no answer";
+  auto [status, body] = Api(*aggregator, "/api/v1/views", "enschede");
+  EXPECT_EQ(status, 403) << "a certificate the directory does not list: " << body;
+}
+
+}  // namespace
+}  // namespace polder
