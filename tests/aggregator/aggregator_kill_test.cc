@@ -1,0 +1,246 @@
+// polder-aggregator under kill -9 (ADR 0018 §5), against a real broker and real processes: killed
+// between producing national figures and committing them (the test-hooks build), right after a
+// commit that wrote figures, and while it reads new city results. After the restarts the national
+// topic must hold exactly one record per (window, revision), revisions numbered from 0 without a
+// gap, and every figure must equal a recomputation from the cities' view records for the cities
+// that figure says it includes (the decisions the changelog replayed): nothing written twice,
+// lost, or counted twice.
+//
+// Every window is past its national deadline when read, and Enschede's mirror lags a round behind
+// the other two cities: a window closes with the cities read by the first commit after one of them
+// closed it (or with all three when a restart finds them all) and takes a revision for each city
+// read later. Each city's records come in its own order, as its view job writes them.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "tests/aggregator/aggregator_fixture.h"
+
+namespace polder {
+namespace {
+
+using namespace aggregator_testing;  // NOLINT: the aggregator fixture and its helpers
+
+class AggregatorKillTest : public AggregatorFixture {
+ protected:
+  static constexpr char kDeadline[] = "0s";
+
+  // Round r: window r from Groningen (its second cell withheld every third round) and
+  // Amersfoort; Enschede's part of window r - 1, late.
+  void WriteRound(int r) {
+    Cell("groningen", r, "GM0014", 10 * r + 1);
+    Cell("groningen", r, "GM0034", r % 3 == 0 ? std::nullopt : std::optional<double>(7));
+    Close("groningen", r, 2);
+    Cell("amersfoort", r, "GM0307", 10 * r + 2);
+    Close("amersfoort", r, 1);
+    if (r > 0) LateEnschede(r - 1);
+    Flush();
+  }
+  void LateEnschede(int r) {
+    Cell("enschede", r, "GM0153", 10 * r + 3);
+    Close("enschede", r, 1);
+  }
+
+  // What the cities published: per (window start, city) the count's sum and withheld cells,
+  // and whether the city closed the window.
+  struct Part {
+    double sum = 0;
+    int64_t published = 0;
+    int64_t withheld = 0;
+    bool closed = false;
+  };
+  std::map<int64_t, std::map<std::string, Part>> ReadInputs() {
+    std::map<int64_t, std::map<std::string, Part>> out;
+    kafka::ConsumerOptions o;
+    o.client = ClientOptions();
+    kafka::RdKafkaClientFactory clients;
+    for (const std::string& city : Cities()) {
+      EXPECT_OK(kafka::ReadToEnd(clients, o, views::ViewTopic(city, kBikes, view_), 0, 0,
+                                 absl::Seconds(30),
+                                 [&](const kafka::ConsumedRecord& r) -> absl::Status {
+                                   absl::StatusOr<wire::Frame> f = wire::Decode(r.value);
+                                   if (!f.ok()) return f.status();
+                                   vv1::AggregateCell c;
+                                   if (!c.ParseFromArray(f->payload.data(),
+                                                         static_cast<int>(f->payload.size()))) {
+                                     return absl::DataLossError("not a cell");
+                                   }
+                                   Part& p = out[c.window_start().seconds()][city];
+                                   if (c.has_window_close()) {
+                                     p.closed = true;
+                                   } else if (c.measures(0).has_value()) {
+                                     p.sum += c.measures(0).value();
+                                     ++p.published;
+                                   } else {
+                                     ++p.withheld;
+                                   }
+                                   return absl::OkStatus();
+                                 })
+                    .status());
+    }
+    return out;
+  }
+
+  // Whether the figures cover every window the cities closed with every city that closed it.
+  static bool Covered(const std::vector<natv1::NationalFigure>& figures,
+                      const std::map<int64_t, std::map<std::string, Part>>& inputs) {
+    std::map<int64_t, size_t> cities;  // window → cities in its newest figure
+    for (const natv1::NationalFigure& f : figures) {
+      cities[f.window_start().seconds()] = static_cast<size_t>(f.cities_size());
+    }
+    for (const auto& [window, parts] : inputs) {
+      size_t closed = 0;
+      for (const auto& [city, p] : parts) closed += p.closed ? 1 : 0;
+      if (closed > 0 && cities[window] != closed) return false;
+    }
+    return true;
+  }
+
+  std::vector<natv1::NationalFigure> WaitForCoverage(absl::Duration timeout) {
+    const auto inputs = ReadInputs();
+    std::vector<natv1::NationalFigure> figures;
+    for (absl::Time until = absl::Now() + timeout; absl::Now() < until;) {
+      figures = ReadFigures();
+      if (Covered(figures, inputs)) break;
+      absl::SleepFor(absl::Milliseconds(500));
+    }
+    EXPECT_TRUE(Covered(figures, inputs)) << "every closed window in its newest figure";
+    return figures;
+  }
+
+  // Checks the figures against the recomputation; returns how many it checked.
+  size_t CheckAgainstRecomputation(const std::vector<natv1::NationalFigure>& figures) {
+    const auto inputs = ReadInputs();
+    std::map<std::string, std::vector<int32_t>> revisions;  // figure key → revisions in order
+    size_t checked = 0;
+    for (const natv1::NationalFigure& f : figures) {
+      const std::string key = f.figure_key();
+      revisions[key].push_back(f.revision());
+      const auto& parts = inputs.at(f.window_start().seconds());
+      std::set<std::string> added;
+      double total = 0;
+      int64_t withheld = 0, published = 0;
+      for (const natv1::CityPart& c : f.cities()) {
+        const Part& p = parts.at(c.peer());
+        EXPECT_TRUE(p.closed) << key << ": " << c.peer() << " included before it closed";
+        EXPECT_LE(c.included_in_revision(), f.revision()) << key;
+        if (c.included_in_revision() == f.revision()) added.insert(c.peer());
+        EXPECT_EQ(c.measures_size(), 1) << key;
+        if (c.measures_size() != 1) continue;
+        EXPECT_EQ(c.measures(0).value(), p.sum) << key << " " << c.peer();
+        EXPECT_EQ(c.measures(0).withheld_cells(), p.withheld) << key << " " << c.peer();
+        total += p.sum;
+        withheld += p.withheld;
+        published += p.published;
+      }
+      EXPECT_EQ(std::set<std::string>(f.cities_added().begin(), f.cities_added().end()), added)
+          << key << " revision " << f.revision();
+      EXPECT_FALSE(added.empty()) << key << ": a revision adds a city";
+      EXPECT_EQ(f.totals_size(), 1) << key;
+      if (f.totals_size() != 1) continue;
+      EXPECT_EQ(f.totals(0).value(), total) << key << " revision " << f.revision();
+      EXPECT_EQ(f.totals(0).withheld_cells(), withheld) << key;
+      EXPECT_EQ(f.complete(), f.cities_size() == 3) << key;
+      ++checked;
+    }
+    for (const auto& [key, numbers] : revisions) {
+      for (size_t i = 0; i < numbers.size(); ++i) {
+        EXPECT_EQ(numbers[i], static_cast<int32_t>(i))
+            << key << ": each revision once, in order (" << numbers.size() << " written)";
+      }
+    }
+    return checked;
+  }
+
+  // Waits for the process to die by the test hook's SIGKILL.
+  static void ExpectKilledByHook(ServiceProcess& p) {
+    const int status = p.WaitForExit(absl::Seconds(90));
+    ASSERT_NE(status, -1) << "the hook did not fire; log:\n" << p.Log();
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+  }
+};
+
+TEST_F(AggregatorKillTest, KilledAtThreePointsEachFigureIsWrittenOnceAsRecomputed) {
+  // 1. Between producing figures and committing them: the second commit that writes figures.
+  auto aggregator =
+      StartAggregator(kDeadline, "none", {{"POLDER_TEST_CRASH_AGGREGATOR_COMMIT", "2"}});
+  WriteRound(0);
+  ASSERT_GE(WaitForFigures(1).size(), 1u) << aggregator->Log();
+  WriteRound(1);
+  ExpectKilledByHook(*aggregator);
+  const size_t before_restart = ReadFigures().size();
+
+  // 2. Right after a commit that wrote figures.
+  aggregator = StartAggregator(kDeadline);
+  ASSERT_GT(WaitForFigures(before_restart + 1).size(), before_restart) << aggregator->Log();
+  aggregator->Kill();
+
+  // 3. While it reads new results.
+  aggregator = StartAggregator(kDeadline);
+  WriteRound(2);
+  aggregator->Kill();
+
+  // Restarted for good: the last rounds and Enschede's last late part.
+  aggregator = StartAggregator(kDeadline);
+  WriteRound(3);
+  LateEnschede(3);
+  Flush();
+  const std::vector<natv1::NationalFigure> figures = WaitForCoverage(absl::Seconds(90));
+  const size_t checked = CheckAgainstRecomputation(figures);
+  EXPECT_GE(checked, 4u) << "four windows, each closed at least once; " << aggregator->Log();
+  std::printf("checked %zu national figures (%zu windows) against the recomputation\n", checked,
+              ReadInputs().size());
+  EXPECT_EQ(aggregator->Signal(SIGTERM), 0);
+}
+
+// The soak: kill -9 at six random points (seeded and printed): by the hook at a random commit,
+// after a random wait while it reads or commits.
+TEST_F(AggregatorKillTest, RandomKillPoints) {
+  const uint32_t seed = static_cast<uint32_t>(absl::ToUnixMicros(absl::Now()));
+  std::printf("kill points seeded with %u\n", seed);
+  std::mt19937 random(seed);
+  constexpr int kKills = 6;
+  int round = 0;
+  for (int i = 0; i < kKills; ++i) {
+    if (random() % 3 == 0) {
+      const int commit = 1 + static_cast<int>(random() % 2);
+      std::printf("kill %d by the hook at commit %d\n", i, commit);
+      auto aggregator = StartAggregator(
+          kDeadline, "none", {{"POLDER_TEST_CRASH_AGGREGATOR_COMMIT", absl::StrCat(commit)}});
+      WriteRound(round++);
+      if (commit == 2) {
+        // A second commit with figures falls due once the first is written.
+        (void)WaitForFigures(ReadFigures().size() + 1, absl::Seconds(20));
+        WriteRound(round++);
+      }
+      if (aggregator->WaitForExit(absl::Seconds(20)) == -1) {
+        aggregator->Kill();  // the first commit had written everything: no second one came
+      }
+    } else {
+      const int wait_ms = static_cast<int>(random() % 1500);
+      std::printf("kill %d after %d ms\n", i, wait_ms);
+      auto aggregator = StartAggregator(kDeadline);
+      WriteRound(round++);
+      absl::SleepFor(absl::Milliseconds(wait_ms));
+      aggregator->Kill();
+    }
+  }
+  auto aggregator = StartAggregator(kDeadline);
+  WriteRound(round);
+  LateEnschede(round);
+  Flush();
+  const std::vector<natv1::NationalFigure> figures = WaitForCoverage(absl::Seconds(120));
+  const size_t checked = CheckAgainstRecomputation(figures);
+  EXPECT_GE(checked, static_cast<size_t>(round + 1)) << aggregator->Log();
+  std::printf("checked %zu national figures against the recomputation\n", checked);
+  EXPECT_EQ(aggregator->Signal(SIGTERM), 0);
+}
+
+}  // namespace
+}  // namespace polder
