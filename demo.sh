@@ -10,11 +10,15 @@
 # audit trails and receipts on both sides. Groningen also computes a privacy-guarded aggregate view
 # of its bicycle counts (counts per municipality and quarter hour, ADR 0016), which Enschede
 # mirrors under an aggregate-only contract naming the view — raw counts never leave Groningen for
-# Enschede. It shows rates, mirror lag and receipts until you press Ctrl-C, which stops everything
-# cleanly.
+# Enschede. Every city computes that view, and the national operator's node mirrors each city's
+# view under an aggregate-only contract; polder-aggregator combines them into national figures
+# (complete when every city closed a window, revised when a city arrives late, ADR 0018) and serves
+# them on its read API. It shows rates, mirror lag, receipts and the newest national figure until you
+# press Ctrl-C, which stops everything cleanly.
 #
 #   ./demo.sh                 run until Ctrl-C
-#   ./demo.sh --once          start, wait for the first records, show the status once, stop
+#   ./demo.sh --once          start, wait for the first records and a national figure from all
+#                             three cities, show the status once, stop
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -22,7 +26,7 @@ once=0
 for arg in "$@"; do
   case "$arg" in
     --once) once=1 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "demo.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -37,6 +41,9 @@ shares=("groningen amersfoort mobility.bike-counts"
 # An aggregate view shared under an aggregate-only contract (provider consumer dataset view); its
 # contract names the view's definition hash, which the provider's node reports once it runs.
 view_share="groningen enschede mobility.bike-counts quarter-municipality"
+# Every city computes that view; the national operator mirrors each city's under an aggregate-only
+# contract, and its aggregator combines them.
+national_view="mobility.bike-counts quarter-municipality"
 run_dir=$(mktemp -d /tmp/polder-demo.XXXXXX)
 pids=()      # Kafka clusters
 services=()  # registry, node, generator
@@ -46,7 +53,7 @@ say() { printf '\033[1m[demo]\033[0m %s\n' "$*"; }
 stop_all() {
   trap - INT TERM EXIT
   if [ ${#services[@]} -gt 0 ]; then
-    say "stopping the generators, the nodes and the registry..."
+    say "stopping the generators, the aggregator, the nodes and the registry..."
     for pid in $(printf '%s\n' "${services[@]}" | tac); do
       kill -TERM "$pid" 2>/dev/null || true
       for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -85,7 +92,7 @@ export POLDER_KAFKA_HOME
 
 say "phase 2/5: building Polder (bazel, offline)"
 targets=(//tools/kafka:polder-kafka //services/registry:polder-registry //services/node:polder-node
-         //tools/polderctl //tools/generator:polder-generate)
+         //services/aggregator:polder-aggregator //tools/polderctl //tools/generator:polder-generate)
 if ! bazel build "${targets[@]}" 2>"$run_dir/build.log"; then
   cat "$run_dir/build.log" >&2
   say "build failed"; exit 1
@@ -93,7 +100,8 @@ fi
 bin=$(bazel info bazel-bin 2>/dev/null)
 mkdir -p "$run_dir/bin"
 cp "$bin/tools/kafka/polder-kafka" "$bin/services/registry/polder-registry" "$bin/services/node/polder-node" \
-   "$bin/tools/polderctl/polderctl" "$bin/tools/generator/polder-generate" "$run_dir/bin/"
+   "$bin/services/aggregator/polder-aggregator" "$bin/tools/polderctl/polderctl" \
+   "$bin/tools/generator/polder-generate" "$run_dir/bin/"
 bazel shutdown >/dev/null 2>&1 || true   # No Bazel server is left behind by the demo.
 PATH="$run_dir/bin:$PATH"
 
@@ -111,7 +119,7 @@ for peer in registry national groningen amersfoort enschede; do
 done
 polderctl directory sign --file directory.json --key operator.key >/dev/null
 # Each city's own ingest CA for its gateways, and a bearer token for its data generator.
-for city in groningen amersfoort enschede; do
+for city in groningen amersfoort enschede national; do
   polderctl pki init --dir "$city/ingest-pki" --federation "$city-ingest" >/dev/null
   (umask 077; openssl rand -hex 24 > "$city/generator.token")
 done
@@ -180,7 +188,7 @@ say "registered: $(tail -1 "$run_dir/bootstrap.log")"
 
 # Fixed federation ports (the cities subscribe to each other, so each must know the others').
 declare -A fed_port
-for city in "${cities[@]}"; do
+for city in "${orgs[@]}"; do
   fed_port[$city]=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 done
 write_node_config() {  # city
@@ -194,9 +202,18 @@ write_node_config() {  # city
   if [ "$consumer" = "$city" ]; then
     subs+="    - {provider: $provider, endpoint: \"localhost:${fed_port[$provider]}\", dataset: $dataset, view: $view, contract: ${provider:0:2}-${consumer:0:2}-$view, replication_factor: 1}"$'\n'
   fi
-  if [ "$provider" = "$city" ]; then
+  if [ "$city" = national ]; then
+    read -r dataset view <<<"$national_view"
+    for provider in "${cities[@]}"; do
+      subs+="    - {provider: $provider, endpoint: \"localhost:${fed_port[$provider]}\", dataset: $dataset, view: $view, contract: ${provider:0:2}-na-$view, replication_factor: 1}"$'\n'
+    done
+  else
+    read -r dataset view <<<"$national_view"
+    # A counter's records go to one partition, and a city with few counters may leave one idle:
+    # the view's watermark passes it after idle_timeout.
     views="views:
   - dataset: $dataset
+    idle_timeout: 1m
     views:
       - {id: $view, window: 15m, group_by: [municipality], measures: [count]}"
   fi
@@ -232,8 +249,8 @@ ingest:
   client_ca_file: $run_dir/$city/ingest-pki/bundle.pem
   identities:
     - {id: generator, datasets: ["*"], token_file: $run_dir/$city/generator.token}
-datasets:
-$(for d in mobility.bike-counts:mobility.v1.BikeCount mobility.shuttle-telemetry:mobility.v1.ShuttleTelemetry \
+datasets:$( [ "$city" = national ] && echo " []   # the national operator publishes no dataset of its own")
+$( [ "$city" = national ] || for d in mobility.bike-counts:mobility.v1.BikeCount mobility.shuttle-telemetry:mobility.v1.ShuttleTelemetry \
            parking.occupancy:parking.v1.ParkingOccupancy environment.air-quality:environment.v1.AirQualityObserved \
            energy.streetlights:energy.v1.StreetlightReading economy.footfall:economy.v1.FootfallCount \
            safety.incident-counts:safety.v1.IncidentCount; do
@@ -258,14 +275,12 @@ start_node() {  # city
   node_pid[$1]=$!
 }
 port() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$run_dir/$1.node" "$2"; }
-# The view's provider first: the aggregate-only contract names the hash of the view's definition,
-# which its node reports on /statusz.
-read -r provider consumer dataset view <<<"$view_share"
-start_node "$provider"
-wait_for_file "$run_dir/$provider.node" "${node_pid[$provider]}" "node-$provider"
-view_hash=""
-for _ in $(seq 1 60); do
-  view_hash=$(curl -s "http://127.0.0.1:$(port "$provider" ops_port)/statusz" | python3 -c '
+# A view's aggregate-only contract names the hash of the view's definition, which the provider's
+# node reports on /statusz once its view job runs.
+view_hash_of() {  # city dataset view
+  local hash="" _
+  for _ in $(seq 1 60); do
+    hash=$(curl -s "http://127.0.0.1:$(port "$1" ops_port)/statusz" | python3 -c '
 import json, sys
 try:
     for s in json.load(sys.stdin).get("views", []):
@@ -273,22 +288,82 @@ try:
             if s["dataset"] == sys.argv[1] and v["id"] == sys.argv[2]:
                 print(v["definition_hash"])
 except ValueError:
-    pass' "$dataset" "$view")
-  [ -n "$view_hash" ] && break
-  sleep 1
-done
-[ -n "$view_hash" ] || { say "node-$provider reports no view $view"; tail -5 "$run_dir/node-$provider.log"; exit 1; }
-id="${provider:0:2}-${consumer:0:2}-$view"
-(cd "$run_dir" &&
- polderctl contract propose --id "$id" --federation nl-smartcity --provider "$provider" --consumer "$consumer" \
-     --dataset "$dataset" --schema-versions 1 --access aggregate-only --view "$view" --definition-hashes "$view_hash" \
-     --purpose "regional cycling figures, aggregates only" --retention 168h --out "contracts/$id.json" >/dev/null &&
- polderctl contract sign --file "contracts/$id.json" --peer "$provider" --key "$provider/signing.key" >/dev/null &&
- polderctl contract sign --file "contracts/$id.json" --peer "$consumer" --key "$consumer/signing.key" >/dev/null) ||
-  { say "making the view contract $id failed"; exit 1; }
-say "view $view of $provider's $dataset (definition ${view_hash:0:12}…): aggregate-only contract $id signed"
+    pass' "$2" "$3")
+    [ -n "$hash" ] && break
+    sleep 1
+  done
+  [ -n "$hash" ] || { say "node-$1 reports no view $3" >&2; tail -5 "$run_dir/node-$1.log" >&2; exit 1; }
+  echo "$hash"
+}
+view_contract() {  # provider consumer dataset view hash purpose
+  local id="${1:0:2}-${2:0:2}-$4"
+  (cd "$run_dir" &&
+   polderctl contract propose --id "$id" --federation nl-smartcity --provider "$1" --consumer "$2" \
+       --dataset "$3" --schema-versions 1 --access aggregate-only --view "$4" --definition-hashes "$5" \
+       --purpose "$6" --retention 168h --out "contracts/$id.json" >/dev/null &&
+   polderctl contract sign --file "contracts/$id.json" --peer "$1" --key "$1/signing.key" >/dev/null &&
+   polderctl contract sign --file "contracts/$id.json" --peer "$2" --key "$2/signing.key" >/dev/null) ||
+    { say "making the view contract $id failed"; exit 1; }
+  say "view $4 of $1's $3 (definition ${5:0:12}…): aggregate-only contract $id signed"
+}
+# Groningen first (Enschede subscribes to its view), then the other cities; each city's view goes
+# to the national operator.
+declare -A view_hash
+read -r provider consumer dataset view <<<"$view_share"
+start_node "$provider"
+wait_for_file "$run_dir/$provider.node" "${node_pid[$provider]}" "node-$provider"
+view_hash[$provider]=$(view_hash_of "$provider" "$dataset" "$view") || exit 1
+view_contract "$provider" "$consumer" "$dataset" "$view" "${view_hash[$provider]}" \
+    "regional cycling figures, aggregates only"
 for city in "${cities[@]}"; do [ "$city" = "$provider" ] || start_node "$city"; done
 for city in "${cities[@]}"; do wait_for_file "$run_dir/$city.node" "${node_pid[$city]}" "node-$city"; done
+read -r dataset view <<<"$national_view"
+for city in "${cities[@]}"; do
+  [ -n "${view_hash[$city]:-}" ] || view_hash[$city]=$(view_hash_of "$city" "$dataset" "$view") || exit 1
+  view_contract "$city" national "$dataset" "$view" "${view_hash[$city]}" \
+      "national cycling figures, aggregates only"
+done
+start_node national
+wait_for_file "$run_dir/national.node" "${node_pid[national]}" "node-national"
+
+# The national aggregator beside the national node, on the national cluster.
+cat >"$run_dir/aggregator.yaml" <<YAML
+aggregator:
+  id: national
+  federation: nl-smartcity
+  state_dir: $run_dir/national/aggregator-state
+  api_address: 127.0.0.1:0
+  ops_address: 127.0.0.1:0
+registry:
+  address: localhost:$registry_grpc
+kafka:
+  bootstrap_servers: $(cat "$run_dir/national.kafka")
+  replication_factor: 1   # one broker in this demo
+tls:
+  cert_file: $run_dir/national/tls/cert.pem
+  key_file: $run_dir/national/tls/key.pem
+  trust_bundle_file: $run_dir/national/tls/bundle.pem
+  crl_dir: $run_dir/pki/crl
+trust:
+  federation: nl-smartcity
+  directory_file: $run_dir/directory.json
+  directory_state: $run_dir/national/aggregator-directory-state.json
+  operator_keys:
+    - public_key_file: $run_dir/operator.key.pub
+national:
+  deadline: 2m   # after window end + the cities' grace (5m)
+  views:
+    - dataset: $dataset
+      view: $view
+      definition_hashes: [$(printf '%s\n' "${view_hash[@]}" | sort -u | paste -sd, -)]
+      cities: [$(IFS=,; echo "${cities[*]}")]
+YAML
+polder-aggregator --config "$run_dir/aggregator.yaml" --ready_file "$run_dir/aggregator.ready" \
+    >"$run_dir/aggregator.log" 2>&1 &
+services+=($!)
+wait_for_file "$run_dir/aggregator.ready" "${services[-1]}" aggregator
+aggregator_api=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["api_port"])' "$run_dir/aggregator.ready")
+aggregator_ops=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ops_port"])' "$run_dir/aggregator.ready")
 declare -A node_http node_ops
 for city in "${cities[@]}"; do node_http[$city]=$(port "$city" http_port); node_ops[$city]=$(port "$city" ops_port); done
 node_schema=$(port groningen schema_port)
@@ -337,6 +412,7 @@ show_status() {
     "$(awk -v s="$vsel" 'index($0, "polder_federation_subscription_state{" s) == 1 && $NF == 1 {match($0, /state="[a-z]+"/); print substr($0, RSTART+7, RLENGTH-8)}' <<<"${m[$consumer]}")" \
     "$(metric_sum "${m[$consumer]}" "polder_federation_subscription_records_total{$vsel")" \
     "cells: $(metric_sum "${m[$provider]}" 'polder_view_cells_total{')  protected: $(metric_sum "${m[$provider]}" 'polder_view_cells_protected_total{')"
+  national_status
   echo
   echo "Read a mirror (read_committed):  kcat -C -b $(cat "$run_dir/amersfoort.kafka") -t groningen.mobility.bike-counts -X isolation.level=read_committed -f '%k %h\\n' -e"
   echo "Read the mirrored view:          kcat -C -b $(cat "$run_dir/enschede.kafka") -t groningen.mobility.bike-counts.view.quarter-municipality -X isolation.level=read_committed -f '%k %h\\n' -e"
@@ -346,7 +422,38 @@ show_status() {
   echo "Metrics / readiness:             curl -s http://127.0.0.1:${node_ops[groningen]}/metrics | grep polder_federation   ·   /readyz"
   echo "Registry metrics / status:       curl -s http://127.0.0.1:$registry_ops/metrics | grep polder_registry   ·   /readyz   ·   /statusz"
   echo "Registry gRPC health (mTLS):     localhost:$registry_grpc  grpc.health.v1.Health/Check with a federation certificate, e.g. (cd $run_dir && $POLDER_NPM_HOME/node_modules/.bin/buf curl --protocol grpc --cacert national/tls/bundle.pem --cert national/tls/cert.pem --key national/tls/key.pem --servername localhost https://localhost:$registry_grpc/grpc.health.v1.Health/Check)"
-  echo "Logs:                            $run_dir/{node-*,registry,generator-*,kafka-*}.log"
+  echo "National figures (public API):   curl -s --cacert $run_dir/national/tls/bundle.pem 'https://localhost:$aggregator_api/api/v1/views/mobility.bike-counts/quarter-municipality/figures?revisions=all&format=csv'"
+  echo "Aggregator status / metrics:     curl -s http://127.0.0.1:$aggregator_ops/statusz   ·   /metrics"
+  echo "Logs:                            $run_dir/{node-*,registry,aggregator,generator-*,kafka-*}.log"
+}
+
+national_api() {  # path: GET on the aggregator's read API (public, read-only, HTTPS)
+  curl -s --cacert "$run_dir/national/tls/bundle.pem" "https://localhost:$aggregator_api$1"
+}
+national_status() {  # the newest national figures and how complete they are
+  read -r dataset view <<<"$national_view"
+  national_api "/api/v1/views/$dataset/$view/figures?limit=4" | python3 -c '
+import json, sys
+try:
+    figures = json.load(sys.stdin)["figures"]
+except (ValueError, KeyError):
+    figures = []
+print("\n%-22s %-9s %-12s %-30s %s" % ("NATIONAL WINDOW (UTC)", "REVISION", "REASON", "CITIES REPORTED", "BICYCLES COUNTED (withheld cells)"))
+for f in figures:
+    total = next((t for t in f["totals"] if t["measure"] == "count"), None)
+    value = "withheld" if total is None or total["value"] is None else "%d" % total["value"]
+    print("%-22s %-9s %-12s %-30s %s (%d)" % (f["window_start"], "%d of %d" % (f["revision"], f["revisions"]),
+          f["reason"], ",".join(f["cities_reported"]) + ("" if f["complete"] else " (incomplete)"),
+          value, 0 if total is None else total["withheld_cells"]))
+if not figures:
+    print("(no national window closed yet)")'
+}
+national_complete() {  # a national figure built from all three cities' views
+  read -r dataset view <<<"$national_view"
+  national_api "/api/v1/views/$dataset/$view/figures" | python3 -c '
+import json, sys
+figures = json.load(sys.stdin)["figures"]
+sys.exit(0 if any(len(f["cities_reported"]) == 3 and f["complete"] for f in figures) else 1)' 2>/dev/null
 }
 
 all_mirroring() {  # every share has mirrored records
@@ -363,9 +470,11 @@ all_mirroring() {  # every share has mirrored records
 }
 
 if [ "$once" -eq 1 ]; then
-  for _ in $(seq 1 240); do all_mirroring && break; sleep 1; done
+  for _ in $(seq 1 240); do all_mirroring && national_complete && break; sleep 1; done
   show_status
   all_mirroring || { say "not every share (the view included) mirrored records"; tail -n 5 "$run_dir"/node-*.log "$run_dir"/generator-*.log >&2; exit 1; }
+  national_complete || { say "the aggregator's API has no national figure from all three cities"; tail -n 5 "$run_dir"/aggregator.log "$run_dir"/node-national.log >&2; exit 1; }
+  say "the national API answers with figures from all three cities: curl -s --cacert $run_dir/national/tls/bundle.pem https://localhost:$aggregator_api/api/v1/views"
   say "Amersfoort's audit trail against Groningen's entries (polderctl audit verify --peer-endpoint):"
   (cd "$run_dir" && polderctl audit verify --bootstrap "$(cat amersfoort.kafka)" --peer-endpoint "localhost:${fed_port[groningen]}" \
       --self amersfoort --peer groningen --cert amersfoort/tls/cert.pem --key amersfoort/tls/key.pem \
