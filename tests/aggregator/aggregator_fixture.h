@@ -25,12 +25,12 @@
 #include "common/wire/confluent_frame.h"
 #include "proto/polder/national/v1/national_figure.pb.h"
 #include "proto/polder/views/v1/aggregate_cell.pb.h"
-#include "tests/node/node_fixture.h"
+#include "tests/node/federation_fixture.h"
 
 namespace polder {
 namespace aggregator_testing {
 
-using namespace node_testing;  // NOLINT: the node fixture and its helpers
+using namespace node_testing;  // NOLINT: the node and federation fixtures and their helpers
 namespace natv1 = ::polder::national::v1;
 namespace vv1 = ::polder::views::v1;
 
@@ -49,10 +49,10 @@ inline absl::Time Quarter(int n) {
   return kBase + absl::Minutes(15 * n);
 }
 
-class AggregatorFixture : public NodeE2eTest {
+class AggregatorFixture : public FederationFixture {
  protected:
   void SetUp() override {
-    NodeE2eTest::SetUp();
+    FederationFixture::SetUp();
     static int counter = 0;
     view_ = absl::StrCat("quarter-municipality-t", ++counter);
     changelog_ = absl::StrCat("_polder.aggregator-t", counter, ".changelog");
@@ -104,7 +104,8 @@ class AggregatorFixture : public NodeE2eTest {
         "\n  state_dir: ", dir_, "/aggregator-state\n  api_address: 127.0.0.1:0\n",
         "  ops_address: 127.0.0.1:0\n  commit_interval: 100ms\n  api_client_auth: ", client_auth,
         "\nregistry:\n  address: localhost:", registry_->grpc_port(),
-        "\nkafka:\n  bootstrap_servers: ", broker().bootstrap_servers(),
+        "\nkafka:\n  bootstrap_servers: ",
+        aggregator_bootstrap_.empty() ? broker().bootstrap_servers() : aggregator_bootstrap_,
         "\n  replication_factor: 1\n  changelog_topic: ", changelog_,
         "\n  timeout: 20s\n  request_timeout: 3s\n  transaction_timeout: 20s\n"
         "  properties:\n    log_level: \"3\"\n",
@@ -114,8 +115,9 @@ class AggregatorFixture : public NodeE2eTest {
         "/directory.json\n  directory_state: ", dir_, "/aggregator-directory.json\n",
         "  operator_keys:\n    - public_key_file: ", dir_, "/operator.pub\n",
         "national:\n  deadline: ", deadline, "\n  views:\n    - dataset: ", kBikes,
-        "\n      view: ", view_, "\n      definition_hashes: [", kHash, "]\n      cities: [",
-        absl::StrJoin(Cities(), ", "), "]\n      grace: 0s\n");
+        "\n      view: ", view_, "\n      definition_hashes: [",
+        absl::StrJoin(definition_hashes_, ", "), "]\n      cities: [", absl::StrJoin(cities_, ", "),
+        "]\n      grace: 0s\n");
     return path;
   }
 
@@ -135,6 +137,7 @@ class AggregatorFixture : public NodeE2eTest {
   std::vector<natv1::NationalFigure> ReadFigures(std::set<int32_t>* schema_ids = nullptr) {
     kafka::ConsumerOptions o;
     o.client = ClientOptions();
+    if (!aggregator_bootstrap_.empty()) o.client.bootstrap_servers = aggregator_bootstrap_;
     kafka::RdKafkaClientFactory clients;
     std::vector<natv1::NationalFigure> out;
     absl::Status s =
@@ -209,6 +212,11 @@ class AggregatorFixture : public NodeE2eTest {
 
   std::string view_;
   std::string changelog_;
+  // The aggregator's Kafka (default: the suite's broker), the definitions and cities its view
+  // accepts.
+  std::string aggregator_bootstrap_;
+  std::vector<std::string> definition_hashes_ = {kHash};
+  std::vector<std::string> cities_ = Cities();
 
  private:
   vv1::AggregateCell Base(const std::string& city, int window) const {
