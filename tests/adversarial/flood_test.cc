@@ -1,9 +1,10 @@
-// Connection floods against every listener of a live node and registry (ADR 0011, the targets of
+// Connection floods against every listener of a live node, registry and national aggregator
+// (ADR 0011, the targets of
 // docs/security.md): 2,000 unauthenticated idle or stalled connections opened from
 // 127.0.0.2–127.0.0.11, and again from 1,000 distinct loopback addresses (which no per-source cap
 // stops alone). Meanwhile a legitimate client on 127.0.0.1 must be answered within 1 s (median of
-// 20, asserted with 3x slack) and the node and registry must stay under 512 MiB RSS. Every
-// legitimate request opens a new connection (a new TLS handshake), the worst case.
+// 20, asserted with 3x slack) and the node, registry and aggregator must stay under 512 MiB RSS.
+// Every legitimate request opens a new connection (a new TLS handshake), the worst case.
 //
 // POLDER_FLOOD_CONNECTIONS raises the flood (./test.sh --soak runs 10,000, with
 // POLDER_FLOOD_MAX_RSS_MIB=1024: see MaxRssMiB).
@@ -23,7 +24,7 @@
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "proto/polder/registry/v1/registry.grpc.pb.h"
-#include "tests/node/federation_fixture.h"
+#include "tests/aggregator/aggregator_fixture.h"
 
 namespace polder {
 namespace node_testing {
@@ -89,7 +90,7 @@ std::vector<std::string> ThousandSources() {
   return s;
 }
 
-class FloodTest : public FederationFixture {
+class FloodTest : public aggregator_testing::AggregatorFixture {
  protected:
   struct Listener {
     std::string name;
@@ -112,17 +113,19 @@ class FloodTest : public FederationFixture {
     }
     std::sort(took.begin(), took.end());
     const absl::Duration median = (took[9] + took[10]) / 2;
-    const int64_t node_rss = RssMiB(node_->pid()), registry_rss = RssMiB(registry_->pid());
+    const int64_t node_rss = RssMiB(node_->pid()), registry_rss = RssMiB(registry_->pid()),
+                  aggregator_rss = RssMiB(aggregator_->pid());
     std::printf(
         "flood %-16s %-24s %5zu held  legit median %7.1f ms  max %7.1f ms  node %4lld MiB  "
-        "registry %4lld MiB\n",
+        "registry %4lld MiB  aggregator %4lld MiB\n",
         l.name.c_str(), scenario, fds.size(), absl::ToDoubleMilliseconds(median),
         absl::ToDoubleMilliseconds(took.back()), static_cast<long long>(node_rss),
-        static_cast<long long>(registry_rss));
+        static_cast<long long>(registry_rss), static_cast<long long>(aggregator_rss));
     EXPECT_EQ(failed, 0);
     EXPECT_LT(median, absl::Seconds(3)) << "target 1 s, 3x slack";
     EXPECT_LT(node_rss, MaxRssMiB());
     EXPECT_LT(registry_rss, MaxRssMiB());
+    EXPECT_LT(aggregator_rss, MaxRssMiB());
     for (int fd : fds) close(fd);
     // The services give what the closed connections freed back within their 2 s background
     // period; the next flood is measured on top of that.
@@ -132,11 +135,13 @@ class FloodTest : public FederationFixture {
   static int64_t RssMiB(pid_t pid) { return RssKiB(pid) / 1024; }
 
   std::unique_ptr<ServiceProcess> node_;
+  std::unique_ptr<ServiceProcess> aggregator_;
 };
 
 TEST_F(FloodTest, EveryListenerServesALegitimateClientThroughAFlood) {
   WriteContract("gr-am-bikes-1");
   node_ = StartGroningen();
+  aggregator_ = StartAggregator();
   const std::string bikes = absl::StrCat("[", BikeJson("gn-flood", 1), "]");
   auto https = [this](int port, const tls::TlsFiles* cert) {
     auto c = cert != nullptr ? std::make_unique<httplib::SSLClient>("127.0.0.1", port,
@@ -162,7 +167,20 @@ TEST_F(FloodTest, EveryListenerServesALegitimateClientThroughAFlood) {
   const int gn_grpc = node_->grpc_port(), gn_fed = node_->port("federation_port");
   const int reg_http = registry_->http_port(), reg_grpc = registry_->grpc_port();
   const int reg_ops = registry_->port("ops_port");
+  const int agg_api = aggregator_->port("api_port"), agg_ops = aggregator_->port("ops_port");
   std::vector<Listener> listeners = {
+      {"aggregator-api", agg_api, false,
+       [&] {
+         auto r = https(agg_api, nullptr)->Get("/api/v1/views");
+         return r && r->status == 200 && absl::StrContains(r->body, "\"views\"");
+       }},
+      {"aggregator-ops", agg_ops, true,
+       [&] {
+         httplib::Client c("127.0.0.1", agg_ops);
+         c.set_connection_timeout(std::chrono::seconds(10));
+         auto r = c.Get("/readyz");
+         return r && r->status == 200;
+       }},
       {"ingest-https", gn_http, false,
        [&] {
          auto c = https(gn_http, nullptr);

@@ -5,7 +5,11 @@
 // passed without one city (incomplete, the city named), that city's late result as a revision —
 // exactly once across a restart, served by the read API (JSON, CSV, one window's revisions) and
 // described on the ops listener. The API's client-certificate mode admits federation peers only.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <set>
 #include <string>
@@ -169,6 +173,52 @@ TEST_F(AggregatorServiceTest, TheApiInClientCertificateModeAdmitsFederationPeers
   EXPECT_NE(Api(*aggregator, "/api/v1/views").first, 200) << "no certificate, no answer";
   auto [status, body] = Api(*aggregator, "/api/v1/views", "enschede");
   EXPECT_EQ(status, 403) << "a certificate the directory does not list: " << body;
+}
+
+// What an unauthenticated client of the public API can cost: a body (the API reads none), a head
+// over the limit, more connections from one address than aggregator.api_max_connections_per_source
+// — each refused while a legitimate request is answered.
+TEST_F(AggregatorServiceTest, ThePublicApiRefusesBodiesOversizedHeadsAndConnectionHoarders) {
+  auto aggregator = StartAggregator();
+  const std::string body = WriteBody("big.json", std::string(1 << 20, 'x'));
+  std::string out;
+  testing::RunCommand(
+      absl::StrCat("curl -sS --cacert ", fed_->bundle_path(),
+                   " -o /dev/null -w '%{http_code}' -X POST --data-binary @", body,
+                   " https://localhost:", aggregator->port("api_port"), "/api/v1/views"),
+      &out);
+  EXPECT_EQ(out, "405") << "the read-only API refuses a POST on its head, reading no body";
+  auto [long_status, long_body] =
+      Api(*aggregator, absl::StrCat(FiguresPath(), "?city=", std::string(20000, 'a')));
+  EXPECT_EQ(long_status, 431) << long_body;
+
+  // 80 idle connections from one address: the 65th and later are closed at once.
+  std::vector<int> fds;
+  for (int i = 0; i < 80; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in from{}, to{};
+    from.sin_family = to.sin_family = AF_INET;
+    inet_pton(AF_INET, "127.0.0.7", &from.sin_addr);
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    to.sin_port = htons(static_cast<uint16_t>(aggregator->port("api_port")));
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from), 0);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+    fds.push_back(fd);
+  }
+  EXPECT_EQ(Api(*aggregator, "/api/v1/views").first, 200) << "another address is served";
+  double refused = 0;
+  for (absl::Time until = absl::Now() + absl::Seconds(10); refused < 16 && absl::Now() < until;) {
+    for (absl::string_view line : absl::StrSplit(Ops(*aggregator, "/metrics"), '\n')) {
+      const std::string series =
+          "polder_http_connections_total{listener=\"api\",outcome=\"refused_per_source\"} ";
+      if (absl::StartsWith(line, series)) {
+        refused = std::atof(std::string(line.substr(series.size())).c_str());
+      }
+    }
+    if (refused < 16) absl::SleepFor(absl::Milliseconds(200));
+  }
+  EXPECT_EQ(refused, 16) << "80 connections, 64 allowed per source";
+  for (int fd : fds) close(fd);
 }
 
 }  // namespace

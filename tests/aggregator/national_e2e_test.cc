@@ -39,8 +39,9 @@ class NationalE2eTest : public AggregatorFixture {
     return absl::StrCat(
         "views:\n  - dataset: mobility.bike-counts\n    grace: 0s\n    idle_timeout: 1h\n"
         "    views:\n      - id: ",
-        kCityView, "\n        window: 15m\n        group_by: [municipality]\n"
-                   "        measures: [count]\n");
+        kCityView,
+        "\n        window: 15m\n        group_by: [municipality]\n"
+        "        measures: [count]\n");
   }
 
   // A city's node on a cluster of its own (Groningen: the suite's broker), serving federation.
@@ -68,8 +69,8 @@ class NationalE2eTest : public AggregatorFixture {
 
   json Statusz(const ServiceProcess& p) {
     std::string out;
-    testing::RunCommand(
-        absl::StrCat("curl -sS http://127.0.0.1:", p.port("ops_port"), "/statusz"), &out);
+    testing::RunCommand(absl::StrCat("curl -sS http://127.0.0.1:", p.port("ops_port"), "/statusz"),
+                        &out);
     return json::parse(out, nullptr, false);
   }
 
@@ -95,8 +96,7 @@ class NationalE2eTest : public AggregatorFixture {
     req.set_idempotency_key(tag);
     for (int i = 0; i < 9; ++i) {
       auto* r = req.add_records();
-      r->set_json(absl::StrCat(R"({"counterId":")", city.name, "-counter-", i,
-                               R"(","eventTime":")",
+      r->set_json(absl::StrCat(R"({"counterId":")", city.name, "-counter-", i, R"(","eventTime":")",
                                absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", at, absl::UTCTimeZone()),
                                R"(","count":")", city.count,
                                R"(","location":{"latitude":52.0,"longitude":5.6,)",
@@ -188,10 +188,10 @@ TEST_F(NationalE2eTest, ThreeCitiesViewsBecomeNationalFiguresWithALateCitysRevis
   bootstrap_ = Bootstrap("national");
   std::string subscriptions = "  subscriptions:\n";
   for (const City& c : cities_in_test_) {
-    absl::StrAppend(&subscriptions, "    - {provider: ", c.name, ", endpoint: \"localhost:",
-                    nodes[c.name]->port("federation_port"), "\", dataset: ", kBikes,
-                    ", view: ", kCityView, ", contract: ", c.name.substr(0, 2),
-                    "-na-view, replication_factor: 1}\n");
+    absl::StrAppend(&subscriptions, "    - {provider: ", c.name,
+                    ", endpoint: \"localhost:", nodes[c.name]->port("federation_port"),
+                    "\", dataset: ", kBikes, ", view: ", kCityView,
+                    ", contract: ", c.name.substr(0, 2), "-na-view, replication_factor: 1}\n");
   }
   federation_yaml_ = FederationYaml(subscriptions);
   auto national = StartNode();
@@ -207,8 +207,8 @@ TEST_F(NationalE2eTest, ThreeCitiesViewsBecomeNationalFiguresWithALateCitysRevis
     }
   }
   auto aggregator = StartAggregator("0s");
-  const std::string key = FigureKeyOf(0).substr(0, FigureKeyOf(0).rfind('/') + 1) +
-                          views::FormatInstant(window);
+  const std::string key =
+      FigureKeyOf(0).substr(0, FigureKeyOf(0).rfind('/') + 1) + views::FormatInstant(window);
 
   // The window closes without Ede: incomplete, Ede named as missing.
   std::vector<natv1::NationalFigure> figures;
