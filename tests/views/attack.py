@@ -13,9 +13,13 @@ from its last basis as only the objective changes) and checks the criteria:
   C2  every THRESHOLD cell's interval covers [1, k − 1]: nothing is revealed beyond "below k";
       and every other protected cell whose true count is below k (THRESHOLD cells the gate
       relabelled SECONDARY) has an interval reaching k: it is not shown to be small;
-  C3  every DOMINANCE cell's interval reaches X + UPL above and X − UPL below.
+  C3  every DOMINANCE cell's interval reaches X + UPL above and X − UPL below;
+  C4  the national figures (ADR 0018) over the municipality view — closes and revisions — each
+      equal the sum of the published cells of the cities they include, with their withheld cells
+      counted: differencing national figures, revisions and city cells recovers no withheld value.
+      A control written beside them (an aggregator that un-suppresses) must be caught.
 
-  attack.py day.json            asserts C0–C3; prints the figures; exit 1 on a violation
+  attack.py day.json            asserts C0–C4; prints the figures; exit 1 on a violation
   attack.py --expect-violations day.json
                                 the control: the same day published without the gate must
                                 violate C2 or C3 (so the attack is shown to find what it looks for)
@@ -328,6 +332,37 @@ class Attack:
         return fails, figures
 
 
+def municipality_view(data):
+    return next(i for i, v in enumerate(data["views"]) if v["id"] == "hmun")
+
+
+def national_differences(data, key):
+    """The national figures (ADR 0018) against the published municipality cells they combine:
+    a national value is the sum of the published values of the cities it includes, and its
+    withheld count the number of their withheld cells — so differencing national figures,
+    revisions and city cells recovers nothing that was not published. Returns the figures whose
+    value differs (what differencing would recover: a withheld value)."""
+    hmun = municipality_view(data)
+    by_hour = {}
+    for c in data["cells"]:
+        if c["view"] == hmun:
+            by_hour.setdefault(c["start"], {}).setdefault(c["group"][0], []).append(c)
+    found = []
+    for f in data[key]:
+        parts = by_hour.get(f["start"], {})
+        published = [c["published"] for city in f["cities"] for c in parts.get(city, [])
+                     if "published" in c]
+        withheld = sum(1 for city in f["cities"] for c in parts.get(city, []) if "published" not in c)
+        expected = float(sum(published)) if published else None
+        value = f["value"]
+        same = (value is None and expected is None) or (
+            value is not None and expected is not None and abs(value - expected) < EPS)
+        if not same or f["withheld"] != withheld:
+            found.append((f["start"], f["revision"], value, expected,
+                          None if value is None or expected is None else value - expected))
+    return found
+
+
 def main(argv):
     expect_violations = "--expect-violations" in argv
     paths = [a for a in argv[1:] if not a.startswith("--")]
@@ -345,14 +380,29 @@ def main(argv):
         len(data["cells"]), protections, len(attack.instances)))
     print("  gate: %s" % data["gate_report"])
     print("  attack: %s" % figures)
+    fails["C4"] = national_differences(data, "national")
+    leaked = national_differences(data, "national_leaky")
+    revisions = sum(1 for f in data["national"] if f["revision"] > 0)
+    print("  national: %d figures (%d revisions) over %d municipality cells; the control that "
+          "un-suppresses is caught on %d" % (len(data["national"]), revisions,
+                                             sum(1 for c in data["cells"]
+                                                 if c["view"] == municipality_view(data)),
+                                             len(leaked)))
     for name, found in fails.items():
         print("  %s violations: %d %s" % (name, len(found), found[:5]))
+    if not data["national"] or revisions == 0:
+        print("FAIL: no national figure or no revision to check", file=sys.stderr)
+        return 1
+    if not leaked and any("published" not in c for c in data["cells"]
+                          if c["view"] == municipality_view(data)):
+        print("FAIL: the un-suppressing control was not caught", file=sys.stderr)
+        return 1
     if expect_violations:
         if not (fails["C2"] or fails["C3"]):
             print("FAIL: without the gate the attack found no C2 or C3 violation", file=sys.stderr)
             return 1
-        if fails["C0"] or fails["C1"]:
-            print("FAIL: C0/C1 violated without the gate", file=sys.stderr)
+        if fails["C0"] or fails["C1"] or fails["C4"]:
+            print("FAIL: C0/C1/C4 violated without the gate", file=sys.stderr)
             return 1
         return 0
     if any(fails.values()):

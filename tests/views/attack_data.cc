@@ -35,6 +35,8 @@
 #include "common/views/spec.h"
 #include "common/views/window.h"
 #include "nlohmann/json.hpp"
+#include "proto/polder/views/v1/aggregate_cell.pb.h"
+#include "services/aggregator/national.h"
 
 namespace polder {
 namespace views {
@@ -47,6 +49,108 @@ struct Sensor {
   double night_rate;  // … at night
   uint64_t key = 0;   // the unit's record key
 };
+
+// National figures over the municipality × hour view (ADR 0018), built by the aggregator's own
+// National from the published cells: each municipality stands for a city that publishes its part
+// of the view; every hour the first two (in code order) close by the national deadline and the
+// third closes later, so each hour has a close (revision 0) and a revision. Written as
+// out["national"]; out["national_leaky"] is the control — the same figures as an aggregator that
+// un-suppressed withheld cells would write (their true values added), which the attack must catch.
+absl::Status National(const nlohmann::json& cells, int view, nlohmann::json* out) {
+  namespace vv1 = ::polder::views::v1;
+  struct Part {
+    std::vector<nlohmann::json> cells;
+  };
+  std::map<int64_t, std::map<std::string, Part>> hours;  // start → municipality → cells
+  std::set<std::string> cities;
+  for (const nlohmann::json& c : cells) {
+    if (c["view"] != view) continue;
+    const std::string m = c["group"][0];
+    hours[c["start"].get<int64_t>()][m].cells.push_back(c);
+    cities.insert(m);
+  }
+  aggregator::NationalViewSpec spec;
+  spec.dataset = "mobility.bike-counts";
+  spec.view = "hmun";
+  spec.definition_hashes = {"attack"};
+  for (const std::string& c : cities) spec.cities.insert(c);
+  spec.grace = absl::ZeroDuration();
+  spec.deadline = absl::ZeroDuration();
+  spec.revision_horizon = absl::Hours(24 * 365 * 10);
+  aggregator::National national(spec);
+  auto base = [&](int64_t start, const std::string& city) {
+    vv1::AggregateCell a;
+    a.mutable_window_start()->set_seconds(start / 1000);
+    a.mutable_window_end()->set_seconds(start / 1000 + 3600);
+    a.set_dataset_id(spec.dataset);
+    a.set_view_id(spec.view);
+    a.set_definition_hash("attack");
+    a.set_source_peer(city);
+    return a;
+  };
+  auto offer_city = [&](int64_t start, const std::string& city, const Part& part, absl::Time now) {
+    for (const nlohmann::json& c : part.cells) {
+      vv1::AggregateCell a = base(start, city);
+      a.set_group_key(absl::StrCat("municipality=", city));
+      vv1::MeasureValue* m = a.add_measures();
+      m->set_name("count");
+      if (c.contains("published")) {
+        m->set_value(c["published"].get<double>());
+        m->set_perturbed(true);
+      } else {
+        m->set_protection(vv1::PROTECTION_SUPPRESSED);
+      }
+      national.Offer(city, a, now);
+    }
+    vv1::AggregateCell close = base(start, city);
+    close.mutable_window_close()->set_cells(static_cast<int64_t>(part.cells.size()));
+    close.mutable_window_close()->mutable_closed_through()->set_seconds(start / 1000 + 3600);
+    national.Offer(city, close, now);
+  };
+  nlohmann::json figures = nlohmann::json::array(), leaky = nlohmann::json::array();
+  const std::vector<std::string> order(cities.begin(), cities.end());
+  for (const auto& [start, parts] : hours) {
+    const absl::Time end = absl::FromUnixMillis(start) + absl::Hours(1);
+    for (size_t i = 0; i + 1 < order.size(); ++i) {
+      auto p = parts.find(order[i]);
+      offer_city(start, order[i], p == parts.end() ? Part{} : p->second, end);
+    }
+    std::vector<aggregator::Decision> decided = national.Decide(end + absl::Seconds(1));
+    auto last = parts.find(order.back());
+    offer_city(start, order.back(), last == parts.end() ? Part{} : last->second,
+               end + absl::Minutes(30));
+    for (const aggregator::Decision& d : national.Decide(end + absl::Minutes(30))) {
+      decided.push_back(d);
+    }
+    for (const aggregator::Decision& d : decided) {
+      absl::StatusOr<national::v1::NationalFigure> f = national.Figure(d.window, d.revision);
+      if (!f.ok()) return f.status();
+      nlohmann::json j;
+      j["start"] = start;
+      j["revision"] = f->revision();
+      j["cities"] = nlohmann::json::array();
+      double hidden = 0;  // what an un-suppressing aggregator would add
+      for (const national::v1::CityPart& c : f->cities()) {
+        j["cities"].push_back(c.peer());
+        auto p = parts.find(c.peer());
+        if (p == parts.end()) continue;
+        for (const nlohmann::json& cell : p->second.cells) {
+          if (!cell.contains("published")) hidden += cell["truth"].get<double>();
+        }
+      }
+      const national::v1::MeasureTotal* total = f->totals_size() > 0 ? &f->totals(0) : nullptr;
+      j["value"] = total != nullptr && total->has_value() ? nlohmann::json(total->value())
+                                                          : nlohmann::json();
+      j["withheld"] = total != nullptr ? total->withheld_cells() : 0;
+      figures.push_back(j);
+      if (hidden > 0) j["value"] = (j["value"].is_null() ? 0.0 : j["value"].get<double>()) + hidden;
+      leaky.push_back(std::move(j));
+    }
+  }
+  (*out)["national"] = std::move(figures);
+  (*out)["national_leaky"] = std::move(leaky);
+  return absl::OkStatus();
+}
 
 int Fail(const std::string& message) {
   std::cerr << "attack_data: " << message << "\n";
@@ -267,6 +371,14 @@ int Main(int argc, char** argv) {
   }
   out["map"] = map;
   out["cells"] = cells;
+  int hmun = -1;
+  for (size_t i = 0; i < spec.views.size(); ++i) {
+    if (spec.views[i].id == "hmun") hmun = static_cast<int>(i);
+  }
+  if (absl::Status s = National(cells, hmun, &out); !s.ok()) {
+    std::cerr << "attack_data: national: " << s << "\n";
+    return 1;
+  }
   out["records"] = facts.size();
   out["gate_report"] = {{"moves", total.moves},
                         {"fallbacks", total.fallbacks},
