@@ -62,6 +62,7 @@ absl::StatusOr<AggregatorConfig> Decode(config::Document& doc) {
       .Optional("properties", &c.kafka_properties)
       .Optional("replication_factor", &c.replication_factor)
       .Optional("changelog_topic", &c.changelog_topic)
+      .Optional("feed_quality_topic", &c.feed_quality_topic)
       .Optional("timeout", &c.kafka_timeout)
       .Optional("request_timeout", &c.kafka_request_timeout)
       .Optional("transaction_timeout", &c.transaction_timeout);

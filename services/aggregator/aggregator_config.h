@@ -50,6 +50,7 @@ struct AggregatorConfig {
   std::map<std::string, std::string> kafka_properties;
   int32_t replication_factor = 3;  // of the national topics and the changelog it creates
   std::string changelog_topic = "_polder.aggregator.changelog";
+  std::string feed_quality_topic = "_polder.feed-quality";  // the national node's
   absl::Duration kafka_timeout = absl::Seconds(30);
   absl::Duration kafka_request_timeout = absl::Seconds(10);
   absl::Duration transaction_timeout = absl::Seconds(60);

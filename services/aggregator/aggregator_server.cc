@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/json/bounded.h"
 #include "common/kafka/admin.h"
 #include "common/log/log.h"
 #include "common/memory/trim.h"
@@ -94,7 +95,12 @@ absl::Status AggregatorServer::Build() {
                    node::SchemaCache::Open(config_.state_dir + "/schema-cache.json", source));
 
   // The read API.
-  api_handlers_ = std::make_unique<ReadApi>(config_.views, [this] { return Figures(); });
+  api_handlers_ = std::make_unique<ReadApi>(
+      config_.views, [this] { return Figures(); },
+      [this] {
+        absl::MutexLock lock(&feed_quality_mu_);
+        return feed_quality_;
+      });
   ASSIGN_OR_RETURN(server::HostPort address,
                    server::ParseHostPort(config_.api_address, "aggregator.api_address"));
   http::HttpsOptions ho;
@@ -133,6 +139,7 @@ absl::Status AggregatorServer::Build() {
 
   // Upkeep: memory freed by bursts goes back, the certificate and directory are re-read.
   upkeep_.Add("memory", absl::Seconds(2), [] { memory::ReturnFreeMemory(); });
+  upkeep_.Add("feed quality", absl::Seconds(5), [this] { RefreshFeedQuality(); });
   upkeep_.Add("trust files", absl::Seconds(30), [this] {
     if (certificate_ != nullptr) certificate_->Refresh();
     if (directory_ != nullptr) trust::RefreshDirectory(*directory_, config_.trust);
@@ -259,6 +266,33 @@ void AggregatorServer::Supervise() {
   }
   absl::MutexLock lock(&mu_);
   state_ = "stopped";
+}
+
+void AggregatorServer::RefreshFeedQuality() {
+  kafka::ConsumerOptions o;
+  o.client = KafkaClient(config_);
+  std::map<std::string, nlohmann::json> latest;
+  absl::StatusOr<int64_t> read =
+      kafka::ReadToEnd(kafka_, o, config_.feed_quality_topic, 0, 0, config_.kafka_timeout,
+                       [&](const kafka::ConsumedRecord& r) -> absl::Status {
+                         if (!r.key.has_value()) return absl::OkStatus();
+                         if (r.tombstone) {
+                           latest.erase(*r.key);
+                           return absl::OkStatus();
+                         }
+                         absl::StatusOr<nlohmann::json> j = json_input::Parse(r.value);
+                         if (j.ok() && j->is_object())
+                           latest[*r.key] = *std::move(j);  // else: skipped
+                         return absl::OkStatus();
+                       });
+  if (!read.ok()) {
+    if (!absl::IsNotFound(read.status())) {
+      log::Warning("feed quality not read", {{"error", std::string(read.status().message())}});
+    }
+    return;
+  }
+  absl::MutexLock lock(&feed_quality_mu_);
+  feed_quality_ = std::move(latest);
 }
 
 std::shared_ptr<const AggregatorJob::Figures> AggregatorServer::Figures() const {

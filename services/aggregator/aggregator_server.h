@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -64,6 +65,8 @@ class AggregatorServer {
   absl::StatusOr<AggregatorJob::Options> JobOptions();
   absl::Status EnsureTopics();
   std::shared_ptr<const AggregatorJob::Figures> Figures() const;
+  // Reads the national node's feed-quality topic (its latest value per city and dataset).
+  void RefreshFeedQuality();
   nlohmann::json StatusPage() const;
   std::string MetricsText();
 
@@ -92,6 +95,8 @@ class AggregatorServer {
   std::string last_error_ ABSL_GUARDED_BY(mu_);
   int64_t restarts_ ABSL_GUARDED_BY(mu_) = 0;
   AggregatorJob::Stats ended_ ABSL_GUARDED_BY(mu_);  // summed over jobs that ended
+  mutable absl::Mutex feed_quality_mu_;
+  std::map<std::string, nlohmann::json> feed_quality_ ABSL_GUARDED_BY(feed_quality_mu_);
   absl::Mutex wake_mu_;
   bool wake_ ABSL_GUARDED_BY(wake_mu_) = false;
 };

@@ -117,14 +117,19 @@ void AppendCsv(const nv1::NationalFigure& f, const std::string& only_city, std::
 
 }  // namespace
 
-ReadApi::ReadApi(std::vector<NationalViewSpec> views, FiguresFn figures)
-    : views_(std::move(views)), figures_(std::move(figures)) {}
+ReadApi::ReadApi(std::vector<NationalViewSpec> views, FiguresFn figures, FeedQualityFn feed_quality)
+    : views_(std::move(views)),
+      figures_(std::move(figures)),
+      feed_quality_(std::move(feed_quality)) {}
 
 void ReadApi::Register(http::HttpsServer* server) const {
   const std::string base = absl::StrCat("/api/v1/views/", kDatasetPattern, "/", kViewPattern);
   server->Handle(
       "GET", "/api/v1/views",
       [this](const http::HttpRequest& r, const tls::PeerIdentity&) { return ListViews(r); });
+  server->Handle(
+      "GET", "/api/v1/feed-quality",
+      [this](const http::HttpRequest& r, const tls::PeerIdentity&) { return ListFeedQuality(r); });
   server->Handle("GET", base, [this](const http::HttpRequest& r, const tls::PeerIdentity&) {
     return GetView(r);
   });
@@ -192,6 +197,34 @@ json ReadApi::FigureJson(const nv1::NationalFigure& f, const std::string& only_c
           {"cities", std::move(cities)}};
 }
 
+json ReadApi::FeedQualityOf(const NationalViewSpec& v,
+                            const std::map<std::string, json>& all) const {
+  json out = json::object();
+  for (const std::string& city : v.cities) {
+    auto it = all.find(absl::StrCat(city, "/", v.dataset));
+    out[city] = it == all.end() ? json() : it->second;
+  }
+  return out;
+}
+
+http::HttpResponse ReadApi::ListFeedQuality(const http::HttpRequest& request) const {
+  if (absl::Status s = Params(request, {}).status(); !s.ok()) return http::HttpResponse::Error(s);
+  const std::map<std::string, json> all =
+      feed_quality_ ? feed_quality_() : std::map<std::string, json>();
+  json out = json::array();
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const NationalViewSpec& v : views_) {
+    for (const std::string& city : v.cities) {
+      if (!seen.insert({city, v.dataset}).second) continue;
+      auto it = all.find(absl::StrCat(city, "/", v.dataset));
+      out.push_back({{"city", city},
+                     {"dataset", v.dataset},
+                     {"feed_quality", it == all.end() ? json() : it->second}});
+    }
+  }
+  return JsonResponse({{"feed_quality", std::move(out)}});
+}
+
 json ReadApi::ViewJson(const NationalViewSpec& v, const AggregatorJob::Figures& all) const {
   json out = {{"dataset", v.dataset},
               {"view", v.view},
@@ -203,7 +236,9 @@ json ReadApi::ViewJson(const NationalViewSpec& v, const AggregatorJob::Figures& 
               {"topic", NationalTopic(v.dataset, v.view)},
               {"windows", 0},
               {"revised_windows", 0},
-              {"latest", json()}};
+              {"latest", json()},
+              {"feed_quality",
+               FeedQualityOf(v, feed_quality_ ? feed_quality_() : std::map<std::string, json>())}};
   auto it = all.find(absl::StrCat(v.dataset, "/", v.view));
   if (it == all.end() || it->second.empty()) return out;
   int64_t revisions = 0;

@@ -14,6 +14,8 @@
 //       &format=json|csv                 (default json; csv: one row per measure and part)
 //   GET /api/v1/views/{dataset}/{view}/figures/{window start, RFC 3339}
 //                                      the window's newest figure and every revision
+//   GET /api/v1/feed-quality           each expected city's feed quality per dataset of the
+//                                      views (ADR 0018 §6), as its node reported it
 //
 // A withheld value is JSON null (never 0) with its withheld cell count; a figure says whether it
 // is complete and which cities are missing. Errors: 400 naming the parameter, 404 for an unknown
@@ -22,6 +24,7 @@
 #define POLDER_SERVICES_AGGREGATOR_READ_API_H_
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,8 +40,11 @@ namespace aggregator {
 class ReadApi {
  public:
   using FiguresFn = std::function<std::shared_ptr<const AggregatorJob::Figures>()>;
+  // Feed quality by "<city>/<dataset>" (the `_polder.feed-quality` topic's latest values).
+  using FeedQualityFn = std::function<std::map<std::string, nlohmann::json>()>;
 
-  ReadApi(std::vector<NationalViewSpec> views, FiguresFn figures);
+  ReadApi(std::vector<NationalViewSpec> views, FiguresFn figures,
+          FeedQualityFn feed_quality = nullptr);
 
   // Routes every endpoint on `server` (before it starts).
   void Register(http::HttpsServer* server) const;
@@ -47,6 +53,7 @@ class ReadApi {
   http::HttpResponse GetView(const http::HttpRequest& request) const;      // {dataset, view}
   http::HttpResponse ListFigures(const http::HttpRequest& request) const;  // {dataset, view}
   http::HttpResponse GetWindow(const http::HttpRequest& request) const;    // {dataset, view, start}
+  http::HttpResponse ListFeedQuality(const http::HttpRequest& request) const;
 
   // A figure as the API shows it.
   static nlohmann::json FigureJson(const national::v1::NationalFigure& figure,
@@ -56,8 +63,13 @@ class ReadApi {
   const NationalViewSpec* FindView(const http::HttpRequest& request) const;
   nlohmann::json ViewJson(const NationalViewSpec& view, const AggregatorJob::Figures& all) const;
 
+  // The view's cities' feed quality of its dataset: {city: {...} or null}.
+  nlohmann::json FeedQualityOf(const NationalViewSpec& view,
+                               const std::map<std::string, nlohmann::json>& all) const;
+
   std::vector<NationalViewSpec> views_;
   FiguresFn figures_;
+  FeedQualityFn feed_quality_;
 };
 
 }  // namespace aggregator

@@ -76,8 +76,14 @@ class ReadApiTest : public ::testing::Test {
                           Figure(At(10, 0), 1, {"groningen", "amersfoort"}, 70)};
     windows[At(10, 15)] = {Figure(At(10, 15), 0, {"groningen", "amersfoort"}, 71)};
     windows[At(10, 30)] = {Figure(At(10, 30), 0, {"groningen", "amersfoort"}, 72)};
-    api_ =
-        std::make_unique<ReadApi>(std::vector<NationalViewSpec>{v}, [figures] { return figures; });
+    api_ = std::make_unique<ReadApi>(
+        std::vector<NationalViewSpec>{v}, [figures] { return figures; },
+        [] {
+          return std::map<std::string, json>{
+              {"groningen/mobility.bike-counts", json::object({{"records_accepted", 18}})},
+              {"utrecht/mobility.bike-counts", json::object({{"records_accepted", 5}})},
+              {"groningen/parking.occupancy", json::object({{"records_accepted", 7}})}};
+        });
   }
 
   static http::HttpRequest Request(std::multimap<std::string, std::string> query = {},
@@ -203,6 +209,19 @@ TEST_F(ReadApiTest, BadRequestsAreRefusedNamingWhatIsWrong) {
   EXPECT_EQ(api_->GetView(Request({}, {"parking.occupancy", kView})).status, 404);
   EXPECT_EQ(api_->GetWindow(Request({}, {kDataset, kView, "10:00"})).status, 400);
   EXPECT_EQ(api_->ListViews(Request({{"x", "1"}}, {})).status, 400);
+}
+
+TEST_F(ReadApiTest, FeedQualityIsListedPerExpectedCityOfEachViewsDataset) {
+  json body = Body(api_->ListFeedQuality(Request({}, {})));
+  ASSERT_EQ(body["feed_quality"].size(), 2u) << body.dump();
+  EXPECT_EQ(body["feed_quality"][0]["city"], "amersfoort");
+  EXPECT_TRUE(body["feed_quality"][0]["feed_quality"].is_null()) << "nothing reported yet";
+  EXPECT_EQ(body["feed_quality"][1]["city"], "groningen");
+  EXPECT_EQ(body["feed_quality"][1]["feed_quality"]["records_accepted"], 18);
+  json view = Body(api_->GetView(Request()));
+  EXPECT_EQ(view["feed_quality"]["groningen"]["records_accepted"], 18);
+  EXPECT_FALSE(view["feed_quality"].contains("utrecht"));
+  EXPECT_EQ(api_->ListFeedQuality(Request({{"city", "x"}}, {})).status, 400);
 }
 
 }  // namespace

@@ -60,6 +60,7 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
       .Optional("properties", &c.kafka_properties)
       .Optional("transactional_id", &c.transactional_id)
       .Optional("keys_topic", &c.keys_topic)
+      .Optional("feed_quality_topic", &c.feed_quality_topic)
       .Optional("internal_replication_factor", &c.internal_replication_factor)
       .Optional("delivery_timeout", &c.delivery_timeout)
       .Optional("transaction_timeout", &c.transaction_timeout)

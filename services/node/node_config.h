@@ -109,6 +109,9 @@ struct NodeConfig {
   std::map<std::string, std::string> kafka_properties;
   std::string transactional_id;  // default polder-node-<peer_id>-ingest
   std::string keys_topic = "_polder.ingest-keys";
+  // Feed quality of this node's datasets and of the datasets it mirrors (ADR 0018 §6),
+  // compacted, key <provider>/<dataset>.
+  std::string feed_quality_topic = "_polder.feed-quality";
   int32_t internal_replication_factor = 3;
   absl::Duration delivery_timeout = absl::Seconds(20);
   absl::Duration transaction_timeout = absl::Seconds(60);

@@ -54,6 +54,16 @@ absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& 
       {"max.message.bytes", std::to_string(max_message_bytes)}};
   keys.internal_log = true;
   wanted.push_back(std::move(keys));
+  // Feed quality (ADR 0018 §6): the latest per provider and dataset.
+  Wanted feed_quality;
+  feed_quality.dataset = false;
+  feed_quality.internal_log = true;
+  feed_quality.spec = {
+      c.feed_quality_topic,
+      1,
+      c.internal_replication_factor,
+      {{"cleanup.policy", "compact"}, {"max.message.bytes", std::to_string(max_message_bytes)}}};
+  wanted.push_back(std::move(feed_quality));
   // Aggregate views (ADR 0016): each view's output beside its dataset (kept as long), and the
   // set's compacted changelog.
   for (const views::ViewSetSpec& set : c.views) {

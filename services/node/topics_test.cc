@@ -22,6 +22,7 @@ class TopicsTest : public testing::KafkaBrokerTest {
     NodeConfig c;
     c.peer_id = peer;
     c.keys_topic = absl::StrCat("_polder.ingest-keys-", peer);
+    c.feed_quality_topic = absl::StrCat("_polder.feed-quality-", peer);
     c.internal_replication_factor = 1;
     c.production_replication_factor = 3;
     c.production_min_insync_replicas = 2;
@@ -43,9 +44,9 @@ TEST_F(TopicsTest, CreatesMissingTopicsAsConfigured) {
   NodeConfig c = Config("create");
   ASSERT_OK_AND_ASSIGN(auto admin, kafka::KafkaAdmin::Create(ClientOptions()));
   ASSERT_OK_AND_ASSIGN(TopicReport report, EnsureTopics(*admin, c, absl::Seconds(10)));
-  EXPECT_THAT(report.created, ::testing::UnorderedElementsAre("create.mobility.bike-counts",
-                                                              "create.parking.occupancy",
-                                                              "_polder.ingest-keys-create"));
+  EXPECT_THAT(report.created, ::testing::UnorderedElementsAre(
+                                  "create.mobility.bike-counts", "create.parking.occupancy",
+                                  "_polder.ingest-keys-create", "_polder.feed-quality-create"));
   EXPECT_TRUE(report.errors.empty()) << report.errors[0];
   EXPECT_THAT(report.warnings,
               Contains(HasSubstr("replication factor 1, below the production value 3")));

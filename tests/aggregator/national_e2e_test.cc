@@ -301,6 +301,47 @@ TEST_F(NationalE2eTest, ThreeCitiesViewsBecomeNationalFiguresWithALateCitysRevis
   ASSERT_EQ(status["subscriptions"].size(), 3u);
   for (const json& sub : status["subscriptions"]) EXPECT_EQ(sub["view"], kCityView) << sub.dump();
 
+  // Feed quality (ADR 0018 §6): each city offers its own to contract holders only — in
+  // ListDatasets and its streams' heartbeats —, the national node keeps what it received in
+  // `_polder.feed-quality`, and the aggregator shows it per city.
+  for (const City& c : cities_in_test_) {
+    for (const char* who : {"national", "amersfoort"}) {
+      if (c.name == who) continue;
+      auto creds = tls::MakeChannelCredentials(files_[who], fed_->Checker(), c.name);
+      ASSERT_OK(creds.status());
+      auto stub = fv1::FederationService::NewStub(grpc::CreateChannel(
+          absl::StrCat("localhost:", nodes[c.name]->port("federation_port")), *creds));
+      grpc::ClientContext ctx;
+      fv1::ListDatasetsResponse list;
+      ASSERT_TRUE(stub->ListDatasets(&ctx, {}, &list).ok());
+      if (std::string(who) == "national") {
+        ASSERT_EQ(list.datasets_size(), 1) << c.name;
+        EXPECT_EQ(list.datasets(0).feed_quality().records_accepted(), 18) << c.name;
+        EXPECT_TRUE(list.datasets(0).feed_quality().has_freshness_seconds()) << c.name;
+      } else {
+        EXPECT_EQ(list.datasets_size(), 0) << who << " holds no contract of " << c.name;
+      }
+    }
+  }
+  json quality;
+  auto reported = [&] {
+    if (!quality.is_object() || !quality.contains("feed_quality")) return 0;
+    int n = 0;
+    for (const json& q : quality["feed_quality"]) {
+      n += q["feed_quality"].is_object() && q["feed_quality"]["records_accepted"] == 18 ? 1 : 0;
+    }
+    return n;
+  };
+  for (absl::Time until = absl::Now() + absl::Seconds(60); reported() < 3 && absl::Now() < until;) {
+    absl::SleepFor(absl::Seconds(1));
+    quality = ApiJson(*aggregator, "/api/v1/feed-quality");
+  }
+  EXPECT_EQ(reported(), 3) << quality.dump();
+  for (const json& q : quality["feed_quality"]) {
+    EXPECT_FALSE(q["feed_quality"]["freshness_seconds"].is_null()) << q.dump();
+    EXPECT_EQ(q["feed_quality"]["records_rejected"], 0) << q.dump();
+  }
+
   EXPECT_EQ(aggregator->Signal(SIGTERM), 0);
   EXPECT_EQ(national->Signal(SIGTERM), 0);
 }

@@ -54,6 +54,12 @@ grpc::Status FederationService::ListDatasets(grpc::ServerContext* context,
       l->set_description(d->second.description);
       l->set_licence(d->second.licence);
       l->set_owner_contact(d->second.owner_contact);
+      if (options_.stream.feed_quality) {
+        if (std::optional<fv1::FeedQuality> q = options_.stream.feed_quality(c.dataset);
+            q.has_value()) {
+          *l->mutable_feed_quality() = *std::move(q);
+        }
+      }
       for (auto v = options_.views.lower_bound({c.dataset, ""});
            v != options_.views.end() && v->first.first == c.dataset; ++v) {
         fv1::ViewListing* vl = l->add_views();

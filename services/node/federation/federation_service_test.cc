@@ -127,6 +127,14 @@ class FederationServiceTest : public testing::KafkaBrokerTest {
     };
     o.checker = fed_->Checker();
     o.stream.max_unacknowledged_bytes = max_unacknowledged_bytes_;
+    o.stream.feed_quality = [](const std::string& dataset) -> std::optional<fv1::FeedQuality> {
+      if (dataset != "mobility.bike-counts") return std::nullopt;
+      fv1::FeedQuality q;
+      q.set_dataset_id(dataset);
+      q.set_records_accepted(30);
+      q.set_records_rejected(2);
+      return q;
+    };
     signer_ = std::make_unique<ReceiptSigner>("groningen", keys_.at("groningen"),
                                               [this] { return directory_; });
     service_ = std::make_unique<FederationService>(o, kafka_, contracts_.get(), audit_.get(),
@@ -184,6 +192,15 @@ TEST_F(FederationServiceTest, StreamsEveryRecordWithAuditRecordedBeforeSending) 
     ASSERT_EQ(list.datasets_size(), 1);
     EXPECT_EQ(list.datasets(0).contracts(0).contract_id(), "gr-am-bikes-1");
     EXPECT_EQ(list.datasets(0).partitions(), 3);
+    EXPECT_EQ(list.datasets(0).feed_quality().records_accepted(), 30) << "feed quality (ADR 0018)";
+    EXPECT_EQ(list.datasets(0).feed_quality().records_rejected(), 2);
+  }
+  {
+    // A peer without a contract for the dataset sees neither it nor its feed quality.
+    grpc::ClientContext ctx;
+    fv1::ListDatasetsResponse list;
+    ASSERT_TRUE(Client("enschede")->ListDatasets(&ctx, {}, &list).ok());
+    EXPECT_EQ(list.datasets_size(), 0);
   }
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
@@ -215,9 +232,10 @@ TEST_F(FederationServiceTest, StreamsEveryRecordWithAuditRecordedBeforeSending) 
     for (size_t i = 0; i < o.size(); ++i)
       EXPECT_EQ(o[i], static_cast<int64_t>(i)) << "partition " << p;
   }
-  // Quiet: heartbeats carry the high watermarks.
+  // Quiet: heartbeats carry the high watermarks and the dataset's feed quality.
   while (heartbeats == 0 && reader->Read(&msg)) heartbeats += msg.has_heartbeat() ? 1 : 0;
   EXPECT_EQ(msg.heartbeat().high_watermarks().at(0), 10);
+  EXPECT_EQ(msg.heartbeat().feed_quality().records_accepted(), 30);
   ctx.TryCancel();
   reader->Finish();
   ASSERT_OK_AND_ASSIGN(auto links, audit_->Read(stream_id, 1, 1000, absl::Seconds(10)));

@@ -114,6 +114,11 @@ void SubscriptionState::Heartbeat(const std::map<int32_t, int64_t>& high,
           : 0.0;
 }
 
+void SubscriptionState::FeedQuality(const fv1::FeedQuality& quality) {
+  absl::MutexLock lock(&mu_);
+  counters_.feed_quality = quality;
+}
+
 // ---- Receipts -----------------------------------------------------------------------------------
 
 bool CancelSlot::Arm(std::function<void()> cancel) {
@@ -437,6 +442,9 @@ absl::Status MirrorSession::StreamOnce(MirrorWriter& writer, ProviderConnection&
         state_->Heartbeat(
             {msg.heartbeat().high_watermarks().begin(), msg.heartbeat().high_watermarks().end()},
             writer.cursor());
+        if (msg.heartbeat().has_feed_quality()) {
+          state_->FeedQuality(msg.heartbeat().feed_quality());
+        }
         continue;
       }
       if (!msg.has_batch() || !opened) continue;

@@ -71,6 +71,8 @@ struct SubscriptionCounters {
   int64_t receipts = 0;            // provider receipts received, checked and kept
   int64_t receipt_failures = 0;
   bool purged = false;  // the mirror was purged after a revocation
+  // The provider's feed quality of the dataset, from its latest heartbeat (ADR 0018 §6).
+  std::optional<federation::v1::FeedQuality> feed_quality;
 };
 
 // The subscription's state, shared between its stream thread and readers (metrics, /statusz).
@@ -93,6 +95,7 @@ class SubscriptionState {
                  const std::map<int32_t, int64_t>& high);
   // A heartbeat: the lag of every partition against the committed cursor.
   void Heartbeat(const std::map<int32_t, int64_t>& high, const MirrorCursor& cursor);
+  void FeedQuality(const federation::v1::FeedQuality& quality);
 
  private:
   mutable absl::Mutex mu_;

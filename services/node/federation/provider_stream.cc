@@ -161,6 +161,11 @@ absl::Status ProviderStream::Upkeep(Transport& transport) {
     fv1::SubscribeResponse hb;
     for (const auto& [p, m] : marks) (*hb.mutable_heartbeat()->mutable_high_watermarks())[p] = m;
     *hb.mutable_heartbeat()->mutable_at() = ToProto(Now());
+    if (options_.feed_quality) {
+      if (std::optional<fv1::FeedQuality> q = options_.feed_quality(dataset_.id); q.has_value()) {
+        *hb.mutable_heartbeat()->mutable_feed_quality() = *std::move(q);
+      }
+    }
     if (!transport.Send(hb)) return SubscriberWentAway();
     next_heartbeat_ = Now() + options_.heartbeat_interval;
   }

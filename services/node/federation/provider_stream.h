@@ -22,6 +22,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -72,6 +73,9 @@ class ProviderStream {
     // views::kAggregateCellSubject instead of the dataset id. Unset: not checked.
     std::function<absl::StatusOr<int64_t>(const std::string& dataset_id, int32_t schema_id)>
         schema_version;
+    // The dataset's feed quality (ADR 0018 §6), sent in every heartbeat. Unset: none sent.
+    std::function<std::optional<federation::v1::FeedQuality>(const std::string& dataset_id)>
+        feed_quality;
     std::function<absl::Time()> clock;
   };
 

@@ -187,6 +187,13 @@ absl::StatusOr<v1::PublishResponse> Ingest::Complete(IngestTicket& t) {
   t.reservation.reset();
   metrics_->Record(t.dataset_label, result.status(), result.ok() && result->duplicate(), t.records,
                    t.bytes, absl::Now() - t.start);
+  if (feed_quality_ != nullptr && !t.dataset.empty()) {
+    if (result.ok() && !result->duplicate()) {
+      feed_quality_->Accepted(t.dataset, result->records(), t.newest_event);
+    } else if (absl::IsInvalidArgument(result.status())) {
+      feed_quality_->Rejected(t.dataset, t.records);
+    }
+  }
   return result;
 }
 
@@ -201,6 +208,7 @@ absl::Status Ingest::SubmitAuthenticated(const std::string& identity,
                                             "); it publishes: ", absl::StrJoin(ids, ", ")));
   }
   if (absl::Status allowed = auth_->Authorize(identity, dataset->id); !allowed.ok()) return allowed;
+  ticket->dataset = dataset->id;
   if (request.idempotency_key().size() > 200) {
     return absl::InvalidArgumentError("idempotency_key: longer than 200 bytes");
   }
@@ -236,7 +244,7 @@ absl::Status Ingest::SubmitAuthenticated(const std::string& identity,
                                ? ""
                                : absl::StrCat(identity, "\n", request.idempotency_key());
   absl::StatusOr<std::vector<kafka::ProducerRecord>> out =
-      validator_.Validate(**target, records, absl::Now(), seed);
+      validator_.Validate(**target, records, absl::Now(), seed, &ticket->newest_event);
   if (!out.ok()) return out.status();
   ticket->response.set_schema_id((*target)->schema_id);
   ticket->response.set_topic((*target)->topic);

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "proto/polder/node/v1/ingest.pb.h"
+#include "services/node/feed_quality.h"
 #include "services/node/ingest/auth.h"
 #include "services/node/ingest/publisher.h"
 #include "services/node/ingest/validator.h"
@@ -39,6 +40,8 @@ struct IngestTicket {
   int64_t records = 0;
   int64_t bytes = 0;
   absl::Time start;
+  absl::Time newest_event = absl::InfinitePast();  // of the validated batch
+  std::string dataset;                             // the configured dataset, once found
   std::shared_ptr<void> reservation;
 };
 
@@ -46,6 +49,10 @@ class Ingest {
  public:
   Ingest(const NodeConfig& config, SchemaCache* schemas, Publisher* publisher,
          IngestAuthenticator* auth, NodeMetrics* metrics);
+
+  // Where accepted and refused batches are counted for feed quality (ADR 0018 §6); optional,
+  // set before the first request.
+  void set_feed_quality(FeedQualityTracker* feed_quality) { feed_quality_ = feed_quality; }
 
   // All records of `request` committed, or nothing and why (status codes: ARCHITECTURE §7).
   absl::StatusOr<v1::PublishResponse> Publish(const Caller& caller,
@@ -76,6 +83,7 @@ class Ingest {
   Publisher* publisher_;
   IngestAuthenticator* auth_;
   NodeMetrics* metrics_;
+  FeedQualityTracker* feed_quality_ = nullptr;
   BatchValidator validator_;
   std::atomic<int64_t> inflight_bytes_{0};
   absl::Mutex mu_;

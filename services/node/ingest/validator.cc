@@ -3,6 +3,8 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -247,7 +249,7 @@ absl::Status CheckBinary(const pb::Descriptor* type, absl::string_view data) {
 
 absl::StatusOr<std::vector<kafka::ProducerRecord>> BatchValidator::Validate(
     const IngestTarget& target, const std::vector<IncomingRecord>& records, absl::Time now,
-    const std::string& ce_id_seed) const {
+    const std::string& ce_id_seed, absl::Time* newest_event_time) const {
   if (records.empty()) return absl::InvalidArgumentError("the batch has no records");
   if (static_cast<int64_t>(records.size()) > limits_.max_batch_records) {
     return absl::InvalidArgumentError(absl::StrCat("the batch has ", records.size(),
@@ -267,6 +269,7 @@ absl::StatusOr<std::vector<kafka::ProducerRecord>> BatchValidator::Validate(
   pb::util::JsonParseOptions json_options;
   json_options.ignore_unknown_fields = false;
   absl::Time last_time;
+  absl::Time newest = absl::InfinitePast();
   std::string ce_time;
   for (size_t i = 0; i < records.size(); ++i) {
     const IncomingRecord& in = records[i];
@@ -315,6 +318,7 @@ absl::StatusOr<std::vector<kafka::ProducerRecord>> BatchValidator::Validate(
     } else if (absl::Status s = CheckCeId(ce_id); !s.ok()) {
       return bad(s.message());
     }
+    newest = std::max(newest, meta->event_time);
     // Records of a batch often share their event time: format it once.
     if (meta->event_time != last_time || ce_time.empty()) {
       last_time = meta->event_time;
@@ -347,6 +351,7 @@ absl::StatusOr<std::vector<kafka::ProducerRecord>> BatchValidator::Validate(
     }
     out.push_back(std::move(r));
   }
+  if (newest_event_time != nullptr) *newest_event_time = newest;
   return out;
 }
 

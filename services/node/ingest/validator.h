@@ -63,9 +63,10 @@ class BatchValidator {
   // location.lat: ..."). `ce_id_seed` non-empty (identity and idempotency key): generated ce_ids
   // are derived from it and the record's index, so a retried batch carries the same ids;
   // otherwise they are random.
+  // `newest_event_time`, if given, receives the latest event time in the batch.
   absl::StatusOr<std::vector<kafka::ProducerRecord>> Validate(
       const IngestTarget& target, const std::vector<IncomingRecord>& records, absl::Time now,
-      const std::string& ce_id_seed) const;
+      const std::string& ce_id_seed, absl::Time* newest_event_time = nullptr) const;
 
   const IngestLimits& limits() const { return limits_; }
 

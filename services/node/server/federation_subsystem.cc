@@ -48,7 +48,7 @@ std::unique_ptr<ContractBook> OpenContractBook(NodeConfig* config, const NodeTru
 
 absl::StatusOr<std::unique_ptr<ProviderSubsystem>> ProviderSubsystem::Build(
     const NodeConfig& config, const NodeTrust& trust, kafka::ClientFactory& kafka,
-    ContractBook* contracts, SchemaSubsystem* schemas) {
+    ContractBook* contracts, SchemaSubsystem* schemas, const FeedQualityTracker* feed_quality) {
   std::unique_ptr<ProviderSubsystem> s(new ProviderSubsystem());
   const SizeLimits limits = DeriveSizeLimits(config);
   const FederationConfig& fc = config.sharing;
@@ -112,6 +112,11 @@ absl::StatusOr<std::unique_ptr<ProviderSubsystem>> ProviderSubsystem::Build(
   fo.stream.kafka_timeout = config.kafka_request_timeout;
   fo.max_streams_per_peer = fc.max_streams_per_peer;
   fo.checker = trust.federation_checker;
+  if (feed_quality != nullptr) {
+    fo.stream.feed_quality = [feed_quality](const std::string& dataset) {
+      return feed_quality->Snapshot(dataset, absl::Now());
+    };
+  }
   fo.stream.schema_version = [schemas](const std::string& dataset, int32_t id) {
     return schemas->VersionOfDatasetSchema(dataset, id);
   };
@@ -250,18 +255,31 @@ nlohmann::json SubscriptionsSubsystem::Status() const {
   for (size_t i = 0; i < subscribers_.size(); ++i) {
     const SubscriptionConfig& sub = configs_[i];
     Subscriber::State st = subscribers_[i]->state();
-    subs.push_back({{"provider", sub.provider},
-                    {"dataset", sub.dataset},
-                    {"view", sub.view},
-                    {"contract", sub.contract},
-                    {"state", std::string(SubscriptionStatusName(st.status))},
-                    {"last_error", st.last_error},
-                    {"records", st.records},
-                    {"reconnects", st.reconnects},
-                    {"gaps", st.gaps},
-                    {"receipts", st.receipts}});
+    subs.push_back(
+        {{"provider", sub.provider},
+         {"dataset", sub.dataset},
+         {"view", sub.view},
+         {"contract", sub.contract},
+         {"state", std::string(SubscriptionStatusName(st.status))},
+         {"last_error", st.last_error},
+         {"records", st.records},
+         {"reconnects", st.reconnects},
+         {"gaps", st.gaps},
+         {"receipts", st.receipts},
+         {"feed_quality", st.feed_quality.has_value() ? FeedQualityTracker::ToJson(*st.feed_quality)
+                                                      : nlohmann::json()}});
   }
   return subs;
+}
+
+std::vector<std::pair<std::string, federation::v1::FeedQuality>>
+SubscriptionsSubsystem::ReceivedFeedQuality() const {
+  std::vector<std::pair<std::string, federation::v1::FeedQuality>> out;
+  for (size_t i = 0; i < subscribers_.size(); ++i) {
+    Subscriber::State st = subscribers_[i]->state();
+    if (st.feed_quality.has_value()) out.emplace_back(configs_[i].provider, *st.feed_quality);
+  }
+  return out;
 }
 
 void SubscriptionsSubsystem::Export(NodeMetrics* metrics) const {

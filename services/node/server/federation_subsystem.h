@@ -24,6 +24,7 @@
 #include "services/node/federation/federation_service.h"
 #include "services/node/federation/receipts.h"
 #include "services/node/federation/subscriber.h"
+#include "services/node/feed_quality.h"
 #include "services/node/node_config.h"
 #include "services/node/node_metrics.h"
 #include "services/node/server/node_trust.h"
@@ -39,11 +40,10 @@ std::unique_ptr<ContractBook> OpenContractBook(NodeConfig* config, const NodeTru
 class ProviderSubsystem {
  public:
   // `contracts` and `schemas` must outlive the subsystem.
-  static absl::StatusOr<std::unique_ptr<ProviderSubsystem>> Build(const NodeConfig& config,
-                                                                  const NodeTrust& trust,
-                                                                  kafka::ClientFactory& kafka,
-                                                                  ContractBook* contracts,
-                                                                  SchemaSubsystem* schemas);
+  // `feed_quality` (may be null): what ListDatasets and heartbeats offer contract holders.
+  static absl::StatusOr<std::unique_ptr<ProviderSubsystem>> Build(
+      const NodeConfig& config, const NodeTrust& trust, kafka::ClientFactory& kafka,
+      ContractBook* contracts, SchemaSubsystem* schemas, const FeedQualityTracker* feed_quality);
   ~ProviderSubsystem();
 
   AuditLog* audit() const { return audit_.get(); }
@@ -81,6 +81,8 @@ class SubscriptionsSubsystem {
   void Stop();
 
   nlohmann::json Status() const;
+  // The feed quality providers reported in their streams' heartbeats: (provider, quality).
+  std::vector<std::pair<std::string, federation::v1::FeedQuality>> ReceivedFeedQuality() const;
   void Export(NodeMetrics* metrics) const;
 
  private:

@@ -36,6 +36,8 @@ class IngestSubsystem {
 
   // The gRPC health service's answer (SERVING or NOT_SERVING).
   void SetServing(bool serving);
+  // Counts accepted and refused batches for feed quality (before the first request).
+  void SetFeedQuality(FeedQualityTracker* feed_quality) { ingest_->set_feed_quality(feed_quality); }
   // Re-reads the token files: a deleted or broken file revokes its token now.
   void RefreshTokens() { auth_->Refresh(); }
   // Stops taking calls and lets those in flight finish, up to `drain_timeout`. Idempotent.

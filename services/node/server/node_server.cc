@@ -54,12 +54,22 @@ absl::Status NodeServer::Build(kafka::ClientFactory& kafka, Hooks hooks) {
     return absl::FailedPreconditionError(
         absl::StrCat("Kafka topics do not fit this node: ", absl::StrJoin(topics.errors, "; ")));
   }
+  std::vector<std::string> dataset_ids;
+  for (const DatasetConfig& d : config_.datasets) dataset_ids.push_back(d.id);
+  feed_quality_ = std::make_unique<FeedQualityTracker>(dataset_ids, absl::Now());
   ASSIGN_OR_RETURN(ingest_, IngestSubsystem::Build(config_, trust_, kafka, schemas_.get(),
                                                    &metrics_, &readiness_));
+  ingest_->SetFeedQuality(feed_quality_.get());
+  {
+    kafka::ProducerOptions fq;
+    fq.client = NodeKafkaClient(config_);
+    fq.client.client_id = absl::StrCat("polder-node-", config_.peer_id, "-feed-quality");
+    ASSIGN_OR_RETURN(feed_quality_producer_, kafka.NewProducer(fq));
+  }
   RETURN_IF_ERROR(schemas_->StartEndpoint(config_));
   if (config_.sharing.enabled) {
     ASSIGN_OR_RETURN(provider_, ProviderSubsystem::Build(config_, trust_, kafka, contracts_.get(),
-                                                         schemas_.get()));
+                                                         schemas_.get(), feed_quality_.get()));
     subscriptions_ =
         SubscriptionsSubsystem::Build(config_, trust_, kafka, admin_.get(), contracts_.get(),
                                       provider_.get(), schemas_.get(), hooks.before_mirror_commit);
@@ -94,8 +104,51 @@ absl::Status NodeServer::Build(kafka::ClientFactory& kafka, Hooks hooks) {
   });
   upkeep_.Add("health", absl::Milliseconds(500),
               [this] { ingest_->SetServing(readiness_.Ready()); });
+  // Feed quality: the views' late records follow each second; the topic gets it every 10 s.
+  upkeep_.Add("late records", absl::Seconds(1), [this] {
+    if (views_ == nullptr) return;
+    for (const auto& [dataset, late] : views_->LateRecords()) feed_quality_->SetLate(dataset, late);
+  });
+  upkeep_.Add("feed quality", absl::Seconds(10), [this] { PublishFeedQuality(); });
   upkeep_.Start();
   return absl::OkStatus();
+}
+
+nlohmann::json NodeServer::FeedQualityStatus() const {
+  nlohmann::json out = nlohmann::json::array();
+  for (const DatasetConfig& d : config_.datasets) {
+    if (std::optional<federation::v1::FeedQuality> q = feed_quality_->Snapshot(d.id, absl::Now());
+        q.has_value()) {
+      out.push_back(FeedQualityTracker::ToJson(*q));
+    }
+  }
+  return out;
+}
+
+void NodeServer::PublishFeedQuality() {
+  auto send = [this](const std::string& provider, const federation::v1::FeedQuality& q) {
+    kafka::ProducerRecord r;
+    r.topic = config_.feed_quality_topic;
+    r.partition = 0;
+    r.key = absl::StrCat(provider, "/", q.dataset_id());
+    nlohmann::json j = FeedQualityTracker::ToJson(q);
+    j["provider"] = provider;
+    r.value = j.dump();
+    feed_quality_producer_->Send(std::move(r), [](absl::StatusOr<kafka::RecordMetadata> m) {
+      if (!m.ok()) {
+        log::Warning("feed quality not written", {{"error", std::string(m.status().message())}});
+      }
+    });
+  };
+  for (const DatasetConfig& d : config_.datasets) {
+    if (std::optional<federation::v1::FeedQuality> q = feed_quality_->Snapshot(d.id, absl::Now());
+        q.has_value()) {
+      send(config_.peer_id, *q);
+    }
+  }
+  if (subscriptions_ != nullptr) {
+    for (const auto& [provider, q] : subscriptions_->ReceivedFeedQuality()) send(provider, q);
+  }
 }
 
 absl::Status NodeServer::StartOps() {
@@ -133,6 +186,7 @@ nlohmann::json NodeServer::StatusPage() const {
           {"subscriptions",
            subscriptions_ != nullptr ? subscriptions_->Status() : nlohmann::json::array()},
           {"views", views_ != nullptr ? views_->Status() : nlohmann::json::array()},
+          {"feed_quality", FeedQualityStatus()},
           {"ingest_tokens", ingest_->TokensStatus()}};
 }
 

@@ -25,6 +25,7 @@
 #include "common/server/ops_server.h"
 #include "common/server/periodic.h"
 #include "nlohmann/json.hpp"
+#include "services/node/feed_quality.h"
 #include "services/node/node_config.h"
 #include "services/node/node_metrics.h"
 #include "services/node/server/federation_subsystem.h"
@@ -68,6 +69,9 @@ class NodeServer {
  private:
   explicit NodeServer(NodeConfig config) : config_(std::move(config)) {}
   absl::Status Build(kafka::ClientFactory& kafka, Hooks hooks);
+  // Writes this node's feed quality per dataset and what its providers reported (ADR 0018 §6).
+  void PublishFeedQuality();
+  nlohmann::json FeedQualityStatus() const;
   absl::Status StartOps();
   void ProbeKafka();
   nlohmann::json StatusPage() const;
@@ -82,6 +86,9 @@ class NodeServer {
   std::atomic<bool> kafka_reachable_{true};
   std::unique_ptr<SchemaSubsystem> schemas_;
   std::unique_ptr<ContractBook> contracts_;
+  // Before the subsystems that use it (ingest, provider streams), so it is destroyed after them.
+  std::unique_ptr<FeedQualityTracker> feed_quality_;
+  std::unique_ptr<kafka::Producer> feed_quality_producer_;  // to config_.feed_quality_topic
   std::unique_ptr<IngestSubsystem> ingest_;
   std::unique_ptr<ProviderSubsystem> provider_;
   std::unique_ptr<SubscriptionsSubsystem> subscriptions_;

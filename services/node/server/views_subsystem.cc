@@ -225,6 +225,15 @@ nlohmann::json ViewsSubsystem::Status() const {
   return out;
 }
 
+std::map<std::string, int64_t> ViewsSubsystem::LateRecords() const {
+  std::map<std::string, int64_t> out;
+  for (const std::unique_ptr<Set>& set : sets_) {
+    absl::MutexLock lock(&set->mu);
+    out[set->spec.dataset] += Sum(set->ended, set->stats).late;
+  }
+  return out;
+}
+
 void ViewsSubsystem::Export(NodeMetrics* metrics) const {
   for (const std::unique_ptr<Set>& set : sets_) {
     absl::MutexLock lock(&set->mu);

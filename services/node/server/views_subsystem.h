@@ -43,6 +43,8 @@ class ViewsSubsystem {
   void Stop();
 
   nlohmann::json Status() const;
+  // Records whose window had closed, per dataset, since start (feed quality).
+  std::map<std::string, int64_t> LateRecords() const;
   void Export(NodeMetrics* metrics) const;
 
  private:
