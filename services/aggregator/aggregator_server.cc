@@ -269,11 +269,24 @@ void AggregatorServer::Supervise() {
 }
 
 void AggregatorServer::RefreshFeedQuality() {
+  // Bounded: the upkeep thread also re-reads the trust files. A topic that does not exist yet
+  // (the national node wrote none so far) is no error.
+  const absl::Duration timeout = absl::Seconds(5);
+  absl::StatusOr<std::unique_ptr<kafka::Admin>> admin = kafka_.NewAdmin(KafkaClient(config_));
+  if (!admin.ok()) return;
+  absl::StatusOr<kafka::TopicDescription> topic =
+      (*admin)->DescribeTopic(config_.feed_quality_topic, timeout);
+  if (!topic.ok()) {
+    if (!absl::IsNotFound(topic.status())) {
+      log::Warning("feed quality not read", {{"error", std::string(topic.status().message())}});
+    }
+    return;
+  }
   kafka::ConsumerOptions o;
   o.client = KafkaClient(config_);
   std::map<std::string, nlohmann::json> latest;
   absl::StatusOr<int64_t> read =
-      kafka::ReadToEnd(kafka_, o, config_.feed_quality_topic, 0, 0, config_.kafka_timeout,
+      kafka::ReadToEnd(kafka_, o, config_.feed_quality_topic, 0, 0, timeout,
                        [&](const kafka::ConsumedRecord& r) -> absl::Status {
                          if (!r.key.has_value()) return absl::OkStatus();
                          if (r.tombstone) {
@@ -281,14 +294,13 @@ void AggregatorServer::RefreshFeedQuality() {
                            return absl::OkStatus();
                          }
                          absl::StatusOr<nlohmann::json> j = json_input::Parse(r.value);
-                         if (j.ok() && j->is_object())
+                         if (j.ok() && j->is_object()) {
                            latest[*r.key] = *std::move(j);  // else: skipped
+                         }
                          return absl::OkStatus();
                        });
   if (!read.ok()) {
-    if (!absl::IsNotFound(read.status())) {
-      log::Warning("feed quality not read", {{"error", std::string(read.status().message())}});
-    }
+    log::Warning("feed quality not read", {{"error", std::string(read.status().message())}});
     return;
   }
   absl::MutexLock lock(&feed_quality_mu_);
