@@ -447,6 +447,19 @@ for f in figures:
           value, 0 if total is None else total["withheld_cells"]))
 if not figures:
     print("(no national window closed yet)")'
+  national_api "/api/v1/feed-quality" | python3 -c '
+import json, sys
+try:
+    listed = json.load(sys.stdin)["feed_quality"]
+except (ValueError, KeyError):
+    listed = []
+print("\n%-12s %-22s %-12s %-10s %-9s %s" % ("FEED", "DATASET", "FRESHNESS s", "ACCEPTED", "REFUSED", "LATE (as each city reports it to its contract holders)"))
+for e in listed:
+    q = e["feed_quality"] or {}
+    fresh = q.get("freshness_seconds")
+    print("%-12s %-22s %-12s %-10s %-9s %s" % (e["city"], e["dataset"],
+          "-" if fresh is None else "%.0f" % fresh, q.get("records_accepted", "-"),
+          q.get("records_rejected", "-"), "-" if q.get("records_late") is None else q["records_late"]))'
 }
 national_complete() {  # a national figure built from all three cities' views
   read -r dataset view <<<"$national_view"
