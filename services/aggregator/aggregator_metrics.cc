@@ -62,6 +62,12 @@ AggregatorMetrics::AggregatorMetrics() : registry_(std::make_shared<prometheus::
                  .Name("polder_aggregator_latest_window_start_seconds")
                  .Help("Start of the newest national window with a figure (Unix seconds)")
                  .Register(*registry_);
+  freshness_ = &BuildGauge()
+                    .Name("polder_aggregator_city_freshness_seconds")
+                    .Help(
+                        "Now minus the newest event time a city's node accepted, as its feed "
+                        "quality last reported (per city and dataset)")
+                    .Register(*registry_);
   api_requests_ = &BuildCounter()
                        .Name("polder_aggregator_api_requests_total")
                        .Help("Read API requests answered, by route pattern, method and status")
@@ -113,6 +119,18 @@ void AggregatorMetrics::SetFigures(const AggregatorJob::Figures& figures) {
     if (!windows.empty()) {
       latest_->Add(labels).Set(absl::ToDoubleSeconds(windows.rbegin()->first - absl::UnixEpoch()));
     }
+  }
+}
+
+void AggregatorMetrics::SetFeedQuality(const std::map<std::string, nlohmann::json>& feed_quality) {
+  for (const auto& [key, q] : feed_quality) {
+    const std::vector<std::string> parts = absl::StrSplit(key, absl::MaxSplits('/', 1));
+    if (parts.size() != 2 || !q.is_object() || !q.contains("freshness_seconds") ||
+        !q["freshness_seconds"].is_number()) {
+      continue;
+    }
+    freshness_->Add({{"city", parts[0]}, {"dataset", parts[1]}})
+        .Set(q["freshness_seconds"].get<double>());
   }
 }
 

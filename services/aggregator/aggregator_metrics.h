@@ -12,15 +12,19 @@
 //   polder_aggregator_input_position{topic}                next offset read per input
 //   polder_aggregator_windows{dataset,view}                windows held (within the horizon)
 //   polder_aggregator_latest_window_start_seconds{dataset,view}  newest window with a figure
+//   polder_aggregator_city_freshness_seconds{city,dataset}       now − the newest event time the
+//                                                          city's node accepted (feed quality)
 //   polder_aggregator_api_requests_total{route,method,code}, polder_aggregator_api_request_seconds
 //   polder_http_connections_total{listener,outcome}, polder_http_open_connections{listener}
 #ifndef POLDER_SERVICES_AGGREGATOR_AGGREGATOR_METRICS_H_
 #define POLDER_SERVICES_AGGREGATOR_AGGREGATOR_METRICS_H_
 
+#include <map>
 #include <memory>
 #include <string>
 
 #include "common/http/https_server.h"
+#include "nlohmann/json.hpp"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -41,6 +45,8 @@ class AggregatorMetrics {
   // Absolute values, set before each scrape.
   void SetJob(bool running, int64_t restarts, const AggregatorJob::Stats& stats);
   void SetFigures(const AggregatorJob::Figures& figures);
+  // Feed quality by "<city>/<dataset>" (JSON as the nodes write it).
+  void SetFeedQuality(const std::map<std::string, nlohmann::json>& feed_quality);
   void SetHttpListener(const std::string& listener, const http::HttpsServerStats& stats);
 
   std::string Serialize() const;
@@ -56,6 +62,7 @@ class AggregatorMetrics {
   prometheus::Family<prometheus::Gauge>* positions_;
   prometheus::Family<prometheus::Gauge>* windows_;
   prometheus::Family<prometheus::Gauge>* latest_;
+  prometheus::Family<prometheus::Gauge>* freshness_;
   prometheus::Family<prometheus::Counter>* api_requests_;
   prometheus::Family<prometheus::Histogram>* api_seconds_;
   prometheus::Family<prometheus::Counter>* http_connections_;

@@ -350,7 +350,15 @@ nlohmann::json AggregatorServer::StatusPage() const {
           {"id", config_.id},
           {"job", std::move(job)},
           {"views", std::move(views)},
+          {"feed_quality", FeedQualityJson()},
           {"api", {{"port", api_->port()}, {"client_auth", config_.api_client_auth}}}};
+}
+
+nlohmann::json AggregatorServer::FeedQualityJson() const {
+  absl::MutexLock lock(&feed_quality_mu_);
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [key, q] : feed_quality_) out[key] = q;
+  return out;
 }
 
 std::string AggregatorServer::MetricsText() {
@@ -361,6 +369,10 @@ std::string AggregatorServer::MetricsText() {
   }
   if (std::shared_ptr<const AggregatorJob::Figures> f = Figures(); f != nullptr) {
     metrics_.SetFigures(*f);
+  }
+  {
+    absl::MutexLock lock(&feed_quality_mu_);
+    metrics_.SetFeedQuality(feed_quality_);
   }
   metrics_.SetHttpListener("api", api_->stats());
   metrics_.SetHttpListener("ops", ops_->stats());

@@ -67,6 +67,7 @@ class AggregatorServer {
   std::shared_ptr<const AggregatorJob::Figures> Figures() const;
   // Reads the national node's feed-quality topic (its latest value per city and dataset).
   void RefreshFeedQuality();
+  nlohmann::json FeedQualityJson() const;
   nlohmann::json StatusPage() const;
   std::string MetricsText();
 

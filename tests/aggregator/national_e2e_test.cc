@@ -341,6 +341,16 @@ TEST_F(NationalE2eTest, ThreeCitiesViewsBecomeNationalFiguresWithALateCitysRevis
     EXPECT_FALSE(q["feed_quality"]["freshness_seconds"].is_null()) << q.dump();
     EXPECT_EQ(q["feed_quality"]["records_rejected"], 0) << q.dump();
   }
+  // And for monitoring: per city on the aggregator's /metrics and /statusz.
+  const std::string metrics = Ops(*aggregator, "/metrics");
+  for (const City& c : cities_in_test_) {
+    EXPECT_THAT(metrics, HasSubstr(absl::StrCat("polder_aggregator_city_freshness_seconds{city=\"",
+                                                c.name, "\",dataset=\"", kBikes, "\"}")));
+  }
+  const json statusz_quality = Statusz(*aggregator)["feed_quality"];
+  for (const City& c : cities_in_test_) {
+    EXPECT_TRUE(statusz_quality.contains(absl::StrCat(c.name, "/", kBikes))) << statusz_quality;
+  }
 
   EXPECT_EQ(aggregator->Signal(SIGTERM), 0);
   EXPECT_EQ(national->Signal(SIGTERM), 0);
