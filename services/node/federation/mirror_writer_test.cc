@@ -213,7 +213,17 @@ TEST_F(MirrorWriterTest, WritesTheAuditIndexInItsTransactions) {
   // The failed writer goes first, as its owner replaces it: while alive, its producer may still
   // finish an abort after the broker came back and fence a newer instance that raced it.
   w.reset();
-  ASSERT_OK_AND_ASSIGN(auto after, MirrorWriter::Start(Options(), kafka_));
+  // Right after the broker resumes, its partitions may still be unknown to a new client for a
+  // moment (UNKNOWN_PARTITION): the owner starts a writer again with backoff, and so does this.
+  absl::StatusOr<std::unique_ptr<MirrorWriter>> started = MirrorWriter::Start(Options(), kafka_);
+  for (absl::Time until = absl::Now() + absl::Seconds(30);
+       !started.ok() && absl::Now() < until &&
+       (absl::IsNotFound(started.status()) || absl::IsUnavailable(started.status()));) {
+    absl::SleepFor(absl::Milliseconds(500));
+    started = MirrorWriter::Start(Options(), kafka_);
+  }
+  ASSERT_OK(started.status());
+  std::unique_ptr<MirrorWriter> after = *std::move(started);
   after->BeginStream("s-6", "epoch-1");
   ASSERT_OK(after->Write(2, Records("y", 1), 1, Entry(2, 0, 1, 1)));
   std::set<std::string> keys;
