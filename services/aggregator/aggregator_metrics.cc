@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/server/metrics_util.h"
 #include "prometheus/text_serializer.h"
 
 namespace polder {
@@ -14,23 +15,8 @@ using prometheus::BuildCounter;
 using prometheus::BuildGauge;
 using prometheus::BuildHistogram;
 
-namespace {
-
-const prometheus::Histogram::BucketBoundaries& Buckets() {
-  static const prometheus::Histogram::BucketBoundaries kBuckets = {
-      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
-  return kBuckets;
-}
-
-// Moves a counter up to an absolute total kept elsewhere (counters only increase).
-void Advance(prometheus::Counter& c, int64_t total) {
-  const double delta = static_cast<double>(total) - c.Value();
-  if (delta > 0) c.Increment(delta);
-}
-
-}  // namespace
-
-AggregatorMetrics::AggregatorMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
+AggregatorMetrics::AggregatorMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()), http_listeners_(*registry_) {
   auto gauge = [this](const char* name, const char* help) {
     return &BuildGauge().Name(name).Help(help).Register(*registry_).Add({});
   };
@@ -76,14 +62,6 @@ AggregatorMetrics::AggregatorMetrics() : registry_(std::make_shared<prometheus::
                       .Name("polder_aggregator_api_request_seconds")
                       .Help("Read API request line to response, by route pattern")
                       .Register(*registry_);
-  http_connections_ = &BuildCounter()
-                           .Name("polder_http_connections_total")
-                           .Help("HTTP connections by listener and outcome")
-                           .Register(*registry_);
-  http_open_ = &BuildGauge()
-                    .Name("polder_http_open_connections")
-                    .Help("Open HTTP connections by listener")
-                    .Register(*registry_);
 }
 
 void AggregatorMetrics::RecordApi(const http::HttpExchange& e) {
@@ -93,17 +71,17 @@ void AggregatorMetrics::RecordApi(const http::HttpExchange& e) {
              {"method", e.method.empty() ? "unknown" : e.method},
              {"code", absl::StrCat(e.status)}})
       .Increment();
-  api_seconds_->Add({{"route", route}}, Buckets()).Observe(absl::ToDoubleSeconds(e.latency));
+  api_seconds_->Add({{"route", route}}, server::RequestLatencyBuckets()).Observe(absl::ToDoubleSeconds(e.latency));
 }
 
 void AggregatorMetrics::SetJob(bool running, int64_t restarts, const AggregatorJob::Stats& s) {
   up_->Set(running ? 1 : 0);
-  Advance(*restarts_, restarts);
-  for (const auto& [outcome, n] : s.records) Advance(records_->Add({{"outcome", outcome}}), n);
-  Advance(records_->Add({{"outcome", "unreadable"}}), s.unreadable);
-  Advance(figures_->Add({{"kind", "close"}}), s.figures - s.revisions);
-  Advance(figures_->Add({{"kind", "revision"}}), s.revisions);
-  Advance(*commits_, s.commits);
+  server::AdvanceCounter(*restarts_, restarts);
+  for (const auto& [outcome, n] : s.records) server::AdvanceCounter(records_->Add({{"outcome", outcome}}), n);
+  server::AdvanceCounter(records_->Add({{"outcome", "unreadable"}}), s.unreadable);
+  server::AdvanceCounter(figures_->Add({{"kind", "close"}}), s.figures - s.revisions);
+  server::AdvanceCounter(figures_->Add({{"kind", "revision"}}), s.revisions);
+  server::AdvanceCounter(*commits_, s.commits);
   waiting_->Set(static_cast<double>(s.waiting_inputs.size()));
   for (const auto& [topic, offset] : s.positions) {
     positions_->Add({{"topic", topic}}).Set(static_cast<double>(offset));
@@ -136,15 +114,7 @@ void AggregatorMetrics::SetFeedQuality(const std::map<std::string, nlohmann::jso
 
 void AggregatorMetrics::SetHttpListener(const std::string& listener,
                                         const http::HttpsServerStats& s) {
-  http_open_->Add({{"listener", listener}}).Set(static_cast<double>(s.open_connections));
-  for (const auto& [outcome, total] : std::initializer_list<std::pair<const char*, int64_t>>{
-           {"accepted", s.accepted},
-           {"refused_per_source", s.refused_per_source},
-           {"evicted", s.evicted},
-           {"timed_out", s.timed_out},
-           {"overloaded", s.overloaded}}) {
-    Advance(http_connections_->Add({{"listener", listener}, {"outcome", outcome}}), total);
-  }
+  http_listeners_.Set(listener, s);
 }
 
 std::string AggregatorMetrics::Serialize() const {

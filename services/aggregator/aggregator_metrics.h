@@ -25,6 +25,7 @@
 
 #include "common/http/https_server.h"
 #include "nlohmann/json.hpp"
+#include "common/server/metrics_util.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -53,6 +54,7 @@ class AggregatorMetrics {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
+  server::HttpListenerMetrics http_listeners_;  // after registry_
   prometheus::Gauge* up_;
   prometheus::Counter* restarts_;
   prometheus::Family<prometheus::Counter>* records_;
@@ -65,8 +67,6 @@ class AggregatorMetrics {
   prometheus::Family<prometheus::Gauge>* freshness_;
   prometheus::Family<prometheus::Counter>* api_requests_;
   prometheus::Family<prometheus::Histogram>* api_seconds_;
-  prometheus::Family<prometheus::Counter>* http_connections_;
-  prometheus::Family<prometheus::Gauge>* http_open_;
 };
 
 }  // namespace aggregator

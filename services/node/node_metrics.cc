@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "common/server/metrics_util.h"
 #include "prometheus/text_serializer.h"
 
 namespace polder {
@@ -11,7 +12,8 @@ using prometheus::BuildCounter;
 using prometheus::BuildGauge;
 using prometheus::BuildHistogram;
 
-NodeMetrics::NodeMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
+NodeMetrics::NodeMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()), http_listeners_(*registry_) {
   records_ = &BuildCounter()
                   .Name("polder_ingest_records_total")
                   .Help("Ingest records by dataset and outcome")
@@ -86,18 +88,6 @@ NodeMetrics::NodeMetrics() : registry_(std::make_shared<prometheus::Registry>())
       &BuildGauge()
            .Name("polder_federation_subscription_lag_seconds")
            .Help("Age of the newest mirrored record while the mirror lags, else 0")
-           .Register(*registry_);
-  http_open_ = &BuildGauge()
-                    .Name("polder_http_open_connections")
-                    .Help("Connections an HTTP listener holds now")
-                    .Register(*registry_);
-  http_connections_ =
-      &BuildCounter()
-           .Name("polder_http_connections_total")
-           .Help(
-               "HTTP connections since start by outcome: accepted, refused_per_source (over the "
-               "per-source cap), evicted (at the connection cap), timed_out (a deadline passed), "
-               "overloaded (requests answered 503)")
            .Register(*registry_);
   ingest_token_valid_ =
       &BuildGauge()
@@ -263,14 +253,6 @@ void NodeMetrics::SetSchemaCache(int64_t schemas, bool reachable, absl::Time las
     last_refresh_->Set(absl::ToDoubleSeconds(last_refresh_ok - absl::UnixEpoch()));
 }
 
-namespace {
-
-void Advance(prometheus::Counter& c, int64_t total) {
-  if (static_cast<double>(total) > c.Value()) c.Increment(static_cast<double>(total) - c.Value());
-}
-
-}  // namespace
-
 void NodeMetrics::SetSubscription(const std::string& provider, const std::string& dataset,
                                   const Subscription& s) {
   const prometheus::Labels labels = {{"provider", provider}, {"dataset", dataset}};
@@ -280,11 +262,11 @@ void NodeMetrics::SetSubscription(const std::string& provider, const std::string
     subscription_state_->Add({{"provider", provider}, {"dataset", dataset}, {"state", state}})
         .Set(s.state == state ? 1 : 0);
   }
-  Advance(subscription_records_->Add(labels), s.records);
-  Advance(subscription_bytes_->Add(labels), s.bytes);
-  Advance(subscription_reconnects_->Add(labels), s.reconnects);
-  Advance(subscription_gaps_->Add(labels), s.gaps);
-  Advance(subscription_receipts_->Add(labels), s.receipts);
+  server::AdvanceCounter(subscription_records_->Add(labels), s.records);
+  server::AdvanceCounter(subscription_bytes_->Add(labels), s.bytes);
+  server::AdvanceCounter(subscription_reconnects_->Add(labels), s.reconnects);
+  server::AdvanceCounter(subscription_gaps_->Add(labels), s.gaps);
+  server::AdvanceCounter(subscription_receipts_->Add(labels), s.receipts);
   subscription_lag_seconds_->Add(labels).Set(s.lag_seconds);
   for (const auto& [partition, value] : s.lag) {
     subscription_lag_
@@ -298,28 +280,20 @@ void NodeMetrics::SetSubscription(const std::string& provider, const std::string
 void NodeMetrics::SetOffered(const std::string& peer, const std::string& dataset,
                              const Offered& o) {
   const prometheus::Labels labels = {{"peer", peer}, {"dataset", dataset}};
-  Advance(offered_records_->Add(labels), o.records);
-  Advance(offered_bytes_->Add(labels), o.bytes);
+  server::AdvanceCounter(offered_records_->Add(labels), o.records);
+  server::AdvanceCounter(offered_bytes_->Add(labels), o.bytes);
   streams_open_->Add(labels).Set(static_cast<double>(o.streams_open));
   unacknowledged_->Add(labels).Set(static_cast<double>(o.unacknowledged_bytes));
 }
 
 void NodeMetrics::SetStreamsEnded(const std::string& peer, const std::string& code, int64_t total) {
-  Advance(streams_ended_->Add({{"peer", peer}, {"code", code}}), total);
+  server::AdvanceCounter(streams_ended_->Add({{"peer", peer}, {"code", code}}), total);
 }
 
-void NodeMetrics::SetReceiptsReceived(int64_t total) { Advance(*receipts_received_, total); }
+void NodeMetrics::SetReceiptsReceived(int64_t total) { server::AdvanceCounter(*receipts_received_, total); }
 
 void NodeMetrics::SetHttpListener(const std::string& listener, const http::HttpsServerStats& s) {
-  http_open_->Add({{"listener", listener}}).Set(static_cast<double>(s.open_connections));
-  for (const auto& [outcome, total] : std::initializer_list<std::pair<const char*, int64_t>>{
-           {"accepted", s.accepted},
-           {"refused_per_source", s.refused_per_source},
-           {"evicted", s.evicted},
-           {"timed_out", s.timed_out},
-           {"overloaded", s.overloaded}}) {
-    Advance(http_connections_->Add({{"listener", listener}, {"outcome", outcome}}), total);
-  }
+  http_listeners_.Set(listener, s);
 }
 
 void NodeMetrics::SetIngestToken(const std::string& identity, bool valid) {
@@ -339,24 +313,24 @@ std::string NodeMetrics::Serialize() const {
 void NodeMetrics::SetViewSet(const std::string& dataset, const ViewSetStats& s) {
   const prometheus::Labels labels = {{"dataset", dataset}};
   view_up_->Add(labels).Set(s.running ? 1 : 0);
-  Advance(view_records_->Add(labels), s.merged);
-  Advance(view_late_->Add(labels), s.late);
-  Advance(view_cells_->Add(labels), s.cells);
-  Advance(view_commits_->Add(labels), s.commits);
-  Advance(view_restarts_->Add(labels), s.restarts);
+  server::AdvanceCounter(view_records_->Add(labels), s.merged);
+  server::AdvanceCounter(view_late_->Add(labels), s.late);
+  server::AdvanceCounter(view_cells_->Add(labels), s.cells);
+  server::AdvanceCounter(view_commits_->Add(labels), s.commits);
+  server::AdvanceCounter(view_restarts_->Add(labels), s.restarts);
   for (const auto& [reason, n] : s.rejected) {
-    Advance(view_rejected_->Add({{"dataset", dataset}, {"reason", reason}}), n);
+    server::AdvanceCounter(view_rejected_->Add({{"dataset", dataset}, {"reason", reason}}), n);
   }
   for (const auto& [rule, n] : s.protected_cells) {
-    Advance(view_protected_->Add({{"dataset", dataset}, {"rule", rule}}), n);
+    server::AdvanceCounter(view_protected_->Add({{"dataset", dataset}, {"rule", rule}}), n);
   }
   if (s.watermark != absl::InfinitePast()) {
     view_watermark_->Add(labels).Set(absl::ToDoubleSeconds(s.watermark - absl::UnixEpoch()));
   }
   for (const auto& [kind, n] : s.gate_decisions) {
-    Advance(view_gate_->Add({{"dataset", dataset}, {"decision", kind}}), n);
+    server::AdvanceCounter(view_gate_->Add({{"dataset", dataset}, {"decision", kind}}), n);
   }
-  Advance(view_gate_violations_->Add(labels), s.gate_violations);
+  server::AdvanceCounter(view_gate_violations_->Add(labels), s.gate_violations);
 }
 
 }  // namespace node

@@ -38,6 +38,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/http/https_server.h"
+#include "common/server/metrics_util.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -110,6 +111,7 @@ class NodeMetrics {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
+  server::HttpListenerMetrics http_listeners_;  // after registry_
   prometheus::Family<prometheus::Counter>* records_;
   prometheus::Family<prometheus::Counter>* bytes_;
   prometheus::Family<prometheus::Histogram>* latency_;
@@ -149,8 +151,6 @@ class NodeMetrics {
   prometheus::Family<prometheus::Counter>* view_gate_violations_;
   prometheus::Family<prometheus::Gauge>* expiry_;
   prometheus::Family<prometheus::Gauge>* ingest_token_valid_;
-  prometheus::Family<prometheus::Gauge>* http_open_;
-  prometheus::Family<prometheus::Counter>* http_connections_;
 };
 
 }  // namespace node

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/server/metrics_util.h"
 #include "prometheus/text_serializer.h"
 
 namespace polder {
@@ -12,23 +13,8 @@ using prometheus::BuildCounter;
 using prometheus::BuildGauge;
 using prometheus::BuildHistogram;
 
-namespace {
-
-const prometheus::Histogram::BucketBoundaries& Buckets() {
-  static const prometheus::Histogram::BucketBoundaries kBuckets = {
-      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
-  return kBuckets;
-}
-
-// Moves a counter up to an absolute total kept elsewhere (counters only increase).
-void Advance(prometheus::Counter& c, int64_t total) {
-  const double delta = static_cast<double>(total) - c.Value();
-  if (delta > 0) c.Increment(delta);
-}
-
-}  // namespace
-
-RegistryMetrics::RegistryMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
+RegistryMetrics::RegistryMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()), http_listeners_(*registry_) {
   http_requests_ = &BuildCounter()
                         .Name("polder_registry_http_requests_total")
                         .Help("REST requests answered, by route pattern, method and HTTP status")
@@ -66,14 +52,6 @@ RegistryMetrics::RegistryMetrics() : registry_(std::make_shared<prometheus::Regi
       gauge("polder_registry_kafka_up", "1 while the registry topic's end can be read from Kafka");
   schemas_ = gauge("polder_registry_schemas", "Schema ids held by this replica");
   subjects_ = gauge("polder_registry_subjects", "Subjects (not deleted) held by this replica");
-  http_connections_ = &BuildCounter()
-                           .Name("polder_http_connections_total")
-                           .Help("HTTP connections by listener and outcome")
-                           .Register(*registry_);
-  http_open_ = &BuildGauge()
-                    .Name("polder_http_open_connections")
-                    .Help("Open HTTP connections by listener")
-                    .Register(*registry_);
 }
 
 void RegistryMetrics::RecordHttp(const http::HttpExchange& e) {
@@ -83,18 +61,18 @@ void RegistryMetrics::RecordHttp(const http::HttpExchange& e) {
              {"method", e.method.empty() ? "unknown" : e.method},
              {"code", absl::StrCat(e.status)}})
       .Increment();
-  http_seconds_->Add({{"route", route}}, Buckets()).Observe(absl::ToDoubleSeconds(e.latency));
+  http_seconds_->Add({{"route", route}}, server::RequestLatencyBuckets()).Observe(absl::ToDoubleSeconds(e.latency));
 }
 
 void RegistryMetrics::RecordGrpc(const std::string& method, int code, absl::Duration latency) {
   grpc_requests_->Add({{"method", method}, {"code", absl::StrCat(code)}}).Increment();
-  grpc_seconds_->Add({{"method", method}}, Buckets()).Observe(absl::ToDoubleSeconds(latency));
+  grpc_seconds_->Add({{"method", method}}, server::RequestLatencyBuckets()).Observe(absl::ToDoubleSeconds(latency));
 }
 
 void RegistryMetrics::SetRegistrations(const Registry::RegistrationCounts& c) {
-  Advance(registrations_->Add({{"outcome", "created"}}), c.created);
-  Advance(registrations_->Add({{"outcome", "existing"}}), c.existing);
-  Advance(registrations_->Add({{"outcome", "refused"}}), c.refused);
+  server::AdvanceCounter(registrations_->Add({{"outcome", "created"}}), c.created);
+  server::AdvanceCounter(registrations_->Add({{"outcome", "existing"}}), c.existing);
+  server::AdvanceCounter(registrations_->Add({{"outcome", "refused"}}), c.refused);
 }
 
 void RegistryMetrics::SetStore(const KafkaSchemaStore::Status& s) {
@@ -113,15 +91,7 @@ void RegistryMetrics::SetState(int64_t schemas, int64_t subjects) {
 
 void RegistryMetrics::SetHttpListener(const std::string& listener,
                                       const http::HttpsServerStats& s) {
-  http_open_->Add({{"listener", listener}}).Set(static_cast<double>(s.open_connections));
-  for (const auto& [outcome, total] : std::initializer_list<std::pair<const char*, int64_t>>{
-           {"accepted", s.accepted},
-           {"refused_per_source", s.refused_per_source},
-           {"evicted", s.evicted},
-           {"timed_out", s.timed_out},
-           {"overloaded", s.overloaded}}) {
-    Advance(http_connections_->Add({{"listener", listener}, {"outcome", outcome}}), total);
-  }
+  http_listeners_.Set(listener, s);
 }
 
 std::string RegistryMetrics::Serialize() const {

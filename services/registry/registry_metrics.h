@@ -20,6 +20,7 @@
 
 #include "absl/time/time.h"
 #include "common/http/https_server.h"
+#include "common/server/metrics_util.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -49,6 +50,7 @@ class RegistryMetrics {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
+  server::HttpListenerMetrics http_listeners_;  // after registry_
   prometheus::Family<prometheus::Counter>* http_requests_;
   prometheus::Family<prometheus::Histogram>* http_seconds_;
   prometheus::Family<prometheus::Counter>* grpc_requests_;
@@ -62,8 +64,6 @@ class RegistryMetrics {
   prometheus::Gauge* kafka_up_;
   prometheus::Gauge* schemas_;
   prometheus::Gauge* subjects_;
-  prometheus::Family<prometheus::Counter>* http_connections_;
-  prometheus::Family<prometheus::Gauge>* http_open_;
 };
 
 }  // namespace registry
