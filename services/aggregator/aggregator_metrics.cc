@@ -71,13 +71,15 @@ void AggregatorMetrics::RecordApi(const http::HttpExchange& e) {
              {"method", e.method.empty() ? "unknown" : e.method},
              {"code", absl::StrCat(e.status)}})
       .Increment();
-  api_seconds_->Add({{"route", route}}, server::RequestLatencyBuckets()).Observe(absl::ToDoubleSeconds(e.latency));
+  api_seconds_->Add({{"route", route}}, server::RequestLatencyBuckets())
+      .Observe(absl::ToDoubleSeconds(e.latency));
 }
 
 void AggregatorMetrics::SetJob(bool running, int64_t restarts, const AggregatorJob::Stats& s) {
   up_->Set(running ? 1 : 0);
   server::AdvanceCounter(*restarts_, restarts);
-  for (const auto& [outcome, n] : s.records) server::AdvanceCounter(records_->Add({{"outcome", outcome}}), n);
+  for (const auto& [outcome, n] : s.records)
+    server::AdvanceCounter(records_->Add({{"outcome", outcome}}), n);
   server::AdvanceCounter(records_->Add({{"outcome", "unreadable"}}), s.unreadable);
   server::AdvanceCounter(figures_->Add({{"kind", "close"}}), s.figures - s.revisions);
   server::AdvanceCounter(figures_->Add({{"kind", "revision"}}), s.revisions);

@@ -24,8 +24,8 @@
 #include <string>
 
 #include "common/http/https_server.h"
-#include "nlohmann/json.hpp"
 #include "common/server/metrics_util.h"
+#include "nlohmann/json.hpp"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"

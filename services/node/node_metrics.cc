@@ -290,7 +290,9 @@ void NodeMetrics::SetStreamsEnded(const std::string& peer, const std::string& co
   server::AdvanceCounter(streams_ended_->Add({{"peer", peer}, {"code", code}}), total);
 }
 
-void NodeMetrics::SetReceiptsReceived(int64_t total) { server::AdvanceCounter(*receipts_received_, total); }
+void NodeMetrics::SetReceiptsReceived(int64_t total) {
+  server::AdvanceCounter(*receipts_received_, total);
+}
 
 void NodeMetrics::SetHttpListener(const std::string& listener, const http::HttpsServerStats& s) {
   http_listeners_.Set(listener, s);

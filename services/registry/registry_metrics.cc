@@ -61,12 +61,14 @@ void RegistryMetrics::RecordHttp(const http::HttpExchange& e) {
              {"method", e.method.empty() ? "unknown" : e.method},
              {"code", absl::StrCat(e.status)}})
       .Increment();
-  http_seconds_->Add({{"route", route}}, server::RequestLatencyBuckets()).Observe(absl::ToDoubleSeconds(e.latency));
+  http_seconds_->Add({{"route", route}}, server::RequestLatencyBuckets())
+      .Observe(absl::ToDoubleSeconds(e.latency));
 }
 
 void RegistryMetrics::RecordGrpc(const std::string& method, int code, absl::Duration latency) {
   grpc_requests_->Add({{"method", method}, {"code", absl::StrCat(code)}}).Increment();
-  grpc_seconds_->Add({{"method", method}}, server::RequestLatencyBuckets()).Observe(absl::ToDoubleSeconds(latency));
+  grpc_seconds_->Add({{"method", method}}, server::RequestLatencyBuckets())
+      .Observe(absl::ToDoubleSeconds(latency));
 }
 
 void RegistryMetrics::SetRegistrations(const Registry::RegistrationCounts& c) {
