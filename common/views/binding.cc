@@ -176,7 +176,7 @@ absl::StatusOr<Binding> Binding::Of(const SetLayout* layout, const pb::Descripto
   if (guarded) {
     for (const ViewSpec& v : spec.views) {
       for (const Measure& m : v.measures) {
-        if (m.kind == Measure::Kind::kCount) continue;
+        if (m.kind == Measure::Kind::kCount || m.kind == Measure::Kind::kEntities) continue;
         return refuse(absl::StrCat(
             "view ", v.id, ": ", m.Name(), " is not published for ", ClassName(b.class_),
             " data; such views publish counts (a perturbed magnitude needs a noise level, "

@@ -28,7 +28,8 @@ SetLayout SetLayout::Of(ViewSetSpec spec, bool event_time_ends_interval) {
     }
     layout.view_dimension_names.push_back(std::move(names));
     for (const Measure& m : v.measures) {
-      fields.push_back(m.kind == Measure::Kind::kCount ? -1 : index_of(layout.fields, m.field));
+      const bool counts = m.kind == Measure::Kind::kCount || m.kind == Measure::Kind::kEntities;
+      fields.push_back(counts ? -1 : index_of(layout.fields, m.field));
     }
     layout.view_dimensions.push_back(std::move(dims));
     layout.view_fields.push_back(std::move(fields));

@@ -83,16 +83,27 @@ Gate::Gate(const SetLayout* layout, const WindowClock* clock, GuardSpec spec, Da
     : layout_(layout), clock_(clock), spec_(spec), class_(data_class), table_(table) {
   enabled_ = data_class == DataClass::kAggregated || data_class == DataClass::kPseudonymised;
   const std::vector<ViewSpec>& views = layout_->spec.views;
+  const Guard guard(spec_, class_, table_);
   for (const ViewSpec& v : views) {
     int index = -1;
     for (size_t m = 0; m < v.measures.size(); ++m) {
-      if (v.measures[m].kind == Measure::Kind::kCount) index = static_cast<int>(m);
+      const Measure::Kind kind = v.measures[m].kind;
+      if (kind == Measure::Kind::kCount || kind == Measure::Kind::kEntities) {
+        index = static_cast<int>(m);
+      }
     }
     count_measure_.push_back(index);
+    units_.push_back(guard.CountsUnits(v));
   }
+  // Views relate only when they count the same thing: an AGGREGATED count (Σ unit_count) says
+  // nothing about how many units reported, and the reverse.
+  auto same_frequency = [&](size_t a, size_t b) {
+    return units_[a] == units_[b] && count_measure_[a] >= 0 && count_measure_[b] >= 0;
+  };
   for (size_t p = 0; p < views.size(); ++p) {
     for (size_t c = 0; c < views.size(); ++c) {
       if (p == c || WindowRank(views[c].window) > WindowRank(views[p].window)) continue;
+      if (!same_frequency(p, c)) continue;
       ViewRelation r;
       r.parent = static_cast<int>(p);
       r.child = static_cast<int>(c);
@@ -149,6 +160,7 @@ Gate::Gate(const SetLayout* layout, const WindowClock* clock, GuardSpec spec, Da
     for (size_t g = 0; g < views.size(); ++g) {
       const int gj = geo(views[g], Dimension::Kind::kGrid);
       if (gj < 0 || geo(views[g], Dimension::Kind::kMunicipality) >= 0) continue;
+      if (!same_frequency(m, g)) continue;
       // The finer window is split; with equal windows, whichever orientation relates the other
       // dimensions (the grid view first).
       std::vector<bool> fine_is_grid;
@@ -280,7 +292,7 @@ absl::StatusOr<Gate::Report> Gate::Apply(const std::vector<ClosedCell>& closed,
       case Protection::kNone:
         e.kind = GateEntry::Kind::kPublished;
         e.published = static_cast<int64_t>(pm.value.value_or(0));
-        truths[cc.id] = guard.Frequency(cc.cell);
+        truths[cc.id] = guard.Frequency(layout_->spec.views[cc.id.view], cc.cell);
         cell_key_values[cc.id] = e.published;
         break;
       case Protection::kThreshold:
@@ -288,10 +300,10 @@ absl::StatusOr<Gate::Report> Gate::Apply(const std::vector<ClosedCell>& closed,
         break;
       case Protection::kDominance: {
         e.kind = GateEntry::Kind::kProtected;
-        e.truth = guard.Frequency(cc.cell);
+        e.truth = guard.Frequency(layout_->spec.views[cc.id.view], cc.cell);
         std::vector<double> per_unit;
         for (const auto& [key, u] : cc.cell.units) {
-          per_unit.push_back(static_cast<double>(class_ == DataClass::kAggregated ? u.count : 1));
+          per_unit.push_back(static_cast<double>(units_[cc.id.view] ? 1 : u.count));
         }
         e.upl = UpperProtectionLevel(per_unit, spec_.p);
         break;
@@ -472,13 +484,15 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
     }
     return {0, LinearProgram::kInfinity};
   };
-  const bool additive = class_ == DataClass::kAggregated;
+  // A relation is additive when its views add up unit_count (AGGREGATED counts); of distinct
+  // units otherwise. Related views count the same thing, so the parent's view decides.
+  auto additive = [&](const Block::Instance& in) { return !units_[b.ids[in.parent].view]; };
   auto add_rows = [&](LinearProgram& lp, const std::map<int, int>& var, int comp) {
     for (int k : b.component_instances[comp]) {
       const Block::Instance& in = b.instances[k];
       std::vector<std::pair<int, double>> sum{{var.at(in.parent), 1.0}};
       for (int c : in.children) sum.push_back({var.at(c), -1.0});
-      if (additive) {
+      if (additive(in)) {
         lp.AddRow(std::move(sum), 0, 0);
       } else {
         // Distinct units: max(children) ≤ parent ≤ Σ children.
@@ -545,10 +559,9 @@ absl::Status Gate::DecideBlock(Block& b, const std::vector<CellId>& closing,
   // the LP's interval in closed form — a cell's own bounds cut by the row, each other cell at
   // its opposite extreme.
   auto single_row = [&](int comp, int t) -> std::optional<LinearProgram::Range> {
-    if (class_ != DataClass::kAggregated || b.component_instances[comp].size() != 1) {
-      return std::nullopt;
-    }
+    if (b.component_instances[comp].size() != 1) return std::nullopt;
     const Block::Instance& in = b.instances[b.component_instances[comp][0]];
+    if (!additive(in)) return std::nullopt;
     auto bounds = full_bounds;
     // The row: parent − Σ children = 0; coefficient +1 for the parent, −1 for each child.
     const double sign_t = in.parent == t ? 1.0 : -1.0;

@@ -8,8 +8,10 @@
 // (one label for every reason, so n ≥ 0 and nothing more), and the relations between views: a cell
 // of a coarser view (longer window, coarser grid, fewer dimensions) is the sum of the finer view's
 // cells inside it (AGGREGATED: Σ of counts), or for distinct units lies between their maximum
-// and their sum (PSEUDONYMISED); an absent finer cell is 0. Relations are used only where both
-// views covered the whole coarser window (SetCoverage).
+// and their sum (PSEUDONYMISED, and `entities` views of any class); an absent finer cell is 0.
+// Views relate only when they count the same thing (an AGGREGATED count and an `entities` view
+// do not). Relations are used only where both views covered the whole coarser window
+// (SetCoverage).
 //
 // Municipalities and grid cells are related by the map: an attacker with a map knows which grid
 // cells lie in which municipality, so a municipality's cell holds the records of the grid cells
@@ -175,7 +177,8 @@ class Gate {
   DataClass class_;
   const PTable* table_;
   bool enabled_ = false;
-  std::vector<int> count_measure_;  // per view: index of its count measure, or -1
+  std::vector<int> count_measure_;  // per view: index of its count or entities measure, or -1
+  std::vector<bool> units_;         // per view: counts distinct units (Guard::CountsUnits)
   std::vector<ViewRelation> relations_;
   std::vector<MapRelation> map_relations_;
   int municipality_dim_ = -1;                           // in SetLayout::dimensions

@@ -20,12 +20,13 @@ absl::Time At(int h, int m) {
   return absl::FromCivil(absl::CivilSecond(2026, 12, 3, h, m, 0), absl::UTCTimeZone());
 }
 
-ViewSpec View(const std::string& id, WindowSize size, std::vector<std::string> dims) {
+ViewSpec View(const std::string& id, WindowSize size, std::vector<std::string> dims,
+              const std::string& measure = "count") {
   ViewSpec v;
   v.id = id;
   v.window = size;
   for (const auto& d : dims) v.group_by.push_back(*ParseDimension(d));
-  v.measures.push_back(*ParseMeasure("count"));
+  v.measures.push_back(*ParseMeasure(measure));
   return v;
 }
 
@@ -141,6 +142,62 @@ TEST_F(GateTest, MovesAPublishedTotalThatWouldNarrowAThresholdCell) {
   ASSERT_OK_AND_ASSIGN(LinearProgram::Range range, lp.Bound(hidden));
   EXPECT_LE(range.lo, 1);
   EXPECT_GE(range.hi, 4);
+}
+
+// Entities views (ADR 0018 §6) of AGGREGATED data count sensors, not bicycles: they relate to
+// each other as distinct units (the hour lies between its quarters' maximum and their sum) and
+// not at all to the count views.
+TEST_F(GateTest, EntitiesViewsRelateOnlyToEntitiesAsDistinctUnits) {
+  Init({View("qe", WindowSize::kQuarterHour, {"direction"}, "entities"),
+        View("h", WindowSize::kHour, {"direction"}),
+        View("he", WindowSize::kHour, {"direction"}, "entities")});
+  const Guard guard(guard_, DataClass::kAggregated, &*table_);
+  // One quarter with two sensors (THRESHOLD), alone in its hour: an hour of entities equals it.
+  std::vector<ClosedCell> quarter{Closed(0, At(10, 45), "IN", {1, 1})};
+  std::vector<PublishedCell> quarter_out{guard.Apply(layout_, quarter[0])};
+  ASSERT_EQ(quarter_out[0].measures[0].protection, Protection::kThreshold);
+  ASSERT_OK(gate_->Apply(quarter, &quarter_out).status());
+  // The count hour (eight bicycles) says nothing about how many sensors: published as it is.
+  std::vector<ClosedCell> count_hour{Closed(1, At(10, 0), "IN", std::vector<int64_t>(8, 1))};
+  std::vector<PublishedCell> count_out{guard.Apply(layout_, count_hour[0])};
+  ASSERT_EQ(count_out[0].measures[0].protection, Protection::kNone);
+  const double value = *count_out[0].measures[0].value;
+  ASSERT_OK_AND_ASSIGN(Gate::Report r, gate_->Apply(count_hour, &count_out));
+  EXPECT_EQ(r.fallbacks + r.moves, 0);
+  EXPECT_EQ(*count_out[0].measures[0].value, value);
+  // The entities hour would show the quarter's sensors (≥ k when published, and 8's row has no
+  // 0): withheld.
+  std::vector<ClosedCell> entities_hour{Closed(2, At(10, 0), "IN", std::vector<int64_t>(8, 1))};
+  std::vector<PublishedCell> entities_out{guard.Apply(layout_, entities_hour[0])};
+  ASSERT_EQ(entities_out[0].measures[0].protection, Protection::kNone);
+  ASSERT_OK_AND_ASSIGN(r, gate_->Apply(entities_hour, &entities_out));
+  EXPECT_EQ(r.fallbacks, 1);
+  EXPECT_EQ(entities_out[0].measures[0].protection, Protection::kGate);
+  EXPECT_FALSE(entities_out[0].measures[0].value.has_value());
+  EXPECT_EQ(r.c2_violations, 0);
+}
+
+// The first test's numbers as sensors: the hour is no sum of its quarters (a sensor reports in
+// several), so 26 leaves the fourth quarter as open as before and stays — as a count it moved.
+TEST_F(GateTest, EntitiesHoursAreNotSumsOfTheirQuarters) {
+  Init({View("qe", WindowSize::kQuarterHour, {"direction"}, "entities"),
+        View("he", WindowSize::kHour, {"direction"}, "entities")});
+  std::vector<ClosedCell> quarters;
+  std::vector<PublishedCell> published;
+  for (int m : {0, 15, 30}) {
+    quarters.push_back(Closed(0, At(10, m), "IN", std::vector<int64_t>(10, 1)));
+    published.push_back(Published(quarters.back(), Protection::kNone, 16));
+  }
+  quarters.push_back(Closed(0, At(10, 45), "IN", {1, 1}));
+  published.push_back(Published(quarters.back(), Protection::kThreshold));
+  ASSERT_OK(gate_->Apply(quarters, &published).status());
+  std::vector<ClosedCell> hour{Closed(1, At(10, 0), "IN", std::vector<int64_t>(32, 1))};
+  std::vector<PublishedCell> hour_out{Published(hour[0], Protection::kNone, 26)};
+  ASSERT_OK_AND_ASSIGN(Gate::Report r, gate_->Apply(hour, &hour_out));
+  EXPECT_EQ(r.moves, 0);
+  EXPECT_EQ(r.fallbacks, 0);
+  EXPECT_EQ(r.c2_violations, 0);
+  EXPECT_EQ(*hour_out[0].measures[0].value, 26);
 }
 
 TEST_F(GateTest, LeavesTheCellKeyValueWhenNothingIsNarrowed) {
@@ -451,7 +508,8 @@ TEST_F(GateTest, SparseHoursKeepC2AndC3) {
       std::vector<double> x;
       for (const auto& [key, u] : hour.cell.units) x.push_back(static_cast<double>(u.count));
       const double upl = UpperProtectionLevel(x, guard_.p);
-      const double n = static_cast<double>(guard.Frequency(hour.cell));
+      const double n =
+          static_cast<double>(guard.Frequency(layout_.spec.views[hour.id.view], hour.cell));
       const bool fails = upl > 0 && (hi < n + upl - 1e-6 || lo > n - upl + 1e-6);
       EXPECT_EQ(r.c3_violations, fails ? 1 : 0)
           << "seed " << seed << ": X " << n << ", UPL " << upl << ", parts " << lo << " … " << hi;

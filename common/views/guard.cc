@@ -41,8 +41,16 @@ double UpperProtectionLevel(std::vector<double> x, double p) {
   return (p / 100.0) * x[0] - (total - x[0] - x2);
 }
 
-int64_t Guard::Frequency(const Cell& cell) const {
-  if (class_ != DataClass::kAggregated) return static_cast<int64_t>(cell.units.size());
+bool Guard::CountsUnits(const ViewSpec& view) const {
+  if (class_ != DataClass::kAggregated) return true;
+  for (const Measure& m : view.measures) {
+    if (m.kind == Measure::Kind::kEntities) return true;
+  }
+  return false;
+}
+
+int64_t Guard::Frequency(const ViewSpec& view, const Cell& cell) const {
+  if (CountsUnits(view)) return static_cast<int64_t>(cell.units.size());
   int64_t n = 0;
   for (const auto& [key, u] : cell.units) n += u.count;
   return n;
@@ -70,7 +78,7 @@ PublishedCell Guard::Apply(const SetLayout& layout, const ClosedCell& closed) co
       const Measure& measure = view.measures[m];
       PublishedMeasure pm;
       pm.name = measure.Name();
-      if (measure.kind == Measure::Kind::kCount) {
+      if (measure.kind == Measure::Kind::kCount || measure.kind == Measure::Kind::kEntities) {
         pm.value = static_cast<double>(cell.units.size());
       } else {
         FieldStats all;
@@ -95,6 +103,7 @@ PublishedCell Guard::Apply(const SetLayout& layout, const ClosedCell& closed) co
             if (all.n > 0) pm.value = all.max;
             break;
           case Measure::Kind::kCount:
+          case Measure::Kind::kEntities:
             break;
         }
       }
@@ -104,11 +113,11 @@ PublishedCell Guard::Apply(const SetLayout& layout, const ClosedCell& closed) co
   }
 
   // Guarded classes: counts only (binding refuses other measures).
-  const int64_t n = Frequency(cell);
+  const int64_t n = Frequency(view, cell);
   Protection protection = Protection::kNone;
   if (n >= 1 && n <= spec_.k - 1) {
     protection = Protection::kThreshold;
-  } else if (class_ == DataClass::kAggregated && n > 0) {
+  } else if (!CountsUnits(view) && n > 0) {
     std::vector<double> per_sensor;
     per_sensor.reserve(cell.units.size());
     for (const auto& [key, u] : cell.units) per_sensor.push_back(static_cast<double>(u.count));
@@ -120,7 +129,9 @@ PublishedCell Guard::Apply(const SetLayout& layout, const ClosedCell& closed) co
     PublishedMeasure pm;
     pm.name = measure.Name();
     pm.protection = protection;
-    if (protection == Protection::kNone && measure.kind == Measure::Kind::kCount) {
+    const bool counts =
+        measure.kind == Measure::Kind::kCount || measure.kind == Measure::Kind::kEntities;
+    if (protection == Protection::kNone && counts) {
       pm.value = static_cast<double>(table_->Perturb(n, CellKey(cell)));
       pm.perturbed = true;
     } else if (protection == Protection::kNone) {

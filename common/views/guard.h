@@ -7,6 +7,10 @@
 //   PSEUDONYMISED  count = distinct entity ids: threshold, cell-key perturbation;
 //   PERSONAL       no views at all (refused when the set is bound).
 //
+// The `entities` measure (distinct units reporting) is guarded in every guarded class as a
+// PSEUDONYMISED count is: threshold on the number of units, cell-key perturbation, no dominance
+// (each unit contributes one).
+//
 // Guarded classes publish counts only: magnitude perturbation needs a δ the ADR leaves open,
 // so binding refuses their sums, means and extremes. A protected measure publishes neither its
 // value nor a contributor count, only the rule that protected it.
@@ -65,9 +69,13 @@ class Guard {
   // The cell as it may be published; its cell key is the sum of its units' keys.
   PublishedCell Apply(const SetLayout& layout, const ClosedCell& closed) const;
 
-  // The true frequency of a guarded cell (distinct units, or Σ unit_count for AGGREGATED);
-  // exposed for the gate and tests, never published.
-  int64_t Frequency(const Cell& cell) const;
+  // Whether `view`'s counts are of distinct units (its measure is entities, or the class is not
+  // AGGREGATED) rather than Σ unit_count: such cells have no dominance rule, and relations
+  // between them are non-additive (ADR 0016 §10, ADR 0018 §9).
+  bool CountsUnits(const ViewSpec& view) const;
+  // The true frequency of a guarded cell of `view` (distinct units, or Σ unit_count for an
+  // AGGREGATED count); exposed for the gate and tests, never published.
+  int64_t Frequency(const ViewSpec& view, const Cell& cell) const;
   static uint64_t CellKey(const Cell& cell);
 
  private:

@@ -106,6 +106,34 @@ TEST_F(GuardTest, PseudonymisedCountsDistinctUnitsWithAThreshold) {
   EXPECT_TRUE(table_.CanPublish(5, static_cast<int64_t>(*five.measures[0].value)));
 }
 
+// Entities reporting (ADR 0018 §6): the number of sensors, not of bicycles — four busy
+// counters are below k however much they counted, five idle ones are published (perturbed), and
+// one busy counter among five is no dominance: each unit contributes one.
+TEST_F(GuardTest, EntitiesCountSensorsWithAThresholdAndNoDominance) {
+  const SetLayout layout = Layout({"entities"});
+  Guard guard(spec_, DataClass::kAggregated, &table_);
+  EXPECT_TRUE(guard.CountsUnits(layout.spec.views[0]));
+  EXPECT_FALSE(guard.CountsUnits(Layout({"count"}).spec.views[0]));
+  const ClosedCell four = CellOf({400, 300, 200, 100}, 1);
+  EXPECT_EQ(guard.Frequency(layout.spec.views[0], four.cell), 4);
+  PublishedCell below = guard.Apply(layout, four);
+  ASSERT_EQ(below.measures.size(), 1u);
+  EXPECT_EQ(below.measures[0].name, "entities");
+  EXPECT_EQ(below.measures[0].protection, Protection::kThreshold);
+  EXPECT_FALSE(below.measures[0].value.has_value());
+  for (const std::vector<int64_t>& counts :
+       std::vector<std::vector<int64_t>>{{0, 0, 0, 0, 0}, {900, 1, 1, 1, 1}}) {
+    PublishedCell five = guard.Apply(layout, CellOf(counts, 1));
+    EXPECT_EQ(five.measures[0].protection, Protection::kNone);
+    ASSERT_TRUE(five.measures[0].value.has_value());
+    EXPECT_TRUE(five.measures[0].perturbed);
+    EXPECT_TRUE(table_.CanPublish(5, static_cast<int64_t>(*five.measures[0].value)));
+  }
+  // Unguarded data publishes the exact number of units.
+  Guard none(spec_, DataClass::kNone, &table_);
+  EXPECT_EQ(*none.Apply(layout, CellOf({7, 7}, 1)).measures[0].value, 2);
+}
+
 TEST_F(GuardTest, TheSameContentsDrawTheSameNoiseAndOtherUnitsOtherNoise) {
   const SetLayout layout = Layout({"count"});
   Guard guard(spec_, DataClass::kPseudonymised, &table_);

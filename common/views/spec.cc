@@ -73,6 +73,8 @@ std::string Measure::Name() const {
   switch (kind) {
     case Kind::kCount:
       return "count";
+    case Kind::kEntities:
+      return "entities";
     case Kind::kSum:
       return absl::StrCat("sum:", field);
     case Kind::kMean:
@@ -88,6 +90,10 @@ std::string Measure::Name() const {
 absl::StatusOr<Measure> ParseMeasure(absl::string_view text) {
   Measure m;
   if (text == "count") return m;
+  if (text == "entities") {
+    m.kind = Measure::Kind::kEntities;
+    return m;
+  }
   const size_t colon = text.find(':');
   const absl::string_view op = text.substr(0, colon);
   const absl::string_view field =
@@ -103,7 +109,8 @@ absl::StatusOr<Measure> ParseMeasure(absl::string_view text) {
   } else {
     return absl::InvalidArgumentError(
         absl::StrCat("measure '", text,
-                     "' is not count, sum:<field>, mean:<field>, min:<field> or max:<field>"));
+                     "' is not count, entities, sum:<field>, mean:<field>, min:<field> or "
+                     "max:<field>"));
   }
   if (!IsFieldName(field)) {
     return absl::InvalidArgumentError(
@@ -151,6 +158,11 @@ absl::Status ValidateViewSet(absl::string_view peer, const ViewSetSpec& set) {
     for (const Measure& m : v.measures) {
       if (!names.insert(m.Name()).second) {
         return bad(absl::StrCat(at, " has measure ", m.Name(), " twice"));
+      }
+      if (m.kind == Measure::Kind::kEntities && v.measures.size() != 1) {
+        return bad(absl::StrCat(at,
+                                ": entities counts distinct units, a frequency of its own; "
+                                "declare it in a view without other measures"));
       }
     }
     const std::string topic = ViewTopic(peer, set.dataset, v.id);

@@ -46,12 +46,16 @@ struct Dimension {
 // "municipality", "grid:<100m|500m|1km>" or a field name ([a-z_][a-z0-9_]*).
 absl::StatusOr<Dimension> ParseDimension(absl::string_view text);
 
+// `entities` counts the distinct units (entity ids: people, vehicles, sensors) that reported in
+// a cell — for AGGREGATED data, where `count` adds up the unit_count field, a frequency of its
+// own (the entities reporting of feed quality, ADR 0018 §6); for other classes it equals
+// `count`. A view that declares it declares no other measure.
 struct Measure {
-  enum class Kind { kCount, kSum, kMean, kMin, kMax };
+  enum class Kind { kCount, kSum, kMean, kMin, kMax, kEntities };
   Kind kind = Kind::kCount;
-  std::string field;  // empty for kCount
+  std::string field;  // empty for kCount and kEntities
 
-  // "count", "sum:<field>", …: also the measure's name in output records.
+  // "count", "entities", "sum:<field>", …: also the measure's name in output records.
   std::string Name() const;
   friend bool operator==(const Measure& a, const Measure& b) {
     return a.kind == b.kind && a.field == b.field;

@@ -28,7 +28,8 @@ TEST(SpecTest, DimensionsAndMeasuresRoundTripTheirNames) {
     ASSERT_OK_AND_ASSIGN(Dimension dim, ParseDimension(d));
     EXPECT_EQ(dim.Name(), d);
   }
-  for (const char* m : {"count", "sum:count", "mean:occupied", "min:pm25", "max:pm25"}) {
+  for (const char* m :
+       {"count", "entities", "sum:count", "mean:occupied", "min:pm25", "max:pm25"}) {
     ASSERT_OK_AND_ASSIGN(Measure measure, ParseMeasure(m));
     EXPECT_EQ(measure.Name(), m);
   }
@@ -82,6 +83,12 @@ TEST(SpecTest, ValidSetPassesAndEachMistakeIsNamed) {
   s = Bikes();
   s.views[0].id = "Quarter";
   refused(s, "lowercase");
+  s = Bikes();
+  s.views[0].measures.push_back(*ParseMeasure("entities"));
+  refused(s, "view 'quarter-municipality': entities counts distinct units");
+  s = Bikes();
+  s.views[0].measures = {*ParseMeasure("entities")};
+  EXPECT_OK(ValidateViewSet("groningen", s));
 }
 
 TEST(SpecTest, DefinitionHashFollowsWhatDecidesTheOutputOnly) {

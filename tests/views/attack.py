@@ -3,7 +3,9 @@
 Reads what tests/views/attack_data wrote and attacks it as the ADR's attacker: it knows every
 publication of every view of the dataset, the p-table's existence sets, k, p, which cells are
 withheld (one label for every reason, so it bounds nothing), the relations between views —
-derived here from the view definitions, independently of the node's gate — and a map of which
+derived here from the view definitions, independently of the node's gate: views relate when
+they count the same thing, additively for aggregated counts and as distinct units for entities
+views and pseudonymised counts — and a map of which
 grid cells lie in which municipality, but no true value. For every cell it bounds the true count by linear programming
 (HiGHS through highspy, independent of the node's CLP; one model per component, re-solved
 from its last basis as only the objective changes) and checks the criteria:
@@ -48,14 +50,22 @@ def metres_of(dim):
     return {"grid:100m": 100, "grid:500m": 500, "grid:1km": 1000}.get(dim)
 
 
-def view_relations(views):
+def counts_units(data_class, view):
+    """Whether the view counts distinct units (entities, or any count of a class but aggregated)
+    rather than adding up counters: such views relate non-additively, and only to each other."""
+    return data_class != "aggregated" or view.get("measure") == "entities"
+
+
+def view_relations(views, data_class):
     """(parent, child, [(child dim index, coarsen to metres or None)]) for every pair where each
-    parent cell is a sum of child cells: window nested or equal, and each parent dimension read
-    from a child dimension (equal, or a finer grid)."""
+    parent cell is a sum of child cells: window nested or equal, each parent dimension read
+    from a child dimension (equal, or a finer grid), and both counting the same thing."""
     out = []
     for p, vp in enumerate(views):
         for c, vc in enumerate(views):
             if p == c or RANK[vc["window"]] > RANK[vp["window"]]:
+                continue
+            if counts_units(data_class, vp) != counts_units(data_class, vc):
                 continue
             mapping, coarsened = [], False
             for dp in vp["group_by"]:
@@ -84,7 +94,7 @@ def view_relations(views):
     return out
 
 
-def map_relations(views):
+def map_relations(views, data_class):
     """(fine, coarse, fine geo index, grid dimension, [per coarse dim: fine index or None for the
     partner]) for every municipality view (no grid) and grid view (no municipality) whose other
     dimensions the finer-windowed one (either, when the windows are equal) carries: the map
@@ -101,6 +111,8 @@ def map_relations(views):
         for g, vg in enumerate(views):
             gj = geo(vg, False)
             if gj is None or geo(vg, True) is not None:
+                continue
+            if counts_units(data_class, vm) != counts_units(data_class, vg):
                 continue
             for fine, coarse, fine_geo, coarse_geo in ((g, m, gj, mj), (m, g, mj, gj)):
                 if RANK[views[fine]["window"]] > RANK[views[coarse]["window"]]:
@@ -134,14 +146,14 @@ class Attack:
         self.js = data["js"]
         self.cells = data["cells"]
         self.views = data["views"]
-        self.additive = data["class"] == "aggregated"
+        self.data_class = data["class"]
         self.existence = {int(y): tuple(v) for y, v in data["existence"].items()}
         index = {}
         for i, c in enumerate(self.cells):
             index[(c["view"], c["start"], tuple(c["group"]))] = i
         # Relation instances: parent cell -> children cells (absent children are 0).
         self.instances = []
-        for p, c, mapping in view_relations(self.views):
+        for p, c, mapping in view_relations(self.views, self.data_class):
             by_parent = {}
             for i, cell in enumerate(self.cells):
                 if cell["view"] != c:
@@ -159,7 +171,8 @@ class Attack:
             municipalities.setdefault((grid, code), []).append(municipality)
             codes.setdefault((grid, municipality), []).append(code)
         self.parts = 0
-        for fine, coarse, fine_geo, grid, fine_is_grid, dims in map_relations(self.views):
+        for fine, coarse, fine_geo, grid, fine_is_grid, dims in map_relations(self.views,
+                                                                              self.data_class):
             collect = {}
             for i, cell in enumerate(self.cells):
                 if cell["view"] != fine:
@@ -226,7 +239,8 @@ class Attack:
             row = {var[parent]: 1.0}
             for ch in children:
                 row[var[ch]] = row.get(var[ch], 0.0) - 1.0
-            if self.additive:
+            # Related views count the same thing: the parent's view says which.
+            if not counts_units(self.data_class, self.views[self.cells[parent]["view"]]):
                 rows_eq.append(row)
             else:
                 rows_ub.append(row)  # parent − Σ children ≤ 0
@@ -388,8 +402,17 @@ def main(argv):
                                              sum(1 for c in data["cells"]
                                                  if c["view"] == municipality_view(data)),
                                              len(leaked)))
+    entities = [c for c in data["cells"]
+                if data["views"][c["view"]].get("measure") == "entities"]
+    shown = [c["published"] for c in entities if "published" in c]
+    print("  entities reporting (feed quality): %d cells, %d published (%s … %s), %d withheld" % (
+        len(entities), len(shown), min(shown, default=None), max(shown, default=None),
+        len(entities) - len(shown)))
     for name, found in fails.items():
         print("  %s violations: %d %s" % (name, len(found), found[:5]))
+    if not entities:
+        print("FAIL: the day has no entities view to attack", file=sys.stderr)
+        return 1
     if not data["national"] or revisions == 0:
         print("FAIL: no national figure or no revision to check", file=sys.stderr)
         return 1

@@ -157,12 +157,13 @@ int Fail(const std::string& message) {
   return 2;
 }
 
-ViewSpec View(const std::string& id, WindowSize size, std::vector<std::string> dims) {
+ViewSpec View(const std::string& id, WindowSize size, std::vector<std::string> dims,
+              const std::string& measure = "count") {
   ViewSpec v;
   v.id = id;
   v.window = size;
   for (const auto& d : dims) v.group_by.push_back(*ParseDimension(d));
-  v.measures.push_back(*ParseMeasure("count"));
+  v.measures.push_back(*ParseMeasure(measure));
   return v;
 }
 
@@ -193,16 +194,18 @@ int Main(int argc, char** argv) {
   spec.idle_timeout = absl::Hours(24 * 3650);
   spec.max_event_lead = absl::Hours(24 * 3650);
   spec.max_event_age = absl::Hours(24 * 3650);
-  spec.views = {View("q100", WindowSize::kQuarterHour, {"grid:100m"}),
-                View("h100", WindowSize::kHour, {"grid:100m"}),
-                View("h500", WindowSize::kHour, {"grid:500m"}),
-                View("d1km", WindowSize::kDay, {"grid:1km"}),
-                View("qdir", WindowSize::kQuarterHour, {"direction"}),
-                View("hall", WindowSize::kHour, {}),
-                View("ddir", WindowSize::kDay, {"direction"}),
-                View("dall", WindowSize::kDay, {}),
-                View("hmun", WindowSize::kHour, {"municipality"}),
-                View("dmun", WindowSize::kDay, {"municipality"})};
+  spec.views = {
+      View("q100", WindowSize::kQuarterHour, {"grid:100m"}),
+      View("h100", WindowSize::kHour, {"grid:100m"}),
+      View("h500", WindowSize::kHour, {"grid:500m"}), View("d1km", WindowSize::kDay, {"grid:1km"}),
+      View("qdir", WindowSize::kQuarterHour, {"direction"}), View("hall", WindowSize::kHour, {}),
+      View("ddir", WindowSize::kDay, {"direction"}), View("dall", WindowSize::kDay, {}),
+      View("hmun", WindowSize::kHour, {"municipality"}),
+      View("dmun", WindowSize::kDay, {"municipality"}),
+      // Feed quality's entities reporting (ADR 0018 §6): sensors or shuttles per hour
+      // against those of the day.
+      View("hent", WindowSize::kHour, {}, "entities"),
+      View("dent", WindowSize::kDay, {}, "entities")};
   const SetLayout layout = SetLayout::Of(spec, false);
   absl::StatusOr<WindowClock> clock = WindowClock::Amsterdam();
   if (!clock.ok()) return Fail(std::string(clock.status().message()));
@@ -258,7 +261,10 @@ int Main(int argc, char** argv) {
         const int64_t n = count(rng);
         // PSEUDONYMISED: one record per entity seen (n records of n distinct shuttles would be
         // one record each); shuttles are sensors here, seen or not in the quarter.
-        const int64_t records = aggregated ? 1 : (n > 0 ? 1 : 0);
+        // AGGREGATED: every third counter sleeps at night (battery-powered), so the sensors
+        // reporting per hour vary.
+        const bool asleep = aggregated && !daytime && s % 3 == 0;
+        const int64_t records = aggregated ? (asleep ? 0 : 1) : (n > 0 ? 1 : 0);
         for (int64_t r = 0; r < records; ++r) {
           Fact f;
           f.partition = 0;
@@ -318,10 +324,11 @@ int Main(int argc, char** argv) {
       j["protection"] = ProtectionName(m.protection);
       if (m.value) j["published"] = static_cast<int64_t>(*m.value);
       // For the checker only: never part of a publication.
-      j["truth"] = guard.Frequency(closed[i].cell);
+      const ViewSpec& view = spec.views[closed[i].id.view];
+      j["truth"] = guard.Frequency(view, closed[i].cell);
       std::vector<double> contributions;
       for (const auto& [key, u] : closed[i].cell.units) {
-        contributions.push_back(aggregated ? static_cast<double>(u.count) : 1.0);
+        contributions.push_back(guard.CountsUnits(view) ? 1.0 : static_cast<double>(u.count));
       }
       j["upl"] = UpperProtectionLevel(contributions, spec.guard.p);
       cells.push_back(std::move(j));
@@ -348,6 +355,7 @@ int Main(int argc, char** argv) {
     nlohmann::json jv;
     jv["id"] = v.id;
     jv["window"] = std::string(WindowSizeName(v.window));
+    jv["measure"] = v.measures[0].Name();
     jv["group_by"] = nlohmann::json::array();
     for (const Dimension& d : v.group_by) jv["group_by"].push_back(d.Name());
     out["views"].push_back(jv);

@@ -2,9 +2,10 @@
 # The differencing attack on the views (ADR 0016 §11, §13): a synthetic 23-hour DST day published
 # through Polder's engine, guard and gate (attack_data), attacked by linear programming with
 # HiGHS through highspy (attack.py) — for bicycle counts (AGGREGATED: thresholds, dominance,
-# additive relations, the map between municipalities and grid cells) and shuttles (PSEUDONYMISED: distinct units). The control publishes the same
-# bicycle day without the gate and must be caught, so the attack is shown to find what it
-# looks for.
+# additive relations, the map between municipalities and grid cells, sensors reporting per hour
+# and day as feed quality's entities views) and shuttles (PSEUDONYMISED: distinct units). The
+# control publishes the same bicycle day without the gate and must be caught, so the attack is
+# shown to find what it looks for.
 set -euo pipefail
 py="${POLDER_PIP_HOME:-}/bin/python"
 if [ ! -x "$py" ]; then
