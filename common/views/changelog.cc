@@ -150,6 +150,15 @@ ChangelogEntry EncodeMapPair(const MapPair& pair, bool present) {
   return e;
 }
 
+ChangelogEntry EncodeFeedFigure(absl::string_view view, const FeedFigure& figure) {
+  json j;
+  j["start"] = absl::ToUnixMillis(figure.window.start);
+  j["end"] = absl::ToUnixMillis(figure.window.end);
+  j["value"] = figure.value.has_value() ? json(*figure.value) : json();
+  j["perturbed"] = figure.perturbed;
+  return {absl::StrCat("feed/", view), j.dump()};
+}
+
 namespace {
 
 // The cell a `cell/` or `gate/` key names: <kind>/<view>/<start ms>/<group key>. Throws
@@ -260,6 +269,7 @@ absl::Status RestoredViews::Apply(const SetLayout& layout, absl::string_view key
     }
     if (!value.has_value()) {
       if (kind == "close") closes.erase(std::string(key));
+      if (kind == "feed") feed.erase(std::string(parts.size() == 2 ? parts[1] : ""));
       return absl::OkStatus();
     }
     const json j = json::parse(*value);
@@ -301,6 +311,13 @@ absl::Status RestoredViews::Apply(const SetLayout& layout, absl::string_view key
       d.positions = PositionsFrom(j.at("positions"));
       d.cells = j.at("cells").get<int64_t>();
       closes[std::string(key)] = std::move(d);
+    } else if (kind == "feed") {
+      if (parts.size() != 2) throw std::invalid_argument("key");
+      FeedFigure f;
+      f.window = {FromMs(j.at("start")), FromMs(j.at("end"))};
+      if (!j.at("value").is_null()) f.value = j.at("value").get<double>();
+      f.perturbed = j.at("perturbed").get<bool>();
+      feed[std::string(parts[1])] = f;
     } else if (kind == "late" || kind == "reject") {
       if (parts.size() != 3) throw std::invalid_argument("key");
       RecordRun run;

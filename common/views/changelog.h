@@ -15,6 +15,8 @@
 //                                    relabelled cells, confidential truth); a tombstone after
 //   map/<day ms>/<grid>/<code>/<m>   a grid cell and a municipality one of the day's records
 //                                    joined (the gate's map, gate.h); a tombstone after the day
+//   feed/<view>                      the newest closed window of a feed-quality view and the
+//                                    value published for it (entities reporting, ADR 0018 §6)
 //
 // Decoding never trusts the topic: a value that does not parse is DATA_LOSS naming its key.
 #ifndef POLDER_COMMON_VIEWS_CHANGELOG_H_
@@ -61,6 +63,18 @@ struct RecordRun {
   std::string reason;  // rejects: "too_new", "too_old", "unreadable"
 };
 
+// What a feed-quality view (spec.h) published for its newest closed window: the value, or
+// withheld; 0 exactly when no unit reported (an empty window has no cell).
+struct FeedFigure {
+  Window window;
+  std::optional<double> value;  // absent: withheld by the guard or the gate
+  bool perturbed = false;
+  friend bool operator==(const FeedFigure& a, const FeedFigure& b) {
+    return a.window.start == b.window.start && a.window.end == b.window.end && a.value == b.value &&
+           a.perturbed == b.perturbed;
+  }
+};
+
 // One changelog entry, as written.
 struct ChangelogEntry {
   std::string key;
@@ -77,6 +91,7 @@ ChangelogEntry EncodeRun(absl::string_view kind, const RecordRun& run);  // "lat
 ChangelogEntry EncodeGate(const SetLayout& layout, const CellId& id, const GateEntry* entry);
 // A pair of the gate's map, or its tombstone (`present` false).
 ChangelogEntry EncodeMapPair(const MapPair& pair, bool present);
+ChangelogEntry EncodeFeedFigure(absl::string_view view, const FeedFigure& figure);
 
 // What a changelog read to its end restores.
 struct RestoredViews {
@@ -90,6 +105,7 @@ struct RestoredViews {
   std::vector<RecordRun> late, rejected;
   std::map<CellId, GateEntry> gate;
   std::map<std::string, MapPair> map_pairs;  // by key
+  std::map<std::string, FeedFigure> feed;    // by view id
 
   // Applies one record (value nullopt for a tombstone). DATA_LOSS naming the key when a value
   // cannot be read; a cell of a view the layout no longer has is INVALID_ARGUMENT.

@@ -244,6 +244,28 @@ TEST(ChangelogTest, MapPairsRoundTripAndAMismatchedOneIsDataLoss) {
   EXPECT_TRUE(restored.map_pairs.empty());
 }
 
+TEST(ChangelogTest, FeedFiguresRoundTripWithheldOrNotAndAMalformedOneIsDataLoss) {
+  const SetLayout layout = Layout();
+  RestoredViews restored;
+  FeedFigure shown{Window{At(10, 0), At(11, 0)}, 12.0, true};
+  FeedFigure withheld{Window{At(0, 0), At(0, 0) + absl::Hours(24)}, std::nullopt, false};
+  for (const auto& [view, f] :
+       {std::pair<std::string, FeedFigure>{"entities-hour", shown}, {"entities-day", withheld}}) {
+    const ChangelogEntry e = EncodeFeedFigure(view, f);
+    EXPECT_EQ(e.key, "feed/" + view);
+    ASSERT_OK(restored.Apply(layout, e.key, e.value));
+  }
+  ASSERT_EQ(restored.feed.size(), 2u);
+  EXPECT_TRUE(restored.feed.at("entities-hour") == shown);
+  EXPECT_TRUE(restored.feed.at("entities-day") == withheld);
+  EXPECT_FALSE(restored.feed.at("entities-day").value.has_value());
+  EXPECT_THAT(restored.Apply(layout, "feed/entities-hour", std::string("{\"start\":1}")),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("feed/entities-hour")));
+  EXPECT_THAT(restored.Apply(layout, "feed/a/b", EncodeFeedFigure("a", shown).value),
+              StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_TRUE(restored.feed.at("entities-hour") == shown) << "a bad entry changes nothing";
+}
+
 }  // namespace
 }  // namespace views
 }  // namespace polder

@@ -120,6 +120,30 @@ absl::StatusOr<Measure> ParseMeasure(absl::string_view text) {
   return m;
 }
 
+bool IsFeedQualityView(absl::string_view id) {
+  return id == kEntitiesHourView || id == kEntitiesDayView;
+}
+
+absl::StatusOr<ViewSetSpec> WithFeedQualityViews(ViewSetSpec set) {
+  for (const ViewSpec& v : set.views) {
+    if (IsFeedQualityView(v.id)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("views of ", set.dataset, ": view id '", v.id,
+                       "' is reserved: every view set computes it for feed quality"));
+    }
+  }
+  for (const auto& [id, size] :
+       {std::pair<const char*, WindowSize>{kEntitiesHourView, WindowSize::kHour},
+        {kEntitiesDayView, WindowSize::kDay}}) {
+    ViewSpec v;
+    v.id = id;
+    v.window = size;
+    v.measures.push_back(Measure{Measure::Kind::kEntities, ""});
+    set.views.push_back(std::move(v));
+  }
+  return set;
+}
+
 absl::Status ValidateViewSet(absl::string_view peer, const ViewSetSpec& set) {
   const std::string where = absl::StrCat("views of ", set.dataset);
   auto bad = [&](absl::string_view what) {

@@ -95,6 +95,17 @@ struct ViewSetSpec {
 // the set and view.
 absl::Status ValidateViewSet(absl::string_view peer, const ViewSetSpec& set);
 
+// Feed quality's entities reporting (ADR 0018 §6): every view set also computes the distinct
+// units reporting per hour and per day, as views of the set — guarded, gated and published
+// with the others — whose newest values the node offers its contract holders.
+inline constexpr char kEntitiesHourView[] = "entities-hour";
+inline constexpr char kEntitiesDayView[] = "entities-day";
+// Whether `id` is one of the two.
+bool IsFeedQualityView(absl::string_view id);
+// `set` with the two views added (1 h and 1 d, no dimensions, measure entities). A set that
+// declares either id itself is refused, naming it.
+absl::StatusOr<ViewSetSpec> WithFeedQualityViews(ViewSetSpec set);
+
 // The hex SHA-256 of the RFC 8785 JSON of everything that decides a view's output (ADR 0016
 // §1): the set's time parameters and guard, the view's window, dimensions and measures — never
 // its key, partitions or epoch. Contracts carry it, so a changed definition stops a stream.

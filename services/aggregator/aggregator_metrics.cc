@@ -54,6 +54,13 @@ AggregatorMetrics::AggregatorMetrics()
                         "Now minus the newest event time a city's node accepted, as its feed "
                         "quality last reported (per city and dataset)")
                     .Register(*registry_);
+  entities_ = &BuildGauge()
+                   .Name("polder_aggregator_city_entities_reporting")
+                   .Help(
+                       "Distinct units (sensors, vehicles) that reported in a city's newest "
+                       "closed hour or day, as its entities view published them (perturbed); no "
+                       "series while withheld (per city, dataset and window)")
+                   .Register(*registry_);
   api_requests_ = &BuildCounter()
                        .Name("polder_aggregator_api_requests_total")
                        .Help("Read API requests answered, by route pattern, method and status")
@@ -105,10 +112,18 @@ void AggregatorMetrics::SetFigures(const AggregatorJob::Figures& figures) {
 void AggregatorMetrics::SetFeedQuality(const std::map<std::string, nlohmann::json>& feed_quality) {
   for (const auto& [key, q] : feed_quality) {
     const std::vector<std::string> parts = absl::StrSplit(key, absl::MaxSplits('/', 1));
-    if (parts.size() != 2 || !q.is_object() || !q.contains("freshness_seconds") ||
-        !q["freshness_seconds"].is_number()) {
-      continue;
+    if (parts.size() != 2 || !q.is_object()) continue;
+    for (const char* window : {"hour", "day"}) {
+      const prometheus::Labels labels = {
+          {"city", parts[0]}, {"dataset", parts[1]}, {"window", window}};
+      const nlohmann::json e = q.value(absl::StrCat("entities_", window), nlohmann::json());
+      if (e.is_object() && e.contains("value") && e["value"].is_number()) {
+        entities_->Add(labels).Set(e["value"].get<double>());
+      } else if (entities_->Has(labels)) {
+        entities_->Remove(&entities_->Add(labels));  // withheld now: no stale value
+      }
     }
+    if (!q.contains("freshness_seconds") || !q["freshness_seconds"].is_number()) continue;
     freshness_->Add({{"city", parts[0]}, {"dataset", parts[1]}})
         .Set(q["freshness_seconds"].get<double>());
   }

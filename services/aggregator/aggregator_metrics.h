@@ -14,6 +14,8 @@
 //   polder_aggregator_latest_window_start_seconds{dataset,view}  newest window with a figure
 //   polder_aggregator_city_freshness_seconds{city,dataset}       now − the newest event time the
 //                                                          city's node accepted (feed quality)
+//   polder_aggregator_city_entities_reporting{city,dataset,window}  units reporting in the newest
+//                                                          closed hour/day, as published
 //   polder_aggregator_api_requests_total{route,method,code}, polder_aggregator_api_request_seconds
 //   polder_http_connections_total{listener,outcome}, polder_http_open_connections{listener}
 #ifndef POLDER_SERVICES_AGGREGATOR_AGGREGATOR_METRICS_H_
@@ -65,6 +67,7 @@ class AggregatorMetrics {
   prometheus::Family<prometheus::Gauge>* windows_;
   prometheus::Family<prometheus::Gauge>* latest_;
   prometheus::Family<prometheus::Gauge>* freshness_;
+  prometheus::Family<prometheus::Gauge>* entities_;
   prometheus::Family<prometheus::Counter>* api_requests_;
   prometheus::Family<prometheus::Histogram>* api_seconds_;
 };

@@ -37,6 +37,34 @@ void FeedQualityTracker::SetLate(const std::string& dataset, int64_t late) {
   if (it != counts_.end()) it->second.late = late;
 }
 
+void FeedQualityTracker::SetEntities(const std::string& dataset, const std::string& view,
+                                     const views::FeedFigure& figure) {
+  absl::MutexLock lock(&mu_);
+  auto it = counts_.find(dataset);
+  if (it == counts_.end()) return;
+  if (view == views::kEntitiesHourView) it->second.entities_hour = figure;
+  if (view == views::kEntitiesDayView) it->second.entities_day = figure;
+}
+
+namespace {
+
+void SetEntitiesReporting(const views::FeedFigure& f, fv1::EntitiesReporting* out) {
+  views::SetProtoTime(f.window.start, out->mutable_window_start());
+  views::SetProtoTime(f.window.end, out->mutable_window_end());
+  if (f.value.has_value()) out->set_value(*f.value);
+  out->set_perturbed(f.perturbed);
+}
+
+nlohmann::json EntitiesJson(const fv1::EntitiesReporting& e) {
+  return {{"window_start", views::FormatInstant(views::TimeFromProto(e.window_start()))},
+          {"window_end", views::FormatInstant(views::TimeFromProto(e.window_end()))},
+          {"value", e.has_value() ? nlohmann::json(e.value()) : nlohmann::json()},
+          {"withheld", !e.has_value()},
+          {"perturbed", e.perturbed()}};
+}
+
+}  // namespace
+
 std::optional<fv1::FeedQuality> FeedQualityTracker::Snapshot(const std::string& dataset,
                                                              absl::Time now) const {
   absl::MutexLock lock(&mu_);
@@ -54,6 +82,8 @@ std::optional<fv1::FeedQuality> FeedQualityTracker::Snapshot(const std::string& 
   q.set_records_accepted(c.accepted);
   q.set_records_rejected(c.rejected);
   if (c.late.has_value()) q.set_records_late(*c.late);
+  if (c.entities_hour) SetEntitiesReporting(*c.entities_hour, q.mutable_entities_hour());
+  if (c.entities_day) SetEntitiesReporting(*c.entities_day, q.mutable_entities_day());
   return q;
 }
 
@@ -72,6 +102,8 @@ nlohmann::json FeedQualityTracker::ToJson(const fv1::FeedQuality& q) {
   if (q.has_newest_event_time()) j["newest_event_time"] = instant(q.newest_event_time());
   if (q.has_freshness_seconds()) j["freshness_seconds"] = q.freshness_seconds();
   if (q.has_records_late()) j["records_late"] = q.records_late();
+  j["entities_hour"] = q.has_entities_hour() ? EntitiesJson(q.entities_hour()) : nlohmann::json();
+  j["entities_day"] = q.has_entities_day() ? EntitiesJson(q.entities_day()) : nlohmann::json();
   return j;
 }
 

@@ -1,7 +1,8 @@
 // Feed quality per dataset (ADR 0018 §6), measured by the node since it started: the newest
 // event time accepted at ingest (freshness), records accepted and refused by validation, and
-// records that arrived after their view window closed. Offered to contract holders (ListDatasets,
-// stream heartbeats) and written to `_polder.feed-quality`. Thread-safe.
+// records that arrived after their view window closed, and entities reporting — what the
+// dataset's entities views published for the newest closed hour and day. Offered to contract
+// holders (ListDatasets, stream heartbeats) and written to `_polder.feed-quality`. Thread-safe.
 #ifndef POLDER_SERVICES_NODE_FEED_QUALITY_H_
 #define POLDER_SERVICES_NODE_FEED_QUALITY_H_
 
@@ -14,6 +15,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/views/changelog.h"
 #include "nlohmann/json.hpp"
 #include "proto/polder/federation/v1/federation.pb.h"
 
@@ -31,6 +33,10 @@ class FeedQualityTracker {
   void Rejected(const std::string& dataset, int64_t records);
   // The dataset's views' late records so far (absolute; the views subsystem's count).
   void SetLate(const std::string& dataset, int64_t late);
+  // What a feed-quality view (views::kEntitiesHourView or kEntitiesDayView) of the dataset
+  // published for its newest closed window; other view ids are ignored.
+  void SetEntities(const std::string& dataset, const std::string& view,
+                   const views::FeedFigure& figure);
 
   // The dataset's feed quality at `now`; nullopt for a dataset that is not the node's.
   std::optional<federation::v1::FeedQuality> Snapshot(const std::string& dataset,
@@ -45,6 +51,7 @@ class FeedQualityTracker {
     int64_t accepted = 0;
     int64_t rejected = 0;
     std::optional<int64_t> late;
+    std::optional<views::FeedFigure> entities_hour, entities_day;
   };
   const absl::Time since_;
   mutable absl::Mutex mu_;

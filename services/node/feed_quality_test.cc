@@ -40,6 +40,34 @@ TEST(FeedQualityTest, FreshnessCountsAndLateRecordsPerDataset) {
   EXPECT_EQ(j["newest_event_time"], "2026-12-05T09:50:00Z");
   EXPECT_EQ(j["records_rejected"], 4);
   EXPECT_TRUE(FeedQualityTracker::ToJson(*empty)["freshness_seconds"].is_null());
+  EXPECT_TRUE(j["entities_hour"].is_null()) << "no entities view closed yet";
+}
+
+// Entities reporting: what the entities views published, as published — a perturbed value, or
+// withheld (never 0, which means no unit reported).
+TEST(FeedQualityTest, EntitiesReportingIsWhatTheViewsPublished) {
+  FeedQualityTracker t({"mobility.bike-counts"}, At(9, 0));
+  t.SetEntities("mobility.bike-counts", "entities-hour",
+                views::FeedFigure{views::Window{At(9, 0), At(10, 0)}, 27.0, true});
+  t.SetEntities(
+      "mobility.bike-counts", "entities-day",
+      views::FeedFigure{views::Window{At(0, 0), At(0, 0) + absl::Hours(24)}, std::nullopt, false});
+  t.SetEntities("mobility.bike-counts", "quarter", views::FeedFigure{});     // not feed quality
+  t.SetEntities("parking.occupancy", "entities-hour", views::FeedFigure{});  // not the node's
+  std::optional<federation::v1::FeedQuality> q = t.Snapshot("mobility.bike-counts", At(10, 1));
+  ASSERT_TRUE(q.has_value());
+  ASSERT_TRUE(q->has_entities_hour());
+  EXPECT_EQ(q->entities_hour().value(), 27);
+  EXPECT_TRUE(q->entities_hour().perturbed());
+  EXPECT_EQ(q->entities_hour().window_start().seconds(), absl::ToUnixSeconds(At(9, 0)));
+  ASSERT_TRUE(q->has_entities_day());
+  EXPECT_FALSE(q->entities_day().has_value()) << "withheld";
+  const nlohmann::json j = FeedQualityTracker::ToJson(*q);
+  EXPECT_EQ(j["entities_hour"]["value"], 27.0);
+  EXPECT_EQ(j["entities_hour"]["window_end"], "2026-12-05T10:00:00Z");
+  EXPECT_TRUE(j["entities_day"]["value"].is_null());
+  EXPECT_EQ(j["entities_day"]["withheld"], true);
+  EXPECT_FALSE(t.Snapshot("parking.occupancy", At(10, 1)).has_value());
 }
 
 }  // namespace

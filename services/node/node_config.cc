@@ -311,6 +311,15 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
     absl::Status valid = views::ValidateViewSet(c.peer_id, set);
     doc.root().Check(valid.ok(), "views", valid.message());
   }
+  // Feed quality's entities views join every set (ADR 0018 §6).
+  for (views::ViewSetSpec& set : c.views) {
+    absl::StatusOr<views::ViewSetSpec> with = views::WithFeedQualityViews(set);
+    doc.root().Check(with.ok(), "views", with.status().message());
+    if (!with.ok()) continue;
+    absl::Status valid = views::ValidateViewSet(c.peer_id, *with);
+    doc.root().Check(valid.ok(), "views", valid.message());
+    if (valid.ok()) set = *std::move(with);
+  }
   for (const IngestIdentity& id : c.identities) {
     for (const std::string& ds : id.datasets) {
       doc.root().Check(

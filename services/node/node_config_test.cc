@@ -234,10 +234,19 @@ TEST(NodeConfigTest, ViewSetsOfOwnDatasetsWithTheirDefaultsAndMistakesNamed) {
   EXPECT_EQ(set.idle_timeout, absl::Minutes(30)) << "defaults kept";
   EXPECT_EQ(set.guard.k, 10);
   EXPECT_EQ(set.guard.ptable.d, 6);
-  ASSERT_EQ(set.views.size(), 2u);
+  ASSERT_EQ(set.views.size(), 4u) << "the two declared and feed quality's entities views";
   EXPECT_EQ(set.views[0].group_by.size(), 2u);
   EXPECT_EQ(set.views[1].window, views::WindowSize::kDay);
   EXPECT_EQ(set.views[1].epoch, "1");
+  EXPECT_EQ(set.views[2].id, "entities-hour");
+  EXPECT_EQ(set.views[2].window, views::WindowSize::kHour);
+  EXPECT_EQ(set.views[3].id, "entities-day");
+  EXPECT_EQ(set.views[3].window, views::WindowSize::kDay);
+  for (int v : {2, 3}) {
+    EXPECT_TRUE(set.views[v].group_by.empty());
+    ASSERT_EQ(set.views[v].measures.size(), 1u);
+    EXPECT_EQ(set.views[v].measures[0].Name(), "entities");
+  }
 
   auto refused = [&](const std::string& from, const std::string& to, const std::string& why) {
     EXPECT_THAT(ParseNodeConfig(Replace(views, from, to), "node.yaml"),
@@ -253,6 +262,9 @@ TEST(NodeConfigTest, ViewSetsOfOwnDatasetsWithTheirDefaultsAndMistakesNamed) {
   refused("guard: {k: 10}", "guard: {v: 1.5}", "cannot be reached");
   refused("id: day-city", "id: quarter-municipality", "declared twice");
   refused("    grace: 10m", "    grace: 10m\n    colour: blue", "views[0].colour");
+  refused("id: day-city", "id: entities-day", "view id 'entities-day' is reserved");
+  refused("measures: [count]\n      - id: day", "measures: [count, entities]\n      - id: day",
+          "entities counts distinct units");
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
+#include "common/views/spec.h"
 #include "tests/aggregator/aggregator_fixture.h"
 
 namespace polder {
@@ -108,7 +109,7 @@ class NationalE2eTest : public AggregatorFixture {
 
   // The value a city published for the window starting at `start` (its own cluster's view
   // topic), or -1 until its cell and close record are there.
-  double Published(const std::string& city, absl::Time start) {
+  double Published(const std::string& city, absl::Time start, const std::string& view = kCityView) {
     kafka::ConsumerOptions o;
     o.client = ClientOptions();
     o.client.bootstrap_servers = Bootstrap(city);
@@ -116,7 +117,7 @@ class NationalE2eTest : public AggregatorFixture {
     double value = -1;
     bool closed = false;
     (void)kafka::ReadToEnd(
-        clients, o, views::ViewTopic(city, kBikes, kCityView), 0, 0, absl::Seconds(10),
+        clients, o, views::ViewTopic(city, kBikes, view), 0, 0, absl::Seconds(10),
         [&](const kafka::ConsumedRecord& r) -> absl::Status {
           absl::StatusOr<wire::Frame> f = wire::Decode(r.value);
           if (!f.ok()) return f.status();
@@ -152,14 +153,17 @@ TEST_F(NationalE2eTest, ThreeCitiesViewsBecomeNationalFiguresWithALateCitysRevis
   const absl::Time now = absl::Now();
   const absl::Time quarter = absl::FromUnixSeconds(absl::ToUnixSeconds(now) / 900 * 900);
   const absl::Time window = quarter - absl::Minutes(15);  // closed by the records at `now`
+  const absl::Time hour = absl::FromUnixSeconds(absl::ToUnixSeconds(now) / 3600 * 3600);
 
-  // Each city: counts in the previous quarter, then one at `now` moves its watermark past it.
+  // Each city: counts in the previous hour (closed for feed quality's entities reporting) and
+  // the previous quarter, then one at `now` moves its watermark past both.
   std::map<std::string, std::unique_ptr<ServiceProcess>> nodes;
   std::map<std::string, std::string> hashes;
   for (const City& c : cities_in_test_) {
     nodes[c.name] = StartCity(c.name);
     ASSERT_NE(nodes[c.name], nullptr);
     hashes[c.name] = DefinitionHash(*nodes[c.name]);
+    PublishAt(*nodes[c.name], c, hour - absl::Minutes(55), c.name + "-h");
     PublishAt(*nodes[c.name], c, window + absl::Minutes(5), c.name + "-q");
     PublishAt(*nodes[c.name], c, now, c.name + "-now");
   }
@@ -316,8 +320,9 @@ TEST_F(NationalE2eTest, ThreeCitiesViewsBecomeNationalFiguresWithALateCitysRevis
       ASSERT_TRUE(stub->ListDatasets(&ctx, {}, &list).ok());
       if (std::string(who) == "national") {
         ASSERT_EQ(list.datasets_size(), 1) << c.name;
-        EXPECT_EQ(list.datasets(0).feed_quality().records_accepted(), 18) << c.name;
+        EXPECT_EQ(list.datasets(0).feed_quality().records_accepted(), 27) << c.name;
         EXPECT_TRUE(list.datasets(0).feed_quality().has_freshness_seconds()) << c.name;
+        EXPECT_TRUE(list.datasets(0).feed_quality().has_entities_hour()) << c.name;
       } else {
         EXPECT_EQ(list.datasets_size(), 0) << who << " holds no contract of " << c.name;
       }
@@ -328,7 +333,10 @@ TEST_F(NationalE2eTest, ThreeCitiesViewsBecomeNationalFiguresWithALateCitysRevis
     if (!quality.is_object() || !quality.contains("feed_quality")) return 0;
     int n = 0;
     for (const json& q : quality["feed_quality"]) {
-      n += q["feed_quality"].is_object() && q["feed_quality"]["records_accepted"] == 18 ? 1 : 0;
+      n += q["feed_quality"].is_object() && q["feed_quality"]["records_accepted"] == 27 &&
+                   q["feed_quality"]["entities_hour"].is_object()
+               ? 1
+               : 0;
     }
     return n;
   };
@@ -340,12 +348,24 @@ TEST_F(NationalE2eTest, ThreeCitiesViewsBecomeNationalFiguresWithALateCitysRevis
   for (const json& q : quality["feed_quality"]) {
     EXPECT_FALSE(q["feed_quality"]["freshness_seconds"].is_null()) << q.dump();
     EXPECT_EQ(q["feed_quality"]["records_rejected"], 0) << q.dump();
+    // Entities reporting: the nine counters of the previous hour, as the city's entities-hour
+    // view published them (perturbed) on its own cluster — the national cluster has no copy.
+    const json& entities = q["feed_quality"]["entities_hour"];
+    EXPECT_EQ(entities["window_start"], views::FormatInstant(hour - absl::Hours(1))) << q.dump();
+    const double own =
+        Published(q["city"].get<std::string>(), hour - absl::Hours(1), views::kEntitiesHourView);
+    ASSERT_GT(own, 0) << q.dump();
+    EXPECT_EQ(entities["value"], own) << q.dump();
+    EXPECT_EQ(entities["perturbed"], true) << q.dump();
   }
   // And for monitoring: per city on the aggregator's /metrics and /statusz.
   const std::string metrics = Ops(*aggregator, "/metrics");
   for (const City& c : cities_in_test_) {
     EXPECT_THAT(metrics, HasSubstr(absl::StrCat("polder_aggregator_city_freshness_seconds{city=\"",
                                                 c.name, "\",dataset=\"", kBikes, "\"}")));
+    EXPECT_THAT(metrics,
+                HasSubstr(absl::StrCat("polder_aggregator_city_entities_reporting{city=\"", c.name,
+                                       "\",dataset=\"", kBikes, "\",window=\"hour\"}")));
   }
   const json statusz_quality = Statusz(*aggregator)["feed_quality"];
   for (const City& c : cities_in_test_) {

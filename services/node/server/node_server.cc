@@ -104,10 +104,16 @@ absl::Status NodeServer::Build(kafka::ClientFactory& kafka, Hooks hooks) {
   });
   upkeep_.Add("health", absl::Milliseconds(500),
               [this] { ingest_->SetServing(readiness_.Ready()); });
-  // Feed quality: the views' late records follow each second; the topic gets it every 10 s.
+  // Feed quality: the views' late records and entities reporting follow each second; the topic
+  // gets it every 10 s.
   upkeep_.Add("late records", absl::Seconds(1), [this] {
     if (views_ == nullptr) return;
     for (const auto& [dataset, late] : views_->LateRecords()) feed_quality_->SetLate(dataset, late);
+    for (const auto& [dataset, figures] : views_->FeedFigures()) {
+      for (const auto& [view, figure] : figures) {
+        feed_quality_->SetEntities(dataset, view, figure);
+      }
+    }
   });
   upkeep_.Add("feed quality", absl::Seconds(10), [this] { PublishFeedQuality(); });
   upkeep_.Start();

@@ -31,6 +31,7 @@ ViewJob::Stats Sum(const ViewJob::Stats& a, const ViewJob::Stats& b) {
   s.gate.c2_violations += b.gate.c2_violations;
   s.gate.c3_violations += b.gate.c3_violations;
   s.gate.lps += b.gate.lps;
+  for (const auto& [view, figure] : b.feed) s.feed[view] = figure;  // b is the later job
   return s;
 }
 
@@ -230,6 +231,16 @@ std::map<std::string, int64_t> ViewsSubsystem::LateRecords() const {
   for (const std::unique_ptr<Set>& set : sets_) {
     absl::MutexLock lock(&set->mu);
     out[set->spec.dataset] += Sum(set->ended, set->stats).late;
+  }
+  return out;
+}
+
+std::map<std::string, std::map<std::string, views::FeedFigure>> ViewsSubsystem::FeedFigures()
+    const {
+  std::map<std::string, std::map<std::string, views::FeedFigure>> out;
+  for (const std::unique_ptr<Set>& set : sets_) {
+    absl::MutexLock lock(&set->mu);
+    out[set->spec.dataset] = Sum(set->ended, set->stats).feed;
   }
   return out;
 }

@@ -45,6 +45,8 @@ class ViewsSubsystem {
   nlohmann::json Status() const;
   // Records whose window had closed, per dataset, since start (feed quality).
   std::map<std::string, int64_t> LateRecords() const;
+  // Per dataset, per feed-quality view: what it published for its newest closed window.
+  std::map<std::string, std::map<std::string, views::FeedFigure>> FeedFigures() const;
   void Export(NodeMetrics* metrics) const;
 
  private:

@@ -162,6 +162,11 @@ absl::Status ViewJob::Recover() {
   }
   for (auto& [id, entry] : restored.gate) gate_->Restore(id, std::move(entry));
   for (auto& [key, pair] : restored.map_pairs) gate_->RestorePair(std::move(pair));
+  for (const views::ViewSpec& v : spec.views) {
+    auto f = restored.feed.find(v.id);
+    if (views::IsFeedQualityView(v.id) && f != restored.feed.end()) feed_[v.id] = f->second;
+  }
+  stats_.feed = feed_;
   if (restored.has_progress) {
     engine_->Restore(restored.watermark, restored.clocks, restored.positions,
                      std::move(restored.cells), now);
@@ -439,6 +444,12 @@ absl::Status ViewJob::Commit() {
     return Prepend(report.status(),
                    absl::StrCat("views of ", options_.spec.dataset, ": publication gate: "));
   }
+  const std::map<std::string, views::FeedFigure> feed = FeedAfter(closed, published);
+  feed_changed_.clear();
+  for (const auto& [view, figure] : feed) {
+    auto it = feed_.find(view);
+    if (it == feed_.end() || !(it->second == figure)) feed_changed_.push_back({view, figure});
+  }
   std::vector<views::MapPair> pairs_gone;
   const std::vector<views::CellId> forgotten = gate_->Forget(engine_->watermark(), &pairs_gone);
   const std::vector<views::MapPair> pairs_new = gate_->TakeNewPairs();
@@ -452,6 +463,8 @@ absl::Status ViewJob::Commit() {
   }
   ++stats_.commits;
   stats_.cells += static_cast<int64_t>(closed.size());
+  feed_ = feed;
+  stats_.feed = feed_;
   for (size_t v = 0; v < closed_through_.size(); ++v) {
     closed_through_[v] = std::max(closed_through_[v], ClosedThrough(options_.spec.views[v]));
   }
@@ -468,6 +481,35 @@ absl::Status ViewJob::Commit() {
   dirty_ = false;
   meta_pending_ = false;
   return absl::OkStatus();
+}
+
+std::map<std::string, views::FeedFigure> ViewJob::FeedAfter(
+    const std::vector<views::ClosedCell>& closed,
+    const std::vector<views::PublishedCell>& published) const {
+  std::map<std::string, views::FeedFigure> feed = feed_;
+  const views::ViewSetSpec& spec = options_.spec;
+  for (size_t i = 0; i < closed.size(); ++i) {
+    const views::ViewSpec& view = spec.views[closed[i].id.view];
+    if (!views::IsFeedQualityView(view.id) || published[i].measures.empty()) continue;
+    auto it = feed.find(view.id);
+    if (it != feed.end() && it->second.window.start > closed[i].cell.window.start) continue;
+    const views::PublishedMeasure& m = published[i].measures[0];
+    feed[view.id] = views::FeedFigure{closed[i].cell.window, m.value, m.perturbed};
+  }
+  // A closed window without a cell had no unit reporting: 0 (what its missing cell tells any
+  // reader of the view anyway) — once the view published a cell (before that, nothing was
+  // reported at all), and not for windows before a view joined the set.
+  for (const views::ViewSpec& view : spec.views) {
+    if (!views::IsFeedQualityView(view.id) || feed.count(view.id) == 0) continue;
+    const absl::Time through = ClosedThrough(view);
+    if (through == absl::InfinitePast()) continue;
+    const views::Window newest = clock_->WindowOf(view.window, through - absl::Nanoseconds(1));
+    auto since = coverage_.find(view.id);
+    if (since != coverage_.end() && since->second > newest.start) continue;
+    views::FeedFigure& figure = feed[view.id];
+    if (figure.window.start < newest.start) figure = views::FeedFigure{newest, 0.0, false};
+  }
+  return feed;
 }
 
 absl::Time ViewJob::ClosedThrough(const views::ViewSpec& view) const {
@@ -613,6 +655,8 @@ absl::Status ViewJob::Fill(const std::vector<views::ClosedCell>& closed,
   // forgotten in the same commit is written and deleted in order).
   for (const views::MapPair& pair : pairs_new) send_state(views::EncodeMapPair(pair, true));
   for (const views::MapPair& pair : pairs_gone) send_state(views::EncodeMapPair(pair, false));
+  for (const auto& [view, figure] : feed_changed_)
+    send_state(views::EncodeFeedFigure(view, figure));
   for (const views::CellId& id : engine_->TakeDirty()) {
     auto it = engine_->open_cells().find(id);
     send_state(

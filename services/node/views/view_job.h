@@ -93,6 +93,9 @@ class ViewJob {
     absl::Time watermark = absl::InfinitePast();
     // The publication gate (ADR 0016 §10): counted since start; violations alert on /statusz.
     views::Gate::Report gate;
+    // Feed quality's entities reporting (ADR 0018 §6): per feed-quality view (spec.h) what it
+    // published for its newest closed window, as committed (restored from the changelog).
+    std::map<std::string, views::FeedFigure> feed;
   };
 
   // Recovers (see above). FAILED_PRECONDITION when the changelog was written with another key
@@ -173,6 +176,13 @@ class ViewJob {
   std::map<std::pair<std::string, int32_t>, views::RecordRun> runs_;
   std::vector<views::RecordRun> finished_runs_;
   std::vector<std::string> finished_run_kinds_;
+  // Feed figures as committed, and those the commit under way changes (written by Fill).
+  std::map<std::string, views::FeedFigure> feed_;
+  std::vector<std::pair<std::string, views::FeedFigure>> feed_changed_;
+  // The feed figures after `closed` (guarded and gated as `published`) is committed.
+  std::map<std::string, views::FeedFigure> FeedAfter(
+      const std::vector<views::ClosedCell>& closed,
+      const std::vector<views::PublishedCell>& published) const;
   bool dirty_ = false;
   bool meta_pending_ = false;  // the changelog's meta is missing or lacks a view
   int64_t emitting_commits_ = 0;

@@ -415,6 +415,66 @@ TEST_F(ViewJobTest, TheGateRemembersTheDayAcrossARestart) {
   EXPECT_EQ(job->stats().gate.c3_violations, 0);
 }
 
+// Feed quality's entities reporting (ADR 0018 §6): the entities views' newest closed window and
+// what was published for it — perturbed, withheld below k, 0 for a window nobody reported in —
+// committed with the cells and restored after a restart.
+TEST_F(ViewJobTest, EntitiesReportingIsWhatTheEntitiesViewsPublishedAndSurvivesARestart) {
+  ASSERT_OK_AND_ASSIGN(spec_, views::WithFeedQualityViews(spec_));
+  for (const char* view : {views::kEntitiesHourView, views::kEntitiesDayView}) {
+    ASSERT_OK(kafka_.CreateTopic({views::ViewTopic("groningen", kDataset, view), 1}));
+  }
+  std::unique_ptr<ViewJob> job = StartJob();
+  ASSERT_NE(job, nullptr);
+  for (int i = 0; i < 6; ++i) Produce(absl::StrCat("c", i), At(10, 10), 100 * i, i % 2);
+  Produce("c0", At(10, 50), 7, 0);  // one of the six again: six sensors in the hour
+  Drain(*job);
+  EXPECT_TRUE(job->stats().feed.empty()) << "no entities window closed yet";
+  Produce("c0", At(11, 10), 1, 0);
+  Produce("c1", At(11, 10), 1, 1);
+  Drain(*job);  // W = 11:05: the 10:00 hour closes
+  const auto hour = Cells(views::kEntitiesHourView);
+  ASSERT_EQ(hour.size(), 1u);
+  const vv1::AggregateCell& ten = hour.begin()->second;
+  ASSERT_EQ(ten.measures_size(), 1);
+  EXPECT_EQ(ten.measures(0).name(), "entities");
+  ASSERT_TRUE(ten.measures(0).has_value());
+  ASSERT_OK_AND_ASSIGN(views::PTable table, views::PTable::Build(spec_.guard.ptable));
+  ASSERT_TRUE(table.CanPublish(6, static_cast<int64_t>(ten.measures(0).value())))
+      << "six sensors, however much they counted";
+  ASSERT_EQ(job->stats().feed.count(views::kEntitiesHourView), 1u);
+  views::FeedFigure f = job->stats().feed.at(views::kEntitiesHourView);
+  EXPECT_EQ(f.window.start, At(10, 0));
+  EXPECT_EQ(f.window.end, At(11, 0));
+  ASSERT_TRUE(f.value.has_value());
+  EXPECT_EQ(*f.value, ten.measures(0).value()) << "what the view published";
+  EXPECT_TRUE(f.perturbed);
+  EXPECT_EQ(job->stats().feed.count(views::kEntitiesDayView), 0u) << "the day is open";
+
+  now_ = At(12, 30);  // records may lead the clock by 5 min at most
+  Produce("c0", At(12, 10), 1, 0);
+  Produce("c1", At(12, 10), 1, 1);
+  Drain(*job);  // the 11:00 hour closes with two sensors: withheld
+  f = job->stats().feed.at(views::kEntitiesHourView);
+  EXPECT_EQ(f.window.start, At(11, 0));
+  EXPECT_FALSE(f.value.has_value()) << "two sensors are below k";
+  job.reset();
+
+  now_ = At(14, 30);
+  job = StartJob();
+  ASSERT_NE(job, nullptr);
+  f = job->stats().feed.at(views::kEntitiesHourView);
+  EXPECT_EQ(f.window.start, At(11, 0)) << "restored from the changelog";
+  EXPECT_FALSE(f.value.has_value());
+  Produce("c0", At(14, 10), 1, 0);
+  Produce("c1", At(14, 10), 1, 1);
+  Drain(*job);  // W = 14:05: 12:00 (two sensors) and 13:00 (none) close
+  f = job->stats().feed.at(views::kEntitiesHourView);
+  EXPECT_EQ(f.window.start, At(13, 0));
+  ASSERT_TRUE(f.value.has_value()) << "nobody reported: 0, exactly";
+  EXPECT_EQ(*f.value, 0);
+  EXPECT_FALSE(f.perturbed);
+}
+
 // Close records (ADR 0018 §2): after the cells of every window that closed with cells, one
 // record with their number; the newest closed window gets a record with 0 cells when it had
 // none; closed_through covers the empty windows between. Exactly once across a restart.
