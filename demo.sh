@@ -453,13 +453,18 @@ try:
     listed = json.load(sys.stdin)["feed_quality"]
 except (ValueError, KeyError):
     listed = []
-print("\n%-12s %-22s %-12s %-10s %-9s %s" % ("FEED", "DATASET", "FRESHNESS s", "ACCEPTED", "REFUSED", "LATE (as each city reports it to its contract holders)"))
+print("\n%-12s %-22s %-12s %-10s %-9s %-6s %s" % ("FEED", "DATASET", "FRESHNESS s", "ACCEPTED", "REFUSED", "LATE", "UNITS LAST HOUR / DAY (guarded; as each city reports it to its contract holders)"))
+def units(e):
+    if not e:
+        return "-"
+    return "withheld" if e.get("withheld") else "%g" % e["value"]
 for e in listed:
     q = e["feed_quality"] or {}
     fresh = q.get("freshness_seconds")
-    print("%-12s %-22s %-12s %-10s %-9s %s" % (e["city"], e["dataset"],
+    print("%-12s %-22s %-12s %-10s %-9s %-6s %s / %s" % (e["city"], e["dataset"],
           "-" if fresh is None else "%.0f" % fresh, q.get("records_accepted", "-"),
-          q.get("records_rejected", "-"), "-" if q.get("records_late") is None else q["records_late"]))'
+          q.get("records_rejected", "-"), "-" if q.get("records_late") is None else q["records_late"],
+          units(q.get("entities_hour")), units(q.get("entities_day"))))'
 }
 national_complete() {  # a national figure built from all three cities' views
   read -r dataset view <<<"$national_view"

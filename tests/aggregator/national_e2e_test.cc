@@ -6,9 +6,12 @@
 // late — its mirror lags past the national deadline — so the window closes without Ede (marked
 // incomplete) and Ede's result, once mirrored, revises it. The national cluster holds no raw
 // topic of any city, and the national node's contracts let it read aggregates only (a raw
-// Subscribe under them is refused).
+// Subscribe under them is refused). Feed quality: each city offers its own to contract holders
+// only, the aggregator serves it per city, and entities reporting is what the cities' guarded
+// entities views published — Ede's hour of three counters withheld.
 #include <signal.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
@@ -24,6 +27,7 @@ namespace {
 
 using namespace aggregator_testing;  // NOLINT: the aggregator fixture and its helpers
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kCityView[] = "quarter-municipality";
 
@@ -32,9 +36,12 @@ class NationalE2eTest : public AggregatorFixture {
   struct City {
     std::string name, municipality;
     int count;
+    // Counters in the previous hour: below the guard's k = 5 (Ede) its entities reporting is
+    // withheld. Nine elsewhere (every source partition gets a record, so the watermark moves).
+    int hour_counters;
   };
   const std::vector<City> cities_in_test_ = {
-      {"amersfoort", "GM0307", 20}, {"ede", "GM0228", 30}, {"groningen", "GM0014", 10}};
+      {"amersfoort", "GM0307", 20, 9}, {"ede", "GM0228", 30, 3}, {"groningen", "GM0014", 10, 9}};
 
   static std::string ViewsYaml() {
     return absl::StrCat(
@@ -88,14 +95,15 @@ class NationalE2eTest : public AggregatorFixture {
     return "";
   }
 
-  // Nine counters of `city` count `count` each at `at`, through its ingest (keyed, retried).
+  // `counters` counters of `city` count `count` each at `at`, through its ingest (keyed,
+  // retried).
   void PublishAt(const ServiceProcess& node, const City& city, absl::Time at,
-                 const std::string& tag) {
+                 const std::string& tag, int counters = 9) {
     auto stub = Ingest(node.grpc_port(), true, city.name);
     nv1::PublishRequest req;
     req.set_dataset(kBikes);
     req.set_idempotency_key(tag);
-    for (int i = 0; i < 9; ++i) {
+    for (int i = 0; i < counters; ++i) {
       auto* r = req.add_records();
       r->set_json(absl::StrCat(R"({"counterId":")", city.name, "-counter-", i, R"(","eventTime":")",
                                absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", at, absl::UTCTimeZone()),
@@ -163,7 +171,7 @@ TEST_F(NationalE2eTest, ThreeCitiesViewsBecomeNationalFiguresWithALateCitysRevis
     nodes[c.name] = StartCity(c.name);
     ASSERT_NE(nodes[c.name], nullptr);
     hashes[c.name] = DefinitionHash(*nodes[c.name]);
-    PublishAt(*nodes[c.name], c, hour - absl::Minutes(55), c.name + "-h");
+    PublishAt(*nodes[c.name], c, hour - absl::Minutes(55), c.name + "-h", c.hour_counters);
     PublishAt(*nodes[c.name], c, window + absl::Minutes(5), c.name + "-q");
     PublishAt(*nodes[c.name], c, now, c.name + "-now");
   }
@@ -320,7 +328,8 @@ TEST_F(NationalE2eTest, ThreeCitiesViewsBecomeNationalFiguresWithALateCitysRevis
       ASSERT_TRUE(stub->ListDatasets(&ctx, {}, &list).ok());
       if (std::string(who) == "national") {
         ASSERT_EQ(list.datasets_size(), 1) << c.name;
-        EXPECT_EQ(list.datasets(0).feed_quality().records_accepted(), 27) << c.name;
+        EXPECT_EQ(list.datasets(0).feed_quality().records_accepted(), 18 + c.hour_counters)
+            << c.name;
         EXPECT_TRUE(list.datasets(0).feed_quality().has_freshness_seconds()) << c.name;
         EXPECT_TRUE(list.datasets(0).feed_quality().has_entities_hour()) << c.name;
       } else {
@@ -333,10 +342,13 @@ TEST_F(NationalE2eTest, ThreeCitiesViewsBecomeNationalFiguresWithALateCitysRevis
     if (!quality.is_object() || !quality.contains("feed_quality")) return 0;
     int n = 0;
     for (const json& q : quality["feed_quality"]) {
-      n += q["feed_quality"].is_object() && q["feed_quality"]["records_accepted"] == 27 &&
-                   q["feed_quality"]["entities_hour"].is_object()
-               ? 1
-               : 0;
+      const bool accepted_all =
+          q["feed_quality"].is_object() &&
+          std::any_of(cities_in_test_.begin(), cities_in_test_.end(), [&](const City& c) {
+            return q["city"] == c.name &&
+                   q["feed_quality"]["records_accepted"] == 18 + c.hour_counters;
+          });
+      n += accepted_all && q["feed_quality"]["entities_hour"].is_object() ? 1 : 0;
     }
     return n;
   };
@@ -348,24 +360,38 @@ TEST_F(NationalE2eTest, ThreeCitiesViewsBecomeNationalFiguresWithALateCitysRevis
   for (const json& q : quality["feed_quality"]) {
     EXPECT_FALSE(q["feed_quality"]["freshness_seconds"].is_null()) << q.dump();
     EXPECT_EQ(q["feed_quality"]["records_rejected"], 0) << q.dump();
-    // Entities reporting: the nine counters of the previous hour, as the city's entities-hour
-    // view published them (perturbed) on its own cluster — the national cluster has no copy.
+    // Entities reporting: the counters of the previous hour, as the city's entities-hour view
+    // published them on its own cluster (the national cluster has no copy) — nine perturbed,
+    // Ede's three withheld (below k), never shown as a number. (When `window` lies in the
+    // previous hour too, the nine counters of its records are in Ede's hour as well.)
     const json& entities = q["feed_quality"]["entities_hour"];
     EXPECT_EQ(entities["window_start"], views::FormatInstant(hour - absl::Hours(1))) << q.dump();
     const double own =
         Published(q["city"].get<std::string>(), hour - absl::Hours(1), views::kEntitiesHourView);
+    if (q["city"] == "ede" && window >= hour) {
+      EXPECT_EQ(own, -1) << "withheld on Ede's own cluster too";
+      EXPECT_EQ(entities["withheld"], true) << q.dump();
+      EXPECT_TRUE(entities["value"].is_null()) << q.dump();
+      continue;
+    }
     ASSERT_GT(own, 0) << q.dump();
     EXPECT_EQ(entities["value"], own) << q.dump();
     EXPECT_EQ(entities["perturbed"], true) << q.dump();
+    EXPECT_EQ(entities["withheld"], false) << q.dump();
   }
   // And for monitoring: per city on the aggregator's /metrics and /statusz.
   const std::string metrics = Ops(*aggregator, "/metrics");
   for (const City& c : cities_in_test_) {
     EXPECT_THAT(metrics, HasSubstr(absl::StrCat("polder_aggregator_city_freshness_seconds{city=\"",
                                                 c.name, "\",dataset=\"", kBikes, "\"}")));
-    EXPECT_THAT(metrics,
-                HasSubstr(absl::StrCat("polder_aggregator_city_entities_reporting{city=\"", c.name,
-                                       "\",dataset=\"", kBikes, "\",window=\"hour\"}")));
+    const std::string entities =
+        absl::StrCat("polder_aggregator_city_entities_reporting{city=\"", c.name, "\",dataset=\"",
+                     kBikes, "\",window=\"hour\"}");
+    if (c.name == "ede" && window >= hour) {
+      EXPECT_THAT(metrics, Not(HasSubstr(entities))) << "withheld: no series";
+    } else {
+      EXPECT_THAT(metrics, HasSubstr(entities));
+    }
   }
   const json statusz_quality = Statusz(*aggregator)["feed_quality"];
   for (const City& c : cities_in_test_) {
