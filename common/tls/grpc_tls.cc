@@ -5,9 +5,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
 #include <vector>
 
+#include "absl/base/const_init.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/log/log.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
@@ -55,6 +58,16 @@ std::shared_ptr<grpc::experimental::FileWatcherCertificateProvider> Provider(
       static_cast<unsigned int>(absl::ToInt64Seconds(files.refresh_interval)));
 }
 
+// gRPC hands the processor the *connection's* auth context, shared by every call on it, and
+// may run Process for concurrent calls of one connection on different threads
+// (server_auth_filter.cc): adding properties while another call reads them is a data race on
+// the context's array (gRPC asserted `prop->name != nullptr` under a flood of streams on one
+// connection). So every read and write of a context in Process holds this lock, and a
+// connection's identity is added once: later calls find it there and add nothing, so the
+// context never changes after the first call's handler can read it (and does not grow by three
+// properties per call on a long-lived connection).
+ABSL_CONST_INIT absl::Mutex admission_mu(absl::kConstInit);
+
 // Admits each call on the server after IdentityChecker::Check.
 class PeerAdmission : public grpc::AuthMetadataProcessor {
  public:
@@ -65,7 +78,11 @@ class PeerAdmission : public grpc::AuthMetadataProcessor {
 
   grpc::Status Process(const InputMetadata& metadata, grpc::AuthContext* context, OutputMetadata*,
                        OutputMetadata*) override {
-    const std::string chain = PeerChainPem(*context);
+    std::string chain;
+    {
+      absl::MutexLock lock(&admission_mu);
+      chain = PeerChainPem(*context);
+    }
     if (chain.empty() && optional_) {
       if (!token_check_) return grpc::Status::OK;  // no certificate: no identity
       // No certificate: the token decides, before the call takes a thread or is parsed.
@@ -86,10 +103,18 @@ class PeerAdmission : public grpc::AuthMetadataProcessor {
       }
       return ToGrpcStatus(peer.status());
     }
-    context->AddProperty(kPeerIdProperty, peer->peer_id);
-    context->AddProperty(kKeyThumbprintProperty, peer->key_thumbprint);
-    context->AddProperty(kCertSerialProperty, peer->serial_hex);
-    context->SetPeerIdentityPropertyName(kPeerIdProperty);
+    absl::MutexLock lock(&admission_mu);
+    const std::vector<grpc::string_ref> known = context->FindPropertyValues(kPeerIdProperty);
+    if (known.empty()) {
+      context->AddProperty(kPeerIdProperty, peer->peer_id);
+      context->AddProperty(kKeyThumbprintProperty, peer->key_thumbprint);
+      context->AddProperty(kCertSerialProperty, peer->serial_hex);
+      context->SetPeerIdentityPropertyName(kPeerIdProperty);
+    } else if (std::string(known[0].data(), known[0].size()) != peer->peer_id) {
+      // One connection, one certificate: never reached, refused rather than mixed.
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          "the connection was admitted as another peer");
+    }
     return grpc::Status::OK;
   }
 

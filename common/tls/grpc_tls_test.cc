@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -57,11 +58,18 @@ class EchoImpl final : public EchoService::Service {
                     EchoResponse* response) override {
     absl::StatusOr<PeerIdentity> peer = CallPeer(*context);
     if (!peer.ok()) return ToGrpcStatus(peer.status());
+    // How many identities the connection's auth context holds (it is shared by its calls).
+    const size_t identities = context->auth_context()->GetPeerIdentity().size();
+    for (size_t seen = most_identities_.load();
+         identities > seen && !most_identities_.compare_exchange_weak(seen, identities);) {
+    }
     response->set_text(request->text());
     response->set_peer_id(peer->peer_id);
     response->set_client_cert_serial(peer->serial_hex);
     return grpc::Status::OK;
   }
+
+  size_t most_identities() const { return most_identities_.load(); }
 
   grpc::Status Ticks(grpc::ServerContext* context, const TicksRequest* request,
                      grpc::ServerWriter<Tick>* writer) override {
@@ -80,6 +88,7 @@ class EchoImpl final : public EchoService::Service {
 
  private:
   std::shared_ptr<const IdentityChecker> checker_;
+  std::atomic<size_t> most_identities_{0};
 };
 
 class TlsTest : public ::testing::Test {
@@ -167,6 +176,39 @@ TEST_F(TlsTest, ListedPeerIsAdmittedWithItsIdentity) {
   EXPECT_EQ(r.text(), "hallo");
   EXPECT_EQ(r.peer_id(), "amersfoort");
   EXPECT_EQ(r.client_cert_serial(), ParseCertificate(amersfoort.cert_pem)->serial_hex);
+}
+
+// gRPC gives the admission the connection's auth context, shared by all its calls, and admits
+// concurrent calls of one connection on several threads: the identity is added once (not three
+// properties per call, racing with the other calls' reads — which crashed a node under a flood
+// of streams), and every call still sees it.
+TEST_F(TlsTest, ConcurrentCallsOnOneConnectionShareOneAdmittedIdentity) {
+  StartGroningen();
+  KeyAndCert amersfoort = Issue("amersfoort");
+  Admit("amersfoort", amersfoort);
+  ASSERT_OK_AND_ASSIGN(
+      auto creds, MakeChannelCredentials(Client("amersfoort", amersfoort), Checker(), "groningen"));
+  auto stub = Stub(creds);  // one channel: one connection for every call below
+  std::atomic<int> ok{0}, wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 25; ++i) {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+        EchoRequest req;
+        req.set_text("hallo");
+        EchoResponse resp;
+        if (stub->Echo(&ctx, req, &resp).ok()) {
+          ++(resp.peer_id() == "amersfoort" ? ok : wrong);
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 200);
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(service_->most_identities(), 1u) << "one identity per connection, however many calls";
 }
 
 TEST_F(TlsTest, HandshakeRefusesCertificatesThatDoNotChainOrAreOutOfDate) {
