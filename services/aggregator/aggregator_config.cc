@@ -63,9 +63,13 @@ absl::StatusOr<AggregatorConfig> Decode(config::Document& doc) {
       .Optional("replication_factor", &c.replication_factor)
       .Optional("changelog_topic", &c.changelog_topic)
       .Optional("feed_quality_topic", &c.feed_quality_topic)
+      .Optional("feed_quality_interval", &c.feed_quality_interval)
       .Optional("timeout", &c.kafka_timeout)
       .Optional("request_timeout", &c.kafka_request_timeout)
       .Optional("transaction_timeout", &c.transaction_timeout);
+  kafka.Check(
+      c.feed_quality_interval >= absl::Seconds(1) && c.feed_quality_interval <= absl::Hours(1),
+      "feed_quality_interval", "must be between 1s and 1h");
   kafka.Check(absl::StartsWith(c.changelog_topic, "_polder.") && c.changelog_topic.size() <= 249,
               "changelog_topic", "must be an internal topic name starting with _polder.");
   kafka.Check(c.replication_factor >= 1, "replication_factor", "must be at least 1");

@@ -51,6 +51,7 @@ struct AggregatorConfig {
   int32_t replication_factor = 3;  // of the national topics and the changelog it creates
   std::string changelog_topic = "_polder.aggregator.changelog";
   std::string feed_quality_topic = "_polder.feed-quality";  // the national node's
+  absl::Duration feed_quality_interval = absl::Seconds(5);  // how often it is read
   absl::Duration kafka_timeout = absl::Seconds(30);
   absl::Duration kafka_request_timeout = absl::Seconds(10);
   absl::Duration transaction_timeout = absl::Seconds(60);

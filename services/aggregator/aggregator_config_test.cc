@@ -54,6 +54,7 @@ TEST(AggregatorConfigTest, ReadsAFullFileWithItsDefaults) {
   EXPECT_EQ(c.api_client_auth, "none") << "public and read-only by default";
   EXPECT_EQ(c.registry_peer, "registry");
   EXPECT_EQ(c.commit_interval, absl::Seconds(1));
+  EXPECT_EQ(c.feed_quality_interval, absl::Seconds(5));
   EXPECT_EQ(c.api_max_connections_per_source, 64);
   EXPECT_EQ(c.crl_dir, "/etc/polder/crl");
   EXPECT_EQ(c.trust.federation, "nl-smartcity");
@@ -81,6 +82,8 @@ TEST(AggregatorConfigTest, MistakesAreNamedWithTheirKey) {
        "development_mode listens only on loopback"},
       {"address: registry.nl-smartcity.example:7443", "address: registry", "registry.address"},
       {"replication_factor: 3", "replication_factor: 0", "kafka.replication_factor"},
+      {"replication_factor: 3", "replication_factor: 3\n  feed_quality_interval: 500ms",
+       "kafka.feed_quality_interval"},
       {"replication_factor: 3", "replication_factor: 3\n  changelog_topic: national-log",
        "kafka.changelog_topic"},
       {"  crl_dir: /etc/polder/crl\n", "", "crl_dir"},

@@ -139,7 +139,7 @@ absl::Status AggregatorServer::Build() {
 
   // Upkeep: memory freed by bursts goes back, the certificate and directory are re-read.
   upkeep_.Add("memory", absl::Seconds(2), [] { memory::ReturnFreeMemory(); });
-  upkeep_.Add("feed quality", absl::Seconds(5), [this] { RefreshFeedQuality(); });
+  upkeep_.Add("feed quality", config_.feed_quality_interval, [this] { RefreshFeedQuality(); });
   upkeep_.Add("trust files", absl::Seconds(30), [this] {
     if (certificate_ != nullptr) certificate_->Refresh();
     if (directory_ != nullptr) trust::RefreshDirectory(*directory_, config_.trust);

@@ -61,6 +61,7 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
       .Optional("transactional_id", &c.transactional_id)
       .Optional("keys_topic", &c.keys_topic)
       .Optional("feed_quality_topic", &c.feed_quality_topic)
+      .Optional("feed_quality_interval", &c.feed_quality_interval)
       .Optional("internal_replication_factor", &c.internal_replication_factor)
       .Optional("delivery_timeout", &c.delivery_timeout)
       .Optional("transaction_timeout", &c.transaction_timeout)
@@ -68,6 +69,9 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
       .Optional("transaction_spacing", &c.transaction_spacing)
       .Optional("production_replication_factor", &c.production_replication_factor)
       .Optional("production_min_insync_replicas", &c.production_min_insync_replicas);
+  kafka.Check(
+      c.feed_quality_interval >= absl::Seconds(1) && c.feed_quality_interval <= absl::Hours(1),
+      "feed_quality_interval", "must be between 1s and 1h");
   kafka.Check(c.internal_replication_factor >= 1, "internal_replication_factor",
               "must be at least 1");
   kafka.Check(c.kafka_request_timeout <= c.delivery_timeout, "request_timeout",

@@ -112,6 +112,7 @@ struct NodeConfig {
   // Feed quality of this node's datasets and of the datasets it mirrors (ADR 0018 §6),
   // compacted, key <provider>/<dataset>.
   std::string feed_quality_topic = "_polder.feed-quality";
+  absl::Duration feed_quality_interval = absl::Seconds(10);  // how often it is written there
   int32_t internal_replication_factor = 3;
   absl::Duration delivery_timeout = absl::Seconds(20);
   absl::Duration transaction_timeout = absl::Seconds(60);

@@ -69,6 +69,7 @@ TEST(NodeConfigTest, ParsesAFullConfiguration) {
   ASSERT_EQ(c.identities.size(), 2u);
   EXPECT_EQ(c.identities[1].token_file, "/etc/polder/tokens/parking");
   EXPECT_EQ(c.transaction_spacing, absl::Milliseconds(5));
+  EXPECT_EQ(c.feed_quality_interval, absl::Seconds(10));
   EXPECT_TRUE(CheckSizeLimits(c, DeriveSizeLimits(c),
                               {{"groningen.mobility.bike-counts", (1 << 20) + 1024}})
                   .empty());
@@ -101,6 +102,11 @@ TEST(NodeConfigTest, ErrorsNameTheKey) {
   EXPECT_THAT(ParseNodeConfig(Replace(kValid, "  client_ca_file: /etc/polder/ingest-ca.pem\n", ""),
                               "n.yaml"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("ingest.client_ca_file")));
+  EXPECT_THAT(
+      ParseNodeConfig(Replace(kValid, "  bootstrap_servers: kafka-0:9093",
+                              "  bootstrap_servers: kafka-0:9093\n  feed_quality_interval: 0s"),
+                      "n.yaml"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("kafka.feed_quality_interval")));
   EXPECT_THAT(ParseNodeConfig(Replace(kValid, "  peer_id: groningen\n", ""), "n.yaml"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("node.peer_id")));
   EXPECT_THAT(ParseNodeConfig(Replace(kValid, "  state_dir: /var/lib/polder",

@@ -106,7 +106,7 @@ class AggregatorFixture : public FederationFixture {
         "\nregistry:\n  address: localhost:", registry_->grpc_port(),
         "\nkafka:\n  bootstrap_servers: ",
         aggregator_bootstrap_.empty() ? broker().bootstrap_servers() : aggregator_bootstrap_,
-        "\n  replication_factor: 1\n  changelog_topic: ", changelog_,
+        "\n  replication_factor: 1\n  feed_quality_interval: 1s\n  changelog_topic: ", changelog_,
         "\n  timeout: 20s\n  request_timeout: 3s\n  transaction_timeout: 20s\n"
         "  properties:\n    log_level: \"3\"\n",
         "tls:\n  cert_file: ", f.cert_path, "\n  key_file: ", f.key_path,

@@ -77,7 +77,8 @@ class NodeE2eTest : public RegistryE2eTest {
         "kafka:\n  bootstrap_servers: ",
         bootstrap_.empty() ? broker().bootstrap_servers() : bootstrap_,
         "\n  keys_topic: _polder.ingest-keys-", peer_,
-        "\n  internal_replication_factor: 1\n  delivery_timeout: 5s\n  transaction_timeout: 20s\n"
+        "\n  internal_replication_factor: 1\n  feed_quality_interval: 1s\n  delivery_timeout: 5s\n"
+        "  transaction_timeout: 20s\n"
         "  request_timeout: 3s\n  production_replication_factor: 1\n  "
         "production_min_insync_replicas: 1\n"
         "  properties:\n    log_level: \"3\"\n",

@@ -115,7 +115,7 @@ absl::Status NodeServer::Build(kafka::ClientFactory& kafka, Hooks hooks) {
       }
     }
   });
-  upkeep_.Add("feed quality", absl::Seconds(10), [this] { PublishFeedQuality(); });
+  upkeep_.Add("feed quality", config_.feed_quality_interval, [this] { PublishFeedQuality(); });
   upkeep_.Start();
   return absl::OkStatus();
 }
