@@ -81,6 +81,8 @@ const char* Reason(int status) {
       return "Created";
     case 204:
       return "No Content";
+    case 304:
+      return "Not Modified";
     case 400:
       return "Bad Request";
     case 401:
@@ -171,11 +173,12 @@ struct HttpsServer::Route {
   std::regex path;
   Handler handler;
   Gate gate;
+  StreamHandler stream_handler;  // set: a long-lived response (HandleStream)
 };
 
 // One client connection, owned by the loop thread.
 struct HttpsServer::Conn {
-  enum class Phase { kHead, kBody, kHandling, kWriting, kIdle, kLinger };
+  enum class Phase { kHead, kBody, kHandling, kWriting, kIdle, kLinger, kStreaming };
 
   uint64_t id = 0;
   std::string source;
@@ -187,6 +190,11 @@ struct HttpsServer::Conn {
   bool close_after = false;  // close once the response is written
   bool linger = false;       // and discard input briefly before closing
   bool gone = false;         // the client left while its request was handled
+  bool in_order = true;      // in Impl::order and counted in per_source (not a stream)
+  // A stream request: its slot under the stream caps (from the head until closed) and its
+  // sending end.
+  bool stream_slot = false;
+  std::shared_ptr<HttpStream> stream;
 
   // The request in progress.
   size_t head_bytes = 0;
@@ -268,7 +276,7 @@ struct HttpsServer::Impl {
       evutil_closesocket(fd);
       return;
     }
-    if (static_cast<int>(conns.size()) >= o.max_connections && !EvictOldest()) {
+    if (static_cast<int>(conns.size()) - streaming >= o.max_connections && !EvictOldest()) {
       evutil_closesocket(fd);  // every connection is being answered: no room
       return;
     }
@@ -342,6 +350,13 @@ struct HttpsServer::Impl {
     Conn* c = impl->Find(a->id);
     if (c == nullptr) return;
     if (c->phase == Conn::Phase::kHandling) return;  // the handler's answer comes
+    if (c->phase == Conn::Phase::kStreaming) {
+      // A stream's queued output was not taken within write_timeout: a reader that stopped.
+      if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) return;
+      ++impl->stats.slow_streams_closed;
+      impl->Close(c);
+      return;
+    }
     if (c->phase != Conn::Phase::kIdle && c->phase != Conn::Phase::kLinger) ++impl->stats.timed_out;
     impl->Close(c);
   }
@@ -355,7 +370,12 @@ struct HttpsServer::Impl {
   static void OnWrite(bufferevent* bev, void* arg) {
     auto* a = static_cast<TimerArg*>(arg);
     Conn* c = a->impl->Find(a->id);
-    if (c == nullptr || c->phase != Conn::Phase::kWriting) return;
+    if (c == nullptr) return;
+    if (c->phase == Conn::Phase::kStreaming) {
+      if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) evtimer_del(c->timer);
+      return;
+    }
+    if (c->phase != Conn::Phase::kWriting) return;
     if (evbuffer_get_length(bufferevent_get_output(bev)) > 0) return;
     a->impl->Written(c);
   }
@@ -377,8 +397,14 @@ struct HttpsServer::Impl {
 
   void Close(Conn* c) {
     const uint64_t id = c->id;
-    order.erase(c->lru);
-    if (--per_source[c->source] <= 0) per_source.erase(c->source);
+    if (c->in_order) {
+      order.erase(c->lru);
+      if (--per_source[c->source] <= 0) per_source.erase(c->source);
+    } else {
+      --streaming;
+      --stats.open_streams;
+    }
+    ReleaseStream(c);
     if (c->timer != nullptr) {
       void* arg = event_get_callback_arg(c->timer);
       event_free(c->timer);
@@ -412,22 +438,148 @@ struct HttpsServer::Impl {
     }
     const bool keep = !c->close_after && c->requests < server->options_.max_requests_per_connection;
     if (!keep) c->close_after = true;
+    // 204 and 304 carry no body and no length (a 304's length would be the unsent body's).
+    const bool bodiless = r.status == 204 || r.status == 304;
     std::string head = absl::StrCat(
-        "HTTP/1.1 ", r.status, " ", Reason(r.status), "\r\nContent-Type: ", r.content_type,
-        "\r\nContent-Length: ", r.body.size(), "\r\nX-Content-Type-Options: nosniff\r\n");
-    for (const auto& [name, value] : r.headers) {
-      // Handlers set fixed names; a CR or LF in a value would split the response.
-      if (value.find_first_of("\r\n") != std::string::npos) continue;
-      absl::StrAppend(&head, name, ": ", value, "\r\n");
-    }
+        "HTTP/1.1 ", r.status, " ", Reason(r.status), "\r\nContent-Type: ", r.content_type, "\r\n",
+        bodiless ? "" : absl::StrCat("Content-Length: ", r.body.size(), "\r\n"),
+        "X-Content-Type-Options: nosniff\r\n");
+    AppendHeaders(r, &head);
     absl::StrAppend(&head, keep ? "" : "Connection: close\r\n", "\r\n");
     evbuffer* out = bufferevent_get_output(c->bev);
     evbuffer_add(out, head.data(), head.size());
-    evbuffer_add(out, r.body.data(), r.body.size());
+    if (!bodiless) evbuffer_add(out, r.body.data(), r.body.size());
     c->phase = Conn::Phase::kWriting;
     bufferevent_disable(c->bev, EV_READ);
     bufferevent_enable(c->bev, EV_WRITE);
     Arm(c, server->options_.write_timeout);
+  }
+
+  void AppendHeaders(const HttpResponse& r, std::string* head) const {
+    using Headers = std::vector<std::pair<std::string, std::string>>;
+    const Headers& listener = server->options_.response_headers;
+    for (const Headers* list : std::initializer_list<const Headers*>{&listener, &r.headers}) {
+      for (const auto& [name, value] : *list) {
+        // Handlers set fixed names; a CR or LF in a value would split the response.
+        if (value.find_first_of("\r\n") != std::string::npos) continue;
+        absl::StrAppend(head, name, ": ", value, "\r\n");
+      }
+    }
+  }
+
+  // ---- long-lived streams (loop thread unless noted) ----
+
+  // Any thread, under the stream's lock: the loop takes the stream's queued bytes.
+  void MarkDirty(uint64_t id) {
+    {
+      absl::MutexLock lock(&dirty_mu);
+      dirty.push_back(id);
+    }
+    event_active(stream_event, EV_READ, 0);
+  }
+
+  static void OnStreamWakeup(evutil_socket_t, short, void* arg) {
+    Impl* impl = static_cast<Impl*>(arg);
+    std::vector<uint64_t> ids;
+    {
+      absl::MutexLock lock(&impl->dirty_mu);
+      ids.swap(impl->dirty);
+    }
+    for (uint64_t id : ids) {
+      Conn* c = impl->Find(id);
+      if (c != nullptr && c->phase == Conn::Phase::kStreaming) impl->FlushStream(c);
+    }
+  }
+
+  // The handler answered 200: the head, the body as the first chunk, then what was sent.
+  void StartStream(Conn* c, const HttpResponse& r) {
+    if (server->options_.on_response) {
+      server->options_.on_response(
+          HttpExchange{c->method, c->route->pattern, r.status, absl::Now() - c->started});
+    }
+    std::string head = absl::StrCat("HTTP/1.1 ", r.status, " ", Reason(r.status),
+                                    "\r\nContent-Type: ", r.content_type,
+                                    "\r\nTransfer-Encoding: chunked\r\nX-Content-Type-Options: "
+                                    "nosniff\r\n");
+    AppendHeaders(r, &head);
+    absl::StrAppend(&head, "\r\n");
+    evbuffer* out = bufferevent_get_output(c->bev);
+    evbuffer_add(out, head.data(), head.size());
+    AddChunk(out, r.body);
+    // From here the connection is a stream: out of the connection caps and eviction order,
+    // counted under the stream caps (its slot is held since the head).
+    order.erase(c->lru);
+    if (--per_source[c->source] <= 0) per_source.erase(c->source);
+    c->in_order = false;
+    ++streaming;
+    ++stats.open_streams;
+    c->phase = Conn::Phase::kStreaming;
+    evtimer_del(c->timer);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);  // EOF tells the client left
+    FlushStream(c);
+  }
+
+  static void AddChunk(evbuffer* out, absl::string_view bytes) {
+    if (bytes.empty()) return;
+    const std::string size = absl::StrCat(absl::Hex(bytes.size()), "\r\n");
+    evbuffer_add(out, size.data(), size.size());
+    evbuffer_add(out, bytes.data(), bytes.size());
+    evbuffer_add(out, "\r\n", 2);
+  }
+
+  // Writes what the application queued; closes a stream whose reader fell behind.
+  void FlushStream(Conn* c) {
+    std::string bytes;
+    bool end = false, overflow = false;
+    {
+      absl::MutexLock lock(&c->stream->mu_);
+      bytes.swap(c->stream->pending_);
+      c->stream->scheduled_ = false;
+      end = c->stream->end_;
+      overflow = c->stream->overflow_;
+    }
+    const HttpsOptions& o = server->options_;
+    evbuffer* out = bufferevent_get_output(c->bev);
+    if (overflow || evbuffer_get_length(out) + bytes.size() > o.max_stream_buffer_bytes) {
+      ++stats.slow_streams_closed;
+      Close(c);
+      return;
+    }
+    const bool was_empty = evbuffer_get_length(out) == 0;
+    AddChunk(out, bytes);
+    if (end) {
+      static constexpr char kLast[] = "0\r\n\r\n";
+      evbuffer_add(out, kLast, sizeof kLast - 1);
+      // Written() closes the connection once the last chunk left.
+      ReleaseStream(c);
+      c->in_order = true;  // back under the connection accounting until closed
+      order.push_back(c);
+      c->lru = std::prev(order.end());
+      ++per_source[c->source];
+      --streaming;
+      --stats.open_streams;
+      c->close_after = true;
+      c->phase = Conn::Phase::kWriting;
+      bufferevent_disable(c->bev, EV_READ);
+      Arm(c, o.write_timeout);
+      if (evbuffer_get_length(out) == 0) Written(c);
+      return;
+    }
+    // The reader must take queued bytes within write_timeout (OnWrite disarms when drained).
+    if (was_empty && evbuffer_get_length(out) > 0) Arm(c, o.write_timeout);
+  }
+
+  // Gives back the stream's slot and detaches its sending end (Send returns false from here).
+  void ReleaseStream(Conn* c) {
+    if (c->stream_slot) {
+      c->stream_slot = false;
+      --stream_slots;
+      if (--stream_per_source[c->source] <= 0) stream_per_source.erase(c->source);
+    }
+    if (c->stream != nullptr) {
+      absl::MutexLock lock(&c->stream->mu_);
+      c->stream->impl_ = nullptr;
+    }
   }
 
   // The response left the buffer: next request, or close.
@@ -478,7 +630,7 @@ struct HttpsServer::Impl {
   // Reads what arrived: the head, then the body.
   void Process(Conn* c) {
     evbuffer* in = bufferevent_get_input(c->bev);
-    if (c->phase == Conn::Phase::kLinger) {
+    if (c->phase == Conn::Phase::kLinger || c->phase == Conn::Phase::kStreaming) {
       evbuffer_drain(in, evbuffer_get_length(in));
       return;
     }
@@ -596,6 +748,28 @@ struct HttpsServer::Impl {
       return;
     }
     c->peer = *peer;
+    if (c->route->stream_handler) {
+      auto held = stream_per_source.find(c->source);
+      if (stream_slots >= o.max_streams ||
+          (held != stream_per_source.end() && held->second >= o.max_streams_per_source)) {
+        ++stats.refused_streams;
+        HttpResponse r = ErrorResponse(
+            absl::UnavailableError(stream_slots >= o.max_streams
+                                       ? absl::StrCat("the server holds its limit of ",
+                                                      o.max_streams, " live streams; retry later")
+                                       : absl::StrCat("this address holds its limit of ",
+                                                      o.max_streams_per_source, " live streams")));
+        r.status = 503;
+        r.headers.emplace_back("Retry-After", "5");
+        Respond(c, r, true);
+        return;
+      }
+      c->stream_slot = true;
+      ++stream_slots;
+      ++stream_per_source[c->source];
+      c->stream = std::shared_ptr<HttpStream>(
+          new HttpStream(this, c->id, c->source, o.max_stream_buffer_bytes));
+    }
     // Body framing.
     const std::string te = absl::AsciiStrToLower(req.HeaderValue("Transfer-Encoding"));
     const std::string cl = req.HeaderValue("Content-Length");
@@ -715,7 +889,7 @@ struct HttpsServer::Impl {
         Write(c, r);
         return;
       }
-      jobs.push_back(Job{c->id, c->route, std::move(c->request), c->peer});
+      jobs.push_back(Job{c->id, c->route, std::move(c->request), c->peer, c->stream});
       ++busy;
     }
   }
@@ -725,6 +899,7 @@ struct HttpsServer::Impl {
     const Route* route;
     HttpRequest request;
     tls::PeerIdentity peer;
+    std::shared_ptr<HttpStream> stream;  // a stream route's sending end
   };
 
   void Work() {
@@ -743,7 +918,9 @@ struct HttpsServer::Impl {
       }
       HttpResponse out;
       try {
-        out = job.route->handler(job.request, job.peer);
+        out = job.route->stream_handler
+                  ? job.route->stream_handler(job.request, job.peer, job.stream)
+                  : job.route->handler(job.request, job.peer);
       } catch (const std::exception& e) {
         log::Error("HTTP handler failed", {{"path", job.request.path}, {"error", e.what()}});
         out = HttpResponse::Error(absl::InternalError("the request could not be handled"));
@@ -774,6 +951,19 @@ struct HttpsServer::Impl {
         impl->Close(c);
         continue;
       }
+      if (c->stream != nullptr) {
+        bool open = false;
+        {
+          absl::MutexLock lock(&c->stream->mu_);
+          open = c->stream->impl_ != nullptr && !c->stream->overflow_;
+        }
+        if (response.status == 200 && open) {
+          impl->StartStream(c, response);
+          continue;
+        }
+        impl->ReleaseStream(c);  // an ordinary answer (an error): the stream never opens
+        c->close_after = true;
+      }
       impl->Write(c, response);
     }
     if (impl->stopping) impl->MaybeExit();
@@ -788,9 +978,9 @@ struct HttpsServer::Impl {
     }
     // Connections not being answered go now; the others once answered.
     std::vector<Conn*> idle;
-    for (Conn* c : impl->order) {
+    for (const auto& [id, c] : impl->conns) {
       if (c->phase != Conn::Phase::kHandling && c->phase != Conn::Phase::kWriting)
-        idle.push_back(c);
+        idle.push_back(c.get());
     }
     for (Conn* c : idle) impl->Close(c);
     impl->MaybeExit();
@@ -824,6 +1014,7 @@ struct HttpsServer::Impl {
   evconnlistener* listener = nullptr;
   event* wakeup = nullptr;
   event* stop_event = nullptr;
+  event* stream_event = nullptr;
   std::thread loop;
   std::vector<std::thread> workers;
   bool stopping = false;  // loop thread
@@ -832,10 +1023,13 @@ struct HttpsServer::Impl {
   std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns;
   std::list<Conn*> order;  // oldest (least recently active) first
   std::unordered_map<std::string, int> per_source;
+  int streaming = 0;     // connections that are open streams (out of order and per_source)
+  int stream_slots = 0;  // stream requests from their head until closed
+  std::unordered_map<std::string, int> stream_per_source;
   uint64_t next_id = 1;
   struct Counters {
     std::atomic<int64_t> open{0}, accepted{0}, refused_per_source{0}, evicted{0}, timed_out{0},
-        overloaded{0};
+        overloaded{0}, open_streams{0}, refused_streams{0}, slow_streams_closed{0};
   } stats;
 
   absl::Mutex work_mu;
@@ -844,7 +1038,39 @@ struct HttpsServer::Impl {
   bool workers_stop ABSL_GUARDED_BY(work_mu) = false;
   absl::Mutex done_mu;
   std::deque<std::pair<uint64_t, HttpResponse>> done ABSL_GUARDED_BY(done_mu);
+  absl::Mutex dirty_mu;
+  std::vector<uint64_t> dirty ABSL_GUARDED_BY(dirty_mu);  // streams with bytes queued
 };
+
+bool HttpStream::Send(absl::string_view bytes) {
+  absl::MutexLock lock(&mu_);
+  if (impl_ == nullptr || end_ || overflow_) return false;
+  if (pending_.size() + bytes.size() > limit_) {
+    overflow_ = true;  // the loop closes the stream
+  } else {
+    pending_.append(bytes.data(), bytes.size());
+  }
+  if (!scheduled_) {
+    scheduled_ = true;
+    static_cast<HttpsServer::Impl*>(impl_)->MarkDirty(conn_);
+  }
+  return !overflow_;
+}
+
+void HttpStream::Close() {
+  absl::MutexLock lock(&mu_);
+  if (impl_ == nullptr || end_) return;
+  end_ = true;
+  if (!scheduled_) {
+    scheduled_ = true;
+    static_cast<HttpsServer::Impl*>(impl_)->MarkDirty(conn_);
+  }
+}
+
+bool HttpStream::open() const {
+  absl::MutexLock lock(&mu_);
+  return impl_ != nullptr && !end_ && !overflow_;
+}
 
 HttpsServer::HttpsServer(HttpsOptions options, std::shared_ptr<const tls::IdentityChecker> checker)
     : options_(std::move(options)), checker_(std::move(checker)) {}
@@ -934,8 +1160,14 @@ HttpResponse HttpsServer::Refusal(const absl::Status& status, const std::string&
 
 void HttpsServer::Handle(const std::string& method, const std::string& path_regex, Handler handler,
                          Gate gate) {
-  routes_.push_back(
-      Route{method, path_regex, std::regex(path_regex), std::move(handler), std::move(gate)});
+  routes_.push_back(Route{method, path_regex, std::regex(path_regex), std::move(handler),
+                          std::move(gate), nullptr});
+}
+
+void HttpsServer::HandleStream(const std::string& method, const std::string& path_regex,
+                               StreamHandler handler, Gate gate) {
+  routes_.push_back(Route{method, path_regex, std::regex(path_regex), nullptr, std::move(gate),
+                          std::move(handler)});
 }
 
 absl::Status HttpsServer::Start() {
@@ -983,7 +1215,9 @@ absl::Status HttpsServer::Start() {
                                             : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   impl->wakeup = event_new(impl->base, -1, EV_PERSIST, &Impl::OnWakeup, impl);
   impl->stop_event = event_new(impl->base, -1, 0, &Impl::OnStop, impl);
+  impl->stream_event = event_new(impl->base, -1, EV_PERSIST, &Impl::OnStreamWakeup, impl);
   event_add(impl->wakeup, nullptr);
+  event_add(impl->stream_event, nullptr);
   for (int i = 0; i < options_.workers; ++i) impl->workers.emplace_back([impl] { impl->Work(); });
   impl->loop = std::thread([impl] { impl->Run(); });
   return absl::OkStatus();
@@ -1002,21 +1236,25 @@ void HttpsServer::Stop() {
   }
   for (std::thread& t : impl->workers) t.join();
   impl->workers.clear();
-  std::vector<Conn*> left(impl->order.begin(), impl->order.end());
+  std::vector<Conn*> left;
+  for (const auto& [id, c] : impl->conns) left.push_back(c.get());
   for (Conn* c : left) impl->Close(c);
   if (impl->listener != nullptr) evconnlistener_free(impl->listener);
   impl->listener = nullptr;
   if (impl->wakeup != nullptr) event_free(impl->wakeup);
   if (impl->stop_event != nullptr) event_free(impl->stop_event);
-  impl->wakeup = impl->stop_event = nullptr;
+  if (impl->stream_event != nullptr) event_free(impl->stream_event);
+  impl->wakeup = impl->stop_event = impl->stream_event = nullptr;
   event_base_free(impl->base);
   impl->base = nullptr;
 }
 
 HttpsServerStats HttpsServer::stats() const {
   const Impl::Counters& c = impl_->stats;
-  return HttpsServerStats{c.open.load(),    c.accepted.load(),  c.refused_per_source.load(),
-                          c.evicted.load(), c.timed_out.load(), c.overloaded.load()};
+  return HttpsServerStats{
+      c.open.load(),         c.accepted.load(),        c.refused_per_source.load(),
+      c.evicted.load(),      c.timed_out.load(),       c.overloaded.load(),
+      c.open_streams.load(), c.refused_streams.load(), c.slow_streams_closed.load()};
 }
 
 }  // namespace http

@@ -33,6 +33,15 @@
 // line and headers: the body of a refused request is never read into memory or parsed (the
 // connection is closed after the refusal, discarding what the client still sends for a moment so
 // it can read the answer).
+//
+// Long-lived responses (Server-Sent Events, ADR 0019 §4): a route registered with HandleStream
+// answers with a head and keeps the connection as a *stream*; whatever the application Send()s
+// (from any thread) is written by the loop as HTTP/1.1 chunks when the socket is writable. A
+// stream holds a socket, its TLS state and at most max_stream_buffer_bytes of queued output —
+// no thread: a reader that falls that far behind, or leaves queued output unsent for
+// write_timeout, is closed (slow_streams_closed), never buffered without bound. Streams have
+// caps of their own (max_streams, max_streams_per_source; beyond them 503 with Retry-After) and
+// do not count against the connection caps, so open streams never keep requests out.
 #ifndef POLDER_COMMON_HTTP_HTTPS_SERVER_H_
 #define POLDER_COMMON_HTTP_HTTPS_SERVER_H_
 
@@ -45,6 +54,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/tls/grpc_tls.h"
 #include "common/tls/identity.h"
@@ -107,6 +118,15 @@ struct HttpsOptions {
   int max_connections = 4096;
   int max_connections_per_source = 256;
   int max_requests_per_connection = 10000;
+  // Long-lived streams (HandleStream): at most max_streams open (and being opened) on the
+  // listener, max_streams_per_source from one source address; beyond them 503 + Retry-After.
+  // A stream whose queued output passes max_stream_buffer_bytes is closed.
+  int max_streams = 1000;
+  int max_streams_per_source = 16;
+  size_t max_stream_buffer_bytes = 256 << 10;
+  // Headers added to every response of this listener (e.g. Content-Security-Policy); a
+  // handler's header of the same name is sent as well, so set each in one place.
+  std::vector<std::pair<std::string, std::string>> response_headers;
   int workers = 16;
   int max_queued_requests = 1024;
   // Formats a refused request (401/403). Default: HttpResponse::Error. The registry answers
@@ -127,10 +147,46 @@ struct HttpsOptions {
 struct HttpsServerStats {
   int64_t open_connections = 0;
   int64_t accepted = 0;
-  int64_t refused_per_source = 0;  // over max_connections_per_source
-  int64_t evicted = 0;             // closed for a newer connection at max_connections
-  int64_t timed_out = 0;           // a handshake, head, body or idle deadline passed
-  int64_t overloaded = 0;          // 503: max_queued_requests waiting
+  int64_t refused_per_source = 0;   // over max_connections_per_source
+  int64_t evicted = 0;              // closed for a newer connection at max_connections
+  int64_t timed_out = 0;            // a handshake, head, body or idle deadline passed
+  int64_t overloaded = 0;           // 503: max_queued_requests waiting
+  int64_t open_streams = 0;         // long-lived streams open now
+  int64_t refused_streams = 0;      // 503: max_streams or max_streams_per_source reached
+  int64_t slow_streams_closed = 0;  // a stream's reader fell behind (buffer bound or write_timeout)
+};
+
+class HttpsServer;
+
+// The sending end of a long-lived response (HandleStream). Thread-safe; shared by the listener
+// and the application, it outlives its connection: once the connection is gone (the client
+// left, the reader fell behind, the server stopped), Send returns false.
+class HttpStream {
+ public:
+  // Queues `bytes` to be written as one chunk. False when the stream is closed, or the bytes
+  // queued would pass max_stream_buffer_bytes (the stream is then closed: a reader that falls
+  // behind is dropped, never buffered without bound).
+  bool Send(absl::string_view bytes);
+  // Ends the response (the last chunk) and closes the connection once written.
+  void Close();
+  bool open() const;
+  // The client's address, as the per-source caps count it.
+  const std::string& source() const { return source_; }
+
+ private:
+  friend class HttpsServer;
+  HttpStream(void* impl, uint64_t conn, std::string source, size_t limit)
+      : impl_(impl), conn_(conn), source_(std::move(source)), limit_(limit) {}
+
+  mutable absl::Mutex mu_;
+  void* impl_ ABSL_GUARDED_BY(mu_);  // HttpsServer::Impl; null once the connection is gone
+  const uint64_t conn_;
+  const std::string source_;
+  const size_t limit_;
+  std::string pending_ ABSL_GUARDED_BY(mu_);  // not yet handed to the connection
+  bool scheduled_ ABSL_GUARDED_BY(mu_) = false;
+  bool end_ ABSL_GUARDED_BY(mu_) = false;       // Close() was called
+  bool overflow_ ABSL_GUARDED_BY(mu_) = false;  // Send passed the bound
 };
 
 class HttpsServer {
@@ -140,6 +196,11 @@ class HttpsServer {
   // the body is read: e.g. a bearer token. A refusal is answered with `refusal_formatter`, the
   // connection is closed and the body is never read or parsed.
   using Gate = std::function<absl::Status(const HttpRequest& head, const tls::PeerIdentity&)>;
+  // Answers a stream request on a worker: a 200 response keeps the connection as `stream` (its
+  // body, if any, is the first chunk; what the handler Send()s meanwhile follows it), any other
+  // status is an ordinary response and the stream is closed. Keep `stream` to send later.
+  using StreamHandler = std::function<HttpResponse(const HttpRequest&, const tls::PeerIdentity&,
+                                                   const std::shared_ptr<HttpStream>& stream)>;
 
   // `checker` may be null only with plaintext_development or ClientAuth::kNone.
   static absl::StatusOr<std::unique_ptr<HttpsServer>> Create(
@@ -153,6 +214,9 @@ class HttpsServer {
   // checked before the body is read, for every route.
   void Handle(const std::string& method, const std::string& path_regex, Handler handler,
               Gate gate = nullptr);
+  // Routes long-lived responses (Server-Sent Events) under the stream caps.
+  void HandleStream(const std::string& method, const std::string& path_regex, StreamHandler handler,
+                    Gate gate = nullptr);
 
   // Binds and serves on a background thread. UNAVAILABLE if the address cannot be bound.
   absl::Status Start();
@@ -162,6 +226,7 @@ class HttpsServer {
   HttpsServerStats stats() const;
 
  private:
+  friend class HttpStream;
   struct Impl;
   struct Route;
   struct Conn;

@@ -5,8 +5,8 @@
 #      $POLDER_KAFKA_HOME (default /var/cache/polder/kafka-<version>), checked against
 #      deploy/kafka/jars.sha256; and Kafka Streams of the same version (deploy/kafka-streams/), the
 #      views' differential test and benchmark baseline, into $POLDER_STREAMS_HOME;
-#   3. the npm test tools (deploy/npm/package.json + lockfile) into
-#      /var/cache/polder/npm-<lockfile hash>/node_modules;
+#   3. the npm packages (deploy/npm/package.json + lockfile: the dashboard's chart library and the
+#      test tools) into /var/cache/polder/npm-<lockfile hash>/node_modules;
 #   4. the Python test clients (deploy/pip/requirements.txt, exact versions and hashes) into a
 #      venv of Debian's python3 at /var/cache/polder/pip-<requirements hash>/;
 #   5. one Go toolchain for every Go tool: the machine's `go` if it is at least the newest `go`
@@ -127,6 +127,13 @@ install_npm() {
     || { cat "$tmp/npm.log" >&2; die "npm ci failed"; }
   [ -x "$tmp/node_modules/.bin/buf" ] || die "npm: buf binary missing after install"
   "$tmp/node_modules/.bin/buf" --version >/dev/null || die "npm: buf does not run"
+  # The dashboard's chart library (built into polder-aggregator through @polder_npm) and the
+  # browser-test drivers.
+  local f
+  for f in uplot/dist/uPlot.esm.js uplot/dist/uPlot.min.css uplot/LICENSE axe-core/axe.min.js \
+      playwright-core/index.js; do
+    [ -f "$tmp/node_modules/$f" ] || die "npm: $f missing after install"
+  done
   touch "$tmp/.complete"
   rm -rf "$home"
   mv "$tmp" "$home"

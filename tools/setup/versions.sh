@@ -34,6 +34,8 @@ POLDER_APT_PACKAGES=(
   clang-format-14  # test.sh's format check of every .cc/.h (.clang-format)
   clang-14  # test.sh's thread-safety check (clang++-14 -Wthread-safety; gcc builds)
   coinor-libclp-dev  # the views' publication gate: linear programs (ADR 0016 §10)
+  chromium  # the national dashboard's browser tests (tests/dashboard, driven by playwright-core)
+  fonts-dejavu-core  # text in Chromium's rendering of the dashboard (axe-core's contrast checks, screenshots)
 )
 
 # Tools that may come from elsewhere on a prepared image (a newer Node.js, another JDK): only
