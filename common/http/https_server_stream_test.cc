@@ -58,20 +58,19 @@ class HttpsServerStreamTest : public ::testing::Test {
     server_->Handle("GET", "/ping", [](const HttpRequest&, const tls::PeerIdentity&) {
       return HttpResponse::Json(200, "{\"pong\":true}");
     });
-    server_->HandleStream(
-        "GET", "/events",
-        [this](const HttpRequest&, const tls::PeerIdentity&,
-               const std::shared_ptr<HttpStream>& stream) {
-          EXPECT_TRUE(stream->Send("data: sent by the handler\n\n"));
-          {
-            absl::MutexLock lock(&mu_);
-            streams_.push_back(stream);
-          }
-          HttpResponse r;
-          r.content_type = "text/event-stream";
-          r.body = "retry: 1000\n\n";
-          return r;
-        });
+    server_->HandleStream("GET", "/events",
+                          [this](const HttpRequest&, const tls::PeerIdentity&,
+                                 const std::shared_ptr<HttpStream>& stream) {
+                            EXPECT_TRUE(stream->Send("data: sent by the handler\n\n"));
+                            {
+                              absl::MutexLock lock(&mu_);
+                              streams_.push_back(stream);
+                            }
+                            HttpResponse r;
+                            r.content_type = "text/event-stream";
+                            r.body = "retry: 1000\n\n";
+                            return r;
+                          });
     server_->HandleStream("GET", "/missing",
                           [this](const HttpRequest&, const tls::PeerIdentity&,
                                  const std::shared_ptr<HttpStream>& stream) {
@@ -121,7 +120,8 @@ TEST_F(HttpsServerStreamTest, SentBytesArriveAsChunksFromAnotherThreadAndCloseEn
   EXPECT_THAT(got, HasSubstr("X-Frame-Options: DENY\r\n")) << "the listener's headers";
   EXPECT_THAT(got, Not(HasSubstr("Content-Length")));
   // The body first, then what the handler sent while answering, each a chunk.
-  EXPECT_THAT(got, HasSubstr("\r\n\r\nd\r\nretry: 1000\n\n\r\n1b\r\ndata: sent by the handler\n\n\r\n"));
+  EXPECT_THAT(got,
+              HasSubstr("\r\n\r\nd\r\nretry: 1000\n\n\r\n1b\r\ndata: sent by the handler\n\n\r\n"));
   auto streams = Streams(1);
   ASSERT_EQ(streams.size(), 1u);
   EXPECT_EQ(server_->stats().open_streams, 1);

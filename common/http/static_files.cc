@@ -24,8 +24,8 @@ std::string Sha256Hex(absl::string_view bytes) {
 std::string Exactly(const std::string& path) {
   std::string out;
   for (char c : path) {
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '/' || c == '-' || c == '_')) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '/' ||
+          c == '-' || c == '_')) {
       out += '\\';
     }
     out += c;
@@ -80,10 +80,9 @@ HttpResponse StaticSite::Serve(const std::string& path, const HttpRequest& reque
 
 void StaticSite::Register(HttpsServer* server) const {
   auto route = [this, server](const std::string& path) {
-    server->Handle("GET", Exactly(path), [this, path](const HttpRequest& r,
-                                                      const tls::PeerIdentity&) {
-      return Serve(path, r);
-    });
+    server->Handle(
+        "GET", Exactly(path),
+        [this, path](const HttpRequest& r, const tls::PeerIdentity&) { return Serve(path, r); });
   };
   for (const auto& [path, entry] : files_) route(path);
   for (const auto& [path, target] : aliases_) route(path);

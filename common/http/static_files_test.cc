@@ -39,8 +39,8 @@ class StaticSiteTest : public ::testing::Test {
   }
   std::string Get(const std::string& path, const std::string& extra = "") {
     int fd = Connect(server_->port());
-    std::string out =
-        Exchange(fd, "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + extra + "\r\n");
+    std::string out = Exchange(
+        fd, "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + extra + "\r\n");
     close(fd);
     return out;
   }

@@ -54,7 +54,7 @@ inline bool ClosedWithin(int fd, absl::Duration timeout) {
 
 // Sends `request` and reads the response until the server closes or `timeout`.
 inline std::string Exchange(int fd, const std::string& request,
-                     absl::Duration timeout = absl::Seconds(5)) {
+                            absl::Duration timeout = absl::Seconds(5)) {
   if (!request.empty() && write(fd, request.data(), request.size()) < 0) return "";
   std::string out;
   const absl::Time until = absl::Now() + timeout;

@@ -28,7 +28,17 @@ HttpListenerMetrics::HttpListenerMetrics(prometheus::Registry& registry)
       open_(&prometheus::BuildGauge()
                  .Name("polder_http_open_connections")
                  .Help("Connections an HTTP listener holds now")
-                 .Register(registry)) {}
+                 .Register(registry)),
+      streams_(&prometheus::BuildGauge()
+                    .Name("polder_http_open_streams")
+                    .Help("Long-lived streams (Server-Sent Events) an HTTP listener holds now")
+                    .Register(registry)),
+      stream_outcomes_(&prometheus::BuildCounter()
+                            .Name("polder_http_streams_total")
+                            .Help("Long-lived streams refused (at max_streams or "
+                                  "max_streams_per_source) and closed because their reader "
+                                  "fell behind (slow_closed)")
+                            .Register(registry)) {}
 
 void HttpListenerMetrics::Set(const std::string& listener, const http::HttpsServerStats& s) {
   open_->Add({{"listener", listener}}).Set(static_cast<double>(s.open_connections));
@@ -40,6 +50,11 @@ void HttpListenerMetrics::Set(const std::string& listener, const http::HttpsServ
            {"overloaded", s.overloaded}}) {
     AdvanceCounter(connections_->Add({{"listener", listener}, {"outcome", outcome}}), total);
   }
+  streams_->Add({{"listener", listener}}).Set(static_cast<double>(s.open_streams));
+  AdvanceCounter(stream_outcomes_->Add({{"listener", listener}, {"outcome", "refused"}}),
+                 s.refused_streams);
+  AdvanceCounter(stream_outcomes_->Add({{"listener", listener}, {"outcome", "slow_closed"}}),
+                 s.slow_streams_closed);
 }
 
 }  // namespace server

@@ -22,7 +22,8 @@ void AdvanceCounter(prometheus::Counter& counter, int64_t total);
 // Request line (or call) to response: 0.5 ms … 2.5 s.
 const prometheus::Histogram::BucketBoundaries& RequestLatencyBuckets();
 
-// polder_http_connections_total{listener,outcome} and polder_http_open_connections{listener}.
+// polder_http_connections_total{listener,outcome}, polder_http_open_connections{listener},
+// polder_http_open_streams{listener} and polder_http_streams_total{listener,outcome}.
 class HttpListenerMetrics {
  public:
   explicit HttpListenerMetrics(prometheus::Registry& registry);
@@ -32,6 +33,8 @@ class HttpListenerMetrics {
  private:
   prometheus::Family<prometheus::Counter>* connections_;
   prometheus::Family<prometheus::Gauge>* open_;
+  prometheus::Family<prometheus::Gauge>* streams_;
+  prometheus::Family<prometheus::Counter>* stream_outcomes_;
 };
 
 }  // namespace server

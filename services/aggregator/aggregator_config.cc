@@ -28,7 +28,12 @@ absl::StatusOr<AggregatorConfig> Decode(config::Document& doc) {
       .Optional("development_mode", &c.development_mode)
       .Optional("commit_interval", &c.commit_interval)
       .Optional("api_max_connections", &c.api_max_connections)
-      .Optional("api_max_connections_per_source", &c.api_max_connections_per_source);
+      .Optional("api_max_connections_per_source", &c.api_max_connections_per_source)
+      .Optional("api_max_streams", &c.api_max_streams)
+      .Optional("api_max_streams_per_source", &c.api_max_streams_per_source)
+      .Optional("api_push_interval", &c.api_push_interval)
+      .Optional("api_heartbeat_interval", &c.api_heartbeat_interval)
+      .Optional("dashboard", &c.dashboard);
   agg.Check(c.id.empty() || trust::IsValidPeerId(c.id), "id",
             "must be a lowercase peer id such as nl (the national operator's)");
   agg.Check(c.federation.empty() || trust::IsValidPeerId(c.federation), "federation",
@@ -44,6 +49,16 @@ absl::StatusOr<AggregatorConfig> Decode(config::Document& doc) {
   agg.Check(c.api_max_connections_per_source >= 1 &&
                 c.api_max_connections_per_source <= c.api_max_connections,
             "api_max_connections_per_source", "must be between 1 and api_max_connections");
+  agg.Check(c.api_max_streams >= 1 && c.api_max_streams <= 100000, "api_max_streams",
+            "must be between 1 and 100000");
+  agg.Check(c.api_max_streams_per_source >= 1 && c.api_max_streams_per_source <= c.api_max_streams,
+            "api_max_streams_per_source", "must be between 1 and api_max_streams");
+  agg.Check(
+      c.api_push_interval >= absl::Milliseconds(100) && c.api_push_interval <= absl::Minutes(1),
+      "api_push_interval", "must be between 100ms and 1m");
+  agg.Check(
+      c.api_heartbeat_interval >= absl::Seconds(1) && c.api_heartbeat_interval <= absl::Minutes(5),
+      "api_heartbeat_interval", "must be between 1s and 5m");
   // Development mode: plaintext and no identities, so only on this machine.
   agg.Check(!c.development_mode || Loopback(c.api_address), "api_address",
             "development_mode listens only on loopback (127.0.0.1, localhost, ::1)");

@@ -8,6 +8,8 @@
 //     api_address: 0.0.0.0:8444   # the public read API (HTTPS)
 //     api_client_auth: none       # none: public, read-only; required: federation certificates
 //     ops_address: 127.0.0.1:9467 # /livez /readyz /statusz /metrics, plain HTTP
+//     api_max_streams: 1000       # live dashboard connections (Server-Sent Events)
+//     api_push_interval: 1s       # how often new figures are pushed to them
 //   registry: {address: registry.example:7443, peer: registry}
 //   kafka: {bootstrap_servers: kafka-national:9092, replication_factor: 3}
 //   tls: {cert_file: ..., key_file: ..., trust_bundle_file: ..., crl_dir: ...}
@@ -41,6 +43,15 @@ struct AggregatorConfig {
   absl::Duration commit_interval = absl::Seconds(1);
   int64_t api_max_connections = 4096;
   int64_t api_max_connections_per_source = 64;
+  // Live updates (Server-Sent Events, ADR 0019 §4): open streams at most api_max_streams on the
+  // listener and api_max_streams_per_source from one address (apart from the connection caps);
+  // new figures pushed every api_push_interval; a heartbeat every api_heartbeat_interval.
+  int64_t api_max_streams = 1000;
+  int64_t api_max_streams_per_source = 16;
+  absl::Duration api_push_interval = absl::Seconds(1);
+  absl::Duration api_heartbeat_interval = absl::Seconds(15);
+  // The dashboard (ADR 0019) at / and /dashboard/ on the API listener.
+  bool dashboard = true;
   // registry:
   std::string registry_address;
   std::string registry_peer = "registry";

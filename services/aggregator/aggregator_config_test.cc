@@ -56,6 +56,11 @@ TEST(AggregatorConfigTest, ReadsAFullFileWithItsDefaults) {
   EXPECT_EQ(c.commit_interval, absl::Seconds(1));
   EXPECT_EQ(c.feed_quality_interval, absl::Seconds(5));
   EXPECT_EQ(c.api_max_connections_per_source, 64);
+  EXPECT_EQ(c.api_max_streams, 1000);
+  EXPECT_EQ(c.api_max_streams_per_source, 16);
+  EXPECT_EQ(c.api_push_interval, absl::Seconds(1));
+  EXPECT_EQ(c.api_heartbeat_interval, absl::Seconds(15));
+  EXPECT_TRUE(c.dashboard);
   EXPECT_EQ(c.crl_dir, "/etc/polder/crl");
   EXPECT_EQ(c.trust.federation, "nl-smartcity");
   ASSERT_EQ(c.views.size(), 1u);
@@ -78,6 +83,15 @@ TEST(AggregatorConfigTest, MistakesAreNamedWithTheirKey) {
       {"api_address: 0.0.0.0:8444",
        "api_address: 0.0.0.0:8444\n  api_max_connections: 10\n  api_max_connections_per_source: 11",
        "api_max_connections_per_source"},
+      {"api_address: 0.0.0.0:8444", "api_address: 0.0.0.0:8444\n  api_max_streams: 0",
+       "api_max_streams"},
+      {"api_address: 0.0.0.0:8444",
+       "api_address: 0.0.0.0:8444\n  api_max_streams: 10\n  api_max_streams_per_source: 11",
+       "api_max_streams_per_source"},
+      {"api_address: 0.0.0.0:8444", "api_address: 0.0.0.0:8444\n  api_push_interval: 10ms",
+       "api_push_interval"},
+      {"api_address: 0.0.0.0:8444", "api_address: 0.0.0.0:8444\n  api_heartbeat_interval: 1h",
+       "api_heartbeat_interval"},
       {"api_address: 0.0.0.0:8444", "api_address: 0.0.0.0:8444\n  development_mode: true",
        "development_mode listens only on loopback"},
       {"address: registry.nl-smartcity.example:7443", "address: registry", "registry.address"},

@@ -14,12 +14,34 @@
 #include "common/status/status_macros.h"
 #include "common/views/window.h"
 #include "grpcpp/create_channel.h"
+#include "services/aggregator/dashboard_files.h"
 #include "services/node/schema_cache/registry_source.h"
 
 namespace polder {
 namespace aggregator {
 
 namespace {
+
+// Every answer of the API listener (the dashboard's files, the API, the live streams): the page
+// runs only its own scripts and styles, talks only to its origin, is framed by no one and sends
+// no referrer (ADR 0019 §3). HSTS only over TLS.
+std::vector<std::pair<std::string, std::string>> SecurityHeaders(bool tls) {
+  std::vector<std::pair<std::string, std::string>> h = {
+      {"Content-Security-Policy",
+       "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; "
+       "form-action 'none'; frame-ancestors 'none'"},
+      {"X-Frame-Options", "DENY"},
+      {"Referrer-Policy", "no-referrer"},
+      {"Cross-Origin-Opener-Policy", "same-origin"},
+      {"Cross-Origin-Resource-Policy", "same-origin"},
+      {"Permissions-Policy",
+       "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+       "microphone=(), payment=(), usb=()"},
+  };
+  if (tls) h.emplace_back("Strict-Transport-Security", "max-age=31536000");
+  return h;
+}
 
 AggregatorJob::Stats Sum(const AggregatorJob::Stats& a, const AggregatorJob::Stats& b) {
   AggregatorJob::Stats s = b;  // the newer job's waiting inputs and positions
@@ -114,9 +136,25 @@ absl::Status AggregatorServer::Build() {
   ho.client_auth =
       config_.api_client_auth == "required" ? http::ClientAuth::kRequired : http::ClientAuth::kNone;
   ho.on_response = [this](const http::HttpExchange& e) { metrics_.RecordApi(e); };
+  ho.max_streams = static_cast<int>(config_.api_max_streams);
+  ho.max_streams_per_source = static_cast<int>(config_.api_max_streams_per_source);
+  ho.response_headers = SecurityHeaders(!config_.development_mode);
   ASSIGN_OR_RETURN(api_, http::HttpsServer::Create(
                              ho, ho.client_auth == http::ClientAuth::kNone ? nullptr : checker_));
   api_handlers_->Register(api_.get());
+  LiveFeed::Options live;
+  live.push_interval = config_.api_push_interval;
+  live.heartbeat_interval = config_.api_heartbeat_interval;
+  live_ = std::make_unique<LiveFeed>(api_handlers_.get(), live);
+  live_->Register(api_.get());
+  if (config_.dashboard) {
+    dashboard_ = std::make_unique<http::StaticSite>(DashboardFiles(),
+                                                    std::map<std::string, std::string>{
+                                                        {"/", "/dashboard/index.html"},
+                                                        {"/dashboard/", "/dashboard/index.html"},
+                                                    });
+    dashboard_->Register(api_.get());
+  }
 
   // Ops.
   readiness_.Expect("figures");
@@ -129,6 +167,7 @@ absl::Status AggregatorServer::Build() {
                              [this] { return StatusPage(); }, [this] { return MetricsText(); }));
 
   supervisor_ = std::thread([this] { Supervise(); });
+  live_->Start();
   RETURN_IF_ERROR(api_->Start());
   log::Info("polder-aggregator serving", {{"id", config_.id},
                                           {"views", static_cast<int64_t>(config_.views.size())},
@@ -388,6 +427,7 @@ void AggregatorServer::Stop() {
   stopped_ = true;
   upkeep_.Stop();
   if (api_ != nullptr) api_->Stop();
+  if (live_ != nullptr) live_->Stop();
   if (ops_ != nullptr) ops_->Stop();
   stop_ = true;
   {

@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/http/https_server.h"
+#include "common/http/static_files.h"
 #include "common/kafka/client_factory.h"
 #include "common/server/certificate_expiry.h"
 #include "common/server/ops_server.h"
@@ -33,6 +34,7 @@
 #include "services/aggregator/aggregator_config.h"
 #include "services/aggregator/aggregator_job.h"
 #include "services/aggregator/aggregator_metrics.h"
+#include "services/aggregator/live_feed.h"
 #include "services/aggregator/read_api.h"
 #include "services/node/schema_cache/schema_cache.h"
 
@@ -81,6 +83,8 @@ class AggregatorServer {
   server::Readiness readiness_;
   std::unique_ptr<server::CertificateExpiry> certificate_;
   std::unique_ptr<ReadApi> api_handlers_;
+  std::unique_ptr<LiveFeed> live_;               // before api_: the listener stops first
+  std::unique_ptr<http::StaticSite> dashboard_;  // null with aggregator.dashboard: false
   std::unique_ptr<http::HttpsServer> api_;
   std::unique_ptr<server::OpsServer> ops_;
   server::Periodic upkeep_;

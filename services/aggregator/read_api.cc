@@ -122,6 +122,10 @@ ReadApi::ReadApi(std::vector<NationalViewSpec> views, FiguresFn figures, FeedQua
       figures_(std::move(figures)),
       feed_quality_(std::move(feed_quality)) {}
 
+std::map<std::string, json> ReadApi::feed_quality() const {
+  return feed_quality_ ? feed_quality_() : std::map<std::string, json>();
+}
+
 void ReadApi::Register(http::HttpsServer* server) const {
   const std::string base = absl::StrCat("/api/v1/views/", kDatasetPattern, "/", kViewPattern);
   server->Handle(
@@ -147,6 +151,11 @@ const NationalViewSpec* ReadApi::FindView(const http::HttpRequest& request) cons
     if (v.dataset == request.path_params[0] && v.view == request.path_params[1]) return &v;
   }
   return nullptr;
+}
+
+std::string FigureEventId(const nv1::NationalFigure& f) {
+  return absl::StrCat(f.decided_at().seconds() * 1000000 + f.decided_at().nanos() / 1000, ".",
+                      f.window_start().seconds(), ".", f.revision());
 }
 
 json ReadApi::FigureJson(const nv1::NationalFigure& f, const std::string& only_city) {
@@ -179,6 +188,7 @@ json ReadApi::FigureJson(const nv1::NationalFigure& f, const std::string& only_c
          {"withheld_cells", c.withheld_cells()}});
   }
   return {{"figure_key", f.figure_key()},
+          {"event_id", FigureEventId(f)},
           {"dataset", f.dataset_id()},
           {"view", f.view_id()},
           {"definition_hash", f.definition_hash()},
@@ -209,8 +219,7 @@ json ReadApi::FeedQualityOf(const NationalViewSpec& v,
 
 http::HttpResponse ReadApi::ListFeedQuality(const http::HttpRequest& request) const {
   if (absl::Status s = Params(request, {}).status(); !s.ok()) return http::HttpResponse::Error(s);
-  const std::map<std::string, json> all =
-      feed_quality_ ? feed_quality_() : std::map<std::string, json>();
+  const std::map<std::string, json> all = feed_quality();
   json out = json::array();
   std::set<std::pair<std::string, std::string>> seen;
   for (const NationalViewSpec& v : views_) {
@@ -237,8 +246,7 @@ json ReadApi::ViewJson(const NationalViewSpec& v, const AggregatorJob::Figures& 
               {"windows", 0},
               {"revised_windows", 0},
               {"latest", json()},
-              {"feed_quality",
-               FeedQualityOf(v, feed_quality_ ? feed_quality_() : std::map<std::string, json>())}};
+              {"feed_quality", FeedQualityOf(v, feed_quality())}};
   auto it = all.find(absl::StrCat(v.dataset, "/", v.view));
   if (it == all.end() || it->second.empty()) return out;
   int64_t revisions = 0;

@@ -14,6 +14,7 @@
 //       &format=json|csv                 (default json; csv: one row per measure and part)
 //   GET /api/v1/views/{dataset}/{view}/figures/{window start, RFC 3339}
 //                                      the window's newest figure and every revision
+//   GET /api/v1/views/{dataset}/{view}/events   live updates (Server-Sent Events, live_feed.h)
 //   GET /api/v1/feed-quality           each expected city's feed quality per dataset of the
 //                                      views (ADR 0018 §6), as its node reported it
 //
@@ -37,6 +38,10 @@
 namespace polder {
 namespace aggregator {
 
+// A figure's place in decision order, the id of its live-update event (live_feed.h) and its
+// "event_id" in the API: "<decided_at µs>.<window start s>.<revision>".
+std::string FigureEventId(const national::v1::NationalFigure& figure);
+
 class ReadApi {
  public:
   using FiguresFn = std::function<std::shared_ptr<const AggregatorJob::Figures>()>;
@@ -59,13 +64,18 @@ class ReadApi {
   static nlohmann::json FigureJson(const national::v1::NationalFigure& figure,
                                    const std::string& only_city = "");
 
- private:
+  // What the live updates (live_feed.h) send, read where the API reads it.
+  const std::vector<NationalViewSpec>& views() const { return views_; }
+  std::shared_ptr<const AggregatorJob::Figures> figures() const { return figures_(); }
+  std::map<std::string, nlohmann::json> feed_quality() const;
+  // The view named by the route's {dataset, view} groups; null when there is none.
   const NationalViewSpec* FindView(const http::HttpRequest& request) const;
-  nlohmann::json ViewJson(const NationalViewSpec& view, const AggregatorJob::Figures& all) const;
-
   // The view's cities' feed quality of its dataset: {city: {...} or null}.
   nlohmann::json FeedQualityOf(const NationalViewSpec& view,
                                const std::map<std::string, nlohmann::json>& all) const;
+
+ private:
+  nlohmann::json ViewJson(const NationalViewSpec& view, const AggregatorJob::Figures& all) const;
 
   std::vector<NationalViewSpec> views_;
   FiguresFn figures_;

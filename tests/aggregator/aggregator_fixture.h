@@ -103,7 +103,7 @@ class AggregatorFixture : public FederationFixture {
         "aggregator:\n  id: national\n  federation: ", tls::kTestFederation,
         "\n  state_dir: ", dir_, "/aggregator-state\n  api_address: 127.0.0.1:0\n",
         "  ops_address: 127.0.0.1:0\n  commit_interval: 100ms\n  api_client_auth: ", client_auth,
-        "\nregistry:\n  address: localhost:", registry_->grpc_port(),
+        "\n", aggregator_extra_, "registry:\n  address: localhost:", registry_->grpc_port(),
         "\nkafka:\n  bootstrap_servers: ",
         aggregator_bootstrap_.empty() ? broker().bootstrap_servers() : aggregator_bootstrap_,
         "\n  replication_factor: 1\n  feed_quality_interval: 1s\n  changelog_topic: ", changelog_,
@@ -217,6 +217,8 @@ class AggregatorFixture : public FederationFixture {
   std::string aggregator_bootstrap_;
   std::vector<std::string> definition_hashes_ = {kHash};
   std::vector<std::string> cities_ = Cities();
+  // More `aggregator:` keys, each line "  key: value\n".
+  std::string aggregator_extra_;
 
  private:
   vv1::AggregateCell Base(const std::string& city, int window) const {
