@@ -88,7 +88,7 @@ source tools/setup/versions.sh
 say "phase 1/5: installing what is missing (apt packages, Kafka $POLDER_KAFKA_VERSION, npm tools)"
 env_lines=$(tools/setup/setup.sh --print-env) || { say "setup failed"; exit 1; }
 eval "$env_lines"
-export POLDER_KAFKA_HOME
+export POLDER_KAFKA_HOME POLDER_NPM_HOME  # the broker; the dashboard's chart library (@polder_npm)
 
 say "phase 2/5: building Polder (bazel, offline)"
 targets=(//tools/kafka:polder-kafka //services/registry:polder-registry //services/node:polder-node
@@ -367,6 +367,12 @@ aggregator_ops=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))
 declare -A node_http node_ops
 for city in "${cities[@]}"; do node_http[$city]=$(port "$city" http_port); node_ops[$city]=$(port "$city" ops_port); done
 node_schema=$(port groningen schema_port)
+# The dashboard's certificate comes from the demo's own CA: a browser trusts it by importing
+# national/tls/bundle.pem, or (Chromium) by this key pin.
+dashboard_pin=$(openssl x509 -in "$run_dir/national/tls/cert.pem" -pubkey -noout | openssl pkey -pubin -outform der \
+                | openssl dgst -sha256 -binary | base64)
+dashboard_url="https://localhost:$aggregator_api/"
+say "the national dashboard: $dashboard_url (the demo's CA: import $run_dir/national/tls/bundle.pem into the browser, or run chromium --ignore-certificate-errors-spki-list=$dashboard_pin $dashboard_url)"
 
 say "phase 5/5: streaming synthetic city data into each node (6 hours back, then live); cities mirror each other"
 for city in "${cities[@]}"; do
@@ -422,6 +428,7 @@ show_status() {
   echo "Metrics / readiness:             curl -s http://127.0.0.1:${node_ops[groningen]}/metrics | grep polder_federation   ·   /readyz"
   echo "Registry metrics / status:       curl -s http://127.0.0.1:$registry_ops/metrics | grep polder_registry   ·   /readyz   ·   /statusz"
   echo "Registry gRPC health (mTLS):     localhost:$registry_grpc  grpc.health.v1.Health/Check with a federation certificate, e.g. (cd $run_dir && $POLDER_NPM_HOME/node_modules/.bin/buf curl --protocol grpc --cacert national/tls/bundle.pem --cert national/tls/cert.pem --key national/tls/key.pem --servername localhost https://localhost:$registry_grpc/grpc.health.v1.Health/Check)"
+  echo "National dashboard (browser):    $dashboard_url  (trust $run_dir/national/tls/bundle.pem, or chromium --ignore-certificate-errors-spki-list=$dashboard_pin $dashboard_url)"
   echo "National figures (public API):   curl -s --cacert $run_dir/national/tls/bundle.pem 'https://localhost:$aggregator_api/api/v1/views/mobility.bike-counts/quarter-municipality/figures?revisions=all&format=csv'"
   echo "Aggregator status / metrics:     curl -s http://127.0.0.1:$aggregator_ops/statusz   ·   /metrics"
   echo "Logs:                            $run_dir/{node-*,registry,aggregator,generator-*,kafka-*}.log"
@@ -493,6 +500,15 @@ if [ "$once" -eq 1 ]; then
   all_mirroring || { say "not every share (the view included) mirrored records"; tail -n 5 "$run_dir"/node-*.log "$run_dir"/generator-*.log >&2; exit 1; }
   national_complete || { say "the aggregator's API has no national figure from all three cities"; tail -n 5 "$run_dir"/aggregator.log "$run_dir"/node-national.log >&2; exit 1; }
   say "the national API answers with figures from all three cities: curl -s --cacert $run_dir/national/tls/bundle.pem https://localhost:$aggregator_api/api/v1/views"
+  # The dashboard: its page and scripts, and a live stream that opens with the cities' feed quality.
+  page=$(national_api "/"); chart=$(national_api "/dashboard/vendor/uPlot.esm.js")
+  [[ "$page" == *'<script type="module" src="/dashboard/app.js">'* && "$chart" == *uPlot* ]] ||
+    { say "the aggregator does not serve the dashboard"; exit 1; }
+  read -r dataset view <<<"$national_view"
+  events=$(curl -s --max-time 3 --cacert "$run_dir/national/tls/bundle.pem" \
+             "https://localhost:$aggregator_api/api/v1/views/$dataset/$view/events" 2>/dev/null || true)
+  [[ "$events" == *"event: feed-quality"* ]] || { say "the dashboard's live updates do not answer"; exit 1; }
+  say "the national dashboard is served with live updates: $dashboard_url"
   say "Amersfoort's audit trail against Groningen's entries (polderctl audit verify --peer-endpoint):"
   (cd "$run_dir" && polderctl audit verify --bootstrap "$(cat amersfoort.kafka)" --peer-endpoint "localhost:${fed_port[groningen]}" \
       --self amersfoort --peer groningen --cert amersfoort/tls/cert.pem --key amersfoort/tls/key.pem \

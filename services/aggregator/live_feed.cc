@@ -32,11 +32,10 @@ LiveFeed::LiveFeed(const ReadApi* read_api, Options options)
 LiveFeed::~LiveFeed() { Stop(); }
 
 void LiveFeed::Register(http::HttpsServer* server) {
-  server->HandleStream("GET", kEventsRoute,
-                       [this](const http::HttpRequest& r, const tls::PeerIdentity&,
-                              const std::shared_ptr<http::HttpStream>& stream) {
-                         return Open(r, stream);
-                       });
+  server->HandleStream(
+      "GET", kEventsRoute,
+      [this](const http::HttpRequest& r, const tls::PeerIdentity&,
+             const std::shared_ptr<http::HttpStream>& stream) { return Open(r, stream); });
 }
 
 void LiveFeed::Start() {
@@ -91,9 +90,9 @@ std::vector<const nv1::NationalFigure*> LiveFeed::After(const AggregatorJob::Fig
 }
 
 std::string LiveFeed::FigureEvent(const nv1::NationalFigure& f) const {
-  return absl::StrCat(
-      "id: ", EventId(f), "\nevent: figure\ndata: ",
-      ReadApi::FigureJson(f).dump(-1, ' ', false, json::error_handler_t::replace), "\n\n");
+  return absl::StrCat("id: ", EventId(f), "\nevent: figure\ndata: ",
+                      ReadApi::FigureJson(f).dump(-1, ' ', false, json::error_handler_t::replace),
+                      "\n\n");
 }
 
 std::string LiveFeed::FeedQualityEvent(const NationalViewSpec& view) const {
@@ -105,7 +104,8 @@ std::string LiveFeed::FeedQualityEvent(const NationalViewSpec& view) const {
 http::HttpResponse LiveFeed::Open(const http::HttpRequest& request,
                                   const std::shared_ptr<http::HttpStream>& stream) {
   const NationalViewSpec* view = read_api_->FindView(request);
-  if (view == nullptr) return http::HttpResponse::Error(absl::NotFoundError("no such national view"));
+  if (view == nullptr)
+    return http::HttpResponse::Error(absl::NotFoundError("no such national view"));
   std::string after;
   for (const auto& [key, value] : request.query) {
     if (key != "after") {

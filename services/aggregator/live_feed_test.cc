@@ -98,7 +98,8 @@ class LiveFeedTest : public ::testing::Test {
   void Add(const nv1::NationalFigure& f) {
     absl::MutexLock lock(&mu_);
     auto next = std::make_shared<AggregatorJob::Figures>(*figures_);
-    (*next)[absl::StrCat(kDataset, "/", kView)][views::TimeFromProto(f.window_start())].push_back(f);
+    (*next)[absl::StrCat(kDataset, "/", kView)][views::TimeFromProto(f.window_start())].push_back(
+        f);
     figures_ = std::move(next);
   }
 
@@ -106,9 +107,8 @@ class LiveFeedTest : public ::testing::Test {
   int Open(const std::string& query = "", const std::string& headers = "",
            std::string* first = nullptr, const std::string& until = "event: feed-quality") {
     int fd = http::Connect(server_->port());
-    const std::string request = absl::StrCat("GET /api/v1/views/", kDataset, "/", kView,
-                                             "/events", query, " HTTP/1.1\r\nHost: x\r\n", headers,
-                                             "\r\n");
+    const std::string request = absl::StrCat("GET /api/v1/views/", kDataset, "/", kView, "/events",
+                                             query, " HTTP/1.1\r\nHost: x\r\n", headers, "\r\n");
     EXPECT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
     std::string got = ReadUntil(fd, until);
     if (first != nullptr) *first = got;
@@ -134,7 +134,8 @@ TEST_F(LiveFeedTest, EventIdsOrderByDecisionAndRoundTrip) {
   EXPECT_LT(LiveFeed::KeyOf(Figure(At(10, 0), 1, {}, 0)),
             LiveFeed::KeyOf(Figure(At(10, 15), 0, {}, 0)))
       << "decided 10:31 before 10:45";
-  for (const std::string& bad : std::vector<std::string>{"", "1.2", "1.2.3.4", "a.b.c", "1.2.x", std::string(70, '1')}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"", "1.2", "1.2.3.4", "a.b.c", "1.2.x", std::string(70, '1')}) {
     EXPECT_FALSE(LiveFeed::ParseEventId(bad).ok()) << bad;
   }
 }
@@ -175,8 +176,8 @@ TEST_F(LiveFeedTest, AResumedStreamGetsEveryFigureDecidedAfterItsIdAndTheHeaderW
   EXPECT_THAT(Ids(first), ::testing::ElementsAre(IdOf(0, 1), IdOf(15, 0)));
   close(fd);
   // A reconnecting EventSource's Last-Event-ID beats the page's first position.
-  fd = Open(absl::StrCat("?after=", IdOf(0, 0)), absl::StrCat("Last-Event-ID: ", IdOf(0, 1), "\r\n"),
-            &first);
+  fd = Open(absl::StrCat("?after=", IdOf(0, 0)),
+            absl::StrCat("Last-Event-ID: ", IdOf(0, 1), "\r\n"), &first);
   EXPECT_THAT(Ids(first), ::testing::ElementsAre(IdOf(15, 0)));
   close(fd);
 }
@@ -260,8 +261,9 @@ TEST_F(LiveFeedTest, BadRequestsAreRefusedWithTheReason) {
     close(fd);
   }
   int fd = http::Connect(server_->port());
-  EXPECT_THAT(http::Exchange(fd, absl::StrCat("GET ", base, " HTTP/1.1\r\nHost: x\r\nLast-Event-ID: "
-                                                              "x.y\r\nConnection: close\r\n\r\n")),
+  EXPECT_THAT(http::Exchange(fd, absl::StrCat("GET ", base,
+                                              " HTTP/1.1\r\nHost: x\r\nLast-Event-ID: "
+                                              "x.y\r\nConnection: close\r\n\r\n")),
               HasSubstr("400 Bad Request"));
   close(fd);
   EXPECT_EQ(feed_->streams(), 0);

@@ -28,7 +28,7 @@ inline absl::Time At(int h, int m) {
 }
 
 inline nv1::MeasureTotal Measure(const std::string& name, std::optional<double> value,
-                          int64_t withheld = 0) {
+                                 int64_t withheld = 0) {
   nv1::MeasureTotal m;
   m.set_name(name);
   if (value.has_value()) m.set_value(*value);
@@ -37,7 +37,7 @@ inline nv1::MeasureTotal Measure(const std::string& name, std::optional<double> 
 }
 
 inline nv1::NationalFigure Figure(absl::Time start, int revision, std::vector<std::string> cities,
-                           double total) {
+                                  double total) {
   nv1::NationalFigure f;
   f.set_figure_key(FigureKey(kDataset, kView, start));
   views::SetProtoTime(start, f.mutable_window_start());

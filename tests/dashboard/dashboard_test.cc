@@ -140,7 +140,8 @@ struct LiveConnection {
   }
 };
 
-LiveConnection OpenLive(SSL_CTX* ctx, const std::string& source, int port, const std::string& path) {
+LiveConnection OpenLive(SSL_CTX* ctx, const std::string& source, int port,
+                        const std::string& path) {
   LiveConnection c;
   c.fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in from{};
@@ -166,8 +167,8 @@ LiveConnection OpenLive(SSL_CTX* ctx, const std::string& source, int port, const
     c.Close();
     return c;
   }
-  const std::string request =
-      absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n");
+  const std::string request = absl::StrCat(
+      "GET ", path, " HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n");
   SSL_write(c.ssl, request.data(), static_cast<int>(request.size()));
   char buf[4096];
   while (!absl::StrContains(c.head, "\r\n\r\n")) {
@@ -214,7 +215,9 @@ TEST_F(DashboardTest, TheBrowserShowsTheNationalFiguresLiveAccessiblyAndSafely) 
   aggregator_extra_ = absl::StrCat("  api_push_interval: ", kPushSeconds, "s\n");
   // Window 0: every city, perturbed values. Window 1: one of Groningen's cells withheld (the
   // national total is a lower bound). Window 2: every cell withheld (no national value at all).
-  // Window 3: Enschede misses the deadline (incomplete), later revised.
+  // Window 3: Enschede misses the deadline (incomplete), later revised. Window -1, the oldest:
+  // every city closed it without a cell (no data: the national figure has no total at all).
+  for (const std::string& city : Cities()) Close(city, -1, 0);
   Cell("groningen", 0, "GM0014", 40);
   Cell("amersfoort", 0, "GM0307", 30);
   Cell("enschede", 0, "GM0153", 5);
@@ -234,12 +237,13 @@ TEST_F(DashboardTest, TheBrowserShowsTheNationalFiguresLiveAccessiblyAndSafely) 
   }
   Flush();
   auto aggregator = StartAggregator();
-  ASSERT_EQ(WaitForFigures(4).size(), 4u) << aggregator->Log();
+  ASSERT_EQ(WaitForFigures(5).size(), 5u) << aggregator->Log();
   const int port = aggregator->port("api_port");
   const std::string base = absl::StrCat("https://localhost:", port);
 
   BrowserDriver browser;
-  json launched = browser.Call({{"cmd", "launch"}, {"spki", SpkiPin(files_["national"].cert_path)}});
+  json launched =
+      browser.Call({{"cmd", "launch"}, {"spki", SpkiPin(files_["national"].cert_path)}});
   ASSERT_TRUE(launched.contains("version")) << launched.dump();
   std::cout << "Chromium " << launched["version"].get<std::string>() << "\n";
   json page = browser.Call({{"cmd", "goto"}, {"url", base + "/"}});
@@ -272,6 +276,10 @@ TEST_F(DashboardTest, TheBrowserShowsTheNationalFiguresLiveAccessiblyAndSafely) 
       EXPECT_EQ((*row)["revision"], figure.revision()) << start;
       EXPECT_EQ((*row)["complete"], figure.complete()) << start;
       const json& national = (*row)["cells"]["national"];
+      if (figure.totals_size() == 0) {
+        EXPECT_EQ(national["kind"], "none") << start;
+        continue;
+      }
       ASSERT_EQ(figure.totals(0).name(), "count");
       if (figure.totals(0).has_value()) {
         EXPECT_EQ(national["value"], figure.totals(0).value()) << start;
@@ -282,7 +290,9 @@ TEST_F(DashboardTest, TheBrowserShowsTheNationalFiguresLiveAccessiblyAndSafely) 
       }
       for (const natv1::CityPart& part : figure.cities()) {
         const json& cell = (*row)["cells"]["city:" + part.peer()];
-        if (part.measures(0).has_value()) {
+        if (part.measures_size() == 0) {
+          EXPECT_EQ(cell["kind"], "none") << start << " " << part.peer();
+        } else if (part.measures(0).has_value()) {
           EXPECT_EQ(cell["value"], part.measures(0).value()) << start << " " << part.peer();
         } else {
           EXPECT_EQ(cell["kind"], "withheld") << start << " " << part.peer();
@@ -296,6 +306,15 @@ TEST_F(DashboardTest, TheBrowserShowsTheNationalFiguresLiveAccessiblyAndSafely) 
     EXPECT_THAT(w1["national"]["text"].get<std::string>(), HasSubstr("deels afgeschermd"));
     EXPECT_EQ(w1["city:groningen"]["kind"], "partial");
     EXPECT_THAT(w1["national"]["text"].get<std::string>(), HasSubstr("verstoord"));
+    // No cell is no data, not withheld and not 0; the measures still come from the others.
+    const json& empty = (*Row(rows, views::FormatInstant(Quarter(-1))))["cells"];
+    EXPECT_EQ(empty["national"]["kind"], "none");
+    EXPECT_EQ(empty["national"]["text"], "geen gegevens");
+    EXPECT_EQ(empty["city:groningen"]["kind"], "none");
+    EXPECT_EQ(
+        browser.Call({{"cmd", "evaluate"},
+                      {"expression", "document.getElementById('measure-select').value"}})["value"],
+        "count");
     const json& w3 = *Row(rows, views::FormatInstant(Quarter(3)));
     EXPECT_FALSE(w3["complete"]);
     EXPECT_EQ(w3["cells"]["city:enschede"]["kind"], "missing");
@@ -348,12 +367,11 @@ TEST_F(DashboardTest, TheBrowserShowsTheNationalFiguresLiveAccessiblyAndSafely) 
     EXPECT_THAT(status, HasSubstr("was 76")) << "the previous value beside the revision";
     EXPECT_EQ((*Row(rows, views::FormatInstant(Quarter(4))))["cells"]["national"]["value"], 150);
     // The announcement for screen readers (polite, at most one per push).
-    json announced = browser.Call(
-        {{"cmd", "wait_for"},
-         {"expression",
-          "(t => /^Nieuw venster .*: 150/.test(t) && t)"
-          "(document.getElementById('announcer').textContent)"},
-         {"timeout_ms", 5000}});
+    json announced = browser.Call({{"cmd", "wait_for"},
+                                   {"expression",
+                                    "(t => /^Nieuw venster .*: 150/.test(t) && t)"
+                                    "(document.getElementById('announcer').textContent)"},
+                                   {"timeout_ms", 5000}});
     EXPECT_THAT(announced.value("value", ""), HasSubstr("(verstoord)"));
   }
   std::cout << "cities: " << browser.Call({{"cmd", "cities"}})["rows"].dump() << "\n";
@@ -382,6 +400,19 @@ TEST_F(DashboardTest, TheBrowserShowsTheNationalFiguresLiveAccessiblyAndSafely) 
                             {"selector", "button[data-range='24h']"},
                             {"name", "aria-pressed"}})["value"],
               "true");
+    // Live updates can be paused and resumed (WCAG 2.2.2).
+    browser.Call({{"cmd", "tab_and_press"}, {"target", "live-toggle"}, {"key", "Enter"}});
+    EXPECT_EQ(
+        browser.Call(
+            {{"cmd", "attribute"}, {"selector", "#live-state"}, {"name", "data-state"}})["value"],
+        "paused");
+    browser.Call({{"cmd", "press"}, {"key", "Enter"}});
+    EXPECT_EQ(
+        browser.Call({{"cmd", "wait_for"},
+                      {"expression",
+                       "document.getElementById('live-state').dataset.state === 'live' && 'live'"},
+                      {"timeout_ms", 10000}})["value"],
+        "live");
   }
 
   // No CSP violation, script error or failed load so far.
@@ -391,8 +422,9 @@ TEST_F(DashboardTest, TheBrowserShowsTheNationalFiguresLiveAccessiblyAndSafely) 
   for (const std::string lang : {"nl", "en"}) {
     if (lang == "en") {
       browser.Call({{"cmd", "goto"}, {"url", base + "/?lang=en"}});
-      EXPECT_EQ(browser.Call({{"cmd", "attribute"}, {"selector", "html"}, {"name", "lang"}})["value"],
-                "en");
+      EXPECT_EQ(
+          browser.Call({{"cmd", "attribute"}, {"selector", "html"}, {"name", "lang"}})["value"],
+          "en");
       EXPECT_EQ(browser.Call({{"cmd", "text"}, {"selector", "h1"}})["text"], "National figures");
       json rows = browser.Call({{"cmd", "figures"}})["rows"];
       const json* w2 = Row(rows, views::FormatInstant(Quarter(2)));
@@ -429,7 +461,8 @@ TEST_F(DashboardTest, TheBrowserShowsTheNationalFiguresLiveAccessiblyAndSafely) 
   EXPECT_THAT(one_source[16].head, HasSubstr("Retry-After: 5"));
   for (LiveConnection& c : one_source) c.Close();
   const std::string metrics = Ops(*aggregator, "/metrics");
-  EXPECT_THAT(metrics, ::testing::ContainsRegex("polder_http_open_streams\\{listener=\"api\"\\} 50[0-9]"));
+  EXPECT_THAT(metrics,
+              ::testing::ContainsRegex("polder_http_open_streams\\{listener=\"api\"\\} 50[0-9]"));
   const absl::Time start = absl::Now();
   auto [status, body] = Api(*aggregator, FiguresPath());
   const absl::Duration took = absl::Now() - start;

@@ -147,6 +147,10 @@ const commands = {
       await new Promise((r) => setTimeout(r, 50));
     }
   },
+  async press({ key }) {
+    await page.keyboard.press(key);
+    return {};
+  },
   async active() { return { active: await page.evaluate(active) }; },
   async axe() {
     await page.evaluate(readFileSync(`${home}/node_modules/axe-core/axe.min.js`, 'utf8'));
@@ -156,7 +160,7 @@ const commands = {
     return {
       version: result.testEngine.version,
       passes: result.passes.length,
-      incomplete: result.incomplete.map((v) => v.id),
+      incomplete: result.incomplete.map((v) => ({ id: v.id, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 5) })),
       violations: result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 5) })),
     };
   },

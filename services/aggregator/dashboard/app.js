@@ -18,6 +18,7 @@ const state = {
   figures: new Map(), // window start (ISO) -> newest figure
   quality: null,
   unsubscribe: null,
+  paused: false, // the reader paused live updates (WCAG 2.2.2)
   generation: 0, // a newer load makes an older one's answers stale
 };
 
@@ -54,14 +55,17 @@ function showError(message) {
 
 function setLive(kind) {
   $('live-state').dataset.state = kind;
-  $('live-text').textContent = t(kind === 'live' ? 'live' : kind === 'reconnecting' ? 'reconnecting' : 'connecting');
+  $('live-text').textContent = t({ live: 'live', reconnecting: 'reconnecting', paused: 'paused' }[kind] || 'connecting');
 }
 
-// The measures the view's figures carry (the first figure's, in its order).
+// The measures the view's figures carry, in the order they first appear (a window whose cities
+// published no cell has none).
 function measures() {
-  for (const f of state.figures.values()) return f.totals.map((m) => m.measure);
-  const latest = state.view && state.view.latest;
-  return latest ? latest.totals.map((m) => m.measure) : [];
+  const names = [];
+  const add = (f) => { for (const m of (f && f.totals) || []) if (!names.includes(m.measure)) names.push(m.measure); };
+  for (const f of state.figures.values()) add(f);
+  if (state.view) add(state.view.latest);
+  return names;
 }
 
 function fillSelectors() {
@@ -185,6 +189,11 @@ async function load() {
     showError('');
     fillSelectors();
     render();
+    if (state.paused) {
+      setLive('paused');
+      document.body.dataset.ready = 'true';
+      return;
+    }
     // The newest event id of what was loaded: the stream sends everything decided after it.
     let after = null;
     for (const f of figures) if (!after || compareIds(f.event_id, after) > 0) after = f.event_id;
@@ -239,6 +248,17 @@ async function start() {
     state.measure = e.target.value;
     writeUrl();
     render();
+  });
+  $('live-toggle').addEventListener('click', () => {
+    state.paused = !state.paused;
+    $('live-toggle').setAttribute('aria-pressed', String(state.paused));
+    if (state.paused) {
+      if (state.unsubscribe) state.unsubscribe();
+      state.unsubscribe = null;
+      setLive('paused');
+    } else {
+      load(); // what was decided meanwhile, then live again
+    }
   });
   for (const b of document.querySelectorAll('button.range')) {
     b.addEventListener('click', () => {

@@ -37,7 +37,7 @@ export class Chart {
     });
   }
 
-  width() { return Math.max(280, this.container.clientWidth); }
+  width() { return Math.max(200, this.container.clientWidth); }
   height() { return window.innerWidth < 600 ? 240 : 320; }
 
   // model: {cities: [names], x: [seconds], national: [value|null], parts: [[value|null]],

@@ -36,10 +36,11 @@ export function measureOf(measures, name) {
 }
 
 // What a measure's value says: {kind, value, text}. kind: 'value', 'partial' (withheld cells
-// left out: a lower bound), 'withheld' (nothing could be combined) or 'missing' (no such part).
-// `perturbed` when an included value is cell-key perturbed.
-export function describe(m) {
-  if (!m) return { kind: 'missing', value: null, perturbed: false, text: t('missing') };
+// left out: a lower bound), 'withheld' (nothing could be combined), 'none' (the part or total is
+// there but published no cell with this measure) or 'missing' (no such part: the city is not in
+// the window). `perturbed` when an included value is cell-key perturbed.
+export function describe(m, absent = 'missing') {
+  if (!m) return { kind: absent, value: null, perturbed: false, text: t(absent === 'none' ? 'noData' : 'missing') };
   if (m.value === null || m.value === undefined) {
     return { kind: 'withheld', value: null, perturbed: false, text: t('withheld') };
   }
@@ -51,7 +52,7 @@ export function describe(m) {
 }
 
 // The same as plain text for announcements and summaries.
-export function describeText(m) {
-  const d = describe(m);
+export function describeText(m, absent = 'none') {
+  const d = describe(m, absent);
   return d.perturbed ? `${d.text} (${t('perturbedMark')})` : d.text;
 }

@@ -52,7 +52,7 @@ export function renderMap(svg, cities, latest) {
   svg.querySelector('#map-title').textContent = t('mapTitle');
   const group = svg.querySelector('#map-cities');
   group.replaceChildren();
-  const values = cities.map((c) => describe(latest.get(c) ? latest.get(c).measure : null));
+  const values = cities.map((c) => describe(latest.get(c) ? latest.get(c).measure : null, latest.get(c) ? 'none' : 'missing'));
   const max = Math.max(1, ...values.filter((v) => v.value !== null).map((v) => v.value));
   const described = [];
   let unplaced = 0;
@@ -62,7 +62,7 @@ export function renderMap(svg, cities, latest) {
     if (!PLACES[city]) unplaced += 1;
     const r = v.value !== null ? 5 + 15 * Math.sqrt(v.value / max) : 9;
     const g = el('g', { 'data-city': city, 'data-kind': v.kind });
-    if (v.kind === 'withheld' || v.kind === 'missing') {
+    if (v.value === null) {
       g.append(el('circle', { cx: x, cy: y, r, fill: 'url(#hatch)', stroke: '#555555', 'stroke-width': 1.5, 'stroke-dasharray': '3 2' }));
     } else {
       g.append(el('circle', { cx: x, cy: y, r, fill: CITY_COLOURS[i % CITY_COLOURS.length], 'fill-opacity': 0.85, stroke: '#ffffff', 'stroke-width': 1.5 }));

@@ -14,12 +14,13 @@ function tag(kind, text) {
   return cell('span', text, { class: `tag ${kind}` });
 }
 
-// A value cell: its text, a tag when withheld, partly withheld or perturbed.
-function valueCell(measure, column) {
-  const d = describe(measure);
+// A value cell: its text, a tag when withheld, partly withheld or perturbed. `absent`: what a
+// missing measure means here ('missing' city, or 'none': no cell with this measure).
+function valueCell(measure, column, absent = 'missing') {
+  const d = describe(measure, absent);
   const td = cell('td', null, { 'data-col': column, 'data-kind': d.kind });
   if (d.value !== null) td.dataset.value = String(d.value);
-  if (d.kind === 'withheld' || d.kind === 'missing') {
+  if (d.kind === 'withheld' || d.kind === 'missing' || d.kind === 'none') {
     td.append(tag(d.kind === 'withheld' ? 'withheld' : 'missing', d.text));
   } else {
     td.append(document.createTextNode(formatNumber(d.value)));
@@ -45,10 +46,11 @@ export function renderFigures(table, figures, cities, measure) {
       'data-complete': String(f.complete),
     });
     tr.append(cell('th', `${formatWindow(f.window_start)}–${formatTime(f.window_end)}`, { scope: 'row' }));
-    tr.append(valueCell(measureOf(f.totals, measure), 'national'));
+    tr.append(valueCell(measureOf(f.totals, measure), 'national', 'none'));
     for (const c of cities) {
       const part = (f.cities || []).find((p) => p.city === c);
-      tr.append(valueCell(part ? measureOf(part.measures, measure) : null, `city:${c}`));
+      tr.append(part ? valueCell(measureOf(part.measures, measure), `city:${c}`, 'none')
+        : valueCell(null, `city:${c}`, 'missing'));
     }
     const status = cell('td', null, { 'data-col': 'status' });
     if (f.revision > 0) {
@@ -113,7 +115,7 @@ export function renderCities(table, cities, latest, reported, windows, quality, 
     const tr = cell('tr', null, { 'data-city': c });
     tr.append(cell('th', c, { scope: 'row' }));
     const last = latest.get(c);
-    const value = valueCell(last ? last.measure : null, 'latest');
+    const value = valueCell(last ? last.measure : null, 'latest', last ? 'none' : 'missing');
     if (last) value.append(cell('span', ` (${formatTime(last.window_start)})`, { class: 'muted' }));
     tr.append(value);
     const q = quality ? quality[c] : null;
