@@ -315,6 +315,10 @@ TEST_F(DashboardTest, TheBrowserShowsTheNationalFiguresLiveAccessiblyAndSafely) 
         browser.Call({{"cmd", "evaluate"},
                       {"expression", "document.getElementById('measure-select').value"}})["value"],
         "count");
+    // The summary counts the withheld window (2), not the one without cells (-1).
+    EXPECT_THAT(
+        browser.Call({{"cmd", "text"}, {"selector", "#chart-summary"}})["text"].get<std::string>(),
+        HasSubstr("Afgeschermd: 1."));
     const json& w3 = *Row(rows, views::FormatInstant(Quarter(3)));
     EXPECT_FALSE(w3["complete"]);
     EXPECT_EQ(w3["cells"]["city:enschede"]["kind"], "missing");

@@ -108,8 +108,11 @@ function render() {
   figures.forEach((f, i) => {
     model.x.push(Date.parse(f.window_start) / 1000);
     const total = measureOf(f.totals, measure);
-    model.national.push(total && total.value !== null && total.value !== undefined ? total.value : null);
-    if (!total || total.value === null || total.value === undefined) model.withheld.push(i);
+    const hasValue = total && total.value !== null && total.value !== undefined;
+    model.national.push(hasValue ? total.value : null);
+    // Withheld (a total whose parts were all withheld) is hatched; no total at all (no cell) is
+    // only a gap.
+    if (total && !hasValue) model.withheld.push(i);
     if (f.revision > 0) model.revised.push(i);
     cities.forEach((c, j) => {
       const part = (f.cities || []).find((p) => p.city === c);
