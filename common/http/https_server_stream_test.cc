@@ -94,6 +94,26 @@ class HttpsServerStreamTest : public ::testing::Test {
     return streams_;
   }
 
+  // A connection whose stream request the handler answered; its socket.
+  int OpenStream() {
+    int fd = Connect(server_->port());
+    EXPECT_EQ(write(fd, kStreamRequest, sizeof kStreamRequest - 1),
+              static_cast<ssize_t>(sizeof kStreamRequest - 1));
+    EXPECT_EQ(Streams(1).size(), 1u);
+    return fd;
+  }
+  // Sends 1,000-byte events to a client that reads nothing until Send refuses (at most 30 s,
+  // pausing 1 ms every 16); how many went.
+  static int SendUntilRefused(HttpStream& stream) {
+    const std::string event(1000, 'x');
+    int sent = 0;
+    for (absl::Time until = absl::Now() + absl::Seconds(30);
+         absl::Now() < until && stream.Send(event);) {
+      if (++sent % 16 == 0) absl::SleepFor(absl::Milliseconds(1));
+    }
+    return sent;
+  }
+
   int Ping() {
     httplib::Client c("127.0.0.1", server_->port());
     c.set_connection_timeout(std::chrono::seconds(10));
@@ -217,20 +237,11 @@ TEST_F(HttpsServerStreamTest, AReaderThatStopsReadingIsClosedAtTheBufferBound) {
   o.max_stream_buffer_bytes = 64 << 10;
   o.write_timeout = absl::Seconds(60);  // the bound, not the deadline, closes it here
   Start(o);
-  int fd = Connect(server_->port());
-  ASSERT_EQ(write(fd, kStreamRequest, sizeof kStreamRequest - 1),
-            static_cast<ssize_t>(sizeof kStreamRequest - 1));
+  int fd = OpenStream();
   auto streams = Streams(1);
-  ASSERT_EQ(streams.size(), 1u);
-  const std::string event(1000, 'x');
-  int sent = 0;
   // The client reads nothing: the kernels' socket buffers fill, then the stream's bound is
   // passed.
-  for (absl::Time until = absl::Now() + absl::Seconds(30);
-       absl::Now() < until && streams[0]->Send(event);) {
-    ++sent;
-    if (sent % 32 == 0) absl::SleepFor(absl::Milliseconds(5));
-  }
+  const int sent = SendUntilRefused(*streams[0]);
   EXPECT_FALSE(streams[0]->open()) << "still open after " << sent << " KB unread";
   for (absl::Time until = absl::Now() + absl::Seconds(10);
        server_->stats().slow_streams_closed == 0 && absl::Now() < until;) {
@@ -247,18 +258,10 @@ TEST_F(HttpsServerStreamTest, AReaderThatTakesNothingWithinTheWriteDeadlineIsClo
   o.write_timeout = absl::Milliseconds(500);
   o.max_stream_buffer_bytes = 64 << 20;  // the deadline, not the bound, closes it here
   Start(o);
-  int fd = Connect(server_->port());
-  ASSERT_EQ(write(fd, kStreamRequest, sizeof kStreamRequest - 1),
-            static_cast<ssize_t>(sizeof kStreamRequest - 1));
+  int fd = OpenStream();
   auto streams = Streams(1);
-  ASSERT_EQ(streams.size(), 1u);
-  // The client reads nothing: once the kernel's buffers are full the queue stays non-empty.
-  const std::string event(1000, 'x');
-  int sent = 0;
-  for (absl::Time until = absl::Now() + absl::Seconds(30);
-       absl::Now() < until && streams[0]->Send(event);) {
-    if (++sent % 16 == 0) absl::SleepFor(absl::Milliseconds(1));
-  }
+  // The client reads nothing: once the kernels' buffers are full the queue stays non-empty.
+  SendUntilRefused(*streams[0]);
   EXPECT_EQ(server_->stats().slow_streams_closed, 1);
   EXPECT_FALSE(streams[0]->open());
   close(fd);

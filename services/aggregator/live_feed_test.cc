@@ -51,19 +51,10 @@ std::vector<std::string> Ids(const std::string& text) {
 class LiveFeedTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    NationalViewSpec v;
-    v.dataset = kDataset;
-    v.view = kView;
-    v.cities = {"amersfoort", "groningen"};
-    auto figures = std::make_shared<AggregatorJob::Figures>();
-    auto& windows = (*figures)[absl::StrCat(kDataset, "/", kView)];
-    windows[At(10, 0)] = {Figure(At(10, 0), 0, {"groningen"}, 40),
-                          Figure(At(10, 0), 1, {"groningen", "amersfoort"}, 70)};
-    windows[At(10, 15)] = {Figure(At(10, 15), 0, {"groningen", "amersfoort"}, 71)};
-    Set(figures);
+    Set(TwoWindows());
     feed_quality_["groningen/" + std::string(kDataset)] = json{{"accepted", 10}};
     api_ = std::make_unique<ReadApi>(
-        std::vector<NationalViewSpec>{v},
+        std::vector<NationalViewSpec>{TwoCityView()},
         [this] {
           absl::MutexLock lock(&mu_);
           return figures_;
@@ -163,6 +154,7 @@ TEST_F(LiveFeedTest, ANewStreamStartsAtTheNewestFigureAndGetsWhatIsDecidedNext) 
   const size_t at = got.rfind("data: {");
   json figure = json::parse(got.substr(at + 6, got.find('\n', at) - at - 6), nullptr, false);
   EXPECT_EQ(figure["window_start"], "2026-12-03T10:30:00Z");
+  EXPECT_EQ(figure["event_id"], IdOf(30, 0)) << "the API's event_id is the event's id";
   EXPECT_EQ(figure["totals"][0]["value"], 72);
   // Nothing new: nothing sent again.
   feed_->Push();

@@ -26,15 +26,9 @@ using namespace test_figures;  // NOLINT: kDataset, kView, At, Measure, Figure
 class ReadApiTest : public ::testing::Test {
  protected:
   ReadApiTest() {
-    NationalViewSpec v;
-    v.dataset = kDataset;
-    v.view = kView;
-    v.cities = {"amersfoort", "groningen"};
-    auto figures = std::make_shared<AggregatorJob::Figures>();
+    NationalViewSpec v = TwoCityView();
+    std::shared_ptr<AggregatorJob::Figures> figures = TwoWindows();
     auto& windows = (*figures)[absl::StrCat(kDataset, "/", kView)];
-    windows[At(10, 0)] = {Figure(At(10, 0), 0, {"groningen"}, 40),
-                          Figure(At(10, 0), 1, {"groningen", "amersfoort"}, 70)};
-    windows[At(10, 15)] = {Figure(At(10, 15), 0, {"groningen", "amersfoort"}, 71)};
     windows[At(10, 30)] = {Figure(At(10, 30), 0, {"groningen", "amersfoort"}, 72)};
     api_ = std::make_unique<ReadApi>(
         std::vector<NationalViewSpec>{v}, [figures] { return figures; },

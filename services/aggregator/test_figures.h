@@ -3,6 +3,7 @@
 #ifndef POLDER_SERVICES_AGGREGATOR_TEST_FIGURES_H_
 #define POLDER_SERVICES_AGGREGATOR_TEST_FIGURES_H_
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "absl/time/time.h"
 #include "common/views/times.h"
 #include "proto/polder/national/v1/national_figure.pb.h"
+#include "services/aggregator/aggregator_job.h"
 #include "services/aggregator/national.h"
 
 namespace polder {
@@ -60,6 +62,25 @@ inline nv1::NationalFigure Figure(absl::Time start, int revision, std::vector<st
   *f.add_totals() = Measure("count", total);
   *f.add_totals() = Measure("max:speed", std::nullopt, 2 * static_cast<int64_t>(cities.size()));
   return f;
+}
+
+// The view: amersfoort and groningen.
+inline NationalViewSpec TwoCityView() {
+  NationalViewSpec v;
+  v.dataset = kDataset;
+  v.view = kView;
+  v.cities = {"amersfoort", "groningen"};
+  return v;
+}
+
+// 10:00 (groningen, then revised with amersfoort: 40 → 70) and 10:15 (both: 71).
+inline std::shared_ptr<AggregatorJob::Figures> TwoWindows() {
+  auto figures = std::make_shared<AggregatorJob::Figures>();
+  auto& windows = (*figures)[absl::StrCat(kDataset, "/", kView)];
+  windows[At(10, 0)] = {Figure(At(10, 0), 0, {"groningen"}, 40),
+                        Figure(At(10, 0), 1, {"groningen", "amersfoort"}, 70)};
+  windows[At(10, 15)] = {Figure(At(10, 15), 0, {"groningen", "amersfoort"}, 71)};
+  return figures;
 }
 
 }  // namespace test_figures

@@ -30,6 +30,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/http/test_sockets.h"
 #include "tests/aggregator/aggregator_fixture.h"
 
 namespace polder {
@@ -143,19 +144,8 @@ struct LiveConnection {
 LiveConnection OpenLive(SSL_CTX* ctx, const std::string& source, int port,
                         const std::string& path) {
   LiveConnection c;
-  c.fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in from{};
-  from.sin_family = AF_INET;
-  inet_pton(AF_INET, source.c_str(), &from.sin_addr);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-  if (bind(c.fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
-      connect(c.fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
-    c.Close();
-    return c;
-  }
+  c.fd = http::Connect(port, source);
+  if (c.fd < 0) return c;
   timeval tv{10, 0};
   setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   c.ssl = SSL_new(ctx);
