@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -184,6 +185,31 @@ std::string DefaultKafkaHome() {
   return absl::StrCat("/var/cache/polder/kafka-", kPinnedKafkaVersion);
 }
 
+std::string NewClusterId() { return RandomClusterId(); }
+
+absl::StatusOr<std::string> RunKafkaTool(const std::string& kafka_home, const std::string& java,
+                                         const std::string& main_class,
+                                         const std::vector<std::string>& args,
+                                         const std::string& scratch_dir) {
+  static std::atomic<int> counter{0};
+  const std::string out = absl::StrCat(scratch_dir, "/tool-", getpid(), "-", ++counter, ".log");
+  std::vector<std::string> argv = {java,
+                                   "-Xmx128m",
+                                   "-XX:+UseSerialGC",
+                                   "-XX:TieredStopAtLevel=1",
+                                   "-XX:-UsePerfData",
+                                   "-cp",
+                                   kafka_home + "/libs/*",
+                                   main_class};
+  argv.insert(argv.end(), args.begin(), args.end());
+  absl::Status s = RunToCompletion(argv, out, scratch_dir);
+  std::string text = ReadTail(out, 1 << 20);
+  std::error_code ec;
+  fs::remove(out, ec);
+  if (!s.ok()) return absl::InternalError(absl::StrCat(main_class, ": ", s.message(), "\n", text));
+  return text;
+}
+
 absl::StatusOr<int> PickFreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return absl::InternalError(Errno("socket"));
@@ -227,7 +253,9 @@ absl::StatusOr<std::unique_ptr<KafkaBroker>> KafkaBroker::Start(KafkaBrokerOptio
   return broker;
 }
 
-std::string KafkaBroker::bootstrap_servers() const { return absl::StrCat("127.0.0.1:", port_); }
+std::string KafkaBroker::bootstrap_servers() const {
+  return absl::StrCat(options_.bind_address, ":", port_);
+}
 
 std::string KafkaBroker::LogTail(size_t max_bytes) const { return ReadTail(log_path_, max_bytes); }
 
@@ -270,13 +298,13 @@ absl::Status KafkaBroker::Prepare() {
 }
 
 absl::Status KafkaBroker::WriteConfig() {
+  const std::string& host = options_.bind_address;
   std::map<std::string, std::string> p = {
       {"process.roles", "broker,controller"},
-      {"node.id", "1"},
-      {"controller.quorum.bootstrap.servers", absl::StrCat("127.0.0.1:", controller_port_)},
-      {"listeners",
-       absl::StrCat("PLAINTEXT://127.0.0.1:", port_, ",CONTROLLER://127.0.0.1:", controller_port_)},
-      {"advertised.listeners", absl::StrCat("PLAINTEXT://127.0.0.1:", port_)},
+      {"node.id", std::to_string(node_id_)},
+      {"listeners", absl::StrCat("PLAINTEXT://", host, ":", port_, ",CONTROLLER://", host, ":",
+                                 controller_port_)},
+      {"advertised.listeners", absl::StrCat("PLAINTEXT://", host, ":", port_)},
       {"controller.listener.names", "CONTROLLER"},
       {"inter.broker.listener.name", "PLAINTEXT"},
       {"listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"},
@@ -297,6 +325,11 @@ absl::Status KafkaBroker::WriteConfig() {
       {"transaction.remove.expired.transaction.cleanup.interval.ms", "60000"},
       {"transaction.max.timeout.ms", "900000"},
   };
+  if (quorum_voters_.empty()) {
+    p["controller.quorum.bootstrap.servers"] = absl::StrCat(host, ":", controller_port_);
+  } else {
+    p["controller.quorum.voters"] = quorum_voters_;
+  }
   for (const auto& [k, v] : options_.properties) p[k] = v;
   std::string text = "# Written by polder KafkaBroker; regenerated on every start.\n";
   for (const auto& [k, v] : p) absl::StrAppend(&text, k, "=", v, "\n");
@@ -304,7 +337,7 @@ absl::Status KafkaBroker::WriteConfig() {
 }
 
 absl::Status KafkaBroker::Format() {
-  cluster_id_ = RandomClusterId();
+  if (quorum_voters_.empty()) cluster_id_ = RandomClusterId();  // a cluster's node has its id
   std::vector<std::string> argv = {
       options_.java,
       "-Xmx256m",
@@ -316,11 +349,12 @@ absl::Status KafkaBroker::Format() {
       kafka_home_ + "/libs/*",
       "kafka.tools.StorageTool",
       "format",
-      "--standalone",
       "-t",
       cluster_id_,
       "-c",
       config_path_};
+  // A single broker is its own quorum; a cluster's nodes know theirs from controller.quorum.voters.
+  if (quorum_voters_.empty()) argv.insert(argv.begin() + 10, "--standalone");
   absl::Status s = RunToCompletion(argv, log_path_, work_dir_);
   if (!s.ok()) {
     return absl::InternalError(absl::StrCat("formatting the KRaft data dir failed (", s.message(),

@@ -27,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -60,7 +61,11 @@ struct KafkaBrokerOptions {
   // Chooses each listener port; default PickFreePort. Tests inject a picker that returns a
   // port already taken to exercise the retry.
   std::function<absl::StatusOr<int>()> port_picker;
+  // The address the listeners bind and advertise.
+  std::string bind_address = "127.0.0.1";
 };
+
+class KafkaCluster;
 
 class KafkaBroker {
  public:
@@ -72,7 +77,7 @@ class KafkaBroker {
   // Stops the broker (see Stop) and removes a work dir it created.
   ~KafkaBroker();
 
-  // "127.0.0.1:<port>", for bootstrap.servers.
+  // "<bind address>:<port>", for bootstrap.servers.
   std::string bootstrap_servers() const;
   int port() const { return port_; }
   int controller_port() const { return controller_port_; }
@@ -104,6 +109,7 @@ class KafkaBroker {
   std::string LogTail(size_t max_bytes = 4096) const;
 
  private:
+  friend class KafkaCluster;
   explicit KafkaBroker(KafkaBrokerOptions options);
   absl::Status Prepare();
   absl::Status WriteConfig();
@@ -125,6 +131,10 @@ class KafkaBroker {
   int port_ = 0;
   int controller_port_ = 0;
   std::string cluster_id_;
+  // A node of a KafkaCluster: its id and the cluster's static controller quorum
+  // ("1@host:port,2@host:port,…"); empty for a single broker (a standalone quorum).
+  int node_id_ = 1;
+  std::string quorum_voters_;
   // Size of the log file when the current process was launched.
   std::streamoff log_offset_at_launch_ = 0;
   pid_t pid_ = -1;
@@ -133,6 +143,17 @@ class KafkaBroker {
 
 // The Kafka runtime folder KafkaBroker uses when options.kafka_home is empty.
 std::string DefaultKafkaHome();
+
+// A fresh KRaft cluster id (16 random bytes, URL-safe base64).
+std::string NewClusterId();
+
+// Runs a Kafka tool's main class from `kafka_home` (e.g. org.apache.kafka.tools.
+// MetadataQuorumCommand) with `args`; its output (stdout and stderr) once it exited 0, else the
+// error with the output. `scratch_dir` holds the output file.
+absl::StatusOr<std::string> RunKafkaTool(const std::string& kafka_home, const std::string& java,
+                                         const std::string& main_class,
+                                         const std::vector<std::string>& args,
+                                         const std::string& scratch_dir);
 
 // Reserves-and-releases a free TCP port on 127.0.0.1 (the OS picks it). Racy by nature: the
 // broker launcher retries when a port was taken in between.
