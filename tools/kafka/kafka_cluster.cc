@@ -39,8 +39,8 @@ absl::Status WithMetadata(const std::string& bootstrap, const std::string& topic
                                             static_cast<int>(absl::ToInt64Milliseconds(timeout)));
   absl::Status s = e == RD_KAFKA_RESP_ERR_NO_ERROR && md != nullptr
                        ? use(*md)
-                       : absl::UnavailableError(absl::StrCat("metadata from ", bootstrap, ": ",
-                                                             rd_kafka_err2str(e)));
+                       : absl::UnavailableError(
+                             absl::StrCat("metadata from ", bootstrap, ": ", rd_kafka_err2str(e)));
   if (md != nullptr) rd_kafka_metadata_destroy(md);
   if (t != nullptr) rd_kafka_topic_destroy(t);
   rd_kafka_destroy(rk);
@@ -76,10 +76,9 @@ absl::StatusOr<std::unique_ptr<KafkaCluster>> KafkaCluster::Start(KafkaClusterOp
   if (options.nodes < 1) return absl::InvalidArgumentError("a cluster needs at least one node");
   std::unique_ptr<KafkaCluster> c(new KafkaCluster(std::move(options)));
   const KafkaClusterOptions& o = c->options_;
-  c->replication_factor_ =
-      o.replication_factor > 0 ? o.replication_factor : std::min(o.nodes, 3);
-  c->min_insync_replicas_ = o.min_insync_replicas > 0 ? o.min_insync_replicas
-                                                       : std::max(1, c->replication_factor_ - 1);
+  c->replication_factor_ = o.replication_factor > 0 ? o.replication_factor : std::min(o.nodes, 3);
+  c->min_insync_replicas_ =
+      o.min_insync_replicas > 0 ? o.min_insync_replicas : std::max(1, c->replication_factor_ - 1);
   const std::string rf = std::to_string(c->replication_factor_);
   const std::string isr = std::to_string(c->min_insync_replicas_);
   const std::string parts = std::to_string(std::max(1, o.coordinator_partitions));
@@ -152,10 +151,9 @@ absl::Status KafkaCluster::StartOnFreshPorts() {
         if (brokers.ok() && brokers->size() == nodes_.size()) return absl::OkStatus();
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
       }
-      last = absl::DeadlineExceededError(
-          absl::StrCat("not every node of the cluster registered within ",
-                       absl::FormatDuration(o.start_timeout), "; node 1's log tail:\n",
-                       nodes_[0]->LogTail(4096)));
+      last = absl::DeadlineExceededError(absl::StrCat(
+          "not every node of the cluster registered within ", absl::FormatDuration(o.start_timeout),
+          "; node 1's log tail:\n", nodes_[0]->LogTail(4096)));
     }
     for (auto& n : nodes_) (void)n->Kill();
     if (!absl::IsAlreadyExists(last)) return last;  // Only a port race is worth another try.
@@ -209,7 +207,8 @@ absl::StatusOr<std::vector<int>> KafkaCluster::InSyncReplicas(const std::string&
   RETURN_IF_ERROR(
       WithMetadata(RunningBootstrap(), topic, timeout, [&](const rd_kafka_metadata_t& md) {
         const rd_kafka_metadata_partition_t* p = FindPartition(md, topic, partition);
-        if (p == nullptr) return absl::NotFoundError(absl::StrCat("no partition ", topic, "/", partition));
+        if (p == nullptr)
+          return absl::NotFoundError(absl::StrCat("no partition ", topic, "/", partition));
         isr.assign(p->isrs, p->isrs + p->isr_cnt);
         std::sort(isr.begin(), isr.end());
         return absl::OkStatus();
@@ -230,12 +229,11 @@ absl::StatusOr<int> KafkaCluster::TransactionCoordinatorOf(const std::string& tr
 absl::StatusOr<int> KafkaCluster::ActiveController() const {
   for (const auto& n : nodes_) {
     if (!n->running() || n->paused()) continue;
-    ASSIGN_OR_RETURN(std::string out,
-                     RunKafkaTool(n->kafka_home_, options_.node.java,
-                                  "org.apache.kafka.tools.MetadataQuorumCommand",
-                                  {"--bootstrap-server", n->bootstrap_servers(), "describe",
-                                   "--status"},
-                                  n->work_dir_));
+    ASSIGN_OR_RETURN(
+        std::string out,
+        RunKafkaTool(
+            n->kafka_home_, options_.node.java, "org.apache.kafka.tools.MetadataQuorumCommand",
+            {"--bootstrap-server", n->bootstrap_servers(), "describe", "--status"}, n->work_dir_));
     std::smatch m;
     static const std::regex kLeader(R"(LeaderId:\s+(\d+))");
     if (std::regex_search(out, m, kLeader)) return std::atoi(m[1].str().c_str());

@@ -51,12 +51,12 @@ std::vector<rd_kafka_resp_err_t> Produce(const std::string& bootstrap,
   results = &out;
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char err[256];
-  for (const auto& [k, v] : std::map<std::string, std::string>{
-           {"bootstrap.servers", bootstrap},
-           {"log_level", "0"},
-           {"acks", "all"},
-           {"enable.idempotence", "true"},
-           {"message.timeout.ms", timeout_ms}}) {
+  for (const auto& [k, v] :
+       std::map<std::string, std::string>{{"bootstrap.servers", bootstrap},
+                                          {"log_level", "0"},
+                                          {"acks", "all"},
+                                          {"enable.idempotence", "true"},
+                                          {"message.timeout.ms", timeout_ms}}) {
     rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err);
   }
   rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t*, const rd_kafka_message_t* m, void*) {
@@ -65,12 +65,12 @@ std::vector<rd_kafka_resp_err_t> Produce(const std::string& bootstrap,
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
   EXPECT_NE(rk, nullptr) << err;
   for (size_t i = 0; i < values.size(); ++i) {
-    EXPECT_EQ(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(kTopic), RD_KAFKA_V_PARTITION(0),
-                                RD_KAFKA_V_VALUE(const_cast<char*>(values[i].data()),
-                                                 values[i].size()),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(i)), RD_KAFKA_V_END),
-              RD_KAFKA_RESP_ERR_NO_ERROR);
+    EXPECT_EQ(
+        rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(kTopic), RD_KAFKA_V_PARTITION(0),
+                          RD_KAFKA_V_VALUE(const_cast<char*>(values[i].data()), values[i].size()),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(i)), RD_KAFKA_V_END),
+        RD_KAFKA_RESP_ERR_NO_ERROR);
   }
   rd_kafka_flush(rk, 120000);
   rd_kafka_destroy(rk);
@@ -172,7 +172,8 @@ TEST(KafkaClusterTest, ThreeNodesKeepAcknowledgedRecordsThroughFailures) {
   EXPECT_TRUE(Eventually([&] {
     auto now = cluster.LeaderOf(kTopic, 0);
     return now.ok() && *now != *leader;
-  })) << "no new leader after node " << *leader << " was killed";
+  })) << "no new leader after node "
+      << *leader << " was killed";
   ASSERT_TRUE(AllDelivered(Produce(cluster.bootstrap_servers(), Numbered("after-kill", 100))));
   ASSERT_OK(cluster.node(*leader).Restart());
   EXPECT_TRUE(Eventually([&] {
@@ -226,7 +227,8 @@ TEST(KafkaClusterTest, ThreeNodesKeepAcknowledgedRecordsThroughFailures) {
   EXPECT_TRUE(Eventually([&] {
     auto now = cluster.ActiveController();
     return now.ok() && *now != *controller;
-  })) << "no new active controller after node " << *controller << " was killed";
+  })) << "no new active controller after node "
+      << *controller << " was killed";
   ASSERT_OK(cluster.node(*controller).Restart());
 
   // A transaction coordinator where Kafka's own tool says it is.
@@ -258,14 +260,13 @@ TEST(KafkaClusterTest, JavaHashCodeMatchesJava) {
   EXPECT_EQ(KafkaCluster::JavaHashCode("ab"), 97 * 31 + 98);
   EXPECT_EQ(KafkaCluster::JavaHashCode("hello"), 99162322);
   // Overflow wraps as Java's int does.
-  EXPECT_EQ(KafkaCluster::JavaHashCode("polder-transactional-id-overflowing"),
-            [] {
-              int32_t h = 0;
-              for (char c : std::string("polder-transactional-id-overflowing")) {
-                h = static_cast<int32_t>(static_cast<uint32_t>(h) * 31u + static_cast<uint32_t>(c));
-              }
-              return h;
-            }());
+  EXPECT_EQ(KafkaCluster::JavaHashCode("polder-transactional-id-overflowing"), [] {
+    int32_t h = 0;
+    for (char c : std::string("polder-transactional-id-overflowing")) {
+      h = static_cast<int32_t>(static_cast<uint32_t>(h) * 31u + static_cast<uint32_t>(c));
+    }
+    return h;
+  }());
 }
 
 }  // namespace
