@@ -244,6 +244,8 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
         .Optional("max_streams_per_peer", &c.sharing.max_streams_per_peer)
         .OptionalBytes("max_unacknowledged_bytes", &c.sharing.max_unacknowledged_bytes)
         .OptionalBytes("source_prefetch_bytes", &c.sharing.source_prefetch_bytes)
+        .OptionalBytes("fanout_tail_bytes", &c.sharing.fanout_tail_bytes)
+        .Optional("fanout_max_catchup_readers", &c.sharing.fanout_max_catchup_readers)
         .Required("signing_key_file", &c.sharing.signing_key_file)
         .Optional("receipt_interval", &c.sharing.receipt_interval)
         .Optional("keepalive_time", &c.sharing.keepalive_time)
@@ -257,6 +259,10 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
     fed.Check(c.sharing.source_prefetch_bytes >= c.sharing.max_batch_bytes, "source_prefetch_bytes",
               "must be at least max_batch_bytes (a batch must fit the prefetch)");
     fed.Check(c.sharing.max_streams_per_peer >= 1, "max_streams_per_peer", "must be at least 1");
+    fed.Check(c.sharing.fanout_tail_bytes >= c.sharing.max_batch_bytes, "fanout_tail_bytes",
+              "must be at least max_batch_bytes (a tail must hold a batch)");
+    fed.Check(c.sharing.fanout_max_catchup_readers >= 1, "fanout_max_catchup_readers",
+              "must be at least 1 (a stream behind the tail must be able to catch up)");
     fed.Check(c.sharing.max_batch_records >= 1, "max_batch_records", "must be at least 1");
     fed.Check(c.sharing.keepalive_time >= absl::Seconds(10), "keepalive_time",
               "must be at least 10s (gRPC servers refuse more frequent pings)");

@@ -79,6 +79,11 @@ struct FederationConfig {
   // several times this with small records). librdkafka 2.0.2 stops fetching for up to a second
   // whenever this queue is full, so a smaller prefetch trades catch-up throughput for memory.
   int64_t source_prefetch_bytes = 8 << 20;
+  // Fan-out (ADR 0020 §4): the streams of a dataset at the live edge share one tail of its
+  // source, holding this much of its recent records; streams behind it read on their own, at
+  // most this many at once over all datasets (the others wait their turn, oldest first).
+  int64_t fanout_tail_bytes = 32 << 20;
+  int32_t fanout_max_catchup_readers = 16;
   // This node's Ed25519 signing key (the one the directory lists for it): signs receipts.
   std::string signing_key_file;
   absl::Duration receipt_interval = absl::Seconds(10);

@@ -193,9 +193,10 @@ absl::Status FederationService::SubscribeAs(grpc::ServerContext* context,
     absl::MutexLock lock(&mu_);
     --streams_per_peer_[p];
   };
-  ASSIGN_OR_RETURN(std::shared_ptr<ProviderStream> stream,
-                   ProviderStream::Open(options_.stream, kafka_, contracts_, audit_, NewStreamId(),
-                                        peer_id, *shared, std::move(contract), request));
+  ASSIGN_OR_RETURN(
+      std::shared_ptr<ProviderStream> stream,
+      ProviderStream::Open(options_.stream, fan_out_, contracts_, audit_, NewStreamId(), peer_id,
+                           *shared, std::move(contract), request));
   stream->set_on_batch(
       [this, key = std::make_pair(peer_id, shared->id)](int64_t records, int64_t bytes) {
         absl::MutexLock lock(&mu_);

@@ -32,6 +32,7 @@
 #include "proto/polder/federation/v1/federation.grpc.pb.h"
 #include "services/node/federation/audit_log.h"
 #include "services/node/federation/contracts.h"
+#include "services/node/federation/fan_out.h"
 #include "services/node/federation/provider_stream.h"
 #include "services/node/federation/receipts.h"
 
@@ -45,6 +46,9 @@ class FederationService final : public federation::v1::FederationService::Servic
     // batch limits, the window, heartbeat and re-check intervals, the Kafka timeout, the
     // schema-version lookup and the clock.
     ProviderStream::Options stream;
+    // How the streams read their sources: one shared tail per source topic, a bounded pool of
+    // catch-up readers (ADR 0020 §4).
+    FanOut::Options fan_out;
     std::map<std::string, SharedDataset> datasets;  // by id
     // Aggregate views of those datasets (ADR 0016), by (dataset id, view id).
     std::map<std::pair<std::string, std::string>, SharedDataset> views;
@@ -74,12 +78,13 @@ class FederationService final : public federation::v1::FederationService::Servic
   FederationService(Options options, kafka::ClientFactory& kafka, ContractBook* contracts,
                     AuditLog* audit, const ReceiptSigner* signer)
       : options_(std::move(options)),
-        kafka_(kafka),
+        fan_out_(options_.fan_out, kafka),
         contracts_(contracts),
         audit_(audit),
         signer_(signer) {}
 
   Stats stats() const;
+  FanOut::Stats fan_out_stats() const { return fan_out_.stats(); }
 
   grpc::Status ListDatasets(grpc::ServerContext* context,
                             const federation::v1::ListDatasetsRequest* request,
@@ -117,7 +122,8 @@ class FederationService final : public federation::v1::FederationService::Servic
   absl::Time Now() const { return options_.stream.clock ? options_.stream.clock() : absl::Now(); }
 
   const Options options_;
-  kafka::ClientFactory& kafka_;
+  // Declared before the streams: they read through it.
+  FanOut fan_out_;
   ContractBook* contracts_;
   AuditLog* audit_;
   const ReceiptSigner* signer_;

@@ -117,7 +117,7 @@ class FederationServiceTest : public testing::KafkaBrokerTest {
     o.stream.self = "groningen";
     o.datasets["mobility.bike-counts"] = {
         "mobility.bike-counts", source_, 3, "epoch-1", "", "", ""};
-    o.stream.consumer.client = ClientOptions();
+    o.fan_out.consumer.client = ClientOptions();
     o.stream.max_batch_records = 4;
     o.stream.heartbeat_interval = absl::Milliseconds(500);
     o.stream.schema_version = [](const std::string&, int32_t id) -> absl::StatusOr<int64_t> {

@@ -149,11 +149,18 @@ void FederationWorld::PublishGarbage(int32_t partition) {
   ASSERT_TRUE(kafka::SendAndWait(**producer, r).ok());
 }
 
+FanOut::Options FederationWorld::FanOutOptions() {
+  FanOut::Options o;
+  o.consumer.client.bootstrap_servers = "fake:9092";
+  o.consumer.client.client_id = "provider-source";
+  o.kafka_timeout = absl::Seconds(5);
+  o.tail_poll = absl::Milliseconds(20);
+  return o;
+}
+
 ProviderStream::Options FederationWorld::StreamOptions() const {
   ProviderStream::Options o;
   o.self = kProvider;
-  o.consumer.client.bootstrap_servers = "fake:9092";
-  o.consumer.client.client_id = "provider-source";
   o.max_batch_records = 10;
   o.max_batch_bytes = 1 << 20;
   o.max_unacknowledged_bytes = 8 << 20;
@@ -179,9 +186,8 @@ absl::StatusOr<std::shared_ptr<ProviderStream>> FederationWorld::OpenStream(
       kConsumer, request.dataset_id(), request.contract_id(), /*raw=*/true, absl::Now());
   if (!contract.ok()) return contract.status();
   SharedDataset dataset{kDataset, kSourceTopic, kPartitions, "epoch-1", "", "", ""};
-  return ProviderStream::Open(StreamOptions(), provider_clients, contracts.get(),
-                              provider_audit.get(), stream_id, kConsumer, dataset,
-                              *std::move(contract), request);
+  return ProviderStream::Open(StreamOptions(), fan_out, contracts.get(), provider_audit.get(),
+                              stream_id, kConsumer, dataset, *std::move(contract), request);
 }
 
 MirrorWriter::Options FederationWorld::WriterOptions() const {

@@ -52,6 +52,7 @@ class FederationWorld {
   void PublishGarbage(int32_t partition);
 
   ProviderStream::Options StreamOptions() const;
+  static FanOut::Options FanOutOptions();
   absl::StatusOr<std::shared_ptr<ProviderStream>> OpenStream(
       const federation::v1::SubscribeRequest& request, const std::string& stream_id = "stream-1");
   federation::v1::SubscribeRequest Request() const;
@@ -67,6 +68,8 @@ class FederationWorld {
   kafka::testing::FakeKafka consumer_kafka;
   kafka::testing::FakeClientFactory provider_clients{&provider_kafka};
   kafka::testing::FakeClientFactory consumer_clients{&consumer_kafka};
+  // The provider's streams read through it.
+  FanOut fan_out{FanOutOptions(), provider_clients};
   std::shared_ptr<const trust::Directory> directory;
   std::map<std::string, trust::PrivateKey> keys;
   std::unique_ptr<ContractBook> contracts;

@@ -31,7 +31,7 @@ absl::Status SubscriberWentAway() { return absl::CancelledError("the subscriber 
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<ProviderStream>> ProviderStream::Open(
-    const Options& options, kafka::ClientFactory& kafka, ContractBook* contracts, AuditLog* audit,
+    const Options& options, FanOut& sources, ContractBook* contracts, AuditLog* audit,
     std::string stream_id, std::string peer, const SharedDataset& dataset, trust::Contract contract,
     const fv1::SubscribeRequest& request) {
   StreamStart start;
@@ -49,9 +49,7 @@ absl::StatusOr<std::shared_ptr<ProviderStream>> ProviderStream::Open(
                          ? std::min(request.max_batch_bytes(), options.max_batch_bytes)
                          : options.max_batch_bytes;
   const SourceTopic source{dataset.topic, dataset.partitions, dataset.epoch};
-  ASSIGN_OR_RETURN(
-      std::unique_ptr<SourceReader> reader,
-      SourceReader::Open(kafka, options.consumer, source, start, limits, options.kafka_timeout));
+  ASSIGN_OR_RETURN(std::unique_ptr<StreamSource> reader, sources.Open(source, start, limits));
   ASSIGN_OR_RETURN(std::string contract_hash, contract.Hash());
   const int64_t window =
       request.max_unacknowledged_bytes() > 0
@@ -68,7 +66,7 @@ ProviderStream::ProviderStream(const Options& options, ContractBook* contracts, 
                                std::string stream_id, std::string peer,
                                const SharedDataset& dataset, trust::Contract contract,
                                std::string contract_hash, std::string traceparent,
-                               std::unique_ptr<SourceReader> reader,
+                               std::unique_ptr<StreamSource> source,
                                std::map<int32_t, int64_t> start, BatchLimits limits, int64_t window)
     : options_(options),
       contracts_(contracts),
@@ -79,7 +77,7 @@ ProviderStream::ProviderStream(const Options& options, ContractBook* contracts, 
       contract_(std::move(contract)),
       contract_hash_(std::move(contract_hash)),
       traceparent_(std::move(traceparent)),
-      reader_(std::move(reader)),
+      source_(std::move(source)),
       limits_(limits),
       window_(window) {
   head_.hash = audit::AuditChain::Genesis(stream_id_);
@@ -109,7 +107,7 @@ absl::Status ProviderStream::Run(Transport& transport) {
   while (!transport.Cancelled()) {
     RETURN_IF_ERROR(Upkeep(transport));
     if (!batch.has_value()) {
-      ASSIGN_OR_RETURN(batch, reader_->Next(options_.poll_wait));
+      ASSIGN_OR_RETURN(batch, source_->Next(options_.poll_wait));
       if (!batch.has_value()) continue;
     }
     // Flow control: while the window is full, wait for acknowledgements, reading nothing more
@@ -157,7 +155,7 @@ absl::Status ProviderStream::Upkeep(Transport& transport) {
     next_check_ = Now() + options_.recheck_interval;
   }
   if (Now() >= next_heartbeat_) {
-    ASSIGN_OR_RETURN(auto marks, reader_->HighWatermarks(options_.kafka_timeout));
+    ASSIGN_OR_RETURN(auto marks, source_->HighWatermarks(options_.kafka_timeout));
     fv1::SubscribeResponse hb;
     for (const auto& [p, m] : marks) (*hb.mutable_heartbeat()->mutable_high_watermarks())[p] = m;
     *hb.mutable_heartbeat()->mutable_at() = ToProto(Now());
@@ -232,6 +230,7 @@ absl::StatusOr<fv1::SubscribeResponse> ProviderStream::Encode(const SourceBatch&
 }
 
 void ProviderStream::End() {
+  source_.reset();  // Run's thread: returns a catch-up reader, or the stream's hold on a tail
   absl::MutexLock lock(&mu_);
   open_ = false;
   ended_at_ = Now();

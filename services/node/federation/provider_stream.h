@@ -35,6 +35,7 @@
 #include "proto/polder/federation/v1/federation.pb.h"
 #include "services/node/federation/audit_log.h"
 #include "services/node/federation/contracts.h"
+#include "services/node/federation/fan_out.h"
 #include "services/node/federation/source_reader.h"
 
 namespace polder {
@@ -57,7 +58,6 @@ class ProviderStream {
  public:
   struct Options {
     std::string self;
-    kafka::ConsumerOptions consumer;  // the source reader's
     // The provider's limits; a request may ask for less, never more.
     int32_t max_batch_records = 1000;
     int64_t max_batch_bytes = 1 << 20;
@@ -96,10 +96,10 @@ class ProviderStream {
   };
 
   // Resolves the start (StreamStart from the request's cursor or start position and the
-  // contract) and opens the source reader there. `kafka`, `contracts` and `audit` must outlive
-  // the stream.
+  // contract) and opens the stream's source there (live on the dataset's shared tail or
+  // catching up, fan_out.h). `sources`, `contracts` and `audit` must outlive the stream.
   static absl::StatusOr<std::shared_ptr<ProviderStream>> Open(
-      const Options& options, kafka::ClientFactory& kafka, ContractBook* contracts, AuditLog* audit,
+      const Options& options, FanOut& sources, ContractBook* contracts, AuditLog* audit,
       std::string stream_id, std::string peer, const SharedDataset& dataset,
       trust::Contract contract, const federation::v1::SubscribeRequest& request);
 
@@ -133,7 +133,7 @@ class ProviderStream {
   ProviderStream(const Options& options, ContractBook* contracts, AuditLog* audit,
                  std::string stream_id, std::string peer, const SharedDataset& dataset,
                  trust::Contract contract, std::string contract_hash, std::string traceparent,
-                 std::unique_ptr<SourceReader> reader, std::map<int32_t, int64_t> start,
+                 std::unique_ptr<StreamSource> source, std::map<int32_t, int64_t> start,
                  BatchLimits limits, int64_t window);
 
   absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
@@ -154,7 +154,9 @@ class ProviderStream {
   const trust::Contract contract_;
   const std::string contract_hash_;
   const std::string traceparent_;
-  const std::unique_ptr<SourceReader> reader_;  // Run's thread only
+  // Run's thread only; released when the stream ends (the ended stream is kept a while for
+  // receipts, its source is not).
+  std::unique_ptr<StreamSource> source_;
   const BatchLimits limits_;
   const int64_t window_;
   std::function<void(int64_t, int64_t)> on_batch_;

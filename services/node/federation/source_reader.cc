@@ -99,6 +99,21 @@ absl::StatusOr<std::map<int32_t, int64_t>> ResolveStart(kafka::Consumer& consume
   return next;
 }
 
+absl::Status CheckWithinSource(kafka::Consumer& consumer, const std::string& topic,
+                               const std::map<int32_t, int64_t>& start, absl::Duration timeout) {
+  for (const auto& [partition, offset] : start) {
+    ASSIGN_OR_RETURN(auto marks, consumer.QueryWatermarks(topic, partition, timeout));
+    if (offset < marks.first || offset > marks.second) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "partition ", partition, " of ", topic, " holds offsets ", marks.first, " to ",
+          marks.second, "; the cursor asks for ", offset,
+          offset < marks.first ? " (retention deleted what the subscriber did not read yet)"
+                               : " (the topic was re-created or truncated)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<SourceReader>> SourceReader::Create(
     kafka::ClientFactory& kafka, kafka::ConsumerOptions options, std::string topic,
     std::map<int32_t, int64_t> start, BatchLimits limits, absl::Duration timeout) {
@@ -120,17 +135,7 @@ absl::StatusOr<std::unique_ptr<SourceReader>> SourceReader::Open(
 absl::StatusOr<std::unique_ptr<SourceReader>> SourceReader::Assign(
     std::unique_ptr<kafka::Consumer> consumer, std::string topic, std::map<int32_t, int64_t> start,
     BatchLimits limits, absl::Duration timeout) {
-  // A cursor outside what the source holds is a gap, never silently skipped.
-  for (const auto& [partition, offset] : start) {
-    ASSIGN_OR_RETURN(auto marks, consumer->QueryWatermarks(topic, partition, timeout));
-    if (offset < marks.first || offset > marks.second) {
-      return absl::OutOfRangeError(absl::StrCat(
-          "partition ", partition, " of ", topic, " holds offsets ", marks.first, " to ",
-          marks.second, "; the cursor asks for ", offset,
-          offset < marks.first ? " (retention deleted what the subscriber did not read yet)"
-                               : " (the topic was re-created or truncated)"));
-    }
-  }
+  RETURN_IF_ERROR(CheckWithinSource(*consumer, topic, start, timeout));
   std::vector<kafka::TopicPartitionOffset> assignment;
   for (const auto& [partition, offset] : start) assignment.push_back({topic, partition, offset});
   RETURN_IF_ERROR(consumer->Assign(assignment));

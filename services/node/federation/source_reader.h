@@ -70,7 +70,25 @@ absl::StatusOr<std::map<int32_t, int64_t>> ResolveStart(kafka::Consumer& consume
                                                         const StreamStart& start,
                                                         absl::Duration timeout);
 
-class SourceReader {
+// Where a provider stream's batches come from: its own SourceReader, or the dataset's shared
+// tail (fan_out.h). Not thread-safe: the stream's thread calls it.
+class StreamSource {
+ public:
+  virtual ~StreamSource() = default;
+  // The next batch, or nullopt if nothing new arrived within `wait`; as SourceReader::Next.
+  virtual absl::StatusOr<std::optional<SourceBatch>> Next(absl::Duration wait) = 0;
+  // The partitions' high watermarks (last stable offsets), for heartbeats and lag.
+  virtual absl::StatusOr<std::map<int32_t, int64_t>> HighWatermarks(absl::Duration timeout) = 0;
+  // Where each partition stands: the next offset a batch will start from.
+  virtual const std::map<int32_t, int64_t>& positions() const = 0;
+};
+
+// A cursor outside what `topic` holds (below its log start, above its end) is a gap, never
+// silently skipped: OUT_OF_RANGE naming partition and offsets.
+absl::Status CheckWithinSource(kafka::Consumer& consumer, const std::string& topic,
+                               const std::map<int32_t, int64_t>& start, absl::Duration timeout);
+
+class SourceReader : public StreamSource {
  public:
   // `start`: partition → next offset to read (every partition of the topic). The consumer comes
   // from `kafka`.
@@ -87,13 +105,13 @@ class SourceReader {
   // first, otherwise the partition whose records have waited longest, so a quiet or slow
   // partition is never held back behind a busy one. While a backlog is ready, it gathers until
   // some partition fills a batch (at most about one batch per partition is held).
-  absl::StatusOr<std::optional<SourceBatch>> Next(absl::Duration wait);
+  absl::StatusOr<std::optional<SourceBatch>> Next(absl::Duration wait) override;
 
   // The partitions' high watermarks (last stable offsets), for heartbeats and lag.
-  absl::StatusOr<std::map<int32_t, int64_t>> HighWatermarks(absl::Duration timeout);
+  absl::StatusOr<std::map<int32_t, int64_t>> HighWatermarks(absl::Duration timeout) override;
 
   // Where each partition stands: the next offset a batch will start from.
-  const std::map<int32_t, int64_t>& positions() const { return positions_; }
+  const std::map<int32_t, int64_t>& positions() const override { return positions_; }
 
  private:
   SourceReader(std::unique_ptr<kafka::Consumer> consumer, std::string topic,

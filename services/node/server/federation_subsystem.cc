@@ -96,15 +96,18 @@ absl::StatusOr<std::unique_ptr<ProviderSubsystem>> ProviderSubsystem::Build(
       fo.views[{d->id, v.id}] = std::move(shared);
     }
   }
-  fo.stream.consumer.client = NodeKafkaClient(config);
-  // Each stream's source prefetch (librdkafka queues up to 64 MiB per consumer by default):
-  // federation.source_prefetch_bytes. librdkafka 2.0.2 stops fetching for up to a second each
-  // time that queue is full, so it must hold about that long of reading: at 2 MiB the provider
-  // read ~22k records/s, at 8 MiB ~55k (bench/federation_bench).
-  fo.stream.consumer.client.properties["queued.max.messages.kbytes"] =
-      std::to_string(std::max<int64_t>(1, fc.source_prefetch_bytes / 1024));
+  fo.fan_out.consumer.client = NodeKafkaClient(config);
+  fo.fan_out.consumer.max_partition_fetch_bytes = limits.consumer_max_partition_fetch_bytes;
+  // Each reading consumer's prefetch — a dataset's shared tail, a catch-up reader —
+  // (librdkafka queues up to 64 MiB per consumer by default): federation.source_prefetch_bytes.
+  // librdkafka 2.0.2 stops fetching for up to a second each time that queue is full, so it must
+  // hold about that long of reading: at 2 MiB the provider read ~22k records/s, at 8 MiB ~55k
+  // (bench/federation_bench).
+  fo.fan_out.prefetch_bytes = fc.source_prefetch_bytes;
+  fo.fan_out.tail_bytes = fc.fanout_tail_bytes;
+  fo.fan_out.max_catchup_readers = fc.fanout_max_catchup_readers;
+  fo.fan_out.kafka_timeout = config.kafka_request_timeout;
   fo.stream.max_unacknowledged_bytes = fc.max_unacknowledged_bytes;
-  fo.stream.consumer.max_partition_fetch_bytes = limits.consumer_max_partition_fetch_bytes;
   fo.stream.max_batch_records = fc.max_batch_records;
   fo.stream.max_batch_bytes = fc.max_batch_bytes;
   fo.stream.heartbeat_interval = fc.heartbeat_interval;
