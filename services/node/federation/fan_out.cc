@@ -93,6 +93,12 @@ class FanOut::Tail {
     return Cut::kBatch;
   }
 
+  // Whether it follows the topic now (started, and its consumer did not fail since).
+  bool following() const {
+    absl::MutexLock lock(&mu_);
+    return ready_;
+  }
+
   int64_t bytes() const {
     absl::MutexLock lock(&mu_);
     return bytes_;
@@ -464,8 +470,10 @@ FanOut::Stats FanOut::stats() const {
     }
     s.waiting = static_cast<int64_t>(waiting_.size());
   }
-  s.tails = static_cast<int64_t>(tails.size());
-  for (const auto& t : tails) s.tail_bytes += t->bytes();
+  for (const auto& t : tails) {
+    if (t->following()) ++s.tails;
+    s.tail_bytes += t->bytes();
+  }
   s.live = live_;
   s.catching_up = catching_up_;
   s.fell_behind = fell_behind_;

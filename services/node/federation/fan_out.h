@@ -66,7 +66,7 @@ class FanOut {
   };
 
   struct Stats {
-    int64_t tails = 0;          // topics followed now
+    int64_t tails = 0;          // topics followed now (tails started, their consumer not failed)
     int64_t tail_bytes = 0;     // held in their rings now
     int64_t live = 0;           // streams served from a ring now
     int64_t catching_up = 0;    // streams reading on their own now
