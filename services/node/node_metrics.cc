@@ -137,6 +137,34 @@ NodeMetrics::NodeMetrics()
                             .Help("Subscriber receipts checked and kept by this provider")
                             .Register(*registry_)
                             .Add({});
+  fanout_tails_ = &BuildGauge()
+                       .Name("polder_federation_fanout_tails")
+                       .Help("Source topics followed by a shared tail for the live streams")
+                       .Register(*registry_)
+                       .Add({});
+  fanout_tail_bytes_ = &BuildGauge()
+                            .Name("polder_federation_fanout_tail_bytes")
+                            .Help("Recent source records held in the shared tails' rings")
+                            .Register(*registry_)
+                            .Add({});
+  fanout_streams_ = &BuildGauge()
+                         .Name("polder_federation_fanout_streams")
+                         .Help(
+                             "Provider streams by how they read: live (from a shared tail), "
+                             "catching_up (a reader of their own), waiting (for a reader)")
+                         .Register(*registry_);
+  fanout_fell_behind_ =
+      &BuildCounter()
+           .Name("polder_federation_fanout_fell_behind_total")
+           .Help("Times a live stream fell off its tail's ring and had to catch up")
+           .Register(*registry_)
+           .Add({});
+  fanout_tail_failures_ =
+      &BuildCounter()
+           .Name("polder_federation_fanout_tail_failures_total")
+           .Help("Times a shared tail's consumer failed (its streams caught up)")
+           .Register(*registry_)
+           .Add({});
   view_up_ = &BuildGauge()
                   .Name("polder_view_up")
                   .Help("1 while the dataset's view job runs (0: starting again, see /statusz)")
@@ -292,6 +320,16 @@ void NodeMetrics::SetStreamsEnded(const std::string& peer, const std::string& co
 
 void NodeMetrics::SetReceiptsReceived(int64_t total) {
   server::AdvanceCounter(*receipts_received_, total);
+}
+
+void NodeMetrics::SetFanOut(const FanOutStats& s) {
+  fanout_tails_->Set(static_cast<double>(s.tails));
+  fanout_tail_bytes_->Set(static_cast<double>(s.tail_bytes));
+  fanout_streams_->Add({{"mode", "live"}}).Set(static_cast<double>(s.live));
+  fanout_streams_->Add({{"mode", "catching_up"}}).Set(static_cast<double>(s.catching_up));
+  fanout_streams_->Add({{"mode", "waiting"}}).Set(static_cast<double>(s.waiting));
+  server::AdvanceCounter(*fanout_fell_behind_, s.fell_behind);
+  server::AdvanceCounter(*fanout_tail_failures_, s.tail_failures);
 }
 
 void NodeMetrics::SetHttpListener(const std::string& listener, const http::HttpsServerStats& s) {

@@ -24,6 +24,11 @@
 //   polder_federation_unacknowledged_bytes{peer,dataset}
 //   polder_federation_streams_ended_total{peer,code}
 //   polder_federation_receipts_received_total
+//   polder_federation_fanout_tails                     source topics followed by a shared tail
+//   polder_federation_fanout_tail_bytes                held in the tails' rings
+//   polder_federation_fanout_streams{mode}             live, catching_up, waiting
+//   polder_federation_fanout_fell_behind_total         live streams that fell off a ring
+//   polder_federation_fanout_tail_failures_total       tails whose consumer failed
 //   polder_federation_expiry_timestamp_seconds{kind,name}   certificate, directory, contract
 //
 // Reasons for rejections: invalid, unauthenticated, forbidden, unknown_dataset, overloaded,
@@ -79,6 +84,12 @@ class NodeMetrics {
   void SetOffered(const std::string& peer, const std::string& dataset, const Offered& o);
   void SetStreamsEnded(const std::string& peer, const std::string& code, int64_t total);
   void SetReceiptsReceived(int64_t total);
+  // How the provider's streams read their sources (ADR 0020 §4).
+  struct FanOutStats {
+    int64_t tails = 0, tail_bytes = 0, live = 0, catching_up = 0, waiting = 0;
+    int64_t fell_behind = 0, tail_failures = 0;
+  };
+  void SetFanOut(const FanOutStats& s);
 
   // A dataset's view set (ADR 0016): totals since the process started, across job restarts.
   struct ViewSetStats {
@@ -137,6 +148,11 @@ class NodeMetrics {
   prometheus::Family<prometheus::Gauge>* streams_open_;
   prometheus::Family<prometheus::Gauge>* unacknowledged_;
   prometheus::Family<prometheus::Counter>* streams_ended_;
+  prometheus::Gauge* fanout_tails_;
+  prometheus::Gauge* fanout_tail_bytes_;
+  prometheus::Family<prometheus::Gauge>* fanout_streams_;
+  prometheus::Counter* fanout_fell_behind_;
+  prometheus::Counter* fanout_tail_failures_;
   prometheus::Counter* receipts_received_;
   prometheus::Family<prometheus::Gauge>* view_up_;
   prometheus::Family<prometheus::Counter>* view_records_;
