@@ -100,6 +100,16 @@ void FaultProxy::AcceptLoop() {
       }
     }
     int upstream = socket(AF_INET, SOCK_STREAM, 0);
+    if (!source_address_.empty()) {
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      inet_pton(AF_INET, source_address_.c_str(), &local.sin_addr);
+      if (bind(upstream, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+        close(upstream);
+        close(client);
+        continue;
+      }
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<uint16_t>(target_port_.load()));

@@ -33,6 +33,9 @@ class FaultProxy {
   int port() const { return port_; }
   // New connections go to `target_port` (e.g. a restarted server on another port).
   void Retarget(int target_port) { target_port_ = target_port; }
+  // Before Start: connect to the target from this local address (e.g. 127.0.0.42), so the
+  // target sees clients from distinct sources.
+  void set_source_address(std::string address) { source_address_ = std::move(address); }
 
   // Closes every open connection and refuses new ones (they are accepted and closed at once).
   void Cut();
@@ -53,6 +56,7 @@ class FaultProxy {
   void CloseAll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string target_host_;
+  std::string source_address_;
   std::atomic<int> target_port_;
   int listen_fd_ = -1;
   int port_ = 0;

@@ -177,13 +177,19 @@ class RegistryE2eTest : public testing::KafkaBrokerTest {
     operator_key_ = std::make_unique<trust::PrivateKey>(*trust::PrivateKey::Generate());
     ASSERT_OK(trust::WriteFileAtomically(dir_ + "/operator.pub", operator_key_->public_key().Pem(),
                                          0644));
+    signing_key_ = std::make_unique<trust::PrivateKey>(*trust::PrivateKey::Generate());
+    WriteDirectory();
+    topic_ = UniqueTopic("_polder.schemas");
+  }
+
+  // Signs and writes the directory of every listed peer, with the next serial.
+  void WriteDirectory() {
     trust::SignedDirectory d;
     d.directory.federation = tls::kTestFederation;
-    d.directory.serial = 1;
+    d.directory.serial = ++directory_serial_;
     d.directory.issued_at = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
     d.directory.valid_from = d.directory.issued_at - absl::Hours(1);
     d.directory.valid_until = d.directory.issued_at + absl::Hours(24);
-    signing_key_ = std::make_unique<trust::PrivateKey>(*trust::PrivateKey::Generate());
     const trust::PrivateKey& signing = *signing_key_;
     for (const auto& [who, kc] : listed_) {
       d.directory.peers.push_back(
@@ -195,7 +201,18 @@ class RegistryE2eTest : public testing::KafkaBrokerTest {
     }
     ASSERT_OK(trust::SignDirectory(&d, *operator_key_, absl::Now()));
     ASSERT_OK(trust::WriteFileAtomically(dir_ + "/directory.json", d.ToFileText(), 0644));
-    topic_ = UniqueTopic("_polder.schemas");
+  }
+
+  // Issues identities for more peers, lists them (same signing key) and writes the directory
+  // again; processes started afterwards admit them.
+  void ListPeers(const std::vector<std::string>& names) {
+    for (const std::string& who : names) {
+      tls::KeyAndCert kc = fed_->Issue(who);
+      files_[who] = fed_->WriteIdentity(who, kc);
+      fed_->Admit(who, kc);
+      listed_.push_back({who, kc});
+    }
+    WriteDirectory();
   }
 
   std::string WriteConfig(const std::string& replica, const std::string& primary,
@@ -301,6 +318,7 @@ class RegistryE2eTest : public testing::KafkaBrokerTest {
   std::unique_ptr<tls::TestFederation> fed_;
   std::map<std::string, tls::TlsFiles> files_;
   std::vector<std::pair<std::string, tls::KeyAndCert>> listed_;
+  int64_t directory_serial_ = 0;
   std::unique_ptr<trust::PrivateKey> operator_key_;
   // The signing key the directory lists for every listed peer (contracts in tests).
   std::unique_ptr<trust::PrivateKey> signing_key_;
