@@ -62,6 +62,14 @@ class Consumer {
                                                                       int32_t partition,
                                                                       absl::Duration timeout) = 0;
 
+  // The watermarks this consumer last saw for an assigned partition it fetches, without asking
+  // a broker (never blocks): with read_committed, `high` is the last stable offset. UNAVAILABLE
+  // until a fetch response told them. The default asks like QueryWatermarks with no wait.
+  virtual absl::StatusOr<std::pair<int64_t, int64_t>> CachedWatermarks(const std::string& topic,
+                                                                       int32_t partition) {
+    return QueryWatermarks(topic, partition, absl::ZeroDuration());
+  }
+
   // The first offset of the partition whose timestamp is at or after `at`; the high watermark
   // if there is none (Kafka's ListOffsets by time).
   virtual absl::StatusOr<int64_t> OffsetForTime(const std::string& topic, int32_t partition,

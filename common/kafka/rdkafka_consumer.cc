@@ -168,15 +168,41 @@ absl::StatusOr<int64_t> KafkaConsumer::Position(const std::string& topic, int32_
   return offset;
 }
 
+absl::StatusOr<std::pair<int64_t, int64_t>> KafkaConsumer::CachedWatermarks(
+    const std::string& topic, int32_t partition) {
+  int64_t low = RD_KAFKA_OFFSET_INVALID, high = RD_KAFKA_OFFSET_INVALID;
+  RETURN_IF_ERROR(
+      KafkaStatus(rd_kafka_get_watermark_offsets(rk_.get(), topic.c_str(), partition, &low, &high),
+                  absl::StrCat("watermarks of ", topic, "[", partition, "]")));
+  if (high < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("no fetch of ", topic, "[", partition, "] has told its watermarks yet"));
+  }
+  return std::make_pair(low, high);
+}
+
 absl::StatusOr<std::pair<int64_t, int64_t>> KafkaConsumer::QueryWatermarks(const std::string& topic,
                                                                            int32_t partition,
                                                                            absl::Duration timeout) {
-  int64_t low = -1, high = -1;
-  rd_kafka_resp_err_t err =
-      rd_kafka_query_watermark_offsets(rk_.get(), topic.c_str(), partition, &low, &high,
-                                       static_cast<int>(absl::ToInt64Milliseconds(timeout)));
-  RETURN_IF_ERROR(
-      KafkaStatus(err, absl::StrCat("querying watermarks of ", topic, "[", partition, "]")));
+  // ListOffsets for the log start (-2) and the end (-1; with read_committed the last stable
+  // offset), through rd_kafka_offsets_for_times, which keeps its timeout:
+  // rd_kafka_query_watermark_offsets (librdkafka 2.0.2) sends the same requests but waits for
+  // their replies without a deadline, and after a partition leader was killed it kept retrying
+  // the old leader for over a minute (tests/node/broker_failures_test).
+  const std::string what = absl::StrCat("querying watermarks of ", topic, "[", partition, "]");
+  auto list_offset = [&](int64_t which) -> absl::StatusOr<int64_t> {
+    std::unique_ptr<rd_kafka_topic_partition_list_t, void (*)(rd_kafka_topic_partition_list_t*)>
+        list(rd_kafka_topic_partition_list_new(1), &rd_kafka_topic_partition_list_destroy);
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset = which;
+    RETURN_IF_ERROR(KafkaStatus(
+        rd_kafka_offsets_for_times(rk_.get(), list.get(),
+                                   static_cast<int>(absl::ToInt64Milliseconds(timeout))),
+        what));
+    RETURN_IF_ERROR(KafkaStatus(list->elems[0].err, what));
+    return list->elems[0].offset;
+  };
+  ASSIGN_OR_RETURN(int64_t low, list_offset(RD_KAFKA_OFFSET_BEGINNING));
+  ASSIGN_OR_RETURN(int64_t high, list_offset(RD_KAFKA_OFFSET_END));
   return std::make_pair(low, high);
 }
 

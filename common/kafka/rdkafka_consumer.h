@@ -27,6 +27,8 @@ class KafkaConsumer : public Consumer {
   absl::Status Assign(const std::vector<TopicPartitionOffset>& partitions) override;
   absl::StatusOr<std::vector<ConsumedRecord>> Poll(absl::Duration timeout,
                                                    int max_records) override;
+  absl::StatusOr<std::pair<int64_t, int64_t>> CachedWatermarks(const std::string& topic,
+                                                               int32_t partition) override;
   absl::StatusOr<std::pair<int64_t, int64_t>> QueryWatermarks(const std::string& topic,
                                                               int32_t partition,
                                                               absl::Duration timeout) override;

@@ -105,7 +105,7 @@ TEST_F(FanOutE2eTest, OneProviderServesFiftyTwoStreamsOfOneDatasetExactly) {
       "  fanout_max_catchup_readers: ",
       kMaxCatchupReaders, "\n  max_unacknowledged_bytes: 1MiB\n"));
   const int federation_port = groningen->port("federation_port");
-  Publish(groningen->grpc_port(), 50, 100, "backlog");  // 5,000 records waiting
+  Publish(groningen->grpc_port(), 30, 100, "backlog");  // 3,000 records waiting
   const int64_t rss_before = RssKiB(groningen->pid());
 
   // Each load peer connects from its own source address, 127.0.0.10 … 127.0.0.59.
@@ -144,14 +144,14 @@ TEST_F(FanOutE2eTest, OneProviderServesFiftyTwoStreamsOfOneDatasetExactly) {
     }
   });
   Publish(groningen->grpc_port(), 10, 100, "live");  // 1,000 more while streaming
-  const bool all = load.WaitEach(6000, absl::Minutes(3));
-  const size_t mirrored_am = WaitForMirror(6000, absl::Minutes(2));
-  const size_t mirrored_ede = Total(CeIds(ede_kafka->bootstrap_servers(), 6000));
+  const bool all = load.WaitEach(4000, absl::Minutes(3));
+  const size_t mirrored_am = WaitForMirror(4000, absl::Minutes(2));
+  const size_t mirrored_ede = Total(CeIds(ede_kafka->bootstrap_servers(), 4000));
   sampling = false;
   sampler.join();
-  ASSERT_TRUE(all) << "the slowest load stream has " << load.Fewest() << " of 6,000 records";
-  EXPECT_EQ(mirrored_am, 6000u);
-  EXPECT_EQ(mirrored_ede, 6000u);
+  ASSERT_TRUE(all) << "the slowest load stream has " << load.Fewest() << " of 4,000 records";
+  EXPECT_EQ(mirrored_am, 4000u);
+  EXPECT_EQ(mirrored_ede, 4000u);
 
   // Every stream came from its own address; all were admitted at once.
   std::string raw;
@@ -170,10 +170,10 @@ TEST_F(FanOutE2eTest, OneProviderServesFiftyTwoStreamsOfOneDatasetExactly) {
 
   // Each load stream delivered exactly the source's sequence: nothing lost, nothing twice, in
   // order per partition.
-  const auto source = SourceSequence(6000);
+  const auto source = SourceSequence(4000);
   size_t source_total = 0;
   for (const auto& [p, rs] : source) source_total += rs.size();
-  ASSERT_EQ(source_total, 6000u);
+  ASSERT_EQ(source_total, 4000u);
   const int64_t rss_after = RssKiB(groningen->pid());
   load.Stop();
   int exact = 0;
@@ -193,9 +193,9 @@ TEST_F(FanOutE2eTest, OneProviderServesFiftyTwoStreamsOfOneDatasetExactly) {
   EXPECT_EQ(exact, kLoadPeers);
 
   // The two real mirrors equal each other and the source (ce_ids in order per partition).
-  const auto source_ids = CeIds(broker().bootstrap_servers(), 6000);
-  EXPECT_EQ(CeIds(amersfoort_kafka_->bootstrap_servers(), 6000), source_ids);
-  EXPECT_EQ(CeIds(ede_kafka->bootstrap_servers(), 6000), source_ids);
+  const auto source_ids = CeIds(broker().bootstrap_servers(), 4000);
+  EXPECT_EQ(CeIds(amersfoort_kafka_->bootstrap_servers(), 4000), source_ids);
+  EXPECT_EQ(CeIds(ede_kafka->bootstrap_servers(), 4000), source_ids);
 
   // The provider's trail verifies for every stream it offered on.
   const AuditTopic audit = ReadAudit(broker().bootstrap_servers());

@@ -98,6 +98,18 @@ class FanOutLoad {
     for (const Stream& s : streams_) n = n < 0 ? s.count : std::min(n, s.count);
     return n;
   }
+  // Latencies are recorded only for records whose source timestamp is at or after `t`.
+  void MeasureLatencyFrom(absl::Time t) { latency_from_ms_ = absl::ToUnixMillis(t); }
+  // When the last record arrived, over all streams.
+  absl::Time LastArrival() const { return absl::FromUnixMicros(last_arrival_us_.load()); }
+  std::vector<double> Latencies() const {
+    absl::MutexLock lock(&mu_);
+    std::vector<double> all;
+    for (const Stream& s : streams_)
+      all.insert(all.end(), s.latency_ms.begin(), s.latency_ms.end());
+    return all;
+  }
+
   // Waits until every stream has at least `n` records; false if `timeout` passed first.
   bool WaitEach(int64_t n, absl::Duration timeout) const {
     const absl::Time until = absl::Now() + timeout;
@@ -165,9 +177,12 @@ class FanOutLoad {
             s.records[b.partition()].push_back(
                 {r.source_offset(), std::hash<std::string>()(r.value())});
           }
-          s.latency_ms.push_back(now_ms - static_cast<double>(r.timestamp_ms()));
+          if (r.timestamp_ms() >= latency_from_ms_) {
+            s.latency_ms.push_back(now_ms - static_cast<double>(r.timestamp_ms()));
+          }
         }
         s.count += b.records_size();
+        last_arrival_us_ = std::max(last_arrival_us_.load(), static_cast<int64_t>(now_ms * 1000));
         ++s.batches;
         s.cursor[b.partition()] = b.next_offset();
       }
@@ -215,6 +230,8 @@ class FanOutLoad {
   const trust::PrivateKey& key_;
   const std::shared_ptr<const tls::IdentityChecker> checker_;
   std::atomic<bool> stopping_{false};
+  std::atomic<int64_t> latency_from_ms_{0};
+  std::atomic<int64_t> last_arrival_us_{0};
   mutable absl::Mutex mu_;
   std::vector<Stream> streams_ ABSL_GUARDED_BY(mu_);
   std::vector<grpc::ClientContext*> contexts_ ABSL_GUARDED_BY(mu_);

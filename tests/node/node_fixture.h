@@ -77,10 +77,12 @@ class NodeE2eTest : public RegistryE2eTest {
         "kafka:\n  bootstrap_servers: ",
         bootstrap_.empty() ? broker().bootstrap_servers() : bootstrap_,
         "\n  keys_topic: _polder.ingest-keys-", peer_,
-        "\n  internal_replication_factor: 1\n  feed_quality_interval: 1s\n  delivery_timeout: 5s\n"
+        "\n  internal_replication_factor: ", replication_,
+        "\n  feed_quality_interval: 1s\n  delivery_timeout: 5s\n"
         "  transaction_timeout: 20s\n"
-        "  request_timeout: 3s\n  production_replication_factor: 1\n  "
-        "production_min_insync_replicas: 1\n"
+        "  request_timeout: 3s\n  production_replication_factor: ",
+        replication_, "\n  production_min_insync_replicas: ", min_insync_replicas_,
+        "\n"
         "  properties:\n    log_level: \"3\"\n",
         "registry:\n  address: localhost:", registry_->grpc_port(), "\n  refresh_interval: 2s\n",
         "tls:\n  cert_file: ", f.cert_path, "\n  key_file: ", f.key_path,
@@ -94,12 +96,12 @@ class NodeE2eTest : public RegistryE2eTest {
         "    - {id: parking-vendor, datasets: [\"*\"], token_file: ",
         token_file_, "}\n",
         "datasets:\n  - {id: mobility.bike-counts, subject: polder.datasets.mobility.v1.BikeCount, "
-        "partitions: 3, "
-        "replication_factor: 1}\n"
+        "partitions: 3, replication_factor: ",
+        replication_,
+        "}\n"
         "  - {id: parking.occupancy, subject: polder.datasets.parking.v1.ParkingOccupancy, "
-        "partitions: 1, "
-        "replication_factor: 1}\n",
-        extra_datasets_, federation_yaml_);
+        "partitions: 1, replication_factor: ",
+        replication_, "}\n", extra_datasets_, federation_yaml_);
     return path;
   }
 
@@ -176,6 +178,9 @@ class NodeE2eTest : public RegistryE2eTest {
   // Whose federation certificate the node presents, which Kafka it uses (default: the suite's
   // broker), and an optional `federation:` section.
   std::string node_identity_ = "groningen";
+  // Replication of the node's topics (3 and 2 on a three-broker cluster).
+  int replication_ = 1;
+  int min_insync_replicas_ = 1;
   std::string bootstrap_;
   std::string federation_yaml_;
   // The ingest section's limits (tests keep them small to reach them).

@@ -109,6 +109,33 @@ absl::StatusOr<std::unique_ptr<KafkaCluster>> KafkaCluster::Start(KafkaClusterOp
   return c;
 }
 
+absl::Status KafkaCluster::Relaunch(const std::vector<int>& ids) {
+  for (int id : ids) {
+    KafkaBroker& n = node(id);
+    if (n.running() && !n.CheckExited()) {
+      return absl::FailedPreconditionError(absl::StrCat("node ", id, " is running"));
+    }
+    RETURN_IF_ERROR(n.Launch());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KafkaCluster::AwaitServing(const std::vector<int>& ids) {
+  for (int id : ids) {
+    KafkaBroker& n = node(id);
+    absl::Status s = n.WaitUntilServing();
+    // The previous process may still have been releasing the port: as Restart does.
+    for (int attempt = 1;
+         absl::IsAlreadyExists(s) && attempt < std::max(1, n.options_.start_attempts); ++attempt) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      RETURN_IF_ERROR(n.Launch());
+      s = n.WaitUntilServing();
+    }
+    RETURN_IF_ERROR(s);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status KafkaCluster::StartOnFreshPorts() {
   const KafkaBrokerOptions& o = options_.node;
   absl::Status last = absl::InternalError("cluster start was not attempted");
@@ -134,8 +161,15 @@ absl::Status KafkaCluster::StartOnFreshPorts() {
       std::error_code ec;
       std::filesystem::remove_all(n->work_dir_ + "/data", ec);
       RETURN_IF_ERROR(n->WriteConfig());
-      RETURN_IF_ERROR(n->Format());
     }
+    // The nodes' storage is formatted at once (a JVM each, seconds on a small machine).
+    std::vector<absl::Status> formatted(nodes_.size());
+    std::vector<std::thread> formatting;
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      formatting.emplace_back([this, i, &formatted] { formatted[i] = nodes_[i]->Format(); });
+    }
+    for (auto& t : formatting) t.join();
+    for (const absl::Status& s : formatted) RETURN_IF_ERROR(s);
     for (auto& n : nodes_) RETURN_IF_ERROR(n->Launch());
     last = absl::OkStatus();
     for (auto& n : nodes_) {

@@ -59,6 +59,13 @@ class KafkaCluster {
   int replication_factor() const { return replication_factor_; }
   int min_insync_replicas() const { return min_insync_replicas_; }
 
+  // Launches the stopped nodes `ids` again (same ports, same data) without waiting for them;
+  // AwaitServing waits until they serve (launching one again whose port was still being
+  // released). Restarting several nodes — of several clusters — this way overlaps their starts.
+  // From the thread that started the cluster (the nodes' parent-death signal).
+  absl::Status Relaunch(const std::vector<int>& ids);
+  absl::Status AwaitServing(const std::vector<int>& ids);
+
   // The node leading `topic`'s `partition` now (from the running nodes' metadata); NOT_FOUND
   // while it has none.
   absl::StatusOr<int> LeaderOf(const std::string& topic, int32_t partition,

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
 #include "common/status/status_macros.h"
@@ -41,7 +42,7 @@ class FanOut::Tail {
     int64_t end = 0;
     std::deque<Entry> entries;
   };
-  enum class Cut { kBatch, kNothing, kBehind };
+  enum class Cut { kBatch, kNothing, kBehind, kNotFollowing };
 
   Tail(FanOut* owner, SourceTopic source) : owner_(owner), source_(std::move(source)) {
     thread_ = std::thread([this] { Run(); });
@@ -81,8 +82,9 @@ class FanOut::Tail {
           if (CutLocked(positions, limits, &taken, batch)) break;
         }
         if (stop_ || changed_.WaitWithDeadline(&mu_, deadline)) {
-          if (ready_ && !CoversLocked(positions)) return Cut::kBehind;
-          if (ready_ && CutLocked(positions, limits, &taken, batch)) break;
+          if (!ready_) return Cut::kNotFollowing;
+          if (!CoversLocked(positions)) return Cut::kBehind;
+          if (CutLocked(positions, limits, &taken, batch)) break;
           return Cut::kNothing;
         }
       }
@@ -102,6 +104,22 @@ class FanOut::Tail {
   int64_t bytes() const {
     absl::MutexLock lock(&mu_);
     return bytes_;
+  }
+
+  // The watermarks the tail's consumer last fetched (no broker call); UNAVAILABLE while it does
+  // not follow the topic.
+  absl::StatusOr<std::map<int32_t, int64_t>> HighWatermarks() const {
+    absl::MutexLock lock(&mu_);
+    if (!ready_ || consumer_ == nullptr) {
+      return absl::UnavailableError("the dataset's tail does not follow its topic now");
+    }
+    std::map<int32_t, int64_t> out;
+    for (const auto& [p, ring] : rings_) {
+      ASSIGN_OR_RETURN(auto marks, consumer_->CachedWatermarks(source_.topic, p));
+      // Before a fetch told it, the ring's end is the last stable offset known.
+      out[p] = std::max(marks.second, ring.end);
+    }
+    return out;
   }
 
  private:
@@ -163,6 +181,7 @@ class FanOut::Tail {
       absl::MutexLock lock(&mu_);
       // Whatever the ring held says nothing about what follows: its streams catch up.
       ready_ = false;
+      consumer_ = nullptr;
       rings_.clear();
       bytes_ = 0;
       changed_.SignalAll();
@@ -191,9 +210,16 @@ class FanOut::Tail {
     {
       absl::MutexLock lock(&mu_);
       rings_ = std::move(rings);
+      consumer_ = consumer.get();
       ready_ = true;
       changed_.SignalAll();
     }
+    // Before `consumer` goes, nothing may use it.
+    absl::Cleanup forget = [this] {
+      absl::MutexLock lock(&mu_);
+      consumer_ = nullptr;
+      ready_ = false;
+    };
     constexpr int kPollRecords = 1000;
     while (true) {
       {
@@ -254,6 +280,7 @@ class FanOut::Tail {
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool ready_ ABSL_GUARDED_BY(mu_) = false;
   std::map<int32_t, Ring> rings_ ABSL_GUARDED_BY(mu_);
+  kafka::Consumer* consumer_ ABSL_GUARDED_BY(mu_) = nullptr;  // Follow's, while it follows
   int64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t arrivals_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;
@@ -301,7 +328,19 @@ class FanOut::TailSource : public StreamSource {
         case Tail::Cut::kBatch:
           return std::optional<SourceBatch>(std::move(batch));
         case Tail::Cut::kNothing:
+          not_following_since_ = absl::InfiniteFuture();
           return std::optional<SourceBatch>();
+        case Tail::Cut::kNotFollowing:
+          // The tail is starting, or its consumer failed: wait for it a while, then read on
+          // our own rather than stall.
+          if (not_following_since_ == absl::InfiniteFuture()) not_following_since_ = absl::Now();
+          if (absl::Now() - not_following_since_ < owner_->options_.kafka_timeout) {
+            return std::optional<SourceBatch>();
+          }
+          not_following_since_ = absl::InfiniteFuture();
+          --owner_->live_;
+          Wait();
+          break;
         case Tail::Cut::kBehind:
           --owner_->live_;
           ++owner_->fell_behind_;
@@ -338,8 +377,10 @@ class FanOut::TailSource : public StreamSource {
     return batch;
   }
 
-  absl::StatusOr<std::map<int32_t, int64_t>> HighWatermarks(absl::Duration) override {
-    return owner_->HighWatermarks(source_);
+  // A catching-up stream asks its own consumer; the others take what the tail last fetched.
+  absl::StatusOr<std::map<int32_t, int64_t>> HighWatermarks(absl::Duration timeout) override {
+    if (mode_ == Mode::kCatchingUp) return reader_->HighWatermarks(timeout);
+    return tail_->HighWatermarks();
   }
 
   const std::map<int32_t, int64_t>& positions() const override { return positions_; }
@@ -360,6 +401,7 @@ class FanOut::TailSource : public StreamSource {
   Mode mode_ = Mode::kWaiting;
   uint64_t ticket_ = 0;
   std::unique_ptr<SourceReader> reader_;
+  absl::Time not_following_since_ = absl::InfiniteFuture();
 };
 
 FanOut::FanOut(Options options, kafka::ClientFactory& kafka)
@@ -392,43 +434,16 @@ absl::StatusOr<std::unique_ptr<StreamSource>> FanOut::Open(const SourceTopic& so
                                                            BatchLimits limits) {
   // The tail first: a stream starting at the live edge then starts within it.
   std::shared_ptr<Tail> tail = TailOf(source);
-  std::map<int32_t, int64_t> positions;
-  {
-    absl::MutexLock lock(&lookup_mu_);
-    if (lookup_ == nullptr) {
-      kafka::ConsumerOptions o = options_.consumer;
-      o.read_committed = true;
-      ASSIGN_OR_RETURN(lookup_, kafka_.NewConsumer(o));
-    }
-    ASSIGN_OR_RETURN(positions, ResolveStart(*lookup_, source, start, options_.kafka_timeout));
-    RETURN_IF_ERROR(CheckWithinSource(*lookup_, source.topic, positions, options_.kafka_timeout));
-  }
+  // A consumer of the stream's own for its start: fresh metadata, and a slow broker delays only
+  // this stream.
+  kafka::ConsumerOptions o = options_.consumer;
+  o.read_committed = true;
+  ASSIGN_OR_RETURN(std::unique_ptr<kafka::Consumer> lookup, kafka_.NewConsumer(o));
+  using Offsets = std::map<int32_t, int64_t>;
+  ASSIGN_OR_RETURN(Offsets positions, ResolveStart(*lookup, source, start, options_.kafka_timeout));
+  RETURN_IF_ERROR(CheckWithinSource(*lookup, source.topic, positions, options_.kafka_timeout));
   return std::unique_ptr<StreamSource>(
       new TailSource(this, std::move(tail), source, std::move(positions), limits));
-}
-
-absl::StatusOr<std::map<int32_t, int64_t>> FanOut::HighWatermarks(const SourceTopic& source) {
-  absl::MutexLock lock(&lookup_mu_);
-  const absl::Time now = absl::Now();
-  auto it = marks_.find(TailKey(source));
-  if (it != marks_.end() && now - it->second.at < options_.watermark_ttl) return it->second.high;
-  using Offsets = std::map<int32_t, int64_t>;
-  absl::StatusOr<Offsets> high = [&]() -> absl::StatusOr<Offsets> {
-    if (lookup_ == nullptr) {
-      kafka::ConsumerOptions o = options_.consumer;
-      o.read_committed = true;
-      ASSIGN_OR_RETURN(lookup_, kafka_.NewConsumer(o));
-    }
-    std::map<int32_t, int64_t> out;
-    for (int32_t p = 0; p < source.partitions; ++p) {
-      ASSIGN_OR_RETURN(auto marks,
-                       lookup_->QueryWatermarks(source.topic, p, options_.kafka_timeout));
-      out[p] = marks.second;
-    }
-    return out;
-  }();
-  marks_[TailKey(source)] = {absl::Now(), high};
-  return high;
 }
 
 uint64_t FanOut::Enqueue() {

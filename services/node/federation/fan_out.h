@@ -15,6 +15,12 @@
 // Memory is bounded whatever the number of streams: tails × (tail_bytes + prefetch_bytes) +
 // max_catchup_readers × prefetch_bytes, plus the batches in flight.
 //
+// Nothing a stream waits for is shared with other streams' broker calls: a stream's start is
+// looked up with a consumer of its own (fresh metadata: after a leader moved, librdkafka 2.0.2's
+// watermark query can retry a stale leader for over a minute), heartbeats take the watermarks
+// the tail's (or the catch-up reader's) consumer last fetched, without asking a broker, and a
+// stream whose tail does not follow the topic within kafka_timeout catches up on its own.
+//
 //   FanOut fan_out(options, kafka);
 //   ASSIGN_OR_RETURN(std::unique_ptr<StreamSource> source, fan_out.Open(topic, start, limits));
 //   ASSIGN_OR_RETURN(std::optional<SourceBatch> batch, source->Next(absl::Milliseconds(200)));
@@ -58,8 +64,6 @@ class FanOut {
     absl::Duration kafka_timeout = absl::Seconds(10);
     // One poll of a tail: also how late a tail that is no longer used notices it.
     absl::Duration tail_poll = absl::Milliseconds(100);
-    // How long a topic's high watermarks are reused (heartbeats of many streams ask for them).
-    absl::Duration watermark_ttl = absl::Seconds(1);
     // After a tail's consumer failed, how long until it follows the topic again (its streams
     // catch up on their own meanwhile).
     absl::Duration tail_retry = absl::Seconds(1);
@@ -96,9 +100,6 @@ class FanOut {
 
   // The tail of `source`, started if no stream uses one.
   std::shared_ptr<Tail> TailOf(const SourceTopic& source);
-  // The topic's high watermarks, reused for watermark_ttl (also a failure, so that hundreds of
-  // heartbeats do not each wait for an unreachable broker).
-  absl::StatusOr<std::map<int32_t, int64_t>> HighWatermarks(const SourceTopic& source);
   // The catch-up pool: a ticket orders the waiting streams; Acquire waits up to `wait` for a
   // reader (true: the caller holds one and its ticket is spent).
   uint64_t Enqueue();
@@ -109,15 +110,6 @@ class FanOut {
 
   const Options options_;
   kafka::ClientFactory& kafka_;
-
-  // One consumer for look-ups (starts, watermarks), never polled.
-  absl::Mutex lookup_mu_;
-  std::unique_ptr<kafka::Consumer> lookup_ ABSL_GUARDED_BY(lookup_mu_);
-  struct Marks {
-    absl::Time at;
-    absl::StatusOr<std::map<int32_t, int64_t>> high;
-  };
-  std::map<std::string, Marks> marks_ ABSL_GUARDED_BY(lookup_mu_);
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::weak_ptr<Tail>> tails_ ABSL_GUARDED_BY(mu_);

@@ -173,6 +173,9 @@ TEST_F(FanOutTest, LiveStreamsShareOneTailAndReadExactlyWhatTheirOwnReaderWould)
     EXPECT_EQ(read.records, reference.records);
     // Past the transaction markers: at the last stable offsets.
     EXPECT_EQ(stream->positions(), end);
+    // Heartbeats: the watermarks the tail last fetched, without a broker call.
+    ASSERT_OK_AND_ASSIGN(auto marks, stream->HighWatermarks(absl::Seconds(10)));
+    EXPECT_EQ(marks, end);
   }
   const FanOut::Stats stats = fan_out.stats();
   EXPECT_EQ(stats.tails, 1);

@@ -155,9 +155,14 @@ absl::Status ProviderStream::Upkeep(Transport& transport) {
     next_check_ = Now() + options_.recheck_interval;
   }
   if (Now() >= next_heartbeat_) {
-    ASSIGN_OR_RETURN(auto marks, source_->HighWatermarks(options_.kafka_timeout));
+    // Without watermarks (the source's brokers do not answer now) the heartbeat still goes:
+    // it keeps the subscriber committing and acknowledging; lag is reported again later.
+    absl::StatusOr<std::map<int32_t, int64_t>> marks =
+        source_->HighWatermarks(options_.kafka_timeout);
     fv1::SubscribeResponse hb;
-    for (const auto& [p, m] : marks) (*hb.mutable_heartbeat()->mutable_high_watermarks())[p] = m;
+    if (marks.ok()) {
+      for (const auto& [p, m] : *marks) (*hb.mutable_heartbeat()->mutable_high_watermarks())[p] = m;
+    }
     *hb.mutable_heartbeat()->mutable_at() = ToProto(Now());
     if (options_.feed_quality) {
       if (std::optional<fv1::FeedQuality> q = options_.feed_quality(dataset_.id); q.has_value()) {

@@ -214,8 +214,12 @@ absl::StatusOr<std::optional<SourceBatch>> SourceReader::Next(absl::Duration wai
 absl::StatusOr<std::map<int32_t, int64_t>> SourceReader::HighWatermarks(absl::Duration timeout) {
   std::map<int32_t, int64_t> out;
   for (const auto& [partition, unused] : positions_) {
-    ASSIGN_OR_RETURN(auto marks, consumer_->QueryWatermarks(topic_, partition, timeout));
-    out[partition] = marks.second;
+    // What the last fetch told (no broker call), else ask.
+    absl::StatusOr<std::pair<int64_t, int64_t>> marks =
+        consumer_->CachedWatermarks(topic_, partition);
+    if (!marks.ok()) marks = consumer_->QueryWatermarks(topic_, partition, timeout);
+    if (!marks.ok()) return marks.status();
+    out[partition] = marks->second;
   }
   return out;
 }

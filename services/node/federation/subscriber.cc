@@ -116,8 +116,12 @@ void Subscriber::Run() {
       }
       writer = *std::move(w);
     }
+    const int64_t mirrored_before = state_.snapshot().records;
     const absl::Status s = StreamOnce(*writer);
     if (stop_) break;
+    // A stream that mirrored something was a success: the next failure starts the backoff
+    // again from its minimum (after a broker fail-over, not 30 s later).
+    if (state_.snapshot().records > mirrored_before) backoff = options_.min_backoff;
     if (writer->fenced()) {
       state_.Set(SubscriptionStatus::kFenced, s.message());
       log::Error("subscription fenced by another instance; it stops here",
