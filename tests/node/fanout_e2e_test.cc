@@ -177,7 +177,9 @@ TEST_F(FanOutE2eTest, OneProviderServesFiftyTwoStreamsOfOneDatasetExactly) {
   const int64_t rss_after = RssKiB(groningen->pid());
   load.Stop();
   int exact = 0;
+  int64_t reconnects = 0;
   for (const FanOutLoad::Stream& s : load.Streams()) {
+    reconnects += s.reconnects;
     EXPECT_EQ(s.ended, "") << s.peer;
     EXPECT_EQ(s.receipt_failures, 0) << s.peer;
     EXPECT_GT(s.receipts, 0) << s.peer;
@@ -213,7 +215,8 @@ TEST_F(FanOutE2eTest, OneProviderServesFiftyTwoStreamsOfOneDatasetExactly) {
   const int64_t bound_kib = 3 * (4 + 4 * 1 + 52 * 1) * 1024 + 52 * 1024;
   EXPECT_LT(grown_kib, bound_kib) << "RSS before " << rss_before << " KiB, after " << rss_after;
   std::cerr << "fan-out: RSS " << rss_before << " → " << rss_after << " KiB; most catching up "
-            << most_catching_up << ", most waiting " << most_waiting << "\n";
+            << most_catching_up << ", most waiting " << most_waiting << "; load streams resumed "
+            << reconnects << " times\n";
 }
 
 }  // namespace

@@ -53,7 +53,8 @@ class FanOutLoad {
     std::map<int32_t, int64_t> cursor;
     std::vector<double> latency_ms;  // arrival − source timestamp, per record
     int64_t count = 0, batches = 0, receipts = 0, receipt_failures = 0;
-    std::string ended;  // how the stream ended ("" while it runs or when Stop cancelled it)
+    int64_t reconnects = 0;  // streams ended by the provider and resumed from the cursor
+    std::string ended;  // how the stream ended for good ("" while it runs or when Stop ended it)
   };
 
   FanOutLoad(std::vector<Peer> peers, Options options, const trust::PrivateKey& key,
@@ -144,63 +145,88 @@ class FanOutLoad {
     request.set_contract_id(peer.contract);
     request.set_start_position(options_.start_position);
     if (options_.max_batch_records > 0) request.set_max_batch_records(options_.max_batch_records);
-    auto context = std::make_unique<grpc::ClientContext>();
-    {
-      absl::MutexLock lock(&mu_);
-      if (stopping_) return;
-      contexts_[i] = context.get();
-    }
-    auto reader = stub->Subscribe(context.get(), request);
-    federation::v1::SubscribeResponse message;
     std::string stream_id, epoch;
-    uint64_t sequence = 0;
-    std::string hash;
-    int since_ack = 0;
-    absl::Time last_ack = absl::Now();
     std::map<int32_t, int64_t> cursor;
-    while (reader->Read(&message)) {
-      if (message.has_opened()) {
-        stream_id = message.opened().stream_id();
-        epoch = message.opened().epoch();
-        absl::MutexLock lock(&mu_);
-        streams_[i].stream_id = stream_id;
-        continue;
-      }
-      if (!message.has_batch()) continue;
-      const federation::v1::RecordBatch& b = message.batch();
-      const double now_ms = absl::ToDoubleMilliseconds(absl::Now() - absl::UnixEpoch());
+    while (!stopping_) {
+      auto context = std::make_unique<grpc::ClientContext>();
       {
         absl::MutexLock lock(&mu_);
-        Stream& s = streams_[i];
-        for (const federation::v1::Record& r : b.records()) {
-          if (options_.keep_records) {
-            s.records[b.partition()].push_back(
-                {r.source_offset(), std::hash<std::string>()(r.value())});
-          }
-          if (r.timestamp_ms() >= latency_from_ms_) {
-            s.latency_ms.push_back(now_ms - static_cast<double>(r.timestamp_ms()));
-          }
+        if (stopping_) return;
+        contexts_[i] = context.get();
+      }
+      // Resuming as a subscriber does: from the committed cursor, in the dataset's epoch.
+      if (!cursor.empty()) {
+        request.mutable_cursor()->set_epoch(epoch);
+        for (const auto& [p, o] : cursor)
+          (*request.mutable_cursor()->mutable_next_offsets())[p] = o;
+      }
+      auto reader = stub->Subscribe(context.get(), request);
+      federation::v1::SubscribeResponse message;
+      uint64_t sequence = 0;
+      std::string hash;
+      int since_ack = 0;
+      absl::Time last_ack = absl::Now();
+      while (reader->Read(&message)) {
+        if (message.has_opened()) {
+          stream_id = message.opened().stream_id();
+          epoch = message.opened().epoch();
+          absl::MutexLock lock(&mu_);
+          streams_[i].stream_id = stream_id;
+          continue;
         }
-        s.count += b.records_size();
-        last_arrival_us_ = std::max(last_arrival_us_.load(), static_cast<int64_t>(now_ms * 1000));
-        ++s.batches;
-        s.cursor[b.partition()] = b.next_offset();
+        if (!message.has_batch()) continue;
+        const federation::v1::RecordBatch& b = message.batch();
+        const double now_ms = absl::ToDoubleMilliseconds(absl::Now() - absl::UnixEpoch());
+        {
+          absl::MutexLock lock(&mu_);
+          Stream& s = streams_[i];
+          for (const federation::v1::Record& r : b.records()) {
+            if (options_.keep_records) {
+              s.records[b.partition()].push_back(
+                  {r.source_offset(), std::hash<std::string>()(r.value())});
+            }
+            if (r.timestamp_ms() >= latency_from_ms_) {
+              s.latency_ms.push_back(now_ms - static_cast<double>(r.timestamp_ms()));
+            }
+          }
+          s.count += b.records_size();
+          last_arrival_us_ = std::max(last_arrival_us_.load(), static_cast<int64_t>(now_ms * 1000));
+          ++s.batches;
+          s.cursor[b.partition()] = b.next_offset();
+        }
+        cursor[b.partition()] = b.next_offset();
+        sequence = b.provider_audit().sequence();
+        hash = b.provider_audit().hash();
+        if (++since_ack >= options_.ack_every_batches ||
+            absl::Now() - last_ack >= options_.ack_interval) {
+          Acknowledge(i, *stub, stream_id, epoch, sequence, hash, cursor);
+          since_ack = 0;
+          last_ack = absl::Now();
+        }
       }
-      cursor[b.partition()] = b.next_offset();
-      sequence = b.provider_audit().sequence();
-      hash = b.provider_audit().hash();
-      if (++since_ack >= options_.ack_every_batches ||
-          absl::Now() - last_ack >= options_.ack_interval) {
-        Acknowledge(i, *stub, stream_id, epoch, sequence, hash, cursor);
-        since_ack = 0;
-        last_ack = absl::Now();
+      const grpc::Status end = reader->Finish();
+      absl::MutexLock lock(&mu_);
+      contexts_[i] = nullptr;
+      if (stopping_) return;
+      // A refusal is final; anything else (the provider busy, a broker failing over) is
+      // retried after a pause, as the subscriber node retries.
+      switch (end.error_code()) {
+        case grpc::StatusCode::UNAVAILABLE:
+        case grpc::StatusCode::DEADLINE_EXCEEDED:
+        case grpc::StatusCode::RESOURCE_EXHAUSTED:
+        case grpc::StatusCode::CANCELLED:
+        case grpc::StatusCode::ABORTED:
+        case grpc::StatusCode::INTERNAL:
+        case grpc::StatusCode::UNKNOWN:
+          ++streams_[i].reconnects;
+          break;
+        default:
+          streams_[i].ended = absl::StrCat(end.error_code(), ": ", end.error_message());
+          return;
       }
-    }
-    grpc::Status end = reader->Finish();
-    absl::MutexLock lock(&mu_);
-    contexts_[i] = nullptr;
-    if (!stopping_) {
-      streams_[i].ended = absl::StrCat(end.error_code(), ": ", end.error_message());
+      mu_.Unlock();
+      absl::SleepFor(absl::Milliseconds(500));
+      mu_.Lock();
     }
   }
 
