@@ -1,4 +1,4 @@
-// Fan-out benchmark (ADR 0020 §4, issue 20): one Groningen provider node serving 1, 10, 50 and 342
+// Fan-out benchmark (ADR 0020 §4): one Groningen provider node serving 1, 10, 50 and 342
 // streams of one dataset (342: the Netherlands' municipalities), each stream a distinct peer
 // identity of the in-repo load client (tests/node/fanout_load.h: mTLS, a signed receipt with the
 // committed cursor every 8 batches or second, as a subscriber node acknowledges).
@@ -25,6 +25,7 @@
 
 #include "absl/strings/str_format.h"
 #include "bench/bench_main.h"
+#include "bench/bench_stats.h"
 #include "common/kafka/rdkafka_consumer.h"
 #include "common/kafka/rdkafka_producer.h"
 #include "tests/node/fanout_load.h"
@@ -39,27 +40,9 @@ struct Flags {
   int runs = 3, records = 10000, live_seconds = 20, max_streams = 342;
 } g_flags;
 
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
-}
-
-double CpuSeconds(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_t close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::vector<std::string> f = absl::StrSplit(stat.substr(close + 2), ' ');
-  if (f.size() < 13) return 0;
-  return (std::stod(f[11]) + std::stod(f[12])) / sysconf(_SC_CLK_TCK);
-}
+using bench::CpuSeconds;
+using bench::Median;
+using bench::Percentile;
 
 double SelfCpuSeconds() {
   rusage u{};

@@ -29,6 +29,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "bench/bench_main.h"
+#include "bench/bench_stats.h"
 #include "common/kafka/rdkafka_consumer.h"
 #include "common/kafka/rdkafka_producer.h"
 #include "tests/node/federation_fixture.h"
@@ -44,27 +45,9 @@ struct Flags {
   int dump = 0;  // 1: write each live record's latency to <tmp>/latency-<system>-<run>.tsv
 } g_flags;
 
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
-}
-
-double CpuSeconds(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_t close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::vector<std::string> f = absl::StrSplit(stat.substr(close + 2), ' ');
-  if (f.size() < 13) return 0;
-  return (std::stod(f[11]) + std::stod(f[12])) / sysconf(_SC_CLK_TCK);
-}
+using bench::CpuSeconds;
+using bench::Median;
+using bench::Percentile;
 
 struct Result {
   double rate = 0, mb_s = 0, cpu_per_m = 0, p50 = 0, p99 = 0, rss_mib = 0;
