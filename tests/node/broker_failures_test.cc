@@ -20,6 +20,7 @@
 #include <atomic>
 #include <thread>
 
+#include "absl/strings/str_format.h"
 #include "common/kafka/rdkafka_consumer.h"
 #include "tests/kafka/checker.h"
 #include "tests/node/federation_fixture.h"
@@ -32,6 +33,14 @@ using namespace node_testing;  // NOLINT
 using kafka_testing::KafkaCluster;
 
 constexpr int kPerBatch = 20;
+
+// Progress lines, with the seconds since the test began (where a slow run spent its time).
+std::ostream& Say() {
+  static const absl::Time start = absl::Now();
+  return std::cerr << "[broker-failures "
+                   << absl::StrFormat("%6.1f", absl::ToDoubleSeconds(absl::Now() - start))
+                   << " s] ";
+}
 
 // Publishes keyed batches through the node's ingest until stopped; each batch is retried with
 // its key until acknowledged. Records what was acknowledged (in order) and what was not yet.
@@ -48,6 +57,8 @@ class Writer {
     if (thread_.joinable()) thread_.join();
   }
   int64_t acknowledged() const { return acked_batches_; }
+  // Batches acknowledged from now on count for `phase` (the failure under way).
+  void set_phase(int phase) { phase_ = phase; }
   // Batches acknowledged whose request was sent at or after `t`.
   int64_t AcknowledgedSentSince(absl::Time t) const {
     absl::MutexLock lock(&mu_);
@@ -62,10 +73,23 @@ class Writer {
     while (acked_batches_ < target && absl::Now() < until) absl::SleepFor(absl::Milliseconds(50));
     return acked_batches_ >= target;
   }
-  void Feed(checker::Checker* c) const {
+  // Every record acknowledged (in order) and every one sent without an acknowledgement; with a
+  // `phase`, only the records acknowledged during it.
+  void Feed(checker::Checker* c, int phase = -1) const {
     absl::MutexLock lock(&mu_);
-    for (const std::string& id : acked_ids_) c->Acknowledged(id, "");
-    for (const std::string& id : unacked_ids_) c->Unacknowledged(id);
+    for (const auto& [id, p] : acked_ids_) {
+      if (phase < 0 || p == phase) c->Acknowledged(id, "");
+    }
+    if (phase < 0) {
+      for (const std::string& id : unacked_ids_) c->Unacknowledged(id);
+    }
+  }
+  // The phase a record was acknowledged in; -1 if it was not.
+  std::map<std::string, int> Phases() const {
+    absl::MutexLock lock(&mu_);
+    std::map<std::string, int> out;
+    for (const auto& [id, p] : acked_ids_) out[id] = p;
+    return out;
   }
   int64_t failures() const { return failures_; }
   // A record sent by someone else whose outcome is unknown: present at most once.
@@ -96,7 +120,7 @@ class Writer {
         absl::MutexLock lock(&mu_);
         if (s.ok()) {
           for (const std::string& id : ids) {
-            acked_ids_.push_back(id);
+            acked_ids_.emplace_back(id, phase_.load());
             unacked_ids_.erase(id);
           }
           ack_sent_.push_back(sent);
@@ -118,46 +142,98 @@ class Writer {
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> acked_batches_{0};
   std::atomic<int64_t> failures_{0};
+  std::atomic<int> phase_{0};
   mutable absl::Mutex mu_;
-  std::vector<std::string> acked_ids_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<std::string, int>> acked_ids_ ABSL_GUARDED_BY(mu_);  // (ce_id, phase)
   std::set<std::string> unacked_ids_ ABSL_GUARDED_BY(mu_);
   std::vector<absl::Time> ack_sent_ ABSL_GUARDED_BY(mu_);
 };
 
 class BrokerFailuresTest : public FederationFixture {
  protected:
-  static std::unique_ptr<KafkaCluster> StartCluster(const std::string& name) {
-    kafka_testing::KafkaClusterOptions o;
-    o.node.name = name;
-    auto c = KafkaCluster::Start(o);
+  void SetUp() override {
+    Say() << "setting up the registry\n";
+    FederationFixture::SetUp();
+  }
+  void TearDown() override {
+    Say() << "tearing down\n";
+    FederationFixture::TearDown();
+  }
+  // Groningen's and Amersfoort's clusters, started at once. A node that stops heartbeating is
+  // fenced after 4 s instead of Kafka's 9 s (broker.session.timeout.ms): the failovers the test
+  // waits for come sooner; nothing else changes.
+  static std::vector<std::unique_ptr<KafkaCluster>> StartClusters() {
+    std::vector<kafka_testing::KafkaClusterOptions> all;
+    for (const char* name : {"groningen", "amersfoort"}) {
+      kafka_testing::KafkaClusterOptions o;
+      o.node.name = name;
+      o.node.properties["broker.session.timeout.ms"] = "4000";
+      o.node.properties["broker.heartbeat.interval.ms"] = "1000";
+      all.push_back(std::move(o));
+    }
+    auto c = KafkaCluster::StartAll(std::move(all));
     EXPECT_OK(c.status());
-    return c.ok() ? *std::move(c) : nullptr;
+    return c.ok() ? *std::move(c) : std::vector<std::unique_ptr<KafkaCluster>>();
   }
 
-  // Every record of the bike counts topic at `bootstrap` (read_committed) into `c`, by ce_id.
-  void ReadInto(const std::string& bootstrap, checker::Checker* c, size_t expected) {
+  struct ReadRecord {
+    int32_t partition;
+    std::string id, key;
+  };
+
+  // Every record of the bike counts topic at `bootstrap` (read_committed), in offset order per
+  // partition, until `expected` were read or nothing came for 10 s.
+  std::vector<ReadRecord> ReadAll(const std::string& bootstrap, size_t expected) {
+    std::vector<ReadRecord> out;
     kafka::ConsumerOptions o;
     o.client = ClientOptions();
     o.client.bootstrap_servers = bootstrap;
     auto consumer = kafka::KafkaConsumer::Create(o);
-    ASSERT_OK(consumer.status());
+    EXPECT_OK(consumer.status());
+    if (!consumer.ok()) return out;
     std::vector<kafka::TopicPartitionOffset> all;
     for (int p = 0; p < kPartitions; ++p) all.push_back({kTopic, p, kafka::kOffsetBeginning});
-    ASSERT_OK((*consumer)->Assign(all));
-    size_t n = 0;
+    EXPECT_OK((*consumer)->Assign(all));
     absl::Time quiet_until = absl::Now() + absl::Seconds(10);
-    while (n < expected && absl::Now() < quiet_until) {
+    while (out.size() < expected && absl::Now() < quiet_until) {
       auto batch = (*consumer)->Poll(absl::Milliseconds(300), 10000);
-      ASSERT_OK(batch.status());
+      EXPECT_OK(batch.status());
+      if (!batch.ok()) break;
       if (!batch->empty()) quiet_until = absl::Now() + absl::Seconds(10);
       for (const auto& r : *batch) {
         std::string id;
         for (const auto& h : r.headers) {
           if (h.key == "ce_id") id = h.value;
         }
-        c->Read(r.partition, id, r.key.value_or(""));
-        ++n;
+        out.push_back({r.partition, id, r.key.value_or("")});
       }
+    }
+    return out;
+  }
+
+  // The checker over everything `read` from `where`, then per phase over the records
+  // acknowledged during it: every one exactly once, per-key order kept.
+  static void Check(const std::string& where, const Writer& writer,
+                    const std::vector<ReadRecord>& read, const std::vector<std::string>& phases) {
+    checker::Checker all;
+    writer.Feed(&all);
+    for (const ReadRecord& r : read) all.Read(r.partition, r.id, r.key);
+    const checker::CheckerReport total = all.Report();
+    Say() << where << ", whole run: " << total.Summary() << "\n";
+    EXPECT_TRUE(total.ok()) << where << ": " << total.Summary();
+    EXPECT_GT(total.acknowledged, 0);
+    const std::map<std::string, int> phase_of = writer.Phases();
+    for (int k = 0; k < static_cast<int>(phases.size()); ++k) {
+      checker::Checker c;
+      writer.Feed(&c, k);
+      for (const ReadRecord& r : read) {
+        auto it = phase_of.find(r.id);
+        if (it != phase_of.end() && it->second == k) c.Read(r.partition, r.id, r.key);
+      }
+      const checker::CheckerReport in_phase = c.Report();
+      Say() << where << ", " << phases[k] << ": " << in_phase.Summary() << "\n";
+      EXPECT_TRUE(in_phase.ok()) << where << ", " << phases[k] << ": " << in_phase.Summary();
+      EXPECT_GT(in_phase.acknowledged, 0) << "nothing acknowledged during " << phases[k];
     }
   }
 
@@ -195,10 +271,12 @@ class BrokerFailuresTest : public FederationFixture {
 };
 
 TEST_F(BrokerFailuresTest, AcknowledgedRecordsSurviveLeaderCoordinatorControllerAndTwoDown) {
-  std::unique_ptr<KafkaCluster> gn = StartCluster("groningen");
-  std::unique_ptr<KafkaCluster> am = StartCluster("amersfoort");
-  ASSERT_NE(gn, nullptr);
-  ASSERT_NE(am, nullptr);
+  Say() << "starting Groningen's and Amersfoort's three-broker clusters\n";
+  std::vector<std::unique_ptr<KafkaCluster>> clusters = StartClusters();
+  ASSERT_EQ(clusters.size(), 2u);
+  KafkaCluster* gn = clusters[0].get();
+  KafkaCluster* am = clusters[1].get();
+  Say() << "both clusters serving\n";
   WriteContract("gr-am-bikes-1");
   replication_ = 3;
   min_insync_replicas_ = 2;
@@ -217,14 +295,20 @@ TEST_F(BrokerFailuresTest, AcknowledgedRecordsSurviveLeaderCoordinatorController
                    "\", dataset: mobility.bike-counts, contract: gr-am-bikes-1, partitions: 3, "
                    "replication_factor: 3}\n"));
   auto amersfoort = StartNode();
+  Say() << "both nodes serving\n";
 
+  // The phases the checker reports on: records acknowledged during each failure and its
+  // recovery, until the next failure.
+  std::vector<std::string> phases = {"before any failure"};
   Writer writer(Ingest(groningen->grpc_port(), true, "groningen"));
   writer.Start();
   ASSERT_TRUE(writer.Progress(5, absl::Seconds(60))) << groningen->Log();
   WaitStreaming(*amersfoort);
+  Say() << "writing and mirroring\n";
 
   // Each round kills one node of each cluster at once — on Groningen's during ingest (and
-  // mirroring), on Amersfoort's during mirroring — checks that writes go on, and restarts both.
+  // mirroring), on Amersfoort's during mirroring — checks that writes and mirroring go on,
+  // restarts both and waits until they caught up (every partition's replicas in sync again).
   const std::string ingest_id = "polder-node-groningen-ingest";
   const std::string mirror_id = "polder-mirror-amersfoort-groningen-mobility.bike-counts";
   struct Round {
@@ -242,25 +326,32 @@ TEST_F(BrokerFailuresTest, AcknowledgedRecordsSurviveLeaderCoordinatorController
   for (const Round& round : rounds) {
     ASSERT_OK_AND_ASSIGN(int in_gn, round.whom(*gn, ingest_id));
     ASSERT_OK_AND_ASSIGN(int in_am, round.whom(*am, mirror_id));
-    std::cerr << "[broker-failures] kill -9 of the " << round.what << ": Groningen's node " << in_gn
-              << " (ingest " << ingest_id << "), Amersfoort's node " << in_am << " (mirror "
-              << mirror_id << ")\n";
+    Say() << "kill -9 of the " << round.what << ": Groningen's node " << in_gn << " (ingest "
+          << ingest_id << "), Amersfoort's node " << in_am << " (mirror " << mirror_id << ")\n";
     const double mirrored_before = Metric(*amersfoort, MirroredSeries());
+    phases.push_back(absl::StrCat(round.what, " killed"));
+    writer.set_phase(static_cast<int>(phases.size()) - 1);
     ASSERT_OK(gn->node(in_gn).Kill());
     ASSERT_OK(am->node(in_am).Kill());
     EXPECT_TRUE(writer.Progress(3, absl::Seconds(60)))
         << "ingest did not go on after the " << round.what << " was killed";
     EXPECT_TRUE(Eventually([&] { return Metric(*amersfoort, MirroredSeries()) > mirrored_before; }))
         << "mirroring did not go on after the " << round.what << " was killed";
+    Say() << "ingest and mirroring went on\n";
     ASSERT_OK(gn->Relaunch({in_gn}));
     ASSERT_OK(am->Relaunch({in_am}));
     ASSERT_OK(gn->AwaitServing({in_gn}));
     ASSERT_OK(am->AwaitServing({in_am}));
+    ASSERT_OK(gn->AwaitInSync());
+    ASSERT_OK(am->AwaitInSync());
+    Say() << "restarted and in sync\n";
   }
 
   // Two of Groningen's three down: nothing can be stored, so nothing is acknowledged, and a
   // publish is answered UNAVAILABLE within 3× its bound (publish_timeout 6 s + 2 s).
-  std::cerr << "[broker-failures] two of Groningen's brokers down\n";
+  phases.push_back("two of Groningen's brokers down");
+  writer.set_phase(static_cast<int>(phases.size()) - 1);
+  Say() << "two of Groningen's brokers down\n";
   ASSERT_OK(gn->node(1).Kill());
   ASSERT_OK(gn->node(2).Kill());
   const absl::Time down_since = absl::Now();
@@ -281,18 +372,24 @@ TEST_F(BrokerFailuresTest, AcknowledgedRecordsSurviveLeaderCoordinatorController
     const absl::Duration took = absl::Now() - sent;
     EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
     EXPECT_LE(took, 3 * absl::Seconds(6 + 2)) << s.error_message();
-    std::cerr << "[broker-failures] ingest with two brokers down: " << s.error_code() << " after "
-              << took << ": " << s.error_message() << "\n";
+    Say() << "ingest with two brokers down: " << s.error_code() << " after " << took << ": "
+          << s.error_message() << "\n";
   }
   EXPECT_EQ(writer.AcknowledgedSentSince(down_since + absl::Seconds(1)), 0)
       << "batches were acknowledged with two of three brokers down";
   ASSERT_OK(gn->Relaunch({1, 2}));
   ASSERT_OK(gn->AwaitServing({1, 2}));
+  Say() << "Groningen's brokers back\n";
   EXPECT_TRUE(writer.Progress(3, absl::Seconds(90))) << "ingest did not resume";
   WaitStreaming(*amersfoort);
+  ASSERT_OK(gn->AwaitInSync());
+  Say() << "ingest and mirroring resumed, in sync\n";
 
   // Two of Amersfoort's three down: the mirror cannot commit; the subscription leaves
   // "streaming" within 3× the delivery timeout (5 s), and resumes when they return.
+  phases.push_back("two of Amersfoort's brokers down");
+  writer.set_phase(static_cast<int>(phases.size()) - 1);
+  const double mirrored_before = Metric(*amersfoort, MirroredSeries());
   const absl::Time am_down = absl::Now();
   ASSERT_OK(am->node(1).Kill());
   ASSERT_OK(am->node(2).Kill());
@@ -304,35 +401,28 @@ TEST_F(BrokerFailuresTest, AcknowledgedRecordsSurviveLeaderCoordinatorController
   const absl::Duration stopped_after = absl::Now() - am_down;
   EXPECT_NE(state, "streaming");
   EXPECT_LE(stopped_after, 3 * absl::Seconds(5) + absl::Seconds(2));
-  std::cerr << "[broker-failures] mirroring with two brokers down: '" << state << "' after "
-            << stopped_after << "\n";
+  Say() << "mirroring with two brokers down: '" << state << "' after " << stopped_after << "\n";
   ASSERT_OK(am->Relaunch({1, 2}));
   ASSERT_OK(am->AwaitServing({1, 2}));
+  Say() << "Amersfoort's brokers back\n";
   ASSERT_TRUE(writer.Progress(3, absl::Seconds(60)));
-  WaitStreaming(*amersfoort);
+  EXPECT_TRUE(Eventually([&] { return Metric(*amersfoort, MirroredSeries()) > mirrored_before; }))
+      << "mirroring did not resume";
   writer.Stop();
+  Say() << "writer stopped\n";
 
-  // The checker, on the source and on the mirror.
-  checker::Checker source, mirror;
-  writer.Feed(&source);
-  writer.Feed(&mirror);
+  // The checker, on the source and on the mirror, for the whole run and per phase.
   const size_t acknowledged = static_cast<size_t>(writer.acknowledged()) * kPerBatch;
-  ReadInto(gn->bootstrap_servers(), &source, acknowledged);
+  const std::vector<ReadRecord> in_source = ReadAll(gn->bootstrap_servers(), acknowledged);
   const absl::Time until = absl::Now() + absl::Minutes(2);
-  size_t mirrored = 0;
-  while ((mirrored = Total(CeIds(am->bootstrap_servers(), acknowledged))) < acknowledged &&
+  while (Total(CeIds(am->bootstrap_servers(), acknowledged)) < acknowledged &&
          absl::Now() < until) {
     absl::SleepFor(absl::Seconds(1));
   }
-  ReadInto(am->bootstrap_servers(), &mirror, acknowledged);
-  const checker::CheckerReport in_source = source.Report();
-  const checker::CheckerReport in_mirror = mirror.Report();
-  std::cerr << "[broker-failures] source: " << in_source.Summary()
-            << "\n[broker-failures] mirror: " << in_mirror.Summary()
-            << "\n[broker-failures] ingest retries: " << writer.failures() << "\n";
-  EXPECT_TRUE(in_source.ok()) << in_source.Summary();
-  EXPECT_TRUE(in_mirror.ok()) << in_mirror.Summary();
-  EXPECT_GT(in_source.acknowledged, 0);
+  const std::vector<ReadRecord> in_mirror = ReadAll(am->bootstrap_servers(), acknowledged);
+  Say() << "source and mirror read; ingest retries: " << writer.failures() << "\n";
+  Check("source", writer, in_source, phases);
+  Check("mirror", writer, in_mirror, phases);
   // Exactly what the source holds, in the same order per partition.
   EXPECT_EQ(CeIds(am->bootstrap_servers(), acknowledged),
             CeIds(gn->bootstrap_servers(), acknowledged));
@@ -345,6 +435,7 @@ TEST_F(BrokerFailuresTest, AcknowledgedRecordsSurviveLeaderCoordinatorController
       EXPECT_OK(audit::VerifyChain(stream, links)) << stream;
     }
   }
+  Say() << "both audit trails verified\n";
 }
 
 }  // namespace

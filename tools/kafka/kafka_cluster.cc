@@ -21,7 +21,8 @@ namespace {
 // A metadata snapshot from `bootstrap`: calls `use` with it (null on failure).
 absl::Status WithMetadata(const std::string& bootstrap, const std::string& topic,
                           absl::Duration timeout,
-                          const std::function<absl::Status(const rd_kafka_metadata_t&)>& use) {
+                          const std::function<absl::Status(const rd_kafka_metadata_t&)>& use,
+                          bool all_topics = false) {
   char err[256];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err);
@@ -35,7 +36,7 @@ absl::Status WithMetadata(const std::string& bootstrap, const std::string& topic
   }
   rd_kafka_topic_t* t = topic.empty() ? nullptr : rd_kafka_topic_new(rk, topic.c_str(), nullptr);
   const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_resp_err_t e = rd_kafka_metadata(rk, /*all_topics=*/0, t, &md,
+  rd_kafka_resp_err_t e = rd_kafka_metadata(rk, all_topics ? 1 : 0, t, &md,
                                             static_cast<int>(absl::ToInt64Milliseconds(timeout)));
   absl::Status s = e == RD_KAFKA_RESP_ERR_NO_ERROR && md != nullptr
                        ? use(*md)
@@ -69,18 +70,71 @@ int32_t KafkaCluster::JavaHashCode(const std::string& s) {
 KafkaCluster::KafkaCluster(KafkaClusterOptions options) : options_(std::move(options)) {}
 
 KafkaCluster::~KafkaCluster() {
-  for (auto& n : nodes_) (void)n->Stop();
+  // kill -9, not a controlled shutdown: a test cluster's data is thrown away, and the last
+  // nodes' controlled shutdown waits out its timeout for a quorum already gone (a minute for
+  // three nodes stopped one by one).
+  for (auto& n : nodes_) (void)n->Kill();
 }
 
 absl::StatusOr<std::unique_ptr<KafkaCluster>> KafkaCluster::Start(KafkaClusterOptions options) {
-  if (options.nodes < 1) return absl::InvalidArgumentError("a cluster needs at least one node");
-  std::unique_ptr<KafkaCluster> c(new KafkaCluster(std::move(options)));
-  const KafkaClusterOptions& o = c->options_;
-  c->replication_factor_ = o.replication_factor > 0 ? o.replication_factor : std::min(o.nodes, 3);
-  c->min_insync_replicas_ =
-      o.min_insync_replicas > 0 ? o.min_insync_replicas : std::max(1, c->replication_factor_ - 1);
-  const std::string rf = std::to_string(c->replication_factor_);
-  const std::string isr = std::to_string(c->min_insync_replicas_);
+  std::vector<KafkaClusterOptions> one;
+  one.push_back(std::move(options));
+  ASSIGN_OR_RETURN(auto clusters, StartAll(std::move(one)));
+  return std::move(clusters.front());
+}
+
+absl::StatusOr<std::vector<std::unique_ptr<KafkaCluster>>> KafkaCluster::StartAll(
+    std::vector<KafkaClusterOptions> options) {
+  std::vector<std::unique_ptr<KafkaCluster>> clusters;
+  for (KafkaClusterOptions& o : options) {
+    if (o.nodes < 1) return absl::InvalidArgumentError("a cluster needs at least one node");
+    clusters.push_back(std::unique_ptr<KafkaCluster>(new KafkaCluster(std::move(o))));
+    RETURN_IF_ERROR(clusters.back()->Prepare());
+  }
+  std::vector<KafkaCluster*> pending;
+  for (auto& c : clusters) pending.push_back(c.get());
+  int attempts = 1;
+  for (const auto& c : clusters) attempts = std::max(attempts, c->options_.node.start_attempts);
+  absl::Status last = absl::InternalError("cluster start was not attempted");
+  for (int attempt = 0; attempt < attempts && !pending.empty(); ++attempt) {
+    // Every port of every pending cluster at once, all distinct.
+    std::set<int> taken;
+    for (KafkaCluster* c : pending) RETURN_IF_ERROR(c->Configure(taken));
+    // Every node's storage is formatted at once (a JVM each, seconds on a small machine).
+    std::vector<KafkaBroker*> all;
+    for (KafkaCluster* c : pending) {
+      for (auto& n : c->nodes_) all.push_back(n.get());
+    }
+    std::vector<absl::Status> formatted(all.size());
+    std::vector<std::thread> formatting;
+    for (size_t i = 0; i < all.size(); ++i) {
+      formatting.emplace_back([&all, &formatted, i] { formatted[i] = all[i]->Format(); });
+    }
+    for (auto& t : formatting) t.join();
+    for (const absl::Status& s : formatted) RETURN_IF_ERROR(s);
+    // Every node launched before any is waited for (a quorum needs a majority).
+    for (KafkaBroker* n : all) RETURN_IF_ERROR(n->Launch());
+    std::vector<KafkaCluster*> retry;
+    for (KafkaCluster* c : pending) {
+      last = c->AwaitStarted();
+      if (last.ok()) continue;
+      for (auto& n : c->nodes_) (void)n->Kill();
+      if (!absl::IsAlreadyExists(last)) return last;  // Only a port race is worth another try.
+      retry.push_back(c);
+    }
+    pending = std::move(retry);
+  }
+  if (!pending.empty()) return last;
+  return clusters;
+}
+
+absl::Status KafkaCluster::Prepare() {
+  const KafkaClusterOptions& o = options_;
+  replication_factor_ = o.replication_factor > 0 ? o.replication_factor : std::min(o.nodes, 3);
+  min_insync_replicas_ =
+      o.min_insync_replicas > 0 ? o.min_insync_replicas : std::max(1, replication_factor_ - 1);
+  const std::string rf = std::to_string(replication_factor_);
+  const std::string isr = std::to_string(min_insync_replicas_);
   const std::string parts = std::to_string(std::max(1, o.coordinator_partitions));
   for (int id = 1; id <= o.nodes; ++id) {
     KafkaBrokerOptions n = o.node;
@@ -103,10 +157,9 @@ absl::StatusOr<std::unique_ptr<KafkaCluster>> KafkaCluster::Start(KafkaClusterOp
     std::unique_ptr<KafkaBroker> b(new KafkaBroker(std::move(n)));
     RETURN_IF_ERROR(b->Prepare());
     b->node_id_ = id;
-    c->nodes_.push_back(std::move(b));
+    nodes_.push_back(std::move(b));
   }
-  RETURN_IF_ERROR(c->StartOnFreshPorts());
-  return c;
+  return absl::OkStatus();
 }
 
 absl::Status KafkaCluster::Relaunch(const std::vector<int>& ids) {
@@ -136,63 +189,82 @@ absl::Status KafkaCluster::AwaitServing(const std::vector<int>& ids) {
   return absl::OkStatus();
 }
 
-absl::Status KafkaCluster::StartOnFreshPorts() {
+absl::Status KafkaCluster::Configure(std::set<int>& taken) {
   const KafkaBrokerOptions& o = options_.node;
-  absl::Status last = absl::InternalError("cluster start was not attempted");
-  for (int attempt = 0; attempt < std::max(1, o.start_attempts); ++attempt) {
-    // Every port of the cluster at once, all distinct.
-    auto pick = o.port_picker ? o.port_picker : PickFreePort;
-    std::set<int> ports;
-    while (ports.size() < 2 * nodes_.size()) {
-      ASSIGN_OR_RETURN(int p, pick());
-      ports.insert(p);
-    }
-    auto it = ports.begin();
-    std::vector<std::string> voters;
-    for (auto& n : nodes_) {
-      n->port_ = *it++;
-      n->controller_port_ = *it++;
-      voters.push_back(absl::StrCat(n->node_id_, "@", o.bind_address, ":", n->controller_port_));
-    }
-    cluster_id_ = NewClusterId();
-    for (auto& n : nodes_) {
-      n->quorum_voters_ = absl::StrJoin(voters, ",");
-      n->cluster_id_ = cluster_id_;
-      std::error_code ec;
-      std::filesystem::remove_all(n->work_dir_ + "/data", ec);
-      RETURN_IF_ERROR(n->WriteConfig());
-    }
-    // The nodes' storage is formatted at once (a JVM each, seconds on a small machine).
-    std::vector<absl::Status> formatted(nodes_.size());
-    std::vector<std::thread> formatting;
-    for (size_t i = 0; i < nodes_.size(); ++i) {
-      formatting.emplace_back([this, i, &formatted] { formatted[i] = nodes_[i]->Format(); });
-    }
-    for (auto& t : formatting) t.join();
-    for (const absl::Status& s : formatted) RETURN_IF_ERROR(s);
-    for (auto& n : nodes_) RETURN_IF_ERROR(n->Launch());
-    last = absl::OkStatus();
-    for (auto& n : nodes_) {
-      absl::Status s = n->WaitUntilServing();
-      if (!s.ok() && last.ok()) last = s;
-    }
-    if (last.ok()) {
-      // Serving alone is not enough: every node registered as a broker.
-      const absl::Time until = absl::Now() + o.start_timeout;
-      absl::StatusOr<std::vector<int>> brokers;
-      while (absl::Now() < until) {
-        brokers = Brokers(absl::Seconds(2));
-        if (brokers.ok() && brokers->size() == nodes_.size()) return absl::OkStatus();
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      }
-      last = absl::DeadlineExceededError(absl::StrCat(
-          "not every node of the cluster registered within ", absl::FormatDuration(o.start_timeout),
-          "; node 1's log tail:\n", nodes_[0]->LogTail(4096)));
-    }
-    for (auto& n : nodes_) (void)n->Kill();
-    if (!absl::IsAlreadyExists(last)) return last;  // Only a port race is worth another try.
+  auto pick = o.port_picker ? o.port_picker : PickFreePort;
+  std::vector<int> ports;
+  while (ports.size() < 2 * nodes_.size()) {
+    ASSIGN_OR_RETURN(int p, pick());
+    if (taken.insert(p).second) ports.push_back(p);
   }
-  return last;
+  auto it = ports.begin();
+  std::vector<std::string> voters;
+  for (auto& n : nodes_) {
+    n->port_ = *it++;
+    n->controller_port_ = *it++;
+    voters.push_back(absl::StrCat(n->node_id_, "@", o.bind_address, ":", n->controller_port_));
+  }
+  cluster_id_ = NewClusterId();
+  for (auto& n : nodes_) {
+    n->quorum_voters_ = absl::StrJoin(voters, ",");
+    n->cluster_id_ = cluster_id_;
+    std::error_code ec;
+    std::filesystem::remove_all(n->work_dir_ + "/data", ec);
+    RETURN_IF_ERROR(n->WriteConfig());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KafkaCluster::AwaitStarted() {
+  const KafkaBrokerOptions& o = options_.node;
+  absl::Status last = absl::OkStatus();
+  for (auto& n : nodes_) {
+    absl::Status s = n->WaitUntilServing();
+    if (!s.ok() && last.ok()) last = s;
+  }
+  if (!last.ok()) return last;
+  // Serving alone is not enough: every node registered as a broker.
+  const absl::Time until = absl::Now() + o.start_timeout;
+  while (absl::Now() < until) {
+    absl::StatusOr<std::vector<int>> brokers = Brokers(absl::Seconds(2));
+    if (brokers.ok() && brokers->size() == nodes_.size()) return absl::OkStatus();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return absl::DeadlineExceededError(absl::StrCat(
+      "not every node of the cluster registered within ", absl::FormatDuration(o.start_timeout),
+      "; node 1's log tail:\n", nodes_[0]->LogTail(4096)));
+}
+
+absl::Status KafkaCluster::AwaitInSync(absl::Duration timeout) const {
+  const absl::Time until = absl::Now() + timeout;
+  std::string behind = "no metadata";
+  while (absl::Now() < until) {
+    absl::Status s = WithMetadata(
+        RunningBootstrap(), "", absl::Seconds(5),
+        [&](const rd_kafka_metadata_t& md) {
+          behind.clear();
+          if (md.broker_cnt != static_cast<int>(nodes_.size())) {
+            behind = absl::StrCat(md.broker_cnt, " of ", nodes_.size(), " nodes registered");
+          }
+          for (int i = 0; i < md.topic_cnt && behind.empty(); ++i) {
+            for (int j = 0; j < md.topics[i].partition_cnt; ++j) {
+              const rd_kafka_metadata_partition_t& p = md.topics[i].partitions[j];
+              if (p.leader < 0 || p.isr_cnt < p.replica_cnt) {
+                behind = absl::StrCat(md.topics[i].topic, "/", p.id, ": ", p.isr_cnt, " of ",
+                                      p.replica_cnt, " replicas in sync, leader ", p.leader);
+                break;
+              }
+            }
+          }
+          return absl::OkStatus();
+        },
+        /*all_topics=*/true);
+    if (s.ok() && behind.empty()) return absl::OkStatus();
+    if (!s.ok()) behind = std::string(s.message());
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("the cluster was not in sync within ",
+                                                  absl::FormatDuration(timeout), ": ", behind));
 }
 
 std::string KafkaCluster::bootstrap_servers() const {

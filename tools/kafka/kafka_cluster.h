@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -45,7 +46,11 @@ struct KafkaClusterOptions {
 class KafkaCluster {
  public:
   static absl::StatusOr<std::unique_ptr<KafkaCluster>> Start(KafkaClusterOptions options);
-  // Stops every node.
+  // Several clusters at once (one per city where cities meet): every node of every cluster is
+  // formatted and launched before any is waited for, which overlaps their JVMs' starts.
+  static absl::StatusOr<std::vector<std::unique_ptr<KafkaCluster>>> StartAll(
+      std::vector<KafkaClusterOptions> options);
+  // Kills every node (kill -9: the data is thrown away).
   ~KafkaCluster();
   KafkaCluster(const KafkaCluster&) = delete;
   KafkaCluster& operator=(const KafkaCluster&) = delete;
@@ -65,6 +70,11 @@ class KafkaCluster {
   // From the thread that started the cluster (the nodes' parent-death signal).
   absl::Status Relaunch(const std::vector<int>& ids);
   absl::Status AwaitServing(const std::vector<int>& ids);
+  // Until every node is registered and every partition of every topic (the internal ones
+  // included) has a leader and its full replica set in sync — a node restarted after a kill has
+  // caught up — or DEADLINE_EXCEEDED naming a partition behind. Before the next kill: killing
+  // another node while one is still catching up leaves partitions below min ISR.
+  absl::Status AwaitInSync(absl::Duration timeout = absl::Seconds(60)) const;
 
   // The node leading `topic`'s `partition` now (from the running nodes' metadata); NOT_FOUND
   // while it has none.
@@ -87,7 +97,12 @@ class KafkaCluster {
 
  private:
   explicit KafkaCluster(KafkaClusterOptions options);
-  absl::Status StartOnFreshPorts();
+  // The nodes' options and properties.
+  absl::Status Prepare();
+  // Fresh ports (none of `taken`, which gains them), a cluster id and every node's config.
+  absl::Status Configure(std::set<int>& taken);
+  // Every launched node serving and registered as a broker.
+  absl::Status AwaitStarted();
   std::string RunningBootstrap() const;
 
   KafkaClusterOptions options_;
