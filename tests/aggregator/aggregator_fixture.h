@@ -68,6 +68,29 @@ class AggregatorFixture : public FederationFixture {
     producer_ = *std::move(producer);
   }
 
+  // Moves the cities' view topics (RF 3), the writer of their cells and the aggregator onto the
+  // cluster at `bootstrap` (the broker-failure soak, ADR 0020 §2).
+  void UseCluster(const std::string& bootstrap) {
+    aggregator_bootstrap_ = bootstrap;
+    aggregator_replication_ = 3;
+    kafka::RdKafkaClientFactory clients;
+    auto admin = clients.NewAdmin(DataClientOptions());
+    ASSERT_OK(admin.status());
+    for (const std::string& city : Cities()) {
+      ASSERT_OK(
+          (*admin)->CreateTopic({views::ViewTopic(city, kBikes, view_), 1, 3}, absl::Seconds(30)));
+    }
+    auto producer = clients_.NewProducer(kafka::ProducerOptions{DataClientOptions()});
+    ASSERT_OK(producer.status());
+    producer_ = *std::move(producer);
+  }
+  // Client options for the aggregator's Kafka.
+  kafka::ClientOptions DataClientOptions() const {
+    kafka::ClientOptions o = ClientOptions();
+    if (!aggregator_bootstrap_.empty()) o.bootstrap_servers = aggregator_bootstrap_;
+    return o;
+  }
+
   std::string NationalTopic() const { return absl::StrCat("national.", kBikes, ".view.", view_); }
 
   // One city's cell of a window: `count` (nullopt: withheld by the city's guard).
@@ -106,7 +129,8 @@ class AggregatorFixture : public FederationFixture {
         "\n", aggregator_extra_, "registry:\n  address: localhost:", registry_->grpc_port(),
         "\nkafka:\n  bootstrap_servers: ",
         aggregator_bootstrap_.empty() ? broker().bootstrap_servers() : aggregator_bootstrap_,
-        "\n  replication_factor: 1\n  feed_quality_interval: 1s\n  changelog_topic: ", changelog_,
+        "\n  replication_factor: ", aggregator_replication_,
+        "\n  feed_quality_interval: 1s\n  changelog_topic: ", changelog_,
         "\n  timeout: 20s\n  request_timeout: 3s\n  transaction_timeout: 20s\n"
         "  properties:\n    log_level: \"3\"\n",
         "tls:\n  cert_file: ", f.cert_path, "\n  key_file: ", f.key_path,
@@ -215,6 +239,7 @@ class AggregatorFixture : public FederationFixture {
   // The aggregator's Kafka (default: the suite's broker), the definitions and cities its view
   // accepts.
   std::string aggregator_bootstrap_;
+  int aggregator_replication_ = 1;
   std::vector<std::string> definition_hashes_ = {kHash};
   std::vector<std::string> cities_ = Cities();
   // More `aggregator:` keys, each line "  key: value\n".

@@ -21,6 +21,8 @@
 #include <vector>
 
 #include "tests/aggregator/aggregator_fixture.h"
+#include "tests/kafka/broker_chaos.h"
+#include "tools/kafka/kafka_cluster.h"
 
 namespace polder {
 namespace {
@@ -58,7 +60,7 @@ class AggregatorKillTest : public AggregatorFixture {
   std::map<int64_t, std::map<std::string, Part>> ReadInputs() {
     std::map<int64_t, std::map<std::string, Part>> out;
     kafka::ConsumerOptions o;
-    o.client = ClientOptions();
+    o.client = DataClientOptions();
     kafka::RdKafkaClientFactory clients;
     for (const std::string& city : Cities()) {
       EXPECT_OK(kafka::ReadToEnd(clients, o, views::ViewTopic(city, kBikes, view_), 0, 0,
@@ -239,6 +241,54 @@ TEST_F(AggregatorKillTest, RandomKillPoints) {
   const size_t checked = CheckAgainstRecomputation(figures);
   EXPECT_GE(checked, static_cast<size_t>(round + 1)) << aggregator->Log();
   std::printf("checked %zu national figures against the recomputation\n", checked);
+  EXPECT_EQ(aggregator->Signal(SIGTERM), 0);
+}
+
+// The soak under broker failures (ADR 0020 §2): the aggregator and the cities' view topics on a
+// three-broker cluster (RF 3, min ISR 2) while seeded random kills -9 — of a city view topic's
+// leader, the national topic's, the changelog's, the aggregator's transaction coordinator, the
+// active controller or any node — follow each round; the aggregator itself is never killed.
+// Every figure once per revision, as recomputed.
+TEST_F(AggregatorKillTest, BrokerKillsOnThreeBrokers) {
+  kafka_testing::KafkaClusterOptions co;
+  co.node.name = "national";
+  co.node.properties["broker.session.timeout.ms"] = "4000";
+  co.node.properties["broker.heartbeat.interval.ms"] = "1000";
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<kafka_testing::KafkaCluster> cluster,
+                       kafka_testing::KafkaCluster::Start(co));
+  UseCluster(cluster->bootstrap_servers());
+  chaos::BrokerChaos chaos(cluster.get(), static_cast<uint32_t>(absl::ToUnixMicros(absl::Now())));
+  const std::string groningen = views::ViewTopic("groningen", kBikes, view_);
+  const std::string national = NationalTopic();
+  const std::string changelog = changelog_;
+  chaos.Add("Groningen's view topic leader",
+            [&](kafka_testing::KafkaCluster& c) { return c.LeaderOf(groningen, 0); });
+  chaos.Add("national topic leader",
+            [&](kafka_testing::KafkaCluster& c) { return c.LeaderOf(national, 0); });
+  chaos.Add("changelog leader",
+            [&](kafka_testing::KafkaCluster& c) { return c.LeaderOf(changelog, 0); });
+  chaos.Add("aggregator's transaction coordinator", [](kafka_testing::KafkaCluster& c) {
+    return c.TransactionCoordinatorOf("polder-aggregator-national");
+  });
+  chaos.AddController();
+  chaos.AddAnyNode();
+
+  auto aggregator = StartAggregator(kDeadline);
+  constexpr int kRounds = 8;
+  for (int round = 0; round < kRounds; ++round) {
+    WriteRound(round);
+    ASSERT_OK(chaos.Round().status()) << aggregator->Log();
+  }
+  WriteRound(kRounds);
+  LateEnschede(kRounds);
+  Flush();
+  const std::vector<natv1::NationalFigure> figures = WaitForCoverage(absl::Seconds(120));
+  const size_t checked = CheckAgainstRecomputation(figures);
+  EXPECT_GE(checked, static_cast<size_t>(kRounds + 1)) << aggregator->Log();
+  std::printf("checked %zu national figures against the recomputation\n", checked);
+  EXPECT_EQ(aggregator->WaitForExit(absl::Milliseconds(200)), -1)
+      << "the aggregator died under broker failures:\n"
+      << aggregator->Log();
   EXPECT_EQ(aggregator->Signal(SIGTERM), 0);
 }
 

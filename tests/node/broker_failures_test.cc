@@ -22,6 +22,7 @@
 
 #include "absl/strings/str_format.h"
 #include "common/kafka/rdkafka_consumer.h"
+#include "tests/kafka/broker_chaos.h"
 #include "tests/kafka/checker.h"
 #include "tests/node/federation_fixture.h"
 #include "tools/kafka/kafka_cluster.h"
@@ -237,6 +238,64 @@ class BrokerFailuresTest : public FederationFixture {
     }
   }
 
+  // Groningen's node on its cluster, Amersfoort's node on its own, mirroring the bike counts.
+  void StartCities() {
+    Say() << "starting Groningen's and Amersfoort's three-broker clusters\n";
+    clusters_ = StartClusters();
+    ASSERT_EQ(clusters_.size(), 2u);
+    Say() << "both clusters serving\n";
+    WriteContract("gr-am-bikes-1");
+    replication_ = 3;
+    min_insync_replicas_ = 2;
+    peer_ = "groningen";
+    node_identity_ = "groningen";
+    bootstrap_ = clusters_[0]->bootstrap_servers();
+    federation_yaml_ = FederationYaml("  max_batch_records: 200\n");
+    groningen_ = StartNode();
+    const int fed_port = groningen_->port("federation_port");
+    peer_ = "amersfoort";
+    node_identity_ = "amersfoort";
+    bootstrap_ = clusters_[1]->bootstrap_servers();
+    federation_yaml_ = FederationYaml(absl::StrCat(
+        "  subscriptions:\n    - {provider: groningen, endpoint: \"localhost:", fed_port,
+        "\", dataset: mobility.bike-counts, contract: gr-am-bikes-1, partitions: 3, "
+        "replication_factor: 3}\n"));
+    amersfoort_ = StartNode();
+    Say() << "both nodes serving\n";
+  }
+
+  // Reads source and mirror once the mirror holds every acknowledged record, and checks them:
+  // the checker for the whole run and per phase, the mirror equal to the source per partition,
+  // both audit trails verified.
+  void CheckSourceAndMirror(const Writer& writer, const std::vector<std::string>& phases) {
+    const std::string gn = clusters_[0]->bootstrap_servers();
+    const std::string am = clusters_[1]->bootstrap_servers();
+    const size_t acknowledged = static_cast<size_t>(writer.acknowledged()) * kPerBatch;
+    const std::vector<ReadRecord> in_source = ReadAll(gn, acknowledged);
+    const absl::Time until = absl::Now() + absl::Minutes(2);
+    while (Total(CeIds(am, acknowledged)) < acknowledged && absl::Now() < until) {
+      absl::SleepFor(absl::Seconds(1));
+    }
+    const std::vector<ReadRecord> in_mirror = ReadAll(am, acknowledged);
+    Say() << "source and mirror read; ingest retries: " << writer.failures() << "\n";
+    Check("source", writer, in_source, phases);
+    Check("mirror", writer, in_mirror, phases);
+    // Exactly what the source holds, in the same order per partition.
+    EXPECT_EQ(CeIds(am, acknowledged), CeIds(gn, acknowledged));
+    for (const std::string& bootstrap : {gn, am}) {
+      const AuditTopic audit = ReadAudit(bootstrap);
+      EXPECT_FALSE(audit.chains.empty());
+      for (const auto& [stream, links] : audit.chains) {
+        EXPECT_OK(audit::VerifyChain(stream, links)) << stream;
+      }
+    }
+    Say() << "both audit trails verified\n";
+  }
+
+  // Declared before the nodes: destroyed after them.
+  std::vector<std::unique_ptr<KafkaCluster>> clusters_;
+  std::unique_ptr<ServiceProcess> groningen_, amersfoort_;
+
   static std::string MirroredSeries() {
     return R"(polder_federation_subscription_records_total{dataset="mobility.bike-counts",provider="groningen"})";
   }
@@ -271,31 +330,12 @@ class BrokerFailuresTest : public FederationFixture {
 };
 
 TEST_F(BrokerFailuresTest, AcknowledgedRecordsSurviveLeaderCoordinatorControllerAndTwoDown) {
-  Say() << "starting Groningen's and Amersfoort's three-broker clusters\n";
-  std::vector<std::unique_ptr<KafkaCluster>> clusters = StartClusters();
-  ASSERT_EQ(clusters.size(), 2u);
-  KafkaCluster* gn = clusters[0].get();
-  KafkaCluster* am = clusters[1].get();
-  Say() << "both clusters serving\n";
-  WriteContract("gr-am-bikes-1");
-  replication_ = 3;
-  min_insync_replicas_ = 2;
-
-  peer_ = "groningen";
-  node_identity_ = "groningen";
-  bootstrap_ = gn->bootstrap_servers();
-  federation_yaml_ = FederationYaml("  max_batch_records: 200\n");
-  auto groningen = StartNode();
-  const int fed_port = groningen->port("federation_port");
-  peer_ = "amersfoort";
-  node_identity_ = "amersfoort";
-  bootstrap_ = am->bootstrap_servers();
-  federation_yaml_ = FederationYaml(
-      absl::StrCat("  subscriptions:\n    - {provider: groningen, endpoint: \"localhost:", fed_port,
-                   "\", dataset: mobility.bike-counts, contract: gr-am-bikes-1, partitions: 3, "
-                   "replication_factor: 3}\n"));
-  auto amersfoort = StartNode();
-  Say() << "both nodes serving\n";
+  StartCities();
+  ASSERT_FALSE(HasFatalFailure());
+  KafkaCluster* gn = clusters_[0].get();
+  KafkaCluster* am = clusters_[1].get();
+  ServiceProcess* groningen = groningen_.get();
+  ServiceProcess* amersfoort = amersfoort_.get();
 
   // The phases the checker reports on: records acknowledged during each failure and its
   // recovery, until the next failure.
@@ -412,30 +452,58 @@ TEST_F(BrokerFailuresTest, AcknowledgedRecordsSurviveLeaderCoordinatorController
   Say() << "writer stopped\n";
 
   // The checker, on the source and on the mirror, for the whole run and per phase.
-  const size_t acknowledged = static_cast<size_t>(writer.acknowledged()) * kPerBatch;
-  const std::vector<ReadRecord> in_source = ReadAll(gn->bootstrap_servers(), acknowledged);
-  const absl::Time until = absl::Now() + absl::Minutes(2);
-  while (Total(CeIds(am->bootstrap_servers(), acknowledged)) < acknowledged &&
-         absl::Now() < until) {
-    absl::SleepFor(absl::Seconds(1));
-  }
-  const std::vector<ReadRecord> in_mirror = ReadAll(am->bootstrap_servers(), acknowledged);
-  Say() << "source and mirror read; ingest retries: " << writer.failures() << "\n";
-  Check("source", writer, in_source, phases);
-  Check("mirror", writer, in_mirror, phases);
-  // Exactly what the source holds, in the same order per partition.
-  EXPECT_EQ(CeIds(am->bootstrap_servers(), acknowledged),
-            CeIds(gn->bootstrap_servers(), acknowledged));
+  CheckSourceAndMirror(writer, phases);
+}
 
-  // Both audit trails verify.
-  for (const std::string& bootstrap : {gn->bootstrap_servers(), am->bootstrap_servers()}) {
-    const AuditTopic audit = ReadAudit(bootstrap);
-    EXPECT_FALSE(audit.chains.empty());
-    for (const auto& [stream, links] : audit.chains) {
-      EXPECT_OK(audit::VerifyChain(stream, links)) << stream;
-    }
+// The soak: seeded random kills -9 on both clusters in turn — Groningen's source leader, its
+// ingest's transaction coordinator, Amersfoort's mirror topic leader, the mirror's transaction
+// coordinator, either cluster's active controller or any node — each restarted after a random
+// time down and in sync before the next; the checker per round.
+TEST_F(BrokerFailuresTest, RandomBrokerKillsOnBothClusters) {
+  StartCities();
+  ASSERT_FALSE(HasFatalFailure());
+  KafkaCluster* gn = clusters_[0].get();
+  KafkaCluster* am = clusters_[1].get();
+  const uint32_t seed = static_cast<uint32_t>(absl::ToUnixMicros(absl::Now()));
+  chaos::BrokerChaos in_gn(gn, seed);
+  chaos::BrokerChaos in_am(am, seed + 1);
+  const std::string mirror_topic = absl::StrCat("groningen.", kBikes);
+  in_gn.Add("Groningen's source leader", [](KafkaCluster& c) { return c.LeaderOf(kTopic, 0); });
+  in_gn.Add("Groningen's ingest coordinator", [](KafkaCluster& c) {
+    return c.TransactionCoordinatorOf("polder-node-groningen-ingest");
+  });
+  in_gn.AddController();
+  in_gn.AddAnyNode();
+  in_am.Add("Amersfoort's mirror leader",
+            [&](KafkaCluster& c) { return c.LeaderOf(mirror_topic, 0); });
+  in_am.Add("Amersfoort's mirror coordinator", [](KafkaCluster& c) {
+    return c.TransactionCoordinatorOf("polder-mirror-amersfoort-groningen-mobility.bike-counts");
+  });
+  in_am.AddController();
+  in_am.AddAnyNode();
+
+  std::vector<std::string> phases = {"before any failure"};
+  Writer writer(Ingest(groningen_->grpc_port(), true, "groningen"));
+  writer.Start();
+  ASSERT_TRUE(writer.Progress(5, absl::Seconds(60))) << groningen_->Log();
+  WaitStreaming(*amersfoort_);
+  constexpr int kRounds = 12;
+  for (int round = 0; round < kRounds; ++round) {
+    chaos::BrokerChaos& chaos = round % 2 == 0 ? in_gn : in_am;
+    const double mirrored_before = Metric(*amersfoort_, MirroredSeries());
+    phases.push_back(
+        absl::StrCat("round ", round + 1, " (", round % 2 == 0 ? "Groningen" : "Amersfoort", ")"));
+    writer.set_phase(static_cast<int>(phases.size()) - 1);
+    ASSERT_OK_AND_ASSIGN(std::string what, chaos.Round());
+    phases.back() += ": " + what;
+    EXPECT_TRUE(writer.Progress(3, absl::Seconds(60))) << "ingest did not go on after " << what;
+    EXPECT_TRUE(Eventually([&] {
+      return Metric(*amersfoort_, MirroredSeries()) > mirrored_before;
+    })) << "mirroring did not go on after "
+        << what;
   }
-  Say() << "both audit trails verified\n";
+  writer.Stop();
+  CheckSourceAndMirror(writer, phases);
 }
 
 }  // namespace

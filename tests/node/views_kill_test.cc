@@ -24,7 +24,9 @@
 #include "common/wire/confluent_frame.h"
 #include "polder/datasets/mobility/v1/bike_count.pb.h"
 #include "proto/polder/views/v1/aggregate_cell.pb.h"
+#include "tests/kafka/broker_chaos.h"
 #include "tests/node/federation_fixture.h"
+#include "tools/kafka/kafka_cluster.h"
 
 namespace polder {
 namespace {
@@ -60,10 +62,37 @@ constexpr char kViewsYaml[] =
 
 class ViewsKillTest : public FederationFixture {
  protected:
+  // The node's cluster: the suite's broker, or a three-broker cluster (data_bootstrap_).
+  std::string data_bootstrap_;
+  std::string DataBootstrap() const {
+    return data_bootstrap_.empty() ? broker().bootstrap_servers() : data_bootstrap_;
+  }
+
+  // Every committed record of the source topic, by partition in offset order.
+  std::vector<kafka::ConsumedRecord> Source(size_t records) {
+    if (data_bootstrap_.empty())
+      return ReadRecords(kTopic, kPartitions, records, absl::Seconds(30));
+    std::vector<kafka::ConsumedRecord> out;
+    kafka::ConsumerOptions o;
+    o.client = ClientOptions();
+    o.client.bootstrap_servers = DataBootstrap();
+    o.read_committed = true;
+    kafka::RdKafkaClientFactory clients;
+    for (int p = 0; p < kPartitions; ++p) {
+      EXPECT_OK(kafka::ReadToEnd(clients, o, kTopic, p, 0, absl::Seconds(30),
+                                 [&](const kafka::ConsumedRecord& r) {
+                                   out.push_back(r);
+                                   return absl::OkStatus();
+                                 })
+                    .status());
+    }
+    return out;
+  }
+
   std::unique_ptr<ServiceProcess> StartProvider(const std::map<std::string, std::string>& env) {
     peer_ = "groningen";
     node_identity_ = "groningen";
-    bootstrap_.clear();
+    bootstrap_ = data_bootstrap_;
     federation_yaml_ = absl::StrCat(FederationYaml("  max_batch_records: 200\n"), kViewsYaml);
     auto node = std::make_unique<ServiceProcess>(
         RunfilesPath(env.empty() ? "services/node/polder-node"
@@ -88,7 +117,7 @@ class ViewsKillTest : public FederationFixture {
     closes.clear();
     kafka::ConsumerOptions o;
     o.client = ClientOptions();
-    o.client.bootstrap_servers = broker().bootstrap_servers();
+    o.client.bootstrap_servers = DataBootstrap();
     kafka::RdKafkaClientFactory clients;
     std::map<std::pair<int64_t, std::string>, std::vector<vv1::AggregateCell>> out;
     EXPECT_OK(kafka::ReadToEnd(
@@ -127,7 +156,7 @@ class ViewsKillTest : public FederationFixture {
     const views::SetLayout layout = views::SetLayout::Of(Spec(), true);
     kafka::ConsumerOptions o;
     o.client = ClientOptions();
-    o.client.bootstrap_servers = broker().bootstrap_servers();
+    o.client.bootstrap_servers = DataBootstrap();
     o.read_committed = true;
     kafka::RdKafkaClientFactory clients;
     views::RestoredViews restored;
@@ -173,8 +202,7 @@ class ViewsKillTest : public FederationFixture {
     views::Engine engine(&layout, &*clock, {0, 1, 2}, now);
     views::Guard guard(spec.guard, views::DataClass::kAggregated, &*table);
     views::Gate gate(&layout, &*clock, spec.guard, views::DataClass::kAggregated, &*table);
-    const std::vector<kafka::ConsumedRecord> source =
-        ReadRecords(kTopic, kPartitions, records, absl::Seconds(30));
+    const std::vector<kafka::ConsumedRecord> source = Source(records);
     EXPECT_EQ(source.size(), records) << "every acknowledged record is in the source once";
     std::map<int32_t, std::vector<const kafka::ConsumedRecord*>> by_partition;
     for (const kafka::ConsumedRecord& r : source) by_partition[r.partition].push_back(&r);
@@ -344,6 +372,56 @@ TEST_F(ViewsKillTest, RandomKillPoints) {
   published += 9;
   ASSERT_EQ(WaitForWindows(kKills, absl::Seconds(120)), static_cast<size_t>(kKills)) << node->Log();
   EXPECT_EQ(CheckAgainstRecomputation(published), 2u * kKills);
+  node->Signal(SIGTERM);
+}
+
+// The soak under broker failures (ADR 0020 §2): the node on a three-broker cluster (RF 3, min
+// ISR 2) while seeded random kills -9 — of the source's leader, the view topic's, the
+// changelog's, the view job's transaction coordinator, the active controller or any node — follow
+// each acknowledged batch; the node itself is never killed. Every cell once, as recomputed.
+TEST_F(ViewsKillTest, BrokerKillsOnThreeBrokers) {
+  kafka_testing::KafkaClusterOptions co;
+  co.node.name = "groningen";
+  co.node.properties["broker.session.timeout.ms"] = "4000";
+  co.node.properties["broker.heartbeat.interval.ms"] = "1000";
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<kafka_testing::KafkaCluster> cluster,
+                       kafka_testing::KafkaCluster::Start(co));
+  data_bootstrap_ = cluster->bootstrap_servers();
+  replication_ = 3;
+  min_insync_replicas_ = 2;
+  const absl::Time base =
+      absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()) / 900 * 900) - absl::Hours(4);
+  auto at = [&](int quarter) { return base + absl::Minutes(15) * quarter; };
+  chaos::BrokerChaos chaos(cluster.get(), static_cast<uint32_t>(absl::ToUnixMicros(absl::Now())));
+  const std::string view_topic = views::ViewTopic("groningen", kBikes, kView);
+  const std::string changelog = views::ViewChangelogTopic(kBikes);
+  const std::string job_id = views::ViewTransactionalId("groningen", kBikes);
+  chaos.Add("source leader", [](kafka_testing::KafkaCluster& c) { return c.LeaderOf(kTopic, 0); });
+  chaos.Add("view topic leader",
+            [&](kafka_testing::KafkaCluster& c) { return c.LeaderOf(view_topic, 0); });
+  chaos.Add("changelog leader",
+            [&](kafka_testing::KafkaCluster& c) { return c.LeaderOf(changelog, 0); });
+  chaos.Add("view job's transaction coordinator",
+            [&](kafka_testing::KafkaCluster& c) { return c.TransactionCoordinatorOf(job_id); });
+  chaos.AddController();
+  chaos.AddAnyNode();
+
+  auto node = StartProvider({});
+  size_t published = 0;
+  constexpr int kRounds = 8;
+  for (int i = 1; i <= kRounds; ++i) {
+    PublishAt(node->grpc_port(), at(i), 10 * i, absl::StrCat("b", i));
+    published += 9;
+    ASSERT_OK(chaos.Round().status()) << node->Log();
+  }
+  PublishAt(node->grpc_port(), at(kRounds + 1), 5, "last");
+  published += 9;
+  ASSERT_EQ(WaitForWindows(kRounds, absl::Seconds(120)), static_cast<size_t>(kRounds))
+      << node->Log();
+  EXPECT_EQ(CheckAgainstRecomputation(published), 2u * kRounds);
+  EXPECT_EQ(node->WaitForExit(absl::Milliseconds(200)), -1)
+      << "the node died under broker failures:\n"
+      << node->Log();
   node->Signal(SIGTERM);
 }
 

@@ -236,7 +236,7 @@ class RegistryE2eTest : public testing::KafkaBrokerTest {
         "\n  grpc_address: 127.0.0.1:0\n  http_address: 127.0.0.1:0\n  ops_address: 127.0.0.1:0\n  "
         "max_schema_bytes: 16KiB\n",
         "  operator_peers: [national]\n", "kafka:\n  bootstrap_servers: ", bootstrap,
-        "\n  topic: ", topic, "\n  replication_factor: 1\n",
+        "\n  topic: ", topic, "\n  replication_factor: ", registry_replication_, "\n",
         "  properties:\n    log_level: \"3\"\n", "tls:\n  cert_file: ", f.cert_path,
         "\n  key_file: ", f.key_path, "\n  trust_bundle_file: ", f.trust_bundle_path,
         "\n  crl_dir: ", fed_->crl_dir(), "\n", "trust:\n  federation: ", tls::kTestFederation,
@@ -315,6 +315,8 @@ class RegistryE2eTest : public testing::KafkaBrokerTest {
 
   std::string dir_;
   std::string topic_;
+  // The replication factor of the registry's topic (3 on a three-broker cluster).
+  int registry_replication_ = 1;
   std::unique_ptr<tls::TestFederation> fed_;
   std::map<std::string, tls::TlsFiles> files_;
   std::vector<std::pair<std::string, tls::KeyAndCert>> listed_;
