@@ -162,6 +162,17 @@ absl::Status KafkaCluster::Prepare() {
   return absl::OkStatus();
 }
 
+absl::Status KafkaCluster::Stop() {
+  std::vector<absl::Status> stopped(nodes_.size());
+  std::vector<std::thread> stopping;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    stopping.emplace_back([this, i, &stopped] { stopped[i] = nodes_[i]->Stop(); });
+  }
+  for (auto& t : stopping) t.join();
+  for (const absl::Status& s : stopped) RETURN_IF_ERROR(s);
+  return absl::OkStatus();
+}
+
 absl::Status KafkaCluster::Relaunch(const std::vector<int>& ids) {
   for (int id : ids) {
     KafkaBroker& n = node(id);

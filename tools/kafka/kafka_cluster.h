@@ -52,6 +52,10 @@ class KafkaCluster {
       std::vector<KafkaClusterOptions> options);
   // Kills every node (kill -9: the data is thrown away).
   ~KafkaCluster();
+  // Stops every node at once (SIGTERM, a controlled shutdown; kill -9 after the stop timeout):
+  // for a cluster whose data is kept (polder-kafka --work_dir). One by one, the last nodes would
+  // wait for a quorum already gone.
+  absl::Status Stop();
   KafkaCluster(const KafkaCluster&) = delete;
   KafkaCluster& operator=(const KafkaCluster&) = delete;
 

@@ -6,7 +6,11 @@
 #include "tools/kafka/kafka_cluster.h"
 
 #include <librdkafka/rdkafka.h>
+#include <sys/wait.h>
 
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <regex>
 #include <set>
@@ -14,7 +18,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/status/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -267,6 +273,89 @@ TEST(KafkaClusterTest, JavaHashCodeMatchesJava) {
     }
     return h;
   }());
+}
+
+// polder-kafka's binary, from the test's runfiles.
+std::string PolderKafka() {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  const char* workspace = std::getenv("TEST_WORKSPACE");
+  return absl::StrCat(srcdir ? srcdir : ".", "/", workspace ? workspace : "polder",
+                      "/tools/kafka/polder-kafka");
+}
+
+// Runs polder-kafka with `args` to its end; its exit code, its output in `out`.
+int RunPolderKafka(const std::string& args, std::string* out) {
+  const std::string cmd = absl::StrCat(PolderKafka(), " ", args, " 2>&1");
+  FILE* f = popen(cmd.c_str(), "r");
+  if (f == nullptr) return -1;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out->append(buf, n);
+  const int st = pclose(f);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+TEST(KafkaClusterTest, PolderKafkaRefusesANodeCountOutOfRangeAndAWildcardAddress) {
+  for (const std::string& nodes : {"0", "10", "-1"}) {
+    std::string out;
+    EXPECT_EQ(RunPolderKafka("--nodes=" + nodes, &out), 2) << out;
+    EXPECT_THAT(out, ::testing::HasSubstr("--nodes=" + nodes + ": from 1 to 9"));
+  }
+  for (const std::string& address : {"0.0.0.0", "::", ""}) {
+    std::string out;
+    EXPECT_EQ(RunPolderKafka("--bind_address=" + address, &out), 2) << out;
+    EXPECT_THAT(out, ::testing::HasSubstr("give a concrete address of this host"));
+  }
+}
+
+// polder-kafka --nodes=3 on another loopback address (127.0.0.2): every node listens and
+// advertises there, the metadata lists three brokers, and SIGTERM stops them all cleanly.
+TEST(KafkaClusterTest, PolderKafkaRunsThreeNodesOnTheGivenAddress) {
+  const std::string dir = absl::StrCat(std::getenv("TEST_TMPDIR"), "/polder-kafka-3");
+  const std::string ready = dir + ".ready";
+  const std::string binary = PolderKafka();
+  pid_t launcher = fork();
+  ASSERT_GE(launcher, 0);
+  if (launcher == 0) {
+    execl(binary.c_str(), binary.c_str(), "--name=three", "--nodes=3", "--heap=256m",
+          "--bind_address=127.0.0.2", ("--work_dir=" + dir).c_str(),
+          ("--ready_file=" + ready).c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  absl::Time deadline = absl::Now() + absl::Seconds(180);
+  while (!std::filesystem::exists(ready) && absl::Now() < deadline) {
+    int st = 0;
+    ASSERT_EQ(waitpid(launcher, &st, WNOHANG), 0) << "polder-kafka exited early: " << st;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_TRUE(std::filesystem::exists(ready)) << "polder-kafka did not become ready";
+  std::string bootstrap;
+  std::ifstream(ready) >> bootstrap;
+  const std::vector<std::string> addresses = absl::StrSplit(bootstrap, ',');
+  ASSERT_EQ(addresses.size(), 3u) << bootstrap;
+  for (const std::string& a : addresses) EXPECT_TRUE(absl::StartsWith(a, "127.0.0.2:")) << a;
+
+  char err[256];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  ASSERT_EQ(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err),
+            RD_KAFKA_CONF_OK);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  ASSERT_NE(rk, nullptr) << err;
+  const rd_kafka_metadata_t* md = nullptr;
+  ASSERT_EQ(rd_kafka_metadata(rk, 0, nullptr, &md, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  EXPECT_EQ(md->broker_cnt, 3);
+  for (int i = 0; i < md->broker_cnt; ++i) EXPECT_STREQ(md->brokers[i].host, "127.0.0.2");
+  rd_kafka_metadata_destroy(md);
+  rd_kafka_destroy(rk);
+
+  ASSERT_EQ(kill(launcher, SIGTERM), 0);
+  int st = 0;
+  ASSERT_EQ(waitpid(launcher, &st, 0), launcher);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st;
+  for (int id = 1; id <= 3; ++id) {
+    EXPECT_TRUE(std::filesystem::exists(absl::StrCat(dir, "/node-", id, "/data")))
+        << "node " << id << "'s data kept in its folder";
+  }
 }
 
 }  // namespace
