@@ -16,9 +16,16 @@ namespace node {
 
 namespace {
 
-// What a record held in a ring costs beyond its keys, values and headers (the record's fields,
-// its shared pointer and the ring's entry), so that rings of small records stay within bound.
-constexpr int64_t kEntryOverhead = 160;
+// glibc malloc's chunk for a request of `n` bytes: 8 bytes of header, 16-byte aligned, 32 at
+// least.
+int64_t MallocChunk(size_t n) {
+  return std::max<int64_t>(32, static_cast<int64_t>((n + 8 + 15) / 16 * 16));
+}
+
+// The heap buffer of a string (none while it fits libstdc++'s 15-byte inline buffer).
+int64_t StringHeap(const std::string& s) {
+  return s.capacity() > 15 ? MallocChunk(s.capacity() + 1) : 0;
+}
 
 std::string TailKey(const SourceTopic& source) {
   return absl::StrCat(source.topic, "@", source.epoch);
@@ -28,6 +35,15 @@ std::string TailKey(const SourceTopic& source) {
 
 // Follows one topic from the live edge into a ring of recent records, on its own thread, for as
 // long as a stream holds it.
+int64_t FanOut::HeldBytes(const kafka::ConsumedRecord& r) {
+  // One allocation of make_shared: the record and the shared pointer's control block.
+  int64_t n = MallocChunk(sizeof(kafka::ConsumedRecord) + 16);
+  n += StringHeap(r.topic) + StringHeap(r.value) + (r.key ? StringHeap(*r.key) : 0);
+  if (r.headers.capacity() > 0) n += MallocChunk(r.headers.capacity() * sizeof(kafka::Header));
+  for (const kafka::Header& h : r.headers) n += StringHeap(h.key) + StringHeap(h.value);
+  return n;
+}
+
 class FanOut::Tail {
  public:
   struct Entry {
@@ -241,7 +257,9 @@ class FanOut::Tail {
       for (kafka::ConsumedRecord& r : records) {
         auto ring = rings_.find(r.partition);
         if (ring == rings_.end() || r.offset < ring->second.end) continue;
-        const int64_t size = ConsumedBytes(r) + kEntryOverhead;
+        // The topic is the tail's, the same in every record: not kept per record.
+        std::string().swap(r.topic);
+        const int64_t size = FanOut::HeldBytes(r) + static_cast<int64_t>(sizeof(Entry));
         ring->second.end = r.offset + 1;
         ring->second.entries.push_back(
             {std::make_shared<const kafka::ConsumedRecord>(std::move(r)), size, ++arrivals_});

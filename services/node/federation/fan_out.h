@@ -57,7 +57,7 @@ class FanOut {
     // 2.0.2 stops fetching for up to a second when its queue is full, so this is about a second
     // of reading).
     int64_t prefetch_bytes = 8 << 20;
-    // Recent records each topic's tail holds (keys, values, headers and a per-record overhead).
+    // Recent records each topic's tail holds, counted as the heap they take (HeldBytes).
     int64_t tail_bytes = 32 << 20;
     // Streams reading on their own at once, over all datasets; more wait, oldest first.
     int max_catchup_readers = 16;
@@ -68,6 +68,12 @@ class FanOut {
     // catch up on their own meanwhile).
     absl::Duration tail_retry = absl::Seconds(1);
   };
+
+  // The heap a record kept in a ring takes: the record with its shared pointer's control block
+  // (one allocation), the buffers of its strings, its header array — as glibc's malloc
+  // allocates them (8-byte chunk headers, 16-byte rounding), so that the bound holds for the
+  // heap, not only for the payload bytes (small records take several times their payload).
+  static int64_t HeldBytes(const kafka::ConsumedRecord& r);
 
   struct Stats {
     int64_t tails = 0;          // topics followed now (tails started, their consumer not failed)

@@ -4,7 +4,10 @@
 // falls off the ring catches up without a gap.
 #include "services/node/federation/fan_out.h"
 
+#include <malloc.h>
+
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -289,6 +292,35 @@ TEST_F(FanOutTest, CursorsOutsideTheSourceAreRefused) {
   start.cursor_epoch = "epoch-0";
   EXPECT_THAT(fan_out.Open(Source(topic), start, {}),
               StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("re-created")));
+}
+
+// The ring's bound is a bound on the heap: what HeldBytes counts for records shaped as a city's
+// (short keys, values of 60-260 bytes, CloudEvents headers) is the heap malloc reports they take,
+// within 10 %.
+TEST(FanOutHeldBytes, CountsTheHeapRecordsTake) {
+  constexpr int kRecords = 20000;
+  std::vector<std::shared_ptr<const kafka::ConsumedRecord>> kept;
+  kept.reserve(kRecords);
+  int64_t counted = 0;
+  const size_t before = mallinfo2().uordblks;
+  for (int i = 0; i < kRecords; ++i) {
+    kafka::ConsumedRecord r;
+    r.partition = i % 3;
+    r.offset = i;
+    r.key = absl::StrCat("gn-counter-", i % 9);
+    r.value = std::string(60 + i % 200, 'v');
+    r.headers = {{"ce_id", absl::StrCat("batch-", i / 20, "-", i % 20)},
+                 {"ce_type", "polder.datasets.mobility.v1.BikeCount"},
+                 {"ce_source", "groningen"}};
+    auto held = std::make_shared<const kafka::ConsumedRecord>(std::move(r));
+    counted += FanOut::HeldBytes(*held);
+    kept.push_back(std::move(held));
+  }
+  const int64_t heap = static_cast<int64_t>(mallinfo2().uordblks - before);
+  ASSERT_GT(heap, 0);
+  const double ratio = static_cast<double>(counted) / static_cast<double>(heap);
+  EXPECT_GT(ratio, 0.9) << "counted " << counted << " of " << heap << " heap bytes";
+  EXPECT_LT(ratio, 1.1) << "counted " << counted << " of " << heap << " heap bytes";
 }
 
 }  // namespace
