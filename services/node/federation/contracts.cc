@@ -53,7 +53,10 @@ ContractBook::ContractBook(std::string self, std::string contracts_dir, std::str
       directory_(std::move(directory)),
       skew_(skew) {}
 
-void ContractBook::ReloadIfChanged() {
+void ContractBook::ReloadIfChanged(absl::Duration max_age) {
+  const absl::Time scanned = absl::Now();
+  if (max_age > absl::ZeroDuration() && scanned - last_scan_ < max_age) return;
+  last_scan_ = scanned;
   const std::string stamp = Stamp(contracts_dir_) + "#" + Stamp(revocations_dir_);
   if (stamp == stamp_) return;
   stamp_ = stamp;
@@ -111,9 +114,9 @@ absl::Status ContractBook::Valid(const trust::SignedContract& c, absl::Time now)
 absl::StatusOr<trust::Contract> ContractBook::ForSubscribe(const std::string& consumer,
                                                            const std::string& dataset,
                                                            const std::string& contract_id, bool raw,
-                                                           absl::Time now) {
+                                                           absl::Time now, absl::Duration max_age) {
   absl::MutexLock lock(&mu_);
-  ReloadIfChanged();
+  ReloadIfChanged(max_age);
   auto it = contracts_.find(contract_id);
   if (it == contracts_.end()) {
     return absl::PermissionDeniedError(
@@ -141,11 +144,14 @@ absl::StatusOr<trust::Contract> ContractBook::ForSubscribe(const std::string& co
   return c;
 }
 
-absl::StatusOr<trust::Contract> ContractBook::ForView(
-    const std::string& consumer, const std::string& dataset, const std::string& view_id,
-    const std::string& definition_hash, const std::string& contract_id, absl::Time now) {
+absl::StatusOr<trust::Contract> ContractBook::ForView(const std::string& consumer,
+                                                      const std::string& dataset,
+                                                      const std::string& view_id,
+                                                      const std::string& definition_hash,
+                                                      const std::string& contract_id,
+                                                      absl::Time now, absl::Duration max_age) {
   ASSIGN_OR_RETURN(trust::Contract c,
-                   ForSubscribe(consumer, dataset, contract_id, /*raw=*/false, now));
+                   ForSubscribe(consumer, dataset, contract_id, /*raw=*/false, now, max_age));
   if (c.access != trust::Access::kAggregateOnly || !c.view.has_value()) {
     return absl::PermissionDeniedError(
         absl::StrCat("contract ", c.id, " grants no view; reading view '", view_id, "' of ",

@@ -40,10 +40,16 @@ class ContractBook {
   // PERMISSION_DENIED naming what is missing: an unknown contract id, another provider, consumer
   // or dataset, a missing or bad signature, outside its validity window, revoked (by whom, when,
   // why), or aggregate-only when `raw` data was asked for.
+  //
+  // The contracts and revocations folders are scanned for changes first — at every call by
+  // default (a new Subscribe sees a file written just before), or only when the last scan is
+  // older than `max_age` (a live stream's periodic re-check: a scan stats every file, so 342
+  // streams re-checking against 342 contracts each would cost 342² stats per interval).
   absl::StatusOr<trust::Contract> ForSubscribe(const std::string& consumer,
                                                const std::string& dataset,
                                                const std::string& contract_id, bool raw,
-                                               absl::Time now);
+                                               absl::Time now,
+                                               absl::Duration max_age = absl::ZeroDuration());
 
   // The contract under which `consumer` may read view `view_id` of `dataset`, whose current
   // definition hash is `definition_hash` (ADR 0016 §12): as ForSubscribe, and PERMISSION_DENIED
@@ -52,7 +58,8 @@ class ContractBook {
   absl::StatusOr<trust::Contract> ForView(const std::string& consumer, const std::string& dataset,
                                           const std::string& view_id,
                                           const std::string& definition_hash,
-                                          const std::string& contract_id, absl::Time now);
+                                          const std::string& contract_id, absl::Time now,
+                                          absl::Duration max_age = absl::ZeroDuration());
 
   // The valid contracts of this node for `consumer` (ListDatasets).
   std::vector<trust::Contract> ForConsumer(const std::string& consumer, absl::Time now);
@@ -76,7 +83,9 @@ class ContractBook {
   std::vector<std::string> problems();
 
  private:
-  void ReloadIfChanged() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Scans the folders unless the last scan is younger than `max_age`; reloads on a change.
+  void ReloadIfChanged(absl::Duration max_age = absl::ZeroDuration())
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Valid(const trust::SignedContract& c, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -87,6 +96,7 @@ class ContractBook {
   const absl::Duration skew_;
   absl::Mutex mu_;
   std::string stamp_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_scan_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::map<std::string, trust::SignedContract> contracts_ ABSL_GUARDED_BY(mu_);  // by id
   std::vector<trust::SignedRevocation> revocations_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> problems_ ABSL_GUARDED_BY(mu_);

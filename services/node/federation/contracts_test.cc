@@ -184,6 +184,36 @@ TEST_F(ContractsTest, ARevocationFileTakesEffectWithoutARestart) {
   EXPECT_THAT(book_->problems(), ::testing::Contains(HasSubstr("broken.json")));
 }
 
+// A live stream's re-check may use a scan up to `max_age` old (one scan shared by every stream);
+// a call without it — a new Subscribe — always scans, and sees a revocation written just before.
+TEST_F(ContractsTest, ARecheckMayUseARecentScanANewSubscribeNeverDoes) {
+  trust::SignedContract c = Contract("bikes-1", "mobility.bike-counts", trust::Access::kRaw,
+                                     now_ - absl::Hours(1), now_ + absl::Hours(5));
+  ASSERT_OK(
+      book_->ForSubscribe("amersfoort", "mobility.bike-counts", "bikes-1", true, now_).status());
+  ASSERT_OK_AND_ASSIGN(
+      trust::SignedRevocation r,
+      trust::RevokeContract(c.contract, "amersfoort", keys_.at("amersfoort"), "pilot ended", now_));
+  std::ofstream(dir_ + "/revocations/bikes-1.json") << r.ToFileText();
+  // The scan of a moment ago is younger than an hour: the revocation is not seen yet.
+  EXPECT_OK(book_
+                ->ForSubscribe("amersfoort", "mobility.bike-counts", "bikes-1", true, now_,
+                               absl::Hours(1))
+                .status());
+  // A scan older than a nanosecond is stale: scanned again, revoked.
+  absl::SleepFor(absl::Milliseconds(2));
+  EXPECT_THAT(book_->ForSubscribe("amersfoort", "mobility.bike-counts", "bikes-1", true, now_,
+                                  absl::Nanoseconds(1)),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("was revoked")));
+  std::filesystem::remove(dir_ + "/revocations/bikes-1.json");
+  ASSERT_OK(
+      book_->ForSubscribe("amersfoort", "mobility.bike-counts", "bikes-1", true, now_).status());
+  std::ofstream(dir_ + "/revocations/bikes-1.json") << r.ToFileText();
+  // Without max_age (a new Subscribe), at once.
+  EXPECT_THAT(book_->ForSubscribe("amersfoort", "mobility.bike-counts", "bikes-1", true, now_),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("was revoked")));
+}
+
 }  // namespace
 }  // namespace node
 }  // namespace polder

@@ -28,6 +28,10 @@ google::protobuf::Timestamp ToProto(absl::Time t) {
 
 absl::Status SubscriberWentAway() { return absl::CancelledError("the subscriber went away"); }
 
+// How old the contract book's last scan of its folders may be for a stream's re-check: a
+// revocation or a changed contract ends a live stream within recheck_interval + this.
+constexpr absl::Duration kContractRescan = absl::Seconds(1);
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<ProviderStream>> ProviderStream::Open(
@@ -144,11 +148,13 @@ absl::Status ProviderStream::Upkeep(Transport& transport) {
     if (absl::Status still = transport.RecheckPeer(); !still.ok()) {
       return absl::PermissionDeniedError(absl::StrCat("stream ended: ", still.message()));
     }
+    // The contract folders are scanned at most once a second for all streams' re-checks.
     absl::StatusOr<trust::Contract> valid =
         dataset_.view.empty()
-            ? contracts_->ForSubscribe(peer_, dataset_.id, contract_.id, /*raw=*/true, Now())
+            ? contracts_->ForSubscribe(peer_, dataset_.id, contract_.id, /*raw=*/true, Now(),
+                                       kContractRescan)
             : contracts_->ForView(peer_, dataset_.id, dataset_.view, dataset_.definition_hash,
-                                  contract_.id, Now());
+                                  contract_.id, Now(), kContractRescan);
     if (!valid.ok()) {
       return absl::PermissionDeniedError(absl::StrCat("stream ended: ", valid.status().message()));
     }

@@ -9,7 +9,8 @@
 // while it is full the stream reads nothing more from the source and waits on a condition that
 // an acknowledgement (Acknowledge(), from ExchangeReceipts) satisfies at once — heartbeats and
 // re-checks go on while it waits. Every `recheck_interval` the contract and the peer's
-// certificate are checked again; a failure ends the stream with PERMISSION_DENIED. A record that
+// certificate are checked again (the contract folders as scanned within the last second, one
+// scan shared by every stream); a failure ends the stream with PERMISSION_DENIED. A record that
 // is not a Polder record ends it with DATA_LOSS; one whose schema version the contract does not
 // allow with FAILED_PRECONDITION. The subscriber going away is CANCELLED.
 //
