@@ -260,11 +260,15 @@ TEST_F(FloodTest, EveryListenerServesALegitimateClientThroughAFlood) {
   if (only == nullptr) {
     EXPECT_EQ(CeIdsInTopic(Topic(), 3, 82).size(), 82u);
   }
-  // The listeners' connection metrics saw the floods (promtool-valid with the rest).
+  // The listeners' connection metrics saw the floods (promtool-valid with the rest). Each flood
+  // opens FloodSize() connections at once; beyond the listen backlog (4,096) the kernel may
+  // complete a client's handshake and drop it from a full accept queue before the server
+  // accepts it (the soak's 10,000 did: 12,602 of 20,000 accepted), so the count is bounded
+  // below by what the backlog guarantees.
   if (only == nullptr) {
     EXPECT_GE(
         Metric(*node_, "polder_http_connections_total{listener=\"ops\",outcome=\"accepted\"}"),
-        2 * FloodSize());
+        2 * std::min(FloodSize(), 4096));
     ExpectPromtoolPasses(*node_, "flooded");
   }
 }
