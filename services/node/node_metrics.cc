@@ -159,6 +159,12 @@ NodeMetrics::NodeMetrics()
            .Help("Times a live stream fell off its tail's ring and had to catch up")
            .Register(*registry_)
            .Add({});
+  fanout_waited_ =
+      &BuildCounter()
+           .Name("polder_federation_fanout_waited_total")
+           .Help("Times a stream behind its tail queued because every catch-up reader was taken")
+           .Register(*registry_)
+           .Add({});
   fanout_tail_failures_ =
       &BuildCounter()
            .Name("polder_federation_fanout_tail_failures_total")
@@ -329,6 +335,7 @@ void NodeMetrics::SetFanOut(const FanOutStats& s) {
   fanout_streams_->Add({{"mode", "catching_up"}}).Set(static_cast<double>(s.catching_up));
   fanout_streams_->Add({{"mode", "waiting"}}).Set(static_cast<double>(s.waiting));
   server::AdvanceCounter(*fanout_fell_behind_, s.fell_behind);
+  server::AdvanceCounter(*fanout_waited_, s.waited);
   server::AdvanceCounter(*fanout_tail_failures_, s.tail_failures);
 }
 

@@ -28,6 +28,7 @@
 //   polder_federation_fanout_tail_bytes                held in the tails' rings
 //   polder_federation_fanout_streams{mode}             live, catching_up, waiting
 //   polder_federation_fanout_fell_behind_total         live streams that fell off a ring
+//   polder_federation_fanout_waited_total              streams that queued for a catch-up reader
 //   polder_federation_fanout_tail_failures_total       tails whose consumer failed
 //   polder_federation_expiry_timestamp_seconds{kind,name}   certificate, directory, contract
 //
@@ -87,7 +88,7 @@ class NodeMetrics {
   // How the provider's streams read their sources (ADR 0020 §4).
   struct FanOutStats {
     int64_t tails = 0, tail_bytes = 0, live = 0, catching_up = 0, waiting = 0;
-    int64_t fell_behind = 0, tail_failures = 0;
+    int64_t fell_behind = 0, tail_failures = 0, waited = 0;
   };
   void SetFanOut(const FanOutStats& s);
 
@@ -152,6 +153,7 @@ class NodeMetrics {
   prometheus::Gauge* fanout_tail_bytes_;
   prometheus::Family<prometheus::Gauge>* fanout_streams_;
   prometheus::Counter* fanout_fell_behind_;
+  prometheus::Counter* fanout_waited_;
   prometheus::Counter* fanout_tail_failures_;
   prometheus::Counter* receipts_received_;
   prometheus::Family<prometheus::Gauge>* view_up_;

@@ -467,6 +467,8 @@ absl::StatusOr<std::unique_ptr<StreamSource>> FanOut::Open(const SourceTopic& so
 uint64_t FanOut::Enqueue() {
   absl::MutexLock lock(&mu_);
   const uint64_t ticket = ++next_ticket_;
+  // Queued behind others, or every reader taken: this stream waits for its turn.
+  if (!waiting_.empty() || readers_in_use_ >= options_.max_catchup_readers) ++waited_;
   waiting_.insert(ticket);
   return ticket;
 }
@@ -502,6 +504,7 @@ FanOut::Stats FanOut::stats() const {
       if (std::shared_ptr<Tail> t = weak.lock()) tails.push_back(std::move(t));
     }
     s.waiting = static_cast<int64_t>(waiting_.size());
+    s.waited = waited_;
   }
   for (const auto& t : tails) {
     if (t->following()) ++s.tails;

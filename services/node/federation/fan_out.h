@@ -82,6 +82,7 @@ class FanOut {
     int64_t catching_up = 0;    // streams reading on their own now
     int64_t waiting = 0;        // streams waiting for a catch-up reader now
     int64_t fell_behind = 0;    // times a live stream fell off its ring, since start
+    int64_t waited = 0;         // times a stream queued: every catch-up reader taken, since start
     int64_t tail_failures = 0;  // times a tail's consumer failed, since start
   };
 
@@ -126,6 +127,7 @@ class FanOut {
   std::atomic<int64_t> live_{0};
   std::atomic<int64_t> catching_up_{0};
   std::atomic<int64_t> fell_behind_{0};
+  int64_t waited_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<int64_t> tail_failures_{0};
 };
 

@@ -209,6 +209,7 @@ TEST_F(FanOutTest, StreamsBehindTheTailCatchUpWithinThePoolOldestFirstAndJoinIt)
   FanOut::Stats stats = fan_out.stats();
   EXPECT_EQ(stats.live, 1);
   EXPECT_EQ(stats.waiting, 3);
+  EXPECT_EQ(stats.waited, 2) << "the first of three found the one reader free, two queued";
   // One reader: the oldest stream reads, the others wait.
   std::vector<Read> reads(3);
   auto next = [&](size_t i) {

@@ -166,8 +166,8 @@ void ProviderSubsystem::Export(NodeMetrics* metrics) const {
   for (const auto& [key, n] : fs.ended) metrics->SetStreamsEnded(key.first, key.second, n);
   metrics->SetReceiptsReceived(fs.receipts);
   const FanOut::Stats f = service_->fan_out_stats();
-  metrics->SetFanOut(
-      {f.tails, f.tail_bytes, f.live, f.catching_up, f.waiting, f.fell_behind, f.tail_failures});
+  metrics->SetFanOut({f.tails, f.tail_bytes, f.live, f.catching_up, f.waiting, f.fell_behind,
+                      f.tail_failures, f.waited});
 }
 
 std::unique_ptr<SubscriptionsSubsystem> SubscriptionsSubsystem::Build(
