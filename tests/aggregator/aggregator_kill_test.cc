@@ -250,12 +250,9 @@ TEST_F(AggregatorKillTest, RandomKillPoints) {
 // active controller or any node — follow each round; the aggregator itself is never killed.
 // Every figure once per revision, as recomputed.
 TEST_F(AggregatorKillTest, BrokerKillsOnThreeBrokers) {
-  kafka_testing::KafkaClusterOptions co;
-  co.node.name = "national";
-  co.node.properties["broker.session.timeout.ms"] = "4000";
-  co.node.properties["broker.heartbeat.interval.ms"] = "1000";
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<kafka_testing::KafkaCluster> cluster,
-                       kafka_testing::KafkaCluster::Start(co));
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<kafka_testing::KafkaCluster> cluster,
+      kafka_testing::KafkaCluster::Start(chaos::FailureClusterOptions("national")));
   UseCluster(cluster->bootstrap_servers());
   chaos::BrokerChaos chaos(cluster.get(), static_cast<uint32_t>(absl::ToUnixMicros(absl::Now())));
   const std::string groningen = views::ViewTopic("groningen", kBikes, view_);

@@ -11,6 +11,14 @@ namespace chaos {
 
 using kafka_testing::KafkaCluster;
 
+kafka_testing::KafkaClusterOptions FailureClusterOptions(const std::string& name) {
+  kafka_testing::KafkaClusterOptions o;
+  o.node.name = name;
+  o.node.properties["broker.session.timeout.ms"] = "4000";
+  o.node.properties["broker.heartbeat.interval.ms"] = "1000";
+  return o;
+}
+
 BrokerChaos::BrokerChaos(KafkaCluster* cluster, uint32_t seed, absl::Duration max_delay,
                          absl::Duration max_down)
     : cluster_(cluster), seed_(seed), random_(seed), max_delay_(max_delay), max_down_(max_down) {

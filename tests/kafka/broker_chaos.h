@@ -31,6 +31,11 @@
 namespace polder {
 namespace chaos {
 
+// A three-broker cluster for failure tests, its nodes named "<name>-<id>": a silent node is
+// fenced after 4 s (broker.session.timeout.ms, Kafka's default 9 s; heartbeats every second), so
+// the failovers a test waits for come sooner; nothing else differs from KafkaCluster's defaults.
+kafka_testing::KafkaClusterOptions FailureClusterOptions(const std::string& name);
+
 class BrokerChaos {
  public:
   using Whom = std::function<absl::StatusOr<int>(kafka_testing::KafkaCluster&)>;

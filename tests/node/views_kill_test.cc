@@ -380,12 +380,9 @@ TEST_F(ViewsKillTest, RandomKillPoints) {
 // changelog's, the view job's transaction coordinator, the active controller or any node — follow
 // each acknowledged batch; the node itself is never killed. Every cell once, as recomputed.
 TEST_F(ViewsKillTest, BrokerKillsOnThreeBrokers) {
-  kafka_testing::KafkaClusterOptions co;
-  co.node.name = "groningen";
-  co.node.properties["broker.session.timeout.ms"] = "4000";
-  co.node.properties["broker.heartbeat.interval.ms"] = "1000";
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<kafka_testing::KafkaCluster> cluster,
-                       kafka_testing::KafkaCluster::Start(co));
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<kafka_testing::KafkaCluster> cluster,
+      kafka_testing::KafkaCluster::Start(chaos::FailureClusterOptions("groningen")));
   data_bootstrap_ = cluster->bootstrap_servers();
   replication_ = 3;
   min_insync_replicas_ = 2;

@@ -41,12 +41,9 @@ class RegistryBrokerKillsTest : public RegistryE2eTest {
 };
 
 TEST_F(RegistryBrokerKillsTest, RegistrationsSurviveRandomBrokerKills) {
-  kafka_testing::KafkaClusterOptions co;
-  co.node.name = "national";
-  co.node.properties["broker.session.timeout.ms"] = "4000";
-  co.node.properties["broker.heartbeat.interval.ms"] = "1000";
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<kafka_testing::KafkaCluster> cluster,
-                       kafka_testing::KafkaCluster::Start(co));
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<kafka_testing::KafkaCluster> cluster,
+      kafka_testing::KafkaCluster::Start(chaos::FailureClusterOptions("national")));
   registry_replication_ = 3;
   auto registry = Start("reg-a", "reg-a", cluster->bootstrap_servers());
 
