@@ -2,6 +2,7 @@
 
 #include "common/kafka/rdkafka_admin.h"
 #include "common/kafka/rdkafka_consumer.h"
+#include "common/kafka/rdkafka_group.h"
 #include "common/kafka/rdkafka_producer.h"
 #include "common/status/status_macros.h"
 
@@ -31,6 +32,12 @@ absl::StatusOr<std::unique_ptr<Admin>> RdKafkaClientFactory::NewAdmin(
     const ClientOptions& options) {
   ASSIGN_OR_RETURN(std::unique_ptr<KafkaAdmin> a, KafkaAdmin::Create(options));
   return std::unique_ptr<Admin>(std::move(a));
+}
+
+absl::StatusOr<std::unique_ptr<GroupMember>> RdKafkaClientFactory::NewGroupMember(
+    const GroupOptions& options, GroupListener* listener) {
+  ASSIGN_OR_RETURN(std::unique_ptr<KafkaGroupMember> m, KafkaGroupMember::Create(options, listener));
+  return std::unique_ptr<GroupMember>(std::move(m));
 }
 
 }  // namespace kafka

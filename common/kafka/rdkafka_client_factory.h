@@ -17,6 +17,8 @@ class RdKafkaClientFactory : public ClientFactory {
       const ProducerOptions& options) override;
   absl::StatusOr<std::unique_ptr<Consumer>> NewConsumer(const ConsumerOptions& options) override;
   absl::StatusOr<std::unique_ptr<Admin>> NewAdmin(const ClientOptions& options) override;
+  absl::StatusOr<std::unique_ptr<GroupMember>> NewGroupMember(const GroupOptions& options,
+                                                              GroupListener* listener) override;
 };
 
 }  // namespace kafka

@@ -56,6 +56,18 @@ struct ConsumedRecord {
   bool tombstone = false;
 };
 
+// A partition of a topic (a group member's assignment is a set of them).
+struct TopicPartition {
+  std::string topic;
+  int32_t partition = 0;
+  bool operator<(const TopicPartition& o) const {
+    return topic != o.topic ? topic < o.topic : partition < o.partition;
+  }
+  bool operator==(const TopicPartition& o) const {
+    return topic == o.topic && partition == o.partition;
+  }
+};
+
 // A partition and an offset: where to start reading, or a committed position.
 struct TopicPartitionOffset {
   std::string topic;

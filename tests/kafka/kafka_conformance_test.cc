@@ -65,6 +65,9 @@ INSTANTIATE_TEST_SUITE_P(Backends, KafkaConformanceTest,
 INSTANTIATE_TEST_SUITE_P(Backends, KafkaFullConformanceTest,
                          ::testing::Values(ConformanceBackendMaker{"real_broker", &MakeRealBroker}),
                          ConformanceBackendName);
+INSTANTIATE_TEST_SUITE_P(Backends, KafkaGroupConformanceTest,
+                         ::testing::Values(ConformanceBackendMaker{"real_broker", &MakeRealBroker}),
+                         ConformanceBackendName);
 
 }  // namespace
 }  // namespace testing

@@ -1,5 +1,7 @@
 #include "common/kafka/testing/conformance.h"
 
+#include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <vector>
@@ -344,6 +346,159 @@ TEST_P(KafkaFullConformanceTest, ReadingBelowTheLogStartIsOutOfRange) {
   EXPECT_EQ(error.code(), absl::StatusCode::kOutOfRange) << error;
   // From the log start it reads.
   EXPECT_THAT(Offsets(Read(*backend_, true, topic, 0, 1)), ElementsAre(2));
+}
+
+// Consumer groups as roles (group.h).
+
+namespace {
+
+struct GroupEvent {
+  std::string member;
+  bool assigned = false;
+  bool lost = false;
+  std::vector<TopicPartition> partitions;
+};
+
+// What every member was told, in one order.
+class GroupJournal {
+ public:
+  void Add(GroupEvent e) {
+    absl::MutexLock lock(&mu_);
+    events_.push_back(std::move(e));
+  }
+  std::vector<GroupEvent> events() const {
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<GroupEvent> events_;
+};
+
+class Roles : public GroupListener {
+ public:
+  Roles(std::string name, GroupJournal* journal) : name_(std::move(name)), journal_(journal) {}
+  void Assigned(const std::vector<TopicPartition>& partitions) override {
+    absl::MutexLock lock(&mu_);
+    held_.insert(partitions.begin(), partitions.end());
+    journal_->Add({name_, true, false, partitions});
+  }
+  void Revoked(const std::vector<TopicPartition>& partitions, bool lost) override {
+    absl::MutexLock lock(&mu_);
+    for (const auto& tp : partitions) held_.erase(tp);
+    journal_->Add({name_, false, lost, partitions});
+  }
+  std::set<TopicPartition> held() const {
+    absl::MutexLock lock(&mu_);
+    return held_;
+  }
+
+ private:
+  const std::string name_;
+  GroupJournal* const journal_;
+  mutable absl::Mutex mu_;
+  std::set<TopicPartition> held_;
+};
+
+GroupOptions Grouping(ConformanceBackend& b, const std::string& group, const std::string& topic) {
+  GroupOptions o;
+  o.client = b.client();
+  o.group_id = group;
+  o.topics = {topic};
+  o.session_timeout = absl::Seconds(6);  // the broker's smallest by default
+  o.heartbeat_interval = absl::Seconds(1);
+  return o;
+}
+
+// Waits up to a minute for `done`.
+bool Eventually(const std::function<bool()>& done) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (!done()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return true;
+}
+
+// Replays the journal: no partition is ever held by two members at once when nothing was lost.
+void ExpectOneHolderAtATime(const std::vector<GroupEvent>& events) {
+  std::map<TopicPartition, std::string> holder;
+  for (const GroupEvent& e : events) {
+    for (const TopicPartition& tp : e.partitions) {
+      if (e.assigned) {
+        EXPECT_EQ(holder.count(tp), 0u) << tp.topic << "[" << tp.partition << "] assigned to "
+                                        << e.member << " while " << holder[tp] << " held it";
+        holder[tp] = e.member;
+      } else {
+        EXPECT_EQ(holder[tp], e.member) << "revoked from a member that did not hold it";
+        holder.erase(tp);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+TEST_P(KafkaGroupConformanceTest, MembersSplitPartitionsAndHandThemOverOneHolderAtATime) {
+  const std::string topic = backend_->CreateTopic("roles", 6);
+  const std::string group = absl::StrCat("polder-test-", topic);
+  GroupJournal journal;
+  Roles a_roles("a", &journal), b_roles("b", &journal);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<GroupMember> a,
+                       backend_->factory().NewGroupMember(Grouping(*backend_, group, topic),
+                                                          &a_roles));
+  ASSERT_TRUE(Eventually([&] { return a_roles.held().size() == 6; }));
+  EXPECT_TRUE(a->joined());
+  EXPECT_FALSE(a->member_id().empty());
+  EXPECT_EQ(a->Assignment().size(), 6u);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<GroupMember> b,
+                       backend_->factory().NewGroupMember(Grouping(*backend_, group, topic),
+                                                          &b_roles));
+  ASSERT_TRUE(Eventually([&] {
+    return a_roles.held().size() == 3 && b_roles.held().size() == 3;
+  })) << "a holds " << a_roles.held().size() << ", b " << b_roles.held().size();
+  std::set<TopicPartition> all = a_roles.held();
+  for (const auto& tp : b_roles.held()) EXPECT_TRUE(all.insert(tp).second) << "held twice";
+  EXPECT_EQ(all.size(), 6u);
+  EXPECT_NE(a->member_id(), b->member_id());
+  EXPECT_GE(b->rebalances(), 1);
+  // b leaves (a clean close): a takes everything back without waiting for a session timeout.
+  b.reset();
+  ASSERT_TRUE(Eventually([&] { return a_roles.held().size() == 6; }));
+  EXPECT_TRUE(b_roles.held().empty());
+  ExpectOneHolderAtATime(journal.events());
+  for (const GroupEvent& e : journal.events()) EXPECT_FALSE(e.lost) << e.member << " lost";
+}
+
+TEST_P(KafkaGroupConformanceTest, AMemberWithNothingAssignedHasJoined) {
+  const std::string topic = backend_->CreateTopic("roles", 1);
+  const std::string group = absl::StrCat("polder-test-", topic);
+  GroupJournal journal;
+  Roles a_roles("a", &journal), b_roles("b", &journal);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<GroupMember> a,
+                       backend_->factory().NewGroupMember(Grouping(*backend_, group, topic),
+                                                          &a_roles));
+  ASSERT_TRUE(Eventually([&] { return a_roles.held().size() == 1; }));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<GroupMember> b,
+                       backend_->factory().NewGroupMember(Grouping(*backend_, group, topic),
+                                                          &b_roles));
+  ASSERT_TRUE(Eventually([&] { return b->joined(); }));
+  EXPECT_TRUE(b_roles.held().empty());
+  EXPECT_TRUE(b->Assignment().empty());
+  EXPECT_EQ(a_roles.held().size(), 1u) << "the partition stays where it was (sticky)";
+}
+
+TEST_P(KafkaGroupConformanceTest, BadOptionsAreRefused) {
+  GroupJournal journal;
+  Roles roles("a", &journal);
+  GroupOptions no_topics = Grouping(*backend_, "polder-test-none", "x");
+  no_topics.topics.clear();
+  EXPECT_EQ(backend_->factory().NewGroupMember(no_topics, &roles).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  GroupOptions no_group = Grouping(*backend_, "", "x");
+  EXPECT_EQ(backend_->factory().NewGroupMember(no_group, &roles).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace testing

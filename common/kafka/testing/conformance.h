@@ -59,6 +59,9 @@ class KafkaConformanceTest : public ::testing::TestWithParam<ConformanceBackendM
 // Transactions as readers see them, ListOffsets by time, DeleteRecords.
 class KafkaFullConformanceTest : public KafkaConformanceTest {};
 
+// Consumer groups holding roles (group.h): the fake and a real broker.
+class KafkaGroupConformanceTest : public KafkaConformanceTest {};
+
 // The fake's backend (usable by any binary).
 std::unique_ptr<ConformanceBackend> MakeFakeBackend();
 

@@ -6,11 +6,13 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include <memory>
+#include <set>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/kafka/rdkafka_client_factory.h"
+#include "common/kafka/testing/fake_kafka.h"
 
 namespace polder {
 namespace kafka {
@@ -108,6 +110,72 @@ INSTANTIATE_TEST_SUITE_P(Backends, KafkaConformanceTest,
 // The mock cluster does not model these (conformance.h): the fake here, a real broker in
 // //tests/kafka.
 INSTANTIATE_TEST_SUITE_P(Backends, KafkaFullConformanceTest,
+                         ::testing::Values(ConformanceBackendMaker{"fake", &MakeFakeBackend}),
+                         ConformanceBackendName);
+
+// The fake's zombie (a paused member, FakeKafka::PauseMember): the others take its partitions
+// while it still believes it holds them; woken, it is told they were lost and gets a new share.
+class HeldRoles : public GroupListener {
+ public:
+  void Assigned(const std::vector<TopicPartition>& partitions) override {
+    absl::MutexLock lock(&mu_);
+    held_.insert(partitions.begin(), partitions.end());
+  }
+  void Revoked(const std::vector<TopicPartition>& partitions, bool lost) override {
+    absl::MutexLock lock(&mu_);
+    for (const auto& tp : partitions) held_.erase(tp);
+    if (lost) ++lost_;
+  }
+  size_t held() const {
+    absl::MutexLock lock(&mu_);
+    return held_.size();
+  }
+  int lost() const {
+    absl::MutexLock lock(&mu_);
+    return lost_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::set<TopicPartition> held_;
+  int lost_ = 0;
+};
+
+TEST(FakeGroupTest, APausedMemberIsAZombieUntilItWakes) {
+  FakeKafka kafka;
+  FakeClientFactory clients(&kafka);
+  TopicSpec spec;
+  spec.name = "_polder.roles";
+  spec.partitions = 4;
+  ASSERT_TRUE(kafka.CreateTopic(spec).ok());
+  GroupOptions options;
+  options.client.bootstrap_servers = "fake:9092";
+  options.group_id = "polder-groningen-roles";
+  options.topics = {"_polder.roles"};
+  HeldRoles a, b;
+  options.client.client_id = "a";
+  auto ma = clients.NewGroupMember(options, &a);
+  ASSERT_TRUE(ma.ok());
+  options.client.client_id = "b";
+  auto mb = clients.NewGroupMember(options, &b);
+  ASSERT_TRUE(mb.ok());
+  EXPECT_EQ(a.held(), 2u);
+  EXPECT_EQ(b.held(), 2u);
+  const std::vector<std::string> members = kafka.GroupMembers("polder-groningen-roles");
+  ASSERT_EQ(members.size(), 2u);
+  kafka.PauseMember(members[0]);
+  EXPECT_EQ(b.held(), 4u);
+  EXPECT_EQ(a.held(), 2u) << "the zombie is not told";
+  EXPECT_EQ(kafka.GroupMembers("polder-groningen-roles").size(), 1u);
+  kafka.ResumeMember(members[0]);
+  EXPECT_EQ(a.lost(), 1);
+  EXPECT_EQ(a.held() + b.held(), 4u);
+  EXPECT_EQ(a.held(), 2u) << "rejoined and given a share";
+  mb->reset();
+  EXPECT_EQ(a.held(), 4u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, KafkaGroupConformanceTest,
                          ::testing::Values(ConformanceBackendMaker{"fake", &MakeFakeBackend}),
                          ConformanceBackendName);
 

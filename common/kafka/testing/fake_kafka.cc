@@ -130,6 +130,8 @@ absl::Status State(absl::string_view context, absl::string_view what) {
 
 }  // namespace
 
+class FakeGroupMember;
+
 class FakeKafka::Impl {
  public:
   absl::Mutex mu;
@@ -140,6 +142,17 @@ class FakeKafka::Impl {
   bool down ABSL_GUARDED_BY(mu) = false;
   // Bumped on every change a reader may wait for.
   int64_t version ABSL_GUARDED_BY(mu) = 0;
+
+  // Consumer groups. `rebalance_mu` serialises membership changes and the listener callbacks
+  // they make (taken before `mu`, never while holding it).
+  absl::Mutex rebalance_mu;
+  // Members in join order, per group; a paused member (session expired, not told yet) is in
+  // `zombies` instead.
+  std::map<std::string, std::vector<FakeGroupMember*>> groups ABSL_GUARDED_BY(rebalance_mu);
+  std::map<std::string, FakeGroupMember*> zombies ABSL_GUARDED_BY(rebalance_mu);
+  int64_t next_member ABSL_GUARDED_BY(rebalance_mu) = 0;
+
+  void Rebalance(const std::string& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rebalance_mu);
 
   std::optional<absl::Status> TakeFault(FakeOp op, const std::string& client,
                                         const std::string& txn_id)
@@ -779,6 +792,200 @@ class FakeAdmin : public Admin {
 };
 
 }  // namespace
+
+// A group member over FakeKafka: membership changes (join, leave, PauseMember, ResumeMember)
+// rebalance at once, on the thread that made the change, calling the listeners there.
+class FakeGroupMember : public GroupMember {
+ public:
+  FakeGroupMember(FakeKafka::Impl* k, GroupOptions options, GroupListener* listener, std::string id)
+      : k_(k), options_(std::move(options)), listener_(listener), id_(std::move(id)) {}
+
+  ~FakeGroupMember() override {
+    absl::MutexLock rebalance(&k_->rebalance_mu);
+    auto zombie = k_->zombies.find(id_);
+    if (zombie != k_->zombies.end()) {
+      k_->zombies.erase(zombie);
+      TakeAll(true);
+      return;
+    }
+    TakeAll(false);
+    auto& members = k_->groups[options_.group_id];
+    members.erase(std::remove(members.begin(), members.end(), this), members.end());
+    k_->Rebalance(options_.group_id);
+  }
+
+  std::vector<TopicPartition> Assignment() const override {
+    absl::MutexLock lock(&mu_);
+    return {assignment_.begin(), assignment_.end()};
+  }
+  std::string member_id() const override {
+    absl::MutexLock lock(&mu_);
+    return joined_ ? id_ : "";
+  }
+  bool joined() const override {
+    absl::MutexLock lock(&mu_);
+    return joined_;
+  }
+  int64_t rebalances() const override {
+    absl::MutexLock lock(&mu_);
+    return rebalances_;
+  }
+
+  const GroupOptions& options() const { return options_; }
+  const std::string& id() const { return id_; }
+  std::set<TopicPartition> Current() const {
+    absl::MutexLock lock(&mu_);
+    return assignment_;
+  }
+  // Revokes everything (told to the listener).
+  void TakeAll(bool lost) {
+    std::set<TopicPartition> all;
+    {
+      absl::MutexLock lock(&mu_);
+      all.swap(assignment_);
+      if (lost) joined_ = false;
+    }
+    if (!all.empty()) listener_->Revoked({all.begin(), all.end()}, lost);
+  }
+  void Revoke(const std::vector<TopicPartition>& partitions) {
+    {
+      absl::MutexLock lock(&mu_);
+      for (const auto& tp : partitions) assignment_.erase(tp);
+    }
+    listener_->Revoked(partitions, false);
+  }
+  void Assign(const std::vector<TopicPartition>& partitions) {
+    {
+      absl::MutexLock lock(&mu_);
+      assignment_.insert(partitions.begin(), partitions.end());
+      joined_ = true;
+      ++rebalances_;
+    }
+    listener_->Assigned(partitions);
+  }
+
+ private:
+  FakeKafka::Impl* const k_;
+  const GroupOptions options_;
+  GroupListener* const listener_;
+  const std::string id_;
+  mutable absl::Mutex mu_;
+  std::set<TopicPartition> assignment_ ABSL_GUARDED_BY(mu_);
+  bool joined_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t rebalances_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// Sticky and balanced, as cooperative-sticky: each member keeps what it holds up to its share,
+// the rest goes to members below theirs; revocations are told before assignments.
+void FakeKafka::Impl::Rebalance(const std::string& group) {
+  std::vector<FakeGroupMember*>& members = groups[group];
+  if (members.empty()) return;
+  std::set<std::string> subscribed;
+  for (FakeGroupMember* m : members) {
+    subscribed.insert(m->options().topics.begin(), m->options().topics.end());
+  }
+  std::set<TopicPartition> all;
+  {
+    absl::MutexLock lock(&mu);
+    for (const std::string& t : subscribed) {
+      auto it = topics.find(t);
+      if (it == topics.end()) continue;
+      for (int32_t p = 0; p < static_cast<int32_t>(it->second.partitions.size()); ++p) {
+        all.insert({t, p});
+      }
+    }
+  }
+  const size_t n = all.size(), m = members.size();
+  std::vector<std::set<TopicPartition>> current(m), target(m);
+  std::set<TopicPartition> taken;
+  for (size_t i = 0; i < m; ++i) {
+    current[i] = members[i]->Current();
+    const size_t share = n / m + (i < n % m ? 1 : 0);
+    for (const TopicPartition& tp : current[i]) {
+      if (target[i].size() < share && all.count(tp) > 0 && taken.insert(tp).second) {
+        target[i].insert(tp);
+      }
+    }
+  }
+  auto next_free = all.begin();
+  for (size_t i = 0; i < m; ++i) {
+    const size_t share = n / m + (i < n % m ? 1 : 0);
+    while (target[i].size() < share && next_free != all.end()) {
+      if (taken.insert(*next_free).second) target[i].insert(*next_free);
+      ++next_free;
+    }
+  }
+  for (size_t i = 0; i < m; ++i) {
+    std::vector<TopicPartition> revoked;
+    for (const TopicPartition& tp : current[i]) {
+      if (target[i].count(tp) == 0) revoked.push_back(tp);
+    }
+    if (!revoked.empty()) members[i]->Revoke(revoked);
+  }
+  for (size_t i = 0; i < m; ++i) {
+    std::vector<TopicPartition> added;
+    for (const TopicPartition& tp : target[i]) {
+      if (current[i].count(tp) == 0) added.push_back(tp);
+    }
+    members[i]->Assign(added);
+  }
+}
+
+std::vector<std::string> FakeKafka::GroupMembers(const std::string& group_id) {
+  absl::MutexLock rebalance(&impl_->rebalance_mu);
+  std::vector<std::string> out;
+  for (FakeGroupMember* m : impl_->groups[group_id]) out.push_back(m->id());
+  return out;
+}
+
+void FakeKafka::PauseMember(const std::string& member_id) {
+  absl::MutexLock rebalance(&impl_->rebalance_mu);
+  for (auto& [group, members] : impl_->groups) {
+    for (auto it = members.begin(); it != members.end(); ++it) {
+      if ((*it)->id() != member_id) continue;
+      impl_->zombies[member_id] = *it;
+      members.erase(it);
+      // The others take its partitions; it still believes it holds them.
+      impl_->Rebalance(group);
+      return;
+    }
+  }
+}
+
+void FakeKafka::ResumeMember(const std::string& member_id) {
+  absl::MutexLock rebalance(&impl_->rebalance_mu);
+  auto it = impl_->zombies.find(member_id);
+  if (it == impl_->zombies.end()) return;
+  FakeGroupMember* m = it->second;
+  impl_->zombies.erase(it);
+  m->TakeAll(true);
+  impl_->groups[m->options().group_id].push_back(m);
+  impl_->Rebalance(m->options().group_id);
+}
+
+void FakeKafka::RebalanceGroup(const std::string& group_id) {
+  absl::MutexLock rebalance(&impl_->rebalance_mu);
+  impl_->Rebalance(group_id);
+}
+
+absl::StatusOr<std::unique_ptr<GroupMember>> FakeClientFactory::NewGroupMember(
+    const GroupOptions& options, GroupListener* listener) {
+  if (options.group_id.empty() || options.topics.empty() || listener == nullptr) {
+    return absl::InvalidArgumentError("a group member needs a group id, topics and a listener");
+  }
+  {
+    absl::MutexLock lock(&kafka_->impl_->mu);
+    if (auto f = kafka_->impl_->TakeFault(FakeOp::kNewClient, options.client.client_id, ""))
+      return *f;
+  }
+  FakeKafka::Impl* k = kafka_->impl_.get();
+  absl::MutexLock rebalance(&k->rebalance_mu);
+  auto m = std::make_unique<FakeGroupMember>(
+      k, options, listener, absl::StrCat(options.client.client_id, "-", ++k->next_member));
+  k->groups[options.group_id].push_back(m.get());
+  k->Rebalance(options.group_id);
+  return std::unique_ptr<GroupMember>(std::move(m));
+}
 
 absl::StatusOr<std::unique_ptr<Producer>> FakeClientFactory::NewProducer(
     const ProducerOptions& options) {

@@ -25,8 +25,9 @@
 //     operation), as the coordinator does;
 //   - keys are partitioned as the Java client and librdkafka's murmur2_random do.
 // Delivery callbacks run on a thread of the producer, in send order, never inside Send (except
-// for records refused at once). Not modelled: replication, retention, compaction, quotas,
-// consumer groups, sizes.
+// for records refused at once). Consumer groups hold roles (GroupMember: sticky, balanced,
+// revocations before assignments; PauseMember makes a zombie). Not modelled: replication,
+// retention, compaction, quotas, group offsets, sizes.
 #ifndef POLDER_COMMON_KAFKA_TESTING_FAKE_KAFKA_H_
 #define POLDER_COMMON_KAFKA_TESTING_FAKE_KAFKA_H_
 
@@ -106,6 +107,18 @@ class FakeKafka {
   // open transaction), without creating one.
   void Fence(const std::string& transactional_id);
 
+  // Consumer groups (GroupMember): membership changes rebalance at once, calling the members'
+  // listeners on the thread that made the change (a listener must not join or leave a group from
+  // its callback). The members of a group, by member id, in join order.
+  std::vector<std::string> GroupMembers(const std::string& group_id);
+  // The member's session expires as if its process were paused (SIGSTOP): the others take its
+  // partitions at once while it is not told and still believes it holds them (a zombie).
+  void PauseMember(const std::string& member_id);
+  // The paused member wakes: it is told its partitions were lost, rejoins and is given a share.
+  void ResumeMember(const std::string& member_id);
+  // Rebalances the group again (after its topics gained partitions).
+  void RebalanceGroup(const std::string& group_id);
+
   // Inspection: the records a read_committed reader of the partition sees, and the offsets.
   std::vector<ConsumedRecord> Committed(const std::string& topic, int32_t partition);
   int64_t EndOffset(const std::string& topic, int32_t partition);
@@ -131,6 +144,8 @@ class FakeClientFactory : public ClientFactory {
       const ProducerOptions& options) override;
   absl::StatusOr<std::unique_ptr<Consumer>> NewConsumer(const ConsumerOptions& options) override;
   absl::StatusOr<std::unique_ptr<Admin>> NewAdmin(const ClientOptions& options) override;
+  absl::StatusOr<std::unique_ptr<GroupMember>> NewGroupMember(const GroupOptions& options,
+                                                              GroupListener* listener) override;
 
   // Clients created so far (each kind).
   int producers_created() const;
