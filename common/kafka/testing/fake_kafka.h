@@ -45,6 +45,7 @@
 #include "absl/time/time.h"
 #include "common/kafka/admin.h"
 #include "common/kafka/client_factory.h"
+#include "common/kafka/partitioner.h"
 #include "common/kafka/record.h"
 
 namespace polder {
@@ -52,7 +53,7 @@ namespace kafka {
 namespace testing {
 
 // The partition the Java client (and librdkafka's murmur2_random) gives `key` among `partitions`.
-int32_t JavaPartition(absl::string_view key, int32_t partitions);
+using ::polder::kafka::JavaPartition;
 
 // Operations a fault can be injected into (FakeKafka::FailNext).
 enum class FakeOp {

@@ -18,6 +18,7 @@ using nlohmann::json;
 
 struct Publisher::Pending {
   PublishBatch batch;
+  bool fenced = false;  // its transaction was fenced: nothing of it was committed
   std::string map_key;  // identity \n idempotency key; empty without a key
   int64_t bytes = 0;
   absl::StatusOr<PublishOutcome> result = absl::UnknownError("not committed");
@@ -54,6 +55,7 @@ kafka::StateWriter::Options Publisher::StateOptions(const Options& options) {
   o.producer = options.producer;
   o.consumer = options.keys_consumer;
   o.state_topic = options.keys_topic;
+  o.state_partition = options.keys_partition;
   o.timeout = options.publish_timeout;
   return o;
 }
@@ -64,13 +66,17 @@ absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Start(Options options,
     return absl::InvalidArgumentError("the ingest publisher needs a transactional id");
   }
   std::unique_ptr<Publisher> p(new Publisher(std::move(options), kafka));
+  RETURN_IF_ERROR(p->LoadLegacyKeys(kafka));
   RETURN_IF_ERROR(p->Recover());
   p->thread_ = std::thread([raw = p.get()] { raw->Loop(); });
   return p;
 }
 
-Publisher::~Publisher() {
+Publisher::~Publisher() { Stop(); }
+
+void Publisher::Stop() {
   Drain();
+  absl::MutexLock lock(&stop_mu_);
   if (thread_.joinable()) thread_.join();
 }
 
@@ -82,6 +88,11 @@ void Publisher::Drain() {
 bool Publisher::fenced() const {
   absl::MutexLock lock(&mu_);
   return fenced_;
+}
+
+bool Publisher::accepting() const {
+  absl::MutexLock lock(&mu_);
+  return !fenced_ && !draining_;
 }
 
 bool Publisher::ready() const {
@@ -122,6 +133,7 @@ void Publisher::ForgetExpiredKeys() {
 }
 
 absl::StatusOr<PublishOutcome> Publisher::Ticket::Wait() {
+  if (deferred_) return deferred_();
   if (pending_ == nullptr) return immediate_;
   // The answer is bounded by publish_timeout (and a small margin) even if Kafka takes longer to
   // resolve the transaction: the caller retries with the same key.
@@ -131,6 +143,16 @@ absl::StatusOr<PublishOutcome> Publisher::Ticket::Wait() {
         !pending_->map_key.empty());
   }
   return pending_->result;
+}
+
+bool Publisher::Ticket::NothingCommitted() const {
+  if (refused_ != nullptr) return true;
+  return pending_ != nullptr && pending_->done.HasBeenNotified() && pending_->fenced;
+}
+
+PublishBatch Publisher::Ticket::TakeBack() {
+  if (refused_ != nullptr) return std::move(refused_->batch);
+  return pending_ != nullptr ? std::move(pending_->batch) : PublishBatch();
 }
 
 absl::StatusOr<PublishOutcome> Publisher::Publish(PublishBatch batch) {
@@ -152,11 +174,13 @@ Publisher::Ticket Publisher::Submit(PublishBatch batch) {
         ticket.immediate_ = absl::UnavailableError(
             "this node instance no longer publishes: another instance took over its transactional "
             "id (fenced)");
+        ticket.refused_ = std::move(p);
         return ticket;
       }
       if (draining_) {
         ticket.immediate_ =
             absl::UnavailableError("the node is shutting down; retry against another instance");
+        ticket.refused_ = std::move(p);
         return ticket;
       }
       if (p->map_key.empty()) break;
@@ -206,6 +230,41 @@ absl::Status Publisher::LoadKey(const kafka::ConsumedRecord& r, int64_t* loaded)
   return absl::OkStatus();
 }
 
+absl::Status Publisher::LoadLegacyKeys(kafka::ClientFactory& kafka) {
+  if (options_.legacy_keys_topic.empty()) return absl::OkStatus();
+  kafka::ConsumerOptions consumer = options_.keys_consumer;
+  absl::StatusOr<std::unique_ptr<kafka::Consumer>> probe = kafka.NewConsumer(consumer);
+  if (!probe.ok()) return probe.status();
+  // Only entries still inside the idempotency window can answer a retry.
+  absl::StatusOr<int64_t> from =
+      (*probe)->OffsetForTime(options_.legacy_keys_topic, 0, Now() - options_.idempotency_window,
+                              options_.publish_timeout);
+  if (!from.ok()) {
+    if (from.status().code() == absl::StatusCode::kNotFound) return absl::OkStatus();  // none
+    return Prepend(from.status(), absl::StrCat("reading ", options_.legacy_keys_topic, ": "));
+  }
+  int64_t loaded = 0;
+  absl::StatusOr<int64_t> end = kafka::ReadToEnd(
+      kafka, consumer, options_.legacy_keys_topic, 0, *from, options_.publish_timeout,
+      [&](const kafka::ConsumedRecord& r) -> absl::Status {
+        if (!r.key || (options_.owns_legacy_key && !options_.owns_legacy_key(*r.key))) {
+          return absl::OkStatus();
+        }
+        return LoadKey(r, &loaded);
+      });
+  if (!end.ok()) {
+    if (end.status().code() == absl::StatusCode::kNotFound) return absl::OkStatus();
+    return Prepend(end.status(), absl::StrCat("reading ", options_.legacy_keys_topic, ": "));
+  }
+  if (loaded > 0) {
+    log::Info("ingest keys read from the single-partition topic",
+              {{"topic", options_.legacy_keys_topic},
+               {"partition", options_.keys_partition},
+               {"loaded", loaded}});
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Publisher::Recover() {
   {
     absl::MutexLock lock(&mu_);
@@ -217,8 +276,26 @@ absl::Status Publisher::Recover() {
       state_.Recover([&](const kafka::ConsumedRecord& r) { return LoadKey(r, &loaded); });
   if (!through.ok()) return Prepend(through.status(), "starting the ingest producer: ");
   if (*through != from) {
-    log::Info("ingest keys read",
-              {{"topic", options_.keys_topic}, {"through_offset", *through}, {"loaded", loaded}});
+    log::Info("ingest keys read", {{"topic", options_.keys_topic},
+                                   {"partition", options_.keys_partition},
+                                   {"through_offset", *through},
+                                   {"loaded", loaded}});
+  }
+  if (options_.announce) {
+    std::vector<kafka::ProducerRecord> claim = options_.announce();
+    absl::Status s = state_.Transact([&]() -> absl::Status {
+      for (kafka::ProducerRecord& r : claim) {
+        state_.producer()->Send(std::move(r), [](absl::StatusOr<kafka::RecordMetadata>) {});
+      }
+      return absl::OkStatus();
+    });
+    if (!s.ok()) {
+      if (kafka::IsFenced(s)) {
+        absl::MutexLock lock(&mu_);
+        fenced_ = true;
+      }
+      return Prepend(s, "announcing the key partition's owner: ");
+    }
   }
   absl::MutexLock lock(&mu_);
   ready_ = true;
@@ -280,8 +357,10 @@ void Publisher::Commit(std::vector<std::shared_ptr<Pending>> group) {
   }
   if (fenced) {
     absl::MutexLock lock(&mu_);
-    for (auto& p : group)
+    for (auto& p : group) {
+      p->fenced = true;
       finish(p, absl::UnavailableError("this node instance was fenced by another instance"));
+    }
     return;
   }
   if (state_.needs_recovery()) {
@@ -318,7 +397,7 @@ void Publisher::Commit(std::vector<std::shared_ptr<Pending>> group) {
       if (!p->map_key.empty()) {
         kafka::ProducerRecord entry;
         entry.topic = options_.keys_topic;
-        entry.partition = 0;
+        entry.partition = options_.keys_partition;
         entry.key = p->map_key;
         entry.value = json{{"hash", p->batch.content_hash},
                            {"dataset", p->batch.dataset_id},
@@ -355,6 +434,7 @@ void Publisher::Commit(std::vector<std::shared_ptr<Pending>> group) {
         {{"transactional_id", options_.producer.transactional_id},
          {"reason", std::string(s.message())}});
     for (auto& p : group) {
+      p->fenced = true;
       finish(p, absl::UnavailableError("this node instance was fenced by another instance with its "
                                        "transactional id; nothing of the "
                                        "batch was acknowledged"));

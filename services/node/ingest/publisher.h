@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -61,6 +62,16 @@ class Publisher {
     kafka::ProducerOptions producer;  // transactional_id required
     kafka::ConsumerOptions keys_consumer;
     std::string keys_topic = "_polder.ingest-keys";
+    // The keys topic's partition this publisher owns (its entries are read and written there).
+    int32_t keys_partition = 0;
+    // Written in one transaction after each (re)start of the producer, before any batch: the
+    // owner's claim on its key partition (ADR 0021 §2). Committed only while not fenced.
+    std::function<std::vector<kafka::ProducerRecord>()> announce;
+    // Keys of the single-partition topic used before replicas (ADR 0021 §2 upgrade): entries
+    // younger than the idempotency window for which `owns_legacy_key` is true are loaded at
+    // start. "" (or a missing topic): none.
+    std::string legacy_keys_topic;
+    std::function<bool(const std::string& map_key)> owns_legacy_key;
     absl::Duration idempotency_window = absl::Hours(1);
     // A batch is answered within this (committed, or UNAVAILABLE).
     absl::Duration publish_timeout = absl::Seconds(30);
@@ -96,8 +107,12 @@ class Publisher {
 
   // Stops taking batches (UNAVAILABLE "shutting down"), commits those already queued, stops.
   void Drain();
+  // Drain, then waits until the queued batches are answered and the committing thread ended.
+  void Stop();
 
   bool fenced() const;
+  // False once draining or fenced: Submit would refuse the batch without queuing it.
+  bool accepting() const;
   // True while the producer is up and the keys are read (readiness).
   bool ready() const;
   Stats stats() const;
@@ -117,6 +132,8 @@ class Publisher {
   absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
   // Replaces the producer and reads the keys topic to its end. Called by the committing thread.
   absl::Status Recover();
+  // Loads the legacy topic's entries of this publisher's keys (Options::legacy_keys_topic).
+  absl::Status LoadLegacyKeys(kafka::ClientFactory& kafka);
   // One record of the keys topic into keys_ (a stale or unreadable one is skipped).
   absl::Status LoadKey(const kafka::ConsumedRecord& record, int64_t* loaded);
   void Loop();
@@ -140,18 +157,35 @@ class Publisher {
   bool fenced_ ABSL_GUARDED_BY(mu_) = false;
   bool ready_ ABSL_GUARDED_BY(mu_) = false;
   Stats stats_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex stop_mu_;  // one joiner of thread_
   std::thread thread_;
 };
 
 // A submitted batch: its outcome once committed (or refused at once).
 class Publisher::Ticket {
  public:
+  Ticket() = default;
+  // A ticket whose outcome `resolve` computes when waited for (a batch forwarded to another
+  // replica: the call is made by Wait).
+  static Ticket Deferred(std::function<absl::StatusOr<PublishOutcome>()> resolve) {
+    Ticket t;
+    t.deferred_ = std::move(resolve);
+    return t;
+  }
   // Blocks until the batch is committed or failed; at most about publish_timeout.
   absl::StatusOr<PublishOutcome> Wait();
+  // After Wait: true if nothing of the batch can have been committed by this publisher because
+  // it was refused before queuing (draining, fenced) or its transaction was fenced. The batch
+  // can then go to the partition's new holder (TakeBack).
+  bool NothingCommitted() const;
+  // The batch, moved out (after Wait, when NothingCommitted).
+  PublishBatch TakeBack();
 
  private:
   friend class Publisher;
   std::shared_ptr<Pending> pending_;
+  std::shared_ptr<Pending> refused_;  // a batch refused before queuing
+  std::function<absl::StatusOr<PublishOutcome>()> deferred_;
   absl::StatusOr<PublishOutcome> immediate_ = absl::UnknownError("not submitted");
   absl::Duration timeout_;
 };
