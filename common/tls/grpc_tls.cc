@@ -72,8 +72,11 @@ ABSL_CONST_INIT absl::Mutex admission_mu(absl::kConstInit);
 class PeerAdmission : public grpc::AuthMetadataProcessor {
  public:
   PeerAdmission(std::shared_ptr<const IdentityChecker> checker, bool optional,
-                TokenCheck token_check)
-      : checker_(std::move(checker)), optional_(optional), token_check_(std::move(token_check)) {}
+                TokenCheck token_check, std::string required_peer_id)
+      : checker_(std::move(checker)),
+        optional_(optional),
+        token_check_(std::move(token_check)),
+        required_peer_id_(std::move(required_peer_id)) {}
   bool IsBlocking() const override { return false; }  // Check does no network I/O.
 
   grpc::Status Process(const InputMetadata& metadata, grpc::AuthContext* context, OutputMetadata*,
@@ -103,6 +106,17 @@ class PeerAdmission : public grpc::AuthMetadataProcessor {
       }
       return ToGrpcStatus(peer.status());
     }
+    if (!required_peer_id_.empty() && peer->peer_id != required_peer_id_) {
+      static log::RateLimit limit(10);
+      int64_t suppressed = 0;
+      const std::string why =
+          absl::StrCat("this port admits only peer '", required_peer_id_,
+                       "' (its own replicas); the caller is '", peer->peer_id, "'");
+      if (limit.Allow(&suppressed)) {
+        log::Warning("peer refused", {{"reason", why}, {"suppressed_before", suppressed}});
+      }
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, why);
+    }
     absl::MutexLock lock(&admission_mu);
     const std::vector<grpc::string_ref> known = context->FindPropertyValues(kPeerIdProperty);
     if (known.empty()) {
@@ -122,6 +136,7 @@ class PeerAdmission : public grpc::AuthMetadataProcessor {
   std::shared_ptr<const IdentityChecker> checker_;
   const bool optional_;
   const TokenCheck token_check_;
+  const std::string required_peer_id_;
 };
 
 // Accepts a server only if the checker admits it (and it is the expected peer).
@@ -172,7 +187,7 @@ std::string PeerChainPem(const grpc::AuthContext& context) {
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TlsFiles& files, std::shared_ptr<const IdentityChecker> checker,
-    ClientCertificates client_certificates, TokenCheck token_check) {
+    ClientCertificates client_certificates, TokenCheck token_check, std::string required_peer_id) {
   RETURN_IF_ERROR(CheckFiles(files));
   if (checker == nullptr) return absl::InvalidArgumentError("TLS server needs an identity checker");
   grpc::experimental::TlsServerCredentialsOptions options(Provider(files));
@@ -185,8 +200,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
   std::shared_ptr<grpc::ServerCredentials> creds =
       grpc::experimental::TlsServerCredentials(options);
   if (creds == nullptr) return absl::InternalError("gRPC refused the TLS server options");
-  creds->SetAuthMetadataProcessor(
-      std::make_shared<PeerAdmission>(std::move(checker), optional, std::move(token_check)));
+  creds->SetAuthMetadataProcessor(std::make_shared<PeerAdmission>(
+      std::move(checker), optional, std::move(token_check), std::move(required_peer_id)));
   return creds;
 }
 

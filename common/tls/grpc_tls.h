@@ -62,10 +62,12 @@ using TokenCheck = std::function<absl::Status(const std::string& authorization)>
 
 // kOptional with `token_check`: a call without a certificate is admitted only if the check
 // passes (without it, such calls pass through without an identity, as documented above).
+// `required_peer_id` non-empty: only that peer is admitted (PERMISSION_DENIED for any other the
+// checker admits) — a node's internal port, for its own replicas.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TlsFiles& files, std::shared_ptr<const IdentityChecker> checker,
     ClientCertificates client_certificates = ClientCertificates::kRequired,
-    TokenCheck token_check = nullptr);
+    TokenCheck token_check = nullptr, std::string required_peer_id = "");
 
 // `expected_peer_id` empty: any peer the checker admits.
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(

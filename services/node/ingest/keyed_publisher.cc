@@ -41,8 +41,9 @@ std::string KeyedPublisher::TransactionalIdOf(int32_t partition) const {
   return absl::StrCat("polder-ingest-", options_.city, "-k", partition);
 }
 
-absl::StatusOr<std::unique_ptr<KeyedPublisher>> KeyedPublisher::Start(
-    Options options, kafka::ClientFactory& kafka, ReplicaForwarder* forwarder) {
+absl::StatusOr<std::unique_ptr<KeyedPublisher>> KeyedPublisher::Start(Options options,
+                                                                      kafka::ClientFactory& kafka,
+                                                                      ReplicaForwarder* forwarder) {
   if (options.partitions < 1) {
     return absl::InvalidArgumentError("the keys topic needs at least one partition");
   }
@@ -61,9 +62,9 @@ absl::StatusOr<std::unique_ptr<KeyedPublisher>> KeyedPublisher::Start(
     po.transactional_id.clear();
     ASSIGN_OR_RETURN(std::unique_ptr<kafka::Producer> producer, kafka.NewProducer(po));
     RETURN_IF_ERROR(
-        kafka::SendAndWait(*producer, ReplicaDirectory::ReplicaRecord(
-                                          o.replicas_topic,
-                                          {o.replica_id, o.internal_endpoint, absl::Now()}))
+        kafka::SendAndWait(*producer,
+                           ReplicaDirectory::ReplicaRecord(
+                               o.replicas_topic, {o.replica_id, o.internal_endpoint, absl::Now()}))
             .status());
   }
   kafka::GroupOptions group = o.group;
@@ -93,7 +94,17 @@ bool KeyedPublisher::ready() const {
     absl::MutexLock lock(&mu_);
     if (draining_) return false;
   }
-  return member_ != nullptr && member_->joined() && directory_->loaded();
+  return member_ != nullptr && member_->joined() && assignments_done_.load() > 0 &&
+         directory_->loaded();
+}
+
+bool KeyedPublisher::AwaitReady(absl::Duration timeout) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!ready()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return true;
 }
 
 std::vector<int32_t> KeyedPublisher::held() const {
@@ -187,9 +198,9 @@ absl::StatusOr<PublishOutcome> KeyedPublisher::Route(int32_t partition, const Pu
         if (!others.empty()) owner = others[attempt % others.size()];
       }
       if (owner.has_value() && owner->replica != options_.replica_id && forwarder_ != nullptr) {
-        absl::StatusOr<PublishOutcome> r = forwarder_->ForwardPublish(
-            owner->endpoint, partition, batch,
-            std::max(deadline - absl::Now(), absl::Milliseconds(100)));
+        absl::StatusOr<PublishOutcome> r =
+            forwarder_->ForwardPublish(owner->endpoint, partition, batch,
+                                       std::max(deadline - absl::Now(), absl::Milliseconds(100)));
         const absl::StatusCode code = r.ok() ? absl::StatusCode::kOk : r.status().code();
         // Not the holder (the directory was behind): nothing was done, ask again. A keyed batch
         // is also retried after a failed call (its key commits it at most once); an unkeyed
@@ -266,6 +277,10 @@ absl::StatusOr<std::unique_ptr<Publisher>> KeyedPublisher::StartPartition(int32_
 }
 
 void KeyedPublisher::Assigned(const std::vector<kafka::TopicPartition>& partitions) {
+  struct Done {
+    std::atomic<int64_t>* n;
+    ~Done() { ++*n; }
+  } done{&assignments_done_};
   if (partitions.empty()) return;
   // Each partition's producer is initialised (fencing the previous holder) and its keys read in
   // parallel; a partition that cannot start now is retried until it starts or is revoked.
@@ -322,9 +337,9 @@ void KeyedPublisher::Revoked(const std::vector<kafka::TopicPartition>& partition
   if (!stopping.empty()) {
     std::vector<int32_t> ks;
     for (const auto& tp : partitions) ks.push_back(tp.partition);
-    log::Info("key partitions given up", {{"partitions", absl::StrJoin(ks, ",")},
-                                          {"replica", options_.replica_id},
-                                          {"lost", lost}});
+    log::Info(
+        "key partitions given up",
+        {{"partitions", absl::StrJoin(ks, ",")}, {"replica", options_.replica_id}, {"lost", lost}});
   }
 }
 

@@ -52,9 +52,9 @@ class KeyedPublisher : public kafka::GroupListener {
     // The template of every partition's publisher: producer (its transactional id is replaced),
     // keys consumer, idempotency window, publish timeout, batching.
     Publisher::Options publisher;
-    std::string city;                // the node's peer id
-    std::string replica_id;          // this replica
-    std::string internal_endpoint;   // where the others reach this replica
+    std::string city;               // the node's peer id
+    std::string replica_id;         // this replica
+    std::string internal_endpoint;  // where the others reach this replica
     std::string keys_topic = "_polder.ingest-keys.v2";
     int32_t partitions = 12;
     std::string replicas_topic = "_polder.replicas";
@@ -85,7 +85,9 @@ class KeyedPublisher : public kafka::GroupListener {
   // As Publisher::Submit: the batch is committed here (a partition this replica holds) or
   // forwarded when the ticket is waited for.
   Publisher::Ticket Submit(PublishBatch batch);
-  absl::StatusOr<PublishOutcome> Publish(PublishBatch batch) { return Submit(std::move(batch)).Wait(); }
+  absl::StatusOr<PublishOutcome> Publish(PublishBatch batch) {
+    return Submit(std::move(batch)).Wait();
+  }
 
   // The holder's side of a forwarded batch: committed under `partition` (-1: any held), or
   // FAILED_PRECONDITION when this replica does not hold it.
@@ -97,6 +99,8 @@ class KeyedPublisher : public kafka::GroupListener {
   // Ready: joined the group and read the directory (a replica holding no partition is ready:
   // it forwards).
   bool ready() const;
+  // Waits up to `timeout` for ready() (the first assignment started its partitions).
+  bool AwaitReady(absl::Duration timeout) const;
   std::vector<int32_t> held() const;
   std::map<int32_t, ReplicaAddress> owners() const { return directory_->KeyOwners(); }
   const std::string& replica_id() const { return options_.replica_id; }
@@ -131,6 +135,7 @@ class KeyedPublisher : public kafka::GroupListener {
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   uint32_t next_unkeyed_ ABSL_GUARDED_BY(mu_) = 0;
   Publisher::Stats retired_ ABSL_GUARDED_BY(mu_);  // of publishers no longer held
+  std::atomic<int64_t> assignments_done_{0};
   std::atomic<int64_t> forwarded_ok_{0};
   std::atomic<int64_t> forwarded_failed_{0};
 };

@@ -43,8 +43,8 @@ absl::StatusOr<std::unique_ptr<ReplicaDirectory>> ReplicaDirectory::Start(
   kafka::ConsumerOptions co = d->options_.consumer;
   co.read_committed = true;
   ASSIGN_OR_RETURN(d->consumer_, kafka.NewConsumer(co));
-  ASSIGN_OR_RETURN(auto marks, d->consumer_->QueryWatermarks(d->options_.topic, 0,
-                                                             co.client.request_timeout));
+  ASSIGN_OR_RETURN(auto marks,
+                   d->consumer_->QueryWatermarks(d->options_.topic, 0, co.client.request_timeout));
   d->load_end_ = marks.second;
   if (d->load_end_ <= marks.first) d->loaded_ = true;
   RETURN_IF_ERROR(d->consumer_->Assign({{d->options_.topic, 0, kafka::kOffsetBeginning}}));
