@@ -40,8 +40,8 @@ class ClientFactory {
   virtual absl::StatusOr<std::unique_ptr<Consumer>> NewConsumer(const ConsumerOptions& options) = 0;
   virtual absl::StatusOr<std::unique_ptr<Admin>> NewAdmin(const ClientOptions& options) = 0;
   // A member of a consumer group holding roles (group.h); `listener` must outlive it.
-  virtual absl::StatusOr<std::unique_ptr<GroupMember>> NewGroupMember(
-      const GroupOptions& options, GroupListener* listener) = 0;
+  virtual absl::StatusOr<std::unique_ptr<GroupMember>> NewGroupMember(const GroupOptions& options,
+                                                                      GroupListener* listener) = 0;
 };
 
 // Reads `partition` of `topic` with read_committed from `start` (clamped to the log start) to the

@@ -36,7 +36,8 @@ absl::StatusOr<std::unique_ptr<Admin>> RdKafkaClientFactory::NewAdmin(
 
 absl::StatusOr<std::unique_ptr<GroupMember>> RdKafkaClientFactory::NewGroupMember(
     const GroupOptions& options, GroupListener* listener) {
-  ASSIGN_OR_RETURN(std::unique_ptr<KafkaGroupMember> m, KafkaGroupMember::Create(options, listener));
+  ASSIGN_OR_RETURN(std::unique_ptr<KafkaGroupMember> m,
+                   KafkaGroupMember::Create(options, listener));
   return std::unique_ptr<GroupMember>(std::move(m));
 }
 

@@ -19,7 +19,8 @@ using PartitionList =
 std::vector<TopicPartition> ToVector(const rd_kafka_topic_partition_list_t* list) {
   std::vector<TopicPartition> out;
   if (list == nullptr) return out;
-  for (int i = 0; i < list->cnt; ++i) out.push_back({list->elems[i].topic, list->elems[i].partition});
+  for (int i = 0; i < list->cnt; ++i)
+    out.push_back({list->elems[i].topic, list->elems[i].partition});
   return out;
 }
 
@@ -32,8 +33,9 @@ std::string Describe(const std::vector<TopicPartition>& partitions) {
 // Logs and frees an rd_kafka_error_t; true if there was none.
 bool Check(rd_kafka_error_t* error, absl::string_view what, const std::string& group) {
   if (error == nullptr) return true;
-  log::Error("consumer group call failed",
-             {{"group", group}, {"call", std::string(what)}, {"error", rd_kafka_error_string(error)}});
+  log::Error(
+      "consumer group call failed",
+      {{"group", group}, {"call", std::string(what)}, {"error", rd_kafka_error_string(error)}});
   rd_kafka_error_destroy(error);
   return false;
 }
@@ -42,23 +44,24 @@ bool Check(rd_kafka_error_t* error, absl::string_view what, const std::string& g
 
 absl::StatusOr<std::map<std::string, std::string>> GroupProperties(const GroupOptions& options) {
   ASSIGN_OR_RETURN(auto props, CommonProperties(options.client));
-  if (options.group_id.empty()) return absl::InvalidArgumentError("a group member needs a group id");
+  if (options.group_id.empty())
+    return absl::InvalidArgumentError("a group member needs a group id");
   if (options.topics.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("group ", options.group_id, ": no roles topic to subscribe to"));
   }
   if (options.heartbeat_interval <= absl::ZeroDuration() ||
       options.heartbeat_interval * 3 > options.session_timeout) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "group ", options.group_id, ": heartbeat_interval (",
-        absl::FormatDuration(options.heartbeat_interval),
-        ") must be positive and at most a third of session_timeout (",
-        absl::FormatDuration(options.session_timeout), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("group ", options.group_id, ": heartbeat_interval (",
+                     absl::FormatDuration(options.heartbeat_interval),
+                     ") must be positive and at most a third of session_timeout (",
+                     absl::FormatDuration(options.session_timeout), ")"));
   }
   if (options.max_poll_interval < options.session_timeout) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("group ", options.group_id, ": max_poll_interval must be at least "
-                                                 "session_timeout"));
+    return absl::InvalidArgumentError(absl::StrCat("group ", options.group_id,
+                                                   ": max_poll_interval must be at least "
+                                                   "session_timeout"));
   }
   props["group.id"] = options.group_id;
   props["partition.assignment.strategy"] = "cooperative-sticky";
@@ -85,8 +88,8 @@ absl::StatusOr<std::unique_ptr<KafkaGroupMember>> KafkaGroupMember::Create(
   char err[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), err, sizeof err);
   if (rk == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("creating the member of group ",
-                                                   options.group_id, ": ", err));
+    return absl::InvalidArgumentError(
+        absl::StrCat("creating the member of group ", options.group_id, ": ", err));
   }
   conf.release();
   m->rk_.reset(rk);
@@ -152,9 +155,8 @@ void KafkaGroupMember::OnRebalance(rd_kafka_resp_err_t err,
       member_id_ = id != nullptr ? id : "";
     }
     if (id != nullptr) rd_kafka_mem_free(rk, id);
-    log::Info("group assignment", {{"group", group_id_},
-                                   {"added", Describe(list)},
-                                   {"member", member_id()}});
+    log::Info("group assignment",
+              {{"group", group_id_}, {"added", Describe(list)}, {"member", member_id()}});
     listener_->Assigned(list);
     return;
   }
@@ -162,7 +164,8 @@ void KafkaGroupMember::OnRebalance(rd_kafka_resp_err_t err,
   // error) stops being used before the assignment is given up.
   const bool lost = err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS || rd_kafka_assignment_lost(rk);
   if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
-    log::Warning("group rebalance failed", {{"group", group_id_}, {"error", rd_kafka_err2str(err)}});
+    log::Warning("group rebalance failed",
+                 {{"group", group_id_}, {"error", rd_kafka_err2str(err)}});
     absl::MutexLock lock(&mu_);
     list.assign(assignment_.begin(), assignment_.end());
   }

@@ -445,19 +445,18 @@ TEST_P(KafkaGroupConformanceTest, MembersSplitPartitionsAndHandThemOverOneHolder
   const std::string group = absl::StrCat("polder-test-", topic);
   GroupJournal journal;
   Roles a_roles("a", &journal), b_roles("b", &journal);
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<GroupMember> a,
-                       backend_->factory().NewGroupMember(Grouping(*backend_, group, topic),
-                                                          &a_roles));
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<GroupMember> a,
+      backend_->factory().NewGroupMember(Grouping(*backend_, group, topic), &a_roles));
   ASSERT_TRUE(Eventually([&] { return a_roles.held().size() == 6; }));
   EXPECT_TRUE(a->joined());
   EXPECT_FALSE(a->member_id().empty());
   EXPECT_EQ(a->Assignment().size(), 6u);
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<GroupMember> b,
-                       backend_->factory().NewGroupMember(Grouping(*backend_, group, topic),
-                                                          &b_roles));
-  ASSERT_TRUE(Eventually([&] {
-    return a_roles.held().size() == 3 && b_roles.held().size() == 3;
-  })) << "a holds " << a_roles.held().size() << ", b " << b_roles.held().size();
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<GroupMember> b,
+      backend_->factory().NewGroupMember(Grouping(*backend_, group, topic), &b_roles));
+  ASSERT_TRUE(Eventually([&] { return a_roles.held().size() == 3 && b_roles.held().size() == 3; }))
+      << "a holds " << a_roles.held().size() << ", b " << b_roles.held().size();
   std::set<TopicPartition> all = a_roles.held();
   for (const auto& tp : b_roles.held()) EXPECT_TRUE(all.insert(tp).second) << "held twice";
   EXPECT_EQ(all.size(), 6u);
@@ -476,13 +475,13 @@ TEST_P(KafkaGroupConformanceTest, AMemberWithNothingAssignedHasJoined) {
   const std::string group = absl::StrCat("polder-test-", topic);
   GroupJournal journal;
   Roles a_roles("a", &journal), b_roles("b", &journal);
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<GroupMember> a,
-                       backend_->factory().NewGroupMember(Grouping(*backend_, group, topic),
-                                                          &a_roles));
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<GroupMember> a,
+      backend_->factory().NewGroupMember(Grouping(*backend_, group, topic), &a_roles));
   ASSERT_TRUE(Eventually([&] { return a_roles.held().size() == 1; }));
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<GroupMember> b,
-                       backend_->factory().NewGroupMember(Grouping(*backend_, group, topic),
-                                                          &b_roles));
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<GroupMember> b,
+      backend_->factory().NewGroupMember(Grouping(*backend_, group, topic), &b_roles));
   ASSERT_TRUE(Eventually([&] { return b->joined(); }));
   EXPECT_TRUE(b_roles.held().empty());
   EXPECT_TRUE(b->Assignment().empty());

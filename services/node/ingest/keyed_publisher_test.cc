@@ -290,7 +290,8 @@ TEST_F(KeyedPublisherTest, WithNoHolderABatchIsUnavailableAfterThePublishTimeout
   // a, whose publishers are fenced once a... here nobody fenced them, so pause and do not wake.
   kafka_.PauseMember(members[0]);
   // a still holds its partitions as a zombie and commits (nobody fenced it): the fence comes
-  // only with a new holder. That is the guarantee: a write happens under a live epoch or not at all.
+  // only with a new holder. That is the guarantee: a write happens under a live epoch or not at
+  // all.
   ASSERT_OK(a->Publish(TestBatch(kTopic, KeyIn(0), 1)).status());
   for (int k = 0; k < kPartitions; ++k) kafka_.Fence(a->TransactionalIdOf(k));
   absl::StatusOr<PublishOutcome> r = a->Publish(TestBatch(kTopic, KeyIn(1), 1));

@@ -236,9 +236,8 @@ absl::Status Publisher::LoadLegacyKeys(kafka::ClientFactory& kafka) {
   absl::StatusOr<std::unique_ptr<kafka::Consumer>> probe = kafka.NewConsumer(consumer);
   if (!probe.ok()) return probe.status();
   // Only entries still inside the idempotency window can answer a retry.
-  absl::StatusOr<int64_t> from =
-      (*probe)->OffsetForTime(options_.legacy_keys_topic, 0, Now() - options_.idempotency_window,
-                              options_.publish_timeout);
+  absl::StatusOr<int64_t> from = (*probe)->OffsetForTime(
+      options_.legacy_keys_topic, 0, Now() - options_.idempotency_window, options_.publish_timeout);
   if (!from.ok()) {
     if (from.status().code() == absl::StatusCode::kNotFound) return absl::OkStatus();  // none
     return Prepend(from.status(), absl::StrCat("reading ", options_.legacy_keys_topic, ": "));
