@@ -60,6 +60,9 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
       .Optional("properties", &c.kafka_properties)
       .Optional("transactional_id", &c.transactional_id)
       .Optional("keys_topic", &c.keys_topic)
+      .Optional("keys_partitions", &c.keys_partitions)
+      .Optional("legacy_keys_topic", &c.legacy_keys_topic)
+      .Optional("replicas_topic", &c.replicas_topic)
       .Optional("feed_quality_topic", &c.feed_quality_topic)
       .Optional("feed_quality_interval", &c.feed_quality_interval)
       .Optional("internal_replication_factor", &c.internal_replication_factor)
@@ -88,8 +91,35 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
                 "secrets are never written in configuration: use a file path property (e.g. "
                 "ssl.key.location)");
   }
+  kafka.Check(c.keys_partitions >= 1 && c.keys_partitions <= 1000, "keys_partitions",
+              "must be between 1 and 1000 (at least the largest number of replicas planned)");
+  kafka.Check(c.legacy_keys_topic != c.keys_topic, "legacy_keys_topic",
+              "must differ from keys_topic");
   if (c.transactional_id.empty() && !c.peer_id.empty())
     c.transactional_id = absl::StrCat("polder-node-", c.peer_id, "-ingest");
+
+  config::ObjectReader replicas = doc.root().Object("replicas", config::kOptional);
+  replicas.Optional("id", &c.replica_id)
+      .Optional("internal_address", &c.internal_address)
+      .Optional("internal_advertise", &c.internal_advertise)
+      .Optional("session_timeout", &c.replica_session_timeout)
+      .Optional("heartbeat_interval", &c.replica_heartbeat_interval);
+  replicas.Check(c.replica_id.empty() || trust::IsValidPeerId(c.replica_id), "id",
+                 "must be a lowercase name such as groningen-node-0");
+  replicas.Check(ValidAddress(c.internal_address), "internal_address", "must be host:port");
+  if (c.development_mode) {
+    replicas.Check(Loopback(c.internal_address), "internal_address",
+                   "development_mode listens only on loopback (127.0.0.1, localhost, ::1)");
+  }
+  replicas.Check(c.internal_advertise.empty() || ValidAddress(c.internal_advertise),
+                 "internal_advertise", "must be host:port");
+  replicas.Check(c.replica_session_timeout >= absl::Seconds(6) &&
+                     c.replica_session_timeout <= absl::Seconds(10),
+                 "session_timeout",
+                 "must be between 6s and 10s (the failover bound rests on it; ADR 0021 §1)");
+  replicas.Check(c.replica_heartbeat_interval > absl::ZeroDuration() &&
+                     c.replica_heartbeat_interval * 3 <= c.replica_session_timeout,
+                 "heartbeat_interval", "must be positive and at most a third of session_timeout");
 
   config::ObjectReader registry = doc.root().Object("registry", config::kRequired);
   registry.Required("address", &c.registry_address)

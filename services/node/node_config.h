@@ -112,8 +112,17 @@ struct NodeConfig {
   // kafka:
   std::string bootstrap_servers;
   std::map<std::string, std::string> kafka_properties;
+  // The single node's ingest transactional id before replicas (ADR 0021 §2 upgrade): initialised
+  // once by the holder of key partition 0, so a transaction the old node left open is aborted.
   std::string transactional_id;  // default polder-node-<peer_id>-ingest
-  std::string keys_topic = "_polder.ingest-keys";
+  // Idempotency keys: P partitions, each held by one replica (ADR 0021 §2); fixed once created.
+  std::string keys_topic = "_polder.ingest-keys.v2";
+  int32_t keys_partitions = 12;
+  // The single-partition keys topic of nodes before replicas: read (if it exists) for keys
+  // younger than the idempotency window.
+  std::string legacy_keys_topic = "_polder.ingest-keys";
+  // Who holds which key partition, and each replica's internal endpoint (compacted).
+  std::string replicas_topic = "_polder.replicas";
   // Feed quality of this node's datasets and of the datasets it mirrors (ADR 0018 §6),
   // compacted, key <provider>/<dataset>.
   std::string feed_quality_topic = "_polder.feed-quality";
@@ -127,6 +136,15 @@ struct NodeConfig {
   absl::Duration transaction_spacing = absl::Milliseconds(5);
   int32_t production_replication_factor = 3;  // below: a warning at start
   int32_t production_min_insync_replicas = 2;
+  // replicas: (ADR 0021) this process among the city's node replicas.
+  std::string replica_id;  // default: the host name (a StatefulSet pod's name)
+  // The internal port, where the other replicas forward batches (mutual TLS, own peer id only).
+  std::string internal_address = "0.0.0.0:7444";
+  // How the others reach it; default: internal_address with a wildcard host replaced by the
+  // host name (and port 0 by the bound port).
+  std::string internal_advertise;
+  absl::Duration replica_session_timeout = absl::Seconds(8);
+  absl::Duration replica_heartbeat_interval = absl::Seconds(2);
   // registry:
   std::string registry_address;
   std::string registry_peer = "registry";

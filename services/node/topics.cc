@@ -46,14 +46,24 @@ absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& 
   Wanted keys;
   keys.dataset = false;
   keys.spec.name = c.keys_topic;
-  keys.spec.partitions = 1;
+  keys.spec.partitions = c.keys_partitions;
   keys.spec.replication_factor = c.internal_replication_factor;
   keys.spec.configs = {
       {"cleanup.policy", "delete"},
       {"retention.ms", std::to_string(absl::ToInt64Milliseconds(2 * c.idempotency_window))},
       {"max.message.bytes", std::to_string(max_message_bytes)}};
-  keys.internal_log = true;
+  keys.exact_partitions = true;
   wanted.push_back(std::move(keys));
+  // Who holds which key partition (ADR 0021 §2): the latest claim per partition and replica.
+  Wanted replicas;
+  replicas.dataset = false;
+  replicas.internal_log = true;
+  replicas.spec = {
+      c.replicas_topic,
+      1,
+      c.internal_replication_factor,
+      {{"cleanup.policy", "compact"}, {"max.message.bytes", std::to_string(max_message_bytes)}}};
+  wanted.push_back(std::move(replicas));
   // Feed quality (ADR 0018 §6): the latest per provider and dataset.
   Wanted feed_quality;
   feed_quality.dataset = false;
@@ -172,7 +182,14 @@ absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& 
       continue;
     }
     const std::string& name = w.spec.name;
-    if (w.exact_partitions && d->partitions != w.spec.partitions) {
+    if (name == c.keys_topic && d->partitions != w.spec.partitions) {
+      report.errors.push_back(absl::StrCat(
+          "topic ", name, " has ", d->partitions, " partitions, kafka.keys_partitions is ",
+          w.spec.partitions,
+          ": the key partitions are fixed once created (a key's partition, and so its holder, "
+          "follows from the count); set kafka.keys_partitions to ",
+          d->partitions));
+    } else if (w.exact_partitions && d->partitions != w.spec.partitions) {
       report.errors.push_back(absl::StrCat("mirror topic ", name, " has ", d->partitions,
                                            " partitions; the source has ", w.spec.partitions,
                                            " (mirrors keep source partitions)"));

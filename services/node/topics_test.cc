@@ -15,6 +15,7 @@ namespace {
 
 using ::testing::Contains;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class TopicsTest : public testing::KafkaBrokerTest {
  protected:
@@ -23,6 +24,7 @@ class TopicsTest : public testing::KafkaBrokerTest {
     c.peer_id = peer;
     c.keys_topic = absl::StrCat("_polder.ingest-keys-", peer);
     c.feed_quality_topic = absl::StrCat("_polder.feed-quality-", peer);
+    c.replicas_topic = absl::StrCat("_polder.replicas-", peer);
     c.internal_replication_factor = 1;
     c.production_replication_factor = 3;
     c.production_min_insync_replicas = 2;
@@ -46,7 +48,8 @@ TEST_F(TopicsTest, CreatesMissingTopicsAsConfigured) {
   ASSERT_OK_AND_ASSIGN(TopicReport report, EnsureTopics(*admin, c, absl::Seconds(10)));
   EXPECT_THAT(report.created, ::testing::UnorderedElementsAre(
                                   "create.mobility.bike-counts", "create.parking.occupancy",
-                                  "_polder.ingest-keys-create", "_polder.feed-quality-create"));
+                                  "_polder.ingest-keys-create", "_polder.feed-quality-create",
+                                  "_polder.replicas-create"));
   EXPECT_TRUE(report.errors.empty()) << report.errors[0];
   EXPECT_THAT(report.warnings,
               Contains(HasSubstr("replication factor 1, below the production value 3")));
@@ -55,6 +58,13 @@ TEST_F(TopicsTest, CreatesMissingTopicsAsConfigured) {
   EXPECT_EQ(d.partitions, 3);
   EXPECT_EQ(d.configs["retention.ms"].value, std::to_string(48 * 3600 * 1000));
   EXPECT_EQ(d.configs["max.message.bytes"].value, std::to_string((1 << 20) + 1024));
+  ASSERT_OK_AND_ASSIGN(kafka::TopicDescription keys,
+                       admin->DescribeTopic("_polder.ingest-keys-create", absl::Seconds(10)));
+  EXPECT_EQ(keys.partitions, 12) << "kafka.keys_partitions' default";
+  ASSERT_OK_AND_ASSIGN(kafka::TopicDescription replicas,
+                       admin->DescribeTopic("_polder.replicas-create", absl::Seconds(10)));
+  EXPECT_EQ(replicas.partitions, 1);
+  EXPECT_EQ(replicas.configs["cleanup.policy"].value, "compact");
   // A second start finds them and creates nothing.
   ASSERT_OK_AND_ASSIGN(TopicReport again, EnsureTopics(*admin, c, absl::Seconds(10)));
   EXPECT_TRUE(again.created.empty());
@@ -79,6 +89,18 @@ TEST_F(TopicsTest, ReportsMismatchesOfExistingTopicsWithoutAlteringThem) {
                        admin->DescribeTopic("exist.mobility.bike-counts", absl::Seconds(10)));
   EXPECT_EQ(d.partitions, 5) << "not altered";
   EXPECT_EQ(d.configs["max.message.bytes"].value, "500000") << "not altered";
+}
+
+TEST_F(TopicsTest, AKeysTopicWithAnotherPartitionCountIsRefused) {
+  NodeConfig c = Config("keys");
+  ASSERT_OK_AND_ASSIGN(auto admin, kafka::KafkaAdmin::Create(ClientOptions()));
+  ASSERT_OK(admin->CreateTopic({"_polder.ingest-keys-keys", 6, 1, {}}, absl::Seconds(10)));
+  ASSERT_OK_AND_ASSIGN(TopicReport report, EnsureTopics(*admin, c, absl::Seconds(10)));
+  EXPECT_THAT(report.errors, Contains(HasSubstr("_polder.ingest-keys-keys has 6 partitions, "
+                                                "kafka.keys_partitions is 12")));
+  c.keys_partitions = 6;
+  ASSERT_OK_AND_ASSIGN(TopicReport again, EnsureTopics(*admin, c, absl::Seconds(10)));
+  for (const std::string& e : again.errors) EXPECT_THAT(e, Not(HasSubstr("keys_partitions")));
 }
 
 TEST_F(TopicsTest, FederationAddsMirrorCursorAndAuditTopicsAndRefusesAPartitionMismatch) {

@@ -53,11 +53,11 @@ int64_t RequestBytes(const v1::PublishRequest& request) {
   return n;
 }
 
-Ingest::Ingest(const NodeConfig& config, SchemaCache* schemas, Publisher* publisher,
+Ingest::Ingest(const NodeConfig& config, SchemaCache* schemas, Submitter submit,
                IngestAuthenticator* auth, NodeMetrics* metrics)
     : config_(config),
       schemas_(schemas),
-      publisher_(publisher),
+      submit_(std::move(submit)),
       auth_(auth),
       metrics_(metrics),
       validator_(LimitsOf(config)) {}
@@ -256,7 +256,7 @@ absl::Status Ingest::SubmitAuthenticated(const std::string& identity,
   batch.dataset_id = dataset->id;
   batch.schema_id = (*target)->schema_id;
   batch.records = std::move(*out);
-  ticket->ticket = publisher_->Submit(std::move(batch));
+  ticket->ticket = submit_(std::move(batch));
   return absl::OkStatus();
 }
 

@@ -5,6 +5,7 @@
 #define POLDER_SERVICES_NODE_INGEST_INGEST_H_
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -47,8 +48,17 @@ struct IngestTicket {
 
 class Ingest {
  public:
-  Ingest(const NodeConfig& config, SchemaCache* schemas, Publisher* publisher,
+  // Validated batches go to `submit` (KeyedPublisher::Submit in the node).
+  using Submitter = std::function<Publisher::Ticket(PublishBatch batch)>;
+  Ingest(const NodeConfig& config, SchemaCache* schemas, Submitter submit,
          IngestAuthenticator* auth, NodeMetrics* metrics);
+  // Into one publisher (tests).
+  Ingest(const NodeConfig& config, SchemaCache* schemas, Publisher* publisher,
+         IngestAuthenticator* auth, NodeMetrics* metrics)
+      : Ingest(
+            config, schemas,
+            [publisher](PublishBatch batch) { return publisher->Submit(std::move(batch)); }, auth,
+            metrics) {}
 
   // Where accepted and refused batches are counted for feed quality (ADR 0018 §6); optional,
   // set before the first request.
@@ -80,7 +90,7 @@ class Ingest {
 
   const NodeConfig& config_;
   SchemaCache* schemas_;
-  Publisher* publisher_;
+  Submitter submit_;
   IngestAuthenticator* auth_;
   NodeMetrics* metrics_;
   FeedQualityTracker* feed_quality_ = nullptr;

@@ -1,16 +1,54 @@
 #include "services/node/server/ingest_subsystem.h"
 
+#include <unistd.h>
+
+#include <cctype>
+
 #include "absl/strings/str_cat.h"
+#include "common/log/log.h"
 #include "common/server/grpc_reflection.h"
 #include "common/server/grpc_security.h"
 #include "common/server/host_port.h"
 #include "common/status/status_macros.h"
+#include "common/tls/grpc_tls.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "services/node/server/startup.h"
 
 namespace polder {
 namespace node {
+namespace {
+
+// The replica id: configured, or the host name (a StatefulSet pod's name) as a peer-id-like name.
+std::string ReplicaIdOf(const NodeConfig& config) {
+  if (!config.replica_id.empty()) return config.replica_id;
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  std::string id;
+  for (const char* c = host; *c != '\0'; ++c) {
+    const char l = static_cast<char>(std::tolower(static_cast<unsigned char>(*c)));
+    id.push_back((l >= 'a' && l <= 'z') || (l >= '0' && l <= '9') ? l : '-');
+  }
+  if (id.empty() || id[0] < 'a' || id[0] > 'z') id = "r-" + id;
+  return id;
+}
+
+// Where the other replicas reach this one's internal port.
+std::string AdvertisedEndpoint(const NodeConfig& config, int bound_port) {
+  if (!config.internal_advertise.empty()) return config.internal_advertise;
+  absl::StatusOr<server::HostPort> hp = server::ParseHostPort(config.internal_address);
+  std::string host = hp.ok() ? hp->host : "localhost";
+  if (host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]") {
+    char name[256] = {0};
+    gethostname(name, sizeof name - 1);
+    host = name;
+  }
+  if (host.find(':') != std::string::npos && host[0] != '[') host = absl::StrCat("[", host, "]");
+  return absl::StrCat(host, ":", bound_port);
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<IngestSubsystem>> IngestSubsystem::Build(
     const NodeConfig& config, const NodeTrust& trust, kafka::ClientFactory& kafka,
@@ -19,7 +57,6 @@ absl::StatusOr<std::unique_ptr<IngestSubsystem>> IngestSubsystem::Build(
   const SizeLimits limits = DeriveSizeLimits(config);
   Publisher::Options po;
   po.producer.client = NodeKafkaClient(config);
-  po.producer.transactional_id = config.transactional_id;
   po.producer.delivery_timeout = config.delivery_timeout;
   po.producer.transaction_timeout = config.transaction_timeout;
   po.producer.transaction_spacing = config.transaction_spacing;
@@ -27,21 +64,87 @@ absl::StatusOr<std::unique_ptr<IngestSubsystem>> IngestSubsystem::Build(
   po.producer.batch_bytes = limits.producer_batch_bytes;
   po.keys_consumer.client = NodeKafkaClient(config);
   po.keys_consumer.max_partition_fetch_bytes = limits.consumer_max_partition_fetch_bytes;
-  po.keys_topic = config.keys_topic;
   po.idempotency_window = config.idempotency_window;
   po.publish_timeout = config.publish_timeout;
+
+  // The internal port first: the replica's address goes into the directory with its claims.
+  const std::string replica_id = ReplicaIdOf(config);
+  const tls::TlsFiles files{config.cert_file, config.key_file, config.trust_bundle_file};
+  s->replica_service_ =
+      std::make_unique<ReplicaService>(config.development_mode ? "" : config.peer_id);
+  std::shared_ptr<grpc::ServerCredentials> internal_creds;
+  if (config.development_mode) {
+    internal_creds = grpc::InsecureServerCredentials();
+  } else {
+    // Only this node's own peer id (another replica) is admitted, before a request is parsed.
+    ASSIGN_OR_RETURN(internal_creds, tls::MakeServerCredentials(files, trust.federation_checker,
+                                                                tls::ClientCertificates::kRequired,
+                                                                nullptr, config.peer_id));
+  }
+  {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(config.internal_address, internal_creds, &s->internal_port_);
+    builder.RegisterService(s->replica_service_.get());
+    builder.SetMaxReceiveMessageSize(static_cast<int>(limits.grpc_max_message_bytes) + (1 << 20));
+    tls::ApplyServerLimits(&builder, "internal", tls::GrpcServerLimits{});
+    s->internal_ = builder.BuildAndStart();
+    if (s->internal_ == nullptr || s->internal_port_ == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen for the internal port on ", config.internal_address));
+    }
+  }
+  GrpcReplicaForwarder::Options fwd;
+  fwd.development_mode = config.development_mode;
+  fwd.files = files;
+  fwd.checker = trust.federation_checker;
+  fwd.self_peer_id = config.peer_id;
+  fwd.self_replica = replica_id;
+  fwd.max_message_bytes = static_cast<int>(limits.grpc_max_message_bytes) + (1 << 20);
+  s->forwarder_ = std::make_unique<GrpcReplicaForwarder>(fwd);
+
+  KeyedPublisher::Options ko;
+  ko.publisher = po;
+  ko.city = config.peer_id;
+  ko.replica_id = replica_id;
+  ko.internal_endpoint = AdvertisedEndpoint(config, s->internal_port_);
+  ko.keys_topic = config.keys_topic;
+  ko.partitions = config.keys_partitions;
+  ko.replicas_topic = config.replicas_topic;
+  ko.legacy_transactional_id = config.transactional_id;
+  ko.group.client = NodeKafkaClient(config);
+  ko.group.session_timeout = config.replica_session_timeout;
+  ko.group.heartbeat_interval = config.replica_heartbeat_interval;
+  {
+    // The single-partition keys topic of an upgraded node, if there is one.
+    ASSIGN_OR_RETURN(std::unique_ptr<kafka::Admin> admin, kafka.NewAdmin(NodeKafkaClient(config)));
+    absl::StatusOr<kafka::TopicDescription> legacy =
+        admin->DescribeTopic(config.legacy_keys_topic, config.kafka_request_timeout);
+    if (legacy.ok()) ko.legacy_keys_topic = config.legacy_keys_topic;
+  }
   ASSIGN_OR_RETURN(s->publisher_, RetryWhileUnavailable("ingest producer", absl::Minutes(2), [&] {
-                     return Publisher::Start(po, kafka);
+                     return KeyedPublisher::Start(ko, kafka, s->forwarder_.get());
                    }));
+  s->replica_service_->set_keyed(s->publisher_.get());
+  // Serve once in the group with the first assignment started (a lone replica then holds every
+  // key partition); a slow group only delays readiness, which /readyz reports.
+  if (!s->publisher_->AwaitReady(config.publish_timeout)) {
+    log::Warning("ingest starts before joining the replica group",
+                 {{"group", absl::StrCat("polder-", config.peer_id, "-keys")}});
+  }
   ASSIGN_OR_RETURN(s->auth_,
                    IngestAuthenticator::Create(config.identities, config.development_mode));
-  s->ingest_ = std::make_unique<Ingest>(config, schemas->cache(), s->publisher_.get(),
-                                        s->auth_.get(), metrics);
-  Publisher* publisher = s->publisher_.get();
+  KeyedPublisher* publisher = s->publisher_.get();
+  s->ingest_ = std::make_unique<Ingest>(
+      config, schemas->cache(),
+      [publisher](PublishBatch batch) { return publisher->Submit(std::move(batch)); },
+      s->auth_.get(), metrics);
+  // Ready once in the group and the directory is read: a replica holding no key partition
+  // forwards (a role held elsewhere never makes a replica unready; ADR 0021 §6).
   readiness->AddCheck("ingest", [publisher]() -> absl::Status {
-    if (publisher->fenced())
-      return absl::FailedPreconditionError("fenced: another instance took over ingest");
-    if (!publisher->ready()) return absl::UnavailableError("the ingest producer is not ready");
+    if (!publisher->ready()) {
+      return absl::UnavailableError(
+          "ingest is not ready: not yet in the replica group or the replica directory is unread");
+    }
     return absl::OkStatus();
   });
 
@@ -95,6 +198,8 @@ absl::StatusOr<std::unique_ptr<IngestSubsystem>> IngestSubsystem::Build(
 IngestSubsystem::~IngestSubsystem() {
   if (listening_ && grpc_ != nullptr) grpc_->Shutdown(absl::ToChronoTime(absl::Now()));
   if (listening_ && http_ != nullptr) http_->Stop();
+  if (publisher_ != nullptr) publisher_->Drain();
+  if (internal_ != nullptr) internal_->Shutdown(absl::ToChronoTime(absl::Now()));
 }
 
 void IngestSubsystem::SetServing(bool serving) {
@@ -122,7 +227,8 @@ void IngestSubsystem::Export(NodeMetrics* metrics) const {
   for (const IngestAuthenticator::TokenState& t : auth_->tokens())
     metrics->SetIngestToken(t.identity, t.valid);
   metrics->SetHttpListener("ingest", http_->stats());
-  Publisher::Stats ps = publisher_->stats();
+  const KeyedPublisher::Stats ks = publisher_->stats();
+  const Publisher::Stats& ps = ks.publishers;
   metrics->SetPublisherStats(ps.transactions, ps.failed_transactions, ps.producer_recreations,
                              ps.known_keys);
   metrics->SetInflightBytes(ingest_->inflight_bytes());

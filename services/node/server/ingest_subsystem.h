@@ -15,10 +15,12 @@
 #include "nlohmann/json.hpp"
 #include "services/node/ingest/auth.h"
 #include "services/node/ingest/ingest.h"
+#include "services/node/ingest/keyed_publisher.h"
 #include "services/node/ingest/publisher.h"
 #include "services/node/ingest/transports.h"
 #include "services/node/node_config.h"
 #include "services/node/node_metrics.h"
+#include "services/node/replica/internal_service.h"
 #include "services/node/server/node_trust.h"
 #include "services/node/server/schema_subsystem.h"
 
@@ -46,6 +48,8 @@ class IngestSubsystem {
   void CommitQueued();
 
   int grpc_port() const { return grpc_port_; }
+  int internal_port() const { return internal_port_; }
+  const KeyedPublisher& keyed() const { return *publisher_; }
   int http_port() const { return http_->port(); }
   nlohmann::json TokensStatus() const;
   void Export(NodeMetrics* metrics) const;
@@ -53,7 +57,13 @@ class IngestSubsystem {
  private:
   IngestSubsystem() = default;
 
-  std::unique_ptr<Publisher> publisher_;
+  // The internal port (ADR 0021 §5), then keyed ingest over the key partitions this replica
+  // holds; the service is destroyed after the publisher that it calls.
+  std::unique_ptr<ReplicaService> replica_service_;
+  std::unique_ptr<grpc::Server> internal_;
+  int internal_port_ = 0;
+  std::unique_ptr<GrpcReplicaForwarder> forwarder_;
+  std::unique_ptr<KeyedPublisher> publisher_;
   std::unique_ptr<IngestAuthenticator> auth_;
   std::unique_ptr<Ingest> ingest_;
   std::unique_ptr<IngestGrpcService> grpc_service_;
