@@ -226,6 +226,8 @@ node:
   http_address: 127.0.0.1:0
   schema_address: 127.0.0.1:0
   ops_address: 127.0.0.1:0
+replicas:
+  internal_address: 127.0.0.1:0
 kafka:
   bootstrap_servers: $(cat "$run_dir/$city.kafka")
   internal_replication_factor: 1

@@ -36,6 +36,12 @@ struct GroupOptions {
   ClientOptions client;
   std::string group_id;             // required
   std::vector<std::string> topics;  // required: the roles topics subscribed to
+  // Static membership (group.instance.id, KIP-345), e.g. the replica id: a member restarted
+  // under the same instance id takes its partitions back at once, without a rebalance and
+  // without waiting for its old session to expire; a static member that closes does not leave
+  // the group, so its partitions move only after session_timeout (or when it returns). Unique
+  // within the group. "": a dynamic member (leaves on close).
+  std::string instance_id;
   // A member whose heartbeats stop for this long leaves the group and its partitions move
   // (session.timeout.ms; the broker allows 6–300 s by default). The failover bound rests on it.
   absl::Duration session_timeout = absl::Seconds(8);

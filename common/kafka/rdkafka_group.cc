@@ -65,6 +65,7 @@ absl::StatusOr<std::map<std::string, std::string>> GroupProperties(const GroupOp
   }
   props["group.id"] = options.group_id;
   props["partition.assignment.strategy"] = "cooperative-sticky";
+  if (!options.instance_id.empty()) props["group.instance.id"] = options.instance_id;
   props["session.timeout.ms"] = Millis(options.session_timeout);
   props["heartbeat.interval.ms"] = Millis(options.heartbeat_interval);
   props["max.poll.interval.ms"] = Millis(options.max_poll_interval);

@@ -104,6 +104,8 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
       .Optional("internal_advertise", &c.internal_advertise)
       .Optional("session_timeout", &c.replica_session_timeout)
       .Optional("heartbeat_interval", &c.replica_heartbeat_interval);
+  if (c.internal_address.empty())
+    c.internal_address = c.development_mode ? "127.0.0.1:0" : "0.0.0.0:7444";
   replicas.Check(c.replica_id.empty() || trust::IsValidPeerId(c.replica_id), "id",
                  "must be a lowercase name such as groningen-node-0");
   replicas.Check(ValidAddress(c.internal_address), "internal_address", "must be host:port");

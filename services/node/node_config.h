@@ -139,7 +139,8 @@ struct NodeConfig {
   // replicas: (ADR 0021) this process among the city's node replicas.
   std::string replica_id;  // default: the host name (a StatefulSet pod's name)
   // The internal port, where the other replicas forward batches (mutual TLS, own peer id only).
-  std::string internal_address = "0.0.0.0:7444";
+  // Default 0.0.0.0:7444; 127.0.0.1:0 in the development mode (loopback, any free port).
+  std::string internal_address;
   // How the others reach it; default: internal_address with a wildcard host replaced by the
   // host name (and port 0 by the bound port).
   std::string internal_advertise;

@@ -343,7 +343,9 @@ TEST_F(BrokerFailuresTest, AcknowledgedRecordsSurviveLeaderCoordinatorController
   // Each round kills one node of each cluster at once — on Groningen's during ingest (and
   // mirroring), on Amersfoort's during mirroring — checks that writes and mirroring go on,
   // restarts both and waits until they caught up (every partition's replicas in sync again).
-  const std::string ingest_id = "polder-node-groningen-ingest";
+  // Ingest commits under one transactional id per key partition (ADR 0021 §2), whose
+  // coordinators spread over the brokers: the round kills partition 0's.
+  const std::string ingest_id = "polder-ingest-groningen-k0";
   const std::string mirror_id = "polder-mirror-amersfoort-groningen-mobility.bike-counts";
   struct Round {
     std::string what;
@@ -464,7 +466,7 @@ TEST_F(BrokerFailuresTest, RandomBrokerKillsOnBothClusters) {
   const std::string mirror_topic = absl::StrCat("groningen.", kBikes);
   in_gn.Add("Groningen's source leader", [](KafkaCluster& c) { return c.LeaderOf(kTopic, 0); });
   in_gn.Add("Groningen's ingest coordinator", [](KafkaCluster& c) {
-    return c.TransactionCoordinatorOf("polder-node-groningen-ingest");
+    return c.TransactionCoordinatorOf("polder-ingest-groningen-k0");
   });
   in_gn.AddController();
   in_gn.AddAnyNode();

@@ -76,7 +76,7 @@ class NodeE2eTest : public RegistryE2eTest {
         "  ops_address: 127.0.0.1:0\n  drain_timeout: 10s\n",
         "kafka:\n  bootstrap_servers: ",
         bootstrap_.empty() ? broker().bootstrap_servers() : bootstrap_,
-        "\n  keys_topic: _polder.ingest-keys-", peer_,
+        "\n  keys_topic: _polder.ingest-keys-", peer_, "\n  replicas_topic: _polder.replicas-", peer_,
         "\n  internal_replication_factor: ", replication_,
         "\n  feed_quality_interval: 1s\n  delivery_timeout: 5s\n"
         "  transaction_timeout: 20s\n"
@@ -84,6 +84,8 @@ class NodeE2eTest : public RegistryE2eTest {
         replication_, "\n  production_min_insync_replicas: ", min_insync_replicas_,
         "\n"
         "  properties:\n    log_level: \"3\"\n",
+        replicas_yaml_.empty() ? std::string("replicas:\n  internal_address: 127.0.0.1:0\n")
+                               : replicas_yaml_,
         "registry:\n  address: localhost:", registry_->grpc_port(), "\n  refresh_interval: 2s\n",
         "tls:\n  cert_file: ", f.cert_path, "\n  key_file: ", f.key_path,
         "\n  trust_bundle_file: ", f.trust_bundle_path, "\n  crl_dir: ", fed_->crl_dir(), "\n",
@@ -192,6 +194,8 @@ class NodeE2eTest : public RegistryE2eTest {
   tls::TlsFiles gateway_, stranger_;
   std::string token_file_;
   std::string extra_datasets_;  // more entries of the node's `datasets:` list
+  // The node's `replicas:` section; "" for an internal port on 127.0.0.1:0.
+  std::string replicas_yaml_;
   std::string signing_key_file_;
   std::unique_ptr<RegistryProcess> registry_;
 };

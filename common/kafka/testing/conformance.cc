@@ -488,6 +488,35 @@ TEST_P(KafkaGroupConformanceTest, AMemberWithNothingAssignedHasJoined) {
   EXPECT_EQ(a_roles.held().size(), 1u) << "the partition stays where it was (sticky)";
 }
 
+TEST_P(KafkaGroupConformanceTest, AStaticMemberRestartedTakesItsPartitionsBack) {
+  const std::string topic = backend_->CreateTopic("roles", 4);
+  const std::string group = absl::StrCat("polder-test-", topic);
+  GroupJournal journal;
+  Roles a_roles("a", &journal), a2_roles("a2", &journal), b_roles("b", &journal);
+  GroupOptions a_options = Grouping(*backend_, group, topic);
+  a_options.instance_id = "replica-a";
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<GroupMember> a,
+                       backend_->factory().NewGroupMember(a_options, &a_roles));
+  ASSERT_TRUE(Eventually([&] { return a_roles.held().size() == 4; }));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<GroupMember> b,
+                       backend_->factory().NewGroupMember(Grouping(*backend_, group, topic),
+                                                          &b_roles));
+  ASSERT_TRUE(Eventually([&] { return a_roles.held().size() == 2 && b_roles.held().size() == 2; }));
+  const std::set<TopicPartition> a_held = a_roles.held();
+  // a closes (a restart): a static member does not leave, so b does not take its partitions.
+  a.reset();
+  EXPECT_TRUE(a_roles.held().empty()) << "revoked locally on close";
+  absl::SleepFor(absl::Seconds(1));
+  EXPECT_EQ(b_roles.held().size(), 2u) << "a's partitions wait for a (within its session)";
+  // Back under the same instance id: the same partitions, b's untouched.
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<GroupMember> a2,
+                       backend_->factory().NewGroupMember(a_options, &a2_roles));
+  ASSERT_TRUE(Eventually([&] { return a2_roles.held().size() == 2; }));
+  EXPECT_EQ(a2_roles.held(), a_held);
+  EXPECT_EQ(b_roles.held().size(), 2u);
+  ExpectOneHolderAtATime(journal.events());
+}
+
 TEST_P(KafkaGroupConformanceTest, BadOptionsAreRefused) {
   GroupJournal journal;
   Roles roles("a", &journal);

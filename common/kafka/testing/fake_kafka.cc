@@ -114,6 +114,10 @@ class FakeKafka::Impl {
   // `zombies` instead.
   std::map<std::string, std::vector<FakeGroupMember*>> groups ABSL_GUARDED_BY(rebalance_mu);
   std::map<std::string, FakeGroupMember*> zombies ABSL_GUARDED_BY(rebalance_mu);
+  // Static members that closed: their partitions wait for them (group → instance → partitions)
+  // until they return or their session expires (ExpireStaticMember).
+  std::map<std::string, std::map<std::string, std::set<TopicPartition>>> departed
+      ABSL_GUARDED_BY(rebalance_mu);
   int64_t next_member ABSL_GUARDED_BY(rebalance_mu) = 0;
 
   void Rebalance(const std::string& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rebalance_mu);
@@ -772,7 +776,12 @@ class FakeGroupMember : public GroupMember {
       TakeAll(true);
       return;
     }
+    const std::set<TopicPartition> held = Current();
     TakeAll(false);
+    if (!options_.instance_id.empty()) {
+      // A static member does not leave: its partitions wait for it.
+      k_->departed[options_.group_id][options_.instance_id] = held;
+    }
     auto& members = k_->groups[options_.group_id];
     members.erase(std::remove(members.begin(), members.end(), this), members.end());
     k_->Rebalance(options_.group_id);
@@ -859,6 +868,9 @@ void FakeKafka::Impl::Rebalance(const std::string& group) {
       }
     }
   }
+  for (const auto& [instance, held] : departed[group]) {
+    for (const TopicPartition& tp : held) all.erase(tp);  // waiting for their static member
+  }
   const size_t n = all.size(), m = members.size();
   std::vector<std::set<TopicPartition>> current(m), target(m);
   std::set<TopicPartition> taken;
@@ -927,6 +939,12 @@ void FakeKafka::ResumeMember(const std::string& member_id) {
   impl_->Rebalance(m->options().group_id);
 }
 
+void FakeKafka::ExpireStaticMember(const std::string& group_id, const std::string& instance_id) {
+  absl::MutexLock rebalance(&impl_->rebalance_mu);
+  impl_->departed[group_id].erase(instance_id);
+  impl_->Rebalance(group_id);
+}
+
 void FakeKafka::RebalanceGroup(const std::string& group_id) {
   absl::MutexLock rebalance(&impl_->rebalance_mu);
   impl_->Rebalance(group_id);
@@ -947,6 +965,16 @@ absl::StatusOr<std::unique_ptr<GroupMember>> FakeClientFactory::NewGroupMember(
   auto m = std::make_unique<FakeGroupMember>(
       k, options, listener, absl::StrCat(options.client.client_id, "-", ++k->next_member));
   k->groups[options.group_id].push_back(m.get());
+  if (!options.instance_id.empty()) {
+    auto& departed = k->departed[options.group_id];
+    auto it = departed.find(options.instance_id);
+    if (it != departed.end()) {
+      // A static member back under its instance id takes its partitions at once.
+      const std::set<TopicPartition> held = std::move(it->second);
+      departed.erase(it);
+      m->Assign({held.begin(), held.end()});
+    }
+  }
   k->Rebalance(options.group_id);
   return std::unique_ptr<GroupMember>(std::move(m));
 }

@@ -117,6 +117,9 @@ class FakeKafka {
   void PauseMember(const std::string& member_id);
   // The paused member wakes: it is told its partitions were lost, rejoins and is given a share.
   void ResumeMember(const std::string& member_id);
+  // A static member (GroupOptions::instance_id) that closed does not leave: its partitions wait
+  // for it to return. This is its session expiring: the others take them.
+  void ExpireStaticMember(const std::string& group_id, const std::string& instance_id);
   // Rebalances the group again (after its topics gained partitions).
   void RebalanceGroup(const std::string& group_id);
 

@@ -71,6 +71,9 @@ absl::StatusOr<std::unique_ptr<KeyedPublisher>> KeyedPublisher::Start(Options op
   group.group_id = absl::StrCat("polder-", o.city, "-keys");
   group.topics = {o.keys_topic};
   group.client.client_id = absl::StrCat("polder-", o.city, "-", o.replica_id, "-keys");
+  // Static membership: a replica restarted (kill -9, a pod rescheduled under its name) takes its
+  // partitions back at once instead of after its old session expired (ADR 0021).
+  group.instance_id = o.replica_id;
   ASSIGN_OR_RETURN(p->member_, kafka.NewGroupMember(group, p.get()));
   return p;
 }

@@ -255,13 +255,31 @@ TEST_F(KeyedPublisherTest, AReplicaLeavingHandsItsPartitionsOverAndKeysStayAnswe
   for (int k = 0; k < kPartitions; ++k) keys.push_back(KeyIn(k));
   for (const std::string& key : keys) ASSERT_OK(b->Publish(TestBatch(kTopic, key, 2)).status());
   net_.Remove("b:7443");
-  b.reset();  // leaves the group
+  b.reset();  // a static member: its partitions wait for it until its session expires
+  EXPECT_EQ(a->held().size(), static_cast<size_t>(kPartitions) / 2);
+  kafka_.ExpireStaticMember("polder-groningen-keys", "b");
   EXPECT_EQ(a->held().size(), static_cast<size_t>(kPartitions));
   for (const std::string& key : keys) {
     ASSERT_OK_AND_ASSIGN(PublishOutcome r, a->Publish(TestBatch(kTopic, key, 2)));
     EXPECT_TRUE(r.duplicate) << key << ": the new holder read the partition's keys";
   }
   ExpectEachOnce(keys.size() * 2);
+}
+
+TEST_F(KeyedPublisherTest, AReplicaRestartedUnderItsIdTakesItsPartitionsBack) {
+  auto a = Replica("a");
+  auto b = Replica("b");
+  AwaitOwners(*a, {"a", "b"});
+  const std::vector<int32_t> b_held = b->held();
+  net_.Remove("b:7443");
+  b.reset();
+  b = Replica("b");
+  EXPECT_EQ(b->held(), b_held) << "no rebalance: the same partitions";
+  const std::string key = KeyIn(b_held[0]);
+  ASSERT_OK(a->Publish(TestBatch(kTopic, key, 2)).status());
+  ASSERT_OK_AND_ASSIGN(PublishOutcome again, b->Publish(TestBatch(kTopic, key, 2)));
+  EXPECT_TRUE(again.duplicate);
+  ExpectEachOnce(2);
 }
 
 TEST_F(KeyedPublisherTest, KeysOfTheSinglePartitionTopicAnswerRetriesAfterTheUpgrade) {
