@@ -97,6 +97,15 @@ class TransactionalProducer : public Producer {
   virtual absl::Status CommitTransaction(absl::Duration timeout) = 0;
   // Aborts: the transaction's records are never visible to read_committed readers.
   virtual absl::Status AbortTransaction(absl::Duration timeout) = 0;
+  // Looks up `topics`' partitions and leaders now, so the first transaction writing them does
+  // not wait for the client to discover them (librdkafka 2.0.2 holds a record for a topic it has
+  // not seen for up to a second). Optional: a failure only means the first send is slower.
+  virtual absl::Status PrepareTopics(const std::vector<std::string>& topics,
+                                     absl::Duration timeout) {
+    (void)topics;
+    (void)timeout;
+    return absl::OkStatus();
+  }
 };
 
 // Sends one record and waits for its outcome (at most delivery_timeout plus a margin, since the

@@ -413,6 +413,25 @@ absl::Status KafkaTransactionalProducer::InitTransactions(absl::Duration timeout
                  [&](rd_kafka_t* rk) { return rd_kafka_init_transactions(rk, Ms(timeout)); });
 }
 
+absl::Status KafkaTransactionalProducer::PrepareTopics(const std::vector<std::string>& topics,
+                                                       absl::Duration timeout) {
+  return core_->WithHandle([&](rd_kafka_t* rk) -> absl::Status {
+    if (rk == nullptr) return absl::UnavailableError("the producer is being recreated");
+    for (const std::string& topic : topics) {
+      // A metadata request for the topic fills the client's metadata cache; the topic object
+      // the first send creates takes its partitions from there.
+      rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+      if (rkt == nullptr) continue;
+      const rd_kafka_metadata_t* md = nullptr;
+      const rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, Ms(timeout));
+      if (md != nullptr) rd_kafka_metadata_destroy(md);
+      rd_kafka_topic_destroy(rkt);
+      RETURN_IF_ERROR(KafkaStatus(err, absl::StrCat("looking up topic ", topic)));
+    }
+    return absl::OkStatus();
+  });
+}
+
 absl::Status KafkaTransactionalProducer::BeginTransaction() {
   return TxnCall(*core_, "beginning transaction",
                  [](rd_kafka_t* rk) { return rd_kafka_begin_transaction(rk); });

@@ -133,6 +133,8 @@ class KafkaTransactionalProducer : public TransactionalProducer {
   absl::Status BeginTransaction() override;
   absl::Status CommitTransaction(absl::Duration timeout) override;
   absl::Status AbortTransaction(absl::Duration timeout) override;
+  absl::Status PrepareTopics(const std::vector<std::string>& topics,
+                             absl::Duration timeout) override;
 
  private:
   explicit KafkaTransactionalProducer(std::unique_ptr<internal::ProducerCore> core)

@@ -76,8 +76,8 @@ class NodeE2eTest : public RegistryE2eTest {
         "  ops_address: 127.0.0.1:0\n  drain_timeout: 10s\n",
         "kafka:\n  bootstrap_servers: ",
         bootstrap_.empty() ? broker().bootstrap_servers() : bootstrap_,
-        "\n  keys_topic: _polder.ingest-keys-", peer_, "\n  replicas_topic: _polder.replicas-", peer_,
-        "\n  internal_replication_factor: ", replication_,
+        "\n  keys_topic: _polder.ingest-keys-", peer_, "\n  replicas_topic: _polder.replicas-",
+        peer_, "\n  internal_replication_factor: ", replication_,
         "\n  feed_quality_interval: 1s\n  delivery_timeout: 5s\n"
         "  transaction_timeout: 20s\n"
         "  request_timeout: 3s\n  production_replication_factor: ",

@@ -498,9 +498,9 @@ TEST_P(KafkaGroupConformanceTest, AStaticMemberRestartedTakesItsPartitionsBack) 
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<GroupMember> a,
                        backend_->factory().NewGroupMember(a_options, &a_roles));
   ASSERT_TRUE(Eventually([&] { return a_roles.held().size() == 4; }));
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<GroupMember> b,
-                       backend_->factory().NewGroupMember(Grouping(*backend_, group, topic),
-                                                          &b_roles));
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<GroupMember> b,
+      backend_->factory().NewGroupMember(Grouping(*backend_, group, topic), &b_roles));
   ASSERT_TRUE(Eventually([&] { return a_roles.held().size() == 2 && b_roles.held().size() == 2; }));
   const std::set<TopicPartition> a_held = a_roles.held();
   // a closes (a restart): a static member does not leave, so b does not take its partitions.

@@ -280,6 +280,14 @@ absl::Status Publisher::Recover() {
                                    {"through_offset", *through},
                                    {"loaded", loaded}});
   }
+  if (!options_.data_topics.empty() && state_.producer() != nullptr) {
+    std::vector<std::string> topics = options_.data_topics;
+    topics.push_back(options_.keys_topic);
+    if (absl::Status s = state_.producer()->PrepareTopics(topics, options_.publish_timeout);
+        !s.ok()) {
+      log::Warning("looking up the ingest topics", {{"error", std::string(s.message())}});
+    }
+  }
   if (options_.announce) {
     std::vector<kafka::ProducerRecord> claim = options_.announce();
     absl::Status s = state_.Transact([&]() -> absl::Status {

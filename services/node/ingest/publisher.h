@@ -67,6 +67,9 @@ class Publisher {
     // Written in one transaction after each (re)start of the producer, before any batch: the
     // owner's claim on its key partition (ADR 0021 §2). Committed only while not fenced.
     std::function<std::vector<kafka::ProducerRecord>()> announce;
+    // Topics the batches will be written to: looked up when the producer starts, so the first
+    // batch after a (re)start does not wait for the client to discover them.
+    std::vector<std::string> data_topics;
     // Keys of the single-partition topic used before replicas (ADR 0021 §2 upgrade): entries
     // younger than the idempotency window for which `owns_legacy_key` is true are loaded at
     // start. "" (or a missing topic): none.

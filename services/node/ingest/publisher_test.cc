@@ -15,6 +15,7 @@
 #include "common/testing/kafka_fixture.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "services/node/ingest/keyed_publisher.h"
 #include "services/node/ingest/publisher_testing.h"
 
 namespace polder {
@@ -155,6 +156,72 @@ TEST_F(PublisherTest, ConcurrentBatchesShareTransactionsAndCommitExactlyOnce) {
   Publisher::Stats s = publisher->stats();
   EXPECT_LT(s.transactions, kThreads * kBatches) << "concurrent batches share transactions";
   EXPECT_EQ(s.known_keys, kThreads * kBatches);
+}
+
+// Keyed ingest across two replicas on a real broker: partitions split by the group, every key
+// sent to both replicas committed once, the second replica's batches forwarded (in process).
+class InProcessForwarder : public ReplicaForwarder {
+ public:
+  std::map<std::string, KeyedPublisher*> replicas;
+  absl::StatusOr<PublishOutcome> ForwardPublish(const std::string& endpoint, int32_t partition,
+                                                const PublishBatch& batch,
+                                                absl::Duration) override {
+    auto it = replicas.find(endpoint);
+    if (it == replicas.end()) return absl::UnavailableError("no such replica");
+    return it->second->PublishHeld(partition, batch);
+  }
+};
+
+TEST_F(PublisherTest, TwoKeyedReplicasCommitEachKeyOnce) {
+  const std::string keys_v2 = CreateTopic("_polder.ingest-keys.v2", 12);
+  const std::string replicas_topic = CreateTopic("_polder.replicas", 1);
+  InProcessForwarder net;
+  auto start = [&](const std::string& id) {
+    KeyedPublisher::Options o;
+    o.publisher = Options();
+    o.publisher.data_topics = {topic_};
+    o.city = UniqueTopic("gn");
+    o.replica_id = id;
+    o.internal_endpoint = id;
+    o.keys_topic = keys_v2;
+    o.replicas_topic = replicas_topic;
+    o.group.client = ClientOptions();
+    o.group.session_timeout = absl::Seconds(6);
+    o.group.heartbeat_interval = absl::Seconds(1);
+    return o;
+  };
+  KeyedPublisher::Options oa = start("a");
+  ASSERT_OK_AND_ASSIGN(auto a, KeyedPublisher::Start(oa, kafka_, &net));
+  net.replicas["a"] = a.get();
+  ASSERT_TRUE(a->AwaitReady(absl::Seconds(60)));
+  for (int i = 0; i < 40; ++i) ASSERT_OK(a->Publish(Batch(absl::StrCat("solo-", i), 3)).status());
+  KeyedPublisher::Options ob = oa;
+  ob.replica_id = "b";
+  ob.internal_endpoint = "b";
+  ASSERT_OK_AND_ASSIGN(auto b, KeyedPublisher::Start(ob, kafka_, &net));
+  net.replicas["b"] = b.get();
+  const absl::Time until = absl::Now() + absl::Seconds(60);
+  while ((a->held().size() != 6 || b->held().size() != 6) && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_EQ(a->held().size() + b->held().size(), 12u);
+  ASSERT_EQ(b->held().size(), 6u);
+  std::atomic<int> fresh{0};
+  auto send = [&](KeyedPublisher* p) {
+    for (int i = 0; i < 40; ++i) {
+      absl::StatusOr<PublishOutcome> r = p->Publish(Batch(absl::StrCat("pair-", i), 3));
+      ASSERT_OK(r.status());
+      if (!r->duplicate) ++fresh;
+    }
+  };
+  std::thread ta(send, a.get()), tb(send, b.get());
+  ta.join();
+  tb.join();
+  EXPECT_EQ(fresh.load(), 40);
+  std::map<std::string, int> ids = CeIds(80 * 3);
+  EXPECT_EQ(ids.size(), 80u * 3);
+  for (const auto& [id, n] : ids) EXPECT_EQ(n, 1) << id;
+  EXPECT_GT(a->stats().forwarded_ok + b->stats().forwarded_ok, 0);
 }
 
 }  // namespace

@@ -43,10 +43,21 @@ absl::StatusOr<std::unique_ptr<ReplicaDirectory>> ReplicaDirectory::Start(
   kafka::ConsumerOptions co = d->options_.consumer;
   co.read_committed = true;
   ASSIGN_OR_RETURN(d->consumer_, kafka.NewConsumer(co));
-  ASSIGN_OR_RETURN(auto marks,
-                   d->consumer_->QueryWatermarks(d->options_.topic, 0, co.client.request_timeout));
-  d->load_end_ = marks.second;
-  if (d->load_end_ <= marks.first) d->loaded_ = true;
+  // A topic created a moment ago may not be in every broker's metadata yet.
+  absl::StatusOr<std::pair<int64_t, int64_t>> marks;
+  const absl::Time until = absl::Now() + co.client.request_timeout;
+  while (true) {
+    marks = d->consumer_->QueryWatermarks(d->options_.topic, 0, co.client.request_timeout);
+    if (marks.ok() || absl::Now() > until ||
+        (marks.status().code() != absl::StatusCode::kNotFound &&
+         marks.status().code() != absl::StatusCode::kUnavailable)) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  if (!marks.ok()) return marks.status();
+  d->load_end_ = marks->second;
+  if (d->load_end_ <= marks->first) d->loaded_ = true;
   RETURN_IF_ERROR(d->consumer_->Assign({{d->options_.topic, 0, kafka::kOffsetBeginning}}));
   d->thread_ = std::thread([raw = d.get()] { raw->Loop(); });
   return d;

@@ -66,6 +66,7 @@ absl::StatusOr<std::unique_ptr<IngestSubsystem>> IngestSubsystem::Build(
   po.keys_consumer.max_partition_fetch_bytes = limits.consumer_max_partition_fetch_bytes;
   po.idempotency_window = config.idempotency_window;
   po.publish_timeout = config.publish_timeout;
+  for (const DatasetConfig& d : config.datasets) po.data_topics.push_back(config.TopicOf(d));
 
   // The internal port first: the replica's address goes into the directory with its claims.
   const std::string replica_id = ReplicaIdOf(config);
