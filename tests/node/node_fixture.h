@@ -67,10 +67,10 @@ class NodeE2eTest : public RegistryE2eTest {
 
   std::string WriteNodeConfig() {
     const tls::TlsFiles& f = files_[node_identity_];
-    std::string path = absl::StrCat(dir_, "/node-", peer_, ".yaml");
+    std::string path = absl::StrCat(dir_, "/node-", peer_, instance_, ".yaml");
     std::ofstream(path) << absl::StrCat(
         "node:\n  peer_id: ", peer_, "\n  federation: ", tls::kTestFederation,
-        "\n  state_dir: ", dir_, "/state-", peer_,
+        "\n  state_dir: ", dir_, "/state-", peer_, instance_,
         "\n  grpc_address: 127.0.0.1:0\n  http_address: 127.0.0.1:0\n  schema_address: "
         "127.0.0.1:0\n"
         "  ops_address: 127.0.0.1:0\n  drain_timeout: 10s\n",
@@ -79,7 +79,9 @@ class NodeE2eTest : public RegistryE2eTest {
         "\n  keys_topic: _polder.ingest-keys-", peer_, "\n  replicas_topic: _polder.replicas-",
         peer_, "\n  internal_replication_factor: ", replication_,
         "\n  feed_quality_interval: 1s\n  delivery_timeout: 5s\n"
-        "  transaction_timeout: 20s\n"
+        "  transaction_timeout: ",
+        transaction_timeout_,
+        "\n"
         "  request_timeout: 3s\n  production_replication_factor: ",
         replication_, "\n  production_min_insync_replicas: ", min_insync_replicas_,
         "\n"
@@ -109,7 +111,7 @@ class NodeE2eTest : public RegistryE2eTest {
 
   std::unique_ptr<ServiceProcess> StartNode() {
     auto node = std::make_unique<ServiceProcess>(RunfilesPath("services/node/polder-node"),
-                                                 "node-" + peer_, WriteNodeConfig());
+                                                 "node-" + peer_ + instance_, WriteNodeConfig());
     node->Start();
     return node;
   }
@@ -196,6 +198,9 @@ class NodeE2eTest : public RegistryE2eTest {
   std::string extra_datasets_;  // more entries of the node's `datasets:` list
   // The node's `replicas:` section; "" for an internal port on 127.0.0.1:0.
   std::string replicas_yaml_;
+  // Tells replicas of one peer apart: their config file, state folder and process name.
+  std::string instance_;
+  std::string transaction_timeout_ = "20s";
   std::string signing_key_file_;
   std::unique_ptr<RegistryProcess> registry_;
 };

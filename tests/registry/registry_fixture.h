@@ -94,6 +94,8 @@ class ServiceProcess {
   }
 
   void Kill() { Signal(SIGKILL); }
+  // Sends `sig` without waiting (SIGSTOP, SIGCONT).
+  void Send(int sig) { kill(pid_, sig); }
 
   // Environment variables for the next Start (test hooks).
   void SetEnv(const std::string& key, const std::string& value) { env_[key] = value; }

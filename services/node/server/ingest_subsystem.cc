@@ -224,6 +224,18 @@ nlohmann::json IngestSubsystem::TokensStatus() const {
   return tokens;
 }
 
+nlohmann::json IngestSubsystem::ReplicaStatus() const {
+  nlohmann::json owners = nlohmann::json::object();
+  for (const auto& [k, a] : publisher_->owners()) {
+    owners[std::to_string(k)] = {{"replica", a.replica}, {"endpoint", a.endpoint}};
+  }
+  const KeyedPublisher::Stats s = publisher_->stats();
+  return {{"id", publisher_->replica_id()},  {"internal_port", internal_port_},
+          {"ready", publisher_->ready()},    {"key_partitions_held", publisher_->held()},
+          {"key_partition_holders", owners}, {"rebalances", s.rebalances},
+          {"forwarded_ok", s.forwarded_ok},  {"forwarded_failed", s.forwarded_failed}};
+}
+
 void IngestSubsystem::Export(NodeMetrics* metrics) const {
   for (const IngestAuthenticator::TokenState& t : auth_->tokens())
     metrics->SetIngestToken(t.identity, t.valid);

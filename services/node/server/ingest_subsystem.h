@@ -52,6 +52,9 @@ class IngestSubsystem {
   const KeyedPublisher& keyed() const { return *publisher_; }
   int http_port() const { return http_->port(); }
   nlohmann::json TokensStatus() const;
+  // This replica (ADR 0021 §6): its id, internal endpoint, the key partitions it holds and the
+  // holder of every partition as the replica directory shows it.
+  nlohmann::json ReplicaStatus() const;
   void Export(NodeMetrics* metrics) const;
 
  private:

@@ -193,7 +193,8 @@ nlohmann::json NodeServer::StatusPage() const {
            subscriptions_ != nullptr ? subscriptions_->Status() : nlohmann::json::array()},
           {"views", views_ != nullptr ? views_->Status() : nlohmann::json::array()},
           {"feed_quality", FeedQualityStatus()},
-          {"ingest_tokens", ingest_->TokensStatus()}};
+          {"ingest_tokens", ingest_->TokensStatus()},
+          {"replica", ingest_->ReplicaStatus()}};
 }
 
 std::string NodeServer::MetricsText() {

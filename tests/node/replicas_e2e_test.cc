@@ -1,0 +1,304 @@
+// Node replicas (ADR 0021 §2): two replicas of Groningen's node on a three-broker cluster share
+// ingest through the key partitions the group gives each, forwarding over the internal port.
+// The exactly-once checker (tests/kafka/checker.h) counts per failure:
+//   - 1,000 rounds of one key sent concurrently to both replicas, one replica killed (-9) mid-run
+//     and restarted: every acknowledged record exactly once, at most one fresh commit per key;
+//   - the zombie: a replica stopped (SIGSTOP) past its session, ingest going on through the
+//     other, then resumed (SIGCONT): it gives up its partitions as lost, writes nothing, rejoins;
+//   - kill -9 of a replica inside unkeyed transactions: a read_committed reader sees a later
+//     record within 3× the failover bound (15 s), not after the transaction timeout (60 s here).
+#include <signal.h>
+
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "common/kafka/rdkafka_consumer.h"
+#include "tests/kafka/broker_chaos.h"
+#include "tests/kafka/checker.h"
+#include "tests/node/federation_fixture.h"
+#include "tools/kafka/kafka_cluster.h"
+
+namespace polder {
+namespace {
+
+using namespace node_testing;  // NOLINT
+using kafka_testing::KafkaCluster;
+
+constexpr int kRounds = 1000;
+constexpr int kPerRound = 2;
+// The failover bound ADR 0021 §3 sets: session timeout + rebalance + InitTransactions.
+constexpr absl::Duration kFailoverBound = absl::Seconds(15);
+
+std::ostream& Say() {
+  static const absl::Time start = absl::Now();
+  return std::cerr << "[replicas "
+                   << absl::StrFormat("%6.1f", absl::ToDoubleSeconds(absl::Now() - start))
+                   << " s] ";
+}
+
+class ReplicasTest : public FederationFixture {
+ protected:
+  void StartCluster() {
+    auto c = KafkaCluster::StartAll({chaos::FailureClusterOptions("groningen")});
+    ASSERT_OK(c.status());
+    cluster_ = std::move((*c)[0]);
+    replication_ = 3;
+    min_insync_replicas_ = 2;
+    peer_ = "groningen";
+    node_identity_ = "groningen";
+    bootstrap_ = cluster_->bootstrap_servers();
+    transaction_timeout_ = "60s";
+  }
+
+  std::unique_ptr<ServiceProcess> StartReplica(const std::string& id) {
+    instance_ = "-" + id;
+    replicas_yaml_ = absl::StrCat("replicas:\n  id: ", id,
+                                  "\n  internal_address: 127.0.0.1:0\n  session_timeout: 6s\n"
+                                  "  heartbeat_interval: 1s\n");
+    return StartNode();
+  }
+
+  json Status(const ServiceProcess& node) {
+    std::string out;
+    testing::RunCommand(
+        absl::StrCat("curl -sS http://127.0.0.1:", node.port("ops_port"), "/statusz"), &out);
+    json j = json::parse(out, nullptr, false);
+    if (!j.is_object() || !j.contains("replica") || !j["replica"].is_object())
+      return json::object();
+    return j["replica"];
+  }
+  size_t Held(const ServiceProcess& node) {
+    return Status(node).value("key_partitions_held", json::array()).size();
+  }
+
+  template <typename F>
+  static bool Eventually(F f, absl::Duration timeout = absl::Seconds(60)) {
+    for (const absl::Time until = absl::Now() + timeout; absl::Now() < until;) {
+      if (f()) return true;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    return f();
+  }
+
+  // One keyed batch of `n` records; ce_ids "<key>-<i>".
+  static nv1::PublishRequest Batch(const std::string& key, int n) {
+    nv1::PublishRequest req;
+    req.set_dataset(kBikes);
+    req.set_idempotency_key(key);
+    for (int i = 0; i < n; ++i) {
+      auto* r = req.add_records();
+      r->set_json(BikeJson(absl::StrCat("gn-counter-", (i + key.size()) % 9), i));
+      r->set_ce_id(absl::StrCat(key.empty() ? "u" : key, "-", i));
+    }
+    return req;
+  }
+
+  // Publishes `req` (retrying on failure, first to `first` then alternating with `other`) until
+  // acknowledged or `timeout`; the response, or nullopt.
+  std::optional<nv1::PublishResponse> PublishRetrying(const nv1::PublishRequest& req,
+                                                      std::atomic<int>* first,
+                                                      std::atomic<int>* other,
+                                                      absl::Duration timeout, int* failures) {
+    const absl::Time until = absl::Now() + timeout;
+    for (int attempt = 0; absl::Now() < until; ++attempt) {
+      const int port = (attempt / 2) % 2 == 0 ? first->load() : other->load();
+      auto stub = Ingest(port);
+      grpc::ClientContext ctx;
+      ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+      nv1::PublishResponse resp;
+      const absl::Time sent = absl::Now();
+      const grpc::Status st = stub->Publish(&ctx, req, &resp);
+      if (st.ok()) return resp;
+      ++*failures;
+      if (*failures <= 20 || *failures % 50 == 0) {
+        Say() << req.idempotency_key() << " to port " << port << " failed after "
+              << absl::FormatDuration(absl::Now() - sent) << ": " << st.error_code() << " "
+              << st.error_message() << "\n";
+      }
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+    return std::nullopt;
+  }
+
+  // ce_id → how often it is in the bike counts topic on the cluster (read_committed).
+  std::map<std::string, int> InCluster(size_t expected) {
+    std::map<std::string, int> out;
+    for (const auto& [p, ids] : CeIds(cluster_->bootstrap_servers(), expected)) {
+      for (const std::string& id : ids) ++out[id];
+    }
+    return out;
+  }
+
+  std::unique_ptr<KafkaCluster> cluster_;
+};
+
+TEST_F(ReplicasTest, KeysOnceAcrossReplicasThroughAKillAZombieAndAnUnkeyedKill) {
+  Say() << "starting Groningen's three-broker cluster\n";
+  StartCluster();
+  ASSERT_FALSE(HasFatalFailure());
+  auto r0 = StartReplica("r0");
+  auto r1 = StartReplica("r1");
+  ASSERT_TRUE(Eventually([&] { return Held(*r0) + Held(*r1) == 12 && Held(*r1) > 0; }))
+      << Status(*r0).dump() << Status(*r1).dump();
+  Say() << "two replicas: r0 holds " << Held(*r0) << " key partitions, r1 " << Held(*r1) << "\n";
+  std::atomic<int> p0{r0->grpc_port()}, p1{r1->grpc_port()};
+
+  // 1. One key per round, sent to both replicas at once; r1 killed at round 300, back at 600.
+  checker::Checker once;
+  std::atomic<int> progress{0};
+  std::vector<std::atomic<int>> fresh(kRounds);
+  std::atomic<int> failures{0};
+  // Both senders send the same bytes per round (a key's retry with other content is refused).
+  std::vector<nv1::PublishRequest> rounds;
+  for (int round = 0; round < kRounds; ++round) {
+    rounds.push_back(Batch(absl::StrCat("round-", round), kPerRound));
+  }
+  auto sender = [&](std::atomic<int>* mine, std::atomic<int>* other) {
+    int fails = 0;
+    for (int round = 0; round < kRounds; ++round) {
+      const nv1::PublishRequest& req = rounds[round];
+      auto resp = PublishRetrying(req, mine, other, absl::Minutes(2), &fails);
+      ASSERT_TRUE(resp.has_value()) << "round " << round << " never acknowledged";
+      if (!resp->duplicate()) ++fresh[round];
+      if (mine == &p0) progress = round;
+    }
+    failures += fails;
+  };
+  std::thread t0(sender, &p0, &p1), t1(sender, &p1, &p0);
+  ASSERT_TRUE(Eventually([&] { return progress.load() >= 300; }, absl::Minutes(3)));
+  const absl::Time killed = absl::Now();
+  r1->Kill();
+  Say() << "r1 killed at round " << progress.load() << "\n";
+  ASSERT_TRUE(Eventually([&] { return Held(*r0) == 12; }, 3 * kFailoverBound))
+      << Status(*r0).dump();
+  Say() << "r0 holds every key partition " << absl::FormatDuration(absl::Now() - killed)
+        << " after the kill\n";
+  ASSERT_TRUE(Eventually([&] { return progress.load() >= 600; }, absl::Minutes(3)));
+  r1 = StartReplica("r1");
+  p1 = r1->grpc_port();
+  Say() << "r1 restarted at round " << progress.load() << "\n";
+  t0.join();
+  t1.join();
+  int fresh_twice = 0;
+  for (int round = 0; round < kRounds; ++round) fresh_twice += fresh[round] > 1 ? 1 : 0;
+  EXPECT_EQ(fresh_twice, 0) << "a key committed fresh twice";
+  for (int round = 0; round < kRounds; ++round) {
+    for (int i = 0; i < kPerRound; ++i) {
+      const std::string id = absl::StrCat("round-", round, "-", i);
+      once.Acknowledged(id, id);  // each record its own key: order is not what this checks
+    }
+  }
+  std::map<std::string, int> in_topic = InCluster(kRounds * kPerRound);
+  for (const auto& [id, n] : in_topic) {
+    for (int k = 0; k < n; ++k) once.Read(0, id, id);
+  }
+  const checker::CheckerReport report = once.Report();
+  Say() << "1,000 rounds of one key to two replicas, r1 killed and restarted: " << report.Summary()
+        << "; client retries " << failures.load() << "\n";
+  EXPECT_TRUE(report.ok()) << report.Summary();
+  ASSERT_TRUE(Eventually([&] { return Held(*r1) > 0 && Held(*r0) + Held(*r1) == 12; }));
+
+  // 2. The zombie: r1 stopped past its session while r0 keeps ingesting, then resumed.
+  checker::Checker zombie;
+  std::atomic<bool> stop{false};
+  std::atomic<int> zombie_acked{0};
+  std::thread writer([&] {
+    int fails = 0;
+    for (int b = 0; !stop; ++b) {
+      const std::string key = absl::StrCat("zombie-", b);
+      const nv1::PublishRequest req = Batch(key, 3);  // retried with the same bytes
+      auto resp = PublishRetrying(req, &p0, &p0, absl::Minutes(1), &fails);
+      if (!resp.has_value()) break;
+      for (int i = 0; i < 3; ++i) {
+        const std::string id = absl::StrCat(key, "-", i);
+        zombie.Acknowledged(id, id);
+      }
+      ++zombie_acked;
+    }
+  });
+  r1->Send(SIGSTOP);
+  const absl::Time stopped = absl::Now();
+  ASSERT_TRUE(Eventually([&] { return Held(*r0) == 12; }, 3 * kFailoverBound));
+  Say() << "r1 stopped: r0 took every key partition after "
+        << absl::FormatDuration(absl::Now() - stopped) << "\n";
+  const int before = zombie_acked.load();
+  ASSERT_TRUE(Eventually([&] { return zombie_acked.load() >= before + 20; }));
+  r1->Send(SIGCONT);
+  ASSERT_TRUE(Eventually([&] { return Held(*r1) > 0 && Held(*r0) + Held(*r1) == 12; }))
+      << Status(*r1).dump();
+  stop = true;
+  writer.join();
+  EXPECT_THAT(r1->Log(), ::testing::HasSubstr("\"lost\":true"))
+      << "the resumed replica gave up its partitions as lost";
+  const std::map<std::string, int> zombie_read =
+      InCluster(kRounds * kPerRound + zombie_acked.load() * 3);
+  for (const auto& [id, n] : zombie_read) {
+    if (!absl::StartsWith(id, "zombie-")) continue;
+    for (int k = 0; k < n; ++k) zombie.Read(0, id, id);
+  }
+  const checker::CheckerReport zr = zombie.Report();
+  Say() << "zombie (SIGSTOP past the session, SIGCONT): " << zr.Summary() << "\n";
+  EXPECT_TRUE(zr.ok()) << zr.Summary();
+
+  // 3. kill -9 of r1 inside unkeyed transactions: the open ones are aborted by the next holder
+  // of r1's partitions, so a reader sees later records within the failover bound.
+  // Four writers at once keep r1's transactions (one per key partition it holds) open nearly
+  // all the time.
+  std::atomic<bool> unkeyed_stop{false};
+  std::atomic<int> unkeyed_acked{0};
+  std::vector<std::thread> unkeyed;
+  for (int w = 0; w < 4; ++w) {
+    unkeyed.emplace_back([&, w] {
+      auto stub = Ingest(p1.load());
+      for (int b = 0; !unkeyed_stop; ++b) {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+        nv1::PublishResponse resp;
+        nv1::PublishRequest req = Batch("", 200);
+        for (auto& r : *req.mutable_records()) {
+          r.set_ce_id(absl::StrCat("unkeyed-", w, "-", b, "-", r.ce_id()));
+        }
+        if (stub->Publish(&ctx, req, &resp).ok()) ++unkeyed_acked;
+      }
+    });
+  }
+  ASSERT_TRUE(Eventually([&] { return unkeyed_acked.load() >= 20; }));
+  r1->Kill();
+  const absl::Time unkeyed_kill = absl::Now();
+  unkeyed_stop = true;
+  for (std::thread& t : unkeyed) t.join();
+  Say() << "r1 killed after " << unkeyed_acked.load() << " unkeyed batches\n";
+  int probe_fails = 0;
+  nv1::PublishRequest probe = Batch("", 3);
+  for (auto& r : *probe.mutable_records()) r.set_ce_id(absl::StrCat("probe-", r.ce_id()));
+  ASSERT_TRUE(PublishRetrying(probe, &p0, &p0, absl::Minutes(1), &probe_fails).has_value());
+  bool seen = false;
+  absl::Duration visible_after;
+  kafka::ConsumerOptions co;
+  co.client = ClientOptions();
+  co.client.bootstrap_servers = cluster_->bootstrap_servers();
+  auto consumer = kafka::KafkaConsumer::Create(co);
+  ASSERT_OK(consumer.status());
+  std::vector<kafka::TopicPartitionOffset> all;
+  for (int p = 0; p < 3; ++p) all.push_back({Topic(), p, kafka::kOffsetBeginning});
+  ASSERT_OK((*consumer)->Assign(all));
+  while (!seen && absl::Now() < unkeyed_kill + 3 * kFailoverBound + absl::Seconds(30)) {
+    auto batch = (*consumer)->Poll(absl::Milliseconds(200), 10000);
+    ASSERT_OK(batch.status());
+    for (const auto& r : *batch) {
+      for (const auto& h : r.headers) {
+        if (h.key == "ce_id" && absl::StartsWith(h.value, "probe-")) seen = true;
+      }
+    }
+    if (seen) visible_after = absl::Now() - unkeyed_kill;
+  }
+  ASSERT_TRUE(seen) << "the probe never became visible to a read_committed reader";
+  Say() << "kill -9 inside unkeyed transactions: a later record visible "
+        << absl::FormatDuration(visible_after) << " after the kill (bound "
+        << absl::FormatDuration(3 * kFailoverBound) << ", transaction timeout 60s)\n";
+  EXPECT_LE(visible_after, 3 * kFailoverBound);
+}
+
+}  // namespace
+}  // namespace polder
