@@ -80,6 +80,12 @@ absl::StatusOr<std::unique_ptr<KeyedPublisher>> KeyedPublisher::Start(Options op
 
 KeyedPublisher::~KeyedPublisher() {
   Drain();
+  std::vector<std::thread> retiring;
+  {
+    absl::MutexLock lock(&mu_);
+    retiring.swap(retiring_);
+  }
+  for (std::thread& t : retiring) t.join();
   directory_.reset();
 }
 
@@ -333,7 +339,22 @@ void KeyedPublisher::Revoked(const std::vector<kafka::TopicPartition>& partition
       held_.erase(it);
     }
   }
-  // What each queued is committed (or, when lost, refused as fenced) before the partition goes.
+  if (lost) {
+    // The partitions may be held elsewhere already (the session expired): whatever these
+    // publishers still commit is fenced by the new holder. They stop on their own thread, so the
+    // member rejoins now instead of after their last commit attempts time out.
+    for (const auto& pub : stopping) pub->Drain();
+    absl::MutexLock lock(&mu_);
+    retiring_.emplace_back([this, stopping] {
+      for (const auto& pub : stopping) pub->Stop();
+      absl::MutexLock retired(&mu_);
+      for (const auto& pub : stopping) Add(&retired_, pub->stats());
+    });
+    log::Info("key partitions lost",
+              {{"partitions", stopping.size()}, {"replica", options_.replica_id}});
+    return;
+  }
+  // What each queued is committed before the partition goes.
   for (const auto& pub : stopping) pub->Stop();
   absl::MutexLock lock(&mu_);
   for (const auto& pub : stopping) Add(&retired_, pub->stats());

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -135,6 +136,8 @@ class KeyedPublisher : public kafka::GroupListener {
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   uint32_t next_unkeyed_ ABSL_GUARDED_BY(mu_) = 0;
   Publisher::Stats retired_ ABSL_GUARDED_BY(mu_);  // of publishers no longer held
+  // Publishers of lost partitions, stopping in the background (joined by the destructor).
+  std::vector<std::thread> retiring_ ABSL_GUARDED_BY(mu_);
   std::atomic<int64_t> assignments_done_{0};
   std::atomic<int64_t> forwarded_ok_{0};
   std::atomic<int64_t> forwarded_failed_{0};
