@@ -115,6 +115,12 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
   }
   replicas.Check(c.internal_advertise.empty() || ValidAddress(c.internal_advertise),
                  "internal_advertise", "must be host:port");
+  if (c.development_mode) {
+    replicas.Check(c.internal_advertise.empty() || Loopback(c.internal_advertise),
+                   "internal_advertise",
+                   "development_mode forwards in plaintext, only on loopback (127.0.0.1, "
+                   "localhost, ::1)");
+  }
   replicas.Check(c.replica_session_timeout >= absl::Seconds(6) &&
                      c.replica_session_timeout <= absl::Seconds(10),
                  "session_timeout",

@@ -131,6 +131,24 @@ TEST(NodeConfigTest, ErrorsNameTheKey) {
                HasSubstr("reaches the registry only on loopback")));
 }
 
+TEST(NodeConfigTest, DevelopmentModeKeepsTheInternalPortOnLoopback) {
+  const std::string dev =
+      Replace(Replace(kValid, "  state_dir: /var/lib/polder",
+                      "  state_dir: /var/lib/polder\n  development_mode: true\n"
+                      "  grpc_address: 127.0.0.1:0\n  http_address: 127.0.0.1:0\n"
+                      "  schema_address: 127.0.0.1:0"),
+              "registry.nl-smartcity.example:7443", "127.0.0.1:7443");
+  ASSERT_OK_AND_ASSIGN(NodeConfig c, ParseNodeConfig(dev, "n.yaml"));
+  EXPECT_EQ(c.internal_address, "127.0.0.1:0") << "the development default";
+  EXPECT_THAT(ParseNodeConfig(dev + "replicas:\n  internal_address: 0.0.0.0:7444\n", "n.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("replicas.internal_address")));
+  EXPECT_THAT(
+      ParseNodeConfig(dev + "replicas:\n  internal_advertise: node-1.example:7444\n", "n.yaml"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("replicas.internal_advertise")));
+  ASSERT_OK_AND_ASSIGN(c, ParseNodeConfig(kValid, "n.yaml"));
+  EXPECT_EQ(c.internal_address, "0.0.0.0:7444") << "TLS outside development mode";
+}
+
 TEST(NodeConfigTest, TransactionSpacingIsBounded) {
   const std::string kafka = "  bootstrap_servers: kafka-0:9093\n";
   ASSERT_OK_AND_ASSIGN(

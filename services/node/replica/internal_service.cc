@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/server/host_port.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
 #include "grpcpp/client_context.h"
@@ -97,7 +98,13 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> GrpcReplicaForwarder::ChannelTo(
   if (it != channels_.end()) return it->second;
   std::shared_ptr<grpc::ChannelCredentials> creds;
   if (options_.development_mode) {
-    creds = grpc::InsecureChannelCredentials();
+    // The endpoint comes from the replica directory in Kafka: plaintext only to this machine.
+    absl::StatusOr<server::HostPort> hp = server::ParseHostPort(endpoint);
+    if (!hp.ok() || !server::IsLoopbackHost(hp->host)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("development mode forwards only to loopback replicas; refusing ", endpoint));
+    }
+    creds = grpc::InsecureChannelCredentials();  // loopback development mode only
   } else {
     ASSIGN_OR_RETURN(creds, tls::MakeChannelCredentials(options_.files, options_.checker,
                                                         options_.self_peer_id));

@@ -75,7 +75,8 @@ absl::StatusOr<std::unique_ptr<IngestSubsystem>> IngestSubsystem::Build(
       std::make_unique<ReplicaService>(config.development_mode ? "" : config.peer_id);
   std::shared_ptr<grpc::ServerCredentials> internal_creds;
   if (config.development_mode) {
-    internal_creds = grpc::InsecureServerCredentials();
+    // The configuration refuses a non-loopback internal_address in development mode.
+    internal_creds = grpc::InsecureServerCredentials();  // loopback development mode only
   } else {
     // Only this node's own peer id (another replica) is admitted, before a request is parsed.
     ASSIGN_OR_RETURN(internal_creds, tls::MakeServerCredentials(files, trust.federation_checker,
