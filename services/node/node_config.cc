@@ -63,6 +63,7 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
       .Optional("keys_partitions", &c.keys_partitions)
       .Optional("legacy_keys_topic", &c.legacy_keys_topic)
       .Optional("replicas_topic", &c.replicas_topic)
+      .Optional("roles_topic", &c.roles_topic)
       .Optional("feed_quality_topic", &c.feed_quality_topic)
       .Optional("feed_quality_interval", &c.feed_quality_interval)
       .Optional("internal_replication_factor", &c.internal_replication_factor)
@@ -95,6 +96,8 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
               "must be between 1 and 1000 (at least the largest number of replicas planned)");
   kafka.Check(c.legacy_keys_topic != c.keys_topic, "legacy_keys_topic",
               "must differ from keys_topic");
+  kafka.Check(c.roles_topic != c.keys_topic && c.roles_topic != c.replicas_topic, "roles_topic",
+              "must differ from keys_topic and replicas_topic");
   if (c.transactional_id.empty() && !c.peer_id.empty())
     c.transactional_id = absl::StrCat("polder-node-", c.peer_id, "-ingest");
 

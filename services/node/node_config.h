@@ -123,6 +123,11 @@ struct NodeConfig {
   std::string legacy_keys_topic = "_polder.ingest-keys";
   // Who holds which key partition, and each replica's internal endpoint (compacted).
   std::string replicas_topic = "_polder.replicas";
+  // Single-writer roles (subscriptions, view sets, the audit index; ADR 0021 §3): a role is
+  // partition murmur2(name) % kRolesPartitions of this topic, held through the group
+  // polder-<peer>-roles. It carries no records.
+  std::string roles_topic = "_polder.roles";
+  static constexpr int32_t kRolesPartitions = 64;
   // Feed quality of this node's datasets and of the datasets it mirrors (ADR 0018 §6),
   // compacted, key <provider>/<dataset>.
   std::string feed_quality_topic = "_polder.feed-quality";

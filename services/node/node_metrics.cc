@@ -171,6 +171,24 @@ NodeMetrics::NodeMetrics()
            .Help("Times a shared tail's consumer failed (its streams caught up)")
            .Register(*registry_)
            .Add({});
+  replica_roles_ = &BuildGauge()
+                        .Name("polder_replica_roles")
+                        .Help(
+                            "Roles this replica holds now, by kind (key partitions, "
+                            "subscriptions, view sets, the audit index)")
+                        .Register(*registry_);
+  replica_rebalances_ = &BuildCounter()
+                             .Name("polder_replica_rebalances_total")
+                             .Help("Completed rebalances of this replica's groups (keys, roles)")
+                             .Register(*registry_);
+  replica_forwarded_ = &BuildCounter()
+                            .Name("polder_replica_forwarded_total")
+                            .Help("Calls forwarded to another replica, by call and outcome")
+                            .Register(*registry_);
+  replica_fenced_ = &BuildCounter()
+                         .Name("polder_replica_fenced_total")
+                         .Help("Roles whose writer was fenced by another replica, by kind")
+                         .Register(*registry_);
   view_up_ = &BuildGauge()
                   .Name("polder_view_up")
                   .Help("1 while the dataset's view job runs (0: starting again, see /statusz)")
@@ -292,7 +310,7 @@ void NodeMetrics::SetSubscription(const std::string& provider, const std::string
   const prometheus::Labels labels = {{"provider", provider}, {"dataset", dataset}};
   subscription_up_->Add(labels).Set(s.state == "streaming" ? 1 : 0);
   for (const char* state : {"starting", "streaming", "reconnecting", "refused", "no-credentials",
-                            "fenced", "stopped"}) {
+                            "fenced", "stopped", "elsewhere"}) {
     subscription_state_->Add({{"provider", provider}, {"dataset", dataset}, {"state", state}})
         .Set(s.state == state ? 1 : 0);
   }
@@ -355,6 +373,20 @@ std::string NodeMetrics::Serialize() const {
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, registry_->Collect());
   return out.str();
+}
+
+void NodeMetrics::SetReplica(const ReplicaStats& s) {
+  for (const auto& [kind, n] : s.roles) replica_roles_->Add({{"kind", kind}}).Set(n);
+  for (const auto& [group, n] : s.rebalances) {
+    server::AdvanceCounter(replica_rebalances_->Add({{"group", group}}), n);
+  }
+  for (const auto& [key, n] : s.forwarded) {
+    server::AdvanceCounter(replica_forwarded_->Add({{"call", key.first}, {"outcome", key.second}}),
+                           n);
+  }
+  for (const auto& [kind, n] : s.fenced) {
+    server::AdvanceCounter(replica_fenced_->Add({{"kind", kind}}), n);
+  }
 }
 
 void NodeMetrics::SetViewSet(const std::string& dataset, const ViewSetStats& s) {

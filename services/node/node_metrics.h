@@ -105,6 +105,17 @@ class NodeMetrics {
     int64_t gate_violations = 0;
   };
   void SetViewSet(const std::string& dataset, const ViewSetStats& s);
+  // This replica (ADR 0021 §6): roles held now per kind ("key-partition", "subscription",
+  // "views", "audit-index"), rebalances per group ("keys", "roles"), forwarded calls per call and
+  // outcome, and roles whose writer was fenced per kind. Totals since start, set before each
+  // scrape.
+  struct ReplicaStats {
+    std::map<std::string, int64_t> roles;
+    std::map<std::string, int64_t> rebalances;
+    std::map<std::pair<std::string, std::string>, int64_t> forwarded;
+    std::map<std::string, int64_t> fenced;
+  };
+  void SetReplica(const ReplicaStats& s);
   // When something this node depends on expires: kind certificate, directory or contract.
   void SetExpiry(const std::string& kind, const std::string& name, absl::Time at);
   // An HTTP listener's connections (ingest, schema, ops): held now, and since start accepted,
@@ -157,6 +168,10 @@ class NodeMetrics {
   prometheus::Counter* fanout_tail_failures_;
   prometheus::Counter* receipts_received_;
   prometheus::Family<prometheus::Gauge>* view_up_;
+  prometheus::Family<prometheus::Gauge>* replica_roles_;
+  prometheus::Family<prometheus::Counter>* replica_rebalances_;
+  prometheus::Family<prometheus::Counter>* replica_forwarded_;
+  prometheus::Family<prometheus::Counter>* replica_fenced_;
   prometheus::Family<prometheus::Counter>* view_records_;
   prometheus::Family<prometheus::Counter>* view_late_;
   prometheus::Family<prometheus::Counter>* view_rejected_;

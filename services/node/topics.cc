@@ -64,6 +64,18 @@ absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& 
       c.internal_replication_factor,
       {{"cleanup.policy", "compact"}, {"max.message.bytes", std::to_string(max_message_bytes)}}};
   wanted.push_back(std::move(replicas));
+  // Roles (ADR 0021 §3): only its partitions matter (the group assigns them); nothing is
+  // written, so a short retention keeps it empty.
+  Wanted roles;
+  roles.dataset = false;
+  roles.spec = {c.roles_topic,
+                NodeConfig::kRolesPartitions,
+                c.internal_replication_factor,
+                {{"cleanup.policy", "delete"},
+                 {"retention.ms", "3600000"},
+                 {"max.message.bytes", std::to_string(max_message_bytes)}}};
+  roles.exact_partitions = true;
+  wanted.push_back(std::move(roles));
   // Feed quality (ADR 0018 §6): the latest per provider and dataset.
   Wanted feed_quality;
   feed_quality.dataset = false;
@@ -189,6 +201,12 @@ absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& 
           ": the key partitions are fixed once created (a key's partition, and so its holder, "
           "follows from the count); set kafka.keys_partitions to ",
           d->partitions));
+    } else if (name == c.roles_topic && d->partitions != w.spec.partitions) {
+      report.errors.push_back(absl::StrCat(
+          "topic ", name, " has ", d->partitions, " partitions; the roles topic has ",
+          w.spec.partitions,
+          " (a role's partition, and so which replica holds it, follows from the count): "
+          "delete it while every replica is stopped, or name another kafka.roles_topic"));
     } else if (w.exact_partitions && d->partitions != w.spec.partitions) {
       report.errors.push_back(absl::StrCat("mirror topic ", name, " has ", d->partitions,
                                            " partitions; the source has ", w.spec.partitions,

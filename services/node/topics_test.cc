@@ -25,6 +25,7 @@ class TopicsTest : public testing::KafkaBrokerTest {
     c.keys_topic = absl::StrCat("_polder.ingest-keys-", peer);
     c.feed_quality_topic = absl::StrCat("_polder.feed-quality-", peer);
     c.replicas_topic = absl::StrCat("_polder.replicas-", peer);
+    c.roles_topic = absl::StrCat("_polder.roles-", peer);
     c.internal_replication_factor = 1;
     c.production_replication_factor = 3;
     c.production_min_insync_replicas = 2;
@@ -49,7 +50,7 @@ TEST_F(TopicsTest, CreatesMissingTopicsAsConfigured) {
   EXPECT_THAT(report.created, ::testing::UnorderedElementsAre(
                                   "create.mobility.bike-counts", "create.parking.occupancy",
                                   "_polder.ingest-keys-create", "_polder.feed-quality-create",
-                                  "_polder.replicas-create"));
+                                  "_polder.replicas-create", "_polder.roles-create"));
   EXPECT_TRUE(report.errors.empty()) << report.errors[0];
   EXPECT_THAT(report.warnings,
               Contains(HasSubstr("replication factor 1, below the production value 3")));
@@ -65,6 +66,9 @@ TEST_F(TopicsTest, CreatesMissingTopicsAsConfigured) {
                        admin->DescribeTopic("_polder.replicas-create", absl::Seconds(10)));
   EXPECT_EQ(replicas.partitions, 1);
   EXPECT_EQ(replicas.configs["cleanup.policy"].value, "compact");
+  ASSERT_OK_AND_ASSIGN(kafka::TopicDescription roles,
+                       admin->DescribeTopic("_polder.roles-create", absl::Seconds(10)));
+  EXPECT_EQ(roles.partitions, NodeConfig::kRolesPartitions);
   // A second start finds them and creates nothing.
   ASSERT_OK_AND_ASSIGN(TopicReport again, EnsureTopics(*admin, c, absl::Seconds(10)));
   EXPECT_TRUE(again.created.empty());
@@ -101,6 +105,15 @@ TEST_F(TopicsTest, AKeysTopicWithAnotherPartitionCountIsRefused) {
   c.keys_partitions = 6;
   ASSERT_OK_AND_ASSIGN(TopicReport again, EnsureTopics(*admin, c, absl::Seconds(10)));
   for (const std::string& e : again.errors) EXPECT_THAT(e, Not(HasSubstr("keys_partitions")));
+}
+
+TEST_F(TopicsTest, ARolesTopicWithAnotherPartitionCountIsRefused) {
+  NodeConfig c = Config("roles");
+  ASSERT_OK_AND_ASSIGN(auto admin, kafka::KafkaAdmin::Create(ClientOptions()));
+  ASSERT_OK(admin->CreateTopic({"_polder.roles-roles", 8, 1, {}}, absl::Seconds(10)));
+  ASSERT_OK_AND_ASSIGN(TopicReport report, EnsureTopics(*admin, c, absl::Seconds(10)));
+  EXPECT_THAT(report.errors, Contains(HasSubstr("_polder.roles-roles has 8 partitions; the roles "
+                                                "topic has 64")));
 }
 
 TEST_F(TopicsTest, FederationAddsMirrorCursorAndAuditTopicsAndRefusesAPartitionMismatch) {

@@ -227,7 +227,7 @@ void AuditLog::WriteMark() {
   int64_t mark;
   {
     absl::MutexLock lock(&mu_);
-    if (indexed_to_ <= last_mark_ && unmarked_.empty()) return;
+    if ((indexed_to_ <= last_mark_ || !mark_writer_) && unmarked_.empty()) return;
     for (const std::string& k : written_) unmarked_.erase(k);
     written_.clear();
     records.swap(unmarked_);
@@ -241,6 +241,11 @@ void AuditLog::WriteMark() {
                     });
   }
   absl::Status flushed = producer_->Flush(absl::Seconds(10));
+  if (flushed.ok() && failed->load() == 0 && !mark_writer_) {
+    absl::MutexLock lock(&mu_);
+    stats_.index_records_written += static_cast<int64_t>(records.size());
+    return;
+  }
   if (flushed.ok() && failed->load() == 0) {
     if (kafka::SendAndWait(*producer_,
                            ToProducerRecord(options_.index_topic, audit::ThroughRecord(mark)))

@@ -16,6 +16,7 @@
 #ifndef POLDER_SERVICES_NODE_FEDERATION_AUDIT_LOG_H_
 #define POLDER_SERVICES_NODE_FEDERATION_AUDIT_LOG_H_
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <set>
@@ -83,6 +84,12 @@ class AuditLog {
   absl::StatusOr<StreamHead> Head(const std::string& stream_id, absl::Duration timeout,
                                   const std::string& reader = "");
 
+  // Whether this replica writes the `through` marks (the audit-index role, ADR 0021 §3). Every
+  // replica tails the audit topic and writes the index records it found that nobody had
+  // written (each is valid on its own; the compacted topic keeps one per key); only the holder
+  // of the role writes marks, so readers start from one writer's marks. Default: true.
+  void SetMarkWriter(bool writer) { mark_writer_ = writer; }
+
   // What the index reader has done (for tests and /statusz).
   struct IndexStats {
     bool loaded = false;
@@ -143,6 +150,7 @@ class AuditLog {
   // (and acknowledged) by Record/EndStream meanwhile are left out.
   std::map<std::string, audit::IndexRecord> unmarked_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> written_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> mark_writer_{true};
   std::thread indexer_;
 };
 

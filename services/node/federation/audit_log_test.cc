@@ -174,6 +174,50 @@ TEST_F(AuditLogTest, RestartLoadsThePersistedIndexAndTailsOnlyFromItsLastMark) {
   })) << "the index reader writes the stream record the dead writer did not";
 }
 
+// Replicas (ADR 0021 §3): every replica tails the audit topic and repairs missing index records,
+// but only the holder of the audit-index role writes `through` marks.
+TEST_F(AuditLogTest, OnlyTheMarkWriterWritesMarksWhileEveryReplicaRepairsTheIndex) {
+  const std::string topic = CreateTopic("_polder.audit", 1);
+  const std::string index = CreateTopic("_polder.audit-index", 1, {{"cleanup.policy", "compact"}});
+  kafka::ProducerOptions p;
+  p.client = ClientOptions();
+  kafka::ConsumerOptions c;
+  c.client = ClientOptions();
+  AuditLog::Options o;
+  o.topic = topic;
+  o.index_topic = index;
+  o.mark_interval = absl::Milliseconds(200);
+  ASSERT_OK_AND_ASSIGN(auto writer, AuditLog::Create(kafka_, p, c, o));
+  ASSERT_OK_AND_ASSIGN(auto other, AuditLog::Create(kafka_, p, c, o));
+  other->SetMarkWriter(false);
+  // An entry whose index record nobody wrote (its writer died): both find it by tailing.
+  ASSERT_OK_AND_ASSIGN(auto raw, kafka::IdempotentProducer::Create(p));
+  audit::AuditChain chain("stream-r");
+  ASSERT_OK_AND_ASSIGN(audit::AuditLink link, chain.Append(Entry("stream-r", 0)));
+  kafka::ProducerRecord r;
+  r.topic = topic;
+  r.partition = 0;
+  r.key = audit::AuditRecordKey("stream-r", 1);
+  r.value = audit::EncodeAuditRecord(link);
+  ASSERT_OK(kafka::SendAndWait(*raw, std::move(r)).status());
+  ASSERT_TRUE(Eventually([&] {
+    return writer->index_stats().marks_written >= 1 &&
+           other->index_stats().index_records_written >= 1;
+  })) << "writer marks "
+      << writer->index_stats().marks_written << ", other's repairs "
+      << other->index_stats().index_records_written;
+  EXPECT_EQ(other->index_stats().marks_written, 0);
+  // Handing the role over: the other replica writes marks from now on.
+  writer->SetMarkWriter(false);
+  other->SetMarkWriter(true);
+  audit::AuditChain more("stream-s");
+  ASSERT_OK(other->Record(more, Entry("stream-s", 0)).status());
+  ASSERT_TRUE(Eventually([&] { return other->index_stats().marks_written >= 1; }));
+  const int64_t writer_marks = writer->index_stats().marks_written;  // none in flight now
+  absl::SleepFor(absl::Milliseconds(600));                           // three mark intervals
+  EXPECT_EQ(writer->index_stats().marks_written, writer_marks);
+}
+
 }  // namespace
 }  // namespace node
 }  // namespace polder

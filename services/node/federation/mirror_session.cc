@@ -31,6 +31,8 @@ absl::string_view SubscriptionStatusName(SubscriptionStatus status) {
       return "fenced";
     case SubscriptionStatus::kStopped:
       return "stopped";
+    case SubscriptionStatus::kElsewhere:
+      return "elsewhere";
   }
   return "starting";
 }

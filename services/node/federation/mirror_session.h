@@ -50,10 +50,12 @@ enum class SubscriptionStatus {
   kReconnecting,
   kRefused,        // the provider refused (contract, gap, partitions): retried slowly
   kNoCredentials,  // this node's certificate, key or bundle cannot be used: not dialled
-  kFenced,         // another instance mirrors this subscription: stopped for good
+  kFenced,         // another replica took this subscription over: stopped until given it again
   kStopped,
+  kElsewhere,  // another replica of this node holds the subscription (ADR 0021 §3)
 };
-// "starting", "streaming", "reconnecting", "refused", "no-credentials", "fenced", "stopped":
+// "starting", "streaming", "reconnecting", "refused", "no-credentials", "fenced", "stopped",
+// "elsewhere":
 // the names /statusz and the metrics show.
 absl::string_view SubscriptionStatusName(SubscriptionStatus status);
 

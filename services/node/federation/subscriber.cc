@@ -62,16 +62,20 @@ class GrpcProviderConnection final : public ProviderConnection {
 }  // namespace
 
 void Subscriber::Start() {
+  if (thread_.joinable()) thread_.join();  // a run that ended (fenced) or was stopped
+  stop_ = false;
+  state_.Set(SubscriptionStatus::kStarting);
   thread_ = std::thread([this] { Run(); });
 }
 
-void Subscriber::Stop() {
+void Subscriber::Stop(SubscriptionStatus final_status) {
   stop_ = true;
   {
     absl::MutexLock lock(&mu_);
     if (active_ != nullptr) active_->CancelStream();
   }
   if (thread_.joinable()) thread_.join();
+  state_.Set(final_status);
 }
 
 void Subscriber::Pause(absl::Duration wait) {
@@ -124,8 +128,9 @@ void Subscriber::Run() {
     if (state_.snapshot().records > mirrored_before) backoff = options_.min_backoff;
     if (writer->fenced()) {
       state_.Set(SubscriptionStatus::kFenced, s.message());
-      log::Error("subscription fenced by another instance; it stops here",
+      log::Error("subscription fenced: another replica holds it; this run stops here",
                  {{"dataset", so.dataset}, {"provider", so.provider}});
+      if (options_.fenced) options_.fenced();
       return;
     }
     if (s.code() == absl::StatusCode::kPermissionDenied && options_.purge && options_.revoked &&

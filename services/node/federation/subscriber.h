@@ -2,11 +2,12 @@
 // the provider's FederationService over mutual TLS, resuming from what was committed. A broken
 // stream reconnects with exponential backoff; refusals that retrying will not cure (no valid
 // contract, a gap, a partition mismatch) are reported in state() and retried slowly; a fenced
-// writer ends the subscription. A gap (OUT_OF_RANGE / DATA_LOSS: the provider no longer has
-// what the cursor points at) is recorded once in the audit log and the metrics, and the
-// subscription stays refused until an operator resolves it — never skipped. What one stream
-// does (group commit, receipts, flow control) is MirrorSession's (mirror_session.h); this class
-// is its gRPC adapter and retry policy.
+// writer (another replica holds the subscription now) ends the run and reports it (`fenced`):
+// the subscriber never initialises its writer again until started anew. A gap (OUT_OF_RANGE /
+// DATA_LOSS: the provider no longer has what the cursor points at) is recorded once in the audit
+// log and the metrics, and the subscription stays refused until an operator resolves it — never
+// skipped. What one stream does (group commit, receipts, flow control) is MirrorSession's
+// (mirror_session.h); this class is its gRPC adapter and retry policy.
 #ifndef POLDER_SERVICES_NODE_FEDERATION_SUBSCRIBER_H_
 #define POLDER_SERVICES_NODE_FEDERATION_SUBSCRIBER_H_
 
@@ -44,6 +45,8 @@ class Subscriber {
     // deletes the mirror's records, once.
     std::function<bool()> revoked;
     std::function<absl::Status()> purge;
+    // Called (on the subscriber's thread) when its writer was fenced and the run ended.
+    std::function<void()> fenced;
   };
   using State = SubscriptionCounters;
 
@@ -52,8 +55,14 @@ class Subscriber {
       : options_(std::move(options)), kafka_(kafka), session_(options_.session, &state_, &stop_) {}
   ~Subscriber() { Stop(); }
 
+  // Starts a run: the writer is initialised (fencing any other holder) and streaming begins.
+  // A stopped subscriber can be started again (a replica given the subscription back).
   void Start();
-  void Stop();
+  // Commits what is queued, ends the stream and joins the run; the status becomes `final_status`
+  // (kStopped when the node stops, kElsewhere when another replica takes the subscription).
+  void Stop(SubscriptionStatus final_status = SubscriptionStatus::kStopped);
+  // Marks a subscriber that is not running here because another replica holds it.
+  void Standby() { state_.Set(SubscriptionStatus::kElsewhere); }
   State state() const { return state_.snapshot(); }
 
  private:

@@ -170,10 +170,32 @@ void ProviderSubsystem::Export(NodeMetrics* metrics) const {
                       f.tail_failures, f.waited});
 }
 
+// A subscription held by this replica runs; given up, it stops (committing what is queued unless
+// the role was lost) and shows "elsewhere".
+class SubscriptionsSubsystem::SubscriptionRole : public replica::Role {
+ public:
+  explicit SubscriptionRole(Subscriber* subscriber) : subscriber_(subscriber) {}
+  void Start() override { subscriber_->Start(); }
+  void Stop(bool lost) override {
+    (void)lost;  // a lost role's last commit is fenced by the new holder
+    subscriber_->Stop(SubscriptionStatus::kElsewhere);
+  }
+
+ private:
+  Subscriber* const subscriber_;
+};
+
+SubscriptionsSubsystem::~SubscriptionsSubsystem() { Stop(); }
+
+std::string SubscriptionsSubsystem::RoleName(const SubscriptionConfig& sub) {
+  return sub.view.empty() ? absl::StrCat("sub/", sub.provider, "/", sub.dataset)
+                          : absl::StrCat("sub/", sub.provider, "/", sub.dataset, "/", sub.view);
+}
+
 std::unique_ptr<SubscriptionsSubsystem> SubscriptionsSubsystem::Build(
     const NodeConfig& config, const NodeTrust& trust, kafka::ClientFactory& kafka,
     kafka::Admin* admin, ContractBook* contracts, const ProviderSubsystem* provider,
-    SchemaSubsystem* schemas, BeforeCommit before_commit) {
+    SchemaSubsystem* schemas, BeforeCommit before_commit, replica::RoleGroup* roles) {
   std::unique_ptr<SubscriptionsSubsystem> s(new SubscriptionsSubsystem());
   if (!config.sharing.enabled) return s;
   const SizeLimits limits = DeriveSizeLimits(config);
@@ -243,13 +265,13 @@ std::unique_ptr<SubscriptionsSubsystem> SubscriptionsSubsystem::Build(
     so.session.max_unacknowledged_bytes = fc.max_unacknowledged_bytes;
     so.session.contract = [contracts, contract_id] { return contracts->Find(contract_id); };
     so.session.on_schema = [schemas](int32_t id) { schemas->PinMirrored(id); };
+    so.fenced = [roles, name = RoleName(sub)] { roles->Fenced(name); };
     s->subscribers_.push_back(std::make_unique<Subscriber>(so, kafka));
+    s->subscribers_.back()->Standby();
+    s->roles_.push_back(std::make_unique<SubscriptionRole>(s->subscribers_.back().get()));
+    roles->Add(RoleName(sub), "subscription", s->roles_.back().get());
   }
   return s;
-}
-
-void SubscriptionsSubsystem::Start() {
-  for (auto& sub : subscribers_) sub->Start();
 }
 
 void SubscriptionsSubsystem::Stop() {

@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "common/kafka/admin.h"
 #include "common/kafka/client_factory.h"
+#include "common/replica/role_group.h"
 #include "grpcpp/server.h"
 #include "nlohmann/json.hpp"
 #include "services/node/federation/audit_log.h"
@@ -70,14 +71,18 @@ class SubscriptionsSubsystem {
   // dataset") and the write's number: a test seam (see MirrorWriter::Options::before_commit).
   using BeforeCommit = std::function<void(const std::string& subscription, int64_t write)>;
 
-  // `kafka`, `admin`, `contracts`, `provider` and `schemas` must outlive the subsystem. Does not
-  // dial yet: Start() does.
+  // `kafka`, `admin`, `contracts`, `provider`, `schemas` and `roles` must outlive the
+  // subsystem. Each subscription is a role of `roles` (RoleName): it is dialled only while this
+  // replica holds it (ADR 0021 §3), and a fenced run stops until the group gives it back.
   static std::unique_ptr<SubscriptionsSubsystem> Build(
       const NodeConfig& config, const NodeTrust& trust, kafka::ClientFactory& kafka,
       kafka::Admin* admin, ContractBook* contracts, const ProviderSubsystem* provider,
-      SchemaSubsystem* schemas, BeforeCommit before_commit);
-  void Start();
-  // Commits what each subscription has queued and ends its stream.
+      SchemaSubsystem* schemas, BeforeCommit before_commit, replica::RoleGroup* roles);
+  ~SubscriptionsSubsystem();
+  // "sub/<provider>/<dataset>", or "sub/<provider>/<dataset>/<view>" for a view's subscription.
+  static std::string RoleName(const SubscriptionConfig& sub);
+  // Commits what each subscription has queued and ends its stream (after the roles were left,
+  // for anything still running).
   void Stop();
 
   nlohmann::json Status() const;
@@ -87,9 +92,11 @@ class SubscriptionsSubsystem {
 
  private:
   SubscriptionsSubsystem() = default;
+  class SubscriptionRole;
 
   std::vector<SubscriptionConfig> configs_;
   std::vector<std::unique_ptr<Subscriber>> subscribers_;
+  std::vector<std::unique_ptr<SubscriptionRole>> roles_;
 };
 
 }  // namespace node

@@ -31,6 +31,24 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(NodeConfig config,
   return node;
 }
 
+namespace {
+
+// The audit-index role: its holder writes the index's `through` marks (AuditLog::SetMarkWriter).
+class AuditIndexRole : public replica::Role {
+ public:
+  explicit AuditIndexRole(AuditLog* log) : log_(log) {}
+  void Start() override { log_->SetMarkWriter(true); }
+  void Stop(bool lost) override {
+    (void)lost;
+    log_->SetMarkWriter(false);
+  }
+
+ private:
+  AuditLog* const log_;
+};
+
+}  // namespace
+
 absl::Status NodeServer::Build(kafka::ClientFactory& kafka, Hooks hooks) {
   std::error_code ec;
   std::filesystem::create_directories(config_.state_dir, ec);
@@ -67,18 +85,42 @@ absl::Status NodeServer::Build(kafka::ClientFactory& kafka, Hooks hooks) {
     ASSIGN_OR_RETURN(feed_quality_producer_, kafka.NewProducer(fq));
   }
   RETURN_IF_ERROR(schemas_->StartEndpoint(config_));
+  {
+    replica::RoleGroup::Options ro;
+    ro.group.client = NodeKafkaClient(config_);
+    ro.group.group_id = absl::StrCat("polder-", config_.peer_id, "-roles");
+    ro.group.instance_id = ingest_->keyed().replica_id();
+    ro.group.session_timeout = config_.replica_session_timeout;
+    ro.group.heartbeat_interval = config_.replica_heartbeat_interval;
+    ro.topic = config_.roles_topic;
+    ro.partitions = NodeConfig::kRolesPartitions;
+    roles_ = std::make_unique<replica::RoleGroup>(ro);
+  }
   if (config_.sharing.enabled) {
     ASSIGN_OR_RETURN(provider_, ProviderSubsystem::Build(config_, trust_, kafka, contracts_.get(),
                                                          schemas_.get(), feed_quality_.get()));
-    subscriptions_ =
-        SubscriptionsSubsystem::Build(config_, trust_, kafka, admin_.get(), contracts_.get(),
-                                      provider_.get(), schemas_.get(), hooks.before_mirror_commit);
-    subscriptions_->Start();
+    provider_->audit()->SetMarkWriter(false);  // until this replica holds the audit-index role
+    audit_index_role_ = std::make_unique<AuditIndexRole>(provider_->audit());
+    roles_->Add("audit-index", "audit-index", audit_index_role_.get());
+    subscriptions_ = SubscriptionsSubsystem::Build(
+        config_, trust_, kafka, admin_.get(), contracts_.get(), provider_.get(), schemas_.get(),
+        hooks.before_mirror_commit, roles_.get());
   }
   if (!config_.views.empty()) {
     views_ = std::make_unique<ViewsSubsystem>(config_, kafka, schemas_.get(),
-                                              std::move(hooks.before_view_commit));
-    views_->Start();
+                                              std::move(hooks.before_view_commit), roles_.get());
+  }
+  if (!roles_->Roles().empty()) {
+    // Roles start as the group assigns them (a lone replica holds every one at once).
+    RETURN_IF_ERROR(
+        RetryWhileUnavailable("roles group", absl::Minutes(2), [&]() -> absl::StatusOr<bool> {
+          RETURN_IF_ERROR(roles_->Join(kafka));
+          return true;
+        }).status());
+    readiness_.AddCheck("roles", [this]() -> absl::Status {
+      return roles_->joined() ? absl::OkStatus()
+                              : absl::UnavailableError("not yet in the roles group");
+    });
   }
   RETURN_IF_ERROR(StartOps());
   ingest_->SetServing(readiness_.Ready());
@@ -194,13 +236,41 @@ nlohmann::json NodeServer::StatusPage() const {
           {"views", views_ != nullptr ? views_->Status() : nlohmann::json::array()},
           {"feed_quality", FeedQualityStatus()},
           {"ingest_tokens", ingest_->TokensStatus()},
-          {"replica", ingest_->ReplicaStatus()}};
+          {"replica", ReplicaStatus()}};
+}
+
+nlohmann::json NodeServer::ReplicaStatus() const {
+  nlohmann::json out = ingest_->ReplicaStatus();
+  nlohmann::json held = nlohmann::json::array();
+  nlohmann::json elsewhere = nlohmann::json::array();
+  for (const replica::RoleGroup::RoleState& r : roles_->Roles()) {
+    nlohmann::json role = {{"name", r.name}, {"kind", r.kind}, {"partition", r.partition}};
+    if (r.fenced) role["fenced"] = true;
+    (r.held ? held : elsewhere).push_back(std::move(role));
+  }
+  out["roles_held"] = std::move(held);
+  out["roles_elsewhere"] = std::move(elsewhere);
+  out["roles_joined"] = roles_->joined();
+  out["role_rebalances"] = roles_->rebalances();
+  out["roles_fenced"] = roles_->fenced_counts();
+  return out;
 }
 
 std::string NodeServer::MetricsText() {
   ingest_->Export(&metrics_);
   schemas_->Export(&metrics_);
   metrics_.SetHttpListener("ops", ops_->stats());
+  {
+    NodeMetrics::ReplicaStats rs;
+    const KeyedPublisher::Stats ks = ingest_->keyed().stats();
+    rs.roles = roles_->held_counts();
+    rs.roles["key-partition"] = ks.partitions_held;
+    rs.rebalances = {{"keys", ks.rebalances}, {"roles", roles_->rebalances()}};
+    rs.forwarded = {{{"ForwardPublish", "ok"}, ks.forwarded_ok},
+                    {{"ForwardPublish", "failed"}, ks.forwarded_failed}};
+    rs.fenced = roles_->fenced_counts();
+    metrics_.SetReplica(rs);
+  }
   if (subscriptions_ != nullptr) subscriptions_->Export(&metrics_);
   if (views_ != nullptr) views_->Export(&metrics_);
   if (provider_ != nullptr) {
@@ -233,7 +303,9 @@ void NodeServer::Drain() {
   drained_ = true;
   upkeep_.Stop();
   ingest_->SetServing(false);
-  // In-flight calls finish (up to drain_timeout); then queued batches are committed.
+  // In-flight calls finish (up to drain_timeout); then queued batches are committed. Leaving
+  // the roles group stops each role held (committing what it queued) and hands it over.
+  roles_->Leave();
   if (subscriptions_ != nullptr) subscriptions_->Stop();
   if (views_ != nullptr) views_->Stop();
   if (provider_ != nullptr) provider_->Stop();

@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "common/kafka/admin.h"
 #include "common/kafka/client_factory.h"
+#include "common/replica/role_group.h"
 #include "common/server/certificate_expiry.h"
 #include "common/server/ops_server.h"
 #include "common/server/periodic.h"
@@ -75,6 +76,7 @@ class NodeServer {
   absl::Status StartOps();
   void ProbeKafka();
   nlohmann::json StatusPage() const;
+  nlohmann::json ReplicaStatus() const;
   std::string MetricsText();
 
   NodeConfig config_;
@@ -93,6 +95,10 @@ class NodeServer {
   std::unique_ptr<ProviderSubsystem> provider_;
   std::unique_ptr<SubscriptionsSubsystem> subscriptions_;
   std::unique_ptr<ViewsSubsystem> views_;
+  // Subscriptions, view sets and the audit index as roles of this city's replicas (ADR 0021 §3);
+  // after the subsystems whose roles it starts and stops, so it is destroyed (leaves) first.
+  std::unique_ptr<replica::Role> audit_index_role_;
+  std::unique_ptr<replica::RoleGroup> roles_;
   std::unique_ptr<server::OpsServer> ops_;
   server::Periodic upkeep_;
   bool drained_ = false;

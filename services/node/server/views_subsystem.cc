@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/kafka/errors.h"
 #include "common/log/log.h"
 #include "common/status/status_macros.h"
 #include "common/views/names.h"
@@ -37,34 +38,64 @@ ViewJob::Stats Sum(const ViewJob::Stats& a, const ViewJob::Stats& b) {
 
 }  // namespace
 
+class ViewsSubsystem::SetRole : public replica::Role {
+ public:
+  SetRole(ViewsSubsystem* views, Set* set) : views_(views), set_(set) {}
+  void Start() override { views_->StartSet(set_); }
+  // A lost set's last commit is fenced by the new holder; a handed-over one commits first.
+  void Stop(bool lost) override {
+    (void)lost;
+    views_->StopSet(set_, "elsewhere");
+  }
+
+ private:
+  ViewsSubsystem* const views_;
+  Set* const set_;
+};
+
 ViewsSubsystem::ViewsSubsystem(const NodeConfig& config, kafka::ClientFactory& kafka,
-                               SchemaSubsystem* schemas, BeforeCommit before_commit)
-    : config_(config), kafka_(kafka), schemas_(schemas), before_commit_(std::move(before_commit)) {
+                               SchemaSubsystem* schemas, BeforeCommit before_commit,
+                               replica::RoleGroup* roles)
+    : config_(config),
+      kafka_(kafka),
+      schemas_(schemas),
+      before_commit_(std::move(before_commit)),
+      roles_(roles) {
   for (const views::ViewSetSpec& spec : config.views) {
     auto set = std::make_unique<Set>();
     set->spec = spec;
+    set_roles_.push_back(std::make_unique<SetRole>(this, set.get()));
+    roles_->Add(RoleName(spec.dataset), "views", set_roles_.back().get());
     sets_.push_back(std::move(set));
   }
 }
 
 ViewsSubsystem::~ViewsSubsystem() { Stop(); }
 
-void ViewsSubsystem::Start() {
-  for (const std::unique_ptr<Set>& set : sets_) {
-    Set* s = set.get();
-    s->thread = std::thread([this, s] { Supervise(s); });
+void ViewsSubsystem::StartSet(Set* set) {
+  if (set->thread.joinable()) set->thread.join();  // a run that ended fenced
+  set->stop = false;
+  {
+    absl::MutexLock lock(&set->mu);
+    set->wake = false;
+    set->state = "starting";
   }
+  set->thread = std::thread([this, set] { Supervise(set); });
+}
+
+void ViewsSubsystem::StopSet(Set* set, const std::string& final_state) {
+  set->stop = true;
+  {
+    absl::MutexLock lock(&set->mu);
+    set->wake = true;
+  }
+  if (set->thread.joinable()) set->thread.join();
+  absl::MutexLock lock(&set->mu);
+  set->state = final_state;
 }
 
 void ViewsSubsystem::Stop() {
-  stop_ = true;
-  {
-    absl::MutexLock lock(&wake_mu_);
-    wake_ = true;
-  }
-  for (const std::unique_ptr<Set>& set : sets_) {
-    if (set->thread.joinable()) set->thread.join();
-  }
+  for (const std::unique_ptr<Set>& set : sets_) StopSet(set.get(), "stopped");
 }
 
 absl::StatusOr<ViewJob::Options> ViewsSubsystem::OptionsFor(const views::ViewSetSpec& spec) {
@@ -129,7 +160,7 @@ absl::StatusOr<ViewJob::Options> ViewsSubsystem::OptionsFor(const views::ViewSet
 
 void ViewsSubsystem::Supervise(Set* set) {
   absl::Duration backoff = absl::Seconds(1);
-  while (!stop_) {
+  while (!set->stop) {
     absl::Status ended;
     absl::StatusOr<ViewJob::Options> options = OptionsFor(set->spec);
     std::unique_ptr<ViewJob> job;
@@ -151,7 +182,7 @@ void ViewsSubsystem::Supervise(Set* set) {
       }
       backoff = absl::Seconds(1);
       absl::Time last_export = absl::InfinitePast();
-      while (!stop_) {
+      while (!set->stop) {
         ended = job->Step();
         if (!ended.ok()) break;
         if (absl::Now() - last_export >= absl::Seconds(1)) {
@@ -166,7 +197,20 @@ void ViewsSubsystem::Supervise(Set* set) {
       set->stats = ViewJob::Stats();
       set->stats.watermark = set->ended.watermark;
     }
-    if (stop_ && ended.ok()) break;
+    if (set->stop && ended.ok()) break;
+    if (kafka::IsFenced(ended)) {
+      // Another replica holds the set now: never initialise over it (ADR 0021 §3). The group
+      // stops this role and, if it gives the set back, starts it anew.
+      {
+        absl::MutexLock lock(&set->mu);
+        set->state = "fenced";
+        set->last_error = std::string(ended.message());
+      }
+      log::Error("views fenced: another replica holds the set; waiting for the group",
+                 {{"dataset", set->spec.dataset}, {"error", std::string(ended.message())}});
+      roles_->Fenced(RoleName(set->spec.dataset));
+      return;
+    }
     {
       absl::MutexLock lock(&set->mu);
       set->state = "retrying";
@@ -177,12 +221,10 @@ void ViewsSubsystem::Supervise(Set* set) {
                                                  {"error", std::string(ended.message())},
                                                  {"retry_in", absl::FormatDuration(backoff)}});
     job.reset();
-    absl::MutexLock lock(&wake_mu_);
-    wake_mu_.AwaitWithTimeout(absl::Condition(&wake_), backoff);
+    absl::MutexLock lock(&set->mu);
+    set->mu.AwaitWithTimeout(absl::Condition(&set->wake), backoff);
     backoff = std::min(backoff * 2, absl::Seconds(30));
   }
-  absl::MutexLock lock(&set->mu);
-  set->state = "stopped";
 }
 
 nlohmann::json ViewsSubsystem::Status() const {

@@ -1,9 +1,14 @@
 // Aggregate views of the node's own datasets (ADR 0016): one ViewJob per configured view set,
-// each on a thread of its own that starts (recovers) the job, runs it, and after an error —
+// each a role ("views/<dataset>", ADR 0021 §3) run only by the replica holding it, on a thread
+// of its own that starts (recovers) the job, runs it, and after an error —
 // a failed commit, Kafka unreachable, a schema not yet registered — starts it again with
 // backoff (1 s doubling to 30 s). A set that cannot start for a reason that waiting will not
 // fix (a changed definition, a different key) keeps retrying too, and says why on /statusz
-// and in the metrics, as a stopped subscription does: views never make the node unready.
+// and in the metrics, as a stopped subscription does: views never make the node unready. A job
+// whose writer was fenced (another replica holds the set now) is not restarted: the set waits
+// for the group to give it back ("fenced", then "elsewhere").
+// The view key (<state_dir>/views/<dataset>.key) must be the same on every replica: a replica
+// whose key differs from the changelog's refuses to run the set and says so.
 #ifndef POLDER_SERVICES_NODE_SERVER_VIEWS_SUBSYSTEM_H_
 #define POLDER_SERVICES_NODE_SERVER_VIEWS_SUBSYSTEM_H_
 
@@ -18,6 +23,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "common/kafka/client_factory.h"
+#include "common/replica/role_group.h"
 #include "nlohmann/json.hpp"
 #include "services/node/node_config.h"
 #include "services/node/node_metrics.h"
@@ -33,13 +39,14 @@ class ViewsSubsystem {
   // (ViewJob::Options::before_commit), armed only by the test-hooks build.
   using BeforeCommit = std::function<void(const std::string& dataset, int64_t commit)>;
 
-  // `kafka` and `schemas` must outlive the subsystem. Start() starts the jobs.
+  // `kafka`, `schemas` and `roles` must outlive the subsystem. Each set is added to `roles`
+  // and runs while this replica holds it.
   ViewsSubsystem(const NodeConfig& config, kafka::ClientFactory& kafka, SchemaSubsystem* schemas,
-                 BeforeCommit before_commit);
+                 BeforeCommit before_commit, replica::RoleGroup* roles);
   ~ViewsSubsystem();
 
-  void Start();
-  // Commits what each job has pending and stops it.
+  static std::string RoleName(const std::string& dataset) { return "views/" + dataset; }
+  // Commits what each running job has pending and stops it.
   void Stop();
 
   nlohmann::json Status() const;
@@ -53,14 +60,20 @@ class ViewsSubsystem {
   struct Set {
     views::ViewSetSpec spec;
     std::thread thread;
+    std::atomic<bool> stop{false};
     mutable absl::Mutex mu;
-    std::string state ABSL_GUARDED_BY(mu) = "starting";
+    bool wake ABSL_GUARDED_BY(mu) = false;  // set with `stop`: ends a backoff wait
+    std::string state ABSL_GUARDED_BY(mu) = "elsewhere";
     std::string last_error ABSL_GUARDED_BY(mu);
     ViewJob::Stats ended ABSL_GUARDED_BY(mu);  // summed over jobs that ended
     ViewJob::Stats stats ABSL_GUARDED_BY(mu);  // the running job's
     int64_t restarts ABSL_GUARDED_BY(mu) = 0;
   };
 
+  class SetRole;
+
+  void StartSet(Set* set);
+  void StopSet(Set* set, const std::string& final_state);
   void Supervise(Set* set);
   absl::StatusOr<ViewJob::Options> OptionsFor(const views::ViewSetSpec& spec);
 
@@ -68,10 +81,9 @@ class ViewsSubsystem {
   kafka::ClientFactory& kafka_;
   SchemaSubsystem* schemas_;
   BeforeCommit before_commit_;
+  replica::RoleGroup* const roles_;
   std::vector<std::unique_ptr<Set>> sets_;
-  std::atomic<bool> stop_{false};
-  absl::Mutex wake_mu_;
-  bool wake_ ABSL_GUARDED_BY(wake_mu_) = false;
+  std::vector<std::unique_ptr<SetRole>> set_roles_;
 };
 
 }  // namespace node
