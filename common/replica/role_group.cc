@@ -1,5 +1,8 @@
 #include "common/replica/role_group.h"
 
+#include <unistd.h>
+
+#include <cctype>
 #include <set>
 #include <utility>
 
@@ -19,6 +22,18 @@ RoleGroup::~RoleGroup() {
   for (Entry* e : entries) {
     if (e->retiring.joinable()) e->retiring.join();
   }
+}
+
+std::string HostReplicaId() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  std::string id;
+  for (const char* c = host; *c != '\0'; ++c) {
+    const char l = static_cast<char>(std::tolower(static_cast<unsigned char>(*c)));
+    id.push_back((l >= 'a' && l <= 'z') || (l >= '0' && l <= '9') ? l : '-');
+  }
+  if (id.empty() || id[0] < 'a' || id[0] > 'z') id = "r-" + id;
+  return id;
 }
 
 int32_t RoleGroup::PartitionOf(const std::string& name, int32_t partitions) {

@@ -49,6 +49,10 @@ class Role {
   virtual void Stop(bool lost) = 0;
 };
 
+// The default replica id: the host name (a StatefulSet pod's name, e.g. groningen-node-0) made
+// a peer-id-like name (lowercase letters, digits and '-', starting with a letter).
+std::string HostReplicaId();
+
 class RoleGroup : public kafka::GroupListener {
  public:
   struct Options {

@@ -77,6 +77,7 @@ absl::StatusOr<AggregatorConfig> Decode(config::Document& doc) {
       .Optional("properties", &c.kafka_properties)
       .Optional("replication_factor", &c.replication_factor)
       .Optional("changelog_topic", &c.changelog_topic)
+      .Optional("roles_topic", &c.roles_topic)
       .Optional("feed_quality_topic", &c.feed_quality_topic)
       .Optional("feed_quality_interval", &c.feed_quality_interval)
       .Optional("timeout", &c.kafka_timeout)
@@ -88,6 +89,22 @@ absl::StatusOr<AggregatorConfig> Decode(config::Document& doc) {
   kafka.Check(absl::StartsWith(c.changelog_topic, "_polder.") && c.changelog_topic.size() <= 249,
               "changelog_topic", "must be an internal topic name starting with _polder.");
   kafka.Check(c.replication_factor >= 1, "replication_factor", "must be at least 1");
+  kafka.Check(c.roles_topic != c.changelog_topic && c.roles_topic.size() <= 249, "roles_topic",
+              "must be a topic name other than changelog_topic");
+
+  config::ObjectReader replicas = doc.root().Object("replicas", config::kOptional);
+  replicas.Optional("id", &c.replica_id)
+      .Optional("session_timeout", &c.replica_session_timeout)
+      .Optional("heartbeat_interval", &c.replica_heartbeat_interval);
+  replicas.Check(c.replica_id.empty() || trust::IsValidPeerId(c.replica_id), "id",
+                 "must be a lowercase name such as nl-aggregator-0");
+  replicas.Check(c.replica_session_timeout >= absl::Seconds(6) &&
+                     c.replica_session_timeout <= absl::Seconds(10),
+                 "session_timeout",
+                 "must be between 6s and 10s (the failover bound rests on it; ADR 0021 §1)");
+  replicas.Check(c.replica_heartbeat_interval > absl::ZeroDuration() &&
+                     c.replica_heartbeat_interval * 3 <= c.replica_session_timeout,
+                 "heartbeat_interval", "must be positive and at most a third of session_timeout");
   kafka.Check(c.transaction_timeout >= absl::Seconds(1), "transaction_timeout",
               "must be at least 1s");
 

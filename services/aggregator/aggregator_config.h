@@ -15,6 +15,7 @@
 //   tls: {cert_file: ..., key_file: ..., trust_bundle_file: ..., crl_dir: ...}
 //   trust: {...}                  # the federation's directory, as the node's
 //   national: {...}               # national_config.h
+//   replicas: {id: nl-aggregator-0, session_timeout: 8s}  # optional (ADR 0021 §7)
 #ifndef POLDER_SERVICES_AGGREGATOR_AGGREGATOR_CONFIG_H_
 #define POLDER_SERVICES_AGGREGATOR_AGGREGATOR_CONFIG_H_
 
@@ -61,12 +62,20 @@ struct AggregatorConfig {
   std::map<std::string, std::string> kafka_properties;
   int32_t replication_factor = 3;  // of the national topics and the changelog it creates
   std::string changelog_topic = "_polder.aggregator.changelog";
+  // The national job is a role of the replicas' group polder-aggregator-<id>-roles over this
+  // topic (ADR 0021 §7); it carries no records.
+  std::string roles_topic = "_polder.aggregator.roles";
+  static constexpr int32_t kRolesPartitions = 8;
   std::string feed_quality_topic = "_polder.feed-quality";  // the national node's
   absl::Duration feed_quality_interval = absl::Seconds(5);  // how often it is read
   absl::Duration kafka_timeout = absl::Seconds(30);
   absl::Duration kafka_request_timeout = absl::Seconds(10);
   absl::Duration transaction_timeout = absl::Seconds(60);
   // tls:
+  // replicas: (ADR 0021 §7) every replica serves the API; the job runs on one at a time.
+  std::string replica_id;  // default: the host name (a StatefulSet pod's name)
+  absl::Duration replica_session_timeout = absl::Seconds(8);
+  absl::Duration replica_heartbeat_interval = absl::Seconds(2);
   std::string cert_file;
   std::string key_file;
   std::string trust_bundle_file;

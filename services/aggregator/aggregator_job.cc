@@ -51,6 +51,71 @@ std::string WindowKey(const NationalViewSpec& v, absl::Time start) {
   return absl::StrCat("window/", ViewKey(v), "/", absl::ToUnixMillis(start));
 }
 
+// Applies the changelog's value of `key` (nullopt: a tombstone, the window was forgotten) to
+// `nationals`; "progress" goes to `positions` (if set). An entry of a view no longer configured
+// is left alone.
+absl::Status ApplyChangelogEntry(const std::map<std::string, size_t>& by_key,
+                                 std::vector<National>& nationals, const std::string& key,
+                                 const std::optional<std::string>& value,
+                                 std::map<std::string, int64_t>* positions) {
+  if (key == "progress") {
+    if (!value.has_value() || positions == nullptr) return absl::OkStatus();
+    absl::StatusOr<json> j = json_input::Parse(*value);
+    if (!j.ok() || !j->is_object()) {
+      return absl::DataLossError("the aggregator's changelog entry 'progress' cannot be read");
+    }
+    for (auto it = j->begin(); it != j->end(); ++it) {
+      if (!it.value().is_number_integer()) {
+        return absl::DataLossError(absl::StrCat("progress of ", it.key(), " is no offset"));
+      }
+      (*positions)[it.key()] = it.value().get<int64_t>();
+    }
+    return absl::OkStatus();
+  }
+  // window/<dataset>/<view>/<ms> and cities/<dataset>/<view>
+  const std::vector<std::string> parts = absl::StrSplit(key, '/');
+  if (parts.size() < 3) {
+    return absl::DataLossError(absl::StrCat("changelog entry '", key, "' is of no known kind"));
+  }
+  auto view = by_key.find(absl::StrCat(parts[1], "/", parts[2]));
+  if (view == by_key.end()) return absl::OkStatus();  // a view no longer configured
+  National& n = nationals[view->second];
+  absl::Status s = absl::OkStatus();
+  int64_t ms = 0;
+  if (parts[0] == "window" && parts.size() == 4 && !value.has_value() &&
+      absl::SimpleAtoi(parts[3], &ms)) {
+    n.Drop(absl::FromUnixMillis(ms));
+  } else if (!value.has_value()) {
+    // A tombstone of another kind: nothing to restore.
+  } else if (parts[0] == "window" && parts.size() == 4) {
+    s = n.Restore(*value);
+  } else if (parts[0] == "cities" && parts.size() == 3) {
+    s = n.RestoreCities(*value);
+  } else {
+    s = absl::DataLossError("unknown kind");
+  }
+  if (!s.ok()) {
+    return absl::DataLossError(absl::StrCat("changelog entry '", key, "': ", s.message()));
+  }
+  return absl::OkStatus();
+}
+
+// Every decided figure of `nationals`, per view index.
+absl::StatusOr<std::vector<std::pair<size_t, nv1::NationalFigure>>> AllFigures(
+    const std::vector<National>& nationals) {
+  std::vector<std::pair<size_t, nv1::NationalFigure>> all;
+  for (size_t i = 0; i < nationals.size(); ++i) {
+    for (const auto& [start, w] : nationals[i].windows()) {
+      for (const Revision& r : w.revisions) {
+        absl::StatusOr<nv1::NationalFigure> f = nationals[i].Figure(start, r.number);
+        if (!f.ok()) return f.status();
+        all.emplace_back(i, *std::move(f));
+      }
+    }
+  }
+  return all;
+}
+
 }  // namespace
 
 std::string NationalTopic(const std::string& dataset, const std::string& view) {
@@ -102,38 +167,7 @@ absl::Status AggregatorJob::Recover() {
   positions_.clear();
   for (const auto& [key, value] : latest) {
     if (!value.has_value()) continue;
-    if (key == "progress") {
-      absl::StatusOr<json> j = json_input::Parse(*value);
-      if (!j.ok() || !j->is_object()) {
-        return absl::DataLossError("the aggregator's changelog entry 'progress' cannot be read");
-      }
-      for (auto it = j->begin(); it != j->end(); ++it) {
-        if (!it.value().is_number_integer()) {
-          return absl::DataLossError(absl::StrCat("progress of ", it.key(), " is no offset"));
-        }
-        positions_[it.key()] = it.value().get<int64_t>();
-      }
-      continue;
-    }
-    // window/<dataset>/<view>/<ms> and cities/<dataset>/<view>
-    const std::vector<std::string> parts = absl::StrSplit(key, '/');
-    if (parts.size() < 3) {
-      return absl::DataLossError(absl::StrCat("changelog entry '", key, "' is of no known kind"));
-    }
-    auto view = by_key.find(absl::StrCat(parts[1], "/", parts[2]));
-    if (view == by_key.end()) continue;  // a view no longer configured: its state is left
-    National& n = nationals_[view->second];
-    absl::Status s = absl::OkStatus();
-    if (parts[0] == "window" && parts.size() == 4) {
-      s = n.Restore(*value);
-    } else if (parts[0] == "cities" && parts.size() == 3) {
-      s = n.RestoreCities(*value);
-    } else {
-      s = absl::DataLossError("unknown kind");
-    }
-    if (!s.ok()) {
-      return absl::DataLossError(absl::StrCat("changelog entry '", key, "': ", s.message()));
-    }
+    RETURN_IF_ERROR(ApplyChangelogEntry(by_key, nationals_, key, value, &positions_));
   }
   for (National& n : nationals_) {
     n.TakeDirty();
@@ -152,17 +186,8 @@ absl::Status AggregatorJob::Recover() {
     stats_.recoveries = state_->recoveries();
   }
   published_.clear();
-  std::vector<std::pair<size_t, nv1::NationalFigure>> all;
-  for (size_t i = 0; i < nationals_.size(); ++i) {
-    published_[ViewKey(nationals_[i].spec())];
-    for (const auto& [start, w] : nationals_[i].windows()) {
-      for (const Revision& r : w.revisions) {
-        absl::StatusOr<nv1::NationalFigure> f = nationals_[i].Figure(start, r.number);
-        if (!f.ok()) return f.status();
-        all.emplace_back(i, *std::move(f));
-      }
-    }
-  }
+  for (const National& n : nationals_) published_[ViewKey(n.spec())];
+  ASSIGN_OR_RETURN(auto all, AllFigures(nationals_));
   Publish(all, {});
   log::Info("aggregator recovered", {{"views", static_cast<int64_t>(nationals_.size())},
                                      {"inputs", static_cast<int64_t>(inputs_.size())}});
@@ -372,6 +397,89 @@ std::shared_ptr<const AggregatorJob::Figures> AggregatorJob::figures() const {
 AggregatorJob::Stats AggregatorJob::stats() const {
   absl::MutexLock lock(&mu_);
   return stats_;
+}
+
+// ---- FiguresFollower -----------------------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<FiguresFollower>> FiguresFollower::Start(
+    Options options, kafka::ClientFactory& kafka) {
+  std::unique_ptr<FiguresFollower> f(new FiguresFollower(std::move(options), kafka));
+  for (size_t i = 0; i < f->options_.views.size(); ++i) {
+    f->by_key_.emplace(ViewKey(f->options_.views[i]), i);
+    f->nationals_.emplace_back(f->options_.views[i]);
+  }
+  kafka::ConsumerOptions co = f->options_.consumer;
+  co.read_committed = true;  // only what the job committed, as readers of the topics see it
+  ASSIGN_OR_RETURN(f->consumer_, kafka.NewConsumer(co));
+  RETURN_IF_ERROR(f->consumer_->Assign({{f->options_.changelog_topic, 0, 0}}));
+  f->thread_ = std::thread([p = f.get()] { p->Loop(); });
+  return f;
+}
+
+FiguresFollower::~FiguresFollower() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void FiguresFollower::Loop() {
+  while (!stop_) {
+    absl::StatusOr<std::vector<kafka::ConsumedRecord>> records =
+        consumer_->Poll(options_.poll_wait, 10000);
+    if (!records.ok()) {
+      absl::MutexLock lock(&mu_);
+      last_error_ = std::string(records.status().message());
+      continue;
+    }
+    bool changed = false;
+    for (const kafka::ConsumedRecord& r : *records) {
+      if (!r.key.has_value()) continue;
+      const std::optional<std::string> value =
+          r.tombstone ? std::nullopt : std::optional<std::string>(r.value);
+      absl::Status s = ApplyChangelogEntry(by_key_, nationals_, *r.key, value, nullptr);
+      if (!s.ok()) {
+        absl::MutexLock lock(&mu_);
+        last_error_ = std::string(s.message());
+        ++unreadable_;
+        continue;
+      }
+      changed = true;
+    }
+    if (!changed && caught_up_) continue;
+    if (changed) {
+      absl::StatusOr<std::vector<std::pair<size_t, nv1::NationalFigure>>> all =
+          AllFigures(nationals_);
+      if (all.ok()) {
+        auto figures = std::make_shared<AggregatorJob::Figures>();
+        for (const National& n : nationals_) (*figures)[ViewKey(n.spec())];
+        for (const auto& [i, f] : *all) {
+          (*figures)[ViewKey(options_.views[i])][absl::FromUnixSeconds(f.window_start().seconds())]
+              .push_back(f);
+        }
+        absl::MutexLock lock(&mu_);
+        figures_ = std::move(figures);
+      }
+    }
+    if (!caught_up_) {
+      // Caught up once the position reached the changelog's end (its last stable offset).
+      absl::StatusOr<std::pair<int64_t, int64_t>> marks =
+          consumer_->QueryWatermarks(options_.changelog_topic, 0, options_.kafka_timeout);
+      absl::StatusOr<int64_t> position = consumer_->Position(options_.changelog_topic, 0);
+      if (marks.ok() && position.ok() && (*position >= marks->second || marks->second == 0)) {
+        if (figures() == nullptr) {
+          auto empty = std::make_shared<AggregatorJob::Figures>();
+          for (const National& n : nationals_) (*empty)[ViewKey(n.spec())];
+          absl::MutexLock lock(&mu_);
+          figures_ = std::move(empty);
+        }
+        caught_up_ = true;
+      }
+    }
+  }
+}
+
+std::shared_ptr<const AggregatorJob::Figures> FiguresFollower::figures() const {
+  absl::MutexLock lock(&mu_);
+  return figures_;
 }
 
 }  // namespace aggregator

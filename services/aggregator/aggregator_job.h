@@ -24,6 +24,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -123,6 +124,47 @@ class AggregatorJob {
   mutable absl::Mutex mu_;
   Stats stats_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const Figures> figures_ ABSL_GUARDED_BY(mu_);
+};
+
+// The figures as committed, for a replica that does not hold the job (ADR 0021 §7): tails the
+// changelog read_committed from its beginning (it is compacted) and rebuilds every view's decided
+// figures from it, exactly as the job recovers them — so every replica's API and live updates
+// serve what the holder committed, and a switch of holder is invisible beyond the failover.
+class FiguresFollower {
+ public:
+  struct Options {
+    std::vector<NationalViewSpec> views;
+    std::string changelog_topic = kChangelogTopic;
+    kafka::ConsumerOptions consumer;
+    absl::Duration poll_wait = absl::Milliseconds(200);
+    absl::Duration kafka_timeout = absl::Seconds(30);
+  };
+
+  static absl::StatusOr<std::unique_ptr<FiguresFollower>> Start(Options options,
+                                                                kafka::ClientFactory& kafka);
+  ~FiguresFollower();
+
+  // The figures as of the last record read; null until the changelog was read to its end once.
+  std::shared_ptr<const AggregatorJob::Figures> figures() const;
+  bool caught_up() const { return caught_up_.load(); }
+
+ private:
+  FiguresFollower(Options options, kafka::ClientFactory& kafka)
+      : options_(std::move(options)), kafka_(kafka) {}
+  void Loop();
+
+  const Options options_;
+  kafka::ClientFactory& kafka_;
+  std::map<std::string, size_t> by_key_;
+  std::vector<National> nationals_;  // the loop thread's
+  std::unique_ptr<kafka::Consumer> consumer_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> caught_up_{false};
+  std::thread thread_;
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const AggregatorJob::Figures> figures_ ABSL_GUARDED_BY(mu_);
+  std::string last_error_ ABSL_GUARDED_BY(mu_);
+  int64_t unreadable_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace aggregator

@@ -23,7 +23,17 @@ AggregatorMetrics::AggregatorMetrics()
   auto counter = [this](const char* name, const char* help) {
     return &BuildCounter().Name(name).Help(help).Register(*registry_).Add({});
   };
-  up_ = gauge("polder_aggregator_up", "1 while the aggregator's job runs");
+  up_ = gauge("polder_aggregator_up", "1 while the aggregator's job runs on this replica");
+  replica_roles_ = &BuildGauge()
+                        .Name("polder_replica_roles")
+                        .Help("Roles this replica holds now, by kind (the national job)")
+                        .Register(*registry_);
+  replica_rebalances_ = counter("polder_replica_rebalances_total",
+                                "Completed rebalances of this replica's roles group");
+  replica_fenced_ = &BuildCounter()
+                         .Name("polder_replica_fenced_total")
+                         .Help("Roles whose writer was fenced by another replica, by kind")
+                         .Register(*registry_);
   restarts_ = counter("polder_aggregator_restarts_total", "Job restarts after an error");
   records_ = &BuildCounter()
                   .Name("polder_aggregator_records_total")
@@ -80,6 +90,15 @@ void AggregatorMetrics::RecordApi(const http::HttpExchange& e) {
       .Increment();
   api_seconds_->Add({{"route", route}}, server::RequestLatencyBuckets())
       .Observe(absl::ToDoubleSeconds(e.latency));
+}
+
+void AggregatorMetrics::SetReplica(const std::map<std::string, int64_t>& held, int64_t rebalances,
+                                   const std::map<std::string, int64_t>& fenced) {
+  for (const auto& [kind, n] : held) replica_roles_->Add({{"kind", kind}}).Set(n);
+  server::AdvanceCounter(*replica_rebalances_, rebalances);
+  for (const auto& [kind, n] : fenced) {
+    server::AdvanceCounter(replica_fenced_->Add({{"kind", kind}}), n);
+  }
 }
 
 void AggregatorMetrics::SetJob(bool running, int64_t restarts, const AggregatorJob::Stats& s) {

@@ -47,6 +47,9 @@ class AggregatorMetrics {
 
   // Absolute values, set before each scrape.
   void SetJob(bool running, int64_t restarts, const AggregatorJob::Stats& stats);
+  // This replica (ADR 0021 §7): roles held now and fenced since start, by kind; rebalances.
+  void SetReplica(const std::map<std::string, int64_t>& held, int64_t rebalances,
+                  const std::map<std::string, int64_t>& fenced);
   void SetFigures(const AggregatorJob::Figures& figures);
   // Feed quality by "<city>/<dataset>" (JSON as the nodes write it).
   void SetFeedQuality(const std::map<std::string, nlohmann::json>& feed_quality);
@@ -68,6 +71,9 @@ class AggregatorMetrics {
   prometheus::Family<prometheus::Gauge>* latest_;
   prometheus::Family<prometheus::Gauge>* freshness_;
   prometheus::Family<prometheus::Gauge>* entities_;
+  prometheus::Family<prometheus::Gauge>* replica_roles_;
+  prometheus::Counter* replica_rebalances_;
+  prometheus::Family<prometheus::Counter>* replica_fenced_;
   prometheus::Family<prometheus::Counter>* api_requests_;
   prometheus::Family<prometheus::Histogram>* api_seconds_;
 };

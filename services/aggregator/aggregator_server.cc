@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/json/bounded.h"
 #include "common/kafka/admin.h"
+#include "common/kafka/errors.h"
 #include "common/log/log.h"
 #include "common/memory/trim.h"
 #include "common/server/grpc_security.h"
@@ -69,6 +70,20 @@ kafka::ClientOptions KafkaClient(const AggregatorConfig& c) {
 nlohmann::json AggregatorServer::Ports::ToJson() const {
   return {{"api_port", api}, {"ops_port", ops}};
 }
+
+// The national job as a role: held, it runs; given up, it commits what is pending and stops.
+class AggregatorServer::JobRole : public replica::Role {
+ public:
+  explicit JobRole(AggregatorServer* server) : server_(server) {}
+  void Start() override { server_->StartJob(); }
+  void Stop(bool lost) override {
+    (void)lost;  // a lost job's last commit is fenced by the new holder
+    server_->StopJob("elsewhere");
+  }
+
+ private:
+  AggregatorServer* const server_;
+};
 
 AggregatorServer::AggregatorServer(AggregatorConfig config, kafka::ClientFactory& kafka,
                                    BeforeCommit hook)
@@ -156,8 +171,37 @@ absl::Status AggregatorServer::Build() {
     dashboard_->Register(api_.get());
   }
 
+  // Replicas: the committed figures for when another replica holds the job, and the group.
+  replica_id_ = config_.replica_id.empty() ? replica::HostReplicaId() : config_.replica_id;
+  {
+    FiguresFollower::Options fo;
+    fo.views = config_.views;
+    fo.changelog_topic = config_.changelog_topic;
+    fo.consumer.client = KafkaClient(config_);
+    fo.kafka_timeout = config_.kafka_timeout;
+    ASSIGN_OR_RETURN(follower_, FiguresFollower::Start(fo, kafka_));
+  }
+  {
+    replica::RoleGroup::Options ro;
+    ro.group.client = KafkaClient(config_);
+    ro.group.group_id = absl::StrCat("polder-aggregator-", config_.id, "-roles");
+    ro.group.instance_id = replica_id_;
+    ro.group.session_timeout = config_.replica_session_timeout;
+    ro.group.heartbeat_interval = config_.replica_heartbeat_interval;
+    ro.topic = config_.roles_topic;
+    ro.partitions = AggregatorConfig::kRolesPartitions;
+    roles_ = std::make_unique<replica::RoleGroup>(ro);
+    job_role_ = std::make_unique<JobRole>(this);
+    roles_->Add(kJobRole, "job", job_role_.get());
+  }
+
   // Ops.
-  readiness_.Expect("figures");
+  readiness_.AddCheck("figures", [this]() -> absl::Status {
+    if (recovered_ || follower_->caught_up()) return absl::OkStatus();
+    return absl::UnavailableError(
+        "the national figures are not loaded yet (the job has not recovered them and the "
+        "changelog was not read to its end)");
+  });
   if (!config_.development_mode) {
     certificate_ = std::make_unique<server::CertificateExpiry>(config_.cert_file);
     readiness_.AddCheck("certificate", [this] { return certificate_->Check(absl::Now()); });
@@ -166,7 +210,7 @@ absl::Status AggregatorServer::Build() {
                              config_.ops_address, "aggregator.ops_address", &readiness_,
                              [this] { return StatusPage(); }, [this] { return MetricsText(); }));
 
-  supervisor_ = std::thread([this] { Supervise(); });
+  joiner_ = std::thread([this] { JoinWhenTopicsExist(); });
   live_->Start();
   RETURN_IF_ERROR(api_->Start());
   log::Info("polder-aggregator serving", {{"id", config_.id},
@@ -224,9 +268,70 @@ absl::Status AggregatorServer::EnsureTopics() {
                             {{"cleanup.policy", "delete"}, {"retention.ms", "-1"}}},
                            false));
   }
-  return ensure(
+  RETURN_IF_ERROR(ensure(
       {config_.changelog_topic, 1, config_.replication_factor, {{"cleanup.policy", "compact"}}},
-      true);
+      true));
+  // The roles topic: only its partitions matter (the group assigns them).
+  absl::Status roles =
+      admin->CreateTopic({config_.roles_topic,
+                          AggregatorConfig::kRolesPartitions,
+                          config_.replication_factor,
+                          {{"cleanup.policy", "delete"}, {"retention.ms", "3600000"}}},
+                         config_.kafka_timeout);
+  if (!roles.ok() && !absl::IsAlreadyExists(roles)) return roles;
+  ASSIGN_OR_RETURN(kafka::TopicDescription d,
+                   admin->DescribeTopic(config_.roles_topic, config_.kafka_timeout));
+  if (d.partitions != AggregatorConfig::kRolesPartitions) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "topic ", config_.roles_topic, " has ", d.partitions, " partitions; the roles topic has ",
+        AggregatorConfig::kRolesPartitions,
+        " (a role's partition follows from the count): delete it while every replica is stopped, "
+        "or name another kafka.roles_topic"));
+  }
+  return absl::OkStatus();
+}
+
+void AggregatorServer::JoinWhenTopicsExist() {
+  absl::Duration backoff = absl::Seconds(1);
+  while (!stop_) {
+    absl::Status s = EnsureTopics();
+    if (s.ok()) s = roles_->Join(kafka_);
+    if (s.ok()) return;
+    {
+      absl::MutexLock lock(&mu_);
+      last_error_ = std::string(s.message());
+    }
+    log::Error("aggregator topics or roles group not ready; retrying",
+               {{"error", std::string(s.message())}, {"retry_in", absl::FormatDuration(backoff)}});
+    absl::MutexLock lock(&wake_mu_);
+    wake_mu_.AwaitWithTimeout(absl::Condition(&wake_), backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(30));
+  }
+}
+
+void AggregatorServer::StartJob() {
+  if (supervisor_.joinable()) supervisor_.join();  // a run that ended fenced
+  run_stop_ = false;
+  {
+    absl::MutexLock lock(&wake_mu_);
+    wake_ = stop_;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    state_ = "starting";
+  }
+  supervisor_ = std::thread([this] { Supervise(); });
+}
+
+void AggregatorServer::StopJob(const std::string& final_state) {
+  run_stop_ = true;
+  {
+    absl::MutexLock lock(&wake_mu_);
+    wake_ = true;
+  }
+  if (supervisor_.joinable()) supervisor_.join();
+  absl::MutexLock lock(&mu_);
+  state_ = final_state;
 }
 
 absl::StatusOr<AggregatorJob::Options> AggregatorServer::JobOptions() {
@@ -253,7 +358,7 @@ absl::StatusOr<AggregatorJob::Options> AggregatorServer::JobOptions() {
 
 void AggregatorServer::Supervise() {
   absl::Duration backoff = absl::Seconds(1);
-  while (!stop_) {
+  while (!run_stop_) {
     absl::Status ended = EnsureTopics();
     std::shared_ptr<AggregatorJob> job;
     if (ended.ok()) {
@@ -277,9 +382,9 @@ void AggregatorServer::Supervise() {
         state_ = "running";
         last_error_.clear();
       }
-      readiness_.Report("figures", absl::OkStatus());
+      recovered_ = true;
       backoff = absl::Seconds(1);
-      while (!stop_) {
+      while (!run_stop_) {
         ended = job->Step();
         if (!ended.ok()) break;
       }
@@ -289,7 +394,20 @@ void AggregatorServer::Supervise() {
       last_figures_ = job->figures();
       job_.reset();
     }
-    if (stop_ && ended.ok()) break;
+    if (run_stop_ && ended.ok()) break;
+    if (kafka::IsFenced(ended)) {
+      // Another replica holds the job now: never initialise over it (ADR 0021 §3). The group
+      // stops this role and, if it gives the job back, starts it anew.
+      {
+        absl::MutexLock lock(&mu_);
+        state_ = "fenced";
+        last_error_ = std::string(ended.message());
+      }
+      log::Error("national job fenced: another replica holds it; waiting for the group",
+                 {{"error", std::string(ended.message())}});
+      roles_->Fenced(kJobRole);
+      return;
+    }
     {
       absl::MutexLock lock(&mu_);
       state_ = "retrying";
@@ -303,8 +421,6 @@ void AggregatorServer::Supervise() {
     wake_mu_.AwaitWithTimeout(absl::Condition(&wake_), backoff);
     backoff = std::min(backoff * 2, absl::Seconds(30));
   }
-  absl::MutexLock lock(&mu_);
-  state_ = "stopped";
 }
 
 void AggregatorServer::RefreshFeedQuality() {
@@ -347,8 +463,15 @@ void AggregatorServer::RefreshFeedQuality() {
 }
 
 std::shared_ptr<const AggregatorJob::Figures> AggregatorServer::Figures() const {
+  {
+    absl::MutexLock lock(&mu_);
+    if (job_ != nullptr) return job_->figures();
+  }
+  // Not running here: what the holder committed, read back from the changelog.
+  if (std::shared_ptr<const AggregatorJob::Figures> f = follower_->figures(); f != nullptr) {
+    return f;
+  }
   absl::MutexLock lock(&mu_);
-  if (job_ != nullptr) return job_->figures();
   return last_figures_;
 }
 
@@ -385,8 +508,15 @@ nlohmann::json AggregatorServer::StatusPage() const {
     }
     views.push_back(std::move(entry));
   }
+  nlohmann::json replica = {{"id", replica_id_},
+                            {"job_held", roles_->Holds(kJobRole)},
+                            {"roles_joined", roles_->joined()},
+                            {"role_rebalances", roles_->rebalances()},
+                            {"roles_fenced", roles_->fenced_counts()},
+                            {"follower_caught_up", follower_->caught_up()}};
   return {{"service", "polder-aggregator"},
           {"id", config_.id},
+          {"replica", std::move(replica)},
           {"job", std::move(job)},
           {"views", std::move(views)},
           {"feed_quality", FeedQualityJson()},
@@ -413,6 +543,7 @@ std::string AggregatorServer::MetricsText() {
     absl::MutexLock lock(&feed_quality_mu_);
     metrics_.SetFeedQuality(feed_quality_);
   }
+  metrics_.SetReplica(roles_->held_counts(), roles_->rebalances(), roles_->fenced_counts());
   metrics_.SetHttpListener("api", api_->stats());
   metrics_.SetHttpListener("ops", ops_->stats());
   return metrics_.Serialize();
@@ -434,7 +565,11 @@ void AggregatorServer::Stop() {
     absl::MutexLock lock(&wake_mu_);
     wake_ = true;
   }
-  if (supervisor_.joinable()) supervisor_.join();
+  if (joiner_.joinable()) joiner_.join();
+  // Leaving the group stops the job if held here (it commits what is pending) and hands it over.
+  if (roles_ != nullptr) roles_->Leave();
+  StopJob("stopped");
+  follower_.reset();
 }
 
 AggregatorServer::~AggregatorServer() { Stop(); }

@@ -5,10 +5,16 @@
 // thread that recovers it from its changelog after any error (backoff 1 s doubling to 30 s), the
 // read API on its own HTTPS listener, and the ops listener with readiness, status and metrics.
 //
-// Ready means this process gives correct answers: it recovered its figures from the changelog
-// at least once and its certificate is valid. A job that retries after losing Kafka keeps
-// serving the figures it committed (they do not change until it commits again) and says so on
-// /statusz and in the metrics.
+// Replicas (ADR 0021 §7): the job is a role ("national-job") of the group
+// polder-aggregator-<id>-roles, run by one replica at a time under its transactional id; a job
+// fenced by another replica stops and waits for the group, never re-initialising over it. Every
+// replica serves the API and the live updates: the job's holder from the job, the others from
+// the changelog as committed (FiguresFollower).
+//
+// Ready means this process gives correct answers: it has the committed figures (the job
+// recovered them, or the follower read the changelog to its end) and its certificate is valid. A
+// job that retries after losing Kafka keeps serving the figures it committed (they do not change
+// until it commits again) and says so on /statusz and in the metrics.
 #ifndef POLDER_SERVICES_AGGREGATOR_AGGREGATOR_SERVER_H_
 #define POLDER_SERVICES_AGGREGATOR_AGGREGATOR_SERVER_H_
 
@@ -25,6 +31,7 @@
 #include "common/http/https_server.h"
 #include "common/http/static_files.h"
 #include "common/kafka/client_factory.h"
+#include "common/replica/role_group.h"
 #include "common/server/certificate_expiry.h"
 #include "common/server/ops_server.h"
 #include "common/server/periodic.h"
@@ -63,7 +70,14 @@ class AggregatorServer {
  private:
   AggregatorServer(AggregatorConfig config, kafka::ClientFactory& kafka, BeforeCommit hook);
   absl::Status Build();
+  class JobRole;
+  static constexpr char kJobRole[] = "national-job";
+
   void Supervise();
+  // Creates the topics (retrying while Kafka is away), then joins the roles group.
+  void JoinWhenTopicsExist();
+  void StartJob();
+  void StopJob(const std::string& final_state);
   absl::StatusOr<AggregatorJob::Options> JobOptions();
   absl::Status EnsureTopics();
   std::shared_ptr<const AggregatorJob::Figures> Figures() const;
@@ -88,15 +102,22 @@ class AggregatorServer {
   std::unique_ptr<http::HttpsServer> api_;
   std::unique_ptr<server::OpsServer> ops_;
   server::Periodic upkeep_;
-  std::thread supervisor_;
-  std::atomic<bool> stop_{false};
+  std::unique_ptr<FiguresFollower> follower_;  // the figures as committed, for non-holders
+  std::unique_ptr<JobRole> job_role_;
+  std::unique_ptr<replica::RoleGroup> roles_;  // after job_role_: leaves first
+  std::string replica_id_;
+  std::thread joiner_;
+  std::thread supervisor_;              // the job's run while this replica holds it
+  std::atomic<bool> stop_{false};       // the server stops
+  std::atomic<bool> run_stop_{false};   // the job's run stops (role given up or server stops)
+  std::atomic<bool> recovered_{false};  // the job recovered its figures at least once
   bool stopped_ = false;
 
   mutable absl::Mutex mu_;
   std::shared_ptr<AggregatorJob> job_ ABSL_GUARDED_BY(mu_);  // the running job, if any
   // What readers get while no job runs: the last job's committed figures.
   std::shared_ptr<const AggregatorJob::Figures> last_figures_ ABSL_GUARDED_BY(mu_);
-  std::string state_ ABSL_GUARDED_BY(mu_) = "starting";
+  std::string state_ ABSL_GUARDED_BY(mu_) = "elsewhere";
   std::string last_error_ ABSL_GUARDED_BY(mu_);
   int64_t restarts_ ABSL_GUARDED_BY(mu_) = 0;
   AggregatorJob::Stats ended_ ABSL_GUARDED_BY(mu_);  // summed over jobs that ended

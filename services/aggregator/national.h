@@ -129,6 +129,8 @@ class National {
   absl::Status RestoreCities(absl::string_view json);
 
   const std::map<absl::Time, NationalWindow>& windows() const { return windows_; }
+  // Drops a window (a follower applying the changelog's tombstone of a forgotten window).
+  void Drop(absl::Time start) { windows_.erase(start); }
 
  private:
   NationalWindow& WindowFor(absl::Time start, absl::Time end, const std::string& hash);

@@ -1,11 +1,8 @@
 #include "services/node/server/ingest_subsystem.h"
 
-#include <unistd.h>
-
-#include <cctype>
-
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
+#include "common/replica/role_group.h"
 #include "common/server/grpc_reflection.h"
 #include "common/server/grpc_security.h"
 #include "common/server/host_port.h"
@@ -20,18 +17,9 @@ namespace polder {
 namespace node {
 namespace {
 
-// The replica id: configured, or the host name (a StatefulSet pod's name) as a peer-id-like name.
+// The replica id: configured, or the host name (a StatefulSet pod's name).
 std::string ReplicaIdOf(const NodeConfig& config) {
-  if (!config.replica_id.empty()) return config.replica_id;
-  char host[256] = {0};
-  gethostname(host, sizeof host - 1);
-  std::string id;
-  for (const char* c = host; *c != '\0'; ++c) {
-    const char l = static_cast<char>(std::tolower(static_cast<unsigned char>(*c)));
-    id.push_back((l >= 'a' && l <= 'z') || (l >= '0' && l <= '9') ? l : '-');
-  }
-  if (id.empty() || id[0] < 'a' || id[0] > 'z') id = "r-" + id;
-  return id;
+  return config.replica_id.empty() ? replica::HostReplicaId() : config.replica_id;
 }
 
 // Where the other replicas reach this one's internal port.
