@@ -145,6 +145,9 @@ National::Outcome National::Offer(const std::string& city, const vv1::AggregateC
 }
 
 std::vector<Decision> National::Decide(absl::Time now) {
+  // Kept as the changelog keeps it (milliseconds), so the figure written now, the one a restart
+  // recovers and the one another replica reads back are the same (event id included).
+  const absl::Time decided_at = absl::FromUnixMillis(absl::ToUnixMillis(now));
   std::vector<Decision> out;
   for (auto& [start, w] : windows_) {
     std::vector<std::string> ready;
@@ -160,7 +163,7 @@ std::vector<Decision> National::Decide(absl::Time now) {
       Revision r;
       r.number = 0;
       r.reason = all ? nv1::REVISION_REASON_ALL_CITIES : nv1::REVISION_REASON_DEADLINE;
-      r.decided_at = now;
+      r.decided_at = decided_at;
       r.cities_added = ready;
       for (const std::string& city : ready) w.cities[city].included_in = 0;
       w.revisions.push_back(std::move(r));
@@ -173,7 +176,7 @@ std::vector<Decision> National::Decide(absl::Time now) {
       Revision r;
       r.number = static_cast<int32_t>(w.revisions.size());
       r.reason = nv1::REVISION_REASON_LATE_CITY;
-      r.decided_at = now;
+      r.decided_at = decided_at;
       r.cities_added = {city};
       w.cities[city].included_in = r.number;
       out.push_back({start, r.number});

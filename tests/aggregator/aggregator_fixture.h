@@ -118,13 +118,20 @@ class AggregatorFixture : public FederationFixture {
   }
   void Flush() { ASSERT_OK(producer_->Flush(absl::Seconds(30))); }
 
+  // `replica`: one of several replicas (its own id, state folder and a 6 s session); "": the
+  // host name's id.
   std::string WriteAggregatorConfig(const std::string& deadline = "0s",
-                                    const std::string& client_auth = "none") {
+                                    const std::string& client_auth = "none",
+                                    const std::string& replica = "") {
     const tls::TlsFiles& f = files_["national"];
-    const std::string path = absl::StrCat(dir_, "/aggregator.yaml");
+    const std::string suffix = replica.empty() ? "" : absl::StrCat("-", replica);
+    const std::string path = absl::StrCat(dir_, "/aggregator", suffix, ".yaml");
     std::ofstream(path) << absl::StrCat(
+        replica.empty() ? ""
+                        : absl::StrCat("replicas:\n  id: ", replica,
+                                       "\n  session_timeout: 6s\n  heartbeat_interval: 1s\n"),
         "aggregator:\n  id: national\n  federation: ", tls::kTestFederation,
-        "\n  state_dir: ", dir_, "/aggregator-state\n  api_address: 127.0.0.1:0\n",
+        "\n  state_dir: ", dir_, "/aggregator-state", suffix, "\n  api_address: 127.0.0.1:0\n",
         "  ops_address: 127.0.0.1:0\n  commit_interval: 100ms\n  api_client_auth: ", client_auth,
         "\n", aggregator_extra_, "registry:\n  address: localhost:", registry_->grpc_port(),
         "\nkafka:\n  bootstrap_servers: ",
@@ -147,11 +154,12 @@ class AggregatorFixture : public FederationFixture {
 
   std::unique_ptr<ServiceProcess> StartAggregator(
       const std::string& deadline = "0s", const std::string& client_auth = "none",
-      const std::map<std::string, std::string>& env = {}) {
+      const std::map<std::string, std::string>& env = {}, const std::string& replica = "") {
     auto p = std::make_unique<ServiceProcess>(
         RunfilesPath(env.empty() ? "services/aggregator/polder-aggregator"
                                  : "services/aggregator/polder-aggregator-test-hooks"),
-        "aggregator", WriteAggregatorConfig(deadline, client_auth));
+        replica.empty() ? "aggregator" : absl::StrCat("aggregator-", replica),
+        WriteAggregatorConfig(deadline, client_auth, replica));
     for (const auto& [k, v] : env) p->SetEnv(k, v);
     p->Start();
     return p;
@@ -230,7 +238,7 @@ class AggregatorFixture : public FederationFixture {
   std::string Ops(const ServiceProcess& aggregator, const std::string& path) {
     std::string out;
     testing::RunCommand(
-        absl::StrCat("curl -sS http://127.0.0.1:", aggregator.port("ops_port"), path), &out);
+        absl::StrCat("curl -sS -m 10 http://127.0.0.1:", aggregator.port("ops_port"), path), &out);
     return out;
   }
 

@@ -160,6 +160,12 @@ class AggregatorKillTest : public AggregatorFixture {
     return checked;
   }
 
+  // The ops page as JSON ({} while it does not answer, e.g. a paused process).
+  json Statusz(const ServiceProcess& p) {
+    json j = json::parse(Ops(p, "/statusz"), nullptr, false);
+    return j.is_object() ? j : json::object();
+  }
+
   // Waits for the process to die by the test hook's SIGKILL.
   static void ExpectKilledByHook(ServiceProcess& p) {
     const int status = p.WaitForExit(absl::Seconds(90));
@@ -188,17 +194,75 @@ TEST_F(AggregatorKillTest, KilledAtThreePointsEachFigureIsWrittenOnceAsRecompute
   WriteRound(2);
   aggregator->Kill();
 
-  // Restarted for good: the last rounds and Enschede's last late part.
+  // Restarted for good, as two replicas (ADR 0021 §7): the job runs on one; both serve figures.
   aggregator = StartAggregator(kDeadline);
+  auto other = StartAggregator(kDeadline, "none", {}, "national-b");
   WriteRound(3);
-  LateEnschede(3);
+  (void)WaitForCoverage(absl::Seconds(90));
+  ServiceProcess* holder = nullptr;
+  ServiceProcess* standby = nullptr;
+  for (absl::Time until = absl::Now() + absl::Seconds(60); absl::Now() < until && !holder;
+       absl::SleepFor(absl::Milliseconds(200))) {
+    for (auto [p, q] :
+         {std::pair{aggregator.get(), other.get()}, {other.get(), aggregator.get()}}) {
+      if (Statusz(*p).value("/replica/job_held"_json_pointer, false)) {
+        holder = p;
+        standby = q;
+      }
+    }
+  }
+  ASSERT_NE(holder, nullptr) << "no replica holds the job; " << aggregator->Log() << other->Log();
+  EXPECT_FALSE(Statusz(*standby).value("/replica/job_held"_json_pointer, true));
+  // The replica without the job serves what the holder committed (read back from the changelog).
+  for (absl::Time until = absl::Now() + absl::Seconds(30);
+       absl::Now() < until && ApiJson(*standby, FiguresPath()) != ApiJson(*holder, FiguresPath());
+       absl::SleepFor(absl::Milliseconds(200))) {
+  }
+  EXPECT_EQ(ApiJson(*standby, FiguresPath()), ApiJson(*holder, FiguresPath()));
+
+  // The zombie: the holder paused past its session (6 s); the other replica takes the job and
+  // goes on. Woken, the zombie's transactional calls are fenced: it stops the job, writes nothing.
+  holder->Send(SIGSTOP);
+  const absl::Time paused = absl::Now();
+  WriteRound(4);
+  bool took_over = false;
+  for (absl::Time until = paused + absl::Seconds(45); absl::Now() < until && !took_over;
+       absl::SleepFor(absl::Milliseconds(100))) {
+    took_over = Statusz(*standby).value("/replica/job_held"_json_pointer, false);
+  }
+  ASSERT_TRUE(took_over) << "within 3x the 15 s failover bound; " << standby->Log();
+  std::printf("the standby held the national job %.1f s after the holder was paused\n",
+              absl::ToDoubleSeconds(absl::Now() - paused));
+  (void)WaitForCoverage(absl::Seconds(60));
+  holder->Send(SIGCONT);
+  bool gave_up = false;
+  for (absl::Time until = absl::Now() + absl::Seconds(30); absl::Now() < until && !gave_up;
+       absl::SleepFor(absl::Milliseconds(200))) {
+    const json st = Statusz(*holder);
+    gave_up = !st.value("/replica/job_held"_json_pointer, true) &&
+              st.value("/job/state"_json_pointer, "") != "running";
+  }
+  EXPECT_TRUE(gave_up) << "the woken zombie still runs the job; " << holder->Log();
+  {
+    const json st = Statusz(*holder);
+    std::printf("the woken zombie: job %s, fenced %s, last error: %s\n",
+                st.value("/job/state"_json_pointer, "").c_str(),
+                st.value("/replica/roles_fenced"_json_pointer, json::object()).dump().c_str(),
+                st.value("/job/error"_json_pointer, "").c_str());
+  }
+  EXPECT_EQ(holder->WaitForExit(absl::Milliseconds(100)), -1) << "the zombie lives on, unready "
+                                                                 "only while it rejoins";
+  // The last rounds and Enschede's last late part, on whichever replica holds the job now.
+  WriteRound(5);
+  LateEnschede(5);
   Flush();
   const std::vector<natv1::NationalFigure> figures = WaitForCoverage(absl::Seconds(90));
   const size_t checked = CheckAgainstRecomputation(figures);
-  EXPECT_GE(checked, 4u) << "four windows, each closed at least once; " << aggregator->Log();
+  EXPECT_GE(checked, 6u) << "six windows, each closed at least once; " << aggregator->Log();
   std::printf("checked %zu national figures (%zu windows) against the recomputation\n", checked,
               ReadInputs().size());
   EXPECT_EQ(aggregator->Signal(SIGTERM), 0);
+  EXPECT_EQ(other->Signal(SIGTERM), 0);
 }
 
 // The soak: kill -9 at six random points (seeded and printed): by the hook at a random commit,
