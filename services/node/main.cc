@@ -66,8 +66,30 @@ NodeServer::Hooks TestHooks() {
   return hooks;
 }
 
+// Only in the test-hooks build: POLDER_TEST_MAX_CONNECTION_AGE (and _GRACE), a duration such as
+// "5s", replace the federation listener's connection age, which the configuration keeps at one
+// minute or more — so a test can force subscribers to re-establish their connections mid-stream
+// (ADR 0021 §4).
+void ApplyTestOverrides(NodeConfig* config) {
+#ifdef POLDER_NODE_TEST_HOOKS
+  absl::Duration d;
+  if (const char* age = std::getenv("POLDER_TEST_MAX_CONNECTION_AGE");
+      age != nullptr && absl::ParseDuration(age, &d)) {
+    log::Warning("test hook armed: short federation connection age", {{"age", age}});
+    config->sharing.max_connection_age = d;
+  }
+  if (const char* grace = std::getenv("POLDER_TEST_MAX_CONNECTION_AGE_GRACE");
+      grace != nullptr && absl::ParseDuration(grace, &d)) {
+    config->sharing.max_connection_age_grace = d;
+  }
+#else
+  (void)config;
+#endif
+}
+
 int Main(NodeConfig config, server::TerminationSignals& signals) {
   log::SetComponent("polder-node");
+  ApplyTestOverrides(&config);
   server::InstallProtobufLogBridge();
   const absl::Duration drain_timeout = config.drain_timeout;
   // The one place the node names an implementation: every Kafka client comes from here.

@@ -32,6 +32,8 @@ TEST(ProductionBinaryTest, OnlyTheTestHooksBuildKnowsTheCrashHook) {
   EXPECT_NE(hooks.find("POLDER_TEST_CRASH_VIEW_COMMIT"), std::string::npos)
       << "the control: the hooks build has the view hook";
   EXPECT_EQ(production.find("POLDER_TEST_CRASH_VIEW_COMMIT"), std::string::npos);
+  EXPECT_NE(hooks.find("POLDER_TEST_MAX_CONNECTION_AGE"), std::string::npos);
+  EXPECT_EQ(production.find("POLDER_TEST_MAX_CONNECTION_AGE"), std::string::npos);
   EXPECT_EQ(production.find("test hook"), std::string::npos);
 }
 

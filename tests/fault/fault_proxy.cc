@@ -112,7 +112,12 @@ void FaultProxy::AcceptLoop() {
     }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(target_port_.load()));
+    int target = target_port_.load();
+    {
+      absl::MutexLock lock(&mu_);
+      if (!alternate_.empty()) target = alternate_[next_alternate_++ % alternate_.size()];
+    }
+    addr.sin_port = htons(static_cast<uint16_t>(target));
     inet_pton(AF_INET, target_host_ == "localhost" ? "127.0.0.1" : target_host_.c_str(),
               &addr.sin_addr);
     if (connect(upstream, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {

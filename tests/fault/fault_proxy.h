@@ -33,6 +33,11 @@ class FaultProxy {
   int port() const { return port_; }
   // New connections go to `target_port` (e.g. a restarted server on another port).
   void Retarget(int target_port) { target_port_ = target_port; }
+  // New connections go to each of `ports` in turn (a load balancer in front of replicas).
+  void Alternate(std::vector<int> ports) {
+    absl::MutexLock lock(&mu_);
+    alternate_ = std::move(ports);
+  }
   // Before Start: connect to the target from this local address (e.g. 127.0.0.42), so the
   // target sees clients from distinct sources.
   void set_source_address(std::string address) { source_address_ = std::move(address); }
@@ -58,6 +63,8 @@ class FaultProxy {
   const std::string target_host_;
   std::string source_address_;
   std::atomic<int> target_port_;
+  std::vector<int> alternate_ ABSL_GUARDED_BY(mu_);
+  size_t next_alternate_ ABSL_GUARDED_BY(mu_) = 0;
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};

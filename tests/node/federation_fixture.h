@@ -89,6 +89,9 @@ class FederationFixture : public NodeE2eTest {
     return StartNode();
   }
 
+  // Added inside Amersfoort's subscription entry (e.g. ", start: latest").
+  std::string subscription_extra_;
+
   // Amersfoort: its own broker, subscribed to Groningen's bike counts at `endpoint_port`.
   std::unique_ptr<ServiceProcess> StartAmersfoort(
       int endpoint_port, const std::string& contract = "gr-am-bikes-1",
@@ -107,7 +110,7 @@ class FederationFixture : public NodeE2eTest {
         "  subscriptions:\n    - {provider: groningen, endpoint: \"localhost:", endpoint_port,
         "\", dataset: mobility.bike-counts, contract: ", contract,
         ", partitions: 3, replication_factor: 1", purge ? ", purge_on_revocation: true" : "",
-        "}\n"));
+        subscription_extra_, "}\n"));
     // Test hooks (POLDER_TEST_CRASH_BEFORE_COMMIT) exist only in the test-hooks build.
     const char* binary =
         env.empty() ? "services/node/polder-node" : "services/node/polder-node-test-hooks";

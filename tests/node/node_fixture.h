@@ -109,9 +109,13 @@ class NodeE2eTest : public RegistryE2eTest {
     return path;
   }
 
+  // polder-node, or with `node_env_` set the test-hooks build with that environment.
   std::unique_ptr<ServiceProcess> StartNode() {
-    auto node = std::make_unique<ServiceProcess>(RunfilesPath("services/node/polder-node"),
-                                                 "node-" + peer_ + instance_, WriteNodeConfig());
+    auto node = std::make_unique<ServiceProcess>(
+        RunfilesPath(node_env_.empty() ? "services/node/polder-node"
+                                       : "services/node/polder-node-test-hooks"),
+        "node-" + peer_ + instance_, WriteNodeConfig());
+    for (const auto& [k, v] : node_env_) node->SetEnv(k, v);
     node->Start();
     return node;
   }
@@ -198,6 +202,7 @@ class NodeE2eTest : public RegistryE2eTest {
   std::string extra_datasets_;  // more entries of the node's `datasets:` list
   // The node's `replicas:` section; "" for an internal port on 127.0.0.1:0.
   std::string replicas_yaml_;
+  std::map<std::string, std::string> node_env_;  // test hooks (StartNode)
   // Tells replicas of one peer apart: their config file, state folder and process name.
   std::string instance_;
   std::string transaction_timeout_ = "20s";

@@ -6,7 +6,11 @@
 //   - the zombie: a replica stopped (SIGSTOP) past its session, ingest going on through the
 //     other, then resumed (SIGCONT): it gives up its partitions as lost, writes nothing, rejoins;
 //   - kill -9 of a replica inside unkeyed transactions: a read_committed reader sees a later
-//     record within 3× the failover bound (15 s), not after the transaction timeout (60 s here).
+//     record within 3× the failover bound (15 s), not after the transaction timeout (60 s here);
+//   - the provider side from any replica: Amersfoort (its own broker) subscribes through a load
+//     balancer alternating between the two replicas, whose connections end after 5 s: receipts
+//     for a live stream reach the other replica and are forwarded over the internal port, so the
+//     mirror never stalls longer than 3× the receipt interval, and holds each record once.
 #include <signal.h>
 
 #include <atomic>
@@ -14,6 +18,7 @@
 
 #include "absl/strings/str_format.h"
 #include "common/kafka/rdkafka_consumer.h"
+#include "tests/fault/fault_proxy.h"
 #include "tests/kafka/broker_chaos.h"
 #include "tests/kafka/checker.h"
 #include "tests/node/federation_fixture.h"
@@ -137,6 +142,14 @@ TEST_F(ReplicasTest, KeysOnceAcrossReplicasThroughAKillAZombieAndAnUnkeyedKill) 
   Say() << "starting Groningen's three-broker cluster\n";
   StartCluster();
   ASSERT_FALSE(HasFatalFailure());
+  // Groningen shares its bike counts (phase 4) with a small window, so a receipt that does not
+  // reach the replica serving the stream stalls it; connections end after 5 s (12 s grace, twice
+  // the longest stall allowed).
+  WriteContract("gr-am-bikes-1");
+  federation_yaml_ = FederationYaml(
+      "  max_batch_records: 50\n  max_batch_bytes: 32768\n  max_unacknowledged_bytes: 65536\n");
+  node_env_ = {{"POLDER_TEST_MAX_CONNECTION_AGE", "5s"},
+               {"POLDER_TEST_MAX_CONNECTION_AGE_GRACE", "12s"}};
   auto r0 = StartReplica("r0");
   auto r1 = StartReplica("r1");
   ASSERT_TRUE(Eventually([&] { return Held(*r0) + Held(*r1) == 12 && Held(*r1) > 0; }))
@@ -298,6 +311,82 @@ TEST_F(ReplicasTest, KeysOnceAcrossReplicasThroughAKillAZombieAndAnUnkeyedKill) 
         << absl::FormatDuration(visible_after) << " after the kill (bound "
         << absl::FormatDuration(3 * kFailoverBound) << ", transaction timeout 60s)\n";
   EXPECT_LE(visible_after, 3 * kFailoverBound);
+
+  // 4. The provider side from any replica (ADR 0021 §4): Amersfoort subscribes through a load
+  // balancer that sends each new connection to the next Groningen replica. Connections end after
+  // 5 s, so the subscriber's receipts for a live stream reach the other replica, which forwards
+  // them to the one serving the stream; the stream itself ends after the 12 s grace and resumes
+  // from its cursor on whichever replica the balancer picks. Ingest goes on meanwhile; the
+  // mirror must never stall longer than 3x the receipt interval (2 s), and holds each record once.
+  r1 = StartReplica("r1");
+  p1 = r1->grpc_port();
+  fault::FaultProxy balancer("127.0.0.1", r0->port("federation_port"));
+  balancer.Alternate({r0->port("federation_port"), r1->port("federation_port")});
+  ASSERT_OK(balancer.Start());
+  replicas_yaml_.clear();
+  instance_.clear();
+  node_env_.clear();
+  replication_ = 1;  // Amersfoort: its own single broker
+  min_insync_replicas_ = 1;
+  subscription_extra_ = ", start: latest";
+  auto amersfoort = StartAmersfoort(balancer.port());
+  auto mirrored = [&]() -> int64_t {
+    std::string out;
+    testing::RunCommand(
+        absl::StrCat("curl -sS -m 5 http://127.0.0.1:", amersfoort->port("ops_port"), "/statusz"),
+        &out);
+    json j = json::parse(out, nullptr, false);
+    if (!j.is_object() || !j.contains("subscriptions") || j["subscriptions"].empty()) return -1;
+    if (j["subscriptions"][0].value("state", "") != "streaming") return -1;
+    return j["subscriptions"][0].value("records", int64_t{0});
+  };
+  ASSERT_TRUE(Eventually([&] { return mirrored() >= 0; })) << amersfoort->Log();
+  std::atomic<bool> lb_stop{false};
+  std::atomic<int> lb_acked{0};
+  std::thread lb_writer([&] {
+    int fails = 0;
+    for (int b = 0; !lb_stop; ++b) {
+      nv1::PublishRequest req = Batch(absl::StrCat("lb-", b), 20);
+      auto resp = PublishRetrying(req, &p0, &p1, absl::Seconds(30), &fails);
+      if (resp.has_value()) ++lb_acked;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+  });
+  absl::Duration longest_stall;
+  int64_t last = -1;
+  absl::Time last_change = absl::Now();
+  const absl::Time phase_end = absl::Now() + absl::Seconds(22);  // one stream cut (~17 s)
+  while (absl::Now() < phase_end) {
+    const int64_t n = mirrored();
+    if (n > last) {
+      if (last >= 0) longest_stall = std::max(longest_stall, absl::Now() - last_change);
+      last = n;
+      last_change = absl::Now();
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  longest_stall = std::max(longest_stall, absl::Now() - last_change);
+  lb_stop = true;
+  lb_writer.join();
+  const int64_t forwarded = Status(*r0).value("receipts_forwarded", int64_t{0}) +
+                            Status(*r1).value("receipts_forwarded", int64_t{0});
+  // Every acknowledged record reaches the mirror once.
+  std::map<std::string, int> in_mirror;
+  for (const auto& [p, ids] : CeIds(amersfoort_kafka_->bootstrap_servers(), lb_acked.load() * 20)) {
+    for (const std::string& id : ids) {
+      if (absl::StartsWith(id, "lb-")) ++in_mirror[id];
+    }
+  }
+  int twice = 0;
+  for (const auto& [id, n] : in_mirror) twice += n > 1 ? 1 : 0;
+  Say() << "receipts across a replica switch: " << lb_acked.load() * 20 << " records acknowledged, "
+        << in_mirror.size() << " mirrored (" << twice << " twice), "
+        << balancer.connections_accepted() << " connections through the balancer, " << forwarded
+        << " receipts forwarded, longest stall " << absl::FormatDuration(longest_stall) << "\n";
+  EXPECT_EQ(in_mirror.size(), static_cast<size_t>(lb_acked.load() * 20));
+  EXPECT_EQ(twice, 0);
+  EXPECT_GT(forwarded, 0) << "no receipt was forwarded: the test did not switch replicas";
+  EXPECT_LE(longest_stall, absl::Seconds(6)) << "3x the receipt interval";
 }
 
 }  // namespace

@@ -19,11 +19,15 @@ namespace fv1 = ::polder::federation::v1;
 
 namespace {
 
-std::string NewStreamId() {
+// "stream-<replica>-<24 hex>" (or "stream-<24 hex>" without a replica id): unique per Subscribe,
+// and naming the replica that serves it, so any replica can forward its receipts there.
+std::string NewStreamId(const std::string& replica) {
   unsigned char b[12];
   RAND_bytes(b, sizeof b);
-  return absl::StrCat("stream-", absl::BytesToHexString(absl::string_view(
-                                     reinterpret_cast<const char*>(b), sizeof b)));
+  const std::string hex =
+      absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(b), sizeof b));
+  return replica.empty() ? absl::StrCat("stream-", hex)
+                         : absl::StrCat("stream-", replica, "-", hex);
 }
 
 google::protobuf::Timestamp ToProto(absl::Time t) {
@@ -193,10 +197,10 @@ absl::Status FederationService::SubscribeAs(grpc::ServerContext* context,
     absl::MutexLock lock(&mu_);
     --streams_per_peer_[p];
   };
-  ASSIGN_OR_RETURN(
-      std::shared_ptr<ProviderStream> stream,
-      ProviderStream::Open(options_.stream, fan_out_, contracts_, audit_, NewStreamId(), peer_id,
-                           *shared, std::move(contract), request));
+  ASSIGN_OR_RETURN(std::shared_ptr<ProviderStream> stream,
+                   ProviderStream::Open(options_.stream, fan_out_, contracts_, audit_,
+                                        NewStreamId(options_.replica), peer_id, *shared,
+                                        std::move(contract), request));
   stream->set_on_batch(
       [this, key = std::make_pair(peer_id, shared->id)](int64_t records, int64_t bytes) {
         absl::MutexLock lock(&mu_);
@@ -242,6 +246,27 @@ grpc::Status FederationService::ExchangeReceipts(grpc::ServerContext* context,
     if (it != streams_.end()) live = it->second;
   }
   absl::StatusOr<audit::Receipt> ours;
+  const std::string serving = ReplicaOfStream(theirs.stream_id);
+  if (live == nullptr && !serving.empty() && serving != options_.replica &&
+      options_.forward_receipt) {
+    // A stream another replica serves (the subscriber's new connection landed here): that
+    // replica releases its window. If it has no live copy (the stream ended, the replica is
+    // gone), the audit index answers below.
+    absl::StatusOr<fv1::ExchangeReceiptsResponse> forwarded =
+        options_.forward_receipt(serving, peer->peer_id, *request);
+    if (forwarded.ok()) {
+      absl::MutexLock lock(&mu_);
+      ++receipts_forwarded_;
+      *response = *std::move(forwarded);
+      return grpc::Status::OK;
+    }
+    const absl::StatusCode code = forwarded.status().code();
+    if (code != absl::StatusCode::kNotFound && code != absl::StatusCode::kUnavailable &&
+        code != absl::StatusCode::kDeadlineExceeded &&
+        code != absl::StatusCode::kFailedPrecondition) {
+      return ToGrpcStatus(forwarded.status());  // the serving replica's answer (e.g. refused)
+    }
+  }
   if (live != nullptr) {
     ours = ExchangeLive(peer->peer_id, *live, theirs, *request);
   } else if (absl::StartsWith(theirs.stream_id, absl::StrCat("gap-", peer->peer_id, "-",
@@ -279,6 +304,42 @@ absl::StatusOr<audit::Receipt> FederationService::ExchangeLive(
                                        request.committed().next_offsets().end());
   stream.Acknowledge(committed);
   return signer_->Sign(theirs.stream_id, head.sequence, head.hash, Now());
+}
+
+absl::StatusOr<fv1::ExchangeReceiptsResponse> FederationService::ExchangeForwarded(
+    const std::string& peer, const fv1::ExchangeReceiptsRequest& request) {
+  if (signer_ == nullptr || !request.has_receipt()) {
+    return absl::InvalidArgumentError("receipt: required (the caller's signed chain head)");
+  }
+  const audit::Receipt theirs = FromProto(request.receipt());
+  std::shared_ptr<ProviderStream> live;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = streams_.find(theirs.stream_id);
+    if (it != streams_.end() && it->second->open()) live = it->second;
+  }
+  if (live == nullptr) {
+    return absl::NotFoundError(absl::StrCat("stream ", theirs.stream_id,
+                                            " is not live on replica '", options_.replica, "'"));
+  }
+  ASSIGN_OR_RETURN(audit::Receipt ours, ExchangeLive(peer, *live, theirs, request));
+  fv1::ExchangeReceiptsResponse response;
+  *response.mutable_receipt() = ToProto(ours);
+  return response;
+}
+
+std::string FederationService::ReplicaOfStream(const std::string& stream_id) {
+  // "stream-<replica>-<24 hex>"; replica ids may contain '-'.
+  constexpr absl::string_view kPrefix = "stream-";
+  if (!absl::StartsWith(stream_id, kPrefix)) return "";
+  const size_t dash = stream_id.rfind('-');
+  if (dash == std::string::npos || dash < kPrefix.size()) return "";
+  return stream_id.substr(kPrefix.size(), dash - kPrefix.size());
+}
+
+int64_t FederationService::receipts_forwarded() const {
+  absl::MutexLock lock(&mu_);
+  return receipts_forwarded_;
 }
 
 bool FederationService::AdmitAuditRead(const std::string& peer) {

@@ -58,6 +58,15 @@ class FederationService final : public federation::v1::FederationService::Servic
     // How long an ended stream's chain head is kept for a last ExchangeReceipts.
     absl::Duration keep_ended_streams = absl::Hours(1);
     std::shared_ptr<const tls::IdentityChecker> checker;  // re-checks peers during streams
+    // Replicas (ADR 0021 §4): this replica's id, named in every stream id it makes
+    // ("stream-<replica>-<hex>"; "" for "stream-<hex>"), and how to hand a receipt for a stream
+    // another replica serves to that replica (unset: answered from the audit index). The
+    // forwarder answers NOT_FOUND when the replica has no live copy of the stream.
+    std::string replica;
+    std::function<absl::StatusOr<federation::v1::ExchangeReceiptsResponse>(
+        const std::string& replica, const std::string& peer,
+        const federation::v1::ExchangeReceiptsRequest& request)>
+        forward_receipt;
   };
 
   // Per peer and dataset, since start.
@@ -99,6 +108,16 @@ class FederationService final : public federation::v1::FederationService::Servic
                                const federation::v1::GetAuditEntriesRequest* request,
                                federation::v1::GetAuditEntriesResponse* response) override;
 
+  // A receipt another replica received for a stream this replica serves live: answered as
+  // ExchangeReceipts would (the stream's window is released). NOT_FOUND when the stream is not
+  // live here.
+  absl::StatusOr<federation::v1::ExchangeReceiptsResponse> ExchangeForwarded(
+      const std::string& peer, const federation::v1::ExchangeReceiptsRequest& request);
+  // The replica named in a stream id ("" for a stream id without one).
+  static std::string ReplicaOfStream(const std::string& stream_id);
+  // Receipts answered for other replicas' streams by forwarding, since start.
+  int64_t receipts_forwarded() const;
+
  private:
   // Counts an ended call by code, and remembers a gap reported to the peer (OUT_OF_RANGE or
   // DATA_LOSS) for NotariseGap. Returns `status`.
@@ -138,6 +157,7 @@ class FederationService final : public federation::v1::FederationService::Servic
   // most one per report, so a peer cannot grow the audit topic with receipts of its own making.
   std::map<std::pair<std::string, std::string>, absl::Time> gaps_reported_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);
+  int64_t receipts_forwarded_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace node

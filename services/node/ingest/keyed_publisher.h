@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -104,6 +105,10 @@ class KeyedPublisher : public kafka::GroupListener {
   bool AwaitReady(absl::Duration timeout) const;
   std::vector<int32_t> held() const;
   std::map<int32_t, ReplicaAddress> owners() const { return directory_->KeyOwners(); }
+  // The internal endpoint replica `id` announced in the directory.
+  std::optional<ReplicaAddress> ReplicaEndpoint(const std::string& id) const {
+    return directory_->Replica(id);
+  }
   const std::string& replica_id() const { return options_.replica_id; }
   Stats stats() const;
   // The key partition of a batch's map key (identity "\n" key).

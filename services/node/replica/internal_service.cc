@@ -61,19 +61,46 @@ PublishBatch FromForwardRequest(const v1::ForwardPublishRequest& req) {
   return b;
 }
 
+grpc::Status ReplicaService::CheckCaller(grpc::ServerContext* context, const char* what) const {
+  if (self_.empty()) return grpc::Status::OK;  // development mode: loopback only
+  absl::StatusOr<tls::PeerIdentity> peer = tls::CallPeer(*context);
+  if (!peer.ok()) return ToGrpcStatus(peer.status());
+  if (peer->peer_id != self_) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        absl::StrCat("only replicas of '", self_, "' may forward ", what));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ReplicaService::ForwardReceipt(grpc::ServerContext* context,
+                                            const v1::ForwardReceiptRequest* request,
+                                            federation::v1::ExchangeReceiptsResponse* response) {
+  if (grpc::Status s = CheckCaller(context, "receipts"); !s.ok()) return s;
+  if (request->peer_id().empty() || !request->has_request()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "peer_id and request: required (the subscriber and its receipt)");
+  }
+  ReceiptHandler handler;
+  {
+    absl::MutexLock lock(&mu_);
+    handler = receipts_;
+  }
+  if (!handler) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, "this replica serves no federation streams");
+  }
+  absl::StatusOr<federation::v1::ExchangeReceiptsResponse> r =
+      handler(request->peer_id(), request->request());
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  *response = *std::move(r);
+  return grpc::Status::OK;
+}
+
 grpc::Status ReplicaService::ForwardPublish(grpc::ServerContext* context,
                                             const v1::ForwardPublishRequest* request,
                                             v1::ForwardPublishResponse* response) {
   // The auth filter admitted only this node's own peer id; checked again here, so a listener
   // built without it can never take a batch from another organisation.
-  if (!self_.empty()) {
-    absl::StatusOr<tls::PeerIdentity> peer = tls::CallPeer(*context);
-    if (!peer.ok()) return ToGrpcStatus(peer.status());
-    if (peer->peer_id != self_) {
-      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                          absl::StrCat("only replicas of '", self_, "' may forward batches"));
-    }
-  }
+  if (grpc::Status s = CheckCaller(context, "batches"); !s.ok()) return s;
   KeyedPublisher* keyed = keyed_.load();
   if (keyed == nullptr) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "this replica is still starting");
@@ -134,6 +161,26 @@ absl::StatusOr<PublishOutcome> GrpcReplicaForwarder::ForwardPublish(const std::s
                         absl::StrCat("forwarding to the replica at ", endpoint, ": ", e.message()));
   }
   return PublishOutcome{resp.records(), resp.schema_id(), resp.duplicate()};
+}
+
+absl::StatusOr<federation::v1::ExchangeReceiptsResponse> GrpcReplicaForwarder::ForwardReceipt(
+    const std::string& endpoint, const std::string& peer,
+    const federation::v1::ExchangeReceiptsRequest& request, absl::Duration timeout) {
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel, ChannelTo(endpoint));
+  v1::ForwardReceiptRequest req;
+  req.set_peer_id(peer);
+  *req.mutable_request() = request;
+  req.set_from_replica(options_.self_replica);
+  federation::v1::ExchangeReceiptsResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  grpc::Status s = v1::Replica::NewStub(channel)->ForwardReceipt(&ctx, req, &resp);
+  if (!s.ok()) {
+    absl::Status e = FromGrpcStatus(s);
+    return absl::Status(e.code(), absl::StrCat("forwarding a receipt to the replica at ", endpoint,
+                                               ": ", e.message()));
+  }
+  return resp;
 }
 
 }  // namespace node

@@ -7,6 +7,7 @@
 #define POLDER_SERVICES_NODE_REPLICA_INTERNAL_SERVICE_H_
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,14 +28,31 @@ class ReplicaService final : public v1::Replica::Service {
   explicit ReplicaService(std::string self_peer_id) : self_(std::move(self_peer_id)) {}
   // Where forwarded batches go; until set, calls are UNAVAILABLE.
   void set_keyed(KeyedPublisher* keyed) { keyed_.store(keyed); }
+  // Answers a forwarded receipt for a stream this replica serves (the provider side); unset
+  // (no sharing, or not built yet): NOT_FOUND. Set once, before the federation listener starts.
+  using ReceiptHandler = std::function<absl::StatusOr<federation::v1::ExchangeReceiptsResponse>(
+      const std::string& peer, const federation::v1::ExchangeReceiptsRequest& request)>;
+  void set_receipts(ReceiptHandler handler) {
+    absl::MutexLock lock(&mu_);
+    receipts_ = std::move(handler);
+  }
 
   grpc::Status ForwardPublish(grpc::ServerContext* context,
                               const v1::ForwardPublishRequest* request,
                               v1::ForwardPublishResponse* response) override;
+  grpc::Status ForwardReceipt(grpc::ServerContext* context,
+                              const v1::ForwardReceiptRequest* request,
+                              federation::v1::ExchangeReceiptsResponse* response) override;
 
  private:
+  // PERMISSION_DENIED unless the caller is a replica of this node (the auth filter checked it
+  // already; checked again so a listener built without it cannot take calls from others).
+  grpc::Status CheckCaller(grpc::ServerContext* context, const char* what) const;
+
   const std::string self_;
   std::atomic<KeyedPublisher*> keyed_{nullptr};
+  absl::Mutex mu_;
+  ReceiptHandler receipts_ ABSL_GUARDED_BY(mu_);
 };
 
 // The batch as the request carries it, and back.
@@ -56,6 +74,10 @@ class GrpcReplicaForwarder : public ReplicaForwarder {
   absl::StatusOr<PublishOutcome> ForwardPublish(const std::string& endpoint, int32_t partition,
                                                 const PublishBatch& batch,
                                                 absl::Duration timeout) override;
+  // Asks the replica at `endpoint` to answer `peer`'s receipt for a stream it serves.
+  absl::StatusOr<federation::v1::ExchangeReceiptsResponse> ForwardReceipt(
+      const std::string& endpoint, const std::string& peer,
+      const federation::v1::ExchangeReceiptsRequest& request, absl::Duration timeout);
 
  private:
   absl::StatusOr<std::shared_ptr<grpc::Channel>> ChannelTo(const std::string& endpoint);

@@ -48,7 +48,9 @@ std::unique_ptr<ContractBook> OpenContractBook(NodeConfig* config, const NodeTru
 
 absl::StatusOr<std::unique_ptr<ProviderSubsystem>> ProviderSubsystem::Build(
     const NodeConfig& config, const NodeTrust& trust, kafka::ClientFactory& kafka,
-    ContractBook* contracts, SchemaSubsystem* schemas, const FeedQualityTracker* feed_quality) {
+    ContractBook* contracts, SchemaSubsystem* schemas, const FeedQualityTracker* feed_quality,
+    const std::string& replica,
+    decltype(FederationService::Options::forward_receipt) forward_receipt) {
   std::unique_ptr<ProviderSubsystem> s(new ProviderSubsystem());
   const SizeLimits limits = DeriveSizeLimits(config);
   const FederationConfig& fc = config.sharing;
@@ -115,6 +117,8 @@ absl::StatusOr<std::unique_ptr<ProviderSubsystem>> ProviderSubsystem::Build(
   fo.stream.kafka_timeout = config.kafka_request_timeout;
   fo.max_streams_per_peer = fc.max_streams_per_peer;
   fo.checker = trust.federation_checker;
+  fo.replica = replica;
+  fo.forward_receipt = std::move(forward_receipt);
   if (feed_quality != nullptr) {
     fo.stream.feed_quality = [feed_quality](const std::string& dataset) {
       return feed_quality->Snapshot(dataset, absl::Now());

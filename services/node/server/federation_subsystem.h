@@ -42,9 +42,14 @@ class ProviderSubsystem {
  public:
   // `contracts` and `schemas` must outlive the subsystem.
   // `feed_quality` (may be null): what ListDatasets and heartbeats offer contract holders.
+  // `replica`: this replica's id (in its stream ids); `forward_receipt`: hands a receipt for a
+  // stream another replica serves to that replica (FederationService::Options).
   static absl::StatusOr<std::unique_ptr<ProviderSubsystem>> Build(
       const NodeConfig& config, const NodeTrust& trust, kafka::ClientFactory& kafka,
-      ContractBook* contracts, SchemaSubsystem* schemas, const FeedQualityTracker* feed_quality);
+      ContractBook* contracts, SchemaSubsystem* schemas, const FeedQualityTracker* feed_quality,
+      const std::string& replica = "",
+      decltype(FederationService::Options::forward_receipt) forward_receipt = nullptr);
+  FederationService* service() const { return service_.get(); }
   ~ProviderSubsystem();
 
   AuditLog* audit() const { return audit_.get(); }

@@ -192,6 +192,10 @@ IngestSubsystem::~IngestSubsystem() {
   if (internal_ != nullptr) internal_->Shutdown(absl::ToChronoTime(absl::Now()));
 }
 
+void IngestSubsystem::StopInternal() {
+  if (internal_ != nullptr) internal_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+}
+
 void IngestSubsystem::SetServing(bool serving) {
   grpc_->GetHealthCheckService()->SetServingStatus(serving);
 }

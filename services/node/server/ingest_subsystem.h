@@ -50,6 +50,11 @@ class IngestSubsystem {
   int grpc_port() const { return grpc_port_; }
   int internal_port() const { return internal_port_; }
   const KeyedPublisher& keyed() const { return *publisher_; }
+  // The internal port's service and the calling side, for the provider's forwarded receipts.
+  ReplicaService* replica_service() { return replica_service_.get(); }
+  GrpcReplicaForwarder* forwarder() { return forwarder_.get(); }
+  // Stops the internal port, waiting for calls in flight (before what they call is destroyed).
+  void StopInternal();
   int http_port() const { return http_->port(); }
   nlohmann::json TokensStatus() const;
   // This replica (ADR 0021 §6): its id, internal endpoint, the key partitions it holds and the

@@ -97,8 +97,26 @@ absl::Status NodeServer::Build(kafka::ClientFactory& kafka, Hooks hooks) {
     roles_ = std::make_unique<replica::RoleGroup>(ro);
   }
   if (config_.sharing.enabled) {
-    ASSIGN_OR_RETURN(provider_, ProviderSubsystem::Build(config_, trust_, kafka, contracts_.get(),
-                                                         schemas_.get(), feed_quality_.get()));
+    // A receipt for a stream another replica serves goes to that replica (ADR 0021 §4).
+    IngestSubsystem* ingest = ingest_.get();
+    auto forward_receipt = [ingest](const std::string& replica, const std::string& peer,
+                                    const federation::v1::ExchangeReceiptsRequest& request)
+        -> absl::StatusOr<federation::v1::ExchangeReceiptsResponse> {
+      std::optional<ReplicaAddress> to = ingest->keyed().ReplicaEndpoint(replica);
+      if (!to.has_value()) {
+        return absl::NotFoundError(absl::StrCat("replica '", replica, "' is not in the directory"));
+      }
+      return ingest->forwarder()->ForwardReceipt(to->endpoint, peer, request, absl::Seconds(5));
+    };
+    ASSIGN_OR_RETURN(provider_,
+                     ProviderSubsystem::Build(config_, trust_, kafka, contracts_.get(),
+                                              schemas_.get(), feed_quality_.get(),
+                                              ingest_->keyed().replica_id(), forward_receipt));
+    FederationService* federation = provider_->service();
+    ingest_->replica_service()->set_receipts(
+        [federation](const std::string& peer, const federation::v1::ExchangeReceiptsRequest& r) {
+          return federation->ExchangeForwarded(peer, r);
+        });
     provider_->audit()->SetMarkWriter(false);  // until this replica holds the audit-index role
     audit_index_role_ = std::make_unique<AuditIndexRole>(provider_->audit());
     roles_->Add("audit-index", "audit-index", audit_index_role_.get());
@@ -253,6 +271,7 @@ nlohmann::json NodeServer::ReplicaStatus() const {
   out["roles_joined"] = roles_->joined();
   out["role_rebalances"] = roles_->rebalances();
   out["roles_fenced"] = roles_->fenced_counts();
+  if (provider_ != nullptr) out["receipts_forwarded"] = provider_->service()->receipts_forwarded();
   return out;
 }
 
@@ -268,6 +287,9 @@ std::string NodeServer::MetricsText() {
     rs.rebalances = {{"keys", ks.rebalances}, {"roles", roles_->rebalances()}};
     rs.forwarded = {{{"ForwardPublish", "ok"}, ks.forwarded_ok},
                     {{"ForwardPublish", "failed"}, ks.forwarded_failed}};
+    if (provider_ != nullptr) {
+      rs.forwarded[{"ForwardReceipt", "ok"}] = provider_->service()->receipts_forwarded();
+    }
     rs.fenced = roles_->fenced_counts();
     metrics_.SetReplica(rs);
   }
@@ -318,6 +340,11 @@ void NodeServer::Drain() {
 NodeServer::~NodeServer() {
   upkeep_.Stop();
   if (ops_ != nullptr && !drained_) ops_->Stop();
+  // Forwarded receipts call into the provider, destroyed before the ingest subsystem.
+  if (ingest_ != nullptr) {
+    ingest_->replica_service()->set_receipts(nullptr);
+    ingest_->StopInternal();
+  }
   // Then the subsystems, in reverse order of construction (members' order).
 }
 
