@@ -3,6 +3,7 @@
 #include <openssl/sha.h>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/json/bounded.h"
 #include "common/trust/document.h"
@@ -63,6 +64,12 @@ absl::StatusOr<std::string> CanonicalJson(const AuditEntry& e) {
   // Only present when set, so entries without it hash as they always did.
   if (!e.detail.empty()) j["detail"] = e.detail;
   if (!e.view.empty()) j["view"] = e.view;
+  if (!e.resumes.empty()) j["resumes"] = e.resumes;
+  if (!e.cursor.empty()) {
+    json c = json::object();
+    for (const auto& [p, o] : e.cursor) c[std::to_string(p)] = o;
+    j["cursor"] = std::move(c);
+  }
   return trust::Canonicalize(j);
 }
 
@@ -86,6 +93,19 @@ absl::StatusOr<AuditEntry> ParseEntry(const std::string& canonical_json) {
     e.purpose = j.at("purpose");
     if (j.contains("detail")) e.detail = j.at("detail");
     if (j.contains("view")) e.view = j.at("view");
+    if (j.contains("resumes")) e.resumes = j.at("resumes");
+    if (j.contains("cursor")) {
+      const json& c = j.at("cursor");
+      if (!c.is_object()) return absl::InvalidArgumentError("audit entry: cursor is no object");
+      for (auto it = c.begin(); it != c.end(); ++it) {
+        int32_t p = 0;
+        if (!absl::SimpleAtoi(it.key(), &p) || p < 0) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("audit entry: cursor partition '", it.key(), "' is no partition"));
+        }
+        e.cursor[p] = it.value().get<int64_t>();
+      }
+    }
     absl::StatusOr<absl::Time> at = trust::ParseRfc3339(j.at("at").get<std::string>());
     if (!at.ok()) return at.status();
     e.at = *at;

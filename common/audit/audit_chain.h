@@ -15,6 +15,7 @@
 #define POLDER_COMMON_AUDIT_AUDIT_CHAIN_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,12 @@ struct AuditEntry {
   std::string purpose;      // from the contract
   std::string detail;       // optional: what happened (gap entries name the missing range)
   std::string view;         // optional: the aggregate view of `dataset` streamed (ADR 0016)
+  // Optional, on a stream's first entry (ADR 0021 §4): the stream whose committed cursor this
+  // one resumes (a subscriber's reconnect, possibly to another replica), and that cursor —
+  // per partition, the next offset asked for. Together they chain a subscription's streams, so a
+  // verifier sees any gap between them.
+  std::string resumes;
+  std::map<int32_t, int64_t> cursor;
 };
 
 struct AuditLink {

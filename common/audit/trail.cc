@@ -1,5 +1,7 @@
 #include "common/audit/trail.h"
 
+#include <algorithm>
+#include <map>
 #include <tuple>
 
 #include "absl/strings/match.h"
@@ -58,6 +60,53 @@ Trail ReadTrail(const std::vector<std::pair<std::string, std::string>>& records)
   return t;
 }
 
+std::vector<Finding> CheckResumes(const Trail& trail) {
+  std::vector<Finding> out;
+  for (const auto& [stream, links] : trail.chains) {
+    auto head = trail.entries_head.find(stream);
+    if (head == trail.entries_head.end() || head->second.resumes.empty()) continue;
+    const AuditEntry& first = head->second;
+    const bool received = first.direction == "received";
+    if (!received && first.direction != "offered") continue;
+    auto prev = trail.chains.find(first.resumes);
+    if (prev == trail.chains.end()) {
+      out.push_back({stream, "dropped", 1,
+                     absl::StrCat("resumes stream ", first.resumes,
+                                  ", which this trail does not hold (its entries are gone)")});
+      continue;
+    }
+    // Where the resumed stream ended, per partition.
+    std::map<int32_t, int64_t> ended;
+    for (const AuditLink& l : prev->second) {
+      absl::StatusOr<AuditEntry> e = ParseEntry(l.canonical_json);
+      if (!e.ok()) continue;
+      int64_t& end = ended.emplace(e->partition, e->next_offset).first->second;
+      end = std::max(end, e->next_offset);
+    }
+    for (const auto& [partition, end] : ended) {
+      auto c = first.cursor.find(partition);
+      const int64_t at = c == first.cursor.end() ? 0 : c->second;
+      // The subscriber resumes exactly where its committed entries of that stream ended; the
+      // provider at or before what it offered there (an offered batch never committed is offered
+      // again).
+      if (at > end) {
+        out.push_back({stream, "gap", 1,
+                       absl::StrCat("resumes ", first.resumes, " at offset ", at, " of partition ",
+                                    partition, "; that stream ended at ", end, ": offsets [", end,
+                                    ", ", at, ") were never ", received ? "received" : "offered")});
+      } else if (received && at < end) {
+        out.push_back(
+            {stream, "inserted", 1,
+             absl::StrCat("resumes ", first.resumes, " at offset ", at, " of partition ", partition,
+                          ", before where that stream's committed entries "
+                          "ended (",
+                          end, "): offsets [", at, ", ", end, ") received twice")});
+      }
+    }
+  }
+  return out;
+}
+
 std::vector<Finding> VerifyTrail(const Trail& trail, const KeyLookup& keys) {
   std::vector<Finding> out;
   for (const std::string& u : trail.unreadable) out.push_back({"", "unreadable", 0, u});
@@ -98,6 +147,7 @@ std::vector<Finding> VerifyTrail(const Trail& trail, const KeyLookup& keys) {
     absl::Status s = key.ok() ? VerifyReceiptSignature(r, *key) : key.status();
     if (!s.ok()) out.push_back({r.stream_id, "unsigned", r.sequence, std::string(s.message())});
   }
+  for (Finding& f : CheckResumes(trail)) out.push_back(std::move(f));
   return out;
 }
 

@@ -9,7 +9,7 @@
 //   Append(f, CheckReceiptsHeldBy(theirs, mine, "amersfoort", signing_key_of));
 //
 // Findings name the stream, the kind (changed, dropped, inserted, reordered, truncated,
-// rewritten, unsigned) and the first link where it shows.
+// rewritten, unsigned, gap) and the first link where it shows.
 #ifndef POLDER_COMMON_AUDIT_TRAIL_H_
 #define POLDER_COMMON_AUDIT_TRAIL_H_
 
@@ -55,6 +55,13 @@ using KeyLookup = std::function<absl::StatusOr<trust::PublicKey>(const std::stri
 // skipped for good), a reordered link (the missing sequence comes later), an inserted link (a
 // sequence repeated). Also checks the signatures of the receipts `trail` keeps (unsigned).
 std::vector<Finding> VerifyTrail(const Trail& trail, const KeyLookup& keys);
+
+// The streams of `trail` that resume another (their first entry's `resumes` and `cursor`, ADR
+// 0021 §4), each against the stream it resumes: on the subscriber's side it must start exactly
+// where its committed entries of that stream ended, on the provider's side at or before what it
+// offered there. A cursor beyond that end is a gap; one before it (subscriber) a batch received
+// twice; a resumed stream missing from the trail, dropped. Part of VerifyTrail.
+std::vector<Finding> CheckResumes(const Trail& trail);
 
 // The receipts `holder` keeps for `owner`'s chains, checked against `owner`'s chains: a chain
 // shorter than what was receipted is truncated, a receipted link with another hash rewritten.

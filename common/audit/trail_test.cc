@@ -1,5 +1,6 @@
 #include "common/audit/trail.h"
 
+#include <map>
 #include <tuple>
 
 #include "common/status/status_matchers.h"
@@ -26,11 +27,17 @@ std::vector<B> Batches() {
 std::vector<AuditLink> Chain(const std::string& direction, const std::vector<B>& batches,
                              const std::string& stream = "stream-1",
                              const std::string& source = "groningen",
-                             const std::string& destination = "amersfoort") {
+                             const std::string& destination = "amersfoort",
+                             const std::string& resumes = "",
+                             const std::map<int32_t, int64_t>& cursor = {}) {
   AuditChain c(stream);
   std::vector<AuditLink> links;
   for (const B& b : batches) {
     AuditEntry e;
+    if (links.empty()) {
+      e.resumes = resumes;
+      e.cursor = cursor;
+    }
     e.transaction_id = stream;
     e.direction = direction;
     e.contract_hash = "sha256:abc";
@@ -292,6 +299,58 @@ TEST_F(TrailTest, ACountersignedGapEntryCannotBeDeletedUnnoticed) {
   const Trail rewritten = ReadTrail({with_gap[0], {ReceiptRecordKey(other), EncodeReceipt(other)}});
   EXPECT_THAT(Kinds(CheckAgainstProvider(rewritten, ReadTrail({}), "groningen", keys_)),
               ::testing::ElementsAre("rewritten@1"));
+}
+
+// A subscription's streams chain (ADR 0021 §4): a stream's first entry names the stream it
+// resumes and the cursor it asked for; a verifier finds a gap between them, a batch received
+// twice, or a resumed stream gone.
+TEST_F(TrailTest, StreamsThatResumeAnotherAreCheckedAgainstWhereItEnded) {
+  // stream-1 ended at partition 0: 350, 1: 450, 2: 550 (Batches()).
+  auto trail = [](const std::vector<AuditLink>& first, const std::vector<AuditLink>& second) {
+    std::vector<std::pair<std::string, std::string>> records;
+    for (const AuditLink& l : first)
+      records.push_back({AuditRecordKey("stream-1", l.sequence), EncodeAuditRecord(l)});
+    for (const AuditLink& l : second)
+      records.push_back({AuditRecordKey("stream-2", l.sequence), EncodeAuditRecord(l)});
+    return ReadTrail(records);
+  };
+  const std::vector<B> next = {{0, 350, 400, 50, 50 * 437}};
+  const std::map<int32_t, int64_t> exact = {{0, 350}, {1, 450}, {2, 550}};
+  auto resumed = [&](const std::string& direction, const std::map<int32_t, int64_t>& cursor,
+                     const std::string& resumes = "stream-1") {
+    return Chain(direction, next, "stream-2", "groningen", "amersfoort", resumes, cursor);
+  };
+  // Exactly where it ended: nothing to report, on either side.
+  EXPECT_TRUE(VerifyTrail(trail(received_, resumed("received", exact)), keys_).empty());
+  EXPECT_TRUE(VerifyTrail(trail(offered_, resumed("offered", exact)), keys_).empty());
+  // The provider offered more than the subscriber committed: it resumes before its end.
+  EXPECT_TRUE(
+      VerifyTrail(trail(offered_, resumed("offered", {{0, 300}, {1, 450}, {2, 550}})), keys_)
+          .empty());
+  // A gap: partition 1 resumed past where the stream ended.
+  const std::vector<Finding> gap =
+      CheckResumes(trail(received_, resumed("received", {{0, 350}, {1, 470}, {2, 550}})));
+  ASSERT_EQ(gap.size(), 1u);
+  EXPECT_EQ(gap[0].kind, "gap");
+  EXPECT_THAT(gap[0].detail, HasSubstr("offsets [450, 470) were never received"));
+  EXPECT_THAT(Kinds(CheckResumes(trail(offered_, resumed("offered", {{0, 351}})))),
+              ::testing::Contains("gap@1"));
+  // The subscriber resuming before its committed end: received twice.
+  EXPECT_THAT(
+      Kinds(CheckResumes(trail(received_, resumed("received", {{0, 300}, {1, 450}, {2, 550}})))),
+      ::testing::ElementsAre("inserted@1"));
+  // The resumed stream is gone from the trail.
+  EXPECT_THAT(Kinds(CheckResumes(trail({}, resumed("received", exact)))),
+              ::testing::ElementsAre("dropped@1"));
+  // A first stream (resumes nothing) is not checked.
+  EXPECT_TRUE(CheckResumes(trail({}, resumed("received", {}, ""))).empty());
+  // The fields survive the canonical form (and change the hash only when set).
+  absl::StatusOr<AuditEntry> e = ParseEntry(resumed("received", exact)[0].canonical_json);
+  ASSERT_OK(e.status());
+  EXPECT_EQ(e->resumes, "stream-1");
+  EXPECT_EQ(e->cursor, exact);
+  EXPECT_EQ(Chain("received", next, "stream-2")[0].hash,
+            Chain("received", next, "stream-2", "groningen", "amersfoort", "", {})[0].hash);
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "gtest/gtest.h"
+#include "proto/polder/node/v1/replica.grpc.pb.h"
 #include "tests/node/federation_fixture.h"
 
 namespace polder {
@@ -343,6 +344,104 @@ TEST_F(NodeAdversarialTest, OneIdentityHoldsABoundedNumberOfStreams) {
   ASSERT_TRUE(Alive(*node)) << "the node died; its log:\n" << node->Log();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
   EXPECT_THAT(s.error_message(), HasSubstr("16 PublishStream calls open already"));
+}
+
+// The internal port (ADR 0021 §5) serves only this node's own replicas: another organisation's
+// valid federation identity, a client without a certificate and plaintext are refused before
+// any request is parsed, and a batch "forwarded" by them is never written (a forwarded batch is
+// trusted as validated, so this is what stands between a peer and the city's topics). Slot and
+// receipt calls likewise. The node's own identity — another replica — is served (the control).
+TEST_F(NodeAdversarialTest, TheInternalPortServesOnlyThisNodesReplicas) {
+  WriteContract("gr-am-bikes-1");
+  auto node = StartGroningen();
+  const int port = node->port("internal_port");
+  ASSERT_GT(port, 0) << node->Log();
+  auto stub = [&](std::shared_ptr<grpc::ChannelCredentials> creds) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    return polder::node::v1::Replica::NewStub(
+        grpc::CreateCustomChannel(absl::StrCat("localhost:", port), creds, args));
+  };
+  auto deadline = [](grpc::ClientContext* ctx) {
+    ctx->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  };
+  polder::node::v1::ForwardPublishRequest batch;
+  batch.set_key_partition(-1);
+  batch.set_identity("gateway-1");
+  batch.set_dataset_id(kBikes);
+  polder::node::v1::ForwardedRecord* r = batch.add_records();
+  r->set_topic(Topic());
+  r->set_partition(0);
+  r->set_value("not even a framed record");
+  polder::node::v1::ForwardedHeader* h = r->add_headers();
+  h->set_key("ce_id");
+  h->set_value("rogue-1");
+  polder::node::v1::AdmitSlotRequest slot;
+  slot.set_key_partition(0);
+  slot.set_replica("rogue");
+  slot.mutable_slot()->set_peer("amersfoort");
+  slot.mutable_slot()->set_kind("stream");
+  slot.mutable_slot()->set_ticket("rogue-1");
+  slot.set_limit(1000);
+  auto amersfoort = tls::MakeChannelCredentials(files_["amersfoort"], fed_->Checker(), "groningen");
+  ASSERT_OK(amersfoort.status());
+  const std::vector<std::pair<std::string, std::shared_ptr<grpc::ChannelCredentials>>> refused = {
+      {"another organisation's identity", *amersfoort},
+      {"no client certificate", AnonymousCredentials()},
+      {"plaintext", grpc::InsecureChannelCredentials()},
+  };
+  for (const auto& [who, creds] : refused) {
+    auto s = stub(creds);
+    grpc::ClientContext c1, c2, c3;
+    deadline(&c1);
+    deadline(&c2);
+    deadline(&c3);
+    polder::node::v1::ForwardPublishResponse pr;
+    const grpc::Status p = s->ForwardPublish(&c1, batch, &pr);
+    EXPECT_FALSE(p.ok()) << who << " forwarded a batch";
+    EXPECT_NE(p.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+        << who << ": the request reached the handler (" << p.error_message() << ")";
+    polder::node::v1::SlotResponse sr;
+    EXPECT_FALSE(s->AdmitSlot(&c2, slot, &sr).ok()) << who << " took a peer slot";
+    polder::node::v1::ForwardReceiptRequest rr;
+    rr.set_peer_id("amersfoort");
+    rr.mutable_request()->mutable_receipt()->set_stream_id("stream-x-00");
+    federation::v1::ExchangeReceiptsResponse er;
+    const grpc::Status e = s->ForwardReceipt(&c3, rr, &er);
+    EXPECT_FALSE(e.ok()) << who;
+    EXPECT_NE(e.error_code(), grpc::StatusCode::NOT_FOUND) << who << ": reached the handler";
+  }
+  // The control: the node's own identity (another replica) is served — the handler answers.
+  auto own = tls::MakeChannelCredentials(files_["groningen"], fed_->Checker(), "groningen");
+  ASSERT_OK(own.status());
+  {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    polder::node::v1::ForwardReceiptRequest rr;
+    rr.set_peer_id("amersfoort");
+    rr.mutable_request()->mutable_receipt()->set_stream_id("stream-x-00");
+    federation::v1::ExchangeReceiptsResponse er;
+    const grpc::Status e = stub(*own)->ForwardReceipt(&ctx, rr, &er);
+    EXPECT_EQ(e.error_code(), grpc::StatusCode::NOT_FOUND) << e.error_message();
+  }
+  // Malformed slots are refused even from a replica, naming what is wrong.
+  for (const auto& [kind, limit] :
+       std::vector<std::pair<std::string, int>>{{"x", 8}, {"stream", 0}}) {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    polder::node::v1::AdmitSlotRequest bad = slot;
+    bad.mutable_slot()->set_kind(kind);
+    bad.set_limit(limit);
+    polder::node::v1::SlotResponse sr;
+    const grpc::Status e = stub(*own)->AdmitSlot(&ctx, bad, &sr);
+    EXPECT_EQ(e.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << kind << " " << limit;
+    EXPECT_THAT(e.error_message(), ::testing::AnyOf(HasSubstr("kind"), HasSubstr("limit")));
+  }
+  ASSERT_TRUE(Alive(*node)) << node->Log();
+  // Nothing the refused callers sent was written (earlier tests' records share the topic).
+  for (const auto& [partition, ids] : CeIds(broker().bootstrap_servers(), 1000)) {
+    EXPECT_THAT(ids, Not(::testing::Contains("rogue-1"))) << "partition " << partition;
+  }
 }
 
 // Server reflection is served on the ingest port to callers that pass its

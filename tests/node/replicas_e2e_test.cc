@@ -8,12 +8,15 @@
 //   - kill -9 of a replica inside unkeyed transactions: a read_committed reader sees a later
 //     record within 3× the failover bound (15 s), not after the transaction timeout (60 s here);
 //   - the provider side from any replica: Amersfoort (its own broker) subscribes through a load
-//     balancer alternating between the two replicas, whose connections end after 5 s: receipts
-//     for a live stream reach the other replica and are forwarded over the internal port, so the
-//     mirror never stalls longer than 3× the receipt interval, and holds each record once.
+//     balancer that sends its first stream to r0 and every later connection to r1, whose
+//     connections end after 5 s: receipts for r0's live stream reach r1 and are forwarded over
+//     the internal port, so the mirror never stalls longer than 3× the receipt interval; the next
+//     stream is r1's, resuming r0's (audit verify finds no gap), each record mirrored once;
+//   - per-peer limits across replicas: 8 streams of one peer over both, the ninth refused.
 #include <signal.h>
 
 #include <atomic>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_format.h"
@@ -313,15 +316,16 @@ TEST_F(ReplicasTest, KeysOnceAcrossReplicasThroughAKillAZombieAndAnUnkeyedKill) 
   EXPECT_LE(visible_after, 3 * kFailoverBound);
 
   // 4. The provider side from any replica (ADR 0021 §4): Amersfoort subscribes through a load
-  // balancer that sends each new connection to the next Groningen replica. Connections end after
-  // 5 s, so the subscriber's receipts for a live stream reach the other replica, which forwards
-  // them to the one serving the stream; the stream itself ends after the 12 s grace and resumes
-  // from its cursor on whichever replica the balancer picks. Ingest goes on meanwhile; the
-  // mirror must never stall longer than 3x the receipt interval (2 s), and holds each record once.
+  // balancer that sends its first connection to r0 and every later one to r1. Connections end
+  // after 5 s, so the subscriber's receipts for a live stream reach the other replica, which
+  // forwards them to the one serving the stream; the stream itself ends after the 12 s grace and
+  // resumes from its cursor on r1. Ingest goes on meanwhile; the mirror must never stall longer
+  // than 3x the receipt interval (2 s), and holds each record once.
   r1 = StartReplica("r1");
   p1 = r1->grpc_port();
+  // The balancer sends the first stream to r0, then every new connection to r1: the receipts
+  // for r0's stream arrive at r1 once the connection ends, and the next stream is r1's.
   fault::FaultProxy balancer("127.0.0.1", r0->port("federation_port"));
-  balancer.Alternate({r0->port("federation_port"), r1->port("federation_port")});
   ASSERT_OK(balancer.Start());
   replicas_yaml_.clear();
   instance_.clear();
@@ -341,6 +345,7 @@ TEST_F(ReplicasTest, KeysOnceAcrossReplicasThroughAKillAZombieAndAnUnkeyedKill) 
     return j["subscriptions"][0].value("records", int64_t{0});
   };
   ASSERT_TRUE(Eventually([&] { return mirrored() >= 0; })) << amersfoort->Log();
+  balancer.Retarget(r1->port("federation_port"));
   std::atomic<bool> lb_stop{false};
   std::atomic<int> lb_acked{0};
   std::thread lb_writer([&] {
@@ -387,6 +392,118 @@ TEST_F(ReplicasTest, KeysOnceAcrossReplicasThroughAKillAZombieAndAnUnkeyedKill) 
   EXPECT_EQ(twice, 0);
   EXPECT_GT(forwarded, 0) << "no receipt was forwarded: the test did not switch replicas";
   EXPECT_LE(longest_stall, absl::Seconds(6)) << "3x the receipt interval";
+
+  // 5. Per-peer limits across replicas (ADR 0021 §3): Amersfoort may hold 8 streams in all
+  // (federation.max_streams_per_peer), whichever replicas serve them — not 8 per replica.
+  EXPECT_EQ(amersfoort->Signal(SIGTERM), 0);  // its own stream would come and go
+
+  // The streams: at least one served by each replica, each after the first resuming the one
+  // before it (its first entry names it).
+  {
+    std::string out;
+    ASSERT_EQ(
+        testing::RunCommand(
+            absl::StrCat(RunfilesPath("tools/polderctl/polderctl"), " audit query --bootstrap ",
+                         amersfoort_kafka_->bootstrap_servers(), " --peer groningen -o json 2>&1"),
+            &out),
+        0)
+        << out;
+    const json q = json::parse(out.substr(std::min(out.find('{'), out.size())), nullptr, false);
+    std::set<std::string> streams, resumed, served_by;
+    for (const json& e : q.value("exchanges", json::array())) {
+      const std::string id = e.value("stream", "");
+      streams.insert(id);
+      if (e.contains("resumes")) resumed.insert(e.value("resumes", ""));
+      for (const char* r : {"stream-r0-", "stream-r1-"}) {
+        if (absl::StartsWith(id, r)) served_by.insert(r);
+      }
+    }
+    EXPECT_GE(streams.size(), 2u) << out;
+    EXPECT_EQ(served_by.size(), 2u) << "the stream moved from r0 to r1: " << out;
+    EXPECT_EQ(resumed.size(), streams.size() - 1)
+        << "every stream but the first resumes one: " << out;
+    for (const std::string& r : resumed) EXPECT_EQ(streams.count(r), 1u) << r;
+  }
+
+  // The audit across the replica switch (ADR 0021 §4): each new stream's first entry names the
+  // stream it resumes and its cursor; polderctl finds no gap and no false finding, against
+  // Groningen's Kafka and through its federation service (any replica answers).
+  const tls::TlsFiles& af = files_["amersfoort"];
+  const std::string polderctl = RunfilesPath("tools/polderctl/polderctl");
+  const std::string trust_flags =
+      absl::StrCat(" --self amersfoort --peer groningen --directory ", dir_,
+                   "/directory.json --operator-key ", dir_, "/operator.pub -o json 2>&1");
+  for (const std::string& against :
+       {absl::StrCat(" --peer-bootstrap ", cluster_->bootstrap_servers()),
+        absl::StrCat(" --peer-endpoint 127.0.0.1:", balancer.port(), " --cert ", af.cert_path,
+                     " --key ", af.key_path, " --bundle ", af.trust_bundle_path, " --crl-dir ",
+                     fed_->crl_dir())}) {
+    std::string out;
+    EXPECT_EQ(testing::RunCommand(
+                  absl::StrCat(polderctl, " audit verify --bootstrap ",
+                               amersfoort_kafka_->bootstrap_servers(), against, trust_flags),
+                  &out),
+              0)
+        << out;
+    const json verified =
+        json::parse(out.substr(std::min(out.find('{'), out.size())), nullptr, false);
+    EXPECT_TRUE(verified.is_object() && verified.value("findings", json::array()).empty()) << out;
+    EXPECT_GE(verified.value("streams", 0), 2) << "a stream resumed another: " << out;
+    Say() << "audit verify" << against.substr(0, against.find(' ', 2)) << ": "
+          << verified.value("streams", 0) << " streams, " << verified.value("links", 0)
+          << " links, no finding\n";
+  }
+  struct Open {
+    std::unique_ptr<fv1::FederationService::Stub> stub;
+    std::unique_ptr<grpc::ClientContext> ctx;
+    std::unique_ptr<grpc::ClientReader<fv1::SubscribeResponse>> reader;
+  };
+  std::vector<Open> open;
+  auto try_open = [&](int port) {
+    Open o;
+    o.stub = FederationClient(files_["amersfoort"], port);
+    o.ctx = std::make_unique<grpc::ClientContext>();
+    o.ctx->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+    fv1::SubscribeRequest req = Subscribe("gr-am-bikes-1");
+    req.set_start_position("latest");
+    o.reader = o.stub->Subscribe(o.ctx.get(), req);
+    fv1::SubscribeResponse msg;
+    if (o.reader->Read(&msg) && msg.has_opened()) {
+      open.push_back(std::move(o));
+      return grpc::StatusCode::OK;
+    }
+    return o.reader->Finish().error_code();
+  };
+  const int f0 = r0->port("federation_port"), f1 = r1->port("federation_port");
+  // The node's stream is released once its end reaches the holder of Amersfoort's partition.
+  ASSERT_TRUE(Eventually([&] {
+    const grpc::StatusCode c = try_open(f0);
+    if (c != grpc::StatusCode::OK) return false;
+    open.back().ctx->TryCancel();
+    (void)open.back().reader->Finish();
+    open.pop_back();
+    return true;
+  }));
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE(Eventually([&] { return try_open(i % 2 == 0 ? f0 : f1) == grpc::StatusCode::OK; },
+                           absl::Seconds(20)))
+        << "stream " << i << " within the limit";
+  }
+  EXPECT_EQ(try_open(f0), grpc::StatusCode::RESOURCE_EXHAUSTED) << "a ninth stream, at r0";
+  EXPECT_EQ(try_open(f1), grpc::StatusCode::RESOURCE_EXHAUSTED) << "a ninth stream, at r1";
+  // One ended at r1 frees a slot for r0.
+  open[1].ctx->TryCancel();
+  (void)open[1].reader->Finish();
+  open.erase(open.begin() + 1);
+  const absl::Time released = absl::Now();
+  EXPECT_TRUE(Eventually([&] { return try_open(f0) == grpc::StatusCode::OK; }, absl::Seconds(20)));
+  Say() << "per-peer limit across replicas: 8 streams over r0 and r1, the ninth refused at both; "
+        << "a slot freed at r1 was usable at r0 " << absl::FormatDuration(absl::Now() - released)
+        << " later\n";
+  for (Open& o : open) {
+    o.ctx->TryCancel();
+    (void)o.reader->Finish();
+  }
 }
 
 }  // namespace

@@ -184,19 +184,9 @@ absl::Status FederationService::SubscribeAs(grpc::ServerContext* context,
                      contracts_->ForView(peer_id, request.dataset_id(), request.view_id(),
                                          shared->definition_hash, request.contract_id(), Now()));
   }
-  {
-    absl::MutexLock lock(&mu_);
-    if (streams_per_peer_[peer_id] >= options_.max_streams_per_peer) {
-      return absl::ResourceExhaustedError(absl::StrCat("'", peer_id, "' has ",
-                                                       options_.max_streams_per_peer,
-                                                       " streams open already (the limit)"));
-    }
-    ++streams_per_peer_[peer_id];
-  }
-  absl::Cleanup release = [this, p = peer_id] {
-    absl::MutexLock lock(&mu_);
-    --streams_per_peer_[p];
-  };
+  // The peer's live streams across the node's replicas (ADR 0021 §3).
+  ASSIGN_OR_RETURN(std::unique_ptr<PeerSlot> slot,
+                   Admit(peer_id, "stream", options_.max_streams_per_peer));
   ASSIGN_OR_RETURN(std::shared_ptr<ProviderStream> stream,
                    ProviderStream::Open(options_.stream, fan_out_, contracts_, audit_,
                                         NewStreamId(options_.replica), peer_id, *shared,
@@ -342,28 +332,19 @@ int64_t FederationService::receipts_forwarded() const {
   return receipts_forwarded_;
 }
 
-bool FederationService::AdmitAuditRead(const std::string& peer) {
-  absl::MutexLock lock(&mu_);
-  if (audit_reads_[peer] >= options_.max_audit_reads_per_peer) return false;
-  ++audit_reads_[peer];
-  return true;
-}
-
-void FederationService::EndAuditRead(const std::string& peer) {
-  absl::MutexLock lock(&mu_);
-  if (--audit_reads_[peer] == 0) audit_reads_.erase(peer);
+absl::StatusOr<std::unique_ptr<PeerSlot>> FederationService::Admit(const std::string& peer,
+                                                                   const std::string& kind,
+                                                                   int limit) {
+  PeerAdmission* admission = options_.admission != nullptr ? options_.admission : &local_admission_;
+  return admission->Admit(peer, kind, limit);
 }
 
 absl::StatusOr<audit::Receipt> FederationService::ExchangeEnded(const std::string& peer,
                                                                 const audit::Receipt& theirs) {
   // The stream's parties and head from the audit index (its parties checked before anything
   // else is read; the same per-peer bound as GetAuditEntries).
-  if (!AdmitAuditRead(peer)) {
-    return absl::ResourceExhaustedError(absl::StrCat("'", peer, "' has ",
-                                                     options_.max_audit_reads_per_peer,
-                                                     " audit reads in progress (the limit)"));
-  }
-  absl::Cleanup release = [this, peer] { EndAuditRead(peer); };
+  ASSIGN_OR_RETURN(std::unique_ptr<PeerSlot> slot,
+                   Admit(peer, "audit-read", options_.max_audit_reads_per_peer));
   absl::StatusOr<AuditLog::StreamHead> head =
       audit_->Head(theirs.stream_id, options_.stream.kafka_timeout, peer);
   if (!head.ok()) {
@@ -434,7 +415,15 @@ grpc::Status FederationService::GetAuditEntries(grpc::ServerContext* context,
   if (!peer.ok()) return ToGrpcStatus(peer.status());
   absl::StatusOr<std::vector<audit::AuditLink>> links = ReadAudit(peer->peer_id, *request);
   if (!links.ok()) return ToGrpcStatus(links.status());
+  // A page within the listener's largest message: the caller asks again from the next sequence.
+  size_t bytes = 0;
   for (const audit::AuditLink& l : *links) {
+    const size_t entry = l.hash.size() + l.canonical_json.size() + 32;
+    if (response->entries_size() > 0 &&
+        bytes + entry > static_cast<size_t>(options_.max_response_bytes)) {
+      break;
+    }
+    bytes += entry;
     fv1::AuditEntryView* v = response->add_entries();
     v->set_sequence(l.sequence);
     v->set_hash(l.hash);
@@ -449,12 +438,8 @@ absl::StatusOr<std::vector<audit::AuditLink>> FederationService::ReadAudit(
   const int max = request.max_entries() > 0 ? std::min(request.max_entries(), 1000) : 1000;
   // A bounded number of reads per peer at once; each reads through the audit index (the
   // stream's parties are checked there before anything is read) with a small prefetch.
-  if (!AdmitAuditRead(peer)) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("'", peer, "' has ", options_.max_audit_reads_per_peer,
-                     " GetAuditEntries calls in progress (the limit)"));
-  }
-  absl::Cleanup release = [this, peer] { EndAuditRead(peer); };
+  ASSIGN_OR_RETURN(std::unique_ptr<PeerSlot> slot,
+                   Admit(peer, "audit-read", options_.max_audit_reads_per_peer));
   ASSIGN_OR_RETURN(std::vector<audit::AuditLink> links,
                    audit_->Read(request.stream_id(), std::max<uint64_t>(1, request.from_sequence()),
                                 max, options_.stream.kafka_timeout, peer));

@@ -33,6 +33,7 @@
 #include "services/node/federation/audit_log.h"
 #include "services/node/federation/contracts.h"
 #include "services/node/federation/fan_out.h"
+#include "services/node/federation/peer_admission.h"
 #include "services/node/federation/provider_stream.h"
 #include "services/node/federation/receipts.h"
 
@@ -55,6 +56,11 @@ class FederationService final : public federation::v1::FederationService::Servic
     int max_streams_per_peer = 8;
     // GetAuditEntries calls one peer may have in progress at once.
     int max_audit_reads_per_peer = 2;
+    // The largest GetAuditEntries answer, in bytes of entries (within the listener's largest
+    // message); a longer stream is answered in pages.
+    int64_t max_response_bytes = 4 << 20;
+    // Where those limits are counted (across the node's replicas); null: in this process.
+    PeerAdmission* admission = nullptr;
     // How long an ended stream's chain head is kept for a last ExchangeReceipts.
     absl::Duration keep_ended_streams = absl::Hours(1);
     std::shared_ptr<const tls::IdentityChecker> checker;  // re-checks peers during streams
@@ -135,9 +141,9 @@ class FederationService final : public federation::v1::FederationService::Servic
                            grpc::ServerWriter<federation::v1::SubscribeResponse>* writer);
   absl::StatusOr<std::vector<audit::AuditLink>> ReadAudit(
       const std::string& peer, const federation::v1::GetAuditEntriesRequest& request);
-  // At most max_audit_reads_per_peer audit reads per peer at once; false if at the limit.
-  bool AdmitAuditRead(const std::string& peer);
-  void EndAuditRead(const std::string& peer);
+  // A slot of `kind` for `peer` (options_.admission, or this process's count).
+  absl::StatusOr<std::unique_ptr<PeerSlot>> Admit(const std::string& peer, const std::string& kind,
+                                                  int limit);
   absl::Time Now() const { return options_.stream.clock ? options_.stream.clock() : absl::Now(); }
 
   const Options options_;
@@ -147,9 +153,7 @@ class FederationService final : public federation::v1::FederationService::Servic
   AuditLog* audit_;
   const ReceiptSigner* signer_;
   mutable absl::Mutex mu_;
-  std::map<std::string, int> streams_per_peer_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, int> audit_reads_
-      ABSL_GUARDED_BY(mu_);  // GetAuditEntries in progress per peer
+  LocalAdmission local_admission_;  // when options_.admission is null
   // Open streams, and ended ones for keep_ended_streams (their heads answer late receipts).
   std::map<std::string, std::shared_ptr<ProviderStream>> streams_ ABSL_GUARDED_BY(mu_);
   // Gaps this node reported (Subscribe refused with OUT_OF_RANGE or DATA_LOSS) per (peer,

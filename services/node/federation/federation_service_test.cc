@@ -127,6 +127,8 @@ class FederationServiceTest : public testing::KafkaBrokerTest {
     };
     o.checker = fed_->Checker();
     o.stream.max_unacknowledged_bytes = max_unacknowledged_bytes_;
+    // GetAuditEntries pages: a few entries each (one is ~500 bytes).
+    o.max_response_bytes = 1500;
     o.stream.feed_quality = [](const std::string& dataset) -> std::optional<fv1::FeedQuality> {
       if (dataset != "mobility.bike-counts") return std::nullopt;
       fv1::FeedQuality q;
@@ -478,20 +480,31 @@ TEST_F(FederationServiceTest, WindowReceiptsAndAuditEntries) {
 
   // GetAuditEntries: the caller's own stream only.
   auto entries = [&](const std::string& who, const std::string& stream,
-                     fv1::GetAuditEntriesResponse* out) {
+                     fv1::GetAuditEntriesResponse* out, uint64_t from = 1) {
     auto client = Client(who);
     grpc::ClientContext c;
     fv1::GetAuditEntriesRequest req;
     req.set_stream_id(stream);
-    req.set_from_sequence(1);
+    req.set_from_sequence(from);
     return client->GetAuditEntries(&c, req, out);
   };
-  fv1::GetAuditEntriesResponse got;
-  ASSERT_TRUE(entries("amersfoort", stream_id, &got).ok());
+  // In pages within the listener's largest message (max_response_bytes), asked from the next
+  // sequence until there is none.
   std::vector<audit::AuditLink> fetched;
-  for (const auto& e : got.entries())
-    fetched.push_back({e.sequence(), e.hash(), e.canonical_json()});
+  int pages = 0;
+  for (uint64_t from = 1;; ++pages) {
+    fv1::GetAuditEntriesResponse got;
+    const grpc::Status s = entries("amersfoort", stream_id, &got, from);
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND && pages > 0) break;
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ASSERT_GT(got.entries_size(), 0);
+    EXPECT_LE(got.ByteSizeLong(), 1500u + 600u) << "one entry past the budget at most";
+    for (const auto& e : got.entries())
+      fetched.push_back({e.sequence(), e.hash(), e.canonical_json()});
+    from = fetched.back().sequence + 1;
+  }
   EXPECT_GE(fetched.size(), sequence);
+  EXPECT_GT(pages, 1) << fetched.size() << " entries in one page";
   EXPECT_OK(audit::VerifyChain(stream_id, fetched));
   fv1::GetAuditEntriesResponse none;
   EXPECT_EQ(entries("enschede", stream_id, &none).error_code(),

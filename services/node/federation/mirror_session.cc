@@ -305,6 +305,7 @@ fv1::SubscribeRequest MirrorSession::Request(const MirrorCursor& cursor) const {
   req.set_contract_id(options_.contract_id);
   req.set_view_id(options_.view);
   req.set_max_unacknowledged_bytes(options_.max_unacknowledged_bytes);
+  req.set_previous_stream_id(cursor.stream_id);
   if (cursor.next_offsets.empty()) {
     req.set_start_position(options_.start_position);
     return req;
@@ -334,7 +335,8 @@ absl::Status MirrorSession::StreamOnce(MirrorWriter& writer, ProviderConnection&
       purpose_ = c->purpose;
     }
   }
-  provider.Subscribe(Request(writer.cursor()));
+  const fv1::SubscribeRequest request = Request(writer.cursor());
+  provider.Subscribe(request);
 
   // The reader thread queues the stream's messages while the writer commits. The queue is
   // bounded by the provider's window: a provider that ignores flow control would grow it without
@@ -402,6 +404,7 @@ absl::Status MirrorSession::StreamOnce(MirrorWriter& writer, ProviderConnection&
     return true;
   };
   int64_t received = 0;  // record bytes received on this stream
+  bool first_entry = true;
   while (!failure.has_value()) {
     std::deque<fv1::SubscribeResponse> got;
     {
@@ -471,6 +474,12 @@ absl::Status MirrorSession::StreamOnce(MirrorWriter& writer, ProviderConnection&
       facts.bytes = bytes;
       MirrorBatch mb;
       mb.entry = BatchEntry(parties, AuditDirection::kReceived, facts, Now());
+      if (first_entry) {
+        // The stream's first entry names the stream it resumes and the cursor asked for, as the
+        // provider's first entry does (ADR 0021 §4).
+        ResumeFacts(request, &mb.entry);
+        first_entry = false;
+      }
       mb.batch.Swap(b);
       pending.push_back(std::move(mb));
       pending_bytes += bytes;

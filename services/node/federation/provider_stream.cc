@@ -60,10 +60,13 @@ absl::StatusOr<std::shared_ptr<ProviderStream>> ProviderStream::Open(
           ? std::min(request.max_unacknowledged_bytes(), options.max_unacknowledged_bytes)
           : options.max_unacknowledged_bytes;
   std::map<int32_t, int64_t> positions = reader->positions();
-  return std::shared_ptr<ProviderStream>(
+  std::shared_ptr<ProviderStream> stream(
       new ProviderStream(options, contracts, audit, std::move(stream_id), std::move(peer), dataset,
                          std::move(contract), std::move(contract_hash), request.traceparent(),
                          std::move(reader), std::move(positions), limits, window));
+  stream->resume_.set_previous_stream_id(request.previous_stream_id());
+  *stream->resume_.mutable_cursor() = request.cursor();
+  return stream;
 }
 
 ProviderStream::ProviderStream(const Options& options, ContractBook* contracts, AuditLog* audit,
@@ -127,6 +130,7 @@ absl::Status ProviderStream::Run(Transport& transport) {
     facts.bytes = batch->bytes;
     audit::AuditEntry entry = BatchEntry(parties, AuditDirection::kOffered, facts, Now());
     entry.transaction_id = stream_id_;
+    if (chain.sequence() == 0) ResumeFacts(resume_, &entry);
     ASSIGN_OR_RETURN(audit::AuditLink link, audit_->Record(chain, entry));
     out.mutable_batch()->mutable_provider_audit()->set_sequence(link.sequence);
     out.mutable_batch()->mutable_provider_audit()->set_hash(link.hash);

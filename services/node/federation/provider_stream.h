@@ -155,6 +155,8 @@ class ProviderStream {
   const trust::Contract contract_;
   const std::string contract_hash_;
   const std::string traceparent_;
+  // The stream it resumes and the cursor asked for (the first entry names them; ADR 0021 §4).
+  federation::v1::SubscribeRequest resume_;
   // Run's thread only; released when the stream ends (the ended stream is kept a while for
   // receipts, its source is not).
   std::unique_ptr<StreamSource> source_;

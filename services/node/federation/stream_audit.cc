@@ -34,6 +34,11 @@ audit::AuditEntry PartiesEntry(const StreamParties& parties, AuditDirection dire
 
 }  // namespace
 
+void ResumeFacts(const federation::v1::SubscribeRequest& request, audit::AuditEntry* entry) {
+  entry->resumes = request.previous_stream_id();
+  for (const auto& [p, o] : request.cursor().next_offsets()) entry->cursor[p] = o;
+}
+
 audit::AuditEntry BatchEntry(const StreamParties& parties, AuditDirection direction,
                              const BatchFacts& batch, absl::Time at) {
   audit::AuditEntry e = PartiesEntry(parties, direction, at);

@@ -12,6 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/audit/audit_chain.h"
+#include "proto/polder/federation/v1/federation.pb.h"
 
 namespace polder {
 namespace node {
@@ -20,6 +21,10 @@ enum class AuditDirection { kOffered, kReceived, kGap };
 absl::string_view DirectionName(AuditDirection direction);  // "offered", "received", "gap"
 
 // Who shares what under which contract: the same for every entry of a stream.
+// Sets a stream's first entry's `resumes` and `cursor` from the Subscribe request that opened it
+// (both sides call it with the same request, so their first entries agree).
+void ResumeFacts(const federation::v1::SubscribeRequest& request, audit::AuditEntry* entry);
+
 struct StreamParties {
   std::string source;       // the providing peer
   std::string destination;  // the consuming peer

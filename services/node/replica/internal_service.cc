@@ -95,6 +95,71 @@ grpc::Status ReplicaService::ForwardReceipt(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+namespace {
+
+SlotRecord FromProto(const v1::PeerSlot& s) { return SlotRecord{s.peer(), s.kind(), s.ticket()}; }
+
+void ToProto(const SlotRecord& s, v1::PeerSlot* out) {
+  out->set_peer(s.peer);
+  out->set_kind(s.kind);
+  out->set_ticket(s.ticket);
+}
+
+// Replicas send well-formed slots; anything else is refused, naming the field.
+grpc::Status CheckSlot(const v1::PeerSlot& s) {
+  if (s.peer().empty() || s.peer().size() > 256 || s.ticket().empty() || s.ticket().size() > 256 ||
+      (s.kind() != "stream" && s.kind() != "audit-read")) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "slot: needs peer and ticket (at most 256 bytes) and kind stream or "
+                        "audit-read");
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+grpc::Status ReplicaService::AdmitSlot(grpc::ServerContext* context,
+                                       const v1::AdmitSlotRequest* request, v1::SlotResponse*) {
+  if (grpc::Status s = CheckCaller(context, "slots"); !s.ok()) return s;
+  ReplicaAdmission* slots = slots_.load();
+  if (slots == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this replica is still starting");
+  }
+  if (grpc::Status s = CheckSlot(request->slot()); !s.ok()) return s;
+  if (request->limit() < 1) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "limit: must be at least 1");
+  }
+  return ToGrpcStatus(slots->AdmitHeld(request->key_partition(), request->replica(),
+                                       FromProto(request->slot()), request->limit()));
+}
+
+grpc::Status ReplicaService::RenewSlots(grpc::ServerContext* context,
+                                        const v1::RenewSlotsRequest* request, v1::SlotResponse*) {
+  if (grpc::Status s = CheckCaller(context, "slots"); !s.ok()) return s;
+  ReplicaAdmission* slots = slots_.load();
+  if (slots == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this replica is still starting");
+  }
+  std::vector<SlotRecord> records;
+  records.reserve(request->slots_size());
+  for (const v1::PeerSlot& s : request->slots()) {
+    if (grpc::Status c = CheckSlot(s); !c.ok()) return c;
+    records.push_back(FromProto(s));
+  }
+  return ToGrpcStatus(slots->RenewHeld(request->key_partition(), request->replica(), records));
+}
+
+grpc::Status ReplicaService::ReleaseSlot(grpc::ServerContext* context,
+                                         const v1::ReleaseSlotRequest* request, v1::SlotResponse*) {
+  if (grpc::Status s = CheckCaller(context, "slots"); !s.ok()) return s;
+  ReplicaAdmission* slots = slots_.load();
+  if (slots == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this replica is still starting");
+  }
+  if (grpc::Status s = CheckSlot(request->slot()); !s.ok()) return s;
+  return ToGrpcStatus(slots->ReleaseHeld(request->key_partition(), FromProto(request->slot())));
+}
+
 grpc::Status ReplicaService::ForwardPublish(grpc::ServerContext* context,
                                             const v1::ForwardPublishRequest* request,
                                             v1::ForwardPublishResponse* response) {
@@ -161,6 +226,48 @@ absl::StatusOr<PublishOutcome> GrpcReplicaForwarder::ForwardPublish(const std::s
                         absl::StrCat("forwarding to the replica at ", endpoint, ": ", e.message()));
   }
   return PublishOutcome{resp.records(), resp.schema_id(), resp.duplicate()};
+}
+
+absl::Status GrpcReplicaForwarder::Admit(const std::string& endpoint, int32_t partition,
+                                         const std::string& replica, const SlotRecord& slot,
+                                         int limit, absl::Duration timeout) {
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel, ChannelTo(endpoint));
+  v1::AdmitSlotRequest req;
+  req.set_key_partition(partition);
+  req.set_replica(replica);
+  ToProto(slot, req.mutable_slot());
+  req.set_limit(limit);
+  v1::SlotResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  return FromGrpcStatus(v1::Replica::NewStub(channel)->AdmitSlot(&ctx, req, &resp));
+}
+
+absl::Status GrpcReplicaForwarder::Renew(const std::string& endpoint, int32_t partition,
+                                         const std::string& replica,
+                                         const std::vector<SlotRecord>& slots,
+                                         absl::Duration timeout) {
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel, ChannelTo(endpoint));
+  v1::RenewSlotsRequest req;
+  req.set_key_partition(partition);
+  req.set_replica(replica);
+  for (const SlotRecord& s : slots) ToProto(s, req.add_slots());
+  v1::SlotResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  return FromGrpcStatus(v1::Replica::NewStub(channel)->RenewSlots(&ctx, req, &resp));
+}
+
+absl::Status GrpcReplicaForwarder::Release(const std::string& endpoint, int32_t partition,
+                                           const SlotRecord& slot, absl::Duration timeout) {
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel, ChannelTo(endpoint));
+  v1::ReleaseSlotRequest req;
+  req.set_key_partition(partition);
+  ToProto(slot, req.mutable_slot());
+  v1::SlotResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  return FromGrpcStatus(v1::Replica::NewStub(channel)->ReleaseSlot(&ctx, req, &resp));
 }
 
 absl::StatusOr<federation::v1::ExchangeReceiptsResponse> GrpcReplicaForwarder::ForwardReceipt(

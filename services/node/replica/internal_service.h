@@ -18,6 +18,7 @@
 #include "grpcpp/channel.h"
 #include "proto/polder/node/v1/replica.grpc.pb.h"
 #include "services/node/ingest/keyed_publisher.h"
+#include "services/node/replica/peer_limits.h"
 
 namespace polder {
 namespace node {
@@ -36,6 +37,8 @@ class ReplicaService final : public v1::Replica::Service {
     absl::MutexLock lock(&mu_);
     receipts_ = std::move(handler);
   }
+  // Where per-peer slots are counted; until set, slot calls are UNAVAILABLE.
+  void set_slots(ReplicaAdmission* slots) { slots_.store(slots); }
 
   grpc::Status ForwardPublish(grpc::ServerContext* context,
                               const v1::ForwardPublishRequest* request,
@@ -43,6 +46,12 @@ class ReplicaService final : public v1::Replica::Service {
   grpc::Status ForwardReceipt(grpc::ServerContext* context,
                               const v1::ForwardReceiptRequest* request,
                               federation::v1::ExchangeReceiptsResponse* response) override;
+  grpc::Status AdmitSlot(grpc::ServerContext* context, const v1::AdmitSlotRequest* request,
+                         v1::SlotResponse* response) override;
+  grpc::Status RenewSlots(grpc::ServerContext* context, const v1::RenewSlotsRequest* request,
+                          v1::SlotResponse* response) override;
+  grpc::Status ReleaseSlot(grpc::ServerContext* context, const v1::ReleaseSlotRequest* request,
+                           v1::SlotResponse* response) override;
 
  private:
   // PERMISSION_DENIED unless the caller is a replica of this node (the auth filter checked it
@@ -51,6 +60,7 @@ class ReplicaService final : public v1::Replica::Service {
 
   const std::string self_;
   std::atomic<KeyedPublisher*> keyed_{nullptr};
+  std::atomic<ReplicaAdmission*> slots_{nullptr};
   absl::Mutex mu_;
   ReceiptHandler receipts_ ABSL_GUARDED_BY(mu_);
 };
@@ -59,7 +69,7 @@ class ReplicaService final : public v1::Replica::Service {
 v1::ForwardPublishRequest ToForwardRequest(int32_t partition, const PublishBatch& batch);
 PublishBatch FromForwardRequest(const v1::ForwardPublishRequest& request);
 
-class GrpcReplicaForwarder : public ReplicaForwarder {
+class GrpcReplicaForwarder : public ReplicaForwarder, public SlotRemote {
  public:
   struct Options {
     bool development_mode = false;  // plaintext (loopback only)
@@ -74,6 +84,14 @@ class GrpcReplicaForwarder : public ReplicaForwarder {
   absl::StatusOr<PublishOutcome> ForwardPublish(const std::string& endpoint, int32_t partition,
                                                 const PublishBatch& batch,
                                                 absl::Duration timeout) override;
+  // SlotRemote: per-peer slots at the holder of the peer's key partition.
+  absl::Status Admit(const std::string& endpoint, int32_t partition, const std::string& replica,
+                     const SlotRecord& slot, int limit, absl::Duration timeout) override;
+  absl::Status Renew(const std::string& endpoint, int32_t partition, const std::string& replica,
+                     const std::vector<SlotRecord>& slots, absl::Duration timeout) override;
+  absl::Status Release(const std::string& endpoint, int32_t partition, const SlotRecord& slot,
+                       absl::Duration timeout) override;
+
   // Asks the replica at `endpoint` to answer `peer`'s receipt for a stream it serves.
   absl::StatusOr<federation::v1::ExchangeReceiptsResponse> ForwardReceipt(
       const std::string& endpoint, const std::string& peer,

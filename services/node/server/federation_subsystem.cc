@@ -50,7 +50,8 @@ absl::StatusOr<std::unique_ptr<ProviderSubsystem>> ProviderSubsystem::Build(
     const NodeConfig& config, const NodeTrust& trust, kafka::ClientFactory& kafka,
     ContractBook* contracts, SchemaSubsystem* schemas, const FeedQualityTracker* feed_quality,
     const std::string& replica,
-    decltype(FederationService::Options::forward_receipt) forward_receipt) {
+    decltype(FederationService::Options::forward_receipt) forward_receipt,
+    PeerAdmission* admission) {
   std::unique_ptr<ProviderSubsystem> s(new ProviderSubsystem());
   const SizeLimits limits = DeriveSizeLimits(config);
   const FederationConfig& fc = config.sharing;
@@ -119,6 +120,11 @@ absl::StatusOr<std::unique_ptr<ProviderSubsystem>> ProviderSubsystem::Build(
   fo.checker = trust.federation_checker;
   fo.replica = replica;
   fo.forward_receipt = std::move(forward_receipt);
+  fo.admission = admission;
+  // Answers fit the listener's largest message (below), with room for framing.
+  const int64_t max_send = std::min<int64_t>(
+      fc.max_batch_bytes + int64_t{fc.max_batch_records} * 256 + (64 << 10), 8 << 20);
+  fo.max_response_bytes = max_send - (16 << 10);
   if (feed_quality != nullptr) {
     fo.stream.feed_quality = [feed_quality](const std::string& dataset) {
       return feed_quality->Snapshot(dataset, absl::Now());
@@ -137,8 +143,7 @@ absl::StatusOr<std::unique_ptr<ProviderSubsystem>> ProviderSubsystem::Build(
   builder.RegisterService(s->service_.get());
   // A batch message: up to max_batch_bytes of keys, values and headers, plus Protobuf framing
   // per record and header (generously 256 bytes a record). The subscriber accepts 8 MiB.
-  builder.SetMaxSendMessageSize(static_cast<int>(std::min<int64_t>(
-      fc.max_batch_bytes + int64_t{fc.max_batch_records} * 256 + (64 << 10), 8 << 20)));
+  builder.SetMaxSendMessageSize(static_cast<int>(max_send));
   server::ApplyServerKeepalive(FederationKeepalive(fc), &builder);
   // Each Subscribe stream holds a thread (the synchronous API): room for the fan-out of one
   // provider to hundreds of subscribers, and the unary calls beside them.

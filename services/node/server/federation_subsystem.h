@@ -48,7 +48,8 @@ class ProviderSubsystem {
       const NodeConfig& config, const NodeTrust& trust, kafka::ClientFactory& kafka,
       ContractBook* contracts, SchemaSubsystem* schemas, const FeedQualityTracker* feed_quality,
       const std::string& replica = "",
-      decltype(FederationService::Options::forward_receipt) forward_receipt = nullptr);
+      decltype(FederationService::Options::forward_receipt) forward_receipt = nullptr,
+      PeerAdmission* admission = nullptr);
   FederationService* service() const { return service_.get(); }
   ~ProviderSubsystem();
 

@@ -20,7 +20,8 @@ nlohmann::json NodeServer::Ports::ToJson() const {
           {"http_port", http},
           {"schema_port", schema},
           {"ops_port", ops},
-          {"federation_port", federation}};
+          {"federation_port", federation},
+          {"internal_port", internal}};
 }
 
 absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(NodeConfig config,
@@ -108,10 +109,29 @@ absl::Status NodeServer::Build(kafka::ClientFactory& kafka, Hooks hooks) {
       }
       return ingest->forwarder()->ForwardReceipt(to->endpoint, peer, request, absl::Seconds(5));
     };
-    ASSIGN_OR_RETURN(provider_,
-                     ProviderSubsystem::Build(config_, trust_, kafka, contracts_.get(),
-                                              schemas_.get(), feed_quality_.get(),
-                                              ingest_->keyed().replica_id(), forward_receipt));
+    // A peer's streams and audit reads are counted by the holder of its key partition.
+    ReplicaAdmission::Options ao;
+    ao.replica = ingest_->keyed().replica_id();
+    ao.partitions = config_.keys_partitions;
+    ReplicaAdmission::Routing routing;
+    routing.holds = [ingest](int32_t k) {
+      for (int32_t held : ingest->keyed().held()) {
+        if (held == k) return true;
+      }
+      return false;
+    };
+    routing.holder = [ingest](int32_t k) -> std::optional<std::string> {
+      std::map<int32_t, ReplicaAddress> owners = ingest->keyed().owners();
+      auto it = owners.find(k);
+      if (it == owners.end()) return std::nullopt;
+      return it->second.endpoint;
+    };
+    admission_ = std::make_unique<ReplicaAdmission>(ao, routing, ingest_->forwarder());
+    ingest_->replica_service()->set_slots(admission_.get());
+    ASSIGN_OR_RETURN(provider_, ProviderSubsystem::Build(config_, trust_, kafka, contracts_.get(),
+                                                         schemas_.get(), feed_quality_.get(),
+                                                         ingest_->keyed().replica_id(),
+                                                         forward_receipt, admission_.get()));
     FederationService* federation = provider_->service();
     ingest_->replica_service()->set_receipts(
         [federation](const std::string& peer, const federation::v1::ExchangeReceiptsRequest& r) {
@@ -135,6 +155,16 @@ absl::Status NodeServer::Build(kafka::ClientFactory& kafka, Hooks hooks) {
           RETURN_IF_ERROR(roles_->Join(kafka));
           return true;
         }).status());
+    // Serve once in the group with the first assignment started (a lone replica then holds
+    // every role); a slow group only delays readiness, which /readyz reports.
+    for (const absl::Time until = absl::Now() + config_.publish_timeout;
+         !roles_->joined() && absl::Now() < until;) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    if (!roles_->joined()) {
+      log::Warning("the node starts before joining its roles group",
+                   {{"group", absl::StrCat("polder-", config_.peer_id, "-roles")}});
+    }
     readiness_.AddCheck("roles", [this]() -> absl::Status {
       return roles_->joined() ? absl::OkStatus()
                               : absl::UnavailableError("not yet in the roles group");
@@ -317,6 +347,7 @@ NodeServer::Ports NodeServer::ports() const {
   p.schema = schemas_->endpoint_port();
   p.ops = ops_->port();
   p.federation = provider_ != nullptr ? provider_->port() : 0;
+  p.internal = ingest_->internal_port();
   return p;
 }
 
@@ -343,6 +374,7 @@ NodeServer::~NodeServer() {
   // Forwarded receipts call into the provider, destroyed before the ingest subsystem.
   if (ingest_ != nullptr) {
     ingest_->replica_service()->set_receipts(nullptr);
+    ingest_->replica_service()->set_slots(nullptr);
     ingest_->StopInternal();
   }
   // Then the subsystems, in reverse order of construction (members' order).

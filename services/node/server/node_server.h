@@ -29,6 +29,7 @@
 #include "services/node/feed_quality.h"
 #include "services/node/node_config.h"
 #include "services/node/node_metrics.h"
+#include "services/node/replica/peer_limits.h"
 #include "services/node/server/federation_subsystem.h"
 #include "services/node/server/ingest_subsystem.h"
 #include "services/node/server/node_trust.h"
@@ -49,6 +50,7 @@ class NodeServer {
   struct Ports {
     int grpc = 0, http = 0, schema = 0, ops = 0;
     int federation = 0;  // 0 without sharing
+    int internal = 0;    // replica-to-replica calls (ADR 0021 §5)
     // The ready file's content.
     nlohmann::json ToJson() const;
   };
@@ -92,6 +94,9 @@ class NodeServer {
   std::unique_ptr<FeedQualityTracker> feed_quality_;
   std::unique_ptr<kafka::Producer> feed_quality_producer_;  // to config_.feed_quality_topic
   std::unique_ptr<IngestSubsystem> ingest_;
+  // Per-peer limits across replicas (ADR 0021 §3): used by the provider, routed through ingest's
+  // key partitions; destroyed between the two.
+  std::unique_ptr<ReplicaAdmission> admission_;
   std::unique_ptr<ProviderSubsystem> provider_;
   std::unique_ptr<SubscriptionsSubsystem> subscriptions_;
   std::unique_ptr<ViewsSubsystem> views_;

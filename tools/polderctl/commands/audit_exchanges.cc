@@ -50,18 +50,21 @@ std::string ExchangeLine(const ExchangeSummary& e) {
 
 nlohmann::json ExchangeJson(const ExchangeSummary& e) {
   const audit::AuditEntry& h = e.head;
-  return {{"stream", e.stream},
-          {"direction", h.direction},
-          {"source", h.source},
-          {"destination", h.destination},
-          {"dataset", h.dataset},
-          {"batches", e.batches},
-          {"records", e.records},
-          {"bytes", e.bytes},
-          {"first", trust::FormatRfc3339(e.first)},
-          {"last", trust::FormatRfc3339(e.last)},
-          {"contract_hash", h.contract_hash},
-          {"purpose", h.purpose}};
+  nlohmann::json j = {{"stream", e.stream},
+                      {"direction", h.direction},
+                      {"source", h.source},
+                      {"destination", h.destination},
+                      {"dataset", h.dataset},
+                      {"batches", e.batches},
+                      {"records", e.records},
+                      {"bytes", e.bytes},
+                      {"first", trust::FormatRfc3339(e.first)},
+                      {"last", trust::FormatRfc3339(e.last)},
+                      {"contract_hash", h.contract_hash},
+                      {"purpose", h.purpose}};
+  // The stream this one resumed (a reconnect, possibly to another replica; ADR 0021 §4).
+  if (!h.resumes.empty()) j["resumes"] = h.resumes;
+  return j;
 }
 
 }  // namespace polderctl
