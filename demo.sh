@@ -19,17 +19,25 @@
 #   ./demo.sh                 run until Ctrl-C
 #   ./demo.sh --once          start, wait for the first records and a national figure from all
 #                             three cities, show the status once, stop
+#   ./demo.sh --replicas 2    run every organisation's node as 2 replicas (ADR 0021): each key
+#                             partition, subscription, view set and the audit index is held by
+#                             one of them, and the status shows which (combine with --once)
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
 once=0
-for arg in "$@"; do
-  case "$arg" in
+replicas=1
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case "${args[$i]}" in
     --once) once=1 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
-    *) echo "demo.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
+    --replicas) i=$((i + 1)); replicas=${args[$i]:-} ;;
+    --replicas=*) replicas=${args[$i]#--replicas=} ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    *) echo "demo.sh: unknown argument '${args[$i]}' (try --help)" >&2; exit 2 ;;
   esac
 done
+[[ "$replicas" =~ ^[1-4]$ ]] || { echo "demo.sh: --replicas takes 1 to 4, got '$replicas'" >&2; exit 2; }
 
 orgs=(national groningen amersfoort enschede)
 cities=(groningen amersfoort enschede)
@@ -191,8 +199,8 @@ declare -A fed_port
 for city in "${orgs[@]}"; do
   fed_port[$city]=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 done
-write_node_config() {  # city
-  local city=$1 share provider consumer dataset view subs="" views=""
+write_node_config() {  # city [replica]: replica 0 listens for the federation on the city's port
+  local city=$1 replica=${2:-0} share provider consumer dataset view subs="" views=""
   for share in "${shares[@]}"; do
     read -r provider consumer dataset <<<"$share"
     [ "$consumer" = "$city" ] || continue
@@ -217,16 +225,23 @@ write_node_config() {  # city
     views:
       - {id: $view, window: 15m, group_by: [municipality], measures: [count]}"
   fi
-  cat >"$run_dir/$city/node.yaml" <<YAML
+  # Replicas share the view key (on Kubernetes: one Secret mounted by every replica).
+  local state="$run_dir/$city/state" fed_address="127.0.0.1:${fed_port[$city]}" config="$run_dir/$city/node.yaml"
+  if [ "$replica" -gt 0 ]; then
+    state="$run_dir/$city/state-$replica" fed_address="127.0.0.1:0" config="$run_dir/$city/node-$replica.yaml"
+    mkdir -p "$state" "$run_dir/$city/state/views" && ln -sfn "$run_dir/$city/state/views" "$state/views"
+  fi
+  cat >"$config" <<YAML
 node:
   peer_id: $city
   federation: nl-smartcity
-  state_dir: $run_dir/$city/state
+  state_dir: $state
   grpc_address: 127.0.0.1:0
   http_address: 127.0.0.1:0
   schema_address: 127.0.0.1:0
   ops_address: 127.0.0.1:0
 replicas:
+  id: $city-node-$replica
   internal_address: 127.0.0.1:0
 kafka:
   bootstrap_servers: $(cat "$run_dir/$city.kafka")
@@ -259,7 +274,7 @@ $( [ "$city" = national ] || for d in mobility.bike-counts:mobility.v1.BikeCount
     echo "  - {id: ${d%%:*}, subject: polder.datasets.${d#*:}, partitions: 3, replication_factor: 1, licence: CC-BY-4.0, owner_contact: data@$city.example}"
   done)
 federation:
-  address: 127.0.0.1:${fed_port[$city]}
+  address: $fed_address
   contracts_dir: $run_dir/contracts
   revocations_dir: $run_dir/revocations
   signing_key_file: $run_dir/$city/signing.key
@@ -270,11 +285,39 @@ $views
 YAML
 }
 declare -A node_pid
-start_node() {  # city
+start_node() {  # city: its replica 0, then (--replicas) the others
+  local r
   write_node_config "$1"
   polder-node --config "$run_dir/$1/node.yaml" --ready_file "$run_dir/$1.node" >"$run_dir/node-$1.log" 2>&1 &
   services+=($!)
   node_pid[$1]=$!
+  for ((r = 1; r < replicas; r++)); do
+    write_node_config "$1" "$r"
+    polder-node --config "$run_dir/$1/node-$r.yaml" --ready_file "$run_dir/$1-$r.node" \
+        >"$run_dir/node-$1-$r.log" 2>&1 &
+    services+=($!)
+  done
+}
+# Which replica of each organisation's node holds which role (ADR 0021), from their /statusz.
+show_replicas() {
+  [ "$replicas" -gt 1 ] || return 0
+  local org r ready
+  printf '\n%-28s %-12s %s\n' "REPLICA" "KEY PARTS" "ROLES HELD (subscriptions, view sets, audit index)"
+  for org in "${orgs[@]}"; do
+    for ((r = 0; r < replicas; r++)); do
+      ready="$run_dir/$org.node"; [ "$r" -gt 0 ] && ready="$run_dir/$org-$r.node"
+      [ -s "$ready" ] || continue
+      curl -s "http://127.0.0.1:$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ops_port"])' "$ready")/statusz" |
+        python3 -c '
+import json, sys
+try:
+    r = json.load(sys.stdin)["replica"]
+except (ValueError, KeyError):
+    sys.exit(0)
+roles = ", ".join(x["name"] for x in r.get("roles_held", [])) or "-"
+print("%-28s %-12s %s" % (r.get("id", "?"), len(r.get("key_partitions_held", [])), roles))'
+    done
+  done
 }
 port() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$run_dir/$1.node" "$2"; }
 # A view's aggregate-only contract names the hash of the view's definition, which the provider's
@@ -421,6 +464,7 @@ show_status() {
     "$(metric_sum "${m[$consumer]}" "polder_federation_subscription_records_total{$vsel")" \
     "cells: $(metric_sum "${m[$provider]}" 'polder_view_cells_total{')  protected: $(metric_sum "${m[$provider]}" 'polder_view_cells_protected_total{')"
   national_status
+  show_replicas
   echo
   echo "Read a mirror (read_committed):  kcat -C -b $(cat "$run_dir/amersfoort.kafka") -t groningen.mobility.bike-counts -X isolation.level=read_committed -f '%k %h\\n' -e"
   echo "Read the mirrored view:          kcat -C -b $(cat "$run_dir/enschede.kafka") -t groningen.mobility.bike-counts.view.quarter-municipality -X isolation.level=read_committed -f '%k %h\\n' -e"
@@ -511,6 +555,21 @@ if [ "$once" -eq 1 ]; then
              "https://localhost:$aggregator_api/api/v1/views/$dataset/$view/events" 2>/dev/null || true)
   [[ "$events" == *"event: feed-quality"* ]] || { say "the dashboard's live updates do not answer"; exit 1; }
   say "the national dashboard is served with live updates: $dashboard_url"
+  if [ "$replicas" -gt 1 ]; then
+    # Every organisation's replicas together hold each key partition once.
+    for org in "${orgs[@]}"; do
+      held=0
+      for ((r = 0; r < replicas; r++)); do
+        ready="$run_dir/$org.node"; [ "$r" -gt 0 ] && ready="$run_dir/$org-$r.node"
+        [ -s "$ready" ] || { say "replica $r of $org's node did not start"; exit 1; }
+        n=$(curl -s "http://127.0.0.1:$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ops_port"])' "$ready")/statusz" |
+              python3 -c 'import json,sys; print(len(json.load(sys.stdin)["replica"]["key_partitions_held"]))')
+        held=$((held + n))
+      done
+      [ "$held" -eq 12 ] || { say "$org's replicas hold $held key partitions, not 12"; exit 1; }
+    done
+    say "each organisation's $replicas replicas share its 12 key partitions and its roles (above)"
+  fi
   say "Amersfoort's audit trail against Groningen's entries (polderctl audit verify --peer-endpoint):"
   (cd "$run_dir" && polderctl audit verify --bootstrap "$(cat amersfoort.kafka)" --peer-endpoint "localhost:${fed_port[groningen]}" \
       --self amersfoort --peer groningen --cert amersfoort/tls/cert.pem --key amersfoort/tls/key.pem \
