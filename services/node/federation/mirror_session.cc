@@ -298,14 +298,15 @@ void MirrorSession::RecordGap(const absl::Status& reported) {
   unreceipted_gap_ = std::move(head);
 }
 
-fv1::SubscribeRequest MirrorSession::Request(const MirrorCursor& cursor) const {
+fv1::SubscribeRequest MirrorSession::Request(const MirrorCursor& cursor,
+                                             const std::string& previous_stream) const {
   fv1::SubscribeRequest req;
   req.set_protocol_version(fv1::PROTOCOL_VERSION_1);
   req.set_dataset_id(options_.dataset);
   req.set_contract_id(options_.contract_id);
   req.set_view_id(options_.view);
   req.set_max_unacknowledged_bytes(options_.max_unacknowledged_bytes);
-  req.set_previous_stream_id(cursor.stream_id);
+  req.set_previous_stream_id(previous_stream);
   if (cursor.next_offsets.empty()) {
     req.set_start_position(options_.start_position);
     return req;
@@ -335,7 +336,7 @@ absl::Status MirrorSession::StreamOnce(MirrorWriter& writer, ProviderConnection&
       purpose_ = c->purpose;
     }
   }
-  const fv1::SubscribeRequest request = Request(writer.cursor());
+  const fv1::SubscribeRequest request = Request(writer.cursor(), writer.resumable_stream());
   provider.Subscribe(request);
 
   // The reader thread queues the stream's messages while the writer commits. The queue is

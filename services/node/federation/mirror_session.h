@@ -187,7 +187,9 @@ class MirrorSession {
  private:
   absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
   void CatchUpReceipts(ProviderConnection& provider, const MirrorCursor& committed);
-  federation::v1::SubscribeRequest Request(const MirrorCursor& cursor) const;
+  // The Subscribe for `cursor`; `previous_stream`: the stream of its last committed batch.
+  federation::v1::SubscribeRequest Request(const MirrorCursor& cursor,
+                                           const std::string& previous_stream) const;
 
   const Options options_;
   SubscriptionState* const state_;

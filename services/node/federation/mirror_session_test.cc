@@ -118,6 +118,41 @@ TEST_F(MirrorSessionTest, MirrorsEveryRecordOnceWithReceiptsAndAuditEntries) {
   }
 }
 
+// A stream's first entry names the stream it resumes — the last one that committed a batch,
+// not one that opened and committed nothing — and the cursor asked for (ADR 0021 §4).
+TEST_F(MirrorSessionTest, AStreamNamesTheStreamItResumesAndItsCursor) {
+  world_.Publish(20);
+  std::unique_ptr<MirrorWriter> writer = NewWriter();
+  MirrorSession session(world_.SessionOptions(), &state_, &stop_);
+  EXPECT_THAT(StreamUntil(session, *writer, 20), StatusIs(absl::StatusCode::kCancelled));
+  const std::string first = writer->cursor().stream_id;
+  const std::map<int32_t, int64_t> cursor = writer->cursor().next_offsets;
+  // A stream that opens and ends without a batch (nothing new to send).
+  {
+    InProcessProvider empty(&world_);
+    std::thread stopper([&] {
+      absl::SleepFor(absl::Milliseconds(300));
+      stop_ = true;
+      empty.CancelStream();
+    });
+    (void)session.StreamOnce(*writer, empty);
+    stopper.join();
+    stop_ = false;
+  }
+  EXPECT_NE(writer->cursor().stream_id, first) << "the empty stream began";
+  EXPECT_EQ(writer->resumable_stream(), first);
+  world_.Publish(5, "later");
+  EXPECT_THAT(StreamUntil(session, *writer, 25), StatusIs(absl::StatusCode::kCancelled));
+  const std::string third = writer->cursor().stream_id;
+  ASSERT_NE(third, first);
+  ASSERT_OK_AND_ASSIGN(std::vector<audit::AuditLink> links,
+                       world_.consumer_audit->Read(third, 1, 1, absl::Seconds(5)));
+  ASSERT_EQ(links.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(audit::AuditEntry e, audit::ParseEntry(links[0].canonical_json));
+  EXPECT_EQ(e.resumes, first);
+  EXPECT_EQ(e.cursor, cursor);
+}
+
 TEST_F(MirrorSessionTest, ACrashBeforeCommitLosesAndDuplicatesNothing) {
   world_.Publish(30);
   {

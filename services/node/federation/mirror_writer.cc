@@ -120,6 +120,7 @@ void MirrorWriter::BeginStream(const std::string& stream_id, const std::string& 
   if (cursor_.stream_id != stream_id) {
     if (!cursor_.stream_id.empty() && cursor_.audit_sequence > 0) {
       ended_ = {cursor_.stream_id, {cursor_.audit_sequence, cursor_.audit_hash}};
+      resumable_ = cursor_.stream_id;
     }
     cursor_.stream_id = stream_id;
     cursor_.audit_sequence = 0;

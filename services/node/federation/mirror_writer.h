@@ -73,6 +73,11 @@ class MirrorWriter {
                                                              kafka::ClientFactory& kafka);
 
   const MirrorCursor& cursor() const { return cursor_; }
+  // The stream of the last committed batch ("" before any): what the next stream resumes (a
+  // stream that opened and committed nothing is not one).
+  std::string resumable_stream() const {
+    return cursor_.audit_sequence > 0 ? cursor_.stream_id : resumable_;
+  }
 
   // After a failed write: resolves the open transaction (InitTransactions) and re-reads the
   // committed cursor. Call before subscribing again, so the next stream starts from what was
@@ -115,6 +120,7 @@ class MirrorWriter {
   int64_t audit_low_ = 0;
   // The stream a new stream replaced, whose end is recorded with the next write.
   std::optional<std::pair<std::string, std::pair<uint64_t, std::string>>> ended_;
+  std::string resumable_;  // the last stream that committed a batch, once another began
   int64_t writes_ = 0;
 };
 
