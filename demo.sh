@@ -411,6 +411,14 @@ aggregator_api=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))
 aggregator_ops=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ops_port"])' "$run_dir/aggregator.ready")
 declare -A node_http node_ops
 for city in "${cities[@]}"; do node_http[$city]=$(port "$city" http_port); node_ops[$city]=$(port "$city" ops_port); done
+city_metrics() {  # city: the metrics of every replica of its node (a share runs on one of them)
+  local r ready
+  for ((r = 0; r < replicas; r++)); do
+    ready="$run_dir/$1.node"; [ "$r" -gt 0 ] && ready="$run_dir/$1-$r.node"
+    [ -s "$ready" ] || continue
+    curl -s "http://127.0.0.1:$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ops_port"])' "$ready")/metrics"
+  done
+}
 node_schema=$(port groningen schema_port)
 # The dashboard's certificate comes from the demo's own CA: a browser trusts it by importing
 # national/tls/bundle.pem, or (Chromium) by this key pin.
@@ -436,7 +444,7 @@ show_status() {
   local now elapsed city metrics total rate provider consumer dataset share
   now=$(date +%s); elapsed=$(( now - last_time > 0 ? now - last_time : 1 )); last_time=$now
   declare -A m
-  for city in "${cities[@]}"; do m[$city]=$(curl -s "http://127.0.0.1:${node_ops[$city]}/metrics"); done
+  for city in "${cities[@]}"; do m[$city]=$(city_metrics "$city"); done
   printf '\n%-12s %-26s %-16s %s\n' "CITY" "KAFKA" "INGEST rec/s" "TOTAL ACCEPTED"
   for city in "${cities[@]}"; do
     total=$(metric_sum "${m[$city]}" 'polder_ingest_records_total{' 'outcome="accepted"')
@@ -448,7 +456,7 @@ show_status() {
     read -r provider consumer dataset <<<"$share"
     local sel="dataset=\"$dataset\",provider=\"$provider\""
     local state mirrored lag lag_s got kept
-    state=$(awk -v s="$sel" 'index($0, "polder_federation_subscription_state{" s) == 1 && $NF == 1 {match($0, /state="[a-z]+"/); print substr($0, RSTART+7, RLENGTH-8)}' <<<"${m[$consumer]}")
+    state=$(awk -v s="$sel" 'index($0, "polder_federation_subscription_state{" s) == 1 && $NF == 1 {match($0, /state="[a-z-]+"/); v = substr($0, RSTART+7, RLENGTH-8); if (v != "elsewhere" || st == "") st = v} END {print st}' <<<"${m[$consumer]}")
     mirrored=$(metric_sum "${m[$consumer]}" "polder_federation_subscription_records_total{$sel")
     lag=$(metric_sum "${m[$consumer]}" "polder_federation_subscription_lag_records{$sel")
     lag_s=$(awk -v s="polder_federation_subscription_lag_seconds{$sel}" 'index($0, s) == 1 {printf "%.0f", $NF}' <<<"${m[$consumer]}")
@@ -460,7 +468,7 @@ show_status() {
   read -r provider consumer dataset view <<<"$view_share"
   local vsel="dataset=\"$dataset.view.$view\",provider=\"$provider\""
   printf '%-50s %-10s %-9s %s\n' "$provider -> $consumer: view $view" \
-    "$(awk -v s="$vsel" 'index($0, "polder_federation_subscription_state{" s) == 1 && $NF == 1 {match($0, /state="[a-z]+"/); print substr($0, RSTART+7, RLENGTH-8)}' <<<"${m[$consumer]}")" \
+    "$(awk -v s="$vsel" 'index($0, "polder_federation_subscription_state{" s) == 1 && $NF == 1 {match($0, /state="[a-z-]+"/); v = substr($0, RSTART+7, RLENGTH-8); if (v != "elsewhere" || st == "") st = v} END {print st}' <<<"${m[$consumer]}")" \
     "$(metric_sum "${m[$consumer]}" "polder_federation_subscription_records_total{$vsel")" \
     "cells: $(metric_sum "${m[$provider]}" 'polder_view_cells_total{')  protected: $(metric_sum "${m[$provider]}" 'polder_view_cells_protected_total{')"
   national_status
@@ -531,12 +539,12 @@ all_mirroring() {  # every share has mirrored records
   local share provider consumer dataset
   for share in "${shares[@]}"; do
     read -r provider consumer dataset <<<"$share"
-    [ "$(metric_sum "$(curl -s "http://127.0.0.1:${node_ops[$consumer]}/metrics")" \
+    [ "$(metric_sum "$(city_metrics "$consumer")" \
           "polder_federation_subscription_records_total{dataset=\"$dataset\",provider=\"$provider\"")" -gt 0 ] || return 1
   done
   local view
   read -r provider consumer dataset view <<<"$view_share"
-  [ "$(metric_sum "$(curl -s "http://127.0.0.1:${node_ops[$consumer]}/metrics")" \
+  [ "$(metric_sum "$(city_metrics "$consumer")" \
         "polder_federation_subscription_records_total{dataset=\"$dataset.view.$view\",provider=\"$provider\"")" -gt 0 ]
 }
 
