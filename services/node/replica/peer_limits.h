@@ -9,8 +9,8 @@
 // a slot not reported for `lease` is dropped — so a replica that died stops counting within one
 // lease, and a new holder learns the count within about a second of taking k over. Until then a
 // peer may open more than its limit by what the others had not re-reported yet (bounded by one
-// renewal; the closing note of issue 21 measures it). A holder that cannot be reached refuses
-// (UNAVAILABLE): nothing is opened without a count.
+// report tick). A holder that cannot be reached refuses (UNAVAILABLE): nothing is opened
+// without a count.
 #ifndef POLDER_SERVICES_NODE_REPLICA_PEER_LIMITS_H_
 #define POLDER_SERVICES_NODE_REPLICA_PEER_LIMITS_H_
 
