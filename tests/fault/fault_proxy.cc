@@ -1,6 +1,8 @@
 #include "tests/fault/fault_proxy.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -9,12 +11,37 @@
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
 namespace polder {
 namespace fault {
+
+namespace {
+
+// Runs `f` on a thread that entered the network namespace at `path` ("" : this one) and returns
+// its result; sockets it creates belong to that namespace and are usable from any thread.
+template <typename F>
+auto InNetns(const std::string& path, F f) -> decltype(f()) {
+  if (path.empty()) return f();
+  decltype(f()) result{};
+  std::thread t([&] {
+    const int ns = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (ns < 0 || setns(ns, CLONE_NEWNET) != 0) {
+      if (ns >= 0) close(ns);
+      result = decltype(f()){};
+      return;
+    }
+    close(ns);
+    result = f();
+  });
+  t.join();
+  return result;
+}
+
+}  // namespace
 
 FaultProxy::FaultProxy(std::string target_host, int target_port)
     : target_host_(std::move(target_host)), target_port_(target_port) {}
@@ -38,14 +65,18 @@ FaultProxy::~FaultProxy() {
 }
 
 absl::Status FaultProxy::Start() {
-  listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
-  if (listen_fd_ < 0) return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
+  // Made inside listen_netns_ if set: it listens on that namespace's loopback.
+  listen_fd_ = InNetns(listen_netns_, [] { return socket(AF_INET, SOCK_STREAM, 0) + 1; }) - 1;
+  if (listen_fd_ < 0) {
+    return absl::InternalError(absl::StrCat("socket (namespace '", listen_netns_,
+                                            "'): ", strerror(errno)));
+  }
   int one = 1;
   setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
+  addr.sin_port = htons(static_cast<uint16_t>(listen_port_));
   if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
       listen(listen_fd_, 64) != 0) {
     return absl::UnavailableError(absl::StrCat("fault proxy cannot listen: ", strerror(errno)));
@@ -99,7 +130,13 @@ void FaultProxy::AcceptLoop() {
         continue;
       }
     }
-    int upstream = socket(AF_INET, SOCK_STREAM, 0);
+    // Made inside connect_netns_ if set: it reaches the target there.
+    int upstream =
+        InNetns(connect_netns_, [] { return socket(AF_INET, SOCK_STREAM, 0) + 1; }) - 1;
+    if (upstream < 0) {
+      close(client);
+      continue;
+    }
     if (!source_address_.empty()) {
       sockaddr_in local{};
       local.sin_family = AF_INET;

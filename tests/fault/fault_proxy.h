@@ -41,6 +41,12 @@ class FaultProxy {
   // Before Start: connect to the target from this local address (e.g. 127.0.0.42), so the
   // target sees clients from distinct sources.
   void set_source_address(std::string address) { source_address_ = std::move(address); }
+  // Before Start: listen inside the network namespace at `path` (e.g. /run/netns/x; its
+  // loopback), and/or connect to the target from inside one — a bridge between a process in a
+  // test-made namespace and the host (tests/fault/netns.h). The listening port (0: any free).
+  void set_listen_netns(std::string path) { listen_netns_ = std::move(path); }
+  void set_connect_netns(std::string path) { connect_netns_ = std::move(path); }
+  void set_listen_port(int port) { listen_port_ = port; }
 
   // Closes every open connection and refuses new ones (they are accepted and closed at once).
   void Cut();
@@ -62,6 +68,8 @@ class FaultProxy {
 
   const std::string target_host_;
   std::string source_address_;
+  std::string listen_netns_, connect_netns_;
+  int listen_port_ = 0;
   std::atomic<int> target_port_;
   std::vector<int> alternate_ ABSL_GUARDED_BY(mu_);
   size_t next_alternate_ ABSL_GUARDED_BY(mu_) = 0;

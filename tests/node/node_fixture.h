@@ -71,9 +71,9 @@ class NodeE2eTest : public RegistryE2eTest {
     std::ofstream(path) << absl::StrCat(
         "node:\n  peer_id: ", peer_, "\n  federation: ", tls::kTestFederation,
         "\n  state_dir: ", dir_, "/state-", peer_, instance_,
-        "\n  grpc_address: 127.0.0.1:0\n  http_address: 127.0.0.1:0\n  schema_address: "
-        "127.0.0.1:0\n"
-        "  ops_address: 127.0.0.1:0\n  drain_timeout: 10s\n",
+        "\n  grpc_address: ", bind_host_, ":0\n  http_address: ", bind_host_,
+        ":0\n  schema_address: ", bind_host_, ":0\n  ops_address: ", bind_host_,
+        ":0\n  drain_timeout: 10s\n",
         "kafka:\n  bootstrap_servers: ",
         bootstrap_.empty() ? broker().bootstrap_servers() : bootstrap_,
         "\n  keys_topic: _polder.ingest-keys-", peer_, "\n  replicas_topic: _polder.replicas-",
@@ -88,7 +88,9 @@ class NodeE2eTest : public RegistryE2eTest {
         "  properties:\n    log_level: \"3\"\n",
         replicas_yaml_.empty() ? std::string("replicas:\n  internal_address: 127.0.0.1:0\n")
                                : replicas_yaml_,
-        "registry:\n  address: localhost:", registry_->grpc_port(), "\n  refresh_interval: 2s\n",
+        "registry:\n  address: localhost:",
+        registry_port_ != 0 ? registry_port_ : registry_->grpc_port(),
+        "\n  refresh_interval: 2s\n",
         "tls:\n  cert_file: ", f.cert_path, "\n  key_file: ", f.key_path,
         "\n  trust_bundle_file: ", f.trust_bundle_path, "\n  crl_dir: ", fed_->crl_dir(), "\n",
         "trust:\n  federation: ", tls::kTestFederation, "\n  directory_file: ", dir_,
@@ -116,6 +118,7 @@ class NodeE2eTest : public RegistryE2eTest {
                                        : "services/node/polder-node-test-hooks"),
         "node-" + peer_ + instance_, WriteNodeConfig());
     for (const auto& [k, v] : node_env_) node->SetEnv(k, v);
+    node->SetCommandPrefix(command_prefix_);
     node->Start();
     return node;
   }
@@ -203,6 +206,11 @@ class NodeE2eTest : public RegistryE2eTest {
   // The node's `replicas:` section; "" for an internal port on 127.0.0.1:0.
   std::string replicas_yaml_;
   std::map<std::string, std::string> node_env_;  // test hooks (StartNode)
+  // Where the node's listeners bind, and the registry port it dials on localhost (0: the
+  // registry's own) — for a node in a test-made network namespace.
+  std::string bind_host_ = "127.0.0.1";
+  int registry_port_ = 0;
+  std::vector<std::string> command_prefix_;  // StartNode runs the node under it
   // Tells replicas of one peer apart: their config file, state folder and process name.
   std::string instance_;
   std::string transaction_timeout_ = "20s";

@@ -22,6 +22,7 @@
 #include "absl/strings/str_format.h"
 #include "common/kafka/rdkafka_consumer.h"
 #include "tests/fault/fault_proxy.h"
+#include "tests/fault/netns.h"
 #include "tests/kafka/broker_chaos.h"
 #include "tests/kafka/checker.h"
 #include "tests/node/federation_fixture.h"
@@ -47,8 +48,16 @@ std::ostream& Say() {
 
 class ReplicasTest : public FederationFixture {
  protected:
+  // The brokers listen on the host end of a test-made veth pair, so a replica started inside
+  // its namespace reaches them until the partition (phase 6).
   void StartCluster() {
-    auto c = KafkaCluster::StartAll({chaos::FailureClusterOptions("groningen")});
+    ASSERT_OK(fault::Netns::CleanUpLeftovers());
+    auto net = fault::Netns::Create("rep", 77);
+    ASSERT_OK(net.status()) << "partition tests need root and iproute2";
+    net_ = *std::move(net);
+    kafka_testing::KafkaClusterOptions o = chaos::FailureClusterOptions("groningen");
+    o.node.bind_address = net_->host_ip();
+    auto c = KafkaCluster::StartAll({o});
     ASSERT_OK(c.status());
     cluster_ = std::move((*c)[0]);
     replication_ = 3;
@@ -138,6 +147,7 @@ class ReplicasTest : public FederationFixture {
     return out;
   }
 
+  std::unique_ptr<fault::Netns> net_;  // destroyed after the cluster and the processes below
   std::unique_ptr<KafkaCluster> cluster_;
 };
 
@@ -504,6 +514,89 @@ TEST_F(ReplicasTest, KeysOnceAcrossReplicasThroughAKillAZombieAndAnUnkeyedKill) 
     o.ctx->TryCancel();
     (void)o.reader->Finish();
   }
+
+  // 6. A network partition between r1 and its Kafka (ADR 0021 §6): r1 runs in a test-made
+  // network namespace, reaching the brokers over a veth pair (the registry and its ops port
+  // through proxies on the namespace's loopback, which the partition leaves alone). The route
+  // to the brokers is deleted inside the namespace: r1's Kafka calls time out (it reports Kafka
+  // unreachable) while r0's succeed (ingest goes on, r0 takes every key partition within the
+  // failover bound); restored, r1 gives its partitions up as lost, rejoins, writes nothing stale.
+  EXPECT_EQ(r1->Signal(SIGTERM), 0);
+  fault::FaultProxy registry_in_ns("127.0.0.1", registry_->grpc_port());
+  registry_in_ns.set_listen_netns(net_->path());
+  registry_in_ns.set_listen_port(registry_->grpc_port());
+  ASSERT_OK(registry_in_ns.Start());
+  peer_ = "groningen";
+  node_identity_ = "groningen";
+  replication_ = 3;
+  min_insync_replicas_ = 2;
+  command_prefix_ = net_->ExecPrefix();
+  instance_ = "-r1";
+  replicas_yaml_ = absl::StrCat("replicas:\n  id: r1\n  internal_address: ", net_->inner_ip(),
+                                ":0\n  session_timeout: 6s\n  heartbeat_interval: 1s\n");
+  r1 = StartNode();
+  command_prefix_.clear();
+  fault::FaultProxy r1_ops("127.0.0.1", r1->port("ops_port"));
+  r1_ops.set_connect_netns(net_->path());
+  ASSERT_OK(r1_ops.Start());
+  r1->OverridePort("ops_port", r1_ops.port());
+  ASSERT_TRUE(Eventually([&] { return Held(*r1) > 0 && Held(*r0) + Held(*r1) == 12; }))
+      << Status(*r1).dump() << r1->Log();
+  Say() << "r1 inside its namespace holds " << Held(*r1) << " key partitions\n";
+  checker::Checker parted;
+  std::atomic<bool> part_stop{false};
+  std::atomic<int> part_acked{0};
+  std::thread part_writer([&] {
+    int fails = 0;
+    for (int b = 0; !part_stop; ++b) {
+      const std::string key = absl::StrCat("part-", b);
+      auto resp = PublishRetrying(Batch(key, 3), &p0, &p0, absl::Minutes(1), &fails);
+      if (!resp.has_value()) break;
+      for (int i = 0; i < 3; ++i) {
+        const std::string id = absl::StrCat(key, "-", i);
+        parted.Acknowledged(id, id);
+      }
+      ++part_acked;
+    }
+  });
+  ASSERT_TRUE(Eventually([&] { return part_acked.load() >= 10; }));
+  ASSERT_OK(net_->Cut());
+  const absl::Time cut = absl::Now();
+  ASSERT_TRUE(Eventually([&] { return Held(*r0) == 12; }, 3 * kFailoverBound))
+      << Status(*r0).dump();
+  const absl::Duration took_over = absl::Now() - cut;
+  // Proved: r1 finds Kafka unreachable (its readiness says so) while r0 keeps acknowledging.
+  auto readyz = [&](const ServiceProcess& node) {
+    std::string out;
+    testing::RunCommand(absl::StrCat("curl -sS -m 5 http://127.0.0.1:", node.port("ops_port"),
+                                     "/readyz"),
+                        &out);
+    return out;
+  };
+  ASSERT_TRUE(Eventually(
+                  [&] { return absl::StrContains(readyz(*r1), "the cluster does not answer"); },
+                  3 * kFailoverBound))
+      << "r1 does not report Kafka unreachable: " << readyz(*r1);
+  const int acked_at_cut = part_acked.load();
+  ASSERT_TRUE(Eventually([&] { return part_acked.load() >= acked_at_cut + 20; }))
+      << "r0's ingest stopped during r1's partition";
+  Say() << "partition: r0 held every key partition " << absl::FormatDuration(took_over)
+        << " after the cut; r1 reports: " << readyz(*r1).substr(0, 160) << "\n";
+  ASSERT_OK(net_->Restore());
+  ASSERT_TRUE(Eventually([&] { return Held(*r1) > 0 && Held(*r0) + Held(*r1) == 12; },
+                         3 * kFailoverBound))
+      << Status(*r1).dump();
+  part_stop = true;
+  part_writer.join();
+  EXPECT_THAT(r1->Log(), ::testing::HasSubstr("\"lost\":true"))
+      << "the cut-off replica gave up its partitions as lost";
+  for (const auto& [id, n] : InCluster(size_t{1} << 30)) {  // all of it (5 s without more)
+    if (!absl::StartsWith(id, "part-")) continue;
+    for (int k = 0; k < n; ++k) parted.Read(0, id, id);
+  }
+  const checker::CheckerReport pr = parted.Report();
+  Say() << "partition between r1 and Kafka, then restored: " << pr.Summary() << "\n";
+  EXPECT_TRUE(pr.ok()) << pr.Summary();
 }
 
 }  // namespace

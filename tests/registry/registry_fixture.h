@@ -80,7 +80,18 @@ class ServiceProcess {
       dup2(fd, 1);
       dup2(fd, 2);
       for (const auto& [k, v] : env_) setenv(k.c_str(), v.c_str(), 1);
-      execl(binary_.c_str(), binary_.c_str(), cfg.c_str(), rf.c_str(), static_cast<char*>(nullptr));
+      if (prefix_.empty()) {
+        execl(binary_.c_str(), binary_.c_str(), cfg.c_str(), rf.c_str(),
+              static_cast<char*>(nullptr));
+      } else {
+        std::vector<char*> argv;
+        for (std::string& a : prefix_) argv.push_back(a.data());
+        argv.push_back(binary_.data());
+        argv.push_back(cfg.data());
+        argv.push_back(rf.data());
+        argv.push_back(nullptr);
+        execv(argv[0], argv.data());
+      }
       _exit(127);
     }
     absl::Time deadline = absl::Now() + absl::Seconds(120);
@@ -99,6 +110,10 @@ class ServiceProcess {
 
   // Environment variables for the next Start (test hooks).
   void SetEnv(const std::string& key, const std::string& value) { env_[key] = value; }
+  // A command the binary runs under (e.g. `ip netns exec <name>`), for the next Start.
+  void SetCommandPrefix(std::vector<std::string> prefix) { prefix_ = std::move(prefix); }
+  // Where a port is reached from the test (e.g. through a proxy into a namespace).
+  void OverridePort(const std::string& which, int port) { ports_[which] = port; }
   void ClearEnv() { env_.clear(); }
 
   // Waits up to `timeout` for the process to end by itself; its wait status, or -1 if it is
@@ -142,6 +157,7 @@ class ServiceProcess {
  private:
   std::string binary_, name_, config_, ready_, log_;
   std::map<std::string, std::string> env_;
+  std::vector<std::string> prefix_;
   pid_t pid_ = -1;
   json ports_;
 };
