@@ -2,10 +2,10 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -68,8 +68,8 @@ absl::Status FaultProxy::Start() {
   // Made inside listen_netns_ if set: it listens on that namespace's loopback.
   listen_fd_ = InNetns(listen_netns_, [] { return socket(AF_INET, SOCK_STREAM, 0) + 1; }) - 1;
   if (listen_fd_ < 0) {
-    return absl::InternalError(absl::StrCat("socket (namespace '", listen_netns_,
-                                            "'): ", strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat("socket (namespace '", listen_netns_, "'): ", strerror(errno)));
   }
   int one = 1;
   setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -131,8 +131,7 @@ void FaultProxy::AcceptLoop() {
       }
     }
     // Made inside connect_netns_ if set: it reaches the target there.
-    int upstream =
-        InNetns(connect_netns_, [] { return socket(AF_INET, SOCK_STREAM, 0) + 1; }) - 1;
+    int upstream = InNetns(connect_netns_, [] { return socket(AF_INET, SOCK_STREAM, 0) + 1; }) - 1;
     if (upstream < 0) {
       close(client);
       continue;

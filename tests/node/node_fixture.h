@@ -70,10 +70,9 @@ class NodeE2eTest : public RegistryE2eTest {
     std::string path = absl::StrCat(dir_, "/node-", peer_, instance_, ".yaml");
     std::ofstream(path) << absl::StrCat(
         "node:\n  peer_id: ", peer_, "\n  federation: ", tls::kTestFederation,
-        "\n  state_dir: ", dir_, "/state-", peer_, instance_,
-        "\n  grpc_address: ", bind_host_, ":0\n  http_address: ", bind_host_,
-        ":0\n  schema_address: ", bind_host_, ":0\n  ops_address: ", bind_host_,
-        ":0\n  drain_timeout: 10s\n",
+        "\n  state_dir: ", dir_, "/state-", peer_, instance_, "\n  grpc_address: ", bind_host_,
+        ":0\n  http_address: ", bind_host_, ":0\n  schema_address: ", bind_host_,
+        ":0\n  ops_address: ", bind_host_, ":0\n  drain_timeout: 10s\n",
         "kafka:\n  bootstrap_servers: ",
         bootstrap_.empty() ? broker().bootstrap_servers() : bootstrap_,
         "\n  keys_topic: _polder.ingest-keys-", peer_, "\n  replicas_topic: _polder.replicas-",
@@ -89,8 +88,7 @@ class NodeE2eTest : public RegistryE2eTest {
         replicas_yaml_.empty() ? std::string("replicas:\n  internal_address: 127.0.0.1:0\n")
                                : replicas_yaml_,
         "registry:\n  address: localhost:",
-        registry_port_ != 0 ? registry_port_ : registry_->grpc_port(),
-        "\n  refresh_interval: 2s\n",
+        registry_port_ != 0 ? registry_port_ : registry_->grpc_port(), "\n  refresh_interval: 2s\n",
         "tls:\n  cert_file: ", f.cert_path, "\n  key_file: ", f.key_path,
         "\n  trust_bundle_file: ", f.trust_bundle_path, "\n  crl_dir: ", fed_->crl_dir(), "\n",
         "trust:\n  federation: ", tls::kTestFederation, "\n  directory_file: ", dir_,

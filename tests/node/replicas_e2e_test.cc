@@ -161,6 +161,7 @@ TEST_F(ReplicasTest, KeysOnceAcrossReplicasThroughAKillAZombieAndAnUnkeyedKill) 
   WriteContract("gr-am-bikes-1");
   federation_yaml_ = FederationYaml(
       "  max_batch_records: 50\n  max_batch_bytes: 32768\n  max_unacknowledged_bytes: 65536\n");
+  const std::string groningen_federation = federation_yaml_;
   node_env_ = {{"POLDER_TEST_MAX_CONNECTION_AGE", "5s"},
                {"POLDER_TEST_MAX_CONNECTION_AGE_GRACE", "12s"}};
   auto r0 = StartReplica("r0");
@@ -528,6 +529,8 @@ TEST_F(ReplicasTest, KeysOnceAcrossReplicasThroughAKillAZombieAndAnUnkeyedKill) 
   ASSERT_OK(registry_in_ns.Start());
   peer_ = "groningen";
   node_identity_ = "groningen";
+  bootstrap_ = cluster_->bootstrap_servers();
+  federation_yaml_ = groningen_federation;
   replication_ = 3;
   min_insync_replicas_ = 2;
   command_prefix_ = net_->ExecPrefix();
@@ -568,14 +571,13 @@ TEST_F(ReplicasTest, KeysOnceAcrossReplicasThroughAKillAZombieAndAnUnkeyedKill) 
   // Proved: r1 finds Kafka unreachable (its readiness says so) while r0 keeps acknowledging.
   auto readyz = [&](const ServiceProcess& node) {
     std::string out;
-    testing::RunCommand(absl::StrCat("curl -sS -m 5 http://127.0.0.1:", node.port("ops_port"),
-                                     "/readyz"),
-                        &out);
+    testing::RunCommand(
+        absl::StrCat("curl -sS -m 5 http://127.0.0.1:", node.port("ops_port"), "/readyz"), &out);
     return out;
   };
-  ASSERT_TRUE(Eventually(
-                  [&] { return absl::StrContains(readyz(*r1), "the cluster does not answer"); },
-                  3 * kFailoverBound))
+  ASSERT_TRUE(
+      Eventually([&] { return absl::StrContains(readyz(*r1), "the cluster does not answer"); },
+                 3 * kFailoverBound))
       << "r1 does not report Kafka unreachable: " << readyz(*r1);
   const int acked_at_cut = part_acked.load();
   ASSERT_TRUE(Eventually([&] { return part_acked.load() >= acked_at_cut + 20; }))
@@ -583,8 +585,8 @@ TEST_F(ReplicasTest, KeysOnceAcrossReplicasThroughAKillAZombieAndAnUnkeyedKill) 
   Say() << "partition: r0 held every key partition " << absl::FormatDuration(took_over)
         << " after the cut; r1 reports: " << readyz(*r1).substr(0, 160) << "\n";
   ASSERT_OK(net_->Restore());
-  ASSERT_TRUE(Eventually([&] { return Held(*r1) > 0 && Held(*r0) + Held(*r1) == 12; },
-                         3 * kFailoverBound))
+  ASSERT_TRUE(
+      Eventually([&] { return Held(*r1) > 0 && Held(*r0) + Held(*r1) == 12; }, 3 * kFailoverBound))
       << Status(*r1).dump();
   part_stop = true;
   part_writer.join();
