@@ -75,8 +75,9 @@ class NodeE2eTest : public RegistryE2eTest {
         ":0\n  ops_address: ", bind_host_, ":0\n  drain_timeout: 10s\n",
         "kafka:\n  bootstrap_servers: ",
         bootstrap_.empty() ? broker().bootstrap_servers() : bootstrap_,
-        "\n  keys_topic: _polder.ingest-keys-", peer_, "\n  replicas_topic: _polder.replicas-",
-        peer_, "\n  internal_replication_factor: ", replication_,
+        "\n  keys_topic: _polder.ingest-keys-", peer_, "\n  keys_partitions: ", keys_partitions_,
+        "\n  replicas_topic: _polder.replicas-", peer_,
+        "\n  internal_replication_factor: ", replication_,
         "\n  feed_quality_interval: 1s\n  delivery_timeout: 5s\n"
         "  transaction_timeout: ",
         transaction_timeout_,
@@ -212,6 +213,9 @@ class NodeE2eTest : public RegistryE2eTest {
   // Tells replicas of one peer apart: their config file, state folder and process name.
   std::string instance_;
   std::string transaction_timeout_ = "20s";
+  // The keys topic's partitions: 4 for a single node (each is a transactional producer the node
+  // initialises at start); the replica suites use the default 12.
+  int keys_partitions_ = 4;
   std::string signing_key_file_;
   std::unique_ptr<RegistryProcess> registry_;
 };

@@ -66,6 +66,7 @@ class ReplicasTest : public FederationFixture {
     node_identity_ = "groningen";
     bootstrap_ = cluster_->bootstrap_servers();
     transaction_timeout_ = "60s";
+    keys_partitions_ = 12;
   }
 
   std::unique_ptr<ServiceProcess> StartReplica(const std::string& id) {

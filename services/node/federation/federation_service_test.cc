@@ -655,15 +655,24 @@ TEST_F(FederationServiceTest, SubscriberMirrorsExactlyOnceAcrossACutLinkAndARest
   so.writer.mirror_topic = source_;
   so.writer.timeout = absl::Seconds(6);
   so.min_backoff = absl::Milliseconds(200);
-  so.max_backoff = absl::Seconds(2);
+  so.max_backoff = absl::Seconds(30);
+  so.unavailable_max_backoff = absl::Milliseconds(200);
   auto wait_for = [](const std::function<bool()>& done) {
     const absl::Time until = absl::Now() + absl::Seconds(90);
     while (!done() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(100));
     return done();
   };
   {
+    // The provider out of reach (UNAVAILABLE) for 8 s: the backoff stops growing at 200 ms, so
+    // the subscriber dials at least 12 times (one per 600 ms: 3x its bound); growing to the 30 s
+    // of other errors it would dial 6 times (0, 0.2, 0.6, 1.4, 3.0, 6.2 s).
+    proxy.Cut();
     Subscriber first(so, kafka_);
     first.Start();
+    absl::SleepFor(absl::Seconds(8));
+    const int64_t dialled = proxy.connections_accepted();
+    proxy.Restore();
+    EXPECT_GE(dialled, 12) << "UNAVAILABLE backed off past unavailable_max_backoff";
     ASSERT_TRUE(wait_for([&] { return first.state().records >= 150; })) << first.state().last_error;
     proxy.Cut();
     absl::SleepFor(absl::Seconds(2));

@@ -168,7 +168,9 @@ void Subscriber::Run() {
                                                {"error", std::string(s.message())}});
     state_.Reconnecting();
     Pause(refused ? options_.max_backoff : backoff);
-    backoff = std::min(2 * backoff, options_.max_backoff);
+    backoff = std::min(2 * backoff, s.code() == absl::StatusCode::kUnavailable
+                                        ? options_.unavailable_max_backoff
+                                        : options_.max_backoff);
   }
   state_.Set(SubscriptionStatus::kStopped);
 }

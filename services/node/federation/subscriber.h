@@ -40,6 +40,10 @@ class Subscriber {
     MirrorWriter::Options writer;
     absl::Duration min_backoff = absl::Milliseconds(500);
     absl::Duration max_backoff = absl::Seconds(30);
+    // After UNAVAILABLE (the provider, or the replica counting this peer's streams, is out of
+    // reach: a restart or a replica failover) the backoff grows to this at most, so the stream
+    // resumes within it once the provider serves again (ADR 0021 §7: failover ≤ 15 s).
+    absl::Duration unavailable_max_backoff = absl::Seconds(2);
     // Revocation: when the provider ends the stream with PERMISSION_DENIED and `revoked()` says
     // the contract was revoked, `purge()` (if set: the subscription's purge_on_revocation)
     // deletes the mirror's records, once.
