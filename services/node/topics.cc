@@ -1,5 +1,10 @@
 #include "services/node/topics.h"
 
+#include <algorithm>
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -10,6 +15,9 @@
 namespace polder {
 namespace node {
 namespace {
+
+// Topics looked up (and created) at once.
+constexpr size_t kLookupThreads = 8;
 
 struct Wanted {
   kafka::TopicSpec spec;
@@ -161,12 +169,48 @@ absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& 
     wanted.push_back(std::move(audit_index));
   }
 
+  // Each topic described (and created if missing) at once with the others: one after another,
+  // a node's first start spent ~1.3 s here. Judged below in order, as listed.
+  struct Found {
+    absl::StatusOr<kafka::TopicDescription> d = absl::UnknownError("not looked up");
+    bool create_tried = false;
+    absl::Status created;
+  };
+  std::vector<Found> found(wanted.size());
+  {
+    std::atomic<size_t> next{0};
+    auto look_up = [&] {
+      for (size_t i = next++; i < wanted.size(); i = next++) {
+        const Wanted& w = wanted[i];
+        Found& f = found[i];
+        f.d = admin.DescribeTopic(w.spec.name, timeout);
+        if (f.d.ok() || f.d.status().code() != absl::StatusCode::kNotFound) continue;
+        f.create_tried = true;
+        f.created = admin.CreateTopic(w.spec, timeout);
+        if (!f.created.ok() && f.created.code() != absl::StatusCode::kAlreadyExists) continue;
+        // A new topic reaches every broker's metadata shortly after creation.
+        const absl::Time until = absl::Now() + timeout;
+        do {
+          f.d = admin.DescribeTopic(w.spec.name, timeout);
+          if (f.d.ok() || f.d.status().code() != absl::StatusCode::kNotFound) break;
+          absl::SleepFor(absl::Milliseconds(200));
+        } while (absl::Now() < until);
+      }
+    };
+    std::vector<std::thread> workers;
+    for (size_t k = 0; k < std::min<size_t>(kLookupThreads, wanted.size()); ++k) {
+      workers.emplace_back(look_up);
+    }
+    for (std::thread& t : workers) t.join();
+  }
+
   TopicReport report;
   std::map<std::string, int64_t> max_bytes;
-  for (const Wanted& w : wanted) {
-    absl::StatusOr<kafka::TopicDescription> d = admin.DescribeTopic(w.spec.name, timeout);
-    if (!d.ok() && d.status().code() == absl::StatusCode::kNotFound) {
-      absl::Status created = admin.CreateTopic(w.spec, timeout);
+  for (size_t i = 0; i < wanted.size(); ++i) {
+    const Wanted& w = wanted[i];
+    absl::StatusOr<kafka::TopicDescription>& d = found[i].d;
+    if (found[i].create_tried) {
+      const absl::Status& created = found[i].created;
       if (!created.ok() && created.code() != absl::StatusCode::kAlreadyExists) {
         if (created.code() == absl::StatusCode::kUnavailable ||
             created.code() == absl::StatusCode::kDeadlineExceeded) {
@@ -177,13 +221,6 @@ absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& 
         continue;
       }
       if (created.ok()) report.created.push_back(w.spec.name);
-      // A new topic reaches every broker's metadata shortly after creation.
-      const absl::Time until = absl::Now() + timeout;
-      do {
-        d = admin.DescribeTopic(w.spec.name, timeout);
-        if (d.ok() || d.status().code() != absl::StatusCode::kNotFound) break;
-        absl::SleepFor(absl::Milliseconds(200));
-      } while (absl::Now() < until);
     }
     if (!d.ok()) {
       if (d.status().code() == absl::StatusCode::kUnavailable ||

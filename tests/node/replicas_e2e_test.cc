@@ -16,10 +16,12 @@
 #include <signal.h>
 
 #include <atomic>
+#include <map>
 #include <set>
 #include <thread>
 
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "common/kafka/rdkafka_consumer.h"
 #include "tests/fault/fault_proxy.h"
 #include "tests/fault/netns.h"
@@ -121,7 +123,7 @@ class ReplicasTest : public FederationFixture {
     const absl::Time until = absl::Now() + timeout;
     for (int attempt = 0; absl::Now() < until; ++attempt) {
       const int port = (attempt / 2) % 2 == 0 ? first->load() : other->load();
-      auto stub = Ingest(port);
+      std::shared_ptr<nv1::IngestService::Stub> stub = StubFor(port);
       grpc::ClientContext ctx;
       ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
       nv1::PublishResponse resp;
@@ -139,6 +141,15 @@ class ReplicasTest : public FederationFixture {
     return std::nullopt;
   }
 
+  // One channel per port, kept (a handshake per round would be most of a round's time); a
+  // restarted replica listens on another port.
+  std::shared_ptr<nv1::IngestService::Stub> StubFor(int port) {
+    absl::MutexLock lock(&stubs_mu_);
+    std::shared_ptr<nv1::IngestService::Stub>& stub = stubs_[port];
+    if (stub == nullptr) stub = Ingest(port);
+    return stub;
+  }
+
   // ce_id → how often it is in the bike counts topic on the cluster (read_committed).
   std::map<std::string, int> InCluster(size_t expected) {
     std::map<std::string, int> out;
@@ -148,6 +159,8 @@ class ReplicasTest : public FederationFixture {
     return out;
   }
 
+  absl::Mutex stubs_mu_;
+  std::map<int, std::shared_ptr<nv1::IngestService::Stub>> stubs_ ABSL_GUARDED_BY(stubs_mu_);
   std::unique_ptr<fault::Netns> net_;  // destroyed after the cluster and the processes below
   std::unique_ptr<KafkaCluster> cluster_;
 };

@@ -1,5 +1,6 @@
 #include "services/node/ingest/publisher.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -280,16 +281,24 @@ absl::Status Publisher::Recover() {
                                    {"through_offset", *through},
                                    {"loaded", loaded}});
   }
-  if (!options_.data_topics.empty() && state_.producer() != nullptr) {
+  std::vector<kafka::ProducerRecord> claim;
+  if (options_.announce) claim = options_.announce();
+  if ((!options_.data_topics.empty() || !claim.empty()) && state_.producer() != nullptr) {
+    // The claim's topic too: its first record would otherwise wait for the producer's topic
+    // scan (~1 s in librdkafka 2.0.2) before the partition is held.
     std::vector<std::string> topics = options_.data_topics;
     topics.push_back(options_.keys_topic);
+    for (const kafka::ProducerRecord& r : claim) {
+      if (std::find(topics.begin(), topics.end(), r.topic) == topics.end()) {
+        topics.push_back(r.topic);
+      }
+    }
     if (absl::Status s = state_.producer()->PrepareTopics(topics, options_.publish_timeout);
         !s.ok()) {
       log::Warning("looking up the ingest topics", {{"error", std::string(s.message())}});
     }
   }
   if (options_.announce) {
-    std::vector<kafka::ProducerRecord> claim = options_.announce();
     absl::Status s = state_.Transact([&]() -> absl::Status {
       for (kafka::ProducerRecord& r : claim) {
         state_.producer()->Send(std::move(r), [](absl::StatusOr<kafka::RecordMetadata>) {});
