@@ -85,17 +85,6 @@ class FailoverBench : public FederationFixture {
     if (!ports.empty()) balancer_->Alternate(ports);
   }
 
-  // The `replica` object of its /statusz (empty when it does not answer).
-  json ReplicaStatus(const ServiceProcess& p) {
-    std::string out;
-    testing::RunCommand(
-        absl::StrCat("curl -sS -m 5 http://127.0.0.1:", p.port("ops_port"), "/statusz"), &out);
-    json j = json::parse(out, nullptr, false);
-    if (!j.is_object() || !j.contains("replica") || !j["replica"].is_object()) {
-      return json::object();
-    }
-    return j["replica"];
-  }
   // One channel per port (a restarted replica listens on another).
   std::shared_ptr<nv1::IngestService::Stub> Stub(int port) {
     absl::MutexLock lock(&stubs_mu_);

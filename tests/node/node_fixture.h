@@ -164,6 +164,17 @@ class NodeE2eTest : public RegistryE2eTest {
   static std::string TokenAuth(const std::string& token) {
     return absl::StrCat("-H 'Authorization: Bearer ", token, "'");
   }
+  // The `replica` object of a node's /statusz (empty when it does not answer).
+  static json ReplicaStatus(const ServiceProcess& node) {
+    std::string out;
+    testing::RunCommand(
+        absl::StrCat("curl -sS -m 5 http://127.0.0.1:", node.port("ops_port"), "/statusz"), &out);
+    json j = json::parse(out, nullptr, false);
+    if (!j.is_object() || !j.contains("replica") || !j["replica"].is_object()) {
+      return json::object();
+    }
+    return j["replica"];
+  }
   std::string WriteBody(const std::string& name, const std::string& content) {
     std::string path = absl::StrCat(dir_, "/", name);
     std::ofstream(path, std::ios::binary) << content;

@@ -79,15 +79,7 @@ class ReplicasTest : public FederationFixture {
     return StartNode();
   }
 
-  json Status(const ServiceProcess& node) {
-    std::string out;
-    testing::RunCommand(
-        absl::StrCat("curl -sS http://127.0.0.1:", node.port("ops_port"), "/statusz"), &out);
-    json j = json::parse(out, nullptr, false);
-    if (!j.is_object() || !j.contains("replica") || !j["replica"].is_object())
-      return json::object();
-    return j["replica"];
-  }
+  json Status(const ServiceProcess& node) { return ReplicaStatus(node); }
   size_t Held(const ServiceProcess& node) {
     return Status(node).value("key_partitions_held", json::array()).size();
   }

@@ -133,18 +133,7 @@ class ReplicasSoakTest : public CitiesFixture {
          replicas_[1].process ? replicas_[1].process->port("federation_port") : 1});
   }
 
-  // The `replica` object of its /statusz (empty when it does not answer).
-  json Statusz(const Replica& r) {
-    std::string out;
-    testing::RunCommand(
-        absl::StrCat("curl -sS -m 5 http://127.0.0.1:", r.process->port("ops_port"), "/statusz"),
-        &out);
-    json j = json::parse(out, nullptr, false);
-    if (!j.is_object() || !j.contains("replica") || !j["replica"].is_object()) {
-      return json::object();
-    }
-    return j["replica"];
-  }
+  json Statusz(const Replica& r) { return ReplicaStatus(*r.process); }
   json Replicas(int city) {
     return json::array({Statusz(replicas_[2 * city]), Statusz(replicas_[2 * city + 1])});
   }
