@@ -654,22 +654,22 @@ TEST_F(FederationServiceTest, SubscriberMirrorsExactlyOnceAcrossACutLinkAndARest
   so.writer.subscription = "amersfoort-from-groningen-bikes";
   so.writer.mirror_topic = source_;
   so.writer.timeout = absl::Seconds(6);
-  so.min_backoff = absl::Milliseconds(200);
+  so.min_backoff = absl::Milliseconds(100);
   so.max_backoff = absl::Seconds(30);
-  so.unavailable_max_backoff = absl::Milliseconds(200);
+  so.unavailable_max_backoff = absl::Milliseconds(100);
   auto wait_for = [](const std::function<bool()>& done) {
     const absl::Time until = absl::Now() + absl::Seconds(90);
     while (!done() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(100));
     return done();
   };
   {
-    // The provider out of reach (UNAVAILABLE) for 8 s: the backoff stops growing at 200 ms, so
-    // the subscriber dials at least 12 times (one per 600 ms: 3x its bound); growing to the 30 s
-    // of other errors it would dial 6 times (0, 0.2, 0.6, 1.4, 3.0, 6.2 s).
+    // The provider out of reach (UNAVAILABLE) for 4 s: the backoff stops growing at 100 ms, so
+    // the subscriber dials at least 12 times (one per 333 ms: over 3x its bound); growing to the
+    // 30 s of other errors it would dial 6 times (0, 0.1, 0.3, 0.7, 1.5, 3.1 s).
     proxy.Cut();
     Subscriber first(so, kafka_);
     first.Start();
-    absl::SleepFor(absl::Seconds(8));
+    absl::SleepFor(absl::Seconds(4));
     const int64_t dialled = proxy.connections_accepted();
     proxy.Restore();
     EXPECT_GE(dialled, 12) << "UNAVAILABLE backed off past unavailable_max_backoff";

@@ -252,7 +252,9 @@ absl::StatusOr<PublishOutcome> KeyedPublisher::PublishHeld(int32_t partition, Pu
 }
 
 void KeyedPublisher::AbortLegacyTransaction() {
-  if (options_.legacy_transactional_id.empty()) return;
+  // A single node always made its keys topic: without one there is no old transaction to abort
+  // (and a start does not pay another InitTransactions).
+  if (options_.legacy_transactional_id.empty() || options_.legacy_keys_topic.empty()) return;
   kafka::ProducerOptions po = options_.publisher.producer;
   po.transactional_id = options_.legacy_transactional_id;
   absl::StatusOr<std::unique_ptr<kafka::TransactionalProducer>> legacy =

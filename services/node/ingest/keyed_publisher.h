@@ -62,7 +62,8 @@ class KeyedPublisher : public kafka::GroupListener {
     std::string replicas_topic = "_polder.replicas";
     // Before replicas (ADR 0021 §2 upgrade): the single-partition keys topic ("" if it does not
     // exist) and the single node's transactional id, initialised once by the holder of
-    // partition 0 so an open transaction of the old node is aborted.
+    // partition 0 so an open transaction of the old node is aborted (only if the old keys
+    // topic exists: a single node always made it).
     std::string legacy_keys_topic;
     std::string legacy_transactional_id;
     // Membership: client, session timeout, heartbeat (group id and topics are set here).
