@@ -67,22 +67,29 @@ def sha256_file(path):
 def needed_packages(binary):
     """The Debian packages of the shared libraries the loader resolves for `binary`."""
     out = subprocess.run(["ldd", binary], check=True, capture_output=True, text=True).stdout
-    packages = set()
+    libraries = []
     for line in out.splitlines():
         parts = line.split()
-        if "=>" in parts and "not found" in line:
+        if "not found" in line:
             fail(f"{binary}: {line.strip()}")
         path = parts[2] if "=>" in parts and len(parts) > 2 else parts[0]
-        if not path.startswith("/"):
-            continue  # linux-vdso
-        owner = None
-        for candidate in (path, os.path.realpath(path), path.replace("/usr/lib/", "/lib/", 1)):
-            r = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
-            if r.returncode == 0:
-                owner = r.stdout.split(":")[0]
-                break
+        if path.startswith("/"):  # not linux-vdso
+            libraries.append(path)
+    # dpkg knows a file by the path its package ships, which merged /usr may hide: ask for each
+    # spelling at once (one dpkg call: it reads its database once).
+    spellings = {lib: [lib, os.path.realpath(lib), lib.replace("/usr/lib/", "/lib/", 1)]
+                 for lib in libraries}
+    queries = sorted({s for v in spellings.values() for s in v})
+    r = subprocess.run(["dpkg", "-S"] + queries, capture_output=True, text=True)
+    owner_of = {}
+    for line in r.stdout.splitlines():
+        owners, _, path = line.partition(": ")
+        owner_of[path] = owners.split(", ")[0].split(":")[0]
+    packages = set()
+    for lib, candidates in spellings.items():
+        owner = next((owner_of[c] for c in candidates if c in owner_of), None)
         if owner is None:
-            fail(f"{binary}: no Debian package owns {path}")
+            fail(f"{binary}: no Debian package owns {lib}")
         packages.add(owner)
     return packages
 

@@ -13,7 +13,9 @@
 #      line of deploy/go/*/go.mod, otherwise the approved toolchain (deploy/go/toolchain.txt)
 #      fetched as a Go module through the Go module proxy into /var/cache/polder/go/; with it the
 #      Go tools pinned by deploy/go/<tool>/go.mod + go.sum (buildifier) into
-#      /var/cache/polder/go-tools-<hash>/bin.
+#      /var/cache/polder/go-tools-<hash>/bin;
+#   6. the .deb files of the container images' Debian packages (k8s/images/packages.lock's
+#      names, the versions Debian serves today) into $POLDER_DEBS_HOME (/var/cache/polder/debs).
 # Idempotent: a second run, or a fresh clone on the same machine, downloads nothing and takes
 # seconds. Prints `export` lines for the caller to eval with --print-env.
 set -euo pipefail
@@ -26,7 +28,7 @@ print_env=0
 for arg in "$@"; do
   case "$arg" in
     --print-env) print_env=1 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -301,6 +303,16 @@ install_go_tools() {
   mv "$tmp" "$home"
 }
 
+# ---- 6. the container images' Debian packages -----------------------------------------------
+install_image_debs() {
+  local names
+  names=$(grep -v '^#' "$repo/k8s/images/packages.lock" | cut -f1)
+  # shellcheck disable=SC2086  # one word per package name
+  bash "$repo/tools/images/fetch_debs.sh" "$POLDER_DEBS_HOME" $names \
+    || die "image packages: could not fetch the .deb files into $POLDER_DEBS_HOME"
+  log "image packages: $(echo $names | wc -w) .deb files (the versions Debian serves today) in $POLDER_DEBS_HOME"
+}
+
 install_apt
 install_maven_set kafka kafka "$POLDER_KAFKA_HOME"
 install_maven_set kafka-streams kafka-streams "$POLDER_STREAMS_HOME"
@@ -308,6 +320,7 @@ install_npm
 install_pip
 install_go
 install_go_tools
+install_image_debs
 
 if [ "$print_env" -eq 1 ]; then
   echo "export POLDER_KAFKA_HOME='$POLDER_KAFKA_HOME'"
@@ -315,5 +328,6 @@ if [ "$print_env" -eq 1 ]; then
   echo "export POLDER_NPM_HOME='$(npm_home)'"
   echo "export POLDER_PIP_HOME='$(pip_home)'"
   echo "export POLDER_GO='$POLDER_GO'"
+  echo "export POLDER_DEBS_HOME='$POLDER_DEBS_HOME'"
   echo "export POLDER_BUILDIFIER='$(go_tools_home)/bin/buildifier'"
 fi

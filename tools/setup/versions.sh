@@ -12,6 +12,10 @@ POLDER_KAFKA_HOME=${POLDER_KAFKA_HOME:-${POLDER_CACHE_ROOT}/kafka-${POLDER_KAFKA
 # Kafka Streams of the same version (deploy/kafka-streams/pom.xml): the views' baseline.
 POLDER_STREAMS_HOME=${POLDER_STREAMS_HOME:-${POLDER_CACHE_ROOT}/kafka-streams-${POLDER_KAFKA_VERSION}}
 
+# The Debian packages of the container images (k8s/images/packages.lock), one .deb of each at
+# the version Debian serves today (tools/images/fetch_debs.sh).
+POLDER_DEBS_HOME=${POLDER_DEBS_HOME:-${POLDER_CACHE_ROOT}/debs}
+
 # apt packages the build, the tests and the demo need (Debian 12).
 POLDER_APT_PACKAGES=(
   bazel-bootstrap
@@ -36,6 +40,8 @@ POLDER_APT_PACKAGES=(
   coinor-libclp-dev  # the views' publication gate: linear programs (ADR 0016 §10)
   chromium  # the national dashboard's browser tests (tests/dashboard, driven by playwright-core)
   fonts-dejavu-core  # text in Chromium's rendering of the dashboard (axe-core's contrast checks, screenshots)
+  umoci  # packs the container images' OCI layouts (tools/images, ADR 0022 §2)
+  podman runc  # runs the images in the tests (ADR 0022 §3)
 )
 
 # Tools that may come from elsewhere on a prepared image (a newer Node.js, another JDK): only
