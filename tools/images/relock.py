@@ -2,7 +2,7 @@
 """Writes k8s/images/packages.lock: the Debian packages Polder's images hold, at the versions
 Debian serves today (ADR 0022 §1).
 
-    tools/images/relock.py [--debs DIR] [--check]
+    tools/images/relock.py [--debs DIR] [--check | --compare LOCK...]
 
 The package names are those the four binaries' shared libraries come from (bazel-bin must hold
 them: `bazel build //services/... //tools/polderctl`) plus what every image holds
@@ -10,7 +10,8 @@ them: `bazel build //services/... //tools/polderctl`) plus what every image hold
 $POLDER_DEBS_HOME, as tools/setup/setup.sh sets it) if it is not there, and the lock records
 name, version, SHA-256 and file. --check writes nothing: it prints how the served versions differ
 from the committed lock and exits 0 (a newer Debian package is news, not a failure) unless a
-package the binaries need is missing from the lock (exit 1).
+package the binaries need is missing from the lock (exit 1). --compare does the same for the
+locks build_image.py wrote beside images (tests/images does).
 """
 
 import argparse
@@ -55,6 +56,20 @@ def served(debs, names):
     return out
 
 
+def compare(entries, committed):
+    """Prints how `entries` (name → (version, ...)) differ from the committed lock; returns the
+    names missing from it."""
+    missing = sorted(set(entries) - set(committed))
+    for name in missing:
+        print(f"relock: {name} is needed but not in {LOCK} (tools/images/relock.py)")
+    for name in sorted(set(entries) & set(committed)):
+        if entries[name][0] != committed[name][0]:
+            print(f"relock: {name} {committed[name][0]} in the lock, Debian serves "
+                  f"{entries[name][0]} today (not a failure; tools/images/relock.py updates "
+                  "the lock)")
+    return missing
+
+
 def write_lock(path, entries):
     with open(path, "w") as f:
         f.write("# The Debian packages of Polder's images (ADR 0022 §1), as last released:\n"
@@ -69,7 +84,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--debs", default=os.environ.get("POLDER_DEBS_HOME", ""))
     parser.add_argument("--check", action="store_true")
+    parser.add_argument("--compare", nargs="+", metavar="LOCK",
+                        help="compare these locks (as build_image.py writes beside an image) "
+                             "with the committed one instead; nothing is downloaded")
     args = parser.parse_args()
+    if args.compare:
+        entries = {}
+        for path in args.compare:
+            entries.update(read_lock(path))
+        sys.exit(1 if compare(entries, read_lock(LOCK)) else 0)
     if not args.debs:
         build_image.fail("--debs or POLDER_DEBS_HOME: where the .deb files are kept")
     names = set(build_image.ALWAYS)
@@ -80,16 +103,7 @@ def main():
                              f"{os.path.basename(binary)} first")
         names |= build_image.needed_packages(path)
     if args.check:
-        committed = read_lock(LOCK)
-        missing = sorted(names - set(committed))
-        for name in missing:
-            print(f"relock: {name} is needed but not in {LOCK}")
-        today = served(args.debs, names & set(committed))
-        for name in sorted(today):
-            if today[name][0] != committed[name][0]:
-                print(f"relock: {name} {committed[name][0]} in the lock, Debian serves "
-                      f"{today[name][0]} today (tools/images/relock.py updates the lock)")
-        sys.exit(1 if missing else 0)
+        sys.exit(1 if compare(served(args.debs, names), read_lock(LOCK)) else 0)
     write_lock(LOCK, served(args.debs, names))
     print(f"relock: {LOCK}: {len(names)} packages")
 
