@@ -2,7 +2,7 @@
 // datasets into its own Kafka (ingest), sharing them with peer cities and mirroring theirs
 // (federation), the read-only schema endpoint, health, status and metrics.
 //
-//   polder-node --config node.yaml [--ready_file ports.json]
+//   polder-node --config node.yaml [--ready_file ports.json] [--internal_advertise host:port]
 //
 // Listeners: gRPC ingest (polder.node.v1.IngestService, grpc.health.v1.Health), HTTPS ingest
 // (POST /v1/datasets/{dataset}/records), the Confluent schema endpoint (server TLS), the
@@ -19,12 +19,18 @@
 #include "absl/flags/usage.h"
 #include "common/kafka/rdkafka_client_factory.h"
 #include "common/log/log.h"
+#include "common/server/host_port.h"
 #include "common/server/process.h"
 #include "services/node/node_config.h"
 #include "services/node/server/node_server.h"
 
 ABSL_FLAG(std::string, config, "", "Path of the YAML configuration (required).");
 ABSL_FLAG(std::string, ready_file, "", "Written with the listening ports once the node serves.");
+ABSL_FLAG(std::string, internal_advertise, "",
+          "Overrides replicas.internal_advertise (host:port): how the other replicas reach this "
+          "one's internal port. On Kubernetes the pod's own DNS name, e.g. "
+          "--internal_advertise=$(POD_NAME).groningen-node:7444, which one ConfigMap cannot "
+          "carry for every pod.");
 
 namespace polder {
 namespace node {
@@ -130,6 +136,17 @@ int main(int argc, char** argv) {
   if (!config.ok()) {
     std::fprintf(stderr, "polder-node: %s\n", std::string(config.status().message()).c_str());
     return 2;
+  }
+  if (const std::string advertise = absl::GetFlag(FLAGS_internal_advertise); !advertise.empty()) {
+    absl::StatusOr<polder::server::HostPort> hp =
+        polder::server::ParseHostPort(advertise, "--internal_advertise");
+    if (!hp.ok() || hp->port == 0) {
+      std::fprintf(stderr, "polder-node: %s\n",
+                   hp.ok() ? "--internal_advertise: port 0 cannot be reached by other replicas"
+                           : std::string(hp.status().message()).c_str());
+      return 2;
+    }
+    config->internal_advertise = advertise;
   }
   return polder::node::Main(*std::move(config), signals);
 }

@@ -158,6 +158,8 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
   ingest.Optional("trust_domain", &c.ingest_trust_domain)
       .Optional("client_ca_file", &c.ingest_client_ca_file)
       .Optional("crl_dir", &c.ingest_crl_dir)
+      .Optional("cert_file", &c.ingest_cert_file)
+      .Optional("key_file", &c.ingest_key_file)
       .OptionalBytes("max_record_bytes", &c.max_record_bytes)
       .OptionalBytes("max_batch_bytes", &c.max_batch_bytes)
       .Optional("max_batch_records", &c.max_batch_records)
@@ -191,6 +193,9 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
                  "name the SPIFFE trust domain of the gateway certificates "
                  "(spiffe://<trust_domain>/peer/<id>)");
   }
+  ingest.Check(c.ingest_cert_file.empty() == c.ingest_key_file.empty(),
+               c.ingest_cert_file.empty() ? "cert_file" : "key_file",
+               "set cert_file and key_file together (or neither: the federation identity)");
   ingest.Check(c.max_record_bytes >= 256, "max_record_bytes", "must be at least 256B");
   ingest.Check(c.max_record_bytes <= c.max_batch_bytes, "max_record_bytes",
                "must not exceed max_batch_bytes");

@@ -167,6 +167,16 @@ struct NodeConfig {
   std::string ingest_trust_domain;    // SPIFFE trust domain of gateway certificates
   std::string ingest_client_ca_file;  // the CA(s) that issue gateway certificates
   std::string ingest_crl_dir;
+  // The server certificate of the city-facing listeners (gRPC and HTTPS ingest, the schema
+  // endpoint), e.g. one cert-manager issues for the city's public name; empty: the federation
+  // identity (cert_file, key_file). Re-read when the files change, like every certificate.
+  std::string ingest_cert_file;
+  std::string ingest_key_file;
+  // The files the city-facing listeners present.
+  std::string IngestCertFile() const {
+    return ingest_cert_file.empty() ? cert_file : ingest_cert_file;
+  }
+  std::string IngestKeyFile() const { return ingest_key_file.empty() ? key_file : ingest_key_file; }
   std::vector<IngestIdentity> identities;
   int64_t max_record_bytes = 64 << 10;
   int64_t max_batch_bytes = 1 << 20;

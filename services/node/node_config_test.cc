@@ -131,6 +131,29 @@ TEST(NodeConfigTest, ErrorsNameTheKey) {
                HasSubstr("reaches the registry only on loopback")));
 }
 
+// The city-facing listeners may present a certificate of their own (cert-manager's, for the
+// city's public name); without one they present the federation identity. Both files or neither.
+TEST(NodeConfigTest, IngestServerCertificateIsAPairOrTheFederationIdentity) {
+  ASSERT_OK_AND_ASSIGN(NodeConfig plain, ParseNodeConfig(kValid, "node.yaml"));
+  EXPECT_EQ(plain.IngestCertFile(), plain.cert_file);
+  EXPECT_EQ(plain.IngestKeyFile(), plain.key_file);
+  const std::string own = Replace(kValid, "  crl_dir: /etc/polder/ingest-crl\n",
+                                  "  crl_dir: /etc/polder/ingest-crl\n"
+                                  "  cert_file: /etc/polder/ingest-tls/tls.crt\n"
+                                  "  key_file: /etc/polder/ingest-tls/tls.key\n");
+  ASSERT_OK_AND_ASSIGN(NodeConfig c, ParseNodeConfig(own, "node.yaml"));
+  EXPECT_EQ(c.IngestCertFile(), "/etc/polder/ingest-tls/tls.crt");
+  EXPECT_EQ(c.IngestKeyFile(), "/etc/polder/ingest-tls/tls.key");
+  EXPECT_NE(c.cert_file, c.IngestCertFile());
+  EXPECT_THAT(
+      ParseNodeConfig(Replace(own, "  key_file: /etc/polder/ingest-tls/tls.key\n", ""), "n.yaml"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("ingest.key_file: set cert_file and key_file together")));
+  EXPECT_THAT(
+      ParseNodeConfig(Replace(own, "  cert_file: /etc/polder/ingest-tls/tls.crt\n", ""), "n.yaml"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("ingest.cert_file")));
+}
+
 TEST(NodeConfigTest, DevelopmentModeKeepsTheInternalPortOnLoopback) {
   const std::string dev =
       Replace(Replace(kValid, "  state_dir: /var/lib/polder",

@@ -146,7 +146,7 @@ absl::StatusOr<std::unique_ptr<IngestSubsystem>> IngestSubsystem::Build(
   server::ServerSecurity security;
   security.development_mode = config.development_mode;
   security.files =
-      tls::TlsFiles{config.cert_file, config.key_file,
+      tls::TlsFiles{config.IngestCertFile(), config.IngestKeyFile(),
                     config.ingest_client_ca_file.empty() ? config.trust_bundle_file
                                                          : config.ingest_client_ca_file};
   security.checker = trust.ingest_checker;

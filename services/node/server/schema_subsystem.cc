@@ -55,7 +55,8 @@ absl::Status SchemaSubsystem::StartEndpoint(const NodeConfig& config) {
   ASSIGN_OR_RETURN(server::HostPort address,
                    server::ParseHostPort(config.schema_address, "node.schema_address"));
   http::HttpsOptions o;
-  o.files = tls::TlsFiles{config.cert_file, config.key_file, config.trust_bundle_file};
+  o.files =
+      tls::TlsFiles{config.IngestCertFile(), config.IngestKeyFile(), config.trust_bundle_file};
   o.bind_address = address.host;
   o.port = address.port;
   o.plaintext_development = config.development_mode;
