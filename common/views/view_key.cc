@@ -58,6 +58,11 @@ absl::StatusOr<ViewKey> ViewKey::Create(const std::string& path) {
   return key;
 }
 
+bool ViewKey::FileAccessAllowed(mode_t mode, gid_t file_group, gid_t process_group) {
+  const bool own_group_reads_only = (mode & 070) == 040 && file_group == process_group;
+  return (mode & 007) == 0 && ((mode & 070) == 0 || own_group_reads_only);
+}
+
 absl::StatusOr<ViewKey> ViewKey::Load(const std::string& path) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return Refuse(path, absl::StrCat("cannot be read: ", std::strerror(errno)));
@@ -66,11 +71,15 @@ absl::StatusOr<ViewKey> ViewKey::Load(const std::string& path) {
     close(fd);
     return Refuse(path, "is not a regular file");
   }
-  if ((st.st_mode & 077) != 0) {
+  // Owner-only (0600, 0400); or also readable by the process's own group and nobody else
+  // (0640, 0440): Kubernetes mounts a Secret so when the pod has an fsGroup, which is the
+  // process's group then, and it needs one for its state volume.
+  if (!ViewKey::FileAccessAllowed(st.st_mode, st.st_gid, getegid())) {
     close(fd);
-    return Refuse(path, absl::StrFormat("is accessible to group or others (mode %04o); it must "
-                                        "be 0600",
-                                        st.st_mode & 07777));
+    return Refuse(path, absl::StrFormat("is accessible to others or another group (mode %04o, "
+                                        "group %d); it must be 0600, or 0640 with the process's "
+                                        "own group",
+                                        st.st_mode & 07777, static_cast<int>(st.st_gid)));
   }
   if (st.st_size != static_cast<off_t>(kSize)) {
     close(fd);

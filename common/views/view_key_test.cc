@@ -7,6 +7,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/status/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -48,8 +49,23 @@ TEST(ViewKeyTest, BadKeyFilesAreRefusedNamingTheFileNeverTheBytes) {
   const std::string shared = dir + "/shared.key";
   std::ofstream(shared) << std::string(32, 'k');
   chmod(shared.c_str(), 0640);
-  EXPECT_THAT(ViewKey::Load(shared).status(),
-              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("mode 0640")));
+  // Readable by a group the process is not in: refused. By its own group only: accepted (a
+  // Kubernetes Secret under the pod's fsGroup); written or read by others, or writable by the
+  // group: refused.
+  // (The sandbox maps one group only, so another group is checked on the rule itself.)
+  EXPECT_FALSE(ViewKey::FileAccessAllowed(S_IFREG | 0640, 4242, 65532));
+  EXPECT_FALSE(ViewKey::FileAccessAllowed(S_IFREG | 0440, 4242, 65532));
+  EXPECT_TRUE(ViewKey::FileAccessAllowed(S_IFREG | 0440, 65532, 65532));
+  EXPECT_TRUE(ViewKey::FileAccessAllowed(S_IFREG | 0600, 4242, 65532));
+  EXPECT_OK(ViewKey::Load(shared).status());
+  chmod(shared.c_str(), 0440);
+  EXPECT_OK(ViewKey::Load(shared).status());
+  for (mode_t bad : {0660, 0604, 0644, 0620}) {
+    chmod(shared.c_str(), bad);
+    EXPECT_THAT(ViewKey::Load(shared).status(),
+                StatusIs(absl::StatusCode::kFailedPrecondition,
+                         HasSubstr(absl::StrFormat("mode %04o", bad))));
+  }
   const std::string shorter = dir + "/short.key";
   std::ofstream(shorter) << std::string(31, 'k');
   chmod(shorter.c_str(), 0600);
