@@ -3,6 +3,7 @@
 // (federation), the read-only schema endpoint, health, status and metrics.
 //
 //   polder-node --config node.yaml [--ready_file ports.json] [--internal_advertise host:port]
+//   polder-node --config node.yaml --print_kafka_needs   # topics, transactional ids, groups
 //
 // Listeners: gRPC ingest (polder.node.v1.IngestService, grpc.health.v1.Health), HTTPS ingest
 // (POST /v1/datasets/{dataset}/records), the Confluent schema endpoint (server TLS), the
@@ -23,9 +24,14 @@
 #include "common/server/process.h"
 #include "services/node/node_config.h"
 #include "services/node/server/node_server.h"
+#include "services/node/topics.h"
 
 ABSL_FLAG(std::string, config, "", "Path of the YAML configuration (required).");
 ABSL_FLAG(std::string, ready_file, "", "Written with the listening ports once the node serves.");
+ABSL_FLAG(bool, print_kafka_needs, false,
+          "Print what this configuration needs of Kafka (its topics with their settings, its "
+          "transactional ids and consumer groups) as JSON, and exit: what a Kubernetes chart's "
+          "KafkaTopics and KafkaUser ACLs must provide. Reads only the configuration.");
 ABSL_FLAG(std::string, internal_advertise, "",
           "Overrides replicas.internal_advertise (host:port): how the other replicas reach this "
           "one's internal port. On Kubernetes the pod's own DNS name, e.g. "
@@ -136,6 +142,10 @@ int main(int argc, char** argv) {
   if (!config.ok()) {
     std::fprintf(stderr, "polder-node: %s\n", std::string(config.status().message()).c_str());
     return 2;
+  }
+  if (absl::GetFlag(FLAGS_print_kafka_needs)) {
+    std::printf("%s\n", polder::node::KafkaNeedsJson(polder::node::KafkaNeedsOf(*config)).c_str());
+    return 0;
   }
   if (const std::string advertise = absl::GetFlag(FLAGS_internal_advertise); !advertise.empty()) {
     absl::StatusOr<polder::server::HostPort> hp =

@@ -400,6 +400,11 @@ std::string NodeConfig::MirrorTopicOf(const SubscriptionConfig& s) {
                         : views::ViewTopic(s.provider, s.dataset, s.view);
 }
 
+std::string NodeConfig::MirrorTransactionalIdOf(const SubscriptionConfig& s) const {
+  const std::string view_suffix = s.view.empty() ? "" : absl::StrCat(".view.", s.view);
+  return absl::StrCat("polder-mirror-", peer_id, "-", s.provider, "-", s.dataset, view_suffix);
+}
+
 absl::StatusOr<NodeConfig> ParseNodeConfig(const std::string& yaml, const std::string& source) {
   absl::StatusOr<config::Document> doc = config::Document::FromString(yaml, source);
   if (!doc.ok()) return doc.status();

@@ -196,6 +196,8 @@ struct NodeConfig {
   std::string TopicOf(const DatasetConfig& d) const { return peer_id + "." + d.id; }
   // The mirror topic of a subscription: <provider>.<dataset>, or the view's topic.
   static std::string MirrorTopicOf(const SubscriptionConfig& s);
+  // The transactional id of a subscription's mirror writer (a view's mirror has its own).
+  std::string MirrorTransactionalIdOf(const SubscriptionConfig& s) const;
   const DatasetConfig* FindDataset(const std::string& id) const;
 };
 

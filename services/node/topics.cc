@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "common/status/status_macros.h"
 #include "common/views/names.h"
+#include "nlohmann/json.hpp"
 
 namespace polder {
 namespace node {
@@ -19,12 +20,7 @@ namespace {
 // Topics looked up (and created) at once.
 constexpr size_t kLookupThreads = 8;
 
-struct Wanted {
-  kafka::TopicSpec spec;
-  bool dataset = true;
-  bool exact_partitions = false;  // mirrors: the source's partition count, or refuse
-  bool internal_log = false;      // single-partition internal topics
-};
+using Wanted = WantedTopic;
 
 int64_t ConfigInt(const kafka::TopicDescription& d, const std::string& key, int64_t fallback) {
   auto it = d.configs.find(key);
@@ -35,8 +31,7 @@ int64_t ConfigInt(const kafka::TopicDescription& d, const std::string& key, int6
 
 }  // namespace
 
-absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& c,
-                                         absl::Duration timeout) {
+std::vector<WantedTopic> WantedTopics(const NodeConfig& c) {
   const SizeLimits limits = DeriveSizeLimits(c);
   const int64_t max_message_bytes = limits.producer_batch_bytes + 1024;
   std::vector<Wanted> wanted;
@@ -134,6 +129,7 @@ absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& 
           {"max.message.bytes", std::to_string(max_message_bytes)},
           {"message.timestamp.type", "CreateTime"}};
       m.exact_partitions = true;
+      m.mirror = true;
       wanted.push_back(std::move(m));
     }
     Wanted cursors;
@@ -168,6 +164,51 @@ absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& 
         {{"cleanup.policy", "compact"}, {"max.message.bytes", std::to_string(max_message_bytes)}}};
     wanted.push_back(std::move(audit_index));
   }
+  return wanted;
+}
+
+KafkaNeeds KafkaNeedsOf(const NodeConfig& c) {
+  KafkaNeeds needs;
+  needs.topics = WantedTopics(c);
+  // Ingest (ADR 0021 §2): one writer per key partition, and the single node's id it takes over.
+  needs.transactional_ids.push_back(c.transactional_id);
+  needs.transactional_id_prefixes.push_back(absl::StrCat("polder-ingest-", c.peer_id, "-k"));
+  for (const views::ViewSetSpec& set : c.views) {
+    needs.transactional_ids.push_back(views::ViewTransactionalId(c.peer_id, set.dataset));
+  }
+  if (c.sharing.enabled) {
+    for (const SubscriptionConfig& sub : c.sharing.subscriptions) {
+      needs.transactional_ids.push_back(c.MirrorTransactionalIdOf(sub));
+    }
+  }
+  needs.groups = {absl::StrCat("polder-", c.peer_id, "-keys"),
+                  absl::StrCat("polder-", c.peer_id, "-roles")};
+  return needs;
+}
+
+std::string KafkaNeedsJson(const KafkaNeeds& needs) {
+  nlohmann::json topics = nlohmann::json::array();
+  for (const WantedTopic& w : needs.topics) {
+    nlohmann::json configs = nlohmann::json::object();
+    for (const auto& [k, v] : w.spec.configs) configs[k] = v;
+    topics.push_back({{"name", w.spec.name},
+                      {"partitions", w.spec.partitions},
+                      {"replication_factor", w.spec.replication_factor},
+                      {"configs", configs},
+                      {"exact_partitions", w.exact_partitions},
+                      {"created_by", w.mirror ? "node" : "operator"}});
+  }
+  nlohmann::json out = {{"topics", topics},
+                        {"transactional_ids", needs.transactional_ids},
+                        {"transactional_id_prefixes", needs.transactional_id_prefixes},
+                        {"groups", needs.groups}};
+  return out.dump(2);
+}
+
+absl::StatusOr<TopicReport> EnsureTopics(kafka::Admin& admin, const NodeConfig& c,
+                                         absl::Duration timeout) {
+  const SizeLimits limits = DeriveSizeLimits(c);
+  std::vector<Wanted> wanted = WantedTopics(c);
 
   // Each topic described (and created if missing) at once with the others: one after another,
   // a node's first start spent ~1.3 s here. Judged below in order, as listed.

@@ -16,6 +16,30 @@
 namespace polder {
 namespace node {
 
+// A topic the node uses, with the settings it creates it with (or checks it against).
+struct WantedTopic {
+  kafka::TopicSpec spec;
+  bool dataset = true;
+  bool exact_partitions = false;  // the partition count must be exactly this, or refuse
+  bool internal_log = false;      // single-partition internal topics
+  bool mirror = false;  // another city's dataset: created by the node (its source's count)
+};
+
+// Every topic the configuration implies, in the order EnsureTopics judges them.
+std::vector<WantedTopic> WantedTopics(const NodeConfig& config);
+
+// What the node needs of its Kafka cluster: its topics, and the transactional ids (exact, and
+// by prefix) and consumer groups it uses. The Kubernetes chart's KafkaTopics and KafkaUser ACLs
+// are checked against this (ADR 0022 §4; `polder-node --print_kafka_needs`).
+struct KafkaNeeds {
+  std::vector<WantedTopic> topics;
+  std::vector<std::string> transactional_ids;
+  std::vector<std::string> transactional_id_prefixes;
+  std::vector<std::string> groups;
+};
+KafkaNeeds KafkaNeedsOf(const NodeConfig& config);
+std::string KafkaNeedsJson(const KafkaNeeds& needs);
+
 struct TopicReport {
   std::vector<std::string> created;
   std::vector<std::string> warnings;

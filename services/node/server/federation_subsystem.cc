@@ -241,8 +241,7 @@ std::unique_ptr<SubscriptionsSubsystem> SubscriptionsSubsystem::Build(
     so.writer.producer.linger = absl::ZeroDuration();
     // A view's mirror is a subscription of its own: its own transactional id and cursor.
     const std::string view_suffix = sub.view.empty() ? "" : absl::StrCat(".view.", sub.view);
-    so.writer.producer.transactional_id = absl::StrCat("polder-mirror-", config.peer_id, "-",
-                                                       sub.provider, "-", sub.dataset, view_suffix);
+    so.writer.producer.transactional_id = config.MirrorTransactionalIdOf(sub);
     so.writer.consumer.client = NodeKafkaClient(config);
     so.writer.subscription =
         absl::StrCat(config.peer_id, "/", sub.provider, "/", sub.dataset, view_suffix);
