@@ -14,6 +14,7 @@
 #include "common/log/log.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
+#include "common/trust/keys.h"
 #include "grpc/grpc_security_constants.h"
 #include "grpcpp/security/auth_metadata_processor.h"
 #include "grpcpp/security/tls_certificate_provider.h"
@@ -40,11 +41,7 @@ absl::Status CheckFiles(const TlsFiles& files) {
   RETURN_IF_ERROR(CheckReadable(files.cert_path, "certificate"));
   RETURN_IF_ERROR(CheckReadable(files.key_path, "private key"));
   RETURN_IF_ERROR(CheckReadable(files.trust_bundle_path, "trust bundle"));
-  struct stat st;
-  if (stat(files.key_path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "TLS private key '", files.key_path, "' is readable by others; run chmod 600 on it"));
-  }
+  RETURN_IF_ERROR(trust::CheckPrivateFile(files.key_path, "TLS private key"));
   if (files.refresh_interval < absl::Seconds(1)) {
     return absl::InvalidArgumentError("TLS refresh_interval must be at least 1s");
   }

@@ -17,6 +17,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/status/status_macros.h"
 #include "common/tls/openssl_ptr.h"
 
@@ -233,17 +234,28 @@ absl::StatusOr<PrivateKey> PrivateKey::FromPem(absl::string_view pem) {
   return PrivateKey(Share(std::move(key)), std::move(pub));
 }
 
-absl::StatusOr<PrivateKey> PrivateKey::ReadFile(const std::string& path) {
+bool PrivateFileModeAllowed(mode_t mode, gid_t file_group, gid_t process_group) {
+  const bool own_group_reads_only = (mode & 070) == 040 && file_group == process_group;
+  return (mode & 007) == 0 && ((mode & 070) == 0 || own_group_reads_only);
+}
+
+absl::Status CheckPrivateFile(const std::string& path, absl::string_view what) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) {
     return absl::NotFoundError(
-        absl::StrCat("cannot read key '", path, "': ", std::strerror(errno)));
+        absl::StrCat("cannot read ", what, " '", path, "': ", std::strerror(errno)));
   }
-  if ((st.st_mode & 077) != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("private key '", path, "' is readable by others (mode ",
-                     absl::StrCat(absl::Hex(st.st_mode & 0777)), "); run chmod 600 on it"));
+  if (!PrivateFileModeAllowed(st.st_mode, st.st_gid, getegid())) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s '%s' is accessible to others or another group (mode %04o, group %d); run chmod 600 "
+        "on it (0440 with the process's own group, as Kubernetes mounts a Secret, is accepted)",
+        what, path, st.st_mode & 07777, static_cast<int>(st.st_gid)));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PrivateKey> PrivateKey::ReadFile(const std::string& path) {
+  RETURN_IF_ERROR(CheckPrivateFile(path, "private key"));
   ASSIGN_OR_RETURN(std::string pem, ReadFileToString(path));
   ASSIGN_OR_RETURN(PrivateKey key, FromPem(pem), _.Prepend(absl::StrCat(path, ": ")));
   return key;

@@ -11,6 +11,8 @@
 #ifndef POLDER_COMMON_TRUST_KEYS_H_
 #define POLDER_COMMON_TRUST_KEYS_H_
 
+#include <sys/types.h>
+
 #include <memory>
 #include <string>
 
@@ -74,6 +76,16 @@ class PrivateKey {
   std::shared_ptr<EVP_PKEY> key_;
   PublicKey public_key_;
 };
+
+// The mode a private file (a key, a token) may have: read and written by its owner alone; or
+// also read, never written, by the process's own group while others have no access at all
+// (0440, 0640: Kubernetes mounts a Secret so under the pod's fsGroup, which a pod needs for its
+// state volume, and the process then runs in that group). Another group, or others: refused.
+bool PrivateFileModeAllowed(mode_t mode, gid_t file_group, gid_t process_group);
+
+// PrivateFileModeAllowed for the file at `path` (links followed): FAILED_PRECONDITION naming
+// `what`, the path and its mode when not; NOT_FOUND when it cannot be read.
+absl::Status CheckPrivateFile(const std::string& path, absl::string_view what);
 
 // Writes `content` to `path` atomically (temp file, fsync, rename) with `mode`.
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view content, int mode);

@@ -69,6 +69,26 @@ TEST(KeysTest, KeyFilesAreWrittenPrivatelyAndNeverOverwritten) {
   chmod(path.c_str(), 0644);
   EXPECT_THAT(PrivateKey::ReadFile(path),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("chmod 600")));
+  // Read-only by the process's own group (a Kubernetes Secret under the pod's fsGroup): read.
+  chmod(path.c_str(), 0440);
+  EXPECT_OK(PrivateKey::ReadFile(path).status());
+  chmod(path.c_str(), 0660);
+  EXPECT_THAT(PrivateKey::ReadFile(path),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("mode 0660")));
+}
+
+// The rule itself, for groups the test's sandbox cannot make (it maps one group only).
+TEST(KeysTest, PrivateFilesMayBeReadByTheProcesssOwnGroupOnly) {
+  EXPECT_TRUE(PrivateFileModeAllowed(S_IFREG | 0600, 4242, 65532));
+  EXPECT_TRUE(PrivateFileModeAllowed(S_IFREG | 0400, 4242, 65532));
+  EXPECT_TRUE(PrivateFileModeAllowed(S_IFREG | 0440, 65532, 65532));
+  EXPECT_TRUE(PrivateFileModeAllowed(S_IFREG | 0640, 65532, 65532));
+  EXPECT_FALSE(PrivateFileModeAllowed(S_IFREG | 0440, 4242, 65532)) << "another group";
+  EXPECT_FALSE(PrivateFileModeAllowed(S_IFREG | 0660, 65532, 65532)) << "group writes";
+  EXPECT_FALSE(PrivateFileModeAllowed(S_IFREG | 0620, 65532, 65532)) << "group writes";
+  EXPECT_FALSE(PrivateFileModeAllowed(S_IFREG | 0604, 65532, 65532)) << "others read";
+  EXPECT_FALSE(PrivateFileModeAllowed(S_IFREG | 0602, 65532, 65532)) << "others write";
+  EXPECT_FALSE(PrivateFileModeAllowed(S_IFREG | 0444, 65532, 65532)) << "others read";
 }
 
 TEST(KeysTest, RejectsOtherKeyTypesAndJunk) {

@@ -58,11 +58,6 @@ absl::StatusOr<ViewKey> ViewKey::Create(const std::string& path) {
   return key;
 }
 
-bool ViewKey::FileAccessAllowed(mode_t mode, gid_t file_group, gid_t process_group) {
-  const bool own_group_reads_only = (mode & 070) == 040 && file_group == process_group;
-  return (mode & 007) == 0 && ((mode & 070) == 0 || own_group_reads_only);
-}
-
 absl::StatusOr<ViewKey> ViewKey::Load(const std::string& path) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return Refuse(path, absl::StrCat("cannot be read: ", std::strerror(errno)));
@@ -74,7 +69,7 @@ absl::StatusOr<ViewKey> ViewKey::Load(const std::string& path) {
   // Owner-only (0600, 0400); or also readable by the process's own group and nobody else
   // (0640, 0440): Kubernetes mounts a Secret so when the pod has an fsGroup, which is the
   // process's group then, and it needs one for its state volume.
-  if (!ViewKey::FileAccessAllowed(st.st_mode, st.st_gid, getegid())) {
+  if (!trust::PrivateFileModeAllowed(st.st_mode, st.st_gid, getegid())) {
     close(fd);
     return Refuse(path, absl::StrFormat("is accessible to others or another group (mode %04o, "
                                         "group %d); it must be 0600, or 0640 with the process's "

@@ -12,8 +12,6 @@
 #ifndef POLDER_COMMON_VIEWS_VIEW_KEY_H_
 #define POLDER_COMMON_VIEWS_VIEW_KEY_H_
 
-#include <sys/types.h>
-
 #include <array>
 #include <cstdint>
 #include <string>
@@ -38,9 +36,6 @@ class ViewKey {
   // exactly 32 bytes, not a regular file (a symlink is refused), accessible to others, or
   // accessible to a group other than read by the process's own (Kubernetes' fsGroup: 0440).
   static absl::StatusOr<ViewKey> Load(const std::string& path);
-  // Load's rule on the file's mode and group: nothing for others; for the group at most read,
-  // and only when it is the process's own group.
-  static bool FileAccessAllowed(mode_t mode, gid_t file_group, gid_t process_group);
   // For tests: a key from given bytes.
   static ViewKey FromBytesForTesting(absl::string_view bytes);
 

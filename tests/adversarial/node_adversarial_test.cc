@@ -781,7 +781,7 @@ TEST_F(NodeAdversarialTest, ASubscriberWithoutUsableCredentialsDialsNothing) {
   }
   const std::string status = Statusz(*node);
   EXPECT_THAT(status, HasSubstr("\"state\":\"no-credentials\""));
-  EXPECT_THAT(status, HasSubstr("readable by others"));
+  EXPECT_THAT(status, HasSubstr("accessible to others"));
   EXPECT_EQ(provider.plaintext(), 0) << "the subscriber spoke plaintext to its provider";
   EXPECT_THAT(status, HasSubstr("\"ready\":true"))
       << "a subscription's state is not the node's readiness";

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log/log.h"
+#include "common/trust/keys.h"
 
 namespace polder {
 namespace node {
@@ -36,10 +37,7 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0)
     return absl::NotFoundError(absl::StrCat("token file ", path, " is missing"));
-  if ((st.st_mode & 077) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "token file ", path, " is readable or writable by group or others; run chmod 600 on it"));
-  }
+  if (absl::Status s = trust::CheckPrivateFile(path, "token file"); !s.ok()) return s;
   std::ifstream in(path);
   if (!in)
     return absl::FailedPreconditionError(absl::StrCat("token file ", path, " cannot be read"));

@@ -127,10 +127,13 @@ TEST_F(AuthTest, BrokenTokenFilesRevokeTheToken) {
 
 TEST_F(AuthTest, ATokenFileReadableByOthersRefusesStart) {
   Write("s3cr3t-parking-token-0001");
-  chmod(token_file_.c_str(), 0640);
+  chmod(token_file_.c_str(), 0604);
   EXPECT_THAT(IngestAuthenticator::Create({{"parking-vendor", {"*"}, token_file_}}, false),
               StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("readable or writable by group or others")));
+                       HasSubstr("accessible to others or another group (mode 0604")));
+  // Read-only by the process's own group (a Kubernetes Secret under the pod's fsGroup): taken.
+  chmod(token_file_.c_str(), 0440);
+  EXPECT_OK(IngestAuthenticator::Create({{"parking-vendor", {"*"}, token_file_}}, false).status());
 }
 
 }  // namespace
