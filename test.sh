@@ -61,7 +61,7 @@ if ! env_lines=$(tools/setup/setup.sh --print-env); then
   exit 1
 fi
 eval "$env_lines"
-export POLDER_KAFKA_HOME POLDER_STREAMS_HOME POLDER_NPM_HOME POLDER_PIP_HOME POLDER_GO POLDER_BUILDIFIER POLDER_DEBS_HOME
+export POLDER_KAFKA_HOME POLDER_STREAMS_HOME POLDER_NPM_HOME POLDER_PIP_HOME POLDER_GO POLDER_BUILDIFIER POLDER_DEBS_HOME POLDER_GO_TOOLS
 
 # The tree's format (clang-format, buildifier): counted as one case each in the summary.
 checks_passed=0

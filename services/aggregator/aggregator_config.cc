@@ -24,6 +24,8 @@ absl::StatusOr<AggregatorConfig> Decode(config::Document& doc) {
       .Required("state_dir", &c.state_dir)
       .Optional("api_address", &c.api_address)
       .Optional("api_client_auth", &c.api_client_auth)
+      .Optional("api_cert_file", &c.api_cert_file)
+      .Optional("api_key_file", &c.api_key_file)
       .Optional("ops_address", &c.ops_address)
       .Optional("development_mode", &c.development_mode)
       .Optional("commit_interval", &c.commit_interval)
@@ -39,6 +41,9 @@ absl::StatusOr<AggregatorConfig> Decode(config::Document& doc) {
   agg.Check(c.federation.empty() || trust::IsValidPeerId(c.federation), "federation",
             "must be a lowercase name such as nl-smartcity");
   agg.Check(server::ParseHostPort(c.api_address).ok(), "api_address", "must be host:port");
+  agg.Check(c.api_cert_file.empty() == c.api_key_file.empty(),
+            c.api_cert_file.empty() ? "api_cert_file" : "api_key_file",
+            "set api_cert_file and api_key_file together (or neither: the federation identity)");
   agg.Check(server::ParseHostPort(c.ops_address).ok(), "ops_address", "must be host:port");
   agg.Check(c.api_client_auth == "none" || c.api_client_auth == "required", "api_client_auth",
             "must be none (public, read-only) or required (federation client certificates)");

@@ -39,6 +39,12 @@ struct AggregatorConfig {
   std::string state_dir;
   std::string api_address = "0.0.0.0:8444";
   std::string api_client_auth = "none";  // or "required"
+  // The API listener's server certificate (the dashboard's public name, e.g. cert-manager's);
+  // empty: the federation identity (tls.cert_file, tls.key_file). Both or neither.
+  std::string api_cert_file;
+  std::string api_key_file;
+  std::string ApiCertFile() const { return api_cert_file.empty() ? cert_file : api_cert_file; }
+  std::string ApiKeyFile() const { return api_key_file.empty() ? key_file : api_key_file; }
   std::string ops_address = "127.0.0.1:9467";
   bool development_mode = false;
   absl::Duration commit_interval = absl::Seconds(1);

@@ -67,6 +67,22 @@ TEST(AggregatorConfigTest, ReadsAFullFileWithItsDefaults) {
   EXPECT_EQ(c.views[0].cities.size(), 3u);
 }
 
+// The API may present the dashboard's own certificate; without one, the federation identity.
+TEST(AggregatorConfigTest, ApiCertificateIsAPairOrTheFederationIdentity) {
+  ASSERT_OK_AND_ASSIGN(AggregatorConfig plain, ParseAggregatorConfig(kValid, "a.yaml"));
+  EXPECT_EQ(plain.ApiCertFile(), "/etc/polder/aggregator.pem");
+  EXPECT_EQ(plain.ApiKeyFile(), "/etc/polder/aggregator.key");
+  ASSERT_OK_AND_ASSIGN(
+      AggregatorConfig own,
+      ParseAggregatorConfig(absl::StrReplaceAll(kValid, {{"api_address: 0.0.0.0:8444",
+                                                          "api_address: 0.0.0.0:8444\n"
+                                                          "  api_cert_file: /etc/d/tls.crt\n"
+                                                          "  api_key_file: /etc/d/tls.key"}}),
+                            "a.yaml"));
+  EXPECT_EQ(own.ApiCertFile(), "/etc/d/tls.crt");
+  EXPECT_EQ(own.ApiKeyFile(), "/etc/d/tls.key");
+}
+
 TEST(AggregatorConfigTest, MistakesAreNamedWithTheirKey) {
   struct Case {
     std::string from, to, says;
@@ -103,6 +119,10 @@ TEST(AggregatorConfigTest, MistakesAreNamedWithTheirKey) {
       {"  crl_dir: /etc/polder/crl\n", "", "crl_dir"},
       {"cities: [groningen, amersfoort, enschede]", "cities: []", "list the cities"},
       {"api_address: 0.0.0.0:8444", "api_adress: 0.0.0.0:8444", "api_adress"},
+      {"api_address: 0.0.0.0:8444", "api_address: 0.0.0.0:8444\n  api_cert_file: /etc/d/tls.crt",
+       "aggregator.api_key_file: set api_cert_file and api_key_file together"},
+      {"api_address: 0.0.0.0:8444", "api_address: 0.0.0.0:8444\n  api_key_file: /etc/d/tls.key",
+       "aggregator.api_cert_file"},
   };
   for (const Case& c : cases) {
     const std::string text = absl::StrReplaceAll(kValid, {{c.from, c.to}});

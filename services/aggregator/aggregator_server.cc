@@ -141,7 +141,7 @@ absl::Status AggregatorServer::Build() {
   ASSIGN_OR_RETURN(server::HostPort address,
                    server::ParseHostPort(config_.api_address, "aggregator.api_address"));
   http::HttpsOptions ho;
-  ho.files = tls::TlsFiles{config_.cert_file, config_.key_file, config_.trust_bundle_file};
+  ho.files = tls::TlsFiles{config_.ApiCertFile(), config_.ApiKeyFile(), config_.trust_bundle_file};
   ho.bind_address = address.host;
   ho.port = address.port;
   ho.max_body_bytes = 0;  // GET only

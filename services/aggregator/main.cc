@@ -20,6 +20,9 @@
 #include "services/aggregator/aggregator_server.h"
 
 ABSL_FLAG(std::string, config, "", "Path of the YAML configuration (required).");
+ABSL_FLAG(bool, check_config, false,
+          "Read and check the configuration (as at start), print `ok` and exit; 2 with the "
+          "error, naming the key, otherwise.");
 ABSL_FLAG(std::string, ready_file, "",
           "Written with the listening ports once the aggregator serves.");
 ABSL_FLAG(std::string, api_address, "",
@@ -101,5 +104,9 @@ int main(int argc, char** argv) {
   }
   polder::aggregator::Override(&config->api_address, FLAGS_api_address);
   polder::aggregator::Override(&config->ops_address, FLAGS_ops_address);
+  if (absl::GetFlag(FLAGS_check_config)) {
+    std::printf("ok\n");
+    return 0;
+  }
   return polder::aggregator::Main(*std::move(config), signals);
 }

@@ -4,6 +4,7 @@
 //
 //   polder-node --config node.yaml [--ready_file ports.json] [--internal_advertise host:port]
 //   polder-node --config node.yaml --print_kafka_needs   # topics, transactional ids, groups
+//   polder-node --config node.yaml --print_view_definitions   # views' definition hashes
 //
 // Listeners: gRPC ingest (polder.node.v1.IngestService, grpc.health.v1.Health), HTTPS ingest
 // (POST /v1/datasets/{dataset}/records), the Confluent schema endpoint (server TLS), the
@@ -22,6 +23,8 @@
 #include "common/log/log.h"
 #include "common/server/host_port.h"
 #include "common/server/process.h"
+#include "common/views/spec.h"
+#include "nlohmann/json.hpp"
 #include "services/node/node_config.h"
 #include "services/node/server/node_server.h"
 #include "services/node/topics.h"
@@ -32,6 +35,10 @@ ABSL_FLAG(bool, print_kafka_needs, false,
           "Print what this configuration needs of Kafka (its topics with their settings, its "
           "transactional ids and consumer groups) as JSON, and exit: what a Kubernetes chart's "
           "KafkaTopics and KafkaUser ACLs must provide. Reads only the configuration.");
+ABSL_FLAG(bool, print_view_definitions, false,
+          "Print each configured view's dataset, id and definition hash (what an aggregate-only "
+          "contract and the national aggregator's definition_hashes name) as JSON, and exit. "
+          "Reads only the configuration.");
 ABSL_FLAG(std::string, internal_advertise, "",
           "Overrides replicas.internal_advertise (host:port): how the other replicas reach this "
           "one's internal port. On Kubernetes the pod's own DNS name, e.g. "
@@ -142,6 +149,18 @@ int main(int argc, char** argv) {
   if (!config.ok()) {
     std::fprintf(stderr, "polder-node: %s\n", std::string(config.status().message()).c_str());
     return 2;
+  }
+  if (absl::GetFlag(FLAGS_print_view_definitions)) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const polder::views::ViewSetSpec& set : config->views) {
+      for (const polder::views::ViewSpec& v : set.views) {
+        out.push_back({{"dataset", set.dataset},
+                       {"view", v.id},
+                       {"definition_hash", polder::views::DefinitionHash(set, v)}});
+      }
+    }
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
   }
   if (absl::GetFlag(FLAGS_print_kafka_needs)) {
     std::printf("%s\n", polder::node::KafkaNeedsJson(polder::node::KafkaNeedsOf(*config)).c_str());

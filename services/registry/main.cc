@@ -6,6 +6,8 @@
 // over mutual TLS (plaintext only with registry.development_mode), with its state in the
 // Kafka topic `_polder.schemas`. Logs one JSON object per line. SIGINT/SIGTERM stop it. The
 // registry is assembled in services/registry/registry_server.h.
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "absl/flags/flag.h"
@@ -14,11 +16,16 @@
 #include "common/kafka/rdkafka_client_factory.h"
 #include "common/log/log.h"
 #include "common/server/process.h"
+#include "common/trust/document.h"
 #include "services/registry/registry_config.h"
 #include "services/registry/registry_server.h"
 
 ABSL_FLAG(std::string, config, "", "Path of the YAML configuration (required).");
-ABSL_FLAG(std::string, replica_id, "", "Overrides registry.replica_id.");
+ABSL_FLAG(std::string, replica_id, "",
+          "Overrides registry.replica_id (default: the host name, a StatefulSet pod's name).");
+ABSL_FLAG(bool, check_config, false,
+          "Read and check the configuration (as at start), print `ok` and exit; 2 with the "
+          "error, naming the key, otherwise.");
 ABSL_FLAG(std::string, grpc_address, "",
           "Overrides registry.grpc_address (host:port; port 0 picks one).");
 ABSL_FLAG(std::string, http_address, "",
@@ -81,5 +88,21 @@ int main(int argc, char** argv) {
   polder::registry::Override(&config->grpc_address, FLAGS_grpc_address);
   polder::registry::Override(&config->http_address, FLAGS_http_address);
   polder::registry::Override(&config->ops_address, FLAGS_ops_address);
+  if (config->replica_id.empty()) {
+    char host[256] = {0};
+    gethostname(host, sizeof host - 1);
+    config->replica_id = host;
+  }
+  if (!polder::trust::IsValidPeerId(config->replica_id)) {
+    std::fprintf(stderr,
+                 "polder-registry: replica id '%s' (registry.replica_id, --replica_id or the host "
+                 "name) must be a lowercase name such as reg-a\n",
+                 config->replica_id.c_str());
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_check_config)) {
+    std::printf("ok\n");
+    return 0;
+  }
   return polder::registry::Main(*std::move(config), signals);
 }

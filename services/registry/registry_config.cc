@@ -12,7 +12,8 @@ namespace registry {
 static absl::StatusOr<RegistryConfig> Decode(config::Document& doc) {
   RegistryConfig c;
   config::ObjectReader reg = doc.root().Object("registry", config::kRequired);
-  reg.Required("replica_id", &c.replica_id)
+  // replica_id: default the host name (a StatefulSet pod's name); --replica_id overrides it.
+  reg.Optional("replica_id", &c.replica_id)
       .Required("primary", &c.primary)
       .Required("federation", &c.federation)
       .Optional("grpc_address", &c.grpc_address)

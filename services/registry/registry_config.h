@@ -16,8 +16,8 @@ namespace registry {
 
 struct RegistryConfig {
   // registry:
-  std::string replica_id;
-  std::string primary;  // the initial primary, until the topic names one
+  std::string replica_id;  // default: the host name (a StatefulSet pod's name)
+  std::string primary;     // the initial primary, until the topic names one
   std::string federation;
   std::string grpc_address = "0.0.0.0:7443";
   std::string http_address = "0.0.0.0:8081";

@@ -297,6 +297,7 @@ install_go_tools() {
   done
   rm -rf "$tmp/gocache"
   "$tmp/bin/buildifier" --version >/dev/null || die "go tools: buildifier does not run"
+  "$tmp/bin/helm" version >/dev/null || die "go tools: helm does not run"
   (cd "$tmp/bin" && go_run "$POLDER_GO" version -m ./*) > "$tmp/BUILDINFO"
   touch "$tmp/.complete"
   rm -rf "$home"
@@ -330,4 +331,5 @@ if [ "$print_env" -eq 1 ]; then
   echo "export POLDER_GO='$POLDER_GO'"
   echo "export POLDER_DEBS_HOME='$POLDER_DEBS_HOME'"
   echo "export POLDER_BUILDIFIER='$(go_tools_home)/bin/buildifier'"
+  echo "export POLDER_GO_TOOLS='$(go_tools_home)/bin'"
 fi
