@@ -75,8 +75,10 @@ class NodeE2eTest : public RegistryE2eTest {
         ":0\n  ops_address: ", bind_host_, ":0\n  drain_timeout: 10s\n",
         "kafka:\n  bootstrap_servers: ",
         bootstrap_.empty() ? broker().bootstrap_servers() : bootstrap_,
-        "\n  keys_topic: _polder.ingest-keys-", peer_, "\n  keys_partitions: ", keys_partitions_,
-        "\n  replicas_topic: _polder.replicas-", peer_,
+        chart_topic_names_ ? ""
+                           : absl::StrCat("\n  keys_topic: _polder.ingest-keys-", peer_,
+                                          "\n  replicas_topic: _polder.replicas-", peer_),
+        "\n  keys_partitions: ", keys_partitions_,
         "\n  internal_replication_factor: ", replication_,
         "\n  feed_quality_interval: 1s\n  delivery_timeout: 5s\n"
         "  transaction_timeout: ",
@@ -86,6 +88,7 @@ class NodeE2eTest : public RegistryE2eTest {
         replication_, "\n  production_min_insync_replicas: ", min_insync_replicas_,
         "\n"
         "  properties:\n    log_level: \"3\"\n",
+        kafka_properties_,
         replicas_yaml_.empty() ? std::string("replicas:\n  internal_address: 127.0.0.1:0\n")
                                : replicas_yaml_,
         "registry:\n  address: localhost:",
@@ -118,6 +121,7 @@ class NodeE2eTest : public RegistryE2eTest {
         "node-" + peer_ + instance_, WriteNodeConfig());
     for (const auto& [k, v] : node_env_) node->SetEnv(k, v);
     node->SetCommandPrefix(command_prefix_);
+    node->SetPrefixRunsImage(prefix_runs_image_);
     node->Start();
     return node;
   }
@@ -221,6 +225,12 @@ class NodeE2eTest : public RegistryE2eTest {
   std::string bind_host_ = "127.0.0.1";
   int registry_port_ = 0;
   std::vector<std::string> command_prefix_;  // StartNode runs the node under it
+  bool prefix_runs_image_ = false;           // ... as a container image (run_image.sh)
+  // More kafka.properties lines ("    key: value\n"), e.g. TLS to the brokers.
+  std::string kafka_properties_;
+  // The internal topics under their default names, as the charts' KafkaTopics create them
+  // (default: per-peer names, so suites sharing a broker keep apart).
+  bool chart_topic_names_ = false;
   // Tells replicas of one peer apart: their config file, state folder and process name.
   std::string instance_;
   std::string transaction_timeout_ = "20s";

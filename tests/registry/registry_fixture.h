@@ -86,7 +86,7 @@ class ServiceProcess {
       } else {
         std::vector<char*> argv;
         for (std::string& a : prefix_) argv.push_back(a.data());
-        argv.push_back(binary_.data());
+        if (!prefix_runs_image_) argv.push_back(binary_.data());
         argv.push_back(cfg.data());
         argv.push_back(rf.data());
         argv.push_back(nullptr);
@@ -112,6 +112,9 @@ class ServiceProcess {
   void SetEnv(const std::string& key, const std::string& value) { env_[key] = value; }
   // A command the binary runs under (e.g. `ip netns exec <name>`), for the next Start.
   void SetCommandPrefix(std::vector<std::string> prefix) { prefix_ = std::move(prefix); }
+  // The prefix runs a container image whose entrypoint is the service (tools/images/
+  // run_image.sh): it gets the arguments, not the binary's path.
+  void SetPrefixRunsImage(bool image) { prefix_runs_image_ = image; }
   // Where a port is reached from the test (e.g. through a proxy into a namespace).
   void OverridePort(const std::string& which, int port) { ports_[which] = port; }
   void ClearEnv() { env_.clear(); }
@@ -158,6 +161,7 @@ class ServiceProcess {
   std::string binary_, name_, config_, ready_, log_;
   std::map<std::string, std::string> env_;
   std::vector<std::string> prefix_;
+  bool prefix_runs_image_ = false;
   pid_t pid_ = -1;
   json ports_;
 };

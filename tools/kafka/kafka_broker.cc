@@ -257,6 +257,11 @@ std::string KafkaBroker::bootstrap_servers() const {
   return absl::StrCat(options_.bind_address, ":", port_);
 }
 
+std::string KafkaBroker::tls_bootstrap_servers() const {
+  if (!options_.tls_listener.has_value()) return "";
+  return absl::StrCat(options_.bind_address, ":", tls_port_);
+}
+
 std::string KafkaBroker::LogTail(size_t max_bytes) const { return ReadTail(log_path_, max_bytes); }
 
 absl::Status KafkaBroker::Prepare() {
@@ -329,6 +334,24 @@ absl::Status KafkaBroker::WriteConfig() {
     p["controller.quorum.bootstrap.servers"] = absl::StrCat(host, ":", controller_port_);
   } else {
     p["controller.quorum.voters"] = quorum_voters_;
+  }
+  if (options_.tls_listener.has_value()) {
+    const KafkaBrokerOptions::TlsListener& t = *options_.tls_listener;
+    p["listeners"] = absl::StrCat("PLAINTEXT://", host, ":", port_, ",SSL://", host, ":", tls_port_,
+                                  ",CONTROLLER://", host, ":", controller_port_);
+    p["advertised.listeners"] =
+        absl::StrCat("PLAINTEXT://", host, ":", port_, ",SSL://", host, ":", tls_port_);
+    p["listener.security.protocol.map"] = "PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT";
+    p["listener.name.ssl.ssl.client.auth"] = "required";
+    p["listener.name.ssl.ssl.keystore.type"] = "PEM";
+    p["listener.name.ssl.ssl.keystore.location"] = t.keystore_file;
+    p["listener.name.ssl.ssl.truststore.type"] = "PEM";
+    p["listener.name.ssl.ssl.truststore.location"] = t.truststore_file;
+  }
+  if (options_.authorizer) {
+    p["authorizer.class.name"] = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
+    p["super.users"] = "User:ANONYMOUS";
+    p["allow.everyone.if.no.acl.found"] = "false";
   }
   for (const auto& [k, v] : options_.properties) p[k] = v;
   std::string text = "# Written by polder KafkaBroker; regenerated on every start.\n";
@@ -445,6 +468,13 @@ absl::Status KafkaBroker::StartOnFreshPorts() {
     if (controller_port_ == port_) {
       last = absl::AlreadyExistsError("picked the same port twice");
       continue;
+    }
+    if (options_.tls_listener.has_value()) {
+      ASSIGN_OR_RETURN(tls_port_, pick());
+      if (tls_port_ == port_ || tls_port_ == controller_port_) {
+        last = absl::AlreadyExistsError("picked the same port twice");
+        continue;
+      }
     }
     std::error_code ec;
     fs::remove_all(work_dir_ + "/data", ec);

@@ -26,6 +26,7 @@
 #include <ios>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,19 @@ struct KafkaBrokerOptions {
   std::function<absl::StatusOr<int>()> port_picker;
   // The address the listeners bind and advertise.
   std::string bind_address = "127.0.0.1";
+  // An extra mutual-TLS listener (SSL, client certificate required) beside PLAINTEXT: a client
+  // is the principal User:<its certificate's subject DN>, e.g. User:CN=groningen-node, as
+  // Strimzi's tls users are. PEM files: `keystore_file` holds the broker's PKCS#8 key and its
+  // certificate chain (its SAN must name bind_address), `truststore_file` the clients' CA.
+  struct TlsListener {
+    std::string keystore_file;
+    std::string truststore_file;
+  };
+  std::optional<TlsListener> tls_listener;
+  // The KRaft StandardAuthorizer: what no ACL allows is denied. The PLAINTEXT and CONTROLLER
+  // listeners' principal (User:ANONYMOUS: the test's administration and the broker itself) is
+  // a super user; TLS clients get what ACLs grant them.
+  bool authorizer = false;
 };
 
 class KafkaCluster;
@@ -79,6 +93,8 @@ class KafkaBroker {
 
   // "<bind address>:<port>", for bootstrap.servers.
   std::string bootstrap_servers() const;
+  // The TLS listener's host:port (empty without options.tls_listener).
+  std::string tls_bootstrap_servers() const;
   int port() const { return port_; }
   int controller_port() const { return controller_port_; }
   const std::string& work_dir() const { return work_dir_; }
@@ -129,6 +145,7 @@ class KafkaBroker {
   std::string log_path_;
   std::string config_path_;
   int port_ = 0;
+  int tls_port_ = 0;
   int controller_port_ = 0;
   std::string cluster_id_;
   // A node of a KafkaCluster: its id and the cluster's static controller quorum
