@@ -271,7 +271,8 @@ struct HttpsServer::Impl {
     const HttpsOptions& o = server->options_;
     std::string source = SourceOf(sa);
     auto held = per_source.find(source);
-    if (stopping || (held != per_source.end() && held->second >= o.max_connections_per_source)) {
+    if (stopping || (o.per_source_limits && held != per_source.end() &&
+                     held->second >= o.max_connections_per_source)) {
       ++stats.refused_per_source;
       evutil_closesocket(fd);
       return;
@@ -751,7 +752,8 @@ struct HttpsServer::Impl {
     if (c->route->stream_handler) {
       auto held = stream_per_source.find(c->source);
       if (stream_slots >= o.max_streams ||
-          (held != stream_per_source.end() && held->second >= o.max_streams_per_source)) {
+          (o.per_source_limits && held != stream_per_source.end() &&
+           held->second >= o.max_streams_per_source)) {
         ++stats.refused_streams;
         HttpResponse r = ErrorResponse(
             absl::UnavailableError(stream_slots >= o.max_streams
@@ -1086,6 +1088,14 @@ absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Create(
   const bool plain = options.plaintext_development || options.plaintext;
   if (!plain && checker == nullptr && options.client_auth != ClientAuth::kNone) {
     return absl::InvalidArgumentError("HTTPS server needs an identity checker");
+  }
+  if (!options.per_source_limits) {
+    log::Warning(
+        "per-source limits are off for this listener (configured: it is behind a proxy); "
+        "the listener-wide caps still hold",
+        {{"listener", options.listener},
+         {"max_connections", options.max_connections},
+         {"max_streams", options.max_streams}});
   }
   if (options.workers < 1 || options.max_connections < 1 ||
       options.max_connections_per_source < 1) {

@@ -117,6 +117,13 @@ struct HttpsOptions {
   int max_headers = 100;
   int max_connections = 4096;
   int max_connections_per_source = 256;
+  // false: the per-source caps (max_connections_per_source, max_streams_per_source) are not
+  // applied — for a listener behind a proxy, where every client has the proxy's address. The
+  // listener-wide caps (max_connections, max_streams) still hold. A service sets it only from an
+  // explicit configuration key, and logs it at start.
+  bool per_source_limits = true;
+  // The listener's name in log lines (e.g. "ingest-https").
+  std::string listener = "https";
   int max_requests_per_connection = 10000;
   // Long-lived streams (HandleStream): at most max_streams open (and being opened) on the
   // listener, max_streams_per_source from one source address; beyond them 503 + Retry-After.

@@ -155,6 +155,27 @@ TEST_F(HttpsServerLimitsTest, ASourceIsCappedAndAFullServerMakesRoomForANewClien
   for (int fd : fds) close(fd);
 }
 
+// Behind a proxy every client has the proxy's address: with per_source_limits off one address
+// may hold more than max_connections_per_source; max_connections still holds.
+TEST_F(HttpsServerLimitsTest, PerSourceLimitsOffLeaveTheListenerCapInForce) {
+  HttpsOptions o;
+  o.max_connections_per_source = 5;
+  o.max_connections = 12;
+  o.per_source_limits = false;
+  o.head_timeout = absl::Seconds(60);
+  Start(o);
+  std::vector<int> fds;
+  for (int i = 0; i < 10; ++i) fds.push_back(Connect(server_->port(), "127.0.0.2"));
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(server_->stats().refused_per_source, 0);
+  EXPECT_EQ(server_->stats().open_connections, 10) << "one source past its per-source cap";
+  for (int i = 0; i < 5; ++i) fds.push_back(Connect(server_->port(), "127.0.0.2"));
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(server_->stats().open_connections, 12) << "the listener's cap holds";
+  EXPECT_GE(server_->stats().evicted, 3);
+  for (int fd : fds) close(fd);
+}
+
 TEST_F(HttpsServerLimitsTest, HeadsAreBoundedAndMalformedRequestsRefused) {
   HttpsOptions o;
   o.max_headers = 20;

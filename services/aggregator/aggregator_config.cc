@@ -31,6 +31,7 @@ absl::StatusOr<AggregatorConfig> Decode(config::Document& doc) {
       .Optional("commit_interval", &c.commit_interval)
       .Optional("api_max_connections", &c.api_max_connections)
       .Optional("api_max_connections_per_source", &c.api_max_connections_per_source)
+      .Optional("api_per_source_limits", &c.api_per_source_limits)
       .Optional("api_max_streams", &c.api_max_streams)
       .Optional("api_max_streams_per_source", &c.api_max_streams_per_source)
       .Optional("api_push_interval", &c.api_push_interval)

@@ -50,6 +50,9 @@ struct AggregatorConfig {
   absl::Duration commit_interval = absl::Seconds(1);
   int64_t api_max_connections = 4096;
   int64_t api_max_connections_per_source = 64;
+  // false: the API applies no per-source caps (connections, streams), for an API behind a
+  // proxy; api_max_connections and api_max_streams hold, and it is logged at start.
+  bool api_per_source_limits = true;
   // Live updates (Server-Sent Events, ADR 0019 §4): open streams at most api_max_streams on the
   // listener and api_max_streams_per_source from one address (apart from the connection caps);
   // new figures pushed every api_push_interval; a heartbeat every api_heartbeat_interval.

@@ -147,6 +147,8 @@ absl::Status AggregatorServer::Build() {
   ho.max_body_bytes = 0;  // GET only
   ho.max_connections = static_cast<int>(config_.api_max_connections);
   ho.max_connections_per_source = static_cast<int>(config_.api_max_connections_per_source);
+  ho.per_source_limits = config_.api_per_source_limits;
+  ho.listener = "api";
   ho.plaintext_development = config_.development_mode;
   ho.client_auth =
       config_.api_client_auth == "required" ? http::ClientAuth::kRequired : http::ClientAuth::kNone;

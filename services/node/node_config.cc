@@ -35,6 +35,8 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
       .Optional("grpc_address", &c.grpc_address)
       .Optional("http_address", &c.http_address)
       .Optional("schema_address", &c.schema_address)
+      .Optional("http_per_source_limits", &c.http_per_source_limits)
+      .Optional("schema_per_source_limits", &c.schema_per_source_limits)
       .Optional("ops_address", &c.ops_address)
       .Required("state_dir", &c.state_dir)
       .Optional("development_mode", &c.development_mode)

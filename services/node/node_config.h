@@ -106,7 +106,12 @@ struct NodeConfig {
   std::string http_address = "0.0.0.0:8443";    // ingest HTTP
   std::string schema_address = "0.0.0.0:8081";  // read-only Confluent schema endpoint (server TLS)
   std::string ops_address = "127.0.0.1:9464";   // /metrics /livez /readyz, plain HTTP
-  std::string state_dir;                        // schema cache
+  // false: the HTTPS ingest (http_) or schema endpoint (schema_) listener applies no per-source
+  // connection cap, for a listener behind a proxy (every client has the proxy's address); its
+  // listener-wide caps hold, and the node logs it at start.
+  bool http_per_source_limits = true;
+  bool schema_per_source_limits = true;
+  std::string state_dir;  // schema cache
   bool development_mode = false;
   absl::Duration drain_timeout = absl::Seconds(30);
   // kafka:

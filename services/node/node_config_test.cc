@@ -145,6 +145,16 @@ TEST(NodeConfigTest, IngestServerCertificateIsAPairOrTheFederationIdentity) {
   EXPECT_EQ(c.IngestCertFile(), "/etc/polder/ingest-tls/tls.crt");
   EXPECT_EQ(c.IngestKeyFile(), "/etc/polder/ingest-tls/tls.key");
   EXPECT_NE(c.cert_file, c.IngestCertFile());
+  // Per-source limits stay on unless a listener is declared behind a proxy.
+  EXPECT_TRUE(c.http_per_source_limits);
+  EXPECT_TRUE(c.schema_per_source_limits);
+  ASSERT_OK_AND_ASSIGN(
+      NodeConfig proxied,
+      ParseNodeConfig(Replace(kValid, "  state_dir: /var/lib/polder",
+                              "  state_dir: /var/lib/polder\n  http_per_source_limits: false"),
+                      "node.yaml"));
+  EXPECT_FALSE(proxied.http_per_source_limits);
+  EXPECT_TRUE(proxied.schema_per_source_limits);
   EXPECT_THAT(
       ParseNodeConfig(Replace(own, "  key_file: /etc/polder/ingest-tls/tls.key\n", ""), "n.yaml"),
       StatusIs(absl::StatusCode::kInvalidArgument,

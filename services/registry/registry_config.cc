@@ -18,6 +18,7 @@ static absl::StatusOr<RegistryConfig> Decode(config::Document& doc) {
       .Required("federation", &c.federation)
       .Optional("grpc_address", &c.grpc_address)
       .Optional("http_address", &c.http_address)
+      .Optional("http_per_source_limits", &c.http_per_source_limits)
       .Optional("ops_address", &c.ops_address)
       .Optional("development_mode", &c.development_mode)
       .OptionalBytes("max_schema_bytes", &c.max_schema_bytes)

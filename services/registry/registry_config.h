@@ -22,6 +22,8 @@ struct RegistryConfig {
   std::string grpc_address = "0.0.0.0:7443";
   std::string http_address = "0.0.0.0:8081";
   std::string ops_address = "127.0.0.1:9465";  // /livez /readyz /statusz /metrics, plain HTTP
+  // false: the REST listener applies no per-source connection cap (behind a proxy); logged.
+  bool http_per_source_limits = true;
   bool development_mode = false;
   int64_t max_schema_bytes = 1 << 20;
   std::vector<std::string> operator_peers;

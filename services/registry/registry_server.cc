@@ -109,6 +109,8 @@ absl::Status RegistryServer::Build(kafka::ClientFactory& kafka) {
   ho.max_body_bytes = static_cast<size_t>(config_.max_schema_bytes) * 2 + 64 * 1024;
   ho.plaintext_development = config_.development_mode;
   ho.refusal_formatter = &ConfluentRefusal;
+  ho.per_source_limits = config_.http_per_source_limits;
+  ho.listener = "registry-rest";
   ho.on_response = [this](const http::HttpExchange& e) { metrics_.RecordHttp(e); };
   ASSIGN_OR_RETURN(http_, http::HttpsServer::Create(ho, checker_));
   RegisterRestRoutes(http_.get(), registry_.get(), policy_);

@@ -221,5 +221,46 @@ TEST_F(AggregatorServiceTest, ThePublicApiRefusesBodiesOversizedHeadsAndConnecti
   for (int fd : fds) close(fd);
 }
 
+// Behind a proxy (aggregator.api_per_source_limits: false, which the chart sets for a city that
+// puts one in front): one address may hold more than api_max_connections_per_source, the
+// listener's own cap still holds, and the start says so in the log.
+TEST_F(AggregatorServiceTest, PerSourceLimitsTurnedOffForAProxyAreLoggedAndTheListenerCapHolds) {
+  aggregator_extra_ =
+      "  api_per_source_limits: false\n  api_max_connections: 100\n"
+      "  api_max_connections_per_source: 8\n";
+  auto aggregator = StartAggregator();
+  EXPECT_THAT(aggregator->Log(), HasSubstr("per-source limits are off for this listener"));
+  EXPECT_THAT(aggregator->Log(), HasSubstr("\"listener\":\"api\""));
+  std::vector<int> fds;
+  for (int i = 0; i < 40; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in from{}, to{};
+    from.sin_family = to.sin_family = AF_INET;
+    inet_pton(AF_INET, "127.0.0.7", &from.sin_addr);
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    to.sin_port = htons(static_cast<uint16_t>(aggregator->port("api_port")));
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from), 0);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+    fds.push_back(fd);
+  }
+  EXPECT_EQ(Api(*aggregator, "/api/v1/views").first, 200);
+  absl::SleepFor(absl::Milliseconds(500));
+  double refused = -1, open = -1;
+  for (absl::string_view line : absl::StrSplit(Ops(*aggregator, "/metrics"), '\n')) {
+    const std::string refused_series =
+        "polder_http_connections_total{listener=\"api\",outcome=\"refused_per_source\"} ";
+    const std::string open_series = "polder_http_open_connections{listener=\"api\"} ";
+    if (absl::StartsWith(line, refused_series)) {
+      refused = std::atof(std::string(line.substr(refused_series.size())).c_str());
+    }
+    if (absl::StartsWith(line, open_series)) {
+      open = std::atof(std::string(line.substr(open_series.size())).c_str());
+    }
+  }
+  EXPECT_LE(refused, 0) << "no connection refused for its source";
+  EXPECT_GE(open, 40) << "40 connections from one address, 8 per source configured";
+  for (int fd : fds) close(fd);
+}
+
 }  // namespace
 }  // namespace polder

@@ -593,13 +593,38 @@ def test_values_schemas_refuse_unknown_keys_and_malformed_values():
     for extra, expect in ((["--set", "replicaCount=two"], "replicaCount"),
                           (["--set", "peerId=Groningen"], "peerId"),
                           (["--set", "ingest.limit.maxBatchBytes=1"], "limit"),
-                          (["--set", "service.ingest.type=ClusterIP"], "type"),
+                          (["--set", "service.ingest.type=ExternalName"], "type"),
                           (["--set", "datasets[0].id=bikes"], "id")):
         p = run([HELM, "template", "x", os.path.join(CHARTS, "polder-node"), "-f", f, *extra], ok=False)
         check(p.returncode != 0 and expect in p.stderr, f"{extra}: accepted or unnamed:\n{p.stderr}")
     p = run([HELM, "template", "x", os.path.join(CHARTS, "polder-kafka"), "-f",
              os.path.join(VALUES, "groningen", "polder-kafka.yaml"), "--set", "cluster.kafkaVersion=3.9.0"], ok=False)
     check(p.returncode != 0 and "kafkaVersion" in p.stderr, f"Kafka 3.9 (ZooKeeper) accepted:\n{p.stderr}")
+
+
+def test_a_proxy_in_front_turns_per_source_limits_off_explicitly():
+    f = os.path.join(VALUES, "groningen", "polder-node.yaml")
+    chart = os.path.join(CHARTS, "polder-node")
+    p = run([HELM, "template", "x", chart, "-f", f, "--set", "service.ingest.type=ClusterIP"], ok=False)
+    check(p.returncode != 0 and "perSourceLimits" in p.stderr, f"a ClusterIP ingest kept per-source limits:\n{p.stderr}")
+    docs = [d for d in yaml.safe_load_all(run([HELM, "template", "x", chart, "-f", f, "--set", "service.ingest.type=ClusterIP",
+                                                "--set", "service.ingest.perSourceLimits=false"]).stdout) if d]
+    ingest = [s for s in by_kind(docs, "Service") if s["metadata"]["name"].endswith("-ingest")][0]
+    check(ingest["spec"]["type"] == "ClusterIP" and "externalTrafficPolicy" not in ingest["spec"], f"{ingest['spec']}")
+    node = yaml.safe_load(by_kind(docs, "ConfigMap")[0]["data"]["node.yaml"])["node"]
+    check(node["http_per_source_limits"] is False and node["schema_per_source_limits"] is False, f"{node}")
+    fed = [s for s in by_kind(docs, "Service") if s["metadata"]["name"].endswith("-federation")][0]
+    check(fed["spec"].get("externalTrafficPolicy") == "Local", "the federation Service lost its client addresses")
+    # The default keeps them on, in every organisation's rendering.
+    for (org, chart_name), rendered in RENDERED.items():
+        for cm in by_kind(rendered, "ConfigMap"):
+            for text in cm["data"].values():
+                check("per_source_limits: false" not in text, f"{chart_name} {org}: per-source limits off")
+    for chart_name, key in (("polder-registry", "http_per_source_limits"), ("polder-aggregator", "api_per_source_limits")):
+        vf = os.path.join(VALUES, "national", f"{chart_name}.yaml")
+        docs = [d for d in yaml.safe_load_all(run([HELM, "template", "x", os.path.join(CHARTS, chart_name), "-f", vf,
+                                                    "--set", "service.type=ClusterIP", "--set", "service.perSourceLimits=false"]).stdout) if d]
+        check(f"{key}: false" in list(by_kind(docs, "ConfigMap")[0]["data"].values())[0], f"{chart_name}: {key}")
 
 
 def main():
@@ -618,6 +643,7 @@ def main():
                test_kafka_topics_and_acls_are_what_the_node_derives,
                test_rendered_configurations_are_accepted_by_the_services,
                test_national_views_accept_the_cities_definitions,
+               test_a_proxy_in_front_turns_per_source_limits_off_explicitly,
                test_values_schemas_refuse_unknown_keys_and_malformed_values):
         case(fn)
     failed = [n for n, e in RESULTS if e]

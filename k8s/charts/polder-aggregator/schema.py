@@ -77,7 +77,11 @@ SCHEMA = obj("Values of the polder-aggregator chart: national figures and the da
         }, required=["dataset", "view", "definition_hashes", "cities"]), min_items=1),
     }, required=["views"]),
     "service": obj("The L4 Service (externalTrafficPolicy: Local).", {
-        "type": string("LoadBalancer or NodePort.", enum=["LoadBalancer", "NodePort"]),
+        "type": string("LoadBalancer or NodePort (L4); ClusterIP only behind a proxy, with "
+                       "perSourceLimits false.", enum=["LoadBalancer", "NodePort", "ClusterIP"]),
+        "perSourceLimits": boolean("false: the API listener applies no per-source caps "
+                                   "(every client has the proxy's address); logged at start; "
+                                   "the listener-wide caps hold."),
         "annotations": free_map("Annotations."),
         "loadBalancerSourceRanges": array("CIDRs allowed at the load balancer.",
                                           string("A CIDR.", pattern=CIDR)),

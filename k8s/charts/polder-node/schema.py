@@ -167,12 +167,25 @@ SCHEMA = obj("Values of the polder-node chart: one city's node (ADR 0022 §4).",
     }),
     "service": obj("The L4 Services (externalTrafficPolicy: Local: per-source limits need "
                    "the client's address).", {
-        name: obj(f"The {name} Service.", {
+        "ingest": obj("The ingest Service (gRPC, HTTPS, schemas).", {
+            "type": string("LoadBalancer or NodePort (L4); ClusterIP only behind the city's "
+                           "proxy, with perSourceLimits false.",
+                           enum=["LoadBalancer", "NodePort", "ClusterIP"]),
+            "perSourceLimits": boolean("false: the HTTPS ingest and schema listeners apply no "
+                                       "per-source connection cap (every client has the "
+                                       "proxy's address); logged at start; the listener-wide "
+                                       "caps and per-identity limits hold."),
+            "annotations": free_map("Annotations (e.g. the cloud's load balancer settings)."),
+            "loadBalancerSourceRanges": array("CIDRs allowed at the load balancer.",
+                                              string("A CIDR.", pattern=CIDR)),
+        }),
+        "federation": obj("The federation Service (mutual TLS ends in the pod; never behind "
+                          "a proxy).", {
             "type": string("LoadBalancer or NodePort (L4).", enum=["LoadBalancer", "NodePort"]),
             "annotations": free_map("Annotations (e.g. the cloud's load balancer settings)."),
             "loadBalancerSourceRanges": array("CIDRs allowed at the load balancer.",
                                               string("A CIDR.", pattern=CIDR)),
-        }) for name in ("ingest", "federation")
+        }),
     }),
     "persistence": obj("The state volume per replica: schema cache, last good directory and "
                        "its rollback serial.", {

@@ -38,7 +38,11 @@ SCHEMA = obj("Values of the polder-registry chart: the federation's schema regis
         "secretName": string("Secret with tls.crt, tls.key and ca.crt.", min_len=1),
     }, required=["secretName"]),
     "service": obj("The L4 Service (externalTrafficPolicy: Local).", {
-        "type": string("LoadBalancer or NodePort.", enum=["LoadBalancer", "NodePort"]),
+        "type": string("LoadBalancer or NodePort (L4); ClusterIP only behind a proxy, with "
+                       "perSourceLimits false.", enum=["LoadBalancer", "NodePort", "ClusterIP"]),
+        "perSourceLimits": boolean("false: the REST listener applies no per-source caps "
+                                   "(every client has the proxy's address); logged at start; "
+                                   "the listener-wide caps hold."),
         "annotations": free_map("Annotations."),
         "loadBalancerSourceRanges": array("CIDRs allowed at the load balancer.",
                                           string("A CIDR.", pattern=CIDR)),

@@ -177,6 +177,8 @@ absl::StatusOr<std::unique_ptr<IngestSubsystem>> IngestSubsystem::Build(
   ho.bind_address = address.host;
   ho.port = address.port;
   ho.max_body_bytes = static_cast<size_t>(limits.http_max_body_bytes);
+  ho.per_source_limits = config.http_per_source_limits;
+  ho.listener = "ingest-https";
   ho.plaintext_development = config.development_mode;
   ho.client_auth = http::ClientAuth::kOptional;
   ASSIGN_OR_RETURN(s->http_, http::HttpsServer::Create(ho, trust.ingest_checker));

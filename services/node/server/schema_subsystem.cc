@@ -61,6 +61,8 @@ absl::Status SchemaSubsystem::StartEndpoint(const NodeConfig& config) {
   o.port = address.port;
   o.plaintext_development = config.development_mode;
   o.client_auth = http::ClientAuth::kNone;
+  o.per_source_limits = config.schema_per_source_limits;
+  o.listener = "schema";
   o.refusal_formatter = &SchemaEndpointRefusal;
   ASSIGN_OR_RETURN(endpoint_, http::HttpsServer::Create(o, nullptr));
   RegisterSchemaRoutes(endpoint_.get(), cache_.get());

@@ -36,6 +36,23 @@ polder.example/peer: {{ .Values.peerId }}
 {{ include "polder-node.fullname" . }}-pods
 {{- end -}}
 
+{{/*
+An L4 Service keeping the client's address (externalTrafficPolicy: Local) for a listener with
+per-source limits; a city that puts a proxy in front turns them off (perSourceLimits: false,
+logged by the node at start) and may then use a ClusterIP Service behind its proxy.
+*/}}
+{{- define "polder-node.serviceType" -}}
+{{- $name := index . 0 -}}
+{{- $s := index . 1 -}}
+{{- if and (eq $s.type "ClusterIP") $s.perSourceLimits -}}
+{{- fail (printf "service.%s.type ClusterIP puts the listener behind a proxy: set service.%s.perSourceLimits to false (the node then logs that its per-source limits are off)" $name $name) -}}
+{{- end -}}
+type: {{ $s.type }}
+{{- if ne $s.type "ClusterIP" }}
+externalTrafficPolicy: Local
+{{- end }}
+{{- end -}}
+
 {{- define "polder-node.ingestTrustDomain" -}}
 {{ .Values.ingest.trustDomain | default (printf "%s-ingest" .Values.peerId) }}
 {{- end -}}
