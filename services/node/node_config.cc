@@ -108,7 +108,25 @@ absl::StatusOr<NodeConfig> Decode(config::Document& doc) {
       .Optional("internal_address", &c.internal_address)
       .Optional("internal_advertise", &c.internal_advertise)
       .Optional("session_timeout", &c.replica_session_timeout)
-      .Optional("heartbeat_interval", &c.replica_heartbeat_interval);
+      .Optional("heartbeat_interval", &c.replica_heartbeat_interval)
+      .Optional("cert_file", &c.replica_cert_file)
+      .Optional("key_file", &c.replica_key_file)
+      .Optional("ca_file", &c.replica_ca_file)
+      .Optional("trust_domain", &c.replica_trust_domain);
+  {
+    const int files =
+        !c.replica_cert_file.empty() + !c.replica_key_file.empty() + !c.replica_ca_file.empty();
+    replicas.Check(files == 0 || files == 3,
+                   c.replica_ca_file.empty()    ? "ca_file"
+                   : c.replica_key_file.empty() ? "key_file"
+                                                : "cert_file",
+                   "set cert_file, key_file and ca_file together (or none: the federation "
+                   "identity)");
+    if (c.replica_trust_domain.empty() && !c.peer_id.empty())
+      c.replica_trust_domain = absl::StrCat(c.peer_id, "-replicas");
+    replicas.Check(!c.development_mode || files == 0, "ca_file",
+                   "development_mode forwards in plaintext on loopback; no certificates");
+  }
   if (c.internal_address.empty())
     c.internal_address = c.development_mode ? "127.0.0.1:0" : "0.0.0.0:7444";
   replicas.Check(c.replica_id.empty() || trust::IsValidPeerId(c.replica_id), "id",

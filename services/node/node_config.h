@@ -154,6 +154,17 @@ struct NodeConfig {
   // How the others reach it; default: internal_address with a wildcard host replaced by the
   // host name (and port 0 by the bound port).
   std::string internal_advertise;
+  // The internal port's own identity (ADR 0022 §4): a certificate from a CA that only this node's
+  // replicas trust (on Kubernetes a per-release cert-manager CA Issuer), with the URI SAN
+  // spiffe://<replica_trust_domain>/peer/replica; short-lived, so no CRL. All three files or
+  // none; none: the federation identity, admitting only this node's own peer id.
+  std::string replica_cert_file;
+  std::string replica_key_file;
+  std::string replica_ca_file;
+  std::string replica_trust_domain;  // default <peer_id>-replicas
+  bool ReplicaTls() const { return !replica_ca_file.empty(); }
+  // The identity replicas present to each other on the internal port.
+  std::string InternalPeer() const { return ReplicaTls() ? "replica" : peer_id; }
   absl::Duration replica_session_timeout = absl::Seconds(8);
   absl::Duration replica_heartbeat_interval = absl::Seconds(2);
   // registry:

@@ -164,6 +164,28 @@ TEST(NodeConfigTest, IngestServerCertificateIsAPairOrTheFederationIdentity) {
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("ingest.cert_file")));
 }
 
+// The internal port's own identity: cert, key and CA together, or none (the federation's).
+TEST(NodeConfigTest, ReplicasOwnCaIsAllThreeFilesOrNone) {
+  ASSERT_OK_AND_ASSIGN(NodeConfig plain, ParseNodeConfig(kValid, "node.yaml"));
+  EXPECT_FALSE(plain.ReplicaTls());
+  EXPECT_EQ(plain.InternalPeer(), "groningen");
+  const std::string own = absl::StrCat(
+      kValid,
+      "replicas:\n  cert_file: /etc/polder/replica/tls.crt\n"
+      "  key_file: /etc/polder/replica/tls.key\n  ca_file: /etc/polder/replica/ca.crt\n");
+  ASSERT_OK_AND_ASSIGN(NodeConfig c, ParseNodeConfig(own, "node.yaml"));
+  EXPECT_TRUE(c.ReplicaTls());
+  EXPECT_EQ(c.InternalPeer(), "replica");
+  EXPECT_EQ(c.replica_trust_domain, "groningen-replicas");
+  EXPECT_THAT(
+      ParseNodeConfig(Replace(own, "  ca_file: /etc/polder/replica/ca.crt\n", ""), "n.yaml"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("replicas.ca_file: set cert_file, key_file and ca_file together")));
+  EXPECT_THAT(
+      ParseNodeConfig(Replace(own, "  key_file: /etc/polder/replica/tls.key\n", ""), "n.yaml"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("replicas.key_file")));
+}
+
 TEST(NodeConfigTest, DevelopmentModeKeepsTheInternalPortOnLoopback) {
   const std::string dev =
       Replace(Replace(kValid, "  state_dir: /var/lib/polder",

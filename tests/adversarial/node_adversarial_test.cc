@@ -459,6 +459,69 @@ TEST_F(NodeAdversarialTest, TheInternalPortServesOnlyThisNodesReplicas) {
   EXPECT_EQ(ends(), ends_before);
 }
 
+// With the replicas' own CA (on Kubernetes a per-release cert-manager CA Issuer; ADR 0022 §4),
+// the internal port admits only a certificate from that CA naming the replicas' identity: the
+// node's own federation identity, the replica identity from another CA (another release), a
+// certificate from the right CA with another name, none and plaintext are refused before any
+// request is parsed; the replica certificate is served (the control).
+TEST_F(NodeAdversarialTest, TheInternalPortWithItsOwnCaAdmitsOnlyThatCasReplicas) {
+  tls::TestFederation ours(dir_ + "/replicas-ca", "groningen-replicas");
+  tls::TestFederation other(dir_ + "/other-release-ca", "groningen-replicas");
+  tls::TlsFiles replica = ours.WriteIdentity("replica", ours.Issue("replica"));
+  tls::TlsFiles intruder = ours.WriteIdentity("intruder", ours.Issue("intruder"));
+  tls::TlsFiles foreign = other.WriteIdentity("replica", other.Issue("replica"));
+  replicas_yaml_ =
+      absl::StrCat("replicas:\n  internal_address: 127.0.0.1:0\n  cert_file: ", replica.cert_path,
+                   "\n  key_file: ", replica.key_path, "\n  ca_file: ", ours.bundle_path(), "\n");
+  auto node = StartGroningen();
+  const int port = node->port("internal_port");
+  ASSERT_GT(port, 0) << node->Log();
+  auto receipt = [&](std::shared_ptr<grpc::ChannelCredentials> creds) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    auto stub = polder::node::v1::Replica::NewStub(
+        grpc::CreateCustomChannel(absl::StrCat("localhost:", port), creds, args));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    polder::node::v1::ForwardReceiptRequest rr;
+    rr.set_peer_id("amersfoort");
+    rr.mutable_request()->mutable_receipt()->set_stream_id("stream-x-00");
+    federation::v1::ExchangeReceiptsResponse er;
+    return stub->ForwardReceipt(&ctx, rr, &er);
+  };
+  // The client side checks the server as a replica would: the replicas' CA, the name "replica".
+  tls::IdentityChecker::Options co;
+  co.federation = "groningen-replicas";
+  co.trust_bundle_path = ours.bundle_path();
+  co.require_directory = false;
+  auto made = tls::IdentityChecker::Create(co);
+  ASSERT_OK(made.status());
+  std::shared_ptr<const tls::IdentityChecker> checker = std::move(*made);
+  auto as = [&](const tls::TlsFiles& files) {
+    tls::TlsFiles f = files;
+    f.trust_bundle_path = ours.bundle_path();
+    auto c = tls::MakeChannelCredentials(f, checker, "replica");
+    EXPECT_OK(c.status());
+    return *c;
+  };
+  tls::TlsFiles federation_identity = files_["groningen"];
+  const std::vector<std::pair<std::string, std::shared_ptr<grpc::ChannelCredentials>>> refused = {
+      {"the node's federation identity", as(federation_identity)},
+      {"the replica name from another release's CA", as(foreign)},
+      {"another name from the replicas' CA", as(intruder)},
+      {"no client certificate", AnonymousCredentials()},
+      {"plaintext", grpc::InsecureChannelCredentials()},
+  };
+  for (const auto& [who, creds] : refused) {
+    const grpc::Status e = receipt(creds);
+    EXPECT_FALSE(e.ok()) << who;
+    EXPECT_NE(e.error_code(), grpc::StatusCode::NOT_FOUND) << who << ": reached the handler";
+  }
+  const grpc::Status served = receipt(as(replica));
+  EXPECT_EQ(served.error_code(), grpc::StatusCode::NOT_FOUND) << served.error_message();
+  ASSERT_TRUE(Alive(*node)) << node->Log();
+}
+
 // Server reflection is served on the ingest port to callers that pass its
 // authentication (a gateway certificate or a token), not to anonymous callers, and not on the
 // federation port. A standard client, buf curl, is the probe.

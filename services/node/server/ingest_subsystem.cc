@@ -58,18 +58,22 @@ absl::StatusOr<std::unique_ptr<IngestSubsystem>> IngestSubsystem::Build(
 
   // The internal port first: the replica's address goes into the directory with its claims.
   const std::string replica_id = ReplicaIdOf(config);
-  const tls::TlsFiles files{config.cert_file, config.key_file, config.trust_bundle_file};
+  const tls::TlsFiles files =
+      config.ReplicaTls()
+          ? tls::TlsFiles{config.replica_cert_file, config.replica_key_file, config.replica_ca_file}
+          : tls::TlsFiles{config.cert_file, config.key_file, config.trust_bundle_file};
   s->replica_service_ =
-      std::make_unique<ReplicaService>(config.development_mode ? "" : config.peer_id);
+      std::make_unique<ReplicaService>(config.development_mode ? "" : config.InternalPeer());
   std::shared_ptr<grpc::ServerCredentials> internal_creds;
   if (config.development_mode) {
     // The configuration refuses a non-loopback internal_address in development mode.
     internal_creds = grpc::InsecureServerCredentials();  // loopback development mode only
   } else {
-    // Only this node's own peer id (another replica) is admitted, before a request is parsed.
-    ASSIGN_OR_RETURN(internal_creds, tls::MakeServerCredentials(files, trust.federation_checker,
+    // Only another replica is admitted (this node's own peer id, or the replicas' identity from
+    // their own CA), before a request is parsed.
+    ASSIGN_OR_RETURN(internal_creds, tls::MakeServerCredentials(files, trust.replica_checker,
                                                                 tls::ClientCertificates::kRequired,
-                                                                nullptr, config.peer_id));
+                                                                nullptr, config.InternalPeer()));
   }
   {
     grpc::ServerBuilder builder;
@@ -86,8 +90,8 @@ absl::StatusOr<std::unique_ptr<IngestSubsystem>> IngestSubsystem::Build(
   GrpcReplicaForwarder::Options fwd;
   fwd.development_mode = config.development_mode;
   fwd.files = files;
-  fwd.checker = trust.federation_checker;
-  fwd.self_peer_id = config.peer_id;
+  fwd.checker = trust.replica_checker;
+  fwd.self_peer_id = config.InternalPeer();
   fwd.self_replica = replica_id;
   fwd.max_message_bytes = static_cast<int>(limits.grpc_max_message_bytes) + (1 << 20);
   s->forwarder_ = std::make_unique<GrpcReplicaForwarder>(fwd);

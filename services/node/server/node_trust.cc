@@ -29,6 +29,17 @@ absl::StatusOr<NodeTrust> NodeTrust::Build(const NodeConfig& config) {
   io.crl_dir = config.ingest_crl_dir;
   io.require_directory = false;
   ASSIGN_OR_RETURN(t.ingest_checker, tls::IdentityChecker::Create(io), _.Prepend("ingest: "));
+  if (config.ReplicaTls()) {
+    // A CA only this node's replicas trust, issuing short-lived certificates: no CRL, no
+    // directory; the peer id must be "replica" (checked at the handshake and in each call).
+    tls::IdentityChecker::Options ro;
+    ro.federation = config.replica_trust_domain;
+    ro.trust_bundle_path = config.replica_ca_file;
+    ro.require_directory = false;
+    ASSIGN_OR_RETURN(t.replica_checker, tls::IdentityChecker::Create(ro), _.Prepend("replicas: "));
+  } else {
+    t.replica_checker = t.federation_checker;
+  }
   return t;
 }
 

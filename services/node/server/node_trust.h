@@ -29,6 +29,9 @@ struct NodeTrust {
   std::unique_ptr<trust::DirectoryStore> directory;  // null in the development mode
   std::shared_ptr<tls::IdentityChecker> federation_checker;
   std::shared_ptr<tls::IdentityChecker> ingest_checker;
+  // The internal port's, when the replicas have their own CA (NodeConfig::ReplicaTls); else the
+  // federation checker serves there.
+  std::shared_ptr<tls::IdentityChecker> replica_checker;
 };
 
 }  // namespace node
