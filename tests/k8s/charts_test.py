@@ -602,6 +602,35 @@ def test_values_schemas_refuse_unknown_keys_and_malformed_values():
     check(p.returncode != 0 and "kafkaVersion" in p.stderr, f"Kafka 3.9 (ZooKeeper) accepted:\n{p.stderr}")
 
 
+def test_cert_manager_issues_what_it_suits_and_never_a_federation_identity():
+    for (org, chart), docs in sorted(RENDERED.items()):
+        certs = by_kind(docs, "Certificate")
+        sts = by_kind(docs, "StatefulSet")
+        if not sts:
+            continue
+        pod = sts[0]["spec"]["template"]["spec"]
+        identity = [v["secret"]["secretName"] for v in pod["volumes"] if v["name"] == "identity"][0]
+        check(all(c["spec"]["secretName"] != identity for c in certs),
+              f"{chart} {org}: cert-manager issues the federation identity (its key is pinned)")
+        if chart != "polder-node":
+            continue
+        peer = yaml.safe_load(by_kind(docs, "ConfigMap")[0]["data"]["node.yaml"])["node"]["peer_id"]
+        replica = [c for c in certs if c["metadata"]["name"].endswith("-replica-tls")]
+        check(len(replica) == 1, f"{org}: the replicas' certificate")
+        check(replica[0]["spec"]["uris"] == [f"spiffe://{peer}-replicas/peer/replica"], f"{org}: {replica[0]['spec']}")
+        issuer = replica[0]["spec"]["issuerRef"]
+        check(issuer["kind"] == "Issuer" and issuer["name"].endswith("-replicas"), f"{org}: replicas issued by {issuer}")
+        ca_issuers = [i for i in by_kind(docs, "Issuer") if i["metadata"]["name"] == issuer["name"]]
+        check(ca_issuers and ca_issuers[0]["spec"]["ca"]["secretName"].endswith("-replica-ca"), f"{org}: the release's own CA")
+        config = yaml.safe_load(by_kind(docs, "ConfigMap")[0]["data"]["node.yaml"])
+        check(config["replicas"].get("ca_file") == "/etc/polder/replica/ca.crt", f"{org}: the node does not use it")
+        # The ingest CA keeps its key (gateway certificates chain to it); servers rotate theirs.
+        for c in certs:
+            if c["spec"].get("isCA") and c["metadata"]["name"].endswith("-ingest-ca"):
+                check(c["spec"]["privateKey"].get("rotationPolicy") == "Never", f"{org}: the ingest CA rotates its key")
+                check(c["metadata"].get("annotations", {}).get("helm.sh/resource-policy") == "keep", f"{org}: ingest CA not kept")
+
+
 def test_a_proxy_in_front_turns_per_source_limits_off_explicitly():
     f = os.path.join(VALUES, "groningen", "polder-node.yaml")
     chart = os.path.join(CHARTS, "polder-node")
@@ -644,6 +673,7 @@ def main():
                test_rendered_configurations_are_accepted_by_the_services,
                test_national_views_accept_the_cities_definitions,
                test_a_proxy_in_front_turns_per_source_limits_off_explicitly,
+               test_cert_manager_issues_what_it_suits_and_never_a_federation_identity,
                test_values_schemas_refuse_unknown_keys_and_malformed_values):
         case(fn)
     failed = [n for n, e in RESULTS if e]

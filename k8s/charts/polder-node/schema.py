@@ -156,6 +156,11 @@ SCHEMA = obj("Values of the polder-node chart: one city's node (ADR 0022 §4).",
         "sessionTimeout": duration("A replica silent this long loses its partitions and roles "
                                    "(6s-10s)."),
         "heartbeatInterval": duration("Group heartbeat."),
+        "certManager": boolean("The internal port's identity from a CA of this release alone "
+                               "(cert-manager); false: the federation identity."),
+        "certificateDuration": duration("Lifetime of the replicas' certificate (short: no CRL "
+                                        "is published for it)."),
+        "certificateRenewBefore": duration("Its renewal margin."),
     }),
     "drainTimeout": duration("On SIGTERM: finish requests in flight within this."),
     "terminationGracePeriodSeconds": integer("More than drainTimeout plus a commit.",
