@@ -5,9 +5,10 @@
 #     must be equal;
 #   - its layout checked (tests/images/check_layout.py): user, entrypoint, timestamps, owners,
 #     no shell or package manager, CA bundle, time zones, SBOM;
-#   - run under podman + runc (or, if podman cannot run here, unshare + chroot as 65532): the
-#     image's own loader resolves every library of the binary, with the root read-only and as
-#     the image's user (65532); a shell cannot be started (there is none).
+#   - run by tools/images/run_image.sh under podman + runc (or, if podman cannot run here,
+#     unshare + chroot as 65532; the node image under the fallback on purpose too): the image's
+#     own loader resolves every library of the binary, with the root read-only and as UID 65532;
+#     a shell cannot be started (there is none).
 # The Debian versions served today are compared with the committed lock
 # (k8s/images/packages.lock): a package missing from it fails; a newer version is reported.
 set -euo pipefail
@@ -54,61 +55,36 @@ done
 python3 "$runfiles/tools/images/relock.py" --compare "$work"/a/*/packages.lock ||
   fail "an image holds a package that k8s/images/packages.lock does not name"
 
-# 3. Run them.
-printf '[containers]\ndefault_ulimits = []\n' > "$work/containers.conf"
-export CONTAINERS_CONF="$work/containers.conf"
-# podman's run root must be a short path (at most 50 characters), and it names an image after
-# its layout's path (lower case only): a folder of its own under /tmp.
-pm=/tmp/polder-podman-$$
-rm -rf "$pm"
-mkdir -p "$pm"
-trap 'rm -rf "$pm"' EXIT
-for name in "${names[@]}"; do ln -s "$work/a/$name" "$pm/$name"; done
-podman=(podman --root "$pm/storage" --runroot "$pm/run" --cgroup-manager=cgroupfs
-  --storage-driver=vfs --runtime runc)
-run_flags=(--rm --network=host --read-only --cap-drop=ALL --security-opt=no-new-privileges)
-runtime=podman
-if ! "${podman[@]}" pull -q "oci:$pm/polderctl:dev" >/dev/null 2>"$work/podman.err"; then
-  echo "podman cannot run here ($(head -c 300 "$work/podman.err")); unshare + chroot instead"
-  runtime=chroot
-fi
-for name in "${names[@]}"; do
-  if [ "$runtime" = podman ]; then
-    image=$("${podman[@]}" pull -q "oci:$pm/$name:dev")
-    user=$("${podman[@]}" image inspect --format '{{.Config.User}}' "$image")
-    [ "$user" = "65532:65532" ] || fail "$name: runs as '$user'"
-    # The image's own loader lists what the binary loads; no --user: the image's user runs it.
-    if ! "${podman[@]}" run "${run_flags[@]}" --entrypoint /lib64/ld-linux-x86-64.so.2 \
-      "$image" --list "/usr/bin/$name" > "$work/$name.ldd" 2>&1; then
-      fail "$name: its loader did not run: $(head -c 500 "$work/$name.ldd")"
-    fi
-    if "${podman[@]}" run "${run_flags[@]}" --entrypoint /bin/sh "$image" -c true \
-      >/dev/null 2>&1; then
-      fail "$name: a shell ran in the image"
-    fi
-  else
-    root="$work/rootfs-$name"
-    mkdir -p "$root"
-    layer=$(python3 -c 'import json,sys
-d=sys.argv[1]
-m=json.load(open(d+"/blobs/"+json.load(open(d+"/index.json"))["manifests"][0]["digest"].replace(":","/")))
-print(d+"/blobs/"+m["layers"][0]["digest"].replace(":","/"))' "$work/a/$name")
-    tar -xzf "$layer" -C "$root"
-    unshare --mount --pid --fork bash -c "mount --bind '$root' '$root' &&
-      mount -o remount,bind,ro '$root' &&
-      chroot --userspec=65532:65532 '$root' /lib64/ld-linux-x86-64.so.2 --list /usr/bin/$name" \
-      > "$work/$name.ldd" 2>&1 || fail "$name: its loader did not run in the chroot"
-    [ ! -e "$root/bin/sh" ] || fail "$name: a shell is in the image"
+# 3. Run them with tools/images/run_image.sh, as the cluster would: podman + runc, or (where
+# podman cannot run) unshare + chroot, as 65532 with the root read-only. The node image also
+# under the fallback on purpose, so the fallback is known to work before a machine needs it.
+run_image="$runfiles/tools/images/run_image.sh"
+tag=images-test-$$
+trap 'bash "$run_image" --cleanup --name "$tag" >/dev/null 2>&1 || true' EXIT
+runtime=""
+for name in "${names[@]}" polder-node; do
+  how=auto
+  if [ "$name" = polder-node ] && [ -n "$runtime" ] && [ -e "$work/$name.ldd" ]; then how=chroot; fi
+  # The image's own loader lists what the binary loads.
+  if ! bash "$run_image" --layout "$work/a/$name" --name "$tag" --runtime "$how" \
+      --entrypoint /lib64/ld-linux-x86-64.so.2 -- --list "/usr/bin/$name" \
+      > "$work/$name.ldd" 2> "$work/$name.err"; then
+    fail "$name: its loader did not run ($how): $(head -c 500 "$work/$name.err")"
+    continue
+  fi
+  used=$(sed -n 's/^run_image: runtime //p' "$work/$name.err" | head -1)
+  [ "$how" = auto ] && runtime=${runtime:-$used}
+  if bash "$run_image" --layout "$work/a/$name" --name "$tag" --runtime "$how" \
+      --entrypoint /bin/sh -- -c true >/dev/null 2>&1; then
+    fail "$name: a shell ran in the image"
   fi
   if grep -q "not found" "$work/$name.ldd"; then
     fail "$name: libraries missing: $(grep "not found" "$work/$name.ldd" | tr '\n' ' ')"
   fi
-  echo "$name: $(grep -c "=>" "$work/$name.ldd") libraries resolved inside the image ($runtime)"
+  echo "$name: $(grep -c "=>" "$work/$name.ldd") libraries resolved inside the image ($used)"
+  bash "$run_image" --cleanup --name "$tag" >/dev/null 2>&1 || true
 done
-if [ "$runtime" = podman ]; then
-  echo "runtime: $(podman --version), $(runc --version | head -1)"
-  "${podman[@]}" rmi -af >/dev/null 2>&1 || true
-fi
+echo "runtime: $runtime"
 rm -rf "$work"
 
 if [ "$failures" -gt 0 ]; then
