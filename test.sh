@@ -3,6 +3,8 @@
 #   ./test.sh                 install what is missing, build everything, run every test
 #   ./test.sh //common/...    the same for some targets only
 #   ./test.sh --soak          the long matrices (connection floods of 10,000 per listener)
+#   ./test.sh --k8s           the charts against a real API server (etcd + kube-apiserver built
+#                             from the Go module proxy on first use: minutes, GBs; ADR 0022 §6)
 # Before the build it checks the tree's format (tools/checks/format.sh: clang-format, buildifier);
 # after it, the lock annotations (tools/checks/thread_safety.py: clang -Wthread-safety).
 # Needs nothing but bash on a fresh Debian 12 machine as root. Prints the time of each phase and
@@ -13,10 +15,12 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 repo=$(pwd)
 soak=0
+k8s=0
 targets=()
 for arg in "$@"; do
   case "$arg" in
     --soak) soak=1 ;;
+    --k8s) k8s=1 ;;
     *) targets+=("$arg") ;;
   esac
 done
@@ -66,7 +70,7 @@ export POLDER_KAFKA_HOME POLDER_STREAMS_HOME POLDER_NPM_HOME POLDER_PIP_HOME POL
 # The tree's format (clang-format, buildifier): counted as one case each in the summary.
 checks_passed=0
 checks_failed=0
-if [ "$soak" -eq 0 ]; then
+if [ "$soak" -eq 0 ] && [ "$k8s" -eq 0 ]; then
   phase format
   while IFS= read -r line; do
     echo "$line"
@@ -97,10 +101,20 @@ if [ "$soak" -eq 1 ]; then
   bazel build "${targets[@]}" || exit 1
 fi
 
+# --k8s: the API-server tier instead (targets tagged "k8s_tier", kept out of //... by "manual").
+if [ "$k8s" -eq 1 ]; then
+  mapfile -t targets < <(bazel query 'attr(tags, "\bk8s_tier\b", //...)' 2>/dev/null)
+  if [ ${#targets[@]} -eq 0 ]; then
+    echo "[test.sh] no k8s tier targets found" >&2
+    exit 1
+  fi
+  bazel build "${targets[@]}" || exit 1
+fi
+
 # The lock annotations, checked by clang (gcc ignores them): one case in the summary. Only on a
 # run of the whole tree, whose build produced every generated header the sources include.
 thread_safety_failed=0
-if [ "$soak" -eq 0 ] && [ "${targets[*]}" = "//..." ]; then
+if [ "$soak" -eq 0 ] && [ "$k8s" -eq 0 ] && [ "${targets[*]}" = "//..." ]; then
   phase threads
   if python3 tools/checks/thread_safety.py; then
     checks_passed=$((checks_passed + 1))
@@ -116,7 +130,7 @@ test_rc=$?
 
 phase report
 # The tests Bazel ran: manual ones (the soak) only when named explicitly (--soak).
-if [ "$soak" -eq 1 ]; then
+if [ "$soak" -eq 1 ] || [ "$k8s" -eq 1 ]; then
   mapfile -t test_targets < <(bazel query "tests(set(${targets[*]}))" 2>/dev/null | sort)
 else
   mapfile -t test_targets < <(bazel query "tests(set(${targets[*]})) except attr(tags, '\bmanual\b', //...)" \
