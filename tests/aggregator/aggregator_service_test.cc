@@ -175,6 +175,26 @@ TEST_F(AggregatorServiceTest, TheApiInClientCertificateModeAdmitsFederationPeers
   EXPECT_EQ(status, 403) << "a certificate the directory does not list: " << body;
 }
 
+// `n` idle connections from the address `from` to 127.0.0.1:`port` (fewer if one fails).
+std::vector<int> ConnectFrom(const char* from_address, int port, int n) {
+  std::vector<int> fds;
+  for (int i = 0; i < n; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in from{}, to{};
+    from.sin_family = to.sin_family = AF_INET;
+    inet_pton(AF_INET, from_address, &from.sin_addr);
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    to.sin_port = htons(static_cast<uint16_t>(port));
+    if (bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
+        connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+      close(fd);
+      break;
+    }
+    fds.push_back(fd);
+  }
+  return fds;
+}
+
 // What an unauthenticated client of the public API can cost: a body (the API reads none), a head
 // over the limit, more connections from one address than aggregator.api_max_connections_per_source
 // — each refused while a legitimate request is answered.
@@ -193,18 +213,8 @@ TEST_F(AggregatorServiceTest, ThePublicApiRefusesBodiesOversizedHeadsAndConnecti
   EXPECT_EQ(long_status, 431) << long_body;
 
   // 80 idle connections from one address: the 65th and later are closed at once.
-  std::vector<int> fds;
-  for (int i = 0; i < 80; ++i) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in from{}, to{};
-    from.sin_family = to.sin_family = AF_INET;
-    inet_pton(AF_INET, "127.0.0.7", &from.sin_addr);
-    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-    to.sin_port = htons(static_cast<uint16_t>(aggregator->port("api_port")));
-    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from), 0);
-    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
-    fds.push_back(fd);
-  }
+  std::vector<int> fds = ConnectFrom("127.0.0.7", aggregator->port("api_port"), 80);
+  ASSERT_EQ(fds.size(), 80u);
   EXPECT_EQ(Api(*aggregator, "/api/v1/views").first, 200) << "another address is served";
   double refused = 0;
   for (absl::Time until = absl::Now() + absl::Seconds(10); refused < 16 && absl::Now() < until;) {
@@ -231,18 +241,8 @@ TEST_F(AggregatorServiceTest, PerSourceLimitsTurnedOffForAProxyAreLoggedAndTheLi
   auto aggregator = StartAggregator();
   EXPECT_THAT(aggregator->Log(), HasSubstr("per-source limits are off for this listener"));
   EXPECT_THAT(aggregator->Log(), HasSubstr("\"listener\":\"api\""));
-  std::vector<int> fds;
-  for (int i = 0; i < 40; ++i) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in from{}, to{};
-    from.sin_family = to.sin_family = AF_INET;
-    inet_pton(AF_INET, "127.0.0.7", &from.sin_addr);
-    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-    to.sin_port = htons(static_cast<uint16_t>(aggregator->port("api_port")));
-    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from), 0);
-    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
-    fds.push_back(fd);
-  }
+  std::vector<int> fds = ConnectFrom("127.0.0.7", aggregator->port("api_port"), 40);
+  ASSERT_EQ(fds.size(), 40u);
   EXPECT_EQ(Api(*aggregator, "/api/v1/views").first, 200);
   absl::SleepFor(absl::Milliseconds(500));
   double refused = -1, open = -1;

@@ -21,12 +21,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import urllib.error
 import urllib.request
-import xml.etree.ElementTree as ET
-
 import yaml
+
+import junit
 
 SRC = os.environ.get("TEST_SRCDIR", "")
 WS = os.path.join(SRC, os.environ.get("TEST_WORKSPACE", "polder")) if SRC else os.getcwd()
@@ -35,22 +34,12 @@ VALUES = os.path.join(WS, "k8s", "values")
 CRDS = os.path.join(WS, "third_party", "k8s-crds")
 SCRIPT = os.path.join(WS, "tools", "k8s", "apiserver.sh")
 HELM = os.path.join(os.environ.get("POLDER_GO_TOOLS", ""), "helm")
-RESULTS = []
+CASES = junit.Cases("ApiServerTest")
 
 
 def check(cond, msg):
     if not cond:
         raise AssertionError(msg)
-
-
-def case(name, fn):
-    try:
-        fn()
-        RESULTS.append((name, None))
-        print(f"PASS {name}", flush=True)
-    except Exception as e:  # noqa: BLE001 - reported as the case's failure
-        RESULTS.append((name, "".join(traceback.format_exception(e))))
-        print(f"FAIL {name}\n{RESULTS[-1][1]}", flush=True)
 
 
 class Api:
@@ -192,23 +181,11 @@ def main():
                          ("helm_install_dry_run_server", helm_installs),
                          ("pods_admitted_without_warnings", pods_admitted),
                          ("noncompliant_pod_refused", noncompliant_refused)):
-            case(name, fn)
+            CASES.run(name, fn)
     finally:
         subprocess.run(["bash", SCRIPT, "stop", run_dir], capture_output=True, text=True)
     print(f"tier: build {built:.1f} s, total {time.time() - t0:.1f} s", flush=True)
-    failed = [n for n, e in RESULTS if e]
-    out = os.environ.get("XML_OUTPUT_FILE")
-    if out:
-        suite = ET.Element("testsuite", name="apiserver_test", tests=str(len(RESULTS)), failures=str(len(failed)))
-        for n, e in RESULTS:
-            c = ET.SubElement(suite, "testcase", classname="ApiServerTest", name=n)
-            if e:
-                ET.SubElement(c, "failure", message=e.splitlines()[-1][:200]).text = e
-        root = ET.Element("testsuites")
-        root.append(suite)
-        ET.ElementTree(root).write(out, encoding="utf-8", xml_declaration=True)
-    print(f"{len(RESULTS) - len(failed)} passed, {len(failed)} failed")
-    return 1 if failed or len(RESULTS) < 6 else 0
+    return CASES.finish(expected=6)
 
 
 FIXTURE = None

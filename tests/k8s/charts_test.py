@@ -29,11 +29,11 @@ import re
 import subprocess
 import sys
 import tempfile
-import traceback
-import xml.etree.ElementTree as ET
 
 import jsonschema
 import yaml
+
+import junit
 
 SRC = os.environ.get("TEST_SRCDIR", "")
 WS = os.path.join(SRC, os.environ.get("TEST_WORKSPACE", "polder")) if SRC else os.getcwd()
@@ -56,18 +56,7 @@ def tool(name):
 
 
 HELM = None
-RESULTS = []
-
-
-def case(fn):
-    name = fn.__name__
-    try:
-        fn()
-        RESULTS.append((name, None))
-        print(f"PASS {name}")
-    except Exception as e:  # noqa: BLE001 - every failure is reported as the case's
-        RESULTS.append((name, "".join(traceback.format_exception(e))))
-        print(f"FAIL {name}\n{RESULTS[-1][1]}")
+CASES = junit.Cases("ChartsTest")
 
 
 def check(cond, msg):
@@ -675,20 +664,8 @@ def main():
                test_a_proxy_in_front_turns_per_source_limits_off_explicitly,
                test_cert_manager_issues_what_it_suits_and_never_a_federation_identity,
                test_values_schemas_refuse_unknown_keys_and_malformed_values):
-        case(fn)
-    failed = [n for n, e in RESULTS if e]
-    out = os.environ.get("XML_OUTPUT_FILE")
-    if out:
-        suite = ET.Element("testsuite", name="charts_test", tests=str(len(RESULTS)), failures=str(len(failed)))
-        for n, e in RESULTS:
-            c = ET.SubElement(suite, "testcase", classname="ChartsTest", name=n)
-            if e:
-                ET.SubElement(c, "failure", message=e.splitlines()[-1][:200]).text = e
-        root = ET.Element("testsuites")
-        root.append(suite)
-        ET.ElementTree(root).write(out, encoding="utf-8", xml_declaration=True)
-    print(f"{len(RESULTS) - len(failed)} passed, {len(failed)} failed")
-    return 1 if failed else 0
+        CASES.run(fn.__name__, fn)
+    return CASES.finish(expected=15)
 
 
 if __name__ == "__main__":

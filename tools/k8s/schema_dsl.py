@@ -97,3 +97,100 @@ def write(schema, path):
     with open(path, "w") as f:
         json.dump(schema, f, indent=2, ensure_ascii=False)
         f.write("\n")
+
+
+# ---- sections several charts share -------------------------------------------------------
+
+def trust_section():
+    return obj("The federation's trust anchors, kept up to date without a helm upgrade.", {
+        "directoryConfigMap": string("ConfigMap with directory.json, the operator-signed "
+                                     "directory; replaced in place when the operator publishes a "
+                                     "new one (installed if newer and valid).", min_len=1),
+        "operatorKeysConfigMap": string("ConfigMap with the operator's public keys, one key per "
+                                        "file.", min_len=1),
+        "operatorKeys": array("The pinned operator keys; overlap two to rotate.", obj(
+            "A pinned key.", {
+                "file": string("Its key in operatorKeysConfigMap.", min_len=1),
+                "validFrom": string("RFC 3339; optional."),
+                "validUntil": string("RFC 3339; optional."),
+            }, required=["file"]), min_items=1),
+        "crlConfigMap": string("ConfigMap with the federation CA's CRLs (no key: none revoked).",
+                               min_len=1),
+    }, required=["directoryConfigMap", "operatorKeysConfigMap", "operatorKeys", "crlConfigMap"])
+
+
+def kafka_client_section(user_secret_desc, replication_desc):
+    return obj("The Kafka cluster (polder-kafka, or the organisation's own).", {
+        "bootstrapServers": string("host:port list of the brokers' mutual-TLS listener, e.g. "
+                                   "<cluster>-kafka-bootstrap:9093.", min_len=1),
+        "clusterCaSecret": string("Secret whose ca.crt signs the brokers' certificates (Strimzi: "
+                                  "<cluster>-cluster-ca-cert).", min_len=1),
+        "userSecret": string(user_secret_desc, min_len=1),
+        "replicationFactor": integer(replication_desc, minimum=1),
+    }, required=["bootstrapServers", "clusterCaSecret", "userSecret"])
+
+
+def l4_service(desc, listener):
+    return obj(desc, {
+        "type": string("LoadBalancer or NodePort (L4); ClusterIP only behind a proxy, with "
+                       "perSourceLimits false.", enum=["LoadBalancer", "NodePort", "ClusterIP"]),
+        "perSourceLimits": boolean(f"false: the {listener} listener applies no per-source caps "
+                                   "(every client has the proxy's address); logged at start; "
+                                   "the listener-wide caps hold."),
+        "annotations": free_map("Annotations (e.g. the cloud's load balancer settings)."),
+        "loadBalancerSourceRanges": array("CIDRs allowed at the load balancer.",
+                                          string("A CIDR.", pattern=CIDR)),
+    })
+
+
+def peer_selectors():
+    """The NetworkPolicy peers every chart names: the brokers, the cluster DNS, the scraper."""
+    return {
+        "kafka": obj("The brokers.", {
+            "port": integer("Their mutual-TLS listener port.", minimum=1, maximum=65535),
+            "podSelector": selector("The broker pods."),
+            "namespaceSelector": selector("Their namespace (empty: this one)."),
+        }),
+        "dns": obj("The cluster DNS.", {
+            "namespaceSelector": selector("Its namespace."),
+            "podSelector": selector("Its pods."),
+        }),
+        "prometheus": obj("The scraper, allowed to the ops port.", {
+            "namespaceSelector": selector("Its namespace."),
+            "podSelector": selector("Its pods."),
+        }),
+    }
+
+
+def registry_peer():
+    return obj("The registry, in the cluster (selectors) or outside (CIDRs; neither: any "
+               "address outside the cluster).", {
+        "port": integer("Its gRPC port.", minimum=1, maximum=65535),
+        "cidrs": array("Its addresses.", string("A CIDR.", pattern=CIDR)),
+        "podSelector": selector("Its pods."),
+        "namespaceSelector": selector("Their namespace."),
+    })
+
+
+def metrics_section(rule_thresholds=None):
+    return obj("Opt-in Prometheus Operator resources.", {
+        "serviceMonitor": obj("ServiceMonitor of the ops port.", {
+            "enabled": boolean("Create it."),
+            "interval": duration("Scrape interval."),
+            "scrapeTimeout": duration("Scrape timeout."),
+            "labels": free_map("Labels the Prometheus selects on."),
+        }),
+        "prometheusRule": obj("Alert rules.", {
+            "enabled": boolean("Create it."),
+            "labels": free_map("Labels the Prometheus selects on."),
+            **(rule_thresholds or {}),
+        }),
+    })
+
+
+def placement():
+    return {
+        "podAnnotations": free_map("Extra pod annotations."),
+        "nodeSelector": free_map("Node selector."),
+        "tolerations": array("Tolerations.", {"type": "object"}),
+    }

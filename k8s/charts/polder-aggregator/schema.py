@@ -1,7 +1,8 @@
 """values.schema.json of polder-aggregator (written by `tools/k8s/charts.py schemas`)."""
 
-from schema_dsl import (CIDR, DATASET_ID, PEER_ID, QUANTITY, array, boolean, duration, free_map,
-                        image, integer, obj, selector, string)
+from schema_dsl import (DATASET_ID, PEER_ID, QUANTITY, array, boolean, duration, image, integer,
+                        kafka_client_section, l4_service, metrics_section, obj, peer_selectors,
+                        placement, registry_peer, string, trust_section)
 
 SCHEMA = obj("Values of the polder-aggregator chart: national figures and the dashboard.", {
     "fullnameOverride": string("The objects' name; default aggregator."),
@@ -38,25 +39,9 @@ SCHEMA = obj("Values of the polder-aggregator chart: national figures and the da
         "address": string("host:port of its gRPC listener.", min_len=1),
         "peer": string("Its peer id.", pattern=PEER_ID),
     }, required=["address"]),
-    "kafka": obj("The national operator's Kafka.", {
-        "bootstrapServers": string("host:port list of the mutual-TLS listener.", min_len=1),
-        "clusterCaSecret": string("Secret with the brokers' ca.crt.", min_len=1),
-        "userSecret": string("Secret with user.crt and user.key (polder-kafka's KafkaUser "
-                             "aggregator).", min_len=1),
-        "replicationFactor": integer("Of the national topics and changelog.", minimum=1),
-    }, required=["bootstrapServers", "clusterCaSecret", "userSecret"]),
-    "trust": obj("The federation's trust anchors.", {
-        "directoryConfigMap": string("ConfigMap with directory.json.", min_len=1),
-        "operatorKeysConfigMap": string("ConfigMap with the operator's public keys.",
-                                        min_len=1),
-        "operatorKeys": array("The pinned operator keys.", obj("A pinned key.", {
-            "file": string("Its key in operatorKeysConfigMap.", min_len=1),
-            "validFrom": string("RFC 3339; optional."),
-            "validUntil": string("RFC 3339; optional."),
-        }, required=["file"]), min_items=1),
-        "crlConfigMap": string("ConfigMap with the federation CA's CRLs.", min_len=1),
-    }, required=["directoryConfigMap", "operatorKeysConfigMap", "operatorKeys",
-                 "crlConfigMap"]),
+    "kafka": kafka_client_section("Secret with user.crt and user.key (polder-kafka's KafkaUser "
+                                  "aggregator).", "Of the national topics and changelog."),
+    "trust": trust_section(),
     "identity": obj("The national operator's federation identity (polderctl pki issue).", {
         "secretName": string("Secret with tls.crt, tls.key and ca.crt.", min_len=1),
     }, required=["secretName"]),
@@ -76,16 +61,7 @@ SCHEMA = obj("Values of the polder-aggregator chart: national figures and the da
             "deadline": duration("This view's deadline."),
         }, required=["dataset", "view", "definition_hashes", "cities"]), min_items=1),
     }, required=["views"]),
-    "service": obj("The L4 Service (externalTrafficPolicy: Local).", {
-        "type": string("LoadBalancer or NodePort (L4); ClusterIP only behind a proxy, with "
-                       "perSourceLimits false.", enum=["LoadBalancer", "NodePort", "ClusterIP"]),
-        "perSourceLimits": boolean("false: the API listener applies no per-source caps "
-                                   "(every client has the proxy's address); logged at start; "
-                                   "the listener-wide caps hold."),
-        "annotations": free_map("Annotations."),
-        "loadBalancerSourceRanges": array("CIDRs allowed at the load balancer.",
-                                          string("A CIDR.", pattern=CIDR)),
-    }),
+    "service": l4_service("The L4 Service (externalTrafficPolicy: Local).", "API"),
     "persistence": obj("The state volume per replica: schema cache, last good directory.", {
         "size": string("Volume size.", pattern=QUANTITY, min_len=1),
         "storageClass": string("StorageClass; empty: the default."),
@@ -99,40 +75,12 @@ SCHEMA = obj("Values of the polder-aggregator chart: national figures and the da
         "enabled": boolean("Create it."),
         "apiFrom": array("NetworkPolicy peers allowed to the API; empty: any (public).",
                          {"type": "object"}),
-        "kafka": obj("The brokers.", {
-            "port": integer("Their mutual-TLS listener port.", minimum=1, maximum=65535),
-            "podSelector": selector("The broker pods."),
-            "namespaceSelector": selector("Their namespace (empty: this one)."),
-        }),
-        "registry": obj("The registry: pods in the cluster, or CIDRs.", {
-            "port": integer("Its gRPC port.", minimum=1, maximum=65535),
-            "cidrs": array("Its addresses.", string("A CIDR.", pattern=CIDR)),
-            "podSelector": selector("Its pods."),
-            "namespaceSelector": selector("Their namespace."),
-        }),
-        "dns": obj("The cluster DNS.", {
-            "namespaceSelector": selector("Its namespace."),
-            "podSelector": selector("Its pods."),
-        }),
-        "prometheus": obj("The scraper.", {
-            "namespaceSelector": selector("Its namespace."),
-            "podSelector": selector("Its pods."),
-        }),
+        "registry": registry_peer(),
+        **peer_selectors(),
     }),
-    "metrics": obj("Opt-in Prometheus Operator resources.", {
-        "serviceMonitor": obj("ServiceMonitor of the ops port.", {
-            "enabled": boolean("Create it."),
-            "interval": duration("Scrape interval."),
-            "labels": free_map("Labels the Prometheus selects on."),
-        }),
-        "prometheusRule": obj("Alert rules.", {
-            "enabled": boolean("Create it."),
-            "labels": free_map("Labels the Prometheus selects on."),
-            "staleSeconds": integer("PolderNationalFiguresStale threshold.", minimum=60),
-            "cityFreshnessSeconds": integer("PolderCityFeedStale threshold.", minimum=60),
-        }),
+    "metrics": metrics_section({
+        "staleSeconds": integer("PolderNationalFiguresStale threshold.", minimum=60),
+        "cityFreshnessSeconds": integer("PolderCityFeedStale threshold.", minimum=60),
     }),
-    "podAnnotations": free_map("Extra pod annotations."),
-    "nodeSelector": free_map("Node selector."),
-    "tolerations": array("Tolerations.", {"type": "object"}),
+    **placement(),
 }, required=["id", "image", "registry", "kafka", "trust", "identity", "national"])

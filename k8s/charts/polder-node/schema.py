@@ -1,7 +1,8 @@
 """values.schema.json of polder-node (written by `tools/k8s/charts.py schemas`)."""
 
 from schema_dsl import (CIDR, DATASET_ID, PEER_ID, QUANTITY, any_obj, array, boolean, duration,
-                        free_map, image, integer, network_peer_list, obj, selector, string)
+                        free_map, image, integer, metrics_section, network_peer_list, obj,
+                        peer_selectors, placement, registry_peer, string, trust_section)
 
 BYTES = "bytes"
 
@@ -33,22 +34,7 @@ SCHEMA = obj("Values of the polder-node chart: one city's node (ADR 0022 §4).",
         "address": string("host:port of the registry's gRPC listener (mutual TLS).", min_len=1),
         "peer": string("The registry's peer id in the directory.", pattern=PEER_ID),
     }, required=["address"]),
-    "trust": obj("The federation's trust anchors, kept up to date without a helm upgrade.", {
-        "directoryConfigMap": string("ConfigMap with directory.json, the operator-signed "
-                                     "directory; replaced in place when the operator publishes a "
-                                     "new one (the node installs it if newer and valid).",
-                                     min_len=1),
-        "operatorKeysConfigMap": string("ConfigMap with the operator's public keys, one key per "
-                                        "file.", min_len=1),
-        "operatorKeys": array("The pinned operator keys; overlap two to rotate.", obj(
-            "A pinned key.", {
-                "file": string("Its key in operatorKeysConfigMap.", min_len=1),
-                "validFrom": string("RFC 3339; optional."),
-                "validUntil": string("RFC 3339; optional."),
-            }, required=["file"]), min_items=1),
-        "crlConfigMap": string("ConfigMap with the federation CA's CRLs (no key: none revoked).",
-                               min_len=1),
-    }, required=["directoryConfigMap", "operatorKeysConfigMap", "operatorKeys", "crlConfigMap"]),
+    "trust": trust_section(),
     "identity": obj("The node's federation identity, issued by polderctl, never by "
                     "cert-manager (the directory pins its key).", {
         "secretName": string("Secret with tls.crt, tls.key and ca.crt (the federation's bundle) "
@@ -216,44 +202,14 @@ SCHEMA = obj("Values of the polder-node chart: one city's node (ADR 0022 §4).",
         "clusterCidrs": array("The cluster's pod and service CIDRs, excluded from 'outside the "
                               "cluster'.", string("A CIDR.", pattern=CIDR), min_items=1),
         "ingestFrom": network_peer_list("NetworkPolicy peers allowed to ingest; empty: any."),
-        "kafka": obj("The brokers.", {
-            "port": integer("Their mutual-TLS listener port.", minimum=1, maximum=65535),
-            "podSelector": selector("The broker pods."),
-            "namespaceSelector": selector("Their namespace (empty: this one)."),
-        }),
-        "registry": obj("The registry, in the cluster (selectors) or outside (CIDRs; neither: "
-                        "any address outside the cluster).", {
-            "port": integer("Its gRPC port.", minimum=1, maximum=65535),
-            "cidrs": array("Its addresses.", string("A CIDR.", pattern=CIDR)),
-            "podSelector": selector("Its pods."),
-            "namespaceSelector": selector("Their namespace."),
-        }),
-        "dns": obj("The cluster DNS.", {
-            "namespaceSelector": selector("Its namespace."),
-            "podSelector": selector("Its pods."),
-        }),
-        "prometheus": obj("The scraper, allowed to the ops port.", {
-            "namespaceSelector": selector("Its namespace."),
-            "podSelector": selector("Its pods."),
-        }),
+        "registry": registry_peer(),
+        **peer_selectors(),
     }),
-    "metrics": obj("Opt-in Prometheus Operator resources.", {
-        "serviceMonitor": obj("ServiceMonitor of the ops port.", {
-            "enabled": boolean("Create it."),
-            "interval": duration("Scrape interval."),
-            "scrapeTimeout": duration("Scrape timeout."),
-            "labels": free_map("Labels the Prometheus selects on."),
-        }),
-        "prometheusRule": obj("Alert rules (files/alerts.yaml).", {
-            "enabled": boolean("Create it."),
-            "labels": free_map("Labels the Prometheus selects on."),
-            "mirrorLagSeconds": integer("PolderMirrorLagging threshold.", minimum=1),
-            "expiryWarningSeconds": integer("PolderCredentialExpiring threshold.", minimum=1),
-        }),
+    "metrics": metrics_section({
+        "mirrorLagSeconds": integer("PolderMirrorLagging threshold.", minimum=1),
+        "expiryWarningSeconds": integer("PolderCredentialExpiring threshold.", minimum=1),
     }),
     "podLabels": free_map("Extra pod labels."),
-    "podAnnotations": free_map("Extra pod annotations."),
-    "nodeSelector": free_map("Node selector."),
-    "tolerations": array("Tolerations.", {"type": "object"}),
     "priorityClassName": string("PriorityClass of the pods."),
+    **placement(),
 }, required=["peerId", "image", "kafka", "registry", "trust", "identity", "ingest"])

@@ -1,7 +1,8 @@
 """values.schema.json of polder-registry (written by `tools/k8s/charts.py schemas`)."""
 
-from schema_dsl import (CIDR, PEER_ID, QUANTITY, array, boolean, duration, free_map, image, integer,
-                        obj, selector, string)
+from schema_dsl import (PEER_ID, QUANTITY, array, image, integer, kafka_client_section,
+                        l4_service, metrics_section, obj, peer_selectors, placement, string,
+                        trust_section)
 
 SCHEMA = obj("Values of the polder-registry chart: the federation's schema registry.", {
     "fullnameOverride": string("The objects' name; default registry."),
@@ -14,39 +15,13 @@ SCHEMA = obj("Values of the polder-registry chart: the federation's schema regis
                             maximum=16),
     "image": image("registry.example.nl/polder/polder-registry"),
     "imagePullSecrets": array("Secrets for pulling the image.", {"type": "object"}),
-    "kafka": obj("The national operator's Kafka.", {
-        "bootstrapServers": string("host:port list of the mutual-TLS listener.", min_len=1),
-        "clusterCaSecret": string("Secret with ca.crt of the brokers.", min_len=1),
-        "userSecret": string("Secret with user.crt and user.key (polder-kafka's KafkaUser "
-                             "registry).", min_len=1),
-        "replicationFactor": integer("Of _polder.schemas if the registry creates it.",
-                                     minimum=1),
-    }, required=["bootstrapServers", "clusterCaSecret", "userSecret"]),
-    "trust": obj("The federation's trust anchors.", {
-        "directoryConfigMap": string("ConfigMap with directory.json.", min_len=1),
-        "operatorKeysConfigMap": string("ConfigMap with the operator's public keys.",
-                                        min_len=1),
-        "operatorKeys": array("The pinned operator keys.", obj("A pinned key.", {
-            "file": string("Its key in operatorKeysConfigMap.", min_len=1),
-            "validFrom": string("RFC 3339; optional."),
-            "validUntil": string("RFC 3339; optional."),
-        }, required=["file"]), min_items=1),
-        "crlConfigMap": string("ConfigMap with the federation CA's CRLs.", min_len=1),
-    }, required=["directoryConfigMap", "operatorKeysConfigMap", "operatorKeys",
-                 "crlConfigMap"]),
+    "kafka": kafka_client_section("Secret with user.crt and user.key (polder-kafka's KafkaUser "
+                                  "registry).", "Of _polder.schemas if the registry creates it."),
+    "trust": trust_section(),
     "identity": obj("The registry's federation identity (polderctl pki issue).", {
         "secretName": string("Secret with tls.crt, tls.key and ca.crt.", min_len=1),
     }, required=["secretName"]),
-    "service": obj("The L4 Service (externalTrafficPolicy: Local).", {
-        "type": string("LoadBalancer or NodePort (L4); ClusterIP only behind a proxy, with "
-                       "perSourceLimits false.", enum=["LoadBalancer", "NodePort", "ClusterIP"]),
-        "perSourceLimits": boolean("false: the REST listener applies no per-source caps "
-                                   "(every client has the proxy's address); logged at start; "
-                                   "the listener-wide caps hold."),
-        "annotations": free_map("Annotations."),
-        "loadBalancerSourceRanges": array("CIDRs allowed at the load balancer.",
-                                          string("A CIDR.", pattern=CIDR)),
-    }),
+    "service": l4_service("The L4 Service (externalTrafficPolicy: Local).", "REST"),
     "persistence": obj("The state volume per replica: the last good directory and its "
                        "rollback serial.", {
         "size": string("Volume size.", pattern=QUANTITY, min_len=1),
@@ -58,34 +33,11 @@ SCHEMA = obj("Values of the polder-registry chart: the federation's schema regis
                          pattern=QUANTITY),
     }),
     "networkPolicy": obj("Default-deny NetworkPolicy with the registry's allows.", {
-        "enabled": boolean("Create it."),
+        "enabled": {"type": "boolean", "description": "Create it."},
         "clientsFrom": array("NetworkPolicy peers allowed to gRPC and REST; empty: any.",
                              {"type": "object"}),
-        "kafka": obj("The brokers.", {
-            "port": integer("Their mutual-TLS listener port.", minimum=1, maximum=65535),
-            "podSelector": selector("The broker pods."),
-            "namespaceSelector": selector("Their namespace (empty: this one)."),
-        }),
-        "dns": obj("The cluster DNS.", {
-            "namespaceSelector": selector("Its namespace."),
-            "podSelector": selector("Its pods."),
-        }),
-        "prometheus": obj("The scraper.", {
-            "namespaceSelector": selector("Its namespace."),
-            "podSelector": selector("Its pods."),
-        }),
+        **peer_selectors(),
     }),
-    "metrics": obj("Opt-in Prometheus Operator resources.", {
-        "serviceMonitor": obj("ServiceMonitor of the ops port.", {
-            "enabled": boolean("Create it."),
-            "interval": duration("Scrape interval."),
-            "labels": free_map("Labels the Prometheus selects on."),
-        }),
-        "prometheusRule": obj("Alert rules.", {
-            "enabled": boolean("Create it."),
-            "labels": free_map("Labels the Prometheus selects on."),
-        }),
-    }),
-    "nodeSelector": free_map("Node selector."),
-    "tolerations": array("Tolerations.", {"type": "object"}),
+    "metrics": metrics_section(),
+    **placement(),
 }, required=["image", "kafka", "trust", "identity"])
