@@ -35,6 +35,11 @@
 #include "tests/fault/fault_proxy.h"
 #include "tests/node/federation_fixture.h"
 
+ABSL_FLAG(int, runs, 3, "Runs per scenario (medians reported).");
+ABSL_FLAG(int, clients, 4, "Ingest clients during a failover.");
+ABSL_FLAG(int, tick_ms, 50, "How often progress is sampled (ms).");
+ABSL_FLAG(int, rolling_settle_s, 5, "Seconds between the pods of a rolling restart.");
+
 namespace polder {
 namespace {
 
@@ -437,9 +442,13 @@ TEST_F(FailoverBench, ReplicasAgainstOneReplicaRestarted) {
 }  // namespace polder
 
 int main(int argc, char** argv) {
-  return polder::bench::RunBenchmarks(argc, argv,
-                                      {{"runs", &polder::g_flags.runs},
-                                       {"clients", &polder::g_flags.clients},
-                                       {"tick_ms", &polder::g_flags.tick_ms},
-                                       {"rolling_settle_s", &polder::g_flags.rolling_settle_s}});
+  return polder::bench::RunBenchmarks(
+      argc, argv,
+      "failover_bench: kill -9 -> serving again, node and aggregator replicas (docs/BENCHMARKS.md)",
+      [] {
+        polder::g_flags.runs = absl::GetFlag(FLAGS_runs);
+        polder::g_flags.clients = absl::GetFlag(FLAGS_clients);
+        polder::g_flags.tick_ms = absl::GetFlag(FLAGS_tick_ms);
+        polder::g_flags.rolling_settle_s = absl::GetFlag(FLAGS_rolling_settle_s);
+      });
 }

@@ -32,6 +32,12 @@
 #include "tests/node/fanout_load.h"
 #include "tests/node/federation_fixture.h"
 
+ABSL_FLAG(int, runs, 3, "Runs per size (medians reported).");
+ABSL_FLAG(int, records, 10000, "Records in the source before the streams start.");
+ABSL_FLAG(int, live_seconds, 20, "Seconds of live records after catch-up.");
+ABSL_FLAG(int, min_streams, 1, "Fewest subscriber streams.");
+ABSL_FLAG(int, max_streams, 342, "Most subscriber streams.");
+
 namespace polder {
 namespace {
 
@@ -240,10 +246,12 @@ TEST_F(FanOutBench, OneProviderManyStreams) {
 }  // namespace polder
 
 int main(int argc, char** argv) {
-  return polder::bench::RunBenchmarks(argc, argv,
-                                      {{"runs", &polder::g_flags.runs},
-                                       {"records", &polder::g_flags.records},
-                                       {"live_seconds", &polder::g_flags.live_seconds},
-                                       {"min_streams", &polder::g_flags.min_streams},
-                                       {"max_streams", &polder::g_flags.max_streams}});
+  return polder::bench::RunBenchmarks(
+      argc, argv, "fanout_bench: one dataset to many subscribers (docs/BENCHMARKS.md)", [] {
+        polder::g_flags.runs = absl::GetFlag(FLAGS_runs);
+        polder::g_flags.records = absl::GetFlag(FLAGS_records);
+        polder::g_flags.live_seconds = absl::GetFlag(FLAGS_live_seconds);
+        polder::g_flags.min_streams = absl::GetFlag(FLAGS_min_streams);
+        polder::g_flags.max_streams = absl::GetFlag(FLAGS_max_streams);
+      });
 }

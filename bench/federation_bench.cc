@@ -34,15 +34,20 @@
 #include "common/kafka/rdkafka_producer.h"
 #include "tests/node/federation_fixture.h"
 
+ABSL_FLAG(int, runs, 3, "Runs per system (medians reported).");
+ABSL_FLAG(int, records, 200000, "Records of the catch-up phase.");
+ABSL_FLAG(int, live, 10000, "Records of the live phase.");
+ABSL_FLAG(int, live_rate, 2000, "Records per second in the live phase.");
+ABSL_FLAG(int, mm2, 1, "0: Polder only, no MirrorMaker 2 baseline (for profiling).");
+ABSL_FLAG(int, dump, 0, "1: write each live record's latency to <tmp>/latency-<system>-<run>.tsv.");
+
 namespace polder {
 namespace {
 
 using namespace node_testing;  // NOLINT
 
 struct Flags {
-  int runs = 3, records = 200000, live = 10000, live_rate = 2000;
-  int mm2 = 1;   // 0: Polder only (profiling)
-  int dump = 0;  // 1: write each live record's latency to <tmp>/latency-<system>-<run>.tsv
+  int runs = 3, records = 200000, live = 10000, live_rate = 2000, mm2 = 1, dump = 0;
 } g_flags;
 
 using bench::CpuSeconds;
@@ -225,8 +230,7 @@ class FederationBench : public FederationFixture {
   }
 
   pid_t StartMirrorMaker(const std::string& target_bootstrap, int run) {
-    const char* home = std::getenv("POLDER_MM2_HOME");
-    const std::string mm2 = home != nullptr ? home : "/var/cache/polder/mm2-4.1.1";
+    const std::string mm2 = bench::Mm2Home();
     const std::string props = absl::StrCat(dir_, "/mm2-", run, ".properties");
     std::ofstream(props)
         << "clusters = a, b\n"
@@ -374,11 +378,14 @@ TEST_F(FederationBench, PolderAgainstMirrorMaker2) {
 }  // namespace polder
 
 int main(int argc, char** argv) {
-  return polder::bench::RunBenchmarks(argc, argv,
-                                      {{"runs", &polder::g_flags.runs},
-                                       {"records", &polder::g_flags.records},
-                                       {"live", &polder::g_flags.live},
-                                       {"live_rate", &polder::g_flags.live_rate},
-                                       {"mm2", &polder::g_flags.mm2},
-                                       {"dump", &polder::g_flags.dump}});
+  return polder::bench::RunBenchmarks(
+      argc, argv, "federation_bench: mirroring vs MirrorMaker 2, exactly once (docs/BENCHMARKS.md)",
+      [] {
+        polder::g_flags.runs = absl::GetFlag(FLAGS_runs);
+        polder::g_flags.records = absl::GetFlag(FLAGS_records);
+        polder::g_flags.live = absl::GetFlag(FLAGS_live);
+        polder::g_flags.live_rate = absl::GetFlag(FLAGS_live_rate);
+        polder::g_flags.mm2 = absl::GetFlag(FLAGS_mm2);
+        polder::g_flags.dump = absl::GetFlag(FLAGS_dump);
+      });
 }

@@ -29,6 +29,12 @@
 #include "tests/node/node_fixture.h"
 #include "tools/generator/generator.h"
 
+ABSL_FLAG(int, runs, 3, "Runs per system (medians reported).");
+ABSL_FLAG(int, seconds, 20, "Seconds per run.");
+ABSL_FLAG(int, streams, 4, "Concurrent ingest streams.");
+ABSL_FLAG(int, batch, 100, "Records per batch.");
+ABSL_FLAG(int, latency_threads, 4, "Clients measuring single-batch latency.");
+
 namespace polder {
 namespace {
 
@@ -180,7 +186,7 @@ class IngestBench : public NodeE2eTest {
         "java",
         "-Xmx512m",
         "-cp",
-        absl::StrCat(std::getenv("POLDER_KAFKA_HOME"), "/libs/*"),
+        absl::StrCat(bench::KafkaHome(), "/libs/*"),
         "org.apache.kafka.tools.ProducerPerformance",
         "--topic",
         topic,
@@ -307,9 +313,13 @@ TEST_F(IngestBench, PolderNodeAgainstProducerPerformance) {
 }  // namespace polder
 
 int main(int argc, char** argv) {
-  return polder::bench::RunBenchmarks(argc, argv,
-                                      {{"runs", &polder::g_flags.runs},
-                                       {"seconds", &polder::g_flags.seconds},
-                                       {"streams", &polder::g_flags.streams},
-                                       {"batch", &polder::g_flags.batch}});
+  return polder::bench::RunBenchmarks(
+      argc, argv,
+      "ingest_bench: polder-node ingest vs Kafka's ProducerPerformance (docs/BENCHMARKS.md)", [] {
+        polder::g_flags.runs = absl::GetFlag(FLAGS_runs);
+        polder::g_flags.seconds = absl::GetFlag(FLAGS_seconds);
+        polder::g_flags.streams = absl::GetFlag(FLAGS_streams);
+        polder::g_flags.batch = absl::GetFlag(FLAGS_batch);
+        polder::g_flags.latency_threads = absl::GetFlag(FLAGS_latency_threads);
+      });
 }

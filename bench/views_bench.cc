@@ -37,18 +37,23 @@
 #include "services/node/views/view_job.h"
 #include "tools/kafka/kafka_broker.h"
 
+ABSL_FLAG(int, runs, 3, "Runs per system (medians reported).");
+ABSL_FLAG(int, records, 1000000, "Records in the dataset.");
+ABSL_FLAG(int, sensors, 2000, "Counting sensors (entities).");
+ABSL_FLAG(int, partitions, 4, "Partitions of the dataset's topic.");
+ABSL_FLAG(int, streams_fetch_mb, 0,
+          "Kafka Streams' consumer max.partition.fetch.bytes in MiB; 0: Kafka's default (1 MiB).");
+ABSL_FLAG(int, sparse, 0,
+          "Of the sensors, how many stand two by two in municipalities of their own and count 0-2 "
+          "bicycles a quarter: small and dominated cells, so the publication gate has work.");
+
 namespace polder {
 namespace {
 
 namespace mobility = ::polder::datasets::mobility::v1;
 
 struct Flags {
-  int runs = 3, records = 1000000, sensors = 2000, partitions = 4;
-  // Kafka Streams' consumer max.partition.fetch.bytes in MiB; 0: Kafka's default (1 MiB).
-  int streams_fetch_mb = 0;
-  // Of the sensors, how many stand two by two in municipalities of their own and count 0-2
-  // bicycles a quarter: small and dominated cells, so the publication gate has work.
-  int sparse = 0;
+  int runs = 3, records = 1000000, sensors = 2000, partitions = 4, streams_fetch_mb = 0, sparse = 0;
 } g_flags;
 
 constexpr int32_t kSchemaId = 7;
@@ -68,11 +73,7 @@ double CpuSeconds() {
 
 std::string Quote(const std::string& s) { return absl::StrCat("'", s, "'"); }
 
-std::string StreamsLibs() {
-  const char* home = std::getenv("POLDER_STREAMS_HOME");
-  return absl::StrCat(
-      home != nullptr && *home != '\0' ? home : "/var/cache/polder/kafka-streams-4.1.1", "/libs");
-}
+std::string StreamsLibs() { return absl::StrCat(bench::StreamsHome(), "/libs"); }
 
 class ViewsBench : public ::testing::Test {
  protected:
@@ -323,11 +324,14 @@ TEST_F(ViewsBench, PolderAgainstKafkaStreams) {
 }  // namespace polder
 
 int main(int argc, char** argv) {
-  return polder::bench::RunBenchmarks(argc, argv,
-                                      {{"runs", &polder::g_flags.runs},
-                                       {"records", &polder::g_flags.records},
-                                       {"sensors", &polder::g_flags.sensors},
-                                       {"partitions", &polder::g_flags.partitions},
-                                       {"streams_fetch_mb", &polder::g_flags.streams_fetch_mb},
-                                       {"sparse", &polder::g_flags.sparse}});
+  return polder::bench::RunBenchmarks(
+      argc, argv,
+      "views_bench: aggregate views vs Kafka Streams, exactly once (docs/BENCHMARKS.md)", [] {
+        polder::g_flags.runs = absl::GetFlag(FLAGS_runs);
+        polder::g_flags.records = absl::GetFlag(FLAGS_records);
+        polder::g_flags.sensors = absl::GetFlag(FLAGS_sensors);
+        polder::g_flags.partitions = absl::GetFlag(FLAGS_partitions);
+        polder::g_flags.streams_fetch_mb = absl::GetFlag(FLAGS_streams_fetch_mb);
+        polder::g_flags.sparse = absl::GetFlag(FLAGS_sparse);
+      });
 }

@@ -35,8 +35,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr char kPinnedKafkaVersion[] = "4.1.1";
-
 std::string Errno(absl::string_view what) { return absl::StrCat(what, ": ", std::strerror(errno)); }
 
 absl::Status WriteFile(const std::string& path, const std::string& content) {

@@ -161,6 +161,10 @@ class KafkaBroker {
 // The Kafka runtime folder KafkaBroker uses when options.kafka_home is empty.
 std::string DefaultKafkaHome();
 
+// The Kafka version setup installs (tools/setup/versions.sh POLDER_KAFKA_VERSION): its folders
+// under /var/cache/polder are named after it.
+inline constexpr char kPinnedKafkaVersion[] = "4.1.1";
+
 // A fresh KRaft cluster id (16 random bytes, URL-safe base64).
 std::string NewClusterId();
 
