@@ -13,7 +13,7 @@ v=$POLDER_KAFKA_VERSION
 grep -q "<kafka.version>$v</kafka.version>" deploy/kafka/pom.xml || err "pom.xml kafka.version != $v"
 grep -q " kafka_2.13-$v.jar\$" deploy/kafka/jars.sha256 || err "jars.sha256 lacks kafka_2.13-$v.jar"
 grep -q " kafka-tools-$v.jar\$" deploy/kafka/jars.sha256 || err "jars.sha256 lacks kafka-tools-$v.jar"
-grep -q "kPinnedKafkaVersion\[\] = \"$v\"" tools/kafka/kafka_broker.cc || err "kafka_broker.cc pins another version"
+grep -q "kPinnedKafkaVersion\[\] = \"$v\"" tools/kafka/kafka_broker.h || err "kafka_broker.h pins another version"
 grep -q " log4j-slf4j2-impl-" deploy/kafka/jars.sha256 || err "no log4j2 slf4j backend in jars.sha256"
 if grep -q " slf4j-api-1\." deploy/kafka/jars.sha256; then err "slf4j-api 1.x would silence the broker"; fi
 awk 'NF != 2 || length($1) != 64 { bad = 1 } END { exit bad }' deploy/kafka/jars.sha256 \
