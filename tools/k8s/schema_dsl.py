@@ -194,3 +194,18 @@ def placement():
         "nodeSelector": free_map("Node selector."),
         "tolerations": array("Tolerations.", {"type": "object"}),
     }
+
+
+def state_and_resources(state_desc):
+    """A volume per replica and a fixed-formula memory (registry, aggregator)."""
+    return {
+        "persistence": obj(state_desc, {
+            "size": string("Volume size.", pattern=QUANTITY, min_len=1),
+            "storageClass": string("StorageClass; empty: the default."),
+        }),
+        "resources": obj("Resources.", {
+            "cpu": obj("CPU.", {"request": string("CPU request (no limit).", pattern=QUANTITY)}),
+            "memory": string("Memory request and limit; empty: the README's formula.",
+                             pattern=QUANTITY),
+        }),
+    }

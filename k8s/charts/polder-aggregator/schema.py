@@ -1,8 +1,8 @@
 """values.schema.json of polder-aggregator (written by `tools/k8s/charts.py schemas`)."""
 
-from schema_dsl import (DATASET_ID, PEER_ID, QUANTITY, array, boolean, duration, image, integer,
+from schema_dsl import (DATASET_ID, PEER_ID, array, boolean, duration, image, integer,
                         kafka_client_section, l4_service, metrics_section, obj, peer_selectors,
-                        placement, registry_peer, string, trust_section)
+                        placement, registry_peer, state_and_resources, string, trust_section)
 
 SCHEMA = obj("Values of the polder-aggregator chart: national figures and the dashboard.", {
     "fullnameOverride": string("The objects' name; default aggregator."),
@@ -62,15 +62,7 @@ SCHEMA = obj("Values of the polder-aggregator chart: national figures and the da
         }, required=["dataset", "view", "definition_hashes", "cities"]), min_items=1),
     }, required=["views"]),
     "service": l4_service("The L4 Service (externalTrafficPolicy: Local).", "API"),
-    "persistence": obj("The state volume per replica: schema cache, last good directory.", {
-        "size": string("Volume size.", pattern=QUANTITY, min_len=1),
-        "storageClass": string("StorageClass; empty: the default."),
-    }),
-    "resources": obj("Resources.", {
-        "cpu": obj("CPU.", {"request": string("CPU request (no limit).", pattern=QUANTITY)}),
-        "memory": string("Memory request and limit; empty: the README's formula.",
-                         pattern=QUANTITY),
-    }),
+    **state_and_resources("The state volume per replica: schema cache, last good directory."),
     "networkPolicy": obj("Default-deny NetworkPolicy with the aggregator's allows.", {
         "enabled": boolean("Create it."),
         "apiFrom": array("NetworkPolicy peers allowed to the API; empty: any (public).",

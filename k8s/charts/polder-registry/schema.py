@@ -1,8 +1,8 @@
 """values.schema.json of polder-registry (written by `tools/k8s/charts.py schemas`)."""
 
-from schema_dsl import (PEER_ID, QUANTITY, array, image, integer, kafka_client_section,
-                        l4_service, metrics_section, obj, peer_selectors, placement, string,
-                        trust_section)
+from schema_dsl import (PEER_ID, array, image, integer, kafka_client_section, l4_service,
+                        metrics_section, obj, peer_selectors, placement, state_and_resources,
+                        string, trust_section)
 
 SCHEMA = obj("Values of the polder-registry chart: the federation's schema registry.", {
     "fullnameOverride": string("The objects' name; default registry."),
@@ -22,16 +22,8 @@ SCHEMA = obj("Values of the polder-registry chart: the federation's schema regis
         "secretName": string("Secret with tls.crt, tls.key and ca.crt.", min_len=1),
     }, required=["secretName"]),
     "service": l4_service("The L4 Service (externalTrafficPolicy: Local).", "REST"),
-    "persistence": obj("The state volume per replica: the last good directory and its "
-                       "rollback serial.", {
-        "size": string("Volume size.", pattern=QUANTITY, min_len=1),
-        "storageClass": string("StorageClass; empty: the default."),
-    }),
-    "resources": obj("Resources.", {
-        "cpu": obj("CPU.", {"request": string("CPU request (no limit).", pattern=QUANTITY)}),
-        "memory": string("Memory request and limit; empty: the README's formula.",
-                         pattern=QUANTITY),
-    }),
+    **state_and_resources("The state volume per replica: the last good directory and its "
+                          "rollback serial."),
     "networkPolicy": obj("Default-deny NetworkPolicy with the registry's allows.", {
         "enabled": {"type": "boolean", "description": "Create it."},
         "clientsFrom": array("NetworkPolicy peers allowed to gRPC and REST; empty: any.",
