@@ -1,12 +1,14 @@
 // Statistics and process figures the benchmarks share: medians and percentiles of runs, a
-// process's CPU-seconds from /proc.
+// process's CPU-seconds and peak resident set from /proc.
 #ifndef POLDER_BENCH_BENCH_STATS_H_
 #define POLDER_BENCH_BENCH_STATS_H_
 
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -39,6 +41,24 @@ inline double CpuSeconds(pid_t pid) {
   std::vector<std::string> f = absl::StrSplit(stat.substr(close + 2), ' ');
   if (f.size() < 13) return 0;
   return (std::stod(f[11]) + std::stod(f[12])) / sysconf(_SC_CLK_TCK);
+}
+
+// User + system CPU-seconds of this process so far (the benchmark's own load clients).
+inline double SelfCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// Peak resident set (VmHWM) of process `pid` in MiB, -1 if it is gone. Read it while the
+// process is alive, after the load: the kernel keeps the high-water mark for its lifetime.
+inline double PeakRssMiB(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.substr(6).c_str()) / 1024;
+  }
+  return -1;
 }
 
 }  // namespace bench

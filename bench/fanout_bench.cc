@@ -49,22 +49,9 @@ struct Flags {
 
 using bench::CpuSeconds;
 using bench::Median;
+using bench::PeakRssMiB;
 using bench::Percentile;
-
-double SelfCpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-double PeakRssMiB(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (absl::StartsWith(line, "VmHWM:")) return std::atof(line.substr(6).c_str()) / 1024;
-  }
-  return -1;
-}
+using bench::SelfCpuSeconds;
 
 struct Result {
   double deliveries = 0, provider_cpu = 0, client_cpu = 0, p50 = 0, p99 = 0, rss = 0;

@@ -9,6 +9,8 @@
 // Everything runs on this machine: one real broker, the registry and the node as processes,
 // the clients in this process. Each run measures Polder (gRPC client streaming, then unary calls
 // for per-batch latency) and then the baseline; the table reports medians of the runs.
+#include <netinet/tcp.h>
+#include <openssl/ssl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
@@ -21,6 +23,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "bench/bench_main.h"
+#include "bench/bench_stats.h"
+#include "common/http/test_sockets.h"
 #include "common/kafka/admin.h"
 #include "common/kafka/rdkafka_admin.h"
 #include "google/protobuf/util/json_util.h"
@@ -44,23 +48,11 @@ struct Flags {
   int runs = 3, seconds = 20, streams = 4, batch = 100, latency_threads = 4;
 } g_flags;
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
-double Percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
-}
-
-double CpuSeconds(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string line;
-  std::getline(in, line);
-  std::vector<std::string> f = absl::StrSplit(line.substr(line.rfind(')') + 2), ' ');
-  return (std::stod(f[11]) + std::stod(f[12])) / sysconf(_SC_CLK_TCK);  // utime + stime
-}
+using bench::CpuSeconds;
+using bench::Median;
+using bench::PeakRssMiB;
+using bench::Percentile;
+using bench::SelfCpuSeconds;
 
 double Metric(const ServiceProcess& node, const std::string& prefix) {
   std::string out;
@@ -77,7 +69,89 @@ double Metric(const ServiceProcess& node, const std::string& prefix) {
 struct Measured {
   double records_per_s = 0, mb_per_s = 0, cpu_s_per_m = 0, p50_ms = 0, p99_ms = 0,
          txn_interval_ms = 0, records_per_txn = 0;
+  // CPU-seconds per million records of the load clients (this process for Polder's phases; the
+  // JVM is its own client) and of the broker over the same interval; peak RSS of the process
+  // under test (the node, the ProducerPerformance JVM) in MiB.
+  double client_cpu_s_per_m = 0, broker_cpu_s_per_m = 0, peak_rss_mib = 0;
+  double cpu_s = 0;  // the baseline JVM's whole CPU-seconds, start-up included
   int64_t records = 0;
+};
+
+// A keep-alive HTTPS/1.1 connection to the node's ingest listener with the gateway's
+// certificate, as an IoT gateway would hold one.
+class HttpsClient {
+ public:
+  HttpsClient(int port, const tls::TlsFiles& id) : port_(port) {
+    ctx_ = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_load_verify_locations(ctx_, id.trust_bundle_path.c_str(), nullptr);
+    SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
+    SSL_CTX_use_certificate_chain_file(ctx_, id.cert_path.c_str());
+    SSL_CTX_use_PrivateKey_file(ctx_, id.key_path.c_str(), SSL_FILETYPE_PEM);
+  }
+  ~HttpsClient() {
+    Close();
+    SSL_CTX_free(ctx_);
+  }
+  // POSTs `body` (a JSON array); the HTTP status, or -1 when the connection failed.
+  int Post(const std::string& path, const std::string& key, const std::string& body) {
+    if (ssl_ == nullptr && !Open()) return -1;
+    const std::string req = absl::StrCat(
+        "POST ", path, " HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n",
+        "Idempotency-Key: ", key, "\r\nContent-Length: ", body.size(), "\r\n\r\n", body);
+    if (SSL_write(ssl_, req.data(), static_cast<int>(req.size())) <= 0) return Fail();
+    std::string in;
+    char buf[16384];
+    size_t head_end = std::string::npos;
+    while ((head_end = in.find("\r\n\r\n")) == std::string::npos) {
+      const int n = SSL_read(ssl_, buf, sizeof buf);
+      if (n <= 0) return Fail();
+      in.append(buf, n);
+    }
+    const std::string head = absl::AsciiStrToLower(in.substr(0, head_end));
+    size_t length = 0;
+    const size_t cl = head.find("content-length:");
+    if (cl != std::string::npos) length = std::strtoul(head.c_str() + cl + 15, nullptr, 10);
+    while (in.size() < head_end + 4 + length) {
+      const int n = SSL_read(ssl_, buf, sizeof buf);
+      if (n <= 0) return Fail();
+      in.append(buf, n);
+    }
+    const int status = std::atoi(head.c_str() + head.find(' ') + 1);
+    if (absl::StrContains(head, "connection: close")) Close();
+    return status;
+  }
+
+ private:
+  bool Open() {
+    fd_ = http::Connect(port_);
+    if (fd_ < 0) return false;
+    // As curl and HTTP client libraries do: no Nagle delay on a request of several segments.
+    int one = 1;
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ssl_ = SSL_new(ctx_);
+    SSL_set_fd(ssl_, fd_);
+    SSL_set_tlsext_host_name(ssl_, "localhost");
+    SSL_set1_host(ssl_, "localhost");
+    if (SSL_connect(ssl_) != 1) {
+      Close();
+      return false;
+    }
+    return true;
+  }
+  int Fail() {
+    Close();
+    return -1;
+  }
+  void Close() {
+    if (ssl_ != nullptr) SSL_free(ssl_);
+    if (fd_ >= 0) close(fd_);
+    ssl_ = nullptr;
+    fd_ = -1;
+  }
+  int port_;
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  int fd_ = -1;
 };
 
 class IngestBench : public NodeE2eTest {
@@ -98,6 +172,9 @@ class IngestBench : public NodeE2eTest {
         b.mutable_location()->set_description(
             std::string(size + 3 < 200 ? 200 - size - 3 : 1, 'x'));
         payloads_.push_back(b.SerializeAsString());
+        std::string json;
+        EXPECT_TRUE(google::protobuf::util::MessageToJsonString(b, &json).ok());
+        json_payloads_.push_back(json);
       }
     }
   }
@@ -114,7 +191,8 @@ class IngestBench : public NodeE2eTest {
     Measured result;
     std::atomic<int64_t> records{0};
     std::atomic<bool> stop{false};
-    const double cpu0 = CpuSeconds(node.pid());
+    const double cpu0 = CpuSeconds(node.pid()), self0 = SelfCpuSeconds(),
+                 broker0 = CpuSeconds(broker().pid());
     const double txn0 = Metric(node, "polder_kafka_transactions_total{outcome=\"committed\"}");
     const absl::Time start = absl::Now();
     std::vector<std::thread> threads;
@@ -142,6 +220,8 @@ class IngestBench : public NodeE2eTest {
     result.records_per_s = records / secs;
     result.mb_per_s = records * record_bytes / secs / 1e6;
     result.cpu_s_per_m = (CpuSeconds(node.pid()) - cpu0) / (records / 1e6);
+    result.client_cpu_s_per_m = (SelfCpuSeconds() - self0) / (records / 1e6);
+    result.broker_cpu_s_per_m = (CpuSeconds(broker().pid()) - broker0) / (records / 1e6);
     result.txn_interval_ms = txns > 0 ? secs * 1000 / txns : 0;
     result.records_per_txn = txns > 0 ? records / txns : 0;
     // Per-batch latency: unary Publish of one batch (request → committed answer), same concurrency.
@@ -170,6 +250,59 @@ class IngestBench : public NodeE2eTest {
     for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
     result.p50_ms = Percentile(all, 0.5);
     result.p99_ms = Percentile(all, 0.99);
+    result.peak_rss_mib = PeakRssMiB(node.pid());
+    return result;
+  }
+
+  // The HTTPS JSON path: `streams` keep-alive connections, each POSTing one batch (a JSON array
+  // of `batch` records, an Idempotency-Key each) and waiting for the committed answer. Latency
+  // is that of each POST.
+  Measured Https(const ServiceProcess& node, int run, int64_t record_bytes) {
+    Measured result;
+    std::string body = "[";
+    for (int i = 0; i < g_flags.batch; ++i) {
+      absl::StrAppend(&body, i == 0 ? "" : ",", json_payloads_[i % json_payloads_.size()]);
+    }
+    body += "]";
+    const std::string path = absl::StrCat("/v1/datasets/", kBikes, "/records");
+    std::atomic<int64_t> records{0}, failed{0};
+    std::atomic<bool> stop{false};
+    std::vector<std::vector<double>> lat(g_flags.streams);
+    const double cpu0 = CpuSeconds(node.pid()), self0 = SelfCpuSeconds(),
+                 broker0 = CpuSeconds(broker().pid());
+    const absl::Time start = absl::Now();
+    std::vector<std::thread> threads;
+    for (int t = 0; t < g_flags.streams; ++t) {
+      threads.emplace_back([&, t] {
+        HttpsClient client(node.http_port(), gateway_);
+        for (int i = 0; !stop; ++i) {
+          const absl::Time a = absl::Now();
+          const int status = client.Post(path, absl::StrCat("h-r", run, "-t", t, "-", i), body);
+          if (status == 200) {
+            records += g_flags.batch;
+            lat[t].push_back(absl::ToDoubleMilliseconds(absl::Now() - a));
+          } else {
+            ++failed;
+          }
+        }
+      });
+    }
+    absl::SleepFor(absl::Seconds(g_flags.seconds));
+    stop = true;
+    for (auto& th : threads) th.join();
+    const double secs = absl::ToDoubleSeconds(absl::Now() - start);
+    EXPECT_EQ(failed.load(), 0) << "HTTPS posts that did not answer 200";
+    result.records = records.load();
+    result.records_per_s = records / secs;
+    result.mb_per_s = records * record_bytes / secs / 1e6;
+    result.cpu_s_per_m = (CpuSeconds(node.pid()) - cpu0) / (records / 1e6);
+    result.client_cpu_s_per_m = (SelfCpuSeconds() - self0) / (records / 1e6);
+    result.broker_cpu_s_per_m = (CpuSeconds(broker().pid()) - broker0) / (records / 1e6);
+    std::vector<double> all;
+    for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+    result.p50_ms = Percentile(all, 0.5);
+    result.p99_ms = Percentile(all, 0.99);
+    result.peak_rss_mib = PeakRssMiB(node.pid());
     return result;
   }
 
@@ -208,6 +341,7 @@ class IngestBench : public NodeE2eTest {
         "batch.size=1048576",
         "max.request.size=1114112"};
     const absl::Time start = absl::Now();
+    const double broker0 = CpuSeconds(broker().pid());
     pid_t pid = fork();
     if (pid == 0) {
       int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -222,6 +356,7 @@ class IngestBench : public NodeE2eTest {
     int status = 0;
     struct rusage usage {};
     wait4(pid, &status, 0, &usage);
+    const double broker_cpu = CpuSeconds(broker().pid()) - broker0;
     const double secs = absl::ToDoubleSeconds(absl::Now() - start);
     std::ifstream in(out);
     std::stringstream text;
@@ -244,12 +379,16 @@ class IngestBench : public NodeE2eTest {
     result.p99_ms = std::stod(m[8]);
     const double cpu = usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6 +
                        usage.ru_stime.tv_sec + usage.ru_stime.tv_usec / 1e6;
+    result.cpu_s = cpu;
     result.cpu_s_per_m = cpu / (result.records / 1e6);
+    result.client_cpu_s_per_m = 0;  // the JVM is its own client
+    result.broker_cpu_s_per_m = broker_cpu / (result.records / 1e6);
+    result.peak_rss_mib = usage.ru_maxrss / 1024.0;
     (void)secs;
     return result;
   }
 
-  std::vector<std::string> payloads_;
+  std::vector<std::string> payloads_, json_payloads_;
 };
 
 TEST_F(IngestBench, PolderNodeAgainstProducerPerformance) {
@@ -270,16 +409,26 @@ TEST_F(IngestBench, PolderNodeAgainstProducerPerformance) {
   int64_t record_bytes = static_cast<int64_t>(sample[0].value.size() + sample[0].key->size());
   for (const auto& h : sample[0].headers)
     record_bytes += static_cast<int64_t>(h.key.size() + h.value.size());
-  std::vector<Measured> ours, theirs;
+  // The JVM's start-up and shutdown, measured once with a single record and taken off each
+  // baseline run's CPU, so only the sending is compared with the node's interval.
+  const double jvm_startup_cpu = Baseline(1000, 1, record_bytes, 1000).cpu_s;
+  std::printf("ProducerPerformance start-up + shutdown: %.2f CPU-s (taken off each run)\n",
+              jvm_startup_cpu);
+  std::vector<Measured> grpc, https, theirs;
   for (int run = 0; run < g_flags.runs; ++run) {
-    ours.push_back(Polder(*node, run, record_bytes));
-    theirs.push_back(Baseline(run, ours.back().records, record_bytes, ours.back().txn_interval_ms));
+    grpc.push_back(Polder(*node, run, record_bytes));
+    https.push_back(Https(*node, run, record_bytes));
+    theirs.push_back(Baseline(run, grpc.back().records, record_bytes, grpc.back().txn_interval_ms));
+    Measured& b = theirs.back();
+    b.cpu_s_per_m = std::max(0.0, b.cpu_s - jvm_startup_cpu) / (b.records / 1e6);
     std::printf(
-        "run %d: polder %.0f rec/s (p50 %.1f ms, p99 %.1f ms, %.0f rec/txn every %.1f ms); "
-        "ProducerPerformance %.0f rec/s (p50 %.0f ms, p99 %.0f ms)\n",
-        run + 1, ours.back().records_per_s, ours.back().p50_ms, ours.back().p99_ms,
-        ours.back().records_per_txn, ours.back().txn_interval_ms, theirs.back().records_per_s,
-        theirs.back().p50_ms, theirs.back().p99_ms);
+        "run %d: gRPC %.0f rec/s (%.1f node CPU-s/M, p50 %.1f ms, p99 %.1f ms, %.0f rec/txn every "
+        "%.1f ms); HTTPS JSON %.0f rec/s (%.1f node CPU-s/M); ProducerPerformance %.0f rec/s "
+        "(%.1f CPU-s/M, p50 %.0f ms, p99 %.0f ms)\n",
+        run + 1, grpc.back().records_per_s, grpc.back().cpu_s_per_m, grpc.back().p50_ms,
+        grpc.back().p99_ms, grpc.back().records_per_txn, grpc.back().txn_interval_ms,
+        https.back().records_per_s, https.back().cpu_s_per_m, b.records_per_s, b.cpu_s_per_m,
+        b.p50_ms, b.p99_ms);
   }
   auto med = [](const std::vector<Measured>& v, double Measured::*f) {
     std::vector<double> x;
@@ -287,26 +436,30 @@ TEST_F(IngestBench, PolderNodeAgainstProducerPerformance) {
     return Median(x);
   };
   std::printf(
-      "\nmedians of %d runs, %lld bytes per record (key + headers + value), %d streams x %d-record "
-      "batches\n",
+      "\nmedians of %d runs, %lld bytes per record (key + headers + value), %d streams or "
+      "connections x %d-record batches\n\n",
       g_flags.runs, static_cast<long long>(record_bytes), g_flags.streams, g_flags.batch);
   std::printf(
-      "| | records/s | MB/s | CPU-s per million records | p50 ms | p99 ms "
-      "|\n|---|---|---|---|---|---|\n");
-  std::printf(
-      "| polder-node (gRPC stream, mTLS, validation, txn + keys) | %.0f | %.1f | %.1f | %.1f | "
-      "%.1f |\n",
-      med(ours, &Measured::records_per_s), med(ours, &Measured::mb_per_s),
-      med(ours, &Measured::cpu_s_per_m), med(ours, &Measured::p50_ms),
-      med(ours, &Measured::p99_ms));
-  std::printf(
-      "| ProducerPerformance (acks=all, idempotent, transactional) | %.0f | %.1f | %.1f | %.0f | "
-      "%.0f |\n",
-      med(theirs, &Measured::records_per_s), med(theirs, &Measured::mb_per_s),
-      med(theirs, &Measured::cpu_s_per_m), med(theirs, &Measured::p50_ms),
-      med(theirs, &Measured::p99_ms));
-  std::printf("| ratio | %.2fx | | | | |\n",
-              med(ours, &Measured::records_per_s) / med(theirs, &Measured::records_per_s));
+      "| | records/s | MB/s | CPU-s/M: process | CPU-s/M: load client | CPU-s/M: broker | "
+      "p50 ms | p99 ms | peak RSS MiB |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  auto row = [&](const char* name, const std::vector<Measured>& v) {
+    std::printf("| %s | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f |\n", name,
+                med(v, &Measured::records_per_s), med(v, &Measured::mb_per_s),
+                med(v, &Measured::cpu_s_per_m), med(v, &Measured::client_cpu_s_per_m),
+                med(v, &Measured::broker_cpu_s_per_m), med(v, &Measured::p50_ms),
+                med(v, &Measured::p99_ms), med(v, &Measured::peak_rss_mib));
+  };
+  row("polder-node, gRPC PublishStream (mTLS, validation, txn + keys)", grpc);
+  row("polder-node, HTTPS JSON POST (mTLS, validation, txn + keys)", https);
+  row("ProducerPerformance (acks=all, idempotent, transactional; JVM start-up excluded)", theirs);
+  const double base_rate = med(theirs, &Measured::records_per_s),
+               base_cpu = med(theirs, &Measured::cpu_s_per_m);
+  std::printf("| **gRPC / ProducerPerformance** | **%.2fx** | | **%.2fx** | | | | | |\n",
+              med(grpc, &Measured::records_per_s) / base_rate,
+              med(grpc, &Measured::cpu_s_per_m) / base_cpu);
+  std::printf("| **HTTPS JSON / ProducerPerformance** | **%.2fx** | | **%.2fx** | | | | | |\n",
+              med(https, &Measured::records_per_s) / base_rate,
+              med(https, &Measured::cpu_s_per_m) / base_cpu);
 }
 
 }  // namespace

@@ -93,6 +93,14 @@ class TransactionalProducer : public Producer {
   // completing or aborting their open transaction. Once per instance.
   virtual absl::Status InitTransactions(absl::Duration timeout) = 0;
   virtual absl::Status BeginTransaction() = 0;
+  // Queues `record` in the open transaction with no report of its own: the commit decides (a
+  // record the broker refuses makes CommitTransaction fail, so the transaction is aborted).
+  // For callers that only need the transaction's outcome, it saves Send's per-record
+  // bookkeeping (a callback, an entry in the in-flight sets); Flush waits for it as well.
+  // An error means the record was refused at once (no open transaction, queue full, record
+  // too large, fatal or fenced producer): it is not in the transaction, and the caller must
+  // not commit it (return the error from RunInTransaction's `fill`).
+  virtual absl::Status Enqueue(const ProducerRecord& record) = 0;
   // Flushes and commits. OK means every record of the transaction is committed.
   virtual absl::Status CommitTransaction(absl::Duration timeout) = 0;
   // Aborts: the transaction's records are never visible to read_committed readers.

@@ -258,6 +258,7 @@ class FakeTransactionalProducer : public TransactionalProducer {
   explicit FakeTransactionalProducer(std::vector<absl::Status> commits)
       : commits_(std::move(commits)) {}
   void Send(const ProducerRecord&, DeliveryCallback done) override { done(RecordMetadata{}); }
+  absl::Status Enqueue(const ProducerRecord&) override { return absl::OkStatus(); }
   absl::Status Flush(absl::Duration) override { return absl::OkStatus(); }
   int64_t InFlight() const override { return 0; }
   absl::Status InitTransactions(absl::Duration) override { return absl::OkStatus(); }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/kafka/rdkafka_errors.h"
 #include "common/status/status_macros.h"
 
@@ -273,45 +274,8 @@ void ProducerCore::Send(const ProducerRecord& record, Producer::DeliveryCallback
       absl::MutexLock lock(&mu_);
       pending_.insert(p);
     }
-    rd_kafka_headers_t* headers = nullptr;
-    if (!record.headers.empty()) {
-      headers = rd_kafka_headers_new(record.headers.size());
-      for (const auto& h : record.headers) {
-        rd_kafka_header_add(headers, h.key.data(), static_cast<ssize_t>(h.key.size()),
-                            h.value.data(), static_cast<ssize_t>(h.value.size()));
-      }
-    }
-    rd_kafka_resp_err_t e;
-    if (record.tombstone) {
-      e = record.key.has_value()
-              ? rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(record.topic.c_str()),
-                                  RD_KAFKA_V_PARTITION(record.partition),
-                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                  RD_KAFKA_V_KEY(record.key->data(), record.key->size()),
-                                  RD_KAFKA_V_VALUE(nullptr, 0), RD_KAFKA_V_HEADERS(headers),
-                                  RD_KAFKA_V_TIMESTAMP(record.timestamp_ms), RD_KAFKA_V_OPAQUE(p),
-                                  RD_KAFKA_V_END)
-              : RD_KAFKA_RESP_ERR__INVALID_ARG;  // A tombstone without a key deletes nothing.
-    } else if (record.key.has_value()) {
-      e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(record.topic.c_str()),
-                            RD_KAFKA_V_PARTITION(record.partition),
-                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                            RD_KAFKA_V_KEY(record.key->data(), record.key->size()),
-                            RD_KAFKA_V_VALUE(const_cast<char*>(record.value.data()),
-                                             record.value.size()),  // F_COPY: copied
-                            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_TIMESTAMP(record.timestamp_ms),
-                            RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
-    } else {
-      e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(record.topic.c_str()),
-                            RD_KAFKA_V_PARTITION(record.partition),
-                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                            RD_KAFKA_V_VALUE(const_cast<char*>(record.value.data()),
-                                             record.value.size()),  // F_COPY: copied
-                            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_TIMESTAMP(record.timestamp_ms),
-                            RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
-    }
+    rd_kafka_resp_err_t e = Produce(rk, record, p);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      if (headers != nullptr) rd_kafka_headers_destroy(headers);
       // Refused: librdkafka does not hold it, and no recreation can claim it while we hold
       // the handle lock, so it is ours alone again.
       absl::MutexLock lock(&mu_);
@@ -322,6 +286,62 @@ void ProducerCore::Send(const ProducerRecord& record, Producer::DeliveryCallback
   });
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
   Finish(p, ErrorFor(err, absl::StrCat("producing to '", record.topic, "'").c_str()));
+}
+
+rd_kafka_resp_err_t ProducerCore::Produce(rd_kafka_t* rk, const ProducerRecord& record,
+                                          void* opaque) {
+  rd_kafka_headers_t* headers = nullptr;
+  if (!record.headers.empty()) {
+    headers = rd_kafka_headers_new(record.headers.size());
+    for (const auto& h : record.headers) {
+      rd_kafka_header_add(headers, h.key.data(), static_cast<ssize_t>(h.key.size()), h.value.data(),
+                          static_cast<ssize_t>(h.value.size()));
+    }
+  }
+  rd_kafka_resp_err_t e;
+  if (record.tombstone) {
+    e = record.key.has_value()
+            ? rd_kafka_producev(
+                  rk, RD_KAFKA_V_TOPIC(record.topic.c_str()),
+                  RD_KAFKA_V_PARTITION(record.partition), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                  RD_KAFKA_V_KEY(record.key->data(), record.key->size()),
+                  RD_KAFKA_V_VALUE(nullptr, 0), RD_KAFKA_V_HEADERS(headers),
+                  RD_KAFKA_V_TIMESTAMP(record.timestamp_ms), RD_KAFKA_V_OPAQUE(opaque),
+                  RD_KAFKA_V_END)
+            : RD_KAFKA_RESP_ERR__INVALID_ARG;  // A tombstone without a key deletes nothing.
+  } else if (record.key.has_value()) {
+    e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(record.topic.c_str()),
+                          RD_KAFKA_V_PARTITION(record.partition),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_KEY(record.key->data(), record.key->size()),
+                          RD_KAFKA_V_VALUE(const_cast<char*>(record.value.data()),
+                                           record.value.size()),  // F_COPY: copied
+                          RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_TIMESTAMP(record.timestamp_ms),
+                          RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+  } else {
+    e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(record.topic.c_str()),
+                          RD_KAFKA_V_PARTITION(record.partition),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_VALUE(const_cast<char*>(record.value.data()),
+                                           record.value.size()),  // F_COPY: copied
+                          RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_TIMESTAMP(record.timestamp_ms),
+                          RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+  }
+  // librdkafka owns the headers only when it accepted the record.
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR && headers != nullptr) rd_kafka_headers_destroy(headers);
+  return e;
+}
+
+absl::Status ProducerCore::Enqueue(const ProducerRecord& record) {
+  rd_kafka_resp_err_t err = WithHandle([&](rd_kafka_t* rk) {
+    if (rk == nullptr) return RD_KAFKA_RESP_ERR__FATAL;
+    // No opaque: OnDelivery ignores the record; the transaction's commit reports its failure.
+    rd_kafka_resp_err_t e = Produce(rk, record, nullptr);
+    if (e == RD_KAFKA_RESP_ERR__FATAL) NoteFatal(rk);
+    return e;
+  });
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
+  return ErrorFor(err, absl::StrCat("producing to '", record.topic, "'").c_str());
 }
 
 absl::Status ProducerCore::Flush(absl::Duration timeout) {
@@ -385,8 +405,25 @@ absl::StatusOr<std::unique_ptr<KafkaTransactionalProducer>> KafkaTransactionalPr
 void KafkaTransactionalProducer::Send(const ProducerRecord& record, DeliveryCallback done) {
   core_->Send(record, std::move(done));
 }
+absl::Status KafkaTransactionalProducer::Enqueue(const ProducerRecord& record) {
+  return core_->Enqueue(record);
+}
 absl::Status KafkaTransactionalProducer::Flush(absl::Duration timeout) {
-  return core_->Flush(timeout);
+  const absl::Time deadline = absl::Now() + timeout;
+  RETURN_IF_ERROR(core_->Flush(timeout));
+  // Enqueued records have no callback to wait for: wait until librdkafka holds nothing
+  // unacknowledged (the poller serves the delivery reports). Not rd_kafka_flush: it would run
+  // callbacks under the handle lock.
+  while (true) {
+    const int left =
+        core_->WithHandle([](rd_kafka_t* rk) { return rk ? rd_kafka_outq_len(rk) : 0; });
+    if (left == 0) return absl::OkStatus();
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat(left, " record(s) still in flight after ", absl::FormatDuration(timeout)));
+    }
+    absl::SleepFor(absl::Microseconds(200));
+  }
 }
 int64_t KafkaTransactionalProducer::InFlight() const { return core_->InFlight(); }
 

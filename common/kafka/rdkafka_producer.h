@@ -36,6 +36,8 @@ class ProducerCore {
 
   absl::Status Start();
   void Send(const ProducerRecord& record, Producer::DeliveryCallback done);
+  // Hands `record` to librdkafka untracked (TransactionalProducer::Enqueue).
+  absl::Status Enqueue(const ProducerRecord& record);
   absl::Status Flush(absl::Duration timeout);
   int64_t InFlight() const;
   int64_t recreations() const { return recreations_.load(); }
@@ -55,6 +57,8 @@ class ProducerCore {
   };
 
   absl::StatusOr<HandlePtr> NewHandle();
+  // rd_kafka_producev of `record` (copied) with `opaque` as its delivery opaque.
+  static rd_kafka_resp_err_t Produce(rd_kafka_t* rk, const ProducerRecord& record, void* opaque);
   void PollLoop();
   void RecreateAfterFatal();
   // Records the handle's fatal error in last_fatal_ and raises fatal_. Takes only mu_.
@@ -131,6 +135,7 @@ class KafkaTransactionalProducer : public TransactionalProducer {
   int64_t InFlight() const override;
   absl::Status InitTransactions(absl::Duration timeout) override;
   absl::Status BeginTransaction() override;
+  absl::Status Enqueue(const ProducerRecord& record) override;
   absl::Status CommitTransaction(absl::Duration timeout) override;
   absl::Status AbortTransaction(absl::Duration timeout) override;
   absl::Status PrepareTopics(const std::vector<std::string>& topics,

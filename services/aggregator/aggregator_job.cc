@@ -305,6 +305,12 @@ absl::Status AggregatorJob::Commit() {
   absl::Status s = state_->Transact([&]() -> absl::Status {
     kafka::TransactionalProducer* producer = state_->producer();
     const std::string header = wire::EncodeHeader(options_.output_schema_id, {0});
+    // The first record refused at once (the commit decides the others) abandons the
+    // transaction.
+    absl::Status refused;
+    auto enqueue = [&](const kafka::ProducerRecord& r) {
+      if (refused.ok()) refused = producer->Enqueue(r);
+    };
     const std::string data_schema =
         wire::DataSchemaUrn(options_.federation, options_.output_schema_id);
     for (const Out& o : figures) {
@@ -325,7 +331,7 @@ absl::Status AggregatorJob::Commit() {
                    {"ce_time", start},
                    {wire::kDataSchemaHeader, data_schema},
                    {wire::kContentTypeHeader, wire::kConfluentProtobufContentType}};
-      producer->Send(std::move(r), [](absl::StatusOr<kafka::RecordMetadata>) {});
+      enqueue(r);
     }
     auto send_state = [&](std::string key, std::optional<std::string> value) {
       kafka::ProducerRecord r;
@@ -337,7 +343,7 @@ absl::Status AggregatorJob::Commit() {
       } else {
         r.tombstone = true;
       }
-      producer->Send(std::move(r), [](absl::StatusOr<kafka::RecordMetadata>) {});
+      enqueue(r);
     };
     for (const auto& [i, w] : changed) {
       send_state(WindowKey(options_.views[i], w), nationals_[i].Encode(w));
@@ -349,6 +355,7 @@ absl::Status AggregatorJob::Commit() {
     json progress = json::object();
     for (const auto& [topic, offset] : positions_) progress[topic] = offset;
     send_state("progress", progress.dump());
+    RETURN_IF_ERROR(refused);
     if (writes_figures && options_.before_commit) {
       RETURN_IF_ERROR(producer->Flush(options_.kafka_timeout));
       options_.before_commit(commit_number);

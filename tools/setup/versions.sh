@@ -24,6 +24,7 @@ POLDER_APT_PACKAGES=(
   libgrpc++-dev grpc-proto
   libabsl-dev
   librdkafka-dev
+  libjemalloc-dev  # the services' allocator (common/memory, ADR 0023)
   libssl-dev openssl
   libgtest-dev libgmock-dev libbenchmark-dev
   libyaml-cpp-dev nlohmann-json3-dev libcpp-httplib-dev

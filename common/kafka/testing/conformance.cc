@@ -195,6 +195,26 @@ TEST_P(KafkaFullConformanceTest, CommitMarkersTakeOffsets) {
   EXPECT_EQ(High(*backend_, true, topic), 6);
 }
 
+// Enqueue: records with no report of their own, committed (or aborted) with their transaction;
+// Flush waits for them too. Outside a transaction a record is refused at once.
+TEST_P(KafkaFullConformanceTest, EnqueuedRecordsCommitAndAbortWithTheirTransaction) {
+  const std::string topic = backend_->CreateTopic("enqueued", 1);
+  auto p = Transactional(*backend_, topic + "-txn");
+  ASSERT_NE(p, nullptr);
+  EXPECT_FALSE(p->Enqueue(Record(topic, "no transaction")).ok());
+  ASSERT_OK(p->BeginTransaction());
+  ASSERT_OK(p->Enqueue(Record(topic, "aborted")));
+  ASSERT_OK(p->Flush(absl::Seconds(20)));
+  ASSERT_OK(p->AbortTransaction(absl::Seconds(30)));
+  ASSERT_OK(p->BeginTransaction());
+  for (int i = 0; i < 3; ++i) ASSERT_OK(p->Enqueue(Record(topic, absl::StrCat("e", i))));
+  ASSERT_OK(p->CommitTransaction(absl::Seconds(30)));
+  std::vector<ConsumedRecord> read = Read(*backend_, true, topic, 0, 3);
+  ASSERT_EQ(read.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(read[i].value, absl::StrCat("e", i));
+  EXPECT_THAT(Offsets(read), ElementsAre(2, 3, 4)) << "0 aborted, 1 the abort marker";
+}
+
 TEST_P(KafkaFullConformanceTest, AbortedRecordsAreInvisibleToReadCommittedOnly) {
   const std::string topic = backend_->CreateTopic("aborted", 1);
   auto p = Transactional(*backend_, topic + "-txn");

@@ -414,27 +414,17 @@ class FakeTransactionalProducer : public TransactionalProducer {
     absl::StatusOr<RecordMetadata> result;
     {
       absl::MutexLock lock(&k_->mu);
-      k_->Expire();
-      absl::Status alive = Alive("producing");
-      if (!alive.ok()) {
-        result = alive;
-      } else if (txn_ == nullptr) {
-        result = State("producing", "Local: no transaction in progress");
-      } else if (txn_->state != TxnState::kOpen) {
-        result = Fenced("producing: the transaction was aborted by the coordinator");
-      } else if (std::optional<absl::Status> f = k_->TakeFault(
-                     FakeOp::kSend, options_.client.client_id, options_.transactional_id)) {
-        txn_->failed = true;
-        result = *f;
-      } else if (k_->down) {
-        txn_->failed = true;
-        result = DeliveryTimeout(record.topic);
-      } else {
-        result = k_->Append(record, txn_);
-        if (!result.ok()) txn_->failed = true;
-      }
+      result = Produce(record, nullptr);
     }
     deliverer_.Add(std::move(done), std::move(result));
+  }
+  absl::Status Enqueue(const ProducerRecord& record) override {
+    absl::MutexLock lock(&k_->mu);
+    bool refused = false;
+    absl::StatusOr<RecordMetadata> result = Produce(record, &refused);
+    // As librdkafka: only a record refused at once is an error here; a failed delivery fails
+    // the transaction, and the commit reports it.
+    return refused ? result.status() : absl::OkStatus();
   }
   absl::Status Flush(absl::Duration timeout) override { return deliverer_.Flush(timeout); }
   int64_t InFlight() const override { return deliverer_.InFlight(); }
@@ -547,6 +537,38 @@ class FakeTransactionalProducer : public TransactionalProducer {
   }
 
  private:
+  // One record into the open transaction; `refused` (if given) is set when it was refused at
+  // once rather than failing its delivery.
+  absl::StatusOr<RecordMetadata> Produce(const ProducerRecord& record, bool* refused)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(k_->mu) {
+    k_->Expire();
+    bool at_once = true;
+    absl::StatusOr<RecordMetadata> result;
+    absl::Status alive = Alive("producing");
+    if (!alive.ok()) {
+      result = alive;
+    } else if (txn_ == nullptr) {
+      result = State("producing", "Local: no transaction in progress");
+    } else if (txn_->state != TxnState::kOpen) {
+      result = Fenced("producing: the transaction was aborted by the coordinator");
+    } else if (std::optional<absl::Status> f = k_->TakeFault(
+                   FakeOp::kSend, options_.client.client_id, options_.transactional_id)) {
+      txn_->failed = true;
+      at_once = false;
+      result = *f;
+    } else if (k_->down) {
+      txn_->failed = true;
+      at_once = false;
+      result = DeliveryTimeout(record.topic);
+    } else {
+      result = k_->Append(record, txn_);
+      if (!result.ok()) txn_->failed = true;
+      at_once = false;
+    }
+    if (refused != nullptr) *refused = !result.ok() && at_once;
+    return result;
+  }
+
   // A dead process answers nothing: fatal, so no caller waits for it.
   absl::Status Crashed() const {
     KafkaErrorFlags flags;

@@ -300,9 +300,7 @@ absl::Status Publisher::Recover() {
   }
   if (options_.announce) {
     absl::Status s = state_.Transact([&]() -> absl::Status {
-      for (kafka::ProducerRecord& r : claim) {
-        state_.producer()->Send(std::move(r), [](absl::StatusOr<kafka::RecordMetadata>) {});
-      }
+      for (const kafka::ProducerRecord& r : claim) RETURN_IF_ERROR(state_.producer()->Enqueue(r));
       return absl::OkStatus();
     });
     if (!s.ok()) {
@@ -406,9 +404,9 @@ void Publisher::Commit(std::vector<std::shared_ptr<Pending>> group) {
   const absl::Time now = Now();
   auto fill = [&]() -> absl::Status {
     for (const auto& p : group) {
+      // The commit decides; a record refused at once abandons the transaction.
       for (const kafka::ProducerRecord& r : p->batch.records) {
-        // The commit decides.
-        state_.producer()->Send(r, [](absl::StatusOr<kafka::RecordMetadata>) {});
+        RETURN_IF_ERROR(state_.producer()->Enqueue(r));
       }
       if (!p->map_key.empty()) {
         kafka::ProducerRecord entry;
@@ -421,7 +419,7 @@ void Publisher::Commit(std::vector<std::shared_ptr<Pending>> group) {
                            {"records", p->batch.records.size()}}
                           .dump();
         entry.timestamp_ms = absl::ToUnixMillis(now);
-        state_.producer()->Send(std::move(entry), [](absl::StatusOr<kafka::RecordMetadata>) {});
+        RETURN_IF_ERROR(state_.producer()->Enqueue(entry));
       }
     }
     return absl::OkStatus();
