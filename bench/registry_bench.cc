@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "bench/bench_stats.h"
 #include "common/http/https_server.h"
 #include "common/kafka/rdkafka_client_factory.h"
 #include "common/status/grpc_status.h"
@@ -273,6 +274,13 @@ int Main() {
                 m.p99_ms, m.ops_per_s / baseline, static_cast<long long>(m.errors));
     std::fflush(stdout);
   }
+  const registry::Registry::RegistrationCounts counts = reg->registrations();
+  std::printf(
+      "\nregistrations: %lld created in %lld transactions (%.2f per transaction, group commit)\n"
+      "peak RSS of this process (registry, its Kafka clients, the load clients): %.0f MiB\n",
+      static_cast<long long>(counts.created), static_cast<long long>(counts.commits),
+      counts.commits > 0 ? static_cast<double>(counts.created) / counts.commits : 0.0,
+      bench::PeakRssMiB(getpid()));
   http_server->Stop();
   grpc_server->Shutdown();
   store.reset();

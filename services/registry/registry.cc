@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -452,9 +453,90 @@ absl::StatusOr<RegisterResult> Registry::Register(const RegisterRequest& request
 }
 
 absl::StatusOr<RegisterResult> Registry::RegisterOnce(const RegisterRequest& request) {
+  Waiter self{&request, std::nullopt};
+  {
+    absl::MutexLock queue(&queue_mu_);
+    queue_.push_back(&self);
+  }
   absl::MutexLock write(&write_mu_);
-  RETURN_IF_ERROR(SyncIfNeeded());
+  // An earlier holder of write_mu_ may have committed this registration with its group.
+  while (!self.result.has_value()) CommitGroup();
+  return *std::move(self.result);
+}
+
+void Registry::CommitGroup() {
+  std::vector<Waiter*> group;
+  {
+    absl::MutexLock queue(&queue_mu_);
+    while (!queue_.empty() && group.size() < kMaxGroup) {
+      group.push_back(queue_.front());
+      queue_.pop_front();
+    }
+  }
+  if (group.empty()) return;
+  if (absl::Status synced = SyncIfNeeded(); !synced.ok()) {
+    for (Waiter* w : group) w->result = synced;
+    return;
+  }
   absl::MutexLock lock(&mu_);
+  std::vector<Waiter*> admitted, deferred;
+  std::vector<Decision> decisions;
+  std::set<std::string> subjects, hashes;
+  std::set<int32_t> ids;
+  int32_t ids_ahead = 0;
+  bool exclusive = false;  // an import with its own id is committed alone
+  for (Waiter* w : group) {
+    const RegisterRequest& r = *w->request;
+    bool depends =
+        exclusive || subjects.count(r.subject) > 0 || (r.id.has_value() && !admitted.empty());
+    for (const SchemaReference& ref : r.references) depends |= subjects.count(ref.subject) > 0;
+    if (depends) {
+      deferred.push_back(w);
+      continue;
+    }
+    absl::StatusOr<Decision> d = Decide(r, ids_ahead);
+    if (!d.ok()) {
+      w->result = d.status();
+      continue;
+    }
+    if (d->records.empty()) {  // the subject has this schema already
+      w->result = d->result;
+      continue;
+    }
+    if (hashes.count(d->hash) > 0 || ids.count(d->result.id) > 0) {
+      deferred.push_back(w);  // the same schema, new in this group: decided after it commits
+      continue;
+    }
+    subjects.insert(r.subject);
+    hashes.insert(d->hash);
+    ids.insert(d->result.id);
+    if (d->new_id) ++ids_ahead;
+    exclusive = r.id.has_value();
+    admitted.push_back(w);
+    decisions.push_back(*std::move(d));
+  }
+  if (!deferred.empty()) {
+    absl::MutexLock queue(&queue_mu_);
+    queue_.insert(queue_.begin(), deferred.begin(), deferred.end());
+  }
+  if (admitted.empty()) return;
+  std::vector<StoreRecord> records;
+  for (const Decision& d : decisions)
+    records.insert(records.end(), d.records.begin(), d.records.end());
+  const absl::Status committed = CommitAndApply(records);
+  ++register_commits_;
+  for (size_t i = 0; i < admitted.size(); ++i) {
+    if (committed.ok()) {
+      admitted[i]->result = decisions[i].result;
+    } else {
+      admitted[i]->result = committed;
+    }
+  }
+}
+
+absl::StatusOr<Registry::Decision> Registry::Decide(const RegisterRequest& request,
+                                                    int32_t ids_ahead) const {
+  Decision d;
   if (request.schema.empty()) return RegistryError(kInvalidSchema, "Empty schema");
   const std::string mode = state_.EffectiveMode(request.subject);
   if (mode == "READONLY") {
@@ -478,11 +560,14 @@ absl::StatusOr<RegisterResult> Registry::RegisterOnce(const RegisterRequest& req
       max_version = std::max(max_version, v);
       const StoredSchema* s = state_.SchemaById(sv.id);
       if (!sv.deleted && s != nullptr && s->hash == hash && !request.version.has_value()) {
-        return RegisterResult{sv.id, v, false};
+        d.result = RegisterResult{sv.id, v, false};
+        d.hash = hash;
+        return d;
       }
     }
   }
-  std::vector<StoreRecord> records;
+  std::vector<StoreRecord>& records = d.records;
+  const int32_t next_id = state_.next_id() + ids_ahead;
   std::optional<int32_t> existing = state_.IdForHash(hash);
   int32_t id;
   if (request.id.has_value()) {
@@ -511,7 +596,8 @@ absl::StatusOr<RegisterResult> Registry::RegisterOnce(const RegisterRequest& req
                 request.subject, "\", details: [", absl::StrJoin(reasons, "; "), "]"));
       }
     }
-    id = existing.has_value() ? *existing : state_.next_id();
+    id = existing.has_value() ? *existing : next_id;
+    d.new_id = !existing.has_value();
   }
   if (state_.SchemaById(id) == nullptr) {
     StoredSchema s;
@@ -523,7 +609,7 @@ absl::StatusOr<RegisterResult> Registry::RegisterOnce(const RegisterRequest& req
     }
     s.hash = hash;
     records.push_back(RegistryState::SchemaRecord(s));
-    records.push_back(RegistryState::HighWaterRecord(std::max(state_.next_id(), id + 1)));
+    records.push_back(RegistryState::HighWaterRecord(std::max(next_id, id + 1)));
   }
   int32_t version = request.version.value_or(max_version + 1);
   if (request.version.has_value() && versions != nullptr && versions->count(version) > 0) {
@@ -531,8 +617,9 @@ absl::StatusOr<RegisterResult> Registry::RegisterOnce(const RegisterRequest& req
                                                               request.subject, "' already exists"));
   }
   records.push_back(RegistryState::VersionRecord(request.subject, {version, id, false}));
-  RETURN_IF_ERROR(CommitAndApply(records));
-  return RegisterResult{id, version, true};
+  d.result = RegisterResult{id, version, true};
+  d.hash = hash;
+  return d;
 }
 
 absl::StatusOr<std::vector<int32_t>> Registry::DeleteSubject(const std::string& subject,

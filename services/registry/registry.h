@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -143,11 +144,17 @@ class Registry {
   absl::StatusOr<RegisterResult> Register(const RegisterRequest& request);
   // Register calls answered by this replica since start: a new version created, the schema
   // already registered under the subject, refused (any error).
+  // `commits`: transactions that stored new versions (concurrent registrations share one).
   struct RegistrationCounts {
-    int64_t created = 0, existing = 0, refused = 0;
+    int64_t created = 0, existing = 0, refused = 0, commits = 0;
   };
+  // Registrations waiting for the write lock (the next group commit).
+  int64_t WaitingRegistrations() const {
+    absl::MutexLock lock(&queue_mu_);
+    return static_cast<int64_t>(queue_.size());
+  }
   RegistrationCounts registrations() const {
-    return {created_.load(), existing_.load(), refused_.load()};
+    return {created_.load(), existing_.load(), refused_.load(), register_commits_.load()};
   }
   // Registered versions that break their writer's namespace rules (registered before the rules
   // existed): "subject version N (id I): reason", for the start-up report. `namespace_of` gives
@@ -196,6 +203,33 @@ class Registry {
   mutable absl::Mutex mu_;
   RegistryState state_ ABSL_GUARDED_BY(mu_);
   absl::StatusOr<RegisterResult> RegisterOnce(const RegisterRequest& request);
+
+  // Group commit of registrations: each waits in queue_ for write_mu_; whoever holds it decides
+  // the queued registrations in order and commits every new one in one transaction
+  // (CommitGroup), so concurrent registrations share a commit. A registration that depends on an
+  // earlier one in the group (same subject, a reference to its subject, the same schema, an
+  // explicit id) waits for the next group, so each decision is exactly what it would be alone.
+  struct Waiter {
+    const RegisterRequest* request;
+    std::optional<absl::StatusOr<RegisterResult>> result;  // set under write_mu_
+  };
+  // A registration decided against state_: its answer, the records that store it (none when
+  // the subject has the schema already), the schema's hash, and whether it takes a new id.
+  struct Decision {
+    RegisterResult result;
+    std::vector<StoreRecord> records;
+    std::string hash;
+    bool new_id = false;
+  };
+  // Decides `request` as if `ids_ahead` new ids were already taken by registrations committed
+  // in the same transaction before it.
+  absl::StatusOr<Decision> Decide(const RegisterRequest& request, int32_t ids_ahead) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void CommitGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) ABSL_LOCKS_EXCLUDED(mu_);
+  static constexpr size_t kMaxGroup = 64;
+  mutable absl::Mutex queue_mu_;
+  std::deque<Waiter*> queue_ ABSL_GUARDED_BY(queue_mu_);
+  std::atomic<int64_t> register_commits_{0};
   std::atomic<int64_t> created_{0}, existing_{0}, refused_{0};
   int64_t applied_offset_ ABSL_GUARDED_BY(mu_) = -1;
   mutable std::map<int32_t, std::shared_ptr<const schema::ParsedSchema>> parsed_

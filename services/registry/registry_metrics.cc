@@ -36,6 +36,13 @@ RegistryMetrics::RegistryMetrics()
            .Name("polder_registry_registrations_total")
            .Help("Schema registrations answered by this replica: created, existing, refused")
            .Register(*registry_);
+  registration_commits_ = &BuildCounter()
+                               .Name("polder_registry_registration_commits_total")
+                               .Help(
+                                   "Kafka transactions that stored new schema versions; "
+                                   "concurrent registrations share one (group commit)")
+                               .Register(*registry_)
+                               .Add({});
   auto gauge = [this](const char* name, const char* help) {
     return &BuildGauge().Name(name).Help(help).Register(*registry_).Add({});
   };
@@ -75,6 +82,7 @@ void RegistryMetrics::SetRegistrations(const Registry::RegistrationCounts& c) {
   server::AdvanceCounter(registrations_->Add({{"outcome", "created"}}), c.created);
   server::AdvanceCounter(registrations_->Add({{"outcome", "existing"}}), c.existing);
   server::AdvanceCounter(registrations_->Add({{"outcome", "refused"}}), c.refused);
+  server::AdvanceCounter(*registration_commits_, c.commits);
 }
 
 void RegistryMetrics::SetStore(const KafkaSchemaStore::Status& s) {

@@ -6,6 +6,8 @@
 //   polder_registry_grpc_requests_total{method,code}         gRPC calls by full method and status
 //   polder_registry_grpc_request_seconds{method}             (histogram)
 //   polder_registry_registrations_total{outcome}             created, existing, refused
+//   polder_registry_registration_commits_total               transactions storing new versions
+//                                                            (concurrent registrations share one)
 //   polder_registry_primary                                  1 on the primary replica
 //   polder_registry_primary_epoch                            epoch of the topic's primary record
 //   polder_registry_log_end_offset, polder_registry_log_position, polder_registry_log_lag_records
@@ -56,6 +58,7 @@ class RegistryMetrics {
   prometheus::Family<prometheus::Counter>* grpc_requests_;
   prometheus::Family<prometheus::Histogram>* grpc_seconds_;
   prometheus::Family<prometheus::Counter>* registrations_;
+  prometheus::Counter* registration_commits_;
   prometheus::Gauge* primary_;
   prometheus::Gauge* epoch_;
   prometheus::Gauge* end_offset_;

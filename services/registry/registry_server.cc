@@ -185,7 +185,10 @@ nlohmann::json RegistryServer::StatusPage() {
           {"schemas", registry_->next_id() - 1},
           {"subjects", registry_->ListSubjects(false).size()},
           {"registrations",
-           {{"created", rc.created}, {"existing", rc.existing}, {"refused", rc.refused}}}};
+           {{"created", rc.created},
+            {"existing", rc.existing},
+            {"refused", rc.refused},
+            {"commits", rc.commits}}}};
 }
 
 std::string RegistryServer::MetricsText() {

@@ -1,8 +1,13 @@
 #include "services/registry/registry.h"
 
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "common/status/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -39,6 +44,124 @@ class RegistryTest : public ::testing::Test {
   MemoryRecordLog log_;
   Registry registry_{&log_, RegistryOptions{}};
 };
+
+// A log whose commits wait while the gate is closed, so a test can queue registrations behind a
+// commit in progress.
+class GatedLog : public RecordLog {
+ public:
+  absl::StatusOr<int64_t> Commit(const std::vector<StoreRecord>& records) override {
+    {
+      absl::MutexLock lock(&mu_);
+      ++commits_;
+      mu_.Await(absl::Condition(&open_));
+    }
+    return inner.Commit(records);
+  }
+  absl::Status Sync() override { return inner.Sync(); }
+  void Open() {
+    absl::MutexLock lock(&mu_);
+    open_ = true;
+  }
+  // Waits until `n` commits have started.
+  void AwaitCommits(int n) {
+    absl::MutexLock lock(&mu_);
+    auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return commits_ >= n; };
+    mu_.Await(absl::Condition(&reached));
+  }
+  MemoryRecordLog inner;
+
+ private:
+  absl::Mutex mu_;
+  bool open_ ABSL_GUARDED_BY(mu_) = false;
+  int commits_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// Registrations arriving while a commit is in progress share the next transaction (group
+// commit), each decided exactly as it would be alone: ids in arrival order, one commit for the
+// group; a registration that depends on one in the group (same subject, same schema) waits for
+// the group after it.
+class GroupCommitTest : public ::testing::Test {
+ protected:
+  // Starts `first` (its commit held at the gate), then the others, and waits until all of them
+  // queue behind it; opens the gate and returns every result in the order given.
+  std::vector<absl::StatusOr<RegisterResult>> RegisterBehindACommit(
+      const RegisterRequest& first, const std::vector<RegisterRequest>& others) {
+    std::vector<absl::StatusOr<RegisterResult>> results(others.size() + 1,
+                                                        absl::UnknownError("not run"));
+    std::vector<std::thread> threads;
+    threads.emplace_back([&] { results[0] = registry_.Register(first); });
+    log_.AwaitCommits(1);
+    for (size_t i = 0; i < others.size(); ++i) {
+      threads.emplace_back([&, i] { results[i + 1] = registry_.Register(others[i]); });
+    }
+    while (registry_.WaitingRegistrations() < static_cast<int64_t>(others.size())) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    log_.Open();
+    for (std::thread& t : threads) t.join();
+    return results;
+  }
+  GatedLog log_;
+  Registry registry_{&log_, RegistryOptions{}};
+};
+
+TEST_F(GroupCommitTest, ConcurrentRegistrationsShareOneTransaction) {
+  std::vector<RegisterRequest> others;
+  for (int i = 0; i < 4; ++i) {
+    others.push_back(
+        Req(absl::StrCat("s", i),
+            absl::StrCat("syntax = \"proto3\"; package p; message M", i, " { string id = 1; }")));
+  }
+  auto results = RegisterBehindACommit(Req("first", kV1), others);
+  std::set<int32_t> ids;
+  for (const auto& r : results) {
+    ASSERT_OK(r.status());
+    EXPECT_TRUE(r->created);
+    EXPECT_EQ(r->version, 1);
+    ids.insert(r->id);
+  }
+  EXPECT_THAT(ids, ElementsAre(1, 2, 3, 4, 5)) << "distinct, dense ids";
+  EXPECT_EQ(results[0]->id, 1);
+  Registry::RegistrationCounts counts = registry_.registrations();
+  EXPECT_EQ(counts.created, 5);
+  EXPECT_EQ(counts.commits, 2) << "the first alone, the four queued behind it together";
+  // Every schema is readable under its id, and a new registry reading the log agrees.
+  for (size_t i = 0; i < others.size(); ++i) {
+    ASSERT_OK_AND_ASSIGN(auto versions, registry_.ListVersions(others[i].subject, false));
+    EXPECT_THAT(versions, ElementsAre(1));
+  }
+  Registry replay(&log_.inner, RegistryOptions{});
+  std::vector<StoreRecord> records = log_.inner.records();
+  for (size_t i = 0; i < records.size(); ++i) ASSERT_OK(replay.ApplyFromLog(records[i], i));
+  EXPECT_EQ(replay.next_id(), 6);
+}
+
+TEST_F(GroupCommitTest, ARegistrationDependingOnOneInTheGroupWaitsForTheNextGroup) {
+  const std::vector<RegisterRequest> others = {
+      Req("bikes", kV1),  // new id
+      Req("bikes", kV2),  // same subject: version 2, after the first is committed
+      Req("copy", kV1),   // same schema under another subject: the same id
+  };
+  auto results = RegisterBehindACommit(Req("first", kBadChange), others);
+  for (const auto& r : results) ASSERT_OK(r.status());
+  EXPECT_EQ(results[1]->version, 1);
+  EXPECT_EQ(results[2]->version, 2);
+  EXPECT_NE(results[2]->id, results[1]->id);
+  EXPECT_EQ(results[3]->id, results[1]->id) << "one id per schema";
+  EXPECT_EQ(results[3]->version, 1);
+  EXPECT_EQ(registry_.registrations().commits, 3) << "first; bikes v1; bikes v2 and copy";
+}
+
+TEST_F(GroupCommitTest, AFailedGroupCommitFailsEveryMemberAndStoresNothing) {
+  log_.inner.FailCommits(absl::UnavailableError("broker gone"));
+  std::vector<RegisterRequest> others = {Req("a", kV1), Req("b", kBadChange)};
+  auto results = RegisterBehindACommit(Req("first", kV2), others);
+  for (const auto& r : results) EXPECT_THAT(r.status(), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_TRUE(log_.inner.records().empty());
+  log_.inner.FailCommits(absl::OkStatus());
+  ASSERT_OK_AND_ASSIGN(RegisterResult after, registry_.Register(Req("a", kV1)));
+  EXPECT_EQ(after.id, 1) << "nothing of the failed group was applied";
+}
 
 // A city registers only in its namespace and names each subject after its record: a schema that
 // declares a standard dataset's message under the city's prefix is refused (the impersonation
