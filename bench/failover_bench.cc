@@ -45,6 +45,7 @@ namespace {
 
 using namespace node_testing;  // NOLINT
 using bench::Median;
+using bench::PeakRssMiB;
 using bench::Percentile;
 
 struct Flags {
@@ -293,6 +294,15 @@ TEST_F(FailoverBench, ReplicasAgainstOneReplicaRestarted) {
   };
   for (int i = 0; i < 2; ++i) start("groningen", i);
   for (int i = 0; i < 2; ++i) start("amersfoort", i);
+  // The highest peak RSS of any node replica, read before each is killed or stopped.
+  double peak_rss = 0;
+  auto note_rss = [&] {
+    for (const auto* reps : {&gr_, &am_}) {
+      for (const auto& p : *reps) {
+        if (p != nullptr) peak_rss = std::max(peak_rss, PeakRssMiB(p->pid()));
+      }
+    }
+  };
   ASSERT_TRUE(Eventually([&] { return Balanced(gr_) && Balanced(am_); }, absl::Minutes(1)));
   std::vector<std::thread> background;
   background.emplace_back([&] { Tick(); });
@@ -318,6 +328,7 @@ TEST_F(FailoverBench, ReplicasAgainstOneReplicaRestarted) {
         },
         absl::Minutes(1)));
     absl::Time kill = absl::Now();
+    note_rss();
     am_[holder]->Kill();
     sub_kill.push_back(MirroringAgainSeconds(kill));
     start("amersfoort", holder);
@@ -337,6 +348,7 @@ TEST_F(FailoverBench, ReplicasAgainstOneReplicaRestarted) {
         },
         absl::Minutes(1)));
     kill = absl::Now();
+    note_rss();
     gr_[serving]->Kill();
     gr_ports_[serving] = 0;
     prov_kill.push_back(MirroringAgainSeconds(kill));
@@ -350,6 +362,7 @@ TEST_F(FailoverBench, ReplicasAgainstOneReplicaRestarted) {
           for (int i = 0; i < 2; ++i) {
             gr_[i]->Signal(SIGTERM);
             gr_ports_[i] = 0;
+            note_rss();
             gr_[i].reset();
             UpdateBalancer();
             start("groningen", i);
@@ -361,6 +374,7 @@ TEST_F(FailoverBench, ReplicasAgainstOneReplicaRestarted) {
 
     // Baseline: each city as one replica (r1 stopped), killed or restarted at once.
     am_[1]->Signal(SIGTERM);
+    note_rss();
     am_[1].reset();
     gr_[1]->Signal(SIGTERM);
     gr_ports_[1] = 0;
@@ -370,6 +384,7 @@ TEST_F(FailoverBench, ReplicasAgainstOneReplicaRestarted) {
     ASSERT_TRUE(Eventually([&] { return HoldsSubscription(*am_[0]); }, absl::Minutes(1)));
     ASSERT_TRUE(Steady());
     kill = absl::Now();
+    note_rss();
     am_[0]->Kill();
     start("amersfoort", 0);
     one_restart.push_back(MirroringAgainSeconds(kill));
@@ -378,6 +393,7 @@ TEST_F(FailoverBench, ReplicasAgainstOneReplicaRestarted) {
         [&] {
           gr_[0]->Signal(SIGTERM);
           gr_ports_[0] = 0;
+          note_rss();
           gr_[0].reset();
           start("groningen", 0);
           EXPECT_TRUE(Eventually([&] { return Balanced(gr_); }, absl::Minutes(1)));
@@ -400,6 +416,7 @@ TEST_F(FailoverBench, ReplicasAgainstOneReplicaRestarted) {
         static_cast<long long>(single.back().first_attempt), single.back().max_ms);
     std::fflush(stdout);
   }
+  note_rss();
   joined.reset();
 
   auto share = [](const std::vector<IngestFigures>& v, auto field) {
@@ -423,6 +440,7 @@ TEST_F(FailoverBench, ReplicasAgainstOneReplicaRestarted) {
   std::printf("| subscriber's replica holding the subscription | %.2f s | %.2f s |\n",
               Median(sub_kill), Median(one_restart));
   std::printf("| provider's replica serving the stream | %.2f s | — |\n", Median(prov_kill));
+  std::printf("\npeak RSS of any node replica over the runs: %.0f MiB\n", peak_rss);
   std::printf(
       "\n| ingest while restarting (%d clients) | rolling restart, two replicas | "
       "one replica restarted |\n",

@@ -187,14 +187,35 @@ class IngestBench : public NodeE2eTest {
     return r;
   }
 
+  // CPU counters at the start of a phase; Finish turns them into the phase's figures.
+  struct PhaseStart {
+    double node_cpu, self_cpu, broker_cpu;
+    absl::Time at;
+  };
+  PhaseStart Start(const ServiceProcess& node) {
+    return {CpuSeconds(node.pid()), SelfCpuSeconds(), CpuSeconds(broker().pid()), absl::Now()};
+  }
+  // Fills `r`'s throughput and CPU-per-record figures for `records` sent since `s`; returns the
+  // phase's seconds.
+  double Finish(const ServiceProcess& node, const PhaseStart& s, int64_t records,
+                int64_t record_bytes, Measured* r) {
+    const double secs = absl::ToDoubleSeconds(absl::Now() - s.at);
+    const double millions = records / 1e6;
+    r->records = records;
+    r->records_per_s = records / secs;
+    r->mb_per_s = records * record_bytes / secs / 1e6;
+    r->cpu_s_per_m = (CpuSeconds(node.pid()) - s.node_cpu) / millions;
+    r->client_cpu_s_per_m = (SelfCpuSeconds() - s.self_cpu) / millions;
+    r->broker_cpu_s_per_m = (CpuSeconds(broker().pid()) - s.broker_cpu) / millions;
+    return secs;
+  }
+
   Measured Polder(const ServiceProcess& node, int run, int64_t record_bytes) {
     Measured result;
     std::atomic<int64_t> records{0};
     std::atomic<bool> stop{false};
-    const double cpu0 = CpuSeconds(node.pid()), self0 = SelfCpuSeconds(),
-                 broker0 = CpuSeconds(broker().pid());
     const double txn0 = Metric(node, "polder_kafka_transactions_total{outcome=\"committed\"}");
-    const absl::Time start = absl::Now();
+    const PhaseStart start = Start(node);
     std::vector<std::thread> threads;
     for (int t = 0; t < g_flags.streams; ++t) {
       threads.emplace_back([&, t] {
@@ -213,15 +234,9 @@ class IngestBench : public NodeE2eTest {
     absl::SleepFor(absl::Seconds(g_flags.seconds));
     stop = true;
     for (auto& th : threads) th.join();
-    const double secs = absl::ToDoubleSeconds(absl::Now() - start);
+    const double secs = Finish(node, start, records.load(), record_bytes, &result);
     const double txns =
         Metric(node, "polder_kafka_transactions_total{outcome=\"committed\"}") - txn0;
-    result.records = records.load();
-    result.records_per_s = records / secs;
-    result.mb_per_s = records * record_bytes / secs / 1e6;
-    result.cpu_s_per_m = (CpuSeconds(node.pid()) - cpu0) / (records / 1e6);
-    result.client_cpu_s_per_m = (SelfCpuSeconds() - self0) / (records / 1e6);
-    result.broker_cpu_s_per_m = (CpuSeconds(broker().pid()) - broker0) / (records / 1e6);
     result.txn_interval_ms = txns > 0 ? secs * 1000 / txns : 0;
     result.records_per_txn = txns > 0 ? records / txns : 0;
     // Per-batch latency: unary Publish of one batch (request → committed answer), same concurrency.
@@ -268,9 +283,7 @@ class IngestBench : public NodeE2eTest {
     std::atomic<int64_t> records{0}, failed{0};
     std::atomic<bool> stop{false};
     std::vector<std::vector<double>> lat(g_flags.streams);
-    const double cpu0 = CpuSeconds(node.pid()), self0 = SelfCpuSeconds(),
-                 broker0 = CpuSeconds(broker().pid());
-    const absl::Time start = absl::Now();
+    const PhaseStart start = Start(node);
     std::vector<std::thread> threads;
     for (int t = 0; t < g_flags.streams; ++t) {
       threads.emplace_back([&, t] {
@@ -290,14 +303,8 @@ class IngestBench : public NodeE2eTest {
     absl::SleepFor(absl::Seconds(g_flags.seconds));
     stop = true;
     for (auto& th : threads) th.join();
-    const double secs = absl::ToDoubleSeconds(absl::Now() - start);
     EXPECT_EQ(failed.load(), 0) << "HTTPS posts that did not answer 200";
-    result.records = records.load();
-    result.records_per_s = records / secs;
-    result.mb_per_s = records * record_bytes / secs / 1e6;
-    result.cpu_s_per_m = (CpuSeconds(node.pid()) - cpu0) / (records / 1e6);
-    result.client_cpu_s_per_m = (SelfCpuSeconds() - self0) / (records / 1e6);
-    result.broker_cpu_s_per_m = (CpuSeconds(broker().pid()) - broker0) / (records / 1e6);
+    Finish(node, start, records.load(), record_bytes, &result);
     std::vector<double> all;
     for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
     result.p50_ms = Percentile(all, 0.5);

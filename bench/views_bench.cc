@@ -27,6 +27,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "bench/bench_main.h"
+#include "bench/bench_stats.h"
 #include "common/kafka/rdkafka_client_factory.h"
 #include "common/status/status_matchers.h"
 #include "common/views/names.h"
@@ -59,17 +60,9 @@ struct Flags {
 constexpr int32_t kSchemaId = 7;
 constexpr int32_t kCellSchemaId = 8;
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
+using bench::Median;
 
-double CpuSeconds() {
-  struct rusage u {};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
+double CpuSeconds() { return bench::SelfCpuSeconds(); }
 
 std::string Quote(const std::string& s) { return absl::StrCat("'", s, "'"); }
 
@@ -150,7 +143,7 @@ class ViewsBench : public ::testing::Test {
   }
 
   struct Result {
-    double seconds = 0, cpu_seconds = 0;
+    double seconds = 0, cpu_seconds = 0, peak_rss_mib = 0;
     int64_t cells = 0;
   };
 
@@ -220,6 +213,8 @@ class ViewsBench : public ::testing::Test {
     EXPECT_OK((*job)->Commit());
     r.seconds = absl::ToDoubleSeconds(absl::Now() - t0);
     r.cpu_seconds = CpuSeconds() - cpu0;
+    // The view job runs in this process: its peak resident set so far (over the runs).
+    r.peak_rss_mib = bench::PeakRssMiB(getpid());
     const node::ViewJob::Stats s = (*job)->stats();
     r.cells = s.cells;
     EXPECT_EQ(s.late, 0);
@@ -268,6 +263,7 @@ class ViewsBench : public ::testing::Test {
       EXPECT_EQ(j.at("records").get<int64_t>(), g_flags.records);
       r.seconds = j.at("seconds").get<double>();
       r.cpu_seconds = j.at("cpu_seconds").get<double>();
+      r.peak_rss_mib = j.value("peak_rss_mib", 0.0);
       r.cells = j.at("cells").get<int64_t>();
     } catch (const std::exception& e) {
       ADD_FAILURE() << "Kafka Streams printed no result (" << e.what() << "): " << text.str();
@@ -289,7 +285,7 @@ TEST_F(ViewsBench, PolderAgainstKafkaStreams) {
             0)
       << "javac failed: is Kafka Streams in " << StreamsLibs() << "? run tools/setup/setup.sh";
 
-  std::vector<double> polder_rate, polder_cpu, streams_rate, streams_cpu;
+  std::vector<double> polder_rate, polder_cpu, streams_rate, streams_cpu, polder_rss, streams_rss;
   for (int run = 1; run <= g_flags.runs; ++run) {
     std::printf("run %d: producing %d records\n", run, g_flags.records);
     StartBroker(run);
@@ -302,6 +298,8 @@ TEST_F(ViewsBench, PolderAgainstKafkaStreams) {
     polder_cpu.push_back(p.cpu_seconds / (g_flags.records / 1e6));
     streams_rate.push_back(g_flags.records / s.seconds);
     streams_cpu.push_back(s.cpu_seconds / (g_flags.records / 1e6));
+    polder_rss.push_back(p.peak_rss_mib);
+    streams_rss.push_back(s.peak_rss_mib);
     std::printf(
         "  polder %.0f records/s (%.1f s, %.1f CPU-s); kafka streams %.0f records/s "
         "(%.1f s, %.1f CPU-s)\n",
@@ -314,10 +312,13 @@ TEST_F(ViewsBench, PolderAgainstKafkaStreams) {
   std::printf(
       "\nmedians of %zu runs, %d records, %d sensors (%d sparse), %d partitions, 2 views:\n",
       polder_rate.size(), g_flags.records, g_flags.sensors, g_flags.sparse, g_flags.partitions);
-  std::printf("| | records/s | CPU-s per million records |\n|---|---|---|\n");
-  std::printf("| Polder view job | %.0f | %.1f |\n", pr, pc);
-  std::printf("| Kafka Streams (exactly_once_v2) | %.0f | %.1f |\n", sr, sc);
-  std::printf("| ratio Polder / Kafka Streams | %.2f | %.2f |\n", pr / sr, pc / sc);
+  const double prss = Median(polder_rss), srss = Median(streams_rss);
+  std::printf("| | records/s | CPU-s per million records | peak RSS MiB |\n|---|---|---|---|\n");
+  std::printf("| Polder view job (in the benchmark process) | %.0f | %.1f | %.0f |\n", pr, pc,
+              prss);
+  std::printf("| Kafka Streams (exactly_once_v2, its JVM) | %.0f | %.1f | %.0f |\n", sr, sc, srss);
+  std::printf("| ratio Polder / Kafka Streams | %.2f | %.2f | %.2f |\n", pr / sr, pc / sc,
+              prss / srss);
 }
 
 }  // namespace

@@ -11,7 +11,7 @@
 //
 // Measures from KafkaStreams.start() until the application's committed offsets reach the
 // source's end offsets, and the process CPU time over the same span; prints one JSON line:
-// {"records": N, "seconds": s, "cpu_seconds": c, "cells": n}.
+// {"records": N, "seconds": s, "cpu_seconds": c, "cells": n, "peak_rss_mib": m}.
 import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -216,8 +216,17 @@ public final class ViewsStreamsBench {
       long t1 = System.nanoTime();
       long cpu1 = os.getProcessCpuTime();
       streams.close(Duration.ofSeconds(30));
-      System.out.printf("{\"records\": %d, \"seconds\": %.3f, \"cpu_seconds\": %.3f, \"cells\": %d}%n",
-                        records, (t1 - t0) / 1e9, (cpu1 - cpu0) / 1e9, cells.get());
+      // Peak resident set of this JVM (VmHWM), as the benchmark reads it for Polder's side.
+      double peakRssMib = -1;
+      for (String line : java.nio.file.Files.readAllLines(java.nio.file.Paths.get("/proc/self/status"))) {
+        if (line.startsWith("VmHWM:")) {
+          peakRssMib = Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024.0;
+        }
+      }
+      System.out.printf(
+          "{\"records\": %d, \"seconds\": %.3f, \"cpu_seconds\": %.3f, \"cells\": %d, "
+              + "\"peak_rss_mib\": %.1f}%n",
+          records, (t1 - t0) / 1e9, (cpu1 - cpu0) / 1e9, cells.get(), peakRssMib);
     }
   }
 }
