@@ -347,7 +347,6 @@ class IngestBench : public NodeE2eTest {
         "linger.ms=5",
         "batch.size=1048576",
         "max.request.size=1114112"};
-    const absl::Time start = absl::Now();
     const double broker0 = CpuSeconds(broker().pid());
     pid_t pid = fork();
     if (pid == 0) {
@@ -364,7 +363,6 @@ class IngestBench : public NodeE2eTest {
     struct rusage usage {};
     wait4(pid, &status, 0, &usage);
     const double broker_cpu = CpuSeconds(broker().pid()) - broker0;
-    const double secs = absl::ToDoubleSeconds(absl::Now() - start);
     std::ifstream in(out);
     std::stringstream text;
     text << in.rdbuf();
@@ -391,7 +389,6 @@ class IngestBench : public NodeE2eTest {
     result.client_cpu_s_per_m = 0;  // the JVM is its own client
     result.broker_cpu_s_per_m = broker_cpu / (result.records / 1e6);
     result.peak_rss_mib = usage.ru_maxrss / 1024.0;
-    (void)secs;
     return result;
   }
 

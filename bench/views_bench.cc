@@ -62,8 +62,6 @@ constexpr int32_t kCellSchemaId = 8;
 
 using bench::Median;
 
-double CpuSeconds() { return bench::SelfCpuSeconds(); }
-
 std::string Quote(const std::string& s) { return absl::StrCat("'", s, "'"); }
 
 std::string StreamsLibs() { return absl::StrCat(bench::StreamsHome(), "/libs"); }
@@ -183,7 +181,7 @@ class ViewsBench : public ::testing::Test {
     };
 
     Result r;
-    const double cpu0 = CpuSeconds();
+    const double cpu0 = bench::SelfCpuSeconds();
     const absl::Time t0 = absl::Now();
     absl::StatusOr<std::unique_ptr<node::ViewJob>> job = node::ViewJob::Start(o, clients);
     EXPECT_OK(job.status());
@@ -212,7 +210,7 @@ class ViewsBench : public ::testing::Test {
     }
     EXPECT_OK((*job)->Commit());
     r.seconds = absl::ToDoubleSeconds(absl::Now() - t0);
-    r.cpu_seconds = CpuSeconds() - cpu0;
+    r.cpu_seconds = bench::SelfCpuSeconds() - cpu0;
     // The view job runs in this process: its peak resident set so far (over the runs).
     r.peak_rss_mib = bench::PeakRssMiB(getpid());
     const node::ViewJob::Stats s = (*job)->stats();

@@ -116,6 +116,22 @@ class TransactionalProducer : public Producer {
   }
 };
 
+// A transaction's records, enqueued from wherever a fill produces them: the first record
+// refused at once is kept and the rest are skipped, so the fill returns status() once at its
+// end (RunInTransaction then aborts the transaction). One per attempt.
+class TransactionRecords {
+ public:
+  explicit TransactionRecords(TransactionalProducer* producer) : producer_(producer) {}
+  void Enqueue(const ProducerRecord& record) {
+    if (status_.ok()) status_ = producer_->Enqueue(record);
+  }
+  const absl::Status& status() const { return status_; }
+
+ private:
+  TransactionalProducer* const producer_;
+  absl::Status status_;
+};
+
 // Sends one record and waits for its outcome (at most delivery_timeout plus a margin, since the
 // producer reports every record within its delivery timeout).
 absl::StatusOr<RecordMetadata> SendAndWait(Producer& producer, ProducerRecord record);

@@ -258,7 +258,11 @@ class FakeTransactionalProducer : public TransactionalProducer {
   explicit FakeTransactionalProducer(std::vector<absl::Status> commits)
       : commits_(std::move(commits)) {}
   void Send(const ProducerRecord&, DeliveryCallback done) override { done(RecordMetadata{}); }
-  absl::Status Enqueue(const ProducerRecord&) override { return absl::OkStatus(); }
+  absl::Status Enqueue(const ProducerRecord& r) override {
+    enqueued.push_back(r.value);
+    return r.value == "refused" ? absl::ResourceExhaustedError("queue full") : absl::OkStatus();
+  }
+  std::vector<std::string> enqueued;
   absl::Status Flush(absl::Duration) override { return absl::OkStatus(); }
   int64_t InFlight() const override { return 0; }
   absl::Status InitTransactions(absl::Duration) override { return absl::OkStatus(); }
@@ -292,6 +296,19 @@ absl::Status Fenced() {
   KafkaErrorFlags f;
   f.fatal = true;
   return KafkaStatus(RD_KAFKA_RESP_ERR__FENCED, "commit", f);
+}
+
+// TransactionRecords keeps the first refusal and enqueues nothing after it.
+TEST(TransactionRecordsTest, KeepsTheFirstRefusalAndSkipsTheRest) {
+  FakeTransactionalProducer p({});
+  TransactionRecords txn(&p);
+  for (const char* v : {"a", "refused", "b"}) {
+    ProducerRecord r;
+    r.value = v;
+    txn.Enqueue(r);
+  }
+  EXPECT_THAT(txn.status(), StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_EQ(p.enqueued, (std::vector<std::string>{"a", "refused"}));
 }
 
 TEST(RunInTransactionTest, RetriesAbortableErrorsAndCommitsOnce) {

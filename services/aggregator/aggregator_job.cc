@@ -305,12 +305,7 @@ absl::Status AggregatorJob::Commit() {
   absl::Status s = state_->Transact([&]() -> absl::Status {
     kafka::TransactionalProducer* producer = state_->producer();
     const std::string header = wire::EncodeHeader(options_.output_schema_id, {0});
-    // The first record refused at once (the commit decides the others) abandons the
-    // transaction.
-    absl::Status refused;
-    auto enqueue = [&](const kafka::ProducerRecord& r) {
-      if (refused.ok()) refused = producer->Enqueue(r);
-    };
+    kafka::TransactionRecords txn(producer);
     const std::string data_schema =
         wire::DataSchemaUrn(options_.federation, options_.output_schema_id);
     for (const Out& o : figures) {
@@ -331,7 +326,7 @@ absl::Status AggregatorJob::Commit() {
                    {"ce_time", start},
                    {wire::kDataSchemaHeader, data_schema},
                    {wire::kContentTypeHeader, wire::kConfluentProtobufContentType}};
-      enqueue(r);
+      txn.Enqueue(r);
     }
     auto send_state = [&](std::string key, std::optional<std::string> value) {
       kafka::ProducerRecord r;
@@ -343,7 +338,7 @@ absl::Status AggregatorJob::Commit() {
       } else {
         r.tombstone = true;
       }
-      enqueue(r);
+      txn.Enqueue(r);
     };
     for (const auto& [i, w] : changed) {
       send_state(WindowKey(options_.views[i], w), nationals_[i].Encode(w));
@@ -355,7 +350,7 @@ absl::Status AggregatorJob::Commit() {
     json progress = json::object();
     for (const auto& [topic, offset] : positions_) progress[topic] = offset;
     send_state("progress", progress.dump());
-    RETURN_IF_ERROR(refused);
+    RETURN_IF_ERROR(txn.status());
     if (writes_figures && options_.before_commit) {
       RETURN_IF_ERROR(producer->Flush(options_.kafka_timeout));
       options_.before_commit(commit_number);

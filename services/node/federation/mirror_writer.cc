@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <optional>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -185,8 +186,8 @@ absl::Status MirrorWriter::WriteAll(std::vector<MirrorBatch>& batches) {
   // Where this transaction's audit entries land lies at or after audit_low_; the highest offset
   // delivered moves it for the next transaction.
   auto delivered = std::make_shared<std::atomic<int64_t>>(audit_low_);
-  // The first record refused at once (the commit decides the others) abandons the transaction.
-  absl::Status refused;
+  // This attempt's records (the first refused at once abandons the transaction).
+  std::optional<kafka::TransactionRecords> txn;
   auto index = [&](const audit::IndexRecord& rec) {
     if (options_.audit_index_topic.empty()) return;
     kafka::ProducerRecord out;
@@ -194,18 +195,15 @@ absl::Status MirrorWriter::WriteAll(std::vector<MirrorBatch>& batches) {
     out.partition = 0;
     out.key = rec.Key();
     out.value = rec.Value();
-    if (refused.ok()) refused = state_.producer()->Enqueue(out);
+    txn->Enqueue(out);
   };
   auto fill = [&]() -> absl::Status {
-    refused = absl::OkStatus();  // each attempt is a new transaction
+    txn.emplace(state_.producer());  // each attempt is a new transaction
     if (ended_.has_value())
       index(audit::EndRecord(ended_->first, ended_->second.first, ended_->second.second));
     for (size_t i = 0; i < batches.size(); ++i) {
       for (const federation::v1::Record& r : batches[i].batch.records()) {
-        if (refused.ok()) {
-          refused = state_.producer()->Enqueue(
-              ToMirrorRecord(r, options_.mirror_topic, batches[i].batch.partition()));
-        }
+        txn->Enqueue(ToMirrorRecord(r, options_.mirror_topic, batches[i].batch.partition()));
       }
       kafka::ProducerRecord audit_record;
       audit_record.topic = options_.audit_topic;
@@ -234,8 +232,8 @@ absl::Status MirrorWriter::WriteAll(std::vector<MirrorBatch>& batches) {
     cursor_record.partition = 0;
     cursor_record.key = options_.subscription;
     cursor_record.value = CursorJson(next);
-    if (refused.ok()) refused = state_.producer()->Enqueue(cursor_record);
-    RETURN_IF_ERROR(refused);
+    txn->Enqueue(cursor_record);
+    RETURN_IF_ERROR(txn->status());
     // Deliver before committing: with librdkafka 2.0.2 an explicit flush here halves the
     // transaction's time against leaving it to commit_transaction (measured in
     // bench/federation_bench: ~44 -> ~20 ms per group commit). Its errors surface at the commit.

@@ -526,12 +526,7 @@ absl::Status ViewJob::Fill(const std::vector<views::ClosedCell>& closed,
                            const std::optional<views::Engine::Advance>& advance) {
   kafka::TransactionalProducer* producer = state_->producer();
   const views::ViewSetSpec& spec = options_.spec;
-  // The first record refused at once (the commit decides the others): the transaction is
-  // abandoned.
-  absl::Status refused;
-  auto enqueue = [&](const kafka::ProducerRecord& r) {
-    if (refused.ok()) refused = producer->Enqueue(r);
-  };
+  kafka::TransactionRecords txn(producer);
   auto send_state = [&](const views::ChangelogEntry& e) {
     kafka::ProducerRecord r;
     r.topic = changelog_topic_;
@@ -542,7 +537,7 @@ absl::Status ViewJob::Fill(const std::vector<views::ClosedCell>& closed,
     } else {
       r.tombstone = true;
     }
-    enqueue(r);
+    txn.Enqueue(r);
   };
   const std::string data_schema =
       wire::DataSchemaUrn(options_.federation, options_.output_schema_id);
@@ -581,7 +576,7 @@ absl::Status ViewJob::Fill(const std::vector<views::ClosedCell>& closed,
     r.value = header + cell.SerializeAsString();
     r.timestamp_ms = absl::ToUnixMillis(window.end);
     r.headers = headers(view, v, window.start, "~close");
-    enqueue(r);
+    txn.Enqueue(r);
   };
   // Outputs, with one close decision per closed (view, window).
   std::map<std::pair<int, absl::Time>, int64_t> windows;
@@ -618,7 +613,7 @@ absl::Status ViewJob::Fill(const std::vector<views::ClosedCell>& closed,
     r.value = header + cell.SerializeAsString();
     r.timestamp_ms = absl::ToUnixMillis(out.window.end);
     r.headers = headers(view, c.id.view, out.window.start, c.id.group_key);
-    enqueue(r);
+    txn.Enqueue(r);
     ++windows[{c.id.view, c.cell.window.start}];
   }
   // Close records (ADR 0018 §2): after the cells, one per window that closed with cells, oldest
@@ -682,7 +677,7 @@ absl::Status ViewJob::Fill(const std::vector<views::ClosedCell>& closed,
     send_state(views::EncodeMeta(meta));
   }
   send_state(views::EncodeProgress(*engine_));
-  RETURN_IF_ERROR(refused);
+  RETURN_IF_ERROR(txn.status());
   (void)producer->Flush(options_.kafka_timeout);
   if (options_.before_commit && !closed.empty()) options_.before_commit(++emitting_commits_);
   return absl::OkStatus();
