@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -70,6 +71,11 @@ class ServiceProcess {
     ready_ = absl::StrCat(Tmp(), "/", name_, ".ready");
     log_ = absl::StrCat(Tmp(), "/", name_, ".log");
     fs::remove(ready_);
+    // The log is appended to across starts (a restart keeps the earlier lines); a failure to
+    // start shows only this start's lines.
+    std::error_code size_error;
+    const std::uintmax_t log_size = fs::file_size(log_, size_error);
+    start_offset_ = size_error ? 0 : log_size;
     std::string cfg = "--config=" + config_;
     std::string rf = "--ready_file=" + ready_;
     pid_ = fork();
@@ -97,10 +103,12 @@ class ServiceProcess {
     absl::Time deadline = absl::Now() + absl::Seconds(120);
     while (!fs::exists(ready_) && absl::Now() < deadline) {
       int st = 0;
-      ASSERT_EQ(waitpid(pid_, &st, WNOHANG), 0) << name_ << " exited; log:\n" << Log();
+      ASSERT_EQ(waitpid(pid_, &st, WNOHANG), 0)
+          << name_ << " " << ExitDescription(st) << " before it was ready; its log:\n"
+          << LogSinceStart();
       absl::SleepFor(absl::Milliseconds(100));
     }
-    ASSERT_TRUE(fs::exists(ready_)) << name_ << " not ready; log:\n" << Log();
+    ASSERT_TRUE(fs::exists(ready_)) << name_ << " not ready; its log:\n" << LogSinceStart();
     ports_ = json::parse(std::ifstream(ready_));
   }
 
@@ -152,6 +160,21 @@ class ServiceProcess {
     return s.str();
   }
 
+  // The lines this process wrote since its last Start().
+  std::string LogSinceStart() const {
+    std::string log = Log();
+    return start_offset_ <= log.size() ? log.substr(start_offset_) : log;
+  }
+
+  static std::string ExitDescription(int wait_status) {
+    if (WIFEXITED(wait_status)) return absl::StrCat("exited with ", WEXITSTATUS(wait_status));
+    if (WIFSIGNALED(wait_status)) {
+      return absl::StrCat("was killed by signal ", WTERMSIG(wait_status), " (",
+                          strsignal(WTERMSIG(wait_status)), ")");
+    }
+    return absl::StrCat("ended (wait status ", wait_status, ")");
+  }
+
   int port(const std::string& which) const { return ports_.value(which, 0); }
   pid_t pid() const { return pid_; }
   int http_port() const { return port("http_port"); }
@@ -163,6 +186,7 @@ class ServiceProcess {
   std::vector<std::string> prefix_;
   bool prefix_runs_image_ = false;
   pid_t pid_ = -1;
+  size_t start_offset_ = 0;
   json ports_;
 };
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <future>
+#include <memory>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -372,32 +374,63 @@ absl::StatusOr<AuditLog::StreamIndex> AuditLog::Find(const std::string& stream_i
 
 absl::StatusOr<audit::AuditLink> AuditLog::Record(audit::AuditChain& chain,
                                                   const audit::AuditEntry& entry) {
+  ASSIGN_OR_RETURN(std::vector<audit::AuditLink> links, RecordAll(chain, {entry}));
+  return std::move(links.front());
+}
+
+absl::StatusOr<std::vector<audit::AuditLink>> AuditLog::RecordAll(
+    audit::AuditChain& chain, const std::vector<audit::AuditEntry>& entries) {
   audit::AuditChain next = chain;
-  ASSIGN_OR_RETURN(audit::AuditLink link, next.Append(entry));
-  kafka::ProducerRecord r;
-  r.topic = options_.topic;
-  r.partition = 0;
-  r.key = audit::AuditRecordKey(chain.stream_id(), link.sequence);
-  r.value = audit::EncodeAuditRecord(link);
-  absl::StatusOr<kafka::RecordMetadata> written = kafka::SendAndWait(*producer_, std::move(r));
-  if (!written.ok()) {
-    return Prepend(written.status(),
-                   absl::StrCat("audit entry ", link.sequence, " of stream ", chain.stream_id(),
-                                " not recorded; the batch is not sent: "));
+  std::vector<audit::AuditLink> links;
+  links.reserve(entries.size());
+  for (const audit::AuditEntry& entry : entries) {
+    ASSIGN_OR_RETURN(audit::AuditLink link, next.Append(entry));
+    links.push_back(std::move(link));
   }
-  // The index follows the acknowledged entry; if this write is lost, the index reader repairs it.
-  if (link.sequence == 1) {
-    WriteIndex(audit::StreamRecord(chain.stream_id(), entry.source, entry.destination,
-                                   entry.direction, written->offset),
-               true);
+  // Sent together (one produce request), then every acknowledgement waited for.
+  using Outcome = std::promise<absl::StatusOr<kafka::RecordMetadata>>;
+  std::vector<std::shared_ptr<Outcome>> outcomes;
+  outcomes.reserve(links.size());
+  for (const audit::AuditLink& link : links) {
+    kafka::ProducerRecord r;
+    r.topic = options_.topic;
+    r.partition = 0;
+    r.key = audit::AuditRecordKey(chain.stream_id(), link.sequence);
+    r.value = audit::EncodeAuditRecord(link);
+    auto outcome = std::make_shared<Outcome>();
+    producer_->Send(std::move(r), [outcome](absl::StatusOr<kafka::RecordMetadata> m) {
+      outcome->set_value(std::move(m));
+    });
+    outcomes.push_back(std::move(outcome));
   }
-  if (link.sequence % audit::kIndexCheckpointEvery == 0) {
-    WriteIndex(
-        audit::CheckpointRecord(chain.stream_id(), link.sequence, link.hash, written->offset),
-        true);
+  std::vector<int64_t> offsets;
+  absl::Status failed;
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    absl::StatusOr<kafka::RecordMetadata> written = outcomes[i]->get_future().get();
+    if (!written.ok() && failed.ok()) {
+      failed = Prepend(written.status(),
+                       absl::StrCat("audit entry ", links[i].sequence, " of stream ",
+                                    chain.stream_id(), " not recorded; the batch is not sent: "));
+    }
+    offsets.push_back(written.ok() ? written->offset : -1);
+  }
+  if (!failed.ok()) return failed;
+  // The index follows the acknowledged entries; if this write is lost, the index reader repairs
+  // it.
+  for (size_t i = 0; i < links.size(); ++i) {
+    const audit::AuditLink& link = links[i];
+    if (link.sequence == 1) {
+      WriteIndex(audit::StreamRecord(chain.stream_id(), entries[i].source, entries[i].destination,
+                                     entries[i].direction, offsets[i]),
+                 true);
+    }
+    if (link.sequence % audit::kIndexCheckpointEvery == 0) {
+      WriteIndex(audit::CheckpointRecord(chain.stream_id(), link.sequence, link.hash, offsets[i]),
+                 true);
+    }
   }
   chain = std::move(next);
-  return link;
+  return links;
 }
 
 void AuditLog::EndStream(const audit::AuditChain& chain) {

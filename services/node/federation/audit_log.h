@@ -57,6 +57,11 @@ class AuditLog {
   // On any error the chain does not advance and the caller must not send the batch. The index
   // record the link needs (the stream's first entry, a checkpoint) follows without waiting.
   absl::StatusOr<audit::AuditLink> Record(audit::AuditChain& chain, const audit::AuditEntry& entry);
+  // Record for several entries in order, written together with one wait for all their
+  // acknowledgements (a stream offering several batches at once). On any error the chain does
+  // not advance and none of the batches may be sent.
+  absl::StatusOr<std::vector<audit::AuditLink>> RecordAll(
+      audit::AuditChain& chain, const std::vector<audit::AuditEntry>& entries);
 
   // Records that `chain`'s stream ended at its current head (best effort: the index reader
   // finds the head by reading if this record is lost).

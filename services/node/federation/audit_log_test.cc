@@ -2,6 +2,7 @@
 
 #include <functional>
 
+#include "absl/strings/str_cat.h"
 #include "common/kafka/rdkafka_client_factory.h"
 #include "common/kafka/rdkafka_producer.h"
 #include "common/status/status_matchers.h"
@@ -59,6 +60,62 @@ TEST_F(AuditLogTest, RecordsBeforeSendingReadsBackAndRefusesWhenKafkaIsDown) {
   ASSERT_OK(broker().Pause());
   EXPECT_THAT(log->Record(a, Entry("stream-a", 50)), StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_EQ(a.sequence(), 5u);
+  ASSERT_OK(broker().Resume());
+}
+
+// Several batches offered at once: their entries are recorded together, in order, continuing the
+// chain; the index finds the stream's first entry and its checkpoints as with one at a time; with
+// Kafka down none is recorded and the chain stays where it was.
+TEST_F(AuditLogTest, EntriesRecordedTogetherContinueTheChainInOrder) {
+  const std::string topic = CreateTopic("_polder.audit", 1);
+  kafka::ProducerOptions p;
+  p.client = ClientOptions();
+  p.client.request_timeout = absl::Seconds(2);
+  p.delivery_timeout = absl::Seconds(4);
+  kafka::ConsumerOptions c;
+  c.client = ClientOptions();
+  AuditLog::Options o;
+  o.topic = topic;
+  o.index_topic = CreateTopic("_polder.audit-index", 1, {{"cleanup.policy", "compact"}});
+  ASSERT_OK_AND_ASSIGN(auto log, AuditLog::Create(kafka_, p, c, o));
+  audit::AuditChain a("stream-a");
+  ASSERT_OK(log->Record(a, Entry("stream-a", 0)).status());
+  // Groups crossing a checkpoint (every kIndexCheckpointEvery entries).
+  uint64_t expected = 1;
+  for (int group = 0; group < 40; ++group) {
+    std::vector<audit::AuditEntry> entries;
+    for (int i = 0; i < 4; ++i) entries.push_back(Entry("stream-a", 10 * (4 * group + i + 1)));
+    ASSERT_OK_AND_ASSIGN(std::vector<audit::AuditLink> links, log->RecordAll(a, entries));
+    ASSERT_EQ(links.size(), entries.size());
+    for (size_t i = 0; i < links.size(); ++i) {
+      EXPECT_EQ(links[i].sequence, ++expected);
+      EXPECT_THAT(links[i].canonical_json, ::testing::HasSubstr(absl::StrCat(
+                                               "\"first_offset\":", entries[i].first_offset, ",")));
+    }
+    EXPECT_EQ(a.sequence(), expected);
+    EXPECT_EQ(a.head(), links.back().hash);
+  }
+  ASSERT_GT(expected, audit::kIndexCheckpointEvery);
+  ASSERT_OK_AND_ASSIGN(std::vector<audit::AuditLink> all,
+                       log->Read("stream-a", 1, 1000, absl::Seconds(10)));
+  ASSERT_EQ(all.size(), expected);
+  EXPECT_OK(audit::VerifyChain("stream-a", all));
+  for (size_t i = 0; i < all.size(); ++i) {
+    EXPECT_THAT(all[i].canonical_json,
+                ::testing::HasSubstr(absl::StrCat("\"first_offset\":", 10 * i, ",")));
+  }
+  // From past the first checkpoint: found through the index.
+  ASSERT_OK_AND_ASSIGN(
+      std::vector<audit::AuditLink> tail,
+      log->Read("stream-a", audit::kIndexCheckpointEvery + 1, 1000, absl::Seconds(10)));
+  ASSERT_FALSE(tail.empty());
+  EXPECT_EQ(tail.front().sequence, audit::kIndexCheckpointEvery + 1);
+  EXPECT_EQ(tail.back().sequence, expected);
+  // Kafka down: nothing of the group is recorded, the chain does not advance.
+  ASSERT_OK(broker().Pause());
+  EXPECT_THAT(log->RecordAll(a, {Entry("stream-a", 9000), Entry("stream-a", 9010)}),
+              StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(a.sequence(), expected);
   ASSERT_OK(broker().Resume());
 }
 

@@ -120,29 +120,55 @@ absl::Status ProviderStream::Run(Transport& transport) {
     // Flow control: while the window is full, wait for acknowledgements, reading nothing more
     // from the source; heartbeats and re-checks go on between waits.
     if (!WaitForWindow(batch->bytes)) continue;
-    ASSIGN_OR_RETURN(fv1::SubscribeResponse out, Encode(*batch));
-    // Recorded before it is sent; what could not be recorded is not sent.
-    BatchFacts facts;
-    facts.partition = batch->partition;
-    facts.first_offset = batch->records.front().offset;
-    facts.next_offset = batch->next_offset;
-    facts.records = static_cast<int64_t>(batch->records.size());
-    facts.bytes = batch->bytes;
-    audit::AuditEntry entry = BatchEntry(parties, AuditDirection::kOffered, facts, Now());
-    entry.transaction_id = stream_id_;
-    if (chain.sequence() == 0) ResumeFacts(resume_, &entry);
-    ASSIGN_OR_RETURN(audit::AuditLink link, audit_->Record(chain, entry));
-    out.mutable_batch()->mutable_provider_audit()->set_sequence(link.sequence);
-    out.mutable_batch()->mutable_provider_audit()->set_hash(link.hash);
-    {
-      absl::MutexLock lock(&mu_);
-      head_ = {link.sequence, link.hash};
-      unacknowledged_.push_back({batch->partition, batch->next_offset, batch->bytes});
-      unacknowledged_bytes_ += batch->bytes;
+    // This batch and those ready now (other partitions', mostly) that fit the window too are
+    // offered together: their audit entries are written with one wait for all.
+    std::vector<SourceBatch> group;
+    std::vector<fv1::SubscribeResponse> outs;
+    int64_t group_bytes = 0;
+    while (batch.has_value()) {
+      absl::StatusOr<fv1::SubscribeResponse> out = Encode(*batch);
+      // A batch that cannot be encoded ends the stream, after the ones before it are sent.
+      if (!out.ok() && group.empty()) return out.status();
+      if (!out.ok()) break;
+      outs.push_back(*std::move(out));
+      group_bytes += batch->bytes;
+      group.push_back(*std::move(batch));
+      batch.reset();
+      if (group.size() >= kMaxBatchesOfferedTogether) break;
+      ASSIGN_OR_RETURN(batch, source_->Next(absl::ZeroDuration()));
+      if (batch.has_value() && !FitsWindow(group_bytes + batch->bytes)) break;
     }
-    if (on_batch_) on_batch_(facts.records, facts.bytes);
-    batch.reset();
-    if (!transport.Send(out)) return SubscriberWentAway();
+    // Recorded before they are sent; what could not be recorded is not sent.
+    std::vector<audit::AuditEntry> entries;
+    std::vector<BatchFacts> all_facts;
+    for (const SourceBatch& b : group) {
+      BatchFacts facts;
+      facts.partition = b.partition;
+      facts.first_offset = b.records.front().offset;
+      facts.next_offset = b.next_offset;
+      facts.records = static_cast<int64_t>(b.records.size());
+      facts.bytes = b.bytes;
+      audit::AuditEntry entry = BatchEntry(parties, AuditDirection::kOffered, facts, Now());
+      entry.transaction_id = stream_id_;
+      if (chain.sequence() == 0 && entries.empty()) ResumeFacts(resume_, &entry);
+      entries.push_back(std::move(entry));
+      all_facts.push_back(facts);
+    }
+    ASSIGN_OR_RETURN(std::vector<audit::AuditLink> links, audit_->RecordAll(chain, entries));
+    for (size_t i = 0; i < group.size(); ++i) {
+      outs[i].mutable_batch()->mutable_provider_audit()->set_sequence(links[i].sequence);
+      outs[i].mutable_batch()->mutable_provider_audit()->set_hash(links[i].hash);
+      {
+        absl::MutexLock lock(&mu_);
+        head_ = {links[i].sequence, links[i].hash};
+        unacknowledged_.push_back({group[i].partition, group[i].next_offset, group[i].bytes});
+        unacknowledged_bytes_ += group[i].bytes;
+      }
+      if (on_batch_) on_batch_(all_facts[i].records, all_facts[i].bytes);
+    }
+    for (size_t i = 0; i < outs.size(); ++i) {
+      if (!transport.Send(outs[i])) return SubscriberWentAway();
+    }
   }
   return absl::CancelledError("the subscriber ended the stream");
 }
@@ -183,6 +209,11 @@ absl::Status ProviderStream::Upkeep(Transport& transport) {
     next_heartbeat_ = Now() + options_.heartbeat_interval;
   }
   return absl::OkStatus();
+}
+
+bool ProviderStream::FitsWindow(int64_t bytes) {
+  absl::MutexLock lock(&mu_);
+  return unacknowledged_bytes_ + bytes <= window_;
 }
 
 bool ProviderStream::WaitForWindow(int64_t bytes) {

@@ -1,7 +1,8 @@
 // One Subscribe stream on the provider, independent of gRPC: from the validated request to the
 // end of the stream. Open() resolves where the stream starts (inside the source reader, with the
 // consumer that then reads); Run() sends the opening message, then batches cut from the source
-// topic, each recorded in the audit log before it is sent, and a heartbeat (the source's high
+// topic, each recorded in the audit log before it is sent (the batches ready at once — one per
+// partition, typically — recorded together with one wait), and a heartbeat (the source's high
 // watermarks) every `heartbeat_interval`, also while batches flow: the subscriber commits and
 // acknowledges on each, which keeps a long catch-up's window moving.
 //
@@ -142,6 +143,10 @@ class ProviderStream {
   absl::Status Upkeep(Transport& transport);
   // Waits (up to poll_wait) until `bytes` more fit into the window; true if they do.
   bool WaitForWindow(int64_t bytes);
+  // Whether `bytes` more fit into the window now.
+  bool FitsWindow(int64_t bytes);
+  // Batches ready at once (the tail's partitions) offered together, one audit wait for all.
+  static constexpr size_t kMaxBatchesOfferedTogether = 16;
   // The batch message, with the contract's schema-version check of every record.
   absl::StatusOr<federation::v1::SubscribeResponse> Encode(const SourceBatch& batch);
   void End();
