@@ -121,7 +121,9 @@ absl::Status ProviderStream::Run(Transport& transport) {
     // from the source; heartbeats and re-checks go on between waits.
     if (!WaitForWindow(batch->bytes)) continue;
     // This batch and those ready now (other partitions', mostly) that fit the window too are
-    // offered together: their audit entries are written with one wait for all.
+    // offered together: their audit entries are written with one wait for all. Small batches
+    // (the live edge) only: together at most one batch's byte limit, so a catch-up's full
+    // batches go one by one and the group holds no more memory than a batch.
     std::vector<SourceBatch> group;
     std::vector<fv1::SubscribeResponse> outs;
     int64_t group_bytes = 0;
@@ -136,7 +138,10 @@ absl::Status ProviderStream::Run(Transport& transport) {
       batch.reset();
       if (group.size() >= kMaxBatchesOfferedTogether) break;
       ASSIGN_OR_RETURN(batch, source_->Next(absl::ZeroDuration()));
-      if (batch.has_value() && !FitsWindow(group_bytes + batch->bytes)) break;
+      if (batch.has_value() && (group_bytes + batch->bytes > limits_.max_bytes ||
+                                !FitsWindow(group_bytes + batch->bytes))) {
+        break;
+      }
     }
     // Recorded before they are sent; what could not be recorded is not sent.
     std::vector<audit::AuditEntry> entries;

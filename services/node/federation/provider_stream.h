@@ -145,7 +145,8 @@ class ProviderStream {
   bool WaitForWindow(int64_t bytes);
   // Whether `bytes` more fit into the window now.
   bool FitsWindow(int64_t bytes);
-  // Batches ready at once (the tail's partitions) offered together, one audit wait for all.
+  // Batches ready at once (the tail's partitions) offered together, one audit wait for all:
+  // at most this many, and together at most one batch's byte limit.
   static constexpr size_t kMaxBatchesOfferedTogether = 16;
   // The batch message, with the contract's schema-version check of every record.
   absl::StatusOr<federation::v1::SubscribeResponse> Encode(const SourceBatch& batch);
