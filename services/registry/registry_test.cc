@@ -82,8 +82,9 @@ class GatedLog : public RecordLog {
 // the group after it.
 class GroupCommitTest : public ::testing::Test {
  protected:
-  // Starts `first` (its commit held at the gate), then the others, and waits until all of them
-  // queue behind it; opens the gate and returns every result in the order given.
+  // Starts `first` (its commit held at the gate), then the others one at a time — each queued
+  // behind it before the next starts, so they queue in the order given — opens the gate and
+  // returns every result in that order.
   std::vector<absl::StatusOr<RegisterResult>> RegisterBehindACommit(
       const RegisterRequest& first, const std::vector<RegisterRequest>& others) {
     std::vector<absl::StatusOr<RegisterResult>> results(others.size() + 1,
@@ -93,9 +94,9 @@ class GroupCommitTest : public ::testing::Test {
     log_.AwaitCommits(1);
     for (size_t i = 0; i < others.size(); ++i) {
       threads.emplace_back([&, i] { results[i + 1] = registry_.Register(others[i]); });
-    }
-    while (registry_.WaitingRegistrations() < static_cast<int64_t>(others.size())) {
-      absl::SleepFor(absl::Milliseconds(1));
+      while (registry_.WaitingRegistrations() < static_cast<int64_t>(i + 1)) {
+        absl::SleepFor(absl::Milliseconds(1));
+      }
     }
     log_.Open();
     for (std::thread& t : threads) t.join();

@@ -18,6 +18,20 @@ using ::polder::testing::StatusIs;
 
 class AuditLogTest : public testing::KafkaBrokerTest {
  protected:
+  // A log on fresh topics whose writes fail within seconds while the broker is paused.
+  absl::StatusOr<std::unique_ptr<AuditLog>> NewLog() {
+    kafka::ProducerOptions p;
+    p.client = ClientOptions();
+    p.client.request_timeout = absl::Seconds(2);
+    p.delivery_timeout = absl::Seconds(4);
+    kafka::ConsumerOptions c;
+    c.client = ClientOptions();
+    AuditLog::Options o;
+    o.topic = CreateTopic("_polder.audit", 1);
+    o.index_topic = CreateTopic("_polder.audit-index", 1, {{"cleanup.policy", "compact"}});
+    return AuditLog::Create(kafka_, p, c, o);
+  }
+
   kafka::RdKafkaClientFactory kafka_;
 };
 
@@ -36,17 +50,7 @@ audit::AuditEntry Entry(const std::string& stream, int64_t first) {
 }
 
 TEST_F(AuditLogTest, RecordsBeforeSendingReadsBackAndRefusesWhenKafkaIsDown) {
-  const std::string topic = CreateTopic("_polder.audit", 1);
-  kafka::ProducerOptions p;
-  p.client = ClientOptions();
-  p.client.request_timeout = absl::Seconds(2);
-  p.delivery_timeout = absl::Seconds(4);
-  kafka::ConsumerOptions c;
-  c.client = ClientOptions();
-  AuditLog::Options o;
-  o.topic = topic;
-  o.index_topic = CreateTopic("_polder.audit-index", 1, {{"cleanup.policy", "compact"}});
-  ASSERT_OK_AND_ASSIGN(auto log, AuditLog::Create(kafka_, p, c, o));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<AuditLog> log, NewLog());
   audit::AuditChain a("stream-a"), b("stream-b");
   for (int i = 0; i < 5; ++i) ASSERT_OK(log->Record(a, Entry("stream-a", 10 * i)).status());
   ASSERT_OK(log->Record(b, Entry("stream-b", 0)).status());
@@ -67,17 +71,7 @@ TEST_F(AuditLogTest, RecordsBeforeSendingReadsBackAndRefusesWhenKafkaIsDown) {
 // chain; the index finds the stream's first entry and its checkpoints as with one at a time; with
 // Kafka down none is recorded and the chain stays where it was.
 TEST_F(AuditLogTest, EntriesRecordedTogetherContinueTheChainInOrder) {
-  const std::string topic = CreateTopic("_polder.audit", 1);
-  kafka::ProducerOptions p;
-  p.client = ClientOptions();
-  p.client.request_timeout = absl::Seconds(2);
-  p.delivery_timeout = absl::Seconds(4);
-  kafka::ConsumerOptions c;
-  c.client = ClientOptions();
-  AuditLog::Options o;
-  o.topic = topic;
-  o.index_topic = CreateTopic("_polder.audit-index", 1, {{"cleanup.policy", "compact"}});
-  ASSERT_OK_AND_ASSIGN(auto log, AuditLog::Create(kafka_, p, c, o));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<AuditLog> log, NewLog());
   audit::AuditChain a("stream-a");
   ASSERT_OK(log->Record(a, Entry("stream-a", 0)).status());
   // Groups crossing a checkpoint (every kIndexCheckpointEvery entries).
