@@ -145,7 +145,6 @@ absl::Status ProviderStream::Run(Transport& transport) {
     }
     // Recorded before they are sent; what could not be recorded is not sent.
     std::vector<audit::AuditEntry> entries;
-    std::vector<BatchFacts> all_facts;
     for (const SourceBatch& b : group) {
       BatchFacts facts;
       facts.partition = b.partition;
@@ -157,7 +156,6 @@ absl::Status ProviderStream::Run(Transport& transport) {
       entry.transaction_id = stream_id_;
       if (chain.sequence() == 0 && entries.empty()) ResumeFacts(resume_, &entry);
       entries.push_back(std::move(entry));
-      all_facts.push_back(facts);
     }
     ASSIGN_OR_RETURN(std::vector<audit::AuditLink> links, audit_->RecordAll(chain, entries));
     for (size_t i = 0; i < group.size(); ++i) {
@@ -169,7 +167,7 @@ absl::Status ProviderStream::Run(Transport& transport) {
         unacknowledged_.push_back({group[i].partition, group[i].next_offset, group[i].bytes});
         unacknowledged_bytes_ += group[i].bytes;
       }
-      if (on_batch_) on_batch_(all_facts[i].records, all_facts[i].bytes);
+      if (on_batch_) on_batch_(static_cast<int64_t>(group[i].records.size()), group[i].bytes);
     }
     for (size_t i = 0; i < outs.size(); ++i) {
       if (!transport.Send(outs[i])) return SubscriberWentAway();
